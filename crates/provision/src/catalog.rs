@@ -1,0 +1,440 @@
+//! The instance catalog: what can be launched, what it offers the scheduler, what it costs.
+//!
+//! - [`Catalog::aws`]: the built-in AWS catalog, embedded from `data/ec2-instance-types.csv`
+//!   (provenance in `data/README.md`). Allocatable resources follow Karpenter's AWS provider:
+//!   VM memory overhead 7.5 % (rounded up to a MiB), kube-reserved CPU by the per-core table,
+//!   kube-reserved memory `11 MiB × max pods + 255 MiB`, eviction threshold 100 MiB.
+//! - [`Catalog::from_csv`]: the same format supplied by the user.
+//! - [`Catalog::generated`]: Karpenter's benchmark catalog `fake.InstanceTypes(n)`.
+//!
+//! # Spot prices (a model, not data)
+//! The CSV has no spot prices. kedge models the spot price of type `t` in zone `z` as
+//! `on_demand(t) × (0.30 + 0.25 × h(t, z))`, where `h` is a stable hash mapped to [0, 1): spot
+//! costs 30–55 % of on-demand (the 45–70 % discounts AWS's spot advisor typically shows), varies
+//! by zone so zone choice matters as it does on AWS, and is identical on every run and machine.
+//! Supply a catalog file with real prices when cost accuracy matters.
+
+use std::collections::BTreeSet;
+
+use model::karpenter::{
+    CAPACITY_TYPE_ON_DEMAND, CAPACITY_TYPE_SPOT, LABEL_ARCH, LABEL_CAPACITY_TYPE,
+    LABEL_INSTANCE_CATEGORY, LABEL_INSTANCE_CPU, LABEL_INSTANCE_FAMILY, LABEL_INSTANCE_GENERATION,
+    LABEL_INSTANCE_MEMORY, LABEL_INSTANCE_SIZE, LABEL_INSTANCE_TYPE, LABEL_OS, LABEL_ZONE,
+};
+
+use crate::requirements::{Requirement, Requirements};
+use crate::resources::{GIB, MIB, Res};
+
+/// The embedded AWS data.
+pub const AWS_CSV: &str = include_str!("../data/ec2-instance-types.csv");
+/// Zones the built-in catalog offers in us-east-1.
+pub const AWS_ZONES: &[&str] = &["us-east-1a", "us-east-1b", "us-east-1c"];
+/// Capacity types, in the order a tie on price is broken (reserved first, spot before
+/// on-demand, as Karpenter prefers them).
+pub const CAPACITY_TYPES: &[&str] = &["reserved", CAPACITY_TYPE_SPOT, CAPACITY_TYPE_ON_DEMAND];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offering {
+    pub zone: String,
+    pub capacity_type: String,
+    /// USD per hour.
+    pub price: f64,
+    pub available: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceType {
+    pub name: String,
+    /// Well-known labels (instance type, arch, os, family, ... and, from the offerings,
+    /// zone and capacity type).
+    pub requirements: Requirements,
+    pub capacity: Res,
+    /// kube-reserved + system-reserved + eviction threshold.
+    pub overhead: Res,
+    pub allocatable: Res,
+    pub offerings: Vec<Offering>,
+}
+
+impl InstanceType {
+    /// Cheapest available offering whose zone and capacity type `reqs` allow.
+    pub fn cheapest_offering(&self, reqs: &Requirements) -> Option<&Offering> {
+        self.offerings
+            .iter()
+            .filter(|o| o.available && offering_allowed(o, reqs))
+            .min_by(|a, b| offering_order(a, b))
+    }
+}
+
+pub fn offering_allowed(o: &Offering, reqs: &Requirements) -> bool {
+    reqs.get(LABEL_ZONE).is_none_or(|r| r.has(&o.zone))
+        && reqs
+            .get(LABEL_CAPACITY_TYPE)
+            .is_none_or(|r| r.has(&o.capacity_type))
+}
+
+/// Price, then capacity type preference, then zone name: a total order so the choice is
+/// deterministic.
+pub fn offering_order(a: &Offering, b: &Offering) -> std::cmp::Ordering {
+    let rank = |c: &str| CAPACITY_TYPES.iter().position(|x| *x == c).unwrap_or(9);
+    a.price
+        .total_cmp(&b.price)
+        .then(rank(&a.capacity_type).cmp(&rank(&b.capacity_type)))
+        .then(a.zone.cmp(&b.zone))
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CatalogError {
+    #[error("catalog line {line}: {message}")]
+    Line { line: usize, message: String },
+    #[error(
+        "catalog header is missing column `{0}`; expected name,family,category,generation,size,arch,vcpu,memory_mib,max_pods,<price column>"
+    )]
+    MissingColumn(String),
+    #[error("catalog is empty: it has no instance types")]
+    Empty,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Catalog {
+    pub types: Vec<InstanceType>,
+}
+
+/// Karpenter's AWS kube-reserved CPU: 6 % of the first core, 1 % of the second, 0.5 % of
+/// cores 3–4, 0.25 % of the rest; each range truncated to whole millicores as upstream does.
+pub fn aws_kube_reserved_cpu_millis(vcpu: i64) -> i64 {
+    let cpu = vcpu * 1000;
+    // (start, end, numerator, denominator) in millicores.
+    let ranges: [(i64, i64, i64, i64); 4] = [
+        (0, 1000, 6, 100),
+        (1000, 2000, 1, 100),
+        (2000, 4000, 5, 1000),
+        (4000, i64::MAX, 25, 10_000),
+    ];
+    let mut total = 0;
+    for (start, end, num, den) in ranges {
+        if cpu >= start {
+            let r = cpu.min(end) - start;
+            total += r * num / den;
+        }
+    }
+    total
+}
+
+/// Allocatable resources of an AWS instance type as Karpenter computes them.
+/// Returns (capacity, overhead, allocatable).
+pub fn aws_allocatable(vcpu: i64, memory_mib: i64, max_pods: i64) -> (Res, Res, Res) {
+    // VM overhead: 7.5 % of nominal memory, rounded up to a whole MiB.
+    let vm_overhead_mib = (memory_mib * 75 + 999) / 1000;
+    let capacity = Res::new(vcpu * 1000, (memory_mib - vm_overhead_mib) * MIB, max_pods);
+    let kube_reserved_mem = (11 * max_pods + 255) * MIB;
+    let eviction = 100 * MIB;
+    let overhead = Res::new(
+        aws_kube_reserved_cpu_millis(vcpu),
+        kube_reserved_mem + eviction,
+        0,
+    );
+    (capacity, overhead, capacity.minus(&overhead))
+}
+
+/// Stable hash in [0, 1) for the spot model (FNV-1a; std's hasher is randomly seeded).
+fn unit_hash(a: &str, b: &str) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in a.bytes().chain([0u8]).chain(b.bytes()) {
+        h ^= u64::from(byte);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The documented spot model (see the module docs).
+pub fn modelled_spot_price(instance_type: &str, zone: &str, on_demand: f64) -> f64 {
+    on_demand * (0.30 + 0.25 * unit_hash(instance_type, zone))
+}
+
+impl Catalog {
+    /// The built-in AWS catalog: us-east-1 on-demand prices, zones a–c, spot by the model.
+    pub fn aws() -> Catalog {
+        // The embedded file is part of the build and covered by a test; a parse failure here
+        // would be a packaging bug, so an empty catalog (which plans nothing) is the fallback.
+        Catalog::from_csv(AWS_CSV, "od_price_us_east_1", AWS_ZONES).unwrap_or_default()
+    }
+
+    /// Parse the catalog CSV format (header row required; columns found by name). Types with an
+    /// empty price get no offerings: they are listed but never launched.
+    pub fn from_csv(
+        text: &str,
+        price_column: &str,
+        zones: &[&str],
+    ) -> Result<Catalog, CatalogError> {
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
+        let (_, header) = lines.next().ok_or(CatalogError::Empty)?;
+        let cols: Vec<&str> = header.split(',').map(str::trim).collect();
+        let col = |name: &str| {
+            cols.iter()
+                .position(|c| *c == name)
+                .ok_or_else(|| CatalogError::MissingColumn(name.into()))
+        };
+        let (c_name, c_family, c_cat, c_gen, c_size, c_arch, c_vcpu, c_mem, c_pods, c_price) = (
+            col("name")?,
+            col("family")?,
+            col("category")?,
+            col("generation")?,
+            col("size")?,
+            col("arch")?,
+            col("vcpu")?,
+            col("memory_mib")?,
+            col("max_pods")?,
+            col(price_column)?,
+        );
+        let mut types = Vec::new();
+        for (i, line) in lines {
+            let f: Vec<&str> = line.split(',').map(str::trim).collect();
+            let lineno = i + 1;
+            let get = |c: usize| {
+                f.get(c).copied().ok_or(CatalogError::Line {
+                    line: lineno,
+                    message: format!("expected {} columns, found {}", cols.len(), f.len()),
+                })
+            };
+            let int = |c: usize, what: &str| -> Result<i64, CatalogError> {
+                get(c)?
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|v| *v > 0)
+                    .ok_or(CatalogError::Line {
+                        line: lineno,
+                        message: format!(
+                            "{what} must be a positive integer, found `{}`",
+                            f.get(c).unwrap_or(&"")
+                        ),
+                    })
+            };
+            let name = get(c_name)?.to_string();
+            let vcpu = int(c_vcpu, "vcpu")?;
+            let mem = int(c_mem, "memory_mib")?;
+            let pods = int(c_pods, "max_pods")?;
+            let price = match get(c_price)? {
+                "" => None,
+                p => Some(
+                    p.parse::<f64>()
+                        .ok()
+                        .filter(|v| *v >= 0.0 && v.is_finite())
+                        .ok_or(CatalogError::Line {
+                            line: lineno,
+                            message: format!(
+                                "{price_column} must be a non-negative number or empty, found `{p}`"
+                            ),
+                        })?,
+                ),
+            };
+            let (capacity, overhead, allocatable) = aws_allocatable(vcpu, mem, pods);
+            let mut offerings = Vec::new();
+            if let Some(od) = price {
+                for z in zones {
+                    offerings.push(Offering {
+                        zone: z.to_string(),
+                        capacity_type: CAPACITY_TYPE_SPOT.into(),
+                        price: modelled_spot_price(&name, z, od),
+                        available: true,
+                    });
+                    offerings.push(Offering {
+                        zone: z.to_string(),
+                        capacity_type: CAPACITY_TYPE_ON_DEMAND.into(),
+                        price: od,
+                        available: true,
+                    });
+                }
+            }
+            let mut r = Requirements::new();
+            let labels = [
+                (LABEL_INSTANCE_TYPE, name.clone()),
+                (LABEL_ARCH, get(c_arch)?.to_string()),
+                (LABEL_OS, "linux".to_string()),
+                (LABEL_INSTANCE_FAMILY, get(c_family)?.to_string()),
+                (LABEL_INSTANCE_CATEGORY, get(c_cat)?.to_string()),
+                (LABEL_INSTANCE_GENERATION, get(c_gen)?.to_string()),
+                (LABEL_INSTANCE_SIZE, get(c_size)?.to_string()),
+                (LABEL_INSTANCE_CPU, vcpu.to_string()),
+                (LABEL_INSTANCE_MEMORY, mem.to_string()),
+            ];
+            for (k, v) in labels {
+                r.add(k, Requirement::in_values([v]));
+            }
+            types.push(finish(name, r, capacity, overhead, allocatable, offerings));
+        }
+        if types.is_empty() {
+            return Err(CatalogError::Empty);
+        }
+        Ok(Catalog { types })
+    }
+
+    /// Karpenter's benchmark catalog `fake.InstanceTypes(n)`: type `i` (`fake-it-i`) has `i+1`
+    /// vCPU, `2(i+1)` GiB and `10(i+1)` pods; kube-reserved 100m CPU and 10 MiB; price
+    /// `0.1 × cpu + 0.1 × memory bytes / 1e9` (upstream's `PriceFromResources`, which divides by
+    /// 1e9 — so "0.1 per GiB" is really 0.1 per GB); offerings spot in test-zone-1/2 and
+    /// on-demand in test-zone-1/2/3, all at that price; amd64; linux, windows and darwin.
+    pub fn generated(n: usize) -> Catalog {
+        let mut types = Vec::with_capacity(n);
+        for i in 0..n as i64 {
+            let name = format!("fake-it-{i}");
+            let capacity = Res::new((i + 1) * 1000, (i + 1) * 2 * GIB, (i + 1) * 10);
+            let overhead = Res::new(100, 10 * MIB, 0);
+            let price = 0.1 * (i + 1) as f64 + 0.1 * capacity.mem as f64 / 1e9;
+            let offerings = [
+                ("test-zone-1", "spot"),
+                ("test-zone-2", "spot"),
+                ("test-zone-1", "on-demand"),
+                ("test-zone-2", "on-demand"),
+                ("test-zone-3", "on-demand"),
+            ]
+            .iter()
+            .map(|(z, c)| Offering {
+                zone: z.to_string(),
+                capacity_type: c.to_string(),
+                price,
+                available: true,
+            })
+            .collect();
+            let mut r = Requirements::new();
+            r.add(LABEL_INSTANCE_TYPE, Requirement::in_values([name.clone()]));
+            r.add(LABEL_ARCH, Requirement::in_values(["amd64"]));
+            r.add(
+                LABEL_OS,
+                Requirement::in_values(["linux", "windows", "darwin"]),
+            );
+            r.add("integer", Requirement::in_values([(i + 1).to_string()]));
+            types.push(finish(
+                name,
+                r,
+                capacity,
+                overhead,
+                capacity.minus(&overhead),
+                offerings,
+            ));
+        }
+        Catalog { types }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&InstanceType> {
+        self.types.iter().find(|t| t.name == name)
+    }
+
+    /// All zones any offering mentions, sorted.
+    pub fn zones(&self) -> Vec<String> {
+        let s: BTreeSet<&str> = self
+            .types
+            .iter()
+            .flat_map(|t| t.offerings.iter().map(|o| o.zone.as_str()))
+            .collect();
+        s.into_iter().map(String::from).collect()
+    }
+}
+
+fn finish(
+    name: String,
+    mut r: Requirements,
+    capacity: Res,
+    overhead: Res,
+    allocatable: Res,
+    offerings: Vec<Offering>,
+) -> InstanceType {
+    let zones: BTreeSet<String> = offerings
+        .iter()
+        .filter(|o| o.available)
+        .map(|o| o.zone.clone())
+        .collect();
+    let cts: BTreeSet<String> = offerings
+        .iter()
+        .filter(|o| o.available)
+        .map(|o| o.capacity_type.clone())
+        .collect();
+    r.add(LABEL_ZONE, Requirement::in_values(zones));
+    r.add(LABEL_CAPACITY_TYPE, Requirement::in_values(cts));
+    InstanceType {
+        name,
+        requirements: r,
+        capacity,
+        overhead,
+        allocatable,
+        offerings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kube_reserved_cpu_table() {
+        assert_eq!(aws_kube_reserved_cpu_millis(1), 60);
+        assert_eq!(aws_kube_reserved_cpu_millis(2), 70);
+        assert_eq!(aws_kube_reserved_cpu_millis(4), 80);
+        assert_eq!(aws_kube_reserved_cpu_millis(8), 90);
+        assert_eq!(aws_kube_reserved_cpu_millis(96), 80 + 230);
+    }
+
+    #[test]
+    fn m5_large_allocatable_matches_karpenter() {
+        // m5.large: 2 vCPU, 8192 MiB, 29 pods. VM overhead ceil(614.4) = 615 MiB;
+        // kube-reserved 11*29+255 = 574 MiB; eviction 100 MiB.
+        let c = Catalog::aws();
+        let t = c.get("m5.large").unwrap();
+        assert_eq!(t.capacity, Res::new(2000, 7577 * MIB, 29));
+        assert_eq!(t.allocatable, Res::new(1930, (7577 - 574 - 100) * MIB, 29));
+        let od = t
+            .offerings
+            .iter()
+            .find(|o| o.capacity_type == "on-demand")
+            .unwrap();
+        assert_eq!(od.price, 0.096);
+        for o in t.offerings.iter().filter(|o| o.capacity_type == "spot") {
+            assert!(o.price >= 0.3 * 0.096 && o.price < 0.55 * 0.096, "{o:?}");
+        }
+    }
+
+    #[test]
+    fn builtin_catalog_loads_every_row_and_skips_unpriced_offerings() {
+        let c = Catalog::aws();
+        assert_eq!(c.types.len(), 1363);
+        assert_eq!(
+            c.types.iter().filter(|t| !t.offerings.is_empty()).count(),
+            1345
+        );
+        assert!(
+            c.get("hpc6a.48xlarge").unwrap().offerings.is_empty(),
+            "no price, never launched"
+        );
+        assert_eq!(c.zones(), AWS_ZONES);
+    }
+
+    #[test]
+    fn generated_catalog_matches_karpenters_fake() {
+        let c = Catalog::generated(400);
+        assert_eq!(c.types.len(), 400);
+        let t = &c.types[3];
+        assert_eq!(t.name, "fake-it-3");
+        assert_eq!(t.capacity, Res::new(4000, 8 * GIB, 40));
+        assert_eq!(t.allocatable, Res::new(3900, 8 * GIB - 10 * MIB, 40));
+        let p = 0.4 + 0.1 * (8 * GIB) as f64 / 1e9;
+        assert!(t.offerings.iter().all(|o| (o.price - p).abs() < 1e-12));
+        assert_eq!(t.offerings.len(), 5);
+    }
+
+    #[test]
+    fn user_catalog_errors_name_the_line() {
+        let bad = "name,family,category,generation,size,arch,vcpu,memory_mib,max_pods,price\nx.large,x,x,1,large,amd64,two,1024,8,0.1\n";
+        let e = Catalog::from_csv(bad, "price", &["z"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "catalog line 2: vcpu must be a positive integer, found `two`"
+        );
+        let e = Catalog::from_csv("name,vcpu\n", "price", &["z"]).unwrap_err();
+        assert!(matches!(e, CatalogError::MissingColumn(_)));
+        let ok = "name,family,category,generation,size,arch,vcpu,memory_mib,max_pods,price\nx.large,x,x,1,large,amd64,2,4096,8,0.1\n";
+        let c = Catalog::from_csv(ok, "price", &["z1", "z2"]).unwrap();
+        assert_eq!(c.types[0].offerings.len(), 4);
+    }
+}

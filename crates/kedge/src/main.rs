@@ -1,19 +1,23 @@
 //! The `kedge` command-line binary: one subcommand per job (see `kedge --help`).
 //!
 //! # Layout
-//! - `main.rs`: argument parsing and dispatch; each subcommand lives in its own module.
-
-use clap::{Parser, Subcommand};
+//! - `main.rs`: argument parsing, logging set-up, signal handling and dispatch.
+//! - `serve.rs`: `kedge serve`, the SQS + DynamoDB endpoint.
+//! - `bench_*.rs`: `kedge bench …`, reproducible benchmarks that print their figures.
 
 mod bench_autoscale;
+mod bench_sqs;
 mod check;
+mod serve;
+
+use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "kedge",
     version,
     about = "Event-driven autoscaling for queue workers: pods and nodes, in one binary",
-    after_help = "Examples:\n  kedge serve                              # SQS + DynamoDB endpoint on 127.0.0.1:4566\n  kedge serve --bind 127.0.0.1:0 --in-memory\n  aws --endpoint-url http://127.0.0.1:4566 sqs create-queue --queue-name jobs\n"
+    after_help = "Examples:\n  kedge serve                                   # SQS + DynamoDB on 127.0.0.1:4566, data in ./kedge-data\n  kedge serve --bind 127.0.0.1:0 --in-memory    # free port, nothing kept\n  aws --endpoint-url http://127.0.0.1:4566 sqs create-queue --queue-name jobs\n  kedge bench sqs --endpoint http://127.0.0.1:4566 --messages 100000\n"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -22,6 +26,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the SQS- and DynamoDB-compatible endpoint (durable unless --in-memory).
+    #[command(after_help = "Examples:\n  kedge serve\n  kedge serve --bind 127.0.0.1:0 --data-dir /tmp/kedge\n  kedge serve --credentials AKIDEXAMPLE:secret   # verify SigV4 signatures\n")]
+    Serve(serve::ServeArgs),
     /// Validate KEDA (and other kedge-understood) manifests; exit 1 on any problem.
     Check(check::CheckArgs),
     /// Reproducible benchmarks that print their figures.
@@ -31,19 +38,66 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
+    /// SQS throughput and latency against an endpoint (kedge serve, moto, AWS).
+    #[command(after_help = "Example:\n  kedge bench sqs --endpoint http://127.0.0.1:4566 --messages 200000 --batch 10 --connections 16\n")]
+    Sqs(bench_sqs::SqsBenchArgs),
     /// Run the real scale loop over N ScaledObjects and report loop lateness.
     Autoscale(bench_autoscale::BenchAutoscaleArgs),
 }
 
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("KEDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Logs go to stderr so stdout stays machine-readable (the "listening on" line, bench output).
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Run an async command on a multi-threaded runtime.
+fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    init_logging();
     match cli.command {
+        Command::Serve(a) => block_on(serve::run(a)),
         Command::Check(args) => {
             if !check::run(&args)? {
                 std::process::exit(1);
             }
             Ok(())
         }
+        Command::Bench(BenchCommand::Sqs(a)) => block_on(bench_sqs::run(a)),
+        // Synchronous: it builds its own runtime.
         Command::Bench(BenchCommand::Autoscale(args)) => bench_autoscale::run(&args),
     }
 }

@@ -1,0 +1,320 @@
+//! HTTP endpoints that speak the SQS and DynamoDB wire protocols over kedge's store, so
+//! unmodified AWS SDKs, boto3 and the aws CLI work against `kedge serve`.
+//!
+//! # Layout
+//! - this file: [`AppState`], [`serve`] (takes an already-bound listener and a shutdown
+//!   future, so tests bind port 0) and the router that tells protocols apart:
+//!   `X-Amz-Target: AmazonSQS.*` → SQS JSON 1.0, `X-Amz-Target: DynamoDB_20120810.*` →
+//!   DynamoDB, a form or query string with `Action=` → SQS query protocol (XML), `GET /metrics`
+//!   → Prometheus text, `GET /healthz` → liveness.
+//! - [`sigv4`]: optional AWS Signature Version 4 verification (`--credentials`).
+//! - [`sqs`]: SQS actions (one shape for both protocols: query input is normalised to the JSON
+//!   input, JSON output is rendered to XML for the query protocol).
+//! - [`dynamodb`]: DynamoDB operations.
+//! - [`metrics`]: request counters and latency histograms, rendered as Prometheus text.
+
+pub mod dynamodb;
+pub mod metrics;
+pub mod sigv4;
+pub mod sqs;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+pub type HttpResponse = Response<Full<Bytes>>;
+
+/// The largest request body accepted (DynamoDB batches can reach 16 MB).
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Server configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// When set, requests must carry a valid SigV4 signature made with these credentials.
+    pub credentials: Option<sigv4::Credentials>,
+    /// Region used in ARNs and expected in signatures' scope when checking.
+    pub region: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            credentials: None,
+            region: "us-east-1".into(),
+        }
+    }
+}
+
+/// Everything a request handler needs.
+pub struct AppState {
+    pub store: store::Store,
+    pub config: Config,
+    pub metrics: metrics::Metrics,
+    /// Resolves when the server is shutting down (long polls return early).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// SQS message move tasks (DLQ redrive); kept in memory, they complete at once.
+    pub move_tasks: parking_lot::Mutex<Vec<serde_json::Value>>,
+}
+
+impl AppState {
+    /// State over an opened store; returns the sender that tells long polls to stop.
+    pub fn new(store: store::Store, config: Config) -> (Arc<AppState>, tokio::sync::watch::Sender<bool>) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (
+            Arc::new(AppState {
+                store,
+                config,
+                metrics: metrics::Metrics::default(),
+                shutdown: rx,
+                move_tasks: parking_lot::Mutex::new(Vec::new()),
+            }),
+            tx,
+        )
+    }
+}
+
+/// The request as the protocol handlers see it.
+pub struct Incoming2 {
+    pub host: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub body: Bytes,
+    /// The access key id the request was signed with, if any.
+    pub access_key: Option<String>,
+}
+
+/// Serve on `listener` until `shutdown` resolves; then stop accepting, let in-flight requests
+/// finish (their writes are durable before they answer) and return.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let st = state.clone();
+                let svc = hyper::service::service_fn(move |req| {
+                    let st = st.clone();
+                    async move { Ok::<_, Infallible>(handle(st, req).await) }
+                });
+                let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                    .into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    // Long polls see the stop signal and answer at once; everything else finishes normally.
+    if tokio::time::timeout(Duration::from_secs(25), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after 25 s; closing them");
+    }
+    Ok(())
+}
+
+async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
+    let started = tokio::time::Instant::now();
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    if parts.method == hyper::Method::GET && parts.uri.query().is_none_or(|q| !q.contains("Action=")) {
+        return match path.as_str() {
+            "/metrics" => text(StatusCode::OK, state.metrics.render(&state.store)),
+            "/healthz" | "/readyz" => {
+                if state.store.journal.is_failed() {
+                    text(StatusCode::SERVICE_UNAVAILABLE, "storage failed\n".into())
+                } else {
+                    text(StatusCode::OK, "ok\n".into())
+                }
+            }
+            _ => text(
+                StatusCode::NOT_FOUND,
+                "kedge serve: POST AWS SQS or DynamoDB requests here; GET /metrics or /healthz\n"
+                    .into(),
+            ),
+        };
+    }
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let too_big = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            return text(
+                if too_big {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                },
+                if too_big {
+                    format!("request body larger than {MAX_BODY_BYTES} bytes\n")
+                } else {
+                    format!("could not read request body: {e}\n")
+                },
+            );
+        }
+    };
+    let header = |n: &str| {
+        parts
+            .headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let target = header("x-amz-target").unwrap_or_default();
+    let host = header("host").unwrap_or_else(|| "localhost".into());
+    let protocol = if target.starts_with("DynamoDB_20120810.") {
+        Protocol::DynamoDb
+    } else if target.starts_with("AmazonSQS.") {
+        Protocol::SqsJson
+    } else {
+        Protocol::SqsQuery
+    };
+    let access_key = match &state.config.credentials {
+        None => sigv4::access_key_of(&parts.headers),
+        Some(creds) => match sigv4::verify(creds, &parts, &body) {
+            Ok(ak) => Some(ak),
+            Err(e) => {
+                let resp = match protocol {
+                    Protocol::DynamoDb => dynamodb_auth_error(&e),
+                    Protocol::SqsJson => sqs::error_json(&e.as_sqs()),
+                    Protocol::SqsQuery => sqs::error_xml(&e.as_sqs()),
+                };
+                state
+                    .metrics
+                    .observe("auth", "Authenticate", resp.status().as_u16(), started.elapsed());
+                return resp;
+            }
+        },
+    };
+    let inc = Incoming2 {
+        host,
+        path,
+        query: parts.uri.query().map(str::to_owned),
+        body,
+        access_key,
+    };
+    let (proto_name, action, resp) = match protocol {
+        Protocol::DynamoDb => {
+            let op = target["DynamoDB_20120810.".len()..].to_owned();
+            let r = dynamodb::handle(&state, &op, inc.body.clone()).await;
+            ("dynamodb", op, r)
+        }
+        Protocol::SqsJson => {
+            let action = target["AmazonSQS.".len()..].to_owned();
+            let r = sqs::handle_json(&state, &action, &inc).await;
+            ("sqs", action, r)
+        }
+        Protocol::SqsQuery => {
+            let (action, r) = sqs::handle_query(&state, &inc).await;
+            ("sqs", action, r)
+        }
+    };
+    state
+        .metrics
+        .observe(proto_name, &action, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+enum Protocol {
+    DynamoDb,
+    SqsJson,
+    SqsQuery,
+}
+
+fn dynamodb_auth_error(e: &sigv4::AuthError) -> HttpResponse {
+    let (ty, msg) = match e {
+        sigv4::AuthError::UnknownAccessKey(_) => (
+            "com.amazon.coral.service#UnrecognizedClientException",
+            "The security token included in the request is invalid.".to_string(),
+        ),
+        sigv4::AuthError::SignatureMismatch => (
+            "com.amazon.coral.service#InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".to_string(),
+        ),
+        sigv4::AuthError::Missing => (
+            "com.amazon.coral.service#MissingAuthenticationTokenException",
+            "Request is missing Authentication Token".to_string(),
+        ),
+        sigv4::AuthError::Malformed(m) => (
+            "com.amazon.coral.service#IncompleteSignatureException",
+            m.clone(),
+        ),
+    };
+    let body = serde_json::json!({"__type": ty, "message": msg}).to_string();
+    json_response(StatusCode::BAD_REQUEST, "application/x-amz-json-1.0", body)
+}
+
+/// A plain-text response.
+pub fn text(status: StatusCode, body: String) -> HttpResponse {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+/// A JSON (or XML) response with a request id header.
+pub fn json_response(status: StatusCode, content_type: &'static str, body: String) -> HttpResponse {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id()) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+/// A fresh request id (UUID-shaped, as AWS sends).
+pub fn request_id() -> String {
+    let b: [u8; 16] = rand::random();
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        u16::from_be_bytes([b[4], b[5]]),
+        u16::from_be_bytes([b[6], b[7]]) & 0x0fff | 0x4000,
+        u16::from_be_bytes([b[8], b[9]]) & 0x3fff | 0x8000,
+        u64::from_be_bytes([0, 0, b[10], b[11], b[12], b[13], b[14], b[15]])
+    )
+}
+
+/// Open the store and bind, for `kedge serve` and tests: returns the state and the bound
+/// listener's address.
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}

@@ -1,0 +1,61 @@
+//! `kedge serve`: the SQS + DynamoDB endpoint.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on; loopback by default. Use 127.0.0.1:0 to pick a free port.
+    #[arg(long, default_value = "127.0.0.1:4566", env = "KEDGE_BIND")]
+    pub bind: String,
+    /// Directory for the database (kedge.db). Created if missing.
+    #[arg(long, default_value = "kedge-data", env = "KEDGE_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Keep everything in memory: nothing survives a restart, no fsync cost.
+    #[arg(long, conflicts_with = "data_dir")]
+    pub in_memory: bool,
+    /// Require SigV4 signatures made with these credentials (ACCESS_KEY:SECRET).
+    /// Without it any signature (or none) is accepted, like other local AWS endpoints.
+    #[arg(long, env = "KEDGE_CREDENTIALS")]
+    pub credentials: Option<gateway::sigv4::Credentials>,
+    /// Region used in ARNs.
+    #[arg(long, default_value = "us-east-1", env = "AWS_REGION")]
+    pub region: String,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let durability = if args.in_memory {
+        store::Durability::InMemory
+    } else {
+        store::Durability::Disk(args.data_dir.clone())
+    };
+    let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
+    let store = store::Store::open(&durability, clock)
+        .with_context(|| format!("opening the store ({durability:?})"))?;
+    let listener = tokio::net::TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("binding {} (is another server using it?)", args.bind))?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let config = gateway::Config {
+        credentials: args.credentials.clone(),
+        region: args.region.clone(),
+    };
+    let (state, stop_tx) = gateway::AppState::new(store, config);
+    match &durability {
+        store::Durability::Disk(d) => {
+            tracing::info!(data_dir = %d.display(), "durable storage (fsync on every acknowledged write)")
+        }
+        store::Durability::InMemory => tracing::warn!("--in-memory: nothing survives a restart"),
+    }
+    // Tools and tests read this exact line.
+    println!("kedge serve listening on http://{addr}");
+    use std::io::Write;
+    std::io::stdout().flush().ok();
+    gateway::serve(listener, state.clone(), crate::shutdown_signal(), stop_tx).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}

@@ -1,0 +1,378 @@
+//! Journal records of the queue engine, their SQL, and recovery.
+//!
+//! # On-disk format (tables in `kedge.db`)
+//! - `sqs_queues(id, name, attributes, tags, created_ms, modified_ms)`: one row per live queue;
+//!   `attributes` and `tags` are JSON objects of strings, exactly as a client set them.
+//! - `sqs_messages(queue_id, seq, ...)`: one row per stored message, keyed by the queue's id
+//!   (not its name, so a queue deleted and created again never sees old rows) and the engine's
+//!   global sequence number (order of sending). Receive state (`receive_count`, `visible_ms`,
+//!   `token`) is updated in place by receives and visibility changes, so after a crash a message
+//!   is exactly as the last acknowledged request left it.
+//! - `sqs_dedup(queue_id, key, ...)`: FIFO deduplication entries; expired ones are dropped at
+//!   load.
+//! - `sqs_meta(key, value)`: the next sequence number and queue id.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use clock::Timestamp;
+use rusqlite::{Connection, Transaction, params};
+
+use super::{MessageAttributeValue, StoredMessage};
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sqs_queues (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    attributes TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    modified_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sqs_messages (
+    queue_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attributes TEXT,
+    trace_header TEXT,
+    sent_ms INTEGER NOT NULL,
+    sender_id TEXT NOT NULL,
+    group_id TEXT,
+    dedup_id TEXT,
+    dlq_source_arn TEXT,
+    receive_count INTEGER NOT NULL,
+    first_receive_ms INTEGER,
+    visible_ms INTEGER NOT NULL,
+    token INTEGER NOT NULL,
+    PRIMARY KEY (queue_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sqs_dedup (
+    queue_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (queue_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sqs_meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+";
+
+/// A durable change to queues or messages.
+#[derive(Debug, Clone)]
+pub enum QueueRecord {
+    /// Create or replace a queue row (creation, attribute and tag changes).
+    PutQueue {
+        id: u64,
+        name: String,
+        attributes: String,
+        tags: String,
+        created: Timestamp,
+        modified: Timestamp,
+    },
+    DeleteQueue {
+        id: u64,
+    },
+    /// Delete every message of the queue with `seq <= upto`.
+    Purge {
+        id: u64,
+        upto: u64,
+    },
+    Insert(Arc<StoredMessage>),
+    /// A receive or visibility change.
+    Update {
+        queue: u64,
+        seq: u64,
+        receive_count: u32,
+        first_receive: Option<Timestamp>,
+        visible: Timestamp,
+        token: u64,
+    },
+    Delete {
+        queue: u64,
+        seq: u64,
+    },
+    PutDedup {
+        queue: u64,
+        key: String,
+        expires: Timestamp,
+        message_id: String,
+        seq: u64,
+    },
+    Meta {
+        next_seq: u64,
+        next_queue_id: u64,
+    },
+}
+
+fn ts(t: Timestamp) -> i64 {
+    t.0.min(i64::MAX as u64) as i64
+}
+
+fn u(v: u64) -> i64 {
+    v as i64
+}
+
+pub fn apply(tx: &Transaction<'_>, r: &QueueRecord) -> rusqlite::Result<()> {
+    match r {
+        QueueRecord::PutQueue {
+            id,
+            name,
+            attributes,
+            tags,
+            created,
+            modified,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO sqs_queues (id, name, attributes, tags, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![u(*id), name, attributes, tags, ts(*created), ts(*modified)])?;
+        }
+        QueueRecord::DeleteQueue { id } => {
+            tx.prepare_cached("DELETE FROM sqs_queues WHERE id = ?1")?
+                .execute(params![u(*id)])?;
+            tx.prepare_cached("DELETE FROM sqs_messages WHERE queue_id = ?1")?
+                .execute(params![u(*id)])?;
+            tx.prepare_cached("DELETE FROM sqs_dedup WHERE queue_id = ?1")?
+                .execute(params![u(*id)])?;
+        }
+        QueueRecord::Purge { id, upto } => {
+            tx.prepare_cached("DELETE FROM sqs_messages WHERE queue_id = ?1 AND seq <= ?2")?
+                .execute(params![u(*id), u(*upto)])?;
+        }
+        QueueRecord::Insert(m) => {
+            let attrs = if m.attributes.is_empty() {
+                None
+            } else {
+                Some(encode_attributes(&m.attributes))
+            };
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO sqs_messages (queue_id, seq, message_id, body, attributes, trace_header, sent_ms, sender_id, group_id, dedup_id, dlq_source_arn, receive_count, first_receive_ms, visible_ms, token) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?
+            .execute(params![
+                u(m.queue_id),
+                u(m.seq),
+                m.message_id,
+                &*m.body,
+                attrs,
+                m.trace_header,
+                ts(m.sent),
+                m.sender_id,
+                m.group_id.as_deref(),
+                m.dedup_id,
+                m.dlq_source_arn,
+                m.receive_count,
+                m.first_receive.map(ts),
+                ts(m.visible),
+                u(m.token),
+            ])?;
+        }
+        QueueRecord::Update {
+            queue,
+            seq,
+            receive_count,
+            first_receive,
+            visible,
+            token,
+        } => {
+            tx.prepare_cached(
+                "UPDATE sqs_messages SET receive_count = ?3, first_receive_ms = ?4, visible_ms = ?5, token = ?6 WHERE queue_id = ?1 AND seq = ?2",
+            )?
+            .execute(params![
+                u(*queue),
+                u(*seq),
+                receive_count,
+                first_receive.map(ts),
+                ts(*visible),
+                u(*token)
+            ])?;
+        }
+        QueueRecord::Delete { queue, seq } => {
+            tx.prepare_cached("DELETE FROM sqs_messages WHERE queue_id = ?1 AND seq = ?2")?
+                .execute(params![u(*queue), u(*seq)])?;
+        }
+        QueueRecord::PutDedup {
+            queue,
+            key,
+            expires,
+            message_id,
+            seq,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO sqs_dedup (queue_id, key, expires_ms, message_id, seq) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![u(*queue), key, ts(*expires), message_id, u(*seq)])?;
+        }
+        QueueRecord::Meta {
+            next_seq,
+            next_queue_id,
+        } => {
+            let mut st =
+                tx.prepare_cached("INSERT OR REPLACE INTO sqs_meta (key, value) VALUES (?1, ?2)")?;
+            st.execute(params!["next_seq", u(*next_seq)])?;
+            st.execute(params!["next_queue_id", u(*next_queue_id)])?;
+        }
+    }
+    Ok(())
+}
+
+/// Attributes as stored: JSON `{name: [data_type, string_value | null, base64(binary) | null]}`.
+pub fn encode_attributes(a: &std::collections::BTreeMap<String, MessageAttributeValue>) -> String {
+    use base64::Engine;
+    let map: serde_json::Map<String, serde_json::Value> = a
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::json!([
+                    v.data_type,
+                    v.string_value,
+                    v.binary_value
+                        .as_ref()
+                        .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+                ]),
+            )
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn decode_attributes(s: &str) -> std::collections::BTreeMap<String, MessageAttributeValue> {
+    use base64::Engine;
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(s) else {
+        return out;
+    };
+    for (k, v) in map {
+        let Some(arr) = v.as_array() else { continue };
+        let data_type = arr.first().and_then(|x| x.as_str()).unwrap_or("String");
+        let string_value = arr.get(1).and_then(|x| x.as_str()).map(str::to_owned);
+        let binary_value = arr
+            .get(2)
+            .and_then(|x| x.as_str())
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
+        out.insert(
+            k,
+            MessageAttributeValue {
+                data_type: data_type.to_owned(),
+                string_value,
+                binary_value,
+            },
+        );
+    }
+    out
+}
+
+/// A queue row as recovered.
+pub struct LoadedQueue {
+    pub id: u64,
+    pub name: String,
+    pub attributes: HashMap<String, String>,
+    pub tags: HashMap<String, String>,
+    pub created: Timestamp,
+    pub modified: Timestamp,
+}
+
+/// Everything the queue engine recovers at start.
+#[derive(Default)]
+pub struct LoadedState {
+    pub queues: Vec<LoadedQueue>,
+    pub messages: Vec<StoredMessage>,
+    /// (queue id, key, expires, message id, seq)
+    pub dedup: Vec<(u64, String, Timestamp, String, u64)>,
+    pub next_seq: u64,
+    pub next_queue_id: u64,
+}
+
+pub fn load(conn: &Connection, now: Timestamp) -> rusqlite::Result<LoadedState> {
+    let mut st = LoadedState {
+        next_seq: 1,
+        next_queue_id: 1,
+        ..Default::default()
+    };
+    {
+        let mut q = conn.prepare("SELECT key, value FROM sqs_meta")?;
+        let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (k, v) = row?;
+            match k.as_str() {
+                "next_seq" => st.next_seq = v as u64,
+                "next_queue_id" => st.next_queue_id = v as u64,
+                _ => {}
+            }
+        }
+    }
+    {
+        let mut q = conn.prepare(
+            "SELECT id, name, attributes, tags, created_ms, modified_ms FROM sqs_queues ORDER BY id",
+        )?;
+        let rows = q.query_map([], |r| {
+            Ok(LoadedQueue {
+                id: r.get::<_, i64>(0)? as u64,
+                name: r.get(1)?,
+                attributes: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+                tags: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
+                created: Timestamp(r.get::<_, i64>(4)? as u64),
+                modified: Timestamp(r.get::<_, i64>(5)? as u64),
+            })
+        })?;
+        for row in rows {
+            let q = row?;
+            st.next_queue_id = st.next_queue_id.max(q.id + 1);
+            st.queues.push(q);
+        }
+    }
+    {
+        let mut q = conn.prepare(
+            "SELECT queue_id, seq, message_id, body, attributes, trace_header, sent_ms, sender_id, group_id, dedup_id, dlq_source_arn, receive_count, first_receive_ms, visible_ms, token FROM sqs_messages ORDER BY queue_id, seq",
+        )?;
+        let rows = q.query_map([], |r| {
+            let attrs: Option<String> = r.get(4)?;
+            Ok(StoredMessage {
+                queue_id: r.get::<_, i64>(0)? as u64,
+                seq: r.get::<_, i64>(1)? as u64,
+                message_id: r.get(2)?,
+                body: Arc::from(r.get::<_, String>(3)?),
+                attributes: attrs.map(|a| decode_attributes(&a)).unwrap_or_default(),
+                trace_header: r.get(5)?,
+                sent: Timestamp(r.get::<_, i64>(6)? as u64),
+                sender_id: r.get(7)?,
+                group_id: r.get::<_, Option<String>>(8)?.map(Arc::from),
+                dedup_id: r.get(9)?,
+                dlq_source_arn: r.get(10)?,
+                receive_count: r.get(11)?,
+                first_receive: r.get::<_, Option<i64>>(12)?.map(|v| Timestamp(v as u64)),
+                visible: Timestamp(r.get::<_, i64>(13)? as u64),
+                token: r.get::<_, i64>(14)? as u64,
+            })
+        })?;
+        for row in rows {
+            let m = row?;
+            st.next_seq = st.next_seq.max(m.seq + 1);
+            st.messages.push(m);
+        }
+    }
+    {
+        conn.execute("DELETE FROM sqs_dedup WHERE expires_ms <= ?1", params![ts(now)])?;
+        let mut q =
+            conn.prepare("SELECT queue_id, key, expires_ms, message_id, seq FROM sqs_dedup")?;
+        let rows = q.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, String>(1)?,
+                Timestamp(r.get::<_, i64>(2)? as u64),
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)? as u64,
+            ))
+        })?;
+        for row in rows {
+            let d = row?;
+            st.next_seq = st.next_seq.max(d.4 + 1);
+            st.dedup.push(d);
+        }
+    }
+    Ok(st)
+}

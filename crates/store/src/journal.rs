@@ -192,10 +192,12 @@ impl Journal {
 
 /// Resolves once the records it stands for are durable (or the journal failed).
 #[must_use = "a change is acknowledged only after its ticket resolves"]
+#[derive(Debug)]
 pub struct Ticket {
     inner: TicketInner,
 }
 
+#[derive(Debug)]
 enum TicketInner {
     Ready(Option<Result<(), StoreError>>),
     Pending(tokio::sync::oneshot::Receiver<Result<(), StoreError>>),

@@ -1,1 +1,556 @@
+//! Engine-level tests of SQS semantics, driven by a manual clock.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clock::{ManualClock, Timestamp};
+
+use super::*;
+use crate::journal::{Journal, NullBackend};
+
+fn engine() -> (QueueEngine, ManualClock) {
+    let clock = ManualClock::new(Timestamp::from_secs(1_700_000_000));
+    let j = Journal::start(Box::new(NullBackend), true);
+    (QueueEngine::new(j, Arc::new(clock.clone())), clock)
+}
+
+fn attrs(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn send(e: &QueueEngine, q: &str, body: &str) -> SendResult {
+    let (mut r, t) = e
+        .send(
+            q,
+            vec![SendRequest {
+                body: body.into(),
+                ..Default::default()
+            }],
+            "me",
+        )
+        .unwrap();
+    t.wait().unwrap();
+    r.pop().unwrap().unwrap()
+}
+
+fn send_fifo(e: &QueueEngine, q: &str, body: &str, group: &str, dedup: &str) -> SendResult {
+    let (mut r, t) = e
+        .send(
+            q,
+            vec![SendRequest {
+                body: body.into(),
+                group_id: Some(group.into()),
+                dedup_id: Some(dedup.into()),
+                ..Default::default()
+            }],
+            "me",
+        )
+        .unwrap();
+    t.wait().unwrap();
+    r.pop().unwrap().unwrap()
+}
+
+fn recv(e: &QueueEngine, q: &str, max: i64, vis: Option<i64>) -> Vec<ReceivedMessage> {
+    let (m, t) = e
+        .receive(
+            q,
+            &ReceiveRequest {
+                max_messages: Some(max),
+                visibility_timeout: vis,
+                attribute_names: vec!["All".into()],
+                message_attribute_names: vec!["All".into()],
+            },
+        )
+        .unwrap();
+    t.wait().unwrap();
+    m
+}
+
+fn attr<'a>(m: &'a ReceivedMessage, n: &str) -> &'a str {
+    m.attributes
+        .iter()
+        .find(|(k, _)| *k == n)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+#[test]
+fn visibility_timeout_hides_then_redelivers_with_a_new_handle() {
+    let (e, clock) = engine();
+    e.create_queue("q", &attrs(&[("VisibilityTimeout", "30")]), &HashMap::new())
+        .unwrap()
+        .wait()
+        .unwrap();
+    send(&e, "q", "a");
+    let first = recv(&e, "q", 10, None);
+    assert_eq!(first.len(), 1);
+    assert_eq!(attr(&first[0], "ApproximateReceiveCount"), "1");
+    assert!(recv(&e, "q", 10, None).is_empty(), "in flight means invisible");
+    assert_eq!(e.counts("q").unwrap().not_visible, 1);
+    clock.advance(Duration::from_secs(29));
+    assert!(recv(&e, "q", 10, None).is_empty());
+    clock.advance(Duration::from_secs(1));
+    let second = recv(&e, "q", 10, None);
+    assert_eq!(second.len(), 1);
+    assert_eq!(attr(&second[0], "ApproximateReceiveCount"), "2");
+    assert_eq!(
+        attr(&second[0], "ApproximateFirstReceiveTimestamp"),
+        attr(&first[0], "ApproximateFirstReceiveTimestamp")
+    );
+    assert_ne!(first[0].receipt_handle, second[0].receipt_handle);
+    // The stale handle no longer deletes the message; the fresh one does.
+    let (r, _) = e.delete("q", std::slice::from_ref(&first[0].receipt_handle)).unwrap();
+    assert_eq!(r[0].as_ref().unwrap_err().kind, SqsErrorKind::ReceiptHandleIsInvalid);
+    assert_eq!(e.counts("q").unwrap().not_visible, 1);
+    let (r, _) = e.delete("q", std::slice::from_ref(&second[0].receipt_handle)).unwrap();
+    assert!(r[0].is_ok());
+    assert_eq!(e.counts("q").unwrap(), QueueCounts::default());
+    // Deleting again is accepted (idempotent), as in SQS.
+    let (r, _) = e.delete("q", std::slice::from_ref(&second[0].receipt_handle)).unwrap();
+    assert!(r[0].is_ok());
+}
+
+#[test]
+fn delays_count_as_delayed_until_due() {
+    let (e, clock) = engine();
+    e.create_queue("q", &attrs(&[("DelaySeconds", "10")]), &HashMap::new())
+        .unwrap();
+    send(&e, "q", "queue-delay");
+    let (r, _) = e
+        .send(
+            "q",
+            vec![SendRequest {
+                body: "msg-delay".into(),
+                delay_seconds: Some(2),
+                ..Default::default()
+            }],
+            "me",
+        )
+        .unwrap();
+    r[0].as_ref().unwrap();
+    assert_eq!(e.counts("q").unwrap().delayed, 2);
+    clock.advance(Duration::from_secs(2));
+    let got = recv(&e, "q", 10, None);
+    assert_eq!(got.len(), 1);
+    assert_eq!(&*got[0].body, "msg-delay");
+    clock.advance(Duration::from_secs(8));
+    let got = recv(&e, "q", 10, None);
+    assert_eq!(&*got[0].body, "queue-delay");
+}
+
+#[test]
+fn retention_period_expires_messages() {
+    let (e, clock) = engine();
+    e.create_queue("q", &attrs(&[("MessageRetentionPeriod", "60")]), &HashMap::new())
+        .unwrap();
+    send(&e, "q", "old");
+    clock.advance(Duration::from_secs(30));
+    send(&e, "q", "new");
+    clock.advance(Duration::from_secs(30));
+    let c = e.counts("q").unwrap();
+    assert_eq!(c.visible, 1);
+    assert_eq!(&*recv(&e, "q", 10, None)[0].body, "new");
+}
+
+#[test]
+fn receive_limits_and_parameter_validation() {
+    let (e, _) = engine();
+    e.create_queue("q", &HashMap::new(), &HashMap::new()).unwrap();
+    for i in 0..25 {
+        send(&e, "q", &format!("m{i}"));
+    }
+    assert_eq!(recv(&e, "q", 10, None).len(), 10);
+    let err = e
+        .receive(
+            "q",
+            &ReceiveRequest {
+                max_messages: Some(11),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.kind, SqsErrorKind::InvalidParameterValue);
+    assert!(err.message.contains("MaxNumberOfMessages"));
+    let err = e.receive("nope", &ReceiveRequest::default()).unwrap_err();
+    assert_eq!(err.kind, SqsErrorKind::QueueDoesNotExist);
+}
+
+#[test]
+fn fifo_orders_within_a_group_and_locks_groups_in_flight() {
+    let (e, _) = engine();
+    e.create_queue("f.fifo", &attrs(&[("FifoQueue", "true")]), &HashMap::new())
+        .unwrap();
+    for i in 0..3 {
+        send_fifo(&e, "f.fifo", &format!("a{i}"), "A", &format!("da{i}"));
+        send_fifo(&e, "f.fifo", &format!("b{i}"), "B", &format!("db{i}"));
+    }
+    // One message: the oldest group's head.
+    let m1 = recv(&e, "f.fifo", 1, None);
+    assert_eq!(&*m1[0].body, "a0");
+    // Group A is locked while a0 is in flight: the next receive serves group B.
+    let m2 = recv(&e, "f.fifo", 10, None);
+    let bodies: Vec<&str> = m2.iter().map(|m| &*m.body).collect();
+    assert_eq!(bodies, ["b0", "b1", "b2"]);
+    assert!(recv(&e, "f.fifo", 10, None).is_empty(), "both groups locked");
+    e.delete("f.fifo", std::slice::from_ref(&m1[0].receipt_handle)).unwrap();
+    let m3 = recv(&e, "f.fifo", 10, None);
+    let bodies: Vec<&str> = m3.iter().map(|m| &*m.body).collect();
+    assert_eq!(bodies, ["a1", "a2"]);
+    let seqs: Vec<u64> = m3
+        .iter()
+        .map(|m| attr(m, "SequenceNumber").parse().unwrap())
+        .collect();
+    assert!(seqs[0] < seqs[1]);
+}
+
+#[test]
+fn fifo_deduplicates_within_five_minutes() {
+    let (e, clock) = engine();
+    e.create_queue(
+        "f.fifo",
+        &attrs(&[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")]),
+        &HashMap::new(),
+    )
+    .unwrap();
+    let a = send_fifo(&e, "f.fifo", "x", "g", "d1");
+    let b = send_fifo(&e, "f.fifo", "y", "g", "d1");
+    assert_eq!(a.message_id, b.message_id);
+    assert_eq!(a.sequence_number, b.sequence_number);
+    assert_eq!(e.counts("f.fifo").unwrap().visible, 1);
+    // Content-based: same body without an explicit id is a duplicate too.
+    let (r1, _) = e
+        .send(
+            "f.fifo",
+            vec![SendRequest {
+                body: "same".into(),
+                group_id: Some("g".into()),
+                ..Default::default()
+            }],
+            "me",
+        )
+        .unwrap();
+    let (r2, _) = e
+        .send(
+            "f.fifo",
+            vec![SendRequest {
+                body: "same".into(),
+                group_id: Some("g".into()),
+                ..Default::default()
+            }],
+            "me",
+        )
+        .unwrap();
+    assert_eq!(
+        r1[0].as_ref().unwrap().message_id,
+        r2[0].as_ref().unwrap().message_id
+    );
+    clock.advance(Duration::from_secs(300));
+    let c = send_fifo(&e, "f.fifo", "x", "g", "d1");
+    assert_ne!(c.message_id, a.message_id, "window over: accepted as new");
+    assert_eq!(e.counts("f.fifo").unwrap().visible, 3);
+}
+
+#[test]
+fn fifo_send_rules() {
+    let (e, _) = engine();
+    e.create_queue("f.fifo", &attrs(&[("FifoQueue", "true")]), &HashMap::new())
+        .unwrap();
+    let one = |req: SendRequest| e.send("f.fifo", vec![req], "me").unwrap().0.pop().unwrap();
+    let err = one(SendRequest {
+        body: "x".into(),
+        dedup_id: Some("d".into()),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert_eq!(err.kind, SqsErrorKind::MissingParameter);
+    let err = one(SendRequest {
+        body: "x".into(),
+        group_id: Some("g".into()),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(err.message.contains("ContentBasedDeduplication"));
+    let err = one(SendRequest {
+        body: "x".into(),
+        group_id: Some("g".into()),
+        dedup_id: Some("d".into()),
+        delay_seconds: Some(5),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(err.message.contains("DelaySeconds"));
+    // Naming rules.
+    assert!(e.create_queue("f", &attrs(&[("FifoQueue", "true")]), &HashMap::new()).is_err());
+    assert!(e.create_queue("g.fifo", &HashMap::new(), &HashMap::new()).is_err());
+}
+
+#[test]
+fn redrive_moves_after_max_receive_count_and_move_task_returns_them() {
+    let (e, _) = engine();
+    e.create_queue("dlq", &HashMap::new(), &HashMap::new()).unwrap();
+    let dlq_arn = e.arn("dlq");
+    e.create_queue(
+        "src",
+        &attrs(&[(
+            "RedrivePolicy",
+            &format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":2}}"#),
+        )]),
+        &HashMap::new(),
+    )
+    .unwrap();
+    send(&e, "src", "poison");
+    assert_eq!(recv(&e, "src", 1, Some(0)).len(), 1);
+    assert_eq!(recv(&e, "src", 1, Some(0)).len(), 1);
+    assert!(recv(&e, "src", 1, Some(0)).is_empty(), "third receive moves it");
+    let moved = recv(&e, "dlq", 1, Some(0));
+    assert_eq!(&*moved[0].body, "poison");
+    assert!(attr(&moved[0], "DeadLetterQueueSourceArn").ends_with(":src"));
+    assert_eq!(e.dead_letter_sources("dlq").unwrap(), vec!["src".to_string()]);
+    let (n, t) = e.move_messages("dlq", None).unwrap();
+    t.wait().unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(&*recv(&e, "src", 1, None)[0].body, "poison");
+}
+
+#[test]
+fn redrive_allow_policy_and_dlq_type_are_enforced() {
+    let (e, _) = engine();
+    e.create_queue(
+        "dlq",
+        &attrs(&[("RedriveAllowPolicy", r#"{"redrivePermission":"denyAll"}"#)]),
+        &HashMap::new(),
+    )
+    .unwrap();
+    let rp = format!(
+        r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"3"}}"#,
+        e.arn("dlq")
+    );
+    let err = e
+        .create_queue("src", &attrs(&[("RedrivePolicy", &rp)]), &HashMap::new())
+        .unwrap_err();
+    assert_eq!(err.kind, SqsErrorKind::InvalidAttributeValue);
+    let rp_missing = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:none","maxReceiveCount":3}"#;
+    assert!(e
+        .create_queue("src", &attrs(&[("RedrivePolicy", rp_missing)]), &HashMap::new())
+        .is_err());
+}
+
+#[test]
+fn create_is_idempotent_only_for_equal_attributes() {
+    let (e, _) = engine();
+    let a = attrs(&[("VisibilityTimeout", "10")]);
+    e.create_queue("q", &a, &HashMap::new()).unwrap();
+    e.create_queue("q", &a, &HashMap::new()).unwrap();
+    let err = e
+        .create_queue("q", &attrs(&[("VisibilityTimeout", "11")]), &HashMap::new())
+        .unwrap_err();
+    assert_eq!(err.kind, SqsErrorKind::QueueNameExists);
+}
+
+#[test]
+fn purge_empties_and_is_rate_limited() {
+    let (e, clock) = engine();
+    e.create_queue("q", &HashMap::new(), &HashMap::new()).unwrap();
+    send(&e, "q", "a");
+    e.purge_queue("q").unwrap();
+    assert_eq!(e.counts("q").unwrap(), QueueCounts::default());
+    assert_eq!(
+        e.purge_queue("q").err().unwrap().kind,
+        SqsErrorKind::PurgeQueueInProgress
+    );
+    clock.advance(Duration::from_secs(60));
+    assert!(e.purge_queue("q").is_ok());
+}
+
+#[test]
+fn change_visibility_to_zero_makes_available_and_rejects_stale_handles() {
+    let (e, _) = engine();
+    e.create_queue("q", &HashMap::new(), &HashMap::new()).unwrap();
+    send(&e, "q", "a");
+    let m = recv(&e, "q", 1, None);
+    let (r, _) = e
+        .change_visibility("q", &[(m[0].receipt_handle.clone(), 0)])
+        .unwrap();
+    assert!(r[0].is_ok());
+    assert_eq!(e.counts("q").unwrap().visible, 1);
+    let (r, _) = e
+        .change_visibility("q", &[(m[0].receipt_handle.clone(), 10)])
+        .unwrap();
+    assert_eq!(r[0].as_ref().unwrap_err().kind, SqsErrorKind::MessageNotInflight);
+    let (r, _) = e.change_visibility("q", &[("garbage".into(), 10)]).unwrap();
+    assert_eq!(r[0].as_ref().unwrap_err().kind, SqsErrorKind::ReceiptHandleIsInvalid);
+}
+
+#[test]
+fn message_validation() {
+    let (e, _) = engine();
+    e.create_queue("q", &attrs(&[("MaximumMessageSize", "1024")]), &HashMap::new())
+        .unwrap();
+    let one = |req: SendRequest| e.send("q", vec![req], "me").unwrap().0.pop().unwrap();
+    let err = one(SendRequest {
+        body: "x".repeat(1025),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(err.message.contains("shorter than 1024"));
+    let err = one(SendRequest {
+        body: "bad\u{0}char".into(),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert_eq!(err.kind, SqsErrorKind::InvalidMessageContents);
+    let mut a = BTreeMap::new();
+    a.insert(
+        "n".to_string(),
+        MessageAttributeValue {
+            data_type: "Number".into(),
+            string_value: Some("abc".into()),
+            binary_value: None,
+        },
+    );
+    let err = one(SendRequest {
+        body: "x".into(),
+        attributes: a,
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(err.message.contains("number"));
+}
+
+#[test]
+fn counters_track_every_state() {
+    let (e, _) = engine();
+    e.create_queue("q", &HashMap::new(), &HashMap::new()).unwrap();
+    for i in 0..5 {
+        send(&e, "q", &format!("{i}"));
+    }
+    let (r, _) = e
+        .send(
+            "q",
+            vec![SendRequest {
+                body: "later".into(),
+                delay_seconds: Some(60),
+                ..Default::default()
+            }],
+            "me",
+        )
+        .unwrap();
+    r[0].as_ref().unwrap();
+    recv(&e, "q", 2, None);
+    assert_eq!(
+        e.counts("q").unwrap(),
+        QueueCounts {
+            visible: 3,
+            not_visible: 2,
+            delayed: 1
+        }
+    );
+}
+
+mod model {
+    //! Model-based test: random operation sequences against a trivial reference.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Send(u8),
+        Receive(u8, u8),
+        DeleteLast(u8),
+        Advance(u8),
+        ChangeVis(u8, u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0u8..5).prop_map(Op::Send),
+            3 => (1u8..=10, 0u8..4).prop_map(|(n, v)| Op::Receive(n, v)),
+            2 => any::<u8>().prop_map(Op::DeleteLast),
+            2 => (0u8..6).prop_map(Op::Advance),
+            1 => (any::<u8>(), 0u8..3).prop_map(|(i, v)| Op::ChangeVis(i, v)),
+        ]
+    }
+
+    /// Reference: each message is (id, visible_at, receive_count, token).
+    #[derive(Default)]
+    struct Ref {
+        msgs: Vec<(u32, u64, u32, u32)>,
+        next: u32,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn standard_queue_agrees_with_reference(ops in proptest::collection::vec(op(), 1..80)) {
+            let (e, clock) = engine();
+            e.create_queue("q", &attrs(&[("VisibilityTimeout", "3")]), &HashMap::new()).unwrap();
+            let mut r = Ref::default();
+            // Handles we hold: (id, handle, token at issue).
+            let mut held: Vec<(u32, String, u32)> = Vec::new();
+            for o in ops {
+                let now = clock.now().as_secs();
+                match o {
+                    Op::Send(d) => {
+                        let (res, _) = e.send("q", vec![SendRequest {
+                            body: format!("{}", r.next),
+                            delay_seconds: Some(d as i64),
+                            ..Default::default()
+                        }], "me").unwrap();
+                        prop_assert!(res[0].is_ok());
+                        r.msgs.push((r.next, now + d as u64, 0, 0));
+                        r.next += 1;
+                    }
+                    Op::Receive(n, v) => {
+                        let got = recv(&e, "q", n as i64, Some(v as i64));
+                        let mut avail: Vec<usize> = (0..r.msgs.len()).filter(|&i| r.msgs[i].1 <= now).collect();
+                        avail.truncate(n as usize);
+                        prop_assert_eq!(got.len(), avail.len());
+                        for (g, i) in got.iter().zip(avail) {
+                            let m = &mut r.msgs[i];
+                            prop_assert_eq!(g.body.parse::<u32>().unwrap(), m.0);
+                            m.1 = now + v as u64;
+                            m.2 += 1;
+                            m.3 += 1;
+                            prop_assert_eq!(attr(g, "ApproximateReceiveCount").parse::<u32>().unwrap(), m.2);
+                            held.push((m.0, g.receipt_handle.clone(), m.3));
+                        }
+                    }
+                    Op::DeleteLast(i) => {
+                        if held.is_empty() { continue; }
+                        let (id, h, tok) = held.remove(i as usize % held.len());
+                        let (res, _) = e.delete("q", &[h]).unwrap();
+                        match r.msgs.iter().position(|m| m.0 == id) {
+                            None => prop_assert!(res[0].is_ok()),
+                            Some(p) if r.msgs[p].3 == tok => {
+                                prop_assert!(res[0].is_ok());
+                                r.msgs.remove(p);
+                            }
+                            Some(_) => prop_assert!(res[0].is_err()),
+                        }
+                    }
+                    Op::Advance(s) => clock.advance(Duration::from_secs(s as u64)),
+                    Op::ChangeVis(i, v) => {
+                        if held.is_empty() { continue; }
+                        let (id, h, tok) = held[i as usize % held.len()].clone();
+                        let (res, _) = e.change_visibility("q", &[(h, v as i64)]).unwrap();
+                        let inflight_with_token = r.msgs.iter().position(|m| m.0 == id && m.3 == tok && m.1 > now);
+                        match inflight_with_token {
+                            Some(p) => {
+                                prop_assert!(res[0].is_ok());
+                                r.msgs[p].1 = now + v as u64;
+                            }
+                            None => prop_assert!(res[0].is_err()),
+                        }
+                    }
+                }
+                let now = clock.now().as_secs();
+                let c = e.counts("q").unwrap();
+                let visible = r.msgs.iter().filter(|m| m.1 <= now).count() as u64;
+                let delayed = r.msgs.iter().filter(|m| m.1 > now && m.2 == 0).count() as u64;
+                let inflight = r.msgs.iter().filter(|m| m.1 > now && m.2 > 0).count() as u64;
+                prop_assert_eq!(c, QueueCounts { visible, not_visible: inflight, delayed });
+            }
+        }
+    }
+}

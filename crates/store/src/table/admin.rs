@@ -1,0 +1,439 @@
+//! Table operations: CreateTable, DescribeTable, ListTables, DeleteTable, UpdateTable,
+//! TagResource, UntagResource, ListTagsOfResource, DescribeTimeToLive, UpdateTimeToLive.
+//!
+//! Tables become ACTIVE at once (as DynamoDB Local does): there is no provisioning to wait
+//! for, and SDK waiters see ACTIVE on their first poll.
+
+use serde_json::{Value, json};
+
+use super::TableEngine;
+use super::engine::Table;
+use super::error::DdbError;
+use super::meta::{TableMeta, attr_defs, parse_index, parse_tags, table_arn};
+use super::req::{opt_i64, opt_str, req_str, table_name, vmsg};
+use crate::journal::{Record, Ticket};
+use crate::table_record::TableRecord;
+
+fn not_found_table(name: &str) -> DdbError {
+    DdbError::not_found(format!(
+        "Requested resource not found: Table: {name} not found"
+    ))
+}
+
+/// `arn:aws:dynamodb:region:account:table/NAME` -> NAME.
+fn table_from_arn(arn: &str) -> Result<&str, DdbError> {
+    arn.split_once(":table/")
+        .map(|(_, n)| n.split('/').next().unwrap_or(n))
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            DdbError::validation(format!(
+                "Invalid TableArn: Invalid ResourceArn provided as input {arn}"
+            ))
+        })
+}
+
+impl TableEngine {
+    pub(crate) fn create_table(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
+        let created = self.clock.now().as_millis() as f64 / 1000.0;
+        let meta = TableMeta::from_create(req, self.next_id(), created)?;
+        self.journal.check()?;
+        let mut g = self.state.write();
+        if g.by_name.contains_key(&meta.name) {
+            return Err(DdbError::in_use(format!(
+                "Table already exists: {}",
+                meta.name
+            )));
+        }
+        let rec = Self::table_record(&meta);
+        let table = Table::new(meta);
+        let desc = table.describe("ACTIVE");
+        g.by_name.insert(table.meta.name.clone(), table);
+        let ticket = self.submit(vec![rec]);
+        Ok((json!({ "TableDescription": desc }), ticket))
+    }
+
+    pub(crate) fn describe_table(&self, req: &Value) -> Result<Value, DdbError> {
+        let name = table_name(req)?;
+        let g = self.state.read();
+        let t = g.by_name.get(name).ok_or_else(|| not_found_table(name))?;
+        Ok(json!({ "Table": t.describe("ACTIVE") }))
+    }
+
+    pub(crate) fn describe_backups(&self, req: &Value) -> Result<Value, DdbError> {
+        let name = table_name(req)?;
+        let g = self.state.read();
+        g.by_name.get(name).ok_or_else(|| not_found_table(name))?;
+        Ok(json!({"ContinuousBackupsDescription": {
+            "ContinuousBackupsStatus": "ENABLED",
+            "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}
+        }}))
+    }
+
+    pub(crate) fn list_tables(&self, req: &Value) -> Result<Value, DdbError> {
+        let limit = opt_i64(req, "Limit")?.unwrap_or(100);
+        if !(1..=100).contains(&limit) {
+            return Err(vmsg(vec![format!(
+                "Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value {} 100",
+                if limit < 1 {
+                    "greater than or equal to 1, less than or equal to"
+                } else {
+                    "less than or equal to"
+                }
+            )]));
+        }
+        let start = opt_str(req, "ExclusiveStartTableName");
+        let g = self.state.read();
+        let mut names: Vec<&String> = match start {
+            Some(s) => g
+                .by_name
+                .range::<str, _>((std::ops::Bound::Excluded(s), std::ops::Bound::Unbounded))
+                .map(|(k, _)| k)
+                .collect(),
+            None => g.by_name.keys().collect(),
+        };
+        let more = names.len() > limit as usize;
+        names.truncate(limit as usize);
+        let mut out = json!({ "TableNames": names });
+        if more && let Some(last) = names.last() {
+            out["LastEvaluatedTableName"] = json!(last);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn delete_table(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
+        let name = table_name(req)?;
+        self.journal.check()?;
+        let mut g = self.state.write();
+        let t = g.by_name.get(name).ok_or_else(|| not_found_table(name))?;
+        if t.meta.deletion_protection {
+            return Err(DdbError::validation(
+                "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
+            ));
+        }
+        let desc = t.describe("DELETING");
+        g.by_name.remove(name);
+        let ticket = self.submit(vec![Record::Table(TableRecord::DeleteTable {
+            name: name.to_string(),
+        })]);
+        Ok((json!({ "TableDescription": desc }), ticket))
+    }
+
+    pub(crate) fn update_table(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
+        let name = table_name(req)?;
+        self.journal.check()?;
+        let mut g = self.state.write();
+        let t = g
+            .by_name
+            .get_mut(name)
+            .ok_or_else(|| not_found_table(name))?;
+        let mut meta = t.meta.clone();
+        let mut changed = false;
+        if let Some(b) = opt_str(req, "BillingMode") {
+            if b != "PROVISIONED" && b != "PAY_PER_REQUEST" {
+                return Err(vmsg(vec![format!(
+                    "Value '{b}' at 'billingMode' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
+                )]));
+            }
+            if b != meta.billing {
+                meta.billing = b.to_string();
+                if b == "PAY_PER_REQUEST" {
+                    meta.rcu = 0;
+                    meta.wcu = 0;
+                    for i in &mut meta.indexes {
+                        i.rcu = 0;
+                        i.wcu = 0;
+                    }
+                }
+            }
+            changed = true;
+        }
+        if let Some(pt) = req.get("ProvisionedThroughput").filter(|v| !v.is_null()) {
+            if meta.billing == "PAY_PER_REQUEST" {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+                ));
+            }
+            let r = pt
+                .get("ReadCapacityUnits")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0);
+            let w = pt
+                .get("WriteCapacityUnits")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0);
+            if r < 1 || w < 1 {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be greater than 0",
+                ));
+            }
+            if r == meta.rcu && w == meta.wcu && opt_str(req, "BillingMode").is_none() {
+                return Err(DdbError::validation(format!(
+                    "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnitsForTable: {} Requested ReadCapacityUnitsForTable: {r}. Current WriteCapacityUnitsForTable: {} Requested WriteCapacityUnitsForTable: {w}",
+                    meta.rcu, meta.wcu
+                )));
+            }
+            meta.rcu = r;
+            meta.wcu = w;
+            changed = true;
+        } else if meta.billing == "PROVISIONED" && t.meta.billing == "PAY_PER_REQUEST" {
+            return Err(DdbError::validation(
+                "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+            ));
+        }
+        if let Some(defs) = req.get("AttributeDefinitions").filter(|v| !v.is_null()) {
+            for d in attr_defs(Some(defs))? {
+                match meta.attr_defs.iter().find(|x| x.name == d.name) {
+                    Some(x) if x.ty != d.ty => {
+                        return Err(DdbError::validation(format!(
+                            "One or more parameter values were invalid: Attribute {} is already defined with type {}",
+                            d.name, x.ty
+                        )));
+                    }
+                    Some(_) => {}
+                    None => meta.attr_defs.push(d),
+                }
+            }
+        }
+        if let Some(updates) = req
+            .get("GlobalSecondaryIndexUpdates")
+            .and_then(|v| v.as_array())
+        {
+            let ppr = meta.billing == "PAY_PER_REQUEST";
+            for u in updates {
+                if let Some(c) = u.get("Create") {
+                    let ix = parse_index(c, &meta.attr_defs, true, ppr)?;
+                    if meta.index(&ix.name).is_some() {
+                        return Err(DdbError::validation(format!(
+                            "One or more parameter values were invalid: Index with name {} already exists",
+                            ix.name
+                        )));
+                    }
+                    if meta.indexes.iter().filter(|i| i.global).count() >= 20 {
+                        return Err(DdbError::new(
+                            super::error::ErrorCode::LimitExceeded,
+                            "Subscriber limit exceeded: The number of global secondary indexes exceeds the limit of 20",
+                        ));
+                    }
+                    meta.indexes.push(ix);
+                } else if let Some(d) = u.get("Delete") {
+                    let n = req_str(d, "IndexName")?;
+                    let before = meta.indexes.len();
+                    meta.indexes.retain(|i| !(i.global && i.name == n));
+                    if meta.indexes.len() == before {
+                        return Err(DdbError::not_found(format!(
+                            "Requested resource not found: Index: {n} not found for table: {name}"
+                        )));
+                    }
+                } else if let Some(up) = u.get("Update") {
+                    let n = req_str(up, "IndexName")?;
+                    let pt = up.get("ProvisionedThroughput");
+                    let ix = meta
+                        .indexes
+                        .iter_mut()
+                        .find(|i| i.global && i.name == n)
+                        .ok_or_else(|| {
+                            DdbError::not_found(format!(
+                                "Requested resource not found: Index: {n} not found for table: {name}"
+                            ))
+                        })?;
+                    if let Some(pt) = pt {
+                        ix.rcu = pt
+                            .get("ReadCapacityUnits")
+                            .and_then(|v| v.as_i64())
+                            .unwrap_or(ix.rcu);
+                        ix.wcu = pt
+                            .get("WriteCapacityUnits")
+                            .and_then(|v| v.as_i64())
+                            .unwrap_or(ix.wcu);
+                    }
+                } else {
+                    return Err(DdbError::validation(
+                        "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Create, Update or Delete must be specified",
+                    ));
+                }
+            }
+            changed = true;
+        }
+        if let Some(s) = req.get("StreamSpecification").filter(|v| !v.is_null()) {
+            meta.stream =
+                (s.get("StreamEnabled").and_then(|v| v.as_bool()) == Some(true)).then(|| {
+                    opt_str(s, "StreamViewType")
+                        .unwrap_or("NEW_AND_OLD_IMAGES")
+                        .to_string()
+                });
+            changed = true;
+        }
+        if let Some(p) = req
+            .get("DeletionProtectionEnabled")
+            .and_then(|v| v.as_bool())
+        {
+            meta.deletion_protection = p;
+            changed = true;
+        }
+        if !changed {
+            return Err(DdbError::validation(
+                "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
+            ));
+        }
+        // Drop definitions no key uses any more (AWS keeps only used ones).
+        let used: Vec<String> = meta
+            .indexes
+            .iter()
+            .flat_map(|i| {
+                std::iter::once(i.hash.name.clone()).chain(i.range.iter().map(|r| r.name.clone()))
+            })
+            .chain(std::iter::once(meta.hash.name.clone()))
+            .chain(meta.range.iter().map(|r| r.name.clone()))
+            .collect();
+        meta.attr_defs.retain(|d| used.contains(&d.name));
+        let rebuild = meta.indexes != t.meta.indexes;
+        t.meta = meta;
+        if rebuild {
+            t.rebuild_derived();
+        }
+        let desc = t.describe("ACTIVE");
+        let ticket = self.submit(vec![Self::table_record(&t.meta)]);
+        Ok((json!({ "TableDescription": desc }), ticket))
+    }
+
+    fn with_arn(req: &Value) -> Result<(&str, &str), DdbError> {
+        let arn = req_str(req, "ResourceArn")?;
+        Ok((arn, table_from_arn(arn)?))
+    }
+
+    pub(crate) fn tag_resource(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
+        let (arn, name) = Self::with_arn(req)?;
+        let tags = parse_tags(req.get("Tags").unwrap_or(&Value::Null)).map_err(|_| {
+            vmsg(vec![
+                "Value null at 'tags' failed to satisfy constraint: Member must not be null".into(),
+            ])
+        })?;
+        self.journal.check()?;
+        let mut g = self.state.write();
+        let t = g
+            .by_name
+            .get_mut(name)
+            .filter(|t| table_arn(&t.meta.name) == arn)
+            .ok_or_else(|| {
+                DdbError::not_found(format!(
+                    "Requested resource not found: ResourcArn: {arn} not found"
+                ))
+            })?;
+        t.meta.tags.extend(tags);
+        if t.meta.tags.len() > 50 {
+            return Err(DdbError::new(
+                super::error::ErrorCode::LimitExceeded,
+                "The number of tags exceeds the limit of 50",
+            ));
+        }
+        let ticket = self.submit(vec![Self::table_record(&t.meta)]);
+        Ok((json!({}), ticket))
+    }
+
+    pub(crate) fn untag_resource(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
+        let (arn, name) = Self::with_arn(req)?;
+        let keys: Vec<String> = req
+            .get("TagKeys")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| {
+                vmsg(vec![
+                    "Value null at 'tagKeys' failed to satisfy constraint: Member must not be null"
+                        .into(),
+                ])
+            })?
+            .iter()
+            .filter_map(|k| k.as_str().map(String::from))
+            .collect();
+        self.journal.check()?;
+        let mut g = self.state.write();
+        let t = g
+            .by_name
+            .get_mut(name)
+            .filter(|t| table_arn(&t.meta.name) == arn)
+            .ok_or_else(|| {
+                DdbError::not_found(format!(
+                    "Requested resource not found: ResourcArn: {arn} not found"
+                ))
+            })?;
+        for k in keys {
+            t.meta.tags.remove(&k);
+        }
+        let ticket = self.submit(vec![Self::table_record(&t.meta)]);
+        Ok((json!({}), ticket))
+    }
+
+    pub(crate) fn list_tags(&self, req: &Value) -> Result<Value, DdbError> {
+        let (arn, name) = Self::with_arn(req)?;
+        let g = self.state.read();
+        let t = g
+            .by_name
+            .get(name)
+            .filter(|t| table_arn(&t.meta.name) == arn)
+            .ok_or_else(|| {
+                DdbError::not_found(format!(
+                    "Requested resource not found: ResourcArn: {arn} not found"
+                ))
+            })?;
+        let tags: Vec<Value> = t
+            .meta
+            .tags
+            .iter()
+            .map(|(k, v)| json!({"Key": k, "Value": v}))
+            .collect();
+        Ok(json!({ "Tags": tags }))
+    }
+
+    pub(crate) fn describe_ttl(&self, req: &Value) -> Result<Value, DdbError> {
+        let name = table_name(req)?;
+        let g = self.state.read();
+        let t = g.by_name.get(name).ok_or_else(|| not_found_table(name))?;
+        Ok(match &t.meta.ttl {
+            Some(a) => {
+                json!({"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": a}})
+            }
+            None => json!({"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}),
+        })
+    }
+
+    pub(crate) fn update_ttl(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
+        let name = table_name(req)?;
+        let spec = req.get("TimeToLiveSpecification").filter(|v| !v.is_null()).ok_or_else(|| {
+            vmsg(vec![
+                "Value null at 'timeToLiveSpecification' failed to satisfy constraint: Member must not be null".into(),
+            ])
+        })?;
+        let enabled = spec
+            .get("Enabled")
+            .and_then(|v| v.as_bool())
+            .ok_or_else(|| vmsg(vec!["Value null at 'timeToLiveSpecification.enabled' failed to satisfy constraint: Member must not be null".into()]))?;
+        let attr = req_str(spec, "AttributeName")?.to_string();
+        if attr.is_empty() || attr.len() > 255 {
+            return Err(vmsg(vec![format!(
+                "Value '{attr}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length greater than or equal to 1"
+            )]));
+        }
+        self.journal.check()?;
+        let mut g = self.state.write();
+        let t = g
+            .by_name
+            .get_mut(name)
+            .ok_or_else(|| not_found_table(name))?;
+        match (&t.meta.ttl, enabled) {
+            (Some(_), true) => return Err(DdbError::validation("TimeToLive is already enabled")),
+            (None, false) => return Err(DdbError::validation("TimeToLive is already disabled")),
+            (Some(a), false) if *a != attr => {
+                return Err(DdbError::validation(format!(
+                    "TimeToLive is active on a different AttributeName: current AttributeName is {a}"
+                )));
+            }
+            _ => {}
+        }
+        t.meta.ttl = enabled.then(|| attr.clone());
+        t.rebuild_derived();
+        let ticket = self.submit(vec![Self::table_record(&t.meta)]);
+        Ok((
+            json!({"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attr}}),
+            ticket,
+        ))
+    }
+}

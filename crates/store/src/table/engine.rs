@@ -1,0 +1,354 @@
+//! In-memory table storage: items ordered by key, secondary index entries, TTL order,
+//! and the journal records each change produces.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use super::error::DdbError;
+use super::meta::{IndexMeta, KeySpec, PKey, TableMeta, key_value};
+use super::value::{AttrValue, Item, KeyVal, item_size};
+use crate::journal::Record;
+use crate::table_record::TableRecord;
+
+/// Largest partition key value, in bytes.
+pub const MAX_HASH_KEY: usize = 2048;
+/// Largest sort key value, in bytes.
+pub const MAX_RANGE_KEY: usize = 1024;
+/// TTL ignores expiry times more than five years in the past (AWS documents this).
+const FIVE_YEARS_SECS: u64 = 5 * 365 * 24 * 3600;
+
+/// Entries of one secondary index: index partition -> index sort key -> base-table keys.
+#[derive(Debug, Default)]
+pub struct IndexData {
+    pub parts: BTreeMap<KeyVal, BTreeMap<Option<KeyVal>, BTreeSet<PKey>>>,
+    pub count: usize,
+    pub bytes: usize,
+}
+
+/// One table in memory.
+#[derive(Debug)]
+pub struct Table {
+    pub meta: TableMeta,
+    pub name: Arc<str>,
+    pub items: BTreeMap<KeyVal, BTreeMap<Option<KeyVal>, Arc<Item>>>,
+    pub indexes: BTreeMap<String, IndexData>,
+    pub count: usize,
+    pub bytes: usize,
+    /// (expiry second, key) of items carrying a numeric TTL attribute, when TTL is on.
+    pub ttl: BTreeSet<(u64, PKey)>,
+}
+
+fn key_size(k: &KeyVal) -> usize {
+    match k {
+        KeyVal::S(s) => s.len(),
+        KeyVal::B(b) => b.len(),
+        KeyVal::N(n) => n.digit_count().div_ceil(2) + 1,
+    }
+}
+
+/// Stable text form of a key, the primary key of `ddb_items` rows.
+pub fn key_string(pk: &PKey) -> String {
+    let mut v = vec![pk.0.to_attr().to_json()];
+    if let Some(r) = &pk.1 {
+        v.push(r.to_attr().to_json());
+    }
+    serde_json::Value::Array(v).to_string()
+}
+
+impl Table {
+    pub fn new(meta: TableMeta) -> Table {
+        let indexes = meta
+            .indexes
+            .iter()
+            .map(|i| (i.name.clone(), IndexData::default()))
+            .collect();
+        Table {
+            name: Arc::from(meta.name.as_str()),
+            meta,
+            items: BTreeMap::new(),
+            indexes,
+            count: 0,
+            bytes: 0,
+            ttl: BTreeSet::new(),
+        }
+    }
+
+    /// The key of an item being written, with AWS's key validation.
+    pub fn key_of_item(&self, item: &Item) -> Result<PKey, DdbError> {
+        let h = key_value(&self.meta.hash, item.get(&self.meta.hash.name), None)?;
+        if key_size(&h) > MAX_HASH_KEY {
+            return Err(DdbError::validation(
+                "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
+            ));
+        }
+        let r = match &self.meta.range {
+            Some(spec) => {
+                let r = key_value(spec, item.get(&spec.name), None)?;
+                if key_size(&r) > MAX_RANGE_KEY {
+                    return Err(DdbError::validation(
+                        "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
+                    ));
+                }
+                Some(r)
+            }
+            None => None,
+        };
+        Ok((h, r))
+    }
+
+    /// The key named by a `Key` parameter: exactly the key attributes, of the right types.
+    pub fn key_from_param(&self, key: &Item) -> Result<PKey, DdbError> {
+        let want = 1 + usize::from(self.meta.range.is_some());
+        let mismatch =
+            || DdbError::validation("The provided key element does not match the schema");
+        if key.len() != want {
+            return Err(mismatch());
+        }
+        let check = |spec: &KeySpec| -> Result<KeyVal, DdbError> {
+            let v = key.get(&spec.name).ok_or_else(mismatch)?;
+            if v.type_name() != spec.ty {
+                return Err(mismatch());
+            }
+            key_value(spec, Some(v), None)
+        };
+        let h = check(&self.meta.hash)?;
+        let r = self.meta.range.as_ref().map(check).transpose()?;
+        Ok((h, r))
+    }
+
+    /// The key attributes of an item as an item (for LastEvaluatedKey and key-only results).
+    pub fn key_item(&self, pk: &PKey) -> Item {
+        let mut m = Item::new();
+        m.insert(self.meta.hash.name.clone(), pk.0.to_attr());
+        if let (Some(spec), Some(r)) = (&self.meta.range, &pk.1) {
+            m.insert(spec.name.clone(), r.to_attr());
+        }
+        m
+    }
+
+    /// An item's entry in an index, `None` when it lacks the index key attributes.
+    pub fn index_key(
+        ix: &IndexMeta,
+        item: &Item,
+    ) -> Result<Option<(KeyVal, Option<KeyVal>)>, DdbError> {
+        let Some(h) = item.get(&ix.hash.name) else {
+            return Ok(None);
+        };
+        let h = key_value(&ix.hash, Some(h), Some(&ix.name))?;
+        let r = match &ix.range {
+            Some(spec) => match item.get(&spec.name) {
+                None => return Ok(None),
+                Some(v) => Some(key_value(spec, Some(v), Some(&ix.name))?),
+            },
+            None => None,
+        };
+        Ok(Some((h, r)))
+    }
+
+    /// Everything AWS checks about an item before storing it (key, index keys, size).
+    pub fn validate_item(&self, item: &Item, update: bool) -> Result<PKey, DdbError> {
+        let pk = self.key_of_item(item)?;
+        for ix in &self.meta.indexes {
+            Self::index_key(ix, item)?;
+        }
+        if item_size(item) > super::value::MAX_ITEM_SIZE {
+            return Err(DdbError::validation(if update {
+                "Item size to update has exceeded the maximum allowed size"
+            } else {
+                "Item size has exceeded the maximum allowed size"
+            }));
+        }
+        Ok(pk)
+    }
+
+    pub fn get(&self, pk: &PKey) -> Option<&Arc<Item>> {
+        self.items.get(&pk.0)?.get(&pk.1)
+    }
+
+    fn ttl_of(&self, item: &Item) -> Option<u64> {
+        let attr = self.meta.ttl.as_ref()?;
+        match item.get(attr)? {
+            AttrValue::N(n) => {
+                let f = n.to_f64();
+                (f.is_finite() && f >= 0.0).then_some(f as u64)
+            }
+            _ => None,
+        }
+    }
+
+    fn unindex(&mut self, pk: &PKey, item: &Item) {
+        if let Some(t) = self.ttl_of(item) {
+            self.ttl.remove(&(t, pk.clone()));
+        }
+        let size = item_size(item);
+        for ix in &self.meta.indexes {
+            let Ok(Some((h, r))) = Self::index_key(ix, item) else {
+                continue;
+            };
+            let Some(data) = self.indexes.get_mut(&ix.name) else {
+                continue;
+            };
+            if let Some(part) = data.parts.get_mut(&h) {
+                if let Some(set) = part.get_mut(&r) {
+                    if set.remove(pk) {
+                        data.count -= 1;
+                        data.bytes = data.bytes.saturating_sub(size);
+                    }
+                    if set.is_empty() {
+                        part.remove(&r);
+                    }
+                }
+                if part.is_empty() {
+                    data.parts.remove(&h);
+                }
+            }
+        }
+    }
+
+    fn index(&mut self, pk: &PKey, item: &Item) {
+        if let Some(t) = self.ttl_of(item) {
+            self.ttl.insert((t, pk.clone()));
+        }
+        let size = item_size(item);
+        for ix in &self.meta.indexes {
+            let Ok(Some((h, r))) = Self::index_key(ix, item) else {
+                continue;
+            };
+            let data = self.indexes.entry(ix.name.clone()).or_default();
+            if data
+                .parts
+                .entry(h)
+                .or_default()
+                .entry(r)
+                .or_default()
+                .insert(pk.clone())
+            {
+                data.count += 1;
+                data.bytes += size;
+            }
+        }
+    }
+
+    /// Store (or with `None`, delete) the item at `pk`; returns the previous item and
+    /// appends the journal record.
+    pub fn write(
+        &mut self,
+        pk: PKey,
+        new: Option<Arc<Item>>,
+        records: &mut Vec<Record>,
+    ) -> Option<Arc<Item>> {
+        let old = match self.items.get_mut(&pk.0) {
+            Some(part) => part.remove(&pk.1),
+            None => None,
+        };
+        if let Some(o) = &old {
+            self.unindex(&pk, o);
+            self.count -= 1;
+            self.bytes = self.bytes.saturating_sub(item_size(o));
+        }
+        let key = key_string(&pk);
+        match new {
+            Some(item) => {
+                self.index(&pk, &item);
+                self.count += 1;
+                self.bytes += item_size(&item);
+                records.push(Record::Table(TableRecord::PutItem {
+                    table: self.name.clone(),
+                    key,
+                    item: item.clone(),
+                }));
+                self.items
+                    .entry(pk.0.clone())
+                    .or_default()
+                    .insert(pk.1, item);
+            }
+            None => {
+                if old.is_some() {
+                    records.push(Record::Table(TableRecord::DeleteItem {
+                        table: self.name.clone(),
+                        key,
+                    }));
+                }
+                if self.items.get(&pk.0).is_some_and(|p| p.is_empty()) {
+                    self.items.remove(&pk.0);
+                }
+            }
+        }
+        old
+    }
+
+    /// Load an item during recovery (no journal record).
+    pub fn load(&mut self, item: Item) -> Result<(), DdbError> {
+        let pk = self.key_of_item(&item)?;
+        let item = Arc::new(item);
+        self.index(&pk, &item);
+        self.count += 1;
+        self.bytes += item_size(&item);
+        if let Some(old) = self
+            .items
+            .entry(pk.0.clone())
+            .or_default()
+            .insert(pk.1.clone(), item)
+        {
+            self.unindex(&pk, &old);
+            self.count -= 1;
+        }
+        Ok(())
+    }
+
+    /// Recompute TTL order and index contents after the definition changed.
+    pub fn rebuild_derived(&mut self) {
+        self.ttl.clear();
+        self.indexes = self
+            .meta
+            .indexes
+            .iter()
+            .map(|i| (i.name.clone(), IndexData::default()))
+            .collect();
+        let all: Vec<(PKey, Arc<Item>)> = self
+            .items
+            .iter()
+            .flat_map(|(h, part)| {
+                part.iter()
+                    .map(move |(r, it)| ((h.clone(), r.clone()), it.clone()))
+            })
+            .collect();
+        for (pk, it) in all {
+            self.index(&pk, &it);
+        }
+    }
+
+    /// Keys whose TTL passed at `now_secs` (within AWS's five-year window).
+    pub fn expired(&self, now_secs: u64) -> Vec<PKey> {
+        let floor = now_secs.saturating_sub(FIVE_YEARS_SECS);
+        self.ttl
+            .range((Bound::Included((floor, min_pkey())), Bound::Unbounded))
+            .take_while(|(t, _)| *t < now_secs)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
+    pub fn index_stats(&self) -> BTreeMap<String, (usize, usize)> {
+        self.indexes
+            .iter()
+            .map(|(k, d)| (k.clone(), (d.count, d.bytes)))
+            .collect()
+    }
+
+    pub fn describe(&self, status: &str) -> serde_json::Value {
+        self.meta
+            .describe(status, self.count, self.bytes, &self.index_stats())
+    }
+}
+
+/// The smallest possible key, a lower bound for range scans over (t, key) pairs.
+fn min_pkey() -> PKey {
+    (
+        KeyVal::N(
+            super::value::Number::parse("-9.9999999999999999999999999999999999999E+125")
+                .unwrap_or_default(),
+        ),
+        None,
+    )
+}

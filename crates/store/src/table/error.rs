@@ -1,0 +1,115 @@
+//! The errors a DynamoDB request can end in, carrying AWS's error code so the gateway can
+//! answer in the wire format SDKs map to their typed exceptions.
+
+use serde_json::Value;
+
+use crate::StoreError;
+
+/// AWS's error codes for DynamoDB (the `__type` suffix on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    Validation,
+    Serialization,
+    ResourceNotFound,
+    ResourceInUse,
+    ConditionalCheckFailed,
+    TransactionCanceled,
+    ItemCollectionSizeLimitExceeded,
+    LimitExceeded,
+    UnknownOperation,
+    InternalServerError,
+}
+
+impl ErrorCode {
+    /// The full `__type` DynamoDB sends (coral namespaces for the protocol-level ones).
+    pub fn wire_type(self) -> &'static str {
+        match self {
+            ErrorCode::Validation => "com.amazon.coral.validate#ValidationException",
+            ErrorCode::Serialization => "com.amazon.coral.service#SerializationException",
+            ErrorCode::UnknownOperation => "com.amazon.coral.service#UnknownOperationException",
+            ErrorCode::ResourceNotFound => {
+                "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"
+            }
+            ErrorCode::ResourceInUse => "com.amazonaws.dynamodb.v20120810#ResourceInUseException",
+            ErrorCode::ConditionalCheckFailed => {
+                "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"
+            }
+            ErrorCode::TransactionCanceled => {
+                "com.amazonaws.dynamodb.v20120810#TransactionCanceledException"
+            }
+            ErrorCode::ItemCollectionSizeLimitExceeded => {
+                "com.amazonaws.dynamodb.v20120810#ItemCollectionSizeLimitExceededException"
+            }
+            ErrorCode::LimitExceeded => "com.amazonaws.dynamodb.v20120810#LimitExceededException",
+            ErrorCode::InternalServerError => {
+                "com.amazonaws.dynamodb.v20120810#InternalServerError"
+            }
+        }
+    }
+
+    /// HTTP status: 400 for client errors, 500 for ours.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::InternalServerError => 500,
+            _ => 400,
+        }
+    }
+}
+
+/// A failed DynamoDB request.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct DdbError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Extra top-level fields of the error body (CancellationReasons, Item).
+    pub extra: Option<serde_json::Map<String, Value>>,
+}
+
+impl DdbError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        DdbError {
+            code,
+            message: message.into(),
+            extra: None,
+        }
+    }
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Validation, message)
+    }
+    pub fn serialization(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Serialization, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ResourceNotFound, message)
+    }
+    pub fn table_not_found() -> Self {
+        Self::not_found("Requested resource not found")
+    }
+    pub fn in_use(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ResourceInUse, message)
+    }
+    pub fn conditional_failed() -> Self {
+        Self::new(
+            ErrorCode::ConditionalCheckFailed,
+            "The conditional request failed",
+        )
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InternalServerError, message)
+    }
+
+    /// The JSON error body.
+    pub fn body(&self) -> Value {
+        let mut m = self.extra.clone().unwrap_or_default();
+        m.insert("__type".into(), Value::String(self.code.wire_type().into()));
+        m.insert("message".into(), Value::String(self.message.clone()));
+        Value::Object(m)
+    }
+}
+
+impl From<StoreError> for DdbError {
+    fn from(e: StoreError) -> Self {
+        DdbError::internal(e.to_string())
+    }
+}

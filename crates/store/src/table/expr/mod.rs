@@ -1,0 +1,17 @@
+//! DynamoDB's expression language: condition, filter, key-condition, projection and update
+//! expressions.
+//!
+//! # Layout
+//! - [`ast`]: syntax trees with a `Display` that prints a re-parseable expression.
+//! - [`parse`]: lexer and recursive-descent parser with AWS-like error messages.
+//! - [`eval`]: evaluation against an item (conditions, projections, update actions).
+//! - [`reserved`]: DynamoDB's reserved words.
+
+pub mod ast;
+pub mod eval;
+pub mod parse;
+pub mod reserved;
+
+pub use ast::{CmpOp, Cond, Operand, Path, PathElem, Update};
+pub use eval::{Ctx, Seg, Used};
+pub use parse::{parse_condition, parse_projection, parse_update};

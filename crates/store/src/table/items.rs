@@ -1,0 +1,704 @@
+//! Item operations: PutItem, GetItem, DeleteItem, UpdateItem, BatchWriteItem, BatchGetItem,
+//! TransactWriteItems, TransactGetItems.
+//!
+//! Every write has the same shape: [`WriteReq::parse`] (no lock: JSON, expressions,
+//! placeholders), then under the engine's write lock [`prepare`] (key, condition, new item,
+//! validation) and [`Table::write`] (apply + journal record), then the ticket is submitted
+//! before the lock is released.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::TableEngine;
+use super::engine::Table;
+use super::error::{DdbError, ErrorCode};
+use super::expr::eval::{apply_update, check_overlap, eval_cond, project, update_paths};
+use super::expr::{Cond, Ctx, Seg, Update, Used, parse_condition, parse_projection, parse_update};
+use super::meta::PKey;
+use super::req::{ctx as parse_ctx, not_null, opt_bool, opt_str, table_name, vmsg};
+use super::value::{Item, item_from_json, item_size, item_to_json};
+use crate::journal::Ticket;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnValues {
+    None,
+    AllOld,
+    UpdatedOld,
+    AllNew,
+    UpdatedNew,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Put,
+    Delete,
+    Update,
+    Check,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Put(Item),
+    Delete,
+    Update(Option<Update>),
+    Check,
+}
+
+/// A parsed write (single or inside a batch/transaction).
+#[derive(Debug, Clone)]
+pub struct WriteReq {
+    pub table: String,
+    pub action: Action,
+    pub key: Option<Item>,
+    pub cond: Option<Cond>,
+    pub ctx: Ctx,
+    pub rv: ReturnValues,
+    pub rv_on_fail: bool,
+    pub paths: Vec<Vec<Seg>>,
+}
+
+/// The outcome of a write computed against the current state.
+pub struct Prepared {
+    pub pk: PKey,
+    pub old: Option<Arc<Item>>,
+    pub new: Option<Arc<Item>>,
+    pub writes: bool,
+}
+
+fn legacy(req: &Value) -> Result<(), DdbError> {
+    for f in [
+        "Expected",
+        "AttributeUpdates",
+        "ConditionalOperator",
+        "KeyConditions",
+        "QueryFilter",
+        "ScanFilter",
+    ] {
+        if req.get(f).is_some_and(|v| !v.is_null()) {
+            return Err(DdbError::validation(format!(
+                "The legacy parameter {f} is not supported by this endpoint; use the expression parameters instead"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub fn parse_return_values(req: &Value, kind: Kind) -> Result<ReturnValues, DdbError> {
+    let Some(s) = opt_str(req, "ReturnValues") else {
+        return Ok(ReturnValues::None);
+    };
+    let rv = match s {
+        "NONE" => ReturnValues::None,
+        "ALL_OLD" => ReturnValues::AllOld,
+        "UPDATED_OLD" => ReturnValues::UpdatedOld,
+        "ALL_NEW" => ReturnValues::AllNew,
+        "UPDATED_NEW" => ReturnValues::UpdatedNew,
+        other => {
+            return Err(vmsg(vec![format!(
+                "Value '{other}' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]"
+            )]));
+        }
+    };
+    match kind {
+        Kind::Put | Kind::Delete if !matches!(rv, ReturnValues::None | ReturnValues::AllOld) => {
+            Err(DdbError::validation(
+                "ReturnValues can only be ALL_OLD or NONE",
+            ))
+        }
+        _ => Ok(rv),
+    }
+}
+
+impl WriteReq {
+    pub fn parse(req: &Value, kind: Kind) -> Result<WriteReq, DdbError> {
+        legacy(req)?;
+        let table = table_name(req)?.to_string();
+        let ctx = parse_ctx(req)?;
+        let mut used = Used::default();
+        let cond = match opt_str(req, "ConditionExpression") {
+            Some(s) => {
+                let c = parse_condition(s, "ConditionExpression")?;
+                used.cond(&c);
+                Some(c)
+            }
+            None if kind == Kind::Check => return Err(not_null("ConditionExpression")),
+            None => None,
+        };
+        let key = match kind {
+            Kind::Put => None,
+            _ => Some(item_from_json(
+                req.get("Key")
+                    .filter(|v| !v.is_null())
+                    .ok_or_else(|| not_null("Key"))?,
+            )?),
+        };
+        let mut paths = Vec::new();
+        let action = match kind {
+            Kind::Put => {
+                let item = item_from_json(
+                    req.get("Item")
+                        .filter(|v| !v.is_null())
+                        .ok_or_else(|| not_null("Item"))?,
+                )?;
+                Action::Put(item)
+            }
+            Kind::Delete => Action::Delete,
+            Kind::Check => Action::Check,
+            Kind::Update => match opt_str(req, "UpdateExpression") {
+                Some(s) => {
+                    let u = parse_update(s)?;
+                    used.update(&u);
+                    Some(u)
+                }
+                None => None,
+            }
+            .map_or(Action::Update(None), |u| Action::Update(Some(u))),
+        };
+        ctx.check(&used)?;
+        if let Action::Update(Some(u)) = &action {
+            paths = update_paths(u, &ctx)?;
+            check_overlap(&paths).map_err(|mut e| {
+                e.message = e
+                    .message
+                    .replace("Invalid expression:", "Invalid UpdateExpression:");
+                e
+            })?;
+        }
+        let rv = parse_return_values(req, kind)?;
+        let rv_on_fail = match opt_str(req, "ReturnValuesOnConditionCheckFailure") {
+            None | Some("NONE") => false,
+            Some("ALL_OLD") => true,
+            Some(other) => {
+                return Err(vmsg(vec![format!(
+                    "Value '{other}' at 'returnValuesOnConditionCheckFailure' failed to satisfy constraint: Member must satisfy enum value set: [ALL_OLD, NONE]"
+                )]));
+            }
+        };
+        Ok(WriteReq {
+            table,
+            action,
+            key,
+            cond,
+            ctx,
+            rv,
+            rv_on_fail,
+            paths,
+        })
+    }
+
+    /// The item's key, validated against the table.
+    pub fn pk(&self, t: &Table) -> Result<PKey, DdbError> {
+        match (&self.action, &self.key) {
+            (Action::Put(item), _) => t.validate_item(item, false),
+            (_, Some(k)) => t.key_from_param(k),
+            (_, None) => Err(not_null("Key")),
+        }
+    }
+}
+
+/// Failure of a condition: AWS's ConditionalCheckFailedException, with the old item when
+/// ReturnValuesOnConditionCheckFailure=ALL_OLD.
+fn cond_failed(old: Option<&Arc<Item>>, rv_on_fail: bool) -> DdbError {
+    let mut e = DdbError::conditional_failed();
+    if rv_on_fail && let Some(o) = old {
+        let mut m = Map::new();
+        m.insert("Item".into(), item_to_json(o));
+        e.extra = Some(m);
+    }
+    e
+}
+
+/// Compute a write against the current state (nothing is changed yet).
+pub fn prepare(t: &Table, w: &WriteReq, pk: PKey) -> Result<Prepared, DdbError> {
+    let old = t.get(&pk).cloned();
+    if let Some(c) = &w.cond {
+        let empty = Item::new();
+        let cur = old.as_deref().unwrap_or(&empty);
+        if !eval_cond(c, cur, &w.ctx, "ConditionExpression")? {
+            return Err(cond_failed(old.as_ref(), w.rv_on_fail));
+        }
+    }
+    let (new, writes) = match &w.action {
+        Action::Put(item) => (Some(Arc::new(item.clone())), true),
+        Action::Delete => (None, true),
+        Action::Check => (old.clone(), false),
+        Action::Update(u) => {
+            for p in &w.paths {
+                if let Some(Seg::Key(k)) = p.first()
+                    && t.meta.is_key_attr(k)
+                {
+                    return Err(DdbError::validation(format!(
+                        "One or more parameter values were invalid: Cannot update attribute {k}. This attribute is part of the key"
+                    )));
+                }
+            }
+            let mut item = match &old {
+                Some(o) => (**o).clone(),
+                None => t.key_item(&pk),
+            };
+            if let Some(u) = u {
+                apply_update(u, &mut item, &w.ctx)?;
+            }
+            t.validate_item(&item, true)?;
+            (Some(Arc::new(item)), true)
+        }
+    };
+    Ok(Prepared {
+        pk,
+        old,
+        new,
+        writes,
+    })
+}
+
+fn return_values(w: &WriteReq, p: &Prepared) -> Option<Value> {
+    let item: Item = match w.rv {
+        ReturnValues::None => return None,
+        ReturnValues::AllOld => (**p.old.as_ref()?).clone(),
+        ReturnValues::AllNew => (**p.new.as_ref()?).clone(),
+        ReturnValues::UpdatedOld => project(p.old.as_ref()?, &w.paths),
+        ReturnValues::UpdatedNew => project(p.new.as_ref()?, &w.paths),
+    };
+    (!item.is_empty()).then(|| item_to_json(&item))
+}
+
+/// `ConsumedCapacity` when the request asked for it.
+pub fn consumed(req: &Value, table: &str, units: f64) -> Option<Value> {
+    match opt_str(req, "ReturnConsumedCapacity") {
+        Some("TOTAL") => Some(json!({"TableName": table, "CapacityUnits": units})),
+        Some("INDEXES") => Some(
+            json!({"TableName": table, "CapacityUnits": units, "Table": {"CapacityUnits": units}}),
+        ),
+        _ => None,
+    }
+}
+
+fn write_units(p: &Prepared) -> f64 {
+    let size = p
+        .new
+        .as_deref()
+        .or(p.old.as_deref())
+        .map(item_size)
+        .unwrap_or(1);
+    size.div_ceil(1024).max(1) as f64
+}
+
+impl TableEngine {
+    fn single_write(&self, req: &Value, kind: Kind) -> Result<(Value, Ticket), DdbError> {
+        let w = WriteReq::parse(req, kind)?;
+        self.journal.check()?;
+        let mut g = self.state.write();
+        let t = g.get_mut(&w.table)?;
+        let pk = w.pk(t)?;
+        let p = prepare(t, &w, pk)?;
+        let mut records = Vec::with_capacity(1);
+        t.write(p.pk.clone(), p.new.clone(), &mut records);
+        let ticket = self.submit(records);
+        drop(g);
+        let mut out = Map::new();
+        if let Some(a) = return_values(&w, &p) {
+            out.insert("Attributes".into(), a);
+        }
+        if let Some(c) = consumed(req, &w.table, write_units(&p)) {
+            out.insert("ConsumedCapacity".into(), c);
+        }
+        Ok((Value::Object(out), ticket))
+    }
+
+    pub(crate) fn put_item(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
+        self.single_write(req, Kind::Put)
+    }
+    pub(crate) fn delete_item(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
+        self.single_write(req, Kind::Delete)
+    }
+    pub(crate) fn update_item(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
+        self.single_write(req, Kind::Update)
+    }
+
+    pub(crate) fn get_item(&self, req: &Value) -> Result<Value, DdbError> {
+        legacy(req)?;
+        let table = table_name(req)?;
+        let key = item_from_json(
+            req.get("Key")
+                .filter(|v| !v.is_null())
+                .ok_or_else(|| not_null("Key"))?,
+        )?;
+        opt_bool(req, "ConsistentRead")?;
+        let proj = Projection::parse(req)?;
+        let g = self.state.read();
+        let t = g.get(table)?;
+        let pk = t.key_from_param(&key)?;
+        let mut out = Map::new();
+        let mut units = 0.5;
+        if let Some(item) = t.get(&pk) {
+            units = read_units(item_size(item), req);
+            out.insert("Item".into(), item_to_json(&proj.apply(item)));
+        }
+        if let Some(c) = consumed(req, table, units) {
+            out.insert("ConsumedCapacity".into(), c);
+        }
+        Ok(Value::Object(out))
+    }
+
+    pub(crate) fn batch_write(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
+        let items = req
+            .get("RequestItems")
+            .and_then(|v| v.as_object())
+            .ok_or_else(|| not_null("RequestItems"))?;
+        let mut writes: Vec<WriteReq> = Vec::new();
+        let mut total = 0usize;
+        for (table, list) in items {
+            super::meta::validate_table_name(table, "requestItems.key")?;
+            let list = list
+                .as_array()
+                .ok_or_else(|| DdbError::serialization("RequestItems values must be lists"))?;
+            if list.is_empty() {
+                return Err(vmsg(vec![
+                    "Value '{}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]".into(),
+                ]));
+            }
+            total += list.len();
+            for r in list {
+                let (kind, body) = match (r.get("PutRequest"), r.get("DeleteRequest")) {
+                    (Some(p), None) => (Kind::Put, p),
+                    (None, Some(d)) => (Kind::Delete, d),
+                    _ => {
+                        return Err(DdbError::validation(
+                            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+                        ));
+                    }
+                };
+                let mut sub = body.clone();
+                if let Some(o) = sub.as_object_mut() {
+                    o.insert("TableName".into(), Value::String(table.clone()));
+                }
+                writes.push(WriteReq::parse(&sub, kind)?);
+            }
+        }
+        if total == 0 || total > 25 {
+            return Err(vmsg(vec![format!(
+                "Value '{{{}}}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
+                items.keys().cloned().collect::<Vec<_>>().join(", ")
+            )]));
+        }
+        self.journal.check()?;
+        let mut g = self.state.write();
+        let mut planned = Vec::with_capacity(writes.len());
+        let mut seen: BTreeSet<(String, PKey)> = BTreeSet::new();
+        for w in &writes {
+            let t = g.get(&w.table)?;
+            let pk = w.pk(t)?;
+            if !seen.insert((w.table.clone(), pk.clone())) {
+                return Err(DdbError::validation(
+                    "Provided list of item keys contains duplicates",
+                ));
+            }
+            let new = match &w.action {
+                Action::Put(i) => Some(Arc::new(i.clone())),
+                _ => None,
+            };
+            planned.push((w.table.clone(), pk, new));
+        }
+        let mut records = Vec::with_capacity(planned.len());
+        for (table, pk, new) in planned {
+            if let Ok(t) = g.get_mut(&table) {
+                t.write(pk, new, &mut records);
+            }
+        }
+        let ticket = self.submit(records);
+        drop(g);
+        Ok((json!({"UnprocessedItems": {}}), ticket))
+    }
+
+    pub(crate) fn batch_get(&self, req: &Value) -> Result<Value, DdbError> {
+        let items = req
+            .get("RequestItems")
+            .and_then(|v| v.as_object())
+            .ok_or_else(|| not_null("RequestItems"))?;
+        let mut plans = Vec::new();
+        let mut total = 0;
+        for (table, spec) in items {
+            super::meta::validate_table_name(table, "requestItems.key")?;
+            let keys = spec
+                .get("Keys")
+                .and_then(|v| v.as_array())
+                .ok_or_else(|| not_null("Keys"))?;
+            if keys.is_empty() {
+                return Err(vmsg(vec![
+                    "Value null at 'requestItems.member.keys' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
+                ]));
+            }
+            total += keys.len();
+            let keys: Vec<Item> = keys.iter().map(item_from_json).collect::<Result<_, _>>()?;
+            plans.push((table.clone(), keys, Projection::parse(spec)?));
+        }
+        if total > 100 {
+            return Err(DdbError::validation(
+                "Too many items requested for the BatchGetItem call",
+            ));
+        }
+        if total == 0 {
+            return Err(vmsg(vec![
+                "Value null at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
+            ]));
+        }
+        let g = self.state.read();
+        let mut responses = Map::new();
+        let mut unprocessed = Map::new();
+        // A response is capped at 16 MB; what does not fit comes back as UnprocessedKeys.
+        let mut size = 0usize;
+        for (table, keys, proj) in plans {
+            let t = g.get(&table)?;
+            let mut seen = BTreeSet::new();
+            let mut out = Vec::new();
+            let mut left = Vec::new();
+            for k in keys {
+                let pk = t.key_from_param(&k)?;
+                if !seen.insert(pk.clone()) {
+                    return Err(DdbError::validation(
+                        "Provided list of item keys contains duplicates",
+                    ));
+                }
+                if size > 16 * 1024 * 1024 {
+                    left.push(item_to_json(&k));
+                    continue;
+                }
+                if let Some(item) = t.get(&pk) {
+                    size += item_size(item);
+                    out.push(item_to_json(&proj.apply(item)));
+                }
+            }
+            responses.insert(table.clone(), Value::Array(out));
+            if !left.is_empty() {
+                let mut spec = items.get(&table).cloned().unwrap_or(json!({}));
+                spec["Keys"] = Value::Array(left);
+                unprocessed.insert(table, spec);
+            }
+        }
+        Ok(json!({"Responses": responses, "UnprocessedKeys": unprocessed}))
+    }
+
+    pub(crate) fn transact_write(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
+        let list = req
+            .get("TransactItems")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| not_null("TransactItems"))?;
+        if list.is_empty() || list.len() > 100 {
+            return Err(vmsg(vec![format!(
+                "Value '[...]' at 'transactItems' failed to satisfy constraint: Member must have length {} 100",
+                if list.is_empty() {
+                    "greater than or equal to 1, less than or equal to"
+                } else {
+                    "less than or equal to"
+                }
+            )]));
+        }
+        let mut writes = Vec::with_capacity(list.len());
+        for e in list {
+            let obj = e
+                .as_object()
+                .ok_or_else(|| DdbError::serialization("TransactItems members must be objects"))?;
+            let present: Vec<(&String, &Value)> =
+                obj.iter().filter(|(_, v)| !v.is_null()).collect();
+            if present.len() != 1 {
+                return Err(DdbError::validation(
+                    "TransactItems can only contain one of Check, Put, Update or Delete",
+                ));
+            }
+            let (k, body) = present[0];
+            let kind = match k.as_str() {
+                "ConditionCheck" => Kind::Check,
+                "Put" => Kind::Put,
+                "Delete" => Kind::Delete,
+                "Update" => Kind::Update,
+                other => {
+                    return Err(DdbError::serialization(format!(
+                        "Unknown TransactItems member: {other}"
+                    )));
+                }
+            };
+            let mut w = WriteReq::parse(body, kind)?;
+            // ReturnValues are not part of transactions; ALL_OLD on failure is.
+            w.rv = ReturnValues::None;
+            writes.push(w);
+        }
+        self.journal.check()?;
+        let mut g = self.state.write();
+        let mut pks = Vec::with_capacity(writes.len());
+        let mut seen = BTreeSet::new();
+        for w in &writes {
+            let t = g.get(&w.table)?;
+            let pk = w.pk(t)?;
+            if !seen.insert((w.table.clone(), pk.clone())) {
+                return Err(DdbError::validation(
+                    "Transaction request cannot include multiple operations on one item",
+                ));
+            }
+            pks.push(pk);
+        }
+        let mut reasons = Vec::with_capacity(writes.len());
+        let mut prepared = Vec::with_capacity(writes.len());
+        let mut failed = false;
+        for (w, pk) in writes.iter().zip(pks) {
+            let t = g.get(&w.table)?;
+            match prepare(t, w, pk) {
+                Ok(p) => {
+                    reasons.push(json!({"Code": "None"}));
+                    prepared.push((w.table.clone(), p));
+                }
+                Err(e) => {
+                    failed = true;
+                    let mut r = json!({
+                        "Code": if e.code == ErrorCode::ConditionalCheckFailed { "ConditionalCheckFailed" } else { "ValidationError" },
+                        "Message": e.message,
+                    });
+                    if let Some(item) = e.extra.as_ref().and_then(|x| x.get("Item")) {
+                        r["Item"] = item.clone();
+                    }
+                    reasons.push(r);
+                }
+            }
+        }
+        if failed {
+            let codes: Vec<&str> = reasons
+                .iter()
+                .map(|r| r["Code"].as_str().unwrap_or("None"))
+                .collect();
+            let mut e = DdbError::new(
+                ErrorCode::TransactionCanceled,
+                format!(
+                    "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+                    codes.join(", ")
+                ),
+            );
+            let mut m = Map::new();
+            m.insert("CancellationReasons".into(), Value::Array(reasons));
+            e.extra = Some(m);
+            return Err(e);
+        }
+        let mut records = Vec::new();
+        for (table, p) in prepared {
+            if p.writes
+                && let Ok(t) = g.get_mut(&table)
+            {
+                t.write(p.pk, p.new, &mut records);
+            }
+        }
+        let ticket = self.submit(records);
+        drop(g);
+        Ok((json!({}), ticket))
+    }
+
+    pub(crate) fn transact_get(&self, req: &Value) -> Result<Value, DdbError> {
+        let list = req
+            .get("TransactItems")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| not_null("TransactItems"))?;
+        if list.is_empty() || list.len() > 100 {
+            return Err(vmsg(vec![
+                "Value '[...]' at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100".into(),
+            ]));
+        }
+        let mut gets = Vec::new();
+        for e in list {
+            let get = e.get("Get").ok_or_else(|| not_null("Get"))?;
+            let table = table_name(get)?.to_string();
+            let key = item_from_json(get.get("Key").ok_or_else(|| not_null("Key"))?)?;
+            gets.push((table, key, Projection::parse(get)?));
+        }
+        let g = self.state.read();
+        let mut seen = BTreeSet::new();
+        let mut resolved = Vec::new();
+        for (table, key, proj) in &gets {
+            let t = g.get(table)?;
+            let pk = t.key_from_param(key)?;
+            if !seen.insert((table.clone(), pk.clone())) {
+                return Err(DdbError::validation(
+                    "Transaction request cannot include multiple operations on one item",
+                ));
+            }
+            resolved.push((t, pk, proj));
+        }
+        let responses: Vec<Value> = resolved
+            .into_iter()
+            .map(|(t, pk, proj)| match t.get(&pk) {
+                Some(item) => json!({"Item": item_to_json(&proj.apply(item))}),
+                None => json!({}),
+            })
+            .collect();
+        Ok(json!({"Responses": responses}))
+    }
+}
+
+pub fn read_units(size: usize, req: &Value) -> f64 {
+    let blocks = size.div_ceil(4096).max(1) as f64;
+    if req.get("ConsistentRead").and_then(|v| v.as_bool()) == Some(true) {
+        blocks
+    } else {
+        blocks / 2.0
+    }
+}
+
+/// A ProjectionExpression (or legacy AttributesToGet) of a read.
+#[derive(Debug, Clone, Default)]
+pub struct Projection {
+    pub paths: Option<Vec<Vec<Seg>>>,
+}
+
+impl Projection {
+    pub fn parse(req: &Value) -> Result<Projection, DdbError> {
+        let ctx = parse_ctx(req)?;
+        let mut used = Used::default();
+        let proj = match opt_str(req, "ProjectionExpression") {
+            Some(s) => {
+                let paths = parse_projection(s)?;
+                paths.iter().for_each(|p| used.path(p));
+                Some(paths)
+            }
+            None => None,
+        };
+        if req.get("AttributesToGet").is_some_and(|v| !v.is_null()) && proj.is_some() {
+            return Err(DdbError::validation(
+                "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
+            ));
+        }
+        // Filters and key conditions of Query/Scan share the placeholders; they check them.
+        if req.get("FilterExpression").is_none() && req.get("KeyConditionExpression").is_none() {
+            ctx.check(&used)?;
+        }
+        let paths = match proj {
+            Some(ps) => {
+                let r: Vec<Vec<Seg>> = ps
+                    .iter()
+                    .map(|p| ctx.resolve(p))
+                    .collect::<Result<_, _>>()?;
+                check_overlap(&r).map_err(|mut e| {
+                    e.message = e
+                        .message
+                        .replace("Invalid expression:", "Invalid ProjectionExpression:");
+                    e
+                })?;
+                Some(r)
+            }
+            None => req
+                .get("AttributesToGet")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .map(|s| vec![Seg::Key(s.to_string())])
+                        .collect()
+                }),
+        };
+        Ok(Projection { paths })
+    }
+
+    pub fn apply(&self, item: &Item) -> Item {
+        match &self.paths {
+            None => item.clone(),
+            Some(p) => project(item, p),
+        }
+    }
+}

@@ -1,0 +1,553 @@
+//! Table definitions: key schema, indexes, throughput, tags, TTL. Parsed from CreateTable /
+//! UpdateTable requests with AWS's validation, persisted as JSON, rendered as the
+//! `TableDescription` DynamoDB answers.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::error::DdbError;
+use super::req::{opt_str, req_str, vmsg};
+use super::value::{AttrValue, KeyVal};
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "000000000000";
+
+/// A key attribute: its name and scalar type (`S`, `N` or `B`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySpec {
+    pub name: String,
+    pub ty: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexMeta {
+    pub name: String,
+    pub hash: KeySpec,
+    pub range: Option<KeySpec>,
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
+    pub projection: String,
+    pub non_key: Vec<String>,
+    pub rcu: i64,
+    pub wcu: i64,
+    pub global: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableMeta {
+    pub name: String,
+    pub id: String,
+    pub attr_defs: Vec<KeySpec>,
+    pub hash: KeySpec,
+    pub range: Option<KeySpec>,
+    pub billing: String,
+    pub rcu: i64,
+    pub wcu: i64,
+    /// Seconds since the epoch (with milliseconds) of creation.
+    pub created: f64,
+    pub indexes: Vec<IndexMeta>,
+    pub tags: BTreeMap<String, String>,
+    /// The TTL attribute when TTL is enabled.
+    pub ttl: Option<String>,
+    pub deletion_protection: bool,
+    pub stream: Option<String>,
+}
+
+/// The primary key of an item: partition key and optional sort key.
+pub type PKey = (KeyVal, Option<KeyVal>);
+
+pub fn table_arn(name: &str) -> String {
+    format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}")
+}
+
+pub fn validate_table_name(name: &str, field: &str) -> Result<(), DdbError> {
+    let mut errs = Vec::new();
+    if name.len() < 3 {
+        errs.push(format!(
+            "Value '{name}' at '{field}' failed to satisfy constraint: Member must have length greater than or equal to 3"
+        ));
+    }
+    if name.len() > 255 {
+        errs.push(format!(
+            "Value '{name}' at '{field}' failed to satisfy constraint: Member must have length less than or equal to 255"
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
+    {
+        errs.push(format!(
+            "Value '{name}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+        ));
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(vmsg(errs))
+    }
+}
+
+fn key_schema(v: Option<&Value>, field: &str) -> Result<(String, Option<String>), DdbError> {
+    let arr = v.and_then(|v| v.as_array()).ok_or_else(|| {
+        DdbError::validation(format!(
+            "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+        ))
+    })?;
+    if arr.is_empty() || arr.len() > 2 {
+        return Err(DdbError::validation(format!(
+            "1 validation error detected: Value '{}' at '{field}' failed to satisfy constraint: Member must have length less than or equal to 2",
+            Value::Array(arr.clone())
+        )));
+    }
+    let mut hash = None;
+    let mut range = None;
+    for e in arr {
+        let name = req_str(e, "AttributeName")?.to_string();
+        match req_str(e, "KeyType")? {
+            "HASH" if hash.is_none() => hash = Some(name),
+            "RANGE" if range.is_none() => range = Some(name),
+            "HASH" | "RANGE" => {
+                return Err(DdbError::validation(
+                    "Invalid KeySchema: Some index key attribute have no definition",
+                ));
+            }
+            other => {
+                return Err(DdbError::validation(format!(
+                    "1 validation error detected: Value '{other}' at '{field}.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]"
+                )));
+            }
+        }
+    }
+    let hash = hash.ok_or_else(|| {
+        DdbError::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
+    })?;
+    if arr[0].get("KeyType").and_then(|v| v.as_str()) != Some("HASH") {
+        return Err(DdbError::validation(
+            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+        ));
+    }
+    if range.as_ref() == Some(&hash) {
+        return Err(DdbError::validation(
+            "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+        ));
+    }
+    Ok((hash, range))
+}
+
+fn throughput(v: Option<&Value>) -> Result<Option<(i64, i64)>, DdbError> {
+    let Some(pt) = v else { return Ok(None) };
+    if pt.is_null() {
+        return Ok(None);
+    }
+    let r = pt.get("ReadCapacityUnits").and_then(|v| v.as_i64());
+    let w = pt.get("WriteCapacityUnits").and_then(|v| v.as_i64());
+    match (r, w) {
+        (Some(r), Some(w)) if r >= 1 && w >= 1 => Ok(Some((r, w))),
+        (Some(_), Some(_)) => Err(DdbError::validation(
+            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be greater than 0",
+        )),
+        _ => Err(DdbError::validation(
+            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+        )),
+    }
+}
+
+fn projection(v: Option<&Value>) -> Result<(String, Vec<String>), DdbError> {
+    let p = v.ok_or_else(|| {
+        DdbError::validation(
+            "One or more parameter values were invalid: Projection must be specified",
+        )
+    })?;
+    let ty = opt_str(p, "ProjectionType").unwrap_or("ALL").to_string();
+    let non_key: Vec<String> = p
+        .get("NonKeyAttributes")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    match ty.as_str() {
+        "ALL" | "KEYS_ONLY" if !non_key.is_empty() => Err(DdbError::validation(format!(
+            "One or more parameter values were invalid: ProjectionType is {ty}, but NonKeyAttributes is specified"
+        ))),
+        "INCLUDE" if non_key.is_empty() => Err(DdbError::validation(
+            "One or more parameter values were invalid: ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
+        )),
+        "ALL" | "KEYS_ONLY" | "INCLUDE" => Ok((ty, non_key)),
+        other => Err(DdbError::validation(format!(
+            "1 validation error detected: Value '{other}' at 'projection.projectionType' failed to satisfy constraint: Member must satisfy enum value set: [ALL, INCLUDE, KEYS_ONLY]"
+        ))),
+    }
+}
+
+/// Parse attribute definitions into name -> type.
+pub fn attr_defs(v: Option<&Value>) -> Result<Vec<KeySpec>, DdbError> {
+    let arr = v.and_then(|v| v.as_array()).ok_or_else(|| {
+        DdbError::validation(
+            "1 validation error detected: Value null at 'attributeDefinitions' failed to satisfy constraint: Member must not be null",
+        )
+    })?;
+    let mut out: Vec<KeySpec> = Vec::new();
+    for e in arr {
+        let name = req_str(e, "AttributeName")?.to_string();
+        let ty = req_str(e, "AttributeType")?.to_string();
+        if !matches!(ty.as_str(), "S" | "N" | "B") {
+            return Err(DdbError::validation(format!(
+                "1 validation error detected: Value '{ty}' at 'attributeDefinitions.1.member.attributeType' failed to satisfy constraint: Member must satisfy enum value set: [B, N, S]"
+            )));
+        }
+        if out.iter().any(|k| k.name == name) {
+            return Err(DdbError::validation(
+                "Cannot have two attributes with the same name",
+            ));
+        }
+        out.push(KeySpec { name, ty });
+    }
+    Ok(out)
+}
+
+fn spec(defs: &[KeySpec], name: &str) -> Result<KeySpec, DdbError> {
+    defs.iter().find(|k| k.name == name).cloned().ok_or_else(|| {
+        let names: Vec<&str> = defs.iter().map(|k| k.name.as_str()).collect();
+        DdbError::validation(format!(
+            "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{name}], AttributeDefinitions: [{}]",
+            names.join(", ")
+        ))
+    })
+}
+
+/// Parse one GSI/LSI definition.
+pub fn parse_index(
+    v: &Value,
+    defs: &[KeySpec],
+    global: bool,
+    pay_per_request: bool,
+) -> Result<IndexMeta, DdbError> {
+    let name = req_str(v, "IndexName")?.to_string();
+    validate_table_name(&name, "indexName")?;
+    let (h, r) = key_schema(v.get("KeySchema"), "keySchema")?;
+    let (projection, non_key) = projection(v.get("Projection"))?;
+    let (rcu, wcu) = if global {
+        match throughput(v.get("ProvisionedThroughput"))? {
+            Some(t) if !pay_per_request => t,
+            None if pay_per_request => (0, 0),
+            Some(_) => {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: ".to_string() + &name + " when BillingMode is PAY_PER_REQUEST",
+                ));
+            }
+            None => {
+                return Err(DdbError::validation(format!(
+                    "One or more parameter values were invalid: ProvisionedThroughput must be specified for index: {name}"
+                )));
+            }
+        }
+    } else {
+        (0, 0)
+    };
+    Ok(IndexMeta {
+        hash: spec(defs, &h)?,
+        range: r.map(|r| spec(defs, &r)).transpose()?,
+        name,
+        projection,
+        non_key,
+        rcu,
+        wcu,
+        global,
+    })
+}
+
+impl TableMeta {
+    /// Build and validate a table from a CreateTable request.
+    pub fn from_create(req: &Value, id: String, created: f64) -> Result<TableMeta, DdbError> {
+        let name = req_str(req, "TableName")?.to_string();
+        validate_table_name(&name, "tableName")?;
+        let defs = attr_defs(req.get("AttributeDefinitions"))?;
+        let (h, r) = key_schema(req.get("KeySchema"), "keySchema")?;
+        let billing = opt_str(req, "BillingMode")
+            .unwrap_or("PROVISIONED")
+            .to_string();
+        let ppr = match billing.as_str() {
+            "PROVISIONED" => false,
+            "PAY_PER_REQUEST" => true,
+            other => {
+                return Err(DdbError::validation(format!(
+                    "1 validation error detected: Value '{other}' at 'billingMode' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
+                )));
+            }
+        };
+        let tp = throughput(req.get("ProvisionedThroughput"))?;
+        let (rcu, wcu) = match (ppr, tp) {
+            (false, Some(t)) => t,
+            (false, None) => {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+                ));
+            }
+            (true, None) => (0, 0),
+            (true, Some(_)) => {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+                ));
+            }
+        };
+        let hash = spec(&defs, &h)?;
+        let range = r.as_ref().map(|r| spec(&defs, r)).transpose()?;
+        let mut indexes = Vec::new();
+        if let Some(g) = req.get("GlobalSecondaryIndexes").and_then(|v| v.as_array()) {
+            if g.is_empty() {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: List of GlobalSecondaryIndexes is empty",
+                ));
+            }
+            if g.len() > 20 {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the per-table limit of 20",
+                ));
+            }
+            for i in g {
+                indexes.push(parse_index(i, &defs, true, ppr)?);
+            }
+        }
+        if let Some(l) = req.get("LocalSecondaryIndexes").and_then(|v| v.as_array()) {
+            if l.is_empty() {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: List of LocalSecondaryIndexes is empty",
+                ));
+            }
+            if range.is_none() {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
+                ));
+            }
+            if l.len() > 5 {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: Number of LocalSecondaryIndexes exceeds per-table limit of 5",
+                ));
+            }
+            for i in l {
+                let idx = parse_index(i, &defs, false, ppr)?;
+                if idx.hash != hash {
+                    return Err(DdbError::validation(format!(
+                        "One or more parameter values were invalid: Index KeySchema does not have the same leading hash key as table KeySchema for index: {}. index hash key: {}, table hash key: {}",
+                        idx.name, idx.hash.name, hash.name
+                    )));
+                }
+                if idx.range.is_none() {
+                    return Err(DdbError::validation(format!(
+                        "One or more parameter values were invalid: Index KeySchema does not have a range key for index: {}",
+                        idx.name
+                    )));
+                }
+                indexes.push(idx);
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for i in &indexes {
+            if !seen.insert(i.name.clone()) {
+                return Err(DdbError::validation(format!(
+                    "One or more parameter values were invalid: Duplicate index name: {}",
+                    i.name
+                )));
+            }
+        }
+        // Every definition must be used by a key: AWS rejects spare ones.
+        let used = |n: &str| {
+            hash.name == n
+                || range.as_ref().is_some_and(|r| r.name == n)
+                || indexes
+                    .iter()
+                    .any(|i| i.hash.name == n || i.range.as_ref().is_some_and(|r| r.name == n))
+        };
+        if defs.iter().any(|d| !used(&d.name)) {
+            return Err(DdbError::validation(
+                "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
+            ));
+        }
+        let mut tags = BTreeMap::new();
+        if let Some(t) = req.get("Tags") {
+            tags = parse_tags(t)?;
+        }
+        let stream = req
+            .get("StreamSpecification")
+            .filter(|s| s.get("StreamEnabled").and_then(|v| v.as_bool()) == Some(true))
+            .map(|s| {
+                opt_str(s, "StreamViewType")
+                    .unwrap_or("NEW_AND_OLD_IMAGES")
+                    .to_string()
+            });
+        Ok(TableMeta {
+            name,
+            id,
+            attr_defs: defs,
+            hash,
+            range,
+            billing,
+            rcu,
+            wcu,
+            created,
+            indexes,
+            tags,
+            ttl: None,
+            deletion_protection: req
+                .get("DeletionProtectionEnabled")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+            stream,
+        })
+    }
+
+    pub fn index(&self, name: &str) -> Option<&IndexMeta> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+
+    pub fn is_key_attr(&self, n: &str) -> bool {
+        self.hash.name == n || self.range.as_ref().is_some_and(|r| r.name == n)
+    }
+
+    fn key_schema_json(hash: &KeySpec, range: &Option<KeySpec>) -> Value {
+        let mut v = vec![json!({"AttributeName": hash.name, "KeyType": "HASH"})];
+        if let Some(r) = range {
+            v.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
+        }
+        Value::Array(v)
+    }
+
+    /// The `TableDescription` object.
+    pub fn describe(
+        &self,
+        status: &str,
+        item_count: usize,
+        size: usize,
+        index_stats: &BTreeMap<String, (usize, usize)>,
+    ) -> Value {
+        let arn = table_arn(&self.name);
+        let mut d = json!({
+            "AttributeDefinitions": self.attr_defs.iter().map(|k| json!({"AttributeName": k.name, "AttributeType": k.ty})).collect::<Vec<_>>(),
+            "TableName": self.name,
+            "KeySchema": Self::key_schema_json(&self.hash, &self.range),
+            "TableStatus": status,
+            "CreationDateTime": self.created,
+            "ProvisionedThroughput": {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": self.rcu, "WriteCapacityUnits": self.wcu},
+            "TableSizeBytes": size,
+            "ItemCount": item_count,
+            "TableArn": arn,
+            "TableId": self.id,
+            "DeletionProtectionEnabled": self.deletion_protection,
+        });
+        if self.billing == "PAY_PER_REQUEST" {
+            d["BillingModeSummary"] = json!({"BillingMode": "PAY_PER_REQUEST", "LastUpdateToPayPerRequestDateTime": self.created});
+        }
+        if let Some(view) = &self.stream {
+            d["StreamSpecification"] = json!({"StreamEnabled": true, "StreamViewType": view});
+            d["LatestStreamLabel"] = json!("2000-01-01T00:00:00.000");
+            d["LatestStreamArn"] = json!(format!("{arn}/stream/2000-01-01T00:00:00.000"));
+        }
+        let mut gsis = Vec::new();
+        let mut lsis = Vec::new();
+        for i in &self.indexes {
+            let (count, bytes) = index_stats.get(&i.name).copied().unwrap_or((0, 0));
+            let mut proj = json!({"ProjectionType": i.projection});
+            if !i.non_key.is_empty() {
+                proj["NonKeyAttributes"] = json!(i.non_key);
+            }
+            let mut o = json!({
+                "IndexName": i.name,
+                "KeySchema": Self::key_schema_json(&i.hash, &i.range),
+                "Projection": proj,
+                "IndexSizeBytes": bytes,
+                "ItemCount": count,
+                "IndexArn": format!("{arn}/index/{}", i.name),
+            });
+            if i.global {
+                o["IndexStatus"] = json!("ACTIVE");
+                o["ProvisionedThroughput"] = json!({"NumberOfDecreasesToday": 0, "ReadCapacityUnits": i.rcu, "WriteCapacityUnits": i.wcu});
+                gsis.push(o);
+            } else {
+                lsis.push(o);
+            }
+        }
+        if !gsis.is_empty() {
+            d["GlobalSecondaryIndexes"] = Value::Array(gsis);
+        }
+        if !lsis.is_empty() {
+            d["LocalSecondaryIndexes"] = Value::Array(lsis);
+        }
+        d
+    }
+}
+
+pub fn parse_tags(v: &Value) -> Result<BTreeMap<String, String>, DdbError> {
+    let arr = v
+        .as_array()
+        .ok_or_else(|| DdbError::serialization("Tags must be a list"))?;
+    let mut out = BTreeMap::new();
+    for t in arr {
+        let k = req_str(t, "Key")?;
+        let val = req_str(t, "Value")?;
+        if k.is_empty() || k.len() > 128 || val.len() > 256 {
+            return Err(DdbError::validation(
+                "One or more parameter values were invalid: Tag key or value length is invalid",
+            ));
+        }
+        out.insert(k.to_string(), val.to_string());
+    }
+    if out.len() > 50 {
+        return Err(DdbError::validation(
+            "One or more parameter values were invalid: The number of tags exceeds the limit of 50",
+        ));
+    }
+    Ok(out)
+}
+
+/// A scalar key value of the declared type, or the AWS message for why not.
+pub fn key_value(
+    spec: &KeySpec,
+    v: Option<&AttrValue>,
+    index: Option<&str>,
+) -> Result<KeyVal, DdbError> {
+    let Some(v) = v else {
+        return Err(DdbError::validation(format!(
+            "One or more parameter values were invalid: Missing the key {} in the item",
+            spec.name
+        )));
+    };
+    if v.type_name() != spec.ty {
+        return Err(DdbError::validation(match index {
+            None => format!(
+                "One or more parameter values were invalid: Type mismatch for key {} expected: {} actual: {}",
+                spec.name,
+                spec.ty,
+                v.type_name()
+            ),
+            Some(ix) => format!(
+                "One or more parameter values were invalid: Type mismatch for Index Key {} Expected: {} Actual: {} IndexName: {ix}",
+                spec.name,
+                spec.ty,
+                v.type_name()
+            ),
+        }));
+    }
+    let empty = match v {
+        AttrValue::S(s) => s.is_empty().then_some("string"),
+        AttrValue::B(b) => b.is_empty().then_some("binary"),
+        _ => None,
+    };
+    if let Some(kind) = empty {
+        return Err(DdbError::validation(match index {
+            None => format!(
+                "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {kind} value. Key: {}",
+                spec.name
+            ),
+            Some(ix) => format!(
+                "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty {kind} value. IndexName: {ix}, IndexKey: {}",
+                spec.name
+            ),
+        }));
+    }
+    KeyVal::from_attr(v)
+        .ok_or_else(|| DdbError::validation("The provided key element does not match the schema"))
+}

@@ -1,0 +1,643 @@
+//! Attribute values: the ten DynamoDB types, exact decimal numbers, the wire (JSON) form,
+//! item sizes and the validation rules AWS applies to them.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use super::error::DdbError;
+
+/// Most significant digits a DynamoDB number keeps.
+pub const MAX_DIGITS: usize = 38;
+/// Largest item (attribute names plus values), in bytes.
+pub const MAX_ITEM_SIZE: usize = 400 * 1024;
+
+/// An exact decimal: `(-1)^neg * 0.d1d2..dn * 10^exp`, normalised (no leading or trailing
+/// zero digits; zero has no digits and is never negative). Normalising makes derived
+/// equality numeric equality ("1.0" == "1"), which sets and key lookups rely on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Number {
+    neg: bool,
+    digits: Vec<u8>,
+    exp: i32,
+}
+
+/// Why a string is not an acceptable DynamoDB number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NumberError {
+    Syntax,
+    Precision,
+    Overflow,
+    Underflow,
+}
+
+impl NumberError {
+    pub fn message(&self) -> &'static str {
+        match self {
+            NumberError::Syntax => "A value provided cannot be converted into a number",
+            NumberError::Precision => {
+                "Attempting to store more than 38 significant digits in a Number"
+            }
+            NumberError::Overflow => {
+                "Number overflow. Attempting to store a number with magnitude larger than supported range"
+            }
+            NumberError::Underflow => {
+                "Number underflow. Attempting to store a number with magnitude smaller than supported range"
+            }
+        }
+    }
+}
+
+impl Number {
+    pub fn zero() -> Number {
+        Number::default()
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.digits.is_empty()
+    }
+
+    /// Parse DynamoDB's number syntax (`-12.5e3`, `.5`, `5.`), checking precision and range.
+    pub fn parse(s: &str) -> Result<Number, NumberError> {
+        let b = s.as_bytes();
+        let mut i = 0;
+        let mut neg = false;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            neg = b[i] == b'-';
+            i += 1;
+        }
+        let mut all = Vec::new();
+        let mut int_len: i64 = 0;
+        let mut seen_point = false;
+        while i < b.len() {
+            match b[i] {
+                c @ b'0'..=b'9' => {
+                    all.push(c - b'0');
+                    if !seen_point {
+                        int_len += 1;
+                    }
+                }
+                b'.' if !seen_point => seen_point = true,
+                _ => break,
+            }
+            i += 1;
+        }
+        if all.is_empty() {
+            return Err(NumberError::Syntax);
+        }
+        let mut e10: i64 = 0;
+        if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+            i += 1;
+            let mut eneg = false;
+            if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+                eneg = b[i] == b'-';
+                i += 1;
+            }
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                e10 = (e10 * 10 + i64::from(b[i] - b'0')).min(1_000_000_000);
+                i += 1;
+            }
+            if start == i {
+                return Err(NumberError::Syntax);
+            }
+            if eneg {
+                e10 = -e10;
+            }
+        }
+        if i != b.len() {
+            return Err(NumberError::Syntax);
+        }
+        let mut exp = int_len + e10;
+        let lead = all.iter().take_while(|d| **d == 0).count();
+        all.drain(..lead);
+        exp -= lead as i64;
+        while all.last() == Some(&0) {
+            all.pop();
+        }
+        if all.is_empty() {
+            return Ok(Number::zero());
+        }
+        Number::checked(neg, all, exp)
+    }
+
+    fn checked(neg: bool, digits: Vec<u8>, exp: i64) -> Result<Number, NumberError> {
+        if digits.is_empty() {
+            return Ok(Number::zero());
+        }
+        // Magnitude in [1e-130, 1e126): the adjusted exponent (exp - 1) is in [-130, 125].
+        if exp - 1 > 125 {
+            return Err(NumberError::Overflow);
+        }
+        if exp - 1 < -130 {
+            return Err(NumberError::Underflow);
+        }
+        if digits.len() > MAX_DIGITS {
+            return Err(NumberError::Precision);
+        }
+        Ok(Number {
+            neg,
+            digits,
+            exp: exp as i32,
+        })
+    }
+
+    pub fn from_i64(v: i64) -> Number {
+        Number::parse(&v.to_string()).unwrap_or_default()
+    }
+
+    /// Significant digits, for size accounting.
+    pub fn digit_count(&self) -> usize {
+        self.digits.len()
+    }
+
+    fn cmp_abs(&self, o: &Number) -> Ordering {
+        match (self.is_zero(), o.is_zero()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            _ => self
+                .exp
+                .cmp(&o.exp)
+                .then_with(|| self.digits.cmp(&o.digits)),
+        }
+    }
+
+    /// `self + o` (or `self - o` when `negate_o`), exact, with DynamoDB's limits.
+    pub fn add(&self, o: &Number, negate_o: bool) -> Result<Number, NumberError> {
+        let o_neg = o.neg ^ negate_o;
+        if o.is_zero() {
+            return Ok(self.clone());
+        }
+        if self.is_zero() {
+            let mut r = o.clone();
+            r.neg = o_neg;
+            return Ok(r);
+        }
+        // Lay both out as integers over the common lowest power of ten.
+        let low =
+            (self.exp as i64 - self.digits.len() as i64).min(o.exp as i64 - o.digits.len() as i64);
+        let high = (self.exp as i64).max(o.exp as i64);
+        let width = (high - low) as usize + 1;
+        let layout = |n: &Number| {
+            let mut v = vec![0u8; width];
+            // digit i (0-based) has weight 10^(exp-1-i); index from the low end.
+            for (i, d) in n.digits.iter().enumerate() {
+                let pow = n.exp as i64 - 1 - i as i64;
+                v[(pow - low) as usize] = *d;
+            }
+            v
+        };
+        let a = layout(self);
+        let b = layout(o);
+        let (res, neg) = if self.neg == o_neg {
+            let mut r = vec![0u8; width];
+            let mut carry = 0;
+            for i in 0..width {
+                let s = a[i] + b[i] + carry;
+                r[i] = s % 10;
+                carry = s / 10;
+            }
+            (r, self.neg)
+        } else {
+            let (big, small, neg) = match self.cmp_abs(o) {
+                Ordering::Equal => return Ok(Number::zero()),
+                Ordering::Greater => (&a, &b, self.neg),
+                Ordering::Less => (&b, &a, o_neg),
+            };
+            let mut r = vec![0u8; width];
+            let mut borrow = 0i8;
+            for i in 0..width {
+                let mut s = big[i] as i8 - small[i] as i8 - borrow;
+                borrow = 0;
+                if s < 0 {
+                    s += 10;
+                    borrow = 1;
+                }
+                r[i] = s as u8;
+            }
+            (r, neg)
+        };
+        // res is little-endian with weight 10^(low + i); convert to normalised form.
+        let top = match res.iter().rposition(|d| *d != 0) {
+            Some(t) => t,
+            None => return Ok(Number::zero()),
+        };
+        let bottom = res.iter().position(|d| *d != 0).unwrap_or(0);
+        let digits: Vec<u8> = res[bottom..=top].iter().rev().copied().collect();
+        let exp = low + top as i64 + 1;
+        Number::checked(neg, digits, exp)
+    }
+
+    /// The value as f64 (inexact; only for TTL seconds and sizes).
+    pub fn to_f64(&self) -> f64 {
+        self.to_string().parse().unwrap_or(0.0)
+    }
+}
+
+impl Ord for Number {
+    fn cmp(&self, o: &Number) -> Ordering {
+        let sign = |n: &Number| {
+            if n.is_zero() {
+                0
+            } else if n.neg {
+                -1
+            } else {
+                1
+            }
+        };
+        match sign(self).cmp(&sign(o)) {
+            Ordering::Equal => {}
+            other => return other,
+        }
+        let abs = self.cmp_abs(o);
+        if self.neg { abs.reverse() } else { abs }
+    }
+}
+
+impl PartialOrd for Number {
+    fn partial_cmp(&self, o: &Number) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl fmt::Display for Number {
+    /// DynamoDB answers numbers in plain notation without exponent and without trailing zeros.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_zero() {
+            return f.write_str("0");
+        }
+        let mut s = String::with_capacity(self.digits.len() + 8);
+        if self.neg {
+            s.push('-');
+        }
+        let d: String = self.digits.iter().map(|d| (b'0' + d) as char).collect();
+        let n = self.digits.len() as i32;
+        if self.exp <= 0 {
+            s.push_str("0.");
+            for _ in 0..(-self.exp) {
+                s.push('0');
+            }
+            s.push_str(&d);
+        } else if self.exp >= n {
+            s.push_str(&d);
+            for _ in 0..(self.exp - n) {
+                s.push('0');
+            }
+        } else {
+            s.push_str(&d[..self.exp as usize]);
+            s.push('.');
+            s.push_str(&d[self.exp as usize..]);
+        }
+        f.write_str(&s)
+    }
+}
+
+/// One attribute value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttrValue {
+    S(String),
+    N(Number),
+    B(Vec<u8>),
+    Bool(bool),
+    Null,
+    M(BTreeMap<String, AttrValue>),
+    L(Vec<AttrValue>),
+    SS(BTreeSet<String>),
+    NS(BTreeSet<Number>),
+    BS(BTreeSet<Vec<u8>>),
+}
+
+/// An item: attribute name to value.
+pub type Item = BTreeMap<String, AttrValue>;
+
+impl AttrValue {
+    /// The type descriptor as DynamoDB spells it (`S`, `BOOL`, `SS` ...).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            AttrValue::S(_) => "S",
+            AttrValue::N(_) => "N",
+            AttrValue::B(_) => "B",
+            AttrValue::Bool(_) => "BOOL",
+            AttrValue::Null => "NULL",
+            AttrValue::M(_) => "M",
+            AttrValue::L(_) => "L",
+            AttrValue::SS(_) => "SS",
+            AttrValue::NS(_) => "NS",
+            AttrValue::BS(_) => "BS",
+        }
+    }
+
+    /// Bytes this value counts for in the 400 KB item limit (AWS's documented sizing).
+    pub fn size(&self) -> usize {
+        match self {
+            AttrValue::S(s) => s.len(),
+            AttrValue::N(n) => n.digit_count().div_ceil(2) + 1,
+            AttrValue::B(b) => b.len(),
+            AttrValue::Bool(_) | AttrValue::Null => 1,
+            AttrValue::M(m) => 3 + m.iter().map(|(k, v)| k.len() + v.size() + 1).sum::<usize>(),
+            AttrValue::L(l) => 3 + l.iter().map(|v| v.size() + 1).sum::<usize>(),
+            AttrValue::SS(s) => s.iter().map(|x| x.len()).sum(),
+            AttrValue::NS(s) => s.iter().map(|n| n.digit_count().div_ceil(2) + 1).sum(),
+            AttrValue::BS(s) => s.iter().map(|x| x.len()).sum(),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::with_capacity(1);
+        let (k, v) = match self {
+            AttrValue::S(s) => ("S", Value::String(s.clone())),
+            AttrValue::N(n) => ("N", Value::String(n.to_string())),
+            AttrValue::B(b) => ("B", Value::String(b64(b))),
+            AttrValue::Bool(b) => ("BOOL", Value::Bool(*b)),
+            AttrValue::Null => ("NULL", Value::Bool(true)),
+            AttrValue::M(m) => ("M", item_to_json(m)),
+            AttrValue::L(l) => ("L", Value::Array(l.iter().map(|v| v.to_json()).collect())),
+            AttrValue::SS(s) => ("SS", s.iter().map(|x| Value::String(x.clone())).collect()),
+            AttrValue::NS(s) => (
+                "NS",
+                s.iter().map(|x| Value::String(x.to_string())).collect(),
+            ),
+            AttrValue::BS(s) => ("BS", s.iter().map(|x| Value::String(b64(x))).collect()),
+        };
+        m.insert(k.to_string(), v);
+        Value::Object(m)
+    }
+
+    /// Parse the wire form `{"S": "x"}`, applying DynamoDB's validation.
+    pub fn from_json(v: &Value) -> Result<AttrValue, DdbError> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| DdbError::serialization("Unexpected value type in payload"))?;
+        if obj.is_empty() {
+            return Err(DdbError::validation(
+                "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes",
+            ));
+        }
+        if obj.len() > 1 {
+            return Err(DdbError::validation(
+                "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+            ));
+        }
+        let Some((k, v)) = obj.iter().next() else {
+            return Err(DdbError::validation("Supplied AttributeValue is empty"));
+        };
+        let ser =
+            || DdbError::serialization(format!("Unexpected value type for AttributeValue {k}"));
+        Ok(match k.as_str() {
+            "S" => AttrValue::S(v.as_str().ok_or_else(ser)?.to_string()),
+            "N" => AttrValue::N(parse_number(v.as_str().ok_or_else(ser)?)?),
+            "B" => AttrValue::B(unb64(v.as_str().ok_or_else(ser)?)?),
+            "BOOL" => AttrValue::Bool(v.as_bool().ok_or_else(ser)?),
+            "NULL" => {
+                if v.as_bool().ok_or_else(ser)? {
+                    AttrValue::Null
+                } else {
+                    return Err(DdbError::validation(
+                        "One or more parameter values were invalid: Null attribute value types must have the value of true",
+                    ));
+                }
+            }
+            "M" => AttrValue::M(item_from_json(v)?),
+            "L" => AttrValue::L(
+                v.as_array()
+                    .ok_or_else(ser)?
+                    .iter()
+                    .map(AttrValue::from_json)
+                    .collect::<Result<_, _>>()?,
+            ),
+            "SS" | "NS" | "BS" => {
+                let arr = v.as_array().ok_or_else(ser)?;
+                if arr.is_empty() {
+                    let t = match k.as_str() {
+                        "SS" => "string",
+                        "NS" => "number",
+                        _ => "binary",
+                    };
+                    return Err(DdbError::validation(format!(
+                        "One or more parameter values were invalid: An {t} set  may not be empty"
+                    )));
+                }
+                let mut raw = Vec::with_capacity(arr.len());
+                for e in arr {
+                    raw.push(e.as_str().ok_or_else(ser)?);
+                }
+                let dup = || {
+                    DdbError::validation(format!(
+                        "One or more parameter values were invalid: Input collection [{}] contains duplicates.",
+                        raw.join(", ")
+                    ))
+                };
+                match k.as_str() {
+                    "SS" => {
+                        let s: BTreeSet<String> = raw.iter().map(|x| x.to_string()).collect();
+                        if s.len() != raw.len() {
+                            return Err(dup());
+                        }
+                        AttrValue::SS(s)
+                    }
+                    "NS" => {
+                        let mut s = BTreeSet::new();
+                        for x in &raw {
+                            s.insert(parse_number(x)?);
+                        }
+                        if s.len() != raw.len() {
+                            return Err(dup());
+                        }
+                        AttrValue::NS(s)
+                    }
+                    _ => {
+                        let mut s = BTreeSet::new();
+                        for x in &raw {
+                            s.insert(unb64(x)?);
+                        }
+                        if s.len() != raw.len() {
+                            return Err(dup());
+                        }
+                        AttrValue::BS(s)
+                    }
+                }
+            }
+            other => {
+                return Err(DdbError::serialization(format!(
+                    "Unknown AttributeValue type: {other}"
+                )));
+            }
+        })
+    }
+
+    /// A short rendering for error messages, like AWS's `{S:x}`.
+    pub fn describe(&self) -> String {
+        match self {
+            AttrValue::S(s) => format!("{{S:{s},}}"),
+            AttrValue::N(n) => format!("{{N:{n},}}"),
+            other => other.to_json().to_string(),
+        }
+    }
+}
+
+pub fn parse_number(s: &str) -> Result<Number, DdbError> {
+    Number::parse(s).map_err(|e| DdbError::validation(e.message()))
+}
+
+pub fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+fn unb64(s: &str) -> Result<Vec<u8>, DdbError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|_| DdbError::serialization("Base64 encoded value could not be decoded"))
+}
+
+pub fn item_to_json(item: &Item) -> Value {
+    let mut m = Map::with_capacity(item.len());
+    for (k, v) in item {
+        m.insert(k.clone(), v.to_json());
+    }
+    Value::Object(m)
+}
+
+pub fn item_from_json(v: &Value) -> Result<Item, DdbError> {
+    let obj = v.as_object().ok_or_else(|| {
+        DdbError::serialization("Unexpected value type in payload: expected a map")
+    })?;
+    let mut item = Item::new();
+    for (k, v) in obj {
+        item.insert(k.clone(), AttrValue::from_json(v)?);
+    }
+    Ok(item)
+}
+
+/// Size of a whole item as DynamoDB counts it: names plus values.
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + v.size()).sum()
+}
+
+/// The scalar types a key attribute can have; ordered like DynamoDB sorts keys: numbers
+/// numerically, strings and binaries bytewise (Rust's `str` order is UTF-8 byte order).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyVal {
+    N(Number),
+    S(String),
+    B(Vec<u8>),
+}
+
+impl KeyVal {
+    pub fn from_attr(v: &AttrValue) -> Option<KeyVal> {
+        match v {
+            AttrValue::S(s) => Some(KeyVal::S(s.clone())),
+            AttrValue::N(n) => Some(KeyVal::N(n.clone())),
+            AttrValue::B(b) => Some(KeyVal::B(b.clone())),
+            _ => None,
+        }
+    }
+    pub fn to_attr(&self) -> AttrValue {
+        match self {
+            KeyVal::S(s) => AttrValue::S(s.clone()),
+            KeyVal::N(n) => AttrValue::N(n.clone()),
+            KeyVal::B(b) => AttrValue::B(b.clone()),
+        }
+    }
+    /// A stable hash for Scan segments (FNV-1a over a canonical encoding).
+    pub fn stable_hash(&self) -> u64 {
+        let mut h: u64 = 0xcbf29ce484222325;
+        let mut feed = |b: &[u8]| {
+            for x in b {
+                h ^= u64::from(*x);
+                h = h.wrapping_mul(0x100000001b3);
+            }
+        };
+        match self {
+            KeyVal::S(s) => feed(s.as_bytes()),
+            KeyVal::N(n) => feed(n.to_string().as_bytes()),
+            KeyVal::B(b) => feed(b),
+        }
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> Number {
+        Number::parse(s).unwrap()
+    }
+
+    #[test]
+    fn numbers_normalise_and_print_plain() {
+        assert_eq!(n("1.50").to_string(), "1.5");
+        assert_eq!(n("1e2").to_string(), "100");
+        assert_eq!(n("-0.000").to_string(), "0");
+        assert_eq!(n(".5").to_string(), "0.5");
+        assert_eq!(n("5.").to_string(), "5");
+        assert_eq!(n("-12.345E1").to_string(), "-123.45");
+        assert_eq!(n("0012.0"), n("12"));
+        assert_eq!(n("1E-130").to_string(), format!("0.{}1", "0".repeat(129)));
+    }
+
+    #[test]
+    fn numbers_reject_bad_syntax_precision_and_range() {
+        for bad in [
+            "", "-", "abc", "1e", "1.2.3", "1 ", " 1", "0x10", "e5", "NaN", "Infinity",
+        ] {
+            assert_eq!(Number::parse(bad), Err(NumberError::Syntax), "{bad:?}");
+        }
+        assert_eq!(Number::parse(&"1".repeat(39)), Err(NumberError::Precision));
+        assert!(Number::parse(&"1".repeat(38)).is_ok());
+        assert!(Number::parse(&format!("1{}", "0".repeat(60))).is_ok());
+        assert_eq!(Number::parse("1E126"), Err(NumberError::Overflow));
+        assert!(Number::parse("9.9999999999999999999999999999999999999E+125").is_ok());
+        assert_eq!(Number::parse("1E-131"), Err(NumberError::Underflow));
+    }
+
+    #[test]
+    fn numbers_compare_numerically() {
+        let mut v: Vec<Number> = ["10", "9", "-1", "-10", "0", "0.5", "1e3", "-0.01"]
+            .iter()
+            .map(|s| n(s))
+            .collect();
+        v.sort();
+        let s: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+        assert_eq!(s, ["-10", "-1", "-0.01", "0", "0.5", "9", "10", "1000"]);
+    }
+
+    #[test]
+    fn addition_is_exact() {
+        assert_eq!(n("0.1").add(&n("0.2"), false).unwrap().to_string(), "0.3");
+        assert_eq!(n("1").add(&n("1"), true).unwrap().to_string(), "0");
+        assert_eq!(n("100").add(&n("0.01"), true).unwrap().to_string(), "99.99");
+        assert_eq!(n("-5").add(&n("3"), false).unwrap().to_string(), "-2");
+        let big = "9".repeat(38);
+        assert_eq!(
+            n(&big).add(&n("1"), false).unwrap().to_string(),
+            format!("1{}", "0".repeat(38))
+        );
+        assert_eq!(n(&big).add(&n("0.1"), false), Err(NumberError::Precision));
+        assert_eq!(
+            n("9.9999999999999999999999999999999999999E+125").add(&n("1E+125"), false),
+            Err(NumberError::Overflow)
+        );
+    }
+
+    #[test]
+    fn sets_reject_empty_and_duplicates() {
+        let e = AttrValue::from_json(&serde_json::json!({"SS": []})).unwrap_err();
+        assert!(
+            e.message.contains("An string set  may not be empty"),
+            "{}",
+            e.message
+        );
+        let e = AttrValue::from_json(&serde_json::json!({"NS": ["1", "1.0"]})).unwrap_err();
+        assert!(e.message.contains("contains duplicates"), "{}", e.message);
+        let v = AttrValue::from_json(
+            &serde_json::json!({"M": {"a": {"L": [{"NULL": true}, {"B": "AAE="}]}}}),
+        )
+        .unwrap();
+        assert_eq!(AttrValue::from_json(&v.to_json()).unwrap(), v);
+    }
+}

@@ -1,0 +1,754 @@
+//! The ScaledObject controller: KEDA's scale executor (activation, cooldown, idle, fallback,
+//! pause) and the HPA (replica maths and behavior) as one explicit state machine.
+//!
+//! Each poll the substrate fetches every trigger's metric, then calls [`Autoscaler::step`]
+//! with `now`, the target's current replica count and the results. `step` returns a
+//! [`Decision`]: the desired replica count, a human-readable reason and when to poll next.
+//! Nothing here reads the clock or does I/O.
+//!
+//! The two control paths, as upstream:
+//! - **activation** (KEDA's executor): 0 → `max(min, 1)` (or idle → min) as soon as any trigger
+//!   is active; back to 0 (or idle) once no trigger has been active for `cooldownPeriod`
+//!   (measured from the last active poll; a never-active object waits `initialCooldownPeriod`
+//!   from creation).
+//! - **scaling** (the HPA): between `max(min, 1)` and `max`, the largest per-trigger proposal,
+//!   then stabilization windows and rate-limit policies (see [`crate::hpa`]).
+
+use std::time::Duration;
+
+use clock::Timestamp;
+use model::keda::triggers::TriggerConfig;
+use model::keda::{FallbackBehavior, MetricType, PauseAnnotations, ScaledObject};
+use model::manifest::{Manifest, ValidationErrors};
+
+use crate::hpa::{self, Behavior, HpaState, Limit};
+use crate::modifiers::{ModifierError, Modifiers};
+
+/// One trigger as the controller needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerSpec {
+    /// `name`, or KEDA's generated `s{index}-{type}`.
+    pub name: String,
+    pub trigger_type: String,
+    pub metric_type: MetricType,
+    pub target: f64,
+    pub activation_target: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FallbackConfig {
+    pub failure_threshold: u32,
+    pub replicas: u32,
+    pub behavior: FallbackBehavior,
+}
+
+impl FallbackConfig {
+    /// The replica count the fallback asks for given the current count.
+    pub fn replicas_for(&self, current: u32) -> u32 {
+        match self.behavior {
+            FallbackBehavior::Static => self.replicas,
+            FallbackBehavior::CurrentReplicas => current,
+            FallbackBehavior::CurrentReplicasIfHigher => current.max(self.replicas),
+            FallbackBehavior::CurrentReplicasIfLower => current.min(self.replicas),
+        }
+    }
+}
+
+/// A ScaledObject compiled for the controller, with every default applied.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub namespace: String,
+    pub name: String,
+    pub min: u32,
+    pub max: u32,
+    pub idle: Option<u32>,
+    pub polling_interval: Duration,
+    pub cooldown: Duration,
+    pub initial_cooldown: Duration,
+    pub fallback: Option<FallbackConfig>,
+    pub behavior: Behavior,
+    pub pause: PauseAnnotations,
+    pub triggers: Vec<TriggerSpec>,
+    pub modifiers: Option<Modifiers>,
+    pub restore_to_original_replica_count: bool,
+    /// kedge extension: triggers may wake the loop early.
+    pub event_driven: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid ScaledObject: {0}")]
+    Invalid(#[from] ValidationErrors),
+    #[error("invalid ScaledObject: {0}")]
+    Modifiers(#[from] ModifierError),
+}
+
+impl ConfigError {
+    /// Label for error counters.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            ConfigError::Invalid(_) => "invalid",
+            ConfigError::Modifiers(_) => "modifiers",
+        }
+    }
+}
+
+impl Config {
+    /// Validate (as the admission webhook) and compile.
+    pub fn from_scaled_object(so: &ScaledObject) -> Result<Config, ConfigError> {
+        let errors = so.validate();
+        if !errors.is_empty() {
+            return Err(ValidationErrors(errors).into());
+        }
+        let spec = &so.spec;
+        let names = so.trigger_names();
+        let mut triggers = Vec::with_capacity(spec.triggers.len());
+        for (t, name) in spec.triggers.iter().zip(&names) {
+            let parsed = TriggerConfig::parse(t).map_err(ValidationErrors)?;
+            triggers.push(TriggerSpec {
+                name: name.clone(),
+                trigger_type: t.trigger_type.clone(),
+                metric_type: t.metric_type_or_default(),
+                target: parsed.target(),
+                activation_target: parsed.activation_target(),
+            });
+        }
+        let modifiers = match spec.scaling_modifiers() {
+            Some(sm) if sm.formula.as_deref().is_some_and(|f| !f.trim().is_empty()) => {
+                let explicit: Vec<&str> = spec
+                    .triggers
+                    .iter()
+                    .filter_map(|t| t.name.as_deref())
+                    .collect();
+                Some(Modifiers::compile(sm, &explicit)?)
+            }
+            _ => None,
+        };
+        let secs = |s: i32| Duration::from_secs(s.max(0) as u64);
+        Ok(Config {
+            namespace: so
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            name: so.metadata.name.clone(),
+            min: spec.min_replicas().max(0) as u32,
+            max: spec.max_replicas().max(1) as u32,
+            idle: spec.idle_replica_count.map(|i| i.max(0) as u32),
+            polling_interval: Duration::from_millis(so.polling_interval_ms()),
+            cooldown: secs(spec.cooldown_period_secs()),
+            initial_cooldown: secs(spec.initial_cooldown_period_secs()),
+            fallback: spec.fallback.as_ref().map(|f| FallbackConfig {
+                failure_threshold: f.failure_threshold.max(0) as u32,
+                replicas: f.replicas.max(0) as u32,
+                behavior: f.behavior.unwrap_or_default(),
+            }),
+            behavior: Behavior::resolve(spec.behavior()),
+            pause: so.pause_annotations(),
+            triggers,
+            modifiers,
+            restore_to_original_replica_count: spec.restore_to_original_replica_count(),
+            event_driven: so.event_driven(),
+        })
+    }
+}
+
+/// A trigger's metric for one poll (KEDA's `GetMetricsAndActivity`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricSample {
+    pub value: f64,
+    /// Whether the trigger counts as active (usually `value > activation threshold`).
+    pub active: bool,
+}
+
+impl MetricSample {
+    /// The usual activity rule: strictly above the activation threshold.
+    pub fn with_threshold(value: f64, activation_target: f64) -> Self {
+        MetricSample {
+            value,
+            active: value > activation_target,
+        }
+    }
+}
+
+/// What the substrate observed this poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// The scale target's replica count (`spec.replicas` of its `/scale`).
+    pub current_replicas: u32,
+    /// Ready pods, for `Value` metrics; `None` = same as current.
+    pub ready_replicas: Option<u32>,
+    /// One result per trigger, in `spec.triggers` order; `Err` carries the scaler's message.
+    pub triggers: Vec<Result<MetricSample, String>>,
+}
+
+/// Where the object is in its life cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Not stepped yet.
+    Starting,
+    /// At zero (or `idleReplicaCount`) with no trigger active: the HPA path is off, only
+    /// activation can move the count.
+    Idle,
+    /// At least one trigger was active at the last poll; the HPA path sets the count.
+    Active,
+    /// No trigger active and scale-in to zero/idle is pending until the cooldown passes; the
+    /// HPA path keeps running meanwhile.
+    CoolingDown,
+    /// No trigger active and nothing to scale in to (`minReplicaCount > 0`, no idle): the
+    /// HPA path holds the count within `[min, max]`.
+    Inactive,
+    /// Scaling paused by an annotation.
+    Paused,
+}
+
+/// One trigger's part in a decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerReport {
+    pub name: String,
+    pub trigger_type: String,
+    pub value: Option<f64>,
+    pub active: bool,
+    pub error: Option<String>,
+    /// Consecutive failures so far.
+    pub failures: u32,
+    /// The fallback value replaced the metric this poll.
+    pub fallback: bool,
+}
+
+/// What to do: the output of [`Autoscaler::step`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub desired_replicas: u32,
+    pub current_replicas: u32,
+    /// Which trigger and which policy decided (for logs and status).
+    pub reason: String,
+    /// Poll again after this long.
+    pub requeue_after: Duration,
+    pub state: State,
+    pub active: bool,
+    /// Some trigger (or the formula) failed this poll.
+    pub error: bool,
+    /// The fallback replica count is in effect.
+    pub fallback: bool,
+    pub paused: bool,
+    pub triggers: Vec<TriggerReport>,
+    /// The scalingModifiers composite value, when a formula is configured and evaluated.
+    pub composite: Option<f64>,
+}
+
+impl Decision {
+    /// The count changes.
+    pub fn scales(&self) -> bool {
+        self.desired_replicas != self.current_replicas
+    }
+}
+
+/// One ScaledObject's controller: configuration plus memory between polls.
+#[derive(Debug, Clone)]
+pub struct Autoscaler {
+    config: Config,
+    state: State,
+    created_at: Timestamp,
+    last_active: Option<Timestamp>,
+    failures: Vec<u32>,
+    composite_failures: u32,
+    hpa: HpaState,
+    original_replicas: Option<u32>,
+}
+
+/// A metric as the HPA sees it.
+struct HpaMetric {
+    name: String,
+    metric_type: MetricType,
+    value: f64,
+    target: f64,
+    fallback: bool,
+}
+
+impl Autoscaler {
+    /// `created_at` is the ScaledObject's creation time (for `initialCooldownPeriod`).
+    pub fn new(config: Config, created_at: Timestamp) -> Self {
+        let n = config.triggers.len();
+        Autoscaler {
+            config,
+            state: State::Starting,
+            created_at,
+            last_active: None,
+            failures: vec![0; n],
+            composite_failures: 0,
+            hpa: HpaState::default(),
+            original_replicas: None,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn state(&self) -> State {
+        self.state
+    }
+    pub fn last_active(&self) -> Option<Timestamp> {
+        self.last_active
+    }
+
+    /// Replace the configuration (the ScaledObject was edited), keeping history.
+    pub fn update_config(&mut self, config: Config) {
+        if config.triggers.len() != self.failures.len() {
+            self.failures = vec![0; config.triggers.len()];
+        }
+        self.config = config;
+    }
+
+    /// The count to restore when the ScaledObject is deleted
+    /// (`advanced.restoreToOriginalReplicaCount`); `None` = leave the target as it is.
+    pub fn on_delete(&self) -> Option<u32> {
+        if self.config.restore_to_original_replica_count {
+            self.original_replicas
+        } else {
+            None
+        }
+    }
+
+    /// One poll: decide the replica count.
+    pub fn step(&mut self, now: Timestamp, obs: &Observation) -> Decision {
+        let current = obs.current_replicas;
+        if self.original_replicas.is_none() {
+            self.original_replicas = Some(current);
+        }
+        let cfg = &self.config;
+        let mut d = Decision {
+            desired_replicas: current,
+            current_replicas: current,
+            reason: String::new(),
+            requeue_after: cfg.polling_interval,
+            state: self.state,
+            active: false,
+            error: false,
+            fallback: false,
+            paused: false,
+            triggers: Vec::new(),
+            composite: None,
+        };
+
+        // Pause: KEDA stops polling the scalers entirely.
+        let p = cfg.pause;
+        if let Some(n) = p.paused_replicas {
+            d.desired_replicas = n.max(0) as u32;
+            d.paused = true;
+            d.reason = format!(
+                "paused by autoscaling.keda.sh/paused-replicas={n}: holding the target at {n} replicas"
+            );
+            self.state = State::Paused;
+            d.state = State::Paused;
+            return d;
+        }
+        if p.paused || (p.paused_scale_in && p.paused_scale_out) {
+            d.paused = true;
+            d.reason = format!(
+                "paused by annotation ({}): holding the current {current} replicas",
+                if p.paused {
+                    "autoscaling.keda.sh/paused"
+                } else {
+                    "paused-scale-in and paused-scale-out"
+                }
+            );
+            self.state = State::Paused;
+            d.state = State::Paused;
+            return d;
+        }
+
+        let (metrics, active_by) = self.evaluate(current, obs, &mut d);
+        let cfg = &self.config;
+        let min = cfg.min;
+        let hpa_min = min.max(1);
+
+        // Activation path (KEDA's scale executor).
+        let mut run_hpa = true;
+        if d.active {
+            let from_zero = current == 0 || (cfg.idle.is_some() && current < min);
+            if from_zero && p.paused_scale_out {
+                d.reason = format!(
+                    "trigger {active_by} is active but autoscaling.keda.sh/paused-scale-out blocks activation"
+                );
+                run_hpa = false;
+            } else if from_zero {
+                d.desired_replicas = hpa_min;
+                d.reason =
+                    format!("activating {current} → {hpa_min}: trigger {active_by} is active");
+                self.last_active = Some(now);
+                run_hpa = false;
+            } else if !d.error {
+                self.last_active = Some(now);
+            }
+            self.state = State::Active;
+        } else if d.error && cfg.fallback.is_some_and(|f| f.replicas != 0) {
+            // Keep the HPA running so the fallback can take effect (KEDA does not scale to
+            // zero while a scaler is failing and a fallback is configured).
+            self.state = if current == 0 {
+                State::Idle
+            } else {
+                State::Inactive
+            };
+            if current == 0 {
+                run_hpa = false;
+                d.reason = "a trigger is failing and the target is at 0: fallback applies only once the target runs (as in KEDA)".into();
+            }
+        } else if d.error && cfg.fallback.is_none() {
+            // KEDA marks the object not ready and leaves the count alone; the HPA keeps
+            // working with whatever metrics it still gets.
+            self.state = if current == 0 {
+                run_hpa = false;
+                d.reason = format!("holding {current}: scaler error and no fallback configured");
+                State::Idle
+            } else {
+                State::Inactive
+            };
+        } else if cfg.idle.is_some_and(|i| current > i) || (current > 0 && min == 0) {
+            let target = cfg.idle.unwrap_or(min);
+            let expired = match self.last_active {
+                Some(t) => t.add(cfg.cooldown) < now,
+                None => self.created_at.add(cfg.initial_cooldown) < now,
+            };
+            if expired && !p.paused_scale_in {
+                d.desired_replicas = target;
+                d.reason = match self.last_active {
+                    Some(t) => format!(
+                        "scaling in {current} → {target}: no trigger active since {t} (cooldownPeriod {}s passed)",
+                        cfg.cooldown.as_secs()
+                    ),
+                    None => format!(
+                        "scaling in {current} → {target}: no trigger has been active since creation (initialCooldownPeriod {}s passed)",
+                        cfg.initial_cooldown.as_secs()
+                    ),
+                };
+                self.state = State::Idle;
+                run_hpa = false;
+            } else {
+                self.state = State::CoolingDown;
+            }
+        } else if current < min && cfg.idle.is_none() {
+            d.desired_replicas = min;
+            d.reason = format!("raising {current} → {min}: below minReplicaCount");
+            self.state = State::Inactive;
+            run_hpa = false;
+        } else if current == 0 || cfg.idle.is_some_and(|i| current <= i) {
+            self.state = State::Idle;
+            d.reason = format!("idle at {current}: no trigger active");
+            run_hpa = false;
+        } else {
+            self.state = State::Inactive;
+        }
+
+        let (idle, cooldown, initial_cooldown) = (cfg.idle, cfg.cooldown, cfg.initial_cooldown);
+        if run_hpa {
+            self.hpa_path(
+                now,
+                current,
+                obs.ready_replicas.unwrap_or(current),
+                &metrics,
+                &mut d,
+            );
+            if self.state == State::CoolingDown && d.desired_replicas == current {
+                let t = self.last_active.unwrap_or(self.created_at);
+                d.reason = format!(
+                    "{}; cooling down: no trigger active since {t}, scale-in to {} after {}s",
+                    d.reason,
+                    idle.unwrap_or(min),
+                    if self.last_active.is_some() {
+                        cooldown.as_secs()
+                    } else {
+                        initial_cooldown.as_secs()
+                    }
+                );
+            }
+        }
+
+        // Directional pause annotations (KEDA 2.17+).
+        if p.paused_scale_in && d.desired_replicas < current {
+            d.reason = format!(
+                "holding {current}: scale-in to {} blocked by autoscaling.keda.sh/paused-scale-in",
+                d.desired_replicas
+            );
+            d.desired_replicas = current;
+        }
+        if p.paused_scale_out && d.desired_replicas > current {
+            d.reason = format!(
+                "holding {current}: scale-out to {} blocked by autoscaling.keda.sh/paused-scale-out",
+                d.desired_replicas
+            );
+            d.desired_replicas = current;
+        }
+        d.state = self.state;
+        d
+    }
+
+    /// Fetch results into HPA metrics, counting failures and applying the fallback.
+    /// Sets `d.active`, `d.error`, `d.fallback`, `d.triggers`, `d.composite`; returns the
+    /// metrics and a description of what made the object active.
+    fn evaluate(
+        &mut self,
+        current: u32,
+        obs: &Observation,
+        d: &mut Decision,
+    ) -> (Vec<HpaMetric>, String) {
+        let cfg = &self.config;
+        let mut metrics = Vec::new();
+        let mut active_by = Vec::new();
+        let mut values: Vec<(&str, Option<f64>)> = Vec::with_capacity(cfg.triggers.len());
+        for (i, t) in cfg.triggers.iter().enumerate() {
+            let result = obs
+                .triggers
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| Err("no result supplied for this trigger".into()));
+            let mut report = TriggerReport {
+                name: t.name.clone(),
+                trigger_type: t.trigger_type.clone(),
+                value: None,
+                active: false,
+                error: None,
+                failures: 0,
+                fallback: false,
+            };
+            match result {
+                Ok(s) => {
+                    self.failures[i] = 0;
+                    report.value = Some(s.value);
+                    report.active = s.active;
+                    values.push((t.name.as_str(), Some(s.value)));
+                    if cfg.modifiers.is_none() {
+                        if s.active {
+                            d.active = true;
+                            active_by.push(format!(
+                                "{:?} ({} {} > activation {})",
+                                t.name, t.trigger_type, s.value, t.activation_target
+                            ));
+                        }
+                        metrics.push(HpaMetric {
+                            name: t.name.clone(),
+                            metric_type: t.metric_type,
+                            value: s.value,
+                            target: t.target,
+                            fallback: false,
+                        });
+                    }
+                }
+                Err(e) => {
+                    self.failures[i] = self.failures[i].saturating_add(1);
+                    d.error = true;
+                    report.error = Some(e);
+                    values.push((t.name.as_str(), None));
+                    if cfg.modifiers.is_none()
+                        && let Some(fb) = cfg.fallback
+                        && t.metric_type == MetricType::AverageValue
+                        && self.failures[i] > fb.failure_threshold
+                    {
+                        // KEDA's doFallback: report replicas × target as an AverageValue
+                        // metric so the HPA arrives at the fallback count.
+                        let replicas = fb.replicas_for(current);
+                        report.fallback = true;
+                        d.fallback = true;
+                        metrics.push(HpaMetric {
+                            name: t.name.clone(),
+                            metric_type: MetricType::AverageValue,
+                            value: replicas as f64 * t.target,
+                            target: t.target,
+                            fallback: true,
+                        });
+                    }
+                }
+            }
+            report.failures = self.failures[i];
+            d.triggers.push(report);
+        }
+
+        if let Some(m) = &cfg.modifiers {
+            match m.eval(&values) {
+                Ok(c) => {
+                    self.composite_failures = 0;
+                    d.composite = Some(c);
+                    if c > m.activation_target {
+                        d.active = true;
+                        active_by.push(format!(
+                            "formula {:?} ({c} > activationTarget {})",
+                            m.formula, m.activation_target
+                        ));
+                    }
+                    metrics.push(HpaMetric {
+                        name: format!("formula {:?}", m.formula),
+                        metric_type: m.metric_type,
+                        value: c,
+                        target: m.target,
+                        fallback: false,
+                    });
+                }
+                Err(e) => {
+                    self.composite_failures = self.composite_failures.saturating_add(1);
+                    d.error = true;
+                    if let Some(fb) = cfg.fallback
+                        && m.metric_type == MetricType::AverageValue
+                        && self.composite_failures > fb.failure_threshold
+                    {
+                        d.fallback = true;
+                        metrics.push(HpaMetric {
+                            name: format!("formula {:?}", m.formula),
+                            metric_type: MetricType::AverageValue,
+                            value: fb.replicas_for(current) as f64 * m.target,
+                            target: m.target,
+                            fallback: true,
+                        });
+                    } else {
+                        d.reason = e;
+                    }
+                }
+            }
+        }
+        (metrics, active_by.join(", "))
+    }
+
+    /// The HPA's reconcile for a running target.
+    fn hpa_path(
+        &mut self,
+        now: Timestamp,
+        current: u32,
+        ready: u32,
+        metrics: &[HpaMetric],
+        d: &mut Decision,
+    ) {
+        let cfg = &self.config;
+        let min = cfg.min.max(1);
+        let max = cfg.max;
+        let behavior = &cfg.behavior;
+        if current == 0 {
+            return;
+        }
+        if current > max {
+            d.desired_replicas = max;
+            d.reason = format!("scaling {current} → {max}: above maxReplicaCount");
+            self.hpa.record_scale(now, behavior, current, max);
+            return;
+        }
+        if current < min {
+            d.desired_replicas = min;
+            d.reason = format!("scaling {current} → {min}: below minReplicaCount");
+            self.hpa.record_scale(now, behavior, current, min);
+            return;
+        }
+        let expected = if cfg.modifiers.is_some() {
+            1
+        } else {
+            cfg.triggers.len()
+        };
+        let invalid = expected.saturating_sub(metrics.len());
+        if metrics.is_empty() {
+            let errs: Vec<String> = d
+                .triggers
+                .iter()
+                .filter_map(|t| t.error.as_ref().map(|e| format!("{:?}: {e}", t.name)))
+                .collect();
+            d.reason = if d.reason.is_empty() {
+                format!(
+                    "holding {current}: no metric available ({})",
+                    errs.join("; ")
+                )
+            } else {
+                format!("holding {current}: {}", d.reason)
+            };
+            return;
+        }
+        // Largest proposal across metrics (ties: first).
+        let mut best: Option<(u32, &HpaMetric)> = None;
+        for m in metrics {
+            let p = hpa::proposal(
+                m.metric_type,
+                m.value,
+                m.target,
+                current,
+                ready,
+                behavior.up.tolerance,
+                behavior.down.tolerance,
+            );
+            if best.is_none_or(|(b, _)| p > b) {
+                best = Some((p, m));
+            }
+        }
+        let Some((proposal, by)) = best else { return };
+        if invalid > 0 && proposal < current {
+            d.reason = format!(
+                "holding {current}: a metric failed and the others suggest scaling down to {proposal} (the HPA does not scale down on partial metrics)"
+            );
+            return;
+        }
+        let why = describe_metric(by, proposal, current);
+        let (desired, limit) = self
+            .hpa
+            .normalize(now, behavior, current, proposal, min, max);
+        d.desired_replicas = desired;
+        let verb = if desired == current {
+            format!("holding {current}")
+        } else {
+            format!("scaling {current} → {desired}")
+        };
+        let limit_text = match limit {
+            Limit::None => String::new(),
+            Limit::Stabilized {
+                up,
+                window_secs,
+                from,
+            } => format!(
+                "; {} stabilization window {window_secs}s kept it from {from} (the {} recommendation in the window wins)",
+                if up { "scale-up" } else { "scale-down" },
+                if up { "lowest" } else { "highest" }
+            ),
+            Limit::Rate {
+                up,
+                policy,
+                select,
+                from,
+            } => format!(
+                "; limited from {from} by {} policy {policy} (selectPolicy {select:?})",
+                if up { "scale-up" } else { "scale-down" }
+            ),
+            Limit::Disabled { up } => format!(
+                "; {} is disabled (selectPolicy Disabled)",
+                if up { "scale-up" } else { "scale-down" }
+            ),
+            Limit::Max => format!("; clamped to maxReplicaCount {max}"),
+            Limit::Min => format!("; clamped to minReplicaCount {min}"),
+        };
+        d.reason = format!("{verb}: {why}{limit_text}");
+        if desired != current {
+            self.hpa.record_scale(now, behavior, current, desired);
+        }
+    }
+}
+
+fn describe_metric(m: &HpaMetric, proposal: u32, current: u32) -> String {
+    let src = if m.fallback {
+        format!("fallback for {}", m.name)
+    } else {
+        format!("trigger {:?}", m.name).replace("trigger \"formula", "\"formula")
+    };
+    if proposal == current {
+        return format!(
+            "{src} is within tolerance ({} {} vs target {})",
+            match m.metric_type {
+                MetricType::Value => "value",
+                _ => "average value total",
+            },
+            m.value,
+            m.target
+        );
+    }
+    match m.metric_type {
+        MetricType::Value => format!(
+            "{src} wants {proposal} (value {} / target {} × ready pods)",
+            m.value, m.target
+        ),
+        _ => format!(
+            "{src} wants {proposal} (⌈{} / target {} per replica⌉)",
+            m.value, m.target
+        ),
+    }
+}

@@ -734,6 +734,7 @@ impl NodePool {
         validate_requirements(
             &t.spec.requirements,
             "spec.template.spec.requirements",
+            true,
             &mut e,
         );
         validate_taints(&t.spec.taints, "spec.template.spec.taints", &mut e);
@@ -893,13 +894,19 @@ fn check_label_key(k: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_requirements(reqs: &[RequirementWithMinValues], base: &str, e: &mut Vec<FieldError>) {
+fn validate_requirements(
+    reqs: &[RequirementWithMinValues],
+    base: &str,
+    restricted_keys: bool,
+    e: &mut Vec<FieldError>,
+) {
     if reqs.len() > 100 {
         e.push(FieldError::new(base, "at most 100 requirements"));
     }
     for (i, r) in reqs.iter().enumerate() {
         let p = format!("{base}[{i}]");
-        if let Err(m) = check_label_key(&r.key) {
+        // NodeClaims carry system labels (karpenter.sh/nodepool) that NodePools may not set.
+        if restricted_keys && let Err(m) = check_label_key(&r.key) {
             e.push(FieldError::new(format!("{p}.key"), m));
         }
         match r.operator {
@@ -1277,7 +1284,7 @@ impl NodeClaim {
                 format!("expected {API_VERSION_V1}"),
             ));
         }
-        validate_requirements(&self.spec.requirements, "spec.requirements", &mut e);
+        validate_requirements(&self.spec.requirements, "spec.requirements", false, &mut e);
         validate_taints(&self.spec.taints, "spec.taints", &mut e);
         if let Err(m) = self.spec.expire_after.get(true) {
             e.push(FieldError::new("spec.expireAfter", m));

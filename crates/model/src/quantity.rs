@@ -1,8 +1,9 @@
 //! Kubernetes resource quantities (`125m`, `1.5`, `32Mi`, `2G`, `1e3`).
 //!
-//! A [`Quantity`] is stored as an integer number of *milli-units* (`i64`). That covers every
-//! value the scheduler meets exactly: CPU in millicores, memory in milli-bytes up to ~9 EB,
-//! pod counts. Integer arithmetic keeps packing decisions exact and deterministic (no float
+//! A [`Quantity`] is stored as an integer number of *milli-units* (`i128`). That covers every
+//! value a manifest meets exactly — CPU in millicores, memory in milli-bytes, pod counts — even
+//! the "effectively unlimited" `10000000Gi` limits Karpenter's own examples use (which overflow
+//! 64-bit milli-bytes). Integer arithmetic keeps packing decisions exact and deterministic (no float
 //! rounding can make a pod "fit" by 1e-12). Values finer than a milli-unit are rounded up, as
 //! Kubernetes does when it canonicalises a quantity.
 
@@ -13,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A resource amount in milli-units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Quantity(i64);
+pub struct Quantity(i128);
 
 /// Why a string is not a Kubernetes quantity.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,26 +34,31 @@ impl Quantity {
 
     /// From milli-units (e.g. millicores).
     pub const fn from_millis(m: i64) -> Self {
-        Quantity(m)
+        Quantity(m as i128)
     }
     /// From whole units (cores, bytes, pods).
     pub const fn from_units(u: i64) -> Self {
-        Quantity(u.saturating_mul(1000))
+        Quantity(u as i128 * 1000)
     }
     /// From mebibytes.
     pub const fn from_mebibytes(mi: i64) -> Self {
-        Quantity(mi.saturating_mul(1024 * 1024 * 1000))
+        Quantity(mi as i128 * 1024 * 1024 * 1000)
     }
     /// From gibibytes.
     pub const fn from_gibibytes(gi: i64) -> Self {
-        Quantity(gi.saturating_mul(1024 * 1024 * 1024 * 1000))
+        Quantity(gi as i128 * 1024 * 1024 * 1024 * 1000)
     }
-    pub const fn millis(self) -> i64 {
+    /// Milli-units, saturating at the `i64` range (±9.2e18: ~9 EB of memory).
+    pub fn millis(self) -> i64 {
+        self.0.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+    }
+    pub const fn millis_exact(self) -> i128 {
         self.0
     }
-    /// Whole units, rounded up (a request of 1.5 bytes needs 2 bytes).
+    /// Whole units, rounded up (a request of 1.5 bytes needs 2 bytes), saturating at `i64`.
     pub fn units_ceil(self) -> i64 {
-        self.0.div_euclid(1000) + i64::from(self.0.rem_euclid(1000) != 0)
+        let v = self.0.div_euclid(1000) + i128::from(self.0.rem_euclid(1000) != 0);
+        v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
     pub fn as_f64(self) -> f64 {
         self.0 as f64 / 1000.0
@@ -130,7 +136,7 @@ impl FromStr for Quantity {
         // Mantissa as an integer plus a decimal exponent: "1.25" = 125e-2.
         let digits = format!("{int_part}{frac_part}");
         let digits = digits.trim_start_matches('0');
-        if digits.len() > 30 {
+        if digits.len() > 24 {
             return Err(QuantityError::Overflow(raw.to_string()));
         }
         let mantissa: i128 = if digits.is_empty() {
@@ -144,7 +150,7 @@ impl FromStr for Quantity {
             exp10 -= 3;
         } else if let Some(rest) = suffix.strip_prefix(['e', 'E']) {
             let e: i32 = rest.parse().map_err(|_| invalid())?;
-            if !(-30..=30).contains(&e) {
+            if !(-24..=18).contains(&e) {
                 return Err(QuantityError::Overflow(raw.to_string()));
             }
             exp10 += e;
@@ -166,7 +172,6 @@ impl FromStr for Quantity {
             let d = 10i128.pow(exp10.unsigned_abs().min(38));
             v = v / d + i128::from(v % d != 0);
         }
-        let v = i64::try_from(v).map_err(|_| QuantityError::Overflow(raw.to_string()))?;
         Ok(Quantity(if neg { -v } else { v }))
     }
 }
@@ -181,7 +186,7 @@ impl fmt::Display for Quantity {
         }
         let u = m / 1000;
         for (suffix, k) in [
-            ("Ti", 1i64 << 40),
+            ("Ti", 1i128 << 40),
             ("Gi", 1 << 30),
             ("Mi", 1 << 20),
             ("Ki", 1 << 10),
@@ -222,8 +227,8 @@ impl<'de> Deserialize<'de> for Quantity {
 mod tests {
     use super::*;
 
-    fn q(s: &str) -> i64 {
-        s.parse::<Quantity>().unwrap().millis()
+    fn q(s: &str) -> i128 {
+        s.parse::<Quantity>().unwrap().millis_exact()
     }
 
     #[test]
@@ -237,6 +242,11 @@ mod tests {
         assert_eq!(q("1e3"), 1_000_000);
         assert_eq!(q("0.1m"), 1, "sub-milli rounds up");
         assert_eq!(q("-1"), -1000);
+        assert_eq!(
+            q("10000000Gi"),
+            10_000_000i128 * (1 << 30) * 1000,
+            "Karpenter's 'unlimited' limit"
+        );
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl Res {
     }
     /// Per-dimension maximum.
     #[inline]
-    pub fn max(&self, o: &Res) -> Res {
+    pub fn max_each(&self, o: &Res) -> Res {
         Res {
             cpu: self.cpu.max(o.cpu),
             mem: self.mem.max(o.mem),

@@ -1,0 +1,103 @@
+//! A real gateway on a free loopback port, in-process, for client tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use clock::{Clock, ManualClock, SystemClock};
+
+pub struct TestServer {
+    pub url: String,
+    pub state: Arc<gateway::AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub struct Options {
+    pub clock: Option<ManualClock>,
+    pub credentials: Option<gateway::sigv4::Credentials>,
+    pub durable: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            clock: None,
+            credentials: None,
+            durable: true,
+        }
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::with(Options::default()).await
+    }
+
+    pub async fn with(o: Options) -> TestServer {
+        let clock: Arc<dyn Clock> = match o.clock {
+            Some(c) => Arc::new(c),
+            None => Arc::new(SystemClock),
+        };
+        let dir = o.durable.then(|| tempfile::tempdir().expect("tempdir"));
+        let durability = match &dir {
+            Some(d) => store::Durability::Disk(d.path().to_path_buf()),
+            None => store::Durability::InMemory,
+        };
+        let store = store::Store::open(&durability, clock).expect("open store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (state, stop_tx) = gateway::AppState::new(
+            store,
+            gateway::Config {
+                credentials: o.credentials,
+                region: "us-east-1".into(),
+            },
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            gateway::serve(
+                listener,
+                st,
+                async {
+                    let _ = rx.await;
+                },
+                stop_tx,
+            )
+            .await
+            .expect("serve");
+        });
+        TestServer {
+            url: format!("http://{addr}"),
+            state,
+            stop: Some(tx),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+pub async fn sdk_config(url: &str, key: &str, secret: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            key, secret, None, None, "test",
+        ))
+        .load()
+        .await
+}
+
+pub async fn sqs(url: &str) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&sdk_config(url, "AKIDTEST", "secret").await)
+}

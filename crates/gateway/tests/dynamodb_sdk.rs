@@ -1,0 +1,620 @@
+//! aws-sdk-dynamodb against a real in-process gateway: the operations an application uses,
+//! the typed errors SDKs map AWS's codes to, and the wire details (CRC32 header, JSON 1.0).
+
+mod common;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest, ScalarAttributeType,
+    Select, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
+};
+use common::TestServer;
+
+async fn client(url: &str) -> Client {
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .build();
+    Client::from_conf(conf)
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+fn n(v: &str) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+async fn create_orders(c: &Client) {
+    c.create_table()
+        .table_name("orders")
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("sk")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("status")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("sk")
+                .key_type(KeyType::Range)
+                .build()
+                .unwrap(),
+        )
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by-status")
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("status")
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .unwrap(),
+                )
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create table");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_item_lifecycle_conditions_and_typed_errors() {
+    let srv = TestServer::start().await;
+    let c = client(&srv.url).await;
+    create_orders(&c).await;
+    let d = c
+        .describe_table()
+        .table_name("orders")
+        .send()
+        .await
+        .unwrap();
+    let t = d.table().unwrap();
+    assert_eq!(t.table_status().unwrap().as_str(), "ACTIVE");
+    assert_eq!(t.global_secondary_indexes().len(), 1);
+
+    let e = c
+        .create_table()
+        .table_name("orders")
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.into_service_error().is_resource_in_use_exception());
+
+    // 38 significant digits survive exactly.
+    let precise = "12345678901234567890.123456789012345678";
+    c.put_item()
+        .table_name("orders")
+        .item("pk", s("c1"))
+        .item("sk", n("1"))
+        .item("amount", n(precise))
+        .item("status", s("NEW"))
+        .item("tags", AttributeValue::Ss(vec!["a".into(), "b".into()]))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .put_item()
+        .table_name("orders")
+        .item("pk", s("c1"))
+        .item("sk", n("1"))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_conditional_check_failed_exception(), "{e:?}");
+
+    let got = c
+        .get_item()
+        .table_name("orders")
+        .key("pk", s("c1"))
+        .key("sk", n("1"))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.item().unwrap()["amount"], n(precise));
+
+    let up = c
+        .update_item()
+        .table_name("orders")
+        .key("pk", s("c1"))
+        .key("sk", n("1"))
+        .update_expression("SET amount = amount + :d, #s = :s REMOVE tags")
+        .condition_expression("#s = :old")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":d", n("0.000000000000000002"))
+        .expression_attribute_values(":s", s("PAID"))
+        .expression_attribute_values(":old", s("NEW"))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+        .send()
+        .await
+        .unwrap();
+    let attrs = up.attributes().unwrap();
+    assert_eq!(attrs["amount"], n("12345678901234567890.12345678901234568"));
+    assert!(!attrs.contains_key("tags"));
+
+    let e = c
+        .get_item()
+        .table_name("missing")
+        .key("pk", s("x"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_resource_not_found_exception(), "{e:?}");
+
+    let e = c
+        .update_item()
+        .table_name("orders")
+        .key("pk", s("c1"))
+        .key("sk", n("1"))
+        .update_expression("SET a = :a")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(e.code(), Some("ValidationException"));
+    assert!(
+        e.message()
+            .unwrap()
+            .contains("attribute value used in expression is not defined; attribute value: :a"),
+        "{:?}",
+        e.message()
+    );
+
+    let q = c
+        .query()
+        .table_name("orders")
+        .index_name("by-status")
+        .key_condition_expression("#s = :s")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":s", s("PAID"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(q.count(), 1);
+
+    c.delete_item()
+        .table_name("orders")
+        .key("pk", s("c1"))
+        .key("sk", n("1"))
+        .send()
+        .await
+        .unwrap();
+    let got = c
+        .get_item()
+        .table_name("orders")
+        .key("pk", s("c1"))
+        .key("sk", n("1"))
+        .send()
+        .await
+        .unwrap();
+    assert!(got.item().is_none());
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_paginates_queries_and_scans_and_runs_batches() {
+    let srv = TestServer::start().await;
+    let c = client(&srv.url).await;
+    create_orders(&c).await;
+    for chunk in (0..60).collect::<Vec<i32>>().chunks(25) {
+        let reqs: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|i| {
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .item("pk", s("cust"))
+                            .item("sk", n(&i.to_string()))
+                            .item("status", s(if i % 3 == 0 { "OPEN" } else { "DONE" }))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            })
+            .collect();
+        let r = c
+            .batch_write_item()
+            .request_items("orders", reqs)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.unprocessed_items().is_none_or(|u| u.is_empty()));
+    }
+    let pages: Vec<_> = c
+        .query()
+        .table_name("orders")
+        .key_condition_expression("pk = :p AND sk >= :lo")
+        .expression_attribute_values(":p", s("cust"))
+        .expression_attribute_values(":lo", n("10"))
+        .scan_index_forward(false)
+        .limit(7)
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    let sks: Vec<i64> = pages
+        .iter()
+        .flat_map(|p| {
+            p.items()
+                .iter()
+                .map(|i| i["sk"].as_n().unwrap().parse::<i64>().unwrap())
+        })
+        .collect();
+    assert_eq!(sks, (10..60).rev().collect::<Vec<_>>());
+    assert!(pages.len() >= 8);
+
+    let count = c
+        .scan()
+        .table_name("orders")
+        .filter_expression("#s = :o")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":o", s("OPEN"))
+        .select(Select::Count)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(count.count(), 20);
+    assert_eq!(count.scanned_count(), 60);
+
+    let keys: Vec<HashMap<String, AttributeValue>> = (0..5)
+        .map(|i| {
+            HashMap::from([
+                ("pk".to_string(), s("cust")),
+                ("sk".to_string(), n(&i.to_string())),
+            ])
+        })
+        .collect();
+    let bg = c
+        .batch_get_item()
+        .request_items(
+            "orders",
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .projection_expression("sk")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let got = &bg.responses().unwrap()["orders"];
+    assert_eq!(got.len(), 5);
+    assert!(got.iter().all(|i| i.len() == 1 && i.contains_key("sk")));
+
+    let e = c
+        .transact_write_items()
+        .transact_items(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name("orders")
+                        .item("pk", s("t"))
+                        .item("sk", n("1"))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .transact_items(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name("orders")
+                        .item("pk", s("cust"))
+                        .item("sk", n("0"))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    match e {
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t) => {
+            let codes: Vec<&str> = t.cancellation_reasons().iter().map(|r| r.code().unwrap_or("")).collect();
+            assert_eq!(codes, ["None", "ConditionalCheckFailed"]);
+        }
+        other => panic!("expected TransactionCanceledException, got {other:?}"),
+    }
+    let got = c
+        .get_item()
+        .table_name("orders")
+        .key("pk", s("t"))
+        .key("sk", n("1"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        got.item().is_none(),
+        "a cancelled transaction wrote nothing"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_table_admin_ttl_tags_and_listing() {
+    let srv = TestServer::start().await;
+    let c = client(&srv.url).await;
+    for i in 0..5 {
+        c.create_table()
+            .table_name(format!("tbl-{i}"))
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(ScalarAttributeType::B)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .provisioned_throughput(
+                aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+                    .read_capacity_units(5)
+                    .write_capacity_units(5)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let names: Vec<String> = c
+        .list_tables()
+        .limit(2)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    assert_eq!(
+        names,
+        (0..5).map(|i| format!("tbl-{i}")).collect::<Vec<_>>()
+    );
+    let u = c
+        .update_table()
+        .table_name("tbl-0")
+        .provisioned_throughput(
+            aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+                .read_capacity_units(7)
+                .write_capacity_units(9)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        u.table_description()
+            .unwrap()
+            .provisioned_throughput()
+            .unwrap()
+            .write_capacity_units(),
+        Some(9)
+    );
+    c.update_time_to_live()
+        .table_name("tbl-0")
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("exp")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ttl = c
+        .describe_time_to_live()
+        .table_name("tbl-0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ttl.time_to_live_description()
+            .unwrap()
+            .time_to_live_status()
+            .unwrap()
+            .as_str(),
+        "ENABLED"
+    );
+    let arn = c
+        .describe_table()
+        .table_name("tbl-0")
+        .send()
+        .await
+        .unwrap()
+        .table()
+        .unwrap()
+        .table_arn()
+        .unwrap()
+        .to_string();
+    c.tag_resource()
+        .resource_arn(&arn)
+        .tags(
+            aws_sdk_dynamodb::types::Tag::builder()
+                .key("team")
+                .value("core")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let tags = c
+        .list_tags_of_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags.tags()[0].value(), "core");
+    c.delete_table().table_name("tbl-1").send().await.unwrap();
+    let e = c
+        .describe_table()
+        .table_name("tbl-1")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_resource_not_found_exception());
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_conditional_writers_over_http_exactly_one_wins() {
+    let srv = TestServer::start().await;
+    let c = client(&srv.url).await;
+    create_orders(&c).await;
+    for round in 0..20 {
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let c = c.clone();
+            tasks.push(tokio::spawn(async move {
+                c.put_item()
+                    .table_name("orders")
+                    .item("pk", s(&format!("race-{round}")))
+                    .item("sk", n("0"))
+                    .item("writer", n(&w.to_string()))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .send()
+                    .await
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => wins += 1,
+                Err(e) => assert!(
+                    e.into_service_error()
+                        .is_conditional_check_failed_exception()
+                ),
+            }
+        }
+        assert_eq!(wins, 1, "round {round}");
+    }
+    srv.stop().await;
+}
+
+/// Raw HTTP: CRC32 header, content type, SerializationException and UnknownOperation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wire_format_crc32_and_protocol_errors() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = TestServer::start().await;
+    let addr = srv.url.trim_start_matches("http://").to_string();
+    let call = |target: &'static str, body: &'static str| {
+        let addr = addr.clone();
+        async move {
+            let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let req = format!(
+                "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: DynamoDB_20120810.{target}\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            sock.write_all(req.as_bytes()).await.unwrap();
+            let mut out = String::new();
+            sock.read_to_string(&mut out).await.unwrap();
+            let (head, body) = out.split_once("\r\n\r\n").unwrap();
+            (head.to_ascii_lowercase(), body.to_string())
+        }
+    };
+    let (head, body) = call("ListTables", "{}").await;
+    assert!(head.starts_with("http/1.1 200"));
+    assert!(head.contains("content-type: application/x-amz-json-1.0"));
+    let crc = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-amz-crc32: "))
+        .expect("crc header");
+    assert_eq!(
+        crc.trim().parse::<u32>().unwrap(),
+        crc32fast::hash(body.as_bytes())
+    );
+    assert!(head.contains("x-amzn-requestid: "));
+
+    let (head, body) = call("PutItem", "{not json").await;
+    assert!(head.starts_with("http/1.1 400"));
+    assert!(
+        body.contains("com.amazon.coral.service#SerializationException"),
+        "{body}"
+    );
+    let (_, body) = call("FlyToTheMoon", "{}").await;
+    assert!(
+        body.contains("com.amazon.coral.service#UnknownOperationException"),
+        "{body}"
+    );
+    let (_, body) = call("DescribeTable", r#"{"TableName":"nope"}"#).await;
+    assert!(
+        body.contains("com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"),
+        "{body}"
+    );
+    let (_, body) = call("CreateTable", r#"{"TableName":"x"}"#).await;
+    assert!(
+        body.contains("com.amazon.coral.validate#ValidationException"),
+        "{body}"
+    );
+    srv.stop().await;
+}

@@ -6,6 +6,7 @@
 //! - `bench_*.rs`: `kedge bench …`, reproducible benchmarks that print their figures.
 
 mod bench_autoscale;
+mod bench_dynamodb;
 mod bench_sqs;
 mod check;
 mod serve;
@@ -41,6 +42,9 @@ enum BenchCommand {
     /// SQS throughput and latency against an endpoint (kedge serve, moto, AWS).
     #[command(after_help = "Example:\n  kedge bench sqs --endpoint http://127.0.0.1:4566 --messages 200000 --batch 10 --connections 16\n")]
     Sqs(bench_sqs::SqsBenchArgs),
+    /// DynamoDB PutItem/GetItem/Query/BatchWriteItem throughput and latency against an endpoint.
+    #[command(after_help = "Example:\n  kedge bench dynamodb --endpoint http://127.0.0.1:4566 --items 100000 --connections 8\n")]
+    Dynamodb(bench_dynamodb::DynamoBenchArgs),
     /// Run the real scale loop over N ScaledObjects and report loop lateness.
     Autoscale(bench_autoscale::BenchAutoscaleArgs),
 }
@@ -97,6 +101,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Sqs(a)) => block_on(bench_sqs::run(a)),
+        Command::Bench(BenchCommand::Dynamodb(a)) => block_on(bench_dynamodb::run(a)),
         // Synchronous: it builds its own runtime.
         Command::Bench(BenchCommand::Autoscale(args)) => bench_autoscale::run(&args),
     }

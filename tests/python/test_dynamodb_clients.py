@@ -1,0 +1,246 @@
+"""boto3 (low-level client, Table resource, batch_writer) and the aws CLI against a real
+`kedge serve` (DynamoDB half).
+
+Run: .venv/bin/pytest tests/python/test_dynamodb_clients.py
+The server binary is $KEDGE_BIN or target/debug/kedge (build it with `cargo build -p kedge`).
+"""
+
+import json
+import os
+import subprocess
+import tempfile
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import boto3
+import pytest
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ddb_endpoint():
+    """A fresh durable `kedge serve` on a free port, for this module."""
+    binary = os.environ.get("KEDGE_BIN", str(ROOT / "target" / "debug" / "kedge"))
+    with tempfile.TemporaryDirectory() as data:
+        proc = subprocess.Popen(
+            [binary, "serve", "--bind", "127.0.0.1:0", "--data-dir", data],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            line = proc.stdout.readline()
+            assert "listening on" in line, f"kedge serve did not start: {line!r}"
+            yield line.strip().split()[-1]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def _session():
+    return boto3.session.Session(
+        aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    )
+
+
+@pytest.fixture(scope="module")
+def client(ddb_endpoint):
+    return _session().client("dynamodb", endpoint_url=ddb_endpoint)
+
+
+@pytest.fixture(scope="module")
+def resource(ddb_endpoint):
+    return _session().resource("dynamodb", endpoint_url=ddb_endpoint)
+
+
+def _create(client, name, range_key=None, **extra):
+    defs = [{"AttributeName": "pk", "AttributeType": "S"}]
+    schema = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    if range_key:
+        defs.append({"AttributeName": range_key[0], "AttributeType": range_key[1]})
+        schema.append({"AttributeName": range_key[0], "KeyType": "RANGE"})
+    defs += extra.pop("extra_defs", [])
+    client.create_table(
+        TableName=name,
+        AttributeDefinitions=defs,
+        KeySchema=schema,
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.1})
+
+
+def test_low_level_client_items_conditions_and_errors(client):
+    _create(client, "py-items", ("sk", "N"))
+    client.put_item(
+        TableName="py-items",
+        Item={"pk": {"S": "a"}, "sk": {"N": "1"}, "n": {"N": "0.1"}, "l": {"L": [{"S": "x"}]}},
+        ConditionExpression="attribute_not_exists(pk)",
+    )
+    with pytest.raises(ClientError) as e:
+        client.put_item(
+            TableName="py-items",
+            Item={"pk": {"S": "a"}, "sk": {"N": "1"}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    assert e.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert isinstance(e.value, client.exceptions.ConditionalCheckFailedException)
+
+    # m does not exist, so the nested SET is invalid: AWS's message.
+    with pytest.raises(ClientError) as e:
+        client.update_item(
+            TableName="py-items",
+            Key={"pk": {"S": "a"}, "sk": {"N": "1"}},
+            UpdateExpression="SET m.deep = :v",
+            ExpressionAttributeValues={":v": {"S": "v"}},
+        )
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert "document path provided in the update expression is invalid" in e.value.response["Error"]["Message"]
+
+    r = client.update_item(
+        TableName="py-items",
+        Key={"pk": {"S": "a"}, "sk": {"N": "1"}},
+        UpdateExpression="SET n = n + :d, l = list_append(l, :more)",
+        ExpressionAttributeValues={":d": {"N": "0.2"}, ":more": {"L": [{"S": "y"}]}},
+        ReturnValues="ALL_NEW",
+    )
+    assert r["Attributes"]["n"] == {"N": "0.3"}  # exact decimal, not 0.30000000000000004
+    assert r["Attributes"]["l"] == {"L": [{"S": "x"}, {"S": "y"}]}
+
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_item(TableName="py-nope", Key={"pk": {"S": "a"}})
+    with pytest.raises(ClientError) as e:
+        client.put_item(TableName="py-items", Item={"pk": {"S": "a"}, "sk": {"N": "1"}, "s": {"SS": []}})
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        client.query(
+            TableName="py-items",
+            KeyConditionExpression="pk = :p AND sk BETWEEN :hi AND :lo",
+            ExpressionAttributeValues={":p": {"S": "a"}, ":hi": {"N": "5"}, ":lo": {"N": "1"}},
+        )
+    assert "BETWEEN operator requires upper bound" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        client.scan(TableName="py-items", FilterExpression="name = :n", ExpressionAttributeValues={":n": {"S": "x"}})
+    assert "reserved keyword; reserved keyword: name" in e.value.response["Error"]["Message"]
+
+
+def test_table_resource_batch_writer_query_and_paging(resource, client):
+    _create(client, "py-orders", ("ts", "N"))
+    table = resource.Table("py-orders")
+    with table.batch_writer() as bw:
+        for i in range(120):
+            bw.put_item(Item={"pk": f"c{i % 3}", "ts": i, "amount": Decimal("19.99"), "open": i % 2 == 0})
+    r = table.query(KeyConditionExpression=Key("pk").eq("c0") & Key("ts").between(0, 30), ScanIndexForward=False)
+    assert [int(i["ts"]) for i in r["Items"]] == list(range(30, -1, -3))
+    assert r["Items"][0]["amount"] == Decimal("19.99")
+
+    # Paging by hand through LastEvaluatedKey with a filter.
+    seen, kwargs = [], {"FilterExpression": Attr("open").eq(True), "Limit": 7}
+    while True:
+        page = table.scan(**kwargs)
+        seen += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    assert len(seen) == 60
+
+    paginator = client.get_paginator("query")
+    total = sum(
+        p["Count"]
+        for p in paginator.paginate(
+            TableName="py-orders",
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "c1"}},
+            PaginationConfig={"PageSize": 9},
+        )
+    )
+    assert total == 40
+
+    table.update_item(
+        Key={"pk": "c0", "ts": 0},
+        UpdateExpression="ADD visits :one SET tags = :t",
+        ExpressionAttributeValues={":one": 1, ":t": {"x", "y"}},
+    )
+    table.update_item(Key={"pk": "c0", "ts": 0}, UpdateExpression="ADD visits :one DELETE tags :x", ExpressionAttributeValues={":one": 1, ":x": {"x"}})
+    item = table.get_item(Key={"pk": "c0", "ts": 0}, ProjectionExpression="visits, tags")["Item"]
+    assert item == {"visits": 2, "tags": {"y"}}
+
+
+def test_transactions_and_racing_conditional_writes(client):
+    _create(client, "py-tx")
+    client.put_item(TableName="py-tx", Item={"pk": {"S": "acct-a"}, "bal": {"N": "100"}})
+    client.put_item(TableName="py-tx", Item={"pk": {"S": "acct-b"}, "bal": {"N": "0"}})
+
+    def transfer(amount):
+        client.transact_write_items(
+            TransactItems=[
+                {"Update": {"TableName": "py-tx", "Key": {"pk": {"S": "acct-a"}}, "UpdateExpression": "SET bal = bal - :a", "ConditionExpression": "bal >= :a", "ExpressionAttributeValues": {":a": {"N": str(amount)}}}},
+                {"Update": {"TableName": "py-tx", "Key": {"pk": {"S": "acct-b"}}, "UpdateExpression": "SET bal = bal + :a", "ExpressionAttributeValues": {":a": {"N": str(amount)}}}},
+            ]
+        )
+
+    transfer(60)
+    with pytest.raises(ClientError) as e:
+        transfer(60)
+    err = e.value.response
+    assert err["Error"]["Code"] == "TransactionCanceledException"
+    assert [r["Code"] for r in err["CancellationReasons"]] == ["ConditionalCheckFailed", "None"]
+    got = client.transact_get_items(TransactItems=[{"Get": {"TableName": "py-tx", "Key": {"pk": {"S": k}}}} for k in ("acct-a", "acct-b")])
+    assert [r["Item"]["bal"]["N"] for r in got["Responses"]] == ["40", "60"]
+
+    results = []
+
+    def racer(i):
+        try:
+            _session().client("dynamodb", endpoint_url=client.meta.endpoint_url).put_item(
+                TableName="py-tx", Item={"pk": {"S": "lock"}, "owner": {"N": str(i)}}, ConditionExpression="attribute_not_exists(pk)"
+            )
+            results.append("won")
+        except ClientError as ex:
+            results.append(ex.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=racer, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("won") == 1
+    assert results.count("ConditionalCheckFailedException") == 7
+
+
+def _aws(endpoint, *args):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="")
+    aws = str(ROOT / ".venv" / "bin" / "aws")
+    out = subprocess.run([aws, "--endpoint-url", endpoint, "--output", "json", "dynamodb", *args], env=env, capture_output=True, text=True)
+    return out
+
+
+def test_aws_cli(ddb_endpoint):
+    r = _aws(
+        ddb_endpoint,
+        "create-table",
+        "--table-name", "cli-table",
+        "--attribute-definitions", "AttributeName=id,AttributeType=S",
+        "--key-schema", "AttributeName=id,KeyType=HASH",
+        "--billing-mode", "PAY_PER_REQUEST",
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["TableDescription"]["TableName"] == "cli-table"
+    r = _aws(ddb_endpoint, "put-item", "--table-name", "cli-table", "--item", '{"id": {"S": "1"}, "v": {"N": "42"}}')
+    assert r.returncode == 0, r.stderr
+    r = _aws(ddb_endpoint, "get-item", "--table-name", "cli-table", "--key", '{"id": {"S": "1"}}')
+    assert json.loads(r.stdout)["Item"]["v"] == {"N": "42"}
+    r = _aws(ddb_endpoint, "scan", "--table-name", "cli-table")
+    assert json.loads(r.stdout)["Count"] == 1
+    r = _aws(ddb_endpoint, "list-tables")
+    assert "cli-table" in json.loads(r.stdout)["TableNames"]
+    r = _aws(ddb_endpoint, "describe-table", "--table-name", "cli-missing")
+    assert r.returncode != 0 and "ResourceNotFoundException" in r.stderr
+    r = _aws(ddb_endpoint, "update-time-to-live", "--table-name", "cli-table", "--time-to-live-specification", "Enabled=true,AttributeName=exp")
+    assert r.returncode == 0, r.stderr
+    r = _aws(ddb_endpoint, "delete-table", "--table-name", "cli-table")
+    assert r.returncode == 0, r.stderr

@@ -318,6 +318,17 @@ def test_get_queue_attributes_subset(sqs):
     url = create(sqs, "subset")
     a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout", "QueueArn"])["Attributes"]
     assert a == {"VisibilityTimeout": "30", "QueueArn": queue_arn("subset")}
+    # no names: no attributes
+    assert sqs.get_queue_attributes(QueueUrl=url).get("Attributes", {}) == {}
+
+
+def test_responses_carry_a_request_id(sqs):
+    meta = sqs.list_queues()["ResponseMetadata"]
+    assert meta["HTTPStatusCode"] == 200
+    assert meta["RequestId"]
+    with pytest.raises(ClientError) as ei:
+        sqs.get_queue_url(QueueName="absent")
+    assert ei.value.response["ResponseMetadata"]["RequestId"]
 
 
 def test_set_queue_attributes_roundtrip(sqs):
@@ -756,6 +767,16 @@ def test_default_visibility_hides_message(sqs):
     assert m2["ReceiptHandle"] != m["ReceiptHandle"]
 
 
+def test_queue_visibility_timeout_attribute_applies(sqs):
+    url = create(sqs, "vis-queue-attr", VisibilityTimeout=0)
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    first = one(sqs, url)
+    assert one(sqs, url)["MessageId"] == first["MessageId"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "600"})
+    one(sqs, url)
+    assert receive(sqs, url) == []
+
+
 def test_change_visibility_extends(sqs):
     url = create(sqs, "vis-extend")
     sqs.send_message(QueueUrl=url, MessageBody="extend")
@@ -889,6 +910,51 @@ def test_delete_message_batch(sqs):
         sqs.delete_message_batch(QueueUrl=url, Entries=[
             {"Id": f"d{i}", "ReceiptHandle": msgs[2]["ReceiptHandle"]} for i in range(11)])
     assert counters(sqs, url) == (0, 1, 0)
+
+
+def test_concurrent_consumers_receive_each_message_once(sqs, kedge_endpoint):
+    url = create(sqs, "concurrent")
+    total = 100
+    senders = [make_client("sqs", kedge_endpoint) for _ in range(4)]
+
+    def send(client, start):
+        for b in range(start, total, 40):
+            client.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": f"m{i}", "MessageBody": f"msg-{i}"} for i in range(b, min(b + 10, total))])
+
+    threads = [threading.Thread(target=send, args=(c, k * 10)) for k, c in enumerate(senders)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=30)
+    assert counters(sqs, url) == (total, 0, 0)
+
+    received: list = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + 15
+
+    def consume(client):
+        while time.monotonic() < deadline:
+            with lock:
+                if len(received) >= total:
+                    return
+            msgs = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=120,
+                                          WaitTimeSeconds=0).get("Messages", [])
+            if msgs:
+                client.delete_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+            with lock:
+                received.extend(m["Body"] for m in msgs)
+
+    consumers = [make_client("sqs", kedge_endpoint) for _ in range(4)]
+    threads = [threading.Thread(target=consume, args=(c,)) for c in consumers]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=30)
+    assert len(received) == total, f"{len(received)} deliveries"
+    assert sorted(received) == sorted(f"msg-{i}" for i in range(total))
+    assert counters(sqs, url) == (0, 0, 0)
 
 
 # ----- long polling --------------------------------------------------------------------------
@@ -1072,6 +1138,22 @@ def test_fifo_deduplication_id(sqs):
     assert counters(sqs, url) == (1, 0, 0)
 
 
+def test_fifo_deduplication_scope(sqs):
+    queue_scope = create_fifo(sqs, "scope-queue.fifo")
+    a = sqs.send_message(QueueUrl=queue_scope, MessageBody="x", MessageGroupId="g1", MessageDeduplicationId="same")
+    b = sqs.send_message(QueueUrl=queue_scope, MessageBody="x", MessageGroupId="g2", MessageDeduplicationId="same")
+    assert a["MessageId"] == b["MessageId"]  # default scope is the whole queue
+    assert counters(sqs, queue_scope) == (1, 0, 0)
+    group_scope = create_fifo(sqs, "scope-group.fifo", DeduplicationScope="messageGroup",
+                              FifoThroughputLimit="perMessageGroupId")
+    a = sqs.send_message(QueueUrl=group_scope, MessageBody="x", MessageGroupId="g1", MessageDeduplicationId="same")
+    b = sqs.send_message(QueueUrl=group_scope, MessageBody="x", MessageGroupId="g2", MessageDeduplicationId="same")
+    c = sqs.send_message(QueueUrl=group_scope, MessageBody="x", MessageGroupId="g1", MessageDeduplicationId="same")
+    assert a["MessageId"] != b["MessageId"]
+    assert c["MessageId"] == a["MessageId"]
+    assert counters(sqs, group_scope) == (2, 0, 0)
+
+
 def test_fifo_content_based_deduplication(sqs):
     url = create_fifo(sqs, "cbd.fifo", ContentBasedDeduplication="true")
     assert attrs_of(sqs, url, "ContentBasedDeduplication")["ContentBasedDeduplication"] == "true"
@@ -1158,9 +1240,9 @@ def redrive(dlq_name, max_receive_count=2) -> str:
 def test_dead_letter_queue_after_max_receives(sqs):
     dlq = create(sqs, "dlq")
     src = create(sqs, "work", RedrivePolicy=redrive("dlq", 2))
+    # AWS returns the policy as JSON with a numeric maxReceiveCount
     policy = json.loads(attrs_of(sqs, src, "RedrivePolicy")["RedrivePolicy"])
-    assert policy["deadLetterTargetArn"] == queue_arn("dlq")
-    assert int(policy["maxReceiveCount"]) == 2
+    assert policy == {"deadLetterTargetArn": queue_arn("dlq"), "maxReceiveCount": 2}
     sent = sqs.send_message(QueueUrl=src, MessageBody="poison")
     for n in (1, 2):
         m = one(sqs, src, VisibilityTimeout=0, AttributeNames=["ApproximateReceiveCount"])
@@ -1182,7 +1264,7 @@ def test_list_dead_letter_source_queues(sqs):
     create(sqs, "unrelated")
     # AWS's own examples give maxReceiveCount as a string
     sqs.set_queue_attributes(QueueUrl=s2, Attributes={"RedrivePolicy": redrive("dlq2", "5")})
-    assert int(json.loads(attrs_of(sqs, s2, "RedrivePolicy")["RedrivePolicy"])["maxReceiveCount"]) == 5
+    assert json.loads(attrs_of(sqs, s2, "RedrivePolicy")["RedrivePolicy"])["maxReceiveCount"] == 5
     resp = sqs.list_dead_letter_source_queues(QueueUrl=dlq)
     assert sorted(resp["queueUrls"]) == sorted([s1, s2])
     assert sqs.list_dead_letter_source_queues(QueueUrl=s1).get("queueUrls", []) == []
@@ -1192,6 +1274,10 @@ def test_list_dead_letter_source_queues(sqs):
     assert sorted(page["queueUrls"] + page2["queueUrls"]) == sorted([s1, s2])
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):
         sqs.list_dead_letter_source_queues(QueueUrl=dlq.replace("dlq2", "nope"))
+    # an empty RedrivePolicy removes it
+    sqs.set_queue_attributes(QueueUrl=s1, Attributes={"RedrivePolicy": ""})
+    assert "RedrivePolicy" not in attrs_of(sqs, s1, "All")
+    assert sqs.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"] == [s2]
 
 
 def test_redrive_allow_policy(sqs):
@@ -1338,6 +1424,28 @@ def test_state_survives_restart(kedge_server, sqs):
     locked2 = sqs2.get_queue_url(QueueName="locked.fifo")["QueueUrl"]
     assert receive(sqs2, locked2, MaxNumberOfMessages=10) == []
     assert counters(sqs2, locked2) == (1, 1, 0)
+
+
+def test_acknowledged_writes_survive_sigkill(kedge_server, sqs):
+    url = create(sqs, "crash")
+    sent = sqs.send_message(QueueUrl=url, MessageBody="acknowledged")
+    batch = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": f"b{i}", "MessageBody": f"b{i}"} for i in range(3)])
+    gone = receive_n(sqs, url, 4, VisibilityTimeout=0)
+    doomed = [m for m in gone if m["Body"] == "b0"][0]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=doomed["ReceiptHandle"])
+    # no graceful shutdown: every acknowledged write must already be on disk
+    kedge_server.proc.kill()
+    kedge_server.proc.wait(timeout=10)
+    port = kedge_server.port
+    try:
+        kedge_server.start(bind=f"127.0.0.1:{port}")
+    except RuntimeError:
+        kedge_server.start()
+    sqs2 = make_client("sqs", kedge_server.url)
+    url2 = sqs2.get_queue_url(QueueName="crash")["QueueUrl"]
+    bodies = sorted(m["Body"] for m in receive_n(sqs2, url2, 3))
+    assert bodies == ["acknowledged", "b1", "b2"]
+    assert sent["MessageId"] and len(batch["Successful"]) == 3
 
 
 def test_deleted_queue_stays_deleted_after_restart(kedge_server, sqs):
@@ -1672,13 +1780,20 @@ def test_query_protocol_batches_and_tags(kedge_endpoint):
         "SendMessageBatchRequestEntry.1.Id": "a", "SendMessageBatchRequestEntry.1.MessageBody": "first",
         "SendMessageBatchRequestEntry.2.Id": "b", "SendMessageBatchRequestEntry.2.MessageBody": "bad\x01",
         "SendMessageBatchRequestEntry.3.Id": "c", "SendMessageBatchRequestEntry.3.MessageBody": "third",
+        "SendMessageBatchRequestEntry.3.MessageAttribute.1.Name": "color",
+        "SendMessageBatchRequestEntry.3.MessageAttribute.1.Value.DataType": "String",
+        "SendMessageBatchRequestEntry.3.MessageAttribute.1.Value.StringValue": "blue",
+        "SendMessageBatchRequestEntry.4.Id": "d", "SendMessageBatchRequestEntry.4.MessageBody": "later",
+        "SendMessageBatchRequestEntry.4.DelaySeconds": "60",
     })
     assert status == 200, body
     root = xml(body)
     assert root.tag == "SendMessageBatchResponse"
     ok = root.findall("./SendMessageBatchResult/SendMessageBatchResultEntry")
-    assert sorted(e.find("Id").text for e in ok) == ["a", "c"]
+    assert sorted(e.find("Id").text for e in ok) == ["a", "c", "d"]
     assert {e.find("Id").text: e.find("MD5OfMessageBody").text for e in ok}["a"] == md5("first")
+    assert {e.find("Id").text: getattr(e.find("MD5OfMessageAttributes"), "text", None) for e in ok}["c"] == \
+        md5_of_message_attributes({"color": {"DataType": "String", "StringValue": "blue"}})
     failed = root.findall("./SendMessageBatchResult/BatchResultErrorEntry")
     assert [(f.find("Id").text, f.find("Code").text, f.find("SenderFault").text) for f in failed] == [
         ("b", "InvalidMessageContents", "true")]

@@ -40,7 +40,7 @@ pub enum Kind {
 
 #[derive(Debug, Clone)]
 pub enum Action {
-    Put(Item),
+    Put(Arc<Item>),
     Delete,
     Update(Option<Update>),
     Check,
@@ -116,6 +116,7 @@ impl WriteReq {
         legacy(req)?;
         let table = table_name(req)?.to_string();
         let ctx = parse_ctx(req)?;
+        super::req::require_expressions(req, &ctx, &["ConditionExpression", "UpdateExpression"])?;
         let mut used = Used::default();
         let cond = match opt_str(req, "ConditionExpression") {
             Some(s) => {
@@ -142,7 +143,7 @@ impl WriteReq {
                         .filter(|v| !v.is_null())
                         .ok_or_else(|| not_null("Item"))?,
                 )?;
-                Action::Put(item)
+                Action::Put(Arc::new(item))
             }
             Kind::Delete => Action::Delete,
             Kind::Check => Action::Check,
@@ -221,7 +222,7 @@ pub fn prepare(t: &Table, w: &WriteReq, pk: PKey) -> Result<Prepared, DdbError> 
         }
     }
     let (new, writes) = match &w.action {
-        Action::Put(item) => (Some(Arc::new(item.clone())), true),
+        Action::Put(item) => (Some(item.clone()), true),
         Action::Delete => (None, true),
         Action::Check => (old.clone(), false),
         Action::Update(u) => {
@@ -396,7 +397,7 @@ impl TableEngine {
                 ));
             }
             let new = match &w.action {
-                Action::Put(i) => Some(Arc::new(i.clone())),
+                Action::Put(i) => Some(i.clone()),
                 _ => None,
             };
             planned.push((w.table.clone(), pk, new));
@@ -650,6 +651,15 @@ pub struct Projection {
 impl Projection {
     pub fn parse(req: &Value) -> Result<Projection, DdbError> {
         let ctx = parse_ctx(req)?;
+        super::req::require_expressions(
+            req,
+            &ctx,
+            &[
+                "ProjectionExpression",
+                "FilterExpression",
+                "KeyConditionExpression",
+            ],
+        )?;
         let mut used = Used::default();
         let proj = match opt_str(req, "ProjectionExpression") {
             Some(s) => {

@@ -134,3 +134,24 @@ pub fn ctx(v: &Value) -> Result<Ctx, DdbError> {
     }
     Ok(Ctx { names, values })
 }
+
+/// AWS rejects placeholder maps on a request that has no expression at all.
+pub fn require_expressions(v: &Value, ctx: &Ctx, expressions: &[&str]) -> Result<(), DdbError> {
+    if expressions
+        .iter()
+        .any(|e| v.get(*e).is_some_and(|x| !x.is_null()))
+    {
+        return Ok(());
+    }
+    if !ctx.names.is_empty() {
+        return Err(DdbError::validation(
+            "ExpressionAttributeNames can only be specified when using expressions",
+        ));
+    }
+    if !ctx.values.is_empty() {
+        return Err(DdbError::validation(
+            "ExpressionAttributeValues can only be specified when using expressions",
+        ));
+    }
+    Ok(())
+}

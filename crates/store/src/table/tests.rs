@@ -137,6 +137,15 @@ fn conditional_put_update_delete_with_return_values() {
         "{}",
         er.message
     );
+    let er = err(
+        &e,
+        "GetItem",
+        json!({"TableName": "items", "Key": {"pk": {"S": "a"}}, "ExpressionAttributeNames": {"#n": "n"}}),
+    );
+    assert_eq!(
+        er.message,
+        "ExpressionAttributeNames can only be specified when using expressions"
+    );
     let g = ok(
         &e,
         "GetItem",

@@ -54,9 +54,35 @@ impl SqliteBackend {
 
 impl Backend for SqliteBackend {
     fn commit(&mut self, batch: &[Record]) -> Result<(), BackendError> {
+        use crate::queue::persist::QueueRecord;
+        // A message sent, received and deleted within one group commit never needs to touch
+        // the disk: skip the writes the batch's own deletes make moot. Keys (queue, seq) are
+        // never reused, so this cannot drop a write that is still needed.
+        let deleted: std::collections::HashSet<(u64, u64)> = batch
+            .iter()
+            .filter_map(|r| match r {
+                Record::Queue(QueueRecord::Delete { queue, seq }) => Some((*queue, *seq)),
+                _ => None,
+            })
+            .collect();
+        let inserted_then_deleted: std::collections::HashSet<(u64, u64)> = batch
+            .iter()
+            .filter_map(|r| match r {
+                Record::Queue(QueueRecord::Insert(m)) if deleted.contains(&(m.queue_id, m.seq)) => {
+                    Some((m.queue_id, m.seq))
+                }
+                _ => None,
+            })
+            .collect();
         let tx = self.conn.transaction()?;
         for r in batch {
             match r {
+                Record::Queue(QueueRecord::Insert(m))
+                    if inserted_then_deleted.contains(&(m.queue_id, m.seq)) => {}
+                Record::Queue(QueueRecord::Update { queue, seq, .. })
+                    if deleted.contains(&(*queue, *seq)) => {}
+                Record::Queue(QueueRecord::Delete { queue, seq })
+                    if inserted_then_deleted.contains(&(*queue, *seq)) => {}
                 Record::Queue(q) => crate::queue::persist::apply(&tx, q)?,
                 Record::Table(t) => crate::table_record::apply(&tx, t)?,
             }

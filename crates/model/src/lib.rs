@@ -1,0 +1,16 @@
+//! Kubernetes-shaped domain types and the resource formats kedge reads.
+//!
+//! # Layout
+//! - `manifest`: reading single- and multi-document YAML/JSON files into typed objects, with
+//!   field-path errors (`file[doc] spec.x.y: message`) — the engine behind `kedge check`.
+//! - `keda`: `ScaledObject`, `TriggerAuthentication`, `ClusterTriggerAuthentication`
+//!   (keda.sh/v1alpha1) with KEDA's defaults and admission validation.
+//! - `quantity`: Kubernetes resource quantities (`125m`, `32Mi`, `1.5`).
+//! - `kube`: the scheduling-relevant part of Pods, Nodes, taints, affinity, topology spread, PDBs.
+//! - `karpenter`: `NodePool` / `NodeClaim` (karpenter.sh/v1, and v1beta1 input converted).
+
+pub mod karpenter;
+pub mod keda;
+pub mod kube;
+pub mod manifest;
+pub mod quantity;

@@ -270,6 +270,20 @@ def make_client(service: str, endpoint: str, access_key: str = ACCESS_KEY,
     )
 
 
+def make_resource(service: str, endpoint: str, access_key: str = ACCESS_KEY,
+                  secret_key: str = SECRET_KEY, region: str = REGION):
+    """boto3's resource layer (e.g. ``sqs.Queue``, ``dynamodb.Table``) for an endpoint."""
+    cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=40)
+    return _shared_session().resource(
+        service,
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
+        config=cfg,
+    )
+
+
 _SESSION: boto3.session.Session | None = None
 
 

@@ -22,7 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT_ID, REGION, make_client
+from conftest import ACCOUNT_ID, REGION, make_client, make_resource
 
 ONE_MIB = 1_048_576
 
@@ -277,6 +277,32 @@ def test_recreate_deleted_queue_within_60_seconds(sqs):
     assert code(ei) == "AWS.SimpleQueueService.QueueDeletedRecently"
 
 
+def test_boto3_resource_api(kedge_endpoint):
+    sqs_r = make_resource("sqs", kedge_endpoint)
+    queue = sqs_r.create_queue(QueueName="resource", Attributes={"VisibilityTimeout": "20"})
+    assert queue.attributes["VisibilityTimeout"] == "20"
+    same = sqs_r.get_queue_by_name(QueueName="resource")
+    assert same.url == queue.url
+    queue.send_message(MessageBody="via resource",
+                       MessageAttributes={"k": {"DataType": "String", "StringValue": "v"}})
+    queue.send_messages(Entries=[{"Id": "a", "MessageBody": "batch a"}, {"Id": "b", "MessageBody": "batch b"}])
+    queue.load()
+    assert queue.attributes["ApproximateNumberOfMessages"] == "3"
+    bodies = []
+    for _ in range(10):
+        for message in queue.receive_messages(MaxNumberOfMessages=10, MessageAttributeNames=["All"]):
+            bodies.append(message.body)
+            if message.body == "via resource":
+                assert message.message_attributes == {"k": {"DataType": "String", "StringValue": "v"}}
+            message.delete()
+        if len(bodies) == 3:
+            break
+    assert sorted(bodies) == ["batch a", "batch b", "via resource"]
+    assert [q.url for q in sqs_r.queues.filter(QueueNamePrefix="res")] == [queue.url]
+    queue.delete()
+    assert list(sqs_r.queues.all()) == []
+
+
 # ----- PurgeQueue ----------------------------------------------------------------------------
 
 
@@ -389,6 +415,17 @@ def test_unknown_or_read_only_attribute_names(sqs):
         with pytest.raises(ClientError) as ei:
             sqs.set_queue_attributes(QueueUrl=url, Attributes={name: "1"})
         assert code(ei) == "InvalidAttributeName", name
+
+
+def test_standard_queue_message_group_id_fair_queues(sqs):
+    # standard queues accept MessageGroupId (fair queues); it does not serialise the group
+    url = create(sqs, "fair")
+    a = sqs.send_message(QueueUrl=url, MessageBody="t1-a", MessageGroupId="tenant-1")
+    b = sqs.send_message(QueueUrl=url, MessageBody="t1-b", MessageGroupId="tenant-1")
+    assert "SequenceNumber" not in a
+    first = one(sqs, url, MaxNumberOfMessages=1)
+    second = one(sqs, url, MaxNumberOfMessages=1)  # same group, first still in flight
+    assert {first["MessageId"], second["MessageId"]} == {a["MessageId"], b["MessageId"]}
 
 
 def test_fifo_only_attributes_on_standard_queue(sqs):
@@ -668,6 +705,10 @@ def test_send_message_batch_limits(sqs):
     with pytest.raises(sqs.exceptions.InvalidBatchEntryId) as ei:
         sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "not valid!", "MessageBody": "x"}])
     assert code(ei) == "AWS.SimpleQueueService.InvalidBatchEntryId"
+    with pytest.raises(sqs.exceptions.InvalidBatchEntryId):  # at most 80 characters
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "i" * 81, "MessageBody": "x"}])
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "i" * 80, "MessageBody": "x"}])
+    sqs.purge_queue(QueueUrl=url)
     # the sum of all messages in a batch may not exceed 1 MiB
     chunk = "q" * (110 * 1024)
     with pytest.raises(sqs.exceptions.BatchRequestTooLong) as ei:
@@ -1170,6 +1211,14 @@ def test_fifo_content_based_deduplication(sqs):
     # an explicit id still wins
     r4 = sqs.send_message(QueueUrl=url, MessageBody="same body", MessageGroupId="g", MessageDeduplicationId="x")
     assert r4["MessageId"] != r1["MessageId"]
+    # the hash covers the body only, not the message attributes
+    r5 = sqs.send_message(QueueUrl=url, MessageBody="same body", MessageGroupId="g",
+                          MessageAttributes={"a": {"DataType": "String", "StringValue": "b"}})
+    assert r5["MessageId"] == r1["MessageId"]
+    # an explicit id equal to a generated one is a duplicate of it
+    r6 = sqs.send_message(QueueUrl=url, MessageBody="different body", MessageGroupId="g",
+                          MessageDeduplicationId=hashlib.sha256(b"other body").hexdigest())
+    assert r6["MessageId"] == r3["MessageId"]
 
 
 def test_fifo_send_message_batch(sqs):
@@ -1384,9 +1433,12 @@ def test_start_message_move_task_requires_a_dlq(sqs):
 def test_state_survives_restart(kedge_server, sqs):
     url = create(sqs, "durable", VisibilityTimeout=45)
     sqs.tag_queue(QueueUrl=url, Tags={"keep": "me"})
-    sent = {b: sqs.send_message(QueueUrl=url, MessageBody=b)["MessageId"] for b in ("deleted", "visible", "inflight")}
+    mattrs = {"s": {"DataType": "String", "StringValue": "kept"},
+              "b": {"DataType": "Binary", "BinaryValue": b"\x00\xff"}}
+    sent = {b: sqs.send_message(QueueUrl=url, MessageBody=b, MessageAttributes=mattrs)["MessageId"]
+            for b in ("deleted", "visible", "inflight")}
     sqs.send_message(QueueUrl=url, MessageBody="delayed", DelaySeconds=600)
-    msgs = {m["Body"]: m for m in receive_n(sqs, url, 3, VisibilityTimeout=300)}
+    msgs = {m["Body"]: m for m in receive_n(sqs, url, 3, VisibilityTimeout=300, AttributeNames=["All"])}
     sqs.delete_message(QueueUrl=url, ReceiptHandle=msgs["deleted"]["ReceiptHandle"])
     sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=msgs["visible"]["ReceiptHandle"], VisibilityTimeout=0)
     fifo = create_fifo(sqs, "durable.fifo")
@@ -1396,6 +1448,11 @@ def test_state_survives_restart(kedge_server, sqs):
         sqs.send_message(QueueUrl=locked, MessageBody=b, MessageGroupId="lock", MessageDeduplicationId=b)
     assert one(sqs, locked, MaxNumberOfMessages=1, VisibilityTimeout=300)["Body"] == "l1"
     assert counters(sqs, url) == (1, 1, 1)
+    # a redrive policy and a receive count that has reached maxReceiveCount
+    create(sqs, "durable-dlq")
+    poison = create(sqs, "poison", RedrivePolicy=redrive("durable-dlq", 1))
+    sqs.send_message(QueueUrl=poison, MessageBody="poison")
+    one(sqs, poison, VisibilityTimeout=0)
 
     kedge_server.restart()
     sqs2 = make_client("sqs", kedge_server.url)
@@ -1404,10 +1461,15 @@ def test_state_survives_restart(kedge_server, sqs):
     assert attrs_of(sqs2, url2, "VisibilityTimeout")["VisibilityTimeout"] == "45"
     assert sqs2.list_queue_tags(QueueUrl=url2)["Tags"] == {"keep": "me"}
     assert counters(sqs2, url2) == (1, 1, 1)
-    got = receive(sqs2, url2, MaxNumberOfMessages=10, AttributeNames=["ApproximateReceiveCount"])
+    got = receive(sqs2, url2, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"])
     assert [m["Body"] for m in got] == ["visible"]
     assert got[0]["MessageId"] == sent["visible"]
     assert got[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+    before = msgs["visible"]["Attributes"]
+    for k in ("SentTimestamp", "ApproximateFirstReceiveTimestamp", "SenderId"):
+        assert got[0]["Attributes"][k] == before[k], k
+    assert got[0]["MessageAttributes"] == mattrs
+    assert got[0]["MD5OfMessageAttributes"] == md5_of_message_attributes(mattrs)
     # the in-flight message's receipt handle from before the restart still works
     sqs2.delete_message(QueueUrl=url2, ReceiptHandle=msgs["inflight"]["ReceiptHandle"])
     sqs2.delete_message(QueueUrl=url2, ReceiptHandle=got[0]["ReceiptHandle"])
@@ -1424,6 +1486,12 @@ def test_state_survives_restart(kedge_server, sqs):
     locked2 = sqs2.get_queue_url(QueueName="locked.fifo")["QueueUrl"]
     assert receive(sqs2, locked2, MaxNumberOfMessages=10) == []
     assert counters(sqs2, locked2) == (1, 1, 0)
+    # redrive configuration and receive counts survive: the next receive moves the message
+    poison2 = sqs2.get_queue_url(QueueName="poison")["QueueUrl"]
+    dlq2 = sqs2.get_queue_url(QueueName="durable-dlq")["QueueUrl"]
+    assert sqs2.list_dead_letter_source_queues(QueueUrl=dlq2)["queueUrls"] == [poison2]
+    assert receive(sqs2, poison2, VisibilityTimeout=0) == []
+    assert one(sqs2, dlq2)["Body"] == "poison"
 
 
 def test_acknowledged_writes_survive_sigkill(kedge_server, sqs):

@@ -1057,6 +1057,54 @@ def test_concurrent_long_polls_deliver_a_message_once(sqs, kedge_endpoint):
     assert winner < 1.5, winner
 
 
+def _poll_in_thread(client, url, wait=5):
+    result: dict = {}
+
+    def poll():
+        try:
+            result["messages"] = client.receive_message(QueueUrl=url, WaitTimeSeconds=wait,
+                                                        MaxNumberOfMessages=1).get("Messages", [])
+        except Exception as e:
+            result["error"] = e
+        result["at"] = time.monotonic()
+
+    th = threading.Thread(target=poll)
+    th.start()
+    return th, result
+
+
+def test_long_poll_wakes_when_a_message_becomes_visible_again(sqs, kedge_endpoint):
+    url = create(sqs, "wake-visible")
+    sqs.send_message(QueueUrl=url, MessageBody="retry me")
+    m = one(sqs, url, VisibilityTimeout=120)
+    th, result = _poll_in_thread(make_client("sqs", kedge_endpoint), url)
+    time.sleep(0.3)
+    assert th.is_alive()
+    t = time.monotonic()
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+    th.join(timeout=10)
+    assert "error" not in result, result
+    assert [x["Body"] for x in result["messages"]] == ["retry me"]
+    assert result["at"] - t < 2, "the long poll was not woken by ChangeMessageVisibility"
+
+
+def test_long_poll_wakes_when_a_fifo_group_unlocks(sqs, kedge_endpoint):
+    url = create_fifo(sqs, "wake-group.fifo")
+    for b in ("first", "second"):
+        sqs.send_message(QueueUrl=url, MessageBody=b, MessageGroupId="g", MessageDeduplicationId=b)
+    m = one(sqs, url, MaxNumberOfMessages=1, VisibilityTimeout=120)
+    assert m["Body"] == "first"
+    th, result = _poll_in_thread(make_client("sqs", kedge_endpoint), url)
+    time.sleep(0.3)
+    assert th.is_alive(), "the group is locked: the poll should be waiting"
+    t = time.monotonic()
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    th.join(timeout=10)
+    assert "error" not in result, result
+    assert [x["Body"] for x in result["messages"]] == ["second"]
+    assert result["at"] - t < 2, "the long poll was not woken when the group unlocked"
+
+
 def test_empty_long_poll_waits_the_full_time(sqs):
     url = create(sqs, "longpoll-empty")
     t = time.monotonic()

@@ -7,6 +7,7 @@
 
 mod bench_autoscale;
 mod bench_dynamodb;
+mod bench_provision;
 mod bench_sqs;
 mod check;
 mod serve;
@@ -47,6 +48,12 @@ enum BenchCommand {
     Dynamodb(bench_dynamodb::DynamoBenchArgs),
     /// Run the real scale loop over N ScaledObjects and report loop lateness.
     Autoscale(bench_autoscale::BenchAutoscaleArgs),
+    /// Karpenter's scheduling benchmark: pods/s, nodes, $/h and the cost lower bound.
+    #[command(after_help = "Example:\n  kedge bench schedule --pods 5000 --instance-types 400 --seed 42\n")]
+    Schedule(bench_provision::ScheduleArgs),
+    /// One full consolidation pass over a synthetic cluster, timed.
+    #[command(after_help = "Example:\n  kedge bench consolidate --nodes 1000 --pods 20000\n")]
+    Consolidate(bench_provision::ConsolidateArgs),
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -104,5 +111,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Dynamodb(a)) => block_on(bench_dynamodb::run(a)),
         // Synchronous: it builds its own runtime.
         Command::Bench(BenchCommand::Autoscale(args)) => bench_autoscale::run(&args),
+        Command::Bench(BenchCommand::Schedule(a)) => bench_provision::schedule(&a),
+        Command::Bench(BenchCommand::Consolidate(a)) => bench_provision::consolidate(&a),
     }
 }

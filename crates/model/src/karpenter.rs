@@ -100,31 +100,9 @@ pub fn is_well_known_label(key: &str) -> bool {
 // Errors
 // ---------------------------------------------------------------------------------------------
 
-/// One problem in a document, located by its field path (`spec.disruption.budgets[0].nodes`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub path: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
+/// One problem in a document, located by its field path (`spec.disruption.budgets[0].nodes`);
+/// the same type `kedge check` prints for every kind.
+pub use crate::manifest::FieldError;
 
 /// A NodePool or NodeClaim document that could not be accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,7 +117,7 @@ impl KarpenterError {
     pub fn field_errors(&self) -> Vec<FieldError> {
         match self {
             KarpenterError::Invalid(v) => v.clone(),
-            KarpenterError::Syntax(m) => vec![FieldError::new("", m.clone())],
+            KarpenterError::Syntax(m) => vec![FieldError::new(".", m.clone())],
         }
     }
 }
@@ -836,7 +814,7 @@ fn deserialize_at<T: serde::de::DeserializeOwned>(
 ) -> Result<T, KarpenterError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
-        let path = if path == "." { String::new() } else { path };
+
         KarpenterError::Invalid(vec![FieldError::new(path, err.into_inner().to_string())])
     })
 }
@@ -860,6 +838,28 @@ pub fn validate_document(value: &serde_json::Value) -> Vec<FieldError> {
                 other.unwrap_or("")
             ),
         )],
+    }
+}
+
+/// A NodePool document as `kedge check` sees it: kept as raw JSON so that both apiVersions
+/// (v1, and v1beta1 converted to v1) are validated with every error reported at once.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct NodePoolDocument(pub serde_json::Value);
+
+impl crate::manifest::Manifest for NodePoolDocument {
+    const KIND: &'static str = "NodePool";
+    const API_VERSIONS: &'static [&'static str] = &[API_VERSION_V1, API_VERSION_V1BETA1];
+    fn validate(&self) -> Vec<FieldError> {
+        validate_document(&self.0)
+    }
+}
+
+impl crate::manifest::Manifest for NodeClaim {
+    const KIND: &'static str = "NodeClaim";
+    const API_VERSIONS: &'static [&'static str] = &[API_VERSION_V1];
+    fn validate(&self) -> Vec<FieldError> {
+        NodeClaim::validate(self)
     }
 }
 

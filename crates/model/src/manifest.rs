@@ -161,6 +161,8 @@ pub static KINDS: &[KindEntry] = &[
     KindEntry::of::<crate::keda::ScaledObject>(),
     KindEntry::of::<crate::keda::TriggerAuthentication>(),
     KindEntry::of::<crate::keda::ClusterTriggerAuthentication>(),
+    KindEntry::of::<crate::karpenter::NodePoolDocument>(),
+    KindEntry::of::<crate::karpenter::NodeClaim>(),
 ];
 
 fn check_value<T: Manifest>(value: &serde_json::Value) -> Vec<FieldError> {

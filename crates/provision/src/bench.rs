@@ -249,6 +249,7 @@ pub fn consolidation_cluster(
                 capacity: t.capacity,
                 allocatable: t.allocatable,
                 pods: vec![],
+                daemon_overhead: Res::ZERO,
                 unschedulable: false,
                 in_flight: false,
                 price: t
@@ -284,4 +285,44 @@ pub fn consolidation_cluster(
     }
     let _ = (GIB, MIB);
     out
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsolidateBench {
+    pub nodes: usize,
+    pub pods: usize,
+    pub elapsed: Duration,
+    pub decision: crate::disruption::Decision,
+}
+
+/// One full disruption pass over a `nodes`-node, `pods`-pod cluster (see
+/// [`consolidation_cluster`]) at one hour after the nodes were created.
+pub fn run_consolidate(
+    nodes: usize,
+    pods: usize,
+    seed: u64,
+    timer: &mut dyn FnMut() -> Duration,
+) -> ConsolidateBench {
+    let catalog = Catalog::generated(400);
+    let cluster = consolidation_cluster(&catalog, nodes, pods, seed);
+    let placed = cluster.iter().map(|n| n.pods.len()).sum();
+    let input = crate::disruption::DisruptionInput {
+        nodepools: vec![bench_nodepool()],
+        nodes: cluster,
+        ..Default::default()
+    };
+    let t0 = timer();
+    let decision = crate::disruption::disrupt(
+        &catalog,
+        &input,
+        clock::Timestamp::from_secs(3600),
+        crate::disruption::DisruptionOptions::default(),
+    );
+    let elapsed = timer().saturating_sub(t0);
+    ConsolidateBench {
+        nodes,
+        pods: placed,
+        elapsed,
+        decision,
+    }
 }

@@ -19,6 +19,7 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod disruption;
 pub mod plan;
 pub mod requirements;
 pub mod resources;

@@ -54,8 +54,10 @@ pub struct ExistingNode {
     pub taints: Vec<Taint>,
     pub capacity: Res,
     pub allocatable: Res,
-    /// Pods bound to the node (DaemonSet pods included: they use capacity).
+    /// Pods bound to the node that would have to move if it went away (not DaemonSet pods).
     pub pods: Vec<Pod>,
+    /// Requests of the DaemonSet pods on the node: they use capacity but never move.
+    pub daemon_overhead: Res,
     /// Cordoned: nothing new lands here.
     pub unschedulable: bool,
     /// A launched NodeClaim that has not registered yet: tried after real nodes.
@@ -88,6 +90,7 @@ impl ExistingNode {
             capacity,
             allocatable,
             pods,
+            daemon_overhead: Res::ZERO,
             unschedulable: node.spec.unschedulable,
             in_flight: false,
             price: 0.0,
@@ -100,6 +103,12 @@ impl ExistingNode {
             annotations: node.metadata.annotations.clone(),
             last_pod_event_ms: 0,
         }
+    }
+
+    pub fn do_not_disrupt(&self) -> bool {
+        self.annotations
+            .get(model::kube::DO_NOT_DISRUPT)
+            .is_some_and(|v| v == "true")
     }
 
     pub fn nodepool(&self) -> Option<&str> {
@@ -227,7 +236,6 @@ pub struct SolveOptions {
     /// 0 (delete) and 1 (replace).
     pub max_new: Option<usize>,
 }
-
 
 #[derive(Debug, Clone)]
 pub struct Solution {

@@ -103,6 +103,7 @@ fn limits_count_existing_capacity_and_are_never_exceeded() {
         capacity: t.capacity,
         allocatable: Res::ZERO, // full: nothing fits there
         pods: vec![],
+        daemon_overhead: Res::ZERO,
         unschedulable: false,
         in_flight: false,
         price: 0.0,
@@ -322,6 +323,7 @@ fn existing_nodes_are_used_before_new_ones() {
         capacity: t.capacity,
         allocatable: t.allocatable,
         pods: vec![pod("running", 2000, 1024)],
+        daemon_overhead: Res::ZERO,
         unschedulable: false,
         in_flight: false,
         price: 1.0,

@@ -348,7 +348,7 @@ impl Ctx<'_, '_> {
                 .as_ref()
                 .is_some_and(|h| *h != pool.template_hash());
             let req_drift =
-                !Requirements::from_nodepool(pool.requirements()).matches_labels(&n.labels);
+                requirements_drifted(&Requirements::from_nodepool(pool.requirements()), &n.labels);
             let consolidate_after = pool.spec.disruption.consolidate_after.or_never();
             let consolidatable = consolidate_after
                 .millis()
@@ -729,6 +729,22 @@ impl Ctx<'_, '_> {
         }
         None
     }
+}
+
+/// Karpenter's requirement drift: a NodePool requirement the node's labels no longer satisfy.
+/// A well-known label the node does not carry is not drift (older nodes may lack newer
+/// labels), as upstream checks with `AllowUndefinedWellKnownLabels`.
+fn requirements_drifted(reqs: &Requirements, labels: &model::kube::Labels) -> bool {
+    reqs.iter().any(|(k, r)| match labels.get(k) {
+        Some(v) => !r.has(v),
+        None => {
+            !(model::karpenter::is_well_known_label(k)
+                || matches!(
+                    r.operator(),
+                    model::kube::Operator::NotIn | model::kube::Operator::DoesNotExist
+                ))
+        }
+    })
 }
 
 fn describe(m: &Method) -> String {

@@ -557,3 +557,33 @@ fn validation_drops_a_command_once_the_cluster_changed() {
         .is_err()
     );
 }
+
+#[test]
+fn requirement_change_drifts_nodes_whose_labels_no_longer_match() {
+    let c = Catalog::generated(10);
+    let p = default_pool("  disruption:\n    budgets: [{nodes: \"100%\"}]");
+    let n = node(&c, &p, "n1", "fake-it-3", vec![pod("a", 1000, 1024)]);
+    // Same template hash (requirements are not hashed), but on-demand is no longer allowed.
+    let spot_only = pool(
+        "default",
+        "  disruption:\n    budgets: [{nodes: \"100%\"}]",
+        "      requirements:\n      - {key: karpenter.sh/capacity-type, operator: In, values: [spot]}\n      - {key: karpenter.k8s.aws/instance-family, operator: Exists}",
+    );
+    assert_eq!(spot_only.template_hash(), p.template_hash());
+    let d = disrupt(
+        &c,
+        &input(&spot_only, vec![n]),
+        at(HOUR),
+        DisruptionOptions::default(),
+    );
+    assert_eq!(
+        d.commands[0].kind,
+        DisruptionKind::Drifted,
+        "{:?}",
+        d.commands
+    );
+    let Method::Replace(r) = &d.commands[0].method else {
+        panic!()
+    };
+    assert!(r.options.iter().all(|o| o.capacity_type == "spot"));
+}

@@ -618,3 +618,48 @@ async fn wire_format_crc32_and_protocol_errors() {
     );
     srv.stop().await;
 }
+
+fn client_with(url: &str, key: &str, secret: &str) -> Client {
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            key, secret, None, None, "static",
+        ))
+        .build();
+    Client::from_conf(conf)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigv4_is_verified_for_dynamodb_when_configured() {
+    let srv = TestServer::with(common::Options {
+        credentials: Some("AKIDGOOD:goodsecret".parse().unwrap()),
+        ..Default::default()
+    })
+    .await;
+    let good = client_with(&srv.url, "AKIDGOOD", "goodsecret");
+    assert!(
+        good.list_tables()
+            .send()
+            .await
+            .unwrap()
+            .table_names()
+            .is_empty()
+    );
+    let e = client_with(&srv.url, "AKIDGOOD", "wrong")
+        .list_tables()
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(e.code(), Some("InvalidSignatureException"));
+    let e = client_with(&srv.url, "AKIDOTHER", "goodsecret")
+        .list_tables()
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(e.code(), Some("UnrecognizedClientException"));
+    srv.stop().await;
+}

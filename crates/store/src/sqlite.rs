@@ -33,6 +33,11 @@ pub fn open(dir: &Path) -> Result<(Connection, PathBuf), StoreError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "OFF")?;
+        // A deep queue's rows must not fall out of a 2 MB default page cache: updates and
+        // deletes would then read pages back through syscalls and slow down with depth.
+        conn.pragma_update(None, "cache_size", -131_072)?; // 128 MiB
+        conn.pragma_update(None, "mmap_size", 4_294_967_296i64)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.execute_batch(crate::queue::persist::SCHEMA)?;
         conn.execute_batch(crate::table_record::SCHEMA)?;
         Ok(())

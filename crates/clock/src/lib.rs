@@ -35,13 +35,22 @@ impl Timestamp {
     pub fn as_secs(self) -> u64 {
         self.0 / 1000
     }
-    /// `self + d`, saturating at the far future instead of overflowing.
+    /// `self + d`, saturating at the far future instead of overflowing. (Named like
+    /// `Add::add` on purpose; saturation is the point, so it is not an operator.)
+    #[allow(clippy::should_implement_trait)]
     pub fn add(self, d: Duration) -> Self {
-        Timestamp(self.0.saturating_add(d.as_millis().min(u64::MAX as u128) as u64))
+        Timestamp(
+            self.0
+                .saturating_add(d.as_millis().min(u64::MAX as u128) as u64),
+        )
     }
     /// `self - d`, saturating at the epoch.
+    #[allow(clippy::should_implement_trait)]
     pub fn sub(self, d: Duration) -> Self {
-        Timestamp(self.0.saturating_sub(d.as_millis().min(u64::MAX as u128) as u64))
+        Timestamp(
+            self.0
+                .saturating_sub(d.as_millis().min(u64::MAX as u128) as u64),
+        )
     }
     /// Time elapsed from `earlier` to `self`; zero if `earlier` is later.
     pub fn since(self, earlier: Timestamp) -> Duration {
@@ -126,7 +135,10 @@ mod tests {
     fn timestamp_arithmetic_saturates() {
         let t = Timestamp(1000);
         assert_eq!(t.sub(Duration::from_secs(5)), Timestamp::ZERO);
-        assert_eq!(Timestamp(u64::MAX).add(Duration::from_secs(1)), Timestamp(u64::MAX));
+        assert_eq!(
+            Timestamp(u64::MAX).add(Duration::from_secs(1)),
+            Timestamp(u64::MAX)
+        );
         assert_eq!(Timestamp(3000).since(t), Duration::from_secs(2));
         assert_eq!(t.since(Timestamp(3000)), Duration::ZERO);
     }

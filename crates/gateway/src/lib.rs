@@ -66,7 +66,10 @@ pub struct AppState {
 
 impl AppState {
     /// State over an opened store; returns the sender that tells long polls to stop.
-    pub fn new(store: store::Store, config: Config) -> (Arc<AppState>, tokio::sync::watch::Sender<bool>) {
+    pub fn new(
+        store: store::Store,
+        config: Config,
+    ) -> (Arc<AppState>, tokio::sync::watch::Sender<bool>) {
         let (tx, rx) = tokio::sync::watch::channel(false);
         (
             Arc::new(AppState {
@@ -148,7 +151,9 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
     let started = tokio::time::Instant::now();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
-    if parts.method == hyper::Method::GET && parts.uri.query().is_none_or(|q| !q.contains("Action=")) {
+    if parts.method == hyper::Method::GET
+        && parts.uri.query().is_none_or(|q| !q.contains("Action="))
+    {
         return match path.as_str() {
             "/metrics" => text(StatusCode::OK, state.metrics.render(&state.store)),
             "/healthz" | "/readyz" => {
@@ -168,7 +173,9 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            let too_big = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            let too_big = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
             return text(
                 if too_big {
                     StatusCode::PAYLOAD_TOO_LARGE
@@ -209,9 +216,12 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
                     Protocol::SqsJson => sqs::error_json(&e.as_sqs()),
                     Protocol::SqsQuery => sqs::error_xml(&e.as_sqs()),
                 };
-                state
-                    .metrics
-                    .observe("auth", "Authenticate", resp.status().as_u16(), started.elapsed());
+                state.metrics.observe(
+                    "auth",
+                    "Authenticate",
+                    resp.status().as_u16(),
+                    started.elapsed(),
+                );
                 return resp;
             }
         },
@@ -239,9 +249,12 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
             ("sqs", action, r)
         }
     };
-    state
-        .metrics
-        .observe(proto_name, &action, resp.status().as_u16(), started.elapsed());
+    state.metrics.observe(
+        proto_name,
+        &action,
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
     resp
 }
 

@@ -69,9 +69,9 @@ struct AuthHeader<'a> {
 }
 
 fn parse_auth(v: &str) -> Result<AuthHeader<'_>, AuthError> {
-    let rest = v
-        .strip_prefix("AWS4-HMAC-SHA256")
-        .ok_or_else(|| AuthError::Malformed("Authorization header must use AWS4-HMAC-SHA256.".into()))?;
+    let rest = v.strip_prefix("AWS4-HMAC-SHA256").ok_or_else(|| {
+        AuthError::Malformed("Authorization header must use AWS4-HMAC-SHA256.".into())
+    })?;
     let mut credential = None;
     let mut signed = None;
     let mut signature = None;
@@ -90,9 +90,9 @@ fn parse_auth(v: &str) -> Result<AuthHeader<'_>, AuthError> {
             "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters.".into(),
         ));
     };
-    let (access_key, scope) = credential
-        .split_once('/')
-        .ok_or_else(|| AuthError::Malformed("Credential must be KEY/DATE/REGION/SERVICE/aws4_request.".into()))?;
+    let (access_key, scope) = credential.split_once('/').ok_or_else(|| {
+        AuthError::Malformed("Credential must be KEY/DATE/REGION/SERVICE/aws4_request.".into())
+    })?;
     if scope.split('/').count() != 4 {
         return Err(AuthError::Malformed(
             "Credential must be KEY/DATE/REGION/SERVICE/aws4_request.".into(),
@@ -117,7 +117,9 @@ fn uri_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b'/' if keep_slash => out.push('/'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -161,7 +163,9 @@ pub fn verify(creds: &Credentials, parts: &Parts, body: &[u8]) -> Result<String,
         .headers
         .get("x-amz-date")
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| AuthError::Malformed("Authorization requires the X-Amz-Date header.".into()))?;
+        .ok_or_else(|| {
+            AuthError::Malformed("Authorization requires the X-Amz-Date header.".into())
+        })?;
     let mut canonical_headers = String::new();
     for h in &a.signed_headers {
         let values: Vec<String> = parts
@@ -172,7 +176,11 @@ pub fn verify(creds: &Credentials, parts: &Parts, body: &[u8]) -> Result<String,
             .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect();
         let value = if values.is_empty() && *h == "host" {
-            parts.uri.authority().map(|a| a.to_string()).unwrap_or_default()
+            parts
+                .uri
+                .authority()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
         } else {
             values.join(",")
         };
@@ -211,7 +219,10 @@ pub fn verify(creds: &Credentials, parts: &Parts, body: &[u8]) -> Result<String,
         scope.next().unwrap_or(""),
         scope.next().unwrap_or(""),
     );
-    let k_date = hmac(format!("AWS4{}", creds.secret_key).as_bytes(), date.as_bytes());
+    let k_date = hmac(
+        format!("AWS4{}", creds.secret_key).as_bytes(),
+        date.as_bytes(),
+    );
     let k_region = hmac(&k_date, region.as_bytes());
     let k_service = hmac(&k_region, service.as_bytes());
     let k_signing = hmac(&k_service, b"aws4_request");
@@ -256,7 +267,10 @@ mod tests {
             secret_key: "other".into(),
             ..creds.clone()
         };
-        assert_eq!(verify(&wrong, &parts, b""), Err(AuthError::SignatureMismatch));
+        assert_eq!(
+            verify(&wrong, &parts, b""),
+            Err(AuthError::SignatureMismatch)
+        );
         let other_key = Credentials {
             access_key: "AKIDOTHER".into(),
             ..creds

@@ -58,12 +58,18 @@ pub async fn handle_query(state: &AppState, req: &Incoming2) -> (String, HttpRes
         if std::str::from_utf8(&req.body).is_err() {
             return (
                 "invalid".into(),
-                error_xml(&SqsError::invalid_param("The request body is not valid UTF-8.")),
+                error_xml(&SqsError::invalid_param(
+                    "The request body is not valid UTF-8.",
+                )),
             );
         }
         params.extend(form_urlencoded::parse(&req.body).into_owned());
     }
-    let Some(action) = params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone()) else {
+    let Some(action) = params
+        .iter()
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.clone())
+    else {
         return (
             "invalid".into(),
             error_xml(&SqsError::new(
@@ -93,8 +99,13 @@ async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2
         "CreateQueue" => {
             let name = req_str(input, "QueueName")?;
             let attrs = str_map(input, "Attributes")?;
-            let tags = str_map(input, "tags")
-                .and_then(|t| if t.is_empty() { str_map(input, "Tags") } else { Ok(t) })?;
+            let tags = str_map(input, "tags").and_then(|t| {
+                if t.is_empty() {
+                    str_map(input, "Tags")
+                } else {
+                    Ok(t)
+                }
+            })?;
             q.create_queue(name, &attrs, &tags)?.await?;
             Ok(json!({"QueueUrl": queue_url(&req.host, name)}))
         }
@@ -114,7 +125,10 @@ async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2
             let mut out = Map::new();
             out.insert(
                 "QueueUrls".into(),
-                names.iter().map(|n| Value::String(queue_url(&req.host, n))).collect(),
+                names
+                    .iter()
+                    .map(|n| Value::String(queue_url(&req.host, n)))
+                    .collect(),
             );
             if let Some(t) = token {
                 out.insert("NextToken".into(), Value::String(t));
@@ -175,7 +189,9 @@ async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2
             let sender = sender_id(req);
             let (mut results, ticket) = q.send(&name, vec![entry], &sender)?;
             ticket.await?;
-            let r = results.pop().unwrap_or_else(|| Err(SqsError::invalid_param("empty send")))?;
+            let r = results
+                .pop()
+                .unwrap_or_else(|| Err(SqsError::invalid_param("empty send")))?;
             let mut out = Map::new();
             out.insert("MD5OfMessageBody".into(), r.md5_body.into());
             out.insert("MessageId".into(), r.message_id.into());
@@ -207,12 +223,15 @@ async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2
                 match parse_send_entry(e) {
                     Ok(r) => {
                         total += r.body.len()
-                            + r.attributes.iter().map(|(k, v)| {
-                                k.len()
-                                    + v.data_type.len()
-                                    + v.string_value.as_ref().map_or(0, |s| s.len())
-                                    + v.binary_value.as_ref().map_or(0, |b| b.len())
-                            }).sum::<usize>();
+                            + r.attributes
+                                .iter()
+                                .map(|(k, v)| {
+                                    k.len()
+                                        + v.data_type.len()
+                                        + v.string_value.as_ref().map_or(0, |s| s.len())
+                                        + v.binary_value.as_ref().map_or(0, |b| b.len())
+                                })
+                                .sum::<usize>();
                         ids.push(id);
                         reqs.push(r);
                     }
@@ -222,15 +241,19 @@ async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2
             if total > max_size {
                 return Err(SqsError::new(
                     SqsErrorKind::BatchRequestTooLong,
-                    format!("Batch requests cannot be longer than {max_size} bytes. You have sent {total} bytes."),
+                    format!(
+                        "Batch requests cannot be longer than {max_size} bytes. You have sent {total} bytes."
+                    ),
                 ));
             }
             let sender = sender_id(req);
             let (results, ticket) = q.send(&name, reqs, &sender)?;
             ticket.await?;
             let mut ok = Vec::new();
-            let mut failed: Vec<Value> =
-                parse_failures.iter().map(|(id, e)| failed_entry(id, e)).collect();
+            let mut failed: Vec<Value> = parse_failures
+                .iter()
+                .map(|(id, e)| failed_entry(id, e))
+                .collect();
             for (id, r) in ids.iter().zip(results) {
                 match r {
                     Ok(r) => {
@@ -307,10 +330,16 @@ async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2
             if let Some(m) = max
                 && !(1..=1000).contains(&m)
             {
-                return Err(SqsError::bad_value("MaxResults", m, "Must be between 1 and 1000, if provided."));
+                return Err(SqsError::bad_value(
+                    "MaxResults",
+                    m,
+                    "Must be between 1 and 1000, if provided.",
+                ));
             }
             let start = match opt_str(input, "NextToken")? {
-                Some(t) => t.parse::<usize>().map_err(|_| SqsError::invalid_param("Invalid or expired next token."))?,
+                Some(t) => t
+                    .parse::<usize>()
+                    .map_err(|_| SqsError::invalid_param("Invalid or expired next token."))?,
                 None => 0,
             };
             let limit = max.map(|m| m as usize).unwrap_or(1000);
@@ -323,17 +352,29 @@ async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2
             let mut out = Map::new();
             out.insert("queueUrls".into(), Value::Array(page));
             if max.is_some() && start + limit < names.len() {
-                out.insert("NextToken".into(), Value::String((start + limit).to_string()));
+                out.insert(
+                    "NextToken".into(),
+                    Value::String((start + limit).to_string()),
+                );
             }
             Ok(Value::Object(out))
         }
         "StartMessageMoveTask" => {
             let src_arn = req_str(input, "SourceArn")?;
             let src = store::queue::attrs::parse_arn(src_arn)
-                .ok_or_else(|| SqsError::bad_value("SourceArn", src_arn, "The ARN is not a valid SQS queue ARN."))?
+                .ok_or_else(|| {
+                    SqsError::bad_value(
+                        "SourceArn",
+                        src_arn,
+                        "The ARN is not a valid SQS queue ARN.",
+                    )
+                })?
                 .to_owned();
             if !q.queue_exists(&src) {
-                return Err(SqsError::new(SqsErrorKind::ResourceNotFound, "The resource that you specified for the SourceArn parameter doesn't exist."));
+                return Err(SqsError::new(
+                    SqsErrorKind::ResourceNotFound,
+                    "The resource that you specified for the SourceArn parameter doesn't exist.",
+                ));
             }
             if q.dead_letter_sources(&src)?.is_empty() {
                 return Err(SqsError::invalid_param(format!(
@@ -342,10 +383,18 @@ async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2
             }
             let dst = match opt_str(input, "DestinationArn")? {
                 Some(a) => {
-                    let n = store::queue::attrs::parse_arn(a)
-                        .ok_or_else(|| SqsError::bad_value("DestinationArn", a, "The ARN is not a valid SQS queue ARN."))?;
+                    let n = store::queue::attrs::parse_arn(a).ok_or_else(|| {
+                        SqsError::bad_value(
+                            "DestinationArn",
+                            a,
+                            "The ARN is not a valid SQS queue ARN.",
+                        )
+                    })?;
                     if !q.queue_exists(n) {
-                        return Err(SqsError::new(SqsErrorKind::ResourceNotFound, "The resource that you specified for the DestinationArn parameter doesn't exist."));
+                        return Err(SqsError::new(
+                            SqsErrorKind::ResourceNotFound,
+                            "The resource that you specified for the DestinationArn parameter doesn't exist.",
+                        ));
                     }
                     Some(n.to_owned())
                 }
@@ -369,7 +418,9 @@ async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2
             if let (Some(d), Value::Object(m)) = (opt_str(input, "DestinationArn")?, &mut task) {
                 m.insert("DestinationArn".into(), d.into());
             }
-            if let (Some(r), Value::Object(m)) = (opt_int(input, "MaxNumberOfMessagesPerSecond")?, &mut task) {
+            if let (Some(r), Value::Object(m)) =
+                (opt_int(input, "MaxNumberOfMessagesPerSecond")?, &mut task)
+            {
                 m.insert("MaxNumberOfMessagesPerSecond".into(), r.into());
             }
             state.move_tasks.lock().push(task);
@@ -391,18 +442,26 @@ async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2
         "CancelMessageMoveTask" => {
             let handle = req_str(input, "TaskHandle")?;
             let tasks = state.move_tasks.lock();
-            if tasks.iter().any(|t| t.get("TaskHandle").and_then(Value::as_str) == Some(handle)) {
+            if tasks
+                .iter()
+                .any(|t| t.get("TaskHandle").and_then(Value::as_str) == Some(handle))
+            {
                 Err(SqsError::new(
                     SqsErrorKind::UnsupportedOperation,
                     "The task has already completed: kedge moves messages at once, so there is nothing to cancel.",
                 ))
             } else {
-                Err(SqsError::new(SqsErrorKind::ResourceNotFound, "The task handle does not name a message move task."))
+                Err(SqsError::new(
+                    SqsErrorKind::ResourceNotFound,
+                    "The task handle does not name a message move task.",
+                ))
             }
         }
         "AddPermission" | "RemovePermission" => Err(SqsError::new(
             SqsErrorKind::UnsupportedOperation,
-            format!("{action} is not supported: kedge serve has no IAM; every caller may use every queue."),
+            format!(
+                "{action} is not supported: kedge serve has no IAM; every caller may use every queue."
+            ),
         )),
         other => Err(SqsError::new(
             SqsErrorKind::InvalidAction,
@@ -425,7 +484,11 @@ async fn receive(state: &AppState, input: &Value) -> Out {
     let wait = match opt_int(input, "WaitTimeSeconds")? {
         Some(w) if (0..=20).contains(&w) => w as u64,
         Some(w) => {
-            return Err(SqsError::bad_value("WaitTimeSeconds", w, "Must be >= 0 and <= 20, if provided."));
+            return Err(SqsError::bad_value(
+                "WaitTimeSeconds",
+                w,
+                "Must be >= 0 and <= 20, if provided.",
+            ));
         }
         None => q.default_wait(&name)? as u64,
     };
@@ -476,7 +539,10 @@ fn encode_messages(msgs: Vec<ReceivedMessage>) -> Value {
             }
             if let Some(md5) = m.md5_attributes {
                 o.insert("MD5OfMessageAttributes".into(), md5.into());
-                o.insert("MessageAttributes".into(), attributes_to_json(&m.message_attributes));
+                o.insert(
+                    "MessageAttributes".into(),
+                    attributes_to_json(&m.message_attributes),
+                );
             }
             Value::Object(o)
         })
@@ -577,7 +643,10 @@ fn batch_entries(input: &Value) -> Result<&Vec<Value>, SqsError> {
     if entries.len() > 10 {
         return Err(SqsError::new(
             SqsErrorKind::TooManyEntriesInBatchRequest,
-            format!("Maximum number of entries per request are 10. You have sent {}.", entries.len()),
+            format!(
+                "Maximum number of entries per request are 10. You have sent {}.",
+                entries.len()
+            ),
         ));
     }
     let mut seen = std::collections::HashSet::new();
@@ -585,7 +654,9 @@ fn batch_entries(input: &Value) -> Result<&Vec<Value>, SqsError> {
         let id = req_str(e, "Id")?;
         if id.is_empty()
             || id.len() > 80
-            || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             return Err(SqsError::new(
                 SqsErrorKind::InvalidBatchEntryId,
@@ -623,7 +694,9 @@ fn message_attributes(
     key: &str,
 ) -> Result<BTreeMap<String, MessageAttributeValue>, SqsError> {
     let mut out = BTreeMap::new();
-    let Some(obj) = v.get(key) else { return Ok(out) };
+    let Some(obj) = v.get(key) else {
+        return Ok(out);
+    };
     let Some(obj) = obj.as_object() else {
         if obj.is_null() {
             return Ok(out);
@@ -640,7 +713,10 @@ fn message_attributes(
                 ))
             })?
             .to_owned();
-        let string_value = a.get("StringValue").and_then(Value::as_str).map(str::to_owned);
+        let string_value = a
+            .get("StringValue")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let binary_value = match a.get("BinaryValue").and_then(Value::as_str) {
             None => None,
             Some(b) => Some(base64::engine::general_purpose::STANDARD.decode(b).map_err(|_| {
@@ -649,8 +725,10 @@ fn message_attributes(
                 ))
             })?),
         };
-        if a.get("StringListValues").is_some_and(|x| x.as_array().is_some_and(|l| !l.is_empty()))
-            || a.get("BinaryListValues").is_some_and(|x| x.as_array().is_some_and(|l| !l.is_empty()))
+        if a.get("StringListValues")
+            .is_some_and(|x| x.as_array().is_some_and(|l| !l.is_empty()))
+            || a.get("BinaryListValues")
+                .is_some_and(|x| x.as_array().is_some_and(|l| !l.is_empty()))
         {
             return Err(SqsError::invalid_param(format!(
                 "The message attribute '{name}' uses StringListValues or BinaryListValues, which SQS reserves and does not implement."
@@ -703,12 +781,14 @@ fn str_list(v: &Value, key: &str) -> Result<Vec<String>, SqsError> {
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| {
-                x.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| SqsError::invalid_param(format!("{key} must be a list of strings.")))
+                x.as_str().map(str::to_owned).ok_or_else(|| {
+                    SqsError::invalid_param(format!("{key} must be a list of strings."))
+                })
             })
             .collect(),
-        Some(_) => Err(SqsError::invalid_param(format!("{key} must be a list of strings."))),
+        Some(_) => Err(SqsError::invalid_param(format!(
+            "{key} must be a list of strings."
+        ))),
     }
 }
 
@@ -721,10 +801,14 @@ fn str_map(v: &Value, key: &str) -> Result<HashMap<String, String>, SqsError> {
                 Value::String(s) => Ok((k.clone(), s.clone())),
                 Value::Number(n) => Ok((k.clone(), n.to_string())),
                 Value::Bool(b) => Ok((k.clone(), b.to_string())),
-                _ => Err(SqsError::invalid_param(format!("{key}.{k} must be a string."))),
+                _ => Err(SqsError::invalid_param(format!(
+                    "{key}.{k} must be a string."
+                ))),
             })
             .collect(),
-        Some(_) => Err(SqsError::invalid_param(format!("{key} must be a map of strings."))),
+        Some(_) => Err(SqsError::invalid_param(format!(
+            "{key} must be a map of strings."
+        ))),
     }
 }
 
@@ -741,7 +825,10 @@ const NUMERIC: &[&str] = &[
 
 /// Turn flattened query parameters into the JSON protocol's input shape.
 pub fn query_to_json(params: &[(String, String)]) -> Value {
-    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     normalise(&pairs)
 }
 
@@ -776,12 +863,18 @@ fn normalise(pairs: &[(&str, &str)]) -> Value {
             (h, Some(i), Some(r)) if h.ends_with("BatchRequestEntry") => {
                 entries.entry(i).or_default().push((r, v));
             }
-            ("Action" | "Version" | "AWSAccessKeyId" | "SignatureMethod" | "SignatureVersion"
-            | "Signature" | "Timestamp" | "Expires" | "SecurityToken", _, _) => {}
+            (
+                "Action" | "Version" | "AWSAccessKeyId" | "SignatureMethod" | "SignatureVersion"
+                | "Signature" | "Timestamp" | "Expires" | "SecurityToken",
+                _,
+                _,
+            ) => {}
             (h, _, _) if h.starts_with("X-Amz-") => {}
             _ => {
                 let val = if NUMERIC.contains(&k) {
-                    v.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(v.into()))
+                    v.parse::<i64>()
+                        .map(Value::from)
+                        .unwrap_or_else(|_| Value::String(v.into()))
                 } else {
                     Value::String(v.into())
                 };
@@ -813,7 +906,12 @@ fn normalise(pairs: &[(&str, &str)]) -> Value {
         };
         out.insert(
             key.into(),
-            Value::Array(items.into_values().map(|s| Value::String(s.into())).collect()),
+            Value::Array(
+                items
+                    .into_values()
+                    .map(|s| Value::String(s.into()))
+                    .collect(),
+            ),
         );
     }
     let mut ma: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
@@ -841,7 +939,9 @@ fn normalise(pairs: &[(&str, &str)]) -> Value {
             } else {
                 "MessageSystemAttributes"
             };
-            ma.entry(key).or_default().insert(n.to_owned(), Value::Object(val));
+            ma.entry(key)
+                .or_default()
+                .insert(n.to_owned(), Value::Object(val));
         }
     }
     for (k, m) in ma {
@@ -961,12 +1061,21 @@ pub fn to_xml(action: &str, result: &Value) -> String {
         out.push_str(&format!("<{action}Result>"));
         render_fields(action, m, &mut out);
         out.push_str(&format!("</{action}Result>"));
-    } else if matches!(action, "ReceiveMessage" | "ListQueues" | "GetQueueAttributes" | "ListQueueTags" | "ListDeadLetterSourceQueues") {
+    } else if matches!(
+        action,
+        "ReceiveMessage"
+            | "ListQueues"
+            | "GetQueueAttributes"
+            | "ListQueueTags"
+            | "ListDeadLetterSourceQueues"
+    ) {
         out.push_str(&format!("<{action}Result/>"));
     }
     out.push_str("<ResponseMetadata><RequestId>");
     out.push_str(&crate::request_id());
-    out.push_str(&format!("</RequestId></ResponseMetadata></{action}Response>"));
+    out.push_str(&format!(
+        "</RequestId></ResponseMetadata></{action}Response>"
+    ));
     out
 }
 
@@ -982,11 +1091,9 @@ pub fn error_json(e: &SqsError) -> HttpResponse {
         "application/x-amz-json-1.0",
         body,
     );
-    if let Ok(v) = hyper::header::HeaderValue::from_str(&format!(
-        "{};{}",
-        e.kind.query_code(),
-        e.kind.fault()
-    )) {
+    if let Ok(v) =
+        hyper::header::HeaderValue::from_str(&format!("{};{}", e.kind.query_code(), e.kind.fault()))
+    {
         r.headers_mut().insert("x-amzn-query-error", v);
     }
     r
@@ -995,7 +1102,10 @@ pub fn error_json(e: &SqsError) -> HttpResponse {
 /// An SQS error in the query protocol.
 pub fn error_xml(e: &SqsError) -> HttpResponse {
     let mut out = String::new();
-    out.push_str(&format!("<?xml version=\"1.0\"?><ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>{}</Type><Code>", e.kind.fault()));
+    out.push_str(&format!(
+        "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>{}</Type><Code>",
+        e.kind.fault()
+    ));
     xml_escape(e.kind.query_code(), &mut out);
     out.push_str("</Code><Message>");
     xml_escape(&e.message, &mut out);
@@ -1021,9 +1131,18 @@ mod tests {
             ("SendMessageBatchRequestEntry.1.Id", "a"),
             ("SendMessageBatchRequestEntry.1.MessageBody", "hello"),
             ("SendMessageBatchRequestEntry.1.DelaySeconds", "5"),
-            ("SendMessageBatchRequestEntry.1.MessageAttribute.1.Name", "k"),
-            ("SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.DataType", "String"),
-            ("SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringValue", "v"),
+            (
+                "SendMessageBatchRequestEntry.1.MessageAttribute.1.Name",
+                "k",
+            ),
+            (
+                "SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.DataType",
+                "String",
+            ),
+            (
+                "SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringValue",
+                "v",
+            ),
             ("SendMessageBatchRequestEntry.2.Id", "b"),
             ("SendMessageBatchRequestEntry.2.MessageBody", "world"),
             ("Attribute.1.Name", "VisibilityTimeout"),
@@ -1037,7 +1156,10 @@ mod tests {
         let v = query_to_json(&p);
         assert_eq!(v["Entries"][0]["Id"], "a");
         assert_eq!(v["Entries"][0]["DelaySeconds"], 5);
-        assert_eq!(v["Entries"][0]["MessageAttributes"]["k"]["StringValue"], "v");
+        assert_eq!(
+            v["Entries"][0]["MessageAttributes"]["k"]["StringValue"],
+            "v"
+        );
         assert_eq!(v["Entries"][1]["MessageBody"], "world");
         assert_eq!(v["Attributes"]["VisibilityTimeout"], "10");
         assert_eq!(v["AttributeNames"], json!(["A", "B"]));
@@ -1048,7 +1170,10 @@ mod tests {
     fn queue_names_come_from_urls_paths_or_names() {
         for (u, n) in [
             ("http://127.0.0.1:4566/000000000000/jobs", "jobs"),
-            ("https://sqs.us-east-1.amazonaws.com/123/jobs.fifo", "jobs.fifo"),
+            (
+                "https://sqs.us-east-1.amazonaws.com/123/jobs.fifo",
+                "jobs.fifo",
+            ),
             ("/000000000000/jobs", "jobs"),
             ("jobs", "jobs"),
         ] {
@@ -1067,7 +1192,9 @@ mod tests {
             "SendMessageBatch",
             &json!({"Successful": [{"Id": "a<b"}], "Failed": []}),
         );
-        assert!(x.contains("<SendMessageBatchResultEntry><Id>a&lt;b</Id></SendMessageBatchResultEntry>"));
+        assert!(x.contains(
+            "<SendMessageBatchResultEntry><Id>a&lt;b</Id></SendMessageBatchResultEntry>"
+        ));
         let x = to_xml("ReceiveMessage", &json!({}));
         assert!(x.contains("<ReceiveMessageResult/>"));
     }

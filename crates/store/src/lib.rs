@@ -73,8 +73,7 @@ impl Store {
         let io = |e: rusqlite::Error| StoreError::Io(format!("recovering {}: {e}", path.display()));
         let queue_state = queue::persist::load(&conn, clock.now()).map_err(io)?;
         let table_state = table::load(&conn).map_err(io)?;
-        let journal =
-            journal::Journal::start(Box::new(sqlite::SqliteBackend::new(conn)), false);
+        let journal = journal::Journal::start(Box::new(sqlite::SqliteBackend::new(conn)), false);
         Ok(Store {
             queues: Arc::new(queue::QueueEngine::from_state(
                 queue_state,

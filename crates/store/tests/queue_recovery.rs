@@ -58,28 +58,47 @@ fn reopened_store_has_exactly_the_acknowledged_state() {
     tags.insert("team".to_string(), "payments".to_string());
     {
         let s = open(dir.path(), &clock);
-        s.queues.create_queue("jobs", &attrs, &tags).unwrap().wait().unwrap();
+        s.queues
+            .create_queue("jobs", &attrs, &tags)
+            .unwrap()
+            .wait()
+            .unwrap();
         let mut fifo = HashMap::new();
         fifo.insert("FifoQueue".to_string(), "true".to_string());
-        s.queues.create_queue("f.fifo", &fifo, &HashMap::new()).unwrap().wait().unwrap();
+        s.queues
+            .create_queue("f.fifo", &fifo, &HashMap::new())
+            .unwrap()
+            .wait()
+            .unwrap();
         for i in 0..5 {
             send(&s.queues, "jobs", &format!("m{i}"), None);
         }
         send(&s.queues, "f.fifo", "a", Some("g"));
         // Two in flight, one of them deleted.
         let got = receive(&s.queues, "jobs", 2);
-        let (r, t) = s.queues.delete("jobs", std::slice::from_ref(&got[0].receipt_handle)).unwrap();
+        let (r, t) = s
+            .queues
+            .delete("jobs", std::slice::from_ref(&got[0].receipt_handle))
+            .unwrap();
         r[0].as_ref().unwrap();
         t.wait().unwrap();
         assert_eq!(
             s.queues.counts("jobs").unwrap(),
-            QueueCounts { visible: 3, not_visible: 1, delayed: 0 }
+            QueueCounts {
+                visible: 3,
+                not_visible: 1,
+                delayed: 0
+            }
         );
     }
     let s = open(dir.path(), &clock);
     assert_eq!(
         s.queues.counts("jobs").unwrap(),
-        QueueCounts { visible: 3, not_visible: 1, delayed: 0 },
+        QueueCounts {
+            visible: 3,
+            not_visible: 1,
+            delayed: 0
+        },
         "in-flight state survives a restart"
     );
     assert_eq!(s.queues.list_tags("jobs").unwrap(), tags);
@@ -90,7 +109,10 @@ fn reopened_store_has_exactly_the_acknowledged_state() {
     assert_eq!(vis[0].1, "60");
     // The deleted message never returns; the in-flight one returns after its timeout.
     clock.advance(Duration::from_secs(60));
-    let mut bodies: Vec<String> = receive(&s.queues, "jobs", 10).iter().map(|m| m.body.to_string()).collect();
+    let mut bodies: Vec<String> = receive(&s.queues, "jobs", 10)
+        .iter()
+        .map(|m| m.body.to_string())
+        .collect();
     bodies.sort();
     assert_eq!(bodies, ["m1", "m2", "m3", "m4"]);
     // FIFO dedup entries survive too: the same dedup id is still a duplicate.
@@ -108,10 +130,18 @@ fn deleted_queue_stays_deleted_and_name_can_be_reused() {
     let clock = ManualClock::new(Timestamp::from_secs(1_700_000_000));
     {
         let s = open(dir.path(), &clock);
-        s.queues.create_queue("q", &HashMap::new(), &HashMap::new()).unwrap().wait().unwrap();
+        s.queues
+            .create_queue("q", &HashMap::new(), &HashMap::new())
+            .unwrap()
+            .wait()
+            .unwrap();
         send(&s.queues, "q", "old", None);
         s.queues.delete_queue("q").unwrap().wait().unwrap();
-        s.queues.create_queue("q", &HashMap::new(), &HashMap::new()).unwrap().wait().unwrap();
+        s.queues
+            .create_queue("q", &HashMap::new(), &HashMap::new())
+            .unwrap()
+            .wait()
+            .unwrap();
         send(&s.queues, "q", "new", None);
     }
     let s = open(dir.path(), &clock);
@@ -149,16 +179,40 @@ fn a_failed_commit_is_not_acknowledged_and_stops_the_store() {
     );
     let clock = ManualClock::new(Timestamp::from_secs(1_700_000_000));
     let q = QueueEngine::new(j.clone(), Arc::new(clock));
-    q.create_queue("q", &HashMap::new(), &HashMap::new()).unwrap().wait().unwrap();
+    q.create_queue("q", &HashMap::new(), &HashMap::new())
+        .unwrap()
+        .wait()
+        .unwrap();
     let (r, t) = q
-        .send("q", vec![SendRequest { body: "x".into(), ..Default::default() }], "me")
+        .send(
+            "q",
+            vec![SendRequest {
+                body: "x".into(),
+                ..Default::default()
+            }],
+            "me",
+        )
         .unwrap();
     assert!(r[0].is_ok());
-    assert!(t.wait().is_err(), "the send's commit failed, so it must not be acknowledged");
+    assert!(
+        t.wait().is_err(),
+        "the send's commit failed, so it must not be acknowledged"
+    );
     assert!(j.is_failed());
     let err = q
-        .send("q", vec![SendRequest { body: "y".into(), ..Default::default() }], "me")
+        .send(
+            "q",
+            vec![SendRequest {
+                body: "y".into(),
+                ..Default::default()
+            }],
+            "me",
+        )
         .unwrap_err();
     assert_eq!(err.kind, SqsErrorKind::ServiceUnavailable);
-    assert_eq!(commits.load(Ordering::SeqCst), 2, "no commit attempted after the failure");
+    assert_eq!(
+        commits.load(Ordering::SeqCst),
+        2,
+        "no commit attempted after the failure"
+    );
 }

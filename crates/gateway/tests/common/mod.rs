@@ -45,7 +45,9 @@ impl TestServer {
             None => store::Durability::InMemory,
         };
         let store = store::Store::open(&durability, clock).expect("open store");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (state, stop_tx) = gateway::AppState::new(
             store,

@@ -63,7 +63,11 @@ impl QueueAttrs {
     }
 
     /// Apply `attrs` (as a client sent them) on top of `self`. `creating` allows `FifoQueue`.
-    pub fn apply(&mut self, attrs: &HashMap<String, String>, creating: bool) -> Result<(), SqsError> {
+    pub fn apply(
+        &mut self,
+        attrs: &HashMap<String, String>,
+        creating: bool,
+    ) -> Result<(), SqsError> {
         // FifoQueue first: other attributes' validity depends on the queue type.
         if let Some(v) = attrs.get("FifoQueue") {
             let b = parse_bool("FifoQueue", v)?;
@@ -137,7 +141,11 @@ impl QueueAttrs {
             }
             self.raw.insert(k.clone(), v.clone());
         }
-        if self.deduplication_scope == "messageGroup" && self.fifo_throughput_limit == "perQueue" && attrs.contains_key("DeduplicationScope") && !attrs.contains_key("FifoThroughputLimit") {
+        if self.deduplication_scope == "messageGroup"
+            && self.fifo_throughput_limit == "perQueue"
+            && attrs.contains_key("DeduplicationScope")
+            && !attrs.contains_key("FifoThroughputLimit")
+        {
             // AWS accepts this combination; nothing to adjust locally.
         }
         Ok(())
@@ -234,7 +242,9 @@ fn parse_range(name: &str, v: &str, lo: u32, hi: u32) -> Result<u32, SqsError> {
         Ok(n) if n >= lo as i64 && n <= hi as i64 => Ok(n as u32),
         _ => Err(SqsError::new(
             SqsErrorKind::InvalidAttributeValue,
-            format!("Invalid value for the parameter {name}. Value: {v}. Reason: must be an integer from {lo} to {hi}."),
+            format!(
+                "Invalid value for the parameter {name}. Value: {v}. Reason: must be an integer from {lo} to {hi}."
+            ),
         )),
     }
 }
@@ -253,27 +263,37 @@ fn parse_redrive(v: &str) -> Result<RedrivePolicy, SqsError> {
         .ok_or_else(|| bad("Redrive policy is not a valid JSON map."))?;
     for k in obj.keys() {
         if k != "deadLetterTargetArn" && k != "maxReceiveCount" {
-            return Err(bad(&format!("Only following attributes are supported: [deadLetterTargetArn, maxReceiveCount], got {k}.")));
+            return Err(bad(&format!(
+                "Only following attributes are supported: [deadLetterTargetArn, maxReceiveCount], got {k}."
+            )));
         }
     }
     let arn = obj
         .get("deadLetterTargetArn")
         .and_then(|x| x.as_str())
-        .ok_or_else(|| bad("Redrive policy does not contain mandatory attribute: deadLetterTargetArn."))?;
+        .ok_or_else(|| {
+            bad("Redrive policy does not contain mandatory attribute: deadLetterTargetArn.")
+        })?;
     if parse_arn(arn).is_none() {
         return Err(bad("Invalid value for deadLetterTargetArn."));
     }
     let count = match obj.get("maxReceiveCount") {
         Some(serde_json::Value::Number(n)) => n.as_i64(),
         Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().ok(),
-        _ => return Err(bad("Redrive policy does not contain mandatory attribute: maxReceiveCount.")),
+        _ => {
+            return Err(bad(
+                "Redrive policy does not contain mandatory attribute: maxReceiveCount.",
+            ));
+        }
     };
     match count {
         Some(n) if (1..=1000).contains(&n) => Ok(RedrivePolicy {
             dead_letter_target_arn: arn.to_owned(),
             max_receive_count: n as u32,
         }),
-        _ => Err(bad("Invalid value for maxReceiveCount: must be an integer from 1 to 1000.")),
+        _ => Err(bad(
+            "Invalid value for maxReceiveCount: must be an integer from 1 to 1000.",
+        )),
     }
 }
 
@@ -284,15 +304,19 @@ fn parse_redrive_allow(v: &str) -> Result<RedriveAllow, SqsError> {
             format!("Value {v} for parameter RedriveAllowPolicy is invalid. Reason: {why}"),
         )
     };
-    let json: serde_json::Value =
-        serde_json::from_str(v).map_err(|_| bad("Amazon SQS can't parse the redrive allow policy."))?;
+    let json: serde_json::Value = serde_json::from_str(v)
+        .map_err(|_| bad("Amazon SQS can't parse the redrive allow policy."))?;
     let perm = json
         .get("redrivePermission")
         .and_then(|x| x.as_str())
         .ok_or_else(|| bad("redrivePermission is required."))?;
     let arns: Option<Vec<String>> = json.get("sourceQueueArns").map(|a| {
         a.as_array()
-            .map(|xs| xs.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+            .map(|xs| {
+                xs.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     });
     match perm {
@@ -304,11 +328,15 @@ fn parse_redrive_allow(v: &str) -> Result<RedriveAllow, SqsError> {
         "byQueue" => {
             let arns = arns.unwrap_or_default();
             if arns.is_empty() || arns.len() > 10 {
-                return Err(bad("sourceQueueArns must list from 1 to 10 queue ARNs when redrivePermission is byQueue."));
+                return Err(bad(
+                    "sourceQueueArns must list from 1 to 10 queue ARNs when redrivePermission is byQueue.",
+                ));
             }
             Ok(RedriveAllow::ByQueue(arns))
         }
-        _ => Err(bad("redrivePermission must be allowAll, denyAll or byQueue.")),
+        _ => Err(bad(
+            "redrivePermission must be allowAll, denyAll or byQueue.",
+        )),
     }
 }
 
@@ -356,17 +384,25 @@ mod tests {
     use super::*;
 
     fn m(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn ranges_are_enforced_with_the_attribute_named() {
         let mut a = QueueAttrs::defaults(false);
-        let e = a.apply(&m(&[("VisibilityTimeout", "43201")]), true).unwrap_err();
+        let e = a
+            .apply(&m(&[("VisibilityTimeout", "43201")]), true)
+            .unwrap_err();
         assert_eq!(e.kind, SqsErrorKind::InvalidAttributeValue);
         assert!(e.message.contains("VisibilityTimeout"));
-        a.apply(&m(&[("VisibilityTimeout", "0"), ("DelaySeconds", "900")]), true)
-            .unwrap();
+        a.apply(
+            &m(&[("VisibilityTimeout", "0"), ("DelaySeconds", "900")]),
+            true,
+        )
+        .unwrap();
         assert_eq!((a.visibility_timeout, a.delay_seconds), (0, 900));
     }
 
@@ -378,8 +414,11 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind, SqsErrorKind::InvalidAttributeName);
         let mut f = QueueAttrs::defaults(false);
-        f.apply(&m(&[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")]), true)
-            .unwrap();
+        f.apply(
+            &m(&[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")]),
+            true,
+        )
+        .unwrap();
         assert!(f.fifo && f.content_based_deduplication);
     }
 

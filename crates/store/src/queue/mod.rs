@@ -409,7 +409,10 @@ impl QueueEngine {
         let mut queues = HashMap::new();
         let mut by_id = HashMap::new();
         for lq in st.queues {
-            let fifo = lq.attributes.get("FifoQueue").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            let fifo = lq
+                .attributes
+                .get("FifoQueue")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
             let mut attrs = QueueAttrs::defaults(fifo);
             // Attributes were validated when set; re-applying cannot fail unless the file was
             // edited by hand, in which case defaults are the safe reading.
@@ -487,10 +490,16 @@ impl QueueEngine {
             .get("FifoQueue")
             .map(|v| v.eq_ignore_ascii_case("true"))
             .unwrap_or(false);
-        if attributes.get("FifoQueue").is_some_and(|v| !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false")) {
+        if attributes
+            .get("FifoQueue")
+            .is_some_and(|v| !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false"))
+        {
             return Err(SqsError::new(
                 SqsErrorKind::InvalidAttributeValue,
-                format!("Invalid value for the parameter FifoQueue. Value: {}", attributes["FifoQueue"]),
+                format!(
+                    "Invalid value for the parameter FifoQueue. Value: {}",
+                    attributes["FifoQueue"]
+                ),
             ));
         }
         let is_fifo_name = name.ends_with(".fifo");
@@ -544,7 +553,10 @@ impl QueueEngine {
         let bad = |why: &str| {
             SqsError::new(
                 SqsErrorKind::InvalidAttributeValue,
-                format!("Value {{\"deadLetterTargetArn\":\"{}\",\"maxReceiveCount\":\"{}\"}} for parameter RedrivePolicy is invalid. Reason: {why}", rp.dead_letter_target_arn, rp.max_receive_count),
+                format!(
+                    "Value {{\"deadLetterTargetArn\":\"{}\",\"maxReceiveCount\":\"{}\"}} for parameter RedrivePolicy is invalid. Reason: {why}",
+                    rp.dead_letter_target_arn, rp.max_receive_count
+                ),
             )
         };
         let dlq_name = attrs::parse_arn(&rp.dead_letter_target_arn)
@@ -585,10 +597,18 @@ impl QueueEngine {
         let max = match max_results {
             None => None,
             Some(n) if (1..=1000).contains(&n) => Some(n as usize),
-            Some(n) => return Err(SqsError::bad_value("MaxResults", n, "Must be between 1 and 1000, if provided.")),
+            Some(n) => {
+                return Err(SqsError::bad_value(
+                    "MaxResults",
+                    n,
+                    "Must be between 1 and 1000, if provided.",
+                ));
+            }
         };
         if next_token.is_some() && max.is_none() {
-            return Err(SqsError::invalid_param("MaxResults is required when NextToken is provided."));
+            return Err(SqsError::invalid_param(
+                "MaxResults is required when NextToken is provided.",
+            ));
         }
         let after = match next_token {
             None => None,
@@ -763,7 +783,11 @@ impl QueueEngine {
         Ok(self.journal.submit(vec![Record::Queue(rec)]))
     }
 
-    pub fn tag_queue(&self, name: &str, tags: &HashMap<String, String>) -> Result<Ticket, SqsError> {
+    pub fn tag_queue(
+        &self,
+        name: &str,
+        tags: &HashMap<String, String>,
+    ) -> Result<Ticket, SqsError> {
         self.journal.check()?;
         let mut st = self.state.lock();
         let q = st.queues.get_mut(name).ok_or_else(SqsError::no_queue)?;
@@ -846,7 +870,15 @@ impl QueueEngine {
         let q = st.queues.get_mut(name).ok_or_else(SqsError::no_queue)?;
         q.tick(now, &mut records);
         for e in entries {
-            let r = send_one(q, e, now, sender_id, &mut st.next_seq, &mut st.rng, &mut records);
+            let r = send_one(
+                q,
+                e,
+                now,
+                sender_id,
+                &mut st.next_seq,
+                &mut st.rng,
+                &mut records,
+            );
             out.push(r);
         }
         if out.iter().any(|r| r.is_ok()) {
@@ -906,7 +938,11 @@ impl QueueEngine {
         let mut dlq = dlq_name.as_ref().and_then(|n| st.queues.remove(n));
         let q = st.queues.get_mut(name).ok_or_else(SqsError::no_queue)?;
         let vis = Duration::from_secs(vis_override.unwrap_or(q.attrs.visibility_timeout) as u64);
-        let limit = if q.attrs.fifo { MAX_INFLIGHT_FIFO } else { MAX_INFLIGHT_STANDARD };
+        let limit = if q.attrs.fifo {
+            MAX_INFLIGHT_FIFO
+        } else {
+            MAX_INFLIGHT_STANDARD
+        };
         if q.inflight >= limit {
             if let (Some(d), Some(n)) = (dlq, dlq_name) {
                 st.queues.insert(n, d);
@@ -930,7 +966,9 @@ impl QueueEngine {
             let Some(seq) = next else { break };
             // Redrive: a message received maxReceiveCount times goes to the DLQ instead.
             if let (Some(rp), Some(d)) = (&dlq_target, dlq.as_mut())
-                && q.messages.get(&seq).is_some_and(|m| m.m.receive_count >= rp.max_receive_count)
+                && q.messages
+                    .get(&seq)
+                    .is_some_and(|m| m.m.receive_count >= rp.max_receive_count)
             {
                 if let Some(msg) = q.remove(seq) {
                     records.push(Record::Queue(QueueRecord::Delete { queue: q.id, seq }));
@@ -948,7 +986,9 @@ impl QueueEngine {
             }
             // Mark in flight.
             let token: u64 = st.rng.random();
-            let Some(msg) = q.messages.get_mut(&seq) else { break };
+            let Some(msg) = q.messages.get_mut(&seq) else {
+                break;
+            };
             msg.state = MsgState::InFlight;
             msg.m.receive_count += 1;
             msg.m.first_receive.get_or_insert(now);
@@ -986,7 +1026,10 @@ impl QueueEngine {
         if let (Some(d), Some(n)) = (dlq, dlq_name) {
             st.queues.insert(n, d);
         }
-        if records.iter().any(|r| matches!(r, Record::Queue(QueueRecord::Insert(_)))) {
+        if records
+            .iter()
+            .any(|r| matches!(r, Record::Queue(QueueRecord::Insert(_))))
+        {
             records.push(Record::Queue(QueueRecord::Meta {
                 next_seq: st.next_seq,
                 next_queue_id: st.next_queue_id,
@@ -1051,7 +1094,10 @@ impl QueueEngine {
         let mut st = self.state.lock();
         let st = &mut *st;
         let mut src = st.queues.remove(source).ok_or_else(|| {
-            SqsError::new(SqsErrorKind::ResourceNotFound, "The resource that you specified for the SourceArn parameter doesn't exist.")
+            SqsError::new(
+                SqsErrorKind::ResourceNotFound,
+                "The resource that you specified for the SourceArn parameter doesn't exist.",
+            )
         })?;
         src.tick(now, &mut records);
         let seqs: Vec<u64> = src
@@ -1072,7 +1118,9 @@ impl QueueEngine {
                     .map(str::to_owned),
             };
             let Some(target) = target else { continue };
-            let Some(t) = st.queues.get_mut(&target) else { continue };
+            let Some(t) = st.queues.get_mut(&target) else {
+                continue;
+            };
             if t.attrs.fifo != src.attrs.fifo {
                 continue;
             }
@@ -1112,7 +1160,9 @@ fn counts_of(q: &Queue) -> QueueCounts {
 
 fn validate_tags(tags: &HashMap<String, String>) -> Result<(), SqsError> {
     if tags.len() > 50 {
-        return Err(SqsError::invalid_param("Too many tags added for queue. The maximum is 50."));
+        return Err(SqsError::invalid_param(
+            "Too many tags added for queue. The maximum is 50.",
+        ));
     }
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 {
@@ -1139,7 +1189,9 @@ fn next_fifo_candidate(q: &Queue, chosen: &[u64]) -> Option<u64> {
         // Messages of this group after the ones already taken, in order.
         if let Some(pos) = g.msgs.iter().position(|&s| s == last)
             && let Some(&next) = g.msgs.get(pos + 1)
-            && q.messages.get(&next).is_some_and(|m| m.state == MsgState::Available)
+            && q.messages
+                .get(&next)
+                .is_some_and(|m| m.state == MsgState::Available)
         {
             return Some(next);
         }
@@ -1219,7 +1271,9 @@ fn validate_message_attributes(
                 if !valid_sqs_chars(s) {
                     return Err(SqsError::new(
                         SqsErrorKind::InvalidMessageContents,
-                        format!("Message attribute '{name}' contains characters outside the allowed set."),
+                        format!(
+                            "Message attribute '{name}' contains characters outside the allowed set."
+                        ),
                     ));
                 }
                 if base == "Number" && !valid_sqs_number(s) {
@@ -1363,8 +1417,8 @@ fn send_one(
     let seq = *next_seq;
     *next_seq += 1;
     let message_id = uuid_v4(rng);
-    let md5_system = (!e.system_attributes.is_empty())
-        .then(|| md5::md5_of_attributes(&e.system_attributes));
+    let md5_system =
+        (!e.system_attributes.is_empty()).then(|| md5::md5_of_attributes(&e.system_attributes));
     let trace_header = e
         .system_attributes
         .get("AWSTraceHeader")
@@ -1414,7 +1468,8 @@ fn send_one(
 fn validate_fifo_id(param: &str, v: &str) -> Result<(), SqsError> {
     let ok = !v.is_empty()
         && v.len() <= 128
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || c.is_ascii_punctuation());
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c.is_ascii_punctuation());
     if ok {
         Ok(())
     } else {
@@ -1438,7 +1493,22 @@ fn uuid_v4(rng: &mut rand::rngs::StdRng) -> String {
     b[8] = (b[8] & 0x3f) | 0x80;
     format!(
         "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        b[5],
+        b[6],
+        b[7],
+        b[8],
+        b[9],
+        b[10],
+        b[11],
+        b[12],
+        b[13],
+        b[14],
+        b[15]
     )
 }
 
@@ -1448,7 +1518,9 @@ fn receipt_handle(queue_id: u64, seq: u64, token: u64) -> String {
 }
 
 fn parse_handle(h: &str) -> Option<(u64, u64, u64)> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h).ok()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(h)
+        .ok()?;
     let s = std::str::from_utf8(&raw).ok()?;
     let mut it = s.split(':');
     let q = it.next()?.parse().ok()?;
@@ -1487,7 +1559,9 @@ fn delete_one(q: &mut Queue, h: &str, records: &mut Vec<Record>) -> Result<(), S
         }
         return Err(SqsError::new(
             SqsErrorKind::ReceiptHandleIsInvalid,
-            format!("The receipt handle \"{h}\" is no longer valid: the message was received again since it was issued."),
+            format!(
+                "The receipt handle \"{h}\" is no longer valid: the message was received again since it was issued."
+            ),
         ));
     }
     q.remove(seq);

@@ -356,7 +356,10 @@ pub fn load(conn: &Connection, now: Timestamp) -> rusqlite::Result<LoadedState> 
         }
     }
     {
-        conn.execute("DELETE FROM sqs_dedup WHERE expires_ms <= ?1", params![ts(now)])?;
+        conn.execute(
+            "DELETE FROM sqs_dedup WHERE expires_ms <= ?1",
+            params![ts(now)],
+        )?;
         let mut q =
             conn.prepare("SELECT queue_id, key, expires_ms, message_id, seq FROM sqs_dedup")?;
         let rows = q.query_map([], |r| {

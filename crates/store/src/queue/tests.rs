@@ -16,7 +16,10 @@ fn engine() -> (QueueEngine, ManualClock) {
 }
 
 fn attrs(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn send(e: &QueueEngine, q: &str, body: &str) -> SendResult {
@@ -86,7 +89,10 @@ fn visibility_timeout_hides_then_redelivers_with_a_new_handle() {
     let first = recv(&e, "q", 10, None);
     assert_eq!(first.len(), 1);
     assert_eq!(attr(&first[0], "ApproximateReceiveCount"), "1");
-    assert!(recv(&e, "q", 10, None).is_empty(), "in flight means invisible");
+    assert!(
+        recv(&e, "q", 10, None).is_empty(),
+        "in flight means invisible"
+    );
     assert_eq!(e.counts("q").unwrap().not_visible, 1);
     clock.advance(Duration::from_secs(29));
     assert!(recv(&e, "q", 10, None).is_empty());
@@ -100,14 +106,23 @@ fn visibility_timeout_hides_then_redelivers_with_a_new_handle() {
     );
     assert_ne!(first[0].receipt_handle, second[0].receipt_handle);
     // The stale handle no longer deletes the message; the fresh one does.
-    let (r, _) = e.delete("q", std::slice::from_ref(&first[0].receipt_handle)).unwrap();
-    assert_eq!(r[0].as_ref().unwrap_err().kind, SqsErrorKind::ReceiptHandleIsInvalid);
+    let (r, _) = e
+        .delete("q", std::slice::from_ref(&first[0].receipt_handle))
+        .unwrap();
+    assert_eq!(
+        r[0].as_ref().unwrap_err().kind,
+        SqsErrorKind::ReceiptHandleIsInvalid
+    );
     assert_eq!(e.counts("q").unwrap().not_visible, 1);
-    let (r, _) = e.delete("q", std::slice::from_ref(&second[0].receipt_handle)).unwrap();
+    let (r, _) = e
+        .delete("q", std::slice::from_ref(&second[0].receipt_handle))
+        .unwrap();
     assert!(r[0].is_ok());
     assert_eq!(e.counts("q").unwrap(), QueueCounts::default());
     // Deleting again is accepted (idempotent), as in SQS.
-    let (r, _) = e.delete("q", std::slice::from_ref(&second[0].receipt_handle)).unwrap();
+    let (r, _) = e
+        .delete("q", std::slice::from_ref(&second[0].receipt_handle))
+        .unwrap();
     assert!(r[0].is_ok());
 }
 
@@ -115,6 +130,8 @@ fn visibility_timeout_hides_then_redelivers_with_a_new_handle() {
 fn delays_count_as_delayed_until_due() {
     let (e, clock) = engine();
     e.create_queue("q", &attrs(&[("DelaySeconds", "10")]), &HashMap::new())
+        .unwrap()
+        .wait()
         .unwrap();
     send(&e, "q", "queue-delay");
     let (r, _) = e
@@ -142,8 +159,14 @@ fn delays_count_as_delayed_until_due() {
 #[test]
 fn retention_period_expires_messages() {
     let (e, clock) = engine();
-    e.create_queue("q", &attrs(&[("MessageRetentionPeriod", "60")]), &HashMap::new())
-        .unwrap();
+    e.create_queue(
+        "q",
+        &attrs(&[("MessageRetentionPeriod", "60")]),
+        &HashMap::new(),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
     send(&e, "q", "old");
     clock.advance(Duration::from_secs(30));
     send(&e, "q", "new");
@@ -156,7 +179,10 @@ fn retention_period_expires_messages() {
 #[test]
 fn receive_limits_and_parameter_validation() {
     let (e, _) = engine();
-    e.create_queue("q", &HashMap::new(), &HashMap::new()).unwrap();
+    e.create_queue("q", &HashMap::new(), &HashMap::new())
+        .unwrap()
+        .wait()
+        .unwrap();
     for i in 0..25 {
         send(&e, "q", &format!("m{i}"));
     }
@@ -180,6 +206,8 @@ fn receive_limits_and_parameter_validation() {
 fn fifo_orders_within_a_group_and_locks_groups_in_flight() {
     let (e, _) = engine();
     e.create_queue("f.fifo", &attrs(&[("FifoQueue", "true")]), &HashMap::new())
+        .unwrap()
+        .wait()
         .unwrap();
     for i in 0..3 {
         send_fifo(&e, "f.fifo", &format!("a{i}"), "A", &format!("da{i}"));
@@ -192,8 +220,15 @@ fn fifo_orders_within_a_group_and_locks_groups_in_flight() {
     let m2 = recv(&e, "f.fifo", 10, None);
     let bodies: Vec<&str> = m2.iter().map(|m| &*m.body).collect();
     assert_eq!(bodies, ["b0", "b1", "b2"]);
-    assert!(recv(&e, "f.fifo", 10, None).is_empty(), "both groups locked");
-    e.delete("f.fifo", std::slice::from_ref(&m1[0].receipt_handle)).unwrap();
+    assert!(
+        recv(&e, "f.fifo", 10, None).is_empty(),
+        "both groups locked"
+    );
+    e.delete("f.fifo", std::slice::from_ref(&m1[0].receipt_handle))
+        .unwrap()
+        .1
+        .wait()
+        .unwrap();
     let m3 = recv(&e, "f.fifo", 10, None);
     let bodies: Vec<&str> = m3.iter().map(|m| &*m.body).collect();
     assert_eq!(bodies, ["a1", "a2"]);
@@ -212,6 +247,8 @@ fn fifo_deduplicates_within_five_minutes() {
         &attrs(&[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")]),
         &HashMap::new(),
     )
+    .unwrap()
+    .wait()
     .unwrap();
     let a = send_fifo(&e, "f.fifo", "x", "g", "d1");
     let b = send_fifo(&e, "f.fifo", "y", "g", "d1");
@@ -255,6 +292,8 @@ fn fifo_deduplicates_within_five_minutes() {
 fn fifo_send_rules() {
     let (e, _) = engine();
     e.create_queue("f.fifo", &attrs(&[("FifoQueue", "true")]), &HashMap::new())
+        .unwrap()
+        .wait()
         .unwrap();
     let one = |req: SendRequest| e.send("f.fifo", vec![req], "me").unwrap().0.pop().unwrap();
     let err = one(SendRequest {
@@ -281,14 +320,23 @@ fn fifo_send_rules() {
     .unwrap_err();
     assert!(err.message.contains("DelaySeconds"));
     // Naming rules.
-    assert!(e.create_queue("f", &attrs(&[("FifoQueue", "true")]), &HashMap::new()).is_err());
-    assert!(e.create_queue("g.fifo", &HashMap::new(), &HashMap::new()).is_err());
+    assert!(
+        e.create_queue("f", &attrs(&[("FifoQueue", "true")]), &HashMap::new())
+            .is_err()
+    );
+    assert!(
+        e.create_queue("g.fifo", &HashMap::new(), &HashMap::new())
+            .is_err()
+    );
 }
 
 #[test]
 fn redrive_moves_after_max_receive_count_and_move_task_returns_them() {
     let (e, _) = engine();
-    e.create_queue("dlq", &HashMap::new(), &HashMap::new()).unwrap();
+    e.create_queue("dlq", &HashMap::new(), &HashMap::new())
+        .unwrap()
+        .wait()
+        .unwrap();
     let dlq_arn = e.arn("dlq");
     e.create_queue(
         "src",
@@ -298,15 +346,23 @@ fn redrive_moves_after_max_receive_count_and_move_task_returns_them() {
         )]),
         &HashMap::new(),
     )
+    .unwrap()
+    .wait()
     .unwrap();
     send(&e, "src", "poison");
     assert_eq!(recv(&e, "src", 1, Some(0)).len(), 1);
     assert_eq!(recv(&e, "src", 1, Some(0)).len(), 1);
-    assert!(recv(&e, "src", 1, Some(0)).is_empty(), "third receive moves it");
+    assert!(
+        recv(&e, "src", 1, Some(0)).is_empty(),
+        "third receive moves it"
+    );
     let moved = recv(&e, "dlq", 1, Some(0));
     assert_eq!(&*moved[0].body, "poison");
     assert!(attr(&moved[0], "DeadLetterQueueSourceArn").ends_with(":src"));
-    assert_eq!(e.dead_letter_sources("dlq").unwrap(), vec!["src".to_string()]);
+    assert_eq!(
+        e.dead_letter_sources("dlq").unwrap(),
+        vec!["src".to_string()]
+    );
     let (n, t) = e.move_messages("dlq", None).unwrap();
     t.wait().unwrap();
     assert_eq!(n, 1);
@@ -321,6 +377,8 @@ fn redrive_allow_policy_and_dlq_type_are_enforced() {
         &attrs(&[("RedriveAllowPolicy", r#"{"redrivePermission":"denyAll"}"#)]),
         &HashMap::new(),
     )
+    .unwrap()
+    .wait()
     .unwrap();
     let rp = format!(
         r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"3"}}"#,
@@ -330,18 +388,30 @@ fn redrive_allow_policy_and_dlq_type_are_enforced() {
         .create_queue("src", &attrs(&[("RedrivePolicy", &rp)]), &HashMap::new())
         .unwrap_err();
     assert_eq!(err.kind, SqsErrorKind::InvalidAttributeValue);
-    let rp_missing = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:none","maxReceiveCount":3}"#;
-    assert!(e
-        .create_queue("src", &attrs(&[("RedrivePolicy", rp_missing)]), &HashMap::new())
-        .is_err());
+    let rp_missing =
+        r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:none","maxReceiveCount":3}"#;
+    assert!(
+        e.create_queue(
+            "src",
+            &attrs(&[("RedrivePolicy", rp_missing)]),
+            &HashMap::new()
+        )
+        .is_err()
+    );
 }
 
 #[test]
 fn create_is_idempotent_only_for_equal_attributes() {
     let (e, _) = engine();
     let a = attrs(&[("VisibilityTimeout", "10")]);
-    e.create_queue("q", &a, &HashMap::new()).unwrap();
-    e.create_queue("q", &a, &HashMap::new()).unwrap();
+    e.create_queue("q", &a, &HashMap::new())
+        .unwrap()
+        .wait()
+        .unwrap();
+    e.create_queue("q", &a, &HashMap::new())
+        .unwrap()
+        .wait()
+        .unwrap();
     let err = e
         .create_queue("q", &attrs(&[("VisibilityTimeout", "11")]), &HashMap::new())
         .unwrap_err();
@@ -351,9 +421,12 @@ fn create_is_idempotent_only_for_equal_attributes() {
 #[test]
 fn purge_empties_and_is_rate_limited() {
     let (e, clock) = engine();
-    e.create_queue("q", &HashMap::new(), &HashMap::new()).unwrap();
+    e.create_queue("q", &HashMap::new(), &HashMap::new())
+        .unwrap()
+        .wait()
+        .unwrap();
     send(&e, "q", "a");
-    e.purge_queue("q").unwrap();
+    e.purge_queue("q").unwrap().wait().unwrap();
     assert_eq!(e.counts("q").unwrap(), QueueCounts::default());
     assert_eq!(
         e.purge_queue("q").err().unwrap().kind,
@@ -366,7 +439,10 @@ fn purge_empties_and_is_rate_limited() {
 #[test]
 fn change_visibility_to_zero_makes_available_and_rejects_stale_handles() {
     let (e, _) = engine();
-    e.create_queue("q", &HashMap::new(), &HashMap::new()).unwrap();
+    e.create_queue("q", &HashMap::new(), &HashMap::new())
+        .unwrap()
+        .wait()
+        .unwrap();
     send(&e, "q", "a");
     let m = recv(&e, "q", 1, None);
     let (r, _) = e
@@ -377,16 +453,28 @@ fn change_visibility_to_zero_makes_available_and_rejects_stale_handles() {
     let (r, _) = e
         .change_visibility("q", &[(m[0].receipt_handle.clone(), 10)])
         .unwrap();
-    assert_eq!(r[0].as_ref().unwrap_err().kind, SqsErrorKind::MessageNotInflight);
+    assert_eq!(
+        r[0].as_ref().unwrap_err().kind,
+        SqsErrorKind::MessageNotInflight
+    );
     let (r, _) = e.change_visibility("q", &[("garbage".into(), 10)]).unwrap();
-    assert_eq!(r[0].as_ref().unwrap_err().kind, SqsErrorKind::ReceiptHandleIsInvalid);
+    assert_eq!(
+        r[0].as_ref().unwrap_err().kind,
+        SqsErrorKind::ReceiptHandleIsInvalid
+    );
 }
 
 #[test]
 fn message_validation() {
     let (e, _) = engine();
-    e.create_queue("q", &attrs(&[("MaximumMessageSize", "1024")]), &HashMap::new())
-        .unwrap();
+    e.create_queue(
+        "q",
+        &attrs(&[("MaximumMessageSize", "1024")]),
+        &HashMap::new(),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
     let one = |req: SendRequest| e.send("q", vec![req], "me").unwrap().0.pop().unwrap();
     let err = one(SendRequest {
         body: "x".repeat(1025),
@@ -421,7 +509,10 @@ fn message_validation() {
 #[test]
 fn counters_track_every_state() {
     let (e, _) = engine();
-    e.create_queue("q", &HashMap::new(), &HashMap::new()).unwrap();
+    e.create_queue("q", &HashMap::new(), &HashMap::new())
+        .unwrap()
+        .wait()
+        .unwrap();
     for i in 0..5 {
         send(&e, "q", &format!("{i}"));
     }
@@ -484,7 +575,7 @@ mod model {
         #[test]
         fn standard_queue_agrees_with_reference(ops in proptest::collection::vec(op(), 1..80)) {
             let (e, clock) = engine();
-            e.create_queue("q", &attrs(&[("VisibilityTimeout", "3")]), &HashMap::new()).unwrap();
+            e.create_queue("q", &attrs(&[("VisibilityTimeout", "3")]), &HashMap::new()).unwrap().wait().unwrap();
             let mut r = Ref::default();
             // Handles we hold: (id, handle, token at issue).
             let mut held: Vec<(u32, String, u32)> = Vec::new();

@@ -562,14 +562,31 @@ def test_message_system_attribute_aws_trace_header(sqs):
     {"x": {"DataType": "Integer", "StringValue": "1"}},
     {"x": {"DataType": "Number", "StringValue": "not-a-number"}},
     {"x": {"DataType": "String", "StringValue": ""}},
+    {"x": {"DataType": "Binary", "BinaryValue": b""}},  # "name, type, and value must not be empty"
+    {"x": {"DataType": "String"}},
     {"AWS.reserved": {"DataType": "String", "StringValue": "1"}},
+    {"amazon.reserved": {"DataType": "String", "StringValue": "1"}},
+    {"bad name!": {"DataType": "String", "StringValue": "1"}},
+    {".leading-dot": {"DataType": "String", "StringValue": "1"}},
+    {"double..dot": {"DataType": "String", "StringValue": "1"}},
+    {"n" * 257: {"DataType": "String", "StringValue": "1"}},
     {f"a{i}": {"DataType": "String", "StringValue": "v"} for i in range(11)},
-])
+], ids=["bad-type", "nan", "empty-string", "empty-binary", "no-value", "aws-prefix", "amazon-prefix",
+        "bad-chars", "leading-dot", "double-dot", "long-name", "eleven"])
 def test_invalid_message_attributes(sqs, attrs):
     url = create(sqs, "badattr")
     with pytest.raises(ClientError) as ei:
         sqs.send_message(QueueUrl=url, MessageBody="x", MessageAttributes=attrs)
     assert code(ei) == "InvalidParameterValue"
+    assert counters(sqs, url) == (0, 0, 0)
+
+
+def test_message_attribute_value_characters(sqs):
+    url = create(sqs, "attrchars")
+    with pytest.raises(ClientError) as ei:
+        sqs.send_message(QueueUrl=url, MessageBody="x",
+                         MessageAttributes={"a": {"DataType": "String", "StringValue": "nul\x00"}})
+    assert code(ei) in ("InvalidParameterValue", "InvalidMessageContents")
     assert counters(sqs, url) == (0, 0, 0)
 
 
@@ -1094,7 +1111,7 @@ def test_long_poll_wakes_when_a_fifo_group_unlocks(sqs, kedge_endpoint):
         sqs.send_message(QueueUrl=url, MessageBody=b, MessageGroupId="g", MessageDeduplicationId=b)
     m = one(sqs, url, MaxNumberOfMessages=1, VisibilityTimeout=120)
     assert m["Body"] == "first"
-    th, result = _poll_in_thread(make_client("sqs", kedge_endpoint), url)
+    th, result = _poll_in_thread(make_client("sqs", kedge_endpoint), url, wait=3)
     time.sleep(0.3)
     assert th.is_alive(), "the group is locked: the poll should be waiting"
     t = time.monotonic()
@@ -1120,7 +1137,7 @@ def test_queue_receive_wait_time_default(sqs):
     assert 0.9 <= time.monotonic() - t < 3
     t = time.monotonic()
     assert receive(sqs, url, WaitTimeSeconds=0) == []  # explicit 0 overrides the queue default
-    assert time.monotonic() - t < 0.8
+    assert time.monotonic() - t < 0.9
 
 
 # ----- FIFO ----------------------------------------------------------------------------------
@@ -1309,6 +1326,42 @@ def test_fifo_receive_request_attempt_id(sqs):
         (m["MessageId"], m["ReceiptHandle"]) for m in first]
     other = receive(sqs, url, MaxNumberOfMessages=10, ReceiveRequestAttemptId="attempt-2")
     assert not {m["MessageId"] for m in other} & {m["MessageId"] for m in first}
+
+
+def test_fifo_concurrent_consumers_keep_group_order(sqs, kedge_endpoint):
+    url = create_fifo(sqs, "busy.fifo")
+    groups, per_group = 5, 8
+    for i in range(per_group):
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": f"g{g}", "MessageBody": f"g{g}:{i}", "MessageGroupId": f"g{g}",
+             "MessageDeduplicationId": f"g{g}-{i}"} for g in range(groups)])
+    events: list = []  # (group, index) in the order received
+    lock = threading.Lock()
+    deadline = time.monotonic() + 15
+
+    def consume(client):
+        while time.monotonic() < deadline:
+            with lock:
+                if len(events) >= groups * per_group:
+                    return
+            for m in client.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=60,
+                                            WaitTimeSeconds=0).get("Messages", []):
+                g, i = m["Body"].split(":")
+                with lock:
+                    events.append((g, int(i)))
+                # the group stays locked until this delete: no other consumer can overtake
+                client.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    consumers = [make_client("sqs", kedge_endpoint) for _ in range(4)]
+    threads = [threading.Thread(target=consume, args=(c,)) for c in consumers]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=30)
+    assert len(events) == groups * per_group
+    for g in range(groups):
+        assert [i for grp, i in events if grp == f"g{g}"] == list(range(per_group)), f"group g{g} out of order"
+    assert counters(sqs, url) == (0, 0, 0)
 
 
 def test_fifo_dead_letter_queue(sqs):
@@ -1586,7 +1639,7 @@ def test_in_memory_server_keeps_nothing(kedge_server_factory):
 
 def test_sigterm_right_after_ready_line_exits_cleanly(kedge_server_factory):
     # "SIGTERM → graceful exit 0" must hold as soon as the ready line is printed
-    for _ in range(5):
+    for _ in range(20):
         server = kedge_server_factory(in_memory=True)
         rc = server.stop()
         assert rc == 0, f"exit status {rc} when SIGTERM arrived right after the ready line"

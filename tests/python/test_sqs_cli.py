@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from conftest import ACCOUNT_ID, REGION, AwsCli
 
 
 def md5(s: str) -> str:
     return hashlib.md5(s.encode()).hexdigest()
+
+
+def parallel(*calls):
+    """Run independent CLI invocations at once (each CLI start costs most of a second)."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return [f.result() for f in [pool.submit(c) for c in calls]]
 
 
 def counters(sqs, url):
@@ -28,9 +35,14 @@ def test_cli_queue_lifecycle(aws_cli, sqs, kedge_endpoint):
     assert url == f"{kedge_endpoint}/{ACCOUNT_ID}/cli-q"
     assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"team": "cli"}
     other = sqs.create_queue(QueueName="other-q")["QueueUrl"]
-    assert aws_cli("sqs", "get-queue-url", "--queue-name", "cli-q")["QueueUrl"] == url
-    assert aws_cli("sqs", "list-queues", "--queue-name-prefix", "cli")["QueueUrls"] == [url]
-    attrs = aws_cli("sqs", "get-queue-attributes", "--queue-url", url, "--attribute-names", "All")["Attributes"]
+    got_url, listed, attrs = parallel(
+        lambda: aws_cli("sqs", "get-queue-url", "--queue-name", "cli-q"),
+        lambda: aws_cli("sqs", "list-queues", "--queue-name-prefix", "cli"),
+        lambda: aws_cli("sqs", "get-queue-attributes", "--queue-url", url, "--attribute-names", "All"),
+    )
+    assert got_url["QueueUrl"] == url
+    assert listed["QueueUrls"] == [url]
+    attrs = attrs["Attributes"]
     assert attrs["VisibilityTimeout"] == "40"
     assert attrs["QueueArn"] == f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:cli-q"
     assert attrs["ApproximateNumberOfMessages"] == "0"
@@ -81,37 +93,43 @@ def test_cli_batch_and_purge(aws_cli, sqs):
 def test_cli_fifo(aws_cli, sqs):
     url = sqs.create_queue(QueueName="cli.fifo", Attributes={
         "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
-    first = aws_cli("sqs", "send-message", "--queue-url", url, "--message-body", "one", "--message-group-id", "g")
-    dup = aws_cli("sqs", "send-message", "--queue-url", url, "--message-body", "one", "--message-group-id", "g")
-    assert dup["MessageId"] == first["MessageId"]
+    send_one = ("sqs", "send-message", "--queue-url", url, "--message-body", "one", "--message-group-id", "g")
+    first, dup = parallel(lambda: aws_cli(*send_one), lambda: aws_cli(*send_one))
+    assert dup["MessageId"] == first["MessageId"]  # content-based deduplication
     second = sqs.send_message(QueueUrl=url, MessageBody="two", MessageGroupId="g")
     assert int(second["SequenceNumber"]) > int(first["SequenceNumber"])
-    got = aws_cli("sqs", "receive-message", "--queue-url", url, "--max-number-of-messages", "10")["Messages"]
-    assert [m["Body"] for m in got] == ["one", "two"]
-    missing_group = aws_cli.run("sqs", "send-message", "--queue-url", url, "--message-body", "x")
+    got, missing_group = parallel(
+        lambda: aws_cli("sqs", "receive-message", "--queue-url", url, "--max-number-of-messages", "10"),
+        lambda: aws_cli.run("sqs", "send-message", "--queue-url", url, "--message-body", "x"),
+    )
+    assert [m["Body"] for m in got["Messages"]] == ["one", "two"]
     assert missing_group.returncode != 0
     assert "MissingParameter" in missing_group.stderr
 
 
 def test_cli_errors_on_nonexistent_queue(aws_cli, kedge_endpoint):
-    r = aws_cli.run("sqs", "get-queue-url", "--queue-name", "no-such-queue")
+    r, s = parallel(
+        lambda: aws_cli.run("sqs", "get-queue-url", "--queue-name", "no-such-queue"),
+        lambda: aws_cli.run("sqs", "send-message", "--queue-url",
+                            f"{kedge_endpoint}/{ACCOUNT_ID}/no-such-queue", "--message-body", "x"),
+    )
     # aws CLI v1 exits 255 on a service error, v2 exits 254
     assert r.returncode in (254, 255), (r.returncode, r.stderr)
     assert "AWS.SimpleQueueService.NonExistentQueue" in r.stderr
     assert "GetQueueUrl" in r.stderr
-    r = aws_cli.run("sqs", "send-message", "--queue-url", f"{kedge_endpoint}/{ACCOUNT_ID}/no-such-queue",
-                    "--message-body", "x")
-    assert r.returncode in (254, 255)
-    assert "AWS.SimpleQueueService.NonExistentQueue" in r.stderr
+    assert s.returncode in (254, 255), (s.returncode, s.stderr)
+    assert "AWS.SimpleQueueService.NonExistentQueue" in s.stderr
 
 
 def test_cli_sigv4_credentials(kedge_server_factory, tmp_path):
     server = kedge_server_factory("--credentials", "AKIDCLI:cli-secret")
     good = AwsCli(server.url, tmp_path, access_key="AKIDCLI", secret_key="cli-secret")
     assert good("sqs", "create-queue", "--queue-name", "cli-signed")["QueueUrl"].endswith("/cli-signed")
-    bad_secret = AwsCli(server.url, tmp_path, access_key="AKIDCLI", secret_key="nope").run("sqs", "list-queues")
+    bad_secret, bad_key = parallel(
+        lambda: AwsCli(server.url, tmp_path, access_key="AKIDCLI", secret_key="nope").run("sqs", "list-queues"),
+        lambda: AwsCli(server.url, tmp_path, access_key="AKIDWHO", secret_key="cli-secret").run("sqs", "list-queues"),
+    )
     assert bad_secret.returncode != 0
     assert "SignatureDoesNotMatch" in bad_secret.stderr
-    bad_key = AwsCli(server.url, tmp_path, access_key="AKIDWHO", secret_key="cli-secret").run("sqs", "list-queues")
     assert bad_key.returncode != 0
     assert "InvalidClientTokenId" in bad_key.stderr

@@ -40,6 +40,7 @@ pub struct DynamoBenchArgs {
 struct Conn {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     authority: String,
+    uri: hyper::Uri,
 }
 
 impl Conn {
@@ -58,10 +59,15 @@ impl Conn {
         Ok(Conn {
             sender,
             authority: format!("{host}:{port}"),
+            uri: endpoint.clone(),
         })
     }
 
     async fn call(&mut self, op: &str, body: &Value) -> anyhow::Result<Value> {
+        // Servers that close after each response (moto's werkzeug) get a fresh connection.
+        if self.sender.is_closed() || self.sender.ready().await.is_err() {
+            *self = Conn::open(&self.uri).await?;
+        }
         let req = hyper::Request::post("/")
             .header("host", &self.authority)
             .header("content-type", "application/x-amz-json-1.0")
@@ -69,10 +75,10 @@ impl Conn {
             // Some emulators (dynalite) insist on an Authorization header being present.
             .header(
                 "authorization",
-                "AWS4-HMAC-SHA256 Credential=bench/20200101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00",
+                "AWS4-HMAC-SHA256 Credential=bench/20200101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=00",
             )
+            .header("x-amz-date", "20200101T000000Z")
             .body(Full::new(Bytes::from(body.to_string())))?;
-        self.sender.ready().await?;
         let resp = self.sender.send_request(req).await?;
         let status = resp.status();
         let bytes = resp.into_body().collect().await?.to_bytes();

@@ -15,6 +15,8 @@ use crate::table_record::TableRecord;
 pub const MAX_HASH_KEY: usize = 2048;
 /// Largest sort key value, in bytes.
 pub const MAX_RANGE_KEY: usize = 1024;
+/// DynamoDB's item collection limit for tables with local secondary indexes.
+pub const ITEM_COLLECTION_LIMIT: usize = 10 * 1024 * 1024 * 1024;
 /// TTL ignores expiry times more than five years in the past (AWS documents this).
 const FIVE_YEARS_SECS: u64 = 5 * 365 * 24 * 3600;
 
@@ -37,6 +39,9 @@ pub struct Table {
     pub bytes: usize,
     /// (expiry second, key) of items carrying a numeric TTL attribute, when TTL is on.
     pub ttl: BTreeSet<(u64, PKey)>,
+    /// Largest item collection (items sharing a partition key) in a table with local
+    /// secondary indexes: 10 GB in DynamoDB; a field so tests can lower it.
+    pub collection_limit: usize,
 }
 
 fn key_size(k: &KeyVal) -> usize {
@@ -71,6 +76,7 @@ impl Table {
             count: 0,
             bytes: 0,
             ttl: BTreeSet::new(),
+            collection_limit: ITEM_COLLECTION_LIMIT,
         }
     }
 
@@ -160,6 +166,46 @@ impl Table {
             }));
         }
         Ok(pk)
+    }
+
+    /// ItemCollectionSizeLimitExceededException when replacing `old` by `new` at `pk` would
+    /// grow the partition's item collection past the limit (only tables with an LSI have one).
+    pub fn check_collection(
+        &self,
+        pk: &PKey,
+        old: Option<&Item>,
+        new: Option<&Item>,
+    ) -> Result<(), DdbError> {
+        if !self.meta.indexes.iter().any(|i| !i.global) {
+            return Ok(());
+        }
+        let new_size = new.map(item_size).unwrap_or(0);
+        let old_size = old.map(item_size).unwrap_or(0);
+        if new_size <= old_size {
+            return Ok(());
+        }
+        let current: usize = self
+            .items
+            .get(&pk.0)
+            .map_or(0, |p| p.values().map(|i| item_size(i)).sum());
+        if current - old_size.min(current) + new_size > self.collection_limit {
+            let mut e = DdbError::new(
+                super::error::ErrorCode::ItemCollectionSizeLimitExceeded,
+                "Collection size exceeded.",
+            );
+            let mut m = serde_json::Map::new();
+            m.insert(
+                "ItemCollectionKey".into(),
+                super::value::item_to_json(&{
+                    let mut k = Item::new();
+                    k.insert(self.meta.hash.name.clone(), pk.0.to_attr());
+                    k
+                }),
+            );
+            e.extra = Some(m);
+            return Err(e);
+        }
+        Ok(())
     }
 
     pub fn get(&self, pk: &PKey) -> Option<&Arc<Item>> {

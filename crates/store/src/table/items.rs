@@ -246,6 +246,9 @@ pub fn prepare(t: &Table, w: &WriteReq, pk: PKey) -> Result<Prepared, DdbError> 
             (Some(Arc::new(item)), true)
         }
     };
+    if writes {
+        t.check_collection(&pk, old.as_deref(), new.as_deref())?;
+    }
     Ok(Prepared {
         pk,
         old,
@@ -552,7 +555,11 @@ impl TableEngine {
                 Err(e) => {
                     failed = true;
                     let mut r = json!({
-                        "Code": if e.code == ErrorCode::ConditionalCheckFailed { "ConditionalCheckFailed" } else { "ValidationError" },
+                        "Code": match e.code {
+                            ErrorCode::ConditionalCheckFailed => "ConditionalCheckFailed",
+                            ErrorCode::ItemCollectionSizeLimitExceeded => "ItemCollectionSizeLimitExceeded",
+                            _ => "ValidationError",
+                        },
                         "Message": e.message,
                     });
                     if let Some(item) = e.extra.as_ref().and_then(|x| x.get("Item")) {

@@ -945,3 +945,45 @@ proptest! {
         prop_assert_eq!(scan["Count"].as_u64().unwrap() as usize, model.len());
     }
 }
+
+#[test]
+fn lsi_tables_enforce_the_item_collection_limit() {
+    let (e, _) = engine();
+    ok(
+        &e,
+        "CreateTable",
+        json!({
+            "TableName": "coll", "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}, {"AttributeName": "l", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "LocalSecondaryIndexes": [{"IndexName": "byl", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "l", "KeyType": "RANGE"}], "Projection": {"ProjectionType": "KEYS_ONLY"}}]
+        }),
+    );
+    e.state.write().get_mut("coll").unwrap().collection_limit = 1000;
+    let big = "x".repeat(300);
+    for i in 0..3 {
+        ok(
+            &e,
+            "PutItem",
+            json!({"TableName": "coll", "Item": {"pk": {"S": "p"}, "sk": {"S": i.to_string()}, "v": {"S": big}}}),
+        );
+    }
+    let er = err(
+        &e,
+        "PutItem",
+        json!({"TableName": "coll", "Item": {"pk": {"S": "p"}, "sk": {"S": "3"}, "v": {"S": big}}}),
+    );
+    assert_eq!(er.code, ErrorCode::ItemCollectionSizeLimitExceeded);
+    assert_eq!(er.body()["ItemCollectionKey"], json!({"pk": {"S": "p"}}));
+    // Other partitions and shrinking writes are unaffected.
+    ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "coll", "Item": {"pk": {"S": "q"}, "sk": {"S": "3"}, "v": {"S": big}}}),
+    );
+    ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "coll", "Item": {"pk": {"S": "p"}, "sk": {"S": "0"}}}),
+    );
+}

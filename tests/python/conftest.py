@@ -77,6 +77,7 @@ class KedgeServer:
         self.port: int = 0
         self.starts = 0
         self.last_exit_code: int | None = None
+        self.stop_requested = False
 
     # ----- lifecycle ------------------------------------------------------------------
 
@@ -101,6 +102,7 @@ class KedgeServer:
     def start(self, bind: str = "127.0.0.1:0") -> "KedgeServer":
         assert self.proc is None or self.proc.poll() is not None, "server already running"
         self.starts += 1
+        self.stop_requested = False
         stderr = open(self._stderr_path(), "wb")
         # Settings the server reads from the environment would change what the tests expect
         # (KEDGE_CREDENTIALS, KEDGE_BIND, KEDGE_DATA_DIR, AWS_REGION): only flags count.
@@ -157,6 +159,7 @@ class KedgeServer:
         proc = self.proc
         if proc is None:
             return 0
+        self.stop_requested = True
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -182,6 +185,11 @@ class KedgeServer:
             return self.start(bind=f"127.0.0.1:{old_port}")
         except RuntimeError:
             return self.start()
+
+    def kill(self):
+        """SIGKILL (no graceful shutdown), e.g. to test crash durability; ``start()`` again after."""
+        self.stop_requested = True
+        self._kill()
 
     def _kill(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -232,6 +240,10 @@ def kedge_server_factory(kedge_bin, tmp_path_factory):
         if server.proc is None:
             continue
         was_running = server.running
+        if not was_running and not server.stop_requested:
+            failures.append(f"{server!r} died during the test (exit status {server.proc.returncode}); "
+                            f"stderr:\n{server.stderr_text()}")
+            continue
         try:
             rc = server.stop()
         except AssertionError as e:

@@ -1603,8 +1603,7 @@ def test_acknowledged_writes_survive_sigkill(kedge_server, sqs):
     doomed = [m for m in gone if m["Body"] == "b0"][0]
     sqs.delete_message(QueueUrl=url, ReceiptHandle=doomed["ReceiptHandle"])
     # no graceful shutdown: every acknowledged write must already be on disk
-    kedge_server.proc.kill()
-    kedge_server.proc.wait(timeout=10)
+    kedge_server.kill()
     port = kedge_server.port
     try:
         kedge_server.start(bind=f"127.0.0.1:{port}")

@@ -944,6 +944,20 @@ def test_delete_message_invalid_handle(sqs):
     assert http_status(ei) == 400
 
 
+def test_receipt_handle_only_works_on_its_own_queue(sqs):
+    q1 = create(sqs, "own-1")
+    q2 = create(sqs, "own-2")
+    sqs.send_message(QueueUrl=q1, MessageBody="mine")
+    m = one(sqs, q1)
+    with pytest.raises(sqs.exceptions.ReceiptHandleIsInvalid):
+        sqs.delete_message(QueueUrl=q2, ReceiptHandle=m["ReceiptHandle"])
+    with pytest.raises(sqs.exceptions.ReceiptHandleIsInvalid):
+        sqs.change_message_visibility(QueueUrl=q2, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+    assert counters(sqs, q1) == (0, 1, 0)
+    sqs.delete_message(QueueUrl=q1, ReceiptHandle=m["ReceiptHandle"])
+    assert counters(sqs, q1) == (0, 0, 0)
+
+
 def test_delete_message_batch(sqs):
     url = create(sqs, "del-batch")
     sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": f"m{i}", "MessageBody": f"b{i}"} for i in range(3)])

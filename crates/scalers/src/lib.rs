@@ -9,6 +9,61 @@
 //!   woken early by event-driven triggers), stepping the [`autoscale::Autoscaler`], applying
 //!   the decision to a [`runner::ScaleTarget`], recording metrics and loop lateness.
 //! - [`memory`]: in-process metric sources and scale targets (bench, tests, simulation).
+//! - one module per trigger type: [`aws_sqs`], [`cron`], [`metrics_api`], [`prometheus`],
+//!   [`redis`] (lists and streams), [`postgresql`]; [`http`] is their shared HTTP GET.
+//! - [`build_scaler`]: trigger + resolved auth → `Box<dyn Scaler>`.
 
+pub mod aws_sqs;
+pub mod cron;
+pub mod http;
 pub mod memory;
+pub mod metrics_api;
+pub mod postgresql;
+pub mod prometheus;
+pub mod redis;
 pub mod runner;
+
+use std::collections::BTreeMap;
+
+use autoscale::{Scaler, ScalerError};
+use model::keda::Trigger;
+use model::keda::triggers::TriggerConfig;
+
+/// A trigger's resolved TriggerAuthentication: the parameters its `secretTargetRef`,
+/// `configMapTargetRef` and `env` entries produced, and its pod identity.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResolvedAuth {
+    pub params: BTreeMap<String, String>,
+    /// `podIdentity.provider`, e.g. `aws`.
+    pub pod_identity: Option<String>,
+    /// `podIdentity.roleArn`.
+    pub role_arn: Option<String>,
+}
+
+/// Build the scaler for one trigger. `env` resolves `...FromEnv` names (the scale target's
+/// container environment upstream; the substrate decides here).
+pub fn build_scaler(
+    trigger: &Trigger,
+    auth: &ResolvedAuth,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Box<dyn Scaler>, ScalerError> {
+    let cfg = TriggerConfig::parse_with_auth(trigger, Some(&auth.params)).map_err(|errs| {
+        ScalerError::Config(
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    Ok(match cfg {
+        TriggerConfig::AwsSqsQueue(c) => Box::new(aws_sqs::AwsSqsScaler::new(c, auth, env)?),
+        TriggerConfig::Cron(c) => Box::new(cron::CronScaler::new(&c)?),
+        TriggerConfig::MetricsApi(c) => {
+            Box::new(metrics_api::MetricsApiScaler::new(c, &auth.params)?)
+        }
+        TriggerConfig::Prometheus(c) => Box::new(prometheus::PrometheusScaler::new(c)),
+        TriggerConfig::Redis(c) => Box::new(redis::RedisListScaler::new(c, env)?),
+        TriggerConfig::RedisStreams(c) => Box::new(redis::RedisStreamsScaler::new(c, env)?),
+        TriggerConfig::Postgresql(c) => Box::new(postgresql::PostgresqlScaler::new(c, env)?),
+    })
+}

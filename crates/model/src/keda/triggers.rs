@@ -451,6 +451,22 @@ fn parse_sqs(m: &mut Meta) -> AwsSqsQueue {
             Source::Literal(String::new())
         }
     };
+    // As KEDA: a value that is a URL must have the path /<account>/<queue name>; anything
+    // else is taken as a bare queue name.
+    if let Source::Literal(u) = &queue_url
+        && let Some((_, rest)) = u.split_once("://")
+    {
+        let path = rest.split_once('/').map(|(_, p)| p).unwrap_or("");
+        let path = path.split(['?', '#']).next().unwrap_or("");
+        let parts: Vec<&str> = path.split('/').collect();
+        if parts.len() != 2 || parts[1].is_empty() {
+            let u = u.clone();
+            m.err(
+                "queueURL",
+                format!("cannot get the queue name from {u:?}: expected https://sqs.<region>.amazonaws.com/<account>/<queue>"),
+            );
+        }
+    }
     let queue_length = m.positive_int("queueLength", 5);
     let activation_queue_length = m.non_negative_int("activationQueueLength", 0);
     let aws_region = m.str_or_auth("awsRegion");

@@ -987,3 +987,35 @@ fn lsi_tables_enforce_the_item_collection_limit() {
         json!({"TableName": "coll", "Item": {"pk": {"S": "p"}, "sk": {"S": "0"}}}),
     );
 }
+
+#[test]
+fn scan_and_query_pages_stop_at_one_megabyte() {
+    let (e, _) = engine();
+    create(&e, "big", true);
+    let blob = "y".repeat(100 * 1024);
+    for i in 0..25 {
+        ok(
+            &e,
+            "PutItem",
+            json!({"TableName": "big", "Item": {"pk": {"S": "p"}, "sk": {"N": i.to_string()}, "blob": {"S": blob}}}),
+        );
+    }
+    for op in ["Scan", "Query"] {
+        let mut req = json!({"TableName": "big"});
+        if op == "Query" {
+            req["KeyConditionExpression"] = json!("pk = :p");
+            req["ExpressionAttributeValues"] = json!({":p": {"S": "p"}});
+        }
+        let mut pages = Vec::new();
+        loop {
+            let r = ok(&e, op, req.clone());
+            pages.push(r["Count"].as_u64().unwrap());
+            match r.get("LastEvaluatedKey") {
+                Some(k) => req["ExclusiveStartKey"] = k.clone(),
+                None => break,
+            }
+        }
+        // Items are ~100 KB: ten stay under 1 MB, the eleventh crosses it and ends the page.
+        assert_eq!(pages, [11, 11, 3], "{op}");
+    }
+}

@@ -338,7 +338,7 @@ impl TableEngine {
         let mut units = 0.5;
         if let Some(item) = t.get(&pk) {
             units = read_units(item_size(item), req);
-            out.insert("Item".into(), item_to_json(&proj.apply(item)));
+            out.insert("Item".into(), proj.to_json(item));
         }
         if let Some(c) = consumed(req, table, units) {
             out.insert("ConsumedCapacity".into(), c);
@@ -471,7 +471,7 @@ impl TableEngine {
                 }
                 if let Some(item) = t.get(&pk) {
                     size += item_size(item);
-                    out.push(item_to_json(&proj.apply(item)));
+                    out.push(proj.to_json(item));
                 }
             }
             responses.insert(table.clone(), Value::Array(out));
@@ -632,7 +632,7 @@ impl TableEngine {
         let responses: Vec<Value> = resolved
             .into_iter()
             .map(|(t, pk, proj)| match t.get(&pk) {
-                Some(item) => json!({"Item": item_to_json(&proj.apply(item))}),
+                Some(item) => json!({"Item": proj.to_json(item)}),
                 None => json!({}),
             })
             .collect();
@@ -710,6 +710,14 @@ impl Projection {
                 }),
         };
         Ok(Projection { paths })
+    }
+
+    /// The projected item in wire form, without copying the item when nothing is projected.
+    pub fn to_json(&self, item: &Item) -> Value {
+        match &self.paths {
+            None => item_to_json(item),
+            Some(p) => item_to_json(&project(item, p)),
+        }
     }
 
     pub fn apply(&self, item: &Item) -> Item {

@@ -620,7 +620,7 @@ impl TableEngine {
             if pass {
                 count += 1;
                 if select != Select::Count {
-                    items.push(item_to_json(&p.proj.apply(&view)));
+                    items.push(p.proj.to_json(&view));
                 }
             }
             let stop = p.limit.is_some_and(|l| scanned >= l) || bytes >= PAGE_BYTES;

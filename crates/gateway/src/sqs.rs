@@ -480,6 +480,7 @@ async fn receive(state: &AppState, input: &Value) -> Out {
         visibility_timeout: opt_int(input, "VisibilityTimeout")?,
         attribute_names,
         message_attribute_names: str_list(input, "MessageAttributeNames")?,
+        attempt_id: opt_str(input, "ReceiveRequestAttemptId")?.map(str::to_owned),
     };
     let wait = match opt_int(input, "WaitTimeSeconds")? {
         Some(w) if (0..=20).contains(&w) => w as u64,

@@ -3,6 +3,7 @@
 //! # Layout
 //! - `main.rs`: argument parsing, logging set-up, signal handling and dispatch.
 //! - `serve.rs`: `kedge serve`, the SQS + DynamoDB endpoint.
+//! - `produce.rs`, `consume.rs`: the sample application (thin over the `workload` crate).
 //! - `bench_*.rs`: `kedge bench …`, reproducible benchmarks that print their figures.
 
 mod bench_autoscale;
@@ -10,6 +11,8 @@ mod bench_dynamodb;
 mod bench_provision;
 mod bench_sqs;
 mod check;
+mod consume;
+mod produce;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -29,10 +32,22 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the SQS- and DynamoDB-compatible endpoint (durable unless --in-memory).
-    #[command(after_help = "Examples:\n  kedge serve\n  kedge serve --bind 127.0.0.1:0 --data-dir /tmp/kedge\n  kedge serve --credentials AKIDEXAMPLE:secret   # verify SigV4 signatures\n")]
+    #[command(
+        after_help = "Examples:\n  kedge serve\n  kedge serve --bind 127.0.0.1:0 --data-dir /tmp/kedge\n  kedge serve --credentials AKIDEXAMPLE:secret   # verify SigV4 signatures\n"
+    )]
     Serve(serve::ServeArgs),
     /// Validate KEDA (and other kedge-understood) manifests; exit 1 on any problem.
     Check(check::CheckArgs),
+    /// Publish transaction messages to SQS: fixed rate, ramps, bursts, batches, FIFO groups.
+    #[command(
+        after_help = "Reads SQS_QUEUE_URL, AWS_REGION, AWS_ENDPOINT_URL and the AWS credentials chain.\nExamples:\n  kedge produce --rate 20 --duration 60s\n  kedge produce --ramp 1:100:120 --burst 500@30 --batch 10\n  kedge produce --count 1000 --seed 7 --ack-log acked.txt\n"
+    )]
+    Produce(produce::ProduceArgs),
+    /// Consume transactions from SQS and store each one once in DynamoDB (the sample consumer).
+    #[command(
+        after_help = "Reads SQS_QUEUE_URL, DYNAMODB_TABLE, AWS_REGION, AWS_ENDPOINT_URL and the AWS credentials chain.\nExamples:\n  kedge consume\n  kedge consume --concurrency 4 --work-sleep 250ms --status-file /tmp/c1.status\n"
+    )]
+    Consume(consume::ConsumeArgs),
     /// Reproducible benchmarks that print their figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -41,40 +56,53 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
     /// SQS throughput and latency against an endpoint (kedge serve, moto, AWS).
-    #[command(after_help = "Example:\n  kedge bench sqs --endpoint http://127.0.0.1:4566 --messages 200000 --batch 10 --connections 16\n")]
+    #[command(
+        after_help = "Example:\n  kedge bench sqs --endpoint http://127.0.0.1:4566 --messages 200000 --batch 10 --connections 16\n"
+    )]
     Sqs(bench_sqs::SqsBenchArgs),
     /// DynamoDB PutItem/GetItem/Query/BatchWriteItem throughput and latency against an endpoint.
-    #[command(after_help = "Example:\n  kedge bench dynamodb --endpoint http://127.0.0.1:4566 --items 100000 --connections 8\n")]
+    #[command(
+        after_help = "Example:\n  kedge bench dynamodb --endpoint http://127.0.0.1:4566 --items 100000 --connections 8\n"
+    )]
     Dynamodb(bench_dynamodb::DynamoBenchArgs),
     /// Run the real scale loop over N ScaledObjects and report loop lateness.
     Autoscale(bench_autoscale::BenchAutoscaleArgs),
     /// Karpenter's scheduling benchmark: pods/s, nodes, $/h and the cost lower bound.
-    #[command(after_help = "Example:\n  kedge bench schedule --pods 5000 --instance-types 400 --seed 42\n")]
+    #[command(
+        after_help = "Example:\n  kedge bench schedule --pods 5000 --instance-types 400 --seed 42\n"
+    )]
     Schedule(bench_provision::ScheduleArgs),
     /// One full consolidation pass over a synthetic cluster, timed.
     #[command(after_help = "Example:\n  kedge bench consolidate --nodes 1000 --pods 20000\n")]
     Consolidate(bench_provision::ConsolidateArgs),
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called (not when
+/// the future is first polled), so a signal that arrives right after start-up is not lost.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(term) => {}
+                _ = wait(int) => {}
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -101,6 +129,8 @@ fn main() -> anyhow::Result<()> {
     init_logging();
     match cli.command {
         Command::Serve(a) => block_on(serve::run(a)),
+        Command::Produce(a) => block_on(produce::run(a)),
+        Command::Consume(a) => block_on(consume::run(a)),
         Command::Check(args) => {
             if !check::run(&args)? {
                 std::process::exit(1);

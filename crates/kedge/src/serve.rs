@@ -51,11 +51,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         store::Durability::InMemory => tracing::warn!("--in-memory: nothing survives a restart"),
     }
+    let shutdown = crate::shutdown_signal();
     // Tools and tests read this exact line.
     println!("kedge serve listening on http://{addr}");
     use std::io::Write;
     std::io::stdout().flush().ok();
-    gateway::serve(listener, state.clone(), crate::shutdown_signal(), stop_tx).await?;
+    gateway::serve(listener, state.clone(), shutdown, stop_tx).await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -137,6 +137,13 @@ fn deleted_queue_stays_deleted_and_name_can_be_reused() {
             .unwrap();
         send(&s.queues, "q", "old", None);
         s.queues.delete_queue("q").unwrap().wait().unwrap();
+        let again = s.queues.create_queue("q", &HashMap::new(), &HashMap::new());
+        assert_eq!(
+            again.err().map(|e| e.kind),
+            Some(SqsErrorKind::QueueDeletedRecently),
+            "AWS refuses to reuse a name within 60 s"
+        );
+        clock.advance(Duration::from_secs(60));
         s.queues
             .create_queue("q", &HashMap::new(), &HashMap::new())
             .unwrap()

@@ -6,6 +6,7 @@
 pub enum SqsErrorKind {
     QueueDoesNotExist,
     QueueNameExists,
+    QueueDeletedRecently,
     InvalidAttributeName,
     InvalidAttributeValue,
     InvalidParameterValue,
@@ -39,6 +40,7 @@ impl SqsErrorKind {
         match self {
             QueueDoesNotExist => "QueueDoesNotExist",
             QueueNameExists => "QueueNameExists",
+            QueueDeletedRecently => "QueueDeletedRecently",
             InvalidAttributeName => "InvalidAttributeName",
             InvalidAttributeValue => "InvalidAttributeValue",
             InvalidParameterValue => "InvalidParameterValue",
@@ -72,6 +74,7 @@ impl SqsErrorKind {
         match self {
             QueueDoesNotExist => "AWS.SimpleQueueService.NonExistentQueue",
             QueueNameExists => "QueueAlreadyExists",
+            QueueDeletedRecently => "AWS.SimpleQueueService.QueueDeletedRecently",
             MessageNotInflight => "AWS.SimpleQueueService.MessageNotInflight",
             TooManyEntriesInBatchRequest => "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
             BatchEntryIdsNotDistinct => "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",

@@ -121,6 +121,8 @@ struct Queue {
     dedup_order: VecDeque<(Timestamp, String)>,
     last_purge: Option<Timestamp>,
     notify: Arc<tokio::sync::Notify>,
+    /// FIFO receive attempts: id → (expiry, (seq, token) of the messages it returned).
+    attempts: HashMap<String, (Timestamp, Vec<(u64, u64)>)>,
 }
 
 impl Queue {
@@ -143,6 +145,7 @@ impl Queue {
             dedup_order: VecDeque::new(),
             last_purge: None,
             notify: Arc::new(tokio::sync::Notify::new()),
+            attempts: HashMap::new(),
         }
     }
 
@@ -352,6 +355,9 @@ pub struct ReceiveRequest {
     pub attribute_names: Vec<String>,
     /// Message attribute names (`All`, `.*`, `prefix.*`, exact names).
     pub message_attribute_names: Vec<String>,
+    /// FIFO only: a retry with the same id within 5 minutes returns the same messages and
+    /// receipt handles, as long as none of them was deleted or had its visibility changed.
+    pub attempt_id: Option<String>,
 }
 
 /// A received message, ready to encode.
@@ -376,6 +382,8 @@ pub struct QueueCounts {
 
 struct State {
     queues: HashMap<String, Queue>,
+    /// Names deleted in the last 60 s: AWS refuses to reuse them that soon.
+    recently_deleted: HashMap<String, Timestamp>,
     next_seq: u64,
     next_queue_id: u64,
     rng: rand::rngs::StdRng,
@@ -448,6 +456,7 @@ impl QueueEngine {
         QueueEngine {
             state: Mutex::new(State {
                 queues,
+                recently_deleted: HashMap::new(),
                 next_seq: st.next_seq.max(1),
                 next_queue_id: st.next_queue_id.max(1),
                 rng: rand::rngs::StdRng::from_os_rng(),
@@ -529,6 +538,14 @@ impl QueueEngine {
                         + &attributes.keys().cloned().collect::<Vec<_>>().join(", "),
                 ))
             };
+        }
+        st.recently_deleted
+            .retain(|_, at| now.since(*at) < Duration::from_secs(60));
+        if st.recently_deleted.contains_key(name) {
+            return Err(SqsError::new(
+                SqsErrorKind::QueueDeletedRecently,
+                "You must wait 60 seconds after deleting a queue before you can create another queue with the same name.",
+            ));
         }
         let id = st.next_queue_id;
         st.next_queue_id += 1;
@@ -643,8 +660,10 @@ impl QueueEngine {
 
     pub fn delete_queue(&self, name: &str) -> Result<Ticket, SqsError> {
         self.journal.check()?;
+        let now = self.clock.now();
         let mut st = self.state.lock();
         let q = st.queues.remove(name).ok_or_else(SqsError::no_queue)?;
+        st.recently_deleted.insert(name.to_owned(), now);
         // Wake long pollers so they notice the queue is gone.
         q.notify.notify_waiters();
         Ok(self
@@ -952,6 +971,29 @@ impl QueueEngine {
                 "Too many messages in flight for this queue (the in-flight limit is reached).",
             ));
         }
+        if q.attrs.fifo
+            && let Some(id) = &req.attempt_id
+        {
+            q.attempts.retain(|_, (exp, _)| *exp > now);
+            if let Some((_, prev)) = q.attempts.get(id) {
+                let unchanged = prev.iter().all(|(seq, token)| {
+                    q.messages
+                        .get(seq)
+                        .is_some_and(|m| m.state == MsgState::InFlight && m.m.token == *token)
+                });
+                if unchanged {
+                    let out = prev
+                        .iter()
+                        .filter_map(|(seq, _)| q.messages.get(seq))
+                        .map(|m| encode_received(q.id, m, req, &self.region))
+                        .collect();
+                    if let (Some(d), Some(n)) = (dlq, dlq_name) {
+                        st.queues.insert(n, d);
+                    }
+                    return Ok((out, self.journal.submit(records)));
+                }
+            }
+        }
         let mut chosen: Vec<u64> = Vec::with_capacity(max);
         let src_arn = format!("arn:aws:sqs:{}:{ACCOUNT_ID}:{name}", self.region);
         loop {
@@ -1017,6 +1059,16 @@ impl QueueEngine {
             }
             chosen.push(seq);
         }
+        if q.attrs.fifo
+            && let Some(id) = &req.attempt_id
+        {
+            let issued = chosen
+                .iter()
+                .filter_map(|s| q.messages.get(s).map(|m| (*s, m.m.token)))
+                .collect();
+            q.attempts
+                .insert(id.clone(), (now.add(DEDUP_WINDOW), issued));
+        }
         let mut out = Vec::with_capacity(chosen.len());
         for seq in chosen {
             if let Some(msg) = q.messages.get(&seq) {
@@ -1050,6 +1102,10 @@ impl QueueEngine {
         q.tick(now, &mut records);
         for h in handles {
             out.push(delete_one(q, h, &mut records));
+        }
+        if q.attrs.fifo && out.iter().any(|r| r.is_ok()) {
+            // Deleting the in-flight messages of a group unlocks it: wake long polls.
+            q.notify.notify_waiters();
         }
         let ticket = self.journal.submit(records);
         Ok((out, ticket))
@@ -1251,6 +1307,11 @@ fn validate_message_attributes(
         }
         match base {
             "Binary" => {
+                if v.binary_value.as_ref().is_some_and(|b| b.is_empty()) {
+                    return Err(SqsError::invalid_param(format!(
+                        "Message (user) attribute '{name}' must contain a non-empty value of type 'Binary'."
+                    )));
+                }
                 if v.binary_value.is_none() {
                     return Err(SqsError::invalid_param(format!(
                         "The message attribute '{name}' with type 'Binary' must use field 'Binary'."

@@ -63,6 +63,7 @@ fn recv(e: &QueueEngine, q: &str, max: i64, vis: Option<i64>) -> Vec<ReceivedMes
                 visibility_timeout: vis,
                 attribute_names: vec!["All".into()],
                 message_attribute_names: vec!["All".into()],
+                attempt_id: None,
             },
         )
         .unwrap();

@@ -200,7 +200,8 @@ pub async fn run(a: SqsBenchArgs) -> anyhow::Result<()> {
 
     // Phase 1: send.
     let t0 = Instant::now();
-    let mut send_lat = send_phase(&uri, &url, 0, a.messages, batch, a.connections, a.body_size).await?;
+    let mut send_lat =
+        send_phase(&uri, &url, 0, a.messages, batch, a.connections, a.body_size).await?;
     let send_s = t0.elapsed().as_secs_f64();
     println!(
         "send:           {:>9} msgs in {:>7.2} s = {:>9.0} msgs/s ({:.0} requests/s)  {}",
@@ -214,7 +215,16 @@ pub async fn run(a: SqsBenchArgs) -> anyhow::Result<()> {
     // Prefill (not measured): these stay queued behind the measured messages.
     if a.prefill > 0 {
         let t = Instant::now();
-        send_phase(&uri, &url, a.messages, a.prefill, 10, a.connections.max(8), a.body_size).await?;
+        send_phase(
+            &uri,
+            &url,
+            a.messages,
+            a.prefill,
+            10,
+            a.connections.max(8),
+            a.body_size,
+        )
+        .await?;
         println!(
             "prefill:        {:>9} msgs queued in {:.2} s (left queued during receive)",
             a.prefill,

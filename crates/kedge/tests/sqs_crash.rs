@@ -24,7 +24,9 @@ fn start(dir: &std::path::Path) -> Server {
         .expect("spawn kedge serve");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read listening line");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read listening line");
     let url = line
         .trim()
         .strip_prefix("kedge serve listening on ")
@@ -44,7 +46,9 @@ async fn client(url: &str) -> aws_sdk_sqs::Client {
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(url)
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("a", "b", None, None, "t"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "a", "b", None, None, "t",
+        ))
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
         .await;
@@ -56,14 +60,32 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = start(dir.path());
     let c = client(&server.url).await;
-    let url = c.create_queue().queue_name("crash").send().await.unwrap().queue_url.unwrap();
+    let url = c
+        .create_queue()
+        .queue_name("crash")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
 
     // Some messages acknowledged, received and deleted before the crash: must not return.
     let mut deleted = HashSet::new();
     for i in 0..20 {
-        c.send_message().queue_url(&url).message_body(format!("del-{i}")).send().await.unwrap();
+        c.send_message()
+            .queue_url(&url)
+            .message_body(format!("del-{i}"))
+            .send()
+            .await
+            .unwrap();
     }
-    let got = c.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+    let got = c
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
     for m in got.messages() {
         c.delete_message()
             .queue_url(&url)
@@ -83,7 +105,13 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
         writers.push(tokio::spawn(async move {
             for i in 0.. {
                 let body = format!("w{w}-{i}-{}", "p".repeat(i % 50));
-                match c.send_message().queue_url(&url).message_body(&body).send().await {
+                match c
+                    .send_message()
+                    .queue_url(&url)
+                    .message_body(&body)
+                    .send()
+                    .await
+                {
                     Ok(r) => {
                         acked.lock().unwrap().insert(body, r.message_id.unwrap());
                     }
@@ -107,7 +135,14 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
 
     let server2 = start(dir.path());
     let c = client(&server2.url).await;
-    let url = c.get_queue_url().queue_name("crash").send().await.unwrap().queue_url.unwrap();
+    let url = c
+        .get_queue_url()
+        .queue_name("crash")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let mut found: HashMap<String, String> = HashMap::new();
     loop {
         let r = c
@@ -124,11 +159,19 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
         for m in r.messages() {
             let body = m.body().unwrap().to_owned();
             assert!(!deleted.contains(&body), "deleted message {body} came back");
-            assert!(found.insert(body, m.message_id().unwrap().to_owned()).is_none());
+            assert!(
+                found
+                    .insert(body, m.message_id().unwrap().to_owned())
+                    .is_none()
+            );
         }
     }
     for (body, id) in &acked {
-        assert_eq!(found.get(body), Some(id), "acknowledged message {body} lost or changed");
+        assert_eq!(
+            found.get(body),
+            Some(id),
+            "acknowledged message {body} lost or changed"
+        );
     }
     // Also the 10 sent-but-not-deleted ones survive.
     assert_eq!(found.keys().filter(|b| b.starts_with("del-")).count(), 10);

@@ -68,19 +68,10 @@ pub struct Prepared {
 }
 
 fn legacy(req: &Value) -> Result<(), DdbError> {
-    for f in [
-        "Expected",
-        "AttributeUpdates",
-        "ConditionalOperator",
-        "KeyConditions",
-        "QueryFilter",
-        "ScanFilter",
-    ] {
-        if req.get(f).is_some_and(|v| !v.is_null()) {
-            return Err(DdbError::validation(format!(
-                "The legacy parameter {f} is not supported by this endpoint; use the expression parameters instead"
-            )));
-        }
+    if req.get("AttributeUpdates").is_some_and(|v| !v.is_null()) {
+        return Err(DdbError::validation(
+            "The legacy parameter AttributeUpdates is not supported by this endpoint; use UpdateExpression instead",
+        ));
     }
     Ok(())
 }
@@ -115,18 +106,19 @@ impl WriteReq {
     pub fn parse(req: &Value, kind: Kind) -> Result<WriteReq, DdbError> {
         legacy(req)?;
         let table = table_name(req)?.to_string();
-        let ctx = parse_ctx(req)?;
+        let mut ctx = parse_ctx(req)?;
         super::req::require_expressions(req, &ctx, &["ConditionExpression", "UpdateExpression"])?;
         let mut used = Used::default();
+        // translate() rejects a request that mixes Expected with expression parameters.
+        let legacy = super::legacy::translate(req, "Expected", "ConditionExpression", &mut ctx)?;
         let cond = match opt_str(req, "ConditionExpression") {
-            Some(s) => {
-                let c = parse_condition(s, "ConditionExpression")?;
-                used.cond(&c);
-                Some(c)
-            }
+            Some(s) => Some(parse_condition(s, "ConditionExpression")?),
             None if kind == Kind::Check => return Err(not_null("ConditionExpression")),
-            None => None,
+            None => legacy,
         };
+        if let Some(c) = &cond {
+            used.cond(c);
+        }
         let key = match kind {
             Kind::Put => None,
             _ => Some(item_from_json(

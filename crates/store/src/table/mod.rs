@@ -13,6 +13,8 @@
 //! - [`meta`]: table definitions (keys, indexes, throughput, tags, TTL) and descriptions.
 //! - [`engine`]: one table in memory: items, index entries, TTL order, journal records.
 //! - [`items`]: PutItem, GetItem, DeleteItem, UpdateItem, batches and transactions.
+//! - [`legacy`]: legacy conditional parameters (Expected, KeyConditions, QueryFilter,
+//!   ScanFilter) translated into expressions.
 //! - [`query`]: Query and Scan (key conditions, indexes, filters, paging).
 //! - [`admin`]: table operations (create, describe, list, update, delete, tags, TTL).
 //! - [`error`]: [`DdbError`] with AWS's error codes.
@@ -23,6 +25,7 @@ pub mod engine;
 pub mod error;
 pub mod expr;
 pub mod items;
+pub mod legacy;
 pub mod meta;
 pub mod query;
 pub mod req;

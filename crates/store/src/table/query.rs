@@ -307,40 +307,40 @@ struct ReadParams {
 }
 
 fn parse_read(req: &Value, query: bool) -> Result<ReadParams, DdbError> {
-    for f in [
-        "KeyConditions",
-        "QueryFilter",
-        "ScanFilter",
-        "ConditionalOperator",
-    ] {
-        if req.get(f).is_some_and(|v| !v.is_null()) {
-            return Err(DdbError::validation(format!(
-                "The legacy parameter {f} is not supported by this endpoint; use the expression parameters instead"
-            )));
-        }
-    }
     let table = table_name(req)?.to_string();
     let index = opt_str(req, "IndexName").map(String::from);
-    let ctx = parse_ctx(req)?;
+    let mut ctx = parse_ctx(req)?;
     let mut used = Used::default();
+    // translate() rejects a request that mixes legacy and expression parameters.
+    let legacy_key = if query {
+        super::legacy::translate(req, "KeyConditions", "KeyConditionExpression", &mut ctx)?
+    } else {
+        None
+    };
+    let filter_field = if query { "QueryFilter" } else { "ScanFilter" };
+    let legacy_filter = super::legacy::translate(req, filter_field, "FilterExpression", &mut ctx)?;
     let key_cond = if query {
-        let s = opt_str(req, "KeyConditionExpression").ok_or_else(|| {
-            DdbError::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
-        })?;
-        let c = parse_condition(s, "KeyConditionExpression")?;
+        let c = match (opt_str(req, "KeyConditionExpression"), legacy_key) {
+            (Some(s), _) => parse_condition(s, "KeyConditionExpression")?,
+            (None, Some(c)) => c,
+            (None, None) => {
+                return Err(DdbError::validation(
+                    "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+                ));
+            }
+        };
         used.cond(&c);
         Some(c)
     } else {
         None
     };
     let filter = match opt_str(req, "FilterExpression") {
-        Some(s) => {
-            let c = parse_condition(s, "FilterExpression")?;
-            used.cond(&c);
-            Some(c)
-        }
-        None => None,
+        Some(s) => Some(parse_condition(s, "FilterExpression")?),
+        None => legacy_filter,
     };
+    if let Some(c) = &filter {
+        used.cond(c);
+    }
     if let Some(p) = opt_str(req, "ProjectionExpression") {
         parse_projection(p)?.iter().for_each(|p| used.path(p));
     }

@@ -1019,3 +1019,52 @@ fn scan_and_query_pages_stop_at_one_megabyte() {
         assert_eq!(pages, [11, 11, 3], "{op}");
     }
 }
+
+#[test]
+fn legacy_conditional_parameters_are_translated() {
+    let (e, _) = engine();
+    create(&e, "leg", true);
+    for i in 0..6 {
+        ok(
+            &e,
+            "PutItem",
+            json!({"TableName": "leg", "Item": {"pk": {"S": "p"}, "sk": {"N": i.to_string()}, "odd": {"BOOL": i % 2 == 1}}}),
+        );
+    }
+    let r = ok(
+        &e,
+        "Query",
+        json!({"TableName": "leg",
+        "KeyConditions": {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "p"}]}, "sk": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "1"}, {"N": "4"}]}},
+        "QueryFilter": {"odd": {"ComparisonOperator": "EQ", "AttributeValueList": [{"BOOL": true}]}}}),
+    );
+    assert_eq!(r["Count"], 2);
+    assert_eq!(r["ScannedCount"], 4);
+    let r = ok(
+        &e,
+        "Scan",
+        json!({"TableName": "leg", "ScanFilter": {"sk": {"ComparisonOperator": "IN", "AttributeValueList": [{"N": "0"}, {"N": "5"}]}, "odd": {"ComparisonOperator": "NULL"}}, "ConditionalOperator": "OR"}),
+    );
+    assert_eq!(r["Count"], 2);
+    let put = json!({"TableName": "leg", "Item": {"pk": {"S": "p"}, "sk": {"N": "0"}}, "Expected": {"pk": {"Exists": false}}});
+    assert_eq!(
+        err(&e, "PutItem", put).code,
+        ErrorCode::ConditionalCheckFailed
+    );
+    ok(
+        &e,
+        "DeleteItem",
+        json!({"TableName": "leg", "Key": {"pk": {"S": "p"}, "sk": {"N": "0"}}, "Expected": {"odd": {"Value": {"BOOL": false}}}}),
+    );
+    let er = err(
+        &e,
+        "Scan",
+        json!({"TableName": "leg", "ScanFilter": {"odd": {"ComparisonOperator": "EQ", "AttributeValueList": [{"BOOL": true}]}}, "FilterExpression": "odd = :t", "ExpressionAttributeValues": {":t": {"BOOL": true}}}),
+    );
+    assert!(
+        er.message
+            .starts_with("Can not use both expression and non-expression parameters"),
+        "{}",
+        er.message
+    );
+}

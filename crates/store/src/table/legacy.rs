@@ -1,0 +1,174 @@
+//! DynamoDB's legacy conditional parameters (`Expected`, `KeyConditions`, `QueryFilter`,
+//! `ScanFilter` with `ConditionalOperator`), translated into the expression AST so that one
+//! evaluator serves both. Older SDK code still sends them. Generated placeholders
+//! (`#legacyN` / `:legacyN`) are added to the request's [`Ctx`]; AWS forbids mixing legacy
+//! and expression parameters, which [`translate`] enforces.
+
+use serde_json::Value;
+
+use super::error::DdbError;
+use super::expr::Ctx;
+use super::expr::ast::{CmpOp, Cond, Operand, Path, PathElem};
+use super::req::opt_str;
+use super::value::AttrValue;
+
+fn arg_count(op: &str) -> Option<usize> {
+    Some(match op {
+        "EQ" | "NE" | "LE" | "LT" | "GE" | "GT" | "CONTAINS" | "NOT_CONTAINS" | "BEGINS_WITH" => 1,
+        "NULL" | "NOT_NULL" => 0,
+        "BETWEEN" => 2,
+        "IN" => usize::MAX,
+        _ => return None,
+    })
+}
+
+struct Gen<'a> {
+    ctx: &'a mut Ctx,
+    n: usize,
+}
+
+impl Gen<'_> {
+    fn path(&mut self, name: &str) -> Path {
+        let ph = format!("#legacy{}", self.n);
+        self.n += 1;
+        self.ctx.names.insert(ph.clone(), name.to_string());
+        Path(vec![PathElem::Placeholder(ph)])
+    }
+    fn value(&mut self, v: AttrValue) -> Operand {
+        let ph = format!(":legacy{}", self.n);
+        self.n += 1;
+        self.ctx.values.insert(ph.clone(), v);
+        Operand::Value(ph)
+    }
+}
+
+fn one(g: &mut Gen<'_>, attr: &str, spec: &Value, expected: bool) -> Result<Cond, DdbError> {
+    let bad =
+        |m: String| DdbError::validation(format!("One or more parameter values were invalid: {m}"));
+    let op = opt_str(spec, "ComparisonOperator");
+    if expected && op.is_none() {
+        // The older Value/Exists form of Expected.
+        let exists = spec.get("Exists").and_then(|v| v.as_bool()).unwrap_or(true);
+        return match (spec.get("Value").filter(|v| !v.is_null()), exists) {
+            (Some(v), true) => {
+                let v = g.value(AttrValue::from_json(v)?);
+                let p = g.path(attr);
+                Ok(Cond::Cmp(Operand::Path(p), CmpOp::Eq, v))
+            }
+            (None, false) => Ok(Cond::AttributeNotExists(g.path(attr))),
+            (Some(_), false) => Err(bad(format!(
+                "Value cannot be used when Exists is false for attribute ({attr})"
+            ))),
+            (None, true) => Err(bad(format!(
+                "Exists is set to TRUE for attribute ({attr}), Value must also be set"
+            ))),
+        };
+    }
+    let op = op.ok_or_else(|| {
+        bad(format!(
+            "ComparisonOperator is required for attribute ({attr})"
+        ))
+    })?;
+    let want = arg_count(op).ok_or_else(|| {
+        DdbError::validation(format!(
+            "1 validation error detected: Value '{op}' at 'comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set: [IN, NULL, BETWEEN, LT, NOT_CONTAINS, EQ, GT, NOT_NULL, NE, LE, BEGINS_WITH, GE, CONTAINS]"
+        ))
+    })?;
+    let args: Vec<AttrValue> = match spec.get("AttributeValueList").filter(|v| !v.is_null()) {
+        None => Vec::new(),
+        Some(l) => l
+            .as_array()
+            .ok_or_else(|| DdbError::serialization("AttributeValueList must be a list"))?
+            .iter()
+            .map(AttrValue::from_json)
+            .collect::<Result<_, _>>()?,
+    };
+    let count_ok = if want == usize::MAX {
+        !args.is_empty()
+    } else {
+        args.len() == want
+    };
+    if !count_ok {
+        return Err(bad(format!(
+            "Invalid number of argument(s) for the {op} ComparisonOperator"
+        )));
+    }
+    let p = g.path(attr);
+    let vals: Vec<Operand> = args.into_iter().map(|a| g.value(a)).collect();
+    let path = Operand::Path(p.clone());
+    // Argument counts were checked above, so these placeholders always exist.
+    let nth = |i: usize| {
+        vals.get(i)
+            .cloned()
+            .unwrap_or(Operand::Value(String::new()))
+    };
+    let first = || nth(0);
+    Ok(match op {
+        "EQ" => Cond::Cmp(path, CmpOp::Eq, first()),
+        "NE" => Cond::Cmp(path, CmpOp::Ne, first()),
+        "LE" => Cond::Cmp(path, CmpOp::Le, first()),
+        "LT" => Cond::Cmp(path, CmpOp::Lt, first()),
+        "GE" => Cond::Cmp(path, CmpOp::Ge, first()),
+        "GT" => Cond::Cmp(path, CmpOp::Gt, first()),
+        "NULL" => Cond::AttributeNotExists(p),
+        "NOT_NULL" => Cond::AttributeExists(p),
+        "CONTAINS" => Cond::Contains(path, first()),
+        "NOT_CONTAINS" => Cond::Not(Box::new(Cond::Contains(path, first()))),
+        "BEGINS_WITH" => Cond::BeginsWith(path, first()),
+        "BETWEEN" => Cond::Between(path, first(), nth(1)),
+        _ => Cond::In(path, vals.clone()),
+    })
+}
+
+/// Translate the legacy parameter `field` of `req` (if present) into a condition, adding its
+/// placeholders to `ctx`. `expression` names the expression parameter it must not be mixed with.
+pub fn translate(
+    req: &Value,
+    field: &str,
+    expression: &str,
+    ctx: &mut Ctx,
+) -> Result<Option<Cond>, DdbError> {
+    let Some(map) = req.get(field).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    if req.get(expression).is_some_and(|v| !v.is_null())
+        || req
+            .get("ExpressionAttributeNames")
+            .is_some_and(|v| !v.is_null())
+        || req
+            .get("ExpressionAttributeValues")
+            .is_some_and(|v| !v.is_null())
+    {
+        return Err(DdbError::validation(format!(
+            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{field}}} Expression parameters: {{{expression}}}"
+        )));
+    }
+    let map = map
+        .as_object()
+        .ok_or_else(|| DdbError::serialization(format!("{field} must be a map")))?;
+    // ConditionalOperator joins filters and Expected; key conditions are always ANDed.
+    let or = match opt_str(req, "ConditionalOperator") {
+        _ if field == "KeyConditions" => false,
+        None | Some("AND") => false,
+        Some("OR") => true,
+        Some(other) => {
+            return Err(DdbError::validation(format!(
+                "1 validation error detected: Value '{other}' at 'conditionalOperator' failed to satisfy constraint: Member must satisfy enum value set: [OR, AND]"
+            )));
+        }
+    };
+    let mut g = Gen {
+        n: ctx.names.len() + ctx.values.len(),
+        ctx,
+    };
+    let mut out: Option<Cond> = None;
+    for (attr, spec) in map {
+        let c = one(&mut g, attr, spec, field == "Expected")?;
+        out = Some(match out {
+            None => c,
+            Some(prev) if or => Cond::Or(Box::new(prev), Box::new(c)),
+            Some(prev) => Cond::And(Box::new(prev), Box::new(c)),
+        });
+    }
+    Ok(out)
+}

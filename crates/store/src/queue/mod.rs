@@ -61,7 +61,7 @@ pub struct StoredMessage {
     pub attributes: BTreeMap<String, MessageAttributeValue>,
     pub trace_header: Option<String>,
     pub sent: Timestamp,
-    pub sender_id: String,
+    pub sender_id: Arc<str>,
     pub group_id: Option<Arc<str>>,
     pub dedup_id: Option<String>,
     pub dlq_source_arn: Option<String>,
@@ -84,11 +84,13 @@ enum MsgState {
     InFlight,
 }
 
+/// Boxed in the map: B-tree nodes then hold pointers, not half-empty slots of whole
+/// messages (sequential inserts leave Rust's B-tree nodes about half full). Digests are
+/// computed when a message is handed out rather than kept per message: MD5 of a body is far
+/// cheaper than the memory to hold it for every queued message.
 struct Msg {
     m: StoredMessage,
     state: MsgState,
-    md5_body: String,
-    md5_attrs: Option<String>,
 }
 
 #[derive(Default)]
@@ -107,7 +109,7 @@ struct Queue {
     tags: HashMap<String, String>,
     created: Timestamp,
     modified: Timestamp,
-    messages: BTreeMap<u64, Msg>,
+    messages: BTreeMap<u64, Box<Msg>>,
     /// Standard queues: available messages by seq.
     available: BTreeSet<u64>,
     /// Delayed and in-flight messages by the time they become available.
@@ -174,18 +176,8 @@ impl Queue {
             MsgState::Available
         };
         let group = m.group_id.clone();
-        let md5_body = md5::md5_hex(m.body.as_bytes());
-        let md5_attrs = (!m.attributes.is_empty()).then(|| md5::md5_of_attributes(&m.attributes));
         let visible = m.visible;
-        self.messages.insert(
-            seq,
-            Msg {
-                m,
-                state,
-                md5_body,
-                md5_attrs,
-            },
-        );
+        self.messages.insert(seq, Box::new(Msg { m, state }));
         match state {
             MsgState::Available => {}
             MsgState::Delayed => {
@@ -234,7 +226,7 @@ impl Queue {
     }
 
     /// Remove a message from every index; returns it.
-    fn remove(&mut self, seq: u64) -> Option<Msg> {
+    fn remove(&mut self, seq: u64) -> Option<Box<Msg>> {
         let msg = self.messages.remove(&seq)?;
         match msg.state {
             MsgState::Available => {
@@ -384,6 +376,7 @@ struct State {
     queues: HashMap<String, Queue>,
     /// Names deleted in the last 60 s: AWS refuses to reuse them that soon.
     recently_deleted: HashMap<String, Timestamp>,
+    last_sender: Option<Arc<str>>,
     next_seq: u64,
     next_queue_id: u64,
     rng: rand::rngs::StdRng,
@@ -457,6 +450,7 @@ impl QueueEngine {
             state: Mutex::new(State {
                 queues,
                 recently_deleted: HashMap::new(),
+                last_sender: None,
                 next_seq: st.next_seq.max(1),
                 next_queue_id: st.next_queue_id.max(1),
                 rng: rand::rngs::StdRng::from_os_rng(),
@@ -888,12 +882,21 @@ impl QueueEngine {
         let st = &mut *st;
         let q = st.queues.get_mut(name).ok_or_else(SqsError::no_queue)?;
         q.tick(now, &mut records);
+        // Most messages come from one sender: share its id instead of a copy per message.
+        let sender: Arc<str> = match &st.last_sender {
+            Some(s) if &**s == sender_id => s.clone(),
+            _ => {
+                let s: Arc<str> = Arc::from(sender_id);
+                st.last_sender = Some(s.clone());
+                s
+            }
+        };
         for e in entries {
             let r = send_one(
                 q,
                 e,
                 now,
-                sender_id,
+                &sender,
                 &mut st.next_seq,
                 &mut st.rng,
                 &mut records,
@@ -1385,7 +1388,7 @@ fn send_one(
     q: &mut Queue,
     e: SendRequest,
     now: Timestamp,
-    sender_id: &str,
+    sender_id: &Arc<str>,
     next_seq: &mut u64,
     rng: &mut rand::rngs::StdRng,
     records: &mut Vec<Record>,
@@ -1492,7 +1495,7 @@ fn send_one(
         attributes: e.attributes,
         trace_header,
         sent: now,
-        sender_id: sender_id.to_owned(),
+        sender_id: sender_id.clone(),
         group_id: e.group_id.map(Arc::from),
         dedup_id: dedup_key.as_ref().map(|(_, d)| d.clone()),
         dlq_source_arn: None,
@@ -1519,8 +1522,12 @@ fn send_one(
     let msg = q.messages.get(&seq);
     Ok(SendResult {
         message_id,
-        md5_body: msg.map(|m| m.md5_body.clone()).unwrap_or_default(),
-        md5_attributes: msg.and_then(|m| m.md5_attrs.clone()),
+        md5_body: msg
+            .map(|m| md5::md5_hex(m.m.body.as_bytes()))
+            .unwrap_or_default(),
+        md5_attributes: msg
+            .filter(|m| !m.m.attributes.is_empty())
+            .map(|m| md5::md5_of_attributes(&m.m.attributes)),
         md5_system_attributes: md5_system,
         sequence_number: fifo.then(|| format!("{seq:020}")),
     })
@@ -1724,7 +1731,7 @@ fn encode_received(
     let want = |n: &str| all || req.attribute_names.iter().any(|a| a == n);
     let mut attributes = Vec::new();
     if want("SenderId") {
-        attributes.push(("SenderId", m.sender_id.clone()));
+        attributes.push(("SenderId", m.sender_id.to_string()));
     }
     if want("SentTimestamp") {
         attributes.push(("SentTimestamp", m.sent.as_millis().to_string()));
@@ -1767,18 +1774,13 @@ fn encode_received(
         .filter(|(k, _)| attribute_selected(k, &req.message_attribute_names))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let md5_attributes = if message_attributes.is_empty() {
-        None
-    } else if message_attributes.len() == m.attributes.len() {
-        msg.md5_attrs.clone()
-    } else {
-        Some(md5::md5_of_attributes(&message_attributes))
-    };
+    let md5_attributes =
+        (!message_attributes.is_empty()).then(|| md5::md5_of_attributes(&message_attributes));
     ReceivedMessage {
         message_id: m.message_id.clone(),
         receipt_handle: receipt_handle(queue_id, m.seq, m.token),
         body: m.body.clone(),
-        md5_body: msg.md5_body.clone(),
+        md5_body: md5::md5_hex(m.body.as_bytes()),
         attributes,
         message_attributes,
         md5_attributes,

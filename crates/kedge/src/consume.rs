@@ -1,0 +1,78 @@
+//! `kedge consume`: receive transactions and store each one in a DynamoDB table (the sample
+//! application's consumer; the work, and the busy/idle status contract, are documented in the
+//! `workload` crate).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use workload::{ConsumeConfig, Work};
+
+#[derive(Args, Debug, Clone)]
+pub struct ConsumeArgs {
+    /// Queue to consume.
+    #[arg(long, env = "SQS_QUEUE_URL")]
+    pub queue_url: String,
+    /// Table to store transactions in; partition key `transaction_id` (S).
+    #[arg(long, env = "DYNAMODB_TABLE")]
+    pub table: String,
+    /// Messages per receive (1–10).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(1..=10))]
+    pub batch: i32,
+    /// Messages of a batch worked on at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Simulated waiting per message (I/O-like work). The default, with --concurrency 1,
+    /// gives about one message per second per consumer.
+    #[arg(long, default_value = "1s", value_parser = workload::parse_duration)]
+    pub work_sleep: Duration,
+    /// Simulated CPU time per message, spent after the sleep.
+    #[arg(long, default_value = "0s", value_parser = workload::parse_duration)]
+    pub work_cpu: Duration,
+    /// Long-poll wait per receive (at most 20s).
+    #[arg(long, default_value = "20s", value_parser = workload::parse_duration)]
+    pub wait_time: Duration,
+    /// Visibility timeout requested per receive (whole seconds); renewed while working.
+    #[arg(long, default_value = "30s", value_parser = workload::parse_duration)]
+    pub visibility_timeout: Duration,
+    /// After SIGTERM, how long held messages may take before they are given back. Keep it
+    /// below the pod's terminationGracePeriodSeconds.
+    #[arg(long, default_value = "30s", value_parser = workload::parse_duration)]
+    pub grace_period: Duration,
+    /// Keep `busy` or `idle` in this file (see the workload crate docs).
+    #[arg(long, env = "KEDGE_STATUS_FILE", value_name = "PATH")]
+    pub status_file: Option<PathBuf>,
+    /// Stored in each item; defaults to $HOSTNAME (the pod name in Kubernetes), else the pid.
+    #[arg(long, env = "KEDGE_CONSUMER_ID")]
+    pub consumer_id: Option<String>,
+}
+
+pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
+    let mut cfg = ConsumeConfig::new(a.queue_url, a.table);
+    if let Some(id) = a
+        .consumer_id
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+    {
+        cfg.consumer_id = id;
+    }
+    cfg.batch = a.batch;
+    cfg.concurrency = usize::from(a.concurrency);
+    cfg.work = Work {
+        sleep: a.work_sleep,
+        cpu: a.work_cpu,
+    };
+    cfg.wait_time = a.wait_time;
+    cfg.visibility_timeout = a.visibility_timeout;
+    cfg.grace_period = a.grace_period;
+    cfg.status_file = a.status_file;
+    let clients = workload::Clients::from_env().await;
+    let r = workload::consume(cfg, clients, crate::shutdown_signal())
+        .await
+        .context("consuming")?;
+    println!(
+        "received {} written {} duplicates {} deleted {} poison {} write_failures {} released {}",
+        r.received, r.written, r.duplicates, r.deleted, r.poison, r.write_failures, r.released
+    );
+    Ok(())
+}

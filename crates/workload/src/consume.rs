@@ -1,0 +1,613 @@
+//! The consumer: receive a batch, work on each message, store it idempotently, delete it.
+//!
+//! One loop, two states (the [`Status`] it publishes):
+//! - **idle** — a long-poll `ReceiveMessage` for up to `batch` messages is outstanding. On
+//!   shutdown the poll is dropped; the endpoint may already have handed over messages on it,
+//!   which then reappear after the visibility timeout (at-least-once allows it, and waiting up
+//!   to 20 s for the poll to end would eat the grace period).
+//! - **busy** — every message of the batch is a task (at most `concurrency` run their work at
+//!   once). A heartbeat extends the visibility of the messages still held every third of the
+//!   visibility timeout, so long work is never redelivered to another consumer mid-way. On
+//!   shutdown the batch keeps going until `grace_period`; what is still held then is given
+//!   back (`ChangeMessageVisibility` to 0) so another consumer picks it up at once.
+//!
+//! Per message (see the crate docs for why): parse → work (sleep, then CPU) → conditional
+//! `PutItem` → `DeleteMessage` only if the item is durable.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::error::ProvideErrorMetadata;
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
+};
+use clock::{Clock, SystemClock};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::status::{Status, StatusFile};
+use crate::transaction::Transaction;
+use crate::{Clients, Error, sdk_message};
+
+/// Simulated per-message work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Work {
+    /// Waiting (I/O-like work): the message is held but no CPU is used.
+    pub sleep: Duration,
+    /// Busy CPU time on a blocking thread (CPU-bound work, for CPU-based scaling demos).
+    pub cpu: Duration,
+}
+
+impl Default for Work {
+    /// One second of waiting: one message per second per consumer, like the seed.
+    fn default() -> Work {
+        Work {
+            sleep: Duration::from_secs(1),
+            cpu: Duration::ZERO,
+        }
+    }
+}
+
+/// Where to read from and write to, and how to behave.
+#[derive(Debug, Clone)]
+pub struct ConsumeConfig {
+    pub queue_url: String,
+    /// DynamoDB table with partition key `transaction_id` (S).
+    pub table: String,
+    /// Stored in each item (`consumer`) and logged.
+    pub consumer_id: String,
+    /// Messages per receive, 1–10.
+    pub batch: i32,
+    /// Messages of a batch worked on at once.
+    pub concurrency: usize,
+    /// Long-poll wait, at most 20 s (SQS's limit).
+    pub wait_time: Duration,
+    /// Requested on every receive and renewed by the heartbeat; whole seconds, ≥ 1 s.
+    pub visibility_timeout: Duration,
+    pub work: Work,
+    /// After shutdown, how long held messages may still take before they are given back.
+    pub grace_period: Duration,
+    /// The busy/idle status file (see the crate docs).
+    pub status_file: Option<PathBuf>,
+    /// Stamps `written_at`.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl ConsumeConfig {
+    /// Defaults matching `kedge consume`: batch 10, one message at a time, 1 s of work, 20 s
+    /// long polls, 30 s visibility, 30 s grace.
+    pub fn new(queue_url: impl Into<String>, table: impl Into<String>) -> ConsumeConfig {
+        ConsumeConfig {
+            queue_url: queue_url.into(),
+            table: table.into(),
+            consumer_id: format!("consumer-{}", std::process::id()),
+            batch: 10,
+            concurrency: 1,
+            wait_time: Duration::from_secs(20),
+            visibility_timeout: Duration::from_secs(30),
+            work: Work::default(),
+            grace_period: Duration::from_secs(30),
+            status_file: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.queue_url.is_empty() {
+            return bad("no queue URL: set SQS_QUEUE_URL or pass --queue-url".into());
+        }
+        if self.table.is_empty() {
+            return bad("no table: set DYNAMODB_TABLE or pass --table".into());
+        }
+        if !(1..=10).contains(&self.batch) {
+            return bad(format!(
+                "batch {} must be 1–10 (SQS's receive limit)",
+                self.batch
+            ));
+        }
+        if self.concurrency == 0 {
+            return bad("concurrency must be at least 1".into());
+        }
+        if self.wait_time > Duration::from_secs(20) {
+            return bad(format!(
+                "wait time {:?} must be at most 20 s",
+                self.wait_time
+            ));
+        }
+        let vis = self.visibility_timeout;
+        if vis < Duration::from_secs(1)
+            || vis > Duration::from_secs(12 * 3600)
+            || vis.subsec_nanos() != 0
+        {
+            return bad(format!(
+                "visibility timeout {vis:?} must be whole seconds between 1 s and 12 h"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Counters of a consume run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsumeReport {
+    /// Messages received (each delivery counts).
+    pub received: u64,
+    /// Items this consumer created.
+    pub written: u64,
+    /// Deliveries whose item already existed (a redelivery or a duplicate send).
+    pub duplicates: u64,
+    /// Messages deleted after their item was durable.
+    pub deleted: u64,
+    /// Deliveries of bodies that are not transactions (left for the redrive policy).
+    pub poison: u64,
+    /// Deliveries whose write failed (left to reappear after the visibility timeout).
+    pub write_failures: u64,
+    /// Stored but not deleted (it comes back; the rewrite is then a duplicate).
+    pub delete_failures: u64,
+    /// Receive calls that failed and were retried.
+    pub receive_errors: u64,
+    /// Visibility extensions by the heartbeat (per message).
+    pub visibility_extensions: u64,
+    /// Messages given back unfinished when the grace period ran out.
+    pub released: u64,
+}
+
+/// Live state of a consumer, for in-process observers (the local twin, tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub status: Status,
+    pub report: ConsumeReport,
+}
+
+/// A consumer before it runs; lets a caller subscribe to [`Progress`] first.
+#[derive(Debug)]
+pub struct Consumer {
+    inner: Arc<Inner>,
+    progress: watch::Sender<Progress>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: ConsumeConfig,
+    clients: Clients,
+}
+
+/// Runs a consumer until `shutdown` resolves and its held messages are finished (or the grace
+/// period ends). Same as `Consumer::new(cfg, clients)?.run(shutdown)`.
+pub async fn consume(
+    cfg: ConsumeConfig,
+    clients: Clients,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ConsumeReport, Error> {
+    Consumer::new(cfg, clients)?.run(shutdown).await
+}
+
+/// What happened to one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Stored by this delivery; `deleted` says whether the delete then succeeded.
+    Written {
+        deleted: bool,
+    },
+    /// Already stored by an earlier delivery.
+    Duplicate {
+        deleted: bool,
+    },
+    Poison,
+    WriteFailed,
+}
+
+/// Held messages: message id → receipt handle of this delivery. A plain mutex: it is never
+/// held across an await.
+type Held = Arc<Mutex<HashMap<String, String>>>;
+
+impl Consumer {
+    pub fn new(cfg: ConsumeConfig, clients: Clients) -> Result<Consumer, Error> {
+        cfg.validate()?;
+        Ok(Consumer {
+            inner: Arc::new(Inner { cfg, clients }),
+            progress: watch::Sender::new(Progress::default()),
+        })
+    }
+
+    /// Status and counters, updated as the consumer works.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<ConsumeReport, Error> {
+        let cfg = &self.inner.cfg;
+        tracing::info!(queue_url = %cfg.queue_url, table = %cfg.table, consumer = %cfg.consumer_id,
+            batch = cfg.batch, concurrency = cfg.concurrency, "consuming");
+        let mut status = cfg.status_file.clone().map(StatusFile::new);
+        // The first write fails loudly: a twin relying on the file must not guess.
+        self.set_status(&mut status, Status::Idle).await?;
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut stopped = false;
+        let mut backoff = Duration::from_millis(100);
+        while !stopped {
+            self.set_status_lenient(&mut status, Status::Idle).await;
+            let received = tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                r = self.receive() => r,
+            };
+            let msgs = match received {
+                Ok(m) => {
+                    backoff = Duration::from_millis(100);
+                    m
+                }
+                Err(e @ Error::QueueDoesNotExist { .. }) => return Err(e),
+                Err(e) => {
+                    self.progress.send_modify(|p| p.report.receive_errors += 1);
+                    tracing::warn!(error = %e, retry_in = ?backoff, "receive failed");
+                    tokio::select! {
+                        _ = &mut shutdown => stopped = true,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            if msgs.is_empty() {
+                if cfg.wait_time.is_zero() {
+                    // Short polling an empty queue would spin; pause like a 1 s long poll.
+                    tokio::select! {
+                        _ = &mut shutdown => stopped = true,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+                continue;
+            }
+            // Counted before the status flips, so an observer that sees `Busy` sees the batch.
+            self.progress
+                .send_modify(|p| p.report.received += msgs.len() as u64);
+            self.set_status_lenient(&mut status, Status::Busy).await;
+            self.process(msgs, shutdown.as_mut(), &mut stopped).await;
+        }
+        self.set_status_lenient(&mut status, Status::Idle).await;
+        let report = self.progress.borrow().report.clone();
+        tracing::info!(?report, "consumer stopped");
+        Ok(report)
+    }
+
+    /// File first, then [`Progress`]: an in-process observer that sees a status can rely on
+    /// the file saying the same.
+    async fn set_status(&self, file: &mut Option<StatusFile>, s: Status) -> Result<(), Error> {
+        let written = match file {
+            Some(f) => f.set(s).await,
+            None => Ok(()),
+        };
+        self.progress.send_if_modified(|p| {
+            let changed = p.status != s;
+            p.status = s;
+            changed
+        });
+        written
+    }
+
+    /// After start-up a failed status write is logged, not fatal: the consumer's real job
+    /// (moving messages into the table) must not stop over a side channel.
+    async fn set_status_lenient(&self, file: &mut Option<StatusFile>, s: Status) {
+        if let Err(e) = self.set_status(file, s).await {
+            tracing::warn!(error = %e, "status file not updated");
+        }
+    }
+
+    async fn receive(&self) -> Result<Vec<Message>, Error> {
+        let cfg = &self.inner.cfg;
+        let r = self
+            .inner
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(&cfg.queue_url)
+            .max_number_of_messages(cfg.batch)
+            .wait_time_seconds(cfg.wait_time.as_secs() as i32)
+            .visibility_timeout(cfg.visibility_timeout.as_secs() as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .send()
+            .await;
+        match r {
+            Ok(out) => Ok(out.messages.unwrap_or_default()),
+            Err(e) => {
+                if matches!(
+                    e.code(),
+                    Some("AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist")
+                ) {
+                    Err(Error::QueueDoesNotExist {
+                        queue_url: cfg.queue_url.clone(),
+                    })
+                } else {
+                    Err(Error::Sqs {
+                        operation: "ReceiveMessage",
+                        message: sdk_message(&e),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Works through one batch; returns when every message is finished or given back.
+    async fn process<F: Future<Output = ()>>(
+        &self,
+        msgs: Vec<Message>,
+        mut shutdown: Pin<&mut F>,
+        stopped: &mut bool,
+    ) {
+        let cfg = &self.inner.cfg;
+        let held: Held = Arc::new(Mutex::new(
+            msgs.iter()
+                .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
+                .collect(),
+        ));
+        let permits = Arc::new(Semaphore::new(cfg.concurrency));
+        let mut tasks = JoinSet::new();
+        for m in msgs {
+            let (inner, held, permits) = (self.inner.clone(), held.clone(), permits.clone());
+            tasks.spawn(async move {
+                // The semaphore is never closed, so acquiring only waits.
+                let _permit = permits.acquire_owned().await;
+                inner.handle(m, &held).await
+            });
+        }
+        let period = (cfg.visibility_timeout / 3).max(Duration::from_millis(100));
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut deadline: Option<Instant> = stopped.then(|| Instant::now() + cfg.grace_period);
+        loop {
+            tokio::select! {
+                r = tasks.join_next() => match r {
+                    None => break,
+                    Some(r) => self.record(r),
+                },
+                _ = heartbeat.tick() => {
+                    let n = self.inner.change_visibility(&held, cfg.visibility_timeout).await;
+                    self.progress.send_modify(|p| p.report.visibility_extensions += n);
+                }
+                _ = &mut shutdown, if !*stopped => {
+                    *stopped = true;
+                    deadline = Some(Instant::now() + cfg.grace_period);
+                    tracing::info!(held = held.lock().map(|h| h.len()).unwrap_or(0),
+                        grace = ?cfg.grace_period, "shutdown: finishing held messages");
+                }
+                _ = sleep_until_opt(deadline) => {
+                    tasks.abort_all();
+                    while let Some(r) = tasks.join_next().await {
+                        self.record(r);
+                    }
+                    let n = self.inner.change_visibility(&held, Duration::ZERO).await;
+                    tracing::warn!(released = n, "grace period over: gave unfinished messages back");
+                    self.progress.send_modify(|p| p.report.released += n);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn record(&self, r: Result<Outcome, tokio::task::JoinError>) {
+        let outcome = match r {
+            Ok(o) => o,
+            // Aborted at the end of the grace period: the message is released, not lost.
+            Err(e) if e.is_cancelled() => return,
+            // A panic in a message task is a bug; surface it rather than hide it.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        self.progress.send_modify(|p| {
+            let r = &mut p.report;
+            match outcome {
+                Outcome::Written { deleted } => {
+                    r.written += 1;
+                    r.deleted += u64::from(deleted);
+                    r.delete_failures += u64::from(!deleted);
+                }
+                Outcome::Duplicate { deleted } => {
+                    r.duplicates += 1;
+                    r.deleted += u64::from(deleted);
+                    r.delete_failures += u64::from(!deleted);
+                }
+                Outcome::Poison => r.poison += 1,
+                Outcome::WriteFailed => r.write_failures += 1,
+            }
+        });
+    }
+}
+
+impl Inner {
+    async fn handle(&self, m: Message, held: &Held) -> Outcome {
+        let id = m.message_id.clone().unwrap_or_default();
+        let release = |held: &Held| {
+            if let Ok(mut h) = held.lock() {
+                h.remove(&id);
+            }
+        };
+        let tx = match Transaction::parse(m.body().unwrap_or_default()) {
+            Ok(t) => t,
+            Err(e) => {
+                // Not deleted, not extended: it reappears after the visibility timeout and
+                // the redrive policy moves it to the DLQ after maxReceiveCount receives.
+                tracing::warn!(message_id = %id, receive_count = receive_count(&m), error = %e,
+                    "poison message left for the redrive policy");
+                release(held);
+                return Outcome::Poison;
+            }
+        };
+        self.work().await;
+        let stored = match self.put(&tx, &m).await {
+            Ok(s) => s,
+            Err(message) => {
+                tracing::warn!(message_id = %id, transaction_id = %tx.transaction_id, %message,
+                    "write failed; message left to reappear after its visibility timeout");
+                release(held);
+                return Outcome::WriteFailed;
+            }
+        };
+        let deleted = self.delete(&m).await;
+        release(held);
+        match stored {
+            Stored::New => Outcome::Written { deleted },
+            Stored::AlreadyThere => Outcome::Duplicate { deleted },
+        }
+    }
+
+    async fn work(&self) {
+        let w = self.cfg.work;
+        if !w.sleep.is_zero() {
+            tokio::time::sleep(w.sleep).await;
+        }
+        if !w.cpu.is_zero() {
+            // Off the async workers, so the heartbeat and other messages keep running.
+            let _ = tokio::task::spawn_blocking(move || burn_cpu(w.cpu)).await;
+        }
+    }
+
+    async fn put(&self, tx: &Transaction, m: &Message) -> Result<Stored, String> {
+        let s = |v: &str| AttributeValue::S(v.to_string());
+        let n = |v: String| AttributeValue::N(v);
+        let mut req = self
+            .clients
+            .dynamodb
+            .put_item()
+            .table_name(&self.cfg.table)
+            .item("transaction_id", s(&tx.transaction_id))
+            .item("account", s(&tx.account))
+            .item("amount", n(tx.amount.clone()))
+            .item("currency", s(&tx.currency))
+            .item("created_at", n(tx.created_at.to_string()))
+            .item(
+                "written_at",
+                n(self.cfg.clock.now().as_millis().to_string()),
+            )
+            .item("consumer", s(&self.cfg.consumer_id))
+            .item("receive_count", n(receive_count(m).to_string()))
+            .condition_expression("attribute_not_exists(transaction_id)");
+        if let Some(id) = m.message_id() {
+            req = req.item("message_id", s(id));
+        }
+        if let Some(sent) = m
+            .attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
+            .filter(|v| v.parse::<u64>().is_ok())
+        {
+            req = req.item("sent_at", n(sent.clone()));
+        }
+        match req.send().await {
+            Ok(_) => Ok(Stored::New),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Stored::AlreadyThere)
+            }
+            Err(e) => Err(sdk_message(&e)),
+        }
+    }
+
+    async fn delete(&self, m: &Message) -> bool {
+        let Some(receipt) = m.receipt_handle() else {
+            return false;
+        };
+        match self
+            .clients
+            .sqs
+            .delete_message()
+            .queue_url(&self.cfg.queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(message_id = ?m.message_id(), error = %sdk_message(&e),
+                    "delete failed; the message will return and be recognised as a duplicate");
+                false
+            }
+        }
+    }
+
+    /// Sets the visibility of every held message to `to`; returns how many calls succeeded.
+    async fn change_visibility(&self, held: &Held, to: Duration) -> u64 {
+        let snapshot: Vec<(String, String)> = match held.lock() {
+            Ok(h) => h.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Err(_) => return 0,
+        };
+        let mut ok = 0;
+        // A batch holds at most 10 messages, so this is one call in practice.
+        for chunk in snapshot.chunks(10) {
+            let entries: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, receipt))| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .visibility_timeout(to.as_secs() as i32)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            match self
+                .clients
+                .sqs
+                .change_message_visibility_batch()
+                .queue_url(&self.cfg.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    ok += out.successful().len() as u64;
+                    // A message finished (deleted) between the snapshot and the call fails
+                    // here harmlessly.
+                    for f in out.failed() {
+                        tracing::debug!(code = f.code(), "visibility change not applied");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %sdk_message(&e), "visibility change failed"),
+            }
+        }
+        ok
+    }
+}
+
+enum Stored {
+    New,
+    AlreadyThere,
+}
+
+fn receive_count(m: &Message) -> u64 {
+    m.attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Spins for `d` of wall time doing arithmetic the optimiser cannot remove.
+#[allow(clippy::disallowed_methods)] // simulated work measures real time; it decides nothing
+fn burn_cpu(d: Duration) {
+    let start = std::time::Instant::now();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    while start.elapsed() < d {
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+        }
+        std::hint::black_box(x);
+    }
+}

@@ -7,6 +7,7 @@
 //! # Layout
 //! - [`resources`]: the fixed-size resource vector the hot loops use.
 //! - [`requirements`]: Karpenter's requirement algebra (In/NotIn/Exists/DoesNotExist/Gt/Lt/...).
+//! - [`typeset`]: bitsets of instance-type indices (a NodeClaim's remaining candidates).
 //! - [`catalog`]: instance types and offerings — built-in AWS catalog (embedded CSV, Karpenter's
 //!   allocatable maths, documented spot model), user CSV, Karpenter's generated benchmark types.
 //! - [`scheduler`]: the scheduling simulation shared by provisioning and consolidation.
@@ -14,8 +15,9 @@
 //!   lower bound and one-line explanations; the batching window.
 //! - [`disruption`]: emptiness, consolidation (single/multi-node, Balanced), expiry, drift,
 //!   budgets, do-not-disrupt, PDBs → actions.
-//! - [`bench`]: Karpenter's benchmark fixtures (diverse pods) and the timed runs `kedge bench`
-//!   prints.
+//! - [`bench`]: Karpenter's benchmark fixtures (diverse pods, a consolidation cluster) and the
+//!   runs `kedge bench schedule|consolidate` time and print.
+//! - [`Action`] / [`DisruptionKind`] (here): decisions as data, shared by plan and disruption.
 
 pub mod bench;
 pub mod catalog;

@@ -217,6 +217,11 @@ pub fn plan(catalog: &Catalog, input: &ProvisionInput) -> Plan {
     let mut used_pools = Vec::new();
     let mut lb_demand = Res::ZERO;
     let mut per_pool_count: BTreeMap<String, usize> = BTreeMap::new();
+    let alloc_of: std::collections::HashMap<&str, Res> = catalog
+        .types
+        .iter()
+        .map(|t| (t.name.as_str(), t.allocatable))
+        .collect();
     for bin in &st.new {
         let pool = &s.pools[bin.pool];
         let name_pool = pool.pool.name().to_string();
@@ -245,8 +250,10 @@ pub fn plan(catalog: &Catalog, input: &ProvisionInput) -> Plan {
         used_pools.push(bin.pool);
         let explanation = match options.first() {
             Some(o) => {
-                let it = catalog.get(&o.instance_type);
-                let alloc = it.map(|t| t.allocatable).unwrap_or(Res::ZERO);
+                let alloc = alloc_of
+                    .get(o.instance_type.as_str())
+                    .copied()
+                    .unwrap_or(Res::ZERO);
                 let per_cpu = o.price / (bin.requests.cpu.max(1) as f64 / 1000.0);
                 format!(
                     "new NodeClaim {name} (NodePool {name_pool}{}): {} pod(s){} fit no existing or in-flight node; {} in {} ({}) at ${:.4}/h is the cheapest of {} fitting types (uses {:.0}% cpu, {:.0}% memory; ${:.4} per requested vCPU)",
@@ -285,6 +292,7 @@ pub fn plan(catalog: &Catalog, input: &ProvisionInput) -> Plan {
             explanation,
         });
     }
+    trim_options_to_limits(&s, &st, &mut claims);
     let mut unschedulable = Vec::new();
     for (pid, reason) in &sol.failures {
         explanations.push(format!("pod {} stays pending: {reason}", s.pod_name(*pid)));
@@ -315,6 +323,47 @@ pub fn plan(catalog: &Catalog, input: &ProvisionInput) -> Plan {
         lower_bound_per_hour,
         explanations,
         actions,
+    }
+}
+
+/// Launch may fall back from the cheapest option to pricier ones (insufficient capacity);
+/// limits must hold whichever it takes. The simulation reserved each claim's cheapest type;
+/// here each claim keeps only fallbacks whose extra capacity fits its share of the slack.
+fn trim_options_to_limits(
+    s: &Scheduler<'_>,
+    st: &crate::scheduler::State,
+    claims: &mut [PlannedClaim],
+) {
+    for (pi, p) in s.pools.iter().enumerate() {
+        let idx: Vec<usize> = st
+            .new
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.pool == pi)
+            .map(|(i, _)| i)
+            .collect();
+        if idx.is_empty() || p.remaining == Res::new(i64::MAX, i64::MAX, i64::MAX) {
+            continue;
+        }
+        let reserved = idx
+            .iter()
+            .fold(Res::ZERO, |a, &i| a.plus(&st.new[i].reserved_cap));
+        let slack = p.remaining.minus(&reserved);
+        let n = idx.len() as i64;
+        let caps: std::collections::HashMap<&str, Res> = s
+            .catalog
+            .types
+            .iter()
+            .map(|t| (t.name.as_str(), t.capacity))
+            .collect();
+        let share = Res::new(slack.cpu / n, slack.mem / n, slack.pods / n);
+        for &i in &idx {
+            let limit = st.new[i].reserved_cap.plus(&share);
+            claims[i].options.retain(|o| {
+                caps.get(o.instance_type.as_str())
+                    .is_some_and(|c| c.fits_in(&limit))
+            });
+        }
     }
 }
 

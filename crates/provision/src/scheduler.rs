@@ -36,10 +36,19 @@ use model::kube::{
 
 use crate::catalog::{CAPACITY_TYPES, Catalog};
 use crate::requirements::{Requirement, Requirements};
-use crate::resources::Res;
+use crate::resources::{GIB, Res};
 use crate::typeset::TypeSet;
 
 pub type PodId = u32;
+
+/// How far above the pool's best $/resource a NodeClaim may drift while it grows (see
+/// `try_new_bin`): 1.25 = 25 % more than the fractional lower bound's unit price.
+const EFFICIENCY_SLACK: f64 = 1.25;
+/// ... and a single pod may not make the claim's $/resource jump by more than this factor
+/// (the jump from a 192-vCPU general-purpose type to a 12 TB memory type is ~10×; the steps
+/// between ordinary sizes and families are well below 2×, and blocking them would shatter
+/// the plan into many small nodes).
+const EFFICIENCY_JUMP: f64 = 2.0;
 type SigId = u32;
 type GroupId = u32;
 type KeyId = u32;
@@ -193,6 +202,10 @@ pub struct PoolInfo {
     pub remaining: Res,
     pub remaining_nodes: i64,
     pub index: usize,
+    /// Cheapest $/hour per allocatable vCPU and per GiB among the pool's types: the unit
+    /// prices of the lower bound, used to judge a NodeClaim's cost efficiency.
+    rate_cpu: f64,
+    rate_mem: f64,
 }
 
 /// A NodeClaim being built by the simulation.
@@ -203,11 +216,17 @@ pub struct NewBin {
     pub types: TypeSet,
     max_alloc: Res,
     pub max_cap: Res,
+    /// Capacity reserved against the NodePool's limits: that of the cheapest candidate type
+    /// (what launch picks). The plan trims pricier fallbacks so limits hold for any option.
+    pub reserved_cap: Res,
     pub reqs: Requirements,
     offer_mask: u64,
     pins: Vec<Option<DomainId>>,
     pending: Vec<(GroupId, i32)>,
     pub pods: Vec<PodId>,
+    /// Pods committed so far, and the cheapest price of the current candidate types.
+    npods: usize,
+    cost: f64,
 }
 
 /// The mutable part of a simulation: usage of existing nodes, NodeClaims being built, topology
@@ -250,6 +269,12 @@ pub struct Solution {
 pub struct Scheduler<'c> {
     pub catalog: &'c Catalog,
     type_masks: Vec<u64>,
+    /// Per type: (offering bit, price) of its available offerings.
+    type_offers: Vec<Vec<(u64, f64)>>,
+    /// Per offering mask seen so far: each type's cheapest price under it (INFINITY: none).
+    /// Few distinct masks occur (pool × zone/capacity-type pins), so this is filled once per
+    /// mask instead of scanning offerings on every placement.
+    price_cache: std::cell::RefCell<HashMap<u64, std::rc::Rc<Vec<f64>>>>,
     type_keys: BTreeSet<String>,
     zone_index: HashMap<String, usize>,
     pub pools: Vec<PoolInfo>,
@@ -318,6 +343,20 @@ impl<'c> Scheduler<'c> {
                     })
             })
             .collect();
+        let type_offers: Vec<Vec<(u64, f64)>> = catalog
+            .types
+            .iter()
+            .map(|t| {
+                t.offerings
+                    .iter()
+                    .filter(|o| o.available)
+                    .filter_map(|o| {
+                        let bit = zone_index[&o.zone] * nct + ct_index(&o.capacity_type);
+                        (bit < 64).then_some((1u64 << bit, o.price))
+                    })
+                    .collect()
+            })
+            .collect();
         let type_keys: BTreeSet<String> = catalog
             .types
             .iter()
@@ -326,6 +365,8 @@ impl<'c> Scheduler<'c> {
         let mut s = Scheduler {
             catalog,
             type_masks,
+            type_offers,
+            price_cache: Default::default(),
             type_keys,
             zone_index,
             pools: Vec::new(),
@@ -445,6 +486,14 @@ impl<'c> Scheduler<'c> {
                 remaining_nodes -= 1;
             }
         }
+        let (mut rate_cpu, mut rate_mem) = (f64::INFINITY, f64::INFINITY);
+        for t in types.iter() {
+            let it = &self.catalog.types[t];
+            if let Some(price) = self.type_price(t, offer_mask) {
+                rate_cpu = rate_cpu.min(price / (it.allocatable.cpu.max(1) as f64 / 1000.0));
+                rate_mem = rate_mem.min(price / (it.allocatable.mem.max(1) as f64 / GIB as f64));
+            }
+        }
         PoolInfo {
             pool: p.clone(),
             reqs,
@@ -456,7 +505,36 @@ impl<'c> Scheduler<'c> {
             remaining,
             remaining_nodes,
             index,
+            rate_cpu: if rate_cpu.is_finite() { rate_cpu } else { 0.0 },
+            rate_mem: if rate_mem.is_finite() { rate_mem } else { 0.0 },
         }
+    }
+
+    fn prices(&self, mask: u64) -> std::rc::Rc<Vec<f64>> {
+        if let Some(v) = self.price_cache.borrow().get(&mask) {
+            return v.clone();
+        }
+        let v: std::rc::Rc<Vec<f64>> = std::rc::Rc::new(
+            (0..self.catalog.types.len())
+                .map(|t| self.type_price(t, mask).unwrap_or(f64::INFINITY))
+                .collect(),
+        );
+        self.price_cache.borrow_mut().insert(mask, v.clone());
+        v
+    }
+
+    /// Cheapest available offering price of type `t` among the offering bits in `mask`.
+    fn type_price(&self, t: usize, mask: u64) -> Option<f64> {
+        self.type_offers[t]
+            .iter()
+            .filter(|(bit, _)| bit & mask != 0)
+            .map(|(_, p)| *p)
+            .min_by(f64::total_cmp)
+    }
+
+    /// What the requests would cost at the pool's best unit prices (the lower bound's view).
+    fn value(&self, pool: &PoolInfo, r: &Res) -> f64 {
+        (r.cpu as f64 / 1000.0 * pool.rate_cpu).max(r.mem as f64 / GIB as f64 * pool.rate_mem)
     }
 
     /// `Compatible` with undefined well-known (catalog-defined) keys allowed: the instance
@@ -887,9 +965,6 @@ impl<'c> Scheduler<'c> {
     /// Take an existing node out of the simulation (a consolidation candidate): its capacity
     /// disappears and its pods stop counting for topology.
     pub fn remove_node(&self, st: &mut State, n: usize) {
-        if st.disabled[n] && self.nodes[n].unschedulable {
-            // Cordoned nodes were never schedulable, but their pods still counted.
-        }
         st.disabled[n] = true;
         for &pid in &self.node_pods[n] {
             let sig = &self.sigs[self.pods[pid as usize].variants[0] as usize];
@@ -1134,6 +1209,9 @@ impl<'c> Scheduler<'c> {
             pins,
             pending: Vec::new(),
             pods: Vec::new(),
+            reserved_cap: Res::ZERO,
+            npods: 0,
+            cost: f64::INFINITY,
         });
         let b = st.new.len() - 1;
         for g in 0..self.groups.len() {
@@ -1143,13 +1221,13 @@ impl<'c> Scheduler<'c> {
                 st.owners[g].resize(w, 0);
             }
         }
-        st.reserved[pi].0 = st.reserved[pi].0.plus(&max_cap);
+        let _ = max_cap;
         st.reserved[pi].1 += 1;
         match self.try_new_bin(st, sid, req, b) {
             Ok(()) => Ok(b),
             Err(e) => {
                 let bin = st.new.pop().expect("bin pushed above");
-                st.reserved[pi].0 = st.reserved[pi].0.minus(&bin.max_cap);
+                st.reserved[pi].0 = st.reserved[pi].0.minus(&bin.reserved_cap);
                 st.reserved[pi].1 -= 1;
                 Err(e)
             }
@@ -1208,6 +1286,9 @@ impl<'c> Scheduler<'c> {
         let mut types = TypeSet::empty(self.catalog.types.len());
         let mut max_alloc = Res::ZERO;
         let mut max_cap = Res::ZERO;
+        let mut min_price = f64::INFINITY;
+        let mut cheapest_cap = Res::ZERO;
+        let prices = self.prices(offer_mask);
         for t in bin.types.and(compat).iter() {
             let it = &self.catalog.types[t];
             if !new_req.fits_in(&it.allocatable) || self.type_masks[t] & offer_mask == 0 {
@@ -1222,9 +1303,31 @@ impl<'c> Scheduler<'c> {
             types.insert(t);
             max_alloc = max_alloc.max_each(&it.allocatable);
             max_cap = max_cap.max_each(&it.capacity);
+            if prices[t] < min_price {
+                min_price = prices[t];
+                cheapest_cap = it.capacity;
+            }
         }
         if types.is_empty() {
             return Err("no instance type fits the NodeClaim with this pod".into());
+        }
+        // Cost per useful resource: do not grow a NodeClaim into an instance type that is
+        // poor value for what it runs (e.g. a 12 TB memory type for CPU-bound pods) when a
+        // new NodeClaim would do better. A growing claim is refused a pod only when its
+        // $/resource would both exceed EFFICIENCY_SLACK × the pool's best unit prices and jump
+        // by more than EFFICIENCY_JUMP.
+        {
+            let pool = &self.pools[pi];
+            let value = self.value(pool, &new_req);
+            if bin.npods > 0 && value > 0.0 && min_price.is_finite() {
+                let new_eff = min_price / value;
+                let old_eff = bin.cost / self.value(pool, &bin.requests).max(1e-12);
+                if new_eff > EFFICIENCY_SLACK && new_eff > old_eff * EFFICIENCY_JUMP {
+                    return Err(format!(
+                        "adding the pod would need a less cost-efficient instance type (${min_price:.4}/h for ${value:.4}/h of resources)"
+                    ));
+                }
+            }
         }
         for (key, min) in &self.pools[pi].min_values {
             let distinct: BTreeSet<&String> = types
@@ -1244,15 +1347,25 @@ impl<'c> Scheduler<'c> {
                 ));
             }
         }
+        // Limits: the claim's reservation becomes the capacity of its new cheapest type.
+        let reserved = st.reserved[pi]
+            .0
+            .minus(&st.new[b].reserved_cap)
+            .plus(&cheapest_cap);
+        if !reserved.fits_in(&self.pools[pi].remaining) {
+            return Err("limits reached (the NodeClaim cannot grow)".into());
+        }
         // Commit.
-        let old_cap = st.new[b].max_cap;
-        st.reserved[pi].0 = st.reserved[pi].0.minus(&old_cap).plus(&max_cap);
+        st.reserved[pi].0 = reserved;
         let bin = &mut st.new[b];
         bin.requests = new_req;
         bin.types = types;
         bin.max_alloc = max_alloc;
         bin.max_cap = max_cap;
+        bin.reserved_cap = cheapest_cap;
         bin.offer_mask = offer_mask;
+        bin.npods += 1;
+        bin.cost = min_price;
         if let Some(r) = new_reqs {
             bin.reqs = r;
         }
@@ -1466,10 +1579,6 @@ impl<'c> Scheduler<'c> {
                     }
                 }
             }
-        }
-        if let Target::New(b) = target {
-            // Pod ids are recorded by the caller's solution; keep the bin's own list too.
-            let _ = b;
         }
     }
 

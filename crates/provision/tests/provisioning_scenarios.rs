@@ -464,3 +464,31 @@ fn generic_pods_cost_within_five_percent_of_the_lower_bound() {
     );
     assert!(p.cost_per_hour >= p.lower_bound_per_hour);
 }
+
+#[test]
+fn claims_do_not_grow_into_poor_value_instance_types() {
+    // With the real catalog, filling a claim "until no type fits" would end on 12 TB memory
+    // types for CPU-bound pods; cost per useful resource stops that.
+    let c = Catalog::aws();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
+    let pods = provision::bench::generic_pods(&mut rng, 1500, "");
+    let p = plan(&c, &input(vec![provision::bench::bench_nodepool()], pods));
+    assert!(p.unschedulable.is_empty());
+    for cl in &p.claims {
+        let t = c.get(&cl.options[0].instance_type).unwrap();
+        assert!(
+            t.capacity.mem < 4096 * 1024 * MIB,
+            "{} for {}",
+            t.name,
+            cl.requests
+        );
+    }
+    // The AWS lower bound is loose: burstable t4g spot prices set its $/vCPU floor. Before
+    // the efficiency rule this plan cost ~15x the bound (12 TB nodes); now it is within 5x.
+    assert!(
+        p.cost_per_hour <= 5.0 * p.lower_bound_per_hour,
+        "{} vs {}",
+        p.cost_per_hour,
+        p.lower_bound_per_hour
+    );
+}

@@ -272,7 +272,7 @@ pub fn plan(catalog: &Catalog, input: &ProvisionInput) -> Plan {
                     o.zone,
                     o.capacity_type,
                     o.price,
-                    options.len(),
+                    bin.types.len(),
                     100.0 * bin.requests.cpu as f64 / alloc.cpu.max(1) as f64,
                     100.0 * bin.requests.mem as f64 / alloc.mem.max(1) as f64,
                     per_cpu,

@@ -49,6 +49,10 @@ const EFFICIENCY_SLACK: f64 = 1.25;
 /// between ordinary sizes and families are well below 2×, and blocking them would shatter
 /// the plan into many small nodes).
 const EFFICIENCY_JUMP: f64 = 2.0;
+
+/// Instance types a NodeClaim carries (Karpenter's `MaxInstanceTypes`): enough fallbacks for
+/// insufficient-capacity errors, without shipping hundreds of names per claim.
+pub const MAX_INSTANCE_TYPES: usize = 60;
 type SigId = u32;
 type GroupId = u32;
 type KeyId = u32;
@@ -1591,20 +1595,48 @@ impl<'c> Scheduler<'c> {
         }
     }
 
-    /// The instance types of a new bin that fit its final requests, cheapest offering first:
-    /// (type index, price, zone, capacity type).
+    /// The instance types a new bin may launch as, cheapest offering first:
+    /// (type index, price, zone, capacity type). Like Karpenter, the list is cut to the
+    /// [`MAX_INSTANCE_TYPES`] cheapest (launch falls back down this list), topped up so the
+    /// NodePool's `minValues` still hold.
     pub fn priced_options(&self, bin: &NewBin) -> Vec<(usize, f64, String, String)> {
-        let mut v: Vec<(usize, f64, String, String)> = bin
+        let prices = self.prices(bin.offer_mask);
+        let mut idx: Vec<usize> = bin
             .types
             .iter()
+            .filter(|&t| prices[t].is_finite())
+            .collect();
+        idx.sort_by(|&a, &b| prices[a].total_cmp(&prices[b]).then(a.cmp(&b)));
+        let mut keep: Vec<usize> = idx.iter().take(MAX_INSTANCE_TYPES).copied().collect();
+        for (key, min) in &self.pools[bin.pool].min_values {
+            let val = |t: usize| {
+                self.catalog.types[t]
+                    .requirements
+                    .get(key)
+                    .and_then(|r| r.single())
+                    .map(str::to_string)
+            };
+            let mut seen: BTreeSet<String> = keep.iter().filter_map(|&t| val(t)).collect();
+            for &t in idx.iter().skip(MAX_INSTANCE_TYPES) {
+                if seen.len() >= *min {
+                    break;
+                }
+                if let Some(v) = val(t)
+                    && seen.insert(v)
+                {
+                    keep.push(t);
+                }
+            }
+        }
+        keep.sort_by(|&a, &b| prices[a].total_cmp(&prices[b]).then(a.cmp(&b)));
+        keep.dedup();
+        keep.into_iter()
             .filter_map(|t| {
                 let it = &self.catalog.types[t];
                 it.cheapest_offering(&bin.reqs)
                     .map(|o| (t, o.price, o.zone.clone(), o.capacity_type.clone()))
             })
-            .collect();
-        v.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        v
+            .collect()
     }
 
     pub fn used(&self, st: &State, n: usize) -> Res {

@@ -492,3 +492,20 @@ fn claims_do_not_grow_into_poor_value_instance_types() {
         p.lower_bound_per_hour
     );
 }
+
+#[test]
+fn claims_carry_the_sixty_cheapest_types_like_karpenter() {
+    let c = Catalog::generated(400);
+    let p = plan(
+        &c,
+        &input(vec![pool("default", "", "")], vec![pod("a", 100, 100)]),
+    );
+    let cl = &p.claims[0];
+    assert_eq!(cl.options.len(), provision::scheduler::MAX_INSTANCE_TYPES);
+    assert_eq!(cl.options[0].instance_type, "fake-it-0");
+    assert!(
+        cl.explanation.contains("cheapest of 400 fitting types"),
+        "{}",
+        cl.explanation
+    );
+}

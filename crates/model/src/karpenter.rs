@@ -952,6 +952,26 @@ fn validate_taints(taints: &[Taint], base: &str, e: &mut Vec<FieldError>) {
     }
 }
 
+/// Karpenter's budget duration pattern `^((([0-9]+(h|m))|([0-9]+h[0-9]+m))(0s)?)$`: hours,
+/// minutes, or hours then minutes, optionally followed by `0s` (how Go prints durations).
+fn is_budget_duration(raw: &str) -> bool {
+    let s = raw
+        .strip_suffix("0s")
+        .filter(|r| !r.is_empty() && !r.ends_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or(raw);
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    if let Some(h) = s.strip_suffix('h') {
+        return digits(h);
+    }
+    if let Some(rest) = s.strip_suffix('m') {
+        return match rest.split_once('h') {
+            Some((h, m)) => digits(h) && digits(m),
+            None => digits(rest),
+        };
+    }
+    false
+}
+
 fn validate_budgets(budgets: &[Budget], base: &str, v1: bool, e: &mut Vec<FieldError>) {
     if budgets.len() > 50 {
         e.push(FieldError::new(base, "at most 50 budgets"));
@@ -989,9 +1009,7 @@ fn validate_budgets(budgets: &[Budget], base: &str, v1: bool, e: &mut Vec<FieldE
             e.push(FieldError::new(format!("{p}.schedule"), m));
         }
         if let Some(d) = &b.duration {
-            // Upstream pattern: hours and/or minutes only.
-            let ok = d.get(false).is_ok() && !d.raw.contains('s')
-                || d.raw.ends_with("0s") && d.get(false).is_ok();
+            let ok = is_budget_duration(&d.raw);
             if !ok {
                 e.push(FieldError::new(
                     format!("{p}.duration"),
@@ -1404,6 +1422,16 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+
+    #[test]
+    fn budget_duration_pattern() {
+        for ok in ["8h", "30m", "1h30m", "8h0m0s", "10m0s", "720h"] {
+            assert!(is_budget_duration(ok), "{ok}");
+        }
+        for bad in ["30s", "1d", "", "h", "1h30s", "0s", "m30"] {
+            assert!(!is_budget_duration(bad), "{bad}");
+        }
     }
 
     #[test]

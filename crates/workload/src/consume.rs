@@ -13,6 +13,11 @@
 //!
 //! Per message (see the crate docs for why): parse → work (sleep, then CPU) → conditional
 //! `PutItem` → `DeleteMessage` only if the item is durable.
+//!
+//! FIFO queues: SQS hands out a group's messages in order, but with `concurrency > 1` the
+//! messages of one batch are worked on in parallel, so per-group order of the *writes* holds
+//! only with `concurrency = 1` (transactions here are independent, so the default fleet does
+//! not care; spread them over groups with `kedge produce --groups` to scale out).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,6 +30,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
+    QueueAttributeName,
 };
 use clock::{Clock, SystemClock};
 use tokio::sync::{Semaphore, watch};
@@ -33,7 +39,7 @@ use tokio::time::Instant;
 
 use crate::status::{Status, StatusFile};
 use crate::transaction::Transaction;
-use crate::{Clients, Error, sdk_message};
+use crate::{Clients, Error, is_missing_queue, sdk_message};
 
 /// Simulated per-message work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,9 +121,9 @@ impl ConsumeConfig {
         if self.concurrency == 0 {
             return bad("concurrency must be at least 1".into());
         }
-        if self.wait_time > Duration::from_secs(20) {
+        if self.wait_time > Duration::from_secs(20) || self.wait_time.subsec_nanos() != 0 {
             return bad(format!(
-                "wait time {:?} must be at most 20 s",
+                "wait time {:?} must be whole seconds, at most 20 s",
                 self.wait_time
             ));
         }
@@ -226,6 +232,7 @@ impl Consumer {
         let cfg = &self.inner.cfg;
         tracing::info!(queue_url = %cfg.queue_url, table = %cfg.table, consumer = %cfg.consumer_id,
             batch = cfg.batch, concurrency = cfg.concurrency, "consuming");
+        self.check_queue().await?;
         let mut status = cfg.status_file.clone().map(StatusFile::new);
         // The first write fails loudly: a twin relying on the file must not guess.
         self.set_status(&mut status, Status::Idle).await?;
@@ -301,6 +308,41 @@ impl Consumer {
         }
     }
 
+    /// Fails fast on a queue that does not exist (a typo in `SQS_QUEUE_URL` should not look
+    /// like an idle consumer) and warns when poison messages have nowhere to go. Needs
+    /// `sqs:GetQueueAttributes`; without that permission the check is skipped.
+    async fn check_queue(&self) -> Result<(), Error> {
+        let cfg = &self.inner.cfg;
+        let r = self
+            .inner
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&cfg.queue_url)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await;
+        match r {
+            Ok(out) => {
+                let has_dlq = out
+                    .attributes()
+                    .is_some_and(|a| a.contains_key(&QueueAttributeName::RedrivePolicy));
+                if !has_dlq {
+                    tracing::warn!(queue_url = %cfg.queue_url,
+                        "queue has no redrive policy: poison messages will be received forever");
+                }
+                Ok(())
+            }
+            Err(e) if is_missing_queue(e.code()) => Err(Error::QueueDoesNotExist {
+                queue_url: cfg.queue_url.clone(),
+            }),
+            Err(e) => {
+                tracing::debug!(error = %sdk_message(&e), "queue check skipped");
+                Ok(())
+            }
+        }
+    }
+
     async fn receive(&self) -> Result<Vec<Message>, Error> {
         let cfg = &self.inner.cfg;
         let r = self
@@ -319,10 +361,7 @@ impl Consumer {
         match r {
             Ok(out) => Ok(out.messages.unwrap_or_default()),
             Err(e) => {
-                if matches!(
-                    e.code(),
-                    Some("AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist")
-                ) {
+                if is_missing_queue(e.code()) {
                     Err(Error::QueueDoesNotExist {
                         queue_url: cfg.queue_url.clone(),
                     })

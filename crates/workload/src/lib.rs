@@ -156,6 +156,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(v * scale).map_err(|e| format!("duration {s:?}: {e}"))
 }
 
+/// AWS's code for a missing queue: the JSON protocol's and the query protocol's spelling.
+pub(crate) fn is_missing_queue(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some("AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist")
+    )
+}
+
 /// SDK errors carry their cause chain; `DisplayErrorContext` prints all of it (the bare
 /// `Display` of an `SdkError` is just "service error").
 pub(crate) fn sdk_message<E: std::error::Error>(e: &E) -> String {

@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::transaction::{Generator, Transaction};
-use crate::{Clients, Error, Schedule, sdk_message};
+use crate::{Clients, Error, Schedule, is_missing_queue, sdk_message};
 
 /// How long a partial batch may wait for company before it is sent anyway. Long enough that
 /// batches fill at rates above ~50 msgs/s, short enough not to matter for latency figures.
@@ -162,9 +162,11 @@ pub async fn produce(
     };
     let mut tasks: JoinSet<Sent> = JoinSet::new();
     let mut scheduled = 0u64;
-    tokio::pin!(shutdown);
+    let mut shutdown = std::pin::pin!(shutdown);
+    // Set once `shutdown` has resolved; a finished future must not be polled again.
+    let mut stopped = false;
 
-    loop {
+    while !stopped {
         let now = Instant::now();
         let elapsed = now - start;
         let ended = end.is_some_and(|e| now >= e);
@@ -175,11 +177,16 @@ pub async fn produce(
             .next_due_at(scheduled + 1)
             .is_some_and(|t| elapsed >= t + BATCH_LINGER);
         let flush_partial = ended || due == cap || lingered;
-        while pending >= batch || (pending > 0 && flush_partial) {
-            while tasks.len() >= cfg.max_in_flight {
-                if let Some(r) = tasks.join_next().await {
-                    settle(r, &mut report, &mut ack_log).await?;
+        while !stopped && (pending >= batch || (pending > 0 && flush_partial)) {
+            // Backpressure; a big burst behind it must not delay a shutdown.
+            while !stopped && tasks.len() >= cfg.max_in_flight {
+                tokio::select! {
+                    _ = &mut shutdown => stopped = true,
+                    Some(r) = tasks.join_next() => settle(r, &mut report, &mut ack_log).await?,
                 }
+            }
+            if stopped {
+                break;
             }
             let n = pending.min(batch);
             let chunk: Vec<(u64, Transaction)> = (scheduled..scheduled + n)
@@ -190,7 +197,7 @@ pub async fn produce(
             scheduled += n;
             pending -= n;
         }
-        if ended || scheduled >= cap {
+        if stopped || ended || scheduled >= cap {
             break;
         }
         // Wake when a full batch is due, when a partial one has lingered, or at the end.
@@ -210,16 +217,16 @@ pub async fn produce(
             (a, b) => a.or(b),
         };
         tokio::select! {
-            _ = &mut shutdown => {
-                tracing::info!("shutdown: no new sends; waiting for the ones in flight");
-                break;
-            }
+            _ = &mut shutdown => stopped = true,
             Some(r) = tasks.join_next(), if !tasks.is_empty() => {
                 settle(r, &mut report, &mut ack_log).await?;
             }
             // A zero-rate tail with no end: only shutdown (or in-flight sends) can wake us.
             _ = sleep_until_opt(wake_at) => {}
         }
+    }
+    if stopped {
+        tracing::info!("shutdown: no new sends; waiting for the ones in flight");
     }
     while let Some(r) = tasks.join_next().await {
         settle(r, &mut report, &mut ack_log).await?;
@@ -273,13 +280,6 @@ struct Sender {
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     groups: Option<u32>,
-}
-
-fn is_missing_queue(code: Option<&str>) -> bool {
-    matches!(
-        code,
-        Some("AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist")
-    )
 }
 
 impl Sender {

@@ -219,3 +219,61 @@ async fn the_producer_paces_to_the_schedule_and_stops_at_its_duration() {
     assert!(err.to_string().contains("SQS_QUEUE_URL"), "{err}");
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_the_producer_mid_burst_and_every_ack_is_logged() {
+    let srv = TestServer::start().await;
+    let c = srv.clients().await;
+    let url = common::create_queue(&c, "burst", &[]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ack_log = dir.path().join("acked.txt");
+    // 100 000 messages due at once, one request in flight: minutes of work.
+    let mut pcfg = ProduceConfig::new(&url);
+    pcfg.schedule = Schedule {
+        base: workload::schedule::Base::Constant(0.0),
+        bursts: vec!["100000@0".parse().expect("burst")],
+    };
+    pcfg.max_in_flight = 1;
+    pcfg.ack_log = Some(ack_log.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(workload::produce(pcfg, c.clone(), async {
+        let _ = stopped.await;
+    }));
+    // Stop once the producer demonstrably sends (the queue has messages).
+    within(10, "first sends", async {
+        while common::messages_in_queue(&c, &url).await < 5 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let _ = stop.send(());
+    let report = within(10, "producer exit", run)
+        .await
+        .expect("join")
+        .expect("produce");
+    assert!(report.sent >= 5 && report.sent < 100_000, "{report:?}");
+    let logged = std::fs::read_to_string(&ack_log)
+        .expect("ack log")
+        .lines()
+        .count() as u64;
+    assert_eq!(logged, report.sent);
+    assert_eq!(common::messages_in_queue(&c, &url).await, report.sent);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_pointed_at_a_missing_queue_fails_at_once() {
+    let srv = TestServer::start().await;
+    let c = srv.clients().await;
+    let cfg = common::consume_cfg(&format!("{}/000000000000/nope", srv.url), "txns");
+    let err = within(
+        10,
+        "consume",
+        workload::consume(cfg, c, std::future::pending()),
+    )
+    .await
+    .expect_err("missing queue");
+    assert_eq!(err.metric_label(), "queue_does_not_exist");
+    assert!(err.to_string().contains("SQS_QUEUE_URL"), "{err}");
+    srv.stop().await;
+}

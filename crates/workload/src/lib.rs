@@ -1,8 +1,8 @@
 //! kedge's sample application: a producer that publishes payment transactions to an SQS queue
 //! and a consumer that stores each one in a DynamoDB table — the workload the autoscaler
 //! scales. Both use the real aws-sdk-rust clients, so they run unchanged against AWS, against
-//! `kedge serve`, or inside the local twin (in-process through [`produce`] / [`consume`], or
-//! as `kedge produce` / `kedge consume` child processes).
+//! `kedge serve`, or inside the local twin: in-process through [`produce()`](fn@produce) /
+//! [`consume()`](fn@consume), or as `kedge produce` / `kedge consume` child processes.
 //!
 //! # Layout
 //! - [`transaction`]: the message body (JSON) and a seeded generator.
@@ -22,6 +22,15 @@
 //! other write error it is left alone and comes back after the visibility timeout. A body that
 //! is not a valid [`Transaction`] is poison: it is logged and never deleted, so the queue's
 //! redrive policy moves it to the dead-letter queue after `maxReceiveCount` receives.
+//!
+//! # Against real AWS
+//! Nothing here is specific to kedge's endpoint. The producer needs `sqs:SendMessage`; the
+//! consumer needs `sqs:ReceiveMessage`, `sqs:DeleteMessage`, `sqs:ChangeMessageVisibility`,
+//! `dynamodb:PutItem` and, optionally, `sqs:GetQueueAttributes` (a start-up check for a
+//! missing queue or a missing redrive policy). The table needs partition key
+//! `transaction_id` (S); poison messages need a `RedrivePolicy` on the queue. Items hold
+//! `transaction_id`, `account`, `amount` (N), `currency`, `created_at` / `written_at` /
+//! `sent_at` (N, ms since the epoch), `consumer`, `receive_count` (N) and `message_id`.
 //!
 //! # The busy/idle contract
 //! A consumer started with a status file (`kedge consume --status-file PATH`, or the

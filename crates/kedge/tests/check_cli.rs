@@ -76,3 +76,27 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[test]
+fn duplicate_scale_target_across_files_is_reported() {
+    let dir = tempdir().join("dup");
+    std::fs::create_dir_all(&dir).unwrap();
+    let seed = std::fs::read_to_string(fixtures().join("seed-sqs.yaml")).unwrap();
+    std::fs::write(dir.join("a.yaml"), &seed).unwrap();
+    std::fs::write(
+        dir.join("b.yaml"),
+        seed.replace("name: aws-sqs-queue-scaledobject", "name: second"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kedge"))
+        .args(["check", "a.yaml", "b.yaml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "b.yaml[1] spec.scaleTargetRef: the workload \"sqs-app\" of type apps/v1.Deployment is already managed by the ScaledObject \"aws-sqs-queue-scaledobject\"\n"
+    );
+}

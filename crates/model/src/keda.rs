@@ -742,6 +742,49 @@ fn validate_modifiers(
     }
 }
 
+/// KEDA's webhook refuses a second ScaledObject for a workload that one already scales
+/// (two HPAs would fight). Checked across every document given to `kedge check`.
+pub fn duplicate_scale_targets(
+    docs: &[crate::manifest::Located<'_>],
+) -> Vec<crate::manifest::ManifestError> {
+    let mut seen: BTreeMap<(String, String, String, String), String> = BTreeMap::new();
+    let mut out = Vec::new();
+    for l in docs {
+        if l.doc.kind() != Some(ScaledObject::KIND) {
+            continue;
+        }
+        let Ok(so) = serde_json::from_value::<ScaledObject>(l.doc.value.clone()) else {
+            continue; // reported by the per-document check
+        };
+        let t = &so.spec.scale_target_ref;
+        let key = (
+            so.metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            t.api_version_or_default().to_string(),
+            t.kind_or_default().to_string(),
+            t.name.clone(),
+        );
+        match seen.get(&key) {
+            Some(owner) if *owner != so.metadata.name => out.push(crate::manifest::ManifestError {
+                file: l.file.to_string(),
+                doc: Some(l.doc.index),
+                path: "spec.scaleTargetRef".into(),
+                message: format!(
+                    "the workload {:?} of type {}.{} is already managed by the ScaledObject {owner:?}",
+                    key.3, key.1, key.2
+                ),
+            }),
+            Some(_) => {}
+            None => {
+                seen.insert(key, so.metadata.name.clone());
+            }
+        }
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------------------------
 // TriggerAuthentication / ClusterTriggerAuthentication
 // ---------------------------------------------------------------------------------------------

@@ -227,6 +227,14 @@ fn path_error(e: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
         };
         return FieldError::new(path, "is required");
     }
+    if inner.starts_with("invalid type") && inner.ends_with("expected a string") {
+        // Kubernetes declares annotations, labels and trigger metadata as string maps; YAML
+        // reads an unquoted 2 or true as a number or boolean.
+        return FieldError::new(
+            path,
+            format!("{inner}; Kubernetes requires a string here: quote the value (e.g. \"2\")"),
+        );
+    }
     FieldError::new(path, inner)
 }
 
@@ -381,8 +389,34 @@ fn known_kinds() -> String {
         .join(", ")
 }
 
+/// A document and the file it came from, for checks that look across documents.
+pub struct Located<'a> {
+    pub file: &'a str,
+    pub doc: &'a RawDocument,
+}
+
+/// Checks across all documents given to one `kedge check` run (e.g. two ScaledObjects
+/// scaling the same workload). Add new ones here.
+pub type SetCheck = fn(&[Located<'_>]) -> Vec<ManifestError>;
+
+pub static SET_CHECKS: &[SetCheck] = &[crate::keda::duplicate_scale_targets];
+
+fn run_set_checks(docs: &[Located<'_>]) -> Vec<ManifestError> {
+    SET_CHECKS.iter().flat_map(|c| c(docs)).collect()
+}
+
 /// Check already-loaded text as if it were the file `name`.
 pub fn check_text(name: &str, text: &str) -> Vec<ManifestError> {
+    let mut out = check_text_documents(name, text);
+    if let Ok(docs) = parse_documents(text) {
+        let located: Vec<Located<'_>> =
+            docs.iter().map(|doc| Located { file: name, doc }).collect();
+        out.extend(run_set_checks(&located));
+    }
+    out
+}
+
+fn check_text_documents(name: &str, text: &str) -> Vec<ManifestError> {
     let docs = match parse_documents(text) {
         Ok(docs) => docs,
         Err(ReadError::Syntax { doc, message }) => {
@@ -442,14 +476,17 @@ impl CheckReport {
 /// path exactly as given.
 pub fn check_files<P: AsRef<Path>>(paths: &[P]) -> CheckReport {
     let mut report = CheckReport::default();
+    let mut all: Vec<(String, RawDocument)> = Vec::new();
     for p in paths {
         let p = p.as_ref();
         let name = p.display().to_string();
         report.files += 1;
         match std::fs::read_to_string(p) {
             Ok(text) => {
-                report.documents += parse_documents(&text).map(|d| d.len()).unwrap_or(0);
-                report.errors.extend(check_text(&name, &text));
+                let docs = parse_documents(&text).unwrap_or_default();
+                report.documents += docs.len();
+                report.errors.extend(check_text_documents(&name, &text));
+                all.extend(docs.into_iter().map(|d| (name.clone(), d)));
             }
             Err(e) => report.errors.push(ManifestError {
                 file: name,
@@ -459,6 +496,11 @@ pub fn check_files<P: AsRef<Path>>(paths: &[P]) -> CheckReport {
             }),
         }
     }
+    let located: Vec<Located<'_>> = all
+        .iter()
+        .map(|(file, doc)| Located { file, doc })
+        .collect();
+    report.errors.extend(run_set_checks(&located));
     report
 }
 

@@ -352,3 +352,25 @@ fn trigger_metadata_per_type() {
         );
     }
 }
+
+#[test]
+fn two_scaled_objects_for_one_workload_rejected() {
+    let a = so("", SQS_TRIGGER);
+    let b = a.replace("name: t\n", "name: u\n");
+    let e = errors(&format!("{a}---\n{b}"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("t.yaml[1] spec.scaleTargetRef: the workload \"app\" of type apps/v1.Deployment is already managed by the ScaledObject \"t\""),
+        "{e:?}"
+    );
+    // Different namespaces do not clash.
+    let b = b.replace("  name: u\n", "  name: u\n  namespace: other\n");
+    assert!(errors(&format!("{a}---\n{b}")).is_empty());
+}
+
+#[test]
+fn unquoted_metadata_value_gets_a_hint() {
+    let t = "  - type: aws-sqs-queue\n    metadata:\n      queueURL: q\n      awsRegion: eu-west-1\n      queueLength: 2\n";
+    let e = errors(&so("", t));
+    assert!(e[0].contains("quote the value"), "{e:?}");
+}

@@ -76,3 +76,53 @@ pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ConsumeArgs,
+    }
+
+    #[test]
+    fn defaults_match_the_seed_and_durations_take_units() {
+        let a = Cli::try_parse_from(["consume", "--queue-url", "u", "--table", "t"])
+            .expect("parses")
+            .args;
+        assert_eq!((a.batch, a.concurrency), (10, 1));
+        assert_eq!(a.work_sleep, Duration::from_secs(1));
+        assert_eq!(a.work_cpu, Duration::ZERO);
+        assert_eq!(a.grace_period, Duration::from_secs(30));
+        let a = Cli::try_parse_from([
+            "consume",
+            "--queue-url",
+            "u",
+            "--table",
+            "t",
+            "--work-sleep",
+            "250ms",
+            "--status-file",
+            "/tmp/s",
+        ])
+        .expect("parses")
+        .args;
+        assert_eq!(a.work_sleep, Duration::from_millis(250));
+        assert_eq!(a.status_file, Some(PathBuf::from("/tmp/s")));
+        assert!(
+            Cli::try_parse_from([
+                "consume",
+                "--queue-url",
+                "u",
+                "--table",
+                "t",
+                "--batch",
+                "0"
+            ])
+            .is_err()
+        );
+    }
+}

@@ -99,3 +99,39 @@ pub async fn run(a: ProduceArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ProduceArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ProduceArgs, clap::Error> {
+        let mut v = vec!["produce", "--queue-url", "http://q/000000000000/q"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v).map(|c| c.args)
+    }
+
+    #[test]
+    fn schedule_flags_parse_and_conflict_as_documented() {
+        let a =
+            parse(&["--ramp", "1:50:60", "--burst", "500@30", "--burst", "10@0"]).expect("parses");
+        assert_eq!(a.ramp.map(|r| r.to), Some(50.0));
+        assert_eq!(a.burst.len(), 2);
+        assert_eq!((a.batch, a.groups, a.rate), (1, 16, 1.0));
+        let a = parse(&["--duration", "90s", "--currencies", "USD,JPY"]).expect("parses");
+        assert_eq!(a.duration, Some(Duration::from_secs(90)));
+        assert_eq!(a.currencies, ["USD", "JPY"]);
+        let e = parse(&["--rate", "5", "--ramp", "1:2:3"]).expect_err("conflict");
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let e = parse(&["--ramp", "1:2"]).expect_err("bad ramp");
+        assert!(e.to_string().contains("FROM:TO:SECONDS"), "{e}");
+        assert!(parse(&["--batch", "11"]).is_err());
+        assert!(parse(&["--groups", "0"]).is_err());
+    }
+}

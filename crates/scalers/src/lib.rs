@@ -67,3 +67,51 @@ pub fn build_scaler(
         TriggerConfig::Postgresql(c) => Box::new(postgresql::PostgresqlScaler::new(c, env)?),
     })
 }
+
+impl ResolvedAuth {
+    /// Resolve a TriggerAuthentication's parameters. `secret(name, key)` and
+    /// `config_map(name, key)` read the referenced objects (Kubernetes Secrets/ConfigMaps in a
+    /// cluster, files or the environment in the local twin); `env(name)` resolves `env`
+    /// entries. A reference that cannot be resolved is an error naming it, so a scaler never
+    /// runs with a silently missing credential.
+    pub fn resolve(
+        spec: &model::keda::TriggerAuthenticationSpec,
+        secret: &dyn Fn(&str, &str) -> Option<String>,
+        config_map: &dyn Fn(&str, &str) -> Option<String>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ResolvedAuth, ScalerError> {
+        let mut params = BTreeMap::new();
+        for r in &spec.config_map_target_ref {
+            let v = config_map(&r.name, &r.key).ok_or_else(|| {
+                ScalerError::Config(format!(
+                    "configMapTargetRef {:?}: key {:?} of ConfigMap {:?} not found",
+                    r.parameter, r.key, r.name
+                ))
+            })?;
+            params.insert(r.parameter.clone(), v);
+        }
+        for r in &spec.secret_target_ref {
+            let v = secret(&r.name, &r.key).ok_or_else(|| {
+                ScalerError::Config(format!(
+                    "secretTargetRef {:?}: key {:?} of Secret {:?} not found",
+                    r.parameter, r.key, r.name
+                ))
+            })?;
+            params.insert(r.parameter.clone(), v);
+        }
+        for r in &spec.env {
+            let v = env(&r.name).ok_or_else(|| {
+                ScalerError::Config(format!(
+                    "env {:?}: environment variable {:?} is not set",
+                    r.parameter, r.name
+                ))
+            })?;
+            params.insert(r.parameter.clone(), v);
+        }
+        Ok(ResolvedAuth {
+            params,
+            pod_identity: spec.pod_identity.as_ref().map(|p| p.provider.clone()),
+            role_arn: spec.pod_identity.as_ref().and_then(|p| p.role_arn.clone()),
+        })
+    }
+}

@@ -88,7 +88,7 @@ pub async fn run(a: ProduceArgs) -> anyhow::Result<()> {
         .await
         .context("producing")?;
     println!(
-        "sent {} failed {} in {:.1}s ({:.1} msgs/s)",
+        "sent {} failed {} in {:.2}s ({:.1} msgs/s)",
         report.sent,
         report.failed,
         report.elapsed.as_secs_f64(),

@@ -271,6 +271,21 @@ impl Catalog {
         Ok(Catalog { types })
     }
 
+    /// [`Catalog::from_csv`] over any reader (a file the user supplied).
+    pub fn from_reader<R: std::io::Read>(
+        mut r: R,
+        price_column: &str,
+        zones: &[&str],
+    ) -> Result<Catalog, CatalogError> {
+        let mut text = String::new();
+        r.read_to_string(&mut text)
+            .map_err(|e| CatalogError::Line {
+                line: 0,
+                message: format!("cannot read the catalog: {e}"),
+            })?;
+        Catalog::from_csv(&text, price_column, zones)
+    }
+
     /// Karpenter's benchmark catalog `fake.InstanceTypes(n)`: type `i` (`fake-it-i`) has `i+1`
     /// vCPU, `2(i+1)` GiB and `10(i+1)` pods; kube-reserved 100m CPU and 10 MiB; price
     /// `0.1 × cpu + 0.1 × memory bytes / 1e9` (upstream's `PriceFromResources`, which divides by
@@ -434,7 +449,7 @@ mod tests {
         let e = Catalog::from_csv("name,vcpu\n", "price", &["z"]).unwrap_err();
         assert!(matches!(e, CatalogError::MissingColumn(_)));
         let ok = "name,family,category,generation,size,arch,vcpu,memory_mib,max_pods,price\nx.large,x,x,1,large,amd64,2,4096,8,0.1\n";
-        let c = Catalog::from_csv(ok, "price", &["z1", "z2"]).unwrap();
+        let c = Catalog::from_reader(ok.as_bytes(), "price", &["z1", "z2"]).unwrap();
         assert_eq!(c.types[0].offerings.len(), 4);
     }
 }

@@ -46,6 +46,7 @@ pub struct SqsBenchArgs {
 struct Conn {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     authority: String,
+    endpoint: hyper::Uri,
 }
 
 impl Conn {
@@ -64,6 +65,7 @@ impl Conn {
         Ok(Conn {
             sender,
             authority: format!("{host}:{port}"),
+            endpoint: endpoint.clone(),
         })
     }
 
@@ -72,8 +74,17 @@ impl Conn {
             .header("host", &self.authority)
             .header("content-type", "application/x-amz-json-1.0")
             .header("x-amz-target", format!("AmazonSQS.{action}"))
+            // Unsigned, but naming the service: multi-service endpoints (moto_server) route
+            // on the credential scope.
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0",
+            )
             .body(Full::new(Bytes::from(body.to_string())))?;
-        self.sender.ready().await?;
+        // Servers without keep-alive (moto's dev server) close after each answer: reconnect.
+        if self.sender.ready().await.is_err() {
+            *self = Conn::open(&self.endpoint.clone()).await?;
+        }
         let resp = self.sender.send_request(req).await?;
         let status = resp.status();
         let bytes = resp.into_body().collect().await?.to_bytes();
@@ -83,7 +94,16 @@ impl Conn {
                 String::from_utf8_lossy(&bytes)
             );
         }
-        Ok(serde_json::from_slice(&bytes)?)
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            // Some servers answer actions without output with an empty body.
+            return Ok(Value::Object(Default::default()));
+        }
+        serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{action}: response is not JSON: {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            )
+        })
     }
 }
 

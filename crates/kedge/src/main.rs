@@ -4,6 +4,7 @@
 //! - `main.rs`: argument parsing, logging set-up, signal handling and dispatch.
 //! - `serve.rs`: `kedge serve`, the SQS + DynamoDB endpoint.
 //! - `produce.rs`, `consume.rs`: the sample application (thin over the `workload` crate).
+//! - `up.rs` (+ `up/`): `kedge up`, the local twin running a scenario, and its report.
 //! - `bench_*.rs`: `kedge bench …`, reproducible benchmarks that print their figures.
 
 mod bench_autoscale;
@@ -14,6 +15,7 @@ mod check;
 mod consume;
 mod produce;
 mod serve;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +33,12 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the whole pipeline locally (endpoint, producers, consumer processes on virtual
+    /// nodes, autoscaling and provisioning) through a scenario, then write a report.
+    #[command(
+        after_help = "Examples:\n  kedge up                                    # the built-in ~4 minute demo\n  kedge up --headless --report-dir /tmp/r\n  kedge up --scenario examples/up/seed.yaml   # the seed's exact manifests\n"
+    )]
+    Up(up::UpArgs),
     /// Run the SQS- and DynamoDB-compatible endpoint (durable unless --in-memory).
     #[command(
         after_help = "Examples:\n  kedge serve\n  kedge serve --bind 127.0.0.1:0 --data-dir /tmp/kedge\n  kedge serve --credentials AKIDEXAMPLE:secret   # verify SigV4 signatures\n"
@@ -129,6 +137,7 @@ fn main() -> anyhow::Result<()> {
     init_logging();
     match cli.command {
         Command::Serve(a) => block_on(serve::run(a)),
+        Command::Up(a) => block_on(up::run(a)),
         Command::Produce(a) => block_on(produce::run(a)),
         Command::Consume(a) => block_on(consume::run(a)),
         Command::Check(args) => {

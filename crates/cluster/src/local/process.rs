@@ -1,0 +1,117 @@
+//! Pods as OS processes: spawn a consumer, read its busy/idle status file, SIGTERM / SIGKILL.
+//!
+//! Every child is started with `kill_on_drop(true)` and, on Linux, `PR_SET_PDEATHSIG(SIGKILL)`,
+//! so no consumer outlives the twin: not on a normal exit, not on Ctrl-C, not even when the
+//! twin itself is killed with SIGKILL. Children get their own process group so a Ctrl-C in
+//! the terminal reaches the twin only, which then drains them in order.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::{Child, Command};
+use workload::Status;
+
+use super::Error;
+
+/// How to start one consumer: `program args… --status-file PATH --consumer-id NAME`.
+#[derive(Debug, Clone)]
+pub struct ConsumerCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// A running consumer process.
+#[derive(Debug)]
+pub struct PodProcess {
+    child: Child,
+    pub pid: u32,
+    pub status_file: PathBuf,
+}
+
+impl PodProcess {
+    /// Start the consumer for pod `name`; its status file and log go to `dir`.
+    pub fn spawn(cmd: &ConsumerCommand, name: &str, dir: &Path) -> Result<PodProcess, Error> {
+        let status_file = dir.join(format!("{name}.status"));
+        let log =
+            std::fs::File::create(dir.join(format!("{name}.log"))).map_err(|e| Error::Spawn {
+                pod: name.into(),
+                source: e,
+            })?;
+        let mut c = Command::new(&cmd.program);
+        c.args(&cmd.args)
+            .arg("--status-file")
+            .arg(&status_file)
+            .arg("--consumer-id")
+            .arg(name)
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .process_group(0);
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent. The death
+        // signal follows the spawning thread: consumers are spawned from the runtime's worker
+        // threads, which live as long as the twin.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = c.spawn().map_err(|e| Error::Spawn {
+            pod: name.into(),
+            source: e,
+        })?;
+        let pid = child.id().unwrap_or(0);
+        Ok(PodProcess {
+            child,
+            pid,
+            status_file,
+        })
+    }
+
+    /// Busy unless the status file says `idle` (a missing or unreadable file counts as busy,
+    /// as the contract requires).
+    pub fn status(&self) -> Status {
+        match workload::read_status_file(&self.status_file) {
+            Ok(Some(s)) => s,
+            _ => Status::Busy,
+        }
+    }
+
+    /// `Some(code)` once the process has exited.
+    pub fn exited(&mut self) -> Option<Option<i32>> {
+        match self.child.try_wait() {
+            Ok(Some(s)) => Some(s.code()),
+            Ok(None) => None,
+            Err(_) => Some(None),
+        }
+    }
+
+    pub fn terminate(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.start_kill();
+    }
+
+    pub fn signal(&self, sig: i32) {
+        if self.pid != 0 {
+            // SAFETY: plain syscall; the pid is our own child, not yet reaped (we hold the
+            // Child and reap only through it), so it cannot have been reused.
+            unsafe {
+                libc::kill(self.pid as i32, sig);
+            }
+        }
+    }
+
+    /// Wait for the process to exit.
+    pub async fn wait(&mut self) {
+        let _ = self.child.wait().await;
+    }
+}

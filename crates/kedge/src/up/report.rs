@@ -1,0 +1,461 @@
+//! The end-of-run report: reconciliation against the table, `report.json`, `timeseries.csv`,
+//! a self-contained `report.html` (inline SVG charts) and the summary table.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use cluster::local::{DecisionRecord, Snapshot, Totals};
+use serde::Serialize;
+
+use super::Item;
+
+/// One row of `timeseries.csv` (about one per second).
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub t_s: f64,
+    pub visible: u64,
+    pub in_flight: u64,
+    pub desired: u32,
+    pub running: u32,
+    pub pending: u32,
+    pub nodes_ready: u32,
+    pub nodes_launching: u32,
+    pub nodes_draining: u32,
+    pub nodes_by_type: String,
+    pub cost_per_hour: f64,
+    pub cost_usd: f64,
+    /// Filled from the table after the run: items written in this second, and their latency.
+    pub throughput: u64,
+    pub latency_p50_ms: Option<u64>,
+    pub latency_p99_ms: Option<u64>,
+}
+
+impl Sample {
+    pub fn new(t_s: f64, visible: u64, in_flight: u64, s: &Snapshot) -> Sample {
+        Sample {
+            t_s,
+            visible,
+            in_flight,
+            desired: s.desired,
+            running: s.running,
+            pending: s.pending,
+            nodes_ready: s.nodes_ready,
+            nodes_launching: s.nodes_launching,
+            nodes_draining: s.nodes_draining,
+            nodes_by_type: s
+                .nodes_by_type
+                .iter()
+                .map(|(k, (r, l, d))| format!("{k}={r}/{l}/{d}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            cost_per_hour: s.cost_per_hour,
+            cost_usd: s.cost_usd,
+            throughput: 0,
+            latency_p50_ms: None,
+            latency_p99_ms: None,
+        }
+    }
+}
+
+pub struct Inputs<'a> {
+    pub scenario: String,
+    pub duration_s: f64,
+    pub interrupted: bool,
+    pub sent: u64,
+    pub send_failures: u64,
+    pub acked: &'a HashMap<String, u32>,
+    pub items: &'a [Item],
+    pub totals: &'a Totals,
+    pub reaction_s: Option<f64>,
+    pub drained_at_s: Option<f64>,
+    pub final_replicas: u32,
+    pub final_nodes: u32,
+    pub baseline_nodes: u32,
+    pub min_replicas: u32,
+    pub leftover_processes: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub duration_s: f64,
+    pub interrupted: bool,
+    /// Messages the producers were acknowledged (ack logs).
+    pub messages_sent: u64,
+    pub messages_acknowledged: u64,
+    pub send_failures: u64,
+    pub items_in_table: u64,
+    /// Items whose transaction id appears more than once in the table, plus acknowledged
+    /// ids acknowledged twice (a producer resend that became two messages).
+    pub duplicate_items: u64,
+    /// Acknowledged transaction ids with no item in the table.
+    pub lost_messages: u64,
+    /// Items whose transaction id no producer was acknowledged for.
+    pub unexpected_items: u64,
+    /// Items written after more than one receive (redeliveries, processed once).
+    pub redelivered_items: u64,
+    pub max_replicas: u32,
+    pub max_pending_pods: u32,
+    pub max_nodes: u32,
+    pub nodes_launched: u64,
+    pub nodes_removed: u64,
+    pub node_hours: f64,
+    pub cost_usd: f64,
+    pub latency_p50_ms: Option<u64>,
+    pub latency_p99_ms: Option<u64>,
+    pub reaction_s: Option<f64>,
+    pub drained_at_s: Option<f64>,
+    pub final_replicas: u32,
+    pub final_nodes: u32,
+    pub baseline_nodes: u32,
+    pub min_replicas: u32,
+    pub busy_pods_killed: u64,
+    pub chaos_killed: u64,
+    pub pods_started: u64,
+    pub pods_exited_unexpectedly: u64,
+    pub leftover_processes: u32,
+}
+
+fn pct(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted.get(i.min(sorted.len() - 1)).copied()
+}
+
+impl Report {
+    pub fn build(i: Inputs<'_>) -> Report {
+        let mut seen: HashMap<&str, u32> = HashMap::new();
+        for it in i.items {
+            *seen.entry(it.transaction_id.as_str()).or_insert(0) += 1;
+        }
+        let table_dups: u64 = seen.values().map(|c| u64::from(c.saturating_sub(1))).sum();
+        let ack_dups: u64 = i
+            .acked
+            .values()
+            .map(|c| u64::from(c.saturating_sub(1)))
+            .sum();
+        let lost = i
+            .acked
+            .keys()
+            .filter(|k| !seen.contains_key(k.as_str()))
+            .count() as u64;
+        let unexpected = seen.keys().filter(|k| !i.acked.contains_key(**k)).count() as u64;
+        let mut lat: Vec<u64> = i
+            .items
+            .iter()
+            .filter_map(|it| Some(it.written_at_ms?.saturating_sub(it.sent_at_ms?)))
+            .collect();
+        lat.sort_unstable();
+        let t = i.totals;
+        Report {
+            scenario: i.scenario,
+            duration_s: i.duration_s,
+            interrupted: i.interrupted,
+            messages_sent: i.sent,
+            messages_acknowledged: i.acked.values().map(|c| u64::from(*c)).sum(),
+            send_failures: i.send_failures,
+            items_in_table: i.items.len() as u64,
+            duplicate_items: table_dups + ack_dups,
+            lost_messages: lost,
+            unexpected_items: unexpected,
+            redelivered_items: i
+                .items
+                .iter()
+                .filter(|it| it.receive_count.unwrap_or(1) > 1)
+                .count() as u64,
+            max_replicas: t.max_replicas,
+            max_pending_pods: t.max_pending_pods,
+            max_nodes: t.max_nodes,
+            nodes_launched: t.nodes_launched,
+            nodes_removed: t.nodes_removed,
+            node_hours: t.node_seconds / 3600.0,
+            cost_usd: t.cost_usd,
+            latency_p50_ms: pct(&lat, 50.0),
+            latency_p99_ms: pct(&lat, 99.0),
+            reaction_s: i.reaction_s,
+            drained_at_s: i.drained_at_s,
+            final_replicas: i.final_replicas,
+            final_nodes: i.final_nodes,
+            baseline_nodes: i.baseline_nodes,
+            min_replicas: i.min_replicas,
+            busy_pods_killed: t.busy_pods_killed,
+            chaos_killed: t.chaos_killed,
+            pods_started: t.pods_started,
+            pods_exited_unexpectedly: t.pods_exited_unexpectedly,
+            leftover_processes: i.leftover_processes,
+        }
+    }
+
+    pub fn print_summary(&self) {
+        let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+        let optu = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        let rows: Vec<(&str, String)> = vec![
+            (
+                "messages sent / acknowledged",
+                format!("{} / {}", self.messages_sent, self.messages_acknowledged),
+            ),
+            ("items in table", self.items_in_table.to_string()),
+            (
+                "lost / duplicate items",
+                format!("{} / {}", self.lost_messages, self.duplicate_items),
+            ),
+            (
+                "latency p50 / p99 (ms)",
+                format!(
+                    "{} / {}",
+                    optu(self.latency_p50_ms),
+                    optu(self.latency_p99_ms)
+                ),
+            ),
+            ("reaction (s)", opt(self.reaction_s)),
+            ("drained at (s)", opt(self.drained_at_s)),
+            (
+                "max replicas / pending",
+                format!("{} / {}", self.max_replicas, self.max_pending_pods),
+            ),
+            ("max nodes", self.max_nodes.to_string()),
+            (
+                "nodes launched / removed",
+                format!("{} / {}", self.nodes_launched, self.nodes_removed),
+            ),
+            (
+                "node hours / cost (USD)",
+                format!("{:.3} / {:.4}", self.node_hours, self.cost_usd),
+            ),
+            (
+                "final replicas / nodes",
+                format!(
+                    "{} / {} (min {}, baseline {})",
+                    self.final_replicas, self.final_nodes, self.min_replicas, self.baseline_nodes
+                ),
+            ),
+            ("busy pods killed", self.busy_pods_killed.to_string()),
+            ("processes left behind", self.leftover_processes.to_string()),
+        ];
+        let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        println!("{:-<1$}", "", w + 30);
+        for (k, v) in rows {
+            println!("{k:<w$}  {v}");
+        }
+        println!("{:-<1$}", "", w + 30);
+    }
+}
+
+/// Fill the per-second throughput and latency of each sample from the table.
+fn fill_from_items(samples: &mut [Sample], items: &[Item], start_ms: u64) {
+    let mut by_sec: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for it in items {
+        if let (Some(s), Some(w)) = (it.sent_at_ms, it.written_at_ms) {
+            by_sec
+                .entry(w.saturating_sub(start_ms) / 1000)
+                .or_default()
+                .push(w.saturating_sub(s));
+        }
+    }
+    for s in samples {
+        if let Some(v) = by_sec.get_mut(&(s.t_s as u64)) {
+            v.sort_unstable();
+            s.throughput = v.len() as u64;
+            s.latency_p50_ms = pct(v, 50.0);
+            s.latency_p99_ms = pct(v, 99.0);
+        }
+    }
+}
+
+pub fn write(
+    dir: &Path,
+    r: &Report,
+    samples: &[Sample],
+    decisions: &[DecisionRecord],
+    items: &[Item],
+    start_ms: u64,
+) -> anyhow::Result<()> {
+    let mut samples = samples.to_vec();
+    fill_from_items(&mut samples, items, start_ms);
+    let json = serde_json::json!({
+        "report": r,
+        "decisions": decisions.iter().map(|d| serde_json::json!({
+            "t_s": (d.at_ms.saturating_sub(start_ms)) as f64 / 1000.0,
+            "kind": d.kind,
+            "text": d.text,
+        })).collect::<Vec<_>>(),
+    });
+    // Flat fields at the top level (what tools read), details below.
+    let mut top = serde_json::to_value(r)?;
+    if let (Some(o), Some(d)) = (top.as_object_mut(), json.get("decisions")) {
+        o.insert("decisions".into(), d.clone());
+    }
+    std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&top)?)
+        .context("writing report.json")?;
+    let mut csv = String::from(
+        "t_s,visible,in_flight,desired,running,pending,nodes_ready,nodes_launching,nodes_draining,cost_per_hour,cost_usd,throughput,latency_p50_ms,latency_p99_ms,nodes_by_type\n",
+    );
+    for s in &samples {
+        let o = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
+        let _ = writeln!(
+            csv,
+            "{:.1},{},{},{},{},{},{},{},{},{:.4},{:.6},{},{},{},{}",
+            s.t_s,
+            s.visible,
+            s.in_flight,
+            s.desired,
+            s.running,
+            s.pending,
+            s.nodes_ready,
+            s.nodes_launching,
+            s.nodes_draining,
+            s.cost_per_hour,
+            s.cost_usd,
+            s.throughput,
+            o(s.latency_p50_ms),
+            o(s.latency_p99_ms),
+            s.nodes_by_type
+        );
+    }
+    std::fs::write(dir.join("timeseries.csv"), csv).context("writing timeseries.csv")?;
+    std::fs::write(
+        dir.join("report.html"),
+        html(r, &samples, decisions, start_ms),
+    )
+    .context("writing report.html")?;
+    Ok(())
+}
+
+type Series<'a> = (&'a str, &'a str, Vec<f64>);
+
+fn chart(title: &str, xs: &[f64], series: &[Series<'_>]) -> String {
+    let (w, h, pad) = (860.0, 200.0, 40.0);
+    let xmax = xs.last().copied().unwrap_or(1.0).max(1.0);
+    let ymax = series
+        .iter()
+        .flat_map(|s| s.2.iter().copied())
+        .fold(0.0f64, f64::max)
+        .max(1.0);
+    let mut out = format!(
+        r##"<h3>{title}</h3><svg width="{w}" height="{}" xmlns="http://www.w3.org/2000/svg" style="background:#fafafa;border:1px solid #ddd">"##,
+        h + pad
+    );
+    let _ = write!(
+        out,
+        r##"<text x="2" y="14" font-size="11">{ymax:.2}</text><text x="2" y="{}" font-size="11">0</text><text x="{}" y="{}" font-size="11">{xmax:.0}s</text>"##,
+        h + 4.0,
+        w - 40.0,
+        h + 20.0
+    );
+    for (i, (name, color, ys)) in series.iter().enumerate() {
+        let pts: Vec<String> = xs
+            .iter()
+            .zip(ys)
+            .map(|(x, y)| {
+                format!(
+                    "{:.1},{:.1}",
+                    pad + x / xmax * (w - pad - 10.0),
+                    h - y / ymax * (h - 10.0)
+                )
+            })
+            .collect();
+        let _ = write!(
+            out,
+            r##"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/><text x="{}" y="{}" font-size="12" fill="{color}">{name}</text>"##,
+            pts.join(" "),
+            pad + 10.0 + 150.0 * i as f64,
+            h + 34.0
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn html(r: &Report, s: &[Sample], decisions: &[DecisionRecord], start_ms: u64) -> String {
+    let xs: Vec<f64> = s.iter().map(|s| s.t_s).collect();
+    let f = |g: &dyn Fn(&Sample) -> f64| s.iter().map(g).collect::<Vec<f64>>();
+    let mut out = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>kedge up report</title></head><body style=\"font-family:sans-serif;max-width:900px;margin:auto\"><h1>kedge up report</h1>",
+    );
+    out.push_str("<table border=\"1\" cellpadding=\"3\" style=\"border-collapse:collapse\">");
+    if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(r) {
+        for (k, v) in m {
+            let _ = write!(out, "<tr><td>{k}</td><td>{v}</td></tr>");
+        }
+    }
+    out.push_str("</table>");
+    out.push_str(&chart(
+        "Queue depth",
+        &xs,
+        &[
+            ("visible", "#1f77b4", f(&|s| s.visible as f64)),
+            ("in flight", "#ff7f0e", f(&|s| s.in_flight as f64)),
+        ],
+    ));
+    out.push_str(&chart(
+        "Replicas",
+        &xs,
+        &[
+            ("desired", "#2ca02c", f(&|s| s.desired as f64)),
+            ("running", "#1f77b4", f(&|s| s.running as f64)),
+            ("pending", "#d62728", f(&|s| s.pending as f64)),
+        ],
+    ));
+    out.push_str(&chart(
+        "Nodes",
+        &xs,
+        &[
+            ("ready", "#1f77b4", f(&|s| s.nodes_ready as f64)),
+            ("launching", "#ff7f0e", f(&|s| s.nodes_launching as f64)),
+            ("draining", "#d62728", f(&|s| s.nodes_draining as f64)),
+        ],
+    ));
+    out.push_str(&chart(
+        "Cost rate (USD/h)",
+        &xs,
+        &[("USD/h", "#9467bd", f(&|s| s.cost_per_hour))],
+    ));
+    out.push_str(&chart(
+        "Cost total (USD)",
+        &xs,
+        &[("USD", "#8c564b", f(&|s| s.cost_usd))],
+    ));
+    out.push_str(&chart(
+        "Throughput (items written per second)",
+        &xs,
+        &[("items/s", "#17becf", f(&|s| s.throughput as f64))],
+    ));
+    out.push_str(&chart(
+        "Latency sent → written (ms)",
+        &xs,
+        &[
+            (
+                "p50",
+                "#1f77b4",
+                f(&|s| s.latency_p50_ms.unwrap_or(0) as f64),
+            ),
+            (
+                "p99",
+                "#d62728",
+                f(&|s| s.latency_p99_ms.unwrap_or(0) as f64),
+            ),
+        ],
+    ));
+    out.push_str("<h3>Decisions</h3><pre style=\"font-size:11px;white-space:pre-wrap\">");
+    for d in decisions {
+        let _ = writeln!(
+            out,
+            "{:>7.1}s {:<9} {}",
+            d.at_ms.saturating_sub(start_ms) as f64 / 1000.0,
+            d.kind,
+            esc(&d.text)
+        );
+    }
+    out.push_str("</pre></body></html>\n");
+    out
+}

@@ -1,0 +1,220 @@
+//! The `kedge up` scenario file (YAML). See `examples/up/README.md` for the format.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+fn dur<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    workload::parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+fn opt_dur<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    s.map(|s| workload::parse_duration(&s).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    /// Whole run; defaults to the sum of the phases.
+    #[serde(default, deserialize_with = "opt_dur")]
+    pub duration: Option<Duration>,
+    /// Control-loop period.
+    #[serde(default = "default_tick", deserialize_with = "dur")]
+    pub tick: Duration,
+    /// Launch → Ready for a virtual node.
+    #[serde(default = "default_boot", deserialize_with = "dur")]
+    pub boot_delay: Duration,
+    pub baseline: Baseline,
+    pub pod: PodSpec,
+    #[serde(default)]
+    pub consumer: Consumer,
+    #[serde(default)]
+    pub queue: Queue,
+    /// Manifest files (ScaledObject, TriggerAuthentication, NodePool), relative to the
+    /// scenario file.
+    pub manifests: Vec<PathBuf>,
+    pub phases: Vec<Phase>,
+    #[serde(default)]
+    pub chaos: Vec<Chaos>,
+}
+
+fn default_tick() -> Duration {
+    Duration::from_millis(250)
+}
+fn default_boot() -> Duration {
+    Duration::from_secs(15)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    pub instance_type: String,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodSpec {
+    pub cpu: String,
+    pub memory: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Consumer {
+    pub work: String,
+    pub concurrency: u16,
+    pub visibility_timeout: String,
+    pub wait_time: String,
+    pub grace_period: String,
+}
+
+impl Default for Consumer {
+    fn default() -> Self {
+        Consumer {
+            work: "1s".into(),
+            concurrency: 1,
+            visibility_timeout: "30s".into(),
+            wait_time: "2s".into(),
+            grace_period: "10s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Queue {
+    pub name: String,
+    pub table: String,
+    pub max_receive_count: u32,
+    /// FIFO message groups the producers spread over (caps useful consumers).
+    pub groups: u32,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Queue {
+            name: "payments-queue.fifo".into(),
+            table: "payments".into(),
+            max_receive_count: 5,
+            groups: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    #[serde(deserialize_with = "dur")]
+    pub duration: Duration,
+    pub producers: u32,
+    /// Messages per second per producer.
+    #[serde(default)]
+    pub rate: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chaos {
+    #[serde(deserialize_with = "dur")]
+    pub at: Duration,
+    /// SIGKILL this many busy consumers.
+    pub sigkill_busy: usize,
+}
+
+/// The built-in scenario (`examples/up/demo.yaml`) and its manifests.
+pub const BUILTIN: &str = include_str!("../../../../examples/up/demo.yaml");
+pub const BUILTIN_MANIFESTS: &str = include_str!("../../../../examples/up/demo-manifests.yaml");
+
+/// A scenario with its manifests' text.
+pub struct Loaded {
+    pub scenario: Scenario,
+    pub manifests: Vec<(String, String)>,
+}
+
+impl Scenario {
+    pub fn total(&self) -> Duration {
+        self.duration
+            .unwrap_or_else(|| self.phases.iter().map(|p| p.duration).sum())
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.phases.is_empty(),
+            "phases: at least one phase is needed"
+        );
+        anyhow::ensure!(
+            self.tick >= Duration::from_millis(10),
+            "tick: at least 10ms"
+        );
+        for (i, p) in self.phases.iter().enumerate() {
+            anyhow::ensure!(
+                p.rate >= 0.0 && p.rate.is_finite(),
+                "phases[{i}].rate must be a non-negative number"
+            );
+            anyhow::ensure!(
+                p.producers == 0 || p.rate > 0.0,
+                "phases[{i}]: producers need a rate > 0"
+            );
+        }
+        Ok(())
+    }
+}
+
+pub fn load(path: Option<&Path>) -> anyhow::Result<Loaded> {
+    let (text, base, name) = match path {
+        Some(p) => (
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading the scenario {}", p.display()))?,
+            p.parent().map(Path::to_path_buf),
+            p.display().to_string(),
+        ),
+        None => (BUILTIN.to_string(), None, "built-in scenario".to_string()),
+    };
+    let scenario: Scenario = serde_yaml_ng::from_str(&text)
+        .with_context(|| format!("{name}: not a valid scenario (see examples/up/README.md)"))?;
+    scenario.validate().with_context(|| name.clone())?;
+    let mut manifests = Vec::new();
+    match base {
+        None => manifests.push(("demo-manifests.yaml".into(), BUILTIN_MANIFESTS.into())),
+        Some(base) => {
+            for m in &scenario.manifests {
+                let p = base.join(m);
+                let t = std::fs::read_to_string(&p)
+                    .with_context(|| format!("{name}: reading manifest {}", p.display()))?;
+                manifests.push((p.display().to_string(), t));
+            }
+        }
+    }
+    Ok(Loaded {
+        scenario,
+        manifests,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_parses_and_lasts_about_four_minutes() {
+        let l = load(None).expect("built-in loads");
+        let t = l.scenario.total().as_secs();
+        assert!((200..=300).contains(&t), "{t}");
+        assert_eq!(l.scenario.baseline.count, 2);
+        assert_eq!(l.manifests.len(), 1);
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let bad = BUILTIN.replace("boot_delay:", "boot_dleay:");
+        let e = serde_yaml_ng::from_str::<Scenario>(&bad).expect_err("unknown field");
+        assert!(e.to_string().contains("boot_dleay"), "{e}");
+    }
+}

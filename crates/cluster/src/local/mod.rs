@@ -18,8 +18,7 @@ use std::time::Duration;
 use autoscale::{Autoscaler, Config, Observation, Scaler};
 use clock::Timestamp;
 use model::karpenter::{
-    ANNOTATION_NODEPOOL_HASH, LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_INSTANCE_TYPE,
-    LABEL_NODEPOOL, LABEL_ZONE, NodePool,
+    LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_INSTANCE_TYPE, LABEL_NODEPOOL, LABEL_ZONE, NodePool,
 };
 use model::keda::ScaledObject;
 use model::kube::Pod;
@@ -204,6 +203,8 @@ pub struct LocalCluster {
     last_tick: Option<Timestamp>,
     last_consolidation: Timestamp,
     last_metric: Option<f64>,
+    /// The replica count went up in the current step (for `joint: false`).
+    scaled_out_now: bool,
     /// The latest decisions (ring buffer).
     pub recent: VecDeque<DecisionRecord>,
     /// Every decision, for the report.
@@ -239,6 +240,7 @@ impl LocalCluster {
             last_tick: None,
             last_consolidation: now,
             last_metric: None,
+            scaled_out_now: false,
             recent: VecDeque::new(),
             log: Vec::new(),
             totals: Totals::default(),
@@ -378,6 +380,7 @@ impl LocalCluster {
         self.account(now);
         self.boot_nodes(now);
         self.reap(now);
+        self.scaled_out_now = false;
         if now >= self.next_poll {
             self.poll(now).await;
         }
@@ -518,8 +521,15 @@ impl LocalCluster {
                     d.current_replicas, d.desired_replicas, d.reason
                 ),
             );
+            self.scaled_out_now = d.desired_replicas > d.current_replicas;
             self.desired = d.desired_replicas;
         }
+    }
+
+    /// Set the replica count by hand (`kubectl scale`); the autoscaler takes over again at
+    /// its next successful poll.
+    pub fn set_desired(&mut self, replicas: u32) {
+        self.desired = replicas;
     }
 
     /// Bring the pod count to `desired`. Scale-in removes Pending pods first, then SIGTERMs
@@ -528,8 +538,8 @@ impl LocalCluster {
     fn reconcile_replicas(&mut self, now: Timestamp) {
         let live = self.live();
         if live < self.desired {
-            // Joint decisions need the pods now; otherwise they appear on the next step
-            // (as a Deployment's ReplicaSet creates them after the /scale write).
+            // The pods exist (Pending) in the same step as the scale-out, so the provisioner
+            // sees them at once; `joint: false` holds their NodeClaims back one step.
             for _ in live..self.desired {
                 self.add_pending();
             }
@@ -693,6 +703,10 @@ impl LocalCluster {
             started += 1;
         }
         self.totals.pods_started += u64::from(started);
+        if self.scaled_out_now && !self.cfg.joint {
+            // Without joint decisions capacity follows the pods' Pending state, a step later.
+            return Ok(());
+        }
         for c in &p.claims {
             let Some(o) = c.options.first() else { continue };
             let Some(it) = self.cfg.catalog.get(&o.instance_type) else {
@@ -733,7 +747,6 @@ impl LocalCluster {
             self.totals.nodes_launched += 1;
             self.record(now, "provision", text);
         }
-        let _ = ANNOTATION_NODEPOOL_HASH;
         Ok(())
     }
 

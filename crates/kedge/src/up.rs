@@ -497,6 +497,8 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
     twin.shutdown(grace + Duration::from_secs(5)).await;
     let leftover = pids.iter().filter(|p| process_alive(**p)).count();
 
+    // Messages not consumed by the end (an interrupted or short run): not lost, still queued.
+    let (vis_end, inflight_end) = queue_depth(&clients, &queue_url).await;
     let acked = read_acks(&ack_dir)?;
     let items = scan_table(&clients, &sc.queue.table).await?;
     let _ = ep.stop.send(());
@@ -522,6 +524,7 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         baseline_nodes: sc.baseline.count,
         min_replicas: twin.min_replicas(),
         leftover_processes: leftover as u32,
+        left_in_queue: vis_end + inflight_end,
     });
     report::write(
         &report_dir,

@@ -75,6 +75,7 @@ pub struct Inputs<'a> {
     pub baseline_nodes: u32,
     pub min_replicas: u32,
     pub leftover_processes: u32,
+    pub left_in_queue: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,8 +91,11 @@ pub struct Report {
     /// Items whose transaction id appears more than once in the table, plus acknowledged
     /// ids acknowledged twice (a producer resend that became two messages).
     pub duplicate_items: u64,
-    /// Acknowledged transaction ids with no item in the table.
+    /// Acknowledged transaction ids with no item in the table (strict: a message still in
+    /// the queue at the end of an interrupted run counts too; see `left_in_queue`).
     pub lost_messages: u64,
+    /// Messages still in the queue (visible + in flight) after the consumers stopped.
+    pub left_in_queue: u64,
     /// Items whose transaction id no producer was acknowledged for.
     pub unexpected_items: u64,
     /// Items written after more than one receive (redeliveries, processed once).
@@ -161,6 +165,7 @@ impl Report {
             items_in_table: i.items.len() as u64,
             duplicate_items: table_dups + ack_dups,
             lost_messages: lost,
+            left_in_queue: i.left_in_queue,
             unexpected_items: unexpected,
             redelivered_items: i
                 .items
@@ -333,8 +338,9 @@ fn chart(title: &str, xs: &[f64], series: &[Series<'_>]) -> String {
     let ymax = series
         .iter()
         .flat_map(|s| s.2.iter().copied())
-        .fold(0.0f64, f64::max)
-        .max(1.0);
+        .fold(0.0f64, f64::max);
+    // Small series (a few cents of cost) keep their own scale.
+    let ymax = if ymax > 0.0 { ymax } else { 1.0 };
     let mut out = format!(
         r##"<h3>{title}</h3><svg width="{w}" height="{}" xmlns="http://www.w3.org/2000/svg" style="background:#fafafa;border:1px solid #ddd">"##,
         h + pad

@@ -3,11 +3,12 @@
 //! provision cores — running a scenario, then a report reconciled against the table.
 //!
 //! The twin's work is in `cluster::local`; this module sets up the endpoint, the queue and
-//! the table, drives the producers' phases, samples the time series, and writes the report
-//! (`up/report.rs`).
+//! the table, drives the producers' phases, samples the time series, shows the live view
+//! (`up/tui.rs`) or status lines, and writes the report (`up/report.rs`).
 
 mod report;
 mod scenario;
+mod tui;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -355,9 +356,18 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         sc.consumer.concurrency,
         report_dir.display()
     );
-    if !a.headless {
-        println!("(live view: status lines; the ratatui view is not built yet)");
-    }
+    // The live view needs a terminal; without one (CI, a pipe) status lines are printed.
+    let mut live = if !a.headless && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        match tui::Live::start() {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("no live view ({e}); printing status lines");
+                None
+            }
+        }
+    } else {
+        None
+    };
 
     // Producers, phase by phase.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -468,7 +478,40 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
             last_sample = Some(t);
             samples.push(Sample::new(el.as_secs_f64(), visible, inflight, &snap));
         }
-        if last_status.is_none_or(|l| t.since(l) >= Duration::from_secs(a.status_every.max(1))) {
+        if let Some(l) = live.as_mut() {
+            if l.quit_requested() {
+                interrupted = true;
+                break;
+            }
+            let decisions = twin
+                .recent
+                .iter()
+                .rev()
+                .take(20)
+                .map(|d| {
+                    format!(
+                        "{:>6.1}s {:<9} {}",
+                        d.at_ms.saturating_sub(start.as_millis()) as f64 / 1000.0,
+                        d.kind,
+                        d.text
+                    )
+                })
+                .collect();
+            let view = tui::View {
+                title: &sc.name,
+                elapsed_s: el.as_secs_f64(),
+                total_s: total.as_secs_f64(),
+                visible,
+                in_flight: inflight,
+                snap: &snap,
+                decisions,
+            };
+            if let Err(e) = l.draw(&view) {
+                tracing::warn!(error = %e, "live view failed");
+            }
+        } else if last_status
+            .is_none_or(|l| t.since(l) >= Duration::from_secs(a.status_every.max(1)))
+        {
             last_status = Some(t);
             let last = twin.recent.back().map(|d| d.text.as_str()).unwrap_or("");
             println!(
@@ -486,6 +529,8 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
             );
         }
     }
+    // Back to the normal screen before anything else is printed.
+    drop(live);
     // Stop producers, then consumers (drain: SIGTERM, wait), then read everything back.
     let _ = stop_tx.send(true);
     let (sent, failed) = producers.await.unwrap_or((0, 0));

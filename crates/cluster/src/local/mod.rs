@@ -299,7 +299,7 @@ impl LocalCluster {
     }
 
     fn record(&mut self, now: Timestamp, kind: &'static str, text: String) {
-        tracing::info!(kind, "{text}");
+        tracing::debug!(kind, "{text}");
         let r = DecisionRecord {
             at_ms: now.as_millis(),
             kind,

@@ -206,7 +206,10 @@ impl Report {
             ("items in table", self.items_in_table.to_string()),
             (
                 "lost / duplicate items",
-                format!("{} / {}", self.lost_messages, self.duplicate_items),
+                format!(
+                    "{} / {} ({} left in queue)",
+                    self.lost_messages, self.duplicate_items, self.left_in_queue
+                ),
             ),
             (
                 "latency p50 / p99 (ms)",

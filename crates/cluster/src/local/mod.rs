@@ -4,9 +4,18 @@
 //! [`LocalCluster::tick`] is one control-loop step at an injected `now`: nodes finish booting,
 //! exited processes are reaped, the autoscaler is polled (when its interval is due), the
 //! replica count is reconciled (scale-in SIGTERMs idle consumers first and never a busy one),
-//! pending pods are placed with the provision core's scheduler, NodeClaims are planned for
-//! those that do not fit (in the same step as the scale-out: joint decisions), and, when
+//! pending pods are placed on Ready nodes with the provision core's scheduler (the
+//! kube-scheduler's part), NodeClaims are planned for those that do not fit, and, when
 //! nothing is pending, the provision core's disruption pass consolidates (drain, then remove).
+//!
+//! Capacity is requested two ways, as with Karpenter next to KEDA:
+//! - **joint decisions** (`joint: true`): a scale-out is passed to the provision core as a
+//!   [`ReplicaIntent`] in the same step as the decision, before the pods exist, so NodeClaims
+//!   launch at once;
+//! - **pending pods**: pods that stay Pending are batched ([`Batcher`]: 1 s without new pods,
+//!   at most 10 s) and then planned. With `joint: false` this is the only path, so capacity
+//!   for a scale-out follows one batching window after the pods turned Pending.
+//!
 //! The substrate holds no policy: every *when* comes from the cores.
 
 pub mod process;
@@ -25,7 +34,7 @@ use model::kube::Pod;
 use model::quantity::Quantity;
 use provision::catalog::Catalog;
 use provision::disruption::{DisruptionInput, DisruptionOptions, Method};
-use provision::plan::{ProvisionInput, plan};
+use provision::plan::{Batcher, PlannedClaim, ProvisionInput, ReplicaIntent, plan};
 use provision::resources::Res;
 use provision::scheduler::ExistingNode;
 use scalers::ResolvedAuth;
@@ -82,8 +91,8 @@ pub struct LocalConfig {
     pub consumer: ConsumerCommand,
     /// Status files and consumer logs.
     pub pod_dir: PathBuf,
-    /// Request capacity for a scale-out in the same step (else on the next step, once the
-    /// pods exist and are Pending).
+    /// Request capacity for a scale-out in the same step, as a [`ReplicaIntent`] (else only
+    /// once the pods are Pending, after the pending-pod batching window).
     pub joint: bool,
     /// A draining node waits this long for busy consumers to go idle before SIGTERM.
     pub drain_timeout: Duration,
@@ -169,6 +178,8 @@ pub struct Totals {
     pub pods_exited_unexpectedly: u64,
     pub chaos_killed: u64,
     pub first_scale_out_ms: Option<u64>,
+    /// The first NodeClaim launch (joint or for pending pods).
+    pub first_launch_ms: Option<u64>,
 }
 
 /// What a status line or a chart sample shows.
@@ -203,8 +214,10 @@ pub struct LocalCluster {
     last_tick: Option<Timestamp>,
     last_consolidation: Timestamp,
     last_metric: Option<f64>,
-    /// The replica count went up in the current step (for `joint: false`).
-    scaled_out_now: bool,
+    /// The replica count the pods were last reconciled to (a rise above it is a scale-out).
+    reconciled_desired: u32,
+    /// Karpenter's pending-pod batching window.
+    batcher: Batcher,
     /// The latest decisions (ring buffer).
     pub recent: VecDeque<DecisionRecord>,
     /// Every decision, for the report.
@@ -240,7 +253,8 @@ impl LocalCluster {
             last_tick: None,
             last_consolidation: now,
             last_metric: None,
-            scaled_out_now: false,
+            reconciled_desired: desired,
+            batcher: Batcher::default(),
             recent: VecDeque::new(),
             log: Vec::new(),
             totals: Totals::default(),
@@ -380,12 +394,12 @@ impl LocalCluster {
         self.account(now);
         self.boot_nodes(now);
         self.reap(now);
-        self.scaled_out_now = false;
         if now >= self.next_poll {
             self.poll(now).await;
         }
         self.reconcile_replicas(now);
-        self.schedule(now)?;
+        self.place(now)?;
+        self.provision_pending(now);
         self.drain(now);
         if now.since(self.last_consolidation) >= self.cfg.consolidation_interval {
             self.last_consolidation = now;
@@ -521,13 +535,13 @@ impl LocalCluster {
                     d.current_replicas, d.desired_replicas, d.reason
                 ),
             );
-            self.scaled_out_now = d.desired_replicas > d.current_replicas;
             self.desired = d.desired_replicas;
         }
     }
 
     /// Set the replica count by hand (`kubectl scale`); the autoscaler takes over again at
-    /// its next successful poll.
+    /// its next successful poll. A rise is a scale-out like the autoscaler's: with joint
+    /// decisions its capacity is requested in the next step, as an intent.
     pub fn set_desired(&mut self, replicas: u32) {
         self.desired = replicas;
     }
@@ -537,12 +551,20 @@ impl LocalCluster {
     /// a busy consumer is never chosen: the count converges as consumers go idle.
     fn reconcile_replicas(&mut self, now: Timestamp) {
         let live = self.live();
+        let scale_out = self.desired.saturating_sub(self.reconciled_desired);
+        self.reconciled_desired = self.desired;
         if live < self.desired {
-            // The pods exist (Pending) in the same step as the scale-out, so the provisioner
-            // sees them at once; `joint: false` holds their NodeClaims back one step.
-            for _ in live..self.desired {
+            let new = self.desired - live;
+            // Joint decisions: the scale-out reaches the provision core as an intent before
+            // the pods exist (replacements of exited pods are not a scale-out).
+            let announce = new.min(scale_out);
+            if self.cfg.joint && announce > 0 {
+                self.provision_intent(now, announce);
+            }
+            for _ in 0..new {
                 self.add_pending();
             }
+            self.batcher.observe(now);
             return;
         }
         let mut excess = live - self.desired;
@@ -662,21 +684,63 @@ impl LocalCluster {
         }
     }
 
-    /// Place Pending pods on Ready nodes; plan NodeClaims for the rest and launch them.
-    fn schedule(&mut self, now: Timestamp) -> Result<(), Error> {
-        let pending: Vec<String> = self
-            .pods
+    fn pending_names(&self) -> Vec<String> {
+        self.pods
             .iter()
             .filter(|p| matches!(p.phase, PodPhase::Pending))
             .map(|p| p.name.clone())
-            .collect();
-        if pending.is_empty() {
-            return Ok(());
-        }
+            .collect()
+    }
+
+    fn source(&self) -> String {
+        let m = &self.cfg.scaled_object.metadata;
+        format!(
+            "ScaledObject {}/{}",
+            m.namespace.as_deref().unwrap_or("default"),
+            m.name
+        )
+    }
+
+    /// Joint decision: plan capacity for `replicas` announced replicas (plus the pods already
+    /// Pending) and launch the NodeClaims now.
+    fn provision_intent(&mut self, now: Timestamp, replicas: u32) {
         let input = ProvisionInput {
             nodepools: self.cfg.nodepools.clone(),
             daemonsets: vec![],
             nodes: self.nodes.iter().map(|n| self.existing(n)).collect(),
+            pending: self
+                .pending_names()
+                .iter()
+                .map(|n| self.pod_model(n))
+                .collect(),
+            intents: vec![ReplicaIntent {
+                source: self.source(),
+                template: self.pod_model("consumer"),
+                replicas,
+            }],
+        };
+        let p = plan(&self.cfg.catalog, &input);
+        for c in &p.claims {
+            self.launch(now, c, "joint");
+        }
+    }
+
+    /// The kube-scheduler's part: bind Pending pods to Ready nodes with room and start their
+    /// processes. Nodes still booting are not schedulable yet.
+    fn place(&mut self, now: Timestamp) -> Result<(), Error> {
+        let pending = self.pending_names();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let input = ProvisionInput {
+            nodepools: vec![],
+            daemonsets: vec![],
+            nodes: self
+                .nodes
+                .iter()
+                .filter(|n| n.state == NodeState::Ready)
+                .map(|n| self.existing(n))
+                .collect(),
             pending: pending.iter().map(|n| self.pod_model(n)).collect(),
             intents: vec![],
         };
@@ -703,51 +767,79 @@ impl LocalCluster {
             started += 1;
         }
         self.totals.pods_started += u64::from(started);
-        if self.scaled_out_now && !self.cfg.joint {
-            // Without joint decisions capacity follows the pods' Pending state, a step later.
-            return Ok(());
-        }
-        for c in &p.claims {
-            let Some(o) = c.options.first() else { continue };
-            let Some(it) = self.cfg.catalog.get(&o.instance_type) else {
-                continue;
-            };
-            let name = format!("{}-{}", c.nodepool, self.next_node);
-            self.next_node += 1;
-            let hash = self
-                .cfg
-                .nodepools
-                .iter()
-                .find(|p| p.name() == c.nodepool)
-                .map(|p| p.template_hash());
-            let text = format!(
-                "launch {name}: {} {} ${:.3}/h for {} pod(s) — {}",
-                o.instance_type,
-                o.capacity_type,
-                o.price,
-                c.pods.len(),
-                c.explanation
-            );
-            self.nodes.push(VirtualNode {
-                name,
-                instance_type: o.instance_type.clone(),
-                nodepool: Some(c.nodepool.clone()),
-                zone: o.zone.clone(),
-                capacity_type: o.capacity_type.clone(),
-                price: o.price,
-                capacity: it.capacity,
-                allocatable: it.allocatable,
-                state: NodeState::Launching,
-                launched_at: now,
-                ready_at: now.add(self.cfg.boot_delay),
-                drain_started: None,
-                last_pod_event: now,
-                nodepool_hash: hash,
-            });
-            self.totals.nodes_launched += 1;
-            self.record(now, "provision", text);
-        }
         Ok(())
+    }
+
+    /// Karpenter's provisioner: once the batching window closes, plan NodeClaims for the pods
+    /// still Pending (in-flight NodeClaims count as capacity) and launch them.
+    fn provision_pending(&mut self, now: Timestamp) {
+        let pending = self.pending_names();
+        if pending.is_empty() {
+            self.batcher.reset();
+            return;
+        }
+        if self.batcher.deadline().is_none() {
+            // Pods still Pending after the last batch (e.g. waiting for a limit): retry.
+            self.batcher.observe(now);
+        }
+        if !self.batcher.ready(now) {
+            return;
+        }
+        self.batcher.reset();
+        let input = ProvisionInput {
+            nodepools: self.cfg.nodepools.clone(),
+            daemonsets: vec![],
+            nodes: self.nodes.iter().map(|n| self.existing(n)).collect(),
+            pending: pending.iter().map(|n| self.pod_model(n)).collect(),
+            intents: vec![],
+        };
+        let p = plan(&self.cfg.catalog, &input);
+        for c in &p.claims {
+            self.launch(now, c, "pending pods");
+        }
+    }
+
+    /// Launch one planned NodeClaim as a virtual node (Launching until the boot delay passes).
+    fn launch(&mut self, now: Timestamp, c: &PlannedClaim, why: &str) {
+        let Some(o) = c.options.first() else { return };
+        let Some(it) = self.cfg.catalog.get(&o.instance_type) else {
+            return;
+        };
+        let name = format!("{}-{}", c.nodepool, self.next_node);
+        self.next_node += 1;
+        let hash = self
+            .cfg
+            .nodepools
+            .iter()
+            .find(|p| p.name() == c.nodepool)
+            .map(|p| p.template_hash());
+        let text = format!(
+            "launch {name} ({why}): {} {} ${:.3}/h for {} pod(s) — {}",
+            o.instance_type,
+            o.capacity_type,
+            o.price,
+            c.pods.len(),
+            c.explanation
+        );
+        self.nodes.push(VirtualNode {
+            name,
+            instance_type: o.instance_type.clone(),
+            nodepool: Some(c.nodepool.clone()),
+            zone: o.zone.clone(),
+            capacity_type: o.capacity_type.clone(),
+            price: o.price,
+            capacity: it.capacity,
+            allocatable: it.allocatable,
+            state: NodeState::Launching,
+            launched_at: now,
+            ready_at: now.add(self.cfg.boot_delay),
+            drain_started: None,
+            last_pod_event: now,
+            nodepool_hash: hash,
+        });
+        self.totals.nodes_launched += 1;
+        self.totals.first_launch_ms.get_or_insert(now.as_millis());
+        self.record(now, "provision", text);
     }
 
     /// Move pods off draining nodes: idle consumers at once, busy ones once idle or after
@@ -804,31 +896,7 @@ impl LocalCluster {
         );
         for c in d.commands {
             if let Method::Replace(claim) = &c.method {
-                let Some(o) = claim.options.first() else {
-                    continue;
-                };
-                let Some(it) = self.cfg.catalog.get(&o.instance_type) else {
-                    continue;
-                };
-                let name = format!("{}-{}", claim.nodepool, self.next_node);
-                self.next_node += 1;
-                self.nodes.push(VirtualNode {
-                    name,
-                    instance_type: o.instance_type.clone(),
-                    nodepool: Some(claim.nodepool.clone()),
-                    zone: o.zone.clone(),
-                    capacity_type: o.capacity_type.clone(),
-                    price: o.price,
-                    capacity: it.capacity,
-                    allocatable: it.allocatable,
-                    state: NodeState::Launching,
-                    launched_at: now,
-                    ready_at: now.add(self.cfg.boot_delay),
-                    drain_started: None,
-                    last_pod_event: now,
-                    nodepool_hash: None,
-                });
-                self.totals.nodes_launched += 1;
+                self.launch(now, claim, "consolidation replacement");
             }
             for cand in &c.candidates {
                 if let Some(n) = self.nodes.iter_mut().find(|n| &n.name == cand) {

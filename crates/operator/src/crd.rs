@@ -1,0 +1,216 @@
+//! The custom resources kedge reconciles, as kube-rs resources.
+//!
+//! The typed specs live in `model` (shared with `kedge check`, the twin and the simulator).
+//! Here each kind is a thin kube [`Resource`](kube::Resource) whose `spec` is kept as raw JSON
+//! and parsed into the `model` type by the reconciler: one invalid object then shows up as a
+//! clear error in its own status and events instead of breaking the watch of every object of
+//! its kind.
+//!
+//! Groups and versions are upstream's, so existing KEDA and Karpenter manifests apply
+//! unchanged: `keda.sh/v1alpha1` (`ScaledObject`, `TriggerAuthentication`,
+//! `ClusterTriggerAuthentication`), `karpenter.sh/v1` (`NodePool`, `NodeClaim`) and
+//! `karpenter.k8s.aws/v1` (`EC2NodeClass`).
+
+use std::borrow::Cow;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub mod schema;
+
+/// Static identity of a custom resource kind.
+pub trait Kind {
+    const GROUP: &'static str;
+    const VERSION: &'static str;
+    const KIND: &'static str;
+    const PLURAL: &'static str;
+    const NAMESPACED: bool;
+}
+
+macro_rules! custom_resource {
+    ($(#[$doc:meta])* $name:ident, $group:literal, $version:literal, $plural:literal, $scope:ty, $namespaced:literal, $status:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+        pub struct $name {
+            #[serde(default)]
+            pub metadata: ObjectMeta,
+            /// Raw spec; parse with the `model` type (see the module docs).
+            #[serde(default)]
+            pub spec: Value,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub status: Option<$status>,
+        }
+
+        impl Kind for $name {
+            const GROUP: &'static str = $group;
+            const VERSION: &'static str = $version;
+            const KIND: &'static str = stringify!($name);
+            const PLURAL: &'static str = $plural;
+            const NAMESPACED: bool = $namespaced;
+        }
+
+        impl kube::Resource for $name {
+            type DynamicType = ();
+            type Scope = $scope;
+
+            fn kind(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+            fn group(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed($group)
+            }
+            fn version(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed($version)
+            }
+            fn api_version(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed(concat!($group, "/", $version))
+            }
+            fn plural(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed($plural)
+            }
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
+custom_resource!(
+    /// `keda.sh/v1alpha1` ScaledObject.
+    ScaledObject, "keda.sh", "v1alpha1", "scaledobjects",
+    k8s_openapi::NamespaceResourceScope, true, ScaledObjectStatus
+);
+custom_resource!(
+    /// `keda.sh/v1alpha1` TriggerAuthentication.
+    TriggerAuthentication, "keda.sh", "v1alpha1", "triggerauthentications",
+    k8s_openapi::NamespaceResourceScope, true, Value
+);
+custom_resource!(
+    /// `keda.sh/v1alpha1` ClusterTriggerAuthentication (secrets are read from the operator's
+    /// own namespace, as KEDA reads them from its cluster-object namespace).
+    ClusterTriggerAuthentication, "keda.sh", "v1alpha1", "clustertriggerauthentications",
+    k8s_openapi::ClusterResourceScope, false, Value
+);
+custom_resource!(
+    /// `karpenter.sh/v1` NodePool.
+    NodePool, "karpenter.sh", "v1", "nodepools",
+    k8s_openapi::ClusterResourceScope, false, NodePoolStatus
+);
+custom_resource!(
+    /// `karpenter.sh/v1` NodeClaim.
+    NodeClaim, "karpenter.sh", "v1", "nodeclaims",
+    k8s_openapi::ClusterResourceScope, false, model::karpenter::NodeClaimStatus
+);
+custom_resource!(
+    /// `karpenter.k8s.aws/v1` EC2NodeClass (the subset kedge's AWS provider reads).
+    EC2NodeClass, "karpenter.k8s.aws", "v1", "ec2nodeclasses",
+    k8s_openapi::ClusterResourceScope, false, Value
+);
+
+/// A status condition as KEDA and Karpenter write them (metav1.Condition shape).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `"True"`, `"False"` or `"Unknown"`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+}
+
+/// KEDA's `GroupVersionKindResource` of the scale target.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupVersionKindResource {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub resource: String,
+}
+
+/// KEDA's ScaledObject status, with the fields kedge writes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaledObjectStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_target_kind: Option<String>,
+    #[serde(
+        default,
+        rename = "scaleTargetGVKR",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub scale_target_gvkr: Option<GroupVersionKindResource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_replica_count: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_active_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_metric_names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_replica_count: Option<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// kedge extension: the replica count of the latest decision and its reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<String>,
+}
+
+/// Karpenter's NodePool status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePoolStatus {
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub resources: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// Decode a resource into its `model` type with the same checks and field-path errors as
+/// `kedge check` (what KEDA's and Karpenter's admission webhooks would refuse).
+pub fn to_model<T: model::manifest::Manifest>(
+    api_version: &str,
+    kind: &str,
+    metadata: &ObjectMeta,
+    spec: &Value,
+) -> Result<T, String> {
+    let mut meta = serde_json::Map::new();
+    if let Some(n) = &metadata.name {
+        meta.insert("name".into(), Value::String(n.clone()));
+    }
+    if let Some(n) = &metadata.namespace {
+        meta.insert("namespace".into(), Value::String(n.clone()));
+    }
+    if let Some(l) = &metadata.labels {
+        meta.insert("labels".into(), serde_json::to_value(l).unwrap_or_default());
+    }
+    if let Some(a) = &metadata.annotations {
+        meta.insert(
+            "annotations".into(),
+            serde_json::to_value(a).unwrap_or_default(),
+        );
+    }
+    let doc = serde_json::json!({
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": Value::Object(meta),
+        "spec": spec,
+    });
+    model::manifest::decode_value::<T>(&doc).map_err(|e| e.to_string())
+}

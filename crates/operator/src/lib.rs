@@ -1,0 +1,61 @@
+//! `kedge operator`: kedge's autoscale and provision cores running inside a real Kubernetes
+//! cluster, through kube-rs.
+//!
+//! Kubernetes is the distributed engine; this crate is one operator inside it. It does what
+//! KEDA and Karpenter do together: it reconciles KEDA's `ScaledObject` /
+//! `TriggerAuthentication` / `ClusterTriggerAuthentication` (keda.sh/v1alpha1) and writes
+//! replicas through the target's `/scale` subresource, and it reconciles Karpenter's
+//! `NodePool` / `NodeClaim` (karpenter.sh/v1), launching and retiring nodes through a
+//! [`provider::CloudProvider`].
+//!
+//! Decisions come from the pure cores (`autoscale`, `provision`); this crate only observes the
+//! cluster, feeds the cores and applies their decisions.
+//!
+//! # Layout
+//! - [`crd`]: the custom resources (kube `Resource` impls over `model`'s types) and the CRD
+//!   YAML generated from them (`kedge crds`).
+//! - [`context`]: shared dependencies of every reconciler (client, clock, metrics, config).
+//! - [`error`]: the crate's error enum with `metric_label()`.
+//! - [`scaledobject`]: the ScaledObject reconciler and per-object scale loops.
+//! - [`auth`]: TriggerAuthentication resolution from Secrets, ConfigMaps and container env.
+//! - [`scale`]: the `/scale` subresource of any kind, found through discovery.
+//! - [`busy`]: busy-aware scale-in (`controller.kubernetes.io/pod-deletion-cost`).
+//! - [`nodes`]: provisioning (pending pods → NodeClaims), the NodeClaim lifecycle and
+//!   disruption (cordon, evict, delete).
+//! - [`provider`]: the [`provider::CloudProvider`] trait and its `kwok` and `aws` impls.
+//! - [`compat`]: API-version discovery (policy/v1 vs v1beta1 for PDBs and Eviction).
+//! - [`leader`]: leader election through a `coordination.k8s.io` Lease.
+//! - [`server`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`controlplane`]: starts a throwaway etcd + kube-apiserver (+ controller-manager,
+//!   scheduler) on loopback for integration tests and `kedge bench operator`.
+//! - [`run`](mod@run): wiring everything together for `kedge operator`.
+
+pub mod auth;
+pub mod busy;
+pub mod compat;
+pub mod context;
+pub mod controlplane;
+pub mod crd;
+pub mod error;
+pub mod leader;
+pub mod nodes;
+pub mod provider;
+pub mod run;
+pub mod scale;
+pub mod scaledobject;
+pub mod server;
+
+#[cfg(test)]
+pub mod fixtures;
+
+pub use error::{Error, Result};
+
+/// Select rustls' process-wide crypto provider (ring). The dependency tree enables both ring
+/// (kube) and aws-lc-rs (the AWS SDK), so rustls cannot pick one by itself; call this before
+/// building a kube client. Idempotent.
+pub fn init_tls() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

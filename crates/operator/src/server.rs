@@ -1,0 +1,5 @@
+//! `/metrics`, `/healthz`, `/readyz`.
+
+/// Operator metrics (Prometheus text).
+#[derive(Default)]
+pub struct Metrics {}

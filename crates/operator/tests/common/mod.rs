@@ -1,0 +1,74 @@
+//! Integration-test harness: one real control plane per test binary.
+//!
+//! `KEDGE_K8S_BIN` names the directory with `kube-apiserver`, `kube-controller-manager` and
+//! `kube-scheduler` (built by `../shared/k8s/build-control-plane.sh`). Unset: every test that
+//! needs the control plane prints why and passes without running; with `KEDGE_REQUIRE_K8S=1`
+//! (CI) a missing or failing control plane fails the test instead.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use operator::controlplane::ControlPlane;
+
+/// The control plane shared by the tests of this binary, or `None` (skip) when
+/// `KEDGE_K8S_BIN` is unset and `KEDGE_REQUIRE_K8S` is not `1`.
+pub fn control_plane(test: &str) -> Option<&'static ControlPlane> {
+    static CP: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
+    let required = std::env::var("KEDGE_REQUIRE_K8S").is_ok_and(|v| v == "1");
+    let cp = CP.get_or_init(|| match std::env::var_os("KEDGE_K8S_BIN") {
+        None => Err("KEDGE_K8S_BIN is not set".to_string()),
+        Some(bin) => ControlPlane::start(&PathBuf::from(bin), true).map_err(|e| e.to_string()),
+    });
+    match cp {
+        Ok(cp) => Some(cp),
+        Err(e) if required => {
+            panic!("{test}: KEDGE_REQUIRE_K8S=1 but the control plane cannot start: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED {test}: no Kubernetes control plane ({e}; set KEDGE_K8S_BIN)");
+            None
+        }
+    }
+}
+
+/// Serialises tests that touch cluster-scoped objects (Nodes, NodePools, NodeClaims, CRDs).
+pub async fn cluster_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
+/// A fresh namespace for one test.
+pub async fn namespace(client: &kube::Client, name: &str) -> String {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, PostParams};
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
+    }))
+    .unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+    name.to_string()
+}
+
+/// Poll `f` until it returns `Some`, at most `secs` seconds (the control plane's controllers
+/// are asynchronous; this is waiting for *their* work, with a deadline, not a fixed sleep).
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {secs}s waiting for: {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -11,6 +11,8 @@
 //!
 //! [`CloudProvider`]: crate::provider::CloudProvider
 
+pub mod convert;
+
 use std::sync::{Arc, Mutex};
 
 use provision::plan::ReplicaIntent;

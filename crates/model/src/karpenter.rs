@@ -244,6 +244,18 @@ impl Serialize for DurationField {
     }
 }
 
+/// A Go duration string (`720h`, `Never`); the syntax is checked by validation, with the
+/// field path, rather than by a schema pattern.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for DurationField {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DurationField".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
+    }
+}
+
 impl<'de> Deserialize<'de> for DurationField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(DurationField {
@@ -429,6 +441,7 @@ pub struct NodePool {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodePoolSpec {
     pub template: NodeClaimTemplate,
@@ -442,6 +455,7 @@ pub struct NodePoolSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TemplateMetadata {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -451,6 +465,7 @@ pub struct TemplateMetadata {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeClaimTemplate {
     #[serde(default)]
@@ -459,6 +474,7 @@ pub struct NodeClaimTemplate {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeClaimTemplateSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -481,6 +497,7 @@ fn default_expire_after() -> DurationField {
 /// A node selector requirement plus Karpenter's `minValues` (flexibility floor: at least this
 /// many distinct values of the key must remain among the NodeClaim's instance types).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RequirementWithMinValues {
     pub key: String,
@@ -510,6 +527,7 @@ impl RequirementWithMinValues {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeClassReference {
     pub group: String,
@@ -518,6 +536,7 @@ pub struct NodeClassReference {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ConsolidationPolicy {
     WhenEmpty,
     #[default]
@@ -527,6 +546,7 @@ pub enum ConsolidationPolicy {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum DisruptionReason {
     Underutilized,
     Empty,
@@ -534,6 +554,7 @@ pub enum DisruptionReason {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Disruption {
     #[serde(default)]
@@ -574,6 +595,7 @@ impl Disruption {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Budget {
     #[serde(default = "default_budget_nodes")]
@@ -1232,6 +1254,7 @@ pub struct NodeClaim {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeClaimSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -1250,6 +1273,7 @@ pub struct NodeClaimSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeClaimResources {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

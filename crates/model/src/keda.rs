@@ -64,6 +64,7 @@ pub struct ScaledObject {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScaledObjectSpec {
     pub scale_target_ref: ScaleTarget,
@@ -123,6 +124,7 @@ impl ScaledObjectSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScaleTarget {
     /// Default `apps/v1`.
@@ -146,6 +148,7 @@ impl ScaleTarget {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Fallback {
     pub failure_threshold: i32,
@@ -156,6 +159,7 @@ pub struct Fallback {
 
 /// What replica count the fallback asks for (KEDA 2.17+); default `static`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum FallbackBehavior {
     /// Exactly `fallback.replicas`.
@@ -170,6 +174,7 @@ pub enum FallbackBehavior {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Advanced {
     #[serde(default)]
@@ -185,6 +190,7 @@ pub struct Advanced {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HpaConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,6 +201,7 @@ pub struct HpaConfig {
 
 /// `autoscaling/v2` `HorizontalPodAutoscalerBehavior`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HpaBehavior {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -205,6 +212,7 @@ pub struct HpaBehavior {
 
 /// `autoscaling/v2` `HPAScalingRules`; unset fields take the HPA defaults (see `autoscale`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HpaScalingRules {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,6 +227,7 @@ pub struct HpaScalingRules {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum SelectPolicy {
     Max,
     Min,
@@ -226,6 +235,7 @@ pub enum SelectPolicy {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HpaScalingPolicy {
     #[serde(rename = "type")]
@@ -235,6 +245,7 @@ pub struct HpaScalingPolicy {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum PolicyType {
     Pods,
     Percent,
@@ -246,6 +257,17 @@ pub enum PolicyType {
 pub enum QuantityValue {
     Number(f64),
     String(String),
+}
+
+/// A quantity field (HPA `tolerance`) is int-or-string in Kubernetes' own schema.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for QuantityValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "QuantityValue".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "x-kubernetes-int-or-string": true })
+    }
 }
 
 impl QuantityValue {
@@ -268,6 +290,7 @@ impl QuantityValue {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScalingModifiers {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -282,6 +305,7 @@ pub struct ScalingModifiers {
 
 /// HPA metric target type. `Utilization` exists upstream for cpu/memory triggers only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum MetricType {
     #[default]
     AverageValue,
@@ -290,6 +314,7 @@ pub enum MetricType {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Trigger {
     #[serde(rename = "type")]
@@ -313,6 +338,7 @@ impl Trigger {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthenticationRef {
     pub name: String,
@@ -815,6 +841,7 @@ pub struct ClusterTriggerAuthentication {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TriggerAuthenticationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -842,6 +869,7 @@ pub struct TriggerAuthenticationSpec {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodIdentity {
     /// `none`, `aws`, `aws-eks` (deprecated alias kept for old manifests), `azure-workload`, `gcp`.
@@ -863,6 +891,7 @@ pub struct PodIdentity {
 pub const POD_IDENTITY_PROVIDERS: [&str; 5] = ["none", "aws", "aws-eks", "azure-workload", "gcp"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretTargetRef {
     pub parameter: String,
@@ -871,6 +900,7 @@ pub struct SecretTargetRef {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvRef {
     pub parameter: String,

@@ -270,3 +270,14 @@ mod tests {
         }
     }
 }
+
+/// Kubernetes publishes `resource.Quantity` as int-or-string; a CRD schema must say the same.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Quantity {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Quantity".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "x-kubernetes-int-or-string": true })
+    }
+}

@@ -1,1 +1,778 @@
-//! TODO
+//! The `kwok` cloud provider: fake nodes for tests, demos and cluster-scale simulation.
+//!
+//! A launch creates a `Node` object named after the NodeClaim, with capacity and allocatable
+//! from the catalog (`provision::catalog`), the well-known labels, the claim's taints and
+//! startup taints plus `node.kubernetes.io/not-ready:NoSchedule`, provider ID
+//! `kwok://<node>` and an annotation [`ANNOTATION_READY_AT`] (now + boot delay, from the
+//! injected clock). There is no kubelet behind these nodes, so [`Kwok::run_kubelet`] plays its
+//! part for them (and only them): node Ready after the boot delay, node lease heartbeats,
+//! bound pods marked Running/Ready, terminating pods force-deleted after their grace period.
+//!
+//! Insufficient capacity can be simulated: offerings in the `unavailable` set fail to launch,
+//! the provider falls back to the next instance type of the request (as EC2 CreateFleet
+//! does with several overrides) and remembers the failed offerings so [`Kwok::catalog`] no
+//! longer offers them to the planner.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clock::{Clock, Timestamp};
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use model::karpenter::{
+    LABEL_ARCH, LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_INSTANCE_TYPE, LABEL_NODEPOOL, LABEL_OS,
+    LABEL_ZONE,
+};
+use provision::catalog::{Catalog, Offering, offering_order};
+use provision::requirements::Requirements;
+use serde_json::{Value, json};
+
+use super::{CloudProvider, Instance, LaunchRequest, ProviderError};
+use crate::error::kube_status;
+use autoscale::scaler::BoxFuture;
+
+/// Provider ID scheme of kwok nodes: `kwok://<node name>`.
+pub const PROVIDER_ID_PREFIX: &str = "kwok://";
+/// When the fake node turns Ready (RFC 3339), written at launch from the injected clock.
+pub const ANNOTATION_READY_AT: &str = "kwok.kedge.dev/ready-at";
+/// The NodeClaim a kwok node was launched for (garbage collection reads it, as Karpenter's
+/// AWS provider reads the `karpenter.sh/nodeclaim` instance tag).
+pub const ANNOTATION_NODECLAIM: &str = "kwok.kedge.dev/nodeclaim";
+/// The taint the API server's node lifecycle puts on nodes that are not Ready.
+pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
+/// Default time from launch to Ready.
+pub const DEFAULT_BOOT_DELAY: Duration = Duration::from_secs(15);
+/// Field manager of the fake kubelet's writes.
+const KUBELET_MANAGER: &str = "kedge-kwok-kubelet";
+/// Lease duration the kubelet announces; renewed every quarter of it (the kubelet's
+/// defaults: 40 s, renewed every 10 s), so the node lifecycle controller never sees a
+/// silent node.
+const LEASE_SECONDS: i32 = 40;
+
+/// One offering that fails to launch (simulated insufficient capacity). An empty zone or
+/// capacity type matches every zone / capacity type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnavailableOffering {
+    pub instance_type: String,
+    pub zone: String,
+    pub capacity_type: String,
+}
+
+impl UnavailableOffering {
+    /// Every offering of `instance_type`.
+    pub fn instance_type(t: &str) -> Self {
+        UnavailableOffering {
+            instance_type: t.into(),
+            zone: String::new(),
+            capacity_type: String::new(),
+        }
+    }
+    fn matches(&self, t: &str, o: &Offering) -> bool {
+        self.instance_type == t
+            && (self.zone.is_empty() || self.zone == o.zone)
+            && (self.capacity_type.is_empty() || self.capacity_type == o.capacity_type)
+    }
+}
+
+/// Fake nodes on a real API server.
+pub struct Kwok {
+    client: kube::Client,
+    clock: Arc<dyn Clock>,
+    catalog: Arc<Catalog>,
+    boot_delay: Duration,
+    /// Offerings that fail to launch (the simulated cloud has no capacity there).
+    unavailable: BTreeSet<UnavailableOffering>,
+    /// Offerings that failed a launch: no longer offered to the planner.
+    learned: Mutex<BTreeSet<(String, String, String)>>,
+}
+
+impl Kwok {
+    pub fn new(client: kube::Client, clock: Arc<dyn Clock>, catalog: Arc<Catalog>) -> Self {
+        Kwok {
+            client,
+            clock,
+            catalog,
+            boot_delay: DEFAULT_BOOT_DELAY,
+            unavailable: BTreeSet::new(),
+            learned: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// Time from launch to Ready (default 15 s).
+    pub fn with_boot_delay(mut self, d: Duration) -> Self {
+        self.boot_delay = d;
+        self
+    }
+
+    /// Offerings that fail with insufficient capacity (to test fallback).
+    pub fn with_unavailable(mut self, u: impl IntoIterator<Item = UnavailableOffering>) -> Self {
+        self.unavailable.extend(u);
+        self
+    }
+
+    fn simulated_ice(&self, t: &str, o: &Offering) -> bool {
+        self.unavailable.iter().any(|u| u.matches(t, o))
+    }
+
+    fn learned_ice(&self, t: &str, o: &Offering) -> bool {
+        self.learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(t.to_string(), o.zone.clone(), o.capacity_type.clone()))
+    }
+
+    /// The Node object a launch creates (pure; exposed for tests).
+    pub fn node_for(
+        &self,
+        req: &LaunchRequest,
+        t: &provision::catalog::InstanceType,
+        o: &Offering,
+        now: Timestamp,
+    ) -> Node {
+        let name = &req.claim_name;
+        let mut labels: BTreeMap<String, String> = BTreeMap::new();
+        // Single-valued requirements of the instance type (arch, os, family, size, cpu, …).
+        for (k, r) in t.requirements.iter() {
+            if let Some(v) = r.single() {
+                labels.insert(k.clone(), v.to_string());
+            }
+        }
+        labels.insert(LABEL_INSTANCE_TYPE.into(), t.name.clone());
+        labels.insert(LABEL_ZONE.into(), o.zone.clone());
+        labels.insert(LABEL_CAPACITY_TYPE.into(), o.capacity_type.clone());
+        labels.entry(LABEL_ARCH.into()).or_insert("amd64".into());
+        labels.entry(LABEL_OS.into()).or_insert("linux".into());
+        labels.insert(LABEL_HOSTNAME.into(), name.clone());
+        labels.insert(LABEL_NODEPOOL.into(), req.nodepool.clone());
+        for (k, v) in &req.labels {
+            labels.insert(k.clone(), v.clone());
+        }
+        let mut taints: Vec<Value> = Vec::new();
+        for t in req.taints.iter().chain(&req.startup_taints) {
+            taints.push(serde_json::to_value(t).unwrap_or(Value::Null));
+        }
+        taints.push(json!({"key": TAINT_NOT_READY, "effect": "NoSchedule"}));
+        let ready_at = rfc3339(now.add(self.boot_delay));
+        let cap = quantities(&t.capacity.to_list());
+        let alloc = quantities(&t.allocatable.to_list());
+        let v = json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "labels": labels,
+                "annotations": {
+                    ANNOTATION_READY_AT: ready_at,
+                    ANNOTATION_NODECLAIM: name,
+                    "kwok.x-k8s.io/node": "fake",
+                },
+            },
+            "spec": {
+                "providerID": format!("{PROVIDER_ID_PREFIX}{name}"),
+                "taints": taints,
+            },
+            "status": {
+                "capacity": cap,
+                "allocatable": alloc,
+                "phase": "Running",
+            },
+        });
+        serde_json::from_value(v).unwrap_or_default()
+    }
+
+    async fn launch(&self, req: &LaunchRequest) -> Result<Instance, ProviderError> {
+        let reqs = claim_requirements(&req.claim);
+        let mut tried = Vec::new();
+        for name in &req.instance_types {
+            let Some(t) = self.catalog.get(name) else {
+                continue;
+            };
+            let mut offerings: Vec<&Offering> = t
+                .offerings
+                .iter()
+                .filter(|o| o.available && provision::catalog::offering_allowed(o, &reqs))
+                .filter(|o| !self.learned_ice(name, o))
+                .collect();
+            offerings.sort_by(|a, b| offering_order(a, b));
+            for o in offerings {
+                if self.simulated_ice(name, o) {
+                    tried.push(format!("{name}/{}/{}", o.zone, o.capacity_type));
+                    self.learned
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert((name.clone(), o.zone.clone(), o.capacity_type.clone()));
+                    continue;
+                }
+                let node = self.node_for(req, t, o, self.clock.now());
+                let api: Api<Node> = Api::all(self.client.clone());
+                let created = match api.create(&PostParams::default(), &node).await {
+                    Ok(n) => n,
+                    // A retried launch (the claim's status write was lost): the node is ours.
+                    Err(e) if kube_status(&e) == Some(409) => api
+                        .get(&req.claim_name)
+                        .await
+                        .map_err(|e| ProviderError::Api(format!("get node: {e}")))?,
+                    Err(e) if kube_status(&e) == Some(422) || kube_status(&e) == Some(400) => {
+                        return Err(ProviderError::Invalid(format!("create node: {e}")));
+                    }
+                    Err(e) => return Err(ProviderError::Api(format!("create node: {e}"))),
+                };
+                return Ok(instance_of(&created));
+            }
+        }
+        if tried.is_empty() {
+            Err(ProviderError::InsufficientCapacity(format!(
+                "no offering of {:?} matches the claim's requirements",
+                req.instance_types
+            )))
+        } else {
+            Err(ProviderError::InsufficientCapacity(format!(
+                "no capacity for {}",
+                tried.join(", ")
+            )))
+        }
+    }
+
+    /// Play the kubelet's part for kwok nodes until `shutdown` turns true: node Ready (and
+    /// the not-ready taint removed) once `kwok.kedge.dev/ready-at` has passed, node lease
+    /// heartbeats, pods bound to kwok nodes marked Running/Ready, terminating pods on kwok
+    /// nodes force-deleted once their grace period is over. Driven by watches; the only
+    /// timers are those deadlines (read from `clock`).
+    pub async fn run_kubelet(
+        client: kube::Client,
+        clock: Arc<dyn Clock>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> crate::Result<()> {
+        let (nodes, nw) = reflector::store::<Node>();
+        let (pods, pw) = reflector::store::<Pod>();
+        let node_events = reflector(
+            nw,
+            watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+        )
+        .default_backoff()
+        .touched_objects()
+        .map(|_| ());
+        let pod_events = reflector(
+            pw,
+            watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+        )
+        .default_backoff()
+        .touched_objects()
+        .map(|_| ());
+        let mut events = futures::stream::select(node_events.boxed(), pod_events.boxed());
+        let mut k = Kubelet {
+            client,
+            clock,
+            nodes,
+            pods,
+            leases: HashMap::new(),
+            running: HashSet::new(),
+        };
+        let mut next: Option<Timestamp> = None;
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let wait = match next {
+                Some(t) => t.since(k.clock.now()),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                _ = shutdown.changed() => return Ok(()),
+                ev = events.next() => {
+                    if ev.is_none() {
+                        return Ok(());
+                    }
+                    // Coalesce a burst of watch events into one pass.
+                    while let Some(Some(_)) = futures::FutureExt::now_or_never(events.next()) {}
+                }
+                _ = tokio::time::sleep(wait) => {}
+            }
+            next = k.pass().await;
+        }
+    }
+}
+
+use kube::runtime::reflector::reflector;
+
+/// The fake kubelet's view and bookkeeping.
+struct Kubelet {
+    client: kube::Client,
+    clock: Arc<dyn Clock>,
+    nodes: Store<Node>,
+    pods: Store<Pod>,
+    /// Last lease renewal per node.
+    leases: HashMap<String, Timestamp>,
+    /// Pods already reported Running (uid), so a watch event does not repeat the patch.
+    running: HashSet<String>,
+}
+
+/// Is this a kwok node?
+pub fn is_kwok_node(n: &Node) -> bool {
+    n.spec
+        .as_ref()
+        .and_then(|s| s.provider_id.as_deref())
+        .is_some_and(|p| p.starts_with(PROVIDER_ID_PREFIX))
+}
+
+/// Is the node's Ready condition True?
+pub fn node_ready(n: &Node) -> bool {
+    n.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn has_not_ready_taint(n: &Node) -> bool {
+    n.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|ts| ts.iter().any(|t| t.key == TAINT_NOT_READY))
+}
+
+fn ready_at(n: &Node) -> Option<Timestamp> {
+    let s = n.metadata.annotations.as_ref()?.get(ANNOTATION_READY_AT)?;
+    parse_rfc3339(s)
+}
+
+/// What the fake kubelet should do for one pod on a kwok node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PodTodo {
+    Nothing,
+    /// Report the pod Running and Ready.
+    MarkRunning,
+    /// Terminating and its grace period is over: delete with grace period 0.
+    ForceDelete,
+    /// Terminating: look again at this time.
+    WaitUntil(Timestamp),
+}
+
+/// The kubelet's decision for a pod bound to a kwok node (pure).
+pub fn pod_todo(p: &Pod, now: Timestamp) -> PodTodo {
+    if let Some(dt) = &p.metadata.deletion_timestamp {
+        let at = Timestamp::from_millis(dt.0.as_millisecond().max(0) as u64);
+        return if now >= at {
+            PodTodo::ForceDelete
+        } else {
+            PodTodo::WaitUntil(at)
+        };
+    }
+    let st = p.status.as_ref();
+    let phase = st.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+    if phase == "Succeeded" || phase == "Failed" {
+        return PodTodo::Nothing;
+    }
+    let ready = st
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    if phase == "Running" && ready {
+        PodTodo::Nothing
+    } else {
+        PodTodo::MarkRunning
+    }
+}
+
+impl Kubelet {
+    /// One pass over the stores; returns the next deadline to look again.
+    async fn pass(&mut self) -> Option<Timestamp> {
+        let now = self.clock.now();
+        let mut next: Option<Timestamp> = None;
+        let mut soonest = |t: Timestamp| {
+            next = Some(next.map_or(t, |n: Timestamp| n.min(t)));
+        };
+        let kwok: Vec<Arc<Node>> = self
+            .nodes
+            .state()
+            .into_iter()
+            .filter(|n| is_kwok_node(n))
+            .collect();
+        let names: HashSet<String> = kwok
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .collect();
+        self.leases.retain(|n, _| names.contains(n));
+        for n in &kwok {
+            let Some(name) = n.metadata.name.clone() else {
+                continue;
+            };
+            if n.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            // Heartbeat.
+            let renew_every = Duration::from_secs(LEASE_SECONDS as u64 / 4);
+            let due = self
+                .leases
+                .get(&name)
+                .is_none_or(|t| now >= t.add(renew_every));
+            if due {
+                match self.renew_lease(n, now).await {
+                    Ok(()) => {
+                        self.leases.insert(name.clone(), now);
+                    }
+                    Err(e) => tracing::warn!(node = %name, "kwok kubelet: lease renewal: {e}"),
+                }
+            }
+            soonest(
+                self.leases
+                    .get(&name)
+                    .copied()
+                    .unwrap_or(now)
+                    .add(renew_every),
+            );
+            // Boot.
+            let at = ready_at(n).unwrap_or(Timestamp::ZERO);
+            if now < at {
+                soonest(at);
+                continue;
+            }
+            if !node_ready(n) || has_not_ready_taint(n) {
+                if let Err(e) = self.make_ready(n, now).await {
+                    tracing::warn!(node = %name, "kwok kubelet: node ready: {e}");
+                    soonest(now.add(Duration::from_secs(1)));
+                }
+            }
+        }
+        let mut seen = HashSet::new();
+        for p in self.pods.state() {
+            let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+                continue;
+            };
+            if !names.contains(&node) {
+                continue;
+            }
+            let uid = p.metadata.uid.clone().unwrap_or_default();
+            seen.insert(uid.clone());
+            match pod_todo(&p, now) {
+                PodTodo::Nothing => {}
+                PodTodo::WaitUntil(t) => soonest(t),
+                PodTodo::MarkRunning => {
+                    if self.running.contains(&uid) {
+                        continue;
+                    }
+                    match self.mark_running(&p, now).await {
+                        Ok(()) => {
+                            self.running.insert(uid);
+                        }
+                        Err(e) => {
+                            tracing::warn!("kwok kubelet: pod status: {e}");
+                            soonest(now.add(Duration::from_secs(1)));
+                        }
+                    }
+                }
+                PodTodo::ForceDelete => {
+                    if let Err(e) = self.force_delete(&p).await {
+                        tracing::warn!("kwok kubelet: force delete: {e}");
+                        soonest(now.add(Duration::from_secs(1)));
+                    }
+                }
+            }
+        }
+        self.running.retain(|u| seen.contains(u));
+        next
+    }
+
+    async fn renew_lease(&self, n: &Node, now: Timestamp) -> Result<(), kube::Error> {
+        let name = n.metadata.name.clone().unwrap_or_default();
+        let mut owner = json!([]);
+        if let Some(uid) = &n.metadata.uid {
+            owner = json!([{"apiVersion": "v1", "kind": "Node", "name": name, "uid": uid}]);
+        }
+        let lease = json!({
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": name, "namespace": "kube-node-lease", "ownerReferences": owner},
+            "spec": {
+                "holderIdentity": name,
+                "leaseDurationSeconds": LEASE_SECONDS,
+                "renewTime": rfc3339_micro(now),
+            },
+        });
+        let api: Api<Lease> = Api::namespaced(self.client.clone(), "kube-node-lease");
+        api.patch(
+            &name,
+            &PatchParams::apply(KUBELET_MANAGER).force(),
+            &Patch::Apply(&lease),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn make_ready(&self, n: &Node, now: Timestamp) -> Result<(), kube::Error> {
+        let name = n.metadata.name.clone().unwrap_or_default();
+        let api: Api<Node> = Api::all(self.client.clone());
+        let t = rfc3339(now);
+        let status = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "True", "reason": "KubeletReady",
+             "message": "kwok: fake kubelet is posting ready status",
+             "lastHeartbeatTime": t, "lastTransitionTime": t},
+            {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
+             "lastHeartbeatTime": t, "lastTransitionTime": t},
+            {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure",
+             "lastHeartbeatTime": t, "lastTransitionTime": t},
+            {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID",
+             "lastHeartbeatTime": t, "lastTransitionTime": t},
+        ]}});
+        // Strategic merge keys conditions by type.
+        api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&status))
+            .await?;
+        if has_not_ready_taint(n) {
+            let taints: Vec<_> = n
+                .spec
+                .as_ref()
+                .and_then(|s| s.taints.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|t| t.key != TAINT_NOT_READY)
+                .collect();
+            // Optimistic lock: the node lifecycle controller also writes taints.
+            let patch = json!({
+                "metadata": {"resourceVersion": n.metadata.resource_version},
+                "spec": {"taints": taints},
+            });
+            match api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {}
+                // Stale: the watch brings the new version and the next pass retries.
+                Err(e) if kube_status(&e) == Some(409) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn mark_running(&self, p: &Pod, now: Timestamp) -> Result<(), kube::Error> {
+        let name = p.metadata.name.clone().unwrap_or_default();
+        let ns = p.metadata.namespace.clone().unwrap_or_default();
+        let t = rfc3339(now);
+        let started = p
+            .status
+            .as_ref()
+            .and_then(|s| s.start_time.as_ref())
+            .map(|t| t.0.to_string())
+            .unwrap_or_else(|| t.clone());
+        let containers: Vec<Value> = p
+            .spec
+            .as_ref()
+            .map(|s| s.containers.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                json!({
+                    "name": c.name,
+                    "image": c.image.clone().unwrap_or_default(),
+                    "imageID": "",
+                    "containerID": format!("kwok://{}", c.name),
+                    "ready": true,
+                    "started": true,
+                    "restartCount": 0,
+                    "state": {"running": {"startedAt": started}},
+                })
+            })
+            .collect();
+        let cond = |ty: &str| json!({"type": ty, "status": "True", "lastTransitionTime": t});
+        let status = json!({"status": {
+            "phase": "Running",
+            "podIP": pod_ip(p.metadata.uid.as_deref().unwrap_or(&name)),
+            "hostIP": "10.0.0.1",
+            "startTime": started,
+            "conditions": [cond("Initialized"), cond("Ready"), cond("ContainersReady"), cond("PodScheduled")],
+            "containerStatuses": containers,
+        }});
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        match api
+            .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&status))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if kube_status(&e) == Some(404) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn force_delete(&self, p: &Pod) -> Result<(), kube::Error> {
+        let name = p.metadata.name.clone().unwrap_or_default();
+        let ns = p.metadata.namespace.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let dp = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::default()
+        };
+        match api.delete(&name, &dp).await {
+            Ok(_) => Ok(()),
+            Err(e) if kube_status(&e) == Some(404) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A stable fake pod IP in 10.64.0.0/10 from the pod's uid.
+fn pod_ip(key: &str) -> String {
+    let h = key.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    format!(
+        "10.{}.{}.{}",
+        64 + (h % 64),
+        (h >> 8) % 256,
+        1 + (h >> 16) % 254
+    )
+}
+
+/// The claim's zone / capacity-type requirements.
+fn claim_requirements(c: &model::karpenter::NodeClaim) -> Requirements {
+    Requirements::from_nodepool(&c.spec.requirements)
+}
+
+fn quantities(l: &model::kube::ResourceList) -> BTreeMap<String, String> {
+    l.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
+}
+
+/// The provider's view of a kwok node.
+pub fn instance_of(n: &Node) -> Instance {
+    let labels: BTreeMap<String, String> = n.metadata.labels.clone().unwrap_or_default();
+    let name = n.metadata.name.clone().unwrap_or_default();
+    let list =
+        |l: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
+            l.map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.0.parse().ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+    let st = n.status.as_ref();
+    Instance {
+        provider_id: n
+            .spec
+            .as_ref()
+            .and_then(|s| s.provider_id.clone())
+            .unwrap_or_else(|| format!("{PROVIDER_ID_PREFIX}{name}")),
+        instance_type: labels.get(LABEL_INSTANCE_TYPE).cloned().unwrap_or_default(),
+        zone: labels.get(LABEL_ZONE).cloned().unwrap_or_default(),
+        capacity_type: labels.get(LABEL_CAPACITY_TYPE).cloned().unwrap_or_default(),
+        image_id: Some("kwok".into()),
+        capacity: list(st.and_then(|s| s.capacity.as_ref())),
+        allocatable: list(st.and_then(|s| s.allocatable.as_ref())),
+        labels,
+        state: if n.metadata.deletion_timestamp.is_some() {
+            "shutting-down".into()
+        } else if node_ready(n) {
+            "running".into()
+        } else {
+            "pending".into()
+        },
+        claim_name: n
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_NODECLAIM).cloned()),
+    }
+}
+
+/// RFC 3339 with second precision (metav1.Time).
+pub fn rfc3339(t: Timestamp) -> String {
+    k8s_openapi::jiff::Timestamp::from_second((t.as_millis() / 1000) as i64)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// RFC 3339 with microseconds (metav1.MicroTime).
+pub fn rfc3339_micro(t: Timestamp) -> String {
+    let s = rfc3339(t);
+    match s.strip_suffix('Z') {
+        Some(base) => format!("{base}.{:03}000Z", t.as_millis() % 1000),
+        None => s,
+    }
+}
+
+pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+    let t: k8s_openapi::jiff::Timestamp = s.parse().ok()?;
+    Some(Timestamp::from_millis(t.as_millisecond().max(0) as u64))
+}
+
+fn node_name(provider_id: &str) -> Result<&str, ProviderError> {
+    provider_id
+        .strip_prefix(PROVIDER_ID_PREFIX)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ProviderError::NotFound(format!("{provider_id} is not a kwok provider ID")))
+}
+
+impl CloudProvider for Kwok {
+    fn name(&self) -> &'static str {
+        "kwok"
+    }
+
+    fn create(&self, req: &LaunchRequest) -> BoxFuture<'_, Result<Instance, ProviderError>> {
+        let req = req.clone();
+        Box::pin(async move { self.launch(&req).await })
+    }
+
+    fn delete(&self, provider_id: &str) -> BoxFuture<'_, Result<(), ProviderError>> {
+        let pid = provider_id.to_string();
+        Box::pin(async move {
+            let name = node_name(&pid)?;
+            let api: Api<Node> = Api::all(self.client.clone());
+            match api.delete(name, &DeleteParams::default()).await {
+                Ok(_) => Ok(()),
+                Err(e) if kube_status(&e) == Some(404) => Err(ProviderError::NotFound(pid.clone())),
+                Err(e) => Err(ProviderError::Api(format!("delete node {name}: {e}"))),
+            }
+        })
+    }
+
+    fn get(&self, provider_id: &str) -> BoxFuture<'_, Result<Instance, ProviderError>> {
+        let pid = provider_id.to_string();
+        Box::pin(async move {
+            let name = node_name(&pid)?;
+            let api: Api<Node> = Api::all(self.client.clone());
+            match api.get(name).await {
+                Ok(n) if is_kwok_node(&n) => Ok(instance_of(&n)),
+                Ok(_) => Err(ProviderError::NotFound(pid.clone())),
+                Err(e) if kube_status(&e) == Some(404) => Err(ProviderError::NotFound(pid.clone())),
+                Err(e) => Err(ProviderError::Api(format!("get node {name}: {e}"))),
+            }
+        })
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Instance>, ProviderError>> {
+        Box::pin(async move {
+            let api: Api<Node> = Api::all(self.client.clone());
+            let l = api
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| ProviderError::Api(format!("list nodes: {e}")))?;
+            Ok(l.items
+                .iter()
+                .filter(|n| is_kwok_node(n))
+                .map(instance_of)
+                .collect())
+        })
+    }
+
+    fn catalog(&self) -> Arc<Catalog> {
+        let learned = self
+            .learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if learned.is_empty() {
+            return self.catalog.clone();
+        }
+        let mut c = (*self.catalog).clone();
+        for t in &mut c.types {
+            for o in &mut t.offerings {
+                if learned.contains(&(t.name.clone(), o.zone.clone(), o.capacity_type.clone())) {
+                    o.available = false;
+                }
+            }
+        }
+        Arc::new(c)
+    }
+}

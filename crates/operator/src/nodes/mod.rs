@@ -47,3 +47,6 @@ impl IntentBoard {
         self.notify.notified().await
     }
 }
+
+pub mod lifecycle;
+pub mod provisioner;

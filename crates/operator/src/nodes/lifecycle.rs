@@ -1,0 +1,875 @@
+//! The NodeClaim lifecycle, as Karpenter runs it: launch → registered → initialized, the
+//! `karpenter.sh/termination` finalizer, the registration timeout and garbage collection of
+//! instances without a claim.
+//!
+//! The decision is pure: [`observe`] reads the claim and its Node (if any) into a [`State`],
+//! [`decide`] maps the state and `now` to one [`Next`] action ([`step`] does both). The
+//! reconciler ([`reconcile`]) carries the action out against the API server and the
+//! [`CloudProvider`], and returns when to look again; every write is followed by a watch
+//! event that brings the claim back, so one reconcile does one step.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clock::Timestamp;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use model::karpenter::{
+    CONDITION_INITIALIZED, CONDITION_LAUNCHED, CONDITION_READY, CONDITION_REGISTERED, Condition,
+    LABEL_CAPACITY_TYPE, LABEL_INSTANCE_TYPE, LABEL_NODEPOOL, LABEL_ZONE, NodeClaimStatus,
+};
+use serde_json::{Value, json};
+
+use crate::context::Context;
+use crate::crd::NodeClaim;
+use crate::error::kube_status;
+use crate::provider::kwok::{parse_rfc3339, rfc3339};
+use crate::provider::{CloudProvider, Instance, LaunchRequest, ProviderError};
+use crate::{Error, Result};
+
+/// The finalizer that keeps a NodeClaim until its node is drained and its instance gone.
+pub const TERMINATION_FINALIZER: &str = "karpenter.sh/termination";
+/// Node label set at registration.
+pub const LABEL_REGISTERED: &str = "karpenter.sh/registered";
+/// Node label set at initialization.
+pub const LABEL_INITIALIZED: &str = "karpenter.sh/initialized";
+/// A launched claim whose Node has not joined by then is deleted (Karpenter's 15 min).
+pub const REGISTRATION_TTL: Duration = Duration::from_secs(15 * 60);
+/// A claim whose launch failed finally is deleted this long after (so its status can be
+/// read); the provisioner then re-plans. Insufficient capacity is deleted at once, as
+/// Karpenter does: the failed offerings are already out of the catalog.
+pub const LAUNCH_FAILED_TTL: Duration = Duration::from_secs(60);
+/// Garbage collection period (Karpenter: 2 min).
+pub const GC_PERIOD: Duration = Duration::from_secs(120);
+/// Taints the node lifecycle or the cloud put on a node that is not ready yet; they are
+/// expected to go away by themselves and do not block initialization bookkeeping.
+pub const EPHEMERAL_TAINTS: &[&str] = &[
+    "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable",
+    "node.cloudprovider.kubernetes.io/uninitialized",
+    "karpenter.sh/unregistered",
+];
+
+pub const REASON_INSUFFICIENT_CAPACITY: &str = "InsufficientCapacity";
+pub const REASON_LAUNCH_FAILED: &str = "LaunchFailed";
+
+/// Where a NodeClaim is in its life (observed from the claim and its Node).
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    /// The claim lacks the termination finalizer (created by someone other than the
+    /// provisioner): it must get it before an instance exists, or the instance could leak.
+    Unfinalized,
+    /// No instance yet: launch one through the provider.
+    Launching,
+    /// The launch failed with a final error at `since` (`Launched=False`, `reason`).
+    LaunchFailed { reason: String, since: Timestamp },
+    /// An instance exists (`Launched=True` since `since`); no Node with its provider ID has
+    /// joined yet.
+    Launched { since: Timestamp },
+    /// The Node joined but the claim is not marked `Registered` yet.
+    Joined { node: String },
+    /// `Registered=True`; waiting for the Node to be Ready with its startup taints gone.
+    Registered { node: String },
+    /// `Initialized=True`: the node takes pods. Steady state.
+    Initialized { node: String },
+    /// The claim was registered but its Node is gone (deleted by someone): the claim follows.
+    NodeGone,
+    /// `deletionTimestamp` is set and the finalizer is ours to remove: drain and delete the
+    /// Node, terminate the instance (until the provider says NotFound), then release.
+    Terminating {
+        node: Option<String>,
+        node_deleting: bool,
+        provider_id: Option<String>,
+    },
+    /// Being deleted and nothing of ours holds it: nothing to do.
+    Released,
+}
+
+/// The one action a reconcile takes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    AddFinalizer,
+    Launch,
+    /// Delete the claim (the provisioner re-plans its pods).
+    DeleteClaim {
+        reason: String,
+        message: String,
+    },
+    /// Copy labels/taints/owner to the Node, set `status.nodeName`, `Registered=True`.
+    Register {
+        node: String,
+    },
+    /// Label the Node initialized, set `Initialized=True`, `Ready=True`.
+    Initialize {
+        node: String,
+    },
+    /// Termination: cordon and drain, then delete the Node.
+    DrainAndDeleteNode {
+        node: String,
+    },
+    /// Termination: terminate the instance (again) until the provider answers NotFound.
+    TerminateInstance {
+        provider_id: String,
+    },
+    /// Termination done: remove the finalizer.
+    RemoveFinalizer,
+    /// Nothing to do now; look again after this long (`None`: on the next change).
+    Wait(Option<Duration>),
+}
+
+fn is_true(c: Option<&Condition>) -> bool {
+    c.is_some_and(|c| c.status == "True")
+}
+
+fn cond<'a>(s: &'a NodeClaimStatus, t: &str) -> Option<&'a Condition> {
+    s.conditions.iter().find(|c| c.type_ == t)
+}
+
+fn cond_time(c: &Condition) -> Option<Timestamp> {
+    match c.last_transition_time.as_ref()? {
+        Value::String(s) => parse_rfc3339(s),
+        Value::Number(n) => n.as_u64().map(Timestamp::from_millis),
+        _ => None,
+    }
+}
+
+fn created(claim: &NodeClaim) -> Timestamp {
+    claim
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| Timestamp::from_millis(t.0.as_millisecond().max(0) as u64))
+        .unwrap_or(Timestamp::ZERO)
+}
+
+fn node_taint_keys(n: &Node) -> Vec<String> {
+    n.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .map(|ts| ts.iter().map(|t| t.key.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Is the Node ready for pods as far as initialization goes: Ready, no startup taint of the
+/// claim and no ephemeral taint left.
+pub fn node_initialized(claim: &NodeClaim, n: &Node) -> bool {
+    if !crate::provider::kwok::node_ready(n) {
+        return false;
+    }
+    let startup: Vec<String> = claim
+        .spec
+        .get("startupTaints")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.get("key").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    !node_taint_keys(n)
+        .iter()
+        .any(|k| startup.contains(k) || EPHEMERAL_TAINTS.contains(&k.as_str()))
+}
+
+fn has_finalizer(claim: &NodeClaim) -> bool {
+    claim
+        .metadata
+        .finalizers
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|x| x == TERMINATION_FINALIZER))
+}
+
+/// Read the claim and its Node (found by provider ID) into a [`State`].
+pub fn observe(claim: &NodeClaim, node: Option<&Node>, now: Timestamp) -> State {
+    let status = claim.status.clone().unwrap_or_default();
+    let node_name = node.and_then(|n| n.metadata.name.clone());
+    if claim.metadata.deletion_timestamp.is_some() {
+        if !has_finalizer(claim) {
+            return State::Released;
+        }
+        return State::Terminating {
+            node: node_name,
+            node_deleting: node.is_some_and(|n| n.metadata.deletion_timestamp.is_some()),
+            provider_id: status.provider_id.clone(),
+        };
+    }
+    if !has_finalizer(claim) {
+        return State::Unfinalized;
+    }
+    let launched = cond(&status, CONDITION_LAUNCHED);
+    if !is_true(launched) && status.provider_id.is_none() {
+        if let Some(c) = launched.filter(|c| c.status == "False") {
+            return State::LaunchFailed {
+                reason: c.reason.clone(),
+                since: cond_time(c).unwrap_or(now),
+            };
+        }
+        return State::Launching;
+    }
+    let Some(node_name) = node_name else {
+        if is_true(cond(&status, CONDITION_REGISTERED)) {
+            return State::NodeGone;
+        }
+        let since = launched
+            .and_then(cond_time)
+            .unwrap_or_else(|| created(claim));
+        return State::Launched { since };
+    };
+    if !is_true(cond(&status, CONDITION_REGISTERED)) {
+        return State::Joined { node: node_name };
+    }
+    if !is_true(cond(&status, CONDITION_INITIALIZED)) {
+        return State::Registered { node: node_name };
+    }
+    State::Initialized { node: node_name }
+}
+
+/// The next action for a state.
+pub fn decide(state: &State, now: Timestamp) -> Next {
+    match state {
+        State::Unfinalized => Next::AddFinalizer,
+        State::Launching => Next::Launch,
+        State::LaunchFailed { reason, since } => {
+            let ttl = if reason == REASON_INSUFFICIENT_CAPACITY {
+                Duration::ZERO
+            } else {
+                LAUNCH_FAILED_TTL
+            };
+            let due = since.add(ttl);
+            if now >= due {
+                Next::DeleteClaim {
+                    reason: reason.clone(),
+                    message: format!("launch failed ({reason}); the provisioner re-plans its pods"),
+                }
+            } else {
+                Next::Wait(Some(due.since(now)))
+            }
+        }
+        State::Launched { since } => {
+            let due = since.add(REGISTRATION_TTL);
+            if now >= due {
+                Next::DeleteClaim {
+                    reason: "RegistrationTimeout".into(),
+                    message: format!(
+                        "no Node registered within {}s of the launch",
+                        REGISTRATION_TTL.as_secs()
+                    ),
+                }
+            } else {
+                Next::Wait(Some(due.since(now)))
+            }
+        }
+        State::Joined { node } => Next::Register { node: node.clone() },
+        // The node watch brings the claim back when the node changes.
+        State::Registered { .. } => Next::Wait(None),
+        State::Initialized { .. } => Next::Wait(None),
+        State::NodeGone => Next::DeleteClaim {
+            reason: "NodeDeleted".into(),
+            message: "the claim's Node was deleted".into(),
+        },
+        State::Terminating {
+            node,
+            node_deleting,
+            provider_id,
+        } => match (node, provider_id) {
+            (Some(_), _) if *node_deleting => Next::Wait(Some(Duration::from_secs(5))),
+            (Some(n), _) => Next::DrainAndDeleteNode { node: n.clone() },
+            (None, Some(p)) => Next::TerminateInstance {
+                provider_id: p.clone(),
+            },
+            (None, None) => Next::RemoveFinalizer,
+        },
+        State::Released => Next::Wait(None),
+    }
+}
+
+/// [`observe`] then [`decide`].
+pub fn step(claim: &NodeClaim, node: Option<&Node>, now: Timestamp) -> (State, Next) {
+    let s = observe(claim, node, now);
+    let n = decide(&s, now);
+    (s, n)
+}
+
+/// `Initialized` needs more than registration: a registered claim whose node now qualifies.
+fn refine(claim: &NodeClaim, node: Option<&Node>, next: Next, state: &State) -> Next {
+    match (state, node) {
+        (State::Registered { node: name }, Some(n)) if node_initialized(claim, n) => {
+            Next::Initialize { node: name.clone() }
+        }
+        _ => next,
+    }
+}
+
+/// Progress of a drain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrainProgress {
+    /// Nothing left to evict: the node can go.
+    Done,
+    /// Pods are still leaving (or blocked by a PodDisruptionBudget); try again later.
+    Waiting { remaining: usize },
+}
+
+/// Drain `node` before its deletion.
+///
+/// Minimal until `nodes::disruption` provides cordon + eviction: nothing is evicted here;
+/// the Node object is deleted and the pods bound to it are rescheduled by Kubernetes (the
+/// pod garbage collector removes pods of deleted nodes and their controllers recreate them).
+pub async fn drain_node(_ctx: &Context, _node: &str) -> Result<DrainProgress> {
+    Ok(DrainProgress::Done)
+}
+
+/// Kubernetes Events for the nodes controllers (errors are logged, never fatal).
+#[derive(Clone)]
+pub struct Events {
+    recorder: Option<Recorder>,
+}
+
+impl Events {
+    pub fn new(client: kube::Client, identity: &str) -> Self {
+        Events {
+            recorder: Some(Recorder::new(
+                client,
+                Reporter {
+                    controller: "kedge".into(),
+                    instance: Some(identity.to_string()),
+                },
+            )),
+        }
+    }
+    /// Events are not published (unit tests that do not assert them).
+    pub fn disabled() -> Self {
+        Events { recorder: None }
+    }
+    pub async fn publish(
+        &self,
+        regarding: &k8s_openapi::api::core::v1::ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let Some(r) = &self.recorder else {
+            return;
+        };
+        let mut note = note;
+        if note.len() > 1000 {
+            let mut cut = 1000;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+        }
+        let ev = KubeEvent {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = r.publish(&ev, regarding).await {
+            tracing::debug!("event {reason}: {e}");
+        }
+    }
+}
+
+/// Everything the lifecycle reconciler needs.
+pub struct Lifecycle {
+    pub ctx: Context,
+    pub provider: Arc<dyn CloudProvider>,
+    /// Nodes (reflector store) to find a claim's Node by provider ID.
+    pub nodes: Store<Node>,
+    pub events: Events,
+}
+
+fn claim_ref(c: &NodeClaim) -> k8s_openapi::api::core::v1::ObjectReference {
+    k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("karpenter.sh/v1".into()),
+        kind: Some("NodeClaim".into()),
+        name: c.metadata.name.clone(),
+        uid: c.metadata.uid.clone(),
+        ..Default::default()
+    }
+}
+
+/// The Node of a claim: by provider ID, else by `status.nodeName`.
+pub fn find_node(nodes: &Store<Node>, claim: &NodeClaim) -> Option<Arc<Node>> {
+    let st = claim.status.as_ref()?;
+    if let Some(pid) = &st.provider_id {
+        let found = nodes.find(|n| {
+            n.spec
+                .as_ref()
+                .and_then(|s| s.provider_id.as_ref())
+                .is_some_and(|p| p == pid)
+        });
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+/// Set (or update) a condition; the transition time changes only when the status does.
+pub fn set_condition(
+    conds: &mut Vec<Condition>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: Timestamp,
+) {
+    if let Some(c) = conds.iter_mut().find(|c| c.type_ == type_) {
+        if c.status != status {
+            c.last_transition_time = Some(Value::String(rfc3339(now)));
+        }
+        c.status = status.into();
+        c.reason = reason.into();
+        c.message = message.into();
+    } else {
+        conds.push(Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: message.into(),
+            last_transition_time: Some(Value::String(rfc3339(now))),
+        });
+    }
+}
+
+fn claims_api(ctx: &Context) -> Api<NodeClaim> {
+    Api::all(ctx.client.clone())
+}
+
+fn name_of(c: &NodeClaim) -> String {
+    c.metadata.name.clone().unwrap_or_default()
+}
+
+async fn patch_status(ctx: &Context, name: &str, status: &NodeClaimStatus) -> Result<()> {
+    let body = json!({"status": status});
+    match claims_api(ctx)
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if kube_status(&e) == Some(404) => Ok(()),
+        Err(e) => Err(Error::kube(format!("nodeclaim {name}: status"))(e)),
+    }
+}
+
+/// The launch request for a claim (its instance-type requirement, cheapest first as the
+/// provisioner wrote it).
+pub fn launch_request(c: &NodeClaim) -> std::result::Result<LaunchRequest, String> {
+    let claim = crate::nodes::convert::nodeclaim(c)?;
+    let instance_types: Vec<String> = claim
+        .spec
+        .requirements
+        .iter()
+        .find(|r| r.key == LABEL_INSTANCE_TYPE && r.operator == model::kube::Operator::In)
+        .map(|r| r.values.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .take(provision::scheduler::MAX_INSTANCE_TYPES)
+        .collect();
+    if instance_types.is_empty() {
+        return Err(format!(
+            "spec.requirements: no {LABEL_INSTANCE_TYPE} In requirement (kedge launches claims the provisioner narrowed to instance types)"
+        ));
+    }
+    let labels = claim.metadata.labels.clone();
+    let nodepool = labels.get(LABEL_NODEPOOL).cloned().unwrap_or_default();
+    let node_class = Some(claim.spec.node_class_ref.name.clone()).filter(|n| !n.is_empty());
+    Ok(LaunchRequest {
+        claim_name: name_of(c),
+        nodepool,
+        node_class,
+        instance_types,
+        labels,
+        taints: claim.spec.taints.clone(),
+        startup_taints: claim.spec.startup_taints.clone(),
+        claim,
+    })
+}
+
+/// Reconcile one NodeClaim: one step of the state machine.
+pub async fn reconcile(claim: Arc<NodeClaim>, lc: Arc<Lifecycle>) -> Result<Action> {
+    let now = lc.ctx.clock.now();
+    let node = find_node(&lc.nodes, &claim);
+    let (state, next) = step(&claim, node.as_deref(), now);
+    let next = refine(&claim, node.as_deref(), next, &state);
+    let name = name_of(&claim);
+    tracing::debug!(claim = %name, ?state, ?next, "nodeclaim step");
+    match next {
+        Next::Wait(d) => Ok(d.map_or_else(Action::await_change, Action::requeue)),
+        Next::AddFinalizer => {
+            let mut f = claim.metadata.finalizers.clone().unwrap_or_default();
+            f.push(TERMINATION_FINALIZER.into());
+            let body = json!({"metadata": {"finalizers": f, "resourceVersion": claim.metadata.resource_version}});
+            update_with_retry(&lc.ctx, &name, body, |fresh| {
+                let mut f = fresh.metadata.finalizers.clone().unwrap_or_default();
+                if f.iter().any(|x| x == TERMINATION_FINALIZER) {
+                    return None;
+                }
+                f.push(TERMINATION_FINALIZER.into());
+                Some(json!({"metadata": {"finalizers": f, "resourceVersion": fresh.metadata.resource_version}}))
+            })
+            .await?;
+            Ok(Action::await_change())
+        }
+        Next::Launch => launch(&lc, &claim, now).await,
+        Next::DeleteClaim { reason, message } => {
+            lc.events
+                .publish(&claim_ref(&claim), true, &reason, "Delete", message.clone())
+                .await;
+            tracing::info!(claim = %name, %reason, "deleting nodeclaim: {message}");
+            match claims_api(&lc.ctx)
+                .delete(&name, &DeleteParams::default())
+                .await
+            {
+                Ok(_) => Ok(Action::await_change()),
+                Err(e) if kube_status(&e) == Some(404) => Ok(Action::await_change()),
+                Err(e) => Err(Error::kube(format!("delete nodeclaim {name}"))(e)),
+            }
+        }
+        Next::Register { node } => {
+            let n = lc
+                .nodes
+                .find(|n| n.metadata.name.as_deref() == Some(node.as_str()));
+            register(&lc, &claim, n, now).await
+        }
+        Next::Initialize { node } => {
+            let api: Api<Node> = Api::all(lc.ctx.client.clone());
+            let body = json!({"metadata": {"labels": {LABEL_INITIALIZED: "true"}}});
+            match api
+                .patch(&node, &PatchParams::default(), &Patch::Merge(&body))
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if kube_status(&e) == Some(404) => return Ok(Action::await_change()),
+                Err(e) => return Err(Error::kube(format!("node {node}: initialized label"))(e)),
+            }
+            let mut st = claim.status.clone().unwrap_or_default();
+            set_condition(
+                &mut st.conditions,
+                CONDITION_INITIALIZED,
+                "True",
+                "Initialized",
+                "",
+                now,
+            );
+            set_condition(
+                &mut st.conditions,
+                CONDITION_READY,
+                "True",
+                "Ready",
+                "",
+                now,
+            );
+            patch_status(&lc.ctx, &name, &st).await?;
+            Ok(Action::await_change())
+        }
+        Next::DrainAndDeleteNode { node } => match drain_node(&lc.ctx, &node).await? {
+            DrainProgress::Waiting { .. } => Ok(Action::requeue(Duration::from_secs(5))),
+            DrainProgress::Done => {
+                let api: Api<Node> = Api::all(lc.ctx.client.clone());
+                match api.delete(&node, &DeleteParams::default()).await {
+                    Ok(_) => {}
+                    Err(e) if kube_status(&e) == Some(404) => {}
+                    Err(e) => return Err(Error::kube(format!("delete node {node}"))(e)),
+                }
+                Ok(Action::requeue(Duration::from_secs(1)))
+            }
+        },
+        Next::TerminateInstance { provider_id } => match lc.provider.delete(&provider_id).await {
+            Ok(()) => Ok(Action::requeue(Duration::from_secs(5))),
+            Err(ProviderError::NotFound(_)) => {
+                remove_finalizer(&lc.ctx, &claim).await?;
+                Ok(Action::await_change())
+            }
+            Err(e) => Err(e.into()),
+        },
+        Next::RemoveFinalizer => {
+            remove_finalizer(&lc.ctx, &claim).await?;
+            Ok(Action::await_change())
+        }
+    }
+}
+
+/// Merge-patch the claim with optimistic locking; on 409 re-read it and rebuild the patch
+/// with `again` (`None`: nothing left to do).
+async fn update_with_retry(
+    ctx: &Context,
+    name: &str,
+    first: Value,
+    again: impl Fn(&NodeClaim) -> Option<Value>,
+) -> Result<()> {
+    let api = claims_api(ctx);
+    let mut body = first;
+    for _ in 0..3 {
+        match api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if kube_status(&e) == Some(404) => return Ok(()),
+            Err(e) if kube_status(&e) == Some(409) => {
+                let fresh = match api.get(name).await {
+                    Ok(c) => c,
+                    Err(e) if kube_status(&e) == Some(404) => return Ok(()),
+                    Err(e) => return Err(Error::kube(format!("get nodeclaim {name}"))(e)),
+                };
+                match again(&fresh) {
+                    Some(b) => body = b,
+                    None => return Ok(()),
+                }
+            }
+            Err(e) => return Err(Error::kube(format!("patch nodeclaim {name}"))(e)),
+        }
+    }
+    Err(Error::Invalid(format!(
+        "nodeclaim {name}: still conflicting after 3 attempts; retrying later"
+    )))
+}
+
+async fn remove_finalizer(ctx: &Context, claim: &NodeClaim) -> Result<()> {
+    let without = |c: &NodeClaim| -> Option<Value> {
+        let f = c.metadata.finalizers.clone().unwrap_or_default();
+        if !f.iter().any(|x| x == TERMINATION_FINALIZER) {
+            return None;
+        }
+        let rest: Vec<String> = f
+            .into_iter()
+            .filter(|x| x != TERMINATION_FINALIZER)
+            .collect();
+        Some(
+            json!({"metadata": {"finalizers": rest, "resourceVersion": c.metadata.resource_version}}),
+        )
+    };
+    let Some(first) = without(claim) else {
+        return Ok(());
+    };
+    update_with_retry(ctx, &name_of(claim), first, without).await
+}
+
+async fn launch(lc: &Lifecycle, claim: &NodeClaim, now: Timestamp) -> Result<Action> {
+    let name = name_of(claim);
+    let outcome = match launch_request(claim) {
+        Err(m) => Err((REASON_LAUNCH_FAILED, format!("invalid NodeClaim: {m}"))),
+        Ok(req) => match lc.provider.create(&req).await {
+            Ok(i) => Ok(i),
+            Err(ProviderError::Api(m)) => {
+                // Transient: retried with backoff, no status change.
+                return Err(Error::Provider(ProviderError::Api(m)));
+            }
+            Err(ProviderError::InsufficientCapacity(m)) => Err((REASON_INSUFFICIENT_CAPACITY, m)),
+            Err(e) => Err((REASON_LAUNCH_FAILED, e.to_string())),
+        },
+    };
+    let mut st = claim.status.clone().unwrap_or_default();
+    match outcome {
+        Ok(inst) => {
+            record_launch(&lc.ctx, &name, &inst).await?;
+            st.provider_id = Some(inst.provider_id.clone());
+            st.image_id = inst.image_id.clone();
+            st.capacity = inst.capacity.clone();
+            st.allocatable = inst.allocatable.clone();
+            set_condition(
+                &mut st.conditions,
+                CONDITION_LAUNCHED,
+                "True",
+                "Launched",
+                "",
+                now,
+            );
+            set_condition(
+                &mut st.conditions,
+                CONDITION_READY,
+                "Unknown",
+                "NotInitialized",
+                "waiting for the node to register and initialize",
+                now,
+            );
+            patch_status(&lc.ctx, &name, &st).await?;
+            tracing::info!(claim = %name, provider_id = %inst.provider_id, instance_type = %inst.instance_type, zone = %inst.zone, "launched");
+            Ok(Action::requeue(REGISTRATION_TTL))
+        }
+        Err((reason, message)) => {
+            set_condition(
+                &mut st.conditions,
+                CONDITION_LAUNCHED,
+                "False",
+                reason,
+                &message,
+                now,
+            );
+            patch_status(&lc.ctx, &name, &st).await?;
+            lc.events
+                .publish(&claim_ref(claim), true, reason, "Launch", message.clone())
+                .await;
+            tracing::warn!(claim = %name, %reason, "launch failed: {message}");
+            Ok(Action::requeue(Duration::from_secs(1)))
+        }
+    }
+}
+
+/// Label the claim with what was launched (instance type, zone, capacity type).
+async fn record_launch(ctx: &Context, name: &str, inst: &Instance) -> Result<()> {
+    let body = json!({"metadata": {"labels": {
+        LABEL_INSTANCE_TYPE: inst.instance_type,
+        LABEL_ZONE: inst.zone,
+        LABEL_CAPACITY_TYPE: inst.capacity_type,
+    }}});
+    match claims_api(ctx)
+        .patch(name, &PatchParams::default(), &Patch::Merge(&body))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if kube_status(&e) == Some(404) => Ok(()),
+        Err(e) => Err(Error::kube(format!("nodeclaim {name}: labels"))(e)),
+    }
+}
+
+/// The Node patch that registers it to the claim (labels, taints, owner), or `None` when it
+/// already carries everything.
+pub fn registration_patch(claim: &NodeClaim, node: &Node) -> Value {
+    let mut labels: serde_json::Map<String, Value> = serde_json::Map::new();
+    for (k, v) in claim.metadata.labels.clone().unwrap_or_default() {
+        labels.insert(k, Value::String(v));
+    }
+    labels.insert(LABEL_REGISTERED.into(), Value::String("true".into()));
+    let mut taints: Vec<Value> = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .map(|ts| {
+            ts.iter()
+                .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
+                .collect()
+        })
+        .unwrap_or_default();
+    // The claim's taints (and startup taints) must be on the node before pods can land.
+    for key in ["taints", "startupTaints"] {
+        for t in claim
+            .spec
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let same =
+                |x: &Value| x.get("key") == t.get("key") && x.get("effect") == t.get("effect");
+            if !taints.iter().any(same) {
+                taints.push(t.clone());
+            }
+        }
+    }
+    let owner = json!([{
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodeClaim",
+        "name": claim.metadata.name,
+        "uid": claim.metadata.uid,
+        "blockOwnerDeletion": true,
+    }]);
+    json!({
+        "metadata": {
+            "labels": labels,
+            "ownerReferences": owner,
+            "resourceVersion": node.metadata.resource_version,
+        },
+        "spec": {"taints": taints},
+    })
+}
+
+async fn register(
+    lc: &Lifecycle,
+    claim: &NodeClaim,
+    node: Option<Arc<Node>>,
+    now: Timestamp,
+) -> Result<Action> {
+    let name = name_of(claim);
+    let Some(node) = node else {
+        return Ok(Action::await_change());
+    };
+    let node_name = node.metadata.name.clone().unwrap_or_default();
+    let api: Api<Node> = Api::all(lc.ctx.client.clone());
+    let mut current: Node = (*node).clone();
+    let mut done = false;
+    for _ in 0..3 {
+        let body = registration_patch(claim, &current);
+        match api
+            .patch(&node_name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+        {
+            Ok(_) => {
+                done = true;
+                break;
+            }
+            Err(e) if kube_status(&e) == Some(404) => return Ok(Action::await_change()),
+            Err(e) if kube_status(&e) == Some(409) => match api.get(&node_name).await {
+                Ok(n) => current = n,
+                Err(e) if kube_status(&e) == Some(404) => return Ok(Action::await_change()),
+                Err(e) => return Err(Error::kube(format!("get node {node_name}"))(e)),
+            },
+            Err(e) => return Err(Error::kube(format!("node {node_name}: register"))(e)),
+        }
+    }
+    if !done {
+        return Err(Error::Invalid(format!(
+            "node {node_name}: still conflicting after 3 attempts; retrying later"
+        )));
+    }
+    let mut st = claim.status.clone().unwrap_or_default();
+    st.node_name = Some(node_name.clone());
+    set_condition(
+        &mut st.conditions,
+        CONDITION_REGISTERED,
+        "True",
+        "Registered",
+        "",
+        now,
+    );
+    patch_status(&lc.ctx, &name, &st).await?;
+    tracing::info!(claim = %name, node = %node_name, "registered");
+    Ok(Action::await_change())
+}
+
+/// Error policy of the lifecycle controller: back off and retry.
+pub fn error_policy(_claim: Arc<NodeClaim>, err: &Error, _lc: Arc<Lifecycle>) -> Action {
+    tracing::warn!(error = %err, kind = err.metric_label(), "nodeclaim reconcile failed");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Garbage collection: provider instances launched for a claim that no longer exists are
+/// terminated. Returns the provider IDs it terminated.
+pub async fn collect_garbage(
+    provider: &dyn CloudProvider,
+    claims: &Store<NodeClaim>,
+) -> Result<Vec<String>> {
+    let instances = provider.list().await?;
+    let claims = claims.state();
+    let mut gone = Vec::new();
+    for i in instances {
+        let Some(owner) = &i.claim_name else {
+            continue;
+        };
+        let known = claims.iter().any(|c| {
+            c.metadata.name.as_deref() == Some(owner.as_str())
+                || c.status.as_ref().and_then(|s| s.provider_id.as_deref())
+                    == Some(i.provider_id.as_str())
+        });
+        if known || i.state == "shutting-down" || i.state == "terminated" {
+            continue;
+        }
+        tracing::info!(provider_id = %i.provider_id, claim = %owner, "garbage collection: instance without a NodeClaim");
+        match provider.delete(&i.provider_id).await {
+            Ok(()) | Err(ProviderError::NotFound(_)) => gone.push(i.provider_id.clone()),
+            Err(e) => tracing::warn!(provider_id = %i.provider_id, "garbage collection: {e}"),
+        }
+    }
+    Ok(gone)
+}

@@ -5,6 +5,7 @@
 //! - `serve.rs`: `kedge serve`, the SQS + DynamoDB endpoint.
 //! - `produce.rs`, `consume.rs`: the sample application (thin over the `workload` crate).
 //! - `up.rs` (+ `up/`): `kedge up`, the local twin running a scenario, and its report.
+//! - `operator_cmd.rs`: `kedge operator` (the in-cluster operator) and `kedge crds`.
 //! - `bench_*.rs`: `kedge bench …`, reproducible benchmarks that print their figures.
 
 mod bench_autoscale;
@@ -13,6 +14,7 @@ mod bench_provision;
 mod bench_sqs;
 mod check;
 mod consume;
+mod operator_cmd;
 mod produce;
 mod serve;
 mod up;
@@ -62,6 +64,17 @@ enum Command {
         after_help = "Reads SQS_QUEUE_URL, DYNAMODB_TABLE, AWS_REGION, AWS_ENDPOINT_URL and the AWS credentials chain.\nExamples:\n  kedge consume\n  kedge consume --concurrency 4 --work-sleep 250ms --status-file /tmp/c1.status\n"
     )]
     Consume(consume::ConsumeArgs),
+    /// Run in a Kubernetes cluster: scale ScaledObjects' targets and (with a provider)
+    /// launch and retire nodes for NodePools.
+    #[command(
+        after_help = "Examples:\n  kedge operator                                  # in-cluster config, pods only\n  kedge operator --kubeconfig ~/.kube/config --provider kwok\n  kedge operator --provider aws --cluster-name prod --interruption-queue https://sqs...\n"
+    )]
+    Operator(operator_cmd::OperatorArgs),
+    /// Print the CustomResourceDefinitions kedge reconciles (or write them to --out DIR).
+    #[command(
+        after_help = "Examples:\n  kedge crds | kubectl apply -f -\n  kedge crds --out deploy/crds\n"
+    )]
+    Crds(operator_cmd::CrdsArgs),
     /// Reproducible benchmarks that print their figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -146,6 +159,8 @@ fn main() -> anyhow::Result<()> {
         Command::Up(a) => block_on(up::run(a)),
         Command::Produce(a) => block_on(produce::run(a)),
         Command::Consume(a) => block_on(consume::run(a)),
+        Command::Operator(a) => block_on(operator_cmd::run(a)),
+        Command::Crds(a) => operator_cmd::crds(&a),
         Command::Check(args) => {
             if !check::run(&args)? {
                 std::process::exit(1);

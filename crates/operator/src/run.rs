@@ -1,1 +1,222 @@
-//! TODO
+//! `kedge operator`: wiring. Builds the client (kubeconfig or in-cluster), serves
+//! `/metrics` `/healthz` `/readyz`, campaigns for the leader Lease and, while leading, runs
+//! the ScaledObject controller and (with a provider) provisioning, the NodeClaim lifecycle,
+//! disruption and the provider's own loops. Stops cleanly on shutdown (finishing in-flight
+//! work, releasing the Lease).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clock::Clock;
+use tokio::sync::watch;
+
+use crate::context::{Context, Settings};
+use crate::leader::{Elector, LeaseSettings};
+use crate::nodes::IntentBoard;
+use crate::scaledobject;
+use crate::server::{self, Metrics};
+
+/// Which cloud provider launches nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// Pods only (KEDA's job); NodePools are not reconciled.
+    None,
+    /// Fake nodes (kwok-style), with the kubelet's part played by the operator.
+    Kwok,
+    /// EC2.
+    Aws,
+}
+
+impl std::str::FromStr for ProviderKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(ProviderKind::None),
+            "kwok" => Ok(ProviderKind::Kwok),
+            "aws" => Ok(ProviderKind::Aws),
+            other => Err(format!("unknown provider {other:?}: use kwok, aws or none")),
+        }
+    }
+}
+
+/// Everything `kedge operator` is told.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Kubeconfig path; `None`: `KUBECONFIG`, `~/.kube/config`, then in-cluster.
+    pub kubeconfig: Option<PathBuf>,
+    pub provider: ProviderKind,
+    /// Namespaces to watch for ScaledObjects; empty = all.
+    pub namespaces: Vec<String>,
+    /// Namespace of the leader Lease and ClusterTriggerAuthentication secrets.
+    pub own_namespace: String,
+    /// Unique per replica (the pod name in a cluster).
+    pub identity: String,
+    pub lease_name: String,
+    pub leader_election: bool,
+    /// `/metrics`, `/healthz`, `/readyz`.
+    pub bind: String,
+    /// kwok: seconds from launch until a node turns Ready.
+    pub kwok_boot_delay: Duration,
+    /// AWS settings.
+    pub aws_cluster_name: Option<String>,
+    pub aws_interruption_queue: Option<String>,
+    /// Lease timings (tests shorten them).
+    pub lease_duration: Duration,
+    pub lease_renew_deadline: Duration,
+    pub lease_retry_period: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            kubeconfig: None,
+            provider: ProviderKind::None,
+            namespaces: Vec::new(),
+            own_namespace: "kedge".into(),
+            identity: "kedge-operator".into(),
+            lease_name: "kedge-operator".into(),
+            leader_election: true,
+            bind: "0.0.0.0:8080".into(),
+            kwok_boot_delay: Duration::from_secs(15),
+            aws_cluster_name: None,
+            aws_interruption_queue: None,
+            lease_duration: Duration::from_secs(15),
+            lease_renew_deadline: Duration::from_secs(10),
+            lease_retry_period: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Build a client from `kubeconfig` (or the default inference chain).
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    crate::init_tls();
+    let config = match kubeconfig {
+        Some(p) => {
+            let kc = kube::config::Kubeconfig::read_from(p)
+                .with_context(|| format!("reading kubeconfig {}", p.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .with_context(|| format!("using kubeconfig {}", p.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig found and not running in a cluster (use --kubeconfig)")?,
+    };
+    kube::Client::try_from(config).context("building the Kubernetes client")
+}
+
+/// A running operator's handles, for tests and the CLI.
+pub struct Running {
+    pub metrics: Arc<Metrics>,
+    /// `true` while this replica leads.
+    pub leading: watch::Receiver<bool>,
+    pub addr: std::net::SocketAddr,
+}
+
+/// Run until `shutdown` turns true. `ready` receives the handles once serving.
+pub async fn run(
+    opts: Options,
+    clock: Arc<dyn Clock>,
+    shutdown: watch::Receiver<bool>,
+    ready: Option<tokio::sync::oneshot::Sender<Running>>,
+) -> anyhow::Result<()> {
+    let client = client(opts.kubeconfig.as_deref()).await?;
+    let version = client
+        .apiserver_version()
+        .await
+        .context("the Kubernetes API server does not answer")?;
+    tracing::info!(
+        version = %version.git_version,
+        provider = ?opts.provider,
+        identity = %opts.identity,
+        "connected to the API server"
+    );
+    let autoscale_metrics = Arc::new(autoscale::metrics::Metrics::new());
+    let metrics = Arc::new(Metrics::new(autoscale_metrics.clone()));
+    metrics.set_ready(true);
+    let listener = tokio::net::TcpListener::bind(&opts.bind)
+        .await
+        .with_context(|| format!("binding {} for /metrics", opts.bind))?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(server::serve(listener, metrics.clone(), shutdown.clone()));
+
+    let settings = Arc::new(Settings {
+        namespaces: opts.namespaces.clone(),
+        own_namespace: opts.own_namespace.clone(),
+        identity: opts.identity.clone(),
+        field_manager: "kedge".into(),
+    });
+    let ctx = Context {
+        client: client.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        settings,
+    };
+    let (leading_tx, leading_rx) = watch::channel(false);
+    if let Some(r) = ready {
+        let _ = r.send(Running {
+            metrics: metrics.clone(),
+            leading: leading_rx.clone(),
+            addr,
+        });
+    }
+    let m2 = metrics.clone();
+    let mut lr = leading_rx.clone();
+    tokio::spawn(async move {
+        while lr.changed().await.is_ok() {
+            m2.set_leader(*lr.borrow());
+        }
+    });
+
+    let work = {
+        let ctx = ctx.clone();
+        let opts = opts.clone();
+        let autoscale_metrics = autoscale_metrics.clone();
+        move |stop: watch::Receiver<bool>| {
+            let ctx = ctx.clone();
+            let opts = opts.clone();
+            let autoscale_metrics = autoscale_metrics.clone();
+            async move { lead(ctx, opts, autoscale_metrics, stop).await }
+        }
+    };
+    if opts.leader_election {
+        let elector = Elector::new(
+            client.clone(),
+            LeaseSettings {
+                namespace: opts.own_namespace.clone(),
+                name: opts.lease_name.clone(),
+                identity: opts.identity.clone(),
+                lease_duration: opts.lease_duration,
+                renew_deadline: opts.lease_renew_deadline,
+                retry_period: opts.lease_retry_period,
+            },
+            clock.clone(),
+        );
+        crate::leader::run_elected(elector, shutdown.clone(), leading_tx, work).await;
+    } else {
+        let _ = leading_tx.send(true);
+        work(shutdown.clone()).await;
+        let _ = leading_tx.send(false);
+    }
+    let _ = server.await;
+    tracing::info!("operator stopped");
+    Ok(())
+}
+
+/// Everything the leader runs, until `stop`.
+async fn lead(
+    ctx: Context,
+    opts: Options,
+    autoscale_metrics: Arc<autoscale::metrics::Metrics>,
+    stop: watch::Receiver<bool>,
+) {
+    let intents = (opts.provider != ProviderKind::None).then(IntentBoard::default);
+    let shared = scaledobject::Shared::new(ctx.clone(), intents.clone(), autoscale_metrics);
+    let mut tasks = vec![tokio::spawn(scaledobject::run(shared, stop.clone()))];
+    tasks.extend(crate::run_nodes::start(&ctx, &opts, intents, stop.clone()).await);
+    for t in tasks {
+        let _ = t.await;
+    }
+}

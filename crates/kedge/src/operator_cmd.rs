@@ -1,0 +1,111 @@
+//! `kedge operator` and `kedge crds`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+#[derive(Args, Debug, Clone)]
+pub struct OperatorArgs {
+    /// Kubeconfig to use; default: KUBECONFIG, ~/.kube/config, then the in-cluster config.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Who launches nodes: kwok (fake nodes), aws (EC2) or none (pods only).
+    #[arg(long, default_value = "none")]
+    pub provider: operator::run::ProviderKind,
+    /// Namespace to watch for ScaledObjects (repeatable); default: all namespaces.
+    #[arg(long = "namespace")]
+    pub namespaces: Vec<String>,
+    /// The operator's own namespace (leader Lease, ClusterTriggerAuthentication secrets).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "kedge")]
+    pub own_namespace: String,
+    /// This replica's identity in the leader Lease; default: the pod name or host name.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "kedge-operator")]
+    pub lease_name: String,
+    /// Run without leader election (only ever one replica!).
+    #[arg(long)]
+    pub no_leader_election: bool,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub bind: String,
+    /// kwok provider: seconds from launch until a fake node turns Ready.
+    #[arg(long, default_value = "15")]
+    pub kwok_boot_delay_seconds: u64,
+    /// aws provider: the cluster name (tags, discovery).
+    #[arg(long, env = "CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+    /// aws provider: SQS queue URL of EventBridge interruption events.
+    #[arg(long, env = "INTERRUPTION_QUEUE")]
+    pub interruption_queue: Option<String>,
+}
+
+pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "kedge-operator".into())
+    });
+    if args.provider == operator::run::ProviderKind::Aws && args.cluster_name.is_none() {
+        anyhow::bail!("--provider aws needs --cluster-name (or CLUSTER_NAME)");
+    }
+    let opts = operator::run::Options {
+        kubeconfig: args.kubeconfig.clone(),
+        provider: args.provider,
+        namespaces: args.namespaces.clone(),
+        own_namespace: args.own_namespace.clone(),
+        identity,
+        lease_name: args.lease_name.clone(),
+        leader_election: !args.no_leader_election,
+        bind: args.bind.clone(),
+        kwok_boot_delay: Duration::from_secs(args.kwok_boot_delay_seconds),
+        aws_cluster_name: args.cluster_name.clone(),
+        aws_interruption_queue: args.interruption_queue.clone(),
+        ..Default::default()
+    };
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let signal = crate::shutdown_signal();
+    tokio::spawn(async move {
+        signal.await;
+        tracing::info!("stopping: finishing in-flight work and releasing the leader Lease");
+        let _ = tx.send(true);
+    });
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<operator::run::Running>();
+    tokio::spawn(async move {
+        if let Ok(r) = ready_rx.await {
+            // Tools and tests read this exact line.
+            println!("kedge operator serving http://{}/metrics", r.addr);
+            use std::io::Write;
+            std::io::stdout().flush().ok();
+        }
+    });
+    operator::run::run(opts, Arc::new(clock::SystemClock), rx, Some(ready_tx)).await
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CrdsArgs {
+    /// Write one file per CRD into this directory instead of printing them all.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn crds(args: &CrdsArgs) -> anyhow::Result<()> {
+    match &args.out {
+        None => {
+            print!("{}", operator::crd::schema::crds_yaml());
+            Ok(())
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            for (name, yaml) in operator::crd::schema::crds() {
+                let p = dir.join(name);
+                std::fs::write(&p, yaml)?;
+                println!("wrote {}", p.display());
+            }
+            Ok(())
+        }
+    }
+}

@@ -12,6 +12,7 @@
 //! [`CloudProvider`]: crate::provider::CloudProvider
 
 pub mod convert;
+pub mod disruption;
 
 use std::sync::{Arc, Mutex};
 

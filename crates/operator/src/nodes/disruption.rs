@@ -1,0 +1,1433 @@
+//! Disruption in the cluster: Karpenter's disruption controller on the provision core.
+//!
+//! Every pass ([`Disruptor::pass`], every 10 s and when pods, nodes or NodeClaims change)
+//! reads the cluster ([`Snapshot`]), turns it into a [`DisruptionInput`] ([`build_input`]:
+//! NodePools, nodes with their claims and pods, DaemonSet requests as overhead, prices from
+//! the catalog by the node's instance-type/zone/capacity-type labels, creation times,
+//! nodepool hashes, PDBs, the last pod event per node for `consolidateAfter`) and asks
+//! [`provision::disruption::disrupt`] what to do. Budgets, `do-not-disrupt`, expiry, drift,
+//! emptiness and consolidation are the core's; this module only carries commands out.
+//!
+//! A command goes through [`Phase`]s, as in Karpenter:
+//! 1. **Validating**: the command waits [`DisruptionConfig::validation_delay`] (15 s) and is
+//!    re-checked with [`provision::disruption::validate`] against the cluster as it is then;
+//!    one that no longer holds is dropped.
+//! 2. **Replacing** (replace only): the replacement NodeClaim is created first and the
+//!    candidates are not touched until it is `Initialized`.
+//! 3. **Draining**: each candidate is tainted `karpenter.sh/disrupted:NoSchedule` (so nothing
+//!    new lands), its pods are evicted through the Eviction API (DaemonSet and mirror pods
+//!    stay; a PodDisruptionBudget's 429 is respected and retried with backoff, never forced;
+//!    a `karpenter.sh/do-not-disrupt` pod blocks the node), and once only DaemonSet pods
+//!    remain its NodeClaim is deleted. The claim's termination finalizer (the lifecycle
+//!    controller) terminates the instance and removes the Node. A node without a NodeClaim
+//!    is not kedge's and is never a candidate.
+//!
+//! Each step is reported as a Kubernetes Event on the node and its claim (`Disrupting`,
+//! `DisruptionBlocked`, `DisruptionValidationFailed`) with the core's one-line explanation,
+//! and the latest explanations are kept for logs and metrics ([`Disruptor::explanations`]).
+//!
+//! [`drain_node`] (cordon + evict what can be evicted) is shared with the NodeClaim
+//! termination finalizer; [`cordon_and_drain`] serves the AWS interruption queue.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clock::Timestamp;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use model::karpenter::{
+    ANNOTATION_NODEPOOL_HASH, CONDITION_INITIALIZED, LABEL_CAPACITY_TYPE, LABEL_INSTANCE_TYPE,
+    LABEL_NODEPOOL, LABEL_ZONE,
+};
+use provision::catalog::Catalog;
+use provision::disruption::{Command, DisruptionInput, DisruptionOptions, Method};
+use provision::resources::Res;
+use provision::scheduler::ExistingNode;
+use serde_json::{Value, json};
+
+use crate::compat::{self, ApiCompat, EvictOutcome};
+use crate::context::Context;
+use crate::crd::{self, Kind};
+use crate::error::kube_status;
+use crate::provider::CloudProvider;
+use crate::{Error, Result};
+
+/// The taint Karpenter puts on nodes it is disrupting.
+pub const DISRUPTED_TAINT_KEY: &str = "karpenter.sh/disrupted";
+/// Static (mirror) pods: the kubelet owns them; the Eviction API cannot move them.
+const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+/// Namespace of Events about cluster-scoped objects (where the kubelet puts node events).
+const EVENT_NAMESPACE: &str = "default";
+const COMPONENT: &str = "kedge-disruption";
+
+/// Timings of the disruption controller (Karpenter's defaults).
+#[derive(Debug, Clone)]
+pub struct DisruptionConfig {
+    /// Pass interval when nothing changes (Karpenter polls every 10 s).
+    pub poll: Duration,
+    /// Delay before a command is re-validated and executed (Karpenter: 15 s).
+    pub validation_delay: Duration,
+    /// How long a replacement may take to become Initialized before the command is given up
+    /// (Karpenter's orchestration queue: 10 minutes).
+    pub replacement_timeout: Duration,
+    /// Backoff of a pod whose eviction was refused (429): doubles from `min` to `max`
+    /// (Karpenter's eviction queue: 100 ms to 10 s).
+    pub eviction_backoff_min: Duration,
+    pub eviction_backoff_max: Duration,
+    /// The same Event (object, reason, message) is not repeated within this window.
+    pub event_dedup: Duration,
+    pub options: DisruptionOptions,
+}
+
+impl Default for DisruptionConfig {
+    fn default() -> Self {
+        DisruptionConfig {
+            poll: Duration::from_secs(10),
+            validation_delay: Duration::from_secs(15),
+            replacement_timeout: Duration::from_secs(600),
+            eviction_backoff_min: Duration::from_millis(100),
+            eviction_backoff_max: Duration::from_secs(10),
+            event_dedup: Duration::from_secs(300),
+            options: DisruptionOptions::default(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Observation
+// ---------------------------------------------------------------------------------------------
+
+/// The cluster as one pass sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub nodes: Vec<Node>,
+    pub claims: Vec<crd::NodeClaim>,
+    /// Pods bound to a node and not terminal.
+    pub pods: Vec<Pod>,
+    pub nodepools: Vec<crd::NodePool>,
+    pub daemonsets: Vec<DaemonSet>,
+    pub pdbs: Vec<model::kube::PodDisruptionBudget>,
+}
+
+impl Snapshot {
+    /// List everything a pass needs (six list calls).
+    pub async fn list(client: &kube::Client, compat: &ApiCompat) -> Result<Snapshot> {
+        let lp = ListParams::default();
+        let nodes = Api::<Node>::all(client.clone())
+            .list(&lp)
+            .await
+            .map_err(Error::kube("listing nodes"))?
+            .items;
+        let claims = Api::<crd::NodeClaim>::all(client.clone())
+            .list(&lp)
+            .await
+            .map_err(Error::kube("listing nodeclaims"))?
+            .items;
+        let pods = Api::<Pod>::all(client.clone())
+            .list(&ListParams::default().fields(
+                "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
+            ))
+            .await
+            .map_err(Error::kube("listing pods bound to nodes"))?
+            .items;
+        let nodepools = Api::<crd::NodePool>::all(client.clone())
+            .list(&lp)
+            .await
+            .map_err(Error::kube("listing nodepools"))?
+            .items;
+        let daemonsets = Api::<DaemonSet>::all(client.clone())
+            .list(&lp)
+            .await
+            .map_err(Error::kube("listing daemonsets"))?
+            .items;
+        let pdbs = compat::list_pdbs(client, compat).await?;
+        Ok(Snapshot {
+            nodes,
+            claims,
+            pods,
+            nodepools,
+            daemonsets,
+            pdbs,
+        })
+    }
+}
+
+fn millis(t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Option<u64> {
+    t.as_ref()
+        .map(|t| t.0.as_millisecond())
+        .and_then(|ms| u64::try_from(ms).ok())
+}
+
+fn is_daemonset_pod(p: &Pod) -> bool {
+    p.metadata
+        .owner_references
+        .as_ref()
+        .is_some_and(|o| o.iter().any(|o| o.kind == "DaemonSet"))
+}
+
+fn is_mirror_pod(p: &Pod) -> bool {
+    p.metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(MIRROR_ANNOTATION))
+}
+
+fn is_terminal(p: &Pod) -> bool {
+    matches!(
+        p.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+fn is_terminating(p: &Pod) -> bool {
+    p.metadata.deletion_timestamp.is_some()
+}
+
+/// Pods that would have to move if the node went away.
+fn is_reschedulable(p: &Pod) -> bool {
+    !is_daemonset_pod(p) && !is_mirror_pod(p) && !is_terminal(p) && !is_terminating(p)
+}
+
+fn pod_key(p: &Pod) -> String {
+    format!(
+        "{}/{}",
+        p.metadata.namespace.as_deref().unwrap_or("default"),
+        p.metadata.name.as_deref().unwrap_or("")
+    )
+}
+
+fn node_of(p: &Pod) -> Option<&str> {
+    p.spec.as_ref().and_then(|s| s.node_name.as_deref())
+}
+
+/// When the pod was bound: its `PodScheduled` condition, else its creation.
+fn bound_ms(p: &Pod) -> Option<u64> {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled"))
+        .and_then(|c| millis(&c.last_transition_time))
+        .or_else(|| millis(&p.metadata.creation_timestamp))
+}
+
+/// Last pod event per node (pod bound, removed or terminating), for `consolidateAfter`.
+///
+/// Karpenter keeps this in the NodeClaim's status; here it is rebuilt at start from the pods'
+/// bind times (removals before a restart are unknown) and then tracked by diffing passes.
+#[derive(Debug, Clone, Default)]
+pub struct PodTracker {
+    /// Reschedulable pod (`ns/name`) → node, as last seen.
+    seen: BTreeMap<String, String>,
+    last_event: BTreeMap<String, u64>,
+    started: bool,
+}
+
+impl PodTracker {
+    pub fn observe(&mut self, pods: &[Pod], now: Timestamp) {
+        let now = now.as_millis();
+        let mut current = BTreeMap::new();
+        for p in pods {
+            if let Some(node) = node_of(p)
+                && is_reschedulable(p)
+            {
+                current.insert(pod_key(p), node.to_string());
+                if !self.started {
+                    let t = bound_ms(p).unwrap_or(now).min(now);
+                    let e = self.last_event.entry(node.to_string()).or_insert(t);
+                    *e = (*e).max(t);
+                }
+            }
+        }
+        if self.started {
+            for (k, node) in &current {
+                if self.seen.get(k) != Some(node) {
+                    self.last_event.insert(node.clone(), now);
+                }
+            }
+            for (k, node) in &self.seen {
+                if current.get(k) != Some(node) {
+                    self.last_event.insert(node.clone(), now);
+                }
+            }
+        }
+        self.started = true;
+        self.seen = current;
+    }
+
+    /// Record a pod event seen elsewhere (a watch) at `now`.
+    pub fn pod_event(&mut self, node: &str, now: Timestamp) {
+        self.last_event.insert(node.to_string(), now.as_millis());
+    }
+
+    pub fn last_event(&self, node: &str) -> Option<u64> {
+        self.last_event.get(node).copied()
+    }
+}
+
+/// The cluster as the provision core reads it, plus which claim backs which node.
+#[derive(Debug, Clone, Default)]
+pub struct Built {
+    pub input: DisruptionInput,
+    /// Node name → NodeClaim name.
+    pub claim_of_node: BTreeMap<String, String>,
+    /// Objects that could not be read (skipped), one line each.
+    pub problems: Vec<String>,
+}
+
+fn claim_is_deleting(c: &crd::NodeClaim) -> bool {
+    c.metadata.deletion_timestamp.is_some()
+}
+
+fn claim_initialized(c: &crd::NodeClaim) -> bool {
+    c.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == CONDITION_INITIALIZED && c.status == "True")
+    })
+}
+
+fn has_disrupted_taint(n: &Node) -> bool {
+    n.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|t| t.iter().any(|t| t.key == DISRUPTED_TAINT_KEY))
+}
+
+/// The claim backing `node`: same provider ID (as Karpenter matches them), else the node
+/// name in the claim's status.
+fn claim_for<'a>(node: &Node, claims: &'a [crd::NodeClaim]) -> Option<&'a crd::NodeClaim> {
+    let name = node.metadata.name.as_deref()?;
+    let pid = node.spec.as_ref().and_then(|s| s.provider_id.as_deref());
+    claims
+        .iter()
+        .find(|c| {
+            pid.is_some()
+                && c.status.as_ref().and_then(|s| s.provider_id.as_deref()) == pid
+        })
+        .or_else(|| {
+            claims.iter().find(|c| {
+                c.status.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name)
+            })
+        })
+}
+
+/// USD/hour of a node from its instance-type, zone and capacity-type labels (0 if unknown).
+pub fn node_price(catalog: &Catalog, labels: &model::kube::Labels) -> f64 {
+    let Some(it) = labels
+        .get(LABEL_INSTANCE_TYPE)
+        .and_then(|t| catalog.get(t))
+    else {
+        return 0.0;
+    };
+    let zone = labels.get(LABEL_ZONE);
+    let ct = labels.get(LABEL_CAPACITY_TYPE);
+    it.offerings
+        .iter()
+        .find(|o| Some(&o.zone) == zone && Some(&o.capacity_type) == ct)
+        .or_else(|| {
+            it.offerings
+                .iter()
+                .find(|o| Some(&o.capacity_type) == ct)
+        })
+        .map_or(0.0, |o| o.price)
+}
+
+/// Single-valued `In` requirements of a claim's raw spec, as labels.
+fn claim_requirement_labels(spec: &Value) -> model::kube::Labels {
+    let mut out = model::kube::Labels::new();
+    for r in spec
+        .get("requirements")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(k), Some("In"), Some(vals)) = (
+            r.get("key").and_then(Value::as_str),
+            r.get("operator").and_then(Value::as_str),
+            r.get("values").and_then(Value::as_array),
+        ) else {
+            continue;
+        };
+        if let [v] = vals.as_slice()
+            && let Some(v) = v.as_str()
+        {
+            out.insert(k.to_string(), v.to_string());
+        }
+    }
+    out
+}
+
+/// Turn a snapshot into the core's input. Pure.
+pub fn build_input(snap: &Snapshot, catalog: &Catalog, tracker: &PodTracker) -> Built {
+    let mut b = Built::default();
+    for np in &snap.nodepools {
+        match crate::nodes::convert::nodepool(np) {
+            Ok(p) => b.input.nodepools.push(p),
+            Err(e) => b.problems.push(format!(
+                "NodePool {} skipped: {e}",
+                np.metadata.name.as_deref().unwrap_or("")
+            )),
+        }
+    }
+    for ds in &snap.daemonsets {
+        match crate::nodes::convert::daemonset(ds) {
+            Ok(d) => b.input.daemonsets.push(d),
+            Err(e) => b.problems.push(e),
+        }
+    }
+    b.input.pdbs = snap.pdbs.clone();
+    let mut pods_by_node: BTreeMap<&str, Vec<&Pod>> = BTreeMap::new();
+    for p in &snap.pods {
+        if let Some(n) = node_of(p)
+            && !is_terminal(p)
+        {
+            pods_by_node.entry(n).or_default().push(p);
+        }
+    }
+    let mut claimed: BTreeSet<String> = BTreeSet::new();
+    for node in &snap.nodes {
+        let Some(name) = node.metadata.name.as_deref() else {
+            continue;
+        };
+        let model_node = match crate::nodes::convert::node(node) {
+            Ok(n) => n,
+            Err(e) => {
+                b.problems.push(e);
+                continue;
+            }
+        };
+        let mut pods = Vec::new();
+        let mut overhead = Res::ZERO;
+        for p in pods_by_node.get(name).into_iter().flatten() {
+            if is_terminating(p) {
+                continue;
+            }
+            let mp = match crate::nodes::convert::pod(p) {
+                Ok(mp) => mp,
+                Err(e) => {
+                    b.problems.push(e);
+                    continue;
+                }
+            };
+            if is_daemonset_pod(p) || is_mirror_pod(p) {
+                overhead = overhead.plus(&Res::from_list(&mp.requests()).0);
+            } else {
+                pods.push(mp);
+            }
+        }
+        let mut en = ExistingNode::from_node(&model_node, pods);
+        en.daemon_overhead = overhead;
+        en.price = node_price(catalog, &en.labels);
+        en.created_ms = millis(&node.metadata.creation_timestamp).unwrap_or(0);
+        let claim = claim_for(node, &snap.claims);
+        match claim {
+            Some(c) => {
+                let cname = c.metadata.name.clone().unwrap_or_default();
+                claimed.insert(cname.clone());
+                b.claim_of_node.insert(name.to_string(), cname);
+                if let Some(t) = millis(&c.metadata.creation_timestamp) {
+                    en.created_ms = t;
+                }
+                if en.nodepool_hash.is_none() {
+                    en.nodepool_hash = c
+                        .metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(ANNOTATION_NODEPOOL_HASH))
+                        .cloned();
+                }
+                en.unschedulable |= claim_is_deleting(c);
+                en.in_flight = !claim_initialized(c) && !claim_is_deleting(c);
+            }
+            // Not kedge's: capacity for the simulation, never a candidate.
+            None => {
+                en.labels.remove(LABEL_NODEPOOL);
+            }
+        }
+        en.unschedulable |= has_disrupted_taint(node);
+        en.last_pod_event_ms = tracker
+            .last_event(name)
+            .unwrap_or(0)
+            .max(en.created_ms);
+        b.input.nodes.push(en);
+    }
+    // Launched claims whose node has not registered yet: capacity on its way.
+    for c in &snap.claims {
+        let cname = c.metadata.name.clone().unwrap_or_default();
+        if claimed.contains(&cname) || claim_is_deleting(c) {
+            continue;
+        }
+        let mut labels = c.metadata.labels.clone().unwrap_or_default();
+        labels.extend(claim_requirement_labels(&c.spec));
+        let status_alloc = c
+            .status
+            .as_ref()
+            .map(|s| Res::from_list(&s.allocatable).0)
+            .unwrap_or(Res::ZERO);
+        let it = labels.get(LABEL_INSTANCE_TYPE).and_then(|t| catalog.get(t));
+        let (capacity, allocatable) = if !status_alloc.is_zero() {
+            (status_alloc, status_alloc)
+        } else if let Some(it) = it {
+            (it.capacity, it.allocatable)
+        } else {
+            // Unknown size: no capacity the simulation could count on.
+            (Res::ZERO, Res::ZERO)
+        };
+        let created = millis(&c.metadata.creation_timestamp).unwrap_or(0);
+        b.input.nodes.push(ExistingNode {
+            name: cname,
+            price: node_price(catalog, &labels),
+            labels,
+            taints: Vec::new(),
+            capacity,
+            allocatable,
+            pods: Vec::new(),
+            daemon_overhead: Res::ZERO,
+            unschedulable: false,
+            in_flight: true,
+            created_ms: created,
+            nodepool_hash: c
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(ANNOTATION_NODEPOOL_HASH))
+                .cloned(),
+            annotations: c.metadata.annotations.clone().unwrap_or_default(),
+            last_pod_event_ms: created,
+        });
+    }
+    b
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------
+
+/// The object an Event is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub uid: Option<String>,
+}
+
+impl ObjectRef {
+    pub fn node(name: &str, uid: Option<String>) -> Self {
+        ObjectRef {
+            api_version: "v1".into(),
+            kind: "Node".into(),
+            name: name.into(),
+            uid,
+        }
+    }
+    pub fn claim(name: &str, uid: Option<String>) -> Self {
+        ObjectRef {
+            api_version: format!("{}/{}", crd::NodeClaim::GROUP, crd::NodeClaim::VERSION),
+            kind: crd::NodeClaim::KIND.into(),
+            name: name.into(),
+            uid,
+        }
+    }
+}
+
+/// Kubernetes Events (core/v1, which every server version serves and `kubectl describe`
+/// shows), deduplicated: one (object, reason, message) at most once per window. Names come
+/// from the injected clock, so tests see deterministic requests.
+#[derive(Debug, Default)]
+pub struct Events {
+    sent: BTreeMap<(ObjectRef, String, String), u64>,
+    seq: u64,
+}
+
+impl Events {
+    /// Publish; a failure is logged, not returned (an Event never blocks a drain).
+    pub async fn emit(
+        &mut self,
+        client: &kube::Client,
+        now: Timestamp,
+        dedup: Duration,
+        regarding: &ObjectRef,
+        warning: bool,
+        reason: &str,
+        message: &str,
+    ) {
+        let key = (regarding.clone(), reason.to_string(), message.to_string());
+        if let Some(&t) = self.sent.get(&key)
+            && now.as_millis() < t.saturating_add(dedup.as_millis() as u64)
+        {
+            return;
+        }
+        self.sent.insert(key, now.as_millis());
+        self.sent
+            .retain(|_, t| now.as_millis() < t.saturating_add(dedup.as_millis() as u64));
+        self.seq += 1;
+        let ts = k8s_openapi::jiff::Timestamp::from_millisecond(now.as_millis() as i64)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let mut involved = json!({
+            "apiVersion": regarding.api_version,
+            "kind": regarding.kind,
+            "name": regarding.name,
+        });
+        if let Some(uid) = &regarding.uid {
+            involved["uid"] = json!(uid);
+        }
+        // Event messages are limited to 1 kB by the API server.
+        let mut message = message.to_string();
+        if message.len() > 1000 {
+            let mut cut = 1000;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        let body = json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": format!("{}.{:x}{:04x}", regarding.name, now.as_millis(), self.seq & 0xffff),
+                "namespace": EVENT_NAMESPACE,
+            },
+            "involvedObject": involved,
+            "reason": reason,
+            "message": message,
+            "type": if warning { "Warning" } else { "Normal" },
+            "source": {"component": COMPONENT},
+            "firstTimestamp": ts,
+            "lastTimestamp": ts,
+            "count": 1,
+            "reportingComponent": COMPONENT,
+            "reportingInstance": COMPONENT,
+        });
+        let ev: k8s_openapi::api::core::v1::Event = match serde_json::from_value(body) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "building event");
+                return;
+            }
+        };
+        let api: Api<k8s_openapi::api::core::v1::Event> =
+            Api::namespaced(client.clone(), EVENT_NAMESPACE);
+        if let Err(e) = api.create(&PostParams::default(), &ev).await {
+            tracing::warn!(error = %e, reason, object = %regarding.name, "publishing event");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cordon and drain
+// ---------------------------------------------------------------------------------------------
+
+/// Where a drain stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DrainProgress {
+    /// Only DaemonSet and mirror pods (or nothing) remain; the node can go.
+    Done,
+    /// Pods remain: evicted ones still terminating, and `blocked` ones (`ns/name: why`)
+    /// whose eviction was refused or is not allowed (do-not-disrupt).
+    Waiting {
+        remaining: usize,
+        blocked: Vec<String>,
+    },
+}
+
+/// Per-pod eviction backoff after a 429 (exponential, Karpenter's eviction queue).
+#[derive(Debug, Clone, Default)]
+pub struct EvictionBackoff {
+    /// `ns/name` → (next attempt ms, current delay, last refusal message).
+    pods: BTreeMap<String, (u64, Duration, String)>,
+}
+
+impl EvictionBackoff {
+    fn ready(&self, pod: &str, now: Timestamp) -> Result<(), String> {
+        match self.pods.get(pod) {
+            Some((at, _, why)) if now.as_millis() < *at => Err(why.clone()),
+            _ => Ok(()),
+        }
+    }
+    fn refused(&mut self, pod: &str, now: Timestamp, why: String, min: Duration, max: Duration) {
+        let delay = match self.pods.get(pod) {
+            Some((_, d, _)) => (*d * 2).min(max),
+            None => min,
+        };
+        self.pods.insert(
+            pod.to_string(),
+            (now.add(delay).as_millis(), delay, why),
+        );
+    }
+    fn clear(&mut self, pod: &str) {
+        self.pods.remove(pod);
+    }
+    /// Earliest next attempt after `now`, if any pod is backing off.
+    pub fn next_attempt(&self, now: Timestamp) -> Option<Duration> {
+        self.pods
+            .values()
+            .map(|(at, _, _)| Timestamp(*at).since(now))
+            .min()
+    }
+}
+
+fn taint_patch() -> Value {
+    // Strategic merge: `taints` merge on `key`, so other taints stay and a concurrent writer
+    // is not overwritten.
+    json!({"spec": {"taints": [{"key": DISRUPTED_TAINT_KEY, "effect": "NoSchedule"}]}})
+}
+
+/// Put `karpenter.sh/disrupted:NoSchedule` on the node unless it is there. `false` when the
+/// node does not exist.
+async fn cordon(client: &kube::Client, node: &str) -> Result<bool> {
+    let api: Api<Node> = Api::all(client.clone());
+    let n = match api.get(node).await {
+        Ok(n) => n,
+        Err(e) if kube_status(&e) == Some(404) => return Ok(false),
+        Err(e) => return Err(Error::kube(format!("reading node {node}"))(e)),
+    };
+    if !has_disrupted_taint(&n) {
+        match api
+            .patch(node, &PatchParams::default(), &Patch::Strategic(taint_patch()))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if kube_status(&e) == Some(404) => return Ok(false),
+            Err(e) => return Err(Error::kube(format!("tainting node {node}"))(e)),
+        }
+    }
+    Ok(true)
+}
+
+fn is_critical(p: &Pod) -> bool {
+    matches!(
+        p.spec.as_ref().and_then(|s| s.priority_class_name.as_deref()),
+        Some("system-cluster-critical" | "system-node-critical")
+    )
+}
+
+fn pod_do_not_disrupt(p: &Pod) -> bool {
+    p.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(model::kube::DO_NOT_DISRUPT))
+        .is_some_and(|v| v == "true")
+}
+
+/// Cordon and evict with per-pod backoff (see [`drain_node`]).
+pub async fn drain_with(
+    client: &kube::Client,
+    compat: &ApiCompat,
+    node: &str,
+    now: Timestamp,
+    backoff: &mut EvictionBackoff,
+    config: &DisruptionConfig,
+) -> Result<DrainProgress> {
+    if !cordon(client, node).await? {
+        return Ok(DrainProgress::Done);
+    }
+    let pods = Api::<Pod>::all(client.clone())
+        .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
+        .await
+        .map_err(Error::kube(format!("listing pods on node {node}")))?
+        .items;
+    let movable: Vec<&Pod> = pods
+        .iter()
+        .filter(|p| !is_daemonset_pod(p) && !is_mirror_pod(p) && !is_terminal(p))
+        .collect();
+    // Karpenter evicts non-critical pods first, critical ones once those are gone.
+    let non_critical_left = movable.iter().any(|p| !is_critical(p));
+    let mut remaining = 0;
+    let mut blocked = Vec::new();
+    for p in movable {
+        let key = pod_key(p);
+        remaining += 1;
+        if is_terminating(p) {
+            continue;
+        }
+        if pod_do_not_disrupt(p) {
+            blocked.push(format!("{key}: has {}", model::kube::DO_NOT_DISRUPT));
+            continue;
+        }
+        if non_critical_left && is_critical(p) {
+            continue;
+        }
+        if let Err(why) = backoff.ready(&key, now) {
+            blocked.push(format!("{key}: {why}"));
+            continue;
+        }
+        let ns = p.metadata.namespace.as_deref().unwrap_or("default");
+        let name = p.metadata.name.as_deref().unwrap_or("");
+        match compat::evict(client, compat, ns, name, None).await? {
+            EvictOutcome::Evicted => backoff.clear(&key),
+            EvictOutcome::Gone => {
+                backoff.clear(&key);
+                remaining -= 1;
+            }
+            EvictOutcome::Blocked(why) => {
+                backoff.refused(
+                    &key,
+                    now,
+                    why.clone(),
+                    config.eviction_backoff_min,
+                    config.eviction_backoff_max,
+                );
+                blocked.push(format!("{key}: {why}"));
+            }
+        }
+    }
+    Ok(if remaining == 0 {
+        DrainProgress::Done
+    } else {
+        DrainProgress::Waiting { remaining, blocked }
+    })
+}
+
+/// Cordon `node` with `karpenter.sh/disrupted:NoSchedule` and evict every pod that can be
+/// evicted now (not DaemonSet or mirror pods; a PDB's 429 leaves the pod for a later call;
+/// `do-not-disrupt` pods are not evicted). `Done` when only DaemonSet pods or nothing remain,
+/// or the node no longer exists. Stateless: the caller's requeue is the retry backoff.
+pub async fn drain_node(
+    ctx: &Context,
+    compat: &ApiCompat,
+    node: &str,
+    now: Timestamp,
+) -> Result<DrainProgress> {
+    drain_with(
+        &ctx.client,
+        compat,
+        node,
+        now,
+        &mut EvictionBackoff::default(),
+        &DisruptionConfig::default(),
+    )
+    .await
+}
+
+/// The AWS interruption queue's action (spot interruption, scheduled stop, …): cordon the
+/// node with `provider_id` and delete its NodeClaim, whose termination finalizer drains it
+/// (Karpenter's interruption controller does the same). A node without a claim is only
+/// cordoned: it is not kedge's to delete. Returns the node's name, `None` if no node has
+/// that provider ID.
+pub async fn cordon_and_drain(
+    ctx: &Context,
+    provider_id: &str,
+    reason: &str,
+) -> Result<Option<String>> {
+    let nodes = Api::<Node>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(Error::kube("listing nodes"))?
+        .items;
+    let Some(node) = nodes
+        .iter()
+        .find(|n| n.spec.as_ref().and_then(|s| s.provider_id.as_deref()) == Some(provider_id))
+    else {
+        return Ok(None);
+    };
+    let name = node.metadata.name.clone().unwrap_or_default();
+    cordon(&ctx.client, &name).await?;
+    let claims = Api::<crd::NodeClaim>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(Error::kube("listing nodeclaims"))?
+        .items;
+    let mut events = Events::default();
+    let now = ctx.clock.now();
+    let dedup = Duration::ZERO;
+    let msg = format!("Interruption: {reason}; cordoned and draining");
+    events
+        .emit(
+            &ctx.client,
+            now,
+            dedup,
+            &ObjectRef::node(&name, node.metadata.uid.clone()),
+            true,
+            "Interrupted",
+            &msg,
+        )
+        .await;
+    if let Some(c) = claim_for(node, &claims) {
+        let cname = c.metadata.name.clone().unwrap_or_default();
+        delete_claim(&ctx.client, &cname).await?;
+        events
+            .emit(
+                &ctx.client,
+                now,
+                dedup,
+                &ObjectRef::claim(&cname, c.metadata.uid.clone()),
+                true,
+                "Interrupted",
+                &msg,
+            )
+            .await;
+    }
+    Ok(Some(name))
+}
+
+async fn delete_claim(client: &kube::Client, name: &str) -> Result<()> {
+    match Api::<crd::NodeClaim>::all(client.clone())
+        .delete(name, &DeleteParams::default())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if kube_status(&e) == Some(404) => Ok(()),
+        Err(e) => Err(Error::kube(format!("deleting nodeclaim {name}"))(e)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The controller
+// ---------------------------------------------------------------------------------------------
+
+/// Where the current command is (one at a time, as Karpenter's disruption queue).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    /// No command: the next pass asks the core.
+    Idle,
+    /// The core proposed `cmd` at `since`; it is re-validated and executed once the
+    /// validation delay has passed.
+    Validating { cmd: Command, since: Timestamp },
+    /// The replacement NodeClaim `claim` was created at `since`; the candidates are untouched
+    /// until it is Initialized.
+    Replacing {
+        cmd: Command,
+        claim: String,
+        since: Timestamp,
+    },
+    /// The candidates are being cordoned and drained; each one's NodeClaim is deleted once
+    /// only DaemonSet pods remain.
+    Draining { cmd: Command, since: Timestamp },
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PassReport {
+    /// The core's explanations (including why candidates were skipped) and this controller's
+    /// own lines (validation failed, eviction blocked, claim deleted).
+    pub explanations: Vec<String>,
+    /// NodeClaims deleted in this pass.
+    pub deleted_claims: Vec<String>,
+    /// NodeClaims created (replacements) in this pass.
+    pub created_claims: Vec<String>,
+    /// Run the next pass after at most this long.
+    pub next: Duration,
+}
+
+/// The disruption controller's state between passes.
+pub struct Disruptor {
+    client: kube::Client,
+    compat: ApiCompat,
+    provider: Arc<dyn CloudProvider>,
+    config: DisruptionConfig,
+    tracker: PodTracker,
+    phase: Phase,
+    backoff: EvictionBackoff,
+    events: Events,
+    explanations: Vec<String>,
+}
+
+/// Parse the core's "node X is not disrupted: why" lines.
+fn skipped_node(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix("node ")?;
+    rest.split_once(" is not disrupted: ")
+}
+
+impl Disruptor {
+    pub fn new(
+        client: kube::Client,
+        compat: ApiCompat,
+        provider: Arc<dyn CloudProvider>,
+        config: DisruptionConfig,
+    ) -> Self {
+        Disruptor {
+            client,
+            compat,
+            provider,
+            config,
+            tracker: PodTracker::default(),
+            phase: Phase::Idle,
+            backoff: EvictionBackoff::default(),
+            events: Events::default(),
+            explanations: Vec::new(),
+        }
+    }
+
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// The latest pass's explanations (for logs and metrics).
+    pub fn explanations(&self) -> &[String] {
+        &self.explanations
+    }
+
+    /// Record a pod event from a watch (consolidateAfter restarts for that node).
+    pub fn pod_event(&mut self, node: &str, now: Timestamp) {
+        self.tracker.pod_event(node, now);
+    }
+
+    async fn event(&mut self, now: Timestamp, obj: &ObjectRef, warning: bool, reason: &str, msg: &str) {
+        self.events
+            .emit(
+                &self.client,
+                now,
+                self.config.event_dedup,
+                obj,
+                warning,
+                reason,
+                msg,
+            )
+            .await;
+    }
+
+    fn refs(snap: &Snapshot, built: &Built, node: &str) -> (ObjectRef, Option<ObjectRef>) {
+        let uid = snap
+            .nodes
+            .iter()
+            .find(|n| n.metadata.name.as_deref() == Some(node))
+            .and_then(|n| n.metadata.uid.clone());
+        let claim = built.claim_of_node.get(node).map(|c| {
+            let uid = snap
+                .claims
+                .iter()
+                .find(|x| x.metadata.name.as_deref() == Some(c))
+                .and_then(|x| x.metadata.uid.clone());
+            ObjectRef::claim(c, uid)
+        });
+        (ObjectRef::node(node, uid), claim)
+    }
+
+    async fn event_both(
+        &mut self,
+        now: Timestamp,
+        snap: &Snapshot,
+        built: &Built,
+        node: &str,
+        warning: bool,
+        reason: &str,
+        msg: &str,
+    ) {
+        let (n, c) = Self::refs(snap, built, node);
+        self.event(now, &n, warning, reason, msg).await;
+        if let Some(c) = c {
+            self.event(now, &c, warning, reason, msg).await;
+        }
+    }
+
+    /// One pass over `snap` at the injected clock's `now`.
+    pub async fn pass(&mut self, snap: &Snapshot, now: Timestamp) -> Result<PassReport> {
+        self.tracker.observe(&snap.pods, now);
+        let catalog = self.provider.catalog();
+        let built = build_input(snap, &catalog, &self.tracker);
+        let mut report = PassReport {
+            next: self.config.poll,
+            ..Default::default()
+        };
+        for p in &built.problems {
+            report.explanations.push(format!("skipped: {p}"));
+        }
+        let phase = std::mem::replace(&mut self.phase, Phase::Idle);
+        self.phase = match phase {
+            Phase::Idle => self.idle(snap, &built, now, &catalog, &mut report).await?,
+            Phase::Validating { cmd, since } => {
+                self.validating(snap, &built, now, &catalog, cmd, since, &mut report)
+                    .await?
+            }
+            Phase::Replacing { cmd, claim, since } => {
+                self.replacing(snap, &built, now, cmd, claim, since, &mut report)
+                    .await?
+            }
+            Phase::Draining { cmd, since } => {
+                self.draining(snap, &built, now, cmd, since, &mut report)
+                    .await?
+            }
+        };
+        for l in &report.explanations {
+            tracing::info!(target: "kedge::disruption", "{l}");
+        }
+        self.explanations = report.explanations.clone();
+        Ok(report)
+    }
+
+    async fn idle(
+        &mut self,
+        snap: &Snapshot,
+        built: &Built,
+        now: Timestamp,
+        catalog: &Catalog,
+        report: &mut PassReport,
+    ) -> Result<Phase> {
+        // Our taint on a node whose claim is not being deleted, with no command running, is
+        // left over (a restart mid-command): take it off, as Karpenter does at start.
+        for n in &snap.nodes {
+            let Some(name) = n.metadata.name.as_deref() else {
+                continue;
+            };
+            let claim_deleting = claim_for(n, &snap.claims).is_some_and(claim_is_deleting);
+            if has_disrupted_taint(n) && built.claim_of_node.contains_key(name) && !claim_deleting {
+                self.uncordon(n).await?;
+                report
+                    .explanations
+                    .push(format!("node {name}: removed a stale {DISRUPTED_TAINT_KEY} taint"));
+            }
+        }
+        let d = provision::disruption::disrupt(catalog, &built.input, now, self.config.options);
+        report.explanations.extend(d.explanations.iter().cloned());
+        for line in &d.explanations {
+            if let Some((node, why)) = skipped_node(line) {
+                let (n, c) = Self::refs(snap, built, node);
+                let msg = format!("Cannot disrupt Node: {why}");
+                self.event(now, &n, false, "DisruptionBlocked", &msg).await;
+                if let Some(c) = c {
+                    self.event(now, &c, false, "DisruptionBlocked", &msg).await;
+                }
+            }
+        }
+        let Some(cmd) = d.commands.into_iter().next() else {
+            return Ok(Phase::Idle);
+        };
+        report.explanations.push(format!(
+            "{:?} command for {} validated again in {:?}",
+            cmd.kind,
+            cmd.candidates.join(", "),
+            self.config.validation_delay
+        ));
+        report.next = self.config.validation_delay;
+        Ok(Phase::Validating { cmd, since: now })
+    }
+
+    async fn uncordon(&self, n: &Node) -> Result<()> {
+        let name = n.metadata.name.as_deref().unwrap_or("");
+        let taints: Vec<_> = n
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| t.key != DISRUPTED_TAINT_KEY)
+            .collect();
+        // A merge patch replaces the whole list; carrying the snapshot's resourceVersion makes
+        // it fail (409) instead of overwriting a taint list someone changed since.
+        let rv = n.metadata.resource_version.clone().unwrap_or_default();
+        let patch = json!({"metadata": {"resourceVersion": rv}, "spec": {"taints": taints}});
+        match Api::<Node>::all(self.client.clone())
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(kube_status(&e), Some(404 | 409)) => Ok(()),
+            Err(e) => Err(Error::kube(format!("removing the disrupted taint of {name}"))(e)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn validating(
+        &mut self,
+        snap: &Snapshot,
+        built: &Built,
+        now: Timestamp,
+        catalog: &Catalog,
+        cmd: Command,
+        since: Timestamp,
+        report: &mut PassReport,
+    ) -> Result<Phase> {
+        let due = since.add(self.config.validation_delay);
+        if now < due {
+            report.next = due.since(now);
+            return Ok(Phase::Validating { cmd, since });
+        }
+        if let Err(why) =
+            provision::disruption::validate(catalog, &built.input, now, self.config.options, &cmd)
+        {
+            let line = format!(
+                "{:?} command for {} dropped at validation: {why}",
+                cmd.kind,
+                cmd.candidates.join(", ")
+            );
+            for node in &cmd.candidates {
+                self.event_both(now, snap, built, node, false, "DisruptionValidationFailed", &line)
+                    .await;
+            }
+            report.explanations.push(line);
+            report.next = Duration::ZERO;
+            return Ok(Phase::Idle);
+        }
+        for node in &cmd.candidates {
+            let msg = format!("Disrupting Node: {:?}/{}: {}", cmd.kind, method_name(&cmd.method), cmd.explanation);
+            self.event_both(now, snap, built, node, false, "Disrupting", &msg)
+                .await;
+        }
+        if let Method::Replace(planned) = &cmd.method {
+            let Some(pool) = built
+                .input
+                .nodepools
+                .iter()
+                .find(|p| p.name() == planned.nodepool)
+            else {
+                report.explanations.push(format!(
+                    "replacement NodePool {} is gone; command dropped",
+                    planned.nodepool
+                ));
+                return Ok(Phase::Idle);
+            };
+            let claim = replacement_claim(planned, pool)?;
+            let created = Api::<crd::NodeClaim>::all(self.client.clone())
+                .create(&PostParams::default(), &claim)
+                .await
+                .map_err(Error::kube(format!(
+                    "creating a replacement NodeClaim in NodePool {}",
+                    planned.nodepool
+                )))?;
+            let name = created.metadata.name.unwrap_or_default();
+            report.created_claims.push(name.clone());
+            report.explanations.push(format!(
+                "replacement NodeClaim {name} created for {}; waiting for it to initialize",
+                cmd.candidates.join(", ")
+            ));
+            return Ok(Phase::Replacing {
+                cmd,
+                claim: name,
+                since: now,
+            });
+        }
+        self.draining(snap, built, now, cmd, now, report).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn replacing(
+        &mut self,
+        snap: &Snapshot,
+        built: &Built,
+        now: Timestamp,
+        cmd: Command,
+        claim: String,
+        since: Timestamp,
+        report: &mut PassReport,
+    ) -> Result<Phase> {
+        let c = snap
+            .claims
+            .iter()
+            .find(|c| c.metadata.name.as_deref() == Some(claim.as_str()));
+        match c {
+            Some(c) if claim_initialized(c) && !claim_is_deleting(c) => {
+                report
+                    .explanations
+                    .push(format!("replacement {claim} initialized; draining {}", cmd.candidates.join(", ")));
+                self.draining(snap, built, now, cmd, now, report).await
+            }
+            Some(c) if !claim_is_deleting(c)
+                && now.since(since) < self.config.replacement_timeout =>
+            {
+                Ok(Phase::Replacing { cmd, claim, since })
+            }
+            _ => {
+                let line = format!(
+                    "replacement {claim} did not initialize within {:?} (or was deleted); {:?} command for {} given up",
+                    self.config.replacement_timeout,
+                    cmd.kind,
+                    cmd.candidates.join(", ")
+                );
+                for node in &cmd.candidates {
+                    self.event_both(now, snap, built, node, true, "DisruptionBlocked", &line)
+                        .await;
+                }
+                report.explanations.push(line);
+                Ok(Phase::Idle)
+            }
+        }
+    }
+
+    async fn draining(
+        &mut self,
+        snap: &Snapshot,
+        built: &Built,
+        now: Timestamp,
+        mut cmd: Command,
+        since: Timestamp,
+        report: &mut PassReport,
+    ) -> Result<Phase> {
+        let mut left = Vec::new();
+        for node in std::mem::take(&mut cmd.candidates) {
+            let Some(claim) = built.claim_of_node.get(&node).cloned() else {
+                // The node (or its claim) is gone already, or it is not ours: nothing to do.
+                report
+                    .explanations
+                    .push(format!("node {node}: no NodeClaim (gone or not kedge's); nothing to delete"));
+                continue;
+            };
+            let progress = drain_with(
+                &self.client,
+                &self.compat,
+                &node,
+                now,
+                &mut self.backoff,
+                &self.config,
+            )
+            .await?;
+            match progress {
+                DrainProgress::Done => {
+                    delete_claim(&self.client, &claim).await?;
+                    report.deleted_claims.push(claim.clone());
+                    report.explanations.push(format!(
+                        "node {node} drained; NodeClaim {claim} deleted ({:?})",
+                        cmd.kind
+                    ));
+                }
+                DrainProgress::Waiting { remaining, blocked } => {
+                    if !blocked.is_empty() {
+                        let msg = format!(
+                            "Draining: {} pod(s) left; eviction blocked: {}",
+                            remaining,
+                            blocked.join("; ")
+                        );
+                        self.event_both(now, snap, built, &node, true, "DisruptionBlocked", &msg)
+                            .await;
+                        report.explanations.push(format!("node {node}: {msg}"));
+                    }
+                    left.push(node);
+                }
+            }
+        }
+        if left.is_empty() {
+            report.next = Duration::ZERO;
+            return Ok(Phase::Idle);
+        }
+        if let Some(d) = self.backoff.next_attempt(now) {
+            report.next = report.next.min(d.max(Duration::from_millis(100)));
+        }
+        cmd.candidates = left;
+        Ok(Phase::Draining { cmd, since })
+    }
+}
+
+fn method_name(m: &Method) -> &'static str {
+    match m {
+        Method::Delete => "Delete",
+        Method::Replace(_) => "Replace",
+    }
+}
+
+/// The replacement NodeClaim resource for a planned claim (named by the API server from
+/// `<nodepool>-`, as Karpenter names its claims).
+pub fn replacement_claim(
+    planned: &provision::plan::PlannedClaim,
+    pool: &model::karpenter::NodePool,
+) -> Result<crd::NodeClaim> {
+    let nc = planned.to_nodeclaim(pool);
+    let v = serde_json::to_value(&nc).map_err(|source| Error::Json {
+        context: "replacement nodeclaim".into(),
+        source,
+    })?;
+    let mut labels = nc.metadata.labels.clone();
+    labels.insert(LABEL_NODEPOOL.into(), pool.name().into());
+    Ok(crd::NodeClaim {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            generate_name: Some(format!("{}-", pool.name())),
+            labels: Some(labels),
+            annotations: Some(nc.metadata.annotations.clone()),
+            ..Default::default()
+        },
+        spec: v.get("spec").cloned().unwrap_or(Value::Null),
+        status: None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry point
+// ---------------------------------------------------------------------------------------------
+
+/// Run the disruption controller until `shutdown` resolves: discover the API, then a pass
+/// every [`DisruptionConfig::poll`] and soon after pods, nodes or NodeClaims change.
+pub async fn run_disruption(
+    ctx: Context,
+    provider: Arc<dyn CloudProvider>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    run_disruption_with(ctx, provider, DisruptionConfig::default(), shutdown).await
+}
+
+/// [`run_disruption`] with explicit timings.
+pub async fn run_disruption_with(
+    ctx: Context,
+    provider: Arc<dyn CloudProvider>,
+    config: DisruptionConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let compat = compat::discover(&ctx.client).await?;
+    tracing::info!(
+        server = %compat.server_version,
+        policy = compat.policy_version.api_version(),
+        "disruption controller starting"
+    );
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let watches = spawn_change_watches(&ctx.client, changed.clone());
+    let mut d = Disruptor::new(ctx.client.clone(), compat.clone(), provider, config.clone());
+    tokio::pin!(shutdown);
+    loop {
+        let next = match Snapshot::list(&ctx.client, &compat).await {
+            Ok(snap) => match d.pass(&snap, ctx.clock.now()).await {
+                Ok(r) => r.next.min(config.poll),
+                Err(e) => {
+                    tracing::warn!(error = %e, kind = e.metric_label(), "disruption pass failed");
+                    config.poll
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, kind = e.metric_label(), "disruption snapshot failed");
+                config.poll
+            }
+        };
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(next) => {}
+            _ = changed.notified() => {
+                // Let a burst of changes settle into one pass.
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1).min(next)) => {}
+                }
+            }
+        }
+    }
+    for w in watches {
+        w.abort();
+    }
+    Ok(())
+}
+
+/// Metadata watches on pods, nodes and NodeClaims that only wake the loop.
+fn spawn_change_watches(
+    client: &kube::Client,
+    changed: Arc<tokio::sync::Notify>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    use kube::core::PartialObjectMeta;
+    use kube::runtime::{WatchStreamExt, watcher};
+    fn spawn<S>(stream: S, changed: Arc<tokio::sync::Notify>) -> tokio::task::JoinHandle<()>
+    where
+        S: futures::Stream + Send + 'static,
+    {
+        tokio::spawn(async move {
+            futures::pin_mut!(stream);
+            while stream.next().await.is_some() {
+                changed.notify_one();
+            }
+        })
+    }
+    let cfg = watcher::Config::default();
+    vec![
+        spawn(
+            watcher(Api::<PartialObjectMeta<Pod>>::all(client.clone()), cfg.clone()).default_backoff(),
+            changed.clone(),
+        ),
+        spawn(
+            watcher(Api::<PartialObjectMeta<Node>>::all(client.clone()), cfg.clone()).default_backoff(),
+            changed.clone(),
+        ),
+        spawn(
+            watcher(Api::<PartialObjectMeta<crd::NodeClaim>>::all(client.clone()), cfg).default_backoff(),
+            changed,
+        ),
+    ]
+}

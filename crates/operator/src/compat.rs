@@ -135,7 +135,9 @@ pub async fn list_pdbs(
         })?;
         match crate::nodes::convert::pdb(&v) {
             Ok(p) => out.push(p),
-            Err(e) => tracing::warn!(error = %e, "skipping a PodDisruptionBudget that does not convert"),
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping a PodDisruptionBudget that does not convert")
+            }
         }
     }
     Ok(out)
@@ -237,7 +239,11 @@ mod tests {
             })
             .await;
             let compat = code.await.unwrap().unwrap();
-            assert_eq!(compat.policy_version, PolicyVersion::V1, "served {served:?}");
+            assert_eq!(
+                compat.policy_version,
+                PolicyVersion::V1,
+                "served {served:?}"
+            );
         }
     }
 

@@ -128,9 +128,10 @@ impl Snapshot {
             .map_err(Error::kube("listing nodeclaims"))?
             .items;
         let pods = Api::<Pod>::all(client.clone())
-            .list(&ListParams::default().fields(
-                "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
-            ))
+            .list(
+                &ListParams::default()
+                    .fields("spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"),
+            )
             .await
             .map_err(Error::kube("listing pods bound to nodes"))?
             .items;
@@ -304,23 +305,17 @@ fn claim_for<'a>(node: &Node, claims: &'a [crd::NodeClaim]) -> Option<&'a crd::N
     let pid = node.spec.as_ref().and_then(|s| s.provider_id.as_deref());
     claims
         .iter()
-        .find(|c| {
-            pid.is_some()
-                && c.status.as_ref().and_then(|s| s.provider_id.as_deref()) == pid
-        })
+        .find(|c| pid.is_some() && c.status.as_ref().and_then(|s| s.provider_id.as_deref()) == pid)
         .or_else(|| {
-            claims.iter().find(|c| {
-                c.status.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name)
-            })
+            claims
+                .iter()
+                .find(|c| c.status.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name))
         })
 }
 
 /// USD/hour of a node from its instance-type, zone and capacity-type labels (0 if unknown).
 pub fn node_price(catalog: &Catalog, labels: &model::kube::Labels) -> f64 {
-    let Some(it) = labels
-        .get(LABEL_INSTANCE_TYPE)
-        .and_then(|t| catalog.get(t))
-    else {
+    let Some(it) = labels.get(LABEL_INSTANCE_TYPE).and_then(|t| catalog.get(t)) else {
         return 0.0;
     };
     let zone = labels.get(LABEL_ZONE);
@@ -328,11 +323,7 @@ pub fn node_price(catalog: &Catalog, labels: &model::kube::Labels) -> f64 {
     it.offerings
         .iter()
         .find(|o| Some(&o.zone) == zone && Some(&o.capacity_type) == ct)
-        .or_else(|| {
-            it.offerings
-                .iter()
-                .find(|o| Some(&o.capacity_type) == ct)
-        })
+        .or_else(|| it.offerings.iter().find(|o| Some(&o.capacity_type) == ct))
         .map_or(0.0, |o| o.price)
 }
 
@@ -449,10 +440,7 @@ pub fn build_input(snap: &Snapshot, catalog: &Catalog, tracker: &PodTracker) -> 
             }
         }
         en.unschedulable |= has_disrupted_taint(node);
-        en.last_pod_event_ms = tracker
-            .last_event(name)
-            .unwrap_or(0)
-            .max(en.created_ms);
+        en.last_pod_event_ms = tracker.last_event(name).unwrap_or(0).max(en.created_ms);
         b.input.nodes.push(en);
     }
     // Launched claims whose node has not registered yet: capacity on its way.
@@ -655,10 +643,8 @@ impl EvictionBackoff {
             Some((_, d, _)) => (*d * 2).min(max),
             None => min,
         };
-        self.pods.insert(
-            pod.to_string(),
-            (now.add(delay).as_millis(), delay, why),
-        );
+        self.pods
+            .insert(pod.to_string(), (now.add(delay).as_millis(), delay, why));
     }
     fn clear(&mut self, pod: &str) {
         self.pods.remove(pod);
@@ -689,7 +675,11 @@ async fn cordon(client: &kube::Client, node: &str) -> Result<bool> {
     };
     if !has_disrupted_taint(&n) {
         match api
-            .patch(node, &PatchParams::default(), &Patch::Strategic(taint_patch()))
+            .patch(
+                node,
+                &PatchParams::default(),
+                &Patch::Strategic(taint_patch()),
+            )
             .await
         {
             Ok(_) => {}
@@ -702,7 +692,9 @@ async fn cordon(client: &kube::Client, node: &str) -> Result<bool> {
 
 fn is_critical(p: &Pod) -> bool {
     matches!(
-        p.spec.as_ref().and_then(|s| s.priority_class_name.as_deref()),
+        p.spec
+            .as_ref()
+            .and_then(|s| s.priority_class_name.as_deref()),
         Some("system-cluster-critical" | "system-node-critical")
     )
 }
@@ -968,7 +960,14 @@ impl Disruptor {
         self.tracker.pod_event(node, now);
     }
 
-    async fn event(&mut self, now: Timestamp, obj: &ObjectRef, warning: bool, reason: &str, msg: &str) {
+    async fn event(
+        &mut self,
+        now: Timestamp,
+        obj: &ObjectRef,
+        warning: bool,
+        reason: &str,
+        msg: &str,
+    ) {
         self.events
             .emit(
                 &self.client,
@@ -1068,9 +1067,9 @@ impl Disruptor {
             let claim_deleting = claim_for(n, &snap.claims).is_some_and(claim_is_deleting);
             if has_disrupted_taint(n) && built.claim_of_node.contains_key(name) && !claim_deleting {
                 self.uncordon(n).await?;
-                report
-                    .explanations
-                    .push(format!("node {name}: removed a stale {DISRUPTED_TAINT_KEY} taint"));
+                report.explanations.push(format!(
+                    "node {name}: removed a stale {DISRUPTED_TAINT_KEY} taint"
+                ));
             }
         }
         let d = provision::disruption::disrupt(catalog, &built.input, now, self.config.options);
@@ -1118,7 +1117,9 @@ impl Disruptor {
         {
             Ok(_) => Ok(()),
             Err(e) if matches!(kube_status(&e), Some(404 | 409)) => Ok(()),
-            Err(e) => Err(Error::kube(format!("removing the disrupted taint of {name}"))(e)),
+            Err(e) => Err(Error::kube(format!(
+                "removing the disrupted taint of {name}"
+            ))(e)),
         }
     }
 
@@ -1147,15 +1148,28 @@ impl Disruptor {
                 cmd.candidates.join(", ")
             );
             for node in &cmd.candidates {
-                self.event_both(now, snap, built, node, false, "DisruptionValidationFailed", &line)
-                    .await;
+                self.event_both(
+                    now,
+                    snap,
+                    built,
+                    node,
+                    false,
+                    "DisruptionValidationFailed",
+                    &line,
+                )
+                .await;
             }
             report.explanations.push(line);
             report.next = Duration::ZERO;
             return Ok(Phase::Idle);
         }
         for node in &cmd.candidates {
-            let msg = format!("Disrupting Node: {:?}/{}: {}", cmd.kind, method_name(&cmd.method), cmd.explanation);
+            let msg = format!(
+                "Disrupting Node: {:?}/{}: {}",
+                cmd.kind,
+                method_name(&cmd.method),
+                cmd.explanation
+            );
             self.event_both(now, snap, built, node, false, "Disrupting", &msg)
                 .await;
         }
@@ -1212,13 +1226,14 @@ impl Disruptor {
             .find(|c| c.metadata.name.as_deref() == Some(claim.as_str()));
         match c {
             Some(c) if claim_initialized(c) && !claim_is_deleting(c) => {
-                report
-                    .explanations
-                    .push(format!("replacement {claim} initialized; draining {}", cmd.candidates.join(", ")));
+                report.explanations.push(format!(
+                    "replacement {claim} initialized; draining {}",
+                    cmd.candidates.join(", ")
+                ));
                 self.draining(snap, built, now, cmd, now, report).await
             }
-            Some(c) if !claim_is_deleting(c)
-                && now.since(since) < self.config.replacement_timeout =>
+            Some(c)
+                if !claim_is_deleting(c) && now.since(since) < self.config.replacement_timeout =>
             {
                 Ok(Phase::Replacing { cmd, claim, since })
             }
@@ -1252,9 +1267,9 @@ impl Disruptor {
         for node in std::mem::take(&mut cmd.candidates) {
             let Some(claim) = built.claim_of_node.get(&node).cloned() else {
                 // The node (or its claim) is gone already, or it is not ours: nothing to do.
-                report
-                    .explanations
-                    .push(format!("node {node}: no NodeClaim (gone or not kedge's); nothing to delete"));
+                report.explanations.push(format!(
+                    "node {node}: no NodeClaim (gone or not kedge's); nothing to delete"
+                ));
                 continue;
             };
             let progress = drain_with(
@@ -1418,16 +1433,701 @@ fn spawn_change_watches(
     let cfg = watcher::Config::default();
     vec![
         spawn(
-            watcher(Api::<PartialObjectMeta<Pod>>::all(client.clone()), cfg.clone()).default_backoff(),
+            watcher(
+                Api::<PartialObjectMeta<Pod>>::all(client.clone()),
+                cfg.clone(),
+            )
+            .default_backoff(),
             changed.clone(),
         ),
         spawn(
-            watcher(Api::<PartialObjectMeta<Node>>::all(client.clone()), cfg.clone()).default_backoff(),
+            watcher(
+                Api::<PartialObjectMeta<Node>>::all(client.clone()),
+                cfg.clone(),
+            )
+            .default_backoff(),
             changed.clone(),
         ),
         spawn(
-            watcher(Api::<PartialObjectMeta<crd::NodeClaim>>::all(client.clone()), cfg).default_backoff(),
+            watcher(
+                Api::<PartialObjectMeta<crd::NodeClaim>>::all(client.clone()),
+                cfg,
+            )
+            .default_backoff(),
             changed,
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use autoscale::scaler::BoxFuture;
+    use clock::Timestamp;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::compat::PolicyVersion;
+    use crate::fixtures::{ApiServer, mock_client, not_found, pdb_blocked, timeout};
+    use crate::provider::{Instance, LaunchRequest, ProviderError};
+
+    /// A provider that only offers the built-in catalog (the disruption controller never
+    /// launches or terminates machines itself).
+    struct CatalogOnly(Arc<Catalog>);
+
+    impl CloudProvider for CatalogOnly {
+        fn name(&self) -> &'static str {
+            "kwok"
+        }
+        fn create(&self, _: &LaunchRequest) -> BoxFuture<'_, Result<Instance, ProviderError>> {
+            Box::pin(async { Err(ProviderError::Invalid("not used".into())) })
+        }
+        fn delete(&self, _: &str) -> BoxFuture<'_, Result<(), ProviderError>> {
+            Box::pin(async { Err(ProviderError::Invalid("not used".into())) })
+        }
+        fn get(&self, _: &str) -> BoxFuture<'_, Result<Instance, ProviderError>> {
+            Box::pin(async { Err(ProviderError::Invalid("not used".into())) })
+        }
+        fn list(&self) -> BoxFuture<'_, Result<Vec<Instance>, ProviderError>> {
+            Box::pin(async { Ok(vec![]) })
+        }
+        fn catalog(&self) -> Arc<Catalog> {
+            self.0.clone()
+        }
+    }
+
+    fn catalog() -> Arc<Catalog> {
+        static C: std::sync::OnceLock<Arc<Catalog>> = std::sync::OnceLock::new();
+        C.get_or_init(|| Arc::new(Catalog::aws())).clone()
+    }
+
+    fn compat() -> ApiCompat {
+        ApiCompat {
+            policy_version: PolicyVersion::V1beta1,
+            server_version: "v1.20.2".into(),
+        }
+    }
+
+    /// 2026-11-28T12:00:00Z
+    const T0: u64 = 1_795_867_200_000;
+
+    fn rfc3339(ms: u64) -> String {
+        k8s_openapi::jiff::Timestamp::from_millisecond(ms as i64)
+            .unwrap()
+            .to_string()
+    }
+
+    fn node_json(name: &str, instance_type: &str, cpu: &str, taints: Value) -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {
+                "name": name, "uid": format!("uid-{name}"), "resourceVersion": "7",
+                "creationTimestamp": rfc3339(T0 - 600_000),
+                "labels": {
+                    "karpenter.sh/nodepool": "default",
+                    "node.kubernetes.io/instance-type": instance_type,
+                    "topology.kubernetes.io/zone": "us-east-1a",
+                    "karpenter.sh/capacity-type": "on-demand",
+                    "kubernetes.io/arch": "amd64",
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/hostname": name,
+                },
+            },
+            "spec": {"providerID": format!("kwok://{name}"), "taints": taints},
+            "status": {
+                "capacity": {"cpu": cpu, "memory": "16Gi", "pods": "110"},
+                "allocatable": {"cpu": cpu, "memory": "15Gi", "pods": "110"},
+            },
+        })
+    }
+
+    fn node(name: &str, instance_type: &str, cpu: &str) -> Node {
+        serde_json::from_value(node_json(name, instance_type, cpu, json!([]))).unwrap()
+    }
+
+    fn claim(name: &str, node: &str, initialized: bool) -> crd::NodeClaim {
+        let status = if initialized { "True" } else { "Unknown" };
+        serde_json::from_value(json!({
+            "apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+            "metadata": {"name": name, "uid": format!("uid-{name}"),
+                         "creationTimestamp": rfc3339(T0 - 600_000),
+                         "labels": {"karpenter.sh/nodepool": "default"}},
+            "spec": {"requirements": [], "nodeClassRef": {"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": "default"}},
+            "status": {"nodeName": node, "providerID": format!("kwok://{node}"),
+                       "conditions": [
+                           {"type": "Launched", "status": "True"},
+                           {"type": "Registered", "status": "True"},
+                           {"type": "Initialized", "status": status}]},
+        }))
+        .unwrap()
+    }
+
+    fn nodepool(policy: &str, types: &[&str]) -> crd::NodePool {
+        serde_json::from_value(json!({
+            "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+            "metadata": {"name": "default"},
+            "spec": {
+                "template": {"spec": {
+                    "requirements": [
+                        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": types},
+                        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+                    ],
+                    "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                }},
+                "disruption": {"consolidationPolicy": policy, "consolidateAfter": "30s"},
+            },
+        }))
+        .unwrap()
+    }
+
+    fn pod_json(ns: &str, name: &str, node: &str, cpu: &str) -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "labels": {"app": "web"},
+                         "creationTimestamp": rfc3339(T0 - 600_000)},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox",
+                     "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]},
+            "status": {"phase": "Running"},
+        })
+    }
+
+    fn pod(ns: &str, name: &str, node: &str, cpu: &str) -> Pod {
+        serde_json::from_value(pod_json(ns, name, node, cpu)).unwrap()
+    }
+
+    fn ds_pod(name: &str, node: &str) -> Pod {
+        let mut v = pod_json("kube-system", name, node, "100m");
+        v["metadata"]["ownerReferences"] =
+            json!([{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent", "uid": "ds"}]);
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn list(kind: &str, items: Vec<Value>) -> Value {
+        json!({"apiVersion": "v1", "kind": format!("{kind}List"),
+               "metadata": {"resourceVersion": "1"}, "items": items})
+    }
+
+    const PODS_ON_N1: &str = "/api/v1/pods?&fieldSelector=spec.nodeName%3Dn1";
+
+    fn cfg() -> DisruptionConfig {
+        DisruptionConfig::default()
+    }
+
+    #[tokio::test]
+    async fn cordon_adds_the_disrupted_taint_once() {
+        let (client, mut api) = mock_client();
+        let code = tokio::spawn(async move {
+            let mut b = EvictionBackoff::default();
+            let first = drain_with(&client, &compat(), "n1", Timestamp(T0), &mut b, &cfg()).await;
+            let second = drain_with(&client, &compat(), "n1", Timestamp(T0), &mut b, &cfg()).await;
+            (first.unwrap(), second.unwrap())
+        });
+        timeout(Duration::from_secs(5), async {
+            let other = json!([{"key": "team", "value": "a", "effect": "NoSchedule"}]);
+            api.expect("GET", "/api/v1/nodes/n1", 200, node_json("n1", "m5.large", "2", other.clone()))
+                .await;
+            let r = api.next(200, node_json("n1", "m5.large", "2", other)).await;
+            assert_eq!((r.method.as_str(), r.uri.as_str()), ("PATCH", "/api/v1/nodes/n1?"));
+            assert_eq!(
+                r.content_type.as_deref(),
+                Some("application/strategic-merge-patch+json"),
+                "a strategic merge keeps the node's other taints"
+            );
+            assert_eq!(
+                r.body,
+                json!({"spec": {"taints": [{"key": "karpenter.sh/disrupted", "effect": "NoSchedule"}]}})
+            );
+            api.expect("GET", PODS_ON_N1, 200, list("Pod", vec![])).await;
+            // Second drain: the taint is there; no second patch.
+            let tainted = json!([{"key": "team", "value": "a", "effect": "NoSchedule"},
+                                 {"key": "karpenter.sh/disrupted", "effect": "NoSchedule"}]);
+            api.expect("GET", "/api/v1/nodes/n1", 200, node_json("n1", "m5.large", "2", tainted))
+                .await;
+            api.expect("GET", PODS_ON_N1, 200, list("Pod", vec![])).await;
+        })
+        .await;
+        assert_eq!(
+            code.await.unwrap(),
+            (DrainProgress::Done, DrainProgress::Done)
+        );
+    }
+
+    #[tokio::test]
+    async fn drain_of_a_missing_node_is_done() {
+        let (client, mut api) = mock_client();
+        let code = tokio::spawn(async move {
+            let mut b = EvictionBackoff::default();
+            drain_with(&client, &compat(), "n1", Timestamp(T0), &mut b, &cfg()).await
+        });
+        timeout(Duration::from_secs(5), async {
+            api.expect("GET", "/api/v1/nodes/n1", 404, not_found("nodes", "n1"))
+                .await;
+        })
+        .await;
+        assert_eq!(code.await.unwrap().unwrap(), DrainProgress::Done);
+    }
+
+    fn tainted_n1() -> Value {
+        node_json(
+            "n1",
+            "m5.large",
+            "2",
+            json!([{"key": "karpenter.sh/disrupted", "effect": "NoSchedule"}]),
+        )
+    }
+
+    fn terminating(mut p: Value) -> Value {
+        p["metadata"]["deletionTimestamp"] = json!(rfc3339(T0));
+        p
+    }
+
+    #[tokio::test]
+    async fn eviction_429_is_retried_after_backoff_and_never_forced() {
+        let (client, mut api) = mock_client();
+        let code = tokio::spawn(async move {
+            let mut b = EvictionBackoff::default();
+            let mut out = Vec::new();
+            for dt in [0, 0, 100, 200, 300, 300] {
+                let now = Timestamp(T0 + dt);
+                out.push(
+                    drain_with(&client, &compat(), "n1", now, &mut b, &cfg())
+                        .await
+                        .unwrap(),
+                );
+            }
+            out
+        });
+        let web1 = pod_json("ns", "web-1", "n1", "100m");
+        let web2 = pod_json("ns", "web-2", "n1", "100m");
+        let mut ds = pod_json("kube-system", "agent-x", "n1", "100m");
+        ds["metadata"]["ownerReferences"] =
+            json!([{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent", "uid": "ds"}]);
+        let mut mirror = pod_json("kube-system", "etcd-n1", "n1", "100m");
+        mirror["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "abc"});
+        let gone = pod_json("ns", "gone", "n1", "100m");
+        let ok = json!({"kind": "Status", "apiVersion": "v1", "status": "Success"});
+        timeout(Duration::from_secs(5), async {
+            // t0: web-1 evicted, web-2 refused by its PDB, gone is 404; DaemonSet and mirror
+            // pods are left alone.
+            api.expect("GET", "/api/v1/nodes/n1", 200, tainted_n1())
+                .await;
+            api.expect(
+                "GET",
+                PODS_ON_N1,
+                200,
+                list(
+                    "Pod",
+                    vec![web1.clone(), web2.clone(), ds.clone(), mirror.clone(), gone],
+                ),
+            )
+            .await;
+            api.expect(
+                "POST",
+                "/api/v1/namespaces/ns/pods/web-1/eviction",
+                201,
+                ok.clone(),
+            )
+            .await;
+            api.expect(
+                "POST",
+                "/api/v1/namespaces/ns/pods/web-2/eviction",
+                429,
+                pdb_blocked(),
+            )
+            .await;
+            api.expect(
+                "POST",
+                "/api/v1/namespaces/ns/pods/gone/eviction",
+                404,
+                not_found("pods", "gone"),
+            )
+            .await;
+            // t0 again: web-1 terminating, web-2 backing off: no request but the reads.
+            api.expect("GET", "/api/v1/nodes/n1", 200, tainted_n1())
+                .await;
+            api.expect(
+                "GET",
+                PODS_ON_N1,
+                200,
+                list(
+                    "Pod",
+                    vec![terminating(web1.clone()), web2.clone(), ds.clone()],
+                ),
+            )
+            .await;
+            // t0+100ms: the first backoff (100 ms) is over; refused again.
+            api.expect("GET", "/api/v1/nodes/n1", 200, tainted_n1())
+                .await;
+            api.expect(
+                "GET",
+                PODS_ON_N1,
+                200,
+                list("Pod", vec![web2.clone(), ds.clone()]),
+            )
+            .await;
+            api.expect(
+                "POST",
+                "/api/v1/namespaces/ns/pods/web-2/eviction",
+                429,
+                pdb_blocked(),
+            )
+            .await;
+            // t0+200ms: the backoff doubled to 200 ms: not yet.
+            api.expect("GET", "/api/v1/nodes/n1", 200, tainted_n1())
+                .await;
+            api.expect(
+                "GET",
+                PODS_ON_N1,
+                200,
+                list("Pod", vec![web2.clone(), ds.clone()]),
+            )
+            .await;
+            // t0+300ms: the PDB allows it now.
+            api.expect("GET", "/api/v1/nodes/n1", 200, tainted_n1())
+                .await;
+            api.expect(
+                "GET",
+                PODS_ON_N1,
+                200,
+                list("Pod", vec![web2.clone(), ds.clone()]),
+            )
+            .await;
+            api.expect("POST", "/api/v1/namespaces/ns/pods/web-2/eviction", 201, ok)
+                .await;
+            // Only the DaemonSet pod is left: done.
+            api.expect("GET", "/api/v1/nodes/n1", 200, tainted_n1())
+                .await;
+            api.expect(
+                "GET",
+                PODS_ON_N1,
+                200,
+                list("Pod", vec![ds.clone(), mirror]),
+            )
+            .await;
+            api.expect_no_more(Duration::from_millis(50)).await;
+        })
+        .await;
+        let out = code.await.unwrap();
+        let msg = "Cannot evict pod as it would violate the pod's disruption budget.";
+        let blocked = |n| DrainProgress::Waiting {
+            remaining: n,
+            blocked: vec![format!("ns/web-2: {msg}")],
+        };
+        assert_eq!(out[0], blocked(2));
+        assert_eq!(out[1], blocked(2));
+        assert_eq!(out[2], blocked(1));
+        assert_eq!(out[3], blocked(1));
+        assert_eq!(
+            out[4],
+            DrainProgress::Waiting {
+                remaining: 1,
+                blocked: vec![]
+            }
+        );
+        assert_eq!(out[5], DrainProgress::Done);
+    }
+
+    #[tokio::test]
+    async fn do_not_disrupt_pods_are_not_evicted_and_block_the_node() {
+        let (client, mut api) = mock_client();
+        let code = tokio::spawn(async move {
+            let mut b = EvictionBackoff::default();
+            drain_with(&client, &compat(), "n1", Timestamp(T0), &mut b, &cfg()).await
+        });
+        let mut p = pod_json("ns", "batch", "n1", "100m");
+        p["metadata"]["annotations"] = json!({"karpenter.sh/do-not-disrupt": "true"});
+        timeout(Duration::from_secs(5), async {
+            api.expect("GET", "/api/v1/nodes/n1", 200, tainted_n1())
+                .await;
+            api.expect("GET", PODS_ON_N1, 200, list("Pod", vec![p]))
+                .await;
+            api.expect_no_more(Duration::from_millis(50)).await;
+        })
+        .await;
+        assert_eq!(
+            code.await.unwrap().unwrap(),
+            DrainProgress::Waiting {
+                remaining: 1,
+                blocked: vec!["ns/batch: has karpenter.sh/do-not-disrupt".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn input_from_the_cluster() {
+        let mut foreign = node("foreign", "m5.large", "2");
+        foreign.spec.as_mut().unwrap().provider_id = Some("aws:///us-east-1a/i-1".into());
+        let snap = Snapshot {
+            nodes: vec![node("n1", "m5.large", "2"), foreign],
+            claims: vec![claim("c1", "n1", true), {
+                let mut c = claim("c2", "never", false);
+                c.status.as_mut().unwrap().provider_id = None;
+                c.spec = json!({"requirements": [
+                    {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["m5.xlarge"]}]});
+                c
+            }],
+            pods: vec![pod("ns", "web-1", "n1", "500m"), ds_pod("agent-n1", "n1")],
+            nodepools: vec![nodepool("WhenEmptyOrUnderutilized", &["m5.large"])],
+            ..Default::default()
+        };
+        let mut tracker = PodTracker::default();
+        tracker.observe(&snap.pods, Timestamp(T0));
+        let b = build_input(&snap, &catalog(), &tracker);
+        assert!(b.problems.is_empty(), "{:?}", b.problems);
+        assert_eq!(b.claim_of_node.get("n1").map(String::as_str), Some("c1"));
+        let n1 = &b.input.nodes[0];
+        assert_eq!(n1.pods.len(), 1, "the DaemonSet pod is not a pod to move");
+        assert_eq!(n1.daemon_overhead.cpu, 100, "but its requests are overhead");
+        let price = catalog()
+            .get("m5.large")
+            .unwrap()
+            .offerings
+            .iter()
+            .find(|o| o.zone == "us-east-1a" && o.capacity_type == "on-demand")
+            .unwrap()
+            .price;
+        assert!(price > 0.0);
+        assert_eq!(n1.price, price);
+        assert_eq!(n1.created_ms, T0 - 600_000);
+        assert_eq!(
+            n1.last_pod_event_ms,
+            T0 - 600_000,
+            "web-1's creation (bind time)"
+        );
+        assert!(!n1.in_flight && !n1.unschedulable);
+        let foreign = &b.input.nodes[1];
+        assert_eq!(
+            foreign.nodepool(),
+            None,
+            "a node without a claim is never a candidate"
+        );
+        let c2 = &b.input.nodes[2];
+        assert_eq!((c2.name.as_str(), c2.in_flight), ("c2", true));
+        assert_eq!(
+            c2.allocatable,
+            catalog().get("m5.xlarge").unwrap().allocatable
+        );
+    }
+
+    #[test]
+    fn pod_events_are_tracked_between_passes() {
+        let mut t = PodTracker::default();
+        let a = pod("ns", "a", "n1", "1");
+        t.observe(std::slice::from_ref(&a), Timestamp(T0));
+        assert_eq!(t.last_event("n1"), Some(T0 - 600_000));
+        t.observe(std::slice::from_ref(&a), Timestamp(T0 + 1_000));
+        assert_eq!(t.last_event("n1"), Some(T0 - 600_000), "nothing changed");
+        let b = pod("ns", "b", "n2", "1");
+        t.observe(&[a.clone(), b], Timestamp(T0 + 2_000));
+        assert_eq!(t.last_event("n2"), Some(T0 + 2_000), "b arrived on n2");
+        assert_eq!(t.last_event("n1"), Some(T0 - 600_000));
+        t.observe(&[], Timestamp(T0 + 3_000));
+        assert_eq!(t.last_event("n1"), Some(T0 + 3_000), "a left n1");
+        assert_eq!(t.last_event("n2"), Some(T0 + 3_000), "b left n2");
+    }
+
+    fn disruptor(client: kube::Client) -> Disruptor {
+        Disruptor::new(client, compat(), Arc::new(CatalogOnly(catalog())), cfg())
+    }
+
+    async fn expect_event(api: &mut ApiServer, regarding: &str, reason: &str) -> Value {
+        let body = api
+            .expect("POST", "/api/v1/namespaces/default/events?", 201, json!({}))
+            .await;
+        assert_eq!(body["involvedObject"]["name"], regarding, "{body}");
+        assert_eq!(body["reason"], reason, "{body}");
+        body
+    }
+
+    #[tokio::test]
+    async fn an_empty_node_is_validated_tainted_drained_and_its_claim_deleted() {
+        let (client, mut api) = mock_client();
+        let snap = Snapshot {
+            nodes: vec![node("n1", "m5.large", "2"), node("n2", "m5.large", "2")],
+            claims: vec![claim("c1", "n1", true), claim("c2", "n2", true)],
+            pods: vec![ds_pod("agent-n1", "n1"), pod("ns", "web-1", "n2", "500m")],
+            nodepools: vec![nodepool("WhenEmptyOrUnderutilized", &["m5.large"])],
+            ..Default::default()
+        };
+        let code = tokio::spawn(async move {
+            let mut d = disruptor(client);
+            let first = d.pass(&snap, Timestamp(T0)).await.unwrap();
+            let phase1 = d.phase().clone();
+            // Before the validation delay: nothing happens.
+            let early = d.pass(&snap, Timestamp(T0 + 14_000)).await.unwrap();
+            let second = d.pass(&snap, Timestamp(T0 + 15_000)).await.unwrap();
+            (first, phase1, early, second, d.phase().clone())
+        });
+        timeout(Duration::from_secs(5), async {
+            let ev = expect_event(&mut api, "n1", "Disrupting").await;
+            assert_eq!(ev["involvedObject"]["kind"], "Node");
+            assert_eq!(ev["involvedObject"]["uid"], "uid-n1");
+            assert!(ev["message"].as_str().unwrap().starts_with("Disrupting Node: Empty/Delete: 1 empty node(s)"), "{ev}");
+            let ev = expect_event(&mut api, "c1", "Disrupting").await;
+            assert_eq!(ev["involvedObject"]["apiVersion"], "karpenter.sh/v1");
+            api.expect("GET", "/api/v1/nodes/n1", 200, node_json("n1", "m5.large", "2", json!([])))
+                .await;
+            let patch = api.expect("PATCH", "/api/v1/nodes/n1?", 200, tainted_n1()).await;
+            assert_eq!(patch, taint_patch());
+            let mut ds = pod_json("kube-system", "agent-n1", "n1", "100m");
+            ds["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent", "uid": "ds"}]);
+            api.expect("GET", PODS_ON_N1, 200, list("Pod", vec![ds])).await;
+            api.expect("DELETE", "/apis/karpenter.sh/v1/nodeclaims/c1?", 200, json!({
+                "apiVersion": "karpenter.sh/v1", "kind": "NodeClaim", "metadata": {"name": "c1"}, "spec": {}}))
+                .await;
+            api.expect_no_more(Duration::from_millis(50)).await;
+        })
+        .await;
+        let (first, phase1, early, second, phase2) = code.await.unwrap();
+        assert!(
+            first
+                .explanations
+                .iter()
+                .any(|l| l.starts_with("1 empty node(s) deleted after consolidateAfter (n1)")),
+            "{:?}",
+            first.explanations
+        );
+        assert!(matches!(phase1, Phase::Validating { ref cmd, .. } if cmd.candidates == ["n1"]));
+        assert_eq!(first.next, Duration::from_secs(15));
+        assert_eq!(early.next, Duration::from_secs(1));
+        assert!(early.deleted_claims.is_empty());
+        assert_eq!(second.deleted_claims, ["c1"]);
+        assert_eq!(phase2, Phase::Idle);
+    }
+
+    #[tokio::test]
+    async fn a_replacement_is_launched_and_initialized_before_the_candidate_is_touched() {
+        let (client, mut api) = mock_client();
+        // One m5.2xlarge with a small pod; the pool also allows m5.large: replace.
+        let big = Snapshot {
+            nodes: vec![node("n1", "m5.2xlarge", "8")],
+            claims: vec![claim("c1", "n1", true)],
+            pods: vec![pod("ns", "web-1", "n1", "500m")],
+            nodepools: vec![nodepool(
+                "WhenEmptyOrUnderutilized",
+                &["m5.large", "m5.2xlarge"],
+            )],
+            ..Default::default()
+        };
+        let mut launching = big.clone();
+        launching.claims.push(claim("default-x7k2p", "n9", false));
+        let mut ready = launching.clone();
+        ready.claims[1] = claim("default-x7k2p", "n9", true);
+        ready.nodes.push(node("n9", "m5.large", "2"));
+        let code = tokio::spawn(async move {
+            let mut d = disruptor(client);
+            let mut reports = vec![d.pass(&big, Timestamp(T0)).await.unwrap()];
+            reports.push(d.pass(&big, Timestamp(T0 + 15_000)).await.unwrap());
+            let replacing = d.phase().clone();
+            reports.push(d.pass(&launching, Timestamp(T0 + 20_000)).await.unwrap());
+            reports.push(d.pass(&ready, Timestamp(T0 + 60_000)).await.unwrap());
+            (reports, replacing, d.phase().clone())
+        });
+        timeout(Duration::from_secs(5), async {
+            expect_event(&mut api, "n1", "Disrupting").await;
+            expect_event(&mut api, "c1", "Disrupting").await;
+            let body = api
+                .expect(
+                    "POST",
+                    "/apis/karpenter.sh/v1/nodeclaims?",
+                    201,
+                    json!({
+                    "apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+                    "metadata": {"name": "default-x7k2p"}, "spec": {}}),
+                )
+                .await;
+            assert_eq!(body["metadata"]["generateName"], "default-");
+            assert_eq!(
+                body["metadata"]["labels"]["karpenter.sh/nodepool"],
+                "default"
+            );
+            let types = body["spec"]["requirements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["key"] == "node.kubernetes.io/instance-type")
+                .unwrap()["values"]
+                .clone();
+            assert_eq!(types, json!(["m5.large"]), "only cheaper types: {body}");
+            // Nothing while the replacement initializes; then cordon and evict.
+            api.expect(
+                "GET",
+                "/api/v1/nodes/n1",
+                200,
+                node_json("n1", "m5.2xlarge", "8", json!([])),
+            )
+            .await;
+            api.expect("PATCH", "/api/v1/nodes/n1?", 200, tainted_n1())
+                .await;
+            api.expect(
+                "GET",
+                PODS_ON_N1,
+                200,
+                list("Pod", vec![pod_json("ns", "web-1", "n1", "500m")]),
+            )
+            .await;
+            let ev = api
+                .expect(
+                    "POST",
+                    "/api/v1/namespaces/ns/pods/web-1/eviction",
+                    201,
+                    json!({}),
+                )
+                .await;
+            assert_eq!(ev["apiVersion"], "policy/v1beta1");
+            api.expect_no_more(Duration::from_millis(50)).await;
+        })
+        .await;
+        let (reports, replacing, phase) = code.await.unwrap();
+        assert_eq!(reports[1].created_claims, ["default-x7k2p"]);
+        assert!(
+            matches!(replacing, Phase::Replacing { ref claim, .. } if claim == "default-x7k2p")
+        );
+        assert!(matches!(phase, Phase::Draining { ref cmd, .. } if cmd.candidates == ["n1"]));
+    }
+
+    #[tokio::test]
+    async fn a_node_blocked_by_do_not_disrupt_gets_an_event_once() {
+        let (client, mut api) = mock_client();
+        let mut n1 = node("n1", "m5.large", "2");
+        n1.metadata.annotations = Some(
+            [(
+                "karpenter.sh/do-not-disrupt".to_string(),
+                "true".to_string(),
+            )]
+            .into(),
+        );
+        let snap = Snapshot {
+            nodes: vec![n1],
+            claims: vec![claim("c1", "n1", true)],
+            nodepools: vec![nodepool("WhenEmpty", &["m5.large"])],
+            ..Default::default()
+        };
+        let code = tokio::spawn(async move {
+            let mut d = disruptor(client);
+            let a = d.pass(&snap, Timestamp(T0)).await.unwrap();
+            let b = d.pass(&snap, Timestamp(T0 + 10_000)).await.unwrap();
+            (a, b, d.phase().clone())
+        });
+        timeout(Duration::from_secs(5), async {
+            let ev = expect_event(&mut api, "n1", "DisruptionBlocked").await;
+            assert_eq!(
+                ev["message"],
+                "Cannot disrupt Node: node has karpenter.sh/do-not-disrupt"
+            );
+            expect_event(&mut api, "c1", "DisruptionBlocked").await;
+            // The second pass says the same thing: deduplicated.
+            api.expect_no_more(Duration::from_millis(50)).await;
+        })
+        .await;
+        let (a, b, phase) = code.await.unwrap();
+        assert_eq!(phase, Phase::Idle);
+        assert_eq!(
+            a.explanations,
+            ["node n1 is not disrupted: node has karpenter.sh/do-not-disrupt"]
+        );
+        assert_eq!(b.explanations, a.explanations);
+    }
 }

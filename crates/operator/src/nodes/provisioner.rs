@@ -1,1 +1,848 @@
-//! TODO
+//! The provisioner: pods kube-scheduler could not place → NodeClaims, as Karpenter does.
+//!
+//! It watches pods, NodePools, NodeClaims, Nodes and DaemonSets (reflector stores). A pod is
+//! provisionable when it is not bound, not being deleted, and its `PodScheduled` condition
+//! is `False` with reason `Unschedulable` (what kube-scheduler writes). Such pods open a batch
+//! (`provision::plan::Batcher`: closes after 1 s without a new pod or 10 s after the first);
+//! replica intents announced on the [`IntentBoard`] are planned at once (joint decision:
+//! capacity is requested in the autoscaler's scale-out step, before the pods exist).
+//!
+//! A pass builds a `ProvisionInput` ([`build_input`], pure): valid NodePools, DaemonSets,
+//! Nodes with their pods, in-flight NodeClaims (launched or launching, not registered) as
+//! `in_flight` nodes so nothing is launched twice and NodePool limits count them, the
+//! pending pods and the intents. `provision::plan::plan` decides; each planned claim becomes
+//! a `karpenter.sh/v1` NodeClaim ([`nodeclaim_body`]); the pods get `Nominated` /
+//! `FailedScheduling` events with the planner's explanation; NodePool status (`resources`,
+//! `nodes`, `Ready`) is written with server-side apply.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clock::Timestamp;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, Store, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
+use model::karpenter::{LABEL_HOSTNAME, LABEL_INSTANCE_TYPE, LABEL_NODEPOOL};
+use provision::catalog::Catalog;
+use provision::plan::{Batcher, Plan, ProvisionInput, ReplicaIntent};
+use provision::resources::Res;
+use provision::scheduler::ExistingNode;
+use serde_json::{Value, json};
+
+use super::IntentBoard;
+use super::convert;
+use super::lifecycle::{EPHEMERAL_TAINTS, Events, LABEL_INITIALIZED, TERMINATION_FINALIZER};
+use crate::context::Context;
+use crate::crd::{self, NodeClaim, NodePool};
+use crate::error::kube_status;
+use crate::provider::CloudProvider;
+use crate::provider::kwok::rfc3339;
+use crate::{Error, Result};
+
+/// How often still-pending pods are looked at again without a watch event (and NodePool
+/// status refreshed).
+pub const RECHECK: Duration = Duration::from_secs(30);
+/// A claim this process created counts as in flight until the claim watch delivers it.
+const CREATED_GRACE: Duration = Duration::from_secs(30);
+
+/// Can the provisioner help this pod? Unbound, not terminating, and kube-scheduler said
+/// `PodScheduled=False/Unschedulable`; DaemonSet pods are the DaemonSet controller's.
+pub fn is_provisionable(p: &Pod) -> bool {
+    if p.metadata.deletion_timestamp.is_some() {
+        return false;
+    }
+    if p.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_some_and(|n| !n.is_empty())
+    {
+        return false;
+    }
+    if owned_by_daemonset(p) {
+        return false;
+    }
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.type_ == "PodScheduled"
+                    && c.status == "False"
+                    && c.reason.as_deref() == Some("Unschedulable")
+            })
+        })
+}
+
+fn owned_by_daemonset(p: &Pod) -> bool {
+    p.metadata
+        .owner_references
+        .as_ref()
+        .is_some_and(|o| o.iter().any(|r| r.kind == "DaemonSet"))
+}
+
+fn terminal(p: &Pod) -> bool {
+    matches!(
+        p.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded") | Some("Failed")
+    )
+}
+
+fn ms(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> u64 {
+    t.map(|t| t.0.as_millisecond().max(0) as u64).unwrap_or(0)
+}
+
+fn pod_key(p: &Pod) -> String {
+    format!(
+        "{}/{}",
+        p.metadata.namespace.as_deref().unwrap_or(""),
+        p.metadata.name.as_deref().unwrap_or("")
+    )
+}
+
+/// Snapshots of the stores one pass plans from.
+#[derive(Default, Clone)]
+pub struct Snapshot {
+    pub nodepools: Vec<Arc<NodePool>>,
+    pub daemonsets: Vec<Arc<DaemonSet>>,
+    pub nodes: Vec<Arc<Node>>,
+    pub pods: Vec<Arc<Pod>>,
+    pub claims: Vec<Arc<NodeClaim>>,
+}
+
+/// What [`build_input`] produced besides the input.
+#[derive(Debug, Default)]
+pub struct InputReport {
+    /// (NodePool, why it is invalid): skipped.
+    pub invalid_pools: Vec<(String, String)>,
+    /// Pods or nodes that could not be read (skipped).
+    pub skipped: Vec<String>,
+    /// Provisionable pods, by `namespace/name`.
+    pub pending: BTreeMap<String, Arc<Pod>>,
+}
+
+/// A NodeClaim that is launching or launched but whose Node has not registered: capacity
+/// on the way. Its size is the launched instance's (status) or the cheapest type it may
+/// launch as (its instance-type requirement, cheapest first).
+pub fn in_flight_node(c: &NodeClaim, catalog: &Catalog) -> Option<ExistingNode> {
+    let name = c.metadata.name.clone()?;
+    let claim = convert::nodeclaim(c).ok()?;
+    let mut labels = claim.metadata.labels.clone();
+    for r in &claim.spec.requirements {
+        if r.operator == model::kube::Operator::In && r.values.len() == 1 {
+            labels
+                .entry(r.key.clone())
+                .or_insert_with(|| r.values[0].clone());
+        }
+    }
+    labels.insert(LABEL_HOSTNAME.into(), name.clone());
+    let first_type = labels.get(LABEL_INSTANCE_TYPE).cloned().or_else(|| {
+        claim
+            .spec
+            .requirements
+            .iter()
+            .find(|r| r.key == LABEL_INSTANCE_TYPE && r.operator == model::kube::Operator::In)
+            .and_then(|r| r.values.first().cloned())
+    });
+    let it = first_type.as_deref().and_then(|t| catalog.get(t));
+    let (mut capacity, _) = Res::from_list(&claim.status.capacity);
+    let (mut allocatable, _) = Res::from_list(&claim.status.allocatable);
+    if capacity.is_zero() {
+        capacity = it.map(|t| t.capacity).unwrap_or(Res::ZERO);
+    }
+    if allocatable.is_zero() {
+        allocatable = it.map(|t| t.allocatable).unwrap_or(Res::ZERO);
+    }
+    if allocatable.is_zero() {
+        return None;
+    }
+    Some(ExistingNode {
+        name,
+        labels,
+        taints: claim.spec.taints.clone(),
+        capacity,
+        allocatable,
+        pods: vec![],
+        daemon_overhead: Res::ZERO,
+        unschedulable: false,
+        in_flight: true,
+        price: 0.0,
+        created_ms: ms(c.metadata.creation_timestamp.as_ref()),
+        nodepool_hash: claim
+            .metadata
+            .annotations
+            .get(model::karpenter::ANNOTATION_NODEPOOL_HASH)
+            .cloned(),
+        annotations: claim.metadata.annotations.clone(),
+        last_pod_event_ms: 0,
+    })
+}
+
+fn node_provider_id(n: &Node) -> Option<&str> {
+    n.spec.as_ref().and_then(|s| s.provider_id.as_deref())
+}
+
+/// Build the planner's input from store snapshots (pure).
+pub fn build_input(
+    catalog: &Catalog,
+    snap: &Snapshot,
+    intents: Vec<ReplicaIntent>,
+) -> (ProvisionInput, InputReport) {
+    let mut report = InputReport::default();
+    let mut input = ProvisionInput {
+        intents,
+        ..Default::default()
+    };
+    for np in &snap.nodepools {
+        if np.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        match convert::nodepool(np) {
+            Ok(p) => input.nodepools.push(p),
+            Err(e) => report
+                .invalid_pools
+                .push((np.metadata.name.clone().unwrap_or_default(), e)),
+        }
+    }
+    for d in &snap.daemonsets {
+        match convert::daemonset(d) {
+            Ok(d) => input.daemonsets.push(d),
+            Err(e) => report.skipped.push(e),
+        }
+    }
+    // Pods by node.
+    let mut by_node: HashMap<&str, Vec<&Arc<Pod>>> = HashMap::new();
+    for p in &snap.pods {
+        if let Some(n) = p.spec.as_ref().and_then(|s| s.node_name.as_deref())
+            && !n.is_empty()
+            && !terminal(p)
+        {
+            by_node.entry(n).or_default().push(p);
+        }
+    }
+    // Startup taints per registered claim's node, and the provider IDs that have a Node.
+    let mut startup: HashMap<String, Vec<String>> = HashMap::new();
+    for c in &snap.claims {
+        if let (Some(pid), Some(st)) = (
+            c.status.as_ref().and_then(|s| s.provider_id.clone()),
+            c.spec.get("startupTaints").and_then(Value::as_array),
+        ) {
+            let keys = st
+                .iter()
+                .filter_map(|t| t.get("key").and_then(Value::as_str).map(str::to_string))
+                .collect();
+            startup.insert(pid, keys);
+        }
+    }
+    let mut registered: HashSet<String> = HashSet::new();
+    for n in &snap.nodes {
+        if let Some(pid) = node_provider_id(n) {
+            registered.insert(pid.to_string());
+        }
+        if n.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let name = n.metadata.name.clone().unwrap_or_default();
+        let mn = match convert::node(n) {
+            Ok(m) => m,
+            Err(e) => {
+                report.skipped.push(e);
+                continue;
+            }
+        };
+        let mut pods = Vec::new();
+        let mut daemon = Res::ZERO;
+        for p in by_node.get(name.as_str()).into_iter().flatten() {
+            match convert::pod(p) {
+                Ok(mp) if owned_by_daemonset(p) => {
+                    daemon = daemon.plus(&Res::from_list(&mp.requests()).0);
+                }
+                Ok(mp) => pods.push(mp),
+                Err(e) => report.skipped.push(e),
+            }
+        }
+        let mut en = ExistingNode::from_node(&mn, pods);
+        en.daemon_overhead = daemon;
+        en.created_ms = ms(n.metadata.creation_timestamp.as_ref());
+        // A Karpenter node that is not initialized yet will lose its startup and ephemeral
+        // taints: plan as if they were gone (Karpenter does the same), or every booting
+        // node would look unusable and be launched again.
+        let managed = mn.metadata.labels.contains_key(LABEL_NODEPOOL);
+        let initialized = mn
+            .metadata
+            .labels
+            .get(LABEL_INITIALIZED)
+            .is_some_and(|v| v == "true");
+        if managed && !initialized {
+            let st = node_provider_id(n)
+                .and_then(|p| startup.get(p))
+                .cloned()
+                .unwrap_or_default();
+            en.taints
+                .retain(|t| !EPHEMERAL_TAINTS.contains(&t.key.as_str()) && !st.contains(&t.key));
+        }
+        if let Some(t) = mn
+            .metadata
+            .labels
+            .get(LABEL_INSTANCE_TYPE)
+            .and_then(|t| catalog.get(t))
+        {
+            let reqs = provision::requirements::Requirements::from_labels(&mn.metadata.labels);
+            en.price = t.cheapest_offering(&reqs).map_or(0.0, |o| o.price);
+        }
+        input.nodes.push(en);
+    }
+    let names: HashSet<String> = snap
+        .nodes
+        .iter()
+        .filter_map(|n| n.metadata.name.clone())
+        .collect();
+    for c in &snap.claims {
+        if c.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let st = c.status.as_ref();
+        let has_node = st
+            .and_then(|s| s.provider_id.as_ref())
+            .is_some_and(|p| registered.contains(p))
+            || st
+                .and_then(|s| s.node_name.as_ref())
+                .is_some_and(|n| names.contains(n));
+        if has_node {
+            continue;
+        }
+        if let Some(en) = in_flight_node(c, catalog) {
+            input.nodes.push(en);
+        }
+    }
+    for p in &snap.pods {
+        if !is_provisionable(p) {
+            continue;
+        }
+        match convert::pod(p) {
+            Ok(mp) => {
+                report.pending.insert(pod_key(p), p.clone());
+                input.pending.push(mp);
+            }
+            Err(e) => report.skipped.push(e),
+        }
+    }
+    (input, report)
+}
+
+/// The NodeClaim to POST for a planned claim: `generateName: <nodepool>-`, the NodePool's
+/// labels and hash annotation, the termination finalizer, an owner reference to the NodePool
+/// and requirements narrowed to the planner's instance types (at most 60, cheapest first).
+pub fn nodeclaim_body(
+    planned: &provision::plan::PlannedClaim,
+    pool: &model::karpenter::NodePool,
+    pool_uid: &str,
+) -> Value {
+    let nc = planned.to_nodeclaim(pool);
+    let mut spec = serde_json::to_value(&nc.spec).unwrap_or(Value::Null);
+    if let Some(reqs) = spec.get_mut("requirements").and_then(Value::as_array_mut) {
+        for r in reqs {
+            if r.get("key").and_then(Value::as_str) == Some(LABEL_INSTANCE_TYPE)
+                && let Some(vs) = r.get_mut("values").and_then(Value::as_array_mut)
+            {
+                vs.truncate(provision::scheduler::MAX_INSTANCE_TYPES);
+            }
+        }
+    }
+    json!({
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodeClaim",
+        "metadata": {
+            "generateName": format!("{}-", planned.nodepool),
+            "labels": nc.metadata.labels,
+            "annotations": nc.metadata.annotations,
+            "finalizers": [TERMINATION_FINALIZER],
+            "ownerReferences": [{
+                "apiVersion": "karpenter.sh/v1",
+                "kind": "NodePool",
+                "name": planned.nodepool,
+                "uid": pool_uid,
+                "blockOwnerDeletion": true,
+            }],
+        },
+        "spec": spec,
+    })
+}
+
+/// NodePool `status.resources` / `status.nodes`: the capacity of its nodes and in-flight
+/// claims (what counts against its limits).
+pub fn pool_usage(input: &ProvisionInput) -> BTreeMap<String, (Res, i64)> {
+    let mut m: BTreeMap<String, (Res, i64)> = BTreeMap::new();
+    for n in &input.nodes {
+        if let Some(p) = n.nodepool() {
+            let e = m.entry(p.to_string()).or_insert((Res::ZERO, 0));
+            e.0 = e.0.plus(&n.capacity);
+            e.1 += 1;
+        }
+    }
+    m
+}
+
+fn pod_ref(p: &Pod) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        name: p.metadata.name.clone(),
+        namespace: p.metadata.namespace.clone(),
+        uid: p.metadata.uid.clone(),
+        ..Default::default()
+    }
+}
+
+fn pool_ref(p: &NodePool) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("karpenter.sh/v1".into()),
+        kind: Some("NodePool".into()),
+        name: p.metadata.name.clone(),
+        uid: p.metadata.uid.clone(),
+        ..Default::default()
+    }
+}
+
+/// The provisioner's state between passes.
+pub struct Provisioner {
+    pub ctx: Context,
+    pub provider: Arc<dyn CloudProvider>,
+    pub intents: IntentBoard,
+    pub events: Events,
+    /// Claims created by this process that the claim store may not show yet.
+    created: Vec<(Arc<NodeClaim>, Timestamp)>,
+    /// Last NodePool status written (per pool), to write only changes.
+    written: HashMap<String, Value>,
+    /// Last invalid-NodePool error reported (per pool).
+    invalid: HashMap<String, String>,
+}
+
+/// The outcome of one pass.
+#[derive(Debug)]
+pub struct PassResult {
+    pub plan: Plan,
+    /// Names of the NodeClaims created.
+    pub created: Vec<String>,
+}
+
+impl Provisioner {
+    pub fn new(
+        ctx: Context,
+        provider: Arc<dyn CloudProvider>,
+        intents: IntentBoard,
+        events: Events,
+    ) -> Self {
+        Provisioner {
+            ctx,
+            provider,
+            intents,
+            events,
+            created: Vec::new(),
+            written: HashMap::new(),
+            invalid: HashMap::new(),
+        }
+    }
+
+    /// One provisioning pass over `snap` (plus announced intents): plan, create NodeClaims,
+    /// publish events, write NodePool status.
+    pub async fn pass(&mut self, mut snap: Snapshot) -> Result<PassResult> {
+        let now = self.ctx.clock.now();
+        // Claims created here but not yet in the store are in flight too.
+        self.created.retain(|(c, at)| {
+            now.since(*at) < CREATED_GRACE
+                && !snap
+                    .claims
+                    .iter()
+                    .any(|s| s.metadata.name == c.metadata.name)
+        });
+        snap.claims
+            .extend(self.created.iter().map(|(c, _)| c.clone()));
+        let catalog = self.provider.catalog();
+        let intents = self.intents.take();
+        let (input, report) = build_input(&catalog, &snap, intents);
+        for s in &report.skipped {
+            tracing::warn!("provisioner: skipped {s}");
+        }
+        self.report_invalid(&snap, &report).await;
+        let mut result = PassResult {
+            plan: Plan {
+                claims: vec![],
+                onto_existing: vec![],
+                unschedulable: vec![],
+                cost_per_hour: 0.0,
+                lower_bound_per_hour: 0.0,
+                explanations: vec![],
+                actions: vec![],
+            },
+            created: vec![],
+        };
+        if !input.pending.is_empty() || !input.intents.is_empty() {
+            let plan = provision::plan::plan(&catalog, &input);
+            for e in &plan.explanations {
+                tracing::info!("provisioner: {e}");
+            }
+            for planned in &plan.claims {
+                let Some(pool) = input
+                    .nodepools
+                    .iter()
+                    .find(|p| p.name() == planned.nodepool)
+                else {
+                    continue;
+                };
+                let uid = snap
+                    .nodepools
+                    .iter()
+                    .find(|p| p.metadata.name.as_deref() == Some(planned.nodepool.as_str()))
+                    .and_then(|p| p.metadata.uid.clone())
+                    .unwrap_or_default();
+                let body = nodeclaim_body(planned, pool, &uid);
+                let claim: NodeClaim = serde_json::from_value(body).map_err(|e| Error::Json {
+                    context: "nodeclaim body".into(),
+                    source: e,
+                })?;
+                let api: Api<NodeClaim> = Api::all(self.ctx.client.clone());
+                let created =
+                    api.create(&PostParams::default(), &claim)
+                        .await
+                        .map_err(Error::kube(format!(
+                            "create NodeClaim for NodePool {}",
+                            planned.nodepool
+                        )))?;
+                let name = created.metadata.name.clone().unwrap_or_default();
+                self.created.push((Arc::new(created), now));
+                for p in planned.pods.iter().filter_map(|k| report.pending.get(k)) {
+                    self.events
+                        .publish(
+                            &pod_ref(p),
+                            false,
+                            "Nominated",
+                            "Provision",
+                            format!(
+                                "Pod should schedule on: nodeclaim/{name}; {}",
+                                planned.explanation
+                            ),
+                        )
+                        .await;
+                }
+                result.created.push(name);
+            }
+            for (k, reason) in &plan.unschedulable {
+                if let Some(p) = report.pending.get(k) {
+                    self.events
+                        .publish(
+                            &pod_ref(p),
+                            true,
+                            "FailedScheduling",
+                            "Provision",
+                            format!("Failed to schedule pod, {reason}"),
+                        )
+                        .await;
+                }
+            }
+            result.plan = plan;
+        }
+        // Usage includes what was just created.
+        let mut snap2 = snap;
+        snap2
+            .claims
+            .extend(self.created.iter().map(|(c, _)| c.clone()));
+        let (input2, _) = build_input(&catalog, &snap2, vec![]);
+        self.write_pool_status(&snap2, &input2, now).await;
+        Ok(result)
+    }
+
+    async fn report_invalid(&mut self, snap: &Snapshot, report: &InputReport) {
+        let now = self.ctx.clock.now();
+        for (name, err) in &report.invalid_pools {
+            if self.invalid.get(name) == Some(err) {
+                continue;
+            }
+            let Some(np) = snap
+                .nodepools
+                .iter()
+                .find(|p| p.metadata.name.as_deref() == Some(name))
+            else {
+                continue;
+            };
+            tracing::warn!(nodepool = %name, "invalid NodePool skipped: {err}");
+            self.events
+                .publish(
+                    &pool_ref(np),
+                    true,
+                    "InvalidNodePool",
+                    "Validate",
+                    err.clone(),
+                )
+                .await;
+            let conds = conditions(
+                np,
+                &[
+                    ("ValidationSucceeded", "False", "InvalidNodePool", err),
+                    ("Ready", "False", "InvalidNodePool", err),
+                ],
+                now,
+            );
+            let body = json!({
+                "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+                "metadata": {"name": name},
+                "status": {"conditions": conds},
+            });
+            if self.apply_status(name, &body).await {
+                self.invalid.insert(name.clone(), err.clone());
+                self.written.remove(name);
+            }
+        }
+        self.invalid
+            .retain(|n, _| report.invalid_pools.iter().any(|(m, _)| m == n));
+    }
+
+    async fn write_pool_status(&mut self, snap: &Snapshot, input: &ProvisionInput, now: Timestamp) {
+        let usage = pool_usage(input);
+        for p in &input.nodepools {
+            let name = p.name().to_string();
+            let Some(np) = snap
+                .nodepools
+                .iter()
+                .find(|x| x.metadata.name.as_deref() == Some(name.as_str()))
+            else {
+                continue;
+            };
+            let (res, nodes) = usage.get(&name).copied().unwrap_or((Res::ZERO, 0));
+            let resources: BTreeMap<String, String> = res
+                .to_list()
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string()))
+                .collect();
+            let conds = conditions(
+                np,
+                &[
+                    ("ValidationSucceeded", "True", "ValidationSucceeded", ""),
+                    ("Ready", "True", "Ready", ""),
+                ],
+                now,
+            );
+            let body = json!({
+                "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+                "metadata": {"name": name},
+                "status": {"resources": resources, "nodes": nodes, "conditions": conds},
+            });
+            // Compare without transition times: they only change with the status.
+            let key = json!({"resources": resources, "nodes": nodes});
+            if self.written.get(&name) == Some(&key) {
+                continue;
+            }
+            if self.apply_status(&name, &body).await {
+                self.written.insert(name, key);
+            }
+        }
+    }
+
+    async fn apply_status(&self, name: &str, body: &Value) -> bool {
+        let api: Api<NodePool> = Api::all(self.ctx.client.clone());
+        let pp = PatchParams::apply(&self.ctx.settings.field_manager).force();
+        match api.patch_status(name, &pp, &Patch::Apply(body)).await {
+            Ok(_) => true,
+            Err(e) if kube_status(&e) == Some(404) => false,
+            Err(e) => {
+                tracing::warn!(nodepool = %name, "status: {e}");
+                false
+            }
+        }
+    }
+}
+
+/// Conditions with transition times kept from the current status when unchanged.
+fn conditions(
+    np: &NodePool,
+    set: &[(&str, &str, &str, &str)],
+    now: Timestamp,
+) -> Vec<crd::Condition> {
+    let old = np
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    set.iter()
+        .map(|(t, s, r, m)| {
+            let keep = old
+                .iter()
+                .find(|c| c.type_ == *t && c.status == *s)
+                .and_then(|c| c.last_transition_time.clone());
+            crd::Condition {
+                type_: t.to_string(),
+                status: s.to_string(),
+                reason: r.to_string(),
+                message: m.to_string(),
+                last_transition_time: Some(keep.unwrap_or_else(|| rfc3339(now))),
+            }
+        })
+        .collect()
+}
+
+/// The watched stores the provisioner plans from.
+#[derive(Clone)]
+pub struct Stores {
+    pub pods: Store<Pod>,
+    pub nodes: Store<Node>,
+    pub nodepools: Store<NodePool>,
+    pub claims: Store<NodeClaim>,
+    pub daemonsets: Store<DaemonSet>,
+}
+
+impl Stores {
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            nodepools: self.nodepools.state(),
+            daemonsets: self.daemonsets.state(),
+            nodes: self.nodes.state(),
+            pods: self.pods.state(),
+            claims: self.claims.state(),
+        }
+    }
+    fn ready(&self) -> bool {
+        use futures::FutureExt;
+        self.pods.wait_until_ready().now_or_never().is_some()
+            && self.nodes.wait_until_ready().now_or_never().is_some()
+            && self.nodepools.wait_until_ready().now_or_never().is_some()
+            && self.claims.wait_until_ready().now_or_never().is_some()
+            && self.daemonsets.wait_until_ready().now_or_never().is_some()
+    }
+}
+
+enum Trigger {
+    /// A provisionable pod (its uid) was seen.
+    Pending(String),
+    Other,
+}
+
+/// Run the provisioner until `shutdown`: watches, batching, passes.
+pub async fn run(
+    mut prov: Provisioner,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    let client = prov.ctx.client.clone();
+    let (pods, pw) = reflector::store::<Pod>();
+    let (nodes, nw) = reflector::store::<Node>();
+    let (nodepools, npw) = reflector::store::<NodePool>();
+    let (claims, cw) = reflector::store::<NodeClaim>();
+    let (daemonsets, dw) = reflector::store::<DaemonSet>();
+    let cfg = watcher::Config::default;
+    let pod_stream = reflector(pw, watcher(Api::<Pod>::all(client.clone()), cfg()))
+        .default_backoff()
+        .touched_objects()
+        .map(|r| match r {
+            Ok(p) if is_provisionable(&p) => {
+                Trigger::Pending(p.metadata.uid.clone().unwrap_or_default())
+            }
+            Ok(_) => Trigger::Other,
+            Err(e) => {
+                tracing::warn!("provisioner: pod watch: {e}");
+                Trigger::Other
+            }
+        })
+        .boxed();
+    fn other<S, K>(s: S, what: &'static str) -> futures::stream::BoxStream<'static, Trigger>
+    where
+        S: futures::Stream<Item = std::result::Result<K, watcher::Error>> + Send + 'static,
+    {
+        s.map(move |r| {
+            if let Err(e) = r {
+                tracing::warn!("provisioner: {what} watch: {e}");
+            }
+            Trigger::Other
+        })
+        .boxed()
+    }
+    let streams = vec![
+        pod_stream,
+        other(
+            reflector(nw, watcher(Api::<Node>::all(client.clone()), cfg()))
+                .default_backoff()
+                .touched_objects(),
+            "node",
+        ),
+        other(
+            reflector(npw, watcher(Api::<NodePool>::all(client.clone()), cfg()))
+                .default_backoff()
+                .touched_objects(),
+            "nodepool",
+        ),
+        other(
+            reflector(cw, watcher(Api::<NodeClaim>::all(client.clone()), cfg()))
+                .default_backoff()
+                .touched_objects(),
+            "nodeclaim",
+        ),
+        other(
+            reflector(dw, watcher(Api::<DaemonSet>::all(client.clone()), cfg()))
+                .default_backoff()
+                .touched_objects(),
+            "daemonset",
+        ),
+    ];
+    let mut triggers = futures::stream::select_all(streams);
+    let stores = Stores {
+        pods,
+        nodes,
+        nodepools,
+        claims,
+        daemonsets,
+    };
+    let clock = prov.ctx.clock.clone();
+    let mut batcher = Batcher::default();
+    let mut handled: HashSet<String> = HashSet::new();
+    let mut last_recheck = clock.now();
+    let mut joint = false;
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let now = clock.now();
+        let wake = batcher
+            .deadline()
+            .unwrap_or(last_recheck.add(RECHECK))
+            .min(last_recheck.add(RECHECK));
+        tokio::select! {
+            _ = shutdown.changed() => return Ok(()),
+            t = triggers.next() => match t {
+                None => return Ok(()),
+                Some(Trigger::Pending(uid)) => {
+                    if handled.insert(uid) {
+                        batcher.observe(clock.now());
+                    }
+                }
+                Some(Trigger::Other) => {}
+            },
+            _ = prov.intents.announced() => joint = true,
+            _ = tokio::time::sleep(wake.since(now)) => {}
+        }
+        if !stores.ready() {
+            continue;
+        }
+        let now = clock.now();
+        let recheck = now >= last_recheck.add(RECHECK);
+        if recheck {
+            last_recheck = now;
+            // Pods still pending are looked at again (and open a batch if any).
+            handled.clear();
+            if stores.pods.state().iter().any(|p| is_provisionable(p)) {
+                batcher.observe(now);
+            }
+        }
+        if joint || batcher.ready(now) || recheck {
+            joint = false;
+            if batcher.ready(now) {
+                batcher.reset();
+            }
+            if let Err(e) = prov.pass(stores.snapshot()).await {
+                tracing::warn!(kind = e.metric_label(), "provisioning pass failed: {e}");
+                // Look again soon.
+                batcher.observe(now);
+            }
+        }
+    }
+}

@@ -542,3 +542,241 @@ async fn api_server_rejects_structurally_wrong_objects() {
     assert_eq!(back["spec"].get("maxReplicas"), None);
     assert_eq!(back["spec"]["scaleTargetRef"], json!({"name": "w"}));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Helm chart's RBAC
+// ---------------------------------------------------------------------------------------------
+
+const RELEASE_NAMESPACE: &str = "kedge-system";
+
+/// No `helm` binary can be installed here (no registry this machine reaches ships one), so the
+/// RBAC template is rendered with the few constructs it is restricted to (see the comment at
+/// the top of `templates/rbac.yaml`), for `helm install kedge deploy/helm/kedge -n
+/// kedge-system` with the default values. Anything else left in the template fails the test.
+fn render_rbac() -> Vec<Value> {
+    let path = repo_root().join("deploy/helm/kedge/templates/rbac.yaml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    let labels = [
+        "helm.sh/chart: kedge-0.1.0",
+        "app.kubernetes.io/name: kedge",
+        "app.kubernetes.io/instance: kedge",
+        "app.kubernetes.io/version: \"0.1.0\"",
+        "app.kubernetes.io/managed-by: Helm",
+        "app.kubernetes.io/part-of: kedge",
+    ];
+    // `{{- include "kedge.labels" . | nindent N }}`: trims the whitespace before it, then a
+    // newline and the labels indented by N.
+    while let Some(start) = text.find("{{- include \"kedge.labels\" . | nindent ") {
+        let end = start + text[start..].find("}}").unwrap() + 2;
+        let n: usize = text[start..end]
+            .trim_start_matches("{{- include \"kedge.labels\" . | nindent ")
+            .trim_end_matches("}}")
+            .trim()
+            .parse()
+            .unwrap();
+        let trimmed = text[..start].trim_end().len();
+        let block: String = labels
+            .iter()
+            .map(|l| format!("\n{}{l}", " ".repeat(n)))
+            .collect();
+        text.replace_range(trimmed..end, &block);
+    }
+    let text = text
+        .replace("{{ include \"kedge.fullname\" . }}", "kedge")
+        .replace("{{ include \"kedge.serviceAccountName\" . }}", "kedge")
+        .replace("{{ .Release.Namespace }}", RELEASE_NAMESPACE);
+    assert!(
+        !text.contains("{{"),
+        "{} uses template constructs this test cannot render:\n{text}",
+        path.display()
+    );
+    documents(&text)
+}
+
+#[test]
+fn rbac_is_least_privilege() {
+    let docs = render_rbac();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
+    );
+    for d in &docs {
+        if let Some(rules) = d["rules"].as_array() {
+            for r in rules {
+                let strs = |k: &str| -> Vec<&str> {
+                    r[k].as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_str().unwrap())
+                        .collect()
+                };
+                assert!(!strs("verbs").contains(&"*"), "wildcard verb: {r}");
+                for res in strs("resources") {
+                    assert!(
+                        !res.contains('*') || res == "*/scale",
+                        "wildcard resource: {r}"
+                    );
+                }
+                if strs("apiGroups").contains(&"*") {
+                    assert_eq!(
+                        strs("resources"),
+                        ["*/scale"],
+                        "all groups only for */scale: {r}"
+                    );
+                }
+            }
+        }
+        if let Some(role) = d["roleRef"]["name"].as_str() {
+            assert!(role.starts_with("kedge"), "binds {role}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn rbac_grants_what_the_operator_needs_and_nothing_more() {
+    use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+    let Some(cp) = common::control_plane("rbac_grants_what_the_operator_needs_and_nothing_more")
+    else {
+        return;
+    };
+    let _guard = common::cluster_lock().await;
+    let client = cp.client().await.expect("client");
+    common::namespace(&client, RELEASE_NAMESPACE).await;
+    for doc in render_rbac() {
+        create(&client, &doc, RELEASE_NAMESPACE)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", name_of(&doc)));
+    }
+    let sa = format!("system:serviceaccount:{RELEASE_NAMESPACE}:kedge");
+    let reviews: Api<SubjectAccessReview> = Api::all(client.clone());
+    // (verb, group, resource, subresource, namespace)
+    let can = |verb: &'static str,
+               group: &'static str,
+               resource: &'static str,
+               sub: &'static str,
+               ns: &'static str| {
+        let reviews = reviews.clone();
+        let sa = sa.clone();
+        async move {
+            let r: SubjectAccessReview = serde_json::from_value(json!({
+                "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                "spec": {
+                    "user": sa,
+                    "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{RELEASE_NAMESPACE}"), "system:authenticated"],
+                    "resourceAttributes": {"verb": verb, "group": group, "resource": resource,
+                                            "subresource": sub, "namespace": ns},
+                }
+            }))
+            .unwrap();
+            let out = reviews.create(&PostParams::default(), &r).await.unwrap();
+            out.status.is_some_and(|s| s.allowed)
+        }
+    };
+    let needed: &[(&str, &str, &str, &str, &str)] = &[
+        ("list", "keda.sh", "scaledobjects", "", ""),
+        ("watch", "keda.sh", "scaledobjects", "", "keda-test"),
+        ("patch", "keda.sh", "scaledobjects", "status", "keda-test"),
+        (
+            "update",
+            "keda.sh",
+            "scaledobjects",
+            "finalizers",
+            "keda-test",
+        ),
+        ("patch", "keda.sh", "scaledobjects", "", "keda-test"),
+        ("get", "keda.sh", "triggerauthentications", "", "keda-test"),
+        ("watch", "keda.sh", "clustertriggerauthentications", "", ""),
+        ("get", "apps", "deployments", "scale", "keda-test"),
+        ("update", "apps", "deployments", "scale", "keda-test"),
+        ("patch", "apps", "statefulsets", "scale", "keda-test"),
+        ("update", "argoproj.io", "rollouts", "scale", "keda-test"),
+        ("get", "", "replicationcontrollers", "scale", "keda-test"),
+        ("list", "apps", "replicasets", "", ""),
+        ("watch", "apps", "daemonsets", "", ""),
+        ("list", "", "pods", "", ""),
+        ("patch", "", "pods", "", "keda-test"),
+        ("delete", "", "pods", "", "keda-test"),
+        ("patch", "", "pods", "status", "keda-test"),
+        ("create", "", "pods", "eviction", "keda-test"),
+        ("create", "", "nodes", "", ""),
+        ("update", "", "nodes", "", ""),
+        ("delete", "", "nodes", "", ""),
+        ("patch", "", "nodes", "status", ""),
+        ("watch", "karpenter.sh", "nodepools", "", ""),
+        ("patch", "karpenter.sh", "nodepools", "status", ""),
+        ("create", "karpenter.sh", "nodeclaims", "", ""),
+        ("delete", "karpenter.sh", "nodeclaims", "", ""),
+        ("patch", "karpenter.sh", "nodeclaims", "status", ""),
+        ("update", "karpenter.sh", "nodeclaims", "finalizers", ""),
+        ("list", "karpenter.k8s.aws", "ec2nodeclasses", "", ""),
+        ("patch", "karpenter.k8s.aws", "ec2nodeclasses", "status", ""),
+        ("get", "", "secrets", "", "keda-test"),
+        ("watch", "", "configmaps", "", ""),
+        ("create", "", "events", "", "keda-test"),
+        ("patch", "events.k8s.io", "events", "", "keda-test"),
+        ("list", "policy", "poddisruptionbudgets", "", ""),
+        (
+            "create",
+            "coordination.k8s.io",
+            "leases",
+            "",
+            RELEASE_NAMESPACE,
+        ),
+        (
+            "update",
+            "coordination.k8s.io",
+            "leases",
+            "",
+            RELEASE_NAMESPACE,
+        ),
+    ];
+    for &(verb, group, resource, sub, ns) in needed {
+        assert!(
+            can(verb, group, resource, sub, ns).await,
+            "the operator may not {verb} {group}/{resource}/{sub} in {ns:?}, but needs to"
+        );
+    }
+    let forbidden: &[(&str, &str, &str, &str, &str)] = &[
+        ("patch", "", "namespaces", "", ""),
+        ("delete", "", "namespaces", "", ""),
+        (
+            "create",
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            "",
+            "",
+        ),
+        (
+            "create",
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "",
+            "keda-test",
+        ),
+        ("delete", "apps", "deployments", "", "keda-test"),
+        ("patch", "apps", "deployments", "", "keda-test"),
+        ("create", "", "secrets", "", "keda-test"),
+        ("update", "", "configmaps", "", "keda-test"),
+        ("create", "", "pods", "exec", "keda-test"),
+        ("create", "", "pods", "", "keda-test"),
+        ("get", "", "nodes", "proxy", ""),
+        ("create", "", "serviceaccounts", "token", "keda-test"),
+        ("update", "coordination.k8s.io", "leases", "", "kube-system"),
+        ("delete", "keda.sh", "scaledobjects", "", "keda-test"),
+        (
+            "create",
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            "",
+            "",
+        ),
+        ("delete", "policy", "poddisruptionbudgets", "", "keda-test"),
+    ];
+    for &(verb, group, resource, sub, ns) in forbidden {
+        assert!(
+            !can(verb, group, resource, sub, ns).await,
+            "the operator may {verb} {group}/{resource}/{sub} in {ns:?}; it must not"
+        );
+    }
+}

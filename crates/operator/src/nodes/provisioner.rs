@@ -372,6 +372,18 @@ pub fn nodeclaim_body(
     })
 }
 
+/// POST a NodeClaim body. Through `DynamicObject`: the `crd` wrappers do not serialise
+/// `apiVersion`/`kind`, which a create needs.
+pub async fn create_claim(client: &kube::Client, body: &Value) -> Result<NodeClaim, kube::Error> {
+    let ar = kube::api::ApiResource::erase::<NodeClaim>(&());
+    let api: Api<kube::api::DynamicObject> = Api::all_with(client.clone(), &ar);
+    let obj: kube::api::DynamicObject =
+        serde_json::from_value(body.clone()).map_err(kube::Error::SerdeError)?;
+    let created = api.create(&PostParams::default(), &obj).await?;
+    let v = serde_json::to_value(&created).map_err(kube::Error::SerdeError)?;
+    serde_json::from_value(v).map_err(kube::Error::SerdeError)
+}
+
 /// NodePool `status.resources` / `status.nodes`: the capacity of its nodes and in-flight
 /// claims (what counts against its limits).
 pub fn pool_usage(input: &ProvisionInput) -> BTreeMap<String, (Res, i64)> {
@@ -500,18 +512,12 @@ impl Provisioner {
                     .and_then(|p| p.metadata.uid.clone())
                     .unwrap_or_default();
                 let body = nodeclaim_body(planned, pool, &uid);
-                let claim: NodeClaim = serde_json::from_value(body).map_err(|e| Error::Json {
-                    context: "nodeclaim body".into(),
-                    source: e,
-                })?;
-                let api: Api<NodeClaim> = Api::all(self.ctx.client.clone());
-                let created =
-                    api.create(&PostParams::default(), &claim)
-                        .await
-                        .map_err(Error::kube(format!(
-                            "create NodeClaim for NodePool {}",
-                            planned.nodepool
-                        )))?;
+                let created = create_claim(&self.ctx.client, &body)
+                    .await
+                    .map_err(Error::kube(format!(
+                        "create NodeClaim for NodePool {}",
+                        planned.nodepool
+                    )))?;
                 let name = created.metadata.name.clone().unwrap_or_default();
                 self.created.push((Arc::new(created), now));
                 for p in planned.pods.iter().filter_map(|k| report.pending.get(k)) {

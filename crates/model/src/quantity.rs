@@ -223,6 +223,17 @@ impl<'de> Deserialize<'de> for Quantity {
     }
 }
 
+/// Kubernetes publishes `resource.Quantity` as int-or-string; a CRD schema must say the same.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Quantity {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Quantity".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "x-kubernetes-int-or-string": true })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,16 +279,5 @@ mod tests {
             assert_eq!(v.to_string(), s);
             assert_eq!(v.to_string().parse::<Quantity>().unwrap(), v);
         }
-    }
-}
-
-/// Kubernetes publishes `resource.Quantity` as int-or-string; a CRD schema must say the same.
-#[cfg(feature = "schema")]
-impl schemars::JsonSchema for Quantity {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Quantity".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "x-kubernetes-int-or-string": true })
     }
 }

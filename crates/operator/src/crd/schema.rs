@@ -173,7 +173,9 @@ fn defs() -> Vec<Def> {
                     "string",
                     ".spec.template.spec.nodeClassRef.name",
                 ),
-                col("Nodes", "string", ".status.resources.nodes"),
+                // Upstream reads `.status.resources.nodes`; kedge writes the count to
+                // `status.nodes` (Karpenter 1.1+ has that field too).
+                col("Nodes", "integer", ".status.nodes"),
                 condition("Ready", ".status.conditions[?(@.type==\"Ready\")].status"),
                 age(),
                 wide("Weight", "integer", ".spec.weight"),

@@ -873,3 +873,714 @@ pub async fn collect_garbage(
     }
     Ok(gone)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{self, ApiServer, mock_client};
+    use crate::provider::kwok::{Kwok, UnavailableOffering};
+    use clock::ManualClock;
+    use kube::runtime::{reflector, watcher};
+
+    /// 2026-01-01T00:00:00Z.
+    const T0: u64 = 1_767_225_600_000;
+
+    fn claim(extra: Value) -> NodeClaim {
+        let mut v = json!({
+            "apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+            "metadata": {
+                "name": "general-abc", "uid": "claim-uid", "resourceVersion": "5",
+                "creationTimestamp": "2026-01-01T00:00:00Z",
+                "finalizers": [TERMINATION_FINALIZER],
+                "labels": {"karpenter.sh/nodepool": "general", "team": "a"},
+            },
+            "spec": {
+                "requirements": [
+                    {"key": LABEL_INSTANCE_TYPE, "operator": "In", "values": ["m5.xlarge", "m5.2xlarge"]},
+                    {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+                ],
+                "taints": [{"key": "dedicated", "value": "a", "effect": "NoSchedule"}],
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+            },
+        });
+        merge(&mut v, extra);
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn merge(a: &mut Value, b: Value) {
+        match (a, b) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (k, v) in b {
+                    merge(a.entry(k).or_insert(Value::Null), v);
+                }
+            }
+            (a, b) => *a = b,
+        }
+    }
+
+    fn launched_status() -> Value {
+        json!({"status": {
+            "providerID": "kwok://general-abc",
+            "conditions": [{"type": "Launched", "status": "True", "reason": "Launched", "lastTransitionTime": "2026-01-01T00:00:05Z"}],
+        }})
+    }
+
+    fn node(ready: bool, taints: Value) -> Node {
+        let conds = if ready {
+            json!([{"type": "Ready", "status": "True"}])
+        } else {
+            json!([])
+        };
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "general-abc", "resourceVersion": "7", "labels": {"kubernetes.io/hostname": "general-abc"}},
+            "spec": {"providerID": "kwok://general-abc", "taints": taints},
+            "status": {"conditions": conds},
+        }))
+        .unwrap()
+    }
+
+    fn lifecycle(
+        client: kube::Client,
+        nodes: Vec<Node>,
+        unavailable: &[&str],
+    ) -> (Arc<Lifecycle>, ManualClock) {
+        let clock = ManualClock::new(Timestamp::from_millis(T0));
+        let c: Arc<dyn clock::Clock> = Arc::new(clock.clone());
+        let ctx = Context {
+            client: client.clone(),
+            clock: c.clone(),
+            metrics: Arc::new(crate::server::Metrics::default()),
+            settings: Arc::new(crate::context::Settings::default()),
+        };
+        let provider = Kwok::new(client, c, Arc::new(provision::catalog::Catalog::aws()))
+            .with_unavailable(
+                unavailable
+                    .iter()
+                    .map(|t| UnavailableOffering::instance_type(t)),
+            );
+        let (store, mut w) = reflector::store::<Node>();
+        for n in nodes {
+            w.apply_watcher_event(&watcher::Event::Apply(n));
+        }
+        (
+            Arc::new(Lifecycle {
+                ctx,
+                provider: Arc::new(provider),
+                nodes: store,
+                events: Events::disabled(),
+            }),
+            clock,
+        )
+    }
+
+    async fn run(
+        claim: NodeClaim,
+        lc: Arc<Lifecycle>,
+        server: ApiServer,
+        scenario: impl AsyncFnOnce(ApiServer) -> ApiServer,
+    ) -> Result<Action> {
+        let (r, mut s) = fixtures::timeout(Duration::from_secs(5), async {
+            tokio::join!(reconcile(Arc::new(claim), lc), scenario(server))
+        })
+        .await;
+        s.expect_no_more(Duration::from_millis(200)).await;
+        r
+    }
+
+    fn ok_node(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "resourceVersion": "8"}})
+    }
+
+    /// The Node as the API server returns it after the kwok launch.
+    fn launched_node(t: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Node",
+               "metadata": {"name": "general-abc", "labels": {LABEL_INSTANCE_TYPE: t, LABEL_ZONE: "us-east-1a", LABEL_CAPACITY_TYPE: "on-demand"}},
+               "spec": {"providerID": "kwok://general-abc"},
+               "status": {"capacity": {"cpu": "4"}, "allocatable": {"cpu": "3920m"}}})
+    }
+
+    fn ok_claim() -> Value {
+        json!({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim", "metadata": {"name": "general-abc", "resourceVersion": "6"}, "spec": {}})
+    }
+
+    // ---- pure state machine ----
+
+    #[test]
+    fn states_and_decisions() {
+        let now = Timestamp::from_millis(T0 + 10_000);
+        let (s, n) = step(&claim(json!({"metadata": {"finalizers": []}})), None, now);
+        assert_eq!((s, n), (State::Unfinalized, Next::AddFinalizer));
+        assert_eq!(
+            step(&claim(json!({})), None, now),
+            (State::Launching, Next::Launch)
+        );
+        // Launched, no node: wait for registration until the TTL.
+        let c = claim(launched_status());
+        let (s, n) = step(&c, None, now);
+        assert_eq!(
+            s,
+            State::Launched {
+                since: Timestamp::from_millis(T0 + 5_000)
+            }
+        );
+        assert_eq!(
+            n,
+            Next::Wait(Some(REGISTRATION_TTL - Duration::from_secs(5)))
+        );
+        let late = Timestamp::from_millis(T0 + 5_000).add(REGISTRATION_TTL);
+        assert!(
+            matches!(step(&c, None, late).1, Next::DeleteClaim { reason, .. } if reason == "RegistrationTimeout")
+        );
+        // The node joined.
+        let n0 = node(false, json!([]));
+        assert_eq!(
+            step(&c, Some(&n0), now).1,
+            Next::Register {
+                node: "general-abc".into()
+            }
+        );
+        // Registered; not ready → wait; ready without startup/ephemeral taints → initialize.
+        let mut reg = launched_status();
+        reg["status"]["conditions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "Registered", "status": "True"}));
+        let rc = claim(reg.clone());
+        assert_eq!(
+            observe(&rc, Some(&n0), now),
+            State::Registered {
+                node: "general-abc".into()
+            }
+        );
+        assert!(!node_initialized(&rc, &n0));
+        let tainted = node(
+            true,
+            json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]),
+        );
+        assert!(!node_initialized(&rc, &tainted));
+        assert!(node_initialized(&rc, &node(true, json!([]))));
+        // Registered but the node is gone: the claim follows.
+        assert_eq!(
+            step(&rc, None, now),
+            (
+                State::NodeGone,
+                Next::DeleteClaim {
+                    reason: "NodeDeleted".into(),
+                    message: "the claim's Node was deleted".into()
+                }
+            )
+        );
+        // Insufficient capacity: deleted at once; other final errors after the TTL.
+        let ice = claim(
+            json!({"status": {"conditions": [{"type": "Launched", "status": "False", "reason": REASON_INSUFFICIENT_CAPACITY, "lastTransitionTime": "2026-01-01T00:00:10Z"}]}}),
+        );
+        assert!(matches!(step(&ice, None, now).1, Next::DeleteClaim { .. }));
+        let bad = claim(
+            json!({"status": {"conditions": [{"type": "Launched", "status": "False", "reason": REASON_LAUNCH_FAILED, "lastTransitionTime": "2026-01-01T00:00:10Z"}]}}),
+        );
+        assert_eq!(step(&bad, None, now).1, Next::Wait(Some(LAUNCH_FAILED_TTL)));
+        assert!(matches!(
+            step(&bad, None, now.add(LAUNCH_FAILED_TTL)).1,
+            Next::DeleteClaim { .. }
+        ));
+        // Termination: drain + delete node, then terminate until NotFound, then release.
+        let mut del = launched_status();
+        del["metadata"] = json!({"deletionTimestamp": "2026-01-01T00:01:00Z"});
+        let dc = claim(del);
+        assert_eq!(
+            step(&dc, Some(&n0), now).1,
+            Next::DrainAndDeleteNode {
+                node: "general-abc".into()
+            }
+        );
+        assert_eq!(
+            step(&dc, None, now).1,
+            Next::TerminateInstance {
+                provider_id: "kwok://general-abc".into()
+            }
+        );
+        let never = claim(json!({"metadata": {"deletionTimestamp": "2026-01-01T00:01:00Z"}}));
+        assert_eq!(step(&never, None, now).1, Next::RemoveFinalizer);
+        let released = claim(
+            json!({"metadata": {"deletionTimestamp": "2026-01-01T00:01:00Z", "finalizers": []}}),
+        );
+        assert_eq!(
+            step(&released, None, now),
+            (State::Released, Next::Wait(None))
+        );
+    }
+
+    #[test]
+    fn conditions_keep_transition_time_while_unchanged() {
+        let mut cs = Vec::new();
+        set_condition(
+            &mut cs,
+            "Ready",
+            "Unknown",
+            "A",
+            "",
+            Timestamp::from_millis(T0),
+        );
+        set_condition(
+            &mut cs,
+            "Ready",
+            "Unknown",
+            "B",
+            "",
+            Timestamp::from_millis(T0 + 60_000),
+        );
+        assert_eq!(
+            cs[0].last_transition_time,
+            Some(json!("2026-01-01T00:00:00Z"))
+        );
+        set_condition(
+            &mut cs,
+            "Ready",
+            "True",
+            "C",
+            "",
+            Timestamp::from_millis(T0 + 60_000),
+        );
+        assert_eq!(
+            cs[0].last_transition_time,
+            Some(json!("2026-01-01T00:01:00Z"))
+        );
+        assert_eq!(cs.len(), 1);
+    }
+
+    // ---- reconciler branches against the API server ----
+
+    #[tokio::test]
+    async fn launch_creates_node_then_records_instance() {
+        let (client, server) = mock_client();
+        let (lc, _) = lifecycle(client, vec![], &[]);
+        let act = run(claim(json!({})), lc, server, async |mut s| {
+            let body = s
+                .expect("POST", "/api/v1/nodes?", 201, launched_node("m5.xlarge"))
+                .await;
+            assert_eq!(body["metadata"]["name"], "general-abc");
+            assert_eq!(
+                body["metadata"]["labels"][LABEL_INSTANCE_TYPE], "m5.xlarge",
+                "cheapest first"
+            );
+            assert_eq!(body["metadata"]["labels"]["team"], "a");
+            assert_eq!(body["spec"]["providerID"], "kwok://general-abc");
+            let body = s
+                .expect(
+                    "PATCH",
+                    "/apis/karpenter.sh/v1/nodeclaims/general-abc?",
+                    200,
+                    ok_claim(),
+                )
+                .await;
+            assert_eq!(body["metadata"]["labels"][LABEL_INSTANCE_TYPE], "m5.xlarge");
+            let body = s
+                .expect(
+                    "PATCH",
+                    "/apis/karpenter.sh/v1/nodeclaims/general-abc/status?",
+                    200,
+                    ok_claim(),
+                )
+                .await;
+            assert_eq!(body["status"]["providerID"], "kwok://general-abc");
+            assert_eq!(body["status"]["conditions"][0]["type"], "Launched");
+            assert_eq!(body["status"]["conditions"][0]["status"], "True");
+            assert_eq!(
+                body["status"]["conditions"][0]["lastTransitionTime"],
+                "2026-01-01T00:00:00Z"
+            );
+            s
+        })
+        .await
+        .unwrap();
+        assert_eq!(act, Action::requeue(REGISTRATION_TTL));
+    }
+
+    #[tokio::test]
+    async fn launch_falls_back_on_insufficient_capacity() {
+        let (client, server) = mock_client();
+        let (lc, _) = lifecycle(client, vec![], &["m5.xlarge"]);
+        run(claim(json!({})), lc.clone(), server, async |mut s| {
+            let body = s
+                .expect("POST", "/api/v1/nodes?", 201, launched_node("m5.2xlarge"))
+                .await;
+            assert_eq!(
+                body["metadata"]["labels"][LABEL_INSTANCE_TYPE],
+                "m5.2xlarge"
+            );
+            s.expect(
+                "PATCH",
+                "/apis/karpenter.sh/v1/nodeclaims/general-abc?",
+                200,
+                ok_claim(),
+            )
+            .await;
+            s.expect(
+                "PATCH",
+                "/apis/karpenter.sh/v1/nodeclaims/general-abc/status?",
+                200,
+                ok_claim(),
+            )
+            .await;
+            s
+        })
+        .await
+        .unwrap();
+        // The failed offering is no longer offered to the planner.
+        let cat = lc.provider.catalog();
+        assert!(
+            cat.get("m5.xlarge")
+                .unwrap()
+                .offerings
+                .iter()
+                .filter(|o| o.capacity_type == "on-demand")
+                .all(|o| !o.available)
+        );
+    }
+
+    #[tokio::test]
+    async fn final_launch_error_marks_launched_false_then_deletes_the_claim() {
+        let (client, server) = mock_client();
+        let (lc, _) = lifecycle(client, vec![], &["m5.xlarge", "m5.2xlarge"]);
+        let mut status = Value::Null;
+        run(claim(json!({})), lc.clone(), server, async |mut s| {
+            status = s
+                .expect(
+                    "PATCH",
+                    "/apis/karpenter.sh/v1/nodeclaims/general-abc/status?",
+                    200,
+                    ok_claim(),
+                )
+                .await;
+            s
+        })
+        .await
+        .unwrap();
+        let c = &status["status"]["conditions"][0];
+        assert_eq!(
+            (
+                c["type"].as_str(),
+                c["status"].as_str(),
+                c["reason"].as_str()
+            ),
+            (
+                Some("Launched"),
+                Some("False"),
+                Some(REASON_INSUFFICIENT_CAPACITY)
+            )
+        );
+        assert!(c["message"].as_str().unwrap().contains("m5.2xlarge"), "{c}");
+        // Next reconcile sees Launched=False/InsufficientCapacity: the claim is deleted (404:
+        // already gone is fine).
+        let failed = claim(status.clone());
+        let (client, server) = mock_client();
+        let (lc, _) = lifecycle(client, vec![], &[]);
+        let act = run(failed, lc, server, async |mut s| {
+            s.expect(
+                "DELETE",
+                "/apis/karpenter.sh/v1/nodeclaims/general-abc?",
+                404,
+                fixtures::not_found("nodeclaims", "general-abc"),
+            )
+            .await;
+            s
+        })
+        .await
+        .unwrap();
+        assert_eq!(act, Action::await_change());
+    }
+
+    #[tokio::test]
+    async fn registration_copies_labels_taints_owner_and_sets_node_name() {
+        let (client, server) = mock_client();
+        let (lc, _) = lifecycle(
+            client,
+            vec![node(
+                false,
+                json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]),
+            )],
+            &[],
+        );
+        run(claim(launched_status()), lc, server, async |mut s| {
+            let body = s
+                .expect(
+                    "PATCH",
+                    "/api/v1/nodes/general-abc?",
+                    200,
+                    ok_node("general-abc"),
+                )
+                .await;
+            assert_eq!(body["metadata"]["labels"][LABEL_REGISTERED], "true");
+            assert_eq!(body["metadata"]["labels"]["team"], "a");
+            assert_eq!(body["metadata"]["resourceVersion"], "7", "optimistic lock");
+            assert_eq!(body["metadata"]["ownerReferences"][0]["kind"], "NodeClaim");
+            assert_eq!(body["metadata"]["ownerReferences"][0]["uid"], "claim-uid");
+            let keys: Vec<&str> = body["spec"]["taints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["key"].as_str().unwrap())
+                .collect();
+            assert_eq!(keys, vec!["node.kubernetes.io/not-ready", "dedicated"]);
+            let body = s
+                .expect(
+                    "PATCH",
+                    "/apis/karpenter.sh/v1/nodeclaims/general-abc/status?",
+                    200,
+                    ok_claim(),
+                )
+                .await;
+            assert_eq!(body["status"]["nodeName"], "general-abc");
+            let reg = body["status"]["conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["type"] == "Registered")
+                .unwrap()
+                .clone();
+            assert_eq!(reg["status"], "True");
+            s
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn registration_retries_a_stale_node_update() {
+        let (client, server) = mock_client();
+        let (lc, _) = lifecycle(client, vec![node(false, json!([]))], &[]);
+        run(claim(launched_status()), lc, server, async |mut s| {
+            s.expect(
+                "PATCH",
+                "/api/v1/nodes/general-abc?",
+                409,
+                fixtures::conflict("nodes", "general-abc"),
+            )
+            .await;
+            let mut fresh = serde_json::to_value(node(false, json!([]))).unwrap();
+            fresh["metadata"]["resourceVersion"] = json!("9");
+            s.expect("GET", "/api/v1/nodes/general-abc", 200, fresh)
+                .await;
+            let body = s
+                .expect(
+                    "PATCH",
+                    "/api/v1/nodes/general-abc?",
+                    200,
+                    ok_node("general-abc"),
+                )
+                .await;
+            assert_eq!(body["metadata"]["resourceVersion"], "9");
+            s.expect(
+                "PATCH",
+                "/apis/karpenter.sh/v1/nodeclaims/general-abc/status?",
+                200,
+                ok_claim(),
+            )
+            .await;
+            s
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn initialization_labels_the_node_and_marks_ready() {
+        let (client, server) = mock_client();
+        let (lc, _) = lifecycle(
+            client,
+            vec![node(
+                true,
+                json!([{"key": "dedicated", "value": "a", "effect": "NoSchedule"}]),
+            )],
+            &[],
+        );
+        let mut reg = launched_status();
+        reg["status"]["conditions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "Registered", "status": "True"}));
+        run(claim(reg), lc, server, async |mut s| {
+            let body = s
+                .expect(
+                    "PATCH",
+                    "/api/v1/nodes/general-abc?",
+                    200,
+                    ok_node("general-abc"),
+                )
+                .await;
+            assert_eq!(
+                body,
+                json!({"metadata": {"labels": {LABEL_INITIALIZED: "true"}}})
+            );
+            let body = s
+                .expect(
+                    "PATCH",
+                    "/apis/karpenter.sh/v1/nodeclaims/general-abc/status?",
+                    200,
+                    ok_claim(),
+                )
+                .await;
+            let st = |t: &str| {
+                body["status"]["conditions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["type"] == t)
+                    .map(|c| c["status"].clone())
+            };
+            assert_eq!(st("Initialized"), Some(json!("True")));
+            assert_eq!(st("Ready"), Some(json!("True")));
+            s
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn initialization_of_a_node_already_gone_is_not_an_error() {
+        let (client, server) = mock_client();
+        let (lc, _) = lifecycle(client, vec![node(true, json!([]))], &[]);
+        let mut reg = launched_status();
+        reg["status"]["conditions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "Registered", "status": "True"}));
+        let act = run(claim(reg), lc, server, async |mut s| {
+            s.expect(
+                "PATCH",
+                "/api/v1/nodes/general-abc?",
+                404,
+                fixtures::not_found("nodes", "general-abc"),
+            )
+            .await;
+            s
+        })
+        .await
+        .unwrap();
+        assert_eq!(act, Action::await_change());
+    }
+
+    #[tokio::test]
+    async fn termination_deletes_node_then_instance_then_releases_the_finalizer() {
+        let mut del = launched_status();
+        del["metadata"] = json!({"deletionTimestamp": "2026-01-01T00:01:00Z"});
+        // 1: the node exists: it is deleted.
+        let (client, server) = mock_client();
+        let (lc, _) = lifecycle(client, vec![node(true, json!([]))], &[]);
+        let act = run(claim(del.clone()), lc, server, async |mut s| {
+            s.expect(
+                "DELETE",
+                "/api/v1/nodes/general-abc?",
+                200,
+                ok_node("general-abc"),
+            )
+            .await;
+            s
+        })
+        .await
+        .unwrap();
+        assert_eq!(act, Action::requeue(Duration::from_secs(1)));
+        // 2: the node is gone; the provider's delete answers NotFound → finalizer removed,
+        // a stale claim (409) is re-read and the removal retried.
+        let (client, server) = mock_client();
+        let (lc, _) = lifecycle(client, vec![], &[]);
+        run(claim(del.clone()), lc, server, async |mut s| {
+            s.expect(
+                "DELETE",
+                "/api/v1/nodes/general-abc?",
+                404,
+                fixtures::not_found("nodes", "general-abc"),
+            )
+            .await;
+            let body = s
+                .expect(
+                    "PATCH",
+                    "/apis/karpenter.sh/v1/nodeclaims/general-abc?",
+                    409,
+                    fixtures::conflict("nodeclaims", "general-abc"),
+                )
+                .await;
+            assert_eq!(
+                body,
+                json!({"metadata": {"finalizers": [], "resourceVersion": "5"}})
+            );
+            let mut fresh = serde_json::to_value(claim(del.clone())).unwrap();
+            fresh["apiVersion"] = json!("karpenter.sh/v1");
+            fresh["kind"] = json!("NodeClaim");
+            fresh["metadata"]["resourceVersion"] = json!("6");
+            fresh["metadata"]["finalizers"] = json!(["other.io/keep", TERMINATION_FINALIZER]);
+            s.expect(
+                "GET",
+                "/apis/karpenter.sh/v1/nodeclaims/general-abc",
+                200,
+                fresh,
+            )
+            .await;
+            let body = s
+                .expect(
+                    "PATCH",
+                    "/apis/karpenter.sh/v1/nodeclaims/general-abc?",
+                    200,
+                    ok_claim(),
+                )
+                .await;
+            assert_eq!(
+                body,
+                json!({"metadata": {"finalizers": ["other.io/keep"], "resourceVersion": "6"}})
+            );
+            s
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_claim_without_the_finalizer_gets_it_first() {
+        let (client, server) = mock_client();
+        let (lc, _) = lifecycle(client, vec![], &[]);
+        run(claim(json!({"metadata": {"finalizers": []}})), lc, server, async |mut s| {
+            let body = s.expect("PATCH", "/apis/karpenter.sh/v1/nodeclaims/general-abc?", 200, ok_claim()).await;
+            assert_eq!(body, json!({"metadata": {"finalizers": [TERMINATION_FINALIZER], "resourceVersion": "5"}}));
+            s
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn garbage_collection_terminates_instances_without_a_claim() {
+        let (client, mut server) = mock_client();
+        let (lc, _) = lifecycle(client, vec![], &[]);
+        let (claims, mut w) = reflector::store::<NodeClaim>();
+        w.apply_watcher_event(&watcher::Event::Apply(claim(launched_status())));
+        let kwok_node = |name: &str| {
+            json!({"metadata": {"name": name, "annotations": {"kwok.kedge.dev/nodeclaim": name}},
+                   "spec": {"providerID": format!("kwok://{name}")}})
+        };
+        let scenario = tokio::spawn(async move {
+            server
+                .expect("GET", "/api/v1/nodes?", 200, json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {},
+                    "items": [kwok_node("general-abc"), kwok_node("orphan-1"),
+                              {"metadata": {"name": "real"}, "spec": {"providerID": "aws:///us-east-1a/i-1"}}]}))
+                .await;
+            server
+                .expect(
+                    "DELETE",
+                    "/api/v1/nodes/orphan-1?",
+                    200,
+                    ok_node("orphan-1"),
+                )
+                .await;
+            server.expect_no_more(Duration::from_millis(200)).await;
+        });
+        let gone = fixtures::timeout(
+            Duration::from_secs(5),
+            collect_garbage(lc.provider.as_ref(), &claims),
+        )
+        .await
+        .unwrap();
+        scenario.await.unwrap();
+        assert_eq!(gone, vec!["kwok://orphan-1".to_string()]);
+    }
+}

@@ -553,9 +553,11 @@ impl Provisioner {
         }
         // Usage includes what was just created.
         let mut snap2 = snap;
-        snap2
-            .claims
-            .extend(self.created.iter().map(|(c, _)| c.clone()));
+        for (c, _) in &self.created {
+            if !snap2.claims.iter().any(|s| s.metadata.name == c.metadata.name) {
+                snap2.claims.push(c.clone());
+            }
+        }
         let (input2, _) = build_input(&catalog, &snap2, vec![]);
         self.write_pool_status(&snap2, &input2, now).await;
         Ok(result)
@@ -850,5 +852,398 @@ pub async fn run(
                 batcher.observe(now);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{self, mock_client};
+    use clock::ManualClock;
+
+    const T0: u64 = 1_767_225_600_000;
+
+    fn pod(name: &str, cpu: &str, extra: Value) -> Arc<Pod> {
+        let mut v = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "work", "uid": format!("uid-{name}")},
+            "spec": {"containers": [{"name": "c", "image": "busybox",
+                     "resources": {"requests": {"cpu": cpu, "memory": "128Mi"}}}]},
+            "status": {"phase": "Pending", "conditions": [
+                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]},
+        });
+        if let (Value::Object(a), Value::Object(b)) = (&mut v, extra) {
+            for (k, x) in b {
+                a.insert(k, x);
+            }
+        }
+        Arc::new(serde_json::from_value(v).unwrap())
+    }
+
+    fn pool(name: &str, spec_extra: Value) -> Arc<NodePool> {
+        let mut spec = json!({
+            "template": {"spec": {
+                "requirements": [
+                    {"key": LABEL_INSTANCE_TYPE, "operator": "In", "values": ["m5.xlarge", "m5.2xlarge"]},
+                    {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+                ],
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+            }},
+        });
+        if let (Value::Object(a), Value::Object(b)) = (&mut spec, spec_extra) {
+            for (k, x) in b {
+                a.insert(k, x);
+            }
+        }
+        Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "uid": format!("uid-{name}")},
+                "spec": spec,
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn in_flight_claim(name: &str, types: &[&str]) -> Arc<NodeClaim> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "labels": {LABEL_NODEPOOL: "general"}},
+                "spec": {
+                    "requirements": [{"key": LABEL_INSTANCE_TYPE, "operator": "In", "values": types}],
+                    "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                },
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn provisioner(client: kube::Client) -> Provisioner {
+        let clock: Arc<dyn clock::Clock> = Arc::new(ManualClock::new(Timestamp::from_millis(T0)));
+        let ctx = Context {
+            client: client.clone(),
+            clock: clock.clone(),
+            metrics: Arc::new(crate::server::Metrics::default()),
+            settings: Arc::new(crate::context::Settings::default()),
+        };
+        let provider = crate::provider::kwok::Kwok::new(
+            client,
+            clock,
+            Arc::new(provision::catalog::Catalog::aws()),
+        );
+        Provisioner::new(
+            ctx,
+            Arc::new(provider),
+            IntentBoard::default(),
+            Events::disabled(),
+        )
+    }
+
+    #[test]
+    fn provisionable_pods() {
+        assert!(is_provisionable(&pod("a", "1", json!({}))));
+        let bound = pod(
+            "b",
+            "1",
+            json!({"spec": {"nodeName": "n1", "containers": []}}),
+        );
+        assert!(!is_provisionable(&bound));
+        let fresh = pod("c", "1", json!({"status": {"phase": "Pending"}}));
+        assert!(
+            !is_provisionable(&fresh),
+            "kube-scheduler has not tried it yet"
+        );
+        let gated = pod(
+            "d",
+            "1",
+            json!({"status": {"conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]}}),
+        );
+        assert!(!is_provisionable(&gated));
+        let mut deleting = (*pod("e", "1", json!({}))).clone();
+        deleting.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ));
+        assert!(!is_provisionable(&deleting));
+        let ds = pod(
+            "f",
+            "1",
+            json!({"metadata": {"name": "f", "namespace": "work",
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "x", "uid": "u"}]}}),
+        );
+        assert!(!is_provisionable(&ds));
+    }
+
+    #[test]
+    fn in_flight_claims_hold_capacity_and_count_against_limits() {
+        let catalog = provision::catalog::Catalog::aws();
+        let snap = Snapshot {
+            nodepools: vec![pool("general", json!({}))],
+            claims: vec![in_flight_claim("general-x", &["m5.xlarge", "m5.2xlarge"])],
+            pods: vec![pod("a", "1", json!({})), pod("b", "1", json!({}))],
+            ..Default::default()
+        };
+        let (input, report) = build_input(&catalog, &snap, vec![]);
+        assert!(report.invalid_pools.is_empty());
+        assert_eq!(input.pending.len(), 2);
+        assert_eq!(input.nodes.len(), 1);
+        let n = &input.nodes[0];
+        assert!(n.in_flight);
+        assert_eq!(
+            n.allocatable,
+            catalog.get("m5.xlarge").unwrap().allocatable,
+            "the cheapest type it may launch as"
+        );
+        assert_eq!(n.nodepool(), Some("general"));
+        // 2 × 1 CPU fit the in-flight m5.xlarge: nothing new to launch.
+        let plan = provision::plan::plan(&catalog, &input);
+        assert!(plan.claims.is_empty(), "{:?}", plan.explanations);
+        assert_eq!(plan.onto_existing.len(), 2);
+        assert_eq!(pool_usage(&input).get("general").map(|u| u.1), Some(1));
+    }
+
+    #[test]
+    fn booting_nodes_are_planned_without_their_ephemeral_taints() {
+        let catalog = provision::catalog::Catalog::aws();
+        let node: Arc<Node> = Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": "general-x", "labels": {LABEL_NODEPOOL: "general", LABEL_INSTANCE_TYPE: "m5.xlarge"}},
+                "spec": {"providerID": "kwok://general-x", "taints": [
+                    {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"},
+                    {"key": "dedicated", "value": "a", "effect": "NoSchedule"}]},
+                "status": {"capacity": {"cpu": "4", "memory": "16Gi", "pods": "58"},
+                           "allocatable": {"cpu": "3920m", "memory": "14Gi", "pods": "58"}},
+            }))
+            .unwrap(),
+        );
+        let mut claim = (*in_flight_claim("general-x", &["m5.xlarge"])).clone();
+        claim.status = Some(model::karpenter::NodeClaimStatus {
+            provider_id: Some("kwok://general-x".into()),
+            ..Default::default()
+        });
+        let ds_pod = pod(
+            "ds",
+            "500m",
+            json!({"metadata": {"name": "ds", "namespace": "work",
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "x", "uid": "u"}]},
+            "spec": {"nodeName": "general-x", "containers": [{"name": "c", "resources": {"requests": {"cpu": "500m"}}}]}}),
+        );
+        let snap = Snapshot {
+            nodepools: vec![pool("general", json!({}))],
+            nodes: vec![node],
+            claims: vec![Arc::new(claim)],
+            pods: vec![ds_pod],
+            ..Default::default()
+        };
+        let (input, _) = build_input(&catalog, &snap, vec![]);
+        assert_eq!(
+            input.nodes.len(),
+            1,
+            "the registered claim is not in flight any more"
+        );
+        let n = &input.nodes[0];
+        assert!(!n.in_flight);
+        let keys: Vec<&str> = n.taints.iter().map(|t| t.key.as_str()).collect();
+        assert_eq!(keys, vec!["dedicated"]);
+        assert_eq!(n.daemon_overhead.cpu, 500);
+        assert!(n.pods.is_empty());
+        assert!(n.price > 0.0);
+    }
+
+    #[tokio::test]
+    async fn pass_creates_a_nodeclaim_for_the_pending_pods_and_writes_pool_status() {
+        let (client, mut server) = mock_client();
+        let mut p = provisioner(client);
+        let snap = Snapshot {
+            nodepools: vec![pool("general", json!({"limits": {"cpu": "100"}}))],
+            pods: vec![
+                pod("a", "1", json!({})),
+                pod("b", "1", json!({})),
+                pod("c", "1", json!({})),
+            ],
+            ..Default::default()
+        };
+        let scenario = async {
+            let body = server
+                .expect(
+                    "POST",
+                    "/apis/karpenter.sh/v1/nodeclaims?",
+                    201,
+                    json!({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+                           "metadata": {"name": "general-7xk2p", "labels": {LABEL_NODEPOOL: "general"}},
+                           "spec": {"requirements": [{"key": LABEL_INSTANCE_TYPE, "operator": "In", "values": ["m5.xlarge", "m5.2xlarge"]}],
+                                    "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"}}}),
+                )
+                .await;
+            assert_eq!(body["apiVersion"], "karpenter.sh/v1");
+            assert_eq!(body["kind"], "NodeClaim");
+            let m = &body["metadata"];
+            assert_eq!(m["generateName"], "general-");
+            assert_eq!(m["labels"][LABEL_NODEPOOL], "general");
+            assert!(m["annotations"]["karpenter.sh/nodepool-hash"].is_string());
+            assert_eq!(m["finalizers"], json!([TERMINATION_FINALIZER]));
+            assert_eq!(
+                m["ownerReferences"],
+                json!([{"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "name": "general", "uid": "uid-general", "blockOwnerDeletion": true}])
+            );
+            let reqs = body["spec"]["requirements"].as_array().unwrap();
+            let types = reqs
+                .iter()
+                .find(|r| r["key"] == LABEL_INSTANCE_TYPE)
+                .unwrap();
+            assert_eq!(types["operator"], "In");
+            // 3 × 1 CPU: m5.xlarge (cheapest fitting) first, m5.2xlarge as fallback.
+            assert_eq!(types["values"], json!(["m5.xlarge", "m5.2xlarge"]));
+            assert_eq!(body["spec"]["resources"]["requests"]["cpu"], "3");
+            assert_eq!(body["spec"]["nodeClassRef"]["name"], "default");
+            let status = server
+                .expect(
+                    "PATCH",
+                    "/apis/karpenter.sh/v1/nodepools/general/status?&force=true&fieldManager=kedge",
+                    200,
+                    json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "general"}, "spec": {}}),
+                )
+                .await;
+            assert_eq!(status["status"]["nodes"], 1, "the new claim counts");
+            assert_eq!(status["status"]["resources"]["cpu"], "4");
+            assert_eq!(status["status"]["conditions"][1]["type"], "Ready");
+            assert_eq!(status["status"]["conditions"][1]["status"], "True");
+            assert_eq!(
+                status["status"]["conditions"][1]["lastTransitionTime"],
+                "2026-01-01T00:00:00Z"
+            );
+            server.expect_no_more(Duration::from_millis(200)).await;
+        };
+        let (r, _) = fixtures::timeout(Duration::from_secs(5), async {
+            tokio::join!(p.pass(snap.clone()), scenario)
+        })
+        .await;
+        let r = r.unwrap();
+        assert_eq!(r.created, vec!["general-7xk2p".to_string()]);
+        assert_eq!(r.plan.claims.len(), 1);
+        // The claim store has not caught up: the next pass counts the created claim in
+        // flight and launches nothing again; the pool status is unchanged, so not rewritten.
+        let (client, mut server) = mock_client();
+        p.ctx.client = client;
+        let (r, _) = fixtures::timeout(Duration::from_secs(5), async {
+            tokio::join!(
+                p.pass(snap),
+                server.expect_no_more(Duration::from_millis(200))
+            )
+        })
+        .await;
+        let r = r.unwrap();
+        assert!(r.created.is_empty());
+        assert_eq!(r.plan.onto_existing.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn announced_replicas_are_planned_before_their_pods_exist() {
+        let (client, mut server) = mock_client();
+        let mut p = provisioner(client);
+        let template = convert::pod(&pod("consumer", "2", json!({}))).unwrap();
+        p.intents.announce(ReplicaIntent {
+            source: "ScaledObject work/consumer".into(),
+            template,
+            replicas: 3,
+        });
+        let snap = Snapshot {
+            nodepools: vec![pool("general", json!({}))],
+            ..Default::default()
+        };
+        let scenario = async {
+            let body = server
+                .expect("POST", "/apis/karpenter.sh/v1/nodeclaims?", 201,
+                    json!({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim", "metadata": {"name": "general-a1"}, "spec": {}}))
+                .await;
+            // 3 × 2 CPU: one m5.2xlarge.
+            let types = body["spec"]["requirements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["key"] == LABEL_INSTANCE_TYPE)
+                .unwrap()
+                .clone();
+            assert_eq!(types["values"][0], "m5.2xlarge");
+            server
+                .expect(
+                    "PATCH",
+                    "/apis/karpenter.sh/v1/nodepools/general/status?&force=true&fieldManager=kedge",
+                    200,
+                    json!({}),
+                )
+                .await;
+            server.expect_no_more(Duration::from_millis(200)).await;
+        };
+        let (r, _) = fixtures::timeout(Duration::from_secs(5), async {
+            tokio::join!(p.pass(snap), scenario)
+        })
+        .await;
+        let r = r.unwrap();
+        assert_eq!(r.plan.claims[0].intent_pods, 3);
+        assert!(p.intents.take().is_empty(), "each intent is planned once");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_nodepool_is_reported_and_skipped() {
+        let (client, mut server) = mock_client();
+        let mut p = provisioner(client);
+        let snap = Snapshot {
+            nodepools: vec![pool("broken", json!({"weight": 1000}))],
+            pods: vec![pod("a", "1", json!({}))],
+            ..Default::default()
+        };
+        let scenario = async {
+            let body = server
+                .expect(
+                    "PATCH",
+                    "/apis/karpenter.sh/v1/nodepools/broken/status?&force=true&fieldManager=kedge",
+                    200,
+                    json!({}),
+                )
+                .await;
+            let c = &body["status"]["conditions"][0];
+            assert_eq!(c["type"], "ValidationSucceeded");
+            assert_eq!(c["status"], "False");
+            assert!(c["message"].as_str().unwrap().contains("weight"), "{c}");
+            assert_eq!(body["status"]["conditions"][1]["type"], "Ready");
+            assert_eq!(body["status"]["conditions"][1]["status"], "False");
+            server.expect_no_more(Duration::from_millis(200)).await;
+        };
+        let (r, _) = fixtures::timeout(Duration::from_secs(5), async {
+            tokio::join!(p.pass(snap), scenario)
+        })
+        .await;
+        let r = r.unwrap();
+        assert!(r.created.is_empty());
+        assert_eq!(r.plan.unschedulable.len(), 1, "no valid pool for the pod");
+    }
+
+    #[tokio::test]
+    async fn a_refused_create_is_an_error_naming_the_pool() {
+        let (client, mut server) = mock_client();
+        let mut p = provisioner(client);
+        let snap = Snapshot {
+            nodepools: vec![pool("general", json!({}))],
+            pods: vec![pod("a", "1", json!({}))],
+            ..Default::default()
+        };
+        let scenario = async {
+            server
+                .expect(
+                    "POST",
+                    "/apis/karpenter.sh/v1/nodeclaims?",
+                    403,
+                    fixtures::status(403, "Forbidden", "nodeclaims is forbidden"),
+                )
+                .await;
+        };
+        let (r, _) = fixtures::timeout(Duration::from_secs(5), async {
+            tokio::join!(p.pass(snap), scenario)
+        })
+        .await;
+        let e = r.unwrap_err();
+        assert_eq!(e.status_code(), Some(403));
+        assert!(e.to_string().contains("NodePool general"), "{e}");
     }
 }

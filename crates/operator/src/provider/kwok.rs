@@ -776,3 +776,361 @@ impl CloudProvider for Kwok {
         Arc::new(c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{self, mock_client};
+    use clock::ManualClock;
+    use kube::runtime::{reflector, watcher};
+
+    /// 2026-01-01T00:00:00Z.
+    const T0: u64 = 1_767_225_600_000;
+
+    fn request(types: &[&str]) -> LaunchRequest {
+        let claim: model::karpenter::NodeClaim = serde_json::from_value(json!({
+            "apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+            "metadata": {"name": "general-abc"},
+            "spec": {
+                "requirements": [
+                    {"key": LABEL_INSTANCE_TYPE, "operator": "In", "values": types},
+                    {"key": LABEL_CAPACITY_TYPE, "operator": "In", "values": ["on-demand"]},
+                    {"key": LABEL_ZONE, "operator": "In", "values": ["us-east-1b"]},
+                ],
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+            },
+        }))
+        .unwrap();
+        LaunchRequest {
+            claim_name: "general-abc".into(),
+            nodepool: "general".into(),
+            node_class: Some("default".into()),
+            claim,
+            instance_types: types.iter().map(|t| t.to_string()).collect(),
+            labels: [("team".to_string(), "a".to_string())].into(),
+            taints: vec![model::kube::Taint::new(
+                "dedicated",
+                "a",
+                model::kube::TaintEffect::NoSchedule,
+            )],
+            startup_taints: vec![model::kube::Taint::new(
+                "agent",
+                "",
+                model::kube::TaintEffect::NoExecute,
+            )],
+        }
+    }
+
+    fn kwok(client: kube::Client, unavailable: &[UnavailableOffering]) -> Kwok {
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp::from_millis(T0)));
+        Kwok::new(client, clock, Arc::new(Catalog::aws()))
+            .with_boot_delay(Duration::from_secs(20))
+            .with_unavailable(unavailable.iter().cloned())
+    }
+
+    #[tokio::test]
+    async fn create_posts_a_node_shaped_by_the_catalog() {
+        let (client, mut server) = mock_client();
+        let k = kwok(client, &[]);
+        let req = request(&["m5.xlarge", "m5.2xlarge"]);
+        let scenario = async {
+            let body = server
+                .expect("POST", "/api/v1/nodes?", 201, json!({"apiVersion": "v1", "kind": "Node",
+                    "metadata": {"name": "general-abc", "labels": {LABEL_INSTANCE_TYPE: "m5.xlarge", LABEL_ZONE: "us-east-1b", LABEL_CAPACITY_TYPE: "on-demand"},
+                                 "annotations": {ANNOTATION_NODECLAIM: "general-abc"}},
+                    "spec": {"providerID": "kwok://general-abc"}}))
+                .await;
+            let l = &body["metadata"]["labels"];
+            assert_eq!(l[LABEL_INSTANCE_TYPE], "m5.xlarge");
+            assert_eq!(l[LABEL_ZONE], "us-east-1b", "the claim's zone requirement");
+            assert_eq!(l[LABEL_CAPACITY_TYPE], "on-demand");
+            assert_eq!(l[LABEL_ARCH], "amd64");
+            assert_eq!(l[LABEL_OS], "linux");
+            assert_eq!(l[LABEL_HOSTNAME], "general-abc");
+            assert_eq!(l[LABEL_NODEPOOL], "general");
+            assert_eq!(l["team"], "a");
+            assert_eq!(
+                body["metadata"]["annotations"][ANNOTATION_READY_AT],
+                "2026-01-01T00:00:20Z"
+            );
+            assert_eq!(body["spec"]["providerID"], "kwok://general-abc");
+            let taints: Vec<String> = body["spec"]["taints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{}:{}",
+                        t["key"].as_str().unwrap(),
+                        t["effect"].as_str().unwrap()
+                    )
+                })
+                .collect();
+            assert_eq!(
+                taints,
+                vec![
+                    "dedicated:NoSchedule",
+                    "agent:NoExecute",
+                    "node.kubernetes.io/not-ready:NoSchedule"
+                ]
+            );
+            let it = Catalog::aws().get("m5.xlarge").unwrap().clone();
+            assert_eq!(
+                body["status"]["allocatable"]["cpu"],
+                it.allocatable.to_list()["cpu"].to_string()
+            );
+            assert_eq!(body["status"]["capacity"]["cpu"], "4");
+        };
+        let (r, _) = fixtures::timeout(Duration::from_secs(5), async {
+            tokio::join!(k.create(&req), scenario)
+        })
+        .await;
+        let i = r.unwrap();
+        assert_eq!(i.provider_id, "kwok://general-abc");
+        assert_eq!(i.instance_type, "m5.xlarge");
+        assert_eq!(i.claim_name.as_deref(), Some("general-abc"));
+    }
+
+    #[tokio::test]
+    async fn insufficient_capacity_everywhere_is_a_typed_error_without_api_calls() {
+        let (client, mut server) = mock_client();
+        let k = kwok(
+            client,
+            &[
+                UnavailableOffering::instance_type("m5.xlarge"),
+                UnavailableOffering {
+                    instance_type: "m5.2xlarge".into(),
+                    zone: "us-east-1b".into(),
+                    capacity_type: String::new(),
+                },
+            ],
+        );
+        let (r, _) = tokio::join!(
+            k.create(&request(&["m5.xlarge", "m5.2xlarge"])),
+            server.expect_no_more(Duration::from_millis(100))
+        );
+        match r {
+            Err(ProviderError::InsufficientCapacity(m)) => {
+                assert!(m.contains("m5.2xlarge/us-east-1b/on-demand"), "{m}")
+            }
+            other => panic!("expected insufficient capacity, got {other:?}"),
+        }
+        let cat = k.catalog();
+        let off = |t: &str, z: &str| {
+            cat.get(t)
+                .unwrap()
+                .offerings
+                .iter()
+                .find(|o| o.zone == z && o.capacity_type == "on-demand")
+                .unwrap()
+                .available
+        };
+        assert!(!off("m5.2xlarge", "us-east-1b"), "learned");
+        assert!(off("m5.2xlarge", "us-east-1a"), "other zones still offered");
+    }
+
+    #[tokio::test]
+    async fn delete_and_get_map_404_to_not_found() {
+        let (client, mut server) = mock_client();
+        let k = kwok(client, &[]);
+        let scenario = async {
+            server
+                .expect(
+                    "DELETE",
+                    "/api/v1/nodes/n1?",
+                    404,
+                    fixtures::not_found("nodes", "n1"),
+                )
+                .await;
+            server
+                .expect(
+                    "GET",
+                    "/api/v1/nodes/n1",
+                    404,
+                    fixtures::not_found("nodes", "n1"),
+                )
+                .await;
+            server
+                .expect(
+                    "DELETE",
+                    "/api/v1/nodes/n1?",
+                    500,
+                    fixtures::status(500, "InternalError", "etcd"),
+                )
+                .await;
+        };
+        let (r, _) = fixtures::timeout(Duration::from_secs(5), async {
+            tokio::join!(
+                async {
+                    (
+                        k.delete("kwok://n1").await,
+                        k.get("kwok://n1").await,
+                        k.delete("kwok://n1").await,
+                    )
+                },
+                scenario
+            )
+        })
+        .await;
+        assert!(matches!(r.0, Err(ProviderError::NotFound(_))));
+        assert!(matches!(r.1, Err(ProviderError::NotFound(_))));
+        assert!(matches!(r.2, Err(ProviderError::Api(_))));
+        assert!(
+            matches!(
+                k.get("aws:///us-east-1a/i-1").await,
+                Err(ProviderError::NotFound(_))
+            ),
+            "not ours"
+        );
+    }
+
+    #[test]
+    fn the_kubelet_decides_per_pod() {
+        let now = Timestamp::from_millis(T0);
+        let p: Pod = serde_json::from_value(
+            json!({"metadata": {"name": "a"}, "spec": {"nodeName": "n", "containers": []}}),
+        )
+        .unwrap();
+        assert_eq!(pod_todo(&p, now), PodTodo::MarkRunning);
+        let running: Pod = serde_json::from_value(
+            json!({"metadata": {"name": "a"}, "spec": {"nodeName": "n", "containers": []},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}),
+        )
+        .unwrap();
+        assert_eq!(pod_todo(&running, now), PodTodo::Nothing);
+        let deleting: Pod = serde_json::from_value(
+            json!({"metadata": {"name": "a", "deletionTimestamp": "2026-01-01T00:00:30Z"},
+            "spec": {"nodeName": "n", "containers": []}}),
+        )
+        .unwrap();
+        assert_eq!(
+            pod_todo(&deleting, now),
+            PodTodo::WaitUntil(Timestamp::from_millis(T0 + 30_000))
+        );
+        assert_eq!(
+            pod_todo(&deleting, Timestamp::from_millis(T0 + 30_000)),
+            PodTodo::ForceDelete
+        );
+    }
+
+    #[tokio::test]
+    async fn the_kubelet_boots_nodes_runs_pods_and_force_deletes_terminated_ones() {
+        let (client, mut server) = mock_client();
+        let clock = ManualClock::new(Timestamp::from_millis(T0));
+        let (nodes, mut nw) = reflector::store::<Node>();
+        let (pods, mut pw) = reflector::store::<Pod>();
+        nw.apply_watcher_event(&watcher::Event::Apply(serde_json::from_value(json!({
+            "metadata": {"name": "k1", "uid": "n-uid", "resourceVersion": "3", "annotations": {ANNOTATION_READY_AT: "2026-01-01T00:00:10Z"}},
+            "spec": {"providerID": "kwok://k1", "taints": [{"key": TAINT_NOT_READY, "effect": "NoSchedule"}, {"key": "dedicated", "effect": "NoSchedule"}]},
+        })).unwrap()));
+        nw.apply_watcher_event(&watcher::Event::Apply(
+            serde_json::from_value(json!({
+                "metadata": {"name": "real"}, "spec": {"providerID": "aws:///us-east-1a/i-1"},
+            }))
+            .unwrap(),
+        ));
+        pw.apply_watcher_event(&watcher::Event::Apply(
+            serde_json::from_value(json!({
+                "metadata": {"name": "web-1", "namespace": "ns", "uid": "p1"},
+                "spec": {"nodeName": "k1", "containers": [{"name": "c", "image": "busybox"}]},
+            }))
+            .unwrap(),
+        ));
+        pw.apply_watcher_event(&watcher::Event::Apply(serde_json::from_value(json!({
+            "metadata": {"name": "web-2", "namespace": "ns", "uid": "p2", "deletionTimestamp": "2026-01-01T00:00:05Z"},
+            "spec": {"nodeName": "k1", "containers": [{"name": "c"}]},
+        })).unwrap()));
+        pw.apply_watcher_event(&watcher::Event::Apply(
+            serde_json::from_value(json!({
+                "metadata": {"name": "other", "namespace": "ns", "uid": "p3"},
+                "spec": {"nodeName": "real", "containers": [{"name": "c"}]},
+            }))
+            .unwrap(),
+        ));
+        let mut k = Kubelet {
+            client,
+            clock: Arc::new(clock.clone()),
+            nodes,
+            pods,
+            leases: HashMap::new(),
+            running: HashSet::new(),
+        };
+        let lease = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/k1?&force=true&fieldManager=kedge-kwok-kubelet";
+        // Before the boot delay: a heartbeat, the pod is reported Running (kube-scheduler
+        // only binds to Ready nodes, so this is a pod bound some other way), web-2 waits.
+        let scenario = async {
+            let body = server.expect("PATCH", lease, 200, json!({})).await;
+            assert_eq!(body["spec"]["holderIdentity"], "k1");
+            assert_eq!(body["spec"]["renewTime"], "2026-01-01T00:00:00.000000Z");
+            let body = server
+                .expect(
+                    "PATCH",
+                    "/api/v1/namespaces/ns/pods/web-1/status?",
+                    200,
+                    json!({}),
+                )
+                .await;
+            assert_eq!(body["status"]["phase"], "Running");
+            let types: Vec<&str> = body["status"]["conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["type"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                types,
+                vec!["Initialized", "Ready", "ContainersReady", "PodScheduled"]
+            );
+            assert!(body["status"]["podIP"].as_str().unwrap().starts_with("10."));
+            assert_eq!(body["status"]["containerStatuses"][0]["ready"], true);
+            server.expect_no_more(Duration::from_millis(100)).await;
+        };
+        let (next, _) = fixtures::timeout(Duration::from_secs(5), async {
+            tokio::join!(k.pass(), scenario)
+        })
+        .await;
+        assert_eq!(
+            next,
+            Some(Timestamp::from_millis(T0 + 5_000)),
+            "web-2's grace period ends first"
+        );
+        // After the boot delay: Ready condition (status subresource), taint removed with the
+        // resourceVersion as lock; web-2 force-deleted; the lease renewed (10 s passed); no repeat
+        // of web-1.
+        clock.advance(Duration::from_secs(10));
+        let scenario = async {
+            server.expect("PATCH", lease, 200, json!({})).await;
+            let body = server
+                .expect("PATCH", "/api/v1/nodes/k1/status?", 200, json!({}))
+                .await;
+            assert_eq!(body["status"]["conditions"][0]["type"], "Ready");
+            assert_eq!(body["status"]["conditions"][0]["status"], "True");
+            let body = server
+                .expect("PATCH", "/api/v1/nodes/k1?", 200, json!({}))
+                .await;
+            assert_eq!(
+                body,
+                json!({"metadata": {"resourceVersion": "3"}, "spec": {"taints": [{"key": "dedicated", "effect": "NoSchedule"}]}})
+            );
+            let body = server
+                .expect(
+                    "DELETE",
+                    "/api/v1/namespaces/ns/pods/web-2?",
+                    200,
+                    json!({}),
+                )
+                .await;
+            assert_eq!(body["gracePeriodSeconds"], 0);
+            server.expect_no_more(Duration::from_millis(100)).await;
+        };
+        let (next, _) = fixtures::timeout(Duration::from_secs(5), async {
+            tokio::join!(k.pass(), scenario)
+        })
+        .await;
+        assert_eq!(
+            next,
+            Some(Timestamp::from_millis(T0 + 20_000)),
+            "the next heartbeat"
+        );
+    }
+}

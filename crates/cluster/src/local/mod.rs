@@ -180,6 +180,9 @@ pub struct Totals {
     pub first_scale_out_ms: Option<u64>,
     /// The first NodeClaim launch (joint or for pending pods).
     pub first_launch_ms: Option<u64>,
+    /// The first launch minus the latest scale-out before it: 0 with joint decisions, at
+    /// least the batching window without.
+    pub first_launch_after_scale_out_ms: Option<u64>,
 }
 
 /// What a status line or a chart sample shows.
@@ -218,6 +221,8 @@ pub struct LocalCluster {
     reconciled_desired: u32,
     /// Karpenter's pending-pod batching window.
     batcher: Batcher,
+    /// When the replica count last went up.
+    last_scale_out: Option<Timestamp>,
     /// The latest decisions (ring buffer).
     pub recent: VecDeque<DecisionRecord>,
     /// Every decision, for the report.
@@ -255,6 +260,7 @@ impl LocalCluster {
             last_metric: None,
             reconciled_desired: desired,
             batcher: Batcher::default(),
+            last_scale_out: None,
             recent: VecDeque::new(),
             log: Vec::new(),
             totals: Totals::default(),
@@ -553,6 +559,9 @@ impl LocalCluster {
         let live = self.live();
         let scale_out = self.desired.saturating_sub(self.reconciled_desired);
         self.reconciled_desired = self.desired;
+        if scale_out > 0 {
+            self.last_scale_out = Some(now);
+        }
         if live < self.desired {
             let new = self.desired - live;
             // Joint decisions: the scale-out reaches the provision core as an intent before
@@ -838,7 +847,11 @@ impl LocalCluster {
             nodepool_hash: hash,
         });
         self.totals.nodes_launched += 1;
-        self.totals.first_launch_ms.get_or_insert(now.as_millis());
+        if self.totals.first_launch_ms.is_none() {
+            self.totals.first_launch_ms = Some(now.as_millis());
+            self.totals.first_launch_after_scale_out_ms =
+                self.last_scale_out.map(|s| now.since(s).as_millis() as u64);
+        }
         self.record(now, "provision", text);
     }
 

@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use crate::context::Context;
 use crate::crd::NodeClaim;
 use crate::error::kube_status;
+use crate::nodes::disruption::{DrainProgress, drain_node};
 use crate::provider::kwok::{parse_rfc3339, rfc3339};
 use crate::provider::{CloudProvider, Instance, LaunchRequest, ProviderError};
 use crate::{Error, Result};
@@ -303,24 +304,6 @@ fn refine(claim: &NodeClaim, node: Option<&Node>, next: Next, state: &State) -> 
     }
 }
 
-/// Progress of a drain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DrainProgress {
-    /// Nothing left to evict: the node can go.
-    Done,
-    /// Pods are still leaving (or blocked by a PodDisruptionBudget); try again later.
-    Waiting { remaining: usize },
-}
-
-/// Drain `node` before its deletion.
-///
-/// Minimal until `nodes::disruption` provides cordon + eviction: nothing is evicted here;
-/// the Node object is deleted and the pods bound to it are rescheduled by Kubernetes (the
-/// pod garbage collector removes pods of deleted nodes and their controllers recreate them).
-pub async fn drain_node(_ctx: &Context, _node: &str) -> Result<DrainProgress> {
-    Ok(DrainProgress::Done)
-}
-
 /// Kubernetes Events for the nodes controllers (errors are logged, never fatal).
 #[derive(Clone)]
 pub struct Events {
@@ -386,6 +369,9 @@ pub struct Lifecycle {
     /// Nodes (reflector store) to find a claim's Node by provider ID.
     pub nodes: Store<Node>,
     pub events: Events,
+    /// Served API versions (Eviction); `None`: the server serves no Eviction API, nodes are
+    /// deleted without a drain.
+    pub compat: Option<crate::compat::ApiCompat>,
 }
 
 fn claim_ref(c: &NodeClaim) -> k8s_openapi::api::core::v1::ObjectReference {
@@ -573,18 +559,24 @@ pub async fn reconcile(claim: Arc<NodeClaim>, lc: Arc<Lifecycle>) -> Result<Acti
             patch_status(&lc.ctx, &name, &st).await?;
             Ok(Action::await_change())
         }
-        Next::DrainAndDeleteNode { node } => match drain_node(&lc.ctx, &node).await? {
-            DrainProgress::Waiting { .. } => Ok(Action::requeue(Duration::from_secs(5))),
-            DrainProgress::Done => {
-                let api: Api<Node> = Api::all(lc.ctx.client.clone());
-                match api.delete(&node, &DeleteParams::default()).await {
-                    Ok(_) => {}
-                    Err(e) if kube_status(&e) == Some(404) => {}
-                    Err(e) => return Err(Error::kube(format!("delete node {node}"))(e)),
-                }
-                Ok(Action::requeue(Duration::from_secs(1)))
+        Next::DrainAndDeleteNode { node } => {
+            // Cordon and evict through `nodes::disruption` (PDBs respected: a refused
+            // eviction leaves the node for a later reconcile).
+            if let Some(compat) = &lc.compat
+                && let DrainProgress::Waiting { remaining, blocked } =
+                    drain_node(&lc.ctx, compat, &node, now).await?
+            {
+                tracing::info!(claim = %name, %node, remaining, ?blocked, "draining");
+                return Ok(Action::requeue(Duration::from_secs(5)));
             }
-        },
+            let api: Api<Node> = Api::all(lc.ctx.client.clone());
+            match api.delete(&node, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(e) if kube_status(&e) == Some(404) => {}
+                Err(e) => return Err(Error::kube(format!("delete node {node}"))(e)),
+            }
+            Ok(Action::requeue(Duration::from_secs(1)))
+        }
         Next::TerminateInstance { provider_id } => match lc.provider.delete(&provider_id).await {
             Ok(()) => Ok(Action::requeue(Duration::from_secs(5))),
             Err(ProviderError::NotFound(_)) => {
@@ -969,6 +961,10 @@ mod tests {
                 provider: Arc::new(provider),
                 nodes: store,
                 events: Events::disabled(),
+                compat: Some(crate::compat::ApiCompat {
+                    policy_version: crate::compat::PolicyVersion::V1beta1,
+                    server_version: "v1.20.2".into(),
+                }),
             }),
             clock,
         )
@@ -1469,6 +1465,33 @@ mod tests {
         let (client, server) = mock_client();
         let (lc, _) = lifecycle(client, vec![node(true, json!([]))], &[]);
         let act = run(claim(del.clone()), lc, server, async |mut s| {
+            // Cordon and drain (nodes::disruption): the node has no pods left.
+            s.expect(
+                "GET",
+                "/api/v1/nodes/general-abc",
+                200,
+                serde_json::to_value(node(true, json!([]))).unwrap(),
+            )
+            .await;
+            let taint = s
+                .expect(
+                    "PATCH",
+                    "/api/v1/nodes/general-abc?",
+                    200,
+                    ok_node("general-abc"),
+                )
+                .await;
+            assert!(
+                taint.to_string().contains("karpenter.sh/disrupted"),
+                "{taint}"
+            );
+            s.expect(
+                "GET",
+                "/api/v1/pods?&fieldSelector=spec.nodeName%3Dgeneral-abc",
+                200,
+                json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []}),
+            )
+            .await;
             s.expect(
                 "DELETE",
                 "/api/v1/nodes/general-abc?",

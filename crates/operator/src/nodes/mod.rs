@@ -92,11 +92,20 @@ pub async fn run_provisioning(
     );
     let claims = controller.store();
     let claims_for_map = claims.clone();
+    // Which Eviction API the server serves (policy/v1 or v1beta1) for the termination drain.
+    let compat = match crate::compat::discover(&ctx.client).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("no Eviction API ({e}): claims' nodes are deleted without a drain");
+            None
+        }
+    };
     let lc = Arc::new(lifecycle::Lifecycle {
         ctx: ctx.clone(),
         provider: provider.clone(),
         nodes,
         events,
+        compat,
     });
     let mut stop = shutdown.clone();
     let lifecycle_run = controller

@@ -430,11 +430,11 @@ impl Kubelet {
                 soonest(at);
                 continue;
             }
-            if !node_ready(n) || has_not_ready_taint(n) {
-                if let Err(e) = self.make_ready(n, now).await {
-                    tracing::warn!(node = %name, "kwok kubelet: node ready: {e}");
-                    soonest(now.add(Duration::from_secs(1)));
-                }
+            if (!node_ready(n) || has_not_ready_taint(n))
+                && let Err(e) = self.make_ready(n, now).await
+            {
+                tracing::warn!(node = %name, "kwok kubelet: node ready: {e}");
+                soonest(now.add(Duration::from_secs(1)));
             }
         }
         let mut seen = HashSet::new();

@@ -4,8 +4,10 @@
 //!
 //! The twin's work is in `cluster::local`; this module sets up the endpoint, the queue and
 //! the table, drives the producers' phases, samples the time series, shows the live view
-//! (`up/tui.rs`) or status lines, and writes the report (`up/report.rs`).
+//! (`up/tui.rs`) or status lines (throughput and latency from `up/live.rs`), and writes the
+//! report (`up/report.rs`).
 
+mod live;
 mod report;
 mod scenario;
 mod tui;
@@ -287,6 +289,8 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
             sc.queue.table.clone(),
             "--work-sleep".into(),
             sc.consumer.work.clone(),
+            "--batch".into(),
+            sc.consumer.batch.to_string(),
             "--concurrency".into(),
             sc.consumer.concurrency.to_string(),
             "--visibility-timeout".into(),
@@ -325,7 +329,7 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         boot_delay: sc.boot_delay,
         consumer,
         pod_dir,
-        joint: true,
+        joint: sc.joint,
         drain_timeout: Duration::from_secs(60),
         kill_after: grace + Duration::from_secs(5),
         consolidation_interval: Duration::from_secs(2),
@@ -338,7 +342,10 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         .and_then(|t| t.metadata.get("queueLength"))
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(5.0);
-    let polling = autoscale::Config::from_scaled_object(&so)?.polling_interval;
+    let as_cfg = autoscale::Config::from_scaled_object(&so)?;
+    let polling = as_cfg.polling_interval;
+    let max_replicas = as_cfg.max;
+    let scale_down_window = Duration::from_secs(as_cfg.behavior.down.window_secs.into());
     println!(
         "kedge up: scenario {:?}, {}s; endpoint {}; queue {}; table {}",
         sc.name,
@@ -348,12 +355,16 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         sc.queue.table
     );
     println!(
-        "timings: tick {}ms, polling {}ms, node boot {}s, consumer work {} (x{}), queueLength {target}; report -> {}",
+        "timings: tick {}ms, polling {}ms, scale-down window {}s, node boot {}s, consumer work {} (batch {}, x{}), queueLength {target}, maxReplicaCount {}, joint decisions {}; report -> {}",
         sc.tick.as_millis(),
         polling.as_millis(),
+        scale_down_window.as_secs(),
         sc.boot_delay.as_secs(),
         sc.consumer.work,
+        sc.consumer.batch,
         sc.consumer.concurrency,
+        max_replicas,
+        if sc.joint { "on" } else { "off" },
         report_dir.display()
     );
     // The live view needs a terminal; without one (CI, a pipe) status lines are printed.
@@ -388,6 +399,8 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
                     cfg.schedule = workload::Schedule::constant(ph.rate);
                     cfg.duration = Some(ph.duration);
                     cfg.groups = groups;
+                    // Independent producers: each starts its round-robin elsewhere.
+                    cfg.group_offset = u64::from(i) * u64::from(groups) / u64::from(ph.producers);
                     cfg.ack_log = Some(ack_dir.join(format!("phase{pi}-producer{i}.txt")));
                     let clients = clients.clone();
                     let mut rx = stop_rx.clone();
@@ -420,6 +433,13 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
             (sent, failed)
         })
     };
+
+    let live_stats = live::spawn(
+        clients.clone(),
+        sc.queue.table.clone(),
+        start.as_millis(),
+        stop_rx.clone(),
+    );
 
     let shutdown = crate::shutdown_signal();
     tokio::pin!(shutdown);
@@ -463,6 +483,7 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         });
         let (visible, inflight) = queue_depth(&clients, &queue_url).await;
         let snap = twin.snapshot();
+        let stats = *live_stats.borrow();
         // Backlog above target: the HPA would want more replicas than there are.
         let want = ((visible + inflight) as f64 / target).ceil() as u32;
         if backlog_since.is_none() && want > snap.desired {
@@ -504,6 +525,7 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
                 visible,
                 in_flight: inflight,
                 snap: &snap,
+                stats,
                 decisions,
             };
             if let Err(e) = l.draw(&view) {
@@ -515,16 +537,16 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
             last_status = Some(t);
             let last = twin.recent.back().map(|d| d.text.as_str()).unwrap_or("");
             println!(
-                "[{:>5.1}s] queue {visible}/{inflight} (visible/in flight) | replicas {}/{}/{} (desired/running/pending) | nodes {} ready {} launching {} draining | ${:.2}/h ${:.4} | {}",
+                "[{:>5.1}s] queue {visible}/{inflight} (visible/in flight) | replicas {}/{}/{} (desired/running/pending) | nodes {} | ${:.2}/h ${:.4} | {:.1} msg/s, latency p50/p99 {} | {}",
                 el.as_secs_f64(),
                 snap.desired,
                 snap.running,
                 snap.pending,
-                snap.nodes_ready,
-                snap.nodes_launching,
-                snap.nodes_draining,
+                nodes_by_type(&snap),
                 snap.cost_per_hour,
                 snap.cost_usd,
+                stats.throughput,
+                stats.latency_text(),
                 truncate(last, 100),
             );
         }
@@ -563,6 +585,7 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         items: &items,
         totals: &twin.totals,
         reaction_s,
+        joint: sc.joint,
         drained_at_s: drained_at,
         final_replicas: twin.desired(),
         final_nodes,
@@ -582,6 +605,24 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
     r.print_summary();
     println!("report: {}", report_dir.display());
     Ok(())
+}
+
+/// `m5.large 2 ready; m5.xlarge 3 ready 1 launching` (states with no node left out).
+fn nodes_by_type(s: &cluster::local::Snapshot) -> String {
+    s.nodes_by_type
+        .iter()
+        .map(|(t, (r, l, d))| {
+            let mut parts = vec![format!("{t} {r} ready")];
+            if *l > 0 {
+                parts.push(format!("{l} launching"));
+            }
+            if *d > 0 {
+                parts.push(format!("{d} draining"));
+            }
+            parts.join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -675,4 +716,53 @@ async fn scan_table(clients: &workload::Clients, table: &str) -> anyhow::Result<
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped(file: &str) -> (scenario::Scenario, Manifests) {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/up")
+            .join(file);
+        let l = scenario::load(Some(&p)).unwrap_or_else(|e| panic!("{file}: {e:#}"));
+        let m = read_manifests(&l.manifests).unwrap_or_else(|e| panic!("{file}: {e:#}"));
+        (l.scenario, m)
+    }
+
+    #[test]
+    fn shipped_scenarios_load_with_their_manifests() {
+        // The demo: the built-in scenario, demo-tuned timings.
+        let (demo, m) = shipped("demo.yaml");
+        let builtin = scenario::load(None).expect("built-in");
+        assert_eq!(builtin.scenario.total(), demo.total());
+        let c = autoscale::Config::from_scaled_object(&m.scaled_object).expect("demo config");
+        assert_eq!(c.polling_interval, Duration::from_millis(250));
+        assert_eq!(c.behavior.down.window_secs, 20);
+        assert_eq!((c.min, c.max), (1, 120));
+        assert_eq!(demo.consumer.batch, 1);
+        assert!(demo.joint);
+        assert_eq!(m.nodepools.len(), 1);
+
+        // The seed's exact manifests: 30 s polling, the HPA's default 300 s window.
+        let (seed, m) = shipped("seed.yaml");
+        let c = autoscale::Config::from_scaled_object(&m.scaled_object).expect("seed config");
+        assert_eq!(c.polling_interval, Duration::from_secs(30));
+        assert_eq!(c.behavior.down.window_secs, 300);
+        assert_eq!((c.min, c.max), (1, 2000));
+        assert!(m.auth.is_some());
+        assert_eq!(m.nodepools.len(), 1);
+        assert_eq!(m.nodepools[0].name(), "default");
+        // Long enough for the 300 s window to pass after the load.
+        let load: Duration = seed
+            .phases
+            .iter()
+            .filter(|p| p.producers > 0)
+            .map(|p| p.duration)
+            .sum();
+        assert!(seed.total() >= load + Duration::from_secs(300 + 60));
+        assert_eq!(seed.baseline.count, 2);
+        assert_eq!(seed.pod.cpu, "125m");
+    }
 }

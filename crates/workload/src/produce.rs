@@ -44,6 +44,10 @@ pub struct ProduceConfig {
     pub batch: usize,
     /// FIFO queues only: message groups to spread messages over (round-robin).
     pub groups: u32,
+    /// FIFO queues only: the group the round-robin starts at. Producers running side by side
+    /// with different offsets do not all send to the same group at the same moment (which
+    /// would queue their messages behind each other in that group).
+    pub group_offset: u64,
     /// Seed for ids, accounts and amounts; `None` draws one from the OS.
     pub seed: Option<u64>,
     /// Accounts to spread transactions over (`acct-0000` …).
@@ -68,6 +72,7 @@ impl ProduceConfig {
             duration: None,
             batch: 1,
             groups: 16,
+            group_offset: 0,
             seed: None,
             accounts: 100,
             currencies: vec!["USD".into(), "EUR".into(), "GBP".into()],
@@ -151,6 +156,7 @@ pub async fn produce(
         sqs: clients.sqs,
         queue_url: cfg.queue_url.clone(),
         groups,
+        group_offset: cfg.group_offset,
     });
     let cap = cfg.count.unwrap_or(u64::MAX);
     let batch = cfg.batch as u64;
@@ -280,11 +286,17 @@ struct Sender {
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     groups: Option<u32>,
+    group_offset: u64,
 }
 
 impl Sender {
     fn group(&self, seq: u64) -> Option<String> {
-        self.groups.map(|g| format!("group-{}", seq % u64::from(g)))
+        self.groups.map(|g| {
+            format!(
+                "group-{}",
+                seq.wrapping_add(self.group_offset) % u64::from(g)
+            )
+        })
     }
 
     async fn send(&self, chunk: Vec<(u64, Transaction)>) -> Sent {

@@ -828,7 +828,12 @@ impl LocalCluster {
             o.capacity_type,
             o.price,
             c.pods.len(),
-            c.explanation
+            // The plan names its claims `<pool>-<n>` within the plan; say which node it is.
+            c.explanation.replacen(
+                &format!("NodeClaim {} ", c.name),
+                &format!("NodeClaim {name} "),
+                1
+            )
         );
         self.nodes.push(VirtualNode {
             name,

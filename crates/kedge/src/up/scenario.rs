@@ -30,6 +30,10 @@ pub struct Scenario {
     /// Launch → Ready for a virtual node.
     #[serde(default = "default_boot", deserialize_with = "dur")]
     pub boot_delay: Duration,
+    /// Joint decisions: request capacity in the same step as a scale-out (default), or only
+    /// once the pods are Pending (as KEDA and Karpenter side by side).
+    #[serde(default = "default_joint")]
+    pub joint: bool,
     pub baseline: Baseline,
     pub pod: PodSpec,
     #[serde(default)]
@@ -50,6 +54,9 @@ fn default_tick() -> Duration {
 fn default_boot() -> Duration {
     Duration::from_secs(15)
 }
+fn default_joint() -> bool {
+    true
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,6 +76,10 @@ pub struct PodSpec {
 #[serde(deny_unknown_fields, default)]
 pub struct Consumer {
     pub work: String,
+    /// Messages per receive (1–10). Each one received is in flight until done, and the
+    /// `aws-sqs-queue` trigger counts in-flight messages, so a batch of 10 worked one at a
+    /// time makes a busy consumer look like five consumers' worth of backlog.
+    pub batch: u8,
     pub concurrency: u16,
     pub visibility_timeout: String,
     pub wait_time: String,
@@ -79,6 +90,7 @@ impl Default for Consumer {
     fn default() -> Self {
         Consumer {
             work: "1s".into(),
+            batch: 10,
             concurrency: 1,
             visibility_timeout: "30s".into(),
             wait_time: "2s".into(),
@@ -152,6 +164,10 @@ impl Scenario {
         anyhow::ensure!(
             self.tick >= Duration::from_millis(10),
             "tick: at least 10ms"
+        );
+        anyhow::ensure!(
+            (1..=10).contains(&self.consumer.batch),
+            "consumer.batch must be 1–10 (SQS's receive limit)"
         );
         for (i, p) in self.phases.iter().enumerate() {
             anyhow::ensure!(

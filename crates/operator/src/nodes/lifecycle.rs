@@ -428,6 +428,20 @@ pub fn set_condition(
     }
 }
 
+fn nodepool_of(c: &NodeClaim) -> String {
+    c.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_NODEPOOL).cloned())
+        .unwrap_or_default()
+}
+
+/// Count a lifecycle transition under Karpenter's metric names.
+fn count(ctx: &Context, name: &'static str, help: &'static str, c: &NodeClaim) {
+    ctx.metrics
+        .inc(name, help, &[("nodepool", &nodepool_of(c))]);
+}
+
 fn claims_api(ctx: &Context) -> Api<NodeClaim> {
     Api::all(ctx.client.clone())
 }
@@ -557,6 +571,12 @@ pub async fn reconcile(claim: Arc<NodeClaim>, lc: Arc<Lifecycle>) -> Result<Acti
                 now,
             );
             patch_status(&lc.ctx, &name, &st).await?;
+            count(
+                &lc.ctx,
+                "karpenter_nodeclaims_initialized_total",
+                "NodeClaims whose Node initialized.",
+                &claim,
+            );
             Ok(Action::await_change())
         }
         Next::DrainAndDeleteNode { node } => {
@@ -581,6 +601,12 @@ pub async fn reconcile(claim: Arc<NodeClaim>, lc: Arc<Lifecycle>) -> Result<Acti
             Ok(()) => Ok(Action::requeue(Duration::from_secs(5))),
             Err(ProviderError::NotFound(_)) => {
                 remove_finalizer(&lc.ctx, &claim).await?;
+                count(
+                    &lc.ctx,
+                    "karpenter_nodeclaims_terminated_total",
+                    "NodeClaims whose instance was terminated and finalizer released.",
+                    &claim,
+                );
                 Ok(Action::await_change())
             }
             Err(e) => Err(e.into()),
@@ -687,10 +713,21 @@ async fn launch(lc: &Lifecycle, claim: &NodeClaim, now: Timestamp) -> Result<Act
                 now,
             );
             patch_status(&lc.ctx, &name, &st).await?;
+            count(
+                &lc.ctx,
+                "karpenter_nodeclaims_launched_total",
+                "NodeClaims launched by the cloud provider.",
+                claim,
+            );
             tracing::info!(claim = %name, provider_id = %inst.provider_id, instance_type = %inst.instance_type, zone = %inst.zone, "launched");
             Ok(Action::requeue(REGISTRATION_TTL))
         }
         Err((reason, message)) => {
+            lc.ctx.metrics.inc(
+                "karpenter_cloudprovider_errors_total",
+                "Cloud provider errors by kind.",
+                &[("error", reason)],
+            );
             set_condition(
                 &mut st.conditions,
                 CONDITION_LAUNCHED,
@@ -826,12 +863,23 @@ async fn register(
         now,
     );
     patch_status(&lc.ctx, &name, &st).await?;
+    count(
+        &lc.ctx,
+        "karpenter_nodeclaims_registered_total",
+        "NodeClaims whose Node registered.",
+        claim,
+    );
     tracing::info!(claim = %name, node = %node_name, "registered");
     Ok(Action::await_change())
 }
 
 /// Error policy of the lifecycle controller: back off and retry.
-pub fn error_policy(_claim: Arc<NodeClaim>, err: &Error, _lc: Arc<Lifecycle>) -> Action {
+pub fn error_policy(_claim: Arc<NodeClaim>, err: &Error, lc: Arc<Lifecycle>) -> Action {
+    lc.ctx.metrics.inc(
+        "kedge_operator_reconcile_errors_total",
+        "Failed reconciles by controller and error kind.",
+        &[("controller", "nodeclaim"), ("kind", err.metric_label())],
+    );
     tracing::warn!(error = %err, kind = err.metric_label(), "nodeclaim reconcile failed");
     Action::requeue(Duration::from_secs(5))
 }

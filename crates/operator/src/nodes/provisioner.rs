@@ -519,6 +519,11 @@ impl Provisioner {
                         planned.nodepool
                     )))?;
                 let name = created.metadata.name.clone().unwrap_or_default();
+                self.ctx.metrics.inc(
+                    "karpenter_nodeclaims_created_total",
+                    "NodeClaims created, by NodePool and reason.",
+                    &[("nodepool", &planned.nodepool), ("reason", "provisioning")],
+                );
                 self.created.push((Arc::new(created), now));
                 for p in planned.pods.iter().filter_map(|k| report.pending.get(k)) {
                     self.events
@@ -554,7 +559,11 @@ impl Provisioner {
         // Usage includes what was just created.
         let mut snap2 = snap;
         for (c, _) in &self.created {
-            if !snap2.claims.iter().any(|s| s.metadata.name == c.metadata.name) {
+            if !snap2
+                .claims
+                .iter()
+                .any(|s| s.metadata.name == c.metadata.name)
+            {
                 snap2.claims.push(c.clone());
             }
         }
@@ -620,6 +629,18 @@ impl Provisioner {
                 continue;
             };
             let (res, nodes) = usage.get(&name).copied().unwrap_or((Res::ZERO, 0));
+            for (rt, v) in [
+                ("cpu", res.cpu as f64 / 1000.0),
+                ("memory", res.mem as f64),
+                ("pods", res.pods as f64),
+            ] {
+                self.ctx.metrics.set(
+                    "karpenter_nodepools_usage",
+                    "Capacity of a NodePool's nodes and in-flight NodeClaims (what its limits count).",
+                    &[("nodepool", &name), ("resource_type", rt)],
+                    v,
+                );
+            }
             let resources: BTreeMap<String, String> = res
                 .to_list()
                 .into_iter()
@@ -724,6 +745,8 @@ impl Stores {
 enum Trigger {
     /// A provisionable pod (its uid) was seen.
     Pending(String),
+    /// A NodeClaim is being deleted: its pending pods need capacity again.
+    CapacityLost,
     Other,
 }
 
@@ -779,12 +802,20 @@ pub async fn run(
                 .touched_objects(),
             "nodepool",
         ),
-        other(
-            reflector(cw, watcher(Api::<NodeClaim>::all(client.clone()), cfg()))
-                .default_backoff()
-                .touched_objects(),
-            "nodeclaim",
-        ),
+        // A claim going away (failed launch, registration timeout, disruption) frees its
+        // pods: look at the pending ones again without waiting for the recheck.
+        reflector(cw, watcher(Api::<NodeClaim>::all(client.clone()), cfg()))
+            .default_backoff()
+            .touched_objects()
+            .map(|r| match r {
+                Ok(c) if c.metadata.deletion_timestamp.is_some() => Trigger::CapacityLost,
+                Ok(_) => Trigger::Other,
+                Err(e) => {
+                    tracing::warn!("provisioner: nodeclaim watch: {e}");
+                    Trigger::Other
+                }
+            })
+            .boxed(),
         other(
             reflector(dw, watcher(Api::<DaemonSet>::all(client.clone()), cfg()))
                 .default_backoff()
@@ -820,6 +851,12 @@ pub async fn run(
                 None => return Ok(()),
                 Some(Trigger::Pending(uid)) => {
                     if handled.insert(uid) {
+                        batcher.observe(clock.now());
+                    }
+                }
+                Some(Trigger::CapacityLost) => {
+                    if stores.pods.state().iter().any(|p| is_provisionable(p)) {
+                        handled.clear();
                         batcher.observe(clock.now());
                     }
                 }
@@ -1121,6 +1158,11 @@ mod tests {
         let r = r.unwrap();
         assert_eq!(r.created, vec!["general-7xk2p".to_string()]);
         assert_eq!(r.plan.claims.len(), 1);
+        let m = p.ctx.metrics.render();
+        assert!(
+            m.contains(r#"karpenter_nodeclaims_created_total{nodepool="general",reason="provisioning"} 1"#),
+            "{m}"
+        );
         // The claim store has not caught up: the next pass counts the created claim in
         // flight and launches nothing again; the pool status is unchanged, so not rewritten.
         let (client, mut server) = mock_client();

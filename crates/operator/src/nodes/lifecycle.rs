@@ -384,7 +384,7 @@ fn claim_ref(c: &NodeClaim) -> k8s_openapi::api::core::v1::ObjectReference {
     }
 }
 
-/// The Node of a claim: by provider ID, else by `status.nodeName`.
+/// The Node of a claim, by provider ID.
 pub fn find_node(nodes: &Store<Node>, claim: &NodeClaim) -> Option<Arc<Node>> {
     let st = claim.status.as_ref()?;
     if let Some(pid) = &st.provider_id {

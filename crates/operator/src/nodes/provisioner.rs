@@ -863,7 +863,8 @@ pub async fn run(
                 Some(Trigger::Other) => {}
             },
             _ = prov.intents.announced() => joint = true,
-            _ = tokio::time::sleep(wake.since(now)) => {}
+            // The floor keeps a due batch from spinning while the stores are still listing.
+            _ = tokio::time::sleep(wake.since(now).max(Duration::from_millis(50))) => {}
         }
         if !stores.ready() {
             continue;
@@ -1160,7 +1161,9 @@ mod tests {
         assert_eq!(r.plan.claims.len(), 1);
         let m = p.ctx.metrics.render();
         assert!(
-            m.contains(r#"karpenter_nodeclaims_created_total{nodepool="general",reason="provisioning"} 1"#),
+            m.contains(
+                r#"karpenter_nodeclaims_created_total{nodepool="general",reason="provisioning"} 1"#
+            ),
             "{m}"
         );
         // The claim store has not caught up: the next pass counts the created claim in

@@ -279,7 +279,8 @@ impl Kwok {
                 return Ok(());
             }
             let wait = match next {
-                Some(t) => t.since(k.clock.now()),
+                // A floor so a deadline already past (a failed write to retry) cannot spin.
+                Some(t) => t.since(k.clock.now()).max(Duration::from_millis(100)),
                 None => Duration::from_secs(3600),
             };
             tokio::select! {

@@ -1397,3 +1397,208 @@ async fn interruption_loop_stops_on_shutdown_while_long_polling() {
         .expect("the loop must stop without waiting out its 20 s long poll")
         .unwrap();
 }
+
+// ----- against a real API server: NodeClass status written, then launched from -----
+
+mod common;
+
+async fn install_crds(client: &kube::Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, PostParams};
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in operator::crd::schema::crd_objects() {
+        let name = crd.metadata.name.clone().unwrap();
+        match api.create(&PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => panic!("creating CRD {name}: {e}"),
+        }
+        common::eventually(30, &format!("CRD {name} established"), || {
+            let api = api.clone();
+            let name = name.clone();
+            async move {
+                let c = api.get(&name).await.ok()?;
+                let established = c
+                    .status?
+                    .conditions?
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                established.then_some(())
+            }
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn nodeclass_status_on_a_real_api_server_gates_launches() {
+    use kube::api::{Api, PostParams};
+    let Some(cp) = common::control_plane("nodeclass_status_on_a_real_api_server_gates_launches")
+    else {
+        return;
+    };
+    operator::init_tls();
+    let client = cp.client().await.expect("client");
+    let _guard = common::cluster_lock().await;
+    install_crds(&client).await;
+    let api: Api<crd::EC2NodeClass> = Api::all(client.clone());
+    let name = "aws-provider-it";
+    let _ = api.delete(name, &Default::default()).await;
+    common::eventually(30, "old EC2NodeClass gone", || {
+        let api = api.clone();
+        async move { api.get_opt(name).await.ok()?.is_none().then_some(()) }
+    })
+    .await;
+    // The crd wrappers carry no TypeMeta; create through a DynamicObject as kubectl would.
+    let mut obj = serde_json::to_value(ready_nodeclass()).unwrap();
+    obj["apiVersion"] = json!("karpenter.k8s.aws/v1");
+    obj["kind"] = json!("EC2NodeClass");
+    obj["metadata"] = json!({"name": name});
+    obj.as_object_mut().unwrap().remove("status");
+    let dynamic: kube::api::DynamicObject = serde_json::from_value(obj).unwrap();
+    let ar = kube::api::ApiResource::erase::<crd::EC2NodeClass>(&());
+    Api::<kube::api::DynamicObject>::all_with(client.clone(), &ar)
+        .create(&PostParams::default(), &dynamic)
+        .await
+        .expect("create EC2NodeClass");
+    let nc = api.get(name).await.unwrap();
+
+    let clock = ManualClock::new(Timestamp::from_secs(START));
+    let mut mock = Ec2Mock::start().await;
+    let aws = Aws::new(
+        AwsSettings {
+            cluster_name: "demo".into(),
+            region: "us-east-1".into(),
+            ..Default::default()
+        },
+        ec2_client(&mock.url, &clock),
+        Arc::new(operator::provider::aws::KubeNodeClasses(api.clone())),
+        Arc::new(clock.clone()),
+    );
+
+    // Before the first reconcile: no status, not ready, no EC2 call.
+    let mut req = request(
+        "aws-it-claim",
+        &["m5.large"],
+        &["on-demand"],
+        &["us-east-1a"],
+    );
+    req.node_class = Some(name.into());
+    match aws.create(&req).await {
+        Err(ProviderError::NodeClassNotReady(m)) => {
+            assert_eq!(m, format!("EC2NodeClass {name}: status not resolved yet"))
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let (st, ()) = within(async {
+        tokio::join!(aws.reconcile_nodeclass(&client, &nc, "kedge"), async {
+            mock.expect(
+                "DescribeSubnets",
+                200,
+                &describe_subnets_xml(&[("subnet-a", "us-east-1a", 100)]),
+            )
+            .await;
+            mock.expect(
+                "DescribeSecurityGroups",
+                200,
+                &describe_security_groups_xml(&[("sg-1", "nodes")]),
+            )
+            .await;
+            mock.expect(
+                "DescribeImages",
+                200,
+                &describe_images_xml(&[(
+                    "ami-0amd64",
+                    "amazon-eks-node-al2023-x86_64-standard-1.31-v20261101",
+                    "x86_64",
+                    "2026-11-02T00:00:00.000Z",
+                )]),
+            )
+            .await;
+            mock.expect("DescribeImages", 200, &describe_images_xml(&[]))
+                .await;
+        })
+    })
+    .await;
+    assert!(st.expect("reconciled").is_ready());
+    // The status is on the server (status subresource, server-side apply).
+    let stored = api.get(name).await.unwrap();
+    let status = stored.status.clone().expect("status written");
+    assert_eq!(status["subnets"][0]["id"], "subnet-a");
+    assert_eq!(status["amis"][0]["id"], "ami-0amd64");
+    assert_eq!(status["instanceProfile"], "KarpenterNodeRole-demo");
+    let ready = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap()
+        .clone();
+    assert_eq!(ready["status"], "True");
+    assert_eq!(ready["lastTransitionTime"], "2026-11-28T21:00:00Z");
+
+    // Now the launch reads the NodeClass from the API server and goes to EC2.
+    let (res, ()) = within(async {
+        tokio::join!(aws.create(&req), async {
+            expect_new_launch_template(&mut mock, "ami-0amd64").await;
+            let f = mock
+                .expect(
+                    "CreateFleet",
+                    200,
+                    &create_fleet_xml(
+                        &[("i-0it", "m5.large", "us-east-1a", "subnet-a", "on-demand")],
+                        &[],
+                    ),
+                )
+                .await;
+            assert_eq!(
+                f.tags_for("instance")["karpenter.k8s.aws/ec2nodeclass"],
+                name
+            );
+        })
+    })
+    .await;
+    assert_eq!(res.unwrap().provider_id, "aws:///us-east-1a/i-0it");
+
+    // An invalid spec: the status says why, and launches stop (no EC2 call for either).
+    let bad = api
+        .patch(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"subnetSelectorTerms": []}})),
+        )
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(60));
+    let st = within(aws.reconcile_nodeclass(&client, &bad, "kedge"))
+        .await
+        .unwrap();
+    assert!(!st.is_ready());
+    let stored = api.get(name).await.unwrap().status.unwrap();
+    let cond = |t: &str| {
+        stored["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == t)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(cond("Ready")["status"], "False");
+    assert_eq!(cond("Ready")["lastTransitionTime"], "2026-11-28T21:01:00Z");
+    assert!(
+        cond("ValidationSucceeded")["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.subnetSelectorTerms: must have at least one term")
+    );
+    match aws.create(&req).await {
+        Err(ProviderError::NodeClassNotReady(m)) => {
+            assert!(m.contains("spec.subnetSelectorTerms"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    mock.expect_no_more(Duration::from_millis(100)).await;
+    api.delete(name, &Default::default()).await.unwrap();
+}

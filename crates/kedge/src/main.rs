@@ -35,6 +35,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     after_help = "Examples:\n  kedge serve                                   # SQS + DynamoDB on 127.0.0.1:4566, data in ./kedge-data\n  kedge serve --bind 127.0.0.1:0 --in-memory    # free port, nothing kept\n  aws --endpoint-url http://127.0.0.1:4566 sqs create-queue --queue-name jobs\n  kedge bench sqs --endpoint http://127.0.0.1:4566 --messages 100000\n"
 )]
 struct Cli {
+    /// Log filter (e.g. `info`, `debug`, `info,operator=debug`); also KEDGE_LOG.
+    #[arg(long, global = true, env = "KEDGE_LOG")]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -133,9 +136,12 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-fn init_logging() {
+fn init_logging(level: Option<&str>) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("KEDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(level.unwrap_or("info")).unwrap_or_else(|e| {
+        eprintln!("kedge: ignoring the log filter {level:?}: {e}");
+        EnvFilter::new("info")
+    });
     // Logs go to stderr so stdout stays machine-readable (the "listening on" line, bench output).
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -153,7 +159,7 @@ fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow:
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_level.as_deref());
     match cli.command {
         Command::Serve(a) => block_on(serve::run(a)),
         Command::Up(a) => block_on(up::run(a)),

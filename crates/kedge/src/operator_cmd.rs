@@ -26,12 +26,16 @@ pub struct OperatorArgs {
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "kedge-operator")]
     pub lease_name: String,
-    /// Run without leader election (only ever one replica!).
-    #[arg(long)]
-    pub no_leader_election: bool,
+    /// Leader election through a Lease (turn off only when exactly one replica runs).
+    #[arg(long, env = "KEDGE_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
     /// Address for /metrics, /healthz and /readyz.
-    #[arg(long, default_value = "0.0.0.0:8080")]
+    #[arg(long, env = "KEDGE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub bind: String,
+    /// Instance catalog CSV (same columns as the shipped AWS catalog); default: the shipped
+    /// catalog.
+    #[arg(long, env = "KEDGE_CATALOG")]
+    pub catalog: Option<PathBuf>,
     /// kwok provider: seconds from launch until a fake node turns Ready.
     #[arg(long, default_value = "15")]
     pub kwok_boot_delay_seconds: u64,
@@ -59,7 +63,8 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         own_namespace: args.own_namespace.clone(),
         identity,
         lease_name: args.lease_name.clone(),
-        leader_election: !args.no_leader_election,
+        leader_election: args.leader_election,
+        catalog: args.catalog.clone(),
         bind: args.bind.clone(),
         kwok_boot_delay: Duration::from_secs(args.kwok_boot_delay_seconds),
         aws_cluster_name: args.cluster_name.clone(),

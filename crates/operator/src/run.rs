@@ -59,6 +59,8 @@ pub struct Options {
     pub bind: String,
     /// kwok: seconds from launch until a node turns Ready.
     pub kwok_boot_delay: Duration,
+    /// Instance catalog CSV; `None`: the shipped AWS catalog.
+    pub catalog: Option<PathBuf>,
     /// AWS settings.
     pub aws_cluster_name: Option<String>,
     pub aws_interruption_queue: Option<String>,
@@ -80,6 +82,7 @@ impl Default for Options {
             leader_election: true,
             bind: "0.0.0.0:8080".into(),
             kwok_boot_delay: Duration::from_secs(15),
+            catalog: None,
             aws_cluster_name: None,
             aws_interruption_queue: None,
             lease_duration: Duration::from_secs(15),

@@ -454,6 +454,7 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
     let (prepared, fingerprint) = match prepared {
         Ok(p) => p,
         Err(Error::Invalid(msg)) => {
+            tracing::info!(scaled_object = %format!("{ns}/{name}"), problem = %msg, "ScaledObject cannot be scaled");
             shared.stop_loop(&key).await;
             let now = rfc3339(ctx.clock.now());
             let mut status = so.status.clone().unwrap_or_default();
@@ -804,7 +805,16 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             });
         streams.push(ctrl);
     }
-    futures::future::join_all(streams).await;
+    // Graceful shutdown lets in-flight reconciles finish, but kube's scheduler also holds
+    // requeues that may be minutes away: give it a moment, then drop the controller.
+    let mut sd = shutdown.clone();
+    tokio::select! {
+        _ = futures::future::join_all(streams) => {}
+        _ = async move {
+            let _ = sd.wait_for(|v| *v).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        } => {}
+    }
     let _ = shutdown.wait_for(|v| *v).await;
     shared.stop_all().await;
 }

@@ -72,3 +72,13 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// Log to the test's output (`KEDGE_LOG=debug` for more).
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}

@@ -120,6 +120,10 @@ struct Operator {
 
 impl Operator {
     fn start(client: &kube::Client) -> Operator {
+        Self::start_with(client, IntentBoard::default())
+    }
+
+    fn start_with(client: &kube::Client, intents: IntentBoard) -> Operator {
         let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
         let ctx = operator::context::Context {
             client: client.clone(),
@@ -138,10 +142,7 @@ impl Operator {
         let (stop, rx) = watch::channel(false);
         let kubelet = tokio::spawn(Kwok::run_kubelet(client.clone(), clock, rx.clone()));
         let prov = tokio::spawn(operator::nodes::run_provisioning(
-            ctx,
-            provider,
-            IntentBoard::default(),
-            rx,
+            ctx, provider, intents, rx,
         ));
         let tasks = vec![
             tokio::spawn(async move {
@@ -423,5 +424,51 @@ async fn cost_aware_plan_for_ten_one_cpu_pods() {
                 .is_some_and(|a| a.contains_key("karpenter.sh/nodepool-hash"))
         );
     }
+    op.stop().await;
+}
+
+/// Joint decision: replicas announced by the autoscaler get capacity before their pods exist
+/// (a NodeClaim is created and its kwok node initializes with no pod pending at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announced_replicas_get_capacity_before_their_pods_exist() {
+    let Some(cp) = common::control_plane("announced_replicas_get_capacity_before_their_pods_exist")
+    else {
+        return;
+    };
+    operator::init_tls();
+    let client = cp.client().await.expect("client");
+    let _lock = common::cluster_lock().await;
+    install_crds(&client).await;
+    nodepool(&client, "joint").await;
+    let intents = IntentBoard::default();
+    let op = Operator::start_with(&client, intents.clone());
+    let template: model::kube::Pod = serde_json::from_value(json!({
+        "metadata": {"name": "consumer", "namespace": "work"},
+        "spec": {
+            "nodeSelector": {"karpenter.sh/nodepool": "joint"},
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": "2", "memory": "1Gi"}}}],
+        },
+    }))
+    .unwrap();
+    intents.announce(provision::plan::ReplicaIntent {
+        source: "ScaledObject work/consumer".into(),
+        template,
+        replicas: 3,
+    });
+    let claims = common::eventually(
+        60,
+        "the claim for the announced replicas Initialized",
+        || async {
+            let cs = claims_of(&client, "joint").await;
+            (!cs.is_empty() && cs.iter().all(|c| claim_condition(c, "Initialized"))).then_some(cs)
+        },
+    )
+    .await;
+    // 3 × 2 CPU: one m5.2xlarge (an m5.xlarge holds only one).
+    assert_eq!(claims.len(), 1);
+    assert_eq!(
+        label(&claims[0].metadata, "node.kubernetes.io/instance-type"),
+        Some("m5.2xlarge")
+    );
     op.stop().await;
 }

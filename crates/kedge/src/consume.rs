@@ -67,7 +67,33 @@ pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
     cfg.grace_period = a.grace_period;
     cfg.status_file = a.status_file;
     let clients = workload::Clients::from_env().await;
-    let r = workload::consume(cfg, clients, crate::shutdown_signal())
+    let consumer = workload::Consumer::new(cfg, clients).context("consuming")?;
+    // In a cluster (POD_NAME/POD_NAMESPACE from the downward API), publish busy/idle on the
+    // pod so the operator's scale-in removes idle consumers first (docs/operator.md).
+    if let (Ok(pod), Ok(ns)) = (std::env::var("POD_NAME"), std::env::var("POD_NAMESPACE")) {
+        operator::init_tls();
+        match kube::Client::try_default().await {
+            Ok(client) => {
+                let mut progress = consumer.progress();
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    loop {
+                        let busy = progress.borrow_and_update().status == workload::Status::Busy;
+                        tx.send_if_modified(|b| std::mem::replace(b, busy) != busy);
+                        if progress.changed().await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                tokio::spawn(operator::busy::publish_busy(client, ns, pod, rx));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "POD_NAME is set but the Kubernetes API is not reachable; busy/idle is not published")
+            }
+        }
+    }
+    let r = consumer
+        .run(crate::shutdown_signal())
         .await
         .context("consuming")?;
     println!(

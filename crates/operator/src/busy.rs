@@ -98,6 +98,39 @@ pub async fn mark_pods(client: &kube::Client, namespace: &str, selector: &str) -
     Ok(patched)
 }
 
+/// The consumer's side of the contract: set `kedge.dev/busy` on pod `namespace/name` on
+/// every change of `busy` (the first value too), until the channel closes. Failures are
+/// logged and retried on the next change; the consumer's work never waits for this.
+pub async fn publish_busy(
+    client: kube::Client,
+    namespace: String,
+    name: String,
+    mut busy: tokio::sync::watch::Receiver<bool>,
+) {
+    let api: Api<Pod> = Api::namespaced(client, &namespace);
+    let mut last: Option<bool> = None;
+    loop {
+        let now = *busy.borrow_and_update();
+        if last != Some(now) {
+            let patch = serde_json::json!({
+                "metadata": {"annotations": {ANNOTATION_BUSY: if now { "true" } else { "false" }}}
+            });
+            match api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => last = Some(now),
+                Err(e) => {
+                    tracing::warn!(error = %e, pod = %name, "could not publish busy/idle on the pod")
+                }
+            }
+        }
+        if busy.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +147,38 @@ mod tests {
             ann.insert(POD_DELETION_COST.into(), json!(c));
         }
         serde_json::from_value(json!({"metadata": {"name": name, "annotations": ann}})).unwrap()
+    }
+
+    #[tokio::test]
+    async fn publish_busy_patches_the_own_pod_on_each_change() {
+        let (client, mut api) = mock_client();
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(publish_busy(client, "ns".into(), "me".into(), rx));
+        fixtures::timeout(Duration::from_secs(5), async {
+            let b = api
+                .expect(
+                    "PATCH",
+                    "/api/v1/namespaces/ns/pods/me?",
+                    200,
+                    json!({"metadata": {"name": "me"}}),
+                )
+                .await;
+            assert_eq!(b["metadata"]["annotations"][ANNOTATION_BUSY], "false");
+            tx.send(true).unwrap();
+            let b = api
+                .expect(
+                    "PATCH",
+                    "/api/v1/namespaces/ns/pods/me?",
+                    200,
+                    json!({"metadata": {"name": "me"}}),
+                )
+                .await;
+            assert_eq!(b["metadata"]["annotations"][ANNOTATION_BUSY], "true");
+        })
+        .await;
+        drop(tx);
+        task.await.unwrap();
+        api.expect_no_more(Duration::from_millis(50)).await;
     }
 
     #[test]

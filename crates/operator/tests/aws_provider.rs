@@ -916,6 +916,64 @@ async fn throttling_is_retried_then_given_up() {
 }
 
 #[tokio::test]
+async fn a_retried_create_fleet_keeps_its_client_token() {
+    let Fixture { aws, mut mock, .. } = fixture().await;
+    let req = request(
+        "workers-tok01",
+        &["m5.large"],
+        &["on-demand"],
+        &["us-east-1a"],
+    );
+    let (res, ()) = within(async {
+        tokio::join!(aws.create(&req), async {
+            expect_new_launch_template(&mut mock, "ami-0amd64").await;
+            // The answer is lost (a 5xx from a proxy): the retry must be the same request,
+            // so EC2 recognises it and does not launch a second instance.
+            let first = mock
+                .expect("CreateFleet", 502, "<html>bad gateway</html>")
+                .await;
+            let second = mock
+                .expect(
+                    "CreateFleet",
+                    200,
+                    &create_fleet_xml(
+                        &[("i-0tok", "m5.large", "us-east-1a", "subnet-a", "on-demand")],
+                        &[],
+                    ),
+                )
+                .await;
+            let token = first.param("ClientToken");
+            assert!(token.starts_with("workers-tok01-"), "{token}");
+            assert!(token.len() <= 64);
+            assert_eq!(first.params, second.params);
+        })
+    })
+    .await;
+    res.unwrap();
+    // A new launch gets a new token.
+    let (res, ()) = within(async {
+        tokio::join!(aws.create(&req), async {
+            let f = mock
+                .expect(
+                    "CreateFleet",
+                    200,
+                    &create_fleet_xml(
+                        &[("i-0tok2", "m5.large", "us-east-1a", "subnet-a", "on-demand")],
+                        &[],
+                    ),
+                )
+                .await;
+            assert_eq!(
+                f.param("ClientToken"),
+                format!("workers-tok01-{}000-1", START)
+            );
+        })
+    })
+    .await;
+    res.unwrap();
+}
+
+#[tokio::test]
 async fn malformed_xml_is_a_clear_error() {
     let Fixture { aws, mut mock, .. } = fixture().await;
     let (res, ()) = within(async {

@@ -227,12 +227,12 @@ pub fn error_xml(code: &str, message: &str) -> String {
 
 const NS: &str = "xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"";
 
+/// `(instance id or error code, type, zone, subnet, lifecycle)`.
+pub type FleetRow<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
+
 /// A CreateFleet answer: launched `(instance id, type, zone, subnet, lifecycle)` and
 /// errors `(code, type, zone, subnet, lifecycle)`.
-pub fn create_fleet_xml(
-    launched: &[(&str, &str, &str, &str, &str)],
-    errors: &[(&str, &str, &str, &str, &str)],
-) -> String {
+pub fn create_fleet_xml(launched: &[FleetRow<'_>], errors: &[FleetRow<'_>]) -> String {
     let mut x = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateFleetResponse {NS}><requestId>e5a1c2a0-1</requestId><fleetId>fleet-0f1d2c3b4a5e6d7c8</fleetId><errorSet>"
     );
@@ -270,11 +270,18 @@ pub fn create_launch_template_xml(id: &str, name: &str) -> String {
     )
 }
 
-/// DescribeInstances with `(id, type, zone, state, lifecycle (None = on-demand), tags)`.
-pub fn describe_instances_xml(
-    instances: &[(&str, &str, &str, &str, Option<&str>, &[(&str, &str)])],
-    next_token: Option<&str>,
-) -> String {
+/// `(id, type, zone, state, lifecycle (None = on-demand), tags)` of DescribeInstances.
+pub type InstanceRow<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    &'a [(&'a str, &'a str)],
+);
+
+/// DescribeInstances with these instances.
+pub fn describe_instances_xml(instances: &[InstanceRow<'_>], next_token: Option<&str>) -> String {
     let mut items = String::new();
     for (id, t, z, state, lc, tags) in instances {
         let code = match *state {

@@ -12,6 +12,8 @@
 //!   on-demand, `price-capacity-optimized` spot. Instances and volumes are tagged
 //!   `karpenter.sh/nodeclaim`, `karpenter.sh/nodepool`, `kubernetes.io/cluster/<cluster>=owned`,
 //!   `karpenter.k8s.aws/ec2nodeclass`, `eks:eks-cluster-name` and the NodeClass's tags.
+//!   Each CreateFleet carries a `ClientToken` unique to that attempt, so a call retried after
+//!   a lost answer cannot launch a second instance.
 //! - **Capacity errors**: the fleet's `errorSet` entries with `InsufficientInstanceCapacity`,
 //!   `UnfulfillableCapacity`, `VcpuLimitExceeded`, `Unsupported`,
 //!   `InsufficientFreeAddressesInSubnet` mark that (type, zone, capacity type) unavailable for
@@ -28,8 +30,9 @@
 //!   `InvalidInstanceID.NotFound`, is [`ProviderError::NotFound`]); `DescribeInstances` by ID,
 //!   or filtered by the cluster tag, the `karpenter.sh/nodepool` tag key and the live states.
 //! - **EC2NodeClass** ([`nodeclass`]): the selector subset, validated with field paths, and
-//!   resolved into `status` by [`nodeclass::reconcile_nodeclass`]; launches read the status and
-//!   fail with [`ProviderError::NodeClassNotReady`] until it is `Ready`.
+//!   resolved into `status` by [`nodeclass::reconcile_nodeclass`] (or the whole controller,
+//!   [`nodeclass::run_nodeclass_controller`]); launches read the status and fail with
+//!   [`ProviderError::NodeClassNotReady`] until it is `Ready`.
 //! - **Interruption queue** ([`interruption`]): spot interruptions, state changes and scheduled
 //!   maintenance from an SQS queue → cordon and drain.
 //! - The EC2 client ([`ec2`]): Query protocol over hyper, SigV4 (`aws-sigv4`), retries with
@@ -240,6 +243,8 @@ pub struct Aws {
     launch_templates: Mutex<BTreeMap<String, String>>,
     /// The catalog of the last `catalog()` call and the cache entries it reflects.
     catalog_memo: Mutex<Option<(Vec<OfferingKey>, Arc<Catalog>)>>,
+    /// CreateFleet calls made (part of the idempotency token).
+    fleet_calls: std::sync::atomic::AtomicU64,
 }
 
 impl Aws {
@@ -266,6 +271,7 @@ impl Aws {
             base_catalog: Arc::new(base),
             launch_templates: Mutex::new(BTreeMap::new()),
             catalog_memo: Mutex::new(None),
+            fleet_calls: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -558,6 +564,16 @@ impl Aws {
             by_image.entry(&o.image).or_default().push(o);
         }
         let mut p = Params::new();
+        // Idempotency: a CreateFleet retried after a lost answer (transport error, 5xx)
+        // must not launch a second instance; the token is unique per attempt of a launch.
+        let token = format!(
+            "{}-{}-{}",
+            req.claim_name,
+            self.clock.now().as_millis(),
+            self.fleet_calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        p.set("ClientToken", truncate_token(&token));
         p.set("Type", "instant");
         for (k, (image, os)) in by_image.iter().enumerate() {
             let lt = self
@@ -1042,6 +1058,24 @@ impl CloudProvider for Aws {
     fn catalog(&self) -> Arc<Catalog> {
         self.current_catalog()
     }
+}
+
+/// EC2 client tokens are at most 64 ASCII characters: long claim names keep their tail
+/// (the random suffix and the counter) and a hash of the whole.
+fn truncate_token(t: &str) -> String {
+    if t.len() <= 64 && t.is_ascii() {
+        return t.to_string();
+    }
+    let tail: String = t
+        .chars()
+        .rev()
+        .filter(char::is_ascii)
+        .take(47)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("{:016x}-{tail}", fnv64(t.as_bytes()))
 }
 
 /// FNV-1a 64: a stable hash for launch template names (std's hasher is randomly seeded).

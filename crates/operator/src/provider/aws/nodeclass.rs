@@ -683,6 +683,70 @@ pub async fn reconcile_nodeclass(
     Ok(status)
 }
 
+/// How often a Ready NodeClass is re-resolved (subnets fill up, new AMIs are published).
+pub const RESOLVE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+/// Retry delay after an EC2 or API failure.
+pub const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
+struct ControllerCtx {
+    aws: std::sync::Arc<super::Aws>,
+    client: kube::Client,
+    field_manager: String,
+}
+
+/// Run the EC2NodeClass controller (every NodeClass reconciled with
+/// [`reconcile_nodeclass`], re-resolved every [`RESOLVE_EVERY`], retried after
+/// [`RETRY_AFTER`] on failure) until `shutdown` resolves.
+pub async fn run_nodeclass_controller(
+    aws: std::sync::Arc<super::Aws>,
+    client: kube::Client,
+    field_manager: String,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    use futures::StreamExt;
+    use kube::runtime::controller::{Action, Controller};
+    let api: kube::Api<crd::EC2NodeClass> = kube::Api::all(client.clone());
+    let ctx = std::sync::Arc::new(ControllerCtx {
+        aws,
+        client,
+        field_manager,
+    });
+    async fn reconcile(
+        nc: std::sync::Arc<crd::EC2NodeClass>,
+        ctx: std::sync::Arc<ControllerCtx>,
+    ) -> crate::Result<Action> {
+        let st = ctx
+            .aws
+            .reconcile_nodeclass(&ctx.client, &nc, &ctx.field_manager)
+            .await?;
+        Ok(if st.is_ready() {
+            Action::requeue(RESOLVE_EVERY)
+        } else {
+            Action::requeue(RETRY_AFTER)
+        })
+    }
+    fn error_policy(
+        nc: std::sync::Arc<crd::EC2NodeClass>,
+        e: &crate::Error,
+        _: std::sync::Arc<ControllerCtx>,
+    ) -> Action {
+        tracing::warn!(nodeclass = ?nc.metadata.name, error = %e, label = e.metric_label(), "EC2NodeClass reconcile failed");
+        Action::requeue(RETRY_AFTER)
+    }
+    Controller::new(
+        api,
+        kube::runtime::watcher::Config::default().any_semantic(),
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx)
+    .for_each(|r| async move {
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "EC2NodeClass controller");
+        }
+    })
+    .await;
+}
+
 /// `2026-11-28T21:09:46Z` from a timestamp.
 pub fn rfc3339(t: clock::Timestamp) -> String {
     let secs = t.as_secs() as i64;

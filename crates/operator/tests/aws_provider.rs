@@ -974,6 +974,80 @@ async fn a_retried_create_fleet_keeps_its_client_token() {
 }
 
 #[tokio::test]
+async fn a_deleted_launch_template_is_recreated_on_the_next_launch() {
+    let Fixture { aws, mut mock, .. } = fixture().await;
+    let req = request(
+        "workers-lt001",
+        &["m5.large"],
+        &["on-demand"],
+        &["us-east-1a"],
+    );
+    let ok = create_fleet_xml(
+        &[("i-0lt", "m5.large", "us-east-1a", "subnet-a", "on-demand")],
+        &[],
+    );
+    let (res, ()) = within(async {
+        tokio::join!(aws.create(&req), async {
+            expect_new_launch_template(&mut mock, "ami-0amd64").await;
+            mock.expect("CreateFleet", 200, &ok).await;
+        })
+    })
+    .await;
+    res.unwrap();
+    let (res, ()) = within(async {
+        tokio::join!(aws.create(&req), async {
+            mock.expect(
+                "CreateFleet",
+                400,
+                &error_xml(
+                    "InvalidLaunchTemplateName.NotFoundException",
+                    "The specified launch template, with template name karpenter.k8s.aws/x, does not exist.",
+                ),
+            )
+            .await;
+        })
+    })
+    .await;
+    assert!(matches!(res, Err(ProviderError::Api(_))), "{res:?}");
+    let (res, ()) = within(async {
+        tokio::join!(aws.create(&req), async {
+            expect_new_launch_template(&mut mock, "ami-0amd64").await;
+            mock.expect("CreateFleet", 200, &ok).await;
+        })
+    })
+    .await;
+    res.unwrap();
+}
+
+#[tokio::test]
+async fn a_claim_without_usable_capacity_types_is_refused_without_a_call() {
+    let Fixture { aws, mut mock, .. } = fixture().await;
+    let req = request("workers-res01", &["m5.large"], &["reserved"], &[]);
+    match aws.create(&req).await {
+        Err(ProviderError::InsufficientCapacity(m)) => {
+            assert!(m.contains("allows neither spot nor on-demand"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let req = request(
+        "workers-zone1",
+        &["m5.large"],
+        &["on-demand"],
+        &["eu-west-1a"],
+    );
+    match aws.create(&req).await {
+        Err(ProviderError::InsufficientCapacity(m)) => {
+            assert!(
+                m.contains("no subnet of the NodeClass is in an allowed zone"),
+                "{m}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    mock.expect_no_more(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
 async fn malformed_xml_is_a_clear_error() {
     let Fixture { aws, mut mock, .. } = fixture().await;
     let (res, ()) = within(async {

@@ -481,6 +481,12 @@ impl Aws {
                 .filter(|c| allows(LABEL_CAPACITY_TYPE, c))
                 .collect()
         };
+        if cts.is_empty() {
+            return Err(ProviderError::InsufficientCapacity(format!(
+                "NodeClaim {}: its karpenter.sh/capacity-type requirement allows neither spot nor on-demand",
+                req.claim_name
+            )));
+        }
         // One subnet per zone: the first in status order (most free addresses).
         let mut subnet_of_zone: BTreeMap<&str, &str> = BTreeMap::new();
         for s in &status.subnets {
@@ -613,7 +619,17 @@ impl Aws {
         self.ec2
             .call_parse::<CreateFleetResponse>("CreateFleet", &p)
             .await
-            .map_err(provider_error)
+            .map_err(|e| {
+                if e.code()
+                    .is_some_and(|c| c.contains("LaunchTemplate") && c.contains("NotFound"))
+                {
+                    // Deleted behind our back: forget the remembered templates so the next
+                    // launch recreates them, and let the caller retry.
+                    self.lock_templates().clear();
+                    return ProviderError::Api(e.to_string());
+                }
+                provider_error(e)
+            })
     }
 
     /// Mark the offerings the fleet could not launch; true when anything was marked.

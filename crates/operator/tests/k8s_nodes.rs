@@ -120,10 +120,11 @@ struct Operator {
 
 impl Operator {
     fn start(client: &kube::Client) -> Operator {
-        Self::start_with(client, IntentBoard::default())
+        Self::start_with(client, IntentBoard::default(), &[])
     }
 
-    fn start_with(client: &kube::Client, intents: IntentBoard) -> Operator {
+    /// With `unavailable` instance types failing to launch (simulated insufficient capacity).
+    fn start_with(client: &kube::Client, intents: IntentBoard, unavailable: &[&str]) -> Operator {
         let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
         let ctx = operator::context::Context {
             client: client.clone(),
@@ -137,7 +138,12 @@ impl Operator {
                 clock.clone(),
                 Arc::new(provision::catalog::Catalog::aws()),
             )
-            .with_boot_delay(Duration::from_secs(2)),
+            .with_boot_delay(Duration::from_secs(2))
+            .with_unavailable(
+                unavailable
+                    .iter()
+                    .map(|t| operator::provider::kwok::UnavailableOffering::instance_type(t)),
+            ),
         );
         let (stop, rx) = watch::channel(false);
         let kubelet = tokio::spawn(Kwok::run_kubelet(client.clone(), clock, rx.clone()));
@@ -441,7 +447,7 @@ async fn announced_replicas_get_capacity_before_their_pods_exist() {
     install_crds(&client).await;
     nodepool(&client, "joint").await;
     let intents = IntentBoard::default();
-    let op = Operator::start_with(&client, intents.clone());
+    let op = Operator::start_with(&client, intents.clone(), &[]);
     let template: model::kube::Pod = serde_json::from_value(json!({
         "metadata": {"name": "consumer", "namespace": "work"},
         "spec": {
@@ -469,6 +475,57 @@ async fn announced_replicas_get_capacity_before_their_pods_exist() {
     assert_eq!(
         label(&claims[0].metadata, "node.kubernetes.io/instance-type"),
         Some("m5.2xlarge")
+    );
+    op.stop().await;
+}
+
+/// Insufficient capacity for the cheapest type: the kwok provider falls back to the next type
+/// of the claim (m5.2xlarge) and the pods still run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insufficient_capacity_falls_back_to_the_next_type() {
+    let Some(cp) = common::control_plane("insufficient_capacity_falls_back_to_the_next_type")
+    else {
+        return;
+    };
+    operator::init_tls();
+    let client = cp.client().await.expect("client");
+    let _lock = common::cluster_lock().await;
+    install_crds(&client).await;
+    let ns = common::namespace(&client, "nodes-ice").await;
+    nodepool(&client, "ice").await;
+    deployment(&client, &ns, "svc", "ice", 2, "500m").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    wait_unschedulable(&pods, "svc", 2).await;
+    let op = Operator::start_with(&client, IntentBoard::default(), &["m5.xlarge"]);
+    let lp = ListParams::default().labels("app=svc");
+    common::eventually(90, "2 svc pods Running", || async {
+        let l = pods.list(&lp).await.ok()?;
+        (l.items.len() == 2
+            && l.items
+                .iter()
+                .all(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")))
+        .then_some(())
+    })
+    .await;
+    let claims = claims_of(&client, "ice").await;
+    assert_eq!(claims.len(), 1);
+    let c = &claims[0];
+    let types = c.spec["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "node.kubernetes.io/instance-type")
+        .map(|r| r["values"].clone())
+        .unwrap();
+    assert_eq!(
+        types,
+        json!(["m5.xlarge", "m5.2xlarge"]),
+        "planned cheapest first"
+    );
+    assert_eq!(
+        label(&c.metadata, "node.kubernetes.io/instance-type"),
+        Some("m5.2xlarge"),
+        "launched the fallback"
     );
     op.stop().await;
 }

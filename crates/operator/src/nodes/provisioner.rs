@@ -47,7 +47,7 @@ use crate::{Error, Result};
 /// status refreshed).
 pub const RECHECK: Duration = Duration::from_secs(30);
 /// A claim this process created counts as in flight until the claim watch delivers it.
-const CREATED_GRACE: Duration = Duration::from_secs(30);
+const CREATED_GRACE: Duration = Duration::from_secs(10);
 
 /// Can the provisioner help this pod? Unbound, not terminating, and kube-scheduler said
 /// `PodScheduled=False/Unschedulable`; DaemonSet pods are the DaemonSet controller's.

@@ -10,6 +10,7 @@
 
 mod bench_autoscale;
 mod bench_dynamodb;
+mod bench_operator;
 mod bench_provision;
 mod bench_sqs;
 mod check;
@@ -97,6 +98,11 @@ enum BenchCommand {
     Dynamodb(bench_dynamodb::DynamoBenchArgs),
     /// Run the real scale loop over N ScaledObjects and report loop lateness.
     Autoscale(bench_autoscale::BenchAutoscaleArgs),
+    /// The operator on a real API server (kwok nodes): peak RSS and reconcile latencies.
+    #[command(
+        after_help = "Example:\n  kedge bench operator --k8s-bin /var/cache/kedge-k8s/bin --scaled-objects 1000 --nodes 500\n"
+    )]
+    Operator(bench_operator::BenchOperatorArgs),
     /// Karpenter's scheduling benchmark: pods/s, nodes, $/h and the cost lower bound.
     #[command(
         after_help = "Example:\n  kedge bench schedule --pods 5000 --instance-types 400 --seed 42\n"
@@ -177,6 +183,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Dynamodb(a)) => block_on(bench_dynamodb::run(a)),
         // Synchronous: it builds its own runtime.
         Command::Bench(BenchCommand::Autoscale(args)) => bench_autoscale::run(&args),
+        Command::Bench(BenchCommand::Operator(a)) => bench_operator::run(&a),
         Command::Bench(BenchCommand::Schedule(a)) => bench_provision::schedule(&a),
         Command::Bench(BenchCommand::Consolidate(a)) => bench_provision::consolidate(&a),
     }

@@ -41,6 +41,7 @@ pub mod leader;
 pub mod nodes;
 pub mod provider;
 pub mod run;
+pub mod run_aws;
 pub mod run_nodes;
 pub mod scale;
 pub mod scaledobject;

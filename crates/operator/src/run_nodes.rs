@@ -1,25 +1,101 @@
-//! Starting the node side for `kedge operator --provider …` (provisioning, lifecycle,
-//! disruption, the provider's own loops).
+//! Starting the node side for `kedge operator --provider …`: provisioning and the NodeClaim
+//! lifecycle, disruption, and the provider's own loops (the kwok kubelet; the AWS
+//! EC2NodeClass reconciler and interruption queue).
+
+use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::context::Context;
-use crate::nodes::IntentBoard;
+use crate::nodes::{self, IntentBoard};
+use crate::provider::CloudProvider;
+use crate::provider::kwok::Kwok;
 use crate::run::{Options, ProviderKind};
+
+/// The instance catalog: `--catalog FILE` (the shipped CSV's columns) or the shipped AWS
+/// catalog.
+pub fn catalog(opts: &Options) -> anyhow::Result<Arc<provision::catalog::Catalog>> {
+    use anyhow::Context as _;
+    match &opts.catalog {
+        None => Ok(Arc::new(provision::catalog::Catalog::aws())),
+        Some(p) => {
+            let f = std::fs::File::open(p)
+                .with_context(|| format!("opening the catalog {}", p.display()))?;
+            let c = provision::catalog::Catalog::from_reader(
+                f,
+                "od_price_us_east_1",
+                &["us-east-1a", "us-east-1b", "us-east-1c"],
+            )
+            .with_context(|| format!("reading the catalog {}", p.display()))?;
+            Ok(Arc::new(c))
+        }
+    }
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|v| *v).await;
+}
 
 /// Spawn the node-side tasks for the configured provider; they stop on `stop`.
 pub async fn start(
-    _ctx: &Context,
+    ctx: &Context,
     opts: &Options,
-    _intents: Option<IntentBoard>,
-    _stop: watch::Receiver<bool>,
+    intents: Option<IntentBoard>,
+    stop: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    match opts.provider {
-        ProviderKind::None => Vec::new(),
-        ProviderKind::Kwok | ProviderKind::Aws => {
-            tracing::warn!("node provisioning is not wired yet");
-            Vec::new()
+    let provider: Arc<dyn CloudProvider> = match opts.provider {
+        ProviderKind::None => return Vec::new(),
+        ProviderKind::Kwok => {
+            let catalog = match catalog(opts) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "no instance catalog: nodes are not managed");
+                    return Vec::new();
+                }
+            };
+            Arc::new(
+                Kwok::new(ctx.client.clone(), ctx.clock.clone(), catalog)
+                    .with_boot_delay(opts.kwok_boot_delay),
+            )
         }
+        ProviderKind::Aws => match crate::run_aws::provider(ctx, opts, stop.clone()).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "the AWS provider cannot start: nodes are not managed");
+                return Vec::new();
+            }
+        },
+    };
+    let mut tasks = Vec::new();
+    if opts.provider == ProviderKind::Kwok {
+        let (client, clock, s) = (ctx.client.clone(), ctx.clock.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = Kwok::run_kubelet(client, clock, s).await {
+                tracing::error!(error = %e, "kwok kubelet stopped");
+            }
+        }));
     }
+    {
+        let (c, p, i, s) = (
+            ctx.clone(),
+            provider.clone(),
+            intents.unwrap_or_default(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = nodes::run_provisioning(c, p, i, s).await {
+                tracing::error!(error = %e, "provisioning stopped");
+            }
+        }));
+    }
+    {
+        let (c, p, s) = (ctx.clone(), provider.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = nodes::disruption::run_disruption(c, p, stopped(s)).await {
+                tracing::error!(error = %e, "disruption stopped");
+            }
+        }));
+    }
+    tasks
 }

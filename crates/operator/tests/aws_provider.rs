@@ -1734,3 +1734,116 @@ async fn nodeclass_status_on_a_real_api_server_gates_launches() {
     mock.expect_no_more(Duration::from_millis(100)).await;
     api.delete(name, &Default::default()).await.unwrap();
 }
+
+#[tokio::test]
+async fn nodeclass_controller_resolves_every_nodeclass_on_a_real_api_server() {
+    use kube::api::{Api, PostParams};
+    let Some(cp) =
+        common::control_plane("nodeclass_controller_resolves_every_nodeclass_on_a_real_api_server")
+    else {
+        return;
+    };
+    operator::init_tls();
+    let client = cp.client().await.expect("client");
+    let _guard = common::cluster_lock().await;
+    install_crds(&client).await;
+    let api: Api<crd::EC2NodeClass> = Api::all(client.clone());
+    let ar = kube::api::ApiResource::erase::<crd::EC2NodeClass>(&());
+    let dyn_api = Api::<kube::api::DynamicObject>::all_with(client.clone(), &ar);
+    // Start from a clean slate: the controller watches every NodeClass.
+    for nc in api.list(&Default::default()).await.unwrap() {
+        let _ = api
+            .delete(&nc.metadata.name.unwrap(), &Default::default())
+            .await;
+    }
+    for (name, subnet_tag) in [("ctrl-ok", "demo"), ("ctrl-empty", "nothing")] {
+        let mut obj = serde_json::to_value(ready_nodeclass()).unwrap();
+        obj["apiVersion"] = json!("karpenter.k8s.aws/v1");
+        obj["kind"] = json!("EC2NodeClass");
+        obj["metadata"] = json!({"name": name});
+        obj["spec"]["subnetSelectorTerms"] =
+            json!([{"tags": {"karpenter.sh/discovery": subnet_tag}}]);
+        obj.as_object_mut().unwrap().remove("status");
+        let d: kube::api::DynamicObject = serde_json::from_value(obj).unwrap();
+        dyn_api.create(&PostParams::default(), &d).await.unwrap();
+    }
+
+    let clock = ManualClock::new(Timestamp::from_secs(START));
+    let mut mock = Ec2Mock::start().await;
+    let aws = Arc::new(Aws::new(
+        AwsSettings {
+            cluster_name: "demo".into(),
+            region: "us-east-1".into(),
+            ..Default::default()
+        },
+        ec2_client(&mock.url, &clock),
+        Arc::new(operator::provider::aws::KubeNodeClasses(api.clone())),
+        Arc::new(clock.clone()),
+    ));
+    // EC2 as a stateless responder: subnets exist only for the `demo` discovery tag.
+    let responder = tokio::spawn(async move {
+        loop {
+            mock.next_with(|r| {
+                let xml = match r.action.as_str() {
+                    "DescribeSubnets" if r.get("Filter.1.Value.1") == Some("demo") => {
+                        describe_subnets_xml(&[("subnet-a", "us-east-1a", 100)])
+                    }
+                    "DescribeSubnets" => describe_subnets_xml(&[]),
+                    "DescribeSecurityGroups" => describe_security_groups_xml(&[("sg-1", "nodes")]),
+                    "DescribeImages" => describe_images_xml(&[(
+                        "ami-0amd64",
+                        "amazon-eks-node-al2023-x86_64-standard-1.31-v20261101",
+                        "x86_64",
+                        "2026-11-02T00:00:00.000Z",
+                    )]),
+                    other => return (400, error_xml("InvalidAction", other)),
+                };
+                (200, xml)
+            })
+            .await;
+        }
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let ctrl = tokio::spawn(nodeclass::run_nodeclass_controller(
+        aws,
+        client.clone(),
+        "kedge".into(),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let ready_of = |name: &'static str| {
+        let api = api.clone();
+        async move {
+            let st = api.get(name).await.ok()?.status?;
+            st["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "Ready")
+                .map(|c| {
+                    (
+                        c["status"].as_str().unwrap_or("").to_string(),
+                        c["message"].clone(),
+                    )
+                })
+        }
+    };
+    let (ok, _) = common::eventually(30, "ctrl-ok resolved", || ready_of("ctrl-ok")).await;
+    assert_eq!(ok, "True");
+    let (empty, msg) =
+        common::eventually(30, "ctrl-empty resolved", || ready_of("ctrl-empty")).await;
+    assert_eq!(empty, "False");
+    assert_eq!(
+        msg,
+        "SubnetsReady: SubnetSelector did not match any Subnets"
+    );
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(10), ctrl)
+        .await
+        .expect("controller stops on shutdown")
+        .unwrap();
+    responder.abort();
+    for name in ["ctrl-ok", "ctrl-empty"] {
+        api.delete(name, &Default::default()).await.unwrap();
+    }
+}

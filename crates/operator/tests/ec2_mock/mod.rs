@@ -195,6 +195,17 @@ impl Ec2Mock {
         r
     }
 
+    /// Wait for the next request and answer it with what `answer` says for it.
+    pub async fn next_with(&mut self, answer: impl FnOnce(&Received) -> (u16, String)) -> Received {
+        let (r, reply) = self
+            .rx
+            .recv()
+            .await
+            .expect("the mock server stopped before the expected request");
+        let _ = reply.send(answer(&r));
+        r
+    }
+
     /// Expect the next request to be `action` (POST /, Version 2016-11-15); answer it.
     pub async fn expect(&mut self, action: &str, status: u16, xml: &str) -> Received {
         let r = self.next(status, xml).await;

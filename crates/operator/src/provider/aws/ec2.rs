@@ -226,15 +226,27 @@ impl Ec2Client {
         clock: Arc<dyn Clock>,
     ) -> Result<Ec2Client, Ec2Error> {
         crate::init_tls();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| Ec2Error::Transport {
-                action: "-".into(),
-                message: format!("loading the system's root certificates: {e}"),
-            })?
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
+            Ok(b) => b,
+            // A plain-HTTP endpoint (a local mock or proxy) needs no root certificates, so a
+            // container without a CA bundle can still use it.
+            Err(_) if config.endpoint.starts_with("http://") => {
+                let tls = rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth();
+                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls)
+            }
+            Err(e) => {
+                return Err(Ec2Error::Transport {
+                    action: "-".into(),
+                    message: format!(
+                        "no root certificates for {}: {e} (install the system CA bundle)",
+                        config.endpoint
+                    ),
+                });
+            }
+        };
+        let https = builder.https_or_http().enable_http1().build();
         let http = Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
         Ok(Ec2Client {
             config: Arc::new(config),
@@ -749,6 +761,56 @@ mod tests {
             r.fleet_instance_set.item[0].instance_ids.item,
             vec!["i-0abc"]
         );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_endpoint_is_retried_then_reported() {
+        // Bind and drop a listener: nothing listens on that port any more.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let clock = std::sync::Arc::new(clock::ManualClock::new(clock::Timestamp::from_secs(0)));
+        let c = Ec2Client::with_static_keys(
+            Ec2Config {
+                endpoint: format!("http://127.0.0.1:{port}"),
+                region: "us-east-1".into(),
+                retry: RetryPolicy {
+                    max_attempts: 2,
+                    base: Duration::from_millis(1),
+                    max_backoff: Duration::from_millis(1),
+                },
+            },
+            "k",
+            "s",
+            clock,
+        )
+        .unwrap();
+        let e = c
+            .call("DescribeInstances", &Params::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Ec2Error::Transport { action, .. } if action == "DescribeInstances"),
+            "{e:?}"
+        );
+        let bad = Ec2Client::with_static_keys(
+            Ec2Config {
+                endpoint: "not a url".into(),
+                region: "us-east-1".into(),
+                retry: RetryPolicy::default(),
+            },
+            "k",
+            "s",
+            std::sync::Arc::new(clock::ManualClock::new(clock::Timestamp::from_secs(0))),
+        )
+        .unwrap();
+        let e = bad
+            .call("DescribeInstances", &Params::new())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("is not a URL"), "{e}");
     }
 
     #[test]

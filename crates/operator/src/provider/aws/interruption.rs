@@ -147,6 +147,69 @@ pub trait InterruptionHandler: Send + Sync {
     ) -> BoxFuture<'a, Result<(), String>>;
 }
 
+/// An [`InterruptionHandler`] over the cluster: provider IDs from the Nodes' `spec.providerID`
+/// and the NodeClaims' `status.providerID` (a claim may not have its Node yet), and the
+/// operator's own cordon-and-drain (the disruption code) as a closure.
+pub struct ClusterHandler {
+    client: kube::Client,
+    #[allow(clippy::type_complexity)]
+    cordon: Arc<
+        dyn Fn(String, InterruptionKind) -> BoxFuture<'static, Result<(), String>> + Send + Sync,
+    >,
+}
+
+impl ClusterHandler {
+    pub fn new(
+        client: kube::Client,
+        cordon: impl Fn(String, InterruptionKind) -> BoxFuture<'static, Result<(), String>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> ClusterHandler {
+        ClusterHandler {
+            client,
+            cordon: Arc::new(cordon),
+        }
+    }
+}
+
+impl InterruptionHandler for ClusterHandler {
+    fn provider_ids(&self) -> BoxFuture<'_, Result<Vec<String>, String>> {
+        Box::pin(async move {
+            use k8s_openapi::api::core::v1::Node;
+            let lp = kube::api::ListParams::default();
+            let nodes = kube::Api::<Node>::all(self.client.clone())
+                .list(&lp)
+                .await
+                .map_err(|e| format!("listing nodes: {e}"))?;
+            let claims = kube::Api::<crate::crd::NodeClaim>::all(self.client.clone())
+                .list(&lp)
+                .await
+                .map_err(|e| format!("listing nodeclaims: {e}"))?;
+            let mut ids: std::collections::BTreeSet<String> = nodes
+                .items
+                .into_iter()
+                .filter_map(|n| n.spec.and_then(|s| s.provider_id))
+                .collect();
+            ids.extend(
+                claims
+                    .items
+                    .into_iter()
+                    .filter_map(|c| c.status.and_then(|s| s.provider_id)),
+            );
+            Ok(ids.into_iter().collect())
+        })
+    }
+
+    fn cordon_and_drain<'a>(
+        &'a self,
+        provider_id: &'a str,
+        kind: &'a InterruptionKind,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        (self.cordon)(provider_id.to_string(), kind.clone())
+    }
+}
+
 /// What happened to one message (returned by [`handle_message`] for tests and metrics).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -308,6 +371,78 @@ mod tests {
             parse_event(r#"{"detail-type":"EC2 Spot Instance Interruption Warning","detail":{}}"#)
                 .unwrap_err()
                 .contains("detail.instance-id")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_cluster_handler_knows_nodes_and_claims() {
+        use crate::fixtures::{mock_client, timeout};
+        use serde_json::json;
+        let (client, mut server) = mock_client();
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = calls.clone();
+        let h = ClusterHandler::new(client, move |pid, kind| {
+            seen.lock().unwrap().push((pid, kind));
+            Box::pin(async { Ok(()) })
+        });
+        let spot = r#"{"id":"e1","detail-type":"EC2 Spot Instance Interruption Warning","detail":{"instance-id":"i-claim"}}"#;
+        let verify = async {
+            server
+                .expect(
+                    "GET",
+                    "/api/v1/nodes?",
+                    200,
+                    json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {}, "items": [
+                        {"metadata": {"name": "n1"}, "spec": {"providerID": "aws:///us-east-1a/i-node"}},
+                        {"metadata": {"name": "n2"}, "spec": {}}
+                    ]}),
+                )
+                .await;
+            server
+                .expect(
+                    "GET",
+                    "/apis/karpenter.sh/v1/nodeclaims?",
+                    200,
+                    json!({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaimList", "metadata": {}, "items": [
+                        {"metadata": {"name": "c1"}, "spec": {}, "status": {"providerID": "aws:///us-east-1b/i-claim"}}
+                    ]}),
+                )
+                .await;
+        };
+        let (out, ()) = timeout(Duration::from_secs(5), async {
+            tokio::join!(handle_message(spot, &h), verify)
+        })
+        .await;
+        assert_eq!(
+            out,
+            Outcome::Handled(vec!["aws:///us-east-1b/i-claim".into()])
+        );
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![(
+                "aws:///us-east-1b/i-claim".to_string(),
+                InterruptionKind::SpotInterruption
+            )]
+        );
+
+        // The API server failing: the message is kept for another try.
+        let verify = async {
+            server
+                .expect(
+                    "GET",
+                    "/api/v1/nodes?",
+                    503,
+                    crate::fixtures::status(503, "ServiceUnavailable", "etcd is down"),
+                )
+                .await;
+        };
+        let (out, ()) = timeout(Duration::from_secs(5), async {
+            tokio::join!(handle_message(spot, &h), verify)
+        })
+        .await;
+        assert!(
+            matches!(out, Outcome::Retry(ref m) if m.contains("listing nodes")),
+            "{out:?}"
         );
     }
 

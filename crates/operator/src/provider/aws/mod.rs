@@ -278,15 +278,26 @@ impl Aws {
     /// The provider for `kedge operator --provider aws`: credentials from `aws-config`'s
     /// default chain (env, profile, web identity / IRSA, IMDS), NodeClasses from the API
     /// server.
+    ///
+    /// An empty `settings.region` is taken from the same chain (`AWS_REGION`, the profile,
+    /// IMDS).
     pub async fn from_env(
-        settings: AwsSettings,
+        mut settings: AwsSettings,
         client: kube::Client,
         clock: Arc<dyn Clock>,
     ) -> crate::Result<Aws> {
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(settings.region.clone()))
-            .load()
-            .await;
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if !settings.region.is_empty() {
+            loader = loader.region(aws_config::Region::new(settings.region.clone()));
+        }
+        let conf = loader.load().await;
+        if settings.region.is_empty() {
+            settings.region = conf.region().map(|r| r.to_string()).ok_or_else(|| {
+                crate::Error::Invalid(
+                    "no AWS region: set AWS_REGION (or a profile region) for --provider aws".into(),
+                )
+            })?;
+        }
         let creds = conf.credentials_provider().ok_or_else(|| {
             crate::Error::Invalid(
                 "no AWS credentials provider: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or IRSA".into(),
@@ -1102,4 +1113,45 @@ fn fnv64(bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn from_env_takes_the_region_and_endpoint_it_is_given() {
+        let (client, _server) = crate::fixtures::mock_client();
+        let clock = Arc::new(clock::ManualClock::new(clock::Timestamp::from_secs(0)));
+        let aws = Aws::from_env(
+            AwsSettings {
+                cluster_name: "demo".into(),
+                region: "eu-west-1".into(),
+                endpoint: Some("http://127.0.0.1:9".into()),
+                ..Default::default()
+            },
+            client,
+            clock,
+        )
+        .await
+        .expect("provider");
+        assert_eq!(aws.ec2().region(), "eu-west-1");
+        assert_eq!(aws.settings().ec2_endpoint(), "http://127.0.0.1:9");
+        // The catalog offers the region's zones (prices stay the shipped us-east-1 ones).
+        assert_eq!(
+            aws.catalog().zones(),
+            vec!["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+        );
+        assert_eq!(aws.name(), "aws");
+    }
+
+    #[test]
+    fn client_tokens_fit_ec2s_limit() {
+        let short = "workers-abc12-1795899600000-0";
+        assert_eq!(truncate_token(short), short);
+        let long = format!("{}-1795899600000-7", "x".repeat(80));
+        let t = truncate_token(&long);
+        assert!(t.len() <= 64, "{t}");
+        assert!(t.ends_with("-1795899600000-7"), "{t}");
+    }
 }

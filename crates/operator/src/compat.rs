@@ -10,6 +10,14 @@
 //! and with the delete options under a snake_case key (`delete_options`) the API server
 //! ignores, so a grace period would be silently dropped. [`evict`] posts a complete `Eviction`
 //! of the served version instead.
+//!
+//! A 429 from the Eviction API is an answer ("a PodDisruptionBudget forbids this now"), not
+//! congestion. kube 5 clients retry 429s by default (`Config::default_retry`: up to 15 times,
+//! exponential from 5 ms — minutes in total), which would turn one refused eviction into a
+//! stalled drain. Build the client that evicts with [`client_without_retry`]; as a safety net
+//! [`evict`] gives up waiting after [`EVICTION_TIMEOUT`] and reports the pod as blocked for now.
+
+use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIGroup;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
@@ -143,6 +151,17 @@ pub async fn list_pdbs(
     Ok(out)
 }
 
+/// How long one eviction request may take before the pod counts as blocked for now (only
+/// reached with a client that retries 429s, or an API server in trouble).
+pub const EVICTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A client from `config` that does not retry 429/503/504 by itself, so an eviction refused by
+/// a PodDisruptionBudget comes back at once and is retried on the drain's own schedule.
+pub fn client_without_retry(mut config: kube::Config) -> Result<kube::Client> {
+    config.default_retry = false;
+    kube::Client::try_from(config).map_err(Error::kube("building a client without 429 retries"))
+}
+
 /// What an eviction request came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EvictOutcome {
@@ -175,7 +194,16 @@ pub async fn evict(
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(body)
         .map_err(|e| Error::Invalid(format!("building POST {uri}: {e}")))?;
-    match client.request::<Value>(req).await {
+    let answer = match tokio::time::timeout(EVICTION_TIMEOUT, client.request::<Value>(req)).await {
+        Ok(a) => a,
+        Err(_) => {
+            return Ok(EvictOutcome::Blocked(format!(
+                "no answer to the eviction within {EVICTION_TIMEOUT:?} (a client retrying 429s, \
+                 or a slow API server); retried later"
+            )));
+        }
+    };
+    match answer {
         Ok(_) => Ok(EvictOutcome::Evicted),
         Err(e) => match kube_status(&e) {
             Some(429) => Ok(EvictOutcome::Blocked(match &e {
@@ -356,6 +384,27 @@ mod tests {
         let e = c.unwrap_err();
         assert_eq!(e.status_code(), Some(500));
         assert!(e.to_string().contains("evicting pod ns/c"), "{e}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_eviction_without_an_answer_is_blocked_for_now_not_awaited_forever() {
+        let (client, mut api) = mock_client();
+        let c = compat(PolicyVersion::V1);
+        let code = tokio::spawn(async move { evict(&client, &c, "ns", "a", None).await });
+        // The request is never answered (as when a retrying client keeps re-sending a 429'd
+        // eviction); paused time runs the timeout out.
+        let out = code.await.unwrap().unwrap();
+        match out {
+            EvictOutcome::Blocked(why) => {
+                assert!(why.contains("no answer to the eviction"), "{why}")
+            }
+            other => panic!("expected Blocked, got {other:?}"),
+        }
+        let r = api.next(201, json!({})).await;
+        assert_eq!(
+            (r.method.as_str(), r.uri.as_str()),
+            ("POST", "/api/v1/namespaces/ns/pods/a/eviction")
+        );
     }
 
     #[tokio::test]

@@ -1187,7 +1187,8 @@ impl Disruptor {
                 return Ok(Phase::Idle);
             };
             let claim = replacement_claim(planned, pool)?;
-            let created = Api::<crd::NodeClaim>::all(self.client.clone())
+            let ar = kube::api::ApiResource::erase::<crd::NodeClaim>(&());
+            let created = Api::<kube::api::DynamicObject>::all_with(self.client.clone(), &ar)
                 .create(&PostParams::default(), &claim)
                 .await
                 .map_err(Error::kube(format!(
@@ -1329,7 +1330,7 @@ fn method_name(m: &Method) -> &'static str {
 pub fn replacement_claim(
     planned: &provision::plan::PlannedClaim,
     pool: &model::karpenter::NodePool,
-) -> Result<crd::NodeClaim> {
+) -> Result<kube::api::DynamicObject> {
     let nc = planned.to_nodeclaim(pool);
     let v = serde_json::to_value(&nc).map_err(|source| Error::Json {
         context: "replacement nodeclaim".into(),
@@ -1337,16 +1338,18 @@ pub fn replacement_claim(
     })?;
     let mut labels = nc.metadata.labels.clone();
     labels.insert(LABEL_NODEPOOL.into(), pool.name().into());
-    Ok(crd::NodeClaim {
-        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-            generate_name: Some(format!("{}-", pool.name())),
-            labels: Some(labels),
-            annotations: Some(nc.metadata.annotations.clone()),
-            ..Default::default()
-        },
-        spec: v.get("spec").cloned().unwrap_or(Value::Null),
-        status: None,
-    })
+    // A DynamicObject carries apiVersion/kind, which the API server needs on create.
+    let ar = kube::api::ApiResource::erase::<crd::NodeClaim>(&());
+    let mut obj = kube::api::DynamicObject::new("", &ar).data(json!({
+        "spec": v.get("spec").cloned().unwrap_or(Value::Null),
+    }));
+    obj.metadata = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        generate_name: Some(format!("{}-", pool.name())),
+        labels: Some(labels),
+        annotations: Some(nc.metadata.annotations.clone()),
+        ..Default::default()
+    };
+    Ok(obj)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2039,6 +2042,11 @@ mod tests {
                 )
                 .await;
             assert_eq!(body["metadata"]["generateName"], "default-");
+            assert_eq!(body["metadata"].get("name"), None);
+            assert_eq!(
+                (&body["apiVersion"], &body["kind"]),
+                (&json!("karpenter.sh/v1"), &json!("NodeClaim"))
+            );
             assert_eq!(
                 body["metadata"]["labels"]["karpenter.sh/nodepool"],
                 "default"

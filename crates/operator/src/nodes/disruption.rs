@@ -523,6 +523,32 @@ impl ObjectRef {
     }
 }
 
+/// What an Event says.
+#[derive(Debug, Clone, Copy)]
+pub struct Note<'a> {
+    pub warning: bool,
+    /// `Disrupting`, `DisruptionBlocked`, …
+    pub reason: &'a str,
+    pub message: &'a str,
+}
+
+impl<'a> Note<'a> {
+    pub fn normal(reason: &'a str, message: &'a str) -> Self {
+        Note {
+            warning: false,
+            reason,
+            message,
+        }
+    }
+    pub fn warning(reason: &'a str, message: &'a str) -> Self {
+        Note {
+            warning: true,
+            reason,
+            message,
+        }
+    }
+}
+
 /// Kubernetes Events (core/v1, which every server version serves and `kubectl describe`
 /// shows), deduplicated: one (object, reason, message) at most once per window. Names come
 /// from the injected clock, so tests see deterministic requests.
@@ -540,10 +566,13 @@ impl Events {
         now: Timestamp,
         dedup: Duration,
         regarding: &ObjectRef,
-        warning: bool,
-        reason: &str,
-        message: &str,
+        note: Note<'_>,
     ) {
+        let Note {
+            warning,
+            reason,
+            message,
+        } = note;
         let key = (regarding.clone(), reason.to_string(), message.to_string());
         if let Some(&t) = self.sent.get(&key)
             && now.as_millis() < t.saturating_add(dedup.as_millis() as u64)
@@ -835,9 +864,7 @@ pub async fn cordon_and_drain(
             now,
             dedup,
             &ObjectRef::node(&name, node.metadata.uid.clone()),
-            true,
-            "Interrupted",
-            &msg,
+            Note::warning("Interrupted", &msg),
         )
         .await;
     if let Some(c) = claim_for(node, &claims) {
@@ -849,9 +876,7 @@ pub async fn cordon_and_drain(
                 now,
                 dedup,
                 &ObjectRef::claim(&cname, c.metadata.uid.clone()),
-                true,
-                "Interrupted",
-                &msg,
+                Note::warning("Interrupted", &msg),
             )
             .await;
     }
@@ -960,24 +985,9 @@ impl Disruptor {
         self.tracker.pod_event(node, now);
     }
 
-    async fn event(
-        &mut self,
-        now: Timestamp,
-        obj: &ObjectRef,
-        warning: bool,
-        reason: &str,
-        msg: &str,
-    ) {
+    async fn event(&mut self, now: Timestamp, obj: &ObjectRef, note: Note<'_>) {
         self.events
-            .emit(
-                &self.client,
-                now,
-                self.config.event_dedup,
-                obj,
-                warning,
-                reason,
-                msg,
-            )
+            .emit(&self.client, now, self.config.event_dedup, obj, note)
             .await;
     }
 
@@ -998,20 +1008,16 @@ impl Disruptor {
         (ObjectRef::node(node, uid), claim)
     }
 
+    /// The same Event on the node and on its claim.
     async fn event_both(
         &mut self,
         now: Timestamp,
-        snap: &Snapshot,
-        built: &Built,
-        node: &str,
-        warning: bool,
-        reason: &str,
-        msg: &str,
+        refs: &(ObjectRef, Option<ObjectRef>),
+        note: Note<'_>,
     ) {
-        let (n, c) = Self::refs(snap, built, node);
-        self.event(now, &n, warning, reason, msg).await;
-        if let Some(c) = c {
-            self.event(now, &c, warning, reason, msg).await;
+        self.event(now, &refs.0, note).await;
+        if let Some(c) = &refs.1 {
+            self.event(now, c, note).await;
         }
     }
 
@@ -1078,10 +1084,8 @@ impl Disruptor {
             if let Some((node, why)) = skipped_node(line) {
                 let (n, c) = Self::refs(snap, built, node);
                 let msg = format!("Cannot disrupt Node: {why}");
-                self.event(now, &n, false, "DisruptionBlocked", &msg).await;
-                if let Some(c) = c {
-                    self.event(now, &c, false, "DisruptionBlocked", &msg).await;
-                }
+                self.event_both(now, &(n, c), Note::normal("DisruptionBlocked", &msg))
+                    .await;
             }
         }
         let Some(cmd) = d.commands.into_iter().next() else {
@@ -1150,12 +1154,8 @@ impl Disruptor {
             for node in &cmd.candidates {
                 self.event_both(
                     now,
-                    snap,
-                    built,
-                    node,
-                    false,
-                    "DisruptionValidationFailed",
-                    &line,
+                    &Self::refs(snap, built, node),
+                    Note::normal("DisruptionValidationFailed", &line),
                 )
                 .await;
             }
@@ -1170,8 +1170,12 @@ impl Disruptor {
                 method_name(&cmd.method),
                 cmd.explanation
             );
-            self.event_both(now, snap, built, node, false, "Disrupting", &msg)
-                .await;
+            self.event_both(
+                now,
+                &Self::refs(snap, built, node),
+                Note::normal("Disrupting", &msg),
+            )
+            .await;
         }
         if let Method::Replace(planned) = &cmd.method {
             let Some(pool) = built
@@ -1246,8 +1250,12 @@ impl Disruptor {
                     cmd.candidates.join(", ")
                 );
                 for node in &cmd.candidates {
-                    self.event_both(now, snap, built, node, true, "DisruptionBlocked", &line)
-                        .await;
+                    self.event_both(
+                        now,
+                        &Self::refs(snap, built, node),
+                        Note::warning("DisruptionBlocked", &line),
+                    )
+                    .await;
                 }
                 report.explanations.push(line);
                 Ok(Phase::Idle)
@@ -1298,8 +1306,12 @@ impl Disruptor {
                             remaining,
                             blocked.join("; ")
                         );
-                        self.event_both(now, snap, built, &node, true, "DisruptionBlocked", &msg)
-                            .await;
+                        self.event_both(
+                            now,
+                            &Self::refs(snap, built, &node),
+                            Note::warning("DisruptionBlocked", &msg),
+                        )
+                        .await;
                         report.explanations.push(format!("node {node}: {msg}"));
                     }
                     left.push(node);

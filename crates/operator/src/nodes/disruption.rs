@@ -74,6 +74,10 @@ pub struct DisruptionConfig {
     /// How long a replacement may take to become Initialized before the command is given up
     /// (Karpenter's orchestration queue: 10 minutes).
     pub replacement_timeout: Duration,
+    /// A drain still blocked after this long is given up: the remaining candidates are
+    /// uncordoned and the controller moves on (Karpenter's orchestration queue gives a command
+    /// 10 minutes).
+    pub drain_timeout: Duration,
     /// Backoff of a pod whose eviction was refused (429): doubles from `min` to `max`
     /// (Karpenter's eviction queue: 100 ms to 10 s).
     pub eviction_backoff_min: Duration,
@@ -89,6 +93,7 @@ impl Default for DisruptionConfig {
             poll: Duration::from_secs(10),
             validation_delay: Duration::from_secs(15),
             replacement_timeout: Duration::from_secs(600),
+            drain_timeout: Duration::from_secs(600),
             eviction_backoff_min: Duration::from_millis(100),
             eviction_backoff_max: Duration::from_secs(10),
             event_dedup: Duration::from_secs(300),
@@ -1072,10 +1077,11 @@ impl Disruptor {
             };
             let claim_deleting = claim_for(n, &snap.claims).is_some_and(claim_is_deleting);
             if has_disrupted_taint(n) && built.claim_of_node.contains_key(name) && !claim_deleting {
-                self.uncordon(n).await?;
-                report.explanations.push(format!(
-                    "node {name}: removed a stale {DISRUPTED_TAINT_KEY} taint"
-                ));
+                report.explanations.push(if self.uncordon(n).await? {
+                    format!("node {name}: removed a stale {DISRUPTED_TAINT_KEY} taint")
+                } else {
+                    format!("node {name}: changed since the snapshot; its stale {DISRUPTED_TAINT_KEY} taint is looked at next pass")
+                });
             }
         }
         let d = provision::disruption::disrupt(catalog, &built.input, now, self.config.options);
@@ -1101,7 +1107,9 @@ impl Disruptor {
         Ok(Phase::Validating { cmd, since: now })
     }
 
-    async fn uncordon(&self, n: &Node) -> Result<()> {
+    /// Take our taint off `n` (as seen in the snapshot); `false` when the node changed since
+    /// (409: the next pass looks again) or is gone.
+    async fn uncordon(&self, n: &Node) -> Result<bool> {
         let name = n.metadata.name.as_deref().unwrap_or("");
         let taints: Vec<_> = n
             .spec
@@ -1119,8 +1127,8 @@ impl Disruptor {
             .patch(name, &PatchParams::default(), &Patch::Merge(patch))
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(kube_status(&e), Some(404 | 409)) => Ok(()),
+            Ok(_) => Ok(true),
+            Err(e) if matches!(kube_status(&e), Some(404 | 409)) => Ok(false),
             Err(e) => Err(Error::kube(format!(
                 "removing the disrupted taint of {name}"
             ))(e)),
@@ -1272,6 +1280,32 @@ impl Disruptor {
         since: Timestamp,
         report: &mut PassReport,
     ) -> Result<Phase> {
+        if now.since(since) >= self.config.drain_timeout {
+            let line = format!(
+                "{:?} command for {} given up: still not drained after {:?}; uncordoned",
+                cmd.kind,
+                cmd.candidates.join(", "),
+                self.config.drain_timeout
+            );
+            for node in &cmd.candidates {
+                if let Some(n) = snap
+                    .nodes
+                    .iter()
+                    .find(|n| n.metadata.name.as_deref() == Some(node.as_str()))
+                    && has_disrupted_taint(n)
+                {
+                    self.uncordon(n).await?;
+                }
+                self.event_both(
+                    now,
+                    &Self::refs(snap, built, node),
+                    Note::warning("DisruptionBlocked", &line),
+                )
+                .await;
+            }
+            report.explanations.push(line);
+            return Ok(Phase::Idle);
+        }
         let mut left = Vec::new();
         for node in std::mem::take(&mut cmd.candidates) {
             let Some(claim) = built.claim_of_node.get(&node).cloned() else {
@@ -2149,5 +2183,204 @@ mod tests {
             ["node n1 is not disrupted: node has karpenter.sh/do-not-disrupt"]
         );
         assert_eq!(b.explanations, a.explanations);
+    }
+
+    fn ctx(client: kube::Client, now: u64) -> Context {
+        Context {
+            client,
+            clock: Arc::new(clock::ManualClock::new(Timestamp(now))),
+            metrics: Arc::default(),
+            settings: Arc::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_interruption_cordons_the_node_and_deletes_its_claim() {
+        let (client, mut api) = mock_client();
+        let c = ctx(client, T0);
+        let code = tokio::spawn(async move {
+            (
+                cordon_and_drain(&c, "kwok://n1", "spot interruption").await,
+                cordon_and_drain(&c, "aws:///us-east-1a/i-unknown", "spot interruption").await,
+            )
+        });
+        timeout(Duration::from_secs(5), async {
+            let nodes = list("Node", vec![node_json("n1", "m5.large", "2", json!([]))]);
+            api.expect("GET", "/api/v1/nodes?", 200, nodes.clone())
+                .await;
+            api.expect(
+                "GET",
+                "/api/v1/nodes/n1",
+                200,
+                node_json("n1", "m5.large", "2", json!([])),
+            )
+            .await;
+            let patch = api
+                .expect("PATCH", "/api/v1/nodes/n1?", 200, tainted_n1())
+                .await;
+            assert_eq!(patch, taint_patch());
+            let claims = list(
+                "NodeClaim",
+                vec![serde_json::to_value(claim("c1", "n1", true)).unwrap()],
+            );
+            api.expect("GET", "/apis/karpenter.sh/v1/nodeclaims?", 200, claims)
+                .await;
+            let ev = expect_event(&mut api, "n1", "Interrupted").await;
+            assert_eq!(ev["type"], "Warning");
+            assert_eq!(
+                ev["message"],
+                "Interruption: spot interruption; cordoned and draining"
+            );
+            api.expect(
+                "DELETE",
+                "/apis/karpenter.sh/v1/nodeclaims/c1?",
+                200,
+                json!({}),
+            )
+            .await;
+            expect_event(&mut api, "c1", "Interrupted").await;
+            // Unknown provider ID: nothing but the lookup.
+            api.expect("GET", "/api/v1/nodes?", 200, nodes).await;
+            api.expect_no_more(Duration::from_millis(50)).await;
+        })
+        .await;
+        let (known, unknown) = code.await.unwrap();
+        assert_eq!(known.unwrap(), Some("n1".to_string()));
+        assert_eq!(unknown.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_stale_disrupted_taint_is_removed_when_no_command_runs() {
+        let (client, mut api) = mock_client();
+        let stale: Node = serde_json::from_value(node_json(
+            "n1",
+            "m5.large",
+            "2",
+            json!([{"key": "team", "value": "a", "effect": "NoSchedule"},
+                   {"key": "karpenter.sh/disrupted", "effect": "NoSchedule"}]),
+        ))
+        .unwrap();
+        let snap = Snapshot {
+            nodes: vec![stale],
+            claims: vec![claim("c1", "n1", true)],
+            pods: vec![pod("ns", "web-1", "n1", "500m")],
+            nodepools: vec![nodepool("WhenEmpty", &["m5.large"])],
+            ..Default::default()
+        };
+        let code = tokio::spawn(async move {
+            let mut d = disruptor(client);
+            let a = d.pass(&snap, Timestamp(T0)).await.unwrap();
+            let b = d.pass(&snap, Timestamp(T0 + 10_000)).await.unwrap();
+            (a, b)
+        });
+        timeout(Duration::from_secs(5), async {
+            let body = api.expect("PATCH", "/api/v1/nodes/n1?", 409, crate::fixtures::conflict("nodes", "n1")).await;
+            assert_eq!(
+                body,
+                json!({"metadata": {"resourceVersion": "7"},
+                       "spec": {"taints": [{"key": "team", "value": "a", "effect": "NoSchedule"}]}}),
+                "the taint list minus ours, pinned to the snapshot's resourceVersion"
+            );
+            // Next pass: the patch goes through.
+            api.expect("PATCH", "/api/v1/nodes/n1?", 200, node_json("n1", "m5.large", "2", json!([])))
+                .await;
+            api.expect_no_more(Duration::from_millis(50)).await;
+        })
+        .await;
+        let (a, b) = code.await.unwrap();
+        assert!(
+            a.explanations
+                .iter()
+                .any(|l| l.starts_with("node n1: changed since the snapshot")),
+            "{:?}",
+            a.explanations
+        );
+        assert!(
+            b.explanations
+                .iter()
+                .any(|l| l == "node n1: removed a stale karpenter.sh/disrupted taint"),
+            "{:?}",
+            b.explanations
+        );
+    }
+
+    #[tokio::test]
+    async fn a_drain_blocked_past_the_timeout_is_given_up_and_uncordoned() {
+        let (client, mut api) = mock_client();
+        let snap = Snapshot {
+            nodes: vec![node("n1", "m5.large", "2"), node("n2", "m5.large", "2")],
+            claims: vec![claim("c1", "n1", true), claim("c2", "n2", true)],
+            pods: vec![pod("ns", "web-1", "n2", "500m")],
+            nodepools: vec![nodepool("WhenEmptyOrUnderutilized", &["m5.large"])],
+            ..Default::default()
+        };
+        let mut later = snap.clone();
+        later.nodes[0] = serde_json::from_value(tainted_n1()).unwrap();
+        let code = tokio::spawn(async move {
+            let mut d = disruptor(client);
+            d.pass(&snap, Timestamp(T0)).await.unwrap();
+            let draining = d.pass(&snap, Timestamp(T0 + 15_000)).await.unwrap();
+            let phase = d.phase().clone();
+            let gave_up = d.pass(&later, Timestamp(T0 + 615_000)).await.unwrap();
+            (draining, phase, gave_up, d.phase().clone())
+        });
+        // A pod the snapshot did not know about, with do-not-disrupt, turned up.
+        let mut late = pod_json("ns", "batch", "n1", "100m");
+        late["metadata"]["annotations"] = json!({"karpenter.sh/do-not-disrupt": "true"});
+        timeout(Duration::from_secs(5), async {
+            expect_event(&mut api, "n1", "Disrupting").await;
+            expect_event(&mut api, "c1", "Disrupting").await;
+            api.expect(
+                "GET",
+                "/api/v1/nodes/n1",
+                200,
+                node_json("n1", "m5.large", "2", json!([])),
+            )
+            .await;
+            api.expect("PATCH", "/api/v1/nodes/n1?", 200, tainted_n1())
+                .await;
+            api.expect("GET", PODS_ON_N1, 200, list("Pod", vec![late]))
+                .await;
+            let ev = expect_event(&mut api, "n1", "DisruptionBlocked").await;
+            assert_eq!(ev["type"], "Warning");
+            assert!(
+                ev["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("ns/batch: has karpenter.sh/do-not-disrupt"),
+                "{ev}"
+            );
+            expect_event(&mut api, "c1", "DisruptionBlocked").await;
+            // Ten minutes later: given up, uncordoned.
+            let body = api
+                .expect(
+                    "PATCH",
+                    "/api/v1/nodes/n1?",
+                    200,
+                    node_json("n1", "m5.large", "2", json!([])),
+                )
+                .await;
+            assert_eq!(
+                body,
+                json!({"metadata": {"resourceVersion": "7"}, "spec": {"taints": []}})
+            );
+            let ev = expect_event(&mut api, "n1", "DisruptionBlocked").await;
+            assert!(ev["message"].as_str().unwrap().contains("given up"), "{ev}");
+            expect_event(&mut api, "c1", "DisruptionBlocked").await;
+            api.expect_no_more(Duration::from_millis(50)).await;
+        })
+        .await;
+        let (draining, phase, gave_up, end) = code.await.unwrap();
+        assert!(draining.deleted_claims.is_empty());
+        assert!(matches!(phase, Phase::Draining { .. }));
+        assert!(
+            gave_up
+                .explanations
+                .iter()
+                .any(|l| l.starts_with("Empty command for n1 given up")),
+            "{:?}",
+            gave_up.explanations
+        );
+        assert_eq!(end, Phase::Idle);
     }
 }

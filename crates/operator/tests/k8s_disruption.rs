@@ -88,10 +88,10 @@ async fn install_crds(client: &kube::Client) {
 /// lifecycle controller to take it off, so the test does).
 async fn create_node(
     client: &kube::Client,
+    pool: &str,
     name: &str,
     instance_type: &str,
-    cpu: &str,
-    mem: &str,
+    (cpu, mem): (&str, &str),
     taints: Value,
     annotations: Value,
 ) {
@@ -102,7 +102,7 @@ async fn create_node(
             "name": name,
             "annotations": annotations,
             "labels": {
-                "karpenter.sh/nodepool": "default",
+                "karpenter.sh/nodepool": pool,
                 "karpenter.sh/registered": "true",
                 "karpenter.sh/initialized": "true",
                 "node.kubernetes.io/instance-type": instance_type,
@@ -155,12 +155,18 @@ fn taint_keys(n: &Node) -> Vec<String> {
 
 /// A NodeClaim as the lifecycle controller leaves it once its node is initialized. It carries
 /// a test finalizer so the deletion is observable (no termination controller runs here).
-async fn create_claim(client: &kube::Client, name: &str, node: &str, instance_type: &str) {
+async fn create_claim(
+    client: &kube::Client,
+    pool: &str,
+    name: &str,
+    node: &str,
+    instance_type: &str,
+) {
     let claims: Api<DynamicObject> =
         Api::all_with(client.clone(), &ApiResource::erase::<crd::NodeClaim>(&()));
     let c: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
-        "metadata": {"name": name, "labels": {"karpenter.sh/nodepool": "default"},
+        "metadata": {"name": name, "labels": {"karpenter.sh/nodepool": pool},
                      "finalizers": [FINALIZER]},
         "spec": {
             "requirements": [
@@ -429,26 +435,26 @@ async fn scale_in_cordons_evicts_respecting_the_pdb_and_deletes_the_claim() {
     let hold = json!([{"key": HOLD, "effect": "NoSchedule"}]);
     create_node(
         &client,
+        "default",
         "node-a",
         "m5.xlarge",
-        "4",
-        "16Gi",
+        ("4", "16Gi"),
         hold.clone(),
         json!({"karpenter.sh/do-not-disrupt": "true"}),
     )
     .await;
     create_node(
         &client,
+        "default",
         "node-b",
         "m5.large",
-        "2",
-        "8Gi",
+        ("2", "8Gi"),
         json!([]),
         json!({}),
     )
     .await;
-    create_claim(&client, "claim-a", "node-a", "m5.xlarge").await;
-    create_claim(&client, "claim-b", "node-b", "m5.large").await;
+    create_claim(&client, "default", "claim-a", "node-a", "m5.xlarge").await;
+    create_claim(&client, "default", "claim-b", "node-b", "m5.large").await;
     let kubelet = StandInKubelet::start(client.clone());
 
     // Workload: `base` pinned to node-a (2.5 CPU), `web` (1 × 600m) and `batch` (3 × 400m) on
@@ -702,4 +708,102 @@ async fn scale_in_cordons_evicts_respecting_the_pdb_and_deletes_the_claim() {
         "{:?}",
         disrupting.message
     );
+}
+
+/// The controller as `kedge operator` runs it (`run_disruption`: discovery, watches, its own
+/// timers on the system clock): an empty node of a pool with `consolidateAfter: 0s` is
+/// cordoned and its claim deleted after the 15 s validation delay.
+#[tokio::test]
+async fn the_running_controller_removes_an_empty_node() {
+    let Some(cp) = common::control_plane("the_running_controller_removes_an_empty_node") else {
+        return;
+    };
+    operator::init_tls();
+    let client = cp.client().await.expect("client");
+    let _guard = common::cluster_lock().await;
+    install_crds(&client).await;
+    let pools: Api<DynamicObject> =
+        Api::all_with(client.clone(), &ApiResource::erase::<crd::NodePool>(&()));
+    let pool: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "e2e"},
+        "spec": {
+            "template": {"spec": {
+                "requirements": [
+                    {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["m5.large"]},
+                ],
+                "nodeClassRef": {"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": "default"},
+            }},
+            "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "0s"},
+        },
+    }))
+    .unwrap();
+    pools.create(&PostParams::default(), &pool).await.unwrap();
+    create_node(
+        &client,
+        "e2e",
+        "node-e",
+        "m5.large",
+        ("2", "8Gi"),
+        json!([]),
+        json!({}),
+    )
+    .await;
+    create_claim(&client, "e2e", "claim-e", "node-e", "m5.large").await;
+
+    let kc = kube::config::Kubeconfig::read_from(cp.kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let ctx = operator::context::Context {
+        client: compat::client_without_retry(config).expect("client"),
+        clock: Arc::new(SystemClock),
+        metrics: Arc::default(),
+        settings: Arc::default(),
+    };
+    let provider = Arc::new(CatalogOnly(Arc::new(Catalog::aws())));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(operator::nodes::disruption::run_disruption(
+        ctx,
+        provider,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let claims: Api<crd::NodeClaim> = Api::all(client.clone());
+    common::eventually(60, "claim-e deleted by the controller", || async {
+        claims
+            .get("claim-e")
+            .await
+            .ok()?
+            .metadata
+            .deletion_timestamp
+            .map(|_| ())
+    })
+    .await;
+    let node = Api::<Node>::all(client.clone())
+        .get("node-e")
+        .await
+        .unwrap();
+    assert!(
+        taint_keys(&node).contains(&DISRUPTED_TAINT_KEY.to_string()),
+        "cordoned first"
+    );
+    let _ = stop.send(());
+    controller
+        .await
+        .unwrap()
+        .expect("the controller stops cleanly");
+    // Leave nothing of ours behind for the other test: no claim, no node.
+    claims
+        .patch(
+            "claim-e",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+    Api::<Node>::all(client.clone())
+        .delete("node-e", &DeleteParams::default())
+        .await
+        .unwrap();
 }

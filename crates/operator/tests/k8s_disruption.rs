@@ -710,7 +710,7 @@ async fn scale_in_cordons_evicts_respecting_the_pdb_and_deletes_the_claim() {
     );
 }
 
-/// The controller as `kedge operator` runs it (`run_disruption`: discovery, watches, its own
+/// The controller as `kedge operator` runs it (`run_disruption[_with]`: discovery, watches, its own
 /// timers on the system clock): an empty node of a pool with `consolidateAfter: 0s` is
 /// cordoned and its claim deleted after the 15 s validation delay.
 #[tokio::test]
@@ -762,9 +762,15 @@ async fn the_running_controller_removes_an_empty_node() {
     };
     let provider = Arc::new(CatalogOnly(Arc::new(Catalog::aws())));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(operator::nodes::disruption::run_disruption(
+    let (reports, mut report) = tokio::sync::watch::channel(PassReport::default());
+    let config = DisruptionConfig {
+        reports: Some(reports),
+        ..DisruptionConfig::default()
+    };
+    let controller = tokio::spawn(operator::nodes::disruption::run_disruption_with(
         ctx,
         provider,
+        config,
         async move {
             let _ = stopped.await;
         },

@@ -26,6 +26,10 @@
 //! `DisruptionBlocked`, `DisruptionValidationFailed`) with the core's one-line explanation,
 //! and the latest explanations are kept for logs and metrics ([`Disruptor::explanations`]).
 //!
+//! The client must not retry 429s by itself (kube's `Config::default_retry`, on by default):
+//! a PodDisruptionBudget's refusal has to come back at once so the drain can back off on its
+//! own schedule; see [`crate::compat::client_without_retry`].
+//!
 //! [`drain_node`] (cordon + evict what can be evicted) is shared with the NodeClaim
 //! termination finalizer; [`cordon_and_drain`] serves the AWS interruption queue.
 
@@ -85,6 +89,8 @@ pub struct DisruptionConfig {
     /// The same Event (object, reason, message) is not repeated within this window.
     pub event_dedup: Duration,
     pub options: DisruptionOptions,
+    /// Where [`run_disruption_with`] publishes every pass's report (metrics, status pages).
+    pub reports: Option<tokio::sync::watch::Sender<PassReport>>,
 }
 
 impl Default for DisruptionConfig {
@@ -98,6 +104,7 @@ impl Default for DisruptionConfig {
             eviction_backoff_max: Duration::from_secs(10),
             event_dedup: Duration::from_secs(300),
             options: DisruptionOptions::default(),
+            reports: None,
         }
     }
 }
@@ -1432,7 +1439,13 @@ pub async fn run_disruption_with(
     loop {
         let next = match Snapshot::list(&ctx.client, &compat).await {
             Ok(snap) => match d.pass(&snap, ctx.clock.now()).await {
-                Ok(r) => r.next.min(config.poll),
+                Ok(r) => {
+                    let next = r.next.min(config.poll);
+                    if let Some(tx) = &config.reports {
+                        tx.send_replace(r);
+                    }
+                    next
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, kind = e.metric_label(), "disruption pass failed");
                     config.poll

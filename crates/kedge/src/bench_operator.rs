@@ -46,6 +46,9 @@ pub struct BenchOperatorArgs {
     /// Polling interval of every ScaledObject, seconds.
     #[arg(long, default_value_t = 5)]
     pub polling_interval: u32,
+    /// The operator's provider: kwok (nodes managed, fake kubelet) or none (pods only).
+    #[arg(long, default_value = "kwok")]
+    pub provider: String,
     /// Seconds to wait for each phase before giving up on the stragglers.
     #[arg(long, default_value_t = 300)]
     pub phase_timeout: u64,
@@ -231,7 +234,13 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
     // The operator, as its own process.
     let exe = std::env::current_exe()?;
     let mut child = std::process::Command::new(exe)
-        .args(["operator", "--provider", "kwok", "--bind", "127.0.0.1:0"])
+        .args([
+            "operator",
+            "--provider",
+            &args.provider,
+            "--bind",
+            "127.0.0.1:0",
+        ])
         .arg("--kubeconfig")
         .arg(cp.kubeconfig())
         .args([
@@ -352,9 +361,19 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
             .collect()
     };
     let rss_after_ready = rss_kib(pid, "VmRSS:").unwrap_or(0);
+    println!(
+        "after ready: RSS {:.1} MB, threads {}",
+        rss_after_ready as f64 / 1024.0,
+        rss_kib(pid, "Threads:").unwrap_or(0)
+    );
+    if std::env::var_os("KEDGE_BENCH_PAUSE").is_some() {
+        println!("paused for inspection of pid {pid}; press enter");
+        let _ =
+            tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new())).await;
+    }
 
     // Phase 2/3: scale-out and scale-in latency.
-    let mut phase = |target: i32| {
+    let phase = |target: i32| {
         let deployments = deployments.clone();
         let value = value.clone();
         let n = args.scaled_objects;
@@ -396,17 +415,31 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
         }
     };
     let out_lat = phase(1).await;
+    // Pods: created by the ReplicaSet controller, bound by kube-scheduler to the kwok nodes,
+    // marked Running by the operator's kwok kubelet.
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let running = pods
-        .list(&Default::default())
-        .await
-        .map(|l| {
-            l.items
-                .iter()
-                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-                .count()
-        })
-        .unwrap_or(0);
+    let t = Instant::now();
+    let mut running = 0;
+    let mut running_after = None;
+    while t.elapsed() < Duration::from_secs(args.phase_timeout) {
+        running = pods
+            .list(&Default::default())
+            .await
+            .map(|l| {
+                l.items
+                    .iter()
+                    .filter(|p| {
+                        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        if running >= args.scaled_objects || args.provider != "kwok" {
+            running_after = Some(t.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let rss_after_out = rss_kib(pid, "VmRSS:").unwrap_or(0);
     let in_lat = phase(0).await;
 
@@ -426,7 +459,12 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
     );
     summary("ready latency", ready_lat, args.scaled_objects);
     summary("scale-out latency", out_lat, args.scaled_objects);
-    println!("pods Running after scale-out: {running}");
+    println!(
+        "pods Running after scale-out: {running} ({})",
+        running_after
+            .map(|d| format!("all within {:.1} s of the last scale-out", d.as_secs_f64()))
+            .unwrap_or_else(|| "timed out".into())
+    );
     summary("scale-in latency", in_lat, args.scaled_objects);
     println!(
         "operator RSS: idle {:.1} MB, after ready {:.1} MB, after scale-out {:.1} MB, peak sampled {:.1} MB, VmHWM {:.1} MB",

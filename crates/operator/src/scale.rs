@@ -55,9 +55,7 @@ impl Resources {
                     },
                 },
             })?;
-        if !caps.subresources.iter().any(|(sr, _)| sr.plural == "scale")
-            && !caps.subresources.is_empty()
-        {
+        if !caps.subresources.iter().any(|(sr, _)| sr.plural == "scale") {
             return Err(Error::Invalid(format!(
                 "scaleTargetRef: {api_version} {kind} has no /scale subresource"
             )));
@@ -79,6 +77,8 @@ pub struct KubeTarget {
     pub field_manager: String,
     /// Before a scale-in, mark idle pods cheapest to delete.
     pub busy_aware: bool,
+    /// Shared bound on concurrent API calls (see `scaledobject::Shared::api_permits`).
+    pub permits: Option<Arc<tokio::sync::Semaphore>>,
     last: Mutex<Option<(u32, Option<String>)>>,
 }
 
@@ -97,12 +97,21 @@ impl KubeTarget {
             name: name.to_string(),
             field_manager: field_manager.to_string(),
             busy_aware: true,
+            permits: None,
             last: Mutex::new(None),
         }
     }
 
     /// `spec.replicas` and the pod selector of the target's `/scale`.
+    async fn permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        match &self.permits {
+            Some(p) => p.acquire().await.ok(),
+            None => None,
+        }
+    }
+
     pub async fn read(&self) -> Result<(u32, u32, Option<String>)> {
+        let _permit = self.permit().await;
         let s = self
             .api
             .get_scale(&self.name)
@@ -130,6 +139,7 @@ impl KubeTarget {
             tracing::warn!(error = %e, target = %self.name, "could not mark idle pods before scale-in");
         }
         let patch = serde_json::json!({"spec": {"replicas": replicas}});
+        let _permit = self.permit().await;
         self.api
             .patch_scale(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await

@@ -23,7 +23,7 @@ use futures::StreamExt;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use scalers::runner::{LoopContext, ObjectLoop};
 use serde_json::json;
@@ -35,6 +35,9 @@ use crate::crd::{self, Condition, GroupVersionKindResource, Kind, ScaledObjectSt
 use crate::nodes::IntentBoard;
 use crate::scale::{KubeTarget, Resources};
 use crate::{Error, Result};
+
+/// Concurrent API calls of all scale loops together.
+pub const API_CONCURRENCY: usize = 8;
 
 /// KEDA's finalizer name, so objects created under KEDA are handled the same way.
 pub const FINALIZER: &str = "finalizer.keda.sh";
@@ -49,6 +52,10 @@ pub struct Shared {
     pub autoscale_metrics: Arc<autoscale::metrics::Metrics>,
     /// Upper bound for one trigger poll.
     pub scaler_timeout: Duration,
+    /// Bounds the scale loops' concurrent API calls (like client-go's QPS/burst limits): it
+    /// protects the API server and keeps the HTTP/1.1 connection pool (one TLS connection per
+    /// concurrent request) small.
+    pub api_permits: Arc<tokio::sync::Semaphore>,
     loops: Mutex<HashMap<(String, String), Running>>,
 }
 
@@ -90,6 +97,7 @@ impl Shared {
             intents,
             autoscale_metrics,
             scaler_timeout: Duration::from_secs(3),
+            api_permits: Arc::new(tokio::sync::Semaphore::new(API_CONCURRENCY)),
             loops: Mutex::new(HashMap::new()),
         })
     }
@@ -385,13 +393,15 @@ async fn prepare(
                 spec: t.spec,
             }
         });
-    let target = Arc::new(KubeTarget::new(
+    let mut target = KubeTarget::new(
         ctx.client.clone(),
         &ar,
         &ns,
         &target_ref.name,
         &ctx.settings.field_manager,
-    ));
+    );
+    target.permits = Some(shared.api_permits.clone());
+    let target = Arc::new(target);
     let kind_label = if ar.group.is_empty() {
         format!("{}.{}", ar.version, ar.kind)
     } else {
@@ -744,7 +754,10 @@ async fn scale_loop(
         }
         status = status_after(&status, &p, &object.autoscaler, &d, now);
         if written.as_ref() != Some(&status) {
-            match patch_status(ctx, &ns, &name, &status).await {
+            let permit = shared.api_permits.acquire().await.ok();
+            let written_now = patch_status(ctx, &ns, &name, &status).await;
+            drop(permit);
+            match written_now {
                 Ok(()) => written = Some(status.clone()),
                 Err(e) => tracing::warn!(error = %e, "status update failed"),
             }
@@ -767,6 +780,19 @@ async fn first_of(mut futs: Vec<autoscale::scaler::BoxFuture<'_, ()>>) {
         std::task::Poll::Pending
     })
     .await
+}
+
+/// What a reconcile must react to: generation (spec), annotations (pause), finalizers and
+/// deletion. Status writes change none of these.
+fn user_intent(so: &crd::ScaledObject) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    so.metadata.generation.hash(&mut h);
+    so.metadata.annotations.hash(&mut h);
+    so.metadata.finalizers.hash(&mut h);
+    so.metadata.deletion_timestamp.is_some().hash(&mut h);
+    so.metadata.uid.hash(&mut h);
+    Some(h.finish())
 }
 
 fn error_policy(_so: Arc<crd::ScaledObject>, err: &Error, _shared: Arc<Shared>) -> Action {
@@ -793,7 +819,19 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     for api in apis {
         let s = shared.clone();
         let mut sd = shutdown.clone();
-        let ctrl = Controller::new(api, watcher::Config::default().any_semantic())
+        // Reconcile on what the user changes (spec → generation, pause annotations,
+        // finalizers, deletion), not on our own status writes; keep no managedFields in
+        // memory.
+        let (reader, writer) = kube::runtime::reflector::store();
+        let trigger = watcher(api, watcher::Config::default().any_semantic())
+            .default_backoff()
+            .modify(|so: &mut crd::ScaledObject| {
+                so.metadata.managed_fields = None;
+            })
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(user_intent, Default::default());
+        let ctrl = Controller::for_stream(trigger, reader)
             .graceful_shutdown_on(async move {
                 let _ = sd.wait_for(|v| *v).await;
             })
@@ -826,4 +864,272 @@ pub fn trigger_types(so: &model::keda::ScaledObject) -> BTreeMap<String, usize> 
         *m.entry(t.trigger_type.clone()).or_insert(0) += 1;
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{self, ApiServer, mock_client};
+    use clock::ManualClock;
+    use serde_json::Value;
+
+    const SO: &str = "/apis/keda.sh/v1alpha1/namespaces/ns/scaledobjects/so";
+
+    fn shared(client: kube::Client) -> Arc<Shared> {
+        let ctx = Context {
+            client,
+            clock: Arc::new(ManualClock::new(Timestamp::from_secs(1_800_000_000))),
+            metrics: Arc::new(crate::server::Metrics::default()),
+            settings: Arc::new(crate::context::Settings::default()),
+        };
+        Shared::new(ctx, None, Arc::new(autoscale::metrics::Metrics::new()))
+    }
+
+    fn so(finalizers: &[&str], spec: Value, status: Value) -> Arc<crd::ScaledObject> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+                "metadata": {"name": "so", "namespace": "ns", "uid": "u1", "resourceVersion": "5",
+                             "finalizers": finalizers},
+                "spec": spec, "status": status,
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn valid_spec() -> Value {
+        json!({"scaleTargetRef": {"name": "web"}, "triggers": [
+            {"type": "cron", "metadata": {"timezone": "UTC", "start": "0 8 * * *", "end": "0 18 * * *", "desiredReplicas": "3"}}]})
+    }
+
+    fn apps_v1() -> Value {
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1", "resources": [
+            {"name": "deployments", "singularName": "deployment", "namespaced": true, "kind": "Deployment",
+             "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]},
+            {"name": "deployments/scale", "singularName": "", "namespaced": true, "group": "autoscaling",
+             "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}]})
+    }
+
+    async fn expect_event(api: &mut ApiServer, reason: &str) {
+        let body = api
+            .expect(
+                "POST",
+                "/apis/events.k8s.io/v1/namespaces/ns/events?",
+                201,
+                json!({}),
+            )
+            .await;
+        assert_eq!(body["reason"], reason, "{body}");
+        assert_eq!(body["regarding"]["name"], "so");
+    }
+
+    #[tokio::test]
+    async fn adds_the_keda_finalizer_first_and_surfaces_a_conflict() {
+        let (client, mut api) = mock_client();
+        let s = shared(client);
+        let obj = so(&[], valid_spec(), Value::Null);
+        let (o2, s2) = (obj.clone(), s.clone());
+        let t = tokio::spawn(async move { (reconcile(obj, s).await, reconcile(o2, s2).await) });
+        fixtures::timeout(Duration::from_secs(5), async {
+            let body = api.expect("PATCH", &format!("{SO}?"), 200, json!({})).await;
+            assert_eq!(body["metadata"]["finalizers"], json!([FINALIZER]));
+            assert_eq!(body["metadata"]["resourceVersion"], "5");
+            api.expect(
+                "PATCH",
+                &format!("{SO}?"),
+                409,
+                fixtures::conflict("scaledobjects", "so"),
+            )
+            .await;
+        })
+        .await;
+        let (first, second) = t.await.unwrap();
+        assert_eq!(first.unwrap(), Action::await_change());
+        let err = second.unwrap_err();
+        assert_eq!(err.status_code(), Some(409));
+        // A conflict is retried quickly.
+        let obj = so(&[], valid_spec(), Value::Null);
+        let (c, _api) = mock_client();
+        assert_eq!(
+            error_policy(obj, &err, shared(c)),
+            Action::requeue(Duration::from_millis(200))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invalid_spec_is_reported_in_ready_and_an_event_without_touching_the_target() {
+        let (client, mut api) = mock_client();
+        let s = shared(client);
+        let spec = json!({"scaleTargetRef": {"name": "web"}, "maxReplicaCount": 2, "minReplicaCount": 5,
+                          "triggers": [{"type": "cron", "metadata": {"timezone": "UTC", "start": "0 8 * * *", "end": "0 18 * * *", "desiredReplicas": "3"}}]});
+        let obj = so(&[FINALIZER], spec, Value::Null);
+        let t = tokio::spawn(async move { reconcile(obj, s).await });
+        fixtures::timeout(Duration::from_secs(5), async {
+            expect_event(&mut api, "ScaledObjectCheckFailed").await;
+            let body = api
+                .expect(
+                    "PATCH",
+                    &format!("{SO}/status?&force=true&fieldManager=kedge"),
+                    200,
+                    json!({}),
+                )
+                .await;
+            let c = &body["status"]["conditions"][0];
+            assert_eq!(
+                (c["type"].as_str(), c["status"].as_str()),
+                (Some("Ready"), Some("False"))
+            );
+            assert_eq!(c["reason"], "ScaledObjectCheckFailed");
+            assert!(
+                c["message"].as_str().unwrap().contains("minReplicaCount"),
+                "{c}"
+            );
+        })
+        .await;
+        assert_eq!(
+            t.await.unwrap().unwrap(),
+            Action::requeue(Duration::from_secs(30))
+        );
+        api.expect_no_more(Duration::from_millis(50)).await;
+    }
+
+    #[tokio::test]
+    async fn a_missing_target_is_found_through_discovery_and_reported() {
+        let (client, mut api) = mock_client();
+        let s = shared(client);
+        let obj = so(&[FINALIZER], valid_spec(), Value::Null);
+        let t = tokio::spawn(async move { reconcile(obj, s).await });
+        fixtures::timeout(Duration::from_secs(5), async {
+            api.expect("GET", "/apis/apps/v1", 200, apps_v1()).await;
+            api.expect(
+                "GET",
+                "/apis/apps/v1/namespaces/ns/deployments/web",
+                404,
+                fixtures::not_found("deployments", "web"),
+            )
+            .await;
+            expect_event(&mut api, "ScaledObjectCheckFailed").await;
+            let body = api
+                .expect(
+                    "PATCH",
+                    &format!("{SO}/status?&force=true&fieldManager=kedge"),
+                    200,
+                    json!({}),
+                )
+                .await;
+            let msg = body["status"]["conditions"][0]["message"].as_str().unwrap();
+            assert!(msg.contains("Deployment ns/web not found"), "{msg}");
+        })
+        .await;
+        assert_eq!(
+            t.await.unwrap().unwrap(),
+            Action::requeue(Duration::from_secs(30))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_kind_without_scale_is_refused_by_name() {
+        let (client, mut api) = mock_client();
+        let s = shared(client);
+        let spec = json!({"scaleTargetRef": {"apiVersion": "v1", "kind": "ConfigMap", "name": "web"}, "triggers": [
+            {"type": "cron", "metadata": {"timezone": "UTC", "start": "0 8 * * *", "end": "0 18 * * *", "desiredReplicas": "3"}}]});
+        let obj = so(&[FINALIZER], spec, Value::Null);
+        let t = tokio::spawn(async move { reconcile(obj, s).await });
+        fixtures::timeout(Duration::from_secs(5), async {
+            api.expect("GET", "/api/v1", 200, json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                {"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": ["get"]},
+                {"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}]})).await;
+            expect_event(&mut api, "ScaledObjectCheckFailed").await;
+            let body = api
+                .expect("PATCH", &format!("{SO}/status?&force=true&fieldManager=kedge"), 200, json!({}))
+                .await;
+            let msg = body["status"]["conditions"][0]["message"].as_str().unwrap();
+            assert!(msg.contains("no /scale subresource"), "{msg}");
+        })
+        .await;
+        t.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn deletion_restores_the_original_count_then_drops_the_finalizer_even_if_gone() {
+        let (client, mut api) = mock_client();
+        let s = shared(client);
+        let mut spec = valid_spec();
+        spec["advanced"] = json!({"restoreToOriginalReplicaCount": true});
+        let mut obj = (*so(
+            &[FINALIZER, "other/finalizer"],
+            spec,
+            json!({"originalReplicaCount": 4}),
+        ))
+        .clone();
+        obj.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+            ));
+        let t = tokio::spawn(async move { reconcile(Arc::new(obj), s).await });
+        fixtures::timeout(Duration::from_secs(5), async {
+            api.expect("GET", "/apis/apps/v1", 200, apps_v1()).await;
+            let body = api
+                .expect("PATCH", "/apis/apps/v1/namespaces/ns/deployments/web/scale?", 200,
+                        json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web"}, "spec": {"replicas": 4}}))
+                .await;
+            assert_eq!(body, json!({"spec": {"replicas": 4}}));
+            let body = api
+                .expect("PATCH", &format!("{SO}?"), 404, fixtures::not_found("scaledobjects", "so"))
+                .await;
+            assert_eq!(body["metadata"]["finalizers"], json!(["other/finalizer"]));
+        })
+        .await;
+        assert_eq!(t.await.unwrap().unwrap(), Action::await_change());
+        api.expect_no_more(Duration::from_millis(50)).await;
+    }
+
+    #[test]
+    fn conditions_follow_the_decision_and_keep_transition_times() {
+        let mut d = Decision {
+            desired_replicas: 3,
+            current_replicas: 1,
+            reason: "r".into(),
+            requeue_after: Duration::from_secs(1),
+            state: autoscale::State::Active,
+            active: true,
+            error: false,
+            fallback: false,
+            paused: false,
+            triggers: vec![],
+            composite: None,
+        };
+        let mut c = Vec::new();
+        decision_conditions(&mut c, &d, "t1");
+        let get = |c: &Vec<Condition>, t: &str| c.iter().find(|x| x.type_ == t).cloned().unwrap();
+        assert_eq!(get(&c, "Active").status, "True");
+        assert_eq!(get(&c, "Ready").reason, "ScaledObjectReady");
+        assert_eq!(get(&c, "Fallback").reason, "NoFallbackFound");
+        assert_eq!(get(&c, "Paused").status, "False");
+        d.active = false;
+        d.fallback = true;
+        d.triggers = vec![autoscale::TriggerReport {
+            name: "q".into(),
+            trigger_type: "aws-sqs-queue".into(),
+            value: None,
+            active: false,
+            error: Some("no answer".into()),
+            failures: 3,
+            fallback: true,
+        }];
+        decision_conditions(&mut c, &d, "t2");
+        assert_eq!(get(&c, "Active").status, "False");
+        assert_eq!(
+            get(&c, "Active").last_transition_time.as_deref(),
+            Some("t2")
+        );
+        assert_eq!(get(&c, "Fallback").reason, "FallbackExists");
+        assert_eq!(get(&c, "Ready").status, "False");
+        assert!(get(&c, "Ready").message.contains("q: no answer"));
+        // Unchanged status keeps its time.
+        assert_eq!(
+            get(&c, "Paused").last_transition_time.as_deref(),
+            Some("t1")
+        );
+    }
 }

@@ -775,6 +775,14 @@ async fn the_running_controller_removes_an_empty_node() {
             let _ = stopped.await;
         },
     ));
+    // Watch every report from now on (a later pass replaces the channel's value).
+    let deleting_report = tokio::spawn(async move {
+        report
+            .wait_for(|r| r.deleted_claims.iter().any(|c| c == "claim-e"))
+            .await
+            .map(|r| r.clone())
+            .expect("the controller is running")
+    });
     let claims: Api<crd::NodeClaim> = Api::all(client.clone());
     common::eventually(60, "claim-e deleted by the controller", || async {
         claims
@@ -786,6 +794,18 @@ async fn the_running_controller_removes_an_empty_node() {
             .map(|_| ())
     })
     .await;
+    // The pass that did it published its report.
+    let r = tokio::time::timeout(Duration::from_secs(10), deleting_report)
+        .await
+        .expect("a report naming claim-e")
+        .unwrap();
+    assert!(
+        r.explanations
+            .iter()
+            .any(|l| l == "node node-e drained; NodeClaim claim-e deleted (Empty)"),
+        "{:?}",
+        r.explanations
+    );
     let node = Api::<Node>::all(client.clone())
         .get("node-e")
         .await

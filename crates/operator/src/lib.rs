@@ -52,6 +52,12 @@ pub mod fixtures;
 
 pub use error::{Error, Result};
 
+/// Drop `metadata.managedFields` from an object kept in a reflector store: the operator never
+/// reads them and they are often the largest part of an object.
+pub fn lean<K: kube::Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+}
+
 /// Select rustls' process-wide crypto provider (ring). The dependency tree enables both ring
 /// (kube) and aws-lc-rs (the AWS SDK), so rustls cannot pick one by itself; call this before
 /// building a kube client. Idempotent.

@@ -107,7 +107,10 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube
             .await
             .context("no kubeconfig found and not running in a cluster (use --kubeconfig)")?,
     };
-    kube::Client::try_from(config).context("building the Kubernetes client")
+    // No automatic 429 retries: an Eviction refused by a PodDisruptionBudget answers 429 and
+    // must come back to the disruption controller at once (it retries with its own backoff);
+    // every reconciler requeues on errors anyway.
+    crate::compat::client_without_retry(config).context("building the Kubernetes client")
 }
 
 /// A running operator's handles, for tests and the CLI.

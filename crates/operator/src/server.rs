@@ -16,6 +16,8 @@ use hyper::{Request, Response, StatusCode};
 use tokio::sync::watch;
 
 type Labels = Vec<(&'static str, String)>;
+/// One metric family: kind (`counter`/`gauge`), help text, value per label set.
+type Family = (&'static str, &'static str, BTreeMap<Labels, f64>);
 
 /// Operator metrics.
 #[derive(Default)]
@@ -24,7 +26,7 @@ pub struct Metrics {
     pub autoscale: Arc<autoscale::metrics::Metrics>,
     leader: AtomicBool,
     ready: AtomicBool,
-    series: Mutex<BTreeMap<&'static str, (&'static str, &'static str, BTreeMap<Labels, f64>)>>,
+    series: Mutex<BTreeMap<&'static str, Family>>,
 }
 
 impl Metrics {

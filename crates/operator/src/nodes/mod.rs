@@ -77,7 +77,8 @@ pub async fn run_provisioning(
         watcher(
             Api::<Node>::all(ctx.client.clone()),
             watcher::Config::default(),
-        ),
+        )
+        .modify(crate::lean),
     )
     .default_backoff()
     .touched_objects()

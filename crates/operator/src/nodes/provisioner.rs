@@ -762,20 +762,23 @@ pub async fn run(
     let (claims, cw) = reflector::store::<NodeClaim>();
     let (daemonsets, dw) = reflector::store::<DaemonSet>();
     let cfg = watcher::Config::default;
-    let pod_stream = reflector(pw, watcher(Api::<Pod>::all(client.clone()), cfg()))
-        .default_backoff()
-        .touched_objects()
-        .map(|r| match r {
-            Ok(p) if is_provisionable(&p) => {
-                Trigger::Pending(p.metadata.uid.clone().unwrap_or_default())
-            }
-            Ok(_) => Trigger::Other,
-            Err(e) => {
-                tracing::warn!("provisioner: pod watch: {e}");
-                Trigger::Other
-            }
-        })
-        .boxed();
+    let pod_stream = reflector(
+        pw,
+        watcher(Api::<Pod>::all(client.clone()), cfg()).modify(crate::lean),
+    )
+    .default_backoff()
+    .touched_objects()
+    .map(|r| match r {
+        Ok(p) if is_provisionable(&p) => {
+            Trigger::Pending(p.metadata.uid.clone().unwrap_or_default())
+        }
+        Ok(_) => Trigger::Other,
+        Err(e) => {
+            tracing::warn!("provisioner: pod watch: {e}");
+            Trigger::Other
+        }
+    })
+    .boxed();
     fn other<S, K>(s: S, what: &'static str) -> futures::stream::BoxStream<'static, Trigger>
     where
         S: futures::Stream<Item = std::result::Result<K, watcher::Error>> + Send + 'static,
@@ -791,35 +794,47 @@ pub async fn run(
     let streams = vec![
         pod_stream,
         other(
-            reflector(nw, watcher(Api::<Node>::all(client.clone()), cfg()))
-                .default_backoff()
-                .touched_objects(),
+            reflector(
+                nw,
+                watcher(Api::<Node>::all(client.clone()), cfg()).modify(crate::lean),
+            )
+            .default_backoff()
+            .touched_objects(),
             "node",
         ),
         other(
-            reflector(npw, watcher(Api::<NodePool>::all(client.clone()), cfg()))
-                .default_backoff()
-                .touched_objects(),
+            reflector(
+                npw,
+                watcher(Api::<NodePool>::all(client.clone()), cfg()).modify(crate::lean),
+            )
+            .default_backoff()
+            .touched_objects(),
             "nodepool",
         ),
         // A claim going away (failed launch, registration timeout, disruption) frees its
         // pods: look at the pending ones again without waiting for the recheck.
-        reflector(cw, watcher(Api::<NodeClaim>::all(client.clone()), cfg()))
-            .default_backoff()
-            .touched_objects()
-            .map(|r| match r {
-                Ok(c) if c.metadata.deletion_timestamp.is_some() => Trigger::CapacityLost,
-                Ok(_) => Trigger::Other,
-                Err(e) => {
-                    tracing::warn!("provisioner: nodeclaim watch: {e}");
-                    Trigger::Other
-                }
-            })
-            .boxed(),
+        reflector(
+            cw,
+            watcher(Api::<NodeClaim>::all(client.clone()), cfg()).modify(crate::lean),
+        )
+        .default_backoff()
+        .touched_objects()
+        .map(|r| match r {
+            Ok(c) if c.metadata.deletion_timestamp.is_some() => Trigger::CapacityLost,
+            Ok(_) => Trigger::Other,
+            Err(e) => {
+                tracing::warn!("provisioner: nodeclaim watch: {e}");
+                Trigger::Other
+            }
+        })
+        .boxed(),
         other(
-            reflector(dw, watcher(Api::<DaemonSet>::all(client.clone()), cfg()))
-                .default_backoff()
-                .touched_objects(),
+            reflector(
+                dw,
+                watcher(Api::<DaemonSet>::all(client.clone()), cfg()).modify(crate::lean),
+            )
+            .default_backoff()
+            .touched_objects(),
             "daemonset",
         ),
     ];

@@ -252,14 +252,16 @@ impl Kwok {
         let (pods, pw) = reflector::store::<Pod>();
         let node_events = reflector(
             nw,
-            watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+            watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+                .modify(crate::lean),
         )
         .default_backoff()
         .touched_objects()
         .map(|_| ());
         let pod_events = reflector(
             pw,
-            watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+            watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
+                .modify(crate::lean),
         )
         .default_backoff()
         .touched_objects()

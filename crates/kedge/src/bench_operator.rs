@@ -16,6 +16,8 @@
 //! The child's RSS is sampled every 250 ms from /proc (peak = max sample, and the kernel's
 //! VmHWM at the end).
 
+#![allow(clippy::disallowed_methods)] // a benchmark measures wall-clock time by definition
+
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -233,7 +235,19 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
 
     // The operator, as its own process.
     let exe = std::env::current_exe()?;
-    let mut child = std::process::Command::new(exe)
+    // KEDGE_BENCH_WRAP="heaptrack -o /tmp/op" runs the operator under a profiler.
+    let wrap: Vec<String> = std::env::var("KEDGE_BENCH_WRAP")
+        .map(|w| w.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    let mut cmd = match wrap.split_first() {
+        Some((first, rest)) => {
+            let mut c = std::process::Command::new(first);
+            c.args(rest).arg(&exe);
+            c
+        }
+        None => std::process::Command::new(&exe),
+    };
+    let mut child = cmd
         .args([
             "operator",
             "--provider",

@@ -163,7 +163,30 @@ fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow:
         .block_on(f)
 }
 
+/// `kedge operator` is long-running and sized by its resident memory: have mimalloc return
+/// freed pages to the OS at once and commit arenas lazily (measured with `kedge bench
+/// operator`: 65.5 MB → 49 MB RSS at 200 ScaledObjects). mimalloc reads these options when the
+/// process starts, so the operator re-executes itself once with them set (same PID).
+fn tune_allocator_for_operator() {
+    use std::os::unix::process::CommandExt;
+    let is_operator = std::env::args().nth(1).as_deref() == Some("operator");
+    if !is_operator || std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("MIMALLOC_PURGE_DELAY", "0")
+        .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+        .exec();
+    // exec only returns on failure: carry on with the defaults.
+    eprintln!("kedge: could not re-execute with allocator settings: {err}");
+}
+
 fn main() -> anyhow::Result<()> {
+    tune_allocator_for_operator();
     let cli = Cli::parse();
     init_logging(cli.log_level.as_deref());
     match cli.command {

@@ -31,7 +31,7 @@ pub trait Kind {
 macro_rules! custom_resource {
     ($(#[$doc:meta])* $name:ident, $group:literal, $version:literal, $plural:literal, $scope:ty, $namespaced:literal, $status:ty) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Default, Deserialize)]
         pub struct $name {
             #[serde(default)]
             pub metadata: ObjectMeta,
@@ -40,6 +40,22 @@ macro_rules! custom_resource {
             pub spec: Value,
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub status: Option<$status>,
+        }
+
+        /// Serialized with `apiVersion` and `kind`, so typed creates and applies work.
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(None)?;
+                m.serialize_entry("apiVersion", concat!($group, "/", $version))?;
+                m.serialize_entry("kind", stringify!($name))?;
+                m.serialize_entry("metadata", &self.metadata)?;
+                m.serialize_entry("spec", &self.spec)?;
+                if let Some(st) = &self.status {
+                    m.serialize_entry("status", st)?;
+                }
+                m.end()
+            }
         }
 
         impl Kind for $name {

@@ -235,6 +235,9 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
 
     // The operator, as its own process.
     let exe = std::env::current_exe()?;
+    // KEDGE_BENCH_OPERATOR_LOG=info shows what the operator does.
+    let operator_log =
+        std::env::var("KEDGE_BENCH_OPERATOR_LOG").unwrap_or_else(|_| "warn".to_string());
     // KEDGE_BENCH_WRAP="heaptrack -o /tmp/op" runs the operator under a profiler.
     let wrap: Vec<String> = std::env::var("KEDGE_BENCH_WRAP")
         .map(|w| w.split_whitespace().map(String::from).collect())
@@ -265,7 +268,7 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
             "--identity",
             "bench",
         ])
-        .args(["--leader-election", "false", "--log-level", "warn"])
+        .args(["--leader-election", "false", "--log-level", &operator_log])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .spawn()

@@ -47,6 +47,8 @@ pub const ANNOTATION_NODECLAIM: &str = "kwok.kedge.dev/nodeclaim";
 pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
 /// Default time from launch to Ready.
 pub const DEFAULT_BOOT_DELAY: Duration = Duration::from_secs(15);
+/// Writes the fake kubelet has in flight at once.
+const KUBELET_CONCURRENCY: usize = 16;
 /// Field manager of the fake kubelet's writes.
 const KUBELET_MANAGER: &str = "kedge-kwok-kubelet";
 /// Lease duration the kubelet announces; renewed every quarter of it (the kubelet's
@@ -383,6 +385,7 @@ pub fn pod_todo(p: &Pod, now: Timestamp) -> PodTodo {
 impl Kubelet {
     /// One pass over the stores; returns the next deadline to look again.
     async fn pass(&mut self) -> Option<Timestamp> {
+        use futures::StreamExt;
         let now = self.clock.now();
         let mut next: Option<Timestamp> = None;
         let mut soonest = |t: Timestamp| {
@@ -399,6 +402,11 @@ impl Kubelet {
             .filter_map(|n| n.metadata.name.clone())
             .collect();
         self.leases.retain(|n, _| names.contains(n));
+        // Decide first, then issue the writes KUBELET_CONCURRENCY at a time (in order), so a
+        // pass over hundreds of nodes is not hundreds of sequential round trips.
+        let renew_every = Duration::from_secs(LEASE_SECONDS as u64 / 4);
+        let mut renew: Vec<Arc<Node>> = Vec::new();
+        let mut make_ready: Vec<Arc<Node>> = Vec::new();
         for n in &kwok {
             let Some(name) = n.metadata.name.clone() else {
                 continue;
@@ -407,40 +415,61 @@ impl Kubelet {
                 continue;
             }
             // Heartbeat.
-            let renew_every = Duration::from_secs(LEASE_SECONDS as u64 / 4);
-            let due = self
-                .leases
-                .get(&name)
-                .is_none_or(|t| now >= t.add(renew_every));
-            if due {
-                match self.renew_lease(n, now).await {
-                    Ok(()) => {
-                        self.leases.insert(name.clone(), now);
-                    }
-                    Err(e) => tracing::warn!(node = %name, "kwok kubelet: lease renewal: {e}"),
+            let last = self.leases.get(&name).copied();
+            match last {
+                Some(t) if now < t.add(renew_every) => soonest(t.add(renew_every)),
+                _ => {
+                    renew.push(n.clone());
+                    soonest(now.add(renew_every));
                 }
             }
-            soonest(
-                self.leases
-                    .get(&name)
-                    .copied()
-                    .unwrap_or(now)
-                    .add(renew_every),
-            );
             // Boot.
             let at = ready_at(n).unwrap_or(Timestamp::ZERO);
             if now < at {
                 soonest(at);
                 continue;
             }
-            if (!node_ready(n) || has_not_ready_taint(n))
-                && let Err(e) = self.make_ready(n, now).await
-            {
+            if !node_ready(n) || has_not_ready_taint(n) {
+                make_ready.push(n.clone());
+            }
+        }
+        let this = &*self;
+        let renewed: Vec<(String, Result<(), kube::Error>)> = futures::stream::iter(renew)
+            .map(|n| async move {
+                let name = n.metadata.name.clone().unwrap_or_default();
+                (name, this.renew_lease(&n, now).await)
+            })
+            .buffered(KUBELET_CONCURRENCY)
+            .collect()
+            .await;
+        let readied: Vec<(String, Result<(), kube::Error>)> = futures::stream::iter(make_ready)
+            .map(|n| async move {
+                let name = n.metadata.name.clone().unwrap_or_default();
+                (name, this.make_ready(&n, now).await)
+            })
+            .buffered(KUBELET_CONCURRENCY)
+            .collect()
+            .await;
+        for (name, r) in renewed {
+            match r {
+                Ok(()) => {
+                    self.leases.insert(name, now);
+                }
+                Err(e) => {
+                    tracing::warn!(node = %name, "kwok kubelet: lease renewal: {e}");
+                    soonest(now.add(Duration::from_secs(1)));
+                }
+            }
+        }
+        for (name, r) in readied {
+            if let Err(e) = r {
                 tracing::warn!(node = %name, "kwok kubelet: node ready: {e}");
                 soonest(now.add(Duration::from_secs(1)));
             }
         }
         let mut seen = HashSet::new();
+        let mut to_run: Vec<(String, Arc<Pod>)> = Vec::new();
+        let mut to_delete: Vec<Arc<Pod>> = Vec::new();
         for p in self.pods.state() {
             let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) else {
                 continue;
@@ -454,25 +483,39 @@ impl Kubelet {
                 PodTodo::Nothing => {}
                 PodTodo::WaitUntil(t) => soonest(t),
                 PodTodo::MarkRunning => {
-                    if self.running.contains(&uid) {
-                        continue;
-                    }
-                    match self.mark_running(&p, now).await {
-                        Ok(()) => {
-                            self.running.insert(uid);
-                        }
-                        Err(e) => {
-                            tracing::warn!("kwok kubelet: pod status: {e}");
-                            soonest(now.add(Duration::from_secs(1)));
-                        }
+                    if !self.running.contains(&uid) {
+                        to_run.push((uid, p));
                     }
                 }
-                PodTodo::ForceDelete => {
-                    if let Err(e) = self.force_delete(&p).await {
-                        tracing::warn!("kwok kubelet: force delete: {e}");
-                        soonest(now.add(Duration::from_secs(1)));
-                    }
+                PodTodo::ForceDelete => to_delete.push(p),
+            }
+        }
+        let this = &*self;
+        let ran: Vec<(String, Result<(), kube::Error>)> = futures::stream::iter(to_run)
+            .map(|(uid, p)| async move { (uid, this.mark_running(&p, now).await) })
+            .buffered(KUBELET_CONCURRENCY)
+            .collect()
+            .await;
+        let deleted: Vec<Result<(), kube::Error>> = futures::stream::iter(to_delete)
+            .map(|p| async move { this.force_delete(&p).await })
+            .buffered(KUBELET_CONCURRENCY)
+            .collect()
+            .await;
+        for (uid, r) in ran {
+            match r {
+                Ok(()) => {
+                    self.running.insert(uid);
                 }
+                Err(e) => {
+                    tracing::warn!("kwok kubelet: pod status: {e}");
+                    soonest(now.add(Duration::from_secs(1)));
+                }
+            }
+        }
+        for r in deleted {
+            if let Err(e) = r {
+                tracing::warn!("kwok kubelet: force delete: {e}");
+                soonest(now.add(Duration::from_secs(1)));
             }
         }
         self.running.retain(|u| seen.contains(u));

@@ -563,9 +563,15 @@ impl Kubelet {
             {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID",
              "lastHeartbeatTime": t, "lastTransitionTime": t},
         ]}});
-        // Strategic merge keys conditions by type.
-        api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&status))
-            .await?;
+        // Strategic merge keys conditions by type. Only when not Ready yet: the write bumps
+        // the resourceVersion, and the taint removal below is guarded by it.
+        let mut resource_version = n.metadata.resource_version.clone();
+        if !node_ready(n) {
+            let updated = api
+                .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&status))
+                .await?;
+            resource_version = updated.metadata.resource_version;
+        }
         if has_not_ready_taint(n) {
             let taints: Vec<_> = n
                 .spec
@@ -577,7 +583,7 @@ impl Kubelet {
                 .collect();
             // Optimistic lock: the node lifecycle controller also writes taints.
             let patch = json!({
-                "metadata": {"resourceVersion": n.metadata.resource_version},
+                "metadata": {"resourceVersion": resource_version},
                 "spec": {"taints": taints},
             });
             match api
@@ -1147,16 +1153,23 @@ mod tests {
         let scenario = async {
             server.expect("PATCH", lease, 200, json!({})).await;
             let body = server
-                .expect("PATCH", "/api/v1/nodes/k1/status?", 200, json!({}))
+                .expect(
+                    "PATCH",
+                    "/api/v1/nodes/k1/status?",
+                    200,
+                    json!({"metadata": {"name": "k1", "resourceVersion": "4"}}),
+                )
                 .await;
             assert_eq!(body["status"]["conditions"][0]["type"], "Ready");
             assert_eq!(body["status"]["conditions"][0]["status"], "True");
+            // The taint goes with the resourceVersion the status write produced (the one the
+            // node was read at is stale by then: guarding with it would always conflict).
             let body = server
                 .expect("PATCH", "/api/v1/nodes/k1?", 200, json!({}))
                 .await;
             assert_eq!(
                 body,
-                json!({"metadata": {"resourceVersion": "3"}, "spec": {"taints": [{"key": "dedicated", "effect": "NoSchedule"}]}})
+                json!({"metadata": {"resourceVersion": "4"}, "spec": {"taints": [{"key": "dedicated", "effect": "NoSchedule"}]}})
             );
             let body = server
                 .expect(

@@ -226,26 +226,8 @@ pub async fn resolve_trigger_auth(
     let cluster = r.kind.as_deref() == Some("ClusterTriggerAuthentication");
     let (spec, secret_ns, what) = if cluster {
         let api: Api<crd::ClusterTriggerAuthentication> = Api::all(refs.client.clone());
-        let obj = api
-            .get_opt(&r.name)
-            .await
-            .map_err(Error::kube(format!(
-                "reading ClusterTriggerAuthentication {}",
-                r.name
-            )))?
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "authenticationRef: ClusterTriggerAuthentication {:?} not found",
-                    r.name
-                ))
-            })?;
-        let parsed: model::keda::ClusterTriggerAuthentication = crd::to_model(
-            &api_version::<crd::ClusterTriggerAuthentication>(),
-            crd::ClusterTriggerAuthentication::KIND,
-            &obj.metadata,
-            &obj.spec,
-        )
-        .map_err(|e| Error::Invalid(format!("ClusterTriggerAuthentication {}: {e}", r.name)))?;
+        let parsed: model::keda::ClusterTriggerAuthentication =
+            load(api, &r.name, r.name.clone()).await?;
         (
             parsed.spec,
             cluster_ns.to_string(),
@@ -260,26 +242,8 @@ pub async fn resolve_trigger_auth(
             )));
         }
         let api: Api<crd::TriggerAuthentication> = Api::namespaced(refs.client.clone(), ns);
-        let obj = api
-            .get_opt(&r.name)
-            .await
-            .map_err(Error::kube(format!(
-                "reading TriggerAuthentication {ns}/{}",
-                r.name
-            )))?
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "authenticationRef: TriggerAuthentication {ns}/{} not found",
-                    r.name
-                ))
-            })?;
-        let parsed: model::keda::TriggerAuthentication = crd::to_model(
-            &api_version::<crd::TriggerAuthentication>(),
-            crd::TriggerAuthentication::KIND,
-            &obj.metadata,
-            &obj.spec,
-        )
-        .map_err(|e| Error::Invalid(format!("TriggerAuthentication {ns}/{}: {e}", r.name)))?;
+        let parsed: model::keda::TriggerAuthentication =
+            load(api, &r.name, format!("{ns}/{}", r.name)).await?;
         (parsed.spec, ns.to_string(), "TriggerAuthentication")
     };
     // Fetch everything referenced, then resolve synchronously.
@@ -310,6 +274,29 @@ pub async fn resolve_trigger_auth(
         &|n| env.get(n).cloned(),
     )
     .map_err(|e| Error::Invalid(format!("{what} {}: {e}", r.name)))
+}
+
+/// Read the authentication object `name` (`shown` in messages) and decode it as `kedge
+/// check` would; missing or invalid → [`Error::Invalid`] naming it.
+async fn load<K, M>(api: Api<K>, name: &str, shown: String) -> Result<M>
+where
+    K: Kind
+        + crd::RawSpec
+        + kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    M: model::manifest::Manifest,
+{
+    let obj = api
+        .get_opt(name)
+        .await
+        .map_err(Error::kube(format!("reading {} {shown}", K::KIND)))?
+        .ok_or_else(|| {
+            Error::Invalid(format!("authenticationRef: {} {shown} not found", K::KIND))
+        })?;
+    crd::to_model(&api_version::<K>(), K::KIND, obj.meta(), obj.raw_spec())
+        .map_err(|e| Error::Invalid(format!("{} {shown}: {e}", K::KIND)))
 }
 
 pub fn api_version<K: Kind>() -> String {

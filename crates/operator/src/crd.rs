@@ -28,6 +28,11 @@ pub trait Kind {
     const NAMESPACED: bool;
 }
 
+/// Access to a custom resource's raw spec (every kind below).
+pub trait RawSpec {
+    fn raw_spec(&self) -> &Value;
+}
+
 macro_rules! custom_resource {
     ($(#[$doc:meta])* $name:ident, $group:literal, $version:literal, $plural:literal, $scope:ty, $namespaced:literal, $status:ty) => {
         $(#[$doc])*
@@ -55,6 +60,12 @@ macro_rules! custom_resource {
                     m.serialize_entry("status", st)?;
                 }
                 m.end()
+            }
+        }
+
+        impl RawSpec for $name {
+            fn raw_spec(&self) -> &Value {
+                &self.spec
             }
         }
 

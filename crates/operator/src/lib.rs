@@ -46,6 +46,7 @@ pub mod run_nodes;
 pub mod scale;
 pub mod scaledobject;
 pub mod server;
+pub mod time;
 
 #[cfg(test)]
 pub mod fixtures;
@@ -66,4 +67,9 @@ pub fn init_tls() {
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+pub async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|v| *v).await;
 }

@@ -13,10 +13,6 @@ use crate::provider::aws::interruption::{ClusterHandler, InterruptionKind, run_i
 use crate::provider::aws::{Aws, AwsSettings, nodeclass};
 use crate::run::Options;
 
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|v| *v).await;
-}
-
 /// Build the AWS provider and start its own loops (they stop on `stop`).
 pub async fn provider(
     ctx: &Context,
@@ -41,7 +37,7 @@ pub async fn provider(
         aws.clone(),
         ctx.client.clone(),
         ctx.settings.field_manager.clone(),
-        stopped(stop.clone()),
+        crate::stopped(stop.clone()),
     ));
     if let Some(queue) = settings.interruption_queue.clone() {
         let sqs = Aws::sqs_client(&settings).await;
@@ -62,7 +58,7 @@ pub async fn provider(
             queue,
             sqs,
             Arc::new(handler),
-            stopped(stop.clone()),
+            crate::stopped(stop.clone()),
         ));
     }
     Ok(aws)

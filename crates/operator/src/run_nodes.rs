@@ -33,10 +33,6 @@ pub fn catalog(opts: &Options) -> anyhow::Result<Arc<provision::catalog::Catalog
     }
 }
 
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|v| *v).await;
-}
-
 /// Spawn the node-side tasks for the configured provider; they stop on `stop`.
 pub async fn start(
     ctx: &Context,
@@ -92,7 +88,7 @@ pub async fn start(
     {
         let (c, p, s) = (ctx.clone(), provider.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = nodes::disruption::run_disruption(c, p, stopped(s)).await {
+            if let Err(e) = nodes::disruption::run_disruption(c, p, crate::stopped(s)).await {
                 tracing::error!(error = %e, "disruption stopped");
             }
         }));

@@ -25,7 +25,7 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
-use scalers::runner::{LoopContext, ObjectLoop};
+use scalers::runner::{LoopContext, ObjectLoop, first_of};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
@@ -159,11 +159,7 @@ fn truncate(mut s: String, n: usize) -> String {
     s
 }
 
-fn rfc3339(t: Timestamp) -> String {
-    k8s_openapi::jiff::Timestamp::from_millisecond(t.as_millis() as i64)
-        .map(|ts| ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
-}
+use crate::time::rfc3339;
 
 /// The ScaledObject as the model sees it (validated as `kedge check` would).
 pub fn parse(so: &crd::ScaledObject) -> Result<model::keda::ScaledObject> {
@@ -765,21 +761,6 @@ async fn scale_loop(
         let interval = d.requeue_after.max(Duration::from_millis(1));
         deadline = tokio::time::Instant::now() + interval;
     }
-}
-
-async fn first_of(mut futs: Vec<autoscale::scaler::BoxFuture<'_, ()>>) {
-    if futs.is_empty() {
-        return std::future::pending().await;
-    }
-    std::future::poll_fn(move |cx| {
-        for f in futs.iter_mut() {
-            if f.as_mut().poll(cx).is_ready() {
-                return std::task::Poll::Ready(());
-            }
-        }
-        std::task::Poll::Pending
-    })
-    .await
 }
 
 /// What a reconcile must react to: generation (spec), annotations (pause), finalizers and

@@ -176,6 +176,28 @@ async fn event_reasons(client: &kube::Client, ns: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The Secret and the TriggerAuthentication `sqs-creds` the ScaledObjects' trigger uses.
+async fn sqs_credentials(client: &kube::Client, ns: &str) {
+    let secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aws"},
+        "stringData": {"id": "test", "key": "test"}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    create(
+        &ta_api(client, ns),
+        json!({"apiVersion": "keda.sh/v1alpha1", "kind": "TriggerAuthentication",
+               "metadata": {"name": "sqs-creds"},
+               "spec": {"secretTargetRef": [
+                   {"parameter": "awsAccessKeyID", "name": "aws", "key": "id"},
+                   {"parameter": "awsSecretAccessKey", "name": "aws", "key": "key"}]}}),
+    )
+    .await;
+}
+
 struct Op {
     stop: watch::Sender<bool>,
     running: Running,
@@ -240,24 +262,7 @@ async fn scaled_object_scales_a_deployment_on_queue_depth_and_explains_why() {
         .create(&PostParams::default(), &deployment("consumer", 0, &q))
         .await
         .unwrap();
-    let secret: Secret = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aws"},
-        "stringData": {"id": "test", "key": "test"}
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    create(
-        &ta_api(&client, &ns),
-        json!({"apiVersion": "keda.sh/v1alpha1", "kind": "TriggerAuthentication",
-               "metadata": {"name": "sqs-creds"},
-               "spec": {"secretTargetRef": [
-                   {"parameter": "awsAccessKeyID", "name": "aws", "key": "id"},
-                   {"parameter": "awsSecretAccessKey", "name": "aws", "key": "key"}]}}),
-    )
-    .await;
+    sqs_credentials(&client, &ns).await;
     let sos = so_api(&client, &ns);
     create(&sos, scaled_object("consumer", "consumer", &sqs.url)).await;
 
@@ -456,24 +461,7 @@ async fn two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
         .unwrap()
         .queue_url
         .unwrap();
-    let secret: Secret = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aws"},
-        "stringData": {"id": "test", "key": "test"}
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    create(
-        &ta_api(&client, &ns),
-        json!({"apiVersion": "keda.sh/v1alpha1", "kind": "TriggerAuthentication",
-               "metadata": {"name": "sqs-creds"},
-               "spec": {"secretTargetRef": [
-                   {"parameter": "awsAccessKeyID", "name": "aws", "key": "id"},
-                   {"parameter": "awsSecretAccessKey", "name": "aws", "key": "key"}]}}),
-    )
-    .await;
+    sqs_credentials(&client, &ns).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     for d in ["first", "second"] {
         deployments

@@ -62,8 +62,9 @@ pub struct LoopStats {
     pub last: Option<Decision>,
 }
 
-/// Wait for the first of several futures (no extra dependency for `select_all`).
-async fn first_of(mut futs: Vec<BoxFuture<'_, ()>>) {
+/// Wait for the first of several futures (no extra dependency for `select_all`); never
+/// resolves when there are none.
+pub async fn first_of(mut futs: Vec<BoxFuture<'_, ()>>) {
     if futs.is_empty() {
         return std::future::pending().await;
     }

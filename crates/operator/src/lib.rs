@@ -20,6 +20,7 @@
 //! - [`auth`]: TriggerAuthentication resolution from Secrets, ConfigMaps and container env.
 //! - [`scale`]: the `/scale` subresource of any kind, found through discovery.
 //! - [`busy`]: busy-aware scale-in (`controller.kubernetes.io/pod-deletion-cost`).
+//! - [`informers`]: one shared watch and store per kind for the node side.
 //! - [`nodes`]: provisioning (pending pods → NodeClaims), the NodeClaim lifecycle and
 //!   disruption (cordon, evict, delete).
 //! - [`provider`]: the [`provider::CloudProvider`] trait and its `kwok` and `aws` impls.
@@ -37,6 +38,7 @@ pub mod context;
 pub mod controlplane;
 pub mod crd;
 pub mod error;
+pub mod informers;
 pub mod leader;
 pub mod nodes;
 pub mod provider;
@@ -53,10 +55,18 @@ pub mod fixtures;
 
 pub use error::{Error, Result};
 
-/// Drop `metadata.managedFields` from an object kept in a reflector store: the operator never
-/// reads them and they are often the largest part of an object.
+/// Drop `metadata.managedFields` and kubectl's `last-applied-configuration` annotation from an
+/// object kept in a reflector store: the operator never reads them and they are often the
+/// largest part of an object.
 pub fn lean<K: kube::Resource>(obj: &mut K) {
-    obj.meta_mut().managed_fields = None;
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+        if a.is_empty() {
+            meta.annotations = None;
+        }
+    }
 }
 
 /// Select rustls' process-wide crypto provider (ring). The dependency tree enables both ring

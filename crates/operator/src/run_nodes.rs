@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::context::Context;
+use crate::informers::Informers;
 use crate::nodes::{self, IntentBoard};
 use crate::provider::CloudProvider;
 use crate::provider::kwok::Kwok;
@@ -63,24 +64,31 @@ pub async fn start(
             }
         },
     };
-    let mut tasks = Vec::new();
+    // One watch per kind, shared by every node-side component.
+    let (informers, mut tasks) = Informers::start(&ctx.client, &stop);
     if opts.provider == ProviderKind::Kwok {
-        let (client, clock, s) = (ctx.client.clone(), ctx.clock.clone(), stop.clone());
+        let (client, clock, inf, s) = (
+            ctx.client.clone(),
+            ctx.clock.clone(),
+            informers.clone(),
+            stop.clone(),
+        );
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = Kwok::run_kubelet(client, clock, s).await {
+            if let Err(e) = Kwok::run_kubelet(client, clock, inf, s).await {
                 tracing::error!(error = %e, "kwok kubelet stopped");
             }
         }));
     }
     {
-        let (c, p, i, s) = (
+        let (c, p, i, inf, s) = (
             ctx.clone(),
             provider.clone(),
             intents.unwrap_or_default(),
+            informers.clone(),
             stop.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = nodes::run_provisioning(c, p, i, s).await {
+            if let Err(e) = nodes::run_provisioning(c, p, i, inf, s).await {
                 tracing::error!(error = %e, "provisioning stopped");
             }
         }));
@@ -88,7 +96,9 @@ pub async fn start(
     {
         let (c, p, s) = (ctx.clone(), provider.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = nodes::disruption::run_disruption(c, p, crate::stopped(s)).await {
+            if let Err(e) =
+                nodes::disruption::run_disruption(c, p, informers, crate::stopped(s)).await
+            {
                 tracing::error!(error = %e, "disruption stopped");
             }
         }));

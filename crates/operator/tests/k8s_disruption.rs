@@ -767,9 +767,12 @@ async fn the_running_controller_removes_an_empty_node() {
         reports: Some(reports),
         ..DisruptionConfig::default()
     };
+    let (_informers_stop, informers_stopped) = tokio::sync::watch::channel(false);
+    let (informers, _) = operator::informers::Informers::start(&client, &informers_stopped);
     let controller = tokio::spawn(operator::nodes::disruption::run_disruption_with(
         ctx,
         provider,
+        informers,
         config,
         async move {
             let _ = stopped.await;

@@ -146,9 +146,15 @@ impl Operator {
             ),
         );
         let (stop, rx) = watch::channel(false);
-        let kubelet = tokio::spawn(Kwok::run_kubelet(client.clone(), clock, rx.clone()));
+        let (informers, _) = operator::informers::Informers::start(&client, &rx);
+        let kubelet = tokio::spawn(Kwok::run_kubelet(
+            client.clone(),
+            clock,
+            informers.clone(),
+            rx.clone(),
+        ));
         let prov = tokio::spawn(operator::nodes::run_provisioning(
-            ctx, provider, intents, rx,
+            ctx, provider, intents, informers, rx,
         ));
         let tasks = vec![
             tokio::spawn(async move {

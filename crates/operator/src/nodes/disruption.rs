@@ -57,6 +57,7 @@ use crate::compat::{self, ApiCompat, EvictOutcome};
 use crate::context::Context;
 use crate::crd::{self, Kind};
 use crate::error::kube_status;
+use crate::informers::Informers;
 use crate::provider::CloudProvider;
 use crate::{Error, Result};
 
@@ -116,17 +117,43 @@ impl Default for DisruptionConfig {
 /// The cluster as one pass sees it.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub nodes: Vec<Node>,
-    pub claims: Vec<crd::NodeClaim>,
+    pub nodes: Vec<Arc<Node>>,
+    pub claims: Vec<Arc<crd::NodeClaim>>,
     /// Pods bound to a node and not terminal.
-    pub pods: Vec<Pod>,
-    pub nodepools: Vec<crd::NodePool>,
-    pub daemonsets: Vec<DaemonSet>,
+    pub pods: Vec<Arc<Pod>>,
+    pub nodepools: Vec<Arc<crd::NodePool>>,
+    pub daemonsets: Vec<Arc<DaemonSet>>,
     pub pdbs: Vec<model::kube::PodDisruptionBudget>,
 }
 
+fn arcs<K>(v: Vec<K>) -> Vec<Arc<K>> {
+    v.into_iter().map(Arc::new).collect()
+}
+
 impl Snapshot {
-    /// List everything a pass needs (six list calls).
+    /// What a pass needs from the shared informers' stores (no API call), plus the PDBs
+    /// (one list call).
+    pub async fn from_informers(
+        inf: &Informers,
+        client: &kube::Client,
+        compat: &ApiCompat,
+    ) -> Result<Snapshot> {
+        let pdbs = compat::list_pdbs(client, compat).await?;
+        Ok(Snapshot {
+            nodes: inf.nodes.state(),
+            claims: inf.claims.state(),
+            pods: inf
+                .pods
+                .store()
+                .state_filter(|p| node_of(p).is_some() && !is_terminal(p)),
+            nodepools: inf.nodepools.state(),
+            daemonsets: inf.daemonsets.state(),
+            pdbs,
+        })
+    }
+
+    /// List everything a pass needs from the API server (six list calls); for tools and
+    /// tests, the controller reads [`Snapshot::from_informers`].
     pub async fn list(client: &kube::Client, compat: &ApiCompat) -> Result<Snapshot> {
         let lp = ListParams::default();
         let nodes = Api::<Node>::all(client.clone())
@@ -159,11 +186,11 @@ impl Snapshot {
             .items;
         let pdbs = compat::list_pdbs(client, compat).await?;
         Ok(Snapshot {
-            nodes,
-            claims,
-            pods,
-            nodepools,
-            daemonsets,
+            nodes: arcs(nodes),
+            claims: arcs(claims),
+            pods: arcs(pods),
+            nodepools: arcs(nodepools),
+            daemonsets: arcs(daemonsets),
             pdbs,
         })
     }
@@ -240,7 +267,7 @@ pub struct PodTracker {
 }
 
 impl PodTracker {
-    pub fn observe(&mut self, pods: &[Pod], now: Timestamp) {
+    pub fn observe(&mut self, pods: &[Arc<Pod>], now: Timestamp) {
         let now = now.as_millis();
         let mut current = BTreeMap::new();
         for p in pods {
@@ -312,7 +339,7 @@ fn has_disrupted_taint(n: &Node) -> bool {
 
 /// The claim backing `node`: same provider ID (as Karpenter matches them), else the node
 /// name in the claim's status.
-fn claim_for<'a>(node: &Node, claims: &'a [crd::NodeClaim]) -> Option<&'a crd::NodeClaim> {
+fn claim_for<'a>(node: &Node, claims: &'a [Arc<crd::NodeClaim>]) -> Option<&'a crd::NodeClaim> {
     let name = node.metadata.name.as_deref()?;
     let pid = node.spec.as_ref().and_then(|s| s.provider_id.as_deref());
     claims
@@ -323,6 +350,7 @@ fn claim_for<'a>(node: &Node, claims: &'a [crd::NodeClaim]) -> Option<&'a crd::N
                 .iter()
                 .find(|c| c.status.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name))
         })
+        .map(|c| &**c)
 }
 
 /// USD/hour of a node from its instance-type, zone and capacity-type labels (0 if unknown).
@@ -879,7 +907,7 @@ pub async fn cordon_and_drain(
             Note::warning("Interrupted", &msg),
         )
         .await;
-    if let Some(c) = claim_for(node, &claims) {
+    if let Some(c) = claim_for(node, &arcs(claims)) {
         let cname = c.metadata.name.clone().unwrap_or_default();
         delete_claim(&ctx.client, &cname).await?;
         events
@@ -1414,15 +1442,24 @@ pub fn replacement_claim(
 pub async fn run_disruption(
     ctx: Context,
     provider: Arc<dyn CloudProvider>,
+    informers: Informers,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    run_disruption_with(ctx, provider, DisruptionConfig::default(), shutdown).await
+    run_disruption_with(
+        ctx,
+        provider,
+        informers,
+        DisruptionConfig::default(),
+        shutdown,
+    )
+    .await
 }
 
 /// [`run_disruption`] with explicit timings.
 pub async fn run_disruption_with(
     ctx: Context,
     provider: Arc<dyn CloudProvider>,
+    informers: Informers,
     config: DisruptionConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
@@ -1433,11 +1470,20 @@ pub async fn run_disruption_with(
         "disruption controller starting"
     );
     let changed = Arc::new(tokio::sync::Notify::new());
-    let watches = spawn_change_watches(&ctx.client, changed.clone());
+    let watches = spawn_change_watches(&informers, changed.clone());
     let mut d = Disruptor::new(ctx.client.clone(), compat.clone(), provider, config.clone());
     tokio::pin!(shutdown);
+    tokio::select! {
+        _ = &mut shutdown => {
+            for w in watches {
+                w.abort();
+            }
+            return Ok(());
+        }
+        _ = informers.ready() => {}
+    }
     loop {
-        let next = match Snapshot::list(&ctx.client, &compat).await {
+        let next = match Snapshot::from_informers(&informers, &ctx.client, &compat).await {
             Ok(snap) => match d.pass(&snap, ctx.clock.now()).await {
                 Ok(r) => {
                     let next = r.next.min(config.poll);
@@ -1474,13 +1520,11 @@ pub async fn run_disruption_with(
     Ok(())
 }
 
-/// Metadata watches on pods, nodes and NodeClaims that only wake the loop.
+/// Pod, Node and NodeClaim changes (from the shared informers) only wake the loop.
 fn spawn_change_watches(
-    client: &kube::Client,
+    inf: &Informers,
     changed: Arc<tokio::sync::Notify>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    use kube::core::PartialObjectMeta;
-    use kube::runtime::{WatchStreamExt, watcher};
     fn spawn<S>(stream: S, changed: Arc<tokio::sync::Notify>) -> tokio::task::JoinHandle<()>
     where
         S: futures::Stream + Send + 'static,
@@ -1492,32 +1536,10 @@ fn spawn_change_watches(
             }
         })
     }
-    let cfg = watcher::Config::default();
     vec![
-        spawn(
-            watcher(
-                Api::<PartialObjectMeta<Pod>>::all(client.clone()),
-                cfg.clone(),
-            )
-            .default_backoff(),
-            changed.clone(),
-        ),
-        spawn(
-            watcher(
-                Api::<PartialObjectMeta<Node>>::all(client.clone()),
-                cfg.clone(),
-            )
-            .default_backoff(),
-            changed.clone(),
-        ),
-        spawn(
-            watcher(
-                Api::<PartialObjectMeta<crd::NodeClaim>>::all(client.clone()),
-                cfg,
-            )
-            .default_backoff(),
-            changed,
-        ),
+        spawn(inf.pods.changes(), changed.clone()),
+        spawn(inf.nodes.changes(), changed.clone()),
+        spawn(inf.claims.changes(), changed),
     ]
 }
 
@@ -1922,16 +1944,19 @@ mod tests {
         let mut foreign = node("foreign", "m5.large", "2");
         foreign.spec.as_mut().unwrap().provider_id = Some("aws:///us-east-1a/i-1".into());
         let snap = Snapshot {
-            nodes: vec![node("n1", "m5.large", "2"), foreign],
-            claims: vec![claim("c1", "n1", true), {
+            nodes: arcs(vec![node("n1", "m5.large", "2"), foreign]),
+            claims: arcs(vec![claim("c1", "n1", true), {
                 let mut c = claim("c2", "never", false);
                 c.status.as_mut().unwrap().provider_id = None;
                 c.spec = json!({"requirements": [
                     {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["m5.xlarge"]}]});
                 c
-            }],
-            pods: vec![pod("ns", "web-1", "n1", "500m"), ds_pod("agent-n1", "n1")],
-            nodepools: vec![nodepool("WhenEmptyOrUnderutilized", &["m5.large"])],
+            }]),
+            pods: arcs(vec![
+                pod("ns", "web-1", "n1", "500m"),
+                ds_pod("agent-n1", "n1"),
+            ]),
+            nodepools: arcs(vec![nodepool("WhenEmptyOrUnderutilized", &["m5.large"])]),
             ..Default::default()
         };
         let mut tracker = PodTracker::default();
@@ -1976,12 +2001,12 @@ mod tests {
     #[test]
     fn pod_events_are_tracked_between_passes() {
         let mut t = PodTracker::default();
-        let a = pod("ns", "a", "n1", "1");
+        let a = Arc::new(pod("ns", "a", "n1", "1"));
         t.observe(std::slice::from_ref(&a), Timestamp(T0));
         assert_eq!(t.last_event("n1"), Some(T0 - 600_000));
         t.observe(std::slice::from_ref(&a), Timestamp(T0 + 1_000));
         assert_eq!(t.last_event("n1"), Some(T0 - 600_000), "nothing changed");
-        let b = pod("ns", "b", "n2", "1");
+        let b = Arc::new(pod("ns", "b", "n2", "1"));
         t.observe(&[a.clone(), b], Timestamp(T0 + 2_000));
         assert_eq!(t.last_event("n2"), Some(T0 + 2_000), "b arrived on n2");
         assert_eq!(t.last_event("n1"), Some(T0 - 600_000));
@@ -2007,10 +2032,16 @@ mod tests {
     async fn an_empty_node_is_validated_tainted_drained_and_its_claim_deleted() {
         let (client, mut api) = mock_client();
         let snap = Snapshot {
-            nodes: vec![node("n1", "m5.large", "2"), node("n2", "m5.large", "2")],
-            claims: vec![claim("c1", "n1", true), claim("c2", "n2", true)],
-            pods: vec![ds_pod("agent-n1", "n1"), pod("ns", "web-1", "n2", "500m")],
-            nodepools: vec![nodepool("WhenEmptyOrUnderutilized", &["m5.large"])],
+            nodes: arcs(vec![
+                node("n1", "m5.large", "2"),
+                node("n2", "m5.large", "2"),
+            ]),
+            claims: arcs(vec![claim("c1", "n1", true), claim("c2", "n2", true)]),
+            pods: arcs(vec![
+                ds_pod("agent-n1", "n1"),
+                pod("ns", "web-1", "n2", "500m"),
+            ]),
+            nodepools: arcs(vec![nodepool("WhenEmptyOrUnderutilized", &["m5.large"])]),
             ..Default::default()
         };
         let code = tokio::spawn(async move {
@@ -2064,20 +2095,22 @@ mod tests {
         let (client, mut api) = mock_client();
         // One m5.2xlarge with a small pod; the pool also allows m5.large: replace.
         let big = Snapshot {
-            nodes: vec![node("n1", "m5.2xlarge", "8")],
-            claims: vec![claim("c1", "n1", true)],
-            pods: vec![pod("ns", "web-1", "n1", "500m")],
-            nodepools: vec![nodepool(
+            nodes: arcs(vec![node("n1", "m5.2xlarge", "8")]),
+            claims: arcs(vec![claim("c1", "n1", true)]),
+            pods: arcs(vec![pod("ns", "web-1", "n1", "500m")]),
+            nodepools: arcs(vec![nodepool(
                 "WhenEmptyOrUnderutilized",
                 &["m5.large", "m5.2xlarge"],
-            )],
+            )]),
             ..Default::default()
         };
         let mut launching = big.clone();
-        launching.claims.push(claim("default-x7k2p", "n9", false));
+        launching
+            .claims
+            .push(Arc::new(claim("default-x7k2p", "n9", false)));
         let mut ready = launching.clone();
-        ready.claims[1] = claim("default-x7k2p", "n9", true);
-        ready.nodes.push(node("n9", "m5.large", "2"));
+        ready.claims[1] = Arc::new(claim("default-x7k2p", "n9", true));
+        ready.nodes.push(Arc::new(node("n9", "m5.large", "2")));
         let code = tokio::spawn(async move {
             let mut d = disruptor(client);
             let mut reports = vec![d.pass(&big, Timestamp(T0)).await.unwrap()];
@@ -2167,9 +2200,9 @@ mod tests {
             .into(),
         );
         let snap = Snapshot {
-            nodes: vec![n1],
-            claims: vec![claim("c1", "n1", true)],
-            nodepools: vec![nodepool("WhenEmpty", &["m5.large"])],
+            nodes: arcs(vec![n1]),
+            claims: arcs(vec![claim("c1", "n1", true)]),
+            nodepools: arcs(vec![nodepool("WhenEmpty", &["m5.large"])]),
             ..Default::default()
         };
         let code = tokio::spawn(async move {
@@ -2274,10 +2307,10 @@ mod tests {
         ))
         .unwrap();
         let snap = Snapshot {
-            nodes: vec![stale],
-            claims: vec![claim("c1", "n1", true)],
-            pods: vec![pod("ns", "web-1", "n1", "500m")],
-            nodepools: vec![nodepool("WhenEmpty", &["m5.large"])],
+            nodes: arcs(vec![stale]),
+            claims: arcs(vec![claim("c1", "n1", true)]),
+            pods: arcs(vec![pod("ns", "web-1", "n1", "500m")]),
+            nodepools: arcs(vec![nodepool("WhenEmpty", &["m5.large"])]),
             ..Default::default()
         };
         let code = tokio::spawn(async move {
@@ -2321,14 +2354,17 @@ mod tests {
     async fn a_drain_blocked_past_the_timeout_is_given_up_and_uncordoned() {
         let (client, mut api) = mock_client();
         let snap = Snapshot {
-            nodes: vec![node("n1", "m5.large", "2"), node("n2", "m5.large", "2")],
-            claims: vec![claim("c1", "n1", true), claim("c2", "n2", true)],
-            pods: vec![pod("ns", "web-1", "n2", "500m")],
-            nodepools: vec![nodepool("WhenEmptyOrUnderutilized", &["m5.large"])],
+            nodes: arcs(vec![
+                node("n1", "m5.large", "2"),
+                node("n2", "m5.large", "2"),
+            ]),
+            claims: arcs(vec![claim("c1", "n1", true), claim("c2", "n2", true)]),
+            pods: arcs(vec![pod("ns", "web-1", "n2", "500m")]),
+            nodepools: arcs(vec![nodepool("WhenEmptyOrUnderutilized", &["m5.large"])]),
             ..Default::default()
         };
         let mut later = snap.clone();
-        later.nodes[0] = serde_json::from_value(tainted_n1()).unwrap();
+        later.nodes[0] = Arc::new(serde_json::from_value(tainted_n1()).unwrap());
         let code = tokio::spawn(async move {
             let mut d = disruptor(client);
             d.pass(&snap, Timestamp(T0)).await.unwrap();

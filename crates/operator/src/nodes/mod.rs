@@ -53,46 +53,27 @@ pub mod lifecycle;
 pub mod provisioner;
 
 /// Run the provisioner, the NodeClaim lifecycle controller and instance garbage collection
-/// until `shutdown` turns true. Call it only while this replica is the leader.
+/// until `shutdown` turns true, on the shared `informers`. Call it only while this replica is
+/// the leader.
 pub async fn run_provisioning(
     ctx: crate::context::Context,
     provider: Arc<dyn crate::provider::CloudProvider>,
     intents: IntentBoard,
+    informers: crate::informers::Informers,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> crate::Result<()> {
     use futures::StreamExt;
-    use k8s_openapi::api::core::v1::Node;
-    use kube::api::Api;
-    use kube::runtime::reflector::{self, ObjectRef};
-    use kube::runtime::{Controller, WatchStreamExt, watcher};
+    use kube::runtime::Controller;
+    use kube::runtime::reflector::ObjectRef;
 
     let events = lifecycle::Events::new(ctx.client.clone(), &ctx.settings.identity);
     let prov =
         provisioner::Provisioner::new(ctx.clone(), provider.clone(), intents, events.clone());
-    let provisioning = provisioner::run(prov, shutdown.clone());
+    let provisioning = provisioner::run(prov, informers.clone(), shutdown.clone());
 
-    let (nodes, nw) = reflector::store::<Node>();
-    let node_stream = reflector::reflector(
-        nw,
-        watcher(
-            Api::<Node>::all(ctx.client.clone()),
-            watcher::Config::default(),
-        )
-        .modify(crate::lean),
-    )
-    .default_backoff()
-    .touched_objects()
-    .for_each(|r| async move {
-        if let Err(e) = r {
-            tracing::warn!("nodeclaim controller: node watch: {e}");
-        }
-    });
-    let controller = Controller::new(
-        Api::<crate::crd::NodeClaim>::all(ctx.client.clone()),
-        watcher::Config::default(),
-    );
-    let claims = controller.store();
+    let claims = informers.claims.store().clone();
     let claims_for_map = claims.clone();
+    let controller = Controller::for_shared_stream(informers.claims.applied(), claims.clone());
     // Which Eviction API the server serves (policy/v1 or v1beta1) for the termination drain.
     let compat = match crate::compat::discover(&ctx.client).await {
         Ok(c) => Some(c),
@@ -104,36 +85,32 @@ pub async fn run_provisioning(
     let lc = Arc::new(lifecycle::Lifecycle {
         ctx: ctx.clone(),
         provider: provider.clone(),
-        nodes,
+        nodes: informers.nodes.store().clone(),
         events,
         compat,
     });
     let mut stop = shutdown.clone();
     let lifecycle_run = controller
-        .watches(
-            Api::<Node>::all(ctx.client.clone()),
-            watcher::Config::default(),
-            move |node: Node| {
-                // A Node change concerns the claim with its provider ID (or its owner).
-                let pid = node.spec.as_ref().and_then(|s| s.provider_id.clone());
-                let owner = node.metadata.owner_references.as_ref().and_then(|o| {
-                    o.iter()
-                        .find(|r| r.kind == "NodeClaim")
-                        .map(|r| r.name.clone())
-                });
-                claims_for_map
-                    .state()
-                    .into_iter()
-                    .filter(|c| {
-                        c.metadata.name.is_some()
-                            && (owner.is_some() && c.metadata.name == owner
-                                || pid.is_some()
-                                    && c.status.as_ref().and_then(|s| s.provider_id.clone()) == pid)
-                    })
-                    .map(|c| ObjectRef::from_obj(&*c))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_shared_stream(informers.nodes.applied(), move |node| {
+            // A Node change concerns the claim with its provider ID (or its owner).
+            let pid = node.spec.as_ref().and_then(|s| s.provider_id.clone());
+            let owner = node.metadata.owner_references.as_ref().and_then(|o| {
+                o.iter()
+                    .find(|r| r.kind == "NodeClaim")
+                    .map(|r| r.name.clone())
+            });
+            claims_for_map
+                .state()
+                .into_iter()
+                .filter(|c| {
+                    c.metadata.name.is_some()
+                        && (owner.is_some() && c.metadata.name == owner
+                            || pid.is_some()
+                                && c.status.as_ref().and_then(|s| s.provider_id.clone()) == pid)
+                })
+                .map(|c| ObjectRef::from_obj(&*c))
+                .collect::<Vec<_>>()
+        })
         .graceful_shutdown_on(async move {
             let _ = stop.wait_for(|v| *v).await;
         })
@@ -165,13 +142,6 @@ pub async fn run_provisioning(
             }
         }
     };
-    let mut stop = shutdown.clone();
-    let node_store = async move {
-        tokio::select! {
-            _ = node_stream => {}
-            _ = stop.wait_for(|v| *v) => {}
-        }
-    };
-    let (p, _, _, _) = tokio::join!(provisioning, lifecycle_run, gc, node_store);
+    let (p, _, _) = tokio::join!(provisioning, lifecycle_run, gc);
     p
 }

@@ -1,6 +1,7 @@
 //! The provisioner: pods kube-scheduler could not place → NodeClaims, as Karpenter does.
 //!
-//! It watches pods, NodePools, NodeClaims, Nodes and DaemonSets (reflector stores). A pod is
+//! It reads pods, NodePools, NodeClaims, Nodes and DaemonSets from the shared
+//! [`Informers`] and wakes on their changes. A pod is
 //! provisionable when it is not bound, not being deleted, and its `PodScheduled` condition
 //! is `False` with reason `Unschedulable` (what kube-scheduler writes). Such pods open a batch
 //! (`provision::plan::Batcher`: closes after 1 s without a new pod or 10 s after the first);
@@ -24,8 +25,6 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::reflector::{self, Store, reflector};
-use kube::runtime::{WatchStreamExt, watcher};
 use model::karpenter::{LABEL_HOSTNAME, LABEL_INSTANCE_TYPE, LABEL_NODEPOOL};
 use provision::catalog::Catalog;
 use provision::plan::{Batcher, Plan, ProvisionInput, ReplicaIntent};
@@ -39,6 +38,7 @@ use super::lifecycle::{EPHEMERAL_TAINTS, Events, LABEL_INITIALIZED, TERMINATION_
 use crate::context::Context;
 use crate::crd::{self, NodeClaim, NodePool};
 use crate::error::kube_status;
+use crate::informers::{Change, Informers};
 use crate::provider::CloudProvider;
 use crate::provider::kwok::rfc3339;
 use crate::{Error, Result};
@@ -712,140 +712,61 @@ fn conditions(
         .collect()
 }
 
-/// The watched stores the provisioner plans from.
-#[derive(Clone)]
-pub struct Stores {
-    pub pods: Store<Pod>,
-    pub nodes: Store<Node>,
-    pub nodepools: Store<NodePool>,
-    pub claims: Store<NodeClaim>,
-    pub daemonsets: Store<DaemonSet>,
-}
-
-impl Stores {
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            nodepools: self.nodepools.state(),
-            daemonsets: self.daemonsets.state(),
-            nodes: self.nodes.state(),
-            pods: self.pods.state(),
-            claims: self.claims.state(),
-        }
-    }
-    fn ready(&self) -> bool {
-        use futures::FutureExt;
-        self.pods.wait_until_ready().now_or_never().is_some()
-            && self.nodes.wait_until_ready().now_or_never().is_some()
-            && self.nodepools.wait_until_ready().now_or_never().is_some()
-            && self.claims.wait_until_ready().now_or_never().is_some()
-            && self.daemonsets.wait_until_ready().now_or_never().is_some()
+/// A snapshot of the shared stores for one pass.
+pub fn snapshot(inf: &Informers) -> Snapshot {
+    Snapshot {
+        nodepools: inf.nodepools.state(),
+        daemonsets: inf.daemonsets.state(),
+        nodes: inf.nodes.state(),
+        pods: inf.pods.state(),
+        claims: inf.claims.state(),
     }
 }
 
 enum Trigger {
     /// A provisionable pod (its uid) was seen.
     Pending(String),
-    /// A NodeClaim is being deleted: its pending pods need capacity again.
+    /// A NodeClaim is being deleted (or gone): its pending pods need capacity again.
     CapacityLost,
     Other,
 }
 
-/// Run the provisioner until `shutdown`: watches, batching, passes.
+/// Run the provisioner until `shutdown`: changes from the shared informers, batching, passes.
 pub async fn run(
     mut prov: Provisioner,
+    stores: Informers,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
-    let client = prov.ctx.client.clone();
-    let (pods, pw) = reflector::store::<Pod>();
-    let (nodes, nw) = reflector::store::<Node>();
-    let (nodepools, npw) = reflector::store::<NodePool>();
-    let (claims, cw) = reflector::store::<NodeClaim>();
-    let (daemonsets, dw) = reflector::store::<DaemonSet>();
-    let cfg = watcher::Config::default;
-    let pod_stream = reflector(
-        pw,
-        watcher(Api::<Pod>::all(client.clone()), cfg()).modify(crate::lean),
-    )
-    .default_backoff()
-    .touched_objects()
-    .map(|r| match r {
-        Ok(p) if is_provisionable(&p) => {
-            Trigger::Pending(p.metadata.uid.clone().unwrap_or_default())
-        }
-        Ok(_) => Trigger::Other,
-        Err(e) => {
-            tracing::warn!("provisioner: pod watch: {e}");
-            Trigger::Other
-        }
-    })
-    .boxed();
-    fn other<S, K>(s: S, what: &'static str) -> futures::stream::BoxStream<'static, Trigger>
-    where
-        S: futures::Stream<Item = std::result::Result<K, watcher::Error>> + Send + 'static,
-    {
-        s.map(move |r| {
-            if let Err(e) = r {
-                tracing::warn!("provisioner: {what} watch: {e}");
+    let pod_stream = stores
+        .pods
+        .changes()
+        .map(|c| match c {
+            Change::Applied(p) if is_provisionable(&p) => {
+                Trigger::Pending(p.metadata.uid.clone().unwrap_or_default())
             }
-            Trigger::Other
+            _ => Trigger::Other,
         })
-        .boxed()
-    }
+        .boxed();
     let streams = vec![
         pod_stream,
-        other(
-            reflector(
-                nw,
-                watcher(Api::<Node>::all(client.clone()), cfg()).modify(crate::lean),
-            )
-            .default_backoff()
-            .touched_objects(),
-            "node",
-        ),
-        other(
-            reflector(
-                npw,
-                watcher(Api::<NodePool>::all(client.clone()), cfg()).modify(crate::lean),
-            )
-            .default_backoff()
-            .touched_objects(),
-            "nodepool",
-        ),
+        stores.nodes.changes().map(|_| Trigger::Other).boxed(),
+        stores.nodepools.changes().map(|_| Trigger::Other).boxed(),
         // A claim going away (failed launch, registration timeout, disruption) frees its
         // pods: look at the pending ones again without waiting for the recheck.
-        reflector(
-            cw,
-            watcher(Api::<NodeClaim>::all(client.clone()), cfg()).modify(crate::lean),
-        )
-        .default_backoff()
-        .touched_objects()
-        .map(|r| match r {
-            Ok(c) if c.metadata.deletion_timestamp.is_some() => Trigger::CapacityLost,
-            Ok(_) => Trigger::Other,
-            Err(e) => {
-                tracing::warn!("provisioner: nodeclaim watch: {e}");
-                Trigger::Other
-            }
-        })
-        .boxed(),
-        other(
-            reflector(
-                dw,
-                watcher(Api::<DaemonSet>::all(client.clone()), cfg()).modify(crate::lean),
-            )
-            .default_backoff()
-            .touched_objects(),
-            "daemonset",
-        ),
+        stores
+            .claims
+            .changes()
+            .map(|c| match c {
+                Change::Applied(c) if c.metadata.deletion_timestamp.is_some() => {
+                    Trigger::CapacityLost
+                }
+                Change::Deleted(_) => Trigger::CapacityLost,
+                _ => Trigger::Other,
+            })
+            .boxed(),
+        stores.daemonsets.changes().map(|_| Trigger::Other).boxed(),
     ];
     let mut triggers = futures::stream::select_all(streams);
-    let stores = Stores {
-        pods,
-        nodes,
-        nodepools,
-        claims,
-        daemonsets,
-    };
     let clock = prov.ctx.clock.clone();
     let mut batcher = Batcher::default();
     let mut handled: HashSet<String> = HashSet::new();
@@ -881,7 +802,7 @@ pub async fn run(
             // The floor keeps a due batch from spinning while the stores are still listing.
             _ = tokio::time::sleep(wake.since(now).max(Duration::from_millis(50))) => {}
         }
-        if !stores.ready() {
+        if !stores.is_ready() {
             continue;
         }
         let now = clock.now();
@@ -899,7 +820,7 @@ pub async fn run(
             if batcher.ready(now) {
                 batcher.reset();
             }
-            if let Err(e) = prov.pass(stores.snapshot()).await {
+            if let Err(e) = prov.pass(snapshot(&stores)).await {
                 tracing::warn!(kind = e.metric_label(), "provisioning pass failed: {e}");
                 // Look again soon.
                 batcher.observe(now);

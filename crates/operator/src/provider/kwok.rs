@@ -22,8 +22,7 @@ use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
 use model::karpenter::{
     LABEL_ARCH, LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_INSTANCE_TYPE, LABEL_NODEPOOL, LABEL_OS,
     LABEL_ZONE,
@@ -248,27 +247,17 @@ impl Kwok {
     pub async fn run_kubelet(
         client: kube::Client,
         clock: Arc<dyn Clock>,
+        informers: crate::informers::Informers,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> crate::Result<()> {
-        let (nodes, nw) = reflector::store::<Node>();
-        let (pods, pw) = reflector::store::<Pod>();
-        let node_events = reflector(
-            nw,
-            watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-                .modify(crate::lean),
-        )
-        .default_backoff()
-        .touched_objects()
-        .map(|_| ());
-        let pod_events = reflector(
-            pw,
-            watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
-                .modify(crate::lean),
-        )
-        .default_backoff()
-        .touched_objects()
-        .map(|_| ());
-        let mut events = futures::stream::select(node_events.boxed(), pod_events.boxed());
+        let mut events = futures::stream::select(
+            informers.nodes.changes().map(|_| ()).boxed(),
+            informers.pods.changes().map(|_| ()).boxed(),
+        );
+        let (nodes, pods) = (
+            informers.nodes.store().clone(),
+            informers.pods.store().clone(),
+        );
         let mut k = Kubelet {
             client,
             clock,
@@ -302,8 +291,6 @@ impl Kwok {
         }
     }
 }
-
-use kube::runtime::reflector::reflector;
 
 /// The fake kubelet's view and bookkeeping.
 struct Kubelet {

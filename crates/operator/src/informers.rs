@@ -1,0 +1,383 @@
+//! One watch per kind for the whole node side: shared reflector stores plus change
+//! notifications (client-go's shared informers).
+//!
+//! The provisioner, the NodeClaim lifecycle, disruption and the kwok kubelet all read Pods,
+//! Nodes and NodeClaims. Each used to run its own watches (and disruption listed everything on
+//! every pass): four copies of every Node and three of every Pod in memory, and the API server
+//! serving the same objects again and again. Here each kind is watched once, kept once
+//! (without `managedFields`, `last-applied-configuration` or what the operator never reads:
+//! container commands, env, probes, images, volume lists, node image lists), and every
+//! component subscribes to the changes.
+//!
+//! A subscriber gets a [`Change::Resync`] first (scan the store), then every apply and delete;
+//! if it falls behind by more than the buffer it gets another `Resync` instead of the missed
+//! changes. Nothing blocks the watch.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Container, Node, Pod};
+use kube::Resource;
+use kube::api::Api;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde::de::DeserializeOwned;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::crd::{NodeClaim, NodePool};
+
+/// How many changes a subscriber may lag behind before it is told to resync instead.
+const BUFFER: usize = 4096;
+
+/// What a subscriber is told.
+#[derive(Debug)]
+pub enum Change<K> {
+    /// Look at the whole store again: the first item of every subscription, after the watch
+    /// re-listed, and after the subscriber fell too far behind.
+    Resync,
+    /// The object as the store now holds it (created or changed).
+    Applied(Arc<K>),
+    /// The object's last state before it was deleted.
+    Deleted(Arc<K>),
+}
+
+impl<K> Clone for Change<K> {
+    fn clone(&self) -> Self {
+        match self {
+            Change::Resync => Change::Resync,
+            Change::Applied(k) => Change::Applied(k.clone()),
+            Change::Deleted(k) => Change::Deleted(k.clone()),
+        }
+    }
+}
+
+/// One kind's store and change feed.
+pub struct Informer<K: Resource + 'static>
+where
+    K::DynamicType: Eq + Hash + Clone,
+{
+    store: Store<K>,
+    tx: broadcast::Sender<Change<K>>,
+}
+
+impl<K: Resource + 'static> Clone for Informer<K>
+where
+    K::DynamicType: Eq + Hash + Clone,
+{
+    fn clone(&self) -> Self {
+        Informer {
+            store: self.store.clone(),
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<K> Informer<K>
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Default + Send + Sync,
+{
+    /// An informer whose store is filled by `driver` (see [`Informer::drive`]).
+    fn new() -> (Self, reflector::store::Writer<K>) {
+        let (store, writer) = reflector::store::<K>();
+        let (tx, _) = broadcast::channel(BUFFER);
+        (Informer { store, tx }, writer)
+    }
+
+    /// The shared store (read-only).
+    pub fn store(&self) -> &Store<K> {
+        &self.store
+    }
+
+    /// Every object in the store.
+    pub fn state(&self) -> Vec<Arc<K>> {
+        self.store.state()
+    }
+
+    /// True once the first full list is in the store.
+    pub fn is_ready(&self) -> bool {
+        futures::FutureExt::now_or_never(self.store.wait_until_ready()).is_some()
+    }
+
+    /// The change feed, starting with [`Change::Resync`].
+    pub fn changes(&self) -> impl Stream<Item = Change<K>> + Send + 'static + use<K> {
+        let rx = self.tx.subscribe();
+        let first = futures::stream::once(async { Change::Resync });
+        let rest = futures::stream::unfold(rx, |mut rx| async move {
+            match rx.recv().await {
+                Ok(c) => Some((c, rx)),
+                Err(broadcast::error::RecvError::Lagged(_)) => Some((Change::Resync, rx)),
+                Err(broadcast::error::RecvError::Closed) => None,
+            }
+        });
+        first.chain(rest)
+    }
+
+    /// Objects to reconcile, for `Controller::for_shared_stream` / `watches_shared_stream`:
+    /// every applied object, and the whole store on a resync (once it is ready).
+    pub fn applied(&self) -> impl Stream<Item = Arc<K>> + Send + 'static + use<K> {
+        let store = self.store.clone();
+        self.changes().flat_map(move |c| {
+            let items = match c {
+                Change::Applied(k) => vec![k],
+                Change::Resync => store.state(),
+                Change::Deleted(_) => Vec::new(),
+            };
+            futures::stream::iter(items)
+        })
+    }
+
+    /// Watch `api` into the store and publish the changes until `stop`.
+    async fn drive(
+        self,
+        mut writer: reflector::store::Writer<K>,
+        api: Api<K>,
+        slim: fn(&mut K),
+        what: &'static str,
+        stop: watch::Receiver<bool>,
+    ) {
+        let stream = watcher(api, watcher::Config::default().any_semantic())
+            .default_backoff()
+            .modify(slim);
+        futures::pin_mut!(stream);
+        let mut stopped = std::pin::pin!(crate::stopped(stop));
+        loop {
+            let ev = tokio::select! {
+                ev = stream.next() => ev,
+                _ = &mut stopped => return,
+            };
+            let Some(ev) = ev else { return };
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(e) => {
+                    tracing::warn!("{what} watch: {e}");
+                    continue;
+                }
+            };
+            writer.apply_watcher_event(&ev);
+            // No receivers is not an error: nobody has subscribed yet.
+            match ev {
+                watcher::Event::Apply(k) => {
+                    let applied = self
+                        .store
+                        .get(&ObjectRef::from_obj(&k))
+                        .unwrap_or_else(|| Arc::new(k));
+                    let _ = self.tx.send(Change::Applied(applied));
+                }
+                watcher::Event::Delete(k) => {
+                    let _ = self.tx.send(Change::Deleted(Arc::new(k)));
+                }
+                watcher::Event::InitDone => {
+                    let _ = self.tx.send(Change::Resync);
+                }
+                watcher::Event::Init | watcher::Event::InitApply(_) => {}
+            }
+        }
+    }
+}
+
+/// The node side's shared informers. Cheap to clone.
+#[derive(Clone)]
+pub struct Informers {
+    pub pods: Informer<Pod>,
+    pub nodes: Informer<Node>,
+    pub claims: Informer<NodeClaim>,
+    pub nodepools: Informer<NodePool>,
+    pub daemonsets: Informer<DaemonSet>,
+}
+
+impl Informers {
+    /// Start one watch per kind (cluster-wide); they stop when `stop` turns true.
+    pub fn start(
+        client: &kube::Client,
+        stop: &watch::Receiver<bool>,
+    ) -> (Self, Vec<JoinHandle<()>>) {
+        let mut tasks = Vec::new();
+        let (pods, pw) = Informer::new();
+        let (nodes, nw) = Informer::new();
+        let (claims, cw) = Informer::new();
+        let (nodepools, npw) = Informer::new();
+        let (daemonsets, dw) = Informer::new();
+        tasks.push(tokio::spawn(pods.clone().drive(
+            pw,
+            Api::all(client.clone()),
+            slim_pod,
+            "pod",
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(nodes.clone().drive(
+            nw,
+            Api::all(client.clone()),
+            slim_node,
+            "node",
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(claims.clone().drive(
+            cw,
+            Api::all(client.clone()),
+            crate::lean,
+            "nodeclaim",
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(nodepools.clone().drive(
+            npw,
+            Api::all(client.clone()),
+            crate::lean,
+            "nodepool",
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(daemonsets.clone().drive(
+            dw,
+            Api::all(client.clone()),
+            crate::lean,
+            "daemonset",
+            stop.clone(),
+        )));
+        (
+            Informers {
+                pods,
+                nodes,
+                claims,
+                nodepools,
+                daemonsets,
+            },
+            tasks,
+        )
+    }
+
+    /// True once every store has its first full list.
+    pub fn is_ready(&self) -> bool {
+        self.pods.is_ready()
+            && self.nodes.is_ready()
+            && self.claims.is_ready()
+            && self.nodepools.is_ready()
+            && self.daemonsets.is_ready()
+    }
+
+    /// Resolves once every store has its first full list.
+    pub async fn ready(&self) {
+        let _ = self.pods.store.wait_until_ready().await;
+        let _ = self.nodes.store.wait_until_ready().await;
+        let _ = self.claims.store.wait_until_ready().await;
+        let _ = self.nodepools.store.wait_until_ready().await;
+        let _ = self.daemonsets.store.wait_until_ready().await;
+    }
+}
+
+/// A container as scheduling sees it: name, resources, restart policy (sidecars).
+fn slim_container(c: &mut Container) {
+    *c = Container {
+        name: std::mem::take(&mut c.name),
+        resources: c.resources.take(),
+        restart_policy: c.restart_policy.take(),
+        ..Default::default()
+    };
+}
+
+/// What the node side reads of a Pod: metadata (no managedFields), scheduling constraints,
+/// requests, node name, phase and conditions.
+pub fn slim_pod(p: &mut Pod) {
+    crate::lean(p);
+    if let Some(s) = p.spec.as_mut() {
+        s.containers.iter_mut().for_each(slim_container);
+        if let Some(ic) = s.init_containers.as_mut() {
+            ic.iter_mut().for_each(slim_container);
+        }
+        s.ephemeral_containers = None;
+        s.volumes = None;
+        s.security_context = None;
+        s.image_pull_secrets = None;
+        s.host_aliases = None;
+        s.dns_config = None;
+        s.readiness_gates = None;
+    }
+    if let Some(st) = p.status.as_mut() {
+        st.container_statuses = None;
+        st.init_container_statuses = None;
+        st.ephemeral_container_statuses = None;
+        st.resource_claim_statuses = None;
+    }
+}
+
+/// What the node side reads of a Node: no image list or volume lists.
+pub fn slim_node(n: &mut Node) {
+    crate::lean(n);
+    if let Some(st) = n.status.as_mut() {
+        st.images = None;
+        st.volumes_attached = None;
+        st.volumes_in_use = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn slim_pod_keeps_what_scheduling_reads() {
+        let mut p: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "a"},
+                "annotations": {"kedge.dev/busy": "true",
+                    "kubectl.kubernetes.io/last-applied-configuration": "{…}"},
+                "managedFields": [{"manager": "kubectl"}]},
+            "spec": {
+                "nodeName": "n1",
+                "nodeSelector": {"kubernetes.io/arch": "amd64"},
+                "tolerations": [{"key": "k", "operator": "Exists"}],
+                "containers": [{"name": "c", "image": "busybox", "command": ["sleep"],
+                    "env": [{"name": "A", "value": "1"}],
+                    "resources": {"requests": {"cpu": "1"}}}],
+                "initContainers": [{"name": "s", "image": "x", "restartPolicy": "Always",
+                    "resources": {"requests": {"memory": "1Gi"}}}],
+                "volumes": [{"name": "v", "emptyDir": {}}]
+            },
+            "status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"name": "c", "image": "busybox", "imageID": "",
+                    "ready": true, "restartCount": 0}]}
+        }))
+        .unwrap();
+        slim_pod(&mut p);
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "a"},
+                    "annotations": {"kedge.dev/busy": "true"}},
+                "spec": {
+                    "nodeName": "n1",
+                    "nodeSelector": {"kubernetes.io/arch": "amd64"},
+                    "tolerations": [{"key": "k", "operator": "Exists"}],
+                    "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}],
+                    "initContainers": [{"name": "s", "restartPolicy": "Always",
+                        "resources": {"requests": {"memory": "1Gi"}}}]
+                },
+                "status": {"phase": "Running",
+                    "conditions": [{"type": "Ready", "status": "True"}]}
+            })
+        );
+    }
+
+    #[test]
+    fn slim_node_drops_images() {
+        let mut n: Node = serde_json::from_value(json!({
+            "metadata": {"name": "n", "managedFields": [{"manager": "kubelet"}]},
+            "status": {"allocatable": {"cpu": "2"},
+                "images": [{"names": ["busybox"], "sizeBytes": 1}],
+                "volumesInUse": ["v"]}
+        }))
+        .unwrap();
+        slim_node(&mut n);
+        assert_eq!(
+            serde_json::to_value(&n).unwrap(),
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"},
+                "status": {"allocatable": {"cpu": "2"}}})
+        );
+    }
+}

@@ -250,6 +250,8 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
         }
         None => std::process::Command::new(&exe),
     };
+    // Its own process group, so a wrapper and the operator under it both get the SIGTERM.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd
         .args([
             "operator",
@@ -275,9 +277,21 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
         .context("starting kedge operator")?;
     let pid = child.id();
     let stdout = child.stdout.take().context("operator stdout")?;
-    let line = tokio::task::spawn_blocking(move || std::io::BufReader::new(stdout).lines().next())
-        .await?
-        .context("operator exited before serving")??;
+    // The serving line (a wrapper such as heaptrack may print first); then keep draining.
+    let (line_tx, line_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut tx = Some(line_tx);
+        for l in lines.by_ref() {
+            let Ok(l) = l else { break };
+            if l.starts_with("kedge operator serving")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(l);
+            }
+        }
+    });
+    let line = line_rx.await.context("operator exited before serving")?;
     println!("operator pid {pid}: {line}");
     let peak = Arc::new(AtomicU64::new(0));
     {
@@ -462,10 +476,10 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
 
     let hwm = rss_kib(pid, "VmHWM:").unwrap_or(0);
     let sampled = peak.load(Ordering::Relaxed);
-    // Stop the operator gracefully.
-    // SAFETY: sending SIGTERM to our own child.
+    // Stop the operator (and a wrapper) gracefully.
+    // SAFETY: sending SIGTERM to our own child's process group.
     unsafe {
-        libc_kill(pid as i32);
+        libc_kill(-(pid as i32));
     }
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;
 

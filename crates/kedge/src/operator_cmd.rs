@@ -81,10 +81,11 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<operator::run::Running>();
     tokio::spawn(async move {
         if let Ok(r) = ready_rx.await {
-            // Tools and tests read this exact line.
-            println!("kedge operator serving http://{}/metrics", r.addr);
+            // Tools and tests read this exact line. A closed stdout is not a reason to stop.
             use std::io::Write;
-            std::io::stdout().flush().ok();
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "kedge operator serving http://{}/metrics", r.addr);
+            let _ = out.flush();
         }
     });
     operator::run::run(opts, Arc::new(clock::SystemClock), rx, Some(ready_tx)).await

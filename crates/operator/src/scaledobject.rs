@@ -20,6 +20,7 @@ use std::time::Duration;
 use autoscale::{Autoscaler, Decision};
 use clock::Timestamp;
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -61,7 +62,9 @@ pub struct Shared {
 
 struct Running {
     fingerprint: String,
-    updates: mpsc::UnboundedSender<Prepared>,
+    /// Boxed: a channel allocates its slots up front (32 at a time), and a `Prepared` is
+    /// large; 1,000 loops × 32 inline slots was the largest single item on the heap.
+    updates: mpsc::UnboundedSender<Box<Prepared>>,
     stop: watch::Sender<bool>,
     handle: tokio::task::JoinHandle<()>,
 }
@@ -134,7 +137,7 @@ impl Shared {
         }
     }
 
-    async fn event(&self, so: &crd::ScaledObject, type_: EventType, reason: &str, note: String) {
+    async fn event(&self, so: &ObjectReference, type_: EventType, reason: &str, note: String) {
         let ev = Event {
             type_,
             reason: reason.into(),
@@ -142,7 +145,12 @@ impl Shared {
             action: "Scale".into(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&ev, &so.object_ref(&())).await {
+        // Bounded like every other scale-loop call: 1,000 objects activating at once would
+        // otherwise open 1,000 connections for their events.
+        let permit = self.api_permits.acquire().await.ok();
+        let published = self.recorder.publish(&ev, so).await;
+        drop(permit);
+        if let Err(e) = published {
             tracing::debug!(error = %e, reason, "could not publish event");
         }
     }
@@ -474,7 +482,12 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
             );
             if so.status.as_ref() != Some(&status) {
                 shared
-                    .event(&so, EventType::Warning, "ScaledObjectCheckFailed", msg)
+                    .event(
+                        &so.object_ref(&()),
+                        EventType::Warning,
+                        "ScaledObjectCheckFailed",
+                        msg,
+                    )
                     .await;
                 patch_status(ctx, &ns, &name, &status).await?;
             }
@@ -501,7 +514,7 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
                 })
             };
             if let Some(tx) = sender
-                && tx.send(prepared).is_err()
+                && tx.send(Box::new(prepared)).is_err()
             {
                 // The loop ended; start over on the next reconcile.
                 shared.stop_loop(&key).await;
@@ -525,7 +538,7 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
             let (stop_tx, stop_rx) = watch::channel(false);
             let handle = tokio::spawn(scale_loop(
                 shared.clone(),
-                (*so).clone(),
+                LoopObject::of(&so),
                 prepared,
                 created,
                 updates_rx,
@@ -546,7 +559,7 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
                 );
             shared
                 .event(
-                    &so,
+                    &so.object_ref(&()),
                     EventType::Normal,
                     "KEDAScalersStarted",
                     format!("Started scalers watch: {}", triggers.join(", ")),
@@ -652,17 +665,41 @@ pub fn status_after(
     s
 }
 
+/// The ScaledObject as its scale loop keeps it: a reference (for events), where it is, and
+/// its last status (the whole object is not needed and would be kept once per loop).
+struct LoopObject {
+    reference: ObjectReference,
+    namespace: String,
+    name: String,
+    status: Option<ScaledObjectStatus>,
+}
+
+impl LoopObject {
+    fn of(so: &crd::ScaledObject) -> Box<LoopObject> {
+        Box::new(LoopObject {
+            reference: so.object_ref(&()),
+            namespace: so.namespace().unwrap_or_else(|| "default".into()),
+            name: so.name_any(),
+            status: so.status.clone(),
+        })
+    }
+}
+
 async fn scale_loop(
     shared: Arc<Shared>,
-    so: crd::ScaledObject,
+    so: Box<LoopObject>,
     prepared: Prepared,
     created: Timestamp,
-    mut updates: mpsc::UnboundedReceiver<Prepared>,
+    mut updates: mpsc::UnboundedReceiver<Box<Prepared>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let ctx = &shared.ctx;
-    let ns = so.namespace().unwrap_or_else(|| "default".into());
-    let name = so.name_any();
+    let LoopObject {
+        reference: so,
+        namespace: ns,
+        name,
+        status: last_status,
+    } = *so;
     let loop_ctx = LoopContext {
         clock: ctx.clock.clone(),
         metrics: shared.autoscale_metrics.clone(),
@@ -674,8 +711,8 @@ async fn scale_loop(
         scalers: std::mem::take(&mut p.scalers),
         target: p.target.clone(),
     };
-    let mut status = so.status.clone().unwrap_or_default();
-    let mut written: Option<ScaledObjectStatus> = so.status.clone();
+    let mut status = last_status.clone().unwrap_or_default();
+    let mut written: Option<ScaledObjectStatus> = last_status;
     let mut deadline = tokio::time::Instant::now();
     loop {
         let changes: Vec<autoscale::scaler::BoxFuture<'_, ()>> =
@@ -687,7 +724,7 @@ async fn scale_loop(
         let update = tokio::select! {
             _ = tokio::time::sleep_until(deadline) => None,
             _ = first_of(changes) => None,
-            u = updates.recv() => match u { Some(u) => Some(u), None => break },
+            u = updates.recv() => match u { Some(u) => Some(*u), None => break },
             _ = stop.changed() => break,
         };
         if *stop.borrow() {
@@ -699,7 +736,9 @@ async fn scale_loop(
             object.target = u.target.clone();
             p = u;
         }
-        let d = object.poll_once(&loop_ctx).await;
+        // Awaited futures are boxed: the loop's own state stays small (it lives as long as the
+        // ScaledObject, one per object), the boxes only while they run.
+        let d = Box::pin(object.poll_once(&loop_ctx)).await;
         let now = ctx.clock.now();
         if d.scales() {
             let (reason, note) = if d.current_replicas == 0 {
@@ -736,7 +775,7 @@ async fn scale_loop(
                     replicas: d.desired_replicas - d.current_replicas,
                 });
             }
-            shared.event(&so, EventType::Normal, reason, note).await;
+            Box::pin(shared.event(&so, EventType::Normal, reason, note)).await;
         }
         if d.error {
             let errs: Vec<String> = d
@@ -744,14 +783,13 @@ async fn scale_loop(
                 .iter()
                 .filter_map(|t| t.error.as_ref().map(|e| format!("{}: {e}", t.name)))
                 .collect();
-            shared
-                .event(&so, EventType::Warning, "KEDAScalerFailed", errs.join("; "))
+            Box::pin(shared.event(&so, EventType::Warning, "KEDAScalerFailed", errs.join("; ")))
                 .await;
         }
         status = status_after(&status, &p, &object.autoscaler, &d, now);
         if written.as_ref() != Some(&status) {
             let permit = shared.api_permits.acquire().await.ok();
-            let written_now = patch_status(ctx, &ns, &name, &status).await;
+            let written_now = Box::pin(patch_status(ctx, &ns, &name, &status)).await;
             drop(permit);
             match written_now {
                 Ok(()) => written = Some(status.clone()),
@@ -813,6 +851,11 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             .applied_objects()
             .predicate_filter(user_intent, Default::default());
         let ctrl = Controller::for_stream(trigger, reader)
+            // Like KEDA's bounded ScaledObject reconciles: a reconcile makes several API
+            // calls, each on its own HTTP/1.1 connection while in flight.
+            .with_config(
+                kube::runtime::controller::Config::default().concurrency(API_CONCURRENCY as u16),
+            )
             .graceful_shutdown_on(async move {
                 let _ = sd.wait_for(|v| *v).await;
             })

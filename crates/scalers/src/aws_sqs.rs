@@ -156,7 +156,8 @@ impl AwsSqsScaler {
             .get_or_try_init(|| async {
                 let s = &self.settings;
                 let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .region(aws_config::Region::new(s.region.clone()));
+                    .region(aws_config::Region::new(s.region.clone()))
+                    .http_client(shared_http_client());
                 if let Some(e) = &s.endpoint {
                     loader = loader.endpoint_url(e);
                 }
@@ -189,6 +190,30 @@ impl AwsSqsScaler {
             })
             .await
     }
+}
+
+thread_local! {
+    /// One HTTPS client (connection pool, TLS configuration with its root store) per thread
+    /// for every SQS scaler, instead of the SDK's default of one per `Client`: with 1,000
+    /// ScaledObjects that default is 1,000 pools and root stores. Per thread because a pooled
+    /// connection's task runs on the runtime that opened it (tests run one runtime each).
+    static SHARED_HTTP: std::cell::RefCell<Option<aws_sdk_sqs::config::SharedHttpClient>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn shared_http_client() -> aws_sdk_sqs::config::SharedHttpClient {
+    SHARED_HTTP.with(|c| {
+        c.borrow_mut()
+            .get_or_insert_with(|| {
+                use aws_smithy_http_client::tls;
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(
+                        tls::rustls_provider::CryptoMode::AwsLc,
+                    ))
+                    .build_https()
+            })
+            .clone()
+    })
 }
 
 impl Scaler for AwsSqsScaler {

@@ -16,6 +16,7 @@
 //!   YAML generated from them (`kedge crds`).
 //! - [`context`]: shared dependencies of every reconciler (client, clock, metrics, config).
 //! - [`error`]: the crate's error enum with `metric_label()`.
+//! - [`events`]: Kubernetes Events with series aggregation and a compact cache.
 //! - [`scaledobject`]: the ScaledObject reconciler and per-object scale loops.
 //! - [`auth`]: TriggerAuthentication resolution from Secrets, ConfigMaps and container env.
 //! - [`scale`]: the `/scale` subresource of any kind, found through discovery.
@@ -38,6 +39,7 @@ pub mod context;
 pub mod controlplane;
 pub mod crd;
 pub mod error;
+pub mod events;
 pub mod informers;
 pub mod leader;
 pub mod nodes;

@@ -23,7 +23,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder};
+use crate::events::{EventRecorder, EventType};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use scalers::runner::{LoopContext, ObjectLoop, first_of};
@@ -47,7 +47,7 @@ pub const FINALIZER: &str = "finalizer.keda.sh";
 pub struct Shared {
     pub ctx: Context,
     pub resources: Resources,
-    pub recorder: Recorder,
+    pub recorder: EventRecorder,
     /// Where scale-outs are announced for joint decisions (`None`: nodes are not managed).
     pub intents: Option<IntentBoard>,
     pub autoscale_metrics: Arc<autoscale::metrics::Metrics>,
@@ -86,13 +86,7 @@ impl Shared {
         intents: Option<IntentBoard>,
         autoscale_metrics: Arc<autoscale::metrics::Metrics>,
     ) -> Arc<Shared> {
-        let recorder = Recorder::new(
-            ctx.client.clone(),
-            kube::runtime::events::Reporter {
-                controller: "kedge".into(),
-                instance: Some(ctx.settings.identity.clone()),
-            },
-        );
+        let recorder = EventRecorder::new(ctx.client.clone(), "kedge", &ctx.settings.identity);
         Arc::new(Shared {
             ctx,
             resources: Resources::default(),
@@ -138,17 +132,10 @@ impl Shared {
     }
 
     async fn event(&self, so: &ObjectReference, type_: EventType, reason: &str, note: String) {
-        let ev = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(truncate(note, 1000)),
-            action: "Scale".into(),
-            secondary: None,
-        };
         // Bounded like every other scale-loop call: 1,000 objects activating at once would
         // otherwise open 1,000 connections for their events.
         let permit = self.api_permits.acquire().await.ok();
-        let published = self.recorder.publish(&ev, so).await;
+        let published = self.recorder.publish(so, type_, reason, "Scale", note).await;
         drop(permit);
         if let Err(e) = published {
             tracing::debug!(error = %e, reason, "could not publish event");

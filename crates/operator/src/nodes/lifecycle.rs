@@ -15,7 +15,7 @@ use clock::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use crate::events::{EventRecorder, EventType};
 use kube::runtime::reflector::Store;
 use model::karpenter::{
     CONDITION_INITIALIZED, CONDITION_LAUNCHED, CONDITION_READY, CONDITION_REGISTERED, Condition,
@@ -307,19 +307,13 @@ fn refine(claim: &NodeClaim, node: Option<&Node>, next: Next, state: &State) -> 
 /// Kubernetes Events for the nodes controllers (errors are logged, never fatal).
 #[derive(Clone)]
 pub struct Events {
-    recorder: Option<Recorder>,
+    recorder: Option<Arc<EventRecorder>>,
 }
 
 impl Events {
     pub fn new(client: kube::Client, identity: &str) -> Self {
         Events {
-            recorder: Some(Recorder::new(
-                client,
-                Reporter {
-                    controller: "kedge".into(),
-                    instance: Some(identity.to_string()),
-                },
-            )),
+            recorder: Some(Arc::new(EventRecorder::new(client, "kedge", identity))),
         }
     }
     /// Events are not published (unit tests that do not assert them).
@@ -337,26 +331,12 @@ impl Events {
         let Some(r) = &self.recorder else {
             return;
         };
-        let mut note = note;
-        if note.len() > 1000 {
-            let mut cut = 1000;
-            while !note.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            note.truncate(cut);
-        }
-        let ev = KubeEvent {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.into(),
-            note: Some(note),
-            action: action.into(),
-            secondary: None,
+        let type_ = if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
         };
-        if let Err(e) = r.publish(&ev, regarding).await {
+        if let Err(e) = r.publish(regarding, type_, reason, action, note).await {
             tracing::debug!("event {reason}: {e}");
         }
     }

@@ -294,12 +294,14 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
     let line = line_rx.await.context("operator exited before serving")?;
     println!("operator pid {pid}: {line}");
     let peak = Arc::new(AtomicU64::new(0));
+    let peak_anon = Arc::new(AtomicU64::new(0));
     {
-        let peak = peak.clone();
+        let (peak, peak_anon) = (peak.clone(), peak_anon.clone());
         tokio::spawn(async move {
             loop {
                 if let Some(r) = rss_kib(pid, "VmRSS:") {
                     peak.fetch_max(r, Ordering::Relaxed);
+                    peak_anon.fetch_max(rss_kib(pid, "RssAnon:").unwrap_or(0), Ordering::Relaxed);
                 } else {
                     return;
                 }
@@ -475,6 +477,10 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
     let in_lat = phase(0).await;
 
     let hwm = rss_kib(pid, "VmHWM:").unwrap_or(0);
+    let (anon, file) = (
+        rss_kib(pid, "RssAnon:").unwrap_or(0),
+        rss_kib(pid, "RssFile:").unwrap_or(0),
+    );
     let sampled = peak.load(Ordering::Relaxed);
     // Stop the operator (and a wrapper) gracefully.
     // SAFETY: sending SIGTERM to our own child's process group.
@@ -504,6 +510,12 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
         rss_after_out as f64 / 1024.0,
         sampled as f64 / 1024.0,
         hwm as f64 / 1024.0
+    );
+    println!(
+        "operator RSS split: anonymous (heap, stacks) peak sampled {:.1} MB, at the end {:.1} MB; file-backed (the binary's code pages) at the end {:.1} MB",
+        peak_anon.load(Ordering::Relaxed) as f64 / 1024.0,
+        anon as f64 / 1024.0,
+        file as f64 / 1024.0
     );
     Ok(())
 }

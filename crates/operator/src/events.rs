@@ -193,24 +193,53 @@ mod tests {
         let t = tokio::spawn(async move {
             let r = regarding();
             let a = r2
-                .publish(&r, EventType::Normal, "KEDAScalersStarted", "Scale", "x".repeat(1500))
+                .publish(
+                    &r,
+                    EventType::Normal,
+                    "KEDAScalersStarted",
+                    "Scale",
+                    "x".repeat(1500),
+                )
                 .await;
             let b = r2
-                .publish(&r, EventType::Normal, "KEDAScalersStarted", "Scale", "again".into())
+                .publish(
+                    &r,
+                    EventType::Normal,
+                    "KEDAScalersStarted",
+                    "Scale",
+                    "again".into(),
+                )
                 .await;
             // Gone meanwhile: a new event is created.
             let c = r2
-                .publish(&r, EventType::Normal, "KEDAScalersStarted", "Scale", "3rd".into())
+                .publish(
+                    &r,
+                    EventType::Normal,
+                    "KEDAScalersStarted",
+                    "Scale",
+                    "3rd".into(),
+                )
                 .await;
             // Another reason is another event.
             let d = r2
-                .publish(&r, EventType::Warning, "KEDAScalerFailed", "Scale", "boom".into())
+                .publish(
+                    &r,
+                    EventType::Warning,
+                    "KEDAScalerFailed",
+                    "Scale",
+                    "boom".into(),
+                )
                 .await;
             (a.is_ok(), b.is_ok(), c.is_ok(), d.is_ok())
         });
         fixtures::timeout(Duration::from_secs(5), async {
             let first = api
-                .expect("POST", "/apis/events.k8s.io/v1/namespaces/ns/events?", 201, json!({}))
+                .expect(
+                    "POST",
+                    "/apis/events.k8s.io/v1/namespaces/ns/events?",
+                    201,
+                    json!({}),
+                )
                 .await;
             assert_eq!(first["reason"], "KEDAScalersStarted");
             assert_eq!(first["type"], "Normal");
@@ -241,11 +270,21 @@ mod tests {
                 .await;
             assert_eq!(gone["series"]["count"], 3);
             let third = api
-                .expect("POST", "/apis/events.k8s.io/v1/namespaces/ns/events?", 201, json!({}))
+                .expect(
+                    "POST",
+                    "/apis/events.k8s.io/v1/namespaces/ns/events?",
+                    201,
+                    json!({}),
+                )
                 .await;
             assert_eq!(third["note"], "3rd");
             let warning = api
-                .expect("POST", "/apis/events.k8s.io/v1/namespaces/ns/events?", 201, json!({}))
+                .expect(
+                    "POST",
+                    "/apis/events.k8s.io/v1/namespaces/ns/events?",
+                    201,
+                    json!({}),
+                )
                 .await;
             assert_eq!(warning["type"], "Warning");
             assert_eq!(warning["reason"], "KEDAScalerFailed");

@@ -17,13 +17,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::events::{EventRecorder, EventType};
 use autoscale::{Autoscaler, Decision};
 use clock::Timestamp;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use crate::events::{EventRecorder, EventType};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use scalers::runner::{LoopContext, ObjectLoop, first_of};
@@ -135,7 +135,10 @@ impl Shared {
         // Bounded like every other scale-loop call: 1,000 objects activating at once would
         // otherwise open 1,000 connections for their events.
         let permit = self.api_permits.acquire().await.ok();
-        let published = self.recorder.publish(so, type_, reason, "Scale", note).await;
+        let published = self
+            .recorder
+            .publish(so, type_, reason, "Scale", note)
+            .await;
         drop(permit);
         if let Err(e) = published {
             tracing::debug!(error = %e, reason, "could not publish event");

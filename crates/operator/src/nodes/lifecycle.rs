@@ -11,11 +11,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::events::{EventRecorder, EventType};
 use clock::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use crate::events::{EventRecorder, EventType};
 use kube::runtime::reflector::Store;
 use model::karpenter::{
     CONDITION_INITIALIZED, CONDITION_LAUNCHED, CONDITION_READY, CONDITION_REGISTERED, Condition,

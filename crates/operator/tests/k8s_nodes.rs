@@ -146,7 +146,7 @@ impl Operator {
             ),
         );
         let (stop, rx) = watch::channel(false);
-        let (informers, _) = operator::informers::Informers::start(&client, &rx);
+        let (informers, _) = operator::informers::Informers::start(client, &rx);
         let kubelet = tokio::spawn(Kwok::run_kubelet(
             client.clone(),
             clock,

@@ -131,6 +131,28 @@ where
         })
     }
 
+    /// Put one watch event into the store and tell the subscribers.
+    fn apply(&self, writer: &mut reflector::store::Writer<K>, ev: watcher::Event<K>) {
+        writer.apply_watcher_event(&ev);
+        // No receivers is not an error: nobody has subscribed yet.
+        match ev {
+            watcher::Event::Apply(k) => {
+                let applied = self
+                    .store
+                    .get(&ObjectRef::from_obj(&k))
+                    .unwrap_or_else(|| Arc::new(k));
+                let _ = self.tx.send(Change::Applied(applied));
+            }
+            watcher::Event::Delete(k) => {
+                let _ = self.tx.send(Change::Deleted(Arc::new(k)));
+            }
+            watcher::Event::InitDone => {
+                let _ = self.tx.send(Change::Resync);
+            }
+            watcher::Event::Init | watcher::Event::InitApply(_) => {}
+        }
+    }
+
     /// Watch `api` into the store and publish the changes until `stop`.
     async fn drive(
         self,
@@ -158,24 +180,7 @@ where
                     continue;
                 }
             };
-            writer.apply_watcher_event(&ev);
-            // No receivers is not an error: nobody has subscribed yet.
-            match ev {
-                watcher::Event::Apply(k) => {
-                    let applied = self
-                        .store
-                        .get(&ObjectRef::from_obj(&k))
-                        .unwrap_or_else(|| Arc::new(k));
-                    let _ = self.tx.send(Change::Applied(applied));
-                }
-                watcher::Event::Delete(k) => {
-                    let _ = self.tx.send(Change::Deleted(Arc::new(k)));
-                }
-                watcher::Event::InitDone => {
-                    let _ = self.tx.send(Change::Resync);
-                }
-                watcher::Event::Init | watcher::Event::InitApply(_) => {}
-            }
+            self.apply(&mut writer, ev);
         }
     }
 }
@@ -316,7 +321,72 @@ pub fn slim_node(n: &mut Node) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::FutureExt;
     use serde_json::json;
+
+    fn node(name: &str, rv: &str) -> Node {
+        serde_json::from_value(json!({"metadata": {"name": name, "resourceVersion": rv}})).unwrap()
+    }
+
+    fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+        s.next().now_or_never().flatten()
+    }
+
+    #[test]
+    fn subscribers_get_a_resync_first_then_every_change_from_the_store() {
+        let (inf, mut w) = Informer::<Node>::new();
+        let mut changes = Box::pin(inf.changes());
+        assert!(matches!(next(&mut changes), Some(Change::Resync)));
+        assert!(!inf.is_ready());
+        inf.apply(&mut w, watcher::Event::Init);
+        inf.apply(&mut w, watcher::Event::InitApply(node("a", "1")));
+        assert!(
+            next(&mut changes).is_none(),
+            "nothing before the list is complete"
+        );
+        inf.apply(&mut w, watcher::Event::InitDone);
+        assert!(inf.is_ready());
+        assert!(matches!(next(&mut changes), Some(Change::Resync)));
+        assert_eq!(inf.state().len(), 1);
+        inf.apply(&mut w, watcher::Event::Apply(node("b", "2")));
+        match next(&mut changes) {
+            Some(Change::Applied(b)) => {
+                let cached = inf.store().get(&ObjectRef::new("b")).unwrap();
+                assert!(
+                    Arc::ptr_eq(&b, &cached),
+                    "the store's own object, not a copy"
+                );
+            }
+            other => panic!("expected Applied, got {other:?}"),
+        }
+        inf.apply(&mut w, watcher::Event::Delete(node("a", "3")));
+        match next(&mut changes) {
+            Some(Change::Deleted(a)) => assert_eq!(a.metadata.name.as_deref(), Some("a")),
+            other => panic!("expected Deleted, got {other:?}"),
+        }
+        assert_eq!(inf.state().len(), 1);
+        assert!(next(&mut changes).is_none());
+    }
+
+    #[test]
+    fn a_subscriber_that_falls_behind_is_told_to_resync() {
+        let (inf, mut w) = Informer::<Node>::new();
+        let mut changes = Box::pin(inf.changes());
+        assert!(matches!(next(&mut changes), Some(Change::Resync)));
+        for i in 0..BUFFER + 10 {
+            inf.apply(&mut w, watcher::Event::Apply(node(&format!("n{i}"), "1")));
+        }
+        assert!(matches!(next(&mut changes), Some(Change::Resync)));
+        // …then the changes still in the buffer.
+        assert!(matches!(next(&mut changes), Some(Change::Applied(_))));
+        // `applied()` turns a resync into the whole store.
+        let mut applied = Box::pin(inf.applied());
+        let mut n = 0;
+        while next(&mut applied).is_some() {
+            n += 1;
+        }
+        assert_eq!(n, BUFFER + 10);
+    }
 
     #[test]
     fn slim_pod_keeps_what_scheduling_reads() {

@@ -728,6 +728,8 @@ enum Trigger {
     Pending(String),
     /// A NodeClaim is being deleted (or gone): its pending pods need capacity again.
     CapacityLost,
+    /// The pod cache was re-listed or changes were missed: every pending pod is looked at.
+    Rescan,
     Other,
 }
 
@@ -744,6 +746,8 @@ pub async fn run(
             Change::Applied(p) if is_provisionable(&p) => {
                 Trigger::Pending(p.metadata.uid.clone().unwrap_or_default())
             }
+            // A relist, or changes this loop fell behind on: look at every pending pod.
+            Change::Resync => Trigger::Rescan,
             _ => Trigger::Other,
         })
         .boxed();
@@ -790,7 +794,7 @@ pub async fn run(
                         batcher.observe(clock.now());
                     }
                 }
-                Some(Trigger::CapacityLost) => {
+                Some(Trigger::CapacityLost | Trigger::Rescan) => {
                     if stores.pods.state().iter().any(|p| is_provisionable(p)) {
                         handled.clear();
                         batcher.observe(clock.now());

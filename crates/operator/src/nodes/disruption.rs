@@ -145,7 +145,7 @@ impl Snapshot {
             pods: inf
                 .pods
                 .store()
-                .state_filter(|p| node_of(p).is_some() && !is_terminal(p)),
+                .state_filter(|p| node_of(p).is_some_and(|n| !n.is_empty()) && !is_terminal(p)),
             nodepools: inf.nodepools.state(),
             daemonsets: inf.daemonsets.state(),
             pdbs,

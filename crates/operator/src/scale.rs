@@ -130,6 +130,9 @@ impl KubeTarget {
     /// Write `spec.replicas` through `/scale`.
     pub async fn write(&self, replicas: u32) -> Result<()> {
         let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // One permit for the pod marking (a list and the patches, one after another) and the
+        // write: 1,000 objects scaling in at once would otherwise list pods 1,000 at a time.
+        let _permit = self.permit().await;
         if self.busy_aware
             && let Some((current, Some(selector))) = last
             && replicas < current
@@ -139,7 +142,6 @@ impl KubeTarget {
             tracing::warn!(error = %e, target = %self.name, "could not mark idle pods before scale-in");
         }
         let patch = serde_json::json!({"spec": {"replicas": replicas}});
-        let _permit = self.permit().await;
         self.api
             .patch_scale(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await

@@ -29,7 +29,6 @@ use anyhow::Context as _;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -151,24 +150,7 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
         t0.elapsed().as_secs_f64(),
         cp.dir().display()
     );
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in operator::crd::schema::crd_objects() {
-        crds.create(&PostParams::default(), &crd).await?;
-    }
-    for crd in operator::crd::schema::crd_objects() {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        loop {
-            let c = crds.get(&name).await?;
-            let est = c.status.and_then(|s| s.conditions).is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-            });
-            if est {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    operator::crd::schema::install(&client, Duration::from_secs(60)).await?;
     let ns = "bench";
     let nsobj: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}}))?;
     Api::<Namespace>::all(client.clone())

@@ -1534,34 +1534,6 @@ async fn interruption_loop_stops_on_shutdown_while_long_polling() {
 
 mod common;
 
-async fn install_crds(client: &kube::Client) {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::api::{Api, PostParams};
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in operator::crd::schema::crd_objects() {
-        let name = crd.metadata.name.clone().unwrap();
-        match api.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => panic!("creating CRD {name}: {e}"),
-        }
-        common::eventually(30, &format!("CRD {name} established"), || {
-            let api = api.clone();
-            let name = name.clone();
-            async move {
-                let c = api.get(&name).await.ok()?;
-                let established = c
-                    .status?
-                    .conditions?
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True");
-                established.then_some(())
-            }
-        })
-        .await;
-    }
-}
-
 #[tokio::test]
 async fn nodeclass_status_on_a_real_api_server_gates_launches() {
     use kube::api::{Api, PostParams};
@@ -1572,7 +1544,7 @@ async fn nodeclass_status_on_a_real_api_server_gates_launches() {
     operator::init_tls();
     let client = cp.client().await.expect("client");
     let _guard = common::cluster_lock().await;
-    install_crds(&client).await;
+    common::install_crds(&client).await;
     let api: Api<crd::EC2NodeClass> = Api::all(client.clone());
     let name = "aws-provider-it";
     let _ = api.delete(name, &Default::default()).await;
@@ -1746,7 +1718,7 @@ async fn nodeclass_controller_resolves_every_nodeclass_on_a_real_api_server() {
     operator::init_tls();
     let client = cp.client().await.expect("client");
     let _guard = common::cluster_lock().await;
-    install_crds(&client).await;
+    common::install_crds(&client).await;
     let api: Api<crd::EC2NodeClass> = Api::all(client.clone());
     let ar = kube::api::ApiResource::erase::<crd::EC2NodeClass>(&());
     let dyn_api = Api::<kube::api::DynamicObject>::all_with(client.clone(), &ar);

@@ -315,35 +315,9 @@ fn upstream_style_objects_pass_kedge_check() {
 // Against the real API server
 // ---------------------------------------------------------------------------------------------
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
-
-/// Install kedge's CRDs (server-side apply, so every test may call it) and wait until each is
-/// Established.
-async fn install_crds(client: &kube::Client) {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in operator::crd::schema::crd_objects() {
-        let name = crd.metadata.name.clone().unwrap();
-        api.patch(
-            &name,
-            &PatchParams::apply("kedge-test").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("installing CRD {name}: {e}"));
-        common::eventually(30, &format!("CRD {name} Established"), || async {
-            let c = api.get(&name).await.ok()?;
-            let conds = c.status?.conditions?;
-            conds
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True")
-                .then_some(())
-        })
-        .await;
-    }
-}
 
 fn documents(text: &str) -> Vec<Value> {
     model::manifest::parse_documents(text)
@@ -419,7 +393,7 @@ async fn crds_install_and_examples_apply_without_pruning() {
     };
     let _guard = common::cluster_lock().await;
     let client = cp.client().await.expect("client");
-    install_crds(&client).await;
+    common::install_crds(&client).await;
 
     // The post's set-up, as the README applies it (envsubst, in file order).
     let mut applied = Vec::new();
@@ -479,7 +453,7 @@ async fn api_server_rejects_structurally_wrong_objects() {
     };
     let _guard = common::cluster_lock().await;
     let client = cp.client().await.expect("client");
-    install_crds(&client).await;
+    common::install_crds(&client).await;
     let ns = common::namespace(&client, "crds-invalid").await;
 
     let cases = [

@@ -21,7 +21,6 @@ use autoscale::scaler::BoxFuture;
 use clock::{Clock, ManualClock, SystemClock, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
 };
@@ -59,27 +58,6 @@ impl CloudProvider for CatalogOnly {
     }
     fn catalog(&self) -> Arc<Catalog> {
         self.0.clone()
-    }
-}
-
-async fn install_crds(client: &kube::Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in operator::crd::schema::crd_objects() {
-        let name = crd.metadata.name.clone().unwrap();
-        match api.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => panic!("creating CRD {name}: {e}"),
-        }
-        common::eventually(30, &format!("CRD {name} established"), || async {
-            let c = api.get(&name).await.ok()?;
-            c.status?
-                .conditions?
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True")
-                .then_some(())
-        })
-        .await;
     }
 }
 
@@ -400,7 +378,7 @@ async fn scale_in_cordons_evicts_respecting_the_pdb_and_deletes_the_claim() {
     operator::init_tls();
     let client = cp.client().await.expect("client");
     let _guard = common::cluster_lock().await;
-    install_crds(&client).await;
+    common::install_crds(&client).await;
     common::namespace(&client, NS).await;
 
     // Discovery on the 1.20 server: policy/v1beta1 only.
@@ -721,7 +699,7 @@ async fn the_running_controller_removes_an_empty_node() {
     operator::init_tls();
     let client = cp.client().await.expect("client");
     let _guard = common::cluster_lock().await;
-    install_crds(&client).await;
+    common::install_crds(&client).await;
     let pools: Api<DynamicObject> =
         Api::all_with(client.clone(), &ApiResource::erase::<crd::NodePool>(&()));
     let pool: DynamicObject = serde_json::from_value(json!({

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use operator::crd::{NodeClaim, NodePool};
 use operator::nodes::IntentBoard;
@@ -19,32 +18,6 @@ use operator::provider::CloudProvider;
 use operator::provider::kwok::Kwok;
 use serde_json::json;
 use tokio::sync::watch;
-
-async fn install_crds(client: &kube::Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in operator::crd::schema::crd_objects() {
-        let name = crd.metadata.name.clone().unwrap();
-        match api.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => panic!("creating CRD {name}: {e}"),
-        }
-        common::eventually(30, &format!("CRD {name} established"), || {
-            let api = api.clone();
-            let name = name.clone();
-            async move {
-                let c = api.get(&name).await.ok()?;
-                let established = c
-                    .status?
-                    .conditions?
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True");
-                established.then_some(())
-            }
-        })
-        .await;
-    }
-}
 
 async fn nodepool(client: &kube::Client, name: &str) {
     let np: kube::api::DynamicObject = serde_json::from_value(json!({
@@ -212,7 +185,7 @@ async fn unschedulable_pods_get_nodes_and_run() {
     operator::init_tls();
     let client = cp.client().await.expect("client");
     let _lock = common::cluster_lock().await;
-    install_crds(&client).await;
+    common::install_crds(&client).await;
     let ns = common::namespace(&client, "nodes-b").await;
     nodepool(&client, "general").await;
     deployment(&client, &ns, "web", "general", 3, "500m").await;
@@ -352,7 +325,7 @@ async fn cost_aware_plan_for_ten_one_cpu_pods() {
     operator::init_tls();
     let client = cp.client().await.expect("client");
     let _lock = common::cluster_lock().await;
-    install_crds(&client).await;
+    common::install_crds(&client).await;
     let ns = common::namespace(&client, "nodes-cost").await;
     nodepool(&client, "cost").await;
     deployment(&client, &ns, "batch", "cost", 10, "1").await;
@@ -450,7 +423,7 @@ async fn announced_replicas_get_capacity_before_their_pods_exist() {
     operator::init_tls();
     let client = cp.client().await.expect("client");
     let _lock = common::cluster_lock().await;
-    install_crds(&client).await;
+    common::install_crds(&client).await;
     nodepool(&client, "joint").await;
     let intents = IntentBoard::default();
     let op = Operator::start_with(&client, intents.clone(), &[]);
@@ -496,7 +469,7 @@ async fn insufficient_capacity_falls_back_to_the_next_type() {
     operator::init_tls();
     let client = cp.client().await.expect("client");
     let _lock = common::cluster_lock().await;
-    install_crds(&client).await;
+    common::install_crds(&client).await;
     let ns = common::namespace(&client, "nodes-ice").await;
     nodepool(&client, "ice").await;
     deployment(&client, &ns, "svc", "ice", 2, "500m").await;

@@ -13,7 +13,6 @@ use std::time::Duration;
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use operator::controlplane::ControlPlane;
@@ -56,27 +55,6 @@ async fn sqs() -> Sqs {
         url,
         client: aws_sdk_sqs::Client::from_conf(conf),
         _stop: tx,
-    }
-}
-
-async fn install_crds(client: &kube::Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in operator::crd::schema::crd_objects() {
-        let name = crd.metadata.name.clone().unwrap();
-        match api.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => panic!("creating CRD {name}: {e}"),
-        }
-        common::eventually(30, &format!("CRD {name} established"), || async {
-            let c = api.get(&name).await.ok()?;
-            c.status?
-                .conditions?
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True")
-                .then_some(())
-        })
-        .await;
     }
 }
 
@@ -244,7 +222,7 @@ async fn scaled_object_scales_a_deployment_on_queue_depth_and_explains_why() {
     let client = cp.client().await.unwrap();
     {
         let _g = common::cluster_lock().await;
-        install_crds(&client).await;
+        common::install_crds(&client).await;
     }
     let ns = common::namespace(&client, "so-a").await;
     let sqs = sqs().await;
@@ -448,7 +426,7 @@ async fn two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
     let client = cp.client().await.unwrap();
     {
         let _g = common::cluster_lock().await;
-        install_crds(&client).await;
+        common::install_crds(&client).await;
     }
     let ns = common::namespace(&client, "so-d").await;
     let sqs = sqs().await;

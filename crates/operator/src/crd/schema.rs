@@ -269,6 +269,49 @@ pub fn crd_objects() -> Vec<CustomResourceDefinition> {
     defs().iter().map(build).collect()
 }
 
+/// Install every CRD (server-side apply: idempotent, also an upgrade) and wait until each is
+/// `Established`, at most `timeout` in all. For tests, benchmarks and tools; a cluster gets them
+/// from `deploy/crds/` or the chart.
+pub async fn install(client: &kube::Client, timeout: std::time::Duration) -> crate::Result<()> {
+    use kube::api::{Api, Patch, PatchParams};
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crds = crd_objects();
+    for crd in &crds {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        api.patch(
+            &name,
+            &PatchParams::apply("kedge").force(),
+            &Patch::Apply(crd),
+        )
+        .await
+        .map_err(crate::Error::kube(format!("installing CRD {name}")))?;
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    for crd in &crds {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        loop {
+            let c = api
+                .get(&name)
+                .await
+                .map_err(crate::Error::kube(format!("reading CRD {name}")))?;
+            let established = c.status.and_then(|s| s.conditions).is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+            if established {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(crate::Error::Invalid(format!(
+                    "CRD {name} not Established within {timeout:?}"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
 fn render(d: &Def) -> String {
     let crd = build(d);
     // Serialising typed k8s-openapi structs cannot fail (no maps with non-string keys).

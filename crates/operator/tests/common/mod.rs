@@ -73,6 +73,13 @@ where
     }
 }
 
+/// Install kedge's CRDs (idempotent) and wait until each is Established.
+pub async fn install_crds(client: &kube::Client) {
+    operator::crd::schema::install(client, std::time::Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// Log to the test's output (`KEDGE_LOG=debug` for more).
 pub fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEDGE_LOG")

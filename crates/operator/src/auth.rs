@@ -295,7 +295,7 @@ where
         .ok_or_else(|| {
             Error::Invalid(format!("authenticationRef: {} {shown} not found", K::KIND))
         })?;
-    crd::to_model(&api_version::<K>(), K::KIND, obj.meta(), obj.raw_spec())
+    crd::to_model(&api_version::<K>(), K::KIND, obj.meta(), &obj.raw_spec())
         .map_err(|e| Error::Invalid(format!("{} {shown}: {e}", K::KIND)))
 }
 

@@ -30,11 +30,72 @@ pub trait Kind {
 
 /// Access to a custom resource's raw spec (every kind below).
 pub trait RawSpec {
-    fn raw_spec(&self) -> &Value;
+    fn raw_spec(&self) -> Cow<'_, Value>;
+}
+
+/// A spec kept as compact JSON text. The ScaledObject cache holds one per object for as long
+/// as the object exists; as a `Value` every JSON object in it is a B-tree node of ~600 bytes
+/// (6 KB per cached ScaledObject at the benchmark's 1,000, against ~0.5 KB as text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonText(Box<str>);
+
+impl JsonText {
+    /// The JSON as a value (`Null` if the text is not JSON, which deserialization prevents).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for JsonText {
+    fn default() -> Self {
+        JsonText("null".into())
+    }
+}
+
+impl From<Value> for JsonText {
+    fn from(v: Value) -> Self {
+        JsonText(v.to_string().into_boxed_str())
+    }
+}
+
+impl Serialize for JsonText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(JsonText::from)
+    }
+}
+
+/// How each spec type gives its JSON.
+pub trait SpecJson {
+    fn json(&self) -> Cow<'_, Value>;
+}
+
+impl SpecJson for Value {
+    fn json(&self) -> Cow<'_, Value> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl SpecJson for JsonText {
+    fn json(&self) -> Cow<'_, Value> {
+        Cow::Owned(self.value())
+    }
 }
 
 macro_rules! custom_resource {
     ($(#[$doc:meta])* $name:ident, $group:literal, $version:literal, $plural:literal, $scope:ty, $namespaced:literal, $status:ty) => {
+        custom_resource!($(#[$doc])* $name, $group, $version, $plural, $scope, $namespaced, $status, Value);
+    };
+    ($(#[$doc:meta])* $name:ident, $group:literal, $version:literal, $plural:literal, $scope:ty, $namespaced:literal, $status:ty, $spec:ty) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Default, Deserialize)]
         pub struct $name {
@@ -42,7 +103,7 @@ macro_rules! custom_resource {
             pub metadata: ObjectMeta,
             /// Raw spec; parse with the `model` type (see the module docs).
             #[serde(default)]
-            pub spec: Value,
+            pub spec: $spec,
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub status: Option<$status>,
         }
@@ -64,8 +125,8 @@ macro_rules! custom_resource {
         }
 
         impl RawSpec for $name {
-            fn raw_spec(&self) -> &Value {
-                &self.spec
+            fn raw_spec(&self) -> Cow<'_, Value> {
+                SpecJson::json(&self.spec)
             }
         }
 
@@ -109,7 +170,7 @@ macro_rules! custom_resource {
 custom_resource!(
     /// `keda.sh/v1alpha1` ScaledObject.
     ScaledObject, "keda.sh", "v1alpha1", "scaledobjects",
-    k8s_openapi::NamespaceResourceScope, true, ScaledObjectStatus
+    k8s_openapi::NamespaceResourceScope, true, ScaledObjectStatus, JsonText
 );
 custom_resource!(
     /// `keda.sh/v1alpha1` TriggerAuthentication.

@@ -11,7 +11,9 @@
 //!
 //! A subscriber gets a [`Change::Resync`] first (scan the store), then every apply and delete;
 //! if it falls behind by more than the buffer it gets another `Resync` instead of the missed
-//! changes. Nothing blocks the watch.
+//! changes. Nothing blocks the watch. Each subscriber has its own queue, and a change leaves
+//! it when the subscriber takes it: no ring buffer keeps old versions of objects alive (a
+//! broadcast ring of 4,096 slots per kind once held thousands of superseded Pods).
 
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -25,7 +27,9 @@ use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
-use tokio::sync::{broadcast, watch};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::crd::{NodeClaim, NodePool};
@@ -61,7 +65,13 @@ where
     K::DynamicType: Eq + Hash + Clone,
 {
     store: Store<K>,
-    tx: broadcast::Sender<Change<K>>,
+    subscribers: Arc<Mutex<Vec<Subscriber<K>>>>,
+}
+
+/// One subscriber's queue, and whether changes were dropped because it was full.
+struct Subscriber<K> {
+    tx: mpsc::Sender<Change<K>>,
+    lagged: Arc<AtomicBool>,
 }
 
 impl<K: Resource + 'static> Clone for Informer<K>
@@ -71,7 +81,7 @@ where
     fn clone(&self) -> Self {
         Informer {
             store: self.store.clone(),
-            tx: self.tx.clone(),
+            subscribers: self.subscribers.clone(),
         }
     }
 }
@@ -84,8 +94,13 @@ where
     /// An informer whose store is filled by `driver` (see [`Informer::drive`]).
     fn new() -> (Self, reflector::store::Writer<K>) {
         let (store, writer) = reflector::store::<K>();
-        let (tx, _) = broadcast::channel(BUFFER);
-        (Informer { store, tx }, writer)
+        (
+            Informer {
+                store,
+                subscribers: Arc::default(),
+            },
+            writer,
+        )
     }
 
     /// The shared store (read-only).
@@ -105,16 +120,39 @@ where
 
     /// The change feed, starting with [`Change::Resync`].
     pub fn changes(&self) -> impl Stream<Item = Change<K>> + Send + 'static + use<K> {
-        let rx = self.tx.subscribe();
+        let (tx, rx) = mpsc::channel(BUFFER);
+        let lagged = Arc::new(AtomicBool::new(false));
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Subscriber {
+                tx,
+                lagged: lagged.clone(),
+            });
         let first = futures::stream::once(async { Change::Resync });
-        let rest = futures::stream::unfold(rx, |mut rx| async move {
-            match rx.recv().await {
-                Ok(c) => Some((c, rx)),
-                Err(broadcast::error::RecvError::Lagged(_)) => Some((Change::Resync, rx)),
-                Err(broadcast::error::RecvError::Closed) => None,
+        let rest = futures::stream::unfold((rx, lagged), |(mut rx, lagged)| async move {
+            let c = rx.recv().await?;
+            if lagged.swap(false, Ordering::AcqRel) {
+                // Changes were dropped: what is queued is stale too; the store has it all.
+                while rx.try_recv().is_ok() {}
+                return Some((Change::Resync, (rx, lagged)));
             }
+            Some((c, (rx, lagged)))
         });
         first.chain(rest)
+    }
+
+    /// Tell every subscriber; a full queue marks its subscriber as lagging (it resyncs).
+    fn publish(&self, c: Change<K>) {
+        let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        subs.retain(|s| match s.tx.try_send(c.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                s.lagged.store(true, Ordering::Release);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
     }
 
     /// Objects to reconcile, for `Controller::for_shared_stream` / `watches_shared_stream`:
@@ -134,21 +172,16 @@ where
     /// Put one watch event into the store and tell the subscribers.
     fn apply(&self, writer: &mut reflector::store::Writer<K>, ev: watcher::Event<K>) {
         writer.apply_watcher_event(&ev);
-        // No receivers is not an error: nobody has subscribed yet.
         match ev {
             watcher::Event::Apply(k) => {
                 let applied = self
                     .store
                     .get(&ObjectRef::from_obj(&k))
                     .unwrap_or_else(|| Arc::new(k));
-                let _ = self.tx.send(Change::Applied(applied));
+                self.publish(Change::Applied(applied));
             }
-            watcher::Event::Delete(k) => {
-                let _ = self.tx.send(Change::Deleted(Arc::new(k)));
-            }
-            watcher::Event::InitDone => {
-                let _ = self.tx.send(Change::Resync);
-            }
+            watcher::Event::Delete(k) => self.publish(Change::Deleted(Arc::new(k))),
+            watcher::Event::InitDone => self.publish(Change::Resync),
             watcher::Event::Init | watcher::Event::InitApply(_) => {}
         }
     }
@@ -377,7 +410,9 @@ mod tests {
             inf.apply(&mut w, watcher::Event::Apply(node(&format!("n{i}"), "1")));
         }
         assert!(matches!(next(&mut changes), Some(Change::Resync)));
-        // …then the changes still in the buffer.
+        // The queued changes were stale: the resync covered them.
+        assert!(next(&mut changes).is_none());
+        inf.apply(&mut w, watcher::Event::Apply(node("late", "2")));
         assert!(matches!(next(&mut changes), Some(Change::Applied(_))));
         // `applied()` turns a resync into the whole store.
         let mut applied = Box::pin(inf.applied());
@@ -385,7 +420,26 @@ mod tests {
         while next(&mut applied).is_some() {
             n += 1;
         }
-        assert_eq!(n, BUFFER + 10);
+        assert_eq!(n, BUFFER + 11);
+    }
+
+    #[test]
+    fn a_superseded_version_is_freed_once_subscribers_took_it() {
+        let (inf, mut w) = Informer::<Node>::new();
+        let mut changes = Box::pin(inf.changes());
+        assert!(matches!(next(&mut changes), Some(Change::Resync)));
+        inf.apply(&mut w, watcher::Event::Apply(node("a", "1")));
+        let v1 = match next(&mut changes) {
+            Some(Change::Applied(a)) => Arc::downgrade(&a),
+            other => panic!("expected Applied, got {other:?}"),
+        };
+        inf.apply(&mut w, watcher::Event::Apply(node("a", "2")));
+        assert!(matches!(next(&mut changes), Some(Change::Applied(_))));
+        assert!(v1.upgrade().is_none(), "nothing keeps version 1 alive");
+        // A subscriber that went away is forgotten.
+        drop(changes);
+        inf.apply(&mut w, watcher::Event::Apply(node("a", "3")));
+        assert!(inf.subscribers.lock().unwrap().is_empty());
     }
 
     #[test]

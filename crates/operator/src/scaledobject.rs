@@ -14,6 +14,8 @@
 //! `advanced.restoreToOriginalReplicaCount`, scales the target back first.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,7 +30,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use scalers::runner::{LoopContext, ObjectLoop, first_of};
 use serde_json::json;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, watch};
 
 use crate::auth::{self, Refs};
 use crate::context::Context;
@@ -61,21 +63,58 @@ pub struct Shared {
 }
 
 struct Running {
-    fingerprint: String,
-    /// Boxed: a channel allocates its slots up front (32 at a time), and a `Prepared` is
-    /// large; 1,000 loops × 32 inline slots was the largest single item on the heap.
-    updates: mpsc::UnboundedSender<Box<Prepared>>,
-    stop: watch::Sender<bool>,
+    /// A hash of what the loop was configured from (see [`prepare`]).
+    fingerprint: u64,
+    control: Arc<LoopControl>,
     handle: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    /// A loop never outlives its entry: dropped without [`Shared::stop_loop`], it still stops.
+    fn drop(&mut self) {
+        self.control.stop();
+    }
+}
+
+/// How a reconcile reaches its running scale loop: a new configuration, or stop. One small
+/// allocation per loop (two channels were ~1 KB each at 1,000 loops).
+#[derive(Default)]
+struct LoopControl {
+    update: Mutex<Option<Box<Prepared>>>,
+    stop: AtomicBool,
+    wake: Notify,
+}
+
+impl LoopControl {
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+    fn update(&self, p: Prepared) {
+        *self.update.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(p));
+        self.wake.notify_one();
+    }
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+    fn take_update(&self) -> Option<Box<Prepared>> {
+        self.update.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 /// Everything a scale loop needs, resolved from the cluster.
 pub struct Prepared {
     config: autoscale::Config,
     scalers: Vec<Box<dyn autoscale::Scaler>>,
+    about: TargetInfo,
+}
+
+/// What a scale loop keeps of its target, besides the autoscaler's configuration.
+struct TargetInfo {
     target: Arc<KubeTarget>,
-    /// The target's pod template, for replica intents.
-    template: Option<model::kube::Pod>,
+    /// The target's pod template (namespace set) as JSON, for replica intents; only kept when
+    /// nodes are managed, and parsed only when replicas go up.
+    template: Option<Box<str>>,
     kind_label: String,
     gvkr: GroupVersionKindResource,
 }
@@ -113,9 +152,9 @@ impl Shared {
             .drain()
             .map(|(_, r)| r)
             .collect();
-        for r in all {
-            let _ = r.stop.send(true);
-            let _ = r.handle.await;
+        for mut r in all {
+            r.control.stop();
+            let _ = (&mut r.handle).await;
         }
     }
 
@@ -125,9 +164,9 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
-        if let Some(r) = r {
-            let _ = r.stop.send(true);
-            let _ = r.handle.await;
+        if let Some(mut r) = r {
+            r.control.stop();
+            let _ = (&mut r.handle).await;
         }
     }
 
@@ -165,7 +204,7 @@ pub fn parse(so: &crd::ScaledObject) -> Result<model::keda::ScaledObject> {
         &auth::api_version::<crd::ScaledObject>(),
         crd::ScaledObject::KIND,
         &so.metadata,
-        &so.spec,
+        &so.spec.value(),
     )
     .map_err(Error::Invalid)
 }
@@ -313,7 +352,7 @@ async fn prepare(
     shared: &Shared,
     so: &crd::ScaledObject,
     parsed: &model::keda::ScaledObject,
-) -> Result<(Prepared, String)> {
+) -> Result<(Prepared, u64)> {
     let ctx = &shared.ctx;
     let ns = so.namespace().unwrap_or_else(|| "default".into());
     let config =
@@ -360,33 +399,43 @@ async fn prepare(
             .await?,
         );
     }
-    // What, if changed, needs a new loop configuration.
-    let fingerprint = format!(
-        "{:?}|{:?}|{:?}|{:?}|{:?}",
-        so.metadata.generation,
-        so.metadata.annotations,
-        auths,
-        env,
-        target_obj.data.pointer("/spec/template")
-    );
+    // What, if changed, needs a new loop configuration (a hash: the loop table keeps one
+    // per object).
+    let fingerprint = {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        so.metadata.generation.hash(&mut h);
+        so.metadata.annotations.hash(&mut h);
+        format!("{auths:?}|{env:?}").hash(&mut h);
+        target_obj
+            .data
+            .pointer("/spec/template")
+            .map(|t| t.to_string())
+            .hash(&mut h);
+        h.finish()
+    };
     let mut scalers = Vec::with_capacity(parsed.spec.triggers.len());
     for (i, (t, a)) in parsed.spec.triggers.iter().zip(&auths).enumerate() {
         let s = scalers::build_scaler(t, a, &|n| env.get(n).cloned())
             .map_err(|e| Error::Invalid(format!("spec.triggers[{i}] ({}): {e}", t.trigger_type)))?;
         scalers.push(s);
     }
-    let template = target_obj
-        .data
-        .pointer("/spec/template")
-        .and_then(|t| serde_json::from_value::<model::kube::PodTemplateSpec>(t.clone()).ok())
-        .map(|t| {
-            let mut meta = t.metadata;
-            meta.namespace = Some(ns.clone());
-            model::kube::Pod {
-                metadata: meta,
-                spec: t.spec,
-            }
-        });
+    let template = if shared.intents.is_some() {
+        target_obj
+            .data
+            .pointer("/spec/template")
+            .and_then(|t| serde_json::from_value::<model::kube::PodTemplateSpec>(t.clone()).ok())
+            .and_then(|t| {
+                let mut meta = t.metadata;
+                meta.namespace = Some(ns.clone());
+                let pod = model::kube::Pod {
+                    metadata: meta,
+                    spec: t.spec,
+                };
+                serde_json::to_string(&pod).ok().map(String::into_boxed_str)
+            })
+    } else {
+        None
+    };
     let mut target = KubeTarget::new(
         ctx.client.clone(),
         &ar,
@@ -411,10 +460,12 @@ async fn prepare(
         Prepared {
             config,
             scalers,
-            target,
-            template,
-            kind_label,
-            gvkr,
+            about: TargetInfo {
+                target,
+                template,
+                kind_label,
+                gvkr,
+            },
         },
         fingerprint,
     ))
@@ -496,19 +547,20 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
     match same {
         Some(true) => {}
         Some(false) => {
-            let sender = {
+            let control = {
                 let mut loops = shared.loops.lock().unwrap_or_else(|e| e.into_inner());
-                loops.get_mut(&key).map(|r| {
-                    r.fingerprint = fingerprint.clone();
-                    r.updates.clone()
+                loops.get_mut(&key).and_then(|r| {
+                    r.fingerprint = fingerprint;
+                    (!r.handle.is_finished()).then(|| r.control.clone())
                 })
             };
-            if let Some(tx) = sender
-                && tx.send(Box::new(prepared)).is_err()
-            {
-                // The loop ended; start over on the next reconcile.
-                shared.stop_loop(&key).await;
-                return Ok(Action::requeue(Duration::from_secs(1)));
+            match control {
+                Some(c) => c.update(prepared),
+                None => {
+                    // The loop ended; start over on the next reconcile.
+                    shared.stop_loop(&key).await;
+                    return Ok(Action::requeue(Duration::from_secs(1)));
+                }
             }
         }
         None => {
@@ -524,16 +576,9 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
                 .iter()
                 .map(|t| t.trigger_type.clone())
                 .collect();
-            let (updates_tx, updates_rx) = mpsc::unbounded_channel();
-            let (stop_tx, stop_rx) = watch::channel(false);
-            let handle = tokio::spawn(scale_loop(
-                shared.clone(),
-                LoopObject::of(&so),
-                prepared,
-                created,
-                updates_rx,
-                stop_rx,
-            ));
+            let control = Arc::new(LoopControl::default());
+            let state = LoopState::new(&so, prepared, created);
+            let handle = tokio::spawn(scale_loop(shared.clone(), state, control.clone()));
             shared
                 .loops
                 .lock()
@@ -542,8 +587,7 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
                     key,
                     Running {
                         fingerprint,
-                        updates: updates_tx,
-                        stop: stop_tx,
+                        control,
                         handle,
                     },
                 );
@@ -620,32 +664,32 @@ async fn remove_finalizer(api: &Api<crd::ScaledObject>, so: &crd::ScaledObject) 
 }
 
 /// The status a decision leads to.
-pub fn status_after(
+fn status_after(
     prev: &ScaledObjectStatus,
-    p: &Prepared,
+    about: &TargetInfo,
     autoscaler: &Autoscaler,
     d: &Decision,
     now: Timestamp,
 ) -> ScaledObjectStatus {
     let mut s = prev.clone();
     let now_s = rfc3339(now);
-    s.scale_target_kind = Some(p.kind_label.clone());
-    s.scale_target_gvkr = Some(p.gvkr.clone());
+    let config = autoscaler.config();
+    s.scale_target_kind = Some(about.kind_label.clone());
+    s.scale_target_gvkr = Some(about.gvkr.clone());
     if s.original_replica_count.is_none() {
         s.original_replica_count = Some(d.current_replicas as i32);
     }
     if let Some(t) = autoscaler.last_active() {
         s.last_active_time = Some(rfc3339(t));
     }
-    s.external_metric_names = p
-        .config
+    s.external_metric_names = config
         .triggers
         .iter()
         .enumerate()
         .map(|(i, t)| format!("s{i}-{}", t.trigger_type))
         .collect();
     s.paused_replica_count = if d.paused {
-        p.config.pause.paused_replicas
+        config.pause.paused_replicas
     } else {
         None
     };
@@ -655,117 +699,132 @@ pub fn status_after(
     s
 }
 
-/// The ScaledObject as its scale loop keeps it: a reference (for events), where it is, and
-/// its last status (the whole object is not needed and would be kept once per loop).
-struct LoopObject {
-    reference: ObjectReference,
+/// Everything a scale loop keeps between polls, in one box: the loop's future then holds a
+/// pointer instead of a large state machine (the task is allocated once per ScaledObject and
+/// lives as long as it).
+struct LoopState {
+    /// The ScaledObject (for events), where it is.
+    so: ObjectReference,
     namespace: String,
     name: String,
-    status: Option<ScaledObjectStatus>,
+    about: TargetInfo,
+    object: ObjectLoop,
+    status: ScaledObjectStatus,
+    /// A hash of the status last written (`None`: not written yet).
+    written: Option<u64>,
 }
 
-impl LoopObject {
-    fn of(so: &crd::ScaledObject) -> Box<LoopObject> {
-        Box::new(LoopObject {
-            reference: so.object_ref(&()),
+impl LoopState {
+    fn new(so: &crd::ScaledObject, p: Prepared, created: Timestamp) -> Box<LoopState> {
+        let status = so.status.clone();
+        Box::new(LoopState {
+            so: so.object_ref(&()),
             namespace: so.namespace().unwrap_or_else(|| "default".into()),
             name: so.name_any(),
-            status: so.status.clone(),
+            object: ObjectLoop {
+                autoscaler: Autoscaler::new(p.config, created),
+                scalers: p.scalers,
+                target: p.about.target.clone(),
+            },
+            about: p.about,
+            written: status.as_ref().map(status_hash),
+            status: status.unwrap_or_default(),
         })
     }
 }
 
-async fn scale_loop(
-    shared: Arc<Shared>,
-    so: Box<LoopObject>,
-    prepared: Prepared,
-    created: Timestamp,
-    mut updates: mpsc::UnboundedReceiver<Box<Prepared>>,
-    mut stop: watch::Receiver<bool>,
-) {
+fn status_hash(s: &ScaledObjectStatus) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(s).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
+/// The event a scaling decision is announced with (KEDA's reasons and messages).
+fn scale_event(ns: &str, about: &TargetInfo, d: &Decision) -> (&'static str, String) {
+    let (kind, name) = (&about.kind_label, &about.target.name);
+    if d.current_replicas == 0 {
+        (
+            "KEDAScaleTargetActivated",
+            format!(
+                "Scaled {kind} {ns}/{name} from 0 to {}, triggered by {}",
+                d.desired_replicas, d.reason
+            ),
+        )
+    } else if d.desired_replicas == 0 {
+        (
+            "KEDAScaleTargetDeactivated",
+            format!(
+                "Deactivated {kind} {ns}/{name} from {} to 0",
+                d.current_replicas
+            ),
+        )
+    } else {
+        (
+            "SuccessfulRescale",
+            format!(
+                "New size: {} (was {}); reason: {}",
+                d.desired_replicas, d.current_replicas, d.reason
+            ),
+        )
+    }
+}
+
+async fn scale_loop(shared: Arc<Shared>, mut st: Box<LoopState>, control: Arc<LoopControl>) {
     let ctx = &shared.ctx;
-    let LoopObject {
-        reference: so,
-        namespace: ns,
-        name,
-        status: last_status,
-    } = *so;
     let loop_ctx = LoopContext {
         clock: ctx.clock.clone(),
         metrics: shared.autoscale_metrics.clone(),
         scaler_timeout: shared.scaler_timeout,
     };
-    let mut p = prepared;
-    let mut object = ObjectLoop {
-        autoscaler: Autoscaler::new(p.config.clone(), created),
-        scalers: std::mem::take(&mut p.scalers),
-        target: p.target.clone(),
-    };
-    let mut status = last_status.clone().unwrap_or_default();
-    let mut written: Option<ScaledObjectStatus> = last_status;
     let mut deadline = tokio::time::Instant::now();
     loop {
         let changes: Vec<autoscale::scaler::BoxFuture<'_, ()>> =
-            if object.autoscaler.config().event_driven {
-                object.scalers.iter().filter_map(|s| s.changed()).collect()
+            if st.object.autoscaler.config().event_driven {
+                st.object
+                    .scalers
+                    .iter()
+                    .filter_map(|s| s.changed())
+                    .collect()
             } else {
                 Vec::new()
             };
-        let update = tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => None,
-            _ = first_of(changes) => None,
-            u = updates.recv() => match u { Some(u) => Some(*u), None => break },
-            _ = stop.changed() => break,
-        };
-        if *stop.borrow() {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = first_of(changes) => {}
+            _ = control.wake.notified() => {}
+        }
+        if control.stopped() {
             break;
         }
-        if let Some(mut u) = update {
-            object.autoscaler.update_config(u.config.clone());
-            object.scalers = std::mem::take(&mut u.scalers);
-            object.target = u.target.clone();
-            p = u;
+        if let Some(u) = control.take_update() {
+            let Prepared {
+                config,
+                scalers,
+                about,
+            } = *u;
+            st.object.autoscaler.update_config(config);
+            st.object.scalers = scalers;
+            st.object.target = about.target.clone();
+            st.about = about;
         }
         // Awaited futures are boxed: the loop's own state stays small (it lives as long as the
         // ScaledObject, one per object), the boxes only while they run.
-        let d = Box::pin(object.poll_once(&loop_ctx)).await;
+        let d = Box::pin(st.object.poll_once(&loop_ctx)).await;
         let now = ctx.clock.now();
+        let ns = st.namespace.as_str();
         if d.scales() {
-            let (reason, note) = if d.current_replicas == 0 {
-                (
-                    "KEDAScaleTargetActivated",
-                    format!(
-                        "Scaled {} {ns}/{} from 0 to {}, triggered by {}",
-                        p.kind_label, p.target.name, d.desired_replicas, d.reason
-                    ),
-                )
-            } else if d.desired_replicas == 0 {
-                (
-                    "KEDAScaleTargetDeactivated",
-                    format!(
-                        "Deactivated {} {ns}/{} from {} to 0",
-                        p.kind_label, p.target.name, d.current_replicas
-                    ),
-                )
-            } else {
-                (
-                    "SuccessfulRescale",
-                    format!(
-                        "New size: {} (was {}); reason: {}",
-                        d.desired_replicas, d.current_replicas, d.reason
-                    ),
-                )
-            };
+            let (reason, note) = scale_event(ns, &st.about, &d);
             if d.desired_replicas > d.current_replicas
-                && let (Some(board), Some(t)) = (&shared.intents, &p.template)
+                && let (Some(board), Some(t)) = (&shared.intents, &st.about.template)
+                && let Ok(template) = serde_json::from_str::<model::kube::Pod>(t)
             {
                 board.announce(provision::plan::ReplicaIntent {
-                    source: format!("ScaledObject {ns}/{name}"),
-                    template: t.clone(),
+                    source: format!("ScaledObject {ns}/{}", st.name),
+                    template,
                     replicas: d.desired_replicas - d.current_replicas,
                 });
             }
-            Box::pin(shared.event(&so, EventType::Normal, reason, note)).await;
+            Box::pin(shared.event(&st.so, EventType::Normal, reason, note)).await;
         }
         if d.error {
             let errs: Vec<String> = d
@@ -773,16 +832,23 @@ async fn scale_loop(
                 .iter()
                 .filter_map(|t| t.error.as_ref().map(|e| format!("{}: {e}", t.name)))
                 .collect();
-            Box::pin(shared.event(&so, EventType::Warning, "KEDAScalerFailed", errs.join("; ")))
-                .await;
+            Box::pin(shared.event(
+                &st.so,
+                EventType::Warning,
+                "KEDAScalerFailed",
+                errs.join("; "),
+            ))
+            .await;
         }
-        status = status_after(&status, &p, &object.autoscaler, &d, now);
-        if written.as_ref() != Some(&status) {
+        st.status = status_after(&st.status, &st.about, &st.object.autoscaler, &d, now);
+        let hash = status_hash(&st.status);
+        if st.written != Some(hash) {
             let permit = shared.api_permits.acquire().await.ok();
-            let written_now = Box::pin(patch_status(ctx, &ns, &name, &status)).await;
+            let written_now =
+                Box::pin(patch_status(ctx, &st.namespace, &st.name, &st.status)).await;
             drop(permit);
             match written_now {
-                Ok(()) => written = Some(status.clone()),
+                Ok(()) => st.written = Some(hash),
                 Err(e) => tracing::warn!(error = %e, "status update failed"),
             }
         }
@@ -834,9 +900,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         let (reader, writer) = kube::runtime::reflector::store();
         let trigger = watcher(api, watcher::Config::default().any_semantic())
             .default_backoff()
-            .modify(|so: &mut crd::ScaledObject| {
-                so.metadata.managed_fields = None;
-            })
+            .modify(crate::lean::<crd::ScaledObject>)
             .reflect(writer)
             .applied_objects()
             .predicate_filter(user_intent, Default::default());

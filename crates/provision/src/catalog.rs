@@ -356,18 +356,19 @@ fn finish(
     allocatable: Res,
     offerings: Vec<Offering>,
 ) -> InstanceType {
-    let zones: BTreeSet<String> = offerings
+    let zones: Vec<String> = offerings
         .iter()
         .filter(|o| o.available)
         .map(|o| o.zone.clone())
         .collect();
-    let cts: BTreeSet<String> = offerings
+    let cts: Vec<String> = offerings
         .iter()
         .filter(|o| o.available)
         .map(|o| o.capacity_type.clone())
         .collect();
     r.add(LABEL_ZONE, Requirement::in_values(zones));
     r.add(LABEL_CAPACITY_TYPE, Requirement::in_values(cts));
+    r.shrink_to_fit();
     InstanceType {
         name,
         requirements: r,

@@ -8,15 +8,95 @@
 //! `sigs.k8s.io/karpenter/pkg/scheduling.Requirement`, so intersection and compatibility give
 //! the same answers as upstream.
 
-use std::collections::{BTreeMap, BTreeSet};
+//!
+//! Sets are sorted vectors, not B-trees: the catalog holds ~14 requirements for each of its
+//! ~1,400 instance types, almost all with one value, and a B-tree allocates a node of several
+//! hundred bytes even for one entry (7 MB for the catalog, against ~2 MB now).
 
-use model::karpenter::RequirementWithMinValues;
+use std::borrow::{Borrow, Cow};
+
+use model::karpenter::{
+    LABEL_ARCH, LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_INSTANCE_CATEGORY, LABEL_INSTANCE_CPU,
+    LABEL_INSTANCE_FAMILY, LABEL_INSTANCE_GENERATION, LABEL_INSTANCE_MEMORY, LABEL_INSTANCE_SIZE,
+    LABEL_INSTANCE_TYPE, LABEL_NODEPOOL, LABEL_OS, LABEL_REGION, LABEL_ZONE,
+    RequirementWithMinValues,
+};
 use model::kube::{NodeSelectorRequirement, Operator};
+
+/// A sorted set of label values.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct ValueSet(Vec<String>);
+
+impl ValueSet {
+    pub fn contains(&self, v: &str) -> bool {
+        self.0.binary_search_by(|x| x.as_str().cmp(v)).is_ok()
+    }
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.0.iter()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<String> for ValueSet {
+    fn from_iter<I: IntoIterator<Item = String>>(it: I) -> Self {
+        let mut v: Vec<String> = it.into_iter().collect();
+        v.sort_unstable();
+        v.dedup();
+        v.shrink_to_fit();
+        ValueSet(v)
+    }
+}
+
+impl<'a> IntoIterator for &'a ValueSet {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// Label keys kept as static strings instead of a copy per requirement.
+const KNOWN_KEYS: &[&str] = &[
+    LABEL_ARCH,
+    LABEL_CAPACITY_TYPE,
+    LABEL_HOSTNAME,
+    LABEL_INSTANCE_CATEGORY,
+    LABEL_INSTANCE_CPU,
+    LABEL_INSTANCE_FAMILY,
+    LABEL_INSTANCE_GENERATION,
+    LABEL_INSTANCE_MEMORY,
+    LABEL_INSTANCE_SIZE,
+    LABEL_INSTANCE_TYPE,
+    LABEL_NODEPOOL,
+    LABEL_OS,
+    LABEL_REGION,
+    LABEL_ZONE,
+    "karpenter.k8s.aws/instance-cpu-manufacturer",
+    "karpenter.k8s.aws/instance-hypervisor",
+    "karpenter.k8s.aws/instance-network-bandwidth",
+    "karpenter.k8s.aws/instance-gpu-count",
+    "karpenter.k8s.aws/instance-gpu-name",
+    "karpenter.k8s.aws/instance-gpu-manufacturer",
+    "karpenter.k8s.aws/instance-gpu-memory",
+    "karpenter.k8s.aws/instance-local-nvme",
+];
+
+fn key_of(k: &str) -> Cow<'static, str> {
+    match KNOWN_KEYS.iter().find(|x| **x == k) {
+        Some(x) => Cow::Borrowed(x),
+        None => Cow::Owned(k.to_string()),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Requirement {
     complement: bool,
-    values: BTreeSet<String>,
+    values: ValueSet,
     /// Exclusive lower bound.
     gt: Option<i64>,
     /// Exclusive upper bound.
@@ -26,7 +106,7 @@ pub struct Requirement {
 
 impl Requirement {
     pub fn new(op: Operator, values: &[String]) -> Requirement {
-        let set = || values.iter().cloned().collect::<BTreeSet<_>>();
+        let set = || values.iter().cloned().collect::<ValueSet>();
         let num = || values.first().and_then(|v| v.parse::<i64>().ok());
         let base = |complement, values| Requirement {
             complement,
@@ -38,24 +118,24 @@ impl Requirement {
         match op {
             Operator::In => base(false, set()),
             Operator::NotIn => base(true, set()),
-            Operator::Exists => base(true, BTreeSet::new()),
-            Operator::DoesNotExist => base(false, BTreeSet::new()),
+            Operator::Exists => base(true, ValueSet::default()),
+            Operator::DoesNotExist => base(false, ValueSet::default()),
             // A malformed bound (rejected by validation upstream) admits nothing.
             Operator::Gt => Requirement {
                 gt: Some(num().unwrap_or(i64::MAX)),
-                ..base(true, BTreeSet::new())
+                ..base(true, ValueSet::default())
             },
             Operator::Gte => Requirement {
                 gt: Some(num().map_or(i64::MAX, |v| v - 1)),
-                ..base(true, BTreeSet::new())
+                ..base(true, ValueSet::default())
             },
             Operator::Lt => Requirement {
                 lt: Some(num().unwrap_or(i64::MIN)),
-                ..base(true, BTreeSet::new())
+                ..base(true, ValueSet::default())
             },
             Operator::Lte => Requirement {
                 lt: Some(num().map_or(i64::MIN, |v| v + 1)),
-                ..base(true, BTreeSet::new())
+                ..base(true, ValueSet::default())
             },
         }
     }
@@ -95,7 +175,10 @@ impl Requirement {
             (a, b) => a.or(b),
         };
         let (complement, values) = match (self.complement, o.complement) {
-            (true, true) => (true, self.values.union(&o.values).cloned().collect()),
+            (true, true) => (
+                true,
+                self.values.iter().chain(o.values.iter()).cloned().collect(),
+            ),
             (true, false) => (
                 false,
                 o.values
@@ -114,7 +197,11 @@ impl Requirement {
             ),
             (false, false) => (
                 false,
-                self.values.intersection(&o.values).cloned().collect(),
+                self.values
+                    .iter()
+                    .filter(|v| o.values.contains(v))
+                    .cloned()
+                    .collect(),
             ),
         };
         let mut r = Requirement {
@@ -125,7 +212,7 @@ impl Requirement {
             min_values: self.min_values.max(o.min_values),
         };
         if !r.complement && (r.gt.is_some() || r.lt.is_some()) {
-            let keep: BTreeSet<String> = r
+            let keep: ValueSet = r
                 .values
                 .iter()
                 .filter(|v| r.within_bounds(v))
@@ -167,7 +254,7 @@ impl Requirement {
     }
 
     /// The finite value set, when there is one.
-    pub fn values(&self) -> Option<&BTreeSet<String>> {
+    pub fn values(&self) -> Option<&ValueSet> {
         (!self.complement).then_some(&self.values)
     }
 
@@ -229,36 +316,47 @@ impl Requirement {
     }
 }
 
-/// Requirements on many keys (ANDed).
+/// Requirements on many keys (ANDed), sorted by key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct Requirements(BTreeMap<String, Requirement>);
+pub struct Requirements(Vec<(Cow<'static, str>, Requirement)>);
 
 impl Requirements {
     pub fn new() -> Self {
         Requirements::default()
     }
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key))
+    }
     pub fn get(&self, key: &str) -> Option<&Requirement> {
-        self.0.get(key)
+        self.find(key).ok().map(|i| &self.0[i].1)
     }
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
-        self.0.keys()
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.borrow())
     }
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Requirement)> {
-        self.0.iter()
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Requirement)> {
+        self.0.iter().map(|(k, r)| (k.borrow(), r))
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
     /// Add (intersect) one requirement.
     pub fn add(&mut self, key: &str, r: Requirement) {
-        match self.0.get_mut(key) {
-            Some(e) => *e = e.intersection(&r),
-            None => {
-                self.0.insert(key.to_string(), r);
-            }
+        match self.find(key) {
+            Ok(i) => self.0[i].1 = self.0[i].1.intersection(&r),
+            Err(i) => self.0.insert(i, (key_of(key), r)),
         }
     }
     pub fn add_all(&mut self, o: &Requirements) {
         for (k, r) in &o.0 {
             self.add(k, r.clone());
         }
+    }
+    /// Release spare capacity (for requirements kept for long, as the catalog's).
+    pub fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
     }
     pub fn from_node_selector(reqs: &[NodeSelectorRequirement]) -> Self {
         let mut r = Requirements::new();
@@ -294,7 +392,7 @@ impl Requirements {
             (o, self)
         };
         for (k, a) in &small.0 {
-            if let Some(b) = big.0.get(k)
+            if let Some(b) = big.get(k)
                 && !a.intersection(b).has_any()
                 && !(a.negative() && b.negative())
             {
@@ -308,7 +406,7 @@ impl Requirements {
     /// does not define satisfy only negative pod requirements.
     pub fn compatible(&self, pod: &Requirements) -> Result<(), String> {
         for (k, p) in &pod.0 {
-            match self.0.get(k) {
+            match self.get(k) {
                 Some(n) => {
                     if !(n.intersection(p).has_any() || p.negative() && n.negative()) {
                         return Err(format!(
@@ -332,7 +430,7 @@ impl Requirements {
 
     /// Does a node with these exact labels satisfy every requirement?
     pub fn matches_labels(&self, labels: &model::kube::Labels) -> bool {
-        self.0.iter().all(|(k, r)| match labels.get(k) {
+        self.0.iter().all(|(k, r)| match labels.get(k.as_ref()) {
             Some(v) => r.has(v),
             None => r.negative(),
         })

@@ -364,7 +364,7 @@ impl<'c> Scheduler<'c> {
         let type_keys: BTreeSet<String> = catalog
             .types
             .iter()
-            .flat_map(|t| t.requirements.keys().cloned())
+            .flat_map(|t| t.requirements.keys().map(String::from))
             .collect();
         let mut s = Scheduler {
             catalog,

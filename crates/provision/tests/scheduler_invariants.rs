@@ -104,7 +104,7 @@ proptest! {
             let it = c.get(&o.instance_type).unwrap();
             let mut labels: Labels = Labels::new();
             for (k, r) in it.requirements.iter() {
-                if let Some(v) = r.single() { labels.insert(k.clone(), v.to_string()); }
+                if let Some(v) = r.single() { labels.insert(k.to_string(), v.to_string()); }
             }
             labels.insert(LABEL_ZONE.into(), o.zone.clone());
             labels.insert(LABEL_CAPACITY_TYPE.into(), o.capacity_type.clone());

@@ -140,7 +140,7 @@ impl Kwok {
         // Single-valued requirements of the instance type (arch, os, family, size, cpu, …).
         for (k, r) in t.requirements.iter() {
             if let Some(v) = r.single() {
-                labels.insert(k.clone(), v.to_string());
+                labels.insert(k.to_string(), v.to_string());
             }
         }
         labels.insert(LABEL_INSTANCE_TYPE.into(), t.name.clone());

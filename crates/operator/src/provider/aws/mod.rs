@@ -835,7 +835,7 @@ impl Aws {
                     continue;
                 }
                 if let Some(v) = r.single() {
-                    labels.insert(k.clone(), v.to_string());
+                    labels.insert(k.to_string(), v.to_string());
                 }
             }
         }

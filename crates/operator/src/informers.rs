@@ -68,10 +68,17 @@ where
     subscribers: Arc<Mutex<Vec<Subscriber<K>>>>,
 }
 
-/// One subscriber's queue, and whether changes were dropped because it was full.
+/// One subscriber's queue (behind `send`, which maps a change to what the subscriber keeps),
+/// and whether changes were dropped because it was full.
 struct Subscriber<K> {
-    tx: mpsc::Sender<Change<K>>,
+    send: Box<dyn Fn(&Change<K>) -> Sent + Send>,
     lagged: Arc<AtomicBool>,
+}
+
+enum Sent {
+    Queued,
+    Full,
+    Closed,
 }
 
 impl<K: Resource + 'static> Clone for Informer<K>
@@ -120,24 +127,50 @@ where
 
     /// The change feed, starting with [`Change::Resync`].
     pub fn changes(&self) -> impl Stream<Item = Change<K>> + Send + 'static + use<K> {
+        self.changes_map(|c| Some(c.clone()))
+    }
+
+    /// The change feed as the subscriber wants it: `f` runs when a change happens and only
+    /// its result is queued (a subscriber that only needs to know *that* something changed,
+    /// or an id, then keeps no object alive while it is busy). `f(&Change::Resync)` is the
+    /// first item and replaces changes missed after a full queue.
+    pub fn changes_map<T, F>(&self, f: F) -> impl Stream<Item = T> + Send + 'static + use<K, T, F>
+    where
+        T: Send + 'static,
+        F: Fn(&Change<K>) -> Option<T> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
         let (tx, rx) = mpsc::channel(BUFFER);
         let lagged = Arc::new(AtomicBool::new(false));
+        let map = f.clone();
         self.subscribers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(Subscriber {
-                tx,
+                send: Box::new(move |c| match map(c) {
+                    None => Sent::Queued,
+                    Some(t) => match tx.try_send(t) {
+                        Ok(()) => Sent::Queued,
+                        Err(mpsc::error::TrySendError::Full(_)) => Sent::Full,
+                        Err(mpsc::error::TrySendError::Closed(_)) => Sent::Closed,
+                    },
+                }),
                 lagged: lagged.clone(),
             });
-        let first = futures::stream::once(async { Change::Resync });
-        let rest = futures::stream::unfold((rx, lagged), |(mut rx, lagged)| async move {
-            let c = rx.recv().await?;
-            if lagged.swap(false, Ordering::AcqRel) {
-                // Changes were dropped: what is queued is stale too; the store has it all.
-                while rx.try_recv().is_ok() {}
-                return Some((Change::Resync, (rx, lagged)));
+        let first = futures::stream::iter(f(&Change::Resync));
+        let rest = futures::stream::unfold((rx, lagged, f), |(mut rx, lagged, f)| async move {
+            loop {
+                let t = rx.recv().await?;
+                if lagged.swap(false, Ordering::AcqRel) {
+                    // Changes were dropped: what is queued is stale too; the store has it all.
+                    while rx.try_recv().is_ok() {}
+                    match f(&Change::Resync) {
+                        Some(r) => return Some((r, (rx, lagged, f))),
+                        None => continue,
+                    }
+                }
+                return Some((t, (rx, lagged, f)));
             }
-            Some((c, (rx, lagged)))
         });
         first.chain(rest)
     }
@@ -145,13 +178,13 @@ where
     /// Tell every subscriber; a full queue marks its subscriber as lagging (it resyncs).
     fn publish(&self, c: Change<K>) {
         let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
-        subs.retain(|s| match s.tx.try_send(c.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        subs.retain(|s| match (s.send)(&c) {
+            Sent::Queued => true,
+            Sent::Full => {
                 s.lagged.store(true, Ordering::Release);
                 true
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Sent::Closed => false,
         });
     }
 
@@ -440,6 +473,26 @@ mod tests {
         drop(changes);
         inf.apply(&mut w, watcher::Event::Apply(node("a", "3")));
         assert!(inf.subscribers.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_mapped_feed_queues_only_what_the_subscriber_keeps() {
+        let (inf, mut w) = Informer::<Node>::new();
+        let mut names = Box::pin(inf.changes_map(|c| match c {
+            Change::Resync => Some("resync".to_string()),
+            Change::Applied(n) => n.metadata.name.clone(),
+            Change::Deleted(_) => None,
+        }));
+        inf.apply(&mut w, watcher::Event::Apply(node("a", "1")));
+        let v1 = Arc::downgrade(&inf.store().get(&ObjectRef::new("a")).unwrap());
+        inf.apply(&mut w, watcher::Event::Apply(node("a", "2")));
+        inf.apply(&mut w, watcher::Event::Delete(node("a", "3")));
+        // Nothing taken yet, and still nothing holds the superseded or deleted versions.
+        assert!(v1.upgrade().is_none());
+        assert_eq!(next(&mut names).as_deref(), Some("resync"));
+        assert_eq!(next(&mut names).as_deref(), Some("a"));
+        assert_eq!(next(&mut names).as_deref(), Some("a"));
+        assert!(next(&mut names).is_none(), "deletes mapped to nothing");
     }
 
     #[test]

@@ -1537,9 +1537,9 @@ fn spawn_change_watches(
         })
     }
     vec![
-        spawn(inf.pods.changes(), changed.clone()),
-        spawn(inf.nodes.changes(), changed.clone()),
-        spawn(inf.claims.changes(), changed),
+        spawn(inf.pods.changes_map(|_| Some(())), changed.clone()),
+        spawn(inf.nodes.changes_map(|_| Some(())), changed.clone()),
+        spawn(inf.claims.changes_map(|_| Some(())), changed),
     ]
 }
 

@@ -739,36 +739,45 @@ pub async fn run(
     stores: Informers,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
+    // Changes are mapped to triggers as they happen: the queues hold triggers, not objects.
     let pod_stream = stores
         .pods
-        .changes()
-        .map(|c| match c {
-            Change::Applied(p) if is_provisionable(&p) => {
-                Trigger::Pending(p.metadata.uid.clone().unwrap_or_default())
-            }
-            // A relist, or changes this loop fell behind on: look at every pending pod.
-            Change::Resync => Trigger::Rescan,
-            _ => Trigger::Other,
+        .changes_map(|c| {
+            Some(match c {
+                Change::Applied(p) if is_provisionable(p) => {
+                    Trigger::Pending(p.metadata.uid.clone().unwrap_or_default())
+                }
+                // A relist, or changes this loop fell behind on: look at every pending pod.
+                Change::Resync => Trigger::Rescan,
+                _ => Trigger::Other,
+            })
         })
         .boxed();
     let streams = vec![
         pod_stream,
-        stores.nodes.changes().map(|_| Trigger::Other).boxed(),
-        stores.nodepools.changes().map(|_| Trigger::Other).boxed(),
+        stores.nodes.changes_map(|_| Some(Trigger::Other)).boxed(),
+        stores
+            .nodepools
+            .changes_map(|_| Some(Trigger::Other))
+            .boxed(),
         // A claim going away (failed launch, registration timeout, disruption) frees its
         // pods: look at the pending ones again without waiting for the recheck.
         stores
             .claims
-            .changes()
-            .map(|c| match c {
-                Change::Applied(c) if c.metadata.deletion_timestamp.is_some() => {
-                    Trigger::CapacityLost
-                }
-                Change::Deleted(_) => Trigger::CapacityLost,
-                _ => Trigger::Other,
+            .changes_map(|c| {
+                Some(match c {
+                    Change::Applied(c) if c.metadata.deletion_timestamp.is_some() => {
+                        Trigger::CapacityLost
+                    }
+                    Change::Deleted(_) => Trigger::CapacityLost,
+                    _ => Trigger::Other,
+                })
             })
             .boxed(),
-        stores.daemonsets.changes().map(|_| Trigger::Other).boxed(),
+        stores
+            .daemonsets
+            .changes_map(|_| Some(Trigger::Other))
+            .boxed(),
     ];
     let mut triggers = futures::stream::select_all(streams);
     let clock = prov.ctx.clock.clone();

@@ -251,8 +251,8 @@ impl Kwok {
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> crate::Result<()> {
         let mut events = futures::stream::select(
-            informers.nodes.changes().map(|_| ()).boxed(),
-            informers.pods.changes().map(|_| ()).boxed(),
+            informers.nodes.changes_map(|_| Some(())).boxed(),
+            informers.pods.changes_map(|_| Some(())).boxed(),
         );
         let (nodes, pods) = (
             informers.nodes.store().clone(),

@@ -71,9 +71,11 @@ where
 /// One subscriber's queue (behind `send`, which maps a change to what the subscriber keeps),
 /// and whether changes were dropped because it was full.
 struct Subscriber<K> {
-    send: Box<dyn Fn(&Change<K>) -> Sent + Send>,
+    send: SendFn<K>,
     lagged: Arc<AtomicBool>,
 }
+
+type SendFn<K> = Box<dyn Fn(&Change<K>) -> Sent + Send>;
 
 enum Sent {
     Queued,

@@ -183,7 +183,7 @@ impl Requirement {
                 false,
                 o.values
                     .iter()
-                    .filter(|v| !self.values.contains(*v))
+                    .filter(|v| !self.values.contains(v))
                     .cloned()
                     .collect(),
             ),
@@ -191,7 +191,7 @@ impl Requirement {
                 false,
                 self.values
                     .iter()
-                    .filter(|v| !o.values.contains(*v))
+                    .filter(|v| !o.values.contains(v))
                     .cloned()
                     .collect(),
             ),

@@ -367,12 +367,30 @@ pub fn slim_pod(p: &mut Pod) {
         s.host_aliases = None;
         s.dns_config = None;
         s.readiness_gates = None;
+        s.service_account = None;
+        s.service_account_name = None;
+        s.automount_service_account_token = None;
+        s.dns_policy = None;
+        s.enable_service_links = None;
+        s.hostname = None;
+        s.subdomain = None;
+        s.scheduler_name = None;
+        s.preemption_policy = None;
     }
     if let Some(st) = p.status.as_mut() {
         st.container_statuses = None;
         st.init_container_statuses = None;
         st.ephemeral_container_statuses = None;
         st.resource_claim_statuses = None;
+        st.host_ip = None;
+        st.host_ips = None;
+        st.pod_ip = None;
+        st.pod_ips = None;
+        st.qos_class = None;
+        for c in st.conditions.iter_mut().flatten() {
+            c.message = None;
+            c.last_probe_time = None;
+        }
     }
 }
 
@@ -513,10 +531,14 @@ mod tests {
                     "resources": {"requests": {"cpu": "1"}}}],
                 "initContainers": [{"name": "s", "image": "x", "restartPolicy": "Always",
                     "resources": {"requests": {"memory": "1Gi"}}}],
-                "volumes": [{"name": "v", "emptyDir": {}}]
+                "volumes": [{"name": "v", "emptyDir": {}}],
+                "serviceAccountName": "default", "dnsPolicy": "ClusterFirst",
+                "schedulerName": "default-scheduler", "enableServiceLinks": true
             },
-            "status": {"phase": "Running",
-                "conditions": [{"type": "Ready", "status": "True"}],
+            "status": {"phase": "Running", "podIP": "10.0.0.1", "hostIP": "10.1.0.1",
+                "podIPs": [{"ip": "10.0.0.1"}], "qosClass": "Burstable",
+                "conditions": [{"type": "Ready", "status": "True", "message": "m",
+                    "lastProbeTime": null}],
                 "containerStatuses": [{"name": "c", "image": "busybox", "imageID": "",
                     "ready": true, "restartCount": 0}]}
         }))

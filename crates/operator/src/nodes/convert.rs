@@ -10,9 +10,14 @@ use serde::de::DeserializeOwned;
 
 use crate::crd::{self, Kind};
 
-fn via_json<A: Serialize, B: DeserializeOwned>(what: &str, a: &A) -> Result<B, String> {
-    let v = serde_json::to_value(a).map_err(|e| format!("{what}: {e}"))?;
-    serde_json::from_value(v).map_err(|e| format!("{what}: {e}"))
+/// Through JSON text rather than a `Value` tree (a tree allocates a B-tree node per object;
+/// passes convert every bound pod). `what` names the object in an error.
+fn via_json<A: Serialize, B: DeserializeOwned>(
+    what: impl Fn() -> String,
+    a: &A,
+) -> Result<B, String> {
+    let v = serde_json::to_vec(a).map_err(|e| format!("{}: {e}", what()))?;
+    serde_json::from_slice(&v).map_err(|e| format!("{}: {e}", what()))
 }
 
 fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
@@ -24,15 +29,15 @@ fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) ->
 }
 
 pub fn pod(p: &Pod) -> Result<model::kube::Pod, String> {
-    via_json(&format!("pod {}", name_of(&p.metadata)), p)
+    via_json(|| format!("pod {}", name_of(&p.metadata)), p)
 }
 
 pub fn node(n: &Node) -> Result<model::kube::Node, String> {
-    via_json(&format!("node {}", name_of(&n.metadata)), n)
+    via_json(|| format!("node {}", name_of(&n.metadata)), n)
 }
 
 pub fn daemonset(d: &DaemonSet) -> Result<model::kube::DaemonSet, String> {
-    via_json(&format!("daemonset {}", name_of(&d.metadata)), d)
+    via_json(|| format!("daemonset {}", name_of(&d.metadata)), d)
 }
 
 /// A PodDisruptionBudget of either `policy/v1` or `policy/v1beta1` as raw JSON.

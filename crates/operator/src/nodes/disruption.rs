@@ -431,9 +431,10 @@ pub fn build_input(snap: &Snapshot, catalog: &Catalog, tracker: &PodTracker) -> 
                 continue;
             }
         };
-        let mut pods = Vec::new();
+        let bound = pods_by_node.get(name);
+        let mut pods = Vec::with_capacity(bound.map_or(0, |b| b.len()));
         let mut overhead = Res::ZERO;
-        for p in pods_by_node.get(name).into_iter().flatten() {
+        for p in bound.into_iter().flatten() {
             if is_terminating(p) {
                 continue;
             }

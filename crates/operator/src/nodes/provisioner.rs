@@ -238,6 +238,9 @@ pub fn build_input(
         }
     }
     let mut registered: HashSet<String> = HashSet::new();
+    input
+        .nodes
+        .reserve_exact(snap.nodes.len() + snap.claims.len());
     for n in &snap.nodes {
         if let Some(pid) = node_provider_id(n) {
             registered.insert(pid.to_string());
@@ -253,9 +256,10 @@ pub fn build_input(
                 continue;
             }
         };
-        let mut pods = Vec::new();
+        let bound = by_node.get(name.as_str());
+        let mut pods = Vec::with_capacity(bound.map_or(0, |b| b.len()));
         let mut daemon = Res::ZERO;
-        for p in by_node.get(name.as_str()).into_iter().flatten() {
+        for p in bound.into_iter().flatten() {
             match convert::pod(p) {
                 Ok(mp) if owned_by_daemonset(p) => {
                     daemon = daemon.plus(&Res::from_list(&mp.requests()).0);

@@ -237,12 +237,7 @@ fn build<'a, 'c>(
     now: Timestamp,
     opts: DisruptionOptions,
 ) -> Ctx<'a, 'c> {
-    let mut s = Scheduler::new(
-        catalog,
-        &input.nodepools,
-        &input.daemonsets,
-        input.nodes.clone(),
-    );
+    let mut s = Scheduler::from_nodes(catalog, &input.nodepools, &input.daemonsets, &input.nodes);
     let base = s.initial_state();
     let pools = input
         .nodepools

@@ -129,10 +129,35 @@ impl ExistingNode {
     }
 
     pub fn used(&self) -> Res {
-        self.pods.iter().fold(Res::ZERO, |acc, p| {
-            acc.plus(&Res::from_list(&p.requests()).0)
-        })
+        used_by(&self.pods)
     }
+
+    /// A copy with no pods (what the scheduler keeps of a node).
+    pub fn without_pods(&self) -> ExistingNode {
+        ExistingNode {
+            name: self.name.clone(),
+            labels: self.labels.clone(),
+            taints: self.taints.clone(),
+            capacity: self.capacity,
+            allocatable: self.allocatable,
+            pods: Vec::new(),
+            daemon_overhead: self.daemon_overhead,
+            unschedulable: self.unschedulable,
+            in_flight: self.in_flight,
+            price: self.price,
+            created_ms: self.created_ms,
+            nodepool_hash: self.nodepool_hash.clone(),
+            annotations: self.annotations.clone(),
+            last_pod_event_ms: self.last_pod_event_ms,
+        }
+    }
+}
+
+/// The summed requests of `pods`.
+fn used_by(pods: &[Pod]) -> Res {
+    pods.iter().fold(Res::ZERO, |acc, p| {
+        acc.plus(&Res::from_list(&p.requests()).0)
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -282,7 +307,10 @@ pub struct Scheduler<'c> {
     type_keys: BTreeSet<String>,
     zone_index: HashMap<String, usize>,
     pub pools: Vec<PoolInfo>,
+    /// The existing nodes, without their pods (registered as `pods`, their requests summed in
+    /// `node_used`): the scheduler keeps no second copy of every pod.
     pub nodes: Vec<ExistingNode>,
+    node_used: Vec<Res>,
     node_order: Vec<usize>,
     /// Node index → pod ids of its pods.
     pub node_pods: Vec<Vec<PodId>>,
@@ -297,7 +325,6 @@ pub struct Scheduler<'c> {
     sigs: Vec<Sig>,
     sig_ids: HashMap<SigKey, SigId>,
     pods: Vec<PodInfo>,
-    pod_objs: Vec<Pod>,
     finalized: bool,
 }
 
@@ -325,7 +352,32 @@ impl<'c> Scheduler<'c> {
         catalog: &'c Catalog,
         nodepools: &[NodePool],
         daemonsets: &[DaemonSet],
+        mut nodes: Vec<ExistingNode>,
+    ) -> Scheduler<'c> {
+        let pods: Vec<Vec<Pod>> = nodes
+            .iter_mut()
+            .map(|n| std::mem::take(&mut n.pods))
+            .collect();
+        Self::build(catalog, nodepools, daemonsets, nodes, |n| &pods[n])
+    }
+
+    /// As [`Scheduler::new`], from borrowed nodes: their pods are registered, not copied.
+    pub fn from_nodes(
+        catalog: &'c Catalog,
+        nodepools: &[NodePool],
+        daemonsets: &[DaemonSet],
+        nodes: &[ExistingNode],
+    ) -> Scheduler<'c> {
+        let stripped = nodes.iter().map(ExistingNode::without_pods).collect();
+        Self::build(catalog, nodepools, daemonsets, stripped, |n| &nodes[n].pods)
+    }
+
+    fn build<'p>(
+        catalog: &'c Catalog,
+        nodepools: &[NodePool],
+        daemonsets: &[DaemonSet],
         nodes: Vec<ExistingNode>,
+        pods_of: impl Fn(usize) -> &'p [Pod],
     ) -> Scheduler<'c> {
         let zones = catalog.zones();
         let zone_index: HashMap<String, usize> = zones
@@ -377,6 +429,7 @@ impl<'c> Scheduler<'c> {
             node_order: Vec::new(),
             node_pods: vec![Vec::new(); nodes.len()],
             node_domains: Vec::new(),
+            node_used: (0..nodes.len()).map(|n| used_by(pods_of(n))).collect(),
             nodes,
             keys: Vec::new(),
             key_ids: HashMap::new(),
@@ -388,7 +441,6 @@ impl<'c> Scheduler<'c> {
             sigs: Vec::new(),
             sig_ids: HashMap::new(),
             pods: Vec::new(),
-            pod_objs: Vec::new(),
             finalized: false,
         };
         let mut pools: Vec<&NodePool> = nodepools.iter().collect();
@@ -401,9 +453,8 @@ impl<'c> Scheduler<'c> {
         order.sort_by_key(|&i| s.nodes[i].in_flight);
         s.node_order = order;
         for n in 0..s.nodes.len() {
-            let pods = s.nodes[n].pods.clone();
-            for p in pods {
-                let id = s.add_pod(&p);
+            for p in pods_of(n) {
+                let id = s.add_pod(p);
                 s.node_pods[n].push(id);
             }
         }
@@ -632,13 +683,9 @@ impl<'c> Scheduler<'c> {
             variants,
             priority: pod.priority(),
         });
-        self.pod_objs.push(pod.clone());
         id
     }
 
-    pub fn pod(&self, id: PodId) -> &Pod {
-        &self.pod_objs[id as usize]
-    }
     pub fn pod_name(&self, id: PodId) -> &str {
         &self.pods[id as usize].name
     }
@@ -774,7 +821,7 @@ impl<'c> Scheduler<'c> {
     pub fn initial_state(&mut self) -> State {
         self.finalize();
         let mut st = State {
-            used: self.nodes.iter().map(|n| n.used()).collect(),
+            used: self.node_used.clone(),
             disabled: self.nodes.iter().map(|n| n.unschedulable).collect(),
             new: Vec::new(),
             counts: self

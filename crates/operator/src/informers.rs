@@ -21,7 +21,9 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Container, Node, Pod};
+use k8s_openapi::api::core::v1::Node;
+
+use crate::cached_pod::CachedPod;
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -256,7 +258,7 @@ where
 /// The node side's shared informers. Cheap to clone.
 #[derive(Clone)]
 pub struct Informers {
-    pub pods: Informer<Pod>,
+    pub pods: Informer<CachedPod>,
     pub nodes: Informer<Node>,
     pub claims: Informer<NodeClaim>,
     pub nodepools: Informer<NodePool>,
@@ -341,52 +343,11 @@ impl Informers {
     }
 }
 
-/// A container as scheduling sees it: name, resources, restart policy (sidecars).
-fn slim_container(c: &mut Container) {
-    *c = Container {
-        name: std::mem::take(&mut c.name),
-        resources: c.resources.take(),
-        restart_policy: c.restart_policy.take(),
-        ..Default::default()
-    };
-}
-
-/// What the node side reads of a Pod: metadata (no managedFields), scheduling constraints,
-/// requests, node name, phase and conditions.
-pub fn slim_pod(p: &mut Pod) {
+/// What the node side keeps of a Pod: [`CachedPod`] already drops what it never reads; no
+/// `managedFields` or `last-applied-configuration`, and no condition messages.
+pub fn slim_pod(p: &mut CachedPod) {
     crate::lean(p);
-    if let Some(s) = p.spec.as_mut() {
-        s.containers.iter_mut().for_each(slim_container);
-        if let Some(ic) = s.init_containers.as_mut() {
-            ic.iter_mut().for_each(slim_container);
-        }
-        s.ephemeral_containers = None;
-        s.volumes = None;
-        s.security_context = None;
-        s.image_pull_secrets = None;
-        s.host_aliases = None;
-        s.dns_config = None;
-        s.readiness_gates = None;
-        s.service_account = None;
-        s.service_account_name = None;
-        s.automount_service_account_token = None;
-        s.dns_policy = None;
-        s.enable_service_links = None;
-        s.hostname = None;
-        s.subdomain = None;
-        s.scheduler_name = None;
-        s.preemption_policy = None;
-    }
     if let Some(st) = p.status.as_mut() {
-        st.container_statuses = None;
-        st.init_container_statuses = None;
-        st.ephemeral_container_statuses = None;
-        st.resource_claim_statuses = None;
-        st.host_ip = None;
-        st.host_ips = None;
-        st.pod_ip = None;
-        st.pod_ips = None;
-        st.qos_class = None;
         for c in st.conditions.iter_mut().flatten() {
             c.message = None;
             c.last_probe_time = None;
@@ -516,8 +477,8 @@ mod tests {
     }
 
     #[test]
-    fn slim_pod_keeps_what_scheduling_reads() {
-        let mut p: Pod = serde_json::from_value(json!({
+    fn the_cached_pod_keeps_what_scheduling_reads() {
+        let mut p: CachedPod = serde_json::from_value(json!({
             "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "a"},
                 "annotations": {"kedge.dev/busy": "true",
                     "kubectl.kubernetes.io/last-applied-configuration": "{…}"},
@@ -548,15 +509,15 @@ mod tests {
         assert_eq!(
             v,
             json!({
-                "apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "a"},
                     "annotations": {"kedge.dev/busy": "true"}},
                 "spec": {
                     "nodeName": "n1",
                     "nodeSelector": {"kubernetes.io/arch": "amd64"},
                     "tolerations": [{"key": "k", "operator": "Exists"}],
-                    "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}],
-                    "initContainers": [{"name": "s", "restartPolicy": "Always",
+                    "containers": [{"name": "c", "image": "busybox",
+                        "resources": {"requests": {"cpu": "1"}}}],
+                    "initContainers": [{"name": "s", "image": "x", "restartPolicy": "Always",
                         "resources": {"requests": {"memory": "1Gi"}}}]
                 },
                 "status": {"phase": "Running",

@@ -34,6 +34,7 @@
 
 pub mod auth;
 pub mod busy;
+pub mod cached_pod;
 pub mod compat;
 pub mod context;
 pub mod controlplane;

@@ -72,7 +72,7 @@ async fn deployment(
 }
 
 fn unschedulable(p: &Pod) -> bool {
-    operator::nodes::provisioner::is_provisionable(p)
+    operator::nodes::provisioner::is_provisionable(&operator::cached_pod::CachedPod::of(p))
 }
 
 /// Wait until `n` pods with `app=<name>` exist and kube-scheduler has marked them all
@@ -347,7 +347,7 @@ async fn cost_aware_plan_for_ten_one_cpu_pods() {
         .unwrap()
         .items
         .iter()
-        .map(|p| operator::nodes::convert::pod(p).unwrap())
+        .map(|p| operator::nodes::convert::pod(&operator::cached_pod::CachedPod::of(p)).unwrap())
         .collect();
     let plan = provision::plan::plan(
         &catalog,

@@ -6,8 +6,8 @@
 //! every pass): four copies of every Node and three of every Pod in memory, and the API server
 //! serving the same objects again and again. Here each kind is watched once, kept once
 //! (without `managedFields`, `last-applied-configuration` or what the operator never reads:
-//! container commands, env, probes, images, volume lists, node image lists), and every
-//! component subscribes to the changes.
+//! Pods as [`CachedPod`], Nodes without image and volume lists), and every component
+//! subscribes to the changes.
 //!
 //! A subscriber gets a [`Change::Resync`] first (scan the store), then every apply and delete;
 //! if it falls behind by more than the buffer it gets another `Resync` instead of the missed

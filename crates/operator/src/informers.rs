@@ -362,6 +362,14 @@ pub fn slim_node(n: &mut Node) {
         st.images = None;
         st.volumes_attached = None;
         st.volumes_in_use = None;
+        st.node_info = None;
+        st.daemon_endpoints = None;
+        st.addresses = None;
+        st.config = None;
+        for c in st.conditions.iter_mut().flatten() {
+            c.message = None;
+            c.last_heartbeat_time = None;
+        }
     }
 }
 
@@ -532,14 +540,23 @@ mod tests {
             "metadata": {"name": "n", "managedFields": [{"manager": "kubelet"}]},
             "status": {"allocatable": {"cpu": "2"},
                 "images": [{"names": ["busybox"], "sizeBytes": 1}],
-                "volumesInUse": ["v"]}
+                "volumesInUse": ["v"],
+                "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                "nodeInfo": {"architecture": "amd64", "bootID": "", "containerRuntimeVersion": "",
+                    "kernelVersion": "", "kubeProxyVersion": "", "kubeletVersion": "v1.20.2",
+                    "machineID": "", "operatingSystem": "linux", "osImage": "", "systemUUID": ""},
+                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                    "lastHeartbeatTime": "2026-11-29T00:00:00Z"}]}
         }))
         .unwrap();
         slim_node(&mut n);
         assert_eq!(
             serde_json::to_value(&n).unwrap(),
             json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"},
-                "status": {"allocatable": {"cpu": "2"}}})
+                "status": {"allocatable": {"cpu": "2"},
+                    "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
         );
     }
 }

@@ -48,17 +48,6 @@ pub struct EventRecorder {
     cache: Mutex<HashMap<u64, Cached>>,
 }
 
-fn cut(mut s: String, n: usize) -> String {
-    if s.len() > n {
-        let mut i = n;
-        while !s.is_char_boundary(i) {
-            i -= 1;
-        }
-        s.truncate(i);
-    }
-    s
-}
-
 impl EventRecorder {
     pub fn new(client: kube::Client, controller: &str, instance: &str) -> Self {
         EventRecorder {
@@ -135,7 +124,7 @@ impl EventRecorder {
             reason: Some(reason.to_string()),
             event_time: Some(MicroTime(now)),
             regarding: Some(regarding.clone()),
-            note: Some(cut(note, NOTE_MAX)),
+            note: Some(crate::truncate(note, NOTE_MAX)),
             metadata: ObjectMeta {
                 namespace: Some(namespace.clone()),
                 name: Some(name.clone()),

@@ -61,6 +61,19 @@ pub use error::{Error, Result};
 /// Drop `metadata.managedFields` and kubectl's `last-applied-configuration` annotation from an
 /// object kept in a reflector store: the operator never reads them and they are often the
 /// largest part of an object.
+/// `s` cut to at most `max` bytes, on a character boundary (API servers bound messages and
+/// notes in bytes).
+pub fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut i = max;
+        while !s.is_char_boundary(i) {
+            i -= 1;
+        }
+        s.truncate(i);
+    }
+    s
+}
+
 pub fn lean<K: kube::Resource>(obj: &mut K) {
     let meta = obj.meta_mut();
     meta.managed_fields = None;
@@ -85,4 +98,14 @@ pub fn init_tls() {
 /// Resolves once `stop` turns true (or its sender is gone).
 pub async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
     let _ = stop.wait_for(|v| *v).await;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn truncate_cuts_on_a_character_boundary() {
+        assert_eq!(super::truncate("héllo".into(), 2), "h");
+        assert_eq!(super::truncate("héllo".into(), 3), "hé");
+        assert_eq!(super::truncate("ok".into(), 10), "ok");
+    }
 }

@@ -37,6 +37,7 @@ use crate::context::Context;
 use crate::crd::{self, Condition, GroupVersionKindResource, Kind, ScaledObjectStatus};
 use crate::nodes::IntentBoard;
 use crate::scale::{KubeTarget, Resources};
+use crate::truncate;
 use crate::{Error, Result};
 
 /// Concurrent API calls of all scale loops together.
@@ -183,17 +184,6 @@ impl Shared {
             tracing::debug!(error = %e, reason, "could not publish event");
         }
     }
-}
-
-fn truncate(mut s: String, n: usize) -> String {
-    if s.len() > n {
-        let mut i = n;
-        while !s.is_char_boundary(i) {
-            i -= 1;
-        }
-        s.truncate(i);
-    }
-    s
 }
 
 use crate::time::rfc3339;

@@ -14,7 +14,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{cluster_lock, control_plane, eventually, init_logs, install_crds, namespace};
@@ -26,7 +25,6 @@ use operator::crd::{NodeClaim, ScaledObject};
 use operator::run::{Options, ProviderKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -292,29 +290,14 @@ async fn the_chart_applies_and_its_rbac_is_enough_for_pods_and_nodes() {
     sos.create(&PostParams::default(), &so).await.unwrap();
 
     // The operator, as the chart's ServiceAccount.
-    let opts = Options {
-        kubeconfig: Some(kubeconfig),
+    let op = common::start_operator(Options {
         provider: ProviderKind::Kwok,
         own_namespace: ns.clone(),
-        identity: "helm-test".into(),
         lease_name: "kedge-operator".into(),
-        leader_election: true,
-        bind: "127.0.0.1:0".into(),
         kwok_boot_delay: Duration::from_secs(1),
-        lease_duration: Duration::from_secs(3),
-        lease_renew_deadline: Duration::from_secs(2),
-        lease_retry_period: Duration::from_millis(300),
-        ..Default::default()
-    };
-    let (stop, rx) = watch::channel(false);
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(operator::run::run(
-        opts,
-        Arc::new(clock::SystemClock),
-        rx,
-        Some(ready_tx),
-    ));
-    ready_rx.await.expect("operator started");
+        ..common::test_options(kubeconfig, "helm-test")
+    })
+    .await;
 
     // Pods: replicas through /scale, status, events.
     eventually(60, "the Deployment scaled to 2", || {
@@ -401,8 +384,8 @@ async fn the_chart_applies_and_its_rbac_is_enough_for_pods_and_nodes() {
     })
     .await;
 
-    stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(30), task)
+    op.stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), op.task)
         .await
         .expect("operator stops")
         .unwrap()

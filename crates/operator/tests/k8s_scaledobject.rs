@@ -16,9 +16,8 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use operator::controlplane::ControlPlane;
-use operator::run::{Options, ProviderKind, Running};
+use operator::run::{Options, ProviderKind};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 struct Sqs {
     url: String,
@@ -176,41 +175,15 @@ async fn sqs_credentials(client: &kube::Client, ns: &str) {
     .await;
 }
 
-struct Op {
-    stop: watch::Sender<bool>,
-    running: Running,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-async fn start_operator(cp: &ControlPlane, identity: &str, ns: &str) -> Op {
-    let opts = Options {
-        kubeconfig: Some(cp.kubeconfig()),
+async fn start_operator(cp: &ControlPlane, identity: &str, ns: &str) -> common::Op {
+    common::start_operator(Options {
         provider: ProviderKind::None,
         namespaces: vec![ns.to_string()],
         own_namespace: ns.to_string(),
-        identity: identity.to_string(),
         lease_name: format!("kedge-{ns}"),
-        leader_election: true,
-        bind: "127.0.0.1:0".into(),
-        lease_duration: Duration::from_secs(3),
-        lease_renew_deadline: Duration::from_secs(2),
-        lease_retry_period: Duration::from_millis(300),
-        ..Default::default()
-    };
-    let (stop, rx) = watch::channel(false);
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(operator::run::run(
-        opts,
-        Arc::new(clock::SystemClock),
-        rx,
-        Some(ready_tx),
-    ));
-    let running = ready_rx.await.expect("operator started");
-    Op {
-        stop,
-        running,
-        task,
-    }
+        ..common::test_options(cp.kubeconfig(), identity)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

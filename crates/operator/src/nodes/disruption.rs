@@ -637,14 +637,7 @@ impl Events {
             involved["uid"] = json!(uid);
         }
         // Event messages are limited to 1 kB by the API server.
-        let mut message = message.to_string();
-        if message.len() > 1000 {
-            let mut cut = 1000;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-        }
+        let message = crate::truncate(message.to_string(), 1000);
         let body = json!({
             "apiVersion": "v1",
             "kind": "Event",

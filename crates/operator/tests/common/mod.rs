@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use operator::controlplane::ControlPlane;
+use operator::run::{Options, Running};
 
 /// The control plane shared by the tests of this binary, or `None` (skip) when
 /// `KEDGE_K8S_BIN` is unset and `KEDGE_REQUIRE_K8S` is not `1`.
@@ -88,4 +89,44 @@ pub fn init_logs() {
         .with_env_filter(filter)
         .with_test_writer()
         .try_init();
+}
+
+/// Options for an operator under test: loopback metrics port, leader election with short
+/// lease timings (a standby takes over within seconds).
+pub fn test_options(kubeconfig: PathBuf, identity: &str) -> Options {
+    Options {
+        kubeconfig: Some(kubeconfig),
+        identity: identity.to_string(),
+        leader_election: true,
+        bind: "127.0.0.1:0".into(),
+        lease_duration: std::time::Duration::from_secs(3),
+        lease_renew_deadline: std::time::Duration::from_secs(2),
+        lease_retry_period: std::time::Duration::from_millis(300),
+        ..Default::default()
+    }
+}
+
+/// A running operator (`operator::run::run` on the system clock).
+pub struct Op {
+    pub stop: tokio::sync::watch::Sender<bool>,
+    pub running: Running,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Start the operator and wait until it serves.
+pub async fn start_operator(opts: Options) -> Op {
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(operator::run::run(
+        opts,
+        std::sync::Arc::new(clock::SystemClock),
+        rx,
+        Some(ready_tx),
+    ));
+    let running = ready_rx.await.expect("operator started");
+    Op {
+        stop,
+        running,
+        task,
+    }
 }

@@ -200,7 +200,7 @@ custom_resource!(
 );
 
 /// A status condition as KEDA and Karpenter write them (metav1.Condition shape).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     #[serde(rename = "type")]
@@ -216,7 +216,7 @@ pub struct Condition {
 }
 
 /// KEDA's `GroupVersionKindResource` of the scale target.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupVersionKindResource {
     #[serde(default)]
@@ -230,7 +230,7 @@ pub struct GroupVersionKindResource {
 }
 
 /// KEDA's ScaledObject status, with the fields kedge writes.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScaledObjectStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]

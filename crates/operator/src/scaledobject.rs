@@ -725,7 +725,7 @@ impl LoopState {
 
 fn status_hash(s: &ScaledObjectStatus) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(s).unwrap_or_default().hash(&mut h);
+    s.hash(&mut h);
     h.finish()
 }
 

@@ -21,12 +21,63 @@ use std::time::Duration;
 
 use crate::controller::Decision;
 
-type Labels = Vec<(&'static str, String)>;
+/// The series of one ScaledObject. Label sets are not stored: they follow from the object's
+/// name and its triggers' index and type, and are written out only when rendering (a stored
+/// label set per series cost ~2 KB per ScaledObject and a dozen allocations per poll).
+#[derive(Debug, Default)]
+struct ObjectSeries {
+    /// `keda_scaled_object_paused`.
+    paused: Option<f64>,
+    /// `keda_scaled_object_errors_total`.
+    errors: Option<f64>,
+    /// `keda_internal_scale_loop_latency_seconds`.
+    loop_latency: Option<f64>,
+    /// By trigger index.
+    triggers: Vec<TriggerSeries>,
+}
+
+#[derive(Debug)]
+struct TriggerSeries {
+    trigger_type: Box<str>,
+    /// `keda_scaler_metrics_value`.
+    value: Option<f64>,
+    /// `keda_scaler_active`.
+    active: Option<f64>,
+    /// `keda_scaler_metrics_latency_seconds`.
+    latency: Option<f64>,
+    /// `keda_scaler_detail_errors_total`.
+    errors: Option<f64>,
+}
+
+impl TriggerSeries {
+    fn new(trigger_type: &str) -> Self {
+        TriggerSeries {
+            trigger_type: trigger_type.into(),
+            value: None,
+            active: None,
+            latency: None,
+            errors: None,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// metric name → labels → value
-    series: BTreeMap<&'static str, BTreeMap<Labels, f64>>,
+    /// namespace → ScaledObject name → its series.
+    objects: BTreeMap<Box<str>, BTreeMap<Box<str>, ObjectSeries>>,
+}
+
+impl Inner {
+    fn object(&mut self, namespace: &str, name: &str) -> &mut ObjectSeries {
+        if !self.objects.contains_key(namespace) {
+            self.objects.insert(namespace.into(), BTreeMap::new());
+        }
+        let by_name = self.objects.get_mut(namespace).expect("inserted above");
+        if !by_name.contains_key(name) {
+            by_name.insert(name.into(), ObjectSeries::default());
+        }
+        by_name.get_mut(name).expect("inserted above")
+    }
 }
 
 /// Thread-safe registry. Cheap to share behind an `Arc`.
@@ -35,40 +86,59 @@ pub struct Metrics {
     inner: Mutex<Inner>,
 }
 
-const HELP: [(&str, &str, &str); 7] = [
+/// Which value of a ScaledObject or trigger a metric shows.
+#[derive(Clone, Copy)]
+enum Source {
+    Paused,
+    Errors,
+    LoopLatency,
+    Value,
+    Active,
+    Latency,
+    TriggerErrors,
+}
+
+const HELP: [(&str, &str, Source, &str); 7] = [
     (
         "keda_scaler_metrics_value",
         "gauge",
+        Source::Value,
         "The current value for each scaler's metric that would be used by the HPA in computing the target average.",
     ),
     (
         "keda_scaler_active",
         "gauge",
+        Source::Active,
         "Activity of a Scaler Metric (1 active, 0 inactive).",
     ),
     (
         "keda_scaler_metrics_latency_seconds",
         "gauge",
+        Source::Latency,
         "The latency of retrieving current metric from each scaler, in seconds.",
     ),
     (
         "keda_scaler_detail_errors_total",
         "counter",
+        Source::TriggerErrors,
         "The total number of errors encountered for each scaler.",
     ),
     (
         "keda_scaled_object_errors_total",
         "counter",
+        Source::Errors,
         "The number of errors that have occurred for each ScaledObject.",
     ),
     (
         "keda_scaled_object_paused",
         "gauge",
+        Source::Paused,
         "Indicates whether a ScaledObject is paused (1) or not (0).",
     ),
     (
         "keda_internal_scale_loop_latency_seconds",
         "gauge",
+        Source::LoopLatency,
         "Total deviation (in seconds) between the expected execution time and the actual execution time for the scaling loop.",
     ),
 ];
@@ -78,18 +148,9 @@ impl Metrics {
         Self::default()
     }
 
-    fn set(&self, name: &'static str, labels: Labels, v: f64) {
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.series.entry(name).or_default().insert(labels, v);
-    }
-
-    fn inc(&self, name: &'static str, labels: Labels) {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        *g.series
-            .entry(name)
-            .or_default()
-            .entry(labels)
-            .or_insert(0.0) += 1.0;
+        f(&mut g)
     }
 
     /// Record one poll's outcome for a ScaledObject. `latencies[i]` is how long trigger `i`
@@ -101,98 +162,106 @@ impl Metrics {
         decision: &Decision,
         latencies: &[Duration],
     ) {
-        let so = || {
-            vec![
-                ("namespace", namespace.to_string()),
-                ("scaledObject", scaled_object.to_string()),
-            ]
-        };
-        self.set(
-            "keda_scaled_object_paused",
-            so(),
-            if decision.paused { 1.0 } else { 0.0 },
-        );
-        if decision.error {
-            self.inc("keda_scaled_object_errors_total", so());
-        }
-        for (i, t) in decision.triggers.iter().enumerate() {
-            let labels = vec![
-                ("namespace", namespace.to_string()),
-                ("scaledObject", scaled_object.to_string()),
-                ("scaler", format!("{}Scaler", scaler_label(&t.trigger_type))),
-                ("triggerIndex", i.to_string()),
-                ("metric", format!("s{i}-{}", t.trigger_type)),
-                ("type", "scaledobject".to_string()),
-            ];
-            if let Some(v) = t.value {
-                self.set("keda_scaler_metrics_value", labels.clone(), v);
+        self.with(|inner| {
+            let o = inner.object(namespace, scaled_object);
+            o.paused = Some(if decision.paused { 1.0 } else { 0.0 });
+            if decision.error {
+                *o.errors.get_or_insert(0.0) += 1.0;
             }
-            self.set(
-                "keda_scaler_active",
-                labels.clone(),
-                if t.active { 1.0 } else { 0.0 },
-            );
-            if let Some(l) = latencies.get(i) {
-                self.set(
-                    "keda_scaler_metrics_latency_seconds",
-                    labels.clone(),
-                    l.as_secs_f64(),
-                );
+            for (i, t) in decision.triggers.iter().enumerate() {
+                if o.triggers.len() <= i {
+                    o.triggers.push(TriggerSeries::new(&t.trigger_type));
+                } else if *o.triggers[i].trigger_type != *t.trigger_type {
+                    // The spec changed under this index: its old series go.
+                    o.triggers[i] = TriggerSeries::new(&t.trigger_type);
+                }
+                let s = &mut o.triggers[i];
+                if let Some(v) = t.value {
+                    s.value = Some(v);
+                }
+                s.active = Some(if t.active { 1.0 } else { 0.0 });
+                if let Some(l) = latencies.get(i) {
+                    s.latency = Some(l.as_secs_f64());
+                }
+                if t.error.is_some() {
+                    *s.errors.get_or_insert(0.0) += 1.0;
+                }
             }
-            if t.error.is_some() {
-                self.inc("keda_scaler_detail_errors_total", labels);
-            }
-        }
+        });
     }
 
     /// How late the scale loop ran compared with its schedule.
     pub fn observe_loop_latency(&self, namespace: &str, scaled_object: &str, lateness: Duration) {
-        self.set(
-            "keda_internal_scale_loop_latency_seconds",
-            vec![
-                ("namespace", namespace.to_string()),
-                ("type", "scaledobject".to_string()),
-                ("resource", scaled_object.to_string()),
-            ],
-            lateness.as_secs_f64(),
-        );
+        self.with(|inner| {
+            inner.object(namespace, scaled_object).loop_latency = Some(lateness.as_secs_f64());
+        });
     }
 
     /// Drop every series of a deleted ScaledObject.
     pub fn forget(&self, namespace: &str, scaled_object: &str) {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        for series in g.series.values_mut() {
-            series.retain(|labels, _| {
-                let ns = labels
-                    .iter()
-                    .any(|(k, v)| *k == "namespace" && v == namespace);
-                let so = labels
-                    .iter()
-                    .any(|(k, v)| (*k == "scaledObject" || *k == "resource") && v == scaled_object);
-                !(ns && so)
-            });
-        }
+        self.with(|inner| {
+            if let Some(by_name) = inner.objects.get_mut(namespace) {
+                by_name.remove(scaled_object);
+                if by_name.is_empty() {
+                    inner.objects.remove(namespace);
+                }
+            }
+        });
     }
 
     /// Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
-        for (name, kind, help) in HELP {
-            let Some(series) = g.series.get(name) else {
-                continue;
-            };
-            if series.is_empty() {
-                continue;
-            }
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            for (labels, v) in series {
-                let l: Vec<String> = labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-                    .collect();
-                let _ = writeln!(out, "{name}{{{}}} {}", l.join(","), fmt_value(*v));
+        for (name, kind, source, help) in HELP {
+            let mut header = false;
+            for (ns, by_name) in &g.objects {
+                for (so, o) in by_name {
+                    let (ns, so) = (escape(ns), escape(so));
+                    let object_value = match source {
+                        Source::Paused => Some(o.paused),
+                        Source::Errors => Some(o.errors),
+                        Source::LoopLatency => Some(o.loop_latency),
+                        _ => None,
+                    };
+                    let mut line = |labels: &str, v: f64| {
+                        if !header {
+                            let _ = writeln!(out, "# HELP {name} {help}");
+                            let _ = writeln!(out, "# TYPE {name} {kind}");
+                            header = true;
+                        }
+                        let _ = writeln!(out, "{name}{{{labels}}} {}", fmt_value(v));
+                    };
+                    match object_value {
+                        Some(Some(v)) if matches!(source, Source::LoopLatency) => line(
+                            &format!("namespace=\"{ns}\",type=\"scaledobject\",resource=\"{so}\""),
+                            v,
+                        ),
+                        Some(Some(v)) => {
+                            line(&format!("namespace=\"{ns}\",scaledObject=\"{so}\""), v)
+                        }
+                        Some(None) => {}
+                        None => {
+                            for (i, t) in o.triggers.iter().enumerate() {
+                                let v = match source {
+                                    Source::Value => t.value,
+                                    Source::Active => t.active,
+                                    Source::Latency => t.latency,
+                                    _ => t.errors,
+                                };
+                                let Some(v) = v else { continue };
+                                let tt = escape(&t.trigger_type);
+                                line(
+                                    &format!(
+                                        "namespace=\"{ns}\",scaledObject=\"{so}\",scaler=\"{}Scaler\",triggerIndex=\"{i}\",metric=\"s{i}-{tt}\",type=\"scaledobject\"",
+                                        escape(&scaler_label(&t.trigger_type))
+                                    ),
+                                    v,
+                                );
+                            }
+                        }
+                    }
+                }
             }
         }
         out
@@ -291,7 +360,32 @@ mod tests {
         assert!(text.contains("keda_scaled_object_paused{namespace=\"ns\",scaledObject=\"so\"} 0"));
         assert!(text.contains("keda_internal_scale_loop_latency_seconds{namespace=\"ns\",type=\"scaledobject\",resource=\"so\"} 0.003"));
         assert!(text.contains("# TYPE keda_scaler_detail_errors_total counter"));
+        // A trigger without a value has no value series; one HELP/TYPE per metric.
+        assert!(!text.contains("metric=\"s1-prometheus\",type=\"scaledobject\"} NaN"));
+        assert!(!text.contains("keda_scaler_metrics_value{namespace=\"ns\",scaledObject=\"so\",scaler=\"prometheusScaler\""));
+        assert_eq!(text.matches("# TYPE keda_scaler_active gauge").count(), 1);
+
+        // Another object, then the first one's spec changes trigger 1's type: its old series
+        // go, the new type starts from scratch.
+        m.observe_decision("ns", "other", &d, &[]);
+        let mut d2 = d.clone();
+        d2.triggers[1].trigger_type = "cron".into();
+        d2.triggers[1].error = None;
+        m.observe_decision("ns", "so", &d2, &[]);
+        let text = m.render();
+        assert!(
+            !text.contains("scaledObject=\"so\",scaler=\"prometheusScaler\""),
+            "{text}"
+        );
+        assert!(text.contains("keda_scaler_active{namespace=\"ns\",scaledObject=\"so\",scaler=\"cronScaler\",triggerIndex=\"1\",metric=\"s1-cron\",type=\"scaledobject\"} 0"), "{text}");
+        assert!(!text.contains("keda_scaler_detail_errors_total{namespace=\"ns\",scaledObject=\"so\",scaler=\"cronScaler\""));
+        assert!(text.contains("keda_scaler_detail_errors_total{namespace=\"ns\",scaledObject=\"other\",scaler=\"prometheusScaler\",triggerIndex=\"1\",metric=\"s1-prometheus\",type=\"scaledobject\"} 1"));
+
         m.forget("ns", "so");
+        let text = m.render();
+        assert!(!text.contains("scaledObject=\"so\""), "{text}");
+        assert!(text.contains("scaledObject=\"other\""));
+        m.forget("ns", "other");
         assert_eq!(m.render(), "");
     }
 }

@@ -33,9 +33,11 @@ pub enum EventType {
     Warning,
 }
 
+/// What continuing a series needs: the event's name is the regarding object's name and the
+/// creation time in hex nanoseconds, its namespace the regarding object's (both part of the
+/// key), so neither is stored.
 struct Cached {
-    name: String,
-    namespace: String,
+    created_ns: i128,
     count: i32,
     last: Timestamp,
 }
@@ -91,11 +93,20 @@ impl EventRecorder {
             cache.get_mut(&key).map(|c| {
                 c.count += 1;
                 c.last = now;
-                (c.name.clone(), c.namespace.clone(), c.count)
+                (c.created_ns, c.count)
             })
         };
-        if let Some((name, namespace, count)) = series {
-            let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
+        let namespace = regarding.namespace.as_deref().unwrap_or("default");
+        let event_name = |created_ns: i128| {
+            format!(
+                "{}.{:x}",
+                regarding.name.as_deref().unwrap_or(&self.controller),
+                created_ns
+            )
+        };
+        if let Some((created_ns, count)) = series {
+            let name = event_name(created_ns);
+            let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), namespace);
             let patch = json!({"series": EventSeries {
                 count,
                 last_observed_time: MicroTime(now),
@@ -110,15 +121,8 @@ impl EventRecorder {
                 Err(e) => return Err(e),
             }
         }
-        let namespace = regarding
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_string());
-        let name = format!(
-            "{}.{:x}",
-            regarding.name.as_deref().unwrap_or(&self.controller),
-            now.as_nanosecond()
-        );
+        let created_ns = now.as_nanosecond();
+        let name = event_name(created_ns);
         let ev = K8sEvent {
             action: Some(action.to_string()),
             reason: Some(reason.to_string()),
@@ -126,8 +130,8 @@ impl EventRecorder {
             regarding: Some(regarding.clone()),
             note: Some(crate::truncate(note, NOTE_MAX)),
             metadata: ObjectMeta {
-                namespace: Some(namespace.clone()),
-                name: Some(name.clone()),
+                namespace: Some(namespace.to_string()),
+                name: Some(name),
                 ..Default::default()
             },
             reporting_controller: Some(self.controller.clone()),
@@ -141,14 +145,13 @@ impl EventRecorder {
             ),
             ..Default::default()
         };
-        Api::<K8sEvent>::namespaced(self.client.clone(), &namespace)
+        Api::<K8sEvent>::namespaced(self.client.clone(), namespace)
             .create(&PostParams::default(), &ev)
             .await?;
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(
             key,
             Cached {
-                name,
-                namespace,
+                created_ns,
                 count: 1,
                 last: now,
             },

@@ -655,71 +655,166 @@ async fn remove_finalizer(api: &Api<crd::ScaledObject>, so: &crd::ScaledObject) 
 
 /// The status a decision leads to.
 fn status_after(
-    prev: &ScaledObjectStatus,
+    prev: &StatusMemory,
     about: &TargetInfo,
     autoscaler: &Autoscaler,
     d: &Decision,
     now: Timestamp,
 ) -> ScaledObjectStatus {
-    let mut s = prev.clone();
     let now_s = rfc3339(now);
     let config = autoscaler.config();
-    s.scale_target_kind = Some(about.kind_label.clone());
-    s.scale_target_gvkr = Some(about.gvkr.clone());
-    if s.original_replica_count.is_none() {
-        s.original_replica_count = Some(d.current_replicas as i32);
-    }
-    if let Some(t) = autoscaler.last_active() {
-        s.last_active_time = Some(rfc3339(t));
-    }
-    s.external_metric_names = config
-        .triggers
-        .iter()
-        .enumerate()
-        .map(|(i, t)| format!("s{i}-{}", t.trigger_type))
-        .collect();
-    s.paused_replica_count = if d.paused {
-        config.pause.paused_replicas
-    } else {
-        None
+    let mut s = ScaledObjectStatus {
+        scale_target_kind: Some(about.kind_label.clone()),
+        scale_target_gvkr: Some(about.gvkr.clone()),
+        original_replica_count: prev
+            .original_replica_count
+            .or(Some(d.current_replicas as i32)),
+        last_active_time: match autoscaler.last_active() {
+            Some(t) => Some(rfc3339(t)),
+            None => prev.last_active_time.as_deref().map(String::from),
+        },
+        external_metric_names: config
+            .triggers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("s{i}-{}", t.trigger_type))
+            .collect(),
+        paused_replica_count: if d.paused {
+            config.pause.paused_replicas
+        } else {
+            None
+        },
+        conditions: prev.conditions(),
+        desired_replicas: Some(d.desired_replicas as i32),
+        last_decision: Some(truncate(d.reason.clone(), 500)),
     };
     decision_conditions(&mut s.conditions, d, &now_s);
-    s.desired_replicas = Some(d.desired_replicas as i32);
-    s.last_decision = Some(truncate(d.reason.clone(), 500));
     s
+}
+
+/// kedge's own condition types: a scale loop remembers only their status and transition time.
+const CONDITION_TYPES: [&str; 4] = ["Ready", "Active", "Fallback", "Paused"];
+
+/// One remembered condition.
+enum Remembered {
+    /// One of [`CONDITION_TYPES`] (by index): every poll sets its reason and message anew.
+    Own {
+        kind: u8,
+        status: Option<bool>,
+        since: Option<Box<str>>,
+    },
+    /// A condition someone else wrote: kept whole.
+    Other(Condition),
+}
+
+/// What a scale loop carries from one status to the next: the original replica count, the
+/// last active time and the conditions' states and transition times. Everything else in the
+/// status follows from the target and the decision; the whole status is built on each poll,
+/// hashed, written when it changed and dropped (kept whole, it cost ~1.5 KB per ScaledObject).
+#[derive(Default)]
+struct StatusMemory {
+    original_replica_count: Option<i32>,
+    last_active_time: Option<Box<str>>,
+    conditions: Vec<Remembered>,
+}
+
+impl StatusMemory {
+    fn of(s: &ScaledObjectStatus) -> StatusMemory {
+        StatusMemory {
+            original_replica_count: s.original_replica_count,
+            last_active_time: s.last_active_time.as_deref().map(Box::from),
+            conditions: s
+                .conditions
+                .iter()
+                .map(
+                    |c| match CONDITION_TYPES.iter().position(|t| *t == c.type_) {
+                        Some(kind) => Remembered::Own {
+                            kind: kind as u8,
+                            status: match c.status.as_str() {
+                                "True" => Some(true),
+                                "False" => Some(false),
+                                _ => None,
+                            },
+                            since: c.last_transition_time.as_deref().map(Box::from),
+                        },
+                        None => Remembered::Other(c.clone()),
+                    },
+                )
+                .collect(),
+        }
+    }
+
+    /// The conditions to start the next status from, in their order (reasons and messages of
+    /// kedge's own are left empty: [`decision_conditions`] sets them).
+    fn conditions(&self) -> Vec<Condition> {
+        self.conditions
+            .iter()
+            .map(|r| match r {
+                Remembered::Own {
+                    kind,
+                    status,
+                    since,
+                } => Condition {
+                    type_: CONDITION_TYPES[*kind as usize].to_string(),
+                    status: match status {
+                        Some(true) => "True",
+                        Some(false) => "False",
+                        None => "Unknown",
+                    }
+                    .to_string(),
+                    reason: String::new(),
+                    message: String::new(),
+                    last_transition_time: since.as_deref().map(String::from),
+                },
+                Remembered::Other(c) => c.clone(),
+            })
+            .collect()
+    }
 }
 
 /// Everything a scale loop keeps between polls, in one box: the loop's future then holds a
 /// pointer instead of a large state machine (the task is allocated once per ScaledObject and
 /// lives as long as it).
 struct LoopState {
-    /// The ScaledObject (for events), where it is.
-    so: ObjectReference,
     namespace: String,
     name: String,
+    /// The ScaledObject's uid (events refer to it).
+    uid: Option<String>,
     about: TargetInfo,
     object: ObjectLoop,
-    status: ScaledObjectStatus,
+    status: StatusMemory,
     /// A hash of the status last written (`None`: not written yet).
     written: Option<u64>,
 }
 
 impl LoopState {
     fn new(so: &crd::ScaledObject, p: Prepared, created: Timestamp) -> Box<LoopState> {
-        let status = so.status.clone();
+        let status = so.status.as_ref();
         Box::new(LoopState {
-            so: so.object_ref(&()),
             namespace: so.namespace().unwrap_or_else(|| "default".into()),
             name: so.name_any(),
+            uid: so.metadata.uid.clone(),
             object: ObjectLoop {
                 autoscaler: Autoscaler::new(p.config, created),
                 scalers: p.scalers,
                 target: p.about.target.clone(),
             },
             about: p.about,
-            written: status.as_ref().map(status_hash),
-            status: status.unwrap_or_default(),
+            written: status.map(status_hash),
+            status: status.map(StatusMemory::of).unwrap_or_default(),
         })
+    }
+
+    /// The ScaledObject, for events.
+    fn object_ref(&self) -> ObjectReference {
+        ObjectReference {
+            api_version: Some("keda.sh/v1alpha1".into()),
+            kind: Some("ScaledObject".into()),
+            namespace: Some(self.namespace.clone()),
+            name: Some(self.name.clone()),
+            uid: self.uid.clone(),
+            ..Default::default()
+        }
     }
 }
 
@@ -814,7 +909,7 @@ async fn scale_loop(shared: Arc<Shared>, mut st: Box<LoopState>, control: Arc<Lo
                     replicas: d.desired_replicas - d.current_replicas,
                 });
             }
-            Box::pin(shared.event(&st.so, EventType::Normal, reason, note)).await;
+            Box::pin(shared.event(&st.object_ref(), EventType::Normal, reason, note)).await;
         }
         if d.error {
             let errs: Vec<String> = d
@@ -823,19 +918,19 @@ async fn scale_loop(shared: Arc<Shared>, mut st: Box<LoopState>, control: Arc<Lo
                 .filter_map(|t| t.error.as_ref().map(|e| format!("{}: {e}", t.name)))
                 .collect();
             Box::pin(shared.event(
-                &st.so,
+                &st.object_ref(),
                 EventType::Warning,
                 "KEDAScalerFailed",
                 errs.join("; "),
             ))
             .await;
         }
-        st.status = status_after(&st.status, &st.about, &st.object.autoscaler, &d, now);
-        let hash = status_hash(&st.status);
+        let status = status_after(&st.status, &st.about, &st.object.autoscaler, &d, now);
+        st.status = StatusMemory::of(&status);
+        let hash = status_hash(&status);
         if st.written != Some(hash) {
             let permit = shared.api_permits.acquire().await.ok();
-            let written_now =
-                Box::pin(patch_status(ctx, &st.namespace, &st.name, &st.status)).await;
+            let written_now = Box::pin(patch_status(ctx, &st.namespace, &st.name, &status)).await;
             drop(permit);
             match written_now {
                 Ok(()) => st.written = Some(hash),
@@ -1199,5 +1294,65 @@ mod tests {
             get(&c, "Paused").last_transition_time.as_deref(),
             Some("t1")
         );
+    }
+
+    #[test]
+    fn a_loop_remembers_states_times_and_foreign_conditions_not_whole_statuses() {
+        let foreign = Condition {
+            type_: "Healthy".into(),
+            status: "Unknown".into(),
+            reason: "Other".into(),
+            message: "written by someone else".into(),
+            last_transition_time: Some("t0".into()),
+        };
+        let mut status = ScaledObjectStatus {
+            original_replica_count: Some(2),
+            last_active_time: Some("t-active".into()),
+            conditions: vec![foreign.clone()],
+            ..Default::default()
+        };
+        let d = Decision {
+            desired_replicas: 3,
+            current_replicas: 1,
+            reason: "r".into(),
+            requeue_after: Duration::from_secs(1),
+            state: autoscale::State::Active,
+            active: true,
+            error: false,
+            fallback: false,
+            paused: false,
+            triggers: vec![],
+            composite: None,
+        };
+        decision_conditions(&mut status.conditions, &d, "t1");
+        let memory = StatusMemory::of(&status);
+        assert_eq!(memory.original_replica_count, Some(2));
+        assert_eq!(memory.last_active_time.as_deref(), Some("t-active"));
+        // Rebuilt in the same order, with the foreign condition whole; the next decision's
+        // conditions come out as if the whole status had been kept.
+        let mut rebuilt = memory.conditions();
+        assert_eq!(rebuilt[0], foreign);
+        let types: Vec<&str> = rebuilt.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, ["Healthy", "Ready", "Active", "Fallback", "Paused"]);
+        let mut kept = status.conditions.clone();
+        let mut d2 = d.clone();
+        d2.active = false;
+        decision_conditions(&mut rebuilt, &d2, "t2");
+        decision_conditions(&mut kept, &d2, "t2");
+        assert_eq!(rebuilt, kept);
+        // "Unknown" (or anything else) is not True: becoming True is a transition.
+        let unknown = ScaledObjectStatus {
+            conditions: vec![Condition {
+                type_: "Ready".into(),
+                status: "Unknown".into(),
+                reason: String::new(),
+                message: String::new(),
+                last_transition_time: Some("t0".into()),
+            }],
+            ..Default::default()
+        };
+        let mut c = StatusMemory::of(&unknown).conditions();
+        decision_conditions(&mut c, &d, "t3");
+        assert_eq!(c[0].last_transition_time.as_deref(), Some("t3"));
     }
 }

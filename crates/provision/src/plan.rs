@@ -162,12 +162,8 @@ pub struct Plan {
 
 /// Plan capacity for `input.pending` plus `input.intents` on `catalog`.
 pub fn plan(catalog: &Catalog, input: &ProvisionInput) -> Plan {
-    let mut s = Scheduler::new(
-        catalog,
-        &input.nodepools,
-        &input.daemonsets,
-        input.nodes.clone(),
-    );
+    // Borrowed: the nodes' pods are registered, not copied.
+    let mut s = Scheduler::from_nodes(catalog, &input.nodepools, &input.daemonsets, &input.nodes);
     let mut ids: Vec<PodId> = Vec::with_capacity(input.pending.len());
     for p in &input.pending {
         ids.push(s.add_pod(p));

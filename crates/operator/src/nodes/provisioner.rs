@@ -561,8 +561,11 @@ impl Provisioner {
             }
             result.plan = plan;
         }
-        // Usage includes what was just created.
+        // The planner's input is not needed any more: free it before building the usage input.
+        drop(input);
+        // Usage includes what was just created; it counts capacity, so pods are left out.
         let mut snap2 = snap;
+        snap2.pods = Vec::new();
         for (c, _) in &self.created {
             if !snap2
                 .claims

@@ -1478,6 +1478,8 @@ pub async fn run_disruption_with(
         _ = informers.ready() => {}
     }
     loop {
+        // The snapshot is taken once the other pass is done, so it sees its result.
+        let one_pass = super::PASS.lock().await;
         let next = match Snapshot::from_informers(&informers, &ctx.client, &compat).await {
             Ok(snap) => match d.pass(&snap, ctx.clock.now()).await {
                 Ok(r) => {
@@ -1497,6 +1499,7 @@ pub async fn run_disruption_with(
                 config.poll
             }
         };
+        drop(one_pass);
         tokio::select! {
             _ = &mut shutdown => break,
             _ = tokio::time::sleep(next) => {}

@@ -52,6 +52,12 @@ impl IntentBoard {
 pub mod lifecycle;
 pub mod provisioner;
 
+/// Held for a provisioning or a disruption pass. Each builds the whole cluster into the
+/// provision core's types (every node and bound pod) and simulates on it; one at a time, the
+/// operator's peak memory holds one such copy instead of two (the passes are short: the
+/// other waits milliseconds, or the length of a disruption's API calls).
+pub static PASS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Run the provisioner, the NodeClaim lifecycle controller and instance garbage collection
 /// until `shutdown` turns true, on the shared `informers`. Call it only while this replica is
 /// the leader.

@@ -841,7 +841,11 @@ pub async fn run(
             if batcher.ready(now) {
                 batcher.reset();
             }
-            if let Err(e) = prov.pass(snapshot(&stores)).await {
+            // The snapshot is taken once the other pass is done, so it sees its result.
+            let one_pass = super::PASS.lock().await;
+            let passed = prov.pass(snapshot(&stores)).await;
+            drop(one_pass);
+            if let Err(e) = passed {
                 tracing::warn!(kind = e.metric_label(), "provisioning pass failed: {e}");
                 // Look again soon.
                 batcher.observe(now);

@@ -152,6 +152,17 @@ pub fn modelled_spot_price(instance_type: &str, zone: &str, on_demand: f64) -> f
 }
 
 impl Catalog {
+    /// A catalog kept for the process's life: no spare capacity, one copy of each distinct
+    /// requirement value set.
+    fn of(mut types: Vec<InstanceType>) -> Catalog {
+        let mut pool = std::collections::HashSet::new();
+        for t in &mut types {
+            t.requirements.intern(&mut pool);
+        }
+        types.shrink_to_fit();
+        Catalog { types }
+    }
+
     /// The built-in AWS catalog: us-east-1 on-demand prices, zones a–c, spot by the model.
     pub fn aws() -> Catalog {
         // The embedded file is part of the build and covered by a test; a parse failure here
@@ -231,7 +242,7 @@ impl Catalog {
                 ),
             };
             let (capacity, overhead, allocatable) = aws_allocatable(vcpu, mem, pods);
-            let mut offerings = Vec::new();
+            let mut offerings = Vec::with_capacity(zones.len() * 2);
             if let Some(od) = price {
                 for z in zones {
                     offerings.push(Offering {
@@ -268,7 +279,7 @@ impl Catalog {
         if types.is_empty() {
             return Err(CatalogError::Empty);
         }
-        Ok(Catalog { types })
+        Ok(Catalog::of(types))
     }
 
     /// [`Catalog::from_csv`] over any reader (a file the user supplied).
@@ -330,7 +341,7 @@ impl Catalog {
                 offerings,
             ));
         }
-        Catalog { types }
+        Catalog::of(types)
     }
 
     pub fn get(&self, name: &str) -> Option<&InstanceType> {
@@ -382,6 +393,20 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_catalog_keeps_one_copy_of_each_distinct_value_set() {
+        let c = Catalog::aws();
+        let set = |t: &InstanceType, k: &str| t.requirements.get(k).unwrap().values().unwrap().clone();
+        let (a, b) = (c.get("m5.large").unwrap(), c.get("c6g.xlarge").unwrap());
+        assert!(set(a, LABEL_ZONE).is_shared_with(&set(b, LABEL_ZONE)));
+        assert!(set(a, LABEL_CAPACITY_TYPE).is_shared_with(&set(b, LABEL_CAPACITY_TYPE)));
+        assert!(set(a, LABEL_OS).is_shared_with(&set(b, LABEL_OS)));
+        assert!(!set(a, LABEL_ARCH).is_shared_with(&set(b, LABEL_ARCH)));
+        assert_eq!(set(a, LABEL_ARCH).iter().collect::<Vec<_>>(), ["amd64"]);
+        assert_eq!(set(b, LABEL_ARCH).iter().collect::<Vec<_>>(), ["arm64"]);
+        assert_eq!(c.types.len(), c.types.capacity());
+    }
 
     #[test]
     fn kube_reserved_cpu_table() {

@@ -14,6 +14,7 @@
 //! hundred bytes even for one entry (the catalog took 7.2 MB, ~3 MB now).
 
 use std::borrow::{Borrow, Cow};
+use std::sync::Arc;
 
 use model::karpenter::{
     LABEL_ARCH, LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_INSTANCE_CATEGORY, LABEL_INSTANCE_CPU,
@@ -23,9 +24,16 @@ use model::karpenter::{
 };
 use model::kube::{NodeSelectorRequirement, Operator};
 
-/// A sorted set of label values.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct ValueSet(Vec<String>);
+/// A sorted set of label values. Shared, not copied: clones are a reference count, and the
+/// catalog keeps one copy of each distinct set (see [`Requirements::intern`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ValueSet(Arc<[String]>);
+
+impl Default for ValueSet {
+    fn default() -> Self {
+        ValueSet(Arc::from(Vec::new()))
+    }
+}
 
 impl ValueSet {
     pub fn contains(&self, v: &str) -> bool {
@@ -40,6 +48,10 @@ impl ValueSet {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// The same allocation (not only equal values).
+    pub fn is_shared_with(&self, other: &ValueSet) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl FromIterator<String> for ValueSet {
@@ -47,8 +59,7 @@ impl FromIterator<String> for ValueSet {
         let mut v: Vec<String> = it.into_iter().collect();
         v.sort_unstable();
         v.dedup();
-        v.shrink_to_fit();
-        ValueSet(v)
+        ValueSet(Arc::from(v))
     }
 }
 
@@ -357,6 +368,19 @@ impl Requirements {
     /// Release spare capacity (for requirements kept for long, as the catalog's).
     pub fn shrink_to_fit(&mut self) {
         self.0.shrink_to_fit();
+    }
+    /// Replace each value set by the equal one in `pool` (adding it when new): requirements
+    /// kept for long (the catalog's ~1,400 types share their zones, capacity types, arch, os,
+    /// sizes …) then hold one copy of each distinct set.
+    pub fn intern(&mut self, pool: &mut std::collections::HashSet<ValueSet>) {
+        for (_, r) in &mut self.0 {
+            match pool.get(&r.values) {
+                Some(shared) => r.values = shared.clone(),
+                None => {
+                    pool.insert(r.values.clone());
+                }
+            }
+        }
     }
     pub fn from_node_selector(reqs: &[NodeSelectorRequirement]) -> Self {
         let mut r = Requirements::new();

@@ -222,13 +222,21 @@ mod tests {
         .unwrap();
         let req = c.resources.as_ref().unwrap().requests.as_ref().unwrap();
         assert_eq!(req.get("memory").map(|q| q.0.as_str()), Some("2Gi"));
-        assert_eq!(req.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["cpu", "memory"]);
+        assert_eq!(
+            req.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            ["cpu", "memory"]
+        );
         assert_eq!(req.get("gpu"), None);
         assert_eq!(
             serde_json::to_value(&c).unwrap(),
             json!({"name": "c", "resources": {"requests": {"cpu": "1", "memory": "2Gi"}}})
         );
-        assert!(serde_json::from_value::<Container>(json!({"name": "c", "resources": {"requests": [1]}})).is_err());
+        assert!(
+            serde_json::from_value::<Container>(
+                json!({"name": "c", "resources": {"requests": [1]}})
+            )
+            .is_err()
+        );
         // Watched and listed as Pods.
         assert_eq!(CachedPod::kind(&()), "Pod");
         assert_eq!(CachedPod::plural(&()), "pods");

@@ -170,7 +170,7 @@ macro_rules! custom_resource {
 custom_resource!(
     /// `keda.sh/v1alpha1` ScaledObject.
     ScaledObject, "keda.sh", "v1alpha1", "scaledobjects",
-    k8s_openapi::NamespaceResourceScope, true, ScaledObjectStatus, JsonText
+    k8s_openapi::NamespaceResourceScope, true, StatusSummary, JsonText
 );
 custom_resource!(
     /// `keda.sh/v1alpha1` TriggerAuthentication.
@@ -256,6 +256,160 @@ pub struct ScaledObjectStatus {
     pub desired_replicas: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decision: Option<String>,
+}
+
+/// A hash of a whole status: what is compared to decide whether to write one.
+pub fn status_hash(s: &ScaledObjectStatus) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// kedge's own ScaledObject condition types.
+pub const CONDITION_TYPES: [&str; 4] = ["Ready", "Active", "Fallback", "Paused"];
+
+/// Reasons and messages kedge writes in its own conditions: kept as static strings, not a
+/// copy per object.
+const CONDITION_TEXTS: &[&str] = &[
+    "ScaledObjectReady",
+    "ScaledObject is defined correctly and is ready for scaling",
+    "TriggerError",
+    "ScaledObjectCheckFailed",
+    "ScalerActive",
+    "Scaling is performed because triggers are active",
+    "ScalerNotActive",
+    "Scaling is not performed because triggers are not active",
+    "FallbackExists",
+    "At least one trigger is falling back on this scaled object",
+    "NoFallbackFound",
+    "No fallbacks are active on this scaled object",
+    "ScaledObjectPaused",
+    "ScaledObject is paused",
+    "ScaledObjectUnpaused",
+    "ScaledObject is not paused",
+];
+
+fn interned(s: &str) -> Cow<'static, str> {
+    match CONDITION_TEXTS.iter().find(|t| **t == s) {
+        Some(t) => Cow::Borrowed(t),
+        None => Cow::Owned(s.to_string()),
+    }
+}
+
+/// One condition of a [`StatusSummary`].
+#[derive(Debug, Clone)]
+pub enum Remembered {
+    /// One of [`CONDITION_TYPES`] (by index).
+    Own {
+        kind: u8,
+        status: Option<bool>,
+        reason: Cow<'static, str>,
+        message: Cow<'static, str>,
+        since: Option<Box<str>>,
+    },
+    /// A condition someone else wrote: kept whole.
+    Other(Condition),
+}
+
+/// A ScaledObject's status as the operator keeps it: in the ScaledObject cache and in each
+/// scale loop between polls. What carries from one status to the next (the original replica
+/// count, the last active time, the target and the conditions, kedge's own with static
+/// reasons and messages) and a hash of the whole status as read; the rest follows from the
+/// target and the latest decision. Kept whole, a status cost ~1.3 KB per object, twice.
+#[derive(Debug, Clone, Default)]
+pub struct StatusSummary {
+    /// [`status_hash`] of the status this summarizes.
+    pub hash: u64,
+    pub original_replica_count: Option<i32>,
+    pub last_active_time: Option<Box<str>>,
+    pub scale_target_kind: Option<Box<str>>,
+    pub scale_target_gvkr: Option<GroupVersionKindResource>,
+    pub conditions: Vec<Remembered>,
+}
+
+impl StatusSummary {
+    pub fn of(s: &ScaledObjectStatus) -> StatusSummary {
+        StatusSummary {
+            hash: status_hash(s),
+            original_replica_count: s.original_replica_count,
+            last_active_time: s.last_active_time.as_deref().map(Box::from),
+            scale_target_kind: s.scale_target_kind.as_deref().map(Box::from),
+            scale_target_gvkr: s.scale_target_gvkr.clone(),
+            conditions: s
+                .conditions
+                .iter()
+                .map(
+                    |c| match CONDITION_TYPES.iter().position(|t| *t == c.type_) {
+                        Some(kind) => Remembered::Own {
+                            kind: kind as u8,
+                            status: match c.status.as_str() {
+                                "True" => Some(true),
+                                "False" => Some(false),
+                                _ => None,
+                            },
+                            reason: interned(&c.reason),
+                            message: interned(&c.message),
+                            since: c.last_transition_time.as_deref().map(Box::from),
+                        },
+                        None => Remembered::Other(c.clone()),
+                    },
+                )
+                .collect(),
+        }
+    }
+
+    /// The conditions, in their order.
+    pub fn conditions(&self) -> Vec<Condition> {
+        self.conditions
+            .iter()
+            .map(|r| match r {
+                Remembered::Own {
+                    kind,
+                    status,
+                    reason,
+                    message,
+                    since,
+                } => Condition {
+                    type_: CONDITION_TYPES[*kind as usize].to_string(),
+                    status: match status {
+                        Some(true) => "True",
+                        Some(false) => "False",
+                        None => "Unknown",
+                    }
+                    .to_string(),
+                    reason: reason.to_string(),
+                    message: message.to_string(),
+                    last_transition_time: since.as_deref().map(String::from),
+                },
+                Remembered::Other(c) => c.clone(),
+            })
+            .collect()
+    }
+
+    /// The status with what is kept (the decision's fields are not).
+    pub fn status(&self) -> ScaledObjectStatus {
+        ScaledObjectStatus {
+            scale_target_kind: self.scale_target_kind.as_deref().map(String::from),
+            scale_target_gvkr: self.scale_target_gvkr.clone(),
+            original_replica_count: self.original_replica_count,
+            last_active_time: self.last_active_time.as_deref().map(String::from),
+            conditions: self.conditions(),
+            ..Default::default()
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusSummary {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ScaledObjectStatus::deserialize(d).map(|s| StatusSummary::of(&s))
+    }
+}
+
+impl Serialize for StatusSummary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.status().serialize(s)
+    }
 }
 
 /// Karpenter's NodePool status.

@@ -34,7 +34,9 @@ use tokio::sync::{Notify, watch};
 
 use crate::auth::{self, Refs};
 use crate::context::Context;
-use crate::crd::{self, Condition, GroupVersionKindResource, Kind, ScaledObjectStatus};
+use crate::crd::{
+    self, Condition, GroupVersionKindResource, Kind, ScaledObjectStatus, StatusSummary,
+};
 use crate::nodes::IntentBoard;
 use crate::scale::{KubeTarget, Resources};
 use crate::truncate;
@@ -502,7 +504,13 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
             tracing::info!(scaled_object = %format!("{ns}/{name}"), problem = %msg, "ScaledObject cannot be scaled");
             shared.stop_loop(&key).await;
             let now = rfc3339(ctx.clock.now());
-            let mut status = so.status.clone().unwrap_or_default();
+            // What the cache keeps of the status, with Ready false (the decision fields go:
+            // no decisions are made for an object that cannot be scaled).
+            let mut status = so
+                .status
+                .as_ref()
+                .map(StatusSummary::status)
+                .unwrap_or_default();
             set_condition(
                 &mut status.conditions,
                 "Ready",
@@ -511,7 +519,7 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
                 &truncate(msg.clone(), 1000),
                 &now,
             );
-            if so.status.as_ref() != Some(&status) {
+            if so.status.as_ref().map(|s| s.hash) != Some(status_hash(&status)) {
                 shared
                     .event(
                         &so.object_ref(&()),
@@ -655,7 +663,7 @@ async fn remove_finalizer(api: &Api<crd::ScaledObject>, so: &crd::ScaledObject) 
 
 /// The status a decision leads to.
 fn status_after(
-    prev: &StatusMemory,
+    prev: &StatusSummary,
     about: &TargetInfo,
     autoscaler: &Autoscaler,
     d: &Decision,
@@ -692,86 +700,6 @@ fn status_after(
     s
 }
 
-/// kedge's own condition types: a scale loop remembers only their status and transition time.
-const CONDITION_TYPES: [&str; 4] = ["Ready", "Active", "Fallback", "Paused"];
-
-/// One remembered condition.
-enum Remembered {
-    /// One of [`CONDITION_TYPES`] (by index): every poll sets its reason and message anew.
-    Own {
-        kind: u8,
-        status: Option<bool>,
-        since: Option<Box<str>>,
-    },
-    /// A condition someone else wrote: kept whole.
-    Other(Condition),
-}
-
-/// What a scale loop carries from one status to the next: the original replica count, the
-/// last active time and the conditions' states and transition times. Everything else in the
-/// status follows from the target and the decision; the whole status is built on each poll,
-/// hashed, written when it changed and dropped (kept whole, it cost ~1.5 KB per ScaledObject).
-#[derive(Default)]
-struct StatusMemory {
-    original_replica_count: Option<i32>,
-    last_active_time: Option<Box<str>>,
-    conditions: Vec<Remembered>,
-}
-
-impl StatusMemory {
-    fn of(s: &ScaledObjectStatus) -> StatusMemory {
-        StatusMemory {
-            original_replica_count: s.original_replica_count,
-            last_active_time: s.last_active_time.as_deref().map(Box::from),
-            conditions: s
-                .conditions
-                .iter()
-                .map(
-                    |c| match CONDITION_TYPES.iter().position(|t| *t == c.type_) {
-                        Some(kind) => Remembered::Own {
-                            kind: kind as u8,
-                            status: match c.status.as_str() {
-                                "True" => Some(true),
-                                "False" => Some(false),
-                                _ => None,
-                            },
-                            since: c.last_transition_time.as_deref().map(Box::from),
-                        },
-                        None => Remembered::Other(c.clone()),
-                    },
-                )
-                .collect(),
-        }
-    }
-
-    /// The conditions to start the next status from, in their order (reasons and messages of
-    /// kedge's own are left empty: [`decision_conditions`] sets them).
-    fn conditions(&self) -> Vec<Condition> {
-        self.conditions
-            .iter()
-            .map(|r| match r {
-                Remembered::Own {
-                    kind,
-                    status,
-                    since,
-                } => Condition {
-                    type_: CONDITION_TYPES[*kind as usize].to_string(),
-                    status: match status {
-                        Some(true) => "True",
-                        Some(false) => "False",
-                        None => "Unknown",
-                    }
-                    .to_string(),
-                    reason: String::new(),
-                    message: String::new(),
-                    last_transition_time: since.as_deref().map(String::from),
-                },
-                Remembered::Other(c) => c.clone(),
-            })
-            .collect()
-    }
-}
-
 /// Everything a scale loop keeps between polls, in one box: the loop's future then holds a
 /// pointer instead of a large state machine (the task is allocated once per ScaledObject and
 /// lives as long as it).
@@ -782,7 +710,7 @@ struct LoopState {
     uid: Option<String>,
     about: TargetInfo,
     object: ObjectLoop,
-    status: StatusMemory,
+    status: StatusSummary,
     /// A hash of the status last written (`None`: not written yet).
     written: Option<u64>,
 }
@@ -800,8 +728,8 @@ impl LoopState {
                 target: p.about.target.clone(),
             },
             about: p.about,
-            written: status.map(status_hash),
-            status: status.map(StatusMemory::of).unwrap_or_default(),
+            written: status.map(|s| s.hash),
+            status: status.cloned().unwrap_or_default(),
         })
     }
 
@@ -818,11 +746,7 @@ impl LoopState {
     }
 }
 
-fn status_hash(s: &ScaledObjectStatus) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
-}
+use crate::crd::status_hash;
 
 /// The event a scaling decision is announced with (KEDA's reasons and messages).
 fn scale_event(ns: &str, about: &TargetInfo, d: &Decision) -> (&'static str, String) {
@@ -926,7 +850,7 @@ async fn scale_loop(shared: Arc<Shared>, mut st: Box<LoopState>, control: Arc<Lo
             .await;
         }
         let status = status_after(&st.status, &st.about, &st.object.autoscaler, &d, now);
-        st.status = StatusMemory::of(&status);
+        st.status = StatusSummary::of(&status);
         let hash = status_hash(&status);
         if st.written != Some(hash) {
             let permit = shared.api_permits.acquire().await.ok();
@@ -1297,7 +1221,7 @@ mod tests {
     }
 
     #[test]
-    fn a_loop_remembers_states_times_and_foreign_conditions_not_whole_statuses() {
+    fn a_status_summary_keeps_what_carries_over_with_static_texts() {
         let foreign = Condition {
             type_: "Healthy".into(),
             status: "Unknown".into(),
@@ -1325,11 +1249,26 @@ mod tests {
             composite: None,
         };
         decision_conditions(&mut status.conditions, &d, "t1");
-        let memory = StatusMemory::of(&status);
+        let memory = StatusSummary::of(&status);
         assert_eq!(memory.original_replica_count, Some(2));
         assert_eq!(memory.last_active_time.as_deref(), Some("t-active"));
-        // Rebuilt in the same order, with the foreign condition whole; the next decision's
-        // conditions come out as if the whole status had been kept.
+        assert_eq!(memory.hash, status_hash(&status));
+        // kedge's reasons and messages are static strings, not copies.
+        for r in &memory.conditions {
+            if let crd::Remembered::Own {
+                reason, message, ..
+            } = r
+            {
+                assert!(matches!(reason, std::borrow::Cow::Borrowed(_)), "{reason}");
+                assert!(
+                    matches!(message, std::borrow::Cow::Borrowed(_)),
+                    "{message}"
+                );
+            }
+        }
+        // Rebuilt exactly, in the same order, with the foreign condition whole; the next
+        // decision's conditions come out as if the whole status had been kept.
+        assert_eq!(memory.conditions(), status.conditions);
         let mut rebuilt = memory.conditions();
         assert_eq!(rebuilt[0], foreign);
         let types: Vec<&str> = rebuilt.iter().map(|c| c.type_.as_str()).collect();
@@ -1340,6 +1279,23 @@ mod tests {
         decision_conditions(&mut rebuilt, &d2, "t2");
         decision_conditions(&mut kept, &d2, "t2");
         assert_eq!(rebuilt, kept);
+        // The cached object's status: what carries over, the decision's fields dropped.
+        let full = ScaledObjectStatus {
+            scale_target_kind: Some("apps/v1.Deployment".into()),
+            last_decision: Some("3 replicas".into()),
+            desired_replicas: Some(3),
+            external_metric_names: vec!["s0-cron".into()],
+            ..status.clone()
+        };
+        let cached: StatusSummary =
+            serde_json::from_value(serde_json::to_value(&full).unwrap()).unwrap();
+        assert_eq!(cached.hash, status_hash(&full));
+        let kept = cached.status();
+        assert_eq!(kept.scale_target_kind, full.scale_target_kind);
+        assert_eq!(kept.conditions, full.conditions);
+        assert_eq!(kept.original_replica_count, Some(2));
+        assert_eq!((kept.last_decision, kept.desired_replicas), (None, None));
+        assert!(kept.external_metric_names.is_empty());
         // "Unknown" (or anything else) is not True: becoming True is a transition.
         let unknown = ScaledObjectStatus {
             conditions: vec![Condition {
@@ -1351,7 +1307,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let mut c = StatusMemory::of(&unknown).conditions();
+        let mut c = StatusSummary::of(&unknown).conditions();
         decision_conditions(&mut c, &d, "t3");
         assert_eq!(c[0].last_transition_time.as_deref(), Some("t3"));
     }

@@ -397,7 +397,8 @@ mod tests {
     #[test]
     fn the_catalog_keeps_one_copy_of_each_distinct_value_set() {
         let c = Catalog::aws();
-        let set = |t: &InstanceType, k: &str| t.requirements.get(k).unwrap().values().unwrap().clone();
+        let set =
+            |t: &InstanceType, k: &str| t.requirements.get(k).unwrap().values().unwrap().clone();
         let (a, b) = (c.get("m5.large").unwrap(), c.get("c6g.xlarge").unwrap());
         assert!(set(a, LABEL_ZONE).is_shared_with(&set(b, LABEL_ZONE)));
         assert!(set(a, LABEL_CAPACITY_TYPE).is_shared_with(&set(b, LABEL_CAPACITY_TYPE)));

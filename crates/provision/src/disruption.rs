@@ -231,12 +231,12 @@ fn reason_of(k: DisruptionKind) -> Option<DisruptionReason> {
     }
 }
 
-fn build<'a, 'c>(
-    catalog: &'c Catalog,
+fn build<'a>(
+    catalog: &'a Catalog,
     input: &'a DisruptionInput,
     now: Timestamp,
     opts: DisruptionOptions,
-) -> Ctx<'a, 'c> {
+) -> Ctx<'a, 'a> {
     let mut s = Scheduler::from_nodes(catalog, &input.nodepools, &input.daemonsets, &input.nodes);
     let base = s.initial_state();
     let pools = input

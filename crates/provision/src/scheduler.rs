@@ -24,6 +24,7 @@
 //! Pods on a NodeClaim whose zone is still open are counted for zonal topology once the zone is
 //! fixed; a zonal constraint fixes the zone of the NodeClaim it lands on.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
 use model::karpenter::{
@@ -307,9 +308,10 @@ pub struct Scheduler<'c> {
     type_keys: BTreeSet<String>,
     zone_index: HashMap<String, usize>,
     pub pools: Vec<PoolInfo>,
-    /// The existing nodes, without their pods (registered as `pods`, their requests summed in
-    /// `node_used`): the scheduler keeps no second copy of every pod.
-    pub nodes: Vec<ExistingNode>,
+    /// The existing nodes (borrowed from [`Scheduler::from_nodes`]' caller, or owned without
+    /// their pods): their pods are registered as `pods`, their requests summed in
+    /// `node_used`; read a node's pods through `node_pods`, not here.
+    pub nodes: Cow<'c, [ExistingNode]>,
     node_used: Vec<Res>,
     node_order: Vec<usize>,
     /// Node index → pod ids of its pods.
@@ -358,25 +360,28 @@ impl<'c> Scheduler<'c> {
             .iter_mut()
             .map(|n| std::mem::take(&mut n.pods))
             .collect();
-        Self::build(catalog, nodepools, daemonsets, nodes, |n| &pods[n])
+        Self::build(catalog, nodepools, daemonsets, Cow::Owned(nodes), |n| {
+            &pods[n]
+        })
     }
 
-    /// As [`Scheduler::new`], from borrowed nodes: their pods are registered, not copied.
+    /// As [`Scheduler::new`], on borrowed nodes: nothing of them is copied.
     pub fn from_nodes(
         catalog: &'c Catalog,
         nodepools: &[NodePool],
         daemonsets: &[DaemonSet],
-        nodes: &[ExistingNode],
+        nodes: &'c [ExistingNode],
     ) -> Scheduler<'c> {
-        let stripped = nodes.iter().map(ExistingNode::without_pods).collect();
-        Self::build(catalog, nodepools, daemonsets, stripped, |n| &nodes[n].pods)
+        Self::build(catalog, nodepools, daemonsets, Cow::Borrowed(nodes), |n| {
+            &nodes[n].pods
+        })
     }
 
     fn build<'p>(
         catalog: &'c Catalog,
         nodepools: &[NodePool],
         daemonsets: &[DaemonSet],
-        nodes: Vec<ExistingNode>,
+        nodes: Cow<'c, [ExistingNode]>,
         pods_of: impl Fn(usize) -> &'p [Pod],
     ) -> Scheduler<'c> {
         let zones = catalog.zones();
@@ -886,7 +891,7 @@ impl<'c> Scheduler<'c> {
                     }
                 }
             }
-            for n in &self.nodes {
+            for n in self.nodes.iter() {
                 if let Some(v) = n.labels.get(&key) {
                     vals.insert(v.clone());
                 }

@@ -779,12 +779,6 @@ fn scale_event(ns: &str, about: &TargetInfo, d: &Decision) -> (&'static str, Str
 }
 
 async fn scale_loop(shared: Arc<Shared>, mut st: Box<LoopState>, control: Arc<LoopControl>) {
-    let ctx = &shared.ctx;
-    let loop_ctx = LoopContext {
-        clock: ctx.clock.clone(),
-        metrics: shared.autoscale_metrics.clone(),
-        scaler_timeout: shared.scaler_timeout,
-    };
     let mut deadline = tokio::time::Instant::now();
     loop {
         let changes: Vec<autoscale::scaler::BoxFuture<'_, ()>> =
@@ -816,54 +810,68 @@ async fn scale_loop(shared: Arc<Shared>, mut st: Box<LoopState>, control: Arc<Lo
             st.object.target = about.target.clone();
             st.about = about;
         }
-        // Awaited futures are boxed: the loop's own state stays small (it lives as long as the
-        // ScaledObject, one per object), the boxes only while they run.
-        let d = Box::pin(st.object.poll_once(&loop_ctx)).await;
-        let now = ctx.clock.now();
-        let ns = st.namespace.as_str();
-        if d.scales() {
-            let (reason, note) = scale_event(ns, &st.about, &d);
-            if d.desired_replicas > d.current_replicas
-                && let (Some(board), Some(t)) = (&shared.intents, &st.about.template)
-                && let Ok(template) = serde_json::from_str::<model::kube::Pod>(t)
-            {
-                board.announce(provision::plan::ReplicaIntent {
-                    source: format!("ScaledObject {ns}/{}", st.name),
-                    template,
-                    replicas: d.desired_replicas - d.current_replicas,
-                });
-            }
-            Box::pin(shared.event(&st.object_ref(), EventType::Normal, reason, note)).await;
+        // The poll and what follows run in a box: the loop's own future (one per
+        // ScaledObject, alive as long as it) holds only what waiting needs.
+        let interval = Box::pin(poll_and_report(&shared, &mut st)).await;
+        deadline = tokio::time::Instant::now() + interval;
+    }
+}
+
+/// One poll of a scale loop: step, announce, events, status. Returns when to poll next.
+async fn poll_and_report(shared: &Shared, st: &mut LoopState) -> Duration {
+    let ctx = &shared.ctx;
+    let loop_ctx = LoopContext {
+        clock: ctx.clock.clone(),
+        metrics: shared.autoscale_metrics.clone(),
+        scaler_timeout: shared.scaler_timeout,
+    };
+    let d = st.object.poll_once(&loop_ctx).await;
+    let now = ctx.clock.now();
+    let ns = st.namespace.as_str();
+    if d.scales() {
+        let (reason, note) = scale_event(ns, &st.about, &d);
+        if d.desired_replicas > d.current_replicas
+            && let (Some(board), Some(t)) = (&shared.intents, &st.about.template)
+            && let Ok(template) = serde_json::from_str::<model::kube::Pod>(t)
+        {
+            board.announce(provision::plan::ReplicaIntent {
+                source: format!("ScaledObject {ns}/{}", st.name),
+                template,
+                replicas: d.desired_replicas - d.current_replicas,
+            });
         }
-        if d.error {
-            let errs: Vec<String> = d
-                .triggers
-                .iter()
-                .filter_map(|t| t.error.as_ref().map(|e| format!("{}: {e}", t.name)))
-                .collect();
-            Box::pin(shared.event(
+        shared
+            .event(&st.object_ref(), EventType::Normal, reason, note)
+            .await;
+    }
+    if d.error {
+        let errs: Vec<String> = d
+            .triggers
+            .iter()
+            .filter_map(|t| t.error.as_ref().map(|e| format!("{}: {e}", t.name)))
+            .collect();
+        shared
+            .event(
                 &st.object_ref(),
                 EventType::Warning,
                 "KEDAScalerFailed",
                 errs.join("; "),
-            ))
+            )
             .await;
-        }
-        let status = status_after(&st.status, &st.about, &st.object.autoscaler, &d, now);
-        st.status = StatusSummary::of(&status);
-        let hash = status_hash(&status);
-        if st.written != Some(hash) {
-            let permit = shared.api_permits.acquire().await.ok();
-            let written_now = Box::pin(patch_status(ctx, &st.namespace, &st.name, &status)).await;
-            drop(permit);
-            match written_now {
-                Ok(()) => st.written = Some(hash),
-                Err(e) => tracing::warn!(error = %e, "status update failed"),
-            }
-        }
-        let interval = d.requeue_after.max(Duration::from_millis(1));
-        deadline = tokio::time::Instant::now() + interval;
     }
+    let status = status_after(&st.status, &st.about, &st.object.autoscaler, &d, now);
+    st.status = StatusSummary::of(&status);
+    let hash = status_hash(&status);
+    if st.written != Some(hash) {
+        let permit = shared.api_permits.acquire().await.ok();
+        let written_now = patch_status(ctx, &st.namespace, &st.name, &status).await;
+        drop(permit);
+        match written_now {
+            Ok(()) => st.written = Some(hash),
+            Err(e) => tracing::warn!(error = %e, "status update failed"),
+        }
+    }
+    d.requeue_after.max(Duration::from_millis(1))
 }
 
 /// What a reconcile must react to: generation (spec), annotations (pause), finalizers and

@@ -132,26 +132,6 @@ impl ExistingNode {
     pub fn used(&self) -> Res {
         used_by(&self.pods)
     }
-
-    /// A copy with no pods (what the scheduler keeps of a node).
-    pub fn without_pods(&self) -> ExistingNode {
-        ExistingNode {
-            name: self.name.clone(),
-            labels: self.labels.clone(),
-            taints: self.taints.clone(),
-            capacity: self.capacity,
-            allocatable: self.allocatable,
-            pods: Vec::new(),
-            daemon_overhead: self.daemon_overhead,
-            unschedulable: self.unschedulable,
-            in_flight: self.in_flight,
-            price: self.price,
-            created_ms: self.created_ms,
-            nodepool_hash: self.nodepool_hash.clone(),
-            annotations: self.annotations.clone(),
-            last_pod_event_ms: self.last_pod_event_ms,
-        }
-    }
 }
 
 /// The summed requests of `pods`.

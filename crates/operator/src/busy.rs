@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
 
@@ -38,16 +39,16 @@ pub fn desired_cost(annotations: Option<&BTreeMap<String, String>>) -> i32 {
 
 /// The pods whose deletion cost must change, with the new value (pods being deleted are
 /// skipped).
-pub fn cost_changes(pods: &[Pod]) -> Vec<(String, i32)> {
+pub fn cost_changes<'a>(pods: impl IntoIterator<Item = &'a ObjectMeta>) -> Vec<(String, i32)> {
     let mut out = Vec::new();
-    for p in pods {
-        if p.metadata.deletion_timestamp.is_some() {
+    for m in pods {
+        if m.deletion_timestamp.is_some() {
             continue;
         }
-        let Some(name) = p.metadata.name.clone() else {
+        let Some(name) = m.name.clone() else {
             continue;
         };
-        let ann = p.metadata.annotations.as_ref();
+        let ann = m.annotations.as_ref();
         let want = desired_cost(ann);
         let have = ann
             .and_then(|a| a.get(POD_DELETION_COST))
@@ -68,20 +69,22 @@ pub fn cost_changes(pods: &[Pod]) -> Vec<(String, i32)> {
 /// with their deletion cost. Returns how many pods were patched.
 pub async fn mark_pods(client: &kube::Client, namespace: &str, selector: &str) -> Result<usize> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    // Metadata only (names, annotations, deletion): 1,000 ScaledObjects scaling in together
+    // would otherwise each read its whole pods.
     let pods = api
-        .list(&ListParams::default().labels(selector))
+        .list_metadata(&ListParams::default().labels(selector))
         .await
         .map_err(Error::kube(format!(
             "listing pods {selector:?} in {namespace}"
         )))?;
-    let changes = cost_changes(&pods.items);
+    let changes = cost_changes(pods.items.iter().map(|p| &p.metadata));
     let mut patched = 0;
     for (name, cost) in &changes {
         let patch = serde_json::json!({
             "metadata": {"annotations": {POD_DELETION_COST: cost.to_string()}}
         });
         match api
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch_metadata(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
             Ok(_) => patched += 1,
@@ -192,7 +195,7 @@ mod tests {
             pod("f", Some("maybe"), None),
         ];
         assert_eq!(
-            cost_changes(&pods),
+            cost_changes(pods.iter().map(|p| &p.metadata)),
             vec![
                 ("a".into(), COST_IDLE),
                 ("b".into(), COST_BUSY),
@@ -206,17 +209,25 @@ mod tests {
         let (client, mut api) = mock_client();
         let task = tokio::spawn(async move { mark_pods(&client, "ns", "app=web").await });
         fixtures::timeout(Duration::from_secs(5), async {
-            api.expect(
-                "GET",
-                "/api/v1/namespaces/ns/pods?&labelSelector=app%3Dweb",
+            let list = api.next(
                 200,
-                json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {}, "items": [
                     {"metadata": {"name": "idle", "annotations": {ANNOTATION_BUSY: "false"}}},
                     {"metadata": {"name": "busy", "annotations": {ANNOTATION_BUSY: "true"}}},
                     {"metadata": {"name": "ok", "annotations": {ANNOTATION_BUSY: "false", POD_DELETION_COST: "-1000"}}},
                 ]}),
             )
             .await;
+            // Metadata only, not whole pods.
+            assert_eq!(
+                (list.method.as_str(), list.uri.as_str()),
+                ("GET", "/api/v1/namespaces/ns/pods?&labelSelector=app%3Dweb")
+            );
+            assert!(
+                list.accept.as_deref().is_some_and(|a| a.contains("as=PartialObjectMetadataList")),
+                "{:?}",
+                list.accept
+            );
             let body = api
                 .expect("PATCH", "/api/v1/namespaces/ns/pods/busy?", 404, fixtures::not_found("pods", "busy"))
                 .await;

@@ -29,6 +29,7 @@ pub struct Received {
     /// The request body as JSON (`Value::Null` when empty).
     pub body: Value,
     pub content_type: Option<String>,
+    pub accept: Option<String>,
 }
 
 /// The test's side of the mock: answers requests in order.
@@ -55,6 +56,11 @@ impl ApiServer {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let accept = req
+            .headers()
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let bytes = req.into_body().collect_bytes().await.unwrap_or_default();
         let body = if bytes.is_empty() {
             Value::Null
@@ -73,6 +79,7 @@ impl ApiServer {
             uri,
             body,
             content_type,
+            accept,
         }
     }
 

@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn idle_pods_become_cheapest_and_right_costs_are_left_alone() {
-        let pods = vec![
+        let pods = [
             pod("a", Some("false"), None),
             pod("b", Some("true"), None),
             pod("c", None, None),

@@ -111,10 +111,12 @@ impl EventRecorder {
                 count,
                 last_observed_time: MicroTime(now),
             }});
-            match api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
+            let req = kube::core::Request::new(api.resource_url()).patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            );
+            match crate::write_discarding(&self.client, req).await {
                 Ok(_) => return Ok(()),
                 // Gone (expired or deleted): start a new one.
                 Err(e) if kube_status(&e) == Some(404) => {}
@@ -145,9 +147,10 @@ impl EventRecorder {
             ),
             ..Default::default()
         };
-        Api::<K8sEvent>::namespaced(self.client.clone(), namespace)
-            .create(&PostParams::default(), &ev)
-            .await?;
+        let api = Api::<K8sEvent>::namespaced(self.client.clone(), namespace);
+        let body = serde_json::to_vec(&ev).map_err(kube::Error::SerdeError)?;
+        let req = kube::core::Request::new(api.resource_url()).create(&PostParams::default(), body);
+        crate::write_discarding(&self.client, req).await?;
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(
             key,
             Cached {

@@ -142,8 +142,13 @@ impl KubeTarget {
             tracing::warn!(error = %e, target = %self.name, "could not mark idle pods before scale-in");
         }
         let patch = serde_json::json!({"spec": {"replicas": replicas}});
-        self.api
-            .patch_scale(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+        let req = kube::core::Request::new(self.api.resource_url()).patch_subresource(
+            "scale",
+            &self.name,
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        );
+        crate::write_discarding(&self.client, req)
             .await
             .map_err(Error::kube(format!(
                 "writing /scale of {}/{}",

@@ -327,15 +327,17 @@ async fn patch_status(
         "kind": crd::ScaledObject::KIND,
         "status": status,
     });
-    api.patch_status(
+    let req = kube::core::Request::new(api.resource_url()).patch_subresource(
+        "status",
         name,
         &PatchParams::apply(&ctx.settings.field_manager).force(),
         &Patch::Apply(&body),
-    )
-    .await
-    .map_err(Error::kube(format!(
-        "writing status of ScaledObject {ns}/{name}"
-    )))?;
+    );
+    crate::write_discarding(&ctx.client, req)
+        .await
+        .map_err(Error::kube(format!(
+            "writing status of ScaledObject {ns}/{name}"
+        )))?;
     Ok(())
 }
 

@@ -527,13 +527,12 @@ impl Kubelet {
             },
         });
         let api: Api<Lease> = Api::namespaced(self.client.clone(), "kube-node-lease");
-        api.patch(
+        let req = kube::core::Request::new(api.resource_url()).patch(
             &name,
             &PatchParams::apply(KUBELET_MANAGER).force(),
             &Patch::Apply(&lease),
-        )
-        .await
-        .map(|_| ())
+        );
+        crate::write_discarding(&self.client, req).await
     }
 
     async fn make_ready(&self, n: &Node, now: Timestamp) -> Result<(), kube::Error> {
@@ -626,10 +625,13 @@ impl Kubelet {
             "containerStatuses": containers,
         }});
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
-        match api
-            .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&status))
-            .await
-        {
+        let req = kube::core::Request::new(api.resource_url()).patch_subresource(
+            "status",
+            &name,
+            &PatchParams::default(),
+            &Patch::Strategic(&status),
+        );
+        match crate::write_discarding(&self.client, req).await {
             Ok(_) => Ok(()),
             Err(e) if kube_status(&e) == Some(404) => Ok(()),
             Err(e) => Err(e),
@@ -644,7 +646,8 @@ impl Kubelet {
             grace_period_seconds: Some(0),
             ..DeleteParams::default()
         };
-        match api.delete(&name, &dp).await {
+        let req = kube::core::Request::new(api.resource_url()).delete(&name, &dp);
+        match crate::write_discarding(&self.client, req).await {
             Ok(_) => Ok(()),
             Err(e) if kube_status(&e) == Some(404) => Ok(()),
             Err(e) => Err(e),

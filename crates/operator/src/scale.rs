@@ -112,9 +112,8 @@ impl KubeTarget {
 
     pub async fn read(&self) -> Result<(u32, u32, Option<String>)> {
         let _permit = self.permit().await;
-        let s = self
-            .api
-            .get_scale(&self.name)
+        // Boxed: a loop waiting for its permit holds a small future, not the request's.
+        let s = Box::pin(self.api.get_scale(&self.name))
             .await
             .map_err(Error::kube(format!(
                 "reading /scale of {}/{}",
@@ -136,7 +135,8 @@ impl KubeTarget {
         if self.busy_aware
             && let Some((current, Some(selector))) = last
             && replicas < current
-            && let Err(e) = busy::mark_pods(&self.client, &self.namespace, &selector).await
+            && let Err(e) =
+                Box::pin(busy::mark_pods(&self.client, &self.namespace, &selector)).await
         {
             // Best effort: the scale-in still happens, just without the preference.
             tracing::warn!(error = %e, target = %self.name, "could not mark idle pods before scale-in");
@@ -148,7 +148,7 @@ impl KubeTarget {
             &PatchParams::default(),
             &Patch::Merge(&patch),
         );
-        crate::write_discarding(&self.client, req)
+        Box::pin(crate::write_discarding(&self.client, req))
             .await
             .map_err(Error::kube(format!(
                 "writing /scale of {}/{}",

@@ -113,9 +113,12 @@ impl HttpClient {
             }
             Ok(body)
         };
-        tokio::time::timeout(self.timeout, fut).await.map_err(|_| {
-            ScalerError::Connect(format!("{url}: no answer within {:?}", self.timeout))
-        })?
+        // Boxed: a poll waiting for its permit holds a small future, not the request's.
+        Box::pin(tokio::time::timeout(self.timeout, fut))
+            .await
+            .map_err(|_| {
+                ScalerError::Connect(format!("{url}: no answer within {:?}", self.timeout))
+            })?
     }
 }
 

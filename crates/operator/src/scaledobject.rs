@@ -35,7 +35,7 @@ use tokio::sync::{Notify, watch};
 use crate::auth::{self, Refs};
 use crate::context::Context;
 use crate::crd::{
-    self, Condition, GroupVersionKindResource, Kind, ScaledObjectStatus, StatusSummary,
+    self, Condition, GroupVersionKindResource, Kind, ScaledObjectStatus, StatusSummary, status_hash,
 };
 use crate::nodes::IntentBoard;
 use crate::scale::{KubeTarget, Resources};
@@ -745,8 +745,6 @@ impl LoopState {
         }
     }
 }
-
-use crate::crd::status_hash;
 
 /// The event a scaling decision is announced with (KEDA's reasons and messages).
 fn scale_event(ns: &str, about: &TargetInfo, d: &Decision) -> (&'static str, String) {

@@ -665,7 +665,16 @@ impl Events {
         };
         let api: Api<k8s_openapi::api::core::v1::Event> =
             Api::namespaced(client.clone(), EVENT_NAMESPACE);
-        if let Err(e) = api.create(&PostParams::default(), &ev).await {
+        let req = serde_json::to_vec(&ev)
+            .map_err(kube::Error::SerdeError)
+            .map(|body| {
+                kube::core::Request::new(api.resource_url()).create(&PostParams::default(), body)
+            });
+        let sent = match req {
+            Ok(req) => crate::write_discarding(client, req).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
             tracing::warn!(error = %e, reason, object = %regarding.name, "publishing event");
         }
     }
@@ -919,10 +928,9 @@ pub async fn cordon_and_drain(
 }
 
 async fn delete_claim(client: &kube::Client, name: &str) -> Result<()> {
-    match Api::<crd::NodeClaim>::all(client.clone())
-        .delete(name, &DeleteParams::default())
-        .await
-    {
+    let api = Api::<crd::NodeClaim>::all(client.clone());
+    let req = kube::core::Request::new(api.resource_url()).delete(name, &DeleteParams::default());
+    match crate::write_discarding(client, req).await {
         Ok(_) => Ok(()),
         Err(e) if kube_status(&e) == Some(404) => Ok(()),
         Err(e) => Err(Error::kube(format!("deleting nodeclaim {name}"))(e)),

@@ -432,10 +432,13 @@ fn name_of(c: &NodeClaim) -> String {
 
 async fn patch_status(ctx: &Context, name: &str, status: &NodeClaimStatus) -> Result<()> {
     let body = json!({"status": status});
-    match claims_api(ctx)
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
-        .await
-    {
+    let req = kube::core::Request::new(claims_api(ctx).resource_url()).patch_subresource(
+        "status",
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(&body),
+    );
+    match crate::write_discarding(&ctx.client, req).await {
         Ok(_) => Ok(()),
         Err(e) if kube_status(&e) == Some(404) => Ok(()),
         Err(e) => Err(Error::kube(format!("nodeclaim {name}: status"))(e)),
@@ -507,10 +510,9 @@ pub async fn reconcile(claim: Arc<NodeClaim>, lc: Arc<Lifecycle>) -> Result<Acti
                 .publish(&claim_ref(&claim), true, &reason, "Delete", message.clone())
                 .await;
             tracing::info!(claim = %name, %reason, "deleting nodeclaim: {message}");
-            match claims_api(&lc.ctx)
-                .delete(&name, &DeleteParams::default())
-                .await
-            {
+            let req = kube::core::Request::new(claims_api(&lc.ctx).resource_url())
+                .delete(&name, &DeleteParams::default());
+            match crate::write_discarding(&lc.ctx.client, req).await {
                 Ok(_) => Ok(Action::await_change()),
                 Err(e) if kube_status(&e) == Some(404) => Ok(Action::await_change()),
                 Err(e) => Err(Error::kube(format!("delete nodeclaim {name}"))(e)),
@@ -525,10 +527,12 @@ pub async fn reconcile(claim: Arc<NodeClaim>, lc: Arc<Lifecycle>) -> Result<Acti
         Next::Initialize { node } => {
             let api: Api<Node> = Api::all(lc.ctx.client.clone());
             let body = json!({"metadata": {"labels": {LABEL_INITIALIZED: "true"}}});
-            match api
-                .patch(&node, &PatchParams::default(), &Patch::Merge(&body))
-                .await
-            {
+            let req = kube::core::Request::new(api.resource_url()).patch(
+                &node,
+                &PatchParams::default(),
+                &Patch::Merge(&body),
+            );
+            match crate::write_discarding(&lc.ctx.client, req).await {
                 Ok(_) => {}
                 Err(e) if kube_status(&e) == Some(404) => return Ok(Action::await_change()),
                 Err(e) => return Err(Error::kube(format!("node {node}: initialized label"))(e)),
@@ -570,7 +574,9 @@ pub async fn reconcile(claim: Arc<NodeClaim>, lc: Arc<Lifecycle>) -> Result<Acti
                 return Ok(Action::requeue(Duration::from_secs(5)));
             }
             let api: Api<Node> = Api::all(lc.ctx.client.clone());
-            match api.delete(&node, &DeleteParams::default()).await {
+            let req = kube::core::Request::new(api.resource_url())
+                .delete(&node, &DeleteParams::default());
+            match crate::write_discarding(&lc.ctx.client, req).await {
                 Ok(_) => {}
                 Err(e) if kube_status(&e) == Some(404) => {}
                 Err(e) => return Err(Error::kube(format!("delete node {node}"))(e)),

@@ -58,6 +58,9 @@ pub mod provisioner;
 /// other waits milliseconds, or the length of a disruption's API calls).
 pub static PASS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// NodeClaim reconciles running at once.
+pub const CLAIM_CONCURRENCY: u16 = 16;
+
 /// Run the provisioner, the NodeClaim lifecycle controller and instance garbage collection
 /// until `shutdown` turns true, on the shared `informers`. Call it only while this replica is
 /// the leader.
@@ -79,7 +82,11 @@ pub async fn run_provisioning(
 
     let claims = informers.claims.store().clone();
     let claims_for_map = claims.clone();
-    let controller = Controller::for_shared_stream(informers.claims.applied(), claims.clone());
+    // Bounded like the ScaledObject reconciles: consolidating hundreds of nodes at once would
+    // otherwise run hundreds of termination reconciles (each with its API calls in flight)
+    // together.
+    let controller = Controller::for_shared_stream(informers.claims.applied(), claims.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(CLAIM_CONCURRENCY));
     // Which Eviction API the server serves (policy/v1 or v1beta1) for the termination drain.
     let compat = match crate::compat::discover(&ctx.client).await {
         Ok(c) => Some(c),

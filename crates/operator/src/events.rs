@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event as K8sEvent, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use crate::error::kube_status;
@@ -148,9 +148,7 @@ impl EventRecorder {
             ..Default::default()
         };
         let api = Api::<K8sEvent>::namespaced(self.client.clone(), namespace);
-        let body = serde_json::to_vec(&ev).map_err(kube::Error::SerdeError)?;
-        let req = kube::core::Request::new(api.resource_url()).create(&PostParams::default(), body);
-        crate::write_discarding(&self.client, req).await?;
+        crate::create_discarding(&self.client, api.resource_url(), &ev).await?;
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(
             key,
             Cached {

@@ -58,9 +58,6 @@ pub mod fixtures;
 
 pub use error::{Error, Result};
 
-/// Drop `metadata.managedFields` and kubectl's `last-applied-configuration` annotation from an
-/// object kept in a reflector store: the operator never reads them and they are often the
-/// largest part of an object.
 /// `s` cut to at most `max` bytes, on a character boundary (API servers bound messages and
 /// notes in bytes).
 pub fn truncate(mut s: String, max: usize) -> String {
@@ -74,6 +71,9 @@ pub fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
+/// Drop `metadata.managedFields` and kubectl's `last-applied-configuration` annotation from an
+/// object kept in a reflector store: the operator never reads them and they are often the
+/// largest part of an object.
 pub fn lean<K: kube::Resource>(obj: &mut K) {
     let meta = obj.meta_mut();
     meta.managed_fields = None;
@@ -99,6 +99,18 @@ pub async fn write_discarding(
         .request::<serde::de::IgnoredAny>(req)
         .await
         .map(|_| ())
+}
+
+/// Create `obj` in the collection at `url` (an `Api`'s `resource_url`) as [`write_discarding`]
+/// sends a write.
+pub async fn create_discarding<T: serde::Serialize>(
+    client: &kube::Client,
+    url: &str,
+    obj: &T,
+) -> kube::Result<()> {
+    let body = serde_json::to_vec(obj).map_err(kube::Error::SerdeError)?;
+    let req = kube::core::Request::new(url).create(&kube::api::PostParams::default(), body);
+    write_discarding(client, req).await
 }
 
 /// Select rustls' process-wide crypto provider (ring). The dependency tree enables both ring

@@ -858,7 +858,7 @@ async fn poll_and_report(shared: &Shared, st: &mut LoopState) -> Duration {
     }
     let status = status_after(&st.status, &st.about, &st.object.autoscaler, &d, now);
     st.status = StatusSummary::of(&status);
-    let hash = status_hash(&status);
+    let hash = st.status.hash;
     if st.written != Some(hash) {
         let permit = shared.api_permits.acquire().await.ok();
         let written_now = Box::pin(patch_status(ctx, &st.namespace, &st.name, &status)).await;
@@ -1176,9 +1176,9 @@ mod tests {
         api.expect_no_more(Duration::from_millis(50)).await;
     }
 
-    #[test]
-    fn conditions_follow_the_decision_and_keep_transition_times() {
-        let mut d = Decision {
+    /// An active scale-out from 1 to 3, nothing failing, paused or falling back.
+    fn decision() -> Decision {
+        Decision {
             desired_replicas: 3,
             current_replicas: 1,
             reason: "r".into(),
@@ -1190,7 +1190,12 @@ mod tests {
             paused: false,
             triggers: vec![],
             composite: None,
-        };
+        }
+    }
+
+    #[test]
+    fn conditions_follow_the_decision_and_keep_transition_times() {
+        let mut d = decision();
         let mut c = Vec::new();
         decision_conditions(&mut c, &d, "t1");
         let get = |c: &Vec<Condition>, t: &str| c.iter().find(|x| x.type_ == t).cloned().unwrap();
@@ -1240,33 +1245,52 @@ mod tests {
             conditions: vec![foreign.clone()],
             ..Default::default()
         };
-        let d = Decision {
-            desired_replicas: 3,
-            current_replicas: 1,
-            reason: "r".into(),
-            requeue_after: Duration::from_secs(1),
-            state: autoscale::State::Active,
-            active: true,
-            error: false,
-            fallback: false,
-            paused: false,
-            triggers: vec![],
-            composite: None,
-        };
+        let d = decision();
         decision_conditions(&mut status.conditions, &d, "t1");
         let memory = StatusSummary::of(&status);
         assert_eq!(memory.original_replica_count, Some(2));
         assert_eq!(memory.last_active_time.as_deref(), Some("t-active"));
         assert_eq!(memory.hash, status_hash(&status));
-        // kedge's reasons and messages are static strings, not copies.
-        for r in &memory.conditions {
-            if let crd::Remembered::Own {
-                reason, message, ..
-            } = r
-            {
+        // kedge's reasons and messages are static strings, not copies, whatever the decision
+        // (only a trigger error's message is the error's own text).
+        for (active, fallback, paused) in (0..8).map(|b| (b & 1 == 1, b & 2 == 2, b & 4 == 4)) {
+            let mut c = Vec::new();
+            decision_conditions(
+                &mut c,
+                &Decision {
+                    active,
+                    fallback,
+                    paused,
+                    ..decision()
+                },
+                "t",
+            );
+            set_condition(
+                &mut c,
+                "Ready",
+                false,
+                "ScaledObjectCheckFailed",
+                "bad",
+                "t",
+            );
+            let summary = StatusSummary::of(&ScaledObjectStatus {
+                conditions: c,
+                ..Default::default()
+            });
+            assert_eq!(summary.conditions.len(), 4);
+            for r in &summary.conditions {
+                let crd::Remembered::Own {
+                    kind,
+                    reason,
+                    message,
+                    ..
+                } = r
+                else {
+                    panic!("kedge's own condition kept as foreign");
+                };
                 assert!(matches!(reason, std::borrow::Cow::Borrowed(_)), "{reason}");
                 assert!(
-                    matches!(message, std::borrow::Cow::Borrowed(_)),
+                    *kind == 0 || matches!(message, std::borrow::Cow::Borrowed(_)),
                     "{message}"
                 );
             }

@@ -665,16 +665,7 @@ impl Events {
         };
         let api: Api<k8s_openapi::api::core::v1::Event> =
             Api::namespaced(client.clone(), EVENT_NAMESPACE);
-        let req = serde_json::to_vec(&ev)
-            .map_err(kube::Error::SerdeError)
-            .map(|body| {
-                kube::core::Request::new(api.resource_url()).create(&PostParams::default(), body)
-            });
-        let sent = match req {
-            Ok(req) => crate::write_discarding(client, req).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
+        if let Err(e) = crate::create_discarding(client, api.resource_url(), &ev).await {
             tracing::warn!(error = %e, reason, object = %regarding.name, "publishing event");
         }
     }

@@ -9,7 +9,6 @@
 //! Also here because validation needs them: [`KDuration`] (Go-style `720h`, `1h30m`, `Never`)
 //! and [`CronSchedule`] (budget windows; robfig/cron standard syntax in UTC).
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -458,9 +457,9 @@ pub struct NodePoolSpec {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TemplateMetadata {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::map::Map::is_empty")]
     pub labels: Labels,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::map::Map::is_empty")]
     pub annotations: Labels,
 }
 
@@ -1276,7 +1275,7 @@ pub struct NodeClaimSpec {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeClaimResources {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::map::Map::is_empty")]
     pub requests: ResourceList,
 }
 
@@ -1293,9 +1292,9 @@ pub struct NodeClaimStatus {
     pub provider_id: Option<String>,
     #[serde(default, rename = "imageID", skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::map::Map::is_empty")]
     pub capacity: ResourceList,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::map::Map::is_empty")]
     pub allocatable: ResourceList,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -5,16 +5,16 @@
 //! Karpenter kinds, these do not deny unknown fields: a real PodSpec carries dozens of fields
 //! (volumes, probes, ...) that do not affect where a pod can run, and users paste real pods.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
+use crate::map::Map;
 use crate::quantity::Quantity;
 
-/// Label or annotation map. Ordered so that every derived decision is deterministic.
-pub type Labels = BTreeMap<String, String>;
+/// Label or annotation map. Ordered so that every derived decision is deterministic; a
+/// sorted list ([`Map`]), as these hold a few entries each.
+pub type Labels = Map<String>;
 /// Resource name (`cpu`, `memory`, `pods`, `nvidia.com/gpu`, ...) to amount.
-pub type ResourceList = BTreeMap<String, Quantity>;
+pub type ResourceList = Map<Quantity>;
 
 /// Annotation (pod or node) that blocks voluntary disruption by Karpenter.
 pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
@@ -32,9 +32,9 @@ pub struct ObjectMeta {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::map::Map::is_empty")]
     pub labels: Labels,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::map::Map::is_empty")]
     pub annotations: Labels,
 }
 
@@ -251,7 +251,7 @@ pub struct LabelSelectorRequirement {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelector {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::map::Map::is_empty")]
     pub match_labels: Labels,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub match_expressions: Vec<LabelSelectorRequirement>,
@@ -349,9 +349,9 @@ pub struct TopologySpreadConstraint {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceRequirements {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::map::Map::is_empty")]
     pub requests: ResourceList,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::map::Map::is_empty")]
     pub limits: ResourceList,
 }
 
@@ -371,9 +371,9 @@ pub struct PodSpec {
     pub containers: Vec<Container>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_containers: Vec<Container>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::map::Map::is_empty")]
     pub overhead: ResourceList,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::map::Map::is_empty")]
     pub node_selector: Labels,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,

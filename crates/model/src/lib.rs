@@ -8,9 +8,11 @@
 //! - `quantity`: Kubernetes resource quantities (`125m`, `32Mi`, `1.5`).
 //! - `kube`: the scheduling-relevant part of Pods, Nodes, taints, affinity, topology spread, PDBs.
 //! - `karpenter`: `NodePool` / `NodeClaim` (karpenter.sh/v1, and v1beta1 input converted).
+//! - `map`: the compact sorted map behind labels, annotations and resource lists.
 
 pub mod karpenter;
 pub mod keda;
 pub mod kube;
 pub mod manifest;
+pub mod map;
 pub mod quantity;

@@ -111,8 +111,16 @@ pub fn disrupt(
     now: Timestamp,
     opts: DisruptionOptions,
 ) -> Decision {
-    let ctx = build(catalog, input, now, opts);
     let mut d = Decision::default();
+    // Only a NodePool's nodes are ever disrupted: without one there is nothing to decide,
+    // and no reason to build the simulation (every node and pod of the cluster).
+    if !input.nodes.iter().any(|n| {
+        n.nodepool()
+            .is_some_and(|p| input.nodepools.iter().any(|np| np.name() == p))
+    }) {
+        return d;
+    }
+    let ctx = build(catalog, input, now, opts);
     // Expiry: forceful, outside budgets.
     for (i, n) in input.nodes.iter().enumerate() {
         let Some(pool) = ctx.pool_of(i) else { continue };

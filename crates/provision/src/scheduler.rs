@@ -170,7 +170,6 @@ struct Spread {
 #[derive(Debug, Clone)]
 struct Sig {
     reqs: Requirements,
-    tolerations: Vec<Toleration>,
     offer_mask: u64,
     spreads: Vec<Spread>,
     affinities: Vec<(GroupId, TopoKey, bool)>,
@@ -183,8 +182,8 @@ struct Sig {
     topo_keys: Vec<KeyId>,
     /// Per pool: candidate types, or why the pool cannot take this pod.
     pool_types: Vec<Result<TypeSet, String>>,
-    /// Per existing node: allowed by requirements and taints.
-    node_ok: Vec<bool>,
+    /// Per existing node: allowed by requirements and taints (a bit per node).
+    node_ok: TypeSet,
     relaxed: bool,
 }
 
@@ -310,10 +309,13 @@ pub struct Scheduler<'c> {
     finalized: bool,
 }
 
+/// What makes pods alike for scheduling. One per distinct signature, and bound pods are
+/// registered too (often one signature each, as labels differ): kept small, the labels as a
+/// sorted list rather than a `BTreeMap` (which allocates a node for eleven entries).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct SigKey {
     ns: String,
-    labels: Labels,
+    labels: Vec<(String, String)>,
     node_selector: Labels,
     affinity: Option<Affinity>,
     tolerations: Vec<Toleration>,
@@ -681,7 +683,12 @@ impl<'c> Scheduler<'c> {
     fn sig_for(&mut self, pod: &Pod, term: usize, strict: bool) -> SigId {
         let key = SigKey {
             ns: pod.metadata.ns().to_string(),
-            labels: pod.metadata.labels.clone(),
+            labels: pod
+                .metadata
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             node_selector: pod.spec.node_selector.clone(),
             affinity: pod.spec.affinity.clone(),
             tolerations: pod.spec.tolerations.clone(),
@@ -783,7 +790,6 @@ impl<'c> Scheduler<'c> {
         let offer_mask = self.offer_mask_for(&reqs);
         let sig = Sig {
             reqs,
-            tolerations: pod.spec.tolerations.clone(),
             offer_mask,
             spreads,
             affinities,
@@ -792,7 +798,7 @@ impl<'c> Scheduler<'c> {
             anti_targets: Vec::new(),
             topo_keys,
             pool_types: Vec::new(),
-            node_ok: Vec::new(),
+            node_ok: TypeSet::default(),
             relaxed: !strict && self_has_prefs(pod),
         };
         let id = self.sigs.len() as SigId;
@@ -896,18 +902,23 @@ impl<'c> Scheduler<'c> {
             .collect();
         // Which groups each signature matches, and compatibility.
         let group_matchers: Vec<GroupKey> = self.groups.clone();
-        for si in 0..self.sigs.len() {
-            // Find one pod with this signature for its labels/namespace.
-            let (ns, labels) = self
-                .sig_ids
-                .iter()
-                .find(|(_, v)| **v == si as SigId)
-                .map(|(k, _)| (k.ns.clone(), k.labels.clone()))
-                .unwrap_or_default();
+        // Each signature's key (namespace, labels, tolerations), by id.
+        let sig_ids = std::mem::take(&mut self.sig_ids);
+        let mut keys: Vec<Option<&SigKey>> = vec![None; self.sigs.len()];
+        for (k, &id) in &sig_ids {
+            keys[id as usize] = Some(k);
+        }
+        for (si, key) in keys.iter().enumerate() {
+            let Some(key) = key else { continue };
             let mut matches = Vec::new();
             let mut anti_targets = Vec::new();
+            let labels: Labels = if group_matchers.is_empty() {
+                Labels::new()
+            } else {
+                key.labels.iter().cloned().collect()
+            };
             for (g, gk) in group_matchers.iter().enumerate() {
-                if gk.namespaces.contains(&ns)
+                if gk.namespaces.contains(&key.ns)
                     && gk.selector.as_ref().is_some_and(|s| s.matches(&labels))
                 {
                     matches.push(g as GroupId);
@@ -930,15 +941,15 @@ impl<'c> Scheduler<'c> {
             let pool_types: Vec<Result<TypeSet, String>> = self
                 .pools
                 .iter()
-                .map(|p| self.sig_pool_types(sig, p))
+                .map(|p| self.sig_pool_types(sig, &key.tolerations, p))
                 .collect();
-            let node_ok: Vec<bool> = self
-                .nodes
-                .iter()
-                .map(|n| {
-                    tolerates_all(&sig.tolerations, &n.taints) && sig.reqs.matches_labels(&n.labels)
-                })
-                .collect();
+            let mut node_ok = TypeSet::empty(self.nodes.len());
+            for (i, n) in self.nodes.iter().enumerate() {
+                if tolerates_all(&key.tolerations, &n.taints) && sig.reqs.matches_labels(&n.labels)
+                {
+                    node_ok.insert(i);
+                }
+            }
             let mut spreads = sig.spreads.clone();
             for sp in &mut spreads {
                 if let TopoKey::Label(k) = sp.key {
@@ -961,14 +972,21 @@ impl<'c> Scheduler<'c> {
             sig.node_ok = node_ok;
             sig.spreads = spreads;
         }
+        drop(keys);
+        self.sig_ids = sig_ids;
     }
 
-    fn sig_pool_types(&self, sig: &Sig, p: &PoolInfo) -> Result<TypeSet, String> {
-        if !tolerates_all(&sig.tolerations, &p.taints) {
+    fn sig_pool_types(
+        &self,
+        sig: &Sig,
+        tolerations: &[Toleration],
+        p: &PoolInfo,
+    ) -> Result<TypeSet, String> {
+        if !tolerates_all(tolerations, &p.taints) {
             let t = p
                 .taints
                 .iter()
-                .find(|t| !sig.tolerations.iter().any(|tol| tol.tolerates(t)));
+                .find(|t| !tolerations.iter().any(|tol| tol.tolerates(t)));
             return Err(format!(
                 "does not tolerate taint {}",
                 t.map(|t| format!("{}={}:{:?}", t.key, t.value, t.effect))
@@ -1156,7 +1174,7 @@ impl<'c> Scheduler<'c> {
             // 1. existing nodes, then in-flight claims.
             for &n in &self.node_order {
                 if st.disabled[n]
-                    || !sig.node_ok[n]
+                    || !sig.node_ok.contains(n)
                     || !st.used[n].plus(&req).fits_in(&self.nodes[n].allocatable)
                 {
                     continue;

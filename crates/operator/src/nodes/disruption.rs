@@ -491,7 +491,7 @@ pub fn build_input(snap: &Snapshot, catalog: &Catalog, tracker: &PodTracker) -> 
         if claimed.contains(&cname) || claim_is_deleting(c) {
             continue;
         }
-        let mut labels = c.metadata.labels.clone().unwrap_or_default();
+        let mut labels: model::kube::Labels = c.metadata.labels.clone().unwrap_or_default().into();
         labels.extend(claim_requirement_labels(&c.spec));
         let status_alloc = c
             .status
@@ -526,7 +526,7 @@ pub fn build_input(snap: &Snapshot, catalog: &Catalog, tracker: &PodTracker) -> 
                 .as_ref()
                 .and_then(|a| a.get(ANNOTATION_NODEPOOL_HASH))
                 .cloned(),
-            annotations: c.metadata.annotations.clone().unwrap_or_default(),
+            annotations: c.metadata.annotations.clone().unwrap_or_default().into(),
             last_pod_event_ms: created,
         });
     }
@@ -1420,8 +1420,8 @@ pub fn replacement_claim(
     }));
     obj.metadata = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
         generate_name: Some(format!("{}-", pool.name())),
-        labels: Some(labels),
-        annotations: Some(nc.metadata.annotations.clone()),
+        labels: Some(labels.into()),
+        annotations: Some(nc.metadata.annotations.clone().into()),
         ..Default::default()
     };
     Ok(obj)

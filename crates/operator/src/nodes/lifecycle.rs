@@ -472,7 +472,7 @@ pub fn launch_request(c: &NodeClaim) -> std::result::Result<LaunchRequest, Strin
         nodepool,
         node_class,
         instance_types,
-        labels,
+        labels: labels.into(),
         taints: claim.spec.taints.clone(),
         startup_taints: claim.spec.startup_taints.clone(),
         claim,

@@ -214,9 +214,12 @@ pub fn build_input(
             Err(e) => report.skipped.push(e),
         }
     }
-    // Pods by node.
+    // Pods by node: what existing nodes have left, and the topology the pods spread over.
+    // Only a plan reads them (the pass plans when a pod is pending or an intent announced):
+    // a pass without converts no bound pod.
+    let planning = !input.intents.is_empty() || snap.pods.iter().any(|p| is_provisionable(p));
     let mut by_node: HashMap<&str, Vec<&Arc<Pod>>> = HashMap::new();
-    for p in &snap.pods {
+    for p in snap.pods.iter().filter(|_| planning) {
         if let Some(n) = p.spec.as_ref().and_then(|s| s.node_name.as_deref())
             && !n.is_empty()
             && !terminal(p)
@@ -1027,11 +1030,17 @@ mod tests {
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "x", "uid": "u"}]},
             "spec": {"nodeName": "general-x", "containers": [{"name": "c", "resources": {"requests": {"cpu": "500m"}}}]}}),
         );
-        let snap = Snapshot {
+        let bound = pod(
+            "bound",
+            "1",
+            json!({"spec": {"nodeName": "general-x", "containers": [
+                {"name": "c", "resources": {"requests": {"cpu": "1"}}}]}}),
+        );
+        let mut snap = Snapshot {
             nodepools: vec![pool("general", json!({}))],
             nodes: vec![node],
             claims: vec![Arc::new(claim)],
-            pods: vec![ds_pod],
+            pods: vec![ds_pod, bound, pod("pending", "1", json!({}))],
             ..Default::default()
         };
         let (input, _) = build_input(&catalog, &snap, vec![]);
@@ -1045,8 +1054,27 @@ mod tests {
         let keys: Vec<&str> = n.taints.iter().map(|t| t.key.as_str()).collect();
         assert_eq!(keys, vec!["dedicated"]);
         assert_eq!(n.daemon_overhead.cpu, 500);
-        assert!(n.pods.is_empty());
+        assert_eq!(n.pods.len(), 1, "the bound pod, not the DaemonSet's");
+        assert_eq!(n.used().cpu, 1000);
         assert!(n.price > 0.0);
+
+        // Nothing pending and no intent: no plan, so the bound pods are not even converted
+        // (the node is still there, for the NodePool's usage).
+        snap.pods.pop();
+        let (input, _) = build_input(&catalog, &snap, vec![]);
+        assert!(input.pending.is_empty());
+        assert_eq!(input.nodes.len(), 1);
+        assert!(input.nodes[0].pods.is_empty());
+        assert_eq!(input.nodes[0].daemon_overhead.cpu, 0);
+        // An announced intent is planned: the bound pods count again.
+        let intent = provision::plan::ReplicaIntent {
+            source: "ScaledObject work/app".into(),
+            replicas: 1,
+            template: Default::default(),
+        };
+        let (input, _) = build_input(&catalog, &snap, vec![intent]);
+        assert_eq!(input.nodes[0].pods.len(), 1);
+        assert_eq!(input.nodes[0].daemon_overhead.cpu, 500);
     }
 
     #[tokio::test]

@@ -489,7 +489,7 @@ async fn insufficient_capacity_is_cached_and_the_rest_is_tried() {
             .unwrap()
             .offerings
             .iter()
-            .find(|o| o.zone == z && o.capacity_type == ct)
+            .find(|o| &*o.zone == z && &*o.capacity_type == ct)
             .unwrap()
             .available
     };

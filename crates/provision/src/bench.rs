@@ -255,7 +255,7 @@ pub fn consolidation_cluster(
                 price: t
                     .offerings
                     .iter()
-                    .find(|o| o.capacity_type == "on-demand")
+                    .find(|o| &*o.capacity_type == "on-demand")
                     .map_or(0.0, |o| o.price),
                 created_ms: 0,
                 nodepool_hash: Some(bench_nodepool().template_hash()),

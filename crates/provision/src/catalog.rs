@@ -15,6 +15,7 @@
 //! Supply a catalog file with real prices when cost accuracy matters.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use model::karpenter::{
     CAPACITY_TYPE_ON_DEMAND, CAPACITY_TYPE_SPOT, LABEL_ARCH, LABEL_CAPACITY_TYPE,
@@ -33,10 +34,12 @@ pub const AWS_ZONES: &[&str] = &["us-east-1a", "us-east-1b", "us-east-1c"];
 /// on-demand, as Karpenter prefers them).
 pub const CAPACITY_TYPES: &[&str] = &["reserved", CAPACITY_TYPE_SPOT, CAPACITY_TYPE_ON_DEMAND];
 
+/// Where and how an instance type can be bought. Zone and capacity type are shared strings:
+/// a catalog holds thousands of offerings over a few zones and two or three capacity types.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Offering {
-    pub zone: String,
-    pub capacity_type: String,
+    pub zone: Arc<str>,
+    pub capacity_type: Arc<str>,
     /// USD per hour.
     pub price: f64,
     pub available: bool,
@@ -177,6 +180,9 @@ impl Catalog {
         price_column: &str,
         zones: &[&str],
     ) -> Result<Catalog, CatalogError> {
+        let shared_zones: Vec<Arc<str>> = zones.iter().map(|z| Arc::from(*z)).collect();
+        let spot: Arc<str> = Arc::from(CAPACITY_TYPE_SPOT);
+        let on_demand: Arc<str> = Arc::from(CAPACITY_TYPE_ON_DEMAND);
         let mut lines = text
             .lines()
             .enumerate()
@@ -244,16 +250,16 @@ impl Catalog {
             let (capacity, overhead, allocatable) = aws_allocatable(vcpu, mem, pods);
             let mut offerings = Vec::with_capacity(zones.len() * 2);
             if let Some(od) = price {
-                for z in zones {
+                for (z, zone) in zones.iter().zip(&shared_zones) {
                     offerings.push(Offering {
-                        zone: z.to_string(),
-                        capacity_type: CAPACITY_TYPE_SPOT.into(),
+                        zone: zone.clone(),
+                        capacity_type: spot.clone(),
                         price: modelled_spot_price(&name, z, od),
                         available: true,
                     });
                     offerings.push(Offering {
-                        zone: z.to_string(),
-                        capacity_type: CAPACITY_TYPE_ON_DEMAND.into(),
+                        zone: zone.clone(),
+                        capacity_type: on_demand.clone(),
                         price: od,
                         available: true,
                     });
@@ -318,8 +324,8 @@ impl Catalog {
             ]
             .iter()
             .map(|(z, c)| Offering {
-                zone: z.to_string(),
-                capacity_type: c.to_string(),
+                zone: (*z).into(),
+                capacity_type: (*c).into(),
                 price,
                 available: true,
             })
@@ -353,7 +359,7 @@ impl Catalog {
         let s: BTreeSet<&str> = self
             .types
             .iter()
-            .flat_map(|t| t.offerings.iter().map(|o| o.zone.as_str()))
+            .flat_map(|t| t.offerings.iter().map(|o| &*o.zone))
             .collect();
         s.into_iter().map(String::from).collect()
     }
@@ -370,12 +376,12 @@ fn finish(
     let zones: Vec<String> = offerings
         .iter()
         .filter(|o| o.available)
-        .map(|o| o.zone.clone())
+        .map(|o| o.zone.to_string())
         .collect();
     let cts: Vec<String> = offerings
         .iter()
         .filter(|o| o.available)
-        .map(|o| o.capacity_type.clone())
+        .map(|o| o.capacity_type.to_string())
         .collect();
     r.add(LABEL_ZONE, Requirement::in_values(zones));
     r.add(LABEL_CAPACITY_TYPE, Requirement::in_values(cts));
@@ -429,10 +435,10 @@ mod tests {
         let od = t
             .offerings
             .iter()
-            .find(|o| o.capacity_type == "on-demand")
+            .find(|o| &*o.capacity_type == "on-demand")
             .unwrap();
         assert_eq!(od.price, 0.096);
-        for o in t.offerings.iter().filter(|o| o.capacity_type == "spot") {
+        for o in t.offerings.iter().filter(|o| &*o.capacity_type == "spot") {
             assert!(o.price >= 0.3 * 0.096 && o.price < 0.55 * 0.096, "{o:?}");
         }
     }

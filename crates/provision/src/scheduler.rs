@@ -381,7 +381,7 @@ impl<'c> Scheduler<'c> {
                     .iter()
                     .filter(|o| o.available)
                     .fold(0u64, |m, o| {
-                        let bit = zone_index[&o.zone] * nct + ct_index(&o.capacity_type);
+                        let bit = zone_index[&*o.zone] * nct + ct_index(&o.capacity_type);
                         if bit < 64 { m | (1 << bit) } else { m }
                     })
             })
@@ -394,7 +394,7 @@ impl<'c> Scheduler<'c> {
                     .iter()
                     .filter(|o| o.available)
                     .filter_map(|o| {
-                        let bit = zone_index[&o.zone] * nct + ct_index(&o.capacity_type);
+                        let bit = zone_index[&*o.zone] * nct + ct_index(&o.capacity_type);
                         (bit < 64).then_some((1u64 << bit, o.price))
                     })
                     .collect()
@@ -1684,7 +1684,7 @@ impl<'c> Scheduler<'c> {
             .filter_map(|t| {
                 let it = &self.catalog.types[t];
                 it.cheapest_offering(&bin.reqs)
-                    .map(|o| (t, o.price, o.zone.clone(), o.capacity_type.clone()))
+                    .map(|o| (t, o.price, o.zone.to_string(), o.capacity_type.to_string()))
             })
             .collect()
     }

@@ -276,7 +276,7 @@ impl LocalCluster {
             let o = it
                 .offerings
                 .iter()
-                .filter(|o| o.capacity_type == "on-demand")
+                .filter(|o| &*o.capacity_type == "on-demand")
                 .min_by(|a, b| a.price.total_cmp(&b.price))
                 .or(it.offerings.first())
                 .cloned();
@@ -286,7 +286,9 @@ impl LocalCluster {
                 name,
                 instance_type: t.clone(),
                 nodepool: None,
-                zone: o.as_ref().map_or("us-east-1a".into(), |o| o.zone.clone()),
+                zone: o
+                    .as_ref()
+                    .map_or("us-east-1a".into(), |o| o.zone.to_string()),
                 capacity_type: "on-demand".into(),
                 price: o.map_or(0.0, |o| o.price),
                 capacity: it.capacity,
@@ -839,8 +841,8 @@ impl LocalCluster {
             name,
             instance_type: o.instance_type.clone(),
             nodepool: Some(c.nodepool.clone()),
-            zone: o.zone.clone(),
-            capacity_type: o.capacity_type.clone(),
+            zone: o.zone.to_string(),
+            capacity_type: o.capacity_type.to_string(),
             price: o.price,
             capacity: it.capacity,
             allocatable: it.allocatable,

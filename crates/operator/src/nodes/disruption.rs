@@ -363,8 +363,15 @@ pub fn node_price(catalog: &Catalog, labels: &model::kube::Labels) -> f64 {
     let ct = labels.get(LABEL_CAPACITY_TYPE);
     it.offerings
         .iter()
-        .find(|o| Some(&o.zone) == zone && Some(&o.capacity_type) == ct)
-        .or_else(|| it.offerings.iter().find(|o| Some(&o.capacity_type) == ct))
+        .find(|o| {
+            Some(&*o.zone) == zone.map(String::as_str)
+                && Some(&*o.capacity_type) == ct.map(String::as_str)
+        })
+        .or_else(|| {
+            it.offerings
+                .iter()
+                .find(|o| Some(&*o.capacity_type) == ct.map(String::as_str))
+        })
         .map_or(0.0, |o| o.price)
 }
 
@@ -1969,7 +1976,7 @@ mod tests {
             .unwrap()
             .offerings
             .iter()
-            .find(|o| o.zone == "us-east-1a" && o.capacity_type == "on-demand")
+            .find(|o| &*o.zone == "us-east-1a" && &*o.capacity_type == "on-demand")
             .unwrap()
             .price;
         assert!(price > 0.0);

@@ -1264,7 +1264,7 @@ mod tests {
                 .unwrap()
                 .offerings
                 .iter()
-                .filter(|o| o.capacity_type == "on-demand")
+                .filter(|o| &*o.capacity_type == "on-demand")
                 .all(|o| !o.available)
         );
     }

@@ -76,8 +76,8 @@ impl UnavailableOffering {
     }
     fn matches(&self, t: &str, o: &Offering) -> bool {
         self.instance_type == t
-            && (self.zone.is_empty() || self.zone == o.zone)
-            && (self.capacity_type.is_empty() || self.capacity_type == o.capacity_type)
+            && (self.zone.is_empty() || *self.zone == *o.zone)
+            && (self.capacity_type.is_empty() || *self.capacity_type == *o.capacity_type)
     }
 }
 
@@ -125,7 +125,11 @@ impl Kwok {
         self.learned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(&(t.to_string(), o.zone.clone(), o.capacity_type.clone()))
+            .contains(&(
+                t.to_string(),
+                o.zone.to_string(),
+                o.capacity_type.to_string(),
+            ))
     }
 
     /// The Node object a launch creates (pure; exposed for tests).
@@ -145,8 +149,8 @@ impl Kwok {
             }
         }
         labels.insert(LABEL_INSTANCE_TYPE.into(), t.name.clone());
-        labels.insert(LABEL_ZONE.into(), o.zone.clone());
-        labels.insert(LABEL_CAPACITY_TYPE.into(), o.capacity_type.clone());
+        labels.insert(LABEL_ZONE.into(), o.zone.to_string());
+        labels.insert(LABEL_CAPACITY_TYPE.into(), o.capacity_type.to_string());
         labels.entry(LABEL_ARCH.into()).or_insert("amd64".into());
         labels.entry(LABEL_OS.into()).or_insert("linux".into());
         labels.insert(LABEL_HOSTNAME.into(), name.clone());
@@ -207,7 +211,11 @@ impl Kwok {
                     self.learned
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .insert((name.clone(), o.zone.clone(), o.capacity_type.clone()));
+                        .insert((
+                            name.clone(),
+                            o.zone.to_string(),
+                            o.capacity_type.to_string(),
+                        ));
                     continue;
                 }
                 let node = self.node_for(req, t, o, self.clock.now());
@@ -792,7 +800,11 @@ impl CloudProvider for Kwok {
         let mut c = (*self.catalog).clone();
         for t in &mut c.types {
             for o in &mut t.offerings {
-                if learned.contains(&(t.name.clone(), o.zone.clone(), o.capacity_type.clone())) {
+                if learned.contains(&(
+                    t.name.clone(),
+                    o.zone.to_string(),
+                    o.capacity_type.to_string(),
+                )) {
                     o.available = false;
                 }
             }
@@ -945,7 +957,7 @@ mod tests {
                 .unwrap()
                 .offerings
                 .iter()
-                .find(|o| o.zone == z && o.capacity_type == "on-demand")
+                .find(|o| &*o.zone == z && &*o.capacity_type == "on-demand")
                 .unwrap()
                 .available
         };

@@ -51,7 +51,7 @@ fn measure<T>(f: impl FnOnce() -> T) -> (T, usize, isize) {
     )
 }
 
-fn node(i: usize, managed: bool) -> k8s_openapi::api::core::v1::Node {
+fn node(i: usize, managed: bool) -> operator::cached_node::CachedNode {
     let cap = json!({"cpu": "3920m", "memory": "14162Mi", "pods": "58"});
     let mut labels = json!({
         "kubernetes.io/hostname": format!("kwok-{i}"),

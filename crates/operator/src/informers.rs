@@ -19,9 +19,9 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use crate::cached_node::CachedNode as Node;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::Node;
 
 use crate::cached_pod::CachedPod;
 use kube::Resource;
@@ -355,17 +355,12 @@ pub fn slim_pod(p: &mut CachedPod) {
     }
 }
 
-/// What the node side reads of a Node: no image list or volume lists.
+/// What the node side keeps of a Node: [`CachedNode`](crate::cached_node::CachedNode)
+/// already drops what it never reads (images, volumes, node info, addresses, …); no
+/// `managedFields`, and no condition messages or heartbeat times.
 pub fn slim_node(n: &mut Node) {
     crate::lean(n);
     if let Some(st) = n.status.as_mut() {
-        st.images = None;
-        st.volumes_attached = None;
-        st.volumes_in_use = None;
-        st.node_info = None;
-        st.daemon_endpoints = None;
-        st.addresses = None;
-        st.config = None;
         for c in st.conditions.iter_mut().flatten() {
             c.message = None;
             c.last_heartbeat_time = None;
@@ -554,7 +549,7 @@ mod tests {
         slim_node(&mut n);
         assert_eq!(
             serde_json::to_value(&n).unwrap(),
-            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"},
+            json!({"metadata": {"name": "n"},
                 "status": {"allocatable": {"cpu": "2"},
                     "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
         );

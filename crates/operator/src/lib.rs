@@ -21,7 +21,8 @@
 //! - [`auth`]: TriggerAuthentication resolution from Secrets, ConfigMaps and container env.
 //! - [`scale`]: the `/scale` subresource of any kind, found through discovery.
 //! - [`busy`]: busy-aware scale-in (`controller.kubernetes.io/pod-deletion-cost`).
-//! - [`informers`]: one shared watch and store per kind for the node side.
+//! - [`informers`]: one shared watch and store per kind for the node side (Pods and Nodes
+//!   as [`cached_pod::CachedPod`] and [`cached_node::CachedNode`]).
 //! - [`nodes`]: provisioning (pending pods → NodeClaims), the NodeClaim lifecycle and
 //!   disruption (cordon, evict, delete).
 //! - [`provider`]: the [`provider::CloudProvider`] trait and its `kwok` and `aws` impls.
@@ -34,6 +35,7 @@
 
 pub mod auth;
 pub mod busy;
+pub mod cached_node;
 pub mod cached_pod;
 pub mod compat;
 pub mod context;

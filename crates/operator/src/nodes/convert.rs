@@ -3,9 +3,9 @@
 //! not affect scheduling, so the conversion is a JSON round trip; the Karpenter kinds go
 //! through the same validation as `kedge check`.
 
+use crate::cached_node::CachedNode as Node;
 use crate::cached_pod::CachedPod as Pod;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::Node;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

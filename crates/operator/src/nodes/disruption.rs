@@ -38,11 +38,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cached_node::CachedNode as Node;
 use crate::cached_pod::CachedPod as Pod;
 use clock::Timestamp;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use model::karpenter::{
     ANNOTATION_NODEPOOL_HASH, CONDITION_INITIALIZED, LABEL_CAPACITY_TYPE, LABEL_INSTANCE_TYPE,

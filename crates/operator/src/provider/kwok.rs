@@ -17,11 +17,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::cached_node::CachedNode as Node;
 use crate::cached_pod::CachedPod as Pod;
 use clock::{Clock, Timestamp};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::Store;
 use model::karpenter::{
@@ -139,7 +139,7 @@ impl Kwok {
         t: &provision::catalog::InstanceType,
         o: &Offering,
         now: Timestamp,
-    ) -> Node {
+    ) -> k8s_openapi::api::core::v1::Node {
         let name = &req.claim_name;
         let mut labels: BTreeMap<String, String> = BTreeMap::new();
         // Single-valued requirements of the instance type (arch, os, family, size, cpu, …).
@@ -219,7 +219,8 @@ impl Kwok {
                     continue;
                 }
                 let node = self.node_for(req, t, o, self.clock.now());
-                let api: Api<Node> = Api::all(self.client.clone());
+                // Created as the full type (the cached one leaves out what it never reads).
+                let api: Api<k8s_openapi::api::core::v1::Node> = Api::all(self.client.clone());
                 let created = match api.create(&PostParams::default(), &node).await {
                     Ok(n) => n,
                     // A retried launch (the claim's status write was lost): the node is ours.
@@ -232,7 +233,7 @@ impl Kwok {
                     }
                     Err(e) => return Err(ProviderError::Api(format!("create node: {e}"))),
                 };
-                return Ok(instance_of(&created));
+                return Ok(instance_of(&Node::of(&created)));
             }
         }
         if tried.is_empty() {
@@ -689,15 +690,16 @@ fn quantities(l: &model::kube::ResourceList) -> BTreeMap<String, String> {
 pub fn instance_of(n: &Node) -> Instance {
     let labels: BTreeMap<String, String> = n.metadata.labels.clone().unwrap_or_default();
     let name = n.metadata.name.clone().unwrap_or_default();
-    let list =
-        |l: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
-            l.map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.0.parse().ok()?)))
-                    .collect()
-            })
-            .unwrap_or_default()
-        };
+    let list = |l: Option<
+        &crate::cached_pod::ListMap<k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+    >| {
+        l.map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.to_string(), v.0.parse().ok()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
     let st = n.status.as_ref();
     Instance {
         provider_id: n

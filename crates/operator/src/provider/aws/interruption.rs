@@ -176,7 +176,7 @@ impl ClusterHandler {
 impl InterruptionHandler for ClusterHandler {
     fn provider_ids(&self) -> BoxFuture<'_, Result<Vec<String>, String>> {
         Box::pin(async move {
-            use k8s_openapi::api::core::v1::Node;
+            use crate::cached_node::CachedNode as Node;
             let lp = kube::api::ListParams::default();
             let nodes = kube::Api::<Node>::all(self.client.clone())
                 .list(&lp)

@@ -344,11 +344,15 @@ impl Informers {
 }
 
 /// What the node side keeps of a Pod: [`CachedPod`] already drops what it never reads; no
-/// `managedFields` or `last-applied-configuration`, and no condition messages.
+/// `managedFields` or `last-applied-configuration`, and of the conditions only the two read
+/// (`PodScheduled`: pending as unschedulable, bind time; `Ready`: the kwok kubelet), without
+/// messages.
 pub fn slim_pod(p: &mut CachedPod) {
     crate::lean(p);
-    if let Some(st) = p.status.as_mut() {
-        for c in st.conditions.iter_mut().flatten() {
+    if let Some(cs) = p.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+        cs.retain(|c| c.type_ == "PodScheduled" || c.type_ == "Ready");
+        cs.shrink_to_fit();
+        for c in cs.iter_mut() {
             c.message = None;
             c.last_probe_time = None;
         }
@@ -501,8 +505,10 @@ mod tests {
             },
             "status": {"phase": "Running", "podIP": "10.0.0.1", "hostIP": "10.1.0.1",
                 "podIPs": [{"ip": "10.0.0.1"}], "qosClass": "Burstable",
-                "conditions": [{"type": "Ready", "status": "True", "message": "m",
-                    "lastProbeTime": null}],
+                "conditions": [{"type": "Initialized", "status": "True"},
+                    {"type": "Ready", "status": "True", "message": "m", "lastProbeTime": null},
+                    {"type": "ContainersReady", "status": "True"},
+                    {"type": "PodScheduled", "status": "True", "reason": "r"}],
                 "containerStatuses": [{"name": "c", "image": "busybox", "imageID": "",
                     "ready": true, "restartCount": 0}]}
         }))
@@ -524,7 +530,8 @@ mod tests {
                         "resources": {"requests": {"memory": "1Gi"}}}]
                 },
                 "status": {"phase": "Running",
-                    "conditions": [{"type": "Ready", "status": "True"}]}
+                    "conditions": [{"type": "Ready", "status": "True"},
+                        {"type": "PodScheduled", "status": "True", "reason": "r"}]}
             })
         );
     }

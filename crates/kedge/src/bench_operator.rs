@@ -377,7 +377,7 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
     };
     let rss_after_ready = rss_kib(pid, "VmRSS:").unwrap_or(0);
     println!(
-        "after ready: RSS {:.1} MB, threads {}",
+        "after ready: RSS {:.1} MiB, threads {}",
         rss_after_ready as f64 / 1024.0,
         rss_kib(pid, "Threads:").unwrap_or(0)
     );
@@ -486,15 +486,16 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
     );
     summary("scale-in latency", in_lat, args.scaled_objects);
     println!(
-        "operator RSS: idle {:.1} MB, after ready {:.1} MB, after scale-out {:.1} MB, peak sampled {:.1} MB, VmHWM {:.1} MB",
+        "operator RSS: idle {:.1} MiB, after ready {:.1} MiB, after scale-out {:.1} MiB, peak sampled {:.1} MiB, VmHWM {:.1} MiB ({:.1} MB)",
         idle_rss as f64 / 1024.0,
         rss_after_ready as f64 / 1024.0,
         rss_after_out as f64 / 1024.0,
         sampled as f64 / 1024.0,
-        hwm as f64 / 1024.0
+        hwm as f64 / 1024.0,
+        hwm as f64 * 1024.0 / 1e6
     );
     println!(
-        "operator RSS split: anonymous (heap, stacks) peak sampled {:.1} MB, at the end {:.1} MB; file-backed (the binary's code pages) at the end {:.1} MB",
+        "operator RSS split: anonymous (heap, stacks) peak sampled {:.1} MiB, at the end {:.1} MiB; file-backed (the binary's code pages) at the end {:.1} MiB",
         peak_anon.load(Ordering::Relaxed) as f64 / 1024.0,
         anon as f64 / 1024.0,
         file as f64 / 1024.0

@@ -310,12 +310,12 @@ pub struct Scheduler<'c> {
 }
 
 /// What makes pods alike for scheduling. One per distinct signature, and bound pods are
-/// registered too (often one signature each, as labels differ): kept small, the labels as a
-/// sorted list rather than a `BTreeMap` (which allocates a node for eleven entries).
+/// registered too (often one signature each, as labels differ), so it stays small: the
+/// tolerations are kept here only (not again in the [`Sig`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct SigKey {
     ns: String,
-    labels: Vec<(String, String)>,
+    labels: Labels,
     node_selector: Labels,
     affinity: Option<Affinity>,
     tolerations: Vec<Toleration>,
@@ -683,12 +683,7 @@ impl<'c> Scheduler<'c> {
     fn sig_for(&mut self, pod: &Pod, term: usize, strict: bool) -> SigId {
         let key = SigKey {
             ns: pod.metadata.ns().to_string(),
-            labels: pod
-                .metadata
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            labels: pod.metadata.labels.clone(),
             node_selector: pod.spec.node_selector.clone(),
             affinity: pod.spec.affinity.clone(),
             tolerations: pod.spec.tolerations.clone(),
@@ -912,14 +907,9 @@ impl<'c> Scheduler<'c> {
             let Some(key) = key else { continue };
             let mut matches = Vec::new();
             let mut anti_targets = Vec::new();
-            let labels: Labels = if group_matchers.is_empty() {
-                Labels::new()
-            } else {
-                key.labels.iter().cloned().collect()
-            };
             for (g, gk) in group_matchers.iter().enumerate() {
                 if gk.namespaces.contains(&key.ns)
-                    && gk.selector.as_ref().is_some_and(|s| s.matches(&labels))
+                    && gk.selector.as_ref().is_some_and(|s| s.matches(&key.labels))
                 {
                     matches.push(g as GroupId);
                     if self.anti_groups.contains(&(g as GroupId)) {

@@ -610,7 +610,7 @@ impl Aws {
                 p.set(format!("{op}.InstanceType"), o.instance_type.clone());
                 p.set(format!("{op}.SubnetId"), o.subnet.clone());
                 // Redundant with the subnet, but it lets errorSet entries name the zone.
-                p.set(format!("{op}.AvailabilityZone"), o.zone.to_string());
+                p.set(format!("{op}.AvailabilityZone"), o.zone.clone());
                 p.set(format!("{op}.ImageId"), o.image.clone());
             }
         }
@@ -883,7 +883,7 @@ impl Aws {
                     offerings
                         .iter()
                         .find(|o| &o.subnet == s)
-                        .map(|o| o.zone.to_string())
+                        .map(|o| o.zone.clone())
                 })
             })
             .unwrap_or_default();

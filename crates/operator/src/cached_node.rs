@@ -8,8 +8,6 @@
 //! lists. Field names and types are otherwise the generated ones, so code reads it the same
 //! way.
 
-use std::borrow::Cow;
-
 use k8s_openapi::api::core::v1::{NodeCondition, Taint};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -55,41 +53,13 @@ pub struct NodeStatus {
     pub conditions: Option<Vec<NodeCondition>>,
 }
 
-impl CachedNode {
-    /// The cached view of a full Node (what a watch would have deserialized).
-    pub fn of(n: &k8s_openapi::api::core::v1::Node) -> CachedNode {
-        serde_json::to_value(n)
-            .and_then(serde_json::from_value)
-            .unwrap_or_default()
-    }
-}
-
-impl kube::Resource for CachedNode {
-    type DynamicType = ();
-    type Scope = k8s_openapi::ClusterResourceScope;
-
-    fn kind(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("Node")
-    }
-    fn group(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("")
-    }
-    fn version(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("v1")
-    }
-    fn api_version(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("v1")
-    }
-    fn plural(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("nodes")
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+cached_core_v1!(
+    CachedNode,
+    k8s_openapi::api::core::v1::Node,
+    "Node",
+    "nodes",
+    k8s_openapi::ClusterResourceScope
+);
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,6 @@
 //! generated ones, so code reads it the same way; fields the operator never reads are not
 //! kept (and not even parsed).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
@@ -149,41 +148,13 @@ pub struct PodStatus {
     pub reason: Option<String>,
 }
 
-impl CachedPod {
-    /// The cached view of a full Pod (what a watch would have deserialized).
-    pub fn of(p: &k8s_openapi::api::core::v1::Pod) -> CachedPod {
-        serde_json::to_value(p)
-            .and_then(serde_json::from_value)
-            .unwrap_or_default()
-    }
-}
-
-impl kube::Resource for CachedPod {
-    type DynamicType = ();
-    type Scope = k8s_openapi::NamespaceResourceScope;
-
-    fn kind(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("Pod")
-    }
-    fn group(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("")
-    }
-    fn version(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("v1")
-    }
-    fn api_version(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("v1")
-    }
-    fn plural(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("pods")
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+cached_core_v1!(
+    CachedPod,
+    k8s_openapi::api::core::v1::Pod,
+    "Pod",
+    "pods",
+    k8s_openapi::NamespaceResourceScope
+);
 
 #[cfg(test)]
 mod tests {

@@ -33,6 +33,51 @@
 //!   scheduler) on loopback for integration tests and `kedge bench operator`.
 //! - [`run`](mod@run): wiring everything together for `kedge operator`.
 
+/// A cached view of a core/v1 kind (`CachedPod`, `CachedNode`): the `kube::Resource` impl
+/// that lets it be watched and listed as that kind, and `of`, the cached view of the full
+/// k8s-openapi object (what a watch would have deserialized).
+macro_rules! cached_core_v1 {
+    ($cached:ident, $full:ty, $kind:literal, $plural:literal, $scope:ty) => {
+        impl $cached {
+            /// The cached view of a full object (what a watch would have deserialized).
+            pub fn of(full: &$full) -> $cached {
+                serde_json::to_value(full)
+                    .and_then(serde_json::from_value)
+                    .unwrap_or_default()
+            }
+        }
+
+        impl kube::Resource for $cached {
+            type DynamicType = ();
+            type Scope = $scope;
+
+            fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed($kind)
+            }
+            fn group(_: &()) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed("")
+            }
+            fn version(_: &()) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed("v1")
+            }
+            fn api_version(_: &()) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed("v1")
+            }
+            fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed($plural)
+            }
+            fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(
+                &mut self,
+            ) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
 pub mod auth;
 pub mod busy;
 pub mod cached_node;

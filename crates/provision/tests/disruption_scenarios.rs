@@ -95,6 +95,37 @@ fn empty_nodes_are_deleted_only_after_consolidate_after() {
 }
 
 #[test]
+fn only_a_nodepools_nodes_are_disrupted() {
+    let c = Catalog::generated(10);
+    let p =
+        default_pool("  disruption:\n    consolidateAfter: 0s\n    budgets: [{nodes: \"100%\"}]");
+    // Empty and long expired, but of a NodePool that is gone, or of none at all.
+    let gone = pool("gone", "", "");
+    let orphan = node(&c, &gone, "orphan", "fake-it-3", vec![]);
+    let mut foreign = node(&c, &p, "foreign", "fake-it-3", vec![]);
+    foreign.labels.remove(LABEL_NODEPOOL);
+    let late = at(10_000 * HOUR);
+    let d = disrupt(
+        &c,
+        &input(&p, vec![orphan.clone(), foreign.clone()]),
+        late,
+        DisruptionOptions::default(),
+    );
+    assert!(d.commands.is_empty(), "{:?}", d.commands);
+    assert!(d.actions.is_empty());
+    // With one node of the NodePool beside them, that node (only) goes.
+    let ours = node(&c, &p, "ours", "fake-it-3", vec![]);
+    let d = disrupt(
+        &c,
+        &input(&p, vec![orphan, foreign, ours]),
+        late,
+        DisruptionOptions::default(),
+    );
+    let gone: Vec<&String> = d.commands.iter().flat_map(|c| &c.candidates).collect();
+    assert_eq!(gone, ["ours"]);
+}
+
+#[test]
 fn default_budget_of_ten_percent_limits_empty_deletions() {
     let c = Catalog::generated(10);
     let p = default_pool("");

@@ -151,7 +151,15 @@ async fn bench(args: &BenchAutoscaleArgs) -> anyhow::Result<Vec<LoopStats>> {
             stop_rx.clone(),
         )));
     }
-    tokio::time::sleep_until(start + args.duration).await;
+    // A bar in seconds; one wake-up a second costs the measured loops nothing visible.
+    let bar = crate::progress::Progress::new("running", args.duration.as_secs());
+    let end = start + args.duration;
+    while tokio::time::Instant::now() < end {
+        tokio::time::sleep_until(end.min(tokio::time::Instant::now() + Duration::from_secs(1)))
+            .await;
+        bar.set(start.elapsed().as_secs());
+    }
+    bar.finish();
     let _ = stop_tx.send(true);
     let mut out = Vec::with_capacity(n);
     for h in handles {

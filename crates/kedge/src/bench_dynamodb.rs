@@ -112,6 +112,7 @@ fn item(prefix: &str, i: usize, pad: &str) -> Value {
 /// Run `count` units of work over `connections` connections; each unit is one request
 /// built by `make(conn, unit)`. Returns per-request latencies in microseconds.
 async fn phase<F, Fut>(
+    label: &str,
     uri: &hyper::Uri,
     connections: usize,
     count: usize,
@@ -124,9 +125,10 @@ where
 {
     let next = Arc::new(AtomicUsize::new(0));
     let make = Arc::new(make);
+    let bar = crate::progress::Progress::new(label, count as u64);
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (next, make, uri) = (next.clone(), make.clone(), uri.clone());
+        let (next, make, uri, bar) = (next.clone(), make.clone(), uri.clone(), bar.clone());
         tasks.push(tokio::spawn(async move {
             let mut c = Conn::open(&uri).await?;
             let mut lat = Vec::new();
@@ -138,6 +140,7 @@ where
                 let t = Instant::now();
                 c = make(c, i).await?;
                 lat.push(t.elapsed().as_micros() as u64);
+                bar.inc(step.min(count - i) as u64);
             }
             anyhow::Ok(lat)
         }));
@@ -146,6 +149,7 @@ where
     for t in tasks {
         all.extend(t.await??);
     }
+    bar.finish();
     all.sort_unstable();
     Ok(all)
 }
@@ -202,7 +206,7 @@ pub async fn run(a: DynamoBenchArgs) -> anyhow::Result<()> {
 
     let (t, p) = (table.clone(), pad.clone());
     let start = Instant::now();
-    let lat = phase(&uri, a.connections, n, 1, move |mut c, i| {
+    let lat = phase("PutItem", &uri, a.connections, n, 1, move |mut c, i| {
         let body = json!({"TableName": t, "Item": item("p", i, &p)});
         async move {
             c.call("PutItem", &body).await?;
@@ -214,7 +218,7 @@ pub async fn run(a: DynamoBenchArgs) -> anyhow::Result<()> {
 
     let t = table.clone();
     let start = Instant::now();
-    let lat = phase(&uri, a.connections, n, 1, move |mut c, i| {
+    let lat = phase("GetItem", &uri, a.connections, n, 1, move |mut c, i| {
         // A cheap deterministic shuffle so reads do not follow write order.
         let k = (i.wrapping_mul(2_654_435_761)) % n;
         let body = json!({"TableName": t, "Key": {"pk": {"S": format!("p{}", k / 100)}, "sk": {"N": (k % 100).to_string()}}});
@@ -233,7 +237,7 @@ pub async fn run(a: DynamoBenchArgs) -> anyhow::Result<()> {
     let parts = n.div_ceil(100);
     let t = table.clone();
     let start = Instant::now();
-    let lat = phase(&uri, a.connections, queries, 1, move |mut c, i| {
+    let lat = phase("Query", &uri, a.connections, queries, 1, move |mut c, i| {
         let part = (i.wrapping_mul(40_503)) % parts;
         let body = json!({
             "TableName": t,
@@ -260,22 +264,29 @@ pub async fn run(a: DynamoBenchArgs) -> anyhow::Result<()> {
 
     let (t, p) = (table.clone(), pad.clone());
     let start = Instant::now();
-    let lat = phase(&uri, a.connections, n, 25, move |mut c, i| {
-        let reqs: Vec<Value> = (i..(i + 25).min(n))
-            .map(|j| json!({"PutRequest": {"Item": item("b", j, &p)}}))
-            .collect();
-        let body = json!({"RequestItems": {t.clone(): reqs}});
-        async move {
-            let r = c.call("BatchWriteItem", &body).await?;
-            if r["UnprocessedItems"]
-                .as_object()
-                .is_some_and(|u| !u.is_empty())
-            {
-                bail!("BatchWriteItem left items unprocessed");
+    let lat = phase(
+        "BatchWriteItem",
+        &uri,
+        a.connections,
+        n,
+        25,
+        move |mut c, i| {
+            let reqs: Vec<Value> = (i..(i + 25).min(n))
+                .map(|j| json!({"PutRequest": {"Item": item("b", j, &p)}}))
+                .collect();
+            let body = json!({"RequestItems": {t.clone(): reqs}});
+            async move {
+                let r = c.call("BatchWriteItem", &body).await?;
+                if r["UnprocessedItems"]
+                    .as_object()
+                    .is_some_and(|u| !u.is_empty())
+                {
+                    bail!("BatchWriteItem left items unprocessed");
+                }
+                Ok(c)
             }
-            Ok(c)
-        }
-    })
+        },
+    )
     .await?;
     report(
         "BatchWriteItem",

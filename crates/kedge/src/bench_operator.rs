@@ -363,11 +363,16 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     let deadline = Instant::now() + Duration::from_secs(args.phase_timeout);
-    while ready_at.lock().unwrap_or_else(|e| e.into_inner()).len() < args.scaled_objects
-        && Instant::now() < deadline
-    {
+    let bar = crate::progress::Progress::new("ScaledObjects ready", args.scaled_objects as u64);
+    loop {
+        let ready = ready_at.lock().unwrap_or_else(|e| e.into_inner()).len();
+        bar.set(ready as u64);
+        if ready >= args.scaled_objects || Instant::now() >= deadline {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    bar.finish();
     let ready_lat: Vec<f64> = {
         let c = created.lock().unwrap_or_else(|e| e.into_inner());
         let r = ready_at.lock().unwrap_or_else(|e| e.into_inner());
@@ -414,11 +419,17 @@ async fn run_async(args: &BenchOperatorArgs) -> anyhow::Result<()> {
             let t = Instant::now();
             value.store(target as u64, Ordering::Relaxed);
             let deadline = Instant::now() + Duration::from_secs(timeout);
-            while seen.lock().unwrap_or_else(|e| e.into_inner()).len() < n
-                && Instant::now() < deadline
-            {
+            let label = if target > 0 { "scale-out" } else { "scale-in" };
+            let bar = crate::progress::Progress::new(label, n as u64);
+            loop {
+                let done = seen.lock().unwrap_or_else(|e| e.into_inner()).len();
+                bar.set(done as u64);
+                if done >= n || Instant::now() >= deadline {
+                    break;
+                }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
+            bar.finish();
             task.abort();
             let v: Vec<f64> = seen
                 .lock()

@@ -125,7 +125,9 @@ fn summary(lat: &mut [u64]) -> String {
 }
 
 /// Send `count` messages numbered from `base` with `connections` workers.
+#[allow(clippy::too_many_arguments)]
 async fn send_phase(
+    label: &str,
     uri: &hyper::Uri,
     url: &str,
     base: usize,
@@ -135,11 +137,13 @@ async fn send_phase(
     body_size: usize,
 ) -> anyhow::Result<Vec<u64>> {
     let next = Arc::new(AtomicUsize::new(0));
+    let bar = crate::progress::Progress::new(label, count as u64);
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let next = next.clone();
         let uri = uri.clone();
         let url = url.to_owned();
+        let bar = bar.clone();
         tasks.push(tokio::spawn(async move {
             let mut c = Conn::open(&uri).await?;
             let mut lat = Vec::new();
@@ -176,6 +180,7 @@ async fn send_phase(
                     }
                 }
                 lat.push(t.elapsed().as_micros() as u64);
+                bar.inc((end - start) as u64);
             }
             anyhow::Ok(lat)
         }));
@@ -184,6 +189,7 @@ async fn send_phase(
     for t in tasks {
         all.extend(t.await??);
     }
+    bar.finish();
     Ok(all)
 }
 
@@ -220,8 +226,17 @@ pub async fn run(a: SqsBenchArgs) -> anyhow::Result<()> {
 
     // Phase 1: send.
     let t0 = Instant::now();
-    let mut send_lat =
-        send_phase(&uri, &url, 0, a.messages, batch, a.connections, a.body_size).await?;
+    let mut send_lat = send_phase(
+        "send",
+        &uri,
+        &url,
+        0,
+        a.messages,
+        batch,
+        a.connections,
+        a.body_size,
+    )
+    .await?;
     let send_s = t0.elapsed().as_secs_f64();
     println!(
         "send:           {:>9} msgs in {:>7.2} s = {:>9.0} msgs/s ({:.0} requests/s)  {}",
@@ -236,6 +251,7 @@ pub async fn run(a: SqsBenchArgs) -> anyhow::Result<()> {
     if a.prefill > 0 {
         let t = Instant::now();
         send_phase(
+            "prefill",
             &uri,
             &url,
             a.messages,
@@ -257,14 +273,16 @@ pub async fn run(a: SqsBenchArgs) -> anyhow::Result<()> {
     let received = Arc::new(AtomicU64::new(0));
     let duplicates = Arc::new(AtomicU64::new(0));
     let t1 = Instant::now();
+    let bar = crate::progress::Progress::new("receive+delete", a.messages as u64);
     let mut tasks = Vec::new();
     for _ in 0..a.connections {
-        let (uri, url, seen, received, duplicates) = (
+        let (uri, url, seen, received, duplicates, bar) = (
             uri.clone(),
             url.clone(),
             seen.clone(),
             received.clone(),
             duplicates.clone(),
+            bar.clone(),
         );
         let total = a.messages as u64;
         tasks.push(tokio::spawn(async move {
@@ -326,6 +344,7 @@ pub async fn run(a: SqsBenchArgs) -> anyhow::Result<()> {
                     }
                 }
                 dlat.push(t.elapsed().as_micros() as u64);
+                bar.set(received.load(Ordering::Relaxed));
             }
             anyhow::Ok((rlat, dlat))
         }));
@@ -336,6 +355,7 @@ pub async fn run(a: SqsBenchArgs) -> anyhow::Result<()> {
         rlat.extend(r);
         dlat.extend(d);
     }
+    bar.finish();
     let recv_s = t1.elapsed().as_secs_f64();
     let got = received.load(Ordering::Relaxed);
     println!(

@@ -1,7 +1,7 @@
 //! The `kedge` command-line binary: one subcommand per job (see `kedge --help`).
 //!
 //! # Layout
-//! - `main.rs`: argument parsing, logging set-up, signal handling and dispatch.
+//! - `main.rs`: argument parsing, signal handling and dispatch; `logging.rs`: where log lines go.
 //! - `serve.rs`: `kedge serve`, the SQS + DynamoDB endpoint.
 //! - `produce.rs`, `consume.rs`: the sample application (thin over the `workload` crate).
 //! - `up.rs` (+ `up/`): `kedge up`, the local twin running a scenario, and its report.
@@ -15,8 +15,11 @@ mod bench_provision;
 mod bench_sqs;
 mod check;
 mod consume;
+mod logging;
 mod operator_cmd;
 mod produce;
+mod progress;
+mod report_html;
 mod serve;
 mod up;
 
@@ -143,17 +146,23 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-fn init_logging(level: Option<&str>) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_new(level.unwrap_or("info")).unwrap_or_else(|e| {
-        eprintln!("kedge: ignoring the log filter {level:?}: {e}");
-        EnvFilter::new("info")
+/// Logs go to stderr so stdout stays machine-readable (the "listening on" line, bench
+/// output); `kedge up` also writes them to its report directory (`logging.rs`).
+fn init_logging(level: Option<&str>, command: &Command) {
+    let up = matches!(command, Command::Up(_));
+    logging::init(logging::Setup {
+        asked: level,
+        // `kedge up` prints status lines; its info lines go to kedge.log.
+        console_default: if up { "warn" } else { "info" },
+        file_later: up,
+        file_prefix: match command {
+            Command::Consume(a) => Some(format!(
+                "{} | ",
+                a.consumer_id.as_deref().unwrap_or("consume")
+            )),
+            _ => None,
+        },
     });
-    // Logs go to stderr so stdout stays machine-readable (the "listening on" line, bench output).
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 /// Run an async command on a multi-threaded runtime.
@@ -189,7 +198,7 @@ fn tune_allocator_for_operator() {
 fn main() -> anyhow::Result<()> {
     tune_allocator_for_operator();
     let cli = Cli::parse();
-    init_logging(cli.log_level.as_deref());
+    init_logging(cli.log_level.as_deref(), &cli.command);
     match cli.command {
         Command::Serve(a) => block_on(serve::run(a)),
         Command::Up(a) => block_on(up::run(a)),

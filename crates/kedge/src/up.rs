@@ -246,6 +246,10 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
     for d in [&report_dir, &pod_dir, &ack_dir] {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
+    // Every log line of the run (ours and the consumers') goes here, never over the view.
+    let log_file = report_dir.join("kedge.log");
+    crate::logging::to_file(&log_file, "kedge | ")
+        .with_context(|| format!("opening the log file {}", log_file.display()))?;
     let total = a.duration.unwrap_or_else(|| sc.total());
     let consumer_vis = workload::parse_duration(&sc.consumer.visibility_timeout)
         .map_err(|e| anyhow::anyhow!("consumer.visibility_timeout: {e}"))?;
@@ -305,7 +309,15 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
             ("AWS_REGION".into(), REGION.into()),
             ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
             ("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
-            ("KEDGE_LOG".into(), "warn".into()),
+            // Their start and stop lines and any warning, in kedge.log beside ours.
+            ("KEDGE_LOG".into(), "info".into()),
+            (
+                crate::logging::LOG_FILE_ENV.into(),
+                std::path::absolute(&log_file)
+                    .unwrap_or_else(|_| log_file.clone())
+                    .display()
+                    .to_string(),
+            ),
         ],
     };
     let grace = workload::parse_duration(&sc.consumer.grace_period)
@@ -347,15 +359,15 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
     let max_replicas = as_cfg.max;
     let scale_down_window = Duration::from_secs(as_cfg.behavior.down.window_secs.into());
     println!(
-        "kedge up: scenario {:?}, {}s; endpoint {}; queue {}; table {}",
+        "kedge up: scenario {:?}, {}s; endpoint {}\n  queue {}; table {}",
         sc.name,
         total.as_secs(),
         ep.url,
         queue_url,
         sc.queue.table
     );
-    println!(
-        "timings: tick {}ms, polling {}ms, scale-down window {}s, node boot {}s, consumer work {} (batch {}, x{}), queueLength {target}, maxReplicaCount {}, joint decisions {}; report -> {}",
+    let timings = format!(
+        "tick {}ms, polling {}ms, scale-down window {}s, node boot {}s, consumer work {} (batch {}, x{}), queueLength {target}, maxReplicaCount {}, joint decisions {}",
         sc.tick.as_millis(),
         polling.as_millis(),
         scale_down_window.as_secs(),
@@ -365,11 +377,15 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         sc.consumer.concurrency,
         max_replicas,
         if sc.joint { "on" } else { "off" },
-        report_dir.display()
+    );
+    println!(
+        "  timings: {timings}\n  report -> {}; logs -> {}",
+        report_dir.display(),
+        log_file.display()
     );
     // The live view needs a terminal; without one (CI, a pipe) status lines are printed.
     let mut live = if !a.headless && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        match tui::Live::start() {
+        match tui::Live::start(log_file.display().to_string()) {
             Ok(l) => Some(l),
             Err(e) => {
                 eprintln!("no live view ({e}); printing status lines");
@@ -509,13 +525,10 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
                 .iter()
                 .rev()
                 .take(20)
-                .map(|d| {
-                    format!(
-                        "{:>6.1}s {:<9} {}",
-                        d.at_ms.saturating_sub(start.as_millis()) as f64 / 1000.0,
-                        d.kind,
-                        d.text
-                    )
+                .map(|d| tui::DecisionLine {
+                    t_s: d.at_ms.saturating_sub(start.as_millis()) as f64 / 1000.0,
+                    kind: d.kind,
+                    text: d.text.clone(),
                 })
                 .collect();
             let view = tui::View {
@@ -526,6 +539,7 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
                 in_flight: inflight,
                 snap: &snap,
                 stats,
+                samples: &samples,
                 decisions,
             };
             if let Err(e) = l.draw(&view) {
@@ -554,6 +568,10 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
     // Back to the normal screen before anything else is printed.
     drop(live);
     // Stop producers, then consumers (drain: SIGTERM, wait), then read everything back.
+    println!(
+        "stopping: producers, then consumers (they finish their message; up to {}s), then the report…",
+        (grace + Duration::from_secs(5)).as_secs()
+    );
     let _ = stop_tx.send(true);
     let (sent, failed) = producers.await.unwrap_or((0, 0));
     let end = now();
@@ -565,7 +583,7 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
     let leftover = pids.iter().filter(|p| process_alive(**p)).count();
 
     // Messages not consumed by the end (an interrupted or short run): not lost, still queued.
-    let (vis_end, inflight_end) = queue_depth(&clients, &queue_url).await;
+    let left = report::left_over(&clients, &queue_url).await?;
     let acked = read_acks(&ack_dir)?;
     let items = scan_table(&clients, &sc.queue.table).await?;
     let _ = ep.stop.send(());
@@ -578,6 +596,8 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
     let r = Report::build(report::Inputs {
         scenario: sc.name.clone(),
         duration_s: end.since(start).as_secs_f64(),
+        scenario_s: sc.total().as_secs_f64(),
+        planned_s: total.as_secs_f64(),
         interrupted,
         sent,
         send_failures: failed,
@@ -592,18 +612,50 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         baseline_nodes: sc.baseline.count,
         min_replicas: twin.min_replicas(),
         leftover_processes: leftover as u32,
-        left_in_queue: vis_end + inflight_end,
+        left,
     });
+    let what_ran = vec![
+        (
+            "scenario".into(),
+            match &a.scenario {
+                Some(p) => format!("{} ({})", sc.name, p.display()),
+                None => format!("{} (built in)", sc.name),
+            },
+        ),
+        (
+            "policy".into(),
+            format!(
+                "joint pod + node decisions {}",
+                if sc.joint { "on" } else { "off" }
+            ),
+        ),
+        (
+            "manifests".into(),
+            loaded
+                .manifests
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        ("timings".into(), timings),
+    ];
     report::write(
         &report_dir,
         &r,
-        &samples,
-        &twin.log,
-        &items,
-        start.as_millis(),
+        report::Written {
+            what_ran,
+            samples: &samples,
+            decisions: &twin.log,
+            items: &items,
+            start_ms: start.as_millis(),
+        },
     )?;
     r.print_summary();
-    println!("report: {}", report_dir.display());
+    println!(
+        "report: {} (report.html, report.json, timeseries.csv; logs in kedge.log)",
+        report_dir.display()
+    );
     Ok(())
 }
 

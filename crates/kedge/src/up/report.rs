@@ -1,5 +1,12 @@
-//! The end-of-run report: reconciliation against the table, `report.json`, `timeseries.csv`,
-//! a self-contained `report.html` (inline SVG charts) and the summary table.
+//! The end-of-run report: reconciliation against the table and what the queue and its DLQ
+//! still hold, `report.json`, `timeseries.csv`, `report.html` (the shared page,
+//! `report_html.rs`) and the summary printed at the end.
+//!
+//! The words mean one thing each. Of the transaction ids acknowledged to a producer:
+//! *processed* have an item in the table; *unprocessed* have none yet but are accounted for by
+//! a message still in the queue (a run stopped early leaves these); *dead-lettered* by one in
+//! the DLQ; *lost* by neither. The queue and DLQ are counted through the SQS API after the
+//! consumers stopped.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -10,6 +17,7 @@ use cluster::local::{DecisionRecord, Snapshot, Totals};
 use serde::Serialize;
 
 use super::Item;
+use crate::report_html::{self, Chart, Decision, Figure, Page, Run, Series};
 
 /// One row of `timeseries.csv` (about one per second).
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +79,9 @@ impl Sample {
 pub struct Inputs<'a> {
     pub scenario: String,
     pub duration_s: f64,
+    /// The scenario's own length, and how long this run was meant to last (`--duration`).
+    pub scenario_s: f64,
+    pub planned_s: f64,
     pub interrupted: bool,
     pub sent: u64,
     pub send_failures: u64,
@@ -85,27 +96,122 @@ pub struct Inputs<'a> {
     pub baseline_nodes: u32,
     pub min_replicas: u32,
     pub leftover_processes: u32,
-    pub left_in_queue: u64,
+    /// What the queue and its DLQ still hold after the consumers stopped.
+    pub left: LeftOver,
+}
+
+/// Messages still in the queue and its DLQ, counted through the SQS API
+/// (`GetQueueAttributes`) after the consumers stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LeftOver {
+    pub visible: u64,
+    pub in_flight: u64,
+    pub delayed: u64,
+    /// Everything in the dead-letter queue.
+    pub dlq: u64,
+}
+
+impl LeftOver {
+    pub fn in_queue(&self) -> u64 {
+        self.visible + self.in_flight + self.delayed
+    }
+}
+
+/// Count what `queue_url` and its DLQ (from the queue's redrive policy) still hold.
+pub async fn left_over(clients: &workload::Clients, queue_url: &str) -> anyhow::Result<LeftOver> {
+    let (visible, in_flight, delayed, redrive) = counts(clients, queue_url).await?;
+    let mut dlq = 0;
+    if let Some(name) = redrive
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .and_then(|v| v["deadLetterTargetArn"].as_str().map(str::to_owned))
+        .and_then(|arn| arn.rsplit(':').next().map(str::to_owned))
+    {
+        let url = clients
+            .sqs
+            .get_queue_url()
+            .queue_name(&name)
+            .send()
+            .await
+            .with_context(|| format!("finding the DLQ {name}"))?
+            .queue_url
+            .with_context(|| format!("the DLQ {name} has no URL"))?;
+        let (v, f, d, _) = counts(clients, &url).await?;
+        dlq = v + f + d;
+    }
+    Ok(LeftOver {
+        visible,
+        in_flight,
+        delayed,
+        dlq,
+    })
+}
+
+async fn counts(
+    clients: &workload::Clients,
+    url: &str,
+) -> anyhow::Result<(u64, u64, u64, Option<String>)> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let r = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .attribute_names(A::RedrivePolicy)
+        .send()
+        .await
+        .with_context(|| format!("counting the messages in {url}"))?;
+    let a = r.attributes.unwrap_or_default();
+    let g = |k: A| a.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Ok((
+        g(A::ApproximateNumberOfMessages),
+        g(A::ApproximateNumberOfMessagesNotVisible),
+        g(A::ApproximateNumberOfMessagesDelayed),
+        a.get(&A::RedrivePolicy).cloned(),
+    ))
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub scenario: String,
     pub duration_s: f64,
+    /// The scenario's own length.
+    pub scenario_s: f64,
+    /// Stopped before the scenario's end (`--duration` shorter than it, or `q` / Ctrl-C).
+    pub stopped_early: bool,
     pub interrupted: bool,
-    /// Messages the producers were acknowledged (ack logs).
+    /// Messages the producers sent (their own count).
     pub messages_sent: u64,
+    /// Acknowledgements in the producers' ack logs (an id acknowledged twice counts twice).
     pub messages_acknowledged: u64,
     pub send_failures: u64,
     pub items_in_table: u64,
+    /// Acknowledged transaction ids with an item in the table.
+    pub processed_messages: u64,
+    /// Acknowledged ids with no item yet, accounted for by messages still in the queue
+    /// (waiting, in flight or delayed) when the consumers stopped: a run stopped early leaves
+    /// these behind. Not lost.
+    pub unprocessed_messages: u64,
+    /// Acknowledged ids with no item, accounted for by messages in the DLQ (received
+    /// maxReceiveCount times without being processed).
+    pub dead_lettered: u64,
+    /// Acknowledged ids that are in neither the table, the queue nor its DLQ.
+    pub lost_messages: u64,
     /// Items whose transaction id appears more than once in the table, plus acknowledged
     /// ids acknowledged twice (a producer resend that became two messages).
     pub duplicate_items: u64,
-    /// Acknowledged transaction ids with no item in the table (strict: a message still in
-    /// the queue at the end of an interrupted run counts too; see `left_in_queue`).
-    pub lost_messages: u64,
-    /// Messages still in the queue (visible + in flight) after the consumers stopped.
+    /// Messages in the queue (visible + in flight + delayed) after the consumers stopped.
     pub left_in_queue: u64,
+    /// Of those, in flight (held by a consumer that was killed; visible again after its
+    /// visibility timeout).
+    pub left_in_flight: u64,
+    /// Messages in the DLQ at the end.
+    pub in_dlq: u64,
+    /// Messages in the queue or DLQ beyond the unprocessed acknowledged ids: redeliveries of
+    /// items already written, or sends whose acknowledgement never reached the producer.
+    pub queued_beyond_missing: u64,
     /// Items whose transaction id no producer was acknowledged for.
     pub unexpected_items: u64,
     /// Items written after more than one receive (redeliveries, processed once).
@@ -145,6 +251,47 @@ fn pct(sorted: &[u64], p: f64) -> Option<u64> {
     sorted.get(i.min(sorted.len() - 1)).copied()
 }
 
+/// `850 ms`, `1.2 s`, `14 s`.
+pub fn ms_text(v: u64) -> String {
+    if v >= 10_000 {
+        format!("{:.0} s", v as f64 / 1000.0)
+    } else if v >= 1000 {
+        format!("{:.1} s", v as f64 / 1000.0)
+    } else {
+        format!("{v} ms")
+    }
+}
+
+/// `text` broken at spaces into lines of at most `width` columns, the first starting with
+/// `first`, the others with `rest`.
+fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
+    let mut out = String::from(first);
+    let mut col = first.chars().count();
+    let mut line_start = true;
+    for word in text.split_whitespace() {
+        let w = word.chars().count();
+        if !line_start && col + 1 + w > width {
+            out.push('\n');
+            out.push_str(rest);
+            col = rest.chars().count();
+            line_start = true;
+        }
+        if !line_start {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += w;
+        line_start = false;
+    }
+    out
+}
+
+/// `3 messages`, `1 message`.
+fn n(v: u64, one: &str, many: &str) -> String {
+    format!("{v} {}", if v == 1 { one } else { many })
+}
+
 impl Report {
     pub fn build(i: Inputs<'_>) -> Report {
         let mut seen: HashMap<&str, u32> = HashMap::new();
@@ -157,11 +304,17 @@ impl Report {
             .values()
             .map(|c| u64::from(c.saturating_sub(1)))
             .sum();
-        let lost = i
+        let missing = i
             .acked
             .keys()
             .filter(|k| !seen.contains_key(k.as_str()))
             .count() as u64;
+        let processed = i.acked.len() as u64 - missing;
+        // The queue holds messages, not ids: each message left accounts for one missing id,
+        // the queue first (waiting work), then the DLQ (work that failed).
+        let unprocessed = missing.min(i.left.in_queue());
+        let dead_lettered = (missing - unprocessed).min(i.left.dlq);
+        let lost = missing - unprocessed - dead_lettered;
         let unexpected = seen.keys().filter(|k| !i.acked.contains_key(**k)).count() as u64;
         let mut lat: Vec<u64> = i
             .items
@@ -173,14 +326,22 @@ impl Report {
         Report {
             scenario: i.scenario,
             duration_s: i.duration_s,
+            scenario_s: i.scenario_s,
+            stopped_early: i.interrupted || i.planned_s + 0.5 < i.scenario_s,
             interrupted: i.interrupted,
             messages_sent: i.sent,
             messages_acknowledged: i.acked.values().map(|c| u64::from(*c)).sum(),
             send_failures: i.send_failures,
             items_in_table: i.items.len() as u64,
-            duplicate_items: table_dups + ack_dups,
+            processed_messages: processed,
+            unprocessed_messages: unprocessed,
+            dead_lettered,
             lost_messages: lost,
-            left_in_queue: i.left_in_queue,
+            duplicate_items: table_dups + ack_dups,
+            left_in_queue: i.left.in_queue(),
+            left_in_flight: i.left.in_flight,
+            in_dlq: i.left.dlq,
+            queued_beyond_missing: (i.left.in_queue() + i.left.dlq) - unprocessed - dead_lettered,
             unexpected_items: unexpected,
             redelivered_items: i
                 .items
@@ -212,9 +373,286 @@ impl Report {
         }
     }
 
+    /// Distinct acknowledged transaction ids: processed + unprocessed + dead-lettered + lost.
+    pub fn acknowledged_ids(&self) -> u64 {
+        self.processed_messages
+            + self.unprocessed_messages
+            + self.dead_lettered
+            + self.lost_messages
+    }
+
+    /// How long it ran, and why it stopped: `ran 60 s of the scenario's 240 s (stopped early by --duration)`.
+    pub fn ran_text(&self) -> String {
+        let why = if self.interrupted {
+            " (stopped early: q / Ctrl-C)"
+        } else if self.stopped_early {
+            " (stopped early: --duration)"
+        } else {
+            ""
+        };
+        format!(
+            "ran {:.0} s of the scenario's {:.0} s{why}",
+            self.duration_s, self.scenario_s
+        )
+    }
+
+    /// The outcome in one line.
+    pub fn outcome_line(&self) -> String {
+        let mut parts = vec![
+            format!("{} sent", self.acknowledged_ids()),
+            format!("{} processed", self.processed_messages),
+            format!("{} unprocessed", self.unprocessed_messages),
+        ];
+        if self.dead_lettered > 0 {
+            parts.push(format!("{} dead-lettered", self.dead_lettered));
+        }
+        parts.push(format!("{} lost", self.lost_messages));
+        parts.push(format!("{} duplicates", self.duplicate_items));
+        parts.join(", ")
+    }
+
+    pub fn latency_text(&self) -> String {
+        match (self.latency_p50_ms, self.latency_p99_ms) {
+            (Some(a), Some(b)) => format!("p50 {} / p99 {}", ms_text(a), ms_text(b)),
+            _ => "no item written".into(),
+        }
+    }
+
+    pub fn scaling_text(&self) -> String {
+        format!(
+            "up to {} replicas and {} nodes; {} launched, {} removed",
+            self.max_replicas,
+            self.max_nodes,
+            n(self.nodes_launched, "node", "nodes"),
+            self.nodes_removed
+        )
+    }
+
+    /// Explanations a reader needs that are not problems.
+    pub fn notes(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.unprocessed_messages > 0 {
+            let why = if self.stopped_early {
+                "the run stopped before the consumers got to them"
+            } else {
+                "the consumers had not got to them by the scenario's end"
+            };
+            v.push(format!(
+                "{} unprocessed: acknowledged to the producers and still in the queue ({} waiting, {} in flight) when the consumers stopped — {why}. They are not lost: the queue in the report directory's data/ still holds them.",
+                n(self.unprocessed_messages, "message", "messages"),
+                self.left_in_queue - self.left_in_flight,
+                self.left_in_flight,
+            ));
+        }
+        if self.queued_beyond_missing > 0 {
+            v.push(format!(
+                "{} in the queue or DLQ beyond the unprocessed ones: redeliveries of items already written, or sends whose acknowledgement never reached a producer.",
+                n(self.queued_beyond_missing, "message", "messages")
+            ));
+        }
+        if self.redelivered_items > 0 {
+            v.push(format!(
+                "{} written after more than one receive (redelivered, stored once).",
+                n(self.redelivered_items, "item was", "items were")
+            ));
+        }
+        if self.chaos_killed > 0 {
+            v.push(format!(
+                "{} SIGKILLed by the scenario's chaos.",
+                n(
+                    self.chaos_killed,
+                    "busy consumer was",
+                    "busy consumers were"
+                )
+            ));
+        }
+        v
+    }
+
+    /// What went wrong, in words; empty when nothing did.
+    pub fn problems(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.lost_messages > 0 {
+            v.push(format!(
+                "{} lost: acknowledged to a producer, yet in neither the table, the queue nor its DLQ.",
+                n(self.lost_messages, "message", "messages")
+            ));
+        }
+        if self.duplicate_items > 0 {
+            v.push(format!(
+                "{} (a transaction stored or acknowledged more than once).",
+                n(self.duplicate_items, "duplicate", "duplicates")
+            ));
+        }
+        if self.dead_lettered > 0 {
+            v.push(format!(
+                "{} dead-lettered: moved to the DLQ after too many receives without being processed.",
+                n(self.dead_lettered, "message", "messages")
+            ));
+        }
+        if self.send_failures > 0 {
+            v.push(format!(
+                "{} failed (the producers were not acknowledged).",
+                n(self.send_failures, "send", "sends")
+            ));
+        }
+        if self.unexpected_items > 0 {
+            v.push(format!(
+                "{} in the table that no producer was acknowledged for.",
+                n(self.unexpected_items, "item", "items")
+            ));
+        }
+        if self.busy_pods_killed > 0 {
+            v.push(format!(
+                "{} stopped while busy (scale-in or drain should only stop idle ones).",
+                n(self.busy_pods_killed, "consumer was", "consumers were")
+            ));
+        }
+        let unexpected_exits = self
+            .pods_exited_unexpectedly
+            .saturating_sub(self.chaos_killed);
+        if unexpected_exits > 0 {
+            v.push(format!(
+                "{} exited on its own (see kedge.log and pods/).",
+                n(unexpected_exits, "consumer", "consumers")
+            ));
+        }
+        if self.leftover_processes > 0 {
+            v.push(format!(
+                "{} still running after the run.",
+                n(
+                    u64::from(self.leftover_processes),
+                    "consumer process was",
+                    "consumer processes were"
+                )
+            ));
+        }
+        if !self.stopped_early {
+            if self.drained_at_s.is_none() && self.messages_sent > 0 {
+                v.push("The backlog never drained before the scenario's end.".into());
+            }
+            if self.final_replicas != self.min_replicas || self.final_nodes != self.baseline_nodes {
+                v.push(format!(
+                    "Did not scale back to the baseline: {} replicas (min {}), {} nodes (baseline {}) at the end.",
+                    self.final_replicas, self.min_replicas, self.final_nodes, self.baseline_nodes
+                ));
+            }
+        }
+        v
+    }
+
+    /// Headline figures for the report page.
+    pub fn figures(&self) -> Vec<Figure> {
+        let opt_s = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1} s"));
+        let optms = |v: Option<u64>| v.map_or("–".to_string(), ms_text);
+        vec![
+            Figure::new("sent (acknowledged)", self.acknowledged_ids().to_string()),
+            Figure::new("processed", self.processed_messages.to_string()),
+            Figure::new(
+                "unprocessed (left in queue)",
+                self.unprocessed_messages.to_string(),
+            ),
+            Figure::new("lost", self.lost_messages.to_string()).bad_if(self.lost_messages > 0),
+            Figure::new("duplicates", self.duplicate_items.to_string())
+                .bad_if(self.duplicate_items > 0),
+            Figure::new("dead-lettered", self.dead_lettered.to_string())
+                .bad_if(self.dead_lettered > 0),
+            Figure::new("latency p50", optms(self.latency_p50_ms)),
+            Figure::new("latency p99", optms(self.latency_p99_ms)),
+            Figure::new("cost", format!("${:.4}", self.cost_usd)),
+            Figure::new(
+                "max replicas / nodes",
+                format!("{} / {}", self.max_replicas, self.max_nodes),
+            ),
+            Figure::new("reaction", opt_s(self.reaction_s)),
+            Figure::new("drained at", opt_s(self.drained_at_s))
+                .bad_if(self.drained_at_s.is_none() && !self.stopped_early),
+        ]
+    }
+
+    /// The headline's sentences: latency, cost, scaling actions (`actions`: decisions by kind).
+    pub fn summary(&self, actions: &[(String, usize)]) -> Vec<(String, String)> {
+        let acts = if actions.is_empty() {
+            "no decision".to_string()
+        } else {
+            actions
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        vec![
+            ("Ran".into(), self.ran_text()),
+            (
+                "Latency".into(),
+                format!("{} (sent → item written)", self.latency_text()),
+            ),
+            (
+                "Cost".into(),
+                format!(
+                    "${:.4} over {:.3} node hours",
+                    self.cost_usd, self.node_hours
+                ),
+            ),
+            (
+                "Scaling".into(),
+                format!(
+                    "{}; decisions: {acts}; reaction to the first backlog {}",
+                    self.scaling_text(),
+                    self.reaction_s
+                        .map_or("–".to_string(), |v| format!("{v:.1} s"))
+                ),
+            ),
+        ]
+    }
+
+    /// Every field of report.json, as text.
+    pub fn details(&self) -> Vec<(String, String)> {
+        let Ok(serde_json::Value::Object(m)) = serde_json::to_value(self) else {
+            return Vec::new();
+        };
+        m.into_iter()
+            .map(|(k, v)| {
+                // Floats to a readable precision (report.json keeps them whole).
+                let v = match v.as_f64() {
+                    Some(x) if v.is_f64() => format!("{}", (x * 1e4).round() / 1e4),
+                    _ if v.is_null() => "–".into(),
+                    _ => v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                };
+                (k, v)
+            })
+            .collect()
+    }
+
     pub fn print_summary(&self) {
         let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
-        let optu = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        println!("{:-<78}", "");
+        println!("kedge up: {} — {}", self.scenario, self.ran_text());
+        println!("messages: {}", self.outcome_line());
+        let width = std::io::IsTerminal::is_terminal(&std::io::stdout())
+            .then(|| ratatui::crossterm::terminal::size().ok())
+            .flatten()
+            .map_or(100, |(w, _)| usize::from(w).clamp(40, 120));
+        for note in self.notes() {
+            println!("{}", wrap(&note, width, "  ", "  "));
+        }
+        println!("latency (sent → item written): {}", self.latency_text());
+        let cost = format!(
+            "cost: ${:.4} ({:.3} node hours); scaling: {}",
+            self.cost_usd,
+            self.node_hours,
+            self.scaling_text()
+        );
+        println!("{}", wrap(&cost, width, "", "  "));
+        let problems = self.problems();
+        if problems.is_empty() {
+            println!("what went wrong: nothing");
+        } else {
+            println!("what went wrong:");
+            for p in problems {
+                println!("{}", wrap(&p, width, "  - ", "    "));
+            }
+        }
         let rows: Vec<(&str, String)> = vec![
             (
                 "messages sent / acknowledged",
@@ -222,18 +660,10 @@ impl Report {
             ),
             ("items in table", self.items_in_table.to_string()),
             (
-                "lost / duplicate items",
+                "left in queue / in flight / in DLQ",
                 format!(
-                    "{} / {} ({} left in queue)",
-                    self.lost_messages, self.duplicate_items, self.left_in_queue
-                ),
-            ),
-            (
-                "latency p50 / p99 (ms)",
-                format!(
-                    "{} / {}",
-                    optu(self.latency_p50_ms),
-                    optu(self.latency_p99_ms)
+                    "{} / {} / {}",
+                    self.left_in_queue, self.left_in_flight, self.in_dlq
                 ),
             ),
             ("reaction (s)", opt(self.reaction_s)),
@@ -250,15 +680,6 @@ impl Report {
                 "max replicas / pending",
                 format!("{} / {}", self.max_replicas, self.max_pending_pods),
             ),
-            ("max nodes", self.max_nodes.to_string()),
-            (
-                "nodes launched / removed",
-                format!("{} / {}", self.nodes_launched, self.nodes_removed),
-            ),
-            (
-                "node hours / cost (USD)",
-                format!("{:.3} / {:.4}", self.node_hours, self.cost_usd),
-            ),
             (
                 "final replicas / nodes",
                 format!(
@@ -270,11 +691,11 @@ impl Report {
             ("processes left behind", self.leftover_processes.to_string()),
         ];
         let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-        println!("{:-<1$}", "", w + 30);
+        println!("{:-<78}", "");
         for (k, v) in rows {
             println!("{k:<w$}  {v}");
         }
-        println!("{:-<1$}", "", w + 30);
+        println!("{:-<78}", "");
     }
 }
 
@@ -311,28 +732,44 @@ fn fill_from_items(samples: &mut [Sample], items: &[Item], start_ms: u64) {
     }
 }
 
-pub fn write(
-    dir: &Path,
-    r: &Report,
-    samples: &[Sample],
-    decisions: &[DecisionRecord],
-    items: &[Item],
-    start_ms: u64,
-) -> anyhow::Result<()> {
-    let mut samples = samples.to_vec();
-    fill_from_items(&mut samples, items, start_ms);
-    let json = serde_json::json!({
-        "report": r,
-        "decisions": decisions.iter().map(|d| serde_json::json!({
-            "t_s": (d.at_ms.saturating_sub(start_ms)) as f64 / 1000.0,
-            "kind": d.kind,
-            "text": d.text,
-        })).collect::<Vec<_>>(),
-    });
-    // Flat fields at the top level (what tools read), details below.
+/// Everything `write` needs besides the report itself.
+pub struct Written<'a> {
+    /// What ran, for the page's headline (scenario, policy, manifests, timings).
+    pub what_ran: Vec<(String, String)>,
+    pub samples: &'a [Sample],
+    pub decisions: &'a [DecisionRecord],
+    pub items: &'a [Item],
+    pub start_ms: u64,
+}
+
+pub fn write(dir: &Path, r: &Report, w: Written<'_>) -> anyhow::Result<()> {
+    let mut samples = w.samples.to_vec();
+    fill_from_items(&mut samples, w.items, w.start_ms);
+    let decisions: Vec<Decision> = w
+        .decisions
+        .iter()
+        .map(|d| Decision {
+            at_ms: d.at_ms.saturating_sub(w.start_ms),
+            kind: d.kind.to_string(),
+            text: d.text.clone(),
+        })
+        .collect();
+    // Flat fields at the top level (what tools read), the decisions below.
     let mut top = serde_json::to_value(r)?;
-    if let (Some(o), Some(d)) = (top.as_object_mut(), json.get("decisions")) {
-        o.insert("decisions".into(), d.clone());
+    if let Some(o) = top.as_object_mut() {
+        o.insert(
+            "decisions".into(),
+            decisions
+                .iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "t_s": d.at_ms as f64 / 1000.0,
+                        "kind": d.kind,
+                        "text": d.text,
+                    })
+                })
+                .collect(),
+        );
     }
     std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&top)?)
         .context("writing report.json")?;
@@ -362,230 +799,123 @@ pub fn write(
         );
     }
     std::fs::write(dir.join("timeseries.csv"), csv).context("writing timeseries.csv")?;
-    std::fs::write(
-        dir.join("report.html"),
-        html(r, &samples, decisions, start_ms),
-    )
-    .context("writing report.html")?;
+    let mut actions: Vec<(String, usize)> = Vec::new();
+    for d in &decisions {
+        match actions.iter_mut().find(|(k, _)| *k == d.kind) {
+            Some((_, n)) => *n += 1,
+            None => actions.push((d.kind.clone(), 1)),
+        }
+    }
+    let page = Page {
+        title: format!("kedge up: {}", r.scenario),
+        what_ran: w.what_ran,
+        runs: vec![Run {
+            name: r.scenario.clone(),
+            outcome: format!("Messages: {}", r.outcome_line()),
+            summary: r.summary(&actions),
+            figures: r.figures(),
+            problems: r.problems(),
+            notes: r.notes(),
+            charts: charts(&samples),
+            decisions,
+            details: r.details(),
+        }],
+    };
+    std::fs::write(dir.join("report.html"), report_html::render(&page))
+        .context("writing report.html")?;
     Ok(())
 }
 
-/// (name, colour, values; `None` where there is nothing to plot, which breaks the line).
-type Series<'a> = (&'a str, &'a str, Vec<Option<f64>>);
-
-/// A value for an axis label, with as many decimals as the grid step needs.
-fn tick_label(v: f64, step: f64) -> String {
-    let decimals = (-step.log10().floor()).max(0.0) as usize;
-    format!("{v:.decimals$}")
-}
-
-/// A round step giving about `n` intervals over `span`.
-fn nice_step(span: f64, n: f64) -> f64 {
-    let raw = (span / n).max(f64::MIN_POSITIVE);
-    let mag = 10f64.powf(raw.log10().floor());
-    let f = raw / mag;
-    let nice = if f <= 1.0 {
-        1.0
-    } else if f <= 2.0 {
-        2.0
-    } else if f <= 5.0 {
-        5.0
-    } else {
-        10.0
+/// The run's time series, as the report page draws them.
+pub fn charts(s: &[Sample]) -> Vec<Chart> {
+    let series = |name: &str, g: &dyn Fn(&Sample) -> f64| Series {
+        name: name.into(),
+        points: s.iter().map(|x| (x.t_s, g(x))).collect(),
+        colour: None,
     };
-    nice * mag
-}
-
-fn chart(title: &str, xs: &[f64], series: &[Series<'_>]) -> String {
-    let (w, h, left, top, bottom) = (860.0, 200.0, 56.0, 8.0, 44.0);
-    let right = 12.0;
-    let xmax = xs.last().copied().unwrap_or(1.0).max(1.0);
-    let data_max = series
-        .iter()
-        .flat_map(|s| s.2.iter().flatten().copied())
-        .fold(0.0f64, f64::max);
-    // Small series (a few cents of cost) keep their own scale; the top is a round number.
-    let ystep = nice_step(if data_max > 0.0 { data_max } else { 1.0 }, 4.0);
-    let ymax = (data_max / ystep).ceil().max(1.0) * ystep;
-    let px = |x: f64| left + x / xmax * (w - left - right);
-    let py = |y: f64| top + (1.0 - y / ymax) * (h - top);
-    let mut out = format!(
-        r##"<h3>{title}</h3><svg width="{w}" height="{}" xmlns="http://www.w3.org/2000/svg" style="background:#fafafa;border:1px solid #ddd">"##,
-        h + bottom
-    );
-    // Horizontal grid with value labels.
-    let mut v = 0.0;
-    while v <= ymax + ystep / 2.0 {
-        let y = py(v);
-        let _ = write!(
-            out,
-            r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##,
-            w - right,
-            left - 4.0,
-            y + 4.0,
-            tick_label(v, ystep)
-        );
-        v += ystep;
-    }
-    // Time axis.
-    let xstep = nice_step(xmax, 8.0).max(1.0);
-    let mut t = 0.0;
-    while t <= xmax + 0.01 {
-        let x = px(t);
-        let _ = write!(
-            out,
-            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{h}" stroke="#eee"/><text x="{x:.1}" y="{:.1}" font-size="11" text-anchor="middle">{t:.0}s</text>"##,
-            h + 14.0
-        );
-        t += xstep;
-    }
-    for (i, (name, color, ys)) in series.iter().enumerate() {
-        // One polyline per run of points that have values.
-        let mut runs: Vec<Vec<String>> = vec![Vec::new()];
-        for (x, y) in xs.iter().zip(ys) {
-            match y {
-                Some(y) => {
-                    runs.last_mut()
-                        .expect("one run")
-                        .push(format!("{:.1},{:.1}", px(*x), py(*y)))
-                }
-                None => {
-                    if runs.last().is_some_and(|r| !r.is_empty()) {
-                        runs.push(Vec::new());
-                    }
-                }
-            }
-        }
-        for r in runs.iter().filter(|r| !r.is_empty()) {
-            if r.len() == 1 {
-                let (cx, cy) = r[0].split_once(',').unwrap_or(("0", "0"));
-                let _ = write!(
-                    out,
-                    r##"<circle cx="{cx}" cy="{cy}" r="1.5" fill="{color}"/>"##
-                );
-            } else {
-                let _ = write!(
-                    out,
-                    r##"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"##,
-                    r.join(" ")
-                );
-            }
-        }
-        let _ = write!(
-            out,
-            r##"<text x="{}" y="{}" font-size="12" fill="{color}">{name}</text>"##,
-            left + 10.0 + 150.0 * i as f64,
-            h + 34.0
-        );
-    }
-    out.push_str("</svg>");
-    out
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn html(r: &Report, s: &[Sample], decisions: &[DecisionRecord], start_ms: u64) -> String {
-    let xs: Vec<f64> = s.iter().map(|s| s.t_s).collect();
-    let f = |g: &dyn Fn(&Sample) -> f64| s.iter().map(|x| Some(g(x))).collect::<Vec<_>>();
-    let o = |g: &dyn Fn(&Sample) -> Option<f64>| s.iter().map(g).collect::<Vec<_>>();
-    let mut out = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>kedge up report</title></head><body style=\"font-family:sans-serif;max-width:900px;margin:auto\"><h1>kedge up report</h1>",
-    );
-    out.push_str("<table border=\"1\" cellpadding=\"3\" style=\"border-collapse:collapse\">");
-    if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(r) {
-        for (k, v) in m {
-            // Floats to a readable precision (report.json keeps them whole).
-            let v = match v.as_f64() {
-                Some(x) if v.is_f64() => format!("{}", (x * 1e4).round() / 1e4),
-                _ => v.to_string(),
-            };
-            let _ = write!(out, "<tr><td>{k}</td><td>{}</td></tr>", esc(&v));
-        }
-    }
-    out.push_str("</table>");
-    out.push_str(&chart(
-        "Queue depth (messages)",
-        &xs,
-        &[
-            ("visible", "#1f77b4", f(&|s| s.visible as f64)),
-            ("in flight", "#ff7f0e", f(&|s| s.in_flight as f64)),
-        ],
-    ));
-    out.push_str(&chart(
-        "Replicas",
-        &xs,
-        &[
-            ("desired", "#2ca02c", f(&|s| s.desired as f64)),
-            ("running", "#1f77b4", f(&|s| s.running as f64)),
-            ("pending", "#d62728", f(&|s| s.pending as f64)),
-        ],
-    ));
-    out.push_str(&chart(
-        "Nodes by state",
-        &xs,
-        &[
-            ("ready", "#1f77b4", f(&|s| s.nodes_ready as f64)),
-            ("launching", "#ff7f0e", f(&|s| s.nodes_launching as f64)),
-            ("draining", "#d62728", f(&|s| s.nodes_draining as f64)),
-        ],
-    ));
+    // Red for what waits (pending pods, draining nodes, p99), the same across charts.
+    let coloured = |mut s: Series, c: &str| {
+        s.colour = Some(c.into());
+        s
+    };
+    let (blue, orange, green, red) = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728");
+    let chart = |title: &str, unit: &str, series: Vec<Series>| Chart {
+        title: title.into(),
+        unit: unit.into(),
+        series,
+    };
     let mut types: Vec<&String> = s.iter().flat_map(|x| x.type_counts.keys()).collect();
     types.sort();
     types.dedup();
-    let palette = [
-        "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
-    ];
-    let by_type: Vec<Series<'_>> = types
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            (
-                t.as_str(),
-                palette[i % palette.len()],
-                f(&|s| s.type_counts.get(*t).copied().unwrap_or(0) as f64),
-            )
-        })
-        .collect();
-    out.push_str(&chart("Nodes by instance type (any state)", &xs, &by_type));
-    out.push_str(&chart(
-        "Cost rate (USD/h)",
-        &xs,
-        &[("USD/h", "#9467bd", f(&|s| s.cost_per_hour))],
-    ));
-    out.push_str(&chart(
-        "Cost total (USD)",
-        &xs,
-        &[("USD", "#8c564b", f(&|s| s.cost_usd))],
-    ));
-    out.push_str(&chart(
-        "Throughput (items written per second)",
-        &xs,
-        &[("items/s", "#17becf", f(&|s| s.throughput))],
-    ));
-    out.push_str(&chart(
-        "Latency sent → item written, of the items written in each second (ms)",
-        &xs,
-        &[
-            ("p50", "#1f77b4", o(&|s| s.latency_p50_ms.map(|v| v as f64))),
-            ("p99", "#d62728", o(&|s| s.latency_p99_ms.map(|v| v as f64))),
-        ],
-    ));
-    out.push_str("<h3>Decisions</h3><pre style=\"font-size:11px;white-space:pre-wrap\">");
-    for d in decisions {
-        let _ = writeln!(
-            out,
-            "{:>7.1}s {:<9} {}",
-            d.at_ms.saturating_sub(start_ms) as f64 / 1000.0,
-            d.kind,
-            esc(&d.text)
-        );
-    }
-    out.push_str("</pre></body></html>\n");
-    out
+    let no = f64::NAN;
+    vec![
+        chart(
+            "Queue depth",
+            "messages",
+            vec![
+                coloured(series("visible", &|s| s.visible as f64), blue),
+                coloured(series("in flight", &|s| s.in_flight as f64), orange),
+            ],
+        ),
+        chart(
+            "Replicas",
+            "pods",
+            vec![
+                coloured(series("desired", &|s| f64::from(s.desired)), green),
+                coloured(series("running", &|s| f64::from(s.running)), blue),
+                coloured(series("pending", &|s| f64::from(s.pending)), red),
+            ],
+        ),
+        chart(
+            "Nodes by state",
+            "nodes",
+            vec![
+                coloured(series("ready", &|s| f64::from(s.nodes_ready)), blue),
+                coloured(
+                    series("launching", &|s| f64::from(s.nodes_launching)),
+                    orange,
+                ),
+                coloured(series("draining", &|s| f64::from(s.nodes_draining)), red),
+            ],
+        ),
+        chart(
+            "Nodes by instance type",
+            "nodes, any state",
+            types
+                .iter()
+                .map(|t| {
+                    series(t, &|s| {
+                        f64::from(s.type_counts.get(*t).copied().unwrap_or(0))
+                    })
+                })
+                .collect(),
+        ),
+        chart(
+            "Cost rate",
+            "USD/h",
+            vec![series("USD/h", &|s| s.cost_per_hour)],
+        ),
+        chart("Cost so far", "USD", vec![series("USD", &|s| s.cost_usd)]),
+        chart(
+            "Throughput",
+            "items written per second",
+            vec![series("items/s", &|s| s.throughput)],
+        ),
+        chart(
+            "Latency, sent → item written",
+            "ms, of the items written in each second",
+            vec![
+                coloured(
+                    series("p50", &|s| s.latency_p50_ms.map_or(no, |v| v as f64)),
+                    blue,
+                ),
+                coloured(
+                    series("p99", &|s| s.latency_p99_ms.map_or(no, |v| v as f64)),
+                    red,
+                ),
+            ],
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -621,15 +951,5 @@ mod tests {
         assert_eq!(s[2].throughput, 2.0, "3 items over 1.5 s");
         assert_eq!(s[2].latency_p50_ms, Some(1000));
         assert_eq!(s[2].latency_p99_ms, Some(2000));
-    }
-
-    #[test]
-    fn axis_labels_have_the_decimals_the_step_needs() {
-        assert_eq!(tick_label(4.0, 1.0), "4");
-        assert_eq!(tick_label(150.0, 50.0), "150");
-        assert_eq!(tick_label(0.4, 0.2), "0.4");
-        assert_eq!(tick_label(0.03, 0.01), "0.03");
-        assert_eq!(nice_step(6.0, 4.0), 2.0);
-        assert_eq!(nice_step(0.0203, 4.0), 0.01);
     }
 }

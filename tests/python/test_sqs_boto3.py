@@ -880,21 +880,33 @@ def test_change_visibility_errors(sqs):
     assert code(ei) == "ReceiptHandleIsInvalid"
 
 
-def test_old_receipt_handle_does_not_delete_after_redelivery(sqs):
+def test_old_receipt_handle_deletes_after_redelivery(sqs):
+    # SQS answers a handle from an earlier delivery with success and removes the message.
     url = create(sqs, "stale")
     sqs.send_message(QueueUrl=url, MessageBody="stale-handle")
     h1 = one(sqs, url, VisibilityTimeout=0)["ReceiptHandle"]
     h2 = one(sqs, url, VisibilityTimeout=0)["ReceiptHandle"]
     assert h1 != h2
-    try:
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=h1)
-    except ClientError as e:  # AWS may also reject the stale handle outright
-        assert e.response["Error"]["Code"] == "ReceiptHandleIsInvalid"
-    m3 = one(sqs, url, VisibilityTimeout=0)
-    assert m3["Body"] == "stale-handle"
-    sqs.delete_message(QueueUrl=url, ReceiptHandle=m3["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=h1)
     assert receive(sqs, url) == []
     assert counters(sqs, url) == (0, 0, 0)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=h2)
+
+
+def test_expired_fifo_receipt_handle_is_rejected(sqs):
+    url = sqs.create_queue(
+        QueueName="expired.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="f", MessageGroupId="g")
+    h1 = one(sqs, url, VisibilityTimeout=0)["ReceiptHandle"]
+    with pytest.raises(ClientError) as ei:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=h1)
+    assert code(ei) == "InvalidParameterValue"
+    assert "The receipt handle has expired" in ei.value.response["Error"]["Message"]
+    h2 = one(sqs, url)["ReceiptHandle"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=h2)
+    assert receive(sqs, url) == []
 
 
 def test_latest_handle_deletes_after_visibility_expired(sqs):

@@ -60,8 +60,6 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// Resolves when the server is shutting down (long polls return early).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
-    /// SQS message move tasks (DLQ redrive); kept in memory, they complete at once.
-    pub move_tasks: parking_lot::Mutex<Vec<serde_json::Value>>,
 }
 
 impl AppState {
@@ -77,7 +75,6 @@ impl AppState {
                 config,
                 metrics: metrics::Metrics::default(),
                 shutdown: rx,
-                move_tasks: parking_lot::Mutex::new(Vec::new()),
             }),
             tx,
         )

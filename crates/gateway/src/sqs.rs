@@ -209,11 +209,9 @@ async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2
         "SendMessageBatch" => {
             let name = queue_name(input)?;
             let entries = batch_entries(input)?;
-            let max_size = q
-                .get_attributes(&name, &["MaximumMessageSize".to_string()])?
-                .first()
-                .and_then(|(_, v)| v.parse::<usize>().ok())
-                .unwrap_or(store::queue::attrs::DEFAULT_MAX_MESSAGE_SIZE as usize);
+            // The batch's payload limit is SQS's fixed 1 MiB; an entry over the queue's
+            // MaximumMessageSize fails alone in the engine while the others are sent.
+            let max_size = store::queue::attrs::MAX_BATCH_PAYLOAD;
             let mut ids = Vec::new();
             let mut reqs = Vec::new();
             let mut total = 0usize;
@@ -361,108 +359,53 @@ async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2
         }
         "StartMessageMoveTask" => {
             let src_arn = req_str(input, "SourceArn")?;
-            let src = store::queue::attrs::parse_arn(src_arn)
-                .ok_or_else(|| {
-                    SqsError::bad_value(
-                        "SourceArn",
-                        src_arn,
-                        "The ARN is not a valid SQS queue ARN.",
-                    )
-                })?
-                .to_owned();
-            if !q.queue_exists(&src) {
-                return Err(SqsError::new(
-                    SqsErrorKind::ResourceNotFound,
-                    "The resource that you specified for the SourceArn parameter doesn't exist.",
-                ));
-            }
-            if q.dead_letter_sources(&src)?.is_empty() {
-                return Err(SqsError::invalid_param(format!(
-                    "Source queue {src_arn} is not configured as a dead-letter queue of any queue."
-                )));
-            }
-            let dst = match opt_str(input, "DestinationArn")? {
-                Some(a) => {
-                    let n = store::queue::attrs::parse_arn(a).ok_or_else(|| {
-                        SqsError::bad_value(
-                            "DestinationArn",
-                            a,
-                            "The ARN is not a valid SQS queue ARN.",
-                        )
-                    })?;
-                    if !q.queue_exists(n) {
-                        return Err(SqsError::new(
-                            SqsErrorKind::ResourceNotFound,
-                            "The resource that you specified for the DestinationArn parameter doesn't exist.",
-                        ));
-                    }
-                    Some(n.to_owned())
-                }
-                None => None,
-            };
-            let started = q.now();
-            let (moved, ticket) = q.move_messages(&src, dst.as_deref())?;
+            let (task, ticket) = q.start_move_task(
+                src_arn,
+                opt_str(input, "DestinationArn")?,
+                opt_int(input, "MaxNumberOfMessagesPerSecond")?,
+            )?;
             ticket.await?;
-            let handle = base64::engine::general_purpose::STANDARD.encode(format!(
-                "{{\"taskId\":\"{}\",\"sourceArn\":\"{src_arn}\"}}",
-                crate::request_id()
-            ));
-            let mut task = json!({
-                "TaskHandle": handle,
-                "Status": "COMPLETED",
-                "SourceArn": src_arn,
-                "ApproximateNumberOfMessagesMoved": moved,
-                "ApproximateNumberOfMessagesToMove": moved,
-                "StartedTimestamp": started.as_millis(),
-            });
-            if let (Some(d), Value::Object(m)) = (opt_str(input, "DestinationArn")?, &mut task) {
-                m.insert("DestinationArn".into(), d.into());
-            }
-            if let (Some(r), Value::Object(m)) =
-                (opt_int(input, "MaxNumberOfMessagesPerSecond")?, &mut task)
-            {
-                m.insert("MaxNumberOfMessagesPerSecond".into(), r.into());
-            }
-            state.move_tasks.lock().push(task);
-            Ok(json!({"TaskHandle": handle}))
+            Ok(json!({"TaskHandle": task.handle}))
         }
         "ListMessageMoveTasks" => {
             let src_arn = req_str(input, "SourceArn")?;
-            let max = opt_int(input, "MaxResults")?.unwrap_or(1).clamp(1, 10) as usize;
-            let tasks = state.move_tasks.lock();
-            let results: Vec<Value> = tasks
+            let max = match opt_int(input, "MaxResults")? {
+                None => 1,
+                Some(m) if (1..=10).contains(&m) => m as usize,
+                Some(m) => {
+                    return Err(SqsError::bad_value(
+                        "MaxResults",
+                        m,
+                        "You must enter a number that's between 1 and 10.",
+                    ));
+                }
+            };
+            let results: Vec<Value> = q
+                .list_move_tasks(src_arn, max)?
                 .iter()
-                .rev()
-                .filter(|t| t.get("SourceArn").and_then(Value::as_str) == Some(src_arn))
-                .take(max)
-                .cloned()
+                .map(move_task_json)
                 .collect();
             Ok(json!({"Results": results}))
         }
         "CancelMessageMoveTask" => {
             let handle = req_str(input, "TaskHandle")?;
-            let tasks = state.move_tasks.lock();
-            if tasks
-                .iter()
-                .any(|t| t.get("TaskHandle").and_then(Value::as_str) == Some(handle))
-            {
-                Err(SqsError::new(
-                    SqsErrorKind::UnsupportedOperation,
-                    "The task has already completed: kedge moves messages at once, so there is nothing to cancel.",
-                ))
-            } else {
-                Err(SqsError::new(
-                    SqsErrorKind::ResourceNotFound,
-                    "The task handle does not name a message move task.",
-                ))
-            }
+            let task = q.cancel_move_task(handle)?;
+            Ok(json!({"ApproximateNumberOfMessagesMoved": task.moved}))
         }
-        "AddPermission" | "RemovePermission" => Err(SqsError::new(
-            SqsErrorKind::UnsupportedOperation,
-            format!(
-                "{action} is not supported: kedge serve has no IAM; every caller may use every queue."
-            ),
-        )),
+        "AddPermission" => {
+            let name = queue_name(input)?;
+            let label = req_str(input, "Label")?;
+            let accounts = str_list(input, "AWSAccountIds")?;
+            let actions = str_list(input, "Actions")?;
+            q.add_permission(&name, label, &accounts, &actions)?.await?;
+            Ok(json!({}))
+        }
+        "RemovePermission" => {
+            let name = queue_name(input)?;
+            let label = req_str(input, "Label")?;
+            q.remove_permission(&name, label)?.await?;
+            Ok(json!({}))
+        }
         other => Err(SqsError::new(
             SqsErrorKind::InvalidAction,
             format!("The action {other} is not valid for this endpoint."),
@@ -747,6 +690,27 @@ fn message_attributes(
     Ok(out)
 }
 
+/// A task as `ListMessageMoveTasks` reports it.
+fn move_task_json(t: &store::queue::move_task::MoveTask) -> Value {
+    let mut m = Map::new();
+    m.insert("TaskHandle".into(), t.handle.clone().into());
+    m.insert("Status".into(), t.status.as_str().into());
+    m.insert("SourceArn".into(), t.source_arn.clone().into());
+    if let Some(d) = &t.destination_arn {
+        m.insert("DestinationArn".into(), d.clone().into());
+    }
+    if let Some(r) = t.max_per_second {
+        m.insert("MaxNumberOfMessagesPerSecond".into(), r.into());
+    }
+    m.insert("ApproximateNumberOfMessagesMoved".into(), t.moved.into());
+    m.insert("ApproximateNumberOfMessagesToMove".into(), t.to_move.into());
+    if let Some(f) = &t.failure_reason {
+        m.insert("FailureReason".into(), f.clone().into());
+    }
+    m.insert("StartedTimestamp".into(), t.started_ms.into());
+    Value::Object(m)
+}
+
 fn req_str<'a>(v: &'a Value, key: &str) -> Result<&'a str, SqsError> {
     opt_str(v, key)?.ok_or_else(|| SqsError::missing(key))
 }
@@ -852,7 +816,12 @@ fn normalise(pairs: &[(&str, &str)]) -> Value {
             ("Tag", Some(i), Some("Key")) => tags.entry(i).or_default().0 = Some(v),
             ("Tag", Some(i), Some("Value")) => tags.entry(i).or_default().1 = Some(v),
             (
-                "AttributeName" | "MessageAttributeName" | "MessageSystemAttributeName" | "TagKey",
+                "AttributeName"
+                | "MessageAttributeName"
+                | "MessageSystemAttributeName"
+                | "TagKey"
+                | "AWSAccountId"
+                | "ActionName",
                 Some(i),
                 None,
             ) => {
@@ -903,6 +872,8 @@ fn normalise(pairs: &[(&str, &str)]) -> Value {
             "AttributeName" => "AttributeNames",
             "MessageAttributeName" => "MessageAttributeNames",
             "MessageSystemAttributeName" => "MessageSystemAttributeNames",
+            "AWSAccountId" => "AWSAccountIds",
+            "ActionName" => "Actions",
             _ => "TagKeys",
         };
         out.insert(

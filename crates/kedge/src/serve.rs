@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// Region used in ARNs.
     #[arg(long, default_value = "us-east-1", env = "AWS_REGION")]
     pub region: String,
+    /// How long DynamoDB tables and indexes stay CREATING / UPDATING / DELETING (0: changes
+    /// take effect at once). Clients that wait for ACTIVE see DynamoDB's sequence.
+    #[arg(long, default_value_t = 500, env = "KEDGE_TABLE_STATUS_DELAY_MS")]
+    pub table_status_delay_ms: u64,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -36,6 +40,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
     let store = store::Store::open(&durability, clock)
         .with_context(|| format!("opening the store ({durability:?})"))?;
+    store
+        .tables
+        .set_status_delay(std::time::Duration::from_millis(args.table_status_delay_ms));
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
         .with_context(|| format!("binding {} (is another server using it?)", args.bind))?;

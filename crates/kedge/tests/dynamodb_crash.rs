@@ -17,7 +17,15 @@ use serde_json::{Value, json};
 
 fn start(dir: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kedge"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        // No CREATING phase: the writers start right after CreateTable.
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--table-status-delay-ms",
+            "0",
+            "--data-dir",
+        ])
         .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -223,3 +223,72 @@ fn a_failed_commit_is_not_acknowledged_and_stops_the_store() {
         "no commit attempted after the failure"
     );
 }
+
+#[test]
+fn message_move_tasks_and_permissions_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp::from_secs(1_700_000_000));
+    let dlq_arn;
+    {
+        let s = open(dir.path(), &clock);
+        let q = &s.queues;
+        q.create_queue("dlq", &HashMap::new(), &HashMap::new())
+            .unwrap()
+            .wait()
+            .unwrap();
+        dlq_arn = q.arn("dlq");
+        let mut attrs = HashMap::new();
+        attrs.insert(
+            "RedrivePolicy".to_string(),
+            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"1"}}"#),
+        );
+        q.create_queue("src", &attrs, &HashMap::new())
+            .unwrap()
+            .wait()
+            .unwrap();
+        let (task, t) = q.start_move_task(&dlq_arn, None, Some(10)).unwrap();
+        t.wait().unwrap();
+        assert_eq!(task.status.as_str(), "COMPLETED");
+        q.add_permission(
+            "src",
+            "send",
+            &["111122223333".to_string()],
+            &["SendMessage".to_string()],
+        )
+        .unwrap()
+        .wait()
+        .unwrap();
+        assert_eq!(
+            q.add_permission("src", "send", &["1".to_string()], &["*".to_string()])
+                .unwrap_err()
+                .kind,
+            SqsErrorKind::InvalidParameterValue
+        );
+    }
+    let s = open(dir.path(), &clock);
+    let tasks = s.queues.list_move_tasks(&dlq_arn, 10).unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].max_per_second, Some(10));
+    let policy = s
+        .queues
+        .get_attributes("src", &["Policy".to_string()])
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&policy[0].1).unwrap();
+    assert_eq!(doc["Statement"][0]["Sid"], "send");
+    assert_eq!(doc["Statement"][0]["Action"], "SQS:SendMessage");
+    assert_eq!(
+        doc["Statement"][0]["Principal"]["AWS"],
+        "arn:aws:iam::111122223333:root"
+    );
+    s.queues
+        .remove_permission("src", "send")
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(
+        s.queues
+            .get_attributes("src", &["Policy".to_string()])
+            .unwrap()
+            .is_empty()
+    );
+}

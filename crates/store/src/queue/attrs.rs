@@ -41,6 +41,9 @@ pub struct QueueAttrs {
     pub raw: HashMap<String, String>,
 }
 
+/// The most a SendMessageBatch's messages may add up to, whatever the queue's maximum.
+pub const MAX_BATCH_PAYLOAD: usize = 1_048_576;
+
 pub const DEFAULT_MAX_MESSAGE_SIZE: u32 = 1_048_576;
 
 impl QueueAttrs {
@@ -73,8 +76,8 @@ impl QueueAttrs {
             let b = parse_bool("FifoQueue", v)?;
             if !creating && b != self.fifo {
                 return Err(SqsError::new(
-                    SqsErrorKind::InvalidAttributeName,
-                    "Unknown Attribute FifoQueue.",
+                    SqsErrorKind::InvalidAttributeValue,
+                    "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is not supported.",
                 ));
             }
             self.fifo = b;

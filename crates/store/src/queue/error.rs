@@ -91,7 +91,12 @@ impl SqsErrorKind {
     pub fn status(self) -> u16 {
         use SqsErrorKind::*;
         match self {
-            InvalidClientTokenId | SignatureDoesNotMatch | MissingAuthenticationToken => 403,
+            // AWS documents these two as 403 as well: SDKs that branch on the status see it.
+            InvalidClientTokenId
+            | SignatureDoesNotMatch
+            | MissingAuthenticationToken
+            | PurgeQueueInProgress
+            | OverLimit => 403,
             ResourceNotFound => 404,
             InternalFailure => 500,
             ServiceUnavailable => 503,

@@ -18,6 +18,7 @@
 pub mod attrs;
 pub mod error;
 pub mod md5;
+pub mod move_task;
 pub mod persist;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -380,6 +381,8 @@ struct State {
     next_seq: u64,
     next_queue_id: u64,
     rng: rand::rngs::StdRng,
+    /// Message move tasks, oldest first (kept across restarts).
+    move_tasks: Vec<move_task::MoveTask>,
 }
 
 /// The queue engine: every queue's state behind one lock, journaled.
@@ -454,6 +457,7 @@ impl QueueEngine {
                 next_seq: st.next_seq.max(1),
                 next_queue_id: st.next_queue_id.max(1),
                 rng: rand::rngs::StdRng::from_os_rng(),
+                move_tasks: st.move_tasks,
             }),
             journal,
             clock,
@@ -1140,6 +1144,270 @@ impl QueueEngine {
         Ok((out, ticket))
     }
 
+    /// `StartMessageMoveTask`: move the dead-letter queue `source_arn`'s available messages to
+    /// `destination_arn` (or back to where each came from) and record the finished task.
+    pub fn start_move_task(
+        &self,
+        source_arn: &str,
+        destination_arn: Option<&str>,
+        max_per_second: Option<i64>,
+    ) -> Result<(move_task::MoveTask, Ticket), SqsError> {
+        let not_found = |param: &str| {
+            SqsError::new(
+                SqsErrorKind::ResourceNotFound,
+                format!("The resource that you specified for the {param} parameter doesn't exist."),
+            )
+        };
+        let src = attrs::parse_arn(source_arn)
+            .ok_or_else(|| {
+                SqsError::bad_value(
+                    "SourceArn",
+                    source_arn,
+                    "The ARN is not a valid SQS queue ARN.",
+                )
+            })?
+            .to_owned();
+        if !self.queue_exists(&src) {
+            return Err(not_found("SourceArn"));
+        }
+        if self.dead_letter_sources(&src)?.is_empty() {
+            return Err(SqsError::invalid_param(format!(
+                "Source queue {source_arn} is not configured as a dead-letter queue of any queue."
+            )));
+        }
+        if let Some(r) = max_per_second
+            && !(1..=500).contains(&r)
+        {
+            return Err(SqsError::bad_value(
+                "MaxNumberOfMessagesPerSecond",
+                r,
+                "Value must be between 1 and 500.",
+            ));
+        }
+        let dst = match destination_arn {
+            Some(a) => {
+                let n = attrs::parse_arn(a).ok_or_else(|| {
+                    SqsError::bad_value(
+                        "DestinationArn",
+                        a,
+                        "The ARN is not a valid SQS queue ARN.",
+                    )
+                })?;
+                if !self.queue_exists(n) {
+                    return Err(not_found("DestinationArn"));
+                }
+                Some(n.to_owned())
+            }
+            None => None,
+        };
+        let started = self.clock.now();
+        let (moved, moves) = self.move_messages(&src, dst.as_deref())?;
+        let mut st = self.state.lock();
+        let task_id = uuid_v4(&mut st.rng);
+        let task = move_task::MoveTask {
+            handle: move_task::task_handle(&task_id, source_arn),
+            source_arn: source_arn.to_owned(),
+            destination_arn: destination_arn.map(str::to_owned),
+            max_per_second,
+            status: move_task::MoveTaskStatus::Completed,
+            started_ms: started.as_millis(),
+            moved,
+            to_move: moved,
+            failure_reason: None,
+        };
+        st.move_tasks.push(task.clone());
+        let rec = self
+            .journal
+            .submit(vec![Record::Queue(QueueRecord::PutMoveTask(task.clone()))]);
+        drop(st);
+        // Commits happen in submission order and the journal fails stop, so the task record
+        // being durable implies the moves before it are: its ticket is the one to wait on.
+        drop(moves);
+        Ok((task, rec))
+    }
+
+    /// `ListMessageMoveTasks`: the newest `max` tasks of a source queue, newest first.
+    pub fn list_move_tasks(
+        &self,
+        source_arn: &str,
+        max: usize,
+    ) -> Result<Vec<move_task::MoveTask>, SqsError> {
+        let src = attrs::parse_arn(source_arn).ok_or_else(|| {
+            SqsError::bad_value(
+                "SourceArn",
+                source_arn,
+                "The ARN is not a valid SQS queue ARN.",
+            )
+        })?;
+        if !self.queue_exists(src) {
+            return Err(SqsError::new(
+                SqsErrorKind::ResourceNotFound,
+                "The resource that you specified for the SourceArn parameter doesn't exist.",
+            ));
+        }
+        let st = self.state.lock();
+        Ok(st
+            .move_tasks
+            .iter()
+            .rev()
+            .filter(|t| t.source_arn == source_arn)
+            .take(max)
+            .cloned()
+            .collect())
+    }
+
+    /// `CancelMessageMoveTask`: only a running task can be cancelled, and kedge's tasks have
+    /// all finished by the time their handle is known.
+    pub fn cancel_move_task(&self, handle: &str) -> Result<move_task::MoveTask, SqsError> {
+        let st = self.state.lock();
+        match st.move_tasks.iter().find(|t| t.handle == handle) {
+            Some(t) => Err(SqsError::new(
+                SqsErrorKind::UnsupportedOperation,
+                format!(
+                    "Only active tasks can be cancelled: the task is {}.",
+                    t.status.as_str()
+                ),
+            )),
+            None if move_task::handle_source(handle).is_none() => Err(SqsError::bad_value(
+                "TaskHandle",
+                handle,
+                "Task handle is invalid.",
+            )),
+            None => Err(SqsError::new(
+                SqsErrorKind::ResourceNotFound,
+                "Task does not exist.",
+            )),
+        }
+    }
+
+    /// `AddPermission`: a statement in the queue's `Policy`, written as SQS writes it.
+    pub fn add_permission(
+        &self,
+        name: &str,
+        label: &str,
+        accounts: &[String],
+        actions: &[String],
+    ) -> Result<Ticket, SqsError> {
+        if label.is_empty()
+            || label.len() > 80
+            || !label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(SqsError::bad_value(
+                "Label",
+                label,
+                "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
+            ));
+        }
+        if accounts.is_empty() {
+            return Err(SqsError::missing("AWSAccountIds"));
+        }
+        if actions.is_empty() {
+            return Err(SqsError::missing("Actions"));
+        }
+        const GRANTABLE: &[&str] = &[
+            "*",
+            "SendMessage",
+            "ReceiveMessage",
+            "DeleteMessage",
+            "ChangeMessageVisibility",
+            "GetQueueAttributes",
+            "GetQueueUrl",
+            "ListDeadLetterSourceQueues",
+            "PurgeQueue",
+            "ListQueueTags",
+        ];
+        if let Some(bad) = actions.iter().find(|a| !GRANTABLE.contains(&a.as_str())) {
+            return Err(SqsError::bad_value(
+                "ActionName.1",
+                format!("SQS:{bad}"),
+                "Please refer to the appropriate WSDL for a list of valid actions.",
+            ));
+        }
+        let arn = self.arn(name);
+        self.edit_policy(name, |policy| {
+            let statements = policy_statements(policy);
+            if statements
+                .iter()
+                .any(|s| s.get("Sid").and_then(|v| v.as_str()) == Some(label))
+            {
+                return Err(SqsError::bad_value("Label", label, "Already exists."));
+            }
+            let one_or_many = |v: Vec<String>| -> serde_json::Value {
+                if v.len() == 1 {
+                    serde_json::Value::String(v.into_iter().next().unwrap_or_default())
+                } else {
+                    serde_json::Value::from(v)
+                }
+            };
+            let principals: Vec<String> = accounts
+                .iter()
+                .map(|a| format!("arn:aws:iam::{a}:root"))
+                .collect();
+            let acts: Vec<String> = actions.iter().map(|a| format!("SQS:{a}")).collect();
+            statements.push(serde_json::json!({
+                "Sid": label,
+                "Effect": "Allow",
+                "Principal": {"AWS": one_or_many(principals)},
+                "Action": one_or_many(acts),
+                "Resource": arn,
+            }));
+            Ok(())
+        })
+    }
+
+    /// `RemovePermission`: drop the statement `label` from the queue's `Policy`.
+    pub fn remove_permission(&self, name: &str, label: &str) -> Result<Ticket, SqsError> {
+        self.edit_policy(name, |policy| {
+            let statements = policy_statements(policy);
+            let before = statements.len();
+            statements.retain(|s| s.get("Sid").and_then(|v| v.as_str()) != Some(label));
+            if statements.len() == before {
+                return Err(SqsError::bad_value("Label", label, "can't find label."));
+            }
+            Ok(())
+        })
+    }
+
+    /// Change the queue's `Policy` document in place; an emptied policy is removed.
+    fn edit_policy(
+        &self,
+        name: &str,
+        edit: impl FnOnce(&mut serde_json::Value) -> Result<(), SqsError>,
+    ) -> Result<Ticket, SqsError> {
+        self.journal.check()?;
+        let now = self.clock.now();
+        let arn = self.arn(name);
+        let mut st = self.state.lock();
+        let q = st.queues.get_mut(name).ok_or_else(SqsError::no_queue)?;
+        let mut policy = q
+            .attrs
+            .passthrough
+            .get("Policy")
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .filter(|p| p.is_object())
+            .unwrap_or_else(|| {
+                serde_json::json!({
+                    "Version": "2012-10-17",
+                    "Id": format!("{arn}/SQSDefaultPolicy"),
+                    "Statement": [],
+                })
+            });
+        edit(&mut policy)?;
+        if policy_statements(&mut policy).is_empty() {
+            q.attrs.passthrough.remove("Policy");
+            q.attrs.raw.remove("Policy");
+        } else {
+            let text = policy.to_string();
+            q.attrs.passthrough.insert("Policy".into(), text.clone());
+            q.attrs.raw.insert("Policy".into(), text);
+        }
+        q.modified = now;
+        let rec = q.put_record();
+        Ok(self.journal.submit(vec![Record::Queue(rec)]))
+    }
+
     /// Move every message of `source` (a DLQ) to `destination` (or, when `None`, back to the
     /// queue each message came from). Returns how many moved.
     pub fn move_messages(
@@ -1205,6 +1473,23 @@ impl QueueEngine {
             next_queue_id: st.next_queue_id,
         }));
         Ok((moved, self.journal.submit(records)))
+    }
+}
+
+/// The `Statement` list of a policy document, created when missing (a single statement
+/// object is turned into a list of one).
+fn policy_statements(policy: &mut serde_json::Value) -> &mut Vec<serde_json::Value> {
+    if !policy.is_object() {
+        *policy = serde_json::json!({});
+    }
+    let st = &mut policy["Statement"];
+    if !st.is_array() {
+        let one = std::mem::take(st);
+        *st = serde_json::Value::Array(if one.is_null() { vec![] } else { vec![one] });
+    }
+    match st {
+        serde_json::Value::Array(a) => a,
+        _ => unreachable!("just made an array"),
     }
 }
 
@@ -1616,22 +1901,18 @@ fn delete_one(q: &mut Queue, h: &str, records: &mut Vec<Record>) -> Result<(), S
         // Already deleted (or expired): deleting again succeeds, as in SQS.
         return Ok(());
     };
-    if msg.m.token != token || msg.m.receive_count == 0 {
-        // The message was received again since this handle was issued: the handle is stale.
-        if q.attrs.fifo {
-            return Err(SqsError::bad_value(
-                "ReceiptHandle",
-                h,
-                "The receipt handle has expired.",
-            ));
-        }
-        return Err(SqsError::new(
-            SqsErrorKind::ReceiptHandleIsInvalid,
-            format!(
-                "The receipt handle \"{h}\" is no longer valid: the message was received again since it was issued."
-            ),
+    let current = msg.m.token == token && msg.m.receive_count > 0;
+    if q.attrs.fifo && (!current || msg.state != MsgState::InFlight) {
+        // FIFO receipt handles live only as long as the receive's visibility timeout: once the
+        // message is visible again (or received again) the handle has expired, as SQS says.
+        return Err(SqsError::bad_value(
+            "ReceiptHandle",
+            h,
+            "The receipt handle has expired.",
         ));
     }
+    // Standard queues: a handle from an earlier delivery of a message that still exists
+    // deletes it, as SQS does ("the request succeeds"); only the queue and message must match.
     q.remove(seq);
     records.push(Record::Queue(QueueRecord::Delete { queue: q.id, seq }));
     Ok(())

@@ -10,6 +10,8 @@
 //!   is exactly as the last acknowledged request left it.
 //! - `sqs_dedup(queue_id, key, ...)`: FIFO deduplication entries; expired ones are dropped at
 //!   load.
+//! - `sqs_move_tasks(handle, started_ms, task)`: message move tasks (`task` is the JSON of a
+//!   [`MoveTask`]), so `ListMessageMoveTasks` answers the same after a restart.
 //! - `sqs_meta(key, value)`: the next sequence number and queue id.
 
 use std::collections::HashMap;
@@ -18,6 +20,7 @@ use std::sync::Arc;
 use clock::Timestamp;
 use rusqlite::{Connection, Transaction, params};
 
+use super::move_task::MoveTask;
 use super::{MessageAttributeValue, StoredMessage};
 
 pub const SCHEMA: &str = "
@@ -54,6 +57,11 @@ CREATE TABLE IF NOT EXISTS sqs_dedup (
     message_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     PRIMARY KEY (queue_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sqs_move_tasks (
+    handle TEXT PRIMARY KEY,
+    started_ms INTEGER NOT NULL,
+    task TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sqs_meta (
     key TEXT PRIMARY KEY,
@@ -106,6 +114,8 @@ pub enum QueueRecord {
         next_seq: u64,
         next_queue_id: u64,
     },
+    /// Create or replace a message move task.
+    PutMoveTask(MoveTask),
 }
 
 fn ts(t: Timestamp) -> i64 {
@@ -118,6 +128,14 @@ fn u(v: u64) -> i64 {
 
 pub fn apply(tx: &Transaction<'_>, r: &QueueRecord) -> rusqlite::Result<()> {
     match r {
+        QueueRecord::PutMoveTask(t) => {
+            let json = serde_json::to_string(t)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO sqs_move_tasks (handle, started_ms, task) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![t.handle, u(t.started_ms), json])?;
+        }
         QueueRecord::PutQueue {
             id,
             name,
@@ -285,6 +303,8 @@ pub struct LoadedState {
     pub dedup: Vec<(u64, String, Timestamp, String, u64)>,
     pub next_seq: u64,
     pub next_queue_id: u64,
+    /// Message move tasks, oldest first.
+    pub move_tasks: Vec<MoveTask>,
 }
 
 pub fn load(conn: &Connection, now: Timestamp) -> rusqlite::Result<LoadedState> {
@@ -375,6 +395,21 @@ pub fn load(conn: &Connection, now: Timestamp) -> rusqlite::Result<LoadedState> 
             let d = row?;
             st.next_seq = st.next_seq.max(d.4 + 1);
             st.dedup.push(d);
+        }
+    }
+    {
+        let mut q = conn.prepare("SELECT task FROM sqs_move_tasks ORDER BY started_ms, handle")?;
+        let rows = q.query_map([], |r| r.get::<_, String>(0))?;
+        for row in rows {
+            let text = row?;
+            let task: MoveTask = serde_json::from_str(&text).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Text,
+                    format!("bad message move task {text}: {e}").into(),
+                )
+            })?;
+            st.move_tasks.push(task);
         }
     }
     Ok(st)

@@ -1,8 +1,10 @@
 //! Table operations: CreateTable, DescribeTable, ListTables, DeleteTable, UpdateTable,
 //! TagResource, UntagResource, ListTagsOfResource, DescribeTimeToLive, UpdateTimeToLive.
 //!
-//! Tables become ACTIVE at once (as DynamoDB Local does): there is no provisioning to wait
-//! for, and SDK waiters see ACTIVE on their first poll.
+//! Tables go CREATING -> ACTIVE, UPDATING -> ACTIVE and DELETING -> gone after the engine's
+//! status delay (zero by default: at once, as DynamoDB Local does; `kedge serve` sets a short
+//! one so clients that wait on the status see DynamoDB's sequence). Everything a change
+//! means is applied and journaled at once; only the reported status trails.
 
 use serde_json::{Value, json};
 
@@ -32,6 +34,21 @@ fn table_from_arn(arn: &str) -> Result<&str, DdbError> {
         })
 }
 
+/// ResourceInUseException for a table that is still changing, as DynamoDB refuses a second
+/// change then.
+fn in_use(t: &Table) -> Result<(), DdbError> {
+    let what = match t.phase {
+        super::engine::Phase::Active => return Ok(()),
+        super::engine::Phase::Creating => "created",
+        super::engine::Phase::Updating => "updated",
+        super::engine::Phase::Deleting => "deleted",
+    };
+    Err(DdbError::in_use(format!(
+        "Attempt to change a resource which is still in use: Table is being {what}: {}",
+        t.meta.name
+    )))
+}
+
 impl TableEngine {
     pub(crate) fn create_table(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
         let created = self.clock.now().as_millis() as f64 / 1000.0;
@@ -45,8 +62,13 @@ impl TableEngine {
             )));
         }
         let rec = Self::table_record(&meta);
-        let table = Table::new(meta);
-        let desc = table.describe("ACTIVE");
+        let mut table = Table::new(meta);
+        if let Some(until) = self.transition_end() {
+            table.phase = super::engine::Phase::Creating;
+            table.phase_until = until;
+            self.schedule_transition(until);
+        }
+        let desc = table.describe();
         g.by_name.insert(table.meta.name.clone(), table);
         let ticket = self.submit(vec![rec]);
         Ok((json!({ "TableDescription": desc }), ticket))
@@ -56,7 +78,7 @@ impl TableEngine {
         let name = table_name(req)?;
         let g = self.state.read();
         let t = g.by_name.get(name).ok_or_else(|| not_found_table(name))?;
-        Ok(json!({ "Table": t.describe("ACTIVE") }))
+        Ok(json!({ "Table": t.describe() }))
     }
 
     pub(crate) fn describe_backups(&self, req: &Value) -> Result<Value, DdbError> {
@@ -105,13 +127,31 @@ impl TableEngine {
         self.journal.check()?;
         let mut g = self.state.write();
         let t = g.by_name.get(name).ok_or_else(|| not_found_table(name))?;
+        in_use(t)?;
         if t.meta.deletion_protection {
             return Err(DdbError::validation(
                 "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
             ));
         }
-        let desc = t.describe("DELETING");
-        g.by_name.remove(name);
+        let until = self.transition_end();
+        let mut desc = t.describe();
+        desc["TableStatus"] = json!("DELETING");
+        if let Some(o) = desc.as_object_mut() {
+            o.remove("GlobalSecondaryIndexes");
+            o.remove("LocalSecondaryIndexes");
+        }
+        match until {
+            Some(until) => {
+                if let Some(t) = g.by_name.get_mut(name) {
+                    t.phase = super::engine::Phase::Deleting;
+                    t.phase_until = until;
+                }
+                self.schedule_transition(until);
+            }
+            None => {
+                g.by_name.remove(name);
+            }
+        }
         let ticket = self.submit(vec![Record::Table(TableRecord::DeleteTable {
             name: name.to_string(),
         })]);
@@ -126,8 +166,14 @@ impl TableEngine {
             .by_name
             .get_mut(name)
             .ok_or_else(|| not_found_table(name))?;
+        in_use(t)?;
         let mut meta = t.meta.clone();
         let mut changed = false;
+        let mut index_changes: Vec<(
+            String,
+            super::engine::IndexPhase,
+            Option<super::meta::IndexMeta>,
+        )> = Vec::new();
         if let Some(b) = opt_str(req, "BillingMode") {
             if b != "PROVISIONED" && b != "PAY_PER_REQUEST" {
                 return Err(vmsg(vec![format!(
@@ -137,6 +183,7 @@ impl TableEngine {
             if b != meta.billing {
                 meta.billing = b.to_string();
                 if b == "PAY_PER_REQUEST" {
+                    meta.ppr_since = Some(self.clock.now().as_millis() as f64 / 1000.0);
                     meta.rcu = 0;
                     meta.wcu = 0;
                     for i in &mut meta.indexes {
@@ -214,10 +261,22 @@ impl TableEngine {
                             "Subscriber limit exceeded: The number of global secondary indexes exceeds the limit of 20",
                         ));
                     }
+                    index_changes.push((
+                        ix.name.clone(),
+                        super::engine::IndexPhase::Creating,
+                        None,
+                    ));
                     meta.indexes.push(ix);
                 } else if let Some(d) = u.get("Delete") {
                     let n = req_str(d, "IndexName")?;
                     let before = meta.indexes.len();
+                    if let Some(gone) = meta.indexes.iter().find(|i| i.global && i.name == n) {
+                        index_changes.push((
+                            n.to_string(),
+                            super::engine::IndexPhase::Deleting,
+                            Some(gone.clone()),
+                        ));
+                    }
                     meta.indexes.retain(|i| !(i.global && i.name == n));
                     if meta.indexes.len() == before {
                         return Err(DdbError::not_found(format!(
@@ -236,6 +295,7 @@ impl TableEngine {
                                 "Requested resource not found: Index: {n} not found for table: {name}"
                             ))
                         })?;
+                    index_changes.push((n.to_string(), super::engine::IndexPhase::Updating, None));
                     if let Some(pt) = pt {
                         ix.rcu = pt
                             .get("ReadCapacityUnits")
@@ -291,7 +351,15 @@ impl TableEngine {
         if rebuild {
             t.rebuild_derived();
         }
-        let desc = t.describe("ACTIVE");
+        if let Some(until) = self.transition_end() {
+            t.phase = super::engine::Phase::Updating;
+            t.phase_until = until;
+            for (name, phase, gone) in index_changes {
+                t.index_phases.insert(name, (phase, until, gone));
+            }
+            self.schedule_transition(until);
+        }
+        let desc = t.describe();
         let ticket = self.submit(vec![Self::table_record(&t.meta)]);
         Ok((json!({ "TableDescription": desc }), ticket))
     }

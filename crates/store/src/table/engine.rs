@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::error::DdbError;
 use super::meta::{IndexMeta, KeySpec, PKey, TableMeta, key_value};
-use super::value::{AttrValue, Item, KeyVal, item_size};
+use super::value::{AttrValue, Item, KeyVal, PartKey, item_size};
 use crate::journal::Record;
 use crate::table_record::TableRecord;
 
@@ -20,20 +20,50 @@ pub const ITEM_COLLECTION_LIMIT: usize = 10 * 1024 * 1024 * 1024;
 /// TTL ignores expiry times more than five years in the past (AWS documents this).
 const FIVE_YEARS_SECS: u64 = 5 * 365 * 24 * 3600;
 
-/// Entries of one secondary index: index partition -> index sort key -> base-table keys.
+/// Entries of one secondary index: index partition (in hash order) -> index sort key ->
+/// base-table keys.
 #[derive(Debug, Default)]
 pub struct IndexData {
-    pub parts: BTreeMap<KeyVal, BTreeMap<Option<KeyVal>, BTreeSet<PKey>>>,
+    pub parts: BTreeMap<PartKey, BTreeMap<Option<KeyVal>, BTreeSet<PKey>>>,
     pub count: usize,
     pub bytes: usize,
+}
+
+/// Where a table is in DynamoDB's lifecycle. Transitions happen on the engine's clock after
+/// its status delay ([`super::TableEngine::set_status_delay`]); with no delay a table is
+/// `Active` at once and a deleted one is gone at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Just created: described as CREATING, not yet readable or writable.
+    Creating,
+    /// Throughput, billing or indexes changing: described as UPDATING, fully usable.
+    Updating,
+    /// Deleted: described as DELETING until it disappears; not usable.
+    Deleting,
+    Active,
+}
+
+/// The state of a global secondary index that is being built or dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexPhase {
+    Creating,
+    Updating,
+    Deleting,
 }
 
 /// One table in memory.
 #[derive(Debug)]
 pub struct Table {
+    /// Lifecycle phase and the clock time (ms) it ends at.
+    pub phase: Phase,
+    pub phase_until: u64,
+    /// GSIs in transition: name -> (phase, ends at ms). A deleting index is already gone from
+    /// `meta`; only its description remains here until then.
+    pub index_phases: BTreeMap<String, (IndexPhase, u64, Option<IndexMeta>)>,
     pub meta: TableMeta,
     pub name: Arc<str>,
-    pub items: BTreeMap<KeyVal, BTreeMap<Option<KeyVal>, Arc<Item>>>,
+    /// Partitions in DynamoDB's hash order (what Scan returns), each ordered by sort key.
+    pub items: BTreeMap<PartKey, BTreeMap<Option<KeyVal>, Arc<Item>>>,
     pub indexes: BTreeMap<String, IndexData>,
     pub count: usize,
     pub bytes: usize,
@@ -69,6 +99,9 @@ impl Table {
             .map(|i| (i.name.clone(), IndexData::default()))
             .collect();
         Table {
+            phase: Phase::Active,
+            phase_until: 0,
+            index_phases: BTreeMap::new(),
             name: Arc::from(meta.name.as_str()),
             meta,
             items: BTreeMap::new(),
@@ -186,7 +219,7 @@ impl Table {
         }
         let current: usize = self
             .items
-            .get(&pk.0)
+            .get(&PartKey::new(pk.0.clone()))
             .map_or(0, |p| p.values().map(|i| item_size(i)).sum());
         if current - old_size.min(current) + new_size > self.collection_limit {
             let mut e = DdbError::new(
@@ -209,7 +242,7 @@ impl Table {
     }
 
     pub fn get(&self, pk: &PKey) -> Option<&Arc<Item>> {
-        self.items.get(&pk.0)?.get(&pk.1)
+        self.items.get(&PartKey::new(pk.0.clone()))?.get(&pk.1)
     }
 
     fn ttl_of(&self, item: &Item) -> Option<u64> {
@@ -235,6 +268,7 @@ impl Table {
             let Some(data) = self.indexes.get_mut(&ix.name) else {
                 continue;
             };
+            let h = PartKey::new(h);
             if let Some(part) = data.parts.get_mut(&h) {
                 if let Some(set) = part.get_mut(&r) {
                     if set.remove(pk) {
@@ -264,7 +298,7 @@ impl Table {
             let data = self.indexes.entry(ix.name.clone()).or_default();
             if data
                 .parts
-                .entry(h)
+                .entry(PartKey::new(h))
                 .or_default()
                 .entry(r)
                 .or_default()
@@ -284,7 +318,8 @@ impl Table {
         new: Option<Arc<Item>>,
         records: &mut Vec<Record>,
     ) -> Option<Arc<Item>> {
-        let old = match self.items.get_mut(&pk.0) {
+        let part_key = PartKey::new(pk.0.clone());
+        let old = match self.items.get_mut(&part_key) {
             Some(part) => part.remove(&pk.1),
             None => None,
         };
@@ -304,10 +339,7 @@ impl Table {
                     key,
                     item: item.clone(),
                 }));
-                self.items
-                    .entry(pk.0.clone())
-                    .or_default()
-                    .insert(pk.1, item);
+                self.items.entry(part_key).or_default().insert(pk.1, item);
             }
             None => {
                 if old.is_some() {
@@ -316,8 +348,8 @@ impl Table {
                         key,
                     }));
                 }
-                if self.items.get(&pk.0).is_some_and(|p| p.is_empty()) {
-                    self.items.remove(&pk.0);
+                if self.items.get(&part_key).is_some_and(|p| p.is_empty()) {
+                    self.items.remove(&part_key);
                 }
             }
         }
@@ -333,7 +365,7 @@ impl Table {
         self.bytes += item_size(&item);
         if let Some(old) = self
             .items
-            .entry(pk.0.clone())
+            .entry(PartKey::new(pk.0.clone()))
             .or_default()
             .insert(pk.1.clone(), item)
         {
@@ -357,7 +389,7 @@ impl Table {
             .iter()
             .flat_map(|(h, part)| {
                 part.iter()
-                    .map(move |(r, it)| ((h.clone(), r.clone()), it.clone()))
+                    .map(move |(r, it)| ((h.key.clone(), r.clone()), it.clone()))
             })
             .collect();
         for (pk, it) in all {
@@ -382,9 +414,52 @@ impl Table {
             .collect()
     }
 
-    pub fn describe(&self, status: &str) -> serde_json::Value {
-        self.meta
-            .describe(status, self.count, self.bytes, &self.index_stats())
+    /// Whether reads and writes may use the table (ACTIVE or UPDATING, as in DynamoDB).
+    pub fn usable(&self) -> bool {
+        matches!(self.phase, Phase::Active | Phase::Updating)
+    }
+
+    pub fn status(&self) -> &'static str {
+        match self.phase {
+            Phase::Creating => "CREATING",
+            Phase::Updating => "UPDATING",
+            Phase::Deleting => "DELETING",
+            Phase::Active => "ACTIVE",
+        }
+    }
+
+    /// The `TableDescription` as DynamoDB reports it in the current phase.
+    pub fn describe(&self) -> serde_json::Value {
+        let mut statuses: BTreeMap<String, &'static str> = BTreeMap::new();
+        let mut extra = Vec::new();
+        for (name, (phase, _, gone)) in &self.index_phases {
+            statuses.insert(
+                name.clone(),
+                match phase {
+                    IndexPhase::Creating => "CREATING",
+                    IndexPhase::Updating => "UPDATING",
+                    IndexPhase::Deleting => "DELETING",
+                },
+            );
+            if let Some(ix) = gone {
+                extra.push(ix.clone());
+            }
+        }
+        let mut d = self.meta.describe(
+            self.status(),
+            self.count,
+            self.bytes,
+            &self.index_stats(),
+            &statuses,
+            &extra,
+        );
+        if self.phase == Phase::Deleting
+            && let Some(o) = d.as_object_mut()
+        {
+            o.remove("GlobalSecondaryIndexes");
+            o.remove("LocalSecondaryIndexes");
+        }
+        d
     }
 }
 

@@ -18,7 +18,7 @@ use super::expr::eval::{apply_update, check_overlap, eval_cond, project, update_
 use super::expr::{Cond, Ctx, Seg, Update, Used, parse_condition, parse_projection, parse_update};
 use super::meta::PKey;
 use super::req::{ctx as parse_ctx, not_null, opt_bool, opt_str, table_name, vmsg};
-use super::value::{Item, item_from_json, item_size, item_to_json};
+use super::value::{AttrValue, Item, item_from_json, item_size, item_to_json};
 use crate::journal::Ticket;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,155 @@ pub enum Action {
     Put(Arc<Item>),
     Delete,
     Update(Option<Update>),
+    /// The legacy `AttributeUpdates` form of UpdateItem.
+    AttributeUpdates(Vec<AttributeUpdate>),
     Check,
+}
+
+/// One entry of a legacy `AttributeUpdates` map.
+#[derive(Debug, Clone)]
+pub struct AttributeUpdate {
+    pub name: String,
+    pub action: UpdateAction,
+    pub value: Option<AttrValue>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateAction {
+    Put,
+    Add,
+    Delete,
+}
+
+/// Parse `AttributeUpdates` with DynamoDB's validation.
+fn parse_attribute_updates(v: &Value) -> Result<Vec<AttributeUpdate>, DdbError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| DdbError::serialization("AttributeUpdates must be a map"))?;
+    let mut out = Vec::with_capacity(obj.len());
+    for (name, u) in obj {
+        let action = match opt_str(u, "Action") {
+            None | Some("PUT") => UpdateAction::Put,
+            Some("ADD") => UpdateAction::Add,
+            Some("DELETE") => UpdateAction::Delete,
+            Some(other) => {
+                return Err(vmsg(vec![format!(
+                    "Value '{other}' at 'attributeUpdates.{name}.member.action' failed to satisfy constraint: Member must satisfy enum value set: [ADD, PUT, DELETE]"
+                )]));
+            }
+        };
+        let value = match u.get("Value").filter(|x| !x.is_null()) {
+            Some(x) => Some(AttrValue::from_json(x)?),
+            None => None,
+        };
+        let invalid = |m: String| {
+            DdbError::validation(format!("One or more parameter values were invalid: {m}"))
+        };
+        match (&value, action) {
+            (None, UpdateAction::Put | UpdateAction::Add) => {
+                return Err(invalid(
+                    "Only DELETE action is allowed when no attribute value is specified".into(),
+                ));
+            }
+            (Some(x), UpdateAction::Delete)
+                if !matches!(x, AttrValue::SS(_) | AttrValue::NS(_) | AttrValue::BS(_)) =>
+            {
+                return Err(invalid(format!(
+                    "DELETE action with value is not supported for the type {}",
+                    x.type_name()
+                )));
+            }
+            (Some(x), UpdateAction::Add)
+                if !matches!(
+                    x,
+                    AttrValue::N(_)
+                        | AttrValue::L(_)
+                        | AttrValue::SS(_)
+                        | AttrValue::NS(_)
+                        | AttrValue::BS(_)
+                ) =>
+            {
+                return Err(invalid(format!(
+                    "ADD action is not supported for the type {}",
+                    x.type_name()
+                )));
+            }
+            _ => {}
+        }
+        out.push(AttributeUpdate {
+            name: name.clone(),
+            action,
+            value,
+        });
+    }
+    Ok(out)
+}
+
+/// Apply legacy attribute updates to `item`, as DynamoDB does: PUT replaces; ADD adds to a
+/// number, unions a set or appends to a list (creating the attribute when missing); DELETE
+/// removes the attribute, or with a set value removes those elements (and the attribute
+/// once its set is empty).
+pub fn apply_attribute_updates(
+    item: &mut Item,
+    updates: &[AttributeUpdate],
+) -> Result<(), DdbError> {
+    let mismatch = || DdbError::validation("Type mismatch for attribute to update");
+    for u in updates {
+        match (u.action, &u.value) {
+            (UpdateAction::Put, Some(v)) => {
+                item.insert(u.name.clone(), v.clone());
+            }
+            (UpdateAction::Delete, None) => {
+                item.remove(&u.name);
+            }
+            (UpdateAction::Delete, Some(v)) => {
+                let Some(cur) = item.get_mut(&u.name) else {
+                    continue;
+                };
+                let empty = match (cur, v) {
+                    (AttrValue::SS(a), AttrValue::SS(b)) => {
+                        a.retain(|x| !b.contains(x));
+                        a.is_empty()
+                    }
+                    (AttrValue::NS(a), AttrValue::NS(b)) => {
+                        a.retain(|x| !b.contains(x));
+                        a.is_empty()
+                    }
+                    (AttrValue::BS(a), AttrValue::BS(b)) => {
+                        a.retain(|x| !b.contains(x));
+                        a.is_empty()
+                    }
+                    _ => return Err(mismatch()),
+                };
+                if empty {
+                    item.remove(&u.name);
+                }
+            }
+            (UpdateAction::Add, Some(v)) => match item.get_mut(&u.name) {
+                None => {
+                    item.insert(u.name.clone(), v.clone());
+                }
+                Some(cur) => match (cur, v) {
+                    (AttrValue::N(a), AttrValue::N(b)) => {
+                        *a = a
+                            .add(b, false)
+                            .map_err(|e| DdbError::validation(e.message()))?;
+                    }
+                    (AttrValue::SS(a), AttrValue::SS(b)) => a.extend(b.iter().cloned()),
+                    (AttrValue::NS(a), AttrValue::NS(b)) => a.extend(b.iter().cloned()),
+                    (AttrValue::BS(a), AttrValue::BS(b)) => a.extend(b.iter().cloned()),
+                    (AttrValue::L(a), AttrValue::L(b)) => a.extend(b.iter().cloned()),
+                    _ => return Err(mismatch()),
+                },
+            },
+            (UpdateAction::Put | UpdateAction::Add, None) => {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: Only DELETE action is allowed when no attribute value is specified",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A parsed write (single or inside a batch/transaction).
@@ -65,15 +213,6 @@ pub struct Prepared {
     pub old: Option<Arc<Item>>,
     pub new: Option<Arc<Item>>,
     pub writes: bool,
-}
-
-fn legacy(req: &Value) -> Result<(), DdbError> {
-    if req.get("AttributeUpdates").is_some_and(|v| !v.is_null()) {
-        return Err(DdbError::validation(
-            "The legacy parameter AttributeUpdates is not supported by this endpoint; use UpdateExpression instead",
-        ));
-    }
-    Ok(())
 }
 
 pub fn parse_return_values(req: &Value, kind: Kind) -> Result<ReturnValues, DdbError> {
@@ -104,7 +243,6 @@ pub fn parse_return_values(req: &Value, kind: Kind) -> Result<ReturnValues, DdbE
 
 impl WriteReq {
     pub fn parse(req: &Value, kind: Kind) -> Result<WriteReq, DdbError> {
-        legacy(req)?;
         let table = table_name(req)?.to_string();
         let mut ctx = parse_ctx(req)?;
         super::req::require_expressions(req, &ctx, &["ConditionExpression", "UpdateExpression"])?;
@@ -139,15 +277,32 @@ impl WriteReq {
             }
             Kind::Delete => Action::Delete,
             Kind::Check => Action::Check,
-            Kind::Update => match opt_str(req, "UpdateExpression") {
-                Some(s) => {
+            Kind::Update => match (
+                opt_str(req, "UpdateExpression"),
+                req.get("AttributeUpdates").filter(|v| !v.is_null()),
+            ) {
+                (Some(_), Some(_)) => {
+                    return Err(DdbError::validation(
+                        "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributeUpdates} Expression parameters: {UpdateExpression}",
+                    ));
+                }
+                (None, Some(au)) => {
+                    if opt_str(req, "ConditionExpression").is_some() {
+                        return Err(DdbError::validation(
+                            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributeUpdates} Expression parameters: {ConditionExpression}",
+                        ));
+                    }
+                    let ups = parse_attribute_updates(au)?;
+                    paths = ups.iter().map(|u| vec![Seg::Key(u.name.clone())]).collect();
+                    Action::AttributeUpdates(ups)
+                }
+                (Some(s), None) => {
                     let u = parse_update(s)?;
                     used.update(&u);
-                    Some(u)
+                    Action::Update(Some(u))
                 }
-                None => None,
-            }
-            .map_or(Action::Update(None), |u| Action::Update(Some(u))),
+                (None, None) => Action::Update(None),
+            },
         };
         ctx.check(&used)?;
         if let Action::Update(Some(u)) = &action {
@@ -237,6 +392,21 @@ pub fn prepare(t: &Table, w: &WriteReq, pk: PKey) -> Result<Prepared, DdbError> 
             t.validate_item(&item, true)?;
             (Some(Arc::new(item)), true)
         }
+        Action::AttributeUpdates(ups) => {
+            if let Some(k) = ups.iter().find(|u| t.meta.is_key_attr(&u.name)) {
+                return Err(DdbError::validation(format!(
+                    "One or more parameter values were invalid: Cannot update attribute {}. This attribute is part of the key",
+                    k.name
+                )));
+            }
+            let mut item = match &old {
+                Some(o) => (**o).clone(),
+                None => t.key_item(&pk),
+            };
+            apply_attribute_updates(&mut item, ups)?;
+            t.validate_item(&item, true)?;
+            (Some(Arc::new(item)), true)
+        }
     };
     if writes {
         t.check_collection(&pk, old.as_deref(), new.as_deref())?;
@@ -271,14 +441,20 @@ pub fn consumed(req: &Value, table: &str, units: f64) -> Option<Value> {
     }
 }
 
-fn write_units(p: &Prepared) -> f64 {
-    let size = p
-        .new
-        .as_deref()
-        .or(p.old.as_deref())
-        .map(item_size)
-        .unwrap_or(1);
-    size.div_ceil(1024).max(1) as f64
+/// Write units of one write: a unit per KB of the larger of the item before and after (a
+/// write of nothing still costs one), as DynamoDB charges.
+pub fn write_units(old: Option<&Item>, new: Option<&Item>) -> f64 {
+    let units = |i: Option<&Item>| i.map_or(1, |i| item_size(i).div_ceil(1024).max(1));
+    units(old).max(units(new)) as f64
+}
+
+/// `ConsumedCapacity` of a batch: one entry per table, in request order.
+pub fn batch_consumed(req: &Value, per_table: &[(String, f64)]) -> Option<Value> {
+    let list: Vec<Value> = per_table
+        .iter()
+        .filter_map(|(t, u)| consumed(req, t, *u))
+        .collect();
+    (!list.is_empty()).then_some(Value::Array(list))
 }
 
 impl TableEngine {
@@ -297,7 +473,11 @@ impl TableEngine {
         if let Some(a) = return_values(&w, &p) {
             out.insert("Attributes".into(), a);
         }
-        if let Some(c) = consumed(req, &w.table, write_units(&p)) {
+        if let Some(c) = consumed(
+            req,
+            &w.table,
+            write_units(p.old.as_deref(), p.new.as_deref()),
+        ) {
             out.insert("ConsumedCapacity".into(), c);
         }
         Ok((Value::Object(out), ticket))
@@ -314,7 +494,6 @@ impl TableEngine {
     }
 
     pub(crate) fn get_item(&self, req: &Value) -> Result<Value, DdbError> {
-        legacy(req)?;
         let table = table_name(req)?;
         let key = item_from_json(
             req.get("Key")
@@ -327,9 +506,9 @@ impl TableEngine {
         let t = g.get(table)?;
         let pk = t.key_from_param(&key)?;
         let mut out = Map::new();
-        let mut units = 0.5;
-        if let Some(item) = t.get(&pk) {
-            units = read_units(item_size(item), req);
+        let item = t.get(&pk);
+        let units = read_units(item.map_or(0, |i| item_size(i)), req);
+        if let Some(item) = item {
             out.insert("Item".into(), proj.to_json(item));
         }
         if let Some(c) = consumed(req, table, units) {
@@ -398,14 +577,25 @@ impl TableEngine {
             planned.push((w.table.clone(), pk, new));
         }
         let mut records = Vec::with_capacity(planned.len());
+        let mut units: Vec<(String, f64)> = Vec::new();
         for (table, pk, new) in planned {
             if let Ok(t) = g.get_mut(&table) {
-                t.write(pk, new, &mut records);
+                let u_new = new.as_deref().map(|i| write_units(None, Some(i)));
+                let old = t.write(pk, new, &mut records);
+                let u = write_units(old.as_deref(), None).max(u_new.unwrap_or(1.0));
+                match units.iter_mut().find(|(n, _)| *n == table) {
+                    Some((_, x)) => *x += u,
+                    None => units.push((table, u)),
+                }
             }
         }
         let ticket = self.submit(records);
         drop(g);
-        Ok((json!({"UnprocessedItems": {}}), ticket))
+        let mut out = json!({"UnprocessedItems": {}});
+        if let Some(c) = batch_consumed(req, &units) {
+            out["ConsumedCapacity"] = c;
+        }
+        Ok((out, ticket))
     }
 
     pub(crate) fn batch_get(&self, req: &Value) -> Result<Value, DdbError> {
@@ -445,8 +635,11 @@ impl TableEngine {
         let mut unprocessed = Map::new();
         // A response is capped at 16 MB; what does not fit comes back as UnprocessedKeys.
         let mut size = 0usize;
+        let mut units: Vec<(String, f64)> = Vec::new();
         for (table, keys, proj) in plans {
             let t = g.get(&table)?;
+            let mut table_units = 0.0;
+            let spec = items.get(&table).unwrap_or(&Value::Null);
             let mut seen = BTreeSet::new();
             let mut out = Vec::new();
             let mut left = Vec::new();
@@ -461,11 +654,14 @@ impl TableEngine {
                     left.push(item_to_json(&k));
                     continue;
                 }
-                if let Some(item) = t.get(&pk) {
+                let item = t.get(&pk);
+                table_units += read_units(item.map_or(0, |i| item_size(i)), spec);
+                if let Some(item) = item {
                     size += item_size(item);
                     out.push(proj.to_json(item));
                 }
             }
+            units.push((table.clone(), table_units));
             responses.insert(table.clone(), Value::Array(out));
             if !left.is_empty() {
                 let mut spec = items.get(&table).cloned().unwrap_or(json!({}));
@@ -473,7 +669,11 @@ impl TableEngine {
                 unprocessed.insert(table, spec);
             }
         }
-        Ok(json!({"Responses": responses, "UnprocessedKeys": unprocessed}))
+        let mut out = json!({"Responses": responses, "UnprocessedKeys": unprocessed});
+        if let Some(c) = batch_consumed(req, &units) {
+            out["ConsumedCapacity"] = c;
+        }
+        Ok(out)
     }
 
     pub(crate) fn transact_write(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {

@@ -52,6 +52,9 @@ pub struct TableMeta {
     pub ttl: Option<String>,
     pub deletion_protection: bool,
     pub stream: Option<String>,
+    /// When billing last switched to PAY_PER_REQUEST (seconds since the epoch), if it did.
+    #[serde(default)]
+    pub ppr_since: Option<f64>,
 }
 
 /// The primary key of an item: partition key and optional sort key.
@@ -397,6 +400,7 @@ impl TableMeta {
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false),
             stream,
+            ppr_since: None,
         })
     }
 
@@ -423,6 +427,8 @@ impl TableMeta {
         item_count: usize,
         size: usize,
         index_stats: &BTreeMap<String, (usize, usize)>,
+        index_status: &BTreeMap<String, &'static str>,
+        deleting: &[IndexMeta],
     ) -> Value {
         let arn = table_arn(&self.name);
         let mut d = json!({
@@ -436,10 +442,18 @@ impl TableMeta {
             "ItemCount": item_count,
             "TableArn": arn,
             "TableId": self.id,
-            "DeletionProtectionEnabled": self.deletion_protection,
         });
+        if self.deletion_protection {
+            d["DeletionProtectionEnabled"] = json!(true);
+        }
         if self.billing == "PAY_PER_REQUEST" {
-            d["BillingModeSummary"] = json!({"BillingMode": "PAY_PER_REQUEST", "LastUpdateToPayPerRequestDateTime": self.created});
+            d["BillingModeSummary"] = match self.ppr_since {
+                Some(t) => {
+                    json!({"BillingMode": "PAY_PER_REQUEST", "LastUpdateToPayPerRequestDateTime": t})
+                }
+                None => json!({"BillingMode": "PAY_PER_REQUEST"}),
+            };
+            d["TableThroughputModeSummary"] = json!({"TableThroughputMode": "PAY_PER_REQUEST"});
         }
         if let Some(view) = &self.stream {
             d["StreamSpecification"] = json!({"StreamEnabled": true, "StreamViewType": view});
@@ -448,7 +462,7 @@ impl TableMeta {
         }
         let mut gsis = Vec::new();
         let mut lsis = Vec::new();
-        for i in &self.indexes {
+        for i in self.indexes.iter().chain(deleting) {
             let (count, bytes) = index_stats.get(&i.name).copied().unwrap_or((0, 0));
             let mut proj = json!({"ProjectionType": i.projection});
             if !i.non_key.is_empty() {
@@ -463,7 +477,11 @@ impl TableMeta {
                 "IndexArn": format!("{arn}/index/{}", i.name),
             });
             if i.global {
-                o["IndexStatus"] = json!("ACTIVE");
+                let status = index_status.get(&i.name).copied().unwrap_or("ACTIVE");
+                o["IndexStatus"] = json!(status);
+                if status == "CREATING" {
+                    o["Backfilling"] = json!(false);
+                }
                 o["ProvisionedThroughput"] = json!({"NumberOfDecreasesToday": 0, "ReadCapacityUnits": i.rcu, "WriteCapacityUnits": i.wcu});
                 gsis.push(o);
             } else {

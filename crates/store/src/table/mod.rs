@@ -90,12 +90,18 @@ pub struct Tables {
 }
 
 impl Tables {
+    /// A table reads and writes may use: a table still being created or being deleted is
+    /// not found, as DynamoDB answers.
     pub fn get(&self, name: &str) -> Result<&Table, DdbError> {
-        self.by_name.get(name).ok_or_else(DdbError::table_not_found)
+        self.by_name
+            .get(name)
+            .filter(|t| t.usable())
+            .ok_or_else(DdbError::table_not_found)
     }
     pub fn get_mut(&mut self, name: &str) -> Result<&mut Table, DdbError> {
         self.by_name
             .get_mut(name)
+            .filter(|t| t.usable())
             .ok_or_else(DdbError::table_not_found)
     }
 }
@@ -107,6 +113,11 @@ pub struct TableEngine {
     /// Second (clock time) of the last TTL sweep; sweeps run at most once per second.
     last_sweep: AtomicU64,
     ids: AtomicU64,
+    /// How long (ms) tables and indexes stay CREATING / UPDATING / DELETING.
+    status_delay_ms: AtomicU64,
+    /// Clock time (ms) of the earliest pending status transition (`u64::MAX`: none), so a
+    /// request only takes the write lock when a transition is due.
+    next_transition: AtomicU64,
 }
 
 impl std::fmt::Debug for TableEngine {
@@ -159,7 +170,59 @@ impl TableEngine {
             clock,
             last_sweep: AtomicU64::new(0),
             ids: AtomicU64::new(0),
+            status_delay_ms: AtomicU64::new(0),
+            next_transition: AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// How long new, updated and deleted tables (and their indexes) stay in their
+    /// transitional status; zero (the default) makes every change take effect at once.
+    pub fn set_status_delay(&self, delay: std::time::Duration) {
+        self.status_delay_ms
+            .store(delay.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// When a transition that starts now ends (ms), or `None` when there is no delay.
+    pub(crate) fn transition_end(&self) -> Option<u64> {
+        let d = self.status_delay_ms.load(Ordering::Relaxed);
+        (d > 0).then(|| self.clock.now().as_millis() + d)
+    }
+
+    /// Note that a transition ends at `at` (ms).
+    pub(crate) fn schedule_transition(&self, at: u64) {
+        self.next_transition.fetch_min(at, Ordering::Relaxed);
+    }
+
+    /// Finish every status transition that is due: CREATING/UPDATING tables and indexes
+    /// become ACTIVE, DELETING ones disappear.
+    fn settle(&self) {
+        let now = self.clock.now().as_millis();
+        if self.next_transition.load(Ordering::Relaxed) > now {
+            return;
+        }
+        let mut g = self.state.write();
+        let mut next = u64::MAX;
+        g.by_name.retain(|_, t| {
+            if t.phase != engine::Phase::Active {
+                if t.phase_until <= now {
+                    if t.phase == engine::Phase::Deleting {
+                        return false;
+                    }
+                    t.phase = engine::Phase::Active;
+                } else {
+                    next = next.min(t.phase_until);
+                }
+            }
+            t.index_phases.retain(|_, (_, until, _)| {
+                if *until <= now {
+                    return false;
+                }
+                next = next.min(*until);
+                true
+            });
+            true
+        });
+        self.next_transition.store(next, Ordering::Relaxed);
     }
 
     /// Run one DynamoDB operation. The answer may be sent once the ticket resolves.
@@ -169,6 +232,7 @@ impl TableEngine {
                 "Start of structure or map found where not expected",
             ));
         }
+        self.settle();
         self.sweep_ttl();
         match op {
             "CreateTable" => self.create_table(req),

@@ -11,10 +11,13 @@ use super::engine::Table;
 use super::error::DdbError;
 use super::expr::eval::{begins_with, between, compare, eval_cond};
 use super::expr::{CmpOp, Cond, Ctx, Operand, Seg, Used, parse_condition, parse_projection};
-use super::items::{Projection, consumed, read_units};
+use super::items::Projection;
 use super::meta::{IndexMeta, KeySpec, PKey};
 use super::req::{ctx as parse_ctx, opt_bool, opt_i64, opt_str, table_name, vmsg};
-use super::value::{AttrValue, Item, KeyVal, item_from_json, item_size, item_to_json};
+use super::value::{
+    AttrValue, Item, KeyVal, PartKey, item_from_json, item_size, item_to_json, page_size,
+    segment_buckets,
+};
 
 /// A page holds at most 1 MB of items read (before filtering), as in DynamoDB.
 pub const PAGE_BYTES: usize = 1024 * 1024;
@@ -98,6 +101,11 @@ impl<'a> Source<'a> {
             Some(i) => i.range.as_ref(),
             None => self.t.meta.range.as_ref(),
         }
+    }
+
+    /// Whether the index holds every attribute of its items.
+    fn projects_all(&self) -> bool {
+        self.index.is_none_or(|ix| ix.projection == "ALL")
     }
 
     /// The item as the index projects it.
@@ -206,7 +214,7 @@ impl<'a> Source<'a> {
         };
         match self.index {
             None => {
-                let Some(part) = self.t.items.get(hash) else {
+                let Some(part) = self.t.items.get(&PartKey::new(hash.clone())) else {
                     return Box::new(std::iter::empty());
                 };
                 let h = hash.clone();
@@ -220,7 +228,11 @@ impl<'a> Source<'a> {
                 }
             }
             Some(ix) => {
-                let Some(part) = self.t.indexes.get(&ix.name).and_then(|d| d.parts.get(hash))
+                let Some(part) = self
+                    .t
+                    .indexes
+                    .get(&ix.name)
+                    .and_then(|d| d.parts.get(&PartKey::new(hash.clone())))
                 else {
                     return Box::new(std::iter::empty());
                 };
@@ -243,47 +255,55 @@ impl<'a> Source<'a> {
         }
     }
 
-    /// Every row in scan order (partition key order), after `after` when given.
+    /// Every row in scan order (DynamoDB's hash order of partitions), limited to the hash
+    /// buckets `buckets` (a parallel scan segment), after `after` when given.
     fn all(
         &self,
         after: Option<(KeyVal, Option<KeyVal>, PKey)>,
+        buckets: (u32, u32),
     ) -> Box<dyn Iterator<Item = (KeyVal, PKey)> + 'a> {
+        let start = match &after {
+            Some((h, _, _)) => Bound::Included(PartKey::new(h.clone())),
+            None => Bound::Included(PartKey::lower_bound(buckets.0 << 12)),
+        };
+        let end = if buckets.1 >= 4096 {
+            Bound::Unbounded
+        } else {
+            Bound::Excluded(PartKey::lower_bound(buckets.1 << 12))
+        };
+        if let (Bound::Included(s), Bound::Excluded(e)) = (&start, &end)
+            && s >= e
+        {
+            return Box::new(std::iter::empty());
+        }
         match self.index {
             None => {
-                let start = match &after {
-                    Some((h, _, _)) => Bound::Included(h.clone()),
-                    None => Bound::Unbounded,
-                };
-                let it = self
-                    .t
-                    .items
-                    .range((start, Bound::Unbounded))
-                    .flat_map(|(h, part)| {
-                        part.keys()
-                            .map(move |r| (h.clone(), (h.clone(), r.clone())))
-                    });
-                Box::new(it.filter(move |(_, pk)| after.as_ref().is_none_or(|(_, _, a)| pk > a)))
+                let it = self.t.items.range((start, end)).flat_map(|(h, part)| {
+                    part.keys()
+                        .map(move |r| (h.key.clone(), (h.key.clone(), r.clone())))
+                });
+                // Later partitions (in hash order) all come after the start key's.
+                Box::new(it.filter(move |(h, pk)| {
+                    after.as_ref().is_none_or(|(_, _, a)| *h != a.0 || pk > a)
+                }))
             }
             Some(ix) => {
                 let Some(data) = self.t.indexes.get(&ix.name) else {
                     return Box::new(std::iter::empty());
                 };
-                let start = match &after {
-                    Some((h, _, _)) => Bound::Included(h.clone()),
-                    None => Bound::Unbounded,
-                };
-                let it = data
-                    .parts
-                    .range((start, Bound::Unbounded))
-                    .flat_map(|(h, part)| {
-                        part.iter().flat_map(move |(s, set)| {
-                            set.iter().map(move |pk| (h.clone(), s.clone(), pk.clone()))
-                        })
-                    });
+                let it = data.parts.range((start, end)).flat_map(|(h, part)| {
+                    part.iter().flat_map(move |(s, set)| {
+                        set.iter()
+                            .map(move |pk| (h.key.clone(), s.clone(), pk.clone()))
+                    })
+                });
                 Box::new(
                     it.filter(move |(h, s, pk)| match &after {
                         None => true,
-                        Some((ah, as_, apk)) => (h, s, pk) > (ah, as_, apk),
+                        Some((ah, as_, apk)) => {
+                            // Later partitions (in hash order) come after the start key's.
+                            h != ah || (s, pk) > (as_, apk)
+                        }
                     })
                     .map(|(h, _, pk)| (h, pk)),
                 )
@@ -589,9 +609,11 @@ impl TableEngine {
         let mut items = Vec::new();
         let mut count = 0usize;
         let mut scanned = 0usize;
+        // Capacity counts the documented item sizes; the 1 MB page counts stored sizes.
         let mut bytes = 0usize;
+        let mut index_bytes = 0usize;
+        let mut page_bytes = 0usize;
         let mut last: Option<Value> = None;
-        let mut rows = rows.peekable();
         let select = p.select.unwrap_or(if p.proj.paths.is_some() {
             Select::Specific
         } else if src.index.is_some() {
@@ -601,17 +623,31 @@ impl TableEngine {
         });
         // LSIs with ALL_ATTRIBUTES fetch from the table; everything else reads the projection.
         let full = src.index.is_none() || select == Select::All;
-        while let Some(pk) = rows.next() {
+        let range_key = src.t.meta.range.as_ref().map(|r| r.name.as_str());
+        for pk in rows {
             let Some(item) = src.t.get(&pk) else { continue };
             if !keep(&pk, item)? {
                 continue;
             }
             scanned += 1;
-            bytes += item_size(item);
-            let view: std::borrow::Cow<'_, Item> = if full {
+            let view: std::borrow::Cow<'_, Item> = if src.index.is_none() {
                 std::borrow::Cow::Borrowed(&**item)
             } else {
                 std::borrow::Cow::Owned(src.projected(item))
+            };
+            page_bytes += page_size(&view, range_key);
+            if src.index.is_some() {
+                index_bytes += item_size(&view);
+                if full && !src.projects_all() {
+                    bytes += item_size(item);
+                }
+            } else {
+                bytes += item_size(item);
+            }
+            let view: std::borrow::Cow<'_, Item> = if full {
+                std::borrow::Cow::Borrowed(&**item)
+            } else {
+                view
             };
             let pass = match &p.filter {
                 Some(f) => eval_cond(f, &view, &p.ctx, "FilterExpression")?,
@@ -623,11 +659,10 @@ impl TableEngine {
                     items.push(p.proj.to_json(&view));
                 }
             }
-            let stop = p.limit.is_some_and(|l| scanned >= l) || bytes >= PAGE_BYTES;
-            if stop {
-                if rows.peek().is_some() {
-                    last = Some(src.last_key(&pk, item));
-                }
+            // DynamoDB ends a page once the limit or 1 MB is reached and then always returns
+            // the last key read, even when nothing follows it.
+            if p.limit.is_some_and(|l| scanned >= l) || page_bytes >= PAGE_BYTES {
+                last = Some(src.last_key(&pk, item));
                 break;
             }
         }
@@ -640,7 +675,7 @@ impl TableEngine {
         if let Some(l) = last {
             out.insert("LastEvaluatedKey".into(), l);
         }
-        if let Some(c) = consumed(req, &p.table, read_units(bytes, req)) {
+        if let Some(c) = read_consumed(req, &p.table, src, bytes, index_bytes, p.consistent) {
             out.insert("ConsumedCapacity".into(), c);
         }
         Ok(Value::Object(out))
@@ -752,12 +787,57 @@ impl TableEngine {
             Some(esk) => Some(src.start_key(esk)?),
             None => None,
         };
-        let mut rows = src
-            .all(after)
-            .filter(move |(h, _)| seg.is_none_or(|(s, n)| h.stable_hash() % n == s))
-            .map(|(_, pk)| pk);
+        let buckets = seg.map_or((0, 4096), |(s, n)| segment_buckets(s, n));
+        let mut rows = src.all(after, buckets).map(|(_, pk)| pk);
         self.page(req, &src, &p, &mut rows, &|_, _| Ok(true))
     }
+}
+
+/// `ConsumedCapacity` of a Query or Scan: read units over the bytes read (rounded up to 4 KB
+/// once, not per item), halved for eventually consistent reads; with `INDEXES` the index's
+/// share is reported apart from the table's (an LSI fetching unprojected attributes reads both).
+fn read_consumed(
+    req: &Value,
+    table: &str,
+    src: &Source<'_>,
+    table_bytes: usize,
+    index_bytes: usize,
+    consistent: bool,
+) -> Option<Value> {
+    let mode = opt_str(req, "ReturnConsumedCapacity")?;
+    if mode != "TOTAL" && mode != "INDEXES" {
+        return None;
+    }
+    let units = |b: usize| {
+        let u = b.div_ceil(4096) as f64;
+        if consistent { u } else { u / 2.0 }
+    };
+    let (t, i) = match src.index {
+        None => (units(table_bytes), 0.0),
+        Some(_) => (
+            if table_bytes > 0 {
+                units(table_bytes)
+            } else {
+                0.0
+            },
+            units(index_bytes),
+        ),
+    };
+    let mut c = Map::new();
+    c.insert("TableName".into(), json!(table));
+    c.insert("CapacityUnits".into(), json!(t + i));
+    if mode == "INDEXES" {
+        c.insert("Table".into(), json!({"CapacityUnits": t}));
+        if let Some(ix) = src.index {
+            let key = if ix.global {
+                "GlobalSecondaryIndexes"
+            } else {
+                "LocalSecondaryIndexes"
+            };
+            c.insert(key.into(), json!({ ix.name.clone(): {"CapacityUnits": i} }));
+        }
+    }
+    Some(Value::Object(c))
 }
 
 /// Top-level attribute names a condition refers to.

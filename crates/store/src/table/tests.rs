@@ -1068,3 +1068,198 @@ fn legacy_conditional_parameters_are_translated() {
         er.message
     );
 }
+
+#[test]
+fn tables_go_creating_active_and_deleting_on_the_clock() {
+    let (e, clock) = engine();
+    e.set_status_delay(Duration::from_millis(500));
+    let created = ok(
+        &e,
+        "CreateTable",
+        json!({
+            "TableName": "slow",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST"
+        }),
+    );
+    assert_eq!(created["TableDescription"]["TableStatus"], "CREATING");
+    let item = json!({"TableName": "slow", "Item": {"pk": {"S": "a"}}});
+    assert_eq!(
+        err(&e, "PutItem", item.clone()).code,
+        ErrorCode::ResourceNotFound
+    );
+    assert_eq!(
+        err(&e, "DeleteTable", json!({"TableName": "slow"})).code,
+        ErrorCode::ResourceInUse
+    );
+    clock.advance(Duration::from_millis(499));
+    let d = ok(&e, "DescribeTable", json!({"TableName": "slow"}));
+    assert_eq!(d["Table"]["TableStatus"], "CREATING");
+    clock.advance(Duration::from_millis(1));
+    let d = ok(&e, "DescribeTable", json!({"TableName": "slow"}));
+    assert_eq!(d["Table"]["TableStatus"], "ACTIVE");
+    ok(&e, "PutItem", item.clone());
+    let gone = ok(&e, "DeleteTable", json!({"TableName": "slow"}));
+    assert_eq!(gone["TableDescription"]["TableStatus"], "DELETING");
+    let d = ok(&e, "DescribeTable", json!({"TableName": "slow"}));
+    assert_eq!(d["Table"]["TableStatus"], "DELETING");
+    assert_eq!(err(&e, "PutItem", item).code, ErrorCode::ResourceNotFound);
+    clock.advance(Duration::from_millis(500));
+    assert_eq!(
+        err(&e, "DescribeTable", json!({"TableName": "slow"})).code,
+        ErrorCode::ResourceNotFound
+    );
+}
+
+#[test]
+fn scan_returns_partitions_in_hash_order_and_segments_split_it() {
+    let (e, _) = engine();
+    create(&e, "hsh", false);
+    let keys = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "aardman", "hello", "zapf",
+    ];
+    for k in keys {
+        ok(
+            &e,
+            "PutItem",
+            json!({"TableName": "hsh", "Item": {"pk": {"S": k}}}),
+        );
+    }
+    let got: Vec<String> = ok(&e, "Scan", json!({"TableName": "hsh"}))["Items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["pk"]["S"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "2", "8", "9", "1", "6", "hello", "0", "5", "4", "aardman", "7", "3", "zapf"
+        ]
+    );
+    let mut halves = Vec::new();
+    for s in 0..2 {
+        let r = ok(
+            &e,
+            "Scan",
+            json!({"TableName": "hsh", "Segment": s, "TotalSegments": 2}),
+        );
+        halves.extend(r["Items"].as_array().unwrap().clone());
+    }
+    assert_eq!(halves.len(), keys.len());
+    // Paging with Limit walks the same order and ends with a LastEvaluatedKey at the limit.
+    let page = ok(&e, "Scan", json!({"TableName": "hsh", "Limit": 13}));
+    assert_eq!(page["Count"], 13);
+    assert_eq!(page["LastEvaluatedKey"]["pk"]["S"], "zapf");
+    let page = ok(
+        &e,
+        "Scan",
+        json!({"TableName": "hsh", "Limit": 2, "ExclusiveStartKey": {"pk": {"S": "6"}}}),
+    );
+    let keys: Vec<&str> = page["Items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["pk"]["S"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["hello", "0"]);
+}
+
+#[test]
+fn attribute_updates_put_add_and_delete() {
+    let (e, _) = engine();
+    create(&e, "upd", false);
+    let key = json!({"pk": {"S": "k"}});
+    let r = ok(
+        &e,
+        "UpdateItem",
+        json!({"TableName": "upd", "Key": key, "ReturnValues": "UPDATED_NEW", "AttributeUpdates": {
+            "n": {"Action": "ADD", "Value": {"N": "5"}},
+            "s": {"Action": "ADD", "Value": {"SS": ["a", "b"]}},
+            "l": {"Action": "ADD", "Value": {"L": [{"S": "x"}]}},
+            "p": {"Value": {"S": "put"}}
+        }}),
+    );
+    assert_eq!(r["Attributes"]["n"], json!({"N": "5"}));
+    ok(
+        &e,
+        "UpdateItem",
+        json!({"TableName": "upd", "Key": key, "AttributeUpdates": {
+            "n": {"Action": "ADD", "Value": {"N": "-7"}},
+            "s": {"Action": "DELETE", "Value": {"SS": ["a", "b"]}},
+            "l": {"Action": "ADD", "Value": {"L": [{"S": "y"}]}},
+            "p": {"Action": "DELETE"}
+        }, "Expected": {"p": {"Value": {"S": "put"}}}}),
+    );
+    let item = &ok(&e, "GetItem", json!({"TableName": "upd", "Key": key}))["Item"];
+    assert_eq!(
+        *item,
+        json!({"pk": {"S": "k"}, "n": {"N": "-2"}, "l": {"L": [{"S": "x"}, {"S": "y"}]}})
+    );
+    let mismatch = err(
+        &e,
+        "UpdateItem",
+        json!({"TableName": "upd", "Key": key, "AttributeUpdates": {
+            "n": {"Action": "ADD", "Value": {"SS": ["z"]}}
+        }}),
+    );
+    assert_eq!(mismatch.message, "Type mismatch for attribute to update");
+    let no_value = err(
+        &e,
+        "UpdateItem",
+        json!({"TableName": "upd", "Key": key, "AttributeUpdates": {"x": {"Action": "PUT"}}}),
+    );
+    assert!(no_value.message.contains("Only DELETE action is allowed"));
+    let key_attr = err(
+        &e,
+        "UpdateItem",
+        json!({"TableName": "upd", "Key": key, "AttributeUpdates": {"pk": {"Value": {"S": "q"}}}}),
+    );
+    assert!(
+        key_attr
+            .message
+            .contains("This attribute is part of the key")
+    );
+}
+
+#[test]
+fn consumed_capacity_follows_dynamodb_rules() {
+    let (e, _) = engine();
+    create(&e, "cap", false);
+    let big = "x".repeat(1500);
+    let put = ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "cap", "Item": {"pk": {"S": "a"}, "v": {"S": big}},
+               "ReturnConsumedCapacity": "INDEXES"}),
+    );
+    assert_eq!(
+        put["ConsumedCapacity"],
+        json!({"TableName": "cap", "CapacityUnits": 2.0, "Table": {"CapacityUnits": 2.0}})
+    );
+    // Replacing a 2 KB item by a small one still costs the larger of the two.
+    let put = ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "cap", "Item": {"pk": {"S": "a"}}, "ReturnConsumedCapacity": "TOTAL"}),
+    );
+    assert_eq!(put["ConsumedCapacity"]["CapacityUnits"], 2.0);
+    let get = ok(
+        &e,
+        "GetItem",
+        json!({"TableName": "cap", "Key": {"pk": {"S": "nope"}}, "ConsistentRead": true,
+               "ReturnConsumedCapacity": "TOTAL"}),
+    );
+    assert_eq!(get["ConsumedCapacity"]["CapacityUnits"], 1.0);
+    let batch = ok(
+        &e,
+        "BatchGetItem",
+        json!({"RequestItems": {"cap": {"Keys": [{"pk": {"S": "a"}}, {"pk": {"S": "b"}}, {"pk": {"S": "c"}}]}},
+               "ReturnConsumedCapacity": "TOTAL"}),
+    );
+    assert_eq!(
+        batch["ConsumedCapacity"],
+        json!([{"TableName": "cap", "CapacityUnits": 1.5}])
+    );
+}

@@ -149,6 +149,49 @@ impl Number {
         Number::parse(&v.to_string()).unwrap_or_default()
     }
 
+    /// Bytes DynamoDB counts for this number: its base-100 digits (pairs of decimal digits
+    /// aligned on the decimal point) plus one, and one more when negative.
+    pub fn size(&self) -> usize {
+        if self.is_zero() {
+            return 1;
+        }
+        let n = self.digits.len();
+        // With an odd adjusted exponent the digits pair up evenly; otherwise an even digit
+        // count straddles one more base-100 digit.
+        let straddles = n.is_multiple_of(2) && (self.exp - 1) % 2 == 0;
+        1 + n.div_ceil(2) + usize::from(straddles) + usize::from(self.neg)
+    }
+
+    /// DynamoDB's internal byte encoding of a number (what its key hash is computed over): an
+    /// exponent byte, then base-100 digits; negative numbers are complemented and, when short,
+    /// terminated by 102, so that byte order is numeric order.
+    pub fn key_bytes(&self) -> Vec<u8> {
+        if self.is_zero() {
+            return vec![0x80];
+        }
+        let pad = usize::from(self.exp.rem_euclid(2) == 1);
+        let mut padded = Vec::with_capacity(self.digits.len() + 1);
+        padded.resize(pad, 0u8);
+        padded.extend_from_slice(&self.digits);
+        let pairs: Vec<u8> = padded
+            .chunks(2)
+            .map(|c| c[0] * 10 + c.get(1).copied().unwrap_or(0))
+            .collect();
+        let exp_byte = ((self.exp + pad as i32).div_euclid(2) - 64) as u8;
+        let mut out = Vec::with_capacity(pairs.len() + 2);
+        if self.neg {
+            out.push(!exp_byte);
+            out.extend(pairs.iter().map(|p| 101 - p));
+            if pairs.len() < 20 {
+                out.push(102);
+            }
+        } else {
+            out.push(exp_byte);
+            out.extend(pairs.iter().map(|p| p + 1));
+        }
+        out
+    }
+
     /// Significant digits, for size accounting.
     pub fn digit_count(&self) -> usize {
         self.digits.len()
@@ -335,13 +378,13 @@ impl AttrValue {
     pub fn size(&self) -> usize {
         match self {
             AttrValue::S(s) => s.len(),
-            AttrValue::N(n) => n.digit_count().div_ceil(2) + 1,
+            AttrValue::N(n) => n.size(),
             AttrValue::B(b) => b.len(),
             AttrValue::Bool(_) | AttrValue::Null => 1,
             AttrValue::M(m) => 3 + m.iter().map(|(k, v)| k.len() + v.size() + 1).sum::<usize>(),
             AttrValue::L(l) => 3 + l.iter().map(|v| v.size() + 1).sum::<usize>(),
             AttrValue::SS(s) => s.iter().map(|x| x.len()).sum(),
-            AttrValue::NS(s) => s.iter().map(|n| n.digit_count().div_ceil(2) + 1).sum(),
+            AttrValue::NS(s) => s.iter().map(Number::size).sum(),
             AttrValue::BS(s) => s.iter().map(|x| x.len()).sum(),
         }
     }
@@ -517,6 +560,47 @@ pub fn item_size(item: &Item) -> usize {
     item.iter().map(|(k, v)| k.len() + v.size()).sum()
 }
 
+/// How much of a Query or Scan page's 1 MB an item uses. DynamoDB counts its stored form
+/// here, not the documented item size: one byte per attribute name, a length prefix per
+/// value, and a per-item overhead that grows with every 3 KB and includes the sort key
+/// (measured against DynamoDB; what makes `Limit`-free pages end where DynamoDB's do).
+pub fn page_size(item: &Item, range_key: Option<&str>) -> usize {
+    let mut range_size = 0;
+    let mut size = 0;
+    for (k, v) in item {
+        if Some(k.as_str()) == range_key {
+            range_size = v.size();
+        } else {
+            size += stored_size(v) + 1;
+        }
+    }
+    2 + size + (1 + (1 + size) / 3072) * (18 + range_size)
+}
+
+/// A value's size in DynamoDB's stored form (see [`page_size`]).
+fn stored_size(v: &AttrValue) -> usize {
+    match v {
+        AttrValue::S(s) => {
+            let n = s.len();
+            n + if n < 128 {
+                1
+            } else if n < 16384 {
+                2
+            } else {
+                3
+            }
+        }
+        AttrValue::B(_) | AttrValue::N(_) => v.size() + 1,
+        AttrValue::SS(x) => v.size() + x.len() + 1,
+        AttrValue::NS(x) => v.size() + x.len() + 1,
+        AttrValue::BS(x) => v.size() + x.len() + 1,
+        AttrValue::Null => 0,
+        AttrValue::Bool(_) => 1,
+        AttrValue::L(l) => 3 + l.iter().map(|e| 1 + stored_size(e)).sum::<usize>(),
+        AttrValue::M(m) => 3 + m.len() + m.values().map(|e| stored_size(e) + 1).sum::<usize>(),
+    }
+}
+
 /// The scalar types a key attribute can have; ordered like DynamoDB sorts keys: numbers
 /// numerically, strings and binaries bytewise (Rust's `str` order is UTF-8 byte order).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -542,21 +626,65 @@ impl KeyVal {
             KeyVal::B(b) => AttrValue::B(b.clone()),
         }
     }
-    /// A stable hash for Scan segments (FNV-1a over a canonical encoding).
-    pub fn stable_hash(&self) -> u64 {
-        let mut h: u64 = 0xcbf29ce484222325;
-        let mut feed = |b: &[u8]| {
-            for x in b {
-                h ^= u64::from(*x);
-                h = h.wrapping_mul(0x100000001b3);
-            }
-        };
+    /// The bytes DynamoDB hashes for a key value.
+    fn hash_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
         match self {
-            KeyVal::S(s) => feed(s.as_bytes()),
-            KeyVal::N(n) => feed(n.to_string().as_bytes()),
-            KeyVal::B(b) => feed(b),
+            KeyVal::S(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
+            KeyVal::B(b) => std::borrow::Cow::Borrowed(b),
+            KeyVal::N(n) => std::borrow::Cow::Owned(n.key_bytes()),
         }
-        h
+    }
+}
+
+/// Where a partition key sits in DynamoDB's hash space: the first 24 bits of an MD5 over a
+/// fixed salt and the key's bytes (and, for index entries, the table key's). Scans return
+/// partitions in this order and parallel-scan segments split it, as DynamoDB does (the order
+/// clients observe from DynamoDB; the salt is what makes it match).
+pub fn hash_prefix(hash: &KeyVal, range: Option<&KeyVal>) -> u32 {
+    use md5::Digest as _;
+    let mut h = md5::Md5::new();
+    h.update(b"Outliers");
+    h.update(hash.hash_bytes());
+    if let Some(r) = range {
+        h.update(r.hash_bytes());
+    }
+    let d = h.finalize();
+    u32::from_be_bytes([0, d[0], d[1], d[2]])
+}
+
+/// The 12-bit bucket (of 4096) a hash prefix falls in; parallel scan segments are ranges of
+/// buckets: segment `s` of `n` holds buckets `ceil(4096 s / n) ..= ceil(4096 (s + 1) / n) - 1`.
+pub fn segment_buckets(segment: u64, total: u64) -> (u32, u32) {
+    let lo = (4096 * segment).div_ceil(total);
+    let hi = (4096 * (segment + 1)).div_ceil(total);
+    (lo as u32, hi as u32)
+}
+
+/// A partition key in scan order: its hash prefix first, then the value.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartKey {
+    pub prefix: u32,
+    pub key: KeyVal,
+}
+
+impl PartKey {
+    pub fn new(key: KeyVal) -> PartKey {
+        PartKey {
+            prefix: hash_prefix(&key, None),
+            key,
+        }
+    }
+
+    /// Below every partition whose prefix is at least `prefix`.
+    pub fn lower_bound(prefix: u32) -> PartKey {
+        PartKey {
+            prefix,
+            key: KeyVal::N(Number {
+                neg: true,
+                digits: vec![9; MAX_DIGITS],
+                exp: 126,
+            }),
+        }
     }
 }
 
@@ -566,6 +694,56 @@ mod tests {
 
     fn n(s: &str) -> Number {
         Number::parse(s).unwrap()
+    }
+
+    fn s(v: &str) -> KeyVal {
+        KeyVal::S(v.into())
+    }
+
+    #[test]
+    fn partitions_scan_in_dynamodb_hash_order() {
+        // The order and segments DynamoDB itself returns for these keys.
+        let mut keys: Vec<&str> = vec![
+            "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "aardman", "hello", "zapf", "äáöü",
+        ];
+        keys.sort_by_key(|k| PartKey::new(s(k)));
+        assert_eq!(
+            keys,
+            [
+                "2", "8", "9", "1", "6", "hello", "0", "5", "4", "äáöü", "aardman", "7", "3",
+                "zapf"
+            ]
+        );
+        let mut nums = vec![
+            "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "-0.09", "999.9", "0.012345",
+            "-999.9",
+        ];
+        nums.sort_by_key(|k| PartKey::new(KeyVal::N(n(k))));
+        assert_eq!(
+            nums,
+            [
+                "7", "999.9", "8", "3", "2", "-999.9", "9", "4", "-0.09", "6", "1", "0",
+                "0.012345", "5"
+            ]
+        );
+        let bucket = |k: KeyVal| PartKey::new(k).prefix >> 12;
+        assert_eq!(bucket(s("3635")), 0);
+        assert_eq!(bucket(s("228")), 0);
+        assert_eq!(bucket(s("1668")), 1);
+        assert_eq!(bucket(s("3435")), 4);
+        assert_eq!(bucket(KeyVal::N(n("251"))), 1);
+        assert_eq!(bucket(KeyVal::N(n("2388"))), 4095);
+        assert_eq!(segment_buckets(0, 2), (0, 2048));
+        assert_eq!(segment_buckets(1, 3), (1366, 2731));
+    }
+
+    #[test]
+    fn number_sizes_follow_dynamodb() {
+        assert_eq!(n("0").size(), 1);
+        assert_eq!(n("12").size(), 2);
+        assert_eq!(n("1.2").size(), 3);
+        assert_eq!(n("-12").size(), 3);
+        assert_eq!(n("123").size(), 3);
     }
 
     #[test]

@@ -318,7 +318,7 @@ def test_purge_queue(sqs):
     with pytest.raises(sqs.exceptions.PurgeQueueInProgress) as ei:
         sqs.purge_queue(QueueUrl=url)
     assert code(ei) == "AWS.SimpleQueueService.PurgeQueueInProgress"
-    assert http_status(ei) == 400
+    assert http_status(ei) == 403  # as AWS documents it
 
 
 # ----- Get/SetQueueAttributes ----------------------------------------------------------------
@@ -735,6 +735,16 @@ def test_send_message_batch_limits(sqs):
     # exactly 10 is fine
     resp = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": f"m{i}", "MessageBody": "x"} for i in range(10)])
     assert len(resp["Successful"]) == 10
+
+
+def test_oversized_batch_entry_fails_alone(sqs):
+    url = create(sqs, "batch-small", MaximumMessageSize=1024)
+    resp = sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": "big", "MessageBody": "b" * 2000},
+        {"Id": "ok", "MessageBody": "fits"},
+    ])
+    assert [e["Id"] for e in resp["Successful"]] == ["ok"]
+    assert [(e["Id"], e["Code"]) for e in resp["Failed"]] == [("big", "InvalidParameterValue")]
 
 
 # ----- ReceiveMessage ------------------------------------------------------------------------
@@ -2081,6 +2091,6 @@ def test_query_protocol_errors(kedge_endpoint):
     status, body, _ = query(ep, {"Action": "PurgeQueue", "QueueUrl": qurl})
     assert status == 200, body
     status, body, _ = query(ep, {"Action": "PurgeQueue", "QueueUrl": qurl})
-    assert status == 400 and xml_error_code(body) == "AWS.SimpleQueueService.PurgeQueueInProgress"
+    assert status == 403 and xml_error_code(body) == "AWS.SimpleQueueService.PurgeQueueInProgress"
     status, body, _ = query(ep, {"Action": "FlyToTheMoon"})
     assert status == 400 and xml_error_code(body) == "InvalidAction"

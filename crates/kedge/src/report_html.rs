@@ -21,7 +21,7 @@
 //!    (colour per run, dash per series), one run's series get a colour each. Long series are
 //!    thinned to at most [`MAX_POINTS`] per line, keeping each bucket's minimum and maximum.
 //! 3. The decision log: a table searchable by text and filterable by kind and run (a few lines
-//!    of plain JavaScript inside the page).
+//!    of plain JavaScript inside the page; `report.html#q=TEXT` opens it filtered).
 //! 4. The full key table, one column per run.
 //!
 //! The page needs nothing from the network: CSS, SVG and script are inline.
@@ -261,7 +261,15 @@ fn svg_chart(lines: &[Line<'_>], xmax: f64) -> String {
         .flat_map(|l| l.points.iter().map(|p| p.1).filter(|v| v.is_finite()))
         .fold(0.0f64, f64::max);
     // Small series (a few cents of cost) keep their own scale; the top is a round number.
-    let ystep = nice_step(if data_max > 0.0 { data_max } else { 1.0 }, 4.0);
+    // Counts (replicas, nodes) keep whole-number grid lines.
+    let counts = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1).filter(|v| v.is_finite()))
+        .all(|v| v.fract() == 0.0);
+    let mut ystep = nice_step(if data_max > 0.0 { data_max } else { 1.0 }, 4.0);
+    if counts {
+        ystep = ystep.max(1.0);
+    }
     let ymax = (data_max / ystep).ceil().max(1.0) * ystep;
     let px = |x: f64| LEFT + x / xmax * (W - LEFT - RIGHT);
     let py = |y: f64| TOP + (1.0 - y / ymax) * (H - TOP - BOTTOM);
@@ -694,6 +702,11 @@ function filt(){
     e.style.display=ok?'':'none'; if(ok)n++;
   }
   document.getElementById('cnt').textContent=n+' of '+rows.length;
+}
+// report.html#q=m5.xlarge opens with the log filtered (a link to what someone should read).
+if(location.hash.indexOf('#q=')===0){
+  document.getElementById('q').value=decodeURIComponent(location.hash.slice(3));
+  filt();
 }
 "#;
 

@@ -387,7 +387,6 @@ fn chart_specs(v: &View<'_>, st: &State) -> Vec<ChartSpec> {
                     },
                 )
             })
-            .filter(|p| p.1.is_finite())
             .collect::<Vec<_>>()
     };
     let named = |v: Vec<Plot<&str>>| {
@@ -545,10 +544,20 @@ fn draw_chart(f: &mut Frame<'_>, area: Rect, c: &ChartSpec, xmax: f64) {
     let step = nice_step(if ymax_data > 0.0 { ymax_data } else { 1.0 }, 2.0);
     let ymax = (ymax_data / step).ceil().max(1.0) * step;
     let title = chart_title(c, area.width);
-    let datasets = c
+    // A gap (no value: no item written in the window) splits a line in pieces.
+    let pieces: Vec<(Color, Vec<(f64, f64)>)> = c
         .series
         .iter()
-        .map(|(_, colour, pts)| {
+        .flat_map(|(_, colour, pts)| {
+            pts.split(|p| !p.1.is_finite())
+                .filter(|run| !run.is_empty())
+                .map(|run| (*colour, run.to_vec()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let datasets = pieces
+        .iter()
+        .map(|(colour, pts)| {
             Dataset::default()
                 .marker(Marker::Braille)
                 .graph_type(GraphType::Line)
@@ -728,7 +737,7 @@ fn footer_line(st: &State, width: u16) -> Line<'static> {
 }
 
 /// Columns taken by a decision's time and kind; its text wraps under itself.
-const DECISION_INDENT: usize = 18;
+const DECISION_INDENT: usize = 19;
 
 fn decision_lines(v: &View<'_>, width: u16) -> Vec<Line<'static>> {
     if v.decisions.is_empty() {

@@ -199,3 +199,28 @@ impl<'a> MakeWriter<'a> for FileOut {
         FileLine(Vec::new())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_lines_carry_the_prefix_and_are_written_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kedge.log");
+        to_file(&path, "consumer-3 | ").expect("open");
+        {
+            let mut w = FileOut.make_writer();
+            // fmt writes an event in pieces sometimes; the file gets one line.
+            w.write_all(b"2026-01-01T00:00:00Z  INFO x: ")
+                .expect("write");
+            w.write_all(b"hello\n").expect("write");
+        }
+        mute_console(true);
+        assert!(matches!(Console.make_writer(), ConsoleOut::Muted));
+        mute_console(false);
+        assert!(matches!(Console.make_writer(), ConsoleOut::Stderr(_)));
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text, "consumer-3 | 2026-01-01T00:00:00Z  INFO x: hello\n");
+    }
+}

@@ -926,6 +926,102 @@ mod tests {
         Sample::new(t_s, 0, 0, &Snapshot::default())
     }
 
+    fn report(acked: &[&str], in_table: &[&str], left: LeftOver, planned_s: f64) -> Report {
+        let acked: HashMap<String, u32> = acked.iter().map(|a| (a.to_string(), 1)).collect();
+        let items: Vec<Item> = in_table
+            .iter()
+            .map(|id| Item {
+                transaction_id: id.to_string(),
+                sent_at_ms: Some(1000),
+                written_at_ms: Some(1500),
+                receive_count: Some(1),
+            })
+            .collect();
+        Report::build(Inputs {
+            scenario: "t".into(),
+            duration_s: planned_s,
+            scenario_s: 240.0,
+            planned_s,
+            interrupted: false,
+            sent: acked.len() as u64,
+            send_failures: 0,
+            acked: &acked,
+            items: &items,
+            totals: &Totals::default(),
+            reaction_s: None,
+            joint: true,
+            drained_at_s: None,
+            final_replicas: 1,
+            final_nodes: 2,
+            baseline_nodes: 2,
+            min_replicas: 1,
+            leftover_processes: 0,
+            left,
+        })
+    }
+
+    #[test]
+    fn messages_still_queued_are_unprocessed_and_only_the_rest_is_lost() {
+        let queued = LeftOver {
+            visible: 1,
+            in_flight: 1,
+            delayed: 0,
+            dlq: 0,
+        };
+        // Stopped early: two of three missing ids are accounted for by the queue.
+        let r = report(&["a", "b", "c", "d"], &["a"], queued, 60.0);
+        assert!(r.stopped_early);
+        assert_eq!(
+            (
+                r.processed_messages,
+                r.unprocessed_messages,
+                r.dead_lettered,
+                r.lost_messages
+            ),
+            (1, 2, 0, 1)
+        );
+        assert_eq!(r.acknowledged_ids(), 4);
+        assert_eq!(
+            r.outcome_line(),
+            "4 sent, 1 processed, 2 unprocessed, 1 lost, 0 duplicates"
+        );
+        assert!(
+            r.problems().iter().any(|p| p.starts_with("1 message lost")),
+            "{:?}",
+            r.problems()
+        );
+        assert!(
+            r.notes()
+                .iter()
+                .any(|n| n.contains("(1 waiting, 1 in flight)")),
+            "{:?}",
+            r.notes()
+        );
+
+        // The DLQ accounts for the last one: dead-lettered (a problem), nothing lost.
+        let r = report(
+            &["a", "b", "c", "d"],
+            &["a"],
+            LeftOver { dlq: 1, ..queued },
+            60.0,
+        );
+        assert_eq!((r.dead_lettered, r.lost_messages), (1, 0));
+        assert!(r.outcome_line().contains("1 dead-lettered, 0 lost"));
+
+        // More queued than missing (a redelivery of a written item): nothing invented.
+        let r = report(&["a", "b"], &["a", "b"], queued, 240.0);
+        assert_eq!((r.unprocessed_messages, r.lost_messages), (0, 0));
+        assert_eq!(r.queued_beyond_missing, 2);
+        assert!(!r.stopped_early);
+        assert!(r.problems().iter().any(|p| p.contains("never drained")));
+    }
+
+    #[test]
+    fn summary_lines_wrap_at_spaces() {
+        let w = wrap("one two three four five six", 14, "  - ", "    ");
+        assert_eq!(w, "  - one two\n    three four\n    five six");
+    }
+
     #[test]
     fn throughput_counts_each_item_once_per_sample_interval() {
         let start = 1_000_000;

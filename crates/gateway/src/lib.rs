@@ -205,7 +205,19 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
     };
     let access_key = match &state.config.credentials {
         None => sigv4::access_key_of(&parts.headers),
-        Some(creds) => match sigv4::verify(creds, &parts, &body) {
+        Some(creds) => match sigv4::verify(
+            creds,
+            &parts,
+            &body,
+            &sigv4::Expect {
+                service: match protocol {
+                    Protocol::DynamoDb => "dynamodb",
+                    Protocol::SqsJson | Protocol::SqsQuery => "sqs",
+                },
+                region: &state.config.region,
+                now: state.store.queues.now(),
+            },
+        ) {
             Ok(ak) => Some(ak),
             Err(e) => {
                 let resp = match protocol {
@@ -262,24 +274,7 @@ enum Protocol {
 }
 
 fn dynamodb_auth_error(e: &sigv4::AuthError) -> HttpResponse {
-    let (ty, msg) = match e {
-        sigv4::AuthError::UnknownAccessKey(_) => (
-            "com.amazon.coral.service#UnrecognizedClientException",
-            "The security token included in the request is invalid.".to_string(),
-        ),
-        sigv4::AuthError::SignatureMismatch => (
-            "com.amazon.coral.service#InvalidSignatureException",
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".to_string(),
-        ),
-        sigv4::AuthError::Missing => (
-            "com.amazon.coral.service#MissingAuthenticationTokenException",
-            "Request is missing Authentication Token".to_string(),
-        ),
-        sigv4::AuthError::Malformed(m) => (
-            "com.amazon.coral.service#IncompleteSignatureException",
-            m.clone(),
-        ),
-    };
+    let (ty, msg) = e.as_dynamodb();
     let body = serde_json::json!({"__type": ty, "message": msg}).to_string();
     json_response(StatusCode::BAD_REQUEST, "application/x-amz-json-1.0", body)
 }

@@ -47,6 +47,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {} (is another server using it?)", args.bind))?;
     let addr: SocketAddr = listener.local_addr()?;
+    if !addr.ip().is_loopback() && args.credentials.is_none() {
+        tracing::warn!(
+            %addr,
+            "listening beyond loopback without --credentials: anyone who can reach this address can read, send and delete messages and items with any (or no) signature; bind 127.0.0.1 or set --credentials ACCESS_KEY:SECRET"
+        );
+    }
     let config = gateway::Config {
         credentials: args.credentials.clone(),
         region: args.region.clone(),

@@ -9,6 +9,7 @@
 //! - `bench_*.rs`: `kedge bench …`, reproducible benchmarks that print their figures.
 
 mod bench_autoscale;
+mod bench_crash;
 mod bench_dynamodb;
 mod bench_operator;
 mod bench_provision;
@@ -107,6 +108,12 @@ enum BenchCommand {
         after_help = "Example:\n  kedge bench operator --k8s-bin /var/cache/kedge-k8s/bin --scaled-objects 1000 --nodes 500\n"
     )]
     Operator(bench_operator::BenchOperatorArgs),
+    /// Kill -9 soak: `kedge serve` SIGKILLed under mixed load and restarted, N times, each
+    /// restart checked against the clients' acknowledged operations.
+    #[command(
+        after_help = "Example:\n  cargo build --release -p kedge && target/release/kedge bench crash --cycles 100\n"
+    )]
+    Crash(bench_crash::CrashArgs),
     /// Karpenter's scheduling benchmark: pods/s, nodes, $/h and the cost lower bound.
     #[command(
         after_help = "Example:\n  kedge bench schedule --pods 5000 --instance-types 400 --seed 42\n"
@@ -217,6 +224,7 @@ fn main() -> anyhow::Result<()> {
         // Synchronous: it builds its own runtime.
         Command::Bench(BenchCommand::Autoscale(args)) => bench_autoscale::run(&args),
         Command::Bench(BenchCommand::Operator(a)) => bench_operator::run(&a),
+        Command::Bench(BenchCommand::Crash(a)) => bench_crash::run(&a),
         Command::Bench(BenchCommand::Schedule(a)) => bench_provision::schedule(&a),
         Command::Bench(BenchCommand::Consolidate(a)) => bench_provision::consolidate(&a),
     }

@@ -140,6 +140,9 @@ pub struct Chaos {
     pub sigkill_busy: usize,
 }
 
+/// The longest any scenario duration may be (30 days).
+const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// The built-in scenario (`examples/up/demo.yaml`) and its manifests.
 pub const BUILTIN: &str = include_str!("../../../../examples/up/demo.yaml");
 pub const BUILTIN_MANIFESTS: &str = include_str!("../../../../examples/up/demo-manifests.yaml");
@@ -152,8 +155,12 @@ pub struct Loaded {
 
 impl Scenario {
     pub fn total(&self) -> Duration {
-        self.duration
-            .unwrap_or_else(|| self.phases.iter().map(|p| p.duration).sum())
+        // Saturating: `validate` bounds the sum, but an unvalidated scenario must not panic.
+        self.duration.unwrap_or_else(|| {
+            self.phases
+                .iter()
+                .fold(Duration::ZERO, |t, p| t.saturating_add(p.duration))
+        })
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -164,6 +171,18 @@ impl Scenario {
         anyhow::ensure!(
             self.tick >= Duration::from_millis(10),
             "tick: at least 10ms"
+        );
+        // Durations are added to clock readings while the scenario runs; beyond this bound
+        // that arithmetic could overflow (a fuzzed scenario found it: phases of 1e19 s).
+        let longest = [self.total(), self.tick, self.boot_delay]
+            .into_iter()
+            .chain(self.phases.iter().map(|p| p.duration))
+            .chain(self.chaos.iter().map(|c| c.at))
+            .max()
+            .unwrap_or_default();
+        anyhow::ensure!(
+            longest <= MAX_DURATION,
+            "durations (the phases' sum, duration, tick, boot_delay, chaos at) must be at most 30 days"
         );
         anyhow::ensure!(
             (1..=10).contains(&self.consumer.batch),
@@ -225,6 +244,20 @@ mod tests {
         assert!((200..=300).contains(&t), "{t}");
         assert_eq!(l.scenario.baseline.count, 2);
         assert_eq!(l.manifests.len(), 1);
+    }
+
+    #[test]
+    fn durations_beyond_thirty_days_are_rejected_not_overflowed() {
+        let mut s = serde_yaml_ng::from_str::<Scenario>(BUILTIN).expect("built-in");
+        s.validate().expect("the built-in is valid");
+        s.phases[0].duration = Duration::from_secs(u64::MAX);
+        s.phases[1].duration = Duration::from_secs(u64::MAX);
+        assert_eq!(s.total(), Duration::MAX);
+        let e = s.validate().expect_err("too long");
+        assert!(e.to_string().contains("at most 30 days"), "{e}");
+        let mut s = serde_yaml_ng::from_str::<Scenario>(BUILTIN).expect("built-in");
+        s.boot_delay = MAX_DURATION + Duration::from_secs(1);
+        assert!(s.validate().is_err());
     }
 
     #[test]

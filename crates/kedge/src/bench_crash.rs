@@ -390,6 +390,17 @@ async fn soak(
         server = Server::start(bin, dir, log)
             .with_context(|| format!("restarting after kill {}", cycle + 1))?;
         check(&server.addr, &shared, &mut violations, cycle + 1).await?;
+        if (cycle + 1) % 10 == 0 {
+            let l = shared.ledger();
+            eprintln!(
+                "crash-soak: {}/{} kills, {} messages and {} puts acknowledged, {} violations so far",
+                cycle + 1,
+                args.cycles,
+                l.sent_acked.len(),
+                l.puts_acked.len(),
+                violations.total()
+            );
+        }
     }
     // The final drain: once every message received before the last kill is visible again,
     // every message that must exist is received by name.

@@ -50,6 +50,8 @@ impl FallbackConfig {
             FallbackBehavior::CurrentReplicas => current,
             FallbackBehavior::CurrentReplicasIfHigher => current.max(self.replicas),
             FallbackBehavior::CurrentReplicasIfLower => current.min(self.replicas),
+            // No count of its own: the formula sees the failing trigger as nil (`??`).
+            FallbackBehavior::ScalingModifiers => current,
         }
     }
 }
@@ -587,6 +589,7 @@ impl Autoscaler {
                     self.composite_failures = self.composite_failures.saturating_add(1);
                     d.error = true;
                     if let Some(fb) = cfg.fallback
+                        && fb.behavior != FallbackBehavior::ScalingModifiers
                         && m.metric_type == MetricType::AverageValue
                         && self.composite_failures > fb.failure_threshold
                     {

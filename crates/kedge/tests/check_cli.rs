@@ -100,3 +100,37 @@ fn duplicate_scale_target_across_files_is_reported() {
         "b.yaml[1] spec.scaleTargetRef: the workload \"sqs-app\" of type apps/v1.Deployment is already managed by the ScaledObject \"aws-sqs-queue-scaledobject\"\n"
     );
 }
+
+#[test]
+fn other_kinds_are_skipped_unless_strict() {
+    let dir = tempdir().join("whole");
+    std::fs::create_dir_all(&dir).unwrap();
+    let seed = std::fs::read_to_string(fixtures().join("seed-sqs.yaml")).unwrap();
+    std::fs::write(
+        dir.join("app.yaml"),
+        format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n---\n{seed}"),
+    )
+    .unwrap();
+    let run = |strict: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kedge"));
+        c.arg("check");
+        if strict {
+            c.arg("--strict");
+        }
+        let out = c.arg("app.yaml").current_dir(&dir).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(
+        run(false),
+        (Some(0), "app.yaml[0] kind Secret: skipped\n".to_string())
+    );
+    let (code, stdout) = run(true);
+    assert_eq!(code, Some(1));
+    assert!(
+        stdout.starts_with("app.yaml[0] kind: Secret (v1) is not a KEDA or Karpenter kind"),
+        "{stdout}"
+    );
+}

@@ -451,6 +451,10 @@ pub struct NodePoolSpec {
     /// 1..=100; higher is tried first. Unset sorts as 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i32>,
+    /// Karpenter 1.8+ static capacity: keep exactly this many nodes (no consolidation by
+    /// utilization, no weight; only `limits.nodes`). Unset: dynamic provisioning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -793,6 +797,28 @@ impl NodePool {
                 format!("{w} is out of range; use 1 to 100"),
             ));
         }
+        if let Some(r) = self.spec.replicas {
+            if r < 0 {
+                e.push(FieldError::new(
+                    "spec.replicas",
+                    format!("must be 0 or more, got {r}"),
+                ));
+            }
+            if self.spec.weight.is_some() {
+                e.push(FieldError::new(
+                    "spec.weight",
+                    "'weight' is not supported on static NodePools",
+                ));
+            }
+            if let Some(l) = &self.spec.limits
+                && l.keys().any(|k| k != "nodes")
+            {
+                e.push(FieldError::new(
+                    "spec.limits",
+                    "only 'limits.nodes' is supported on static NodePools",
+                ));
+            }
+        }
         if let Some(l) = &self.spec.limits {
             for (k, v) in l {
                 if v.millis() < 0 {
@@ -833,11 +859,8 @@ impl NodePool {
 fn deserialize_at<T: serde::de::DeserializeOwned>(
     value: &serde_json::Value,
 ) -> Result<T, KarpenterError> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
-
-        KarpenterError::Invalid(vec![FieldError::new(path, err.into_inner().to_string())])
-    })
+    serde_path_to_error::deserialize(value)
+        .map_err(|err| KarpenterError::Invalid(vec![crate::manifest::serde_field_error(&err)]))
 }
 
 /// Validate any karpenter.sh document (`NodePool` v1/v1beta1 or `NodeClaim`) given as JSON;
@@ -1103,9 +1126,169 @@ pub mod v1beta1 {
         pub node_class_ref: NodeClassReference,
         /// Moved to the NodeClass in v1; kept verbatim in an annotation by the conversion.
         #[serde(default)]
-        pub kubelet: Option<serde_json::Value>,
+        pub kubelet: Option<KubeletConfiguration>,
         #[serde(default)]
         pub resources: Option<serde_json::Value>,
+    }
+
+    /// v1beta1's `kubelet` block: exactly the fields of its CRD (an unknown one is an error
+    /// that names it, as the API server's pruning would silently drop it).
+    #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct KubeletConfiguration {
+        #[serde(
+            default,
+            rename = "clusterDNS",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub cluster_dns: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max_pods: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub pods_per_core: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub system_reserved: Option<std::collections::BTreeMap<String, String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub kube_reserved: Option<std::collections::BTreeMap<String, String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub eviction_hard: Option<std::collections::BTreeMap<String, String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub eviction_soft: Option<std::collections::BTreeMap<String, String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub eviction_soft_grace_period: Option<std::collections::BTreeMap<String, String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub eviction_max_pod_grace_period: Option<i64>,
+        #[serde(
+            default,
+            rename = "imageGCHighThresholdPercent",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub image_gc_high_threshold_percent: Option<i64>,
+        #[serde(
+            default,
+            rename = "imageGCLowThresholdPercent",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub image_gc_low_threshold_percent: Option<i64>,
+        #[serde(
+            default,
+            rename = "cpuCFSQuota",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub cpu_cfs_quota: Option<bool>,
+    }
+
+    const EVICTION_SIGNALS: &[&str] = &[
+        "memory.available",
+        "nodefs.available",
+        "nodefs.inodesFree",
+        "imagefs.available",
+        "imagefs.inodesFree",
+        "pid.available",
+    ];
+    const RESERVED_KEYS: &[&str] = &["cpu", "memory", "ephemeral-storage", "pid"];
+
+    impl KubeletConfiguration {
+        /// The CRD's rules for the block at `base`.
+        pub fn validate(&self, base: &str, e: &mut Vec<FieldError>) {
+            for (f, v) in [
+                ("maxPods", self.max_pods),
+                ("podsPerCore", self.pods_per_core),
+            ] {
+                if let Some(v) = v
+                    && v < 0
+                {
+                    e.push(FieldError::new(format!("{base}.{f}"), "must be 0 or more"));
+                }
+            }
+            for (f, v) in [
+                (
+                    "imageGCHighThresholdPercent",
+                    self.image_gc_high_threshold_percent,
+                ),
+                (
+                    "imageGCLowThresholdPercent",
+                    self.image_gc_low_threshold_percent,
+                ),
+            ] {
+                if let Some(v) = v
+                    && !(0..=100).contains(&v)
+                {
+                    e.push(FieldError::new(
+                        format!("{base}.{f}"),
+                        format!("{v} is out of range; must be between 0 and 100"),
+                    ));
+                }
+            }
+            if let (Some(h), Some(l)) = (
+                self.image_gc_high_threshold_percent,
+                self.image_gc_low_threshold_percent,
+            ) && h <= l
+            {
+                e.push(FieldError::new(
+                    format!("{base}.imageGCHighThresholdPercent"),
+                    "imageGCHighThresholdPercent must be greater than imageGCLowThresholdPercent",
+                ));
+            }
+            for (f, m) in [
+                ("systemReserved", &self.system_reserved),
+                ("kubeReserved", &self.kube_reserved),
+            ] {
+                for (k, v) in m.iter().flatten() {
+                    if !RESERVED_KEYS.contains(&k.as_str()) {
+                        e.push(FieldError::new(
+                            format!("{base}.{f}[{k}]"),
+                            format!(
+                                "valid keys for {f} are ['cpu','memory','ephemeral-storage','pid']"
+                            ),
+                        ));
+                    }
+                    if v.starts_with('-') {
+                        e.push(FieldError::new(
+                            format!("{base}.{f}[{k}]"),
+                            format!("{f} value cannot be a negative resource quantity"),
+                        ));
+                    } else if v.parse::<crate::quantity::Quantity>().is_err() {
+                        e.push(FieldError::new(
+                            format!("{base}.{f}[{k}]"),
+                            format!("{v:?} is not a resource quantity"),
+                        ));
+                    }
+                }
+            }
+            for (f, m) in [
+                ("evictionHard", &self.eviction_hard),
+                ("evictionSoft", &self.eviction_soft),
+                ("evictionSoftGracePeriod", &self.eviction_soft_grace_period),
+            ] {
+                for k in m.iter().flatten().map(|(k, _)| k) {
+                    if !EVICTION_SIGNALS.contains(&k.as_str()) {
+                        e.push(FieldError::new(
+                            format!("{base}.{f}[{k}]"),
+                            format!("valid keys for {f} are {EVICTION_SIGNALS:?}"),
+                        ));
+                    }
+                }
+            }
+            let soft = self.eviction_soft.as_ref();
+            let grace = self.eviction_soft_grace_period.as_ref();
+            if let Some(s) = soft
+                && s.keys().any(|k| !grace.is_some_and(|g| g.contains_key(k)))
+            {
+                e.push(FieldError::new(
+                    format!("{base}.evictionSoft"),
+                    "evictionSoft OwnerKey does not have a matching evictionSoftGracePeriod",
+                ));
+            }
+            if let Some(g) = grace
+                && g.keys().any(|k| !soft.is_some_and(|s| s.contains_key(k)))
+            {
+                e.push(FieldError::new(
+                    format!("{base}.evictionSoftGracePeriod"),
+                    "evictionSoftGracePeriod OwnerKey does not have a matching evictionSoft",
+                ));
+            }
+        }
     }
 
     #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -1159,6 +1342,21 @@ pub mod v1beta1 {
                 }
                 validate_budgets(&d.budgets, "spec.disruption.budgets", false, &mut e);
             }
+            let t = &self.spec.template.spec;
+            for (i, r) in t.requirements.iter().enumerate() {
+                if matches!(r.operator, Operator::Gte | Operator::Lte) {
+                    e.push(FieldError::new(
+                        format!("spec.template.spec.requirements[{i}].operator"),
+                        format!(
+                            "operator {:?} exists only in karpenter.sh/v1; use Gt or Lt in v1beta1",
+                            r.operator
+                        ),
+                    ));
+                }
+            }
+            if let Some(k) = &t.kubelet {
+                k.validate("spec.template.spec.kubelet", &mut e);
+            }
             e
         }
 
@@ -1189,10 +1387,12 @@ pub mod v1beta1 {
                 ncr.kind
             };
             let mut metadata = self.metadata;
-            if let Some(k) = t.spec.kubelet {
+            if let Some(k) = t.spec.kubelet
+                && let Ok(text) = serde_json::to_string(&k)
+            {
                 metadata
                     .annotations
-                    .insert(ANNOTATION_KUBELET_COMPAT.into(), k.to_string());
+                    .insert(ANNOTATION_KUBELET_COMPAT.into(), text);
             }
             super::NodePool {
                 api_version: API_VERSION_V1.into(),
@@ -1229,6 +1429,7 @@ pub mod v1beta1 {
                     },
                     limits: self.spec.limits,
                     weight: self.spec.weight,
+                    replicas: None,
                 },
                 status: None,
             }

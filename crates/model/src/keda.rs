@@ -171,6 +171,9 @@ pub enum FallbackBehavior {
     CurrentReplicasIfHigher,
     /// `min(current, fallback.replicas)`.
     CurrentReplicasIfLower,
+    /// KEDA 2.20+: no fallback count; a failing trigger's value becomes nil in the
+    /// `scalingModifiers.formula` (for `??`) once it exceeds `failureThreshold`.
+    ScalingModifiers,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -490,7 +493,7 @@ fn validate_annotations(annotations: &BTreeMap<String, String>, errors: &mut Vec
     }
 }
 
-/// Trigger types that are resource metrics upstream; kedge has no pod resource metrics.
+/// Trigger types that are pod resource metrics (always active, never to zero alone).
 const CPU_MEMORY: [&str; 2] = ["cpu", "memory"];
 
 fn validate_spec(spec: &ScaledObjectSpec, errors: &mut Vec<FieldError>) {
@@ -557,6 +560,20 @@ fn validate_spec(spec: &ScaledObjectSpec, errors: &mut Vec<FieldError>) {
         }
     }
 
+    // KEDA's verifyCPUMemoryScalers: resource metrics never reach zero.
+    if !spec.triggers.is_empty()
+        && spec
+            .triggers
+            .iter()
+            .all(|t| CPU_MEMORY.contains(&t.trigger_type.as_str()))
+        && spec.min_replicas() == 0
+    {
+        errors.push(FieldError::new(
+            "spec.minReplicaCount",
+            "scaledobject has only cpu/memory triggers AND minReplica is 0 (scale to zero doesn't work in this case)",
+        ));
+    }
+
     // Triggers, as KEDA's ValidateTriggers.
     if spec.triggers.is_empty() {
         errors.push(FieldError::new(
@@ -575,21 +592,17 @@ fn validate_spec(spec: &ScaledObjectSpec, errors: &mut Vec<FieldError>) {
                     format!("triggerName {name:?} is defined multiple times in the ScaledObject, but it must be unique"),
                 ));
         }
-        if CPU_MEMORY.contains(&t.trigger_type.as_str()) {
-            errors.push(FieldError::new(
-                format!("{base}.type"),
-                format!(
-                    "trigger type {:?} (pod resource metrics) is not supported by kedge; supported: {}",
-                    t.trigger_type,
-                    triggers::SUPPORTED_TYPES.join(", ")
-                ),
-            ));
-            continue;
-        }
-        if t.metric_type == Some(MetricType::Utilization) {
+        let resource = CPU_MEMORY.contains(&t.trigger_type.as_str());
+        if t.metric_type == Some(MetricType::Utilization) && !resource {
             errors.push(FieldError::new(
                 format!("{base}.metricType"),
                 "Utilization is only valid for cpu/memory triggers; use AverageValue or Value",
+            ));
+        }
+        if resource && t.metric_type == Some(MetricType::Value) {
+            errors.push(FieldError::new(
+                format!("{base}.metricType"),
+                "cpu/memory triggers take Utilization or AverageValue",
             ));
         }
         if t.use_cached_metrics && t.trigger_type == "cron" {
@@ -642,6 +655,17 @@ fn validate_spec(spec: &ScaledObjectSpec, errors: &mut Vec<FieldError>) {
 }
 
 fn validate_fallback(spec: &ScaledObjectSpec, fb: &Fallback, errors: &mut Vec<FieldError>) {
+    if fb.behavior == Some(FallbackBehavior::ScalingModifiers)
+        && spec
+            .scaling_modifiers()
+            .and_then(|m| m.formula.as_deref())
+            .is_none_or(|f| f.trim().is_empty())
+    {
+        errors.push(FieldError::new(
+            "spec.fallback.behavior",
+            "scalingModifiers fallback behavior requires scalingModifiers.formula to be defined",
+        ));
+    }
     if fb.failure_threshold < 0 || fb.replicas < 0 {
         errors.push(FieldError::new(
             "spec.fallback",
@@ -866,6 +890,9 @@ pub struct TriggerAuthenticationSpec {
     pub bound_service_account_token: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_path: Option<serde_json::Value>,
+    /// KEDA 2.21: OAuth2 client-credentials tokens; no client in kedge yet (rejected by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -883,6 +910,13 @@ pub struct PodIdentity {
     /// `aws`: role to assume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// `aws`: external ID for assuming `roleArn` (KEDA 2.18+).
+    #[serde(
+        default,
+        rename = "externalID",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub external_id: Option<String>,
     /// `aws`: `keda` (the operator's identity, default) or `workload`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_owner: Option<String>,
@@ -921,6 +955,7 @@ impl TriggerAuthenticationSpec {
                 &self.bound_service_account_token,
             ),
             ("filePath", &self.file_path),
+            ("oauth2", &self.oauth2),
         ] {
             if v.is_some() {
                 errors.push(FieldError::new(
@@ -948,6 +983,46 @@ impl TriggerAuthenticationSpec {
                     "spec.podIdentity.identityOwner",
                     format!("expected keda or workload, got {o:?}"),
                 ));
+            }
+            // KEDA's admission webhook (validateSpec), per provider.
+            let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+            match p.provider.as_str() {
+                "azure-workload" => {
+                    if p.identity_id.as_deref() == Some("") {
+                        errors.push(FieldError::new(
+                            "spec.podIdentity.identityId",
+                            "identityId of PodIdentity should not be empty. If it's set, identityId has to be different than \"\"",
+                        ));
+                    }
+                    if set(&p.identity_authority_host) {
+                        if !set(&p.identity_tenant_id) {
+                            errors.push(FieldError::new(
+                                "spec.podIdentity.identityTenantId",
+                                "identityTenantID of PodIdentity should not be nil or empty when identityAuthorityHost of PodIdentity is set",
+                            ));
+                        }
+                    } else if p.identity_tenant_id.as_deref() == Some("") {
+                        errors.push(FieldError::new(
+                            "spec.podIdentity.identityTenantId",
+                            "identityTenantId of PodIdentity should not be empty. If it's set, identityTenantId has to be different than \"\"",
+                        ));
+                    }
+                }
+                "aws" => {
+                    if set(&p.role_arn) && p.identity_owner.as_deref() == Some("workload") {
+                        errors.push(FieldError::new(
+                            "spec.podIdentity.roleArn",
+                            "roleArn of PodIdentity can't be set if KEDA isn't identityOwner",
+                        ));
+                    }
+                    if set(&p.external_id) && !set(&p.role_arn) {
+                        errors.push(FieldError::new(
+                            "spec.podIdentity.externalID",
+                            "externalID of PodIdentity requires roleArn to be set",
+                        ));
+                    }
+                }
+                _ => {}
             }
         }
         let mut seen = HashSet::new();

@@ -8,8 +8,11 @@
 //! - `quantity`: Kubernetes resource quantities (`125m`, `32Mi`, `1.5`).
 //! - `kube`: the scheduling-relevant part of Pods, Nodes, taints, affinity, topology spread, PDBs.
 //! - `karpenter`: `NodePool` / `NodeClaim` (karpenter.sh/v1, and v1beta1 input converted).
+//! - `ec2nodeclass`: Karpenter's AWS `EC2NodeClass` (karpenter.k8s.aws v1 and v1beta1), each
+//!   version with its own CRD's rules.
 //! - `map`: the compact sorted map behind labels, annotations and resource lists.
 
+pub mod ec2nodeclass;
 pub mod karpenter;
 pub mod keda;
 pub mod kube;

@@ -163,6 +163,7 @@ pub static KINDS: &[KindEntry] = &[
     KindEntry::of::<crate::keda::ClusterTriggerAuthentication>(),
     KindEntry::of::<crate::karpenter::NodePoolDocument>(),
     KindEntry::of::<crate::karpenter::NodeClaim>(),
+    KindEntry::of::<crate::ec2nodeclass::EC2NodeClassDocument>(),
 ];
 
 fn check_value<T: Manifest>(value: &serde_json::Value) -> Vec<FieldError> {
@@ -176,7 +177,7 @@ fn check_value<T: Manifest>(value: &serde_json::Value) -> Vec<FieldError> {
 /// `T::validate`.
 pub fn decode_value<T: Manifest>(value: &serde_json::Value) -> Result<T, ValidationErrors> {
     let obj: T = serde_path_to_error::deserialize(value)
-        .map_err(|e| ValidationErrors(vec![path_error(&e)]))?;
+        .map_err(|e| ValidationErrors(vec![serde_field_error(&e)]))?;
     let errors = obj.validate();
     if errors.is_empty() {
         Ok(obj)
@@ -187,7 +188,7 @@ pub fn decode_value<T: Manifest>(value: &serde_json::Value) -> Result<T, Validat
 
 /// Turn a serde error into a field error, moving the name of an unknown field into the path
 /// so the path points at the offending field rather than at its parent.
-fn path_error(e: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+pub fn serde_field_error(e: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
     let mut path = e.path().to_string();
     let inner = e.inner().to_string();
     // serde_json appends " at line x column y" which is meaningless for a converted YAML value.
@@ -342,43 +343,95 @@ pub fn read_file(path: &Path) -> Result<Vec<RawDocument>, ReadError> {
     parse_documents(&text)
 }
 
-/// Check one document against the registered kinds.
+/// API groups whose kinds `kedge check` knows: KEDA's and Karpenter's. A document of any other
+/// group (a `Secret`, a `Deployment` kept in the same file) is skipped, not an error; an unknown
+/// kind of these groups is an error (kedge would not act on it).
+pub const CHECKED_GROUPS: &[&str] = &[
+    "keda.sh",
+    // KEDA 1.x's group: its objects are KEDA's, in an apiVersion kedge does not read.
+    "keda.k8s.io",
+    "eventing.keda.sh",
+    "karpenter.sh",
+    "karpenter.k8s.aws",
+];
+
+/// What checking one document found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A kind kedge checks; the problems found (empty when valid).
+    Checked(Vec<FieldError>),
+    /// A kind that is neither KEDA's nor Karpenter's: not checked.
+    Skipped { kind: String },
+}
+
+/// Check one document against the registered kinds; skipped kinds yield no errors (see
+/// [`check_document_outcome`]).
 pub fn check_document(doc: &RawDocument) -> Vec<FieldError> {
+    match check_document_outcome(doc) {
+        Outcome::Checked(e) => e,
+        Outcome::Skipped { .. } => Vec::new(),
+    }
+}
+
+/// The API group of an `apiVersion` (`""` for the core group's `v1`).
+fn api_group(api_version: &str) -> &str {
+    api_version
+        .rsplit_once('/')
+        .map(|(g, _)| g)
+        .unwrap_or_default()
+}
+
+/// Check one document: errors for a kind kedge knows, or [`Outcome::Skipped`] for other kinds.
+pub fn check_document_outcome(doc: &RawDocument) -> Outcome {
     let serde_json::Value::Object(_) = &doc.value else {
-        return vec![FieldError::new(
+        return Outcome::Checked(vec![FieldError::new(
             ".",
             "expected a Kubernetes object (a mapping with apiVersion, kind, metadata, spec)",
-        )];
+        )]);
     };
     let Some(kind) = doc.kind() else {
-        return vec![FieldError::new(
+        return Outcome::Checked(vec![FieldError::new(
             "kind",
             format!("is required; kedge check understands {}", known_kinds()),
-        )];
+        )]);
     };
+    let group = doc.api_version().map(api_group);
+    let ours = group.is_some_and(|g| CHECKED_GROUPS.contains(&g));
     let Some(entry) = KINDS.iter().find(|k| k.kind == kind) else {
-        return vec![FieldError::new(
-            "kind",
-            format!(
-                "unsupported kind {kind:?}; kedge check understands {}",
-                known_kinds()
-            ),
-        )];
+        if ours {
+            return Outcome::Checked(vec![FieldError::new(
+                "kind",
+                format!(
+                    "unsupported kind {kind:?} of {}; kedge check understands {}",
+                    doc.api_version().unwrap_or(""),
+                    known_kinds()
+                ),
+            )]);
+        }
+        return Outcome::Skipped {
+            kind: kind.to_string(),
+        };
     };
     match doc.api_version() {
         Some(v) if entry.api_versions.contains(&v) => {}
+        // Same kind name in an unrelated group (e.g. a `ScaledObject` of another project).
+        Some(v) if !ours && !v.is_empty() => {
+            return Outcome::Skipped {
+                kind: kind.to_string(),
+            };
+        }
         other => {
-            return vec![FieldError::new(
+            return Outcome::Checked(vec![FieldError::new(
                 "apiVersion",
                 format!(
                     "expected {} for kind {kind}, got {:?}",
                     entry.api_versions.join(" or "),
                     other.unwrap_or("")
                 ),
-            )];
+            )]);
         }
     }
-    (entry.check)(&doc.value)
+    Outcome::Checked((entry.check)(&doc.value))
 }
 
 fn known_kinds() -> String {
@@ -417,6 +470,15 @@ pub fn check_text(name: &str, text: &str) -> Vec<ManifestError> {
 }
 
 fn check_text_documents(name: &str, text: &str) -> Vec<ManifestError> {
+    check_text_documents_with(name, text, &CheckOptions::default(), &mut Vec::new())
+}
+
+fn check_text_documents_with(
+    name: &str,
+    text: &str,
+    opts: &CheckOptions,
+    skipped: &mut Vec<Skipped>,
+) -> Vec<ManifestError> {
     let docs = match parse_documents(text) {
         Ok(docs) => docs,
         Err(ReadError::Syntax { doc, message }) => {
@@ -446,7 +508,25 @@ fn check_text_documents(name: &str, text: &str) -> Vec<ManifestError> {
         });
     }
     for doc in &docs {
-        for e in check_document(doc) {
+        let errors = match check_document_outcome(doc) {
+            Outcome::Checked(errors) => errors,
+            Outcome::Skipped { kind } if opts.strict => vec![FieldError::new(
+                "kind",
+                format!(
+                    "{kind} ({}) is not a KEDA or Karpenter kind (--strict makes skipped kinds errors)",
+                    doc.api_version().unwrap_or("no apiVersion")
+                ),
+            )],
+            Outcome::Skipped { kind } => {
+                skipped.push(Skipped {
+                    file: name.to_string(),
+                    doc: doc.index,
+                    kind,
+                });
+                Vec::new()
+            }
+        };
+        for e in errors {
             out.push(ManifestError {
                 file: name.to_string(),
                 doc: Some(doc.index),
@@ -458,12 +538,36 @@ fn check_text_documents(name: &str, text: &str) -> Vec<ManifestError> {
     out
 }
 
+/// How `kedge check` treats what it does not know.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckOptions {
+    /// Documents of other kinds (not KEDA's or Karpenter's) are errors instead of skipped.
+    pub strict: bool,
+}
+
+/// A document that was not checked because its kind is neither KEDA's nor Karpenter's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub file: String,
+    pub doc: usize,
+    pub kind: String,
+}
+
+impl fmt::Display for Skipped {
+    /// `file[doc] kind Secret: skipped`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}] kind {}: skipped", self.file, self.doc, self.kind)
+    }
+}
+
 /// Result of checking a set of files.
 #[derive(Debug, Default)]
 pub struct CheckReport {
     pub files: usize,
     pub documents: usize,
     pub errors: Vec<ManifestError>,
+    /// Documents of other kinds, not checked (empty with `strict`).
+    pub skipped: Vec<Skipped>,
 }
 
 impl CheckReport {
@@ -475,6 +579,11 @@ impl CheckReport {
 /// Check every file: the function `kedge check FILE...` calls. Files are reported by the
 /// path exactly as given.
 pub fn check_files<P: AsRef<Path>>(paths: &[P]) -> CheckReport {
+    check_files_with(paths, &CheckOptions::default())
+}
+
+/// [`check_files`] with options (`--strict`).
+pub fn check_files_with<P: AsRef<Path>>(paths: &[P], opts: &CheckOptions) -> CheckReport {
     let mut report = CheckReport::default();
     let mut all: Vec<(String, RawDocument)> = Vec::new();
     for p in paths {
@@ -485,7 +594,12 @@ pub fn check_files<P: AsRef<Path>>(paths: &[P]) -> CheckReport {
             Ok(text) => {
                 let docs = parse_documents(&text).unwrap_or_default();
                 report.documents += docs.len();
-                report.errors.extend(check_text_documents(&name, &text));
+                report.errors.extend(check_text_documents_with(
+                    &name,
+                    &text,
+                    opts,
+                    &mut report.skipped,
+                ));
                 all.extend(docs.into_iter().map(|d| (name.clone(), d)));
             }
             Err(e) => report.errors.push(ManifestError {
@@ -524,13 +638,26 @@ mod tests {
     }
 
     #[test]
-    fn unknown_kind_is_named() {
-        let errs = check_text("x.yaml", "apiVersion: v1\nkind: Pod\n");
+    fn other_kinds_are_skipped_and_unknown_keda_kinds_named() {
+        assert!(check_text("x.yaml", "apiVersion: v1\nkind: Pod\n").is_empty());
+        let doc = &parse_documents("apiVersion: v1\nkind: Secret\n").unwrap()[0];
+        assert_eq!(
+            check_document_outcome(doc),
+            Outcome::Skipped {
+                kind: "Secret".into()
+            }
+        );
+        let errs = check_text(
+            "x.yaml",
+            "apiVersion: eventing.keda.sh/v1alpha1\nkind: CloudEventSource\n",
+        );
         assert_eq!(errs.len(), 1);
         assert!(
             errs[0]
                 .to_string()
-                .starts_with("x.yaml[0] kind: unsupported kind \"Pod\"")
+                .starts_with("x.yaml[0] kind: unsupported kind \"CloudEventSource\""),
+            "{}",
+            errs[0]
         );
     }
 

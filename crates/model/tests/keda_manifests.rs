@@ -111,11 +111,14 @@ fn unknown_fields_are_named() {
 
 #[test]
 fn unsupported_trigger_type_is_named() {
-    let errs = errors(&so("", "  - type: kafka\n    metadata:\n      topic: t\n"));
+    let errs = errors(&so(
+        "",
+        "  - type: solace-event-queue\n    metadata:\n      queueName: q\n",
+    ));
     assert_eq!(errs.len(), 1);
     assert!(
         errs[0].starts_with(
-            "t.yaml[0] spec.triggers[0].type: trigger type \"kafka\" is not supported"
+            "t.yaml[0] spec.triggers[0].type: trigger type \"solace-event-queue\" is not supported"
         ),
         "{errs:?}"
     );

@@ -124,7 +124,12 @@ fn examples_pass_kedge_check() {
     checked.sort();
     assert_eq!(
         checked,
-        ["NodePool", "ScaledObject", "TriggerAuthentication"]
+        [
+            "EC2NodeClass",
+            "NodePool",
+            "ScaledObject",
+            "TriggerAuthentication"
+        ]
     );
 }
 
@@ -273,7 +278,6 @@ spec:
   role: KarpenterNodeRole-test
   amiSelectorTerms:
     - {alias: al2023@v20240807}
-    - {name: my-ami-*, owner: "123456789012"}
   subnetSelectorTerms:
     - tags: {karpenter.sh/discovery: test}
     - {id: subnet-0123456789abcdef0}
@@ -294,7 +298,7 @@ spec:
     - deviceName: /dev/xvda
       rootVolume: true
       ebs: {volumeSize: 100Gi, volumeType: gp3, iops: 10000, throughput: 125, encrypted: true, deleteOnTermination: true}
-  aNewerUpstreamField: {kept: true}
+  ipPrefixCount: 1
 "#;
 
 #[test]
@@ -308,7 +312,7 @@ fn upstream_style_objects_pass_kedge_check() {
             n += 1;
         }
     }
-    assert_eq!(n, 7);
+    assert_eq!(n, 8);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,12 +14,30 @@ use std::collections::BTreeMap;
 use super::{MetricType, Trigger, parse_go_bool};
 use crate::manifest::FieldError;
 
+pub mod more;
+
+pub use more::{
+    AwsDynamoDb, External, Kafka, KafkaSasl, KubernetesWorkload, Mysql, NatsJetStream,
+    OffsetResetPolicy, PodResource, RabbitMode, RabbitMq, RabbitOperation, RabbitProtocol,
+    Resource,
+};
+
 /// Trigger types kedge implements.
-pub const SUPPORTED_TYPES: [&str; 7] = [
+pub const SUPPORTED_TYPES: [&str; 17] = [
     "aws-sqs-queue",
+    "aws-dynamodb",
     "cron",
+    "cpu",
+    "memory",
+    "external",
+    "external-push",
+    "kafka",
+    "kubernetes-workload",
     "metrics-api",
+    "mysql",
+    "nats-jetstream",
     "prometheus",
+    "rabbitmq",
     "redis",
     "redis-streams",
     "postgresql",
@@ -214,6 +232,14 @@ pub enum TriggerConfig {
     Redis(RedisList),
     RedisStreams(RedisStreams),
     Postgresql(Postgresql),
+    Kafka(Kafka),
+    RabbitMq(RabbitMq),
+    NatsJetStream(NatsJetStream),
+    Mysql(Mysql),
+    AwsDynamoDb(AwsDynamoDb),
+    KubernetesWorkload(KubernetesWorkload),
+    Resource(Resource),
+    External(External),
 }
 
 impl TriggerConfig {
@@ -234,6 +260,7 @@ impl TriggerConfig {
             has_auth_ref: t.authentication_ref.is_some(),
             errors: Vec::new(),
             known: Vec::new(),
+            accept_all: false,
         };
         let cfg = match t.trigger_type.as_str() {
             "aws-sqs-queue" => TriggerConfig::AwsSqsQueue(parse_sqs(&mut m)),
@@ -243,6 +270,20 @@ impl TriggerConfig {
             "redis" => TriggerConfig::Redis(parse_redis(&mut m)),
             "redis-streams" => TriggerConfig::RedisStreams(parse_redis_streams(&mut m)),
             "postgresql" => TriggerConfig::Postgresql(parse_postgresql(&mut m)),
+            "kafka" => TriggerConfig::Kafka(more::parse_kafka(&mut m)),
+            "rabbitmq" => TriggerConfig::RabbitMq(more::parse_rabbitmq(&mut m)),
+            "nats-jetstream" => TriggerConfig::NatsJetStream(more::parse_nats_jetstream(&mut m)),
+            "mysql" => TriggerConfig::Mysql(more::parse_mysql(&mut m)),
+            "aws-dynamodb" => TriggerConfig::AwsDynamoDb(more::parse_aws_dynamodb(&mut m)),
+            "kubernetes-workload" => {
+                TriggerConfig::KubernetesWorkload(more::parse_kubernetes_workload(&mut m))
+            }
+            "cpu" => TriggerConfig::Resource(more::parse_resource(&mut m, t, PodResource::Cpu)),
+            "memory" => {
+                TriggerConfig::Resource(more::parse_resource(&mut m, t, PodResource::Memory))
+            }
+            "external" => TriggerConfig::External(more::parse_external(&mut m, false)),
+            "external-push" => TriggerConfig::External(more::parse_external(&mut m, true)),
             other => {
                 return Err(vec![FieldError::new(
                     "type",
@@ -272,6 +313,16 @@ impl TriggerConfig {
             TriggerConfig::Redis(c) => c.list_length as f64,
             TriggerConfig::RedisStreams(c) => c.target as f64,
             TriggerConfig::Postgresql(c) => c.target_query_value,
+            TriggerConfig::Kafka(c) => c.lag_threshold as f64,
+            TriggerConfig::RabbitMq(c) => c.value,
+            TriggerConfig::NatsJetStream(c) => c.lag_threshold as f64,
+            TriggerConfig::Mysql(c) => c.query_value,
+            TriggerConfig::AwsDynamoDb(c) => c.target_value as f64,
+            TriggerConfig::KubernetesWorkload(c) => c.value,
+            TriggerConfig::Resource(c) => c.target,
+            // The external scaler names its target at run time (GetMetricSpec); kedge's
+            // external scaler reports value / target, so the target here is 1.
+            TriggerConfig::External(_) => 1.0,
         }
     }
 
@@ -288,12 +339,24 @@ impl TriggerConfig {
                 _ => 0.0,
             },
             TriggerConfig::Postgresql(c) => c.activation_target_query_value,
+            TriggerConfig::Kafka(c) => c.activation_lag_threshold as f64,
+            TriggerConfig::RabbitMq(c) => c.activation_value,
+            TriggerConfig::NatsJetStream(c) => c.activation_lag_threshold as f64,
+            TriggerConfig::Mysql(c) => c.activation_query_value,
+            TriggerConfig::AwsDynamoDb(c) => c.activation_target_value as f64,
+            TriggerConfig::KubernetesWorkload(c) => c.activation_value,
+            // cpu/memory are always active (KEDA); external decides with IsActive.
+            TriggerConfig::Resource(_) | TriggerConfig::External(_) => 0.0,
         }
     }
 
-    /// Metric types this trigger may use (all supported ones accept both).
+    /// Metric types this trigger may use: cpu/memory take Utilization or AverageValue, the
+    /// others AverageValue or Value.
     pub fn supports_metric_type(&self, mt: MetricType) -> bool {
-        mt != MetricType::Utilization
+        match self {
+            TriggerConfig::Resource(_) => mt != MetricType::Value,
+            _ => mt != MetricType::Utilization,
+        }
     }
 }
 
@@ -304,6 +367,8 @@ struct Meta<'a> {
     has_auth_ref: bool,
     errors: Vec<FieldError>,
     known: Vec<&'static str>,
+    /// Every key is accepted (the `external` scalers pass metadata through).
+    accept_all: bool,
 }
 
 impl Meta<'_> {
@@ -422,6 +487,9 @@ impl Meta<'_> {
     }
 
     fn check_unknown(&mut self, trigger_type: &str) {
+        if self.accept_all {
+            return;
+        }
         let unknown: Vec<String> = self
             .md
             .keys()

@@ -155,40 +155,57 @@ impl AwsSqsScaler {
         self.client
             .get_or_try_init(|| async {
                 let s = &self.settings;
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .region(aws_config::Region::new(s.region.clone()))
-                    .http_client(shared_http_client());
-                if let Some(e) = &s.endpoint {
-                    loader = loader.endpoint_url(e);
-                }
-                if let Some(k) = &s.keys {
-                    loader = loader.credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                        k.access_key_id.clone(),
-                        k.secret_access_key.clone(),
-                        k.session_token.clone(),
-                        None,
-                        "kedge-trigger-authentication",
-                    ));
-                }
-                let base = loader.load().await;
-                let conf = match &s.role_arn {
-                    None => base,
-                    Some(arn) => {
-                        let provider = aws_config::sts::AssumeRoleProvider::builder(arn)
-                            .session_name("kedge")
-                            .configure(&base)
-                            .build()
-                            .await;
-                        base.into_builder()
-                            .credentials_provider(
-                                aws_sdk_sqs::config::SharedCredentialsProvider::new(provider),
-                            )
-                            .build()
-                    }
-                };
+                let conf = sdk_config(
+                    &s.region,
+                    s.endpoint.as_deref(),
+                    s.keys.as_ref(),
+                    s.role_arn.as_deref(),
+                )
+                .await;
                 Ok(aws_sdk_sqs::Client::new(&conf))
             })
             .await
+    }
+}
+
+/// The SDK configuration every AWS scaler uses: region, optional endpoint, static keys or the
+/// default chain, and `roleArn` assumed through STS on top; one shared HTTPS client.
+pub(crate) async fn sdk_config(
+    region: &str,
+    endpoint: Option<&str>,
+    keys: Option<&StaticKeys>,
+    role_arn: Option<&str>,
+) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .http_client(shared_http_client());
+    if let Some(e) = endpoint {
+        loader = loader.endpoint_url(e);
+    }
+    if let Some(k) = keys {
+        loader = loader.credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            k.access_key_id.clone(),
+            k.secret_access_key.clone(),
+            k.session_token.clone(),
+            None,
+            "kedge-trigger-authentication",
+        ));
+    }
+    let base = loader.load().await;
+    match role_arn {
+        None => base,
+        Some(arn) => {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(arn)
+                .session_name("kedge")
+                .configure(&base)
+                .build()
+                .await;
+            base.into_builder()
+                .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
+                    provider,
+                ))
+                .build()
+        }
     }
 }
 

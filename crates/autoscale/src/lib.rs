@@ -12,6 +12,7 @@
 //! - [`hpa`]: the HPA maths: per-metric proposals with tolerance, stabilization windows,
 //!   rate-limit policies, `selectPolicy`.
 //! - [`modifiers`]: `scalingModifiers` composite metrics, evaluated with `evalexpr`.
+//! - [`scaledjob`]: ScaledJob maths: how many Jobs to create (KEDA's scaling strategies).
 //! - [`scaler`]: the [`Scaler`] trait the I/O side (crate `scalers`) implements.
 //! - [`metrics`]: Prometheus metrics with KEDA's names, rendered as text.
 
@@ -19,6 +20,7 @@ pub mod controller;
 pub mod hpa;
 pub mod metrics;
 pub mod modifiers;
+pub mod scaledjob;
 pub mod scaler;
 
 pub use controller::{

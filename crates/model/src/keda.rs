@@ -14,7 +14,10 @@
 //!   translated for the evaluator in `autoscale`.
 
 pub mod formula;
+pub mod scaledjob;
 pub mod triggers;
+
+pub use scaledjob::ScaledJob;
 
 use std::collections::{BTreeMap, HashSet};
 

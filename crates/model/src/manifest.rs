@@ -159,6 +159,7 @@ impl KindEntry {
 /// Every kind `kedge check` understands. Add new kinds here (one line each).
 pub static KINDS: &[KindEntry] = &[
     KindEntry::of::<crate::keda::ScaledObject>(),
+    KindEntry::of::<crate::keda::ScaledJob>(),
     KindEntry::of::<crate::keda::TriggerAuthentication>(),
     KindEntry::of::<crate::keda::ClusterTriggerAuthentication>(),
     KindEntry::of::<crate::karpenter::NodePoolDocument>(),

@@ -7,7 +7,7 @@
 //! its kind.
 //!
 //! Groups and versions are upstream's, so existing KEDA and Karpenter manifests apply
-//! unchanged: `keda.sh/v1alpha1` (`ScaledObject`, `TriggerAuthentication`,
+//! unchanged: `keda.sh/v1alpha1` (`ScaledObject`, `ScaledJob`, `TriggerAuthentication`,
 //! `ClusterTriggerAuthentication`), `karpenter.sh/v1` (`NodePool`, `NodeClaim`) and
 //! `karpenter.k8s.aws/v1` (`EC2NodeClass`).
 
@@ -171,6 +171,11 @@ custom_resource!(
     /// `keda.sh/v1alpha1` ScaledObject.
     ScaledObject, "keda.sh", "v1alpha1", "scaledobjects",
     k8s_openapi::NamespaceResourceScope, true, StatusSummary, JsonText
+);
+custom_resource!(
+    /// `keda.sh/v1alpha1` ScaledJob.
+    ScaledJob, "keda.sh", "v1alpha1", "scaledjobs",
+    k8s_openapi::NamespaceResourceScope, true, Value
 );
 custom_resource!(
     /// `keda.sh/v1alpha1` TriggerAuthentication.

@@ -92,8 +92,8 @@ fn trigger_auth_columns() -> Vec<Column> {
 
 fn defs() -> Vec<Def> {
     use crate::crd::{
-        ClusterTriggerAuthentication, EC2NodeClass, Kind, NodeClaim, NodePool, ScaledObject,
-        TriggerAuthentication,
+        ClusterTriggerAuthentication, EC2NodeClass, Kind, NodeClaim, NodePool, ScaledJob,
+        ScaledObject, TriggerAuthentication,
     };
     vec![
         Def {
@@ -130,6 +130,33 @@ fn defs() -> Vec<Def> {
                 wide("Desired", "integer", ".status.desiredReplicas"),
             ],
             spec: spec_schema::<model::keda::ScaledObjectSpec>(),
+        },
+        Def {
+            file: "keda.sh_scaledjobs.yaml",
+            group: ScaledJob::GROUP,
+            version: ScaledJob::VERSION,
+            kind: ScaledJob::KIND,
+            plural: ScaledJob::PLURAL,
+            singular: "scaledjob",
+            short_names: &["sj"],
+            categories: &["keda"],
+            namespaced: ScaledJob::NAMESPACED,
+            // KEDA's columns; Triggers/Authentications read the spec (see ScaledObject).
+            columns: vec![
+                col("Min", "integer", ".spec.minReplicaCount"),
+                col("Max", "integer", ".spec.maxReplicaCount"),
+                col("Triggers", "string", ".spec.triggers[*].type"),
+                col(
+                    "Authentications",
+                    "string",
+                    ".spec.triggers[*].authenticationRef.name",
+                ),
+                condition("Ready", ".status.conditions[?(@.type==\"Ready\")].status"),
+                condition("Active", ".status.conditions[?(@.type==\"Active\")].status"),
+                condition("Paused", ".status.conditions[?(@.type==\"Paused\")].status"),
+                age(),
+            ],
+            spec: spec_schema::<model::keda::scaledjob::ScaledJobSpec>(),
         },
         Def {
             file: "keda.sh_triggerauthentications.yaml",
@@ -666,11 +693,11 @@ mod tests {
     #[test]
     fn files_and_stream() {
         let all = crds();
-        assert_eq!(all.len(), 6);
+        assert_eq!(all.len(), 7);
         assert!(
             all.iter()
                 .all(|(f, y)| f.ends_with(".yaml") && y.contains("kind: CustomResourceDefinition"))
         );
-        assert_eq!(crds_yaml().matches("\n---\n").count(), 5);
+        assert_eq!(crds_yaml().matches("\n---\n").count(), 6);
     }
 }

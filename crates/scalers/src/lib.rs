@@ -11,13 +11,14 @@
 //! - [`memory`]: in-process metric sources and scale targets (bench, tests, simulation).
 //! - one module per trigger type: [`aws_sqs`], [`aws_dynamodb`], [`cron`], [`metrics_api`],
 //!   [`prometheus`], [`redis`] (lists and streams), [`postgresql`], [`mysql`], [`rabbitmq`]
-//!   (AMQP and the management API), [`nats_jetstream`]; [`http`] is their shared HTTP GET.
+//!   (AMQP and the management API), [`nats_jetstream`], [`kafka`] (consumer-group lag); [`http`] is their shared HTTP GET.
 //! - [`build_scaler`]: trigger + resolved auth → `Box<dyn Scaler>`.
 
 pub mod aws_dynamodb;
 pub mod aws_sqs;
 pub mod cron;
 pub mod http;
+pub mod kafka;
 pub mod memory;
 pub mod metrics_api;
 pub mod mysql;
@@ -75,6 +76,7 @@ pub fn build_scaler(
             Box::new(rabbitmq::RabbitMqScaler::new(c, &auth.params, env)?)
         }
         TriggerConfig::Mysql(c) => Box::new(mysql::MysqlScaler::new(c, env)?),
+        TriggerConfig::Kafka(c) => Box::new(kafka::KafkaScaler::new(c, env)?),
         TriggerConfig::AwsDynamoDb(c) => {
             Box::new(aws_dynamodb::AwsDynamoDbScaler::new(c, auth, env)?)
         }

@@ -184,6 +184,19 @@ pub struct Observation {
     pub triggers: Vec<Result<MetricSample, String>>,
 }
 
+/// Which of upstream's loops a step stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepMode {
+    /// Both at once: activation, cooldown and the HPA maths (kedge's own cadence).
+    Full,
+    /// KEDA's scale loop (every `pollingInterval`): activation 0 → 1, deactivation to 0 or
+    /// idle after the cooldown, raising to `minReplicaCount`; never 1 ↔ N.
+    Keda,
+    /// The HPA's sync (every 15 s upstream): 1 ↔ N within `[max(min, 1), max]`; nothing
+    /// while the target is at zero.
+    Hpa,
+}
+
 /// Where the object is in its life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -312,8 +325,13 @@ impl Autoscaler {
         }
     }
 
-    /// One poll: decide the replica count.
+    /// One poll: decide the replica count (activation and the HPA maths together).
     pub fn step(&mut self, now: Timestamp, obs: &Observation) -> Decision {
+        self.step_as(now, obs, StepMode::Full)
+    }
+
+    /// One poll of one of upstream's two loops (see [`StepMode`]), or of both.
+    pub fn step_as(&mut self, now: Timestamp, obs: &Observation, mode: StepMode) -> Decision {
         let current = obs.current_replicas;
         if self.original_replicas.is_none() {
             self.original_replicas = Some(current);
@@ -361,6 +379,24 @@ impl Autoscaler {
         }
 
         let (metrics, active_by) = self.evaluate(current, obs, &mut d);
+        if mode == StepMode::Hpa {
+            // The HPA alone: it exists only while the target runs (KEDA deletes it at zero)
+            // and never activates or deactivates.
+            if current == 0 {
+                d.reason = "holding 0: the HPA does not act on a target at zero".into();
+            } else {
+                self.hpa_path(
+                    now,
+                    current,
+                    obs.ready_replicas.unwrap_or(current),
+                    &metrics,
+                    &mut d,
+                );
+            }
+            self.directional_pauses(current, &mut d);
+            d.state = self.state;
+            return d;
+        }
         let cfg = &self.config;
         let min = cfg.min;
         let hpa_min = min.max(1);
@@ -443,6 +479,20 @@ impl Autoscaler {
         }
 
         let (idle, cooldown, initial_cooldown) = (cfg.idle, cfg.cooldown, cfg.initial_cooldown);
+        if mode == StepMode::Keda {
+            // KEDA's own loop moves the target only between 0 (or idle) and its minimum.
+            run_hpa = false;
+            if d.reason.is_empty() {
+                d.reason = format!(
+                    "holding {current}: KEDA's poll leaves 1↔N to the HPA{}",
+                    if self.state == State::CoolingDown {
+                        " (cooling down)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
         if run_hpa {
             self.hpa_path(
                 now,
@@ -466,7 +516,14 @@ impl Autoscaler {
             }
         }
 
-        // Directional pause annotations (KEDA 2.17+).
+        self.directional_pauses(current, &mut d);
+        d.state = self.state;
+        d
+    }
+
+    /// Directional pause annotations (KEDA 2.17+).
+    fn directional_pauses(&self, current: u32, d: &mut Decision) {
+        let p = self.config.pause;
         if p.paused_scale_in && d.desired_replicas < current {
             d.reason = format!(
                 "holding {current}: scale-in to {} blocked by autoscaling.keda.sh/paused-scale-in",
@@ -481,8 +538,6 @@ impl Autoscaler {
             );
             d.desired_replicas = current;
         }
-        d.state = self.state;
-        d
     }
 
     /// Fetch results into HPA metrics, counting failures and applying the fallback.

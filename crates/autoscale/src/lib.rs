@@ -24,6 +24,7 @@ pub mod scaledjob;
 pub mod scaler;
 
 pub use controller::{
-    Autoscaler, Config, ConfigError, Decision, MetricSample, Observation, State, TriggerReport,
+    Autoscaler, Config, ConfigError, Decision, MetricSample, Observation, State, StepMode,
+    TriggerReport,
 };
 pub use scaler::{Scaler, ScalerError};

@@ -1,15 +1,19 @@
-//! The `kedge up` scenario format.
+//! The scenario format of `kedge up` and `kedge simulate` (`cluster::scenario`).
 //!
-//! The format's code lives in the `kedge` binary crate (`crates/kedge/src/up/scenario.rs`),
-//! which no library can depend on, so the file is compiled here as a module of its own. The
-//! input is written to a scenario file in a private directory and loaded the way `kedge up
-//! --scenario FILE` loads it; manifests named by the scenario resolve inside that directory.
-
-#[allow(dead_code)]
-#[path = "../../kedge/src/up/scenario.rs"]
-mod format;
+//! The input is written to a scenario file in a private directory and loaded the way
+//! `--scenario FILE` loads it; manifests and traces named by the scenario resolve inside that
+//! directory. A `--set` edit is tried too, as `kedge simulate` applies it.
 
 use std::path::PathBuf;
+
+use cluster::scenario::{Builtin, Source};
+
+const NO_BUILTIN: Builtin = Builtin {
+    name: "fuzz",
+    scenario: "",
+    manifests: "",
+    trace: None,
+};
 
 pub fn run(data: &[u8]) {
     let Some(path) = scenario_path() else {
@@ -18,9 +22,16 @@ pub fn run(data: &[u8]) {
     if std::fs::write(&path, data).is_err() {
         return;
     }
-    if let Ok(loaded) = format::load(Some(&path)) {
-        // What `kedge up` computes first from a loaded scenario.
-        std::hint::black_box(loaded.scenario.total());
+    let Ok(mut source) = Source::read(Some(&path), NO_BUILTIN) else {
+        return;
+    };
+    if let Ok(loaded) = source.load() {
+        // What `kedge up` and `kedge simulate` compute first from a loaded scenario.
+        std::hint::black_box(loaded.scenario.total(Some(&loaded.arrivals)));
+        std::hint::black_box(loaded.arrivals.total());
+    }
+    if source.set("scaledobject.spec.triggers[0].metadata.queueLength", "5").is_ok() {
+        std::hint::black_box(source.load().is_ok());
     }
 }
 

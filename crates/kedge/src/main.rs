@@ -5,6 +5,7 @@
 //! - `serve.rs`: `kedge serve`, the SQS + DynamoDB endpoint.
 //! - `produce.rs`, `consume.rs`: the sample application (thin over the `workload` crate).
 //! - `up.rs` (+ `up/`): `kedge up`, the local twin running a scenario, and its report.
+//! - `simulate.rs`: `kedge simulate`, scenarios in virtual time under one or more policies.
 //! - `operator_cmd.rs`: `kedge operator` (the in-cluster operator) and `kedge crds`.
 //! - `bench_*.rs`: `kedge bench …`, reproducible benchmarks that print their figures.
 
@@ -22,6 +23,7 @@ mod produce;
 mod progress;
 mod report_html;
 mod serve;
+mod simulate;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +58,12 @@ enum Command {
         after_help = "Examples:\n  kedge up                                    # the built-in ~4 minute demo\n  kedge up --headless --report-dir /tmp/r\n  kedge up --scenario examples/up/seed.yaml   # the seed's exact manifests\n"
     )]
     Up(up::UpArgs),
+    /// Run a scenario in virtual time through the decision engine: one policy, several
+    /// (--compare) or several values of a setting (--sweep); a day in seconds.
+    #[command(
+        after_help = "Examples:\n  kedge simulate                                            # the built-in seed-day scenario, policy kedge\n  kedge simulate --compare keda-karpenter,kedge,oracle --json\n  kedge simulate --sweep scaledobject.spec.triggers[0].metadata.queueLength=1,2,5,10\n  kedge simulate --scenario examples/up/demo.yaml --set consumer.work=2s\n"
+    )]
+    Simulate(simulate::SimulateArgs),
     /// Run the SQS- and DynamoDB-compatible endpoint (durable unless --in-memory).
     #[command(
         after_help = "Examples:\n  kedge serve\n  kedge serve --bind 127.0.0.1:0 --data-dir /tmp/kedge\n  kedge serve --credentials AKIDEXAMPLE:secret   # verify SigV4 signatures\n"
@@ -209,6 +217,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => block_on(serve::run(a)),
         Command::Up(a) => block_on(up::run(a)),
+        Command::Simulate(a) => simulate::run_cli(a),
         Command::Produce(a) => block_on(produce::run(a)),
         Command::Consume(a) => block_on(consume::run(a)),
         Command::Operator(a) => block_on(operator_cmd::run(a)),

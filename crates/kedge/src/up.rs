@@ -9,7 +9,6 @@
 
 mod live;
 mod report;
-mod scenario;
 mod tui;
 
 use std::collections::HashMap;
@@ -26,8 +25,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use clap::Args;
 use clock::{Clock, SystemClock, Timestamp};
 use cluster::local::{ConsumerCommand, LocalCluster, LocalConfig};
-use model::karpenter::NodePool;
-use model::keda::{ScaledObject, TriggerAuthentication};
+use cluster::scenario::{self, Builtin, Source};
 
 pub use report::{Report, Sample};
 
@@ -49,7 +47,18 @@ pub struct UpArgs {
     /// Seconds between headless status lines.
     #[arg(long, default_value_t = 5)]
     pub status_every: u64,
+    /// The decision policy: kedge (default) or keda-karpenter (upstream's behaviour).
+    #[arg(long, default_value = "kedge")]
+    pub policy: engine::PolicyName,
 }
+
+/// The built-in scenario (`examples/up/demo.yaml`) and its manifests.
+pub const BUILTIN: Builtin = Builtin {
+    name: "demo",
+    scenario: include_str!("../../../examples/up/demo.yaml"),
+    manifests: include_str!("../../../examples/up/demo-manifests.yaml"),
+    trace: None,
+};
 
 const ACCESS_KEY: &str = "test";
 const SECRET_KEY: &str = "test";
@@ -181,61 +190,29 @@ async fn create_resources(
     Ok(url)
 }
 
-struct Manifests {
-    scaled_object: ScaledObject,
-    auth: Option<TriggerAuthentication>,
-    nodepools: Vec<NodePool>,
-}
-
-fn read_manifests(files: &[(String, String)]) -> anyhow::Result<Manifests> {
-    let mut so = None;
-    let mut auth = None;
-    let mut nodepools = Vec::new();
-    for (name, text) in files {
-        let docs =
-            model::manifest::parse_documents(text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        for (i, d) in docs.iter().enumerate() {
-            match d.kind() {
-                Some("ScaledObject") => {
-                    so = Some(
-                        d.decode::<ScaledObject>()
-                            .map_err(|e| anyhow::anyhow!("{name}[{i}]: {e}"))?,
-                    )
-                }
-                Some("TriggerAuthentication") => {
-                    auth = Some(
-                        d.decode::<TriggerAuthentication>()
-                            .map_err(|e| anyhow::anyhow!("{name}[{i}]: {e}"))?,
-                    )
-                }
-                Some("NodePool") => {
-                    let yaml = serde_yaml_ng::to_string(&d.value)?;
-                    nodepools.push(
-                        NodePool::from_yaml(&yaml)
-                            .map_err(|e| anyhow::anyhow!("{name}[{i}]: {e}"))?,
-                    );
-                }
-                other => anyhow::bail!(
-                    "{name}[{i}]: kind {other:?} is not used by kedge up (ScaledObject, TriggerAuthentication, NodePool)"
-                ),
-            }
-        }
-    }
-    Ok(Manifests {
-        scaled_object: so.context("the scenario's manifests hold no ScaledObject")?,
-        auth,
-        nodepools,
-    })
-}
-
 fn now() -> Timestamp {
     SystemClock.now()
 }
 
 pub async fn run(a: UpArgs) -> anyhow::Result<()> {
-    let loaded = scenario::load(a.scenario.as_deref())?;
+    let loaded = Source::read(a.scenario.as_deref(), BUILTIN)?.load()?;
+    anyhow::ensure!(
+        loaded.scenario.trace.is_none(),
+        "{}: kedge up drives producers phase by phase; a trace is for kedge simulate",
+        loaded.scenario.name
+    );
     let sc = loaded.scenario;
-    let m = read_manifests(&loaded.manifests)?;
+    let m = loaded.manifests;
+    let work = match sc.consumer.work {
+        scenario::Work::Fixed(d) => format!("{}ms", d.as_millis()),
+        other => anyhow::bail!(
+            "consumer.work: kedge up's consumers work a fixed time per message; {other:?} is for kedge simulate"
+        ),
+    };
+    let mut policy = engine::Policy::preset(a.policy);
+    if let Some(j) = sc.joint {
+        policy.joint = j;
+    }
     let start = now();
     let report_dir = match &a.report_dir {
         Some(d) => d.clone(),
@@ -250,9 +227,8 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
     let log_file = report_dir.join("kedge.log");
     crate::logging::to_file(&log_file, "kedge | ")
         .with_context(|| format!("opening the log file {}", log_file.display()))?;
-    let total = a.duration.unwrap_or_else(|| sc.total());
-    let consumer_vis = workload::parse_duration(&sc.consumer.visibility_timeout)
-        .map_err(|e| anyhow::anyhow!("consumer.visibility_timeout: {e}"))?;
+    let total = a.duration.unwrap_or_else(|| sc.total(None));
+    let consumer_vis = sc.consumer.visibility_timeout;
 
     let ep = start_endpoint(report_dir.join("data")).await?;
     let conf = sdk_config(&ep.url).await;
@@ -292,17 +268,17 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
             "--table".into(),
             sc.queue.table.clone(),
             "--work-sleep".into(),
-            sc.consumer.work.clone(),
+            work.clone(),
             "--batch".into(),
             sc.consumer.batch.to_string(),
             "--concurrency".into(),
             sc.consumer.concurrency.to_string(),
             "--visibility-timeout".into(),
-            sc.consumer.visibility_timeout.clone(),
+            format!("{}ms", sc.consumer.visibility_timeout.as_millis()),
             "--wait-time".into(),
-            sc.consumer.wait_time.clone(),
+            format!("{}ms", sc.consumer.wait_time.as_millis()),
             "--grace-period".into(),
-            sc.consumer.grace_period.clone(),
+            format!("{}ms", sc.consumer.grace_period.as_millis()),
         ],
         env: vec![
             ("AWS_ENDPOINT_URL".into(), ep.url.clone()),
@@ -320,11 +296,11 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
             ),
         ],
     };
-    let grace = workload::parse_duration(&sc.consumer.grace_period)
-        .map_err(|e| anyhow::anyhow!("consumer.grace_period: {e}"))?;
+    let grace = sc.consumer.grace_period;
     let cfg = LocalConfig {
         scaled_object: so.clone(),
         auth,
+        scalers: None,
         nodepools: m.nodepools.clone(),
         catalog: provision::catalog::Catalog::aws(),
         baseline: vec![sc.baseline.instance_type.clone(); sc.baseline.count as usize],
@@ -339,12 +315,11 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
             .parse()
             .map_err(|e| anyhow::anyhow!("pod.memory {:?}: {e}", sc.pod.memory))?,
         boot_delay: sc.boot_delay,
+        pod_start: sc.pod_start,
+        policy: policy.clone(),
         consumer,
         pod_dir,
-        joint: sc.joint,
-        drain_timeout: Duration::from_secs(60),
         kill_after: grace + Duration::from_secs(5),
-        consolidation_interval: Duration::from_secs(2),
     };
     let mut twin = LocalCluster::new(cfg, now())?;
     let target = so
@@ -367,16 +342,17 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         sc.queue.table
     );
     let timings = format!(
-        "tick {}ms, polling {}ms, scale-down window {}s, node boot {}s, consumer work {} (batch {}, x{}), queueLength {target}, maxReplicaCount {}, joint decisions {}",
+        "tick {}ms, polling {}ms, scale-down window {}s, node boot {}s, pod start {}s, consumer work {} (batch {}, x{}), queueLength {target}, maxReplicaCount {}; policy {}",
         sc.tick.as_millis(),
         polling.as_millis(),
         scale_down_window.as_secs(),
         sc.boot_delay.as_secs(),
-        sc.consumer.work,
+        sc.pod_start.as_secs(),
+        work,
         sc.consumer.batch,
         sc.consumer.concurrency,
         max_replicas,
-        if sc.joint { "on" } else { "off" },
+        policy.describe(),
     );
     println!(
         "  timings: {timings}\n  report -> {}; logs -> {}",
@@ -605,7 +581,7 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         items: &items,
         totals: &twin.totals,
         reaction_s,
-        joint: sc.joint,
+        joint: policy.joint,
         drained_at_s: drained_at,
         final_replicas: twin.desired(),
         final_nodes,
@@ -624,19 +600,11 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         ),
         (
             "policy".into(),
-            format!(
-                "joint pod + node decisions {}",
-                if sc.joint { "on" } else { "off" }
-            ),
+            policy.describe(),
         ),
         (
             "manifests".into(),
-            loaded
-                .manifests
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            loaded.manifest_files.join(", "),
         ),
         ("timings".into(), timings),
     ];
@@ -774,27 +742,31 @@ async fn scan_table(clients: &workload::Clients, table: &str) -> anyhow::Result<
 mod tests {
     use super::*;
 
-    fn shipped(file: &str) -> (scenario::Scenario, Manifests) {
+    fn shipped(file: &str) -> (scenario::Scenario, scenario::Manifests) {
         let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../../examples/up")
             .join(file);
-        let l = scenario::load(Some(&p)).unwrap_or_else(|e| panic!("{file}: {e:#}"));
-        let m = read_manifests(&l.manifests).unwrap_or_else(|e| panic!("{file}: {e:#}"));
-        (l.scenario, m)
+        let l = Source::read(Some(&p), BUILTIN)
+            .and_then(|s| s.load())
+            .unwrap_or_else(|e| panic!("{file}: {e:#}"));
+        (l.scenario, l.manifests)
     }
 
     #[test]
     fn shipped_scenarios_load_with_their_manifests() {
         // The demo: the built-in scenario, demo-tuned timings.
         let (demo, m) = shipped("demo.yaml");
-        let builtin = scenario::load(None).expect("built-in");
-        assert_eq!(builtin.scenario.total(), demo.total());
+        let builtin = Source::read(None, BUILTIN)
+            .and_then(|s| s.load())
+            .expect("built-in");
+        assert_eq!(builtin.scenario.total(None), demo.total(None));
+        assert!((200..=300).contains(&demo.total(None).as_secs()));
         let c = autoscale::Config::from_scaled_object(&m.scaled_object).expect("demo config");
         assert_eq!(c.polling_interval, Duration::from_millis(250));
         assert_eq!(c.behavior.down.window_secs, 20);
         assert_eq!((c.min, c.max), (1, 120));
         assert_eq!(demo.consumer.batch, 1);
-        assert!(demo.joint);
+        assert_eq!(demo.joint, Some(true));
         assert_eq!(m.nodepools.len(), 1);
 
         // The seed's exact manifests: 30 s polling, the HPA's default 300 s window.
@@ -813,7 +785,7 @@ mod tests {
             .filter(|p| p.producers > 0)
             .map(|p| p.duration)
             .sum();
-        assert!(seed.total() >= load + Duration::from_secs(300 + 60));
+        assert!(seed.total(None) >= load + Duration::from_secs(300 + 60));
         assert_eq!(seed.baseline.count, 2);
         assert_eq!(seed.pod.cpu, "125m");
     }

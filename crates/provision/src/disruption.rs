@@ -33,11 +33,11 @@ use model::karpenter::{
 };
 use model::kube::{DaemonSet, PodDisruptionBudget};
 
+use crate::DisruptionKind;
 use crate::catalog::Catalog;
 use crate::plan::{InstanceOption, PlannedClaim};
 use crate::requirements::Requirements;
 use crate::scheduler::{ExistingNode, PodId, Scheduler, SolveOptions, State};
-use crate::{Action, DisruptionKind};
 
 #[derive(Debug, Clone, Default)]
 pub struct DisruptionInput {
@@ -90,9 +90,17 @@ pub struct Command {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Decision {
     pub commands: Vec<Command>,
-    pub actions: Vec<Action>,
+    /// Nodes of a NodePool that cannot be disrupted now, with why (do-not-disrupt, a PDB).
+    pub skipped: Vec<Skipped>,
     /// One line per decision, including why candidates were skipped.
     pub explanations: Vec<String>,
+}
+
+/// A node the pass could not consider, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub node: String,
+    pub why: String,
 }
 
 struct Ctx<'a, 'c> {
@@ -149,7 +157,12 @@ pub fn disrupt(
         .flat_map(|c| c.candidates.clone())
         .collect();
     let (cands, skipped) = ctx.candidates(&expired);
-    d.explanations.extend(skipped);
+    d.explanations.extend(
+        skipped
+            .iter()
+            .map(|s| format!("node {} is not disrupted: {}", s.node, s.why)),
+    );
+    d.skipped = skipped;
     let mut budget = ctx.budgets();
     let method = ctx
         .drift(&cands, &mut budget)
@@ -161,7 +174,6 @@ pub fn disrupt(
     }
     for c in &d.commands {
         d.explanations.push(c.explanation.clone());
-        d.actions.extend(actions_for(c, &ctx));
     }
     d
 }
@@ -287,7 +299,7 @@ impl Ctx<'_, '_> {
             .map(|&i| &self.input.nodepools[i])
     }
 
-    fn candidates(&self, exclude: &BTreeSet<String>) -> (Vec<Candidate>, Vec<String>) {
+    fn candidates(&self, exclude: &BTreeSet<String>) -> (Vec<Candidate>, Vec<Skipped>) {
         let mut out = Vec::new();
         let mut skipped = Vec::new();
         // Pods covered per PDB across the cluster, to know what each allows.
@@ -338,7 +350,10 @@ impl Ctx<'_, '_> {
                 blocked
             };
             if let Some(w) = why_not {
-                skipped.push(format!("node {} is not disrupted: {w}", n.name));
+                skipped.push(Skipped {
+                    node: n.name.clone(),
+                    why: w,
+                });
                 continue;
             }
             // Reserve this node's PDB evictions so that multi-node commands cannot exceed
@@ -758,30 +773,4 @@ fn describe(m: &Method) -> String {
             None => "replace".into(),
         },
     }
-}
-
-fn actions_for(c: &Command, _ctx: &Ctx<'_, '_>) -> Vec<Action> {
-    let mut out = Vec::new();
-    if let Method::Replace(r) = &c.method
-        && let Some(pool) = _ctx.input.nodepools.iter().find(|p| p.name() == r.nodepool)
-    {
-        // Launch first; the candidates are drained once the replacement is ready.
-        out.push(Action::LaunchClaim {
-            claim: Box::new(r.to_nodeclaim(pool)),
-            reason: c.explanation.clone(),
-        });
-    }
-    for n in &c.candidates {
-        out.push(Action::CordonAndDrain {
-            node: n.clone(),
-            reason: c.kind,
-            detail: c.explanation.clone(),
-        });
-        out.push(Action::DeleteNode {
-            node: n.clone(),
-            reason: c.kind,
-            detail: c.explanation.clone(),
-        });
-    }
-    out
 }

@@ -17,7 +17,7 @@
 //!   budgets, do-not-disrupt, PDBs → actions.
 //! - [`bench`]: Karpenter's benchmark fixtures (diverse pods, a consolidation cluster) and the
 //!   runs `kedge bench schedule|consolidate` time and print.
-//! - [`Action`] / [`DisruptionKind`] (here): decisions as data, shared by plan and disruption.
+//! - [`DisruptionKind`] (here): why a node is disrupted, shared by disruption and its callers.
 
 pub mod bench;
 pub mod catalog;
@@ -27,29 +27,6 @@ pub mod requirements;
 pub mod resources;
 pub mod scheduler;
 pub mod typeset;
-
-/// A decision, as data: what the substrate (simulator, local twin, operator) should do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// Create this NodeClaim (launch picks its cheapest available instance type).
-    LaunchClaim {
-        claim: Box<model::karpenter::NodeClaim>,
-        reason: String,
-    },
-    /// Cordon the node and evict its pods (respecting PDBs); replacements, if any, are
-    /// launched first.
-    CordonAndDrain {
-        node: String,
-        reason: DisruptionKind,
-        detail: String,
-    },
-    /// Delete the node (and its NodeClaim) once drained.
-    DeleteNode {
-        node: String,
-        reason: DisruptionKind,
-        detail: String,
-    },
-}
 
 /// Why a node is disrupted (Karpenter's disruption reasons plus expiry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

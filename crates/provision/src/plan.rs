@@ -15,7 +15,6 @@ use model::karpenter::{
 };
 use model::kube::{DaemonSet, ObjectMeta, Pod};
 
-use crate::Action;
 use crate::catalog::Catalog;
 use crate::requirements::Requirements;
 use crate::resources::{GIB, Res};
@@ -157,7 +156,6 @@ pub struct Plan {
     pub lower_bound_per_hour: f64,
     /// One line per decision.
     pub explanations: Vec<String>,
-    pub actions: Vec<Action>,
 }
 
 /// Plan capacity for `input.pending` plus `input.intents` on `catalog`.
@@ -301,16 +299,6 @@ pub fn plan(catalog: &Catalog, input: &ProvisionInput) -> Plan {
     used_pools.dedup();
     let lower_bound_per_hour = lower_bound(&s, &used_pools, lb_demand);
     let cost_per_hour: f64 = claims.iter().map(|c| c.price()).sum();
-    let actions = claims
-        .iter()
-        .filter_map(|c| {
-            let pool = input.nodepools.iter().find(|p| p.name() == c.nodepool)?;
-            Some(Action::LaunchClaim {
-                claim: Box::new(c.to_nodeclaim(pool)),
-                reason: c.explanation.clone(),
-            })
-        })
-        .collect();
     Plan {
         claims,
         onto_existing,
@@ -318,7 +306,6 @@ pub fn plan(catalog: &Catalog, input: &ProvisionInput) -> Plan {
         cost_per_hour,
         lower_bound_per_hour,
         explanations,
-        actions,
     }
 }
 

@@ -87,11 +87,7 @@ fn empty_nodes_are_deleted_only_after_consolidate_after() {
     );
     assert_eq!(d.commands[0].kind, DisruptionKind::Empty);
     assert_eq!(d.commands[0].candidates, vec!["n1"]);
-    assert!(matches!(
-        d.actions[0],
-        provision::Action::CordonAndDrain { .. }
-    ));
-    assert!(matches!(d.actions[1], provision::Action::DeleteNode { .. }));
+    assert_eq!(d.commands[0].method, Method::Delete);
 }
 
 #[test]
@@ -112,7 +108,7 @@ fn only_a_nodepools_nodes_are_disrupted() {
         DisruptionOptions::default(),
     );
     assert!(d.commands.is_empty(), "{:?}", d.commands);
-    assert!(d.actions.is_empty());
+    assert!(d.skipped.is_empty(), "{:?}", d.skipped);
     // With one node of the NodePool beside them, that node (only) goes.
     let ours = node(&c, &p, "ours", "fake-it-3", vec![]);
     let d = disrupt(
@@ -244,6 +240,13 @@ fn do_not_disrupt_on_pod_or_node_blocks_voluntary_disruption() {
             .all(|c| !c.candidates.contains(&"small".to_string()))
     );
     assert!(d.explanations.iter().any(|e| e.contains("do-not-disrupt")));
+    assert_eq!(d.skipped.len(), 1);
+    assert_eq!(d.skipped[0].node, "small");
+    assert!(
+        d.skipped[0].why.contains("do-not-disrupt"),
+        "{:?}",
+        d.skipped
+    );
     let mut empty = node(&c, &p, "empty", "fake-it-1", vec![]);
     empty
         .annotations
@@ -337,9 +340,14 @@ fn node_is_replaced_by_a_strictly_cheaper_one_past_the_threshold() {
     };
     assert_eq!(r.options[0].instance_type, "fake-it-0");
     assert!(r.options.iter().all(|o| o.price < 0.9 * n.price));
-    assert!(
-        matches!(d.actions[0], provision::Action::LaunchClaim { .. }),
-        "replacement launched before the drain"
+    assert_eq!(
+        r.to_nodeclaim(&p)
+            .metadata
+            .labels
+            .get(LABEL_NODEPOOL)
+            .map(String::as_str),
+        Some(p.name()),
+        "the replacement is a claim of the candidates' NodePool"
     );
     // A replacement saving less than the threshold is not made: 2 vCPU → 1 vCPU saves 50%,
     // but with a 60% threshold it is marginal.

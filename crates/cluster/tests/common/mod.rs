@@ -1,4 +1,14 @@
-//! Manifests shared by the local-twin tests.
+//! Manifests and a twin builder shared by the local-twin tests.
+
+use std::time::Duration;
+
+use clock::Timestamp;
+use cluster::local::{ConsumerCommand, LocalCluster, LocalConfig};
+use engine::{Policy, PolicyName};
+use model::karpenter::NodePool;
+use model::keda::ScaledObject;
+use model::quantity::Quantity;
+use scalers::memory::MemoryScaler;
 
 pub const SO: &str = r#"
 apiVersion: keda.sh/v1alpha1
@@ -8,6 +18,7 @@ spec:
   scaleTargetRef: {name: consumer}
   minReplicaCount: 1
   maxReplicaCount: 50
+  pollingInterval: 1
   triggers:
   - type: aws-sqs-queue
     metadata:
@@ -30,3 +41,38 @@ spec:
       nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}
   limits: {cpu: 1000}
 "#;
+
+/// A twin of 500m pods on one m5.large (room for three), an m5.xlarge NodePool booting in
+/// 15 s, consumers started at once, the trigger read from `metric`. `script` is the stand-in
+/// consumer (`sh -c script sh --status-file FILE --consumer-id NAME`).
+pub fn twin(
+    policy: PolicyName,
+    script: &str,
+    metric: &MemoryScaler,
+    dir: &std::path::Path,
+    t0: Timestamp,
+) -> LocalCluster {
+    let doc = model::manifest::parse_documents(SO).expect("yaml");
+    let so: ScaledObject = doc[0].decode().expect("ScaledObject");
+    let cfg = LocalConfig {
+        scaled_object: so,
+        auth: scalers::ResolvedAuth::default(),
+        scalers: Some(vec![Box::new(metric.clone())]),
+        nodepools: vec![NodePool::from_yaml(POOL).expect("pool")],
+        catalog: provision::catalog::Catalog::aws(),
+        baseline: vec!["m5.large".into()],
+        pod_cpu: Quantity::from_millis(500),
+        pod_memory: Quantity::from_mebibytes(32),
+        boot_delay: Duration::from_secs(15),
+        pod_start: Duration::ZERO,
+        policy: Policy::preset(policy),
+        consumer: ConsumerCommand {
+            program: "sh".into(),
+            args: vec!["-c".into(), script.into(), "sh".into()],
+            env: vec![],
+        },
+        pod_dir: dir.to_path_buf(),
+        kill_after: Duration::from_secs(10),
+    };
+    LocalCluster::new(cfg, t0).expect("twin")
+}

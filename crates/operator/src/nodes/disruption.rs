@@ -986,12 +986,6 @@ pub struct Disruptor {
     explanations: Vec<String>,
 }
 
-/// Parse the core's "node X is not disrupted: why" lines.
-fn skipped_node(line: &str) -> Option<(&str, &str)> {
-    let rest = line.strip_prefix("node ")?;
-    rest.split_once(" is not disrupted: ")
-}
-
 impl Disruptor {
     pub fn new(
         client: kube::Client,
@@ -1122,13 +1116,11 @@ impl Disruptor {
         }
         let d = provision::disruption::disrupt(catalog, &built.input, now, self.config.options);
         report.explanations.extend(d.explanations.iter().cloned());
-        for line in &d.explanations {
-            if let Some((node, why)) = skipped_node(line) {
-                let (n, c) = Self::refs(snap, built, node);
-                let msg = format!("Cannot disrupt Node: {why}");
-                self.event_both(now, &(n, c), Note::normal("DisruptionBlocked", &msg))
-                    .await;
-            }
+        for s in &d.skipped {
+            let (n, c) = Self::refs(snap, built, &s.node);
+            let msg = format!("Cannot disrupt Node: {}", s.why);
+            self.event_both(now, &(n, c), Note::normal("DisruptionBlocked", &msg))
+                .await;
         }
         let Some(cmd) = d.commands.into_iter().next() else {
             return Ok(Phase::Idle);

@@ -497,7 +497,6 @@ impl Provisioner {
                 cost_per_hour: 0.0,
                 lower_bound_per_hour: 0.0,
                 explanations: vec![],
-                actions: vec![],
             },
             created: vec![],
         };

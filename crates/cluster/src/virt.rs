@@ -1,0 +1,639 @@
+//! Virtual nodes and pods: what the simulator and the twin have in common, written once.
+//!
+//! [`Virtual`] keeps the [`engine::Cluster`] the engine observes up to date as it changes (no
+//! rebuild per step), carries out the engine's [`Effect`]s on it, and plays the two
+//! controllers a cluster would run beside kedge: the ReplicaSet (pods up to the written count;
+//! on scale-in it deletes the pods [`engine::replicaset::victims`] ranks first, kedge's choice
+//! arriving as a lowest deletion cost) and kube-scheduler ([`engine::placement::bind`]). Nodes
+//! are billed per second from launch to deletion, with EC2's 60 s minimum.
+//!
+//! What runs inside a pod is the substrate's [`Backend`]: a modelled consumer (simulator) or
+//! a `kedge consume` process (twin). Times are virtual or real milliseconds since the epoch.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clock::Timestamp;
+use engine::{Cluster, ConsumerPod, Effect, NodeInfo, PodFlags, PodPhase};
+use model::karpenter::{
+    LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_INSTANCE_TYPE, LABEL_NODEPOOL, LABEL_ZONE, NodePool,
+};
+use model::kube::Pod;
+use provision::catalog::Catalog;
+use provision::resources::Res;
+use provision::scheduler::ExistingNode;
+
+/// What runs in the pods.
+pub trait Backend {
+    /// Pod `i` (key `ns/name`) is Running: start its consumer.
+    fn start(&mut self, i: usize, key: &str, now: u64);
+    /// SIGTERM to pod `i`'s consumer. `true` when it is gone at once (it held no message);
+    /// otherwise the backend calls [`Virtual::exited`] when it has finished.
+    fn stop(&mut self, i: usize, now: u64) -> bool;
+    /// SIGKILL (its node is deleted under it): what it held returns after the visibility
+    /// timeout.
+    fn kill(&mut self, i: usize, now: u64);
+    /// Working on a message.
+    fn busy(&self, i: usize) -> bool;
+}
+
+/// Where a pod is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodState {
+    /// Not bound.
+    Pending,
+    /// Bound; its consumer starts at `running_at` (image pull, container start).
+    Starting,
+    Running,
+    /// SIGTERM sent; gone when its consumer exits.
+    Terminating,
+    Gone,
+}
+
+#[derive(Debug, Clone)]
+pub struct VPod {
+    pub key: String,
+    pub created: u64,
+    pub state: PodState,
+    pub node: Option<String>,
+    pub deletion_cost: i32,
+}
+
+#[derive(Debug, Clone)]
+pub struct VNode {
+    pub launched: u64,
+    pub price: f64,
+    /// A NodePool's node (its cost counts as the policy's).
+    pub pool: bool,
+    /// Pod indices, aligned with the cluster node's `pods`.
+    pub pods: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    NodeReady(u64),
+    PodRunning(usize),
+}
+
+/// Counters for reports.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Totals {
+    pub nodes_launched: u64,
+    pub nodes_removed: u64,
+    /// Replica-count changes written.
+    pub scale_events: u64,
+    pub max_replicas: u32,
+    pub max_nodes: u32,
+    pub max_pending: u32,
+    /// Consumers stopped while working on a message (scale-in or eviction).
+    pub busy_pods_killed: u64,
+    pub pods_started: u64,
+}
+
+/// A node lifecycle line for the decision log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeNote {
+    pub at: u64,
+    pub text: String,
+}
+
+/// The virtual cluster.
+#[derive(Debug)]
+pub struct Virtual {
+    pub cluster: Cluster,
+    pub nodes: Vec<VNode>,
+    pub pods: Vec<VPod>,
+    alive: Vec<usize>,
+    pending_idx: Vec<usize>,
+    /// The written replica count.
+    pub replicas: u32,
+    template: Pod,
+    catalog: Arc<Catalog>,
+    nodepools: Vec<NodePool>,
+    boot: Duration,
+    pod_start: Duration,
+    due: BinaryHeap<Reverse<(u64, u64, Due)>>,
+    seq: u64,
+    node_names: Vec<String>,
+    next_pod: u64,
+    cost_removed: f64,
+    pool_cost_removed: f64,
+    node_seconds_removed: f64,
+    pub totals: Totals,
+    /// Node lifecycle lines since the last [`Virtual::take_notes`].
+    notes: Vec<NodeNote>,
+}
+
+/// Billing of a node that ran `secs`: per second, at least a minute.
+pub fn bill(price: f64, secs: f64) -> f64 {
+    price * secs.max(60.0) / 3600.0
+}
+
+impl Virtual {
+    /// `template`: the pods' spec (namespace and labels set); `replicas` pods start Pending.
+    pub fn new(
+        template: Pod,
+        catalog: Arc<Catalog>,
+        nodepools: Vec<NodePool>,
+        replicas: u32,
+        boot: Duration,
+        pod_start: Duration,
+    ) -> Virtual {
+        Virtual {
+            cluster: Cluster {
+                nodepools: nodepools.clone(),
+                ..Default::default()
+            },
+            nodes: Vec::new(),
+            pods: Vec::new(),
+            alive: Vec::new(),
+            pending_idx: Vec::new(),
+            replicas,
+            template,
+            catalog,
+            nodepools,
+            boot,
+            pod_start,
+            due: BinaryHeap::new(),
+            seq: 0,
+            node_names: Vec::new(),
+            next_pod: 0,
+            cost_removed: 0.0,
+            pool_cost_removed: 0.0,
+            node_seconds_removed: 0.0,
+            totals: Totals {
+                max_replicas: replicas,
+                ..Default::default()
+            },
+            notes: Vec::new(),
+        }
+    }
+
+    /// Nodes outside any NodePool, Ready from `now` on (their cheapest on-demand offering).
+    pub fn add_baseline(&mut self, types: &[String], now: u64) -> Result<(), String> {
+        for (i, t) in types.iter().enumerate() {
+            let it = self
+                .catalog
+                .get(t)
+                .ok_or_else(|| format!("instance type {t:?} is not in the catalog"))?;
+            let o = it
+                .offerings
+                .iter()
+                .filter(|o| &*o.capacity_type == "on-demand")
+                .min_by(|a, b| a.price.total_cmp(&b.price))
+                .or(it.offerings.first());
+            let (zone, price) = o.map_or(("us-east-1a".to_string(), 0.0), |o| {
+                (o.zone.to_string(), o.price)
+            });
+            self.add_node(
+                format!("baseline-{i}"),
+                t,
+                &zone,
+                "on-demand",
+                price,
+                None,
+                None,
+                false,
+                now,
+            );
+        }
+        self.totals.max_nodes = self.cluster.nodes.len() as u32;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_node(
+        &mut self,
+        name: String,
+        instance_type: &str,
+        zone: &str,
+        capacity_type: &str,
+        price: f64,
+        pool: Option<&str>,
+        claim: Option<String>,
+        in_flight: bool,
+        now: u64,
+    ) {
+        let Some(it) = self.catalog.get(instance_type) else {
+            return;
+        };
+        let mut labels = model::kube::Labels::new();
+        labels.insert(LABEL_INSTANCE_TYPE.into(), instance_type.into());
+        labels.insert(LABEL_ZONE.into(), zone.into());
+        labels.insert(LABEL_CAPACITY_TYPE.into(), capacity_type.into());
+        labels.insert(LABEL_HOSTNAME.into(), name.clone());
+        labels.insert("kubernetes.io/arch".into(), "amd64".into());
+        labels.insert("kubernetes.io/os".into(), "linux".into());
+        let hash = pool.and_then(|p| {
+            labels.insert(LABEL_NODEPOOL.into(), p.into());
+            self.nodepools
+                .iter()
+                .find(|np| np.name() == p)
+                .map(|np| np.template_hash())
+        });
+        self.cluster.push_node(
+            ExistingNode {
+                name: name.clone(),
+                labels,
+                taints: vec![],
+                capacity: it.capacity,
+                allocatable: it.allocatable,
+                pods: vec![],
+                daemon_overhead: Res::ZERO,
+                unschedulable: false,
+                in_flight,
+                price,
+                created_ms: now,
+                nodepool_hash: hash,
+                annotations: Default::default(),
+                last_pod_event_ms: now,
+            },
+            NodeInfo {
+                initialized: !in_flight,
+                claim,
+                ..Default::default()
+            },
+        );
+        self.nodes.push(VNode {
+            launched: now,
+            price,
+            pool: pool.is_some(),
+            pods: Vec::new(),
+        });
+        self.node_names.push(name);
+    }
+
+    fn at(&mut self, t: u64, d: Due) {
+        self.seq += 1;
+        self.due.push(Reverse((t, self.seq, d)));
+    }
+
+    /// When a node turns Ready or a pod's consumer starts next.
+    pub fn next_due(&self) -> Option<u64> {
+        self.due.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// Nodes Ready and pods Running up to `now`. Returns whether the cluster changed for the
+    /// engine (a node became Ready).
+    pub fn advance(&mut self, now: u64, b: &mut dyn Backend) -> bool {
+        let mut changed = false;
+        while let Some(Reverse((t, _, d))) = self.due.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.due.pop();
+            match d {
+                Due::NodeReady(seq) => {
+                    let name = self.node_names[seq as usize].clone();
+                    if let Some(n) = self.cluster.node(&name) {
+                        self.cluster.nodes[n].in_flight = false;
+                        self.cluster.info[n].initialized = true;
+                        self.cluster.nodes[n].last_pod_event_ms = t;
+                        let it = self.cluster.nodes[n]
+                            .labels
+                            .get(LABEL_INSTANCE_TYPE)
+                            .cloned()
+                            .unwrap_or_default();
+                        self.notes.push(NodeNote {
+                            at: t,
+                            text: format!("node {name} ({it}) is Ready"),
+                        });
+                        changed = true;
+                    }
+                }
+                Due::PodRunning(i) => {
+                    if self.pods[i].state == PodState::Starting {
+                        self.pods[i].state = PodState::Running;
+                        self.totals.pods_started += 1;
+                        b.start(i, &self.pods[i].key, t);
+                    }
+                }
+            }
+        }
+        changed
+    }
+
+    /// Node lifecycle lines since the last call.
+    pub fn take_notes(&mut self) -> Vec<NodeNote> {
+        std::mem::take(&mut self.notes)
+    }
+
+    fn prune(&mut self) {
+        let pods = &self.pods;
+        self.alive.retain(|&i| pods[i].state != PodState::Gone);
+    }
+
+    /// Pods not yet gone.
+    pub fn alive(&self) -> impl Iterator<Item = usize> + '_ {
+        self.alive
+            .iter()
+            .copied()
+            .filter(|&i| self.pods[i].state != PodState::Gone)
+    }
+
+    /// Pods the ReplicaSet counts (not terminating).
+    pub fn live(&self) -> impl Iterator<Item = usize> + '_ {
+        self.alive()
+            .filter(|&i| self.pods[i].state != PodState::Terminating)
+    }
+
+    /// The pod with key `ns/consumer-N` is `pods[N]`.
+    pub fn pod_index(&self, key: &str) -> Option<usize> {
+        let n: usize = key.rsplit_once("/consumer-")?.1.parse().ok()?;
+        (self.pods.get(n)?.key == key).then_some(n)
+    }
+
+    /// The scale target's pods as the engine sees them.
+    pub fn consumer_pods(&self, b: &dyn Backend) -> Vec<ConsumerPod> {
+        self.live()
+            .map(|i| {
+                let p = &self.pods[i];
+                ConsumerPod {
+                    name: p.key.clone(),
+                    node: p.node.clone(),
+                    phase: if p.state == PodState::Running {
+                        PodPhase::Running
+                    } else {
+                        PodPhase::Pending
+                    },
+                    ready: p.state == PodState::Running,
+                    busy: p.state == PodState::Running && b.busy(i),
+                    created: Timestamp::from_millis(p.created),
+                    deletion_cost: p.deletion_cost,
+                }
+            })
+            .collect()
+    }
+
+    /// Busy and terminating flags as the engine should see them now.
+    pub fn refresh_flags(&mut self, b: &dyn Backend) {
+        for (n, node) in self.nodes.iter().enumerate() {
+            for (j, &i) in node.pods.iter().enumerate() {
+                let p = &self.pods[i];
+                self.cluster.info[n].pods[j] = PodFlags {
+                    busy: p.state == PodState::Running && b.busy(i),
+                    terminating: p.state == PodState::Terminating,
+                };
+            }
+        }
+    }
+
+    /// The ReplicaSet: pods up to the count, victims down to it. Returns whether pods were
+    /// created or deleted.
+    pub fn reconcile(&mut self, now: u64, b: &mut dyn Backend) -> bool {
+        self.prune();
+        let live = self.live().count() as u32;
+        if live < self.replicas {
+            for _ in live..self.replicas {
+                let mut p = self.template.clone();
+                p.metadata.name = format!("consumer-{}", self.next_pod);
+                self.next_pod += 1;
+                self.pods.push(VPod {
+                    key: engine::pod_key(&p),
+                    created: now,
+                    state: PodState::Pending,
+                    node: None,
+                    deletion_cost: 0,
+                });
+                let i = self.pods.len() - 1;
+                self.pending_idx.push(i);
+                self.alive.push(i);
+                self.cluster.pending.push(p);
+            }
+            self.totals.max_pending = self
+                .totals
+                .max_pending
+                .max(self.cluster.pending.len() as u32);
+            return true;
+        }
+        if live > self.replicas {
+            let excess = (live - self.replicas) as usize;
+            let victims = engine::replicaset::victims(&self.consumer_pods(b), excess);
+            for v in victims {
+                if let Some(i) = self.pod_index(&v) {
+                    self.terminate(i, now, b);
+                }
+            }
+            return true;
+        }
+        false
+    }
+
+    fn remove_from_node(&mut self, i: usize, now: u64) {
+        let Some(node) = self.pods[i].node.clone() else {
+            return;
+        };
+        if let Some(n) = self.cluster.node(&node)
+            && let Some(j) = self.nodes[n].pods.iter().position(|&p| p == i)
+        {
+            self.nodes[n].pods.remove(j);
+            self.cluster.nodes[n].pods.remove(j);
+            self.cluster.info[n].pods.remove(j);
+            self.cluster.nodes[n].last_pod_event_ms = now;
+        }
+    }
+
+    /// Delete pod `i`: SIGTERM if its consumer runs, at once otherwise.
+    pub fn terminate(&mut self, i: usize, now: u64, b: &mut dyn Backend) {
+        match self.pods[i].state {
+            PodState::Pending => {
+                if let Some(j) = self.pending_idx.iter().position(|&p| p == i) {
+                    self.pending_idx.remove(j);
+                    self.cluster.pending.remove(j);
+                }
+                self.pods[i].state = PodState::Gone;
+            }
+            PodState::Starting => {
+                self.remove_from_node(i, now);
+                self.pods[i].state = PodState::Gone;
+            }
+            PodState::Running => {
+                if b.busy(i) {
+                    self.totals.busy_pods_killed += 1;
+                }
+                if b.stop(i, now) {
+                    self.exited(i, now);
+                } else {
+                    self.pods[i].state = PodState::Terminating;
+                    self.set_terminating_flag(i);
+                }
+            }
+            PodState::Terminating | PodState::Gone => {}
+        }
+    }
+
+    fn set_terminating_flag(&mut self, i: usize) {
+        if let Some(node) = &self.pods[i].node
+            && let Some(n) = self.cluster.node(node)
+            && let Some(j) = self.nodes[n].pods.iter().position(|&p| p == i)
+        {
+            self.cluster.info[n].pods[j].terminating = true;
+        }
+    }
+
+    /// Pod `i`'s consumer exited (after SIGTERM, or on its own): the pod is gone. The
+    /// ReplicaSet replaces it at the next [`Virtual::reconcile`] if it was not terminating.
+    pub fn exited(&mut self, i: usize, now: u64) {
+        if self.pods[i].state == PodState::Gone {
+            return;
+        }
+        self.remove_from_node(i, now);
+        self.pods[i].state = PodState::Gone;
+    }
+
+    /// Carry out one of the engine's effects.
+    pub fn apply(&mut self, e: Effect, now: u64, instant_boot: bool, b: &mut dyn Backend) {
+        match e {
+            Effect::Scale {
+                replicas, victims, ..
+            } => {
+                for v in &victims {
+                    if let Some(i) = self.pod_index(v) {
+                        self.pods[i].deletion_cost = engine::replicaset::VICTIM_DELETION_COST;
+                    }
+                }
+                if replicas != self.replicas {
+                    self.totals.scale_events += 1;
+                }
+                self.replicas = replicas;
+                self.totals.max_replicas = self.totals.max_replicas.max(replicas);
+            }
+            Effect::Launch(l) => {
+                let Some(o) = l.claim.options.first().cloned() else {
+                    return;
+                };
+                let seq = self.node_names.len() as u64;
+                self.add_node(
+                    l.name.clone(),
+                    &o.instance_type,
+                    &o.zone,
+                    &o.capacity_type,
+                    o.price,
+                    Some(&l.claim.nodepool),
+                    Some(l.name.clone()),
+                    true,
+                    now,
+                );
+                self.totals.nodes_launched += 1;
+                self.totals.max_nodes = self.totals.max_nodes.max(self.cluster.nodes.len() as u32);
+                let ready = if instant_boot {
+                    now
+                } else {
+                    now + self.boot.as_millis() as u64
+                };
+                self.at(ready, Due::NodeReady(seq));
+            }
+            Effect::Cordon { node } => {
+                if let Some(n) = self.cluster.node(&node) {
+                    self.cluster.nodes[n].unschedulable = true;
+                    self.cluster.info[n].disrupted_taint = true;
+                }
+            }
+            Effect::Uncordon { node } => {
+                if let Some(n) = self.cluster.node(&node) {
+                    self.cluster.nodes[n].unschedulable = false;
+                    self.cluster.info[n].disrupted_taint = false;
+                }
+            }
+            Effect::Evict { pods, .. } => {
+                for key in pods {
+                    if let Some(i) = self.pod_index(&key) {
+                        self.terminate(i, now, b);
+                    }
+                }
+            }
+            Effect::Delete { node, .. } => self.remove_node(&node, now, b),
+        }
+    }
+
+    fn remove_node(&mut self, name: &str, now: u64, b: &mut dyn Backend) {
+        let Some(n) = self.cluster.node(name) else {
+            return;
+        };
+        for i in self.nodes[n].pods.clone() {
+            if matches!(
+                self.pods[i].state,
+                PodState::Running | PodState::Terminating
+            ) {
+                b.kill(i, now);
+            }
+            self.exited(i, now);
+        }
+        let vn = self.nodes.remove(n);
+        let node = self.cluster.nodes.remove(n);
+        self.cluster.info.remove(n);
+        let secs = now.saturating_sub(vn.launched) as f64 / 1000.0;
+        let c = bill(vn.price, secs);
+        self.cost_removed += c;
+        if vn.pool {
+            self.pool_cost_removed += c;
+        }
+        self.node_seconds_removed += secs;
+        self.totals.nodes_removed += 1;
+        self.notes.push(NodeNote {
+            at: now,
+            text: format!(
+                "node {name} ({}) removed",
+                node.labels
+                    .get(LABEL_INSTANCE_TYPE)
+                    .map_or("", |s| s.as_str())
+            ),
+        });
+    }
+
+    /// kube-scheduler: bind the pending pods that fit a Ready node now.
+    pub fn place(&mut self, now: u64) {
+        if self.cluster.pending.is_empty() {
+            return;
+        }
+        let binds = engine::placement::bind(&self.cluster);
+        // Highest pending index first, so the lower ones stay valid while removing.
+        for &(j, n) in binds.iter().rev() {
+            let pod = self.cluster.pending.remove(j);
+            let i = self.pending_idx.remove(j);
+            let node = self.cluster.nodes[n].name.clone();
+            self.cluster.nodes[n].pods.push(pod);
+            self.cluster.info[n].pods.push(PodFlags::default());
+            self.cluster.nodes[n].last_pod_event_ms = now;
+            self.nodes[n].pods.push(i);
+            self.pods[i].state = PodState::Starting;
+            self.pods[i].node = Some(node);
+            self.at(now + self.pod_start.as_millis() as u64, Due::PodRunning(i));
+        }
+    }
+
+    /// (cost so far, of which NodePool nodes, node-seconds, current $/h).
+    pub fn costs(&self, now: u64) -> (f64, f64, f64, f64) {
+        let mut cost = self.cost_removed;
+        let mut pool = self.pool_cost_removed;
+        let mut secs = self.node_seconds_removed;
+        let mut rate = 0.0;
+        for n in &self.nodes {
+            let s = now.saturating_sub(n.launched) as f64 / 1000.0;
+            let c = bill(n.price, s);
+            cost += c;
+            if n.pool {
+                pool += c;
+            }
+            secs += s;
+            rate += n.price;
+        }
+        (cost, pool, secs, rate)
+    }
+
+    /// (running, pending or starting, terminating).
+    pub fn pod_counts(&self) -> (u32, u32, u32) {
+        let (mut r, mut p, mut t) = (0, 0, 0);
+        for i in self.alive() {
+            match self.pods[i].state {
+                PodState::Running => r += 1,
+                PodState::Pending | PodState::Starting => p += 1,
+                PodState::Terminating => t += 1,
+                PodState::Gone => {}
+            }
+        }
+        (r, p, t)
+    }
+}

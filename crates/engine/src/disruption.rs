@@ -1,0 +1,491 @@
+//! The disruption command lifecycle, as Karpenter's disruption controller and orchestration
+//! queue run it, in one place for every substrate.
+//!
+//! One command at a time. Each step looks at the cluster as observed and moves the command
+//! through its [`Phase`]s, returning what to do as [`Action`]s:
+//!
+//! ```text
+//!  Idle ──pass finds a command──▶ Validating ──delay over, still valid──▶ Replacing ──claim initialized──▶ Draining ──all candidates empty──▶ Idle
+//!   ▲                               │ no longer valid                       │ timeout / claim gone              │ timeout: uncordon
+//!   └───────────────────────────────┴───────────────────────────────────────┴───────────────────────────────────┘
+//! ```
+//!
+//! - **Idle**: a pass runs every `disruption_poll` (and at once after a command ends). The
+//!   policy may hold consolidation while a scale-out is under way; a pass that found nothing
+//!   is not repeated while the cluster is unchanged (Karpenter's consolidated state, at most
+//!   `consolidated_ttl`). Nodes the core could not consider get a `DisruptionBlocked` event;
+//!   a `karpenter.sh/disrupted` taint left on a node without a command (a restart mid-command)
+//!   is taken off.
+//! - **Validating**: the command waits `validation_delay`, then [`validate`] re-checks it
+//!   against the cluster as it is then; a command that no longer holds is dropped.
+//! - **Replacing** (replace only): the replacement claim is launched first; the candidates are
+//!   untouched until it is initialized.
+//! - **Draining**: candidates are cordoned; their pods are evicted as the policy's [`Drain`]
+//!   says (all at once, or idle consumers first and busy ones when idle or at the deadline);
+//!   a candidate with no movable pod left is deleted.
+
+use std::time::Duration;
+
+use clock::Timestamp;
+use provision::catalog::Catalog;
+use provision::disruption::{Command, DisruptionInput, Method, disrupt, validate};
+
+use crate::cluster::{Cluster, pod_key};
+use crate::event::{ObjectRef, Recorder, Topic};
+use crate::policy::{Drain, Policy};
+use crate::provisioning::{Launch, LaunchReason, Namer};
+
+/// What the lifecycle asks the substrate to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Create the replacement claim.
+    Launch(Launch),
+    /// Taint the node `karpenter.sh/disrupted:NoSchedule`: nothing new lands there.
+    Cordon { node: String },
+    /// Take the taint off again (command given up, or left over from a restart).
+    Uncordon { node: String },
+    /// Evict these pods (`namespace/name`) of `node` now (PDBs respected by the substrate).
+    Evict { node: String, pods: Vec<String> },
+    /// The node has no movable pod left: delete its claim (and so the node).
+    Delete { node: String, claim: Option<String> },
+}
+
+/// Where the current command is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    /// No command; the next pass is due at `next_pass`.
+    Idle,
+    /// Proposed at `since`; validated again once the delay has passed.
+    Validating { cmd: Command, since: Timestamp },
+    /// The replacement `claim` was launched at `since`; `seen` once it showed up.
+    Replacing {
+        cmd: Command,
+        claim: String,
+        since: Timestamp,
+        seen: bool,
+    },
+    /// Candidates cordoned at `since`, being emptied.
+    Draining { cmd: Command, since: Timestamp },
+}
+
+/// The disruption controller's memory between steps.
+#[derive(Debug, Clone)]
+pub struct Disruptor {
+    phase: Phase,
+    next_pass: Timestamp,
+    /// (fingerprint, when) of the last pass that found nothing.
+    consolidated: Option<(u64, Timestamp)>,
+    /// The last step.
+    last: Timestamp,
+}
+
+/// How often a replacement or a drain in progress is looked at without a cluster change.
+const FOLLOW: Duration = Duration::from_secs(1);
+
+impl Disruptor {
+    pub fn new(now: Timestamp) -> Disruptor {
+        Disruptor {
+            phase: Phase::Idle,
+            next_pass: now,
+            consolidated: None,
+            last: now,
+        }
+    }
+
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// When the lifecycle wants to be stepped again.
+    pub fn next_wake(&self, policy: &Policy) -> Timestamp {
+        match &self.phase {
+            Phase::Idle => self.next_pass,
+            Phase::Validating { since, .. } => since.add(policy.validation_delay),
+            // Replacing and draining follow the cluster: step again on its changes, and at least
+            // every second.
+            Phase::Replacing { .. } | Phase::Draining { .. } => self.last.add(FOLLOW),
+        }
+    }
+
+    /// One step at `now`.
+    pub fn step(
+        &mut self,
+        now: Timestamp,
+        cluster: &mut Cluster,
+        catalog: &Catalog,
+        policy: &Policy,
+        namer: &mut Namer,
+        rec: &mut Recorder,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.last = now;
+        let phase = std::mem::replace(&mut self.phase, Phase::Idle);
+        self.phase = match phase {
+            Phase::Idle => self.idle(now, cluster, catalog, policy, rec, &mut out),
+            Phase::Validating { cmd, since } => {
+                if now < since.add(policy.validation_delay) {
+                    Phase::Validating { cmd, since }
+                } else {
+                    self.validating(now, cluster, catalog, policy, namer, rec, cmd, &mut out)
+                }
+            }
+            Phase::Replacing {
+                cmd,
+                claim,
+                since,
+                seen,
+            } => self.replacing(now, cluster, policy, rec, cmd, claim, since, seen, &mut out),
+            Phase::Draining { cmd, since } => {
+                self.draining(now, cluster, policy, rec, cmd, since, &mut out)
+            }
+        };
+        out
+    }
+
+    fn idle(
+        &mut self,
+        now: Timestamp,
+        cluster: &mut Cluster,
+        catalog: &Catalog,
+        policy: &Policy,
+        rec: &mut Recorder,
+        out: &mut Vec<Action>,
+    ) -> Phase {
+        // A taint of ours on a node whose claim is not going away, with no command running, is
+        // left over from a restart mid-command.
+        for (n, i) in cluster.nodes.iter().zip(&cluster.info) {
+            if i.disrupted_taint && i.claim.is_some() && !i.deleting {
+                out.push(Action::Uncordon {
+                    node: n.name.clone(),
+                });
+            }
+        }
+        if now < self.next_pass {
+            return Phase::Idle;
+        }
+        self.next_pass = now.add(policy.disruption_poll);
+        if policy.gate_consolidation_on_scale_out && cluster.scaling_out() {
+            return Phase::Idle;
+        }
+        let fp = cluster.fingerprint(now.as_millis());
+        if let Some((f, at)) = self.consolidated
+            && f == fp
+            && now.since(at) < policy.consolidated_ttl
+        {
+            return Phase::Idle;
+        }
+        let d = with_input(cluster, |input| {
+            disrupt(catalog, input, now, policy.disruption)
+        });
+        for s in &d.skipped {
+            let msg = format!("Cannot disrupt Node: {}", s.why);
+            for obj in refs(cluster, &s.node) {
+                rec.record(now, Topic::Disrupt, obj, "DisruptionBlocked", msg.clone());
+            }
+        }
+        let Some(cmd) = d.commands.into_iter().next() else {
+            self.consolidated = Some((fp, now));
+            return Phase::Idle;
+        };
+        self.consolidated = None;
+        for node in &cmd.candidates {
+            for obj in refs(cluster, node) {
+                rec.record(
+                    now,
+                    Topic::Disrupt,
+                    obj,
+                    "DisruptionQueued",
+                    format!(
+                        "{:?}/{}: {} (validated again in {}s)",
+                        cmd.kind,
+                        method_name(&cmd.method),
+                        cmd.explanation,
+                        policy.validation_delay.as_secs()
+                    ),
+                );
+            }
+        }
+        Phase::Validating { cmd, since: now }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn validating(
+        &mut self,
+        now: Timestamp,
+        cluster: &mut Cluster,
+        catalog: &Catalog,
+        policy: &Policy,
+        namer: &mut Namer,
+        rec: &mut Recorder,
+        cmd: Command,
+        out: &mut Vec<Action>,
+    ) -> Phase {
+        if let Err(why) = with_input(cluster, |input| {
+            validate(catalog, input, now, policy.disruption, &cmd)
+        }) {
+            let line = format!(
+                "{:?} command for {} dropped at validation: {why}",
+                cmd.kind,
+                cmd.candidates.join(", ")
+            );
+            for node in &cmd.candidates {
+                for obj in refs(cluster, node) {
+                    rec.record(
+                        now,
+                        Topic::Disrupt,
+                        obj,
+                        "DisruptionValidationFailed",
+                        line.clone(),
+                    );
+                }
+            }
+            self.next_pass = now;
+            return Phase::Idle;
+        }
+        for node in &cmd.candidates {
+            for obj in refs(cluster, node) {
+                rec.record(
+                    now,
+                    Topic::Disrupt,
+                    obj,
+                    "Disrupting",
+                    format!(
+                        "Disrupting Node: {:?}/{}: {}",
+                        cmd.kind,
+                        method_name(&cmd.method),
+                        cmd.explanation
+                    ),
+                );
+            }
+        }
+        if let Method::Replace(planned) = &cmd.method {
+            if !cluster
+                .nodepools
+                .iter()
+                .any(|p| p.name() == planned.nodepool)
+            {
+                self.next_pass = now;
+                return Phase::Idle;
+            }
+            let name = namer.name(&planned.nodepool);
+            rec.record(
+                now,
+                Topic::Provision,
+                ObjectRef::cluster("NodeClaim", &name),
+                "Launched",
+                format!(
+                    "launch {name} (replacement for {}): {}",
+                    cmd.candidates.join(", "),
+                    planned
+                        .options
+                        .first()
+                        .map(|o| format!(
+                            "{} {} ${:.4}/h",
+                            o.instance_type, o.capacity_type, o.price
+                        ))
+                        .unwrap_or_default()
+                ),
+            );
+            out.push(Action::Launch(Launch {
+                name: name.clone(),
+                reason: LaunchReason::Replacement,
+                claim: (**planned).clone(),
+            }));
+            return Phase::Replacing {
+                cmd,
+                claim: name,
+                since: now,
+                seen: false,
+            };
+        }
+        self.start_drain(now, cluster, policy, rec, cmd, out)
+    }
+
+    fn start_drain(
+        &mut self,
+        now: Timestamp,
+        cluster: &mut Cluster,
+        policy: &Policy,
+        rec: &mut Recorder,
+        cmd: Command,
+        out: &mut Vec<Action>,
+    ) -> Phase {
+        for node in &cmd.candidates {
+            out.push(Action::Cordon { node: node.clone() });
+        }
+        self.draining(now, cluster, policy, rec, cmd, now, out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn replacing(
+        &mut self,
+        now: Timestamp,
+        cluster: &mut Cluster,
+        policy: &Policy,
+        rec: &mut Recorder,
+        cmd: Command,
+        claim: String,
+        since: Timestamp,
+        seen: bool,
+        out: &mut Vec<Action>,
+    ) -> Phase {
+        let found = cluster.claim(&claim).map(|i| &cluster.info[i]);
+        match found {
+            Some(i) if i.initialized && !i.deleting => {
+                rec.record(
+                    now,
+                    Topic::Disrupt,
+                    ObjectRef::cluster("NodeClaim", &claim),
+                    "ReplacementReady",
+                    format!(
+                        "replacement {claim} initialized; draining {}",
+                        cmd.candidates.join(", ")
+                    ),
+                );
+                self.start_drain(now, cluster, policy, rec, cmd, out)
+            }
+            Some(i) if !i.deleting && now.since(since) < policy.replacement_timeout => {
+                Phase::Replacing {
+                    cmd,
+                    claim,
+                    since,
+                    seen: true,
+                }
+            }
+            None if !seen && now.since(since) < policy.replacement_timeout => Phase::Replacing {
+                cmd,
+                claim,
+                since,
+                seen,
+            },
+            _ => {
+                let line = format!(
+                    "replacement {claim} did not initialize within {}s (or was deleted); {:?} command for {} given up",
+                    policy.replacement_timeout.as_secs(),
+                    cmd.kind,
+                    cmd.candidates.join(", ")
+                );
+                for node in &cmd.candidates {
+                    for obj in refs(cluster, node) {
+                        rec.warn(now, Topic::Disrupt, obj, "DisruptionBlocked", line.clone());
+                    }
+                }
+                self.next_pass = now;
+                Phase::Idle
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn draining(
+        &mut self,
+        now: Timestamp,
+        cluster: &mut Cluster,
+        policy: &Policy,
+        rec: &mut Recorder,
+        mut cmd: Command,
+        since: Timestamp,
+        out: &mut Vec<Action>,
+    ) -> Phase {
+        if now.since(since) >= policy.drain_timeout {
+            let line = format!(
+                "{:?} command for {} given up: still not drained after {}s; uncordoned",
+                cmd.kind,
+                cmd.candidates.join(", "),
+                policy.drain_timeout.as_secs()
+            );
+            for node in &cmd.candidates {
+                out.push(Action::Uncordon { node: node.clone() });
+                for obj in refs(cluster, node) {
+                    rec.warn(now, Topic::Disrupt, obj, "DisruptionBlocked", line.clone());
+                }
+            }
+            self.next_pass = now;
+            return Phase::Idle;
+        }
+        let mut left = Vec::new();
+        for node in std::mem::take(&mut cmd.candidates) {
+            let Some(i) = cluster.node(&node) else {
+                // Gone already.
+                continue;
+            };
+            let (n, info) = (&cluster.nodes[i], &cluster.info[i]);
+            if info.deleting {
+                continue;
+            }
+            if n.pods.is_empty() {
+                rec.record(
+                    now,
+                    Topic::Disrupt,
+                    ObjectRef::cluster("Node", &node),
+                    "DisruptionTerminating",
+                    format!("node {node} drained; deleting it ({:?})", cmd.kind),
+                );
+                out.push(Action::Delete {
+                    node: node.clone(),
+                    claim: info.claim.clone(),
+                });
+                continue;
+            }
+            let deadline_passed = match policy.drain {
+                Drain::EvictAll => true,
+                Drain::IdleFirst { deadline } => now.since(since) >= deadline,
+            };
+            let evict: Vec<String> = n
+                .pods
+                .iter()
+                .zip(&info.pods)
+                .filter(|(_, f)| !f.terminating && (!f.busy || deadline_passed))
+                .map(|(p, _)| pod_key(p))
+                .collect();
+            if !evict.is_empty() {
+                out.push(Action::Evict {
+                    node: node.clone(),
+                    pods: evict,
+                });
+            }
+            left.push(node);
+        }
+        if left.is_empty() {
+            self.next_pass = now;
+            return Phase::Idle;
+        }
+        cmd.candidates = left;
+        Phase::Draining { cmd, since }
+    }
+}
+
+fn method_name(m: &Method) -> &'static str {
+    match m {
+        Method::Delete => "Delete",
+        Method::Replace(_) => "Replace",
+    }
+}
+
+/// The node and (if any) its claim, for events about a candidate.
+fn refs(cluster: &Cluster, node: &str) -> Vec<ObjectRef> {
+    let mut v = vec![ObjectRef::cluster("Node", node)];
+    if let Some(c) = cluster
+        .node(node)
+        .and_then(|i| cluster.info[i].claim.clone())
+    {
+        v.push(ObjectRef::cluster("NodeClaim", c));
+    }
+    v
+}
+
+/// Lend the cluster to the core as a [`DisruptionInput`] without copying it.
+fn with_input<T>(cluster: &mut Cluster, f: impl FnOnce(&DisruptionInput) -> T) -> T {
+    let input = DisruptionInput {
+        nodepools: std::mem::take(&mut cluster.nodepools),
+        daemonsets: std::mem::take(&mut cluster.daemonsets),
+        nodes: std::mem::take(&mut cluster.nodes),
+        pdbs: std::mem::take(&mut cluster.pdbs),
+    };
+    let r = f(&input);
+    cluster.nodepools = input.nodepools;
+    cluster.daemonsets = input.daemonsets;
+    cluster.nodes = input.nodes;
+    cluster.pdbs = input.pdbs;
+    r
+}

@@ -1,0 +1,269 @@
+//! kedge's decision engine: everything between the pure cores (`autoscale`: how many replicas;
+//! `provision`: which nodes) and a substrate (the simulator, the local twin, the operator).
+//!
+//! The engine is pure and clock-injected like the cores: a substrate observes the world once
+//! per step — the scale targets' metrics and pods, the cluster as one [`Cluster`] — calls
+//! [`Engine::step`] with `now`, and carries out the [`Effect`]s it gets back. Every *when*,
+//! *which* and *how many* is decided here, so a simulation predicts the twin and the twin
+//! predicts the cluster. Nothing here reads a clock, the environment or the network.
+//!
+//! # Layout
+//! - [`policy`]: the presets (`keda-karpenter`, `kedge`, `oracle`) as data, each documenting
+//!   what it models.
+//! - [`scale`]: one ScaledObject's scale loop: cadence (KEDA's poll and the HPA's sync, or one
+//!   combined step), the replica count to write, the consumers to stop first, the intent.
+//! - [`replicaset`]: which pods go on scale-in — the ReplicaSet's ranking and kedge's idle-only
+//!   choice.
+//! - [`provisioning`]: Karpenter's pending-pod batches and joint-decision intents → claims to
+//!   launch, named by the engine.
+//! - [`disruption`]: the disruption command lifecycle (pass, validate after the delay, replace,
+//!   drain, delete) and consolidation gating.
+//! - [`placement`]: kube-scheduler's binding, for substrates without one.
+//! - [`cluster`]: the observed state ([`Cluster`]), one conversion per substrate.
+//! - [`event`]: every decision as an [`Event`] with its reason, stamped with `now`.
+//!
+//! The operator drives the parts on its own tasks ([`scale::ScaleLoop`] per ScaledObject, one
+//! [`NodeEngine`] for provisioning and disruption); the simulator and the twin drive them all
+//! through [`Engine`].
+
+pub mod cluster;
+pub mod disruption;
+pub mod event;
+pub mod placement;
+pub mod policy;
+pub mod provisioning;
+pub mod replicaset;
+pub mod scale;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use autoscale::Decision;
+use clock::Timestamp;
+use model::kube::Pod;
+use provision::catalog::Catalog;
+use provision::plan::ReplicaIntent;
+
+pub use cluster::{Cluster, NodeInfo, PodFlags, pod_key};
+pub use event::{Event, ObjectRef, Recorder, Topic};
+pub use policy::{Policy, PolicyName};
+pub use provisioning::{Launch, LaunchReason};
+pub use replicaset::{ConsumerPod, PodPhase};
+pub use scale::{Foresight, ScaleInput, ScaleLoop, ScaleStep, WorkloadKey};
+
+/// What to do, as data.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Mark `victims` for deletion first (in order), then set the target's replicas.
+    Scale {
+        workload: WorkloadKey,
+        replicas: u32,
+        victims: Vec<String>,
+    },
+    /// Create this NodeClaim.
+    Launch(Launch),
+    /// Taint the node `karpenter.sh/disrupted:NoSchedule`.
+    Cordon { node: String },
+    /// Remove that taint.
+    Uncordon { node: String },
+    /// Evict these pods (`namespace/name`) of `node`.
+    Evict { node: String, pods: Vec<String> },
+    /// Delete the node's claim (the node goes with it).
+    Delete { node: String, claim: Option<String> },
+}
+
+/// The node side: provisioning and disruption over one observed [`Cluster`].
+#[derive(Debug, Clone)]
+pub struct NodeEngine {
+    pub policy: Policy,
+    catalog: Arc<Catalog>,
+    provisioner: provisioning::Provisioner,
+    disruptor: disruption::Disruptor,
+    namer: provisioning::Namer,
+}
+
+impl NodeEngine {
+    /// `name_seed` makes claim names unique across restarts (the operator passes its start
+    /// time; the simulator and the twin 0, so runs repeat exactly).
+    pub fn new(policy: Policy, catalog: Arc<Catalog>, now: Timestamp, name_seed: u64) -> Self {
+        NodeEngine {
+            provisioner: provisioning::Provisioner::new(
+                policy.batch_idle,
+                policy.batch_max,
+                policy.intent_ttl,
+            ),
+            disruptor: disruption::Disruptor::new(now),
+            namer: provisioning::Namer::new(name_seed),
+            catalog,
+            policy,
+        }
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    pub fn disruption_phase(&self) -> &disruption::Phase {
+        self.disruptor.phase()
+    }
+
+    /// A scale-out announced at `now` (joint decisions); planned at the next [`NodeEngine::step`].
+    pub fn announce(&mut self, now: Timestamp, cluster: &Cluster, intent: ReplicaIntent) {
+        self.provisioner.announce(now, cluster, intent);
+    }
+
+    /// One provisioning pass: claims to launch.
+    pub fn provision(
+        &mut self,
+        now: Timestamp,
+        cluster: &mut Cluster,
+        rec: &mut Recorder,
+    ) -> Vec<Effect> {
+        self.provisioner
+            .step(now, cluster, &self.catalog, &mut self.namer, rec)
+            .into_iter()
+            .map(Effect::Launch)
+            .collect()
+    }
+
+    /// One disruption step: the command lifecycle.
+    pub fn disrupt(
+        &mut self,
+        now: Timestamp,
+        cluster: &mut Cluster,
+        rec: &mut Recorder,
+    ) -> Vec<Effect> {
+        self.disruptor
+            .step(
+                now,
+                cluster,
+                &self.catalog,
+                &self.policy,
+                &mut self.namer,
+                rec,
+            )
+            .into_iter()
+            .map(|a| match a {
+                disruption::Action::Launch(l) => Effect::Launch(l),
+                disruption::Action::Cordon { node } => Effect::Cordon { node },
+                disruption::Action::Uncordon { node } => Effect::Uncordon { node },
+                disruption::Action::Evict { node, pods } => Effect::Evict { node, pods },
+                disruption::Action::Delete { node, claim } => Effect::Delete { node, claim },
+            })
+            .collect()
+    }
+
+    /// When the node side wants to be stepped again (earlier on cluster changes).
+    pub fn next_wake(&self) -> Timestamp {
+        let d = self.disruptor.next_wake(&self.policy);
+        match self.provisioner.next_wake() {
+            Some(p) => p.min(d),
+            None => d,
+        }
+    }
+}
+
+/// One step's outcome.
+#[derive(Debug, Clone, Default)]
+pub struct Step {
+    pub effects: Vec<Effect>,
+    pub events: Vec<Event>,
+    /// The autoscaler's decision of every workload polled in this step.
+    pub decisions: Vec<(WorkloadKey, Decision)>,
+}
+
+/// The whole engine for substrates that run everything in one loop (simulator, twin).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    loops: BTreeMap<WorkloadKey, ScaleLoop>,
+    pub nodes: NodeEngine,
+    recorder: Recorder,
+}
+
+impl Engine {
+    pub fn new(policy: Policy, catalog: Arc<Catalog>, now: Timestamp, name_seed: u64) -> Engine {
+        Engine {
+            loops: BTreeMap::new(),
+            nodes: NodeEngine::new(policy, catalog, now, name_seed),
+            recorder: Recorder::default(),
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.nodes.policy
+    }
+
+    /// Start scaling a ScaledObject (validated into `config`); its first poll is at `now`.
+    pub fn add_workload(
+        &mut self,
+        key: WorkloadKey,
+        config: autoscale::Config,
+        template: Option<Pod>,
+        now: Timestamp,
+    ) {
+        let l = ScaleLoop::new(
+            key.clone(),
+            autoscale::Autoscaler::new(config, now),
+            &self.nodes.policy,
+            template,
+            now,
+        );
+        self.loops.insert(key, l);
+    }
+
+    pub fn workload(&self, key: &WorkloadKey) -> Option<&ScaleLoop> {
+        self.loops.get(key)
+    }
+
+    /// The workloads whose poll is due at `now`: fetch their metrics and pass them to
+    /// [`Engine::step`].
+    pub fn due(&self, now: Timestamp) -> Vec<WorkloadKey> {
+        self.loops
+            .values()
+            .filter(|l| l.due() <= now)
+            .map(|l| l.key.clone())
+            .collect()
+    }
+
+    /// When something is due next (scale polls, batches, disruption phases). Substrates also
+    /// step on cluster changes (a pod turned pending, a node became Ready).
+    pub fn next_wake(&self) -> Timestamp {
+        self.loops
+            .values()
+            .map(ScaleLoop::due)
+            .fold(self.nodes.next_wake(), Timestamp::min)
+    }
+
+    /// One step at `now`: the polled workloads, then provisioning, then disruption.
+    pub fn step(
+        &mut self,
+        now: Timestamp,
+        cluster: &mut Cluster,
+        inputs: &[(WorkloadKey, ScaleInput<'_>)],
+    ) -> Step {
+        let mut step = Step::default();
+        for (key, input) in inputs {
+            let Some(l) = self.loops.get_mut(key) else {
+                continue;
+            };
+            let s = l.step(now, input, &mut self.recorder);
+            if let Some(replicas) = s.replicas {
+                step.effects.push(Effect::Scale {
+                    workload: key.clone(),
+                    replicas,
+                    victims: s.victims,
+                });
+            }
+            if let Some(i) = s.intent {
+                self.nodes.announce(now, cluster, i);
+            }
+            step.decisions.push((key.clone(), s.decision));
+        }
+        let launches = self.nodes.provision(now, cluster, &mut self.recorder);
+        step.effects.extend(launches);
+        let disruption = self.nodes.disrupt(now, cluster, &mut self.recorder);
+        step.effects.extend(disruption);
+        step.events = self.recorder.take();
+        step
+    }
+}

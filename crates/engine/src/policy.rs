@@ -1,0 +1,297 @@
+//! Policy presets: the rules the engine decides by.
+//!
+//! A policy is data, not code paths scattered over the substrates: every substrate hands the
+//! engine one [`Policy`] and the engine's modules read the knobs they need. Explicit user
+//! settings in the manifests (minReplicaCount, maxReplicaCount, an explicit `behavior`,
+//! NodePool limits, budgets, `consolidateAfter`) bind every policy; the presets only choose
+//! what upstream leaves to its controllers.
+//!
+//! # `keda-karpenter`: upstream, as documented
+//! What KEDA + the HPA + Karpenter + the ReplicaSet controller + kube-scheduler do with the
+//! same manifests and their documented defaults. It is the baseline kedge is compared with, so
+//! it is modelled faithfully, never weakened:
+//! - **Cadence.** KEDA's scale loop polls the triggers every `pollingInterval` and only moves
+//!   the target between 0 and 1 (activation / cooldown); the HPA syncs every 15 s
+//!   (`--horizontal-pod-autoscaler-sync-period`, kube-controller-manager) and asks KEDA's
+//!   metrics server, which queries the scaler afresh (`useCachedMetrics: false` is KEDA's
+//!   default), for the 1 ↔ N decision. HPA tolerance 0.1 and the default behavior (scale-up:
+//!   no window, max(4 pods, 100 %) per 15 s; scale-down: 300 s window, 100 % per 15 s) come
+//!   from the `autoscale` core.
+//! - **Scale-in.** The HPA only writes `spec.replicas`; the ReplicaSet controller picks the
+//!   victims with `controller.ActivePodsWithRanks` (unscheduled first, then pending, not
+//!   ready, lower `pod-deletion-cost`, more pods of the set on the same node, newer), knowing
+//!   nothing of busy consumers ([`ScaleIn::ReplicaSet`]).
+//! - **No joint decisions.** Karpenter sees pods only once kube-scheduler marked them
+//!   unschedulable, and batches them (1 s idle, 10 s max: `BATCH_IDLE_DURATION`,
+//!   `BATCH_MAX_DURATION`).
+//! - **Disruption.** Karpenter's disruption controller every 10 s; a command waits 15 s and
+//!   is validated again (`consolidationTTL`); replacements strictly cheaper (no margin); no
+//!   gate while pods are pending (its simulation includes them); a node is drained by evicting
+//!   all its pods at once (PDBs respected) — busy consumers get SIGTERM like idle ones.
+//!   Consolidation is skipped while the cluster has not changed since a pass found nothing
+//!   (Karpenter's "consolidated" state, reset on any change or after 5 minutes).
+//!
+//! # `kedge`: kedge's defaults
+//! - one control step at the ScaledObject's polling interval (activation and the HPA maths
+//!   together, fresh metrics each time);
+//! - joint decisions: a scale-out is handed to the provisioner in the same step as an
+//!   announced-replica intent, so NodeClaims launch before the pods exist;
+//! - busy-aware scale-in: only idle consumers are stopped (the count follows as they go
+//!   idle), unless a scale-in has waited longer than the drain deadline;
+//! - busy-aware drains: idle consumers of a disrupted node go first, busy ones when they go
+//!   idle or at the drain deadline;
+//! - consolidation waits while pods are pending or nodes are launching (a scale-out is in
+//!   progress), and a replacement must save at least 10 %.
+//!
+//! # `oracle`: a lower bound, not a controller
+//! Replicas from perfect knowledge of the arrivals (Little's law on the mean work time: the
+//! busy consumers the arrivals need, never fewer than the backlog can use), set at every step;
+//! capacity for them requested at once; nodes boot instantly (the simulator honours
+//! [`Policy::instant_boot`]); consolidation as `kedge`. Only a substrate that knows the
+//! future arrivals (the simulator) can run it.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use provision::disruption::DisruptionOptions;
+
+/// The presets a user can name (`--policy`, the `autoscaling.kedge.dev/policy` annotation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyName {
+    KedaKarpenter,
+    Kedge,
+    Oracle,
+}
+
+impl PolicyName {
+    pub const ALL: [PolicyName; 3] = [
+        PolicyName::KedaKarpenter,
+        PolicyName::Kedge,
+        PolicyName::Oracle,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyName::KedaKarpenter => "keda-karpenter",
+            PolicyName::Kedge => "kedge",
+            PolicyName::Oracle => "oracle",
+        }
+    }
+}
+
+impl fmt::Display for PolicyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `--policy` that names no preset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown policy {0:?}: expected keda-karpenter, kedge or oracle")]
+pub struct UnknownPolicy(pub String);
+
+impl FromStr for PolicyName {
+    type Err = UnknownPolicy;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "keda-karpenter" => Ok(PolicyName::KedaKarpenter),
+            "kedge" => Ok(PolicyName::Kedge),
+            "oracle" => Ok(PolicyName::Oracle),
+            other => Err(UnknownPolicy(other.to_string())),
+        }
+    }
+}
+
+/// When the scale loop steps the autoscaler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cadence {
+    /// KEDA's loop every `pollingInterval` (0 ↔ 1 only) and the HPA's sync every `hpa_sync`
+    /// (1 ↔ N only), each with fresh metrics.
+    Upstream { hpa_sync: Duration },
+    /// One step at the ScaledObject's polling interval that does both.
+    Combined,
+}
+
+/// Which consumers go when the replica count drops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScaleIn {
+    /// The ReplicaSet controller's victim ranking; busy consumers are as likely as idle ones.
+    ReplicaSet,
+    /// Only idle consumers (emptiest NodePool nodes first); a scale-in that found too few idle
+    /// consumers for longer than `deadline` takes busy ones too.
+    IdleOnly { deadline: Duration },
+}
+
+/// How a disrupted node's pods are moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    /// Evict every pod at once (Karpenter's terminator), PDBs respected.
+    EvictAll,
+    /// Idle consumers at once, busy ones when idle or after `deadline`.
+    IdleFirst { deadline: Duration },
+}
+
+/// The rules one engine decides by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub name: PolicyName,
+    pub cadence: Cadence,
+    /// Hand scale-outs to the provisioner as replica intents in the same step.
+    pub joint: bool,
+    pub scale_in: ScaleIn,
+    pub drain: Drain,
+    /// Karpenter's pending-pod batch: closes `batch_idle` after the last new pod or
+    /// `batch_max` after the first.
+    pub batch_idle: Duration,
+    pub batch_max: Duration,
+    /// A disruption pass at least this often.
+    pub disruption_poll: Duration,
+    /// A disruption command waits this long, then is validated against the cluster as it is.
+    pub validation_delay: Duration,
+    /// A replacement that is not initialized within this long gives its command up.
+    pub replacement_timeout: Duration,
+    /// A drain still unfinished after this long is given up (candidates uncordoned).
+    pub drain_timeout: Duration,
+    /// No consolidation while pods are pending or nodes are launching.
+    pub gate_consolidation_on_scale_out: bool,
+    /// Skip consolidation while nothing changed since a pass found nothing (Karpenter's
+    /// consolidated state), for at most this long.
+    pub consolidated_ttl: Duration,
+    pub disruption: DisruptionOptions,
+    /// An announced-replica intent is planned against for at most this long (then the pods
+    /// it announced exist or never will).
+    pub intent_ttl: Duration,
+    /// Replicas from the true arrival rate (the oracle); needs a substrate that knows it.
+    pub perfect_knowledge: bool,
+    /// Nodes are Ready at launch (the oracle's lower bound); the simulator honours it.
+    pub instant_boot: bool,
+}
+
+impl Policy {
+    pub fn preset(name: PolicyName) -> Policy {
+        let upstream_disruption = DisruptionOptions {
+            // Karpenter replaces only with something strictly cheaper, no margin.
+            min_savings_fraction: 0.0,
+            ..DisruptionOptions::default()
+        };
+        let base = Policy {
+            name,
+            cadence: Cadence::Upstream {
+                hpa_sync: Duration::from_secs(15),
+            },
+            joint: false,
+            scale_in: ScaleIn::ReplicaSet,
+            drain: Drain::EvictAll,
+            batch_idle: Duration::from_secs(1),
+            batch_max: Duration::from_secs(10),
+            disruption_poll: Duration::from_secs(10),
+            validation_delay: Duration::from_secs(15),
+            replacement_timeout: Duration::from_secs(600),
+            drain_timeout: Duration::from_secs(600),
+            gate_consolidation_on_scale_out: false,
+            consolidated_ttl: Duration::from_secs(300),
+            disruption: upstream_disruption,
+            intent_ttl: Duration::from_secs(60),
+            perfect_knowledge: false,
+            instant_boot: false,
+        };
+        match name {
+            PolicyName::KedaKarpenter => base,
+            PolicyName::Kedge => Policy {
+                cadence: Cadence::Combined,
+                joint: true,
+                scale_in: ScaleIn::IdleOnly {
+                    deadline: Duration::from_secs(600),
+                },
+                drain: Drain::IdleFirst {
+                    deadline: Duration::from_secs(600),
+                },
+                gate_consolidation_on_scale_out: true,
+                disruption: DisruptionOptions::default(),
+                ..base
+            },
+            PolicyName::Oracle => Policy {
+                cadence: Cadence::Combined,
+                joint: true,
+                scale_in: ScaleIn::IdleOnly {
+                    deadline: Duration::from_secs(600),
+                },
+                drain: Drain::IdleFirst {
+                    deadline: Duration::from_secs(600),
+                },
+                gate_consolidation_on_scale_out: true,
+                disruption: DisruptionOptions::default(),
+                perfect_knowledge: true,
+                instant_boot: true,
+                ..base
+            },
+        }
+    }
+
+    /// How often the scale loop can wake at most (the finest cadence it runs at), for the
+    /// substrates' progress estimates.
+    pub fn describe(&self) -> String {
+        let cadence = match self.cadence {
+            Cadence::Upstream { hpa_sync } => format!(
+                "KEDA polls for 0↔1, HPA syncs every {}s for 1↔N",
+                hpa_sync.as_secs()
+            ),
+            Cadence::Combined => "one step per polling interval".into(),
+        };
+        format!(
+            "{}: {cadence}; joint decisions {}; scale-in {}; drain {}",
+            self.name,
+            if self.joint { "on" } else { "off" },
+            match self.scale_in {
+                ScaleIn::ReplicaSet => "by ReplicaSet ranking",
+                ScaleIn::IdleOnly { .. } => "idle consumers only",
+            },
+            match self.drain {
+                Drain::EvictAll => "evicts all pods",
+                Drain::IdleFirst { .. } => "idle consumers first",
+            }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_say_what_is_allowed() {
+        for n in PolicyName::ALL {
+            assert_eq!(n.as_str().parse::<PolicyName>(), Ok(n));
+            assert_eq!(Policy::preset(n).name, n);
+        }
+        let e = "karpenter".parse::<PolicyName>().unwrap_err();
+        assert!(
+            e.to_string().contains("keda-karpenter, kedge or oracle"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_baseline_keeps_upstreams_defaults() {
+        let p = Policy::preset(PolicyName::KedaKarpenter);
+        assert_eq!(
+            p.cadence,
+            Cadence::Upstream {
+                hpa_sync: Duration::from_secs(15)
+            }
+        );
+        assert!(!p.joint);
+        assert_eq!(p.scale_in, ScaleIn::ReplicaSet);
+        assert_eq!(p.drain, Drain::EvictAll);
+        assert_eq!(
+            (p.batch_idle, p.batch_max),
+            (Duration::from_secs(1), Duration::from_secs(10))
+        );
+        assert_eq!(p.validation_delay, Duration::from_secs(15));
+        assert_eq!(p.disruption.min_savings_fraction, 0.0);
+        assert!(!p.gate_consolidation_on_scale_out);
+        assert!(!p.instant_boot && !p.perfect_knowledge);
+    }
+}

@@ -1,0 +1,517 @@
+//! The scale loop of one ScaledObject: when it polls, what replica count it writes, which
+//! consumers go on scale-in, and the replica intent it announces to the provisioner.
+//!
+//! A substrate asks [`ScaleLoop::due`] when to poll, fetches the triggers' metrics at that time
+//! (its I/O), and calls [`ScaleLoop::step`] with them, the target's replica count and — where it
+//! can see them — the target's pods with their busy state. The result is data
+//! ([`ScaleStep`]): the count to write, the consumers to mark for deletion first, the intent,
+//! the event, and the next due time.
+//!
+//! # Cadence ([`Cadence`])
+//! `Upstream` runs two timers like KEDA next to the HPA: KEDA's poll every `pollingInterval`
+//! ([`StepMode::Keda`]: 0 ↔ 1 and cooldown) and the HPA's sync every 15 s ([`StepMode::Hpa`]:
+//! 1 ↔ N). `Combined` steps both at once every polling interval.
+//!
+//! # Scale-in ([`ScaleIn`])
+//! The count written and the consumers that go are decided together:
+//! - `ReplicaSet`: the HPA writes the count; the ReplicaSet controller then deletes the pods
+//!   [`crate::replicaset::victims`] ranks first. The step reports those pods so substrates
+//!   that play the ReplicaSet (simulator, twin) stop the same ones.
+//! - `IdleOnly`: the count drops by at most the number of idle consumers (pending pods count
+//!   as idle), and exactly those are marked for deletion first (in a cluster: the
+//!   `controller.kubernetes.io/pod-deletion-cost` annotation, which the ReplicaSet ranks
+//!   before anything else among running pods). The rest follows as consumers go idle; a
+//!   scale-in that has waited longer than the deadline takes busy consumers too.
+
+use std::time::Duration;
+
+use autoscale::{Autoscaler, Decision, MetricSample, Observation, StepMode};
+use clock::Timestamp;
+use model::kube::Pod;
+use provision::plan::ReplicaIntent;
+
+use crate::event::{ObjectRef, Recorder, Topic};
+use crate::policy::{Cadence, Policy, ScaleIn};
+use crate::replicaset::{self, ConsumerPod};
+
+/// A ScaledObject, by namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct WorkloadKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl WorkloadKey {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> WorkloadKey {
+        WorkloadKey {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+    pub fn object(&self) -> ObjectRef {
+        ObjectRef::namespaced("ScaledObject", &self.namespace, &self.name)
+    }
+}
+
+impl std::fmt::Display for WorkloadKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// What the substrate observed for one poll.
+#[derive(Debug, Clone, Default)]
+pub struct ScaleInput<'a> {
+    /// The target's `spec.replicas`.
+    pub replicas: u32,
+    /// Ready pods (for `Value` metrics); `None` = same as `replicas`.
+    pub ready: Option<u32>,
+    /// One result per trigger, in `spec.triggers` order.
+    pub triggers: Vec<Result<MetricSample, String>>,
+    /// The target's pods, where the substrate can see them (busy-aware scale-in needs them;
+    /// without them a scale-in is written as decided).
+    pub pods: Option<&'a [ConsumerPod]>,
+    /// Perfect knowledge (the oracle): the arrivals the next interval will bring, per second,
+    /// the backlog now, and the mean time a consumer works on one message.
+    pub foresight: Option<Foresight>,
+}
+
+/// What only a simulator knows: the future.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Foresight {
+    /// The highest arrival rate (messages/s) until the next poll.
+    pub arrival_rate: f64,
+    /// Messages waiting or in flight now.
+    pub backlog: f64,
+    /// Mean work time of one message.
+    pub work: Duration,
+    /// Messages one consumer works on at once.
+    pub concurrency: u32,
+}
+
+/// The result of one poll.
+#[derive(Debug, Clone)]
+pub struct ScaleStep {
+    pub decision: Decision,
+    /// Write this `spec.replicas` (only when it differs from the observed count).
+    pub replicas: Option<u32>,
+    /// Pods to delete first, in order (the substrate marks them, then writes the count).
+    pub victims: Vec<String>,
+    /// Announce to the provisioner (joint decisions).
+    pub intent: Option<ReplicaIntent>,
+    /// When to poll next.
+    pub next: Timestamp,
+}
+
+/// One ScaledObject's loop.
+#[derive(Debug, Clone)]
+pub struct ScaleLoop {
+    pub key: WorkloadKey,
+    autoscaler: Autoscaler,
+    cadence: Cadence,
+    scale_in: ScaleIn,
+    joint: bool,
+    perfect: bool,
+    /// The pod template of the target (for intents), when nodes are managed.
+    template: Option<Pod>,
+    keda_due: Timestamp,
+    hpa_due: Timestamp,
+    /// Since when a scale-in is held back by busy consumers.
+    held_since: Option<Timestamp>,
+}
+
+impl ScaleLoop {
+    /// A loop whose first poll is at `now`.
+    pub fn new(
+        key: WorkloadKey,
+        autoscaler: Autoscaler,
+        policy: &Policy,
+        template: Option<Pod>,
+        now: Timestamp,
+    ) -> ScaleLoop {
+        ScaleLoop {
+            key,
+            autoscaler,
+            cadence: policy.cadence,
+            scale_in: policy.scale_in,
+            joint: policy.joint,
+            perfect: policy.perfect_knowledge,
+            template,
+            keda_due: now,
+            hpa_due: now,
+            held_since: None,
+        }
+    }
+
+    pub fn autoscaler(&self) -> &Autoscaler {
+        &self.autoscaler
+    }
+
+    /// The ScaledObject was edited: keep the history, use the new configuration.
+    pub fn update(&mut self, config: autoscale::Config, template: Option<Pod>) {
+        self.autoscaler.update_config(config);
+        self.template = template;
+    }
+
+    /// When the next poll is due.
+    pub fn due(&self) -> Timestamp {
+        match self.cadence {
+            Cadence::Combined => self.keda_due,
+            Cadence::Upstream { .. } => self.keda_due.min(self.hpa_due),
+        }
+    }
+
+    /// Poll at `now` (at or after [`ScaleLoop::due`]; an early call is an event-driven wake and
+    /// steps like a full poll).
+    pub fn step(
+        &mut self,
+        now: Timestamp,
+        input: &ScaleInput<'_>,
+        rec: &mut Recorder,
+    ) -> ScaleStep {
+        let polling = self
+            .autoscaler
+            .config()
+            .polling_interval
+            .max(Duration::from_millis(1));
+        let mode = match self.cadence {
+            Cadence::Combined => {
+                self.keda_due = now.add(polling);
+                StepMode::Full
+            }
+            Cadence::Upstream { hpa_sync } => {
+                let keda = now >= self.keda_due;
+                let hpa = now >= self.hpa_due;
+                if keda {
+                    self.keda_due = next_tick(self.keda_due, polling, now);
+                }
+                if hpa {
+                    self.hpa_due = next_tick(self.hpa_due, hpa_sync, now);
+                }
+                match (keda, hpa) {
+                    (true, true) | (false, false) => StepMode::Full,
+                    (true, false) => StepMode::Keda,
+                    (false, true) => StepMode::Hpa,
+                }
+            }
+        };
+        let obs = Observation {
+            current_replicas: input.replicas,
+            ready_replicas: input.ready,
+            triggers: input.triggers.clone(),
+        };
+        let mut d = self.autoscaler.step_as(now, &obs, mode);
+        if self.perfect
+            && let Some(f) = input.foresight
+            && !d.paused
+        {
+            oracle(&mut d, self.autoscaler.config(), f);
+        }
+        let current = input.replicas;
+        let mut write = d.desired_replicas;
+        let mut victims = Vec::new();
+        if d.desired_replicas < current {
+            let excess = (current - d.desired_replicas) as usize;
+            match (self.scale_in, input.pods) {
+                (ScaleIn::IdleOnly { deadline }, Some(pods)) => {
+                    let held = *self.held_since.get_or_insert(now);
+                    let force = now.since(held) >= deadline;
+                    victims = replicaset::idle_victims(pods, excess, force);
+                    write = current - victims.len().min(excess) as u32;
+                    if write == d.desired_replicas {
+                        self.held_since = None;
+                    }
+                    if write != d.desired_replicas {
+                        let later = write - d.desired_replicas;
+                        d.reason = format!(
+                            "{}; scaling in to {write} for now: the other {later} to stop are busy and go when idle (or after {}s)",
+                            d.reason,
+                            deadline.as_secs()
+                        );
+                    }
+                }
+                (ScaleIn::ReplicaSet, Some(pods)) => {
+                    victims = replicaset::victims(pods, excess);
+                }
+                _ => {}
+            }
+        } else {
+            self.held_since = None;
+        }
+        let intent = match (&self.template, self.joint) {
+            (Some(t), true) if write > current => Some(ReplicaIntent {
+                source: format!("ScaledObject {}", self.key),
+                template: t.clone(),
+                replicas: write - current,
+            }),
+            _ => None,
+        };
+        if write != current {
+            let (reason, message) = scale_event(&self.key, current, write, &d.reason);
+            rec.record(now, Topic::Scale, self.key.object(), reason, message);
+        }
+        if d.error {
+            let errs: Vec<String> = d
+                .triggers
+                .iter()
+                .filter_map(|t| t.error.as_ref().map(|e| format!("{}: {e}", t.name)))
+                .collect();
+            rec.warn(
+                now,
+                Topic::Scale,
+                self.key.object(),
+                "KEDAScalerFailed",
+                errs.join("; "),
+            );
+        }
+        ScaleStep {
+            replicas: (write != current).then_some(write),
+            victims,
+            intent,
+            next: self.due(),
+            decision: d,
+        }
+    }
+}
+
+/// The next tick of a fixed schedule after `now` (missed ticks are skipped, not bunched).
+fn next_tick(due: Timestamp, every: Duration, now: Timestamp) -> Timestamp {
+    let mut next = due.add(every);
+    if next <= now {
+        let behind = now.since(next).as_millis();
+        let step = every.as_millis().max(1);
+        next = next.add(every * (behind / step + 1) as u32);
+    }
+    next
+}
+
+/// How soon the oracle works off a backlog on top of the arrivals.
+const ORACLE_DRAIN: Duration = Duration::from_secs(30);
+
+/// The oracle's count: the consumers the coming arrivals keep busy (Little's law: rate × work
+/// time ÷ concurrency) plus what works off the current backlog within [`ORACLE_DRAIN`] (or
+/// one poll interval, if longer).
+fn oracle(d: &mut Decision, cfg: &autoscale::Config, f: Foresight) {
+    let work = f.work.as_secs_f64();
+    let per = f64::from(f.concurrency.max(1));
+    let horizon = cfg.polling_interval.max(ORACLE_DRAIN).as_secs_f64();
+    let need = (f.arrival_rate * work / per + f.backlog * work / per / horizon).ceil();
+    let want = (need.max(0.0) as u32).clamp(cfg.min, cfg.max);
+    if want != d.desired_replicas {
+        d.reason = format!(
+            "oracle: {want} consumer(s) for {:.1} msg/s × {:.2}s work and a backlog of {} (knows the future arrivals)",
+            f.arrival_rate, work, f.backlog
+        );
+        d.desired_replicas = want;
+    }
+}
+
+/// KEDA's event for a scaling decision (reason and message as KEDA writes them).
+pub fn scale_event(key: &WorkloadKey, from: u32, to: u32, why: &str) -> (&'static str, String) {
+    if from == 0 {
+        (
+            "KEDAScaleTargetActivated",
+            format!("Scaled {key} from 0 to {to}, triggered by {why}"),
+        )
+    } else if to == 0 {
+        (
+            "KEDAScaleTargetDeactivated",
+            format!("Deactivated {key} from {from} to 0"),
+        )
+    } else {
+        (
+            "SuccessfulRescale",
+            format!("New size: {to} (was {from}); reason: {why}"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::PolicyName;
+    use crate::replicaset::PodPhase;
+
+    fn so(extra: &str) -> model::keda::ScaledObject {
+        let y = format!(
+            r#"
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {{name: consumer, namespace: jobs}}
+spec:
+  scaleTargetRef: {{name: consumer}}
+  minReplicaCount: 1
+  maxReplicaCount: 100
+  pollingInterval: 30
+{extra}
+  triggers:
+  - type: aws-sqs-queue
+    metadata: {{queueURL: "https://sqs.us-east-1.amazonaws.com/1/q", queueLength: "2", awsRegion: us-east-1}}
+"#
+        );
+        serde_yaml_ng::from_str(&y).expect("test manifest")
+    }
+
+    fn lp(policy: PolicyName, extra: &str) -> ScaleLoop {
+        let cfg = autoscale::Config::from_scaled_object(&so(extra)).expect("valid");
+        let t0 = Timestamp::from_secs(1_000);
+        ScaleLoop::new(
+            WorkloadKey::new("jobs", "consumer"),
+            Autoscaler::new(cfg, t0),
+            &Policy::preset(policy),
+            Some(Pod::with_requests(
+                "consumer",
+                "250m".parse().unwrap(),
+                "64Mi".parse().unwrap(),
+            )),
+            t0,
+        )
+    }
+
+    fn metric(v: f64) -> Vec<Result<MetricSample, String>> {
+        vec![Ok(MetricSample::with_threshold(v, 0.0))]
+    }
+
+    fn pod(name: &str, busy: bool, created: u64) -> ConsumerPod {
+        ConsumerPod {
+            name: name.into(),
+            node: Some("n1".into()),
+            phase: PodPhase::Running,
+            ready: true,
+            busy,
+            created: Timestamp::from_secs(created),
+            deletion_cost: 0,
+        }
+    }
+
+    #[test]
+    fn upstream_cadence_polls_keda_and_syncs_the_hpa_on_their_own_timers() {
+        let mut l = lp(PolicyName::KedaKarpenter, "");
+        let mut rec = Recorder::default();
+        let t0 = l.due();
+        let s = l.step(
+            t0,
+            &ScaleInput {
+                replicas: 1,
+                triggers: metric(40.0),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        // Both loops at t0; the HPA is held to max(+4 pods, +100 %) per 15 s: 1 → 5.
+        assert_eq!(s.replicas, Some(5));
+        assert_eq!(s.next, t0.add(Duration::from_secs(15)));
+        // At 15 s only the HPA syncs: 5 → 10.
+        let s = l.step(
+            s.next,
+            &ScaleInput {
+                replicas: 5,
+                triggers: metric(40.0),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        assert_eq!(s.replicas, Some(10));
+        assert_eq!(s.next, t0.add(Duration::from_secs(30)));
+        assert!(s.intent.is_none(), "no joint decisions upstream");
+        assert_eq!(rec.take().len(), 2);
+    }
+
+    #[test]
+    fn combined_cadence_steps_at_the_polling_interval_and_announces_the_scale_out() {
+        let mut l = lp(PolicyName::Kedge, "");
+        let mut rec = Recorder::default();
+        let t0 = l.due();
+        let s = l.step(
+            t0,
+            &ScaleInput {
+                replicas: 1,
+                triggers: metric(40.0),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        assert_eq!(s.replicas, Some(5));
+        assert_eq!(s.next, t0.add(Duration::from_secs(30)));
+        let i = s.intent.expect("joint decision");
+        assert_eq!(i.replicas, 4);
+        assert_eq!(i.source, "ScaledObject jobs/consumer");
+    }
+
+    #[test]
+    fn idle_only_scale_in_never_stops_a_busy_consumer_before_the_deadline() {
+        let extra = "  advanced:\n    horizontalPodAutoscalerConfig:\n      behavior:\n        scaleDown: {stabilizationWindowSeconds: 0}";
+        let mut l = lp(PolicyName::Kedge, extra);
+        let mut rec = Recorder::default();
+        let pods = [
+            pod("jobs/a", true, 1),
+            pod("jobs/b", false, 2),
+            pod("jobs/c", true, 3),
+            pod("jobs/d", false, 4),
+        ];
+        let t0 = l.due();
+        let s = l.step(
+            t0,
+            &ScaleInput {
+                replicas: 4,
+                triggers: metric(2.0),
+                pods: Some(&pods),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        // The HPA wants 1; two are idle: 4 → 2, the idle ones first.
+        assert_eq!(s.replicas, Some(2));
+        let mut v = s.victims.clone();
+        v.sort();
+        assert_eq!(v, ["jobs/b", "jobs/d"]);
+        // Ten minutes later the busy ones are still busy: the deadline lets one go.
+        let later = t0.add(Duration::from_secs(601));
+        let s = l.step(
+            later,
+            &ScaleInput {
+                replicas: 2,
+                triggers: metric(2.0),
+                pods: Some(&pods[..1]),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        assert_eq!(s.replicas, Some(1));
+        assert_eq!(s.victims, ["jobs/a"]);
+    }
+
+    #[test]
+    fn the_replicaset_path_writes_the_count_and_names_its_victims() {
+        let extra = "  advanced:\n    horizontalPodAutoscalerConfig:\n      behavior:\n        scaleDown: {stabilizationWindowSeconds: 0}";
+        let mut l = lp(PolicyName::KedaKarpenter, extra);
+        let mut rec = Recorder::default();
+        let pods = [pod("jobs/a", true, 1), pod("jobs/b", true, 2)];
+        let s = l.step(
+            l.due(),
+            &ScaleInput {
+                replicas: 2,
+                triggers: metric(1.0),
+                pods: Some(&pods),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        assert_eq!(s.replicas, Some(1));
+        // The newer pod goes, busy or not.
+        assert_eq!(s.victims, ["jobs/b"]);
+    }
+
+    #[test]
+    fn missed_ticks_are_skipped() {
+        let t = Timestamp::from_secs(100);
+        assert_eq!(
+            next_tick(t, Duration::from_secs(15), t.add(Duration::from_secs(50))),
+            t.add(Duration::from_secs(60))
+        );
+        assert_eq!(
+            next_tick(t, Duration::from_secs(15), t),
+            t.add(Duration::from_secs(15))
+        );
+    }
+}

@@ -124,6 +124,10 @@ pub struct Virtual {
     pub totals: Totals,
     /// Node lifecycle lines since the last [`Virtual::take_notes`].
     notes: Vec<NodeNote>,
+    /// Busy as the engine last saw each pod ([`Virtual::refresh_flags`]): a stop counts as
+    /// stopping a busy consumer when the decision was made knowing it was busy (a consumer
+    /// that took a message in the instant after is a race any cluster has).
+    busy_seen: Vec<bool>,
 }
 
 /// Billing of a node that ran `secs`: per second, at least a minute.
@@ -168,6 +172,7 @@ impl Virtual {
                 ..Default::default()
             },
             notes: Vec::new(),
+            busy_seen: Vec::new(),
         }
     }
 
@@ -345,8 +350,9 @@ impl Virtual {
         (self.pods.get(n)?.key == key).then_some(n)
     }
 
-    /// The scale target's pods as the engine sees them.
-    pub fn consumer_pods(&self, b: &dyn Backend) -> Vec<ConsumerPod> {
+    /// The scale target's pods as the engine sees them (busy as of the last
+    /// [`Virtual::refresh_flags`]).
+    pub fn consumer_pods(&self) -> Vec<ConsumerPod> {
         self.live()
             .map(|i| {
                 let p = &self.pods[i];
@@ -359,7 +365,7 @@ impl Virtual {
                         PodPhase::Pending
                     },
                     ready: p.state == PodState::Running,
-                    busy: p.state == PodState::Running && b.busy(i),
+                    busy: self.busy_seen.get(i).copied().unwrap_or(false),
                     created: Timestamp::from_millis(p.created),
                     deletion_cost: p.deletion_cost,
                 }
@@ -369,11 +375,14 @@ impl Virtual {
 
     /// Busy and terminating flags as the engine should see them now.
     pub fn refresh_flags(&mut self, b: &dyn Backend) {
+        self.busy_seen.resize(self.pods.len(), false);
         for (n, node) in self.nodes.iter().enumerate() {
             for (j, &i) in node.pods.iter().enumerate() {
                 let p = &self.pods[i];
+                let busy = p.state == PodState::Running && b.busy(i);
+                self.busy_seen[i] = busy;
                 self.cluster.info[n].pods[j] = PodFlags {
-                    busy: p.state == PodState::Running && b.busy(i),
+                    busy,
                     terminating: p.state == PodState::Terminating,
                 };
             }
@@ -410,7 +419,7 @@ impl Virtual {
         }
         if live > self.replicas {
             let excess = (live - self.replicas) as usize;
-            let victims = engine::replicaset::victims(&self.consumer_pods(b), excess);
+            let victims = engine::replicaset::victims(&self.consumer_pods(), excess);
             for v in victims {
                 if let Some(i) = self.pod_index(&v) {
                     self.terminate(i, now, b);
@@ -450,7 +459,7 @@ impl Virtual {
                 self.pods[i].state = PodState::Gone;
             }
             PodState::Running => {
-                if b.busy(i) {
+                if self.busy_seen.get(i).copied().unwrap_or(false) {
                     self.totals.busy_pods_killed += 1;
                 }
                 if b.stop(i, now) {

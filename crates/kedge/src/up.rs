@@ -572,7 +572,7 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
     let r = Report::build(report::Inputs {
         scenario: sc.name.clone(),
         duration_s: end.since(start).as_secs_f64(),
-        scenario_s: sc.total().as_secs_f64(),
+        scenario_s: sc.total(None).as_secs_f64(),
         planned_s: total.as_secs_f64(),
         interrupted,
         sent,
@@ -598,14 +598,8 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
                 None => format!("{} (built in)", sc.name),
             },
         ),
-        (
-            "policy".into(),
-            policy.describe(),
-        ),
-        (
-            "manifests".into(),
-            loaded.manifest_files.join(", "),
-        ),
+        ("policy".into(), policy.describe()),
+        ("manifests".into(), loaded.manifest_files.join(", ")),
         ("timings".into(), timings),
     ];
     report::write(
@@ -766,7 +760,7 @@ mod tests {
         assert_eq!(c.behavior.down.window_secs, 20);
         assert_eq!((c.min, c.max), (1, 120));
         assert_eq!(demo.consumer.batch, 1);
-        assert_eq!(demo.joint, Some(true));
+        assert_eq!(demo.joint, None, "the policy decides");
         assert_eq!(m.nodepools.len(), 1);
 
         // The seed's exact manifests: 30 s polling, the HPA's default 300 s window.

@@ -97,6 +97,7 @@ pub struct LocalConfig {
 /// One line of the decision log (the same form `kedge simulate` reports).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DecisionRecord {
+    /// Milliseconds since the epoch.
     pub at_ms: u64,
     /// `scale`, `pod`, `provision`, `disrupt`, `node`.
     pub kind: &'static str,
@@ -121,6 +122,7 @@ pub struct Totals {
     pub pods_exited_unexpectedly: u64,
     pub chaos_killed: u64,
     pub scale_events: u64,
+    /// The first scale-out (ms since the epoch).
     pub first_scale_out_ms: Option<u64>,
     /// The first NodeClaim launch (joint or for pending pods).
     pub first_launch_ms: Option<u64>,
@@ -309,7 +311,7 @@ impl LocalCluster {
     fn record(&mut self, at: u64, kind: &'static str, text: String) {
         tracing::debug!(kind, "{text}");
         let r = DecisionRecord {
-            at_ms: at.saturating_sub(self.start),
+            at_ms: at,
             kind,
             text,
         };
@@ -395,7 +397,7 @@ impl LocalCluster {
         let pods;
         let mut inputs = Vec::new();
         if due {
-            pods = self.virt.consumer_pods(&self.procs);
+            pods = self.virt.consumer_pods();
             inputs.push((
                 self.key.clone(),
                 ScaleInput {
@@ -417,16 +419,14 @@ impl LocalCluster {
                 && *replicas > self.virt.replicas
                 && self.totals.first_scale_out_ms.is_none()
             {
-                self.totals.first_scale_out_ms = Some(t - self.start);
+                self.totals.first_scale_out_ms = Some(t);
             }
             if let engine::Effect::Launch(_) = &e
                 && self.totals.first_launch_ms.is_none()
             {
-                self.totals.first_launch_ms = Some(t - self.start);
-                self.totals.first_launch_after_scale_out_ms = self
-                    .totals
-                    .first_scale_out_ms
-                    .map(|s| (t - self.start).saturating_sub(s));
+                self.totals.first_launch_ms = Some(t);
+                self.totals.first_launch_after_scale_out_ms =
+                    self.totals.first_scale_out_ms.map(|s| t.saturating_sub(s));
             }
             self.virt.apply(e, t, false, &mut self.procs);
         }

@@ -568,7 +568,7 @@ impl<'c> Sim<'c> {
         let pods;
         let mut inputs = Vec::new();
         if due {
-            pods = self.virt.consumer_pods(&self.model);
+            pods = self.virt.consumer_pods();
             let value = self.queue_metric();
             inputs.push((
                 self.key.clone(),

@@ -407,8 +407,14 @@ async fn prepare(
     };
     let mut scalers = Vec::with_capacity(parsed.spec.triggers.len());
     for (i, (t, a)) in parsed.spec.triggers.iter().zip(&auths).enumerate() {
-        let s = scalers::build_scaler(t, a, &|n| env.get(n).cloned())
-            .map_err(|e| Error::Invalid(format!("spec.triggers[{i}] ({}): {e}", t.trigger_type)))?;
+        let s = scalers::build_scaler_for(
+            t,
+            a,
+            &|n| env.get(n).cloned(),
+            &ns,
+            &parsed.metadata.name,
+        )
+        .map_err(|e| Error::Invalid(format!("spec.triggers[{i}] ({}): {e}", t.trigger_type)))?;
         scalers.push(s);
     }
     let template = if shared.intents.is_some() {

@@ -11,12 +11,14 @@
 //! - [`memory`]: in-process metric sources and scale targets (bench, tests, simulation).
 //! - one module per trigger type: [`aws_sqs`], [`aws_dynamodb`], [`cron`], [`metrics_api`],
 //!   [`prometheus`], [`redis`] (lists and streams), [`postgresql`], [`mysql`], [`rabbitmq`]
-//!   (AMQP and the management API), [`nats_jetstream`], [`kafka`] (consumer-group lag); [`http`] is their shared HTTP GET.
+//!   (AMQP and the management API), [`nats_jetstream`], [`kafka`] (consumer-group lag),
+//!   [`external`] (KEDA's gRPC ExternalScaler protocol); [`http`] is their shared HTTP GET.
 //! - [`build_scaler`]: trigger + resolved auth → `Box<dyn Scaler>`.
 
 pub mod aws_dynamodb;
 pub mod aws_sqs;
 pub mod cron;
+pub mod external;
 pub mod http;
 pub mod kafka;
 pub mod memory;
@@ -53,6 +55,18 @@ pub fn build_scaler(
     auth: &ResolvedAuth,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Box<dyn Scaler>, ScalerError> {
+    build_scaler_for(trigger, auth, env, "default", "")
+}
+
+/// [`build_scaler`] for a named ScaledObject: the `external` scalers send its name and
+/// namespace to the external scaler.
+pub fn build_scaler_for(
+    trigger: &Trigger,
+    auth: &ResolvedAuth,
+    env: &dyn Fn(&str) -> Option<String>,
+    namespace: &str,
+    name: &str,
+) -> Result<Box<dyn Scaler>, ScalerError> {
     let cfg = TriggerConfig::parse_with_auth(trigger, Some(&auth.params)).map_err(|errs| {
         ScalerError::Config(
             errs.iter()
@@ -77,6 +91,7 @@ pub fn build_scaler(
         }
         TriggerConfig::Mysql(c) => Box::new(mysql::MysqlScaler::new(c, env)?),
         TriggerConfig::Kafka(c) => Box::new(kafka::KafkaScaler::new(c, env)?),
+        TriggerConfig::External(c) => Box::new(external::ExternalScaler::new(c, name, namespace)?),
         TriggerConfig::AwsDynamoDb(c) => {
             Box::new(aws_dynamodb::AwsDynamoDbScaler::new(c, auth, env)?)
         }

@@ -12,7 +12,8 @@
 //! - one module per trigger type: [`aws_sqs`], [`aws_dynamodb`], [`cron`], [`metrics_api`],
 //!   [`prometheus`], [`redis`] (lists and streams), [`postgresql`], [`mysql`], [`rabbitmq`]
 //!   (AMQP and the management API), [`nats_jetstream`], [`kafka`] (consumer-group lag),
-//!   [`external`] (KEDA's gRPC ExternalScaler protocol); [`http`] is their shared HTTP GET.
+//!   [`external`] (KEDA's gRPC ExternalScaler protocol), [`pods`] (`kubernetes-workload`,
+//!   `cpu`, `memory` over a substrate's [`pods::PodSource`]); [`http`] is their shared HTTP GET.
 //! - [`build_scaler`]: trigger + resolved auth → `Box<dyn Scaler>`.
 
 pub mod aws_dynamodb;
@@ -25,6 +26,7 @@ pub mod memory;
 pub mod metrics_api;
 pub mod mysql;
 pub mod nats_jetstream;
+pub mod pods;
 pub mod postgresql;
 pub mod prometheus;
 pub mod rabbitmq;
@@ -67,6 +69,26 @@ pub fn build_scaler_for(
     namespace: &str,
     name: &str,
 ) -> Result<Box<dyn Scaler>, ScalerError> {
+    build_scaler_with_pods(trigger, auth, env, namespace, name, None)
+}
+
+/// [`build_scaler_for`] with the substrate's [`pods::PodSource`], which `kubernetes-workload`,
+/// `cpu` and `memory` need.
+pub fn build_scaler_with_pods(
+    trigger: &Trigger,
+    auth: &ResolvedAuth,
+    env: &dyn Fn(&str) -> Option<String>,
+    namespace: &str,
+    name: &str,
+    pods: Option<std::sync::Arc<dyn pods::PodSource>>,
+) -> Result<Box<dyn Scaler>, ScalerError> {
+    let need_pods = |what: &str| {
+        pods.clone().ok_or_else(|| {
+            ScalerError::Config(format!(
+                "trigger type {what} needs the pods of the cluster, which this substrate does not provide yet"
+            ))
+        })
+    };
     let cfg = TriggerConfig::parse_with_auth(trigger, Some(&auth.params)).map_err(|errs| {
         ScalerError::Config(
             errs.iter()
@@ -92,14 +114,17 @@ pub fn build_scaler_for(
         TriggerConfig::Mysql(c) => Box::new(mysql::MysqlScaler::new(c, env)?),
         TriggerConfig::Kafka(c) => Box::new(kafka::KafkaScaler::new(c, env)?),
         TriggerConfig::External(c) => Box::new(external::ExternalScaler::new(c, name, namespace)?),
+        TriggerConfig::KubernetesWorkload(c) => Box::new(pods::WorkloadScaler::new(
+            c,
+            namespace,
+            need_pods("kubernetes-workload")?,
+        )),
+        TriggerConfig::Resource(c) => {
+            let source = need_pods(&trigger.trigger_type)?;
+            Box::new(pods::ResourceScaler::new(c, source))
+        }
         TriggerConfig::AwsDynamoDb(c) => {
             Box::new(aws_dynamodb::AwsDynamoDbScaler::new(c, auth, env)?)
-        }
-        other => {
-            return Err(ScalerError::Config(format!(
-                "trigger type {:?} has no scaler in this build yet ({other:?})",
-                trigger.trigger_type
-            )));
         }
     })
 }

@@ -30,7 +30,10 @@ pub fn run(data: &[u8]) {
         std::hint::black_box(loaded.scenario.total(Some(&loaded.arrivals)));
         std::hint::black_box(loaded.arrivals.total());
     }
-    if source.set("scaledobject.spec.triggers[0].metadata.queueLength", "5").is_ok() {
+    if source
+        .set("scaledobject.spec.triggers[0].metadata.queueLength", "5")
+        .is_ok()
+    {
         std::hint::black_box(source.load().is_ok());
     }
 }

@@ -3,7 +3,6 @@
 //! terminal, `report.json` / `timeseries.csv` per run, `compare.json` and `report.html` for
 //! the whole.
 
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,6 +12,9 @@ use cluster::scenario::{Builtin, Source, Trace};
 use cluster::sim::report::{RunReport, RunSummary, Sample};
 use cluster::sim::{SimConfig, run};
 use engine::{Policy, PolicyName};
+
+use crate::progress::Progress;
+use crate::report_html::{self as page, Chart, Figure, Page, Run, Series};
 
 /// The built-in scenario: the seed at its real scale over a day.
 pub const BUILTIN: Builtin = Builtin {
@@ -153,9 +155,10 @@ pub fn run_cli(a: SimulateArgs) -> anyhow::Result<()> {
             SimConfig::from_loaded(&loaded, Policy::preset(plan.policy), a.seed, a.duration)?;
         cfg.settings = run_settings.clone();
         let label = run_label(plan.policy, &run_settings[settings.len()..]);
-        let mut bar = Progress::new(&format!("[{}/{}] {label}", n + 1, plans.len()));
-        let r = run(&cfg, &mut |f| bar.set(f))?;
-        bar.done();
+        // Progress in thousandths of the arrival window.
+        let bar = Progress::new(format!("[{}/{}] {label}", n + 1, plans.len()), 1000);
+        let r = run(&cfg, &mut |f| bar.set((f * 1000.0) as u64))?;
+        bar.finish();
         let sub = if many {
             dir.join(safe(&label))
         } else {
@@ -172,7 +175,8 @@ pub fn run_cli(a: SimulateArgs) -> anyhow::Result<()> {
             serde_json::to_string_pretty(&compare)?,
         )?;
     }
-    std::fs::write(dir.join("report.html"), html(&reports, &source.name))?;
+    let what_ran = what_ran(&a, &source.name, &settings, &reports);
+    std::fs::write(dir.join("report.html"), html(&reports, what_ran))?;
     if a.json {
         let out = if many {
             compare
@@ -275,180 +279,223 @@ fn print_table(reports: &[(String, RunReport)]) {
     }
 }
 
-/// A progress bar on stderr when it is a terminal; nothing on a pipe.
-struct Progress {
-    label: String,
-    tty: bool,
-    last: i32,
-}
-
-impl Progress {
-    fn new(label: &str) -> Progress {
-        Progress {
-            label: label.to_string(),
-            tty: std::io::stderr().is_terminal(),
-            last: -1,
-        }
+fn what_ran(
+    a: &SimulateArgs,
+    scenario: &str,
+    settings: &[String],
+    reports: &[(String, RunReport)],
+) -> Vec<(String, String)> {
+    let mut v = vec![("scenario".to_string(), scenario.to_string())];
+    if let Some(t) = &a.trace {
+        v.push(("trace".into(), t.display().to_string()));
     }
-    fn set(&mut self, f: f64) {
-        if !self.tty {
-            return;
-        }
-        let pct = (f * 100.0).floor() as i32;
-        if pct == self.last {
-            return;
-        }
-        self.last = pct;
-        let width = 30usize;
-        let filled = (f * width as f64).round() as usize;
-        let mut e = std::io::stderr();
-        let _ = write!(
-            e,
-            "\r{} [{}{}] {pct:>3}%",
-            self.label,
-            "#".repeat(filled.min(width)),
-            " ".repeat(width - filled.min(width))
-        );
-        let _ = e.flush();
+    v.push((
+        "policies".into(),
+        reports
+            .iter()
+            .map(|(_, r)| r.summary.policy.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(", "),
+    ));
+    if let Some(s) = &a.sweep {
+        v.push(("sweep".into(), s.clone()));
     }
-    fn done(&mut self) {
-        if self.tty {
-            let mut e = std::io::stderr();
-            let _ = write!(e, "\r{}\r", " ".repeat(self.label.len() + 40));
-            let _ = e.flush();
-        }
+    if !settings.is_empty() {
+        v.push(("settings".into(), settings.join(" ")));
     }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-const COLORS: [&str; 6] = [
-    "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
-];
-
-/// One SVG line chart with a line per run.
-fn chart(title: &str, reports: &[(String, RunReport)], f: &dyn Fn(&Sample) -> f64) -> String {
-    let (w, h, pad) = (900.0, 220.0, 40.0);
-    let tmax = reports
-        .iter()
-        .flat_map(|(_, r)| r.samples.last().map(|s| s.t_s))
-        .fold(1.0f64, f64::max);
-    let vmax = reports
-        .iter()
-        .flat_map(|(_, r)| r.samples.iter().map(f))
-        .fold(0.0f64, f64::max)
-        .max(1e-9);
-    let mut out = format!(
-        "<figure><figcaption>{}</figcaption><svg viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\"><rect x=\"{pad}\" y=\"10\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#ccc\"/><text x=\"2\" y=\"18\" font-size=\"11\">{}</text><text x=\"2\" y=\"{}\" font-size=\"11\">0</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{:.1} h</text>",
-        esc(title),
-        w - pad - 10.0,
-        h - pad - 10.0,
-        fmt_num(vmax),
-        h - pad,
-        w - 10.0,
-        h - pad + 16.0,
-        tmax / 3600.0
-    );
-    for (k, (_, r)) in reports.iter().enumerate() {
-        let mut pts = String::new();
-        for s in &r.samples {
-            let x = pad + s.t_s / tmax * (w - pad - 10.0);
-            let y = 10.0 + (1.0 - f(s) / vmax) * (h - pad - 10.0);
-            pts.push_str(&format!("{x:.1},{y:.1} "));
-        }
-        out.push_str(&format!(
-            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.2\" points=\"{pts}\"/>",
-            COLORS[k % COLORS.len()]
+    v.push(("seed".into(), a.seed.to_string()));
+    if let Some((_, r)) = reports.first() {
+        v.push((
+            "simulated".into(),
+            format!(
+                "{:.1} h of virtual time, {} messages",
+                r.summary.simulated_s / 3600.0,
+                r.summary.messages
+            ),
         ));
     }
-    out.push_str("</svg></figure>");
-    out
+    v
 }
 
-fn fmt_num(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
+fn secs(ms: u64) -> String {
+    if ms >= 10_000 {
+        format!("{:.0} s", ms as f64 / 1000.0)
     } else {
-        format!("{v:.2}")
+        format!("{:.2} s", ms as f64 / 1000.0)
     }
 }
 
-fn html(reports: &[(String, RunReport)], scenario: &str) -> String {
-    let mut h = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>kedge simulate</title><style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}figure{margin:1.5em 0}figcaption{font-weight:600}.bad{color:#b00}pre{max-height:30em;overflow:auto;background:#f7f7f7;padding:1em}</style></head><body>",
-    );
-    h.push_str(&format!("<h1>kedge simulate — {}</h1>", esc(scenario)));
-    h.push_str("<table><tr><th>run</th><th>messages</th><th>p50</th><th>p99</th><th>max</th><th>cost</th><th>NodePool cost</th><th>max replicas</th><th>nodes launched</th><th>what went wrong</th></tr>");
-    for (k, (label, r)) in reports.iter().enumerate() {
-        let s = &r.summary;
-        let mut wrong = Vec::new();
-        if s.lost_messages > 0 {
-            wrong.push(format!("{} lost", s.lost_messages));
-        }
-        if s.unprocessed > 0 {
-            wrong.push(format!("{} unprocessed", s.unprocessed));
-        }
-        if s.busy_pods_killed > 0 {
-            wrong.push(format!("{} busy consumers stopped", s.busy_pods_killed));
-        }
-        if s.redelivered > 0 {
-            wrong.push(format!("{} redelivered", s.redelivered));
-        }
-        if s.dead_lettered > 0 {
-            wrong.push(format!("{} dead-lettered", s.dead_lettered));
-        }
-        h.push_str(&format!(
-            "<tr><td><span style=\"color:{}\">■</span> {}</td><td>{}</td><td>{:.1} s</td><td>{:.1} s</td><td>{:.1} s</td><td>${:.2}</td><td>${:.2}</td><td>{}</td><td>{}</td><td class=\"bad\">{}</td></tr>",
-            COLORS[k % COLORS.len()],
-            esc(label),
-            s.messages,
-            s.latency_p50_ms as f64 / 1000.0,
-            s.latency_p99_ms as f64 / 1000.0,
-            s.latency_max_ms as f64 / 1000.0,
-            s.cost_usd,
-            s.nodepool_cost_usd,
-            s.max_replicas,
-            s.nodes_launched,
-            if wrong.is_empty() { "nothing".to_string() } else { esc(&wrong.join(", ")) }
+/// One run as the shared report page shows it.
+fn page_run(label: &str, r: &RunReport) -> Run {
+    let s = &r.summary;
+    let mut problems = Vec::new();
+    if s.lost_messages > 0 {
+        problems.push(format!(
+            "{} acknowledged message(s) are neither processed, queued nor dead-lettered.",
+            s.lost_messages
         ));
     }
-    h.push_str("</table>");
-    h.push_str(&chart("queue depth (visible + in flight)", reports, &|s| {
-        (s.visible + s.in_flight) as f64
-    }));
-    h.push_str(&chart("replicas (desired)", reports, &|s| {
-        f64::from(s.desired)
-    }));
-    h.push_str(&chart("pods pending", reports, &|s| f64::from(s.pending)));
-    h.push_str(&chart("nodes (ready + launching)", reports, &|s| {
-        f64::from(s.nodes_ready + s.nodes_launching)
-    }));
-    h.push_str(&chart("cost rate ($/h)", reports, &|s| s.cost_per_hour));
-    h.push_str(&chart("latency p99 per sample (ms)", reports, &|s| {
-        s.latency_p99_ms as f64
-    }));
-    for (label, r) in reports {
-        h.push_str(&format!("<h2>decisions — {}</h2><pre>", esc(label)));
-        for d in r.decisions.iter().take(2000) {
-            h.push_str(&esc(&format!(
-                "{:>10.3} {}\n",
-                d.at_ms as f64 / 1000.0,
-                d.text
-            )));
-        }
-        if r.decisions.len() > 2000 {
-            h.push_str(&format!(
-                "… {} more in decisions.log\n",
-                r.decisions.len() - 2000
-            ));
-        }
-        h.push_str("</pre>");
+    if s.unprocessed > 0 {
+        problems.push(format!(
+            "{} message(s) were still queued when the run stopped (the backlog outlived the drain limit).",
+            s.unprocessed
+        ));
     }
-    h.push_str("</body></html>");
-    h
+    if s.busy_pods_killed > 0 {
+        problems.push(format!(
+            "{} consumer(s) were stopped while working on a message{}.",
+            s.busy_pods_killed,
+            if s.interrupted_messages > 0 {
+                format!(
+                    "; {} message(s) did not finish within the grace period and went back to the queue",
+                    s.interrupted_messages
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if s.redelivered > 0 {
+        problems.push(format!(
+            "{} message(s) were delivered again.",
+            s.redelivered
+        ));
+    }
+    if s.dead_lettered > 0 {
+        problems.push(format!("{} message(s) went to the DLQ.", s.dead_lettered));
+    }
+    let series = |name: &str, f: &dyn Fn(&Sample) -> f64| Series {
+        name: name.to_string(),
+        points: r.samples.iter().map(|x| (x.t_s, f(x))).collect(),
+        colour: None,
+    };
+    let charts = vec![
+        Chart {
+            title: "queue".into(),
+            unit: "messages".into(),
+            series: vec![
+                series("visible", &|x| x.visible as f64),
+                series("in flight", &|x| x.in_flight as f64),
+            ],
+        },
+        Chart {
+            title: "replicas".into(),
+            unit: "pods".into(),
+            series: vec![
+                series("desired", &|x| f64::from(x.desired)),
+                series("running", &|x| f64::from(x.running)),
+                series("pending", &|x| f64::from(x.pending)),
+            ],
+        },
+        Chart {
+            title: "nodes".into(),
+            unit: "nodes".into(),
+            series: vec![
+                series("ready", &|x| f64::from(x.nodes_ready)),
+                series("launching", &|x| f64::from(x.nodes_launching)),
+            ],
+        },
+        Chart {
+            title: "cost rate".into(),
+            unit: "USD/h".into(),
+            series: vec![series("all nodes", &|x| x.cost_per_hour)],
+        },
+        Chart {
+            title: "cost so far".into(),
+            unit: "USD".into(),
+            series: vec![series("all nodes", &|x| x.cost_usd)],
+        },
+        Chart {
+            title: "throughput".into(),
+            unit: "messages/s".into(),
+            series: vec![series("processed", &|x| x.throughput)],
+        },
+        Chart {
+            title: "latency".into(),
+            unit: "ms".into(),
+            series: vec![
+                series("p50", &|x| x.latency_p50_ms as f64),
+                series("p99", &|x| x.latency_p99_ms as f64),
+            ],
+        },
+    ];
+    let details = serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .map(|o| {
+            o.into_iter()
+                .map(|(k, v)| (k, v.to_string().trim_matches('"').to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Run {
+        name: label.to_string(),
+        outcome: format!(
+            "{} sent, {} processed, {} unprocessed, {} lost, {} dead-lettered",
+            s.messages, s.processed, s.unprocessed, s.lost_messages, s.dead_lettered
+        ),
+        summary: vec![
+            (
+                "latency".into(),
+                format!(
+                    "sent → processed p50 {}, p99 {}, max {}",
+                    secs(s.latency_p50_ms),
+                    secs(s.latency_p99_ms),
+                    secs(s.latency_max_ms)
+                ),
+            ),
+            (
+                "cost".into(),
+                format!(
+                    "${:.2} for all nodes, ${:.2} of it for the nodes the policy launched ({:.1} node-hours)",
+                    s.cost_usd, s.nodepool_cost_usd, s.node_hours
+                ),
+            ),
+            (
+                "scaling".into(),
+                format!(
+                    "{} replica changes up to {} replicas; {} nodes launched, {} removed, at most {} at once",
+                    s.scale_events, s.max_replicas, s.nodes_launched, s.nodes_removed, s.max_nodes
+                ),
+            ),
+        ],
+        figures: vec![
+            Figure::new("p50", secs(s.latency_p50_ms)),
+            Figure::new("p99", secs(s.latency_p99_ms)),
+            Figure::new("cost", format!("${:.2}", s.cost_usd)),
+            Figure::new("NodePool cost", format!("${:.2}", s.nodepool_cost_usd)),
+            Figure::new("max replicas", s.max_replicas.to_string()),
+            Figure::new("nodes launched", s.nodes_launched.to_string()),
+            Figure::new("busy consumers stopped", s.busy_pods_killed.to_string())
+                .bad_if(s.busy_pods_killed > 0),
+            Figure::new("redelivered", s.redelivered.to_string()).bad_if(s.redelivered > 0),
+            Figure::new("lost", s.lost_messages.to_string()).bad_if(s.lost_messages > 0),
+        ],
+        problems,
+        notes: Vec::new(),
+        charts,
+        decisions: r
+            .decisions
+            .iter()
+            .map(|d| page::Decision {
+                at_ms: d.at_ms,
+                kind: d.kind.to_string(),
+                text: d.text.clone(),
+            })
+            .collect(),
+        details,
+    }
+}
+
+fn html(reports: &[(String, RunReport)], what_ran: Vec<(String, String)>) -> String {
+    page::render(&Page {
+        title: format!(
+            "kedge simulate: {}",
+            what_ran.first().map(|w| w.1.as_str()).unwrap_or("")
+        ),
+        what_ran,
+        runs: reports.iter().map(|(l, r)| page_run(l, r)).collect(),
+    })
 }

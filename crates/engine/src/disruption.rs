@@ -107,13 +107,15 @@ impl Disruptor {
         }
     }
 
-    /// One step at `now`.
+    /// One step at `now`; `last_scale` is when a replica count last changed.
+    #[allow(clippy::too_many_arguments)]
     pub fn step(
         &mut self,
         now: Timestamp,
         cluster: &mut Cluster,
         catalog: &Catalog,
         policy: &Policy,
+        last_scale: Option<Timestamp>,
         namer: &mut Namer,
         rec: &mut Recorder,
     ) -> Vec<Action> {
@@ -121,7 +123,7 @@ impl Disruptor {
         self.last = now;
         let phase = std::mem::replace(&mut self.phase, Phase::Idle);
         self.phase = match phase {
-            Phase::Idle => self.idle(now, cluster, catalog, policy, rec, &mut out),
+            Phase::Idle => self.idle(now, cluster, catalog, policy, last_scale, rec, &mut out),
             Phase::Validating { cmd, since } => {
                 if now < since.add(policy.validation_delay) {
                     Phase::Validating { cmd, since }
@@ -142,12 +144,14 @@ impl Disruptor {
         out
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn idle(
         &mut self,
         now: Timestamp,
         cluster: &mut Cluster,
         catalog: &Catalog,
         policy: &Policy,
+        last_scale: Option<Timestamp>,
         rec: &mut Recorder,
         out: &mut Vec<Action>,
     ) -> Phase {
@@ -161,6 +165,14 @@ impl Disruptor {
             }
         }
         if now < self.next_pass {
+            return Phase::Idle;
+        }
+        // Held back: look again when the hold ends (a settle), or at the next poll.
+        if let Some(t) = last_scale
+            && !policy.consolidation_settle.is_zero()
+            && now < t.add(policy.consolidation_settle)
+        {
+            self.next_pass = t.add(policy.consolidation_settle);
             return Phase::Idle;
         }
         self.next_pass = now.add(policy.disruption_poll);

@@ -80,6 +80,8 @@ pub struct NodeEngine {
     provisioner: provisioning::Provisioner,
     disruptor: disruption::Disruptor,
     namer: provisioning::Namer,
+    /// When a replica count last changed (consolidation settles after it).
+    last_scale: Option<Timestamp>,
 }
 
 impl NodeEngine {
@@ -94,9 +96,16 @@ impl NodeEngine {
             ),
             disruptor: disruption::Disruptor::new(now),
             namer: provisioning::Namer::new(name_seed),
+            last_scale: None,
             catalog,
             policy,
         }
+    }
+
+    /// A replica count changed at `now` (substrates that run the scale loops apart from the
+    /// node side report it here; [`Engine`] does it itself).
+    pub fn note_scale(&mut self, now: Timestamp) {
+        self.last_scale = Some(self.last_scale.map_or(now, |t| t.max(now)));
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -139,6 +148,7 @@ impl NodeEngine {
                 cluster,
                 &self.catalog,
                 &self.policy,
+                self.last_scale,
                 &mut self.namer,
                 rec,
             )
@@ -248,6 +258,7 @@ impl Engine {
             };
             let s = l.step(now, input, &mut self.recorder);
             if let Some(replicas) = s.replicas {
+                self.nodes.note_scale(now);
                 step.effects.push(Effect::Scale {
                     workload: key.clone(),
                     replicas,

@@ -41,7 +41,9 @@
 //! - busy-aware drains: idle consumers of a disrupted node go first, busy ones when they go
 //!   idle or at the drain deadline;
 //! - consolidation waits while pods are pending or nodes are launching (a scale-out is in
-//!   progress), and a replacement must save at least 10 %.
+//!   progress) and until the replica counts have been steady for 20 s (a scale-in has
+//!   settled: no replacement is launched for pods about to go), and a replacement must save at
+//!   least 10 %.
 //!
 //! # `oracle`: a lower bound, not a controller
 //! Replicas from perfect knowledge of the arrivals (Little's law on the mean work time: the
@@ -156,6 +158,10 @@ pub struct Policy {
     pub drain_timeout: Duration,
     /// No consolidation while pods are pending or nodes are launching.
     pub gate_consolidation_on_scale_out: bool,
+    /// No consolidation until the replica counts have not changed for this long: nodes are
+    /// judged once the pods that will stay on them are known, not halfway through a scale-in
+    /// (a replacement launched for pods about to go is churn).
+    pub consolidation_settle: Duration,
     /// Skip consolidation while nothing changed since a pass found nothing (Karpenter's
     /// consolidated state), for at most this long.
     pub consolidated_ttl: Duration,
@@ -191,6 +197,7 @@ impl Policy {
             replacement_timeout: Duration::from_secs(600),
             drain_timeout: Duration::from_secs(600),
             gate_consolidation_on_scale_out: false,
+            consolidation_settle: Duration::ZERO,
             consolidated_ttl: Duration::from_secs(300),
             disruption: upstream_disruption,
             intent_ttl: Duration::from_secs(60),
@@ -209,6 +216,7 @@ impl Policy {
                     deadline: Duration::from_secs(600),
                 },
                 gate_consolidation_on_scale_out: true,
+                consolidation_settle: Duration::from_secs(20),
                 disruption: DisruptionOptions::default(),
                 ..base
             },
@@ -222,6 +230,7 @@ impl Policy {
                     deadline: Duration::from_secs(600),
                 },
                 gate_consolidation_on_scale_out: true,
+                consolidation_settle: Duration::from_secs(20),
                 disruption: DisruptionOptions::default(),
                 perfect_knowledge: true,
                 instant_boot: true,
@@ -292,6 +301,7 @@ mod tests {
         assert_eq!(p.validation_delay, Duration::from_secs(15));
         assert_eq!(p.disruption.min_savings_fraction, 0.0);
         assert!(!p.gate_consolidation_on_scale_out);
+        assert_eq!(p.consolidation_settle, Duration::ZERO);
         assert!(!p.instant_boot && !p.perfect_knowledge);
     }
 }

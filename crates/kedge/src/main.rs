@@ -14,6 +14,7 @@ mod bench_crash;
 mod bench_dynamodb;
 mod bench_operator;
 mod bench_provision;
+mod bench_simulate;
 mod bench_sqs;
 mod check;
 mod consume;
@@ -127,6 +128,11 @@ enum BenchCommand {
         after_help = "Example:\n  kedge bench schedule --pods 5000 --instance-types 400 --seed 42\n"
     )]
     Schedule(bench_provision::ScheduleArgs),
+    /// The simulator's speed: the built-in 24-hour scenario, wall time per policy.
+    #[command(
+        after_help = "Example:\n  kedge bench simulate --policies keda-karpenter,kedge --runs 3\n"
+    )]
+    Simulate(bench_simulate::BenchSimulateArgs),
     /// One full consolidation pass over a synthetic cluster, timed.
     #[command(after_help = "Example:\n  kedge bench consolidate --nodes 1000 --pods 20000\n")]
     Consolidate(bench_provision::ConsolidateArgs),
@@ -235,6 +241,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Operator(a)) => bench_operator::run(&a),
         Command::Bench(BenchCommand::Crash(a)) => bench_crash::run(&a),
         Command::Bench(BenchCommand::Schedule(a)) => bench_provision::schedule(&a),
+        Command::Bench(BenchCommand::Simulate(a)) => bench_simulate::run_bench(&a),
         Command::Bench(BenchCommand::Consolidate(a)) => bench_provision::consolidate(&a),
     }
 }

@@ -1,0 +1,167 @@
+//! The simulator predicts the twin: one short scenario through `kedge simulate` (virtual time,
+//! modelled consumers) and `kedge up` (real consumer processes, a real SQS endpoint) makes the
+//! same decisions — the scale-out and its target, the NodeClaims with their instance types,
+//! the node removals, the return to the minimum — at the same times within a poll, because both
+//! run the same engine and the same virtual cluster. Both logs are in the one form
+//! `engine::Event::line` writes.
+//!
+//! The scale-in steps while the backlog drains follow each consumer's last completion, which in
+//! the twin includes real SQS and DynamoDB calls; they are compared by where they end, not step
+//! by step.
+
+#[path = "common/up.rs"]
+mod up;
+
+use std::process::Command;
+
+use serde_json::Value;
+use up::*;
+
+/// (seconds, line) of a decision log, times relative to the first decision.
+fn aligned(mut d: Vec<(f64, String)>) -> Vec<(f64, String)> {
+    d.retain(|(_, t)| {
+        !(t.contains("DisruptionQueued")
+            || t.contains("Disrupting:")
+            || t.contains("Launched") && t.contains("replacement"))
+    });
+    let t0 = d.first().map_or(0.0, |x| x.0);
+    d.into_iter().map(|(t, l)| (t - t0, l)).collect()
+}
+
+fn sim_log(dir: &std::path::Path) -> Vec<(f64, String)> {
+    let out = Command::new(KEDGE)
+        .args([
+            "simulate",
+            "--scenario",
+            &fixture("fidelity.yaml"),
+            "--report-dir",
+        ])
+        .arg(dir)
+        .output()
+        .expect("kedge simulate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(dir.join("decisions.log"))
+        .expect("decisions.log")
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let (t, rest) = l.split_once(' ')?;
+            Some((t.parse().ok()?, rest.to_string()))
+        })
+        .collect()
+}
+
+fn twin_log(r: &Value) -> Vec<(f64, String)> {
+    r["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .map(|d| {
+            (
+                d["t_s"].as_f64().expect("t_s"),
+                d["text"].as_str().expect("text").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The replica targets written, in order.
+fn targets(log: &[(f64, String)]) -> Vec<(f64, u32)> {
+    log.iter()
+        .filter_map(|(t, l)| {
+            let rest = l.split_once("New size: ")?.1;
+            let n: u32 = rest.split(' ').next()?.parse().ok()?;
+            Some((*t, n))
+        })
+        .collect()
+}
+
+/// (time, instance type) of every launch and of every removal.
+fn nodes(log: &[(f64, String)], what: &str) -> Vec<(f64, String)> {
+    log.iter()
+        .filter(|(_, l)| l.contains(what))
+        .map(|(t, l)| {
+            let ty = l
+                .split_whitespace()
+                .find(|w| w.starts_with("m5.") || w.starts_with("(m5."))
+                .unwrap_or("")
+                .trim_matches(|c| c == '(' || c == ')')
+                .to_string();
+            (*t, ty)
+        })
+        .collect()
+}
+
+fn close(a: f64, b: f64, within: f64) -> bool {
+    (a - b).abs() <= within
+}
+
+#[test]
+fn the_simulator_and_the_twin_decide_the_same_way() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sim = aligned(sim_log(&tmp.path().join("sim")));
+    let r = run_up("fidelity.yaml", &tmp.path().join("up"));
+    let twin = aligned(twin_log(&r));
+    let show = || {
+        let f = |l: &[(f64, String)]| {
+            l.iter()
+                .map(|(t, s)| format!("{t:>8.2} {}", s.chars().take(140).collect::<String>()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        format!("simulate:\n{}\n\nup:\n{}", f(&sim), f(&twin))
+    };
+    // A poll (1 s) plus the twin's tick.
+    let within = 1.25;
+
+    let (st, tt) = (targets(&sim), targets(&twin));
+    assert_eq!(st.first().map(|x| x.1), Some(20), "{}", show());
+    assert_eq!(tt.first().map(|x| x.1), Some(20), "{}", show());
+    let (sl, tl) = (nodes(&sim, "Launched"), nodes(&twin, "Launched"));
+    assert!(!sl.is_empty(), "{}", show());
+    assert_eq!(
+        sl.iter().map(|x| &x.1).collect::<Vec<_>>(),
+        tl.iter().map(|x| &x.1).collect::<Vec<_>>(),
+        "the same NodeClaims\n{}",
+        show()
+    );
+    for (a, b) in sl.iter().zip(&tl) {
+        assert!(
+            close(a.0, b.0, within),
+            "launch times {a:?} {b:?}\n{}",
+            show()
+        );
+    }
+    let (sr, tr) = (nodes(&sim, "removed"), nodes(&twin, "removed"));
+    assert_eq!(
+        sr.iter().map(|x| &x.1).collect::<Vec<_>>(),
+        tr.iter().map(|x| &x.1).collect::<Vec<_>>(),
+        "the same removals\n{}",
+        show()
+    );
+    // Removals follow the last completions (real calls in the twin), then 15 s of validation.
+    for (a, b) in sr.iter().zip(&tr) {
+        assert!(
+            close(a.0, b.0, 3.0 * within),
+            "removal times {a:?} {b:?}\n{}",
+            show()
+        );
+    }
+    let (slast, tlast) = (st.last().expect("scale-in"), tt.last().expect("scale-in"));
+    assert_eq!(
+        (slast.1, tlast.1),
+        (1, 1),
+        "back to the minimum\n{}",
+        show()
+    );
+    assert!(
+        close(slast.0, tlast.0, 3.0 * within),
+        "back to the minimum at {slast:?} and {tlast:?}\n{}",
+        show()
+    );
+    assert_eq!(r["busy_pods_killed"], 0);
+}

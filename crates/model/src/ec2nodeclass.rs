@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::{FieldError, Manifest, ObjectMeta};
 
+pub mod convert;
+
 pub const API_VERSION_V1: &str = "karpenter.k8s.aws/v1";
 pub const API_VERSION_V1BETA1: &str = "karpenter.k8s.aws/v1beta1";
 

@@ -15,6 +15,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::kube::{Labels, NodeSelectorRequirement, ObjectMeta, Operator, ResourceList, Taint};
 
+pub mod convert;
+
 pub const API_VERSION_V1: &str = "karpenter.sh/v1";
 pub const API_VERSION_V1BETA1: &str = "karpenter.sh/v1beta1";
 
@@ -688,12 +690,16 @@ impl NodePool {
         let pool = match api {
             API_VERSION_V1 => deserialize_at::<NodePool>(value)?,
             API_VERSION_V1BETA1 => {
+                // v1beta1's own rules first (they name v1beta1's fields), then the conversion
+                // the CRD's webhook applies on write.
                 let old = deserialize_at::<v1beta1::NodePool>(value)?;
                 let errs = old.validate();
                 if !errs.is_empty() {
                     return Err(KarpenterError::Invalid(errs));
                 }
-                old.into_v1()
+                let v1 = convert::nodepool_to_v1(value)
+                    .map_err(|e| KarpenterError::Invalid(vec![e.field_error()]))?;
+                deserialize_at::<NodePool>(&v1)?
             }
             other => {
                 return Err(KarpenterError::Invalid(vec![FieldError::new(
@@ -1358,81 +1364,6 @@ pub mod v1beta1 {
                 k.validate("spec.template.spec.kubelet", &mut e);
             }
             e
-        }
-
-        /// Karpenter's v1beta1 → v1 conversion: `WhenUnderutilized` becomes
-        /// `WhenEmptyOrUnderutilized` with `consolidateAfter: 0s`; `disruption.expireAfter`
-        /// moves to `template.spec.expireAfter`; `nodeClassRef.apiVersion` becomes `group`;
-        /// `kubelet` is preserved in the `compatibility.karpenter.sh/v1beta1-kubelet-conversion`
-        /// annotation for the NodeClass to pick up.
-        pub fn into_v1(self) -> super::NodePool {
-            let d = self.spec.disruption.unwrap_or(Disruption {
-                consolidation_policy: ConsolidationPolicy::WhenUnderutilized,
-                consolidate_after: None,
-                expire_after: default_expire_after(),
-                budgets: default_budgets(),
-            });
-            let t = self.spec.template;
-            let ncr = t.spec.node_class_ref;
-            let group = ncr
-                .api_version
-                .split('/')
-                .next()
-                .filter(|g| !g.is_empty())
-                .unwrap_or("karpenter.k8s.aws")
-                .to_string();
-            let kind = if ncr.kind.is_empty() {
-                "EC2NodeClass".to_string()
-            } else {
-                ncr.kind
-            };
-            let mut metadata = self.metadata;
-            if let Some(k) = t.spec.kubelet
-                && let Ok(text) = serde_json::to_string(&k)
-            {
-                metadata
-                    .annotations
-                    .insert(ANNOTATION_KUBELET_COMPAT.into(), text);
-            }
-            super::NodePool {
-                api_version: API_VERSION_V1.into(),
-                kind: "NodePool".into(),
-                metadata,
-                spec: super::NodePoolSpec {
-                    template: super::NodeClaimTemplate {
-                        metadata: t.metadata,
-                        spec: super::NodeClaimTemplateSpec {
-                            taints: t.spec.taints,
-                            startup_taints: t.spec.startup_taints,
-                            requirements: t.spec.requirements,
-                            node_class_ref: super::NodeClassReference {
-                                group,
-                                kind,
-                                name: ncr.name,
-                            },
-                            expire_after: d.expire_after,
-                            termination_grace_period: None,
-                        },
-                    },
-                    disruption: super::Disruption {
-                        consolidation_policy: match d.consolidation_policy {
-                            ConsolidationPolicy::WhenEmpty => super::ConsolidationPolicy::WhenEmpty,
-                            ConsolidationPolicy::WhenUnderutilized => {
-                                super::ConsolidationPolicy::WhenEmptyOrUnderutilized
-                            }
-                        },
-                        consolidate_after: d
-                            .consolidate_after
-                            .unwrap_or_else(default_consolidate_after),
-                        consolidation_threshold: None,
-                        budgets: d.budgets,
-                    },
-                    limits: self.spec.limits,
-                    weight: self.spec.weight,
-                    replicas: None,
-                },
-                status: None,
-            }
         }
     }
 }

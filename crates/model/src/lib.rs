@@ -10,8 +10,11 @@
 //! - `karpenter`: `NodePool` / `NodeClaim` (karpenter.sh/v1, and v1beta1 input converted).
 //! - `ec2nodeclass`: Karpenter's AWS `EC2NodeClass` (karpenter.k8s.aws v1 and v1beta1), each
 //!   version with its own CRD's rules.
+//! - `convert`: whole objects between the served API versions (Karpenter 1.0's v1beta1 ⇄ v1
+//!   conversion), for the operator's CRD conversion webhook and `kedge check`.
 //! - `map`: the compact sorted map behind labels, annotations and resource lists.
 
+pub mod convert;
 pub mod ec2nodeclass;
 pub mod karpenter;
 pub mod keda;

@@ -45,6 +45,19 @@ pub struct OperatorArgs {
     /// aws provider: SQS queue URL of EventBridge interruption events.
     #[arg(long, env = "INTERRUPTION_QUEUE")]
     pub interruption_queue: Option<String>,
+    /// Serve the CRD conversion webhook (karpenter.sh / karpenter.k8s.aws v1beta1) on this
+    /// address; unset: not served (v1beta1 requests then fail).
+    #[arg(long, env = "KEDGE_WEBHOOK_ADDR")]
+    pub webhook_bind: Option<String>,
+    /// The Service in front of the webhook (in the operator's namespace).
+    #[arg(long, env = "KEDGE_WEBHOOK_SERVICE", default_value = "kedge-webhook")]
+    pub webhook_service: String,
+    /// The Secret (in the operator's namespace) keeping the webhook's CA and certificate.
+    #[arg(long, env = "KEDGE_WEBHOOK_SECRET", default_value = "kedge-webhook-cert")]
+    pub webhook_secret: String,
+    /// Instead of the Service: the URL the API server calls (an operator outside the cluster).
+    #[arg(long, env = "KEDGE_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
 }
 
 pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
@@ -69,6 +82,17 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         kwok_boot_delay: Duration::from_secs(args.kwok_boot_delay_seconds),
         aws_cluster_name: args.cluster_name.clone(),
         aws_interruption_queue: args.interruption_queue.clone(),
+        webhook: args
+            .webhook_bind
+            .clone()
+            .map(|bind| operator::webhook::Settings {
+                bind,
+                service: args.webhook_service.clone(),
+                namespace: args.own_namespace.clone(),
+                url: args.webhook_url.clone(),
+                secret: args.webhook_secret.clone(),
+                recheck: Duration::from_secs(60),
+            }),
         ..Default::default()
     };
     let (tx, rx) = tokio::sync::watch::channel(false);

@@ -1101,6 +1101,7 @@ pub mod v1beta1 {
     }
 
     #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
     pub struct NodePoolSpec {
         pub template: NodeClaimTemplate,
@@ -1113,6 +1114,7 @@ pub mod v1beta1 {
     }
 
     #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
     pub struct NodeClaimTemplate {
         #[serde(default)]
@@ -1121,6 +1123,7 @@ pub mod v1beta1 {
     }
 
     #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
     pub struct NodeClaimTemplateSpec {
         #[serde(default)]
@@ -1140,6 +1143,7 @@ pub mod v1beta1 {
     /// v1beta1's `kubelet` block: exactly the fields of its CRD (an unknown one is an error
     /// that names it, as the API server's pruning would silently drop it).
     #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
     pub struct KubeletConfiguration {
         #[serde(
@@ -1298,6 +1302,7 @@ pub mod v1beta1 {
     }
 
     #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
     pub struct NodeClassReference {
         #[serde(default)]
@@ -1308,12 +1313,14 @@ pub mod v1beta1 {
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
     pub enum ConsolidationPolicy {
         WhenEmpty,
         WhenUnderutilized,
     }
 
     #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
     pub struct Disruption {
         #[serde(default = "when_underutilized")]

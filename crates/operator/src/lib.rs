@@ -31,6 +31,8 @@
 //! - [`server`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`controlplane`]: starts a throwaway etcd + kube-apiserver (+ controller-manager,
 //!   scheduler) on loopback for integration tests and `kedge bench operator`.
+//! - [`webhook`]: the CRD conversion webhook (karpenter.sh and karpenter.k8s.aws v1beta1 ⇄ v1)
+//!   over TLS, its certificate and the CRDs' `conversion` settings.
 //! - [`run`](mod@run): wiring everything together for `kedge operator`.
 
 /// A cached view of a core/v1 kind (`CachedPod`, `CachedNode`): the `kube::Resource` impl
@@ -99,6 +101,7 @@ pub mod scale;
 pub mod scaledobject;
 pub mod server;
 pub mod time;
+pub mod webhook;
 
 #[cfg(test)]
 pub mod fixtures;

@@ -68,6 +68,8 @@ pub struct Options {
     pub lease_duration: Duration,
     pub lease_renew_deadline: Duration,
     pub lease_retry_period: Duration,
+    /// The CRD conversion webhook (every replica serves it); `None`: not served.
+    pub webhook: Option<crate::webhook::Settings>,
 }
 
 impl Default for Options {
@@ -88,6 +90,7 @@ impl Default for Options {
             lease_duration: Duration::from_secs(15),
             lease_renew_deadline: Duration::from_secs(10),
             lease_retry_period: Duration::from_secs(2),
+            webhook: None,
         }
     }
 }
@@ -119,6 +122,8 @@ pub struct Running {
     /// `true` while this replica leads.
     pub leading: watch::Receiver<bool>,
     pub addr: std::net::SocketAddr,
+    /// The conversion webhook's address, when it is served.
+    pub webhook_addr: Option<std::net::SocketAddr>,
 }
 
 /// Run until `shutdown` turns true. `ready` receives the handles once serving.
@@ -147,6 +152,14 @@ pub async fn run(
         .with_context(|| format!("binding {} for /metrics", opts.bind))?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(server::serve(listener, metrics.clone(), shutdown.clone()));
+    let webhook_addr = match &opts.webhook {
+        Some(w) => Some(
+            crate::webhook::start(client.clone(), w.clone(), shutdown.clone())
+                .await
+                .context("starting the CRD conversion webhook")?,
+        ),
+        None => None,
+    };
 
     let settings = Arc::new(Settings {
         namespaces: opts.namespaces.clone(),
@@ -166,6 +179,7 @@ pub async fn run(
             metrics: metrics.clone(),
             leading: leading_rx.clone(),
             addr,
+            webhook_addr,
         });
     }
     let m2 = metrics.clone();

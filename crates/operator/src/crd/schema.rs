@@ -70,6 +70,9 @@ struct Def {
     namespaced: bool,
     columns: Vec<Column>,
     spec: Value,
+    /// An older version served beside `version` (same columns), converted by the operator's
+    /// webhook: `(version, spec schema)`.
+    also_served: Option<(&'static str, Value)>,
 }
 
 fn age() -> Column {
@@ -130,6 +133,7 @@ fn defs() -> Vec<Def> {
                 wide("Desired", "integer", ".status.desiredReplicas"),
             ],
             spec: spec_schema::<model::keda::ScaledObjectSpec>(),
+            also_served: None,
         },
         Def {
             file: "keda.sh_scaledjobs.yaml",
@@ -157,6 +161,7 @@ fn defs() -> Vec<Def> {
                 age(),
             ],
             spec: spec_schema::<model::keda::scaledjob::ScaledJobSpec>(),
+            also_served: None,
         },
         Def {
             file: "keda.sh_triggerauthentications.yaml",
@@ -170,6 +175,7 @@ fn defs() -> Vec<Def> {
             namespaced: TriggerAuthentication::NAMESPACED,
             columns: trigger_auth_columns(),
             spec: spec_schema::<model::keda::TriggerAuthenticationSpec>(),
+            also_served: None,
         },
         Def {
             file: "keda.sh_clustertriggerauthentications.yaml",
@@ -183,6 +189,7 @@ fn defs() -> Vec<Def> {
             namespaced: ClusterTriggerAuthentication::NAMESPACED,
             columns: trigger_auth_columns(),
             spec: spec_schema::<model::keda::TriggerAuthenticationSpec>(),
+            also_served: None,
         },
         Def {
             file: "karpenter.sh_nodepools.yaml",
@@ -210,6 +217,10 @@ fn defs() -> Vec<Def> {
                 wide("Memory", "string", ".status.resources.memory"),
             ],
             spec: spec_schema::<model::karpenter::NodePoolSpec>(),
+            also_served: Some((
+                "v1beta1",
+                spec_schema::<model::karpenter::v1beta1::NodePoolSpec>(),
+            )),
         },
         Def {
             file: "karpenter.sh_nodeclaims.yaml",
@@ -255,6 +266,7 @@ fn defs() -> Vec<Def> {
                 ),
             ],
             spec: spec_schema::<model::karpenter::NodeClaimSpec>(),
+            also_served: None,
         },
         Def {
             file: "karpenter.k8s.aws_ec2nodeclasses.yaml",
@@ -271,7 +283,8 @@ fn defs() -> Vec<Def> {
                 age(),
                 wide("Role", "string", ".spec.role"),
             ],
-            spec: ec2_node_class_spec(),
+            spec: ec2_node_class_spec(true),
+            also_served: Some(("v1beta1", ec2_node_class_spec(false))),
         },
     ]
 }
@@ -349,24 +362,16 @@ fn render(d: &Def) -> String {
 }
 
 fn build(d: &Def) -> CustomResourceDefinition {
-    let root = json!({
-        "type": "object",
-        "description": format!("{} ({}/{}), as kedge reads it.", d.kind, d.group, d.version),
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": d.spec,
-            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
-        },
-    });
-    // `make_structural` only emits JSONSchemaProps fields; a failure here is a bug in it and
-    // is caught by the unit tests below, so fall back to an empty schema rather than panic.
-    let schema: JSONSchemaProps = serde_json::from_value(root).unwrap_or_default();
     let strs = |v: &[&str]| -> Option<Vec<String>> {
         (!v.is_empty()).then(|| v.iter().map(|s| s.to_string()).collect())
     };
+    let mut versions = vec![version(d, d.version, &d.spec, true)];
+    let mut conversion = None;
+    if let Some((old, spec)) = &d.also_served {
+        versions.push(version(d, old, spec, false));
+        // The operator fills in the CA (and its own Service or URL) at start: see `webhook`.
+        conversion = serde_json::from_value(webhook_conversion()).ok();
+    }
     CustomResourceDefinition {
         metadata: ObjectMeta {
             name: Some(format!("{}.{}", d.plural, d.group)),
@@ -393,34 +398,84 @@ fn build(d: &Def) -> CustomResourceDefinition {
                 "Cluster"
             }
             .into(),
-            versions: vec![CustomResourceDefinitionVersion {
-                name: d.version.into(),
-                served: true,
-                storage: true,
-                additional_printer_columns: Some(
-                    d.columns
-                        .iter()
-                        .map(|c| CustomResourceColumnDefinition {
-                            name: c.name.into(),
-                            type_: c.type_.into(),
-                            json_path: c.json_path.into(),
-                            priority: (c.priority != 0).then_some(c.priority),
-                            ..Default::default()
-                        })
-                        .collect(),
-                ),
-                schema: Some(CustomResourceValidation {
-                    open_api_v3_schema: Some(schema),
-                }),
-                subresources: Some(CustomResourceSubresources {
-                    status: Some(CustomResourceSubresourceStatus(json!({}))),
-                    scale: None,
-                }),
-                ..Default::default()
-            }],
+            versions,
+            conversion,
             ..Default::default()
         },
         status: None,
+    }
+}
+
+/// The CRDs whose older version is served through the conversion webhook.
+pub fn converted_crds() -> Vec<String> {
+    defs()
+        .iter()
+        .filter(|d| d.also_served.is_some())
+        .map(|d| format!("{}.{}", d.plural, d.group))
+        .collect()
+}
+
+/// The `conversion` of a converted CRD as committed: the webhook behind the chart's default
+/// Service (`kedge-webhook` in `kedge`), no CA yet.
+fn webhook_conversion() -> Value {
+    json!({
+        "strategy": "Webhook",
+        "webhook": {
+            "conversionReviewVersions": ["v1"],
+            "clientConfig": {
+                "service": {
+                    "name": "kedge-webhook",
+                    "namespace": "kedge",
+                    "path": crate::webhook::PATH,
+                    "port": 443,
+                },
+            },
+        },
+    })
+}
+
+/// One served version of `d`; `storage` for the version objects are kept in.
+fn version(d: &Def, name: &str, spec: &Value, storage: bool) -> CustomResourceDefinitionVersion {
+    let root = json!({
+        "type": "object",
+        "description": format!("{} ({}/{}), as kedge reads it.", d.kind, d.group, name),
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+        },
+    });
+    // `make_structural` only emits JSONSchemaProps fields; a failure here is a bug in it and
+    // is caught by the unit tests below, so fall back to an empty schema rather than panic.
+    let schema: JSONSchemaProps = serde_json::from_value(root).unwrap_or_default();
+    CustomResourceDefinitionVersion {
+        name: name.into(),
+        served: true,
+        storage,
+        deprecated: (!storage).then_some(true),
+        additional_printer_columns: Some(
+            d.columns
+                .iter()
+                .map(|c| CustomResourceColumnDefinition {
+                    name: c.name.into(),
+                    type_: c.type_.into(),
+                    json_path: c.json_path.into(),
+                    priority: (c.priority != 0).then_some(c.priority),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        schema: Some(CustomResourceValidation {
+            open_api_v3_schema: Some(schema),
+        }),
+        subresources: Some(CustomResourceSubresources {
+            status: Some(CustomResourceSubresourceStatus(json!({}))),
+            scale: None,
+        }),
+        ..Default::default()
     }
 }
 
@@ -515,7 +570,7 @@ pub fn make_structural(v: &mut Value) {
 /// `karpenter.k8s.aws/v1` EC2NodeClass spec: upstream's fields with their shapes, and
 /// `x-kubernetes-preserve-unknown-fields` on the spec so newer upstream fields survive for the
 /// AWS provider to report (it parses the spec itself).
-fn ec2_node_class_spec() -> Value {
+fn ec2_node_class_spec(v1: bool) -> Value {
     let string = || json!({"type": "string"});
     let string_map = || json!({"type": "object", "additionalProperties": {"type": "string"}});
     let selector_terms = |extra: Value| {
@@ -528,7 +583,7 @@ fn ec2_node_class_spec() -> Value {
         }
         json!({"type": "array", "items": {"type": "object", "properties": props}})
     };
-    json!({
+    let mut spec = json!({
         "type": "object",
         "description": "EC2NodeClass spec (upstream karpenter.k8s.aws/v1 fields; kedge's AWS provider reads a subset and reports the rest).",
         "x-kubernetes-preserve-unknown-fields": true,
@@ -603,7 +658,22 @@ fn ec2_node_class_spec() -> Value {
                 },
             },
         },
-    })
+    });
+    if !v1 {
+        // v1beta1 (Karpenter 0.32-0.37): no alias or SSM terms, no capacity reservations, no
+        // kubelet (it was on the NodePool); `amiFamily` is required there (checked by `kedge
+        // check` and the conversion, not by this schema).
+        spec["description"] = "EC2NodeClass spec (upstream karpenter.k8s.aws/v1beta1 fields, converted to v1 by kedge's webhook).".into();
+        if let Some(p) = spec["properties"].as_object_mut() {
+            p.remove("capacityReservationSelectorTerms");
+            p.remove("kubelet");
+        }
+        if let Some(p) = spec["properties"]["amiSelectorTerms"]["items"]["properties"].as_object_mut() {
+            p.remove("alias");
+            p.remove("ssmParameter");
+        }
+    }
+    spec
 }
 
 #[cfg(test)]

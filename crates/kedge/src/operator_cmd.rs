@@ -53,7 +53,11 @@ pub struct OperatorArgs {
     #[arg(long, env = "KEDGE_WEBHOOK_SERVICE", default_value = "kedge-webhook")]
     pub webhook_service: String,
     /// The Secret (in the operator's namespace) keeping the webhook's CA and certificate.
-    #[arg(long, env = "KEDGE_WEBHOOK_SECRET", default_value = "kedge-webhook-cert")]
+    #[arg(
+        long,
+        env = "KEDGE_WEBHOOK_SECRET",
+        default_value = "kedge-webhook-cert"
+    )]
     pub webhook_secret: String,
     /// Instead of the Service: the URL the API server calls (an operator outside the cluster).
     #[arg(long, env = "KEDGE_WEBHOOK_URL")]

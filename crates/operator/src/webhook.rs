@@ -54,7 +54,11 @@ pub fn review(body: &[u8]) -> Value {
     let request = &req["request"];
     let uid = request.get("uid").and_then(Value::as_str).unwrap_or("");
     let Some(desired) = request.get("desiredAPIVersion").and_then(Value::as_str) else {
-        return failed(uid, &api_version, "request.desiredAPIVersion is missing".into());
+        return failed(
+            uid,
+            &api_version,
+            "request.desiredAPIVersion is missing".into(),
+        );
     };
     let objects = request
         .get("objects")
@@ -207,10 +211,10 @@ pub async fn ensure_certificate(client: &kube::Client, s: &Settings) -> Result<C
     let api: Api<Secret> = Api::namespaced(client.clone(), &s.namespace);
     let names = s.names().join(",");
     for _ in 0..3 {
-        let existing = api
-            .get_opt(&s.secret)
-            .await
-            .map_err(Error::kube(format!("reading Secret {}/{}", s.namespace, s.secret)))?;
+        let existing = api.get_opt(&s.secret).await.map_err(Error::kube(format!(
+            "reading Secret {}/{}",
+            s.namespace, s.secret
+        )))?;
         if let Some(secret) = &existing
             && let Some(cert) = from_secret(secret)
             && secret
@@ -302,7 +306,9 @@ pub async fn ensure_crds(client: &kube::Client, s: &Settings, ca_pem: &str) -> R
             &Patch::Merge(json!({"spec": {"conversion": want}})),
         )
         .await
-        .map_err(Error::kube(format!("setting the conversion webhook of CRD {name}")))?;
+        .map_err(Error::kube(format!(
+            "setting the conversion webhook of CRD {name}"
+        )))?;
         patched += 1;
     }
     Ok(patched)
@@ -312,9 +318,9 @@ pub async fn ensure_crds(client: &kube::Client, s: &Settings, ca_pem: &str) -> R
 fn same_conversion(have: &Value, want: &Value) -> bool {
     match (have, want) {
         (_, Value::Null) => have.is_null(),
-        (Value::Object(h), Value::Object(w)) => w.iter().all(|(k, wv)| {
-            same_conversion(h.get(k).unwrap_or(&Value::Null), wv)
-        }),
+        (Value::Object(h), Value::Object(w)) => w
+            .iter()
+            .all(|(k, wv)| same_conversion(h.get(k).unwrap_or(&Value::Null), wv)),
         _ => have == want,
     }
 }
@@ -329,8 +335,7 @@ pub fn tls_config(cert: &Certificate) -> Result<Arc<rustls::ServerConfig>> {
     let chain = CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| bad("certificate", &e))?;
-    let key =
-        PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).map_err(|e| bad("key", &e))?;
+    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).map_err(|e| bad("key", &e))?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -360,9 +365,10 @@ pub async fn serve(
             let Ok(stream) = acceptor.accept(stream).await else {
                 return;
             };
-            let svc = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
-                Ok::<_, Infallible>(handle(req).await)
-            });
+            let svc =
+                hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                    Ok::<_, Infallible>(handle(req).await)
+                });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                 .await;
@@ -379,7 +385,11 @@ async fn handle(req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
             .status(status)
             .header(
                 "content-type",
-                if json { "application/json" } else { "text/plain" },
+                if json {
+                    "application/json"
+                } else {
+                    "text/plain"
+                },
             )
             .body(Full::new(Bytes::from(body)))
             .unwrap_or_default()
@@ -428,18 +438,25 @@ pub async fn start(
         .map_err(|e| Error::Invalid(format!("the webhook's address: {e}")))?;
     tokio::spawn(serve(listener, tls, shutdown.clone()));
     tracing::info!(%addr, "conversion webhook serving");
+    // Once before returning, so an operator that reports ready has its CRDs pointing at it;
+    // then again every `recheck` (re-applied CRD files carry no CA). A failure is not fatal:
+    // the CRDs may be installed after the operator starts.
+    let check = |client: kube::Client, s: Settings, ca: String| async move {
+        match ensure_crds(&client, &s, &ca).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(crds = n, "conversion webhook set in the CRDs"),
+            Err(e) => tracing::warn!(error = %e, "could not set the CRDs' conversion webhook"),
+        }
+    };
+    check(client.clone(), s.clone(), cert.ca_pem.clone()).await;
     let mut stop = shutdown;
     tokio::spawn(async move {
         loop {
-            match ensure_crds(&client, &s, &cert.ca_pem).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(crds = n, "conversion webhook set in the CRDs"),
-                Err(e) => tracing::warn!(error = %e, "could not set the CRDs' conversion webhook"),
-            }
             tokio::select! {
                 _ = tokio::time::sleep(s.recheck) => {}
                 _ = stop.wait_for(|v| *v) => return,
             }
+            check(client.clone(), s.clone(), cert.ca_pem.clone()).await;
         }
     });
     Ok(addr)
@@ -511,7 +528,10 @@ mod tests {
         let mut s = settings();
         assert_eq!(
             s.names(),
-            ["kedge-webhook.kedge.svc", "kedge-webhook.kedge.svc.cluster.local"]
+            [
+                "kedge-webhook.kedge.svc",
+                "kedge-webhook.kedge.svc.cluster.local"
+            ]
         );
         s.url = Some("https://127.0.0.1:9443/convert".into());
         assert_eq!(s.names(), ["127.0.0.1"]);

@@ -708,6 +708,9 @@ async fn rbac_grants_what_the_operator_needs_and_nothing_more() {
             "",
             RELEASE_NAMESPACE,
         ),
+        // The conversion webhook's certificate.
+        ("create", "", "secrets", "", RELEASE_NAMESPACE),
+        ("update", "", "secrets", "", RELEASE_NAMESPACE),
     ];
     for &(verb, group, resource, sub, ns) in needed {
         assert!(

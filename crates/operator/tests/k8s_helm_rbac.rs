@@ -289,15 +289,47 @@ async fn the_chart_applies_and_its_rbac_is_enough_for_pods_and_nodes() {
     .unwrap();
     sos.create(&PostParams::default(), &so).await.unwrap();
 
-    // The operator, as the chart's ServiceAccount.
+    // The operator, as the chart's ServiceAccount; its conversion webhook on loopback (the
+    // chart's Service cannot route to a process outside the cluster).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let op = common::start_operator(Options {
         provider: ProviderKind::Kwok,
         own_namespace: ns.clone(),
         lease_name: "kedge-operator".into(),
         kwok_boot_delay: Duration::from_secs(1),
+        webhook: Some(operator::webhook::Settings {
+            bind: format!("127.0.0.1:{port}"),
+            service: "kedge-webhook".into(),
+            namespace: ns.clone(),
+            url: Some(format!("https://127.0.0.1:{port}/convert")),
+            secret: "kedge-webhook-cert".into(),
+            recheck: Duration::from_secs(60),
+        }),
         ..common::test_options(kubeconfig, "helm-test")
     })
     .await;
+    // With the chart's RBAC it made its certificate and set the CRDs: the NodePool reads back
+    // as v1beta1.
+    let pools_beta: Api<DynamicObject> = Api::all_with(
+        admin.clone(),
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("karpenter.sh", "v1beta1", "NodePool"),
+            "nodepools",
+        ),
+    );
+    let beta = eventually(30, "the NodePool read as v1beta1", || {
+        let pools_beta = pools_beta.clone();
+        async move { pools_beta.get("helm").await.ok() }
+    })
+    .await;
+    assert_eq!(
+        serde_json::to_value(&beta).unwrap()["spec"]["template"]["spec"]["nodeClassRef"],
+        json!({"kind": "EC2NodeClass", "name": "default"})
+    );
 
     // Pods: replicas through /scale, status, events.
     eventually(60, "the Deployment scaled to 2", || {

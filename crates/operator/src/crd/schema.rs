@@ -668,7 +668,9 @@ fn ec2_node_class_spec(v1: bool) -> Value {
             p.remove("capacityReservationSelectorTerms");
             p.remove("kubelet");
         }
-        if let Some(p) = spec["properties"]["amiSelectorTerms"]["items"]["properties"].as_object_mut() {
+        if let Some(p) =
+            spec["properties"]["amiSelectorTerms"]["items"]["properties"].as_object_mut()
+        {
             p.remove("alias");
             p.remove("ssmParameter");
         }

@@ -151,10 +151,13 @@ pub(crate) fn pick_each(
         .collect()
 }
 
+/// An object's metadata without its annotations, and the annotations.
+pub(crate) type MetadataParts = (Map<String, Value>, Map<String, Value>);
+
 /// The object's metadata (a copy; empty when absent) and its annotations taken out of it.
 pub(crate) fn metadata_and_annotations(
     obj: &Map<String, Value>,
-) -> Result<(Map<String, Value>, Map<String, Value>), ConversionError> {
+) -> Result<MetadataParts, ConversionError> {
     let mut metadata = object(obj, "metadata", "")?.cloned().unwrap_or_default();
     let annotations = match metadata.remove("annotations") {
         None | Some(Value::Null) => Map::new(),

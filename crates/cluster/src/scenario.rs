@@ -107,6 +107,10 @@ pub struct Scenario {
     pub trace: Option<PathBuf>,
     #[serde(default)]
     pub chaos: Vec<Chaos>,
+    /// Faults injected in the decision path's inputs (a scaler's source down, no capacity,
+    /// nodes that never become Ready, consumers that crash); see [`Fault`].
+    #[serde(default)]
+    pub faults: Vec<Fault>,
 }
 
 fn default_tick() -> Duration {
@@ -297,6 +301,99 @@ pub struct Chaos {
     pub sigkill_busy: usize,
 }
 
+/// A fault injected from `at` for `for` (both since the start of the run). The substrate only
+/// injects it; what kedge does about it is the engine's (docs/operator.md, "Faults").
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    #[serde(deserialize_with = "dur")]
+    pub at: Duration,
+    #[serde(rename = "for", deserialize_with = "dur")]
+    pub duration: Duration,
+    pub kind: FaultKind,
+    /// `no-capacity` only: the instance types the cloud has no capacity for (empty: every
+    /// type).
+    #[serde(default)]
+    pub instance_types: Vec<String>,
+    /// `consumer-crash` only: the share of messages that crash the consumer receiving them
+    /// (poison messages), 0 < share ≤ 1; default 1 (every message).
+    #[serde(default)]
+    pub share: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// Every trigger's source fails (the queue's API does not answer).
+    ScalerDown,
+    /// Launches of the listed instance types fail with insufficient capacity.
+    NoCapacity,
+    /// Nodes launched in the window never become Ready.
+    NodeNotReady,
+    /// A consumer crashes on every message it receives (before deleting it) and is restarted
+    /// with the kubelet's back-off.
+    ConsumerCrash,
+}
+
+/// The faults active at one moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActiveFaults {
+    pub scaler_down: bool,
+    /// `Some(types)` while launches fail (an empty list: every type).
+    pub no_capacity: Option<Vec<String>>,
+    pub node_not_ready: bool,
+    /// `Some(share)` while consumers crash on that share of the messages.
+    pub consumer_crash: Option<f64>,
+}
+
+impl ActiveFaults {
+    /// The faults of `faults` active `elapsed` after the start.
+    pub fn at(faults: &[Fault], elapsed: Duration) -> ActiveFaults {
+        let mut a = ActiveFaults::default();
+        let mut all = false;
+        for f in faults {
+            if elapsed < f.at || elapsed >= f.at.saturating_add(f.duration) {
+                continue;
+            }
+            match f.kind {
+                FaultKind::ScalerDown => a.scaler_down = true,
+                FaultKind::NoCapacity => {
+                    let l = a.no_capacity.get_or_insert_with(Vec::new);
+                    l.extend(f.instance_types.iter().cloned());
+                    all |= f.instance_types.is_empty();
+                }
+                FaultKind::NodeNotReady => a.node_not_ready = true,
+                FaultKind::ConsumerCrash => {
+                    let share = f.share.unwrap_or(1.0);
+                    a.consumer_crash = Some(a.consumer_crash.map_or(share, |s| s.max(share)));
+                }
+            }
+        }
+        if all {
+            a.no_capacity = Some(Vec::new());
+        }
+        a
+    }
+
+    /// Whether a launch of `instance_type` fails now.
+    pub fn refuses(&self, instance_type: &str) -> bool {
+        self.no_capacity
+            .as_ref()
+            .is_some_and(|l| l.is_empty() || l.iter().any(|t| t == instance_type))
+    }
+
+    /// Moments (since the start) at which the active set changes.
+    pub fn edges(faults: &[Fault]) -> Vec<Duration> {
+        let mut v: Vec<Duration> = faults
+            .iter()
+            .flat_map(|f| [f.at, f.at.saturating_add(f.duration)])
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
 /// The longest any scenario duration may be (30 days).
 const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -311,6 +408,7 @@ impl Scenario {
             .into_iter()
             .chain(self.phases.iter().map(|p| p.duration))
             .chain(self.chaos.iter().map(|c| c.at))
+            .chain(self.faults.iter().flat_map(|f| [f.at, f.duration]))
             .chain([
                 self.consumer.visibility_timeout,
                 self.consumer.grace_period,
@@ -319,7 +417,7 @@ impl Scenario {
             .max()
             .unwrap_or_default();
         if longest > MAX_DURATION {
-            return Err("durations (duration, the phases' sum, tick, boot_delay, pod_start, chaos at, the consumer's) must be at most 30 days".into());
+            return Err("durations (duration, the phases' sum, tick, boot_delay, pod_start, chaos at, faults' at and for, the consumer's) must be at most 30 days".into());
         }
         if self.tick < Duration::from_millis(10) {
             return Err("tick: at least 10ms".into());
@@ -343,6 +441,26 @@ impl Scenario {
         }
         if self.queue.fifo() && self.queue.groups == 0 {
             return Err("queue.groups must be at least 1 for a FIFO queue".into());
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            if f.duration.is_zero() {
+                return Err(format!("faults[{i}].for must be more than 0s"));
+            }
+            if f.kind != FaultKind::NoCapacity && !f.instance_types.is_empty() {
+                return Err(format!(
+                    "faults[{i}].instance_types applies to kind no-capacity only"
+                ));
+            }
+            if let Some(share) = f.share {
+                if f.kind != FaultKind::ConsumerCrash {
+                    return Err(format!(
+                        "faults[{i}].share applies to kind consumer-crash only"
+                    ));
+                }
+                if !(share > 0.0 && share <= 1.0) {
+                    return Err(format!("faults[{i}].share must be in (0, 1]"));
+                }
+            }
         }
         for (i, p) in self.phases.iter().enumerate() {
             if !(p.rate >= 0.0 && p.rate.is_finite()) {

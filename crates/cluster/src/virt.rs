@@ -16,12 +16,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clock::Timestamp;
-use engine::{Cluster, ConsumerPod, Effect, NodeInfo, PodFlags, PodPhase};
+use engine::{Cluster, ConsumerPod, Effect, Engine, Event, Launch, NodeInfo, PodFlags, PodPhase};
 use model::karpenter::{
     LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_INSTANCE_TYPE, LABEL_NODEPOOL, LABEL_ZONE, NodePool,
 };
 use model::kube::Pod;
 use provision::catalog::Catalog;
+use provision::plan::InstanceOption;
 use provision::resources::Res;
 use provision::scheduler::ExistingNode;
 
@@ -90,6 +91,8 @@ pub struct Totals {
     /// Consumers stopped while working on a message (scale-in or eviction).
     pub busy_pods_killed: u64,
     pub pods_started: u64,
+    /// Launches the cloud refused (an injected `no-capacity` fault).
+    pub launches_refused: u64,
 }
 
 /// A node lifecycle line for the decision log.
@@ -128,6 +131,11 @@ pub struct Virtual {
     /// stopping a busy consumer when the decision was made knowing it was busy (a consumer
     /// that took a message in the instant after is a race any cluster has).
     busy_seen: Vec<bool>,
+    /// The faults active now (the substrate sets them from its scenario): launches of these
+    /// types are refused, nodes launched now never become Ready.
+    pub faults: crate::scenario::ActiveFaults,
+    /// Launches refused since the last [`Virtual::relaunch_failed`].
+    launch_failures: Vec<(Launch, InstanceOption)>,
 }
 
 /// Billing of a node that ran `secs`: per second, at least a minute.
@@ -173,6 +181,8 @@ impl Virtual {
             },
             notes: Vec::new(),
             busy_seen: Vec::new(),
+            faults: Default::default(),
+            launch_failures: Vec::new(),
         }
     }
 
@@ -513,6 +523,27 @@ impl Virtual {
                 let Some(o) = l.claim.options.first().cloned() else {
                     return;
                 };
+                if self.faults.refuses(&o.instance_type) {
+                    // The cloud's answer (InsufficientInstanceCapacity): no node, no bill.
+                    self.totals.launches_refused += 1;
+                    self.notes.push(NodeNote {
+                        at: now,
+                        text: format!(
+                            "fault: no capacity for {} ({} {}); launch of {}{} refused",
+                            o.instance_type,
+                            o.capacity_type,
+                            o.zone,
+                            l.name,
+                            if l.reason == engine::LaunchReason::Replacement {
+                                " (a consolidation's replacement)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    });
+                    self.launch_failures.push((l, o));
+                    return;
+                }
                 let seq = self.node_names.len() as u64;
                 self.add_node(
                     l.name.clone(),
@@ -527,6 +558,13 @@ impl Virtual {
                 );
                 self.totals.nodes_launched += 1;
                 self.totals.max_nodes = self.totals.max_nodes.max(self.cluster.nodes.len() as u32);
+                if self.faults.node_not_ready {
+                    self.notes.push(NodeNote {
+                        at: now,
+                        text: format!("fault: node {} will never become Ready", l.name),
+                    });
+                    return;
+                }
                 let ready = if instant_boot {
                     now
                 } else {
@@ -555,6 +593,30 @@ impl Virtual {
             }
             Effect::Delete { node, .. } => self.remove_node(&node, now, b),
         }
+    }
+
+    /// Hand the launches the cloud refused to the engine ([`Engine::launch_failed`]: it
+    /// remembers the offering and relaunches on the next option) and carry out what it
+    /// decides, until no launch is refused. Returns the engine's events.
+    pub fn relaunch_failed(
+        &mut self,
+        engine: &mut Engine,
+        now: u64,
+        instant_boot: bool,
+        b: &mut dyn Backend,
+    ) -> Vec<Event> {
+        let mut events = Vec::new();
+        // Each failure marks one more offering unavailable, so this ends.
+        while !self.launch_failures.is_empty() {
+            for (l, o) in std::mem::take(&mut self.launch_failures) {
+                let step = engine.launch_failed(Timestamp::from_millis(now), &l, &o);
+                events.extend(step.events);
+                for e in step.effects {
+                    self.apply(e, now, instant_boot, b);
+                }
+            }
+        }
+        events
     }
 
     fn remove_node(&mut self, name: &str, now: u64, b: &mut dyn Backend) {

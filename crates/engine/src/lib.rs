@@ -19,6 +19,11 @@
 //! - [`disruption`]: the disruption command lifecycle (pass, validate after the delay, replace,
 //!   drain, delete) and consolidation gating.
 //! - [`placement`]: kube-scheduler's binding, for substrates without one.
+//! - [`capacity`]: offerings the cloud had no capacity for, unavailable for 3 minutes
+//!   (Karpenter's unavailable-offerings cache); a failed launch is relaunched at once on the
+//!   claim's next option ([`NodeEngine::launch_failed`]).
+//! - [`liveness`]: a claim whose node never registers is deleted after 15 minutes (Karpenter's
+//!   registration TTL), so its pods are planned again.
 //! - [`cluster`]: the observed state ([`Cluster`]), one conversion per substrate.
 //! - [`event`]: every decision as an [`Event`] with its reason, stamped with `now`.
 //!
@@ -26,9 +31,11 @@
 //! [`NodeEngine`] for provisioning and disruption); the simulator and the twin drive them all
 //! through [`Engine`].
 
+pub mod capacity;
 pub mod cluster;
 pub mod disruption;
 pub mod event;
+pub mod liveness;
 pub mod placement;
 pub mod policy;
 pub mod provisioning;
@@ -82,6 +89,9 @@ pub struct NodeEngine {
     namer: provisioning::Namer,
     /// When a replica count last changed (consolidation settles after it).
     last_scale: Option<Timestamp>,
+    unavailable: capacity::UnavailableOfferings,
+    /// When the next claim in flight reaches its registration TTL.
+    liveness_due: Option<Timestamp>,
 }
 
 impl NodeEngine {
@@ -97,6 +107,8 @@ impl NodeEngine {
             disruptor: disruption::Disruptor::new(now),
             namer: provisioning::Namer::new(name_seed),
             last_scale: None,
+            unavailable: capacity::UnavailableOfferings::default(),
+            liveness_due: None,
             catalog,
             policy,
         }
@@ -128,8 +140,9 @@ impl NodeEngine {
         cluster: &mut Cluster,
         rec: &mut Recorder,
     ) -> Vec<Effect> {
+        let catalog = self.unavailable.view(now, &self.catalog);
         self.provisioner
-            .step(now, cluster, &self.catalog, &mut self.namer, rec)
+            .step(now, cluster, &catalog, &mut self.namer, rec)
             .into_iter()
             .map(Effect::Launch)
             .collect()
@@ -142,11 +155,12 @@ impl NodeEngine {
         cluster: &mut Cluster,
         rec: &mut Recorder,
     ) -> Vec<Effect> {
+        let catalog = self.unavailable.view(now, &self.catalog);
         self.disruptor
             .step(
                 now,
                 cluster,
-                &self.catalog,
+                &catalog,
                 &self.policy,
                 self.last_scale,
                 &mut self.namer,
@@ -163,13 +177,108 @@ impl NodeEngine {
             .collect()
     }
 
+    /// Claims whose node did not register within the registration TTL: delete them
+    /// ([`liveness`]).
+    pub fn liveness(
+        &mut self,
+        now: Timestamp,
+        cluster: &mut Cluster,
+        rec: &mut Recorder,
+    ) -> Vec<Effect> {
+        let (out, next) = liveness::check(now, cluster, liveness::REGISTRATION_TTL, rec);
+        for e in &out {
+            if let Effect::Delete { node, .. } = e
+                && let Some(n) = cluster.node(node)
+            {
+                cluster.info[n].deleting = true;
+            }
+        }
+        self.liveness_due = next;
+        out
+    }
+
+    /// The cloud refused `launch` on `offering` for lack of capacity
+    /// (`InsufficientInstanceCapacity`): the offering is unavailable for
+    /// [`capacity::UNAVAILABLE_OFFERINGS_TTL`] (Karpenter's unavailable-offerings cache), and
+    /// the claim is relaunched at once, under a new name, on its next option still available
+    /// (the next-cheapest type that fits the same pods). A consolidation's replacement is not
+    /// relaunched: its command gives up at its timeout, as a failed replacement launch does in
+    /// Karpenter. With no option left the pods stay Pending and the next batch plans them
+    /// against what is still available.
+    pub fn launch_failed(
+        &mut self,
+        now: Timestamp,
+        launch: &Launch,
+        offering: &provision::plan::InstanceOption,
+        rec: &mut Recorder,
+    ) -> Vec<Effect> {
+        self.unavailable
+            .mark(now, offering, capacity::UNAVAILABLE_OFFERINGS_TTL);
+        rec.warn(
+            now,
+            Topic::Provision,
+            ObjectRef::cluster("NodeClaim", &launch.name),
+            "InsufficientCapacityError",
+            format!(
+                "{}: no capacity for {} {} in {}; the offering is unavailable for {}s",
+                launch.name,
+                offering.instance_type,
+                offering.capacity_type,
+                offering.zone,
+                capacity::UNAVAILABLE_OFFERINGS_TTL.as_secs()
+            ),
+        );
+        if launch.reason == LaunchReason::Replacement {
+            return Vec::new();
+        }
+        let mut claim = launch.claim.clone();
+        claim
+            .options
+            .retain(|o| !self.unavailable.is_unavailable(now, o));
+        let Some(next) = claim.options.first().cloned() else {
+            rec.warn(
+                now,
+                Topic::Provision,
+                ObjectRef::cluster("NodeClaim", &launch.name),
+                "InsufficientCapacityError",
+                format!(
+                    "{}: every instance type that fits its {} pod(s) is unavailable; they stay Pending and are planned again",
+                    launch.name,
+                    claim.pods.len()
+                ),
+            );
+            return Vec::new();
+        };
+        let name = self.namer.name(&claim.nodepool);
+        rec.record(
+            now,
+            Topic::Provision,
+            ObjectRef::cluster("NodeClaim", &name),
+            "Launched",
+            format!(
+                "launch {name} (instead of {}): {} {} ${:.4}/h for {} pod(s), the next-cheapest option after insufficient capacity for {}",
+                launch.name,
+                next.instance_type,
+                next.capacity_type,
+                next.price,
+                claim.pods.len(),
+                offering.instance_type
+            ),
+        );
+        vec![Effect::Launch(Launch {
+            name,
+            reason: launch.reason,
+            claim,
+        })]
+    }
+
     /// When the node side wants to be stepped again (earlier on cluster changes).
     pub fn next_wake(&self) -> Timestamp {
         let d = self.disruptor.next_wake(&self.policy);
-        match self.provisioner.next_wake() {
-            Some(p) => p.min(d),
-            None => d,
-        }
+        [self.provisioner.next_wake(), self.liveness_due]
+            .into_iter()
+            .flatten()
+            .fold(d, Timestamp::min)
     }
 }
 
@@ -274,7 +383,27 @@ impl Engine {
         step.effects.extend(launches);
         let disruption = self.nodes.disrupt(now, cluster, &mut self.recorder);
         step.effects.extend(disruption);
+        let liveness = self.nodes.liveness(now, cluster, &mut self.recorder);
+        step.effects.extend(liveness);
         step.events = self.recorder.take();
         step
+    }
+
+    /// The substrate could not launch `launch` on `offering` (no capacity): see
+    /// [`NodeEngine::launch_failed`]. Returns the relaunch (if any) and the events.
+    pub fn launch_failed(
+        &mut self,
+        now: Timestamp,
+        launch: &Launch,
+        offering: &provision::plan::InstanceOption,
+    ) -> Step {
+        let effects = self
+            .nodes
+            .launch_failed(now, launch, offering, &mut self.recorder);
+        Step {
+            effects,
+            events: self.recorder.take(),
+            decisions: Vec::new(),
+        }
     }
 }

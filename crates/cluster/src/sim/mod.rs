@@ -21,15 +21,22 @@
 //!   [`engine::replicaset::victims`] ranks first (kedge's choice reaches it as a lower deletion
 //!   cost); kube-scheduler binds with [`engine::placement::bind`]; a bound pod runs its
 //!   consumer after `pod_start`.
-//! - **Nodes**: a claim is a node of its cheapest fitting offering (no insufficient-capacity
-//!   errors), in flight until `boot_delay` has passed (at once under the oracle's
-//!   `instant_boot`), billed per second from launch to deletion with EC2's 60 s minimum.
-//!   Baseline nodes run all along outside any NodePool.
+//! - **Nodes**: a claim is a node of its first option (the cheapest fitting offering the
+//!   engine has not seen refused), in flight until `boot_delay` has passed (at once under the
+//!   oracle's `instant_boot`), billed per second from launch to deletion with EC2's 60 s
+//!   minimum. Baseline nodes run all along outside any NodePool.
+//! - **Faults** (the scenario's `faults:`), injected here and handled by the engine:
+//!   `scaler-down` (every trigger read fails), `no-capacity` (launches of the listed types are
+//!   refused; [`Virtual::relaunch_failed`] hands them to the engine), `node-not-ready` (nodes
+//!   launched meanwhile never become Ready), `consumer-crash` (a consumer dies on what it
+//!   receives, its messages come back after the visibility timeout, it restarts after the
+//!   kubelet's back-off).
 //!
 //! # Left out
 //! API latencies and watch delays (effects land in the step that decides them), AWS's
-//! approximate queue counters, node and pod failures other than the scenario's chaos, spot
-//! interruptions, image pulls beyond the fixed `pod_start`, DaemonSets.
+//! approximate queue counters, node and pod failures other than the scenario's chaos and
+//! faults, a crash-looping pod's Ready condition (it counts as running), spot interruptions,
+//! image pulls beyond the fixed `pod_start`, DaemonSets.
 
 pub mod queue;
 pub mod report;
@@ -49,7 +56,7 @@ use model::quantity::Quantity;
 use provision::catalog::Catalog;
 use rand::{Rng, SeedableRng};
 
-use crate::scenario::{self, Chaos, Loaded, Trace, Work};
+use crate::scenario::{self, ActiveFaults, Chaos, Fault, Loaded, Trace, Work};
 use crate::virt::{Backend, PodState, Virtual};
 use queue::{Msg, Queue};
 use report::{Decision, Histogram, RunReport, RunSummary, Sample};
@@ -101,6 +108,8 @@ pub struct SimConfig {
     pub drain_limit: Duration,
     pub seed: u64,
     pub chaos: Vec<Chaos>,
+    /// Faults injected in the decision path's inputs (`faults:` of the scenario).
+    pub faults: Vec<Fault>,
     /// The edits the run was made with (for the report).
     pub settings: Vec<String>,
 }
@@ -143,6 +152,7 @@ impl SimConfig {
             drain_limit: Duration::from_secs(6 * 3600),
             seed,
             chaos: s.chaos.clone(),
+            faults: s.faults.clone(),
             settings: Vec::new(),
         })
     }
@@ -210,6 +220,22 @@ struct Model<'c> {
     processed: u64,
     interrupted: u64,
     buf: Vec<Msg>,
+    /// A `consumer-crash` fault is active: a consumer crashes on this share of the messages
+    /// it receives (which ones is fixed per message: a poison message stays poison).
+    crashing: Option<f64>,
+    /// Crashed consumers' restarts (the kubelet's back-off).
+    restarts: BinaryHeap<Reverse<(u64, usize)>>,
+    /// Crashes per consumer (the back-off doubles with each).
+    crash_counts: Vec<u32>,
+    crashes: u64,
+}
+
+/// The kubelet's restart back-off of a crashing container: 10 s, doubled after each crash,
+/// at most 5 minutes ("exponential back-off delay (10s, 20s, 40s, …), that is capped at five
+/// minutes", Kubernetes docs, Pod Lifecycle → Container restart policy). The reset after 10
+/// minutes of running is not modelled.
+fn crash_backoff(crashes: u32) -> u64 {
+    (10_000u64 << crashes.min(5)).min(300_000)
 }
 
 impl Backend for Model<'_> {
@@ -299,6 +325,27 @@ impl Model<'_> {
                 self.make_idle(i);
                 continue;
             }
+            if let Some(share) = self.crashing
+                && buf.iter().any(|m| poison(m, share))
+            {
+                // The consumer dies before deleting anything: the messages come back after
+                // their visibility timeout (the receive already counted towards
+                // maxReceiveCount), the container restarts after its back-off.
+                let back = now + self.cfg.consumer.visibility_timeout.as_millis() as u64;
+                for m in buf.drain(..) {
+                    self.queue.abandon(m, back);
+                }
+                self.buf = buf;
+                if self.crash_counts.len() <= i {
+                    self.crash_counts.resize(i + 1, 0);
+                }
+                let n = self.crash_counts[i];
+                self.crash_counts[i] += 1;
+                self.crashes += 1;
+                self.consumers[i].running = false;
+                self.restarts.push(Reverse((now + crash_backoff(n), i)));
+                continue;
+            }
             let c = &mut self.consumers[i];
             for m in buf.drain(..) {
                 c.held.push(Held {
@@ -367,7 +414,8 @@ impl Model<'_> {
         let w = self.work_heap.peek().map(|Reverse((t, _, _))| *t);
         let g = self.grace.peek().map(|Reverse((t, _))| *t);
         let r = self.queue.next_return();
-        [w, g, r].into_iter().flatten().min()
+        let c = self.restarts.peek().map(|Reverse((t, _))| *t);
+        [w, g, r, c].into_iter().flatten().min()
     }
 }
 
@@ -383,6 +431,9 @@ struct Sim<'c> {
     decisions: Vec<Decision>,
     /// Chaos moments not yet reached, in order.
     chaos: VecDeque<(u64, usize)>,
+    /// Moments the active faults change, not yet reached.
+    fault_edges: VecDeque<u64>,
+    faults: ActiveFaults,
     messages: u64,
     dirty: bool,
 }
@@ -476,7 +527,15 @@ impl<'c> Sim<'c> {
             processed: 0,
             interrupted: 0,
             buf: Vec::new(),
+            crashing: None,
+            restarts: BinaryHeap::new(),
+            crash_counts: Vec::new(),
+            crashes: 0,
         };
+        let fault_edges = ActiveFaults::edges(&cfg.faults)
+            .into_iter()
+            .map(|d| T0 + d.as_millis() as u64)
+            .collect();
         let mut sim = Sim {
             cfg,
             key,
@@ -487,6 +546,8 @@ impl<'c> Sim<'c> {
             model,
             decisions: Vec::new(),
             chaos: chaos.into(),
+            fault_edges,
+            faults: ActiveFaults::default(),
             messages: 0,
             dirty: true,
         };
@@ -526,6 +587,48 @@ impl<'c> Sim<'c> {
                 format!("chaos: SIGKILL to {k} busy consumer(s)"),
             );
             self.dirty = true;
+        }
+    }
+
+    /// Faults that begin or end by `now`: hand them to the parts that inject them.
+    fn faults(&mut self, now: u64) {
+        let mut changed = false;
+        while self.fault_edges.front().is_some_and(|&t| t <= now) {
+            self.fault_edges.pop_front();
+            changed = true;
+        }
+        if !changed {
+            return;
+        }
+        let a = ActiveFaults::at(&self.cfg.faults, Duration::from_millis(now - T0));
+        if a != self.faults {
+            self.record(now, "fault", format!("faults active: {}", describe(&a)));
+        }
+        self.virt.faults = a.clone();
+        self.model.crashing = a.consumer_crash;
+        self.faults = a;
+        self.dirty = true;
+    }
+
+    /// Crashed consumers whose back-off is over start again (if their pod still runs).
+    fn restarts(&mut self, now: u64) {
+        while let Some(Reverse((t, i))) = self.model.restarts.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.model.restarts.pop();
+            if self
+                .virt
+                .pods
+                .get(i)
+                .is_some_and(|p| p.state == PodState::Running)
+                && let Some(c) = self.model.consumers.get_mut(i)
+                && !c.running
+                && !c.stopping
+            {
+                c.running = true;
+                self.model.make_idle(i);
+            }
         }
     }
 
@@ -570,15 +673,20 @@ impl<'c> Sim<'c> {
         if due {
             pods = self.virt.consumer_pods();
             let value = self.queue_metric();
+            let trigger = if self.faults.scaler_down {
+                Err("fault: the queue's API does not answer".to_string())
+            } else {
+                Ok(autoscale::MetricSample::with_threshold(
+                    value,
+                    self.activation,
+                ))
+            };
             inputs.push((
                 self.key.clone(),
                 ScaleInput {
                     replicas: self.virt.replicas,
                     ready: None,
-                    triggers: vec![Ok(autoscale::MetricSample::with_threshold(
-                        value,
-                        self.activation,
-                    ))],
+                    triggers: vec![trigger],
                     pods: Some(&pods),
                     foresight: self.foresight(now),
                 },
@@ -596,6 +704,16 @@ impl<'c> Sim<'c> {
         let instant = self.cfg.policy.instant_boot;
         for e in step.effects {
             self.virt.apply(e, now, instant, &mut self.model);
+        }
+        for e in self
+            .virt
+            .relaunch_failed(&mut self.engine, now, instant, &mut self.model)
+        {
+            self.decisions.push(Decision {
+                at_ms: now - T0,
+                kind: e.topic.as_str(),
+                text: e.line(),
+            });
         }
         self.exits(now);
         self.virt.reconcile(now, &mut self.model);
@@ -695,6 +813,7 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(f64)) -> Result<RunReport, 
             sim.model.next_event(),
             sim.virt.next_due(),
             sim.chaos.front().map(|c| c.0),
+            sim.fault_edges.front().copied(),
         ]
         .into_iter()
         .flatten()
@@ -720,6 +839,8 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(f64)) -> Result<RunReport, 
             sim.dirty = true;
         }
         sim.chaos(now);
+        sim.faults(now);
+        sim.restarts(now);
         while let Some(Reverse((t, i, token))) = sim.model.work_heap.peek().copied() {
             if t > now {
                 break;
@@ -804,6 +925,45 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(f64)) -> Result<RunReport, 
         samples,
         decisions: sim.decisions,
     })
+}
+
+/// Whether `m` crashes its consumer under a crash fault on `share` of the messages: a fixed
+/// property of the message (a hash of its send time), so a poison message crashes every
+/// consumer that receives it.
+fn poison(m: &Msg, share: f64) -> bool {
+    if share >= 1.0 {
+        return true;
+    }
+    let mut x = m.sent.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 31;
+    (x % 1_000_000) as f64 / 1_000_000.0 < share
+}
+
+/// The active faults in a few words.
+fn describe(a: &ActiveFaults) -> String {
+    let mut v = Vec::new();
+    if a.scaler_down {
+        v.push("scaler-down".to_string());
+    }
+    match &a.no_capacity {
+        Some(t) if t.is_empty() => v.push("no-capacity (every type)".into()),
+        Some(t) => v.push(format!("no-capacity ({})", t.join(", "))),
+        None => {}
+    }
+    if a.node_not_ready {
+        v.push("node-not-ready".into());
+    }
+    if let Some(share) = a.consumer_crash {
+        v.push(format!(
+            "consumer-crash (on {:.0} % of the messages)",
+            share * 100.0
+        ));
+    }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// One sample per ~2,000 over the run, at least every second.

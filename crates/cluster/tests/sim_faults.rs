@@ -133,7 +133,8 @@ fn scaler_down_without_fallback_holds_the_replica_count() {
 #[test]
 fn scaler_down_with_fallback_uses_each_behavior_after_the_failure_threshold() {
     // (behavior, replicas as a function of the count when the fault began)
-    let cases: [(&str, fn(u32) -> u32); 4] = [
+    type Want = fn(u32) -> u32;
+    let cases: [(&str, Want); 4] = [
         ("static", |_| 3),
         ("currentReplicas", |c| c),
         ("currentReplicasIfHigher", |c| c.max(3)),

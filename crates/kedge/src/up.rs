@@ -322,6 +322,8 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         kill_after: grace + Duration::from_secs(5),
     };
     let mut twin = LocalCluster::new(cfg, now())?;
+    // The scenario's faults, timed like its chaos (from the start of the run).
+    twin.set_faults(sc.faults.clone(), start);
     let target = so
         .spec
         .triggers

@@ -29,6 +29,7 @@ use provision::catalog::Catalog;
 use scalers::ResolvedAuth;
 use workload::Status;
 
+use crate::scenario::{ActiveFaults, Fault};
 use crate::virt::{Backend, PodState, Virtual};
 
 pub use process::{ConsumerCommand, PodProcess};
@@ -121,6 +122,8 @@ pub struct Totals {
     pub pods_started: u64,
     pub pods_exited_unexpectedly: u64,
     pub chaos_killed: u64,
+    /// Consumers SIGKILLed by a `consumer-crash` fault.
+    pub crash_faults: u64,
     pub scale_events: u64,
     /// The first scale-out (ms since the epoch).
     pub first_scale_out_ms: Option<u64>,
@@ -215,6 +218,10 @@ pub struct LocalCluster {
     /// Every decision, for the report.
     pub log: Vec<DecisionRecord>,
     pub totals: Totals,
+    /// Faults to inject (the scenario's `faults:`), with the moment their times count from.
+    faults: Vec<Fault>,
+    fault_start: u64,
+    active: ActiveFaults,
 }
 
 impl LocalCluster {
@@ -285,6 +292,9 @@ impl LocalCluster {
             recent: VecDeque::new(),
             log: Vec::new(),
             totals: Totals::default(),
+            faults: Vec::new(),
+            fault_start: now.as_millis(),
+            active: ActiveFaults::default(),
             cfg,
         })
     }
@@ -360,10 +370,34 @@ impl LocalCluster {
         self.start.max(self.last_tick)
     }
 
+    /// Inject `faults` (their `at` counts from `start`): the twin only injects them; what
+    /// happens next is the engine's.
+    pub fn set_faults(&mut self, faults: Vec<Fault>, start: Timestamp) {
+        self.faults = faults;
+        self.fault_start = start.as_millis();
+    }
+
+    /// The faults active at `t`: handed to the virtual cluster; a change is logged.
+    fn update_faults(&mut self, t: u64) {
+        if self.faults.is_empty() {
+            return;
+        }
+        let a = ActiveFaults::at(
+            &self.faults,
+            Duration::from_millis(t.saturating_sub(self.fault_start)),
+        );
+        if a != self.active {
+            self.record(t, "fault", format!("faults active: {a:?}"));
+            self.virt.faults = a.clone();
+            self.active = a;
+        }
+    }
+
     /// One control step at `now`.
     pub async fn tick(&mut self, now: Timestamp) -> Result<(), Error> {
         let t = now.as_millis();
         self.last_tick = t;
+        self.update_faults(t);
         if self.virt.advance(t, &mut self.procs) {
             // A node became Ready: the engine sees it below.
         }
@@ -372,9 +406,16 @@ impl LocalCluster {
             return Err(e);
         }
         self.reap(t);
+        if self.active.consumer_crash.is_some() {
+            self.crash_busy(t);
+        }
         let due = !self.engine.due(now).is_empty();
         let mut triggers = Vec::new();
-        if due {
+        if due && self.active.scaler_down {
+            for _ in &self.scalers {
+                triggers.push(Err("fault: the queue's API does not answer".to_string()));
+            }
+        } else if due {
             for s in &self.scalers {
                 let r = match tokio::time::timeout(
                     Duration::from_secs(5),
@@ -429,6 +470,12 @@ impl LocalCluster {
                     self.totals.first_scale_out_ms.map(|s| t.saturating_sub(s));
             }
             self.virt.apply(e, t, false, &mut self.procs);
+        }
+        for e in self
+            .virt
+            .relaunch_failed(&mut self.engine, t, false, &mut self.procs)
+        {
+            self.record(t, e.topic.as_str(), e.line());
         }
         self.virt.reconcile(t, &mut self.procs);
         self.virt.place(t);
@@ -525,6 +572,34 @@ impl LocalCluster {
             format!("chaos: SIGKILL to {killed} busy consumer(s)"),
         );
         killed
+    }
+
+    /// A `consumer-crash` fault: every consumer holding a message dies before deleting it
+    /// (SIGKILL; the pod is replaced as after any unexpected exit, the message returns after
+    /// its visibility timeout and its receive counts towards maxReceiveCount).
+    fn crash_busy(&mut self, t: u64) {
+        let busy: Vec<usize> = self
+            .virt
+            .alive()
+            .filter(|&i| self.virt.pods[i].state == PodState::Running && self.procs.busy(i))
+            .collect();
+        let mut killed = 0;
+        for &i in &busy {
+            if let Some(p) = self.procs.procs.get_mut(i).and_then(Option::as_mut)
+                && p.exited().is_none()
+            {
+                p.signal(libc::SIGKILL);
+                killed += 1;
+            }
+        }
+        if killed > 0 {
+            self.totals.crash_faults += killed;
+            self.record(
+                t,
+                "pod",
+                format!("fault: {killed} consumer(s) crashed holding a message"),
+            );
+        }
     }
 
     /// Pids of every consumer process still held.

@@ -12,7 +12,8 @@
 //! - [`hpa`]: the HPA maths: per-metric proposals with tolerance, stabilization windows,
 //!   rate-limit policies, `selectPolicy`.
 //! - [`modifiers`]: `scalingModifiers` composite metrics, evaluated with `evalexpr`.
-//! - [`scaledjob`]: ScaledJob maths: how many Jobs to create (KEDA's scaling strategies).
+//! - [`scaledjob`]: ScaledJob maths: how many Jobs to create (KEDA's scaling strategies), and
+//!   [`scaledjob::step`]: one poll of a ScaledJob (rollout, creation, history limits).
 //! - [`scaler`]: the [`Scaler`] trait the I/O side (crate `scalers`) implements.
 //! - [`metrics`]: Prometheus metrics with KEDA's names, rendered as text.
 

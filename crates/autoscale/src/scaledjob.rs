@@ -8,6 +8,11 @@
 //! `maxScale = ⌈maxValue⌉`. Below `minReplicaCount` running Jobs the executor tops up to the
 //! minimum; otherwise the `scalingStrategy` gives the effective maximum, and
 //! `min(scaleTo, effectiveMaxScale)` Jobs are created when a trigger is active.
+//!
+//! [`step`] is one whole poll (rollout, counts, creation, history limits) over the Jobs a
+//! substrate observed.
+
+pub mod step;
 
 use model::keda::scaledjob::{MultipleScalersCalculation, Strategy};
 

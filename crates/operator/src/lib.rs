@@ -33,6 +33,8 @@
 //!   scheduler) on loopback for integration tests and `kedge bench operator`.
 //! - [`webhook`]: the CRD conversion webhook (karpenter.sh and karpenter.k8s.aws v1beta1 ⇄ v1)
 //!   over TLS, its certificate and the CRDs' `conversion` settings.
+//! - [`scaledjob`]: the ScaledJob controller (Jobs from `jobTargetRef`, decisions in
+//!   `autoscale::scaledjob::step`).
 //! - [`run`](mod@run): wiring everything together for `kedge operator`.
 
 /// A cached view of a core/v1 kind (`CachedPod`, `CachedNode`): the `kube::Resource` impl
@@ -98,6 +100,7 @@ pub mod run;
 pub mod run_aws;
 pub mod run_nodes;
 pub mod scale;
+pub mod scaledjob;
 pub mod scaledobject;
 pub mod server;
 pub mod time;

@@ -234,7 +234,10 @@ async fn lead(
 ) {
     let intents = (opts.provider != ProviderKind::None).then(IntentBoard::default);
     let shared = scaledobject::Shared::new(ctx.clone(), intents.clone(), autoscale_metrics);
-    let mut tasks = vec![tokio::spawn(scaledobject::run(shared, stop.clone()))];
+    let mut tasks = vec![
+        tokio::spawn(scaledobject::run(shared, stop.clone())),
+        tokio::spawn(crate::scaledjob::run(ctx.clone(), stop.clone())),
+    ];
     tasks.extend(crate::run_nodes::start(&ctx, &opts, intents, stop.clone()).await);
     for t in tasks {
         let _ = t.await;

@@ -708,6 +708,13 @@ async fn rbac_grants_what_the_operator_needs_and_nothing_more() {
             "",
             RELEASE_NAMESPACE,
         ),
+        // ScaledJobs and their Jobs.
+        ("list", "keda.sh", "scaledjobs", "", ""),
+        ("patch", "keda.sh", "scaledjobs", "status", "keda-test"),
+        ("update", "keda.sh", "scaledjobs", "finalizers", "keda-test"),
+        ("create", "batch", "jobs", "", "keda-test"),
+        ("delete", "batch", "jobs", "", "keda-test"),
+        ("list", "", "pods", "", "keda-test"),
         // The conversion webhook's certificate.
         ("create", "", "secrets", "", RELEASE_NAMESPACE),
         ("update", "", "secrets", "", RELEASE_NAMESPACE),

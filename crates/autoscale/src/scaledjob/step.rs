@@ -6,11 +6,10 @@
 //!
 //! What KEDA does each `pollingInterval`, in order:
 //! 1. **Rollout** — with `rollout.strategy` other than `gradual`, Jobs made from an older
-//!    version of the ScaledJob are deleted (with `rollout.propagationPolicy`). KEDA does this
-//!    once in its reconcile after a spec change, listing every Job with the ScaledJob's label;
-//!    here it is checked every poll against the `scaledjob.keda.sh/generation` annotation each
-//!    Job carries, which deletes the same Jobs but never those of the current version (KEDA
-//!    also deletes them when its operator restarts — see the README's differences).
+//!    version of the ScaledJob are deleted (with `rollout.propagationPolicy`): those whose
+//!    `scaledjob.keda.sh/generation` annotation is not the ScaledJob's generation (KEDA's
+//!    reconcile since kedacore/keda#5876, so an operator restart deletes nothing). KEDA checks
+//!    in its reconcile after a change; here every poll checks, which finds the same Jobs.
 //! 2. **Counts** — `running`: Jobs without a `Complete` or `Failed` condition; `pending`: those
 //!    of them whose pods are not started — no pod `Running` or `Succeeded`, or, with
 //!    `scalingStrategy.pendingPodConditions`, no pod with all those conditions `True`.
@@ -298,15 +297,15 @@ pub fn step(
         .iter()
         .zip(&triggers)
         .map(|((_, target), r)| {
-            ScalerMetrics::new(
-                r.value.unwrap_or(0.0),
-                *target,
-                r.active,
-                cfg.max_replicas,
-            )
+            ScalerMetrics::new(r.value.unwrap_or(0.0), *target, r.active, cfg.max_replicas)
         })
         .collect();
-    let demand = combine(&metrics, cfg.calculation, cfg.min_replicas, cfg.max_replicas);
+    let demand = combine(
+        &metrics,
+        cfg.calculation,
+        cfg.min_replicas,
+        cfg.max_replicas,
+    );
     let decision = decide(
         cfg.strategy,
         demand,
@@ -453,7 +452,9 @@ mod tests {
             job("old-done", 2, Finished::Succeeded, 2),
             job("new", 3, Finished::No, 3),
         ];
-        let cfg = config(&format!("{BASE}  rollout: {{propagationPolicy: foreground}}\n"));
+        let cfg = config(&format!(
+            "{BASE}  rollout: {{propagationPolicy: foreground}}\n"
+        ));
         let plan = step(&cfg, Timestamp::from_secs(9), &[Ok((3.0, true))], &jobs);
         let deleted: Vec<(&str, bool)> = plan
             .delete
@@ -481,7 +482,10 @@ mod tests {
         no_pod.pods.clear();
         let jobs = [started, ready, no_pod, job("d", 1, Finished::No, 3)];
         let cfg = config(BASE);
-        assert_eq!(step(&cfg, Timestamp::ZERO, &[Ok((0.0, false))], &jobs).pending, 2);
+        assert_eq!(
+            step(&cfg, Timestamp::ZERO, &[Ok((0.0, false))], &jobs).pending,
+            2
+        );
         let cfg = config(&format!(
             "{BASE}  scalingStrategy: {{strategy: accurate, pendingPodConditions: [Ready]}}\n"
         ));
@@ -496,7 +500,10 @@ mod tests {
         let cfg = config(BASE);
         let plan = step(&cfg, Timestamp::ZERO, &[Err("queue gone".into())], &[]);
         assert_eq!((plan.create, plan.active), (0, Some(false)));
-        assert_eq!(plan.trigger_error().as_deref(), Some("s0-aws-sqs-queue: queue gone"));
+        assert_eq!(
+            plan.trigger_error().as_deref(),
+            Some("s0-aws-sqs-queue: queue gone")
+        );
 
         let mut paused = config(BASE);
         paused.paused = true;

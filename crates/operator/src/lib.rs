@@ -33,6 +33,8 @@
 //!   scheduler) on loopback for integration tests and `kedge bench operator`.
 //! - [`webhook`]: the CRD conversion webhook (karpenter.sh and karpenter.k8s.aws v1beta1 ⇄ v1)
 //!   over TLS, its certificate and the CRDs' `conversion` settings.
+//! - [`pod_source`]: pods and `metrics.k8s.io` usage for the `kubernetes-workload`, `cpu` and
+//!   `memory` scalers.
 //! - [`scaledjob`]: the ScaledJob controller (Jobs from `jobTargetRef`, decisions in
 //!   `autoscale::scaledjob::step`).
 //! - [`run`](mod@run): wiring everything together for `kedge operator`.
@@ -95,6 +97,7 @@ pub mod events;
 pub mod informers;
 pub mod leader;
 pub mod nodes;
+pub mod pod_source;
 pub mod provider;
 pub mod run;
 pub mod run_aws;

@@ -251,6 +251,14 @@ async fn build(ctx: &Context, sj: &crd::ScaledJob, built: &mut Option<Built>) ->
     )
     .await?;
     let mut scalers = Vec::with_capacity(model_sj.spec.triggers.len());
+    // `kubernetes-workload` counts any pods; `cpu`/`memory` measure the ScaledJob's own Jobs'
+    // pods (KEDA's label is on them).
+    let pods: Arc<dyn scalers::pods::PodSource> = Arc::new(crate::pod_source::KubePods::new(
+        ctx.client.clone(),
+        &ns,
+        &format!("{LABEL_NAME}={}", config.name),
+        None,
+    ));
     for (i, t) in model_sj.spec.triggers.iter().enumerate() {
         let a = auth::resolve_trigger_auth(
             &mut refs,
@@ -260,8 +268,15 @@ async fn build(ctx: &Context, sj: &crd::ScaledJob, built: &mut Option<Built>) ->
             &env,
         )
         .await?;
-        let s = scalers::build_scaler_for(t, &a, &|n| env.get(n).cloned(), &ns, &config.name)
-            .map_err(|e| Error::Invalid(format!("spec.triggers[{i}] ({}): {e}", t.trigger_type)))?;
+        let s = scalers::build_scaler_with_pods(
+            t,
+            &a,
+            &|n| env.get(n).cloned(),
+            &ns,
+            &config.name,
+            Some(pods.clone()),
+        )
+        .map_err(|e| Error::Invalid(format!("spec.triggers[{i}] ({}): {e}", t.trigger_type)))?;
         scalers.push(s);
     }
     *built = Some(Built {

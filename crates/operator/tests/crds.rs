@@ -715,6 +715,7 @@ async fn rbac_grants_what_the_operator_needs_and_nothing_more() {
         ("create", "batch", "jobs", "", "keda-test"),
         ("delete", "batch", "jobs", "", "keda-test"),
         ("list", "", "pods", "", "keda-test"),
+        ("list", "metrics.k8s.io", "pods", "", "keda-test"),
         // The conversion webhook's certificate.
         ("create", "", "secrets", "", RELEASE_NAMESPACE),
         ("update", "", "secrets", "", RELEASE_NAMESPACE),

@@ -287,9 +287,35 @@ async fn a_backlog_becomes_one_job_per_message_with_history_and_rollout() {
     assert_eq!(six.len(), 6, "{six:?}");
 
     // Two consumers take a message each and finish: 4 messages for 4 running Jobs, none
-    // created; of the two complete Jobs one is kept (successfulJobsHistoryLimit: 1).
+    // created; of the two complete Jobs one is kept (successfulJobsHistoryLimit: 1). A poll
+    // reads the queue before it lists the Jobs, so one that read the queue before a consumer
+    // and the Jobs after would see one message too many (KEDA polls the same way): the
+    // ScaledJob is paused while the consumers work.
+    let pause = |paused: Option<&'static str>| {
+        let sjs = sjs.clone();
+        async move {
+            sjs.patch(
+                "worker",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {
+                    "autoscaling.keda.sh/paused": paused}}})),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    pause(Some("true")).await;
+    eventually(30, "the ScaledJob Paused", || {
+        let sjs = sjs.clone();
+        async move {
+            let sj = sjs.get("worker").await.ok()?;
+            (condition(&sj, "Paused").as_deref() == Some("True")).then_some(())
+        }
+    })
+    .await;
     consume_one(&sqs, &queue, &jobs_api, &six[0].0).await;
     consume_one(&sqs, &queue, &jobs_api, &six[1].0).await;
+    pause(None).await;
     let after = eventually(60, "one complete Job kept", || {
         let jobs_api = jobs_api.clone();
         async move {
@@ -325,6 +351,93 @@ async fn a_backlog_becomes_one_job_per_message_with_history_and_rollout() {
         async move { jobs(&jobs_api).await.is_empty().then_some(()) }
     })
     .await;
+
+    op.stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), op.task)
+        .await
+        .expect("operator stops")
+        .unwrap()
+        .unwrap();
+}
+
+/// `kubernetes-workload` through the operator's pod source: a Job per two live pods matching
+/// the selector. And `cpu` usage on a cluster without a metrics server: the error says what is
+/// missing instead of reading as zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workload_triggers_count_pods_and_missing_metrics_are_named() {
+    let test = "workload_triggers_count_pods_and_missing_metrics_are_named";
+    let Some(cp) = control_plane(test) else {
+        return;
+    };
+    init_logs();
+    operator::init_tls();
+    let client = cp.client().await.unwrap();
+    install_crds(&client).await;
+    let ns = namespace(&client, "kedge-workload").await;
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), &ns);
+    for i in 0..4 {
+        let p: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("producer-{i}"), "labels": {"app": "producer"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox",
+                "resources": {"requests": {"cpu": "100m"}}}]}
+        }))
+        .unwrap();
+        // Until the ServiceAccount controller has made the namespace's `default` account,
+        // pods are refused.
+        eventually(30, "a pod created", || {
+            let (pods, p) = (pods.clone(), p.clone());
+            async move { pods.create(&PostParams::default(), &p).await.ok() }
+        })
+        .await;
+    }
+    let sj: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob",
+        "metadata": {"name": "worker"},
+        "spec": {
+            "jobTargetRef": {"template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "c", "image": "busybox"}]}}},
+            "pollingInterval": 1,
+            "triggers": [{"type": "kubernetes-workload",
+                "metadata": {"podSelector": "app=producer", "value": "2"}}]
+        }
+    }))
+    .unwrap();
+    dyn_api(&client, &ns, "ScaledJob", "scaledjobs")
+        .create(&PostParams::default(), &sj)
+        .await
+        .unwrap();
+    let op = common::start_operator(Options {
+        provider: ProviderKind::None,
+        namespaces: vec![ns.clone()],
+        own_namespace: ns.clone(),
+        lease_name: format!("kedge-{ns}"),
+        ..common::test_options(cp.kubeconfig(), "workload-test")
+    })
+    .await;
+    let jobs_api = Api::<Job>::namespaced(client.clone(), &ns);
+    let made = eventually(60, "Jobs for 4 pods at 2 per Job", || {
+        let jobs_api = jobs_api.clone();
+        async move {
+            let j = jobs(&jobs_api).await;
+            (j.len() >= 2).then_some(j)
+        }
+    })
+    .await;
+    assert_eq!(made.len(), 2, "{made:?}");
+
+    // The cpu path of the same source, against this API server (no metrics-server).
+    let src = operator::pod_source::KubePods::new(client.clone(), &ns, "app=producer", None);
+    let err =
+        scalers::pods::PodSource::target_usage(&src, model::keda::triggers::PodResource::Cpu, None)
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(err, autoscale::ScalerError::Config(_))
+            && err.to_string().contains("metrics.k8s.io")
+            && err.to_string().contains("metrics server"),
+        "{err}"
+    );
 
     op.stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(30), op.task)

@@ -394,6 +394,35 @@ impl ActiveFaults {
     }
 }
 
+impl std::fmt::Display for ActiveFaults {
+    /// The active faults in a few words (`none` when there are none).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut v = Vec::new();
+        if self.scaler_down {
+            v.push("scaler-down".to_string());
+        }
+        match &self.no_capacity {
+            Some(t) if t.is_empty() => v.push("no-capacity (every type)".into()),
+            Some(t) => v.push(format!("no-capacity ({})", t.join(", "))),
+            None => {}
+        }
+        if self.node_not_ready {
+            v.push("node-not-ready".into());
+        }
+        if let Some(share) = self.consumer_crash {
+            v.push(format!(
+                "consumer-crash (on {:.0} % of the messages)",
+                share * 100.0
+            ));
+        }
+        if v.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&v.join(", "))
+        }
+    }
+}
+
 /// The longest any scenario duration may be (30 days).
 const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -1021,6 +1050,54 @@ spec:
         sc.phases[0].duration = Duration::MAX;
         sc.phases.push(sc.phases[0].clone());
         assert_eq!(sc.total(None), Duration::MAX);
+    }
+
+    #[test]
+    fn faults_load_are_active_in_their_window_and_bad_ones_are_named() {
+        let with = |faults: &str| {
+            let b = Builtin {
+                scenario: Box::leak(format!("{SCENARIO}faults: {faults}\n").into_boxed_str()),
+                ..builtin()
+            };
+            Source::read(None, b).unwrap().load()
+        };
+        let l = with(
+            "[{at: 10s, for: 20s, kind: no-capacity, instance_types: [m5.large]}, {at: 15s, for: 1m, kind: consumer-crash, share: 0.1}]",
+        )
+        .unwrap();
+        let f = &l.scenario.faults;
+        let at = |s: u64| ActiveFaults::at(f, Duration::from_secs(s));
+        assert_eq!(at(9), ActiveFaults::default());
+        assert!(at(10).refuses("m5.large") && !at(10).refuses("m5.xlarge"));
+        assert_eq!(at(20).consumer_crash, Some(0.1));
+        assert!(!at(30).refuses("m5.large"));
+        assert_eq!(
+            at(20).to_string(),
+            "no-capacity (m5.large), consumer-crash (on 10 % of the messages)"
+        );
+        assert_eq!(
+            ActiveFaults::edges(f),
+            [10, 15, 30, 75].map(Duration::from_secs)
+        );
+        for (bad, says) in [
+            ("[{at: 0s, for: 0s, kind: scaler-down}]", "faults[0].for"),
+            (
+                "[{at: 0s, for: 1s, kind: scaler-down, instance_types: [a]}]",
+                "instance_types applies to kind no-capacity only",
+            ),
+            (
+                "[{at: 0s, for: 1s, kind: consumer-crash, share: 2}]",
+                "faults[0].share must be in (0, 1]",
+            ),
+            ("[{at: 0s, for: 1s, kind: disk-full}]", "unknown variant"),
+            (
+                "[{at: 0s, for: 800h, kind: scaler-down}]",
+                "at most 30 days",
+            ),
+        ] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

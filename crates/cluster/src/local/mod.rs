@@ -387,7 +387,7 @@ impl LocalCluster {
             Duration::from_millis(t.saturating_sub(self.fault_start)),
         );
         if a != self.active {
-            self.record(t, "fault", format!("faults active: {a:?}"));
+            self.record(t, "fault", format!("faults active: {a}"));
             self.virt.faults = a.clone();
             self.active = a;
         }

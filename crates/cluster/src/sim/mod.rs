@@ -602,7 +602,7 @@ impl<'c> Sim<'c> {
         }
         let a = ActiveFaults::at(&self.cfg.faults, Duration::from_millis(now - T0));
         if a != self.faults {
-            self.record(now, "fault", format!("faults active: {}", describe(&a)));
+            self.record(now, "fault", format!("faults active: {a}"));
         }
         self.virt.faults = a.clone();
         self.model.crashing = a.consumer_crash;
@@ -937,33 +937,6 @@ fn poison(m: &Msg, share: f64) -> bool {
     let mut x = m.sent.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     x ^= x >> 31;
     (x % 1_000_000) as f64 / 1_000_000.0 < share
-}
-
-/// The active faults in a few words.
-fn describe(a: &ActiveFaults) -> String {
-    let mut v = Vec::new();
-    if a.scaler_down {
-        v.push("scaler-down".to_string());
-    }
-    match &a.no_capacity {
-        Some(t) if t.is_empty() => v.push("no-capacity (every type)".into()),
-        Some(t) => v.push(format!("no-capacity ({})", t.join(", "))),
-        None => {}
-    }
-    if a.node_not_ready {
-        v.push("node-not-ready".into());
-    }
-    if let Some(share) = a.consumer_crash {
-        v.push(format!(
-            "consumer-crash (on {:.0} % of the messages)",
-            share * 100.0
-        ));
-    }
-    if v.is_empty() {
-        "none".into()
-    } else {
-        v.join(", ")
-    }
 }
 
 /// One sample per ~2,000 over the run, at least every second.

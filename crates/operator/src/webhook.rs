@@ -1,4 +1,4 @@
-//! The CRD conversion webhook: `karpenter.sh/v1beta1` NodePools and
+//! The CRD conversion webhook: `karpenter.sh/v1beta1` NodePools and NodeClaims and
 //! `karpenter.k8s.aws/v1beta1` EC2NodeClasses are served beside v1 (stored as v1) and converted
 //! by this endpoint, as Karpenter 1.0 did it, so manifests written for Karpenter 0.32–0.37 apply
 //! unchanged and every object reads back in either version.
@@ -586,7 +586,8 @@ mod tests {
                 }),
             )
             .await;
-            // NodePools: stale (no CA) → patched; EC2NodeClasses: already right → left alone.
+            // NodePools: stale (no CA) → patched; NodeClaims, EC2NodeClasses: already right → left
+            // alone.
             let crd = |conversion: Value| {
                 json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
                        "metadata": {"name": "x"},
@@ -619,6 +620,13 @@ mod tests {
                 .as_object_mut()
                 .unwrap()
                 .remove("url");
+            api.expect(
+                "GET",
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/nodeclaims.karpenter.sh",
+                200,
+                crd(right.clone()),
+            )
+            .await;
             api.expect(
                 "GET",
                 "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/ec2nodeclasses.karpenter.k8s.aws",

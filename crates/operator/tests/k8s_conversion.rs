@@ -1,6 +1,6 @@
 //! The CRD conversion webhook on a real API server: Karpenter's `v1beta1` manifests (the seed's
-//! NodePool and EC2NodeClass) apply unchanged to kedge's CRDs, are stored as `v1`, and read
-//! back in either version with Karpenter 1.0's field mappings.
+//! NodePool and EC2NodeClass, and a NodeClaim) apply unchanged to kedge's CRDs, are stored as
+//! `v1`, and read back in either version with Karpenter 1.0's field mappings.
 //!
 //! The operator runs outside the cluster here, so the CRDs name the webhook by URL
 //! (`https://127.0.0.1:<port>/convert`) instead of the chart's Service; the certificate, the
@@ -282,6 +282,41 @@ async fn v1beta1_manifests_apply_are_stored_as_v1_and_read_back_in_both_versions
     assert_eq!(v1["spec"]["role"], "KarpenterNodeRole-my-cluster");
     let beta = whole(&classes_beta.get("conv-seed").await.unwrap());
     assert_eq!(beta["spec"], seed_node_class()["spec"]);
+
+    // A NodeClaim written as v1beta1 (Karpenter 1.0 served those too) reads back as v1.
+    let claims_beta = api(&admin, "karpenter.sh", "v1beta1", "NodeClaim");
+    let claims = api(&admin, "karpenter.sh", "v1", "NodeClaim");
+    let claim: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "karpenter.sh/v1beta1", "kind": "NodeClaim",
+        "metadata": {"name": "conv-claim"},
+        "spec": {"requirements": [{"key": "node.kubernetes.io/instance-type", "operator": "In",
+                                   "values": ["m5.large"]}],
+                 "nodeClassRef": {"apiVersion": "karpenter.k8s.aws/v1beta1",
+                                  "kind": "EC2NodeClass", "name": "conv-seed"}}
+    }))
+    .unwrap();
+    eventually(30, "the v1beta1 NodeClaim created", || {
+        let (claims_beta, claim) = (claims_beta.clone(), claim.clone());
+        async move {
+            claims_beta
+                .create(&PostParams::default(), &claim)
+                .await
+                .inspect_err(|e| eprintln!("creating the v1beta1 NodeClaim: {e}"))
+                .ok()
+        }
+    })
+    .await;
+    let v1 = whole(&claims.get("conv-claim").await.unwrap());
+    assert_eq!(
+        v1["spec"]["nodeClassRef"],
+        json!({"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "conv-seed"})
+    );
+    let beta = whole(&claims_beta.get("conv-claim").await.unwrap());
+    assert_eq!(beta["spec"], claim.data["spec"]);
+    claims
+        .delete("conv-claim", &Default::default())
+        .await
+        .unwrap();
 
     // Something the conversion refuses is an error that names the field, not a stored object.
     let mut bad = seed_nodepool();

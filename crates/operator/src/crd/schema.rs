@@ -266,7 +266,12 @@ fn defs() -> Vec<Def> {
                 ),
             ],
             spec: spec_schema::<model::karpenter::NodeClaimSpec>(),
-            also_served: None,
+            // Karpenter 1.0 served v1beta1 NodeClaims too (its spec is the v1beta1 NodePool
+            // template's).
+            also_served: Some((
+                "v1beta1",
+                spec_schema::<model::karpenter::v1beta1::NodeClaimTemplateSpec>(),
+            )),
         },
         Def {
             file: "karpenter.k8s.aws_ec2nodeclasses.yaml",

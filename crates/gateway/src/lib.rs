@@ -160,12 +160,18 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
                     text(StatusCode::OK, "ok\n".into())
                 }
             }
+            // DynamoDB answers a GET of its root with a health line; clients probe it.
+            "/" => dynamodb::health(&state.config.region),
             _ => text(
                 StatusCode::NOT_FOUND,
                 "kedge serve: POST AWS SQS or DynamoDB requests here; GET /metrics or /healthz\n"
                     .into(),
             ),
         };
+    }
+    let origin = parts.headers.get(hyper::header::ORIGIN).cloned();
+    if parts.method == hyper::Method::OPTIONS && origin.is_some() {
+        return dynamodb::preflight(&parts.headers);
     }
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(b) => b.to_bytes(),
@@ -196,10 +202,22 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
     };
     let target = header("x-amz-target").unwrap_or_default();
     let host = header("host").unwrap_or_else(|| "localhost".into());
+    let content_type = header("content-type").unwrap_or_default();
     let protocol = if target.starts_with("DynamoDB_20120810.") {
         Protocol::DynamoDb
     } else if target.starts_with("AmazonSQS.") {
         Protocol::SqsJson
+    } else if !target.is_empty()
+        || dynamodb::is_json_content_type(&content_type)
+        || (sigv4::scope_service(&parts.headers) == Some("dynamodb")
+            && !parts.uri.query().is_some_and(|q| q.contains("Action="))
+            && !body.windows(7).any(|w| w == b"Action="))
+    {
+        // A target or a JSON body that is not SQS's, or a request signed for DynamoDB without
+        // an SQS Action: SQS JSON always names its target and the query protocol its Action,
+        // so this is a DynamoDB request with a missing or wrong target (answered as DynamoDB
+        // does).
+        Protocol::DynamoDb
     } else {
         Protocol::SqsQuery
     };
@@ -244,9 +262,15 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
     };
     let (proto_name, action, resp) = match protocol {
         Protocol::DynamoDb => {
-            let op = target["DynamoDB_20120810.".len()..].to_owned();
-            let r = dynamodb::handle(&state, &op, inc.body.clone()).await;
-            ("dynamodb", op, r)
+            let op = target.strip_prefix("DynamoDB_20120810.").map(str::to_owned);
+            let mut r = dynamodb::handle(&state, op.as_deref(), inc.body.clone()).await;
+            if content_type.trim_start().starts_with("application/json") {
+                r.headers_mut().insert(
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static("application/json"),
+                );
+            }
+            ("dynamodb", op.unwrap_or_else(|| "Unknown".into()), r)
         }
         Protocol::SqsJson => {
             let action = target["AmazonSQS.".len()..].to_owned();
@@ -264,6 +288,13 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
         resp.status().as_u16(),
         started.elapsed(),
     );
+    let mut resp = resp;
+    if origin.is_some() {
+        resp.headers_mut().insert(
+            hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            hyper::header::HeaderValue::from_static("*"),
+        );
+    }
     resp
 }
 

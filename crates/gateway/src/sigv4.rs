@@ -265,6 +265,17 @@ pub fn access_key_of(headers: &HeaderMap) -> Option<String> {
     parse_auth(v).ok().map(|a| a.access_key.to_owned())
 }
 
+/// The service named in the Authorization header's credential scope
+/// (`Credential=KEY/DATE/REGION/SERVICE/aws4_request`), without verifying anything.
+pub fn scope_service(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get("authorization")?.to_str().ok()?;
+    let cred = v.split("Credential=").nth(1)?;
+    let cred = cred.split([',', ' ']).next()?;
+    let mut parts = cred.rsplit('/');
+    (parts.next()? == "aws4_request").then_some(())?;
+    parts.next()
+}
+
 /// AWS's URI encoding: everything but unreserved characters is %XX (uppercase).
 fn uri_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());

@@ -619,6 +619,123 @@ async fn wire_format_crc32_and_protocol_errors() {
     srv.stop().await;
 }
 
+/// What DynamoDB answers outside its operations, as clients and browsers see it: request ids
+/// of 52 upper-case characters, `GET /` health, CORS, a JSON body without a target, a body
+/// that is not JSON, and type errors named the way DynamoDB's deserializer names them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wire_edges_answer_as_dynamodb_does() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = TestServer::start().await;
+    let addr = srv.url.trim_start_matches("http://").to_string();
+    let raw = |req: String| {
+        let addr = addr.clone();
+        async move {
+            let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            sock.write_all(req.as_bytes()).await.unwrap();
+            let mut out = String::new();
+            sock.read_to_string(&mut out).await.unwrap();
+            let (head, body) = out.split_once("\r\n\r\n").unwrap();
+            // Header names lower-cased, values as sent.
+            let head: Vec<String> = head
+                .lines()
+                .map(|l| match l.split_once(": ") {
+                    Some((k, v)) => format!("{}: {v}", k.to_ascii_lowercase()),
+                    None => l.to_ascii_lowercase(),
+                })
+                .collect();
+            (head.join("\n"), body.to_string())
+        }
+    };
+    let post = |headers: &str, body: &str| {
+        format!(
+            "POST / HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let request_id = |head: &str| -> String {
+        head.lines()
+            .find_map(|l| l.strip_prefix("x-amzn-requestid: "))
+            .expect("request id")
+            .trim()
+            .to_string()
+    };
+
+    let (head, body) = raw(post(
+        "X-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Type: application/x-amz-json-1.0\r\n",
+        "{}",
+    ))
+    .await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let id = request_id(&head);
+    assert_eq!(id.len(), 52, "{id}");
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()),
+        "{id}"
+    );
+    assert_eq!(body, r#"{"TableNames":[]}"#);
+
+    let (head, body) = raw(format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    ))
+    .await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, "healthy: dynamodb.us-east-1.amazonaws.com ");
+
+    let (head, body) = raw(format!(
+        "OPTIONS / HTTP/1.1\r\nHost: {addr}\r\nOrigin: https://app.example\r\nAccess-Control-Request-Headers: a, b\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n"
+    ))
+    .await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+    assert!(
+        head.contains("access-control-allow-headers: a, b"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-methods: POST"),
+        "{head}"
+    );
+    assert!(head.contains("access-control-max-age: 172800"), "{head}");
+    assert_eq!(body, "");
+
+    let (head, body) = raw(post("Content-Type: application/json\r\n", "{}")).await;
+    assert!(head.starts_with("http/1.1 400"), "{head}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    assert_eq!(
+        body,
+        r#"{"__type":"com.amazon.coral.service#UnknownOperationException"}"#
+    );
+    let (_, body) = raw(post("Content-Type: application/x-amz-json-1.0\r\n", "hi")).await;
+    assert_eq!(
+        body,
+        r#"{"__type":"com.amazon.coral.service#SerializationException"}"#
+    );
+    let (head, body) = raw(post(
+        "X-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Type: application/x-amz-json-1.0\r\nOrigin: https://app.example\r\n",
+        r#"{"Limit":"23"}"#,
+    ))
+    .await;
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+    assert_eq!(
+        body,
+        r#"{"Message":"STRING_VALUE cannot be converted to Integer","__type":"com.amazon.coral.service#SerializationException"}"#
+    );
+    let (_, body) = raw(post(
+        "X-Amz-Target: DynamoDB_20120810.PutItem\r\nContent-Type: application/x-amz-json-1.0\r\n",
+        r#"{"TableName":"a;"}"#,
+    ))
+    .await;
+    assert!(
+        body.contains("3 validation errors detected: ")
+            && body.contains(
+                "Value null at 'item' failed to satisfy constraint: Member must not be null"
+            ),
+        "{body}"
+    );
+    srv.stop().await;
+}
+
 fn client_with(url: &str, key: &str, secret: &str) -> Client {
     let conf = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())

@@ -13,8 +13,8 @@ use store::table::{DdbError, ErrorCode};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
-/// Answer one DynamoDB operation.
-pub async fn handle(state: &crate::AppState, op: &str, body: Bytes) -> crate::HttpResponse {
+/// Answer one DynamoDB operation; `op` is `None` when the target header did not name one.
+pub async fn handle(state: &crate::AppState, op: Option<&str>, body: Bytes) -> crate::HttpResponse {
     match run(state, op, &body).await {
         Ok(v) => respond(StatusCode::OK, v.to_string()),
         Err(e) => error(&e),
@@ -23,16 +23,19 @@ pub async fn handle(state: &crate::AppState, op: &str, body: Bytes) -> crate::Ht
 
 async fn run(
     state: &crate::AppState,
-    op: &str,
+    op: Option<&str>,
     body: &[u8],
 ) -> Result<serde_json::Value, DdbError> {
+    // DynamoDB answers a body that is not JSON, and then a missing or unknown target, with
+    // the bare exception type (no message).
     let req: serde_json::Value = if body.iter().all(|b| b.is_ascii_whitespace()) {
         serde_json::Value::Object(Default::default())
     } else {
-        serde_json::from_slice(body).map_err(|e| {
-            DdbError::serialization(format!("Unable to parse the request body as JSON: {e}"))
-        })?
+        serde_json::from_slice(body).map_err(|_| DdbError::serialization(""))?
     };
+    let op = op
+        .filter(|op| store::table::OPERATIONS.contains(op))
+        .ok_or_else(|| DdbError::new(ErrorCode::UnknownOperation, ""))?;
     let (answer, ticket) = state.store.tables.execute(op, &req)?;
     // Acknowledge only once durable.
     ticket.await.map_err(DdbError::from)?;
@@ -51,7 +54,65 @@ pub fn error(e: &DdbError) -> crate::HttpResponse {
 fn respond(status: StatusCode, body: String) -> crate::HttpResponse {
     let crc = crc32fast::hash(body.as_bytes());
     let mut r = crate::json_response(status, CONTENT_TYPE, body);
-    r.headers_mut()
-        .insert("x-amz-crc32", hyper::header::HeaderValue::from(crc));
+    let h = r.headers_mut();
+    h.insert("x-amz-crc32", hyper::header::HeaderValue::from(crc));
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id()) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+/// A DynamoDB request id: 52 characters of upper-case letters and digits, as DynamoDB's are.
+pub fn request_id() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    (0..52)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Whether a Content-Type names JSON as DynamoDB accepts it (`application/json` or
+/// `application/x-amz-json-1.0`, parameters after `;` ignored).
+pub fn is_json_content_type(ct: &str) -> bool {
+    let base = ct.split(';').next().unwrap_or("").trim();
+    base == "application/json" || base == CONTENT_TYPE
+}
+
+/// DynamoDB's answer to `GET /`.
+pub fn health(region: &str) -> crate::HttpResponse {
+    let body = format!("healthy: dynamodb.{region}.amazonaws.com ");
+    let crc = crc32fast::hash(body.as_bytes());
+    let mut r = crate::text(StatusCode::OK, body);
+    let h = r.headers_mut();
+    h.insert("x-amz-crc32", hyper::header::HeaderValue::from(crc));
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id()) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+/// The answer to a CORS preflight (`OPTIONS` with `Origin`): everything allowed, for two
+/// days, echoing the requested headers and method, as DynamoDB answers browsers.
+pub fn preflight(req: &hyper::HeaderMap) -> crate::HttpResponse {
+    use hyper::header::{self, HeaderValue};
+    let mut r = hyper::Response::new(http_body_util::Full::new(Bytes::new()));
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("172800"),
+    );
+    if let Some(v) = req.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v.clone());
+    }
+    if let Some(v) = req.get(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v.clone());
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    if let Ok(v) = HeaderValue::from_str(&request_id()) {
+        h.insert("x-amzn-requestid", v);
+    }
     r
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::error::DdbError;
 use super::meta::{IndexMeta, KeySpec, PKey, TableMeta, key_value};
-use super::value::{AttrValue, Item, KeyVal, PartKey, item_size};
+use super::value::{AttrValue, Item, KeyVal, PartKey, item_size, key_order};
 use crate::journal::Record;
 use crate::table_record::TableRecord;
 
@@ -21,12 +21,29 @@ pub const ITEM_COLLECTION_LIMIT: usize = 10 * 1024 * 1024 * 1024;
 const FIVE_YEARS_SECS: u64 = 5 * 365 * 24 * 3600;
 
 /// Entries of one secondary index: index partition (in hash order) -> index sort key ->
-/// base-table keys.
+/// base-table keys (in [`IxEntry`] order).
 #[derive(Debug, Default)]
 pub struct IndexData {
-    pub parts: BTreeMap<PartKey, BTreeMap<Option<KeyVal>, BTreeSet<PKey>>>,
+    pub parts: BTreeMap<PartKey, BTreeMap<Option<KeyVal>, BTreeSet<IxEntry>>>,
     pub count: usize,
     pub bytes: usize,
+}
+
+/// A base-table key among the index entries that share one index key, ordered as DynamoDB
+/// returns them ([`key_order`]), then by the key itself.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IxEntry {
+    pub order: u128,
+    pub pk: PKey,
+}
+
+impl IxEntry {
+    pub fn new(pk: PKey) -> IxEntry {
+        IxEntry {
+            order: key_order(&pk.0, pk.1.as_ref()),
+            pk,
+        }
+    }
 }
 
 /// Where a table is in DynamoDB's lifecycle. Transitions happen on the engine's clock after
@@ -271,7 +288,7 @@ impl Table {
             let h = PartKey::new(h);
             if let Some(part) = data.parts.get_mut(&h) {
                 if let Some(set) = part.get_mut(&r) {
-                    if set.remove(pk) {
+                    if set.remove(&IxEntry::new(pk.clone())) {
                         data.count -= 1;
                         data.bytes = data.bytes.saturating_sub(size);
                     }
@@ -302,7 +319,7 @@ impl Table {
                 .or_default()
                 .entry(r)
                 .or_default()
-                .insert(pk.clone())
+                .insert(IxEntry::new(pk.clone()))
             {
                 data.count += 1;
                 data.bytes += size;

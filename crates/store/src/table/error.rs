@@ -103,7 +103,16 @@ impl DdbError {
     pub fn body(&self) -> Value {
         let mut m = self.extra.clone().unwrap_or_default();
         m.insert("__type".into(), Value::String(self.code.wire_type().into()));
-        m.insert("message".into(), Value::String(self.message.clone()));
+        // DynamoDB spells it `Message` in SerializationExceptions and leaves it out when
+        // there is nothing to say (an unknown operation, a body that is not JSON).
+        if !self.message.is_empty() {
+            let key = if self.code == ErrorCode::Serialization {
+                "Message"
+            } else {
+                "message"
+            };
+            m.insert(key.into(), Value::String(self.message.clone()));
+        }
         Value::Object(m)
     }
 }

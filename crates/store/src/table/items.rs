@@ -273,6 +273,12 @@ impl WriteReq {
                         .filter(|v| !v.is_null())
                         .ok_or_else(|| not_null("Item"))?,
                 )?;
+                // DynamoDB refuses an oversized item before it looks for the table.
+                if item_size(&item) > super::value::MAX_ITEM_SIZE {
+                    return Err(DdbError::validation(
+                        "Item size has exceeded the maximum allowed size",
+                    ));
+                }
                 Action::Put(Arc::new(item))
             }
             Kind::Delete => Action::Delete,
@@ -633,7 +639,11 @@ impl TableEngine {
         let g = self.state.read();
         let mut responses = Map::new();
         let mut unprocessed = Map::new();
-        // A response is capped at 16 MB; what does not fit comes back as UnprocessedKeys.
+        // DynamoDB documents a 16 MB cap, but measured it stops adding items once the answer
+        // would pass 1 MB plus one maximum-size item (400 KB) less 3 bytes, and each key it
+        // leaves unprocessed still costs one capacity unit (dynalite's batchGetItem tests,
+        // checked against DynamoDB). What does not fit comes back as UnprocessedKeys.
+        const CAP: usize = 1024 * 1024 + 400 * 1024 - 3;
         let mut size = 0usize;
         let mut units: Vec<(String, f64)> = Vec::new();
         for (table, keys, proj) in plans {
@@ -650,14 +660,18 @@ impl TableEngine {
                         "Provided list of item keys contains duplicates",
                     ));
                 }
-                if size > 16 * 1024 * 1024 {
-                    left.push(item_to_json(&k));
-                    continue;
-                }
                 let item = t.get(&pk);
+                if let Some(item) = item {
+                    let s = item_size(item);
+                    if size + s > CAP {
+                        table_units += 1.0;
+                        left.push(item_to_json(&k));
+                        continue;
+                    }
+                    size += s;
+                }
                 table_units += read_units(item.map_or(0, |i| item_size(i)), spec);
                 if let Some(item) = item {
-                    size += item_size(item);
                     out.push(proj.to_json(item));
                 }
             }

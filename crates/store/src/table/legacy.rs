@@ -74,8 +74,20 @@ fn one(g: &mut Gen<'_>, attr: &str, spec: &Value, expected: bool) -> Result<Cond
             "1 validation error detected: Value '{op}' at 'comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set: [IN, NULL, BETWEEN, LT, NOT_CONTAINS, EQ, GT, NOT_NULL, NE, LE, BEGINS_WITH, GE, CONTAINS]"
         ))
     })?;
-    let args: Vec<AttrValue> = match spec.get("AttributeValueList").filter(|v| !v.is_null()) {
-        None => Vec::new(),
+    // In Expected, `Value` with a ComparisonOperator is a one-element AttributeValueList.
+    let value = spec
+        .get("Value")
+        .filter(|v| expected && !v.is_null())
+        .map(AttrValue::from_json)
+        .transpose()?;
+    let list = spec.get("AttributeValueList").filter(|v| !v.is_null());
+    if value.is_some() && list.is_some() {
+        return Err(bad(format!(
+            "Value and AttributeValueList cannot be used together for Attribute: {attr}"
+        )));
+    }
+    let args: Vec<AttrValue> = match list {
+        None => value.into_iter().collect(),
         Some(l) => l
             .as_array()
             .ok_or_else(|| DdbError::serialization("AttributeValueList must be a list"))?

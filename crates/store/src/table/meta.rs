@@ -477,9 +477,16 @@ impl TableMeta {
                 "IndexArn": format!("{arn}/index/{}", i.name),
             });
             if i.global {
-                let status = index_status.get(&i.name).copied().unwrap_or("ACTIVE");
+                // A new table's indexes are created with it (CREATING, without Backfilling);
+                // an index added later backfills.
+                let added = index_status.get(&i.name).copied();
+                let status = added.unwrap_or(if status == "CREATING" {
+                    "CREATING"
+                } else {
+                    "ACTIVE"
+                });
                 o["IndexStatus"] = json!(status);
-                if status == "CREATING" {
+                if added == Some("CREATING") {
                     o["Backfilling"] = json!(false);
                 }
                 o["ProvisionedThroughput"] = json!({"NumberOfDecreasesToday": 0, "ReadCapacityUnits": i.rcu, "WriteCapacityUnits": i.wcu});

@@ -19,8 +19,11 @@
 //! - [`admin`]: table operations (create, describe, list, update, delete, tags, TTL).
 //! - [`error`]: [`DdbError`] with AWS's error codes.
 //! - [`req`]: request-reading helpers.
+//! - [`shape`]: the type check of every request member that runs before validation.
+//! - [`constraints`]: member constraints (required, patterns, enums, bounds), all reported at once.
 
 pub mod admin;
+pub mod constraints;
 pub mod engine;
 pub mod error;
 pub mod expr;
@@ -29,6 +32,7 @@ pub mod legacy;
 pub mod meta;
 pub mod query;
 pub mod req;
+pub mod shape;
 pub mod value;
 
 use std::collections::BTreeMap;
@@ -232,6 +236,9 @@ impl TableEngine {
                 "Start of structure or map found where not expected",
             ));
         }
+        shape::check(op, req)?;
+        constraints::check(op, req)?;
+        constraints::check_expression_params(op, req)?;
         self.settle();
         self.sweep_ttl();
         match op {

@@ -7,7 +7,7 @@ use std::ops::Bound;
 use serde_json::{Map, Value, json};
 
 use super::TableEngine;
-use super::engine::Table;
+use super::engine::{IxEntry, Table};
 use super::error::DdbError;
 use super::expr::eval::{begins_with, between, compare, eval_cond};
 use super::expr::{CmpOp, Cond, Ctx, Operand, Seg, Used, parse_condition, parse_projection};
@@ -199,11 +199,13 @@ impl<'a> Source<'a> {
         if !valid_range(&lo, &hi) {
             return Box::new(std::iter::empty());
         }
+        // Entries sharing a sort key (only in indexes) are ordered as IxEntry orders them.
+        let after = after.map(|(s, pk)| (s, IxEntry::new(pk)));
         let past = move |s: &Option<KeyVal>, pk: &PKey| -> bool {
             match &after {
                 None => true,
                 Some((as_, apk)) => {
-                    let o = (s, pk).cmp(&(as_, apk));
+                    let o = (s, &IxEntry::new(pk.clone())).cmp(&(as_, apk));
                     if forward {
                         o == std::cmp::Ordering::Greater
                     } else {
@@ -239,14 +241,14 @@ impl<'a> Source<'a> {
                 let it = part.range((lo, hi));
                 if forward {
                     Box::new(
-                        it.flat_map(|(s, set)| set.iter().map(move |pk| (s.clone(), pk.clone())))
+                        it.flat_map(|(s, set)| set.iter().map(move |e| (s.clone(), e.pk.clone())))
                             .filter(move |(s, pk)| past(s, pk)),
                     )
                 } else {
                     Box::new(
                         it.rev()
                             .flat_map(|(s, set)| {
-                                set.iter().rev().map(move |pk| (s.clone(), pk.clone()))
+                                set.iter().rev().map(move |e| (s.clone(), e.pk.clone()))
                             })
                             .filter(move |(s, pk)| past(s, pk)),
                     )
@@ -293,19 +295,19 @@ impl<'a> Source<'a> {
                 };
                 let it = data.parts.range((start, end)).flat_map(|(h, part)| {
                     part.iter().flat_map(move |(s, set)| {
-                        set.iter()
-                            .map(move |pk| (h.key.clone(), s.clone(), pk.clone()))
+                        set.iter().map(move |e| (h.key.clone(), s.clone(), e))
                     })
                 });
+                let after = after.map(|(h, s, pk)| (h, s, IxEntry::new(pk)));
                 Box::new(
-                    it.filter(move |(h, s, pk)| match &after {
+                    it.filter(move |(h, s, e)| match &after {
                         None => true,
                         Some((ah, as_, apk)) => {
                             // Later partitions (in hash order) come after the start key's.
-                            h != ah || (s, pk) > (as_, apk)
+                            h != ah || (s, *e) > (as_, apk)
                         }
                     })
-                    .map(|(h, _, pk)| (h, pk)),
+                    .map(|(h, _, e)| (h, e.pk.clone())),
                 )
             }
         }

@@ -413,14 +413,34 @@ fn batches_enforce_limits_and_transactions_are_all_or_nothing() {
         err(&e, "BatchWriteItem", json!({"RequestItems": {"bat": puts}})).code,
         ErrorCode::Validation
     );
+    // Over 100 keys for one table break the member constraint; over 100 in all, the
+    // operation's own limit.
     let keys: Vec<Value> = (0..101)
         .map(|i| json!({"pk": {"S": format!("k{i}")}}))
         .collect();
+    let m = err(
+        &e,
+        "BatchGetItem",
+        json!({"RequestItems": {"bat": {"Keys": keys}}}),
+    )
+    .message;
+    assert!(
+        m.starts_with("1 validation error detected: Value '[{pk={S=k0}}")
+            && m.ends_with(
+                "at 'requestItems.bat.member.keys' failed to satisfy constraint: Member must have length less than or equal to 100"
+            ),
+        "{m}"
+    );
+    let keys = |n: usize| -> Vec<Value> {
+        (0..n)
+            .map(|i| json!({"pk": {"S": format!("k{i}")}}))
+            .collect()
+    };
     assert_eq!(
         err(
             &e,
             "BatchGetItem",
-            json!({"RequestItems": {"bat": {"Keys": keys}}})
+            json!({"RequestItems": {"bat": {"Keys": keys(60)}, "other": {"Keys": keys(41)}}})
         )
         .message,
         "Too many items requested for the BatchGetItem call"

@@ -410,37 +410,58 @@ impl AttrValue {
         Value::Object(m)
     }
 
-    /// Parse the wire form `{"S": "x"}`, applying DynamoDB's validation.
+    /// Parse the wire form `{"S": "x"}`, applying DynamoDB's validation. Members that are
+    /// not a data type (or are null) are ignored; each value is checked before the count of
+    /// types, as DynamoDB does (`{"S": "a", "N": "b"}` fails on the number).
     pub fn from_json(v: &Value) -> Result<AttrValue, DdbError> {
+        const TYPES: [&str; 10] = ["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"];
         let obj = v
             .as_object()
             .ok_or_else(|| DdbError::serialization("Unexpected value type in payload"))?;
-        if obj.is_empty() {
-            return Err(DdbError::validation(
+        let mut parsed = None;
+        let mut count = 0;
+        for (k, v) in obj {
+            if v.is_null() || !TYPES.contains(&k.as_str()) {
+                continue;
+            }
+            count += 1;
+            let one = Self::one_from_json(k, v)?;
+            parsed.get_or_insert(one);
+        }
+        match (parsed, count) {
+            (Some(v), 1) => Ok(v),
+            (None, _) => Err(DdbError::validation(
                 "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes",
-            ));
-        }
-        if obj.len() > 1 {
-            return Err(DdbError::validation(
+            )),
+            _ => Err(DdbError::validation(
                 "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
-            ));
+            )),
         }
-        let Some((k, v)) = obj.iter().next() else {
-            return Err(DdbError::validation("Supplied AttributeValue is empty"));
-        };
+    }
+
+    fn one_from_json(k: &str, v: &Value) -> Result<AttrValue, DdbError> {
         let ser =
             || DdbError::serialization(format!("Unexpected value type for AttributeValue {k}"));
-        Ok(match k.as_str() {
+        // Booleans may arrive as strings; DynamoDB reads anything but "true" as false.
+        let boolean = |v: &Value| match v {
+            Value::Bool(b) => Ok(*b),
+            Value::String(s) => Ok(s == "true"),
+            _ => Err(ser()),
+        };
+        let invalid = |m: &str| {
+            DdbError::validation(format!("One or more parameter values were invalid: {m}"))
+        };
+        Ok(match k {
             "S" => AttrValue::S(v.as_str().ok_or_else(ser)?.to_string()),
             "N" => AttrValue::N(parse_number(v.as_str().ok_or_else(ser)?)?),
             "B" => AttrValue::B(unb64(v.as_str().ok_or_else(ser)?)?),
-            "BOOL" => AttrValue::Bool(v.as_bool().ok_or_else(ser)?),
+            "BOOL" => AttrValue::Bool(boolean(v)?),
             "NULL" => {
-                if v.as_bool().ok_or_else(ser)? {
+                if boolean(v)? {
                     AttrValue::Null
                 } else {
-                    return Err(DdbError::validation(
-                        "One or more parameter values were invalid: Null attribute value types must have the value of true",
+                    return Err(invalid(
+                        "Null attribute value types must have the value of true",
                     ));
                 }
             }
@@ -452,33 +473,28 @@ impl AttrValue {
                     .map(AttrValue::from_json)
                     .collect::<Result<_, _>>()?,
             ),
-            "SS" | "NS" | "BS" => {
+            _ => {
                 let arr = v.as_array().ok_or_else(ser)?;
                 if arr.is_empty() {
-                    let t = match k.as_str() {
-                        "SS" => "string",
-                        "NS" => "number",
-                        _ => "binary",
-                    };
-                    return Err(DdbError::validation(format!(
-                        "One or more parameter values were invalid: An {t} set  may not be empty"
-                    )));
+                    return Err(invalid(match k {
+                        "SS" => "An string set  may not be empty",
+                        "NS" => "An number set  may not be empty",
+                        _ => "Binary sets should not be empty",
+                    }));
                 }
                 let mut raw = Vec::with_capacity(arr.len());
                 for e in arr {
                     raw.push(e.as_str().ok_or_else(ser)?);
                 }
-                let dup = || {
-                    DdbError::validation(format!(
-                        "One or more parameter values were invalid: Input collection [{}] contains duplicates.",
-                        raw.join(", ")
-                    ))
-                };
-                match k.as_str() {
+                // DynamoDB words the duplicate error differently per set type.
+                match k {
                     "SS" => {
                         let s: BTreeSet<String> = raw.iter().map(|x| x.to_string()).collect();
                         if s.len() != raw.len() {
-                            return Err(dup());
+                            return Err(invalid(&format!(
+                                "Input collection [{}] contains duplicates.",
+                                raw.join(", ")
+                            )));
                         }
                         AttrValue::SS(s)
                     }
@@ -488,7 +504,7 @@ impl AttrValue {
                             s.insert(parse_number(x)?);
                         }
                         if s.len() != raw.len() {
-                            return Err(dup());
+                            return Err(invalid("Input collection contains duplicates"));
                         }
                         AttrValue::NS(s)
                     }
@@ -498,16 +514,14 @@ impl AttrValue {
                             s.insert(unb64(x)?);
                         }
                         if s.len() != raw.len() {
-                            return Err(dup());
+                            return Err(invalid(&format!(
+                                "Input collection [{}]of type BS contains duplicates.",
+                                raw.join(", ")
+                            )));
                         }
                         AttrValue::BS(s)
                     }
                 }
-            }
-            other => {
-                return Err(DdbError::serialization(format!(
-                    "Unknown AttributeValue type: {other}"
-                )));
             }
         })
     }
@@ -650,6 +664,20 @@ pub fn hash_prefix(hash: &KeyVal, range: Option<&KeyVal>) -> u32 {
     }
     let d = h.finalize();
     u32::from_be_bytes([0, d[0], d[1], d[2]])
+}
+
+/// Where a table key sits among index entries that share one index key: an MD5 over the
+/// same salt, the partition key's bytes and the sort key's. DynamoDB returns such entries in
+/// this order (dynalite's query tests on global indexes, checked against DynamoDB).
+pub fn key_order(hash: &KeyVal, range: Option<&KeyVal>) -> u128 {
+    use md5::Digest as _;
+    let mut h = md5::Md5::new();
+    h.update(b"Outliers");
+    h.update(hash.hash_bytes());
+    if let Some(r) = range {
+        h.update(r.hash_bytes());
+    }
+    u128::from_be_bytes(h.finalize().into())
 }
 
 /// The 12-bit bucket (of 4096) a hash prefix falls in; parallel scan segments are ranges of

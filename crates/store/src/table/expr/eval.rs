@@ -648,6 +648,9 @@ pub fn apply_update(u: &Update, item: &mut Item, ctx: &Ctx) -> Result<(), DdbErr
         };
         sets.push((ctx.resolve(p)?, val));
     }
+    // Paths never overlap (checked at parse), so order only matters for list elements past
+    // the end, which are appended: DynamoDB appends them in index order, not written order.
+    sets.sort_by(|a, b| a.0.cmp(&b.0));
     for (segs, v) in sets {
         set_path(item, &segs, v)?;
     }
@@ -661,8 +664,13 @@ pub fn apply_update(u: &Update, item: &mut Item, ctx: &Ctx) -> Result<(), DdbErr
     for segs in removes.iter().rev() {
         remove_path(item, segs)?;
     }
-    for (p, v) in &u.add {
-        let segs = ctx.resolve(p)?;
+    let mut adds = u
+        .add
+        .iter()
+        .map(|(p, v)| Ok((ctx.resolve(p)?, v)))
+        .collect::<Result<Vec<_>, DdbError>>()?;
+    adds.sort_by(|a, b| a.0.cmp(&b.0));
+    for (segs, v) in adds {
         let add = ctx.value(v)?.clone();
         let cur = get_path(item, &segs).cloned();
         let new = match (cur, add) {

@@ -466,6 +466,43 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The right-hand side of a SET action: an operand, or two joined by `+` / `-`; any of
+    /// them may be parenthesized (`set b = ((c[1]) + (b.a))` is valid DynamoDB).
+    fn set_value(&mut self) -> Result<SetValue, DdbError> {
+        let a = self.set_value_atom()?;
+        let plus = if self.is_sym("+") {
+            true
+        } else if self.is_sym("-") {
+            false
+        } else {
+            return Ok(a);
+        };
+        let SetValue::Operand(a) = a else {
+            return Err(self.err());
+        };
+        self.bump();
+        let SetValue::Operand(b) = self.set_value_atom()? else {
+            return Err(self.err());
+        };
+        Ok(if plus {
+            SetValue::Plus(a, b)
+        } else {
+            SetValue::Minus(a, b)
+        })
+    }
+
+    fn set_value_atom(&mut self) -> Result<SetValue, DdbError> {
+        if self.is_sym("(") {
+            self.bump();
+            self.enter()?;
+            let v = self.set_value()?;
+            self.depth -= 1;
+            self.expect(")")?;
+            return Ok(v);
+        }
+        Ok(SetValue::Operand(self.set_operand()?))
+    }
+
     fn value_ph(&mut self) -> Result<String, DdbError> {
         match self.peek().clone() {
             Tok::ValuePh(v) => {
@@ -504,16 +541,7 @@ impl<'a> Parser<'a> {
                     0 => {
                         let p = self.path()?;
                         self.expect("=")?;
-                        let a = self.set_operand()?;
-                        let v = if self.is_sym("+") {
-                            self.bump();
-                            SetValue::Plus(a, self.set_operand()?)
-                        } else if self.is_sym("-") {
-                            self.bump();
-                            SetValue::Minus(a, self.set_operand()?)
-                        } else {
-                            SetValue::Operand(a)
-                        };
+                        let v = self.set_value()?;
                         u.set.push((p, v));
                     }
                     1 => u.remove.push(self.path()?),

@@ -1,0 +1,611 @@
+//! The member constraints DynamoDB's request framework checks after the type check and
+//! before the operation runs: required members, name patterns and lengths, enum values and
+//! numeric bounds. Unlike the operation's own validation, every violation is collected and
+//! reported at once: `2 validation errors detected: Value null at 'tableName' failed to
+//! satisfy constraint: Member must not be null; Value null at 'item' ...`. Members are named
+//! in the wire's lowerCamelCase, nested ones with `.` (`provisionedThroughput.readCapacityUnits`,
+//! `keyConditions.a.member.comparisonOperator`), as DynamoDB names them.
+//!
+//! Table-level operations (CreateTable, DescribeTable, UpdateTable, DeleteTable,
+//! DescribeTimeToLive) first answer a missing or wrongly sized TableName with their own
+//! message, as DynamoDB does.
+
+use serde_json::Value;
+
+use super::error::DdbError;
+
+const RETURN_CAPACITY: &[&str] = &["INDEXES", "TOTAL", "NONE"];
+const RETURN_METRICS: &[&str] = &["SIZE", "NONE"];
+const RETURN_VALUES: &[&str] = &["ALL_NEW", "UPDATED_OLD", "ALL_OLD", "NONE", "UPDATED_NEW"];
+const SELECT: &[&str] = &[
+    "SPECIFIC_ATTRIBUTES",
+    "COUNT",
+    "ALL_ATTRIBUTES",
+    "ALL_PROJECTED_ATTRIBUTES",
+];
+const CONDITIONAL_OPERATOR: &[&str] = &["OR", "AND"];
+const COMPARISON: &[&str] = &[
+    "IN",
+    "NULL",
+    "BETWEEN",
+    "LT",
+    "NOT_CONTAINS",
+    "EQ",
+    "GT",
+    "NOT_NULL",
+    "NE",
+    "LE",
+    "BEGINS_WITH",
+    "GE",
+    "CONTAINS",
+];
+const BILLING: &[&str] = &["PROVISIONED", "PAY_PER_REQUEST"];
+const KEY_TYPE: &[&str] = &["HASH", "RANGE"];
+const ATTR_TYPE: &[&str] = &["B", "N", "S"];
+const PROJECTION_TYPE: &[&str] = &["ALL", "INCLUDE", "KEYS_ONLY"];
+
+/// Collects violations in the order they are found.
+struct Check<'a> {
+    req: &'a Value,
+    errs: Vec<String>,
+}
+
+/// How Coral prints a value in a message: strings bare, lists as `[a, b]`, maps as `{k=v}`.
+fn show(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => format!("[{}]", a.iter().map(show).collect::<Vec<_>>().join(", ")),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", show(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn len_of(v: &Value) -> Option<usize> {
+    match v {
+        Value::String(s) => Some(s.chars().count()),
+        Value::Array(a) => Some(a.len()),
+        Value::Object(m) => Some(m.len()),
+        _ => None,
+    }
+}
+
+impl<'a> Check<'a> {
+    fn fail(&mut self, v: Option<&Value>, at: &str, what: String) {
+        let shown = match v {
+            None | Some(Value::Null) => "null".to_string(),
+            Some(v) => format!("'{}'", show(v)),
+        };
+        self.errs.push(format!(
+            "Value {shown} at '{at}' failed to satisfy constraint: {what}"
+        ));
+    }
+
+    fn get(&self, field: &str) -> Option<&'a Value> {
+        self.req.get(field).filter(|v| !v.is_null())
+    }
+
+    fn required(&mut self, v: Option<&Value>, at: &str) -> bool {
+        if v.is_none_or(Value::is_null) {
+            self.fail(None, at, "Member must not be null".into());
+            false
+        } else {
+            true
+        }
+    }
+
+    fn name(&mut self, v: Option<&Value>, at: &str) {
+        let Some(s) = v.and_then(Value::as_str) else {
+            return;
+        };
+        if s.is_empty()
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        {
+            self.fail(
+                v,
+                at,
+                "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+".into(),
+            );
+        }
+        self.length(v, at, 3, 255);
+    }
+
+    fn length(&mut self, v: Option<&Value>, at: &str, lo: usize, hi: usize) {
+        let Some(n) = v.and_then(len_of) else {
+            return;
+        };
+        if n < lo {
+            self.fail(
+                v,
+                at,
+                format!("Member must have length greater than or equal to {lo}"),
+            );
+        }
+        if n > hi {
+            self.fail(
+                v,
+                at,
+                format!("Member must have length less than or equal to {hi}"),
+            );
+        }
+    }
+
+    fn one_of(&mut self, v: Option<&Value>, at: &str, set: &[&str]) {
+        let Some(s) = v.and_then(Value::as_str) else {
+            return;
+        };
+        if !set.contains(&s) {
+            self.fail(
+                v,
+                at,
+                format!("Member must satisfy enum value set: [{}]", set.join(", ")),
+            );
+        }
+    }
+
+    fn range(&mut self, v: Option<&Value>, at: &str, lo: i64, hi: Option<i64>) {
+        let Some(n) = v.and_then(Value::as_i64) else {
+            return;
+        };
+        if n < lo {
+            self.fail(
+                v,
+                at,
+                format!("Member must have value greater than or equal to {lo}"),
+            );
+        }
+        if let Some(hi) = hi
+            && n > hi
+        {
+            self.fail(
+                v,
+                at,
+                format!("Member must have value less than or equal to {hi}"),
+            );
+        }
+    }
+
+    fn table_name(&mut self, required: bool) {
+        let v = self.get("TableName");
+        if required && !self.required(v, "tableName") {
+            return;
+        }
+        self.name(v, "tableName");
+    }
+
+    fn enums(&mut self, fields: &[(&str, &str, &[&str])]) {
+        for (field, at, set) in fields {
+            let v = self.get(field);
+            self.one_of(v, at, set);
+        }
+    }
+
+    fn throughput(&mut self, v: Option<&Value>, at: &str) {
+        let Some(pt) = v else {
+            return;
+        };
+        for (field, name) in [
+            ("WriteCapacityUnits", "writeCapacityUnits"),
+            ("ReadCapacityUnits", "readCapacityUnits"),
+        ] {
+            let x = pt.get(field).filter(|v| !v.is_null());
+            let at = format!("{at}.{name}");
+            if self.required(x, &at) {
+                self.range(x, &at, 1, None);
+            }
+        }
+    }
+
+    fn key_schema(&mut self, v: Option<&Value>, at: &str) {
+        let Some(list) = v else {
+            return;
+        };
+        self.length(v, at, 1, 2);
+        for (i, e) in list.as_array().into_iter().flatten().enumerate() {
+            let base = format!("{at}.{}.member", i + 1);
+            let name = e.get("AttributeName").filter(|v| !v.is_null());
+            if self.required(name, &format!("{base}.attributeName")) {
+                self.length(name, &format!("{base}.attributeName"), 1, 255);
+            }
+            let kt = e.get("KeyType").filter(|v| !v.is_null());
+            if self.required(kt, &format!("{base}.keyType")) {
+                self.one_of(kt, &format!("{base}.keyType"), KEY_TYPE);
+            }
+        }
+    }
+
+    fn conditions(&mut self, field: &str, at: &str) {
+        let Some(m) = self.get(field).and_then(Value::as_object) else {
+            return;
+        };
+        for (attr, c) in m {
+            let op = c.get("ComparisonOperator").filter(|v| !v.is_null());
+            let at = format!("{at}.{attr}.member.comparisonOperator");
+            if self.required(op, &at) {
+                self.one_of(op, &at, COMPARISON);
+            }
+        }
+    }
+
+    fn read_common(&mut self, filter: (&str, &str)) {
+        self.table_name(true);
+        let ix = self.get("IndexName");
+        self.name(ix, "indexName");
+        let limit = self.get("Limit");
+        self.range(limit, "limit", 1, None);
+        let atg = self.get("AttributesToGet");
+        self.length(atg, "attributesToGet", 1, usize::MAX);
+        self.enums(&[
+            ("Select", "select", SELECT),
+            (
+                "ConditionalOperator",
+                "conditionalOperator",
+                CONDITIONAL_OPERATOR,
+            ),
+            (
+                "ReturnConsumedCapacity",
+                "returnConsumedCapacity",
+                RETURN_CAPACITY,
+            ),
+        ]);
+        self.conditions(filter.0, filter.1);
+    }
+
+    fn request_items(&mut self, keys_at: Option<&str>) {
+        let items = self.get("RequestItems");
+        if !self.required(items, "requestItems") {
+            return;
+        }
+        self.length(items, "requestItems", 1, usize::MAX);
+        let Some(m) = items.and_then(Value::as_object) else {
+            return;
+        };
+        for (table, spec) in m {
+            let name = Value::String(table.clone());
+            self.name(Some(&name), "requestItems.key");
+            if let Some(k) = keys_at {
+                let keys = spec.get("Keys").filter(|v| !v.is_null());
+                let at = format!("requestItems.{table}.member.{k}");
+                if self.required(keys, &at) {
+                    self.length(keys, &at, 1, 100);
+                }
+            }
+        }
+    }
+}
+
+/// Table-level operations' own answer to a missing or wrongly sized TableName.
+fn table_op_name(req: &Value) -> Result<(), DdbError> {
+    match req.get("TableName").and_then(Value::as_str) {
+        None => Err(DdbError::validation(
+            "The parameter 'TableName' is required but was not present in the request",
+        )),
+        Some(s) if !(3..=255).contains(&s.chars().count()) => Err(DdbError::validation(
+            "TableName must be at least 3 characters long and at most 255 characters long",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The legacy (non-expression) and expression parameters of an item read or write, and the
+/// expressions that may use ExpressionAttributeValues, in the order DynamoDB names them.
+struct Params {
+    legacy: &'static [&'static str],
+    expressions: &'static [&'static str],
+    valued: &'static [&'static str],
+}
+
+fn params(op: &str) -> Option<Params> {
+    Some(match op {
+        "GetItem" | "BatchGetItem" => Params {
+            legacy: &["AttributesToGet"],
+            expressions: &["ProjectionExpression"],
+            valued: &[],
+        },
+        "PutItem" | "DeleteItem" => Params {
+            legacy: &["Expected", "ConditionalOperator"],
+            expressions: &["ConditionExpression"],
+            valued: &["ConditionExpression"],
+        },
+        "UpdateItem" => Params {
+            legacy: &["AttributeUpdates", "Expected", "ConditionalOperator"],
+            expressions: &["UpdateExpression", "ConditionExpression"],
+            valued: &["UpdateExpression", "ConditionExpression"],
+        },
+        "Query" => Params {
+            legacy: &[
+                "AttributesToGet",
+                "QueryFilter",
+                "ConditionalOperator",
+                "KeyConditions",
+            ],
+            expressions: &[
+                "ProjectionExpression",
+                "FilterExpression",
+                "KeyConditionExpression",
+            ],
+            valued: &["FilterExpression", "KeyConditionExpression"],
+        },
+        "Scan" => Params {
+            legacy: &["AttributesToGet", "ScanFilter", "ConditionalOperator"],
+            expressions: &["ProjectionExpression", "FilterExpression"],
+            valued: &["FilterExpression"],
+        },
+        _ => return None,
+    })
+}
+
+/// DynamoDB's checks on mixing legacy and expression parameters, which come before the
+/// contents of ExpressionAttributeNames/Values are looked at.
+pub fn check_expression_params(op: &str, req: &Value) -> Result<(), DdbError> {
+    let Some(p) = params(op) else {
+        return Ok(());
+    };
+    if op == "BatchGetItem" {
+        if let Some(m) = req.get("RequestItems").and_then(Value::as_object) {
+            for spec in m.values() {
+                mixing(&p, spec)?;
+            }
+        }
+        return Ok(());
+    }
+    mixing(&p, req)
+}
+
+fn mixing(p: &Params, req: &Value) -> Result<(), DdbError> {
+    let has = |f: &str| req.get(f).is_some_and(|v| !v.is_null());
+    // KeyConditions only clashes with KeyConditionExpression: a Query may combine legacy key
+    // conditions with a ProjectionExpression or FilterExpression.
+    let legacy: Vec<&str> = p
+        .legacy
+        .iter()
+        .copied()
+        .filter(|f| has(f) && (*f != "KeyConditions" || has("KeyConditionExpression")))
+        .collect();
+    let exprs: Vec<&str> = p.expressions.iter().copied().filter(|f| has(f)).collect();
+    if !legacy.is_empty() && !exprs.is_empty() {
+        return Err(DdbError::validation(format!(
+            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{}}} Expression parameters: {{{}}}",
+            legacy.join(", "),
+            exprs.join(", ")
+        )));
+    }
+    if exprs.is_empty() && has("ExpressionAttributeNames") {
+        return Err(DdbError::validation(
+            "ExpressionAttributeNames can only be specified when using expressions",
+        ));
+    }
+    if !p.valued.is_empty() && !p.valued.iter().any(|f| has(f)) && has("ExpressionAttributeValues")
+    {
+        let null = match p.valued {
+            [one] => format!("{one} is null"),
+            many => format!("{} are null", many.join(" and ")),
+        };
+        return Err(DdbError::validation(format!(
+            "ExpressionAttributeValues can only be specified when using expressions: {null}"
+        )));
+    }
+    Ok(())
+}
+
+/// Check `op`'s member constraints on `req` (already type-checked by [`super::shape`]).
+pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
+    let mut c = Check {
+        req,
+        errs: Vec::new(),
+    };
+    match op {
+        "GetItem" => {
+            c.table_name(true);
+            let key = c.get("Key");
+            c.required(key, "key");
+            let atg = c.get("AttributesToGet");
+            c.length(atg, "attributesToGet", 1, usize::MAX);
+            c.enums(&[(
+                "ReturnConsumedCapacity",
+                "returnConsumedCapacity",
+                RETURN_CAPACITY,
+            )]);
+        }
+        "PutItem" | "DeleteItem" | "UpdateItem" => {
+            c.table_name(true);
+            let (field, at) = if op == "PutItem" {
+                ("Item", "item")
+            } else {
+                ("Key", "key")
+            };
+            let v = c.get(field);
+            c.required(v, at);
+            c.enums(&[
+                (
+                    "ReturnConsumedCapacity",
+                    "returnConsumedCapacity",
+                    RETURN_CAPACITY,
+                ),
+                (
+                    "ReturnItemCollectionMetrics",
+                    "returnItemCollectionMetrics",
+                    RETURN_METRICS,
+                ),
+                ("ReturnValues", "returnValues", RETURN_VALUES),
+                (
+                    "ConditionalOperator",
+                    "conditionalOperator",
+                    CONDITIONAL_OPERATOR,
+                ),
+            ]);
+        }
+        "Query" => {
+            c.read_common(("QueryFilter", "queryFilter"));
+            c.conditions("KeyConditions", "keyConditions");
+        }
+        "Scan" => {
+            c.read_common(("ScanFilter", "scanFilter"));
+            let seg = c.get("Segment");
+            c.range(seg, "segment", 0, Some(999_999));
+            let total = c.get("TotalSegments");
+            c.range(total, "totalSegments", 1, Some(1_000_000));
+        }
+        "BatchGetItem" => {
+            c.request_items(Some("keys"));
+            c.enums(&[(
+                "ReturnConsumedCapacity",
+                "returnConsumedCapacity",
+                RETURN_CAPACITY,
+            )]);
+        }
+        "BatchWriteItem" => {
+            c.request_items(None);
+            c.enums(&[
+                (
+                    "ReturnConsumedCapacity",
+                    "returnConsumedCapacity",
+                    RETURN_CAPACITY,
+                ),
+                (
+                    "ReturnItemCollectionMetrics",
+                    "returnItemCollectionMetrics",
+                    RETURN_METRICS,
+                ),
+            ]);
+        }
+        "CreateTable" => {
+            table_op_name(req)?;
+            c.table_name(true);
+            let defs = c.get("AttributeDefinitions");
+            if c.required(defs, "attributeDefinitions") {
+                for (i, d) in defs
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    let at = format!("attributeDefinitions.{}.member.attributeType", i + 1);
+                    let t = d.get("AttributeType").filter(|v| !v.is_null());
+                    if c.required(t, &at) {
+                        c.one_of(t, &at, ATTR_TYPE);
+                    }
+                }
+            }
+            let ks = c.get("KeySchema");
+            if c.required(ks, "keySchema") {
+                c.key_schema(ks, "keySchema");
+            }
+            let pt = c.get("ProvisionedThroughput");
+            c.throughput(pt, "provisionedThroughput");
+            c.enums(&[("BillingMode", "billingMode", BILLING)]);
+            for (field, at) in [
+                ("LocalSecondaryIndexes", "localSecondaryIndexes"),
+                ("GlobalSecondaryIndexes", "globalSecondaryIndexes"),
+            ] {
+                for (i, ix) in c
+                    .get(field)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    let base = format!("{at}.{}.member", i + 1);
+                    let p = ix
+                        .get("Projection")
+                        .and_then(|p| p.get("ProjectionType"))
+                        .filter(|v| !v.is_null());
+                    c.one_of(
+                        p,
+                        &format!("{base}.projection.projectionType"),
+                        PROJECTION_TYPE,
+                    );
+                }
+            }
+        }
+        "UpdateTable" => {
+            table_op_name(req)?;
+            c.table_name(true);
+            let pt = c.get("ProvisionedThroughput");
+            c.throughput(pt, "provisionedThroughput");
+            c.enums(&[("BillingMode", "billingMode", BILLING)]);
+        }
+        "DeleteTable" | "DescribeTable" | "DescribeTimeToLive" => {
+            table_op_name(req)?;
+            c.table_name(true);
+        }
+        "ListTables" => {
+            let start = c.get("ExclusiveStartTableName");
+            c.name(start, "exclusiveStartTableName");
+            let limit = c.get("Limit");
+            c.range(limit, "limit", 1, Some(100));
+        }
+        "TagResource" => {
+            let tags = c.get("Tags");
+            if c.get("ResourceArn").is_some() {
+                c.required(tags, "tags");
+            }
+        }
+        "UntagResource" => {
+            let keys = c.get("TagKeys");
+            if c.get("ResourceArn").is_some() {
+                c.required(keys, "tagKeys");
+            }
+        }
+        _ => {}
+    }
+    if c.errs.is_empty() {
+        return Ok(());
+    }
+    let n = c.errs.len();
+    Err(DdbError::validation(format!(
+        "{n} validation error{} detected: {}",
+        if n == 1 { "" } else { "s" },
+        c.errs.join("; ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn msg(op: &str, req: Value) -> String {
+        check(op, &req).err().map(|e| e.message).unwrap_or_default()
+    }
+
+    #[test]
+    fn every_violation_is_reported_at_once() {
+        assert_eq!(
+            msg("PutItem", json!({"TableName": "a;"})),
+            "3 validation errors detected: Value 'a;' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; Value 'a;' at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 3; Value null at 'item' failed to satisfy constraint: Member must not be null"
+        );
+        assert_eq!(
+            msg("ListTables", json!({"Limit": 101})),
+            "1 validation error detected: Value '101' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 100"
+        );
+        assert_eq!(msg("GetItem", json!({"TableName": "abc", "Key": {}})), "");
+    }
+
+    #[test]
+    fn table_operations_name_their_table_first() {
+        assert_eq!(
+            msg("DescribeTable", json!({})),
+            "The parameter 'TableName' is required but was not present in the request"
+        );
+        assert_eq!(
+            msg("DeleteTable", json!({"TableName": "a;"})),
+            "TableName must be at least 3 characters long and at most 255 characters long"
+        );
+        assert_eq!(
+            msg(
+                "CreateTable",
+                json!({"TableName": "abc", "AttributeDefinitions": [], "KeySchema": [], "ProvisionedThroughput": {"ReadCapacityUnits": -1}})
+            ),
+            "3 validation errors detected: Value '[]' at 'keySchema' failed to satisfy constraint: Member must have length greater than or equal to 1; Value null at 'provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must not be null; Value '-1' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1"
+        );
+    }
+}

@@ -13,8 +13,17 @@ use store::table::{DdbError, ErrorCode};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
-/// Answer one DynamoDB operation; `op` is `None` when the target header did not name one.
-pub async fn handle(state: &crate::AppState, op: Option<&str>, body: Bytes) -> crate::HttpResponse {
+/// Answer one DynamoDB operation.
+pub async fn handle(state: &crate::AppState, op: &str, body: Bytes) -> crate::HttpResponse {
+    handle_target(state, Some(op), body).await
+}
+
+/// Answer one DynamoDB request; `op` is `None` when the target header did not name one.
+pub async fn handle_target(
+    state: &crate::AppState,
+    op: Option<&str>,
+    body: Bytes,
+) -> crate::HttpResponse {
     match run(state, op, &body).await {
         Ok(v) => respond(StatusCode::OK, v.to_string()),
         Err(e) => error(&e),

@@ -560,6 +560,8 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
     if c.errs.is_empty() {
         return Ok(());
     }
+    // DynamoDB lists at most ten.
+    c.errs.truncate(10);
     let n = c.errs.len();
     Err(DdbError::validation(format!(
         "{n} validation error{} detected: {}",

@@ -46,23 +46,53 @@ fn one(g: &mut Gen<'_>, attr: &str, spec: &Value, expected: bool) -> Result<Cond
     let bad =
         |m: String| DdbError::validation(format!("One or more parameter values were invalid: {m}"));
     let op = opt_str(spec, "ComparisonOperator");
-    if expected && op.is_none() {
-        // The older Value/Exists form of Expected.
-        let exists = spec.get("Exists").and_then(|v| v.as_bool()).unwrap_or(true);
-        return match (spec.get("Value").filter(|v| !v.is_null()), exists) {
-            (Some(v), true) => {
-                let v = g.value(AttrValue::from_json(v)?);
-                let p = g.path(attr);
-                Ok(Cond::Cmp(Operand::Path(p), CmpOp::Eq, v))
+    if expected {
+        // The Expected forms and what DynamoDB answers for each mix-up.
+        let exists = spec.get("Exists").and_then(|v| v.as_bool());
+        let value = spec.get("Value").filter(|v| !v.is_null());
+        let list = spec.get("AttributeValueList").filter(|v| !v.is_null());
+        if list.is_some() && op.is_none() {
+            return Err(bad(format!(
+                "AttributeValueList can only be used with a ComparisonOperator for Attribute: {attr}"
+            )));
+        }
+        if let Some(op) = op {
+            if exists.is_some() {
+                return Err(bad(format!(
+                    "Exists and ComparisonOperator cannot be used together for Attribute: {attr}"
+                )));
             }
-            (None, false) => Ok(Cond::AttributeNotExists(g.path(attr))),
-            (Some(_), false) => Err(bad(format!(
-                "Value cannot be used when Exists is false for attribute ({attr})"
-            ))),
-            (None, true) => Err(bad(format!(
-                "Exists is set to TRUE for attribute ({attr}), Value must also be set"
-            ))),
-        };
+            if value.is_some() && list.is_some() {
+                return Err(bad(format!(
+                    "Value and AttributeValueList cannot be used together for Attribute: {attr}"
+                )));
+            }
+            if value.is_none()
+                && list.is_none()
+                && !matches!(op, "NULL" | "NOT_NULL")
+                && arg_count(op).is_some()
+            {
+                return Err(bad(format!(
+                    "Value or AttributeValueList must be used with ComparisonOperator: {op} for Attribute: {attr}"
+                )));
+            }
+        } else {
+            return match (value, exists) {
+                (Some(v), None | Some(true)) => {
+                    let v = g.value(AttrValue::from_json(v)?);
+                    let p = g.path(attr);
+                    Ok(Cond::Cmp(Operand::Path(p), CmpOp::Eq, v))
+                }
+                (None, Some(false)) => Ok(Cond::AttributeNotExists(g.path(attr))),
+                (Some(_), Some(false)) => Err(bad(format!(
+                    "Value cannot be used when Exists is false for Attribute: {attr}"
+                ))),
+                (None, e) => Err(bad(format!(
+                    "Value must be provided when Exists is {} for Attribute: {attr}",
+                    if e.is_some() { "true" } else { "null" }
+                ))),
+            };
+        }
     }
     let op = op.ok_or_else(|| {
         bad(format!(

@@ -536,8 +536,17 @@ impl AttrValue {
     }
 }
 
+/// A number sent as an attribute value; a malformed one is named as DynamoDB names it.
 pub fn parse_number(s: &str) -> Result<Number, DdbError> {
-    Number::parse(s).map_err(|e| DdbError::validation(e.message()))
+    Number::parse(s).map_err(|e| match e {
+        NumberError::Syntax if s.is_empty() => {
+            DdbError::validation("The parameter cannot be converted to a numeric value")
+        }
+        NumberError::Syntax => DdbError::validation(format!(
+            "The parameter cannot be converted to a numeric value: {s}"
+        )),
+        e => DdbError::validation(e.message()),
+    })
 }
 
 pub fn b64(b: &[u8]) -> String {

@@ -166,7 +166,8 @@ impl TableEngine {
             .by_name
             .get_mut(name)
             .ok_or_else(|| not_found_table(name))?;
-        in_use(t)?;
+        // DynamoDB validates the request before it refuses a table that is still changing.
+        let busy = in_use(t);
         let mut meta = t.meta.clone();
         let mut changed = false;
         let mut index_changes: Vec<(
@@ -335,6 +336,7 @@ impl TableEngine {
                 "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
             ));
         }
+        busy?;
         // Drop definitions no key uses any more (AWS keeps only used ones).
         let used: Vec<String> = meta
             .indexes

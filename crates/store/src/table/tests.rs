@@ -1113,6 +1113,25 @@ fn tables_go_creating_active_and_deleting_on_the_clock() {
         err(&e, "DeleteTable", json!({"TableName": "slow"})).code,
         ErrorCode::ResourceInUse
     );
+    // A malformed change is refused as invalid first, a valid one as in use.
+    assert_eq!(
+        err(
+            &e,
+            "UpdateTable",
+            json!({"TableName": "slow", "GlobalSecondaryIndexUpdates": [{}]})
+        )
+        .code,
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        err(
+            &e,
+            "UpdateTable",
+            json!({"TableName": "slow", "BillingMode": "PROVISIONED", "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}})
+        )
+        .code,
+        ErrorCode::ResourceInUse
+    );
     clock.advance(Duration::from_millis(499));
     let d = ok(&e, "DescribeTable", json!({"TableName": "slow"}));
     assert_eq!(d["Table"]["TableStatus"], "CREATING");

@@ -209,7 +209,9 @@ fn operand<'a>(
 
 fn size_of(v: &AttrValue) -> Option<usize> {
     Some(match v {
-        AttrValue::S(s) => s.len(),
+        // A string's length as DynamoDB (Java) counts it: UTF-16 code units, so "abÿ" is 3
+        // (dynalite's size() test, recorded against DynamoDB).
+        AttrValue::S(s) => s.encode_utf16().count(),
         AttrValue::B(b) => b.len(),
         AttrValue::SS(s) => s.len(),
         AttrValue::NS(s) => s.len(),
@@ -818,10 +820,10 @@ mod tests {
     #[test]
     fn conditions_follow_dynamodb_semantics() {
         let it = item(
-            json!({"a": {"N": "5"}, "s": {"S": "hello"}, "m": {"M": {"l": {"L": [{"S": "x"}, {"S": "y"}]}}}}),
+            json!({"a": {"N": "5"}, "s": {"S": "hello"}, "u": {"S": "abÿ"}, "m": {"M": {"l": {"L": [{"S": "x"}, {"S": "y"}]}}}}),
         );
         let c = ctx(
-            json!({":five": {"N": "5.0"}, ":h": {"S": "he"}, ":y": {"S": "y"}, ":t": {"S": "M"}, ":two": {"N": "2"}}),
+            json!({":five": {"N": "5.0"}, ":h": {"S": "he"}, ":y": {"S": "y"}, ":t": {"S": "M"}, ":two": {"N": "2"}, ":three": {"N": "3"}}),
         );
         let t = |e: &str| {
             let cond = parse_condition(e, "ConditionExpression").unwrap();
@@ -833,6 +835,7 @@ mod tests {
         assert!(t("m.l[1] = :y"));
         assert!(t("attribute_type(m, :t)"));
         assert!(t("size(m.l) = :two"));
+        assert!(t("size(u) = :three"));
         assert!(t("nope <> :five"));
         assert!(!t("nope < :five"));
         assert!(t("a BETWEEN :two AND :five"));

@@ -366,18 +366,49 @@ impl TableEngine {
         Ok((json!({ "TableDescription": desc }), ticket))
     }
 
-    fn with_arn(req: &Value) -> Result<(&str, &str), DdbError> {
-        let arn = req_str(req, "ResourceArn")?;
-        Ok((arn, table_from_arn(arn)?))
+    /// The ARN and table name of a tagging request, refused as DynamoDB refuses them: no
+    /// ARN is an invalid TableArn, one that is not shaped like an ARN with a resource path
+    /// is denied (there is no such resource to be allowed on), and a table part that cannot
+    /// be a table name is an invalid TableArn.
+    fn with_arn<'a>(req: &'a Value, op: &str) -> Result<(&'a str, &'a str), DdbError> {
+        let arn = req
+            .get("ResourceArn")
+            .and_then(Value::as_str)
+            .ok_or_else(|| DdbError::validation("Invalid TableArn"))?;
+        let shaped = arn.splitn(6, ':').nth(5).is_some_and(|r| r.contains('/'));
+        if !shaped {
+            return Err(DdbError::new(
+                super::error::ErrorCode::AccessDenied,
+                format!(
+                    "User: arn:aws:iam::000000000000:root is not authorized to perform: dynamodb:{op} on resource: {}",
+                    if arn.is_empty() { "*" } else { arn }
+                ),
+            ));
+        }
+        let invalid = || {
+            DdbError::validation(format!(
+                "Invalid TableArn: Invalid ResourceArn provided as input {arn}"
+            ))
+        };
+        let name = table_from_arn(arn).map_err(|_| invalid())?;
+        if !(3..=255).contains(&name.len()) {
+            return Err(invalid());
+        }
+        Ok((arn, name))
     }
 
     pub(crate) fn tag_resource(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        let (arn, name) = Self::with_arn(req)?;
+        let (arn, name) = Self::with_arn(req, "TagResource")?;
         let tags = parse_tags(req.get("Tags").unwrap_or(&Value::Null)).map_err(|_| {
             vmsg(vec![
                 "Value null at 'tags' failed to satisfy constraint: Member must not be null".into(),
             ])
         })?;
+        if tags.is_empty() {
+            return Err(DdbError::validation(
+                "Atleast one Tag needs to be provided as Input.",
+            ));
+        }
         self.journal.check()?;
         let mut g = self.state.write();
         let t = g
@@ -401,7 +432,7 @@ impl TableEngine {
     }
 
     pub(crate) fn untag_resource(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        let (arn, name) = Self::with_arn(req)?;
+        let (arn, name) = Self::with_arn(req, "UntagResource")?;
         let keys: Vec<String> = req
             .get("TagKeys")
             .and_then(|v| v.as_array())
@@ -414,6 +445,11 @@ impl TableEngine {
             .iter()
             .filter_map(|k| k.as_str().map(String::from))
             .collect();
+        if keys.is_empty() {
+            return Err(DdbError::validation(
+                "Atleast one Tag Key needs to be provided as Input.",
+            ));
+        }
         self.journal.check()?;
         let mut g = self.state.write();
         let t = g
@@ -433,7 +469,7 @@ impl TableEngine {
     }
 
     pub(crate) fn list_tags(&self, req: &Value) -> Result<Value, DdbError> {
-        let (arn, name) = Self::with_arn(req)?;
+        let (arn, name) = Self::with_arn(req, "ListTagsOfResource")?;
         let g = self.state.read();
         let t = g
             .by_name

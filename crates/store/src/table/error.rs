@@ -17,6 +17,7 @@ pub enum ErrorCode {
     ItemCollectionSizeLimitExceeded,
     LimitExceeded,
     UnknownOperation,
+    AccessDenied,
     InternalServerError,
 }
 
@@ -27,6 +28,7 @@ impl ErrorCode {
             ErrorCode::Validation => "com.amazon.coral.validate#ValidationException",
             ErrorCode::Serialization => "com.amazon.coral.service#SerializationException",
             ErrorCode::UnknownOperation => "com.amazon.coral.service#UnknownOperationException",
+            ErrorCode::AccessDenied => "com.amazon.coral.service#AccessDeniedException",
             ErrorCode::ResourceNotFound => {
                 "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"
             }
@@ -106,7 +108,10 @@ impl DdbError {
         // DynamoDB spells it `Message` in SerializationExceptions and leaves it out when
         // there is nothing to say (an unknown operation, a body that is not JSON).
         if !self.message.is_empty() {
-            let key = if self.code == ErrorCode::Serialization {
+            let key = if matches!(
+                self.code,
+                ErrorCode::Serialization | ErrorCode::AccessDenied
+            ) {
                 "Message"
             } else {
                 "message"

@@ -1302,3 +1302,51 @@ fn consumed_capacity_follows_dynamodb_rules() {
         json!([{"TableName": "cap", "CapacityUnits": 1.5}])
     );
 }
+
+#[test]
+fn tagging_refuses_arns_as_dynamodb_does() {
+    let (e, _) = engine();
+    let m = |op: &str, req: Value| {
+        let x = err(&e, op, req);
+        (x.code, x.message)
+    };
+    assert_eq!(
+        m("ListTagsOfResource", json!({})),
+        (ErrorCode::Validation, "Invalid TableArn".into())
+    );
+    let (code, msg) = m("TagResource", json!({"ResourceArn": "", "Tags": []}));
+    assert_eq!(code, ErrorCode::AccessDenied);
+    assert!(
+        msg.ends_with("is not authorized to perform: dynamodb:TagResource on resource: *"),
+        "{msg}"
+    );
+    assert_eq!(
+        err(
+            &e,
+            "UntagResource",
+            json!({"ResourceArn": "a:b:c:d:e/f", "TagKeys": ["k"]})
+        )
+        .body()["Message"],
+        "User: arn:aws:iam::000000000000:root is not authorized to perform: dynamodb:UntagResource on resource: a:b:c:d:e/f"
+    );
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/ab";
+    assert_eq!(
+        m("ListTagsOfResource", json!({ "ResourceArn": arn })).1,
+        format!("Invalid TableArn: Invalid ResourceArn provided as input {arn}")
+    );
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/nothere";
+    assert_eq!(
+        m("TagResource", json!({"ResourceArn": arn, "Tags": []})).1,
+        "Atleast one Tag needs to be provided as Input."
+    );
+    assert_eq!(
+        m(
+            "TagResource",
+            json!({"ResourceArn": arn, "Tags": [{"Key": "a", "Value": "b"}]})
+        ),
+        (
+            ErrorCode::ResourceNotFound,
+            format!("Requested resource not found: ResourcArn: {arn} not found")
+        )
+    );
+}

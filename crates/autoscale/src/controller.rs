@@ -69,6 +69,9 @@ pub struct Config {
     pub initial_cooldown: Duration,
     pub fallback: Option<FallbackConfig>,
     pub behavior: Behavior,
+    /// Which directions of `behavior` the user set (`scaleUp` / `scaleDown` present in the
+    /// ScaledObject); a policy may choose its own defaults only for the others.
+    pub behavior_set: (bool, bool),
     pub pause: PauseAnnotations,
     pub triggers: Vec<TriggerSpec>,
     pub modifiers: Option<Modifiers>,
@@ -146,6 +149,10 @@ impl Config {
                 behavior: f.behavior.unwrap_or_default(),
             }),
             behavior: Behavior::resolve(spec.behavior()),
+            behavior_set: (
+                spec.behavior().is_some_and(|b| b.scale_up.is_some()),
+                spec.behavior().is_some_and(|b| b.scale_down.is_some()),
+            ),
             pause: so.pause_annotations(),
             triggers,
             modifiers,

@@ -56,7 +56,20 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use autoscale::hpa;
+use model::keda::{PolicyType, SelectPolicy};
 use provision::disruption::DisruptionOptions;
+
+/// kedge's scale-up when the user set none: to the desired count in one step (the HPA's
+/// default allows +100 % or +4 pods per 15 s, which takes minutes to reach hundreds of
+/// replicas from a few). Capacity is requested in the same step (joint decisions).
+pub const KEDGE_SCALE_UP_PERCENT: u32 = 100_000;
+/// kedge's scale-down stabilization when the user set none (the HPA's default is 300 s).
+/// Scale-in stops idle consumers only, emptiest nodes first, so a short window returns
+/// nodes sooner without stopping work; the window still rides out a poll or two of noise.
+pub const KEDGE_SCALE_DOWN_WINDOW_SECS: u32 = 60;
+/// kedge reads the triggers at least this often.
+pub const KEDGE_POLL_AT_MOST: Duration = Duration::from_secs(5);
 
 /// The presets a user can name (`--policy`, the `autoscaling.kedge.dev/policy` annotation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -173,6 +186,14 @@ pub struct Policy {
     pub perfect_knowledge: bool,
     /// Nodes are Ready at launch (the oracle's lower bound); the simulator honours it.
     pub instant_boot: bool,
+    /// The scale-up rules used when the ScaledObject sets no `behavior.scaleUp` (`None`: the
+    /// HPA's defaults).
+    pub scale_up_default: Option<hpa::Rules>,
+    /// The scale-down rules used when the ScaledObject sets no `behavior.scaleDown`.
+    pub scale_down_default: Option<hpa::Rules>,
+    /// Read the triggers at least this often (`Combined` cadence), even when the
+    /// `pollingInterval` is longer: upstream's HPA reads them every 15 s whatever it says.
+    pub poll_at_most: Option<Duration>,
 }
 
 impl Policy {
@@ -203,7 +224,24 @@ impl Policy {
             intent_ttl: Duration::from_secs(60),
             perfect_knowledge: false,
             instant_boot: false,
+            scale_up_default: None,
+            scale_down_default: None,
+            poll_at_most: None,
         };
+        let kedge_up = Some(hpa::Rules {
+            window_secs: 0,
+            select: SelectPolicy::Max,
+            policies: vec![hpa::Policy {
+                kind: PolicyType::Percent,
+                value: KEDGE_SCALE_UP_PERCENT,
+                period_secs: 15,
+            }],
+            tolerance: hpa::DEFAULT_TOLERANCE,
+        });
+        let kedge_down = Some(hpa::Rules {
+            window_secs: KEDGE_SCALE_DOWN_WINDOW_SECS,
+            ..hpa::Rules::default_down()
+        });
         match name {
             PolicyName::KedaKarpenter => base,
             PolicyName::Kedge => Policy {
@@ -218,6 +256,9 @@ impl Policy {
                 gate_consolidation_on_scale_out: true,
                 consolidation_settle: Duration::from_secs(20),
                 disruption: DisruptionOptions::default(),
+                scale_up_default: kedge_up.clone(),
+                scale_down_default: kedge_down.clone(),
+                poll_at_most: Some(KEDGE_POLL_AT_MOST),
                 ..base
             },
             PolicyName::Oracle => Policy {
@@ -234,8 +275,23 @@ impl Policy {
                 disruption: DisruptionOptions::default(),
                 perfect_knowledge: true,
                 instant_boot: true,
+                scale_up_default: kedge_up,
+                scale_down_default: kedge_down,
+                poll_at_most: Some(KEDGE_POLL_AT_MOST),
                 ..base
             },
+        }
+    }
+
+    /// The ScaledObject's configuration as this policy runs it: the policy's scale-up and
+    /// scale-down rules where the user set none (explicit `behavior` always wins).
+    pub fn configure(&self, cfg: &mut autoscale::Config) {
+        let (up_set, down_set) = cfg.behavior_set;
+        if let (false, Some(r)) = (up_set, &self.scale_up_default) {
+            cfg.behavior.up = r.clone();
+        }
+        if let (false, Some(r)) = (down_set, &self.scale_down_default) {
+            cfg.behavior.down = r.clone();
         }
     }
 

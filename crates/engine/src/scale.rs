@@ -118,18 +118,24 @@ pub struct ScaleLoop {
     hpa_due: Timestamp,
     /// Since when a scale-in is held back by busy consumers.
     held_since: Option<Timestamp>,
+    /// The policy, for the ScaledObject's configuration as it runs it ([`Policy::configure`]).
+    policy: Policy,
 }
 
 impl ScaleLoop {
     /// A loop whose first poll is at `now`.
     pub fn new(
         key: WorkloadKey,
-        autoscaler: Autoscaler,
+        mut autoscaler: Autoscaler,
         policy: &Policy,
         template: Option<Pod>,
         now: Timestamp,
     ) -> ScaleLoop {
+        let mut cfg = autoscaler.config().clone();
+        policy.configure(&mut cfg);
+        autoscaler.update_config(cfg);
         ScaleLoop {
+            policy: policy.clone(),
             key,
             autoscaler,
             cadence: policy.cadence,
@@ -148,7 +154,8 @@ impl ScaleLoop {
     }
 
     /// The ScaledObject was edited: keep the history, use the new configuration.
-    pub fn update(&mut self, config: autoscale::Config, template: Option<Pod>) {
+    pub fn update(&mut self, mut config: autoscale::Config, template: Option<Pod>) {
+        self.policy.configure(&mut config);
         self.autoscaler.update_config(config);
         self.template = template;
     }
@@ -176,6 +183,7 @@ impl ScaleLoop {
             .max(Duration::from_millis(1));
         let mode = match self.cadence {
             Cadence::Combined => {
+                let polling = self.policy.poll_at_most.map_or(polling, |m| polling.min(m));
                 self.keda_due = now.add(polling);
                 StepMode::Full
             }
@@ -431,11 +439,34 @@ spec:
             },
             &mut rec,
         );
-        assert_eq!(s.replicas, Some(5));
-        assert_eq!(s.next, t0.add(Duration::from_secs(30)));
+        // kedge's own scale-up (no behavior set): straight to the desired 20, and the
+        // triggers are read every 15 s although pollingInterval says 30.
+        assert_eq!(s.replicas, Some(20));
+        assert_eq!(s.next, t0.add(Duration::from_secs(15)));
         let i = s.intent.expect("joint decision");
-        assert_eq!(i.replicas, 4);
+        assert_eq!(i.replicas, 19);
         assert_eq!(i.source, "ScaledObject jobs/consumer");
+    }
+
+    #[test]
+    fn an_explicit_behavior_binds_the_kedge_policy_too() {
+        let extra = "  advanced:\n    horizontalPodAutoscalerConfig:\n      behavior:\n        scaleUp: {policies: [{type: Pods, value: 4, periodSeconds: 60}]}";
+        let mut l = lp(PolicyName::Kedge, extra);
+        let mut rec = Recorder::default();
+        let t0 = l.due();
+        let s = l.step(
+            t0,
+            &ScaleInput {
+                replicas: 1,
+                triggers: metric(40.0),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        assert_eq!(s.replicas, Some(5), "the user's +4 pods per minute");
+        // The direction the user left unset takes kedge's default (60 s, not the HPA's 300 s).
+        assert_eq!(l.autoscaler().config().behavior.down.window_secs, 60);
+        assert_eq!(l.autoscaler().config().behavior.up.policies.len(), 1);
     }
 
     #[test]

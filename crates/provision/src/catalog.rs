@@ -97,9 +97,52 @@ pub enum CatalogError {
     Empty,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Default)]
 pub struct Catalog {
     pub types: Vec<InstanceType>,
+    /// What the scheduler derives from `types`, computed on first use ([`Catalog::index`]).
+    /// A clone starts without it, so the usual "clone, then mark offerings unavailable" keeps
+    /// it right; change `types` in place only before the catalog is first used.
+    index: std::sync::OnceLock<Arc<CatalogIndex>>,
+}
+
+impl Clone for Catalog {
+    fn clone(&self) -> Catalog {
+        Catalog {
+            types: self.types.clone(),
+            index: Default::default(),
+        }
+    }
+}
+
+impl PartialEq for Catalog {
+    fn eq(&self, o: &Catalog) -> bool {
+        self.types == o.types
+    }
+}
+
+/// Facts about a catalog that every scheduling pass needs, computed once per catalog rather
+/// than on every pass (a simulated day runs tens of thousands of passes).
+#[derive(Debug)]
+pub struct CatalogIndex {
+    pub zone_index: std::collections::HashMap<String, usize>,
+    /// Per type: the offering bits (zone × capacity type) it has available.
+    pub type_masks: Vec<u64>,
+    /// Per type: (offering bit, price) of its available offerings.
+    pub type_offers: Vec<Vec<(u64, f64)>>,
+    /// Every label key some type defines.
+    pub type_keys: BTreeSet<String>,
+}
+
+/// An offering's bit: zone index × (capacity types + 1) + capacity-type index (`None` past 64).
+pub fn offer_bit(zone: usize, capacity_type: &str) -> Option<u32> {
+    let nct = CAPACITY_TYPES.len() + 1;
+    let ct = CAPACITY_TYPES
+        .iter()
+        .position(|x| *x == capacity_type)
+        .unwrap_or(CAPACITY_TYPES.len());
+    let bit = zone * nct + ct;
+    (bit < 64).then_some(bit as u32)
 }
 
 /// Karpenter's AWS kube-reserved CPU: 6 % of the first core, 1 % of the second, 0.5 % of
@@ -163,7 +206,61 @@ impl Catalog {
             t.requirements.intern(&mut pool);
         }
         types.shrink_to_fit();
-        Catalog { types }
+        Catalog {
+            types,
+            index: Default::default(),
+        }
+    }
+
+    /// A catalog of these types.
+    pub fn new(types: Vec<InstanceType>) -> Catalog {
+        Catalog {
+            types,
+            index: Default::default(),
+        }
+    }
+
+    /// The scheduler's index of this catalog (computed once).
+    pub fn index(&self) -> Arc<CatalogIndex> {
+        self.index
+            .get_or_init(|| {
+                let zone_index: std::collections::HashMap<String, usize> = self
+                    .zones()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, z)| (z, i))
+                    .collect();
+                let type_offers: Vec<Vec<(u64, f64)>> = self
+                    .types
+                    .iter()
+                    .map(|t| {
+                        t.offerings
+                            .iter()
+                            .filter(|o| o.available)
+                            .filter_map(|o| {
+                                offer_bit(zone_index[&*o.zone], &o.capacity_type)
+                                    .map(|b| (1u64 << b, o.price))
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let type_masks = type_offers
+                    .iter()
+                    .map(|v| v.iter().fold(0u64, |m, (b, _)| m | b))
+                    .collect();
+                let type_keys: BTreeSet<&str> = self
+                    .types
+                    .iter()
+                    .flat_map(|t| t.requirements.keys())
+                    .collect();
+                Arc::new(CatalogIndex {
+                    zone_index,
+                    type_masks,
+                    type_offers,
+                    type_keys: type_keys.into_iter().map(String::from).collect(),
+                })
+            })
+            .clone()
     }
 
     /// The built-in AWS catalog: us-east-1 on-demand prices, zones a–c, spot by the model.

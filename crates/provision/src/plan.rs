@@ -211,11 +211,14 @@ pub fn plan(catalog: &Catalog, input: &ProvisionInput) -> Plan {
     let mut used_pools = Vec::new();
     let mut lb_demand = Res::ZERO;
     let mut per_pool_count: BTreeMap<String, usize> = BTreeMap::new();
-    let alloc_of: std::collections::HashMap<&str, Res> = catalog
-        .types
-        .iter()
-        .map(|t| (t.name.as_str(), t.allocatable))
-        .collect();
+    // Looked up per new claim (most passes launch none: no map of the whole catalog).
+    let alloc_of = |name: &str| {
+        catalog
+            .types
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.allocatable)
+    };
     for bin in &st.new {
         let pool = &s.pools[bin.pool];
         let name_pool = pool.pool.name().to_string();
@@ -244,10 +247,7 @@ pub fn plan(catalog: &Catalog, input: &ProvisionInput) -> Plan {
         used_pools.push(bin.pool);
         let explanation = match options.first() {
             Some(o) => {
-                let alloc = alloc_of
-                    .get(o.instance_type.as_str())
-                    .copied()
-                    .unwrap_or(Res::ZERO);
+                let alloc = alloc_of(o.instance_type.as_str()).unwrap_or(Res::ZERO);
                 let per_cpu = o.price / (bin.requests.cpu.max(1) as f64 / 1000.0);
                 format!(
                     "new NodeClaim {name} (NodePool {name_pool}{}): {} pod(s){} fit no existing or in-flight node; {} in {} ({}) at ${:.4}/h is the cheapest of {} fitting types (uses {:.0}% cpu, {:.0}% memory; ${:.4} per requested vCPU)",

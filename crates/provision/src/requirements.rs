@@ -410,6 +410,18 @@ impl Requirements {
     /// Karpenter's `Intersects`: on every shared key some value must survive, except that two
     /// negative requirements (NotIn/DoesNotExist) never conflict.
     pub fn intersects(&self, o: &Requirements) -> Result<(), String> {
+        match self.conflict(o) {
+            Some((k, a, b)) => Err(format!("{k}: {} vs {}", describe(a), describe(b))),
+            None => Ok(()),
+        }
+    }
+
+    /// The first key on which the two sets have no value in common (as
+    /// [`Requirements::intersects`], without building the explanation).
+    pub fn conflict<'a>(
+        &'a self,
+        o: &'a Requirements,
+    ) -> Option<(&'a str, &'a Requirement, &'a Requirement)> {
         let (small, big) = if self.0.len() <= o.0.len() {
             (self, o)
         } else {
@@ -420,10 +432,10 @@ impl Requirements {
                 && !a.intersection(b).has_any()
                 && !(a.negative() && b.negative())
             {
-                return Err(format!("{k}: {} vs {}", describe(a), describe(b)));
+                return Some((k, a, b));
             }
         }
-        Ok(())
+        None
     }
 
     /// Karpenter's `Compatible`: `self` (a node or NodeClaim) can satisfy `pod`. Keys the node

@@ -26,6 +26,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use model::karpenter::{
     LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_NODEPOOL, LABEL_ZONE, NodePool, is_well_known_label,
@@ -35,7 +36,7 @@ use model::kube::{
     TopologySpreadConstraint, WhenUnsatisfiable, tolerates_all,
 };
 
-use crate::catalog::{CAPACITY_TYPES, Catalog};
+use crate::catalog::{CAPACITY_TYPES, Catalog, CatalogIndex};
 use crate::requirements::{Requirement, Requirements};
 use crate::resources::{GIB, Res};
 use crate::typeset::TypeSet;
@@ -277,15 +278,12 @@ pub struct Solution {
 #[derive(Debug, Clone)]
 pub struct Scheduler<'c> {
     pub catalog: &'c Catalog,
-    type_masks: Vec<u64>,
-    /// Per type: (offering bit, price) of its available offerings.
-    type_offers: Vec<Vec<(u64, f64)>>,
+    /// The catalog's offerings and label keys, computed once per catalog.
+    idx: Arc<CatalogIndex>,
     /// Per offering mask seen so far: each type's cheapest price under it (INFINITY: none).
     /// Few distinct masks occur (pool × zone/capacity-type pins), so this is filled once per
     /// mask instead of scanning offerings on every placement.
     price_cache: std::cell::RefCell<HashMap<u64, std::rc::Rc<Vec<f64>>>>,
-    type_keys: BTreeSet<String>,
-    zone_index: HashMap<String, usize>,
     pub pools: Vec<PoolInfo>,
     /// The existing nodes (borrowed from [`Scheduler::from_nodes`]' caller, or owned without
     /// their pods): their pods are registered as `pods`, their requests summed in
@@ -321,13 +319,6 @@ struct SigKey {
     tolerations: Vec<Toleration>,
     tsc: Vec<TopologySpreadConstraint>,
     variant: u8,
-}
-
-fn ct_index(c: &str) -> usize {
-    CAPACITY_TYPES
-        .iter()
-        .position(|x| *x == c)
-        .unwrap_or(CAPACITY_TYPES.len())
 }
 
 impl<'c> Scheduler<'c> {
@@ -366,52 +357,11 @@ impl<'c> Scheduler<'c> {
         nodes: Cow<'c, [ExistingNode]>,
         pods_of: impl Fn(usize) -> &'p [Pod],
     ) -> Scheduler<'c> {
-        let zones = catalog.zones();
-        let zone_index: HashMap<String, usize> = zones
-            .iter()
-            .enumerate()
-            .map(|(i, z)| (z.clone(), i))
-            .collect();
-        let nct = CAPACITY_TYPES.len() + 1;
-        let type_masks: Vec<u64> = catalog
-            .types
-            .iter()
-            .map(|t| {
-                t.offerings
-                    .iter()
-                    .filter(|o| o.available)
-                    .fold(0u64, |m, o| {
-                        let bit = zone_index[&*o.zone] * nct + ct_index(&o.capacity_type);
-                        if bit < 64 { m | (1 << bit) } else { m }
-                    })
-            })
-            .collect();
-        let type_offers: Vec<Vec<(u64, f64)>> = catalog
-            .types
-            .iter()
-            .map(|t| {
-                t.offerings
-                    .iter()
-                    .filter(|o| o.available)
-                    .filter_map(|o| {
-                        let bit = zone_index[&*o.zone] * nct + ct_index(&o.capacity_type);
-                        (bit < 64).then_some((1u64 << bit, o.price))
-                    })
-                    .collect()
-            })
-            .collect();
-        let type_keys: BTreeSet<String> = catalog
-            .types
-            .iter()
-            .flat_map(|t| t.requirements.keys().map(String::from))
-            .collect();
+        let idx = catalog.index();
         let mut s = Scheduler {
             catalog,
-            type_masks,
-            type_offers,
+            idx,
             price_cache: Default::default(),
-            type_keys,
-            zone_index,
             pools: Vec::new(),
             node_order: Vec::new(),
             node_pods: vec![Vec::new(); nodes.len()],
@@ -451,7 +401,7 @@ impl<'c> Scheduler<'c> {
     fn offer_mask_for(&self, reqs: &Requirements) -> u64 {
         let nct = CAPACITY_TYPES.len() + 1;
         let mut m = 0u64;
-        for (z, &zi) in &self.zone_index {
+        for (z, &zi) in &self.idx.zone_index {
             if reqs.get(LABEL_ZONE).is_some_and(|r| !r.has(z)) {
                 continue;
             }
@@ -493,9 +443,15 @@ impl<'c> Scheduler<'c> {
         }
         let offer_mask = self.offer_mask_for(&reqs);
         let mut types = TypeSet::empty(self.catalog.types.len());
+        // A pool naming its instance types rules out the others by name, without comparing
+        // every requirement (the catalog has hundreds of types; this runs on every pass).
+        let named = reqs.get(model::karpenter::LABEL_INSTANCE_TYPE);
         for (i, it) in self.catalog.types.iter().enumerate() {
-            if self.type_masks[i] & offer_mask != 0
-                && it.requirements.intersects(&reqs).is_ok()
+            if named.is_some_and(|r| !r.has(&it.name)) {
+                continue;
+            }
+            if self.idx.type_masks[i] & offer_mask != 0
+                && it.requirements.conflict(&reqs).is_none()
                 && daemon.fits_in(&it.allocatable)
             {
                 types.insert(i);
@@ -567,7 +523,7 @@ impl<'c> Scheduler<'c> {
 
     /// Cheapest available offering price of type `t` among the offering bits in `mask`.
     fn type_price(&self, t: usize, mask: u64) -> Option<f64> {
-        self.type_offers[t]
+        self.idx.type_offers[t]
             .iter()
             .filter(|(bit, _)| bit & mask != 0)
             .map(|(_, p)| *p)
@@ -588,7 +544,7 @@ impl<'c> Scheduler<'c> {
     ) -> Result<(), String> {
         let mut filtered = Requirements::new();
         for (k, r) in pod.iter() {
-            if node.get(k).is_none() && (self.type_keys.contains(k) || is_well_known_label(k)) {
+            if node.get(k).is_none() && (self.idx.type_keys.contains(k) || is_well_known_label(k)) {
                 continue;
             }
             filtered.add(k, r.clone());
@@ -988,7 +944,7 @@ impl<'c> Scheduler<'c> {
         let mut s = TypeSet::empty(self.catalog.types.len());
         let mask = sig.offer_mask & p.offer_mask;
         for t in p.types.iter() {
-            if self.type_masks[t] & mask != 0
+            if self.idx.type_masks[t] & mask != 0
                 && self.catalog.types[t]
                     .requirements
                     .intersects(&sig.reqs)
@@ -1335,7 +1291,7 @@ impl<'c> Scheduler<'c> {
         let prices = self.prices(offer_mask);
         for t in bin.types.and(compat).iter() {
             let it = &self.catalog.types[t];
-            if !new_req.fits_in(&it.allocatable) || self.type_masks[t] & offer_mask == 0 {
+            if !new_req.fits_in(&it.allocatable) || self.idx.type_masks[t] & offer_mask == 0 {
                 continue;
             }
             if !pinned_other

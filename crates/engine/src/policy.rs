@@ -32,8 +32,13 @@
 //!   (Karpenter's "consolidated" state, reset on any change or after 5 minutes).
 //!
 //! # `kedge`: kedge's defaults
-//! - one control step at the ScaledObject's polling interval (activation and the HPA maths
-//!   together, fresh metrics each time);
+//! - one control step at the ScaledObject's polling interval, or every 5 s if that is longer
+//!   (activation and the HPA maths together, fresh metrics each time; upstream's HPA reads
+//!   them every 15 s whatever `pollingInterval` says, kedge's reads are one SQS call);
+//! - where the ScaledObject sets no `behavior`: scale-up straight to the desired count (not
+//!   +100 % / +4 pods per 15 s) and a 60 s scale-down window (not 300 s): scale-in stops idle
+//!   consumers only, emptiest nodes first, so nodes are returned sooner without stopping
+//!   work. A `behavior` the user wrote binds kedge as it binds the HPA, per direction;
 //! - joint decisions: a scale-out is handed to the provisioner in the same step as an
 //!   announced-replica intent, so NodeClaims launch before the pods exist;
 //! - busy-aware scale-in: only idle consumers are stopped (the count follows as they go

@@ -440,9 +440,9 @@ spec:
             &mut rec,
         );
         // kedge's own scale-up (no behavior set): straight to the desired 20, and the
-        // triggers are read every 15 s although pollingInterval says 30.
+        // triggers are read every 5 s although pollingInterval says 30.
         assert_eq!(s.replicas, Some(20));
-        assert_eq!(s.next, t0.add(Duration::from_secs(15)));
+        assert_eq!(s.next, t0.add(Duration::from_secs(5)));
         let i = s.intent.expect("joint decision");
         assert_eq!(i.replicas, 19);
         assert_eq!(i.source, "ScaledObject jobs/consumer");

@@ -156,7 +156,7 @@ fn a_sweep_runs_once_per_value_and_bad_paths_are_named() {
             "--duration",
             "60s",
             "--sweep",
-            "scaledobject.spec.triggers[0].metadata.queueLength=1,10",
+            "scaledobject.spec.triggers[0].metadata.queueLength=1,40",
             "--json",
         ],
         tmp.path(),

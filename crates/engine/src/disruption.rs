@@ -107,6 +107,55 @@ impl Disruptor {
         }
     }
 
+    /// Whether a step at `now` runs the core's simulation (a pass is due, or a command's
+    /// validation): only then does it read the PodDisruptionBudgets, so a substrate that has
+    /// to fetch them fetches them only then.
+    pub fn simulates(
+        &self,
+        now: Timestamp,
+        policy: &Policy,
+        last_scale: Option<Timestamp>,
+    ) -> bool {
+        match &self.phase {
+            Phase::Idle => {
+                now >= self.next_pass
+                    && !last_scale.is_some_and(|t| {
+                        !policy.consolidation_settle.is_zero()
+                            && now < t.add(policy.consolidation_settle)
+                    })
+            }
+            Phase::Validating { since, .. } => now >= since.add(policy.validation_delay),
+            Phase::Replacing { .. } | Phase::Draining { .. } => false,
+        }
+    }
+
+    /// The substrate could not create claim `name` (refused, invalid): a command waiting for
+    /// it as its replacement is given up at once instead of after the replacement timeout.
+    pub fn launch_failed(&mut self, now: Timestamp, name: &str, why: &str, rec: &mut Recorder) {
+        let Phase::Replacing { cmd, claim, .. } = &self.phase else {
+            return;
+        };
+        if claim != name {
+            return;
+        }
+        let line = format!(
+            "replacement {claim} could not be created ({why}); {:?} command for {} given up",
+            cmd.kind,
+            cmd.candidates.join(", ")
+        );
+        for node in &cmd.candidates {
+            rec.warn(
+                now,
+                Topic::Disrupt,
+                ObjectRef::cluster("Node", node),
+                "DisruptionBlocked",
+                line.clone(),
+            );
+        }
+        self.phase = Phase::Idle;
+        self.next_pass = now;
+    }
+
     /// One step at `now`; `last_scale` is when a replica count last changed.
     #[allow(clippy::too_many_arguments)]
     pub fn step(
@@ -443,13 +492,40 @@ impl Disruptor {
                 Drain::EvictAll => true,
                 Drain::IdleFirst { deadline } => now.since(since) >= deadline,
             };
-            let evict: Vec<String> = n
+            // As Karpenter's terminator: a `do-not-disrupt` pod is never evicted (it holds the
+            // node until the drain times out), and critical pods go only once every other pod
+            // is gone (they may serve the others: DNS, CNI, logging) — a do-not-disrupt pod,
+            // which stays, does not hold them back.
+            let others_left = n
                 .pods
                 .iter()
-                .zip(&info.pods)
-                .filter(|(_, f)| !f.terminating && (!f.busy || deadline_passed))
-                .map(|(p, _)| pod_key(p))
-                .collect();
+                .any(|p| !is_critical(p) && !p.do_not_disrupt());
+            let mut evict = Vec::new();
+            for (p, f) in n.pods.iter().zip(&info.pods) {
+                if f.terminating || (f.busy && !deadline_passed) {
+                    continue;
+                }
+                if p.do_not_disrupt() {
+                    let key = pod_key(p);
+                    for obj in refs(cluster, &node) {
+                        rec.record(
+                            now,
+                            Topic::Disrupt,
+                            obj,
+                            "DisruptionBlocked",
+                            format!(
+                                "Draining: pod {key} has {} and is not evicted",
+                                model::kube::DO_NOT_DISRUPT
+                            ),
+                        );
+                    }
+                    continue;
+                }
+                if is_critical(p) && others_left {
+                    continue;
+                }
+                evict.push(pod_key(p));
+            }
             if !evict.is_empty() {
                 out.push(Action::Evict {
                     node: node.clone(),
@@ -465,6 +541,14 @@ impl Disruptor {
         cmd.candidates = left;
         Phase::Draining { cmd, since }
     }
+}
+
+/// `system-cluster-critical` (2,000,000,000) and `system-node-critical` (2,000,001,000): the
+/// priority the API server's admission gives pods of those classes.
+const CRITICAL_PRIORITY: i32 = 2_000_000_000;
+
+fn is_critical(p: &model::kube::Pod) -> bool {
+    p.priority() >= CRITICAL_PRIORITY
 }
 
 fn method_name(m: &Method) -> &'static str {
@@ -500,4 +584,178 @@ fn with_input<T>(cluster: &mut Cluster, f: impl FnOnce(&DisruptionInput) -> T) -
     cluster.nodes = input.nodes;
     cluster.pdbs = input.pdbs;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{NodeInfo, PodFlags};
+    use crate::policy::PolicyName;
+    use model::kube::Pod;
+    use provision::DisruptionKind;
+    use provision::resources::Res;
+    use provision::scheduler::ExistingNode;
+
+    fn pod(name: &str) -> Pod {
+        let mut p = Pod::with_requests(name, "100m".parse().unwrap(), "64Mi".parse().unwrap());
+        p.metadata.namespace = Some("ns".into());
+        p
+    }
+
+    fn node(name: &str, pods: Vec<Pod>) -> (ExistingNode, NodeInfo) {
+        let info = NodeInfo {
+            claim: Some(format!("claim-{name}")),
+            initialized: true,
+            pods: vec![PodFlags::default(); pods.len()],
+            ..Default::default()
+        };
+        let n = ExistingNode {
+            name: name.into(),
+            labels: Default::default(),
+            taints: vec![],
+            capacity: Res::new(2000, 8 << 30, 110),
+            allocatable: Res::new(2000, 8 << 30, 110),
+            pods,
+            daemon_overhead: Res::ZERO,
+            unschedulable: true,
+            in_flight: false,
+            price: 0.1,
+            created_ms: 0,
+            nodepool_hash: None,
+            annotations: Default::default(),
+            last_pod_event_ms: 0,
+        };
+        (n, info)
+    }
+
+    fn cmd(candidates: &[&str]) -> Command {
+        Command {
+            kind: DisruptionKind::Underutilized,
+            method: Method::Delete,
+            candidates: candidates.iter().map(|c| c.to_string()).collect(),
+            savings_per_hour: 0.1,
+            explanation: "test".into(),
+        }
+    }
+
+    fn step(d: &mut Disruptor, c: &mut Cluster, now: Timestamp, rec: &mut Recorder) -> Vec<Action> {
+        let policy = Policy::preset(PolicyName::KedaKarpenter);
+        d.step(
+            now,
+            c,
+            &Catalog::aws(),
+            &policy,
+            None,
+            &mut Namer::new(0),
+            rec,
+        )
+    }
+
+    #[test]
+    fn a_drain_leaves_do_not_disrupt_pods_and_evicts_critical_pods_last() {
+        let t0 = Timestamp::from_secs(1000);
+        let mut dnd = pod("batch");
+        dnd.metadata
+            .annotations
+            .insert(model::kube::DO_NOT_DISRUPT.into(), "true".into());
+        let mut dns = pod("coredns");
+        dns.spec.priority = Some(CRITICAL_PRIORITY);
+        let mut c = Cluster::default();
+        let (n, i) = node("n1", vec![pod("web"), dns.clone(), dnd.clone()]);
+        c.push_node(n, i);
+        let mut d = Disruptor::new(t0);
+        d.phase = Phase::Draining {
+            cmd: cmd(&["n1"]),
+            since: t0,
+        };
+        let mut rec = Recorder::default();
+        let a = step(&mut d, &mut c, t0, &mut rec);
+        assert_eq!(
+            a,
+            [Action::Evict {
+                node: "n1".into(),
+                pods: vec!["ns/web".into()]
+            }],
+            "the critical pod waits, the do-not-disrupt pod stays"
+        );
+        let ev = rec.take();
+        assert!(
+            ev.iter().any(|e| e.reason == "DisruptionBlocked"
+                && e.message
+                    .contains("ns/batch has karpenter.sh/do-not-disrupt")),
+            "{ev:?}"
+        );
+        // web is gone: the critical pod goes now; the do-not-disrupt pod keeps the node.
+        let (n, i) = node("n1", vec![dns, dnd.clone()]);
+        c = Cluster::default();
+        c.push_node(n, i);
+        let a = step(&mut d, &mut c, t0.add(Duration::from_secs(1)), &mut rec);
+        assert_eq!(
+            a,
+            [Action::Evict {
+                node: "n1".into(),
+                pods: vec!["ns/coredns".into()]
+            }]
+        );
+        let (n, i) = node("n1", vec![dnd]);
+        c = Cluster::default();
+        c.push_node(n, i);
+        let a = step(&mut d, &mut c, t0.add(Duration::from_secs(2)), &mut rec);
+        assert!(a.is_empty(), "{a:?}");
+        assert!(matches!(d.phase(), Phase::Draining { .. }));
+    }
+
+    #[test]
+    fn a_replacement_that_could_not_be_created_gives_its_command_up_at_once() {
+        let t0 = Timestamp::from_secs(1000);
+        let mut d = Disruptor::new(t0);
+        d.phase = Phase::Replacing {
+            cmd: cmd(&["n1"]),
+            claim: "default-abc".into(),
+            since: t0,
+            seen: false,
+        };
+        let mut rec = Recorder::default();
+        let later = t0.add(Duration::from_secs(1));
+        d.launch_failed(later, "default-other", "forbidden", &mut rec);
+        assert!(
+            matches!(d.phase(), Phase::Replacing { .. }),
+            "another claim"
+        );
+        d.launch_failed(later, "default-abc", "forbidden", &mut rec);
+        assert_eq!(d.phase(), &Phase::Idle);
+        let policy = Policy::preset(PolicyName::KedaKarpenter);
+        assert!(
+            d.simulates(later, &policy, None),
+            "the next pass is due at once"
+        );
+        let kedge = Policy::preset(PolicyName::Kedge);
+        assert!(
+            !d.simulates(later, &kedge, Some(later)),
+            "consolidation settles after a scale"
+        );
+        assert!(d.simulates(later.add(kedge.consolidation_settle), &kedge, Some(later)));
+        let ev = rec.take();
+        assert_eq!(ev.len(), 1);
+        assert!(ev[0].message.contains("could not be created (forbidden)"));
+    }
+
+    #[test]
+    fn the_simulation_runs_only_when_a_pass_or_a_validation_is_due() {
+        let t0 = Timestamp::from_secs(1000);
+        let policy = Policy::preset(PolicyName::KedaKarpenter);
+        let mut d = Disruptor::new(t0);
+        assert!(d.simulates(t0, &policy, None));
+        let mut c = Cluster::default();
+        let mut rec = Recorder::default();
+        assert!(step(&mut d, &mut c, t0, &mut rec).is_empty());
+        assert!(!d.simulates(t0.add(Duration::from_secs(9)), &policy, None));
+        assert!(d.simulates(t0.add(policy.disruption_poll), &policy, None));
+        d.phase = Phase::Validating {
+            cmd: cmd(&["n1"]),
+            since: t0,
+        };
+        assert!(!d.simulates(t0.add(Duration::from_secs(14)), &policy, None));
+        assert!(d.simulates(t0.add(policy.validation_delay), &policy, None));
+    }
 }

@@ -124,13 +124,51 @@ impl NodeEngine {
         &self.catalog
     }
 
+    /// Plan with `catalog` from now on (a cloud provider learned that offerings are
+    /// unavailable, or came back).
+    pub fn set_catalog(&mut self, catalog: Arc<Catalog>) {
+        self.catalog = catalog;
+    }
+
     pub fn disruption_phase(&self) -> &disruption::Phase {
         self.disruptor.phase()
     }
 
-    /// A scale-out announced at `now` (joint decisions); planned at the next [`NodeEngine::step`].
+    /// A scale-out announced at `now` (joint decisions), planned at the next
+    /// [`NodeEngine::provision`]: the workload will have `intent.replicas` more live pods than
+    /// `cluster` shows. Ignored when the policy makes no joint decisions.
     pub fn announce(&mut self, now: Timestamp, cluster: &Cluster, intent: ReplicaIntent) {
-        self.provisioner.announce(now, cluster, intent);
+        let target = cluster.live_pods_like(&intent.template) + intent.replicas;
+        self.announce_target(now, intent, target);
+    }
+
+    /// As [`NodeEngine::announce`], for a substrate that observes the cluster after the
+    /// scale-out was written (the operator: the ReplicaSet may have created some of the pods
+    /// by then): `target` is the workload's live pods in total once scaled out, counted when
+    /// the scale-out was written, so pods created since are not counted twice.
+    pub fn announce_target(&mut self, now: Timestamp, intent: ReplicaIntent, target: u32) {
+        if !self.policy.joint {
+            return;
+        }
+        self.provisioner.announce_target(now, intent, target);
+    }
+
+    /// Announced replicas are still planned against (their pods do not all exist yet): the
+    /// next [`NodeEngine::provision`] counts the workloads' live pods.
+    pub fn intents_outstanding(&self) -> bool {
+        self.provisioner.intents_outstanding()
+    }
+
+    /// Whether [`NodeEngine::disrupt`] at `now` runs the core's simulation and so reads
+    /// `Cluster::pdbs` (a substrate that lists them per pass lists them only then).
+    pub fn disruption_simulates(&self, now: Timestamp) -> bool {
+        self.disruptor.simulates(now, &self.policy, self.last_scale)
+    }
+
+    /// Claim `name` of a [`Effect::Launch`] could not be created: a disruption command that
+    /// waits for it as its replacement is given up now.
+    pub fn launch_failed(&mut self, now: Timestamp, name: &str, why: &str, rec: &mut Recorder) {
+        self.disruptor.launch_failed(now, name, why, rec);
     }
 
     /// One provisioning pass: claims to launch.
@@ -404,6 +442,48 @@ impl Engine {
             effects,
             events: self.recorder.take(),
             decisions: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_joint_decisions_announced_replicas_launch_nothing() {
+        let catalog = Arc::new(Catalog::aws());
+        let t0 = Timestamp::from_secs(100);
+        let pool = model::karpenter::NodePool::from_yaml(
+            r#"
+apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata: {name: default}
+spec:
+  template:
+    spec:
+      requirements:
+        - {key: node.kubernetes.io/instance-type, operator: In, values: [m5.xlarge]}
+      nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}
+"#,
+        )
+        .expect("pool");
+        let mut template = Pod::with_requests("", "250m".parse().unwrap(), "64Mi".parse().unwrap());
+        template.metadata.namespace = Some("jobs".into());
+        let intent = ReplicaIntent {
+            source: "ScaledObject jobs/consumer".into(),
+            template,
+            replicas: 4,
+        };
+        for (name, launches) in [(PolicyName::KedaKarpenter, 0), (PolicyName::Kedge, 1)] {
+            let mut e = NodeEngine::new(Policy::preset(name), catalog.clone(), t0, 0);
+            let mut c = Cluster {
+                nodepools: vec![pool.clone()],
+                ..Default::default()
+            };
+            e.announce(t0, &c, intent.clone());
+            let got = e.provision(t0, &mut c, &mut Recorder::default());
+            assert_eq!(got.len(), launches, "{name}: {got:?}");
         }
     }
 }

@@ -110,8 +110,12 @@ impl Provisioner {
     /// A scale-out announced at `now` (`cluster` as observed in the same step: its live pods are
     /// what the ReplicaSet has already created).
     pub fn announce(&mut self, now: Timestamp, cluster: &Cluster, intent: ReplicaIntent) {
-        let live = cluster.live_pods_like(&intent.template);
-        let target = live + intent.replicas;
+        let target = cluster.live_pods_like(&intent.template) + intent.replicas;
+        self.announce_target(now, intent, target);
+    }
+
+    /// A scale-out whose workload will have `target` live pods in total.
+    pub fn announce_target(&mut self, now: Timestamp, intent: ReplicaIntent, target: u32) {
         self.announced.retain(|a| a.intent.source != intent.source);
         self.announced.push(Announced {
             intent,
@@ -119,6 +123,11 @@ impl Provisioner {
             until: now.add(self.intent_ttl),
             planned: false,
         });
+    }
+
+    /// Some announced intent is still planned against.
+    pub fn intents_outstanding(&self) -> bool {
+        !self.announced.is_empty()
     }
 
     /// When the provisioner wants to be stepped again.
@@ -364,6 +373,29 @@ spec:
             assert!(l.is_empty(), "at +{s}s: {l:?}");
         }
         let _ = PodFlags::default();
+    }
+
+    #[test]
+    fn pods_created_before_the_intent_was_seen_are_not_planned_twice() {
+        // The operator sees the intent after the ReplicaSet created 3 of the 5 pods: its target
+        // (counted when the scale-out was written) says 5 live pods in all, so 2 are phantoms.
+        let catalog = Catalog::aws();
+        let mut prov = Provisioner::new(
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+            Duration::from_secs(60),
+        );
+        let mut namer = Namer::new(0);
+        let mut rec = Recorder::default();
+        let t0 = Timestamp::from_secs(100);
+        let mut c = cluster();
+        c.pending = (0..3).map(|i| consumer(&format!("consumer-{i}"))).collect();
+        prov.announce_target(t0, intent(5), 5);
+        assert!(prov.intents_outstanding());
+        let l = prov.step(t0, &mut c, &catalog, &mut namer, &mut rec);
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].claim.pods.len(), 5, "3 pending + 2 announced");
+        assert_eq!(l[0].claim.intent_pods, 2);
     }
 
     #[test]

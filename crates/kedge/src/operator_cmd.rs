@@ -62,6 +62,23 @@ pub struct OperatorArgs {
     /// Instead of the Service: the URL the API server calls (an operator outside the cluster).
     #[arg(long, env = "KEDGE_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
+    /// The decision policy of the engine: kedge (joint decisions, busy-aware scale-in and
+    /// drains, consolidation that waits for a scale to settle) or keda-karpenter (what KEDA,
+    /// the HPA and Karpenter do with the same manifests).
+    #[arg(long, env = "KEDGE_POLICY", default_value = "kedge", value_parser = operator_policy)]
+    pub policy: engine::PolicyName,
+}
+
+/// `--policy` of `kedge operator`: a preset a live cluster can run (the oracle needs the
+/// future arrivals; only `kedge simulate` has them).
+fn operator_policy(s: &str) -> Result<engine::PolicyName, String> {
+    match s.parse::<engine::PolicyName>().map_err(|e| e.to_string())? {
+        engine::PolicyName::Oracle => Err(
+            "the oracle policy needs perfect knowledge of the arrivals; only `kedge simulate` runs it (expected kedge or keda-karpenter)"
+                .into(),
+        ),
+        p => Ok(p),
+    }
 }
 
 pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
@@ -97,6 +114,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
                 secret: args.webhook_secret.clone(),
                 recheck: Duration::from_secs(60),
             }),
+        policy: args.policy,
         ..Default::default()
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -141,5 +159,23 @@ pub fn crds(args: &CrdsArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operator_policy;
+
+    #[test]
+    fn the_operator_runs_kedge_or_keda_karpenter_but_not_the_oracle() {
+        assert_eq!(operator_policy("kedge"), Ok(engine::PolicyName::Kedge));
+        assert_eq!(
+            operator_policy("keda-karpenter"),
+            Ok(engine::PolicyName::KedaKarpenter)
+        );
+        let e = operator_policy("oracle").unwrap_err();
+        assert!(e.contains("only `kedge simulate`"), "{e}");
+        let e = operator_policy("karpenter").unwrap_err();
+        assert!(e.contains("unknown policy \"karpenter\""), "{e}");
     }
 }

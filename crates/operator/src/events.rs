@@ -7,6 +7,10 @@
 //! it sent (about 1.4 KB each in its map's buckets, and the map doubles as it grows); with
 //! 1,000 ScaledObjects that was one of the largest items on the operator's heap. Here the cache
 //! keeps a 64-bit key, the event's name and namespace, the count and times.
+//!
+//! Every event the operator reports goes through here: the engine's decisions and what
+//! carrying them out ran into arrive as [`engine::Event`]s ([`EventRecorder::publish_event`],
+//! stamped with the step's `now`, about a Node, NodeClaim, NodePool, Pod or ScaledObject).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -48,6 +52,41 @@ pub struct EventRecorder {
     controller: String,
     instance: String,
     cache: Mutex<HashMap<u64, Cached>>,
+    /// Added to an event's creation time in its name, so events about one object created in
+    /// the same instant (one engine step) get distinct names.
+    seq: std::sync::atomic::AtomicU32,
+    /// Events about cluster-scoped objects go to `kube-system` from now on (see
+    /// [`EventRecorder::cluster_namespace`]).
+    cluster_in_system: std::sync::atomic::AtomicBool,
+}
+
+/// The object reference of an engine event's object (`uid` when known: `kubectl describe`
+/// matches events on it).
+pub fn regarding(obj: &engine::ObjectRef, uid: Option<&str>) -> ObjectReference {
+    let api_version = match obj.kind {
+        "NodeClaim" | "NodePool" => "karpenter.sh/v1",
+        "ScaledObject" | "ScaledJob" => "keda.sh/v1alpha1",
+        _ => "v1",
+    };
+    ObjectReference {
+        api_version: Some(api_version.into()),
+        kind: Some(obj.kind.into()),
+        name: Some(obj.name.clone()),
+        namespace: obj.namespace.clone(),
+        uid: uid.map(str::to_string),
+        ..Default::default()
+    }
+}
+
+/// The `action` of an engine event (events.k8s.io requires one).
+fn action(topic: engine::Topic) -> &'static str {
+    match topic {
+        engine::Topic::Scale => "Scale",
+        engine::Topic::Pod => "ScaleIn",
+        engine::Topic::Provision => "Provision",
+        engine::Topic::Disrupt => "Disrupt",
+        engine::Topic::Node => "Lifecycle",
+    }
 }
 
 impl EventRecorder {
@@ -57,6 +96,57 @@ impl EventRecorder {
             controller: controller.to_string(),
             instance: instance.to_string(),
             cache: Mutex::new(HashMap::new()),
+            seq: std::sync::atomic::AtomicU32::new(0),
+            cluster_in_system: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Where events about a cluster-scoped object (Node, NodeClaim, NodePool) go: `default`,
+    /// as client-go's events recorder puts them. API servers before 1.22 accept an
+    /// `events.k8s.io` event about a cluster-scoped object only in `kube-system` (their
+    /// validation of events with an `eventTime`); once one refused `default`, `kube-system`
+    /// is used (both are found by `kubectl describe`, which searches every namespace).
+    fn cluster_namespace(&self) -> &'static str {
+        if self
+            .cluster_in_system
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            "kube-system"
+        } else {
+            "default"
+        }
+    }
+
+    /// Publish an engine event about its object, at the time it carries (the step's `now`).
+    /// Errors are returned for the caller to log; nothing is retried.
+    pub async fn publish_event(
+        &self,
+        ev: &engine::Event,
+        uid: Option<&str>,
+    ) -> Result<(), kube::Error> {
+        let now =
+            Timestamp::from_millisecond(ev.at.as_millis() as i64).unwrap_or(Timestamp::UNIX_EPOCH);
+        let type_ = if ev.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        self.publish_at(
+            &regarding(&ev.object, uid),
+            type_,
+            ev.reason,
+            action(ev.topic),
+            ev.message.clone(),
+            now,
+        )
+        .await
+    }
+
+    /// [`EventRecorder::publish_event`], logging a failure (an Event never holds up the work it
+    /// reports).
+    pub async fn publish_logged(&self, ev: &engine::Event, uid: Option<&str>) {
+        if let Err(e) = self.publish_event(ev, uid).await {
+            tracing::warn!(reason = ev.reason, object = %ev.object, "event not published: {e}");
         }
     }
 
@@ -75,8 +165,9 @@ impl EventRecorder {
         h.finish()
     }
 
-    /// Publish `reason`/`note` about `regarding`: a new Event, or the next count of the same
-    /// one's series. Errors are returned for the caller to log; nothing is retried.
+    /// Publish `reason`/`note` about `regarding` now (the wall clock): a new Event, or the
+    /// next count of the same one's series. Errors are returned for the caller to log; nothing
+    /// is retried. (Engine events go through [`EventRecorder::publish_event`], at their time.)
     pub async fn publish(
         &self,
         regarding: &ObjectReference,
@@ -85,7 +176,19 @@ impl EventRecorder {
         action: &str,
         note: String,
     ) -> Result<(), kube::Error> {
-        let now = Timestamp::now();
+        self.publish_at(regarding, type_, reason, action, note, Timestamp::now())
+            .await
+    }
+
+    async fn publish_at(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+        now: Timestamp,
+    ) -> Result<(), kube::Error> {
         let key = Self::key(regarding, type_, reason, action);
         let series = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -96,7 +199,10 @@ impl EventRecorder {
                 (c.created_ns, c.count)
             })
         };
-        let namespace = regarding.namespace.as_deref().unwrap_or("default");
+        let namespace = regarding
+            .namespace
+            .as_deref()
+            .unwrap_or(self.cluster_namespace());
         let event_name = |created_ns: i128| {
             format!(
                 "{}.{:x}",
@@ -123,7 +229,8 @@ impl EventRecorder {
                 Err(e) => return Err(e),
             }
         }
-        let created_ns = now.as_nanosecond();
+        let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1_000_000;
+        let created_ns = now.as_nanosecond() + i128::from(seq);
         let name = event_name(created_ns);
         let ev = K8sEvent {
             action: Some(action.to_string()),
@@ -148,7 +255,22 @@ impl EventRecorder {
             ..Default::default()
         };
         let api = Api::<K8sEvent>::namespaced(self.client.clone(), namespace);
-        crate::create_discarding(&self.client, api.resource_url(), &ev).await?;
+        match crate::create_discarding(&self.client, api.resource_url(), &ev).await {
+            Ok(()) => {}
+            Err(e)
+                if kube_status(&e) == Some(422)
+                    && regarding.namespace.is_none()
+                    && namespace == "default" =>
+            {
+                self.cluster_in_system
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                let mut ev = ev;
+                ev.metadata.namespace = Some("kube-system".into());
+                let api = Api::<K8sEvent>::namespaced(self.client.clone(), "kube-system");
+                crate::create_discarding(&self.client, api.resource_url(), &ev).await?;
+            }
+            Err(e) => return Err(e),
+        }
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(
             key,
             Cached {

@@ -64,6 +64,9 @@ pub struct Options {
     /// AWS settings.
     pub aws_cluster_name: Option<String>,
     pub aws_interruption_queue: Option<String>,
+    /// The decision policy of the node side (and the scale loops): `kedge` or
+    /// `keda-karpenter`.
+    pub policy: engine::PolicyName,
     /// Lease timings (tests shorten them).
     pub lease_duration: Duration,
     pub lease_renew_deadline: Duration,
@@ -87,6 +90,7 @@ impl Default for Options {
             catalog: None,
             aws_cluster_name: None,
             aws_interruption_queue: None,
+            policy: engine::PolicyName::Kedge,
             lease_duration: Duration::from_secs(15),
             lease_renew_deadline: Duration::from_secs(10),
             lease_retry_period: Duration::from_secs(2),

@@ -42,12 +42,18 @@ pub async fn provider(
     if let Some(queue) = settings.interruption_queue.clone() {
         let sqs = Aws::sqs_client(&settings).await;
         let c2 = ctx.clone();
+        let events = Arc::new(crate::events::EventRecorder::new(
+            ctx.client.clone(),
+            "kedge",
+            &ctx.settings.identity,
+        ));
         let handler = ClusterHandler::new(
             ctx.client.clone(),
             move |pid: String, kind: InterruptionKind| {
                 let ctx = c2.clone();
+                let events = events.clone();
                 Box::pin(async move {
-                    crate::nodes::disruption::cordon_and_drain(&ctx, &pid, &kind.reason())
+                    crate::nodes::drain::cordon_and_drain(&ctx, &events, &pid, &kind.reason())
                         .await
                         .map(|_| ())
                         .map_err(|e| e.to_string())

@@ -1,5 +1,6 @@
-//! Starting the node side for `kedge operator --provider …`: provisioning and the NodeClaim
-//! lifecycle, disruption, and the provider's own loops (the kwok kubelet; the AWS
+//! Starting the node side for `kedge operator --provider …`: the node controller
+//! (provisioning and disruption on one engine) with the NodeClaim lifecycle, and the
+//! provider's own loops (the kwok kubelet; the AWS
 //! EC2NodeClass reconciler and interruption queue).
 
 use std::sync::Arc;
@@ -80,26 +81,17 @@ pub async fn start(
         }));
     }
     {
+        let policy = engine::Policy::preset(opts.policy);
         let (c, p, i, inf, s) = (
             ctx.clone(),
             provider.clone(),
             intents.unwrap_or_default(),
-            informers.clone(),
+            informers,
             stop.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = nodes::run_provisioning(c, p, i, inf, s).await {
-                tracing::error!(error = %e, "provisioning stopped");
-            }
-        }));
-    }
-    {
-        let (c, p, s) = (ctx.clone(), provider.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) =
-                nodes::disruption::run_disruption(c, p, informers, crate::stopped(s)).await
-            {
-                tracing::error!(error = %e, "disruption stopped");
+            if let Err(e) = nodes::run(c, p, policy, i, inf, s).await {
+                tracing::error!(error = %e, "the node side stopped");
             }
         }));
     }

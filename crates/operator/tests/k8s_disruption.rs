@@ -6,9 +6,10 @@
 //!
 //! There is no kubelet and no lifecycle controller here: the test creates kwok-like Nodes and
 //! their NodeClaims itself, and a stand-in kubelet marks bound pods Running (Ready unless told
-//! otherwise) and force-deletes terminating ones. Passes are driven one by one on a
-//! `ManualClock`, so `consolidateAfter`, the 15 s validation delay and the eviction backoff are
-//! stepped, not waited for.
+//! otherwise) and force-deletes terminating ones. The node controller (`NodeControl`: the
+//! engine's disruption lifecycle, carried out against the API) is stepped one step at a time
+//! on a `ManualClock`, so `consolidateAfter`, the 15 s validation delay and the eviction
+//! backoff are stepped, not waited for.
 
 mod common;
 
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use autoscale::scaler::BoxFuture;
 use clock::{Clock, ManualClock, SystemClock, Timestamp};
+use engine::disruption::Phase;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{
@@ -26,9 +28,8 @@ use kube::api::{
 };
 use operator::compat::{self, PolicyVersion};
 use operator::crd;
-use operator::nodes::disruption::{
-    DISRUPTED_TAINT_KEY, DisruptionConfig, Disruptor, PassReport, Phase, Snapshot,
-};
+use operator::nodes::cluster::{DISRUPTED_TAINT_KEY, Snapshot};
+use operator::nodes::control::{NodeControl, StepReport};
 use operator::provider::{CloudProvider, Instance, LaunchRequest, ProviderError};
 use provision::catalog::Catalog;
 use serde_json::{Value, json};
@@ -354,18 +355,28 @@ impl TestClock {
     }
 }
 
-async fn pass(
-    client: &kube::Client,
-    compat: &compat::ApiCompat,
-    d: &mut Disruptor,
-    now: Timestamp,
-) -> PassReport {
-    let snap = Snapshot::list(client, compat).await.expect("snapshot");
-    let r = d.pass(&snap, now).await.expect("disruption pass");
-    for l in &r.explanations {
-        eprintln!("  pass @{now}: {l}");
+/// One step of the node controller at `now` (the test's clock is there already) over the
+/// objects as the API server lists them.
+async fn pass(client: &kube::Client, ctl: &mut NodeControl, now: Timestamp) -> StepReport {
+    let snap = Snapshot::list(client).await.expect("snapshot");
+    let r = ctl.step(snap, Vec::new()).await;
+    for l in lines(&r) {
+        eprintln!("  step @{now}: {l}");
     }
     r
+}
+
+/// A step's events (`topic object reason: message`) and what failed carrying it out.
+fn lines(r: &StepReport) -> Vec<String> {
+    r.events
+        .iter()
+        .map(engine::Event::line)
+        .chain(r.outcome.failed.iter().cloned())
+        .collect()
+}
+
+fn phase(ctl: &NodeControl) -> &Phase {
+    ctl.engine.disruption_phase()
 }
 
 #[tokio::test]
@@ -376,6 +387,7 @@ async fn scale_in_cordons_evicts_respecting_the_pdb_and_deletes_the_claim() {
         return;
     };
     operator::init_tls();
+    common::init_logs();
     let client = cp.client().await.expect("client");
     let _guard = common::cluster_lock().await;
     common::install_crds(&client).await;
@@ -486,24 +498,36 @@ async fn scale_in_cordons_evicts_respecting_the_pdb_and_deletes_the_claim() {
         .await
         .unwrap();
     let client = compat::client_without_retry(config).expect("client");
-    let mut d = Disruptor::new(
+    clock.now();
+    let ctx = operator::context::Context {
+        client: client.clone(),
+        clock: Arc::new(clock.clock.clone()),
+        metrics: Arc::default(),
+        settings: Arc::default(),
+    };
+    let events = Arc::new(operator::events::EventRecorder::new(
         client.clone(),
-        compat.clone(),
+        "kedge",
+        "test",
+    ));
+    let mut d = NodeControl::new(
+        ctx,
         provider,
-        DisruptionConfig::default(),
+        engine::Policy::preset(engine::PolicyName::Kedge),
+        events,
+        Some(compat.clone()),
     );
 
     // Before the scale-in: node-b's pods do not fit elsewhere (and its only web pod is
     // protected): nothing to do.
     let now = clock.skip(Duration::from_secs(60));
-    let r = pass(&client, &compat, &mut d, now).await;
-    assert_eq!(d.phase(), &Phase::Idle, "{:?}", r.explanations);
+    let r = pass(&client, &mut d, now).await;
+    assert_eq!(phase(&d), &Phase::Idle, "{:?}", lines(&r));
     assert!(
-        r.explanations
-            .iter()
-            .any(|l| l == "node node-a is not disrupted: node has karpenter.sh/do-not-disrupt"),
+        lines(&r).iter().any(|l| l
+            == "disrupt Node node-a DisruptionBlocked: Cannot disrupt Node: node has karpenter.sh/do-not-disrupt"),
         "{:?}",
-        r.explanations
+        lines(&r)
     );
 
     // Scale batch in: node-b keeps only web's pod. A second web replica comes up on node-a
@@ -530,42 +554,45 @@ async fn scale_in_cordons_evicts_respecting_the_pdb_and_deletes_the_claim() {
 
     // The scale-in is a pod event: node-b is consolidatable only after consolidateAfter.
     let now = clock.skip(Duration::from_secs(1));
-    let r = pass(&client, &compat, &mut d, now).await;
-    assert_eq!(d.phase(), &Phase::Idle, "{:?}", r.explanations);
+    let r = pass(&client, &mut d, now).await;
+    assert_eq!(phase(&d), &Phase::Idle, "{:?}", lines(&r));
     let now = clock.skip(Duration::from_secs(31));
-    let r = pass(&client, &compat, &mut d, now).await;
-    match d.phase() {
+    let r = pass(&client, &mut d, now).await;
+    match phase(&d) {
         Phase::Validating { cmd, .. } => {
-            assert_eq!(cmd.candidates, ["node-b"], "{:?}", r.explanations)
+            assert_eq!(cmd.candidates, ["node-b"], "{:?}", lines(&r))
         }
-        p => panic!(
-            "expected a command for node-b, got {p:?}: {:?}",
-            r.explanations
-        ),
+        p => panic!("expected a command for node-b, got {p:?}: {:?}", lines(&r)),
     }
     assert!(
-        r.explanations
-            .iter()
-            .any(|l| l.starts_with("consolidate node-b") && l.contains("delete")),
+        lines(&r).iter().any(|l| l.starts_with(
+            "disrupt Node node-b DisruptionQueued: Underutilized/Delete: consolidate node-b"
+        )),
         "{:?}",
-        r.explanations
+        lines(&r)
     );
 
     // 15 s later: validated, cordoned, and the eviction is refused by the PDB (429).
     let now = clock.skip(Duration::from_secs(15));
-    let r = pass(&client, &compat, &mut d, now).await;
+    let r = pass(&client, &mut d, now).await;
     assert!(
-        matches!(d.phase(), Phase::Draining { .. }),
+        matches!(phase(&d), Phase::Draining { .. }),
         "{:?}",
-        r.explanations
+        lines(&r)
     );
     assert!(
-        r.explanations.iter().any(|l| l
-            .starts_with("node node-b: Draining: 1 pod(s) left; eviction blocked")
-            && l.contains(&format!("{NS}/{web1}"))
-            && l.contains("disruption budget")),
+        r.effects.contains(&engine::Effect::Cordon {
+            node: "node-b".into()
+        }),
         "{:?}",
-        r.explanations
+        r.effects
+    );
+    assert!(
+        lines(&r).iter().any(|l| l.starts_with(&format!(
+            "disrupt Node node-b DisruptionBlocked: Draining: eviction of {NS}/{web1} blocked"
+        )) && l.contains("disruption budget")),
+        "{:?}",
+        lines(&r)
     );
     let node_b = Api::<Node>::all(client.clone())
         .get("node-b")
@@ -577,13 +604,11 @@ async fn scale_in_cordons_evicts_respecting_the_pdb_and_deletes_the_claim() {
     );
     // Retried after the backoff: still refused, and never forced.
     let now = clock.skip(Duration::from_secs(1));
-    let r = pass(&client, &compat, &mut d, now).await;
+    let r = pass(&client, &mut d, now).await;
     assert!(
-        r.explanations
-            .iter()
-            .any(|l| l.contains("eviction blocked")),
+        lines(&r).iter().any(|l| l.contains("blocked")),
         "{:?}",
-        r.explanations
+        lines(&r)
     );
     let live = pods_of(&client, "web").await;
     assert!(
@@ -593,7 +618,7 @@ async fn scale_in_cordons_evicts_respecting_the_pdb_and_deletes_the_claim() {
             && !terminating),
         "web-1 is still running on node-b: {live:?}"
     );
-    assert!(r.deleted_claims.is_empty());
+    assert!(r.outcome.deleted.is_empty());
 
     // The replacement becomes Ready: the PDB allows one disruption; the eviction goes through.
     kubelet.not_ready.lock().unwrap().clear();
@@ -603,13 +628,17 @@ async fn scale_in_cordons_evicts_respecting_the_pdb_and_deletes_the_claim() {
     })
     .await;
     let now = clock.skip(Duration::from_secs(10));
-    let r = pass(&client, &compat, &mut d, now).await;
+    let r = pass(&client, &mut d, now).await;
     assert!(
-        !r.explanations
-            .iter()
-            .any(|l| l.contains("eviction blocked")),
+        !lines(&r).iter().any(|l| l.contains("blocked")),
         "{:?}",
-        r.explanations
+        lines(&r)
+    );
+    assert_eq!(
+        r.outcome.evicted,
+        [format!("{NS}/{web1}")],
+        "{:?}",
+        lines(&r)
     );
     // web-1 is gone (evicted, then force-deleted by the stand-in kubelet); its replacement
     // cannot land on the cordoned node.
@@ -621,9 +650,9 @@ async fn scale_in_cordons_evicts_respecting_the_pdb_and_deletes_the_claim() {
 
     // Only DaemonSet pods (none) remain: the NodeClaim is deleted.
     let now = clock.skip(Duration::from_secs(1));
-    let r = pass(&client, &compat, &mut d, now).await;
-    assert_eq!(r.deleted_claims, ["claim-b"], "{:?}", r.explanations);
-    assert_eq!(d.phase(), &Phase::Idle);
+    let r = pass(&client, &mut d, now).await;
+    assert_eq!(r.outcome.deleted, ["claim-b"], "{:?}", lines(&r));
+    assert_eq!(phase(&d), &Phase::Idle);
     let claims: Api<crd::NodeClaim> = Api::all(client.clone());
     let c = claims.get("claim-b").await.unwrap();
     assert!(
@@ -656,8 +685,9 @@ async fn scale_in_cordons_evicts_respecting_the_pdb_and_deletes_the_claim() {
     })
     .await;
 
-    // The story is told in Events on the node and the claim.
-    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    // The story is told in Events on the node and the claim (in `default`, or `kube-system`
+    // where the API server refuses `default` for cluster-scoped objects, as 1.20 does).
+    let events: Api<Event> = Api::all(client.clone());
     let evs = events.list(&ListParams::default()).await.unwrap().items;
     let reasons_of = |name: &str| -> Vec<String> {
         evs.iter()
@@ -688,15 +718,16 @@ async fn scale_in_cordons_evicts_respecting_the_pdb_and_deletes_the_claim() {
     );
 }
 
-/// The controller as `kedge operator` runs it (`run_disruption[_with]`: discovery, watches, its own
-/// timers on the system clock): an empty node of a pool with `consolidateAfter: 0s` is
-/// cordoned and its claim deleted after the 15 s validation delay.
+/// The node controller as `kedge operator` runs it (`nodes::control::run`: the shared
+/// informers, its own wakes on the system clock): an empty node of a pool with
+/// `consolidateAfter: 0s` is cordoned and its claim deleted after the 15 s validation delay.
 #[tokio::test]
 async fn the_running_controller_removes_an_empty_node() {
     let Some(cp) = common::control_plane("the_running_controller_removes_an_empty_node") else {
         return;
     };
     operator::init_tls();
+    common::init_logs();
     let client = cp.client().await.expect("client");
     let _guard = common::cluster_lock().await;
     common::install_crds(&client).await;
@@ -738,32 +769,28 @@ async fn the_running_controller_removes_an_empty_node() {
         metrics: Arc::default(),
         settings: Arc::default(),
     };
+    let compat = compat::discover(&client).await.expect("discovery");
     let provider = Arc::new(CatalogOnly(Arc::new(Catalog::aws())));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (reports, mut report) = tokio::sync::watch::channel(PassReport::default());
-    let config = DisruptionConfig {
-        reports: Some(reports),
-        ..DisruptionConfig::default()
-    };
-    let (_informers_stop, informers_stopped) = tokio::sync::watch::channel(false);
-    let (informers, _) = operator::informers::Informers::start(&client, &informers_stopped);
-    let controller = tokio::spawn(operator::nodes::disruption::run_disruption_with(
+    let events = Arc::new(operator::events::EventRecorder::new(
+        ctx.client.clone(),
+        "kedge",
+        "test",
+    ));
+    let ctl = NodeControl::new(
         ctx,
         provider,
+        engine::Policy::preset(engine::PolicyName::Kedge),
+        events,
+        Some(compat),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (informers, _) = operator::informers::Informers::start(&client, &stopped);
+    let controller = tokio::spawn(operator::nodes::control::run(
+        ctl,
         informers,
-        config,
-        async move {
-            let _ = stopped.await;
-        },
+        operator::nodes::IntentBoard::default(),
+        stopped,
     ));
-    // Watch every report from now on (a later pass replaces the channel's value).
-    let deleting_report = tokio::spawn(async move {
-        report
-            .wait_for(|r| r.deleted_claims.iter().any(|c| c == "claim-e"))
-            .await
-            .map(|r| r.clone())
-            .expect("the controller is running")
-    });
     let claims: Api<crd::NodeClaim> = Api::all(client.clone());
     common::eventually(60, "claim-e deleted by the controller", || async {
         claims
@@ -775,18 +802,20 @@ async fn the_running_controller_removes_an_empty_node() {
             .map(|_| ())
     })
     .await;
-    // The pass that did it published its report.
-    let r = tokio::time::timeout(Duration::from_secs(10), deleting_report)
-        .await
-        .expect("a report naming claim-e")
-        .unwrap();
-    assert!(
-        r.explanations
+    // The step that did it told so in an Event on the node.
+    let events: Api<Event> = Api::all(client.clone());
+    common::eventually(10, "a DisruptionTerminating event on node-e", || async {
+        let l = events.list(&ListParams::default()).await.ok()?;
+        l.items
             .iter()
-            .any(|l| l == "node node-e drained; NodeClaim claim-e deleted (Empty)"),
-        "{:?}",
-        r.explanations
-    );
+            .any(|e| {
+                e.involved_object.name.as_deref() == Some("node-e")
+                    && e.reason.as_deref() == Some("DisruptionTerminating")
+                    && e.message.as_deref() == Some("node node-e drained; deleting it (Empty)")
+            })
+            .then_some(())
+    })
+    .await;
     let node = Api::<Node>::all(client.clone())
         .get("node-e")
         .await
@@ -795,7 +824,7 @@ async fn the_running_controller_removes_an_empty_node() {
         taint_keys(&node).contains(&DISRUPTED_TAINT_KEY.to_string()),
         "cordoned first"
     );
-    let _ = stop.send(());
+    let _ = stop.send(true);
     controller
         .await
         .unwrap()

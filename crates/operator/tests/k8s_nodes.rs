@@ -72,7 +72,7 @@ async fn deployment(
 }
 
 fn unschedulable(p: &Pod) -> bool {
-    operator::nodes::provisioner::is_provisionable(&operator::cached_pod::CachedPod::of(p))
+    operator::nodes::cluster::is_provisionable(&operator::cached_pod::CachedPod::of(p))
 }
 
 /// Wait until `n` pods with `app=<name>` exist and kube-scheduler has marked them all
@@ -126,8 +126,13 @@ impl Operator {
             informers.clone(),
             rx.clone(),
         ));
-        let prov = tokio::spawn(operator::nodes::run_provisioning(
-            ctx, provider, intents, informers, rx,
+        let prov = tokio::spawn(operator::nodes::run(
+            ctx,
+            provider,
+            engine::Policy::preset(engine::PolicyName::Kedge),
+            intents,
+            informers,
+            rx,
         ));
         let tasks = vec![
             tokio::spawn(async move {
@@ -137,7 +142,7 @@ impl Operator {
             }),
             tokio::spawn(async move {
                 if let Ok(Err(e)) = prov.await {
-                    panic!("provisioning: {e}");
+                    panic!("node side: {e}");
                 }
             }),
         ];
@@ -395,7 +400,15 @@ async fn cost_aware_plan_for_ten_one_cpu_pods() {
             .and_then(|r| r["values"].as_array())
             .expect("instance-type requirement");
         assert!(!types.is_empty() && types.len() <= 60);
-        assert_eq!(c.metadata.generate_name.as_deref(), Some("cost-"));
+        // Named by the engine (`engine::provisioning::Namer`), as the simulator names them.
+        assert!(
+            c.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("cost-")),
+            "{:?}",
+            c.metadata.name
+        );
         assert!(
             c.metadata
                 .owner_references

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cached_node::CachedNode as Node;
-use crate::events::{EventRecorder, EventType};
+use crate::events::EventRecorder;
 use clock::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use crate::context::Context;
 use crate::crd::NodeClaim;
 use crate::error::kube_status;
-use crate::nodes::disruption::{DrainProgress, drain_node};
+use crate::nodes::drain::{DrainProgress, drain_node};
 use crate::provider::kwok::{parse_rfc3339, rfc3339};
 use crate::provider::{CloudProvider, Instance, LaunchRequest, ProviderError};
 use crate::{Error, Result};
@@ -304,41 +304,55 @@ fn refine(claim: &NodeClaim, node: Option<&Node>, next: Next, state: &State) -> 
     }
 }
 
-/// Kubernetes Events for the nodes controllers (errors are logged, never fatal).
+/// The lifecycle's Kubernetes Events, through the node side's one publisher (errors are
+/// logged, never fatal).
 #[derive(Clone)]
 pub struct Events {
     recorder: Option<Arc<EventRecorder>>,
 }
 
 impl Events {
-    pub fn new(client: kube::Client, identity: &str) -> Self {
+    pub fn new(recorder: Arc<EventRecorder>) -> Self {
         Events {
-            recorder: Some(Arc::new(EventRecorder::new(client, "kedge", identity))),
+            recorder: Some(recorder),
         }
     }
     /// Events are not published (unit tests that do not assert them).
     pub fn disabled() -> Self {
         Events { recorder: None }
     }
-    pub async fn publish(
+    /// A warning about NodeClaim `claim` at `now`.
+    pub async fn claim_warning(
         &self,
-        regarding: &k8s_openapi::api::core::v1::ObjectReference,
-        warning: bool,
-        reason: &str,
-        action: &str,
-        note: String,
+        now: Timestamp,
+        claim: &NodeClaim,
+        reason: &'static str,
+        message: String,
     ) {
         let Some(r) = &self.recorder else {
             return;
         };
-        let type_ = if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
+        let ev = engine::Event {
+            at: now,
+            topic: engine::Topic::Node,
+            object: engine::ObjectRef::cluster("NodeClaim", name_of(claim)),
+            warning: true,
+            reason,
+            message,
         };
-        if let Err(e) = r.publish(regarding, type_, reason, action, note).await {
-            tracing::debug!("event {reason}: {e}");
-        }
+        r.publish_logged(&ev, claim.metadata.uid.as_deref()).await;
+    }
+}
+
+/// An event reason for a claim's deletion (the reasons [`decide`] gives; events carry static
+/// reasons).
+fn static_reason(reason: &str) -> &'static str {
+    match reason {
+        REASON_INSUFFICIENT_CAPACITY => REASON_INSUFFICIENT_CAPACITY,
+        REASON_LAUNCH_FAILED => REASON_LAUNCH_FAILED,
+        "RegistrationTimeout" => "RegistrationTimeout",
+        "NodeDeleted" => "NodeDeleted",
+        _ => "NodeClaimDeleted",
     }
 }
 
@@ -352,16 +366,6 @@ pub struct Lifecycle {
     /// Served API versions (Eviction); `None`: the server serves no Eviction API, nodes are
     /// deleted without a drain.
     pub compat: Option<crate::compat::ApiCompat>,
-}
-
-fn claim_ref(c: &NodeClaim) -> k8s_openapi::api::core::v1::ObjectReference {
-    k8s_openapi::api::core::v1::ObjectReference {
-        api_version: Some("karpenter.sh/v1".into()),
-        kind: Some("NodeClaim".into()),
-        name: c.metadata.name.clone(),
-        uid: c.metadata.uid.clone(),
-        ..Default::default()
-    }
 }
 
 /// The Node of a claim, by provider ID.
@@ -507,7 +511,7 @@ pub async fn reconcile(claim: Arc<NodeClaim>, lc: Arc<Lifecycle>) -> Result<Acti
         Next::Launch => launch(&lc, &claim, now).await,
         Next::DeleteClaim { reason, message } => {
             lc.events
-                .publish(&claim_ref(&claim), true, &reason, "Delete", message.clone())
+                .claim_warning(now, &claim, static_reason(&reason), message.clone())
                 .await;
             tracing::info!(claim = %name, %reason, "deleting nodeclaim: {message}");
             let req = kube::core::Request::new(claims_api(&lc.ctx).resource_url())
@@ -724,7 +728,7 @@ async fn launch(lc: &Lifecycle, claim: &NodeClaim, now: Timestamp) -> Result<Act
             );
             patch_status(&lc.ctx, &name, &st).await?;
             lc.events
-                .publish(&claim_ref(claim), true, reason, "Launch", message.clone())
+                .claim_warning(now, claim, reason, message.clone())
                 .await;
             tracing::warn!(claim = %name, %reason, "launch failed: {message}");
             Ok(Action::requeue(Duration::from_secs(1)))

@@ -1,13 +1,15 @@
-//! Heap used by one provisioning and one disruption pass at the shape of `kedge bench
-//! operator` (500 nodes, 1,000 bound pods from 1,000 Deployments), measured with a counting
-//! allocator: `cargo run --release -p operator --example pass_memory [NODES PODS PENDING]`.
+//! Heap used by one node-controller step at the shape of `kedge bench operator` (500 nodes,
+//! 1,000 bound pods from 1,000 Deployments): the one conversion of the stores into
+//! `engine::Cluster`, then the engine's provisioning and disruption passes on it, measured with
+//! a counting allocator: `cargo run --release -p operator --example pass_memory [NODES PODS
+//! PENDING]`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use operator::cached_pod::CachedPod;
-use operator::nodes::{disruption, provisioner};
+use operator::nodes::cluster::{self, PodTracker, Snapshot};
 use serde_json::json;
 
 struct Counting;
@@ -150,8 +152,9 @@ fn main() {
         args.get(2).copied().unwrap_or(20),
     );
     let catalog = provision::catalog::Catalog::aws();
+    let catalog = Arc::new(catalog);
     for managed in [false, true] {
-        let snap = provisioner::Snapshot {
+        let snap = Snapshot {
             nodepools: vec![Arc::new(nodepool())],
             daemonsets: vec![],
             nodes: (0..nodes).map(|i| Arc::new(node(i, managed))).collect(),
@@ -164,37 +167,24 @@ fn main() {
             } else {
                 vec![]
             },
-        };
-        let what = if managed { "managed" } else { "unmanaged" };
-        let ((input, _), peak, _) = measure(|| provisioner::build_input(&catalog, &snap, vec![]));
-        let (_, plan_peak, _) = measure(|| provision::plan::plan(&catalog, &input));
-        drop(input);
-        println!(
-            "{nodes} {what} nodes, {pods} bound pods, {pending} pending: provisioner input {:.2} MB, plan {:.2} MB",
-            peak as f64 / 1e6,
-            plan_peak as f64 / 1e6
-        );
-        let dsnap = disruption::Snapshot {
-            nodes: snap.nodes.clone(),
-            claims: snap.claims.clone(),
-            pods: snap.pods[..pods].to_vec(),
-            nodepools: snap.nodepools.clone(),
-            daemonsets: vec![],
             pdbs: vec![],
         };
-        let tracker = disruption::PodTracker::default();
-        let (built, peak, _) = measure(|| disruption::build_input(&dsnap, &catalog, &tracker));
-        let (_, d_peak, _) = measure(|| {
-            provision::disruption::disrupt(
-                &catalog,
-                &built.input,
-                clock::Timestamp::from_millis(1_800_000_000_000),
-                Default::default(),
-            )
-        });
+        let what = if managed { "managed" } else { "unmanaged" };
+        let tracker = PodTracker::default();
+        let ((mut built, _), peak, _) = measure(|| cluster::build(&catalog, &snap, &tracker, true));
+        let now = clock::Timestamp::from_millis(1_800_000_000_000);
+        let policy = engine::Policy::preset(engine::PolicyName::Kedge);
+        let mut eng = engine::NodeEngine::new(policy, catalog.clone(), now, 0);
+        let mut rec = engine::Recorder::default();
+        // The batch window opens at the first step and closes 1 s later.
+        let _ = eng.provision(now, &mut built, &mut rec);
+        let later = now.add(std::time::Duration::from_secs(11));
+        let (_, p_peak, _) = measure(|| eng.provision(later, &mut built, &mut rec));
+        let (_, d_peak, _) = measure(|| eng.disrupt(later, &mut built, &mut rec));
         println!(
-            "    disruption input {:.2} MB, disrupt {:.2} MB",
+            "{nodes} {what} nodes, {pods} bound pods, {pending} pending: cluster {:.2} MB, provisioning {:.2} MB, disruption {:.2} MB",
             peak as f64 / 1e6,
+            p_peak as f64 / 1e6,
             d_peak as f64 / 1e6
         );
     }

@@ -165,9 +165,10 @@ impl NodeEngine {
         self.disruptor.simulates(now, &self.policy, self.last_scale)
     }
 
-    /// Claim `name` of a [`Effect::Launch`] could not be created: a disruption command that
-    /// waits for it as its replacement is given up now.
-    pub fn launch_failed(&mut self, now: Timestamp, name: &str, why: &str, rec: &mut Recorder) {
+    /// Claim `name` of a [`Effect::Launch`] could not be created (the API refused it; not a
+    /// lack of capacity, see [`NodeEngine::launch_failed`]): a disruption command that waits
+    /// for it as its replacement is given up now.
+    pub fn create_failed(&mut self, now: Timestamp, name: &str, why: &str, rec: &mut Recorder) {
         self.disruptor.launch_failed(now, name, why, rec);
     }
 

@@ -6,7 +6,7 @@
 //!   the lifecycle controller launches it through the cloud provider. A created claim counts
 //!   as in flight until the claim watch delivers it ([`Effects::add_created`]). A name that
 //!   exists already (409) is logged and left to the next step; a refused create tells the
-//!   engine ([`engine::NodeEngine::launch_failed`]), which gives up a disruption command that
+//!   engine ([`engine::NodeEngine::create_failed`]), which gives up a disruption command that
 //!   waited for it as its replacement. The pending pods the claim is for get a `Nominated`
 //!   event, as Karpenter writes it.
 //! - [`Effect::Cordon`] / [`Effect::Uncordon`] → the `karpenter.sh/disrupted:NoSchedule`
@@ -214,7 +214,7 @@ impl Effects {
         let pool_name = &l.claim.nodepool;
         let Some(pool) = pools.iter().find(|p| p.name() == pool_name.as_str()) else {
             let why = format!("NodePool {pool_name} is gone");
-            engine.launch_failed(now, &l.name, &why, rec);
+            engine.create_failed(now, &l.name, &why, rec);
             fail(out, format!("NodeClaim {}: {why}", l.name));
             return;
         };
@@ -259,7 +259,7 @@ impl Effects {
                 // The name is taken (by an earlier create whose answer was lost, or another
                 // writer): the claim store shows which, and the next step plans with it.
                 tracing::info!(claim = %l.name, "NodeClaim exists already; the next step looks again");
-                engine.launch_failed(now, &l.name, "the name exists already", rec);
+                engine.create_failed(now, &l.name, "the name exists already", rec);
             }
             Err(e) => {
                 let why = e.to_string();
@@ -270,7 +270,7 @@ impl Effects {
                     "FailedCreateNodeClaim",
                     format!("NodeClaim {} could not be created: {why}", l.name),
                 );
-                engine.launch_failed(now, &l.name, &why, rec);
+                engine.create_failed(now, &l.name, &why, rec);
                 fail(
                     out,
                     format!(

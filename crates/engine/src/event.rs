@@ -105,7 +105,9 @@ impl Event {
 }
 
 /// Collects a step's events; the same (object, reason, message) is not repeated within
-/// `dedup` (as client-go's event correlator folds repeats).
+/// `dedup` (as client-go's event correlator folds repeats). With a zero window every event is
+/// kept and nothing is remembered: for a substrate whose publisher folds repeats itself (the
+/// operator's Event series count them).
 #[derive(Debug, Clone)]
 pub struct Recorder {
     pending: Vec<Event>,
@@ -160,6 +162,17 @@ impl Recorder {
         reason: &'static str,
         message: String,
     ) {
+        if self.dedup.is_zero() {
+            self.pending.push(Event {
+                at: now,
+                topic,
+                object,
+                warning,
+                reason,
+                message,
+            });
+            return;
+        }
         let key = (object, reason, message);
         if let Some(at) = self.seen.get(&key)
             && now.since(*at) < self.dedup
@@ -229,5 +242,17 @@ mod tests {
         let e = r.take();
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].line(), "disrupt Node n1 DisruptionBlocked: pdb");
+    }
+
+    #[test]
+    fn a_zero_window_keeps_every_event_and_remembers_none() {
+        let mut r = Recorder::new(Duration::ZERO);
+        let so = ObjectRef::namespaced("ScaledObject", "ns", "so");
+        let t = Timestamp::from_secs(1000);
+        for _ in 0..3 {
+            r.warn(t, Topic::Scale, so.clone(), "KEDAScalerFailed", "down".into());
+        }
+        assert_eq!(r.take().len(), 3);
+        assert!(r.seen.is_empty());
     }
 }

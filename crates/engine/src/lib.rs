@@ -56,7 +56,7 @@ pub use event::{Event, ObjectRef, Recorder, Topic};
 pub use policy::{Policy, PolicyName};
 pub use provisioning::{Launch, LaunchReason};
 pub use replicaset::{ConsumerPod, PodPhase};
-pub use scale::{Foresight, ScaleInput, ScaleLoop, ScaleStep, WorkloadKey};
+pub use scale::{Foresight, ScaleInput, ScaleLoop, ScaleStep, Template, WorkloadKey};
 
 /// What to do, as data.
 #[derive(Debug, Clone, PartialEq)]
@@ -363,7 +363,7 @@ impl Engine {
             key.clone(),
             autoscale::Autoscaler::new(config, now),
             &self.nodes.policy,
-            template,
+            template.as_ref().map(Template::of),
             now,
         );
         self.loops.insert(key, l);

@@ -21,7 +21,12 @@
 //!   as idle), and exactly those are marked for deletion first (in a cluster: the
 //!   `controller.kubernetes.io/pod-deletion-cost` annotation, which the ReplicaSet ranks
 //!   before anything else among running pods). The rest follows as consumers go idle; a
-//!   scale-in that has waited longer than the deadline takes busy consumers too.
+//!   scale-in that has waited longer than the deadline takes busy consumers too. Replicas the
+//!   substrate counts but has no pod for yet (the ReplicaSet has not created them) count as idle
+//!   and go first: lowering the count just means they are never created.
+//!
+//! When the count goes to zero every pod goes, so no victims are named (a substrate would mark
+//! pods for nothing).
 
 use std::time::Duration;
 
@@ -89,6 +94,33 @@ pub struct Foresight {
     pub concurrency: u32,
 }
 
+/// A scale target's pod template, for replica intents. Kept as JSON text: a parsed [`Pod`] is
+/// several times larger, an operator keeps one per ScaledObject, and it is read only when a
+/// scale-out is announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template(Box<str>);
+
+impl Template {
+    pub fn of(pod: &Pod) -> Template {
+        // A `Pod` is plain data: serializing it cannot fail.
+        Template(serde_json::to_string(pod).unwrap_or_default().into_boxed_str())
+    }
+
+    /// A template from JSON text (a `Pod`: metadata and spec), checked to parse.
+    pub fn from_json(text: &str) -> Result<Template, serde_json::Error> {
+        serde_json::from_str::<Pod>(text)?;
+        Ok(Template(text.into()))
+    }
+
+    pub fn pod(&self) -> Option<Pod> {
+        serde_json::from_str(&self.0).ok()
+    }
+
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The result of one poll.
 #[derive(Debug, Clone)]
 pub struct ScaleStep {
@@ -113,7 +145,7 @@ pub struct ScaleLoop {
     joint: bool,
     perfect: bool,
     /// The pod template of the target (for intents), when nodes are managed.
-    template: Option<Pod>,
+    template: Option<Template>,
     keda_due: Timestamp,
     hpa_due: Timestamp,
     /// Since when a scale-in is held back by busy consumers.
@@ -128,7 +160,7 @@ impl ScaleLoop {
         key: WorkloadKey,
         mut autoscaler: Autoscaler,
         policy: &Policy,
-        template: Option<Pod>,
+        template: Option<Template>,
         now: Timestamp,
     ) -> ScaleLoop {
         let mut cfg = autoscaler.config().clone();
@@ -154,10 +186,36 @@ impl ScaleLoop {
     }
 
     /// The ScaledObject was edited: keep the history, use the new configuration.
-    pub fn update(&mut self, mut config: autoscale::Config, template: Option<Pod>) {
+    pub fn update(&mut self, mut config: autoscale::Config, template: Option<Template>) {
         self.policy.configure(&mut config);
         self.autoscaler.update_config(config);
         self.template = template;
+    }
+
+    /// Decide by another policy from now on (the history stays). A changed cadence starts
+    /// with one full step at the next due time.
+    /// The policy's scale-up/down defaults apply to the next [`ScaleLoop::update`]: call it
+    /// after this one with the ScaledObject's own configuration.
+    pub fn set_policy(&mut self, policy: &Policy) {
+        self.policy = policy.clone();
+        if self.cadence != policy.cadence {
+            let due = self.due();
+            self.keda_due = due;
+            self.hpa_due = due;
+        }
+        self.cadence = policy.cadence;
+        self.scale_in = policy.scale_in;
+        self.joint = policy.joint;
+        self.perfect = policy.perfect_knowledge;
+        self.held_since = None;
+    }
+
+    /// Whether the step's victims must be marked before the lower count is written (kedge's
+    /// choice, which the ReplicaSet would not make). Otherwise they are the ReplicaSet's own
+    /// choice, named for substrates that play the ReplicaSet, and a substrate with a real
+    /// ReplicaSet needs neither them nor the pods (pass `pods: None`).
+    pub fn marks_victims(&self) -> bool {
+        matches!(self.scale_in, ScaleIn::IdleOnly { .. })
     }
 
     /// When the next poll is due.
@@ -224,8 +282,10 @@ impl ScaleLoop {
                 (ScaleIn::IdleOnly { deadline }, Some(pods)) => {
                     let held = *self.held_since.get_or_insert(now);
                     let force = now.since(held) >= deadline;
-                    victims = replicaset::idle_victims(pods, excess, force);
-                    write = current - victims.len().min(excess) as u32;
+                    // Replicas without a pod yet go first: they are simply never created.
+                    let missing = (current as usize).saturating_sub(pods.len()).min(excess);
+                    victims = replicaset::idle_victims(pods, excess - missing, force);
+                    write = current - (missing + victims.len()).min(excess) as u32;
                     if write == d.desired_replicas {
                         self.held_since = None;
                     }
@@ -246,10 +306,14 @@ impl ScaleLoop {
         } else {
             self.held_since = None;
         }
+        if write == 0 {
+            // Every pod goes: none goes first.
+            victims.clear();
+        }
         let intent = match (&self.template, self.joint) {
-            (Some(t), true) if write > current => Some(ReplicaIntent {
+            (Some(t), true) if write > current => t.pod().map(|template| ReplicaIntent {
                 source: format!("ScaledObject {}", self.key),
-                template: t.clone(),
+                template,
                 replicas: write - current,
             }),
             _ => None,
@@ -367,11 +431,11 @@ spec:
             WorkloadKey::new("jobs", "consumer"),
             Autoscaler::new(cfg, t0),
             &Policy::preset(policy),
-            Some(Pod::with_requests(
+            Some(Template::of(&Pod::with_requests(
                 "consumer",
                 "250m".parse().unwrap(),
                 "64Mi".parse().unwrap(),
-            )),
+            ))),
             t0,
         )
     }
@@ -497,19 +561,30 @@ spec:
         v.sort();
         assert_eq!(v, ["jobs/b", "jobs/d"]);
         // Ten minutes later the busy ones are still busy: the deadline lets one go.
-        let later = t0.add(Duration::from_secs(601));
+        let busy = [pods[0].clone(), pods[2].clone()];
         let s = l.step(
-            later,
+            t0.add(Duration::from_secs(599)),
             &ScaleInput {
                 replicas: 2,
                 triggers: metric(2.0),
-                pods: Some(&pods[..1]),
+                pods: Some(&busy),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        assert_eq!(s.replicas, None, "held until the deadline");
+        let s = l.step(
+            t0.add(Duration::from_secs(601)),
+            &ScaleInput {
+                replicas: 2,
+                triggers: metric(2.0),
+                pods: Some(&busy),
                 ..Default::default()
             },
             &mut rec,
         );
         assert_eq!(s.replicas, Some(1));
-        assert_eq!(s.victims, ["jobs/a"]);
+        assert_eq!(s.victims, ["jobs/c"]);
     }
 
     #[test]
@@ -531,6 +606,98 @@ spec:
         assert_eq!(s.replicas, Some(1));
         // The newer pod goes, busy or not.
         assert_eq!(s.victims, ["jobs/b"]);
+    }
+
+    #[test]
+    fn replicas_without_a_pod_yet_go_first() {
+        let extra = "  advanced:\n    horizontalPodAutoscalerConfig:\n      behavior:\n        scaleDown: {stabilizationWindowSeconds: 0}";
+        let mut l = lp(PolicyName::Kedge, extra);
+        assert!(l.marks_victims());
+        let mut rec = Recorder::default();
+        // 5 replicas, only 3 pods so far, one of them busy; the HPA wants 1.
+        let pods = [
+            pod("jobs/a", true, 1),
+            pod("jobs/b", false, 2),
+            pod("jobs/c", false, 3),
+        ];
+        let s = l.step(
+            l.due(),
+            &ScaleInput {
+                replicas: 5,
+                triggers: metric(1.0),
+                pods: Some(&pods),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        // The two missing replicas and two idle pods go; the busy one stays.
+        assert_eq!(s.replicas, Some(1));
+        let mut v = s.victims.clone();
+        v.sort();
+        assert_eq!(v, ["jobs/b", "jobs/c"]);
+    }
+
+    #[test]
+    fn a_scale_in_to_zero_names_no_victims() {
+        let mut l = lp(PolicyName::Kedge, "");
+        // The fixture's minReplicaCount is 1: scale to zero with min 0 and no cooldown.
+        let mut cfg = l.autoscaler().config().clone();
+        cfg.min = 0;
+        cfg.cooldown = Duration::ZERO;
+        l.update(cfg, None);
+        let mut rec = Recorder::default();
+        let pods = [pod("jobs/a", false, 1), pod("jobs/b", false, 2)];
+        let t0 = l.due();
+        let s = l.step(
+            t0.add(Duration::from_secs(1)),
+            &ScaleInput {
+                replicas: 2,
+                triggers: metric(0.0),
+                pods: Some(&pods),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        assert_eq!(s.replicas, Some(0));
+        assert!(s.victims.is_empty(), "{:?}", s.victims);
+        assert!(s.intent.is_none());
+    }
+
+    #[test]
+    fn a_new_policy_applies_from_the_next_step() {
+        let mut l = lp(PolicyName::Kedge, "");
+        let mut rec = Recorder::default();
+        let t0 = l.due();
+        let input = ScaleInput {
+            replicas: 1,
+            triggers: metric(40.0),
+            ..Default::default()
+        };
+        let s = l.step(t0, &input, &mut rec);
+        assert!(s.intent.is_some());
+        l.set_policy(&Policy::preset(PolicyName::KedaKarpenter));
+        assert!(!l.marks_victims());
+        // Due at the combined cadence's time; then KEDA's and the HPA's own timers.
+        assert_eq!(l.due(), t0.add(Duration::from_secs(30)));
+        let s = l.step(
+            l.due(),
+            &ScaleInput {
+                replicas: 5,
+                ..input
+            },
+            &mut rec,
+        );
+        assert!(s.intent.is_none(), "no joint decisions upstream");
+        assert_eq!(s.next, t0.add(Duration::from_secs(45)));
+    }
+
+    #[test]
+    fn a_template_is_kept_as_text_and_read_back_whole() {
+        let pod = Pod::with_requests("c", "250m".parse().unwrap(), "64Mi".parse().unwrap());
+        let t = Template::of(&pod);
+        assert_eq!(t.pod(), Some(pod));
+        assert_eq!(Template::from_json(t.as_json()).unwrap(), t);
+        assert!(Template::from_json("{\"spec\": 3}").is_err());
     }
 
     #[test]

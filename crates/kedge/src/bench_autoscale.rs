@@ -1,10 +1,11 @@
-//! `kedge bench autoscale`: run the real scale loop (`scalers::runner`) over N ScaledObjects
-//! with an in-process metric source for a fixed time, and print how late the loop woke up
-//! compared with its schedule (p50/p95/p99/max).
+//! `kedge bench autoscale`: run the scale loop production uses (`scalers::runner` stepping
+//! `engine::ScaleLoop`, the loop `kedge operator` runs) over N ScaledObjects with an
+//! in-process metric source and an in-memory target for a fixed time, and print how late the
+//! loop woke up compared with the engine's schedule (p50/p95/p99/max).
 //!
-//! Every object gets its own task, its own `Autoscaler` and a time-varying metric so the
-//! decisions (and scale calls) are real work, not a no-op. Start times are spread evenly
-//! across one interval, as objects created at different times would be.
+//! Every object has its own engine loop and a time-varying metric, so the decisions (and
+//! scale writes) are real work, not a no-op. First polls are spread evenly across one
+//! interval, as objects created at different times would be.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,10 +14,11 @@ use anyhow::Context as _;
 use autoscale::metrics::Metrics;
 use autoscale::{Autoscaler, Config};
 use clock::{Clock, SystemClock};
+use engine::{Policy, PolicyName, ScaleLoop, WorkloadKey};
 use model::keda::ScaledObject;
 use model::manifest::parse_documents;
 use scalers::memory::{FnScaler, MemoryTarget};
-use scalers::runner::{LoopContext, LoopStats, ObjectLoop, percentile};
+use scalers::runner::{self, LoopContext, ObjectLoop, Runner, Stats, percentile};
 
 #[derive(clap::Args, Debug)]
 pub struct BenchAutoscaleArgs {
@@ -32,6 +34,10 @@ pub struct BenchAutoscaleArgs {
     /// Worker threads for the runtime (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// The policy every loop decides by: `kedge` (one poll per interval) or
+    /// `keda-karpenter` (KEDA's poll per interval and the HPA's 15 s sync).
+    #[arg(long, default_value = "kedge")]
+    pub policy: PolicyName,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -80,22 +86,24 @@ pub fn run(args: &BenchAutoscaleArgs) -> anyhow::Result<()> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    anyhow::ensure!(
+        args.policy != PolicyName::Oracle,
+        "--policy oracle needs future arrivals; only kedge simulate runs it"
+    );
     let stats = rt.block_on(bench(args))?;
 
-    let mut lateness: Vec<u32> = stats
-        .iter()
-        .flat_map(|s| s.lateness_us.iter().copied())
-        .collect();
+    let mut lateness = stats.lateness_us;
     lateness.sort_unstable();
-    let polls: u64 = stats.iter().map(|s| s.polls).sum();
-    let scale_calls: u64 = stats.iter().map(|s| s.scale_calls).sum();
+    let polls = stats.polls;
+    let scale_calls = stats.scale_writes;
     let ms = |us: u32| us as f64 / 1000.0;
     println!(
-        "kedge bench autoscale: {} objects, interval {}ms, duration {}s, {} worker thread(s)",
+        "kedge bench autoscale: {} objects, interval {}ms, duration {}s, {} worker thread(s), policy {}",
         args.objects,
         args.interval.as_millis(),
         args.duration.as_secs_f64(),
-        threads
+        threads,
+        args.policy
     );
     println!(
         "polls: {polls} ({:.0}/s), scale calls: {scale_calls}",
@@ -112,22 +120,34 @@ pub fn run(args: &BenchAutoscaleArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn bench(args: &BenchAutoscaleArgs) -> anyhow::Result<Vec<LoopStats>> {
+async fn bench(args: &BenchAutoscaleArgs) -> anyhow::Result<Stats> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ctx = LoopContext {
         clock: clock.clone(),
         metrics: Arc::new(Metrics::new()),
         scaler_timeout: Duration::from_secs(5),
     };
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let runner: Runner<Arc<MemoryTarget>> = Runner::start(
+        ctx,
+        runner::Options {
+            keep_lateness: true,
+            ..Default::default()
+        },
+    );
     let n = args.objects;
     let interval = args.interval;
-    // Give spawning a head start so it does not count as lateness.
-    let start = tokio::time::Instant::now() + interval.min(Duration::from_secs(1));
-    let mut handles = Vec::with_capacity(n);
+    let policy = Policy::preset(args.policy);
+    // Parse first: the loops' schedule starts once every object is ready.
+    let mut configs = Vec::with_capacity(n);
     for i in 0..n {
-        let so = scaled_object(i, interval)?;
-        let config = Config::from_scaled_object(&so)?;
+        configs.push(Config::from_scaled_object(&scaled_object(i, interval)?)?);
+    }
+    // Give inserting a head start so it does not count as lateness.
+    let head = interval.min(Duration::from_secs(1));
+    let start = tokio::time::Instant::now() + head;
+    let first = clock.now().add(head);
+    for (i, config) in configs.into_iter().enumerate() {
+        let key = WorkloadKey::new(&config.namespace, &config.name);
         let autoscaler = Autoscaler::new(config, clock.now());
         // A backlog that ramps up and down over 100 s, phase-shifted per object.
         let phase = (i % 100) as u64;
@@ -139,17 +159,12 @@ async fn bench(args: &BenchAutoscaleArgs) -> anyhow::Result<Vec<LoopStats>> {
             },
             0.0,
         );
-        let obj = ObjectLoop {
-            autoscaler,
-            scalers: vec![Box::new(scaler)],
-            target: Arc::new(MemoryTarget::new(0)),
-        };
         let offset = interval.mul_f64(i as f64 / n as f64);
-        handles.push(tokio::spawn(obj.run(
-            ctx.clone(),
-            start + offset,
-            stop_rx.clone(),
-        )));
+        runner.insert(ObjectLoop {
+            engine: ScaleLoop::new(key, autoscaler, &policy, None, first.add(offset)),
+            scalers: vec![Arc::new(scaler)],
+            target: Arc::new(MemoryTarget::new(0)),
+        });
     }
     // A bar in seconds; one wake-up a second costs the measured loops nothing visible.
     let bar = crate::progress::Progress::new("running", args.duration.as_secs());
@@ -160,10 +175,5 @@ async fn bench(args: &BenchAutoscaleArgs) -> anyhow::Result<Vec<LoopStats>> {
         bar.set(start.elapsed().as_secs());
     }
     bar.finish();
-    let _ = stop_tx.send(true);
-    let mut out = Vec::with_capacity(n);
-    for h in handles {
-        out.push(h.await.context("a scale loop task panicked")?);
-    }
-    Ok(out)
+    Ok(runner.stop().await)
 }

@@ -1,19 +1,24 @@
-//! Busy-aware scale-in in the cluster.
+//! Busy-aware scale-in in the cluster: how the engine's choice reaches the ReplicaSet.
 //!
 //! **The contract.** A consumer reports whether it is working on something by setting an
 //! annotation on its own Pod: `kedge.dev/busy: "true"` while it holds messages, `"false"`
-//! when idle (`kedge consume` does this when `POD_NAME`/`POD_NAMESPACE` are set). Before the
-//! operator lowers a target's replicas it sets `controller.kubernetes.io/pod-deletion-cost`
-//! on the target's pods — idle `-1000`, busy `1000`, unknown (no annotation) `0` — so the
-//! ReplicaSet controller deletes idle pods first (it deletes the lowest cost first). Pods
-//! whose cost is already right are not touched.
-
-use std::collections::BTreeMap;
+//! when idle (`kedge consume` does this when `POD_NAME`/`POD_NAMESPACE` are set). The scale
+//! loop reads it from the pod watch cache (`targets.rs`); a pod without it counts as idle.
+//!
+//! **Victims first.** With the `kedge` policy the engine (`engine::scale`) lowers the count
+//! only by as many consumers as are idle and names them. Before the lower count is written,
+//! each of them gets `controller.kubernetes.io/pod-deletion-cost` =
+//! [`engine::replicaset::VICTIM_DELETION_COST`], which the ReplicaSet controller deletes
+//! first among running pods; the mark an earlier scale-in left on a pod that is not a victim
+//! now is removed (that pod may be busy by now). The `keda-karpenter` policy marks nothing:
+//! the ReplicaSet chooses, as upstream.
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
+
+use engine::ConsumerPod;
+use engine::replicaset::VICTIM_DELETION_COST;
 
 use crate::{Error, Result};
 
@@ -21,78 +26,57 @@ use crate::{Error, Result};
 pub const ANNOTATION_BUSY: &str = "kedge.dev/busy";
 pub use model::kube::POD_DELETION_COST;
 
-pub const COST_IDLE: i32 = -1000;
-pub const COST_UNKNOWN: i32 = 0;
-pub const COST_BUSY: i32 = 1000;
-
-/// The deletion cost a pod should carry given its busy annotation.
-pub fn desired_cost(annotations: Option<&BTreeMap<String, String>>) -> i32 {
-    match annotations
-        .and_then(|a| a.get(ANNOTATION_BUSY))
-        .map(|v| v.trim())
-    {
-        Some("true") => COST_BUSY,
-        Some("false") => COST_IDLE,
-        _ => COST_UNKNOWN,
-    }
-}
-
-/// The pods whose deletion cost must change, with the new value (pods being deleted are
-/// skipped).
-pub fn cost_changes<'a>(pods: impl IntoIterator<Item = &'a ObjectMeta>) -> Vec<(String, i32)> {
+/// The pods whose mark must change before the count drops: victims without the mark get it
+/// (`Some(cost)`), other pods with the mark lose it (`None`), in the victims' order, then by
+/// name. `pods` and `victims` name pods `namespace/name`.
+pub fn mark_changes(pods: &[ConsumerPod], victims: &[String]) -> Vec<(String, Option<i32>)> {
     let mut out = Vec::new();
-    for m in pods {
-        if m.deletion_timestamp.is_some() {
-            continue;
-        }
-        let Some(name) = m.name.clone() else {
-            continue;
-        };
-        let ann = m.annotations.as_ref();
-        let want = desired_cost(ann);
-        let have = ann
-            .and_then(|a| a.get(POD_DELETION_COST))
-            .and_then(|v| v.trim().parse::<i32>().ok());
-        let unchanged = match have {
-            Some(h) => h == want,
-            None => want == COST_UNKNOWN,
-        };
-        if !unchanged {
-            out.push((name, want));
+    for v in victims {
+        let marked = pods
+            .iter()
+            .any(|p| p.name == *v && p.deletion_cost == VICTIM_DELETION_COST);
+        if !marked {
+            out.push((v.clone(), Some(VICTIM_DELETION_COST)));
         }
     }
-    out.sort();
-    out
+    let mut stale: Vec<(String, Option<i32>)> = pods
+        .iter()
+        .filter(|p| p.deletion_cost == VICTIM_DELETION_COST && !victims.contains(&p.name))
+        .map(|p| (p.name.clone(), None))
+        .collect();
+    stale.sort();
+    // Stale marks go first: at no moment does a non-victim look like one.
+    stale.extend(out);
+    stale
 }
 
-/// Mark the pods selected by `selector` (a label selector string, as `/scale` reports it)
-/// with their deletion cost. Returns how many pods were patched.
-pub async fn mark_pods(client: &kube::Client, namespace: &str, selector: &str) -> Result<usize> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    // Metadata only (names, annotations, deletion): 1,000 ScaledObjects scaling in together
-    // would otherwise each read its whole pods.
-    let pods = api
-        .list_metadata(&ListParams::default().labels(selector))
-        .await
-        .map_err(Error::kube(format!(
-            "listing pods {selector:?} in {namespace}"
-        )))?;
-    let changes = cost_changes(pods.items.iter().map(|p| &p.metadata));
+/// Apply [`mark_changes`] to the pods of namespace `ns`, one patch after another. Returns
+/// how many pods were patched (a pod gone meanwhile is skipped).
+pub async fn mark_victims(
+    client: &kube::Client,
+    ns: &str,
+    pods: &[ConsumerPod],
+    victims: &[String],
+) -> Result<usize> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
     let mut patched = 0;
-    for (name, cost) in &changes {
+    for (pod, cost) in mark_changes(pods, victims) {
+        let name = pod.rsplit_once('/').map_or(pod.as_str(), |(_, n)| n);
         let patch = serde_json::json!({
-            "metadata": {"annotations": {POD_DELETION_COST: cost.to_string()}}
+            "metadata": {"annotations": {POD_DELETION_COST: cost.map(|c| c.to_string())}}
         });
-        match api
-            .patch_metadata(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => patched += 1,
+        let req = kube::core::Request::new(api.resource_url()).patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        );
+        match Box::pin(crate::write_discarding(client, req)).await {
+            Ok(()) => patched += 1,
             // Gone meanwhile: nothing to prefer.
             Err(e) if crate::error::kube_status(&e) == Some(404) => {}
             Err(e) => {
                 return Err(Error::Kube {
-                    context: format!("annotating pod {namespace}/{name}"),
+                    context: format!("marking pod {ns}/{name} for deletion first"),
                     source: e,
                 });
             }
@@ -138,18 +122,20 @@ pub async fn publish_busy(
 mod tests {
     use super::*;
     use crate::fixtures::{self, mock_client};
+    use engine::replicaset::VICTIM_DELETION_COST;
     use serde_json::json;
     use std::time::Duration;
 
-    fn pod(name: &str, busy: Option<&str>, cost: Option<&str>) -> Pod {
-        let mut ann = serde_json::Map::new();
-        if let Some(b) = busy {
-            ann.insert(ANNOTATION_BUSY.into(), json!(b));
+    fn pod(name: &str, cost: i32) -> ConsumerPod {
+        ConsumerPod {
+            name: format!("ns/{name}"),
+            node: None,
+            phase: engine::PodPhase::Running,
+            ready: true,
+            busy: false,
+            created: clock::Timestamp::ZERO,
+            deletion_cost: cost,
         }
-        if let Some(c) = cost {
-            ann.insert(POD_DELETION_COST.into(), json!(c));
-        }
-        serde_json::from_value(json!({"metadata": {"name": name, "annotations": ann}})).unwrap()
     }
 
     #[tokio::test]
@@ -185,60 +171,41 @@ mod tests {
     }
 
     #[test]
-    fn idle_pods_become_cheapest_and_right_costs_are_left_alone() {
-        let pods = [
-            pod("a", Some("false"), None),
-            pod("b", Some("true"), None),
-            pod("c", None, None),
-            pod("d", Some("false"), Some("-1000")),
-            pod("e", None, Some("1000")),
-            pod("f", Some("maybe"), None),
-        ];
+    fn victims_are_marked_and_stale_marks_cleared_first() {
+        let m = VICTIM_DELETION_COST;
+        let pods = [pod("a", 0), pod("b", m), pod("c", m), pod("d", 7)];
+        let victims = ["ns/c".to_string(), "ns/a".to_string()];
         assert_eq!(
-            cost_changes(pods.iter().map(|p| &p.metadata)),
+            mark_changes(&pods, &victims),
             vec![
-                ("a".into(), COST_IDLE),
-                ("b".into(), COST_BUSY),
-                ("e".into(), COST_UNKNOWN)
+                ("ns/b".into(), None),
+                ("ns/a".into(), Some(m)),
             ]
         );
+        assert!(mark_changes(&pods[2..], &victims[..1]).is_empty());
     }
 
     #[tokio::test]
-    async fn mark_pods_patches_only_changes_and_tolerates_a_vanished_pod() {
+    async fn mark_victims_patches_in_order_and_tolerates_a_vanished_pod() {
         let (client, mut api) = mock_client();
-        let task = tokio::spawn(async move { mark_pods(&client, "ns", "app=web").await });
+        let m = VICTIM_DELETION_COST;
+        let pods = vec![pod("a", 0), pod("b", m), pod("c", 0)];
+        let victims = vec!["ns/a".to_string(), "ns/c".to_string()];
+        let task = tokio::spawn(async move { mark_victims(&client, "ns", &pods, &victims).await });
         fixtures::timeout(Duration::from_secs(5), async {
-            let list = api.next(
-                200,
-                json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {}, "items": [
-                    {"metadata": {"name": "idle", "annotations": {ANNOTATION_BUSY: "false"}}},
-                    {"metadata": {"name": "busy", "annotations": {ANNOTATION_BUSY: "true"}}},
-                    {"metadata": {"name": "ok", "annotations": {ANNOTATION_BUSY: "false", POD_DELETION_COST: "-1000"}}},
-                ]}),
-            )
-            .await;
-            // Metadata only, not whole pods.
-            assert_eq!(
-                (list.method.as_str(), list.uri.as_str()),
-                ("GET", "/api/v1/namespaces/ns/pods?&labelSelector=app%3Dweb")
-            );
-            assert!(
-                list.accept.as_deref().is_some_and(|a| a.contains("as=PartialObjectMetadataList")),
-                "{:?}",
-                list.accept
-            );
             let body = api
-                .expect("PATCH", "/api/v1/namespaces/ns/pods/busy?", 404, fixtures::not_found("pods", "busy"))
+                .expect("PATCH", "/api/v1/namespaces/ns/pods/b?", 200, json!({"metadata": {"name": "b"}}))
                 .await;
-            assert_eq!(body["metadata"]["annotations"][POD_DELETION_COST], json!("1000"));
+            assert_eq!(body, json!({"metadata": {"annotations": {POD_DELETION_COST: null}}}));
             let body = api
-                .expect("PATCH", "/api/v1/namespaces/ns/pods/idle?", 200, json!({"metadata": {"name": "idle"}}))
+                .expect("PATCH", "/api/v1/namespaces/ns/pods/a?", 404, fixtures::not_found("pods", "a"))
                 .await;
-            assert_eq!(body["metadata"]["annotations"][POD_DELETION_COST], json!("-1000"));
+            assert_eq!(body["metadata"]["annotations"][POD_DELETION_COST], json!("-2147483648"));
+            api.expect("PATCH", "/api/v1/namespaces/ns/pods/c?", 200, json!({"metadata": {"name": "c"}}))
+                .await;
         })
         .await;
-        assert_eq!(task.await.unwrap().unwrap(), 1);
+        assert_eq!(task.await.unwrap().unwrap(), 2);
         api.expect_no_more(Duration::from_millis(50)).await;
     }
 }

@@ -106,6 +106,7 @@ pub mod scale;
 pub mod scaledjob;
 pub mod scaledobject;
 pub mod server;
+pub mod targets;
 pub mod time;
 pub mod webhook;
 

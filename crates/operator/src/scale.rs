@@ -1,20 +1,23 @@
-//! The `/scale` subresource of any kind that has one (Deployment, StatefulSet, custom
-//! resources …), found through discovery instead of assuming `apps/v1`.
+//! Scale targets as the scale loops read and write them: any kind with a `/scale` subresource
+//! (Deployment, StatefulSet, custom resources …), found through discovery instead of assuming
+//! `apps/v1`.
+//!
+//! Reads come from the watch cache (`targets.rs`) for Deployments and StatefulSets, as KEDA
+//! reads them; other kinds, and a target the cache has not listed yet, are read with GET
+//! `/scale`. Writes always go through `/scale` (a merge patch of `spec.replicas`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use kube::Api;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use scalers::runner::{ScaleTarget, TargetState};
+use kube::api::{ApiResource, GroupVersionKind, Patch, PatchParams};
 
-use crate::busy;
+use crate::targets::{Missing, Selector, TargetCaches, WorkloadKind};
 use crate::{Error, Result};
 
 /// Discovery results per `apiVersion` + `kind`, shared by every ScaledObject.
 #[derive(Clone, Default)]
 pub struct Resources {
-    cache: Arc<Mutex<HashMap<(String, String), ApiResource>>>,
+    cache: Arc<Mutex<HashMap<(String, String), Arc<ApiResource>>>>,
 }
 
 impl Resources {
@@ -24,7 +27,7 @@ impl Resources {
         client: &kube::Client,
         api_version: &str,
         kind: &str,
-    ) -> Result<ApiResource> {
+    ) -> Result<Arc<ApiResource>> {
         let key = (api_version.to_string(), kind.to_string());
         if let Some(r) = self
             .cache
@@ -60,6 +63,7 @@ impl Resources {
                 "scaleTargetRef: {api_version} {kind} has no /scale subresource"
             )));
         }
+        let ar = Arc::new(ar);
         self.cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -68,111 +72,119 @@ impl Resources {
     }
 }
 
-/// One scale target, as the scale loop sees it.
+/// What a read of a target found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Read {
+    /// `spec.replicas` (after this loop's own write, when the cache has not seen it yet).
+    pub replicas: u32,
+    /// The pods' selector; `None` when the target reports none (or one kedge cannot read).
+    pub selector: Option<Arc<Selector>>,
+}
+
+/// One scale target, as its scale loop sees it.
 pub struct KubeTarget {
-    pub client: kube::Client,
-    pub api: Api<DynamicObject>,
-    pub namespace: String,
-    pub name: String,
-    pub field_manager: String,
-    /// Before a scale-in, mark idle pods cheapest to delete.
-    pub busy_aware: bool,
-    /// Shared bound on concurrent API calls (see `scaledobject::Shared::api_permits`).
-    pub permits: Option<Arc<tokio::sync::Semaphore>>,
-    last: Mutex<Option<(u32, Option<String>)>>,
+    /// The kind's collection in the target's namespace (`/apis/apps/v1/namespaces/ns/deployments`).
+    url: Box<str>,
+    namespace: Box<str>,
+    pub name: Box<str>,
+    /// Read from the watch cache (else GET `/scale`).
+    cached: Option<WorkloadKind>,
+    /// The generation the cache showed at the last read.
+    seen_generation: Option<i64>,
+    /// The pods' selector at the last read.
+    pub selector: Option<Arc<Selector>>,
+    /// The count this loop wrote last, with the generation the cache showed before the write:
+    /// until the cache shows another generation it has not seen the write, and the write is
+    /// the count (read-your-writes over a watch).
+    written: Option<(u32, i64)>,
 }
 
 impl KubeTarget {
-    pub fn new(
-        client: kube::Client,
-        resource: &ApiResource,
-        namespace: &str,
-        name: &str,
-        field_manager: &str,
-    ) -> Self {
+    pub fn new(resource: &ApiResource, namespace: &str, name: &str) -> Self {
+        use kube::Resource as _;
         KubeTarget {
-            api: Api::namespaced_with(client.clone(), namespace, resource),
-            client,
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-            field_manager: field_manager.to_string(),
-            busy_aware: true,
-            permits: None,
-            last: Mutex::new(None),
+            url: kube::api::DynamicObject::url_path(resource, Some(namespace)).into(),
+            namespace: namespace.into(),
+            name: name.into(),
+            cached: WorkloadKind::of(&resource.group, &resource.kind),
+            seen_generation: None,
+            selector: None,
+            written: None,
         }
     }
 
-    /// `spec.replicas` and the pod selector of the target's `/scale`.
-    async fn permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        match &self.permits {
-            Some(p) => p.acquire().await.ok(),
-            None => None,
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The count and selector from the watch cache; `None` when the cache cannot tell (a
+    /// kind without a watch, or not listed yet): then [`KubeTarget::read_scale`].
+    pub fn read_cached(&mut self, caches: &TargetCaches) -> Option<Result<Read>> {
+        let kind = self.cached?;
+        match caches.workload(kind, &self.namespace, &self.name) {
+            Ok(w) => {
+                self.seen_generation = Some(w.generation);
+                let replicas = match self.written {
+                    Some((n, g)) if g == w.generation => n,
+                    _ => {
+                        self.written = None;
+                        w.replicas
+                    }
+                };
+                Some(Ok(Read {
+                    replicas,
+                    selector: w.selector,
+                }))
+            }
+            Err(Missing::Absent) => Some(Err(Error::Invalid(format!(
+                "{kind:?} {}/{} not found",
+                self.namespace, self.name
+            )))),
+            Err(Missing::NotListed) => None,
         }
     }
 
-    pub async fn read(&self) -> Result<(u32, u32, Option<String>)> {
-        let _permit = self.permit().await;
-        // Boxed: a loop waiting for its permit holds a small future, not the request's.
-        let s = Box::pin(self.api.get_scale(&self.name))
-            .await
-            .map_err(Error::kube(format!(
+    /// GET `/scale`: `spec.replicas` and the selector `status.selector` reports.
+    pub async fn read_scale(&mut self, client: &kube::Client) -> Result<Read> {
+        self.seen_generation = None;
+        self.written = None;
+        let req = kube::core::Request::new(&*self.url)
+            .get_subresource("scale", &self.name)
+            .map_err(|e| Error::Kube {
+                context: format!("reading /scale of {}/{}", self.namespace, self.name),
+                source: kube::Error::BuildRequest(e),
+            })?;
+        let s: k8s_openapi::api::autoscaling::v1::Scale =
+            client.request(req).await.map_err(Error::kube(format!(
                 "reading /scale of {}/{}",
                 self.namespace, self.name
             )))?;
-        let spec = s.spec.and_then(|s| s.replicas).unwrap_or(0).max(0) as u32;
-        let status = s.status.as_ref().map(|s| s.replicas).unwrap_or(0).max(0) as u32;
-        let selector = s.status.and_then(|s| s.selector);
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((spec, selector.clone()));
-        Ok((spec, status, selector))
+        let replicas = s.spec.and_then(|s| s.replicas).unwrap_or(0).max(0) as u32;
+        let selector = s
+            .status
+            .and_then(|s| s.selector)
+            .filter(|s| !s.is_empty())
+            .and_then(|s| Selector::parse(&s).ok())
+            .map(Arc::new);
+        Ok(Read { replicas, selector })
     }
 
     /// Write `spec.replicas` through `/scale`.
-    pub async fn write(&self, replicas: u32) -> Result<()> {
-        let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        // One permit for the pod marking (a list and the patches, one after another) and the
-        // write: 1,000 objects scaling in at once would otherwise list pods 1,000 at a time.
-        let _permit = self.permit().await;
-        if self.busy_aware
-            && let Some((current, Some(selector))) = last
-            && replicas < current
-            && let Err(e) =
-                Box::pin(busy::mark_pods(&self.client, &self.namespace, &selector)).await
-        {
-            // Best effort: the scale-in still happens, just without the preference.
-            tracing::warn!(error = %e, target = %self.name, "could not mark idle pods before scale-in");
-        }
+    pub async fn write(&mut self, client: &kube::Client, replicas: u32) -> Result<()> {
         let patch = serde_json::json!({"spec": {"replicas": replicas}});
-        let req = kube::core::Request::new(self.api.resource_url()).patch_subresource(
+        let req = kube::core::Request::new(&*self.url).patch_subresource(
             "scale",
             &self.name,
             &PatchParams::default(),
             &Patch::Merge(&patch),
         );
-        Box::pin(crate::write_discarding(&self.client, req))
+        Box::pin(crate::write_discarding(client, req))
             .await
             .map_err(Error::kube(format!(
                 "writing /scale of {}/{}",
                 self.namespace, self.name
             )))?;
+        self.written = self.seen_generation.map(|g| (replicas, g));
         Ok(())
-    }
-}
-
-impl ScaleTarget for KubeTarget {
-    fn get(&self) -> autoscale::scaler::BoxFuture<'_, std::result::Result<TargetState, String>> {
-        Box::pin(async move {
-            let (replicas, _status, _) = self.read().await.map_err(|e| e.to_string())?;
-            Ok(TargetState {
-                replicas,
-                ready: None,
-            })
-        })
-    }
-
-    fn scale(
-        &self,
-        replicas: u32,
-    ) -> autoscale::scaler::BoxFuture<'_, std::result::Result<(), String>> {
-        Box::pin(async move { self.write(replicas).await.map_err(|e| e.to_string()) })
     }
 }

@@ -2,35 +2,43 @@
 //!
 //! A kube-runtime `Controller` reconciles each `ScaledObject`: it validates the spec with the
 //! same checks as `kedge check` (errors go to the `Ready` condition and a Warning event),
-//! resolves the scale target through discovery and its trigger authentication, and keeps one
-//! scale loop per object running. The loop polls the triggers on the object's interval,
-//! steps the pure [`autoscale::Autoscaler`], writes replicas through the target's `/scale`
-//! subresource, announces scale-outs on the [`IntentBoard`] (joint decisions: the node
-//! provisioner plans capacity in the same step) and writes status with server-side apply:
-//! `Ready`, `Active`, `Fallback`, `Paused` conditions, `lastActiveTime`,
-//! `originalReplicaCount`, plus kedge's `desiredReplicas`/`lastDecision`.
+//! resolves the scale target through discovery and its trigger authentication, and keeps the
+//! object in the one scale loop (`scalers::runner`, the same loop `kedge bench autoscale`
+//! measures), which steps the engine's [`engine::ScaleLoop`] on the policy's cadence.
+//! [`KubeObject`] is the cluster's side of that loop:
+//! - **reads** the target's replica count from the watch cache (`targets.rs`; GET `/scale`
+//!   only for kinds without a watch) and, with the `kedge` policy, its pods' busy state;
+//! - **carries out** each step: marks the engine's victims with the pod-deletion cost
+//!   (`busy.rs`), then writes the count through `/scale`; announces scale-outs on the
+//!   [`IntentBoard`] when the policy makes joint decisions; publishes the engine's events
+//!   (KEDA's reasons) through the event recorder; and writes status with server-side apply:
+//!   `Ready`, `Active`, `Fallback`, `Paused` conditions, `lastActiveTime`,
+//!   `originalReplicaCount`, plus kedge's `desiredReplicas`/`lastDecision`.
+//!
+//! The policy is the operator's `--policy` unless the object's `autoscaling.kedge.dev/policy`
+//! annotation names another.
 //!
 //! Deletion: the `finalizer.keda.sh` finalizer (KEDA's own) stops the loop and, with
 //! `advanced.restoreToOriginalReplicaCount`, scales the target back first.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::events::{EventRecorder, EventType};
 use autoscale::{Autoscaler, Decision};
 use clock::Timestamp;
+use engine::{PolicyName, ScaleLoop, Template, WorkloadKey};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
-use scalers::runner::{LoopContext, ObjectLoop, first_of};
+use scalers::runner::{self, Carried, LoopContext, ObjectLoop, Observed, Poll, Runner};
 use serde_json::json;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use crate::auth::{self, Refs};
 use crate::context::Context;
@@ -39,6 +47,7 @@ use crate::crd::{
 };
 use crate::nodes::IntentBoard;
 use crate::scale::{KubeTarget, Resources};
+use crate::targets::TargetCaches;
 use crate::truncate;
 use crate::{Error, Result};
 
@@ -48,131 +57,23 @@ pub const API_CONCURRENCY: usize = 8;
 /// KEDA's finalizer name, so objects created under KEDA are handled the same way.
 pub const FINALIZER: &str = "finalizer.keda.sh";
 
-/// Shared state of the ScaledObject controller.
-pub struct Shared {
+/// Names the policy one ScaledObject is scaled by (overrides `kedge operator --policy`).
+pub const ANNOTATION_POLICY: &str = "autoscaling.kedge.dev/policy";
+
+/// What the scale loops share: the client, the caches they read, where they publish.
+pub struct ScaleIo {
     pub ctx: Context,
-    pub resources: Resources,
     pub recorder: EventRecorder,
     /// Where scale-outs are announced for joint decisions (`None`: nodes are not managed).
     pub intents: Option<IntentBoard>,
-    pub autoscale_metrics: Arc<autoscale::metrics::Metrics>,
-    /// Upper bound for one trigger poll.
-    pub scaler_timeout: Duration,
+    pub caches: Arc<TargetCaches>,
     /// Bounds the scale loops' concurrent API calls (like client-go's QPS/burst limits): it
     /// protects the API server and keeps the HTTP/1.1 connection pool (one TLS connection per
     /// concurrent request) small.
     pub api_permits: Arc<tokio::sync::Semaphore>,
-    loops: Mutex<HashMap<(String, String), Running>>,
 }
 
-struct Running {
-    /// A hash of what the loop was configured from (see [`prepare`]).
-    fingerprint: u64,
-    control: Arc<LoopControl>,
-    handle: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Running {
-    /// A loop never outlives its entry: dropped without [`Shared::stop_loop`], it still stops.
-    fn drop(&mut self) {
-        self.control.stop();
-    }
-}
-
-/// How a reconcile reaches its running scale loop: a new configuration, or stop. One small
-/// allocation per loop (two channels were ~1 KB each at 1,000 loops).
-#[derive(Default)]
-struct LoopControl {
-    update: Mutex<Option<Box<Prepared>>>,
-    stop: AtomicBool,
-    wake: Notify,
-}
-
-impl LoopControl {
-    fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
-        self.wake.notify_one();
-    }
-    fn update(&self, p: Prepared) {
-        *self.update.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(p));
-        self.wake.notify_one();
-    }
-    fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
-    }
-    fn take_update(&self) -> Option<Box<Prepared>> {
-        self.update.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-}
-
-/// Everything a scale loop needs, resolved from the cluster.
-pub struct Prepared {
-    config: autoscale::Config,
-    scalers: Vec<Box<dyn autoscale::Scaler>>,
-    about: TargetInfo,
-}
-
-/// What a scale loop keeps of its target, besides the autoscaler's configuration.
-struct TargetInfo {
-    target: Arc<KubeTarget>,
-    /// The target's pod template (namespace set) as JSON, for replica intents; only kept when
-    /// nodes are managed, and parsed only when replicas go up.
-    template: Option<Box<str>>,
-    kind_label: String,
-    gvkr: GroupVersionKindResource,
-}
-
-impl Shared {
-    pub fn new(
-        ctx: Context,
-        intents: Option<IntentBoard>,
-        autoscale_metrics: Arc<autoscale::metrics::Metrics>,
-    ) -> Arc<Shared> {
-        let recorder = EventRecorder::new(ctx.client.clone(), "kedge", &ctx.settings.identity);
-        Arc::new(Shared {
-            ctx,
-            resources: Resources::default(),
-            recorder,
-            intents,
-            autoscale_metrics,
-            scaler_timeout: Duration::from_secs(3),
-            api_permits: Arc::new(tokio::sync::Semaphore::new(API_CONCURRENCY)),
-            loops: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// Number of running scale loops.
-    pub fn running(&self) -> usize {
-        self.loops.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    /// Stop every scale loop (leadership lost or shutdown).
-    pub async fn stop_all(&self) {
-        let all: Vec<Running> = self
-            .loops
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain()
-            .map(|(_, r)| r)
-            .collect();
-        for mut r in all {
-            r.control.stop();
-            let _ = (&mut r.handle).await;
-        }
-    }
-
-    async fn stop_loop(&self, key: &(String, String)) {
-        let r = self
-            .loops
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
-        if let Some(mut r) = r {
-            r.control.stop();
-            let _ = (&mut r.handle).await;
-        }
-    }
-
+impl ScaleIo {
     async fn event(&self, so: &ObjectReference, type_: EventType, reason: &str, note: String) {
         // Bounded like every other scale-loop call: 1,000 objects activating at once would
         // otherwise open 1,000 connections for their events.
@@ -183,6 +84,82 @@ impl Shared {
         if let Err(e) = published {
             tracing::debug!(error = %e, reason, "could not publish event");
         }
+    }
+}
+
+/// Shared state of the ScaledObject controller.
+pub struct Shared {
+    pub io: Arc<ScaleIo>,
+    pub resources: Resources,
+    pub autoscale_metrics: Arc<autoscale::metrics::Metrics>,
+    /// The policy of objects without the [`ANNOTATION_POLICY`] annotation.
+    pub policy: PolicyName,
+    pub runner: Runner<KubeObject>,
+    /// A hash of what each running loop was configured from (see [`prepare`]).
+    fingerprints: Mutex<HashMap<(String, String), u64>>,
+}
+
+/// Upper bound for one trigger poll.
+pub const SCALER_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Shared {
+    /// The controller's state; starts the scale loop's shards on the current runtime. The
+    /// target caches start empty (see [`run`], which fills them from watches).
+    pub fn new(
+        ctx: Context,
+        intents: Option<IntentBoard>,
+        autoscale_metrics: Arc<autoscale::metrics::Metrics>,
+        policy: PolicyName,
+    ) -> Arc<Shared> {
+        let recorder = EventRecorder::new(ctx.client.clone(), "kedge", &ctx.settings.identity);
+        let runner = Runner::start(
+            LoopContext {
+                clock: ctx.clock.clone(),
+                metrics: autoscale_metrics.clone(),
+                scaler_timeout: SCALER_TIMEOUT,
+            },
+            runner::Options::default(),
+        );
+        Arc::new(Shared {
+            io: Arc::new(ScaleIo {
+                ctx,
+                recorder,
+                intents,
+                caches: Arc::new(TargetCaches::new()),
+                api_permits: Arc::new(tokio::sync::Semaphore::new(API_CONCURRENCY)),
+            }),
+            resources: Resources::default(),
+            autoscale_metrics,
+            policy,
+            runner,
+            fingerprints: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn ctx(&self) -> &Context {
+        &self.io.ctx
+    }
+
+    /// Number of running scale loops.
+    pub fn running(&self) -> usize {
+        self.runner.len()
+    }
+
+    /// Stop every scale loop (leadership lost or shutdown).
+    pub async fn stop_all(&self) {
+        self.runner.stop().await;
+        self.fingerprints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    async fn stop_loop(&self, key: &(String, String)) {
+        self.fingerprints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        self.runner.remove(&WorkloadKey::new(&key.0, &key.1)).await;
     }
 }
 
@@ -339,24 +316,51 @@ async fn patch_status(
     Ok(())
 }
 
+/// Everything a scale loop needs, resolved from the cluster.
+pub struct Prepared {
+    config: autoscale::Config,
+    policy: engine::Policy,
+    scalers: Vec<Arc<dyn autoscale::Scaler>>,
+    template: Option<Template>,
+    resource: Arc<ApiResource>,
+    target_name: String,
+}
+
+/// The policy an object is scaled by: its annotation, else the operator's.
+fn policy_of(so: &crd::ScaledObject, default: PolicyName) -> Result<engine::Policy> {
+    let name = match so.annotations().get(ANNOTATION_POLICY) {
+        None => default,
+        Some(v) => v.parse::<PolicyName>().map_err(|e| {
+            Error::Invalid(format!("metadata.annotations.{ANNOTATION_POLICY}: {e}"))
+        })?,
+    };
+    if name == PolicyName::Oracle {
+        return Err(Error::Invalid(format!(
+            "metadata.annotations.{ANNOTATION_POLICY}: oracle needs to know future arrivals; only kedge simulate can run it (use kedge or keda-karpenter)"
+        )));
+    }
+    Ok(engine::Policy::preset(name))
+}
+
 /// Resolve what the scale loop needs: target, environment, authentication, scalers.
 async fn prepare(
     shared: &Shared,
     so: &crd::ScaledObject,
     parsed: &model::keda::ScaledObject,
 ) -> Result<(Prepared, u64)> {
-    let ctx = &shared.ctx;
+    let ctx = shared.ctx();
     let ns = so.namespace().unwrap_or_else(|| "default".into());
     let config =
         autoscale::Config::from_scaled_object(parsed).map_err(|e| Error::Invalid(e.to_string()))?;
+    let policy = policy_of(so, shared.policy)?;
     let target_ref = &parsed.spec.scale_target_ref;
     let api_version = target_ref.api_version_or_default().to_string();
     let kind = target_ref.kind_or_default().to_string();
-    let ar: ApiResource = shared
+    let ar = shared
         .resources
         .resolve(&ctx.client, &api_version, &kind)
         .await?;
-    let dyn_api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ar);
+    let dyn_api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, ar.as_ref());
     let target_obj = dyn_api
         .get_opt(&target_ref.name)
         .await
@@ -403,9 +407,11 @@ async fn prepare(
             .pointer("/spec/template")
             .map(|t| t.to_string())
             .hash(&mut h);
+        shared.policy.hash(&mut h);
         h.finish()
     };
-    let mut scalers = Vec::with_capacity(parsed.spec.triggers.len());
+    let mut scalers: Vec<Arc<dyn autoscale::Scaler>> =
+        Vec::with_capacity(parsed.spec.triggers.len());
     for (i, (t, a)) in parsed.spec.triggers.iter().zip(&auths).enumerate() {
         let s = scalers::build_scaler_for(
             t,
@@ -415,55 +421,34 @@ async fn prepare(
             &parsed.metadata.name,
         )
         .map_err(|e| Error::Invalid(format!("spec.triggers[{i}] ({}): {e}", t.trigger_type)))?;
-        scalers.push(s);
+        scalers.push(Arc::from(s));
     }
-    let template = if shared.intents.is_some() {
+    // The pod template, for replica intents: only when nodes are managed and the policy
+    // makes joint decisions.
+    let template = if shared.io.intents.is_some() && policy.joint {
         target_obj
             .data
             .pointer("/spec/template")
             .and_then(|t| serde_json::from_value::<model::kube::PodTemplateSpec>(t.clone()).ok())
-            .and_then(|t| {
+            .map(|t| {
                 let mut meta = t.metadata;
                 meta.namespace = Some(ns.clone());
-                let pod = model::kube::Pod {
+                Template::of(&model::kube::Pod {
                     metadata: meta,
                     spec: t.spec,
-                };
-                serde_json::to_string(&pod).ok().map(String::into_boxed_str)
+                })
             })
     } else {
         None
     };
-    let mut target = KubeTarget::new(
-        ctx.client.clone(),
-        &ar,
-        &ns,
-        &target_ref.name,
-        &ctx.settings.field_manager,
-    );
-    target.permits = Some(shared.api_permits.clone());
-    let target = Arc::new(target);
-    let kind_label = if ar.group.is_empty() {
-        format!("{}.{}", ar.version, ar.kind)
-    } else {
-        format!("{}/{}.{}", ar.group, ar.version, ar.kind)
-    };
-    let gvkr = GroupVersionKindResource {
-        group: ar.group.clone(),
-        version: ar.version.clone(),
-        kind: ar.kind.clone(),
-        resource: ar.plural.clone(),
-    };
     Ok((
         Prepared {
             config,
+            policy,
             scalers,
-            about: TargetInfo {
-                target,
-                template,
-                kind_label,
-                gvkr,
-            },
+            template,
+            resource: ar,
+            target_name: target_ref.name.clone(),
         },
         fingerprint,
     ))
@@ -471,7 +456,7 @@ async fn prepare(
 
 /// One reconcile of one ScaledObject.
 pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Result<Action> {
-    let ctx = &shared.ctx;
+    let ctx = shared.ctx();
     let ns = so.namespace().unwrap_or_else(|| "default".into());
     let name = so.name_any();
     let key = (ns.clone(), name.clone());
@@ -527,6 +512,7 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
             );
             if so.status.as_ref().map(|s| s.hash) != Some(status_hash(&status)) {
                 shared
+                    .io
                     .event(
                         &so.object_ref(&()),
                         EventType::Warning,
@@ -542,68 +528,83 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
         Err(e) => return Err(e),
     };
 
-    let same = shared
-        .loops
+    let wkey = WorkloadKey::new(&ns, &name);
+    let previous = shared
+        .fingerprints
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
-        .map(|r| r.fingerprint == fingerprint && !r.handle.is_finished());
-    match same {
-        Some(true) => {}
-        Some(false) => {
-            let control = {
-                let mut loops = shared.loops.lock().unwrap_or_else(|e| e.into_inner());
-                loops.get_mut(&key).and_then(|r| {
-                    r.fingerprint = fingerprint;
-                    (!r.handle.is_finished()).then(|| r.control.clone())
-                })
-            };
-            match control {
-                Some(c) => c.update(prepared),
-                None => {
-                    // The loop ended; start over on the next reconcile.
-                    shared.stop_loop(&key).await;
-                    return Ok(Action::requeue(Duration::from_secs(1)));
-                }
+        .insert(key.clone(), fingerprint);
+    // A loop that ended (its poll panicked) is started again.
+    let running = previous.is_some() && shared.runner.contains(&wkey).await;
+    if running && previous == Some(fingerprint) {
+        // Nothing changed.
+    } else if running {
+        let Prepared {
+            config,
+            policy,
+            scalers,
+            template,
+            resource,
+            target_name,
+        } = prepared;
+        shared.runner.update(&wkey, move |o| {
+            o.engine.set_policy(&policy);
+            o.engine.update(config, template);
+            o.scalers = scalers;
+            if o.target.resource != resource || *o.target.target.name != *target_name {
+                o.target.target = KubeTarget::new(&resource, &o.engine.key.namespace, &target_name);
+                o.target.resource = resource;
             }
-        }
-        None => {
-            let created = so
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .map(|t| Timestamp::from_millis(t.0.as_millisecond().max(0) as u64))
-                .unwrap_or_else(|| ctx.clock.now());
-            let triggers: Vec<String> = prepared
-                .config
-                .triggers
-                .iter()
-                .map(|t| t.trigger_type.clone())
-                .collect();
-            let control = Arc::new(LoopControl::default());
-            let state = LoopState::new(&so, prepared, created);
-            let handle = tokio::spawn(scale_loop(shared.clone(), state, control.clone()));
-            shared
-                .loops
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(
-                    key,
-                    Running {
-                        fingerprint,
-                        control,
-                        handle,
-                    },
-                );
-            shared
-                .event(
-                    &so.object_ref(&()),
-                    EventType::Normal,
-                    "KEDAScalersStarted",
-                    format!("Started scalers watch: {}", triggers.join(", ")),
-                )
-                .await;
-        }
+        });
+    } else {
+        let created = so
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| Timestamp::from_millis(t.0.as_millisecond().max(0) as u64))
+            .unwrap_or_else(|| ctx.clock.now());
+        let triggers: Vec<String> = prepared
+            .config
+            .triggers
+            .iter()
+            .map(|t| t.trigger_type.clone())
+            .collect();
+        let Prepared {
+            config,
+            policy,
+            scalers,
+            template,
+            resource,
+            target_name,
+        } = prepared;
+        let status = so.status.as_ref();
+        shared.runner.insert(ObjectLoop {
+            engine: ScaleLoop::new(
+                wkey,
+                Autoscaler::new(config, created),
+                &policy,
+                template,
+                ctx.clock.now(),
+            ),
+            scalers,
+            target: KubeObject {
+                io: shared.io.clone(),
+                uid: so.metadata.uid.as_deref().map(Box::from),
+                target: KubeTarget::new(&resource, &ns, &target_name),
+                resource,
+                written: status.map(|s| s.hash),
+                status: status.cloned().unwrap_or_default(),
+            },
+        });
+        shared
+            .io
+            .event(
+                &so.object_ref(&()),
+                EventType::Normal,
+                "KEDAScalersStarted",
+                format!("Started scalers watch: {}", triggers.join(", ")),
+            )
+            .await;
     }
     // Re-resolve authentication and the target now and then (Secrets can change).
     Ok(Action::requeue(Duration::from_secs(300)))
@@ -619,25 +620,16 @@ async fn restore_on_delete(shared: &Shared, so: &crd::ScaledObject) {
     };
     let ns = so.namespace().unwrap_or_else(|| "default".into());
     let t = &parsed.spec.scale_target_ref;
+    let client = &shared.ctx().client;
     let Ok(ar) = shared
         .resources
-        .resolve(
-            &shared.ctx.client,
-            t.api_version_or_default(),
-            t.kind_or_default(),
-        )
+        .resolve(client, t.api_version_or_default(), t.kind_or_default())
         .await
     else {
         return;
     };
-    let target = KubeTarget::new(
-        shared.ctx.client.clone(),
-        &ar,
-        &ns,
-        &t.name,
-        &shared.ctx.settings.field_manager,
-    );
-    if let Err(e) = target.write(original.max(0) as u32).await {
+    let mut target = KubeTarget::new(&ar, &ns, &t.name);
+    if let Err(e) = target.write(client, original.max(0) as u32).await {
         tracing::warn!(error = %e, "restoring the original replica count failed");
     }
 }
@@ -667,10 +659,19 @@ async fn remove_finalizer(api: &Api<crd::ScaledObject>, so: &crd::ScaledObject) 
     }
 }
 
+/// `apps/v1.Deployment`, as KEDA writes `status.scaleTargetKind`.
+fn kind_label(ar: &ApiResource) -> String {
+    if ar.group.is_empty() {
+        format!("{}.{}", ar.version, ar.kind)
+    } else {
+        format!("{}/{}.{}", ar.group, ar.version, ar.kind)
+    }
+}
+
 /// The status a decision leads to.
 fn status_after(
     prev: &StatusSummary,
-    about: &TargetInfo,
+    resource: &ApiResource,
     autoscaler: &Autoscaler,
     d: &Decision,
     now: Timestamp,
@@ -678,8 +679,13 @@ fn status_after(
     let now_s = rfc3339(now);
     let config = autoscaler.config();
     let mut s = ScaledObjectStatus {
-        scale_target_kind: Some(about.kind_label.clone()),
-        scale_target_gvkr: Some(about.gvkr.clone()),
+        scale_target_kind: Some(kind_label(resource)),
+        scale_target_gvkr: Some(GroupVersionKindResource {
+            group: resource.group.clone(),
+            version: resource.version.clone(),
+            kind: resource.kind.clone(),
+            resource: resource.plural.clone(),
+        }),
         original_replica_count: prev
             .original_replica_count
             .or(Some(d.current_replicas as i32)),
@@ -706,175 +712,142 @@ fn status_after(
     s
 }
 
-/// Everything a scale loop keeps between polls, in one box: the loop's future then holds a
-/// pointer instead of a large state machine (the task is allocated once per ScaledObject and
-/// lives as long as it).
-struct LoopState {
-    namespace: String,
-    name: String,
+/// One ScaledObject's side of the scale loop in the cluster (the engine's [`ScaleLoop`] and
+/// the triggers are the loop's own): its target, and what carries from one status to the
+/// next. Small on purpose — the operator keeps one per ScaledObject.
+pub struct KubeObject {
+    io: Arc<ScaleIo>,
     /// The ScaledObject's uid (events refer to it).
-    uid: Option<String>,
-    about: TargetInfo,
-    object: ObjectLoop,
+    uid: Option<Box<str>>,
+    /// The target's kind, shared by every object scaling one of that kind.
+    resource: Arc<ApiResource>,
+    target: KubeTarget,
     status: StatusSummary,
     /// A hash of the status last written (`None`: not written yet).
     written: Option<u64>,
 }
 
-impl LoopState {
-    fn new(so: &crd::ScaledObject, p: Prepared, created: Timestamp) -> Box<LoopState> {
-        let status = so.status.as_ref();
-        Box::new(LoopState {
-            namespace: so.namespace().unwrap_or_else(|| "default".into()),
-            name: so.name_any(),
-            uid: so.metadata.uid.clone(),
-            object: ObjectLoop {
-                autoscaler: Autoscaler::new(p.config, created),
-                scalers: p.scalers,
-                target: p.about.target.clone(),
-            },
-            about: p.about,
-            written: status.map(|s| s.hash),
-            status: status.cloned().unwrap_or_default(),
-        })
-    }
-
+impl KubeObject {
     /// The ScaledObject, for events.
-    fn object_ref(&self) -> ObjectReference {
+    fn object_ref(&self, key: &WorkloadKey) -> ObjectReference {
         ObjectReference {
             api_version: Some("keda.sh/v1alpha1".into()),
             kind: Some("ScaledObject".into()),
-            namespace: Some(self.namespace.clone()),
-            name: Some(self.name.clone()),
-            uid: self.uid.clone(),
+            namespace: Some(key.namespace.clone()),
+            name: Some(key.name.clone()),
+            uid: self.uid.as_deref().map(String::from),
             ..Default::default()
         }
     }
 }
 
-/// The event a scaling decision is announced with (KEDA's reasons and messages).
-fn scale_event(ns: &str, about: &TargetInfo, d: &Decision) -> (&'static str, String) {
-    let (kind, name) = (&about.kind_label, &about.target.name);
-    if d.current_replicas == 0 {
-        (
-            "KEDAScaleTargetActivated",
-            format!(
-                "Scaled {kind} {ns}/{name} from 0 to {}, triggered by {}",
-                d.desired_replicas, d.reason
+impl runner::Target for KubeObject {
+    async fn observe(&mut self, _key: &WorkloadKey, pods: bool) -> std::result::Result<Observed, String> {
+        let io = self.io.clone();
+        let read = match self.target.read_cached(&io.caches) {
+            Some(r) => r,
+            None => {
+                // GET /scale, bounded with the other scale-loop calls.
+                let permit = io.api_permits.acquire().await.ok();
+                let r = Box::pin(self.target.read_scale(&io.ctx.client)).await;
+                drop(permit);
+                r
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        let pods = match (&read.selector, pods) {
+            (Some(s), true) if !s.is_empty() => Some(
+                io.caches
+                    .consumers(self.target.namespace(), s)
+                    .ok_or("the pod watch has not listed yet")?,
             ),
-        )
-    } else if d.desired_replicas == 0 {
-        (
-            "KEDAScaleTargetDeactivated",
-            format!(
-                "Deactivated {kind} {ns}/{name} from {} to 0",
-                d.current_replicas
-            ),
-        )
-    } else {
-        (
-            "SuccessfulRescale",
-            format!(
-                "New size: {} (was {}); reason: {}",
-                d.desired_replicas, d.current_replicas, d.reason
-            ),
-        )
+            _ => None,
+        };
+        self.target.selector = read.selector;
+        Ok(Observed {
+            replicas: read.replicas,
+            ready: None,
+            pods,
+        })
     }
-}
 
-async fn scale_loop(shared: Arc<Shared>, mut st: Box<LoopState>, control: Arc<LoopControl>) {
-    let mut deadline = tokio::time::Instant::now();
-    loop {
-        let changes: Vec<autoscale::scaler::BoxFuture<'_, ()>> =
-            if st.object.autoscaler.config().event_driven {
-                st.object
-                    .scalers
-                    .iter()
-                    .filter_map(|s| s.changed())
-                    .collect()
-            } else {
-                Vec::new()
-            };
-        tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => {}
-            _ = first_of(changes) => {}
-            _ = control.wake.notified() => {}
+    async fn carry_out(&mut self, lp: &ScaleLoop, poll: Poll) -> Carried {
+        let io = self.io.clone();
+        let key = &lp.key;
+        let mut carried = Carried::Done;
+        if let Some(n) = poll.step.replicas {
+            // One permit for the marks (patches, one after another) and the write: 1,000
+            // objects scaling in at once would otherwise patch pods 1,000 at a time.
+            let permit = io.api_permits.acquire().await.ok();
+            // The victims carry their mark before the ReplicaSet sees the lower count; when
+            // the count goes to zero every pod goes and nothing needs a mark.
+            if lp.marks_victims()
+                && n > 0
+                && n < poll.observed
+                && let Some(selector) = &self.target.selector
+                && let Some(pods) = io.caches.consumers(self.target.namespace(), selector)
+                && let Err(e) = Box::pin(crate::busy::mark_victims(
+                    &io.ctx.client,
+                    self.target.namespace(),
+                    &pods,
+                    &poll.step.victims,
+                ))
+                .await
+            {
+                // Best effort: the scale-in still happens, just without the preference.
+                tracing::warn!(error = %e, scaled_object = %key, "could not mark the consumers to stop first");
+            }
+            let written = Box::pin(self.target.write(&io.ctx.client, n)).await;
+            drop(permit);
+            if let Err(e) = written {
+                tracing::warn!(error = %e, scaled_object = %key, desired = n, "scaling the target failed");
+                carried = Carried::WriteFailed;
+            }
         }
-        if control.stopped() {
-            break;
-        }
-        if let Some(u) = control.take_update() {
-            let Prepared {
-                config,
-                scalers,
-                about,
-            } = *u;
-            st.object.autoscaler.update_config(config);
-            st.object.scalers = scalers;
-            st.object.target = about.target.clone();
-            st.about = about;
-        }
-        // The poll and what follows run in a box: the loop's own future (one per
-        // ScaledObject, alive as long as it) holds only what waiting needs.
-        let interval = Box::pin(poll_and_report(&shared, &mut st)).await;
-        deadline = tokio::time::Instant::now() + interval;
-    }
-}
-
-/// One poll of a scale loop: step, announce, events, status. Returns when to poll next.
-async fn poll_and_report(shared: &Shared, st: &mut LoopState) -> Duration {
-    let ctx = &shared.ctx;
-    let loop_ctx = LoopContext {
-        clock: ctx.clock.clone(),
-        metrics: shared.autoscale_metrics.clone(),
-        scaler_timeout: shared.scaler_timeout,
-    };
-    // Each step is boxed too: loops that poll together (objects created together) wait
-    // together for the API permits, and each waiting loop holds only the step it is in.
-    let d = Box::pin(st.object.poll_once(&loop_ctx)).await;
-    let now = ctx.clock.now();
-    let ns = st.namespace.as_str();
-    if d.scales() {
-        let (reason, note) = scale_event(ns, &st.about, &d);
-        if d.desired_replicas > d.current_replicas
-            && let (Some(board), Some(t)) = (&shared.intents, &st.about.template)
-            && let Ok(template) = serde_json::from_str::<model::kube::Pod>(t)
+        if carried == Carried::Done
+            && let (Some(intent), Some(board)) = (poll.step.intent, &io.intents)
         {
-            board.announce(provision::plan::ReplicaIntent {
-                source: format!("ScaledObject {ns}/{}", st.name),
-                template,
-                replicas: d.desired_replicas - d.current_replicas,
-            });
+            board.announce(intent);
         }
-        Box::pin(shared.event(&st.object_ref(), EventType::Normal, reason, note)).await;
-    }
-    if d.error {
-        let errs: Vec<String> = d
-            .triggers
-            .iter()
-            .filter_map(|t| t.error.as_ref().map(|e| format!("{}: {e}", t.name)))
-            .collect();
-        Box::pin(shared.event(
-            &st.object_ref(),
-            EventType::Warning,
-            "KEDAScalerFailed",
-            errs.join("; "),
-        ))
-        .await;
-    }
-    let status = status_after(&st.status, &st.about, &st.object.autoscaler, &d, now);
-    st.status = StatusSummary::of(&status);
-    let hash = st.status.hash;
-    if st.written != Some(hash) {
-        let permit = shared.api_permits.acquire().await.ok();
-        let written_now = Box::pin(patch_status(ctx, &st.namespace, &st.name, &status)).await;
-        drop(permit);
-        match written_now {
-            Ok(()) => st.written = Some(hash),
-            Err(e) => tracing::warn!(error = %e, "status update failed"),
+        let so = self.object_ref(key);
+        for e in poll.events {
+            // A rescale that was not written is not announced.
+            if carried == Carried::WriteFailed && e.topic == engine::Topic::Scale && !e.warning {
+                continue;
+            }
+            let type_ = if e.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            Box::pin(io.event(&so, type_, e.reason, e.message)).await;
         }
+        let status = status_after(
+            &self.status,
+            &self.resource,
+            lp.autoscaler(),
+            &poll.step.decision,
+            poll.now,
+        );
+        self.status = StatusSummary::of(&status);
+        let hash = self.status.hash;
+        if self.written != Some(hash) {
+            let permit = io.api_permits.acquire().await.ok();
+            let written_now = Box::pin(patch_status(
+                &io.ctx,
+                &key.namespace,
+                &key.name,
+                &status,
+            ))
+            .await;
+            drop(permit);
+            match written_now {
+                Ok(()) => self.written = Some(hash),
+                Err(e) => tracing::warn!(error = %e, "status update failed"),
+            }
+        }
+        carried
     }
-    d.requeue_after.max(Duration::from_millis(1))
 }
 
 /// What a reconcile must react to: generation (spec), annotations (pause), finalizers and
@@ -900,7 +873,20 @@ fn error_policy(_so: Arc<crd::ScaledObject>, err: &Error, _shared: Arc<Shared>) 
 
 /// Run the ScaledObject controller until `shutdown`; stops every scale loop on the way out.
 pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let ctx = &shared.ctx;
+    let ctx = shared.ctx();
+    // The scale loops read targets and pods from watches; like controller-runtime, poll
+    // only once they have listed (a scale-in must not read "no pods" for "not listed yet").
+    let caches = shared
+        .io
+        .caches
+        .start(&ctx.client, &ctx.settings.namespaces, &shutdown);
+    {
+        let mut sd = shutdown.clone();
+        tokio::select! {
+            _ = shared.io.caches.synced() => {}
+            _ = sd.wait_for(|v| *v) => {}
+        }
+    }
     let apis: Vec<Api<crd::ScaledObject>> = if ctx.settings.namespaces.is_empty() {
         vec![Api::all(ctx.client.clone())]
     } else {
@@ -953,6 +939,9 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     }
     let _ = shutdown.wait_for(|v| *v).await;
     shared.stop_all().await;
+    for c in caches {
+        let _ = c.await;
+    }
 }
 
 /// For `kubectl describe`-style summaries and tests: trigger type → count.
@@ -980,7 +969,12 @@ mod tests {
             metrics: Arc::new(crate::server::Metrics::default()),
             settings: Arc::new(crate::context::Settings::default()),
         };
-        Shared::new(ctx, None, Arc::new(autoscale::metrics::Metrics::new()))
+        Shared::new(
+            ctx,
+            None,
+            Arc::new(autoscale::metrics::Metrics::new()),
+            PolicyName::Kedge,
+        )
     }
 
     fn so(finalizers: &[&str], spec: Value, status: Value) -> Arc<crd::ScaledObject> {
@@ -1360,18 +1354,16 @@ mod future_sizes {
         fn size3<A, B, C, F: std::future::Future>(_f: fn(A, B, C) -> F) -> usize {
             std::mem::size_of::<F>()
         }
-        fn size1<A, F: std::future::Future>(_f: fn(A) -> F) -> usize {
-            std::mem::size_of::<F>()
-        }
         fn size5<A, B, C, D, E, F: std::future::Future>(_f: fn(A, B, C, D, E) -> F) -> usize {
             std::mem::size_of::<F>()
         }
+        use scalers::runner::Target as _;
         let sizes = [
-            ("scale loop", size3(super::scale_loop)),
-            ("poll", size2(super::poll_and_report)),
-            ("/scale read", size1(crate::scale::KubeTarget::read)),
-            ("/scale write", size2(crate::scale::KubeTarget::write)),
-            ("event", size5(super::Shared::event)),
+            ("observe", size3(super::KubeObject::observe)),
+            ("carry out", size3(super::KubeObject::carry_out)),
+            ("/scale read", size2(crate::scale::KubeTarget::read_scale)),
+            ("/scale write", size3(crate::scale::KubeTarget::write)),
+            ("event", size5(super::ScaleIo::event)),
         ];
         for (what, bytes) in sizes {
             assert!(bytes <= 1024, "{what}: {bytes} bytes");

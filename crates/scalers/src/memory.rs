@@ -9,7 +9,9 @@ use autoscale::{MetricSample, Scaler, ScalerError};
 use clock::Timestamp;
 use tokio::sync::Notify;
 
-use crate::runner::{ScaleTarget, TargetState};
+use engine::{ScaleLoop, WorkloadKey};
+
+use crate::runner::{Carried, Observed, Poll, Target};
 
 /// A metric held in memory; `set` changes it and wakes event-driven loops.
 #[derive(Debug, Clone)]
@@ -88,7 +90,8 @@ impl<F: Fn(Timestamp) -> f64 + Send + Sync> Scaler for FnScaler<F> {
     }
 }
 
-/// A scale target that is just a number (every replica counts as ready at once).
+/// A scale target that is just a number (every replica counts as ready at once; no pods, so
+/// a scale-in is written as decided).
 #[derive(Debug, Default)]
 pub struct MemoryTarget {
     replicas: AtomicU32,
@@ -110,19 +113,20 @@ impl MemoryTarget {
     }
 }
 
-impl ScaleTarget for MemoryTarget {
-    fn get(&self) -> BoxFuture<'_, Result<TargetState, String>> {
-        let r = self.replicas();
-        Box::pin(async move {
-            Ok(TargetState {
-                replicas: r,
-                ready: None,
-            })
+impl Target for Arc<MemoryTarget> {
+    async fn observe(&mut self, _key: &WorkloadKey, _pods: bool) -> Result<Observed, String> {
+        Ok(Observed {
+            replicas: self.replicas(),
+            ready: None,
+            pods: None,
         })
     }
-    fn scale(&self, replicas: u32) -> BoxFuture<'_, Result<(), String>> {
-        self.replicas.store(replicas, Ordering::Relaxed);
-        self.scale_calls.fetch_add(1, Ordering::Relaxed);
-        Box::pin(async { Ok(()) })
+
+    async fn carry_out(&mut self, _lp: &ScaleLoop, poll: Poll) -> Carried {
+        if let Some(r) = poll.step.replicas {
+            self.replicas.store(r, Ordering::Relaxed);
+            self.scale_calls.fetch_add(1, Ordering::Relaxed);
+        }
+        Carried::Done
     }
 }

@@ -1,45 +1,108 @@
-//! The scale loop: drives one ScaledObject's [`Autoscaler`] on its polling interval.
+//! The scale loop: one [`engine::ScaleLoop`] per ScaledObject, driven on its cadence. Every
+//! substrate that polls real triggers uses it: `kedge operator` (the target is a Deployment
+//! read from a watch cache and written through `/scale`) and `kedge bench autoscale` (an
+//! in-memory target).
 //!
-//! Each object runs as its own task: sleep until the deadline (or until an event-driven
-//! trigger reports a change), poll every scaler, read the target's replica count, step the
-//! decision core with the clock's `now`, apply the decision, record metrics. The next
-//! deadline is the previous one plus the decision's `requeue_after`, so a slow poll does
-//! not shift the schedule (and missed deadlines are skipped, not bunched).
+//! # What one poll does
+//! Wait until the engine's due time (or an event-driven trigger's wake-up), poll every
+//! trigger with a timeout, read the target ([`Target::observe`]: its replica count and, when
+//! the engine marks victims, its consumers with their busy state), step the engine at the
+//! clock's `now`, record KEDA's metrics and the loop's lateness, then hand the step to
+//! [`Target::carry_out`] (mark victims, write the count, announce the intent, publish the
+//! events, write status). The engine decides *when* the next poll is due, *how many* replicas
+//! and *which* consumers go; this module only keeps time and does the I/O in order.
+//!
+//! # Scheduling (why not one task per object)
+//! Objects are spread over a few shards (one per worker thread). A shard is one task that
+//! owns its objects, a binary heap of due times and the polls in flight: it pops what is due,
+//! starts those polls together and sleeps until the next due time. Polls that complete at
+//! once (in-memory triggers) cost no task wake-up and no timer of their own; polls that wait
+//! (HTTP triggers, API permits) wait inside the shard without blocking the others. A task
+//! per object made every poll a timer registration, a wake-up and a scheduler round trip, and
+//! at 100,000 objects polled every second the loops fell behind by more than a second (see
+//! docs/benchmarks.md).
+//!
+//! An object is owned by its shard; while polled it is moved into the poll and back. Updates
+//! that arrive meanwhile are applied when the poll returns; a removal waits for it.
 
+use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll as TaskPoll;
 use std::time::Duration;
 
 use autoscale::metrics::Metrics;
 use autoscale::scaler::BoxFuture;
-use autoscale::{Autoscaler, Decision, Observation, Scaler};
-use clock::Clock;
-use tokio::sync::watch;
+use autoscale::{MetricSample, Scaler};
+use clock::{Clock, Timestamp};
+use engine::{ConsumerPod, Event, Recorder, ScaleInput, ScaleLoop, ScaleStep, WorkloadKey};
+use futures_util::FutureExt as _;
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-/// The scalable resource's state (`/scale` subresource).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TargetState {
+/// What a substrate observed of a scale target for one poll.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    /// `spec.replicas`.
     pub replicas: u32,
     /// Ready pods, for `Value` metrics; `None` = same as `replicas`.
     pub ready: Option<u32>,
+    /// The target's consumers with their busy state (only when asked for).
+    pub pods: Option<Vec<ConsumerPod>>,
 }
 
-/// What the loop scales: a Deployment through `/scale`, a local process group, a simulated
-/// workload.
-pub trait ScaleTarget: Send + Sync {
-    fn get(&self) -> BoxFuture<'_, Result<TargetState, String>>;
-    fn scale(&self, replicas: u32) -> BoxFuture<'_, Result<(), String>>;
+/// One poll's result, for the substrate to carry out.
+#[derive(Debug, Clone)]
+pub struct Poll {
+    /// The engine's time of the step.
+    pub now: Timestamp,
+    /// The replica count the step saw.
+    pub observed: u32,
+    /// What to do: the count to write, the victims to mark first, the intent.
+    pub step: ScaleStep,
+    /// The step's events (KEDA's reasons), in order.
+    pub events: Vec<Event>,
 }
 
-/// Everything one ScaledObject's loop needs.
-pub struct ObjectLoop {
-    pub autoscaler: Autoscaler,
+/// A scale target as one substrate sees it.
+pub trait Target: Send + 'static {
+    /// The target now. `pods`: the engine marks victims, so it needs the consumers.
+    fn observe(
+        &mut self,
+        key: &WorkloadKey,
+        pods: bool,
+    ) -> impl Future<Output = Result<Observed, String>> + Send;
+
+    /// Carry out a step, in this order: mark `step.victims` for deletion first, then write
+    /// `step.replicas` (when set); announce `step.intent`; publish the events; report.
+    fn carry_out(
+        &mut self,
+        lp: &ScaleLoop,
+        poll: Poll,
+    ) -> impl Future<Output = Carried> + Send;
+}
+
+/// What [`Target::carry_out`] did with the count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carried {
+    /// Nothing to write, or written.
+    Done,
+    /// The write failed (the substrate logged why); the next poll sees the old count.
+    WriteFailed,
+}
+
+/// One ScaledObject's loop: the engine's decisions, the triggers, the target.
+pub struct ObjectLoop<T> {
+    pub engine: ScaleLoop,
     /// One per trigger, in `spec.triggers` order.
-    pub scalers: Vec<Box<dyn Scaler>>,
-    pub target: Arc<dyn ScaleTarget>,
+    pub scalers: Vec<Arc<dyn Scaler>>,
+    pub target: T,
 }
 
 /// Shared dependencies (the controller-rs `Context` pattern).
@@ -51,15 +114,165 @@ pub struct LoopContext {
     pub scaler_timeout: Duration,
 }
 
-/// Per-loop statistics returned when the loop stops.
+/// How a [`Runner`] runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Shards (tasks); default one per worker thread.
+    pub shards: usize,
+    /// Keep every timer wake-up's lateness (benchmarks; unbounded memory, so off in
+    /// production, where the last lateness is a metric).
+    pub keep_lateness: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            keep_lateness: false,
+        }
+    }
+}
+
+/// What the loops did, summed over all objects (returned by [`Runner::stop`]).
 #[derive(Debug, Default, Clone)]
-pub struct LoopStats {
-    /// Lateness of each timer wake-up (actual − scheduled), in microseconds.
-    pub lateness_us: Vec<u32>,
+pub struct Stats {
     pub polls: u64,
     pub event_wakeups: u64,
-    pub scale_calls: u64,
-    pub last: Option<Decision>,
+    /// Polls whose step wrote a new count.
+    pub scale_writes: u64,
+    /// Polls whose target could not be read (no step was made).
+    pub unobserved: u64,
+    /// Lateness of each timer wake-up (actual − scheduled), in microseconds, with
+    /// [`Options::keep_lateness`].
+    pub lateness_us: Vec<u32>,
+}
+
+impl Stats {
+    fn merge(&mut self, o: Stats) {
+        self.polls += o.polls;
+        self.event_wakeups += o.event_wakeups;
+        self.scale_writes += o.scale_writes;
+        self.unobserved += o.unobserved;
+        self.lateness_us.extend(o.lateness_us);
+    }
+}
+
+type Update<T> = Box<dyn FnOnce(&mut ObjectLoop<T>) + Send>;
+
+enum Command<T> {
+    Insert(Box<ObjectLoop<T>>),
+    Update(WorkloadKey, Update<T>),
+    Remove(WorkloadKey, oneshot::Sender<bool>),
+    Contains(WorkloadKey, oneshot::Sender<bool>),
+    /// An event-driven trigger saw a change.
+    Wake { id: usize, incarnation: u64 },
+}
+
+/// The scale loops of many objects (see the module doc). Cheap to clone.
+pub struct Runner<T: Target> {
+    shards: Arc<Vec<mpsc::UnboundedSender<Command<T>>>>,
+    tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<Stats>>>>,
+    stop: Arc<tokio::sync::watch::Sender<bool>>,
+    len: Arc<AtomicU64>,
+}
+
+impl<T: Target> Clone for Runner<T> {
+    fn clone(&self) -> Self {
+        Runner {
+            shards: self.shards.clone(),
+            tasks: self.tasks.clone(),
+            stop: self.stop.clone(),
+            len: self.len.clone(),
+        }
+    }
+}
+
+impl<T: Target> Runner<T> {
+    /// Start the shards on the current tokio runtime.
+    pub fn start(ctx: LoopContext, opts: Options) -> Runner<T> {
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let len = Arc::new(AtomicU64::new(0));
+        let mut senders = Vec::new();
+        let mut tasks = Vec::new();
+        for _ in 0..opts.shards.max(1) {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let shard = Shard::new(ctx.clone(), opts.keep_lateness, tx.downgrade(), len.clone());
+            tasks.push(tokio::spawn(shard.run(rx, stop_rx.clone())));
+            senders.push(tx);
+        }
+        Runner {
+            shards: Arc::new(senders),
+            tasks: Arc::new(std::sync::Mutex::new(tasks)),
+            stop: Arc::new(stop),
+            len,
+        }
+    }
+
+    fn shard(&self, key: &WorkloadKey) -> &mpsc::UnboundedSender<Command<T>> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        &self.shards[(h.finish() % self.shards.len() as u64) as usize]
+    }
+
+    /// Start polling an object (replacing one with the same key). Its first poll is at its
+    /// engine's due time.
+    pub fn insert(&self, obj: ObjectLoop<T>) {
+        let key = obj.engine.key.clone();
+        let _ = self.shard(&key).send(Command::Insert(Box::new(obj)));
+    }
+
+    /// Change a running object (after its poll in flight, if any) and poll it at once.
+    pub fn update(&self, key: &WorkloadKey, f: impl FnOnce(&mut ObjectLoop<T>) + Send + 'static) {
+        let _ = self
+            .shard(key)
+            .send(Command::Update(key.clone(), Box::new(f)));
+    }
+
+    /// Stop polling an object; resolves once its poll in flight (if any) has finished.
+    /// Returns whether it was running.
+    pub async fn remove(&self, key: &WorkloadKey) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self.shard(key).send(Command::Remove(key.clone(), tx)).is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+
+    /// Whether an object is being polled (a poll that panicked took its object with it).
+    pub async fn contains(&self, key: &WorkloadKey) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .shard(key)
+            .send(Command::Contains(key.clone(), tx))
+            .is_err()
+        {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+
+    /// Objects being polled.
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stop every loop (polls in flight finish first) and return what they did.
+    pub async fn stop(&self) -> Stats {
+        let _ = self.stop.send(true);
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut stats = Stats::default();
+        for t in tasks {
+            match t.await {
+                Ok(s) => stats.merge(s),
+                Err(e) => tracing::error!(error = %e, "a scale-loop shard failed"),
+            }
+        }
+        stats
+    }
 }
 
 /// Wait for the first of several futures (no extra dependency for `select_all`); never
@@ -71,119 +284,504 @@ pub async fn first_of(mut futs: Vec<BoxFuture<'_, ()>>) {
     std::future::poll_fn(move |cx| {
         for f in futs.iter_mut() {
             if Pin::new(f).poll(cx).is_ready() {
-                return Poll::Ready(());
+                return TaskPoll::Ready(());
             }
         }
-        Poll::Pending
+        TaskPoll::Pending
     })
     .await
 }
 
-impl ObjectLoop {
-    /// Poll once and apply the decision.
-    pub async fn poll_once(&mut self, ctx: &LoopContext) -> Decision {
-        let now = ctx.clock.now();
-        let mut results = Vec::with_capacity(self.scalers.len());
-        let mut latencies = Vec::with_capacity(self.scalers.len());
-        for s in &self.scalers {
-            let started = Instant::now();
-            let r = match tokio::time::timeout(ctx.scaler_timeout, s.get_metric_and_activity(now))
-                .await
-            {
-                Ok(Ok(m)) => Ok(m),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!(
-                    "no answer within {}ms",
-                    ctx.scaler_timeout.as_millis()
-                )),
-            };
-            latencies.push(started.elapsed());
-            results.push(r);
+/// One object's place in its shard.
+struct Slot<T> {
+    key: WorkloadKey,
+    /// `None` while a poll has it.
+    obj: Option<Box<ObjectLoop<T>>>,
+    /// Tells this slot's timer entries and wake-ups from those of an earlier occupant.
+    incarnation: u64,
+    /// The timer entry that counts (earlier ones are stale).
+    timer: u64,
+    /// Poll again as soon as the poll in flight returns.
+    wake: bool,
+    updates: Vec<Update<T>>,
+    removed: Option<oneshot::Sender<bool>>,
+    /// The event-driven trigger watcher.
+    waiter: Option<tokio::task::AbortHandle>,
+}
+
+/// A poll that returned.
+struct Done<T> {
+    obj: Box<ObjectLoop<T>>,
+    /// When the engine wants the next poll; `None` after a failed observation (retry after
+    /// the polling interval).
+    next: Option<Timestamp>,
+    wrote: bool,
+    unobserved: bool,
+    lateness: Option<Duration>,
+}
+
+struct Shard<T: Target> {
+    ctx: LoopContext,
+    keep_lateness: bool,
+    /// For event-driven watchers (weak: the shard ends when the runner is gone).
+    tx: mpsc::WeakUnboundedSender<Command<T>>,
+    len: Arc<AtomicU64>,
+    slots: Vec<Option<Slot<T>>>,
+    free: Vec<usize>,
+    by_key: HashMap<WorkloadKey, usize>,
+    /// (due, slot, timer sequence), earliest first.
+    heap: BinaryHeap<std::cmp::Reverse<(Instant, usize, u64)>>,
+    seq: u64,
+    /// The engine's time at `anchor_at`: due times map to instants through it.
+    anchor_ts: Timestamp,
+    anchor_at: Instant,
+    stats: Stats,
+}
+
+impl<T: Target> Shard<T> {
+    fn new(
+        ctx: LoopContext,
+        keep_lateness: bool,
+        tx: mpsc::WeakUnboundedSender<Command<T>>,
+        len: Arc<AtomicU64>,
+    ) -> Shard<T> {
+        let anchor_ts = ctx.clock.now();
+        Shard {
+            ctx,
+            keep_lateness,
+            tx,
+            len,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_key: HashMap::new(),
+            heap: BinaryHeap::new(),
+            seq: 0,
+            anchor_ts,
+            anchor_at: Instant::now(),
+            stats: Stats::default(),
         }
-        let (replicas, ready) = match self.target.get().await {
-            Ok(t) => (t.replicas, t.ready),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the scale target; assuming 0 replicas");
-                (0, None)
-            }
-        };
-        let obs = Observation {
-            current_replicas: replicas,
-            ready_replicas: ready,
-            triggers: results,
-        };
-        let d = self.autoscaler.step(now, &obs);
-        if d.scales()
-            && let Err(e) = self.target.scale(d.desired_replicas).await
-        {
-            tracing::warn!(error = %e, desired = d.desired_replicas, "scaling the target failed");
-        }
-        let cfg = self.autoscaler.config();
-        ctx.metrics
-            .observe_decision(&cfg.namespace, &cfg.name, &d, &latencies);
-        d
     }
 
-    /// Run until `shutdown` turns true. The first poll happens at `first`.
-    pub async fn run(
+    fn instant(&self, t: Timestamp) -> Instant {
+        if t >= self.anchor_ts {
+            self.anchor_at + t.since(self.anchor_ts)
+        } else {
+            self.anchor_at
+                .checked_sub(self.anchor_ts.since(t))
+                .unwrap_or(self.anchor_at)
+        }
+    }
+
+    fn timestamp(&self, at: Instant) -> Timestamp {
+        self.anchor_ts
+            .add(at.saturating_duration_since(self.anchor_at))
+    }
+
+    fn schedule(&mut self, id: usize, at: Instant) {
+        self.seq += 1;
+        if let Some(Some(slot)) = self.slots.get_mut(id) {
+            slot.timer = self.seq;
+            self.heap.push(std::cmp::Reverse((at, id, self.seq)));
+        }
+    }
+
+    async fn run(
         mut self,
-        ctx: LoopContext,
-        first: Instant,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> LoopStats {
-        let mut stats = LoopStats::default();
-        let mut deadline = first;
-        let event_driven = self.autoscaler.config().event_driven;
+        mut rx: mpsc::UnboundedReceiver<Command<T>>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Stats {
+        let ctx = self.ctx.clone();
+        // Every poll is the same future type: no box per poll, one allocation (the set's
+        // node) holds it while in flight.
+        let start = |id: usize, obj: Box<ObjectLoop<T>>, timer: Option<(Instant, Timestamp)>| {
+            AssertUnwindSafe(poll(&ctx, obj, timer))
+                .catch_unwind()
+                .map(move |r| (id, r))
+        };
+        let mut inflight = FuturesUnordered::new();
+        let sleep = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(sleep);
+        let mut stopping = false;
         loop {
-            if *shutdown.borrow() {
+            if !stopping {
+                let now = Instant::now();
+                while let Some(&std::cmp::Reverse((due, id, seq))) = self.heap.peek() {
+                    if due > now {
+                        break;
+                    }
+                    self.heap.pop();
+                    let Some(Some(slot)) = self.slots.get_mut(id) else {
+                        continue;
+                    };
+                    if slot.timer != seq {
+                        continue;
+                    }
+                    if let Some(obj) = slot.obj.take() {
+                        let at = self.timestamp(due);
+                        inflight.push(start(id, obj, Some((due, at))));
+                    }
+                }
+                if let Some(&std::cmp::Reverse((due, _, _))) = self.heap.peek()
+                    && sleep.deadline() != due
+                {
+                    sleep.as_mut().reset(due);
+                }
+            } else if inflight.is_empty() {
                 break;
             }
-            let woke_by_event = {
-                let changes: Vec<BoxFuture<'_, ()>> = if event_driven {
-                    self.scalers.iter().filter_map(|s| s.changed()).collect()
-                } else {
-                    Vec::new()
-                };
-                tokio::select! {
-                    _ = tokio::time::sleep_until(deadline) => false,
-                    _ = first_of(changes) => true,
-                    _ = shutdown.changed() => break,
+            let timers = !stopping && !self.heap.is_empty();
+            tokio::select! {
+                biased;
+                Some((id, done)) = inflight.next(), if !inflight.is_empty() => {
+                    if let Some(obj) = self.returned(id, done) {
+                        inflight.push(start(id, obj, None));
+                    }
                 }
-            };
-            let woke = Instant::now();
-            if woke_by_event {
-                stats.event_wakeups += 1;
-            } else {
-                let late = woke.saturating_duration_since(deadline);
-                stats
-                    .lateness_us
-                    .push(late.as_micros().min(u32::MAX as u128) as u32);
-                let cfg = self.autoscaler.config();
-                ctx.metrics
-                    .observe_loop_latency(&cfg.namespace, &cfg.name, late);
+                cmd = rx.recv(), if !stopping => match cmd {
+                    Some(cmd) => {
+                        if let Some((id, obj)) = self.command(cmd) {
+                            inflight.push(start(id, obj, None));
+                        }
+                    }
+                    None => stopping = true,
+                },
+                _ = stop.wait_for(|v| *v), if !stopping => stopping = true,
+                _ = &mut sleep, if timers => {}
             }
-            let d = self.poll_once(&ctx).await;
-            stats.polls += 1;
-            if d.scales() {
-                stats.scale_calls += 1;
-            }
-            let interval = d.requeue_after.max(Duration::from_millis(1));
-            if woke_by_event {
-                // An early poll restarts the interval from now.
-                deadline = woke + interval;
-            } else {
-                deadline += interval;
-                let now = Instant::now();
-                if deadline < now {
-                    // Skip missed ticks instead of firing them back to back.
-                    let behind = now - deadline;
-                    let skip = behind.as_nanos() / interval.as_nanos() + 1;
-                    deadline += interval * (skip.min(u32::MAX as u128) as u32);
-                }
-            }
-            stats.last = Some(d);
         }
-        stats
+        for slot in self.slots.iter_mut().flatten() {
+            if let Some(w) = slot.waiter.take() {
+                w.abort();
+            }
+            if let Some(r) = slot.removed.take() {
+                let _ = r.send(true);
+            }
+        }
+        self.len
+            .fetch_sub(self.by_key.len() as u64, Ordering::Relaxed);
+        self.stats
+    }
+
+    /// A poll returned: put the object back, apply what arrived meanwhile, schedule the next
+    /// poll. Returns the object when it is to be polled again at once.
+    fn returned(
+        &mut self,
+        id: usize,
+        done: std::thread::Result<Done<T>>,
+    ) -> Option<Box<ObjectLoop<T>>> {
+        self.stats.polls += 1;
+        let done = match done {
+            Ok(d) => d,
+            Err(_) => {
+                // The object went with the panic (the panic hook logged it); its slot goes
+                // too, and the substrate starts it again on its next reconcile.
+                if let Some(Some(slot)) = self.slots.get_mut(id)
+                    && let Some(r) = slot.removed.take()
+                {
+                    let _ = r.send(true);
+                }
+                self.free_slot(id);
+                return None;
+            }
+        };
+        self.stats.scale_writes += u64::from(done.wrote);
+        self.stats.unobserved += u64::from(done.unobserved);
+        match done.lateness {
+            Some(l) if self.keep_lateness => self
+                .stats
+                .lateness_us
+                .push(l.as_micros().min(u32::MAX as u128) as u32),
+            Some(_) => {}
+            None => self.stats.event_wakeups += 1,
+        }
+        let slot = self.slots.get_mut(id)?.as_mut()?;
+        if let Some(r) = slot.removed.take() {
+            let _ = r.send(true);
+            self.free_slot(id);
+            return None;
+        }
+        let mut obj = done.obj;
+        let updates = std::mem::take(&mut slot.updates);
+        let updated = !updates.is_empty();
+        for u in updates {
+            u(&mut obj);
+        }
+        let wake = std::mem::take(&mut slot.wake);
+        if updated {
+            self.watch_events(id, &obj);
+        }
+        if wake || updated {
+            return Some(obj);
+        }
+        let next = match done.next {
+            Some(t) => self.instant(t),
+            None => Instant::now() + obj.engine.autoscaler().config().polling_interval,
+        };
+        if let Some(Some(slot)) = self.slots.get_mut(id) {
+            slot.obj = Some(obj);
+        }
+        self.schedule(id, next);
+        None
+    }
+
+    /// Handle a command; returns a poll to start at once.
+    fn command(&mut self, cmd: Command<T>) -> Option<(usize, Box<ObjectLoop<T>>)> {
+        match cmd {
+            Command::Insert(obj) => {
+                let key = obj.engine.key.clone();
+                if let Some(&id) = self.by_key.get(&key) {
+                    // Replace: the old object goes (after its poll, if one is in flight).
+                    if let Some(Some(slot)) = self.slots.get_mut(id) {
+                        if slot.obj.is_some() {
+                            self.free_slot(id);
+                        } else {
+                            slot.removed = Some(oneshot::channel().0);
+                            self.by_key.remove(&key);
+                            self.len.fetch_sub(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                self.seq += 1;
+                let slot = Slot {
+                    key: key.clone(),
+                    obj: None,
+                    incarnation: self.seq,
+                    timer: 0,
+                    wake: false,
+                    updates: Vec::new(),
+                    removed: None,
+                    waiter: None,
+                };
+                let id = match self.free.pop() {
+                    Some(id) => {
+                        self.slots[id] = Some(slot);
+                        id
+                    }
+                    None => {
+                        self.slots.push(Some(slot));
+                        self.slots.len() - 1
+                    }
+                };
+                self.by_key.insert(key, id);
+                self.len.fetch_add(1, Ordering::Relaxed);
+                self.watch_events(id, &obj);
+                let due = self.instant(obj.engine.due());
+                if let Some(Some(slot)) = self.slots.get_mut(id) {
+                    slot.obj = Some(obj);
+                }
+                self.schedule(id, due);
+                None
+            }
+            Command::Update(key, f) => {
+                let id = *self.by_key.get(&key)?;
+                let slot = self.slots.get_mut(id)?.as_mut()?;
+                match slot.obj.take() {
+                    Some(mut obj) => {
+                        f(&mut obj);
+                        self.watch_events(id, &obj);
+                        Some((id, obj))
+                    }
+                    None => {
+                        slot.updates.push(f);
+                        None
+                    }
+                }
+            }
+            Command::Remove(key, done) => {
+                let Some(id) = self.by_key.get(&key).copied() else {
+                    let _ = done.send(false);
+                    return None;
+                };
+                let slot = self.slots.get_mut(id)?.as_mut()?;
+                if slot.obj.is_some() {
+                    self.free_slot(id);
+                    let _ = done.send(true);
+                } else {
+                    // Answered when the poll in flight returns.
+                    slot.removed = Some(done);
+                    self.by_key.remove(&key);
+                    self.len.fetch_sub(1, Ordering::Relaxed);
+                    if let Some(w) = slot.waiter.take() {
+                        w.abort();
+                    }
+                }
+                None
+            }
+            Command::Contains(key, answer) => {
+                let _ = answer.send(self.by_key.contains_key(&key));
+                None
+            }
+            Command::Wake { id, incarnation } => {
+                let slot = self.slots.get_mut(id)?.as_mut()?;
+                if slot.incarnation != incarnation || slot.removed.is_some() {
+                    return None;
+                }
+                match slot.obj.take() {
+                    Some(obj) => Some((id, obj)),
+                    None => {
+                        slot.wake = true;
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn free_slot(&mut self, id: usize) {
+        if let Some(slot) = self.slots.get_mut(id).and_then(Option::take) {
+            if let Some(w) = slot.waiter {
+                w.abort();
+            }
+            if self.by_key.get(&slot.key) == Some(&id) {
+                self.by_key.remove(&slot.key);
+                self.len.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.free.push(id);
+        }
+    }
+
+    /// (Re)start the watcher of an event-driven object's triggers.
+    fn watch_events(&mut self, id: usize, obj: &ObjectLoop<T>) {
+        let Some(Some(slot)) = self.slots.get_mut(id) else {
+            return;
+        };
+        if let Some(w) = slot.waiter.take() {
+            w.abort();
+        }
+        if !obj.engine.autoscaler().config().event_driven {
+            return;
+        }
+        let scalers = obj.scalers.clone();
+        let tx = self.tx.clone();
+        let incarnation = slot.incarnation;
+        let task = tokio::spawn(async move {
+            loop {
+                let changes: Vec<BoxFuture<'_, ()>> =
+                    scalers.iter().filter_map(|s| s.changed()).collect();
+                if changes.is_empty() {
+                    return;
+                }
+                first_of(changes).await;
+                let Some(tx) = tx.upgrade() else { return };
+                if tx.send(Command::Wake { id, incarnation }).is_err() {
+                    return;
+                }
+            }
+        });
+        slot.waiter = Some(task.abort_handle());
+    }
+}
+
+/// One poll of one object. `timer`: the scheduled instant and its engine time, for a timer
+/// wake-up (`None`: an event-driven or update wake-up).
+async fn poll<T: Target>(
+    ctx: &LoopContext,
+    mut obj: Box<ObjectLoop<T>>,
+    timer: Option<(Instant, Timestamp)>,
+) -> Done<T> {
+    let lateness = timer.map(|(due, _)| Instant::now().saturating_duration_since(due));
+    let mut now = ctx.clock.now();
+    if let Some((_, at)) = timer {
+        // A timer wake-up is never early for the engine (its due times are milliseconds; the
+        // clock and the timer may disagree by one).
+        now = now.max(at);
+    }
+    let key = &obj.engine.key;
+    if let Some(l) = lateness {
+        ctx.metrics
+            .observe_loop_latency(&key.namespace, &key.name, l);
+    }
+    let mut triggers: Vec<Result<MetricSample, String>> = Vec::with_capacity(obj.scalers.len());
+    let mut latencies = Vec::with_capacity(obj.scalers.len());
+    for s in &obj.scalers {
+        let started = Instant::now();
+        let r = match tokio::time::timeout(ctx.scaler_timeout, s.get_metric_and_activity(now)).await
+        {
+            Ok(Ok(m)) => Ok(m),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {}ms",
+                ctx.scaler_timeout.as_millis()
+            )),
+        };
+        latencies.push(started.elapsed());
+        triggers.push(r);
+    }
+    let marks = obj.engine.marks_victims();
+    let ObjectLoop { engine, target, .. } = &mut *obj;
+    let observed = match target.observe(&engine.key, marks).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(scaled_object = %engine.key, error = %e, "cannot read the scale target; polling again after the interval");
+            return Done {
+                obj,
+                next: None,
+                wrote: false,
+                unobserved: true,
+                lateness,
+            };
+        }
+    };
+    let mut rec = Recorder::new(Duration::ZERO);
+    let step = engine.step(
+        now,
+        &ScaleInput {
+            replicas: observed.replicas,
+            ready: observed.ready,
+            triggers,
+            pods: observed.pods.as_deref(),
+            foresight: None,
+        },
+        &mut rec,
+    );
+    ctx.metrics.observe_decision(
+        &engine.key.namespace,
+        &engine.key.name,
+        &step.decision,
+        &latencies,
+    );
+    let writes = step.replicas.is_some();
+    let next = step.next;
+    let carried = target
+        .carry_out(
+            engine,
+            Poll {
+                now,
+                observed: observed.replicas,
+                step,
+                events: rec.take(),
+            },
+        )
+        .await;
+    Done {
+        obj,
+        next: Some(next),
+        wrote: writes && carried == Carried::Done,
+        unobserved: false,
+        lateness,
+    }
+}
+
+/// A [`Clock`] that follows tokio's clock from a starting time: with tokio's paused time in
+/// tests, the engine's `now` and the loop's timers advance together.
+#[derive(Debug, Clone)]
+pub struct TokioClock {
+    start: Timestamp,
+    at: Instant,
+}
+
+impl TokioClock {
+    pub fn new(start: Timestamp) -> TokioClock {
+        TokioClock {
+            start,
+            at: Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> Timestamp {
+        self.start.add(self.at.elapsed())
     }
 }
 

@@ -1,0 +1,733 @@
+//! Watch caches for the scale loops: scale targets' replica counts and their pods' busy state,
+//! read from memory on every poll instead of from the API server (KEDA reads targets through
+//! controller-runtime's cache the same way).
+//!
+//! - **Deployments and StatefulSets** are watched (in the operator's namespaces) and kept as
+//!   [`Workload`]: generation, `spec.replicas`, ready replicas and the pod selector — nothing
+//!   else of the object. Other kinds with a `/scale` subresource are read with GET `/scale`
+//!   (see `scale.rs`).
+//! - **Pods** are watched as metadata only (`PartialObjectMetadata`: what the API server sends
+//!   is a fraction of a Pod) and kept as [`PodMeta`]: labels (for selectors), the
+//!   `kedge.dev/busy` annotation, the `controller.kubernetes.io/pod-deletion-cost` annotation,
+//!   the creation time and whether the pod is terminating. That is what busy-aware scale-in
+//!   reads; a pod's phase and node are not in its metadata, so every live pod counts as
+//!   running (kedge's ranking among idle consumers then falls back to the newest first).
+//!
+//! Each store is replaced as a whole when its watch (re)lists, so a restart never leaves
+//! deleted objects behind. [`TargetCaches::synced`] resolves once every watch has listed once;
+//! the ScaledObject controller waits for it before its first poll (as controller-runtime waits
+//! for its caches), so a scale-in never sees "no pods" for "not listed yet".
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use engine::{ConsumerPod, PodPhase};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube::api::{Api, ApiResource, PartialObjectMeta};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::busy::ANNOTATION_BUSY;
+use model::kube::POD_DELETION_COST;
+
+/// A label selector, as Deployments carry it (`matchLabels` / `matchExpressions`) or as
+/// `/scale` reports it (`status.selector`, the string form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector(Vec<Requirement>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Requirement {
+    Equal(Box<str>, Box<str>),
+    NotEqual(Box<str>, Box<str>),
+    In(Box<str>, Vec<Box<str>>),
+    NotIn(Box<str>, Vec<Box<str>>),
+    Exists(Box<str>),
+    DoesNotExist(Box<str>),
+}
+
+impl Selector {
+    /// A Deployment's or StatefulSet's `spec.selector`; `None` for an operator Kubernetes does
+    /// not define.
+    pub fn of(ls: &LabelSelector) -> Option<Selector> {
+        let mut reqs = Vec::new();
+        for (k, v) in ls.match_labels.iter().flatten() {
+            reqs.push(Requirement::Equal(k.as_str().into(), v.as_str().into()));
+        }
+        for e in ls.match_expressions.iter().flatten() {
+            let key: Box<str> = e.key.as_str().into();
+            let values = || {
+                e.values
+                    .iter()
+                    .flatten()
+                    .map(|v| v.as_str().into())
+                    .collect()
+            };
+            reqs.push(match e.operator.as_str() {
+                "In" => Requirement::In(key, values()),
+                "NotIn" => Requirement::NotIn(key, values()),
+                "Exists" => Requirement::Exists(key),
+                "DoesNotExist" => Requirement::DoesNotExist(key),
+                _ => return None,
+            });
+        }
+        Some(Selector(reqs))
+    }
+
+    /// The string form (`app=web,tier in (a,b),!canary`), as `/scale`'s `status.selector`.
+    pub fn parse(s: &str) -> Result<Selector, String> {
+        let mut reqs = Vec::new();
+        let mut rest = s.trim();
+        while !rest.is_empty() {
+            // One requirement: up to the next comma outside parentheses.
+            let mut depth = 0;
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    c == ',' && depth == 0
+                })
+                .map_or(rest.len(), |(i, _)| i);
+            let part = rest[..end].trim();
+            rest = rest.get(end + 1..).unwrap_or("").trim();
+            if part.is_empty() {
+                continue;
+            }
+            reqs.push(requirement(part).ok_or_else(|| {
+                format!("label selector {s:?}: cannot read the requirement {part:?}")
+            })?);
+        }
+        Ok(Selector(reqs))
+    }
+
+    /// Whether a pod with these labels is selected.
+    pub fn matches(&self, labels: &[(Box<str>, Box<str>)]) -> bool {
+        let get = |k: &str| {
+            labels
+                .binary_search_by(|(l, _)| (**l).cmp(k))
+                .ok()
+                .map(|i| &*labels[i].1)
+        };
+        self.0.iter().all(|r| match r {
+            Requirement::Equal(k, v) => get(k) == Some(v),
+            Requirement::NotEqual(k, v) => get(k) != Some(v),
+            Requirement::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| **v == *x)),
+            Requirement::NotIn(k, vs) => get(k).is_none_or(|x| vs.iter().all(|v| **v != *x)),
+            Requirement::Exists(k) => get(k).is_some(),
+            Requirement::DoesNotExist(k) => get(k).is_none(),
+        })
+    }
+
+    /// Selects every pod (no requirement).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn requirement(part: &str) -> Option<Requirement> {
+    let word = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty() && !s.contains([' ', '(', ')', '=', '!', ','])).then(|| s.into())
+    };
+    let set = |s: &str| -> Option<Vec<Box<str>>> {
+        let inner = s.trim().strip_prefix('(')?.strip_suffix(')')?;
+        inner.split(',').map(word).collect()
+    };
+    if let Some(k) = part.strip_prefix('!') {
+        return Some(Requirement::DoesNotExist(word(k)?));
+    }
+    if let Some((k, v)) = part.split_once("!=") {
+        return Some(Requirement::NotEqual(word(k)?, word(v).unwrap_or_default()));
+    }
+    if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+        return Some(Requirement::Equal(word(k)?, word(v).unwrap_or_default()));
+    }
+    if let Some((k, v)) = part.split_once(" notin ") {
+        return Some(Requirement::NotIn(word(k)?, set(v)?));
+    }
+    if let Some((k, v)) = part.split_once(" in ") {
+        return Some(Requirement::In(word(k)?, set(v)?));
+    }
+    Some(Requirement::Exists(word(part)?))
+}
+
+/// The kinds whose replica counts come from a watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+}
+
+impl WorkloadKind {
+    /// The watched kind for an API group and kind, if it is one.
+    pub fn of(group: &str, kind: &str) -> Option<WorkloadKind> {
+        match (group, kind) {
+            ("apps", "Deployment") => Some(WorkloadKind::Deployment),
+            ("apps", "StatefulSet") => Some(WorkloadKind::StatefulSet),
+            _ => None,
+        }
+    }
+
+    fn resource(self) -> ApiResource {
+        let (kind, plural) = match self {
+            WorkloadKind::Deployment => ("Deployment", "deployments"),
+            WorkloadKind::StatefulSet => ("StatefulSet", "statefulsets"),
+        };
+        ApiResource {
+            group: "apps".into(),
+            version: "v1".into(),
+            api_version: "apps/v1".into(),
+            kind: kind.into(),
+            plural: plural.into(),
+        }
+    }
+}
+
+/// What the scale loops read of a Deployment or StatefulSet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workload {
+    /// `metadata.generation`: a write to `/scale` that changed `spec.replicas` raises it, so a
+    /// loop can tell whether the cache has seen its own write yet.
+    pub generation: i64,
+    /// `spec.replicas` (Kubernetes' default 1 when absent).
+    pub replicas: u32,
+    pub ready: u32,
+    /// `None` when the selector uses an operator Kubernetes does not define.
+    pub selector: Option<Arc<Selector>>,
+}
+
+/// What the scale loops read of a Pod (its metadata).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodMeta {
+    /// Sorted by key.
+    labels: Box<[(Box<str>, Box<str>)]>,
+    busy: bool,
+    deletion_cost: i32,
+    created: clock::Timestamp,
+    terminating: bool,
+}
+
+impl PodMeta {
+    fn of(meta: &ObjectMeta) -> PodMeta {
+        let mut labels: Vec<(Box<str>, Box<str>)> = meta
+            .labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+            .collect();
+        labels.sort();
+        let annotation = |k: &str| meta.annotations.as_ref().and_then(|a| a.get(k));
+        PodMeta {
+            labels: labels.into_boxed_slice(),
+            busy: annotation(ANNOTATION_BUSY).is_some_and(|v| v.trim() == "true"),
+            deletion_cost: annotation(POD_DELETION_COST)
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0),
+            created: meta
+                .creation_timestamp
+                .as_ref()
+                .map(|t| clock::Timestamp::from_millis(t.0.as_millisecond().max(0) as u64))
+                .unwrap_or_default(),
+            terminating: meta.deletion_timestamp.is_some(),
+        }
+    }
+}
+
+/// Objects by namespace and name, replaced per watch scope when the watch lists.
+struct Store<V> {
+    by_ns: HashMap<Box<str>, HashMap<Box<str>, V>>,
+}
+
+impl<V> Default for Store<V> {
+    fn default() -> Self {
+        Store {
+            by_ns: HashMap::new(),
+        }
+    }
+}
+
+impl<V> Store<V> {
+    fn get(&self, ns: &str, name: &str) -> Option<&V> {
+        self.by_ns.get(ns)?.get(name)
+    }
+    fn insert(&mut self, ns: &str, name: &str, v: V) {
+        match self.by_ns.get_mut(ns) {
+            Some(m) => {
+                m.insert(name.into(), v);
+            }
+            None => {
+                self.by_ns
+                    .insert(ns.into(), HashMap::from([(Box::from(name), v)]));
+            }
+        }
+    }
+    fn remove(&mut self, ns: &str, name: &str) {
+        if let Some(m) = self.by_ns.get_mut(ns) {
+            m.remove(name);
+            if m.is_empty() {
+                self.by_ns.remove(ns);
+            }
+        }
+    }
+    /// A fresh list of one watch's scope (`None`: every namespace).
+    fn replace(&mut self, scope: Option<&str>, listed: Store<V>) {
+        match scope {
+            None => *self = listed,
+            Some(ns) => {
+                self.by_ns.remove(ns);
+                self.by_ns.extend(listed.by_ns);
+            }
+        }
+    }
+}
+
+/// One kind's store and whether its watches have listed.
+struct Cache<V> {
+    store: RwLock<Store<V>>,
+    /// Watches that have not listed once yet.
+    unsynced: watch::Sender<usize>,
+}
+
+impl<V> Cache<V> {
+    fn new() -> Cache<V> {
+        Cache {
+            store: RwLock::new(Store::default()),
+            unsynced: watch::channel(0).0,
+        }
+    }
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Store<V>> {
+        self.store.read().unwrap_or_else(|e| e.into_inner())
+    }
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Store<V>> {
+        self.store.write().unwrap_or_else(|e| e.into_inner())
+    }
+    fn synced(&self) -> bool {
+        *self.unsynced.borrow() == 0
+    }
+}
+
+/// The scale loops' watch caches (see the module doc). Cheap to share behind an `Arc`.
+pub struct TargetCaches {
+    deployments: Cache<Workload>,
+    statefulsets: Cache<Workload>,
+    pods: Cache<PodMeta>,
+}
+
+/// The view of a Deployment or StatefulSet a watch decodes: only these fields are kept from
+/// the wire (the pod template, strategy, conditions are skipped by the decoder).
+#[derive(Debug, Clone, Deserialize)]
+struct WorkloadView {
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: WorkloadSpec,
+    #[serde(default)]
+    status: WorkloadStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct WorkloadSpec {
+    replicas: Option<i32>,
+    selector: Option<LabelSelector>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WorkloadStatus {
+    ready_replicas: Option<i32>,
+}
+
+impl kube::Resource for WorkloadView {
+    type DynamicType = ApiResource;
+    type Scope = kube::core::DynamicResourceScope;
+
+    fn kind(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.kind.as_str().into()
+    }
+    fn group(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.group.as_str().into()
+    }
+    fn version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.version.as_str().into()
+    }
+    fn api_version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.api_version.as_str().into()
+    }
+    fn plural(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.plural.as_str().into()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl WorkloadView {
+    fn workload(&self) -> Workload {
+        Workload {
+            generation: self.metadata.generation.unwrap_or(0),
+            replicas: self.spec.replicas.unwrap_or(1).max(0) as u32,
+            ready: self.status.ready_replicas.unwrap_or(0).max(0) as u32,
+            selector: self.spec.selector.as_ref().and_then(Selector::of).map(Arc::new),
+        }
+    }
+}
+
+impl TargetCaches {
+    /// Empty caches (tests fill them with [`TargetCaches::apply_workload`] and
+    /// [`TargetCaches::apply_pod`]; [`TargetCaches::start`] fills them from watches).
+    pub fn new() -> TargetCaches {
+        TargetCaches {
+            deployments: Cache::new(),
+            statefulsets: Cache::new(),
+            pods: Cache::new(),
+        }
+    }
+
+    fn workloads(&self, kind: WorkloadKind) -> &Cache<Workload> {
+        match kind {
+            WorkloadKind::Deployment => &self.deployments,
+            WorkloadKind::StatefulSet => &self.statefulsets,
+        }
+    }
+
+    /// Watch Deployments, StatefulSets and Pods (metadata) in `namespaces` (empty: all) until
+    /// `stop`.
+    pub fn start(
+        self: &Arc<Self>,
+        client: &kube::Client,
+        namespaces: &[String],
+        stop: &watch::Receiver<bool>,
+    ) -> Vec<JoinHandle<()>> {
+        let scopes: Vec<Option<String>> = if namespaces.is_empty() {
+            vec![None]
+        } else {
+            namespaces.iter().cloned().map(Some).collect()
+        };
+        let mut tasks = Vec::new();
+        for scope in scopes {
+            for kind in [WorkloadKind::Deployment, WorkloadKind::StatefulSet] {
+                let ar = kind.resource();
+                let api: Api<WorkloadView> = match &scope {
+                    Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+                    None => Api::all_with(client.clone(), &ar),
+                };
+                let caches = self.clone();
+                self.workloads(kind).unsynced.send_modify(|n| *n += 1);
+                tasks.push(tokio::spawn(drive(
+                    api,
+                    scope.clone(),
+                    caches,
+                    move |c| c.workloads(kind),
+                    |w: &WorkloadView| w.workload(),
+                    stop.clone(),
+                )));
+            }
+            let api: Api<PartialObjectMeta<Pod>> = match &scope {
+                Some(ns) => Api::namespaced(client.clone(), ns),
+                None => Api::all(client.clone()),
+            };
+            self.pods.unsynced.send_modify(|n| *n += 1);
+            tasks.push(tokio::spawn(drive(
+                api,
+                scope.clone(),
+                self.clone(),
+                |c| &c.pods,
+                |p: &PartialObjectMeta<Pod>| PodMeta::of(&p.metadata),
+                stop.clone(),
+            )));
+        }
+        tasks
+    }
+
+    /// Resolves once every watch has listed once (or at once without watches).
+    pub async fn synced(&self) {
+        for c in [&self.deployments, &self.statefulsets] {
+            let _ = c.unsynced.subscribe().wait_for(|n| *n == 0).await;
+        }
+        let _ = self.pods.unsynced.subscribe().wait_for(|n| *n == 0).await;
+    }
+
+    /// A Deployment's or StatefulSet's counts and selector; `Err` with the reason when the
+    /// cache cannot answer (not listed yet: read `/scale` instead; listed and absent: gone).
+    pub fn workload(
+        &self,
+        kind: WorkloadKind,
+        ns: &str,
+        name: &str,
+    ) -> Result<Workload, Missing> {
+        let c = self.workloads(kind);
+        match c.read().get(ns, name) {
+            Some(w) => Ok(w.clone()),
+            None if c.synced() => Err(Missing::Absent),
+            None => Err(Missing::NotListed),
+        }
+    }
+
+    /// The live (not terminating) pods `selector` selects in `ns`, as the engine sees
+    /// consumers (`namespace/name`); `None` while the pod watch has not listed.
+    pub fn consumers(&self, ns: &str, selector: &Selector) -> Option<Vec<ConsumerPod>> {
+        if !self.pods.synced() {
+            return None;
+        }
+        let store = self.pods.read();
+        let Some(pods) = store.by_ns.get(ns) else {
+            return Some(Vec::new());
+        };
+        Some(
+            pods.iter()
+                .filter(|(_, p)| !p.terminating && selector.matches(&p.labels))
+                .map(|(name, p)| ConsumerPod {
+                    name: format!("{ns}/{name}"),
+                    node: None,
+                    phase: PodPhase::Running,
+                    ready: true,
+                    busy: p.busy,
+                    created: p.created,
+                    deletion_cost: p.deletion_cost,
+                })
+                .collect(),
+        )
+    }
+
+    /// Put a workload into the cache as a watch would (tests).
+    pub fn apply_workload(&self, kind: WorkloadKind, ns: &str, name: &str, w: Workload) {
+        let c = self.workloads(kind);
+        c.write().insert(ns, name, w);
+    }
+
+    /// Put a pod's metadata into the cache as a watch would (tests).
+    pub fn apply_pod(&self, meta: &ObjectMeta) {
+        let (Some(ns), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
+            return;
+        };
+        self.pods.write().insert(ns, name, PodMeta::of(meta));
+    }
+}
+
+impl Default for TargetCaches {
+    fn default() -> Self {
+        TargetCaches::new()
+    }
+}
+
+/// Why the cache has no such workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// Its watch has not listed yet.
+    NotListed,
+    /// Listed, and not there: the object does not exist (now).
+    Absent,
+}
+
+/// Feed one watch into one cache until `stop`.
+async fn drive<K, V>(
+    api: Api<K>,
+    scope: Option<String>,
+    caches: Arc<TargetCaches>,
+    cache: impl Fn(&TargetCaches) -> &Cache<V> + Send + 'static,
+    convert: impl Fn(&K) -> V + Send + 'static,
+    mut stop: watch::Receiver<bool>,
+) where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    V: Send + Sync + 'static,
+{
+    // `start` counted this watch as not listed yet.
+    let mut listed_once = false;
+    let mut listing: Option<Store<V>> = None;
+    let stream = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    loop {
+        let ev = tokio::select! {
+            ev = stream.next() => ev,
+            _ = stop.wait_for(|v| *v) => break,
+        };
+        let Some(ev) = ev else { break };
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                tracing::debug!(error = %e, "scale target watch");
+                continue;
+            }
+        };
+        let c = cache(&caches);
+        let key = |o: &K| {
+            let m = o.meta();
+            Some((m.namespace.clone()?, m.name.clone()?))
+        };
+        match ev {
+            watcher::Event::Init => listing = Some(Store::default()),
+            watcher::Event::InitApply(o) => {
+                if let (Some(l), Some((ns, name))) = (listing.as_mut(), key(&o)) {
+                    l.insert(&ns, &name, convert(&o));
+                }
+            }
+            watcher::Event::InitDone => {
+                if let Some(l) = listing.take() {
+                    c.write().replace(scope.as_deref(), l);
+                }
+                if !listed_once {
+                    listed_once = true;
+                    c.unsynced.send_modify(|n| *n = n.saturating_sub(1));
+                }
+            }
+            watcher::Event::Apply(o) => {
+                if let Some((ns, name)) = key(&o) {
+                    let v = convert(&o);
+                    c.write().insert(&ns, &name, v);
+                }
+            }
+            watcher::Event::Delete(o) => {
+                if let Some((ns, name)) = key(&o) {
+                    c.write().remove(&ns, &name);
+                }
+            }
+        }
+    }
+    if !listed_once {
+        // Stopped before listing: nobody should wait for this watch any more.
+        cache(&caches)
+            .unsynced
+            .send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(l: &[(&str, &str)]) -> Vec<(Box<str>, Box<str>)> {
+        let mut v: Vec<(Box<str>, Box<str>)> =
+            l.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn selectors_read_both_forms_and_match_as_kubernetes_does() {
+        let s = Selector::parse("app=web, tier in (a,b),!canary,env!=prod,zone notin (z1),track")
+            .unwrap();
+        assert!(s.matches(&labels(&[("app", "web"), ("tier", "a"), ("track", "x")])));
+        assert!(!s.matches(&labels(&[("app", "web"), ("tier", "c"), ("track", "x")])));
+        assert!(!s.matches(&labels(&[
+            ("app", "web"),
+            ("tier", "a"),
+            ("track", "x"),
+            ("canary", "1")
+        ])));
+        assert!(!s.matches(&labels(&[
+            ("app", "web"),
+            ("tier", "b"),
+            ("track", "x"),
+            ("env", "prod")
+        ])));
+        assert!(!s.matches(&labels(&[
+            ("app", "web"),
+            ("tier", "b"),
+            ("track", "x"),
+            ("zone", "z1")
+        ])));
+        assert!(!s.matches(&labels(&[("app", "web"), ("tier", "b")])));
+        assert!(Selector::parse("app in (a").is_err());
+        assert!(Selector::parse("").unwrap().is_empty());
+
+        let ls: LabelSelector = serde_json::from_value(serde_json::json!({
+            "matchLabels": {"app": "web"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
+                                 {"key": "canary", "operator": "DoesNotExist"}]}))
+        .unwrap();
+        let s = Selector::of(&ls).unwrap();
+        assert_eq!(
+            s,
+            Selector::parse("app=web,tier in (a,b),!canary").unwrap()
+        );
+        let bad: LabelSelector = serde_json::from_value(serde_json::json!({
+            "matchExpressions": [{"key": "tier", "operator": "Near", "values": ["a"]}]}))
+        .unwrap();
+        assert_eq!(Selector::of(&bad), None);
+    }
+
+    #[test]
+    fn pods_are_read_as_consumers_by_selector_without_terminating_ones() {
+        let caches = TargetCaches::new();
+        caches.pods.unsynced.send_modify(|n| *n += 1);
+        assert_eq!(
+            caches.consumers("ns", &Selector::parse("app=web").unwrap()),
+            None,
+            "not listed yet"
+        );
+        caches.pods.unsynced.send_modify(|n| *n -= 1);
+        let meta = |name: &str, app: &str, ann: serde_json::Value, deleting: bool| -> ObjectMeta {
+            let mut m = serde_json::json!({"name": name, "namespace": "ns", "labels": {"app": app},
+                "annotations": ann, "creationTimestamp": "2026-01-01T00:00:10Z"});
+            if deleting {
+                m["deletionTimestamp"] = "2026-01-01T00:01:00Z".into();
+            }
+            serde_json::from_value(m).unwrap()
+        };
+        caches.apply_pod(&meta(
+            "a",
+            "web",
+            serde_json::json!({ANNOTATION_BUSY: "true"}),
+            false,
+        ));
+        caches.apply_pod(&meta(
+            "b",
+            "web",
+            serde_json::json!({POD_DELETION_COST: "-5"}),
+            false,
+        ));
+        caches.apply_pod(&meta("c", "web", serde_json::json!({}), true));
+        caches.apply_pod(&meta("d", "db", serde_json::json!({}), false));
+        let mut got = caches
+            .consumers("ns", &Selector::parse("app=web").unwrap())
+            .unwrap();
+        got.sort_by(|x, y| x.name.cmp(&y.name));
+        let names: Vec<(&str, bool, i32)> = got
+            .iter()
+            .map(|p| (p.name.as_str(), p.busy, p.deletion_cost))
+            .collect();
+        assert_eq!(names, [("ns/a", true, 0), ("ns/b", false, -5)]);
+        assert_eq!(got[0].created, clock::Timestamp::from_secs(1_767_225_610));
+    }
+
+    #[test]
+    fn a_listing_replaces_only_its_own_scope() {
+        let mut s: Store<u32> = Store::default();
+        s.insert("a", "x", 1);
+        s.insert("b", "y", 2);
+        let mut fresh = Store::default();
+        fresh.insert("a", "z", 3);
+        s.replace(Some("a"), fresh);
+        assert_eq!((s.get("a", "x"), s.get("a", "z"), s.get("b", "y")), (None, Some(&3), Some(&2)));
+        s.replace(None, Store::default());
+        assert!(s.by_ns.is_empty());
+    }
+
+    #[test]
+    fn a_workload_keeps_counts_generation_and_selector() {
+        let v: WorkloadView = serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "ns", "generation": 7},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}},
+            "status": {"readyReplicas": 2, "replicas": 3}}))
+        .unwrap();
+        let w = v.workload();
+        assert_eq!((w.generation, w.replicas, w.ready), (7, 3, 2));
+        assert_eq!(*w.selector.unwrap(), Selector::parse("app=web").unwrap());
+        let caches = TargetCaches::new();
+        assert_eq!(
+            caches.workload(WorkloadKind::Deployment, "ns", "web"),
+            Err(Missing::NotListed)
+        );
+    }
+}

@@ -723,11 +723,27 @@ mod tests {
         .unwrap();
         let w = v.workload();
         assert_eq!((w.generation, w.replicas, w.ready), (7, 3, 2));
-        assert_eq!(*w.selector.unwrap(), Selector::parse("app=web").unwrap());
+        assert_eq!(
+            *w.selector.clone().unwrap(),
+            Selector::parse("app=web").unwrap()
+        );
+        // A watch that has not listed cannot say "absent"; once listed, it can.
         let caches = TargetCaches::new();
+        caches.deployments.unsynced.send_modify(|n| *n += 1);
         assert_eq!(
             caches.workload(WorkloadKind::Deployment, "ns", "web"),
             Err(Missing::NotListed)
+        );
+        caches.deployments.unsynced.send_modify(|n| *n -= 1);
+        assert_eq!(
+            caches.workload(WorkloadKind::Deployment, "ns", "web"),
+            Err(Missing::Absent)
+        );
+        caches.apply_workload(WorkloadKind::Deployment, "ns", "web", w.clone());
+        assert_eq!(caches.workload(WorkloadKind::Deployment, "ns", "web"), Ok(w));
+        assert_eq!(
+            caches.workload(WorkloadKind::StatefulSet, "ns", "web"),
+            Err(Missing::Absent)
         );
     }
 }

@@ -250,7 +250,13 @@ mod tests {
         let so = ObjectRef::namespaced("ScaledObject", "ns", "so");
         let t = Timestamp::from_secs(1000);
         for _ in 0..3 {
-            r.warn(t, Topic::Scale, so.clone(), "KEDAScalerFailed", "down".into());
+            r.warn(
+                t,
+                Topic::Scale,
+                so.clone(),
+                "KEDAScalerFailed",
+                "down".into(),
+            );
         }
         assert_eq!(r.take().len(), 3);
         assert!(r.seen.is_empty());

@@ -103,7 +103,11 @@ pub struct Template(Box<str>);
 impl Template {
     pub fn of(pod: &Pod) -> Template {
         // A `Pod` is plain data: serializing it cannot fail.
-        Template(serde_json::to_string(pod).unwrap_or_default().into_boxed_str())
+        Template(
+            serde_json::to_string(pod)
+                .unwrap_or_default()
+                .into_boxed_str(),
+        )
     }
 
     /// A template from JSON text (a `Pod`: metadata and spec), checked to parse.

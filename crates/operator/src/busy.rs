@@ -177,10 +177,7 @@ mod tests {
         let victims = ["ns/c".to_string(), "ns/a".to_string()];
         assert_eq!(
             mark_changes(&pods, &victims),
-            vec![
-                ("ns/b".into(), None),
-                ("ns/a".into(), Some(m)),
-            ]
+            vec![("ns/b".into(), None), ("ns/a".into(), Some(m)),]
         );
         assert!(mark_changes(&pods[2..], &victims[..1]).is_empty());
     }
@@ -194,15 +191,36 @@ mod tests {
         let task = tokio::spawn(async move { mark_victims(&client, "ns", &pods, &victims).await });
         fixtures::timeout(Duration::from_secs(5), async {
             let body = api
-                .expect("PATCH", "/api/v1/namespaces/ns/pods/b?", 200, json!({"metadata": {"name": "b"}}))
+                .expect(
+                    "PATCH",
+                    "/api/v1/namespaces/ns/pods/b?",
+                    200,
+                    json!({"metadata": {"name": "b"}}),
+                )
                 .await;
-            assert_eq!(body, json!({"metadata": {"annotations": {POD_DELETION_COST: null}}}));
+            assert_eq!(
+                body,
+                json!({"metadata": {"annotations": {POD_DELETION_COST: null}}})
+            );
             let body = api
-                .expect("PATCH", "/api/v1/namespaces/ns/pods/a?", 404, fixtures::not_found("pods", "a"))
+                .expect(
+                    "PATCH",
+                    "/api/v1/namespaces/ns/pods/a?",
+                    404,
+                    fixtures::not_found("pods", "a"),
+                )
                 .await;
-            assert_eq!(body["metadata"]["annotations"][POD_DELETION_COST], json!("-2147483648"));
-            api.expect("PATCH", "/api/v1/namespaces/ns/pods/c?", 200, json!({"metadata": {"name": "c"}}))
-                .await;
+            assert_eq!(
+                body["metadata"]["annotations"][POD_DELETION_COST],
+                json!("-2147483648")
+            );
+            api.expect(
+                "PATCH",
+                "/api/v1/namespaces/ns/pods/c?",
+                200,
+                json!({"metadata": {"name": "c"}}),
+            )
+            .await;
         })
         .await;
         assert_eq!(task.await.unwrap().unwrap(), 2);

@@ -14,10 +14,13 @@ use kube::api::{ApiResource, GroupVersionKind, Patch, PatchParams};
 use crate::targets::{Missing, Selector, TargetCaches, WorkloadKind};
 use crate::{Error, Result};
 
+/// Discovered resources by (`apiVersion`, `kind`).
+type Discovered = HashMap<(String, String), Arc<ApiResource>>;
+
 /// Discovery results per `apiVersion` + `kind`, shared by every ScaledObject.
 #[derive(Clone, Default)]
 pub struct Resources {
-    cache: Arc<Mutex<HashMap<(String, String), Arc<ApiResource>>>>,
+    cache: Arc<Mutex<Discovered>>,
 }
 
 impl Resources {

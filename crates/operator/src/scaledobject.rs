@@ -742,7 +742,11 @@ impl KubeObject {
 }
 
 impl runner::Target for KubeObject {
-    async fn observe(&mut self, _key: &WorkloadKey, pods: bool) -> std::result::Result<Observed, String> {
+    async fn observe(
+        &mut self,
+        _key: &WorkloadKey,
+        pods: bool,
+    ) -> std::result::Result<Observed, String> {
         let io = self.io.clone();
         let read = match self.target.read_cached(&io.caches) {
             Some(r) => r,
@@ -840,13 +844,8 @@ impl KubeObject {
         let hash = self.status.hash;
         if self.written != Some(hash) {
             let permit = io.api_permits.acquire().await.ok();
-            let written_now = Box::pin(patch_status(
-                &io.ctx,
-                &key.namespace,
-                &key.name,
-                &status,
-            ))
-            .await;
+            let written_now =
+                Box::pin(patch_status(&io.ctx, &key.namespace, &key.name, &status)).await;
             drop(permit);
             match written_now {
                 Ok(()) => self.written = Some(hash),

@@ -376,7 +376,12 @@ impl WorkloadView {
             generation: self.metadata.generation.unwrap_or(0),
             replicas: self.spec.replicas.unwrap_or(1).max(0) as u32,
             ready: self.status.ready_replicas.unwrap_or(0).max(0) as u32,
-            selector: self.spec.selector.as_ref().and_then(Selector::of).map(Arc::new),
+            selector: self
+                .spec
+                .selector
+                .as_ref()
+                .and_then(Selector::of)
+                .map(Arc::new),
         }
     }
 }
@@ -458,12 +463,7 @@ impl TargetCaches {
 
     /// A Deployment's or StatefulSet's counts and selector; `Err` with the reason when the
     /// cache cannot answer (not listed yet: read `/scale` instead; listed and absent: gone).
-    pub fn workload(
-        &self,
-        kind: WorkloadKind,
-        ns: &str,
-        name: &str,
-    ) -> Result<Workload, Missing> {
+    pub fn workload(&self, kind: WorkloadKind, ns: &str, name: &str) -> Result<Workload, Missing> {
         let c = self.workloads(kind);
         match c.read().get(ns, name) {
             Some(w) => Ok(w.clone()),
@@ -645,10 +645,7 @@ mod tests {
                                  {"key": "canary", "operator": "DoesNotExist"}]}))
         .unwrap();
         let s = Selector::of(&ls).unwrap();
-        assert_eq!(
-            s,
-            Selector::parse("app=web,tier in (a,b),!canary").unwrap()
-        );
+        assert_eq!(s, Selector::parse("app=web,tier in (a,b),!canary").unwrap());
         let bad: LabelSelector = serde_json::from_value(serde_json::json!({
             "matchExpressions": [{"key": "tier", "operator": "Near", "values": ["a"]}]}))
         .unwrap();
@@ -707,7 +704,10 @@ mod tests {
         let mut fresh = Store::default();
         fresh.insert("a", "z", 3);
         s.replace(Some("a"), fresh);
-        assert_eq!((s.get("a", "x"), s.get("a", "z"), s.get("b", "y")), (None, Some(&3), Some(&2)));
+        assert_eq!(
+            (s.get("a", "x"), s.get("a", "z"), s.get("b", "y")),
+            (None, Some(&3), Some(&2))
+        );
         s.replace(None, Store::default());
         assert!(s.by_ns.is_empty());
     }
@@ -740,7 +740,10 @@ mod tests {
             Err(Missing::Absent)
         );
         caches.apply_workload(WorkloadKind::Deployment, "ns", "web", w.clone());
-        assert_eq!(caches.workload(WorkloadKind::Deployment, "ns", "web"), Ok(w));
+        assert_eq!(
+            caches.workload(WorkloadKind::Deployment, "ns", "web"),
+            Ok(w)
+        );
         assert_eq!(
             caches.workload(WorkloadKind::StatefulSet, "ns", "web"),
             Err(Missing::Absent)

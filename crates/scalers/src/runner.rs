@@ -81,11 +81,7 @@ pub trait Target: Send + 'static {
 
     /// Carry out a step, in this order: mark `step.victims` for deletion first, then write
     /// `step.replicas` (when set); announce `step.intent`; publish the events; report.
-    fn carry_out(
-        &mut self,
-        lp: &ScaleLoop,
-        poll: Poll,
-    ) -> impl Future<Output = Carried> + Send;
+    fn carry_out(&mut self, lp: &ScaleLoop, poll: Poll) -> impl Future<Output = Carried> + Send;
 }
 
 /// What [`Target::carry_out`] did with the count.
@@ -165,7 +161,10 @@ enum Command<T> {
     Remove(WorkloadKey, oneshot::Sender<bool>),
     Contains(WorkloadKey, oneshot::Sender<bool>),
     /// An event-driven trigger saw a change.
-    Wake { id: usize, incarnation: u64 },
+    Wake {
+        id: usize,
+        incarnation: u64,
+    },
 }
 
 /// The scale loops of many objects (see the module doc). Cheap to clone.
@@ -232,7 +231,11 @@ impl<T: Target> Runner<T> {
     /// Returns whether it was running.
     pub async fn remove(&self, key: &WorkloadKey) -> bool {
         let (tx, rx) = oneshot::channel();
-        if self.shard(key).send(Command::Remove(key.clone(), tx)).is_err() {
+        if self
+            .shard(key)
+            .send(Command::Remove(key.clone(), tx))
+            .is_err()
+        {
             return false;
         }
         rx.await.unwrap_or(false)

@@ -398,7 +398,8 @@ async fn thousands_of_objects_over_shards_each_poll_once_per_interval_on_time() 
     let clock = Arc::new(TokioClock::new(Timestamp::from_secs(1_000)));
     let (runner, _) = start(&clock, 3);
     let scaler = MemoryScaler::new(7.0, 0.0);
-    let targets: Vec<Arc<MemoryTarget>> = (0..3000).map(|_| Arc::new(MemoryTarget::new(0))).collect();
+    let targets: Vec<Arc<MemoryTarget>> =
+        (0..3000).map(|_| Arc::new(MemoryTarget::new(0))).collect();
     let start_ts = clock.now();
     for (i, t) in targets.iter().enumerate() {
         let cfg = config(&format!("w{i}"), "", "");

@@ -237,12 +237,8 @@ async fn lead(
     stop: watch::Receiver<bool>,
 ) {
     let intents = (opts.provider != ProviderKind::None).then(IntentBoard::default);
-    let shared = scaledobject::Shared::new(
-        ctx.clone(),
-        intents.clone(),
-        autoscale_metrics,
-        opts.policy,
-    );
+    let shared =
+        scaledobject::Shared::new(ctx.clone(), intents.clone(), autoscale_metrics, opts.policy);
     let mut tasks = vec![
         tokio::spawn(scaledobject::run(shared, stop.clone())),
         tokio::spawn(crate::scaledjob::run(ctx.clone(), stop.clone())),

@@ -681,8 +681,9 @@ spec:
         assert!(s.intent.is_some());
         l.set_policy(&Policy::preset(PolicyName::KedaKarpenter));
         assert!(!l.marks_victims());
-        // Due at the combined cadence's time; then KEDA's and the HPA's own timers.
-        assert_eq!(l.due(), t0.add(Duration::from_secs(30)));
+        // Due at the combined cadence's time (kedge reads at least every 5 s); then KEDA's
+        // and the HPA's own timers (the HPA's 15 s comes first).
+        assert_eq!(l.due(), t0.add(Duration::from_secs(5)));
         let s = l.step(
             l.due(),
             &ScaleInput {
@@ -692,7 +693,7 @@ spec:
             &mut rec,
         );
         assert!(s.intent.is_none(), "no joint decisions upstream");
-        assert_eq!(s.next, t0.add(Duration::from_secs(45)));
+        assert_eq!(s.next, t0.add(Duration::from_secs(20)));
     }
 
     #[test]

@@ -816,9 +816,15 @@ impl KubeObject {
             }
         }
         if carried == Carried::Done
-            && let (Some(intent), Some(board)) = (poll.step.intent, &io.intents)
+            && poll.step.replicas.is_some()
+            && let Some(board) = &io.intents
         {
-            board.announce(intent);
+            // Joint decisions: the scale-out's intent; and every write lets consolidation
+            // settle after it (`engine::NodeEngine::note_scale`).
+            if let Some(intent) = poll.step.intent {
+                board.announce(intent);
+            }
+            board.note_scale(poll.now);
         }
         let so = self.object_ref(key);
         for e in poll.events {

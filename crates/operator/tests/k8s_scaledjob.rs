@@ -10,10 +10,8 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use common::{control_plane, eventually, init_logs, install_crds, namespace};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Secret;
@@ -21,44 +19,6 @@ use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use operator::run::{Options, ProviderKind};
 use serde_json::json;
-
-struct Sqs {
-    url: String,
-    client: aws_sdk_sqs::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn sqs() -> Sqs {
-    let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
-    let store = store::Store::open(&store::Durability::InMemory, clock).expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (state, stop_tx) = gateway::AppState::new(store, gateway::Config::default());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = gateway::serve(
-            listener,
-            state,
-            async {
-                let _ = rx.await;
-            },
-            stop_tx,
-        )
-        .await;
-    });
-    let url = format!("http://{addr}");
-    let conf = aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&url)
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    Sqs {
-        url,
-        client: aws_sdk_sqs::Client::from_conf(conf),
-        _stop: tx,
-    }
-}
 
 fn dyn_api(client: &kube::Client, ns: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
     let ar = ApiResource::from_gvk_with_plural(
@@ -98,7 +58,7 @@ async fn jobs(api: &Api<Job>) -> Vec<(String, String, bool)> {
         .collect()
 }
 
-async fn send(sqs: &Sqs, queue: &str, n: usize) {
+async fn send(sqs: &common::Sqs, queue: &str, n: usize) {
     for i in 0..n {
         sqs.client
             .send_message()
@@ -111,7 +71,7 @@ async fn send(sqs: &Sqs, queue: &str, n: usize) {
 }
 
 /// What one Job's consumer does: take a message and finish.
-async fn consume_one(sqs: &Sqs, queue: &str, jobs_api: &Api<Job>, job: &str) {
+async fn consume_one(sqs: &common::Sqs, queue: &str, jobs_api: &Api<Job>, job: &str) {
     let got = sqs
         .client
         .receive_message()
@@ -160,7 +120,7 @@ async fn a_backlog_becomes_one_job_per_message_with_history_and_rollout() {
     let client = cp.client().await.unwrap();
     install_crds(&client).await;
     let ns = namespace(&client, "kedge-scaledjob").await;
-    let sqs = sqs().await;
+    let sqs = common::sqs("us-east-1").await;
     let queue = sqs
         .client
         .create_queue()

@@ -10,7 +10,6 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -18,44 +17,6 @@ use kube::core::{ApiResource, GroupVersionKind};
 use operator::controlplane::ControlPlane;
 use operator::run::{Options, ProviderKind};
 use serde_json::{Value, json};
-
-struct Sqs {
-    url: String,
-    client: aws_sdk_sqs::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn sqs() -> Sqs {
-    let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
-    let store = store::Store::open(&store::Durability::InMemory, clock).expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (state, stop_tx) = gateway::AppState::new(store, gateway::Config::default());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = gateway::serve(
-            listener,
-            state,
-            async {
-                let _ = rx.await;
-            },
-            stop_tx,
-        )
-        .await;
-    });
-    let url = format!("http://{addr}");
-    let conf = aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&url)
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    Sqs {
-        url,
-        client: aws_sdk_sqs::Client::from_conf(conf),
-        _stop: tx,
-    }
-}
 
 fn deployment(name: &str, replicas: i32, queue_url: &str) -> Deployment {
     serde_json::from_value(json!({
@@ -198,7 +159,7 @@ async fn scaled_object_scales_a_deployment_on_queue_depth_and_explains_why() {
         common::install_crds(&client).await;
     }
     let ns = common::namespace(&client, "so-a").await;
-    let sqs = sqs().await;
+    let sqs = common::sqs("us-east-1").await;
     let q = sqs
         .client
         .create_queue()
@@ -518,7 +479,7 @@ async fn two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
         common::install_crds(&client).await;
     }
     let ns = common::namespace(&client, "so-d").await;
-    let sqs = sqs().await;
+    let sqs = common::sqs("us-east-1").await;
     let q = sqs
         .client
         .create_queue()

@@ -27,7 +27,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
@@ -38,45 +37,6 @@ use serde_json::{Value, json};
 
 const NS: &str = "keda-test";
 const APP: &str = "sqs-app";
-
-struct Sqs {
-    url: String,
-    client: aws_sdk_sqs::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-/// `kedge serve`'s SQS in this process, on a loopback port.
-async fn sqs() -> Sqs {
-    let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
-    let store = store::Store::open(&store::Durability::InMemory, clock).expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (state, stop_tx) = gateway::AppState::new(store, gateway::Config::default());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = gateway::serve(
-            listener,
-            state,
-            async {
-                let _ = rx.await;
-            },
-            stop_tx,
-        )
-        .await;
-    });
-    let url = format!("http://{addr}");
-    let conf = aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .endpoint_url(&url)
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    Sqs {
-        url,
-        client: aws_sdk_sqs::Client::from_conf(conf),
-        _stop: tx,
-    }
-}
 
 fn dynamic(
     client: &kube::Client,
@@ -266,7 +226,7 @@ async fn seed_scale_out_launches_only_needed_nodes_and_scale_in_removes_the_empt
     let _lock = common::cluster_lock().await;
     common::install_crds(&client).await;
     common::namespace(&client, NS).await;
-    let sqs = sqs().await;
+    let sqs = common::sqs("us-west-2").await;
     let queue = sqs
         .client
         .create_queue()

@@ -36,7 +36,7 @@ use model::kube::{
     TopologySpreadConstraint, WhenUnsatisfiable, tolerates_all,
 };
 
-use crate::catalog::{CAPACITY_TYPES, Catalog, CatalogIndex};
+use crate::catalog::{CAPACITY_TYPES, Catalog, CatalogIndex, offer_bit};
 use crate::requirements::{Requirement, Requirements};
 use crate::resources::{GIB, Res};
 use crate::typeset::TypeSet;
@@ -399,18 +399,16 @@ impl<'c> Scheduler<'c> {
     }
 
     fn offer_mask_for(&self, reqs: &Requirements) -> u64 {
-        let nct = CAPACITY_TYPES.len() + 1;
         let mut m = 0u64;
         for (z, &zi) in &self.idx.zone_index {
             if reqs.get(LABEL_ZONE).is_some_and(|r| !r.has(z)) {
                 continue;
             }
-            for (ci, c) in CAPACITY_TYPES.iter().enumerate() {
+            for c in CAPACITY_TYPES {
                 if reqs.get(LABEL_CAPACITY_TYPE).is_some_and(|r| !r.has(c)) {
                     continue;
                 }
-                let bit = zi * nct + ci;
-                if bit < 64 {
+                if let Some(bit) = offer_bit(zi, c) {
                     m |= 1 << bit;
                 }
             }

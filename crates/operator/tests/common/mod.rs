@@ -130,3 +130,45 @@ pub async fn start_operator(opts: Options) -> Op {
         task,
     }
 }
+
+/// `kedge serve`'s SQS in this process, on a loopback port, and an SDK client for it.
+pub struct Sqs {
+    pub url: String,
+    pub client: aws_sdk_sqs::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn sqs(region: &str) -> Sqs {
+    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+    let clock: std::sync::Arc<dyn clock::Clock> = std::sync::Arc::new(clock::SystemClock);
+    let store = store::Store::open(&store::Durability::InMemory, clock).expect("store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (state, stop_tx) = gateway::AppState::new(store, gateway::Config::default());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = gateway::serve(
+            listener,
+            state,
+            async {
+                let _ = rx.await;
+            },
+            stop_tx,
+        )
+        .await;
+    });
+    let url = format!("http://{addr}");
+    let conf = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .endpoint_url(&url)
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .build();
+    Sqs {
+        url,
+        client: aws_sdk_sqs::Client::from_conf(conf),
+        _stop: tx,
+    }
+}

@@ -43,6 +43,11 @@ pub struct ConsumeArgs {
     /// Keep `busy` or `idle` in this file (see the workload crate docs).
     #[arg(long, env = "KEDGE_STATUS_FILE", value_name = "PATH")]
     pub status_file: Option<PathBuf>,
+    /// Fault injection (the twin's `consumer-crash` fault): while this file exists, the
+    /// consumer kills itself with SIGKILL on receiving a poison message, before deleting it.
+    /// The file holds the share of messages that are poison (0–1; empty: all).
+    #[arg(long, env = "KEDGE_CRASH_FILE", value_name = "PATH")]
+    pub crash_file: Option<PathBuf>,
     /// Stored in each item; defaults to $HOSTNAME (the pod name in Kubernetes), else the pid.
     #[arg(long, env = "KEDGE_CONSUMER_ID")]
     pub consumer_id: Option<String>,
@@ -66,6 +71,7 @@ pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
     cfg.visibility_timeout = a.visibility_timeout;
     cfg.grace_period = a.grace_period;
     cfg.status_file = a.status_file;
+    cfg.crash_file = a.crash_file;
     let clients = workload::Clients::from_env().await;
     let consumer = workload::Consumer::new(cfg, clients).context("consuming")?;
     // In a cluster (POD_NAME/POD_NAMESPACE from the downward API), publish busy/idle on the

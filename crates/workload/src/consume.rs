@@ -81,6 +81,12 @@ pub struct ConsumeConfig {
     pub grace_period: Duration,
     /// The busy/idle status file (see the crate docs).
     pub status_file: Option<PathBuf>,
+    /// Fault injection (the local twin's `consumer-crash` fault): while this file exists, a
+    /// receive holding a poison message kills the consumer with SIGKILL before it works on or
+    /// deletes anything. The file holds the share of messages that are poison (`0`–`1`; empty
+    /// or unreadable: every message); which ones is fixed per message id, so a poison message
+    /// stays poison on every receive until it reaches the DLQ.
+    pub crash_file: Option<PathBuf>,
     /// Stamps `written_at`.
     pub clock: Arc<dyn Clock>,
 }
@@ -100,6 +106,7 @@ impl ConsumeConfig {
             work: Work::default(),
             grace_period: Duration::from_secs(30),
             status_file: None,
+            crash_file: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -272,6 +279,12 @@ impl Consumer {
                     }
                 }
                 continue;
+            }
+            if let Some(f) = &cfg.crash_file
+                && holds_poison(f, &msgs)
+            {
+                tracing::warn!(file = %f.display(), "fault injection: crashing while holding a message");
+                crash();
             }
             // Counted before the status flips, so an observer that sees `Busy` sees the batch.
             self.progress
@@ -648,5 +661,77 @@ fn burn_cpu(d: Duration) {
             x ^= x << 17;
         }
         std::hint::black_box(x);
+    }
+}
+
+/// Whether `crash_file` exists and `msgs` hold a message it declares poison (see
+/// [`ConsumeConfig::crash_file`]).
+fn holds_poison(crash_file: &std::path::Path, msgs: &[Message]) -> bool {
+    let share = match std::fs::read_to_string(crash_file) {
+        Ok(s) => s.trim().parse::<f64>().unwrap_or(1.0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+        Err(_) => 1.0,
+    };
+    msgs.iter()
+        .any(|m| poison(m.message_id().unwrap_or_default(), share))
+}
+
+/// A fixed share of message ids (FNV-1a, so the same id is poison on every receive).
+fn poison(message_id: &str, share: f64) -> bool {
+    if share >= 1.0 {
+        return true;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in message_id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    ((h % 1_000_000) as f64) < share * 1_000_000.0
+}
+
+/// Dies as a crashing container does: SIGKILL, no clean-up, held messages not given back.
+fn crash() -> ! {
+    #[cfg(unix)]
+    // SAFETY: raise only sends a signal to this process.
+    unsafe {
+        libc::raise(libc::SIGKILL);
+    }
+    std::process::abort()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(id: &str) -> Message {
+        Message::builder().message_id(id).build()
+    }
+
+    #[test]
+    fn poison_share_is_fixed_per_message_and_close_to_the_share() {
+        let ids: Vec<String> = (0..10_000).map(|i| format!("id-{i}")).collect();
+        let hit = ids.iter().filter(|id| poison(id, 0.3)).count();
+        assert!((2_700..3_300).contains(&hit), "{hit} of 10000 at share 0.3");
+        assert!(ids.iter().all(|id| poison(id, 0.3) == poison(id, 0.3)));
+        assert!(ids.iter().all(|id| poison(id, 1.0)));
+        assert!(!ids.iter().any(|id| poison(id, 0.0)));
+    }
+
+    #[test]
+    fn crash_file_decides_only_while_it_exists() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("consumer-crash");
+        let batch = [msg("a"), msg("b")];
+        assert!(!holds_poison(&f, &batch));
+        std::fs::write(&f, "1\n").expect("write");
+        assert!(holds_poison(&f, &batch));
+        std::fs::write(&f, "0\n").expect("write");
+        assert!(!holds_poison(&f, &batch));
+        std::fs::write(&f, "").expect("write");
+        assert!(
+            holds_poison(&f, &batch),
+            "an empty file means every message"
+        );
+        std::fs::remove_file(&f).expect("remove");
+        assert!(!holds_poison(&f, &batch));
     }
 }

@@ -122,8 +122,6 @@ pub struct Totals {
     pub pods_started: u64,
     pub pods_exited_unexpectedly: u64,
     pub chaos_killed: u64,
-    /// Consumers SIGKILLed by a `consumer-crash` fault.
-    pub crash_faults: u64,
     pub scale_events: u64,
     /// The first scale-out (ms since the epoch).
     pub first_scale_out_ms: Option<u64>,
@@ -272,6 +270,8 @@ impl LocalCluster {
         );
         virt.add_baseline(&cfg.baseline, now.as_millis())
             .map_err(Error::Baseline)?;
+        // A crash file left by an earlier run in the same directory must not crash these pods.
+        let _ = std::fs::remove_file(process::crash_file(&cfg.pod_dir));
         let mut procs = Processes {
             cmd: cfg.consumer.clone(),
             dir: cfg.pod_dir.clone(),
@@ -388,6 +388,9 @@ impl LocalCluster {
         );
         if a != self.active {
             self.record(t, "fault", format!("faults active: {a}"));
+            if a.consumer_crash != self.active.consumer_crash {
+                self.set_crash_file(t, a.consumer_crash);
+            }
             self.virt.faults = a.clone();
             self.active = a;
         }
@@ -406,9 +409,6 @@ impl LocalCluster {
             return Err(e);
         }
         self.reap(t);
-        if self.active.consumer_crash.is_some() {
-            self.crash_busy(t);
-        }
         let due = !self.engine.due(now).is_empty();
         let mut triggers = Vec::new();
         if due && self.active.scaler_down {
@@ -574,30 +574,25 @@ impl LocalCluster {
         killed
     }
 
-    /// A `consumer-crash` fault: every consumer holding a message dies before deleting it
-    /// (SIGKILL; the pod is replaced as after any unexpected exit, the message returns after
-    /// its visibility timeout and its receive counts towards maxReceiveCount).
-    fn crash_busy(&mut self, t: u64) {
-        let busy: Vec<usize> = self
-            .virt
-            .alive()
-            .filter(|&i| self.virt.pods[i].state == PodState::Running && self.procs.busy(i))
-            .collect();
-        let mut killed = 0;
-        for &i in &busy {
-            if let Some(p) = self.procs.procs.get_mut(i).and_then(Option::as_mut)
-                && p.exited().is_none()
-            {
-                p.signal(libc::SIGKILL);
-                killed += 1;
-            }
-        }
-        if killed > 0 {
-            self.totals.crash_faults += killed;
+    /// A `consumer-crash` fault: while it lasts the crash file holds the share of poison
+    /// messages, and a consumer that receives one dies with SIGKILL before deleting it (the
+    /// pod is replaced as after any unexpected exit, the message returns after its visibility
+    /// timeout and its receive counts towards maxReceiveCount). The consumer crashes itself so
+    /// that it dies on the message, not on whichever tick notices it busy.
+    fn set_crash_file(&mut self, t: u64, share: Option<f64>) {
+        let path = process::crash_file(&self.procs.dir);
+        let r = match share {
+            Some(s) => std::fs::write(&path, format!("{s}\n")),
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                r => r,
+            },
+        };
+        if let Err(e) = r {
             self.record(
                 t,
-                "pod",
-                format!("fault: {killed} consumer(s) crashed holding a message"),
+                "fault",
+                format!("consumer-crash fault: {}: {e}", path.display()),
             );
         }
     }

@@ -13,7 +13,8 @@ use workload::Status;
 
 use super::Error;
 
-/// How to start one consumer: `program args… --status-file PATH --consumer-id NAME`.
+/// How to start one consumer: `program args… --status-file PATH --crash-file PATH
+/// --consumer-id NAME` (the crash file exists while a `consumer-crash` fault is active).
 #[derive(Debug, Clone)]
 pub struct ConsumerCommand {
     pub program: PathBuf,
@@ -29,6 +30,11 @@ pub struct PodProcess {
     pub status_file: PathBuf,
 }
 
+/// The file that makes consumers started in `dir` crash (see `kedge consume --crash-file`).
+pub fn crash_file(dir: &Path) -> PathBuf {
+    dir.join("consumer-crash")
+}
+
 impl PodProcess {
     /// Start the consumer for pod `name`; its status file and log go to `dir`.
     pub fn spawn(cmd: &ConsumerCommand, name: &str, dir: &Path) -> Result<PodProcess, Error> {
@@ -42,6 +48,8 @@ impl PodProcess {
         c.args(&cmd.args)
             .arg("--status-file")
             .arg(&status_file)
+            .arg("--crash-file")
+            .arg(crash_file(dir))
             .arg("--consumer-id")
             .arg(name)
             .envs(cmd.env.iter().map(|(k, v)| (k, v)))

@@ -508,9 +508,14 @@ impl Virtual {
             Effect::Scale {
                 replicas, victims, ..
             } => {
-                for v in &victims {
-                    if let Some(i) = self.pod_index(v) {
-                        self.pods[i].deletion_cost = engine::replicaset::VICTIM_DELETION_COST;
+                // The victims carry the mark, and only they: a pod an earlier scale-in marked
+                // may be busy by now (as the operator's pod-deletion-cost patches).
+                if replicas < self.replicas || !victims.is_empty() {
+                    let pods = self.consumer_pods();
+                    for (name, cost) in engine::replicaset::mark_changes(&pods, &victims) {
+                        if let Some(i) = self.pod_index(&name) {
+                            self.pods[i].deletion_cost = cost.unwrap_or(0);
+                        }
                     }
                 }
                 if replicas != self.replicas {
@@ -706,5 +711,85 @@ impl Virtual {
             }
         }
         (r, p, t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::quantity::Quantity;
+    use std::collections::HashSet;
+
+    /// Consumers that are busy when the test says so; SIGTERM waits for busy ones.
+    #[derive(Default)]
+    struct Consumers {
+        busy: HashSet<usize>,
+        stopped: Vec<usize>,
+    }
+
+    impl Backend for Consumers {
+        fn start(&mut self, _i: usize, _key: &str, _now: u64) {}
+        fn stop(&mut self, i: usize, _now: u64) -> bool {
+            self.stopped.push(i);
+            !self.busy.contains(&i)
+        }
+        fn kill(&mut self, _i: usize, _now: u64) {}
+        fn busy(&self, i: usize) -> bool {
+            self.busy.contains(&i)
+        }
+    }
+
+    fn scale(v: &mut Virtual, b: &mut Consumers, now: u64, replicas: u32, victims: &[&str]) {
+        v.refresh_flags(b);
+        let e = Effect::Scale {
+            workload: engine::WorkloadKey::new("ns", "consumer"),
+            replicas,
+            victims: victims.iter().map(|s| s.to_string()).collect(),
+        };
+        v.apply(e, now, false, b);
+        v.reconcile(now, b);
+        v.place(now);
+    }
+
+    #[test]
+    fn an_earlier_scale_ins_mark_does_not_make_a_busy_consumer_go() {
+        let cpu: Quantity = "250m".parse().expect("cpu");
+        let mem: Quantity = "64Mi".parse().expect("memory");
+        let mut template = Pod::with_requests("", cpu, mem);
+        template.metadata.namespace = Some("ns".into());
+        let start = Duration::from_secs(10);
+        let mut v = Virtual::new(
+            template,
+            Arc::new(Catalog::aws()),
+            Vec::new(),
+            2,
+            Duration::from_secs(60),
+            start,
+        );
+        v.add_baseline(&["m5.xlarge".to_string()], 0)
+            .expect("baseline");
+        let mut b = Consumers::default();
+        v.reconcile(0, &mut b);
+        v.place(0);
+        v.advance(10_000, &mut b);
+        // consumer-0 and -1 run; consumer-2 is still starting when the engine names
+        // consumer-0 as the victim of 3 → 2. The ReplicaSet deletes the not-ready pod first,
+        // as upstream ranks it, so consumer-0 stays, marked.
+        scale(&mut v, &mut b, 10_000, 3, &[]);
+        scale(&mut v, &mut b, 11_000, 2, &["ns/consumer-0"]);
+        assert_eq!(v.pods[2].state, PodState::Gone);
+        assert_eq!(v.pods[0].state, PodState::Running);
+        // consumer-0 is busy now; the next scale-in names idle consumer-1.
+        b.busy.insert(0);
+        scale(&mut v, &mut b, 20_000, 1, &["ns/consumer-1"]);
+        assert_eq!(
+            v.pods[0].state,
+            PodState::Running,
+            "the busy consumer stays"
+        );
+        assert_eq!(v.pods[0].deletion_cost, 0, "its old mark is gone");
+        assert_eq!(v.pods[1].state, PodState::Gone);
+        assert_eq!(v.totals.busy_pods_killed, 0);
+        assert_eq!(b.stopped, vec![1]);
     }
 }

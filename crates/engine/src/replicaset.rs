@@ -63,6 +63,30 @@ pub fn victims(pods: &[ConsumerPod], n: usize) -> Vec<String> {
     ranked.into_iter().take(n).map(|p| p.name.clone()).collect()
 }
 
+/// The pods whose mark must change before the count drops: victims without the mark get it
+/// (`Some(cost)`), other pods with the mark lose it (`None`), in the victims' order, then by
+/// name. `pods` and `victims` name pods `namespace/name`.
+pub fn mark_changes(pods: &[ConsumerPod], victims: &[String]) -> Vec<(String, Option<i32>)> {
+    let mut out = Vec::new();
+    for v in victims {
+        let marked = pods
+            .iter()
+            .any(|p| p.name == *v && p.deletion_cost == VICTIM_DELETION_COST);
+        if !marked {
+            out.push((v.clone(), Some(VICTIM_DELETION_COST)));
+        }
+    }
+    let mut stale: Vec<(String, Option<i32>)> = pods
+        .iter()
+        .filter(|p| p.deletion_cost == VICTIM_DELETION_COST && !victims.contains(&p.name))
+        .map(|p| (p.name.clone(), None))
+        .collect();
+    stale.sort();
+    // Stale marks go first: at no moment does a non-victim look like one.
+    stale.extend(out);
+    stale
+}
+
 /// kedge's `n` victims among idle consumers (or any, with `force`): not yet running first,
 /// then the pods on nodes holding the fewest of the set (those nodes empty out), newer first.
 pub fn idle_victims(pods: &[ConsumerPod], n: usize, force: bool) -> Vec<String> {

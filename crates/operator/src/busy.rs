@@ -18,37 +18,13 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 
 use engine::ConsumerPod;
-use engine::replicaset::VICTIM_DELETION_COST;
+use engine::replicaset::{VICTIM_DELETION_COST, mark_changes};
 
 use crate::{Error, Result};
 
 /// Annotation a consumer sets on its own Pod: `"true"` busy, `"false"` idle.
 pub const ANNOTATION_BUSY: &str = "kedge.dev/busy";
 pub use model::kube::POD_DELETION_COST;
-
-/// The pods whose mark must change before the count drops: victims without the mark get it
-/// (`Some(cost)`), other pods with the mark lose it (`None`), in the victims' order, then by
-/// name. `pods` and `victims` name pods `namespace/name`.
-pub fn mark_changes(pods: &[ConsumerPod], victims: &[String]) -> Vec<(String, Option<i32>)> {
-    let mut out = Vec::new();
-    for v in victims {
-        let marked = pods
-            .iter()
-            .any(|p| p.name == *v && p.deletion_cost == VICTIM_DELETION_COST);
-        if !marked {
-            out.push((v.clone(), Some(VICTIM_DELETION_COST)));
-        }
-    }
-    let mut stale: Vec<(String, Option<i32>)> = pods
-        .iter()
-        .filter(|p| p.deletion_cost == VICTIM_DELETION_COST && !victims.contains(&p.name))
-        .map(|p| (p.name.clone(), None))
-        .collect();
-    stale.sort();
-    // Stale marks go first: at no moment does a non-victim look like one.
-    stale.extend(out);
-    stale
-}
 
 /// Apply [`mark_changes`] to the pods of namespace `ns`, one patch after another. Returns
 /// how many pods were patched (a pod gone meanwhile is skipped).

@@ -18,7 +18,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 
 use engine::ConsumerPod;
-use engine::replicaset::{VICTIM_DELETION_COST, mark_changes};
+use engine::replicaset::mark_changes;
 
 use crate::{Error, Result};
 

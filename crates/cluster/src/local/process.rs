@@ -13,8 +13,8 @@ use workload::Status;
 
 use super::Error;
 
-/// How to start one consumer: `program args… --status-file PATH --crash-file PATH
-/// --consumer-id NAME` (the crash file exists while a `consumer-crash` fault is active).
+/// How to start one consumer: `program args… --status-file PATH --consumer-id NAME
+/// --crash-file PATH` (the crash file exists while a `consumer-crash` fault is active).
 #[derive(Debug, Clone)]
 pub struct ConsumerCommand {
     pub program: PathBuf,
@@ -48,10 +48,10 @@ impl PodProcess {
         c.args(&cmd.args)
             .arg("--status-file")
             .arg(&status_file)
-            .arg("--crash-file")
-            .arg(crash_file(dir))
             .arg("--consumer-id")
             .arg(name)
+            .arg("--crash-file")
+            .arg(crash_file(dir))
             .envs(cmd.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -105,6 +105,8 @@ pub struct NodeNote {
 /// The virtual cluster.
 #[derive(Debug)]
 pub struct Virtual {
+    /// What each pod requests (every pod is a copy of `template`).
+    pod_requests: Res,
     pub cluster: Cluster,
     pub nodes: Vec<VNode>,
     pub pods: Vec<VPod>,
@@ -154,6 +156,7 @@ impl Virtual {
         pod_start: Duration,
     ) -> Virtual {
         Virtual {
+            pod_requests: engine::placement::requests(&template),
             cluster: Cluster {
                 nodepools: nodepools.clone(),
                 ..Default::default()
@@ -664,7 +667,17 @@ impl Virtual {
         if self.cluster.pending.is_empty() {
             return;
         }
-        let binds = engine::placement::bind(&self.cluster);
+        // Every pod is the template's: one pod's requests, times the pods a node holds.
+        let req = self.pod_requests;
+        let binds = engine::placement::bind_with(
+            &self.cluster,
+            |n| {
+                let k = n.pods.len() as i64;
+                n.daemon_overhead
+                    .plus(&Res::new(req.cpu * k, req.mem * k, req.pods * k))
+            },
+            |_| req,
+        );
         // Highest pending index first, so the lower ones stay valid while removing.
         for &(j, n) in binds.iter().rev() {
             let pod = self.cluster.pending.remove(j);

@@ -10,12 +10,32 @@
 
 use model::kube::{Pod, tolerates_all};
 use provision::resources::Res;
+use provision::scheduler::ExistingNode;
 
 use crate::cluster::Cluster;
 
 /// (index in `cluster.pending`, index in `cluster.nodes`) for every pending pod that fits
 /// somewhere now, in the order of `cluster.pending`.
 pub fn bind(cluster: &Cluster) -> Vec<(usize, usize)> {
+    bind_with(
+        cluster,
+        |n| {
+            n.pods
+                .iter()
+                .fold(n.daemon_overhead, |a, p| a.plus(&requests(p)))
+        },
+        requests,
+    )
+}
+
+/// [`bind`] for a substrate that knows what its nodes' pods request (`used`: a node's
+/// daemon overhead plus its pods' requests; `requests`: one pod's), so a pass does not
+/// re-derive every bound pod's requests from its spec.
+pub fn bind_with(
+    cluster: &Cluster,
+    used: impl Fn(&ExistingNode) -> Res,
+    requests: impl Fn(&Pod) -> Res,
+) -> Vec<(usize, usize)> {
     let mut free: Vec<Option<Res>> = cluster
         .nodes
         .iter()
@@ -24,16 +44,16 @@ pub fn bind(cluster: &Cluster) -> Vec<(usize, usize)> {
             if n.in_flight || n.unschedulable || i.disrupted_taint || i.deleting {
                 return None;
             }
-            let used = n.pods.iter().fold(n.daemon_overhead, |a, p| {
-                a.plus(&Res::from_list(&p.requests()).0)
-            });
-            Some(n.allocatable.minus(&used))
+            Some(n.allocatable.minus(&used(n)))
         })
         .collect();
     let mut out = Vec::new();
+    if free.iter().all(Option::is_none) {
+        return out;
+    }
     for (k, pod) in cluster.pending.iter().enumerate() {
-        if let Some(i) = best(cluster, &free, pod) {
-            let req = Res::from_list(&pod.requests()).0;
+        let req = requests(pod);
+        if let Some(i) = best(cluster, &free, pod, &req) {
             if let Some(f) = &mut free[i] {
                 *f = f.minus(&req);
             }
@@ -43,8 +63,12 @@ pub fn bind(cluster: &Cluster) -> Vec<(usize, usize)> {
     out
 }
 
-fn best(cluster: &Cluster, free: &[Option<Res>], pod: &Pod) -> Option<usize> {
-    let req = Res::from_list(&pod.requests()).0;
+/// A pod's effective requests as the scheduler counts them.
+pub fn requests(pod: &Pod) -> Res {
+    Res::from_list(&pod.requests()).0
+}
+
+fn best(cluster: &Cluster, free: &[Option<Res>], pod: &Pod, req: &Res) -> Option<usize> {
     let mut best: Option<(f64, usize)> = None;
     for (i, f) in free.iter().enumerate() {
         let Some(f) = f else { continue };

@@ -21,7 +21,7 @@ use clock::Timestamp;
 use provision::catalog::Catalog;
 use provision::plan::{Batcher, PlannedClaim, ProvisionInput, ReplicaIntent, plan};
 
-use crate::cluster::{Cluster, pod_key};
+use crate::cluster::Cluster;
 use crate::event::{ObjectRef, Recorder, Topic};
 
 /// Why a claim is launched.
@@ -92,7 +92,7 @@ struct Announced {
 #[derive(Debug, Clone)]
 pub struct Provisioner {
     batcher: Batcher,
-    seen: HashSet<String>,
+    seen: HashSet<u64>,
     announced: Vec<Announced>,
     intent_ttl: Duration,
 }
@@ -152,13 +152,15 @@ impl Provisioner {
         // New pending pods extend the batch; pods still pending from an earlier batch reopen
         // one (they are looked at again after the idle window).
         let mut new_pod = false;
-        let keys: Vec<String> = cluster.pending.iter().map(pod_key).collect();
+        // Pods are told apart by a hash of `namespace/name` (this runs on every step; a key
+        // string per pending pod was most of a busy step's time).
+        let keys: HashSet<u64> = cluster.pending.iter().map(pending_id).collect();
         for k in &keys {
             if !self.seen.contains(k) {
                 new_pod = true;
             }
         }
-        self.seen = keys.into_iter().collect();
+        self.seen = keys;
         if cluster.pending.is_empty() {
             self.batcher.reset();
         } else if new_pod || self.batcher.deadline().is_none() {
@@ -255,6 +257,15 @@ impl Provisioner {
         }
         launches
     }
+}
+
+/// A pending pod's identity for the batcher (a hash of its namespace and name).
+fn pending_id(p: &model::kube::Pod) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    p.metadata.ns().hash(&mut h);
+    p.metadata.name.hash(&mut h);
+    h.finish()
 }
 
 #[cfg(test)]

@@ -142,6 +142,18 @@ fn used_by(pods: &[Pod]) -> Res {
     })
 }
 
+/// The last pod [`Scheduler::add_pod`] derived from its spec: the next pod with the same
+/// namespace, labels and spec (a ReplicaSet's pods differ only in name) reuses it.
+#[derive(Debug, Clone)]
+struct PodMemo {
+    ns: String,
+    labels: model::map::Map<String>,
+    spec: model::kube::PodSpec,
+    requests: Res,
+    other_resources: Vec<String>,
+    variants: Vec<SigId>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum TopoKey {
     Host,
@@ -304,6 +316,7 @@ pub struct Scheduler<'c> {
     sigs: Vec<Sig>,
     sig_ids: HashMap<SigKey, SigId>,
     pods: Vec<PodInfo>,
+    memo: Option<PodMemo>,
     finalized: bool,
 }
 
@@ -366,7 +379,7 @@ impl<'c> Scheduler<'c> {
             node_order: Vec::new(),
             node_pods: vec![Vec::new(); nodes.len()],
             node_domains: Vec::new(),
-            node_used: (0..nodes.len()).map(|n| used_by(pods_of(n))).collect(),
+            node_used: vec![Res::ZERO; nodes.len()],
             nodes,
             keys: Vec::new(),
             key_ids: HashMap::new(),
@@ -378,6 +391,7 @@ impl<'c> Scheduler<'c> {
             sigs: Vec::new(),
             sig_ids: HashMap::new(),
             pods: Vec::new(),
+            memo: None,
             finalized: false,
         };
         let mut pools: Vec<&NodePool> = nodepools.iter().collect();
@@ -393,6 +407,7 @@ impl<'c> Scheduler<'c> {
             for p in pods_of(n) {
                 let id = s.add_pod(p);
                 s.node_pods[n].push(id);
+                s.node_used[n] = s.node_used[n].plus(&s.pods[id as usize].requests);
             }
         }
         s
@@ -591,6 +606,23 @@ impl<'c> Scheduler<'c> {
             !self.finalized,
             "add_pod after initial_state: register every pod first"
         );
+        let name = format!("{}/{}", pod.metadata.ns(), pod.metadata.name);
+        let priority = pod.priority();
+        if let Some(m) = &self.memo
+            && m.spec == pod.spec
+            && m.labels == pod.metadata.labels
+            && m.ns == pod.metadata.ns()
+        {
+            let id = self.pods.len() as PodId;
+            self.pods.push(PodInfo {
+                name,
+                requests: m.requests,
+                other_resources: m.other_resources.clone(),
+                variants: m.variants.clone(),
+                priority,
+            });
+            return id;
+        }
         let (requests, other) = Res::from_list(&pod.requests());
         let nterms = pod.required_node_terms().len().max(1);
         let has_prefs = pod.spec.affinity.as_ref().is_some_and(|a| {
@@ -617,12 +649,20 @@ impl<'c> Scheduler<'c> {
             variants.push(self.sig_for(pod, term, false));
         }
         let id = self.pods.len() as PodId;
+        self.memo = Some(PodMemo {
+            ns: pod.metadata.ns().to_string(),
+            labels: pod.metadata.labels.clone(),
+            spec: pod.spec.clone(),
+            requests,
+            other_resources: other.clone(),
+            variants: variants.clone(),
+        });
         self.pods.push(PodInfo {
-            name: format!("{}/{}", pod.metadata.ns(), pod.metadata.name),
+            name,
             requests,
             other_resources: other,
             variants,
-            priority: pod.priority(),
+            priority,
         });
         id
     }

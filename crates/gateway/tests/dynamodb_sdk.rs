@@ -780,3 +780,104 @@ async fn sigv4_is_verified_for_dynamodb_when_configured() {
     assert_eq!(e.code(), Some("UnrecognizedClientException"));
     srv.stop().await;
 }
+
+/// A table with a local secondary index: writes asked for `ReturnItemCollectionMetrics=SIZE`
+/// come back with the item collection's key and size estimate, which the SDK parses; a Query
+/// whose key condition DynamoDB would refuse gets DynamoDB's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_item_collection_metrics_and_key_condition_errors() {
+    use aws_sdk_dynamodb::types::{LocalSecondaryIndex, ReturnItemCollectionMetrics};
+    let srv = TestServer::start().await;
+    let c = client(&srv.url).await;
+    let def = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    c.create_table()
+        .table_name("threads")
+        .attribute_definitions(def("forum"))
+        .attribute_definitions(def("subject"))
+        .attribute_definitions(def("last_post"))
+        .key_schema(key("forum", KeyType::Hash))
+        .key_schema(key("subject", KeyType::Range))
+        .local_secondary_indexes(
+            LocalSecondaryIndex::builder()
+                .index_name("by-last-post")
+                .key_schema(key("forum", KeyType::Hash))
+                .key_schema(key("last_post", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let put = c
+        .put_item()
+        .table_name("threads")
+        .item("forum", s("rust"))
+        .item("subject", s("lifetimes"))
+        .item("last_post", s("2026-12-03"))
+        .return_item_collection_metrics(ReturnItemCollectionMetrics::Size)
+        .send()
+        .await
+        .unwrap();
+    let m = put
+        .item_collection_metrics()
+        .expect("ItemCollectionMetrics");
+    assert_eq!(
+        m.item_collection_key().unwrap().get("forum"),
+        Some(&s("rust"))
+    );
+    assert_eq!(m.size_estimate_range_gb(), [0.0, 1.0]);
+    let plain = c
+        .put_item()
+        .table_name("threads")
+        .item("forum", s("rust"))
+        .item("subject", s("traits"))
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.item_collection_metrics().is_none());
+
+    let e = c
+        .query()
+        .table_name("threads")
+        .key_condition_expression("forum = :f OR subject = :f")
+        .expression_attribute_values(":f", s("rust"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationException"));
+    assert_eq!(
+        e.message(),
+        Some("Invalid operator used in KeyConditionExpression: OR")
+    );
+    let e = c
+        .query()
+        .table_name("threads")
+        .key_condition_expression("forum = :f AND subject <> :f")
+        .expression_attribute_values(":f", s("rust"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.message(),
+        Some("Invalid operator used in KeyConditionExpression: <>")
+    );
+}

@@ -218,6 +218,53 @@ impl Table {
         Ok(pk)
     }
 
+    /// Local secondary indexes: the tables that have them are the ones with item collections.
+    fn local_indexes(&self) -> impl Iterator<Item = &IndexMeta> {
+        self.meta.indexes.iter().filter(|i| !i.global)
+    }
+
+    /// What `item` adds to its item collection, as AWS documents item collection size: the
+    /// item, plus per local secondary index it appears in, the entry's table key, index key,
+    /// projected attributes and 100 bytes of overhead. Both the 10 GB limit and
+    /// `ItemCollectionMetrics` count with this.
+    fn collection_share(&self, item: &Item) -> usize {
+        let attr_bytes = |n: &str| item.get(n).map_or(0, |v| n.len() + v.size());
+        let mut bytes = item_size(item);
+        for ix in self.local_indexes() {
+            let Some(spec) = ix.range.as_ref().filter(|s| item.contains_key(&s.name)) else {
+                continue;
+            };
+            let mut entry = 100 + attr_bytes(&spec.name) + attr_bytes(&self.meta.hash.name);
+            if let Some(tr) = &self.meta.range {
+                entry += attr_bytes(&tr.name);
+            }
+            entry += match ix.projection.as_str() {
+                "ALL" => item
+                    .iter()
+                    .filter(|(k, _)| !self.meta.is_key_attr(k) && **k != spec.name)
+                    .map(|(k, v)| k.len() + v.size())
+                    .sum::<usize>(),
+                _ => ix.non_key.iter().map(|n| attr_bytes(n)).sum::<usize>(),
+            };
+            bytes += entry;
+        }
+        bytes
+    }
+
+    /// Size of the item collection of partition `hash`.
+    fn collection_size(&self, hash: &KeyVal) -> usize {
+        self.items
+            .get(&PartKey::new(hash.clone()))
+            .map_or(0, |p| p.values().map(|i| self.collection_share(i)).sum())
+    }
+
+    /// `ItemCollectionKey`: the partition key of the collection.
+    fn collection_key(&self, hash: &KeyVal) -> serde_json::Value {
+        let mut key = Item::new();
+        key.insert(self.meta.hash.name.clone(), hash.to_attr());
+        super::value::item_to_json(&key)
+    }
+
     /// ItemCollectionSizeLimitExceededException when replacing `old` by `new` at `pk` would
     /// grow the partition's item collection past the limit (only tables with an LSI have one).
     pub fn check_collection(
@@ -226,36 +273,38 @@ impl Table {
         old: Option<&Item>,
         new: Option<&Item>,
     ) -> Result<(), DdbError> {
-        if !self.meta.indexes.iter().any(|i| !i.global) {
+        if self.local_indexes().next().is_none() {
             return Ok(());
         }
-        let new_size = new.map(item_size).unwrap_or(0);
-        let old_size = old.map(item_size).unwrap_or(0);
+        let new_size = new.map_or(0, |i| self.collection_share(i));
+        let old_size = old.map_or(0, |i| self.collection_share(i));
         if new_size <= old_size {
             return Ok(());
         }
-        let current: usize = self
-            .items
-            .get(&PartKey::new(pk.0.clone()))
-            .map_or(0, |p| p.values().map(|i| item_size(i)).sum());
+        let current = self.collection_size(&pk.0);
         if current - old_size.min(current) + new_size > self.collection_limit {
             let mut e = DdbError::new(
                 super::error::ErrorCode::ItemCollectionSizeLimitExceeded,
                 "Collection size exceeded.",
             );
             let mut m = serde_json::Map::new();
-            m.insert(
-                "ItemCollectionKey".into(),
-                super::value::item_to_json(&{
-                    let mut k = Item::new();
-                    k.insert(self.meta.hash.name.clone(), pk.0.to_attr());
-                    k
-                }),
-            );
+            m.insert("ItemCollectionKey".into(), self.collection_key(&pk.0));
             e.extra = Some(m);
             return Err(e);
         }
         Ok(())
+    }
+
+    /// `ItemCollectionMetrics` for the partition `hash`, or `None` when the table has no
+    /// local secondary index (DynamoDB returns them only then). The estimate is the 1 GB
+    /// range the size falls in (`[0.0, 1.0]` below 1 GB, as DynamoDB answers).
+    pub fn collection_metrics(&self, hash: &KeyVal) -> Option<serde_json::Value> {
+        self.local_indexes().next()?;
+        let lower = (self.collection_size(hash) / (1024 * 1024 * 1024)) as f64;
+        Some(serde_json::json!({
+            "ItemCollectionKey": self.collection_key(hash),
+            "SizeEstimateRangeGB": [lower, lower + 1.0],
+        }))
     }
 
     pub fn get(&self, pk: &PKey) -> Option<&Arc<Item>> {

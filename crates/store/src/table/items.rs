@@ -15,10 +15,12 @@ use super::TableEngine;
 use super::engine::Table;
 use super::error::{DdbError, ErrorCode};
 use super::expr::eval::{apply_update, check_overlap, eval_cond, project, update_paths};
-use super::expr::{Cond, Ctx, Seg, Update, Used, parse_condition, parse_projection, parse_update};
+use super::expr::{
+    Cond, Ctx, Seg, Update, Used, parse_condition_ctx, parse_projection, parse_update,
+};
 use super::meta::PKey;
 use super::req::{ctx as parse_ctx, not_null, opt_bool, opt_str, table_name, vmsg};
-use super::value::{AttrValue, Item, item_from_json, item_size, item_to_json};
+use super::value::{AttrValue, Item, KeyVal, item_from_json, item_size, item_to_json};
 use crate::journal::Ticket;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,7 +252,7 @@ impl WriteReq {
         // translate() rejects a request that mixes Expected with expression parameters.
         let legacy = super::legacy::translate(req, "Expected", "ConditionExpression", &mut ctx)?;
         let cond = match opt_str(req, "ConditionExpression") {
-            Some(s) => Some(parse_condition(s, "ConditionExpression")?),
+            Some(s) => Some(parse_condition_ctx(s, "ConditionExpression", &ctx)?),
             None if kind == Kind::Check => return Err(not_null("ConditionExpression")),
             None => legacy,
         };
@@ -454,6 +456,53 @@ pub fn write_units(old: Option<&Item>, new: Option<&Item>) -> f64 {
     units(old).max(units(new)) as f64
 }
 
+/// Whether the request asked for `ItemCollectionMetrics`.
+fn wants_metrics(req: &Value) -> bool {
+    opt_str(req, "ReturnItemCollectionMetrics") == Some("SIZE")
+}
+
+/// `ItemCollectionMetrics` of a batch or transaction: per table, one entry per write to a
+/// table with a local secondary index, in request order.
+struct Metrics {
+    on: bool,
+    by_table: Vec<(String, Vec<Value>)>,
+}
+
+impl Metrics {
+    fn new(req: &Value) -> Metrics {
+        Metrics {
+            on: wants_metrics(req),
+            by_table: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, t: &Table, hash: &KeyVal) {
+        if !self.on {
+            return;
+        }
+        let Some(m) = t.collection_metrics(hash) else {
+            return;
+        };
+        let name = &t.meta.name;
+        match self.by_table.iter_mut().find(|(n, _)| n == name) {
+            Some((_, list)) => list.push(m),
+            None => self.by_table.push((name.clone(), vec![m])),
+        }
+    }
+
+    fn into_json(self) -> Option<Value> {
+        if self.by_table.is_empty() {
+            return None;
+        }
+        Some(Value::Object(
+            self.by_table
+                .into_iter()
+                .map(|(n, l)| (n, Value::Array(l)))
+                .collect(),
+        ))
+    }
+}
+
 /// `ConsumedCapacity` of a batch: one entry per table, in request order.
 pub fn batch_consumed(req: &Value, per_table: &[(String, f64)]) -> Option<Value> {
     let list: Vec<Value> = per_table
@@ -473,11 +522,17 @@ impl TableEngine {
         let p = prepare(t, &w, pk)?;
         let mut records = Vec::with_capacity(1);
         t.write(p.pk.clone(), p.new.clone(), &mut records);
+        let metrics = wants_metrics(req)
+            .then(|| t.collection_metrics(&p.pk.0))
+            .flatten();
         let ticket = self.submit(records);
         drop(g);
         let mut out = Map::new();
         if let Some(a) = return_values(&w, &p) {
             out.insert("Attributes".into(), a);
+        }
+        if let Some(m) = metrics {
+            out.insert("ItemCollectionMetrics".into(), m);
         }
         if let Some(c) = consumed(
             req,
@@ -584,10 +639,13 @@ impl TableEngine {
         }
         let mut records = Vec::with_capacity(planned.len());
         let mut units: Vec<(String, f64)> = Vec::new();
+        let mut metrics = Metrics::new(req);
         for (table, pk, new) in planned {
             if let Ok(t) = g.get_mut(&table) {
                 let u_new = new.as_deref().map(|i| write_units(None, Some(i)));
+                let hash = pk.0.clone();
                 let old = t.write(pk, new, &mut records);
+                metrics.add(t, &hash);
                 let u = write_units(old.as_deref(), None).max(u_new.unwrap_or(1.0));
                 match units.iter_mut().find(|(n, _)| *n == table) {
                     Some((_, x)) => *x += u,
@@ -600,6 +658,9 @@ impl TableEngine {
         let mut out = json!({"UnprocessedItems": {}});
         if let Some(c) = batch_consumed(req, &units) {
             out["ConsumedCapacity"] = c;
+        }
+        if let Some(m) = metrics.into_json() {
+            out["ItemCollectionMetrics"] = m;
         }
         Ok((out, ticket))
     }
@@ -793,16 +854,23 @@ impl TableEngine {
             return Err(e);
         }
         let mut records = Vec::new();
+        let mut metrics = Metrics::new(req);
         for (table, p) in prepared {
             if p.writes
                 && let Ok(t) = g.get_mut(&table)
             {
+                let hash = p.pk.0.clone();
                 t.write(p.pk, p.new, &mut records);
+                metrics.add(t, &hash);
             }
         }
         let ticket = self.submit(records);
         drop(g);
-        Ok((json!({}), ticket))
+        let mut out = json!({});
+        if let Some(m) = metrics.into_json() {
+            out["ItemCollectionMetrics"] = m;
+        }
+        Ok((out, ticket))
     }
 
     pub(crate) fn transact_get(&self, req: &Value) -> Result<Value, DdbError> {

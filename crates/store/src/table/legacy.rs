@@ -99,7 +99,7 @@ fn one(g: &mut Gen<'_>, attr: &str, spec: &Value, expected: bool) -> Result<Cond
             "ComparisonOperator is required for attribute ({attr})"
         ))
     })?;
-    let want = arg_count(op).ok_or_else(|| {
+    arg_count(op).ok_or_else(|| {
         DdbError::validation(format!(
             "1 validation error detected: Value '{op}' at 'comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set: [IN, NULL, BETWEEN, LT, NOT_CONTAINS, EQ, GT, NOT_NULL, NE, LE, BEGINS_WITH, GE, CONTAINS]"
         ))
@@ -125,16 +125,7 @@ fn one(g: &mut Gen<'_>, attr: &str, spec: &Value, expected: bool) -> Result<Cond
             .map(AttrValue::from_json)
             .collect::<Result<_, _>>()?,
     };
-    let count_ok = if want == usize::MAX {
-        !args.is_empty()
-    } else {
-        args.len() == want
-    };
-    if !count_ok {
-        return Err(bad(format!(
-            "Invalid number of argument(s) for the {op} ComparisonOperator"
-        )));
-    }
+    check_args(op, &args, !expected)?;
     let p = g.path(attr);
     let vals: Vec<Operand> = args.into_iter().map(|a| g.value(a)).collect();
     let path = Operand::Path(p.clone());
@@ -160,6 +151,88 @@ fn one(g: &mut Gen<'_>, attr: &str, spec: &Value, expected: bool) -> Result<Cond
         "BETWEEN" => Cond::Between(path, first(), nth(1)),
         _ => Cond::In(path, vals.clone()),
     })
+}
+
+/// The argument types each comparison operator of a filter or key condition accepts, as
+/// the `Condition` reference documents them (`None`: any type). `Expected` conditions skip
+/// this check, as DynamoDB does.
+fn arg_types(op: &str) -> Option<&'static [&'static str]> {
+    match op {
+        "LE" | "LT" | "GE" | "GT" | "CONTAINS" | "NOT_CONTAINS" | "IN" | "BETWEEN" => {
+            Some(&["S", "N", "B"])
+        }
+        "BEGINS_WITH" => Some(&["S", "B"]),
+        _ => None,
+    }
+}
+
+/// DynamoDB's checks of one legacy condition's arguments, in its order: their number, one
+/// type for all of them, a type the operator accepts (when `typed`), BETWEEN bounds in order.
+pub fn check_args(op: &str, args: &[AttrValue], typed: bool) -> Result<(), DdbError> {
+    let bad =
+        |m: String| DdbError::validation(format!("One or more parameter values were invalid: {m}"));
+    let count_ok = match arg_count(op) {
+        Some(usize::MAX) => !args.is_empty(),
+        Some(n) => args.len() == n,
+        None => true,
+    };
+    if !count_ok {
+        return Err(bad(format!(
+            "Invalid number of argument(s) for the {op} ComparisonOperator"
+        )));
+    }
+    if let Some(first) = args.first()
+        && args.iter().any(|a| a.type_name() != first.type_name())
+    {
+        return Err(bad(
+            "AttributeValues inside AttributeValueList must be of same type".into(),
+        ));
+    }
+    if typed && let Some(ok) = arg_types(op) {
+        for a in args {
+            if !ok.contains(&a.type_name()) {
+                return Err(bad(format!(
+                    "ComparisonOperator {op} is not valid for {} AttributeValue type",
+                    a.type_name()
+                )));
+            }
+        }
+    }
+    if op == "BETWEEN"
+        && let [lo, hi] = args
+        && super::expr::eval::scalar_cmp(lo, hi) == Some(std::cmp::Ordering::Greater)
+    {
+        return Err(DdbError::validation(
+            "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound",
+        ));
+    }
+    Ok(())
+}
+
+/// One condition of a legacy condition map, checked: attribute, operator, arguments.
+pub type Checked = (String, String, Vec<AttrValue>);
+
+/// Check every condition of a legacy condition map (`KeyConditions`, `QueryFilter`,
+/// `ScanFilter`) as DynamoDB does before it looks at the table: per attribute in order, each
+/// argument's value, then [`check_args`].
+pub fn validate_conditions(map: Option<&Value>) -> Result<Vec<Checked>, DdbError> {
+    let Some(map) = map.and_then(Value::as_object) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(map.len());
+    for (attr, spec) in map {
+        let op = opt_str(spec, "ComparisonOperator").unwrap_or_default();
+        let args: Vec<AttrValue> = spec
+            .get("AttributeValueList")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(AttrValue::from_json)
+            .collect::<Result<_, _>>()?;
+        check_args(op, &args, true)?;
+        out.push((attr.clone(), op.to_string(), args));
+    }
+    Ok(out)
 }
 
 /// Translate the legacy parameter `field` of `req` (if present) into a condition, adding its

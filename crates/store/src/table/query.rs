@@ -10,7 +10,7 @@ use super::TableEngine;
 use super::engine::{IxEntry, Table};
 use super::error::DdbError;
 use super::expr::eval::{begins_with, between, compare, eval_cond};
-use super::expr::{CmpOp, Cond, Ctx, Operand, Seg, Used, parse_condition, parse_projection};
+use super::expr::{CmpOp, Cond, Ctx, Operand, Seg, Used, parse_condition_ctx, parse_projection};
 use super::items::Projection;
 use super::meta::{IndexMeta, KeySpec, PKey};
 use super::req::{ctx as parse_ctx, opt_bool, opt_i64, opt_str, table_name, vmsg};
@@ -319,54 +319,216 @@ struct ReadParams {
     table: String,
     index: Option<String>,
     filter: Option<Cond>,
-    key_cond: Option<Cond>,
+    /// Top-level attributes the filter names (QueryFilter's keys or FilterExpression's
+    /// path heads), for the rule that a Query filter may not name a key attribute.
+    filter_heads: Vec<String>,
+    /// Top-level attributes of nested paths in the filter and the projection, which may not
+    /// be key attributes.
+    filter_nested: Vec<String>,
+    proj_nested: Vec<String>,
+    /// A Query's key conditions, in the legacy form (KeyConditionExpression is converted).
+    key_conds: Vec<KeyCond>,
     proj: Projection,
     ctx: Ctx,
     limit: Option<usize>,
     esk: Option<Item>,
     select: Option<Select>,
     consistent: bool,
+    /// A Scan's (Segment, TotalSegments).
+    segment: Option<(u64, u64)>,
 }
 
+/// One key condition: attribute, operator (`EQ`, `LT`, ... as KeyConditions names them) and
+/// its arguments.
+#[derive(Debug, Clone)]
+struct KeyCond {
+    attr: String,
+    op: String,
+    args: Vec<AttrValue>,
+}
+
+/// The first repeated name in AttributesToGet.
+fn duplicate(req: &Value) -> Option<&str> {
+    let list = req.get("AttributesToGet")?.as_array()?;
+    let mut seen = BTreeSet::new();
+    list.iter()
+        .filter_map(Value::as_str)
+        .find(|s| !seen.insert(*s))
+}
+
+/// ExclusiveStartKey's values, each checked as an attribute value. DynamoDB prefixes most
+/// of these messages with "The provided starting key is invalid: " but not those about
+/// numbers and duplicates in sets (recorded by dynalite's suite against DynamoDB).
+fn start_key_values(req: &Value) -> Result<Option<Item>, DdbError> {
+    let Some(v) = req.get("ExclusiveStartKey").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    item_from_json(v).map(Some).map_err(|mut e| {
+        let bare = [
+            "contains duplicates",
+            "number set",
+            "numeric value",
+            "significant digits",
+            "number with magnitude",
+        ];
+        if e.code == super::error::ErrorCode::Validation
+            && !bare.iter().any(|b| e.message.contains(b))
+        {
+            e.message = format!("The provided starting key is invalid: {}", e.message);
+        }
+        e
+    })
+}
+
+/// Scan's Segment and TotalSegments, which come as a pair.
+fn segments(req: &Value) -> Result<Option<(u64, u64)>, DdbError> {
+    match (opt_i64(req, "Segment")?, opt_i64(req, "TotalSegments")?) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(DdbError::validation(
+            "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
+        )),
+        (None, Some(_)) => Err(DdbError::validation(
+            "The Segment parameter is required but was not present in the request when parameter TotalSegments is present",
+        )),
+        (Some(s), Some(n)) => {
+            if !(1..=1_000_000).contains(&n) {
+                return Err(vmsg(vec![format!(
+                    "Value '{n}' at 'totalSegments' failed to satisfy constraint: Member must have value {}",
+                    if n < 1 {
+                        "greater than or equal to 1"
+                    } else {
+                        "less than or equal to 1000000"
+                    }
+                )]));
+            }
+            if s < 0 {
+                return Err(vmsg(vec![format!(
+                    "Value '{s}' at 'segment' failed to satisfy constraint: Member must have value greater than or equal to 0"
+                )]));
+            }
+            if s >= n {
+                return Err(DdbError::validation(format!(
+                    "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {n}"
+                )));
+            }
+            Ok(Some((s as u64, n as u64)))
+        }
+    }
+}
+
+/// Top-level attribute of a path, and whether the path goes below it.
+fn head_of(p: &super::expr::Path, ctx: &Ctx) -> Result<(String, bool), DdbError> {
+    let segs = ctx.resolve(p)?;
+    let head = match segs.first() {
+        Some(Seg::Key(k)) => k.clone(),
+        _ => String::new(),
+    };
+    Ok((head, segs.len() > 1))
+}
+
+/// Parse and check a Query or Scan request in the order DynamoDB reports problems before it
+/// looks at the table (the order dynalite's suite records): filter conditions, duplicate
+/// AttributesToGet, ExclusiveStartKey values, (Query) a key condition present / (Scan)
+/// segments, placeholders, expressions in the order KeyCondition, Filter, Projection, unused
+/// placeholders, and finally the key conditions themselves.
 fn parse_read(req: &Value, query: bool) -> Result<ReadParams, DdbError> {
     let table = table_name(req)?.to_string();
     let index = opt_str(req, "IndexName").map(String::from);
+    let filter_field = if query { "QueryFilter" } else { "ScanFilter" };
+    if query {
+        super::legacy::validate_conditions(req.get(filter_field))?;
+    }
+    if let Some(d) = duplicate(req) {
+        return Err(DdbError::validation(format!(
+            "One or more parameter values were invalid: Duplicate value in attribute name: {d}"
+        )));
+    }
+    if !query {
+        super::legacy::validate_conditions(req.get(filter_field))?;
+    }
+    let esk = start_key_values(req)?;
+    let has = |f: &str| req.get(f).is_some_and(|v| !v.is_null());
+    if query && !has("KeyConditions") && !has("KeyConditionExpression") {
+        return Err(DdbError::validation(
+            "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+        ));
+    }
+    let segment = if query { None } else { segments(req)? };
     let mut ctx = parse_ctx(req)?;
     let mut used = Used::default();
-    // translate() rejects a request that mixes legacy and expression parameters.
-    let legacy_key = if query {
-        super::legacy::translate(req, "KeyConditions", "KeyConditionExpression", &mut ctx)?
-    } else {
-        None
+    let key_expr = match opt_str(req, "KeyConditionExpression").filter(|_| query) {
+        Some(s) => {
+            let c = parse_condition_ctx(s, "KeyConditionExpression", &ctx)?;
+            used.cond(&c);
+            Some(c)
+        }
+        None => None,
     };
-    let filter_field = if query { "QueryFilter" } else { "ScanFilter" };
-    let legacy_filter = super::legacy::translate(req, filter_field, "FilterExpression", &mut ctx)?;
-    let key_cond = if query {
-        let c = match (opt_str(req, "KeyConditionExpression"), legacy_key) {
-            (Some(s), _) => parse_condition(s, "KeyConditionExpression")?,
-            (None, Some(c)) => c,
-            (None, None) => {
-                return Err(DdbError::validation(
-                    "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
-                ));
-            }
-        };
-        used.cond(&c);
-        Some(c)
-    } else {
-        None
+    let filter_expr = match opt_str(req, "FilterExpression") {
+        Some(s) => {
+            let c = parse_condition_ctx(s, "FilterExpression", &ctx)?;
+            used.cond(&c);
+            Some(c)
+        }
+        None => None,
     };
-    let filter = match opt_str(req, "FilterExpression") {
-        Some(s) => Some(parse_condition(s, "FilterExpression")?),
-        None => legacy_filter,
-    };
-    if let Some(c) = &filter {
-        used.cond(c);
-    }
+    let mut proj_nested = Vec::new();
     if let Some(p) = opt_str(req, "ProjectionExpression") {
-        parse_projection(p)?.iter().for_each(|p| used.path(p));
+        for path in parse_projection(p)? {
+            super::expr::check::check_path(&path, &ctx, "ProjectionExpression")?;
+            used.path(&path);
+            let (head, nested) = head_of(&path, &ctx)?;
+            if nested {
+                proj_nested.push(head);
+            }
+        }
     }
     ctx.check(&used)?;
+    let key_conds = if query {
+        let conds = match &key_expr {
+            Some(c) => {
+                let conds = convert_key_cond(c, &ctx)?;
+                for k in &conds {
+                    super::legacy::check_args(&k.op, &k.args, true)?;
+                }
+                conds
+            }
+            None => super::legacy::validate_conditions(req.get("KeyConditions"))?
+                .into_iter()
+                .map(|(attr, op, args)| KeyCond { attr, op, args })
+                .collect(),
+        };
+        if !(1..=2).contains(&conds.len()) {
+            return Err(DdbError::validation(
+                "Conditions can be of length 1 or 2 only",
+            ));
+        }
+        conds
+    } else {
+        Vec::new()
+    };
+    let mut filter_heads = Vec::new();
+    let mut filter_nested = Vec::new();
+    let filter = match filter_expr {
+        Some(c) => {
+            let mut paths = Vec::new();
+            cond_paths(&c, &mut paths);
+            for p in paths {
+                let (head, nested) = head_of(p, &ctx)?;
+                if nested {
+                    filter_nested.push(head.clone());
+                }
+                filter_heads.push(head);
+            }
+            Some(c)
+        }
+        None => {
+            if let Some(m) = req.get(filter_field).and_then(Value::as_object) {
+                filter_heads.extend(m.keys().cloned());
+            }
+            super::legacy::translate(req, filter_field, "FilterExpression", &mut ctx)?
+        }
+    };
     let proj = Projection::parse(req)?;
     let limit = match opt_i64(req, "Limit")? {
         None => None,
@@ -376,10 +538,6 @@ fn parse_read(req: &Value, query: bool) -> Result<ReadParams, DdbError> {
                 "Value '{l}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
             )]));
         }
-    };
-    let esk = match req.get("ExclusiveStartKey").filter(|v| !v.is_null()) {
-        Some(v) => Some(item_from_json(v)?),
-        None => None,
     };
     let select = match opt_str(req, "Select") {
         None => None,
@@ -398,178 +556,298 @@ fn parse_read(req: &Value, query: bool) -> Result<ReadParams, DdbError> {
         table,
         index,
         filter,
-        key_cond,
+        filter_heads,
+        filter_nested,
+        proj_nested,
+        key_conds,
         proj,
         ctx,
         limit,
         esk,
         select,
         consistent,
+        segment,
     })
 }
 
-fn flatten_and<'c>(c: &'c Cond, out: &mut Vec<&'c Cond>) -> Result<(), DdbError> {
-    match c {
-        Cond::And(a, b) => {
-            flatten_and(a, out)?;
-            flatten_and(b, out)
+/// Every path a condition names, in written order (including paths inside `size()`).
+fn cond_paths<'c>(c: &'c Cond, out: &mut Vec<&'c super::expr::Path>) {
+    let op = |o: &'c Operand, out: &mut Vec<&'c super::expr::Path>| {
+        if let Operand::Path(p) | Operand::Size(p) = o {
+            out.push(p);
         }
-        Cond::Or(..) => Err(DdbError::validation(
-            "Invalid operator used in KeyConditionExpression: OR",
-        )),
-        Cond::Not(..) => Err(DdbError::validation(
-            "Invalid operator used in KeyConditionExpression: NOT",
-        )),
-        other => {
-            out.push(other);
-            Ok(())
+    };
+    match c {
+        Cond::Cmp(a, _, b) | Cond::BeginsWith(a, b) | Cond::Contains(a, b) => {
+            op(a, out);
+            op(b, out);
+        }
+        Cond::Between(a, b, d) => {
+            op(a, out);
+            op(b, out);
+            op(d, out);
+        }
+        Cond::In(a, l) => {
+            op(a, out);
+            l.iter().for_each(|x| op(x, out));
+        }
+        Cond::And(a, b) | Cond::Or(a, b) => {
+            cond_paths(a, out);
+            cond_paths(b, out);
+        }
+        Cond::Not(a) => cond_paths(a, out),
+        Cond::AttributeExists(p) | Cond::AttributeNotExists(p) => out.push(p),
+        Cond::AttributeType(p, t) => {
+            out.push(p);
+            op(t, out);
         }
     }
 }
 
-fn key_attr_name(o: &Operand, ctx: &Ctx) -> Result<Option<String>, DdbError> {
-    match o {
-        Operand::Path(p) => {
-            let segs = ctx.resolve(p)?;
-            match segs.as_slice() {
-                [Seg::Key(k)] => Ok(Some(k.clone())),
-                _ => Err(DdbError::validation(
-                    "Key condition may not contain a nested attribute path",
-                )),
+/// Convert a KeyConditionExpression into key conditions, with DynamoDB's answers to the
+/// forms a key condition may not take (AND of simple comparisons, BETWEEN and begins_with
+/// on a key attribute, one condition per key).
+fn convert_key_cond(c: &Cond, ctx: &Ctx) -> Result<Vec<KeyCond>, DdbError> {
+    let mut out = Vec::new();
+    key_cond_into(c, ctx, &mut out)?;
+    Ok(out)
+}
+
+fn key_cond_into(c: &Cond, ctx: &Ctx, out: &mut Vec<KeyCond>) -> Result<(), DdbError> {
+    let v = |m: String| DdbError::validation(m);
+    let invalid_op = |o: &str| {
+        v(format!(
+            "Invalid operator used in KeyConditionExpression: {o}"
+        ))
+    };
+    let first_operand = |f: &str| {
+        v(format!(
+            "Invalid condition in KeyConditionExpression: {f} operator must have the key attribute as its first operand"
+        ))
+    };
+    let (op, operands): (&str, Vec<&Operand>) = match c {
+        Cond::And(a, b) => {
+            key_cond_into(a, ctx, out)?;
+            return key_cond_into(b, ctx, out);
+        }
+        Cond::Or(..) => return Err(invalid_op("OR")),
+        Cond::Not(..) => return Err(invalid_op("NOT")),
+        Cond::In(..) => return Err(invalid_op("IN")),
+        Cond::Cmp(_, CmpOp::Ne, _) => return Err(invalid_op("<>")),
+        Cond::AttributeExists(_) => return Err(invalid_op("attribute_exists")),
+        Cond::AttributeNotExists(_) => return Err(invalid_op("attribute_not_exists")),
+        Cond::AttributeType(..) => return Err(invalid_op("attribute_type")),
+        Cond::Contains(..) => return Err(invalid_op("contains")),
+        Cond::Between(a, lo, hi) => {
+            if !matches!(a, Operand::Path(_)) {
+                return Err(first_operand("BETWEEN"));
+            }
+            ("BETWEEN", vec![a, lo, hi])
+        }
+        Cond::BeginsWith(a, b) => {
+            if !matches!(a, Operand::Path(_)) {
+                return Err(first_operand("begins_with"));
+            }
+            ("BEGINS_WITH", vec![a, b])
+        }
+        Cond::Cmp(a, op, b) => (
+            match op {
+                CmpOp::Eq => "EQ",
+                CmpOp::Lt => "LT",
+                CmpOp::Le => "LE",
+                CmpOp::Gt => "GT",
+                _ => "GE",
+            },
+            vec![a, b],
+        ),
+    };
+    let mut attr: Option<(String, usize)> = None;
+    let mut args = Vec::new();
+    for (i, o) in operands.iter().enumerate() {
+        match o {
+            Operand::Path(p) => {
+                if attr.is_some() {
+                    return Err(v(
+                        "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition".into(),
+                    ));
+                }
+                let (head, nested) = head_of(p, ctx)?;
+                if nested {
+                    return Err(v(
+                        "KeyConditionExpressions cannot have conditions on nested attributes"
+                            .into(),
+                    ));
+                }
+                attr = Some((head, i));
+            }
+            Operand::Size(_) => {
+                return Err(v(
+                    "KeyConditionExpressions cannot contain nested operations".into(),
+                ));
+            }
+            Operand::Value(name) => {
+                let val = ctx.values.get(name).ok_or_else(|| {
+                    v(format!(
+                        "Invalid KeyConditionExpression: An expression attribute value used in expression is not defined; attribute value: {name}"
+                    ))
+                })?;
+                args.push(val.clone());
             }
         }
-        _ => Ok(None),
     }
-}
-
-fn value_of<'c>(o: &Operand, ctx: &'c Ctx) -> Result<&'c AttrValue, DdbError> {
-    match o {
-        Operand::Value(v) => ctx
-            .values
-            .get(v)
-            .ok_or_else(|| DdbError::validation(format!("Invalid KeyConditionExpression: An expression attribute value used in expression is not defined; attribute value: {v}"))),
-        _ => Err(DdbError::validation("Invalid KeyConditionExpression: Query key condition not supported")),
-    }
-}
-
-fn flip(op: CmpOp) -> CmpOp {
-    match op {
-        CmpOp::Lt => CmpOp::Gt,
-        CmpOp::Le => CmpOp::Ge,
-        CmpOp::Gt => CmpOp::Lt,
-        CmpOp::Ge => CmpOp::Le,
-        o => o,
-    }
-}
-
-/// Split a key condition into the partition value and the sort-key condition.
-fn analyse_key_cond(
-    c: &Cond,
-    ctx: &Ctx,
-    hash: &KeySpec,
-    range: Option<&KeySpec>,
-) -> Result<(KeyVal, Option<RangeCond>), DdbError> {
-    let mut parts = Vec::new();
-    flatten_and(c, &mut parts)?;
-    if parts.len() > 2 {
-        return Err(DdbError::validation(
-            "Conditions can be of length 1 or 2 only",
+    let Some((name, at)) = attr else {
+        return Err(v(
+            "Invalid condition in KeyConditionExpression: No key attribute specified".into(),
+        ));
+    };
+    if out.iter().any(|k| k.attr == name) {
+        return Err(v(
+            "KeyConditionExpressions must only contain one condition per key".into(),
         ));
     }
-    let mut hv: Option<KeyVal> = None;
-    let mut rc: Option<RangeCond> = None;
-    let unsupported = || DdbError::validation("Query key condition not supported");
-    let type_check = |spec: &KeySpec, v: &AttrValue| -> Result<(), DdbError> {
-        if v.type_name() != spec.ty {
-            return Err(DdbError::validation(
-                "One or more parameter values were invalid: Condition parameter type does not match schema type",
-            ));
+    // `:v < k` is `k > :v`.
+    let op = if at == 0 {
+        op
+    } else {
+        match op {
+            "LT" => "GT",
+            "LE" => "GE",
+            "GT" => "LT",
+            "GE" => "LE",
+            o => o,
         }
-        Ok(())
     };
-    for p in parts {
-        let (name, cond) = match p {
-            Cond::Cmp(a, op, b) => {
-                if let Some(n) = key_attr_name(a, ctx)? {
-                    (n, RangeCond::Cmp(*op, value_of(b, ctx)?.clone()))
-                } else if let Some(n) = key_attr_name(b, ctx)? {
-                    (n, RangeCond::Cmp(flip(*op), value_of(a, ctx)?.clone()))
-                } else {
-                    return Err(unsupported());
-                }
-            }
-            Cond::Between(a, lo, hi) => {
-                let n = key_attr_name(a, ctx)?.ok_or_else(unsupported)?;
-                let (lo, hi) = (value_of(lo, ctx)?.clone(), value_of(hi, ctx)?.clone());
-                between("KeyConditionExpression", None, Some(&lo), Some(&hi))?;
-                (n, RangeCond::Between(lo, hi))
-            }
-            Cond::BeginsWith(a, b) => {
-                let n = key_attr_name(a, ctx)?.ok_or_else(unsupported)?;
-                (n, RangeCond::BeginsWith(value_of(b, ctx)?.clone()))
-            }
-            _ => return Err(unsupported()),
-        };
-        if name == hash.name {
-            let RangeCond::Cmp(CmpOp::Eq, v) = cond else {
-                return Err(DdbError::validation("Query key condition not supported"));
-            };
-            if hv.is_some() {
-                return Err(unsupported());
-            }
-            type_check(hash, &v)?;
-            hv = Some(KeyVal::from_attr(&v).ok_or_else(unsupported)?);
-        } else if let Some(r) = range.filter(|r| r.name == name) {
-            if rc.is_some() {
-                return Err(unsupported());
-            }
-            match &cond {
-                RangeCond::Cmp(CmpOp::Ne, _) => return Err(unsupported()),
-                RangeCond::Cmp(_, v) => type_check(r, v)?,
-                RangeCond::Between(a, b) => {
-                    type_check(r, a)?;
-                    type_check(r, b)?;
-                }
-                RangeCond::BeginsWith(v) => {
-                    if r.ty == "N" {
-                        return Err(DdbError::validation(
-                            "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N",
-                        ));
-                    }
-                    type_check(r, v)?;
-                }
-            }
-            rc = Some(cond);
-        } else {
-            return Err(DdbError::validation(format!(
-                "Query condition missed key schema element: {}",
-                hash.name
-            )));
+    out.push(KeyCond {
+        attr: name,
+        op: op.to_string(),
+        args,
+    });
+    Ok(())
+}
+
+/// Operators a key condition may not use on a key attribute.
+const NOT_INDEXABLE: [&str; 6] = ["NULL", "NOT_NULL", "NE", "CONTAINS", "NOT_CONTAINS", "IN"];
+
+/// Check one key attribute of an ExclusiveStartKey as DynamoDB checks key values: the
+/// schema's type, not empty, within the key size limits.
+fn key_piece(esk: &Item, spec: &KeySpec, is_hash: bool) -> Result<(), DdbError> {
+    let v = esk
+        .get(&spec.name)
+        .filter(|v| v.type_name() == spec.ty)
+        .ok_or_else(|| {
+            DdbError::validation("The provided key element does not match the schema")
+        })?;
+    let bad =
+        |m: String| DdbError::validation(format!("One or more parameter values were invalid: {m}"));
+    let (len, kind) = match v {
+        AttrValue::S(s) => (s.len(), "string"),
+        AttrValue::B(b) => (b.len(), "binary"),
+        _ => return Ok(()),
+    };
+    if len == 0 {
+        return Err(bad(format!(
+            "The AttributeValue for a key attribute cannot contain an empty {kind} value. Key: {}",
+            spec.name
+        )));
+    }
+    if is_hash && len > 2048 {
+        return Err(bad(
+            "Size of hashkey has exceeded the maximum size limit of2048 bytes".into(),
+        ));
+    }
+    if !is_hash && len > 1024 {
+        return Err(bad(
+            "Aggregated size of all range keys has exceeded the size limit of 1024 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// ExclusiveStartKey's table key, checked; DynamoDB prefixes what is wrong with it.
+fn table_start_key(t: &Table, esk: &Item) -> Result<(), DdbError> {
+    for (i, spec) in std::iter::once(&t.meta.hash)
+        .chain(t.meta.range.iter())
+        .enumerate()
+    {
+        key_piece(esk, spec, i == 0).map_err(|mut e| {
+            e.message = format!("The provided starting key is invalid: {}", e.message);
+            e
+        })?;
+    }
+    Ok(())
+}
+
+/// Key attributes (of the table and of its indexes) must not be read through nested paths
+/// in a projection or filter.
+fn key_paths(nested: &[String], t: &Table) -> Result<(), DdbError> {
+    let msg = |what: &str, k: &str| {
+        DdbError::validation(format!(
+            "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: {what}: {k}"
+        ))
+    };
+    for spec in std::iter::once(&t.meta.hash).chain(t.meta.range.iter()) {
+        if nested.contains(&spec.name) {
+            return Err(msg("Key", &spec.name));
         }
     }
-    let hv = hv.ok_or_else(|| {
-        DdbError::validation(format!(
-            "Query condition missed key schema element: {}",
-            hash.name
-        ))
-    })?;
-    Ok((hv, rc))
+    let globals = t.meta.indexes.iter().filter(|ix| ix.global);
+    let locals = t.meta.indexes.iter().filter(|ix| !ix.global);
+    for ix in globals {
+        for spec in std::iter::once(&ix.hash).chain(ix.range.iter()) {
+            if nested.contains(&spec.name) {
+                return Err(msg("IndexKey", &spec.name));
+            }
+        }
+    }
+    for ix in locals {
+        if let Some(spec) = &ix.range
+            && nested.contains(&spec.name)
+        {
+            return Err(msg("IndexKey", &spec.name));
+        }
+    }
+    Ok(())
+}
+
+/// The sort-key condition of a checked key condition.
+fn range_cond(k: &KeyCond) -> Option<RangeCond> {
+    let first = k.args.first()?.clone();
+    Some(match k.op.as_str() {
+        "EQ" => RangeCond::Cmp(CmpOp::Eq, first),
+        "LT" => RangeCond::Cmp(CmpOp::Lt, first),
+        "LE" => RangeCond::Cmp(CmpOp::Le, first),
+        "GT" => RangeCond::Cmp(CmpOp::Gt, first),
+        "GE" => RangeCond::Cmp(CmpOp::Ge, first),
+        "BEGINS_WITH" => RangeCond::BeginsWith(first),
+        "BETWEEN" => RangeCond::Between(first, k.args.get(1)?.clone()),
+        _ => return None,
+    })
 }
 
 impl TableEngine {
-    fn read_source<'a>(t: &'a Table, p: &ReadParams) -> Result<Source<'a>, DdbError> {
+    /// The index a read names (or the table), with the checks DynamoDB makes right after
+    /// finding the table.
+    fn read_index<'a>(t: &'a Table, p: &ReadParams) -> Result<Source<'a>, DdbError> {
         let index = match &p.index {
             None => None,
             Some(n) => Some(t.meta.index(n).ok_or_else(|| {
                 DdbError::validation(format!("The table does not have the specified index: {n}"))
             })?),
         };
-        if let Some(ix) = index {
-            if ix.global && p.consistent {
-                return Err(DdbError::validation(
-                    "Consistent reads are not supported on global secondary indexes",
-                ));
-            }
+        if let Some(ix) = index
+            && ix.global
+            && p.consistent
+        {
+            return Err(DdbError::validation(
+                "Consistent reads are not supported on global secondary indexes",
+            ));
+        }
+        Ok(Source { t, index })
+    }
+
+    /// Select's combinations with the index and the projection.
+    fn check_select(src: &Source<'_>, p: &ReadParams) -> Result<(), DdbError> {
+        if let Some(ix) = src.index {
             if p.select == Some(Select::All) && ix.global && ix.projection != "ALL" {
                 return Err(DdbError::validation(format!(
                     "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
@@ -596,7 +874,113 @@ impl TableEngine {
                 "One or more parameter values were invalid: Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES or COUNT",
             ));
         }
-        Ok(Source { t, index })
+        Ok(())
+    }
+
+    /// Names an ExclusiveStartKey of this source must hold: the table's key and the index's.
+    fn start_key_names<'a>(src: &Source<'a>) -> Vec<&'a str> {
+        let mut names: Vec<&str> = std::iter::once(&src.t.meta.hash)
+            .chain(src.t.meta.range.iter())
+            .map(|s| s.name.as_str())
+            .collect();
+        if let Some(ix) = src.index {
+            for spec in std::iter::once(&ix.hash).chain(ix.range.iter()) {
+                if !names.contains(&spec.name.as_str()) {
+                    names.push(&spec.name);
+                }
+            }
+        }
+        names
+    }
+
+    /// The key conditions against the table, in the order DynamoDB checks them; returns the
+    /// partition value and the sort-key condition.
+    fn check_key_conds(
+        src: &Source<'_>,
+        p: &ReadParams,
+    ) -> Result<(KeyVal, Option<RangeCond>), DdbError> {
+        let invalid_start = || DdbError::validation("The provided starting key is invalid");
+        let not_supported = || DdbError::validation("Query key condition not supported");
+        let schema: Vec<&KeySpec> = std::iter::once(src.hash_spec())
+            .chain(src.range_spec())
+            .collect();
+        if let Some(esk) = &p.esk
+            && esk.len() != Self::start_key_names(src).len()
+        {
+            return Err(invalid_start());
+        }
+        let conds = &p.key_conds;
+        let find = |n: &str| conds.iter().find(|k| k.attr == n);
+        for (i, spec) in schema.iter().enumerate() {
+            let is_hash = i == 0;
+            if let Some(esk) = &p.esk {
+                if !esk.contains_key(&spec.name) {
+                    return Err(invalid_start());
+                }
+                key_piece(esk, spec, is_hash)?;
+            }
+            if is_hash && schema.len() == 1 && conds.len() > 1 {
+                return Err(not_supported());
+            }
+            let Some(kc) = find(&spec.name) else {
+                if is_hash || conds.len() > 1 {
+                    return Err(DdbError::validation(format!(
+                        "Query condition missed key schema element: {}",
+                        spec.name
+                    )));
+                }
+                continue;
+            };
+            if NOT_INDEXABLE.contains(&kc.op.as_str()) {
+                return Err(DdbError::validation(
+                    "Attempted conditional constraint is not an indexable operation",
+                ));
+            }
+            if kc.args.iter().any(|a| a.type_name() != spec.ty) {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: Condition parameter type does not match schema type",
+                ));
+            }
+            if is_hash && kc.op != "EQ" {
+                return Err(not_supported());
+            }
+        }
+        let hash = find(&src.hash_spec().name)
+            .and_then(|k| k.args.first())
+            .and_then(KeyVal::from_attr)
+            .ok_or_else(not_supported)?;
+        let range = src.range_spec().and_then(|r| find(&r.name).map(|k| (r, k)));
+        let rc = match range {
+            Some((_, k)) => Some(range_cond(k).ok_or_else(not_supported)?),
+            None => None,
+        };
+        if let Some(esk) = &p.esk {
+            table_start_key(src.t, esk)?;
+            let esk_hash = esk.get(&src.hash_spec().name).and_then(KeyVal::from_attr);
+            match (&rc, range) {
+                (Some(r), Some((spec, _))) => {
+                    let v = esk.get(&spec.name).and_then(KeyVal::from_attr);
+                    if !r.matches(v.as_ref())? {
+                        return Err(DdbError::validation(
+                            "The provided starting key does not match the range key predicate",
+                        ));
+                    }
+                    if esk_hash.as_ref() != Some(&hash) {
+                        return Err(DdbError::validation(
+                            "The query can return at most one row and cannot be restarted",
+                        ));
+                    }
+                }
+                _ => {
+                    if esk_hash.as_ref() != Some(&hash) {
+                        return Err(DdbError::validation(
+                            "The provided starting key is outside query boundaries based on provided conditions",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok((hash, rc))
     }
 
     /// Run the page loop over `rows` and build the response.
@@ -688,35 +1072,27 @@ impl TableEngine {
         let forward = opt_bool(req, "ScanIndexForward")?.unwrap_or(true);
         let g = self.state.read();
         let t = g.get(&p.table)?;
-        let src = Self::read_source(t, &p)?;
-        let Some(kc) = &p.key_cond else {
-            return Err(DdbError::validation("KeyConditionExpression is required"));
-        };
-        let (hash, rc) = analyse_key_cond(kc, &p.ctx, src.hash_spec(), src.range_spec())?;
-        if let Some(f) = &p.filter {
-            let mut used = Used::default();
-            used.cond(f);
-            let key_names: BTreeSet<&str> = [Some(src.hash_spec()), src.range_spec()]
-                .into_iter()
-                .flatten()
-                .map(|s| s.name.as_str())
-                .collect();
-            let mut paths = Vec::new();
-            collect_paths(f, &p.ctx, &mut paths)?;
-            if let Some(k) = paths.iter().find(|k| key_names.contains(k.as_str())) {
+        let src = Self::read_index(t, &p)?;
+        let (hash, rc) = Self::check_key_conds(&src, &p)?;
+        key_paths(&p.proj_nested, t)?;
+        for spec in std::iter::once(src.hash_spec()).chain(src.range_spec()) {
+            if p.filter_heads.contains(&spec.name) {
+                let what = if req.get("QueryFilter").is_some_and(|v| !v.is_null()) {
+                    "QueryFilter"
+                } else {
+                    "Filter Expression"
+                };
                 return Err(DdbError::validation(format!(
-                    "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
+                    "{what} can only contain non-primary key attributes: Primary key attribute: {}",
+                    spec.name
                 )));
             }
         }
+        Self::check_select(&src, &p)?;
+        key_paths(&p.filter_nested, t)?;
         let after = match &p.esk {
             Some(esk) => {
-                let (h, s, pk) = src.start_key(esk)?;
-                if h != hash {
-                    return Err(DdbError::validation(
-                        "The provided starting key is outside query boundaries based on provided conditions",
-                    ));
-                }
+                let (_, s, pk) = src.start_key(esk)?;
                 Some((s, pk))
             }
             None => None,
@@ -727,7 +1103,6 @@ impl TableEngine {
         let mut rows = src
             .partition(&hash, bounds, forward, after)
             .map(|(_, pk)| pk);
-        let index = src.index;
         let range_name = src.range_spec().map(|s| s.name.clone());
         let keep = |_pk: &PKey, item: &Item| -> Result<bool, DdbError> {
             match (&rc, &range_name) {
@@ -738,58 +1113,58 @@ impl TableEngine {
                 _ => Ok(true),
             }
         };
-        let _ = index;
         self.page(req, &src, &p, &mut rows, &keep)
     }
 
     pub(crate) fn scan(&self, req: &Value) -> Result<Value, DdbError> {
         let p = parse_read(req, false)?;
-        let segment = opt_i64(req, "Segment")?;
-        let total = opt_i64(req, "TotalSegments")?;
-        let seg = match (segment, total) {
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(DdbError::validation(
-                    "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(DdbError::validation(
-                    "The Segment parameter is required but was not present in the request when parameter TotalSegments is present",
-                ));
-            }
-            (Some(s), Some(n)) => {
-                if !(1..=1_000_000).contains(&n) {
-                    return Err(vmsg(vec![format!(
-                        "Value '{n}' at 'totalSegments' failed to satisfy constraint: Member must have value {}",
-                        if n < 1 {
-                            "greater than or equal to 1"
-                        } else {
-                            "less than or equal to 1000000"
-                        }
-                    )]));
-                }
-                if s < 0 {
-                    return Err(vmsg(vec![format!(
-                        "Value '{s}' at 'segment' failed to satisfy constraint: Member must have value greater than or equal to 0"
-                    )]));
-                }
-                if s >= n {
-                    return Err(DdbError::validation(format!(
-                        "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {n}"
-                    )));
-                }
-                Some((s as u64, n as u64))
-            }
-        };
         let g = self.state.read();
         let t = g.get(&p.table)?;
-        let src = Self::read_source(t, &p)?;
+        let src = Self::read_index(t, &p)?;
+        if let Some(esk) = &p.esk {
+            if esk.len() != Self::start_key_names(&src).len() {
+                return Err(DdbError::validation(if src.index.is_some() {
+                    "The provided starting key is invalid"
+                } else {
+                    "The provided starting key is invalid: The provided key element does not match the schema"
+                }));
+            }
+            if src.index.is_some() {
+                for (i, spec) in std::iter::once(src.hash_spec())
+                    .chain(src.range_spec())
+                    .enumerate()
+                {
+                    if !esk.contains_key(&spec.name) {
+                        return Err(DdbError::validation("The provided starting key is invalid"));
+                    }
+                    key_piece(esk, spec, i == 0)?;
+                }
+            }
+        }
+        Self::check_select(&src, &p)?;
+        if let Some(esk) = &p.esk {
+            table_start_key(t, esk)?;
+        }
+        let buckets = p.segment.map_or((0, 4096), |(s, n)| segment_buckets(s, n));
         let after = match &p.esk {
-            Some(esk) => Some(src.start_key(esk)?),
+            Some(esk) => {
+                let start = src.start_key(esk)?;
+                if let Some((s, n)) = p.segment
+                    && n > 1
+                {
+                    let bucket = super::value::hash_prefix(&start.0, None) >> 12;
+                    if bucket < buckets.0 || bucket >= buckets.1 {
+                        return Err(DdbError::validation(format!(
+                            "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {n} Segment: {s}"
+                        )));
+                    }
+                }
+                Some(start)
+            }
             None => None,
         };
-        let buckets = seg.map_or((0, 4096), |(s, n)| segment_buckets(s, n));
+        key_paths(&p.proj_nested, t)?;
+        key_paths(&p.filter_nested, t)?;
         let mut rows = src.all(after, buckets).map(|(_, pk)| pk);
         self.page(req, &src, &p, &mut rows, &|_, _| Ok(true))
     }
@@ -840,45 +1215,4 @@ fn read_consumed(
         }
     }
     Some(Value::Object(c))
-}
-
-/// Top-level attribute names a condition refers to.
-fn collect_paths(c: &Cond, ctx: &Ctx, out: &mut Vec<String>) -> Result<(), DdbError> {
-    let op = |o: &Operand, out: &mut Vec<String>| -> Result<(), DdbError> {
-        if let Operand::Path(p) | Operand::Size(p) = o
-            && let Some(Seg::Key(k)) = ctx.resolve(p)?.first()
-        {
-            out.push(k.clone());
-        }
-        Ok(())
-    };
-    match c {
-        Cond::Cmp(a, _, b) | Cond::BeginsWith(a, b) | Cond::Contains(a, b) => {
-            op(a, out)?;
-            op(b, out)
-        }
-        Cond::Between(a, b, d) => {
-            op(a, out)?;
-            op(b, out)?;
-            op(d, out)
-        }
-        Cond::In(a, l) => {
-            op(a, out)?;
-            for x in l {
-                op(x, out)?;
-            }
-            Ok(())
-        }
-        Cond::And(a, b) | Cond::Or(a, b) => {
-            collect_paths(a, ctx, out)?;
-            collect_paths(b, ctx, out)
-        }
-        Cond::Not(a) => collect_paths(a, ctx, out),
-        Cond::AttributeExists(p) | Cond::AttributeNotExists(p) | Cond::AttributeType(p, _) => {
-            if let Some(Seg::Key(k)) = ctx.resolve(p)?.first() {
-                out.push(k.clone());
-            }
-            Ok(())
-        }
-    }
 }

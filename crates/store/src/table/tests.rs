@@ -1008,6 +1008,43 @@ fn lsi_tables_enforce_the_item_collection_limit() {
     );
 }
 
+/// An item's local index entries count toward its item collection (AWS: key, index key,
+/// projected attributes and 100 bytes per entry), so the same items with the index key hit
+/// the limit sooner than without it.
+#[test]
+fn lsi_entries_count_toward_the_item_collection_limit() {
+    let (e, _) = engine();
+    ok(
+        &e,
+        "CreateTable",
+        json!({
+            "TableName": "coll", "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}, {"AttributeName": "l", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "LocalSecondaryIndexes": [{"IndexName": "byl", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "l", "KeyType": "RANGE"}], "Projection": {"ProjectionType": "KEYS_ONLY"}}]
+        }),
+    );
+    // Each item is 309 bytes; its KEYS_ONLY entry adds 100 + 2 (l) + 3 (pk) + 3 (sk).
+    e.state.write().get_mut("coll").unwrap().collection_limit = 1000;
+    let big = "x".repeat(300);
+    let item = |pk: &str, sk: &str, l: Option<&str>| {
+        let mut i = json!({"pk": {"S": pk}, "sk": {"S": sk}, "v": {"S": big}, "w": {"S": "a"}});
+        if let Some(l) = l {
+            i["l"] = json!({"S": l});
+            i.as_object_mut().unwrap().remove("w");
+        }
+        json!({"TableName": "coll", "Item": i})
+    };
+    for sk in ["0", "1", "2"] {
+        ok(&e, "PutItem", item("p", sk, None));
+    }
+    ok(&e, "PutItem", item("q", "0", Some("a")));
+    ok(&e, "PutItem", item("q", "1", Some("b")));
+    let er = err(&e, "PutItem", item("q", "2", Some("c")));
+    assert_eq!(er.code, ErrorCode::ItemCollectionSizeLimitExceeded);
+    assert_eq!(er.body()["ItemCollectionKey"], json!({"pk": {"S": "q"}}));
+}
+
 #[test]
 fn scan_and_query_pages_stop_at_one_megabyte() {
     let (e, _) = engine();
@@ -1349,4 +1386,234 @@ fn tagging_refuses_arns_as_dynamodb_does() {
             format!("Requested resource not found: ResourcArn: {arn} not found")
         )
     );
+}
+
+/// Query answers each mistake with DynamoDB's message, in DynamoDB's order: request-only
+/// checks (filters, ExclusiveStartKey values, expressions, key-condition shape) before the
+/// table is looked up, then the key schema, the start key and the filter (messages as
+/// dynalite's suite records them against DynamoDB).
+#[test]
+fn query_validation_follows_dynamodb_order() {
+    let (e, _) = engine();
+    create(&e, "qtab", true);
+    let m = |req: Value| err(&e, "Query", req).message;
+    let v = |x: &str| json!({":a": {"S": x}});
+    // Before the table lookup: the table does not exist.
+    assert_eq!(
+        m(
+            json!({"TableName": "nope", "KeyConditions": {"a": {"ComparisonOperator": "LT", "AttributeValueList": [{"BOOL": true}]}}})
+        ),
+        "One or more parameter values were invalid: ComparisonOperator LT is not valid for BOOL AttributeValue type"
+    );
+    assert_eq!(
+        m(
+            json!({"TableName": "nope", "KeyConditions": {"a": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"S": "b"}, {"S": "a"}]}}})
+        ),
+        "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"
+    );
+    assert_eq!(
+        m(
+            json!({"TableName": "nope", "QueryFilter": {}, "AttributesToGet": ["a", "a"], "ExclusiveStartKey": {"a": {}}})
+        ),
+        "One or more parameter values were invalid: Duplicate value in attribute name: a"
+    );
+    assert_eq!(
+        m(
+            json!({"TableName": "nope", "KeyConditions": {"a": {"ComparisonOperator": "EQ"}}, "ExclusiveStartKey": {"a": {}}})
+        ),
+        "The provided starting key is invalid: Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
+    );
+    assert_eq!(
+        m(json!({"TableName": "nope", "ExclusiveStartKey": {"a": {"NS": ["1", "1"]}}})),
+        "Input collection contains duplicates"
+    );
+    for (expr, want) in [
+        (
+            "a > :a and b > :a or a > :a",
+            "Invalid operator used in KeyConditionExpression: OR",
+        ),
+        (
+            "attribute_type(a, :a)",
+            "Invalid operator used in KeyConditionExpression: attribute_type",
+        ),
+        (
+            "begins_with(:a, b)",
+            "Invalid condition in KeyConditionExpression: begins_with operator must have the key attribute as its first operand",
+        ),
+        (
+            "a > size(b)",
+            "KeyConditionExpressions cannot contain nested operations",
+        ),
+        (
+            "b > a.b",
+            "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition",
+        ),
+        (
+            "a.d > :a",
+            "KeyConditionExpressions cannot have conditions on nested attributes",
+        ),
+        (
+            ":a > :a",
+            "Invalid condition in KeyConditionExpression: No key attribute specified",
+        ),
+        (
+            "b > :a and b < :a",
+            "KeyConditionExpressions must only contain one condition per key",
+        ),
+        (
+            "a = :a and b = :a and c = :a",
+            "Conditions can be of length 1 or 2 only",
+        ),
+    ] {
+        let mut req = json!({"TableName": "nope", "KeyConditionExpression": expr});
+        if expr.contains(":a") {
+            req["ExpressionAttributeValues"] = v(if expr.starts_with("attribute_type") {
+                "S"
+            } else {
+                "x"
+            });
+        }
+        let got = m(req);
+        assert_eq!(got, want, "{expr}");
+    }
+    assert_eq!(
+        m(
+            json!({"TableName": "nope", "KeyConditionExpression": "attribute_type(a, b)", "FilterExpression": ""})
+        ),
+        "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: attribute_type, operand type: {NS,SS,L,BS,N,M,B,BOOL,NULL,S}"
+    );
+    assert_eq!(
+        err(
+            &e,
+            "Query",
+            json!({"TableName": "nope", "KeyConditionExpression": "pk = :a", "ExpressionAttributeValues": v("x")})
+        )
+        .code,
+        ErrorCode::ResourceNotFound
+    );
+    // Against the table: key schema, then the start key, then the filter.
+    let kc = |c: Value| json!({"TableName": "qtab", "KeyConditions": c});
+    let eq = |x: &str| json!({"ComparisonOperator": "EQ", "AttributeValueList": [{"S": x}]});
+    assert_eq!(
+        m(kc(
+            json!({"pk": eq("a"), "sk": {"ComparisonOperator": "NULL"}})
+        )),
+        "Attempted conditional constraint is not an indexable operation"
+    );
+    assert_eq!(
+        m(kc(
+            json!({"pk": {"ComparisonOperator": "GT", "AttributeValueList": [{"S": "a"}]}})
+        )),
+        "Query key condition not supported"
+    );
+    assert_eq!(
+        m(kc(json!({"pk": eq("a"), "zz": eq("a")}))),
+        "Query condition missed key schema element: sk"
+    );
+    assert_eq!(
+        m(kc(
+            json!({"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"N": "1"}]}})
+        )),
+        "One or more parameter values were invalid: Condition parameter type does not match schema type"
+    );
+    let with_start = |start: Value, sk: Value| json!({"TableName": "qtab", "KeyConditions": {"pk": eq("a"), "sk": sk}, "ExclusiveStartKey": start});
+    let gt1 = json!({"ComparisonOperator": "GT", "AttributeValueList": [{"N": "1"}]});
+    assert_eq!(
+        m(with_start(json!({"pk": {"S": "a"}}), gt1.clone())),
+        "The provided starting key is invalid"
+    );
+    assert_eq!(
+        m(with_start(
+            json!({"pk": {"S": "a"}, "sk": {"S": "1"}}),
+            gt1.clone()
+        )),
+        "The provided key element does not match the schema"
+    );
+    assert_eq!(
+        m(with_start(
+            json!({"pk": {"S": "a"}, "sk": {"N": "0"}}),
+            gt1.clone()
+        )),
+        "The provided starting key does not match the range key predicate"
+    );
+    assert_eq!(
+        m(with_start(json!({"pk": {"S": "b"}, "sk": {"N": "5"}}), gt1)),
+        "The query can return at most one row and cannot be restarted"
+    );
+    assert_eq!(
+        m(
+            json!({"TableName": "qtab", "KeyConditions": {"pk": eq("a")}, "QueryFilter": {"sk": {"ComparisonOperator": "NULL"}}})
+        ),
+        "QueryFilter can only contain non-primary key attributes: Primary key attribute: sk"
+    );
+    // A well-formed query still runs.
+    ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "qtab", "Item": {"pk": {"S": "a"}, "sk": {"N": "2"}}}),
+    );
+    let r = ok(
+        &e,
+        "Query",
+        json!({"TableName": "qtab", "KeyConditionExpression": ":v < sk AND pk = :p", "ExpressionAttributeValues": {":v": {"N": "1"}, ":p": {"S": "a"}}}),
+    );
+    assert_eq!(r["Count"], 1);
+}
+
+/// Writes to a table with a local secondary index return ItemCollectionMetrics when asked
+/// (single writes, batches and transactions); other tables never do.
+#[test]
+fn item_collection_metrics_for_tables_with_local_indexes() {
+    let (e, _) = engine();
+    ok(
+        &e,
+        "CreateTable",
+        json!({
+            "TableName": "lsi", "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}, {"AttributeName": "l", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "LocalSecondaryIndexes": [{"IndexName": "byl", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "l", "KeyType": "RANGE"}], "Projection": {"ProjectionType": "ALL"}}]
+        }),
+    );
+    create(&e, "plain", true);
+    let want = json!({"ItemCollectionKey": {"pk": {"S": "p"}}, "SizeEstimateRangeGB": [0.0, 1.0]});
+    let put = ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "lsi", "Item": {"pk": {"S": "p"}, "sk": {"S": "1"}, "l": {"S": "x"}}, "ReturnItemCollectionMetrics": "SIZE"}),
+    );
+    assert_eq!(put["ItemCollectionMetrics"], want);
+    let put = ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "lsi", "Item": {"pk": {"S": "p"}, "sk": {"S": "2"}}}),
+    );
+    assert!(put.get("ItemCollectionMetrics").is_none(), "{put}");
+    let upd = ok(
+        &e,
+        "UpdateItem",
+        json!({"TableName": "plain", "Key": {"pk": {"S": "p"}, "sk": {"N": "1"}}, "ReturnItemCollectionMetrics": "SIZE"}),
+    );
+    assert!(upd.get("ItemCollectionMetrics").is_none(), "{upd}");
+    let batch = ok(
+        &e,
+        "BatchWriteItem",
+        json!({"RequestItems": {
+            "lsi": [{"DeleteRequest": {"Key": {"pk": {"S": "p"}, "sk": {"S": "2"}}}}, {"PutRequest": {"Item": {"pk": {"S": "q"}, "sk": {"S": "1"}}}}],
+            "plain": [{"PutRequest": {"Item": {"pk": {"S": "p"}, "sk": {"N": "2"}}}}]
+        }, "ReturnItemCollectionMetrics": "SIZE"}),
+    );
+    assert_eq!(
+        batch["ItemCollectionMetrics"],
+        json!({"lsi": [want, {"ItemCollectionKey": {"pk": {"S": "q"}}, "SizeEstimateRangeGB": [0.0, 1.0]}]})
+    );
+    let tx = ok(
+        &e,
+        "TransactWriteItems",
+        json!({"TransactItems": [
+            {"Update": {"TableName": "lsi", "Key": {"pk": {"S": "p"}, "sk": {"S": "1"}}, "UpdateExpression": "SET v = :v", "ExpressionAttributeValues": {":v": {"S": "y"}}}},
+            {"ConditionCheck": {"TableName": "lsi", "Key": {"pk": {"S": "q"}, "sk": {"S": "1"}}, "ConditionExpression": "attribute_exists(pk)"}}
+        ], "ReturnItemCollectionMetrics": "SIZE"}),
+    );
+    assert_eq!(tx["ItemCollectionMetrics"], json!({"lsi": [want]}));
 }

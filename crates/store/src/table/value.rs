@@ -504,7 +504,10 @@ impl AttrValue {
                             s.insert(parse_number(x)?);
                         }
                         if s.len() != raw.len() {
-                            return Err(invalid("Input collection contains duplicates"));
+                            // The one duplicate message DynamoDB sends without the usual prefix.
+                            return Err(DdbError::validation(
+                                "Input collection contains duplicates",
+                            ));
                         }
                         AttrValue::NS(s)
                     }
@@ -526,11 +529,12 @@ impl AttrValue {
         })
     }
 
-    /// A short rendering for error messages, like AWS's `{S:x}`.
+    /// A short rendering for error messages, as DynamoDB prints a BETWEEN bound: `{S:x}`.
     pub fn describe(&self) -> String {
         match self {
-            AttrValue::S(s) => format!("{{S:{s},}}"),
-            AttrValue::N(n) => format!("{{N:{n},}}"),
+            AttrValue::S(s) => format!("{{S:{s}}}"),
+            AttrValue::N(n) => format!("{{N:{n}}}"),
+            AttrValue::B(b) => format!("{{B:{}}}", b64(b)),
             other => other.to_json().to_string(),
         }
     }

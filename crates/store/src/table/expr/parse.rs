@@ -4,6 +4,8 @@
 //! (depth and length are bounded).
 
 use super::ast::*;
+use super::check::{GCond, GOp, check};
+use super::eval::Ctx;
 use super::reserved::is_reserved;
 use crate::table::error::DdbError;
 
@@ -128,6 +130,10 @@ struct Parser<'a> {
     pos: usize,
     kind: &'a str,
     depth: usize,
+    /// In conditions a reserved word used as a name is reported only when the whole
+    /// expression parses (syntax errors come first); the first one is kept here.
+    defer_reserved: bool,
+    reserved: Option<String>,
 }
 
 impl<'a> Parser<'a> {
@@ -148,6 +154,8 @@ impl<'a> Parser<'a> {
             pos: 0,
             kind,
             depth: 0,
+            defer_reserved: false,
+            reserved: None,
         })
     }
 
@@ -208,8 +216,13 @@ impl<'a> Parser<'a> {
     }
 
     fn path(&mut self) -> Result<Path, DdbError> {
-        let mut elems = Vec::new();
-        elems.push(self.path_name()?);
+        let first = self.path_name()?;
+        self.path_tail(Path(vec![first]))
+    }
+
+    /// The `.name` and `[n]` steps that may follow the start of a path.
+    fn path_tail(&mut self, start: Path) -> Result<Path, DdbError> {
+        let mut elems = start.0;
         loop {
             if self.is_sym(".") {
                 self.bump();
@@ -248,7 +261,15 @@ impl<'a> Parser<'a> {
     fn path_name(&mut self) -> Result<PathElem, DdbError> {
         match self.peek().clone() {
             Tok::Ident(n) => {
-                if is_reserved(&n) {
+                if self.defer_reserved {
+                    // The condition grammar's own words cannot name an attribute.
+                    if is_keyword(&n) {
+                        return Err(self.err());
+                    }
+                    if is_reserved(&n) && self.reserved.is_none() {
+                        self.reserved = Some(n.clone());
+                    }
+                } else if is_reserved(&n) {
                     return Err(DdbError::validation(format!(
                         "Invalid {}: Attribute name is a reserved keyword; reserved keyword: {n}",
                         self.kind
@@ -272,38 +293,6 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn not_allowed(&self, f: &str) -> DdbError {
-        DdbError::validation(format!(
-            "Invalid {}: The function is not allowed to be used this way in an expression; function: {f}",
-            self.kind
-        ))
-    }
-
-    fn operand(&mut self) -> Result<Operand, DdbError> {
-        if let Some(f) = self.func_name() {
-            if f == "size" {
-                self.bump();
-                self.bump();
-                let p = self.path()?;
-                self.expect(")")?;
-                return Ok(Operand::Size(p));
-            }
-            return Err(if is_cond_function(&f) {
-                self.not_allowed(&f)
-            } else {
-                self.invalid_function(&f)
-            });
-        }
-        match self.peek().clone() {
-            Tok::ValuePh(v) => {
-                self.bump();
-                Ok(Operand::Value(v))
-            }
-            Tok::Ident(_) | Tok::NamePh(_) => Ok(Operand::Path(self.path()?)),
-            _ => Err(self.err()),
-        }
-    }
-
     fn invalid_function(&self, f: &str) -> DdbError {
         DdbError::validation(format!(
             "Invalid {}: Invalid function name; function: {f}",
@@ -311,77 +300,68 @@ impl<'a> Parser<'a> {
         ))
     }
 
-    fn or(&mut self) -> Result<Cond, DdbError> {
-        let mut l = self.and()?;
+    // ---- conditions as written (checked and lowered by `check`) ----
+
+    fn g_or(&mut self) -> Result<GCond, DdbError> {
+        let mut l = self.g_and()?;
         while self.is_kw("OR") {
             self.bump();
-            let r = self.and()?;
-            l = Cond::Or(Box::new(l), Box::new(r));
+            let r = self.g_and()?;
+            l = GCond::Or(Box::new(l), Box::new(r));
         }
         Ok(l)
     }
 
-    fn and(&mut self) -> Result<Cond, DdbError> {
-        let mut l = self.not()?;
+    fn g_and(&mut self) -> Result<GCond, DdbError> {
+        let mut l = self.g_not()?;
         while self.is_kw("AND") {
             self.bump();
-            let r = self.not()?;
-            l = Cond::And(Box::new(l), Box::new(r));
+            let r = self.g_not()?;
+            l = GCond::And(Box::new(l), Box::new(r));
         }
         Ok(l)
     }
 
-    fn not(&mut self) -> Result<Cond, DdbError> {
+    fn g_not(&mut self) -> Result<GCond, DdbError> {
         if self.is_kw("NOT") {
             self.bump();
             self.enter()?;
-            let c = self.not()?;
+            let c = self.g_not()?;
             self.depth -= 1;
-            return Ok(Cond::Not(Box::new(c)));
+            return Ok(GCond::Not(Box::new(c)));
         }
-        self.primary()
+        self.g_primary()
     }
 
-    fn primary(&mut self) -> Result<Cond, DdbError> {
-        if self.is_sym("(") {
-            self.bump();
-            self.enter()?;
-            let c = self.or()?;
+    /// `(` starts either a parenthesized operand (`(a) = b`) or a parenthesized condition;
+    /// the operand reading is tried first, as DynamoDB's grammar does.
+    fn g_primary(&mut self) -> Result<GCond, DdbError> {
+        if !self.is_sym("(") {
+            return self.g_leaf();
+        }
+        let (pos, depth, reserved) = (self.pos, self.depth, self.reserved.clone());
+        let first = match self.g_leaf() {
+            Ok(c) => return Ok(c),
+            Err(e) => (self.pos, e),
+        };
+        (self.pos, self.depth, self.reserved) = (pos, depth, reserved);
+        self.bump();
+        self.enter()?;
+        let inner = self.g_or().and_then(|c| {
             self.depth -= 1;
             self.expect(")")?;
-            return Ok(c);
+            Ok(c)
+        });
+        match inner {
+            Ok(c) => Ok(c),
+            // Report the error found furthest into the expression.
+            Err(e) if self.pos >= first.0 => Err(e),
+            Err(_) => Err(first.1),
         }
-        if let Some(f) = self.func_name()
-            && f != "size"
-        {
-            if !is_cond_function(&f) {
-                return Err(self.invalid_function(&f));
-            }
-            self.bump();
-            self.bump();
-            let c = match f.as_str() {
-                "attribute_exists" => Cond::AttributeExists(self.path()?),
-                "attribute_not_exists" => Cond::AttributeNotExists(self.path()?),
-                "attribute_type" => {
-                    let p = self.path()?;
-                    self.expect(",")?;
-                    Cond::AttributeType(p, self.operand()?)
-                }
-                "begins_with" => {
-                    let a = self.operand()?;
-                    self.expect(",")?;
-                    Cond::BeginsWith(a, self.operand()?)
-                }
-                _ => {
-                    let a = self.operand()?;
-                    self.expect(",")?;
-                    Cond::Contains(a, self.operand()?)
-                }
-            };
-            self.expect(")")?;
-            return Ok(c);
-        }
-        let a = self.operand()?;
+    }
+
+    fn g_leaf(&mut self) -> Result<GCond, DdbError> {
+        let a = self.g_operand()?;
         let op = match self.peek() {
             Tok::Sym("=") => CmpOp::Eq,
             Tok::Sym("<>") => CmpOp::Ne,
@@ -391,22 +371,18 @@ impl<'a> Parser<'a> {
             Tok::Sym(">=") => CmpOp::Ge,
             Tok::Ident(k) if k.eq_ignore_ascii_case("BETWEEN") => {
                 self.bump();
-                let lo = self.operand()?;
+                let lo = self.g_operand()?;
                 if !self.is_kw("AND") {
                     return Err(self.err());
                 }
                 self.bump();
-                let hi = self.operand()?;
-                return Ok(Cond::Between(a, lo, hi));
+                let hi = self.g_operand()?;
+                return Ok(GCond::Between(a, lo, hi));
             }
             Tok::Ident(k) if k.eq_ignore_ascii_case("IN") => {
                 self.bump();
                 self.expect("(")?;
-                let mut list = vec![self.operand()?];
-                while self.is_sym(",") {
-                    self.bump();
-                    list.push(self.operand()?);
-                }
+                let list = self.g_operands()?;
                 self.expect(")")?;
                 if list.len() > 100 {
                     return Err(DdbError::validation(format!(
@@ -415,18 +391,62 @@ impl<'a> Parser<'a> {
                         list.len()
                     )));
                 }
-                return Ok(Cond::In(a, list));
+                return Ok(GCond::In(a, list));
             }
             _ => {
-                if let Operand::Size(_) = a {
-                    return Err(self.not_allowed("size"));
-                }
-                return Err(self.err());
+                return match a {
+                    GOp::Func(name, args) => Ok(GCond::Func(name, args)),
+                    _ => Err(self.err()),
+                };
             }
         };
         self.bump();
-        let b = self.operand()?;
-        Ok(Cond::Cmp(a, op, b))
+        let b = self.g_operand()?;
+        Ok(GCond::Cmp(a, op, b))
+    }
+
+    fn g_operands(&mut self) -> Result<Vec<GOp>, DdbError> {
+        let mut v = vec![self.g_operand()?];
+        while self.is_sym(",") {
+            self.bump();
+            v.push(self.g_operand()?);
+        }
+        Ok(v)
+    }
+
+    /// An operand: a path (possibly parenthesized and then continued: `(a.b).c`), a value,
+    /// or any function call with any operands (checked later).
+    fn g_operand(&mut self) -> Result<GOp, DdbError> {
+        if self.is_sym("(") {
+            self.bump();
+            self.enter()?;
+            let inner = self.g_operand()?;
+            self.depth -= 1;
+            self.expect(")")?;
+            return match inner {
+                GOp::Path(p) => Ok(GOp::Path(self.path_tail(p)?)),
+                other => Ok(other),
+            };
+        }
+        if let Some(f) = self.func_name()
+            && !is_keyword(&f)
+        {
+            self.bump();
+            self.bump();
+            self.enter()?;
+            let args = self.g_operands()?;
+            self.depth -= 1;
+            self.expect(")")?;
+            return Ok(GOp::Func(f, args));
+        }
+        match self.peek().clone() {
+            Tok::ValuePh(v) => {
+                self.bump();
+                Ok(GOp::Value(v))
+            }
+            Tok::Ident(_) | Tok::NamePh(_) => Ok(GOp::Path(self.path()?)),
+            _ => Err(self.err()),
+        }
     }
 
     fn set_operand(&mut self) -> Result<SetOperand, DdbError> {
@@ -572,12 +592,60 @@ fn is_cond_function(f: &str) -> bool {
     )
 }
 
-/// Parse a condition; `kind` names the request parameter for messages ("ConditionExpression").
-pub fn parse_condition(src: &str, kind: &str) -> Result<Cond, DdbError> {
+/// Whether `w` is a word of the condition grammar (never an attribute or function name).
+fn is_keyword(w: &str) -> bool {
+    ["AND", "OR", "NOT", "BETWEEN", "IN"]
+        .iter()
+        .any(|k| w.eq_ignore_ascii_case(k))
+}
+
+/// Whether the tokens hold redundant parentheses: `((x))` where both pairs enclose the same
+/// thing, other than a function's or IN's own parentheses around a parenthesized operand.
+fn redundant_parens(toks: &[Token]) -> bool {
+    let mut open = Vec::new();
+    let mut close_of = vec![usize::MAX; toks.len()];
+    for (i, t) in toks.iter().enumerate() {
+        match t.tok {
+            Tok::Sym("(") => open.push(i),
+            Tok::Sym(")") => {
+                if let Some(o) = open.pop() {
+                    close_of[o] = i;
+                }
+            }
+            _ => {}
+        }
+    }
+    (0..toks.len().saturating_sub(1)).any(|i| {
+        let call = i > 0 && matches!(&toks[i - 1].tok, Tok::Ident(w) if !is_keyword(w) || w.eq_ignore_ascii_case("IN"));
+        !call
+            && toks[i].tok == Tok::Sym("(")
+            && toks[i + 1].tok == Tok::Sym("(")
+            && close_of[i] != usize::MAX
+            && close_of[i + 1] != usize::MAX
+            && close_of[i + 1] + 1 == close_of[i]
+    })
+}
+
+fn parse_written(src: &str, kind: &str) -> Result<(GCond, bool, Option<String>), DdbError> {
     let mut p = Parser::new(src, kind)?;
-    let c = p.or()?;
+    p.defer_reserved = true;
+    let c = p.g_or()?;
     p.end()?;
-    Ok(c)
+    Ok((c, redundant_parens(&p.toks), p.reserved))
+}
+
+/// Parse a condition; `kind` names the request parameter for messages ("ConditionExpression").
+/// Placeholders are not looked at (see [`parse_condition_ctx`]).
+pub fn parse_condition(src: &str, kind: &str) -> Result<Cond, DdbError> {
+    let (c, parens, reserved) = parse_written(src, kind)?;
+    check(&c, kind, parens, reserved.as_deref(), None)
+}
+
+/// Parse a condition and make every check DynamoDB makes before reading an item, with the
+/// request's placeholders.
+pub fn parse_condition_ctx(src: &str, kind: &str, ctx: &Ctx) -> Result<Cond, DdbError> {
+    let (c, parens, reserved) = parse_written(src, kind)?;
+    check(&c, kind, parens, reserved.as_deref(), Some(ctx))
 }
 
 pub fn parse_update(src: &str) -> Result<Update, DdbError> {

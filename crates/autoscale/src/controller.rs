@@ -322,6 +322,13 @@ impl Autoscaler {
         self.config = config;
     }
 
+    /// The step at `now` decided `decided` replicas from `from`, but only `written` were
+    /// written (a policy held the rest back): the HPA's rate limits count what was written.
+    pub fn amend(&mut self, now: Timestamp, from: u32, decided: u32, written: u32) {
+        self.hpa
+            .amend_scale(now, &self.config.behavior, from, decided, written);
+    }
+
     /// The count to restore when the ScaledObject is deleted
     /// (`advanced.restoreToOriginalReplicaCount`); `None` = leave the target as it is.
     pub fn on_delete(&self) -> Option<u32> {

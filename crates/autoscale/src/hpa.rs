@@ -471,6 +471,36 @@ impl HpaState {
         (desired, Limit::None)
     }
 
+    /// The rescale from `from` to `decided` recorded at `now` was carried out only to
+    /// `written` (the caller held part of it back): the policies' periods count what was
+    /// written.
+    pub fn amend_scale(
+        &mut self,
+        now: Timestamp,
+        behavior: &Behavior,
+        from: u32,
+        decided: u32,
+        written: u32,
+    ) {
+        if decided == written {
+            return;
+        }
+        let (events, change) = if decided > from {
+            (&mut self.up_events, decided - from)
+        } else {
+            (&mut self.down_events, from.saturating_sub(decided))
+        };
+        if let Some(e) = events
+            .iter_mut()
+            .rev()
+            .find(|e| !e.outdated && e.at == now && e.change == change)
+        {
+            e.change = 0;
+            e.outdated = true;
+        }
+        self.record_scale(now, behavior, from, written);
+    }
+
     /// `storeScaleEvent`: remember a rescale the HPA carried out, for the policies' periods.
     pub fn record_scale(&mut self, now: Timestamp, behavior: &Behavior, from: u32, to: u32) {
         let (events, rules, change) = if to > from {

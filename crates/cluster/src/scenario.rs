@@ -239,6 +239,30 @@ pub struct Consumer {
     /// After SIGTERM, how long held messages may still take before they are given back.
     #[serde(deserialize_with = "dur")]
     pub grace_period: Duration,
+    /// The kubelet's restart back-off after the first crash of a consumer (doubled after
+    /// each further crash, at most 5 minutes; Kubernetes' default is 10 s).
+    #[serde(deserialize_with = "dur")]
+    pub restart_backoff: Duration,
+}
+
+/// The kubelet's longest restart back-off ("exponential back-off delay (10s, 20s, 40s, …),
+/// that is capped at five minutes", Kubernetes docs, Pod Lifecycle → Container restarts).
+pub const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(300);
+
+impl Consumer {
+    /// [`restart_delay`] with this consumer's `restart_backoff`.
+    pub fn restart_delay(&self, crashes: u32) -> Duration {
+        restart_delay(self.restart_backoff, crashes)
+    }
+}
+
+/// How long a consumer that has crashed `crashes` times before waits to restart after this
+/// crash: `first` doubled per earlier crash, at most 5 minutes (or `first`, if longer). The
+/// kubelet's reset after 10 minutes of running is not modelled.
+pub fn restart_delay(first: Duration, crashes: u32) -> Duration {
+    first
+        .saturating_mul(1u32 << crashes.min(16))
+        .min(MAX_RESTART_BACKOFF.max(first))
 }
 
 impl Default for Consumer {
@@ -250,6 +274,7 @@ impl Default for Consumer {
             visibility_timeout: Duration::from_secs(30),
             wait_time: Duration::from_secs(2),
             grace_period: Duration::from_secs(10),
+            restart_backoff: Duration::from_secs(10),
         }
     }
 }

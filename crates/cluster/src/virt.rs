@@ -38,6 +38,8 @@ pub trait Backend {
     fn kill(&mut self, i: usize, now: u64);
     /// Working on a message.
     fn busy(&self, i: usize) -> bool;
+    /// Its consumer crashed and waits out the restart back-off (`CrashLoopBackOff`).
+    fn crash_looping(&self, i: usize) -> bool;
 }
 
 /// Where a pod is in its life.
@@ -133,6 +135,8 @@ pub struct Virtual {
     /// stopping a busy consumer when the decision was made knowing it was busy (a consumer
     /// that took a message in the instant after is a race any cluster has).
     busy_seen: Vec<bool>,
+    /// Crash-looping as the engine last saw each pod ([`Virtual::refresh_flags`]).
+    crash_seen: Vec<bool>,
     /// The faults active now (the substrate sets them from its scenario): launches of these
     /// types are refused, nodes launched now never become Ready.
     pub faults: crate::scenario::ActiveFaults,
@@ -184,6 +188,7 @@ impl Virtual {
             },
             notes: Vec::new(),
             busy_seen: Vec::new(),
+            crash_seen: Vec::new(),
             faults: Default::default(),
             launch_failures: Vec::new(),
         }
@@ -369,6 +374,7 @@ impl Virtual {
         self.live()
             .map(|i| {
                 let p = &self.pods[i];
+                let crash_looping = self.crash_seen.get(i).copied().unwrap_or(false);
                 ConsumerPod {
                     name: p.key.clone(),
                     node: p.node.clone(),
@@ -377,23 +383,27 @@ impl Virtual {
                     } else {
                         PodPhase::Pending
                     },
-                    ready: p.state == PodState::Running,
+                    // A container in its restart back-off is not ready (Kubernetes).
+                    ready: p.state == PodState::Running && !crash_looping,
                     busy: self.busy_seen.get(i).copied().unwrap_or(false),
                     created: Timestamp::from_millis(p.created),
                     deletion_cost: p.deletion_cost,
+                    crash_looping,
                 }
             })
             .collect()
     }
 
-    /// Busy and terminating flags as the engine should see them now.
+    /// Busy, crash-looping and terminating flags as the engine should see them now.
     pub fn refresh_flags(&mut self, b: &dyn Backend) {
         self.busy_seen.resize(self.pods.len(), false);
+        self.crash_seen.resize(self.pods.len(), false);
         for (n, node) in self.nodes.iter().enumerate() {
             for (j, &i) in node.pods.iter().enumerate() {
                 let p = &self.pods[i];
                 let busy = p.state == PodState::Running && b.busy(i);
                 self.busy_seen[i] = busy;
+                self.crash_seen[i] = p.state == PodState::Running && b.crash_looping(i);
                 self.cluster.info[n].pods[j] = PodFlags {
                     busy,
                     terminating: p.state == PodState::Terminating,
@@ -749,6 +759,9 @@ mod tests {
         fn kill(&mut self, _i: usize, _now: u64) {}
         fn busy(&self, i: usize) -> bool {
             self.busy.contains(&i)
+        }
+        fn crash_looping(&self, _: usize) -> bool {
+            false
         }
     }
 

@@ -366,3 +366,83 @@ fn poison_messages_crash_their_consumers_until_the_dlq_takes_them_and_the_backlo
         d.max_replicas, clean.summary.max_replicas, end
     );
 }
+
+#[test]
+fn kedge_holds_the_scale_out_while_consumers_crash_loop_where_upstream_scales_on() {
+    // A bad release: from 60 s to 660 s every consumer crashes on the first message it takes;
+    // DLQ after 5 receives; one small baseline node, so replicas need NodePool nodes. More
+    // replicas only crash too.
+    let bad =
+        "queue: {max_receive_count: 5}\nfaults:\n  - {at: 60s, for: 600s, kind: consumer-crash}\n";
+    let scenario = format!(
+        "{}{bad}",
+        CRASH.replace(
+            "{instance_type: m5.2xlarge, count: 8}",
+            "{instance_type: m5.large, count: 1}"
+        )
+    );
+    let limit = Some(Duration::from_secs(3600));
+    let up = sim_limited(&scenario, &so(""), PolicyName::KedaKarpenter, limit);
+    let kedge = sim_limited(&scenario, &so(""), PolicyName::Kedge, limit);
+    for r in [&up, &kedge] {
+        let d = &r.summary;
+        assert_eq!(d.lost_messages, 0);
+        assert_eq!(d.processed + d.dead_lettered + d.unprocessed, d.messages);
+        assert_eq!(d.unprocessed, 0, "{}: the backlog drains", d.policy);
+    }
+    // The most replicas while the release is bad (the fault plus its last back-offs).
+    let during = |r: &RunReport| {
+        r.samples
+            .iter()
+            .filter(|s| s.t_s >= 60.0 && s.t_s < 660.0)
+            .map(|s| s.desired)
+            .max()
+            .unwrap_or(0)
+    };
+    let held = |r: &RunReport| {
+        r.decisions
+            .iter()
+            .filter(|d| d.text.contains("crash-looping"))
+            .count()
+    };
+    let (u, k) = (&up.summary, &kedge.summary);
+    eprintln!(
+        "bad release: most replicas during it kedge {} / keda-karpenter {}, node pool cost ${:.2} / ${:.2}, dead-lettered {} / {}, drained at {:.0} s / {:.0} s",
+        during(&kedge),
+        during(&up),
+        k.nodepool_cost_usd,
+        u.nodepool_cost_usd,
+        k.dead_lettered,
+        u.dead_lettered,
+        k.simulated_s,
+        u.simulated_s,
+    );
+    // KEDA + the HPA keep adding replicas (and Karpenter nodes) for the backlog the crashes
+    // build; kedge holds while at least half of its consumers crash-loop, and says so.
+    assert_eq!(during(&up), 200, "upstream storms to maxReplicaCount");
+    assert!(during(&kedge) * 2 <= during(&up));
+    assert!(k.nodepool_cost_usd < u.nodepool_cost_usd);
+    // Upstream's crashing replicas use up the messages' receives: they end in the DLQ (to be
+    // redriven by hand); kedge's fewer crash-looping consumers leave them for after the fix.
+    assert!(u.dead_lettered > 0);
+    assert!(k.dead_lettered < u.dead_lettered);
+    assert!(held(&kedge) >= 1, "the hold is in the decision log");
+    assert_eq!(held(&up), 0, "upstream knows nothing of crash loops");
+    // 5 % poison messages: consumers work on the good messages between crashes, so kedge
+    // does not hold (more replicas get the good messages through and the poison to the DLQ
+    // sooner): the backlog gets the replicas it needs and drains.
+    let poison = "queue: {max_receive_count: 5}\nfaults:\n  - {at: 0s, for: 3600s, kind: consumer-crash, share: 0.05}\n";
+    let p = sim_limited(
+        &format!("{CRASH}{poison}"),
+        &so(""),
+        PolicyName::Kedge,
+        Some(Duration::from_secs(1800)),
+    );
+    eprintln!(
+        "5 % poison under kedge: max {} replicas, {} hold(s)",
+        p.summary.max_replicas,
+        held(&p)
+    );
+    assert_eq!(p.summary.unprocessed, 0);
+    assert_eq!(p.summary.max_replicas, 200);
+}

@@ -48,7 +48,12 @@
 //! - consolidation waits while pods are pending or nodes are launching (a scale-out is in
 //!   progress) and until the replica counts have been steady for 20 s (a scale-in has
 //!   settled: no replacement is launched for pods about to go), and a replacement must save at
-//!   least 10 %.
+//!   least 10 %;
+//! - no scale-out storm: while at least half of a target's consumers are crash-looping
+//!   (`CrashLoopBackOff` after runs shorter than 10 s: a bad release) and none is at work,
+//!   the count is held where it is — KEDA would keep adding replicas (and Karpenter nodes) for
+//!   a backlog that only grows because the consumers crash. Scale-in still applies;
+//!   crash-looping consumers go first.
 //!
 //! # `oracle`: a lower bound, not a controller
 //! Replicas from perfect knowledge of the arrivals (Little's law on the mean work time: the
@@ -199,6 +204,10 @@ pub struct Policy {
     /// Read the triggers at least this often (`Combined` cadence), even when the
     /// `pollingInterval` is longer: upstream's HPA reads them every 15 s whatever it says.
     pub poll_at_most: Option<Duration>,
+    /// Hold scale-outs while at least half of the target's consumers are crash-looping and
+    /// none is at work ([`crate::scale`]): more replicas of a consumer that crashes on
+    /// everything only crash too.
+    pub hold_scale_out_on_crash_loop: bool,
 }
 
 impl Policy {
@@ -232,6 +241,7 @@ impl Policy {
             scale_up_default: None,
             scale_down_default: None,
             poll_at_most: None,
+            hold_scale_out_on_crash_loop: false,
         };
         let kedge_up = Some(hpa::Rules {
             window_secs: 0,
@@ -264,6 +274,7 @@ impl Policy {
                 scale_up_default: kedge_up.clone(),
                 scale_down_default: kedge_down.clone(),
                 poll_at_most: Some(KEDGE_POLL_AT_MOST),
+                hold_scale_out_on_crash_loop: true,
                 ..base
             },
             PolicyName::Oracle => Policy {

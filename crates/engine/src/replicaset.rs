@@ -34,6 +34,22 @@ pub struct ConsumerPod {
     pub created: Timestamp,
     /// `controller.kubernetes.io/pod-deletion-cost`.
     pub deletion_cost: i32,
+    /// Its consumer crashes soon after it starts and waits out the kubelet's restart back-off
+    /// (see [`crash_looping`]).
+    pub crash_looping: bool,
+}
+
+/// A consumer whose last run ended in a crash sooner than this after it started does no
+/// useful work between its restarts (one that crashes now and then on a poison message, after
+/// working for a while, does).
+pub const CRASH_LOOP_RUN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether a consumer counts as crash-looping: it waits out the kubelet's restart back-off
+/// (`CrashLoopBackOff`) and its last run lasted less than [`CRASH_LOOP_RUN`]. Every
+/// substrate decides it here from what it observes (the operator from the container's
+/// `state.waiting.reason` and `lastState.terminated` times).
+pub fn crash_looping(in_back_off: bool, last_run: std::time::Duration) -> bool {
+    in_back_off && last_run < CRASH_LOOP_RUN
 }
 
 /// The ReplicaSet's `n` victims, in order. Ranked as `ActivePodsWithRanks.Less`: unassigned
@@ -88,7 +104,8 @@ pub fn mark_changes(pods: &[ConsumerPod], victims: &[String]) -> Vec<(String, Op
 }
 
 /// kedge's `n` victims among idle consumers (or any, with `force`): not yet running first,
-/// then the pods on nodes holding the fewest of the set (those nodes empty out), newer first.
+/// then crash-looping ones (they process nothing), then the pods on nodes holding the fewest
+/// of the set (those nodes empty out), newer first.
 pub fn idle_victims(pods: &[ConsumerPod], n: usize, force: bool) -> Vec<String> {
     let mut per_node: HashMap<&str, u32> = HashMap::new();
     for p in pods {
@@ -105,6 +122,7 @@ pub fn idle_victims(pods: &[ConsumerPod], n: usize, force: bool) -> Vec<String> 
         let colocated = |p: &ConsumerPod| p.node.as_deref().map_or(0, |n| per_node[n]);
         started(a)
             .cmp(&started(b))
+            .then(b.crash_looping.cmp(&a.crash_looping))
             .then(a.busy.cmp(&b.busy))
             .then(colocated(a).cmp(&colocated(b)))
             .then(b.created.cmp(&a.created))
@@ -130,6 +148,7 @@ mod tests {
             busy,
             created: Timestamp::from_secs(created),
             deletion_cost: 0,
+            crash_looping: false,
         }
     }
 
@@ -157,5 +176,9 @@ mod tests {
         ];
         assert_eq!(idle_victims(&pods, 4, false), ["d", "c", "a"]);
         assert_eq!(idle_victims(&pods, 4, true), ["d", "c", "a", "b"]);
+        // A crash-looping consumer processes nothing: it goes before healthy idle ones.
+        let mut crashing = pods.clone();
+        crashing[0].crash_looping = true;
+        assert_eq!(idle_victims(&crashing, 2, false), ["d", "a"]);
     }
 }

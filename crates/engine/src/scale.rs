@@ -27,6 +27,16 @@
 //!
 //! When the count goes to zero every pod goes, so no victims are named (a substrate would mark
 //! pods for nothing).
+//!
+//! # Crash loops ([`Policy::hold_scale_out_on_crash_loop`])
+//! While at least half of the target's consumers are crash-looping
+//! ([`crate::replicaset::crash_looping`]: in the restart back-off after a run shorter than
+//! 10 s) and none is at work, a scale-out is held at the current count (`KedgeScaleOutHeld`
+//! warning): a consumer that crashes on whatever it receives (a bad release) does not process
+//! more with more replicas, and each new replica costs node capacity. While some consumer
+//! works (poison messages among good ones), more replicas do get messages through and the
+//! poison to the dead-letter queue sooner, so nothing is held. When the crashes stop, the
+//! next step scales out as usual.
 
 use std::time::Duration;
 
@@ -156,6 +166,9 @@ pub struct ScaleLoop {
     held_since: Option<Timestamp>,
     /// The policy, for the ScaledObject's configuration as it runs it ([`Policy::configure`]).
     policy: Policy,
+    /// A scale-out was held for crash-looping consumers and they still crash-loop (the
+    /// warning once per episode).
+    crash_hold: bool,
 }
 
 impl ScaleLoop {
@@ -182,6 +195,7 @@ impl ScaleLoop {
             keda_due: now,
             hpa_due: now,
             held_since: None,
+            crash_hold: false,
         }
     }
 
@@ -310,6 +324,7 @@ impl ScaleLoop {
         } else {
             self.held_since = None;
         }
+        self.crash_hold(now, input, current, &mut write, &mut d, rec);
         if write == 0 {
             // Every pod goes: none goes first.
             victims.clear();
@@ -347,6 +362,57 @@ impl ScaleLoop {
             next: self.due(),
             decision: d,
         }
+    }
+}
+
+impl ScaleLoop {
+    /// [`Policy::hold_scale_out_on_crash_loop`]: a scale-out to `write` is held at `current`
+    /// while at least half of the consumers crash-loop and none is at work.
+    fn crash_hold(
+        &mut self,
+        now: Timestamp,
+        input: &ScaleInput<'_>,
+        current: u32,
+        write: &mut u32,
+        d: &mut Decision,
+        rec: &mut Recorder,
+    ) {
+        let crashing = input
+            .pods
+            .map_or(0, |p| p.iter().filter(|p| p.crash_looping).count());
+        let pods = input.pods.map_or(0, <[ConsumerPod]>::len);
+        // Some consumer at work means messages still get through (poison among good ones):
+        // more replicas help there, and speed the poison to the dead-letter queue.
+        let working = input.pods.is_some_and(|p| p.iter().any(|p| p.busy));
+        let looping = self.policy.hold_scale_out_on_crash_loop
+            && crashing > 0
+            && crashing * 2 >= pods
+            && !working;
+        let hold = looping && *write > current;
+        if hold {
+            let wanted = *write;
+            *write = current;
+            self.autoscaler
+                .amend(now, current, d.desired_replicas, current);
+            d.reason = format!(
+                "{}; holding at {current} (not {wanted}): {crashing} of {pods} consumer(s) are crash-looping, more replicas would crash too",
+                d.reason
+            );
+            if !self.crash_hold {
+                rec.warn(
+                    now,
+                    Topic::Scale,
+                    self.key.object(),
+                    "KedgeScaleOutHeld",
+                    format!(
+                        "scale-out of {} from {current} to {wanted} held: {crashing} of {pods} consumer(s) are crash-looping (CrashLoopBackOff)",
+                        self.key
+                    ),
+                );
+            }
+        }
+        // Warned once while the consumers crash-loop.
+        self.crash_hold = looping && (hold || self.crash_hold);
     }
 }
 
@@ -457,6 +523,7 @@ spec:
             busy,
             created: Timestamp::from_secs(created),
             deletion_cost: 0,
+            crash_looping: false,
         }
     }
 
@@ -491,6 +558,60 @@ spec:
         assert_eq!(s.next, t0.add(Duration::from_secs(30)));
         assert!(s.intent.is_none(), "no joint decisions upstream");
         assert_eq!(rec.take().len(), 2);
+    }
+
+    #[test]
+    fn kedge_holds_a_scale_out_while_half_the_consumers_crash_loop_and_upstream_does_not() {
+        let mut pods: Vec<ConsumerPod> = (0..4).map(|i| pod(&format!("p{i}"), false, i)).collect();
+        pods[0].crash_looping = true;
+        pods[1].crash_looping = true;
+        fn input(pods: &[ConsumerPod]) -> ScaleInput<'_> {
+            ScaleInput {
+                replicas: 4,
+                triggers: metric(40.0),
+                pods: Some(pods),
+                ..Default::default()
+            }
+        }
+        let mut rec = Recorder::default();
+        // kedge: 2 of 4 crash-looping, a backlog of 40 (20 replicas wanted): held at 4.
+        let mut l = lp(PolicyName::Kedge, "");
+        let t0 = l.due();
+        let s = l.step(t0, &input(&pods), &mut rec);
+        assert_eq!(s.replicas, None);
+        assert!(
+            s.intent.is_none(),
+            "no capacity is asked for a held scale-out"
+        );
+        assert!(
+            s.decision
+                .reason
+                .contains("2 of 4 consumer(s) are crash-looping")
+        );
+        let ev = rec.take();
+        assert!(
+            ev.iter()
+                .any(|e| e.warning && e.reason == "KedgeScaleOutHeld")
+        );
+        // Still held at the next step, without a second warning.
+        let s = l.step(s.next, &input(&pods), &mut rec);
+        assert_eq!(s.replicas, None);
+        assert!(rec.take().iter().all(|e| e.reason != "KedgeScaleOutHeld"));
+        // A consumer at work: messages still get through, the scale-out goes ahead.
+        pods[2].busy = true;
+        let s = l.step(s.next, &input(&pods), &mut rec);
+        assert_eq!(s.replicas, Some(20), "{}", s.decision.reason);
+        // One of four is below half: the scale-out goes ahead too.
+        pods[2].busy = false;
+        pods[1].crash_looping = false;
+        let mut l = lp(PolicyName::Kedge, "");
+        let s = l.step(l.due(), &input(&pods), &mut rec);
+        assert_eq!(s.replicas, Some(20));
+        // Upstream (KEDA + the HPA) knows nothing of crash loops: 4 → 8 (+100 %).
+        pods[1].crash_looping = true;
+        let mut up = lp(PolicyName::KedaKarpenter, "");
+        let s = up.step(up.due(), &input(&pods), &mut rec);
+        assert_eq!(s.replicas, Some(8));
     }
 
     #[test]

@@ -320,6 +320,7 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         consumer,
         pod_dir,
         kill_after: grace + Duration::from_secs(5),
+        restart_backoff: sc.consumer.restart_backoff,
     };
     let mut twin = LocalCluster::new(cfg, now())?;
     // The scenario's faults, timed like its chaos (from the start of the run).

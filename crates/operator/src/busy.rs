@@ -111,6 +111,7 @@ mod tests {
             busy: false,
             created: clock::Timestamp::ZERO,
             deletion_cost: cost,
+            crash_looping: false,
         }
     }
 

@@ -283,6 +283,67 @@ mod tests {
 
     const URI: &str = "/apis/coordination.k8s.io/v1/namespaces/kedge/leases/kedge";
 
+    /// The leader's renewals fail (the API server answers 500): a failure within the renew
+    /// deadline changes nothing; once it has not renewed for the deadline (10 s) its work is
+    /// stopped and it no longer reports leading, before the lease (15 s) lets a standby in.
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_that_cannot_renew_stops_its_work_at_the_renew_deadline() {
+        let (client, mut api) = mock_client();
+        let clock = Arc::new(ManualClock::new(Timestamp::from_secs(1_000)));
+        let e = Elector::new(client, LeaseSettings::new("kedge", "kedge", "a"), clock);
+        let (_shutdown_tx, shutdown) = watch::channel(false);
+        let (leading_tx, mut leading) = watch::channel(false);
+        let (stopped_tx, mut stopped) = tokio::sync::mpsc::unbounded_channel();
+        let run = tokio::spawn(run_elected(e, shutdown, leading_tx, move |mut stop| {
+            let stopped = stopped_tx.clone();
+            async move {
+                let _ = stop.wait_for(|v| *v).await;
+                let _ = stopped.send(tokio::time::Instant::now());
+            }
+        }));
+        let error = || fixtures::status(500, "InternalError", "etcdserver: request timed out");
+        fixtures::timeout(Duration::from_secs(120), async {
+            api.expect("GET", URI, 404, fixtures::not_found("leases", "kedge"))
+                .await;
+            api.expect(
+                "POST",
+                "/apis/coordination.k8s.io/v1/namespaces/kedge/leases?",
+                201,
+                lease("a", "1"),
+            )
+            .await;
+            leading.wait_for(|l| *l).await.unwrap();
+            // One failed renewal, then a good one: still leading, work still running.
+            api.expect("GET", URI, 500, error()).await;
+            api.expect("GET", URI, 200, lease("a", "1")).await;
+            api.expect("PUT", &format!("{URI}?"), 200, lease("a", "2"))
+                .await;
+            let last_renewal = tokio::time::Instant::now();
+            assert!(*leading.borrow());
+            assert!(stopped.try_recv().is_err());
+            // From now on every renewal fails.
+            let stopped_at = loop {
+                api.expect("GET", URI, 500, error()).await;
+                if let Ok(t) = stopped.try_recv() {
+                    break t;
+                }
+                tokio::task::yield_now().await;
+                if let Ok(t) = stopped.try_recv() {
+                    break t;
+                }
+            };
+            let without_renewal = stopped_at - last_renewal;
+            assert!(
+                without_renewal > Duration::from_secs(10)
+                    && without_renewal <= Duration::from_secs(12) + Duration::from_millis(100),
+                "stopped {without_renewal:?} after the last renewal"
+            );
+            leading.wait_for(|l| !*l).await.unwrap();
+        })
+        .await;
+        run.abort();
+    }
+
     #[tokio::test]
     async fn creates_a_missing_lease_and_loses_a_create_race() {
         let (client, mut api) = mock_client();

@@ -493,6 +493,7 @@ impl TargetCaches {
                     busy: p.busy,
                     created: p.created,
                     deletion_cost: p.deletion_cost,
+                    crash_looping: false,
                 })
                 .collect(),
         )

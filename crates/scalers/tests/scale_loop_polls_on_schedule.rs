@@ -243,6 +243,7 @@ fn pod(name: &str, busy: bool, created: u64) -> ConsumerPod {
         busy,
         created: Timestamp::from_secs(created),
         deletion_cost: 0,
+        crash_looping: false,
     }
 }
 

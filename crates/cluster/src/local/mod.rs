@@ -93,6 +93,9 @@ pub struct LocalConfig {
     pub pod_dir: PathBuf,
     /// A SIGTERMed consumer gets this long before SIGKILL.
     pub kill_after: Duration,
+    /// A consumer that exits on its own is restarted in its pod after this back-off, doubled
+    /// per further exit ([`crate::scenario::restart_delay`]), as the kubelet restarts it.
+    pub restart_backoff: Duration,
 }
 
 /// One line of the decision log (the same form `kedge simulate` reports).
@@ -160,6 +163,14 @@ struct Processes {
     stopping: Vec<Option<u64>>,
     /// Spawn failures since the last tick (reported as errors).
     failed: Vec<Error>,
+    /// Exits on its own per pod (the restart back-off doubles with each).
+    crashes: Vec<u32>,
+    /// When each crashed pod's consumer restarts (its back-off: `CrashLoopBackOff`).
+    restart_at: Vec<Option<u64>>,
+    /// When each pod's consumer last started, and whether its last run ended in a crash
+    /// sooner than [`engine::replicaset::CRASH_LOOP_RUN`].
+    started: Vec<u64>,
+    short_run: Vec<bool>,
 }
 
 impl Backend for Processes {
@@ -167,16 +178,25 @@ impl Backend for Processes {
         if self.procs.len() <= i {
             self.procs.resize_with(i + 1, || None);
             self.stopping.resize(i + 1, None);
+            self.crashes.resize(i + 1, 0);
+            self.restart_at.resize(i + 1, None);
+            self.started.resize(i + 1, 0);
+            self.short_run.resize(i + 1, false);
         }
+        self.restart_at[i] = None;
+        self.started[i] = now;
         let name = key.rsplit('/').next().unwrap_or(key);
         match PodProcess::spawn(&self.cmd, name, &self.dir) {
             Ok(p) => self.procs[i] = Some(p),
             Err(e) => self.failed.push(e),
         }
-        let _ = now;
     }
 
     fn stop(&mut self, i: usize, now: u64) -> bool {
+        // A consumer in its restart back-off is not started again.
+        if let Some(r) = self.restart_at.get_mut(i) {
+            *r = None;
+        }
         match self.procs.get(i).and_then(Option::as_ref) {
             Some(p) => {
                 p.terminate();
@@ -198,6 +218,11 @@ impl Backend for Processes {
             .get(i)
             .and_then(Option::as_ref)
             .is_some_and(|p| p.status() == Status::Busy)
+    }
+
+    fn crash_looping(&self, i: usize) -> bool {
+        self.restart_at.get(i).is_some_and(Option::is_some)
+            && self.short_run.get(i).copied().unwrap_or(false)
     }
 }
 
@@ -278,6 +303,10 @@ impl LocalCluster {
             procs: Vec::new(),
             stopping: Vec::new(),
             failed: Vec::new(),
+            crashes: Vec::new(),
+            restart_at: Vec::new(),
+            started: Vec::new(),
+            short_run: Vec::new(),
         };
         virt.reconcile(now.as_millis(), &mut procs);
         Ok(LocalCluster {
@@ -505,8 +534,9 @@ impl LocalCluster {
         tt.node_seconds = secs;
     }
 
-    /// Exited processes: a stopping pod is gone; a running one exited on its own (it is
-    /// replaced). Stopping pods past `kill_after` get SIGKILL.
+    /// Exited processes: a stopping pod is gone; a running one exited on its own (the kubelet
+    /// restarts it in the same pod after its back-off). Stopping pods past `kill_after` get
+    /// SIGKILL; crashed consumers whose back-off is over start again.
     fn reap(&mut self, now: u64) {
         let kill_after = self.cfg.kill_after.as_millis() as u64;
         let mut lines = Vec::new();
@@ -520,14 +550,23 @@ impl LocalCluster {
                 continue;
             };
             match p.exited() {
-                Some(code) => {
-                    if state == PodState::Running {
-                        self.totals.pods_exited_unexpectedly += 1;
-                        lines.push(format!(
-                            "pod {} exited unexpectedly ({code:?}); replaced",
-                            self.virt.pods[i].key
-                        ));
-                    }
+                Some(code) if state == PodState::Running => {
+                    self.totals.pods_exited_unexpectedly += 1;
+                    self.procs.procs[i] = None;
+                    let n = self.procs.crashes[i];
+                    self.procs.crashes[i] += 1;
+                    let delay = crate::scenario::restart_delay(self.cfg.restart_backoff, n);
+                    self.procs.restart_at[i] = Some(now + delay.as_millis() as u64);
+                    let ran = now.saturating_sub(self.procs.started[i]);
+                    self.procs.short_run[i] =
+                        engine::replicaset::crash_looping(true, Duration::from_millis(ran));
+                    lines.push(format!(
+                        "pod {} exited unexpectedly ({code:?}); restarting it in {:.1}s (back-off)",
+                        self.virt.pods[i].key,
+                        delay.as_secs_f64()
+                    ));
+                }
+                Some(_) => {
                     self.procs.procs[i] = None;
                     self.virt.exited(i, now);
                 }
@@ -538,6 +577,23 @@ impl LocalCluster {
                         p.kill();
                     }
                 }
+            }
+        }
+        for i in 0..self.procs.restart_at.len() {
+            if self.procs.restart_at[i].is_none_or(|t| t > now) {
+                continue;
+            }
+            if self
+                .virt
+                .pods
+                .get(i)
+                .is_some_and(|p| p.state == PodState::Running)
+            {
+                let key = self.virt.pods[i].key.clone();
+                self.procs.start(i, &key, now);
+                lines.push(format!("pod {key}: consumer restarted"));
+            } else {
+                self.procs.restart_at[i] = None;
             }
         }
         for l in lines {

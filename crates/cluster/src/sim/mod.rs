@@ -194,6 +194,10 @@ struct Held {
 #[derive(Debug, Clone, Default)]
 struct Consumer {
     running: bool,
+    /// When it last started (ms).
+    started: u64,
+    /// Its last run ended in a crash sooner than [`engine::replicaset::CRASH_LOOP_RUN`].
+    short_run: bool,
     held: Vec<Held>,
     working: u32,
     idle_queued: bool,
@@ -230,20 +234,13 @@ struct Model<'c> {
     crashes: u64,
 }
 
-/// The kubelet's restart back-off of a crashing container: 10 s, doubled after each crash,
-/// at most 5 minutes ("exponential back-off delay (10s, 20s, 40s, …), that is capped at five
-/// minutes", Kubernetes docs, Pod Lifecycle → Container restart policy). The reset after 10
-/// minutes of running is not modelled.
-fn crash_backoff(crashes: u32) -> u64 {
-    (10_000u64 << crashes.min(5)).min(300_000)
-}
-
 impl Backend for Model<'_> {
-    fn start(&mut self, i: usize, _key: &str, _now: u64) {
+    fn start(&mut self, i: usize, _key: &str, now: u64) {
         if self.consumers.len() <= i {
             self.consumers.resize_with(i + 1, Consumer::default);
         }
         self.consumers[i].running = true;
+        self.consumers[i].started = now;
         self.make_idle(i);
     }
 
@@ -274,6 +271,13 @@ impl Backend for Model<'_> {
 
     fn busy(&self, i: usize) -> bool {
         self.consumers.get(i).is_some_and(|c| !c.held.is_empty())
+    }
+    fn crash_looping(&self, i: usize) -> bool {
+        // In its back-off: crashed (counted) and not restarted yet.
+        self.consumers
+            .get(i)
+            .is_some_and(|c| !c.running && !c.stopping && c.short_run)
+            && self.crash_counts.get(i).is_some_and(|&n| n > 0)
     }
 }
 
@@ -342,8 +346,14 @@ impl Model<'_> {
                 let n = self.crash_counts[i];
                 self.crash_counts[i] += 1;
                 self.crashes += 1;
-                self.consumers[i].running = false;
-                self.restarts.push(Reverse((now + crash_backoff(n), i)));
+                let c = &mut self.consumers[i];
+                c.running = false;
+                c.short_run = engine::replicaset::crash_looping(
+                    true,
+                    Duration::from_millis(now.saturating_sub(c.started)),
+                );
+                let delay = self.cfg.consumer.restart_delay(n).as_millis() as u64;
+                self.restarts.push(Reverse((now + delay, i)));
                 continue;
             }
             let c = &mut self.consumers[i];
@@ -627,6 +637,7 @@ impl<'c> Sim<'c> {
                 && !c.stopping
             {
                 c.running = true;
+                c.started = now;
                 self.model.make_idle(i);
             }
         }

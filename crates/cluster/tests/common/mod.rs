@@ -73,6 +73,7 @@ pub fn twin(
         },
         pod_dir: dir.to_path_buf(),
         kill_after: Duration::from_secs(10),
+        restart_backoff: Duration::from_secs(10),
     };
     LocalCluster::new(cfg, t0).expect("twin")
 }

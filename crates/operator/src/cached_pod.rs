@@ -146,6 +146,93 @@ pub struct PodStatus {
     pub nominated_node_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What the scale loops read of the containers: only those waiting out a restart
+    /// back-off (`CrashLoopBackOff`), with how long their last run lasted; a pod whose
+    /// containers run keeps nothing here.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "backing_off_only"
+    )]
+    pub container_statuses: Option<Vec<ContainerStatus>>,
+}
+
+fn backing_off_only<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<ContainerStatus>>, D::Error> {
+    let all: Option<Vec<ContainerStatus>> = Option::deserialize(d)?;
+    Ok(all
+        .map(|v| {
+            v.into_iter()
+                .filter(ContainerStatus::backing_off)
+                .collect::<Vec<_>>()
+        })
+        .filter(|v| !v.is_empty()))
+}
+
+/// A container's state: only `state.waiting.reason` and `lastState.terminated`'s times.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ContainerState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_state: Option<ContainerState>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated: Option<Terminated>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Waiting {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Terminated {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+}
+
+impl ContainerStatus {
+    fn backing_off(&self) -> bool {
+        self.state
+            .as_ref()
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.as_deref())
+            == Some("CrashLoopBackOff")
+    }
+}
+
+impl PodStatus {
+    /// Whether a container crash-loops in kedge's sense
+    /// ([`engine::replicaset::crash_looping`]): it waits in `CrashLoopBackOff` and its last
+    /// run lasted less than [`engine::replicaset::CRASH_LOOP_RUN`].
+    pub fn crash_looping(&self) -> bool {
+        self.container_statuses.iter().flatten().any(|c| {
+            let backing_off = c.backing_off();
+            let ran = c
+                .last_state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .and_then(|t| {
+                    let ms = |t: &Option<Time>| t.as_ref().map(|t| t.0.as_millisecond());
+                    Some(ms(&t.finished_at)? - ms(&t.started_at)?)
+                });
+            // Without the times the run counts as short (a back-off is evidence enough).
+            let ran = std::time::Duration::from_millis(ran.unwrap_or(0).max(0) as u64);
+            engine::replicaset::crash_looping(backing_off, ran)
+        })
+    }
 }
 
 cached_core_v1!(

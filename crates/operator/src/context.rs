@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use clock::Clock;
 
+use crate::cached_pod::CachedPod;
+use crate::informers::Informer;
 use crate::server::Metrics;
 
 /// Settings of one operator process.
@@ -37,4 +39,9 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
+    /// The operator's one Pod watch (the node side's shared informer) when it runs one: the
+    /// scale loops read their consumers from it and the `kubernetes-workload`, `cpu` and
+    /// `memory` triggers their pods, instead of a second watch or a list per poll. `None`
+    /// without a provider: the scale loops then watch pod metadata in their namespaces only.
+    pub pods: Option<Informer<CachedPod>>,
 }

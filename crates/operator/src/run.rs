@@ -13,6 +13,7 @@ use clock::Clock;
 use tokio::sync::watch;
 
 use crate::context::{Context, Settings};
+use crate::informers::Informers;
 use crate::leader::{Elector, LeaseSettings};
 use crate::nodes::IntentBoard;
 use crate::scaledobject;
@@ -176,6 +177,7 @@ pub async fn run(
         clock: clock.clone(),
         metrics: metrics.clone(),
         settings,
+        pods: None,
     };
     let (leading_tx, leading_rx) = watch::channel(false);
     if let Some(r) = ready {
@@ -237,13 +239,30 @@ async fn lead(
     stop: watch::Receiver<bool>,
 ) {
     let intents = (opts.provider != ProviderKind::None).then(IntentBoard::default);
+    // With a provider, one watch per kind for the node side; its Pod watch is also what the
+    // scale loops and the pod triggers read (one Pod watch in the process, not two).
+    let mut tasks = Vec::new();
+    let (ctx, informers) = if opts.provider != ProviderKind::None {
+        let (informers, watches) = Informers::start(&ctx.client, &stop);
+        tasks.extend(watches);
+        let ctx = Context {
+            pods: Some(informers.pods.clone()),
+            ..ctx
+        };
+        (ctx, Some(informers))
+    } else {
+        (ctx, None)
+    };
     let shared =
         scaledobject::Shared::new(ctx.clone(), intents.clone(), autoscale_metrics, opts.policy);
-    let mut tasks = vec![
-        tokio::spawn(scaledobject::run(shared, stop.clone())),
-        tokio::spawn(crate::scaledjob::run(ctx.clone(), stop.clone())),
-    ];
-    tasks.extend(crate::run_nodes::start(&ctx, &opts, intents, stop.clone()).await);
+    tasks.push(tokio::spawn(scaledobject::run(shared, stop.clone())));
+    tasks.push(tokio::spawn(crate::scaledjob::run(
+        ctx.clone(),
+        stop.clone(),
+    )));
+    if let Some(informers) = informers {
+        tasks.extend(crate::run_nodes::start(&ctx, &opts, intents, informers, stop.clone()).await);
+    }
     for t in tasks {
         let _ = t.await;
     }

@@ -35,11 +35,14 @@ pub fn catalog(opts: &Options) -> anyhow::Result<Arc<provision::catalog::Catalog
     }
 }
 
-/// Spawn the node-side tasks for the configured provider; they stop on `stop`.
+/// Spawn the node-side tasks for the configured provider on the operator's shared watches
+/// (`informers`, started by the caller: the scale loops read its Pods too); they stop on
+/// `stop`.
 pub async fn start(
     ctx: &Context,
     opts: &Options,
     intents: Option<IntentBoard>,
+    informers: Informers,
     stop: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let provider: Arc<dyn CloudProvider> = match opts.provider {
@@ -65,8 +68,7 @@ pub async fn start(
             }
         },
     };
-    // One watch per kind, shared by every node-side component.
-    let (informers, mut tasks) = Informers::start(&ctx.client, &stop);
+    let mut tasks = Vec::new();
     if opts.provider == ProviderKind::Kwok {
         let (client, clock, inf, s) = (
             ctx.client.clone(),

@@ -257,7 +257,7 @@ async fn build(ctx: &Context, sj: &crd::ScaledJob, built: &mut Option<Built>) ->
         ctx.client.clone(),
         &ns,
         &format!("{LABEL_NAME}={}", config.name),
-        None,
+        ctx.pods.as_ref().map(|i| i.store().clone()),
     ));
     for (i, t) in model_sj.spec.triggers.iter().enumerate() {
         let a = auth::resolve_trigger_auth(

@@ -410,15 +410,35 @@ async fn prepare(
         shared.policy.hash(&mut h);
         h.finish()
     };
+    // `kubernetes-workload` counts any pods of the namespace; `cpu`/`memory` measure the
+    // target's own pods (its selector). Only objects with such a trigger get the source.
+    let pods = if parsed.spec.triggers.iter().any(|t| {
+        matches!(
+            t.trigger_type.as_str(),
+            "kubernetes-workload" | "cpu" | "memory"
+        )
+    }) {
+        let selector = target_selector(ctx, &target_obj, &ar, &ns, &target_ref.name).await?;
+        let source: Arc<dyn scalers::pods::PodSource> = Arc::new(crate::pod_source::KubePods::new(
+            ctx.client.clone(),
+            &ns,
+            &selector,
+            ctx.pods.as_ref().map(|i| i.store().clone()),
+        ));
+        Some(source)
+    } else {
+        None
+    };
     let mut scalers: Vec<Arc<dyn autoscale::Scaler>> =
         Vec::with_capacity(parsed.spec.triggers.len());
     for (i, (t, a)) in parsed.spec.triggers.iter().zip(&auths).enumerate() {
-        let s = scalers::build_scaler_for(
+        let s = scalers::build_scaler_with_pods(
             t,
             a,
             &|n| env.get(n).cloned(),
             &ns,
             &parsed.metadata.name,
+            pods.clone(),
         )
         .map_err(|e| Error::Invalid(format!("spec.triggers[{i}] ({}): {e}", t.trigger_type)))?;
         scalers.push(Arc::from(s));
@@ -452,6 +472,50 @@ async fn prepare(
         },
         fingerprint,
     ))
+}
+
+/// The label selector of the scale target's pods, in its string form: the target's
+/// `spec.selector` (Deployments, StatefulSets and most custom resources), else what its
+/// `/scale` reports in `status.selector` (as the HPA reads it).
+async fn target_selector(
+    ctx: &Context,
+    target: &DynamicObject,
+    ar: &ApiResource,
+    ns: &str,
+    name: &str,
+) -> Result<String> {
+    if let Some(sel) = target.data.pointer("/spec/selector")
+        && let Ok(ls) = serde_json::from_value::<
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+        >(sel.clone())
+        && let Some(s) = crate::targets::selector_string(&ls)
+        && !s.is_empty()
+    {
+        return Ok(s);
+    }
+    let req = kube::core::Request::new(
+        Api::<DynamicObject>::namespaced_with(ctx.client.clone(), ns, ar).resource_url(),
+    )
+    .get_subresource("scale", name)
+    .map_err(|e| Error::Kube {
+        context: format!("reading /scale of {ns}/{name}"),
+        source: kube::Error::BuildRequest(e),
+    })?;
+    let scale: k8s_openapi::api::autoscaling::v1::Scale = ctx
+        .client
+        .request(req)
+        .await
+        .map_err(Error::kube(format!("reading /scale of {ns}/{name}")))?;
+    scale
+        .status
+        .and_then(|s| s.selector)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "scaleTargetRef: {} {ns}/{name} reports no pod selector (spec.selector or /scale status.selector), which the cpu and memory triggers need",
+                ar.kind
+            ))
+        })
 }
 
 /// One reconcile of one ScaledObject.
@@ -888,10 +952,12 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let ctx = shared.ctx();
     // The scale loops read targets and pods from watches; like controller-runtime, poll
     // only once they have listed (a scale-in must not read "no pods" for "not listed yet").
-    let caches = shared
-        .io
-        .caches
-        .start(&ctx.client, &ctx.settings.namespaces, &shutdown);
+    let caches = shared.io.caches.start(
+        &ctx.client,
+        &ctx.settings.namespaces,
+        ctx.pods.as_ref(),
+        &shutdown,
+    );
     {
         let mut sd = shutdown.clone();
         tokio::select! {
@@ -980,6 +1046,7 @@ mod tests {
             clock: Arc::new(ManualClock::new(Timestamp::from_secs(1_800_000_000))),
             metrics: Arc::new(crate::server::Metrics::default()),
             settings: Arc::new(crate::context::Settings::default()),
+            pods: None,
         };
         Shared::new(
             ctx,

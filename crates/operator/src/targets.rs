@@ -6,12 +6,15 @@
 //!   [`Workload`]: generation, `spec.replicas`, ready replicas and the pod selector — nothing
 //!   else of the object. Other kinds with a `/scale` subresource are read with GET `/scale`
 //!   (see `scale.rs`).
-//! - **Pods** are watched as metadata only (`PartialObjectMetadata`: what the API server sends
-//!   is a fraction of a Pod) and kept as [`PodMeta`]: labels (for selectors), the
-//!   `kedge.dev/busy` annotation, the `controller.kubernetes.io/pod-deletion-cost` annotation,
-//!   the creation time and whether the pod is terminating. That is what busy-aware scale-in
-//!   reads; a pod's phase and node are not in its metadata, so every live pod counts as
-//!   running (kedge's ranking among idle consumers then falls back to the newest first).
+//! - **Pods** are kept as [`PodMeta`]: labels (for selectors), the `kedge.dev/busy`
+//!   annotation, the `controller.kubernetes.io/pod-deletion-cost` annotation, the creation
+//!   time and whether the pod is terminating — what busy-aware scale-in reads. When the
+//!   operator manages nodes, they come from its one shared Pod watch (the node side's
+//!   informer, see `informers.rs`; no second watch) with their phase, readiness and node, so
+//!   victims are ranked as the ReplicaSet ranks them. Without a provider the pods are watched
+//!   here, as metadata only (`PartialObjectMetadata`: a fraction of a Pod on the wire); a
+//!   pod's phase and node are not in its metadata, so every live pod then counts as a ready,
+//!   running pod (kedge's ranking among idle consumers falls back to the newest first).
 //!
 //! Each store is replaced as a whole when its watch (re)lists, so a restart never leaves
 //! deleted objects behind. [`TargetCaches::synced`] resolves once every watch has listed once;
@@ -32,6 +35,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::busy::ANNOTATION_BUSY;
+use crate::cached_pod::CachedPod;
+use crate::informers::{Change, Informer};
 use model::kube::POD_DELETION_COST;
 
 /// A label selector, as Deployments carry it (`matchLabels` / `matchExpressions`) or as
@@ -131,6 +136,26 @@ impl Selector {
     }
 }
 
+/// A `LabelSelector` in the string form `kubectl -l` and `/scale`'s `status.selector` use
+/// (`app=web,tier in (a,b),!canary`); `None` for an operator Kubernetes does not define.
+pub fn selector_string(ls: &LabelSelector) -> Option<String> {
+    let mut terms = Vec::new();
+    for (k, v) in ls.match_labels.iter().flatten() {
+        terms.push(format!("{k}={v}"));
+    }
+    for e in ls.match_expressions.iter().flatten() {
+        let values = || e.values.clone().unwrap_or_default().join(",");
+        terms.push(match e.operator.as_str() {
+            "In" => format!("{} in ({})", e.key, values()),
+            "NotIn" => format!("{} notin ({})", e.key, values()),
+            "Exists" => e.key.clone(),
+            "DoesNotExist" => format!("!{}", e.key),
+            _ => return None,
+        });
+    }
+    Some(terms.join(","))
+}
+
 fn requirement(part: &str) -> Option<Requirement> {
     let word = |s: &str| {
         let s = s.trim();
@@ -203,7 +228,8 @@ pub struct Workload {
     pub selector: Option<Arc<Selector>>,
 }
 
-/// What the scale loops read of a Pod (its metadata).
+/// What the scale loops read of a Pod (its metadata; phase, readiness and node when the
+/// whole Pod is at hand).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodMeta {
     /// Sorted by key.
@@ -211,10 +237,44 @@ pub struct PodMeta {
     busy: bool,
     deletion_cost: i32,
     created: clock::Timestamp,
+    /// Being deleted, or finished (`Succeeded`/`Failed`: no longer one of the ReplicaSet's
+    /// active pods).
     terminating: bool,
+    /// From a whole Pod (the shared Pod watch); from metadata alone every live pod counts as
+    /// a ready, running pod on no known node.
+    node: Option<Box<str>>,
+    phase: PodPhase,
+    ready: bool,
+    /// A container in `CrashLoopBackOff` after a short run (from a whole Pod only).
+    crash_looping: bool,
 }
 
 impl PodMeta {
+    /// From a whole Pod as the operator's shared Pod watch caches it: phase, readiness and
+    /// node, which the ReplicaSet ranks victims by.
+    fn of_pod(p: &CachedPod) -> PodMeta {
+        let mut m = PodMeta::of(&p.metadata);
+        let status = p.status.as_ref();
+        let phase = status.and_then(|s| s.phase.as_deref());
+        m.terminating |= matches!(phase, Some("Succeeded" | "Failed"));
+        m.phase = match phase {
+            Some("Running") => PodPhase::Running,
+            Some("Pending") | None => PodPhase::Pending,
+            Some(_) => PodPhase::Unknown,
+        };
+        m.ready = status
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        m.crash_looping = status.is_some_and(|s| s.crash_looping());
+        m.node = p
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty())
+            .map(Box::from);
+        m
+    }
+
     fn of(meta: &ObjectMeta) -> PodMeta {
         let mut labels: Vec<(Box<str>, Box<str>)> = meta
             .labels
@@ -236,6 +296,10 @@ impl PodMeta {
                 .map(|t| clock::Timestamp::from_millis(t.0.as_millisecond().max(0) as u64))
                 .unwrap_or_default(),
             terminating: meta.deletion_timestamp.is_some(),
+            node: None,
+            phase: PodPhase::Running,
+            ready: true,
+            crash_looping: false,
         }
     }
 }
@@ -405,11 +469,13 @@ impl TargetCaches {
     }
 
     /// Watch Deployments, StatefulSets and Pods (metadata) in `namespaces` (empty: all) until
-    /// `stop`.
+    /// `stop`. With `pods` (the operator's shared Pod watch) the pods come from it instead of
+    /// a watch of their own.
     pub fn start(
         self: &Arc<Self>,
         client: &kube::Client,
         namespaces: &[String],
+        pods: Option<&Informer<CachedPod>>,
         stop: &watch::Receiver<bool>,
     ) -> Vec<JoinHandle<()>> {
         let scopes: Vec<Option<String>> = if namespaces.is_empty() {
@@ -436,6 +502,9 @@ impl TargetCaches {
                     stop.clone(),
                 )));
             }
+            if pods.is_some() {
+                continue;
+            }
             let api: Api<PartialObjectMeta<Pod>> = match &scope {
                 Some(ns) => Api::namespaced(client.clone(), ns),
                 None => Api::all(client.clone()),
@@ -447,6 +516,15 @@ impl TargetCaches {
                 self.clone(),
                 |c| &c.pods,
                 |p: &PartialObjectMeta<Pod>| PodMeta::of(&p.metadata),
+                stop.clone(),
+            )));
+        }
+        if let Some(informer) = pods {
+            self.pods.unsynced.send_modify(|n| *n += 1);
+            tasks.push(tokio::spawn(follow(
+                informer.clone(),
+                namespaces.to_vec(),
+                self.clone(),
                 stop.clone(),
             )));
         }
@@ -487,13 +565,13 @@ impl TargetCaches {
                 .filter(|(_, p)| !p.terminating && selector.matches(&p.labels))
                 .map(|(name, p)| ConsumerPod {
                     name: format!("{ns}/{name}"),
-                    node: None,
-                    phase: PodPhase::Running,
-                    ready: true,
+                    node: p.node.as_deref().map(String::from),
+                    phase: p.phase,
+                    ready: p.ready,
                     busy: p.busy,
                     created: p.created,
                     deletion_cost: p.deletion_cost,
-                    crash_looping: false,
+                    crash_looping: p.crash_looping,
                 })
                 .collect(),
         )
@@ -601,6 +679,76 @@ async fn drive<K, V>(
     }
 }
 
+/// One change of the shared Pod watch as the pod cache takes it.
+enum PodChange {
+    Resync,
+    Apply(Box<str>, Box<str>, PodMeta),
+    Delete(Box<str>, Box<str>),
+}
+
+/// Keep the pod cache from the operator's shared Pod watch (pods of `namespaces`, empty:
+/// all) until `stop`. A change is converted when it happens, so the queue keeps no Pod alive.
+async fn follow(
+    informer: Informer<CachedPod>,
+    namespaces: Vec<String>,
+    caches: Arc<TargetCaches>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let in_scope = move |p: &CachedPod| -> Option<(Box<str>, Box<str>)> {
+        let ns = p.metadata.namespace.as_deref()?;
+        let name = p.metadata.name.as_deref()?;
+        (namespaces.is_empty() || namespaces.iter().any(|n| n == ns))
+            .then(|| (ns.into(), name.into()))
+    };
+    let scope = in_scope.clone();
+    let changes = informer.changes_map(move |c| match c {
+        Change::Resync => Some(PodChange::Resync),
+        Change::Applied(p) => {
+            scope(p.as_ref()).map(|(ns, name)| PodChange::Apply(ns, name, PodMeta::of_pod(p)))
+        }
+        Change::Deleted(p) => scope(p.as_ref()).map(|(ns, name)| PodChange::Delete(ns, name)),
+    });
+    let mut changes = std::pin::pin!(changes);
+    // `start` counted this feed as not listed yet.
+    let mut listed_once = false;
+    loop {
+        let change = tokio::select! {
+            c = changes.next() => c,
+            _ = stop.wait_for(|v| *v) => break,
+        };
+        let Some(change) = change else { break };
+        match change {
+            // The feed's first item comes before the watch has listed; another follows the
+            // list.
+            PodChange::Resync if !informer.is_ready() => {}
+            PodChange::Resync => {
+                let mut listed = Store::default();
+                for p in informer.state() {
+                    if let Some((ns, name)) = in_scope(p.as_ref()) {
+                        listed.insert(&ns, &name, PodMeta::of_pod(&p));
+                    }
+                }
+                caches.pods.write().replace(None, listed);
+                if !listed_once {
+                    listed_once = true;
+                    caches
+                        .pods
+                        .unsynced
+                        .send_modify(|n| *n = n.saturating_sub(1));
+                }
+            }
+            PodChange::Apply(ns, name, m) => caches.pods.write().insert(&ns, &name, m),
+            PodChange::Delete(ns, name) => caches.pods.write().remove(&ns, &name),
+        }
+    }
+    if !listed_once {
+        caches
+            .pods
+            .unsynced
+            .send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -695,6 +843,81 @@ mod tests {
             .collect();
         assert_eq!(names, [("ns/a", true, 0), ("ns/b", false, -5)]);
         assert_eq!(got[0].created, clock::Timestamp::from_secs(1_767_225_610));
+    }
+
+    #[test]
+    fn a_whole_pod_gives_phase_readiness_and_node_and_finished_pods_do_not_count() {
+        let pod = |phase: &str, ready: &str, node: Option<&str>| -> CachedPod {
+            let mut spec = serde_json::json!({"containers": [{"name": "c"}]});
+            if let Some(n) = node {
+                spec["nodeName"] = n.into();
+            }
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "web"}},
+                "spec": spec,
+                "status": {"phase": phase, "conditions": [{"type": "Ready", "status": ready}]}}))
+            .unwrap()
+        };
+        let m = PodMeta::of_pod(&pod("Running", "True", Some("n1")));
+        assert_eq!(
+            (m.phase, m.ready, m.node.as_deref(), m.terminating),
+            (PodPhase::Running, true, Some("n1"), false)
+        );
+        let m = PodMeta::of_pod(&pod("Pending", "False", None));
+        assert_eq!(
+            (m.phase, m.ready, m.node.as_deref(), m.terminating),
+            (PodPhase::Pending, false, None, false)
+        );
+        assert!(PodMeta::of_pod(&pod("Succeeded", "False", Some("n1"))).terminating);
+        assert!(PodMeta::of_pod(&pod("Failed", "False", Some("n1"))).terminating);
+        assert_eq!(
+            PodMeta::of_pod(&pod("Unknown", "False", Some("n1"))).phase,
+            PodPhase::Unknown
+        );
+        // A container in CrashLoopBackOff after a 2 s run crash-loops; after a 20-minute run
+        // (a crash now and then) it does not; nor does a running one.
+        let looping = |waiting: &str, started: &str| -> CachedPod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "p", "namespace": "ns"},
+                "spec": {"containers": [{"name": "c"}], "nodeName": "n1"},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
+                    "containerStatuses": [{"name": "c", "restartCount": 3, "ready": false,
+                        "state": {"waiting": {"reason": waiting}},
+                        "lastState": {"terminated": {"exitCode": 137,
+                            "startedAt": started, "finishedAt": "2026-12-03T10:20:02Z"}}}]}}))
+            .unwrap()
+        };
+        assert!(
+            PodMeta::of_pod(&looping("CrashLoopBackOff", "2026-12-03T10:20:00Z")).crash_looping
+        );
+        assert!(
+            !PodMeta::of_pod(&looping("CrashLoopBackOff", "2026-12-03T10:00:00Z")).crash_looping
+        );
+        assert!(
+            !PodMeta::of_pod(&looping("ContainerCreating", "2026-12-03T10:20:00Z")).crash_looping
+        );
+        // Metadata alone: a live pod counts as ready and running.
+        let m = PodMeta::of(&pod("Pending", "False", None).metadata);
+        assert_eq!((m.phase, m.ready), (PodPhase::Running, true));
+    }
+
+    #[test]
+    fn a_label_selector_reads_back_as_the_same_selector() {
+        let ls: LabelSelector = serde_json::from_value(serde_json::json!({
+            "matchLabels": {"app": "web"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
+                                 {"key": "zone", "operator": "NotIn", "values": ["z1"]},
+                                 {"key": "track", "operator": "Exists"},
+                                 {"key": "canary", "operator": "DoesNotExist"}]}))
+        .unwrap();
+        let s = selector_string(&ls).unwrap();
+        assert_eq!(s, "app=web,tier in (a,b),zone notin (z1),track,!canary");
+        assert_eq!(Selector::parse(&s).unwrap(), Selector::of(&ls).unwrap());
+        assert!(model::keda::triggers::more::parse_label_selector(&s).is_ok());
+        let bad: LabelSelector = serde_json::from_value(serde_json::json!({
+            "matchExpressions": [{"key": "tier", "operator": "Near", "values": ["a"]}]}))
+        .unwrap();
+        assert_eq!(selector_string(&bad), None);
     }
 
     #[test]

@@ -504,6 +504,7 @@ async fn scale_in_cordons_evicts_respecting_the_pdb_and_deletes_the_claim() {
         clock: Arc::new(clock.clock.clone()),
         metrics: Arc::default(),
         settings: Arc::default(),
+        pods: None,
     };
     let events = Arc::new(operator::events::EventRecorder::new(
         client.clone(),
@@ -768,6 +769,7 @@ async fn the_running_controller_removes_an_empty_node() {
         clock: Arc::new(SystemClock),
         metrics: Arc::default(),
         settings: Arc::default(),
+        pods: None,
     };
     let compat = compat::discover(&client).await.expect("discovery");
     let provider = Arc::new(CatalogOnly(Arc::new(Catalog::aws())));

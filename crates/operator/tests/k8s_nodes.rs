@@ -104,6 +104,7 @@ impl Operator {
             clock: clock.clone(),
             metrics: Arc::new(operator::server::Metrics::default()),
             settings: Arc::new(operator::context::Settings::default()),
+            pods: None,
         };
         let provider: Arc<dyn CloudProvider> = Arc::new(
             Kwok::new(

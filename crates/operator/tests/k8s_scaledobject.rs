@@ -559,3 +559,110 @@ async fn two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
     b.stop.send(true).unwrap();
     b.task.await.unwrap().unwrap();
 }
+
+/// A ScaledObject's `kubernetes-workload` trigger (issue 16: ScaledObjects get the pod source
+/// ScaledJobs have) on an operator that manages nodes, so its pods come from the operator's
+/// one shared Pod watch: the Deployment follows the count of matching pods (one replica per
+/// two), up as producers appear and down as they go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workload_trigger_scales_a_deployment_from_the_shared_pod_watch() {
+    let test = "workload_trigger_scales_a_deployment_from_the_shared_pod_watch";
+    let Some(cp) = common::control_plane(test) else {
+        return;
+    };
+    common::init_logs();
+    let client = cp.client().await.unwrap();
+    // The node side (kwok) acts cluster-wide.
+    let _g = common::cluster_lock().await;
+    common::install_crds(&client).await;
+    let ns = common::namespace(&client, "so-workload").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let producer = |i: usize| -> Pod {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("producer-{i}"), "labels": {"app": "producer"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+        }))
+        .unwrap()
+    };
+    for i in 0..2 {
+        // Until the ServiceAccount controller has made the namespace's `default` account,
+        // pods are refused.
+        common::eventually(30, "a producer pod created", || {
+            let (pods, p) = (pods.clone(), producer(i));
+            async move { pods.create(&PostParams::default(), &p).await.ok() }
+        })
+        .await;
+    }
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deployments
+        .create(&PostParams::default(), &deployment("worker", 0, "unused"))
+        .await
+        .unwrap();
+    let sos = so_api(&client, &ns);
+    create(
+        &sos,
+        json!({
+            "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+            "metadata": {"name": "worker",
+                         "annotations": {"autoscaling.kedge.dev/polling-interval": "250ms"}},
+            "spec": {
+                "scaleTargetRef": {"name": "worker"},
+                "minReplicaCount": 0, "maxReplicaCount": 8, "cooldownPeriod": 1,
+                "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {
+                    "scaleDown": {"stabilizationWindowSeconds": 0}}}},
+                "triggers": [{"type": "kubernetes-workload",
+                    "metadata": {"podSelector": "app=producer", "value": "2"}}]
+            }
+        }),
+    )
+    .await;
+    let op = common::start_operator(Options {
+        provider: ProviderKind::Kwok,
+        namespaces: vec![ns.clone()],
+        own_namespace: ns.clone(),
+        lease_name: format!("kedge-{ns}"),
+        ..common::test_options(cp.kubeconfig(), "workload")
+    })
+    .await;
+
+    // 2 producers at 2 per replica → 1.
+    common::eventually(60, "1 replica for 2 producers", || async {
+        (replicas(&deployments, "worker").await == 1).then_some(())
+    })
+    .await;
+    let so = sos.get("worker").await.unwrap();
+    assert_eq!(
+        condition(&so, "Ready"),
+        Some(("True".into(), "ScaledObjectReady".into())),
+        "{:?}",
+        so.data.pointer("/status")
+    );
+    // 6 producers → 3.
+    for i in 2..6 {
+        pods.create(&PostParams::default(), &producer(i))
+            .await
+            .unwrap();
+    }
+    common::eventually(60, "3 replicas for 6 producers", || async {
+        (replicas(&deployments, "worker").await == 3).then_some(())
+    })
+    .await;
+    // The producers go (unbound pods are deleted at once) → 0.
+    for i in 0..6 {
+        pods.delete(&format!("producer-{i}"), &Default::default())
+            .await
+            .unwrap();
+    }
+    common::eventually(60, "0 replicas without producers", || async {
+        (replicas(&deployments, "worker").await == 0).then_some(())
+    })
+    .await;
+
+    op.stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), op.task)
+        .await
+        .expect("operator stops")
+        .unwrap()
+        .unwrap();
+}

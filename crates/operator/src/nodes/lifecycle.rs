@@ -982,6 +982,7 @@ mod tests {
             clock: c.clone(),
             metrics: Arc::new(crate::server::Metrics::default()),
             settings: Arc::new(crate::context::Settings::default()),
+            pods: None,
         };
         let provider = Kwok::new(client, c, Arc::new(provision::catalog::Catalog::aws()))
             .with_unavailable(

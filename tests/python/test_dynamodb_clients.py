@@ -230,6 +230,14 @@ def test_aws_cli(ddb_endpoint):
     )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["TableDescription"]["TableName"] == "cli-table"
+    # As against DynamoDB, a new table is CREATING for a moment: wait until it is ACTIVE.
+    for _ in range(50):
+        r = _aws(ddb_endpoint, "describe-table", "--table-name", "cli-table")
+        assert r.returncode == 0, r.stderr
+        if json.loads(r.stdout)["Table"]["TableStatus"] == "ACTIVE":
+            break
+    else:
+        raise AssertionError("cli-table never became ACTIVE")
     r = _aws(ddb_endpoint, "put-item", "--table-name", "cli-table", "--item", '{"id": {"S": "1"}, "v": {"N": "42"}}')
     assert r.returncode == 0, r.stderr
     r = _aws(ddb_endpoint, "get-item", "--table-name", "cli-table", "--key", '{"id": {"S": "1"}}')

@@ -1270,49 +1270,6 @@ async fn nodeclass_resolution_reads_subnets_groups_and_alias_images() {
 
 // ----- interruption queue against a real kedge serve -----
 
-struct SqsServer {
-    url: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn kedge_serve() -> SqsServer {
-    let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
-    let store = store::Store::open(&store::Durability::InMemory, clock).expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (state, stop_tx) = gateway::AppState::new(store, gateway::Config::default());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = gateway::serve(
-            listener,
-            state,
-            async {
-                let _ = rx.await;
-            },
-            stop_tx,
-        )
-        .await;
-    });
-    SqsServer {
-        url: format!("http://{addr}"),
-        _stop: tx,
-    }
-}
-
-async fn sqs_client(url: &str) -> aws_sdk_sqs::Client {
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "t", "t", None, None, "t",
-        ))
-        .load()
-        .await;
-    aws_sdk_sqs::Client::new(&conf)
-}
-
 #[derive(Default)]
 struct Recorder {
     known: Vec<String>,
@@ -1380,8 +1337,8 @@ async fn queue_counts(c: &aws_sdk_sqs::Client, url: &str) -> (i64, i64) {
 
 #[tokio::test]
 async fn interruption_queue_cordons_known_instances_and_deletes_messages() {
-    let server = kedge_serve().await;
-    let sqs = sqs_client(&server.url).await;
+    let server = common::sqs("us-east-1").await;
+    let sqs = server.client.clone();
     let queue = sqs
         .create_queue()
         .queue_name("kedge-interruption")
@@ -1497,8 +1454,8 @@ async fn interruption_queue_cordons_known_instances_and_deletes_messages() {
 
 #[tokio::test]
 async fn interruption_loop_stops_on_shutdown_while_long_polling() {
-    let server = kedge_serve().await;
-    let sqs = sqs_client(&server.url).await;
+    let server = common::sqs("us-east-1").await;
+    let sqs = server.client.clone();
     let queue = sqs
         .create_queue()
         .queue_name("idle")

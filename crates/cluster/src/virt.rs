@@ -38,8 +38,9 @@ pub trait Backend {
     fn kill(&mut self, i: usize, now: u64);
     /// Working on a message.
     fn busy(&self, i: usize) -> bool;
-    /// Its consumer crashed and waits out the restart back-off (`CrashLoopBackOff`).
-    fn crash_looping(&self, i: usize) -> bool;
+    /// `Some(how long its last run lasted)` while pod `i`'s consumer waits out its restart
+    /// back-off after a crash (`CrashLoopBackOff`).
+    fn back_off(&self, i: usize) -> Option<Duration>;
 }
 
 /// Where a pod is in its life.
@@ -403,7 +404,8 @@ impl Virtual {
                 let p = &self.pods[i];
                 let busy = p.state == PodState::Running && b.busy(i);
                 self.busy_seen[i] = busy;
-                self.crash_seen[i] = p.state == PodState::Running && b.crash_looping(i);
+                self.crash_seen[i] = p.state == PodState::Running
+                    && engine::replicaset::crash_looping(b.back_off(i));
                 self.cluster.info[n].pods[j] = PodFlags {
                     busy,
                     terminating: p.state == PodState::Terminating,
@@ -760,8 +762,8 @@ mod tests {
         fn busy(&self, i: usize) -> bool {
             self.busy.contains(&i)
         }
-        fn crash_looping(&self, _: usize) -> bool {
-            false
+        fn back_off(&self, _: usize) -> Option<Duration> {
+            None
         }
     }
 

@@ -44,12 +44,13 @@ pub struct ConsumerPod {
 /// working for a while, does).
 pub const CRASH_LOOP_RUN: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Whether a consumer counts as crash-looping: it waits out the kubelet's restart back-off
-/// (`CrashLoopBackOff`) and its last run lasted less than [`CRASH_LOOP_RUN`]. Every
-/// substrate decides it here from what it observes (the operator from the container's
-/// `state.waiting.reason` and `lastState.terminated` times).
-pub fn crash_looping(in_back_off: bool, last_run: std::time::Duration) -> bool {
-    in_back_off && last_run < CRASH_LOOP_RUN
+/// Whether a consumer counts as crash-looping. `back_off` is what a substrate observes:
+/// `Some(last run)` while the consumer waits out the kubelet's restart back-off
+/// (`CrashLoopBackOff`) after a run that long; it crash-loops when that run was shorter than
+/// [`CRASH_LOOP_RUN`]. (The operator reads it from the container's `state.waiting.reason` and
+/// `lastState.terminated` times, the simulator and the twin from their consumers.)
+pub fn crash_looping(back_off: Option<std::time::Duration>) -> bool {
+    back_off.is_some_and(|last_run| last_run < CRASH_LOOP_RUN)
 }
 
 /// The ReplicaSet's `n` victims, in order. Ranked as `ActivePodsWithRanks.Less`: unassigned

@@ -230,7 +230,7 @@ impl PodStatus {
                 });
             // Without the times the run counts as short (a back-off is evidence enough).
             let ran = std::time::Duration::from_millis(ran.unwrap_or(0).max(0) as u64);
-            engine::replicaset::crash_looping(backing_off, ran)
+            engine::replicaset::crash_looping(backing_off.then_some(ran))
         })
     }
 }

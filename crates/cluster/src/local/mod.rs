@@ -167,10 +167,10 @@ struct Processes {
     crashes: Vec<u32>,
     /// When each crashed pod's consumer restarts (its back-off: `CrashLoopBackOff`).
     restart_at: Vec<Option<u64>>,
-    /// When each pod's consumer last started, and whether its last run ended in a crash
-    /// sooner than [`engine::replicaset::CRASH_LOOP_RUN`].
+    /// When each pod's consumer last started, and how long its last run lasted when it
+    /// crashed (ms).
     started: Vec<u64>,
-    short_run: Vec<bool>,
+    last_run: Vec<u64>,
 }
 
 impl Backend for Processes {
@@ -181,7 +181,7 @@ impl Backend for Processes {
             self.crashes.resize(i + 1, 0);
             self.restart_at.resize(i + 1, None);
             self.started.resize(i + 1, 0);
-            self.short_run.resize(i + 1, false);
+            self.last_run.resize(i + 1, 0);
         }
         self.restart_at[i] = None;
         self.started[i] = now;
@@ -220,9 +220,11 @@ impl Backend for Processes {
             .is_some_and(|p| p.status() == Status::Busy)
     }
 
-    fn crash_looping(&self, i: usize) -> bool {
-        self.restart_at.get(i).is_some_and(Option::is_some)
-            && self.short_run.get(i).copied().unwrap_or(false)
+    fn back_off(&self, i: usize) -> Option<Duration> {
+        self.restart_at
+            .get(i)
+            .is_some_and(Option::is_some)
+            .then(|| Duration::from_millis(self.last_run[i]))
     }
 }
 
@@ -306,7 +308,7 @@ impl LocalCluster {
             crashes: Vec::new(),
             restart_at: Vec::new(),
             started: Vec::new(),
-            short_run: Vec::new(),
+            last_run: Vec::new(),
         };
         virt.reconcile(now.as_millis(), &mut procs);
         Ok(LocalCluster {
@@ -557,9 +559,7 @@ impl LocalCluster {
                     self.procs.crashes[i] += 1;
                     let delay = crate::scenario::restart_delay(self.cfg.restart_backoff, n);
                     self.procs.restart_at[i] = Some(now + delay.as_millis() as u64);
-                    let ran = now.saturating_sub(self.procs.started[i]);
-                    self.procs.short_run[i] =
-                        engine::replicaset::crash_looping(true, Duration::from_millis(ran));
+                    self.procs.last_run[i] = now.saturating_sub(self.procs.started[i]);
                     lines.push(format!(
                         "pod {} exited unexpectedly ({code:?}); restarting it in {:.1}s (back-off)",
                         self.virt.pods[i].key,

@@ -196,8 +196,8 @@ struct Consumer {
     running: bool,
     /// When it last started (ms).
     started: u64,
-    /// Its last run ended in a crash sooner than [`engine::replicaset::CRASH_LOOP_RUN`].
-    short_run: bool,
+    /// How long its last run lasted when it crashed (ms).
+    last_run: u64,
     held: Vec<Held>,
     working: u32,
     idle_queued: bool,
@@ -272,12 +272,11 @@ impl Backend for Model<'_> {
     fn busy(&self, i: usize) -> bool {
         self.consumers.get(i).is_some_and(|c| !c.held.is_empty())
     }
-    fn crash_looping(&self, i: usize) -> bool {
+    fn back_off(&self, i: usize) -> Option<Duration> {
         // In its back-off: crashed (counted) and not restarted yet.
-        self.consumers
-            .get(i)
-            .is_some_and(|c| !c.running && !c.stopping && c.short_run)
-            && self.crash_counts.get(i).is_some_and(|&n| n > 0)
+        let c = self.consumers.get(i)?;
+        let crashed = self.crash_counts.get(i).is_some_and(|&n| n > 0);
+        (crashed && !c.running && !c.stopping).then(|| Duration::from_millis(c.last_run))
     }
 }
 
@@ -348,10 +347,7 @@ impl Model<'_> {
                 self.crashes += 1;
                 let c = &mut self.consumers[i];
                 c.running = false;
-                c.short_run = engine::replicaset::crash_looping(
-                    true,
-                    Duration::from_millis(now.saturating_sub(c.started)),
-                );
+                c.last_run = now.saturating_sub(c.started);
                 let delay = self.cfg.consumer.restart_delay(n).as_millis() as u64;
                 self.restarts.push(Reverse((now + delay, i)));
                 continue;

@@ -30,12 +30,13 @@
 //!   refused; [`Virtual::relaunch_failed`] hands them to the engine), `node-not-ready` (nodes
 //!   launched meanwhile never become Ready), `consumer-crash` (a consumer dies on what it
 //!   receives, its messages come back after the visibility timeout, it restarts after the
-//!   kubelet's back-off).
+//!   kubelet's back-off, `consumer.restart_backoff` doubled per crash; meanwhile its pod is
+//!   not ready and, after a short run, crash-looping for the engine).
 //!
 //! # Left out
 //! API latencies and watch delays (effects land in the step that decides them), AWS's
 //! approximate queue counters, node and pod failures other than the scenario's chaos and
-//! faults, a crash-looping pod's Ready condition (it counts as running), spot interruptions,
+//! faults, the kubelet's back-off reset after 10 minutes of running, spot interruptions,
 //! image pulls beyond the fixed `pod_start`, DaemonSets.
 
 pub mod queue;

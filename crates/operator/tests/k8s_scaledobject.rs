@@ -259,11 +259,13 @@ async fn scaled_object_scales_a_deployment_on_queue_depth_and_explains_why() {
     // Pods that get the victims' deletion cost, as a watch sees them, and the first count
     // below 5 written to the Deployment.
     let marked = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let seen_busy = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
     let first_in = Arc::new(std::sync::Mutex::new(None::<i32>));
     let watches = {
         use futures::StreamExt;
         use kube::runtime::{WatchStreamExt, watcher};
         let marked = marked.clone();
+        let seen_busy = seen_busy.clone();
         let pod_stream = watcher(
             pods.clone(),
             watcher::Config::default().labels("app=consumer"),
@@ -279,12 +281,20 @@ async fn scaled_object_scales_a_deployment_on_queue_depth_and_explains_why() {
             tokio::spawn(async move {
                 let mut stream = std::pin::pin!(pod_stream);
                 while let Some(Ok(p)) = stream.next().await {
-                    let cost = p
-                        .metadata
-                        .annotations
-                        .as_ref()
-                        .and_then(|a| a.get("controller.kubernetes.io/pod-deletion-cost"))
-                        .cloned();
+                    let annotation = |k: &str| {
+                        p.metadata
+                            .annotations
+                            .as_ref()
+                            .and_then(|a| a.get(k))
+                            .cloned()
+                    };
+                    if annotation("kedge.dev/busy").as_deref() == Some("true") {
+                        seen_busy
+                            .lock()
+                            .unwrap()
+                            .insert(p.metadata.name.clone().unwrap_or_default());
+                    }
+                    let cost = annotation("controller.kubernetes.io/pod-deletion-cost");
                     if cost.as_deref() == Some("-2147483648") {
                         marked
                             .lock()
@@ -305,6 +315,12 @@ async fn scaled_object_scales_a_deployment_on_queue_depth_and_explains_why() {
             }),
         ]
     };
+    // The busy annotations have reached a Pod watch before the backlog drops (the operator's
+    // watch gets the same events; under load the drop raced them).
+    common::eventually(30, "the busy pods seen by a watch", || async {
+        (seen_busy.lock().unwrap().len() == 2).then_some(())
+    })
+    .await;
     // Leave 2 messages: the HPA wants 1 replica, but two consumers are busy: the count goes
     // to 2, and exactly the three idle pods are marked to go first.
     // Received messages still count (in flight); one batch delete takes 8 away at once.
@@ -631,7 +647,12 @@ async fn workload_trigger_scales_a_deployment_from_the_shared_pod_watch() {
         (replicas(&deployments, "worker").await == 1).then_some(())
     })
     .await;
-    let so = sos.get("worker").await.unwrap();
+    // The status is written after the count: wait for it, then check it.
+    let so = common::eventually(30, "the ScaledObject's Ready condition", || async {
+        let so = sos.get("worker").await.ok()?;
+        condition(&so, "Ready").is_some().then_some(so)
+    })
+    .await;
     assert_eq!(
         condition(&so, "Ready"),
         Some(("True".into(), "ScaledObjectReady".into())),

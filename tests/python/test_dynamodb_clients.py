@@ -212,6 +212,70 @@ def test_transactions_and_racing_conditional_writes(client):
     assert results.count("ConditionalCheckFailedException") == 7
 
 
+def test_partiql_statements_batches_and_transactions(client):
+    _create(client, "py-ql", ("sk", "N"))
+    for sk in (1, 2, 3):
+        client.execute_statement(
+            Statement="INSERT INTO \"py-ql\" VALUE {'pk': ?, 'sk': ?, 'n': ?}",
+            Parameters=[{"S": "a"}, {"N": str(sk)}, {"N": str(sk * 10)}],
+        )
+    with pytest.raises(client.exceptions.DuplicateItemException):
+        client.execute_statement(Statement="INSERT INTO \"py-ql\" VALUE {'pk': 'a', 'sk': 1}")
+
+    got = client.execute_statement(
+        Statement="SELECT sk FROM \"py-ql\" WHERE pk = 'a' AND sk >= 2 ORDER BY sk DESC"
+    )
+    assert got["Items"] == [{"sk": {"N": "3"}}, {"sk": {"N": "2"}}]
+    page = client.execute_statement(Statement="SELECT * FROM \"py-ql\"", Limit=2)
+    assert len(page["Items"]) == 2 and "NextToken" in page
+    rest = client.execute_statement(Statement="SELECT * FROM \"py-ql\"", NextToken=page["NextToken"])
+    assert sorted(i["sk"]["N"] for i in page["Items"] + rest["Items"]) == ["1", "2", "3"]
+
+    updated = client.execute_statement(
+        Statement="UPDATE \"py-ql\" SET n = n + 1 SET tags = set_add(tags, <<'x'>>) REMOVE gone "
+        "WHERE pk = 'a' AND sk = 1 RETURNING ALL NEW *"
+    )
+    assert updated["Items"] == [{"pk": {"S": "a"}, "sk": {"N": "1"}, "n": {"N": "11"}, "tags": {"SS": ["x"]}}]
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+        client.execute_statement(Statement="UPDATE \"py-ql\" SET n = 0 WHERE pk = 'nobody' AND sk = 1")
+    with pytest.raises(ClientError) as e:
+        client.execute_statement(Statement="SELECT * FROM \"py-ql\" WHERE pk = ?")
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert e.value.response["Error"]["Message"] == "Number of parameters in request and statement don't match."
+
+    batch = client.batch_execute_statement(
+        Statements=[
+            {"Statement": "DELETE FROM \"py-ql\" WHERE pk = 'a' AND sk = 3"},
+            {"Statement": "INSERT INTO \"py-ql\" VALUE {'pk': 'a', 'sk': 2}"},
+        ]
+    )["Responses"]
+    assert "Error" not in batch[0]
+    assert batch[1]["Error"]["Code"] == "DuplicateItem"
+
+    with pytest.raises(ClientError) as e:
+        client.execute_transaction(
+            TransactStatements=[
+                {"Statement": "UPDATE \"py-ql\" SET n = 0 WHERE pk = 'a' AND sk = 1"},
+                {"Statement": "DELETE FROM \"py-ql\" WHERE pk = 'a' AND sk = 2 AND n = 999"},
+            ]
+        )
+    err = e.value.response
+    assert err["Error"]["Code"] == "TransactionCanceledException"
+    assert [r["Code"] for r in err["CancellationReasons"]] == ["None", "ConditionalCheckFailed"]
+    read = client.execute_transaction(
+        TransactStatements=[
+            {"Statement": "SELECT n FROM \"py-ql\" WHERE pk = 'a' AND sk = 1"},
+            {"Statement": "SELECT n FROM \"py-ql\" WHERE pk = 'a' AND sk = 3"},
+        ]
+    )
+    assert read["Responses"] == [{"Item": {"n": {"N": "11"}}}, {}]
+
+    limits = client.describe_limits()
+    assert (limits["AccountMaxReadCapacityUnits"], limits["TableMaxWriteCapacityUnits"]) == (80000, 40000)
+    endpoints = client.describe_endpoints()["Endpoints"]
+    assert endpoints == [{"Address": client.meta.endpoint_url.split("://", 1)[1], "CachePeriodInMinutes": 1440}]
+
+
 def _aws(endpoint, *args):
     env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="")
     aws = str(ROOT / ".venv" / "bin" / "aws")

@@ -263,7 +263,9 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
     let (proto_name, action, resp) = match protocol {
         Protocol::DynamoDb => {
             let op = target.strip_prefix("DynamoDB_20120810.").map(str::to_owned);
-            let mut r = dynamodb::handle_target(&state, op.as_deref(), inc.body.clone()).await;
+            let mut r =
+                dynamodb::handle_target(&state, op.as_deref(), Some(&inc.host), inc.body.clone())
+                    .await;
             if content_type.trim_start().starts_with("application/json") {
                 r.headers_mut().insert(
                     hyper::header::CONTENT_TYPE,

@@ -12,25 +12,10 @@ use aws_sdk_dynamodb::types::{
     KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest, ScalarAttributeType,
     Select, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
 };
-use common::TestServer;
+use common::{TestServer, n, s};
 
 async fn client(url: &str) -> Client {
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "static",
-        ))
-        .build();
-    Client::from_conf(conf)
-}
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_string())
-}
-fn n(v: &str) -> AttributeValue {
-    AttributeValue::N(v.to_string())
+    common::dynamodb(url)
 }
 
 async fn create_orders(c: &Client) {

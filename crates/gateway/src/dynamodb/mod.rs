@@ -15,16 +15,18 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
 /// Answer one DynamoDB operation.
 pub async fn handle(state: &crate::AppState, op: &str, body: Bytes) -> crate::HttpResponse {
-    handle_target(state, Some(op), body).await
+    handle_target(state, Some(op), None, body).await
 }
 
-/// Answer one DynamoDB request; `op` is `None` when the target header did not name one.
+/// Answer one DynamoDB request; `op` is `None` when the target header did not name one,
+/// `host` the request's `Host` (what DescribeEndpoints answers with).
 pub async fn handle_target(
     state: &crate::AppState,
     op: Option<&str>,
+    host: Option<&str>,
     body: Bytes,
 ) -> crate::HttpResponse {
-    match run(state, op, &body).await {
+    match run(state, op, host, &body).await {
         Ok(v) => respond(StatusCode::OK, v.to_string()),
         Err(e) => error(&e),
     }
@@ -33,6 +35,7 @@ pub async fn handle_target(
 async fn run(
     state: &crate::AppState,
     op: Option<&str>,
+    host: Option<&str>,
     body: &[u8],
 ) -> Result<serde_json::Value, DdbError> {
     // DynamoDB answers a body that is not JSON, and then a missing or unknown target, with
@@ -45,7 +48,14 @@ async fn run(
     let op = op
         .filter(|op| store::table::OPERATIONS.contains(op))
         .ok_or_else(|| DdbError::new(ErrorCode::UnknownOperation, ""))?;
-    let (answer, ticket) = state.store.tables.execute(op, &req)?;
+    let (mut answer, ticket) = state.store.tables.execute(op, &req)?;
+    // The endpoint is wherever this request reached us, as clients that discover endpoints
+    // must be sent back here.
+    if op == "DescribeEndpoints"
+        && let Some(host) = host
+    {
+        answer = store::table::describe_endpoints(host);
+    }
     // Acknowledge only once durable.
     ticket.await.map_err(DdbError::from)?;
     Ok(answer)

@@ -23,6 +23,7 @@ const SELECT: &[&str] = &[
     "ALL_ATTRIBUTES",
     "ALL_PROJECTED_ATTRIBUTES",
 ];
+const RETURN_ON_FAILURE: &[&str] = &["ALL_OLD", "NONE"];
 const CONDITIONAL_OPERATOR: &[&str] = &["OR", "AND"];
 const COMPARISON: &[&str] = &[
     "IN",
@@ -179,6 +180,17 @@ impl<'a> Check<'a> {
             return;
         }
         self.name(v, "tableName");
+    }
+
+    /// A PartiQL statement (`Statement` of `v`) and its parameters.
+    fn statement(&mut self, v: &Value, at: &str) {
+        let st = v.get("Statement").filter(|v| !v.is_null());
+        if self.required(st, at) {
+            self.length(st, at, 1, 8192);
+        }
+        let params = v.get("Parameters").filter(|v| !v.is_null());
+        let params_at = format!("{}parameters", at.trim_end_matches("statement"));
+        self.length(params, &params_at, 1, usize::MAX);
     }
 
     fn enums(&mut self, fields: &[(&str, &str, &[&str])]) {
@@ -542,6 +554,51 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             c.name(start, "exclusiveStartTableName");
             let limit = c.get("Limit");
             c.range(limit, "limit", 1, Some(100));
+        }
+        "ExecuteStatement" => {
+            c.statement(req, "statement");
+            let limit = c.get("Limit");
+            c.range(limit, "limit", 1, None);
+            let token = c.get("NextToken");
+            c.length(token, "nextToken", 1, 32768);
+            c.enums(&[
+                (
+                    "ReturnConsumedCapacity",
+                    "returnConsumedCapacity",
+                    RETURN_CAPACITY,
+                ),
+                (
+                    "ReturnValuesOnConditionCheckFailure",
+                    "returnValuesOnConditionCheckFailure",
+                    RETURN_ON_FAILURE,
+                ),
+            ]);
+        }
+        "BatchExecuteStatement" | "ExecuteTransaction" => {
+            let (field, at, most) = if op == "BatchExecuteStatement" {
+                ("Statements", "statements", 25)
+            } else {
+                ("TransactStatements", "transactStatements", 100)
+            };
+            let list = c.get(field);
+            if c.required(list, at) {
+                c.length(list, at, 1, most);
+                for (i, s) in list
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    c.statement(s, &format!("{at}.{}.member.statement", i + 1));
+                }
+            }
+            let token = c.get("ClientRequestToken");
+            c.length(token, "clientRequestToken", 1, 36);
+            c.enums(&[(
+                "ReturnConsumedCapacity",
+                "returnConsumedCapacity",
+                RETURN_CAPACITY,
+            )]);
         }
         "TagResource" => {
             let tags = c.get("Tags");

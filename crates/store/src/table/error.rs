@@ -14,6 +14,8 @@ pub enum ErrorCode {
     ResourceInUse,
     ConditionalCheckFailed,
     TransactionCanceled,
+    /// A PartiQL INSERT of a key that exists.
+    DuplicateItem,
     ItemCollectionSizeLimitExceeded,
     LimitExceeded,
     UnknownOperation,
@@ -39,6 +41,7 @@ impl ErrorCode {
             ErrorCode::TransactionCanceled => {
                 "com.amazonaws.dynamodb.v20120810#TransactionCanceledException"
             }
+            ErrorCode::DuplicateItem => "com.amazonaws.dynamodb.v20120810#DuplicateItemException",
             ErrorCode::ItemCollectionSizeLimitExceeded => {
                 "com.amazonaws.dynamodb.v20120810#ItemCollectionSizeLimitExceededException"
             }

@@ -207,6 +207,9 @@ pub struct WriteReq {
     pub rv: ReturnValues,
     pub rv_on_fail: bool,
     pub paths: Vec<Vec<Seg>>,
+    /// A PartiQL INSERT: its condition is that the key is free, and failing it is a
+    /// DuplicateItemException rather than a failed condition.
+    pub insert: bool,
 }
 
 /// The outcome of a write computed against the current state.
@@ -244,6 +247,22 @@ pub fn parse_return_values(req: &Value, kind: Kind) -> Result<ReturnValues, DdbE
 }
 
 impl WriteReq {
+    /// A write of `action` to `table` with no key parameter, condition or return values
+    /// (yet); `ctx` defines the placeholders of what is added.
+    pub fn new(table: String, action: Action, ctx: Ctx) -> WriteReq {
+        WriteReq {
+            table,
+            action,
+            key: None,
+            cond: None,
+            ctx,
+            rv: ReturnValues::None,
+            rv_on_fail: false,
+            paths: Vec::new(),
+            insert: false,
+        }
+    }
+
     pub fn parse(req: &Value, kind: Kind) -> Result<WriteReq, DdbError> {
         let table = table_name(req)?.to_string();
         let mut ctx = parse_ctx(req)?;
@@ -341,6 +360,7 @@ impl WriteReq {
             rv,
             rv_on_fail,
             paths,
+            insert: false,
         })
     }
 
@@ -373,6 +393,12 @@ pub fn prepare(t: &Table, w: &WriteReq, pk: PKey) -> Result<Prepared, DdbError> 
         let empty = Item::new();
         let cur = old.as_deref().unwrap_or(&empty);
         if !eval_cond(c, cur, &w.ctx, "ConditionExpression")? {
+            if w.insert {
+                return Err(DdbError::new(
+                    ErrorCode::DuplicateItem,
+                    "Duplicate primary key exists in table",
+                ));
+            }
             return Err(cond_failed(old.as_ref(), w.rv_on_fail));
         }
     }
@@ -427,7 +453,7 @@ pub fn prepare(t: &Table, w: &WriteReq, pk: PKey) -> Result<Prepared, DdbError> 
     })
 }
 
-fn return_values(w: &WriteReq, p: &Prepared) -> Option<Value> {
+pub(crate) fn return_values(w: &WriteReq, p: &Prepared) -> Option<Value> {
     let item: Item = match w.rv {
         ReturnValues::None => return None,
         ReturnValues::AllOld => (**p.old.as_ref()?).clone(),
@@ -512,27 +538,24 @@ pub fn batch_consumed(req: &Value, per_table: &[(String, f64)]) -> Option<Value>
     (!list.is_empty()).then_some(Value::Array(list))
 }
 
-impl TableEngine {
-    fn single_write(&self, req: &Value, kind: Kind) -> Result<(Value, Ticket), DdbError> {
-        let w = WriteReq::parse(req, kind)?;
-        self.journal.check()?;
-        let mut g = self.state.write();
-        let t = g.get_mut(&w.table)?;
-        let pk = w.pk(t)?;
-        let p = prepare(t, &w, pk)?;
-        let mut records = Vec::with_capacity(1);
-        t.write(p.pk.clone(), p.new.clone(), &mut records);
-        let metrics = wants_metrics(req)
-            .then(|| t.collection_metrics(&p.pk.0))
-            .flatten();
-        let ticket = self.submit(records);
-        drop(g);
+/// A write that [`TableEngine::apply_each`] carried out.
+pub(crate) struct Applied {
+    pub prepared: Prepared,
+    /// `ItemCollectionMetrics` after the write, when asked for.
+    pub metrics: Option<Value>,
+}
+
+impl Applied {
+    /// The answer of a single write: `Attributes` (ReturnValues), `ItemCollectionMetrics`
+    /// and `ConsumedCapacity` as `req` asks for them.
+    pub(crate) fn response(&self, req: &Value, w: &WriteReq) -> Map<String, Value> {
+        let p = &self.prepared;
         let mut out = Map::new();
-        if let Some(a) = return_values(&w, &p) {
+        if let Some(a) = return_values(w, p) {
             out.insert("Attributes".into(), a);
         }
-        if let Some(m) = metrics {
-            out.insert("ItemCollectionMetrics".into(), m);
+        if let Some(m) = &self.metrics {
+            out.insert("ItemCollectionMetrics".into(), m.clone());
         }
         if let Some(c) = consumed(
             req,
@@ -541,7 +564,62 @@ impl TableEngine {
         ) {
             out.insert("ConsumedCapacity".into(), c);
         }
-        Ok((Value::Object(out), ticket))
+        out
+    }
+}
+
+impl TableEngine {
+    /// Carry out independent writes in order under one lock, each succeeding or failing on
+    /// its own, with one journal submission for all of them (a single write is a batch of
+    /// one; BatchExecuteStatement's writes are several).
+    pub(crate) fn apply_each(
+        &self,
+        writes: &[WriteReq],
+        metrics: bool,
+    ) -> Result<(Vec<Result<Applied, DdbError>>, Ticket), DdbError> {
+        self.journal.check()?;
+        let mut g = self.state.write();
+        let mut records = Vec::with_capacity(writes.len());
+        let out = writes
+            .iter()
+            .map(|w| {
+                let t = g.get_mut(&w.table)?;
+                let pk = w.pk(t)?;
+                let p = prepare(t, w, pk)?;
+                t.write(p.pk.clone(), p.new.clone(), &mut records);
+                let metrics = metrics.then(|| t.collection_metrics(&p.pk.0)).flatten();
+                Ok(Applied {
+                    prepared: p,
+                    metrics,
+                })
+            })
+            .collect();
+        let ticket = if records.is_empty() {
+            Ticket::ready(Ok(()))
+        } else {
+            self.submit(records)
+        };
+        drop(g);
+        Ok((out, ticket))
+    }
+
+    /// Carry out one write.
+    pub(crate) fn apply_one(
+        &self,
+        w: &WriteReq,
+        metrics: bool,
+    ) -> Result<(Applied, Ticket), DdbError> {
+        let (mut results, ticket) = self.apply_each(std::slice::from_ref(w), metrics)?;
+        let applied = results
+            .pop()
+            .unwrap_or_else(|| Err(DdbError::internal("a write went missing")))?;
+        Ok((applied, ticket))
+    }
+
+    fn single_write(&self, req: &Value, kind: Kind) -> Result<(Value, Ticket), DdbError> {
+        let w = WriteReq::parse(req, kind)?;
+        let (applied, ticket) = self.apply_one(&w, wants_metrics(req))?;
+        Ok((Value::Object(applied.response(req, &w)), ticket))
     }
 
     pub(crate) fn put_item(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
@@ -795,11 +873,22 @@ impl TableEngine {
             w.rv = ReturnValues::None;
             writes.push(w);
         }
+        self.transact_writes(req, &writes)
+    }
+
+    /// Carry out parsed writes all or nothing (TransactWriteItems, a writing
+    /// ExecuteTransaction): every condition is checked first, and one that fails cancels
+    /// the whole transaction with a reason per write.
+    pub(crate) fn transact_writes(
+        &self,
+        req: &Value,
+        writes: &[WriteReq],
+    ) -> Result<(Value, Ticket), DdbError> {
         self.journal.check()?;
         let mut g = self.state.write();
         let mut pks = Vec::with_capacity(writes.len());
         let mut seen = BTreeSet::new();
-        for w in &writes {
+        for w in writes {
             let t = g.get(&w.table)?;
             let pk = w.pk(t)?;
             if !seen.insert((w.table.clone(), pk.clone())) {
@@ -825,6 +914,7 @@ impl TableEngine {
                         "Code": match e.code {
                             ErrorCode::ConditionalCheckFailed => "ConditionalCheckFailed",
                             ErrorCode::ItemCollectionSizeLimitExceeded => "ItemCollectionSizeLimitExceeded",
+                            ErrorCode::DuplicateItem => "DuplicateItem",
                             _ => "ValidationError",
                         },
                         "Message": e.message,
@@ -888,29 +978,64 @@ impl TableEngine {
             let get = e.get("Get").ok_or_else(|| not_null("Get"))?;
             let table = table_name(get)?.to_string();
             let key = item_from_json(get.get("Key").ok_or_else(|| not_null("Key"))?)?;
-            gets.push((table, key, Projection::parse(get)?));
+            gets.push(KeyRead {
+                table,
+                key,
+                proj: Projection::parse(get)?,
+                cond: None,
+            });
         }
+        self.transact_reads(&gets)
+    }
+
+    /// Reads by key from one consistent state (TransactGetItems, a reading
+    /// ExecuteTransaction): `{"Responses": [{"Item": ...} or {}, ...]}`.
+    pub(crate) fn transact_reads(&self, gets: &[KeyRead]) -> Result<Value, DdbError> {
         let g = self.state.read();
         let mut seen = BTreeSet::new();
         let mut resolved = Vec::new();
-        for (table, key, proj) in &gets {
-            let t = g.get(table)?;
-            let pk = t.key_from_param(key)?;
-            if !seen.insert((table.clone(), pk.clone())) {
+        for r in gets {
+            let t = g.get(&r.table)?;
+            let pk = t.key_from_param(&r.key)?;
+            if !seen.insert((r.table.clone(), pk.clone())) {
                 return Err(DdbError::validation(
                     "Transaction request cannot include multiple operations on one item",
                 ));
             }
-            resolved.push((t, pk, proj));
+            resolved.push((t, pk, r));
         }
-        let responses: Vec<Value> = resolved
-            .into_iter()
-            .map(|(t, pk, proj)| match t.get(&pk) {
-                Some(item) => json!({"Item": proj.to_json(item)}),
+        let mut responses = Vec::with_capacity(resolved.len());
+        for (t, pk, r) in resolved {
+            responses.push(match r.read(t, &pk)? {
+                Some(item) => json!({ "Item": item }),
                 None => json!({}),
-            })
-            .collect();
-        Ok(json!({"Responses": responses}))
+            });
+        }
+        Ok(json!({ "Responses": responses }))
+    }
+}
+
+/// A read of one item by its full key, as transactions and batches of statements make.
+pub(crate) struct KeyRead {
+    pub table: String,
+    pub key: Item,
+    pub proj: Projection,
+    /// A PartiQL read's WHERE clause: the item is answered only when it matches.
+    pub cond: Option<(Cond, Ctx)>,
+}
+
+impl KeyRead {
+    /// The item, projected, or `None` when there is none or it does not match.
+    pub(crate) fn read(&self, t: &Table, pk: &PKey) -> Result<Option<Value>, DdbError> {
+        let Some(item) = t.get(pk) else {
+            return Ok(None);
+        };
+        if let Some((c, ctx)) = &self.cond
+            && !eval_cond(c, item, ctx, "WHERE clause")?
+        {
+            return Ok(None);
+        }
+        Ok(Some(self.proj.to_json(item)))
     }
 }
 

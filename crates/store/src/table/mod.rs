@@ -15,7 +15,10 @@
 //! - [`items`]: PutItem, GetItem, DeleteItem, UpdateItem, batches and transactions.
 //! - [`legacy`]: legacy conditional parameters (Expected, KeyConditions, QueryFilter,
 //!   ScanFilter) translated into expressions.
-//! - [`query`]: Query and Scan (key conditions, indexes, filters, paging).
+//! - [`query`]: Query and Scan (key conditions, indexes, filters, paging), and the reads of
+//!   PartiQL SELECT statements.
+//! - [`partiql`]: ExecuteStatement, BatchExecuteStatement and ExecuteTransaction (a PartiQL
+//!   lexer and parser binding statements onto the expression language).
 //! - [`admin`]: table operations (create, describe, list, update, delete, tags, TTL).
 //! - [`error`]: [`DdbError`] with AWS's error codes.
 //! - [`req`]: request-reading helpers.
@@ -30,6 +33,7 @@ pub mod expr;
 pub mod items;
 pub mod legacy;
 pub mod meta;
+pub mod partiql;
 pub mod query;
 pub mod req;
 pub mod shape;
@@ -152,6 +156,9 @@ pub const OPERATIONS: &[&str] = &[
     "BatchGetItem",
     "TransactWriteItems",
     "TransactGetItems",
+    "ExecuteStatement",
+    "BatchExecuteStatement",
+    "ExecuteTransaction",
     "DescribeLimits",
     "DescribeEndpoints",
     "DescribeContinuousBackups",
@@ -262,15 +269,19 @@ impl TableEngine {
             "BatchGetItem" => self.batch_get(req).map(ready),
             "TransactWriteItems" => self.transact_write(req),
             "TransactGetItems" => self.transact_get(req).map(ready),
+            "ExecuteStatement" => self.execute_statement(req),
+            "BatchExecuteStatement" => self.batch_execute_statement(req),
+            "ExecuteTransaction" => self.execute_transaction(req),
+            // AWS's default quotas for an account and a table in a region.
             "DescribeLimits" => Ok(ready(serde_json::json!({
                 "AccountMaxReadCapacityUnits": 80000,
                 "AccountMaxWriteCapacityUnits": 80000,
                 "TableMaxReadCapacityUnits": 40000,
                 "TableMaxWriteCapacityUnits": 40000
             }))),
-            "DescribeEndpoints" => Ok(ready(serde_json::json!({
-                "Endpoints": [{"Address": "localhost", "CachePeriodInMinutes": 1440}]
-            }))),
+            // The gateway answers with the host a request came to; without one (a request
+            // from inside the process) the endpoint is this machine.
+            "DescribeEndpoints" => Ok(ready(describe_endpoints("localhost"))),
             "DescribeContinuousBackups" => self.describe_backups(req).map(ready),
             other => Err(DdbError::new(
                 ErrorCode::UnknownOperation,
@@ -333,6 +344,13 @@ impl TableEngine {
     pub fn table_names(&self) -> Vec<String> {
         self.state.read().by_name.keys().cloned().collect()
     }
+}
+
+/// DescribeEndpoints' answer naming `address` (`host[:port]`), cached for a day as AWS's is.
+pub fn describe_endpoints(address: &str) -> Value {
+    serde_json::json!({
+        "Endpoints": [{"Address": address, "CachePeriodInMinutes": 1440}]
+    })
 }
 
 pub(crate) fn ready(v: Value) -> (Value, Ticket) {

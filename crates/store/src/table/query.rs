@@ -1070,10 +1070,15 @@ impl TableEngine {
     pub(crate) fn query(&self, req: &Value) -> Result<Value, DdbError> {
         let p = parse_read(req, true)?;
         let forward = opt_bool(req, "ScanIndexForward")?.unwrap_or(true);
+        self.run_query(req, &p, forward)
+    }
+
+    /// A parsed Query; `req` supplies `ReturnConsumedCapacity` (and names the legacy filter).
+    fn run_query(&self, req: &Value, p: &ReadParams, forward: bool) -> Result<Value, DdbError> {
         let g = self.state.read();
         let t = g.get(&p.table)?;
-        let src = Self::read_index(t, &p)?;
-        let (hash, rc) = Self::check_key_conds(&src, &p)?;
+        let src = Self::read_index(t, p)?;
+        let (hash, rc) = Self::check_key_conds(&src, p)?;
         key_paths(&p.proj_nested, t)?;
         for spec in std::iter::once(src.hash_spec()).chain(src.range_spec()) {
             if p.filter_heads.contains(&spec.name) {
@@ -1088,7 +1093,7 @@ impl TableEngine {
                 )));
             }
         }
-        Self::check_select(&src, &p)?;
+        Self::check_select(&src, p)?;
         key_paths(&p.filter_nested, t)?;
         let after = match &p.esk {
             Some(esk) => {
@@ -1113,14 +1118,19 @@ impl TableEngine {
                 _ => Ok(true),
             }
         };
-        self.page(req, &src, &p, &mut rows, &keep)
+        self.page(req, &src, p, &mut rows, &keep)
     }
 
     pub(crate) fn scan(&self, req: &Value) -> Result<Value, DdbError> {
         let p = parse_read(req, false)?;
+        self.run_scan(req, &p)
+    }
+
+    /// A parsed Scan; `req` supplies `ReturnConsumedCapacity`.
+    fn run_scan(&self, req: &Value, p: &ReadParams) -> Result<Value, DdbError> {
         let g = self.state.read();
         let t = g.get(&p.table)?;
-        let src = Self::read_index(t, &p)?;
+        let src = Self::read_index(t, p)?;
         if let Some(esk) = &p.esk {
             if esk.len() != Self::start_key_names(&src).len() {
                 return Err(DdbError::validation(if src.index.is_some() {
@@ -1141,7 +1151,7 @@ impl TableEngine {
                 }
             }
         }
-        Self::check_select(&src, &p)?;
+        Self::check_select(&src, p)?;
         if let Some(esk) = &p.esk {
             table_start_key(t, esk)?;
         }
@@ -1166,7 +1176,199 @@ impl TableEngine {
         key_paths(&p.proj_nested, t)?;
         key_paths(&p.filter_nested, t)?;
         let mut rows = src.all(after, buckets).map(|(_, pk)| pk);
-        self.page(req, &src, &p, &mut rows, &|_, _| Ok(true))
+        self.page(req, &src, p, &mut rows, &|_, _| Ok(true))
+    }
+}
+
+/// A PartiQL SELECT, bound: its WHERE clause as a condition over `ctx`'s placeholders.
+pub(crate) struct StatementRead {
+    pub table: String,
+    pub index: Option<String>,
+    pub cond: Option<Cond>,
+    pub ctx: Ctx,
+    pub proj: Option<Vec<Vec<Seg>>>,
+    pub limit: Option<usize>,
+    pub esk: Option<Item>,
+    pub consistent: bool,
+    /// `ORDER BY` the sort key, descending when true.
+    pub order: Option<(Vec<Seg>, bool)>,
+}
+
+/// The top-level conjuncts of a condition (`a AND (b AND c)` -> a, b, c).
+pub(crate) fn conjuncts<'c>(c: &'c Cond, out: &mut Vec<&'c Cond>) {
+    match c {
+        Cond::And(a, b) => {
+            conjuncts(a, out);
+            conjuncts(b, out);
+        }
+        other => out.push(other),
+    }
+}
+
+/// `attr <op> value` (either way round) as (attribute, operator as seen from the
+/// attribute, value), for a top-level attribute.
+pub(crate) fn attr_cmp<'c>(c: &Cond, ctx: &'c Ctx) -> Option<(String, CmpOp, &'c AttrValue)> {
+    let Cond::Cmp(a, op, b) = c else { return None };
+    let flip = |op: CmpOp| match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        other => other,
+    };
+    match (
+        top_attr(a, ctx),
+        value_of(b, ctx),
+        top_attr(b, ctx),
+        value_of(a, ctx),
+    ) {
+        (Some(n), Some(v), _, _) => Some((n, *op, v)),
+        (_, _, Some(n), Some(v)) => Some((n, flip(*op), v)),
+        _ => None,
+    }
+}
+
+fn top_attr(o: &Operand, ctx: &Ctx) -> Option<String> {
+    let Operand::Path(p) = o else { return None };
+    match ctx.resolve(p).ok()?.as_slice() {
+        [Seg::Key(k)] => Some(k.clone()),
+        _ => None,
+    }
+}
+
+fn value_of<'c>(o: &Operand, ctx: &'c Ctx) -> Option<&'c AttrValue> {
+    match o {
+        Operand::Value(v) => ctx.values.get(v),
+        _ => None,
+    }
+}
+
+/// The key conditions a PartiQL WHERE clause implies for a source keyed by `hash` /
+/// `range`: `hash = v` among its top-level conjuncts (v of the key's type), and then the
+/// first conjunct on the sort key that a key condition can express. Empty when the
+/// partition key is not fixed (the read is a Scan).
+fn implied_key_conds(
+    cond: &Cond,
+    ctx: &Ctx,
+    hash: &KeySpec,
+    range: Option<&KeySpec>,
+) -> Vec<KeyCond> {
+    let mut parts = Vec::new();
+    conjuncts(cond, &mut parts);
+    let typed = |v: &AttrValue, spec: &KeySpec| v.type_name() == spec.ty;
+    let Some(h) = parts.iter().find_map(|c| match attr_cmp(c, ctx) {
+        Some((n, CmpOp::Eq, v)) if n == hash.name && typed(v, hash) => Some(v.clone()),
+        _ => None,
+    }) else {
+        return Vec::new();
+    };
+    let mut out = vec![KeyCond {
+        attr: hash.name.clone(),
+        op: "EQ".into(),
+        args: vec![h],
+    }];
+    let Some(r) = range else { return out };
+    let range_cond = parts.iter().find_map(|c| {
+        if let Some((n, op, v)) = attr_cmp(c, ctx) {
+            let op = match op {
+                CmpOp::Eq => "EQ",
+                CmpOp::Lt => "LT",
+                CmpOp::Le => "LE",
+                CmpOp::Gt => "GT",
+                CmpOp::Ge => "GE",
+                CmpOp::Ne => return None,
+            };
+            return (n == r.name && typed(v, r)).then(|| (op, vec![v.clone()]));
+        }
+        match c {
+            Cond::Between(a, lo, hi) => {
+                let (lo, hi) = (value_of(lo, ctx)?, value_of(hi, ctx)?);
+                let ordered = super::expr::eval::scalar_cmp(lo, hi)
+                    .is_some_and(|o| o != std::cmp::Ordering::Greater);
+                (top_attr(a, ctx)? == r.name && typed(lo, r) && typed(hi, r) && ordered)
+                    .then(|| ("BETWEEN", vec![lo.clone(), hi.clone()]))
+            }
+            Cond::BeginsWith(a, p) => {
+                let p = value_of(p, ctx)?;
+                (top_attr(a, ctx)? == r.name && typed(p, r) && r.ty != "N")
+                    .then(|| ("BEGINS_WITH", vec![p.clone()]))
+            }
+            _ => None,
+        }
+    });
+    if let Some((op, args)) = range_cond {
+        out.push(KeyCond {
+            attr: r.name.clone(),
+            op: op.into(),
+            args,
+        });
+    }
+    out
+}
+
+impl TableEngine {
+    /// A PartiQL SELECT as DynamoDB runs it: a Query when the WHERE clause fixes the
+    /// partition key of the table (or of the index it names), else a Scan; the whole WHERE
+    /// clause filters either way. `req` supplies `ReturnConsumedCapacity`. Answers Query's
+    /// and Scan's response.
+    pub(crate) fn select(&self, req: &Value, r: StatementRead) -> Result<Value, DdbError> {
+        let key_conds = {
+            let g = self.state.read();
+            let t = g.get(&r.table)?;
+            let keys = match &r.index {
+                None => Some((t.meta.hash.clone(), t.meta.range.clone())),
+                Some(n) => t
+                    .meta
+                    .index(n)
+                    .map(|ix| (ix.hash.clone(), ix.range.clone())),
+            };
+            match (&r.cond, keys) {
+                (Some(c), Some((h, rg))) => {
+                    let kc = implied_key_conds(c, &r.ctx, &h, rg.as_ref());
+                    if let Some((p, _)) = &r.order
+                        && !kc.is_empty()
+                        && rg
+                            .as_ref()
+                            .is_none_or(|rg| *p != [Seg::Key(rg.name.clone())])
+                    {
+                        return Err(DdbError::validation(
+                            "ORDER BY must name the sort key of the table or index being read",
+                        ));
+                    }
+                    kc
+                }
+                _ => Vec::new(),
+            }
+        };
+        if r.order.is_some() && key_conds.is_empty() {
+            return Err(DdbError::validation(
+                "Must have WHERE clause in the statement when using ORDER BY clause.",
+            ));
+        }
+        let forward = !r.order.as_ref().is_some_and(|(_, desc)| *desc);
+        let query = !key_conds.is_empty();
+        let p = ReadParams {
+            table: r.table,
+            index: r.index,
+            filter: r.cond,
+            // A PartiQL WHERE clause may name key attributes and nested paths anywhere.
+            filter_heads: Vec::new(),
+            filter_nested: Vec::new(),
+            proj_nested: Vec::new(),
+            key_conds,
+            proj: Projection { paths: r.proj },
+            ctx: r.ctx,
+            limit: r.limit,
+            esk: r.esk,
+            select: None,
+            consistent: r.consistent,
+            segment: None,
+        };
+        if query {
+            self.run_query(req, &p, forward)
+        } else {
+            self.run_scan(req, &p)
+        }
     }
 }
 

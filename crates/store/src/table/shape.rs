@@ -317,6 +317,46 @@ const UPDATE_TTL: &[(&str, Shape)] = &[
     ),
 ];
 
+const EXECUTE_STATEMENT: &[(&str, Shape)] = &[
+    ("Statement", Str),
+    ("Parameters", List(&Attr)),
+    ("ConsistentRead", Bool),
+    ("NextToken", Str),
+    ("ReturnConsumedCapacity", Str),
+    ("Limit", Int),
+    ("ReturnValuesOnConditionCheckFailure", Str),
+];
+const BATCH_EXECUTE_STATEMENT: &[(&str, Shape)] = &[
+    (
+        "Statements",
+        List(&Struct(
+            "BatchStatementRequest",
+            &[
+                ("Statement", Str),
+                ("Parameters", List(&Attr)),
+                ("ConsistentRead", Bool),
+                ("ReturnValuesOnConditionCheckFailure", Str),
+            ],
+        )),
+    ),
+    ("ReturnConsumedCapacity", Str),
+];
+const EXECUTE_TRANSACTION: &[(&str, Shape)] = &[
+    (
+        "TransactStatements",
+        List(&Struct(
+            "ParameterizedStatement",
+            &[
+                ("Statement", Str),
+                ("Parameters", List(&Attr)),
+                ("ReturnValuesOnConditionCheckFailure", Str),
+            ],
+        )),
+    ),
+    ("ClientRequestToken", Str),
+    ("ReturnConsumedCapacity", Str),
+];
+
 /// The members of `op`'s request, for the operations whose shapes are modelled.
 fn members(op: &str) -> Option<&'static [(&'static str, Shape)]> {
     Some(match op {
@@ -338,6 +378,9 @@ fn members(op: &str) -> Option<&'static [(&'static str, Shape)]> {
         "TagResource" => TAG,
         "UntagResource" => UNTAG,
         "UpdateTimeToLive" => UPDATE_TTL,
+        "ExecuteStatement" => EXECUTE_STATEMENT,
+        "BatchExecuteStatement" => BATCH_EXECUTE_STATEMENT,
+        "ExecuteTransaction" => EXECUTE_TRANSACTION,
         _ => return None,
     })
 }

@@ -12,13 +12,13 @@ use serde_json::{Value, json};
 use super::*;
 use crate::journal::{Backend, BackendError, NullBackend};
 
-fn engine() -> (TableEngine, ManualClock) {
+pub(super) fn engine() -> (TableEngine, ManualClock) {
     let clock = ManualClock::new(Timestamp::from_secs(1_700_000_000));
     let j = Journal::start(Box::new(NullBackend), true);
     (TableEngine::new(j, Arc::new(clock.clone())), clock)
 }
 
-fn ok(e: &TableEngine, op: &str, req: Value) -> Value {
+pub(super) fn ok(e: &TableEngine, op: &str, req: Value) -> Value {
     let (v, t) = e
         .execute(op, &req)
         .unwrap_or_else(|err| panic!("{op} failed: {err}"));
@@ -26,14 +26,14 @@ fn ok(e: &TableEngine, op: &str, req: Value) -> Value {
     v
 }
 
-fn err(e: &TableEngine, op: &str, req: Value) -> DdbError {
+pub(super) fn err(e: &TableEngine, op: &str, req: Value) -> DdbError {
     match e.execute(op, &req) {
         Ok(v) => panic!("{op} unexpectedly succeeded: {}", v.0),
         Err(e) => e,
     }
 }
 
-fn create(e: &TableEngine, name: &str, range: bool) {
+pub(super) fn create(e: &TableEngine, name: &str, range: bool) {
     let mut req = json!({
         "TableName": name,
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],

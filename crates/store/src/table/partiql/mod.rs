@@ -174,6 +174,25 @@ impl TableEngine {
                 w.paths = paths;
                 w
             }
+            Statement::Exists(s) => {
+                if s.index.is_some() {
+                    return Err(DdbError::validation(
+                        "This operation is not supported on an index",
+                    ));
+                }
+                let (hash, range) = self.key_specs(&s.table)?;
+                let cond = s.cond.ok_or_else(|| {
+                    DdbError::validation(
+                        "Where clause does not contain a mandatory equality on all key attributes",
+                    )
+                })?;
+                let key = key_of(&cond, &ctx, &hash, range.as_ref())?;
+                let mut w = WriteReq::new(s.table, Action::Check, ctx);
+                w.key = Some(key);
+                // The item must be there and match: a missing one fails the key equality.
+                w.cond = Some(cond);
+                w
+            }
             Statement::Delete {
                 table,
                 cond,
@@ -197,17 +216,22 @@ impl TableEngine {
     }
 
     /// Parse and plan one statement of a request (`Statement`, `Parameters`,
-    /// `ReturnValuesOnConditionCheckFailure`).
-    fn plan_request(&self, req: &Value) -> Result<Plan, DdbError> {
+    /// `ReturnValuesOnConditionCheckFailure`); `EXISTS` only `in_transaction`.
+    fn plan_request(&self, req: &Value, in_transaction: bool) -> Result<Plan, DdbError> {
         let statement = req_str(req, "Statement")?;
         let params = parameters(req)?;
         let parsed = parse::parse(statement, &params)?;
+        if !in_transaction && matches!(parsed.stmt, Statement::Exists(_)) {
+            return Err(DdbError::validation(
+                "The EXISTS function can only be used in transactions (ExecuteTransaction)",
+            ));
+        }
         let rv_on_fail = opt_str(req, "ReturnValuesOnConditionCheckFailure") == Some("ALL_OLD");
         self.plan(parsed, rv_on_fail)
     }
 
     pub(crate) fn execute_statement(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        let plan = self.plan_request(req)?;
+        let plan = self.plan_request(req, false)?;
         let token = opt_str(req, "NextToken");
         match plan {
             Plan::Read(mut r) => {
@@ -280,7 +304,7 @@ impl TableEngine {
         let mut writes = Vec::new();
         let mut targets: Vec<(String, Item)> = Vec::new();
         for s in list {
-            let entry = match self.plan_request(s) {
+            let entry = match self.plan_request(s, false) {
                 Err(e) => Entry::Failed(e),
                 Ok(Plan::Read(r)) => match self.key_read(r, "BatchExecuteStatement") {
                     Err(e) => Entry::Failed(e),
@@ -405,7 +429,7 @@ impl TableEngine {
                 }
                 e
             };
-            match self.plan_request(s)? {
+            match self.plan_request(s, true)? {
                 Plan::Read(r) => {
                     if r.index.is_some() {
                         return Err(in_statement(DdbError::validation(

@@ -33,6 +33,8 @@ pub enum Statement {
         cond: Cond,
         returning: ReturnValues,
     },
+    /// `EXISTS(SELECT ...)`: a transaction's condition check.
+    Exists(Select),
 }
 
 #[derive(Debug, Clone)]
@@ -49,7 +51,7 @@ pub struct Select {
 impl Statement {
     pub fn table(&self) -> &str {
         match self {
-            Statement::Select(s) => &s.table,
+            Statement::Select(s) | Statement::Exists(s) => &s.table,
             Statement::Insert { table, .. }
             | Statement::Update { table, .. }
             | Statement::Delete { table, .. } => table,
@@ -207,6 +209,13 @@ impl Parser<'_> {
     fn statement(&mut self) -> Result<Statement, DdbError> {
         if self.eat_kw("SELECT") {
             return self.select().map(Statement::Select);
+        }
+        if self.is_function("EXISTS") {
+            self.pos += 2;
+            self.expect_kw("SELECT")?;
+            let s = self.select()?;
+            self.expect_sym(")")?;
+            return Ok(Statement::Exists(s));
         }
         if self.eat_kw("INSERT") {
             self.expect_kw("INTO")?;

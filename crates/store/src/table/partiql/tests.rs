@@ -315,6 +315,10 @@ fn statement_errors_name_the_problem() {
         .message,
         "2 validation errors detected: Value '[]' at 'statements.1.member.parameters' failed to satisfy constraint: Member must have length greater than or equal to 1; Value null at 'statements.2.member.statement' failed to satisfy constraint: Member must not be null"
     );
+    assert_eq!(
+        m(json!({"Statement": "EXISTS(SELECT * FROM tbl WHERE pk = 'a' AND sk = 1)"})),
+        "The EXISTS function can only be used in transactions (ExecuteTransaction)"
+    );
     let nf = err(
         &e,
         "ExecuteStatement",
@@ -459,6 +463,36 @@ fn transactions_are_all_or_nothing() {
             {"Item": {"pk": {"S": "d"}, "sk": {"N": "1"}}},
             {}
         ]})
+    );
+    // EXISTS is a condition check: the item must be there and match.
+    let checked = err(
+        &e,
+        "ExecuteTransaction",
+        json!({"TransactStatements": [
+            {"Statement": "EXISTS(SELECT * FROM tbl WHERE pk = 'a' AND sk = 2 AND n = 0)"},
+            {"Statement": "EXISTS(SELECT * FROM tbl WHERE pk = 'zz' AND sk = 1)"},
+            {"Statement": "UPDATE tbl SET n = 5 WHERE pk = 'a' AND sk = 3"}
+        ]}),
+    );
+    let body = checked.body();
+    let codes: Vec<&str> = body["CancellationReasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["None", "ConditionalCheckFailed", "None"]);
+    ok(
+        &e,
+        "ExecuteTransaction",
+        json!({"TransactStatements": [
+            {"Statement": "EXISTS(SELECT * FROM tbl WHERE pk = 'a' AND sk = 2 AND n = 0)"},
+            {"Statement": "UPDATE tbl SET n = 5 WHERE pk = 'a' AND sk = 3"}
+        ]}),
+    );
+    assert_eq!(
+        run(&e, "SELECT n FROM tbl WHERE pk = 'a' AND sk = 3", json!([]))["Items"],
+        json!([{"n": {"N": "5"}}])
     );
     let m = |req: Value| err(&e, "ExecuteTransaction", req).message;
     assert_eq!(

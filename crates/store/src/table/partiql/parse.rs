@@ -69,7 +69,7 @@ pub struct Parsed {
 }
 
 /// Words that cannot be used bare as a table or attribute name (quote them: `"value"`).
-const KEYWORDS: &[&str] = &[
+pub(super) const KEYWORDS: &[&str] = &[
     "SELECT",
     "FROM",
     "WHERE",
@@ -352,10 +352,10 @@ impl Parser<'_> {
             } else if self.eat_sym("[") {
                 match self.bump() {
                     Some(Tok::Num(n)) => {
-                        let i = n.parse::<usize>().map_err(|_| {
+                        let i = n.parse::<u32>().map_err(|_| {
                             malformed(&format!("A list index must be a whole number, not {n}"))
                         })?;
-                        segs.push(Seg::Idx(i));
+                        segs.push(Seg::Idx(i as usize));
                     }
                     Some(Tok::Str(s)) => segs.push(Seg::Key(s)),
                     _ => {

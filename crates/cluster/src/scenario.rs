@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use model::karpenter::NodePool;
-use model::keda::{ScaledObject, TriggerAuthentication};
+use model::keda::{ScaledJob, ScaledObject, Trigger, TriggerAuthentication};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -651,10 +651,79 @@ impl Trace {
     }
 }
 
+/// What a scenario scales: a ScaledObject's Deployment of long-running consumers, or a
+/// ScaledJob's Jobs (one consumer per Job, which receives once, works what it got and exits).
+#[derive(Debug, Clone)]
+pub enum Workload {
+    ScaledObject(ScaledObject),
+    ScaledJob(ScaledJob),
+}
+
+impl Workload {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Workload::ScaledObject(_) => "ScaledObject",
+            Workload::ScaledJob(_) => "ScaledJob",
+        }
+    }
+    pub fn namespace(&self) -> String {
+        let m = match self {
+            Workload::ScaledObject(so) => &so.metadata,
+            Workload::ScaledJob(sj) => &sj.metadata,
+        };
+        m.namespace.clone().unwrap_or_else(|| "default".into())
+    }
+    pub fn name(&self) -> &str {
+        match self {
+            Workload::ScaledObject(so) => &so.metadata.name,
+            Workload::ScaledJob(sj) => &sj.metadata.name,
+        }
+    }
+    /// The `app` label of its pods: the scale target's name, or the ScaledJob's.
+    pub fn app(&self) -> &str {
+        match self {
+            Workload::ScaledObject(so) => &so.spec.scale_target_ref.name,
+            Workload::ScaledJob(sj) => &sj.metadata.name,
+        }
+    }
+    pub fn triggers(&self) -> &[Trigger] {
+        match self {
+            Workload::ScaledObject(so) => &so.spec.triggers,
+            Workload::ScaledJob(sj) => &sj.spec.triggers,
+        }
+    }
+    pub fn triggers_mut(&mut self) -> &mut Vec<Trigger> {
+        match self {
+            Workload::ScaledObject(so) => &mut so.spec.triggers,
+            Workload::ScaledJob(sj) => &mut sj.spec.triggers,
+        }
+    }
+    /// The ScaledObject, if that is what it is.
+    pub fn scaled_object(&self) -> Option<&ScaledObject> {
+        match self {
+            Workload::ScaledObject(so) => Some(so),
+            Workload::ScaledJob(_) => None,
+        }
+    }
+    /// A ScaledJob's `jobTargetRef.backoffLimit` (Kubernetes' default 6): a Job whose pod
+    /// fails this many times more is Failed.
+    pub fn backoff_limit(&self) -> u32 {
+        match self {
+            Workload::ScaledJob(sj) => sj
+                .spec
+                .job_target_ref
+                .get("backoffLimit")
+                .and_then(Value::as_u64)
+                .map_or(6, |v| v.min(u64::from(u32::MAX)) as u32),
+            Workload::ScaledObject(_) => 0,
+        }
+    }
+}
+
 /// The typed objects of the manifests.
 #[derive(Debug, Clone)]
 pub struct Manifests {
-    pub scaled_object: ScaledObject,
+    pub workload: Workload,
     pub auth: Option<TriggerAuthentication>,
     pub nodepools: Vec<NodePool>,
 }
@@ -850,7 +919,7 @@ impl Source {
     }
 
     fn manifests(&self) -> Result<Manifests, ScenarioError> {
-        let mut so = None;
+        let mut so: Option<Workload> = None;
         let mut auth = None;
         let mut nodepools = Vec::new();
         for (file, docs) in &self.manifests {
@@ -863,14 +932,22 @@ impl Source {
                     invalid(&format!("{file}[{i}]"), e.to_string())
                 };
                 match raw.kind() {
-                    Some("ScaledObject") if so.is_none() => {
-                        so = Some(raw.decode::<ScaledObject>().map_err(at)?)
-                    }
-                    Some("ScaledObject") => {
+                    Some(kind @ ("ScaledObject" | "ScaledJob")) if so.is_some() => {
                         return Err(invalid(
                             &format!("{file}[{i}]"),
-                            "a second ScaledObject: a scenario scales one workload",
+                            format!(
+                                "a second workload ({kind} after a {}): a scenario scales one",
+                                so.as_ref().map_or("", Workload::kind)
+                            ),
                         ));
+                    }
+                    Some("ScaledObject") => {
+                        so = Some(Workload::ScaledObject(
+                            raw.decode::<ScaledObject>().map_err(at)?,
+                        ))
+                    }
+                    Some("ScaledJob") => {
+                        so = Some(Workload::ScaledJob(raw.decode::<ScaledJob>().map_err(at)?))
                     }
                     Some("TriggerAuthentication") => {
                         auth = Some(raw.decode::<TriggerAuthentication>().map_err(at)?)
@@ -887,7 +964,7 @@ impl Source {
                         return Err(invalid(
                             &format!("{file}[{i}]"),
                             format!(
-                                "kind {:?} is not used by a scenario (ScaledObject, TriggerAuthentication, NodePool)",
+                                "kind {:?} is not used by a scenario (ScaledObject or ScaledJob, TriggerAuthentication, NodePool)",
                                 other.unwrap_or("")
                             ),
                         ));
@@ -896,8 +973,11 @@ impl Source {
             }
         }
         Ok(Manifests {
-            scaled_object: so.ok_or_else(|| {
-                invalid(&self.name, "the scenario's manifests hold no ScaledObject")
+            workload: so.ok_or_else(|| {
+                invalid(
+                    &self.name,
+                    "the scenario's manifests hold no ScaledObject or ScaledJob",
+                )
             })?,
             auth,
             nodepools,
@@ -1135,7 +1215,7 @@ spec:
         s.set("nodepool.spec.limits.cpu", "100").unwrap();
         let l = s.load().unwrap();
         assert_eq!(
-            l.manifests.scaled_object.spec.triggers[0].metadata["queueLength"],
+            l.manifests.workload.triggers()[0].metadata["queueLength"],
             "5"
         );
         assert_eq!(l.scenario.boot_delay, Duration::from_secs(30));

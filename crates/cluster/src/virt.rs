@@ -7,6 +7,11 @@
 //! arriving as a lowest deletion cost) and kube-scheduler ([`engine::placement::bind`]). Nodes
 //! are billed per second from launch to deletion, with EC2's 60 s minimum.
 //!
+//! For a ScaledJob it plays the Job controller instead of the ReplicaSet ([`Virtual::set_jobs`]):
+//! one pod per Job; a pod whose consumer exits (it worked what it received, or it drained after
+//! SIGTERM) completes its Job; a pod killed under it (its node deleted, SIGKILL) is replaced
+//! until the Job's `backoffLimit`, then the Job is Failed.
+//!
 //! What runs inside a pod is the substrate's [`Backend`]: a modelled consumer (simulator) or
 //! a `kedge consume` process (twin). Times are virtual or real milliseconds since the epoch.
 
@@ -15,6 +20,7 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use autoscale::scaledjob::step::{Finished, ObservedJob, ObservedPod};
 use clock::Timestamp;
 use engine::{Cluster, ConsumerPod, Effect, Engine, Event, Launch, NodeInfo, PodFlags, PodPhase};
 use model::karpenter::{
@@ -63,6 +69,39 @@ pub struct VPod {
     pub state: PodState,
     pub node: Option<String>,
     pub deletion_cost: i32,
+}
+
+/// One Job of a ScaledJob.
+#[derive(Debug, Clone)]
+pub struct VJob {
+    pub name: String,
+    pub created: u64,
+    /// Its current pod (index into [`Virtual::pods`]); `None` between a failure and the
+    /// replacement, and once finished.
+    pub pod: Option<usize>,
+    /// Pods of it that failed.
+    pub failures: u32,
+    pub finished: Finished,
+    /// Deleted (history limit, rollout): no longer observed.
+    pub deleted: bool,
+}
+
+/// The Job controller's state (ScaledJob workloads).
+#[derive(Debug, Clone)]
+struct JobController {
+    jobs: Vec<VJob>,
+    /// Job indices not deleted (what is observed).
+    live: Vec<usize>,
+    /// Pod index → its Job.
+    pod_job: std::collections::HashMap<usize, usize>,
+    backoff_limit: u32,
+    /// The ScaledJob's generation (every Job carries it).
+    generation: i64,
+    /// Jobs and pods are named `<prefix>-<n>`.
+    prefix: String,
+    created: u64,
+    succeeded: u64,
+    failed: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +182,8 @@ pub struct Virtual {
     pub faults: crate::scenario::ActiveFaults,
     /// Launches refused since the last [`Virtual::relaunch_failed`].
     launch_failures: Vec<(Launch, InstanceOption)>,
+    /// `Some`: a ScaledJob's Jobs instead of a ReplicaSet.
+    jobs: Option<JobController>,
 }
 
 /// Billing of a node that ran `secs`: per second, at least a minute.
@@ -192,6 +233,145 @@ impl Virtual {
             crash_seen: Vec::new(),
             faults: Default::default(),
             launch_failures: Vec::new(),
+            jobs: None,
+        }
+    }
+
+    /// Play the Job controller of a ScaledJob instead of the ReplicaSet: no pods until
+    /// [`Effect::Jobs`] creates Jobs; Jobs and their pods are named `<prefix>-<n>`.
+    pub fn set_jobs(&mut self, prefix: &str, backoff_limit: u32, generation: i64) {
+        self.replicas = 0;
+        self.totals.max_replicas = 0;
+        self.jobs = Some(JobController {
+            jobs: Vec::new(),
+            live: Vec::new(),
+            pod_job: Default::default(),
+            backoff_limit,
+            generation,
+            prefix: prefix.to_string(),
+            created: 0,
+            succeeded: 0,
+            failed: 0,
+        });
+    }
+
+    /// Jobs (created, succeeded, failed) so far; `None` for a ReplicaSet.
+    pub fn job_counts(&self) -> Option<(u64, u64, u64)> {
+        self.jobs
+            .as_ref()
+            .map(|j| (j.created, j.succeeded, j.failed))
+    }
+
+    /// The ScaledJob's Jobs as KEDA observes them (deleted ones left out).
+    pub fn observed_jobs(&self) -> Vec<ObservedJob> {
+        let Some(jc) = &self.jobs else {
+            return Vec::new();
+        };
+        jc.live
+            .iter()
+            .map(|&j| {
+                let job = &jc.jobs[j];
+                let pods = job
+                    .pod
+                    .map(|i| ObservedPod {
+                        phase: match self.pods[i].state {
+                            PodState::Running | PodState::Terminating => "Running",
+                            _ => "Pending",
+                        }
+                        .into(),
+                        true_conditions: Vec::new(),
+                    })
+                    .into_iter()
+                    .collect();
+                ObservedJob {
+                    name: job.name.clone(),
+                    created: Timestamp::from_millis(job.created),
+                    finished: job.finished,
+                    generation: Some(jc.generation),
+                    deleting: false,
+                    pods,
+                }
+            })
+            .collect()
+    }
+
+    /// A new pending pod from the template, named `name`.
+    fn new_pod(&mut self, name: String, now: u64) -> usize {
+        let mut p = self.template.clone();
+        p.metadata.name = name;
+        self.pods.push(VPod {
+            key: engine::pod_key(&p),
+            created: now,
+            state: PodState::Pending,
+            node: None,
+            deletion_cost: 0,
+        });
+        let i = self.pods.len() - 1;
+        self.pending_idx.push(i);
+        self.alive.push(i);
+        self.cluster.pending.push(p);
+        i
+    }
+
+    /// The Job controller: a pod for every unfinished Job that has none (a new Job, or one
+    /// whose pod failed, while within `backoffLimit`). Returns whether pods were created.
+    fn reconcile_jobs(&mut self, now: u64) -> bool {
+        let Some(mut jc) = self.jobs.take() else {
+            return false;
+        };
+        let mut created = false;
+        for k in 0..jc.live.len() {
+            let j = jc.live[k];
+            if jc.jobs[j].pod.is_some() || jc.jobs[j].finished != Finished::No {
+                continue;
+            }
+            if jc.jobs[j].failures > jc.backoff_limit {
+                jc.jobs[j].finished = Finished::Failed;
+                jc.failed += 1;
+                continue;
+            }
+            let name = format!("{}-{}", jc.prefix, self.pods.len());
+            let i = self.new_pod(name, now);
+            jc.jobs[j].pod = Some(i);
+            jc.pod_job.insert(i, j);
+            created = true;
+        }
+        let unfinished = jc
+            .live
+            .iter()
+            .filter(|&&j| jc.jobs[j].finished == Finished::No)
+            .count() as u32;
+        self.replicas = unfinished;
+        self.totals.max_replicas = self.totals.max_replicas.max(unfinished);
+        self.jobs = Some(jc);
+        if created {
+            self.totals.max_pending = self
+                .totals
+                .max_pending
+                .max(self.cluster.pending.len() as u32);
+        }
+        created
+    }
+
+    /// Pod `i` of a Job ended: `ok` (its consumer exited) completes the Job; otherwise the pod
+    /// failed and the Job controller makes another at its next reconcile.
+    fn job_pod_ended(&mut self, i: usize, ok: bool) {
+        let Some(jc) = self.jobs.as_mut() else {
+            return;
+        };
+        let Some(j) = jc.pod_job.remove(&i) else {
+            return;
+        };
+        let job = &mut jc.jobs[j];
+        job.pod = None;
+        if job.finished != Finished::No || job.deleted {
+            return;
+        }
+        if ok {
+            job.finished = Finished::Succeeded;
+            jc.succeeded += 1;
+        } else {
+            job.failures += 1;
         }
     }
 
@@ -363,9 +543,9 @@ impl Virtual {
             .filter(|&i| self.pods[i].state != PodState::Terminating)
     }
 
-    /// The pod with key `ns/consumer-N` is `pods[N]`.
+    /// The pod with key `ns/<name>-N` is `pods[N]`.
     pub fn pod_index(&self, key: &str) -> Option<usize> {
-        let n: usize = key.rsplit_once("/consumer-")?.1.parse().ok()?;
+        let n: usize = key.rsplit_once('-')?.1.parse().ok()?;
         (self.pods.get(n)?.key == key).then_some(n)
     }
 
@@ -418,6 +598,9 @@ impl Virtual {
     /// created or deleted.
     pub fn reconcile(&mut self, now: u64, b: &mut dyn Backend) -> bool {
         self.prune();
+        if self.jobs.is_some() {
+            return self.reconcile_jobs(now);
+        }
         let live = self.live().count() as u32;
         if live < self.replicas {
             for _ in live..self.replicas {
@@ -478,10 +661,12 @@ impl Virtual {
                     self.cluster.pending.remove(j);
                 }
                 self.pods[i].state = PodState::Gone;
+                self.job_pod_ended(i, false);
             }
             PodState::Starting => {
                 self.remove_from_node(i, now);
                 self.pods[i].state = PodState::Gone;
+                self.job_pod_ended(i, false);
             }
             PodState::Running => {
                 if self.busy_seen.get(i).copied().unwrap_or(false) {
@@ -508,13 +693,25 @@ impl Virtual {
     }
 
     /// Pod `i`'s consumer exited (after SIGTERM, or on its own): the pod is gone. The
-    /// ReplicaSet replaces it at the next [`Virtual::reconcile`] if it was not terminating.
+    /// ReplicaSet replaces it at the next [`Virtual::reconcile`] if it was not terminating; a
+    /// Job's pod has completed its Job.
     pub fn exited(&mut self, i: usize, now: u64) {
+        self.ended(i, now, true);
+    }
+
+    /// Pod `i` was killed (SIGKILL, its node deleted): gone; the ReplicaSet replaces it, a
+    /// Job's pod has failed (the Job controller makes another within `backoffLimit`).
+    pub fn killed(&mut self, i: usize, now: u64) {
+        self.ended(i, now, false);
+    }
+
+    fn ended(&mut self, i: usize, now: u64, ok: bool) {
         if self.pods[i].state == PodState::Gone {
             return;
         }
         self.remove_from_node(i, now);
         self.pods[i].state = PodState::Gone;
+        self.job_pod_ended(i, ok);
     }
 
     /// Carry out one of the engine's effects.
@@ -612,7 +809,58 @@ impl Virtual {
                 }
             }
             Effect::Delete { node, .. } => self.remove_node(&node, now, b),
+            Effect::Jobs { create, delete, .. } => self.apply_jobs(create, &delete, now, b),
         }
+    }
+
+    /// A ScaledJob's poll: new Jobs (each gets its pod at the next [`Virtual::reconcile`]);
+    /// deleted Jobs are no longer observed and their running pods are stopped.
+    fn apply_jobs(
+        &mut self,
+        create: u32,
+        delete: &[autoscale::scaledjob::step::Deletion],
+        now: u64,
+        b: &mut dyn Backend,
+    ) {
+        let Some(mut jc) = self.jobs.take() else {
+            return;
+        };
+        if !delete.is_empty() {
+            let gone: std::collections::HashSet<&str> =
+                delete.iter().map(|d| d.name.as_str()).collect();
+            let mut stop = Vec::new();
+            jc.live.retain(|&j| {
+                let job = &mut jc.jobs[j];
+                if !gone.contains(job.name.as_str()) {
+                    return true;
+                }
+                job.deleted = true;
+                stop.extend(job.pod);
+                false
+            });
+            self.jobs = Some(jc);
+            for i in stop {
+                self.terminate(i, now, b);
+            }
+            jc = self.jobs.take().expect("jobs");
+        }
+        for _ in 0..create {
+            let name = format!("{}-job-{}", jc.prefix, jc.jobs.len());
+            jc.live.push(jc.jobs.len());
+            jc.jobs.push(VJob {
+                name,
+                created: now,
+                pod: None,
+                failures: 0,
+                finished: Finished::No,
+                deleted: false,
+            });
+            jc.created += 1;
+        }
+        if create > 0 {
+            self.totals.scale_events += 1;
+        }
+        self.jobs = Some(jc);
     }
 
     /// Hand the launches the cloud refused to the engine ([`Engine::launch_failed`]: it
@@ -650,7 +898,7 @@ impl Virtual {
             ) {
                 b.kill(i, now);
             }
-            self.exited(i, now);
+            self.killed(i, now);
         }
         let vn = self.nodes.remove(n);
         let node = self.cluster.nodes.remove(n);

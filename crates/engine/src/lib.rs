@@ -12,6 +12,8 @@
 //!   what it models.
 //! - [`scale`]: one ScaledObject's scale loop: cadence (KEDA's poll and the HPA's sync, or one
 //!   combined step), the replica count to write, the consumers to stop first, the intent.
+//! - [`jobs`]: one ScaledJob's poll loop (KEDA's executor: `autoscale::scaledjob::step` at
+//!   `pollingInterval`), its Jobs to create and delete as an effect.
 //! - [`replicaset`]: which pods go on scale-in — the ReplicaSet's ranking and kedge's idle-only
 //!   choice.
 //! - [`provisioning`]: Karpenter's pending-pod batches and joint-decision intents → claims to
@@ -35,6 +37,7 @@ pub mod capacity;
 pub mod cluster;
 pub mod disruption;
 pub mod event;
+pub mod jobs;
 pub mod liveness;
 pub mod placement;
 pub mod policy;
@@ -53,6 +56,7 @@ use provision::plan::ReplicaIntent;
 
 pub use cluster::{Cluster, NodeInfo, PodFlags, pod_key};
 pub use event::{Event, ObjectRef, Recorder, Topic};
+pub use jobs::{JobInput, JobLoop};
 pub use policy::{Policy, PolicyName};
 pub use provisioning::{Launch, LaunchReason};
 pub use replicaset::{ConsumerPod, PodPhase};
@@ -77,6 +81,13 @@ pub enum Effect {
     Evict { node: String, pods: Vec<String> },
     /// Delete the node's claim (the node goes with it).
     Delete { node: String, claim: Option<String> },
+    /// A ScaledJob's poll: create `create` Jobs from its template, delete these Jobs (history
+    /// limits, rollout; `foreground` propagation per Job).
+    Jobs {
+        workload: WorkloadKey,
+        create: u32,
+        delete: Vec<autoscale::scaledjob::step::Deletion>,
+    },
 }
 
 /// The node side: provisioning and disruption over one observed [`Cluster`].
@@ -334,6 +345,7 @@ pub struct Step {
 #[derive(Debug, Clone)]
 pub struct Engine {
     loops: BTreeMap<WorkloadKey, ScaleLoop>,
+    jobs: BTreeMap<WorkloadKey, JobLoop>,
     pub nodes: NodeEngine,
     recorder: Recorder,
 }
@@ -342,6 +354,7 @@ impl Engine {
     pub fn new(policy: Policy, catalog: Arc<Catalog>, now: Timestamp, name_seed: u64) -> Engine {
         Engine {
             loops: BTreeMap::new(),
+            jobs: BTreeMap::new(),
             nodes: NodeEngine::new(policy, catalog, now, name_seed),
             recorder: Recorder::default(),
         }
@@ -373,6 +386,56 @@ impl Engine {
         self.loops.get(key)
     }
 
+    /// Start polling a ScaledJob (validated into `config`); its first poll is at `now`.
+    pub fn add_job_workload(
+        &mut self,
+        key: WorkloadKey,
+        config: autoscale::scaledjob::step::Config,
+        now: Timestamp,
+    ) {
+        self.jobs
+            .insert(key.clone(), JobLoop::new(key, config, now));
+    }
+
+    pub fn job_workload(&self, key: &WorkloadKey) -> Option<&JobLoop> {
+        self.jobs.get(key)
+    }
+
+    /// The ScaledJobs whose poll is due at `now`: fetch their metrics and Jobs and pass them
+    /// to [`Engine::step_jobs`].
+    pub fn due_jobs(&self, now: Timestamp) -> Vec<WorkloadKey> {
+        self.jobs
+            .values()
+            .filter(|l| l.due() <= now)
+            .map(|l| l.key.clone())
+            .collect()
+    }
+
+    /// The due ScaledJobs' polls at `now`: an [`Effect::Jobs`] per poll that creates or
+    /// deletes. Carry them out before [`Engine::step`], so the new Jobs' pods are pending
+    /// when provisioning looks.
+    pub fn step_jobs(&mut self, now: Timestamp, inputs: &[(WorkloadKey, JobInput<'_>)]) -> Step {
+        let mut step = Step::default();
+        for (key, input) in inputs {
+            let Some(l) = self.jobs.get_mut(key) else {
+                continue;
+            };
+            let plan = l.step(now, input, &mut self.recorder);
+            if plan.create > 0 {
+                self.nodes.note_scale(now);
+            }
+            if plan.create > 0 || !plan.delete.is_empty() {
+                step.effects.push(Effect::Jobs {
+                    workload: key.clone(),
+                    create: plan.create,
+                    delete: plan.delete,
+                });
+            }
+        }
+        step.events = self.recorder.take();
+        step
+    }
+
     /// The workloads whose poll is due at `now`: fetch their metrics and pass them to
     /// [`Engine::step`].
     pub fn due(&self, now: Timestamp) -> Vec<WorkloadKey> {
@@ -389,6 +452,7 @@ impl Engine {
         self.loops
             .values()
             .map(ScaleLoop::due)
+            .chain(self.jobs.values().map(JobLoop::due))
             .fold(self.nodes.next_wake(), Timestamp::min)
     }
 

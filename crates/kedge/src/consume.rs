@@ -48,6 +48,10 @@ pub struct ConsumeArgs {
     /// The file holds the share of messages that are poison (0–1; empty: all).
     #[arg(long, env = "KEDGE_CRASH_FILE", value_name = "PATH")]
     pub crash_file: Option<PathBuf>,
+    /// A Job's consumer (KEDA's ScaledJob): one receive of up to --batch messages (one long
+    /// poll of --wait-time), work and delete them, then exit 0; an empty receive exits at once.
+    #[arg(long)]
+    pub once: bool,
     /// Stored in each item; defaults to $HOSTNAME (the pod name in Kubernetes), else the pid.
     #[arg(long, env = "KEDGE_CONSUMER_ID")]
     pub consumer_id: Option<String>,
@@ -72,6 +76,7 @@ pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
     cfg.grace_period = a.grace_period;
     cfg.status_file = a.status_file;
     cfg.crash_file = a.crash_file;
+    cfg.once = a.once;
     let clients = workload::Clients::from_env().await;
     let consumer = workload::Consumer::new(cfg, clients).context("consuming")?;
     // In a cluster (POD_NAME/POD_NAMESPACE from the downward API), publish busy/idle on the

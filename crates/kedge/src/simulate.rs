@@ -455,10 +455,27 @@ fn page_run(label: &str, r: &RunReport) -> Run {
             ),
             (
                 "scaling".into(),
-                format!(
-                    "{} replica changes up to {} replicas; {} nodes launched, {} removed, at most {} at once",
-                    s.scale_events, s.max_replicas, s.nodes_launched, s.nodes_removed, s.max_nodes
-                ),
+                match s.jobs {
+                    None => format!(
+                        "{} replica changes up to {} replicas; {} nodes launched, {} removed, at most {} at once",
+                        s.scale_events,
+                        s.max_replicas,
+                        s.nodes_launched,
+                        s.nodes_removed,
+                        s.max_nodes
+                    ),
+                    Some(j) => format!(
+                        "{} Jobs created ({} succeeded, {} failed) in {} polls, up to {} at once; {} nodes launched, {} removed, at most {} at once",
+                        j.created,
+                        j.succeeded,
+                        j.failed,
+                        s.scale_events,
+                        s.max_replicas,
+                        s.nodes_launched,
+                        s.nodes_removed,
+                        s.max_nodes
+                    ),
+                },
             ),
         ],
         figures: vec![

@@ -236,8 +236,9 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
     let queue_url = create_resources(&clients, &sc.queue, consumer_vis).await?;
 
     // Point the trigger at the embedded endpoint, as a cluster's env/metadata would.
-    let mut so = m.scaled_object.clone();
-    for t in &mut so.spec.triggers {
+    let mut wl = m.workload.clone();
+    let jobs = matches!(wl, scenario::Workload::ScaledJob(_));
+    for t in wl.triggers_mut() {
         if t.trigger_type == "aws-sqs-queue" {
             t.metadata.insert("queueURL".into(), queue_url.clone());
             t.metadata.insert("awsEndpoint".into(), ep.url.clone());
@@ -259,7 +260,7 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
         .insert("awsSecretAccessKey".into(), SECRET_KEY.into());
 
     let exe = std::env::current_exe().context("locating the kedge binary")?;
-    let consumer = ConsumerCommand {
+    let mut consumer = ConsumerCommand {
         program: exe,
         args: vec![
             "consume".into(),
@@ -296,9 +297,13 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
             ),
         ],
     };
+    if jobs {
+        // A Job's consumer: one receive, then exit (0 completes the Job).
+        consumer.args.push("--once".into());
+    }
     let grace = sc.consumer.grace_period;
     let cfg = LocalConfig {
-        scaled_object: so.clone(),
+        workload: wl.clone(),
         auth,
         scalers: None,
         nodepools: m.nodepools.clone(),
@@ -325,17 +330,32 @@ pub async fn run(a: UpArgs) -> anyhow::Result<()> {
     let mut twin = LocalCluster::new(cfg, now())?;
     // The scenario's faults, timed like its chaos (from the start of the run).
     twin.set_faults(sc.faults.clone(), start);
-    let target = so
-        .spec
-        .triggers
+    let target = wl
+        .triggers()
         .first()
         .and_then(|t| t.metadata.get("queueLength"))
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(5.0);
-    let as_cfg = autoscale::Config::from_scaled_object(&so)?;
-    let polling = as_cfg.polling_interval;
-    let max_replicas = as_cfg.max;
-    let scale_down_window = Duration::from_secs(as_cfg.behavior.down.window_secs.into());
+    let (polling, max_replicas, scale_down_window) = match &wl {
+        scenario::Workload::ScaledObject(so) => {
+            let c = autoscale::Config::from_scaled_object(so)?;
+            (
+                c.polling_interval,
+                c.max,
+                Duration::from_secs(c.behavior.down.window_secs.into()),
+            )
+        }
+        // Jobs are not scaled in: each ends with its work.
+        scenario::Workload::ScaledJob(sj) => {
+            let c = autoscale::scaledjob::step::Config::from_scaled_job(sj, 1)
+                .map_err(|e| anyhow::anyhow!("the ScaledJob is not usable: {e}"))?;
+            (
+                c.polling_interval,
+                c.max_replicas.clamp(0, i64::from(u32::MAX)) as u32,
+                Duration::ZERO,
+            )
+        }
+    };
     println!(
         "kedge up: scenario {:?}, {}s; endpoint {}\n  queue {}; table {}",
         sc.name,
@@ -758,7 +778,8 @@ mod tests {
             .expect("built-in");
         assert_eq!(builtin.scenario.total(None), demo.total(None));
         assert!((200..=300).contains(&demo.total(None).as_secs()));
-        let c = autoscale::Config::from_scaled_object(&m.scaled_object).expect("demo config");
+        let so = m.workload.scaled_object().expect("a ScaledObject");
+        let c = autoscale::Config::from_scaled_object(so).expect("demo config");
         assert_eq!(c.polling_interval, Duration::from_millis(250));
         assert_eq!(c.behavior.down.window_secs, 20);
         assert_eq!((c.min, c.max), (1, 120));
@@ -768,7 +789,8 @@ mod tests {
 
         // The seed's exact manifests: 30 s polling, the HPA's default 300 s window.
         let (seed, m) = shipped("seed.yaml");
-        let c = autoscale::Config::from_scaled_object(&m.scaled_object).expect("seed config");
+        let so = m.workload.scaled_object().expect("a ScaledObject");
+        let c = autoscale::Config::from_scaled_object(so).expect("seed config");
         assert_eq!(c.polling_interval, Duration::from_secs(30));
         assert_eq!(c.behavior.down.window_secs, 300);
         assert_eq!((c.min, c.max), (1, 2000));

@@ -87,6 +87,9 @@ pub struct ConsumeConfig {
     /// or unreadable: every message); which ones is fixed per message id, so a poison message
     /// stays poison on every receive until it reaches the DLQ.
     pub crash_file: Option<PathBuf>,
+    /// A Job's consumer (KEDA's ScaledJob): one receive (up to `batch` messages, one long
+    /// poll), the messages worked and deleted, then exit; nothing received exits at once.
+    pub once: bool,
     /// Stamps `written_at`.
     pub clock: Arc<dyn Clock>,
 }
@@ -107,6 +110,7 @@ impl ConsumeConfig {
             grace_period: Duration::from_secs(30),
             status_file: None,
             crash_file: None,
+            once: false,
             clock: Arc::new(SystemClock),
         }
     }
@@ -271,6 +275,10 @@ impl Consumer {
                 }
             };
             if msgs.is_empty() {
+                if cfg.once {
+                    tracing::info!("one receive (--once): nothing to do");
+                    break;
+                }
                 if cfg.wait_time.is_zero() {
                     // Short polling an empty queue would spin; pause like a 1 s long poll.
                     tokio::select! {
@@ -291,6 +299,9 @@ impl Consumer {
                 .send_modify(|p| p.report.received += msgs.len() as u64);
             self.set_status_lenient(&mut status, Status::Busy).await;
             self.process(msgs, shutdown.as_mut(), &mut stopped).await;
+            if cfg.once {
+                break;
+            }
         }
         self.set_status_lenient(&mut status, Status::Idle).await;
         let report = self.progress.borrow().report.clone();

@@ -174,3 +174,51 @@ async fn the_heartbeat_keeps_long_work_invisible_to_other_consumers() {
     assert!(r.visibility_extensions >= 2, "{r:?}");
     srv.stop().await;
 }
+
+/// A Job's consumer (`once`): one receive, the batch worked and deleted, then it exits on its
+/// own; on an empty queue it exits after its one long poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_receives_one_batch_works_it_and_exits() {
+    let srv = TestServer::start().await;
+    let c = srv.clients().await;
+    let url = common::create_queue(&c, "jobs", &[]).await;
+    common::create_table(&c, "txns").await;
+    send(&c, &url, (0..5).map(|i| format!("j{i}"))).await;
+
+    let mut cfg = consume_cfg(&url, "txns");
+    cfg.batch = 3;
+    cfg.once = true;
+    cfg.wait_time = Duration::from_secs(1);
+    cfg.work.sleep = Duration::from_millis(10);
+    // Never told to stop: it ends on its own.
+    let r = within(
+        10,
+        "first job",
+        workload::consume(cfg.clone(), c.clone(), std::future::pending()),
+    )
+    .await
+    .expect("consume");
+    assert!((1..=3).contains(&r.received), "{r:?}");
+    assert_eq!((r.deleted, r.written), (r.received, r.received), "{r:?}");
+    let left = 5 - r.received;
+    assert_eq!(common::messages_in_queue(&c, &url).await, left);
+
+    // Jobs until the queue is empty; then one that finds nothing exits after its long poll.
+    let mut done = r.received;
+    for _ in 0..10 {
+        let r = within(
+            10,
+            "next job",
+            workload::consume(cfg.clone(), c.clone(), std::future::pending()),
+        )
+        .await
+        .expect("consume");
+        done += r.deleted;
+        if r.received == 0 {
+            break;
+        }
+    }
+    assert_eq!(done, 5);
+    assert_eq!(common::scan_all(&c, "txns").await.len(), 5);
+    assert_eq!(common::messages_in_queue(&c, &url).await, 0);
+}

@@ -20,16 +20,15 @@ use std::time::Duration;
 
 use autoscale::{MetricSample, Scaler};
 use clock::Timestamp;
-use engine::{Engine, Policy, ScaleInput, WorkloadKey};
+use engine::{Engine, JobInput, Policy, ScaleInput, WorkloadKey};
 use model::karpenter::{LABEL_INSTANCE_TYPE, NodePool};
-use model::keda::ScaledObject;
 use model::kube::Pod;
 use model::quantity::Quantity;
 use provision::catalog::Catalog;
 use scalers::ResolvedAuth;
 use workload::Status;
 
-use crate::scenario::{ActiveFaults, Fault};
+use crate::scenario::{ActiveFaults, Fault, Workload};
 use crate::virt::{Backend, PodState, Virtual};
 
 pub use process::{ConsumerCommand, PodProcess};
@@ -39,6 +38,8 @@ pub use process::{ConsumerCommand, PodProcess};
 pub enum Error {
     #[error("the ScaledObject is not usable: {0}")]
     Config(#[from] autoscale::ConfigError),
+    #[error("the ScaledJob is not usable: {0}")]
+    JobConfig(String),
     #[error("trigger {index} of the ScaledObject: {source}")]
     Scaler {
         index: usize,
@@ -60,7 +61,7 @@ pub enum Error {
 impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Error::Config(_) => "config",
+            Error::Config(_) | Error::JobConfig(_) => "config",
             Error::Scaler { .. } => "scaler",
             Error::Baseline(_) => "instance_type",
             Error::Spawn { .. } => "spawn",
@@ -71,8 +72,10 @@ impl Error {
 
 /// What the twin runs.
 pub struct LocalConfig {
-    /// With its trigger metadata already pointing at the embedded endpoint.
-    pub scaled_object: ScaledObject,
+    /// The ScaledObject or ScaledJob, with its trigger metadata already pointing at the
+    /// embedded endpoint. A ScaledJob's consumer command must exit after one receive
+    /// (`kedge consume --once`): exit 0 completes its Job.
+    pub workload: Workload,
     pub auth: ResolvedAuth,
     /// Metric sources to use instead of building them from the triggers (tests).
     pub scalers: Option<Vec<Box<dyn Scaler>>>,
@@ -126,6 +129,8 @@ pub struct Totals {
     pub pods_exited_unexpectedly: u64,
     pub chaos_killed: u64,
     pub scale_events: u64,
+    /// A ScaledJob's Jobs so far (absent for a ScaledObject).
+    pub jobs: Option<crate::sim::report::JobCounts>,
     /// The first scale-out (ms since the epoch).
     pub first_scale_out_ms: Option<u64>,
     /// The first NodeClaim launch (joint or for pending pods).
@@ -247,6 +252,8 @@ pub struct LocalCluster {
     faults: Vec<Fault>,
     fault_start: u64,
     active: ActiveFaults,
+    /// The workload is a ScaledJob.
+    jobs: bool,
 }
 
 impl LocalCluster {
@@ -256,12 +263,11 @@ impl LocalCluster {
         if cfg.policy.perfect_knowledge {
             return Err(Error::Policy(cfg.policy.name.to_string()));
         }
-        let config = autoscale::Config::from_scaled_object(&cfg.scaled_object)?;
         let scalers = match cfg.scalers.take() {
             Some(s) => s,
             None => {
                 let mut v = Vec::new();
-                for (index, t) in cfg.scaled_object.spec.triggers.iter().enumerate() {
+                for (index, t) in cfg.workload.triggers().iter().enumerate() {
                     v.push(
                         scalers::build_scaler(t, &cfg.auth, &|_| None)
                             .map_err(|source| Error::Scaler { index, source })?,
@@ -270,23 +276,32 @@ impl LocalCluster {
                 v
             }
         };
-        let so = &cfg.scaled_object;
-        let ns = so
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let key = WorkloadKey::new(ns.clone(), so.metadata.name.clone());
+        let w = &cfg.workload;
+        let ns = w.namespace();
+        let key = WorkloadKey::new(ns.clone(), w.name());
         let mut template = Pod::with_requests("", cfg.pod_cpu, cfg.pod_memory);
         template.metadata.namespace = Some(ns);
         template
             .metadata
             .labels
-            .insert("app".into(), so.spec.scale_target_ref.name.clone());
+            .insert("app".into(), w.app().into());
         let catalog = Arc::new(cfg.catalog.clone());
-        let replicas = config.min.max(1);
         let mut engine = Engine::new(cfg.policy.clone(), catalog.clone(), now, 0);
-        engine.add_workload(key.clone(), config, Some(template.clone()), now);
+        let replicas = match w {
+            Workload::ScaledObject(so) => {
+                let config = autoscale::Config::from_scaled_object(so)?;
+                let min = config.min;
+                engine.add_workload(key.clone(), config, Some(template.clone()), now);
+                min.max(1)
+            }
+            Workload::ScaledJob(sj) => {
+                let config = autoscale::scaledjob::step::Config::from_scaled_job(sj, 1)
+                    .map_err(Error::JobConfig)?;
+                engine.add_job_workload(key.clone(), config, now);
+                0
+            }
+        };
+        let jobs = matches!(w, Workload::ScaledJob(_));
         let mut virt = Virtual::new(
             template,
             catalog,
@@ -295,6 +310,9 @@ impl LocalCluster {
             cfg.boot_delay,
             cfg.pod_start,
         );
+        if let Workload::ScaledJob(sj) = w {
+            virt.set_jobs(&sj.metadata.name, w.backoff_limit(), 1);
+        }
         virt.add_baseline(&cfg.baseline, now.as_millis())
             .map_err(Error::Baseline)?;
         // A crash file left by an earlier run in the same directory must not crash these pods.
@@ -326,6 +344,7 @@ impl LocalCluster {
             faults: Vec::new(),
             fault_start: now.as_millis(),
             active: ActiveFaults::default(),
+            jobs,
             cfg,
         })
     }
@@ -344,9 +363,81 @@ impl LocalCluster {
     }
 
     pub fn min_replicas(&self) -> u32 {
-        self.engine
-            .workload(&self.key)
-            .map_or(0, |l| l.autoscaler().config().min)
+        match self.engine.job_workload(&self.key) {
+            Some(j) => j.config().min_replicas.clamp(0, i64::from(u32::MAX)) as u32,
+            None => self
+                .engine
+                .workload(&self.key)
+                .map_or(0, |l| l.autoscaler().config().min),
+        }
+    }
+
+    /// Jobs (created, succeeded, failed) so far; `None` for a ScaledObject.
+    pub fn job_counts(&self) -> Option<(u64, u64, u64)> {
+        self.virt.job_counts()
+    }
+
+    /// Every trigger's reading at `now` (or the injected `scaler-down` fault).
+    async fn poll_triggers(&mut self, now: Timestamp) -> Vec<Result<MetricSample, String>> {
+        let mut triggers = Vec::with_capacity(self.scalers.len());
+        if self.active.scaler_down {
+            for _ in &self.scalers {
+                triggers.push(Err("fault: the queue's API does not answer".to_string()));
+            }
+            return triggers;
+        }
+        for s in &self.scalers {
+            let r =
+                match tokio::time::timeout(Duration::from_secs(5), s.get_metric_and_activity(now))
+                    .await
+                {
+                    Ok(Ok(m)) => Ok(m),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("no answer within 5s".to_string()),
+                };
+            triggers.push(r);
+        }
+        self.last_metric = triggers
+            .first()
+            .and_then(|r| r.as_ref().ok())
+            .map(|m| m.value);
+        triggers
+    }
+
+    /// A due ScaledJob poll: KEDA's executor decides (in the engine), the virtual Job
+    /// controller makes the pods.
+    async fn step_jobs(&mut self, now: Timestamp) {
+        if self.engine.due_jobs(now).is_empty() {
+            return;
+        }
+        let t = now.as_millis();
+        let samples: Vec<Result<(f64, bool), String>> = self
+            .poll_triggers(now)
+            .await
+            .into_iter()
+            .map(|r| r.map(|m| (m.value, m.active)))
+            .collect();
+        let jobs = self.virt.observed_jobs();
+        let step = self.engine.step_jobs(
+            now,
+            &[(
+                self.key.clone(),
+                JobInput {
+                    samples: &samples,
+                    jobs: &jobs,
+                },
+            )],
+        );
+        for e in &step.events {
+            self.record(t, e.topic.as_str(), e.line());
+        }
+        for e in step.effects {
+            if self.totals.first_scale_out_ms.is_none() {
+                self.totals.first_scale_out_ms = Some(t);
+            }
+            self.virt.apply(e, t, false, &mut self.procs);
+        }
+        self.virt.reconcile(t, &mut self.procs);
     }
 
     fn record(&mut self, at: u64, kind: &'static str, text: String) {
@@ -440,31 +531,13 @@ impl LocalCluster {
             return Err(e);
         }
         self.reap(t);
+        self.step_jobs(now).await;
         let due = !self.engine.due(now).is_empty();
-        let mut triggers = Vec::new();
-        if due && self.active.scaler_down {
-            for _ in &self.scalers {
-                triggers.push(Err("fault: the queue's API does not answer".to_string()));
-            }
-        } else if due {
-            for s in &self.scalers {
-                let r = match tokio::time::timeout(
-                    Duration::from_secs(5),
-                    s.get_metric_and_activity(now),
-                )
-                .await
-                {
-                    Ok(Ok(m)) => Ok(m),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err("no answer within 5s".to_string()),
-                };
-                triggers.push(r);
-            }
-            self.last_metric = triggers
-                .first()
-                .and_then(|r: &Result<MetricSample, String>| r.as_ref().ok())
-                .map(|m| m.value);
-        }
+        let triggers = if due {
+            self.poll_triggers(now).await
+        } else {
+            Vec::new()
+        };
         self.virt.refresh_flags(&self.procs);
         let pods;
         let mut inputs = Vec::new();
@@ -531,6 +604,13 @@ impl LocalCluster {
         tt.busy_pods_killed = v.busy_pods_killed;
         tt.pods_started = v.pods_started;
         tt.scale_events = v.scale_events;
+        tt.jobs = self.virt.job_counts().map(|(created, succeeded, failed)| {
+            crate::sim::report::JobCounts {
+                created,
+                succeeded,
+                failed,
+            }
+        });
         tt.cost_usd = cost;
         tt.nodepool_cost_usd = pool;
         tt.node_seconds = secs;
@@ -552,7 +632,10 @@ impl LocalCluster {
                 continue;
             };
             match p.exited() {
-                Some(code) if state == PodState::Running => {
+                // A Job's consumer that exits 0 has completed its Job (below); any other exit
+                // of a running consumer is a crash, restarted in its pod (KEDA's Jobs default
+                // to `restartPolicy: OnFailure`).
+                Some(code) if state == PodState::Running && !(self.jobs && code == Some(0)) => {
                     self.totals.pods_exited_unexpectedly += 1;
                     self.procs.procs[i] = None;
                     let n = self.procs.crashes[i];

@@ -17,6 +17,10 @@
 //!   visibility kept alive while working. SIGTERM: an idle consumer exits at once, a busy one
 //!   finishes its batch within `grace_period` and gives back what is left. A SIGKILLed
 //!   consumer's messages return after the visibility timeout.
+//! - **ScaledJobs**: KEDA's executor polls at `pollingInterval` ([`engine::jobs`]); each Job
+//!   is one pod whose consumer receives once (up to `batch` messages, waiting at most
+//!   `wait_time`), works what it got and exits, completing the Job; a Job whose pod is killed
+//!   gets another (within `backoffLimit`).
 //! - **Pods**: the ReplicaSet creates pods up to the written count and deletes the ones
 //!   [`engine::replicaset::victims`] ranks first (kedge's choice reaches it as a lower deletion
 //!   cost); kube-scheduler binds with [`engine::placement::bind`]; a bound pod runs its
@@ -48,19 +52,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clock::Timestamp;
-use engine::{Engine, Foresight, Policy, ScaleInput, WorkloadKey};
+use engine::{Engine, Foresight, JobInput, Policy, ScaleInput, WorkloadKey};
 use model::karpenter::NodePool;
-use model::keda::ScaledObject;
 use model::keda::triggers::TriggerConfig;
 use model::kube::Pod;
 use model::quantity::Quantity;
 use provision::catalog::Catalog;
 use rand::{Rng, SeedableRng};
 
-use crate::scenario::{self, ActiveFaults, Chaos, Fault, Loaded, Trace, Work};
+use crate::scenario::{self, ActiveFaults, Chaos, Fault, Loaded, Trace, Work, Workload};
 use crate::virt::{Backend, PodState, Virtual};
 use queue::{Msg, Queue};
-use report::{Decision, Histogram, RunReport, RunSummary, Sample};
+use report::{Decision, Histogram, JobCounts, RunReport, RunSummary, Sample};
 
 /// Virtual time starts here (a real-looking epoch time, so timestamps in logs read as dates).
 pub const T0: u64 = 1_700_000_000_000;
@@ -70,6 +73,8 @@ pub const T0: u64 = 1_700_000_000_000;
 pub enum SimError {
     #[error("the ScaledObject is not usable: {0}")]
     Config(#[from] autoscale::ConfigError),
+    #[error("the ScaledJob is not usable: {0}")]
+    JobConfig(String),
     #[error("baseline: {0}")]
     Baseline(String),
     #[error("pod.{field} {value:?}: {message}")]
@@ -93,7 +98,8 @@ pub enum SimError {
 pub struct SimConfig {
     pub name: String,
     pub policy: Policy,
-    pub scaled_object: ScaledObject,
+    /// The ScaledObject or ScaledJob.
+    pub workload: Workload,
     pub nodepools: Vec<NodePool>,
     pub catalog: Arc<Catalog>,
     pub baseline: Vec<String>,
@@ -138,7 +144,7 @@ impl SimConfig {
         Ok(SimConfig {
             name: s.name.clone(),
             policy,
-            scaled_object: l.manifests.scaled_object.clone(),
+            workload: l.manifests.workload.clone(),
             nodepools: l.manifests.nodepools.clone(),
             catalog: Arc::new(Catalog::aws()),
             baseline: vec![s.baseline.instance_type.clone(); s.baseline.count as usize],
@@ -204,6 +210,8 @@ struct Consumer {
     idle_queued: bool,
     /// SIGTERM received: no more receives; exits when the batch is done or at the deadline.
     stopping: bool,
+    /// A Job's consumer received (it exits when that is done).
+    received: bool,
 }
 
 /// The modelled consumers and queue: the simulator's [`Backend`].
@@ -233,6 +241,10 @@ struct Model<'c> {
     /// Crashes per consumer (the back-off doubles with each).
     crash_counts: Vec<u32>,
     crashes: u64,
+    /// The pods are Jobs' (a consumer receives once and exits).
+    jobs: bool,
+    /// Job consumers' long-poll deadlines: one that received nothing by then exits.
+    polls: BinaryHeap<Reverse<(u64, usize)>>,
 }
 
 impl Backend for Model<'_> {
@@ -240,9 +252,7 @@ impl Backend for Model<'_> {
         if self.consumers.len() <= i {
             self.consumers.resize_with(i + 1, Consumer::default);
         }
-        self.consumers[i].running = true;
-        self.consumers[i].started = now;
-        self.make_idle(i);
+        self.begin(i, now);
     }
 
     fn stop(&mut self, i: usize, now: u64) -> bool {
@@ -282,9 +292,44 @@ impl Backend for Model<'_> {
 }
 
 impl Model<'_> {
+    /// Consumer `i` starts (in a new pod, or again after a crash).
+    fn begin(&mut self, i: usize, now: u64) {
+        let c = &mut self.consumers[i];
+        c.running = true;
+        c.started = now;
+        c.received = false;
+        if self.jobs {
+            let deadline = now + self.cfg.consumer.wait_time.as_millis() as u64;
+            self.polls.push(Reverse((deadline, i)));
+        }
+        self.make_idle(i);
+    }
+
+    /// Job consumers whose long poll ended with nothing received exit.
+    fn polls(&mut self, now: u64) {
+        while let Some(Reverse((t, i))) = self.polls.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.polls.pop();
+            let c = &mut self.consumers[i];
+            if c.running
+                && !c.stopping
+                && !c.received
+                && c.held.is_empty()
+                && c.started + self.cfg.consumer.wait_time.as_millis() as u64 == t
+            {
+                c.running = false;
+                self.exits.push(i);
+            }
+        }
+    }
+
     fn make_idle(&mut self, i: usize) {
         let c = &mut self.consumers[i];
-        if !c.idle_queued && c.running && !c.stopping {
+        // A Job's consumer receives once.
+        let done = self.jobs && c.received;
+        if !c.idle_queued && c.running && !c.stopping && !done {
             c.idle_queued = true;
             self.idle.push_back(i);
         }
@@ -354,6 +399,7 @@ impl Model<'_> {
                 continue;
             }
             let c = &mut self.consumers[i];
+            c.received = true;
             for m in buf.drain(..) {
                 c.held.push(Held {
                     msg: m,
@@ -387,7 +433,8 @@ impl Model<'_> {
             self.start_work(i, now);
             return;
         }
-        if self.consumers[i].stopping {
+        if self.consumers[i].stopping || self.jobs {
+            // A Job's consumer is done after its one receive.
             self.consumers[i].running = false;
             self.exits.push(i);
         } else {
@@ -422,7 +469,8 @@ impl Model<'_> {
         let g = self.grace.peek().map(|Reverse((t, _))| *t);
         let r = self.queue.next_return();
         let c = self.restarts.peek().map(|Reverse((t, _))| *t);
-        [w, g, r, c].into_iter().flatten().min()
+        let p = self.polls.peek().map(|Reverse((t, _))| *t);
+        [w, g, r, c, p].into_iter().flatten().min()
     }
 }
 
@@ -450,10 +498,9 @@ impl<'c> Sim<'c> {
         if cfg.policy.perfect_knowledge && cfg.arrivals.per_second.is_empty() {
             return Err(SimError::Policy(cfg.policy.name.to_string()));
         }
-        let so = &cfg.scaled_object;
-        let config = autoscale::Config::from_scaled_object(so)?;
+        let w = &cfg.workload;
         let mut trigger = None;
-        for (index, t) in so.spec.triggers.iter().enumerate() {
+        for (index, t) in w.triggers().iter().enumerate() {
             match TriggerConfig::parse(t) {
                 Ok(TriggerConfig::AwsSqsQueue(c)) if trigger.is_none() => trigger = Some(c),
                 Ok(_) => {
@@ -481,30 +528,41 @@ impl<'c> Sim<'c> {
             });
         };
         let activation = trigger.activation_queue_length as f64;
-        let ns = so
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let key = WorkloadKey::new(ns.clone(), so.metadata.name.clone());
+        let ns = w.namespace();
+        let key = WorkloadKey::new(ns.clone(), w.name());
         let mut template = Pod::with_requests("", cfg.pod_cpu, cfg.pod_memory);
         template.metadata.namespace = Some(ns);
         template
             .metadata
             .labels
-            .insert("app".into(), so.spec.scale_target_ref.name.clone());
+            .insert("app".into(), w.app().into());
         let now = ts(T0);
         let mut engine = Engine::new(cfg.policy.clone(), cfg.catalog.clone(), now, 0);
-        let min = config.min;
-        engine.add_workload(key.clone(), config, Some(template.clone()), now);
+        let replicas = match w {
+            Workload::ScaledObject(so) => {
+                let config = autoscale::Config::from_scaled_object(so)?;
+                let min = config.min;
+                engine.add_workload(key.clone(), config, Some(template.clone()), now);
+                min.max(1)
+            }
+            Workload::ScaledJob(sj) => {
+                let config = autoscale::scaledjob::step::Config::from_scaled_job(sj, 1)
+                    .map_err(SimError::JobConfig)?;
+                engine.add_job_workload(key.clone(), config, now);
+                0
+            }
+        };
         let mut virt = Virtual::new(
             template,
             cfg.catalog.clone(),
             cfg.nodepools.clone(),
-            min.max(1),
+            replicas,
             cfg.boot_delay,
             cfg.pod_start,
         );
+        if let Workload::ScaledJob(sj) = w {
+            virt.set_jobs(&sj.metadata.name, w.backoff_limit(), 1);
+        }
         virt.add_baseline(&cfg.baseline, T0)
             .map_err(SimError::Baseline)?;
         let mut chaos: Vec<(u64, usize)> = cfg
@@ -538,6 +596,8 @@ impl<'c> Sim<'c> {
             restarts: BinaryHeap::new(),
             crash_counts: Vec::new(),
             crashes: 0,
+            jobs: matches!(w, Workload::ScaledJob(_)),
+            polls: BinaryHeap::new(),
         };
         let fault_edges = ActiveFaults::edges(&cfg.faults)
             .into_iter()
@@ -586,7 +646,7 @@ impl<'c> Sim<'c> {
             let k = busy.len();
             for i in busy {
                 self.model.kill(i, now);
-                self.virt.exited(i, now);
+                self.virt.killed(i, now);
             }
             self.record(
                 now,
@@ -633,9 +693,7 @@ impl<'c> Sim<'c> {
                 && !c.running
                 && !c.stopping
             {
-                c.running = true;
-                c.started = now;
-                self.model.make_idle(i);
+                self.model.begin(i, now);
             }
         }
     }
@@ -673,22 +731,59 @@ impl<'c> Sim<'c> {
         })
     }
 
+    /// The trigger's reading now: the queue metric, or the injected fault.
+    fn trigger_sample(&self) -> Result<f64, String> {
+        if self.faults.scaler_down {
+            Err("fault: the queue's API does not answer".to_string())
+        } else {
+            Ok(self.queue_metric())
+        }
+    }
+
+    /// A due ScaledJob poll: KEDA's executor decides, the Job controller makes the pods.
+    fn step_jobs(&mut self, now: u64) {
+        if self.engine.due_jobs(ts(now)).is_empty() {
+            return;
+        }
+        let jobs = self.virt.observed_jobs();
+        let activation = self.activation;
+        let samples = [self.trigger_sample().map(|v| (v, v > activation))];
+        let step = self.engine.step_jobs(
+            ts(now),
+            &[(
+                self.key.clone(),
+                JobInput {
+                    samples: &samples,
+                    jobs: &jobs,
+                },
+            )],
+        );
+        for e in &step.events {
+            self.decisions.push(Decision {
+                at_ms: now - T0,
+                kind: e.topic.as_str(),
+                text: e.line(),
+            });
+        }
+        let instant = self.cfg.policy.instant_boot;
+        for e in step.effects {
+            self.virt.apply(e, now, instant, &mut self.model);
+        }
+        self.exits(now);
+        self.virt.reconcile(now, &mut self.model);
+    }
+
     fn step_engine(&mut self, now: u64) {
         self.virt.refresh_flags(&self.model);
+        self.step_jobs(now);
         let due = !self.engine.due(ts(now)).is_empty();
         let pods;
         let mut inputs = Vec::new();
         if due {
             pods = self.virt.consumer_pods();
-            let value = self.queue_metric();
-            let trigger = if self.faults.scaler_down {
-                Err("fault: the queue's API does not answer".to_string())
-            } else {
-                Ok(autoscale::MetricSample::with_threshold(
-                    value,
-                    self.activation,
-                ))
-            };
+            let trigger = self
+                .trigger_sample()
+                .map(|v| autoscale::MetricSample::with_threshold(v, self.activation));
             inputs.push((
                 self.key.clone(),
                 ScaleInput {
@@ -857,6 +952,7 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(f64)) -> Result<RunReport, 
             sim.model.complete(i, token, now);
         }
         sim.model.graces(now);
+        sim.model.polls(now);
         sim.exits(now);
         while in_window(sec) && arrival_at(sec, k) <= now {
             let group = if groups > 0 {
@@ -925,6 +1021,14 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(f64)) -> Result<RunReport, 
         nodes_launched: t.nodes_launched,
         nodes_removed: t.nodes_removed,
         scale_events: t.scale_events,
+        jobs: sim
+            .virt
+            .job_counts()
+            .map(|(created, succeeded, failed)| JobCounts {
+                created,
+                succeeded,
+                failed,
+            }),
         simulated_s: (now - T0) as f64 / 1000.0,
         wall_s: wall.elapsed().as_secs_f64(),
     };

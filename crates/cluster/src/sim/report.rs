@@ -70,6 +70,14 @@ impl Histogram {
     }
 }
 
+/// A ScaledJob's Jobs over a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JobCounts {
+    pub created: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+}
+
 /// A run's figures (`report.json`; one object of `compare.json`'s `runs`).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RunSummary {
@@ -110,8 +118,11 @@ pub struct RunSummary {
     pub max_nodes: u32,
     pub nodes_launched: u64,
     pub nodes_removed: u64,
-    /// Replica count changes written.
+    /// Replica count changes written (a ScaledJob: polls that created Jobs).
     pub scale_events: u64,
+    /// A ScaledJob's Jobs: created, succeeded, failed (absent for a ScaledObject).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<JobCounts>,
     /// Virtual seconds simulated (the arrivals, then the drain of the backlog).
     pub simulated_s: f64,
     /// Wall-clock seconds the simulation took.

@@ -1,12 +1,14 @@
-//! Manifests and a twin builder shared by the local-twin tests.
+//! Manifests and a twin builder shared by the local-twin tests (each test uses some of it).
+#![allow(dead_code)]
 
 use std::time::Duration;
 
 use clock::Timestamp;
 use cluster::local::{ConsumerCommand, LocalCluster, LocalConfig};
+use cluster::scenario::Workload;
 use engine::{Policy, PolicyName};
 use model::karpenter::NodePool;
-use model::keda::ScaledObject;
+use model::keda::{ScaledJob, ScaledObject};
 use model::quantity::Quantity;
 use scalers::memory::MemoryScaler;
 
@@ -54,8 +56,39 @@ pub fn twin(
 ) -> LocalCluster {
     let doc = model::manifest::parse_documents(SO).expect("yaml");
     let so: ScaledObject = doc[0].decode().expect("ScaledObject");
+    twin_of(Workload::ScaledObject(so), policy, script, metric, dir, t0)
+}
+
+/// The same twin for a ScaledJob (`yaml`).
+pub fn job_twin(
+    yaml: &str,
+    script: &str,
+    metric: &MemoryScaler,
+    dir: &std::path::Path,
+    t0: Timestamp,
+) -> LocalCluster {
+    let doc = model::manifest::parse_documents(yaml).expect("yaml");
+    let sj: ScaledJob = doc[0].decode().expect("ScaledJob");
+    twin_of(
+        Workload::ScaledJob(sj),
+        PolicyName::KedaKarpenter,
+        script,
+        metric,
+        dir,
+        t0,
+    )
+}
+
+fn twin_of(
+    workload: Workload,
+    policy: PolicyName,
+    script: &str,
+    metric: &MemoryScaler,
+    dir: &std::path::Path,
+    t0: Timestamp,
+) -> LocalCluster {
     let cfg = LocalConfig {
-        scaled_object: so,
+        workload,
         auth: scalers::ResolvedAuth::default(),
         scalers: Some(vec![Box::new(metric.clone())]),
         nodepools: vec![NodePool::from_yaml(POOL).expect("pool")],

@@ -241,6 +241,9 @@ pub struct Report {
     pub pods_started: u64,
     pub pods_exited_unexpectedly: u64,
     pub leftover_processes: u32,
+    /// A ScaledJob's Jobs: created, succeeded, failed (absent for a ScaledObject).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<cluster::sim::report::JobCounts>,
 }
 
 fn pct(sorted: &[u64], p: f64) -> Option<u64> {
@@ -370,6 +373,7 @@ impl Report {
             pods_started: t.pods_started,
             pods_exited_unexpectedly: t.pods_exited_unexpectedly,
             leftover_processes: i.leftover_processes,
+            jobs: t.jobs,
         }
     }
 
@@ -419,6 +423,18 @@ impl Report {
     }
 
     pub fn scaling_text(&self) -> String {
+        if let Some(j) = self.jobs {
+            return format!(
+                "{} Jobs ({} succeeded, {} failed), up to {} at once and {} nodes; {} launched, {} removed",
+                j.created,
+                j.succeeded,
+                j.failed,
+                self.max_replicas,
+                self.max_nodes,
+                n(self.nodes_launched, "node", "nodes"),
+                self.nodes_removed
+            );
+        }
         format!(
             "up to {} replicas and {} nodes; {} launched, {} removed",
             self.max_replicas,

@@ -193,7 +193,8 @@ impl Effects {
                         Err(e) => fail(&mut out, format!("{e}")),
                     }
                 }
-                Effect::Scale { .. } => {}
+                // The scale loops' effects are carried out by their own controllers.
+                Effect::Scale { .. } | Effect::Jobs { .. } => {}
             }
         }
         out

@@ -11,13 +11,24 @@
 //!
 //! A subscriber gets a [`Change::Resync`] first (scan the store), then every apply and delete;
 //! if it falls behind by more than the buffer it gets another `Resync` instead of the missed
-//! changes. Nothing blocks the watch. Each subscriber has its own queue, and a change leaves
+//! changes. Nothing blocks the watch.
+//!
+//! **No action on stale state.** A watch that fails (the API server restarts, the connection
+//! breaks, an error event) may have missed changes. [`relisting`] drops it and starts over
+//! with a full list (after a back-off: 1 s doubling to 30 s), instead of resuming from the
+//! last resourceVersion; from the error until that list is complete the informer is *stale*
+//! ([`Informer::is_fresh`] is false, [`Informers::stale`] names it), and the node side takes no
+//! step on it: no launch, no disruption, no drain decided from a store that may be behind.
+//! The store keeps serving its last state meanwhile; the re-list replaces it at once.
+//! Each subscriber Each subscriber has its own queue, and a change leaves
 //! it when the subscriber takes it: no ring buffer keeps old versions of objects alive (a
 //! broadcast ring of 4,096 slots per kind once held thousands of superseded Pods).
 
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cached_node::CachedNode as Node;
 use futures::{Stream, StreamExt};
@@ -27,7 +38,7 @@ use crate::cached_pod::CachedPod;
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use serde::de::DeserializeOwned;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +49,84 @@ use crate::crd::{NodeClaim, NodePool};
 
 /// How many changes a subscriber may lag behind before it is told to resync instead.
 const BUFFER: usize = 4096;
+
+/// The first wait before a failed watch starts over; doubled per failure in a row.
+pub const RELIST_BACKOFF: Duration = Duration::from_secs(1);
+const RELIST_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// What a [`relisting`] watch yields.
+#[derive(Debug)]
+pub enum Watched<K> {
+    Event(watcher::Event<K>),
+    /// The watch failed (its error): what follows is a new list (`Init` … `InitDone`).
+    Broken(String),
+}
+
+type WatchStream<K> = Pin<Box<dyn Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send>>;
+
+/// A watch of `api` that starts over with a full list after any error (see the module
+/// docs); never ends.
+pub fn relisting<K>(api: Api<K>) -> impl Stream<Item = Watched<K>> + Send + use<K>
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + 'static,
+{
+    relisting_with(
+        move || watcher(api.clone(), watcher::Config::default().any_semantic()).boxed(),
+        RELIST_BACKOFF,
+    )
+}
+
+/// [`relisting`] over any watch: `make` starts a new one (a list, then changes); after a
+/// failure the next starts `backoff` later (doubled per failure in a row, at most 30 s; reset
+/// by a completed list).
+pub fn relisting_with<K, F>(make: F, backoff: Duration) -> impl Stream<Item = Watched<K>> + Send
+where
+    K: Send + 'static,
+    F: FnMut() -> WatchStream<K> + Send + 'static,
+{
+    struct State<K, F> {
+        make: F,
+        stream: Option<WatchStream<K>>,
+        wait: Option<Duration>,
+        backoff: Duration,
+        first: Duration,
+    }
+    let state = State {
+        make,
+        stream: None,
+        wait: None,
+        backoff,
+        first: backoff,
+    };
+    futures::stream::unfold(state, |mut s| async move {
+        if let Some(w) = s.wait.take()
+            && !w.is_zero()
+        {
+            tokio::time::sleep(w).await;
+        }
+        let stream = s.stream.get_or_insert_with(&mut s.make);
+        match stream.next().await {
+            Some(Ok(ev)) => {
+                if matches!(ev, watcher::Event::InitDone) {
+                    s.backoff = s.first;
+                }
+                Some((Watched::Event(ev), s))
+            }
+            Some(Err(e)) => {
+                s.stream = None;
+                s.wait = Some(s.backoff);
+                s.backoff = (s.backoff * 2).min(RELIST_BACKOFF_MAX).max(s.first);
+                Some((Watched::Broken(e.to_string()), s))
+            }
+            // A watcher does not end; if one does, start over too.
+            None => {
+                s.stream = None;
+                s.wait = Some(s.backoff);
+                Some((Watched::Broken("the watch ended".into()), s))
+            }
+        }
+    })
+}
 
 /// What a subscriber is told.
 #[derive(Debug)]
@@ -68,6 +157,8 @@ where
 {
     store: Store<K>,
     subscribers: Arc<Mutex<Vec<Subscriber<K>>>>,
+    /// The watch failed and its re-list is not complete yet.
+    broken: Arc<AtomicBool>,
 }
 
 /// One subscriber's queue (behind `send`, which maps a change to what the subscriber keeps),
@@ -93,6 +184,7 @@ where
         Informer {
             store: self.store.clone(),
             subscribers: self.subscribers.clone(),
+            broken: self.broken.clone(),
         }
     }
 }
@@ -109,6 +201,7 @@ where
             Informer {
                 store,
                 subscribers: Arc::default(),
+                broken: Arc::default(),
             },
             writer,
         )
@@ -127,6 +220,16 @@ where
     /// True once the first full list is in the store.
     pub fn is_ready(&self) -> bool {
         futures::FutureExt::now_or_never(self.store.wait_until_ready()).is_some()
+    }
+
+    /// Listed, and no watch failure since the last complete list: the store is current.
+    pub fn is_fresh(&self) -> bool {
+        self.is_ready() && !self.broken.load(Ordering::Acquire)
+    }
+
+    /// Shared flag: true from a watch failure until its re-list is complete.
+    pub fn broken_flag(&self) -> Arc<AtomicBool> {
+        self.broken.clone()
     }
 
     /// The change feed, starting with [`Change::Resync`].
@@ -226,31 +329,55 @@ where
     /// Watch `api` into the store and publish the changes until `stop`.
     async fn drive(
         self,
-        mut writer: reflector::store::Writer<K>,
+        writer: reflector::store::Writer<K>,
         api: Api<K>,
         slim: fn(&mut K),
         what: &'static str,
         stop: watch::Receiver<bool>,
     ) {
-        let stream = watcher(api, watcher::Config::default().any_semantic())
-            .default_backoff()
-            .modify(slim);
-        futures::pin_mut!(stream);
+        self.drive_stream(writer, relisting(api), slim, what, stop)
+            .await
+    }
+
+    /// [`Informer::drive`] over any [`relisting`] stream.
+    async fn drive_stream(
+        self,
+        mut writer: reflector::store::Writer<K>,
+        stream: impl Stream<Item = Watched<K>>,
+        slim: fn(&mut K),
+        what: &'static str,
+        stop: watch::Receiver<bool>,
+    ) {
+        let mut stream = std::pin::pin!(stream);
         let mut stopped = std::pin::pin!(crate::stopped(stop));
         loop {
-            let ev = tokio::select! {
-                ev = stream.next() => ev,
+            let w = tokio::select! {
+                w = stream.next() => w,
                 _ = &mut stopped => return,
             };
-            let Some(ev) = ev else { return };
-            let ev = match ev {
-                Ok(ev) => ev,
-                Err(e) => {
-                    tracing::warn!("{what} watch: {e}");
-                    continue;
+            match w {
+                None => return,
+                Some(Watched::Broken(e)) => {
+                    if !self.broken.swap(true, Ordering::AcqRel) {
+                        tracing::warn!(
+                            "{what} watch failed ({e}): listing again; no node-side step until the list is complete"
+                        );
+                    }
                 }
-            };
-            self.apply(&mut writer, ev);
+                Some(Watched::Event(mut ev)) => {
+                    match &mut ev {
+                        watcher::Event::Apply(k)
+                        | watcher::Event::Delete(k)
+                        | watcher::Event::InitApply(k) => slim(k),
+                        watcher::Event::Init | watcher::Event::InitDone => {}
+                    }
+                    let listed = matches!(ev, watcher::Event::InitDone);
+                    self.apply(&mut writer, ev);
+                    if listed && self.broken.swap(false, Ordering::AcqRel) {
+                        tracing::info!("{what} watch listed again: current");
+                    }
+                }
+            }
         }
     }
 }
@@ -324,6 +451,20 @@ impl Informers {
         )
     }
 
+    /// The kinds whose watch failed and has not listed again (empty: every store current).
+    pub fn stale(&self) -> Vec<&'static str> {
+        [
+            ("pods", self.pods.broken.load(Ordering::Acquire)),
+            ("nodes", self.nodes.broken.load(Ordering::Acquire)),
+            ("nodeclaims", self.claims.broken.load(Ordering::Acquire)),
+            ("nodepools", self.nodepools.broken.load(Ordering::Acquire)),
+            ("daemonsets", self.daemonsets.broken.load(Ordering::Acquire)),
+        ]
+        .into_iter()
+        .filter_map(|(k, b)| b.then_some(k))
+        .collect()
+    }
+
     /// True once every store has its first full list.
     pub fn is_ready(&self) -> bool {
         self.pods.is_ready()
@@ -384,6 +525,76 @@ mod tests {
 
     fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
         s.next().now_or_never().flatten()
+    }
+
+    /// A watch that fails is stale until a new full list is complete: the store keeps its
+    /// last state meanwhile (not emptied, not half-replaced), then the list replaces it and
+    /// subscribers are told to resync.
+    #[tokio::test]
+    async fn a_failed_watch_is_stale_until_it_has_listed_again() {
+        type Item = Result<watcher::Event<Node>, watcher::Error>;
+        let (tx, rx) = futures::channel::mpsc::unbounded::<Item>();
+        let mut second = Some(rx);
+        let mut calls = 0;
+        let make = move || -> WatchStream<Node> {
+            calls += 1;
+            match calls {
+                1 => futures::stream::iter(vec![
+                    Ok(watcher::Event::Init),
+                    Ok(watcher::Event::InitApply(node("a", "1"))),
+                    Ok(watcher::Event::InitDone),
+                    Ok(watcher::Event::Apply(node("b", "2"))),
+                    Err(watcher::Error::NoResourceVersion),
+                ])
+                .boxed(),
+                2 => second.take().expect("second watch").boxed(),
+                _ => futures::stream::pending().boxed(),
+            }
+        };
+        let (inf, w) = Informer::<Node>::new();
+        let mut changes = Box::pin(inf.changes());
+        let (_stop_tx, stop) = watch::channel(false);
+        let task = tokio::spawn(inf.clone().drive_stream(
+            w,
+            relisting_with(make, Duration::ZERO),
+            |_| {},
+            "node",
+            stop,
+        ));
+        assert!(matches!(changes.next().await, Some(Change::Resync)));
+        assert!(matches!(changes.next().await, Some(Change::Resync)));
+        assert!(matches!(changes.next().await, Some(Change::Applied(_))));
+        // The error comes next: wait (bounded, no timer) until the informer has taken it.
+        for i in 0.. {
+            if !inf.is_fresh() {
+                break;
+            }
+            assert!(i < 10_000, "the failure was never noticed");
+            tokio::task::yield_now().await;
+        }
+        assert!(inf.is_ready(), "listed once: ready, but not fresh");
+        let mut names: Vec<String> = inf
+            .state()
+            .iter()
+            .map(|n| n.metadata.name.clone().unwrap_or_default())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a", "b"], "the last state is kept while re-listing");
+
+        // The new list: half of it changes nothing, its end replaces the store.
+        tx.unbounded_send(Ok(watcher::Event::Init)).unwrap();
+        tx.unbounded_send(Ok(watcher::Event::InitApply(node("c", "5"))))
+            .unwrap();
+        tx.unbounded_send(Ok(watcher::Event::InitDone)).unwrap();
+        assert!(matches!(changes.next().await, Some(Change::Resync)));
+        assert!(inf.is_fresh());
+        let names: Vec<String> = inf
+            .state()
+            .iter()
+            .map(|n| n.metadata.name.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(names, ["c"]);
+        task.abort();
     }
 
     #[test]

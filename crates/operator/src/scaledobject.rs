@@ -824,11 +824,11 @@ impl runner::Target for KubeObject {
         }
         .map_err(|e| e.to_string())?;
         let pods = match (&read.selector, pods) {
-            (Some(s), true) if !s.is_empty() => Some(
-                io.caches
-                    .consumers(self.target.namespace(), s)
-                    .ok_or("the pod watch has not listed yet")?,
-            ),
+            (Some(s), true) if !s.is_empty() => {
+                Some(io.caches.consumers(self.target.namespace(), s).ok_or(
+                    "the pod watch has not listed yet (or is listing again after a failure)",
+                )?)
+            }
             _ => None,
         };
         self.target.selector = read.selector;

@@ -29,14 +29,14 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::api::{Api, ApiResource, PartialObjectMeta};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::busy::ANNOTATION_BUSY;
 use crate::cached_pod::CachedPod;
-use crate::informers::{Change, Informer};
+use crate::informers::{Change, Informer, Watched, relisting};
 use model::kube::POD_DELETION_COST;
 
 /// A label selector, as Deployments carry it (`matchLabels` / `matchExpressions`) or as
@@ -382,6 +382,8 @@ pub struct TargetCaches {
     deployments: Cache<Workload>,
     statefulsets: Cache<Workload>,
     pods: Cache<PodMeta>,
+    /// With the shared Pod watch: its failure flag (the pods are stale until it re-lists).
+    pods_broken: std::sync::OnceLock<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// The view of a Deployment or StatefulSet a watch decodes: only these fields are kept from
@@ -458,6 +460,7 @@ impl TargetCaches {
             deployments: Cache::new(),
             statefulsets: Cache::new(),
             pods: Cache::new(),
+            pods_broken: std::sync::OnceLock::new(),
         }
     }
 
@@ -520,6 +523,7 @@ impl TargetCaches {
             )));
         }
         if let Some(informer) = pods {
+            let _ = self.pods_broken.set(informer.broken_flag());
             self.pods.unsynced.send_modify(|n| *n += 1);
             tasks.push(tokio::spawn(follow(
                 informer.clone(),
@@ -540,20 +544,29 @@ impl TargetCaches {
     }
 
     /// A Deployment's or StatefulSet's counts and selector; `Err` with the reason when the
-    /// cache cannot answer (not listed yet: read `/scale` instead; listed and absent: gone).
+    /// cache cannot answer (not listed yet, or listing again after a watch failure: read
+    /// `/scale` instead; listed and absent: gone).
     pub fn workload(&self, kind: WorkloadKind, ns: &str, name: &str) -> Result<Workload, Missing> {
         let c = self.workloads(kind);
+        if !c.synced() {
+            // Not listed yet, or listing again after a failure: the entry may be stale.
+            return Err(Missing::NotListed);
+        }
         match c.read().get(ns, name) {
             Some(w) => Ok(w.clone()),
-            None if c.synced() => Err(Missing::Absent),
-            None => Err(Missing::NotListed),
+            None => Err(Missing::Absent),
         }
     }
 
     /// The live (not terminating) pods `selector` selects in `ns`, as the engine sees
-    /// consumers (`namespace/name`); `None` while the pod watch has not listed.
+    /// consumers (`namespace/name`); `None` while the pod watch has not listed (or, after a
+    /// failure, not listed again).
     pub fn consumers(&self, ns: &str, selector: &Selector) -> Option<Vec<ConsumerPod>> {
-        if !self.pods.synced() {
+        let broken = self
+            .pods_broken
+            .get()
+            .is_some_and(|b| b.load(std::sync::atomic::Ordering::Acquire));
+        if !self.pods.synced() || broken {
             return None;
         }
         let store = self.pods.read();
@@ -614,26 +627,50 @@ async fn drive<K, V>(
     caches: Arc<TargetCaches>,
     cache: impl Fn(&TargetCaches) -> &Cache<V> + Send + 'static,
     convert: impl Fn(&K) -> V + Send + 'static,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
     V: Send + Sync + 'static,
 {
+    drive_stream(relisting(api), scope, caches, cache, convert, stop).await
+}
+
+/// [`drive`] over any [`relisting`] watch. A failed watch makes its cache unsynced again
+/// until the new list is complete: meanwhile the scale loops read `/scale` instead of the
+/// cache, and a loop that needs its consumers (kedge's idle-first scale-in) skips the poll
+/// rather than decide on pods that may be stale.
+async fn drive_stream<K, V>(
+    stream: impl futures::Stream<Item = Watched<K>>,
+    scope: Option<String>,
+    caches: Arc<TargetCaches>,
+    cache: impl Fn(&TargetCaches) -> &Cache<V> + Send + 'static,
+    convert: impl Fn(&K) -> V + Send + 'static,
+    mut stop: watch::Receiver<bool>,
+) where
+    K: kube::Resource + Clone + Send + 'static,
+    V: Send + Sync + 'static,
+{
     // `start` counted this watch as not listed yet.
     let mut listed_once = false;
+    // Failed after a list; counted as not listed again until the next one.
+    let mut stale = false;
     let mut listing: Option<Store<V>> = None;
-    let stream = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
     let mut stream = std::pin::pin!(stream);
     loop {
-        let ev = tokio::select! {
-            ev = stream.next() => ev,
+        let w = tokio::select! {
+            w = stream.next() => w,
             _ = stop.wait_for(|v| *v) => break,
         };
-        let Some(ev) = ev else { break };
-        let ev = match ev {
-            Ok(ev) => ev,
-            Err(e) => {
-                tracing::debug!(error = %e, "scale target watch");
+        let Some(w) = w else { break };
+        let ev = match w {
+            Watched::Event(ev) => ev,
+            Watched::Broken(e) => {
+                tracing::warn!(error = %e, "scale target watch failed: listing again; the cache is not used until then");
+                listing = None;
+                if listed_once && !stale {
+                    stale = true;
+                    cache(&caches).unsynced.send_modify(|n| *n += 1);
+                }
                 continue;
             }
         };
@@ -653,8 +690,9 @@ async fn drive<K, V>(
                 if let Some(l) = listing.take() {
                     c.write().replace(scope.as_deref(), l);
                 }
-                if !listed_once {
+                if !listed_once || stale {
                     listed_once = true;
+                    stale = false;
                     c.unsynced.send_modify(|n| *n = n.saturating_sub(1));
                 }
             }
@@ -671,7 +709,7 @@ async fn drive<K, V>(
             }
         }
     }
-    if !listed_once {
+    if !listed_once || stale {
         // Stopped before listing: nobody should wait for this watch any more.
         cache(&caches)
             .unsynced
@@ -758,6 +796,81 @@ mod tests {
             l.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         v.sort();
         v
+    }
+
+    /// A scale-target watch that fails makes its cache unsynced until it has listed again:
+    /// the loops read `/scale` meanwhile (`Missing::NotListed`), not the stale entry.
+    #[tokio::test]
+    async fn a_failed_target_watch_is_not_read_until_it_has_listed_again() {
+        let dep = |replicas: i32| -> WorkloadView {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "web", "namespace": "ns", "generation": 1},
+                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}}}
+            }))
+            .expect("view")
+        };
+        let caches = Arc::new(TargetCaches::new());
+        caches.deployments.unsynced.send_modify(|n| *n += 1);
+        let (tx, rx) = futures::channel::mpsc::unbounded::<Watched<WorkloadView>>();
+        let (_stop_tx, stop) = watch::channel(false);
+        let task = tokio::spawn(drive_stream(
+            rx,
+            None,
+            caches.clone(),
+            |c| &c.deployments,
+            |w: &WorkloadView| w.workload(),
+            stop,
+        ));
+        let mut unsynced = caches.deployments.unsynced.subscribe();
+        let read = |c: &TargetCaches| c.workload(WorkloadKind::Deployment, "ns", "web");
+        tx.unbounded_send(Watched::Event(watcher::Event::Init))
+            .unwrap();
+        tx.unbounded_send(Watched::Event(watcher::Event::InitApply(dep(3))))
+            .unwrap();
+        tx.unbounded_send(Watched::Event(watcher::Event::InitDone))
+            .unwrap();
+        unsynced.wait_for(|n| *n == 0).await.expect("listed");
+        assert_eq!(read(&caches).expect("cached").replicas, 3);
+
+        tx.unbounded_send(Watched::Broken("connection reset".into()))
+            .unwrap();
+        unsynced.wait_for(|n| *n == 1).await.expect("stale");
+        assert_eq!(read(&caches).unwrap_err(), Missing::NotListed);
+        // A second failure before the list counts once.
+        tx.unbounded_send(Watched::Broken("again".into())).unwrap();
+        tx.unbounded_send(Watched::Event(watcher::Event::Init))
+            .unwrap();
+        tx.unbounded_send(Watched::Event(watcher::Event::InitApply(dep(7))))
+            .unwrap();
+        tx.unbounded_send(Watched::Event(watcher::Event::InitDone))
+            .unwrap();
+        unsynced.wait_for(|n| *n == 0).await.expect("listed again");
+        assert_eq!(read(&caches).expect("cached").replicas, 7);
+        drop(tx);
+        task.await.expect("drive ends with its stream");
+        assert_eq!(*caches.deployments.unsynced.borrow(), 0);
+    }
+
+    /// With the shared Pod watch, its failure makes the consumers unknown (a kedge scale-in
+    /// skips the poll) until it has listed again.
+    #[test]
+    fn consumers_are_unknown_while_the_shared_pod_watch_is_stale() {
+        let caches = TargetCaches::new();
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let _ = caches.pods_broken.set(flag.clone());
+        let mut meta = ObjectMeta {
+            name: Some("web-1".into()),
+            namespace: Some("ns".into()),
+            ..Default::default()
+        };
+        meta.labels = Some([("app".to_string(), "web".to_string())].into());
+        caches.apply_pod(&meta);
+        let sel = Selector::parse("app=web").unwrap();
+        assert_eq!(caches.consumers("ns", &sel).expect("known").len(), 1);
+        flag.store(true, std::sync::atomic::Ordering::Release);
+        assert!(caches.consumers("ns", &sel).is_none());
+        flag.store(false, std::sync::atomic::Ordering::Release);
+        assert!(caches.consumers("ns", &sel).is_some());
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! 5. **report**: every event of the step — the engine's decisions and what the API answered
 //!    — through the one publisher ([`EventRecorder::publish_event`]).
 //!
+//! [`run`] takes no step while a shared watch is re-listing after a failure
+//! ([`Informers::stale`]): nothing is decided on a store that may be behind.
+//!
 //! [`run`] steps when the engine's next wake is due (a batch closes, the disruption pass,
 //! a command's validation, a replacement or drain being followed), at once when replicas are
 //! announced, and when a pod turns unschedulable (at most every [`MIN_GAP`]) or a claim goes
@@ -224,6 +227,7 @@ pub async fn run(
     let mut due: Option<Timestamp> = Some(clock.now());
     let mut last = Timestamp::ZERO;
     let mut handled: HashSet<String> = HashSet::new();
+    let mut held = false;
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -254,6 +258,22 @@ pub async fn run(
         let wake = due.map_or(ctl.next_wake(now), |d| d.min(ctl.next_wake(now)));
         if now < wake {
             continue;
+        }
+        // No action on stale state: a watch that failed is re-listing (`informers`); its
+        // store may miss pods, nodes or claims, so nothing is launched, disrupted or drained
+        // until the list is complete (its resync wakes this loop).
+        let stale = informers.stale();
+        if !stale.is_empty() {
+            if !held {
+                tracing::warn!(watches = ?stale, "node side: holding provisioning and disruption until these watches have listed again");
+                held = true;
+            }
+            due = Some(now.add(SETTLE));
+            continue;
+        }
+        if held {
+            tracing::info!("node side: every watch is current again; stepping");
+            held = false;
         }
         due = None;
         last = now;

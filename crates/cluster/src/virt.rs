@@ -164,7 +164,6 @@ pub struct Virtual {
     due: BinaryHeap<Reverse<(u64, u64, Due)>>,
     seq: u64,
     node_names: Vec<String>,
-    next_pod: u64,
     cost_removed: f64,
     pool_cost_removed: f64,
     node_seconds_removed: f64,
@@ -184,6 +183,84 @@ pub struct Virtual {
     launch_failures: Vec<(Launch, InstanceOption)>,
     /// `Some`: a ScaledJob's Jobs instead of a ReplicaSet.
     jobs: Option<JobController>,
+}
+
+/// Why a workload cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    #[error("the ScaledObject is not usable: {0}")]
+    Config(#[from] autoscale::ConfigError),
+    #[error("the ScaledJob is not usable: {0}")]
+    JobConfig(String),
+}
+
+/// What a substrate needs for one workload: its key, the engine with the workload registered
+/// (a ScaledObject's scale loop or a ScaledJob's poll loop, first poll at `now`), and the
+/// virtual cluster that runs its pods (the ReplicaSet with `max(min, 1)` Pending pods, or the
+/// Job controller with none). The same for the simulator and the twin.
+pub struct Setup {
+    pub key: engine::WorkloadKey,
+    pub engine: Engine,
+    pub virt: Virtual,
+}
+
+/// The pods' requests, boot and start delays as the scenario gives them.
+#[derive(Debug, Clone, Copy)]
+pub struct PodTiming {
+    pub cpu: model::quantity::Quantity,
+    pub memory: model::quantity::Quantity,
+    /// Launch → Ready for a node.
+    pub boot: Duration,
+    /// Bound → consumer running.
+    pub pod_start: Duration,
+}
+
+impl Setup {
+    pub fn new(
+        w: &crate::scenario::Workload,
+        policy: engine::Policy,
+        catalog: Arc<Catalog>,
+        nodepools: Vec<NodePool>,
+        pods: PodTiming,
+        now: Timestamp,
+    ) -> Result<Setup, WorkloadError> {
+        use crate::scenario::Workload;
+        let ns = w.namespace();
+        let key = engine::WorkloadKey::new(ns.clone(), w.name());
+        let mut template = Pod::with_requests("", pods.cpu, pods.memory);
+        template.metadata.namespace = Some(ns);
+        template
+            .metadata
+            .labels
+            .insert("app".into(), w.app().into());
+        let mut engine = Engine::new(policy, catalog.clone(), now, 0);
+        let replicas = match w {
+            Workload::ScaledObject(so) => {
+                let config = autoscale::Config::from_scaled_object(so)?;
+                let min = config.min;
+                engine.add_workload(key.clone(), config, Some(template.clone()), now);
+                min.max(1)
+            }
+            Workload::ScaledJob(sj) => {
+                let config = autoscale::scaledjob::step::Config::from_scaled_job(sj, 1)
+                    .map_err(WorkloadError::JobConfig)?;
+                engine.add_job_workload(key.clone(), config, now);
+                0
+            }
+        };
+        let mut virt = Virtual::new(
+            template,
+            catalog,
+            nodepools,
+            replicas,
+            pods.boot,
+            pods.pod_start,
+        );
+        if let Workload::ScaledJob(sj) = w {
+            virt.set_jobs(&sj.metadata.name, w.backoff_limit(), 1);
+        }
+        Ok(Setup { key, engine, virt })
+    }
 }
 
 /// Billing of a node that ran `secs`: per second, at least a minute.
@@ -220,7 +297,6 @@ impl Virtual {
             due: BinaryHeap::new(),
             seq: 0,
             node_names: Vec::new(),
-            next_pod: 0,
             cost_removed: 0.0,
             pool_cost_removed: 0.0,
             node_seconds_removed: 0.0,
@@ -253,6 +329,36 @@ impl Virtual {
             succeeded: 0,
             failed: 0,
         });
+    }
+
+    /// A ScaledJob's due poll at `now` with the triggers' `samples`: the engine decides from
+    /// the Jobs observed here ([`Engine::step_jobs`]), its effects are carried out and the Job
+    /// controller makes the new pods. Returns the engine's events and whether Jobs were created.
+    pub fn step_jobs(
+        &mut self,
+        engine: &mut Engine,
+        key: &engine::WorkloadKey,
+        now: u64,
+        samples: &[Result<(f64, bool), String>],
+        b: &mut dyn Backend,
+    ) -> (Vec<Event>, bool) {
+        let jobs = self.observed_jobs();
+        let step = engine.step_jobs(
+            Timestamp::from_millis(now),
+            &[(
+                key.clone(),
+                engine::JobInput {
+                    samples,
+                    jobs: &jobs,
+                },
+            )],
+        );
+        let created = !step.effects.is_empty();
+        for e in step.effects {
+            self.apply(e, now, false, b);
+        }
+        self.reconcile(now, b);
+        (step.events, created)
     }
 
     /// Jobs (created, succeeded, failed) so far; `None` for a ReplicaSet.
@@ -604,20 +710,8 @@ impl Virtual {
         let live = self.live().count() as u32;
         if live < self.replicas {
             for _ in live..self.replicas {
-                let mut p = self.template.clone();
-                p.metadata.name = format!("consumer-{}", self.next_pod);
-                self.next_pod += 1;
-                self.pods.push(VPod {
-                    key: engine::pod_key(&p),
-                    created: now,
-                    state: PodState::Pending,
-                    node: None,
-                    deletion_cost: 0,
-                });
-                let i = self.pods.len() - 1;
-                self.pending_idx.push(i);
-                self.alive.push(i);
-                self.cluster.pending.push(p);
+                // `consumer-N` is `pods[N]`.
+                self.new_pod(format!("consumer-{}", self.pods.len()), now);
             }
             self.totals.max_pending = self
                 .totals

@@ -20,26 +20,23 @@ use std::time::Duration;
 
 use autoscale::{MetricSample, Scaler};
 use clock::Timestamp;
-use engine::{Engine, JobInput, Policy, ScaleInput, WorkloadKey};
+use engine::{Engine, Policy, ScaleInput, WorkloadKey};
 use model::karpenter::{LABEL_INSTANCE_TYPE, NodePool};
-use model::kube::Pod;
 use model::quantity::Quantity;
 use provision::catalog::Catalog;
 use scalers::ResolvedAuth;
 use workload::Status;
 
 use crate::scenario::{ActiveFaults, Fault, Workload};
-use crate::virt::{Backend, PodState, Virtual};
+use crate::virt::{Backend, PodState, PodTiming, Setup, Virtual};
 
 pub use process::{ConsumerCommand, PodProcess};
 
 /// Everything that stops the twin from starting or a pod from running.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("the ScaledObject is not usable: {0}")]
-    Config(#[from] autoscale::ConfigError),
-    #[error("the ScaledJob is not usable: {0}")]
-    JobConfig(String),
+    #[error(transparent)]
+    Workload(#[from] crate::virt::WorkloadError),
     #[error("trigger {index} of the ScaledObject: {source}")]
     Scaler {
         index: usize,
@@ -61,7 +58,7 @@ pub enum Error {
 impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Error::Config(_) | Error::JobConfig(_) => "config",
+            Error::Workload(_) => "config",
             Error::Scaler { .. } => "scaler",
             Error::Baseline(_) => "instance_type",
             Error::Spawn { .. } => "spawn",
@@ -277,42 +274,24 @@ impl LocalCluster {
             }
         };
         let w = &cfg.workload;
-        let ns = w.namespace();
-        let key = WorkloadKey::new(ns.clone(), w.name());
-        let mut template = Pod::with_requests("", cfg.pod_cpu, cfg.pod_memory);
-        template.metadata.namespace = Some(ns);
-        template
-            .metadata
-            .labels
-            .insert("app".into(), w.app().into());
-        let catalog = Arc::new(cfg.catalog.clone());
-        let mut engine = Engine::new(cfg.policy.clone(), catalog.clone(), now, 0);
-        let replicas = match w {
-            Workload::ScaledObject(so) => {
-                let config = autoscale::Config::from_scaled_object(so)?;
-                let min = config.min;
-                engine.add_workload(key.clone(), config, Some(template.clone()), now);
-                min.max(1)
-            }
-            Workload::ScaledJob(sj) => {
-                let config = autoscale::scaledjob::step::Config::from_scaled_job(sj, 1)
-                    .map_err(Error::JobConfig)?;
-                engine.add_job_workload(key.clone(), config, now);
-                0
-            }
-        };
         let jobs = matches!(w, Workload::ScaledJob(_));
-        let mut virt = Virtual::new(
-            template,
-            catalog,
+        let Setup {
+            key,
+            engine,
+            mut virt,
+        } = Setup::new(
+            w,
+            cfg.policy.clone(),
+            Arc::new(cfg.catalog.clone()),
             cfg.nodepools.clone(),
-            replicas,
-            cfg.boot_delay,
-            cfg.pod_start,
-        );
-        if let Workload::ScaledJob(sj) = w {
-            virt.set_jobs(&sj.metadata.name, w.backoff_limit(), 1);
-        }
+            PodTiming {
+                cpu: cfg.pod_cpu,
+                memory: cfg.pod_memory,
+                boot: cfg.boot_delay,
+                pod_start: cfg.pod_start,
+            },
+            now,
+        )?;
         virt.add_baseline(&cfg.baseline, now.as_millis())
             .map_err(Error::Baseline)?;
         // A crash file left by an earlier run in the same directory must not crash these pods.
@@ -417,27 +396,15 @@ impl LocalCluster {
             .into_iter()
             .map(|r| r.map(|m| (m.value, m.active)))
             .collect();
-        let jobs = self.virt.observed_jobs();
-        let step = self.engine.step_jobs(
-            now,
-            &[(
-                self.key.clone(),
-                JobInput {
-                    samples: &samples,
-                    jobs: &jobs,
-                },
-            )],
-        );
-        for e in &step.events {
+        let (events, created) =
+            self.virt
+                .step_jobs(&mut self.engine, &self.key, t, &samples, &mut self.procs);
+        for e in &events {
             self.record(t, e.topic.as_str(), e.line());
         }
-        for e in step.effects {
-            if self.totals.first_scale_out_ms.is_none() {
-                self.totals.first_scale_out_ms = Some(t);
-            }
-            self.virt.apply(e, t, false, &mut self.procs);
+        if created && self.totals.first_scale_out_ms.is_none() {
+            self.totals.first_scale_out_ms = Some(t);
         }
-        self.virt.reconcile(t, &mut self.procs);
     }
 
     fn record(&mut self, at: u64, kind: &'static str, text: String) {

@@ -41,7 +41,10 @@
 //! API latencies and watch delays (effects land in the step that decides them), AWS's
 //! approximate queue counters, node and pod failures other than the scenario's chaos and
 //! faults, the kubelet's back-off reset after 10 minutes of running, spot interruptions,
-//! image pulls beyond the fixed `pod_start`, DaemonSets.
+//! image pulls beyond the fixed `pod_start`, DaemonSets. A ScaledJob's Jobs are kept for the
+//! whole run (a few hundred bytes per Job and pod), so a run's memory grows with its Job
+//! count; the Jobs' `activeDeadlineSeconds`, `parallelism` and `completions` are not modelled
+//! (one pod, one completion per Job).
 
 pub mod queue;
 pub mod report;
@@ -52,16 +55,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clock::Timestamp;
-use engine::{Engine, Foresight, JobInput, Policy, ScaleInput, WorkloadKey};
+use engine::{Engine, Foresight, Policy, ScaleInput, WorkloadKey};
 use model::karpenter::NodePool;
 use model::keda::triggers::TriggerConfig;
-use model::kube::Pod;
 use model::quantity::Quantity;
 use provision::catalog::Catalog;
 use rand::{Rng, SeedableRng};
 
 use crate::scenario::{self, ActiveFaults, Chaos, Fault, Loaded, Trace, Work, Workload};
-use crate::virt::{Backend, PodState, Virtual};
+use crate::virt::{Backend, PodState, PodTiming, Setup, Virtual};
 use queue::{Msg, Queue};
 use report::{Decision, Histogram, JobCounts, RunReport, RunSummary, Sample};
 
@@ -71,10 +73,8 @@ pub const T0: u64 = 1_700_000_000_000;
 /// Why a simulation cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("the ScaledObject is not usable: {0}")]
-    Config(#[from] autoscale::ConfigError),
-    #[error("the ScaledJob is not usable: {0}")]
-    JobConfig(String),
+    #[error(transparent)]
+    Workload(#[from] crate::virt::WorkloadError),
     #[error("baseline: {0}")]
     Baseline(String),
     #[error("pod.{field} {value:?}: {message}")]
@@ -528,41 +528,23 @@ impl<'c> Sim<'c> {
             });
         };
         let activation = trigger.activation_queue_length as f64;
-        let ns = w.namespace();
-        let key = WorkloadKey::new(ns.clone(), w.name());
-        let mut template = Pod::with_requests("", cfg.pod_cpu, cfg.pod_memory);
-        template.metadata.namespace = Some(ns);
-        template
-            .metadata
-            .labels
-            .insert("app".into(), w.app().into());
-        let now = ts(T0);
-        let mut engine = Engine::new(cfg.policy.clone(), cfg.catalog.clone(), now, 0);
-        let replicas = match w {
-            Workload::ScaledObject(so) => {
-                let config = autoscale::Config::from_scaled_object(so)?;
-                let min = config.min;
-                engine.add_workload(key.clone(), config, Some(template.clone()), now);
-                min.max(1)
-            }
-            Workload::ScaledJob(sj) => {
-                let config = autoscale::scaledjob::step::Config::from_scaled_job(sj, 1)
-                    .map_err(SimError::JobConfig)?;
-                engine.add_job_workload(key.clone(), config, now);
-                0
-            }
-        };
-        let mut virt = Virtual::new(
-            template,
+        let Setup {
+            key,
+            engine,
+            mut virt,
+        } = Setup::new(
+            w,
+            cfg.policy.clone(),
             cfg.catalog.clone(),
             cfg.nodepools.clone(),
-            replicas,
-            cfg.boot_delay,
-            cfg.pod_start,
-        );
-        if let Workload::ScaledJob(sj) = w {
-            virt.set_jobs(&sj.metadata.name, w.backoff_limit(), 1);
-        }
+            PodTiming {
+                cpu: cfg.pod_cpu,
+                memory: cfg.pod_memory,
+                boot: cfg.boot_delay,
+                pod_start: cfg.pod_start,
+            },
+            ts(T0),
+        )?;
         virt.add_baseline(&cfg.baseline, T0)
             .map_err(SimError::Baseline)?;
         let mut chaos: Vec<(u64, usize)> = cfg
@@ -745,32 +727,19 @@ impl<'c> Sim<'c> {
         if self.engine.due_jobs(ts(now)).is_empty() {
             return;
         }
-        let jobs = self.virt.observed_jobs();
         let activation = self.activation;
         let samples = [self.trigger_sample().map(|v| (v, v > activation))];
-        let step = self.engine.step_jobs(
-            ts(now),
-            &[(
-                self.key.clone(),
-                JobInput {
-                    samples: &samples,
-                    jobs: &jobs,
-                },
-            )],
-        );
-        for e in &step.events {
+        let (events, _) =
+            self.virt
+                .step_jobs(&mut self.engine, &self.key, now, &samples, &mut self.model);
+        for e in &events {
             self.decisions.push(Decision {
                 at_ms: now - T0,
                 kind: e.topic.as_str(),
                 text: e.line(),
             });
         }
-        let instant = self.cfg.policy.instant_boot;
-        for e in step.effects {
-            self.virt.apply(e, now, instant, &mut self.model);
-        }
         self.exits(now);
-        self.virt.reconcile(now, &mut self.model);
     }
 
     fn step_engine(&mut self, now: u64) {

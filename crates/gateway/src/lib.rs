@@ -5,12 +5,12 @@
 //! - this file: [`AppState`], [`serve`] (takes an already-bound listener and a shutdown
 //!   future, so tests bind port 0) and the router that tells protocols apart:
 //!   `X-Amz-Target: AmazonSQS.*` → SQS JSON 1.0, `X-Amz-Target: DynamoDB_20120810.*` →
-//!   DynamoDB, a form or query string with `Action=` → SQS query protocol (XML), `GET /metrics`
+//!   DynamoDB, `X-Amz-Target: DynamoDBStreams_20120810.*` → DynamoDB Streams, a form or query string with `Action=` → SQS query protocol (XML), `GET /metrics`
 //!   → Prometheus text, `GET /healthz` → liveness.
 //! - [`sigv4`]: optional AWS Signature Version 4 verification (`--credentials`).
 //! - [`sqs`]: SQS actions (one shape for both protocols: query input is normalised to the JSON
 //!   input, JSON output is rendered to XML for the query protocol).
-//! - [`dynamodb`]: DynamoDB operations.
+//! - [`dynamodb`]: DynamoDB and DynamoDB Streams operations.
 //! - [`metrics`]: request counters and latency histograms, rendered as Prometheus text.
 
 pub mod dynamodb;
@@ -29,6 +29,9 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
+
+/// The target prefix of DynamoDB Streams (signed for `dynamodb`, as AWS signs it).
+const STREAMS_PREFIX: &str = "DynamoDBStreams_20120810.";
 
 pub type HttpResponse = Response<Full<Bytes>>;
 
@@ -203,7 +206,8 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
     let target = header("x-amz-target").unwrap_or_default();
     let host = header("host").unwrap_or_else(|| "localhost".into());
     let content_type = header("content-type").unwrap_or_default();
-    let protocol = if target.starts_with("DynamoDB_20120810.") {
+    let protocol = if target.starts_with("DynamoDB_20120810.") || target.starts_with(STREAMS_PREFIX)
+    {
         Protocol::DynamoDb
     } else if target.starts_with("AmazonSQS.") {
         Protocol::SqsJson
@@ -262,10 +266,21 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
     };
     let (proto_name, action, resp) = match protocol {
         Protocol::DynamoDb => {
-            let op = target.strip_prefix("DynamoDB_20120810.").map(str::to_owned);
-            let mut r =
-                dynamodb::handle_target(&state, op.as_deref(), Some(&inc.host), inc.body.clone())
-                    .await;
+            let (service, op) = match target.strip_prefix(STREAMS_PREFIX) {
+                Some(op) => (dynamodb::Service::Streams, Some(op.to_owned())),
+                None => (
+                    dynamodb::Service::DynamoDb,
+                    target.strip_prefix("DynamoDB_20120810.").map(str::to_owned),
+                ),
+            };
+            let mut r = dynamodb::handle_target(
+                &state,
+                service,
+                op.as_deref(),
+                Some(&inc.host),
+                inc.body.clone(),
+            )
+            .await;
             if content_type.trim_start().starts_with("application/json") {
                 r.headers_mut().insert(
                     hyper::header::CONTENT_TYPE,

@@ -19,15 +19,7 @@ async fn client(url: &str) -> Client {
 }
 
 async fn create_orders(c: &Client) {
-    c.create_table()
-        .table_name("orders")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
+    common::pk_table(c, "orders")
         .attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name("sk")
@@ -39,13 +31,6 @@ async fn create_orders(c: &Client) {
             AttributeDefinition::builder()
                 .attribute_name("status")
                 .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
                 .build()
                 .unwrap(),
         )
@@ -74,7 +59,6 @@ async fn create_orders(c: &Client) {
                 .build()
                 .unwrap(),
         )
-        .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
         .expect("create table");
@@ -95,27 +79,7 @@ async fn sdk_item_lifecycle_conditions_and_typed_errors() {
     assert_eq!(t.table_status().unwrap().as_str(), "ACTIVE");
     assert_eq!(t.global_secondary_indexes().len(), 1);
 
-    let e = c
-        .create_table()
-        .table_name("orders")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap_err();
+    let e = common::pk_table(&c, "orders").send().await.unwrap_err();
     assert!(e.into_service_error().is_resource_in_use_exception());
 
     // 38 significant digits survive exactly.

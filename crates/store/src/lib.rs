@@ -2,6 +2,7 @@
 //! with DynamoDB semantics, both made durable through one group-commit journal on SQLite.
 //!
 //! # Layout
+//! - [`civil`]: calendar fields of a Unix time (dates as AWS prints them).
 //! - [`journal`]: the group-commit journal every engine writes through; fail-stop on error.
 //! - [`sqlite`]: the SQLite backend (WAL, `synchronous=FULL`) and the on-disk format note.
 //! - [`queue`]: the queue engine (standard and FIFO queues, visibility, delays, DLQ redrive).
@@ -11,6 +12,7 @@
 //! Engines keep their working set in memory and journal every change; a caller acknowledges
 //! a request only after the returned [`journal::Ticket`] resolves.
 
+pub mod civil;
 pub mod journal;
 pub mod queue;
 pub mod sqlite;

@@ -6,12 +6,17 @@
 //! - `ddb_items(tbl, pk, item)`: one row per item; `pk` is the key's stable text form
 //!   ([`crate::table::engine::key_string`]), `item` the item in DynamoDB's JSON wire form.
 //!
+//! - `ddb_streams(arn, meta)` and `ddb_stream_records(arn, seq, at, record)`: DynamoDB
+//!   Streams (see [`crate::table::streams`]). A stream record is journaled in the same batch
+//!   as the item change it describes, so both are durable together or not at all.
+//!
 //! Index entries and TTL order are not stored: recovery rebuilds them from the items.
 //! Items are serialised here, on the journal thread, so request threads do not pay for it
 //! while holding the engine lock.
 
 use std::sync::Arc;
 
+use crate::table::streams::StreamRecord;
 use crate::table::value::{Item, item_to_json};
 
 /// A durable change to a table or an item.
@@ -29,6 +34,14 @@ pub enum TableRecord {
     },
     /// Remove an item.
     DeleteItem { table: Arc<str>, key: String },
+    /// Create or update a stream's definition (`meta` is the StreamMeta JSON).
+    PutStream { arn: String, meta: String },
+    /// Forget a stream and its records.
+    DeleteStream { arn: String },
+    /// Append a change record to a stream.
+    StreamRecord { arn: String, record: StreamRecord },
+    /// Drop a stream's records with a sequence number below `before`.
+    TrimStream { arn: String, before: u64 },
 }
 
 pub const SCHEMA: &str = "
@@ -41,6 +54,17 @@ CREATE TABLE IF NOT EXISTS ddb_items (
     pk   TEXT NOT NULL,
     item TEXT NOT NULL,
     PRIMARY KEY (tbl, pk)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ddb_streams (
+    arn  TEXT PRIMARY KEY,
+    meta TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ddb_stream_records (
+    arn    TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    at     INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (arn, seq)
 ) WITHOUT ROWID;
 ";
 
@@ -66,6 +90,32 @@ pub fn apply(tx: &rusqlite::Transaction<'_>, r: &TableRecord) -> rusqlite::Resul
         TableRecord::DeleteItem { table, key } => {
             tx.prepare_cached("DELETE FROM ddb_items WHERE tbl = ?1 AND pk = ?2")?
                 .execute((&**table, key))?;
+        }
+        TableRecord::PutStream { arn, meta } => {
+            tx.prepare_cached("INSERT OR REPLACE INTO ddb_streams (arn, meta) VALUES (?1, ?2)")?
+                .execute((arn, meta))?;
+        }
+        TableRecord::DeleteStream { arn } => {
+            tx.prepare_cached("DELETE FROM ddb_streams WHERE arn = ?1")?
+                .execute([arn])?;
+            tx.prepare_cached("DELETE FROM ddb_stream_records WHERE arn = ?1")?
+                .execute([arn])?;
+        }
+        TableRecord::StreamRecord { arn, record } => {
+            // Sequence numbers and times stay far below i64::MAX (see streams' module doc).
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO ddb_stream_records (arn, seq, at, record) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute((
+                arn,
+                record.seq as i64,
+                record.at_ms as i64,
+                record.body.to_string(),
+            ))?;
+        }
+        TableRecord::TrimStream { arn, before } => {
+            tx.prepare_cached("DELETE FROM ddb_stream_records WHERE arn = ?1 AND seq < ?2")?
+                .execute((arn, *before as i64))?;
         }
     }
     Ok(())

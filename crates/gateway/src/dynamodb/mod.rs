@@ -1,4 +1,5 @@
-//! DynamoDB's AWS JSON 1.0 protocol over the table engine (`store::table`).
+//! DynamoDB's and DynamoDB Streams' AWS JSON 1.0 protocol over the table engine
+//! (`store::table`, `store::table::streams`).
 //!
 //! One entry point, [`handle`]: parse the JSON body (malformed JSON is a
 //! SerializationException, as DynamoDB answers), run the operation in the engine, wait until
@@ -13,20 +14,30 @@ use store::table::{DdbError, ErrorCode};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
-/// Answer one DynamoDB operation.
-pub async fn handle(state: &crate::AppState, op: &str, body: Bytes) -> crate::HttpResponse {
-    handle_target(state, Some(op), None, body).await
+/// Which of the two JSON services on this port a request addresses (by its target prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// `DynamoDB_20120810.*`
+    DynamoDb,
+    /// `DynamoDBStreams_20120810.*`
+    Streams,
 }
 
-/// Answer one DynamoDB request; `op` is `None` when the target header did not name one,
-/// `host` the request's `Host` (what DescribeEndpoints answers with).
+/// Answer one DynamoDB operation.
+pub async fn handle(state: &crate::AppState, op: &str, body: Bytes) -> crate::HttpResponse {
+    handle_target(state, Service::DynamoDb, Some(op), None, body).await
+}
+
+/// Answer one DynamoDB or DynamoDB Streams request; `op` is `None` when the target header
+/// did not name one, `host` the request's `Host` (what DescribeEndpoints answers with).
 pub async fn handle_target(
     state: &crate::AppState,
+    service: Service,
     op: Option<&str>,
     host: Option<&str>,
     body: Bytes,
 ) -> crate::HttpResponse {
-    match run(state, op, host, &body).await {
+    match run(state, service, op, host, &body).await {
         Ok(v) => respond(StatusCode::OK, v.to_string()),
         Err(e) => error(&e),
     }
@@ -34,6 +45,7 @@ pub async fn handle_target(
 
 async fn run(
     state: &crate::AppState,
+    service: Service,
     op: Option<&str>,
     host: Option<&str>,
     body: &[u8],
@@ -45,9 +57,17 @@ async fn run(
     } else {
         serde_json::from_slice(body).map_err(|_| DdbError::serialization(""))?
     };
+    let known = match service {
+        Service::DynamoDb => store::table::OPERATIONS,
+        Service::Streams => store::table::streams::OPERATIONS,
+    };
     let op = op
-        .filter(|op| store::table::OPERATIONS.contains(op))
+        .filter(|op| known.contains(op))
         .ok_or_else(|| DdbError::new(ErrorCode::UnknownOperation, ""))?;
+    if service == Service::Streams {
+        // Stream reads change nothing: there is no ticket to wait for.
+        return state.store.tables.execute_streams(op, &req);
+    }
     let (mut answer, ticket) = state.store.tables.execute(op, &req)?;
     // The endpoint is wherever this request reached us, as clients that discover endpoints
     // must be sent back here.

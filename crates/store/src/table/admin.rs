@@ -61,8 +61,18 @@ impl TableEngine {
                 meta.name
             )));
         }
-        let rec = Self::table_record(&meta);
+        let mut records = vec![Self::table_record(&meta)];
         let mut table = Table::new(meta);
+        if let (Some(view), Some(label)) = (&table.meta.stream, &table.meta.stream_label) {
+            let s = super::streams::Stream::new(
+                &table.meta,
+                view,
+                label.clone(),
+                (created * 1000.0).round() as u64,
+            );
+            records.push(s.meta_record());
+            table.stream = Some(s);
+        }
         if let Some(until) = self.transition_end() {
             table.phase = super::engine::Phase::Creating;
             table.phase_until = until;
@@ -70,7 +80,7 @@ impl TableEngine {
         }
         let desc = table.describe();
         g.by_name.insert(table.meta.name.clone(), table);
-        let ticket = self.submit(vec![rec]);
+        let ticket = self.submit(records);
         Ok((json!({ "TableDescription": desc }), ticket))
     }
 
@@ -140,6 +150,17 @@ impl TableEngine {
             o.remove("GlobalSecondaryIndexes");
             o.remove("LocalSecondaryIndexes");
         }
+        let mut records = vec![Record::Table(TableRecord::DeleteTable {
+            name: name.to_string(),
+        })];
+        // The table's stream outlives it, disabled, until its records age out.
+        let now = self.clock.now().as_millis();
+        if let Some(mut s) = g.by_name.get_mut(name).and_then(|t| t.stream.take()) {
+            if s.enabled() {
+                records.push(s.disable(now));
+            }
+            g.old_streams.insert(s.meta.arn.clone(), s);
+        }
         match until {
             Some(until) => {
                 if let Some(t) = g.by_name.get_mut(name) {
@@ -152,9 +173,7 @@ impl TableEngine {
                 g.by_name.remove(name);
             }
         }
-        let ticket = self.submit(vec![Record::Table(TableRecord::DeleteTable {
-            name: name.to_string(),
-        })]);
+        let ticket = self.submit(records);
         Ok((json!({ "TableDescription": desc }), ticket))
     }
 
@@ -315,13 +334,40 @@ impl TableEngine {
             }
             changed = true;
         }
+        let mut stream_change = None;
         if let Some(s) = req.get("StreamSpecification").filter(|v| !v.is_null()) {
-            meta.stream =
-                (s.get("StreamEnabled").and_then(|v| v.as_bool()) == Some(true)).then(|| {
-                    opt_str(s, "StreamViewType")
-                        .unwrap_or("NEW_AND_OLD_IMAGES")
-                        .to_string()
-                });
+            let enable = s.get("StreamEnabled").and_then(Value::as_bool) == Some(true);
+            let view = opt_str(s, "StreamViewType");
+            if !index_changes.is_empty() {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: You cannot create or delete index while changing stream status",
+                ));
+            }
+            match (enable, view) {
+                (true, None) => {
+                    return Err(DdbError::validation(
+                        "One or more parameter values were invalid: If stream is being enabled then UpdateViewType is required",
+                    ));
+                }
+                (false, Some(_)) => {
+                    return Err(DdbError::validation(
+                        "One or more parameter values were invalid: If stream is being disabled, then UpdateViewType must not be specified",
+                    ));
+                }
+                (true, Some(_)) if meta.stream.is_some() => {
+                    return Err(DdbError::validation(format!(
+                        "Table already has an enabled stream: TableName: {name}"
+                    )));
+                }
+                (false, None) if meta.stream.is_none() => {
+                    return Err(DdbError::validation(format!(
+                        "Table has no stream to disable: TableName: {name}"
+                    )));
+                }
+                _ => {}
+            }
+            meta.stream = view.map(str::to_string);
+            stream_change = Some(view);
             changed = true;
         }
         if let Some(p) = req
@@ -348,6 +394,29 @@ impl TableEngine {
             .chain(meta.range.iter().map(|r| r.name.clone()))
             .collect();
         meta.attr_defs.retain(|d| used.contains(&d.name));
+        let mut records = Vec::new();
+        let mut retired = None;
+        let now = self.clock.now().as_millis();
+        match stream_change {
+            Some(Some(view)) => {
+                // Two streams of one table enabled within a millisecond still get two ARNs.
+                let created = t
+                    .stream
+                    .as_ref()
+                    .map_or(now, |s| now.max(s.meta.created_ms + 1));
+                let label = crate::civil::iso8601_millis(created);
+                meta.stream_label = Some(label.clone());
+                let s = super::streams::Stream::new(&meta, view, label, created);
+                records.push(s.meta_record());
+                retired = t.stream.replace(s);
+            }
+            Some(None) => {
+                if let Some(s) = t.stream.as_mut() {
+                    records.push(s.disable(now));
+                }
+            }
+            None => {}
+        }
         let rebuild = meta.indexes != t.meta.indexes;
         t.meta = meta;
         if rebuild {
@@ -362,7 +431,11 @@ impl TableEngine {
             self.schedule_transition(until);
         }
         let desc = t.describe();
-        let ticket = self.submit(vec![Self::table_record(&t.meta)]);
+        records.insert(0, Self::table_record(&t.meta));
+        if let Some(old) = retired {
+            g.old_streams.insert(old.meta.arn.clone(), old);
+        }
+        let ticket = self.submit(records);
         Ok((json!({ "TableDescription": desc }), ticket))
     }
 

@@ -44,6 +44,13 @@ const BILLING: &[&str] = &["PROVISIONED", "PAY_PER_REQUEST"];
 const KEY_TYPE: &[&str] = &["HASH", "RANGE"];
 const ATTR_TYPE: &[&str] = &["B", "N", "S"];
 const PROJECTION_TYPE: &[&str] = &["ALL", "INCLUDE", "KEYS_ONLY"];
+const STREAM_VIEW_TYPE: &[&str] = &["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"];
+const SHARD_ITERATOR_TYPE: &[&str] = &[
+    "TRIM_HORIZON",
+    "LATEST",
+    "AT_SEQUENCE_NUMBER",
+    "AFTER_SEQUENCE_NUMBER",
+];
 
 /// Collects violations in the order they are found.
 struct Check<'a> {
@@ -191,6 +198,25 @@ impl<'a> Check<'a> {
         let params = v.get("Parameters").filter(|v| !v.is_null());
         let params_at = format!("{}parameters", at.trim_end_matches("statement"));
         self.length(params, &params_at, 1, usize::MAX);
+    }
+
+    /// `StreamSpecification` of CreateTable and UpdateTable.
+    fn stream_spec(&mut self) {
+        let Some(spec) = self.get("StreamSpecification") else {
+            return;
+        };
+        let enabled = spec.get("StreamEnabled").filter(|v| !v.is_null());
+        self.required(enabled, "streamSpecification.streamEnabled");
+        let view = spec.get("StreamViewType").filter(|v| !v.is_null());
+        self.one_of(view, "streamSpecification.streamViewType", STREAM_VIEW_TYPE);
+    }
+
+    /// A DynamoDB Streams ARN member.
+    fn stream_arn(&mut self, field: &str, at: &str, required: bool) {
+        let v = self.get(field);
+        if !required || self.required(v, at) {
+            self.length(v, at, 37, 1024);
+        }
     }
 
     fn enums(&mut self, fields: &[(&str, &str, &[&str])]) {
@@ -514,6 +540,7 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             let pt = c.get("ProvisionedThroughput");
             c.throughput(pt, "provisionedThroughput");
             c.enums(&[("BillingMode", "billingMode", BILLING)]);
+            c.stream_spec();
             for (field, at) in [
                 ("LocalSecondaryIndexes", "localSecondaryIndexes"),
                 ("GlobalSecondaryIndexes", "globalSecondaryIndexes"),
@@ -544,6 +571,41 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             let pt = c.get("ProvisionedThroughput");
             c.throughput(pt, "provisionedThroughput");
             c.enums(&[("BillingMode", "billingMode", BILLING)]);
+            c.stream_spec();
+        }
+        "ListStreams" => {
+            c.table_name(false);
+            c.stream_arn("ExclusiveStartStreamArn", "exclusiveStartStreamArn", false);
+            let limit = c.get("Limit");
+            c.range(limit, "limit", 1, Some(100));
+        }
+        "DescribeStream" => {
+            c.stream_arn("StreamArn", "streamArn", true);
+            let limit = c.get("Limit");
+            c.range(limit, "limit", 1, Some(100));
+            let start = c.get("ExclusiveStartShardId");
+            c.length(start, "exclusiveStartShardId", 28, 65);
+        }
+        "GetShardIterator" => {
+            c.stream_arn("StreamArn", "streamArn", true);
+            let shard = c.get("ShardId");
+            if c.required(shard, "shardId") {
+                c.length(shard, "shardId", 28, 65);
+            }
+            let ty = c.get("ShardIteratorType");
+            if c.required(ty, "shardIteratorType") {
+                c.one_of(ty, "shardIteratorType", SHARD_ITERATOR_TYPE);
+            }
+            let seq = c.get("SequenceNumber");
+            c.length(seq, "sequenceNumber", 21, 40);
+        }
+        "GetRecords" => {
+            let it = c.get("ShardIterator");
+            if c.required(it, "shardIterator") {
+                c.length(it, "shardIterator", 1, 2048);
+            }
+            let limit = c.get("Limit");
+            c.range(limit, "limit", 1, Some(1000));
         }
         "DeleteTable" | "DescribeTable" | "DescribeTimeToLive" => {
             table_op_name(req)?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::error::DdbError;
 use super::meta::{IndexMeta, KeySpec, PKey, TableMeta, key_value};
+use super::streams::{Change, Stream};
 use super::value::{AttrValue, Item, KeyVal, PartKey, item_size, key_order};
 use crate::journal::Record;
 use crate::table_record::TableRecord;
@@ -89,6 +90,9 @@ pub struct Table {
     /// Largest item collection (items sharing a partition key) in a table with local
     /// secondary indexes: 10 GB in DynamoDB; a field so tests can lower it.
     pub collection_limit: usize,
+    /// The table's latest stream (enabled, or disabled and still readable), which every
+    /// change is recorded in while it is enabled.
+    pub stream: Option<Stream>,
 }
 
 fn key_size(k: &KeyVal) -> usize {
@@ -127,6 +131,7 @@ impl Table {
             bytes: 0,
             ttl: BTreeSet::new(),
             collection_limit: ITEM_COLLECTION_LIMIT,
+            stream: None,
         }
     }
 
@@ -377,8 +382,28 @@ impl Table {
     }
 
     /// Store (or with `None`, delete) the item at `pk`; returns the previous item and
-    /// appends the journal record.
+    /// appends the journal records: the item's, and its stream record when the table has an
+    /// enabled stream and the item changed.
     pub fn write(
+        &mut self,
+        pk: PKey,
+        new: Option<Arc<Item>>,
+        change: Change,
+        records: &mut Vec<Record>,
+    ) -> Option<Arc<Item>> {
+        let old = self.store(pk.clone(), new.clone(), records);
+        if self.stream.as_ref().is_some_and(Stream::enabled) {
+            let keys = self.key_item(&pk);
+            if let Some(s) = self.stream.as_mut()
+                && let Some(r) = s.append(&keys, old.as_deref(), new.as_deref(), change)
+            {
+                records.push(r);
+            }
+        }
+        old
+    }
+
+    fn store(
         &mut self,
         pk: PKey,
         new: Option<Arc<Item>>,

@@ -21,6 +21,10 @@ pub enum ErrorCode {
     UnknownOperation,
     AccessDenied,
     InternalServerError,
+    /// DynamoDB Streams: a shard iterator older than 15 minutes.
+    ExpiredIterator,
+    /// DynamoDB Streams: a position whose records were trimmed.
+    TrimmedDataAccess,
 }
 
 impl ErrorCode {
@@ -48,6 +52,12 @@ impl ErrorCode {
             ErrorCode::LimitExceeded => "com.amazonaws.dynamodb.v20120810#LimitExceededException",
             ErrorCode::InternalServerError => {
                 "com.amazonaws.dynamodb.v20120810#InternalServerError"
+            }
+            ErrorCode::ExpiredIterator => {
+                "com.amazonaws.dynamodb.v20120810#ExpiredIteratorException"
+            }
+            ErrorCode::TrimmedDataAccess => {
+                "com.amazonaws.dynamodb.v20120810#TrimmedDataAccessException"
             }
         }
     }

@@ -579,6 +579,7 @@ impl TableEngine {
     ) -> Result<(Vec<Result<Applied, DdbError>>, Ticket), DdbError> {
         self.journal.check()?;
         let mut g = self.state.write();
+        let change = self.change();
         let mut records = Vec::with_capacity(writes.len());
         let out = writes
             .iter()
@@ -586,7 +587,7 @@ impl TableEngine {
                 let t = g.get_mut(&w.table)?;
                 let pk = w.pk(t)?;
                 let p = prepare(t, w, pk)?;
-                t.write(p.pk.clone(), p.new.clone(), &mut records);
+                t.write(p.pk.clone(), p.new.clone(), change, &mut records);
                 let metrics = metrics.then(|| t.collection_metrics(&p.pk.0)).flatten();
                 Ok(Applied {
                     prepared: p,
@@ -699,6 +700,7 @@ impl TableEngine {
         }
         self.journal.check()?;
         let mut g = self.state.write();
+        let change = self.change();
         let mut planned = Vec::with_capacity(writes.len());
         let mut seen: BTreeSet<(String, PKey)> = BTreeSet::new();
         for w in &writes {
@@ -722,7 +724,7 @@ impl TableEngine {
             if let Ok(t) = g.get_mut(&table) {
                 let u_new = new.as_deref().map(|i| write_units(None, Some(i)));
                 let hash = pk.0.clone();
-                let old = t.write(pk, new, &mut records);
+                let old = t.write(pk, new, change, &mut records);
                 metrics.add(t, &hash);
                 let u = write_units(old.as_deref(), None).max(u_new.unwrap_or(1.0));
                 match units.iter_mut().find(|(n, _)| *n == table) {
@@ -886,6 +888,7 @@ impl TableEngine {
     ) -> Result<(Value, Ticket), DdbError> {
         self.journal.check()?;
         let mut g = self.state.write();
+        let change = self.change();
         let mut pks = Vec::with_capacity(writes.len());
         let mut seen = BTreeSet::new();
         for w in writes {
@@ -950,7 +953,7 @@ impl TableEngine {
                 && let Ok(t) = g.get_mut(&table)
             {
                 let hash = p.pk.0.clone();
-                t.write(p.pk, p.new, &mut records);
+                t.write(p.pk, p.new, change, &mut records);
                 metrics.add(t, &hash);
             }
         }

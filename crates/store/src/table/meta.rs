@@ -51,7 +51,12 @@ pub struct TableMeta {
     /// The TTL attribute when TTL is enabled.
     pub ttl: Option<String>,
     pub deletion_protection: bool,
+    /// The stream view type while the table's stream is enabled.
     pub stream: Option<String>,
+    /// The label of the table's latest stream (kept after it is disabled, as DynamoDB keeps
+    /// `LatestStreamArn`).
+    #[serde(default)]
+    pub stream_label: Option<String>,
     /// When billing last switched to PAY_PER_REQUEST (seconds since the epoch), if it did.
     #[serde(default)]
     pub ppr_since: Option<f64>,
@@ -374,14 +379,30 @@ impl TableMeta {
         if let Some(t) = req.get("Tags") {
             tags = parse_tags(t)?;
         }
-        let stream = req
-            .get("StreamSpecification")
-            .filter(|s| s.get("StreamEnabled").and_then(|v| v.as_bool()) == Some(true))
-            .map(|s| {
-                opt_str(s, "StreamViewType")
-                    .unwrap_or("NEW_AND_OLD_IMAGES")
-                    .to_string()
-            });
+        let stream = match req.get("StreamSpecification").filter(|s| !s.is_null()) {
+            None => None,
+            Some(s) => {
+                let enabled = s.get("StreamEnabled").and_then(Value::as_bool) == Some(true);
+                match (enabled, opt_str(s, "StreamViewType")) {
+                    (true, Some(view)) => Some(view.to_string()),
+                    (true, None) => {
+                        return Err(DdbError::validation(
+                            "One or more parameter values were invalid: Table is being created with a stream enabled, UpdateViewType is required",
+                        ));
+                    }
+                    (false, Some(_)) => {
+                        return Err(DdbError::validation(
+                            "One or more parameter values were invalid: Table is being created with a stream disabled, UpdateViewType should not be specified",
+                        ));
+                    }
+                    (false, None) => None,
+                }
+            }
+        };
+        // The stream is created with the table; its label is the table's creation time.
+        let stream_label = stream
+            .as_ref()
+            .map(|_| crate::civil::iso8601_millis((created * 1000.0).round() as u64));
         Ok(TableMeta {
             name,
             id,
@@ -400,8 +421,16 @@ impl TableMeta {
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false),
             stream,
+            stream_label,
             ppr_since: None,
         })
+    }
+
+    /// The ARN of the table's latest stream, if it ever had one.
+    pub fn latest_stream_arn(&self) -> Option<String> {
+        self.stream_label
+            .as_ref()
+            .map(|l| super::streams::stream_arn(&self.name, l))
     }
 
     pub fn index(&self, name: &str) -> Option<&IndexMeta> {
@@ -412,7 +441,7 @@ impl TableMeta {
         self.hash.name == n || self.range.as_ref().is_some_and(|r| r.name == n)
     }
 
-    fn key_schema_json(hash: &KeySpec, range: &Option<KeySpec>) -> Value {
+    pub(crate) fn key_schema_json(hash: &KeySpec, range: &Option<KeySpec>) -> Value {
         let mut v = vec![json!({"AttributeName": hash.name, "KeyType": "HASH"})];
         if let Some(r) = range {
             v.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
@@ -457,8 +486,10 @@ impl TableMeta {
         }
         if let Some(view) = &self.stream {
             d["StreamSpecification"] = json!({"StreamEnabled": true, "StreamViewType": view});
-            d["LatestStreamLabel"] = json!("2000-01-01T00:00:00.000");
-            d["LatestStreamArn"] = json!(format!("{arn}/stream/2000-01-01T00:00:00.000"));
+        }
+        if let (Some(label), Some(latest)) = (&self.stream_label, self.latest_stream_arn()) {
+            d["LatestStreamLabel"] = json!(label);
+            d["LatestStreamArn"] = json!(latest);
         }
         let mut gsis = Vec::new();
         let mut lsis = Vec::new();

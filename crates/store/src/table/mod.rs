@@ -19,6 +19,8 @@
 //!   PartiQL SELECT statements.
 //! - [`partiql`]: ExecuteStatement, BatchExecuteStatement and ExecuteTransaction (a PartiQL
 //!   lexer and parser binding statements onto the expression language).
+//! - [`streams`]: DynamoDB Streams: the change records every write appends, their retention,
+//!   and ListStreams / DescribeStream / GetShardIterator / GetRecords.
 //! - [`admin`]: table operations (create, describe, list, update, delete, tags, TTL).
 //! - [`error`]: [`DdbError`] with AWS's error codes.
 //! - [`req`]: request-reading helpers.
@@ -37,6 +39,7 @@ pub mod partiql;
 pub mod query;
 pub mod req;
 pub mod shape;
+pub mod streams;
 pub mod value;
 
 use std::collections::BTreeMap;
@@ -56,6 +59,8 @@ pub use error::{DdbError, ErrorCode};
 #[derive(Debug, Default)]
 pub struct TableState {
     pub tables: Vec<Table>,
+    /// Every stream, in ARN order, each with its records.
+    pub streams: Vec<streams::Stream>,
 }
 
 /// Load the table engine's state from the database.
@@ -86,8 +91,49 @@ pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<TableState> {
         t.load(item)
             .map_err(|e| bad(format!("table {tbl}: bad item: {e}")))?;
     }
+    let mut metas: BTreeMap<String, streams::StreamMeta> = BTreeMap::new();
+    let mut stmt = conn.prepare("SELECT arn, meta FROM ddb_streams")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (arn, meta) = row?;
+        let meta = serde_json::from_str(&meta)
+            .map_err(|e| bad(format!("stream {arn}: bad definition: {e}")))?;
+        metas.insert(arn, meta);
+    }
+    let mut records: BTreeMap<String, std::collections::VecDeque<streams::StreamRecord>> =
+        BTreeMap::new();
+    let mut stmt =
+        conn.prepare("SELECT arn, seq, at, record FROM ddb_stream_records ORDER BY arn, seq")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (arn, seq, at, body) = row?;
+        let body: Value = serde_json::from_str(&body)
+            .map_err(|e| bad(format!("stream {arn}: bad record: {e}")))?;
+        records
+            .entry(arn)
+            .or_default()
+            .push_back(streams::StreamRecord {
+                seq: seq as u64,
+                at_ms: at as u64,
+                body: Arc::new(body),
+            });
+    }
+    let streams = metas
+        .into_iter()
+        .map(|(arn, meta)| {
+            streams::Stream::recovered(meta, records.remove(&arn).unwrap_or_default())
+        })
+        .collect();
     Ok(TableState {
         tables: tables.into_values().collect(),
+        streams,
     })
 }
 
@@ -95,6 +141,9 @@ pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<TableState> {
 #[derive(Debug, Default)]
 pub struct Tables {
     pub by_name: BTreeMap<String, Table>,
+    /// Streams that are no longer their table's latest (replaced, or the table was deleted),
+    /// by ARN; readable until they age out.
+    pub old_streams: BTreeMap<String, streams::Stream>,
 }
 
 impl Tables {
@@ -120,6 +169,8 @@ pub struct TableEngine {
     pub(crate) clock: Arc<dyn Clock>,
     /// Second (clock time) of the last TTL sweep; sweeps run at most once per second.
     last_sweep: AtomicU64,
+    /// Second (clock time) of the last stream retention sweep.
+    last_stream_sweep: AtomicU64,
     ids: AtomicU64,
     /// How long (ms) tables and indexes stay CREATING / UPDATING / DELETING.
     status_delay_ms: AtomicU64,
@@ -170,16 +221,32 @@ impl TableEngine {
     }
 
     pub fn from_state(state: TableState, journal: Journal, clock: Arc<dyn Clock>) -> Self {
-        let by_name = state
+        let mut by_name: BTreeMap<String, Table> = state
             .tables
             .into_iter()
             .map(|t| (t.meta.name.clone(), t))
             .collect();
+        let mut old_streams = BTreeMap::new();
+        for s in state.streams {
+            match by_name
+                .get_mut(&s.meta.table)
+                .filter(|t| t.meta.latest_stream_arn().as_deref() == Some(s.meta.arn.as_str()))
+            {
+                Some(t) => t.stream = Some(s),
+                None => {
+                    old_streams.insert(s.meta.arn.clone(), s);
+                }
+            }
+        }
         TableEngine {
-            state: RwLock::new(Tables { by_name }),
+            state: RwLock::new(Tables {
+                by_name,
+                old_streams,
+            }),
             journal,
             clock,
             last_sweep: AtomicU64::new(0),
+            last_stream_sweep: AtomicU64::new(0),
             ids: AtomicU64::new(0),
             status_delay_ms: AtomicU64::new(0),
             next_transition: AtomicU64::new(u64::MAX),
@@ -206,7 +273,7 @@ impl TableEngine {
 
     /// Finish every status transition that is due: CREATING/UPDATING tables and indexes
     /// become ACTIVE, DELETING ones disappear.
-    fn settle(&self) {
+    pub(crate) fn settle(&self) {
         let now = self.clock.now().as_millis();
         if self.next_transition.load(Ordering::Relaxed) > now {
             return;
@@ -248,6 +315,7 @@ impl TableEngine {
         constraints::check_expression_params(op, req)?;
         self.settle();
         self.sweep_ttl();
+        self.sweep_streams();
         match op {
             "CreateTable" => self.create_table(req),
             "DescribeTable" => self.describe_table(req).map(ready),
@@ -320,13 +388,22 @@ impl TableEngine {
         }
         let mut g = self.state.write();
         let mut records = Vec::new();
+        let change = streams::Change {
+            by_ttl: true,
+            ..self.change()
+        };
         for t in g.by_name.values_mut() {
             for pk in t.expired(now) {
-                t.write(pk, None, &mut records);
+                t.write(pk, None, change, &mut records);
             }
         }
         // Expiry deletions are not acknowledged to anyone; after a crash they are redone.
         drop(self.journal.submit(records));
+    }
+
+    /// A change made by a request now, for stream records.
+    pub(crate) fn change(&self) -> streams::Change {
+        streams::Change::request(self.clock.now().as_millis())
     }
 
     pub(crate) fn submit(&self, records: Vec<Record>) -> Ticket {

@@ -358,6 +358,24 @@ const EXECUTE_TRANSACTION: &[(&str, Shape)] = &[
 ];
 
 /// The members of `op`'s request, for the operations whose shapes are modelled.
+const LIST_STREAMS: &[(&str, Shape)] = &[
+    ("TableName", Str),
+    ("Limit", Int),
+    ("ExclusiveStartStreamArn", Str),
+];
+const DESCRIBE_STREAM: &[(&str, Shape)] = &[
+    ("StreamArn", Str),
+    ("Limit", Int),
+    ("ExclusiveStartShardId", Str),
+];
+const GET_SHARD_ITERATOR: &[(&str, Shape)] = &[
+    ("StreamArn", Str),
+    ("ShardId", Str),
+    ("ShardIteratorType", Str),
+    ("SequenceNumber", Str),
+];
+const GET_RECORDS: &[(&str, Shape)] = &[("ShardIterator", Str), ("Limit", Int)];
+
 fn members(op: &str) -> Option<&'static [(&'static str, Shape)]> {
     Some(match op {
         "GetItem" => GET,
@@ -381,6 +399,11 @@ fn members(op: &str) -> Option<&'static [(&'static str, Shape)]> {
         "ExecuteStatement" => EXECUTE_STATEMENT,
         "BatchExecuteStatement" => BATCH_EXECUTE_STATEMENT,
         "ExecuteTransaction" => EXECUTE_TRANSACTION,
+        // DynamoDB Streams (`DynamoDBStreams_20120810`).
+        "ListStreams" => LIST_STREAMS,
+        "DescribeStream" => DESCRIBE_STREAM,
+        "GetShardIterator" => GET_SHARD_ITERATOR,
+        "GetRecords" => GET_RECORDS,
         _ => return None,
     })
 }

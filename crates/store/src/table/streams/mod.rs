@@ -338,6 +338,23 @@ fn trimmed() -> DdbError {
     )
 }
 
+/// A stream ARN must be shaped like one (`arn:aws:dynamodb:<region>:<account>:table/<name>/
+/// stream/<label>`): DynamoDB Streams refuses other strings as invalid before it looks for
+/// the stream, and answers ResourceNotFoundException only for well-formed ARNs.
+fn check_arn(arn: &str, member: &str) -> Result<(), DdbError> {
+    let shaped = arn
+        .strip_prefix("arn:aws:dynamodb:")
+        .and_then(|rest| rest.splitn(3, ':').nth(2))
+        .and_then(|res| res.strip_prefix("table/"))
+        .and_then(|res| res.split_once("/stream/"))
+        .is_some_and(|(table, label)| !table.is_empty() && !label.is_empty());
+    if shaped {
+        Ok(())
+    } else {
+        Err(DdbError::validation(format!("Invalid {member}: {arn}")))
+    }
+}
+
 fn parse_seq(s: &str) -> Result<u64, DdbError> {
     s.parse::<u64>()
         .map_err(|_| DdbError::validation(format!("Invalid SequenceNumber: {s}")))
@@ -367,6 +384,7 @@ impl TableEngine {
                 "Start of structure or map found where not expected",
             ));
         }
+        super::shape::check(op, req)?;
         super::constraints::check(op, req)?;
         // The background work DynamoDB does runs before stream reads too, so a reader sees
         // TTL deletions and trims without another DynamoDB request.
@@ -434,6 +452,9 @@ impl TableEngine {
     fn list_streams(&self, req: &Value) -> Result<Value, DdbError> {
         let table = req.get("TableName").and_then(Value::as_str);
         let start = req.get("ExclusiveStartStreamArn").and_then(Value::as_str);
+        if let Some(a) = start {
+            check_arn(a, "ExclusiveStartStreamArn")?;
+        }
         let limit = req.get("Limit").and_then(Value::as_u64).unwrap_or(100) as usize;
         let g = self.state.read();
         let mut all: Vec<&Stream> = g
@@ -459,11 +480,16 @@ impl TableEngine {
 
     fn describe_stream(&self, req: &Value) -> Result<Value, DdbError> {
         let arn = req.get("StreamArn").and_then(Value::as_str).unwrap_or("");
+        check_arn(arn, "StreamArn")?;
         let g = self.state.read();
         let s = g.stream(arn)?;
         let mut d = s.describe();
-        // One shard: starting after it leaves none.
-        if req.get("ExclusiveStartShardId").and_then(Value::as_str) == Some(&s.shard_id()) {
+        // Shards are listed in id order after ExclusiveStartShardId, which need not exist.
+        if req
+            .get("ExclusiveStartShardId")
+            .and_then(Value::as_str)
+            .is_some_and(|start| start >= s.shard_id().as_str())
+        {
             d["Shards"] = json!([]);
         }
         Ok(json!({ "StreamDescription": d }))
@@ -477,6 +503,12 @@ impl TableEngine {
             .and_then(Value::as_str)
             .unwrap_or("");
         let seq = req.get("SequenceNumber").and_then(Value::as_str);
+        check_arn(arn, "StreamArn")?;
+        if seq.is_some() && matches!(ty, "TRIM_HORIZON" | "LATEST") {
+            return Err(DdbError::validation(format!(
+                "Invalid SequenceNumber: a SequenceNumber must not be given with ShardIteratorType {ty}"
+            )));
+        }
         let g = self.state.read();
         let s = g.stream(arn)?;
         if shard != s.shard_id() {

@@ -386,6 +386,9 @@ fn iterators_start_where_asked_and_expire_after_15_minutes() {
         .code,
         ErrorCode::Validation
     );
+    // Members of the wrong JSON type fail before any check, as in DynamoDB.
+    let typed = streams_err(&e, "GetRecords", json!({"ShardIterator": 5}));
+    assert_eq!(typed.code, ErrorCode::Serialization);
 
     clock.advance(Duration::from_millis(ITERATOR_LIFETIME_MS + 1));
     let expired = streams_err(&e, "GetRecords", json!({"ShardIterator": next}));
@@ -395,6 +398,39 @@ fn iterators_start_where_asked_and_expire_after_15_minutes() {
         "{}",
         expired.message
     );
+    // A SequenceNumber only goes with AT_ / AFTER_SEQUENCE_NUMBER, and is required there.
+    let with_seq = streams_err(
+        &e,
+        "GetShardIterator",
+        json!({"StreamArn": arn, "ShardId": shard(&e, &arn), "ShardIteratorType": "LATEST", "SequenceNumber": seq(0)}),
+    );
+    assert_eq!(with_seq.code, ErrorCode::Validation);
+    let without = streams_err(
+        &e,
+        "GetShardIterator",
+        json!({"StreamArn": arn, "ShardId": shard(&e, &arn), "ShardIteratorType": "AT_SEQUENCE_NUMBER"}),
+    );
+    assert_eq!(without.code, ErrorCode::Validation);
+    // A string that is no stream ARN is invalid; a well-formed ARN of no stream is not found.
+    let malformed = streams_err(
+        &e,
+        "DescribeStream",
+        json!({"StreamArn": "sdfadfsdfnlfkajakfgjalksfgklasjklasdjfklasdfasdfgasf"}),
+    );
+    assert_eq!(malformed.code, ErrorCode::Validation);
+    let missing = streams_err(
+        &e,
+        "DescribeStream",
+        json!({"StreamArn": arn.replace("/tbl/", "/nope/")}),
+    );
+    assert_eq!(missing.code, ErrorCode::ResourceNotFound);
+    // Shards are listed after ExclusiveStartShardId, whether or not it exists.
+    let after = streams(
+        &e,
+        "DescribeStream",
+        json!({"StreamArn": arn, "ExclusiveStartShardId": "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"}),
+    );
+    assert_eq!(after["StreamDescription"]["Shards"], json!([]));
     let unknown = streams_err(
         &e,
         "GetShardIterator",

@@ -358,6 +358,9 @@ impl Virtual {
             self.apply(e, now, false, b);
         }
         self.reconcile(now, b);
+        // kube-scheduler binds the new pods that fit before the provisioner looks: Karpenter
+        // only ever sees the pods the scheduler could not place.
+        self.place(now);
         (step.events, created)
     }
 

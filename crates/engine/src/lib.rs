@@ -412,8 +412,8 @@ impl Engine {
     }
 
     /// The due ScaledJobs' polls at `now`: an [`Effect::Jobs`] per poll that creates or
-    /// deletes. Carry them out before [`Engine::step`], so the new Jobs' pods are pending
-    /// when provisioning looks.
+    /// deletes. Carry them out (and let the scheduler bind the new pods that fit) before
+    /// [`Engine::step`], so the pods that fit nowhere are pending when provisioning looks.
     pub fn step_jobs(&mut self, now: Timestamp, inputs: &[(WorkloadKey, JobInput<'_>)]) -> Step {
         let mut step = Step::default();
         for (key, input) in inputs {

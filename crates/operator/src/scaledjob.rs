@@ -2,9 +2,11 @@
 //!
 //! Every ScaledJob gets one poll loop. Each poll (every `pollingInterval`, and at once when the
 //! ScaledJob changes) it reads the triggers' metrics, lists the ScaledJob's Jobs (label
-//! `scaledjob.keda.sh/name`) and their pods, asks [`autoscale::scaledjob::step::step`] what to
-//! do — every decision (how many Jobs, which to delete for a rollout or the history limits) is
-//! made there — and carries it out: deletes Jobs, creates Jobs from `jobTargetRef` the way
+//! `scaledjob.keda.sh/name`) and their pods, asks the engine's poll loop
+//! ([`engine::JobLoop`], the one the twin and the simulator run, deciding with
+//! [`autoscale::scaledjob::step::step`]) what to do — every decision (how many Jobs, which to
+//! delete for a rollout or the history limits, when to poll next) is made there — and carries
+//! it out: deletes Jobs, creates Jobs from `jobTargetRef` the way
 //! KEDA's executor makes them (`generateName: <name>-`, KEDA's labels and the ScaledJob's own,
 //! the `scaledjob.keda.sh/generation` annotation and the ScaledJob's annotations, the ScaledJob
 //! as controlling owner, `restartPolicy: OnFailure` when unset), and writes status (`Ready`,
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autoscale::scaledjob::step::{
-    self, ANNOTATION_GENERATION, Config, Finished, JobsPlan, LABEL_NAME, ObservedJob, ObservedPod,
+    ANNOTATION_GENERATION, Config, Finished, JobsPlan, LABEL_NAME, ObservedJob, ObservedPod,
 };
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
@@ -167,7 +169,8 @@ async fn watch_namespace(
 /// What a loop built from one version of its ScaledJob.
 struct Built {
     fingerprint: u64,
-    config: Config,
+    /// The engine's poll loop of this ScaledJob (the one the twin and the simulator run).
+    job_loop: engine::JobLoop,
     scalers: Vec<Box<dyn autoscale::Scaler>>,
 }
 
@@ -279,9 +282,10 @@ async fn build(ctx: &Context, sj: &crd::ScaledJob, built: &mut Option<Built>) ->
         .map_err(|e| Error::Invalid(format!("spec.triggers[{i}] ({}): {e}", t.trigger_type)))?;
         scalers.push(s);
     }
+    let key = engine::WorkloadKey::new(config.namespace.clone(), config.name.clone());
     *built = Some(Built {
         fingerprint,
-        config,
+        job_loop: engine::JobLoop::new(key, config, ctx.clock.now()),
         scalers,
     });
     Ok(())
@@ -295,13 +299,13 @@ async fn poll(
     built: &mut Option<Built>,
 ) -> Result<Duration> {
     build(ctx, sj, built).await?;
-    let Some(b) = built.as_ref() else {
+    let Some(b) = built.as_mut() else {
         return Ok(RETRY);
     };
-    let cfg = &b.config;
     let now = ctx.clock.now();
+    let paused = b.job_loop.config().paused;
     let mut samples = Vec::with_capacity(b.scalers.len());
-    if !cfg.paused {
+    if !paused {
         for s in &b.scalers {
             samples.push(
                 match tokio::time::timeout(SCALER_TIMEOUT, s.get_metric_and_activity(now)).await {
@@ -312,12 +316,23 @@ async fn poll(
             );
         }
     }
-    let jobs = observe_jobs(ctx, cfg).await?;
-    let plan = step::step(cfg, now, &samples, &jobs);
+    let jobs = observe_jobs(ctx, b.job_loop.config()).await?;
+    // The engine's loop decides (KEDA's executor) and keeps the cadence; this controller
+    // publishes its own events, which count the Jobs the API server actually created.
+    let mut events = engine::Recorder::new(Duration::ZERO);
+    let plan = b.job_loop.step(
+        now,
+        &engine::JobInput {
+            samples: &samples,
+            jobs: &jobs,
+        },
+        &mut events,
+    );
+    let cfg = b.job_loop.config();
     tracing::debug!(scaledjob = %cfg.name, namespace = %cfg.namespace, reason = %plan.reason, "ScaledJob poll");
     apply(ctx, recorder, sj, cfg, &plan).await?;
     write_status(ctx, recorder, sj, &plan).await;
-    Ok(plan.next_poll.since(now).max(Duration::from_millis(100)))
+    Ok(b.job_loop.due().since(now).max(Duration::from_millis(100)))
 }
 
 /// The ScaledJob's Jobs and (for unfinished ones) their pods.

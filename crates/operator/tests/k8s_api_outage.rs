@@ -6,15 +6,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use operator::crd::{NodeClaim, NodePool};
-use operator::provider::CloudProvider;
-use operator::provider::kwok::Kwok;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -123,38 +120,13 @@ async fn the_node_side_waits_out_an_api_outage_and_plans_what_came_meanwhile() {
     // The node side, on the proxied client.
     let proxy = Proxy::start("127.0.0.1:6443").await;
     let client = client_via(cp, proxy.port).await;
-    let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
-    let ctx = operator::context::Context {
-        client: client.clone(),
-        clock: clock.clone(),
-        metrics: Arc::new(operator::server::Metrics::default()),
-        settings: Arc::new(operator::context::Settings::default()),
-        pods: None,
-    };
-    let provider: Arc<dyn CloudProvider> = Arc::new(
-        Kwok::new(
-            client.clone(),
-            clock.clone(),
-            Arc::new(provision::catalog::Catalog::aws()),
-        )
-        .with_boot_delay(Duration::from_secs(1)),
-    );
-    let (stop, rx) = watch::channel(false);
-    let (informers, _) = operator::informers::Informers::start(&client, &rx);
-    let kubelet = tokio::spawn(Kwok::run_kubelet(
-        client.clone(),
-        clock,
-        informers.clone(),
-        rx.clone(),
-    ));
-    let nodes = tokio::spawn(operator::nodes::run(
-        ctx,
-        provider,
-        engine::Policy::preset(engine::PolicyName::Kedge),
+    let node_side = common::NodeSide::start(
+        &client,
         operator::nodes::IntentBoard::default(),
-        informers.clone(),
-        rx,
-    ));
+        &[],
+        Duration::from_secs(1),
+    );
+    let informers = node_side.informers.clone();
 
     let pods: Api<Pod> = Api::namespaced(direct.clone(), &ns);
     let claims: Api<NodeClaim> = Api::all(direct.clone());
@@ -229,12 +201,5 @@ async fn the_node_side_waits_out_an_api_outage_and_plans_what_came_meanwhile() {
     assert_eq!(claims.list(&pool_claims).await.unwrap().items.len(), 2);
 
     // Nothing panicked; everything stops.
-    let _ = stop.send(true);
-    for t in [kubelet, nodes] {
-        let r = tokio::time::timeout(Duration::from_secs(30), t)
-            .await
-            .expect("stops on shutdown")
-            .expect("no panic");
-        assert!(r.is_ok(), "{:?}", r.err());
-    }
+    node_side.stop().await;
 }

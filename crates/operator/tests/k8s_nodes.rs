@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -14,10 +13,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use operator::crd::{NodeClaim, NodePool};
 use operator::nodes::IntentBoard;
-use operator::provider::CloudProvider;
-use operator::provider::kwok::Kwok;
 use serde_json::json;
-use tokio::sync::watch;
 
 async fn nodepool(client: &kube::Client, name: &str) {
     let np: kube::api::DynamicObject = serde_json::from_value(json!({
@@ -86,10 +82,7 @@ async fn wait_unschedulable(pods: &Api<Pod>, name: &str, n: usize) {
     .await;
 }
 
-struct Operator {
-    stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
+struct Operator(common::NodeSide);
 
 impl Operator {
     fn start(client: &kube::Client) -> Operator {
@@ -98,66 +91,16 @@ impl Operator {
 
     /// With `unavailable` instance types failing to launch (simulated insufficient capacity).
     fn start_with(client: &kube::Client, intents: IntentBoard, unavailable: &[&str]) -> Operator {
-        let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
-        let ctx = operator::context::Context {
-            client: client.clone(),
-            clock: clock.clone(),
-            metrics: Arc::new(operator::server::Metrics::default()),
-            settings: Arc::new(operator::context::Settings::default()),
-            pods: None,
-        };
-        let provider: Arc<dyn CloudProvider> = Arc::new(
-            Kwok::new(
-                client.clone(),
-                clock.clone(),
-                Arc::new(provision::catalog::Catalog::aws()),
-            )
-            .with_boot_delay(Duration::from_secs(2))
-            .with_unavailable(
-                unavailable
-                    .iter()
-                    .map(|t| operator::provider::kwok::UnavailableOffering::instance_type(t)),
-            ),
-        );
-        let (stop, rx) = watch::channel(false);
-        let (informers, _) = operator::informers::Informers::start(client, &rx);
-        let kubelet = tokio::spawn(Kwok::run_kubelet(
-            client.clone(),
-            clock,
-            informers.clone(),
-            rx.clone(),
-        ));
-        let prov = tokio::spawn(operator::nodes::run(
-            ctx,
-            provider,
-            engine::Policy::preset(engine::PolicyName::Kedge),
+        Operator(common::NodeSide::start(
+            client,
             intents,
-            informers,
-            rx,
-        ));
-        let tasks = vec![
-            tokio::spawn(async move {
-                if let Ok(Err(e)) = kubelet.await {
-                    panic!("kubelet: {e}");
-                }
-            }),
-            tokio::spawn(async move {
-                if let Ok(Err(e)) = prov.await {
-                    panic!("node side: {e}");
-                }
-            }),
-        ];
-        Operator { stop, tasks }
+            unavailable,
+            Duration::from_secs(2),
+        ))
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            tokio::time::timeout(Duration::from_secs(30), t)
-                .await
-                .expect("operator tasks stop on shutdown")
-                .expect("operator tasks do not panic");
-        }
+        self.0.stop().await
     }
 }
 

@@ -172,3 +172,90 @@ pub async fn sqs(region: &str) -> Sqs {
         _stop: tx,
     }
 }
+
+/// The operator's node side under test (the kwok provider and kubelet, the shared informers,
+/// `operator::nodes::run` with the `kedge` policy) on `client`, on the system clock.
+pub struct NodeSide {
+    pub stop: tokio::sync::watch::Sender<bool>,
+    pub informers: operator::informers::Informers,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl NodeSide {
+    /// Kwok nodes boot in `boot`; `unavailable` instance types fail to launch (simulated
+    /// insufficient capacity).
+    pub fn start(
+        client: &kube::Client,
+        intents: operator::nodes::IntentBoard,
+        unavailable: &[&str],
+        boot: std::time::Duration,
+    ) -> NodeSide {
+        use operator::provider::kwok::{Kwok, UnavailableOffering};
+        use std::sync::Arc;
+        let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
+        let ctx = operator::context::Context {
+            client: client.clone(),
+            clock: clock.clone(),
+            metrics: Arc::new(operator::server::Metrics::default()),
+            settings: Arc::new(operator::context::Settings::default()),
+            pods: None,
+        };
+        let provider: Arc<dyn operator::provider::CloudProvider> = Arc::new(
+            Kwok::new(
+                client.clone(),
+                clock.clone(),
+                Arc::new(provision::catalog::Catalog::aws()),
+            )
+            .with_boot_delay(boot)
+            .with_unavailable(
+                unavailable
+                    .iter()
+                    .map(|t| UnavailableOffering::instance_type(t)),
+            ),
+        );
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let (informers, _) = operator::informers::Informers::start(client, &rx);
+        let kubelet = tokio::spawn(Kwok::run_kubelet(
+            client.clone(),
+            clock,
+            informers.clone(),
+            rx.clone(),
+        ));
+        let prov = tokio::spawn(operator::nodes::run(
+            ctx,
+            provider,
+            engine::Policy::preset(engine::PolicyName::Kedge),
+            intents,
+            informers.clone(),
+            rx,
+        ));
+        let tasks = vec![
+            tokio::spawn(async move {
+                if let Ok(Err(e)) = kubelet.await {
+                    panic!("kubelet: {e}");
+                }
+            }),
+            tokio::spawn(async move {
+                if let Ok(Err(e)) = prov.await {
+                    panic!("node side: {e}");
+                }
+            }),
+        ];
+        NodeSide {
+            stop,
+            informers,
+            tasks,
+        }
+    }
+
+    /// Stop it; every task ends within 30 s and none panicked.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            tokio::time::timeout(std::time::Duration::from_secs(30), t)
+                .await
+                .expect("operator tasks stop on shutdown")
+                .expect("operator tasks do not panic");
+        }
+    }
+}

@@ -110,20 +110,10 @@ impl Disruptor {
     /// Whether a step at `now` runs the core's simulation (a pass is due, or a command's
     /// validation): only then does it read the PodDisruptionBudgets, so a substrate that has
     /// to fetch them fetches them only then.
-    pub fn simulates(
-        &self,
-        now: Timestamp,
-        policy: &Policy,
-        last_scale: Option<Timestamp>,
-    ) -> bool {
+    pub fn simulates(&self, now: Timestamp, policy: &Policy) -> bool {
         match &self.phase {
-            Phase::Idle => {
-                now >= self.next_pass
-                    && !last_scale.is_some_and(|t| {
-                        !policy.consolidation_settle.is_zero()
-                            && now < t.add(policy.consolidation_settle)
-                    })
-            }
+            // A pass runs during a settle too: empty nodes are not held by it.
+            Phase::Idle => now >= self.next_pass,
             Phase::Validating { since, .. } => now >= since.add(policy.validation_delay),
             Phase::Replacing { .. } | Phase::Draining { .. } => false,
         }
@@ -216,15 +206,18 @@ impl Disruptor {
         if now < self.next_pass {
             return Phase::Idle;
         }
-        // Held back: look again when the hold ends (a settle), or at the next poll.
-        if let Some(t) = last_scale
-            && !policy.consolidation_settle.is_zero()
-            && now < t.add(policy.consolidation_settle)
-        {
-            self.next_pass = t.add(policy.consolidation_settle);
-            return Phase::Idle;
-        }
         self.next_pass = now.add(policy.disruption_poll);
+        // While a scale settles (the replica counts changed less than `consolidation_settle`
+        // ago) only empty nodes are taken: a node with no pods left is not judged halfway
+        // through a scale-in, so holding it only costs money. Look again at the next poll or
+        // when the settle ends, whichever is first.
+        let settle_end = last_scale
+            .filter(|_| !policy.consolidation_settle.is_zero())
+            .map(|t| t.add(policy.consolidation_settle))
+            .filter(|end| now < *end);
+        if let Some(end) = settle_end {
+            self.next_pass = self.next_pass.min(end);
+        }
         if policy.gate_consolidation_on_scale_out && cluster.scaling_out() {
             return Phase::Idle;
         }
@@ -244,8 +237,20 @@ impl Disruptor {
                 rec.record(now, Topic::Disrupt, obj, "DisruptionBlocked", msg.clone());
             }
         }
-        let Some(cmd) = d.commands.into_iter().next() else {
-            self.consolidated = Some((fp, now));
+        let found = !d.commands.is_empty();
+        let next = if settle_end.is_some() {
+            d.commands
+                .into_iter()
+                .find(|c| c.kind == provision::DisruptionKind::Empty)
+        } else {
+            d.commands.into_iter().next()
+        };
+        let Some(cmd) = next else {
+            // "Consolidated" only when the pass found nothing at all, not when the settle
+            // held a command back.
+            if !found {
+                self.consolidated = Some((fp, now));
+            }
             return Phase::Idle;
         };
         self.consolidated = None;
@@ -726,15 +731,14 @@ mod tests {
         assert_eq!(d.phase(), &Phase::Idle);
         let policy = Policy::preset(PolicyName::KedaKarpenter);
         assert!(
-            d.simulates(later, &policy, None),
+            d.simulates(later, &policy),
             "the next pass is due at once"
         );
         let kedge = Policy::preset(PolicyName::Kedge);
         assert!(
-            !d.simulates(later, &kedge, Some(later)),
-            "consolidation settles after a scale"
+            d.simulates(later, &kedge),
+            "a pass runs while a scale settles (it may take empty nodes)"
         );
-        assert!(d.simulates(later.add(kedge.consolidation_settle), &kedge, Some(later)));
         let ev = rec.take();
         assert_eq!(ev.len(), 1);
         assert!(ev[0].message.contains("could not be created (forbidden)"));
@@ -745,17 +749,17 @@ mod tests {
         let t0 = Timestamp::from_secs(1000);
         let policy = Policy::preset(PolicyName::KedaKarpenter);
         let mut d = Disruptor::new(t0);
-        assert!(d.simulates(t0, &policy, None));
+        assert!(d.simulates(t0, &policy));
         let mut c = Cluster::default();
         let mut rec = Recorder::default();
         assert!(step(&mut d, &mut c, t0, &mut rec).is_empty());
-        assert!(!d.simulates(t0.add(Duration::from_secs(9)), &policy, None));
-        assert!(d.simulates(t0.add(policy.disruption_poll), &policy, None));
+        assert!(!d.simulates(t0.add(Duration::from_secs(9)), &policy));
+        assert!(d.simulates(t0.add(policy.disruption_poll), &policy));
         d.phase = Phase::Validating {
             cmd: cmd(&["n1"]),
             since: t0,
         };
-        assert!(!d.simulates(t0.add(Duration::from_secs(14)), &policy, None));
-        assert!(d.simulates(t0.add(policy.validation_delay), &policy, None));
+        assert!(!d.simulates(t0.add(Duration::from_secs(14)), &policy));
+        assert!(d.simulates(t0.add(policy.validation_delay), &policy));
     }
 }

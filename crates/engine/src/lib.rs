@@ -173,7 +173,7 @@ impl NodeEngine {
     /// Whether [`NodeEngine::disrupt`] at `now` runs the core's simulation and so reads
     /// `Cluster::pdbs` (a substrate that lists them per pass lists them only then).
     pub fn disruption_simulates(&self, now: Timestamp) -> bool {
-        self.disruptor.simulates(now, &self.policy, self.last_scale)
+        self.disruptor.simulates(now, &self.policy)
     }
 
     /// Claim `name` of a [`Effect::Launch`] could not be created (the API refused it; not a

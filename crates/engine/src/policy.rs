@@ -46,8 +46,9 @@
 //! - busy-aware drains: idle consumers of a disrupted node go first, busy ones when they go
 //!   idle or at the drain deadline;
 //! - consolidation waits while pods are pending or nodes are launching (a scale-out is in
-//!   progress) and until the replica counts have been steady for 20 s (a scale-in has
-//!   settled: no replacement is launched for pods about to go), and a replacement must save at
+//!   progress) and, for nodes that still hold pods, until the replica counts have been steady
+//!   for 20 s (a scale-in has settled: no replacement is launched for pods about to go; an
+//!   empty node has nothing to judge and goes without waiting), and a replacement must save at
 //!   least 10 %;
 //! - no scale-out storm: while at least half of a target's consumers are crash-looping
 //!   (`CrashLoopBackOff` after runs shorter than 10 s: a bad release) and none is at work,
@@ -181,9 +182,10 @@ pub struct Policy {
     pub drain_timeout: Duration,
     /// No consolidation while pods are pending or nodes are launching.
     pub gate_consolidation_on_scale_out: bool,
-    /// No consolidation until the replica counts have not changed for this long: nodes are
-    /// judged once the pods that will stay on them are known, not halfway through a scale-in
-    /// (a replacement launched for pods about to go is churn).
+    /// No consolidation of nodes that hold pods until the replica counts have not changed for
+    /// this long: nodes are judged once the pods that will stay on them are known, not halfway
+    /// through a scale-in (a replacement launched for pods about to go is churn). Empty nodes
+    /// are not held by it.
     pub consolidation_settle: Duration,
     /// Skip consolidation while nothing changed since a pass found nothing (Karpenter's
     /// consolidated state), for at most this long.

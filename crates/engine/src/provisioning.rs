@@ -14,7 +14,6 @@
 //! One [`plan`] call decides; claims planned for phantom pods are ordinary claims, so the pods
 //! find them in flight when they turn pending.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use clock::Timestamp;
@@ -92,7 +91,10 @@ struct Announced {
 #[derive(Debug, Clone)]
 pub struct Provisioner {
     batcher: Batcher,
-    seen: HashSet<u64>,
+    /// The pending pods of the last step, as sorted [`pending_id`]s.
+    seen: Vec<u64>,
+    /// Scratch for this step's ids (kept to reuse its allocation).
+    keys: Vec<u64>,
     announced: Vec<Announced>,
     intent_ttl: Duration,
 }
@@ -101,7 +103,8 @@ impl Provisioner {
     pub fn new(batch_idle: Duration, batch_max: Duration, intent_ttl: Duration) -> Provisioner {
         Provisioner {
             batcher: Batcher::new(batch_idle, batch_max),
-            seen: HashSet::new(),
+            seen: Vec::new(),
+            keys: Vec::new(),
             announced: Vec::new(),
             intent_ttl,
         }
@@ -154,13 +157,19 @@ impl Provisioner {
         let mut new_pod = false;
         // Pods are told apart by a hash of `namespace/name` (this runs on every step; a key
         // string per pending pod was most of a busy step's time).
-        let keys: HashSet<u64> = cluster.pending.iter().map(pending_id).collect();
-        for k in &keys {
-            if !self.seen.contains(k) {
+        // Both lists are sorted: one merge finds an id not seen before.
+        self.keys.clear();
+        self.keys.extend(cluster.pending.iter().map(pending_id));
+        self.keys.sort_unstable();
+        let mut old = self.seen.iter().peekable();
+        for k in &self.keys {
+            while old.next_if(|o| *o < k).is_some() {}
+            if old.peek() != Some(&k) {
                 new_pod = true;
+                break;
             }
         }
-        self.seen = keys;
+        std::mem::swap(&mut self.seen, &mut self.keys);
         if cluster.pending.is_empty() {
             self.batcher.reset();
         } else if new_pod || self.batcher.deadline().is_none() {
@@ -271,6 +280,7 @@ fn pending_id(p: &model::kube::Pod) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
     use crate::cluster::{NodeInfo, PodFlags};
     use model::kube::Pod;
     use provision::resources::Res;

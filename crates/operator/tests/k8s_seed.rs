@@ -13,8 +13,8 @@
 //!   there once the 20 pods run, each holds pods, and there are no more of them than the
 //!   provision core's plan needs for the pods that did not fit the first node;
 //! - after the queue is purged and the Deployment is back at 1 replica, the emptied node is
-//!   gone within a minute (kedge: the replica count settles 20 s, a pass every 10 s, Karpenter's
-//!   15 s validation).
+//!   gone within a minute (kedge: an empty node does not wait for the replica count to settle,
+//!   a pass every 10 s, Karpenter's 15 s validation).
 //!
 //! Two settings differ from the seed, to keep the test short, and neither touches the node
 //! side: the ScaledObject polls every second (`autoscaling.kedge.dev/polling-interval`) instead

@@ -606,7 +606,12 @@ impl<'c> Scheduler<'c> {
             !self.finalized,
             "add_pod after initial_state: register every pod first"
         );
-        let name = format!("{}/{}", pod.metadata.ns(), pod.metadata.name);
+        // Every bound pod is registered on every pass: no formatting machinery for its key.
+        let (ns, pod_name) = (pod.metadata.ns(), &pod.metadata.name);
+        let mut name = String::with_capacity(ns.len() + 1 + pod_name.len());
+        name.push_str(ns);
+        name.push('/');
+        name.push_str(pod_name);
         let priority = pod.priority();
         if let Some(m) = &self.memo
             && m.spec == pod.spec

@@ -730,10 +730,7 @@ mod tests {
         d.launch_failed(later, "default-abc", "forbidden", &mut rec);
         assert_eq!(d.phase(), &Phase::Idle);
         let policy = Policy::preset(PolicyName::KedaKarpenter);
-        assert!(
-            d.simulates(later, &policy),
-            "the next pass is due at once"
-        );
+        assert!(d.simulates(later, &policy), "the next pass is due at once");
         let kedge = Policy::preset(PolicyName::Kedge);
         assert!(
             d.simulates(later, &kedge),

@@ -280,11 +280,11 @@ fn pending_id(p: &model::kube::Pod) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashSet;
     use crate::cluster::{NodeInfo, PodFlags};
     use model::kube::Pod;
     use provision::resources::Res;
     use provision::scheduler::ExistingNode;
+    use std::collections::HashSet;
 
     fn pool() -> model::karpenter::NodePool {
         model::karpenter::NodePool::from_yaml(

@@ -132,7 +132,9 @@ fn an_empty_node_goes_while_a_scale_settles_an_underused_one_waits_for_the_settl
     e.note_scale(t0);
     let q = queued(&mut e, &mut c, t0.add(Duration::from_secs(1)));
     assert!(
-        !q.is_empty() && q.iter().all(|l| l.starts_with("node-a") && l.contains("Empty/")),
+        !q.is_empty()
+            && q.iter()
+                .all(|l| l.starts_with("node-a") && l.contains("Empty/")),
         "the empty node is queued during the settle, nothing else: {q:?}"
     );
 
@@ -152,7 +154,8 @@ fn an_empty_node_goes_while_a_scale_settles_an_underused_one_waits_for_the_settl
     }
     let q = queued(&mut e, &mut c, t0.add(settle));
     assert!(
-        q.iter().any(|l| l.starts_with("node-b") && l.contains("Underutilized/")),
+        q.iter()
+            .any(|l| l.starts_with("node-b") && l.contains("Underutilized/")),
         "judged once the settle is over: {q:?}"
     );
 }
@@ -173,7 +176,8 @@ fn upstream_has_no_settle_an_underused_node_is_queued_at_once() {
     e.note_scale(t0);
     let q = queued(&mut e, &mut c, t0.add(Duration::from_secs(1)));
     assert!(
-        q.iter().any(|l| l.starts_with("node-b") && l.contains("Underutilized/")),
+        q.iter()
+            .any(|l| l.starts_with("node-b") && l.contains("Underutilized/")),
         "{q:?}"
     );
 }

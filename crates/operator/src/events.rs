@@ -180,7 +180,7 @@ impl EventRecorder {
             .await
     }
 
-    async fn publish_at(
+    pub(crate) async fn publish_at(
         &self,
         regarding: &ObjectReference,
         type_: EventType,

@@ -20,6 +20,8 @@
 //! - [`scaledobject`]: the ScaledObject reconciler and per-object scale loops.
 //! - [`auth`]: TriggerAuthentication resolution from Secrets, ConfigMaps and container env.
 //! - [`scale`]: the `/scale` subresource of any kind, found through discovery.
+//! - [`permits`]: the scale loops' bound on concurrent API calls, `/scale` calls first.
+//! - [`reports`]: the scale loops' Events and status, written behind the loops.
 //! - [`busy`]: busy-aware scale-in (`controller.kubernetes.io/pod-deletion-cost`).
 //! - [`informers`]: one shared watch and store per kind for the node side (Pods and Nodes
 //!   as [`cached_pod::CachedPod`] and [`cached_node::CachedNode`]).
@@ -97,8 +99,10 @@ pub mod events;
 pub mod informers;
 pub mod leader;
 pub mod nodes;
+pub mod permits;
 pub mod pod_source;
 pub mod provider;
+pub mod reports;
 pub mod run;
 pub mod run_aws;
 pub mod run_nodes;

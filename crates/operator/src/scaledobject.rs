@@ -10,10 +10,15 @@
 //!   only for kinds without a watch) and, with the `kedge` policy, its pods' busy state;
 //! - **carries out** each step: marks the engine's victims with the pod-deletion cost
 //!   (`busy.rs`), then writes the count through `/scale`; announces scale-outs on the
-//!   [`IntentBoard`] when the policy makes joint decisions; publishes the engine's events
-//!   (KEDA's reasons) through the event recorder; and writes status with server-side apply:
+//!   [`IntentBoard`] when the policy makes joint decisions; hands the engine's events
+//!   (KEDA's reasons) and the status that follows to [`Reports`], which publishes them through
+//!   the event recorder and writes the status with server-side apply behind the loops:
 //!   `Ready`, `Active`, `Fallback`, `Paused` conditions, `lastActiveTime`,
 //!   `originalReplicaCount`, plus kedge's `desiredReplicas`/`lastDecision`.
+//!
+//! The loops' API calls share [`API_CONCURRENCY`] permits, `/scale` reads and writes ahead of
+//! Events and status (`permits.rs`): a decision reaches the target without queueing behind
+//! other objects' reports, and a poll never waits for its own.
 //!
 //! The policy is the operator's `--policy` unless the object's `autoscaling.kedge.dev/policy`
 //! annotation names another.
@@ -46,6 +51,8 @@ use crate::crd::{
     self, Condition, GroupVersionKindResource, Kind, ScaledObjectStatus, StatusSummary, status_hash,
 };
 use crate::nodes::IntentBoard;
+use crate::permits::{ApiPermits, Class};
+use crate::reports::{KubeWriter, Note, Reports, StatusWrite};
 use crate::scale::{KubeTarget, Resources};
 use crate::targets::TargetCaches;
 use crate::truncate;
@@ -63,21 +70,23 @@ pub const ANNOTATION_POLICY: &str = "autoscaling.kedge.dev/policy";
 /// What the scale loops share: the client, the caches they read, where they publish.
 pub struct ScaleIo {
     pub ctx: Context,
-    pub recorder: EventRecorder,
+    pub recorder: Arc<EventRecorder>,
     /// Where scale-outs are announced for joint decisions (`None`: nodes are not managed).
     pub intents: Option<IntentBoard>,
     pub caches: Arc<TargetCaches>,
-    /// Bounds the scale loops' concurrent API calls (like client-go's QPS/burst limits): it
-    /// protects the API server and keeps the HTTP/1.1 connection pool (one TLS connection per
-    /// concurrent request) small.
-    pub api_permits: Arc<tokio::sync::Semaphore>,
+    /// Bounds the scale loops' concurrent API calls, `/scale` calls first (see `permits.rs`).
+    pub api_permits: ApiPermits,
+    /// Events and status, written behind the loops (see `reports.rs`).
+    pub reports: Arc<Reports>,
 }
 
 impl ScaleIo {
+    /// Publish an Event now and wait for it (the reconcile's reports; the loops' go through
+    /// [`ScaleIo::reports`]).
     async fn event(&self, so: &ObjectReference, type_: EventType, reason: &str, note: String) {
         // Bounded like every other scale-loop call: 1,000 objects activating at once would
         // otherwise open 1,000 connections for their events.
-        let permit = self.api_permits.acquire().await.ok();
+        let permit = self.api_permits.acquire(Class::Report).await;
         // Boxed after the permit: waiting holds a small future, not the requests'.
         let published = Box::pin(self.recorder.publish(so, type_, reason, "Scale", note)).await;
         drop(permit);
@@ -97,6 +106,16 @@ pub struct Shared {
     pub runner: Runner<KubeObject>,
     /// A hash of what each running loop was configured from (see [`prepare`]).
     fingerprints: Mutex<HashMap<(String, String), u64>>,
+    /// The tasks writing [`ScaleIo::reports`] (stopped with this state).
+    report_writers: Vec<tokio::task::AbortHandle>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for w in &self.report_writers {
+            w.abort();
+        }
+    }
 }
 
 /// Upper bound for one trigger poll.
@@ -111,7 +130,25 @@ impl Shared {
         autoscale_metrics: Arc<autoscale::metrics::Metrics>,
         policy: PolicyName,
     ) -> Arc<Shared> {
-        let recorder = EventRecorder::new(ctx.client.clone(), "kedge", &ctx.settings.identity);
+        let recorder = Arc::new(EventRecorder::new(
+            ctx.client.clone(),
+            "kedge",
+            &ctx.settings.identity,
+        ));
+        let api_permits = ApiPermits::new(API_CONCURRENCY);
+        let reports = Arc::new(Reports::default());
+        // As many writers as permits: reports can use every permit no `/scale` call waits for.
+        let report_writers = (0..API_CONCURRENCY)
+            .map(|_| {
+                let (reports, permits) = (reports.clone(), api_permits.clone());
+                let writer = KubeWriter {
+                    ctx: ctx.clone(),
+                    recorder: recorder.clone(),
+                };
+                tokio::spawn(async move { reports.write_next(&permits, &writer).await })
+                    .abort_handle()
+            })
+            .collect();
         let runner = Runner::start(
             LoopContext {
                 clock: ctx.clock.clone(),
@@ -126,13 +163,15 @@ impl Shared {
                 recorder,
                 intents,
                 caches: Arc::new(TargetCaches::new()),
-                api_permits: Arc::new(tokio::sync::Semaphore::new(API_CONCURRENCY)),
+                api_permits,
+                reports,
             }),
             resources: Resources::default(),
             autoscale_metrics,
             policy,
             runner,
             fingerprints: Mutex::new(HashMap::new()),
+            report_writers,
         })
     }
 
@@ -148,6 +187,7 @@ impl Shared {
     /// Stop every scale loop (leadership lost or shutdown).
     pub async fn stop_all(&self) {
         self.runner.stop().await;
+        self.io.reports.clear().await;
         self.fingerprints
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -159,7 +199,10 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
-        self.runner.remove(&WorkloadKey::new(&key.0, &key.1)).await;
+        let wkey = WorkloadKey::new(&key.0, &key.1);
+        self.runner.remove(&wkey).await;
+        // Its reports too: what the reconcile writes next must not be overwritten by them.
+        self.io.reports.forget(&wkey).await;
     }
 }
 
@@ -290,7 +333,7 @@ pub fn decision_conditions(conds: &mut Vec<Condition>, d: &Decision, now: &str) 
     }
 }
 
-async fn patch_status(
+pub(crate) async fn patch_status(
     ctx: &Context,
     ns: &str,
     name: &str,
@@ -642,6 +685,19 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
             target_name,
         } = prepared;
         let status = so.status.as_ref();
+        // Behind the loops' `/scale` calls, like their own events; the reconcile goes on
+        // (queued before the loop's first status).
+        shared.io.reports.submit(
+            &wkey,
+            vec![Note {
+                regarding: so.object_ref(&()),
+                type_: EventType::Normal,
+                reason: "KEDAScalersStarted",
+                message: format!("Started scalers watch: {}", triggers.join(", ")),
+                at: ctx.clock.now(),
+            }],
+            None,
+        );
         shared.runner.insert(ObjectLoop {
             engine: ScaleLoop::new(
                 wkey,
@@ -656,19 +712,12 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
                 uid: so.metadata.uid.as_deref().map(Box::from),
                 target: KubeTarget::new(&resource, &ns, &target_name),
                 resource,
-                written: status.map(|s| s.hash),
+                written: Arc::new(std::sync::atomic::AtomicU64::new(
+                    status.map_or(0, |s| s.hash),
+                )),
                 status: status.cloned().unwrap_or_default(),
             },
         });
-        shared
-            .io
-            .event(
-                &so.object_ref(&()),
-                EventType::Normal,
-                "KEDAScalersStarted",
-                format!("Started scalers watch: {}", triggers.join(", ")),
-            )
-            .await;
     }
     // Re-resolve authentication and the target now and then (Secrets can change).
     Ok(Action::requeue(Duration::from_secs(300)))
@@ -787,8 +836,9 @@ pub struct KubeObject {
     resource: Arc<ApiResource>,
     target: KubeTarget,
     status: StatusSummary,
-    /// A hash of the status last written (`None`: not written yet).
-    written: Option<u64>,
+    /// A hash of the status last written (0: not written yet), noted by [`Reports`] once
+    /// it is.
+    written: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl KubeObject {
@@ -816,7 +866,7 @@ impl runner::Target for KubeObject {
             Some(r) => r,
             None => {
                 // GET /scale, bounded with the other scale-loop calls.
-                let permit = io.api_permits.acquire().await.ok();
+                let permit = io.api_permits.acquire(Class::Scale).await;
                 let r = Box::pin(self.target.read_scale(&io.ctx.client)).await;
                 drop(permit);
                 r
@@ -852,8 +902,9 @@ impl KubeObject {
         let mut carried = Carried::Done;
         if let Some(n) = poll.step.replicas {
             // One permit for the marks (patches, one after another) and the write: 1,000
-            // objects scaling in at once would otherwise patch pods 1,000 at a time.
-            let permit = io.api_permits.acquire().await.ok();
+            // objects scaling in at once would otherwise patch pods 1,000 at a time. Ahead of
+            // every report waiting for a permit (`permits.rs`).
+            let permit = io.api_permits.acquire(Class::Scale).await;
             // The victims carry their mark before the ReplicaSet sees the lower count; when
             // the count goes to zero every pod goes and nothing needs a mark.
             if lp.marks_victims()
@@ -890,19 +941,27 @@ impl KubeObject {
             }
             board.note_scale(poll.now);
         }
-        let so = self.object_ref(key);
-        for e in poll.events {
+        // The events and the status are written behind the loops (`reports.rs`): the next
+        // poll does not wait for them.
+        let events: Vec<Note> = poll
+            .events
+            .into_iter()
             // A rescale that was not written is not announced.
-            if carried == Carried::WriteFailed && e.topic == engine::Topic::Scale && !e.warning {
-                continue;
-            }
-            let type_ = if e.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            };
-            Box::pin(io.event(&so, type_, e.reason, e.message)).await;
-        }
+            .filter(|e| {
+                !(carried == Carried::WriteFailed && e.topic == engine::Topic::Scale && !e.warning)
+            })
+            .map(|e| Note {
+                regarding: self.object_ref(key),
+                type_: if e.warning {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                reason: e.reason,
+                message: e.message,
+                at: e.at,
+            })
+            .collect();
         let status = status_after(
             &self.status,
             &self.resource,
@@ -912,16 +971,16 @@ impl KubeObject {
         );
         self.status = StatusSummary::of(&status);
         let hash = self.status.hash;
-        if self.written != Some(hash) {
-            let permit = io.api_permits.acquire().await.ok();
-            let written_now =
-                Box::pin(patch_status(&io.ctx, &key.namespace, &key.name, &status)).await;
-            drop(permit);
-            match written_now {
-                Ok(()) => self.written = Some(hash),
-                Err(e) => tracing::warn!(error = %e, "status update failed"),
+        // Unchanged since written: not again (a write that failed leaves the old hash, so the
+        // next poll's status goes out even if it is the same).
+        let status = (self.written.load(std::sync::atomic::Ordering::Relaxed) != hash).then(|| {
+            StatusWrite {
+                status,
+                hash,
+                written: self.written.clone(),
             }
-        }
+        });
+        io.reports.submit(key, events, status);
         carried
     }
 }

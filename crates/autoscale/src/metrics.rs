@@ -16,7 +16,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::controller::Decision;
@@ -61,22 +62,46 @@ impl TriggerSeries {
     }
 }
 
+/// One ScaledObject's entry in the registry. A scale loop holds it ([`ObjectMetrics`]) and
+/// records through it on every poll; the registry's map is only walked to render and looked up
+/// by name when an object starts or goes.
+#[derive(Debug, Default)]
+struct Entry {
+    series: Mutex<ObjectSeries>,
+    /// Removed from the registry by [`Metrics::forget`]: a holder that records afterwards
+    /// starts the object's series again from scratch (as recording by name does).
+    forgotten: AtomicBool,
+}
+
+impl Entry {
+    fn record<R>(&self, f: impl FnOnce(&mut ObjectSeries) -> R) -> R {
+        let mut g = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut g)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     /// namespace → ScaledObject name → its series.
-    objects: BTreeMap<Box<str>, BTreeMap<Box<str>, ObjectSeries>>,
+    objects: BTreeMap<Box<str>, BTreeMap<Box<str>, Arc<Entry>>>,
 }
 
 impl Inner {
-    fn object(&mut self, namespace: &str, name: &str) -> &mut ObjectSeries {
+    /// The entry of an object, made when missing (`fresh` is the one to insert then).
+    fn object(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        fresh: impl FnOnce() -> Arc<Entry>,
+    ) -> &Arc<Entry> {
         if !self.objects.contains_key(namespace) {
             self.objects.insert(namespace.into(), BTreeMap::new());
         }
         let by_name = self.objects.get_mut(namespace).expect("inserted above");
         if !by_name.contains_key(name) {
-            by_name.insert(name.into(), ObjectSeries::default());
+            by_name.insert(name.into(), fresh());
         }
-        by_name.get_mut(name).expect("inserted above")
+        by_name.get(name).expect("inserted above")
     }
 }
 
@@ -84,6 +109,74 @@ impl Inner {
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+}
+
+/// One ScaledObject's series, resolved once ([`Metrics::object`]): a scale loop records
+/// through it on every poll without looking the object up by name under the registry's lock
+/// (at 100,000 objects those sorted-map lookups were a large part of a poll's CPU).
+/// Recording through it and by name ([`Metrics::observe_decision`]) is the same.
+#[derive(Debug, Clone)]
+pub struct ObjectMetrics {
+    registry: Arc<Metrics>,
+    namespace: Box<str>,
+    name: Box<str>,
+    entry: Arc<Entry>,
+}
+
+impl ObjectMetrics {
+    /// The entry to record into: the held one, unless the object was forgotten meanwhile
+    /// (then the registry's, made afresh if needed, exactly as recording by name).
+    fn entry(&mut self) -> &Entry {
+        if self.entry.forgotten.load(Ordering::Acquire) {
+            self.entry = self.registry.with(|inner| {
+                inner
+                    .object(&self.namespace, &self.name, Arc::default)
+                    .clone()
+            });
+        }
+        &self.entry
+    }
+
+    /// [`Metrics::observe_decision`] for this object.
+    pub fn observe_decision(&mut self, decision: &Decision, latencies: &[Duration]) {
+        self.entry()
+            .record(|o| o.observe_decision(decision, latencies));
+    }
+
+    /// [`Metrics::observe_loop_latency`] for this object.
+    pub fn observe_loop_latency(&mut self, lateness: Duration) {
+        self.entry()
+            .record(|o| o.loop_latency = Some(lateness.as_secs_f64()));
+    }
+}
+
+impl ObjectSeries {
+    fn observe_decision(&mut self, decision: &Decision, latencies: &[Duration]) {
+        let o = self;
+        o.paused = Some(if decision.paused { 1.0 } else { 0.0 });
+        if decision.error {
+            *o.errors.get_or_insert(0.0) += 1.0;
+        }
+        for (i, t) in decision.triggers.iter().enumerate() {
+            if o.triggers.len() <= i {
+                o.triggers.push(TriggerSeries::new(&t.trigger_type));
+            } else if *o.triggers[i].trigger_type != *t.trigger_type {
+                // The spec changed under this index: its old series go.
+                o.triggers[i] = TriggerSeries::new(&t.trigger_type);
+            }
+            let s = &mut o.triggers[i];
+            if let Some(v) = t.value {
+                s.value = Some(v);
+            }
+            s.active = Some(if t.active { 1.0 } else { 0.0 });
+            if let Some(l) = latencies.get(i) {
+                s.latency = Some(l.as_secs_f64());
+            }
+            if t.error.is_some() {
+                *s.errors.get_or_insert(0.0) += 1.0;
+            }
+        }
+    }
 }
 
 /// Which value of a ScaledObject or trigger a metric shows.
@@ -153,6 +246,17 @@ impl Metrics {
         f(&mut g)
     }
 
+    /// The series of one ScaledObject, for recording on every poll (made now if missing).
+    pub fn object(self: &Arc<Self>, namespace: &str, scaled_object: &str) -> ObjectMetrics {
+        let entry = self.with(|inner| inner.object(namespace, scaled_object, Arc::default).clone());
+        ObjectMetrics {
+            registry: self.clone(),
+            namespace: namespace.into(),
+            name: scaled_object.into(),
+            entry,
+        }
+    }
+
     /// Record one poll's outcome for a ScaledObject. `latencies[i]` is how long trigger `i`
     /// took to answer.
     pub fn observe_decision(
@@ -163,37 +267,18 @@ impl Metrics {
         latencies: &[Duration],
     ) {
         self.with(|inner| {
-            let o = inner.object(namespace, scaled_object);
-            o.paused = Some(if decision.paused { 1.0 } else { 0.0 });
-            if decision.error {
-                *o.errors.get_or_insert(0.0) += 1.0;
-            }
-            for (i, t) in decision.triggers.iter().enumerate() {
-                if o.triggers.len() <= i {
-                    o.triggers.push(TriggerSeries::new(&t.trigger_type));
-                } else if *o.triggers[i].trigger_type != *t.trigger_type {
-                    // The spec changed under this index: its old series go.
-                    o.triggers[i] = TriggerSeries::new(&t.trigger_type);
-                }
-                let s = &mut o.triggers[i];
-                if let Some(v) = t.value {
-                    s.value = Some(v);
-                }
-                s.active = Some(if t.active { 1.0 } else { 0.0 });
-                if let Some(l) = latencies.get(i) {
-                    s.latency = Some(l.as_secs_f64());
-                }
-                if t.error.is_some() {
-                    *s.errors.get_or_insert(0.0) += 1.0;
-                }
-            }
+            inner
+                .object(namespace, scaled_object, Arc::default)
+                .record(|o| o.observe_decision(decision, latencies));
         });
     }
 
     /// How late the scale loop ran compared with its schedule.
     pub fn observe_loop_latency(&self, namespace: &str, scaled_object: &str, lateness: Duration) {
         self.with(|inner| {
-            inner.object(namespace, scaled_object).loop_latency = Some(lateness.as_secs_f64());
+            inner
+                .object(namespace, scaled_object, Arc::default)
+                .record(|o| o.loop_latency = Some(lateness.as_secs_f64()));
         });
     }
 
@@ -201,7 +286,9 @@ impl Metrics {
     pub fn forget(&self, namespace: &str, scaled_object: &str) {
         self.with(|inner| {
             if let Some(by_name) = inner.objects.get_mut(namespace) {
-                by_name.remove(scaled_object);
+                if let Some(e) = by_name.remove(scaled_object) {
+                    e.forgotten.store(true, Ordering::Release);
+                }
                 if by_name.is_empty() {
                     inner.objects.remove(namespace);
                 }
@@ -216,7 +303,8 @@ impl Metrics {
         for (name, kind, source, help) in HELP {
             let mut header = false;
             for (ns, by_name) in &g.objects {
-                for (so, o) in by_name {
+                for (so, entry) in by_name {
+                    let o = entry.series.lock().unwrap_or_else(|e| e.into_inner());
                     let (ns, so) = (escape(ns), escape(so));
                     let object_value = match source {
                         Source::Paused => Some(o.paused),
@@ -316,7 +404,7 @@ mod tests {
         let d = Decision {
             desired_replicas: 2,
             current_replicas: 1,
-            reason: String::new(),
+            reason: Default::default(),
             requeue_after: Duration::from_secs(30),
             state: State::Active,
             active: true,
@@ -387,5 +475,59 @@ mod tests {
         assert!(text.contains("scaledObject=\"other\""));
         m.forget("ns", "other");
         assert_eq!(m.render(), "");
+    }
+
+    #[test]
+    fn a_held_handle_records_what_recording_by_name_does() {
+        let d = Decision {
+            desired_replicas: 1,
+            current_replicas: 1,
+            reason: Default::default(),
+            requeue_after: Duration::from_secs(30),
+            state: State::Active,
+            active: true,
+            error: false,
+            fallback: false,
+            paused: false,
+            triggers: vec![TriggerReport {
+                name: "q".into(),
+                trigger_type: "aws-sqs-queue".into(),
+                value: Some(3.0),
+                active: true,
+                error: None,
+                failures: 0,
+                fallback: false,
+            }],
+            composite: None,
+        };
+        let by_name = Metrics::new();
+        let held = Arc::new(Metrics::new());
+        let mut h = held.object("ns", "so");
+        for _ in 0..2 {
+            by_name.observe_decision("ns", "so", &d, &[Duration::from_millis(2)]);
+            by_name.observe_loop_latency("ns", "so", Duration::from_millis(4));
+            h.observe_decision(&d, &[Duration::from_millis(2)]);
+            h.observe_loop_latency(Duration::from_millis(4));
+        }
+        // Another object by name into the same registry sorts among the held ones.
+        by_name.observe_decision("a", "b", &d, &[]);
+        held.observe_decision("a", "b", &d, &[]);
+        assert_eq!(held.render(), by_name.render());
+        assert!(!held.render().is_empty());
+
+        // Forgotten while a loop still holds it: its next poll brings it back, as by name.
+        by_name.forget("ns", "so");
+        held.forget("ns", "so");
+        assert_eq!(held.render(), by_name.render());
+        assert!(!held.render().contains("scaledObject=\"so\""));
+        by_name.observe_loop_latency("ns", "so", Duration::from_millis(4));
+        h.observe_loop_latency(Duration::from_millis(4));
+        assert_eq!(held.render(), by_name.render());
+        assert!(held.render().contains("resource=\"so\""));
+        // A second handle to the same object records into the same series.
+        let mut h2 = held.object("ns", "so");
+        h2.observe_decision(&d, &[]);
+        by_name.observe_decision("ns", "so", &d, &[]);
+        assert_eq!(held.render(), by_name.render());
     }
 }

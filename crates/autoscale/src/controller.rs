@@ -3,7 +3,8 @@
 //!
 //! Each poll the substrate fetches every trigger's metric, then calls [`Autoscaler::step`]
 //! with `now`, the target's current replica count and the results. `step` returns a
-//! [`Decision`]: the desired replica count, a human-readable reason and when to poll next.
+//! [`Decision`]: the desired replica count, a human-readable reason ([`Reason`], written when
+//! read) and when to poll next.
 //! Nothing here reads the clock or does I/O.
 //!
 //! The two control paths, as upstream:
@@ -14,6 +15,7 @@
 //! - **scaling** (the HPA): between `max(min, 1)` and `max`, the largest per-trigger proposal,
 //!   then stabilization windows and rate-limit policies (see [`crate::hpa`]).
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use clock::Timestamp;
@@ -244,7 +246,7 @@ pub struct Decision {
     pub desired_replicas: u32,
     pub current_replicas: u32,
     /// Which trigger and which policy decided (for logs and status).
-    pub reason: String,
+    pub reason: Reason,
     /// Poll again after this long.
     pub requeue_after: Duration,
     pub state: State,
@@ -257,6 +259,135 @@ pub struct Decision {
     pub triggers: Vec<TriggerReport>,
     /// The scalingModifiers composite value, when a formula is configured and evaluated.
     pub composite: Option<f64>,
+}
+
+/// Why a decision is what it is: text for people (logs, events, status), read as a `&str`.
+///
+/// The common step (the HPA holding or scaling on one metric) keeps its numbers and writes
+/// the text only when someone reads it: a scale loop over 100,000 objects a second spent a
+/// large part of each poll formatting reasons that its substrate never showed. The text is
+/// the same either way.
+#[derive(Clone, Default)]
+pub struct Reason {
+    text: OnceLock<String>,
+    hpa: Option<HpaWhy>,
+}
+
+/// The HPA's step, as its reason says it.
+#[derive(Debug, Clone, PartialEq)]
+struct HpaWhy {
+    current: u32,
+    desired: u32,
+    proposal: u32,
+    metric: HpaMetric,
+    limit: Limit,
+    min: u32,
+    max: u32,
+}
+
+impl Reason {
+    fn hpa(why: HpaWhy) -> Reason {
+        Reason {
+            text: OnceLock::new(),
+            hpa: Some(why),
+        }
+    }
+
+    /// The text (written now if it was kept as numbers).
+    pub fn as_str(&self) -> &str {
+        self.text.get_or_init(|| match &self.hpa {
+            Some(w) => w.text(),
+            None => String::new(),
+        })
+    }
+}
+
+impl From<String> for Reason {
+    fn from(text: String) -> Reason {
+        Reason {
+            text: OnceLock::from(text),
+            hpa: None,
+        }
+    }
+}
+
+impl From<&str> for Reason {
+    fn from(text: &str) -> Reason {
+        Reason::from(text.to_string())
+    }
+}
+
+impl std::ops::Deref for Reason {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq for Reason {
+    fn eq(&self, other: &Reason) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl HpaWhy {
+    fn text(&self) -> String {
+        let HpaWhy {
+            current,
+            desired,
+            proposal,
+            limit,
+            min,
+            max,
+            ..
+        } = self;
+        let why = describe_metric(&self.metric, *proposal, *current);
+        let verb = if desired == current {
+            format!("holding {current}")
+        } else {
+            format!("scaling {current} → {desired}")
+        };
+        let limit_text = match limit {
+            Limit::None => String::new(),
+            Limit::Stabilized {
+                up,
+                window_secs,
+                from,
+            } => format!(
+                "; {} stabilization window {window_secs}s kept it from {from} (the {} recommendation in the window wins)",
+                if *up { "scale-up" } else { "scale-down" },
+                if *up { "lowest" } else { "highest" }
+            ),
+            Limit::Rate {
+                up,
+                policy,
+                select,
+                from,
+            } => format!(
+                "; limited from {from} by {} policy {policy} (selectPolicy {select:?})",
+                if *up { "scale-up" } else { "scale-down" }
+            ),
+            Limit::Disabled { up } => format!(
+                "; {} is disabled (selectPolicy Disabled)",
+                if *up { "scale-up" } else { "scale-down" }
+            ),
+            Limit::Max => format!("; clamped to maxReplicaCount {max}"),
+            Limit::Min => format!("; clamped to minReplicaCount {min}"),
+        };
+        format!("{verb}: {why}{limit_text}")
+    }
 }
 
 impl Decision {
@@ -280,6 +411,7 @@ pub struct Autoscaler {
 }
 
 /// A metric as the HPA sees it.
+#[derive(Debug, Clone, PartialEq)]
 struct HpaMetric {
     name: String,
     metric_type: MetricType,
@@ -354,7 +486,7 @@ impl Autoscaler {
         let mut d = Decision {
             desired_replicas: current,
             current_replicas: current,
-            reason: String::new(),
+            reason: Reason::default(),
             requeue_after: cfg.polling_interval,
             state: self.state,
             active: false,
@@ -372,7 +504,7 @@ impl Autoscaler {
             d.paused = true;
             d.reason = format!(
                 "paused by autoscaling.keda.sh/paused-replicas={n}: holding the target at {n} replicas"
-            );
+            ).into();
             self.state = State::Paused;
             d.state = State::Paused;
             return d;
@@ -386,13 +518,14 @@ impl Autoscaler {
                 } else {
                     "paused-scale-in and paused-scale-out"
                 }
-            );
+            )
+            .into();
             self.state = State::Paused;
             d.state = State::Paused;
             return d;
         }
 
-        let (metrics, active_by) = self.evaluate(current, obs, &mut d);
+        let metrics = self.evaluate(current, obs, &mut d);
         if mode == StepMode::Hpa {
             // The HPA alone: it exists only while the target runs (KEDA deletes it at zero)
             // and never activates or deactivates.
@@ -403,7 +536,7 @@ impl Autoscaler {
                     now,
                     current,
                     obs.ready_replicas.unwrap_or(current),
-                    &metrics,
+                    metrics,
                     &mut d,
                 );
             }
@@ -421,13 +554,17 @@ impl Autoscaler {
             let from_zero = current == 0 || (cfg.idle.is_some() && current < min);
             if from_zero && p.paused_scale_out {
                 d.reason = format!(
-                    "trigger {active_by} is active but autoscaling.keda.sh/paused-scale-out blocks activation"
-                );
+                    "trigger {} is active but autoscaling.keda.sh/paused-scale-out blocks activation",
+                    self.active_by(obs, &d)
+                ).into();
                 run_hpa = false;
             } else if from_zero {
                 d.desired_replicas = hpa_min;
-                d.reason =
-                    format!("activating {current} → {hpa_min}: trigger {active_by} is active");
+                d.reason = format!(
+                    "activating {current} → {hpa_min}: trigger {} is active",
+                    self.active_by(obs, &d)
+                )
+                .into();
                 self.last_active = Some(now);
                 run_hpa = false;
             } else if !d.error {
@@ -451,7 +588,8 @@ impl Autoscaler {
             // working with whatever metrics it still gets.
             self.state = if current == 0 {
                 run_hpa = false;
-                d.reason = format!("holding {current}: scaler error and no fallback configured");
+                d.reason =
+                    format!("holding {current}: scaler error and no fallback configured").into();
                 State::Idle
             } else {
                 State::Inactive
@@ -464,7 +602,7 @@ impl Autoscaler {
             };
             if expired && !p.paused_scale_in {
                 d.desired_replicas = target;
-                d.reason = match self.last_active {
+                d.reason = Reason::from(match self.last_active {
                     Some(t) => format!(
                         "scaling in {current} → {target}: no trigger active since {t} (cooldownPeriod {}s passed)",
                         cfg.cooldown.as_secs()
@@ -473,7 +611,7 @@ impl Autoscaler {
                         "scaling in {current} → {target}: no trigger has been active since creation (initialCooldownPeriod {}s passed)",
                         cfg.initial_cooldown.as_secs()
                     ),
-                };
+                });
                 self.state = State::Idle;
                 run_hpa = false;
             } else {
@@ -481,12 +619,12 @@ impl Autoscaler {
             }
         } else if current < min && cfg.idle.is_none() {
             d.desired_replicas = min;
-            d.reason = format!("raising {current} → {min}: below minReplicaCount");
+            d.reason = format!("raising {current} → {min}: below minReplicaCount").into();
             self.state = State::Inactive;
             run_hpa = false;
         } else if current == 0 || cfg.idle.is_some_and(|i| current <= i) {
             self.state = State::Idle;
-            d.reason = format!("idle at {current}: no trigger active");
+            d.reason = format!("idle at {current}: no trigger active").into();
             run_hpa = false;
         } else {
             self.state = State::Inactive;
@@ -504,7 +642,8 @@ impl Autoscaler {
                     } else {
                         ""
                     }
-                );
+                )
+                .into();
             }
         }
         if run_hpa {
@@ -512,7 +651,7 @@ impl Autoscaler {
                 now,
                 current,
                 obs.ready_replicas.unwrap_or(current),
-                &metrics,
+                metrics,
                 &mut d,
             );
             if self.state == State::CoolingDown && d.desired_replicas == current {
@@ -526,7 +665,8 @@ impl Autoscaler {
                     } else {
                         initial_cooldown.as_secs()
                     }
-                );
+                )
+                .into();
             }
         }
 
@@ -542,31 +682,28 @@ impl Autoscaler {
             d.reason = format!(
                 "holding {current}: scale-in to {} blocked by autoscaling.keda.sh/paused-scale-in",
                 d.desired_replicas
-            );
+            )
+            .into();
             d.desired_replicas = current;
         }
         if p.paused_scale_out && d.desired_replicas > current {
             d.reason = format!(
                 "holding {current}: scale-out to {} blocked by autoscaling.keda.sh/paused-scale-out",
                 d.desired_replicas
-            );
+            ).into();
             d.desired_replicas = current;
         }
     }
 
     /// Fetch results into HPA metrics, counting failures and applying the fallback.
     /// Sets `d.active`, `d.error`, `d.fallback`, `d.triggers`, `d.composite`; returns the
-    /// metrics and a description of what made the object active.
-    fn evaluate(
-        &mut self,
-        current: u32,
-        obs: &Observation,
-        d: &mut Decision,
-    ) -> (Vec<HpaMetric>, String) {
+    /// metrics (what made the object active is written by [`Autoscaler::active_by`], only
+    /// for the reasons that name it).
+    fn evaluate(&mut self, current: u32, obs: &Observation, d: &mut Decision) -> Vec<HpaMetric> {
         let cfg = &self.config;
         let mut metrics = Vec::new();
-        let mut active_by = Vec::new();
-        let mut values: Vec<(&str, Option<f64>)> = Vec::with_capacity(cfg.triggers.len());
+        // The formula's inputs (nothing to collect without one).
+        let mut values: Vec<(&str, Option<f64>)> = Vec::new();
         for (i, t) in cfg.triggers.iter().enumerate() {
             let result = obs
                 .triggers
@@ -587,14 +724,12 @@ impl Autoscaler {
                     self.failures[i] = 0;
                     report.value = Some(s.value);
                     report.active = s.active;
-                    values.push((t.name.as_str(), Some(s.value)));
+                    if cfg.modifiers.is_some() {
+                        values.push((t.name.as_str(), Some(s.value)));
+                    }
                     if cfg.modifiers.is_none() {
                         if s.active {
                             d.active = true;
-                            active_by.push(format!(
-                                "{:?} ({} {} > activation {})",
-                                t.name, t.trigger_type, s.value, t.activation_target
-                            ));
                         }
                         metrics.push(HpaMetric {
                             name: t.name.clone(),
@@ -609,7 +744,9 @@ impl Autoscaler {
                     self.failures[i] = self.failures[i].saturating_add(1);
                     d.error = true;
                     report.error = Some(e);
-                    values.push((t.name.as_str(), None));
+                    if cfg.modifiers.is_some() {
+                        values.push((t.name.as_str(), None));
+                    }
                     if cfg.modifiers.is_none()
                         && let Some(fb) = cfg.fallback
                         && t.metric_type == MetricType::AverageValue
@@ -641,10 +778,6 @@ impl Autoscaler {
                     d.composite = Some(c);
                     if c > m.activation_target {
                         d.active = true;
-                        active_by.push(format!(
-                            "formula {:?} ({c} > activationTarget {})",
-                            m.formula, m.activation_target
-                        ));
                     }
                     metrics.push(HpaMetric {
                         name: format!("formula {:?}", m.formula),
@@ -671,12 +804,41 @@ impl Autoscaler {
                             fallback: true,
                         });
                     } else {
-                        d.reason = e;
+                        d.reason = e.into();
                     }
                 }
             }
         }
-        (metrics, active_by.join(", "))
+        metrics
+    }
+
+    /// What made the object active at this poll (for the reasons that name it), from the
+    /// same results [`Autoscaler::evaluate`] saw: written only when a reason needs it.
+    fn active_by(&self, obs: &Observation, d: &Decision) -> String {
+        let cfg = &self.config;
+        let mut by = Vec::new();
+        if cfg.modifiers.is_none() {
+            for (i, t) in cfg.triggers.iter().enumerate() {
+                if let Some(Ok(s)) = obs.triggers.get(i)
+                    && s.active
+                {
+                    by.push(format!(
+                        "{:?} ({} {} > activation {})",
+                        t.name, t.trigger_type, s.value, t.activation_target
+                    ));
+                }
+            }
+        }
+        if let Some(m) = &cfg.modifiers
+            && let Some(c) = d.composite
+            && c > m.activation_target
+        {
+            by.push(format!(
+                "formula {:?} ({c} > activationTarget {})",
+                m.formula, m.activation_target
+            ));
+        }
+        by.join(", ")
     }
 
     /// The HPA's reconcile for a running target.
@@ -685,7 +847,7 @@ impl Autoscaler {
         now: Timestamp,
         current: u32,
         ready: u32,
-        metrics: &[HpaMetric],
+        mut metrics: Vec<HpaMetric>,
         d: &mut Decision,
     ) {
         let cfg = &self.config;
@@ -697,13 +859,13 @@ impl Autoscaler {
         }
         if current > max {
             d.desired_replicas = max;
-            d.reason = format!("scaling {current} → {max}: above maxReplicaCount");
+            d.reason = format!("scaling {current} → {max}: above maxReplicaCount").into();
             self.hpa.record_scale(now, behavior, current, max);
             return;
         }
         if current < min {
             d.desired_replicas = min;
-            d.reason = format!("scaling {current} → {min}: below minReplicaCount");
+            d.reason = format!("scaling {current} → {min}: below minReplicaCount").into();
             self.hpa.record_scale(now, behavior, current, min);
             return;
         }
@@ -719,19 +881,19 @@ impl Autoscaler {
                 .iter()
                 .filter_map(|t| t.error.as_ref().map(|e| format!("{:?}: {e}", t.name)))
                 .collect();
-            d.reason = if d.reason.is_empty() {
+            d.reason = Reason::from(if d.reason.is_empty() {
                 format!(
                     "holding {current}: no metric available ({})",
                     errs.join("; ")
                 )
             } else {
                 format!("holding {current}: {}", d.reason)
-            };
+            });
             return;
         }
         // Largest proposal across metrics (ties: first).
-        let mut best: Option<(u32, &HpaMetric)> = None;
-        for m in metrics {
+        let mut best: Option<(u32, usize)> = None;
+        for (i, m) in metrics.iter().enumerate() {
             let p = hpa::proposal(
                 m.metric_type,
                 m.value,
@@ -742,54 +904,30 @@ impl Autoscaler {
                 behavior.down.tolerance,
             );
             if best.is_none_or(|(b, _)| p > b) {
-                best = Some((p, m));
+                best = Some((p, i));
             }
         }
         let Some((proposal, by)) = best else { return };
+        let by = metrics.swap_remove(by);
         if invalid > 0 && proposal < current {
             d.reason = format!(
                 "holding {current}: a metric failed and the others suggest scaling down to {proposal} (the HPA does not scale down on partial metrics)"
-            );
+            ).into();
             return;
         }
-        let why = describe_metric(by, proposal, current);
         let (desired, limit) = self
             .hpa
             .normalize(now, behavior, current, proposal, min, max);
         d.desired_replicas = desired;
-        let verb = if desired == current {
-            format!("holding {current}")
-        } else {
-            format!("scaling {current} → {desired}")
-        };
-        let limit_text = match limit {
-            Limit::None => String::new(),
-            Limit::Stabilized {
-                up,
-                window_secs,
-                from,
-            } => format!(
-                "; {} stabilization window {window_secs}s kept it from {from} (the {} recommendation in the window wins)",
-                if up { "scale-up" } else { "scale-down" },
-                if up { "lowest" } else { "highest" }
-            ),
-            Limit::Rate {
-                up,
-                policy,
-                select,
-                from,
-            } => format!(
-                "; limited from {from} by {} policy {policy} (selectPolicy {select:?})",
-                if up { "scale-up" } else { "scale-down" }
-            ),
-            Limit::Disabled { up } => format!(
-                "; {} is disabled (selectPolicy Disabled)",
-                if up { "scale-up" } else { "scale-down" }
-            ),
-            Limit::Max => format!("; clamped to maxReplicaCount {max}"),
-            Limit::Min => format!("; clamped to minReplicaCount {min}"),
-        };
-        d.reason = format!("{verb}: {why}{limit_text}");
+        d.reason = Reason::hpa(HpaWhy {
+            current,
+            desired,
+            proposal,
+            metric: by,
+            limit,
+            min,
+            max,
+        });
         if desired != current {
             self.hpa.record_scale(now, behavior, current, desired);
         }

@@ -25,7 +25,7 @@ pub mod scaledjob;
 pub mod scaler;
 
 pub use controller::{
-    Autoscaler, Config, ConfigError, Decision, MetricSample, Observation, State, StepMode,
+    Autoscaler, Config, ConfigError, Decision, MetricSample, Observation, Reason, State, StepMode,
     TriggerReport,
 };
 pub use scaler::{Scaler, ScalerError};

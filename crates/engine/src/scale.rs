@@ -313,7 +313,8 @@ impl ScaleLoop {
                             "{}; scaling in to {write} for now: the other {later} to stop are busy and go when idle (or after {}s)",
                             d.reason,
                             deadline.as_secs()
-                        );
+                        )
+                        .into();
                     }
                 }
                 (ScaleIn::ReplicaSet, Some(pods)) => {
@@ -397,7 +398,8 @@ impl ScaleLoop {
             d.reason = format!(
                 "{}; holding at {current} (not {wanted}): {crashing} of {pods} consumer(s) are crash-looping, more replicas would crash too",
                 d.reason
-            );
+            )
+            .into();
             if !self.crash_hold {
                 rec.warn(
                     now,
@@ -443,7 +445,8 @@ fn oracle(d: &mut Decision, cfg: &autoscale::Config, f: Foresight) {
         d.reason = format!(
             "oracle: {want} consumer(s) for {:.1} msg/s × {:.2}s work and a backlog of {} (knows the future arrivals)",
             f.arrival_rate, work, f.backlog
-        );
+        )
+        .into();
         d.desired_replicas = want;
     }
 }

@@ -819,7 +819,7 @@ fn status_after(
         },
         conditions: prev.conditions(),
         desired_replicas: Some(d.desired_replicas as i32),
-        last_decision: Some(truncate(d.reason.clone(), 500)),
+        last_decision: Some(truncate(d.reason.to_string(), 500)),
     };
     decision_conditions(&mut s.conditions, d, &now_s);
     s

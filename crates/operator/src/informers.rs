@@ -20,7 +20,7 @@
 //! ([`Informer::is_fresh`] is false, [`Informers::stale`] names it), and the node side takes no
 //! step on it: no launch, no disruption, no drain decided from a store that may be behind.
 //! The store keeps serving its last state meanwhile; the re-list replaces it at once.
-//! Each subscriber Each subscriber has its own queue, and a change leaves
+//! Each subscriber has its own queue, and a change leaves
 //! it when the subscriber takes it: no ring buffer keeps old versions of objects alive (a
 //! broadcast ring of 4,096 slots per kind once held thousands of superseded Pods).
 

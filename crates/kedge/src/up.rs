@@ -782,7 +782,7 @@ mod tests {
         let c = autoscale::Config::from_scaled_object(so).expect("demo config");
         assert_eq!(c.polling_interval, Duration::from_millis(250));
         assert_eq!(c.behavior.down.window_secs, 20);
-        assert_eq!((c.min, c.max), (1, 120));
+        assert_eq!((c.min, c.max), (1, 100));
         assert_eq!(demo.consumer.batch, 1);
         assert_eq!(demo.joint, None, "the policy decides");
         assert_eq!(m.nodepools.len(), 1);

@@ -47,6 +47,11 @@ pub trait Backend {
     /// `Some(how long its last run lasted)` while pod `i`'s consumer waits out its restart
     /// back-off after a crash (`CrashLoopBackOff`).
     fn back_off(&self, i: usize) -> Option<Duration>;
+    /// What one message costs pod `i`'s consumer as it measured it (mean work time per
+    /// message ÷ concurrency); `None` until it has finished one.
+    fn per_message(&self, _i: usize) -> Option<Duration> {
+        None
+    }
 }
 
 /// Where a pod is in its life.
@@ -174,6 +179,8 @@ pub struct Virtual {
     /// stopping a busy consumer when the decision was made knowing it was busy (a consumer
     /// that took a message in the instant after is a race any cluster has).
     busy_seen: Vec<bool>,
+    /// Each consumer's measured cost of one message, as of the last refresh.
+    per_message_seen: Vec<Option<Duration>>,
     /// Crash-looping as the engine last saw each pod ([`Virtual::refresh_flags`]).
     crash_seen: Vec<bool>,
     /// The faults active now (the substrate sets them from its scenario): launches of these
@@ -306,6 +313,7 @@ impl Virtual {
             },
             notes: Vec::new(),
             busy_seen: Vec::new(),
+            per_message_seen: Vec::new(),
             crash_seen: Vec::new(),
             faults: Default::default(),
             launch_failures: Vec::new(),
@@ -679,6 +687,7 @@ impl Virtual {
                     created: Timestamp::from_millis(p.created),
                     deletion_cost: p.deletion_cost,
                     crash_looping,
+                    per_message: self.per_message_seen.get(i).copied().flatten(),
                 }
             })
             .collect()
@@ -687,12 +696,14 @@ impl Virtual {
     /// Busy, crash-looping and terminating flags as the engine should see them now.
     pub fn refresh_flags(&mut self, b: &dyn Backend) {
         self.busy_seen.resize(self.pods.len(), false);
+        self.per_message_seen.resize(self.pods.len(), None);
         self.crash_seen.resize(self.pods.len(), false);
         for (n, node) in self.nodes.iter().enumerate() {
             for (j, &i) in node.pods.iter().enumerate() {
                 let p = &self.pods[i];
                 let busy = p.state == PodState::Running && b.busy(i);
                 self.busy_seen[i] = busy;
+                self.per_message_seen[i] = b.per_message(i);
                 self.crash_seen[i] = p.state == PodState::Running
                     && engine::replicaset::crash_looping(b.back_off(i));
                 self.cluster.info[n].pods[j] = PodFlags {

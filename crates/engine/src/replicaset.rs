@@ -37,6 +37,10 @@ pub struct ConsumerPod {
     /// Its consumer crashes soon after it starts and waits out the kubelet's restart back-off
     /// (see [`crash_looping`]).
     pub crash_looping: bool,
+    /// What one message costs this consumer, as it measured: its mean work time per message
+    /// divided by the messages it works on at once (`kedge.dev/work-time` and
+    /// `kedge.dev/concurrency`, or the status file). `None` until it reports one.
+    pub per_message: Option<std::time::Duration>,
 }
 
 /// A consumer whose last run ended in a crash sooner than this after it started does no
@@ -150,6 +154,7 @@ mod tests {
             created: Timestamp::from_secs(created),
             deletion_cost: 0,
             crash_looping: false,
+            per_message: None,
         }
     }
 

@@ -527,6 +527,7 @@ spec:
             created: Timestamp::from_secs(created),
             deletion_cost: 0,
             crash_looping: false,
+            per_message: None,
         }
     }
 

@@ -12,6 +12,12 @@
 //! first among running pods; the mark an earlier scale-in left on a pod that is not a victim
 //! now is removed (that pod may be busy by now). The `keda-karpenter` policy marks nothing:
 //! the ReplicaSet chooses, as upstream.
+//!
+//! **Work time.** Next to busy/idle a consumer may report what one message costs it:
+//! `kedge.dev/work-time` (its mean time per message, a duration such as `"1.2s"` or
+//! `"850ms"`) and `kedge.dev/concurrency` (how many messages it works on at once; default 1).
+//! A ScaledObject's latency objective (`autoscaling.kedge.dev/latency-objective`) needs them:
+//! the engine turns the objective into the backlog one replica may hold (docs/policies.md).
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -25,6 +31,25 @@ use crate::{Error, Result};
 /// Annotation a consumer sets on its own Pod: `"true"` busy, `"false"` idle.
 pub const ANNOTATION_BUSY: &str = "kedge.dev/busy";
 pub use model::kube::POD_DELETION_COST;
+/// Annotation a consumer sets on its own Pod: its mean work time per message.
+pub const ANNOTATION_WORK_TIME: &str = "kedge.dev/work-time";
+/// Annotation a consumer sets on its own Pod: messages it works on at once (default 1).
+pub const ANNOTATION_CONCURRENCY: &str = "kedge.dev/concurrency";
+
+/// One message's cost to a consumer from its annotations: work time ÷ concurrency. `None`
+/// when the work time is missing or not a positive duration; a concurrency that is not a
+/// positive integer counts as 1.
+pub fn per_message(
+    work_time: Option<&str>,
+    concurrency: Option<&str>,
+) -> Option<std::time::Duration> {
+    let ms = model::keda::parse_duration_ms(work_time?)?;
+    let c = concurrency
+        .and_then(|c| c.trim().parse::<u32>().ok())
+        .filter(|&c| c > 0)
+        .unwrap_or(1);
+    Some(std::time::Duration::from_millis(ms) / c)
+}
 
 /// Apply [`mark_changes`] to the pods of namespace `ns`, one patch after another. Returns
 /// how many pods were patched (a pod gone meanwhile is skipped).
@@ -112,6 +137,7 @@ mod tests {
             created: clock::Timestamp::ZERO,
             deletion_cost: cost,
             crash_looping: false,
+            per_message: None,
         }
     }
 

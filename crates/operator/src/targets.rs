@@ -34,7 +34,7 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::busy::ANNOTATION_BUSY;
+use crate::busy::{ANNOTATION_BUSY, ANNOTATION_CONCURRENCY, ANNOTATION_WORK_TIME};
 use crate::cached_pod::CachedPod;
 use crate::informers::{Change, Informer, Watched, relisting};
 use model::kube::POD_DELETION_COST;
@@ -247,6 +247,9 @@ pub struct PodMeta {
     ready: bool,
     /// A container in `CrashLoopBackOff` after a short run (from a whole Pod only).
     crash_looping: bool,
+    /// Its consumer's measured cost of one message (`kedge.dev/work-time` ÷
+    /// `kedge.dev/concurrency`).
+    per_message: Option<std::time::Duration>,
 }
 
 impl PodMeta {
@@ -300,6 +303,10 @@ impl PodMeta {
             phase: PodPhase::Running,
             ready: true,
             crash_looping: false,
+            per_message: crate::busy::per_message(
+                annotation(ANNOTATION_WORK_TIME).map(String::as_str),
+                annotation(ANNOTATION_CONCURRENCY).map(String::as_str),
+            ),
         }
     }
 }
@@ -585,6 +592,7 @@ impl TargetCaches {
                     created: p.created,
                     deletion_cost: p.deletion_cost,
                     crash_looping: p.crash_looping,
+                    per_message: p.per_message,
                 })
                 .collect(),
         )

@@ -244,6 +244,7 @@ fn pod(name: &str, busy: bool, created: u64) -> ConsumerPod {
         created: Timestamp::from_secs(created),
         deletion_cost: 0,
         crash_looping: false,
+        per_message: None,
     }
 }
 

@@ -35,6 +35,9 @@ pub struct TriggerSpec {
     pub metric_type: MetricType,
     pub target: f64,
     pub activation_target: f64,
+    /// The metric is a backlog ([`model::keda::triggers::TriggerConfig::is_backlog`]): a
+    /// latency objective may set its per-replica target.
+    pub backlog: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +83,9 @@ pub struct Config {
     pub restore_to_original_replica_count: bool,
     /// kedge extension: triggers may wake the loop early.
     pub event_driven: bool,
+    /// kedge extension: `autoscaling.kedge.dev/latency-objective` (the policy decides whether
+    /// and how it applies: [`Autoscaler::set_backlog_target`]).
+    pub latency_objective: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +124,7 @@ impl Config {
                 metric_type: t.metric_type_or_default(),
                 target: parsed.target(),
                 activation_target: parsed.activation_target(),
+                backlog: parsed.is_backlog(),
             });
         }
         let modifiers = match spec.scaling_modifiers() {
@@ -160,6 +167,7 @@ impl Config {
             modifiers,
             restore_to_original_replica_count: spec.restore_to_original_replica_count(),
             event_driven: so.event_driven(),
+            latency_objective: so.latency_objective_ms().map(Duration::from_millis),
         })
     }
 }
@@ -408,6 +416,9 @@ pub struct Autoscaler {
     composite_failures: u32,
     hpa: HpaState,
     original_replicas: Option<u32>,
+    /// The per-replica target of the backlog triggers in place of their own (a latency
+    /// objective's), until changed.
+    backlog_target: Option<f64>,
 }
 
 /// A metric as the HPA sees it.
@@ -433,7 +444,20 @@ impl Autoscaler {
             composite_failures: 0,
             hpa: HpaState::default(),
             original_replicas: None,
+            backlog_target: None,
         }
+    }
+
+    /// From the next step on, the backlog triggers' AverageValue metrics are held to `target`
+    /// messages per replica instead of their own targets (`None`: their own again). Other
+    /// triggers, a `scalingModifiers` formula and the fallback keep theirs.
+    pub fn set_backlog_target(&mut self, target: Option<f64>) {
+        self.backlog_target = target.filter(|t| t.is_finite() && *t > 0.0);
+    }
+
+    /// The per-replica backlog target in force instead of the triggers' own, if any.
+    pub fn backlog_target(&self) -> Option<f64> {
+        self.backlog_target
     }
 
     pub fn config(&self) -> &Config {
@@ -731,11 +755,15 @@ impl Autoscaler {
                         if s.active {
                             d.active = true;
                         }
+                        let target = match self.backlog_target {
+                            Some(b) if t.backlog && t.metric_type == MetricType::AverageValue => b,
+                            _ => t.target,
+                        };
                         metrics.push(HpaMetric {
                             name: t.name.clone(),
                             metric_type: t.metric_type,
                             value: s.value,
-                            target: t.target,
+                            target,
                             fallback: false,
                         });
                     }

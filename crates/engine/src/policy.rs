@@ -210,6 +210,10 @@ pub struct Policy {
     /// none is at work ([`crate::scale`]): more replicas of a consumer that crashes on
     /// everything only crash too.
     pub hold_scale_out_on_crash_loop: bool,
+    /// Honour a ScaledObject's `autoscaling.kedge.dev/latency-objective`: the backlog one
+    /// replica may hold follows from the objective and the consumers' measured cost of a
+    /// message ([`crate::scale`]).
+    pub latency_objectives: bool,
 }
 
 impl Policy {
@@ -244,6 +248,7 @@ impl Policy {
             scale_down_default: None,
             poll_at_most: None,
             hold_scale_out_on_crash_loop: false,
+            latency_objectives: false,
         };
         let kedge_up = Some(hpa::Rules {
             window_secs: 0,
@@ -277,6 +282,7 @@ impl Policy {
                 scale_down_default: kedge_down.clone(),
                 poll_at_most: Some(KEDGE_POLL_AT_MOST),
                 hold_scale_out_on_crash_loop: true,
+                latency_objectives: true,
                 ..base
             },
             PolicyName::Oracle => Policy {

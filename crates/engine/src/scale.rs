@@ -169,6 +169,9 @@ pub struct ScaleLoop {
     /// A scale-out was held for crash-looping consumers and they still crash-loop (the
     /// warning once per episode).
     crash_hold: bool,
+    /// The consumers' cost of one message as they last reported it (kept while the target
+    /// is at zero: the next burst meets the same consumers).
+    per_message: Option<Duration>,
 }
 
 impl ScaleLoop {
@@ -196,6 +199,7 @@ impl ScaleLoop {
             hpa_due: now,
             held_since: None,
             crash_hold: false,
+            per_message: None,
         }
     }
 
@@ -284,7 +288,19 @@ impl ScaleLoop {
             ready_replicas: input.ready,
             triggers: input.triggers.clone(),
         };
+        let objective = self.objective(input.pods);
         let mut d = self.autoscaler.step_as(now, &obs, mode);
+        if let Some((t, per_message, target)) = objective
+            && d.desired_replicas != input.replicas
+        {
+            d.reason = format!(
+                "{}; latency objective {}: {:.2}s per message, so at most {target:.1} messages per replica",
+                d.reason,
+                fmt_secs(t),
+                per_message.as_secs_f64(),
+            )
+            .into();
+        }
         if self.perfect
             && let Some(f) = input.foresight
             && !d.paused
@@ -367,6 +383,31 @@ impl ScaleLoop {
 }
 
 impl ScaleLoop {
+    /// [`Policy::latency_objectives`]: the backlog one replica may hold under the
+    /// ScaledObject's latency objective, set on the autoscaler for this step. `None` (and the
+    /// triggers' own targets) without an objective, under a policy that ignores it, or while
+    /// no consumer has reported what a message costs it.
+    fn objective(&mut self, pods: Option<&[ConsumerPod]>) -> Option<(Duration, Duration, f64)> {
+        let t = self
+            .autoscaler
+            .config()
+            .latency_objective
+            .filter(|_| self.policy.latency_objectives);
+        let Some(t) = t else {
+            if self.autoscaler.backlog_target().is_some() {
+                self.autoscaler.set_backlog_target(None);
+            }
+            return None;
+        };
+        if let Some(m) = mean_per_message(pods.unwrap_or_default()) {
+            self.per_message = Some(m);
+        }
+        let per_message = self.per_message?;
+        let target = backlog_per_replica(t, per_message);
+        self.autoscaler.set_backlog_target(Some(target));
+        Some((t, per_message, target))
+    }
+
     /// [`Policy::hold_scale_out_on_crash_loop`]: a scale-out to `write` is held at `current`
     /// while at least half of the consumers crash-loop and none is at work.
     fn crash_hold(
@@ -427,6 +468,38 @@ fn next_tick(due: Timestamp, every: Duration, now: Timestamp) -> Timestamp {
         next = next.add(every * (behind / step + 1) as u32);
     }
     next
+}
+
+/// The share of a latency objective a message may spend waiting in a steady queue. By
+/// Little's law a backlog of `B` per replica, each replica finishing one message every
+/// `per_message`, is worked off in `B × per_message`: holding that to half the objective
+/// leaves the other half for what the steady state does not see (a message's own work, a
+/// burst while the next poll and pods come, the scale-down window's lag).
+pub const OBJECTIVE_QUEUE_SHARE: f64 = 0.5;
+
+/// The backlog one replica may hold to meet latency objective `t` when a message costs a
+/// consumer `per_message` (at least one message: below that more replicas do not help).
+pub fn backlog_per_replica(t: Duration, per_message: Duration) -> f64 {
+    let pm = per_message.as_secs_f64().max(1e-3);
+    (t.as_secs_f64() * OBJECTIVE_QUEUE_SHARE / pm).max(1.0)
+}
+
+/// The mean cost of a message over the consumers that reported one.
+fn mean_per_message(pods: &[ConsumerPod]) -> Option<Duration> {
+    let (sum, n) = pods
+        .iter()
+        .filter_map(|p| p.per_message)
+        .fold((Duration::ZERO, 0u32), |(s, n), d| (s + d, n + 1));
+    (n > 0).then(|| sum / n)
+}
+
+fn fmt_secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}s")
+    } else {
+        format!("{s:.1}s")
+    }
 }
 
 /// How soon the oracle works off a backlog on top of the arrivals.
@@ -841,5 +914,170 @@ spec:
             next_tick(t, Duration::from_secs(15), t),
             t.add(Duration::from_secs(15))
         );
+    }
+
+    fn with_objective(policy: PolicyName, objective: &str) -> ScaleLoop {
+        let mut so = so("");
+        so.metadata.annotations.insert(
+            model::keda::ANNOTATION_KEDGE_LATENCY_OBJECTIVE.into(),
+            objective.into(),
+        );
+        let cfg = autoscale::Config::from_scaled_object(&so).expect("valid");
+        let t0 = Timestamp::from_secs(1_000);
+        ScaleLoop::new(
+            WorkloadKey::new("jobs", "consumer"),
+            Autoscaler::new(cfg, t0),
+            &Policy::preset(policy),
+            None,
+            t0,
+        )
+    }
+
+    fn reporting(n: usize, per_message: Duration) -> Vec<ConsumerPod> {
+        (0..n)
+            .map(|i| ConsumerPod {
+                per_message: Some(per_message),
+                ..pod(&format!("p{i}"), true, i as u64)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_latency_objective_sets_the_backlog_one_replica_may_hold() {
+        let mut rec = Recorder::default();
+        // 30 s objective, 1 s per message: half the objective for the queue → 15 messages per
+        // replica; a backlog of 300 needs 20 replicas (queueLength 2 alone would ask 150).
+        let mut l = with_objective(PolicyName::Kedge, "30s");
+        let pods = reporting(4, Duration::from_secs(1));
+        let s = l.step(
+            l.due(),
+            &ScaleInput {
+                replicas: 4,
+                triggers: metric(300.0),
+                pods: Some(&pods),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        assert_eq!(s.replicas, Some(20));
+        assert!(
+            s.decision.reason.as_str().contains(
+                "latency objective 30s: 1.00s per message, so at most 15.0 messages per replica"
+            ),
+            "{}",
+            s.decision.reason.as_str()
+        );
+        // Cheaper messages, same objective: fewer replicas (250 ms → 60 per replica → 5).
+        let pods = reporting(20, Duration::from_millis(250));
+        let s = l.step(
+            l.due(),
+            &ScaleInput {
+                replicas: 20,
+                triggers: metric(300.0),
+                pods: Some(&pods),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        // The scale-down window holds the count at first; the target the HPA used is the
+        // objective's.
+        assert_eq!(l.autoscaler().backlog_target(), Some(60.0));
+        assert_eq!(s.replicas, None);
+        // An objective shorter than a message still gives each replica one message.
+        assert_eq!(
+            backlog_per_replica(Duration::from_millis(500), Duration::from_secs(2)),
+            1.0
+        );
+    }
+
+    #[test]
+    fn without_a_reported_work_time_the_triggers_own_target_decides_and_the_last_report_is_kept() {
+        let mut rec = Recorder::default();
+        let mut l = with_objective(PolicyName::Kedge, "30s");
+        let pods = vec![pod("p0", true, 0)];
+        let s = l.step(
+            l.due(),
+            &ScaleInput {
+                replicas: 1,
+                triggers: metric(300.0),
+                pods: Some(&pods),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        // queueLength 2: 150 replicas, at most maxReplicaCount 100.
+        assert_eq!(s.replicas, Some(100));
+        assert_eq!(l.autoscaler().backlog_target(), None);
+        // A report arrives, then the pods are gone (at zero): the report still counts.
+        let reported = reporting(1, Duration::from_secs(2));
+        l.step(
+            l.due(),
+            &ScaleInput {
+                replicas: 100,
+                triggers: metric(300.0),
+                pods: Some(&reported),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        let s = l.step(
+            l.due(),
+            &ScaleInput {
+                replicas: 0,
+                triggers: metric(300.0),
+                pods: Some(&[]),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        assert_eq!(l.autoscaler().backlog_target(), Some(7.5));
+        // Activation first (0 → 1), then the objective's count.
+        assert_eq!(s.replicas, Some(1));
+        let s = l.step(
+            l.due(),
+            &ScaleInput {
+                replicas: 1,
+                triggers: metric(300.0),
+                pods: Some(&[]),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        assert_eq!(s.replicas, Some(40));
+    }
+
+    #[test]
+    fn upstream_ignores_the_latency_objective() {
+        let mut rec = Recorder::default();
+        let mut l = with_objective(PolicyName::KedaKarpenter, "30s");
+        let pods = reporting(4, Duration::from_secs(1));
+        let s = l.step(
+            l.due(),
+            &ScaleInput {
+                replicas: 4,
+                triggers: metric(300.0),
+                pods: Some(&pods),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        assert_eq!(l.autoscaler().backlog_target(), None);
+        // The HPA's default scale-up: max(+4 pods, +100 %) → 8.
+        assert_eq!(s.replicas, Some(8));
+        // Switching to kedge applies it from the next step.
+        l.set_policy(&Policy::preset(PolicyName::Kedge));
+        l.update(l.autoscaler().config().clone(), None);
+        let s = l.step(
+            l.due(),
+            &ScaleInput {
+                replicas: 8,
+                triggers: metric(300.0),
+                pods: Some(&pods),
+                ..Default::default()
+            },
+            &mut rec,
+        );
+        assert_eq!(l.autoscaler().backlog_target(), Some(15.0));
+        assert_eq!(s.replicas, Some(20));
     }
 }

@@ -41,6 +41,11 @@ pub const ANNOTATION_KEDGE_POLLING_INTERVAL: &str = "autoscaling.kedge.dev/polli
 /// kedge extension: `"true"` lets triggers that can push change notifications wake the scale
 /// loop before the next poll. Absent = KEDA's behaviour (poll only).
 pub const ANNOTATION_KEDGE_EVENT_DRIVEN: &str = "autoscaling.kedge.dev/event-driven";
+/// kedge extension: the latency a message may take from being sent to being done (`"30s"`,
+/// `"2m"`), which the `kedge` policy meets at the least cost: it sets the backlog one
+/// replica may hold from the consumers' measured work time, in place of the backlog
+/// triggers' own targets. Other policies ignore it.
+pub const ANNOTATION_KEDGE_LATENCY_OBJECTIVE: &str = "autoscaling.kedge.dev/latency-objective";
 
 pub const DEFAULT_POLLING_INTERVAL_SECS: i32 = 30;
 pub const DEFAULT_COOLDOWN_PERIOD_SECS: i32 = 300;
@@ -407,6 +412,14 @@ impl ScaledObject {
         (self.spec.polling_interval_secs().max(1) as u64) * 1000
     }
 
+    /// The latency objective (kedge extension), when the annotation holds a positive duration.
+    pub fn latency_objective_ms(&self) -> Option<u64> {
+        self.metadata
+            .annotations
+            .get(ANNOTATION_KEDGE_LATENCY_OBJECTIVE)
+            .and_then(|v| parse_duration_ms(v))
+    }
+
     /// Whether triggers may wake the loop early (kedge extension; default false).
     pub fn event_driven(&self) -> bool {
         self.metadata
@@ -492,6 +505,14 @@ fn validate_annotations(annotations: &BTreeMap<String, String>, errors: &mut Vec
         errors.push(FieldError::new(
             path(ANNOTATION_KEDGE_POLLING_INTERVAL),
             format!("expected a positive duration such as \"250ms\" or \"2s\", got {v:?}"),
+        ));
+    }
+    if let Some(v) = annotations.get(ANNOTATION_KEDGE_LATENCY_OBJECTIVE)
+        && parse_duration_ms(v).is_none()
+    {
+        errors.push(FieldError::new(
+            path(ANNOTATION_KEDGE_LATENCY_OBJECTIVE),
+            format!("expected a positive duration such as \"30s\" or \"2m\", got {v:?}"),
         ));
     }
 }

@@ -261,6 +261,30 @@ fn pause_annotations_parsed_and_validated() {
 }
 
 #[test]
+fn the_latency_objective_annotation_is_a_positive_duration() {
+    let y = "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata:\n  name: t\n  annotations:\n    autoscaling.kedge.dev/latency-objective: \"45s\"\nspec:\n  scaleTargetRef:\n    name: app\n  triggers:\n".to_string() + SQS_TRIGGER;
+    let so: ScaledObject = parse_documents(&y).unwrap()[0].decode().unwrap();
+    assert_eq!(so.latency_objective_ms(), Some(45_000));
+    assert!(errors(&y).is_empty());
+    assert_eq!(
+        parse_documents(&y.replace("45s", "2m")).unwrap()[0]
+            .decode::<ScaledObject>()
+            .unwrap()
+            .latency_objective_ms(),
+        Some(120_000)
+    );
+    for bad in ["soon", "0s", "-5s"] {
+        let e = errors(&y.replace("45s", bad));
+        assert!(
+            e.iter().any(|e| e.contains(
+                "metadata.annotations.autoscaling.kedge.dev/latency-objective: expected a positive duration"
+            )),
+            "{bad}: {e:?}"
+        );
+    }
+}
+
+#[test]
 fn metadata_values_must_be_strings_as_in_kubernetes() {
     let t = "  - type: aws-sqs-queue\n    metadata:\n      queueURL: q\n      awsRegion: eu-west-1\n      queueLength: 2\n";
     let e = errors(&so("", t));

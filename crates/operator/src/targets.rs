@@ -881,6 +881,52 @@ mod tests {
         assert!(caches.consumers("ns", &sel).is_some());
     }
 
+    /// A consumer's `kedge.dev/work-time` ÷ `kedge.dev/concurrency` is what one message costs
+    /// it; a bad value reads as no report.
+    #[test]
+    fn consumers_report_what_a_message_costs_them_by_annotation() {
+        let caches = TargetCaches::new();
+        let sel = Selector::parse("app=web").unwrap();
+        let pod = |name: &str, annotations: &[(&str, &str)]| ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("ns".into()),
+            labels: Some([("app".to_string(), "web".to_string())].into()),
+            annotations: Some(
+                annotations
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        caches.apply_pod(&pod(
+            "a",
+            &[
+                ("kedge.dev/work-time", "1200ms"),
+                ("kedge.dev/concurrency", "4"),
+            ],
+        ));
+        caches.apply_pod(&pod("b", &[("kedge.dev/work-time", "2s")]));
+        caches.apply_pod(&pod("c", &[("kedge.dev/work-time", "fast")]));
+        caches.apply_pod(&pod("d", &[]));
+        let mut got: Vec<(String, Option<std::time::Duration>)> = caches
+            .consumers("ns", &sel)
+            .expect("known")
+            .into_iter()
+            .map(|p| (p.name, p.per_message))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("ns/a".into(), Some(std::time::Duration::from_millis(300))),
+                ("ns/b".into(), Some(std::time::Duration::from_secs(2))),
+                ("ns/c".into(), None),
+                ("ns/d".into(), None),
+            ]
+        );
+    }
+
     #[test]
     fn selectors_read_both_forms_and_match_as_kubernetes_does() {
         let s = Selector::parse("app=web, tier in (a,b),!canary,env!=prod,zone notin (z1),track")

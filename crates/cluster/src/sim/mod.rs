@@ -195,6 +195,8 @@ struct Held {
     /// Work finishes then (`None`: waiting for a worker).
     done: Option<u64>,
     token: u64,
+    /// Its work time (ms), once started.
+    work: u64,
 }
 
 /// One pod's consumer, as `kedge consume` behaves.
@@ -212,6 +214,9 @@ struct Consumer {
     stopping: bool,
     /// A Job's consumer received (it exits when that is done).
     received: bool,
+    /// Its mean work time per message so far (ms; smoothed as `kedge consume` does), once it
+    /// finished one.
+    work_mean: Option<f64>,
 }
 
 /// The modelled consumers and queue: the simulator's [`Backend`].
@@ -283,6 +288,11 @@ impl Backend for Model<'_> {
     fn busy(&self, i: usize) -> bool {
         self.consumers.get(i).is_some_and(|c| !c.held.is_empty())
     }
+    fn per_message(&self, i: usize) -> Option<Duration> {
+        let mean = self.consumers.get(i)?.work_mean?;
+        let conc = f64::from(self.cfg.consumer.concurrency.max(1));
+        Some(Duration::from_secs_f64(mean / conc / 1000.0))
+    }
     fn back_off(&self, i: usize) -> Option<Duration> {
         // In its back-off: crashed (counted) and not restarted yet.
         let c = self.consumers.get(i)?;
@@ -349,6 +359,7 @@ impl Model<'_> {
                 let c = &mut self.consumers[i];
                 c.held[k].done = Some(d);
                 c.held[k].token = token;
+                c.held[k].work = d - now;
                 c.working += 1;
                 self.work_heap.push(Reverse((d, i, token)));
             }
@@ -405,6 +416,7 @@ impl Model<'_> {
                     msg: m,
                     done: None,
                     token: 0,
+                    work: 0,
                 });
             }
             self.buf = buf;
@@ -423,6 +435,9 @@ impl Model<'_> {
         };
         let h = c.held.swap_remove(k);
         c.working -= 1;
+        // An exponentially weighted mean, weight 0.2 (as `kedge consume` smooths it).
+        let w = h.work as f64;
+        c.work_mean = Some(c.work_mean.map_or(w, |m| m + 0.2 * (w - m)));
         self.queue.delete(&h.msg);
         self.processed += 1;
         self.window_processed += 1;

@@ -326,6 +326,22 @@ impl TriggerConfig {
         }
     }
 
+    /// The metric counts messages waiting for (or held by) the consumers — a backlog whose
+    /// per-replica target a latency objective can set: SQS messages, list and stream lengths,
+    /// pending entries and lags, a RabbitMQ queue's length. Rates, queries and resource
+    /// metrics are not backlogs.
+    pub fn is_backlog(&self) -> bool {
+        match self {
+            TriggerConfig::AwsSqsQueue(_)
+            | TriggerConfig::Redis(_)
+            | TriggerConfig::RedisStreams(_)
+            | TriggerConfig::Kafka(_)
+            | TriggerConfig::NatsJetStream(_) => true,
+            TriggerConfig::RabbitMq(c) => c.mode == more::RabbitMode::QueueLength,
+            _ => false,
+        }
+    }
+
     /// The trigger is active when its metric is strictly greater than this.
     pub fn activation_target(&self) -> f64 {
         match self {

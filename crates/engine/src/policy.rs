@@ -50,6 +50,12 @@
 //!   for 20 s (a scale-in has settled: no replacement is launched for pods about to go; an
 //!   empty node has nothing to judge and goes without waiting), and a replacement must save at
 //!   least 10 %;
+//! - a latency objective per ScaledObject (`autoscaling.kedge.dev/latency-objective`): the
+//!   backlog triggers' per-replica target becomes [`crate::scale::OBJECTIVE_QUEUE_SHARE`] of
+//!   the objective ÷ the consumers' measured cost of a message (Little's law), so the queue's
+//!   wait stays near half the objective at the fewest replicas; without the annotation (or
+//!   before any consumer reports its work time) the triggers' own targets decide, which is the
+//!   default objective: about `queueLength` messages' work of wait;
 //! - no scale-out storm: while at least half of a target's consumers are crash-looping
 //!   (`CrashLoopBackOff` after runs shorter than 10 s: a bad release) and none is at work,
 //!   the count is held where it is — KEDA would keep adding replicas (and Karpenter nodes) for

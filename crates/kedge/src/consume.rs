@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use operator::busy::ConsumerReport;
 use workload::{ConsumeConfig, Work};
 
 #[derive(Args, Debug, Clone)]
@@ -40,7 +41,8 @@ pub struct ConsumeArgs {
     /// below the pod's terminationGracePeriodSeconds.
     #[arg(long, default_value = "30s", value_parser = workload::parse_duration)]
     pub grace_period: Duration,
-    /// Keep `busy` or `idle` in this file (see the workload crate docs).
+    /// Keep `busy` or `idle` in this file, and once a message is finished its mean work time
+    /// and concurrency (see the workload crate docs).
     #[arg(long, env = "KEDGE_STATUS_FILE", value_name = "PATH")]
     pub status_file: Option<PathBuf>,
     /// Fault injection (the twin's `consumer-crash` fault): while this file exists, the
@@ -66,6 +68,7 @@ pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
         cfg.consumer_id = id;
     }
     cfg.batch = a.batch;
+    let concurrency = u32::from(a.concurrency);
     cfg.concurrency = usize::from(a.concurrency);
     cfg.work = Work {
         sleep: a.work_sleep,
@@ -80,17 +83,32 @@ pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
     let clients = workload::Clients::from_env().await;
     let consumer = workload::Consumer::new(cfg, clients).context("consuming")?;
     // In a cluster (POD_NAME/POD_NAMESPACE from the downward API), publish busy/idle on the
-    // pod so the operator's scale-in removes idle consumers first (docs/operator.md).
+    // pod so the operator's scale-in removes idle consumers first, and with it what a message
+    // costs this consumer (docs/operator.md).
     if let (Ok(pod), Ok(ns)) = (std::env::var("POD_NAME"), std::env::var("POD_NAMESPACE")) {
         operator::init_tls();
         match kube::Client::try_default().await {
             Ok(client) => {
                 let mut progress = consumer.progress();
-                let (tx, rx) = tokio::sync::watch::channel(false);
+                let (tx, rx) = tokio::sync::watch::channel(ConsumerReport {
+                    busy: false,
+                    work_time: None,
+                    concurrency,
+                });
                 tokio::spawn(async move {
                     loop {
-                        let busy = progress.borrow_and_update().status == workload::Status::Busy;
-                        tx.send_if_modified(|b| std::mem::replace(b, busy) != busy);
+                        let (busy, work_time) = {
+                            let p = progress.borrow_and_update();
+                            (p.status == workload::Status::Busy, p.work)
+                        };
+                        // Only a busy/idle change wakes the publisher (one PATCH); the work
+                        // time is updated silently and goes out with the next change.
+                        tx.send_if_modified(|r| {
+                            let flipped = r.busy != busy;
+                            r.busy = busy;
+                            r.work_time = work_time;
+                            flipped
+                        });
                         if progress.changed().await.is_err() {
                             return;
                         }

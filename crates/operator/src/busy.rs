@@ -18,6 +18,8 @@
 //! `"850ms"`) and `kedge.dev/concurrency` (how many messages it works on at once; default 1).
 //! A ScaledObject's latency objective (`autoscaling.kedge.dev/latency-objective`) needs them:
 //! the engine turns the objective into the backlog one replica may hold (docs/policies.md).
+//! `kedge consume` sets them in the same patch as `kedge.dev/busy` ([`publish_busy`]) once it
+//! has finished a message, so they cost no API call of their own.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -86,34 +88,70 @@ pub async fn mark_victims(
     Ok(patched)
 }
 
+/// What a consumer publishes on its own Pod ([`publish_busy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConsumerReport {
+    /// `kedge.dev/busy`.
+    pub busy: bool,
+    /// Mean work time per message (`kedge.dev/work-time`); `None` until one is finished.
+    pub work_time: Option<std::time::Duration>,
+    /// Messages worked on at once (`kedge.dev/concurrency`), sent with the work time.
+    pub concurrency: u32,
+}
+
+impl ConsumerReport {
+    /// The merge patch of the pod's annotations: busy always, work time and concurrency once
+    /// the work time is known. The work time is in whole milliseconds (`"1234ms"`), at least
+    /// 1 ([`per_message`] reads `"0ms"` as no figure).
+    fn patch(&self) -> serde_json::Value {
+        let mut a = serde_json::Map::new();
+        a.insert(
+            ANNOTATION_BUSY.into(),
+            (if self.busy { "true" } else { "false" }).into(),
+        );
+        if let Some(w) = self.work_time {
+            let ms = u64::try_from((w.as_nanos() + 500_000) / 1_000_000)
+                .unwrap_or(u64::MAX)
+                .max(1);
+            a.insert(ANNOTATION_WORK_TIME.into(), format!("{ms}ms").into());
+            a.insert(
+                ANNOTATION_CONCURRENCY.into(),
+                self.concurrency.max(1).to_string().into(),
+            );
+        }
+        serde_json::json!({"metadata": {"annotations": a}})
+    }
+}
+
 /// The consumer's side of the contract: set `kedge.dev/busy` on pod `namespace/name` on
-/// every change of `busy` (the first value too), until the channel closes. Failures are
-/// logged and retried on the next change; the consumer's work never waits for this.
+/// every change of `busy` (the first value too), until the channel closes, with the work time
+/// and concurrency the channel holds at that moment. A change of the work time alone is not
+/// published: a working consumer turns idle after every batch, so the figure rides along on
+/// those patches instead of costing calls of its own (the sender may update it without
+/// notifying). Failures are logged and retried on the next change; the consumer's work never
+/// waits for this.
 pub async fn publish_busy(
     client: kube::Client,
     namespace: String,
     name: String,
-    mut busy: tokio::sync::watch::Receiver<bool>,
+    mut report: tokio::sync::watch::Receiver<ConsumerReport>,
 ) {
     let api: Api<Pod> = Api::namespaced(client, &namespace);
     let mut last: Option<bool> = None;
     loop {
-        let now = *busy.borrow_and_update();
-        if last != Some(now) {
-            let patch = serde_json::json!({
-                "metadata": {"annotations": {ANNOTATION_BUSY: if now { "true" } else { "false" }}}
-            });
+        let now = *report.borrow_and_update();
+        if last != Some(now.busy) {
             match api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&now.patch()))
                 .await
             {
-                Ok(_) => last = Some(now),
+                Ok(_) => last = Some(now.busy),
                 Err(e) => {
                     tracing::warn!(error = %e, pod = %name, "could not publish busy/idle on the pod")
                 }
             }
         }
-        if busy.changed().await.is_err() {
+        if report.changed().await.is_err() {
             return;
         }
     }
@@ -142,35 +180,82 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn publish_busy_patches_the_own_pod_on_each_change() {
+    async fn publish_busy_patches_the_own_pod_on_each_change_with_the_work_time_once_known() {
         let (client, mut api) = mock_client();
-        let (tx, rx) = tokio::sync::watch::channel(false);
+        let (tx, rx) = tokio::sync::watch::channel(ConsumerReport {
+            busy: false,
+            work_time: None,
+            concurrency: 4,
+        });
         let task = tokio::spawn(publish_busy(client, "ns".into(), "me".into(), rx));
+        async fn patch(api: &mut fixtures::ApiServer) -> serde_json::Value {
+            api.expect(
+                "PATCH",
+                "/api/v1/namespaces/ns/pods/me?",
+                200,
+                json!({"metadata": {"name": "me"}}),
+            )
+            .await
+        }
         fixtures::timeout(Duration::from_secs(5), async {
-            let b = api
-                .expect(
-                    "PATCH",
-                    "/api/v1/namespaces/ns/pods/me?",
-                    200,
-                    json!({"metadata": {"name": "me"}}),
-                )
-                .await;
-            assert_eq!(b["metadata"]["annotations"][ANNOTATION_BUSY], "false");
-            tx.send(true).unwrap();
-            let b = api
-                .expect(
-                    "PATCH",
-                    "/api/v1/namespaces/ns/pods/me?",
-                    200,
-                    json!({"metadata": {"name": "me"}}),
-                )
-                .await;
-            assert_eq!(b["metadata"]["annotations"][ANNOTATION_BUSY], "true");
+            // No work time yet: busy alone.
+            let b = patch(&mut api).await;
+            assert_eq!(
+                b,
+                json!({"metadata": {"annotations": {ANNOTATION_BUSY: "false"}}})
+            );
+            tx.send_modify(|r| r.busy = true);
+            let b = patch(&mut api).await;
+            assert_eq!(
+                b,
+                json!({"metadata": {"annotations": {ANNOTATION_BUSY: "true"}}})
+            );
+            // A work time alone is no reason for a call ...
+            tx.send_modify(|r| r.work_time = Some(Duration::from_micros(1_234_400)));
+            api.expect_no_more(Duration::from_millis(50)).await;
+            // ... it rides along on the next transition, in the same patch.
+            tx.send_modify(|r| r.busy = false);
+            let b = patch(&mut api).await;
+            assert_eq!(
+                b,
+                json!({"metadata": {"annotations": {
+                    ANNOTATION_BUSY: "false",
+                    ANNOTATION_WORK_TIME: "1234ms",
+                    ANNOTATION_CONCURRENCY: "4",
+                }}})
+            );
+            // What the operator reads back from them: 1234 ms ÷ 4.
+            let a = &b["metadata"]["annotations"];
+            assert_eq!(
+                per_message(
+                    a[ANNOTATION_WORK_TIME].as_str(),
+                    a[ANNOTATION_CONCURRENCY].as_str()
+                ),
+                Some(Duration::from_micros(308_500))
+            );
         })
         .await;
         drop(tx);
         task.await.unwrap();
         api.expect_no_more(Duration::from_millis(50)).await;
+    }
+
+    #[test]
+    fn a_sub_millisecond_work_time_is_published_as_one_millisecond() {
+        let r = ConsumerReport {
+            busy: true,
+            work_time: Some(Duration::from_micros(200)),
+            concurrency: 0,
+        };
+        let p = r.patch();
+        let a = &p["metadata"]["annotations"];
+        assert_eq!(
+            (
+                a[ANNOTATION_WORK_TIME].as_str(),
+                a[ANNOTATION_CONCURRENCY].as_str()
+            ),
+            (Some("1ms"), Some("1"))
+        );
     }
 
     #[test]

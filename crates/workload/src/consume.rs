@@ -14,6 +14,12 @@
 //! Per message (see the crate docs for why): parse → work (sleep, then CPU) → conditional
 //! `PutItem` → `DeleteMessage` only if the item is durable.
 //!
+//! What a message costs: the wall time from the start of its work until its delete returns,
+//! smoothed over finished messages (an exponentially weighted mean, weight
+//! [`WORK_TIME_WEIGHT`]; poison and failed writes do not count), is published as
+//! [`Progress::work`] and in the status file. Divided by `concurrency` it is what one more
+//! message in the queue costs this consumer, which a latency objective needs.
+//!
 //! FIFO queues: SQS hands out a group's messages in order, but with `concurrency > 1` the
 //! messages of one batch are worked on in parallel, so per-group order of the *writes* holds
 //! only with `concurrency = 1` (transactions here are independent, so the default fleet does
@@ -181,6 +187,25 @@ pub struct ConsumeReport {
 pub struct Progress {
     pub status: Status,
     pub report: ConsumeReport,
+    /// Mean wall time per finished message, from the start of its work through its
+    /// `PutItem` and `DeleteMessage` (see the module docs); `None` until one is finished.
+    pub work: Option<Duration>,
+}
+
+/// Weight of the newest message in [`Progress::work`]: about the last ten messages matter,
+/// so the figure follows a change of the work within seconds but one slow write does not
+/// swing it.
+pub const WORK_TIME_WEIGHT: f64 = 0.2;
+
+/// The mean after one more message that took `took` (the first one is taken as is).
+fn smoothed(mean: Option<Duration>, took: Duration) -> Duration {
+    match mean {
+        None => took,
+        Some(m) => Duration::try_from_secs_f64(
+            m.as_secs_f64() + WORK_TIME_WEIGHT * (took.as_secs_f64() - m.as_secs_f64()),
+        )
+        .unwrap_or(took),
+    }
 }
 
 /// A consumer before it runs; lets a caller subscribe to [`Progress`] first.
@@ -209,13 +234,16 @@ pub async fn consume(
 /// What happened to one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
-    /// Stored by this delivery; `deleted` says whether the delete then succeeded.
+    /// Stored by this delivery; `deleted` says whether the delete then succeeded, `took` is
+    /// the time from the start of the work until then.
     Written {
         deleted: bool,
+        took: Duration,
     },
     /// Already stored by an earlier delivery.
     Duplicate {
         deleted: bool,
+        took: Duration,
     },
     Poison,
     WriteFailed,
@@ -244,7 +272,10 @@ impl Consumer {
         tracing::info!(queue_url = %cfg.queue_url, table = %cfg.table, consumer = %cfg.consumer_id,
             batch = cfg.batch, concurrency = cfg.concurrency, "consuming");
         self.check_queue().await?;
-        let mut status = cfg.status_file.clone().map(StatusFile::new);
+        let mut status = cfg
+            .status_file
+            .clone()
+            .map(|f| StatusFile::new(f, cfg.concurrency));
         // The first write fails loudly: a twin relying on the file must not guess.
         self.set_status(&mut status, Status::Idle).await?;
         let mut shutdown = std::pin::pin!(shutdown);
@@ -310,10 +341,11 @@ impl Consumer {
     }
 
     /// File first, then [`Progress`]: an in-process observer that sees a status can rely on
-    /// the file saying the same.
+    /// the file saying the same. The file gets the mean work time as it is now.
     async fn set_status(&self, file: &mut Option<StatusFile>, s: Status) -> Result<(), Error> {
+        let work = self.progress.borrow().work;
         let written = match file {
-            Some(f) => f.set(s).await,
+            Some(f) => f.set(s, work).await,
             None => Ok(()),
         };
         self.progress.send_if_modified(|p| {
@@ -464,21 +496,34 @@ impl Consumer {
             // A panic in a message task is a bug; surface it rather than hide it.
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
+        // The mean changes with the counters, in the same update: watchers are woken once
+        // per message either way.
         self.progress.send_modify(|p| {
             let r = &mut p.report;
-            match outcome {
-                Outcome::Written { deleted } => {
+            let took = match outcome {
+                Outcome::Written { deleted, took } => {
                     r.written += 1;
                     r.deleted += u64::from(deleted);
                     r.delete_failures += u64::from(!deleted);
+                    Some(took)
                 }
-                Outcome::Duplicate { deleted } => {
+                Outcome::Duplicate { deleted, took } => {
                     r.duplicates += 1;
                     r.deleted += u64::from(deleted);
                     r.delete_failures += u64::from(!deleted);
+                    Some(took)
                 }
-                Outcome::Poison => r.poison += 1,
-                Outcome::WriteFailed => r.write_failures += 1,
+                Outcome::Poison => {
+                    r.poison += 1;
+                    None
+                }
+                Outcome::WriteFailed => {
+                    r.write_failures += 1;
+                    None
+                }
+            };
+            if let Some(took) = took {
+                p.work = Some(smoothed(p.work, took));
             }
         });
     }
@@ -503,6 +548,7 @@ impl Inner {
                 return Outcome::Poison;
             }
         };
+        let started = Instant::now();
         self.work().await;
         let stored = match self.put(&tx, &m).await {
             Ok(s) => s,
@@ -514,10 +560,11 @@ impl Inner {
             }
         };
         let deleted = self.delete(&m).await;
+        let took = started.elapsed();
         release(held);
         match stored {
-            Stored::New => Outcome::Written { deleted },
-            Stored::AlreadyThere => Outcome::Duplicate { deleted },
+            Stored::New => Outcome::Written { deleted, took },
+            Stored::AlreadyThere => Outcome::Duplicate { deleted, took },
         }
     }
 
@@ -715,6 +762,22 @@ mod tests {
 
     fn msg(id: &str) -> Message {
         Message::builder().message_id(id).build()
+    }
+
+    #[test]
+    fn the_work_time_mean_starts_at_the_first_message_and_moves_a_fifth_of_the_way() {
+        let ms = Duration::from_millis;
+        assert_eq!(smoothed(None, ms(1000)), ms(1000));
+        let m = smoothed(Some(ms(1000)), ms(2000));
+        assert!(m.abs_diff(ms(1200)) < Duration::from_micros(1), "{m:?}");
+        let m = smoothed(Some(ms(1000)), ms(0));
+        assert!(m.abs_diff(ms(800)) < Duration::from_micros(1), "{m:?}");
+        // A steady work time converges to itself.
+        let mut m = None;
+        for _ in 0..50 {
+            m = Some(smoothed(m, ms(300)));
+        }
+        assert!(m.expect("mean").abs_diff(ms(300)) < Duration::from_micros(1));
     }
 
     #[test]

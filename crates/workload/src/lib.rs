@@ -10,7 +10,7 @@
 //! - [`produce`](mod@produce): paced, batched, FIFO-group-aware sends; an acknowledgement log.
 //! - [`consume`](mod@consume): long-poll batch receives, simulated work, idempotent writes,
 //!   visibility heartbeats, delete-after-durable, graceful drain on shutdown.
-//! - [`status`]: the busy/idle status file.
+//! - [`status`]: the status file (busy/idle, and what a message costs).
 //! - this file: [`Clients`], [`Error`], [`parse_duration`].
 //!
 //! # Delivery guarantees
@@ -32,27 +32,41 @@
 //! `transaction_id`, `account`, `amount` (N), `currency`, `created_at` / `written_at` /
 //! `sent_at` (N, ms since the epoch), `consumer`, `receive_count` (N) and `message_id`.
 //!
-//! # The busy/idle contract
+//! # The status file: busy/idle and work time
 //! A consumer started with a status file (`kedge consume --status-file PATH`, or the
 //! environment variable `KEDGE_STATUS_FILE`; [`ConsumeConfig::status_file`] in-process)
-//! keeps that file containing exactly one line:
+//! keeps in that file a first line that is exactly one of
 //!
-//! - `busy\n` — it holds at least one received message that is not yet deleted or given back;
-//! - `idle\n` — it holds none (it is waiting in a long poll, or has stopped).
+//! - `busy` — it holds at least one received message that is not yet deleted or given back;
+//! - `idle` — it holds none (it is waiting in a long poll, or has stopped);
 //!
-//! The file is written only on transitions, by writing `PATH.tmp` and renaming it over `PATH`,
-//! so a reader sees either the old or the new state, never a partial file, and a steady
-//! consumer costs no I/O. It exists from the consumer's first loop iteration (`idle`); a
-//! missing or unreadable file must be treated as `busy`. Readers poll it (see
-//! [`read_status_file`]); the local twin sends SIGTERM to idle consumers first when it scales
-//! in, and a Kubernetes operator can surface it as the pod's deletion cost. Terminating an
-//! idle consumer loses nothing: at worst a long poll is cut short and a message it was about
-//! to hand over reappears after the visibility timeout. In-process, the same state and the
-//! running counters are published on [`Consumer::progress`].
+//! and, once it has finished a message, two more lines saying what a message costs it:
+//!
+//! - `work-ms N` — its mean wall time per message in whole milliseconds (at least 1), from the
+//!   start of the work until the delete returns (see [`consume`](mod@consume));
+//! - `concurrency N` — how many messages it works on at once.
+//!
+//! For example `busy\nwork-ms 1034\nconcurrency 4\n`: one more message in the queue costs
+//! this consumer about 1034 ms ÷ 4 ≈ 259 ms ([`StatusReport::per_message`]). Readers must
+//! ignore lines they do not know; a file of the first line alone (as written before a message
+//! is finished, and by older consumers) has no work time.
+//!
+//! The file is written only on busy/idle transitions (with the mean as it is then), by
+//! writing `PATH.tmp` and renaming it over `PATH`, so a reader sees either the old or the new
+//! state, never a partial file, and a steady consumer costs no I/O; a working consumer turns
+//! idle after every batch, so the work time stays current. It exists from the consumer's
+//! first loop iteration (`idle`); a missing or unreadable file, or one whose first line is
+//! neither, must be treated as `busy`. Readers poll it ([`read_status_file`] for busy/idle,
+//! [`read_status_report`] for everything); the local twin sends SIGTERM to idle consumers
+//! first when it scales in and hands the engine the cost per message, and a Kubernetes
+//! operator can surface it as the pod's deletion cost. Terminating an idle consumer loses
+//! nothing: at worst a long poll is cut short and a message it was about to hand over
+//! reappears after the visibility timeout. In-process, the same state, the mean work time
+//! and the running counters are published on [`Consumer::progress`].
 //!
 //! A file rather than an HTTP `/status` endpoint: it needs no port (many consumers on one
-//! machine would each need one), no server task, and a reader needs no client — an `stat` +
-//! `read` of 5 bytes.
+//! machine would each need one), no server task, and a reader needs no client — a `stat` +
+//! `read` of a few bytes.
 
 pub mod consume;
 pub mod produce;
@@ -66,7 +80,7 @@ use std::time::Duration;
 pub use consume::{ConsumeConfig, ConsumeReport, Consumer, Progress, Work, consume};
 pub use produce::{ProduceConfig, ProduceReport, produce};
 pub use schedule::{Burst, Ramp, Schedule};
-pub use status::{Status, read_status_file};
+pub use status::{Status, StatusReport, read_status_file, read_status_report};
 pub use transaction::Transaction;
 
 /// The two AWS clients both commands use.

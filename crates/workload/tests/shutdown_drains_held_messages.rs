@@ -75,10 +75,13 @@ async fn shutdown_finishes_the_held_batch_and_receives_no_more() {
         read_status_file(&status_path).expect("read"),
         Some(Status::Idle)
     );
-    assert_eq!(
-        std::fs::read_to_string(&status_path).expect("read"),
-        "idle\n"
-    );
+    // Idle again, now with what the finished messages took (each at least its 400 ms).
+    let report = workload::read_status_report(&status_path)
+        .expect("read")
+        .expect("a report");
+    let work = report.work.expect("a work time after finished messages");
+    assert!(work >= Duration::from_millis(400), "{report:?}");
+    assert_eq!(report.concurrency, 1);
     srv.stop().await;
 }
 

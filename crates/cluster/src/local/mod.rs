@@ -9,7 +9,8 @@
 //! drained and removed — all come from the engine, exactly as in the simulator.
 //!
 //! Each pod is a process: SIGTERM to stop it (it finishes its batch within its grace period
-//! and exits), SIGKILL after `kill_after`; busy or idle is read from its status file.
+//! and exits), SIGKILL after `kill_after`; busy or idle, and what a message costs it, are read
+//! from its status file.
 
 pub mod process;
 
@@ -227,6 +228,15 @@ impl Backend for Processes {
             .get(i)
             .is_some_and(Option::is_some)
             .then(|| Duration::from_millis(self.last_run[i]))
+    }
+
+    /// From the status file as [`Backend::busy`] last read it ([`Virtual::refresh_flags`]
+    /// asks `busy` first), so the figure costs no read of its own.
+    fn per_message(&self, i: usize) -> Option<Duration> {
+        self.procs
+            .get(i)
+            .and_then(Option::as_ref)
+            .and_then(PodProcess::per_message)
     }
 }
 
@@ -706,6 +716,12 @@ impl LocalCluster {
     /// Pids of every consumer process still held.
     pub fn pids(&self) -> Vec<u32> {
         self.procs.procs.iter().flatten().map(|p| p.pid).collect()
+    }
+
+    /// The scale target's pods as the engine saw them at the last tick (busy, crash-looping,
+    /// what a message costs each consumer).
+    pub fn consumer_pods(&self) -> Vec<engine::ConsumerPod> {
+        self.virt.consumer_pods()
     }
 
     /// The pods' states (for tests and views): (key, state, node).

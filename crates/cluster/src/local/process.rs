@@ -1,4 +1,5 @@
-//! Pods as OS processes: spawn a consumer, read its busy/idle status file, SIGTERM / SIGKILL.
+//! Pods as OS processes: spawn a consumer, read its status file (busy/idle, what a message
+//! costs it), SIGTERM / SIGKILL.
 //!
 //! Every child is started with `kill_on_drop(true)` and, on Linux, `PR_SET_PDEATHSIG(SIGKILL)`,
 //! so no consumer outlives the twin: not on a normal exit, not on Ctrl-C, not even when the
@@ -7,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::process::{Child, Command};
 use workload::Status;
@@ -28,7 +31,14 @@ pub struct PodProcess {
     child: Child,
     pub pid: u32,
     pub status_file: PathBuf,
+    /// What one message costs the consumer (ns) as of the last [`PodProcess::status`] read;
+    /// [`NO_FIGURE`] when that read had none. Kept from that read so the figure costs no
+    /// read of its own (an atomic because `status` takes `&self`).
+    per_message_ns: AtomicU64,
 }
+
+/// `per_message_ns` before the consumer has reported a work time.
+const NO_FIGURE: u64 = u64::MAX;
 
 /// The file that makes consumers started in `dir` crash (see `kedge consume --crash-file`).
 pub fn crash_file(dir: &Path) -> PathBuf {
@@ -79,15 +89,33 @@ impl PodProcess {
             child,
             pid,
             status_file,
+            per_message_ns: AtomicU64::new(NO_FIGURE),
         })
     }
 
     /// Busy unless the status file says `idle` (a missing or unreadable file counts as busy,
-    /// as the contract requires).
+    /// as the contract requires). The same read refreshes [`PodProcess::per_message`]; a file
+    /// that cannot be read leaves the last figure (the consumer's cost has not changed
+    /// because its file is being replaced).
     pub fn status(&self) -> Status {
-        match workload::read_status_file(&self.status_file) {
-            Ok(Some(s)) => s,
+        match workload::read_status_report(&self.status_file) {
+            Ok(Some(r)) => {
+                let ns = r.per_message().map_or(NO_FIGURE, |d| {
+                    u64::try_from(d.as_nanos()).unwrap_or(NO_FIGURE - 1)
+                });
+                self.per_message_ns.store(ns, Ordering::Relaxed);
+                r.status
+            }
             _ => Status::Busy,
+        }
+    }
+
+    /// What one message costs this consumer (its mean work time ÷ its concurrency) as of the
+    /// last [`PodProcess::status`]; `None` until its status file has carried a work time.
+    pub fn per_message(&self) -> Option<Duration> {
+        match self.per_message_ns.load(Ordering::Relaxed) {
+            NO_FIGURE => None,
+            ns => Some(Duration::from_nanos(ns)),
         }
     }
 

@@ -42,7 +42,8 @@
 //! - joint decisions: a scale-out is handed to the provisioner in the same step as an
 //!   announced-replica intent, so NodeClaims launch before the pods exist;
 //! - busy-aware scale-in: only idle consumers are stopped (the count follows as they go
-//!   idle), unless a scale-in has waited longer than the drain deadline;
+//!   idle), unless a scale-in has waited longer than the drain deadline (never under a
+//!   latency objective, whose standing queue keeps every consumer busy);
 //! - busy-aware drains: idle consumers of a disrupted node go first, busy ones when they go
 //!   idle or at the drain deadline;
 //! - consolidation waits while pods are pending or nodes are launching (a scale-out is in

@@ -315,7 +315,11 @@ impl ScaleLoop {
             match (self.scale_in, input.pods) {
                 (ScaleIn::IdleOnly { deadline }, Some(pods)) => {
                     let held = *self.held_since.get_or_insert(now);
-                    let force = now.since(held) >= deadline;
+                    // Under a latency objective the queue is kept deep on purpose, so every
+                    // consumer is busy most of the time: waiting for the deadline would only
+                    // end in stopping busy ones. Held replicas drain the queue faster, and
+                    // consumers go idle as it empties.
+                    let force = objective.is_none() && now.since(held) >= deadline;
                     // Replicas without a pod yet go first: they are simply never created.
                     let missing = (current as usize).saturating_sub(pods.len()).min(excess);
                     victims = replicaset::idle_victims(pods, excess - missing, force);
@@ -325,10 +329,14 @@ impl ScaleLoop {
                     }
                     if write != d.desired_replicas {
                         let later = write - d.desired_replicas;
+                        let until = if objective.is_some() {
+                            " (under a latency objective, never while busy)".into()
+                        } else {
+                            format!(" (or after {}s)", deadline.as_secs())
+                        };
                         d.reason = format!(
-                            "{}; scaling in to {write} for now: the other {later} to stop are busy and go when idle (or after {}s)",
+                            "{}; scaling in to {write} for now: the other {later} to stop are busy and go when idle{until}",
                             d.reason,
-                            deadline.as_secs()
                         )
                         .into();
                     }
@@ -933,6 +941,20 @@ spec:
         )
     }
 
+    /// One poll at the loop's due time: `replicas`, a backlog of `backlog`, these pods.
+    fn poll(l: &mut ScaleLoop, replicas: u32, backlog: f64, pods: &[ConsumerPod]) -> ScaleStep {
+        l.step(
+            l.due(),
+            &ScaleInput {
+                replicas,
+                triggers: metric(backlog),
+                pods: Some(pods),
+                ..Default::default()
+            },
+            &mut Recorder::default(),
+        )
+    }
+
     fn reporting(n: usize, per_message: Duration) -> Vec<ConsumerPod> {
         (0..n)
             .map(|i| ConsumerPod {
@@ -944,21 +966,11 @@ spec:
 
     #[test]
     fn a_latency_objective_sets_the_backlog_one_replica_may_hold() {
-        let mut rec = Recorder::default();
         // 30 s objective, 1 s per message: half the objective for the queue → 15 messages per
         // replica; a backlog of 300 needs 20 replicas (queueLength 2 alone would ask 150).
         let mut l = with_objective(PolicyName::Kedge, "30s");
         let pods = reporting(4, Duration::from_secs(1));
-        let s = l.step(
-            l.due(),
-            &ScaleInput {
-                replicas: 4,
-                triggers: metric(300.0),
-                pods: Some(&pods),
-                ..Default::default()
-            },
-            &mut rec,
-        );
+        let s = poll(&mut l, 4, 300.0, &pods);
         assert_eq!(s.replicas, Some(20));
         assert!(
             s.decision.reason.as_str().contains(
@@ -969,16 +981,7 @@ spec:
         );
         // Cheaper messages, same objective: fewer replicas (250 ms → 60 per replica → 5).
         let pods = reporting(20, Duration::from_millis(250));
-        let s = l.step(
-            l.due(),
-            &ScaleInput {
-                replicas: 20,
-                triggers: metric(300.0),
-                pods: Some(&pods),
-                ..Default::default()
-            },
-            &mut rec,
-        );
+        let s = poll(&mut l, 20, 300.0, &pods);
         // The scale-down window holds the count at first; the target the HPA used is the
         // objective's.
         assert_eq!(l.autoscaler().backlog_target(), Some(60.0));
@@ -992,92 +995,73 @@ spec:
 
     #[test]
     fn without_a_reported_work_time_the_triggers_own_target_decides_and_the_last_report_is_kept() {
-        let mut rec = Recorder::default();
         let mut l = with_objective(PolicyName::Kedge, "30s");
         let pods = vec![pod("p0", true, 0)];
-        let s = l.step(
-            l.due(),
-            &ScaleInput {
-                replicas: 1,
-                triggers: metric(300.0),
-                pods: Some(&pods),
-                ..Default::default()
-            },
-            &mut rec,
-        );
+        let s = poll(&mut l, 1, 300.0, &pods);
         // queueLength 2: 150 replicas, at most maxReplicaCount 100.
         assert_eq!(s.replicas, Some(100));
         assert_eq!(l.autoscaler().backlog_target(), None);
         // A report arrives, then the pods are gone (at zero): the report still counts.
         let reported = reporting(1, Duration::from_secs(2));
-        l.step(
-            l.due(),
-            &ScaleInput {
-                replicas: 100,
-                triggers: metric(300.0),
-                pods: Some(&reported),
-                ..Default::default()
-            },
-            &mut rec,
-        );
-        let s = l.step(
-            l.due(),
-            &ScaleInput {
-                replicas: 0,
-                triggers: metric(300.0),
-                pods: Some(&[]),
-                ..Default::default()
-            },
-            &mut rec,
-        );
+        poll(&mut l, 100, 300.0, &reported);
+        let s = poll(&mut l, 0, 300.0, &[]);
         assert_eq!(l.autoscaler().backlog_target(), Some(7.5));
         // Activation first (0 → 1), then the objective's count.
         assert_eq!(s.replicas, Some(1));
-        let s = l.step(
-            l.due(),
-            &ScaleInput {
-                replicas: 1,
-                triggers: metric(300.0),
-                pods: Some(&[]),
-                ..Default::default()
-            },
-            &mut rec,
-        );
+        let s = poll(&mut l, 1, 300.0, &[]);
         assert_eq!(s.replicas, Some(40));
     }
 
     #[test]
     fn upstream_ignores_the_latency_objective() {
-        let mut rec = Recorder::default();
         let mut l = with_objective(PolicyName::KedaKarpenter, "30s");
         let pods = reporting(4, Duration::from_secs(1));
-        let s = l.step(
-            l.due(),
-            &ScaleInput {
-                replicas: 4,
-                triggers: metric(300.0),
-                pods: Some(&pods),
-                ..Default::default()
-            },
-            &mut rec,
-        );
+        let s = poll(&mut l, 4, 300.0, &pods);
         assert_eq!(l.autoscaler().backlog_target(), None);
         // The HPA's default scale-up: max(+4 pods, +100 %) → 8.
         assert_eq!(s.replicas, Some(8));
         // Switching to kedge applies it from the next step.
         l.set_policy(&Policy::preset(PolicyName::Kedge));
         l.update(l.autoscaler().config().clone(), None);
-        let s = l.step(
-            l.due(),
-            &ScaleInput {
-                replicas: 8,
-                triggers: metric(300.0),
-                pods: Some(&pods),
-                ..Default::default()
-            },
-            &mut rec,
-        );
+        let s = poll(&mut l, 8, 300.0, &pods);
         assert_eq!(l.autoscaler().backlog_target(), Some(15.0));
         assert_eq!(s.replicas, Some(20));
+    }
+
+    #[test]
+    fn under_a_latency_objective_busy_consumers_are_never_stopped_for_a_scale_in() {
+        // 20 busy consumers, a backlog that wants 2: without idle ones nothing goes, and the
+        // drain deadline (600 s) does not force busy ones out as it does without an objective.
+        let mut l = with_objective(PolicyName::Kedge, "30s");
+        let mut pods = reporting(20, Duration::from_secs(1));
+        for _ in 0..(900 / 5) {
+            let s = poll(&mut l, 20, 30.0, &pods);
+            assert_eq!(s.replicas, None);
+            assert!(s.victims.is_empty());
+        }
+        let s = poll(&mut l, 20, 30.0, &pods);
+        assert!(
+            s.decision.reason.as_str().contains(
+                "scaling in to 20 for now: the other 18 to stop are busy and go when idle (under a latency objective, never while busy)"
+            ),
+            "{}",
+            s.decision.reason.as_str()
+        );
+        // Two go idle: exactly those two go.
+        pods[3].busy = false;
+        pods[7].busy = false;
+        let s = poll(&mut l, 20, 30.0, &pods);
+        assert_eq!(s.replicas, Some(18));
+        let mut v = s.victims.clone();
+        v.sort();
+        assert_eq!(v, vec!["p3".to_string(), "p7".to_string()]);
+        assert!(
+            s.decision
+                .reason
+                .as_str()
+                .contains("scaling in to 18 for now"),
+            "{}",
+            s.decision.reason.as_str()
+        );
     }
 }

@@ -11,6 +11,9 @@
 //! `Upstream` runs two timers like KEDA next to the HPA: KEDA's poll every `pollingInterval`
 //! ([`StepMode::Keda`]: 0 ↔ 1 and cooldown) and the HPA's sync every 15 s ([`StepMode::Hpa`]:
 //! 1 ↔ N). `Combined` steps both at once every polling interval.
+//! Both keep a fixed schedule: a late poll is followed by the one due a polling interval after
+//! its due time (ticks missed meanwhile are skipped), so lateness never accumulates or clumps
+//! loops together. An early (event-driven) poll starts a new interval from its own time.
 //!
 //! # Scale-in ([`ScaleIn`])
 //! The count written and the consumers that go are decided together:
@@ -264,7 +267,17 @@ impl ScaleLoop {
         let mode = match self.cadence {
             Cadence::Combined => {
                 let polling = self.policy.poll_at_most.map_or(polling, |m| polling.min(m));
-                self.keda_due = now.add(polling);
+                // A poll on time or late keeps the loop's phase: the next one is a polling
+                // interval after this one's due time, not after it ran. Were lateness carried
+                // into the schedule, loops made late by one busy millisecond would all come
+                // due in the same later millisecond, and at 100,000 objects the polls clump
+                // into bursts with idle gaps between them (each burst later still). An early
+                // (event-driven) poll starts a new interval from now.
+                self.keda_due = if now >= self.keda_due {
+                    next_tick(self.keda_due, polling, now)
+                } else {
+                    now.add(polling)
+                };
                 StepMode::Full
             }
             Cadence::Upstream { hpa_sync } => {
@@ -900,6 +913,26 @@ spec:
         );
         assert!(s.intent.is_none(), "no joint decisions upstream");
         assert_eq!(s.next, t0.add(Duration::from_secs(20)));
+    }
+
+    #[test]
+    fn a_late_poll_keeps_the_loops_phase_and_an_early_one_starts_a_new_interval() {
+        let mut l = lp(PolicyName::Kedge, "");
+        let mut rec = Recorder::default();
+        let t0 = l.due();
+        let input = ScaleInput {
+            replicas: 1,
+            triggers: metric(1.0),
+            ..Default::default()
+        };
+        let at = |ms: u64| t0.add(Duration::from_millis(ms));
+        // kedge reads every 5 s: a poll 1.2 s late is followed by the one due at 5 s.
+        assert_eq!(l.step(at(1_200), &input, &mut rec).next, at(5_000));
+        // 7 s late: the tick at 10 s is skipped, not bunched.
+        assert_eq!(l.step(at(12_000), &input, &mut rec).next, at(15_000));
+        // An event-driven poll before its due time starts the interval again.
+        assert_eq!(l.step(at(13_000), &input, &mut rec).next, at(18_000));
+        assert_eq!(l.due(), at(18_000));
     }
 
     #[test]

@@ -51,6 +51,10 @@
 //!   for 20 s (a scale-in has settled: no replacement is launched for pods about to go; an
 //!   empty node has nothing to judge and goes without waiting), and a replacement must save at
 //!   least 10 %;
+//! - where a NodePool sets no disruption budgets, empty nodes go outside Karpenter's default
+//!   budget (`nodes: 10%`), all at once: deleting a node no pod runs on disrupts nothing, while
+//!   10 % of a shrinking pool let a burst's emptied nodes go a few at a time for minutes.
+//!   Other reasons keep the 10 %, and budgets the NodePool sets bind as written;
 //! - a latency objective per ScaledObject (`autoscaling.kedge.dev/latency-objective`): the
 //!   backlog triggers' per-replica target becomes [`crate::scale::OBJECTIVE_QUEUE_SHARE`] of
 //!   the objective ÷ the consumers' measured cost of a message (Little's law), so the queue's
@@ -284,7 +288,10 @@ impl Policy {
                 },
                 gate_consolidation_on_scale_out: true,
                 consolidation_settle: Duration::from_secs(20),
-                disruption: DisruptionOptions::default(),
+                disruption: DisruptionOptions {
+                    empty_outside_default_budget: true,
+                    ..DisruptionOptions::default()
+                },
                 scale_up_default: kedge_up.clone(),
                 scale_down_default: kedge_down.clone(),
                 poll_at_most: Some(KEDGE_POLL_AT_MOST),
@@ -303,7 +310,10 @@ impl Policy {
                 },
                 gate_consolidation_on_scale_out: true,
                 consolidation_settle: Duration::from_secs(20),
-                disruption: DisruptionOptions::default(),
+                disruption: DisruptionOptions {
+                    empty_outside_default_budget: true,
+                    ..DisruptionOptions::default()
+                },
                 perfect_knowledge: true,
                 instant_boot: true,
                 scale_up_default: kedge_up,

@@ -570,8 +570,8 @@ pub struct Disruption {
     /// savings_fraction / disruption_fraction >= 1/k.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consolidation_threshold: Option<i32>,
-    #[serde(default = "default_budgets")]
-    pub budgets: Vec<Budget>,
+    #[serde(default)]
+    pub budgets: Budgets,
 }
 
 fn default_consolidate_after() -> DurationField {
@@ -581,13 +581,83 @@ fn default_budgets() -> Vec<Budget> {
     vec![Budget::nodes("10%")]
 }
 
+/// A NodePool's disruption budgets (read as a list), and whether the manifest set them. Unset,
+/// they are Karpenter's default, `nodes: 10%`; a scaling policy may choose its own default
+/// where the user chose none (`provision::disruption::DisruptionOptions`), never over budgets
+/// the user wrote. Serialized as the list alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budgets {
+    list: Vec<Budget>,
+    set: bool,
+}
+
+impl Budgets {
+    /// Budgets as a manifest sets them.
+    pub fn new(list: Vec<Budget>) -> Budgets {
+        Budgets { list, set: true }
+    }
+
+    /// Whether the manifest set them (`false`: Karpenter's default).
+    pub fn is_set(&self) -> bool {
+        self.set
+    }
+}
+
+impl Default for Budgets {
+    fn default() -> Budgets {
+        Budgets {
+            list: default_budgets(),
+            set: false,
+        }
+    }
+}
+
+impl std::ops::Deref for Budgets {
+    type Target = Vec<Budget>;
+    fn deref(&self) -> &Vec<Budget> {
+        &self.list
+    }
+}
+
+impl std::ops::DerefMut for Budgets {
+    fn deref_mut(&mut self) -> &mut Vec<Budget> {
+        self.set = true;
+        &mut self.list
+    }
+}
+
+impl Serialize for Budgets {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.list.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Budgets {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Budgets, D::Error> {
+        Vec::deserialize(d).map(Budgets::new)
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Budgets {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        <Vec<Budget>>::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <Vec<Budget>>::json_schema(generator)
+    }
+}
+
 impl Default for Disruption {
     fn default() -> Self {
         Disruption {
             consolidation_policy: ConsolidationPolicy::default(),
             consolidate_after: default_consolidate_after(),
             consolidation_threshold: None,
-            budgets: default_budgets(),
+            budgets: Budgets::default(),
         }
     }
 }

@@ -57,6 +57,11 @@ pub struct DisruptionOptions {
     pub multi_node_max: usize,
     /// Allow replacing spot nodes with spot nodes (Karpenter's SpotToSpotConsolidation gate).
     pub spot_to_spot: bool,
+    /// Where a NodePool sets no budgets, empty nodes are removed outside Karpenter's default
+    /// budget (`nodes: 10%`): deleting a node no pod runs on disrupts nothing, and 10 % of a
+    /// shrinking pool lets a burst's emptied nodes go a few at a time for minutes. Budgets a
+    /// NodePool sets bind as written; other reasons keep the default.
+    pub empty_outside_default_budget: bool,
 }
 
 impl Default for DisruptionOptions {
@@ -65,6 +70,7 @@ impl Default for DisruptionOptions {
             min_savings_fraction: 0.10,
             multi_node_max: 100,
             spot_to_spot: false,
+            empty_outside_default_budget: false,
         }
     }
 }
@@ -403,12 +409,18 @@ impl Ctx<'_, '_> {
                 .collect();
             let total = nodes.len() as u64;
             let disrupting = nodes.iter().filter(|n| n.unschedulable).count() as u64;
+            let spare_empty =
+                self.opts.empty_outside_default_budget && !p.spec.disruption.budgets.is_set();
             for reason in [
                 DisruptionReason::Empty,
                 DisruptionReason::Underutilized,
                 DisruptionReason::Drifted,
             ] {
                 let mut allowed = u64::MAX;
+                if spare_empty && reason == DisruptionReason::Empty {
+                    out.insert((p.name().to_string(), reason), allowed);
+                    continue;
+                }
                 for b in p
                     .spec
                     .disruption

@@ -203,6 +203,36 @@ fn budget_reasons_apply_per_reason() {
 }
 
 #[test]
+fn empty_nodes_may_go_outside_the_default_budget_but_never_outside_one_the_pool_sets() {
+    let c = Catalog::generated(10);
+    let unset = default_pool("  disruption:\n    consolidateAfter: 0s");
+    let set =
+        default_pool("  disruption:\n    consolidateAfter: 0s\n    budgets: [{nodes: \"10%\"}]");
+    assert!(!unset.spec.disruption.budgets.is_set());
+    assert!(set.spec.disruption.budgets.is_set());
+    let empties = |p: &NodePool| -> Vec<ExistingNode> {
+        (0..20)
+            .map(|i| node(&c, p, &format!("n{i}"), "fake-it-1", vec![]))
+            .collect()
+    };
+    let deleted = |p: &NodePool, opts: DisruptionOptions| -> usize {
+        let d = disrupt(&c, &input(p, empties(p)), at(HOUR), opts);
+        assert!(d.commands.iter().all(|c| c.kind == DisruptionKind::Empty));
+        d.commands.iter().map(|c| c.candidates.len()).sum()
+    };
+    let spare = DisruptionOptions {
+        empty_outside_default_budget: true,
+        ..DisruptionOptions::default()
+    };
+    // Karpenter's default budget, 10 % of 20 nodes.
+    assert_eq!(deleted(&unset, DisruptionOptions::default()), 2);
+    // The option lifts it for empty nodes of a pool with no budgets of its own...
+    assert_eq!(deleted(&unset, spare), 20);
+    // ...and a budget the pool sets binds whatever the option says.
+    assert_eq!(deleted(&set, spare), 2);
+}
+
+#[test]
 fn malformed_budget_fails_closed() {
     let c = Catalog::generated(10);
     let mut p = default_pool("");

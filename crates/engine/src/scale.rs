@@ -266,7 +266,14 @@ impl ScaleLoop {
             .max(Duration::from_millis(1));
         let mode = match self.cadence {
             Cadence::Combined => {
-                let polling = self.policy.poll_at_most.map_or(polling, |m| polling.min(m));
+                let config = self.autoscaler.config();
+                let backlogs =
+                    !config.triggers.is_empty() && config.triggers.iter().all(|t| t.backlog);
+                let at_most = match self.policy.poll_backlog_at_most {
+                    Some(m) if backlogs => Some(m),
+                    _ => self.policy.poll_at_most,
+                };
+                let polling = at_most.map_or(polling, |m| polling.min(m));
                 // A poll on time or late keeps the loop's phase: the next one is a polling
                 // interval after this one's due time, not after it ran. Were lateness carried
                 // into the schedule, loops made late by one busy millisecond would all come
@@ -727,12 +734,48 @@ spec:
             &mut rec,
         );
         // kedge's own scale-up (no behavior set): straight to the desired 20, and the
-        // triggers are read every 5 s although pollingInterval says 30.
+        // queue is read every second although pollingInterval says 30.
         assert_eq!(s.replicas, Some(20));
-        assert_eq!(s.next, t0.add(Duration::from_secs(5)));
+        assert_eq!(s.next, t0.add(Duration::from_secs(1)));
         let i = s.intent.expect("joint decision");
         assert_eq!(i.replicas, 19);
         assert_eq!(i.source, "ScaledObject jobs/consumer");
+    }
+
+    #[test]
+    fn kedge_reads_a_queue_every_second_and_other_triggers_every_five() {
+        let step = |yaml: &str| {
+            let so: model::keda::ScaledObject = serde_yaml_ng::from_str(yaml).expect("manifest");
+            let cfg = autoscale::Config::from_scaled_object(&so).expect("valid");
+            let t0 = Timestamp::from_secs(1_000);
+            let mut l = ScaleLoop::new(
+                WorkloadKey::new("jobs", "consumer"),
+                Autoscaler::new(cfg, t0),
+                &Policy::preset(PolicyName::Kedge),
+                None,
+                t0,
+            );
+            let n = so.spec.triggers.len();
+            let input = ScaleInput {
+                replicas: 1,
+                triggers: (0..n).flat_map(|_| metric(1.0)).collect(),
+                ..Default::default()
+            };
+            l.step(t0, &input, &mut Recorder::default()).next.since(t0)
+        };
+        let head = "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: consumer, namespace: jobs}\nspec:\n  scaleTargetRef: {name: consumer}\n  pollingInterval: 30\n  triggers:\n";
+        let sqs = "  - type: aws-sqs-queue\n    metadata: {queueURL: \"https://sqs.us-east-1.amazonaws.com/1/q\", queueLength: \"2\", awsRegion: us-east-1}\n";
+        let prom = "  - type: prometheus\n    metadata: {serverAddress: \"http://prometheus:9090\", query: \"sum(up)\", threshold: \"5\"}\n";
+        assert_eq!(step(&format!("{head}{sqs}")), Duration::from_secs(1));
+        assert_eq!(step(&format!("{head}{prom}")), Duration::from_secs(5));
+        // One trigger that is not a backlog sets the pace for the object.
+        assert_eq!(step(&format!("{head}{sqs}{prom}")), Duration::from_secs(5));
+        // A pollingInterval shorter than either is kept.
+        let fast = head.replace(
+            "metadata: {name: consumer, namespace: jobs}",
+            "metadata: {name: consumer, namespace: jobs, annotations: {autoscaling.kedge.dev/polling-interval: 250ms}}",
+        );
+        assert!(step(&format!("{fast}{prom}")) < Duration::from_secs(1));
     }
 
     #[test]
@@ -900,9 +943,9 @@ spec:
         assert!(s.intent.is_some());
         l.set_policy(&Policy::preset(PolicyName::KedaKarpenter));
         assert!(!l.marks_victims());
-        // Due at the combined cadence's time (kedge reads at least every 5 s); then KEDA's
+        // Due at the combined cadence's time (kedge reads a queue every second); then KEDA's
         // and the HPA's own timers (the HPA's 15 s comes first).
-        assert_eq!(l.due(), t0.add(Duration::from_secs(5)));
+        assert_eq!(l.due(), t0.add(Duration::from_secs(1)));
         let s = l.step(
             l.due(),
             &ScaleInput {
@@ -912,7 +955,7 @@ spec:
             &mut rec,
         );
         assert!(s.intent.is_none(), "no joint decisions upstream");
-        assert_eq!(s.next, t0.add(Duration::from_secs(20)));
+        assert_eq!(s.next, t0.add(Duration::from_secs(16)));
     }
 
     #[test]
@@ -926,13 +969,13 @@ spec:
             ..Default::default()
         };
         let at = |ms: u64| t0.add(Duration::from_millis(ms));
-        // kedge reads every 5 s: a poll 1.2 s late is followed by the one due at 5 s.
-        assert_eq!(l.step(at(1_200), &input, &mut rec).next, at(5_000));
-        // 7 s late: the tick at 10 s is skipped, not bunched.
-        assert_eq!(l.step(at(12_000), &input, &mut rec).next, at(15_000));
+        // kedge reads a queue every second: a poll 0.3 s late is followed by the one due at 1 s.
+        assert_eq!(l.step(at(300), &input, &mut rec).next, at(1_000));
+        // 1.5 s late: the tick at 2 s is skipped, not bunched.
+        assert_eq!(l.step(at(2_500), &input, &mut rec).next, at(3_000));
         // An event-driven poll before its due time starts the interval again.
-        assert_eq!(l.step(at(13_000), &input, &mut rec).next, at(18_000));
-        assert_eq!(l.due(), at(18_000));
+        assert_eq!(l.step(at(2_800), &input, &mut rec).next, at(3_800));
+        assert_eq!(l.due(), at(3_800));
     }
 
     #[test]
@@ -1041,7 +1084,17 @@ spec:
         assert_eq!(l.autoscaler().backlog_target(), Some(7.5));
         // Activation first (0 → 1), then the objective's count.
         assert_eq!(s.replicas, Some(1));
-        let s = poll(&mut l, 1, 300.0, &[]);
+        // (15 s after the scale-out to 100, whose +99 the scale-up policy's period counts.)
+        let s = l.step(
+            l.due().add(Duration::from_secs(15)),
+            &ScaleInput {
+                replicas: 1,
+                triggers: metric(300.0),
+                pods: Some(&[]),
+                ..Default::default()
+            },
+            &mut Recorder::default(),
+        );
         assert_eq!(s.replicas, Some(40));
     }
 

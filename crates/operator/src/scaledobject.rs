@@ -716,6 +716,7 @@ pub async fn reconcile(so: Arc<crd::ScaledObject>, shared: Arc<Shared>) -> Resul
                     status.map_or(0, |s| s.hash),
                 )),
                 status: status.cloned().unwrap_or_default(),
+                routine: None,
             },
         });
     }
@@ -839,6 +840,31 @@ pub struct KubeObject {
     /// A hash of the status last written (0: not written yet), noted by [`Reports`] once
     /// it is.
     written: Arc<std::sync::atomic::AtomicU64>,
+    /// The last status handed to [`Reports`]: its [`routine_hash`] and when.
+    routine: Option<(u64, Timestamp)>,
+}
+
+/// A status that differs from the last one handed out only in `lastActiveTime` and
+/// `lastDecision` is written at most this often. The scale loop reads a queue every second
+/// (`engine::policy::KEDGE_POLL_BACKLOG_AT_MOST`) and every active poll moves
+/// `lastActiveTime`: written each time, 1,000 active ScaledObjects would be 1,000 status
+/// writes a second, about five times what the API server on a small control plane completes.
+/// Conditions, the desired count and the rest go out at the next poll that changes them.
+pub const STATUS_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A hash of the status without the fields every active poll moves.
+fn routine_hash(s: &ScaledObjectStatus) -> u64 {
+    status_hash(&ScaledObjectStatus {
+        last_active_time: None,
+        last_decision: None,
+        ..s.clone()
+    })
+}
+
+/// Whether a status unchanged but for its routine fields may wait: the last one handed out
+/// had the same [`routine_hash`] and went less than [`STATUS_REFRESH`] ago.
+fn status_may_wait(routine: Option<(u64, Timestamp)>, key: u64, now: Timestamp) -> bool {
+    routine.is_some_and(|(k, at)| k == key && now >= at && now.since(at) < STATUS_REFRESH)
 }
 
 impl KubeObject {
@@ -973,7 +999,10 @@ impl KubeObject {
         let hash = self.status.hash;
         // Unchanged since written: not again (a write that failed leaves the old hash, so the
         // next poll's status goes out even if it is the same).
-        let status = (self.written.load(std::sync::atomic::Ordering::Relaxed) != hash).then(|| {
+        let changed = self.written.load(std::sync::atomic::Ordering::Relaxed) != hash;
+        let routine = routine_hash(&status);
+        let status = (changed && !status_may_wait(self.routine, routine, poll.now)).then(|| {
+            self.routine = Some((routine, poll.now));
             StatusWrite {
                 status,
                 hash,
@@ -1366,6 +1395,31 @@ mod tests {
             get(&c, "Paused").last_transition_time.as_deref(),
             Some("t1")
         );
+    }
+
+    #[test]
+    fn a_status_that_only_moves_last_active_time_waits_for_the_refresh() {
+        let t0 = Timestamp::from_secs(1_000);
+        let at = |s: u64| t0.add(std::time::Duration::from_secs(s));
+        let status = |active: &str, decision: &str, desired: i32| ScaledObjectStatus {
+            last_active_time: Some(active.into()),
+            last_decision: Some(decision.into()),
+            desired_replicas: Some(desired),
+            ..Default::default()
+        };
+        let first = routine_hash(&status("t0", "scale to 5", 5));
+        assert_eq!(first, routine_hash(&status("t1", "hold 5", 5)));
+        // Nothing handed out yet: it goes.
+        assert!(!status_may_wait(None, first, t0));
+        let handed = Some((first, t0));
+        // The same but for the routine fields: it waits 5 s, then goes.
+        assert!(status_may_wait(handed, first, at(1)));
+        assert!(status_may_wait(handed, first, at(4)));
+        assert!(!status_may_wait(handed, first, at(5)));
+        // Anything else (here the desired count) goes at once.
+        let other = routine_hash(&status("t1", "scale to 9", 9));
+        assert_ne!(other, first);
+        assert!(!status_may_wait(handed, other, at(1)));
     }
 
     #[test]

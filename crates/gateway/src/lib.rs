@@ -340,16 +340,21 @@ pub fn text(status: StatusCode, body: String) -> HttpResponse {
 
 /// A JSON (or XML) response with a request id header.
 pub fn json_response(status: StatusCode, content_type: &'static str, body: String) -> HttpResponse {
+    let mut r = response(status, content_type, body);
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id()) {
+        r.headers_mut().insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+/// A response with a body and its content type, and no other headers.
+pub fn response(status: StatusCode, content_type: &'static str, body: String) -> HttpResponse {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(
+    r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static(content_type),
     );
-    if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id()) {
-        h.insert("x-amzn-requestid", v);
-    }
     r
 }
 

@@ -18,25 +18,40 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
+/// Series by protocol, then action, then status. Nested rather than keyed by a tuple of
+/// owned strings so that recording a request (every request does) looks its series up by
+/// `&str` and allocates nothing; iteration order is the tuple's.
+type SeriesMap = BTreeMap<String, BTreeMap<String, BTreeMap<u16, Series>>>;
+
 /// Request counters and latency histograms keyed by (protocol, action, status).
 #[derive(Default)]
 pub struct Metrics {
-    series: Mutex<BTreeMap<(String, String, u16), Series>>,
+    series: Mutex<SeriesMap>,
 }
 
 impl Metrics {
     pub fn observe(&self, protocol: &str, action: &str, status: u16, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
-        let mut m = self.series.lock();
         // Bound the label set: unknown actions from clients share one series.
         let action = if action.len() > 64 || !action.chars().all(|c| c.is_ascii_alphanumeric()) {
             "invalid"
         } else {
             action
         };
-        let s = m
-            .entry((protocol.to_owned(), action.to_owned(), status))
-            .or_default();
+        let mut m = self.series.lock();
+        if !m.contains_key(protocol) {
+            m.insert(protocol.to_owned(), BTreeMap::new());
+        }
+        let Some(actions) = m.get_mut(protocol) else {
+            return;
+        };
+        if !actions.contains_key(action) {
+            actions.insert(action.to_owned(), BTreeMap::new());
+        }
+        let Some(statuses) = actions.get_mut(action) else {
+            return;
+        };
+        let s = statuses.entry(status).or_default();
         s.count += 1;
         s.sum += secs;
         for (i, b) in BUCKETS.iter().enumerate() {
@@ -46,12 +61,23 @@ impl Metrics {
         }
     }
 
+    /// Every series as ((protocol, action, status), series), in that order.
+    fn each(m: &SeriesMap) -> impl Iterator<Item = ((&str, &str, u16), &Series)> {
+        m.iter().flat_map(|(p, actions)| {
+            actions.iter().flat_map(move |(a, statuses)| {
+                statuses
+                    .iter()
+                    .map(move |(s, v)| ((p.as_str(), a.as_str(), *s), v))
+            })
+        })
+    }
+
     /// Render every metric, including the queues' current depths.
     pub fn render(&self, store: &store::Store) -> String {
         let mut out = String::new();
         out.push_str("# HELP kedge_requests_total Requests answered, by protocol, action and HTTP status.\n# TYPE kedge_requests_total counter\n");
         let m = self.series.lock();
-        for ((p, a, s), v) in m.iter() {
+        for ((p, a, s), v) in Self::each(&m) {
             let _ = writeln!(
                 out,
                 "kedge_requests_total{{protocol=\"{p}\",action=\"{a}\",status=\"{s}\"}} {}",
@@ -60,8 +86,8 @@ impl Metrics {
         }
         out.push_str("# HELP kedge_request_duration_seconds Request latency, by protocol and action.\n# TYPE kedge_request_duration_seconds histogram\n");
         let mut by_action: BTreeMap<(String, String), Series> = BTreeMap::new();
-        for ((p, a, _), v) in m.iter() {
-            let e = by_action.entry((p.clone(), a.clone())).or_default();
+        for ((p, a, _), v) in Self::each(&m) {
+            let e = by_action.entry((p.to_owned(), a.to_owned())).or_default();
             e.count += v.count;
             e.sum += v.sum;
             for i in 0..BUCKETS.len() {
@@ -117,5 +143,58 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn render_counts_every_status_and_sums_each_actions_histogram() {
+        let m = Metrics::default();
+        m.observe("sqs", "SendMessage", 200, Duration::from_micros(300));
+        m.observe("sqs", "SendMessage", 200, Duration::from_millis(3));
+        m.observe("sqs", "SendMessage", 400, Duration::from_millis(30));
+        m.observe("dynamodb", "PutItem", 200, Duration::from_millis(1));
+        m.observe("sqs", "Not An Action!", 400, Duration::from_millis(1));
+        let store = store::Store::open(
+            &store::Durability::InMemory,
+            Arc::new(clock::ManualClock::new(clock::Timestamp::from_secs(1))),
+        )
+        .expect("in-memory store");
+        let out = m.render(&store);
+        let line = |l: &str| {
+            out.lines()
+                .position(|x| x == l)
+                .unwrap_or_else(|| panic!("missing line {l:?} in:\n{out}"))
+        };
+        let put =
+            line(r#"kedge_requests_total{protocol="dynamodb",action="PutItem",status="200"} 1"#);
+        let ok =
+            line(r#"kedge_requests_total{protocol="sqs",action="SendMessage",status="200"} 2"#);
+        let bad =
+            line(r#"kedge_requests_total{protocol="sqs",action="SendMessage",status="400"} 1"#);
+        let invalid =
+            line(r#"kedge_requests_total{protocol="sqs",action="invalid",status="400"} 1"#);
+        assert!(
+            put < ok && ok < bad && bad < invalid,
+            "series in label order"
+        );
+        line(
+            r#"kedge_request_duration_seconds_bucket{protocol="sqs",action="SendMessage",le="0.0005"} 1"#,
+        );
+        line(
+            r#"kedge_request_duration_seconds_bucket{protocol="sqs",action="SendMessage",le="0.005"} 2"#,
+        );
+        line(
+            r#"kedge_request_duration_seconds_bucket{protocol="sqs",action="SendMessage",le="0.05"} 3"#,
+        );
+        line(
+            r#"kedge_request_duration_seconds_bucket{protocol="sqs",action="SendMessage",le="+Inf"} 3"#,
+        );
+        line(r#"kedge_request_duration_seconds_count{protocol="sqs",action="SendMessage"} 3"#);
     }
 }

@@ -79,20 +79,69 @@ impl Backend for SqliteBackend {
                 _ => None,
             })
             .collect();
+        // `Meta` records carry the engine's counters as of their request, and every send
+        // writes one: only the batch's last one needs to reach the disk.
+        let last_meta = batch
+            .iter()
+            .rposition(|r| matches!(r, Record::Queue(QueueRecord::Meta { .. })));
         let tx = self.conn.transaction()?;
-        for r in batch {
-            match r {
-                Record::Queue(QueueRecord::Insert(m))
-                    if inserted_then_deleted.contains(&(m.queue_id, m.seq)) => {}
-                Record::Queue(QueueRecord::Update { queue, seq, .. })
-                    if deleted.contains(&(*queue, *seq)) => {}
-                Record::Queue(QueueRecord::Delete { queue, seq })
-                    if inserted_then_deleted.contains(&(*queue, *seq)) => {}
-                Record::Queue(q) => crate::queue::persist::apply(&tx, q)?,
-                Record::Table(t) => crate::table_record::apply(&tx, t)?,
+        {
+            let mut queue_sql = crate::queue::persist::Statements::default();
+            let mut table_sql = crate::table_record::Statements::default();
+            for (i, r) in batch.iter().enumerate() {
+                match r {
+                    Record::Queue(QueueRecord::Meta { .. }) if Some(i) != last_meta => {}
+                    Record::Queue(QueueRecord::Insert(m))
+                        if inserted_then_deleted.contains(&(m.queue_id, m.seq)) => {}
+                    Record::Queue(QueueRecord::Update { queue, seq, .. })
+                        if deleted.contains(&(*queue, *seq)) => {}
+                    Record::Queue(QueueRecord::Delete { queue, seq })
+                        if inserted_then_deleted.contains(&(*queue, *seq)) => {}
+                    Record::Queue(q) => crate::queue::persist::apply(&tx, q, &mut queue_sql)?,
+                    Record::Table(t) => crate::table_record::apply(&tx, t, &mut table_sql)?,
+                }
             }
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::persist::QueueRecord;
+
+    fn meta(next_seq: u64, next_queue_id: u64) -> Record {
+        Record::Queue(QueueRecord::Meta {
+            next_seq,
+            next_queue_id,
+        })
+    }
+
+    fn stored_meta(conn: &Connection) -> Vec<(String, i64)> {
+        let mut st = conn
+            .prepare("SELECT key, value FROM sqs_meta ORDER BY key")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_batch_keeps_the_counters_of_its_last_meta_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, path) = open(dir.path()).unwrap();
+        let mut backend = SqliteBackend::new(conn);
+        backend
+            .commit(&[meta(5, 1), meta(9, 2), meta(12, 2)])
+            .unwrap();
+        drop(backend);
+        let conn = Connection::open(path).unwrap();
+        assert_eq!(
+            stored_meta(&conn),
+            vec![("next_queue_id".into(), 2), ("next_seq".into(), 12)]
+        );
     }
 }

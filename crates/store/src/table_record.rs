@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use crate::table::streams::StreamRecord;
-use crate::table::value::{Item, item_to_json};
+use crate::table::value::{Item, ItemJson};
 
 /// A durable change to a table or an item.
 #[derive(Debug, Clone)]
@@ -68,7 +68,19 @@ CREATE TABLE IF NOT EXISTS ddb_stream_records (
 ) WITHOUT ROWID;
 ";
 
-pub fn apply(tx: &rusqlite::Transaction<'_>, r: &TableRecord) -> rusqlite::Result<()> {
+/// The per-item statements, prepared once per commit (see the queue's
+/// [`crate::queue::persist::Statements`]).
+#[derive(Default)]
+pub struct Statements<'c> {
+    put: Option<rusqlite::CachedStatement<'c>>,
+    delete: Option<rusqlite::CachedStatement<'c>>,
+}
+
+pub fn apply<'c>(
+    tx: &'c rusqlite::Transaction<'_>,
+    r: &TableRecord,
+    st: &mut Statements<'c>,
+) -> rusqlite::Result<()> {
     match r {
         TableRecord::PutTable { name, meta } => {
             tx.prepare_cached("INSERT OR REPLACE INTO ddb_tables (name, meta) VALUES (?1, ?2)")?
@@ -81,15 +93,24 @@ pub fn apply(tx: &rusqlite::Transaction<'_>, r: &TableRecord) -> rusqlite::Resul
                 .execute([name])?;
         }
         TableRecord::PutItem { table, key, item } => {
-            let json = item_to_json(item).to_string();
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO ddb_items (tbl, pk, item) VALUES (?1, ?2, ?3)",
-            )?
-            .execute((&**table, key, json))?;
+            let json = serde_json::to_string(&ItemJson(item))
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            let put = match &mut st.put {
+                Some(s) => s,
+                None => st.put.insert(tx.prepare_cached(
+                    "INSERT OR REPLACE INTO ddb_items (tbl, pk, item) VALUES (?1, ?2, ?3)",
+                )?),
+            };
+            put.execute((&**table, key, json))?;
         }
         TableRecord::DeleteItem { table, key } => {
-            tx.prepare_cached("DELETE FROM ddb_items WHERE tbl = ?1 AND pk = ?2")?
-                .execute((&**table, key))?;
+            let delete = match &mut st.delete {
+                Some(s) => s,
+                None => st
+                    .delete
+                    .insert(tx.prepare_cached("DELETE FROM ddb_items WHERE tbl = ?1 AND pk = ?2")?),
+            };
+            delete.execute((&**table, key))?;
         }
         TableRecord::PutStream { arn, meta } => {
             tx.prepare_cached("INSERT OR REPLACE INTO ddb_streams (arn, meta) VALUES (?1, ?2)")?

@@ -92,7 +92,7 @@ pub fn error(e: &DdbError) -> crate::HttpResponse {
 
 fn respond(status: StatusCode, body: String) -> crate::HttpResponse {
     let crc = crc32fast::hash(body.as_bytes());
-    let mut r = crate::json_response(status, CONTENT_TYPE, body);
+    let mut r = crate::response(status, CONTENT_TYPE, body);
     let h = r.headers_mut();
     h.insert("x-amz-crc32", hyper::header::HeaderValue::from(crc));
     if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id()) {
@@ -104,8 +104,13 @@ fn respond(status: StatusCode, body: String) -> crate::HttpResponse {
 /// A DynamoDB request id: 52 characters of upper-case letters and digits, as DynamoDB's are.
 pub fn request_id() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    (0..52)
-        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+    // Every answer carries one: one fill from the thread's generator, not 52 draws (the
+    // modulo's slight bias does not matter for an id).
+    let mut bytes = [0u8; 52];
+    rand::fill(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
         .collect()
 }
 

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use clock::Timestamp;
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{CachedStatement, Connection, Transaction, params};
 
 use super::move_task::MoveTask;
 use super::{MessageAttributeValue, StoredMessage};
@@ -126,7 +126,35 @@ fn u(v: u64) -> i64 {
     v as i64
 }
 
-pub fn apply(tx: &Transaction<'_>, r: &QueueRecord) -> rusqlite::Result<()> {
+const INSERT_MESSAGE: &str = "INSERT OR REPLACE INTO sqs_messages (queue_id, seq, message_id, body, attributes, trace_header, sent_ms, sender_id, group_id, dedup_id, dlq_source_arn, receive_count, first_receive_ms, visible_ms, token) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+const UPDATE_MESSAGE: &str = "UPDATE sqs_messages SET receive_count = ?3, first_receive_ms = ?4, visible_ms = ?5, token = ?6 WHERE queue_id = ?1 AND seq = ?2";
+const DELETE_MESSAGE: &str = "DELETE FROM sqs_messages WHERE queue_id = ?1 AND seq = ?2";
+
+/// The per-message statements, prepared once per commit: a commit may run thousands of
+/// them, and finding a statement in rusqlite's cache hashes and compares its whole SQL text.
+#[derive(Default)]
+pub struct Statements<'c> {
+    insert: Option<CachedStatement<'c>>,
+    update: Option<CachedStatement<'c>>,
+    delete: Option<CachedStatement<'c>>,
+}
+
+fn prepared<'s, 'c>(
+    slot: &'s mut Option<CachedStatement<'c>>,
+    tx: &'c Transaction<'_>,
+    sql: &str,
+) -> rusqlite::Result<&'s mut CachedStatement<'c>> {
+    match slot {
+        Some(s) => Ok(s),
+        None => Ok(slot.insert(tx.prepare_cached(sql)?)),
+    }
+}
+
+pub fn apply<'c>(
+    tx: &'c Transaction<'_>,
+    r: &QueueRecord,
+    st: &mut Statements<'c>,
+) -> rusqlite::Result<()> {
     match r {
         QueueRecord::PutMoveTask(t) => {
             let json = serde_json::to_string(t)
@@ -167,10 +195,7 @@ pub fn apply(tx: &Transaction<'_>, r: &QueueRecord) -> rusqlite::Result<()> {
             } else {
                 Some(encode_attributes(&m.attributes))
             };
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO sqs_messages (queue_id, seq, message_id, body, attributes, trace_header, sent_ms, sender_id, group_id, dedup_id, dlq_source_arn, receive_count, first_receive_ms, visible_ms, token) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )?
-            .execute(params![
+            prepared(&mut st.insert, tx, INSERT_MESSAGE)?.execute(params![
                 u(m.queue_id),
                 u(m.seq),
                 m.message_id,
@@ -196,10 +221,7 @@ pub fn apply(tx: &Transaction<'_>, r: &QueueRecord) -> rusqlite::Result<()> {
             visible,
             token,
         } => {
-            tx.prepare_cached(
-                "UPDATE sqs_messages SET receive_count = ?3, first_receive_ms = ?4, visible_ms = ?5, token = ?6 WHERE queue_id = ?1 AND seq = ?2",
-            )?
-            .execute(params![
+            prepared(&mut st.update, tx, UPDATE_MESSAGE)?.execute(params![
                 u(*queue),
                 u(*seq),
                 receive_count,
@@ -209,8 +231,7 @@ pub fn apply(tx: &Transaction<'_>, r: &QueueRecord) -> rusqlite::Result<()> {
             ])?;
         }
         QueueRecord::Delete { queue, seq } => {
-            tx.prepare_cached("DELETE FROM sqs_messages WHERE queue_id = ?1 AND seq = ?2")?
-                .execute(params![u(*queue), u(*seq)])?;
+            prepared(&mut st.delete, tx, DELETE_MESSAGE)?.execute(params![u(*queue), u(*seq)])?;
         }
         QueueRecord::PutDedup {
             queue,

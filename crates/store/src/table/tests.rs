@@ -593,9 +593,12 @@ struct TestSqlite(rusqlite::Connection);
 impl Backend for TestSqlite {
     fn commit(&mut self, batch: &[Record]) -> Result<(), BackendError> {
         let tx = self.0.transaction()?;
-        for r in batch {
-            if let Record::Table(t) = r {
-                crate::table_record::apply(&tx, t)?;
+        {
+            let mut sql = crate::table_record::Statements::default();
+            for r in batch {
+                if let Record::Table(t) = r {
+                    crate::table_record::apply(&tx, t, &mut sql)?;
+                }
             }
         }
         tx.commit()?;

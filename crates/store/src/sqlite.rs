@@ -80,17 +80,46 @@ impl Backend for SqliteBackend {
             })
             .collect();
         // `Meta` records carry the engine's counters as of their request, and every send
-        // writes one: only the batch's last one needs to reach the disk.
+        // writes one: one record with the highest of each counter, in place of the batch's
+        // last one, is all that needs to reach the disk (the counters only grow; taking the
+        // highest holds whatever order the records were journaled in).
         let last_meta = batch
             .iter()
             .rposition(|r| matches!(r, Record::Queue(QueueRecord::Meta { .. })));
+        let meta = batch.iter().fold(None, |acc, r| match (r, acc) {
+            (
+                Record::Queue(QueueRecord::Meta {
+                    next_seq,
+                    next_queue_id,
+                }),
+                None,
+            ) => Some((*next_seq, *next_queue_id)),
+            (
+                Record::Queue(QueueRecord::Meta {
+                    next_seq,
+                    next_queue_id,
+                }),
+                Some((s, q)),
+            ) => Some(((*next_seq).max(s), (*next_queue_id).max(q))),
+            (_, acc) => acc,
+        });
         let tx = self.conn.transaction()?;
         {
             let mut queue_sql = crate::queue::persist::Statements::default();
             let mut table_sql = crate::table_record::Statements::default();
             for (i, r) in batch.iter().enumerate() {
                 match r {
-                    Record::Queue(QueueRecord::Meta { .. }) if Some(i) != last_meta => {}
+                    Record::Queue(QueueRecord::Meta { .. }) => {
+                        if let (true, Some((next_seq, next_queue_id))) =
+                            (Some(i) == last_meta, meta)
+                        {
+                            let highest = QueueRecord::Meta {
+                                next_seq,
+                                next_queue_id,
+                            };
+                            crate::queue::persist::apply(&tx, &highest, &mut queue_sql)?;
+                        }
+                    }
                     Record::Queue(QueueRecord::Insert(m))
                         if inserted_then_deleted.contains(&(m.queue_id, m.seq)) => {}
                     Record::Queue(QueueRecord::Update { queue, seq, .. })
@@ -130,18 +159,22 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_keeps_the_counters_of_its_last_meta_record() {
+    fn a_batch_keeps_the_highest_counters_of_its_meta_records() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, path) = open(dir.path()).unwrap();
         let mut backend = SqliteBackend::new(conn);
         backend
             .commit(&[meta(5, 1), meta(9, 2), meta(12, 2)])
             .unwrap();
+        // Out of order, the highest of each counter still wins.
+        backend
+            .commit(&[meta(20, 3), meta(14, 4), meta(13, 2)])
+            .unwrap();
         drop(backend);
         let conn = Connection::open(path).unwrap();
         assert_eq!(
             stored_meta(&conn),
-            vec![("next_queue_id".into(), 2), ("next_seq".into(), 12)]
+            vec![("next_queue_id".into(), 4), ("next_seq".into(), 20)]
         );
     }
 }

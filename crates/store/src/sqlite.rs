@@ -86,23 +86,16 @@ impl Backend for SqliteBackend {
         let last_meta = batch
             .iter()
             .rposition(|r| matches!(r, Record::Queue(QueueRecord::Meta { .. })));
-        let meta = batch.iter().fold(None, |acc, r| match (r, acc) {
-            (
+        let meta = batch
+            .iter()
+            .filter_map(|r| match r {
                 Record::Queue(QueueRecord::Meta {
                     next_seq,
                     next_queue_id,
-                }),
-                None,
-            ) => Some((*next_seq, *next_queue_id)),
-            (
-                Record::Queue(QueueRecord::Meta {
-                    next_seq,
-                    next_queue_id,
-                }),
-                Some((s, q)),
-            ) => Some(((*next_seq).max(s), (*next_queue_id).max(q))),
-            (_, acc) => acc,
-        });
+                }) => Some((*next_seq, *next_queue_id)),
+                _ => None,
+            })
+            .reduce(|(s, q), (s2, q2)| (s.max(s2), q.max(q2)));
         let tx = self.conn.transaction()?;
         {
             let mut queue_sql = crate::queue::persist::Statements::default();

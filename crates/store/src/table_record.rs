@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 
+use crate::queue::persist::prepared;
 use crate::table::streams::StreamRecord;
 use crate::table::value::{Item, ItemJson};
 
@@ -95,22 +96,20 @@ pub fn apply<'c>(
         TableRecord::PutItem { table, key, item } => {
             let json = serde_json::to_string(&ItemJson(item))
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            let put = match &mut st.put {
-                Some(s) => s,
-                None => st.put.insert(tx.prepare_cached(
-                    "INSERT OR REPLACE INTO ddb_items (tbl, pk, item) VALUES (?1, ?2, ?3)",
-                )?),
-            };
-            put.execute((&**table, key, json))?;
+            prepared(
+                &mut st.put,
+                tx,
+                "INSERT OR REPLACE INTO ddb_items (tbl, pk, item) VALUES (?1, ?2, ?3)",
+            )?
+            .execute((&**table, key, json))?;
         }
         TableRecord::DeleteItem { table, key } => {
-            let delete = match &mut st.delete {
-                Some(s) => s,
-                None => st
-                    .delete
-                    .insert(tx.prepare_cached("DELETE FROM ddb_items WHERE tbl = ?1 AND pk = ?2")?),
-            };
-            delete.execute((&**table, key))?;
+            prepared(
+                &mut st.delete,
+                tx,
+                "DELETE FROM ddb_items WHERE tbl = ?1 AND pk = ?2",
+            )?
+            .execute((&**table, key))?;
         }
         TableRecord::PutStream { arn, meta } => {
             tx.prepare_cached("INSERT OR REPLACE INTO ddb_streams (arn, meta) VALUES (?1, ?2)")?

@@ -139,7 +139,8 @@ pub struct Statements<'c> {
     delete: Option<CachedStatement<'c>>,
 }
 
-fn prepared<'s, 'c>(
+/// A commit's statement for `sql`, prepared on its first use in the commit.
+pub(crate) fn prepared<'s, 'c>(
     slot: &'s mut Option<CachedStatement<'c>>,
     tx: &'c Transaction<'_>,
     sql: &str,

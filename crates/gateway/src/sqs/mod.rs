@@ -6,10 +6,21 @@
 //! …) and the JSON output is rendered to the XML AWS sends. Errors carry AWS's codes:
 //! `__type` plus the `x-amzn-query-error` header in JSON, `<Error><Code>` in XML.
 
+mod create_queue;
+mod delete_queue;
 mod error;
+mod get_queue_attributes;
+mod get_queue_url;
 mod input;
+mod list_queue_tags;
+mod list_queues;
 mod output;
+mod purge_queue;
 mod query;
+mod set_queue_attributes;
+mod tag_queue;
+mod unknown;
+mod untag_queue;
 mod xml;
 
 use std::collections::BTreeMap;
@@ -25,11 +36,22 @@ use store::queue::{
 
 use crate::{AppState, HttpResponse, Incoming2, json_response};
 
+use create_queue::CreateQueue;
+use delete_queue::DeleteQueue;
+use get_queue_attributes::GetQueueAttributes;
+use get_queue_url::GetQueueUrl;
+use list_queue_tags::ListQueueTags;
+use list_queues::ListQueues;
+use purge_queue::PurgeQueue;
+use set_queue_attributes::SetQueueAttributes;
+use tag_queue::TagQueue;
+use unknown::Unknown;
+use untag_queue::UntagQueue;
+
 pub use error::{error_json, error_xml};
 pub use input::queue_url;
 use input::{
     batch_entries, opt_int, opt_str, parse_send_entry, queue_name, req_str, sender_id, str_list,
-    str_map,
 };
 use output::{batch_output, failed_entry};
 pub use query::query_to_json;
@@ -107,96 +129,62 @@ pub async fn handle_query(state: &AppState, req: &Incoming2) -> (String, HttpRes
     (action, resp)
 }
 
+/// A parsed request: one arm per action, each with its typed input.
+enum Action {
+    CreateQueue(CreateQueue),
+    GetQueueUrl(GetQueueUrl),
+    ListQueues(ListQueues),
+    DeleteQueue(DeleteQueue),
+    PurgeQueue(PurgeQueue),
+    GetQueueAttributes(GetQueueAttributes),
+    SetQueueAttributes(SetQueueAttributes),
+    TagQueue(TagQueue),
+    UntagQueue(UntagQueue),
+    ListQueueTags(ListQueueTags),
+    Unknown(Unknown),
+}
+
+impl Action {
+    /// Read the input of the action called `name` (the JSON input shape, whichever protocol
+    /// it came in). Checks that AWS makes only after looking at the queue stay in `apply`.
+    fn parse(name: &str, input: &Value, req: &Incoming2) -> Result<Action, SqsError> {
+        Ok(match name {
+            "CreateQueue" => Action::CreateQueue(CreateQueue::parse(input, req)?),
+            "GetQueueUrl" => Action::GetQueueUrl(GetQueueUrl::parse(input, req)?),
+            "ListQueues" => Action::ListQueues(ListQueues::parse(input, req)?),
+            "DeleteQueue" => Action::DeleteQueue(DeleteQueue::parse(input)?),
+            "PurgeQueue" => Action::PurgeQueue(PurgeQueue::parse(input)?),
+            "GetQueueAttributes" => Action::GetQueueAttributes(GetQueueAttributes::parse(input)?),
+            "SetQueueAttributes" => Action::SetQueueAttributes(SetQueueAttributes::parse(input)?),
+            "TagQueue" => Action::TagQueue(TagQueue::parse(input)?),
+            "UntagQueue" => Action::UntagQueue(UntagQueue::parse(input)?),
+            "ListQueueTags" => Action::ListQueueTags(ListQueueTags::parse(input)?),
+            other => Action::Unknown(Unknown::parse(other)),
+        })
+    }
+
+    /// Carry the action out (durably: writes are journaled before this returns) and answer
+    /// in the JSON output shape.
+    async fn apply(self, state: &AppState) -> Result<Value, SqsError> {
+        match self {
+            Action::CreateQueue(a) => a.apply(state).await,
+            Action::GetQueueUrl(a) => a.apply(state),
+            Action::ListQueues(a) => a.apply(state),
+            Action::DeleteQueue(a) => a.apply(state).await,
+            Action::PurgeQueue(a) => a.apply(state).await,
+            Action::GetQueueAttributes(a) => a.apply(state),
+            Action::SetQueueAttributes(a) => a.apply(state).await,
+            Action::TagQueue(a) => a.apply(state).await,
+            Action::UntagQueue(a) => a.apply(state).await,
+            Action::ListQueueTags(a) => a.apply(state),
+            Action::Unknown(a) => Err(a.apply()),
+        }
+    }
+}
+
 async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2) -> Out {
     let q = &state.store.queues;
     match action {
-        "CreateQueue" => {
-            let name = req_str(input, "QueueName")?;
-            let attrs = str_map(input, "Attributes")?;
-            let tags = str_map(input, "tags").and_then(|t| {
-                if t.is_empty() {
-                    str_map(input, "Tags")
-                } else {
-                    Ok(t)
-                }
-            })?;
-            q.create_queue(name, &attrs, &tags)?.await?;
-            Ok(json!({"QueueUrl": queue_url(&req.host, name)}))
-        }
-        "GetQueueUrl" => {
-            let name = req_str(input, "QueueName")?;
-            if !q.queue_exists(name) {
-                return Err(SqsError::no_queue());
-            }
-            Ok(json!({"QueueUrl": queue_url(&req.host, name)}))
-        }
-        "ListQueues" => {
-            let (names, token) = q.list_queues(
-                opt_str(input, "QueueNamePrefix")?,
-                opt_int(input, "MaxResults")?,
-                opt_str(input, "NextToken")?,
-            )?;
-            let mut out = Map::new();
-            out.insert(
-                "QueueUrls".into(),
-                names
-                    .iter()
-                    .map(|n| Value::String(queue_url(&req.host, n)))
-                    .collect(),
-            );
-            if let Some(t) = token {
-                out.insert("NextToken".into(), Value::String(t));
-            }
-            Ok(Value::Object(out))
-        }
-        "DeleteQueue" => {
-            q.delete_queue(&queue_name(input)?)?.await?;
-            Ok(json!({}))
-        }
-        "PurgeQueue" => {
-            q.purge_queue(&queue_name(input)?)?.await?;
-            Ok(json!({}))
-        }
-        "GetQueueAttributes" => {
-            let name = queue_name(input)?;
-            let names = str_list(input, "AttributeNames")?;
-            let attrs = q.get_attributes(&name, &names)?;
-            let mut m = Map::new();
-            for (k, v) in attrs {
-                m.insert(k.into(), Value::String(v));
-            }
-            if m.is_empty() {
-                Ok(json!({}))
-            } else {
-                Ok(json!({"Attributes": m}))
-            }
-        }
-        "SetQueueAttributes" => {
-            let name = queue_name(input)?;
-            let attrs = str_map(input, "Attributes")?;
-            q.set_attributes(&name, &attrs)?.await?;
-            Ok(json!({}))
-        }
-        "TagQueue" => {
-            let name = queue_name(input)?;
-            let tags = str_map(input, "Tags")?;
-            q.tag_queue(&name, &tags)?.await?;
-            Ok(json!({}))
-        }
-        "UntagQueue" => {
-            let name = queue_name(input)?;
-            let keys = str_list(input, "TagKeys")?;
-            q.untag_queue(&name, &keys)?.await?;
-            Ok(json!({}))
-        }
-        "ListQueueTags" => {
-            let tags = q.list_tags(&queue_name(input)?)?;
-            if tags.is_empty() {
-                Ok(json!({}))
-            } else {
-                Ok(json!({"Tags": tags}))
-            }
-        }
         "SendMessage" => {
             let name = queue_name(input)?;
             let entry = parse_send_entry(input)?;
@@ -420,10 +408,7 @@ async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2
             q.remove_permission(&name, label)?.await?;
             Ok(json!({}))
         }
-        other => Err(SqsError::new(
-            SqsErrorKind::InvalidAction,
-            format!("The action {other} is not valid for this endpoint."),
-        )),
+        _ => Action::parse(action, input, req)?.apply(state).await,
     }
 }
 

@@ -6,7 +6,11 @@
 //! …) and the JSON output is rendered to the XML AWS sends. Errors carry AWS's codes:
 //! `__type` plus the `x-amzn-query-error` header in JSON, `<Error><Code>` in XML.
 
+mod change_message_visibility;
+mod change_message_visibility_batch;
 mod create_queue;
+mod delete_message;
+mod delete_message_batch;
 mod delete_queue;
 mod error;
 mod get_queue_attributes;
@@ -17,32 +21,36 @@ mod list_queues;
 mod output;
 mod purge_queue;
 mod query;
+mod receive_message;
+mod send_message;
+mod send_message_batch;
 mod set_queue_attributes;
 mod tag_queue;
 mod unknown;
 mod untag_queue;
 mod xml;
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-use base64::Engine as _;
 use hyper::StatusCode;
 use serde_json::{Map, Value, json};
 
-use store::queue::{
-    MessageAttributeValue, ReceiveRequest, ReceivedMessage, SqsError, SqsErrorKind,
-};
+use store::queue::{SqsError, SqsErrorKind};
 
 use crate::{AppState, HttpResponse, Incoming2, json_response};
 
+use change_message_visibility::ChangeMessageVisibility;
+use change_message_visibility_batch::ChangeMessageVisibilityBatch;
 use create_queue::CreateQueue;
+use delete_message::DeleteMessage;
+use delete_message_batch::DeleteMessageBatch;
 use delete_queue::DeleteQueue;
 use get_queue_attributes::GetQueueAttributes;
 use get_queue_url::GetQueueUrl;
 use list_queue_tags::ListQueueTags;
 use list_queues::ListQueues;
 use purge_queue::PurgeQueue;
+use receive_message::ReceiveMessage;
+use send_message::SendMessage;
+use send_message_batch::SendMessageBatch;
 use set_queue_attributes::SetQueueAttributes;
 use tag_queue::TagQueue;
 use unknown::Unknown;
@@ -50,10 +58,7 @@ use untag_queue::UntagQueue;
 
 pub use error::{error_json, error_xml};
 pub use input::queue_url;
-use input::{
-    batch_entries, opt_int, opt_str, parse_send_entry, queue_name, req_str, sender_id, str_list,
-};
-use output::{batch_output, failed_entry};
+use input::{opt_int, opt_str, queue_name, req_str, str_list};
 pub use query::query_to_json;
 pub use xml::to_xml;
 
@@ -141,6 +146,13 @@ enum Action {
     TagQueue(TagQueue),
     UntagQueue(UntagQueue),
     ListQueueTags(ListQueueTags),
+    SendMessage(SendMessage),
+    SendMessageBatch(SendMessageBatch),
+    ReceiveMessage(ReceiveMessage),
+    DeleteMessage(DeleteMessage),
+    DeleteMessageBatch(DeleteMessageBatch),
+    ChangeMessageVisibility(ChangeMessageVisibility),
+    ChangeMessageVisibilityBatch(ChangeMessageVisibilityBatch),
     Unknown(Unknown),
 }
 
@@ -159,6 +171,17 @@ impl Action {
             "TagQueue" => Action::TagQueue(TagQueue::parse(input)?),
             "UntagQueue" => Action::UntagQueue(UntagQueue::parse(input)?),
             "ListQueueTags" => Action::ListQueueTags(ListQueueTags::parse(input)?),
+            "SendMessage" => Action::SendMessage(SendMessage::parse(input, req)?),
+            "SendMessageBatch" => Action::SendMessageBatch(SendMessageBatch::parse(input, req)?),
+            "ReceiveMessage" => Action::ReceiveMessage(ReceiveMessage::parse(input)?),
+            "DeleteMessage" => Action::DeleteMessage(DeleteMessage::parse(input)?),
+            "DeleteMessageBatch" => Action::DeleteMessageBatch(DeleteMessageBatch::parse(input)?),
+            "ChangeMessageVisibility" => {
+                Action::ChangeMessageVisibility(ChangeMessageVisibility::parse(input)?)
+            }
+            "ChangeMessageVisibilityBatch" => {
+                Action::ChangeMessageVisibilityBatch(ChangeMessageVisibilityBatch::parse(input)?)
+            }
             other => Action::Unknown(Unknown::parse(other)),
         })
     }
@@ -177,6 +200,13 @@ impl Action {
             Action::TagQueue(a) => a.apply(state).await,
             Action::UntagQueue(a) => a.apply(state).await,
             Action::ListQueueTags(a) => a.apply(state),
+            Action::SendMessage(a) => a.apply(state).await,
+            Action::SendMessageBatch(a) => a.apply(state).await,
+            Action::ReceiveMessage(a) => a.apply(state).await,
+            Action::DeleteMessage(a) => a.apply(state).await,
+            Action::DeleteMessageBatch(a) => a.apply(state).await,
+            Action::ChangeMessageVisibility(a) => a.apply(state).await,
+            Action::ChangeMessageVisibilityBatch(a) => a.apply(state).await,
             Action::Unknown(a) => Err(a.apply()),
         }
     }
@@ -185,144 +215,6 @@ impl Action {
 async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2) -> Out {
     let q = &state.store.queues;
     match action {
-        "SendMessage" => {
-            let name = queue_name(input)?;
-            let entry = parse_send_entry(input)?;
-            let sender = sender_id(req);
-            let (mut results, ticket) = q.send(&name, vec![entry], &sender)?;
-            ticket.await?;
-            let r = results
-                .pop()
-                .unwrap_or_else(|| Err(SqsError::invalid_param("empty send")))?;
-            let mut out = Map::new();
-            out.insert("MD5OfMessageBody".into(), r.md5_body.into());
-            out.insert("MessageId".into(), r.message_id.into());
-            if let Some(m) = r.md5_attributes {
-                out.insert("MD5OfMessageAttributes".into(), m.into());
-            }
-            if let Some(m) = r.md5_system_attributes {
-                out.insert("MD5OfMessageSystemAttributes".into(), m.into());
-            }
-            if let Some(s) = r.sequence_number {
-                out.insert("SequenceNumber".into(), s.into());
-            }
-            Ok(Value::Object(out))
-        }
-        "SendMessageBatch" => {
-            let name = queue_name(input)?;
-            let entries = batch_entries(input)?;
-            // The batch's payload limit is SQS's fixed 1 MiB; an entry over the queue's
-            // MaximumMessageSize fails alone in the engine while the others are sent.
-            let max_size = store::queue::attrs::MAX_BATCH_PAYLOAD;
-            let mut ids = Vec::new();
-            let mut reqs = Vec::new();
-            let mut total = 0usize;
-            let mut parse_failures: Vec<(String, SqsError)> = Vec::new();
-            for e in entries {
-                let id = req_str(e, "Id")?.to_owned();
-                match parse_send_entry(e) {
-                    Ok(r) => {
-                        total += r.body.len()
-                            + r.attributes
-                                .iter()
-                                .map(|(k, v)| {
-                                    k.len()
-                                        + v.data_type.len()
-                                        + v.string_value.as_ref().map_or(0, |s| s.len())
-                                        + v.binary_value.as_ref().map_or(0, |b| b.len())
-                                })
-                                .sum::<usize>();
-                        ids.push(id);
-                        reqs.push(r);
-                    }
-                    Err(err) => parse_failures.push((id, err)),
-                }
-            }
-            if total > max_size {
-                return Err(SqsError::new(
-                    SqsErrorKind::BatchRequestTooLong,
-                    format!(
-                        "Batch requests cannot be longer than {max_size} bytes. You have sent {total} bytes."
-                    ),
-                ));
-            }
-            let sender = sender_id(req);
-            let (results, ticket) = q.send(&name, reqs, &sender)?;
-            ticket.await?;
-            let mut ok = Vec::new();
-            let mut failed: Vec<Value> = parse_failures
-                .iter()
-                .map(|(id, e)| failed_entry(id, e))
-                .collect();
-            for (id, r) in ids.iter().zip(results) {
-                match r {
-                    Ok(r) => {
-                        let mut m = Map::new();
-                        m.insert("Id".into(), id.clone().into());
-                        m.insert("MessageId".into(), r.message_id.into());
-                        m.insert("MD5OfMessageBody".into(), r.md5_body.into());
-                        if let Some(x) = r.md5_attributes {
-                            m.insert("MD5OfMessageAttributes".into(), x.into());
-                        }
-                        if let Some(x) = r.md5_system_attributes {
-                            m.insert("MD5OfMessageSystemAttributes".into(), x.into());
-                        }
-                        if let Some(s) = r.sequence_number {
-                            m.insert("SequenceNumber".into(), s.into());
-                        }
-                        ok.push(Value::Object(m));
-                    }
-                    Err(e) => failed.push(failed_entry(id, &e)),
-                }
-            }
-            Ok(json!({"Successful": ok, "Failed": failed}))
-        }
-        "ReceiveMessage" => receive(state, input).await,
-        "DeleteMessage" => {
-            let name = queue_name(input)?;
-            let h = req_str(input, "ReceiptHandle")?.to_owned();
-            let (mut r, ticket) = q.delete(&name, &[h])?;
-            ticket.await?;
-            r.pop().unwrap_or(Ok(()))?;
-            Ok(json!({}))
-        }
-        "DeleteMessageBatch" => {
-            let name = queue_name(input)?;
-            let entries = batch_entries(input)?;
-            let mut ids = Vec::new();
-            let mut handles = Vec::new();
-            for e in entries {
-                ids.push(req_str(e, "Id")?.to_owned());
-                handles.push(req_str(e, "ReceiptHandle")?.to_owned());
-            }
-            let (results, ticket) = q.delete(&name, &handles)?;
-            ticket.await?;
-            Ok(batch_output(&ids, results))
-        }
-        "ChangeMessageVisibility" => {
-            let name = queue_name(input)?;
-            let h = req_str(input, "ReceiptHandle")?.to_owned();
-            let t = opt_int(input, "VisibilityTimeout")?
-                .ok_or_else(|| SqsError::missing("VisibilityTimeout"))?;
-            let (mut r, ticket) = q.change_visibility(&name, &[(h, t)])?;
-            ticket.await?;
-            r.pop().unwrap_or(Ok(()))?;
-            Ok(json!({}))
-        }
-        "ChangeMessageVisibilityBatch" => {
-            let name = queue_name(input)?;
-            let entries = batch_entries(input)?;
-            let mut ids = Vec::new();
-            let mut items = Vec::new();
-            for e in entries {
-                ids.push(req_str(e, "Id")?.to_owned());
-                let t = opt_int(e, "VisibilityTimeout")?.unwrap_or(0);
-                items.push((req_str(e, "ReceiptHandle")?.to_owned(), t));
-            }
-            let (results, ticket) = q.change_visibility(&name, &items)?;
-            ticket.await?;
-            Ok(batch_output(&ids, results))
-        }
         "ListDeadLetterSourceQueues" => {
             let name = queue_name(input)?;
             let names = q.dead_letter_sources(&name)?;
@@ -410,110 +302,6 @@ async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2
         }
         _ => Action::parse(action, input, req)?.apply(state).await,
     }
-}
-
-async fn receive(state: &AppState, input: &Value) -> Out {
-    let q = &state.store.queues;
-    let name = queue_name(input)?;
-    let mut attribute_names = str_list(input, "AttributeNames")?;
-    attribute_names.extend(str_list(input, "MessageSystemAttributeNames")?);
-    let rr = ReceiveRequest {
-        max_messages: opt_int(input, "MaxNumberOfMessages")?,
-        visibility_timeout: opt_int(input, "VisibilityTimeout")?,
-        attribute_names,
-        message_attribute_names: str_list(input, "MessageAttributeNames")?,
-        attempt_id: opt_str(input, "ReceiveRequestAttemptId")?.map(str::to_owned),
-    };
-    let wait = match opt_int(input, "WaitTimeSeconds")? {
-        Some(w) if (0..=20).contains(&w) => w as u64,
-        Some(w) => {
-            return Err(SqsError::bad_value(
-                "WaitTimeSeconds",
-                w,
-                "Must be >= 0 and <= 20, if provided.",
-            ));
-        }
-        None => q.default_wait(&name)? as u64,
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
-    let mut shutdown = state.shutdown.clone();
-    loop {
-        let (notify, next_timer) = q.waiter(&name).ok_or_else(SqsError::no_queue)?;
-        let notified = notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let (msgs, ticket) = q.receive(&name, &rr)?;
-        let now = tokio::time::Instant::now();
-        if !msgs.is_empty() || now >= deadline || *shutdown.borrow() {
-            ticket.await?;
-            return Ok(encode_messages(msgs));
-        }
-        drop(ticket);
-        // Sleep until a send wakes us, a timer falls due, the wait ends, or shutdown.
-        let mut until = deadline;
-        if let Some(t) = next_timer {
-            let in_ms = t.as_millis().saturating_sub(q.now().as_millis());
-            until = until.min(now + Duration::from_millis(in_ms.max(1)));
-        }
-        tokio::select! {
-            _ = &mut notified => {}
-            _ = tokio::time::sleep_until(until) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-}
-
-fn encode_messages(msgs: Vec<ReceivedMessage>) -> Value {
-    let list: Vec<Value> = msgs
-        .into_iter()
-        .map(|m| {
-            let mut o = Map::new();
-            o.insert("MessageId".into(), m.message_id.into());
-            o.insert("ReceiptHandle".into(), m.receipt_handle.into());
-            o.insert("MD5OfBody".into(), m.md5_body.into());
-            o.insert("Body".into(), Value::String(m.body.to_string()));
-            if !m.attributes.is_empty() {
-                let a: Map<String, Value> = m
-                    .attributes
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), Value::String(v)))
-                    .collect();
-                o.insert("Attributes".into(), Value::Object(a));
-            }
-            if let Some(md5) = m.md5_attributes {
-                o.insert("MD5OfMessageAttributes".into(), md5.into());
-                o.insert(
-                    "MessageAttributes".into(),
-                    attributes_to_json(&m.message_attributes),
-                );
-            }
-            Value::Object(o)
-        })
-        .collect();
-    if list.is_empty() {
-        json!({})
-    } else {
-        json!({"Messages": list})
-    }
-}
-
-fn attributes_to_json(a: &BTreeMap<String, MessageAttributeValue>) -> Value {
-    let mut m = Map::new();
-    for (k, v) in a {
-        let mut o = Map::new();
-        o.insert("DataType".into(), v.data_type.clone().into());
-        if let Some(s) = &v.string_value {
-            o.insert("StringValue".into(), s.clone().into());
-        }
-        if let Some(b) = &v.binary_value {
-            o.insert(
-                "BinaryValue".into(),
-                base64::engine::general_purpose::STANDARD.encode(b).into(),
-            );
-        }
-        m.insert(k.clone(), Value::Object(o));
-    }
-    Value::Object(m)
 }
 
 /// A task as `ListMessageMoveTasks` reports it.

@@ -1,8 +1,8 @@
 //! Answer pieces shared by several actions.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use store::queue::SqsError;
+use store::queue::{SendResult, SqsError};
 
 pub(super) fn batch_output(ids: &[String], results: Vec<Result<(), SqsError>>) -> Value {
     let mut ok = Vec::new();
@@ -23,4 +23,21 @@ pub(super) fn failed_entry(id: &str, e: &SqsError) -> Value {
         "Code": e.kind.query_code(),
         "Message": e.message,
     })
+}
+
+/// A send's answer: `SendMessage`'s whole answer, a `SendMessageBatch` entry's without its `Id`.
+pub(super) fn send_result(r: SendResult) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("MessageId".into(), r.message_id.into());
+    m.insert("MD5OfMessageBody".into(), r.md5_body.into());
+    if let Some(x) = r.md5_attributes {
+        m.insert("MD5OfMessageAttributes".into(), x.into());
+    }
+    if let Some(x) = r.md5_system_attributes {
+        m.insert("MD5OfMessageSystemAttributes".into(), x.into());
+    }
+    if let Some(s) = r.sequence_number {
+        m.insert("SequenceNumber".into(), s.into());
+    }
+    m
 }

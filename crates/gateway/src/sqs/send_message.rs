@@ -1,0 +1,38 @@
+//! `SendMessage`: send one message.
+
+use serde_json::Value;
+
+use store::queue::{SendRequest, SqsError};
+
+use super::input::{parse_send_entry, queue_name, sender_id};
+use super::output::send_result;
+use crate::{AppState, Incoming2};
+
+pub(super) struct SendMessage {
+    name: String,
+    entry: SendRequest,
+    sender: String,
+}
+
+impl SendMessage {
+    pub(super) fn parse(input: &Value, req: &Incoming2) -> Result<Self, SqsError> {
+        Ok(SendMessage {
+            name: queue_name(input)?,
+            entry: parse_send_entry(input)?,
+            sender: sender_id(req),
+        })
+    }
+
+    pub(super) async fn apply(self, state: &AppState) -> Result<Value, SqsError> {
+        let (mut results, ticket) =
+            state
+                .store
+                .queues
+                .send(&self.name, vec![self.entry], &self.sender)?;
+        ticket.await?;
+        let r = results
+            .pop()
+            .unwrap_or_else(|| Err(SqsError::invalid_param("empty send")))?;
+        Ok(Value::Object(send_result(r)))
+    }
+}

@@ -1,11 +1,29 @@
 //! SQS actions over both wire protocols.
 //!
-//! One handler per action works on the JSON 1.0 input shape and produces the JSON output
-//! shape. For the query protocol, form parameters are first normalised to that JSON input
-//! (`Attribute.1.Name` → `Attributes`, `SendMessageBatchRequestEntry.2.Id` → `Entries[1].Id`,
-//! …) and the JSON output is rendered to the XML AWS sends. Errors carry AWS's codes:
-//! `__type` plus the `x-amzn-query-error` header in JSON, `<Error><Code>` in XML.
+//! Each action is parsed from the JSON 1.0 input shape into its typed request, applied to the
+//! store and answered in the JSON output shape, as one `Action`. For the query protocol,
+//! form parameters are first normalised to that JSON input (`Attribute.1.Name` →
+//! `Attributes`, `SendMessageBatchRequestEntry.2.Id` → `Entries[1].Id`, …) and the JSON output
+//! is rendered to the XML AWS sends. Errors carry AWS's codes: `__type` plus the
+//! `x-amzn-query-error` header in JSON, `<Error><Code>` in XML.
+//!
+//! # Layout
+//! - this file: [`handle_json`], [`handle_query`] and `Action`, which parses an action's
+//!   input by name and applies it.
+//! - one file per action, named after it (`send_message.rs` for `SendMessage`, …): a struct
+//!   with the typed request, its `parse` from the JSON input, and its `apply`, which calls the
+//!   store, waits for the write to be durable and encodes the JSON answer. A check AWS makes
+//!   only after looking at the queue is made in `apply`, after that look-up.
+//! - `unknown.rs`: the answer to an action this endpoint does not implement.
+//! - `input.rs`: reading the JSON input (typed fields, the queue name from `QueueUrl`, batch
+//!   entries, a message to send and its attributes).
+//! - `output.rs`: answer pieces several actions share (batch results, a send's result).
+//! - `query.rs`: query-protocol parameters normalised to the JSON input.
+//! - `xml.rs`: JSON answers rendered as the query protocol's XML.
+//! - `error.rs`: errors in either protocol.
 
+mod add_permission;
+mod cancel_message_move_task;
 mod change_message_visibility;
 mod change_message_visibility_batch;
 mod create_queue;
@@ -16,27 +34,33 @@ mod error;
 mod get_queue_attributes;
 mod get_queue_url;
 mod input;
+mod list_dead_letter_source_queues;
+mod list_message_move_tasks;
 mod list_queue_tags;
 mod list_queues;
 mod output;
 mod purge_queue;
 mod query;
 mod receive_message;
+mod remove_permission;
 mod send_message;
 mod send_message_batch;
 mod set_queue_attributes;
+mod start_message_move_task;
 mod tag_queue;
 mod unknown;
 mod untag_queue;
 mod xml;
 
 use hyper::StatusCode;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use store::queue::{SqsError, SqsErrorKind};
 
 use crate::{AppState, HttpResponse, Incoming2, json_response};
 
+use add_permission::AddPermission;
+use cancel_message_move_task::CancelMessageMoveTask;
 use change_message_visibility::ChangeMessageVisibility;
 use change_message_visibility_batch::ChangeMessageVisibilityBatch;
 use create_queue::CreateQueue;
@@ -45,24 +69,25 @@ use delete_message_batch::DeleteMessageBatch;
 use delete_queue::DeleteQueue;
 use get_queue_attributes::GetQueueAttributes;
 use get_queue_url::GetQueueUrl;
+use list_dead_letter_source_queues::ListDeadLetterSourceQueues;
+use list_message_move_tasks::ListMessageMoveTasks;
 use list_queue_tags::ListQueueTags;
 use list_queues::ListQueues;
 use purge_queue::PurgeQueue;
 use receive_message::ReceiveMessage;
+use remove_permission::RemovePermission;
 use send_message::SendMessage;
 use send_message_batch::SendMessageBatch;
 use set_queue_attributes::SetQueueAttributes;
+use start_message_move_task::StartMessageMoveTask;
 use tag_queue::TagQueue;
 use unknown::Unknown;
 use untag_queue::UntagQueue;
 
 pub use error::{error_json, error_xml};
 pub use input::queue_url;
-use input::{opt_int, opt_str, queue_name, req_str, str_list};
 pub use query::query_to_json;
 pub use xml::to_xml;
-
-type Out = Result<Value, SqsError>;
 
 /// Answer an `X-Amz-Target: AmazonSQS.<action>` request.
 pub async fn handle_json(state: &AppState, action: &str, req: &Incoming2) -> HttpResponse {
@@ -153,6 +178,12 @@ enum Action {
     DeleteMessageBatch(DeleteMessageBatch),
     ChangeMessageVisibility(ChangeMessageVisibility),
     ChangeMessageVisibilityBatch(ChangeMessageVisibilityBatch),
+    ListDeadLetterSourceQueues(ListDeadLetterSourceQueues),
+    StartMessageMoveTask(StartMessageMoveTask),
+    ListMessageMoveTasks(ListMessageMoveTasks),
+    CancelMessageMoveTask(CancelMessageMoveTask),
+    AddPermission(AddPermission),
+    RemovePermission(RemovePermission),
     Unknown(Unknown),
 }
 
@@ -182,6 +213,20 @@ impl Action {
             "ChangeMessageVisibilityBatch" => {
                 Action::ChangeMessageVisibilityBatch(ChangeMessageVisibilityBatch::parse(input)?)
             }
+            "ListDeadLetterSourceQueues" => {
+                Action::ListDeadLetterSourceQueues(ListDeadLetterSourceQueues::parse(input, req)?)
+            }
+            "StartMessageMoveTask" => {
+                Action::StartMessageMoveTask(StartMessageMoveTask::parse(input)?)
+            }
+            "ListMessageMoveTasks" => {
+                Action::ListMessageMoveTasks(ListMessageMoveTasks::parse(input)?)
+            }
+            "CancelMessageMoveTask" => {
+                Action::CancelMessageMoveTask(CancelMessageMoveTask::parse(input)?)
+            }
+            "AddPermission" => Action::AddPermission(AddPermission::parse(input)?),
+            "RemovePermission" => Action::RemovePermission(RemovePermission::parse(input)?),
             other => Action::Unknown(Unknown::parse(other)),
         })
     }
@@ -207,120 +252,23 @@ impl Action {
             Action::DeleteMessageBatch(a) => a.apply(state).await,
             Action::ChangeMessageVisibility(a) => a.apply(state).await,
             Action::ChangeMessageVisibilityBatch(a) => a.apply(state).await,
+            Action::ListDeadLetterSourceQueues(a) => a.apply(state),
+            Action::StartMessageMoveTask(a) => a.apply(state).await,
+            Action::ListMessageMoveTasks(a) => a.apply(state),
+            Action::CancelMessageMoveTask(a) => a.apply(state),
+            Action::AddPermission(a) => a.apply(state).await,
+            Action::RemovePermission(a) => a.apply(state).await,
             Action::Unknown(a) => Err(a.apply()),
         }
     }
 }
 
-async fn dispatch(state: &AppState, action: &str, input: &Value, req: &Incoming2) -> Out {
-    let q = &state.store.queues;
-    match action {
-        "ListDeadLetterSourceQueues" => {
-            let name = queue_name(input)?;
-            let names = q.dead_letter_sources(&name)?;
-            let max = opt_int(input, "MaxResults")?;
-            if let Some(m) = max
-                && !(1..=1000).contains(&m)
-            {
-                return Err(SqsError::bad_value(
-                    "MaxResults",
-                    m,
-                    "Must be between 1 and 1000, if provided.",
-                ));
-            }
-            let start = match opt_str(input, "NextToken")? {
-                Some(t) => t
-                    .parse::<usize>()
-                    .map_err(|_| SqsError::invalid_param("Invalid or expired next token."))?,
-                None => 0,
-            };
-            let limit = max.map(|m| m as usize).unwrap_or(1000);
-            let page: Vec<Value> = names
-                .iter()
-                .skip(start)
-                .take(limit)
-                .map(|n| Value::String(queue_url(&req.host, n)))
-                .collect();
-            let mut out = Map::new();
-            out.insert("queueUrls".into(), Value::Array(page));
-            if max.is_some() && start + limit < names.len() {
-                out.insert(
-                    "NextToken".into(),
-                    Value::String((start + limit).to_string()),
-                );
-            }
-            Ok(Value::Object(out))
-        }
-        "StartMessageMoveTask" => {
-            let src_arn = req_str(input, "SourceArn")?;
-            let (task, ticket) = q.start_move_task(
-                src_arn,
-                opt_str(input, "DestinationArn")?,
-                opt_int(input, "MaxNumberOfMessagesPerSecond")?,
-            )?;
-            ticket.await?;
-            Ok(json!({"TaskHandle": task.handle}))
-        }
-        "ListMessageMoveTasks" => {
-            let src_arn = req_str(input, "SourceArn")?;
-            let max = match opt_int(input, "MaxResults")? {
-                None => 1,
-                Some(m) if (1..=10).contains(&m) => m as usize,
-                Some(m) => {
-                    return Err(SqsError::bad_value(
-                        "MaxResults",
-                        m,
-                        "You must enter a number that's between 1 and 10.",
-                    ));
-                }
-            };
-            let results: Vec<Value> = q
-                .list_move_tasks(src_arn, max)?
-                .iter()
-                .map(move_task_json)
-                .collect();
-            Ok(json!({"Results": results}))
-        }
-        "CancelMessageMoveTask" => {
-            let handle = req_str(input, "TaskHandle")?;
-            let task = q.cancel_move_task(handle)?;
-            Ok(json!({"ApproximateNumberOfMessagesMoved": task.moved}))
-        }
-        "AddPermission" => {
-            let name = queue_name(input)?;
-            let label = req_str(input, "Label")?;
-            let accounts = str_list(input, "AWSAccountIds")?;
-            let actions = str_list(input, "Actions")?;
-            q.add_permission(&name, label, &accounts, &actions)?.await?;
-            Ok(json!({}))
-        }
-        "RemovePermission" => {
-            let name = queue_name(input)?;
-            let label = req_str(input, "Label")?;
-            q.remove_permission(&name, label)?.await?;
-            Ok(json!({}))
-        }
-        _ => Action::parse(action, input, req)?.apply(state).await,
-    }
-}
-
-/// A task as `ListMessageMoveTasks` reports it.
-fn move_task_json(t: &store::queue::move_task::MoveTask) -> Value {
-    let mut m = Map::new();
-    m.insert("TaskHandle".into(), t.handle.clone().into());
-    m.insert("Status".into(), t.status.as_str().into());
-    m.insert("SourceArn".into(), t.source_arn.clone().into());
-    if let Some(d) = &t.destination_arn {
-        m.insert("DestinationArn".into(), d.clone().into());
-    }
-    if let Some(r) = t.max_per_second {
-        m.insert("MaxNumberOfMessagesPerSecond".into(), r.into());
-    }
-    m.insert("ApproximateNumberOfMessagesMoved".into(), t.moved.into());
-    m.insert("ApproximateNumberOfMessagesToMove".into(), t.to_move.into());
-    if let Some(f) = &t.failure_reason {
-        m.insert("FailureReason".into(), f.clone().into());
-    }
-    m.insert("StartedTimestamp".into(), t.started_ms.into());
-    Value::Object(m)
+/// Parse, then apply, the action called `action`.
+async fn dispatch(
+    state: &AppState,
+    action: &str,
+    input: &Value,
+    req: &Incoming2,
+) -> Result<Value, SqsError> {
+    Action::parse(action, input, req)?.apply(state).await
 }

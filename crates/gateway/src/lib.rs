@@ -8,8 +8,8 @@
 //!   DynamoDB, `X-Amz-Target: DynamoDBStreams_20120810.*` → DynamoDB Streams, a form or query string with `Action=` → SQS query protocol (XML), `GET /metrics`
 //!   → Prometheus text, `GET /healthz` → liveness.
 //! - [`sigv4`]: optional AWS Signature Version 4 verification (`--credentials`).
-//! - [`sqs`]: SQS actions (one shape for both protocols: query input is normalised to the JSON
-//!   input, JSON output is rendered to XML for the query protocol).
+//! - [`sqs`]: SQS actions, one file each (one shape for both protocols: query input is
+//!   normalised to the JSON input, JSON output is rendered to XML for the query protocol).
 //! - [`dynamodb`]: DynamoDB and DynamoDB Streams operations.
 //! - [`metrics`]: request counters and latency histograms, rendered as Prometheus text.
 

@@ -4,6 +4,7 @@ use serde_json::{Map, Value, json};
 
 use store::queue::{SendResult, SqsError};
 
+/// A batch's answer: `Successful` ids and `Failed` entries, in the order of `ids`.
 pub(super) fn batch_output(ids: &[String], results: Vec<Result<(), SqsError>>) -> Value {
     let mut ok = Vec::new();
     let mut failed = Vec::new();
@@ -16,6 +17,7 @@ pub(super) fn batch_output(ids: &[String], results: Vec<Result<(), SqsError>>) -
     json!({"Successful": ok, "Failed": failed})
 }
 
+/// A batch entry that failed, with the error's code and who is at fault.
 pub(super) fn failed_entry(id: &str, e: &SqsError) -> Value {
     json!({
         "Id": id,

@@ -24,11 +24,8 @@ impl SendMessage {
     }
 
     pub(super) async fn apply(self, state: &AppState) -> Result<Value, SqsError> {
-        let (mut results, ticket) =
-            state
-                .store
-                .queues
-                .send(&self.name, vec![self.entry], &self.sender)?;
+        let q = &state.store.queues;
+        let (mut results, ticket) = q.send(&self.name, vec![self.entry], &self.sender)?;
         ticket.await?;
         let r = results
             .pop()

@@ -302,6 +302,11 @@ impl HpaState {
         current: u32,
         desired: u32,
     ) -> (u32, Limit) {
+        // Upstream (`stabilizeRecommendationWithBehaviors`, kubernetes
+        // pkg/controller/podautoscaler/horizontal.go): the lowest recommendation of the
+        // scale-up window and the highest of the scale-down window bound the count, which
+        // starts from the current one. So a count already below the scale-down window's
+        // highest recommendation (something else lowered it) is never raised by that window.
         let up = desired >= current;
         let window = if up {
             b.up.window_secs
@@ -309,20 +314,20 @@ impl HpaState {
             b.down.window_secs
         };
         let max_window = b.up.window_secs.max(b.down.window_secs);
-        let mut rec = desired;
+        let (mut up_rec, mut down_rec) = (desired, desired);
         let mut old_index = None;
         for (i, r) in self.recommendations.iter().enumerate() {
-            if after(r.at, now, window) {
-                rec = if up {
-                    rec.min(r.replicas)
-                } else {
-                    rec.max(r.replicas)
-                };
+            if after(r.at, now, b.up.window_secs) {
+                up_rec = up_rec.min(r.replicas);
+            }
+            if after(r.at, now, b.down.window_secs) {
+                down_rec = down_rec.max(r.replicas);
             }
             if before(r.at, now, max_window) {
                 old_index = Some(i);
             }
         }
+        let rec = current.max(up_rec).min(down_rec);
         let new = Recommendation {
             at: now,
             replicas: desired,
@@ -558,5 +563,34 @@ mod tests {
             proposal(MetricType::Value, 300.0, 100.0, 5, 4, 0.1, 0.1),
             12
         );
+    }
+
+    #[test]
+    fn the_windows_bound_the_current_count_and_never_raise_one_lowered_by_someone_else() {
+        // Upstream's stabilization: the count starts from the current one and is bounded by
+        // the lowest recommendation of the scale-up window and the highest of the scale-down
+        // window. Something else lowered the count from 20 to 5 while the 60 s window still
+        // holds a recommendation of 20: a lower recommendation keeps 5, it does not go back
+        // to 20.
+        let b = Behavior {
+            up: Rules {
+                window_secs: 0,
+                ..Rules::default_up()
+            },
+            down: Rules {
+                window_secs: 60,
+                ..Rules::default_down()
+            },
+        };
+        let mut h = HpaState::default();
+        let at = |s: u64| Timestamp::from_millis(s * 1000);
+        assert_eq!(h.normalize(at(0), &b, 20, 20, 1, 100).0, 20);
+        assert_eq!(h.normalize(at(10), &b, 5, 3, 1, 100).0, 5);
+        // The window still holds the count it bounds from above: 20 → 3 waits.
+        let mut h = HpaState::default();
+        assert_eq!(h.normalize(at(0), &b, 20, 20, 1, 100).0, 20);
+        assert_eq!(h.normalize(at(10), &b, 20, 3, 1, 100).0, 20);
+        // And a scale-up above the window's highest is not held by it.
+        assert_eq!(h.normalize(at(20), &b, 20, 30, 1, 100).0, 30);
     }
 }

@@ -42,6 +42,12 @@
 //!   +100 % / +4 pods per 15 s) and a 60 s scale-down window (not 300 s): scale-in stops idle
 //!   consumers only, emptiest nodes first, so nodes are returned sooner without stopping
 //!   work. A `behavior` the user wrote binds kedge as it binds the HPA, per direction;
+//! - once a burst is over — every trigger a backlog holding at most half the replicas' worth
+//!   of messages and at most half the consumers busy, at every poll for 10 s — the count goes
+//!   to four times what is left without waiting out the window ([`DrainedScaleIn`]): after a
+//!   dump of 40,000 messages the window held ~65 nodes for its whole minute. Four times leaves
+//!   room for the load that continues; headroom 2 / 3 / 4 / 6 and shares of 10 / 25 / 50 %
+//!   were measured (docs/benchmarks.md);
 //! - joint decisions: a scale-out is handed to the provisioner in the same step as an
 //!   announced-replica intent, so NodeClaims launch before the pods exist;
 //! - busy-aware scale-in: only idle consumers are stopped (the count follows as they go
@@ -93,6 +99,9 @@ pub const KEDGE_SCALE_UP_PERCENT: u32 = 100_000;
 /// Scale-in stops idle consumers only, emptiest nodes first, so a short window returns
 /// nodes sooner without stopping work; the window still rides out a poll or two of noise.
 pub const KEDGE_SCALE_DOWN_WINDOW_SECS: u32 = 60;
+/// kedge's scale-in once a burst is over ([`DrainedScaleIn`]): the queue drained and at least
+/// half the consumers idle for this long.
+pub const KEDGE_DRAINED_AFTER: Duration = Duration::from_secs(10);
 /// kedge reads the triggers at least this often.
 pub const KEDGE_POLL_AT_MOST: Duration = Duration::from_secs(5);
 /// kedge reads a ScaledObject whose triggers are all backlogs (a queue's depth: one cheap call
@@ -176,6 +185,25 @@ pub enum Drain {
     IdleFirst { deadline: Duration },
 }
 
+/// A scale-in that does not wait out the scale-down window once a burst is over.
+///
+/// The window rides out the dips of a backlog that is being worked: a queue with work keeps
+/// its consumers busy, and the count it asks for swings with every poll. After a burst the
+/// picture is another: the queue is drained and nearly every consumer idle, poll after poll,
+/// and the window holds the burst's replicas — and the nodes they fill — for its whole length
+/// (after a dump of 40,000 messages, ~65 nodes for 60 s). When every backlog trigger has held
+/// at most `busy_share` of the replicas' worth of messages (waiting or in flight), and at most
+/// that share of the consumers were busy, at every poll for `after`, the count goes straight
+/// to `headroom` × what is left (the busy consumers, the messages), and never below the HPA's
+/// own recommendation or `minReplicaCount`. The headroom keeps room for the load that
+/// continues (a crowd's tail); idle-only scale-in still stops idle consumers only.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DrainedScaleIn {
+    pub after: Duration,
+    pub busy_share: f64,
+    pub headroom: f64,
+}
+
 /// The rules one engine decides by.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -234,6 +262,9 @@ pub struct Policy {
     /// replica may hold follows from the objective and the consumers' measured cost of a
     /// message ([`crate::scale`]).
     pub latency_objectives: bool,
+    /// Scale in without waiting out the scale-down window once a burst is over (only where
+    /// the ScaledObject sets no `behavior.scaleDown` and every trigger is a backlog).
+    pub drained_scale_in: Option<DrainedScaleIn>,
 }
 
 impl Policy {
@@ -270,6 +301,7 @@ impl Policy {
             poll_backlog_at_most: None,
             hold_scale_out_on_crash_loop: false,
             latency_objectives: false,
+            drained_scale_in: None,
         };
         let kedge_up = Some(hpa::Rules {
             window_secs: 0,
@@ -308,6 +340,11 @@ impl Policy {
                 poll_backlog_at_most: Some(KEDGE_POLL_BACKLOG_AT_MOST),
                 hold_scale_out_on_crash_loop: true,
                 latency_objectives: true,
+                drained_scale_in: Some(DrainedScaleIn {
+                    after: KEDGE_DRAINED_AFTER,
+                    busy_share: 0.5,
+                    headroom: 4.0,
+                }),
                 ..base
             },
             PolicyName::Oracle => Policy {

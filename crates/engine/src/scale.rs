@@ -175,6 +175,9 @@ pub struct ScaleLoop {
     /// The consumers' cost of one message as they last reported it (kept while the target
     /// is at zero: the next burst meets the same consumers).
     per_message: Option<Duration>,
+    /// Since when the queue has been drained and most consumers idle
+    /// ([`Policy::drained_scale_in`]).
+    drained_since: Option<Timestamp>,
 }
 
 impl ScaleLoop {
@@ -203,6 +206,7 @@ impl ScaleLoop {
             held_since: None,
             crash_hold: false,
             per_message: None,
+            drained_since: None,
         }
     }
 
@@ -233,6 +237,7 @@ impl ScaleLoop {
         self.joint = policy.joint;
         self.perfect = policy.perfect_knowledge;
         self.held_since = None;
+        self.drained_since = None;
     }
 
     /// Whether the step's victims must be marked before the lower count is written (kedge's
@@ -327,6 +332,7 @@ impl ScaleLoop {
         {
             oracle(&mut d, self.autoscaler.config(), f);
         }
+        self.drained(now, input, &mut d);
         let current = input.replicas;
         let mut write = d.desired_replicas;
         let mut victims = Vec::new();
@@ -436,6 +442,47 @@ impl ScaleLoop {
         Some((t, per_message, target))
     }
 
+    /// [`Policy::drained_scale_in`]: once the queue has been drained and most consumers idle
+    /// for long enough, the count goes to what is left times the headroom instead of waiting
+    /// out the scale-down window.
+    fn drained(&mut self, now: Timestamp, input: &ScaleInput<'_>, d: &mut Decision) {
+        let Some(rule) = self.policy.drained_scale_in else {
+            return;
+        };
+        let current = input.replicas;
+        let Some(left) = drained_need(
+            self.autoscaler.config(),
+            self.autoscaler.backlog_target(),
+            input,
+            d,
+            rule,
+        ) else {
+            self.drained_since = None;
+            return;
+        };
+        let since = *self.drained_since.get_or_insert(now);
+        if now.since(since) < rule.after {
+            return;
+        }
+        let cfg = self.autoscaler.config();
+        // Not to zero: going idle is activation's call (KEDA's cooldown), not this rule's.
+        let want = left.clamp(cfg.min.max(1), cfg.max.max(1));
+        if want < d.desired_replicas && want < current {
+            let decided = d.desired_replicas;
+            d.reason = format!(
+                "{}; the queue has been drained and at most {:.0}% of the consumers busy for {}: scaling in to {want} ({}× what is left) without waiting out the {}s window",
+                d.reason,
+                rule.busy_share * 100.0,
+                fmt_secs(now.since(since)),
+                rule.headroom,
+                cfg.behavior.down.window_secs,
+            )
+            .into();
+            d.desired_replicas = want;
+            self.autoscaler.amend(now, current, decided, want);
+        }
+    }
+
     /// [`Policy::hold_scale_out_on_crash_loop`]: a scale-out to `write` is held at `current`
     /// while at least half of the consumers crash-loop and none is at work.
     fn crash_hold(
@@ -485,6 +532,52 @@ impl ScaleLoop {
         // Warned once while the consumers crash-loop.
         self.crash_hold = looping && (hold || self.crash_hold);
     }
+}
+
+/// [`Policy::drained_scale_in`]'s view of one poll: `None` unless the rule may apply and the
+/// queue is drained (every backlog trigger holds at most `busy_share` of the replicas' worth
+/// of messages, at most that share of the consumers busy); then the count that leaves
+/// `headroom` × room for what is left, never below the HPA's own recommendation.
+fn drained_need(
+    cfg: &autoscale::Config,
+    backlog_target: Option<f64>,
+    input: &ScaleInput<'_>,
+    d: &Decision,
+    rule: crate::policy::DrainedScaleIn,
+) -> Option<u32> {
+    let pods = input.pods?;
+    let current = input.replicas;
+    // An explicit scale-down behavior binds; a formula or non-backlog trigger is not a
+    // queue this rule can read; a paused, failing or fallback step is not a drained queue.
+    let applies = current > 0
+        && !cfg.behavior_set.1
+        && cfg.modifiers.is_none()
+        && !cfg.triggers.is_empty()
+        && cfg
+            .triggers
+            .iter()
+            .all(|t| t.backlog && t.metric_type == model::keda::MetricType::AverageValue)
+        && !(d.paused || d.error || d.fallback)
+        && input.triggers.len() == cfg.triggers.len();
+    if !applies {
+        return None;
+    }
+    let limit = rule.busy_share * f64::from(current);
+    let busy = pods.iter().filter(|p| p.busy).count() as f64;
+    if busy > limit {
+        return None;
+    }
+    let mut need = busy * rule.headroom;
+    for (spec, sample) in cfg.triggers.iter().zip(&input.triggers) {
+        let v = sample.as_ref().ok()?.value;
+        if !v.is_finite() || v > limit {
+            return None;
+        }
+        let target = backlog_target.unwrap_or(spec.target);
+        let hpa = if target > 0.0 { v / target } else { v };
+        need = need.max(v * rule.headroom).max(hpa);
+    }
+    Some(need.ceil().min(f64::from(u32::MAX)) as u32)
 }
 
 /// The next tick of a fixed schedule after `now` (missed ticks are skipped, not bunched).
@@ -1149,5 +1242,86 @@ spec:
             "{}",
             s.decision.reason.as_str()
         );
+    }
+
+    /// `n` running consumers, the first `busy` of them at work.
+    fn consumers(n: usize, busy: usize) -> Vec<ConsumerPod> {
+        (0..n)
+            .map(|i| pod(&format!("p{i}"), i < busy, i as u64))
+            .collect()
+    }
+
+    #[test]
+    fn once_the_queue_is_drained_and_consumers_idle_kedge_does_not_wait_out_the_window() {
+        // A burst: 80 replicas for a backlog of 160.
+        let mut l = lp(PolicyName::Kedge, "");
+        let at_work = consumers(80, 80);
+        assert_eq!(poll(&mut l, 20, 160.0, &at_work[..20]).replicas, Some(80));
+        // Drained: 3 messages in flight, 3 consumers busy. The 60 s window holds 80 for the
+        // first 10 s of it…
+        let idle = consumers(80, 3);
+        for _ in 0..10 {
+            let s = poll(&mut l, 80, 3.0, &idle);
+            assert_eq!(s.replicas, None, "{}", s.decision.reason.as_str());
+        }
+        // …then the count goes to four times what is left (the HPA itself would keep 80 until
+        // the window has passed), idle consumers only.
+        let s = poll(&mut l, 80, 3.0, &idle);
+        assert_eq!(s.replicas, Some(12), "{}", s.decision.reason.as_str());
+        assert!(
+            s.decision.reason.as_str().contains(
+                "the queue has been drained and at most 50% of the consumers busy for 10s"
+            ),
+            "{}",
+            s.decision.reason.as_str()
+        );
+        assert_eq!(s.victims.len(), 68);
+        assert!(
+            s.victims
+                .iter()
+                .all(|v| !["p0", "p1", "p2"].contains(&v.as_str()))
+        );
+        // The next poll does not take the window's old 80 back.
+        assert_eq!(poll(&mut l, 12, 3.0, &idle[..12]).replicas, None);
+    }
+
+    #[test]
+    fn a_queue_still_worked_or_an_explicit_scale_down_keeps_the_window() {
+        // Most consumers busy: the dips of a worked queue are what the window is for.
+        let mut l = lp(PolicyName::Kedge, "");
+        assert_eq!(
+            poll(&mut l, 20, 160.0, &consumers(20, 20)).replicas,
+            Some(80)
+        );
+        let busy = consumers(80, 50);
+        for _ in 0..30 {
+            let s = poll(&mut l, 80, 50.0, &busy);
+            assert_eq!(s.replicas, None, "{}", s.decision.reason.as_str());
+        }
+        // A `behavior.scaleDown` the user wrote binds, and upstream has no such rule.
+        let explicit = "  advanced:\n    horizontalPodAutoscalerConfig:\n      behavior:\n        scaleDown: {stabilizationWindowSeconds: 120}";
+        // (Polls well inside either window: kedge's 30 s of 1 s polls against 120 s, the HPA's
+        // 150 s of 15 s syncs against 300 s.)
+        for (policy, extra, polls) in [
+            (PolicyName::Kedge, explicit, 30),
+            (PolicyName::KedaKarpenter, "", 10),
+        ] {
+            let mut l = lp(policy, extra);
+            let idle = consumers(80, 1);
+            l.step(
+                l.due(),
+                &ScaleInput {
+                    replicas: 80,
+                    triggers: metric(160.0),
+                    pods: Some(&idle),
+                    ..Default::default()
+                },
+                &mut Recorder::default(),
+            );
+            for _ in 0..polls {
+                let s = poll(&mut l, 80, 1.0, &idle);
+                assert_eq!(s.replicas, None, "{policy}: {}", s.decision.reason.as_str());
+            }
+        }
     }
 }

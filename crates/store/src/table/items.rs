@@ -1,5 +1,5 @@
-//! Item operations: PutItem, GetItem, DeleteItem, UpdateItem, BatchWriteItem, BatchGetItem,
-//! TransactWriteItems, TransactGetItems.
+//! What the item operations (files in `op/`: PutItem, GetItem, DeleteItem, UpdateItem,
+//! BatchWriteItem, BatchGetItem, TransactWriteItems, TransactGetItems) and PartiQL's share.
 //!
 //! Every write has the same shape: [`WriteReq::parse`] (no lock: JSON, expressions,
 //! placeholders), then under the engine's write lock [`prepare`] (key, condition, new item,
@@ -19,7 +19,7 @@ use super::expr::{
     Cond, Ctx, Seg, Update, Used, parse_condition_ctx, parse_projection, parse_update,
 };
 use super::meta::PKey;
-use super::req::{ctx as parse_ctx, not_null, opt_bool, opt_str, table_name, vmsg};
+use super::req::{ctx as parse_ctx, not_null, opt_str, table_name, vmsg};
 use super::value::{AttrValue, Item, KeyVal, item_from_json, item_size, item_to_json};
 use crate::journal::Ticket;
 
@@ -464,14 +464,36 @@ pub(crate) fn return_values(w: &WriteReq, p: &Prepared) -> Option<Value> {
     (!item.is_empty()).then(|| item_to_json(&item))
 }
 
-/// `ConsumedCapacity` when the request asked for it.
-pub fn consumed(req: &Value, table: &str, units: f64) -> Option<Value> {
-    match opt_str(req, "ReturnConsumedCapacity") {
-        Some("TOTAL") => Some(json!({"TableName": table, "CapacityUnits": units})),
-        Some("INDEXES") => Some(
-            json!({"TableName": table, "CapacityUnits": units, "Table": {"CapacityUnits": units}}),
-        ),
-        _ => None,
+/// What `ReturnConsumedCapacity` asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Capacity {
+    /// `NONE`, absent (or anything else).
+    #[default]
+    None,
+    /// `TOTAL`
+    Total,
+    /// `INDEXES`
+    Indexes,
+}
+
+impl Capacity {
+    pub fn parse(req: &Value) -> Capacity {
+        match opt_str(req, "ReturnConsumedCapacity") {
+            Some("TOTAL") => Capacity::Total,
+            Some("INDEXES") => Capacity::Indexes,
+            _ => Capacity::None,
+        }
+    }
+
+    /// `ConsumedCapacity` of `units` on `table`, when asked for.
+    pub fn consumed(self, table: &str, units: f64) -> Option<Value> {
+        match self {
+            Capacity::Total => Some(json!({"TableName": table, "CapacityUnits": units})),
+            Capacity::Indexes => Some(
+                json!({"TableName": table, "CapacityUnits": units, "Table": {"CapacityUnits": units}}),
+            ),
+            Capacity::None => None,
+        }
     }
 }
 
@@ -483,26 +505,27 @@ pub fn write_units(old: Option<&Item>, new: Option<&Item>) -> f64 {
 }
 
 /// Whether the request asked for `ItemCollectionMetrics`.
-fn wants_metrics(req: &Value) -> bool {
+pub(crate) fn wants_metrics(req: &Value) -> bool {
     opt_str(req, "ReturnItemCollectionMetrics") == Some("SIZE")
 }
 
 /// `ItemCollectionMetrics` of a batch or transaction: per table, one entry per write to a
 /// table with a local secondary index, in request order.
-struct Metrics {
+pub(crate) struct Metrics {
     on: bool,
     by_table: Vec<(String, Vec<Value>)>,
 }
 
 impl Metrics {
-    fn new(req: &Value) -> Metrics {
+    /// Collecting when `on` (the request asked for them).
+    pub(crate) fn new(on: bool) -> Metrics {
         Metrics {
-            on: wants_metrics(req),
+            on,
             by_table: Vec::new(),
         }
     }
 
-    fn add(&mut self, t: &Table, hash: &KeyVal) {
+    pub(crate) fn add(&mut self, t: &Table, hash: &KeyVal) {
         if !self.on {
             return;
         }
@@ -516,7 +539,7 @@ impl Metrics {
         }
     }
 
-    fn into_json(self) -> Option<Value> {
+    pub(crate) fn into_json(self) -> Option<Value> {
         if self.by_table.is_empty() {
             return None;
         }
@@ -530,10 +553,10 @@ impl Metrics {
 }
 
 /// `ConsumedCapacity` of a batch: one entry per table, in request order.
-pub fn batch_consumed(req: &Value, per_table: &[(String, f64)]) -> Option<Value> {
+pub fn batch_consumed(capacity: Capacity, per_table: &[(String, f64)]) -> Option<Value> {
     let list: Vec<Value> = per_table
         .iter()
-        .filter_map(|(t, u)| consumed(req, t, *u))
+        .filter_map(|(t, u)| capacity.consumed(t, *u))
         .collect();
     (!list.is_empty()).then_some(Value::Array(list))
 }
@@ -547,8 +570,8 @@ pub(crate) struct Applied {
 
 impl Applied {
     /// The answer of a single write: `Attributes` (ReturnValues), `ItemCollectionMetrics`
-    /// and `ConsumedCapacity` as `req` asks for them.
-    pub(crate) fn response(&self, req: &Value, w: &WriteReq) -> Map<String, Value> {
+    /// and `ConsumedCapacity` (as `capacity` asks for it).
+    pub(crate) fn response(&self, capacity: Capacity, w: &WriteReq) -> Map<String, Value> {
         let p = &self.prepared;
         let mut out = Map::new();
         if let Some(a) = return_values(w, p) {
@@ -557,11 +580,9 @@ impl Applied {
         if let Some(m) = &self.metrics {
             out.insert("ItemCollectionMetrics".into(), m.clone());
         }
-        if let Some(c) = consumed(
-            req,
-            &w.table,
-            write_units(p.old.as_deref(), p.new.as_deref()),
-        ) {
+        if let Some(c) =
+            capacity.consumed(&w.table, write_units(p.old.as_deref(), p.new.as_deref()))
+        {
             out.insert("ConsumedCapacity".into(), c);
         }
         out
@@ -617,273 +638,13 @@ impl TableEngine {
         Ok((applied, ticket))
     }
 
-    fn single_write(&self, req: &Value, kind: Kind) -> Result<(Value, Ticket), DdbError> {
-        let w = WriteReq::parse(req, kind)?;
-        let (applied, ticket) = self.apply_one(&w, wants_metrics(req))?;
-        Ok((Value::Object(applied.response(req, &w)), ticket))
-    }
-
-    pub(crate) fn put_item(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        self.single_write(req, Kind::Put)
-    }
-    pub(crate) fn delete_item(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        self.single_write(req, Kind::Delete)
-    }
-    pub(crate) fn update_item(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        self.single_write(req, Kind::Update)
-    }
-
-    pub(crate) fn get_item(&self, req: &Value) -> Result<Value, DdbError> {
-        let table = table_name(req)?;
-        let key = item_from_json(
-            req.get("Key")
-                .filter(|v| !v.is_null())
-                .ok_or_else(|| not_null("Key"))?,
-        )?;
-        opt_bool(req, "ConsistentRead")?;
-        let proj = Projection::parse(req)?;
-        let g = self.state.read();
-        let t = g.get(table)?;
-        let pk = t.key_from_param(&key)?;
-        let mut out = Map::new();
-        let item = t.get(&pk);
-        let units = read_units(item.map_or(0, |i| item_size(i)), req);
-        if let Some(item) = item {
-            out.insert("Item".into(), proj.to_json(item));
-        }
-        if let Some(c) = consumed(req, table, units) {
-            out.insert("ConsumedCapacity".into(), c);
-        }
-        Ok(Value::Object(out))
-    }
-
-    pub(crate) fn batch_write(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        let items = req
-            .get("RequestItems")
-            .and_then(|v| v.as_object())
-            .ok_or_else(|| not_null("RequestItems"))?;
-        let mut writes: Vec<WriteReq> = Vec::new();
-        let mut total = 0usize;
-        for (table, list) in items {
-            super::meta::validate_table_name(table, "requestItems.key")?;
-            let list = list
-                .as_array()
-                .ok_or_else(|| DdbError::serialization("RequestItems values must be lists"))?;
-            if list.is_empty() {
-                return Err(vmsg(vec![
-                    "Value '{}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]".into(),
-                ]));
-            }
-            total += list.len();
-            for r in list {
-                let (kind, body) = match (r.get("PutRequest"), r.get("DeleteRequest")) {
-                    (Some(p), None) => (Kind::Put, p),
-                    (None, Some(d)) => (Kind::Delete, d),
-                    _ => {
-                        return Err(DdbError::validation(
-                            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
-                        ));
-                    }
-                };
-                let mut sub = body.clone();
-                if let Some(o) = sub.as_object_mut() {
-                    o.insert("TableName".into(), Value::String(table.clone()));
-                }
-                writes.push(WriteReq::parse(&sub, kind)?);
-            }
-        }
-        if total == 0 || total > 25 {
-            return Err(vmsg(vec![format!(
-                "Value '{{{}}}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
-                items.keys().cloned().collect::<Vec<_>>().join(", ")
-            )]));
-        }
-        self.journal.check()?;
-        let mut g = self.state.write();
-        let change = self.change();
-        let mut planned = Vec::with_capacity(writes.len());
-        let mut seen: BTreeSet<(String, PKey)> = BTreeSet::new();
-        for w in &writes {
-            let t = g.get(&w.table)?;
-            let pk = w.pk(t)?;
-            if !seen.insert((w.table.clone(), pk.clone())) {
-                return Err(DdbError::validation(
-                    "Provided list of item keys contains duplicates",
-                ));
-            }
-            let new = match &w.action {
-                Action::Put(i) => Some(i.clone()),
-                _ => None,
-            };
-            planned.push((w.table.clone(), pk, new));
-        }
-        let mut records = Vec::with_capacity(planned.len());
-        let mut units: Vec<(String, f64)> = Vec::new();
-        let mut metrics = Metrics::new(req);
-        for (table, pk, new) in planned {
-            if let Ok(t) = g.get_mut(&table) {
-                let u_new = new.as_deref().map(|i| write_units(None, Some(i)));
-                let hash = pk.0.clone();
-                let old = t.write(pk, new, change, &mut records);
-                metrics.add(t, &hash);
-                let u = write_units(old.as_deref(), None).max(u_new.unwrap_or(1.0));
-                match units.iter_mut().find(|(n, _)| *n == table) {
-                    Some((_, x)) => *x += u,
-                    None => units.push((table, u)),
-                }
-            }
-        }
-        let ticket = self.submit(records);
-        drop(g);
-        let mut out = json!({"UnprocessedItems": {}});
-        if let Some(c) = batch_consumed(req, &units) {
-            out["ConsumedCapacity"] = c;
-        }
-        if let Some(m) = metrics.into_json() {
-            out["ItemCollectionMetrics"] = m;
-        }
-        Ok((out, ticket))
-    }
-
-    pub(crate) fn batch_get(&self, req: &Value) -> Result<Value, DdbError> {
-        let items = req
-            .get("RequestItems")
-            .and_then(|v| v.as_object())
-            .ok_or_else(|| not_null("RequestItems"))?;
-        let mut plans = Vec::new();
-        let mut total = 0;
-        for (table, spec) in items {
-            super::meta::validate_table_name(table, "requestItems.key")?;
-            let keys = spec
-                .get("Keys")
-                .and_then(|v| v.as_array())
-                .ok_or_else(|| not_null("Keys"))?;
-            if keys.is_empty() {
-                return Err(vmsg(vec![
-                    "Value null at 'requestItems.member.keys' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
-                ]));
-            }
-            total += keys.len();
-            let keys: Vec<Item> = keys.iter().map(item_from_json).collect::<Result<_, _>>()?;
-            plans.push((table.clone(), keys, Projection::parse(spec)?));
-        }
-        if total > 100 {
-            return Err(DdbError::validation(
-                "Too many items requested for the BatchGetItem call",
-            ));
-        }
-        if total == 0 {
-            return Err(vmsg(vec![
-                "Value null at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
-            ]));
-        }
-        let g = self.state.read();
-        let mut responses = Map::new();
-        let mut unprocessed = Map::new();
-        // DynamoDB documents a 16 MB cap, but measured it stops adding items once the answer
-        // would pass 1 MB plus one maximum-size item (400 KB) less 3 bytes, and each key it
-        // leaves unprocessed still costs one capacity unit (dynalite's batchGetItem tests,
-        // checked against DynamoDB). What does not fit comes back as UnprocessedKeys.
-        const CAP: usize = 1024 * 1024 + 400 * 1024 - 3;
-        let mut size = 0usize;
-        let mut units: Vec<(String, f64)> = Vec::new();
-        for (table, keys, proj) in plans {
-            let t = g.get(&table)?;
-            let mut table_units = 0.0;
-            let spec = items.get(&table).unwrap_or(&Value::Null);
-            let mut seen = BTreeSet::new();
-            let mut out = Vec::new();
-            let mut left = Vec::new();
-            for k in keys {
-                let pk = t.key_from_param(&k)?;
-                if !seen.insert(pk.clone()) {
-                    return Err(DdbError::validation(
-                        "Provided list of item keys contains duplicates",
-                    ));
-                }
-                let item = t.get(&pk);
-                if let Some(item) = item {
-                    let s = item_size(item);
-                    if size + s > CAP {
-                        table_units += 1.0;
-                        left.push(item_to_json(&k));
-                        continue;
-                    }
-                    size += s;
-                }
-                table_units += read_units(item.map_or(0, |i| item_size(i)), spec);
-                if let Some(item) = item {
-                    out.push(proj.to_json(item));
-                }
-            }
-            units.push((table.clone(), table_units));
-            responses.insert(table.clone(), Value::Array(out));
-            if !left.is_empty() {
-                let mut spec = items.get(&table).cloned().unwrap_or(json!({}));
-                spec["Keys"] = Value::Array(left);
-                unprocessed.insert(table, spec);
-            }
-        }
-        let mut out = json!({"Responses": responses, "UnprocessedKeys": unprocessed});
-        if let Some(c) = batch_consumed(req, &units) {
-            out["ConsumedCapacity"] = c;
-        }
-        Ok(out)
-    }
-
-    pub(crate) fn transact_write(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        let list = req
-            .get("TransactItems")
-            .and_then(|v| v.as_array())
-            .ok_or_else(|| not_null("TransactItems"))?;
-        if list.is_empty() || list.len() > 100 {
-            return Err(vmsg(vec![format!(
-                "Value '[...]' at 'transactItems' failed to satisfy constraint: Member must have length {} 100",
-                if list.is_empty() {
-                    "greater than or equal to 1, less than or equal to"
-                } else {
-                    "less than or equal to"
-                }
-            )]));
-        }
-        let mut writes = Vec::with_capacity(list.len());
-        for e in list {
-            let obj = e
-                .as_object()
-                .ok_or_else(|| DdbError::serialization("TransactItems members must be objects"))?;
-            let present: Vec<(&String, &Value)> =
-                obj.iter().filter(|(_, v)| !v.is_null()).collect();
-            if present.len() != 1 {
-                return Err(DdbError::validation(
-                    "TransactItems can only contain one of Check, Put, Update or Delete",
-                ));
-            }
-            let (k, body) = present[0];
-            let kind = match k.as_str() {
-                "ConditionCheck" => Kind::Check,
-                "Put" => Kind::Put,
-                "Delete" => Kind::Delete,
-                "Update" => Kind::Update,
-                other => {
-                    return Err(DdbError::serialization(format!(
-                        "Unknown TransactItems member: {other}"
-                    )));
-                }
-            };
-            let mut w = WriteReq::parse(body, kind)?;
-            // ReturnValues are not part of transactions; ALL_OLD on failure is.
-            w.rv = ReturnValues::None;
-            writes.push(w);
-        }
-        self.transact_writes(req, &writes)
-    }
-
     /// Carry out parsed writes all or nothing (TransactWriteItems, a writing
     /// ExecuteTransaction): every condition is checked first, and one that fails cancels
-    /// the whole transaction with a reason per write.
+    /// the whole transaction with a reason per write. `metrics`: the request asked for
+    /// `ItemCollectionMetrics`.
     pub(crate) fn transact_writes(
         &self,
-        req: &Value,
+        metrics: bool,
         writes: &[WriteReq],
     ) -> Result<(Value, Ticket), DdbError> {
         self.journal.check()?;
@@ -947,7 +708,7 @@ impl TableEngine {
             return Err(e);
         }
         let mut records = Vec::new();
-        let mut metrics = Metrics::new(req);
+        let mut metrics = Metrics::new(metrics);
         for (table, p) in prepared {
             if p.writes
                 && let Ok(t) = g.get_mut(&table)
@@ -964,31 +725,6 @@ impl TableEngine {
             out["ItemCollectionMetrics"] = m;
         }
         Ok((out, ticket))
-    }
-
-    pub(crate) fn transact_get(&self, req: &Value) -> Result<Value, DdbError> {
-        let list = req
-            .get("TransactItems")
-            .and_then(|v| v.as_array())
-            .ok_or_else(|| not_null("TransactItems"))?;
-        if list.is_empty() || list.len() > 100 {
-            return Err(vmsg(vec![
-                "Value '[...]' at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100".into(),
-            ]));
-        }
-        let mut gets = Vec::new();
-        for e in list {
-            let get = e.get("Get").ok_or_else(|| not_null("Get"))?;
-            let table = table_name(get)?.to_string();
-            let key = item_from_json(get.get("Key").ok_or_else(|| not_null("Key"))?)?;
-            gets.push(KeyRead {
-                table,
-                key,
-                proj: Projection::parse(get)?,
-                cond: None,
-            });
-        }
-        self.transact_reads(&gets)
     }
 
     /// Reads by key from one consistent state (TransactGetItems, a reading
@@ -1042,13 +778,11 @@ impl KeyRead {
     }
 }
 
-pub fn read_units(size: usize, req: &Value) -> f64 {
+/// Read units of reading one item of `size` bytes: a unit per 4 KB (at least one), halved
+/// for an eventually consistent read.
+pub fn read_units(size: usize, consistent: bool) -> f64 {
     let blocks = size.div_ceil(4096).max(1) as f64;
-    if req.get("ConsistentRead").and_then(|v| v.as_bool()) == Some(true) {
-        blocks
-    } else {
-        blocks / 2.0
-    }
+    if consistent { blocks } else { blocks / 2.0 }
 }
 
 /// A ProjectionExpression (or legacy AttributesToGet) of a read.

@@ -12,11 +12,14 @@
 //! - [`expr`]: the expression language (parser, AST with round-tripping `Display`, evaluator).
 //! - [`meta`]: table definitions (keys, indexes, throughput, tags, TTL) and descriptions.
 //! - [`engine`]: one table in memory: items, index entries, TTL order, journal records.
-//! - [`items`]: PutItem, GetItem, DeleteItem, UpdateItem, batches and transactions.
+//! - `op`: one file per operation: its request, parsed from the request JSON, and how it is
+//!   applied ([`TableEngine::execute`] dispatches through it).
+//! - [`items`]: what the item operations share: writes ([`items::WriteReq`], prepared and
+//!   applied under the lock), transactions, projections, consumed capacity.
 //! - [`legacy`]: legacy conditional parameters (Expected, KeyConditions, QueryFilter,
 //!   ScanFilter) translated into expressions.
-//! - [`query`]: Query and Scan (key conditions, indexes, filters, paging), and the reads of
-//!   PartiQL SELECT statements.
+//! - [`query`]: Query's and Scan's parameters and reads (key conditions, indexes, filters,
+//!   paging), and the reads of PartiQL SELECT statements.
 //! - [`partiql`]: ExecuteStatement, BatchExecuteStatement and ExecuteTransaction (a PartiQL
 //!   lexer and parser binding statements onto the expression language).
 //! - [`streams`]: DynamoDB Streams: the change records every write appends, their retention,
@@ -35,6 +38,7 @@ pub mod expr;
 pub mod items;
 pub mod legacy;
 pub mod meta;
+mod op;
 pub mod partiql;
 pub mod query;
 pub mod req;
@@ -303,7 +307,9 @@ impl TableEngine {
         self.next_transition.store(next, Ordering::Relaxed);
     }
 
-    /// Run one DynamoDB operation. The answer may be sent once the ticket resolves.
+    /// Run one DynamoDB operation: the checks every request goes through, the engine's
+    /// housekeeping, then the operation (parsed, then applied). The answer may be sent once
+    /// the ticket resolves.
     pub fn execute(&self, op: &str, req: &Value) -> Result<(Value, Ticket), DdbError> {
         if !req.is_object() {
             return Err(DdbError::serialization(
@@ -316,46 +322,7 @@ impl TableEngine {
         self.settle();
         self.sweep_ttl();
         self.sweep_streams();
-        match op {
-            "CreateTable" => self.create_table(req),
-            "DescribeTable" => self.describe_table(req).map(ready),
-            "ListTables" => self.list_tables(req).map(ready),
-            "DeleteTable" => self.delete_table(req),
-            "UpdateTable" => self.update_table(req),
-            "TagResource" => self.tag_resource(req),
-            "UntagResource" => self.untag_resource(req),
-            "ListTagsOfResource" => self.list_tags(req).map(ready),
-            "DescribeTimeToLive" => self.describe_ttl(req).map(ready),
-            "UpdateTimeToLive" => self.update_ttl(req),
-            "PutItem" => self.put_item(req),
-            "GetItem" => self.get_item(req).map(ready),
-            "DeleteItem" => self.delete_item(req),
-            "UpdateItem" => self.update_item(req),
-            "Query" => self.query(req).map(ready),
-            "Scan" => self.scan(req).map(ready),
-            "BatchWriteItem" => self.batch_write(req),
-            "BatchGetItem" => self.batch_get(req).map(ready),
-            "TransactWriteItems" => self.transact_write(req),
-            "TransactGetItems" => self.transact_get(req).map(ready),
-            "ExecuteStatement" => self.execute_statement(req),
-            "BatchExecuteStatement" => self.batch_execute_statement(req),
-            "ExecuteTransaction" => self.execute_transaction(req),
-            // AWS's default quotas for an account and a table in a region.
-            "DescribeLimits" => Ok(ready(serde_json::json!({
-                "AccountMaxReadCapacityUnits": 80000,
-                "AccountMaxWriteCapacityUnits": 80000,
-                "TableMaxReadCapacityUnits": 40000,
-                "TableMaxWriteCapacityUnits": 40000
-            }))),
-            // The gateway answers with the host a request came to; without one (a request
-            // from inside the process) the endpoint is this machine.
-            "DescribeEndpoints" => Ok(ready(describe_endpoints("localhost"))),
-            "DescribeContinuousBackups" => self.describe_backups(req).map(ready),
-            other => Err(DdbError::new(
-                ErrorCode::UnknownOperation,
-                format!("An unknown operation was requested: {other}"),
-            )),
-        }
+        op::execute(self, op, req)
     }
 
     pub(crate) fn next_id(&self) -> String {

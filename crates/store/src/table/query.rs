@@ -11,7 +11,7 @@ use super::engine::{IxEntry, Table};
 use super::error::DdbError;
 use super::expr::eval::{begins_with, between, compare, eval_cond};
 use super::expr::{CmpOp, Cond, Ctx, Operand, Seg, Used, parse_condition_ctx, parse_projection};
-use super::items::Projection;
+use super::items::{Capacity, Projection};
 use super::meta::{IndexMeta, KeySpec, PKey};
 use super::req::{ctx as parse_ctx, opt_bool, opt_i64, opt_str, table_name, vmsg};
 use super::value::{
@@ -315,7 +315,7 @@ impl<'a> Source<'a> {
 }
 
 /// Parameters Query and Scan share.
-struct ReadParams {
+pub(crate) struct ReadParams {
     table: String,
     index: Option<String>,
     filter: Option<Cond>,
@@ -336,6 +336,9 @@ struct ReadParams {
     consistent: bool,
     /// A Scan's (Segment, TotalSegments).
     segment: Option<(u64, u64)>,
+    capacity: Capacity,
+    /// The filter is a legacy QueryFilter (named so in errors).
+    query_filter: bool,
 }
 
 /// One key condition: attribute, operator (`EQ`, `LT`, ... as KeyConditions names them) and
@@ -431,7 +434,7 @@ fn head_of(p: &super::expr::Path, ctx: &Ctx) -> Result<(String, bool), DdbError>
 /// AttributesToGet, ExclusiveStartKey values, (Query) a key condition present / (Scan)
 /// segments, placeholders, expressions in the order KeyCondition, Filter, Projection, unused
 /// placeholders, and finally the key conditions themselves.
-fn parse_read(req: &Value, query: bool) -> Result<ReadParams, DdbError> {
+pub(crate) fn parse_read(req: &Value, query: bool) -> Result<ReadParams, DdbError> {
     let table = table_name(req)?.to_string();
     let index = opt_str(req, "IndexName").map(String::from);
     let filter_field = if query { "QueryFilter" } else { "ScanFilter" };
@@ -567,6 +570,8 @@ fn parse_read(req: &Value, query: bool) -> Result<ReadParams, DdbError> {
         select,
         consistent,
         segment,
+        capacity: Capacity::parse(req),
+        query_filter: req.get("QueryFilter").is_some_and(|v| !v.is_null()),
     })
 }
 
@@ -986,7 +991,6 @@ impl TableEngine {
     /// Run the page loop over `rows` and build the response.
     fn page<'a>(
         &self,
-        req: &Value,
         src: &Source<'a>,
         p: &ReadParams,
         rows: &mut dyn Iterator<Item = PKey>,
@@ -1061,20 +1065,15 @@ impl TableEngine {
         if let Some(l) = last {
             out.insert("LastEvaluatedKey".into(), l);
         }
-        if let Some(c) = read_consumed(req, &p.table, src, bytes, index_bytes, p.consistent) {
+        if let Some(c) = read_consumed(p.capacity, &p.table, src, bytes, index_bytes, p.consistent)
+        {
             out.insert("ConsumedCapacity".into(), c);
         }
         Ok(Value::Object(out))
     }
 
-    pub(crate) fn query(&self, req: &Value) -> Result<Value, DdbError> {
-        let p = parse_read(req, true)?;
-        let forward = opt_bool(req, "ScanIndexForward")?.unwrap_or(true);
-        self.run_query(req, &p, forward)
-    }
-
-    /// A parsed Query; `req` supplies `ReturnConsumedCapacity` (and names the legacy filter).
-    fn run_query(&self, req: &Value, p: &ReadParams, forward: bool) -> Result<Value, DdbError> {
+    /// A parsed Query, read forward or backward along the sort key.
+    pub(crate) fn run_query(&self, p: &ReadParams, forward: bool) -> Result<Value, DdbError> {
         let g = self.state.read();
         let t = g.get(&p.table)?;
         let src = Self::read_index(t, p)?;
@@ -1082,7 +1081,7 @@ impl TableEngine {
         key_paths(&p.proj_nested, t)?;
         for spec in std::iter::once(src.hash_spec()).chain(src.range_spec()) {
             if p.filter_heads.contains(&spec.name) {
-                let what = if req.get("QueryFilter").is_some_and(|v| !v.is_null()) {
+                let what = if p.query_filter {
                     "QueryFilter"
                 } else {
                     "Filter Expression"
@@ -1118,16 +1117,11 @@ impl TableEngine {
                 _ => Ok(true),
             }
         };
-        self.page(req, &src, p, &mut rows, &keep)
+        self.page(&src, p, &mut rows, &keep)
     }
 
-    pub(crate) fn scan(&self, req: &Value) -> Result<Value, DdbError> {
-        let p = parse_read(req, false)?;
-        self.run_scan(req, &p)
-    }
-
-    /// A parsed Scan; `req` supplies `ReturnConsumedCapacity`.
-    fn run_scan(&self, req: &Value, p: &ReadParams) -> Result<Value, DdbError> {
+    /// A parsed Scan.
+    pub(crate) fn run_scan(&self, p: &ReadParams) -> Result<Value, DdbError> {
         let g = self.state.read();
         let t = g.get(&p.table)?;
         let src = Self::read_index(t, p)?;
@@ -1176,7 +1170,7 @@ impl TableEngine {
         key_paths(&p.proj_nested, t)?;
         key_paths(&p.filter_nested, t)?;
         let mut rows = src.all(after, buckets).map(|(_, pk)| pk);
-        self.page(req, &src, p, &mut rows, &|_, _| Ok(true))
+        self.page(&src, p, &mut rows, &|_, _| Ok(true))
     }
 }
 
@@ -1363,11 +1357,14 @@ impl TableEngine {
             select: None,
             consistent: r.consistent,
             segment: None,
+            capacity: Capacity::parse(req),
+            // Its filter is the WHERE clause, which may name key attributes.
+            query_filter: false,
         };
         if query {
-            self.run_query(req, &p, forward)
+            self.run_query(&p, forward)
         } else {
-            self.run_scan(req, &p)
+            self.run_scan(&p)
         }
     }
 }
@@ -1376,15 +1373,14 @@ impl TableEngine {
 /// once, not per item), halved for eventually consistent reads; with `INDEXES` the index's
 /// share is reported apart from the table's (an LSI fetching unprojected attributes reads both).
 fn read_consumed(
-    req: &Value,
+    capacity: Capacity,
     table: &str,
     src: &Source<'_>,
     table_bytes: usize,
     index_bytes: usize,
     consistent: bool,
 ) -> Option<Value> {
-    let mode = opt_str(req, "ReturnConsumedCapacity")?;
-    if mode != "TOTAL" && mode != "INDEXES" {
+    if capacity == Capacity::None {
         return None;
     }
     let units = |b: usize| {
@@ -1405,7 +1401,7 @@ fn read_consumed(
     let mut c = Map::new();
     c.insert("TableName".into(), json!(table));
     c.insert("CapacityUnits".into(), json!(t + i));
-    if mode == "INDEXES" {
+    if capacity == Capacity::Indexes {
         c.insert("Table".into(), json!({"CapacityUnits": t}));
         if let Some(ix) = src.index {
             let key = if ix.global {

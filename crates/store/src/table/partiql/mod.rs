@@ -29,7 +29,10 @@ use super::TableEngine;
 use super::error::{DdbError, ErrorCode};
 use super::expr::eval::{check_overlap, update_paths};
 use super::expr::{Cond, Ctx, Path, PathElem};
-use super::items::{Action, KeyRead, Projection, ReturnValues, WriteReq, read_units, write_units};
+use super::items::{
+    Action, Capacity, KeyRead, Projection, ReturnValues, WriteReq, read_units, wants_metrics,
+    write_units,
+};
 use super::meta::KeySpec;
 use super::query::{StatementRead, attr_cmp, conjuncts};
 use super::req::{opt_bool, opt_i64, opt_str, req_str};
@@ -260,7 +263,7 @@ impl TableEngine {
                     ));
                 }
                 let (applied, ticket) = self.apply_one(&w, false)?;
-                let mut out = applied.response(req, &w);
+                let mut out = applied.response(Capacity::parse(req), &w);
                 if let Some(a) = out.remove("Attributes") {
                     out.insert("Items".into(), json!([a]));
                 }
@@ -375,10 +378,7 @@ impl TableEngine {
                     match read {
                         Err(e) => json!({ "Error": statement_error(&e) }),
                         Ok((item, size)) => {
-                            charge(
-                                &k.table,
-                                read_units(size, &json!({ "ConsistentRead": consistent })),
-                            );
+                            charge(&k.table, read_units(size, consistent));
                             let mut r = json!({ "TableName": k.table });
                             if let Some(item) = item {
                                 r["Item"] = item;
@@ -406,7 +406,7 @@ impl TableEngine {
         }
         drop(g);
         let mut out = json!({ "Responses": responses });
-        if let Some(c) = super::items::batch_consumed(req, &units) {
+        if let Some(c) = super::items::batch_consumed(Capacity::parse(req), &units) {
             out["ConsumedCapacity"] = c;
         }
         Ok((out, ticket))
@@ -459,7 +459,7 @@ impl TableEngine {
         if writes.is_empty() {
             return self.transact_reads(&reads).map(super::ready);
         }
-        self.transact_writes(req, &writes)
+        self.transact_writes(wants_metrics(req), &writes)
     }
 }
 

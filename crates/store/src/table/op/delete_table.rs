@@ -1,0 +1,23 @@
+//! `DeleteTable`: delete a table.
+//!
+//! Still reads the wire JSON: the struct holds the validated request and `apply` calls the
+//! engine method in `admin.rs` that reads it. Typed request: to do.
+
+use serde_json::Value;
+
+use super::super::{DdbError, TableEngine};
+use crate::journal::Ticket;
+
+pub(super) struct DeleteTable<'a> {
+    req: &'a Value,
+}
+
+impl<'a> DeleteTable<'a> {
+    pub(super) fn parse(req: &'a Value) -> Self {
+        DeleteTable { req }
+    }
+
+    pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+        engine.delete_table(self.req)
+    }
+}

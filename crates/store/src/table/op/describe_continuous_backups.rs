@@ -1,0 +1,23 @@
+//! `DescribeContinuousBackups`: describe a table's (absent) point-in-time recovery.
+//!
+//! Still reads the wire JSON: the struct holds the validated request and `apply` calls the
+//! engine method in `admin.rs` that reads it. Typed request: to do.
+
+use serde_json::Value;
+
+use super::super::{DdbError, TableEngine, ready};
+use crate::journal::Ticket;
+
+pub(super) struct DescribeContinuousBackups<'a> {
+    req: &'a Value,
+}
+
+impl<'a> DescribeContinuousBackups<'a> {
+    pub(super) fn parse(req: &'a Value) -> Self {
+        DescribeContinuousBackups { req }
+    }
+
+    pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+        engine.describe_backups(self.req).map(ready)
+    }
+}

@@ -1,0 +1,23 @@
+//! `DescribeTimeToLive`: describe a table's TTL setting.
+//!
+//! Still reads the wire JSON: the struct holds the validated request and `apply` calls the
+//! engine method in `admin.rs` that reads it. Typed request: to do.
+
+use serde_json::Value;
+
+use super::super::{DdbError, TableEngine, ready};
+use crate::journal::Ticket;
+
+pub(super) struct DescribeTimeToLive<'a> {
+    req: &'a Value,
+}
+
+impl<'a> DescribeTimeToLive<'a> {
+    pub(super) fn parse(req: &'a Value) -> Self {
+        DescribeTimeToLive { req }
+    }
+
+    pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+        engine.describe_ttl(self.req).map(ready)
+    }
+}

@@ -1,0 +1,23 @@
+//! `ExecuteStatement`: run one PartiQL statement.
+//!
+//! Still reads the wire JSON: the struct holds the validated request and `apply` calls the
+//! engine method in `partiql/` that reads it. Typed request: to do.
+
+use serde_json::Value;
+
+use super::super::{DdbError, TableEngine};
+use crate::journal::Ticket;
+
+pub(super) struct ExecuteStatement<'a> {
+    req: &'a Value,
+}
+
+impl<'a> ExecuteStatement<'a> {
+    pub(super) fn parse(req: &'a Value) -> Self {
+        ExecuteStatement { req }
+    }
+
+    pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+        engine.execute_statement(self.req)
+    }
+}

@@ -1,0 +1,197 @@
+//! DynamoDB operations, one file each: every operation is parsed from its request into its
+//! typed request, then applied to the engine, as one [`Operation`].
+//!
+//! [`TableEngine::execute`] first makes the checks every request goes through (member types,
+//! member constraints, expression parameters) and the engine's housekeeping, then
+//! `Operation::parse`s the request and `Operation::apply`s it. `parse` makes the checks
+//! DynamoDB makes before it looks at a table (it takes no lock); checks DynamoDB makes only
+//! after finding the table (key against the schema, index names, conditions...) stay in
+//! `apply`, after that look-up, so the same error wins as before.
+//!
+//! # Layout
+//! - this file: `Operation`, which parses a request by operation name and applies it, and
+//!   [`execute`], which does both.
+//! - one file per operation, named after it (`put_item.rs` for `PutItem`, …): a struct with
+//!   the typed request, its `parse` from the request JSON, and its `apply`, which runs it in
+//!   the engine and answers with the response JSON and the durability [`Ticket`]. Some
+//!   structs still hold the request JSON, and their file says so ("typed request: to do");
+//!   their `apply` calls the engine method that reads it.
+//! - `write.rs`: the single-item write PutItem, DeleteItem and UpdateItem share.
+//! - `unknown.rs`: the answer to an operation the engine does not implement.
+
+mod batch_execute_statement;
+mod batch_get_item;
+mod batch_write_item;
+mod create_table;
+mod delete_item;
+mod delete_table;
+mod describe_continuous_backups;
+mod describe_endpoints;
+mod describe_limits;
+mod describe_table;
+mod describe_time_to_live;
+mod execute_statement;
+mod execute_transaction;
+mod get_item;
+mod list_tables;
+mod list_tags_of_resource;
+mod put_item;
+mod query;
+mod scan;
+mod tag_resource;
+mod transact_get_items;
+mod transact_write_items;
+mod unknown;
+mod untag_resource;
+mod update_item;
+mod update_table;
+mod update_time_to_live;
+mod write;
+
+use serde_json::Value;
+
+use super::{DdbError, TableEngine};
+use crate::journal::Ticket;
+
+use batch_execute_statement::BatchExecuteStatement;
+use batch_get_item::BatchGetItem;
+use batch_write_item::BatchWriteItem;
+use create_table::CreateTable;
+use delete_item::DeleteItem;
+use delete_table::DeleteTable;
+use describe_continuous_backups::DescribeContinuousBackups;
+use describe_endpoints::DescribeEndpoints;
+use describe_limits::DescribeLimits;
+use describe_table::DescribeTable;
+use describe_time_to_live::DescribeTimeToLive;
+use execute_statement::ExecuteStatement;
+use execute_transaction::ExecuteTransaction;
+use get_item::GetItem;
+use list_tables::ListTables;
+use list_tags_of_resource::ListTagsOfResource;
+use put_item::PutItem;
+use query::Query;
+use scan::Scan;
+use tag_resource::TagResource;
+use transact_get_items::TransactGetItems;
+use transact_write_items::TransactWriteItems;
+use unknown::Unknown;
+use untag_resource::UntagResource;
+use update_item::UpdateItem;
+use update_table::UpdateTable;
+use update_time_to_live::UpdateTimeToLive;
+
+/// A parsed request: one arm per operation, each with its request. `'a` is the request JSON's
+/// lifetime (requests that still hold it, and names taken from it, borrow it).
+enum Operation<'a> {
+    CreateTable(CreateTable<'a>),
+    DescribeTable(DescribeTable<'a>),
+    ListTables(ListTables<'a>),
+    DeleteTable(DeleteTable<'a>),
+    UpdateTable(UpdateTable<'a>),
+    TagResource(TagResource<'a>),
+    UntagResource(UntagResource<'a>),
+    ListTagsOfResource(ListTagsOfResource<'a>),
+    DescribeTimeToLive(DescribeTimeToLive<'a>),
+    UpdateTimeToLive(UpdateTimeToLive<'a>),
+    PutItem(PutItem),
+    GetItem(GetItem<'a>),
+    DeleteItem(DeleteItem),
+    UpdateItem(UpdateItem),
+    Query(Query),
+    Scan(Scan),
+    BatchWriteItem(BatchWriteItem),
+    BatchGetItem(BatchGetItem<'a>),
+    TransactWriteItems(TransactWriteItems),
+    TransactGetItems(TransactGetItems),
+    ExecuteStatement(ExecuteStatement<'a>),
+    BatchExecuteStatement(BatchExecuteStatement<'a>),
+    ExecuteTransaction(ExecuteTransaction<'a>),
+    DescribeLimits(DescribeLimits),
+    DescribeEndpoints(DescribeEndpoints),
+    DescribeContinuousBackups(DescribeContinuousBackups<'a>),
+    Unknown(Unknown<'a>),
+}
+
+impl<'a> Operation<'a> {
+    /// Read the request of the operation called `name`, making the checks DynamoDB makes
+    /// before it looks at a table. `req` has passed [`TableEngine::execute`]'s checks.
+    fn parse(name: &'a str, req: &'a Value) -> Result<Operation<'a>, DdbError> {
+        Ok(match name {
+            "CreateTable" => Operation::CreateTable(CreateTable::parse(req)),
+            "DescribeTable" => Operation::DescribeTable(DescribeTable::parse(req)),
+            "ListTables" => Operation::ListTables(ListTables::parse(req)),
+            "DeleteTable" => Operation::DeleteTable(DeleteTable::parse(req)),
+            "UpdateTable" => Operation::UpdateTable(UpdateTable::parse(req)),
+            "TagResource" => Operation::TagResource(TagResource::parse(req)),
+            "UntagResource" => Operation::UntagResource(UntagResource::parse(req)),
+            "ListTagsOfResource" => Operation::ListTagsOfResource(ListTagsOfResource::parse(req)),
+            "DescribeTimeToLive" => Operation::DescribeTimeToLive(DescribeTimeToLive::parse(req)),
+            "UpdateTimeToLive" => Operation::UpdateTimeToLive(UpdateTimeToLive::parse(req)),
+            "PutItem" => Operation::PutItem(PutItem::parse(req)?),
+            "GetItem" => Operation::GetItem(GetItem::parse(req)?),
+            "DeleteItem" => Operation::DeleteItem(DeleteItem::parse(req)?),
+            "UpdateItem" => Operation::UpdateItem(UpdateItem::parse(req)?),
+            "Query" => Operation::Query(Query::parse(req)?),
+            "Scan" => Operation::Scan(Scan::parse(req)?),
+            "BatchWriteItem" => Operation::BatchWriteItem(BatchWriteItem::parse(req)?),
+            "BatchGetItem" => Operation::BatchGetItem(BatchGetItem::parse(req)?),
+            "TransactWriteItems" => Operation::TransactWriteItems(TransactWriteItems::parse(req)?),
+            "TransactGetItems" => Operation::TransactGetItems(TransactGetItems::parse(req)?),
+            "ExecuteStatement" => Operation::ExecuteStatement(ExecuteStatement::parse(req)),
+            "BatchExecuteStatement" => {
+                Operation::BatchExecuteStatement(BatchExecuteStatement::parse(req))
+            }
+            "ExecuteTransaction" => Operation::ExecuteTransaction(ExecuteTransaction::parse(req)),
+            "DescribeLimits" => Operation::DescribeLimits(DescribeLimits::parse()),
+            "DescribeEndpoints" => Operation::DescribeEndpoints(DescribeEndpoints::parse()),
+            "DescribeContinuousBackups" => {
+                Operation::DescribeContinuousBackups(DescribeContinuousBackups::parse(req))
+            }
+            other => Operation::Unknown(Unknown::parse(other)),
+        })
+    }
+
+    /// Carry the operation out. The answer may be sent once the ticket resolves (reads
+    /// answer with a ticket that is ready).
+    fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+        match self {
+            Operation::CreateTable(o) => o.apply(engine),
+            Operation::DescribeTable(o) => o.apply(engine),
+            Operation::ListTables(o) => o.apply(engine),
+            Operation::DeleteTable(o) => o.apply(engine),
+            Operation::UpdateTable(o) => o.apply(engine),
+            Operation::TagResource(o) => o.apply(engine),
+            Operation::UntagResource(o) => o.apply(engine),
+            Operation::ListTagsOfResource(o) => o.apply(engine),
+            Operation::DescribeTimeToLive(o) => o.apply(engine),
+            Operation::UpdateTimeToLive(o) => o.apply(engine),
+            Operation::PutItem(o) => o.apply(engine),
+            Operation::GetItem(o) => o.apply(engine),
+            Operation::DeleteItem(o) => o.apply(engine),
+            Operation::UpdateItem(o) => o.apply(engine),
+            Operation::Query(o) => o.apply(engine),
+            Operation::Scan(o) => o.apply(engine),
+            Operation::BatchWriteItem(o) => o.apply(engine),
+            Operation::BatchGetItem(o) => o.apply(engine),
+            Operation::TransactWriteItems(o) => o.apply(engine),
+            Operation::TransactGetItems(o) => o.apply(engine),
+            Operation::ExecuteStatement(o) => o.apply(engine),
+            Operation::BatchExecuteStatement(o) => o.apply(engine),
+            Operation::ExecuteTransaction(o) => o.apply(engine),
+            Operation::DescribeLimits(o) => o.apply(),
+            Operation::DescribeEndpoints(o) => o.apply(),
+            Operation::DescribeContinuousBackups(o) => o.apply(engine),
+            Operation::Unknown(o) => Err(o.apply()),
+        }
+    }
+}
+
+/// Parse, then apply, the operation called `name`.
+pub(super) fn execute(
+    engine: &TableEngine,
+    name: &str,
+    req: &Value,
+) -> Result<(Value, Ticket), DdbError> {
+    Operation::parse(name, req)?.apply(engine)
+}

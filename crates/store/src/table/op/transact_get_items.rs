@@ -1,0 +1,44 @@
+//! `TransactGetItems`: up to 100 items by key, read from one consistent state.
+
+use serde_json::Value;
+
+use super::super::items::{KeyRead, Projection};
+use super::super::req::{not_null, table_name, vmsg};
+use super::super::value::item_from_json;
+use super::super::{DdbError, TableEngine, ready};
+use crate::journal::Ticket;
+
+pub(super) struct TransactGetItems {
+    gets: Vec<KeyRead>,
+}
+
+impl TransactGetItems {
+    pub(super) fn parse(req: &Value) -> Result<Self, DdbError> {
+        let list = req
+            .get("TransactItems")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| not_null("TransactItems"))?;
+        if list.is_empty() || list.len() > 100 {
+            return Err(vmsg(vec![
+                "Value '[...]' at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100".into(),
+            ]));
+        }
+        let mut gets = Vec::new();
+        for e in list {
+            let get = e.get("Get").ok_or_else(|| not_null("Get"))?;
+            let table = table_name(get)?.to_string();
+            let key = item_from_json(get.get("Key").ok_or_else(|| not_null("Key"))?)?;
+            gets.push(KeyRead {
+                table,
+                key,
+                proj: Projection::parse(get)?,
+                cond: None,
+            });
+        }
+        Ok(TransactGetItems { gets })
+    }
+
+    pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+        engine.transact_reads(&self.gets).map(ready)
+    }
+}

@@ -1,0 +1,71 @@
+//! `TransactWriteItems`: up to 100 condition checks, puts, deletes and updates, all or
+//! nothing.
+
+use serde_json::Value;
+
+use super::super::items::{Kind, ReturnValues, WriteReq, wants_metrics};
+use super::super::req::{not_null, vmsg};
+use super::super::{DdbError, TableEngine};
+use crate::journal::Ticket;
+
+pub(super) struct TransactWriteItems {
+    writes: Vec<WriteReq>,
+    /// `ReturnItemCollectionMetrics` is `SIZE`.
+    metrics: bool,
+}
+
+impl TransactWriteItems {
+    pub(super) fn parse(req: &Value) -> Result<Self, DdbError> {
+        let list = req
+            .get("TransactItems")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| not_null("TransactItems"))?;
+        if list.is_empty() || list.len() > 100 {
+            return Err(vmsg(vec![format!(
+                "Value '[...]' at 'transactItems' failed to satisfy constraint: Member must have length {} 100",
+                if list.is_empty() {
+                    "greater than or equal to 1, less than or equal to"
+                } else {
+                    "less than or equal to"
+                }
+            )]));
+        }
+        let mut writes = Vec::with_capacity(list.len());
+        for e in list {
+            let obj = e
+                .as_object()
+                .ok_or_else(|| DdbError::serialization("TransactItems members must be objects"))?;
+            let present: Vec<(&String, &Value)> =
+                obj.iter().filter(|(_, v)| !v.is_null()).collect();
+            if present.len() != 1 {
+                return Err(DdbError::validation(
+                    "TransactItems can only contain one of Check, Put, Update or Delete",
+                ));
+            }
+            let (k, body) = present[0];
+            let kind = match k.as_str() {
+                "ConditionCheck" => Kind::Check,
+                "Put" => Kind::Put,
+                "Delete" => Kind::Delete,
+                "Update" => Kind::Update,
+                other => {
+                    return Err(DdbError::serialization(format!(
+                        "Unknown TransactItems member: {other}"
+                    )));
+                }
+            };
+            let mut w = WriteReq::parse(body, kind)?;
+            // ReturnValues are not part of transactions; ALL_OLD on failure is.
+            w.rv = ReturnValues::None;
+            writes.push(w);
+        }
+        Ok(TransactWriteItems {
+            writes,
+            metrics: wants_metrics(req),
+        })
+    }
+
+    pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+        engine.transact_writes(self.metrics, &self.writes)
+    }
+}

@@ -1,5 +1,5 @@
-//! Table operations: CreateTable, DescribeTable, ListTables, DeleteTable, UpdateTable,
-//! TagResource, UntagResource, ListTagsOfResource, DescribeTimeToLive, UpdateTimeToLive.
+//! Table operations: CreateTable and UpdateTable (which still read the request JSON), and
+//! what the table operations in `op/` share (errors, the ARN of a tagging request).
 //!
 //! Tables go CREATING -> ACTIVE, UPDATING -> ACTIVE and DELETING -> gone after the engine's
 //! status delay (zero by default: at once, as DynamoDB Local does; `kedge serve` sets a short
@@ -11,14 +11,20 @@ use serde_json::{Value, json};
 use super::TableEngine;
 use super::engine::Table;
 use super::error::DdbError;
-use super::meta::{TableMeta, attr_defs, parse_index, parse_tags, table_arn};
-use super::req::{opt_i64, opt_str, req_str, table_name, vmsg};
-use crate::journal::{Record, Ticket};
-use crate::table_record::TableRecord;
+use super::meta::{TableMeta, attr_defs, parse_index};
+use super::req::{opt_str, req_str, table_name, vmsg};
+use crate::journal::Ticket;
 
-fn not_found_table(name: &str) -> DdbError {
+pub(crate) fn not_found_table(name: &str) -> DdbError {
     DdbError::not_found(format!(
         "Requested resource not found: Table: {name} not found"
+    ))
+}
+
+/// ResourceNotFoundException for a tagging request's ARN.
+pub(crate) fn arn_not_found(arn: &str) -> DdbError {
+    DdbError::not_found(format!(
+        "Requested resource not found: ResourcArn: {arn} not found"
     ))
 }
 
@@ -36,7 +42,7 @@ fn table_from_arn(arn: &str) -> Result<&str, DdbError> {
 
 /// ResourceInUseException for a table that is still changing, as DynamoDB refuses a second
 /// change then.
-fn in_use(t: &Table) -> Result<(), DdbError> {
+pub(crate) fn in_use(t: &Table) -> Result<(), DdbError> {
     let what = match t.phase {
         super::engine::Phase::Active => return Ok(()),
         super::engine::Phase::Creating => "created",
@@ -80,99 +86,6 @@ impl TableEngine {
         }
         let desc = table.describe();
         g.by_name.insert(table.meta.name.clone(), table);
-        let ticket = self.submit(records);
-        Ok((json!({ "TableDescription": desc }), ticket))
-    }
-
-    pub(crate) fn describe_table(&self, req: &Value) -> Result<Value, DdbError> {
-        let name = table_name(req)?;
-        let g = self.state.read();
-        let t = g.by_name.get(name).ok_or_else(|| not_found_table(name))?;
-        Ok(json!({ "Table": t.describe() }))
-    }
-
-    pub(crate) fn describe_backups(&self, req: &Value) -> Result<Value, DdbError> {
-        let name = table_name(req)?;
-        let g = self.state.read();
-        g.by_name.get(name).ok_or_else(|| not_found_table(name))?;
-        Ok(json!({"ContinuousBackupsDescription": {
-            "ContinuousBackupsStatus": "ENABLED",
-            "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}
-        }}))
-    }
-
-    pub(crate) fn list_tables(&self, req: &Value) -> Result<Value, DdbError> {
-        let limit = opt_i64(req, "Limit")?.unwrap_or(100);
-        if !(1..=100).contains(&limit) {
-            return Err(vmsg(vec![format!(
-                "Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value {} 100",
-                if limit < 1 {
-                    "greater than or equal to 1, less than or equal to"
-                } else {
-                    "less than or equal to"
-                }
-            )]));
-        }
-        let start = opt_str(req, "ExclusiveStartTableName");
-        let g = self.state.read();
-        let mut names: Vec<&String> = match start {
-            Some(s) => g
-                .by_name
-                .range::<str, _>((std::ops::Bound::Excluded(s), std::ops::Bound::Unbounded))
-                .map(|(k, _)| k)
-                .collect(),
-            None => g.by_name.keys().collect(),
-        };
-        let more = names.len() > limit as usize;
-        names.truncate(limit as usize);
-        let mut out = json!({ "TableNames": names });
-        if more && let Some(last) = names.last() {
-            out["LastEvaluatedTableName"] = json!(last);
-        }
-        Ok(out)
-    }
-
-    pub(crate) fn delete_table(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        let name = table_name(req)?;
-        self.journal.check()?;
-        let mut g = self.state.write();
-        let t = g.by_name.get(name).ok_or_else(|| not_found_table(name))?;
-        in_use(t)?;
-        if t.meta.deletion_protection {
-            return Err(DdbError::validation(
-                "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
-            ));
-        }
-        let until = self.transition_end();
-        let mut desc = t.describe();
-        desc["TableStatus"] = json!("DELETING");
-        if let Some(o) = desc.as_object_mut() {
-            o.remove("GlobalSecondaryIndexes");
-            o.remove("LocalSecondaryIndexes");
-        }
-        let mut records = vec![Record::Table(TableRecord::DeleteTable {
-            name: name.to_string(),
-        })];
-        // The table's stream outlives it, disabled, until its records age out.
-        let now = self.clock.now().as_millis();
-        if let Some(mut s) = g.by_name.get_mut(name).and_then(|t| t.stream.take()) {
-            if s.enabled() {
-                records.push(s.disable(now));
-            }
-            g.old_streams.insert(s.meta.arn.clone(), s);
-        }
-        match until {
-            Some(until) => {
-                if let Some(t) = g.by_name.get_mut(name) {
-                    t.phase = super::engine::Phase::Deleting;
-                    t.phase_until = until;
-                }
-                self.schedule_transition(until);
-            }
-            None => {
-                g.by_name.remove(name);
-            }
-        }
         let ticket = self.submit(records);
         Ok((json!({ "TableDescription": desc }), ticket))
     }
@@ -443,7 +356,7 @@ impl TableEngine {
     /// ARN is an invalid TableArn, one that is not shaped like an ARN with a resource path
     /// is denied (there is no such resource to be allowed on), and a table part that cannot
     /// be a table name is an invalid TableArn.
-    fn with_arn<'a>(req: &'a Value, op: &str) -> Result<(&'a str, &'a str), DdbError> {
+    pub(crate) fn with_arn<'a>(req: &'a Value, op: &str) -> Result<(&'a str, &'a str), DdbError> {
         let arn = req
             .get("ResourceArn")
             .and_then(Value::as_str)
@@ -468,151 +381,5 @@ impl TableEngine {
             return Err(invalid());
         }
         Ok((arn, name))
-    }
-
-    pub(crate) fn tag_resource(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        let (arn, name) = Self::with_arn(req, "TagResource")?;
-        let tags = parse_tags(req.get("Tags").unwrap_or(&Value::Null)).map_err(|_| {
-            vmsg(vec![
-                "Value null at 'tags' failed to satisfy constraint: Member must not be null".into(),
-            ])
-        })?;
-        if tags.is_empty() {
-            return Err(DdbError::validation(
-                "Atleast one Tag needs to be provided as Input.",
-            ));
-        }
-        self.journal.check()?;
-        let mut g = self.state.write();
-        let t = g
-            .by_name
-            .get_mut(name)
-            .filter(|t| table_arn(&t.meta.name) == arn)
-            .ok_or_else(|| {
-                DdbError::not_found(format!(
-                    "Requested resource not found: ResourcArn: {arn} not found"
-                ))
-            })?;
-        t.meta.tags.extend(tags);
-        if t.meta.tags.len() > 50 {
-            return Err(DdbError::new(
-                super::error::ErrorCode::LimitExceeded,
-                "The number of tags exceeds the limit of 50",
-            ));
-        }
-        let ticket = self.submit(vec![Self::table_record(&t.meta)]);
-        Ok((json!({}), ticket))
-    }
-
-    pub(crate) fn untag_resource(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        let (arn, name) = Self::with_arn(req, "UntagResource")?;
-        let keys: Vec<String> = req
-            .get("TagKeys")
-            .and_then(|v| v.as_array())
-            .ok_or_else(|| {
-                vmsg(vec![
-                    "Value null at 'tagKeys' failed to satisfy constraint: Member must not be null"
-                        .into(),
-                ])
-            })?
-            .iter()
-            .filter_map(|k| k.as_str().map(String::from))
-            .collect();
-        if keys.is_empty() {
-            return Err(DdbError::validation(
-                "Atleast one Tag Key needs to be provided as Input.",
-            ));
-        }
-        self.journal.check()?;
-        let mut g = self.state.write();
-        let t = g
-            .by_name
-            .get_mut(name)
-            .filter(|t| table_arn(&t.meta.name) == arn)
-            .ok_or_else(|| {
-                DdbError::not_found(format!(
-                    "Requested resource not found: ResourcArn: {arn} not found"
-                ))
-            })?;
-        for k in keys {
-            t.meta.tags.remove(&k);
-        }
-        let ticket = self.submit(vec![Self::table_record(&t.meta)]);
-        Ok((json!({}), ticket))
-    }
-
-    pub(crate) fn list_tags(&self, req: &Value) -> Result<Value, DdbError> {
-        let (arn, name) = Self::with_arn(req, "ListTagsOfResource")?;
-        let g = self.state.read();
-        let t = g
-            .by_name
-            .get(name)
-            .filter(|t| table_arn(&t.meta.name) == arn)
-            .ok_or_else(|| {
-                DdbError::not_found(format!(
-                    "Requested resource not found: ResourcArn: {arn} not found"
-                ))
-            })?;
-        let tags: Vec<Value> = t
-            .meta
-            .tags
-            .iter()
-            .map(|(k, v)| json!({"Key": k, "Value": v}))
-            .collect();
-        Ok(json!({ "Tags": tags }))
-    }
-
-    pub(crate) fn describe_ttl(&self, req: &Value) -> Result<Value, DdbError> {
-        let name = table_name(req)?;
-        let g = self.state.read();
-        let t = g.by_name.get(name).ok_or_else(|| not_found_table(name))?;
-        Ok(match &t.meta.ttl {
-            Some(a) => {
-                json!({"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": a}})
-            }
-            None => json!({"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}),
-        })
-    }
-
-    pub(crate) fn update_ttl(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        let name = table_name(req)?;
-        let spec = req.get("TimeToLiveSpecification").filter(|v| !v.is_null()).ok_or_else(|| {
-            vmsg(vec![
-                "Value null at 'timeToLiveSpecification' failed to satisfy constraint: Member must not be null".into(),
-            ])
-        })?;
-        let enabled = spec
-            .get("Enabled")
-            .and_then(|v| v.as_bool())
-            .ok_or_else(|| vmsg(vec!["Value null at 'timeToLiveSpecification.enabled' failed to satisfy constraint: Member must not be null".into()]))?;
-        let attr = req_str(spec, "AttributeName")?.to_string();
-        if attr.is_empty() || attr.len() > 255 {
-            return Err(vmsg(vec![format!(
-                "Value '{attr}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length greater than or equal to 1"
-            )]));
-        }
-        self.journal.check()?;
-        let mut g = self.state.write();
-        let t = g
-            .by_name
-            .get_mut(name)
-            .ok_or_else(|| not_found_table(name))?;
-        match (&t.meta.ttl, enabled) {
-            (Some(_), true) => return Err(DdbError::validation("TimeToLive is already enabled")),
-            (None, false) => return Err(DdbError::validation("TimeToLive is already disabled")),
-            (Some(a), false) if *a != attr => {
-                return Err(DdbError::validation(format!(
-                    "TimeToLive is active on a different AttributeName: current AttributeName is {a}"
-                )));
-            }
-            _ => {}
-        }
-        t.meta.ttl = enabled.then(|| attr.clone());
-        t.rebuild_derived();
-        let ticket = self.submit(vec![Self::table_record(&t.meta)]);
-        Ok((
-            json!({"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attr}}),
-            ticket,
-        ))
     }
 }

@@ -1,23 +1,68 @@
-//! `DeleteTable`: delete a table.
-//!
-//! Still reads the wire JSON: the struct holds the validated request and `apply` calls the
-//! engine method in `admin.rs` that reads it. Typed request: to do.
+//! `DeleteTable`: delete a table (DELETING for the engine's status delay, then gone); its
+//! stream stays readable, disabled, until its records age out.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::super::admin::{in_use, not_found_table};
+use super::super::engine::Phase;
+use super::super::req::table_name;
 use super::super::{DdbError, TableEngine};
-use crate::journal::Ticket;
+use crate::journal::{Record, Ticket};
+use crate::table_record::TableRecord;
 
 pub(super) struct DeleteTable<'a> {
-    req: &'a Value,
+    table: &'a str,
 }
 
 impl<'a> DeleteTable<'a> {
-    pub(super) fn parse(req: &'a Value) -> Self {
-        DeleteTable { req }
+    pub(super) fn parse(req: &'a Value) -> Result<Self, DdbError> {
+        Ok(DeleteTable {
+            table: table_name(req)?,
+        })
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        engine.delete_table(self.req)
+        let name = self.table;
+        engine.journal.check()?;
+        let mut g = engine.state.write();
+        let t = g.by_name.get(name).ok_or_else(|| not_found_table(name))?;
+        in_use(t)?;
+        if t.meta.deletion_protection {
+            return Err(DdbError::validation(
+                "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
+            ));
+        }
+        let until = engine.transition_end();
+        let mut desc = t.describe();
+        desc["TableStatus"] = json!("DELETING");
+        if let Some(o) = desc.as_object_mut() {
+            o.remove("GlobalSecondaryIndexes");
+            o.remove("LocalSecondaryIndexes");
+        }
+        let mut records = vec![Record::Table(TableRecord::DeleteTable {
+            name: name.to_string(),
+        })];
+        // The table's stream outlives it, disabled, until its records age out.
+        let now = engine.clock.now().as_millis();
+        if let Some(mut s) = g.by_name.get_mut(name).and_then(|t| t.stream.take()) {
+            if s.enabled() {
+                records.push(s.disable(now));
+            }
+            g.old_streams.insert(s.meta.arn.clone(), s);
+        }
+        match until {
+            Some(until) => {
+                if let Some(t) = g.by_name.get_mut(name) {
+                    t.phase = Phase::Deleting;
+                    t.phase_until = until;
+                }
+                engine.schedule_transition(until);
+            }
+            None => {
+                g.by_name.remove(name);
+            }
+        }
+        let ticket = engine.submit(records);
+        Ok((json!({ "TableDescription": desc }), ticket))
     }
 }

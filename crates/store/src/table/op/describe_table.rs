@@ -1,23 +1,29 @@
-//! `DescribeTable`: describe a table.
-//!
-//! Still reads the wire JSON: the struct holds the validated request and `apply` calls the
-//! engine method in `admin.rs` that reads it. Typed request: to do.
+//! `DescribeTable`: a table's description (a table being created or deleted included).
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::super::admin::not_found_table;
+use super::super::req::table_name;
 use super::super::{DdbError, TableEngine, ready};
 use crate::journal::Ticket;
 
 pub(super) struct DescribeTable<'a> {
-    req: &'a Value,
+    table: &'a str,
 }
 
 impl<'a> DescribeTable<'a> {
-    pub(super) fn parse(req: &'a Value) -> Self {
-        DescribeTable { req }
+    pub(super) fn parse(req: &'a Value) -> Result<Self, DdbError> {
+        Ok(DescribeTable {
+            table: table_name(req)?,
+        })
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        engine.describe_table(self.req).map(ready)
+        let g = engine.state.read();
+        let t = g
+            .by_name
+            .get(self.table)
+            .ok_or_else(|| not_found_table(self.table))?;
+        Ok(ready(json!({ "Table": t.describe() })))
     }
 }

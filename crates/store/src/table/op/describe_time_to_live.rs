@@ -1,23 +1,34 @@
-//! `DescribeTimeToLive`: describe a table's TTL setting.
-//!
-//! Still reads the wire JSON: the struct holds the validated request and `apply` calls the
-//! engine method in `admin.rs` that reads it. Typed request: to do.
+//! `DescribeTimeToLive`: whether a table's TTL is on, and on which attribute.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::super::admin::not_found_table;
+use super::super::req::table_name;
 use super::super::{DdbError, TableEngine, ready};
 use crate::journal::Ticket;
 
 pub(super) struct DescribeTimeToLive<'a> {
-    req: &'a Value,
+    table: &'a str,
 }
 
 impl<'a> DescribeTimeToLive<'a> {
-    pub(super) fn parse(req: &'a Value) -> Self {
-        DescribeTimeToLive { req }
+    pub(super) fn parse(req: &'a Value) -> Result<Self, DdbError> {
+        Ok(DescribeTimeToLive {
+            table: table_name(req)?,
+        })
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        engine.describe_ttl(self.req).map(ready)
+        let g = engine.state.read();
+        let t = g
+            .by_name
+            .get(self.table)
+            .ok_or_else(|| not_found_table(self.table))?;
+        Ok(ready(match &t.meta.ttl {
+            Some(a) => {
+                json!({"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": a}})
+            }
+            None => json!({"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}),
+        }))
     }
 }

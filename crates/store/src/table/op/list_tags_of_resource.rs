@@ -1,23 +1,37 @@
-//! `ListTagsOfResource`: list a table's tags.
-//!
-//! Still reads the wire JSON: the struct holds the validated request and `apply` calls the
-//! engine method in `admin.rs` that reads it. Typed request: to do.
+//! `ListTagsOfResource`: a table's tags, in key order.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::super::admin::arn_not_found;
+use super::super::meta::table_arn;
 use super::super::{DdbError, TableEngine, ready};
 use crate::journal::Ticket;
 
 pub(super) struct ListTagsOfResource<'a> {
-    req: &'a Value,
+    arn: &'a str,
+    /// The table the ARN names.
+    table: &'a str,
 }
 
 impl<'a> ListTagsOfResource<'a> {
-    pub(super) fn parse(req: &'a Value) -> Self {
-        ListTagsOfResource { req }
+    pub(super) fn parse(req: &'a Value) -> Result<Self, DdbError> {
+        let (arn, table) = TableEngine::with_arn(req, "ListTagsOfResource")?;
+        Ok(ListTagsOfResource { arn, table })
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        engine.list_tags(self.req).map(ready)
+        let g = engine.state.read();
+        let t = g
+            .by_name
+            .get(self.table)
+            .filter(|t| table_arn(&t.meta.name) == self.arn)
+            .ok_or_else(|| arn_not_found(self.arn))?;
+        let tags: Vec<Value> = t
+            .meta
+            .tags
+            .iter()
+            .map(|(k, v)| json!({"Key": k, "Value": v}))
+            .collect();
+        Ok(ready(json!({ "Tags": tags })))
     }
 }

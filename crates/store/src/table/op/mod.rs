@@ -119,15 +119,15 @@ impl<'a> Operation<'a> {
     fn parse(name: &'a str, req: &'a Value) -> Result<Operation<'a>, DdbError> {
         Ok(match name {
             "CreateTable" => Operation::CreateTable(CreateTable::parse(req)),
-            "DescribeTable" => Operation::DescribeTable(DescribeTable::parse(req)),
-            "ListTables" => Operation::ListTables(ListTables::parse(req)),
-            "DeleteTable" => Operation::DeleteTable(DeleteTable::parse(req)),
+            "DescribeTable" => Operation::DescribeTable(DescribeTable::parse(req)?),
+            "ListTables" => Operation::ListTables(ListTables::parse(req)?),
+            "DeleteTable" => Operation::DeleteTable(DeleteTable::parse(req)?),
             "UpdateTable" => Operation::UpdateTable(UpdateTable::parse(req)),
-            "TagResource" => Operation::TagResource(TagResource::parse(req)),
-            "UntagResource" => Operation::UntagResource(UntagResource::parse(req)),
-            "ListTagsOfResource" => Operation::ListTagsOfResource(ListTagsOfResource::parse(req)),
-            "DescribeTimeToLive" => Operation::DescribeTimeToLive(DescribeTimeToLive::parse(req)),
-            "UpdateTimeToLive" => Operation::UpdateTimeToLive(UpdateTimeToLive::parse(req)),
+            "TagResource" => Operation::TagResource(TagResource::parse(req)?),
+            "UntagResource" => Operation::UntagResource(UntagResource::parse(req)?),
+            "ListTagsOfResource" => Operation::ListTagsOfResource(ListTagsOfResource::parse(req)?),
+            "DescribeTimeToLive" => Operation::DescribeTimeToLive(DescribeTimeToLive::parse(req)?),
+            "UpdateTimeToLive" => Operation::UpdateTimeToLive(UpdateTimeToLive::parse(req)?),
             "PutItem" => Operation::PutItem(PutItem::parse(req)?),
             "GetItem" => Operation::GetItem(GetItem::parse(req)?),
             "DeleteItem" => Operation::DeleteItem(DeleteItem::parse(req)?),
@@ -146,7 +146,7 @@ impl<'a> Operation<'a> {
             "DescribeLimits" => Operation::DescribeLimits(DescribeLimits::parse()),
             "DescribeEndpoints" => Operation::DescribeEndpoints(DescribeEndpoints::parse()),
             "DescribeContinuousBackups" => {
-                Operation::DescribeContinuousBackups(DescribeContinuousBackups::parse(req))
+                Operation::DescribeContinuousBackups(DescribeContinuousBackups::parse(req)?)
             }
             other => Operation::Unknown(Unknown::parse(other)),
         })

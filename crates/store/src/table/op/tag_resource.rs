@@ -1,23 +1,55 @@
-//! `TagResource`: add tags to a table.
-//!
-//! Still reads the wire JSON: the struct holds the validated request and `apply` calls the
-//! engine method in `admin.rs` that reads it. Typed request: to do.
+//! `TagResource`: add (or replace) tags on a table, 50 at most.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
 
+use serde_json::{Value, json};
+
+use super::super::admin::arn_not_found;
+use super::super::error::ErrorCode;
+use super::super::meta::{parse_tags, table_arn};
+use super::super::req::vmsg;
 use super::super::{DdbError, TableEngine};
 use crate::journal::Ticket;
 
 pub(super) struct TagResource<'a> {
-    req: &'a Value,
+    arn: &'a str,
+    /// The table the ARN names.
+    table: &'a str,
+    tags: BTreeMap<String, String>,
 }
 
 impl<'a> TagResource<'a> {
-    pub(super) fn parse(req: &'a Value) -> Self {
-        TagResource { req }
+    pub(super) fn parse(req: &'a Value) -> Result<Self, DdbError> {
+        let (arn, table) = TableEngine::with_arn(req, "TagResource")?;
+        let tags = parse_tags(req.get("Tags").unwrap_or(&Value::Null)).map_err(|_| {
+            vmsg(vec![
+                "Value null at 'tags' failed to satisfy constraint: Member must not be null".into(),
+            ])
+        })?;
+        if tags.is_empty() {
+            return Err(DdbError::validation(
+                "Atleast one Tag needs to be provided as Input.",
+            ));
+        }
+        Ok(TagResource { arn, table, tags })
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        engine.tag_resource(self.req)
+        engine.journal.check()?;
+        let mut g = engine.state.write();
+        let t = g
+            .by_name
+            .get_mut(self.table)
+            .filter(|t| table_arn(&t.meta.name) == self.arn)
+            .ok_or_else(|| arn_not_found(self.arn))?;
+        t.meta.tags.extend(self.tags);
+        if t.meta.tags.len() > 50 {
+            return Err(DdbError::new(
+                ErrorCode::LimitExceeded,
+                "The number of tags exceeds the limit of 50",
+            ));
+        }
+        let ticket = engine.submit(vec![TableEngine::table_record(&t.meta)]);
+        Ok((json!({}), ticket))
     }
 }

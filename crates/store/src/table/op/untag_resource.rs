@@ -1,23 +1,55 @@
-//! `UntagResource`: remove tags from a table.
-//!
-//! Still reads the wire JSON: the struct holds the validated request and `apply` calls the
-//! engine method in `admin.rs` that reads it. Typed request: to do.
+//! `UntagResource`: remove tags from a table by key.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::super::admin::arn_not_found;
+use super::super::meta::table_arn;
+use super::super::req::vmsg;
 use super::super::{DdbError, TableEngine};
 use crate::journal::Ticket;
 
 pub(super) struct UntagResource<'a> {
-    req: &'a Value,
+    arn: &'a str,
+    /// The table the ARN names.
+    table: &'a str,
+    keys: Vec<String>,
 }
 
 impl<'a> UntagResource<'a> {
-    pub(super) fn parse(req: &'a Value) -> Self {
-        UntagResource { req }
+    pub(super) fn parse(req: &'a Value) -> Result<Self, DdbError> {
+        let (arn, table) = TableEngine::with_arn(req, "UntagResource")?;
+        let keys: Vec<String> = req
+            .get("TagKeys")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| {
+                vmsg(vec![
+                    "Value null at 'tagKeys' failed to satisfy constraint: Member must not be null"
+                        .into(),
+                ])
+            })?
+            .iter()
+            .filter_map(|k| k.as_str().map(String::from))
+            .collect();
+        if keys.is_empty() {
+            return Err(DdbError::validation(
+                "Atleast one Tag Key needs to be provided as Input.",
+            ));
+        }
+        Ok(UntagResource { arn, table, keys })
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        engine.untag_resource(self.req)
+        engine.journal.check()?;
+        let mut g = engine.state.write();
+        let t = g
+            .by_name
+            .get_mut(self.table)
+            .filter(|t| table_arn(&t.meta.name) == self.arn)
+            .ok_or_else(|| arn_not_found(self.arn))?;
+        for k in self.keys {
+            t.meta.tags.remove(&k);
+        }
+        let ticket = engine.submit(vec![TableEngine::table_record(&t.meta)]);
+        Ok((json!({}), ticket))
     }
 }

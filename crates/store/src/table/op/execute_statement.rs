@@ -1,7 +1,9 @@
 //! `ExecuteStatement`: run one PartiQL statement.
 //!
-//! Still reads the wire JSON: the struct holds the validated request and `apply` calls the
-//! engine method in `partiql/` that reads it. Typed request: to do.
+//! Still reads the wire JSON: the struct holds the validated request and `apply` calls
+//! `TableEngine::execute_statement` (partiql/). Parsing the statements could move to `parse`;
+//! planning them looks up their tables' key schemas, so it stays in `apply`, where a missing
+//! table is reported in the same order as now. Typed request: to do.
 
 use serde_json::Value;
 

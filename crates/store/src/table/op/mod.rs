@@ -13,9 +13,10 @@
 //!   [`execute`], which does both.
 //! - one file per operation, named after it (`put_item.rs` for `PutItem`, …): a struct with
 //!   the typed request, its `parse` from the request JSON, and its `apply`, which runs it in
-//!   the engine and answers with the response JSON and the durability [`Ticket`]. Some
-//!   structs still hold the request JSON, and their file says so ("typed request: to do");
-//!   their `apply` calls the engine method that reads it.
+//!   the engine and answers with the response JSON and the durability [`Ticket`]. CreateTable,
+//!   UpdateTable, ExecuteStatement, BatchExecuteStatement and ExecuteTransaction still hold
+//!   the request JSON, and their files say why ("typed request: to do"); their `apply` calls
+//!   the engine method that reads it.
 //! - `write.rs`: the single-item write PutItem, DeleteItem and UpdateItem share.
 //! - `unknown.rs`: the answer to an operation the engine does not implement.
 

@@ -1,7 +1,8 @@
 //! `UpdateTable`: change a table's throughput, indexes, stream or settings.
 //!
-//! Still reads the wire JSON: the struct holds the validated request and `apply` calls the
-//! engine method in `admin.rs` that reads it. Typed request: to do.
+//! Still reads the wire JSON: the struct holds the validated request and `apply` calls
+//! `TableEngine::update_table` (admin.rs), which reads it member by member, interleaved with
+//! checks against the table. Typed request: to do.
 
 use serde_json::Value;
 

@@ -8,11 +8,11 @@
 
 use serde_json::{Value, json};
 
-use super::TableEngine;
 use super::engine::Table;
 use super::error::DdbError;
-use super::meta::{TableMeta, attr_defs, parse_index};
+use super::meta::{TableMeta, attr_defs, parse_index, table_arn};
 use super::req::{opt_str, req_str, table_name, vmsg};
+use super::{TableEngine, Tables};
 use crate::journal::Ticket;
 
 pub(crate) fn not_found_table(name: &str) -> DdbError {
@@ -21,11 +21,37 @@ pub(crate) fn not_found_table(name: &str) -> DdbError {
     ))
 }
 
+/// The table called `name`, whatever its status (table operations see tables being created
+/// or deleted, unlike item operations).
+pub(crate) fn any_table<'g>(g: &'g Tables, name: &str) -> Result<&'g Table, DdbError> {
+    g.by_name.get(name).ok_or_else(|| not_found_table(name))
+}
+
 /// ResourceNotFoundException for a tagging request's ARN.
-pub(crate) fn arn_not_found(arn: &str) -> DdbError {
+fn arn_not_found(arn: &str) -> DdbError {
     DdbError::not_found(format!(
         "Requested resource not found: ResourcArn: {arn} not found"
     ))
+}
+
+/// The table `table` a tagging request's `arn` names, when it is that table's ARN.
+pub(crate) fn tagged<'g>(g: &'g Tables, table: &str, arn: &str) -> Result<&'g Table, DdbError> {
+    g.by_name
+        .get(table)
+        .filter(|t| table_arn(&t.meta.name) == arn)
+        .ok_or_else(|| arn_not_found(arn))
+}
+
+/// [`tagged`], to change.
+pub(crate) fn tagged_mut<'g>(
+    g: &'g mut Tables,
+    table: &str,
+    arn: &str,
+) -> Result<&'g mut Table, DdbError> {
+    g.by_name
+        .get_mut(table)
+        .filter(|t| table_arn(&t.meta.name) == arn)
+        .ok_or_else(|| arn_not_found(arn))
 }
 
 /// `arn:aws:dynamodb:region:account:table/NAME` -> NAME.

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::super::admin::{in_use, not_found_table};
+use super::super::admin::{any_table, in_use};
 use super::super::engine::Phase;
 use super::super::req::table_name;
 use super::super::{DdbError, TableEngine};
@@ -25,7 +25,7 @@ impl<'a> DeleteTable<'a> {
         let name = self.table;
         engine.journal.check()?;
         let mut g = engine.state.write();
-        let t = g.by_name.get(name).ok_or_else(|| not_found_table(name))?;
+        let t = any_table(&g, name)?;
         in_use(t)?;
         if t.meta.deletion_protection {
             return Err(DdbError::validation(

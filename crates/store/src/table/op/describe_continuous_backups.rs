@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::super::admin::not_found_table;
+use super::super::admin::any_table;
 use super::super::req::table_name;
 use super::super::{DdbError, TableEngine, ready};
 use crate::journal::Ticket;
@@ -21,9 +21,7 @@ impl<'a> DescribeContinuousBackups<'a> {
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
         let g = engine.state.read();
-        g.by_name
-            .get(self.table)
-            .ok_or_else(|| not_found_table(self.table))?;
+        any_table(&g, self.table)?;
         Ok(ready(json!({"ContinuousBackupsDescription": {
             "ContinuousBackupsStatus": "ENABLED",
             "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::super::admin::not_found_table;
+use super::super::admin::any_table;
 use super::super::req::table_name;
 use super::super::{DdbError, TableEngine, ready};
 use crate::journal::Ticket;
@@ -20,10 +20,7 @@ impl<'a> DescribeTimeToLive<'a> {
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
         let g = engine.state.read();
-        let t = g
-            .by_name
-            .get(self.table)
-            .ok_or_else(|| not_found_table(self.table))?;
+        let t = any_table(&g, self.table)?;
         Ok(ready(match &t.meta.ttl {
             Some(a) => {
                 json!({"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": a}})

@@ -2,8 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::super::admin::arn_not_found;
-use super::super::meta::table_arn;
+use super::super::admin::tagged;
 use super::super::{DdbError, TableEngine, ready};
 use crate::journal::Ticket;
 
@@ -21,11 +20,7 @@ impl<'a> ListTagsOfResource<'a> {
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
         let g = engine.state.read();
-        let t = g
-            .by_name
-            .get(self.table)
-            .filter(|t| table_arn(&t.meta.name) == self.arn)
-            .ok_or_else(|| arn_not_found(self.arn))?;
+        let t = tagged(&g, self.table, self.arn)?;
         let tags: Vec<Value> = t
             .meta
             .tags

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::super::admin::arn_not_found;
+use super::super::admin::tagged_mut;
 use super::super::error::ErrorCode;
-use super::super::meta::{parse_tags, table_arn};
+use super::super::meta::parse_tags;
 use super::super::req::vmsg;
 use super::super::{DdbError, TableEngine};
 use crate::journal::Ticket;
@@ -37,11 +37,7 @@ impl<'a> TagResource<'a> {
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
         engine.journal.check()?;
         let mut g = engine.state.write();
-        let t = g
-            .by_name
-            .get_mut(self.table)
-            .filter(|t| table_arn(&t.meta.name) == self.arn)
-            .ok_or_else(|| arn_not_found(self.arn))?;
+        let t = tagged_mut(&mut g, self.table, self.arn)?;
         t.meta.tags.extend(self.tags);
         if t.meta.tags.len() > 50 {
             return Err(DdbError::new(

@@ -2,8 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::super::admin::arn_not_found;
-use super::super::meta::table_arn;
+use super::super::admin::tagged_mut;
 use super::super::req::vmsg;
 use super::super::{DdbError, TableEngine};
 use crate::journal::Ticket;
@@ -41,11 +40,7 @@ impl<'a> UntagResource<'a> {
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
         engine.journal.check()?;
         let mut g = engine.state.write();
-        let t = g
-            .by_name
-            .get_mut(self.table)
-            .filter(|t| table_arn(&t.meta.name) == self.arn)
-            .ok_or_else(|| arn_not_found(self.arn))?;
+        let t = tagged_mut(&mut g, self.table, self.arn)?;
         for k in self.keys {
             t.meta.tags.remove(&k);
         }

@@ -1620,3 +1620,33 @@ fn item_collection_metrics_for_tables_with_local_indexes() {
     );
     assert_eq!(tx["ItemCollectionMetrics"], json!({"lsi": [want]}));
 }
+
+#[test]
+fn transact_items_must_hold_one_to_a_hundred_entries_with_dynamodbs_messages() {
+    let (e, _) = engine();
+    create(&e, "txs", false);
+    let get = json!({"Get": {"TableName": "txs", "Key": {"pk": {"S": "a"}}}});
+    let put = json!({"Put": {"TableName": "txs", "Item": {"pk": {"S": "a"}}}});
+    for (op, entry) in [("TransactGetItems", get), ("TransactWriteItems", put)] {
+        let er = err(&e, op, json!({"TransactItems": []}));
+        assert_eq!(er.code, ErrorCode::Validation, "{op}");
+        assert_eq!(
+            er.message,
+            "1 validation error detected: Value '[]' at 'transactItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
+            "{op}"
+        );
+        let many: Vec<Value> = (0..101).map(|_| entry.clone()).collect();
+        let er = err(&e, op, json!({ "TransactItems": many }));
+        assert_eq!(
+            er.message,
+            "1 validation error detected: Value '[...]' at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100",
+            "{op}"
+        );
+        let er = err(&e, op, json!({}));
+        assert!(
+            er.message.contains("Member must not be null"),
+            "{op}: {}",
+            er.message
+        );
+    }
+}

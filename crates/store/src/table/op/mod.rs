@@ -9,8 +9,9 @@
 //! `apply`, after that look-up, so the same error wins as before.
 //!
 //! # Layout
-//! - this file: `Operation`, which parses a request by operation name and applies it, and
-//!   [`execute`], which does both.
+//! - this file: `Operation`, which parses a request by operation name and applies it,
+//!   [`execute`], which does both, and the `TransactItems` check both transaction operations
+//!   share.
 //! - one file per operation, named after it (`put_item.rs` for `PutItem`, …): a struct with
 //!   the typed request, its `parse` from the request JSON, and its `apply`, which runs it in
 //!   the engine and answers with the response JSON and the durability [`Ticket`]. CreateTable,
@@ -195,4 +196,21 @@ pub(super) fn execute(
     req: &Value,
 ) -> Result<(Value, Ticket), DdbError> {
     Operation::parse(name, req)?.apply(engine)
+}
+
+/// The `TransactItems` list of TransactWriteItems and TransactGetItems: 1 to 100 entries, with
+/// DynamoDB's messages (an empty list is shown as `[]`; a long one is not spelled out).
+fn transact_items(req: &Value) -> Result<&Vec<Value>, DdbError> {
+    let list = req
+        .get("TransactItems")
+        .and_then(|v| v.as_array())
+        .ok_or_else(|| super::req::not_null("TransactItems"))?;
+    let violated = if list.is_empty() {
+        "Value '[]' at 'transactItems' failed to satisfy constraint: Member must have length greater than or equal to 1"
+    } else if list.len() > 100 {
+        "Value '[...]' at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100"
+    } else {
+        return Ok(list);
+    };
+    Err(super::req::vmsg(vec![violated.into()]))
 }

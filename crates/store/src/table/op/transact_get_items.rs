@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::super::items::{KeyRead, Projection};
-use super::super::req::{not_null, table_name, vmsg};
+use super::super::req::{not_null, table_name};
 use super::super::value::item_from_json;
 use super::super::{DdbError, TableEngine, ready};
 use crate::journal::Ticket;
@@ -14,15 +14,7 @@ pub(super) struct TransactGetItems {
 
 impl TransactGetItems {
     pub(super) fn parse(req: &Value) -> Result<Self, DdbError> {
-        let list = req
-            .get("TransactItems")
-            .and_then(|v| v.as_array())
-            .ok_or_else(|| not_null("TransactItems"))?;
-        if list.is_empty() || list.len() > 100 {
-            return Err(vmsg(vec![
-                "Value '[...]' at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100".into(),
-            ]));
-        }
+        let list = super::transact_items(req)?;
         let mut gets = Vec::new();
         for e in list {
             let get = e.get("Get").ok_or_else(|| not_null("Get"))?;

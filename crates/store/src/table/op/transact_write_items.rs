@@ -4,7 +4,6 @@
 use serde_json::Value;
 
 use super::super::items::{Kind, ReturnValues, WriteReq, wants_metrics};
-use super::super::req::{not_null, vmsg};
 use super::super::{DdbError, TableEngine};
 use crate::journal::Ticket;
 
@@ -16,20 +15,7 @@ pub(super) struct TransactWriteItems {
 
 impl TransactWriteItems {
     pub(super) fn parse(req: &Value) -> Result<Self, DdbError> {
-        let list = req
-            .get("TransactItems")
-            .and_then(|v| v.as_array())
-            .ok_or_else(|| not_null("TransactItems"))?;
-        if list.is_empty() || list.len() > 100 {
-            return Err(vmsg(vec![format!(
-                "Value '[...]' at 'transactItems' failed to satisfy constraint: Member must have length {} 100",
-                if list.is_empty() {
-                    "greater than or equal to 1, less than or equal to"
-                } else {
-                    "less than or equal to"
-                }
-            )]));
-        }
+        let list = super::transact_items(req)?;
         let mut writes = Vec::with_capacity(list.len());
         for e in list {
             let obj = e

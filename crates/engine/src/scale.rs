@@ -466,7 +466,8 @@ impl ScaleLoop {
         }
         let cfg = self.autoscaler.config();
         // Not to zero: going idle is activation's call (KEDA's cooldown), not this rule's.
-        let want = left.clamp(cfg.min.max(1), cfg.max.max(1));
+        let floor = cfg.min.max(1);
+        let want = left.clamp(floor, cfg.max.max(floor));
         if want < d.desired_replicas && want < current {
             let decided = d.desired_replicas;
             d.reason = format!(

@@ -1309,16 +1309,7 @@ spec:
         ] {
             let mut l = lp(policy, extra);
             let idle = consumers(80, 1);
-            l.step(
-                l.due(),
-                &ScaleInput {
-                    replicas: 80,
-                    triggers: metric(160.0),
-                    pods: Some(&idle),
-                    ..Default::default()
-                },
-                &mut Recorder::default(),
-            );
+            poll(&mut l, 80, 160.0, &idle);
             for _ in 0..polls {
                 let s = poll(&mut l, 80, 1.0, &idle);
                 assert_eq!(s.replicas, None, "{policy}: {}", s.decision.reason.as_str());

@@ -999,9 +999,12 @@ impl KubeObject {
         let hash = self.status.hash;
         // Unchanged since written: not again (a write that failed leaves the old hash, so the
         // next poll's status goes out even if it is the same).
+        // The routine hash (a clone of the status) only for a status that would go out.
         let changed = self.written.load(std::sync::atomic::Ordering::Relaxed) != hash;
-        let routine = routine_hash(&status);
-        let status = (changed && !status_may_wait(self.routine, routine, poll.now)).then(|| {
+        let routine = changed
+            .then(|| routine_hash(&status))
+            .filter(|r| !status_may_wait(self.routine, *r, poll.now));
+        let status = routine.map(|routine| {
             self.routine = Some((routine, poll.now));
             StatusWrite {
                 status,

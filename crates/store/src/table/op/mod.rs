@@ -86,7 +86,7 @@ use update_time_to_live::UpdateTimeToLive;
 /// A parsed request: one arm per operation, each with its request. `'a` is the request JSON's
 /// lifetime (requests that still hold it, and names taken from it, borrow it).
 enum Operation<'a> {
-    CreateTable(CreateTable<'a>),
+    CreateTable(CreateTable),
     DescribeTable(DescribeTable<'a>),
     ListTables(ListTables<'a>),
     DeleteTable(DeleteTable<'a>),
@@ -124,7 +124,7 @@ impl<'a> Operation<'a> {
             "DescribeTable" => Operation::DescribeTable(DescribeTable::parse(req)?),
             "ListTables" => Operation::ListTables(ListTables::parse(req)?),
             "DeleteTable" => Operation::DeleteTable(DeleteTable::parse(req)?),
-            "UpdateTable" => Operation::UpdateTable(UpdateTable::parse(req)),
+            "UpdateTable" => Operation::UpdateTable(UpdateTable::parse(req)?),
             "TagResource" => Operation::TagResource(TagResource::parse(req)?),
             "UntagResource" => Operation::UntagResource(UntagResource::parse(req)?),
             "ListTagsOfResource" => Operation::ListTagsOfResource(ListTagsOfResource::parse(req)?),

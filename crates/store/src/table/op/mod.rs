@@ -106,9 +106,9 @@ enum Operation<'a> {
     BatchGetItem(BatchGetItem<'a>),
     TransactWriteItems(TransactWriteItems),
     TransactGetItems(TransactGetItems),
-    ExecuteStatement(ExecuteStatement<'a>),
-    BatchExecuteStatement(BatchExecuteStatement<'a>),
-    ExecuteTransaction(ExecuteTransaction<'a>),
+    ExecuteStatement(ExecuteStatement),
+    BatchExecuteStatement(BatchExecuteStatement),
+    ExecuteTransaction(ExecuteTransaction),
     DescribeLimits(DescribeLimits),
     DescribeEndpoints(DescribeEndpoints),
     DescribeContinuousBackups(DescribeContinuousBackups<'a>),
@@ -140,11 +140,11 @@ impl<'a> Operation<'a> {
             "BatchGetItem" => Operation::BatchGetItem(BatchGetItem::parse(req)?),
             "TransactWriteItems" => Operation::TransactWriteItems(TransactWriteItems::parse(req)?),
             "TransactGetItems" => Operation::TransactGetItems(TransactGetItems::parse(req)?),
-            "ExecuteStatement" => Operation::ExecuteStatement(ExecuteStatement::parse(req)),
+            "ExecuteStatement" => Operation::ExecuteStatement(ExecuteStatement::parse(req)?),
             "BatchExecuteStatement" => {
-                Operation::BatchExecuteStatement(BatchExecuteStatement::parse(req))
+                Operation::BatchExecuteStatement(BatchExecuteStatement::parse(req)?)
             }
-            "ExecuteTransaction" => Operation::ExecuteTransaction(ExecuteTransaction::parse(req)),
+            "ExecuteTransaction" => Operation::ExecuteTransaction(ExecuteTransaction::parse(req)?),
             "DescribeLimits" => Operation::DescribeLimits(DescribeLimits::parse()),
             "DescribeEndpoints" => Operation::DescribeEndpoints(DescribeEndpoints::parse()),
             "DescribeContinuousBackups" => {

@@ -6,7 +6,10 @@
 //! `Operation::parse`s the request and `Operation::apply`s it. `parse` makes the checks
 //! DynamoDB makes before it looks at a table (it takes no lock); checks DynamoDB makes only
 //! after finding the table (key against the schema, index names, conditions...) stay in
-//! `apply`, after that look-up, so the same error wins as before.
+//! `apply`, after that look-up, so the same error wins as before. Where a member is read in
+//! `parse` but DynamoDB checks it only after a look-up (UpdateTable's members, a PartiQL
+//! statement after an earlier statement's table), or after CreateTable has taken a table id,
+//! the request keeps the member's own error and `apply` raises it at that point.
 //!
 //! # Layout
 //! - this file: `Operation`, which parses a request by operation name and applies it,
@@ -14,10 +17,9 @@
 //!   share.
 //! - one file per operation, named after it (`put_item.rs` for `PutItem`, …): a struct with
 //!   the typed request, its `parse` from the request JSON, and its `apply`, which runs it in
-//!   the engine and answers with the response JSON and the durability [`Ticket`]. CreateTable,
-//!   UpdateTable, ExecuteStatement, BatchExecuteStatement and ExecuteTransaction still hold
-//!   the request JSON, and their files say why ("typed request: to do"); their `apply` calls
-//!   the engine method that reads it.
+//!   the engine and answers with the response JSON and the durability [`Ticket`]. The typed
+//!   requests of CreateTable and UpdateTable are in `meta.rs` and `admin.rs`, those of the
+//!   PartiQL operations in `partiql/`, where the engine methods their `apply` calls are.
 //! - `write.rs`: the single-item write PutItem, DeleteItem and UpdateItem share.
 //! - `unknown.rs`: the answer to an operation the engine does not implement.
 
@@ -84,7 +86,7 @@ use update_table::UpdateTable;
 use update_time_to_live::UpdateTimeToLive;
 
 /// A parsed request: one arm per operation, each with its request. `'a` is the request JSON's
-/// lifetime (requests that still hold it, and names taken from it, borrow it).
+/// lifetime (names taken from it, and parts a response echoes, borrow it).
 enum Operation<'a> {
     CreateTable(CreateTable),
     DescribeTable(DescribeTable<'a>),

@@ -1,5 +1,6 @@
-//! Table operations: CreateTable and UpdateTable (which still read the request JSON), and
-//! what the table operations in `op/` share (errors, the ARN of a tagging request).
+//! Table operations: CreateTable and UpdateTable (their typed requests are
+//! [`TableDef`](super::meta::TableDef) and [`TableUpdate`]), and what the table operations in
+//! `op/` share (errors, the ARN of a tagging request).
 //!
 //! Tables go CREATING -> ACTIVE, UPDATING -> ACTIVE and DELETING -> gone after the engine's
 //! status delay (zero by default: at once, as DynamoDB Local does; `kedge serve` sets a short
@@ -10,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::engine::Table;
 use super::error::DdbError;
-use super::meta::{TableMeta, attr_defs, parse_index, table_arn};
-use super::req::{opt_str, req_str, table_name, vmsg};
+use super::meta::{Billing, IndexDef, KeySpec, TableMeta, attr_defs, stream_spec, table_arn};
+use super::req::{opt_str, req_str, table_name};
 use super::{TableEngine, Tables};
 use crate::journal::Ticket;
 
@@ -81,10 +82,101 @@ pub(crate) fn in_use(t: &Table) -> Result<(), DdbError> {
     )))
 }
 
+/// An UpdateTable request. Every member is read here, but DynamoDB checks them only once it
+/// has found the table, one after the other and between checks against the table: a
+/// member's own error is kept (`Err`) and [`TableEngine::update_table`] raises it where it
+/// comes in that order.
+pub(crate) struct TableUpdate<'a> {
+    name: &'a str,
+    /// `BillingMode`.
+    billing: Option<Result<Billing, DdbError>>,
+    /// `ProvisionedThroughput`: read and write units (0 for one not given).
+    throughput: Option<(i64, i64)>,
+    /// `AttributeDefinitions`.
+    attr_defs: Option<Result<Vec<KeySpec>, DdbError>>,
+    /// `GlobalSecondaryIndexUpdates`.
+    gsi_updates: Option<Vec<GsiUpdate<'a>>>,
+    /// `StreamSpecification`: whether `StreamEnabled` is true, and the `StreamViewType`.
+    stream: Option<(bool, Option<&'a str>)>,
+    /// `DeletionProtectionEnabled`.
+    deletion_protection: Option<bool>,
+}
+
+/// One entry of UpdateTable's `GlobalSecondaryIndexUpdates`.
+enum GsiUpdate<'a> {
+    Create(Result<IndexDef, DdbError>),
+    /// The index to delete.
+    Delete(Result<&'a str, DdbError>),
+    /// The index to change, and its new read and write units (one not given is kept).
+    Update {
+        name: Result<&'a str, DdbError>,
+        read: Option<i64>,
+        write: Option<i64>,
+    },
+    /// None of Create, Update and Delete.
+    Empty,
+}
+
+impl<'a> TableUpdate<'a> {
+    /// Read an UpdateTable request; only the table name is checked before the table is
+    /// looked up.
+    pub(crate) fn parse(req: &'a Value) -> Result<Self, DdbError> {
+        let name = table_name(req)?;
+        let units = |pt: &Value, field: &str| pt.get(field).and_then(Value::as_i64);
+        let gsi_update = |u: &'a Value| {
+            if let Some(c) = u.get("Create") {
+                GsiUpdate::Create(IndexDef::parse(c, true))
+            } else if let Some(d) = u.get("Delete") {
+                GsiUpdate::Delete(req_str(d, "IndexName"))
+            } else if let Some(up) = u.get("Update") {
+                let pt = up.get("ProvisionedThroughput");
+                GsiUpdate::Update {
+                    name: req_str(up, "IndexName"),
+                    read: pt.and_then(|pt| units(pt, "ReadCapacityUnits")),
+                    write: pt.and_then(|pt| units(pt, "WriteCapacityUnits")),
+                }
+            } else {
+                GsiUpdate::Empty
+            }
+        };
+        Ok(TableUpdate {
+            name,
+            billing: opt_str(req, "BillingMode").map(Billing::parse),
+            throughput: req
+                .get("ProvisionedThroughput")
+                .filter(|v| !v.is_null())
+                .map(|pt| {
+                    (
+                        units(pt, "ReadCapacityUnits").unwrap_or(0),
+                        units(pt, "WriteCapacityUnits").unwrap_or(0),
+                    )
+                }),
+            attr_defs: req
+                .get("AttributeDefinitions")
+                .filter(|v| !v.is_null())
+                .map(|d| attr_defs(Some(d))),
+            gsi_updates: req
+                .get("GlobalSecondaryIndexUpdates")
+                .and_then(|v| v.as_array())
+                .map(|l| l.iter().map(gsi_update).collect()),
+            stream: stream_spec(req),
+            deletion_protection: req
+                .get("DeletionProtectionEnabled")
+                .and_then(|v| v.as_bool()),
+        })
+    }
+}
+
 impl TableEngine {
-    pub(crate) fn create_table(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
+    /// The id and creation time (seconds since the epoch) of a table CreateTable is about to
+    /// create. Every CreateTable that passes the request checks takes an id, even one whose
+    /// request turns out invalid, so later ids depend on it.
+    pub(crate) fn new_table_id(&self) -> (String, f64) {
         let created = self.clock.now().as_millis() as f64 / 1000.0;
-        let meta = TableMeta::from_create(req, self.next_id(), created)?;
+        (self.next_id(), created)
+    }
+
+    pub(crate) fn create_table(&self, meta: TableMeta) -> Result<(Value, Ticket), DdbError> {
         self.journal.check()?;
         let mut g = self.state.write();
         if g.by_name.contains_key(&meta.name) {
@@ -100,7 +192,7 @@ impl TableEngine {
                 &table.meta,
                 view,
                 label.clone(),
-                (created * 1000.0).round() as u64,
+                (table.meta.created * 1000.0).round() as u64,
             );
             records.push(s.meta_record());
             table.stream = Some(s);
@@ -116,8 +208,8 @@ impl TableEngine {
         Ok((json!({ "TableDescription": desc }), ticket))
     }
 
-    pub(crate) fn update_table(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        let name = table_name(req)?;
+    pub(crate) fn update_table(&self, u: TableUpdate) -> Result<(Value, Ticket), DdbError> {
+        let name = u.name;
         self.journal.check()?;
         let mut g = self.state.write();
         let t = g
@@ -133,15 +225,12 @@ impl TableEngine {
             super::engine::IndexPhase,
             Option<super::meta::IndexMeta>,
         )> = Vec::new();
-        if let Some(b) = opt_str(req, "BillingMode") {
-            if b != "PROVISIONED" && b != "PAY_PER_REQUEST" {
-                return Err(vmsg(vec![format!(
-                    "Value '{b}' at 'billingMode' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
-                )]));
-            }
-            if b != meta.billing {
-                meta.billing = b.to_string();
-                if b == "PAY_PER_REQUEST" {
+        let billing_given = u.billing.is_some();
+        if let Some(b) = u.billing {
+            let b = b?;
+            if b.as_str() != meta.billing {
+                meta.billing = b.as_str().to_string();
+                if b == Billing::PayPerRequest {
                     meta.ppr_since = Some(self.clock.now().as_millis() as f64 / 1000.0);
                     meta.rcu = 0;
                     meta.wcu = 0;
@@ -153,26 +242,18 @@ impl TableEngine {
             }
             changed = true;
         }
-        if let Some(pt) = req.get("ProvisionedThroughput").filter(|v| !v.is_null()) {
+        if let Some((r, w)) = u.throughput {
             if meta.billing == "PAY_PER_REQUEST" {
                 return Err(DdbError::validation(
                     "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
                 ));
             }
-            let r = pt
-                .get("ReadCapacityUnits")
-                .and_then(|v| v.as_i64())
-                .unwrap_or(0);
-            let w = pt
-                .get("WriteCapacityUnits")
-                .and_then(|v| v.as_i64())
-                .unwrap_or(0);
             if r < 1 || w < 1 {
                 return Err(DdbError::validation(
                     "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be greater than 0",
                 ));
             }
-            if r == meta.rcu && w == meta.wcu && opt_str(req, "BillingMode").is_none() {
+            if r == meta.rcu && w == meta.wcu && !billing_given {
                 return Err(DdbError::validation(format!(
                     "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnitsForTable: {} Requested ReadCapacityUnitsForTable: {r}. Current WriteCapacityUnitsForTable: {} Requested WriteCapacityUnitsForTable: {w}",
                     meta.rcu, meta.wcu
@@ -186,8 +267,8 @@ impl TableEngine {
                 "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
             ));
         }
-        if let Some(defs) = req.get("AttributeDefinitions").filter(|v| !v.is_null()) {
-            for d in attr_defs(Some(defs))? {
+        if let Some(defs) = u.attr_defs {
+            for d in defs? {
                 match meta.attr_defs.iter().find(|x| x.name == d.name) {
                     Some(x) if x.ty != d.ty => {
                         return Err(DdbError::validation(format!(
@@ -200,83 +281,82 @@ impl TableEngine {
                 }
             }
         }
-        if let Some(updates) = req
-            .get("GlobalSecondaryIndexUpdates")
-            .and_then(|v| v.as_array())
-        {
+        if let Some(updates) = u.gsi_updates {
             let ppr = meta.billing == "PAY_PER_REQUEST";
-            for u in updates {
-                if let Some(c) = u.get("Create") {
-                    let ix = parse_index(c, &meta.attr_defs, true, ppr)?;
-                    if meta.index(&ix.name).is_some() {
-                        return Err(DdbError::validation(format!(
-                            "One or more parameter values were invalid: Index with name {} already exists",
-                            ix.name
-                        )));
-                    }
-                    if meta.indexes.iter().filter(|i| i.global).count() >= 20 {
-                        return Err(DdbError::new(
-                            super::error::ErrorCode::LimitExceeded,
-                            "Subscriber limit exceeded: The number of global secondary indexes exceeds the limit of 20",
+            for update in updates {
+                match update {
+                    GsiUpdate::Create(def) => {
+                        let ix = def?.resolve(&meta.attr_defs, ppr)?;
+                        if meta.index(&ix.name).is_some() {
+                            return Err(DdbError::validation(format!(
+                                "One or more parameter values were invalid: Index with name {} already exists",
+                                ix.name
+                            )));
+                        }
+                        if meta.indexes.iter().filter(|i| i.global).count() >= 20 {
+                            return Err(DdbError::new(
+                                super::error::ErrorCode::LimitExceeded,
+                                "Subscriber limit exceeded: The number of global secondary indexes exceeds the limit of 20",
+                            ));
+                        }
+                        index_changes.push((
+                            ix.name.clone(),
+                            super::engine::IndexPhase::Creating,
+                            None,
                         ));
+                        meta.indexes.push(ix);
                     }
-                    index_changes.push((
-                        ix.name.clone(),
-                        super::engine::IndexPhase::Creating,
-                        None,
-                    ));
-                    meta.indexes.push(ix);
-                } else if let Some(d) = u.get("Delete") {
-                    let n = req_str(d, "IndexName")?;
-                    let before = meta.indexes.len();
-                    if let Some(gone) = meta.indexes.iter().find(|i| i.global && i.name == n) {
+                    GsiUpdate::Delete(n) => {
+                        let n = n?;
+                        let before = meta.indexes.len();
+                        if let Some(gone) = meta.indexes.iter().find(|i| i.global && i.name == n) {
+                            index_changes.push((
+                                n.to_string(),
+                                super::engine::IndexPhase::Deleting,
+                                Some(gone.clone()),
+                            ));
+                        }
+                        meta.indexes.retain(|i| !(i.global && i.name == n));
+                        if meta.indexes.len() == before {
+                            return Err(DdbError::not_found(format!(
+                                "Requested resource not found: Index: {n} not found for table: {name}"
+                            )));
+                        }
+                    }
+                    GsiUpdate::Update {
+                        name: n,
+                        read,
+                        write,
+                    } => {
+                        let n = n?;
+                        let ix = meta
+                            .indexes
+                            .iter_mut()
+                            .find(|i| i.global && i.name == n)
+                            .ok_or_else(|| {
+                                DdbError::not_found(format!(
+                                    "Requested resource not found: Index: {n} not found for table: {name}"
+                                ))
+                            })?;
                         index_changes.push((
                             n.to_string(),
-                            super::engine::IndexPhase::Deleting,
-                            Some(gone.clone()),
+                            super::engine::IndexPhase::Updating,
+                            None,
+                        ));
+                        ix.rcu = read.unwrap_or(ix.rcu);
+                        ix.wcu = write.unwrap_or(ix.wcu);
+                    }
+                    GsiUpdate::Empty => {
+                        return Err(DdbError::validation(
+                            "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Create, Update or Delete must be specified",
                         ));
                     }
-                    meta.indexes.retain(|i| !(i.global && i.name == n));
-                    if meta.indexes.len() == before {
-                        return Err(DdbError::not_found(format!(
-                            "Requested resource not found: Index: {n} not found for table: {name}"
-                        )));
-                    }
-                } else if let Some(up) = u.get("Update") {
-                    let n = req_str(up, "IndexName")?;
-                    let pt = up.get("ProvisionedThroughput");
-                    let ix = meta
-                        .indexes
-                        .iter_mut()
-                        .find(|i| i.global && i.name == n)
-                        .ok_or_else(|| {
-                            DdbError::not_found(format!(
-                                "Requested resource not found: Index: {n} not found for table: {name}"
-                            ))
-                        })?;
-                    index_changes.push((n.to_string(), super::engine::IndexPhase::Updating, None));
-                    if let Some(pt) = pt {
-                        ix.rcu = pt
-                            .get("ReadCapacityUnits")
-                            .and_then(|v| v.as_i64())
-                            .unwrap_or(ix.rcu);
-                        ix.wcu = pt
-                            .get("WriteCapacityUnits")
-                            .and_then(|v| v.as_i64())
-                            .unwrap_or(ix.wcu);
-                    }
-                } else {
-                    return Err(DdbError::validation(
-                        "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Create, Update or Delete must be specified",
-                    ));
                 }
             }
             changed = true;
         }
         let mut stream_change = None;
-        if let Some(s) = req.get("StreamSpecification").filter(|v| !v.is_null()) {
-            let enable = s.get("StreamEnabled").and_then(Value::as_bool) == Some(true);
-            let view = opt_str(s, "StreamViewType");
+        if let Some((enable, view)) = u.stream {
             if !index_changes.is_empty() {
                 return Err(DdbError::validation(
                     "One or more parameter values were invalid: You cannot create or delete index while changing stream status",
@@ -309,10 +389,7 @@ impl TableEngine {
             stream_change = Some(view);
             changed = true;
         }
-        if let Some(p) = req
-            .get("DeletionProtectionEnabled")
-            .and_then(|v| v.as_bool())
-        {
+        if let Some(p) = u.deletion_protection {
             meta.deletion_protection = p;
             changed = true;
         }

@@ -227,66 +227,146 @@ fn spec(defs: &[KeySpec], name: &str) -> Result<KeySpec, DdbError> {
     })
 }
 
-/// Parse one GSI/LSI definition.
-pub fn parse_index(
-    v: &Value,
-    defs: &[KeySpec],
-    global: bool,
-    pay_per_request: bool,
-) -> Result<IndexMeta, DdbError> {
-    let name = req_str(v, "IndexName")?.to_string();
-    validate_table_name(&name, "indexName")?;
-    let (h, r) = key_schema(v.get("KeySchema"), "keySchema")?;
-    let (projection, non_key) = projection(v.get("Projection"))?;
-    let (rcu, wcu) = if global {
-        match throughput(v.get("ProvisionedThroughput"))? {
-            Some(t) if !pay_per_request => t,
-            None if pay_per_request => (0, 0),
-            Some(_) => {
-                return Err(DdbError::validation(
-                    "One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: ".to_string() + &name + " when BillingMode is PAY_PER_REQUEST",
-                ));
-            }
-            None => {
-                return Err(DdbError::validation(format!(
-                    "One or more parameter values were invalid: ProvisionedThroughput must be specified for index: {name}"
-                )));
-            }
-        }
-    } else {
-        (0, 0)
-    };
-    Ok(IndexMeta {
-        hash: spec(defs, &h)?,
-        range: r.map(|r| spec(defs, &r)).transpose()?,
-        name,
-        projection,
-        non_key,
-        rcu,
-        wcu,
-        global,
-    })
+/// `BillingMode`: how a table's throughput is paid for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Billing {
+    Provisioned,
+    PayPerRequest,
 }
 
-impl TableMeta {
-    /// Build and validate a table from a CreateTable request.
-    pub fn from_create(req: &Value, id: String, created: f64) -> Result<TableMeta, DdbError> {
+impl Billing {
+    /// A `BillingMode` member, or DynamoDB's message for a value it does not know.
+    pub fn parse(b: &str) -> Result<Billing, DdbError> {
+        match b {
+            "PROVISIONED" => Ok(Billing::Provisioned),
+            "PAY_PER_REQUEST" => Ok(Billing::PayPerRequest),
+            other => Err(vmsg(vec![format!(
+                "Value '{other}' at 'billingMode' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
+            )])),
+        }
+    }
+
+    /// The wire name, as [`TableMeta::billing`] keeps it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Billing::Provisioned => "PROVISIONED",
+            Billing::PayPerRequest => "PAY_PER_REQUEST",
+        }
+    }
+}
+
+/// A `StreamSpecification` of CreateTable or UpdateTable: whether `StreamEnabled` is true,
+/// and the `StreamViewType`. `None` when the member is absent (or null).
+pub fn stream_spec(req: &Value) -> Option<(bool, Option<&str>)> {
+    let s = req.get("StreamSpecification").filter(|s| !s.is_null())?;
+    let enabled = s.get("StreamEnabled").and_then(Value::as_bool) == Some(true);
+    Some((enabled, opt_str(s, "StreamViewType")))
+}
+
+/// A GSI or LSI definition as sent, checked on its own; [`IndexDef::resolve`] checks it
+/// against the table's attribute definitions and billing mode.
+#[derive(Debug)]
+pub struct IndexDef {
+    name: String,
+    hash: String,
+    range: Option<String>,
+    projection: String,
+    non_key: Vec<String>,
+    /// A GSI's `ProvisionedThroughput` (an LSI's is not read).
+    throughput: Option<(i64, i64)>,
+    global: bool,
+}
+
+impl IndexDef {
+    /// Read one GSI/LSI definition: its name, key schema, projection and (for a GSI)
+    /// throughput.
+    pub fn parse(v: &Value, global: bool) -> Result<IndexDef, DdbError> {
+        let name = req_str(v, "IndexName")?.to_string();
+        validate_table_name(&name, "indexName")?;
+        let (hash, range) = key_schema(v.get("KeySchema"), "keySchema")?;
+        let (projection, non_key) = projection(v.get("Projection"))?;
+        let throughput = if global {
+            throughput(v.get("ProvisionedThroughput"))?
+        } else {
+            None
+        };
+        Ok(IndexDef {
+            name,
+            hash,
+            range,
+            projection,
+            non_key,
+            throughput,
+            global,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The index, its throughput checked against the table's billing mode and its key
+    /// attributes looked up in `defs`.
+    pub fn resolve(self, defs: &[KeySpec], pay_per_request: bool) -> Result<IndexMeta, DdbError> {
+        let name = self.name;
+        let (rcu, wcu) = if self.global {
+            match self.throughput {
+                Some(t) if !pay_per_request => t,
+                None if pay_per_request => (0, 0),
+                Some(_) => {
+                    return Err(DdbError::validation(
+                        "One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: ".to_string() + &name + " when BillingMode is PAY_PER_REQUEST",
+                    ));
+                }
+                None => {
+                    return Err(DdbError::validation(format!(
+                        "One or more parameter values were invalid: ProvisionedThroughput must be specified for index: {name}"
+                    )));
+                }
+            }
+        } else {
+            (0, 0)
+        };
+        Ok(IndexMeta {
+            hash: spec(defs, &self.hash)?,
+            range: self.range.map(|r| spec(defs, &r)).transpose()?,
+            name,
+            projection: self.projection,
+            non_key: self.non_key,
+            rcu,
+            wcu,
+            global: self.global,
+        })
+    }
+}
+
+/// A CreateTable request, validated as DynamoDB validates it: the new table's definition,
+/// without the id and creation time [`TableMeta::new`] adds.
+#[derive(Debug)]
+pub struct TableDef {
+    name: String,
+    attr_defs: Vec<KeySpec>,
+    hash: KeySpec,
+    range: Option<KeySpec>,
+    billing: Billing,
+    rcu: i64,
+    wcu: i64,
+    indexes: Vec<IndexMeta>,
+    tags: BTreeMap<String, String>,
+    /// The stream view type when the table is created with a stream.
+    stream: Option<String>,
+    deletion_protection: bool,
+}
+
+impl TableDef {
+    /// Read and validate a CreateTable request.
+    pub fn parse(req: &Value) -> Result<TableDef, DdbError> {
         let name = req_str(req, "TableName")?.to_string();
         validate_table_name(&name, "tableName")?;
         let defs = attr_defs(req.get("AttributeDefinitions"))?;
         let (h, r) = key_schema(req.get("KeySchema"), "keySchema")?;
-        let billing = opt_str(req, "BillingMode")
-            .unwrap_or("PROVISIONED")
-            .to_string();
-        let ppr = match billing.as_str() {
-            "PROVISIONED" => false,
-            "PAY_PER_REQUEST" => true,
-            other => {
-                return Err(DdbError::validation(format!(
-                    "1 validation error detected: Value '{other}' at 'billingMode' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
-                )));
-            }
-        };
+        let billing = Billing::parse(opt_str(req, "BillingMode").unwrap_or("PROVISIONED"))?;
+        let ppr = billing == Billing::PayPerRequest;
         let tp = throughput(req.get("ProvisionedThroughput"))?;
         let (rcu, wcu) = match (ppr, tp) {
             (false, Some(t)) => t,
@@ -317,7 +397,7 @@ impl TableMeta {
                 ));
             }
             for i in g {
-                indexes.push(parse_index(i, &defs, true, ppr)?);
+                indexes.push(IndexDef::parse(i, true)?.resolve(&defs, ppr)?);
             }
         }
         if let Some(l) = req.get("LocalSecondaryIndexes").and_then(|v| v.as_array()) {
@@ -337,7 +417,7 @@ impl TableMeta {
                 ));
             }
             for i in l {
-                let idx = parse_index(i, &defs, false, ppr)?;
+                let idx = IndexDef::parse(i, false)?.resolve(&defs, ppr)?;
                 if idx.hash != hash {
                     return Err(DdbError::validation(format!(
                         "One or more parameter values were invalid: Index KeySchema does not have the same leading hash key as table KeySchema for index: {}. index hash key: {}, table hash key: {}",
@@ -379,51 +459,65 @@ impl TableMeta {
         if let Some(t) = req.get("Tags") {
             tags = parse_tags(t)?;
         }
-        let stream = match req.get("StreamSpecification").filter(|s| !s.is_null()) {
-            None => None,
-            Some(s) => {
-                let enabled = s.get("StreamEnabled").and_then(Value::as_bool) == Some(true);
-                match (enabled, opt_str(s, "StreamViewType")) {
-                    (true, Some(view)) => Some(view.to_string()),
-                    (true, None) => {
-                        return Err(DdbError::validation(
-                            "One or more parameter values were invalid: Table is being created with a stream enabled, UpdateViewType is required",
-                        ));
-                    }
-                    (false, Some(_)) => {
-                        return Err(DdbError::validation(
-                            "One or more parameter values were invalid: Table is being created with a stream disabled, UpdateViewType should not be specified",
-                        ));
-                    }
-                    (false, None) => None,
-                }
+        let stream = match stream_spec(req) {
+            None | Some((false, None)) => None,
+            Some((true, Some(view))) => Some(view.to_string()),
+            Some((true, None)) => {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: Table is being created with a stream enabled, UpdateViewType is required",
+                ));
+            }
+            Some((false, Some(_))) => {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: Table is being created with a stream disabled, UpdateViewType should not be specified",
+                ));
             }
         };
-        // The stream is created with the table; its label is the table's creation time.
-        let stream_label = stream
-            .as_ref()
-            .map(|_| crate::civil::iso8601_millis((created * 1000.0).round() as u64));
-        Ok(TableMeta {
+        Ok(TableDef {
             name,
-            id,
             attr_defs: defs,
             hash,
             range,
             billing,
             rcu,
             wcu,
-            created,
             indexes,
             tags,
-            ttl: None,
+            stream,
             deletion_protection: req
                 .get("DeletionProtectionEnabled")
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false),
-            stream,
+        })
+    }
+}
+
+impl TableMeta {
+    /// The table `def` defines, with its id and creation time (seconds since the epoch).
+    pub fn new(def: TableDef, id: String, created: f64) -> TableMeta {
+        // The stream is created with the table; its label is the table's creation time.
+        let stream_label = def
+            .stream
+            .as_ref()
+            .map(|_| crate::civil::iso8601_millis((created * 1000.0).round() as u64));
+        TableMeta {
+            name: def.name,
+            id,
+            attr_defs: def.attr_defs,
+            hash: def.hash,
+            range: def.range,
+            billing: def.billing.as_str().to_string(),
+            rcu: def.rcu,
+            wcu: def.wcu,
+            created,
+            indexes: def.indexes,
+            tags: def.tags,
+            ttl: None,
+            deletion_protection: def.deletion_protection,
+            stream: def.stream,
             stream_label,
             ppr_since: None,
-        })
+        }
     }
 
     /// The ARN of the table's latest stream, if it ever had one.

@@ -1303,9 +1303,9 @@ fn implied_key_conds(
 impl TableEngine {
     /// A PartiQL SELECT as DynamoDB runs it: a Query when the WHERE clause fixes the
     /// partition key of the table (or of the index it names), else a Scan; the whole WHERE
-    /// clause filters either way. `req` supplies `ReturnConsumedCapacity`. Answers Query's
-    /// and Scan's response.
-    pub(crate) fn select(&self, req: &Value, r: StatementRead) -> Result<Value, DdbError> {
+    /// clause filters either way. `capacity` is the request's `ReturnConsumedCapacity`.
+    /// Answers Query's and Scan's response.
+    pub(crate) fn select(&self, capacity: Capacity, r: StatementRead) -> Result<Value, DdbError> {
         let key_conds = {
             let g = self.state.read();
             let t = g.get(&r.table)?;
@@ -1357,7 +1357,7 @@ impl TableEngine {
             select: None,
             consistent: r.consistent,
             segment: None,
-            capacity: Capacity::parse(req),
+            capacity,
             // Its filter is the WHERE clause, which may name key attributes.
             query_filter: false,
         };

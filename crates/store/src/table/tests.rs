@@ -94,6 +94,39 @@ fn table_lifecycle_and_list_pagination() {
 }
 
 #[test]
+fn an_invalid_create_table_still_takes_a_table_id() {
+    let (e, _) = engine();
+    // The id's third and fourth groups carry the engine's table counter.
+    let counter = |name: &str| {
+        let d = ok(&e, "DescribeTable", json!({ "TableName": name }));
+        let id = d["Table"]["TableId"].as_str().unwrap().to_string();
+        let g: Vec<&str> = id.split('-').collect();
+        (u64::from_str_radix(&g[2][1..], 16).unwrap() << 12)
+            | u64::from_str_radix(&g[3][1..], 16).unwrap()
+    };
+    create(&e, "t-a", false);
+    // Refused by the table checks (the key attribute is not defined): takes an id.
+    let bad = err(
+        &e,
+        "CreateTable",
+        json!({
+            "TableName": "t-x",
+            "AttributeDefinitions": [{"AttributeName": "other", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST"
+        }),
+    );
+    assert!(
+        bad.message
+            .contains("Some index key attributes are not defined")
+    );
+    // Refused by the member checks (no key schema): does not.
+    err(&e, "CreateTable", json!({ "TableName": "t-y" }));
+    create(&e, "t-b", false);
+    assert_eq!((counter("t-a"), counter("t-b")), (0, 2));
+}
+
+#[test]
 fn conditional_put_update_delete_with_return_values() {
     let (e, _) = engine();
     create(&e, "items", false);

@@ -1,25 +1,36 @@
 //! `BatchExecuteStatement`: run PartiQL statements, each on its own.
 //!
-//! Still reads the wire JSON: the struct holds the validated request and `apply` calls
-//! `TableEngine::batch_execute_statement` (partiql/). Parsing the statements could move to `parse`;
-//! planning them looks up their tables' key schemas, so it stays in `apply`, where a missing
-//! table is reported in the same order as now. Typed request: to do.
+//! `parse` parses every statement and binds its parameters. A statement that fails does so
+//! in its own entry of the answer, and a bad `ConsistentRead` fails the batch only once its
+//! SELECT is planned, so both are kept with the statement. Planning needs the tables' key
+//! schemas, so `apply` does it (`TableEngine::batch_execute_statement`, partiql/).
 
 use serde_json::Value;
 
+use super::super::items::Capacity;
+use super::super::partiql::BatchStatement;
+use super::super::req::not_null;
 use super::super::{DdbError, TableEngine};
 use crate::journal::Ticket;
 
-pub(super) struct BatchExecuteStatement<'a> {
-    req: &'a Value,
+pub(super) struct BatchExecuteStatement {
+    statements: Vec<BatchStatement>,
+    capacity: Capacity,
 }
 
-impl<'a> BatchExecuteStatement<'a> {
-    pub(super) fn parse(req: &'a Value) -> Self {
-        BatchExecuteStatement { req }
+impl BatchExecuteStatement {
+    pub(super) fn parse(req: &Value) -> Result<Self, DdbError> {
+        let list = req
+            .get("Statements")
+            .and_then(Value::as_array)
+            .ok_or_else(|| not_null("Statements"))?;
+        Ok(BatchExecuteStatement {
+            statements: list.iter().map(BatchStatement::parse).collect(),
+            capacity: Capacity::parse(req),
+        })
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        engine.batch_execute_statement(self.req)
+        engine.batch_execute_statement(self.statements, self.capacity)
     }
 }

@@ -1,26 +1,29 @@
 //! `CreateTable`: create a table (its indexes, stream and throughput).
 //!
-//! Still reads the wire JSON: the struct holds the validated request and `apply` calls
-//! `TableEngine::create_table` (admin.rs), which reads it into a `TableMeta` with
-//! `TableMeta::from_create`. That needs the engine's next table id (taken even when the
-//! request turns out invalid, so later ids depend on it) and its clock, so it is not done in
-//! `parse`. Typed request: to do.
+//! `parse` reads and validates the whole request into a [`TableDef`]. An invalid request
+//! still takes a table id from the engine (later ids depend on it), so its error is kept and
+//! raised in `apply`, once the id and the creation time are taken.
 
 use serde_json::Value;
 
+use super::super::meta::{TableDef, TableMeta};
 use super::super::{DdbError, TableEngine};
 use crate::journal::Ticket;
 
-pub(super) struct CreateTable<'a> {
-    req: &'a Value,
+pub(super) struct CreateTable {
+    /// The new table, or why the request is invalid.
+    def: Result<TableDef, DdbError>,
 }
 
-impl<'a> CreateTable<'a> {
-    pub(super) fn parse(req: &'a Value) -> Self {
-        CreateTable { req }
+impl CreateTable {
+    pub(super) fn parse(req: &Value) -> Self {
+        CreateTable {
+            def: TableDef::parse(req),
+        }
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        engine.create_table(self.req)
+        let (id, created) = engine.new_table_id();
+        engine.create_table(TableMeta::new(self.def?, id, created))
     }
 }

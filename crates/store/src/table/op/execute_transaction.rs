@@ -1,25 +1,41 @@
 //! `ExecuteTransaction`: run PartiQL statements as one transaction.
 //!
-//! Still reads the wire JSON: the struct holds the validated request and `apply` calls
-//! `TableEngine::execute_transaction` (partiql/). Parsing the statements could move to `parse`;
-//! planning them looks up their tables' key schemas, so it stays in `apply`, where a missing
-//! table is reported in the same order as now. Typed request: to do.
+//! `parse` parses every statement and binds its parameters. The statements are planned in
+//! order against their tables' key schemas in `apply` (`TableEngine::execute_transaction`,
+//! partiql/), and an earlier statement's missing table wins over a later statement's own
+//! error, so each statement's parse error is kept and raised in its turn.
 
 use serde_json::Value;
 
+use super::super::items::wants_metrics;
+use super::super::partiql::PartiqlStatement;
+use super::super::req::not_null;
 use super::super::{DdbError, TableEngine};
 use crate::journal::Ticket;
 
-pub(super) struct ExecuteTransaction<'a> {
-    req: &'a Value,
+pub(super) struct ExecuteTransaction {
+    /// Each statement, or its own error.
+    statements: Vec<Result<PartiqlStatement, DdbError>>,
+    /// `ReturnItemCollectionMetrics` is `SIZE`.
+    metrics: bool,
 }
 
-impl<'a> ExecuteTransaction<'a> {
-    pub(super) fn parse(req: &'a Value) -> Self {
-        ExecuteTransaction { req }
+impl ExecuteTransaction {
+    pub(super) fn parse(req: &Value) -> Result<Self, DdbError> {
+        let list = req
+            .get("TransactStatements")
+            .and_then(Value::as_array)
+            .ok_or_else(|| not_null("TransactStatements"))?;
+        Ok(ExecuteTransaction {
+            statements: list
+                .iter()
+                .map(|s| PartiqlStatement::parse(s, true))
+                .collect(),
+            metrics: wants_metrics(req),
+        })
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        engine.execute_transaction(self.req)
+        engine.execute_transaction(self.statements, self.metrics)
     }
 }

@@ -6,7 +6,10 @@
 //! `Operation::parse`s the request and `Operation::apply`s it. `parse` makes the checks
 //! DynamoDB makes before it looks at a table (it takes no lock); checks DynamoDB makes only
 //! after finding the table (key against the schema, index names, conditions...) stay in
-//! `apply`, after that look-up, so the same error wins as before.
+//! `apply`, after that look-up, so the same error wins as before. Where a member is read in
+//! `parse` but DynamoDB checks it only after a look-up (UpdateTable's members, a PartiQL
+//! statement after an earlier statement's table), or after CreateTable has taken a table id,
+//! the request keeps the member's own error and `apply` raises it at that point.
 //!
 //! # Layout
 //! - this file: `Operation`, which parses a request by operation name and applies it,
@@ -14,10 +17,9 @@
 //!   share.
 //! - one file per operation, named after it (`put_item.rs` for `PutItem`, …): a struct with
 //!   the typed request, its `parse` from the request JSON, and its `apply`, which runs it in
-//!   the engine and answers with the response JSON and the durability [`Ticket`]. CreateTable,
-//!   UpdateTable, ExecuteStatement, BatchExecuteStatement and ExecuteTransaction still hold
-//!   the request JSON, and their files say why ("typed request: to do"); their `apply` calls
-//!   the engine method that reads it.
+//!   the engine and answers with the response JSON and the durability [`Ticket`]. The typed
+//!   requests of CreateTable and UpdateTable are in `meta.rs` and `admin.rs`, those of the
+//!   PartiQL operations in `partiql/`, where the engine methods their `apply` calls are.
 //! - `write.rs`: the single-item write PutItem, DeleteItem and UpdateItem share.
 //! - `unknown.rs`: the answer to an operation the engine does not implement.
 
@@ -84,9 +86,9 @@ use update_table::UpdateTable;
 use update_time_to_live::UpdateTimeToLive;
 
 /// A parsed request: one arm per operation, each with its request. `'a` is the request JSON's
-/// lifetime (requests that still hold it, and names taken from it, borrow it).
+/// lifetime (names taken from it, and parts a response echoes, borrow it).
 enum Operation<'a> {
-    CreateTable(CreateTable<'a>),
+    CreateTable(CreateTable),
     DescribeTable(DescribeTable<'a>),
     ListTables(ListTables<'a>),
     DeleteTable(DeleteTable<'a>),
@@ -106,9 +108,9 @@ enum Operation<'a> {
     BatchGetItem(BatchGetItem<'a>),
     TransactWriteItems(TransactWriteItems),
     TransactGetItems(TransactGetItems),
-    ExecuteStatement(ExecuteStatement<'a>),
-    BatchExecuteStatement(BatchExecuteStatement<'a>),
-    ExecuteTransaction(ExecuteTransaction<'a>),
+    ExecuteStatement(ExecuteStatement),
+    BatchExecuteStatement(BatchExecuteStatement),
+    ExecuteTransaction(ExecuteTransaction),
     DescribeLimits(DescribeLimits),
     DescribeEndpoints(DescribeEndpoints),
     DescribeContinuousBackups(DescribeContinuousBackups<'a>),
@@ -124,7 +126,7 @@ impl<'a> Operation<'a> {
             "DescribeTable" => Operation::DescribeTable(DescribeTable::parse(req)?),
             "ListTables" => Operation::ListTables(ListTables::parse(req)?),
             "DeleteTable" => Operation::DeleteTable(DeleteTable::parse(req)?),
-            "UpdateTable" => Operation::UpdateTable(UpdateTable::parse(req)),
+            "UpdateTable" => Operation::UpdateTable(UpdateTable::parse(req)?),
             "TagResource" => Operation::TagResource(TagResource::parse(req)?),
             "UntagResource" => Operation::UntagResource(UntagResource::parse(req)?),
             "ListTagsOfResource" => Operation::ListTagsOfResource(ListTagsOfResource::parse(req)?),
@@ -140,11 +142,11 @@ impl<'a> Operation<'a> {
             "BatchGetItem" => Operation::BatchGetItem(BatchGetItem::parse(req)?),
             "TransactWriteItems" => Operation::TransactWriteItems(TransactWriteItems::parse(req)?),
             "TransactGetItems" => Operation::TransactGetItems(TransactGetItems::parse(req)?),
-            "ExecuteStatement" => Operation::ExecuteStatement(ExecuteStatement::parse(req)),
+            "ExecuteStatement" => Operation::ExecuteStatement(ExecuteStatement::parse(req)?),
             "BatchExecuteStatement" => {
-                Operation::BatchExecuteStatement(BatchExecuteStatement::parse(req))
+                Operation::BatchExecuteStatement(BatchExecuteStatement::parse(req)?)
             }
-            "ExecuteTransaction" => Operation::ExecuteTransaction(ExecuteTransaction::parse(req)),
+            "ExecuteTransaction" => Operation::ExecuteTransaction(ExecuteTransaction::parse(req)?),
             "DescribeLimits" => Operation::DescribeLimits(DescribeLimits::parse()),
             "DescribeEndpoints" => Operation::DescribeEndpoints(DescribeEndpoints::parse()),
             "DescribeContinuousBackups" => {

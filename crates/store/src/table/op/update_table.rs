@@ -1,24 +1,28 @@
 //! `UpdateTable`: change a table's throughput, indexes, stream or settings.
 //!
-//! Still reads the wire JSON: the struct holds the validated request and `apply` calls
-//! `TableEngine::update_table` (admin.rs), which reads it member by member, interleaved with
-//! checks against the table. Typed request: to do.
+//! `parse` reads every member into a [`TableUpdate`] and checks the table name. DynamoDB
+//! checks the other members only after finding the table, one after the other and between
+//! checks against it, so their own errors are kept in the request and
+//! `TableEngine::update_table` (admin.rs) raises each where it comes in that order.
 
 use serde_json::Value;
 
+use super::super::admin::TableUpdate;
 use super::super::{DdbError, TableEngine};
 use crate::journal::Ticket;
 
 pub(super) struct UpdateTable<'a> {
-    req: &'a Value,
+    update: TableUpdate<'a>,
 }
 
 impl<'a> UpdateTable<'a> {
-    pub(super) fn parse(req: &'a Value) -> Self {
-        UpdateTable { req }
+    pub(super) fn parse(req: &'a Value) -> Result<Self, DdbError> {
+        Ok(UpdateTable {
+            update: TableUpdate::parse(req)?,
+        })
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        engine.update_table(self.req)
+        engine.update_table(self.update)
     }
 }

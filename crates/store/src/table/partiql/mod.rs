@@ -12,10 +12,17 @@
 //! statement on its own; transactions go through TransactWriteItems' and TransactGetItems'
 //! code.
 //!
+//! The operations' requests are parsed before any table is looked up: each statement into a
+//! [`PartiqlStatement`] (the text parsed and bound to its parameters). Planning one needs its
+//! table's key schema, so it is left to the engine, which raises errors in DynamoDB's order:
+//! where a statement's own error would come after an earlier statement's missing table, the
+//! request keeps it and the engine raises it in its turn.
+//!
 //! # Layout
 //! - [`lex`]: the tokens of a statement.
 //! - [`parse`]: the recursive-descent parser and binder.
-//! - this file: planning a statement against its table, and the three operations.
+//! - this file: the statements of a request, planning a statement against its table, and the
+//!   three operations.
 
 pub mod lex;
 pub mod parse;
@@ -30,8 +37,7 @@ use super::error::{DdbError, ErrorCode};
 use super::expr::eval::{check_overlap, update_paths};
 use super::expr::{Cond, Ctx, Path, PathElem};
 use super::items::{
-    Action, Capacity, KeyRead, Projection, ReturnValues, WriteReq, read_units, wants_metrics,
-    write_units,
+    Action, Capacity, KeyRead, Projection, ReturnValues, WriteReq, read_units, write_units,
 };
 use super::meta::KeySpec;
 use super::query::{StatementRead, attr_cmp, conjuncts};
@@ -45,6 +51,74 @@ pub(crate) fn malformed(detail: &str) -> DdbError {
     DdbError::validation(format!(
         "Statement wasn't well formed, can't be processed: {detail}"
     ))
+}
+
+/// One statement of a request (`Statement`, `Parameters`,
+/// `ReturnValuesOnConditionCheckFailure`), parsed and bound to its parameters, to be planned
+/// against its table.
+pub(crate) struct PartiqlStatement {
+    parsed: Parsed,
+    /// `ReturnValuesOnConditionCheckFailure` is `ALL_OLD`.
+    rv_on_fail: bool,
+}
+
+impl PartiqlStatement {
+    /// Read one statement of a request; `EXISTS` only `in_transaction`.
+    pub(crate) fn parse(req: &Value, in_transaction: bool) -> Result<Self, DdbError> {
+        let statement = req_str(req, "Statement")?;
+        let params = parameters(req)?;
+        let parsed = parse::parse(statement, &params)?;
+        if !in_transaction && matches!(parsed.stmt, Statement::Exists(_)) {
+            return Err(DdbError::validation(
+                "The EXISTS function can only be used in transactions (ExecuteTransaction)",
+            ));
+        }
+        let rv_on_fail = opt_str(req, "ReturnValuesOnConditionCheckFailure") == Some("ALL_OLD");
+        Ok(PartiqlStatement { parsed, rv_on_fail })
+    }
+
+    /// A SELECT (planned without looking at its table).
+    pub(crate) fn is_select(&self) -> bool {
+        self.parsed.stmt.is_read()
+    }
+}
+
+/// ExecuteStatement's paging of a SELECT: `Limit`, `ConsistentRead`, and the page
+/// `NextToken` continues from.
+#[derive(Default)]
+pub(crate) struct Page {
+    limit: Option<usize>,
+    consistent: bool,
+    esk: Option<Item>,
+}
+
+impl Page {
+    /// Read a SELECT's paging members (other statements do not read them).
+    pub(crate) fn parse(req: &Value) -> Result<Page, DdbError> {
+        Ok(Page {
+            limit: opt_i64(req, "Limit")?.map(|l| l.max(1) as usize),
+            consistent: opt_bool(req, "ConsistentRead")?.unwrap_or(false),
+            esk: opt_str(req, "NextToken").map(decode_token).transpose()?,
+        })
+    }
+}
+
+/// One statement of a BatchExecuteStatement. Each statement fails on its own, in its entry of
+/// the answer, so its own error is kept until then.
+pub(crate) struct BatchStatement {
+    statement: Result<PartiqlStatement, DdbError>,
+    /// `ConsistentRead`: read for a SELECT once it is planned, when a bad one fails the
+    /// whole batch.
+    consistent: Result<bool, DdbError>,
+}
+
+impl BatchStatement {
+    pub(crate) fn parse(req: &Value) -> BatchStatement {
+        BatchStatement {
+            statement: PartiqlStatement::parse(req, false),
+            consistent: opt_bool(req, "ConsistentRead").map(|c| c.unwrap_or(false)),
+        }
+    }
 }
 
 /// What a statement does, as the engine's own requests.
@@ -134,8 +208,12 @@ impl TableEngine {
         Ok((t.meta.hash.clone(), t.meta.range.clone()))
     }
 
-    fn plan(&self, parsed: Parsed, rv_on_fail: bool) -> Result<Plan, DdbError> {
-        let Parsed { stmt, mut ctx } = parsed;
+    /// What `statement` does, against its table's keys.
+    fn plan(&self, statement: PartiqlStatement) -> Result<Plan, DdbError> {
+        let PartiqlStatement {
+            parsed: Parsed { stmt, mut ctx },
+            rv_on_fail,
+        } = statement;
         let w = match stmt {
             Statement::Select(s) => {
                 return Ok(Plan::Read(StatementRead {
@@ -218,30 +296,21 @@ impl TableEngine {
         Ok(Plan::Write(WriteReq { rv_on_fail, ..w }))
     }
 
-    /// Parse and plan one statement of a request (`Statement`, `Parameters`,
-    /// `ReturnValuesOnConditionCheckFailure`); `EXISTS` only `in_transaction`.
-    fn plan_request(&self, req: &Value, in_transaction: bool) -> Result<Plan, DdbError> {
-        let statement = req_str(req, "Statement")?;
-        let params = parameters(req)?;
-        let parsed = parse::parse(statement, &params)?;
-        if !in_transaction && matches!(parsed.stmt, Statement::Exists(_)) {
-            return Err(DdbError::validation(
-                "The EXISTS function can only be used in transactions (ExecuteTransaction)",
-            ));
-        }
-        let rv_on_fail = opt_str(req, "ReturnValuesOnConditionCheckFailure") == Some("ALL_OLD");
-        self.plan(parsed, rv_on_fail)
-    }
-
-    pub(crate) fn execute_statement(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        let plan = self.plan_request(req, false)?;
-        let token = opt_str(req, "NextToken");
-        match plan {
+    /// ExecuteStatement: `page` is a SELECT's paging; `token`, whether a `NextToken` was
+    /// sent, which any other statement refuses once planned.
+    pub(crate) fn execute_statement(
+        &self,
+        statement: PartiqlStatement,
+        page: Page,
+        token: bool,
+        capacity: Capacity,
+    ) -> Result<(Value, Ticket), DdbError> {
+        match self.plan(statement)? {
             Plan::Read(mut r) => {
-                r.limit = opt_i64(req, "Limit")?.map(|l| l.max(1) as usize);
-                r.consistent = opt_bool(req, "ConsistentRead")?.unwrap_or(false);
-                r.esk = token.map(decode_token).transpose()?;
-                let page = self.select(req, r)?;
+                r.limit = page.limit;
+                r.consistent = page.consistent;
+                r.esk = page.esk;
+                let page = self.select(capacity, r)?;
                 let mut out = Map::new();
                 out.insert(
                     "Items".into(),
@@ -257,13 +326,13 @@ impl TableEngine {
                 Ok(super::ready(Value::Object(out)))
             }
             Plan::Write(w) => {
-                if token.is_some() {
+                if token {
                     return Err(DdbError::validation(
                         "NextToken is only valid for SELECT statements",
                     ));
                 }
                 let (applied, ticket) = self.apply_one(&w, false)?;
-                let mut out = applied.response(Capacity::parse(req), &w);
+                let mut out = applied.response(capacity, &w);
                 if let Some(a) = out.remove("Attributes") {
                     out.insert("Items".into(), json!([a]));
                 }
@@ -293,27 +362,27 @@ impl TableEngine {
         })
     }
 
-    pub(crate) fn batch_execute_statement(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        let list = req
-            .get("Statements")
-            .and_then(Value::as_array)
-            .ok_or_else(|| super::req::not_null("Statements"))?;
+    pub(crate) fn batch_execute_statement(
+        &self,
+        statements: Vec<BatchStatement>,
+        capacity: Capacity,
+    ) -> Result<(Value, Ticket), DdbError> {
         enum Entry {
             Failed(DdbError),
             Read(Box<KeyRead>, bool),
             Write(usize),
         }
-        let mut entries = Vec::with_capacity(list.len());
+        let mut entries = Vec::with_capacity(statements.len());
         let mut writes = Vec::new();
         let mut targets: Vec<(String, Item)> = Vec::new();
-        for s in list {
-            let entry = match self.plan_request(s, false) {
+        for s in statements {
+            let entry = match s.statement.and_then(|st| self.plan(st)) {
                 Err(e) => Entry::Failed(e),
                 Ok(Plan::Read(r)) => match self.key_read(r, "BatchExecuteStatement") {
                     Err(e) => Entry::Failed(e),
                     Ok(k) => {
                         targets.push((k.table.clone(), k.key.clone()));
-                        Entry::Read(Box::new(k), opt_bool(s, "ConsistentRead")?.unwrap_or(false))
+                        Entry::Read(Box::new(k), s.consistent?)
                     }
                 },
                 Ok(Plan::Write(w)) => {
@@ -406,20 +475,22 @@ impl TableEngine {
         }
         drop(g);
         let mut out = json!({ "Responses": responses });
-        if let Some(c) = super::items::batch_consumed(Capacity::parse(req), &units) {
+        if let Some(c) = super::items::batch_consumed(capacity, &units) {
             out["ConsumedCapacity"] = c;
         }
         Ok((out, ticket))
     }
 
-    pub(crate) fn execute_transaction(&self, req: &Value) -> Result<(Value, Ticket), DdbError> {
-        let list = req
-            .get("TransactStatements")
-            .and_then(Value::as_array)
-            .ok_or_else(|| super::req::not_null("TransactStatements"))?;
+    /// ExecuteTransaction: a statement's own error (`Err`) is raised in its turn, after an
+    /// earlier statement's; `metrics`: `ReturnItemCollectionMetrics` is `SIZE`.
+    pub(crate) fn execute_transaction(
+        &self,
+        statements: Vec<Result<PartiqlStatement, DdbError>>,
+        metrics: bool,
+    ) -> Result<(Value, Ticket), DdbError> {
         let mut reads = Vec::new();
         let mut writes = Vec::new();
-        for (i, s) in list.iter().enumerate() {
+        for (i, s) in statements.into_iter().enumerate() {
             let in_statement = |mut e: DdbError| {
                 if e.code == ErrorCode::Validation && !e.message.starts_with("Statement wasn't") {
                     e.message = format!(
@@ -429,7 +500,7 @@ impl TableEngine {
                 }
                 e
             };
-            match self.plan_request(s, true)? {
+            match self.plan(s?)? {
                 Plan::Read(r) => {
                     if r.index.is_some() {
                         return Err(in_statement(DdbError::validation(
@@ -459,7 +530,7 @@ impl TableEngine {
         if writes.is_empty() {
             return self.transact_reads(&reads).map(super::ready);
         }
-        self.transact_writes(wants_metrics(req), &writes)
+        self.transact_writes(metrics, &writes)
     }
 }
 

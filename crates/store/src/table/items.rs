@@ -16,7 +16,7 @@ use super::engine::Table;
 use super::error::{DdbError, ErrorCode};
 use super::expr::eval::{apply_update, check_overlap, eval_cond, project, update_paths};
 use super::expr::{
-    Cond, Ctx, Seg, Update, Used, parse_condition_ctx, parse_projection, parse_update,
+    Cond, Ctx, Seg, Update, Used, parse_condition_ctx, parse_projection, parse_update_ctx,
 };
 use super::meta::PKey;
 use super::req::{ctx as parse_ctx, not_null, opt_str, table_name, vmsg};
@@ -270,6 +270,18 @@ impl WriteReq {
         let mut used = Used::default();
         // translate() rejects a request that mixes Expected with expression parameters.
         let legacy = super::legacy::translate(req, "Expected", "ConditionExpression", &mut ctx)?;
+        // DynamoDB reads the UpdateExpression before the ConditionExpression.
+        let update = match (kind, opt_str(req, "UpdateExpression")) {
+            (Kind::Update, Some(s))
+                if req
+                    .get("AttributeUpdates")
+                    .filter(|v| !v.is_null())
+                    .is_none() =>
+            {
+                Some(parse_update_ctx(s, &ctx)?)
+            }
+            _ => None,
+        };
         let cond = match opt_str(req, "ConditionExpression") {
             Some(s) => Some(parse_condition_ctx(s, "ConditionExpression", &ctx)?),
             None if kind == Kind::Check => return Err(not_null("ConditionExpression")),
@@ -323,8 +335,8 @@ impl WriteReq {
                     paths = ups.iter().map(|u| vec![Seg::Key(u.name.clone())]).collect();
                     Action::AttributeUpdates(ups)
                 }
-                (Some(s), None) => {
-                    let u = parse_update(s)?;
+                (Some(_), None) => {
+                    let u = update.ok_or_else(|| not_null("UpdateExpression"))?;
                     used.update(&u);
                     Action::Update(Some(u))
                 }
@@ -333,13 +345,8 @@ impl WriteReq {
         };
         ctx.check(&used)?;
         if let Action::Update(Some(u)) = &action {
+            // Overlapping paths were refused with the expression's other problems.
             paths = update_paths(u, &ctx)?;
-            check_overlap(&paths).map_err(|mut e| {
-                e.message = e
-                    .message
-                    .replace("Invalid expression:", "Invalid UpdateExpression:");
-                e
-            })?;
         }
         let rv = parse_return_values(req, kind)?;
         let rv_on_fail = match opt_str(req, "ReturnValuesOnConditionCheckFailure") {

@@ -112,12 +112,13 @@ pub fn ctx(v: &Value) -> Result<Ctx, DdbError> {
                 "ExpressionAttributeValues must not be empty",
             ));
         }
+        // Every key's syntax before any value.
+        if let Some(k) = obj.keys().find(|k| !k.starts_with(':')) {
+            return Err(DdbError::validation(format!(
+                "ExpressionAttributeValues contains invalid key: Syntax error; key: \"{k}\""
+            )));
+        }
         for (k, val) in obj {
-            if !k.starts_with(':') {
-                return Err(DdbError::validation(format!(
-                    "ExpressionAttributeValues contains invalid key: Syntax error; key: \"{k}\""
-                )));
-            }
             let av = AttrValue::from_json(val).map_err(|mut e| {
                 if e.code == super::error::ErrorCode::Validation
                     && !e.message.starts_with("ExpressionAttributeValues")

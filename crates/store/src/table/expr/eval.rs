@@ -437,18 +437,21 @@ pub fn project(item: &Item, paths: &[Vec<Seg>]) -> Item {
     root.into_iter().map(|(k, v)| (k, v.into_value())).collect()
 }
 
+/// A resolved path as DynamoDB's messages show it: `[a, [1], b]`.
+pub(super) fn show_segs(p: &[Seg]) -> String {
+    let parts: Vec<String> = p
+        .iter()
+        .map(|s| match s {
+            Seg::Key(k) => k.clone(),
+            Seg::Idx(i) => format!("[{i}]"),
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
 /// AWS rejects overlapping or conflicting document paths in one projection or update.
 pub fn check_overlap(paths: &[Vec<Seg>]) -> Result<(), DdbError> {
-    let show = |p: &[Seg]| {
-        let parts: Vec<String> = p
-            .iter()
-            .map(|s| match s {
-                Seg::Key(k) => k.clone(),
-                Seg::Idx(i) => format!("[{i}]"),
-            })
-            .collect();
-        format!("[{}]", parts.join(", "))
-    };
+    let show = |p: &[Seg]| show_segs(p);
     if paths.len() > 64 {
         // Quadratic check; beyond a few dozen paths use a sorted sweep.
         let mut sorted: Vec<&Vec<Seg>> = paths.iter().collect();
@@ -532,14 +535,9 @@ fn set_operand(o: &SetOperand, item: &Item, ctx: &Ctx) -> Result<AttrValue, DdbE
                     x.extend(y);
                     Ok(AttrValue::L(x))
                 }
-                (x, y) => Err(DdbError::validation(format!(
-                    "Invalid UpdateExpression: Incorrect operand type for operator or function; operator or function: list_append, operand type: {}",
-                    if matches!(x, AttrValue::L(_)) {
-                        y.type_name()
-                    } else {
-                        x.type_name()
-                    }
-                ))),
+                // A value of the wrong type was refused before the item was read
+                // (update_check); a path's type shows only now.
+                _ => Err(bad_type()),
             }
         }
     }
@@ -745,7 +743,7 @@ pub fn apply_update(u: &Update, item: &mut Item, ctx: &Ctx) -> Result<(), DdbErr
     Ok(())
 }
 
-fn type_long(v: &AttrValue) -> &'static str {
+pub(super) fn type_long(v: &AttrValue) -> &'static str {
     match v {
         AttrValue::S(_) => "STRING",
         AttrValue::N(_) => "NUMBER",

@@ -7,6 +7,7 @@ use super::ast::*;
 use super::check::{GCond, GOp, check};
 use super::eval::Ctx;
 use super::reserved::is_reserved;
+use super::update_check::{UAction, UOp, UValue};
 use crate::table::error::DdbError;
 
 /// AWS limits each expression string to 4 KB.
@@ -134,6 +135,11 @@ struct Parser<'a> {
     /// expression parses (syntax errors come first); the first one is kept here.
     defer_reserved: bool,
     reserved: Option<String>,
+    /// Parsing an UpdateExpression: its section words (not the condition's) cannot name an
+    /// attribute, and an unknown function or a repeated section is reported after the parse.
+    update: bool,
+    unknown_function: Option<DdbError>,
+    repeated_section: Option<DdbError>,
 }
 
 impl<'a> Parser<'a> {
@@ -156,6 +162,9 @@ impl<'a> Parser<'a> {
             depth: 0,
             defer_reserved: false,
             reserved: None,
+            update: false,
+            unknown_function: None,
+            repeated_section: None,
         })
     }
 
@@ -262,8 +271,13 @@ impl<'a> Parser<'a> {
         match self.peek().clone() {
             Tok::Ident(n) => {
                 if self.defer_reserved {
-                    // The condition grammar's own words cannot name an attribute.
-                    if is_keyword(&n) {
+                    // The grammar's own words cannot name an attribute.
+                    let grammar_word = if self.update {
+                        is_section(&n)
+                    } else {
+                        is_keyword(&n)
+                    };
+                    if grammar_word {
                         return Err(self.err());
                     }
                     if is_reserved(&n) && self.reserved.is_none() {
@@ -449,47 +463,10 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn set_operand(&mut self) -> Result<SetOperand, DdbError> {
-        if let Some(f) = self.func_name() {
-            self.bump();
-            self.bump();
-            self.enter()?;
-            let r = match f.as_str() {
-                "if_not_exists" => {
-                    let p = self.path()?;
-                    self.expect(",")?;
-                    SetOperand::IfNotExists(p, Box::new(self.set_operand()?))
-                }
-                "list_append" => {
-                    let a = self.set_operand()?;
-                    self.expect(",")?;
-                    SetOperand::ListAppend(Box::new(a), Box::new(self.set_operand()?))
-                }
-                other if is_cond_function(other) || other == "size" => {
-                    return Err(DdbError::validation(format!(
-                        "Invalid UpdateExpression: The function is not allowed in an update expression; function: {other}"
-                    )));
-                }
-                other => return Err(self.invalid_function(other)),
-            };
-            self.depth -= 1;
-            self.expect(")")?;
-            return Ok(r);
-        }
-        match self.peek().clone() {
-            Tok::ValuePh(v) => {
-                self.bump();
-                Ok(SetOperand::Value(v))
-            }
-            Tok::Ident(_) | Tok::NamePh(_) => Ok(SetOperand::Path(self.path()?)),
-            _ => Err(self.err()),
-        }
-    }
-
     /// The right-hand side of a SET action: an operand, or two joined by `+` / `-`; any of
     /// them may be parenthesized (`set b = ((c[1]) + (b.a))` is valid DynamoDB).
-    fn set_value(&mut self) -> Result<SetValue, DdbError> {
-        let a = self.set_value_atom()?;
+    fn u_value(&mut self) -> Result<UValue, DdbError> {
+        let a = self.u_value_atom()?;
         let plus = if self.is_sym("+") {
             true
         } else if self.is_sym("-") {
@@ -497,30 +474,76 @@ impl<'a> Parser<'a> {
         } else {
             return Ok(a);
         };
-        let SetValue::Operand(a) = a else {
+        let UValue::Op(a) = a else {
             return Err(self.err());
         };
         self.bump();
-        let SetValue::Operand(b) = self.set_value_atom()? else {
+        let UValue::Op(b) = self.u_value_atom()? else {
             return Err(self.err());
         };
         Ok(if plus {
-            SetValue::Plus(a, b)
+            UValue::Plus(a, b)
         } else {
-            SetValue::Minus(a, b)
+            UValue::Minus(a, b)
         })
     }
 
-    fn set_value_atom(&mut self) -> Result<SetValue, DdbError> {
+    fn u_value_atom(&mut self) -> Result<UValue, DdbError> {
         if self.is_sym("(") {
             self.bump();
             self.enter()?;
-            let v = self.set_value()?;
+            let v = self.u_value()?;
             self.depth -= 1;
             self.expect(")")?;
             return Ok(v);
         }
-        Ok(SetValue::Operand(self.set_operand()?))
+        Ok(UValue::Op(self.u_operand()?))
+    }
+
+    /// An operand as written: a path, a value, or a call of any function with any number of
+    /// operands (which function and how many operands is checked after the parse, in
+    /// DynamoDB's order).
+    fn u_operand(&mut self) -> Result<UOp, DdbError> {
+        if self.is_sym("(") {
+            self.bump();
+            self.enter()?;
+            let o = self.u_operand()?;
+            self.depth -= 1;
+            self.expect(")")?;
+            return Ok(o);
+        }
+        if let Some(f) = self.func_name() {
+            self.bump();
+            self.bump();
+            self.enter()?;
+            let mut args = vec![self.u_operand()?];
+            while self.is_sym(",") {
+                self.bump();
+                args.push(self.u_operand()?);
+            }
+            self.depth -= 1;
+            self.expect(")")?;
+            if !matches!(f.as_str(), "if_not_exists" | "list_append")
+                && self.unknown_function.is_none()
+            {
+                self.unknown_function = Some(if is_cond_function(&f) || f == "size" {
+                    DdbError::validation(format!(
+                        "Invalid UpdateExpression: The function is not allowed in an update expression; function: {f}"
+                    ))
+                } else {
+                    self.invalid_function(&f)
+                });
+            }
+            return Ok(UOp::Func(f, args));
+        }
+        match self.peek().clone() {
+            Tok::ValuePh(v) => {
+                self.bump();
+                Ok(UOp::Value(v))
+            }
+            Tok::Ident(_) | Tok::NamePh(_) => Ok(UOp::Path(self.path()?)),
+            _ => Err(self.err()),
+        }
     }
 
     fn value_ph(&mut self) -> Result<String, DdbError> {
@@ -533,8 +556,9 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn update(&mut self) -> Result<Update, DdbError> {
-        let mut u = Update::default();
+    /// The actions of an UpdateExpression in written order.
+    fn update_actions(&mut self) -> Result<Vec<UAction>, DdbError> {
+        let mut actions = Vec::new();
         let mut seen = [false; 4];
         loop {
             let clause = match self.peek() {
@@ -548,32 +572,25 @@ impl<'a> Parser<'a> {
                 Tok::Eof if self.pos > 0 => break,
                 _ => return Err(self.err()),
             };
-            if seen[clause] {
+            if seen[clause] && self.repeated_section.is_none() {
                 let name = ["SET", "REMOVE", "ADD", "DELETE"][clause];
-                return Err(DdbError::validation(format!(
+                self.repeated_section = Some(DdbError::validation(format!(
                     "Invalid UpdateExpression: The \"{name}\" section can only be used once in an update expression;"
                 )));
             }
             seen[clause] = true;
             self.bump();
             loop {
-                match clause {
+                let p = self.path()?;
+                actions.push(match clause {
                     0 => {
-                        let p = self.path()?;
                         self.expect("=")?;
-                        let v = self.set_value()?;
-                        u.set.push((p, v));
+                        UAction::Set(p, self.u_value()?)
                     }
-                    1 => u.remove.push(self.path()?),
-                    2 => {
-                        let p = self.path()?;
-                        u.add.push((p, self.value_ph()?));
-                    }
-                    _ => {
-                        let p = self.path()?;
-                        u.delete.push((p, self.value_ph()?));
-                    }
-                }
+                    1 => UAction::Remove(p),
+                    2 => UAction::Add(p, self.value_ph()?),
+                    _ => UAction::Delete(p, self.value_ph()?),
+                });
                 if self.is_sym(",") {
                     self.bump();
                 } else {
@@ -581,7 +598,7 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Ok(u)
+        Ok(actions)
     }
 }
 
@@ -590,6 +607,13 @@ fn is_cond_function(f: &str) -> bool {
         f,
         "attribute_exists" | "attribute_not_exists" | "attribute_type" | "begins_with" | "contains"
     )
+}
+
+/// Whether `w` starts a section of the update grammar (never an attribute name there).
+fn is_section(w: &str) -> bool {
+    ["SET", "REMOVE", "ADD", "DELETE"]
+        .iter()
+        .any(|k| w.eq_ignore_ascii_case(k))
 }
 
 /// Whether `w` is a word of the condition grammar (never an attribute or function name).
@@ -648,11 +672,32 @@ pub fn parse_condition_ctx(src: &str, kind: &str, ctx: &Ctx) -> Result<Cond, Ddb
     check(&c, kind, parens, reserved.as_deref(), Some(ctx))
 }
 
+/// Parse an UpdateExpression; placeholders are not looked at (see [`parse_update_ctx`]).
 pub fn parse_update(src: &str) -> Result<Update, DdbError> {
+    parse_update_with(src, None)
+}
+
+/// Parse an UpdateExpression and make every check DynamoDB makes before it looks at the
+/// table, with the request's placeholders.
+pub fn parse_update_ctx(src: &str, ctx: &Ctx) -> Result<Update, DdbError> {
+    parse_update_with(src, Some(ctx))
+}
+
+fn parse_update_with(src: &str, ctx: Option<&Ctx>) -> Result<Update, DdbError> {
     let mut p = Parser::new(src, "UpdateExpression")?;
-    let u = p.update()?;
+    p.defer_reserved = true;
+    p.update = true;
+    let actions = p.update_actions()?;
     p.end()?;
-    Ok(u)
+    if let Some(r) = p.reserved {
+        return Err(DdbError::validation(format!(
+            "Invalid UpdateExpression: Attribute name is a reserved keyword; reserved keyword: {r}"
+        )));
+    }
+    if let Some(e) = p.unknown_function.or(p.repeated_section) {
+        return Err(e);
+    }
+    super::update_check::check(actions, ctx)
 }
 
 pub fn parse_projection(src: &str) -> Result<Vec<Path>, DdbError> {

@@ -14,9 +14,9 @@ use serde_json::{Map, Value, json};
 use super::TableEngine;
 use super::engine::Table;
 use super::error::{DdbError, ErrorCode};
-use super::expr::eval::{apply_update, check_overlap, eval_cond, project, update_paths};
+use super::expr::eval::{apply_update, eval_cond, project, update_paths};
 use super::expr::{
-    Cond, Ctx, Seg, Update, Used, parse_condition_ctx, parse_projection, parse_update_ctx,
+    Cond, Ctx, Seg, Update, Used, parse_condition_ctx, parse_projection_ctx, parse_update_ctx,
 };
 use super::meta::PKey;
 use super::req::{ctx as parse_ctx, not_null, opt_str, table_name, vmsg};
@@ -792,6 +792,24 @@ pub fn read_units(size: usize, consistent: bool) -> f64 {
     if consistent { blocks } else { blocks / 2.0 }
 }
 
+/// AttributesToGet names each attribute once (DynamoDB checks this before the table).
+pub(crate) fn no_duplicate_attributes(req: &Value) -> Result<(), DdbError> {
+    let Some(list) = req.get("AttributesToGet").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    let mut seen = std::collections::HashSet::new();
+    match list
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|s| !seen.insert(*s))
+    {
+        Some(d) => Err(DdbError::validation(format!(
+            "One or more parameter values were invalid: Duplicate value in attribute name: {d}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A ProjectionExpression (or legacy AttributesToGet) of a read.
 #[derive(Debug, Clone, Default)]
 pub struct Projection {
@@ -800,6 +818,10 @@ pub struct Projection {
 
 impl Projection {
     pub fn parse(req: &Value) -> Result<Projection, DdbError> {
+        let legacy = req.get("AttributesToGet").and_then(|v| v.as_array());
+        if opt_str(req, "ProjectionExpression").is_none() {
+            no_duplicate_attributes(req)?;
+        }
         let ctx = parse_ctx(req)?;
         super::req::require_expressions(
             req,
@@ -813,9 +835,9 @@ impl Projection {
         let mut used = Used::default();
         let proj = match opt_str(req, "ProjectionExpression") {
             Some(s) => {
-                let paths = parse_projection(s)?;
+                let (paths, resolved) = parse_projection_ctx(s, &ctx)?;
                 paths.iter().for_each(|p| used.path(p));
-                Some(paths)
+                Some(resolved)
             }
             None => None,
         };
@@ -829,28 +851,13 @@ impl Projection {
             ctx.check(&used)?;
         }
         let paths = match proj {
-            Some(ps) => {
-                let r: Vec<Vec<Seg>> = ps
-                    .iter()
-                    .map(|p| ctx.resolve(p))
-                    .collect::<Result<_, _>>()?;
-                check_overlap(&r).map_err(|mut e| {
-                    e.message = e
-                        .message
-                        .replace("Invalid expression:", "Invalid ProjectionExpression:");
-                    e
-                })?;
-                Some(r)
-            }
-            None => req
-                .get("AttributesToGet")
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str())
-                        .map(|s| vec![Seg::Key(s.to_string())])
-                        .collect()
-                }),
+            Some(r) => Some(r),
+            None => legacy.map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str())
+                    .map(|s| vec![Seg::Key(s.to_string())])
+                    .collect()
+            }),
         };
         Ok(Projection { paths })
     }

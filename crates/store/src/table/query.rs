@@ -1,7 +1,6 @@
 //! Query and Scan: key conditions, secondary indexes, filters, projections, Select, Limit,
 //! the 1 MB page limit, ExclusiveStartKey/LastEvaluatedKey and parallel-scan segments.
 
-use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use serde_json::{Map, Value, json};
@@ -10,7 +9,9 @@ use super::TableEngine;
 use super::engine::{IxEntry, Table};
 use super::error::DdbError;
 use super::expr::eval::{begins_with, between, compare, eval_cond};
-use super::expr::{CmpOp, Cond, Ctx, Operand, Seg, Used, parse_condition_ctx, parse_projection};
+use super::expr::{
+    CmpOp, Cond, Ctx, Operand, Seg, Used, parse_condition_ctx, parse_projection_ctx,
+};
 use super::items::{Capacity, Projection};
 use super::meta::{IndexMeta, KeySpec, PKey};
 use super::req::{ctx as parse_ctx, opt_bool, opt_i64, opt_str, table_name, vmsg};
@@ -351,14 +352,6 @@ struct KeyCond {
 }
 
 /// The first repeated name in AttributesToGet.
-fn duplicate(req: &Value) -> Option<&str> {
-    let list = req.get("AttributesToGet")?.as_array()?;
-    let mut seen = BTreeSet::new();
-    list.iter()
-        .filter_map(Value::as_str)
-        .find(|s| !seen.insert(*s))
-}
-
 /// ExclusiveStartKey's values, each checked as an attribute value. DynamoDB prefixes most
 /// of these messages with "The provided starting key is invalid: " but not those about
 /// numbers and duplicates in sets (recorded by dynalite's suite against DynamoDB).
@@ -441,11 +434,7 @@ pub(crate) fn parse_read(req: &Value, query: bool) -> Result<ReadParams, DdbErro
     if query {
         super::legacy::validate_conditions(req.get(filter_field))?;
     }
-    if let Some(d) = duplicate(req) {
-        return Err(DdbError::validation(format!(
-            "One or more parameter values were invalid: Duplicate value in attribute name: {d}"
-        )));
-    }
+    super::items::no_duplicate_attributes(req)?;
     if !query {
         super::legacy::validate_conditions(req.get(filter_field))?;
     }
@@ -477,8 +466,7 @@ pub(crate) fn parse_read(req: &Value, query: bool) -> Result<ReadParams, DdbErro
     };
     let mut proj_nested = Vec::new();
     if let Some(p) = opt_str(req, "ProjectionExpression") {
-        for path in parse_projection(p)? {
-            super::expr::check::check_path(&path, &ctx, "ProjectionExpression")?;
+        for path in parse_projection_ctx(p, &ctx)?.0 {
             used.path(&path);
             let (head, nested) = head_of(&path, &ctx)?;
             if nested {

@@ -1683,3 +1683,33 @@ fn transact_items_must_hold_one_to_a_hundred_entries_with_dynamodbs_messages() {
         );
     }
 }
+
+/// GetItem's request-only checks come before the table is looked up (messages and order as
+/// dynalite's suite records them against DynamoDB): AttributesToGet's duplicates, and the
+/// ProjectionExpression's problems in the expression's own order.
+#[test]
+fn get_item_checks_its_request_before_the_table() {
+    let (e, _) = engine();
+    let m = |req: Value| err(&e, "GetItem", req).message;
+    assert_eq!(
+        m(json!({"TableName": "nope", "Key": {}, "AttributesToGet": ["a", "b", "a"]})),
+        "One or more parameter values were invalid: Duplicate value in attribute name: a"
+    );
+    assert_eq!(
+        m(json!({"TableName": "nope", "Key": {}, "ProjectionExpression": "a, #a"})),
+        "Invalid ProjectionExpression: An expression attribute name used in the document path is not defined; attribute name: #a"
+    );
+    assert_eq!(
+        m(json!({"TableName": "nope", "Key": {}, "ProjectionExpression": "b[1], b.a, a.b, a"})),
+        "Invalid ProjectionExpression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [a, b], path two: [a]"
+    );
+    assert_eq!(
+        err(
+            &e,
+            "GetItem",
+            json!({"TableName": "nope", "Key": {}, "AttributesToGet": ["a"]})
+        )
+        .code,
+        ErrorCode::ResourceNotFound
+    );
+}

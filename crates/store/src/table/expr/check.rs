@@ -477,19 +477,6 @@ fn lower(c: &GCond) -> Result<Cond, String> {
     })
 }
 
-/// The placeholders of a projection path are defined (the first undefined one is named).
-pub fn check_path(p: &Path, ctx: &Ctx, kind: &str) -> Result<(), DdbError> {
-    let mut ch = Checker {
-        ctx,
-        local: Local::default(),
-    };
-    ch.undefined(&GOp::Path(p.clone()));
-    match ch.local.undefined {
-        Some(m) => Err(DdbError::validation(format!("Invalid {kind}: {m}"))),
-        None => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -449,56 +449,56 @@ pub(super) fn show_segs(p: &[Seg]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
-/// AWS rejects overlapping or conflicting document paths in one projection or update.
-pub fn check_overlap(paths: &[Vec<Seg>]) -> Result<(), DdbError> {
-    let show = |p: &[Seg]| show_segs(p);
+/// AWS rejects overlapping or conflicting document paths in one projection or update (`kind`
+/// names the expression in the message). Each path is compared with those written before it;
+/// an overlap (one path a prefix of the other) anywhere is reported before a conflict (a name
+/// where the other path has a list index), the first in the text within each kind.
+pub fn check_overlap(paths: &[Vec<Seg>], kind: &str) -> Result<(), DdbError> {
+    let problem = |what: &str, one: &[Seg], two: &[Seg]| {
+        DdbError::validation(format!(
+            "Invalid {kind}: Two document paths {what} with each other; must remove or rewrite one of these paths; path one: {}, path two: {}",
+            show_segs(one),
+            show_segs(two)
+        ))
+    };
     if paths.len() > 64 {
-        // Quadratic check; beyond a few dozen paths use a sorted sweep.
+        // Quadratic check; beyond a few dozen paths use a sorted sweep (overlaps only).
         let mut sorted: Vec<&Vec<Seg>> = paths.iter().collect();
         sorted.sort();
         for w in sorted.windows(2) {
             if w[1].starts_with(w[0]) {
-                return Err(DdbError::validation(format!(
-                    "Invalid ProjectionExpression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: {}, path two: {}",
-                    show(w[0]),
-                    show(w[1])
-                )));
+                return Err(problem("overlap", w[0], w[1]));
             }
         }
         return Ok(());
     }
-    for (i, a) in paths.iter().enumerate() {
-        for b in &paths[i + 1..] {
-            let n = a.len().min(b.len());
-            let mut conflict = false;
-            let mut diverge = false;
-            for k in 0..n {
-                if a[k] != b[k] {
-                    conflict = matches!(
-                        (&a[k], &b[k]),
-                        (Seg::Key(_), Seg::Idx(_)) | (Seg::Idx(_), Seg::Key(_))
-                    );
-                    diverge = true;
+    let mut conflict = None;
+    for (j, new) in paths.iter().enumerate() {
+        for old in &paths[..j] {
+            let mut differ = false;
+            for (x, y) in old.iter().zip(new) {
+                if matches!(
+                    (x, y),
+                    (Seg::Key(_), Seg::Idx(_)) | (Seg::Idx(_), Seg::Key(_))
+                ) {
+                    conflict.get_or_insert((old, new));
+                    differ = true;
+                    break;
+                }
+                if x != y {
+                    differ = true;
                     break;
                 }
             }
-            if conflict {
-                return Err(DdbError::validation(format!(
-                    "Invalid expression: Two document paths conflict with each other; must remove or rewrite one of these paths; path one: {}, path two: {}",
-                    show(a),
-                    show(b)
-                )));
-            }
-            if !diverge {
-                return Err(DdbError::validation(format!(
-                    "Invalid expression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: {}, path two: {}",
-                    show(a),
-                    show(b)
-                )));
+            if !differ {
+                return Err(problem("overlap", old, new));
             }
         }
     }
-    Ok(())
+    match conflict {
+        Some((one, two)) => Err(problem("conflict", one, two)),
+        None => Ok(()),
+    }
 }
 
 // ---- updates ----
@@ -799,7 +799,7 @@ mod tests {
         );
         let u = parse_update("SET n = n + :one, m = if_not_exists(m, :z), l = list_append(l, :x) REMOVE l[0] DELETE s :b").unwrap();
         // l is both set and removed: AWS rejects that as overlapping paths.
-        assert!(check_overlap(&update_paths(&u, &c).unwrap()).is_err());
+        assert!(check_overlap(&update_paths(&u, &c).unwrap(), "UpdateExpression").is_err());
         let u = parse_update("SET n = n + :one, m = if_not_exists(m, :z), q = list_append(l, :x) REMOVE l[0], l[2] DELETE s :b").unwrap();
         apply_update(&u, &mut it, &c).unwrap();
         assert_eq!(it["n"], AttrValue::N(Number::parse("2").unwrap()));

@@ -19,5 +19,6 @@ mod update_check;
 pub use ast::{CmpOp, Cond, Operand, Path, PathElem, Update};
 pub use eval::{Ctx, Seg, Used};
 pub use parse::{
-    parse_condition, parse_condition_ctx, parse_projection, parse_update, parse_update_ctx,
+    parse_condition, parse_condition_ctx, parse_projection, parse_projection_ctx, parse_update,
+    parse_update_ctx,
 };

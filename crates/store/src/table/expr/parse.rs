@@ -5,7 +5,7 @@
 
 use super::ast::*;
 use super::check::{GCond, GOp, check};
-use super::eval::Ctx;
+use super::eval::{Ctx, Seg, check_overlap};
 use super::reserved::is_reserved;
 use super::update_check::{UAction, UOp, UValue};
 use crate::table::error::DdbError;
@@ -135,9 +135,11 @@ struct Parser<'a> {
     /// expression parses (syntax errors come first); the first one is kept here.
     defer_reserved: bool,
     reserved: Option<String>,
-    /// Parsing an UpdateExpression: its section words (not the condition's) cannot name an
-    /// attribute, and an unknown function or a repeated section is reported after the parse.
-    update: bool,
+    /// The words of the grammar being parsed, which cannot name an attribute (a condition's
+    /// AND, OR…; an update's SET, REMOVE…; none in a projection).
+    grammar_word: fn(&str) -> bool,
+    /// Parsing an UpdateExpression: an unknown function or a repeated section is reported
+    /// after the parse.
     unknown_function: Option<DdbError>,
     repeated_section: Option<DdbError>,
 }
@@ -162,7 +164,7 @@ impl<'a> Parser<'a> {
             depth: 0,
             defer_reserved: false,
             reserved: None,
-            update: false,
+            grammar_word: is_keyword,
             unknown_function: None,
             repeated_section: None,
         })
@@ -272,12 +274,7 @@ impl<'a> Parser<'a> {
             Tok::Ident(n) => {
                 if self.defer_reserved {
                     // The grammar's own words cannot name an attribute.
-                    let grammar_word = if self.update {
-                        is_section(&n)
-                    } else {
-                        is_keyword(&n)
-                    };
-                    if grammar_word {
+                    if (self.grammar_word)(&n) {
                         return Err(self.err());
                     }
                     if is_reserved(&n) && self.reserved.is_none() {
@@ -686,7 +683,7 @@ pub fn parse_update_ctx(src: &str, ctx: &Ctx) -> Result<Update, DdbError> {
 fn parse_update_with(src: &str, ctx: Option<&Ctx>) -> Result<Update, DdbError> {
     let mut p = Parser::new(src, "UpdateExpression")?;
     p.defer_reserved = true;
-    p.update = true;
+    p.grammar_word = is_section;
     let actions = p.update_actions()?;
     p.end()?;
     if let Some(r) = p.reserved {
@@ -700,15 +697,59 @@ fn parse_update_with(src: &str, ctx: Option<&Ctx>) -> Result<Update, DdbError> {
     super::update_check::check(actions, ctx)
 }
 
+/// Parse a ProjectionExpression; placeholders are not looked at (see
+/// [`parse_projection_ctx`]).
 pub fn parse_projection(src: &str) -> Result<Vec<Path>, DdbError> {
+    let (paths, reserved) = projection_paths(src)?;
+    match reserved {
+        Some(r) => Err(reserved_word(&r)),
+        None => Ok(paths),
+    }
+}
+
+fn reserved_word(r: &str) -> DdbError {
+    DdbError::validation(format!(
+        "Invalid ProjectionExpression: Attribute name is a reserved keyword; reserved keyword: {r}"
+    ))
+}
+
+/// Parse a ProjectionExpression and make DynamoDB's checks on it in its order: a reserved
+/// word (after any syntax error), an undefined name, overlapping and conflicting paths.
+/// Returns the paths as written and resolved.
+pub fn parse_projection_ctx(src: &str, ctx: &Ctx) -> Result<(Vec<Path>, Vec<Vec<Seg>>), DdbError> {
+    let (paths, reserved) = projection_paths(src)?;
+    if let Some(r) = reserved {
+        return Err(reserved_word(&r));
+    }
+    let undefined = paths.iter().flat_map(|p| &p.0).find_map(|e| match e {
+        PathElem::Placeholder(n) if !ctx.names.contains_key(n) => Some(n),
+        _ => None,
+    });
+    if let Some(n) = undefined {
+        return Err(DdbError::validation(format!(
+            "Invalid ProjectionExpression: An expression attribute name used in the document path is not defined; attribute name: {n}"
+        )));
+    }
+    let resolved = paths
+        .iter()
+        .map(|p| ctx.resolve(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_overlap(&resolved, "ProjectionExpression")?;
+    Ok((paths, resolved))
+}
+
+/// The paths of a projection, and its first reserved word used as a name.
+fn projection_paths(src: &str) -> Result<(Vec<Path>, Option<String>), DdbError> {
     let mut p = Parser::new(src, "ProjectionExpression")?;
+    p.defer_reserved = true;
+    p.grammar_word = |_| false;
     let mut v = vec![p.path()?];
     while p.is_sym(",") {
         p.bump();
         v.push(p.path()?);
     }
     p.end()?;
-    Ok(v)
+    Ok((v, p.reserved))
 }
 
 #[cfg(test)]
@@ -731,6 +772,42 @@ mod tests {
         assert_eq!(
             c.to_string(),
             "((attribute_exists(#a.b[2].c)) AND (size(l) BETWEEN :lo AND :hi)) AND (x IN (:1, :2))"
+        );
+    }
+
+    /// DynamoDB's answers as recorded by dynalite's GetItem tests: syntax before a reserved
+    /// word, then an undefined name, then an overlap before an earlier conflict.
+    #[test]
+    fn projection_problems_come_in_dynamodb_order() {
+        let ctx = Ctx {
+            names: [("#a".to_string(), "a".to_string())].into(),
+            values: Default::default(),
+        };
+        let msg = |src: &str| parse_projection_ctx(src, &ctx).unwrap_err().message;
+        assert!(msg("abort,").contains("Syntax error;"));
+        assert_eq!(
+            msg("abort, #b"),
+            "Invalid ProjectionExpression: Attribute name is a reserved keyword; reserved keyword: abort"
+        );
+        assert_eq!(
+            msg("a, #b"),
+            "Invalid ProjectionExpression: An expression attribute name used in the document path is not defined; attribute name: #b"
+        );
+        assert_eq!(
+            msg("b[1], b.a, #a.b, a"),
+            "Invalid ProjectionExpression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [a, b], path two: [a]"
+        );
+        assert_eq!(
+            msg("b[1], b.a"),
+            "Invalid ProjectionExpression: Two document paths conflict with each other; must remove or rewrite one of these paths; path one: [b, [1]], path two: [b, a]"
+        );
+        let (_, resolved) = parse_projection_ctx("#a.b, c[2]", &ctx).unwrap();
+        assert_eq!(
+            resolved,
+            vec![
+                vec![Seg::Key("a".into()), Seg::Key("b".into())],
+                vec![Seg::Key("c".into()), Seg::Idx(2)]
+            ]
         );
     }
 

@@ -12,7 +12,7 @@
 //! request (`Ctx::check`).
 
 use super::ast::{Path, PathElem, SetOperand, SetValue, Update};
-use super::eval::{Ctx, Seg, show_segs, type_long};
+use super::eval::{Ctx, check_overlap, type_long};
 use crate::table::error::DdbError;
 use crate::table::value::AttrValue;
 
@@ -46,7 +46,17 @@ fn invalid(msg: String) -> DdbError {
 pub(super) fn check(actions: Vec<UAction>, ctx: Option<&Ctx>) -> Result<Update, DdbError> {
     if let Some(ctx) = ctx {
         placeholders(&actions, ctx)?;
-        overlaps(&actions, ctx)?;
+        let paths = actions
+            .iter()
+            .map(|a| {
+                let (UAction::Set(p, _)
+                | UAction::Remove(p)
+                | UAction::Add(p, _)
+                | UAction::Delete(p, _)) = a;
+                ctx.resolve(p)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        check_overlap(&paths, "UpdateExpression")?;
         for a in &actions {
             if let UAction::Add(_, v) | UAction::Delete(_, v) = a {
                 let add = matches!(a, UAction::Add(..));
@@ -162,49 +172,6 @@ fn placeholders(actions: &[UAction], ctx: &Ctx) -> Result<(), DdbError> {
         )));
     }
     Ok(())
-}
-
-/// Each written path against those before it: the first overlap (one path the prefix of the
-/// other), else the first conflict (a name where the other has a list index).
-fn overlaps(actions: &[UAction], ctx: &Ctx) -> Result<(), DdbError> {
-    let mut seen: Vec<Vec<Seg>> = Vec::new();
-    let mut conflict = None;
-    for a in actions {
-        let (UAction::Set(p, _) | UAction::Remove(p) | UAction::Add(p, _) | UAction::Delete(p, _)) =
-            a;
-        let new = ctx.resolve(p)?;
-        for old in &seen {
-            let mut differ = false;
-            for (x, y) in old.iter().zip(&new) {
-                if matches!(
-                    (x, y),
-                    (Seg::Key(_), Seg::Idx(_)) | (Seg::Idx(_), Seg::Key(_))
-                ) {
-                    conflict.get_or_insert_with(|| (show_segs(old), show_segs(&new)));
-                    differ = true;
-                    break;
-                }
-                if x != y {
-                    differ = true;
-                    break;
-                }
-            }
-            if !differ {
-                return Err(invalid(format!(
-                    "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: {}, path two: {}",
-                    show_segs(old),
-                    show_segs(&new)
-                )));
-            }
-        }
-        seen.push(new);
-    }
-    match conflict {
-        Some((one, two)) => Err(invalid(format!(
-            "Two document paths conflict with each other; must remove or rewrite one of these paths; path one: {one}, path two: {two}"
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// A function's operands, innermost functions first.

@@ -245,7 +245,7 @@ impl TableEngine {
                 let (hash, range) = self.key_specs(&table)?;
                 let key = key_of(&cond, &ctx, &hash, range.as_ref())?;
                 let paths = update_paths(&update, &ctx)?;
-                check_overlap(&paths)?;
+                check_overlap(&paths, "UpdateExpression")?;
                 let mut w = WriteReq::new(table, Action::Update(Some(update)), ctx);
                 w.key = Some(key);
                 // The WHERE clause is the condition, so an item that is not there fails it:

@@ -263,33 +263,34 @@ impl WriteReq {
         }
     }
 
+    /// Checks in DynamoDB's order (as dynalite's suite records it): expression and legacy
+    /// parameters not mixed, placeholders only with expressions; the key's (or item's)
+    /// values and the item's size; AttributeUpdates; Expected; the placeholders themselves,
+    /// the UpdateExpression, the ConditionExpression; unused placeholders.
     pub fn parse(req: &Value, kind: Kind) -> Result<WriteReq, DdbError> {
         let table = table_name(req)?.to_string();
-        let mut ctx = parse_ctx(req)?;
-        super::req::require_expressions(req, &ctx, &["ConditionExpression", "UpdateExpression"])?;
-        let mut used = Used::default();
-        // translate() rejects a request that mixes Expected with expression parameters.
-        let legacy = super::legacy::translate(req, "Expected", "ConditionExpression", &mut ctx)?;
-        // DynamoDB reads the UpdateExpression before the ConditionExpression.
-        let update = match (kind, opt_str(req, "UpdateExpression")) {
-            (Kind::Update, Some(s))
-                if req
-                    .get("AttributeUpdates")
-                    .filter(|v| !v.is_null())
-                    .is_none() =>
-            {
-                Some(parse_update_ctx(s, &ctx)?)
-            }
-            _ => None,
+        let present = |f: &str| req.get(f).is_some_and(|v| !v.is_null());
+        let (expressions, legacy_params): (&[&str], &[&str]) = match kind {
+            Kind::Update => (
+                &["UpdateExpression", "ConditionExpression"],
+                &["AttributeUpdates", "Expected"],
+            ),
+            _ => (&["ConditionExpression"], &["Expected"]),
         };
-        let cond = match opt_str(req, "ConditionExpression") {
-            Some(s) => Some(parse_condition_ctx(s, "ConditionExpression", &ctx)?),
-            None if kind == Kind::Check => return Err(not_null("ConditionExpression")),
-            None => legacy,
-        };
-        if let Some(c) = &cond {
-            used.cond(c);
+        let used_expr: Vec<&str> = expressions.iter().copied().filter(|e| present(e)).collect();
+        let used_legacy: Vec<&str> = legacy_params
+            .iter()
+            .copied()
+            .filter(|e| present(e))
+            .collect();
+        if !used_expr.is_empty() && !used_legacy.is_empty() {
+            return Err(DdbError::validation(format!(
+                "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{}}} Expression parameters: {{{}}}",
+                used_legacy.join(", "),
+                used_expr.join(", ")
+            )));
         }
+        super::req::require_expressions(req, expressions)?;
         let key = match kind {
             Kind::Put => None,
             _ => Some(item_from_json(
@@ -298,8 +299,7 @@ impl WriteReq {
                     .ok_or_else(|| not_null("Key"))?,
             )?),
         };
-        let mut paths = Vec::new();
-        let action = match kind {
+        let put = match kind {
             Kind::Put => {
                 let item = item_from_json(
                     req.get("Item")
@@ -312,42 +312,59 @@ impl WriteReq {
                         "Item size has exceeded the maximum allowed size",
                     ));
                 }
-                Action::Put(Arc::new(item))
+                Some(item)
             }
-            Kind::Delete => Action::Delete,
-            Kind::Check => Action::Check,
-            Kind::Update => match (
-                opt_str(req, "UpdateExpression"),
-                req.get("AttributeUpdates").filter(|v| !v.is_null()),
-            ) {
-                (Some(_), Some(_)) => {
-                    return Err(DdbError::validation(
-                        "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributeUpdates} Expression parameters: {UpdateExpression}",
-                    ));
-                }
-                (None, Some(au)) => {
-                    if opt_str(req, "ConditionExpression").is_some() {
-                        return Err(DdbError::validation(
-                            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributeUpdates} Expression parameters: {ConditionExpression}",
-                        ));
-                    }
-                    let ups = parse_attribute_updates(au)?;
+            _ => None,
+        };
+        let attribute_updates = match req.get("AttributeUpdates").filter(|v| !v.is_null()) {
+            Some(au) if kind == Kind::Update => Some(parse_attribute_updates(au)?),
+            _ => None,
+        };
+        // Expected excludes placeholders (translate() refuses them), so their own problems
+        // only matter without it.
+        let mut ctx = if present("Expected") {
+            parse_ctx(req).unwrap_or_default()
+        } else {
+            parse_ctx(req)?
+        };
+        let legacy = super::legacy::translate(req, "Expected", "ConditionExpression", &mut ctx)?;
+        let mut used = Used::default();
+        let update = match (kind, opt_str(req, "UpdateExpression")) {
+            (Kind::Update, Some(s)) => {
+                let u = parse_update_ctx(s, &ctx)?;
+                used.update(&u);
+                Some(u)
+            }
+            _ => None,
+        };
+        let cond = match opt_str(req, "ConditionExpression") {
+            Some(s) => Some(parse_condition_ctx(s, "ConditionExpression", &ctx)?),
+            None if kind == Kind::Check => return Err(not_null("ConditionExpression")),
+            None => legacy,
+        };
+        if let Some(c) = &cond {
+            used.cond(c);
+        }
+        ctx.check(&used)?;
+        let mut paths = Vec::new();
+        let action = match (kind, put) {
+            (Kind::Put, Some(item)) => Action::Put(Arc::new(item)),
+            (Kind::Delete, _) => Action::Delete,
+            (Kind::Check, _) => Action::Check,
+            _ => match attribute_updates {
+                Some(ups) => {
                     paths = ups.iter().map(|u| vec![Seg::Key(u.name.clone())]).collect();
                     Action::AttributeUpdates(ups)
                 }
-                (Some(_), None) => {
-                    let u = update.ok_or_else(|| not_null("UpdateExpression"))?;
-                    used.update(&u);
-                    Action::Update(Some(u))
+                None => {
+                    // Overlapping paths were refused with the expression's other problems.
+                    if let Some(u) = &update {
+                        paths = update_paths(u, &ctx)?;
+                    }
+                    Action::Update(update)
                 }
-                (None, None) => Action::Update(None),
             },
         };
-        ctx.check(&used)?;
-        if let Action::Update(Some(u)) = &action {
-            // Overlapping paths were refused with the expression's other problems.
-            paths = update_paths(u, &ctx)?;
-        }
         let rv = parse_return_values(req, kind)?;
         let rv_on_fail = match opt_str(req, "ReturnValuesOnConditionCheckFailure") {
             None | Some("NONE") => false,
@@ -822,16 +839,15 @@ impl Projection {
         if opt_str(req, "ProjectionExpression").is_none() {
             no_duplicate_attributes(req)?;
         }
-        let ctx = parse_ctx(req)?;
         super::req::require_expressions(
             req,
-            &ctx,
             &[
                 "ProjectionExpression",
                 "FilterExpression",
                 "KeyConditionExpression",
             ],
         )?;
+        let ctx = parse_ctx(req)?;
         let mut used = Used::default();
         let proj = match opt_str(req, "ProjectionExpression") {
             Some(s) => {

@@ -137,19 +137,17 @@ pub fn ctx(v: &Value) -> Result<Ctx, DdbError> {
 }
 
 /// AWS rejects placeholder maps on a request that has no expression at all.
-pub fn require_expressions(v: &Value, ctx: &Ctx, expressions: &[&str]) -> Result<(), DdbError> {
-    if expressions
-        .iter()
-        .any(|e| v.get(*e).is_some_and(|x| !x.is_null()))
-    {
+pub fn require_expressions(v: &Value, expressions: &[&str]) -> Result<(), DdbError> {
+    let present = |f: &str| v.get(f).is_some_and(|x| !x.is_null());
+    if expressions.iter().any(|e| present(e)) {
         return Ok(());
     }
-    if !ctx.names.is_empty() {
+    if present("ExpressionAttributeNames") {
         return Err(DdbError::validation(
             "ExpressionAttributeNames can only be specified when using expressions",
         ));
     }
-    if !ctx.values.is_empty() {
+    if present("ExpressionAttributeValues") {
         return Err(DdbError::validation(
             "ExpressionAttributeValues can only be specified when using expressions",
         ));

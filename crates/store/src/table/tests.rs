@@ -1713,3 +1713,47 @@ fn get_item_checks_its_request_before_the_table() {
         ErrorCode::ResourceNotFound
     );
 }
+
+/// Writes check their request in DynamoDB's order before the table is looked up (messages and
+/// order as dynalite's suite records them): mixed parameters, the key's or item's values,
+/// AttributeUpdates, Expected, then placeholders and expressions.
+#[test]
+fn writes_check_values_before_conditions_and_placeholders() {
+    let (e, _) = engine();
+    let m = |op: &str, req: Value| err(&e, op, req).message;
+    assert_eq!(
+        m(
+            "UpdateItem",
+            json!({"TableName": "nope", "Key": {"a": {"S": "x"}}, "UpdateExpression": "SET b = :b", "Expected": {"a": {}}})
+        ),
+        "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {Expected} Expression parameters: {UpdateExpression}"
+    );
+    assert_eq!(
+        m(
+            "UpdateItem",
+            json!({"TableName": "nope", "Key": {"a": {}}, "UpdateExpression": "", "ConditionExpression": "", "ExpressionAttributeNames": {}})
+        ),
+        "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
+    );
+    assert_eq!(
+        m(
+            "UpdateItem",
+            json!({"TableName": "nope", "Key": {"a": {"S": "x"}}, "Expected": {"a": {}}, "AttributeUpdates": {"a": {"Action": "PUT"}}})
+        ),
+        "One or more parameter values were invalid: Only DELETE action is allowed when no attribute value is specified"
+    );
+    assert_eq!(
+        m(
+            "PutItem",
+            json!({"TableName": "nope", "Item": {"a": {"NULL": false}}, "ExpressionAttributeNames": {}, "ConditionExpression": "a = b"})
+        ),
+        "One or more parameter values were invalid: Null attribute value types must have the value of true"
+    );
+    assert_eq!(
+        m(
+            "UpdateItem",
+            json!({"TableName": "nope", "Key": {"a": {"S": "x"}}, "UpdateExpression": "", "ConditionExpression": ""})
+        ),
+        "Invalid UpdateExpression: The expression can not be empty;"
+    );
+}

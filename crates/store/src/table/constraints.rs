@@ -297,7 +297,11 @@ impl<'a> Check<'a> {
         self.conditions(filter.0, filter.1);
     }
 
-    fn request_items(&mut self, keys_at: Option<&str>) {
+    /// RequestItems of the batch operations: a map from table name to a list of writes (at
+    /// most `writes`, BatchWriteItem) or to keys to read (under `keys_at`, BatchGetItem).
+    /// A bad table name or write count is one violation for the whole map, which DynamoDB
+    /// prints with every constraint of the map's keys or values.
+    fn request_items(&mut self, keys_at: Option<&str>, writes: Option<usize>) {
         let items = self.get("RequestItems");
         if !self.required(items, "requestItems") {
             return;
@@ -306,9 +310,30 @@ impl<'a> Check<'a> {
         let Some(m) = items.and_then(Value::as_object) else {
             return;
         };
+        let bad_name = |t: &str| {
+            !(3..=255).contains(&t.chars().count())
+                || !t
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        };
+        if m.keys().any(|t| bad_name(t)) {
+            self.fail(
+                items,
+                "requestItems",
+                "Map keys must satisfy constraint: [Member must have length less than or equal to 255, Member must have length greater than or equal to 3, Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+]".into(),
+            );
+        }
+        if let Some(most) = writes
+            && m.values()
+                .any(|v| len_of(v).is_some_and(|n| n == 0 || n > most))
+        {
+            self.fail(
+                items,
+                "requestItems",
+                format!("Map value must satisfy constraint: [Member must have length less than or equal to {most}, Member must have length greater than or equal to 1]"),
+            );
+        }
         for (table, spec) in m {
-            let name = Value::String(table.clone());
-            self.name(Some(&name), "requestItems.key");
             if let Some(k) = keys_at {
                 let keys = spec.get("Keys").filter(|v| !v.is_null());
                 let at = format!("requestItems.{table}.member.{k}");
@@ -493,7 +518,7 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             c.range(total, "totalSegments", 1, Some(1_000_000));
         }
         "BatchGetItem" => {
-            c.request_items(Some("keys"));
+            c.request_items(Some("keys"), None);
             c.enums(&[(
                 "ReturnConsumedCapacity",
                 "returnConsumedCapacity",
@@ -501,7 +526,7 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             )]);
         }
         "BatchWriteItem" => {
-            c.request_items(None);
+            c.request_items(None, Some(25));
             c.enums(&[
                 (
                     "ReturnConsumedCapacity",

@@ -138,27 +138,15 @@ impl Table {
     /// The key of an item being written, with AWS's key validation.
     pub fn key_of_item(&self, item: &Item) -> Result<PKey, DdbError> {
         let h = key_value(&self.meta.hash, item.get(&self.meta.hash.name), None)?;
-        if key_size(&h) > MAX_HASH_KEY {
-            return Err(DdbError::validation(
-                "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
-            ));
-        }
         let r = match &self.meta.range {
-            Some(spec) => {
-                let r = key_value(spec, item.get(&spec.name), None)?;
-                if key_size(&r) > MAX_RANGE_KEY {
-                    return Err(DdbError::validation(
-                        "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
-                    ));
-                }
-                Some(r)
-            }
+            Some(spec) => Some(key_value(spec, item.get(&spec.name), None)?),
             None => None,
         };
-        Ok((h, r))
+        key_sizes(h, r)
     }
 
-    /// The key named by a `Key` parameter: exactly the key attributes, of the right types.
+    /// A key parameter (GetItem, DeleteItem, UpdateItem, batch reads), checked against the
+    /// key schema: exactly the key attributes, of their types, within the size limits.
     pub fn key_from_param(&self, key: &Item) -> Result<PKey, DdbError> {
         let want = 1 + usize::from(self.meta.range.is_some());
         let mismatch =
@@ -175,7 +163,7 @@ impl Table {
         };
         let h = check(&self.meta.hash)?;
         let r = self.meta.range.as_ref().map(check).transpose()?;
-        Ok((h, r))
+        key_sizes(h, r)
     }
 
     /// The key attributes of an item as an item (for LastEvaluatedKey and key-only results).
@@ -563,4 +551,19 @@ fn min_pkey() -> PKey {
         ),
         None,
     )
+}
+
+/// DynamoDB's limits on a key's size: 2048 bytes of hash key, 1024 of range key.
+fn key_sizes(h: KeyVal, r: Option<KeyVal>) -> Result<PKey, DdbError> {
+    if key_size(&h) > MAX_HASH_KEY {
+        return Err(DdbError::validation(
+            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
+        ));
+    }
+    if r.as_ref().is_some_and(|r| key_size(r) > MAX_RANGE_KEY) {
+        return Err(DdbError::validation(
+            "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
+        ));
+    }
+    Ok((h, r))
 }

@@ -50,10 +50,18 @@ impl<'a> BatchGetItem<'a> {
             }
             total += keys.len();
             let keys: Vec<Item> = keys.iter().map(item_from_json).collect::<Result<_, _>>()?;
+            let proj = Projection::parse(spec)?;
+            // The same key twice (in any attribute order) is refused before the table is
+            // looked up; at most 100 keys, so pairwise is cheap.
+            if keys.iter().enumerate().any(|(i, k)| keys[..i].contains(k)) {
+                return Err(DdbError::validation(
+                    "Provided list of item keys contains duplicates",
+                ));
+            }
             tables.push(TableKeys {
                 table,
                 keys,
-                proj: Projection::parse(spec)?,
+                proj,
                 consistent: spec.get("ConsistentRead").and_then(|v| v.as_bool()) == Some(true),
                 spec,
             });

@@ -18,6 +18,7 @@ use super::expr::eval::{apply_update, eval_cond, project, update_paths};
 use super::expr::{
     Cond, Ctx, Seg, Update, Used, parse_condition_ctx, parse_projection_ctx, parse_update_ctx,
 };
+use super::index_keys;
 use super::meta::PKey;
 use super::req::{ctx as parse_ctx, not_null, opt_str, table_name, vmsg};
 use super::value::{AttrValue, Item, KeyVal, item_from_json, item_size, item_to_json};
@@ -440,12 +441,17 @@ pub fn prepare(t: &Table, w: &WriteReq, pk: PKey) -> Result<Prepared, DdbError> 
                     )));
                 }
             }
+            if let Some(u) = u {
+                index_keys::update_types(&t.meta, &w.ctx, u)?;
+                index_keys::scalar_keys(&t.meta, index_keys::update_nested_heads(u, &w.ctx))?;
+            }
             let mut item = match &old {
                 Some(o) => (**o).clone(),
                 None => t.key_item(&pk),
             };
             if let Some(u) = u {
                 apply_update(u, &mut item, &w.ctx)?;
+                index_keys::updated_item(&t.meta, &item)?;
             }
             t.validate_item(&item, true)?;
             (Some(Arc::new(item)), true)
@@ -457,6 +463,7 @@ pub fn prepare(t: &Table, w: &WriteReq, pk: PKey) -> Result<Prepared, DdbError> 
                     k.name
                 )));
             }
+            index_keys::attribute_update_types(&t.meta, ups)?;
             let mut item = match &old {
                 Some(o) => (**o).clone(),
                 None => t.key_item(&pk),
@@ -876,6 +883,19 @@ impl Projection {
             }),
         };
         Ok(Projection { paths })
+    }
+
+    /// The first attributes of the projected paths that go deeper than them (GetItem refuses
+    /// these when they are key attributes).
+    pub fn nested_heads(&self) -> impl Iterator<Item = &str> {
+        self.paths
+            .iter()
+            .flatten()
+            .filter(|p| p.len() > 1)
+            .filter_map(|p| match &p[0] {
+                Seg::Key(k) => Some(k.as_str()),
+                Seg::Idx(_) => None,
+            })
     }
 
     /// The projected item in wire form, without copying the item when nothing is projected.

@@ -16,6 +16,8 @@
 //!   applied ([`TableEngine::execute`] dispatches through it).
 //! - [`items`]: what the item operations share: writes ([`items::WriteReq`], prepared and
 //!   applied under the lock), transactions, projections, consumed capacity.
+//! - `index_keys`: what a read or update may not do to key and index key attributes (reach
+//!   inside them, give them a value of the wrong type), checked against the table.
 //! - [`legacy`]: legacy conditional parameters (Expected, KeyConditions, QueryFilter,
 //!   ScanFilter) translated into expressions.
 //! - [`query`]: Query's and Scan's parameters and reads (key conditions, indexes, filters,
@@ -35,6 +37,7 @@ pub mod constraints;
 pub mod engine;
 pub mod error;
 pub mod expr;
+mod index_keys;
 pub mod items;
 pub mod legacy;
 pub mod meta;

@@ -1757,3 +1757,85 @@ fn writes_check_values_before_conditions_and_placeholders() {
         "Invalid UpdateExpression: The expression can not be empty;"
     );
 }
+
+/// Against the table, before the item is read: paths may not reach inside key or index key
+/// attributes, and an update may not give an index key a value already known to be of the
+/// wrong type; after the update, an index key of the wrong type has its own message; REMOVE
+/// and DELETE under a path that is not there are refused (dynalite's recorded answers).
+#[test]
+fn updates_and_projections_keep_key_attributes_scalar_and_typed() {
+    let (e, _) = engine();
+    ok(
+        &e,
+        "CreateTable",
+        json!({
+            "TableName": "kix",
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "GlobalSecondaryIndexes": [{"IndexName": "byg", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}],
+            "BillingMode": "PAY_PER_REQUEST"
+        }),
+    );
+    let key = json!({"pk": {"S": "k"}});
+    let m = |op: &str, extra: Value| {
+        let mut req = json!({"TableName": "kix", "Key": key});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        err(&e, op, req).message
+    };
+    let scalars = "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed";
+    assert_eq!(
+        m("GetItem", json!({"ProjectionExpression": "pk.x"})),
+        format!("{scalars}: Key: pk")
+    );
+    assert_eq!(
+        m("UpdateItem", json!({"UpdateExpression": "SET y = g[1]"})),
+        format!("{scalars}: IndexKey: g")
+    );
+    assert_eq!(
+        m(
+            "UpdateItem",
+            json!({"UpdateExpression": "SET g = :n + :n, z = g.q", "ExpressionAttributeValues": {":n": {"N": "1"}}})
+        ),
+        "One or more parameter values were invalid: Type mismatch for Index Key g Expected: S Actual: N IndexName: byg"
+    );
+    assert_eq!(
+        m(
+            "UpdateItem",
+            json!({"AttributeUpdates": {"g": {"Value": {"N": "1"}}}})
+        ),
+        "One or more parameter values were invalid: Type mismatch for Index Key g Expected: S Actual: N IndexName: byg"
+    );
+    ok(
+        &e,
+        "UpdateItem",
+        json!({"TableName": "kix", "Key": key, "UpdateExpression": "SET n = :n, s = :s", "ExpressionAttributeValues": {":n": {"N": "1"}, ":s": {"S": "x"}}}),
+    );
+    assert_eq!(
+        m("UpdateItem", json!({"UpdateExpression": "SET g = n"})),
+        "The update expression attempted to update the secondary index key to unsupported type"
+    );
+    let invalid = "The document path provided in the update expression is invalid for update";
+    for expr in ["REMOVE s.a", "REMOVE nope.a", "REMOVE s[1]"] {
+        assert_eq!(
+            m("UpdateItem", json!({"UpdateExpression": expr})),
+            invalid,
+            "{expr}"
+        );
+    }
+    assert_eq!(
+        m(
+            "UpdateItem",
+            json!({"UpdateExpression": "DELETE nope.a :ss", "ExpressionAttributeValues": {":ss": {"SS": ["a"]}}})
+        ),
+        invalid
+    );
+    // Nothing to remove where the path above exists is fine.
+    ok(
+        &e,
+        "UpdateItem",
+        json!({"TableName": "kix", "Key": key, "UpdateExpression": "REMOVE gone, s2"}),
+    );
+}

@@ -603,28 +603,26 @@ pub fn set_path(item: &mut Item, segs: &[Seg], v: AttrValue) -> Result<(), DdbEr
     }
 }
 
+/// REMOVE: a missing attribute, map key or list element past the end is nothing to do, but
+/// the path above it must exist and be a map (for a name) or a list (for an index); else
+/// DynamoDB refuses the path (as dynalite's suite records it).
 fn remove_path(item: &mut Item, segs: &[Seg]) -> Result<(), DdbError> {
     let Some((last, parent)) = segs.split_last() else {
         return Ok(());
     };
-    if parent.is_empty() {
-        if let Seg::Key(k) = last {
+    match (container_mut(item, parent)?, last) {
+        (None, Seg::Key(k)) => {
             item.remove(k);
         }
-        return Ok(());
-    }
-    // Removing under a missing or differently-typed parent is a no-op for REMOVE.
-    let Ok(Some(c)) = container_mut(item, parent) else {
-        return Ok(());
-    };
-    match (c, last) {
-        (AttrValue::M(m), Seg::Key(k)) => {
+        (Some(AttrValue::M(m)), Seg::Key(k)) => {
             m.remove(k);
         }
-        (AttrValue::L(l), Seg::Idx(i)) if *i < l.len() => {
-            l.remove(*i);
+        (Some(AttrValue::L(l)), Seg::Idx(i)) => {
+            if *i < l.len() {
+                l.remove(*i);
+            }
         }
-        _ => {}
+        _ => return Err(invalid_path()),
     }
     Ok(())
 }
@@ -712,6 +710,14 @@ pub fn apply_update(u: &Update, item: &mut Item, ctx: &Ctx) -> Result<(), DdbErr
                 "Invalid UpdateExpression: Incorrect operand type for operator or function; operator: DELETE, operand type: {}",
                 type_long(&del)
             )));
+        }
+        // Like REMOVE: nothing to delete from is fine, a path above it that is not there is not.
+        let parent = &segs[..segs.len().saturating_sub(1)];
+        match (container_mut(item, parent)?, segs.last()) {
+            (None, _)
+            | (Some(AttrValue::M(_)), Some(Seg::Key(_)))
+            | (Some(AttrValue::L(_)), Some(Seg::Idx(_))) => {}
+            _ => return Err(invalid_path()),
         }
         let Some(cur) = get_path(item, &segs).cloned() else {
             continue;

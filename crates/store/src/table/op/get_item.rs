@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::super::index_keys;
 use super::super::items::{Capacity, Projection, read_units};
 use super::super::req::{not_null, opt_bool, table_name};
 use super::super::value::{Item, item_from_json, item_size};
@@ -40,6 +41,7 @@ impl<'a> GetItem<'a> {
         let g = engine.state.read();
         let t = g.get(self.table)?;
         let pk = t.key_from_param(&self.key)?;
+        index_keys::scalar_keys(&t.meta, self.proj.nested_heads())?;
         let mut out = Map::new();
         let item = t.get(&pk);
         let units = read_units(item.map_or(0, |i| item_size(i)), self.consistent);

@@ -1798,3 +1798,76 @@ fn create_table_validation_follows_dynamodb_order() {
         "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}),
     );
 }
+
+/// UpdateTable answers a request with several mistakes with the one DynamoDB answers
+/// (dynalite's updateTable validations, recorded against DynamoDB): some checks come before
+/// the table is looked up, the rest after.
+#[test]
+fn update_table_validation_follows_dynamodb_order() {
+    let (e, _) = engine();
+    create(&e, "ppr", false);
+    ok(
+        &e,
+        "CreateTable",
+        json!({"TableName": "prov",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "ProvisionedThroughput": {"ReadCapacityUnits": 10, "WriteCapacityUnits": 5}}),
+    );
+    let m = |req: Value| err(&e, "UpdateTable", req);
+    let big = 1_000_000_000_001i64;
+    // Before the look-up: "nope" does not exist.
+    for (req, want) in [
+        (
+            json!({"TableName": "nope", "GlobalSecondaryIndexUpdates": []}),
+            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
+        ),
+        (
+            json!({"TableName": "nope", "BillingMode": "PROVISIONED", "GlobalSecondaryIndexUpdates": [{}]}),
+            "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+        ),
+        (
+            json!({"TableName": "nope", "ProvisionedThroughput": {"ReadCapacityUnits": 1_000_000_000_000i64, "WriteCapacityUnits": big}, "GlobalSecondaryIndexUpdates": [{}]}),
+            "Given value 1000000000001 for WriteCapacityUnits is out of bounds",
+        ),
+        (
+            json!({"TableName": "nope", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "abc"}}, {}]}),
+            "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete must not be null",
+        ),
+        (
+            json!({"TableName": "nope", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "abc"}}, {"Delete": {"IndexName": "abc"}}]}),
+            "One or more parameter values were invalid: Only one global secondary index update per index is allowed simultaneously. Index: abc",
+        ),
+        (
+            json!({"TableName": "ppr", "BillingMode": "PROVISIONED"}),
+            "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+        ),
+    ] {
+        assert_eq!(m(req.clone()).message, want, "{req}");
+    }
+    // An index update's units above the bound: the table is looked up first, the index
+    // is not.
+    let index_update = |table: &str| json!({"TableName": table, "GlobalSecondaryIndexUpdates": [{"Update": {"IndexName": "abc", "ProvisionedThroughput": {"ReadCapacityUnits": big, "WriteCapacityUnits": big}}}]});
+    assert_eq!(
+        m(index_update("nope")).message,
+        "Requested resource not found: Table: nope not found"
+    );
+    assert_eq!(
+        m(index_update("prov")).message,
+        "This operation cannot be performed with given input values. Please contact DynamoDB service team for more info: Action Blocked: IndexUpdate"
+    );
+    // More than five index updates: a limit, before the indexes are looked up.
+    let deletes: Vec<Value> = (0..6)
+        .map(|i| json!({"Delete": {"IndexName": format!("ix{i}")}}))
+        .collect();
+    let er = m(json!({"TableName": "prov", "GlobalSecondaryIndexUpdates": deletes}));
+    assert_eq!(er.code, ErrorCode::LimitExceeded);
+    assert_eq!(
+        er.message,
+        "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table"
+    );
+    assert_eq!(
+        m(json!({"TableName": "prov", "ProvisionedThroughput": {"ReadCapacityUnits": 10, "WriteCapacityUnits": 5}})).message,
+        "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: 10. Requested ReadCapacityUnits: 10. Current WriteCapacityUnits provisioned for the table: 5. Requested WriteCapacityUnits: 5. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
+    );
+}

@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use super::engine::Table;
 use super::error::DdbError;
-use super::meta::{Billing, IndexDef, KeySpec, TableMeta, attr_defs, stream_spec, table_arn};
+use super::meta::{
+    Billing, IndexDef, KeySpec, TableMeta, attr_defs, out_of_bounds, stream_spec, table_arn,
+};
 use super::req::{opt_str, req_str, table_name};
 use super::{TableEngine, Tables};
 use crate::journal::Ticket;
@@ -82,10 +84,12 @@ pub(crate) fn in_use(t: &Table) -> Result<(), DdbError> {
     )))
 }
 
-/// An UpdateTable request. Every member is read here, but DynamoDB checks them only once it
-/// has found the table, one after the other and between checks against the table: a
-/// member's own error is kept (`Err`) and [`TableEngine::update_table`] raises it where it
-/// comes in that order.
+/// An UpdateTable request. Every member is read here. DynamoDB checks a few things before it
+/// looks the table up (that something is to change, PROVISIONED with its throughput, the
+/// throughput's bounds, each index update's action and index); [`TableUpdate::parse`]
+/// raises those. The rest it checks once it has found the table, one after the other and
+/// between checks against the table: a member's own error is kept (`Err`) and
+/// [`TableEngine::update_table`] raises it where it comes in that order.
 pub(crate) struct TableUpdate<'a> {
     name: &'a str,
     /// `BillingMode`.
@@ -113,30 +117,38 @@ enum GsiUpdate<'a> {
         read: Option<i64>,
         write: Option<i64>,
     },
-    /// None of Create, Update and Delete.
-    Empty,
+}
+
+/// DynamoDB's answer to an index update above its bound, whether the index exists or not.
+fn index_units_blocked() -> DdbError {
+    DdbError::validation(
+        "This operation cannot be performed with given input values. Please contact DynamoDB service team for more info: Action Blocked: IndexUpdate",
+    )
 }
 
 impl<'a> TableUpdate<'a> {
-    /// Read an UpdateTable request; only the table name is checked before the table is
-    /// looked up.
+    /// Read an UpdateTable request, with the checks DynamoDB makes before it looks the
+    /// table up, in its order.
     pub(crate) fn parse(req: &'a Value) -> Result<Self, DdbError> {
         let name = table_name(req)?;
+        Self::check_before_lookup(req)?;
         let units = |pt: &Value, field: &str| pt.get(field).and_then(Value::as_i64);
+        // check_before_lookup has refused an update with none of the three actions.
         let gsi_update = |u: &'a Value| {
-            if let Some(c) = u.get("Create") {
-                GsiUpdate::Create(IndexDef::parse(c, true))
-            } else if let Some(d) = u.get("Delete") {
-                GsiUpdate::Delete(req_str(d, "IndexName"))
-            } else if let Some(up) = u.get("Update") {
+            let action = |a: &str| u.get(a).filter(|v| !v.is_null());
+            if let Some(c) = action("Create") {
+                Some(GsiUpdate::Create(IndexDef::parse(c, true)))
+            } else if let Some(d) = action("Delete") {
+                Some(GsiUpdate::Delete(req_str(d, "IndexName")))
+            } else if let Some(up) = action("Update") {
                 let pt = up.get("ProvisionedThroughput");
-                GsiUpdate::Update {
+                Some(GsiUpdate::Update {
                     name: req_str(up, "IndexName"),
                     read: pt.and_then(|pt| units(pt, "ReadCapacityUnits")),
                     write: pt.and_then(|pt| units(pt, "WriteCapacityUnits")),
-                }
+                })
             } else {
-                GsiUpdate::Empty
+                None
             }
         };
         Ok(TableUpdate {
@@ -158,13 +170,76 @@ impl<'a> TableUpdate<'a> {
             gsi_updates: req
                 .get("GlobalSecondaryIndexUpdates")
                 .and_then(|v| v.as_array())
-                .map(|l| l.iter().map(gsi_update).collect()),
+                .map(|l| l.iter().filter_map(gsi_update).collect()),
             stream: stream_spec(req),
             deletion_protection: req
                 .get("DeletionProtectionEnabled")
                 .and_then(|v| v.as_bool()),
         })
     }
+
+    /// What DynamoDB refuses before it looks the table up: a request that changes nothing,
+    /// BillingMode PROVISIONED without ProvisionedThroughput, units above the bound, an
+    /// index update with none of its three actions, and two updates of one index.
+    fn check_before_lookup(req: &Value) -> Result<(), DdbError> {
+        let given = |f: &str| req.get(f).is_some_and(|v| !v.is_null());
+        let gsi_updates = req
+            .get("GlobalSecondaryIndexUpdates")
+            .and_then(Value::as_array)
+            .filter(|l| !l.is_empty());
+        let changes = [
+            "ProvisionedThroughput",
+            "BillingMode",
+            "StreamSpecification",
+        ]
+        .iter()
+        .any(|f| given(f))
+            || gsi_updates.is_some()
+            || req
+                .get("DeletionProtectionEnabled")
+                .is_some_and(Value::is_boolean);
+        if !changes {
+            return Err(nothing_to_change());
+        }
+        if opt_str(req, "BillingMode") == Some("PROVISIONED") && !given("ProvisionedThroughput") {
+            return Err(DdbError::validation(
+                "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+            ));
+        }
+        if let Some(pt) = req.get("ProvisionedThroughput") {
+            let units = |f: &str| pt.get(f).and_then(Value::as_i64).unwrap_or(0);
+            out_of_bounds(units("ReadCapacityUnits"), units("WriteCapacityUnits"))?;
+        }
+        let mut seen = Vec::new();
+        for u in gsi_updates.into_iter().flatten() {
+            let index = ["Update", "Create", "Delete"]
+                .iter()
+                .filter_map(|a| u.get(a).filter(|v| !v.is_null()))
+                .map(|a| opt_str(a, "IndexName"))
+                .collect::<Vec<_>>();
+            let Some(&index) = index.first() else {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete must not be null",
+                ));
+            };
+            if let Some(n) = index {
+                if seen.contains(&n) {
+                    return Err(DdbError::validation(format!(
+                        "One or more parameter values were invalid: Only one global secondary index update per index is allowed simultaneously. Index: {n}"
+                    )));
+                }
+                seen.push(n);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// DynamoDB's answer to an UpdateTable that changes nothing.
+fn nothing_to_change() -> DdbError {
+    DdbError::validation(
+        "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
+    )
 }
 
 impl TableEngine {
@@ -242,12 +317,29 @@ impl TableEngine {
             }
             changed = true;
         }
-        if let Some((r, w)) = u.throughput {
-            if meta.billing == "PAY_PER_REQUEST" {
-                return Err(DdbError::validation(
-                    "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+        if u.throughput.is_some() && meta.billing == "PAY_PER_REQUEST" {
+            return Err(DdbError::validation(
+                "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+            ));
+        }
+        // Then the number of index updates, and each index update's units against the
+        // bound (before the index is looked up).
+        if let Some(updates) = &u.gsi_updates {
+            if updates.len() > 5 {
+                return Err(DdbError::new(
+                    super::error::ErrorCode::LimitExceeded,
+                    "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
                 ));
             }
+            for update in updates {
+                if let GsiUpdate::Update { read, write, .. } = update
+                    && out_of_bounds(read.unwrap_or(0), write.unwrap_or(0)).is_err()
+                {
+                    return Err(index_units_blocked());
+                }
+            }
+        }
+        if let Some((r, w)) = u.throughput {
             if r < 1 || w < 1 {
                 return Err(DdbError::validation(
                     "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be greater than 0",
@@ -255,17 +347,13 @@ impl TableEngine {
             }
             if r == meta.rcu && w == meta.wcu && !billing_given {
                 return Err(DdbError::validation(format!(
-                    "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnitsForTable: {} Requested ReadCapacityUnitsForTable: {r}. Current WriteCapacityUnitsForTable: {} Requested WriteCapacityUnitsForTable: {w}",
+                    "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: {}. Requested ReadCapacityUnits: {r}. Current WriteCapacityUnits provisioned for the table: {}. Requested WriteCapacityUnits: {w}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits.",
                     meta.rcu, meta.wcu
                 )));
             }
             meta.rcu = r;
             meta.wcu = w;
             changed = true;
-        } else if meta.billing == "PROVISIONED" && t.meta.billing == "PAY_PER_REQUEST" {
-            return Err(DdbError::validation(
-                "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
-            ));
         }
         if let Some(defs) = u.attr_defs {
             for d in defs? {
@@ -346,11 +434,6 @@ impl TableEngine {
                         ix.rcu = read.unwrap_or(ix.rcu);
                         ix.wcu = write.unwrap_or(ix.wcu);
                     }
-                    GsiUpdate::Empty => {
-                        return Err(DdbError::validation(
-                            "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Create, Update or Delete must be specified",
-                        ));
-                    }
                 }
             }
             changed = true;
@@ -394,9 +477,7 @@ impl TableEngine {
             changed = true;
         }
         if !changed {
-            return Err(DdbError::validation(
-                "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
-            ));
+            return Err(nothing_to_change());
         }
         busy?;
         // Drop definitions no key uses any more (AWS keeps only used ones).

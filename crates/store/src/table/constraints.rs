@@ -242,7 +242,10 @@ impl<'a> Check<'a> {
         }
     }
 
-    fn key_schema(&mut self, v: Option<&Value>, at: &str) {
+    /// A table's or an index's `KeySchema`. An index's key types are not checked against
+    /// the enum here: CreateTable's own validation answers a wrong one (`The first
+    /// KeySchemaElement is not a HASH key type`), as DynamoDB does.
+    fn key_schema(&mut self, v: Option<&Value>, at: &str, key_types: bool) {
         let Some(list) = v else {
             return;
         };
@@ -254,9 +257,42 @@ impl<'a> Check<'a> {
                 self.length(name, &format!("{base}.attributeName"), 1, 255);
             }
             let kt = e.get("KeyType").filter(|v| !v.is_null());
-            if self.required(kt, &format!("{base}.keyType")) {
+            if self.required(kt, &format!("{base}.keyType")) && key_types {
                 self.one_of(kt, &format!("{base}.keyType"), KEY_TYPE);
             }
+        }
+    }
+
+    /// The members of a secondary index definition `ix` (CreateTable's
+    /// LocalSecondaryIndexes and GlobalSecondaryIndexes, UpdateTable's Create action), in
+    /// the order DynamoDB lists them: the name, the key schema, the projection, then (for a
+    /// global index) the throughput.
+    fn index(&mut self, ix: &Value, base: &str, global: bool) {
+        let at = format!("{base}.indexName");
+        let name = ix.get("IndexName").filter(|v| !v.is_null());
+        if self.required(name, &at) {
+            self.name(name, &at);
+        }
+        let at = format!("{base}.keySchema");
+        let ks = ix.get("KeySchema").filter(|v| !v.is_null());
+        if self.required(ks, &at) {
+            self.key_schema(ks, &at, false);
+        }
+        let at = format!("{base}.projection");
+        let p = ix.get("Projection").filter(|v| !v.is_null());
+        if self.required(p, &at) {
+            let ty = p
+                .and_then(|p| p.get("ProjectionType"))
+                .filter(|v| !v.is_null());
+            self.one_of(ty, &format!("{at}.projectionType"), PROJECTION_TYPE);
+            let nk = p
+                .and_then(|p| p.get("NonKeyAttributes"))
+                .filter(|v| !v.is_null());
+            self.length(nk, &format!("{at}.nonKeyAttributes"), 1, usize::MAX);
+        }
+        if global {
+            let pt = ix.get("ProvisionedThroughput").filter(|v| !v.is_null());
+            self.throughput(pt, &format!("{base}.provisionedThroughput"));
         }
     }
 
@@ -551,7 +587,10 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
                     .flatten()
                     .enumerate()
                 {
-                    let at = format!("attributeDefinitions.{}.member.attributeType", i + 1);
+                    let base = format!("attributeDefinitions.{}.member", i + 1);
+                    let n = d.get("AttributeName").filter(|v| !v.is_null());
+                    c.required(n, &format!("{base}.attributeName"));
+                    let at = format!("{base}.attributeType");
                     let t = d.get("AttributeType").filter(|v| !v.is_null());
                     if c.required(t, &at) {
                         c.one_of(t, &at, ATTR_TYPE);
@@ -560,7 +599,7 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             }
             let ks = c.get("KeySchema");
             if c.required(ks, "keySchema") {
-                c.key_schema(ks, "keySchema");
+                c.key_schema(ks, "keySchema", true);
             }
             let pt = c.get("ProvisionedThroughput");
             c.throughput(pt, "provisionedThroughput");
@@ -578,15 +617,7 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
                     .enumerate()
                 {
                     let base = format!("{at}.{}.member", i + 1);
-                    let p = ix
-                        .get("Projection")
-                        .and_then(|p| p.get("ProjectionType"))
-                        .filter(|v| !v.is_null());
-                    c.one_of(
-                        p,
-                        &format!("{base}.projection.projectionType"),
-                        PROJECTION_TYPE,
-                    );
+                    c.index(ix, &base, field == "GlobalSecondaryIndexes");
                 }
             }
         }
@@ -596,6 +627,37 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             let pt = c.get("ProvisionedThroughput");
             c.throughput(pt, "provisionedThroughput");
             c.enums(&[("BillingMode", "billingMode", BILLING)]);
+            for (i, u) in c
+                .get("GlobalSecondaryIndexUpdates")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let base = format!("globalSecondaryIndexUpdates.{}.member", i + 1);
+                if let Some(up) = u.get("Update").filter(|v| !v.is_null()) {
+                    let at = format!("{base}.update.indexName");
+                    let name = up.get("IndexName").filter(|v| !v.is_null());
+                    if c.required(name, &at) {
+                        c.name(name, &at);
+                    }
+                    let at = format!("{base}.update.provisionedThroughput");
+                    let pt = up.get("ProvisionedThroughput").filter(|v| !v.is_null());
+                    if c.required(pt, &at) {
+                        c.throughput(pt, &at);
+                    }
+                }
+                if let Some(cr) = u.get("Create").filter(|v| !v.is_null()) {
+                    c.index(cr, &format!("{base}.create"), true);
+                }
+                if let Some(del) = u.get("Delete").filter(|v| !v.is_null()) {
+                    let at = format!("{base}.delete.indexName");
+                    let name = del.get("IndexName").filter(|v| !v.is_null());
+                    if c.required(name, &at) {
+                        c.name(name, &at);
+                    }
+                }
+            }
             c.stream_spec();
         }
         "ListStreams" => {
@@ -752,6 +814,36 @@ mod tests {
                 json!({"TableName": "abc", "AttributeDefinitions": [], "KeySchema": [], "ProvisionedThroughput": {"ReadCapacityUnits": -1}})
             ),
             "3 validation errors detected: Value '[]' at 'keySchema' failed to satisfy constraint: Member must have length greater than or equal to 1; Value null at 'provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must not be null; Value '-1' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1"
+        );
+    }
+
+    #[test]
+    fn index_members_are_checked_with_the_request() {
+        // CreateTable: every member of every index, nine empty indexes' 27 errors cut to
+        // the first ten (name, key schema and projection of each in turn).
+        let empty: Vec<Value> = (0..9).map(|_| json!({})).collect();
+        let m = msg(
+            "CreateTable",
+            json!({"TableName": "abc", "AttributeDefinitions": [{"AttributeName": "a", "AttributeType": "S"}], "KeySchema": [{"AttributeName": "a", "KeyType": "HASH"}], "GlobalSecondaryIndexes": empty}),
+        );
+        assert!(m.starts_with("10 validation errors detected: Value null at 'globalSecondaryIndexes.1.member.indexName' failed to satisfy constraint: Member must not be null; Value null at 'globalSecondaryIndexes.1.member.keySchema'"), "{m}");
+        assert!(m.ends_with("Value null at 'globalSecondaryIndexes.4.member.indexName' failed to satisfy constraint: Member must not be null"), "{m}");
+        // An index's key types are left to CreateTable's own checks; its projection's
+        // members and a global index's throughput are checked here.
+        assert_eq!(
+            msg(
+                "CreateTable",
+                json!({"TableName": "abc", "AttributeDefinitions": [{}], "KeySchema": [{"AttributeName": "a", "KeyType": "HASH"}], "LocalSecondaryIndexes": [{"IndexName": "h;", "KeySchema": [{"AttributeName": "a", "KeyType": "Woop"}], "Projection": {"NonKeyAttributes": [], "ProjectionType": "abc"}}], "GlobalSecondaryIndexes": [{"IndexName": "abc", "KeySchema": [{"AttributeName": "a", "KeyType": "HASH"}], "Projection": {}, "ProvisionedThroughput": {"ReadCapacityUnits": 0}}]})
+            ),
+            "8 validation errors detected: Value null at 'attributeDefinitions.1.member.attributeName' failed to satisfy constraint: Member must not be null; Value null at 'attributeDefinitions.1.member.attributeType' failed to satisfy constraint: Member must not be null; Value 'h;' at 'localSecondaryIndexes.1.member.indexName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; Value 'h;' at 'localSecondaryIndexes.1.member.indexName' failed to satisfy constraint: Member must have length greater than or equal to 3; Value 'abc' at 'localSecondaryIndexes.1.member.projection.projectionType' failed to satisfy constraint: Member must satisfy enum value set: [ALL, INCLUDE, KEYS_ONLY]; Value '[]' at 'localSecondaryIndexes.1.member.projection.nonKeyAttributes' failed to satisfy constraint: Member must have length greater than or equal to 1; Value null at 'globalSecondaryIndexes.1.member.provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must not be null; Value '0' at 'globalSecondaryIndexes.1.member.provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1"
+        );
+        // UpdateTable: each index update's action.
+        assert_eq!(
+            msg(
+                "UpdateTable",
+                json!({"TableName": "abc", "GlobalSecondaryIndexUpdates": [{"Update": {}}, {"Update": {"IndexName": "abc;", "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 0}}}, {"Delete": {"IndexName": "a"}}, {"Create": {"IndexName": "abc"}}]})
+            ),
+            "7 validation errors detected: Value null at 'globalSecondaryIndexUpdates.1.member.update.indexName' failed to satisfy constraint: Member must not be null; Value null at 'globalSecondaryIndexUpdates.1.member.update.provisionedThroughput' failed to satisfy constraint: Member must not be null; Value 'abc;' at 'globalSecondaryIndexUpdates.2.member.update.indexName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; Value '0' at 'globalSecondaryIndexUpdates.2.member.update.provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1; Value 'a' at 'globalSecondaryIndexUpdates.3.member.delete.indexName' failed to satisfy constraint: Member must have length greater than or equal to 3; Value null at 'globalSecondaryIndexUpdates.4.member.create.keySchema' failed to satisfy constraint: Member must not be null; Value null at 'globalSecondaryIndexUpdates.4.member.create.projection' failed to satisfy constraint: Member must not be null"
         );
     }
 }

@@ -96,99 +96,113 @@ pub fn validate_table_name(name: &str, field: &str) -> Result<(), DdbError> {
     }
 }
 
-fn key_schema(v: Option<&Value>, field: &str) -> Result<(String, Option<String>), DdbError> {
+/// A `KeySchema` as sent: each element's attribute name and key type, in order. The member
+/// constraints have already required both and checked a table's key types.
+fn key_schema(v: Option<&Value>, field: &str) -> Result<Vec<(String, String)>, DdbError> {
     let arr = v.and_then(|v| v.as_array()).ok_or_else(|| {
         DdbError::validation(format!(
             "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
         ))
     })?;
     if arr.is_empty() || arr.len() > 2 {
+        let (bound, n) = if arr.is_empty() {
+            ("greater", 1)
+        } else {
+            ("less", 2)
+        };
         return Err(DdbError::validation(format!(
-            "1 validation error detected: Value '{}' at '{field}' failed to satisfy constraint: Member must have length less than or equal to 2",
+            "1 validation error detected: Value '{}' at '{field}' failed to satisfy constraint: Member must have length {bound} than or equal to {n}",
             Value::Array(arr.clone())
         )));
     }
-    let mut hash = None;
-    let mut range = None;
-    for e in arr {
-        let name = req_str(e, "AttributeName")?.to_string();
-        match req_str(e, "KeyType")? {
-            "HASH" if hash.is_none() => hash = Some(name),
-            "RANGE" if range.is_none() => range = Some(name),
-            "HASH" | "RANGE" => {
-                return Err(DdbError::validation(
-                    "Invalid KeySchema: Some index key attribute have no definition",
-                ));
-            }
-            other => {
-                return Err(DdbError::validation(format!(
-                    "1 validation error detected: Value '{other}' at '{field}.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]"
-                )));
-            }
-        }
+    arr.iter()
+        .map(|e| {
+            Ok((
+                req_str(e, "AttributeName")?.to_string(),
+                req_str(e, "KeyType")?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// DynamoDB's checks of a table's or an index's key schema against the attribute
+/// definitions, in its order: every key defined, two different names, HASH then RANGE.
+fn check_keys(keys: &[(String, String)], defs: &[KeySpec]) -> Result<(), DdbError> {
+    if keys.iter().any(|(n, _)| !defs.iter().any(|d| &d.name == n)) {
+        let names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
+        let defined: Vec<&str> = defs.iter().map(|k| k.name.as_str()).collect();
+        return Err(DdbError::validation(format!(
+            "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
+            names.join(", "),
+            defined.join(", ")
+        )));
     }
-    let hash = hash.ok_or_else(|| {
-        DdbError::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
-    })?;
-    if arr[0].get("KeyType").and_then(|v| v.as_str()) != Some("HASH") {
-        return Err(DdbError::validation(
-            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
-        ));
-    }
-    if range.as_ref() == Some(&hash) {
+    if let [(a, _), (b, _)] = keys
+        && a == b
+    {
         return Err(DdbError::validation(
             "Both the Hash Key and the Range Key element in the KeySchema have the same name",
         ));
     }
-    Ok((hash, range))
+    if keys.first().is_some_and(|(_, t)| t != "HASH") {
+        return Err(DdbError::validation(
+            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+        ));
+    }
+    if keys.get(1).is_some_and(|(_, t)| t != "RANGE") {
+        return Err(DdbError::validation(
+            "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+        ));
+    }
+    Ok(())
 }
 
-fn throughput(v: Option<&Value>) -> Result<Option<(i64, i64)>, DdbError> {
-    let Some(pt) = v else { return Ok(None) };
-    if pt.is_null() {
-        return Ok(None);
+/// The largest throughput DynamoDB takes for a table or an index.
+const MAX_UNITS: i64 = 1_000_000_000_000;
+
+/// A `ProvisionedThroughput` as sent: its read and write units, either absent.
+fn units(v: Option<&Value>) -> Option<(Option<i64>, Option<i64>)> {
+    let pt = v.filter(|v| !v.is_null())?;
+    let get = |f: &str| pt.get(f).and_then(Value::as_i64);
+    Some((get("ReadCapacityUnits"), get("WriteCapacityUnits")))
+}
+
+/// CreateTable's checks of the table's throughput against its billing mode: none with
+/// PAY_PER_REQUEST, both units (within bounds) with PROVISIONED.
+fn table_throughput(v: Option<&Value>, billing: Billing) -> Result<(i64, i64), DdbError> {
+    let tp = units(v);
+    if billing == Billing::PayPerRequest {
+        return match tp {
+            None => Ok((0, 0)),
+            Some(_) => Err(DdbError::validation(
+                "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+            )),
+        };
     }
-    let r = pt.get("ReadCapacityUnits").and_then(|v| v.as_i64());
-    let w = pt.get("WriteCapacityUnits").and_then(|v| v.as_i64());
-    match (r, w) {
-        (Some(r), Some(w)) if r >= 1 && w >= 1 => Ok(Some((r, w))),
-        (Some(_), Some(_)) => Err(DdbError::validation(
-            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be greater than 0",
-        )),
-        _ => Err(DdbError::validation(
+    let Some((Some(r), Some(w))) = tp.filter(|t| t.0 != Some(0) && t.1 != Some(0)) else {
+        return Err(DdbError::validation(
             "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
-        )),
+        ));
+    };
+    out_of_bounds(r, w)?;
+    if r < 1 || w < 1 {
+        return Err(DdbError::validation(
+            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be greater than 0",
+        ));
     }
+    Ok((r, w))
 }
 
-fn projection(v: Option<&Value>) -> Result<(String, Vec<String>), DdbError> {
-    let p = v.ok_or_else(|| {
-        DdbError::validation(
-            "One or more parameter values were invalid: Projection must be specified",
-        )
-    })?;
-    let ty = opt_str(p, "ProjectionType").unwrap_or("ALL").to_string();
-    let non_key: Vec<String> = p
-        .get("NonKeyAttributes")
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    match ty.as_str() {
-        "ALL" | "KEYS_ONLY" if !non_key.is_empty() => Err(DdbError::validation(format!(
-            "One or more parameter values were invalid: ProjectionType is {ty}, but NonKeyAttributes is specified"
-        ))),
-        "INCLUDE" if non_key.is_empty() => Err(DdbError::validation(
-            "One or more parameter values were invalid: ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
-        )),
-        "ALL" | "KEYS_ONLY" | "INCLUDE" => Ok((ty, non_key)),
-        other => Err(DdbError::validation(format!(
-            "1 validation error detected: Value '{other}' at 'projection.projectionType' failed to satisfy constraint: Member must satisfy enum value set: [ALL, INCLUDE, KEYS_ONLY]"
-        ))),
+/// DynamoDB's answer to read or write units above its bound (the read units first).
+pub fn out_of_bounds(r: i64, w: i64) -> Result<(), DdbError> {
+    for (n, what) in [(r, "ReadCapacityUnits"), (w, "WriteCapacityUnits")] {
+        if n > MAX_UNITS {
+            return Err(DdbError::validation(format!(
+                "Given value {n} for {what} is out of bounds"
+            )));
+        }
     }
+    Ok(())
 }
 
 /// Parse attribute definitions into name -> type.
@@ -215,16 +229,6 @@ pub fn attr_defs(v: Option<&Value>) -> Result<Vec<KeySpec>, DdbError> {
         out.push(KeySpec { name, ty });
     }
     Ok(out)
-}
-
-fn spec(defs: &[KeySpec], name: &str) -> Result<KeySpec, DdbError> {
-    defs.iter().find(|k| k.name == name).cloned().ok_or_else(|| {
-        let names: Vec<&str> = defs.iter().map(|k| k.name.as_str()).collect();
-        DdbError::validation(format!(
-            "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{name}], AttributeDefinitions: [{}]",
-            names.join(", ")
-        ))
-    })
 }
 
 /// `BillingMode`: how a table's throughput is paid for.
@@ -263,38 +267,55 @@ pub fn stream_spec(req: &Value) -> Option<(bool, Option<&str>)> {
     Some((enabled, opt_str(s, "StreamViewType")))
 }
 
-/// A GSI or LSI definition as sent, checked on its own; [`IndexDef::resolve`] checks it
-/// against the table's attribute definitions and billing mode.
+/// A GSI or LSI definition as sent. CreateTable checks it step by step in DynamoDB's order
+/// ([`IndexDef::check_keys`], [`IndexDef::check_projection`], [`IndexDef::throughput`]);
+/// [`IndexDef::resolve`] runs those checks for UpdateTable's Create action.
 #[derive(Debug)]
 pub struct IndexDef {
     name: String,
-    hash: String,
-    range: Option<String>,
-    projection: String,
-    non_key: Vec<String>,
-    /// A GSI's `ProvisionedThroughput` (an LSI's is not read).
+    /// The key schema: attribute names and key types, as sent.
+    keys: Vec<(String, String)>,
+    /// `ProjectionType`, when given.
+    projection: Option<String>,
+    /// `NonKeyAttributes`, when given.
+    non_key: Option<Vec<String>>,
+    /// A GSI's `ProvisionedThroughput`, when given (an LSI's is not read).
     throughput: Option<(i64, i64)>,
     global: bool,
 }
 
 impl IndexDef {
     /// Read one GSI/LSI definition: its name, key schema, projection and (for a GSI)
-    /// throughput.
+    /// throughput. Its members' own constraints were checked with the request's.
     pub fn parse(v: &Value, global: bool) -> Result<IndexDef, DdbError> {
         let name = req_str(v, "IndexName")?.to_string();
         validate_table_name(&name, "indexName")?;
-        let (hash, range) = key_schema(v.get("KeySchema"), "keySchema")?;
-        let (projection, non_key) = projection(v.get("Projection"))?;
+        let keys = key_schema(v.get("KeySchema"), "keySchema")?;
+        let p = v
+            .get("Projection")
+            .filter(|p| !p.is_null())
+            .ok_or_else(|| {
+                DdbError::validation(
+                    "One or more parameter values were invalid: Projection must be specified",
+                )
+            })?;
+        let non_key = p
+            .get("NonKeyAttributes")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            });
         let throughput = if global {
-            throughput(v.get("ProvisionedThroughput"))?
+            units(v.get("ProvisionedThroughput")).map(|(r, w)| (r.unwrap_or(0), w.unwrap_or(0)))
         } else {
             None
         };
         Ok(IndexDef {
             name,
-            hash,
-            range,
-            projection,
+            keys,
+            projection: opt_str(p, "ProjectionType").map(String::from),
             non_key,
             throughput,
             global,
@@ -305,38 +326,75 @@ impl IndexDef {
         &self.name
     }
 
-    /// The index, its throughput checked against the table's billing mode and its key
-    /// attributes looked up in `defs`.
-    pub fn resolve(self, defs: &[KeySpec], pay_per_request: bool) -> Result<IndexMeta, DdbError> {
-        let name = self.name;
-        let (rcu, wcu) = if self.global {
-            match self.throughput {
-                Some(t) if !pay_per_request => t,
-                None if pay_per_request => (0, 0),
-                Some(_) => {
-                    return Err(DdbError::validation(
-                        "One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: ".to_string() + &name + " when BillingMode is PAY_PER_REQUEST",
-                    ));
-                }
-                None => {
-                    return Err(DdbError::validation(format!(
-                        "One or more parameter values were invalid: ProvisionedThroughput must be specified for index: {name}"
-                    )));
-                }
-            }
-        } else {
-            (0, 0)
+    /// The index's key schema against the attribute definitions `defs`.
+    fn check_keys(&self, defs: &[KeySpec]) -> Result<(), DdbError> {
+        check_keys(&self.keys, defs)
+    }
+
+    /// The projection: a type must be given, and NonKeyAttributes with INCLUDE only.
+    fn check_projection(&self) -> Result<(), DdbError> {
+        match (self.projection.as_deref(), &self.non_key) {
+            (None, _) => Err(DdbError::validation(
+                "One or more parameter values were invalid: Unknown ProjectionType: null",
+            )),
+            (Some(ty), Some(_)) if ty != "INCLUDE" => Err(DdbError::validation(format!(
+                "One or more parameter values were invalid: ProjectionType is {ty}, but NonKeyAttributes is specified"
+            ))),
+            (Some("INCLUDE"), None) => Err(DdbError::validation(
+                "One or more parameter values were invalid: ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A GSI's throughput checked against the table's billing mode (an LSI has none).
+    fn throughput(&self, pay_per_request: bool) -> Result<(i64, i64), DdbError> {
+        if !self.global {
+            return Ok((0, 0));
+        }
+        let name = &self.name;
+        match self.throughput {
+            Some(t) if !pay_per_request => Ok(t),
+            None if pay_per_request => Ok((0, 0)),
+            Some(_) => Err(DdbError::validation(format!(
+                "One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: {name} when BillingMode is PAY_PER_REQUEST"
+            ))),
+            None => Err(DdbError::validation(format!(
+                "One or more parameter values were invalid: ProvisionedThroughput must be specified for index: {name}"
+            ))),
+        }
+    }
+
+    /// The index, once checked, with its key attributes' types from `defs`.
+    fn into_meta(self, defs: &[KeySpec], (rcu, wcu): (i64, i64)) -> IndexMeta {
+        let spec = |n: &str| {
+            defs.iter()
+                .find(|d| d.name == n)
+                .cloned()
+                .unwrap_or_else(|| KeySpec {
+                    name: n.to_string(),
+                    ty: "S".to_string(),
+                })
         };
-        Ok(IndexMeta {
-            hash: spec(defs, &self.hash)?,
-            range: self.range.map(|r| spec(defs, &r)).transpose()?,
-            name,
-            projection: self.projection,
-            non_key: self.non_key,
+        IndexMeta {
+            hash: spec(&self.keys[0].0),
+            range: self.keys.get(1).map(|(r, _)| spec(r)),
+            name: self.name,
+            projection: self.projection.unwrap_or_else(|| "ALL".to_string()),
+            non_key: self.non_key.unwrap_or_default(),
             rcu,
             wcu,
             global: self.global,
-        })
+        }
+    }
+
+    /// The index checked against the table's attribute definitions `defs` and billing
+    /// mode: its keys, its projection, then its throughput.
+    pub fn resolve(self, defs: &[KeySpec], pay_per_request: bool) -> Result<IndexMeta, DdbError> {
+        self.check_keys(defs)?;
+        self.check_projection()?;
+        let t = self.throughput(pay_per_request)?;
+        Ok(self.into_meta(defs, t))
     }
 }
 
@@ -359,48 +417,49 @@ pub struct TableDef {
 }
 
 impl TableDef {
-    /// Read and validate a CreateTable request.
+    /// Read and validate a CreateTable request, in DynamoDB's order: the throughput against
+    /// the billing mode, the table's key schema, the local indexes, the global ones, then
+    /// what DynamoDB checks after them (unused definitions, tags, the stream).
     pub fn parse(req: &Value) -> Result<TableDef, DdbError> {
         let name = req_str(req, "TableName")?.to_string();
         validate_table_name(&name, "tableName")?;
         let defs = attr_defs(req.get("AttributeDefinitions"))?;
-        let (h, r) = key_schema(req.get("KeySchema"), "keySchema")?;
+        let keys = key_schema(req.get("KeySchema"), "keySchema")?;
         let billing = Billing::parse(opt_str(req, "BillingMode").unwrap_or("PROVISIONED"))?;
         let ppr = billing == Billing::PayPerRequest;
-        let tp = throughput(req.get("ProvisionedThroughput"))?;
-        let (rcu, wcu) = match (ppr, tp) {
-            (false, Some(t)) => t,
-            (false, None) => {
-                return Err(DdbError::validation(
-                    "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
-                ));
-            }
-            (true, None) => (0, 0),
-            (true, Some(_)) => {
-                return Err(DdbError::validation(
-                    "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
-                ));
+        let (rcu, wcu) = table_throughput(req.get("ProvisionedThroughput"), billing)?;
+        if keys.len() > defs.len() {
+            return Err(DdbError::validation(
+                "Invalid KeySchema: Some index key attribute have no definition",
+            ));
+        }
+        check_keys(&keys, &defs)?;
+        let list = |field: &str| req.get(field).and_then(Value::as_array);
+        let (lsis, gsis) = (
+            list("LocalSecondaryIndexes"),
+            list("GlobalSecondaryIndexes"),
+        );
+        if lsis.is_none() && gsis.is_none() && keys.len() != defs.len() {
+            return Err(spare_definitions());
+        }
+        let spec = |n: &str| defs.iter().find(|d| d.name == n).cloned();
+        let (Some(hash), range) = (spec(&keys[0].0), keys.get(1).and_then(|(r, _)| spec(r))) else {
+            return Err(DdbError::validation(
+                "Invalid KeySchema: Some index key attribute have no definition",
+            ));
+        };
+        let mut indexes: Vec<IndexMeta> = Vec::new();
+        let duplicate = |indexes: &[IndexMeta], ix: &IndexDef| {
+            if indexes.iter().any(|i| i.name == ix.name) {
+                Err(DdbError::validation(format!(
+                    "One or more parameter values were invalid: Duplicate index name: {}",
+                    ix.name
+                )))
+            } else {
+                Ok(())
             }
         };
-        let hash = spec(&defs, &h)?;
-        let range = r.as_ref().map(|r| spec(&defs, r)).transpose()?;
-        let mut indexes = Vec::new();
-        if let Some(g) = req.get("GlobalSecondaryIndexes").and_then(|v| v.as_array()) {
-            if g.is_empty() {
-                return Err(DdbError::validation(
-                    "One or more parameter values were invalid: List of GlobalSecondaryIndexes is empty",
-                ));
-            }
-            if g.len() > 20 {
-                return Err(DdbError::validation(
-                    "One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the per-table limit of 20",
-                ));
-            }
-            for i in g {
-                indexes.push(IndexDef::parse(i, true)?.resolve(&defs, ppr)?);
-            }
-        }
-        if let Some(l) = req.get("LocalSecondaryIndexes").and_then(|v| v.as_array()) {
+        if let Some(l) = lsis {
             if l.is_empty() {
                 return Err(DdbError::validation(
                     "One or more parameter values were invalid: List of LocalSecondaryIndexes is empty",
@@ -411,35 +470,49 @@ impl TableDef {
                     "One or more parameter values were invalid: Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
                 ));
             }
+            for i in l {
+                let ix = IndexDef::parse(i, false)?;
+                ix.check_keys(&defs)?;
+                if ix.keys.len() != 2 {
+                    return Err(DdbError::validation(format!(
+                        "One or more parameter values were invalid: Index KeySchema does not have a range key for index: {}",
+                        ix.name
+                    )));
+                }
+                if ix.keys[0].0 != hash.name {
+                    return Err(DdbError::validation(format!(
+                        "One or more parameter values were invalid: Index KeySchema does not have the same leading hash key as table KeySchema for index: {}. index hash key: {}, table hash key: {}",
+                        ix.name, ix.keys[0].0, hash.name
+                    )));
+                }
+                ix.check_projection()?;
+                duplicate(&indexes, &ix)?;
+                indexes.push(ix.into_meta(&defs, (0, 0)));
+            }
             if l.len() > 5 {
                 return Err(DdbError::validation(
                     "One or more parameter values were invalid: Number of LocalSecondaryIndexes exceeds per-table limit of 5",
                 ));
             }
-            for i in l {
-                let idx = IndexDef::parse(i, false)?.resolve(&defs, ppr)?;
-                if idx.hash != hash {
-                    return Err(DdbError::validation(format!(
-                        "One or more parameter values were invalid: Index KeySchema does not have the same leading hash key as table KeySchema for index: {}. index hash key: {}, table hash key: {}",
-                        idx.name, idx.hash.name, hash.name
-                    )));
-                }
-                if idx.range.is_none() {
-                    return Err(DdbError::validation(format!(
-                        "One or more parameter values were invalid: Index KeySchema does not have a range key for index: {}",
-                        idx.name
-                    )));
-                }
-                indexes.push(idx);
-            }
         }
-        let mut seen = std::collections::BTreeSet::new();
-        for i in &indexes {
-            if !seen.insert(i.name.clone()) {
-                return Err(DdbError::validation(format!(
-                    "One or more parameter values were invalid: Duplicate index name: {}",
-                    i.name
-                )));
+        if let Some(g) = gsis {
+            if g.is_empty() {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: List of GlobalSecondaryIndexes is empty",
+                ));
+            }
+            for i in g {
+                let ix = IndexDef::parse(i, true)?;
+                ix.check_keys(&defs)?;
+                ix.check_projection()?;
+                let t = ix.throughput(ppr)?;
+                duplicate(&indexes, &ix)?;
+                indexes.push(ix.into_meta(&defs, t));
+            }
+            if g.len() > 20 {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the per-table limit of 20",
+                ));
             }
         }
         // Every definition must be used by a key: AWS rejects spare ones.
@@ -451,9 +524,7 @@ impl TableDef {
                     .any(|i| i.hash.name == n || i.range.as_ref().is_some_and(|r| r.name == n))
         };
         if defs.iter().any(|d| !used(&d.name)) {
-            return Err(DdbError::validation(
-                "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
-            ));
+            return Err(spare_definitions());
         }
         let mut tags = BTreeMap::new();
         if let Some(t) = req.get("Tags") {
@@ -628,6 +699,13 @@ impl TableMeta {
         }
         d
     }
+}
+
+/// DynamoDB's answer to attribute definitions that no key uses.
+fn spare_definitions() -> DdbError {
+    DdbError::validation(
+        "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
+    )
 }
 
 pub fn parse_tags(v: &Value) -> Result<BTreeMap<String, String>, DdbError> {

@@ -1839,3 +1839,191 @@ fn updates_and_projections_keep_key_attributes_scalar_and_typed() {
         json!({"TableName": "kix", "Key": key, "UpdateExpression": "REMOVE gone, s2"}),
     );
 }
+
+/// CreateTable answers a request with several mistakes with the one DynamoDB answers
+/// (dynalite's createTable validations, recorded against DynamoDB): the throughput against
+/// the billing mode, then the key schema (how many keys, which are defined, their names,
+/// their types), then each local index, then each global one.
+#[test]
+fn create_table_validation_follows_dynamodb_order() {
+    let (e, _) = engine();
+    let m = |extra: Value| {
+        let mut req = json!({"TableName": "abc",
+            "AttributeDefinitions": [{"AttributeName": "a", "AttributeType": "S"}, {"AttributeName": "b", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "a", "KeyType": "HASH"}, {"AttributeName": "b", "KeyType": "RANGE"}],
+            "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        err(&e, "CreateTable", req).message
+    };
+    let hash = |n: &str| json!({"AttributeName": n, "KeyType": "HASH"});
+    let range = |n: &str| json!({"AttributeName": n, "KeyType": "RANGE"});
+    // The billing mode's throughput before the keys.
+    assert_eq!(
+        m(
+            json!({"AttributeDefinitions": [], "KeySchema": [hash("a"), hash("a")], "BillingMode": "PAY_PER_REQUEST"})
+        ),
+        "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST"
+    );
+    assert_eq!(
+        m(
+            json!({"AttributeDefinitions": [], "KeySchema": [hash("a")], "ProvisionedThroughput": {"ReadCapacityUnits": 1_000_000_000_001i64, "WriteCapacityUnits": 1_000_000_000_001i64}})
+        ),
+        "Given value 1000000000001 for ReadCapacityUnits is out of bounds"
+    );
+    // More keys than definitions, then undefined keys (all of them named), then the
+    // names, then the types.
+    assert_eq!(
+        m(json!({"AttributeDefinitions": [{"AttributeName": "b", "AttributeType": "S"}]})),
+        "Invalid KeySchema: Some index key attribute have no definition"
+    );
+    assert_eq!(
+        m(
+            json!({"AttributeDefinitions": [{"AttributeName": "b", "AttributeType": "S"}], "KeySchema": [hash("a")]})
+        ),
+        "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [a], AttributeDefinitions: [b]"
+    );
+    assert_eq!(
+        m(json!({"KeySchema": [hash("a"), hash("a")]})),
+        "Both the Hash Key and the Range Key element in the KeySchema have the same name"
+    );
+    assert_eq!(
+        m(json!({"KeySchema": [range("a"), range("b")]})),
+        "Invalid KeySchema: The first KeySchemaElement is not a HASH key type"
+    );
+    assert_eq!(
+        m(json!({"KeySchema": [hash("a"), hash("b")]})),
+        "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type"
+    );
+    // A local index: its keys' definitions before their types, its range key before its
+    // hash key, the keys before the projection; a missing ProjectionType is refused.
+    let lsi = |keys: Value, projection: Value| json!({"LocalSecondaryIndexes": [{"IndexName": "abc", "KeySchema": keys, "Projection": projection}]});
+    assert_eq!(
+        m(lsi(json!([range("c"), range("d")]), json!({}))),
+        "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [c, d], AttributeDefinitions: [a, b]"
+    );
+    assert_eq!(
+        m(lsi(json!([hash("a"), range("c")]), json!({}))),
+        "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [a, c], AttributeDefinitions: [a, b]"
+    );
+    assert_eq!(
+        m(lsi(json!([hash("b")]), json!({}))),
+        "One or more parameter values were invalid: Index KeySchema does not have a range key for index: abc"
+    );
+    assert_eq!(
+        m(lsi(
+            json!([hash("a"), range("b")]),
+            json!({"NonKeyAttributes": ["a"]})
+        )),
+        "One or more parameter values were invalid: Unknown ProjectionType: null"
+    );
+    // A global index: the projection before the throughput; no leading-hash rule.
+    assert_eq!(
+        m(
+            json!({"GlobalSecondaryIndexes": [{"IndexName": "abc", "KeySchema": [hash("b")], "Projection": {}}]})
+        ),
+        "One or more parameter values were invalid: Unknown ProjectionType: null"
+    );
+    // The local indexes' own checks before their count, and before the global indexes.
+    let mut lsis: Vec<Value> = (0..6)
+        .map(|i| json!({"IndexName": format!("ix{i}"), "KeySchema": [hash("a"), range("b")], "Projection": {"ProjectionType": "ALL"}}))
+        .collect();
+    lsis[5]["KeySchema"] = json!([hash("b"), range("a")]);
+    assert_eq!(
+        m(
+            json!({"LocalSecondaryIndexes": lsis, "GlobalSecondaryIndexes": [{"IndexName": "ix0", "KeySchema": [hash("b")], "Projection": {"ProjectionType": "ALL"}}]})
+        ),
+        "One or more parameter values were invalid: Index KeySchema does not have the same leading hash key as table KeySchema for index: ix5. index hash key: b, table hash key: a"
+    );
+    lsis.truncate(5);
+    assert_eq!(
+        m(
+            json!({"LocalSecondaryIndexes": lsis, "GlobalSecondaryIndexes": [{"IndexName": "ix0", "KeySchema": [hash("b")], "Projection": {"ProjectionType": "ALL"}, "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}]})
+        ),
+        "One or more parameter values were invalid: Duplicate index name: ix0"
+    );
+    // Nothing above created the table.
+    ok(
+        &e,
+        "CreateTable",
+        json!({"TableName": "abc",
+        "AttributeDefinitions": [{"AttributeName": "a", "AttributeType": "S"}, {"AttributeName": "b", "AttributeType": "S"}],
+        "KeySchema": [hash("a"), range("b")],
+        "LocalSecondaryIndexes": lsis,
+        "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}),
+    );
+}
+
+/// UpdateTable answers a request with several mistakes with the one DynamoDB answers
+/// (dynalite's updateTable validations, recorded against DynamoDB): some checks come before
+/// the table is looked up, the rest after.
+#[test]
+fn update_table_validation_follows_dynamodb_order() {
+    let (e, _) = engine();
+    create(&e, "ppr", false);
+    ok(
+        &e,
+        "CreateTable",
+        json!({"TableName": "prov",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "ProvisionedThroughput": {"ReadCapacityUnits": 10, "WriteCapacityUnits": 5}}),
+    );
+    let m = |req: Value| err(&e, "UpdateTable", req);
+    let big = 1_000_000_000_001i64;
+    // Before the look-up: "nope" does not exist.
+    for (req, want) in [
+        (
+            json!({"TableName": "nope", "GlobalSecondaryIndexUpdates": []}),
+            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
+        ),
+        (
+            json!({"TableName": "nope", "BillingMode": "PROVISIONED", "GlobalSecondaryIndexUpdates": [{}]}),
+            "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+        ),
+        (
+            json!({"TableName": "nope", "ProvisionedThroughput": {"ReadCapacityUnits": 1_000_000_000_000i64, "WriteCapacityUnits": big}, "GlobalSecondaryIndexUpdates": [{}]}),
+            "Given value 1000000000001 for WriteCapacityUnits is out of bounds",
+        ),
+        (
+            json!({"TableName": "nope", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "abc"}}, {}]}),
+            "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete must not be null",
+        ),
+        (
+            json!({"TableName": "nope", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "abc"}}, {"Delete": {"IndexName": "abc"}}]}),
+            "One or more parameter values were invalid: Only one global secondary index update per index is allowed simultaneously. Index: abc",
+        ),
+        (
+            json!({"TableName": "ppr", "BillingMode": "PROVISIONED"}),
+            "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+        ),
+    ] {
+        assert_eq!(m(req.clone()).message, want, "{req}");
+    }
+    // An index update's units above the bound: the table is looked up first, the index
+    // is not.
+    let index_update = |table: &str| json!({"TableName": table, "GlobalSecondaryIndexUpdates": [{"Update": {"IndexName": "abc", "ProvisionedThroughput": {"ReadCapacityUnits": big, "WriteCapacityUnits": big}}}]});
+    assert_eq!(
+        m(index_update("nope")).message,
+        "Requested resource not found: Table: nope not found"
+    );
+    assert_eq!(
+        m(index_update("prov")).message,
+        "This operation cannot be performed with given input values. Please contact DynamoDB service team for more info: Action Blocked: IndexUpdate"
+    );
+    // More than five index updates: a limit, before the indexes are looked up.
+    let deletes: Vec<Value> = (0..6)
+        .map(|i| json!({"Delete": {"IndexName": format!("ix{i}")}}))
+        .collect();
+    let er = m(json!({"TableName": "prov", "GlobalSecondaryIndexUpdates": deletes}));
+    assert_eq!(er.code, ErrorCode::LimitExceeded);
+    assert_eq!(
+        er.message,
+        "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table"
+    );
+    assert_eq!(
+        m(json!({"TableName": "prov", "ProvisionedThroughput": {"ReadCapacityUnits": 10, "WriteCapacityUnits": 5}})).message,
+        "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: 10. Requested ReadCapacityUnits: 10. Current WriteCapacityUnits provisioned for the table: 5. Requested WriteCapacityUnits: 5. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
+    );
+}

@@ -1,8 +1,10 @@
 //! `UpdateTable`: change a table's throughput, indexes, stream or settings.
 //!
-//! `parse` reads every member into a [`TableUpdate`] and checks the table name. DynamoDB
-//! checks the other members only after finding the table, one after the other and between
-//! checks against it, so their own errors are kept in the request and
+//! `parse` reads every member into a [`TableUpdate`] and makes the checks DynamoDB makes
+//! before it looks the table up (the table name, that something is to change, PROVISIONED
+//! with its throughput, the throughput's bounds, each index update's action and index).
+//! DynamoDB checks the other members only after finding the table, one after the other and
+//! between checks against it, so their own errors are kept in the request and
 //! `TableEngine::update_table` (admin.rs) raises each where it comes in that order.
 
 use serde_json::Value;

@@ -281,7 +281,9 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
                 inc.body.clone(),
             )
             .await;
-            if content_type.trim_start().starts_with("application/json") {
+            // DynamoDB answers in the request's content type when it is AWS JSON 1.0 and in
+            // application/json otherwise (no content type included).
+            if content_type.split(';').next().unwrap_or("").trim() != "application/x-amz-json-1.0" {
                 r.headers_mut().insert(
                     hyper::header::CONTENT_TYPE,
                     hyper::header::HeaderValue::from_static("application/json"),

@@ -660,6 +660,19 @@ async fn wire_edges_answer_as_dynamodb_does() {
         body,
         r#"{"__type":"com.amazon.coral.service#SerializationException"}"#
     );
+    // Without a content type: a wrong target, then an empty body, in application/json.
+    let (head, body) = raw(post("X-Amz-Target: DynamoDB_20120810.ListTable\r\n", "")).await;
+    assert!(head.contains("content-type: application/json"), "{head}");
+    assert_eq!(
+        body,
+        r#"{"__type":"com.amazon.coral.service#UnknownOperationException"}"#
+    );
+    let (head, body) = raw(post("X-Amz-Target: DynamoDB_20120810.ListTables\r\n", "")).await;
+    assert!(head.starts_with("http/1.1 400"), "{head}");
+    assert_eq!(
+        body,
+        r#"{"__type":"com.amazon.coral.service#SerializationException"}"#
+    );
     let (head, body) = raw(post(
         "X-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Type: application/x-amz-json-1.0\r\nOrigin: https://app.example\r\n",
         r#"{"Limit":"23"}"#,

@@ -50,9 +50,10 @@ async fn run(
     host: Option<&str>,
     body: &[u8],
 ) -> Result<serde_json::Value, DdbError> {
-    // DynamoDB answers a body that is not JSON, and then a missing or unknown target, with
-    // the bare exception type (no message).
-    let req: serde_json::Value = if body.iter().all(|b| b.is_ascii_whitespace()) {
+    // DynamoDB answers a body that is not JSON, then a missing or unknown target, then an
+    // empty body, with the bare exception type (no message).
+    let empty = body.iter().all(|b| b.is_ascii_whitespace());
+    let req: serde_json::Value = if empty {
         serde_json::Value::Object(Default::default())
     } else {
         serde_json::from_slice(body).map_err(|_| DdbError::serialization(""))?
@@ -64,6 +65,9 @@ async fn run(
     let op = op
         .filter(|op| known.contains(op))
         .ok_or_else(|| DdbError::new(ErrorCode::UnknownOperation, ""))?;
+    if empty {
+        return Err(DdbError::serialization(""));
+    }
     if service == Service::Streams {
         // Stream reads change nothing: there is no ticket to wait for.
         return state.store.tables.execute_streams(op, &req);

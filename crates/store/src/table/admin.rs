@@ -540,21 +540,28 @@ impl TableEngine {
     /// ARN is an invalid TableArn, one that is not shaped like an ARN with a resource path
     /// is denied (there is no such resource to be allowed on), and a table part that cannot
     /// be a table name is an invalid TableArn.
+    /// IAM's answer to a ResourceArn not shaped like a resource's (`…:…:…:…:…:…/…`), which
+    /// DynamoDB gives before it checks the request's members.
+    pub(crate) fn authorize_arn(arn: &str, op: &str) -> Result<(), DdbError> {
+        let shaped = arn.splitn(6, ':').nth(5).is_some_and(|r| r.contains('/'));
+        if shaped {
+            return Ok(());
+        }
+        Err(DdbError::new(
+            super::error::ErrorCode::AccessDenied,
+            format!(
+                "User: arn:aws:iam::000000000000:root is not authorized to perform: dynamodb:{op} on resource: {}",
+                if arn.is_empty() { "*" } else { arn }
+            ),
+        ))
+    }
+
     pub(crate) fn with_arn<'a>(req: &'a Value, op: &str) -> Result<(&'a str, &'a str), DdbError> {
         let arn = req
             .get("ResourceArn")
             .and_then(Value::as_str)
             .ok_or_else(|| DdbError::validation("Invalid TableArn"))?;
-        let shaped = arn.splitn(6, ':').nth(5).is_some_and(|r| r.contains('/'));
-        if !shaped {
-            return Err(DdbError::new(
-                super::error::ErrorCode::AccessDenied,
-                format!(
-                    "User: arn:aws:iam::000000000000:root is not authorized to perform: dynamodb:{op} on resource: {}",
-                    if arn.is_empty() { "*" } else { arn }
-                ),
-            ));
-        }
+        Self::authorize_arn(arn, op)?;
         let invalid = || {
             DdbError::validation(format!(
                 "Invalid TableArn: Invalid ResourceArn provided as input {arn}"

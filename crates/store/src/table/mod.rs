@@ -320,6 +320,11 @@ impl TableEngine {
             ));
         }
         shape::check(op, req)?;
+        if let ("TagResource" | "UntagResource" | "ListTagsOfResource", Some(arn)) =
+            (op, req.get("ResourceArn").and_then(Value::as_str))
+        {
+            Self::authorize_arn(arn, op)?;
+        }
         constraints::check(op, req)?;
         constraints::check_expression_params(op, req)?;
         self.settle();

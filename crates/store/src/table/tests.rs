@@ -1422,6 +1422,16 @@ fn tagging_refuses_arns_as_dynamodb_does() {
             format!("Requested resource not found: ResourcArn: {arn} not found")
         )
     );
+    assert_eq!(
+        m(
+            "UntagResource",
+            json!({"ResourceArn": arn, "TagKeys": ["a"]})
+        ),
+        (
+            ErrorCode::ResourceNotFound,
+            "Requested resource not found".into()
+        )
+    );
 }
 
 /// Query answers each mistake with DynamoDB's message, in DynamoDB's order: request-only
@@ -2025,5 +2035,26 @@ fn update_table_validation_follows_dynamodb_order() {
     assert_eq!(
         m(json!({"TableName": "prov", "ProvisionedThroughput": {"ReadCapacityUnits": 10, "WriteCapacityUnits": 5}})).message,
         "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: 10. Requested ReadCapacityUnits: 10. Current WriteCapacityUnits provisioned for the table: 5. Requested WriteCapacityUnits: 5. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
+    );
+}
+
+/// IAM answers a ResourceArn that is not shaped like a resource before DynamoDB checks the
+/// request's members (dynalite's recorded TagResource/UntagResource answers).
+#[test]
+fn an_unshaped_resource_arn_is_denied_before_the_members_are_checked() {
+    let (e, _) = engine();
+    for (op, arn) in [
+        ("TagResource", "abcd"),
+        ("UntagResource", ""),
+        ("ListTagsOfResource", "a:b:c:d:e/f"),
+    ] {
+        let x = err(&e, op, json!({"ResourceArn": arn}));
+        assert_eq!(x.code, ErrorCode::AccessDenied, "{op}: {}", x.message);
+    }
+    // A resource-shaped ARN gets the member check.
+    let x = err(&e, "TagResource", json!({"ResourceArn": "a:b:c:d:e:f/g"}));
+    assert_eq!(
+        x.message,
+        "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null"
     );
 }

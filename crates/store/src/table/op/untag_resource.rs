@@ -40,7 +40,10 @@ impl<'a> UntagResource<'a> {
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
         engine.journal.check()?;
         let mut g = engine.state.write();
-        let t = tagged_mut(&mut g, self.table, self.arn)?;
+        // Unlike TagResource and ListTagsOfResource, DynamoDB's answer here does not name
+        // the ARN (dynalite's recorded answers).
+        let t = tagged_mut(&mut g, self.table, self.arn)
+            .map_err(|_| DdbError::not_found("Requested resource not found"))?;
         for k in self.keys {
             t.meta.tags.remove(&k);
         }

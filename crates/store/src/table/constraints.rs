@@ -13,6 +13,7 @@
 use serde_json::Value;
 
 use super::error::DdbError;
+use super::req::camel;
 
 const RETURN_CAPACITY: &[&str] = &["INDEXES", "TOTAL", "NONE"];
 const RETURN_METRICS: &[&str] = &["SIZE", "NONE"];
@@ -309,14 +310,17 @@ impl<'a> Check<'a> {
         }
     }
 
-    fn read_common(&mut self, filter: (&str, &str)) {
+    /// Query's and Scan's shared members. Scan's AttributesToGet is checked by its caller
+    /// after the segments: of more than ten violations DynamoDB lists another ten for Scan.
+    fn read_common(&mut self, filter: (&str, &str), attributes_to_get: bool) {
         self.table_name(true);
         let ix = self.get("IndexName");
         self.name(ix, "indexName");
         let limit = self.get("Limit");
         self.range(limit, "limit", 1, None);
-        let atg = self.get("AttributesToGet");
-        self.length(atg, "attributesToGet", 1, usize::MAX);
+        if attributes_to_get {
+            self.attributes_to_get();
+        }
         self.enums(&[
             ("Select", "select", SELECT),
             (
@@ -337,6 +341,11 @@ impl<'a> Check<'a> {
     /// most `writes`, BatchWriteItem) or to keys to read (under `keys_at`, BatchGetItem).
     /// A bad table name or write count is one violation for the whole map, which DynamoDB
     /// prints with every constraint of the map's keys or values.
+    fn attributes_to_get(&mut self) {
+        let atg = self.get("AttributesToGet");
+        self.length(atg, "attributesToGet", 1, usize::MAX);
+    }
+
     fn request_items(&mut self, keys_at: Option<&str>, writes: Option<usize>) {
         let items = self.get("RequestItems");
         if !self.required(items, "requestItems") {
@@ -375,6 +384,22 @@ impl<'a> Check<'a> {
                 let at = format!("requestItems.{table}.member.{k}");
                 if self.required(keys, &at) {
                     self.length(keys, &at, 1, 100);
+                }
+            }
+            if writes.is_some() {
+                // Each write's own required member (members are numbered from 1).
+                for (i, w) in spec.as_array().into_iter().flatten().enumerate() {
+                    for (request, member) in [("DeleteRequest", "Key"), ("PutRequest", "Item")] {
+                        if let Some(r) = w.get(request).filter(|v| !v.is_null()) {
+                            let at = format!(
+                                "requestItems.{table}.member.{}.member.{}.{}",
+                                i + 1,
+                                camel(request),
+                                camel(member)
+                            );
+                            self.required(r.get(member), &at);
+                        }
+                    }
                 }
             }
         }
@@ -543,15 +568,16 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             ]);
         }
         "Query" => {
-            c.read_common(("QueryFilter", "queryFilter"));
+            c.read_common(("QueryFilter", "queryFilter"), true);
             c.conditions("KeyConditions", "keyConditions");
         }
         "Scan" => {
-            c.read_common(("ScanFilter", "scanFilter"));
+            c.read_common(("ScanFilter", "scanFilter"), false);
             let seg = c.get("Segment");
             c.range(seg, "segment", 0, Some(999_999));
             let total = c.get("TotalSegments");
             c.range(total, "totalSegments", 1, Some(1_000_000));
+            c.attributes_to_get();
         }
         "BatchGetItem" => {
             c.request_items(Some("keys"), None);

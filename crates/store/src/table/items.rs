@@ -271,27 +271,13 @@ impl WriteReq {
     pub fn parse(req: &Value, kind: Kind) -> Result<WriteReq, DdbError> {
         let table = table_name(req)?.to_string();
         let present = |f: &str| req.get(f).is_some_and(|v| !v.is_null());
-        let (expressions, legacy_params): (&[&str], &[&str]) = match kind {
-            Kind::Update => (
-                &["UpdateExpression", "ConditionExpression"],
-                &["AttributeUpdates", "Expected"],
-            ),
-            _ => (&["ConditionExpression"], &["Expected"]),
+        // The same checks as the single-item operations' (also for transactions' writes).
+        let op = match kind {
+            Kind::Update => "UpdateItem",
+            Kind::Put => "PutItem",
+            Kind::Delete | Kind::Check => "DeleteItem",
         };
-        let used_expr: Vec<&str> = expressions.iter().copied().filter(|e| present(e)).collect();
-        let used_legacy: Vec<&str> = legacy_params
-            .iter()
-            .copied()
-            .filter(|e| present(e))
-            .collect();
-        if !used_expr.is_empty() && !used_legacy.is_empty() {
-            return Err(DdbError::validation(format!(
-                "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{}}} Expression parameters: {{{}}}",
-                used_legacy.join(", "),
-                used_expr.join(", ")
-            )));
-        }
-        super::req::require_expressions(req, expressions)?;
+        super::constraints::check_expression_params(op, req)?;
         let key = match kind {
             Kind::Put => None,
             _ => Some(item_from_json(

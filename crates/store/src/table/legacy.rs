@@ -51,6 +51,11 @@ fn one(g: &mut Gen<'_>, attr: &str, spec: &Value, expected: bool) -> Result<Cond
         let exists = spec.get("Exists").and_then(|v| v.as_bool());
         let value = spec.get("Value").filter(|v| !v.is_null());
         let list = spec.get("AttributeValueList").filter(|v| !v.is_null());
+        if value.is_some() && list.is_some() {
+            return Err(bad(format!(
+                "Value and AttributeValueList cannot be used together for Attribute: {attr}"
+            )));
+        }
         if list.is_some() && op.is_none() {
             return Err(bad(format!(
                 "AttributeValueList can only be used with a ComparisonOperator for Attribute: {attr}"
@@ -60,11 +65,6 @@ fn one(g: &mut Gen<'_>, attr: &str, spec: &Value, expected: bool) -> Result<Cond
             if exists.is_some() {
                 return Err(bad(format!(
                     "Exists and ComparisonOperator cannot be used together for Attribute: {attr}"
-                )));
-            }
-            if value.is_some() && list.is_some() {
-                return Err(bad(format!(
-                    "Value and AttributeValueList cannot be used together for Attribute: {attr}"
                 )));
             }
             if value.is_none()

@@ -2058,3 +2058,45 @@ fn an_unshaped_resource_arn_is_denied_before_the_members_are_checked() {
         "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null"
     );
 }
+
+/// Member constraints and legacy conditions as dynalite's suite records DynamoDB's answers:
+/// Scan lists its segments among its first ten violations, BatchWriteItem names each write's
+/// missing member, and Expected's Value with an AttributeValueList is refused first.
+#[test]
+fn batch_scan_and_expected_violations_as_dynamodb_lists_them() {
+    let (e, _) = engine();
+    let msg = err(
+        &e,
+        "Scan",
+        json!({"TableName": "abc;", "ReturnConsumedCapacity": "hi", "AttributesToGet": [],
+            "IndexName": "abc;", "Segment": -1, "TotalSegments": -1, "Select": "hi", "Limit": -1,
+            "ScanFilter": {"a": {}, "b": {"ComparisonOperator": ""}}, "ConditionalOperator": "AN"}),
+    )
+    .message;
+    assert!(msg.starts_with("10 validation errors detected: "), "{msg}");
+    assert!(msg.contains("at 'totalSegments'"), "{msg}");
+    let msg = err(
+        &e,
+        "BatchWriteItem",
+        json!({"RequestItems": {"aa;": [{"PutRequest": {}, "DeleteRequest": {}}]}}),
+    )
+    .message;
+    assert!(msg.starts_with("3 validation errors detected: "), "{msg}");
+    assert!(
+        msg.contains("Value null at 'requestItems.aa;.member.1.member.deleteRequest.key' failed to satisfy constraint: Member must not be null"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("Value null at 'requestItems.aa;.member.1.member.putRequest.item'"),
+        "{msg}"
+    );
+    assert_eq!(
+        err(
+            &e,
+            "DeleteItem",
+            json!({"TableName": "aaa", "Key": {}, "Expected": {"a": {"Value": {"S": "a"}, "AttributeValueList": []}}})
+        )
+        .message,
+        "One or more parameter values were invalid: Value and AttributeValueList cannot be used together for Attribute: a"
+    );
+}

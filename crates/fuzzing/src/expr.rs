@@ -66,7 +66,7 @@ pub fn run(data: &[u8]) {
         );
         let resolved: Result<Vec<_>, _> = paths.iter().map(|p| ctx.resolve(p)).collect();
         if let Ok(resolved) = resolved
-            && eval::check_overlap(&resolved).is_ok()
+            && eval::check_overlap(&resolved, "ProjectionExpression").is_ok()
         {
             std::hint::black_box(eval::project(&item, &resolved));
         }

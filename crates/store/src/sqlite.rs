@@ -33,9 +33,15 @@ pub fn open(dir: &Path) -> Result<(Connection, PathBuf), StoreError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "OFF")?;
-        // A deep queue's rows must not fall out of a 2 MB default page cache: updates and
-        // deletes would then read pages back through syscalls and slow down with depth.
-        conn.pragma_update(None, "cache_size", -131_072)?; // 128 MiB
+        // 16 MiB of page cache. Not SQLite's 2 MB default: a deep queue's receives and
+        // deletes then keep missing the cache. Not more either: at the end of every
+        // transaction SQLite's pager drops cached pages past the end of the database, and
+        // once many rows have been deleted that walks the whole cache's hash table on every
+        // commit (`pcache1TruncateUnsafe` was 28 % of the server's samples for SendMessage
+        // after a receive+delete run with 128 MiB; 16 MiB cut the server's CPU per request
+        // by about a third there and was no slower for receive+delete, also from a 2 million
+        // message queue; docs/benchmarks.md).
+        conn.pragma_update(None, "cache_size", -16_384)?;
         conn.pragma_update(None, "mmap_size", 4_294_967_296i64)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.execute_batch(crate::queue::persist::SCHEMA)?;

@@ -39,7 +39,7 @@ pub fn open(dir: &Path) -> Result<(Connection, PathBuf), StoreError> {
         // once many rows have been deleted that walks the whole cache's hash table on every
         // commit (`pcache1TruncateUnsafe` was 28 % of the server's samples for SendMessage
         // after a receive+delete run with 128 MiB; 16 MiB cut the server's CPU per request
-        // by about a third there and was no slower for receive+delete, also from a 2 million
+        // by about 30 % there and was no slower for receive+delete, also from a 2 million
         // message queue; docs/benchmarks.md).
         conn.pragma_update(None, "cache_size", -16_384)?;
         conn.pragma_update(None, "mmap_size", 4_294_967_296i64)?;

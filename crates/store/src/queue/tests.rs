@@ -636,3 +636,15 @@ mod model {
         }
     }
 }
+
+#[test]
+fn message_characters_are_sqs_s_both_on_the_ascii_path_and_off_it() {
+    use super::valid_sqs_chars;
+    assert!(valid_sqs_chars("plain text\twith\r\nbreaks ~\u{7f}"));
+    assert!(valid_sqs_chars("caf\u{e9} \u{1F600} \u{E000}\u{FFFD}"));
+    assert!(!valid_sqs_chars("bell\u{7}"));
+    assert!(!valid_sqs_chars("nul\u{0} after ascii"));
+    assert!(!valid_sqs_chars("caf\u{e9}\u{1}"));
+    assert!(!valid_sqs_chars("not a character \u{FFFE}"));
+    assert!(valid_sqs_chars(""));
+}

@@ -355,13 +355,9 @@ impl<'a> Check<'a> {
         let Some(m) = items.and_then(Value::as_object) else {
             return;
         };
-        let bad_name = |t: &str| {
-            !(3..=255).contains(&t.chars().count())
-                || !t
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        };
-        if m.keys().any(|t| bad_name(t)) {
+        if m.keys()
+            .any(|t| super::meta::validate_table_name(t, "requestItems").is_err())
+        {
             self.fail(
                 items,
                 "requestItems",

@@ -145,6 +145,16 @@ impl Table {
         key_sizes(h, r)
     }
 
+    /// Whether `item` has each key attribute of the table, of its declared type.
+    pub fn has_key_attributes(&self, item: &Item) -> bool {
+        std::iter::once(&self.meta.hash)
+            .chain(self.meta.range.as_ref())
+            .all(|spec| {
+                item.get(&spec.name)
+                    .is_some_and(|v| v.type_name() == spec.ty)
+            })
+    }
+
     /// A key parameter (GetItem, DeleteItem, UpdateItem, batch reads), checked against the
     /// key schema: exactly the key attributes, of their types, within the size limits.
     pub fn key_from_param(&self, key: &Item) -> Result<PKey, DdbError> {

@@ -2090,6 +2090,18 @@ fn batch_scan_and_expected_violations_as_dynamodb_lists_them() {
         msg.contains("Value null at 'requestItems.aa;.member.1.member.putRequest.item'"),
         "{msg}"
     );
+    create(&e, "bwk", false);
+    for item in [json!({"other": {"S": "x"}}), json!({"pk": {"N": "1"}})] {
+        assert_eq!(
+            err(
+                &e,
+                "BatchWriteItem",
+                json!({"RequestItems": {"bwk": [{"PutRequest": {"Item": item}}]}})
+            )
+            .message,
+            "The provided key element does not match the schema"
+        );
+    }
     assert_eq!(
         err(
             &e,

@@ -78,21 +78,16 @@ impl BatchWriteItem {
         let mut seen: BTreeSet<(String, PKey)> = BTreeSet::new();
         for w in &self.writes {
             let t = g.get(&w.table)?;
-            // A put's item without the table's key (or with a key of the wrong type) is
-            // answered as a key that does not match, unlike PutItem's answer.
-            let pk = w.pk(t).map_err(|e| {
-                let key_problem = e
-                    .message
-                    .starts_with("One or more parameter values were invalid: Missing the key ")
-                    || e.message.starts_with(
-                        "One or more parameter values were invalid: Type mismatch for key ",
-                    );
-                if key_problem {
-                    DdbError::validation("The provided key element does not match the schema")
-                } else {
-                    e
-                }
-            })?;
+            // A put's item without the table's key attributes (or with one of the wrong type)
+            // is answered as a key that does not match, unlike PutItem's answer.
+            if let Action::Put(item) = &w.action
+                && !t.has_key_attributes(item)
+            {
+                return Err(DdbError::validation(
+                    "The provided key element does not match the schema",
+                ));
+            }
+            let pk = w.pk(t)?;
             if !seen.insert((w.table.clone(), pk.clone())) {
                 return Err(DdbError::validation(
                     "Provided list of item keys contains duplicates",

@@ -7,7 +7,7 @@ use super::ast::*;
 use super::check::{GCond, GOp, check};
 use super::eval::{Ctx, Seg, check_overlap};
 use super::reserved::is_reserved;
-use super::update_check::{UAction, UOp, UValue};
+use super::update_check::{UAction, UValue};
 use crate::table::error::DdbError;
 
 /// AWS limits each expression string to 4 KB.
@@ -497,49 +497,29 @@ impl<'a> Parser<'a> {
         Ok(UValue::Op(self.u_operand()?))
     }
 
-    /// An operand as written: a path, a value, or a call of any function with any number of
-    /// operands (which function and how many operands is checked after the parse, in
-    /// DynamoDB's order).
-    fn u_operand(&mut self) -> Result<UOp, DdbError> {
-        if self.is_sym("(") {
-            self.bump();
-            self.enter()?;
-            let o = self.u_operand()?;
-            self.depth -= 1;
-            self.expect(")")?;
-            return Ok(o);
-        }
-        if let Some(f) = self.func_name() {
-            self.bump();
-            self.bump();
-            self.enter()?;
-            let mut args = vec![self.u_operand()?];
-            while self.is_sym(",") {
-                self.bump();
-                args.push(self.u_operand()?);
-            }
-            self.depth -= 1;
-            self.expect(")")?;
-            if !matches!(f.as_str(), "if_not_exists" | "list_append")
-                && self.unknown_function.is_none()
-            {
-                self.unknown_function = Some(if is_cond_function(&f) || f == "size" {
-                    DdbError::validation(format!(
-                        "Invalid UpdateExpression: The function is not allowed in an update expression; function: {f}"
-                    ))
-                } else {
-                    self.invalid_function(&f)
-                });
-            }
-            return Ok(UOp::Func(f, args));
-        }
-        match self.peek().clone() {
-            Tok::ValuePh(v) => {
-                self.bump();
-                Ok(UOp::Value(v))
-            }
-            Tok::Ident(_) | Tok::NamePh(_) => Ok(UOp::Path(self.path()?)),
-            _ => Err(self.err()),
+    /// An operand of a SET action as written (a condition's operand grammar: a path, a value,
+    /// or a call of any function with any operands, checked after the parse); an unknown
+    /// function, innermost first, is remembered to be reported after the parse.
+    fn u_operand(&mut self) -> Result<GOp, DdbError> {
+        let o = self.g_operand()?;
+        self.note_update_functions(&o);
+        Ok(o)
+    }
+
+    fn note_update_functions(&mut self, o: &GOp) {
+        let GOp::Func(f, args) = o else {
+            return;
+        };
+        args.iter().for_each(|a| self.note_update_functions(a));
+        if !matches!(f.as_str(), "if_not_exists" | "list_append") && self.unknown_function.is_none()
+        {
+            self.unknown_function = Some(if is_cond_function(f) || f == "size" {
+                DdbError::validation(format!(
+                    "Invalid UpdateExpression: The function is not allowed in an update expression; function: {f}"
+                ))
+            } else {
+                self.invalid_function(f)
+            });
         }
     }
 

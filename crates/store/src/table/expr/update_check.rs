@@ -12,22 +12,16 @@
 //! request (`Ctx::check`).
 
 use super::ast::{Path, PathElem, SetOperand, SetValue, Update};
+use super::check::GOp;
 use super::eval::{Ctx, check_overlap, type_long};
 use crate::table::error::DdbError;
 use crate::table::value::AttrValue;
 
-/// An operand of a SET action as written.
-pub(super) enum UOp {
-    Path(Path),
-    Value(String),
-    Func(String, Vec<UOp>),
-}
-
 /// The right-hand side of a SET action as written.
 pub(super) enum UValue {
-    Op(UOp),
-    Plus(UOp, UOp),
-    Minus(UOp, UOp),
+    Op(GOp),
+    Plus(GOp, GOp),
+    Minus(GOp, GOp),
 }
 
 /// One action of an UpdateExpression as written.
@@ -122,11 +116,11 @@ fn each_placeholder<'a>(actions: &'a [UAction], f: &mut impl FnMut(bool, &'a str
             }
         }
     }
-    fn op<'a>(o: &'a UOp, f: &mut impl FnMut(bool, &'a str)) {
+    fn op<'a>(o: &'a GOp, f: &mut impl FnMut(bool, &'a str)) {
         match o {
-            UOp::Path(p) => path(p, f),
-            UOp::Value(v) => f(false, v),
-            UOp::Func(_, args) => args.iter().for_each(|a| op(a, f)),
+            GOp::Path(p) => path(p, f),
+            GOp::Value(v) => f(false, v),
+            GOp::Func(_, args) => args.iter().for_each(|a| op(a, f)),
         }
     }
     for a in actions {
@@ -175,8 +169,8 @@ fn placeholders(actions: &[UAction], ctx: &Ctx) -> Result<(), DdbError> {
 }
 
 /// A function's operands, innermost functions first.
-fn function(o: &UOp, ctx: Option<&Ctx>) -> Result<(), DdbError> {
-    let UOp::Func(name, args) = o else {
+fn function(o: &GOp, ctx: Option<&Ctx>) -> Result<(), DdbError> {
+    let GOp::Func(name, args) = o else {
         return Ok(());
     };
     for a in args {
@@ -189,7 +183,7 @@ fn function(o: &UOp, ctx: Option<&Ctx>) -> Result<(), DdbError> {
         )));
     }
     match name.as_str() {
-        "if_not_exists" if !matches!(args[0], UOp::Path(_)) => Err(invalid(format!(
+        "if_not_exists" if !matches!(args[0], GOp::Path(_)) => Err(invalid(format!(
             "Operator or function requires a document path; operator or function: {name}"
         ))),
         "list_append" => operand_types(name, &[&args[0], &args[1]], "L", ctx),
@@ -199,12 +193,12 @@ fn function(o: &UOp, ctx: Option<&Ctx>) -> Result<(), DdbError> {
 
 /// The operands of `name` that are values must be of type `want` (paths and function results
 /// are only known when the item is read).
-fn operand_types(name: &str, args: &[&UOp], want: &str, ctx: Option<&Ctx>) -> Result<(), DdbError> {
+fn operand_types(name: &str, args: &[&GOp], want: &str, ctx: Option<&Ctx>) -> Result<(), DdbError> {
     let Some(ctx) = ctx else {
         return Ok(());
     };
     for a in args {
-        if let UOp::Value(v) = a
+        if let GOp::Value(v) = a
             && let Some(value) = ctx.values.get(v)
             && value.type_name() != want
         {
@@ -217,15 +211,15 @@ fn operand_types(name: &str, args: &[&UOp], want: &str, ctx: Option<&Ctx>) -> Re
     Ok(())
 }
 
-fn lower(o: UOp) -> Result<SetOperand, DdbError> {
+fn lower(o: GOp) -> Result<SetOperand, DdbError> {
     Ok(match o {
-        UOp::Path(p) => SetOperand::Path(p),
-        UOp::Value(v) => SetOperand::Value(v),
-        UOp::Func(name, args) => {
+        GOp::Path(p) => SetOperand::Path(p),
+        GOp::Value(v) => SetOperand::Value(v),
+        GOp::Func(name, args) => {
             let n = args.len();
             let mut args = args.into_iter();
             match (name.as_str(), args.next(), args.next(), n) {
-                ("if_not_exists", Some(UOp::Path(p)), Some(d), 2) => {
+                ("if_not_exists", Some(GOp::Path(p)), Some(d), 2) => {
                     SetOperand::IfNotExists(p, Box::new(lower(d)?))
                 }
                 ("list_append", Some(a), Some(b), 2) => {

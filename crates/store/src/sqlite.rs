@@ -9,14 +9,28 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::HashMap;
+
 use rusqlite::Connection;
 
 use crate::StoreError;
 use crate::journal::{Backend, BackendError, Record};
+use crate::queue::persist::Change;
 
 pub struct SqliteBackend {
     conn: Connection,
+    /// The last logged change of each message since the last fold of `sqs_log`.
+    changes: HashMap<(u64, u64), Change>,
+    /// Rows in `sqs_log` since the last fold.
+    log_rows: usize,
 }
+
+/// Fold `sqs_log` into `sqs_messages` once this many messages have changes logged, or once
+/// the log has this many rows: big enough that most messages are received and deleted
+/// between two folds (and deleted once, in runs), small enough that a fold is a short pause
+/// of the journal and the log a quick replay at start.
+const FOLD_CHANGES: usize = 32_768;
+const FOLD_LOG_ROWS: usize = 4_096;
 
 /// Open (or create) the database in `dir` with durable settings and every engine's schema.
 pub fn open(dir: &Path) -> Result<(Connection, PathBuf), StoreError> {
@@ -59,7 +73,11 @@ pub fn open(dir: &Path) -> Result<(Connection, PathBuf), StoreError> {
 
 impl SqliteBackend {
     pub fn new(conn: Connection) -> Self {
-        SqliteBackend { conn }
+        SqliteBackend {
+            conn,
+            changes: HashMap::new(),
+            log_rows: 0,
+        }
     }
 }
 
@@ -103,6 +121,8 @@ impl Backend for SqliteBackend {
             })
             .reduce(|(s, q), (s2, q2)| (s.max(s2), q.max(q2)));
         let tx = self.conn.transaction()?;
+        let mut log = Vec::new();
+        let mut folded = false;
         {
             let mut queue_sql = crate::queue::persist::Statements::default();
             let mut table_sql = crate::table_record::Statements::default();
@@ -125,12 +145,53 @@ impl Backend for SqliteBackend {
                         if deleted.contains(&(*queue, *seq)) => {}
                     Record::Queue(QueueRecord::Delete { queue, seq })
                         if inserted_then_deleted.contains(&(*queue, *seq)) => {}
+                    Record::Queue(QueueRecord::Update {
+                        queue,
+                        seq,
+                        receive_count,
+                        first_receive,
+                        visible,
+                        token,
+                    }) => {
+                        let change = Change::State {
+                            receive_count: *receive_count,
+                            first_receive: *first_receive,
+                            visible: *visible,
+                            token: *token,
+                        };
+                        crate::queue::persist::encode_change(&mut log, *queue, *seq, &change);
+                        self.changes.insert((*queue, *seq), change);
+                    }
+                    Record::Queue(QueueRecord::Delete { queue, seq }) => {
+                        crate::queue::persist::encode_change(
+                            &mut log,
+                            *queue,
+                            *seq,
+                            &Change::Deleted,
+                        );
+                        self.changes.insert((*queue, *seq), Change::Deleted);
+                    }
                     Record::Queue(q) => crate::queue::persist::apply(&tx, q, &mut queue_sql)?,
                     Record::Table(t) => crate::table_record::apply(&tx, t, &mut table_sql)?,
                 }
             }
+            if !log.is_empty() {
+                tx.prepare_cached("INSERT INTO sqs_log (changes) VALUES (?1)")?
+                    .execute([&log])?;
+                self.log_rows += 1;
+            }
+            if self.changes.len() >= FOLD_CHANGES || self.log_rows >= FOLD_LOG_ROWS {
+                crate::queue::persist::fold(&tx, &self.changes, &mut queue_sql)?;
+                folded = true;
+            }
         }
         tx.commit()?;
+        // (After a failed commit the journal stops for good, so `changes` running ahead of
+        // the disk then does not matter.)
+        if folded {
+            self.changes.clear();
+            self.log_rows = 0;
+        }
         Ok(())
     }
 }
@@ -139,6 +200,7 @@ impl Backend for SqliteBackend {
 mod tests {
     use super::*;
     use crate::queue::persist::QueueRecord;
+    use clock::Timestamp;
 
     fn meta(next_seq: u64, next_queue_id: u64) -> Record {
         Record::Queue(QueueRecord::Meta {
@@ -155,6 +217,197 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+
+    fn message(queue_id: u64, seq: u64) -> Record {
+        Record::Queue(QueueRecord::Insert(std::sync::Arc::new(
+            crate::queue::StoredMessage {
+                queue_id,
+                seq,
+                message_id: format!("m{seq}"),
+                body: format!("body {seq}").into(),
+                attributes: Default::default(),
+                trace_header: None,
+                sent: Timestamp(1),
+                sender_id: "me".into(),
+                group_id: None,
+                dedup_id: None,
+                dlq_source_arn: None,
+                receive_count: 0,
+                first_receive: None,
+                visible: Timestamp(1),
+                token: 0,
+            },
+        )))
+    }
+
+    fn received(queue: u64, seq: u64, n: u32) -> Record {
+        Record::Queue(QueueRecord::Update {
+            queue,
+            seq,
+            receive_count: n,
+            first_receive: Some(Timestamp(10)),
+            visible: Timestamp(1000 + n as u64),
+            token: 77 + n as u64,
+        })
+    }
+
+    fn deleted(queue: u64, seq: u64) -> Record {
+        Record::Queue(QueueRecord::Delete { queue, seq })
+    }
+
+    /// (queue, seq, receive count, visible, token) of every message as a restart recovers it.
+    fn recovered(path: &Path) -> Vec<(u64, u64, u32, u64, u64)> {
+        let conn = Connection::open(path).unwrap();
+        let st = crate::queue::persist::load(&conn, Timestamp(0)).unwrap();
+        st.messages
+            .iter()
+            .map(|m| (m.queue_id, m.seq, m.receive_count, m.visible.0, m.token))
+            .collect()
+    }
+
+    fn count(path: &Path, sql: &str) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn receives_and_deletes_are_logged_then_folded_and_recovered_either_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, path) = open(dir.path()).unwrap();
+        let mut backend = SqliteBackend::new(conn);
+        // Queue 1 holds seqs 1..=4 and 6..=8; queue 2's seq 5 is in between (seqs are
+        // engine-wide).
+        let mut sends: Vec<Record> = [1, 2, 3, 4, 6, 7, 8].map(|s| message(1, s)).to_vec();
+        sends.push(message(2, 5));
+        backend.commit(&sends).unwrap();
+        backend
+            .commit(&[received(1, 1, 1), received(1, 2, 1), received(2, 5, 1)])
+            .unwrap();
+        backend
+            .commit(&[
+                deleted(1, 1),
+                deleted(1, 2),
+                received(1, 3, 1),
+                received(1, 3, 2),
+                deleted(1, 4),
+            ])
+            .unwrap();
+        backend.commit(&[deleted(1, 6), deleted(1, 7)]).unwrap();
+        // Nothing folded yet: the rows are as sent, the log holds the rest.
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_messages"), 8);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_log"), 3);
+        // Seq 3 (live, between deleted 2 and 4) and queue 2's seq 5 (between deleted 4 and 6)
+        // stay.
+        let expected = vec![(1, 3, 2, 1002, 79), (1, 8, 0, 1, 0), (2, 5, 1, 1001, 78)];
+        assert_eq!(recovered(&path), expected);
+        // A fold writes the net effect and empties the log; a restart sees the same.
+        let tx = backend.conn.transaction().unwrap();
+        crate::queue::persist::fold(
+            &tx,
+            &backend.changes,
+            &mut crate::queue::persist::Statements::default(),
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_log"), 0);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_messages"), 3);
+        assert_eq!(recovered(&path), expected);
+    }
+
+    #[test]
+    fn the_log_folds_by_itself_and_a_restart_folds_what_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, path) = open(dir.path()).unwrap();
+        let mut backend = SqliteBackend::new(conn);
+        let n = FOLD_CHANGES as u64 + 10;
+        backend
+            .commit(&(1..=n).map(|s| message(1, s)).collect::<Vec<_>>())
+            .unwrap();
+        // Deleting all but the last ten crosses the fold threshold in the second commit.
+        backend
+            .commit(&(1..=n / 2).map(|s| deleted(1, s)).collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_log"), 1);
+        backend
+            .commit(
+                &(n / 2 + 1..=n - 10)
+                    .map(|s| deleted(1, s))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_log"), 0);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_messages"), 10);
+        backend.commit(&[received(1, n, 1)]).unwrap();
+        drop(backend);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_log"), 1);
+        let after = recovered(&path);
+        assert_eq!(after.len(), 10);
+        assert_eq!(after[9], (1, n, 1, 1001, 78));
+        // Loading folded the log.
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_log"), 0);
+        assert_eq!(
+            count(
+                &path,
+                "SELECT receive_count FROM sqs_messages WHERE seq = (SELECT max(seq) FROM sqs_messages)"
+            ),
+            1
+        );
+    }
+
+    #[test]
+    fn a_log_blob_round_trips_and_a_damaged_one_is_an_error() {
+        use crate::queue::persist::{decode_changes, encode_change};
+        let changes = [
+            (
+                1,
+                2,
+                Change::State {
+                    receive_count: 3,
+                    first_receive: None,
+                    visible: Timestamp(4),
+                    token: 5,
+                },
+            ),
+            (6, 7, Change::Deleted),
+            (
+                u64::MAX,
+                0,
+                Change::State {
+                    receive_count: u32::MAX,
+                    first_receive: Some(Timestamp(8)),
+                    visible: Timestamp(u64::MAX),
+                    token: 0,
+                },
+            ),
+        ];
+        let mut blob = Vec::new();
+        for (q, s, c) in &changes {
+            encode_change(&mut blob, *q, *s, c);
+        }
+        assert_eq!(decode_changes(&blob).unwrap(), changes.to_vec());
+        let cut = decode_changes(&blob[..blob.len() - 3]).unwrap_err();
+        assert!(cut.contains("truncated change"), "{cut}");
+        let mut bad = blob.clone();
+        bad[0] = 9;
+        assert_eq!(decode_changes(&bad).unwrap_err(), "unknown change tag 9");
+        // A restart refuses a damaged log rather than guessing.
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, path) = open(dir.path()).unwrap();
+        conn.execute("INSERT INTO sqs_log (changes) VALUES (?1)", [&bad])
+            .unwrap();
+        drop(conn);
+        let conn = Connection::open(path).unwrap();
+        let err = crate::queue::persist::load(&conn, Timestamp(0))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("bad sqs_log row 1: unknown change tag 9"),
+            "{err}"
+        );
     }
 
     #[test]

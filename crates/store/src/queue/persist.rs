@@ -5,9 +5,15 @@
 //!   `attributes` and `tags` are JSON objects of strings, exactly as a client set them.
 //! - `sqs_messages(queue_id, seq, ...)`: one row per stored message, keyed by the queue's id
 //!   (not its name, so a queue deleted and created again never sees old rows) and the engine's
-//!   global sequence number (order of sending). Receive state (`receive_count`, `visible_ms`,
-//!   `token`) is updated in place by receives and visibility changes, so after a crash a message
-//!   is exactly as the last acknowledged request left it.
+//!   global sequence number (order of sending). Its receive state (`receive_count`,
+//!   `visible_ms`, `token`) is as of the last fold of `sqs_log`.
+//! - `sqs_log(id, changes)`: receives, visibility changes and deletes since the last fold, one
+//!   row per group commit (`changes` is the blob [`encode_change`] writes). A commit appends one
+//!   small row instead of rewriting and deleting a message row per change; every so often the
+//!   backend folds the log into `sqs_messages` ([`fold`]: a message received and then deleted
+//!   in between is deleted once, runs of deleted messages by one statement) and empties it in
+//!   the same transaction. Recovery applies the log to the rows it loads, so after a crash a
+//!   message is exactly as the last acknowledged request left it.
 //! - `sqs_dedup(queue_id, key, ...)`: FIFO deduplication entries; expired ones are dropped at
 //!   load.
 //! - `sqs_move_tasks(handle, started_ms, task)`: message move tasks (`task` is the JSON of a
@@ -63,6 +69,10 @@ CREATE TABLE IF NOT EXISTS sqs_move_tasks (
     started_ms INTEGER NOT NULL,
     task TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sqs_log (
+    id INTEGER PRIMARY KEY,
+    changes BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sqs_meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -259,6 +269,138 @@ pub fn apply<'c>(
     Ok(())
 }
 
+/// What `sqs_log` records about a message: its receive state after a receive or visibility
+/// change, or that it was deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    State {
+        receive_count: u32,
+        first_receive: Option<Timestamp>,
+        visible: Timestamp,
+        token: u64,
+    },
+    Deleted,
+}
+
+const CHANGE_STATE: u8 = 0;
+const CHANGE_DELETED: u8 = 1;
+
+/// Append one change to a log blob: a tag byte, then queue id and seq, then (for a state)
+/// receive count, first receive (`u64::MAX` for none), visible and token; little-endian.
+pub fn encode_change(out: &mut Vec<u8>, queue: u64, seq: u64, change: &Change) {
+    match change {
+        Change::State {
+            receive_count,
+            first_receive,
+            visible,
+            token,
+        } => {
+            out.push(CHANGE_STATE);
+            out.extend_from_slice(&queue.to_le_bytes());
+            out.extend_from_slice(&seq.to_le_bytes());
+            out.extend_from_slice(&receive_count.to_le_bytes());
+            out.extend_from_slice(&first_receive.map_or(u64::MAX, |t| t.0).to_le_bytes());
+            out.extend_from_slice(&visible.0.to_le_bytes());
+            out.extend_from_slice(&token.to_le_bytes());
+        }
+        Change::Deleted => {
+            out.push(CHANGE_DELETED);
+            out.extend_from_slice(&queue.to_le_bytes());
+            out.extend_from_slice(&seq.to_le_bytes());
+        }
+    }
+}
+
+/// The changes of one log blob, in the order they were made; an error names what is wrong
+/// with a blob this engine did not write.
+pub fn decode_changes(mut blob: &[u8]) -> Result<Vec<(u64, u64, Change)>, String> {
+    fn take<const N: usize>(b: &mut &[u8]) -> Result<[u8; N], String> {
+        let (head, rest) = b
+            .split_first_chunk::<N>()
+            .ok_or_else(|| format!("truncated change: {} bytes left, {N} needed", b.len()))?;
+        *b = rest;
+        Ok(*head)
+    }
+    let mut out = Vec::new();
+    while let Some((&tag, rest)) = blob.split_first() {
+        blob = rest;
+        let queue = u64::from_le_bytes(take(&mut blob)?);
+        let seq = u64::from_le_bytes(take(&mut blob)?);
+        let change = match tag {
+            CHANGE_STATE => {
+                let receive_count = u32::from_le_bytes(take(&mut blob)?);
+                let first = u64::from_le_bytes(take(&mut blob)?);
+                Change::State {
+                    receive_count,
+                    first_receive: (first != u64::MAX).then_some(Timestamp(first)),
+                    visible: Timestamp(u64::from_le_bytes(take(&mut blob)?)),
+                    token: u64::from_le_bytes(take(&mut blob)?),
+                }
+            }
+            CHANGE_DELETED => Change::Deleted,
+            other => return Err(format!("unknown change tag {other}")),
+        };
+        out.push((queue, seq, change));
+    }
+    Ok(out)
+}
+
+const DELETE_MESSAGE_RANGE: &str =
+    "DELETE FROM sqs_messages WHERE queue_id = ?1 AND seq BETWEEN ?2 AND ?3";
+
+/// Apply the net effect of the logged `changes` (the last change of each message) to
+/// `sqs_messages` and empty `sqs_log`, in `tx`. Deleted messages with consecutive seqs in one
+/// queue go in one statement: every seq of the run is deleted, so the range holds no other
+/// message of that queue.
+pub fn fold<'c>(
+    tx: &'c Transaction<'_>,
+    changes: &HashMap<(u64, u64), Change>,
+    st: &mut Statements<'c>,
+) -> rusqlite::Result<()> {
+    let mut keys: Vec<(u64, u64)> = changes.keys().copied().collect();
+    keys.sort_unstable();
+    let mut run: Option<(u64, u64, u64)> = None;
+    let mut range = None;
+    let mut flush = |run: Option<(u64, u64, u64)>| -> rusqlite::Result<()> {
+        if let Some((queue, from, to)) = run {
+            prepared(&mut range, tx, DELETE_MESSAGE_RANGE)?.execute(params![
+                u(queue),
+                u(from),
+                u(to)
+            ])?;
+        }
+        Ok(())
+    };
+    for (queue, seq) in keys {
+        match changes[&(queue, seq)] {
+            Change::Deleted => match &mut run {
+                Some((q, _, to)) if *q == queue && to.checked_add(1) == Some(seq) => *to = seq,
+                _ => flush(run.replace((queue, seq, seq)))?,
+            },
+            Change::State {
+                receive_count,
+                first_receive,
+                visible,
+                token,
+            } => apply(
+                tx,
+                &QueueRecord::Update {
+                    queue,
+                    seq,
+                    receive_count,
+                    first_receive,
+                    visible,
+                    token,
+                },
+                st,
+            )?,
+        }
+    }
+    flush(run)?;
+    tx.execute("DELETE FROM sqs_log", [])?;
+    Ok(())
+}
+
 /// Attributes as stored: JSON `{name: [data_type, string_value | null, base64(binary) | null]}`.
 pub fn encode_attributes(a: &std::collections::BTreeMap<String, MessageAttributeValue>) -> String {
     use base64::Engine;
@@ -395,6 +537,47 @@ pub fn load(conn: &Connection, now: Timestamp) -> rusqlite::Result<LoadedState> 
             let m = row?;
             st.next_seq = st.next_seq.max(m.seq + 1);
             st.messages.push(m);
+        }
+    }
+    {
+        // Receives and deletes logged since the last fold, applied in order; then folded, so
+        // the next start reads them from `sqs_messages`.
+        let mut changes: HashMap<(u64, u64), Change> = HashMap::new();
+        let mut q = conn.prepare("SELECT id, changes FROM sqs_log ORDER BY id")?;
+        let rows = q.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        for row in rows {
+            let (id, blob) = row?;
+            let logged = decode_changes(&blob).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    1,
+                    rusqlite::types::Type::Blob,
+                    format!("bad sqs_log row {id}: {e}").into(),
+                )
+            })?;
+            changes.extend(logged.into_iter().map(|(q, s, c)| ((q, s), c)));
+        }
+        drop(q);
+        if !changes.is_empty() {
+            st.messages
+                .retain_mut(|m| match changes.get(&(m.queue_id, m.seq)) {
+                    None => true,
+                    Some(Change::Deleted) => false,
+                    Some(Change::State {
+                        receive_count,
+                        first_receive,
+                        visible,
+                        token,
+                    }) => {
+                        m.receive_count = *receive_count;
+                        m.first_receive = *first_receive;
+                        m.visible = *visible;
+                        m.token = *token;
+                        true
+                    }
+                });
+            let tx = conn.unchecked_transaction()?;
+            fold(&tx, &changes, &mut Statements::default())?;
+            tx.commit()?;
         }
     }
     {

@@ -648,3 +648,31 @@ fn message_characters_are_sqs_s_both_on_the_ascii_path_and_off_it() {
     assert!(!valid_sqs_chars("not a character \u{FFFE}"));
     assert!(valid_sqs_chars(""));
 }
+
+#[test]
+fn message_ids_are_random_version_4_uuids_in_canonical_form() {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let ids: Vec<String> = (0..200).map(|_| uuid_v4(&mut rng)).collect();
+    for id in &ids {
+        let groups: Vec<&str> = id.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12],
+            "{id}"
+        );
+        assert!(
+            id.bytes()
+                .all(|c| c == b'-' || c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
+            "{id}"
+        );
+        assert_eq!(&id[14..15], "4", "version nibble of {id}");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "variant of {id}");
+    }
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len());
+    // Every hex digit shows up: the nibbles are all written, high and low.
+    for c in "0123456789abcdef".chars() {
+        assert!(ids.iter().any(|id| id.contains(c)), "no {c}");
+    }
+}

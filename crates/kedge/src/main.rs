@@ -194,14 +194,31 @@ fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow:
         .block_on(f)
 }
 
-/// `kedge operator` is long-running and sized by its resident memory: have mimalloc return
-/// freed pages to the OS at once and commit arenas lazily (measured with `kedge bench
-/// operator`: 65.5 MB → 49 MB RSS at 200 ScaledObjects). mimalloc reads these options when the
-/// process starts, so the operator re-executes itself once with them set (same PID).
-fn tune_allocator_for_operator() {
+/// mimalloc settings per command, read by mimalloc when the process starts, so the command
+/// re-executes itself once with them set (same PID); a setting already in the environment is
+/// left to the user.
+/// - `kedge operator` is long-running and sized by its resident memory: have mimalloc return
+///   freed pages to the OS at once and commit arenas lazily (measured with `kedge bench
+///   operator`: 65.5 MB → 49 MB RSS at 200 ScaledObjects).
+/// - `kedge serve` keeps queued messages in memory, and a queue filling fast grows the heap
+///   all the time: without transparent huge pages it faults in 4 KiB pages instead of zeroing
+///   2 MiB at a time (with them, `clear_page_erms` was 14 % of the server's samples for
+///   SendMessageBatch; off, 70–75 against 86 µs of server CPU per request and ~200,000
+///   against ~165,000 msgs/s; docs/benchmarks.md).
+fn tune_allocator() {
     use std::os::unix::process::CommandExt;
-    let is_operator = std::env::args().nth(1).as_deref() == Some("operator");
-    if !is_operator || std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+    let settings: &[(&str, &str)] = match std::env::args().nth(1).as_deref() {
+        Some("operator") => &[
+            ("MIMALLOC_PURGE_DELAY", "0"),
+            ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
+        ],
+        Some("serve") => &[("MIMALLOC_ALLOW_THP", "0")],
+        _ => return,
+    };
+    if settings
+        .iter()
+        .any(|(k, _)| std::env::var_os(k).is_some())
+    {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {
@@ -209,15 +226,14 @@ fn tune_allocator_for_operator() {
     };
     let err = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
-        .env("MIMALLOC_PURGE_DELAY", "0")
-        .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+        .envs(settings.iter().copied())
         .exec();
     // exec only returns on failure: carry on with the defaults.
     eprintln!("kedge: could not re-execute with allocator settings: {err}");
 }
 
 fn main() -> anyhow::Result<()> {
-    tune_allocator_for_operator();
+    tune_allocator();
     let cli = Cli::parse();
     init_logging(cli.log_level.as_deref(), &cli.command);
     match cli.command {

@@ -55,7 +55,7 @@ mod xml;
 use hyper::StatusCode;
 use serde_json::{Map, Value};
 
-use store::queue::{SqsError, SqsErrorKind};
+use store::queue::{ReceivedMessage, SqsError, SqsErrorKind};
 
 use crate::{AppState, HttpResponse, Incoming2, json_response};
 
@@ -109,7 +109,11 @@ pub async fn handle_json(state: &AppState, action: &str, req: &Incoming2) -> Htt
         }
     };
     match dispatch(state, action, &input, req).await {
-        Ok(v) => json_response(StatusCode::OK, "application/x-amz-json-1.0", v.to_string()),
+        Ok(out) => json_response(
+            StatusCode::OK,
+            "application/x-amz-json-1.0",
+            out.into_json(),
+        ),
         Err(e) => error_json(&e),
     }
 }
@@ -153,7 +157,7 @@ pub async fn handle_query(state: &AppState, req: &Incoming2) -> (String, HttpRes
         m.insert("QueueUrl".into(), Value::String(req.path.clone()));
     }
     let resp = match dispatch(state, &action, &input, req).await {
-        Ok(v) => json_response(StatusCode::OK, "text/xml", to_xml(&action, &v)),
+        Ok(out) => json_response(StatusCode::OK, "text/xml", to_xml(&action, &out.into_value())),
         Err(e) => error_xml(&e),
     };
     (action, resp)
@@ -233,8 +237,8 @@ impl Action {
 
     /// Carry the action out (durably: writes are journaled before this returns) and answer
     /// in the JSON output shape.
-    async fn apply(self, state: &AppState) -> Result<Value, SqsError> {
-        match self {
+    async fn apply(self, state: &AppState) -> Result<Output, SqsError> {
+        let value = match self {
             Action::CreateQueue(a) => a.apply(state).await,
             Action::GetQueueUrl(a) => a.apply(state),
             Action::ListQueues(a) => a.apply(state),
@@ -247,7 +251,7 @@ impl Action {
             Action::ListQueueTags(a) => a.apply(state),
             Action::SendMessage(a) => a.apply(state).await,
             Action::SendMessageBatch(a) => a.apply(state).await,
-            Action::ReceiveMessage(a) => a.apply(state).await,
+            Action::ReceiveMessage(a) => return a.apply(state).await.map(Output::Messages),
             Action::DeleteMessage(a) => a.apply(state).await,
             Action::DeleteMessageBatch(a) => a.apply(state).await,
             Action::ChangeMessageVisibility(a) => a.apply(state).await,
@@ -259,7 +263,8 @@ impl Action {
             Action::AddPermission(a) => a.apply(state).await,
             Action::RemovePermission(a) => a.apply(state).await,
             Action::Unknown(a) => Err(a.apply()),
-        }
+        };
+        value.map(Output::Value)
     }
 }
 
@@ -269,6 +274,31 @@ async fn dispatch(
     action: &str,
     input: &Value,
     req: &Incoming2,
-) -> Result<Value, SqsError> {
+) -> Result<Output, SqsError> {
     Action::parse(action, input, req)?.apply(state).await
+}
+
+/// An action's answer, rendered by the protocol the request came in.
+enum Output {
+    /// The JSON output shape (rendered to XML for the query protocol).
+    Value(Value),
+    /// `ReceiveMessage`'s messages: written straight to JSON, without a `Value` tree in
+    /// between (every consumer's hot path), and through `Value` to XML.
+    Messages(Vec<ReceivedMessage>),
+}
+
+impl Output {
+    fn into_json(self) -> String {
+        match self {
+            Output::Value(v) => v.to_string(),
+            Output::Messages(m) => receive_message::messages_json(&m),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Output::Value(v) => v,
+            Output::Messages(m) => receive_message::messages_value(m),
+        }
+    }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine as _;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use store::queue::{MessageAttributeValue, ReceiveRequest, ReceivedMessage, SqsError};
@@ -48,7 +49,7 @@ impl ReceiveMessage {
         })
     }
 
-    pub(super) async fn apply(self, state: &AppState) -> Result<Value, SqsError> {
+    pub(super) async fn apply(self, state: &AppState) -> Result<Vec<ReceivedMessage>, SqsError> {
         let q = &state.store.queues;
         let wait = match self.wait {
             Some(w) => w,
@@ -65,7 +66,7 @@ impl ReceiveMessage {
             let now = tokio::time::Instant::now();
             if !msgs.is_empty() || now >= deadline || *shutdown.borrow() {
                 ticket.await?;
-                return Ok(encode_messages(msgs));
+                return Ok(msgs);
             }
             drop(ticket);
             // Sleep until a send wakes us, a timer falls due, the wait ends, or shutdown.
@@ -83,7 +84,8 @@ impl ReceiveMessage {
     }
 }
 
-fn encode_messages(msgs: Vec<ReceivedMessage>) -> Value {
+/// The answer in the JSON output shape, as a `Value` (for the query protocol's XML).
+pub(super) fn messages_value(msgs: Vec<ReceivedMessage>) -> Value {
     let list: Vec<Value> = msgs
         .into_iter()
         .map(|m| {
@@ -117,6 +119,52 @@ fn encode_messages(msgs: Vec<ReceivedMessage>) -> Value {
     }
 }
 
+/// The same answer written straight to JSON text: what [`messages_value`] would give,
+/// byte for byte (keys in the sorted order of serde_json's maps), without building it.
+pub(super) fn messages_json(msgs: &[ReceivedMessage]) -> String {
+    #[derive(Serialize)]
+    struct Answer<'a> {
+        #[serde(rename = "Messages", skip_serializing_if = "<[_]>::is_empty")]
+        messages: Vec<Message<'a>>,
+    }
+    #[derive(Serialize)]
+    struct Message<'a> {
+        #[serde(rename = "Attributes", skip_serializing_if = "BTreeMap::is_empty")]
+        attributes: BTreeMap<&'a str, &'a str>,
+        #[serde(rename = "Body")]
+        body: &'a str,
+        #[serde(rename = "MD5OfBody")]
+        md5_body: &'a str,
+        #[serde(rename = "MD5OfMessageAttributes", skip_serializing_if = "Option::is_none")]
+        md5_attributes: Option<&'a str>,
+        #[serde(rename = "MessageAttributes", skip_serializing_if = "Option::is_none")]
+        message_attributes: Option<Value>,
+        #[serde(rename = "MessageId")]
+        message_id: &'a str,
+        #[serde(rename = "ReceiptHandle")]
+        receipt_handle: &'a str,
+    }
+    let answer = Answer {
+        messages: msgs
+            .iter()
+            .map(|m| Message {
+                attributes: m.attributes.iter().map(|(k, v)| (*k, v.as_str())).collect(),
+                body: &m.body,
+                md5_body: &m.md5_body,
+                md5_attributes: m.md5_attributes.as_deref(),
+                message_attributes: m
+                    .md5_attributes
+                    .as_ref()
+                    .map(|_| attributes_to_json(&m.message_attributes)),
+                message_id: &m.message_id,
+                receipt_handle: &m.receipt_handle,
+            })
+            .collect(),
+    };
+    // Serialising borrowed strings and maps into a String cannot fail.
+    serde_json::to_string(&answer).unwrap_or_else(|_| "{}".into())
+}
+
 fn attributes_to_json(a: &BTreeMap<String, MessageAttributeValue>) -> Value {
     let mut m = Map::new();
     for (k, v) in a {
@@ -134,4 +182,69 @@ fn attributes_to_json(a: &BTreeMap<String, MessageAttributeValue>) -> Value {
         m.insert(k.clone(), Value::Object(o));
     }
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn message(n: usize) -> ReceivedMessage {
+        ReceivedMessage {
+            message_id: format!("id-{n}"),
+            receipt_handle: format!("handle-{n}"),
+            body: Arc::from(format!("body {n} \"quoted\" \\ \u{1}\n\t é ✓")),
+            md5_body: format!("md5-{n}"),
+            attributes: Vec::new(),
+            message_attributes: BTreeMap::new(),
+            md5_attributes: None,
+        }
+    }
+
+    #[test]
+    fn the_json_answer_is_the_value_answer_byte_for_byte() {
+        assert_eq!(messages_json(&[]), "{}");
+        let plain = message(1);
+        let mut with_attributes = message(2);
+        // Pushed out of order: both answers sort them.
+        with_attributes.attributes = vec![
+            ("SenderId", "AIDA".into()),
+            ("SentTimestamp", "1700000000000".into()),
+            ("ApproximateReceiveCount", "3".into()),
+            ("MessageGroupId", "g \"1\"".into()),
+        ];
+        let mut with_message_attributes = message(3);
+        with_message_attributes.message_attributes = BTreeMap::from([
+            (
+                "b".to_string(),
+                MessageAttributeValue {
+                    data_type: "Binary".into(),
+                    string_value: None,
+                    binary_value: Some(vec![0, 1, 255]),
+                },
+            ),
+            (
+                "a".to_string(),
+                MessageAttributeValue {
+                    data_type: "Number.int".into(),
+                    string_value: Some("42".into()),
+                    binary_value: None,
+                },
+            ),
+        ]);
+        with_message_attributes.md5_attributes = Some("md5-attrs".into());
+        let all = vec![plain, with_attributes, with_message_attributes];
+        for msgs in [vec![all[0].clone()], all.clone()] {
+            let direct = messages_json(&msgs);
+            assert_eq!(direct, messages_value(msgs).to_string());
+        }
+        let parsed: Value = serde_json::from_str(&messages_json(&all)).unwrap();
+        assert_eq!(parsed["Messages"][1]["Attributes"]["MessageGroupId"], "g \"1\"");
+        assert_eq!(
+            parsed["Messages"][2]["MessageAttributes"]["b"]["BinaryValue"],
+            "AAH/"
+        );
+        assert_eq!(parsed["Messages"][0]["Body"], all[0].body.as_ref());
+    }
 }

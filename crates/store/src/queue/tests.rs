@@ -676,3 +676,21 @@ fn message_ids_are_random_version_4_uuids_in_canonical_form() {
         assert!(ids.iter().any(|id| id.contains(c)), "no {c}");
     }
 }
+
+#[test]
+fn receipt_handles_are_base64url_of_queue_seq_and_token() {
+    use base64::Engine;
+    for (q, s, t) in [
+        (0, 0, 0),
+        (1, 9, 10),
+        (7, 1_234_567, 99_999_999_999),
+        (u64::MAX, u64::MAX, u64::MAX),
+    ] {
+        let h = receipt_handle(q, s, t);
+        let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&h)
+            .unwrap();
+        assert_eq!(String::from_utf8(text).unwrap(), format!("{q}:{s}:{t}"));
+        assert_eq!(parse_handle(&h), Some((q, s, t)));
+    }
+}

@@ -215,10 +215,7 @@ fn tune_allocator() {
         Some("serve") => &[("MIMALLOC_ALLOW_THP", "0")],
         _ => return,
     };
-    if settings
-        .iter()
-        .any(|(k, _)| std::env::var_os(k).is_some())
-    {
+    if settings.iter().any(|(k, _)| std::env::var_os(k).is_some()) {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {

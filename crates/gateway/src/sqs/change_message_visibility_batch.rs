@@ -6,7 +6,7 @@ use serde_json::Value;
 use store::queue::SqsError;
 
 use super::input::{batch_entries, opt_int, queue_name, req_str};
-use super::output::batch_output;
+use super::output::{BatchAnswer, Succeeded, batch_output};
 use crate::AppState;
 
 pub(super) struct ChangeMessageVisibilityBatch {
@@ -30,7 +30,7 @@ impl ChangeMessageVisibilityBatch {
         Ok(ChangeMessageVisibilityBatch { name, ids, entries })
     }
 
-    pub(super) async fn apply(self, state: &AppState) -> Result<Value, SqsError> {
+    pub(super) async fn apply(self, state: &AppState) -> Result<BatchAnswer<Succeeded>, SqsError> {
         let (results, ticket) = state
             .store
             .queues

@@ -5,7 +5,7 @@ use serde_json::Value;
 use store::queue::SqsError;
 
 use super::input::{batch_entries, queue_name, req_str};
-use super::output::batch_output;
+use super::output::{BatchAnswer, Succeeded, batch_output};
 use crate::AppState;
 
 pub(super) struct DeleteMessageBatch {
@@ -31,7 +31,7 @@ impl DeleteMessageBatch {
         })
     }
 
-    pub(super) async fn apply(self, state: &AppState) -> Result<Value, SqsError> {
+    pub(super) async fn apply(self, state: &AppState) -> Result<BatchAnswer<Succeeded>, SqsError> {
         let (results, ticket) = state
             .store
             .queues

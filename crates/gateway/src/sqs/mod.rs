@@ -17,7 +17,8 @@
 //! - `unknown.rs`: the answer to an action this endpoint does not implement.
 //! - `input.rs`: reading the JSON input (typed fields, the queue name from `QueueUrl`, batch
 //!   entries, a message to send and its attributes).
-//! - `output.rs`: answer pieces several actions share (batch results, a send's result).
+//! - `output.rs`: `Output`, an action's answer (typed and serialised straight to JSON for the
+//!   hot actions, a `Value` otherwise), and answer pieces several actions share.
 //! - `query.rs`: query-protocol parameters normalised to the JSON input.
 //! - `xml.rs`: JSON answers rendered as the query protocol's XML.
 //! - `error.rs`: errors in either protocol.
@@ -55,9 +56,10 @@ mod xml;
 use hyper::StatusCode;
 use serde_json::{Map, Value};
 
-use store::queue::{ReceivedMessage, SqsError, SqsErrorKind};
+use store::queue::{SqsError, SqsErrorKind};
 
 use crate::{AppState, HttpResponse, Incoming2, json_response};
+use output::Output;
 
 use add_permission::AddPermission;
 use cancel_message_move_task::CancelMessageMoveTask;
@@ -157,7 +159,11 @@ pub async fn handle_query(state: &AppState, req: &Incoming2) -> (String, HttpRes
         m.insert("QueueUrl".into(), Value::String(req.path.clone()));
     }
     let resp = match dispatch(state, &action, &input, req).await {
-        Ok(out) => json_response(StatusCode::OK, "text/xml", to_xml(&action, &out.into_value())),
+        Ok(out) => json_response(
+            StatusCode::OK,
+            "text/xml",
+            to_xml(&action, &out.into_value()),
+        ),
         Err(e) => error_xml(&e),
     };
     (action, resp)
@@ -238,33 +244,32 @@ impl Action {
     /// Carry the action out (durably: writes are journaled before this returns) and answer
     /// in the JSON output shape.
     async fn apply(self, state: &AppState) -> Result<Output, SqsError> {
-        let value = match self {
-            Action::CreateQueue(a) => a.apply(state).await,
-            Action::GetQueueUrl(a) => a.apply(state),
-            Action::ListQueues(a) => a.apply(state),
-            Action::DeleteQueue(a) => a.apply(state).await,
-            Action::PurgeQueue(a) => a.apply(state).await,
-            Action::GetQueueAttributes(a) => a.apply(state),
-            Action::SetQueueAttributes(a) => a.apply(state).await,
-            Action::TagQueue(a) => a.apply(state).await,
-            Action::UntagQueue(a) => a.apply(state).await,
-            Action::ListQueueTags(a) => a.apply(state),
-            Action::SendMessage(a) => a.apply(state).await,
-            Action::SendMessageBatch(a) => a.apply(state).await,
-            Action::ReceiveMessage(a) => return a.apply(state).await.map(Output::Messages),
-            Action::DeleteMessage(a) => a.apply(state).await,
-            Action::DeleteMessageBatch(a) => a.apply(state).await,
-            Action::ChangeMessageVisibility(a) => a.apply(state).await,
-            Action::ChangeMessageVisibilityBatch(a) => a.apply(state).await,
-            Action::ListDeadLetterSourceQueues(a) => a.apply(state),
-            Action::StartMessageMoveTask(a) => a.apply(state).await,
-            Action::ListMessageMoveTasks(a) => a.apply(state),
-            Action::CancelMessageMoveTask(a) => a.apply(state),
-            Action::AddPermission(a) => a.apply(state).await,
-            Action::RemovePermission(a) => a.apply(state).await,
+        match self {
+            Action::CreateQueue(a) => a.apply(state).await.map(Output::Value),
+            Action::GetQueueUrl(a) => a.apply(state).map(Output::Value),
+            Action::ListQueues(a) => a.apply(state).map(Output::Value),
+            Action::DeleteQueue(a) => a.apply(state).await.map(Output::Value),
+            Action::PurgeQueue(a) => a.apply(state).await.map(Output::Value),
+            Action::GetQueueAttributes(a) => a.apply(state).map(Output::Value),
+            Action::SetQueueAttributes(a) => a.apply(state).await.map(Output::Value),
+            Action::TagQueue(a) => a.apply(state).await.map(Output::Value),
+            Action::UntagQueue(a) => a.apply(state).await.map(Output::Value),
+            Action::ListQueueTags(a) => a.apply(state).map(Output::Value),
+            Action::SendMessage(a) => a.apply(state).await.map(Output::typed),
+            Action::SendMessageBatch(a) => a.apply(state).await.map(Output::typed),
+            Action::ReceiveMessage(a) => a.apply(state).await.map(Output::typed),
+            Action::DeleteMessage(a) => a.apply(state).await.map(Output::Value),
+            Action::DeleteMessageBatch(a) => a.apply(state).await.map(Output::typed),
+            Action::ChangeMessageVisibility(a) => a.apply(state).await.map(Output::Value),
+            Action::ChangeMessageVisibilityBatch(a) => a.apply(state).await.map(Output::typed),
+            Action::ListDeadLetterSourceQueues(a) => a.apply(state).map(Output::Value),
+            Action::StartMessageMoveTask(a) => a.apply(state).await.map(Output::Value),
+            Action::ListMessageMoveTasks(a) => a.apply(state).map(Output::Value),
+            Action::CancelMessageMoveTask(a) => a.apply(state).map(Output::Value),
+            Action::AddPermission(a) => a.apply(state).await.map(Output::Value),
+            Action::RemovePermission(a) => a.apply(state).await.map(Output::Value),
             Action::Unknown(a) => Err(a.apply()),
-        };
-        value.map(Output::Value)
+        }
     }
 }
 
@@ -276,29 +281,4 @@ async fn dispatch(
     req: &Incoming2,
 ) -> Result<Output, SqsError> {
     Action::parse(action, input, req)?.apply(state).await
-}
-
-/// An action's answer, rendered by the protocol the request came in.
-enum Output {
-    /// The JSON output shape (rendered to XML for the query protocol).
-    Value(Value),
-    /// `ReceiveMessage`'s messages: written straight to JSON, without a `Value` tree in
-    /// between (every consumer's hot path), and through `Value` to XML.
-    Messages(Vec<ReceivedMessage>),
-}
-
-impl Output {
-    fn into_json(self) -> String {
-        match self {
-            Output::Value(v) => v.to_string(),
-            Output::Messages(m) => receive_message::messages_json(&m),
-        }
-    }
-
-    fn into_value(self) -> Value {
-        match self {
-            Output::Value(v) => v,
-            Output::Messages(m) => receive_message::messages_value(m),
-        }
-    }
 }

@@ -1,45 +1,217 @@
-//! Answer pieces shared by several actions.
+//! Answers: the `Output` of an action, and the answer pieces several actions share.
+//!
+//! The hot actions (sends, receives, batch deletes) answer with typed structs serialised
+//! straight to JSON text; a `serde_json::Value` is built from them only for the query
+//! protocol's XML. Their fields are declared in the sorted order serde_json's maps keep, so
+//! both ways give what a `Value` answer gave, byte for byte.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use store::queue::{SendResult, SqsError};
 
-/// A batch's answer: `Successful` ids and `Failed` entries, in the order of `ids`.
-pub(super) fn batch_output(ids: &[String], results: Vec<Result<(), SqsError>>) -> Value {
-    let mut ok = Vec::new();
-    let mut failed = Vec::new();
-    for (id, r) in ids.iter().zip(results) {
-        match r {
-            Ok(()) => ok.push(json!({"Id": id})),
-            Err(e) => failed.push(failed_entry(id, &e)),
+/// An action's answer in the JSON output shape, rendered by the protocol the request came in.
+pub(super) enum Output {
+    Value(Value),
+    Typed(Box<dyn Answer>),
+}
+
+impl Output {
+    pub(super) fn typed(answer: impl Answer) -> Output {
+        Output::Typed(Box::new(answer))
+    }
+
+    /// The JSON protocol's body.
+    pub(super) fn into_json(self) -> String {
+        match self {
+            Output::Value(v) => v.to_string(),
+            Output::Typed(a) => a.json(),
         }
     }
-    json!({"Successful": ok, "Failed": failed})
+
+    /// The answer as a `Value`, for the query protocol's XML.
+    pub(super) fn into_value(self) -> Value {
+        match self {
+            Output::Value(v) => v,
+            Output::Typed(a) => a.value(),
+        }
+    }
+}
+
+/// A typed answer.
+pub(super) trait Answer: Send + 'static {
+    fn json(&self) -> String;
+    fn value(&self) -> Value;
+}
+
+impl<T: Serialize + Send + 'static> Answer for T {
+    // Serialising strings, numbers, booleans and string-keyed maps cannot fail.
+    fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+    fn value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// A batch's answer: `Failed` entries and `Successful` ones.
+#[derive(Serialize)]
+pub(super) struct BatchAnswer<T> {
+    #[serde(rename = "Failed")]
+    pub failed: Vec<FailedEntry>,
+    #[serde(rename = "Successful")]
+    pub successful: Vec<T>,
 }
 
 /// A batch entry that failed, with the error's code and who is at fault.
-pub(super) fn failed_entry(id: &str, e: &SqsError) -> Value {
-    json!({
-        "Id": id,
-        "SenderFault": e.kind.status() < 500,
-        "Code": e.kind.query_code(),
-        "Message": e.message,
-    })
+#[derive(Serialize)]
+pub(super) struct FailedEntry {
+    #[serde(rename = "Code")]
+    code: &'static str,
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "Message")]
+    message: String,
+    #[serde(rename = "SenderFault")]
+    sender_fault: bool,
 }
 
-/// A send's answer: `SendMessage`'s whole answer, a `SendMessageBatch` entry's without its `Id`.
-pub(super) fn send_result(r: SendResult) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("MessageId".into(), r.message_id.into());
-    m.insert("MD5OfMessageBody".into(), r.md5_body.into());
-    if let Some(x) = r.md5_attributes {
-        m.insert("MD5OfMessageAttributes".into(), x.into());
+impl FailedEntry {
+    pub(super) fn new(id: &str, e: &SqsError) -> FailedEntry {
+        FailedEntry {
+            code: e.kind.query_code(),
+            id: id.to_owned(),
+            message: e.message.clone(),
+            sender_fault: e.kind.status() < 500,
+        }
     }
-    if let Some(x) = r.md5_system_attributes {
-        m.insert("MD5OfMessageSystemAttributes".into(), x.into());
+}
+
+/// A successful batch entry that answers with its id alone.
+#[derive(Serialize)]
+pub(super) struct Succeeded {
+    #[serde(rename = "Id")]
+    id: String,
+}
+
+/// A batch's answer when entries answer with their ids alone, in the order of `ids`.
+pub(super) fn batch_output(
+    ids: &[String],
+    results: Vec<Result<(), SqsError>>,
+) -> BatchAnswer<Succeeded> {
+    let mut answer = BatchAnswer {
+        failed: Vec::new(),
+        successful: Vec::new(),
+    };
+    for (id, r) in ids.iter().zip(results) {
+        match r {
+            Ok(()) => answer.successful.push(Succeeded { id: id.clone() }),
+            Err(e) => answer.failed.push(FailedEntry::new(id, &e)),
+        }
     }
-    if let Some(s) = r.sequence_number {
-        m.insert("SequenceNumber".into(), s.into());
+    answer
+}
+
+/// A send's answer: `SendMessage`'s whole answer (no `id`), a `SendMessageBatch` entry's.
+#[derive(Serialize)]
+pub(super) struct Sent {
+    #[serde(rename = "Id", skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(
+        rename = "MD5OfMessageAttributes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    md5_attributes: Option<String>,
+    #[serde(rename = "MD5OfMessageBody")]
+    md5_body: String,
+    #[serde(
+        rename = "MD5OfMessageSystemAttributes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    md5_system_attributes: Option<String>,
+    #[serde(rename = "MessageId")]
+    message_id: String,
+    #[serde(rename = "SequenceNumber", skip_serializing_if = "Option::is_none")]
+    sequence_number: Option<String>,
+}
+
+impl Sent {
+    pub(super) fn new(id: Option<String>, r: SendResult) -> Sent {
+        Sent {
+            id,
+            md5_attributes: r.md5_attributes,
+            md5_body: r.md5_body,
+            md5_system_attributes: r.md5_system_attributes,
+            message_id: r.message_id,
+            sequence_number: r.sequence_number,
+        }
     }
-    m
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use store::queue::SqsErrorKind;
+
+    use super::*;
+
+    fn result(n: u32, extras: bool) -> SendResult {
+        SendResult {
+            message_id: format!("id-{n}"),
+            md5_body: format!("md5-{n}"),
+            md5_attributes: extras.then(|| "ma".into()),
+            md5_system_attributes: extras.then(|| "ms".into()),
+            sequence_number: extras.then(|| format!("{n:020}")),
+        }
+    }
+
+    /// The typed answers give the text and the `Value` the `json!` answers they replace gave.
+    #[test]
+    fn typed_answers_are_the_value_answers_they_replace() {
+        let sent = Sent::new(None, result(1, false));
+        let expected = json!({"MessageId": "id-1", "MD5OfMessageBody": "md5-1"});
+        assert_eq!(sent.value(), expected);
+        assert_eq!(sent.json(), expected.to_string());
+
+        let batch = BatchAnswer {
+            failed: vec![FailedEntry::new(
+                "b \"2\"",
+                &SqsError::new(SqsErrorKind::InvalidMessageContents, "bad body"),
+            )],
+            successful: vec![Sent::new(Some("a".into()), result(3, true))],
+        };
+        let expected = json!({
+            "Successful": [{
+                "Id": "a", "MessageId": "id-3", "MD5OfMessageBody": "md5-3",
+                "MD5OfMessageAttributes": "ma", "MD5OfMessageSystemAttributes": "ms",
+                "SequenceNumber": "00000000000000000003",
+            }],
+            "Failed": [{
+                "Id": "b \"2\"", "SenderFault": true,
+                "Code": SqsErrorKind::InvalidMessageContents.query_code(), "Message": "bad body",
+            }],
+        });
+        assert_eq!(batch.value(), expected);
+        assert_eq!(batch.json(), expected.to_string());
+
+        let ids = ["x".to_string(), "y".to_string()];
+        let answer = batch_output(&ids, vec![Ok(()), Err(SqsError::no_queue())]);
+        let expected = json!({
+            "Successful": [{"Id": "x"}],
+            "Failed": [{
+                "Id": "y", "SenderFault": true,
+                "Code": SqsError::no_queue().kind.query_code(),
+                "Message": SqsError::no_queue().message,
+            }],
+        });
+        assert_eq!(answer.json(), expected.to_string());
+        assert_eq!(
+            BatchAnswer::<Succeeded> {
+                failed: vec![],
+                successful: vec![]
+            }
+            .json(),
+            r#"{"Failed":[],"Successful":[]}"#
+        );
+    }
 }

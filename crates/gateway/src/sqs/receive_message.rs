@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use store::queue::{MessageAttributeValue, ReceiveRequest, ReceivedMessage, SqsError};
 
@@ -49,7 +49,7 @@ impl ReceiveMessage {
         })
     }
 
-    pub(super) async fn apply(self, state: &AppState) -> Result<Vec<ReceivedMessage>, SqsError> {
+    pub(super) async fn apply(self, state: &AppState) -> Result<ReceiveAnswer, SqsError> {
         let q = &state.store.queues;
         let wait = match self.wait {
             Some(w) => w,
@@ -66,7 +66,7 @@ impl ReceiveMessage {
             let now = tokio::time::Instant::now();
             if !msgs.is_empty() || now >= deadline || *shutdown.borrow() {
                 ticket.await?;
-                return Ok(msgs);
+                return Ok(ReceiveAnswer(msgs));
             }
             drop(ticket);
             // Sleep until a send wakes us, a timer falls due, the wait ends, or shutdown.
@@ -84,85 +84,57 @@ impl ReceiveMessage {
     }
 }
 
-/// The answer in the JSON output shape, as a `Value` (for the query protocol's XML).
-pub(super) fn messages_value(msgs: Vec<ReceivedMessage>) -> Value {
-    let list: Vec<Value> = msgs
-        .into_iter()
-        .map(|m| {
-            let mut o = Map::new();
-            o.insert("MessageId".into(), m.message_id.into());
-            o.insert("ReceiptHandle".into(), m.receipt_handle.into());
-            o.insert("MD5OfBody".into(), m.md5_body.into());
-            o.insert("Body".into(), Value::String(m.body.to_string()));
-            if !m.attributes.is_empty() {
-                let a: Map<String, Value> = m
-                    .attributes
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), Value::String(v)))
-                    .collect();
-                o.insert("Attributes".into(), Value::Object(a));
-            }
-            if let Some(md5) = m.md5_attributes {
-                o.insert("MD5OfMessageAttributes".into(), md5.into());
-                o.insert(
-                    "MessageAttributes".into(),
-                    attributes_to_json(&m.message_attributes),
-                );
-            }
-            Value::Object(o)
-        })
-        .collect();
-    if list.is_empty() {
-        json!({})
-    } else {
-        json!({"Messages": list})
-    }
-}
+/// `ReceiveMessage`'s answer: `{}` when nothing was received, else the messages.
+pub(super) struct ReceiveAnswer(pub Vec<ReceivedMessage>);
 
-/// The same answer written straight to JSON text: what [`messages_value`] would give,
-/// byte for byte (keys in the sorted order of serde_json's maps), without building it.
-pub(super) fn messages_json(msgs: &[ReceivedMessage]) -> String {
-    #[derive(Serialize)]
-    struct Answer<'a> {
-        #[serde(rename = "Messages", skip_serializing_if = "<[_]>::is_empty")]
-        messages: Vec<Message<'a>>,
+impl Serialize for ReceiveAnswer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Answer<'a> {
+            #[serde(rename = "Messages", skip_serializing_if = "<[_]>::is_empty")]
+            messages: Vec<Message<'a>>,
+        }
+        #[derive(Serialize)]
+        struct Message<'a> {
+            #[serde(rename = "Attributes", skip_serializing_if = "BTreeMap::is_empty")]
+            attributes: BTreeMap<&'a str, &'a str>,
+            #[serde(rename = "Body")]
+            body: &'a str,
+            #[serde(rename = "MD5OfBody")]
+            md5_body: &'a str,
+            #[serde(
+                rename = "MD5OfMessageAttributes",
+                skip_serializing_if = "Option::is_none"
+            )]
+            md5_attributes: Option<&'a str>,
+            #[serde(rename = "MessageAttributes", skip_serializing_if = "Option::is_none")]
+            message_attributes: Option<Value>,
+            #[serde(rename = "MessageId")]
+            message_id: &'a str,
+            #[serde(rename = "ReceiptHandle")]
+            receipt_handle: &'a str,
+        }
+        Answer {
+            messages: self
+                .0
+                .iter()
+                .map(|m| Message {
+                    attributes: m.attributes.iter().map(|(k, v)| (*k, v.as_str())).collect(),
+                    body: &m.body,
+                    md5_body: &m.md5_body,
+                    md5_attributes: m.md5_attributes.as_deref(),
+                    // Message attributes are sent only with their digest.
+                    message_attributes: m
+                        .md5_attributes
+                        .as_ref()
+                        .map(|_| attributes_to_json(&m.message_attributes)),
+                    message_id: &m.message_id,
+                    receipt_handle: &m.receipt_handle,
+                })
+                .collect(),
+        }
+        .serialize(s)
     }
-    #[derive(Serialize)]
-    struct Message<'a> {
-        #[serde(rename = "Attributes", skip_serializing_if = "BTreeMap::is_empty")]
-        attributes: BTreeMap<&'a str, &'a str>,
-        #[serde(rename = "Body")]
-        body: &'a str,
-        #[serde(rename = "MD5OfBody")]
-        md5_body: &'a str,
-        #[serde(rename = "MD5OfMessageAttributes", skip_serializing_if = "Option::is_none")]
-        md5_attributes: Option<&'a str>,
-        #[serde(rename = "MessageAttributes", skip_serializing_if = "Option::is_none")]
-        message_attributes: Option<Value>,
-        #[serde(rename = "MessageId")]
-        message_id: &'a str,
-        #[serde(rename = "ReceiptHandle")]
-        receipt_handle: &'a str,
-    }
-    let answer = Answer {
-        messages: msgs
-            .iter()
-            .map(|m| Message {
-                attributes: m.attributes.iter().map(|(k, v)| (*k, v.as_str())).collect(),
-                body: &m.body,
-                md5_body: &m.md5_body,
-                md5_attributes: m.md5_attributes.as_deref(),
-                message_attributes: m
-                    .md5_attributes
-                    .as_ref()
-                    .map(|_| attributes_to_json(&m.message_attributes)),
-                message_id: &m.message_id,
-                receipt_handle: &m.receipt_handle,
-            })
-            .collect(),
-    };
-    // Serialising borrowed strings and maps into a String cannot fail.
-    serde_json::to_string(&answer).unwrap_or_else(|_| "{}".into())
 }
 
 fn attributes_to_json(a: &BTreeMap<String, MessageAttributeValue>) -> Value {
@@ -188,6 +160,9 @@ fn attributes_to_json(a: &BTreeMap<String, MessageAttributeValue>) -> Value {
 mod tests {
     use std::sync::Arc;
 
+    use serde_json::json;
+
+    use super::super::output::Answer;
     use super::*;
 
     fn message(n: usize) -> ReceivedMessage {
@@ -202,9 +177,44 @@ mod tests {
         }
     }
 
+    /// The answer a `Value` was built for before the typed one replaced it.
+    fn value_answer(msgs: &[ReceivedMessage]) -> Value {
+        let list: Vec<Value> = msgs
+            .iter()
+            .map(|m| {
+                let mut o = Map::new();
+                o.insert("MessageId".into(), m.message_id.clone().into());
+                o.insert("ReceiptHandle".into(), m.receipt_handle.clone().into());
+                o.insert("MD5OfBody".into(), m.md5_body.clone().into());
+                o.insert("Body".into(), Value::String(m.body.to_string()));
+                if !m.attributes.is_empty() {
+                    let a: Map<String, Value> = m
+                        .attributes
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+                        .collect();
+                    o.insert("Attributes".into(), Value::Object(a));
+                }
+                if let Some(md5) = &m.md5_attributes {
+                    o.insert("MD5OfMessageAttributes".into(), md5.clone().into());
+                    o.insert(
+                        "MessageAttributes".into(),
+                        attributes_to_json(&m.message_attributes),
+                    );
+                }
+                Value::Object(o)
+            })
+            .collect();
+        if list.is_empty() {
+            json!({})
+        } else {
+            json!({ "Messages": list })
+        }
+    }
+
     #[test]
-    fn the_json_answer_is_the_value_answer_byte_for_byte() {
-        assert_eq!(messages_json(&[]), "{}");
+    fn the_typed_answer_is_the_value_answer_byte_for_byte() {
+        assert_eq!(ReceiveAnswer(vec![]).json(), "{}");
         let plain = message(1);
         let mut with_attributes = message(2);
         // Pushed out of order: both answers sort them.
@@ -236,11 +246,16 @@ mod tests {
         with_message_attributes.md5_attributes = Some("md5-attrs".into());
         let all = vec![plain, with_attributes, with_message_attributes];
         for msgs in [vec![all[0].clone()], all.clone()] {
-            let direct = messages_json(&msgs);
-            assert_eq!(direct, messages_value(msgs).to_string());
+            let expected = value_answer(&msgs);
+            let answer = ReceiveAnswer(msgs);
+            assert_eq!(answer.json(), expected.to_string());
+            assert_eq!(answer.value(), expected);
         }
-        let parsed: Value = serde_json::from_str(&messages_json(&all)).unwrap();
-        assert_eq!(parsed["Messages"][1]["Attributes"]["MessageGroupId"], "g \"1\"");
+        let parsed: Value = serde_json::from_str(&ReceiveAnswer(all.clone()).json()).unwrap();
+        assert_eq!(
+            parsed["Messages"][1]["Attributes"]["MessageGroupId"],
+            "g \"1\""
+        );
         assert_eq!(
             parsed["Messages"][2]["MessageAttributes"]["b"]["BinaryValue"],
             "AAH/"

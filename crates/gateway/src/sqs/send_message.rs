@@ -5,7 +5,7 @@ use serde_json::Value;
 use store::queue::{SendRequest, SqsError};
 
 use super::input::{parse_send_entry, queue_name, sender_id};
-use super::output::send_result;
+use super::output::Sent;
 use crate::{AppState, Incoming2};
 
 pub(super) struct SendMessage {
@@ -23,13 +23,13 @@ impl SendMessage {
         })
     }
 
-    pub(super) async fn apply(self, state: &AppState) -> Result<Value, SqsError> {
+    pub(super) async fn apply(self, state: &AppState) -> Result<Sent, SqsError> {
         let q = &state.store.queues;
         let (mut results, ticket) = q.send(&self.name, vec![self.entry], &self.sender)?;
         ticket.await?;
         let r = results
             .pop()
             .unwrap_or_else(|| Err(SqsError::invalid_param("empty send")))?;
-        Ok(Value::Object(send_result(r)))
+        Ok(Sent::new(None, r))
     }
 }

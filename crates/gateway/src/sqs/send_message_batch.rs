@@ -1,11 +1,11 @@
 //! `SendMessageBatch`: send up to ten messages; each entry succeeds or fails alone.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use store::queue::{SendRequest, SqsError, SqsErrorKind};
 
 use super::input::{batch_entries, parse_send_entry, queue_name, req_str, sender_id};
-use super::output::{failed_entry, send_result};
+use super::output::{BatchAnswer, FailedEntry, Sent};
 use crate::{AppState, Incoming2};
 
 pub(super) struct SendMessageBatch {
@@ -66,28 +66,26 @@ impl SendMessageBatch {
         })
     }
 
-    pub(super) async fn apply(self, state: &AppState) -> Result<Value, SqsError> {
+    pub(super) async fn apply(self, state: &AppState) -> Result<BatchAnswer<Sent>, SqsError> {
         let (results, ticket) = state
             .store
             .queues
             .send(&self.name, self.entries, &self.sender)?;
         ticket.await?;
-        let mut ok = Vec::new();
-        let mut failed: Vec<Value> = self
-            .parse_failures
-            .iter()
-            .map(|(id, e)| failed_entry(id, e))
-            .collect();
-        for (id, r) in self.ids.iter().zip(results) {
+        let mut answer = BatchAnswer {
+            failed: self
+                .parse_failures
+                .iter()
+                .map(|(id, e)| FailedEntry::new(id, e))
+                .collect(),
+            successful: Vec::with_capacity(results.len()),
+        };
+        for (id, r) in self.ids.into_iter().zip(results) {
             match r {
-                Ok(r) => {
-                    let mut m = send_result(r);
-                    m.insert("Id".into(), id.clone().into());
-                    ok.push(Value::Object(m));
-                }
-                Err(e) => failed.push(failed_entry(id, &e)),
+                Ok(r) => answer.successful.push(Sent::new(Some(id), r)),
+                Err(e) => answer.failed.push(FailedEntry::new(&id, &e)),
             }
         }
-        Ok(json!({"Successful": ok, "Failed": failed}))
+        Ok(answer)
     }
 }

@@ -10,7 +10,8 @@ pub fn md5_hex(data: &[u8]) -> String {
     hex_lower(&Md5::digest(data))
 }
 
-fn hex_lower(b: &[u8]) -> String {
+/// Lower-case hex of `b`, written by hand (it runs for every message sent and received).
+pub(super) fn hex_lower(b: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(b.len() * 2);
     for x in b {

@@ -667,7 +667,10 @@ fn message_ids_are_random_version_4_uuids_in_canonical_form() {
             "{id}"
         );
         assert_eq!(&id[14..15], "4", "version nibble of {id}");
-        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "variant of {id}");
+        assert!(
+            matches!(&id[19..20], "8" | "9" | "a" | "b"),
+            "variant of {id}"
+        );
     }
     let distinct: std::collections::HashSet<&String> = ids.iter().collect();
     assert_eq!(distinct.len(), ids.len());

@@ -207,7 +207,18 @@ fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow:
 ///   against ~165,000 msgs/s; docs/benchmarks.md).
 fn tune_allocator() {
     use std::os::unix::process::CommandExt;
-    let settings: &[(&str, &str)] = match std::env::args().nth(1).as_deref() {
+    // The subcommand: the first argument that is not the global `--log-level` or its value.
+    let mut args = std::env::args().skip(1);
+    let mut command = None;
+    while let Some(a) = args.next() {
+        if a == "--log-level" {
+            args.next();
+        } else if !a.starts_with("--log-level=") {
+            command = Some(a);
+            break;
+        }
+    }
+    let settings: &[(&str, &str)] = match command.as_deref() {
         Some("operator") => &[
             ("MIMALLOC_PURGE_DELAY", "0"),
             ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),

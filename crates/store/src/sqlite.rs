@@ -146,20 +146,8 @@ impl Backend for SqliteBackend {
                         if deleted.contains(&(*queue, *seq)) => {}
                     Record::Queue(QueueRecord::Delete { queue, seq })
                         if inserted_then_deleted.contains(&(*queue, *seq)) => {}
-                    Record::Queue(QueueRecord::Update {
-                        queue,
-                        seq,
-                        receive_count,
-                        first_receive,
-                        visible,
-                        token,
-                    }) => {
-                        let change = Change::State {
-                            receive_count: *receive_count,
-                            first_receive: *first_receive,
-                            visible: *visible,
-                            token: *token,
-                        };
+                    Record::Queue(QueueRecord::Update { queue, seq, state }) => {
+                        let change = Change::State(*state);
                         crate::queue::persist::encode_change(&mut log, *queue, *seq, &change);
                         self.changes.insert((*queue, *seq), change);
                     }
@@ -209,7 +197,7 @@ impl Backend for SqliteBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::persist::QueueRecord;
+    use crate::queue::persist::{QueueRecord, ReceiveState};
     use clock::Timestamp;
 
     fn meta(next_seq: u64, next_queue_id: u64) -> Record {
@@ -255,10 +243,12 @@ mod tests {
         Record::Queue(QueueRecord::Update {
             queue,
             seq,
-            receive_count: n,
-            first_receive: Some(Timestamp(10)),
-            visible: Timestamp(1000 + n as u64),
-            token: 77 + n as u64,
+            state: ReceiveState {
+                receive_count: n,
+                first_receive: Some(Timestamp(10)),
+                visible: Timestamp(1000 + n as u64),
+                token: 77 + n as u64,
+            },
         })
     }
 
@@ -374,23 +364,23 @@ mod tests {
             (
                 1,
                 2,
-                Change::State {
+                Change::State(ReceiveState {
                     receive_count: 3,
                     first_receive: None,
                     visible: Timestamp(4),
                     token: 5,
-                },
+                }),
             ),
             (6, 7, Change::Deleted),
             (
                 u64::MAX,
                 0,
-                Change::State {
+                Change::State(ReceiveState {
                     receive_count: u32::MAX,
                     first_receive: Some(Timestamp(8)),
                     visible: Timestamp(u64::MAX),
                     token: 0,
-                },
+                }),
             ),
         ];
         let mut blob = Vec::new();

@@ -74,6 +74,25 @@ pub struct StoredMessage {
     pub token: u64,
 }
 
+impl StoredMessage {
+    /// The part of the message that receives and visibility changes change.
+    pub fn receive_state(&self) -> persist::ReceiveState {
+        persist::ReceiveState {
+            receive_count: self.receive_count,
+            first_receive: self.first_receive,
+            visible: self.visible,
+            token: self.token,
+        }
+    }
+
+    pub fn set_receive_state(&mut self, s: persist::ReceiveState) {
+        self.receive_count = s.receive_count;
+        self.first_receive = s.first_receive;
+        self.visible = s.visible;
+        self.token = s.token;
+    }
+}
+
 /// Where a message is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MsgState {
@@ -1047,10 +1066,7 @@ impl QueueEngine {
             records.push(Record::Queue(QueueRecord::Update {
                 queue: q.id,
                 seq,
-                receive_count: msg.m.receive_count,
-                first_receive: msg.m.first_receive,
-                visible: msg.m.visible,
-                token,
+                state: msg.m.receive_state(),
             }));
             let due = msg.m.visible;
             q.timers.insert((due, seq));
@@ -1987,10 +2003,7 @@ fn change_visibility_one(
     records.push(Record::Queue(QueueRecord::Update {
         queue: q.id,
         seq,
-        receive_count: msg.m.receive_count,
-        first_receive: msg.m.first_receive,
-        visible: new,
-        token: msg.m.token,
+        state: msg.m.receive_state(),
     }));
     q.timers.remove(&(old, seq));
     if timeout == 0 {

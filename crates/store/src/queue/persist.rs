@@ -79,6 +79,17 @@ CREATE TABLE IF NOT EXISTS sqs_meta (
 );
 ";
 
+/// A message's receive state: what receives and visibility changes change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiveState {
+    pub receive_count: u32,
+    pub first_receive: Option<Timestamp>,
+    /// When the message is (or becomes) visible.
+    pub visible: Timestamp,
+    /// Changes at every receive; a receipt handle names the token it was issued with.
+    pub token: u64,
+}
+
 /// A durable change to queues or messages.
 #[derive(Debug, Clone)]
 pub enum QueueRecord {
@@ -104,10 +115,7 @@ pub enum QueueRecord {
     Update {
         queue: u64,
         seq: u64,
-        receive_count: u32,
-        first_receive: Option<Timestamp>,
-        visible: Timestamp,
-        token: u64,
+        state: ReceiveState,
     },
     Delete {
         queue: u64,
@@ -224,21 +232,14 @@ pub fn apply<'c>(
                 u(m.token),
             ])?;
         }
-        QueueRecord::Update {
-            queue,
-            seq,
-            receive_count,
-            first_receive,
-            visible,
-            token,
-        } => {
+        QueueRecord::Update { queue, seq, state } => {
             prepared(&mut st.update, tx, UPDATE_MESSAGE)?.execute(params![
                 u(*queue),
                 u(*seq),
-                receive_count,
-                first_receive.map(ts),
-                ts(*visible),
-                u(*token)
+                state.receive_count,
+                state.first_receive.map(ts),
+                ts(state.visible),
+                u(state.token)
             ])?;
         }
         QueueRecord::Delete { queue, seq } => {
@@ -273,12 +274,7 @@ pub fn apply<'c>(
 /// change, or that it was deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
-    State {
-        receive_count: u32,
-        first_receive: Option<Timestamp>,
-        visible: Timestamp,
-        token: u64,
-    },
+    State(ReceiveState),
     Deleted,
 }
 
@@ -289,19 +285,15 @@ const CHANGE_DELETED: u8 = 1;
 /// receive count, first receive (`u64::MAX` for none), visible and token; little-endian.
 pub fn encode_change(out: &mut Vec<u8>, queue: u64, seq: u64, change: &Change) {
     match change {
-        Change::State {
-            receive_count,
-            first_receive,
-            visible,
-            token,
-        } => {
+        Change::State(state) => {
             out.push(CHANGE_STATE);
             out.extend_from_slice(&queue.to_le_bytes());
             out.extend_from_slice(&seq.to_le_bytes());
-            out.extend_from_slice(&receive_count.to_le_bytes());
-            out.extend_from_slice(&first_receive.map_or(u64::MAX, |t| t.0).to_le_bytes());
-            out.extend_from_slice(&visible.0.to_le_bytes());
-            out.extend_from_slice(&token.to_le_bytes());
+            out.extend_from_slice(&state.receive_count.to_le_bytes());
+            let first = state.first_receive.map_or(u64::MAX, |t| t.0);
+            out.extend_from_slice(&first.to_le_bytes());
+            out.extend_from_slice(&state.visible.0.to_le_bytes());
+            out.extend_from_slice(&state.token.to_le_bytes());
         }
         Change::Deleted => {
             out.push(CHANGE_DELETED);
@@ -330,12 +322,12 @@ pub fn decode_changes(mut blob: &[u8]) -> Result<Vec<(u64, u64, Change)>, String
             CHANGE_STATE => {
                 let receive_count = u32::from_le_bytes(take(&mut blob)?);
                 let first = u64::from_le_bytes(take(&mut blob)?);
-                Change::State {
+                Change::State(ReceiveState {
                     receive_count,
                     first_receive: (first != u64::MAX).then_some(Timestamp(first)),
                     visible: Timestamp(u64::from_le_bytes(take(&mut blob)?)),
                     token: u64::from_le_bytes(take(&mut blob)?),
-                }
+                })
             }
             CHANGE_DELETED => Change::Deleted,
             other => return Err(format!("unknown change tag {other}")),
@@ -377,23 +369,7 @@ pub fn fold<'c>(
                 Some((q, _, to)) if *q == queue && to.checked_add(1) == Some(seq) => *to = seq,
                 _ => flush(run.replace((queue, seq, seq)))?,
             },
-            Change::State {
-                receive_count,
-                first_receive,
-                visible,
-                token,
-            } => apply(
-                tx,
-                &QueueRecord::Update {
-                    queue,
-                    seq,
-                    receive_count,
-                    first_receive,
-                    visible,
-                    token,
-                },
-                st,
-            )?,
+            Change::State(state) => apply(tx, &QueueRecord::Update { queue, seq, state }, st)?,
         }
     }
     flush(run)?;
@@ -562,16 +538,8 @@ pub fn load(conn: &Connection, now: Timestamp) -> rusqlite::Result<LoadedState> 
                 .retain_mut(|m| match changes.get(&(m.queue_id, m.seq)) {
                     None => true,
                     Some(Change::Deleted) => false,
-                    Some(Change::State {
-                        receive_count,
-                        first_receive,
-                        visible,
-                        token,
-                    }) => {
-                        m.receive_count = *receive_count;
-                        m.first_receive = *first_receive;
-                        m.visible = *visible;
-                        m.token = *token;
+                    Some(Change::State(state)) => {
+                        m.set_receive_state(*state);
                         true
                     }
                 });

@@ -56,23 +56,19 @@ impl<T: Serialize + Send + 'static> Answer for T {
 
 /// A batch's answer: `Failed` entries and `Successful` ones.
 #[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub(super) struct BatchAnswer<T> {
-    #[serde(rename = "Failed")]
     pub failed: Vec<FailedEntry>,
-    #[serde(rename = "Successful")]
     pub successful: Vec<T>,
 }
 
 /// A batch entry that failed, with the error's code and who is at fault.
 #[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub(super) struct FailedEntry {
-    #[serde(rename = "Code")]
     code: &'static str,
-    #[serde(rename = "Id")]
     id: String,
-    #[serde(rename = "Message")]
     message: String,
-    #[serde(rename = "SenderFault")]
     sender_fault: bool,
 }
 
@@ -89,8 +85,8 @@ impl FailedEntry {
 
 /// A successful batch entry that answers with its id alone.
 #[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub(super) struct Succeeded {
-    #[serde(rename = "Id")]
     id: String,
 }
 
@@ -114,8 +110,9 @@ pub(super) fn batch_output(
 
 /// A send's answer: `SendMessage`'s whole answer (no `id`), a `SendMessageBatch` entry's.
 #[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub(super) struct Sent {
-    #[serde(rename = "Id", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
     #[serde(
         rename = "MD5OfMessageAttributes",
@@ -129,9 +126,8 @@ pub(super) struct Sent {
         skip_serializing_if = "Option::is_none"
     )]
     md5_system_attributes: Option<String>,
-    #[serde(rename = "MessageId")]
     message_id: String,
-    #[serde(rename = "SequenceNumber", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     sequence_number: Option<String>,
 }
 

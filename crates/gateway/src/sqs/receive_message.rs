@@ -90,15 +90,16 @@ pub(super) struct ReceiveAnswer(pub Vec<ReceivedMessage>);
 impl Serialize for ReceiveAnswer {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
         struct Answer<'a> {
-            #[serde(rename = "Messages", skip_serializing_if = "<[_]>::is_empty")]
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
             messages: Vec<Message<'a>>,
         }
         #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
         struct Message<'a> {
-            #[serde(rename = "Attributes", skip_serializing_if = "BTreeMap::is_empty")]
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
             attributes: BTreeMap<&'a str, &'a str>,
-            #[serde(rename = "Body")]
             body: &'a str,
             #[serde(rename = "MD5OfBody")]
             md5_body: &'a str,
@@ -107,11 +108,9 @@ impl Serialize for ReceiveAnswer {
                 skip_serializing_if = "Option::is_none"
             )]
             md5_attributes: Option<&'a str>,
-            #[serde(rename = "MessageAttributes", skip_serializing_if = "Option::is_none")]
+            #[serde(skip_serializing_if = "Option::is_none")]
             message_attributes: Option<Value>,
-            #[serde(rename = "MessageId")]
             message_id: &'a str,
-            #[serde(rename = "ReceiptHandle")]
             receipt_handle: &'a str,
         }
         Answer {

@@ -14,9 +14,12 @@ use up::*;
 fn stopped_early_leaves_messages_unprocessed_not_lost() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("report");
-    // 4 producers at 15 msgs/s from 4 s; consumers work 200 ms each: at 12 s the queue holds
-    // a backlog.
-    let (r, stdout, stderr) = run_up_with("up-short.yaml", &dir, &["--duration", "12s"], None);
+    // 4 producers at 15 msgs/s from 4 s; consumers work 200 ms each. Stopped at 7 s, before
+    // the nodes launched for the burst can run pods (boot 3 s + pod start 1 s after the first
+    // decision at ~4.4 s): only the baseline nodes' few consumers (~5 msgs/s each) have
+    // worked, so the queue holds a backlog. (At 12 s the scaled-out consumers had sometimes
+    // drained it.)
+    let (r, stdout, stderr) = run_up_with("up-short.yaml", &dir, &["--duration", "7s"], None);
     let summary = format!("{r:#}\n{stdout}\n{stderr}");
     assert_eq!(r["stopped_early"], true, "{summary}");
 

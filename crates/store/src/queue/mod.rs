@@ -1021,7 +1021,6 @@ impl QueueEngine {
             }
         }
         let mut chosen: Vec<u64> = Vec::with_capacity(max);
-        let src_arn = format!("arn:aws:sqs:{}:{ACCOUNT_ID}:{name}", self.region);
         loop {
             if chosen.len() >= max {
                 break;
@@ -1045,7 +1044,7 @@ impl QueueEngine {
                     m.seq = st.next_seq;
                     st.next_seq += 1;
                     m.visible = now;
-                    m.dlq_source_arn = Some(src_arn.clone());
+                    m.dlq_source_arn = Some(self.arn(name));
                     records.push(Record::Queue(QueueRecord::Insert(Arc::new(m.clone()))));
                     d.insert(m, now);
                     d.notify.notify_waiters();

@@ -20,7 +20,7 @@
 //!   [`MoveTask`]), so `ListMessageMoveTasks` answers the same after a restart.
 //! - `sqs_meta(key, value)`: the next sequence number and queue id.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use clock::Timestamp;
@@ -346,11 +346,9 @@ const DELETE_MESSAGE_RANGE: &str =
 /// message of that queue.
 pub fn fold<'c>(
     tx: &'c Transaction<'_>,
-    changes: &HashMap<(u64, u64), Change>,
+    changes: &BTreeMap<(u64, u64), Change>,
     st: &mut Statements<'c>,
 ) -> rusqlite::Result<()> {
-    let mut keys: Vec<(u64, u64)> = changes.keys().copied().collect();
-    keys.sort_unstable();
     let mut run: Option<(u64, u64, u64)> = None;
     let mut range = None;
     let mut flush = |run: Option<(u64, u64, u64)>| -> rusqlite::Result<()> {
@@ -363,8 +361,8 @@ pub fn fold<'c>(
         }
         Ok(())
     };
-    for (queue, seq) in keys {
-        match changes[&(queue, seq)] {
+    for (&(queue, seq), change) in changes {
+        match *change {
             Change::Deleted => match &mut run {
                 Some((q, _, to)) if *q == queue && to.checked_add(1) == Some(seq) => *to = seq,
                 _ => flush(run.replace((queue, seq, seq)))?,
@@ -518,7 +516,7 @@ pub fn load(conn: &Connection, now: Timestamp) -> rusqlite::Result<LoadedState> 
     {
         // Receives and deletes logged since the last fold, applied in order; then folded, so
         // the next start reads them from `sqs_messages`.
-        let mut changes: HashMap<(u64, u64), Change> = HashMap::new();
+        let mut changes: BTreeMap<(u64, u64), Change> = BTreeMap::new();
         let mut q = conn.prepare("SELECT id, changes FROM sqs_log ORDER BY id")?;
         let rows = q.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
         for row in rows {

@@ -60,10 +60,6 @@ pub fn open(dir: &Path) -> Result<(Connection, PathBuf), StoreError> {
         conn.pragma_update(None, "cache_size", -16_384)?;
         conn.pragma_update(None, "mmap_size", 4_294_967_296i64)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
-        // Checkpoint the WAL every 16 MiB instead of SQLite's 4 MiB: the queue log's pages are
-        // rewritten by commit after commit, so a longer WAL copies each of them back fewer
-        // times (each checkpoint also fsyncs the database file).
-        conn.pragma_update(None, "wal_autocheckpoint", 4_096)?;
         conn.execute_batch(crate::queue::persist::SCHEMA)?;
         conn.execute_batch(crate::table_record::SCHEMA)?;
         Ok(())

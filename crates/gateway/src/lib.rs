@@ -360,22 +360,9 @@ pub fn response(status: StatusCode, content_type: &'static str, body: String) ->
     r
 }
 
-/// A fresh request id (UUID-shaped, version 4, as AWS sends). Written digit by digit: every
-/// answer carries one.
+/// A fresh request id (a version-4 UUID, as AWS sends), written as message ids are.
 pub fn request_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut b: [u8; 16] = rand::random();
-    b[6] = b[6] & 0x0f | 0x40;
-    b[8] = b[8] & 0x3f | 0x80;
-    let mut out = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        out.push(HEX[(byte >> 4) as usize] as char);
-        out.push(HEX[(byte & 0x0f) as usize] as char);
-    }
-    out
+    store::queue::uuid_v4_text(rand::random())
 }
 
 /// Open the store and bind, for `kedge serve` and tests: returns the state and the bound

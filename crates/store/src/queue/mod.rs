@@ -1863,11 +1863,15 @@ fn sha256_hex(b: &[u8]) -> String {
 }
 
 fn uuid_v4(rng: &mut rand::rngs::StdRng) -> String {
-    let mut b: [u8; 16] = rng.random();
+    uuid_v4_text(rng.random())
+}
+
+/// A version-4 UUID in canonical lower-case form from 16 random bytes (message ids here,
+/// request ids in the gateway). Hex by hand, not `format!`: a message id per message sent,
+/// and sixteen `{:02x}` arguments were 4 % of the server's samples for SendMessageBatch.
+pub fn uuid_v4_text(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    // Hex by hand, not `format!`: a message id per message sent, and sixteen `{:02x}`
-    // arguments were 4 % of the server's samples for SendMessageBatch.
     let hex = md5::hex_lower(&b);
     let mut out = String::with_capacity(36);
     for (i, part) in [0..8, 8..12, 12..16, 16..20, 20..32]

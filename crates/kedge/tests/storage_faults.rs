@@ -63,11 +63,12 @@ impl Backend for FlakyDisk {
 fn open_flaky(dir: &Path, fail: Arc<AtomicBool>) -> store::Store {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (conn, path) = store::sqlite::open(dir).expect("open sqlite");
-    let queues = store::queue::persist::load(&conn, clock.now()).expect("load queues");
+    let mut queues = store::queue::persist::load(&conn, clock.now()).expect("load queues");
+    let segments = std::mem::take(&mut queues.segments);
     let tables = store::table::load(&conn).expect("load tables");
     let journal = Journal::start(
         Box::new(FlakyDisk {
-            inner: store::sqlite::SqliteBackend::new(conn),
+            inner: store::sqlite::SqliteBackend::new(conn, segments),
             fail,
         }),
         false,

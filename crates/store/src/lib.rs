@@ -73,9 +73,11 @@ impl Store {
     fn open_dir(dir: &Path, clock: Arc<dyn Clock>) -> Result<Store, StoreError> {
         let (conn, path) = sqlite::open(dir)?;
         let io = |e: rusqlite::Error| StoreError::Io(format!("recovering {}: {e}", path.display()));
-        let queue_state = queue::persist::load(&conn, clock.now()).map_err(io)?;
+        let mut queue_state = queue::persist::load(&conn, clock.now()).map_err(io)?;
+        let segments = std::mem::take(&mut queue_state.segments);
         let table_state = table::load(&conn).map_err(io)?;
-        let journal = journal::Journal::start(Box::new(sqlite::SqliteBackend::new(conn)), false);
+        let journal =
+            journal::Journal::start(Box::new(sqlite::SqliteBackend::new(conn, segments)), false);
         Ok(Store {
             queues: Arc::new(queue::QueueEngine::from_state(
                 queue_state,

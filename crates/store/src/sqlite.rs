@@ -16,6 +16,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 use crate::journal::{Backend, BackendError, Record};
 use crate::queue::persist::Change;
+use crate::queue::segment::Segments;
 
 pub struct SqliteBackend {
     conn: Connection,
@@ -24,6 +25,8 @@ pub struct SqliteBackend {
     changes: BTreeMap<(u64, u64), Change>,
     /// Rows in `sqs_log` since the last fold.
     log_rows: usize,
+    /// The messages kept in segments (`sqs_segments`): each commit's sends go in one.
+    segments: Segments,
 }
 
 /// Fold `sqs_log` into `sqs_messages` once this many messages have changes logged, or once
@@ -74,11 +77,13 @@ pub fn open(dir: &Path) -> Result<(Connection, PathBuf), StoreError> {
 }
 
 impl SqliteBackend {
-    pub fn new(conn: Connection) -> Self {
+    /// A backend writing to `conn`, whose segments `load` indexed.
+    pub fn new(conn: Connection, segments: Segments) -> Self {
         SqliteBackend {
             conn,
             changes: BTreeMap::new(),
             log_rows: 0,
+            segments,
         }
     }
 }
@@ -124,6 +129,7 @@ impl Backend for SqliteBackend {
             .reduce(|(s, q), (s2, q2)| (s.max(s2), q.max(q2)));
         let tx = self.conn.transaction()?;
         let mut log = Vec::new();
+        let mut sent = Vec::new();
         let mut folded = false;
         {
             let mut queue_sql = crate::queue::persist::Statements::default();
@@ -141,8 +147,11 @@ impl Backend for SqliteBackend {
                             crate::queue::persist::apply(&tx, &highest, &mut queue_sql)?;
                         }
                     }
-                    Record::Queue(QueueRecord::Insert(m))
-                        if inserted_then_deleted.contains(&(m.queue_id, m.seq)) => {}
+                    Record::Queue(QueueRecord::Insert(m)) => {
+                        if !inserted_then_deleted.contains(&(m.queue_id, m.seq)) {
+                            sent.push(m.clone());
+                        }
+                    }
                     Record::Queue(QueueRecord::Update { queue, seq, .. })
                         if deleted.contains(&(*queue, *seq)) => {}
                     Record::Queue(QueueRecord::Delete { queue, seq })
@@ -161,10 +170,24 @@ impl Backend for SqliteBackend {
                         );
                         self.changes.insert((*queue, *seq), Change::Deleted);
                     }
+                    Record::Queue(
+                        q @ (QueueRecord::Purge { id, .. } | QueueRecord::DeleteQueue { id }),
+                    ) => {
+                        // The batch's earlier sends first: the purge covers them.
+                        self.segments.write(&tx, &sent, &mut queue_sql)?;
+                        sent.clear();
+                        crate::queue::persist::apply(&tx, q, &mut queue_sql)?;
+                        let upto = match q {
+                            QueueRecord::Purge { upto, .. } => *upto,
+                            _ => u64::MAX,
+                        };
+                        self.segments.remove_queue(&tx, *id, upto, &mut queue_sql)?;
+                    }
                     Record::Queue(q) => crate::queue::persist::apply(&tx, q, &mut queue_sql)?,
                     Record::Table(t) => crate::table_record::apply(&tx, t, &mut table_sql)?,
                 }
             }
+            self.segments.write(&tx, &sent, &mut queue_sql)?;
             if !log.is_empty() {
                 tx.prepare_cached("INSERT INTO sqs_log (changes) VALUES (?1)")?
                     .execute([&log])?;
@@ -174,7 +197,12 @@ impl Backend for SqliteBackend {
                 // Wall time for the log line only; nothing depends on it.
                 #[allow(clippy::disallowed_methods)]
                 let started = std::time::Instant::now();
-                crate::queue::persist::fold(&tx, &self.changes, &mut queue_sql)?;
+                crate::queue::persist::fold(
+                    &tx,
+                    &self.changes,
+                    &mut self.segments,
+                    &mut queue_sql,
+                )?;
                 tracing::debug!(
                     changes = self.changes.len(),
                     log_rows = self.log_rows,
@@ -274,16 +302,41 @@ mod tests {
             .unwrap()
     }
 
+    /// Fold the log now, as the backend does once it is long enough.
+    fn fold_now(backend: &mut SqliteBackend) {
+        let tx = backend.conn.transaction().unwrap();
+        crate::queue::persist::fold(
+            &tx,
+            &backend.changes,
+            &mut backend.segments,
+            &mut crate::queue::persist::Statements::default(),
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        backend.changes.clear();
+        backend.log_rows = 0;
+    }
+
+    /// A backend over the database in `path` as a restart opens it.
+    fn reopened(path: &Path) -> SqliteBackend {
+        let conn = Connection::open(path).unwrap();
+        let mut st = crate::queue::persist::load(&conn, Timestamp(0)).unwrap();
+        SqliteBackend::new(conn, std::mem::take(&mut st.segments))
+    }
+
     #[test]
     fn receives_and_deletes_are_logged_then_folded_and_recovered_either_way() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, path) = open(dir.path()).unwrap();
-        let mut backend = SqliteBackend::new(conn);
+        let mut backend = SqliteBackend::new(conn, Default::default());
         // Queue 1 holds seqs 1..=4 and 6..=8; queue 2's seq 5 is in between (seqs are
         // engine-wide).
         let mut sends: Vec<Record> = [1, 2, 3, 4, 6, 7, 8].map(|s| message(1, s)).to_vec();
         sends.push(message(2, 5));
         backend.commit(&sends).unwrap();
+        // One commit's sends are one segment row.
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segments"), 1);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_messages"), 0);
         backend
             .commit(&[received(1, 1, 1), received(1, 2, 1), received(2, 5, 1)])
             .unwrap();
@@ -297,32 +350,160 @@ mod tests {
             ])
             .unwrap();
         backend.commit(&[deleted(1, 6), deleted(1, 7)]).unwrap();
-        // Nothing folded yet: the rows are as sent, the log holds the rest.
-        assert_eq!(count(&path, "SELECT count(*) FROM sqs_messages"), 8);
+        // Nothing folded yet: the segment is as sent, the log holds the rest.
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segment_gone"), 0);
         assert_eq!(count(&path, "SELECT count(*) FROM sqs_log"), 3);
         // Seq 3 (live, between deleted 2 and 4) and queue 2's seq 5 (between deleted 4 and 6)
         // stay.
         let expected = vec![(1, 3, 2, 1002, 79), (1, 8, 0, 1, 0), (2, 5, 1, 1001, 78)];
         assert_eq!(recovered(&path), expected);
         // A fold writes the net effect and empties the log; a restart sees the same.
-        let tx = backend.conn.transaction().unwrap();
-        crate::queue::persist::fold(
-            &tx,
-            &backend.changes,
-            &mut crate::queue::persist::Statements::default(),
+        fold_now(&mut backend);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_log"), 0);
+        // Blob order is 1, 2, 3, 4, 6, 7, 8, 5: indexes 0, 1, 3, 4, 5 are gone.
+        let gone: String = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT hex(gone) FROM sqs_segment_gone", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(gone, "3B");
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segment_state"), 2);
+        assert_eq!(recovered(&path), expected);
+        // Once every message is gone, so is the segment, with its bitmap and states.
+        backend
+            .commit(&[deleted(1, 3), deleted(1, 8), deleted(2, 5)])
+            .unwrap();
+        fold_now(&mut backend);
+        for table in ["sqs_segments", "sqs_segment_gone", "sqs_segment_state"] {
+            assert_eq!(
+                count(&path, &format!("SELECT count(*) FROM {table}")),
+                0,
+                "{table}"
+            );
+        }
+        assert_eq!(recovered(&path), vec![]);
+    }
+
+    #[test]
+    fn message_rows_of_an_older_database_live_beside_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut conn, path) = open(dir.path()).unwrap();
+        // Before segments, every message was a `sqs_messages` row.
+        {
+            let tx = conn.transaction().unwrap();
+            let mut sql = crate::queue::persist::Statements::default();
+            for seq in 1..=3 {
+                let Record::Queue(r) = message(1, seq) else {
+                    unreachable!()
+                };
+                crate::queue::persist::apply(&tx, &r, &mut sql).unwrap();
+            }
+            drop(sql);
+            tx.commit().unwrap();
+        }
+        drop(conn);
+        let mut backend = reopened(&path);
+        backend
+            .commit(&[message(1, 4), message(1, 5), message(1, 6)])
+            .unwrap();
+        backend
+            .commit(&[
+                deleted(1, 1),
+                deleted(1, 4),
+                received(1, 2, 1),
+                received(1, 5, 1),
+            ])
+            .unwrap();
+        let expected = vec![
+            (1, 2, 1, 1001, 78),
+            (1, 3, 0, 1, 0),
+            (1, 5, 1, 1001, 78),
+            (1, 6, 0, 1, 0),
+        ];
+        assert_eq!(recovered(&path), expected);
+        fold_now(&mut backend);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_messages"), 2);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segment_state"), 1);
+        assert_eq!(recovered(&path), expected);
+        // A restart's index of the segment carries on where this backend's left off.
+        drop(backend);
+        let mut backend = reopened(&path);
+        backend
+            .commit(&[deleted(1, 5), deleted(1, 6), deleted(1, 2)])
+            .unwrap();
+        fold_now(&mut backend);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segments"), 0);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segment_state"), 0);
+        assert_eq!(recovered(&path), vec![(1, 3, 0, 1, 0)]);
+    }
+
+    #[test]
+    fn purges_and_queue_deletions_reach_messages_in_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, path) = open(dir.path()).unwrap();
+        let mut backend = SqliteBackend::new(conn, Default::default());
+        let mut sends: Vec<Record> = (1..=5).map(|s| message(1, s)).collect();
+        sends.extend([message(2, 6), message(2, 7)]);
+        backend.commit(&sends).unwrap();
+        backend
+            .commit(&[received(1, 2, 1), received(2, 7, 1)])
+            .unwrap();
+        fold_now(&mut backend);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segment_state"), 2);
+        // A send in the purge's own batch, before it, is purged too; one after it is not.
+        backend
+            .commit(&[
+                message(1, 8),
+                Record::Queue(QueueRecord::Purge { id: 1, upto: 8 }),
+                message(1, 9),
+            ])
+            .unwrap();
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segment_state"), 1);
+        assert_eq!(
+            recovered(&path),
+            vec![(1, 9, 0, 1, 0), (2, 6, 0, 1, 0), (2, 7, 1, 1001, 78)]
+        );
+        backend
+            .commit(&[Record::Queue(QueueRecord::DeleteQueue { id: 2 })])
+            .unwrap();
+        assert_eq!(recovered(&path), vec![(1, 9, 0, 1, 0)]);
+        // The first segment and the purge batch's first are empty and gone; its second stays.
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segments"), 1);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segment_state"), 0);
+        drop(backend);
+        let mut backend = reopened(&path);
+        backend.commit(&[deleted(1, 9)]).unwrap();
+        fold_now(&mut backend);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segments"), 0);
+    }
+
+    #[test]
+    fn a_damaged_segment_is_a_start_up_error_naming_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, path) = open(dir.path()).unwrap();
+        let mut backend = SqliteBackend::new(conn, Default::default());
+        backend.commit(&[message(1, 1), message(1, 2)]).unwrap();
+        drop(backend);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE sqs_segments SET messages = substr(messages, 1, length(messages) - 3)",
+            [],
         )
         .unwrap();
-        tx.commit().unwrap();
-        assert_eq!(count(&path, "SELECT count(*) FROM sqs_log"), 0);
-        assert_eq!(count(&path, "SELECT count(*) FROM sqs_messages"), 3);
-        assert_eq!(recovered(&path), expected);
+        let err = crate::queue::persist::load(&conn, Timestamp(0))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("bad sqs_segments row 1: message 1: truncated message"),
+            "{err}"
+        );
     }
 
     #[test]
     fn the_log_folds_by_itself_and_a_restart_folds_what_is_left() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, path) = open(dir.path()).unwrap();
-        let mut backend = SqliteBackend::new(conn);
+        let mut backend = SqliteBackend::new(conn, Default::default());
         let n = FOLD_CHANGES as u64 + 10;
         backend
             .commit(&(1..=n).map(|s| message(1, s)).collect::<Vec<_>>())
@@ -340,7 +521,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(count(&path, "SELECT count(*) FROM sqs_log"), 0);
-        assert_eq!(count(&path, "SELECT count(*) FROM sqs_messages"), 10);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segment_gone"), 1);
         backend.commit(&[received(1, n, 1)]).unwrap();
         drop(backend);
         assert_eq!(count(&path, "SELECT count(*) FROM sqs_log"), 1);
@@ -352,7 +533,7 @@ mod tests {
         assert_eq!(
             count(
                 &path,
-                "SELECT receive_count FROM sqs_messages WHERE seq = (SELECT max(seq) FROM sqs_messages)"
+                &format!("SELECT receive_count FROM sqs_segment_state WHERE seq = {n}")
             ),
             1
         );
@@ -415,7 +596,7 @@ mod tests {
     fn a_batch_keeps_the_highest_counters_of_its_meta_records() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, path) = open(dir.path()).unwrap();
-        let mut backend = SqliteBackend::new(conn);
+        let mut backend = SqliteBackend::new(conn, Default::default());
         backend
             .commit(&[meta(5, 1), meta(9, 2), meta(12, 2)])
             .unwrap();

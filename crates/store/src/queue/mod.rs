@@ -20,6 +20,7 @@ pub mod error;
 pub mod md5;
 pub mod move_task;
 pub mod persist;
+pub mod segment;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;

@@ -3,30 +3,36 @@
 //! # On-disk format (tables in `kedge.db`)
 //! - `sqs_queues(id, name, attributes, tags, created_ms, modified_ms)`: one row per live queue;
 //!   `attributes` and `tags` are JSON objects of strings, exactly as a client set them.
-//! - `sqs_messages(queue_id, seq, ...)`: one row per stored message, keyed by the queue's id
-//!   (not its name, so a queue deleted and created again never sees old rows) and the engine's
-//!   global sequence number (order of sending). Its receive state (`receive_count`,
-//!   `visible_ms`, `token`) is as of the last fold of `sqs_log`.
+//! - `sqs_segments`, `sqs_segment_gone`, `sqs_segment_state`: the messages each group commit
+//!   sends, as one blob row per commit, with a bitmap of those gone and the receive state of
+//!   those received ([`super::segment`] has the format). Where a message is kept from its send.
+//! - `sqs_messages(queue_id, seq, ...)`: one row per message, keyed by the queue's id (not its
+//!   name, so a queue deleted and created again never sees old rows) and the engine's global
+//!   sequence number (order of sending). Databases written before segments kept every message
+//!   here; such rows are still loaded, received, folded and deleted as before. Its receive
+//!   state (`receive_count`, `visible_ms`, `token`) is as of the last fold of `sqs_log`.
 //! - `sqs_log(id, changes)`: receives, visibility changes and deletes since the last fold, one
 //!   row per group commit (`changes` is the blob [`encode_change`] writes). A commit appends one
-//!   small row instead of rewriting and deleting a message row per change; every so often the
-//!   backend folds the log into `sqs_messages` ([`fold`]: a message received and then deleted
-//!   in between is deleted once, runs of deleted messages by one statement) and empties it in
-//!   the same transaction. Recovery applies the log to the rows it loads, so after a crash a
-//!   message is exactly as the last acknowledged request left it.
+//!   small row instead of editing a row per change; every so often the backend folds the log
+//!   into the segments and `sqs_messages` ([`fold`]: a message received and then deleted in
+//!   between is deleted once, a deleted message of a segment is one bit, runs of deleted rows
+//!   go by one statement) and empties it in the same transaction. Recovery applies the log to
+//!   the messages it loads, so after a crash a message is exactly as the last acknowledged
+//!   request left it.
 //! - `sqs_dedup(queue_id, key, ...)`: FIFO deduplication entries; expired ones are dropped at
 //!   load.
 //! - `sqs_move_tasks(handle, started_ms, task)`: message move tasks (`task` is the JSON of a
 //!   [`MoveTask`]), so `ListMessageMoveTasks` answers the same after a restart.
 //! - `sqs_meta(key, value)`: the next sequence number and queue id.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use clock::Timestamp;
 use rusqlite::{CachedStatement, Connection, Transaction, params};
 
 use super::move_task::MoveTask;
+use super::segment::Segments;
 use super::{MessageAttributeValue, StoredMessage};
 
 pub const SCHEMA: &str = "
@@ -73,6 +79,23 @@ CREATE TABLE IF NOT EXISTS sqs_log (
     id INTEGER PRIMARY KEY,
     changes BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sqs_segments (
+    id INTEGER PRIMARY KEY,
+    messages BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sqs_segment_gone (
+    id INTEGER PRIMARY KEY,
+    gone BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sqs_segment_state (
+    queue_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL,
+    first_receive_ms INTEGER,
+    visible_ms INTEGER NOT NULL,
+    token INTEGER NOT NULL,
+    PRIMARY KEY (queue_id, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sqs_meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -155,6 +178,12 @@ pub struct Statements<'c> {
     insert: Option<CachedStatement<'c>>,
     update: Option<CachedStatement<'c>>,
     delete: Option<CachedStatement<'c>>,
+    pub(crate) segment_insert: Option<CachedStatement<'c>>,
+    pub(crate) segment_state: Option<CachedStatement<'c>>,
+    pub(crate) segment_state_delete: Option<CachedStatement<'c>>,
+    pub(crate) segment_gone: Option<CachedStatement<'c>>,
+    pub(crate) segment_gone_delete: Option<CachedStatement<'c>>,
+    pub(crate) segment_delete: Option<CachedStatement<'c>>,
 }
 
 /// A commit's statement for `sql`, prepared on its first use in the commit.
@@ -341,12 +370,14 @@ const DELETE_MESSAGE_RANGE: &str =
     "DELETE FROM sqs_messages WHERE queue_id = ?1 AND seq BETWEEN ?2 AND ?3";
 
 /// Apply the net effect of the logged `changes` (the last change of each message) to
-/// `sqs_messages` and empty `sqs_log`, in `tx`. Deleted messages with consecutive seqs in one
-/// queue go in one statement: every seq of the run is deleted, so the range holds no other
-/// message of that queue.
+/// `sqs_messages` and the segments, and empty `sqs_log`, in `tx`. Deleted messages with
+/// consecutive seqs in one queue go in one statement: every seq of the run is deleted, so the
+/// range holds no other message of that queue. A message kept in a segment becomes a bit of
+/// its segment's gone bitmap when deleted, a `sqs_segment_state` row when received.
 pub fn fold<'c>(
     tx: &'c Transaction<'_>,
     changes: &BTreeMap<(u64, u64), Change>,
+    segments: &mut Segments,
     st: &mut Statements<'c>,
 ) -> rusqlite::Result<()> {
     let mut run: Option<(u64, u64, u64)> = None;
@@ -361,7 +392,15 @@ pub fn fold<'c>(
         }
         Ok(())
     };
+    let mut touched = BTreeSet::new();
     for (&(queue, seq), change) in changes {
+        if segments.holds(queue, seq) {
+            match change {
+                Change::Deleted => segments.remove(tx, queue, seq, &mut touched, st)?,
+                Change::State(state) => segments.set_state(tx, queue, seq, state, st)?,
+            }
+            continue;
+        }
         match *change {
             Change::Deleted => match &mut run {
                 Some((q, _, to)) if *q == queue && to.checked_add(1) == Some(seq) => *to = seq,
@@ -371,6 +410,7 @@ pub fn fold<'c>(
         }
     }
     flush(run)?;
+    segments.settle(tx, &touched, st)?;
     tx.execute("DELETE FROM sqs_log", [])?;
     Ok(())
 }
@@ -396,7 +436,9 @@ pub fn encode_attributes(a: &std::collections::BTreeMap<String, MessageAttribute
     serde_json::Value::Object(map).to_string()
 }
 
-fn decode_attributes(s: &str) -> std::collections::BTreeMap<String, MessageAttributeValue> {
+pub(crate) fn decode_attributes(
+    s: &str,
+) -> std::collections::BTreeMap<String, MessageAttributeValue> {
     use base64::Engine;
     let mut out = std::collections::BTreeMap::new();
     let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(s) else {
@@ -443,6 +485,8 @@ pub struct LoadedState {
     pub next_queue_id: u64,
     /// Message move tasks, oldest first.
     pub move_tasks: Vec<MoveTask>,
+    /// The index of the messages kept in segments, for the journal's backend.
+    pub segments: Segments,
 }
 
 pub fn load(conn: &Connection, now: Timestamp) -> rusqlite::Result<LoadedState> {
@@ -508,10 +552,13 @@ pub fn load(conn: &Connection, now: Timestamp) -> rusqlite::Result<LoadedState> 
             })
         })?;
         for row in rows {
-            let m = row?;
-            st.next_seq = st.next_seq.max(m.seq + 1);
-            st.messages.push(m);
+            st.messages.push(row?);
         }
+    }
+    st.segments = super::segment::load(conn, &mut st.messages)?;
+    st.messages.sort_unstable_by_key(|m| (m.queue_id, m.seq));
+    if let Some(last) = st.messages.iter().map(|m| m.seq).max() {
+        st.next_seq = st.next_seq.max(last + 1);
     }
     {
         // Receives and deletes logged since the last fold, applied in order; then folded, so
@@ -542,7 +589,7 @@ pub fn load(conn: &Connection, now: Timestamp) -> rusqlite::Result<LoadedState> 
                     }
                 });
             let tx = conn.unchecked_transaction()?;
-            fold(&tx, &changes, &mut Statements::default())?;
+            fold(&tx, &changes, &mut st.segments, &mut Statements::default())?;
             tx.commit()?;
         }
     }

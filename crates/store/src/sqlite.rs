@@ -477,6 +477,69 @@ mod tests {
     }
 
     #[test]
+    fn a_segment_mostly_gone_is_written_again_with_what_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, path) = open(dir.path()).unwrap();
+        let mut backend = SqliteBackend::new(conn, Default::default());
+        backend
+            .commit(&(1..=100).map(|s| message(1, s)).collect::<Vec<_>>())
+            .unwrap();
+        backend.commit(&[received(1, 95, 1)]).unwrap();
+        fold_now(&mut backend);
+        // 87 of 100 gone: 13 left, not yet below an eighth.
+        backend
+            .commit(&(1..=87).map(|s| deleted(1, s)).collect::<Vec<_>>())
+            .unwrap();
+        fold_now(&mut backend);
+        let blob_len = |path: &Path| -> Vec<i64> {
+            let conn = Connection::open(path).unwrap();
+            let mut q = conn
+                .prepare("SELECT id, length(messages) FROM sqs_segments ORDER BY id")
+                .unwrap();
+            q.query_map([], |r| r.get::<_, i64>(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(blob_len(&path), vec![1]);
+        // 88 gone: the 12 left are a new segment, the old one is gone.
+        backend.commit(&[deleted(1, 88)]).unwrap();
+        fold_now(&mut backend);
+        assert_eq!(blob_len(&path), vec![2]);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segment_gone"), 0);
+        let expected: Vec<_> = (89..=100)
+            .map(|s| {
+                if s == 95 {
+                    (1, s, 1, 1001, 78)
+                } else {
+                    (1, s, 0, 1, 0)
+                }
+            })
+            .collect();
+        assert_eq!(recovered(&path), expected);
+        // The new segment's index is right, here and after a restart.
+        backend
+            .commit(&[deleted(1, 89), deleted(1, 90), deleted(1, 95)])
+            .unwrap();
+        fold_now(&mut backend);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segment_state"), 0);
+        drop(backend);
+        let mut backend = reopened(&path);
+        assert_eq!(recovered(&path).len(), 9);
+        backend
+            .commit(
+                &(91..=100)
+                    .filter(|&s| s != 95)
+                    .map(|s| deleted(1, s))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+        fold_now(&mut backend);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segments"), 0);
+        assert_eq!(recovered(&path), vec![]);
+    }
+
+    #[test]
     fn a_damaged_segment_is_a_start_up_error_naming_its_row() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, path) = open(dir.path()).unwrap();
@@ -521,7 +584,12 @@ mod tests {
             )
             .unwrap();
         assert_eq!(count(&path, "SELECT count(*) FROM sqs_log"), 0);
-        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segment_gone"), 1);
+        // The ten left were written again as a segment of their own.
+        assert_eq!(
+            count(&path, "SELECT count(*) FROM sqs_segments WHERE id = 2"),
+            1
+        );
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segment_gone"), 0);
         backend.commit(&[received(1, n, 1)]).unwrap();
         drop(backend);
         assert_eq!(count(&path, "SELECT count(*) FROM sqs_log"), 1);

@@ -8,7 +8,10 @@
 //!   A message's place in the blob is its index.
 //! - `sqs_segment_gone(id, gone)`: a bitmap per segment (bit `i % 8` of byte `i / 8` for
 //!   index `i`) of the messages that no longer exist (deleted, purged, their queue deleted).
-//!   No row: none are gone. Once every message of a segment is gone, both rows are deleted.
+//!   No row: none are gone. Once every message of a segment is gone, both rows are deleted;
+//!   once fewer than an eighth are left (of 16 or more), they are written again as a new
+//!   segment and the old one is deleted, so a message that stays long does not keep its whole
+//!   commit's blob on disk.
 //! - `sqs_segment_state(queue_id, seq, ...)`: the receive state of a message kept in a
 //!   segment, as of the last fold of `sqs_log`, for messages received before that fold and
 //!   still there (the blob keeps the state the message was sent with).
@@ -41,7 +44,15 @@ struct Loc {
 struct Segment {
     gone: Vec<u8>,
     live: u32,
+    /// Messages in the blob, gone or not.
+    total: u32,
 }
+
+/// A touched segment whose live messages are fewer than this fraction of its blob is written
+/// again with only them (a message that stays for days keeps no more than this much of its
+/// commit's blob alive), unless it holds fewer than [`COMPACT_MIN`] messages.
+const COMPACT_BELOW: u32 = 8;
+const COMPACT_MIN: u32 = 16;
 
 /// The live messages kept in segments, and each segment's gone bitmap: what the journal
 /// thread needs to turn a delete into a bit and to drop a segment once it is empty.
@@ -95,7 +106,14 @@ impl Segments {
         }
         let mut gone = gone.unwrap_or_default();
         gone.resize(gone.len().max(n.div_ceil(8)), 0);
-        self.segments.insert(id, Segment { gone, live });
+        self.segments.insert(
+            id,
+            Segment {
+                gone,
+                live,
+                total: n as u32,
+            },
+        );
     }
 
     /// Whether the message is kept in a segment.
@@ -204,19 +222,10 @@ impl Segments {
                 continue;
             };
             if s.live == 0 {
-                prepared(
-                    &mut st.segment_delete,
-                    tx,
-                    "DELETE FROM sqs_segments WHERE id = ?1",
-                )?
-                .execute([id as i64])?;
-                prepared(
-                    &mut st.segment_gone_delete,
-                    tx,
-                    "DELETE FROM sqs_segment_gone WHERE id = ?1",
-                )?
-                .execute([id as i64])?;
+                delete_rows(tx, id, st)?;
                 self.segments.remove(&id);
+            } else if s.total >= COMPACT_MIN && s.live * COMPACT_BELOW < s.total {
+                self.compact(tx, id, st)?;
             } else {
                 prepared(
                     &mut st.segment_gone,
@@ -228,6 +237,88 @@ impl Segments {
         }
         Ok(())
     }
+}
+
+impl Segments {
+    /// Write segment `id`'s live messages as a new segment and delete it. Their receive
+    /// states stay in `sqs_segment_state` (keyed by queue and seq, not by segment).
+    fn compact<'c>(
+        &mut self,
+        tx: &'c Transaction<'_>,
+        id: u64,
+        st: &mut Statements<'c>,
+    ) -> rusqlite::Result<()> {
+        let blob: Vec<u8> = tx.query_row(
+            "SELECT messages FROM sqs_segments WHERE id = ?1",
+            [id as i64],
+            |r| r.get(0),
+        )?;
+        let messages = decode(&blob).map_err(|e| bad(format!("bad sqs_segments row {id}: {e}")))?;
+        let live: Vec<StoredMessage> = messages
+            .into_iter()
+            .filter(|m| {
+                self.at
+                    .get(&(m.queue_id, m.seq))
+                    .is_some_and(|l| l.segment == id)
+            })
+            .collect();
+        let blob = encode(live.iter());
+        prepared(
+            &mut st.segment_insert,
+            tx,
+            "INSERT INTO sqs_segments (messages) VALUES (?1)",
+        )?
+        .execute([&blob])?;
+        let new = tx.last_insert_rowid() as u64;
+        for (index, m) in live.iter().enumerate() {
+            if let Some(loc) = self.at.get_mut(&(m.queue_id, m.seq)) {
+                loc.segment = new;
+                loc.index = index as u32;
+            }
+        }
+        let n = live.len() as u32;
+        self.segments.insert(
+            new,
+            Segment {
+                gone: vec![0; live.len().div_ceil(8)],
+                live: n,
+                total: n,
+            },
+        );
+        tracing::debug!(
+            from = id,
+            to = new,
+            messages = n,
+            "compacted a message segment"
+        );
+        self.segments.remove(&id);
+        delete_rows(tx, id, st)
+    }
+}
+
+/// Delete segment `id`'s rows.
+fn delete_rows<'c>(
+    tx: &'c Transaction<'_>,
+    id: u64,
+    st: &mut Statements<'c>,
+) -> rusqlite::Result<()> {
+    prepared(
+        &mut st.segment_delete,
+        tx,
+        "DELETE FROM sqs_segments WHERE id = ?1",
+    )?
+    .execute([id as i64])?;
+    prepared(
+        &mut st.segment_gone_delete,
+        tx,
+        "DELETE FROM sqs_segment_gone WHERE id = ?1",
+    )?
+    .execute([id as i64])?;
+    Ok(())
+}
+
+fn bad(what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, what.into())
 }
 
 fn clamp(v: u64) -> i64 {
@@ -387,9 +478,6 @@ pub fn load(
     conn: &rusqlite::Connection,
     messages: &mut Vec<StoredMessage>,
 ) -> rusqlite::Result<Segments> {
-    let bad = |what: String| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, what.into())
-    };
     let mut states: BTreeMap<(u64, u64), ReceiveState> = BTreeMap::new();
     {
         let mut q = conn.prepare(

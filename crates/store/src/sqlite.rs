@@ -540,6 +540,49 @@ mod tests {
     }
 
     #[test]
+    fn large_sends_are_split_into_segments_of_about_a_mebibyte() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, path) = open(dir.path()).unwrap();
+        let mut backend = SqliteBackend::new(conn, Default::default());
+        let big = |seq: u64| {
+            let Record::Queue(QueueRecord::Insert(m)) = message(1, seq) else {
+                unreachable!()
+            };
+            let mut m = (*m).clone();
+            m.body = format!("{seq}{}", "x".repeat(400_000)).into();
+            Record::Queue(QueueRecord::Insert(std::sync::Arc::new(m)))
+        };
+        // 400 kB each: the third crosses 1 MiB and closes the first segment.
+        backend
+            .commit(&(1..=5).map(big).collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segments"), 2);
+        let conn = Connection::open(&path).unwrap();
+        let st = crate::queue::persist::load(&conn, Timestamp(0)).unwrap();
+        let bodies: Vec<(u64, usize, char)> = st
+            .messages
+            .iter()
+            .map(|m| (m.seq, m.body.len(), m.body.chars().next().unwrap()))
+            .collect();
+        assert_eq!(
+            bodies,
+            (1..=5)
+                .map(|s| (s, 400_001, char::from_digit(s as u32, 10).unwrap()))
+                .collect::<Vec<_>>()
+        );
+        drop(conn);
+        backend
+            .commit(&[deleted(1, 1), deleted(1, 2), deleted(1, 3), deleted(1, 5)])
+            .unwrap();
+        fold_now(&mut backend);
+        assert_eq!(count(&path, "SELECT count(*) FROM sqs_segments"), 1);
+        assert_eq!(
+            recovered(&path).iter().map(|m| m.1).collect::<Vec<_>>(),
+            vec![4]
+        );
+    }
+
+    #[test]
     fn a_damaged_segment_is_a_start_up_error_naming_its_row() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, path) = open(dir.path()).unwrap();

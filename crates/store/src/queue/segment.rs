@@ -31,6 +31,11 @@ use super::persist::{ReceiveState, Statements, prepared};
 
 const VERSION: u8 = 1;
 
+/// A commit's sends go in segments of about this many bytes (the last message may take one
+/// past it): a commit may carry thousands of large messages, and SQLite refuses a blob past
+/// 1 GB.
+const SEGMENT_BYTES: usize = 1 << 20;
+
 /// Where a message kept in a segment is.
 #[derive(Debug, Clone, Copy)]
 struct Loc {
@@ -63,25 +68,35 @@ pub struct Segments {
 }
 
 impl Segments {
-    /// Store `messages` as one new segment in `tx` (nothing when there are none).
+    /// Store `messages` in `tx` as one new segment, or as several of about
+    /// [`SEGMENT_BYTES`] each when they are larger (nothing when there are none).
     pub fn write<'c>(
         &mut self,
         tx: &'c Transaction<'_>,
         messages: &[Arc<StoredMessage>],
         st: &mut Statements<'c>,
     ) -> rusqlite::Result<()> {
-        if messages.is_empty() {
-            return Ok(());
+        let mut blob = Vec::with_capacity(4096);
+        let mut first = 0;
+        for (i, m) in messages.iter().enumerate() {
+            if blob.is_empty() {
+                blob.push(VERSION);
+            }
+            encode_one(&mut blob, m);
+            if blob.len() >= SEGMENT_BYTES || i + 1 == messages.len() {
+                prepared(
+                    &mut st.segment_insert,
+                    tx,
+                    "INSERT INTO sqs_segments (messages) VALUES (?1)",
+                )?
+                .execute([&blob])?;
+                let id = tx.last_insert_rowid() as u64;
+                let keys = messages[first..=i].iter().map(|m| (m.queue_id, m.seq));
+                self.add(id, keys, None);
+                blob.clear();
+                first = i + 1;
+            }
         }
-        let blob = encode(messages.iter().map(|m| &**m));
-        prepared(
-            &mut st.segment_insert,
-            tx,
-            "INSERT INTO sqs_segments (messages) VALUES (?1)",
-        )?
-        .execute([&blob])?;
-        let id = tx.last_insert_rowid() as u64;
-        self.add(id, messages.iter().map(|m| (m.queue_id, m.seq)), None);
         Ok(())
     }
 
@@ -353,31 +368,36 @@ pub fn encode<'m>(messages: impl Iterator<Item = &'m StoredMessage>) -> Vec<u8> 
     let mut out = Vec::with_capacity(4096);
     out.push(VERSION);
     for m in messages {
-        put_u64(&mut out, m.queue_id);
-        put_u64(&mut out, m.seq);
-        put_str(&mut out, &m.message_id);
-        put_str(&mut out, &m.body);
-        let attrs =
-            (!m.attributes.is_empty()).then(|| super::persist::encode_attributes(&m.attributes));
-        put_opt_str(&mut out, attrs.as_deref());
-        put_opt_str(&mut out, m.trace_header.as_deref());
-        put_u64(&mut out, m.sent.0);
-        put_str(&mut out, &m.sender_id);
-        put_opt_str(&mut out, m.group_id.as_deref());
-        put_opt_str(&mut out, m.dedup_id.as_deref());
-        put_opt_str(&mut out, m.dlq_source_arn.as_deref());
-        out.extend_from_slice(&m.receive_count.to_le_bytes());
-        match m.first_receive {
-            None => out.push(0),
-            Some(t) => {
-                out.push(1);
-                put_u64(&mut out, t.0);
-            }
-        }
-        put_u64(&mut out, m.visible.0);
-        put_u64(&mut out, m.token);
+        encode_one(&mut out, m);
     }
     out
+}
+
+/// Append one message to a segment blob.
+fn encode_one(out: &mut Vec<u8>, m: &StoredMessage) {
+    put_u64(out, m.queue_id);
+    put_u64(out, m.seq);
+    put_str(out, &m.message_id);
+    put_str(out, &m.body);
+    let attrs =
+        (!m.attributes.is_empty()).then(|| super::persist::encode_attributes(&m.attributes));
+    put_opt_str(out, attrs.as_deref());
+    put_opt_str(out, m.trace_header.as_deref());
+    put_u64(out, m.sent.0);
+    put_str(out, &m.sender_id);
+    put_opt_str(out, m.group_id.as_deref());
+    put_opt_str(out, m.dedup_id.as_deref());
+    put_opt_str(out, m.dlq_source_arn.as_deref());
+    out.extend_from_slice(&m.receive_count.to_le_bytes());
+    match m.first_receive {
+        None => out.push(0),
+        Some(t) => {
+            out.push(1);
+            put_u64(out, t.0);
+        }
+    }
+    put_u64(out, m.visible.0);
+    put_u64(out, m.token);
 }
 
 struct Reader<'b>(&'b [u8]);

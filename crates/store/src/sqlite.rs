@@ -29,8 +29,8 @@ pub struct SqliteBackend {
     segments: Segments,
 }
 
-/// Fold `sqs_log` into `sqs_messages` once this many messages have changes logged, or once
-/// the log has this many rows. A fold stalls the journal: 2,048 changes took ~1.4 ms and left
+/// Fold `sqs_log` into the segments and `sqs_messages` once this many messages have changes
+/// logged, or once the log has this many rows. A fold stalls the journal: 2,048 changes took ~1.4 ms and left
 /// receive+delete's p99 latency where it was without the log (~7–8 ms at 64 connections);
 /// 8,192 took ~4.5 ms and raised it to ~11.5 ms, 32,768 to ~34 ms. A message received and
 /// deleted within ~10 ms (a consumer's round trip is a few) still costs one delete.

@@ -503,6 +503,12 @@ impl Capacity {
     }
 
     /// `ConsumedCapacity` of `units` on `table`, when asked for.
+    /// Whether the request asked for its consumed capacity (computing it is not free: an
+    /// item's size walks all its attributes).
+    pub fn wanted(self) -> bool {
+        !matches!(self, Capacity::None)
+    }
+
     pub fn consumed(self, table: &str, units: f64) -> Option<Value> {
         match self {
             Capacity::Total => Some(json!({"TableName": table, "CapacityUnits": units})),
@@ -597,8 +603,9 @@ impl Applied {
         if let Some(m) = &self.metrics {
             out.insert("ItemCollectionMetrics".into(), m.clone());
         }
-        if let Some(c) =
-            capacity.consumed(&w.table, write_units(p.old.as_deref(), p.new.as_deref()))
+        if capacity.wanted()
+            && let Some(c) =
+                capacity.consumed(&w.table, write_units(p.old.as_deref(), p.new.as_deref()))
         {
             out.insert("ConsumedCapacity".into(), c);
         }

@@ -44,12 +44,14 @@ impl<'a> GetItem<'a> {
         index_keys::scalar_keys(&t.meta, self.proj.nested_heads())?;
         let mut out = Map::new();
         let item = t.get(&pk);
-        let units = read_units(item.map_or(0, |i| item_size(i)), self.consistent);
         if let Some(item) = item {
             out.insert("Item".into(), self.proj.to_json(item));
         }
-        if let Some(c) = self.capacity.consumed(self.table, units) {
-            out.insert("ConsumedCapacity".into(), c);
+        if self.capacity.wanted() {
+            let units = read_units(item.map_or(0, |i| item_size(i)), self.consistent);
+            if let Some(c) = self.capacity.consumed(self.table, units) {
+                out.insert("ConsumedCapacity".into(), c);
+            }
         }
         Ok(ready(Value::Object(out)))
     }

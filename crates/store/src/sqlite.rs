@@ -63,6 +63,12 @@ pub fn open(dir: &Path) -> Result<(Connection, PathBuf), StoreError> {
         conn.pragma_update(None, "cache_size", -16_384)?;
         conn.pragma_update(None, "mmap_size", 4_294_967_296i64)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // Checkpoint every 1 MiB of WAL (256 pages), not SQLite's 4 MiB. A checkpoint runs
+        // inside a commit that every waiting request depends on; since sends are segments,
+        // most of what it copies is new pages, which extend the file and make its fsync
+        // slower (~8.5 ms at 4 MiB). With 1 MiB, SendMessageBatch's p99 at 64 connections
+        // went from 16–34 ms to ~9 ms with throughput unchanged (docs/benchmarks.md).
+        conn.pragma_update(None, "wal_autocheckpoint", 256)?;
         conn.execute_batch(crate::queue::persist::SCHEMA)?;
         conn.execute_batch(crate::table_record::SCHEMA)?;
         Ok(())

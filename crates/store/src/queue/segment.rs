@@ -84,13 +84,7 @@ impl Segments {
             }
             encode_one(&mut blob, m);
             if blob.len() >= SEGMENT_BYTES || i + 1 == messages.len() {
-                prepared(
-                    &mut st.segment_insert,
-                    tx,
-                    "INSERT INTO sqs_segments (messages) VALUES (?1)",
-                )?
-                .execute([&blob])?;
-                let id = tx.last_insert_rowid() as u64;
+                let id = insert(tx, &blob, st)?;
                 let keys = messages[first..=i].iter().map(|m| (m.queue_id, m.seq));
                 self.add(id, keys, None);
                 blob.clear();
@@ -277,14 +271,7 @@ impl Segments {
                     .is_some_and(|l| l.segment == id)
             })
             .collect();
-        let blob = encode(live.iter());
-        prepared(
-            &mut st.segment_insert,
-            tx,
-            "INSERT INTO sqs_segments (messages) VALUES (?1)",
-        )?
-        .execute([&blob])?;
-        let new = tx.last_insert_rowid() as u64;
+        let new = insert(tx, &encode(live.iter()), st)?;
         for (index, m) in live.iter().enumerate() {
             if let Some(loc) = self.at.get_mut(&(m.queue_id, m.seq)) {
                 loc.segment = new;
@@ -309,6 +296,21 @@ impl Segments {
         self.segments.remove(&id);
         delete_rows(tx, id, st)
     }
+}
+
+/// Insert a segment row holding `blob`; its id.
+fn insert<'c>(
+    tx: &'c Transaction<'_>,
+    blob: &[u8],
+    st: &mut Statements<'c>,
+) -> rusqlite::Result<u64> {
+    prepared(
+        &mut st.segment_insert,
+        tx,
+        "INSERT INTO sqs_segments (messages) VALUES (?1)",
+    )?
+    .execute([blob])?;
+    Ok(tx.last_insert_rowid() as u64)
 }
 
 /// Delete segment `id`'s rows.

@@ -159,11 +159,11 @@ pub enum QueueRecord {
     PutMoveTask(MoveTask),
 }
 
-fn ts(t: Timestamp) -> i64 {
+pub(crate) fn ts(t: Timestamp) -> i64 {
     t.0.min(i64::MAX as u64) as i64
 }
 
-fn u(v: u64) -> i64 {
+pub(crate) fn u(v: u64) -> i64 {
     v as i64
 }
 

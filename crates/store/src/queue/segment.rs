@@ -27,7 +27,7 @@ use clock::Timestamp;
 use rusqlite::{Transaction, params};
 
 use super::StoredMessage;
-use super::persist::{ReceiveState, Statements, prepared};
+use super::persist::{ReceiveState, Statements, prepared, ts, u};
 
 const VERSION: u8 = 1;
 
@@ -151,8 +151,8 @@ impl Segments {
             queue as i64,
             seq as i64,
             state.receive_count,
-            state.first_receive.map(|t| clamp(t.0)),
-            clamp(state.visible.0),
+            state.first_receive.map(ts),
+            ts(state.visible),
             state.token as i64
         ])?;
         loc.has_state = true;
@@ -215,7 +215,8 @@ impl Segments {
             }
         }
         tx.prepare_cached("DELETE FROM sqs_segment_state WHERE queue_id = ?1 AND seq <= ?2")?
-            .execute(params![queue as i64, clamp(upto)])?;
+            // `upto` is u64::MAX for a deleted queue: clamp, do not wrap.
+            .execute(params![u(queue), upto.min(i64::MAX as u64) as i64])?;
         self.settle(tx, &touched, st)
     }
 
@@ -336,10 +337,6 @@ fn delete_rows<'c>(
 
 fn bad(what: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, what.into())
-}
-
-fn clamp(v: u64) -> i64 {
-    v.min(i64::MAX as u64) as i64
 }
 
 fn bit(bitmap: &[u8], i: usize) -> bool {

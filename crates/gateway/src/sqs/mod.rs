@@ -16,7 +16,9 @@
 //!   only after looking at the queue is made in `apply`, after that look-up.
 //! - `unknown.rs`: the answer to an action this endpoint does not implement.
 //! - `input.rs`: reading the JSON input (typed fields, the queue name from `QueueUrl`, batch
-//!   entries, a message to send and its attributes).
+//!   entries, a message to send and its attributes), and the typed input structs the actions
+//!   that carry messages read a JSON body into without a `Value` tree (`Action::parse_json`;
+//!   a body they do not accept is read through `Value`, which answers it as before).
 //! - `output.rs`: `Output`, an action's answer (typed and serialised straight to JSON for the
 //!   hot actions, a `Value` otherwise), and answer pieces several actions share.
 //! - `query.rs`: query-protocol parameters normalised to the JSON input.
@@ -52,6 +54,9 @@ mod tag_queue;
 mod unknown;
 mod untag_queue;
 mod xml;
+
+#[cfg(test)]
+mod parse_tests;
 
 use hyper::StatusCode;
 use serde_json::{Map, Value};
@@ -93,6 +98,12 @@ pub use xml::to_xml;
 
 /// Answer an `X-Amz-Target: AmazonSQS.<action>` request.
 pub async fn handle_json(state: &AppState, action: &str, req: &Incoming2) -> HttpResponse {
+    if let Some(parsed) = Action::parse_json(action, &req.body, req) {
+        return answer_json(match parsed {
+            Ok(a) => a.apply(state).await,
+            Err(e) => Err(e),
+        });
+    }
     let input: Value = if req.body.is_empty() {
         Value::Object(Map::new())
     } else {
@@ -110,7 +121,11 @@ pub async fn handle_json(state: &AppState, action: &str, req: &Incoming2) -> Htt
             }
         }
     };
-    match dispatch(state, action, &input, req).await {
+    answer_json(dispatch(state, action, &input, req).await)
+}
+
+fn answer_json(out: Result<Output, SqsError>) -> HttpResponse {
+    match out {
         Ok(out) => json_response(
             StatusCode::OK,
             "application/x-amz-json-1.0",
@@ -238,6 +253,24 @@ impl Action {
             "AddPermission" => Action::AddPermission(AddPermission::parse(input)?),
             "RemovePermission" => Action::RemovePermission(RemovePermission::parse(input)?),
             other => Action::Unknown(Unknown::parse(other)),
+        })
+    }
+
+    /// [`parse`](Self::parse) straight from a JSON body, for the actions that carry messages
+    /// (most of the traffic): `None` for the others, and for a body that is not a JSON object
+    /// of the documented member types, which the `Value` reading then answers.
+    fn parse_json(name: &str, body: &[u8], req: &Incoming2) -> Option<Result<Action, SqsError>> {
+        Some(match name {
+            "SendMessage" => SendMessage::parse_json(body, req)?.map(Action::SendMessage),
+            "SendMessageBatch" => {
+                SendMessageBatch::parse_json(body, req)?.map(Action::SendMessageBatch)
+            }
+            "ReceiveMessage" => ReceiveMessage::parse_json(body)?.map(Action::ReceiveMessage),
+            "DeleteMessage" => DeleteMessage::parse_json(body)?.map(Action::DeleteMessage),
+            "DeleteMessageBatch" => {
+                DeleteMessageBatch::parse_json(body)?.map(Action::DeleteMessageBatch)
+            }
+            _ => return None,
         })
     }
 

@@ -9,14 +9,29 @@ use serde_json::{Map, Value};
 
 use store::queue::{MessageAttributeValue, ReceiveRequest, ReceivedMessage, SqsError};
 
-use super::input::{opt_int, opt_str, queue_name, str_list};
+use super::input::{Text, opt_int, opt_str, queue_name, queue_name_of, str_list, text, typed};
 use crate::AppState;
 
+#[derive(Debug)]
 pub(super) struct ReceiveMessage {
     name: String,
     request: ReceiveRequest,
     /// `WaitTimeSeconds` when given (checked); the queue's default wait when not.
     wait: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReceiveMessageIn<'a> {
+    #[serde(borrow)]
+    queue_url: Option<Text<'a>>,
+    attribute_names: Option<Vec<String>>,
+    message_system_attribute_names: Option<Vec<String>>,
+    max_number_of_messages: Option<i64>,
+    visibility_timeout: Option<i64>,
+    message_attribute_names: Option<Vec<String>>,
+    receive_request_attempt_id: Option<String>,
+    wait_time_seconds: Option<i64>,
 }
 
 impl ReceiveMessage {
@@ -31,7 +46,31 @@ impl ReceiveMessage {
             message_attribute_names: str_list(input, "MessageAttributeNames")?,
             attempt_id: opt_str(input, "ReceiveRequestAttemptId")?.map(str::to_owned),
         };
-        let wait = match opt_int(input, "WaitTimeSeconds")? {
+        Self::new(name, request, opt_int(input, "WaitTimeSeconds")?)
+    }
+
+    /// [`parse`](Self::parse) for a JSON body of the documented types, without a `Value`
+    /// tree; `None` when the body needs the `Value` reading.
+    pub(super) fn parse_json(body: &[u8]) -> Option<Result<Self, SqsError>> {
+        let input: ReceiveMessageIn = typed(body)?;
+        let read = || {
+            let name = queue_name_of(text(&input.queue_url))?;
+            let mut attribute_names = input.attribute_names.unwrap_or_default();
+            attribute_names.extend(input.message_system_attribute_names.unwrap_or_default());
+            let request = ReceiveRequest {
+                max_messages: input.max_number_of_messages,
+                visibility_timeout: input.visibility_timeout,
+                attribute_names,
+                message_attribute_names: input.message_attribute_names.unwrap_or_default(),
+                attempt_id: input.receive_request_attempt_id,
+            };
+            Self::new(name, request, input.wait_time_seconds)
+        };
+        Some(read())
+    }
+
+    fn new(name: String, request: ReceiveRequest, wait: Option<i64>) -> Result<Self, SqsError> {
+        let wait = match wait {
             Some(w) if (0..=20).contains(&w) => Some(w as u64),
             Some(w) => {
                 return Err(SqsError::bad_value(

@@ -4,10 +4,11 @@ use serde_json::Value;
 
 use store::queue::{SendRequest, SqsError};
 
-use super::input::{parse_send_entry, queue_name, sender_id};
+use super::input::{SendIn, parse_send_entry, queue_name, queue_name_of, sender_id, text, typed};
 use super::output::Sent;
 use crate::{AppState, Incoming2};
 
+#[derive(Debug)]
 pub(super) struct SendMessage {
     name: String,
     entry: SendRequest,
@@ -21,6 +22,19 @@ impl SendMessage {
             entry: parse_send_entry(input)?,
             sender: sender_id(req),
         })
+    }
+
+    /// [`parse`](Self::parse) for a JSON body of the documented types, without a `Value`
+    /// tree; `None` when the body needs the `Value` reading.
+    pub(super) fn parse_json(body: &[u8], req: &Incoming2) -> Option<Result<Self, SqsError>> {
+        let input: SendIn = typed(body)?;
+        Some(queue_name_of(text(&input.queue_url)).and_then(|name| {
+            Ok(SendMessage {
+                name,
+                entry: input.into_request()?,
+                sender: sender_id(req),
+            })
+        }))
     }
 
     pub(super) async fn apply(self, state: &AppState) -> Result<Sent, SqsError> {

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -107,7 +108,7 @@ pub(super) fn check_batch<'a>(
 pub(super) fn parse_send_entry(v: &Value) -> Result<SendRequest, SqsError> {
     let body = match v.get("MessageBody") {
         None | Some(Value::Null) => return Err(SqsError::missing("MessageBody")),
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => Arc::from(s.as_str()),
         Some(_) => return Err(SqsError::invalid_param("MessageBody must be a string.")),
     };
     Ok(SendRequest {
@@ -246,7 +247,8 @@ pub(super) struct SendIn<'a> {
     pub queue_url: Option<Text<'a>>,
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
-    pub message_body: Option<String>,
+    #[serde(borrow)]
+    pub message_body: Option<Text<'a>>,
     pub delay_seconds: Option<i64>,
     #[serde(borrow)]
     pub message_attributes: Option<BTreeMap<String, AttributeIn<'a>>>,
@@ -273,9 +275,12 @@ pub(super) struct AttributeIn<'a> {
 impl SendIn<'_> {
     /// The message to send, checked as [`parse_send_entry`] checks it.
     pub(super) fn into_request(self) -> Result<SendRequest, SqsError> {
-        let body = self
-            .message_body
-            .ok_or_else(|| SqsError::missing("MessageBody"))?;
+        let body = Arc::from(
+            &*self
+                .message_body
+                .ok_or_else(|| SqsError::missing("MessageBody"))?
+                .0,
+        );
         Ok(SendRequest {
             body,
             delay_seconds: self.delay_seconds,

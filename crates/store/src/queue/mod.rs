@@ -341,7 +341,7 @@ impl Queue {
 /// What a client asks to send (one entry of a batch).
 #[derive(Debug, Clone, Default)]
 pub struct SendRequest {
-    pub body: String,
+    pub body: Arc<str>,
     pub delay_seconds: Option<i64>,
     pub attributes: BTreeMap<String, MessageAttributeValue>,
     pub system_attributes: BTreeMap<String, MessageAttributeValue>,
@@ -899,9 +899,10 @@ impl QueueEngine {
         sender_id: &str,
     ) -> Result<(Batch<SendResult>, Ticket), SqsError> {
         self.journal.check()?;
+        // Digests and the checks that need no queue, before the lock all sends share.
+        let prepared: Vec<Prepared> = entries.into_iter().map(Prepared::new).collect();
         let now = self.clock.now();
-        let mut records = Vec::with_capacity(entries.len() + 1);
-        let mut out = Vec::with_capacity(entries.len());
+        let mut records = Vec::with_capacity(prepared.len() + 1);
         let mut st = self.state.lock();
         let st = &mut *st;
         let q = st.queues.get_mut(name).ok_or_else(SqsError::no_queue)?;
@@ -915,10 +916,11 @@ impl QueueEngine {
                 s
             }
         };
-        for e in entries {
+        let mut out = Vec::with_capacity(prepared.len());
+        for p in prepared {
             let r = send_one(
                 q,
-                e,
+                p,
                 now,
                 &sender,
                 &mut st.next_seq,
@@ -940,6 +942,22 @@ impl QueueEngine {
 
     /// `ReceiveMessage` without waiting: whatever is available now (possibly nothing).
     pub fn receive(
+        &self,
+        name: &str,
+        req: &ReceiveRequest,
+    ) -> Result<(Vec<ReceivedMessage>, Ticket), SqsError> {
+        let (mut out, ticket) = self.receive_locked(name, req)?;
+        // The digests need no lock.
+        for m in &mut out {
+            m.md5_body = md5::md5_hex(m.body.as_bytes());
+            m.md5_attributes = (!m.message_attributes.is_empty())
+                .then(|| md5::md5_of_attributes(&m.message_attributes));
+        }
+        Ok((out, ticket))
+    }
+
+    /// [`receive`](Self::receive) under the engine's lock, answers without their digests.
+    fn receive_locked(
         &self,
         name: &str,
         req: &ReceiveRequest,
@@ -1692,9 +1710,43 @@ fn valid_sqs_number(s: &str) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// A message to send with what sending it computes without the engine's lock.
+struct Prepared {
+    request: SendRequest,
+    digests: Digests,
+}
+
+struct Digests {
+    md5_body: String,
+    md5_attributes: Option<String>,
+    md5_system_attributes: Option<String>,
+    /// Whether the body has only the characters SQS allows.
+    valid_chars: bool,
+}
+
+impl Prepared {
+    fn new(e: SendRequest) -> Prepared {
+        let digests = Digests {
+            md5_body: md5::md5_hex(e.body.as_bytes()),
+            md5_attributes: (!e.attributes.is_empty())
+                .then(|| md5::md5_of_attributes(&e.attributes)),
+            md5_system_attributes: (!e.system_attributes.is_empty())
+                .then(|| md5::md5_of_attributes(&e.system_attributes)),
+            valid_chars: valid_sqs_chars(&e.body),
+        };
+        Prepared {
+            request: e,
+            digests,
+        }
+    }
+}
+
 fn send_one(
     q: &mut Queue,
-    e: SendRequest,
+    Prepared {
+        request: e,
+        digests: p,
+    }: Prepared,
     now: Timestamp,
     sender_id: &Arc<str>,
     next_seq: &mut u64,
@@ -1704,7 +1756,7 @@ fn send_one(
     if e.body.is_empty() {
         return Err(SqsError::missing("MessageBody"));
     }
-    if !valid_sqs_chars(&e.body) {
+    if !p.valid_chars {
         return Err(SqsError::new(
             SqsErrorKind::InvalidMessageContents,
             "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF",
@@ -1766,11 +1818,9 @@ fn send_one(
             // A duplicate within the window: accepted, not enqueued, same identity.
             return Ok(SendResult {
                 message_id: mid.clone(),
-                md5_body: md5::md5_hex(e.body.as_bytes()),
-                md5_attributes: (!e.attributes.is_empty())
-                    .then(|| md5::md5_of_attributes(&e.attributes)),
-                md5_system_attributes: (!e.system_attributes.is_empty())
-                    .then(|| md5::md5_of_attributes(&e.system_attributes)),
+                md5_body: p.md5_body,
+                md5_attributes: p.md5_attributes,
+                md5_system_attributes: p.md5_system_attributes,
                 sequence_number: Some(format!("{seq:020}")),
             });
         }
@@ -1789,8 +1839,6 @@ fn send_one(
     let seq = *next_seq;
     *next_seq += 1;
     let message_id = uuid_v4(rng);
-    let md5_system =
-        (!e.system_attributes.is_empty()).then(|| md5::md5_of_attributes(&e.system_attributes));
     let trace_header = e
         .system_attributes
         .get("AWSTraceHeader")
@@ -1799,7 +1847,7 @@ fn send_one(
         queue_id: q.id,
         seq,
         message_id: message_id.clone(),
-        body: Arc::from(e.body),
+        body: e.body,
         attributes: e.attributes,
         trace_header,
         sent: now,
@@ -1827,16 +1875,11 @@ fn send_one(
     let fifo = q.attrs.fifo;
     records.push(Record::Queue(QueueRecord::Insert(Arc::new(m.clone()))));
     q.insert(m, now);
-    let msg = q.messages.get(&seq);
     Ok(SendResult {
         message_id,
-        md5_body: msg
-            .map(|m| md5::md5_hex(m.m.body.as_bytes()))
-            .unwrap_or_default(),
-        md5_attributes: msg
-            .filter(|m| !m.m.attributes.is_empty())
-            .map(|m| md5::md5_of_attributes(&m.m.attributes)),
-        md5_system_attributes: md5_system,
+        md5_body: p.md5_body,
+        md5_attributes: p.md5_attributes,
+        md5_system_attributes: p.md5_system_attributes,
         sequence_number: fifo.then(|| format!("{seq:020}")),
     })
 }
@@ -2082,16 +2125,15 @@ fn encode_received(
         .filter(|(k, _)| attribute_selected(k, &req.message_attribute_names))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let md5_attributes =
-        (!message_attributes.is_empty()).then(|| md5::md5_of_attributes(&message_attributes));
     ReceivedMessage {
         message_id: m.message_id.clone(),
         receipt_handle: receipt_handle(queue_id, m.seq, m.token),
         body: m.body.clone(),
-        md5_body: md5::md5_hex(m.body.as_bytes()),
+        // Filled in by `receive` once the lock is released.
+        md5_body: String::new(),
         attributes,
         message_attributes,
-        md5_attributes,
+        md5_attributes: None,
     }
 }
 

@@ -471,7 +471,7 @@ fn message_validation() {
     .unwrap();
     let one = |req: SendRequest| e.send("q", vec![req], "me").unwrap().0.pop().unwrap();
     let err = one(SendRequest {
-        body: "x".repeat(1025),
+        body: "x".repeat(1025).into(),
         ..Default::default()
     })
     .unwrap_err();
@@ -578,7 +578,7 @@ mod model {
                 match o {
                     Op::Send(d) => {
                         let (res, _) = e.send("q", vec![SendRequest {
-                            body: format!("{}", r.next),
+                            body: format!("{}", r.next).into(),
                             delay_seconds: Some(d as i64),
                             ..Default::default()
                         }], "me").unwrap();

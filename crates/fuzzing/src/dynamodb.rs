@@ -122,6 +122,6 @@ mod tests {
             .tables
             .execute("Scan", &serde_json::json!({"TableName": "tbl"}))
             .expect("scan");
-        assert_eq!(v["Count"], 2);
+        assert_eq!(v.into_value()["Count"], 2);
     }
 }

@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 use hyper::StatusCode;
-use store::table::{DdbError, ErrorCode};
+use store::table::{Answer, DdbError, ErrorCode};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
@@ -38,7 +38,7 @@ pub async fn handle_target(
     body: Bytes,
 ) -> crate::HttpResponse {
     match run(state, service, op, host, &body).await {
-        Ok(v) => respond(StatusCode::OK, v.to_string()),
+        Ok(v) => respond(StatusCode::OK, v.into_text()),
         Err(e) => error(&e),
     }
 }
@@ -49,7 +49,7 @@ async fn run(
     op: Option<&str>,
     host: Option<&str>,
     body: &[u8],
-) -> Result<serde_json::Value, DdbError> {
+) -> Result<Answer, DdbError> {
     // DynamoDB answers a body that is not JSON, then a missing or unknown target, then an
     // empty body, with the bare exception type (no message).
     let empty = body.iter().all(|b| b.is_ascii_whitespace());
@@ -70,7 +70,11 @@ async fn run(
     }
     if service == Service::Streams {
         // Stream reads change nothing: there is no ticket to wait for.
-        return state.store.tables.execute_streams(op, &req);
+        return state
+            .store
+            .tables
+            .execute_streams(op, &req)
+            .map(Answer::Tree);
     }
     let (mut answer, ticket) = state.store.tables.execute(op, &req)?;
     // The endpoint is wherever this request reached us, as clients that discover endpoints
@@ -78,7 +82,7 @@ async fn run(
     if op == "DescribeEndpoints"
         && let Some(host) = host
     {
-        answer = store::table::describe_endpoints(host);
+        answer = Answer::Tree(store::table::describe_endpoints(host));
     }
     // Acknowledge only once durable.
     ticket.await.map_err(DdbError::from)?;

@@ -899,6 +899,14 @@ impl Projection {
         }
     }
 
+    /// The projected item, borrowed when nothing is projected.
+    pub fn view<'i>(&self, item: &'i Item) -> std::borrow::Cow<'i, Item> {
+        match &self.paths {
+            None => std::borrow::Cow::Borrowed(item),
+            Some(p) => std::borrow::Cow::Owned(project(item, p)),
+        }
+    }
+
     pub fn apply(&self, item: &Item) -> Item {
         match &self.paths {
             None => item.clone(),

@@ -313,7 +313,7 @@ impl TableEngine {
     /// Run one DynamoDB operation: the checks every request goes through, the engine's
     /// housekeeping, then the operation (parsed, then applied). The answer may be sent once
     /// the ticket resolves.
-    pub fn execute(&self, op: &str, req: &Value) -> Result<(Value, Ticket), DdbError> {
+    pub fn execute(&self, op: &str, req: &Value) -> Result<(Answer, Ticket), DdbError> {
         if !req.is_object() {
             return Err(DdbError::serialization(
                 "Start of structure or map found where not expected",
@@ -407,6 +407,33 @@ pub fn describe_endpoints(address: &str) -> Value {
 
 pub(crate) fn ready(v: Value) -> (Value, Ticket) {
     (v, Ticket::ready(Ok(())))
+}
+
+/// An operation's answer: a JSON tree, or JSON text the operation wrote straight out (GetItem,
+/// whose item would otherwise be copied into a tree only to be written out).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Tree(Value),
+    Text(String),
+}
+
+impl Answer {
+    /// The answer's JSON text.
+    pub fn into_text(self) -> String {
+        match self {
+            Answer::Tree(v) => v.to_string(),
+            Answer::Text(t) => t,
+        }
+    }
+
+    /// The answer as a JSON tree.
+    pub fn into_value(self) -> Value {
+        match self {
+            Answer::Tree(v) => v,
+            // Text this engine wrote from its own values is JSON.
+            Answer::Text(t) => serde_json::from_str(&t).unwrap_or(Value::Null),
+        }
+    }
 }
 
 #[cfg(test)]

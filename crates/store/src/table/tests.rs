@@ -23,12 +23,12 @@ pub(super) fn ok(e: &TableEngine, op: &str, req: Value) -> Value {
         .execute(op, &req)
         .unwrap_or_else(|err| panic!("{op} failed: {err}"));
     t.wait().unwrap();
-    v
+    v.into_value()
 }
 
 pub(super) fn err(e: &TableEngine, op: &str, req: Value) -> DdbError {
     match e.execute(op, &req) {
-        Ok(v) => panic!("{op} unexpectedly succeeded: {}", v.0),
+        Ok(v) => panic!("{op} unexpectedly succeeded: {}", v.0.into_text()),
         Err(e) => e,
     }
 }

@@ -608,6 +608,49 @@ impl serde::Serialize for AttrJson<'_> {
     }
 }
 
+/// The wire form written straight out, byte for byte what serialising
+/// [`AttrValue::to_json`] gives (maps in key order, sets in their order), without building
+/// the `Value` tree: answers that carry items write them this way.
+impl serde::Serialize for AttrValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        /// A sequence of values shown through `Display` or base64.
+        struct Seq<I>(I);
+        impl<I, T> serde::Serialize for Seq<I>
+        where
+            I: Iterator<Item = T> + Clone,
+            T: fmt::Display,
+        {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.clone().map(|x| x.to_string()))
+            }
+        }
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            AttrValue::S(x) => m.serialize_entry("S", x)?,
+            AttrValue::N(n) => m.serialize_entry("N", &n.to_string())?,
+            AttrValue::B(b) => m.serialize_entry("B", &b64(b))?,
+            AttrValue::Bool(b) => m.serialize_entry("BOOL", b)?,
+            AttrValue::Null => m.serialize_entry("NULL", &true)?,
+            AttrValue::M(x) => m.serialize_entry("M", x)?,
+            AttrValue::L(l) => m.serialize_entry("L", l)?,
+            AttrValue::SS(x) => m.serialize_entry("SS", x)?,
+            AttrValue::NS(x) => m.serialize_entry("NS", &Seq(x.iter()))?,
+            AttrValue::BS(x) => m.serialize_entry("BS", &Seq(x.iter().map(|b| B64(b))))?,
+        }
+        m.end()
+    }
+}
+
+/// Bytes shown as base64.
+struct B64<'a>(&'a [u8]);
+
+impl fmt::Display for B64<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&b64(self.0))
+    }
+}
+
 pub fn item_to_json(item: &Item) -> Value {
     let mut m = Map::with_capacity(item.len());
     for (k, v) in item {
@@ -923,5 +966,38 @@ mod tests {
         )
         .unwrap();
         assert_eq!(AttrValue::from_json(&v.to_json()).unwrap(), v);
+    }
+
+    #[test]
+    fn written_straight_out_is_the_wire_form_byte_for_byte() {
+        let item = item_from_json(&serde_json::json!({
+            "s": {"S": "plain"},
+            "esc": {"S": "quote \" backslash \\ newline \n tab \t é 😀 \u{1}"},
+            "n": {"N": "-0012.3400"},
+            "big": {"N": "1.5E+30"},
+            "small": {"N": "-1e-120"},
+            "zero": {"N": "-0.0"},
+            "b": {"B": "AAEC/w=="},
+            "t": {"BOOL": true},
+            "f": {"BOOL": false},
+            "null": {"NULL": true},
+            "ss": {"SS": ["b", "a", "é"]},
+            "ns": {"NS": ["10", "9.5", "-1", "1e3"]},
+            "bs": {"BS": ["AQ==", "AA==", "/w=="]},
+            "l": {"L": [{"S": "x"}, {"N": "1"}, {"L": []}, {"M": {}}, {"NULL": true}]},
+            "m": {"M": {"z": {"S": "last"}, "a": {"M": {"deep": {"SS": ["q"]}}}, "": {"S": "empty name"}}}
+        }))
+        .unwrap();
+        for (k, v) in &item {
+            assert_eq!(
+                serde_json::to_string(v).unwrap(),
+                v.to_json().to_string(),
+                "{k}"
+            );
+        }
+        assert_eq!(
+            serde_json::to_string(&item).unwrap(),
+            item_to_json(&item).to_string()
+        );
     }
 }

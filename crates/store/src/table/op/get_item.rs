@@ -1,12 +1,14 @@
 //! `GetItem`: read one item by its full key.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde_json::Value;
 
 use super::super::index_keys;
 use super::super::items::{Capacity, Projection, read_units};
 use super::super::req::{not_null, opt_bool, table_name};
 use super::super::value::{Item, item_from_json, item_size};
-use super::super::{DdbError, TableEngine, ready};
+use super::super::{Answer, DdbError, ErrorCode, TableEngine};
 use crate::journal::Ticket;
 
 pub(super) struct GetItem<'a> {
@@ -37,22 +39,33 @@ impl<'a> GetItem<'a> {
         })
     }
 
-    pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+    /// The answer is written straight out as JSON text (no `Value` copy of the item).
+    pub(super) fn apply(self, engine: &TableEngine) -> Result<(Answer, Ticket), DdbError> {
         let g = engine.state.read();
         let t = g.get(self.table)?;
         let pk = t.key_from_param(&self.key)?;
         index_keys::scalar_keys(&t.meta, self.proj.nested_heads())?;
-        let mut out = Map::new();
         let item = t.get(&pk);
-        if let Some(item) = item {
-            out.insert("Item".into(), self.proj.to_json(item));
-        }
+        let mut answer = GetItemAnswer {
+            consumed_capacity: None,
+            item: item.map(|i| self.proj.view(i)),
+        };
         if self.capacity.wanted() {
             let units = read_units(item.map_or(0, |i| item_size(i)), self.consistent);
-            if let Some(c) = self.capacity.consumed(self.table, units) {
-                out.insert("ConsumedCapacity".into(), c);
-            }
+            answer.consumed_capacity = self.capacity.consumed(self.table, units);
         }
-        Ok(ready(Value::Object(out)))
+        let text = serde_json::to_string(&answer)
+            .map_err(|e| DdbError::new(ErrorCode::InternalServerError, e.to_string()))?;
+        Ok((Answer::Text(text), Ticket::ready(Ok(()))))
     }
+}
+
+/// GetItem's answer, members in the order a JSON object's keys are written (sorted), as the
+/// other operations' `Value` answers have them.
+#[derive(serde::Serialize)]
+struct GetItemAnswer<'i> {
+    #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
+    consumed_capacity: Option<Value>,
+    #[serde(rename = "Item", skip_serializing_if = "Option::is_none")]
+    item: Option<Cow<'i, Item>>,
 }

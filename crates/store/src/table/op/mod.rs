@@ -54,7 +54,7 @@ mod write;
 
 use serde_json::Value;
 
-use super::{DdbError, TableEngine};
+use super::{Answer, DdbError, TableEngine};
 use crate::journal::Ticket;
 
 use batch_execute_statement::BatchExecuteStatement;
@@ -158,34 +158,35 @@ impl<'a> Operation<'a> {
 
     /// Carry the operation out. The answer may be sent once the ticket resolves (reads
     /// answer with a ticket that is ready).
-    fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+    fn apply(self, engine: &TableEngine) -> Result<(Answer, Ticket), DdbError> {
+        let tree = |r: Result<(Value, Ticket), DdbError>| r.map(|(v, t)| (Answer::Tree(v), t));
         match self {
-            Operation::CreateTable(o) => o.apply(engine),
-            Operation::DescribeTable(o) => o.apply(engine),
-            Operation::ListTables(o) => o.apply(engine),
-            Operation::DeleteTable(o) => o.apply(engine),
-            Operation::UpdateTable(o) => o.apply(engine),
-            Operation::TagResource(o) => o.apply(engine),
-            Operation::UntagResource(o) => o.apply(engine),
-            Operation::ListTagsOfResource(o) => o.apply(engine),
-            Operation::DescribeTimeToLive(o) => o.apply(engine),
-            Operation::UpdateTimeToLive(o) => o.apply(engine),
-            Operation::PutItem(o) => o.apply(engine),
+            Operation::CreateTable(o) => tree(o.apply(engine)),
+            Operation::DescribeTable(o) => tree(o.apply(engine)),
+            Operation::ListTables(o) => tree(o.apply(engine)),
+            Operation::DeleteTable(o) => tree(o.apply(engine)),
+            Operation::UpdateTable(o) => tree(o.apply(engine)),
+            Operation::TagResource(o) => tree(o.apply(engine)),
+            Operation::UntagResource(o) => tree(o.apply(engine)),
+            Operation::ListTagsOfResource(o) => tree(o.apply(engine)),
+            Operation::DescribeTimeToLive(o) => tree(o.apply(engine)),
+            Operation::UpdateTimeToLive(o) => tree(o.apply(engine)),
+            Operation::PutItem(o) => tree(o.apply(engine)),
             Operation::GetItem(o) => o.apply(engine),
-            Operation::DeleteItem(o) => o.apply(engine),
-            Operation::UpdateItem(o) => o.apply(engine),
-            Operation::Query(o) => o.apply(engine),
-            Operation::Scan(o) => o.apply(engine),
-            Operation::BatchWriteItem(o) => o.apply(engine),
-            Operation::BatchGetItem(o) => o.apply(engine),
-            Operation::TransactWriteItems(o) => o.apply(engine),
-            Operation::TransactGetItems(o) => o.apply(engine),
-            Operation::ExecuteStatement(o) => o.apply(engine),
-            Operation::BatchExecuteStatement(o) => o.apply(engine),
-            Operation::ExecuteTransaction(o) => o.apply(engine),
-            Operation::DescribeLimits(o) => o.apply(),
-            Operation::DescribeEndpoints(o) => o.apply(),
-            Operation::DescribeContinuousBackups(o) => o.apply(engine),
+            Operation::DeleteItem(o) => tree(o.apply(engine)),
+            Operation::UpdateItem(o) => tree(o.apply(engine)),
+            Operation::Query(o) => tree(o.apply(engine)),
+            Operation::Scan(o) => tree(o.apply(engine)),
+            Operation::BatchWriteItem(o) => tree(o.apply(engine)),
+            Operation::BatchGetItem(o) => tree(o.apply(engine)),
+            Operation::TransactWriteItems(o) => tree(o.apply(engine)),
+            Operation::TransactGetItems(o) => tree(o.apply(engine)),
+            Operation::ExecuteStatement(o) => tree(o.apply(engine)),
+            Operation::BatchExecuteStatement(o) => tree(o.apply(engine)),
+            Operation::ExecuteTransaction(o) => tree(o.apply(engine)),
+            Operation::DescribeLimits(o) => tree(o.apply()),
+            Operation::DescribeEndpoints(o) => tree(o.apply()),
+            Operation::DescribeContinuousBackups(o) => tree(o.apply(engine)),
             Operation::Unknown(o) => Err(o.apply()),
         }
     }
@@ -196,7 +197,7 @@ pub(super) fn execute(
     engine: &TableEngine,
     name: &str,
     req: &Value,
-) -> Result<(Value, Ticket), DdbError> {
+) -> Result<(Answer, Ticket), DdbError> {
     Operation::parse(name, req)?.apply(engine)
 }
 

@@ -62,14 +62,13 @@ impl DeleteMessageBatch {
                 .entries
                 .as_ref()
                 .ok_or_else(|| SqsError::missing("Entries"))?;
-            let id = |e: &EntryIn| text(&e.id).map(str::to_owned);
             check_batch(entries.len(), |i| {
                 text(&entries[i].id).ok_or_else(|| SqsError::missing("Id"))
             })?;
             let mut ids = Vec::with_capacity(entries.len());
             let mut receipt_handles = Vec::with_capacity(entries.len());
             for e in entries {
-                ids.push(id(e).unwrap_or_default());
+                ids.push(text(&e.id).unwrap_or_default().to_owned());
                 receipt_handles.push(
                     text(&e.receipt_handle)
                         .ok_or_else(|| SqsError::missing("ReceiptHandle"))?

@@ -50,6 +50,16 @@ async fn run(
     host: Option<&str>,
     body: &[u8],
 ) -> Result<Answer, DdbError> {
+    // The most frequent requests in their plain form are read straight into typed values
+    // (a plain body is valid JSON for a known operation, so no earlier error applies).
+    if service == Service::DynamoDb
+        && let Some(op) = op
+        && let Some(r) = state.store.tables.execute_plain(op, body)
+    {
+        let (answer, ticket) = r?;
+        ticket.await.map_err(DdbError::from)?;
+        return Ok(answer);
+    }
     // DynamoDB answers a body that is not JSON, then a missing or unknown target, then an
     // empty body, with the bare exception type (no message).
     let empty = body.iter().all(|b| b.is_ascii_whitespace());

@@ -174,7 +174,7 @@ impl<'a> TableUpdate<'a> {
             stream: stream_spec(req),
             deletion_protection: req
                 .get("DeletionProtectionEnabled")
-                .and_then(|v| v.as_bool()),
+                .and_then(crate::table::req::as_boolean),
         })
     }
 
@@ -277,7 +277,7 @@ impl TableEngine {
             table.phase_until = until;
             self.schedule_transition(until);
         }
-        let desc = table.describe();
+        let desc = table.describe(self.clock.now().as_millis());
         g.by_name.insert(table.meta.name.clone(), table);
         let ticket = self.submit(records);
         Ok((json!({ "TableDescription": desc }), ticket))
@@ -301,6 +301,7 @@ impl TableEngine {
             Option<super::meta::IndexMeta>,
         )> = Vec::new();
         let billing_given = u.billing.is_some();
+        let mut throughput_change = None;
         if let Some(b) = u.billing {
             let b = b?;
             if b.as_str() != meta.billing {
@@ -351,6 +352,11 @@ impl TableEngine {
                     meta.rcu, meta.wcu
                 )));
             }
+            throughput_change = Some(super::meta::ThroughputChange {
+                before: (meta.rcu, meta.wcu),
+                up: r > meta.rcu || w > meta.wcu,
+                down: r < meta.rcu || w < meta.wcu,
+            });
             meta.rcu = r;
             meta.wcu = w;
             changed = true;
@@ -514,6 +520,9 @@ impl TableEngine {
             }
             None => {}
         }
+        if let Some(c) = throughput_change {
+            meta.begin_throughput_change(c, now);
+        }
         let rebuild = meta.indexes != t.meta.indexes;
         t.meta = meta;
         if rebuild {
@@ -525,9 +534,12 @@ impl TableEngine {
             for (name, phase, gone) in index_changes {
                 t.index_phases.insert(name, (phase, until, gone));
             }
+            t.throughput_change = throughput_change;
             self.schedule_transition(until);
+        } else if let Some(c) = throughput_change {
+            t.meta.end_throughput_change(c, now);
         }
-        let desc = t.describe();
+        let desc = t.describe(now);
         records.insert(0, Self::table_record(&t.meta));
         if let Some(old) = retired {
             g.old_streams.insert(old.meta.arn.clone(), old);

@@ -93,6 +93,8 @@ pub struct Table {
     /// The table's latest stream (enabled, or disabled and still readable), which every
     /// change is recorded in while it is enabled.
     pub stream: Option<Stream>,
+    /// The throughput change the table is UPDATING for, if any.
+    pub throughput_change: Option<super::meta::ThroughputChange>,
 }
 
 fn key_size(k: &KeyVal) -> usize {
@@ -122,6 +124,7 @@ impl Table {
         Table {
             phase: Phase::Active,
             phase_until: 0,
+            throughput_change: None,
             index_phases: BTreeMap::new(),
             name: Arc::from(meta.name.as_str()),
             meta,
@@ -168,6 +171,19 @@ impl Table {
             let v = key.get(&spec.name).ok_or_else(mismatch)?;
             if v.type_name() != spec.ty {
                 return Err(mismatch());
+            }
+            // A key parameter's empty value is worded as DynamoDB words it for keys
+            // ("were invalid:"), not as for an item being written ("are not valid.").
+            let empty = match v {
+                AttrValue::S(s) => s.is_empty().then_some("string"),
+                AttrValue::B(b) => b.is_empty().then_some("binary"),
+                _ => None,
+            };
+            if let Some(kind) = empty {
+                return Err(DdbError::validation(format!(
+                    "One or more parameter values were invalid: The AttributeValue for a key attribute cannot contain an empty {kind} value. Key: {}",
+                    spec.name
+                )));
             }
             key_value(spec, Some(v), None)
         };
@@ -518,7 +534,8 @@ impl Table {
     }
 
     /// The `TableDescription` as DynamoDB reports it in the current phase.
-    pub fn describe(&self) -> serde_json::Value {
+    /// The `TableDescription` at `now_ms` (the engine's clock).
+    pub fn describe(&self, now_ms: u64) -> serde_json::Value {
         let mut statuses: BTreeMap<String, &'static str> = BTreeMap::new();
         let mut extra = Vec::new();
         for (name, (phase, _, gone)) in &self.index_phases {
@@ -542,6 +559,23 @@ impl Table {
             &statuses,
             &extra,
         );
+        // While a throughput change is in progress DynamoDB still describes the old units.
+        let (rcu, wcu) = match (&self.throughput_change, self.phase) {
+            (Some(c), Phase::Updating) => c.before,
+            _ => (self.meta.rcu, self.meta.wcu),
+        };
+        let mut pt = serde_json::json!({
+            "NumberOfDecreasesToday": self.meta.decreases_today(now_ms),
+            "ReadCapacityUnits": rcu,
+            "WriteCapacityUnits": wcu,
+        });
+        if let Some(at) = self.meta.last_increase {
+            pt["LastIncreaseDateTime"] = serde_json::json!(at);
+        }
+        if let Some(at) = self.meta.last_decrease {
+            pt["LastDecreaseDateTime"] = serde_json::json!(at);
+        }
+        d["ProvisionedThroughput"] = pt;
         if self.phase == Phase::Deleting
             && let Some(o) = d.as_object_mut()
         {

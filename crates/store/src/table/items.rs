@@ -247,6 +247,16 @@ pub fn parse_return_values(req: &Value, kind: Kind) -> Result<ReturnValues, DdbE
     }
 }
 
+/// DynamoDB refuses an oversized item before it looks for the table.
+fn check_item_size(item: &Item) -> Result<(), DdbError> {
+    if item_size(item) > super::value::MAX_ITEM_SIZE {
+        return Err(DdbError::validation(
+            "Item size has exceeded the maximum allowed size",
+        ));
+    }
+    Ok(())
+}
+
 impl WriteReq {
     /// A write of `action` to `table` with no key parameter, condition or return values
     /// (yet); `ctx` defines the placeholders of what is added.
@@ -262,6 +272,17 @@ impl WriteReq {
             paths: Vec::new(),
             insert: false,
         }
+    }
+
+    /// PutItem of `item` alone (no condition, placeholders or return values): what
+    /// [`WriteReq::parse`] makes of a request with only `TableName` and `Item`.
+    pub fn put(table: String, item: Item) -> Result<WriteReq, DdbError> {
+        check_item_size(&item)?;
+        Ok(WriteReq::new(
+            table,
+            Action::Put(Arc::new(item)),
+            Ctx::default(),
+        ))
     }
 
     /// Checks in DynamoDB's order (as dynalite's suite records it): expression and legacy
@@ -293,12 +314,7 @@ impl WriteReq {
                         .filter(|v| !v.is_null())
                         .ok_or_else(|| not_null("Item"))?,
                 )?;
-                // DynamoDB refuses an oversized item before it looks for the table.
-                if item_size(&item) > super::value::MAX_ITEM_SIZE {
-                    return Err(DdbError::validation(
-                        "Item size has exceeded the maximum allowed size",
-                    ));
-                }
+                check_item_size(&item)?;
                 Some(item)
             }
             _ => None,

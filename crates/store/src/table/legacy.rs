@@ -48,7 +48,7 @@ fn one(g: &mut Gen<'_>, attr: &str, spec: &Value, expected: bool) -> Result<Cond
     let op = opt_str(spec, "ComparisonOperator");
     if expected {
         // The Expected forms and what DynamoDB answers for each mix-up.
-        let exists = spec.get("Exists").and_then(|v| v.as_bool());
+        let exists = spec.get("Exists").and_then(crate::table::req::as_boolean);
         let value = spec.get("Value").filter(|v| !v.is_null());
         let list = spec.get("AttributeValueList").filter(|v| !v.is_null());
         if value.is_some() && list.is_some() {

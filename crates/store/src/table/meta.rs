@@ -60,6 +60,66 @@ pub struct TableMeta {
     /// When billing last switched to PAY_PER_REQUEST (seconds since the epoch), if it did.
     #[serde(default)]
     pub ppr_since: Option<f64>,
+    /// When provisioned throughput was last raised / lowered (seconds since the epoch).
+    #[serde(default)]
+    pub last_increase: Option<f64>,
+    #[serde(default)]
+    pub last_decrease: Option<f64>,
+    /// Throughput decreases on one UTC day: (days since the epoch, how many).
+    #[serde(default)]
+    pub decreases: (u64, u32),
+}
+
+/// A provisioned-throughput change in progress: DynamoDB describes the table's old units
+/// while it is UPDATING and the new ones once it is ACTIVE again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThroughputChange {
+    pub before: (i64, i64),
+    pub up: bool,
+    pub down: bool,
+}
+
+impl TableMeta {
+    /// Note the start of a throughput change (at `now_ms`): DynamoDB stamps the direction
+    /// of the change when it is requested.
+    pub fn begin_throughput_change(&mut self, c: ThroughputChange, now_ms: u64) {
+        let at = now_ms as f64 / 1000.0;
+        if c.up {
+            self.last_increase = Some(at);
+        }
+        if c.down {
+            self.last_decrease = Some(at);
+        }
+    }
+
+    /// Note the end of a throughput change (at `now_ms`): an increase is stamped again; a
+    /// decrease is stamped again and counted against the UTC day.
+    pub fn end_throughput_change(&mut self, c: ThroughputChange, now_ms: u64) {
+        let at = now_ms as f64 / 1000.0;
+        if c.up {
+            self.last_increase = Some(at);
+        } else if c.down {
+            self.last_decrease = Some(at);
+            let day = now_ms / 86_400_000;
+            self.decreases = (
+                day,
+                if self.decreases.0 == day {
+                    self.decreases.1 + 1
+                } else {
+                    1
+                },
+            );
+        }
+    }
+
+    /// `NumberOfDecreasesToday` at `now_ms`.
+    pub fn decreases_today(&self, now_ms: u64) -> u32 {
+        if self.decreases.0 == now_ms / 86_400_000 {
+            self.decreases.1
+        } else {
+            0
+        }
+    }
 }
 
 /// The primary key of an item: partition key and optional sort key.
@@ -263,7 +323,10 @@ impl Billing {
 /// and the `StreamViewType`. `None` when the member is absent (or null).
 pub fn stream_spec(req: &Value) -> Option<(bool, Option<&str>)> {
     let s = req.get("StreamSpecification").filter(|s| !s.is_null())?;
-    let enabled = s.get("StreamEnabled").and_then(Value::as_bool) == Some(true);
+    let enabled = s
+        .get("StreamEnabled")
+        .and_then(crate::table::req::as_boolean)
+        == Some(true);
     Some((enabled, opt_str(s, "StreamViewType")))
 }
 
@@ -557,7 +620,7 @@ impl TableDef {
             stream,
             deletion_protection: req
                 .get("DeletionProtectionEnabled")
-                .and_then(|v| v.as_bool())
+                .and_then(crate::table::req::as_boolean)
                 .unwrap_or(false),
         })
     }
@@ -588,6 +651,9 @@ impl TableMeta {
             stream: def.stream,
             stream_label,
             ppr_since: None,
+            last_increase: None,
+            last_decrease: None,
+            decreases: (0, 0),
         }
     }
 

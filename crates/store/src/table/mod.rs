@@ -47,6 +47,7 @@ pub mod query;
 pub mod req;
 pub mod shape;
 pub mod streams;
+pub mod typed;
 pub mod value;
 
 use std::collections::BTreeMap;
@@ -287,6 +288,7 @@ impl TableEngine {
         }
         let mut g = self.state.write();
         let mut next = u64::MAX;
+        let mut records = Vec::new();
         g.by_name.retain(|_, t| {
             if t.phase != engine::Phase::Active {
                 if t.phase_until <= now {
@@ -294,6 +296,10 @@ impl TableEngine {
                         return false;
                     }
                     t.phase = engine::Phase::Active;
+                    if let Some(c) = t.throughput_change.take() {
+                        t.meta.end_throughput_change(c, now);
+                        records.push(Self::table_record(&t.meta));
+                    }
                 } else {
                     next = next.min(t.phase_until);
                 }
@@ -308,6 +314,11 @@ impl TableEngine {
             true
         });
         self.next_transition.store(next, Ordering::Relaxed);
+        if !records.is_empty() {
+            // Only the change's timestamps are new here (its units were journaled when it
+            // was requested); nothing waits on them.
+            drop(self.submit(records));
+        }
     }
 
     /// Run one DynamoDB operation: the checks every request goes through, the engine's
@@ -331,6 +342,21 @@ impl TableEngine {
         self.sweep_ttl();
         self.sweep_streams();
         op::execute(self, op, req)
+    }
+
+    /// Run a request body that [`typed::read`] reads the plain way, without a `Value` tree;
+    /// `None` (nothing done) for any other body, which [`TableEngine::execute`] takes. The
+    /// checks `execute` makes before the operation pass for every plain body.
+    pub fn execute_plain(
+        &self,
+        op: &str,
+        body: &[u8],
+    ) -> Option<Result<(Answer, Ticket), DdbError>> {
+        let plain = typed::read(op, body)?;
+        self.settle();
+        self.sweep_ttl();
+        self.sweep_streams();
+        Some(op::execute_plain(self, plain))
     }
 
     pub(crate) fn next_id(&self) -> String {
@@ -438,3 +464,5 @@ impl Answer {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod typed_tests;

@@ -48,10 +48,20 @@ pub fn opt_str<'a>(v: &'a Value, field: &str) -> Option<&'a str> {
     v.get(field).and_then(|v| v.as_str())
 }
 
+/// A boolean member: JSON `true`/`false`, or a string DynamoDB's parser reads as one
+/// ([`super::shape::boolean_text`]).
+pub fn as_boolean(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => super::shape::boolean_text(s),
+        _ => None,
+    }
+}
+
 pub fn opt_bool(v: &Value, field: &str) -> Result<Option<bool>, DdbError> {
     match v.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(v) if as_boolean(v).is_some() => Ok(as_boolean(v)),
         Some(_) => Err(DdbError::serialization(format!(
             "Unexpected value type for field {field}: expected a boolean"
         ))),

@@ -453,6 +453,20 @@ fn check_fields(obj: &Value, fields: &[(&str, Shape)]) -> Result<(), DdbError> {
     Ok(())
 }
 
+/// A boolean member sent as a string, read as DynamoDB's parser reads it: `true`, `1` and
+/// `yes` are true, `false`, `0` and `no` false (any case); anything else is not a boolean.
+pub(crate) fn boolean_text(s: &str) -> Option<bool> {
+    const TRUE: [&str; 3] = ["true", "1", "yes"];
+    const FALSE: [&str; 3] = ["false", "0", "no"];
+    if TRUE.iter().any(|t| s.eq_ignore_ascii_case(t)) {
+        Some(true)
+    } else if FALSE.iter().any(|f| s.eq_ignore_ascii_case(f)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 fn check_value(v: &Value, shape: &Shape, at: At) -> Result<(), DdbError> {
     if v.is_null() {
         return Ok(());
@@ -461,10 +475,9 @@ fn check_value(v: &Value, shape: &Shape, at: At) -> Result<(), DdbError> {
         Str | Bool | Int | Long => {
             let (java, ok) = match shape {
                 Str => ("String", v.is_string()),
-                // A string is read as a boolean unless it looks like a number.
                 Bool => (
                     "Boolean",
-                    v.is_boolean() || v.as_str().is_some_and(|s| s.trim().parse::<f64>().is_err()),
+                    v.is_boolean() || v.as_str().and_then(boolean_text).is_some(),
                 ),
                 Int => ("Integer", v.is_i64() || v.is_u64()),
                 _ => ("Long", v.is_i64() || v.is_u64()),

@@ -219,12 +219,22 @@ fn conditional_put_update_delete_with_return_values() {
         "PutItem",
         json!({"TableName": "items", "Item": {"pk": {"S": ""}}}),
     );
-    assert!(
-        er.message
-            .contains("cannot contain an empty string value. Key: pk"),
-        "{}",
-        er.message
+    assert_eq!(
+        er.message,
+        "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: pk"
     );
+    // A key parameter's empty value is worded as DynamoDB words it for keys.
+    for op in ["GetItem", "DeleteItem"] {
+        let er = err(
+            &e,
+            op,
+            json!({"TableName": "items", "Key": {"pk": {"S": ""}}}),
+        );
+        assert_eq!(
+            er.message,
+            "One or more parameter values were invalid: The AttributeValue for a key attribute cannot contain an empty string value. Key: pk"
+        );
+    }
     let big = "x".repeat(400 * 1024);
     let er = err(
         &e,
@@ -1222,6 +1232,132 @@ fn tables_go_creating_active_and_deleting_on_the_clock() {
         err(&e, "DescribeTable", json!({"TableName": "slow"})).code,
         ErrorCode::ResourceNotFound
     );
+}
+
+#[test]
+fn boolean_members_read_strings_as_dynamodb_parser_does() {
+    let (e, _) = engine();
+    create(&e, "bools", false);
+    ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "bools", "Item": {"pk": {"S": "a"}, "t": {"BOOL": "YES"}, "f": {"BOOL": "0"}, "n": {"NULL": "1"}}}),
+    );
+    let got = ok(
+        &e,
+        "GetItem",
+        json!({"TableName": "bools", "Key": {"pk": {"S": "a"}}, "ConsistentRead": "True"}),
+    );
+    assert_eq!(
+        got["Item"],
+        json!({"pk": {"S": "a"}, "t": {"BOOL": true}, "f": {"BOOL": false}, "n": {"NULL": true}})
+    );
+    for bad in ["maybe", "23", ""] {
+        let er = err(
+            &e,
+            "PutItem",
+            json!({"TableName": "bools", "Item": {"pk": {"S": "a"}, "t": {"BOOL": bad}}}),
+        );
+        assert_eq!(er.code, ErrorCode::Serialization, "{bad}: {}", er.message);
+        let er = err(
+            &e,
+            "GetItem",
+            json!({"TableName": "bools", "Key": {"pk": {"S": "a"}}, "ConsistentRead": bad}),
+        );
+        assert_eq!(er.code, ErrorCode::Serialization, "{bad}: {}", er.message);
+    }
+    // A value read from a string is typed like any other: ADD refuses it by its type.
+    for (v, ty) in [
+        (json!({"NULL": "yes"}), "NULL"),
+        (json!({"BOOL": "no"}), "BOOLEAN"),
+    ] {
+        let er = err(
+            &e,
+            "UpdateItem",
+            json!({"TableName": "bools", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "add a.b :a", "ExpressionAttributeValues": {":a": v}}),
+        );
+        assert_eq!(
+            er.message,
+            format!(
+                "Invalid UpdateExpression: Incorrect operand type for operator or function; operator: ADD, operand type: {ty}"
+            )
+        );
+    }
+}
+
+#[test]
+fn throughput_changes_describe_old_units_while_updating_and_stamp_their_direction() {
+    let (e, clock) = engine();
+    let t0 = clock.now().as_millis();
+    ok(
+        &e,
+        "CreateTable",
+        json!({
+            "TableName": "tpt",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+        }),
+    );
+    e.set_status_delay(Duration::from_millis(500));
+    let units = |r: i64, w: i64| json!({"TableName": "tpt", "ProvisionedThroughput": {"ReadCapacityUnits": r, "WriteCapacityUnits": w}});
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    clock.advance(Duration::from_millis(1000));
+    let up = ok(&e, "UpdateTable", units(15, 15))["TableDescription"].clone();
+    assert_eq!(up["TableStatus"], "UPDATING");
+    let pt = &up["ProvisionedThroughput"];
+    assert_eq!(
+        (
+            pt["ReadCapacityUnits"].clone(),
+            pt["WriteCapacityUnits"].clone()
+        ),
+        (json!(5), json!(5))
+    );
+    assert_eq!(pt["LastIncreaseDateTime"], json!(secs(t0 + 1000)));
+    assert!(pt.get("LastDecreaseDateTime").is_none(), "{pt}");
+    assert_eq!(pt["NumberOfDecreasesToday"], 0);
+    clock.advance(Duration::from_millis(500));
+    let d = ok(&e, "DescribeTable", json!({"TableName": "tpt"}))["Table"].clone();
+    assert_eq!(d["TableStatus"], "ACTIVE");
+    let pt = &d["ProvisionedThroughput"];
+    assert_eq!(
+        (
+            pt["ReadCapacityUnits"].clone(),
+            pt["WriteCapacityUnits"].clone()
+        ),
+        (json!(15), json!(15))
+    );
+    // The increase is stamped again when it completes.
+    assert_eq!(pt["LastIncreaseDateTime"], json!(secs(t0 + 1500)));
+    let down = ok(&e, "UpdateTable", units(5, 15))["TableDescription"].clone();
+    let pt = &down["ProvisionedThroughput"];
+    assert_eq!(pt["ReadCapacityUnits"], 15);
+    assert_eq!(pt["LastIncreaseDateTime"], json!(secs(t0 + 1500)));
+    assert_eq!(pt["LastDecreaseDateTime"], json!(secs(t0 + 1500)));
+    assert_eq!(pt["NumberOfDecreasesToday"], 0);
+    clock.advance(Duration::from_millis(700));
+    let pt = ok(&e, "DescribeTable", json!({"TableName": "tpt"}))["Table"]["ProvisionedThroughput"]
+        .clone();
+    assert_eq!(
+        (
+            pt["ReadCapacityUnits"].clone(),
+            pt["WriteCapacityUnits"].clone()
+        ),
+        (json!(5), json!(15))
+    );
+    assert_eq!(pt["LastDecreaseDateTime"], json!(secs(t0 + 2200)));
+    assert_eq!(pt["NumberOfDecreasesToday"], 1);
+    // Decreases are counted per UTC day.
+    clock.advance(Duration::from_secs(86_400));
+    let pt = ok(&e, "DescribeTable", json!({"TableName": "tpt"}))["Table"]["ProvisionedThroughput"]
+        .clone();
+    assert_eq!(pt["NumberOfDecreasesToday"], 0);
+    // With no delay the change completes at once.
+    e.set_status_delay(Duration::ZERO);
+    let now = ok(&e, "UpdateTable", units(4, 15))["TableDescription"].clone();
+    assert_eq!(now["TableStatus"], "ACTIVE");
+    assert_eq!(now["ProvisionedThroughput"]["ReadCapacityUnits"], 4);
+    assert_eq!(now["ProvisionedThroughput"]["NumberOfDecreasesToday"], 1);
 }
 
 #[test]

@@ -442,10 +442,10 @@ impl AttrValue {
     fn one_from_json(k: &str, v: &Value) -> Result<AttrValue, DdbError> {
         let ser =
             || DdbError::serialization(format!("Unexpected value type for AttributeValue {k}"));
-        // Booleans may arrive as strings; DynamoDB reads anything but "true" as false.
+        // Booleans may arrive as strings ("true", "1", "yes", "false", "0", "no").
         let boolean = |v: &Value| match v {
             Value::Bool(b) => Ok(*b),
-            Value::String(s) => Ok(s == "true"),
+            Value::String(s) => super::shape::boolean_text(s).ok_or_else(ser),
             _ => Err(ser()),
         };
         let invalid = |m: &str| {

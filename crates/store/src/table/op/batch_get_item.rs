@@ -62,7 +62,10 @@ impl<'a> BatchGetItem<'a> {
                 table,
                 keys,
                 proj,
-                consistent: spec.get("ConsistentRead").and_then(|v| v.as_bool()) == Some(true),
+                consistent: spec
+                    .get("ConsistentRead")
+                    .and_then(crate::table::req::as_boolean)
+                    == Some(true),
                 spec,
             });
         }

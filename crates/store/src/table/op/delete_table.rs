@@ -33,7 +33,7 @@ impl<'a> DeleteTable<'a> {
             ));
         }
         let until = engine.transition_end();
-        let mut desc = t.describe();
+        let mut desc = t.describe(engine.clock.now().as_millis());
         desc["TableStatus"] = json!("DELETING");
         if let Some(o) = desc.as_object_mut() {
             o.remove("GlobalSecondaryIndexes");

@@ -21,6 +21,8 @@ impl<'a> DescribeTable<'a> {
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
         let g = engine.state.read();
         let t = any_table(&g, self.table)?;
-        Ok(ready(json!({ "Table": t.describe() })))
+        Ok(ready(
+            json!({ "Table": t.describe(engine.clock.now().as_millis()) }),
+        ))
     }
 }

@@ -39,6 +39,17 @@ impl<'a> GetItem<'a> {
         })
     }
 
+    /// A request read the plain way: only `TableName`, `Key` and `ConsistentRead`.
+    pub(super) fn plain(table: &'a str, key: Item, consistent: bool) -> Result<Self, DdbError> {
+        Ok(GetItem {
+            table,
+            key,
+            consistent,
+            proj: Projection::parse(&Value::Null)?,
+            capacity: Capacity::None,
+        })
+    }
+
     /// The answer is written straight out as JSON text (no `Value` copy of the item).
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Answer, Ticket), DdbError> {
         let g = engine.state.read();

@@ -201,6 +201,25 @@ pub(super) fn execute(
     Operation::parse(name, req)?.apply(engine)
 }
 
+/// Apply a request read the plain way ([`super::typed`]): the same typed request its `Value`
+/// reading makes, applied the same way.
+pub(super) fn execute_plain(
+    engine: &TableEngine,
+    plain: super::typed::Plain,
+) -> Result<(Answer, Ticket), DdbError> {
+    use super::typed::Plain;
+    match plain {
+        Plain::PutItem { table, item } => {
+            Operation::PutItem(PutItem::plain(table.into_owned(), item)?).apply(engine)
+        }
+        Plain::GetItem {
+            table,
+            key,
+            consistent,
+        } => Operation::GetItem(GetItem::plain(&table, key, consistent)?).apply(engine),
+    }
+}
+
 /// The `TransactItems` list of TransactWriteItems and TransactGetItems: 1 to 100 entries, with
 /// DynamoDB's messages (an empty list is shown as `[]`; a long one is not spelled out).
 fn transact_items(req: &Value) -> Result<&Vec<Value>, DdbError> {

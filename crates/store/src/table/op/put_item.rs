@@ -18,6 +18,13 @@ impl PutItem {
         })
     }
 
+    /// A request read the plain way: only `TableName` and `Item`.
+    pub(super) fn plain(table: String, item: super::super::value::Item) -> Result<Self, DdbError> {
+        Ok(PutItem {
+            write: SingleWrite::put(table, item)?,
+        })
+    }
+
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
         self.write.apply(engine)
     }

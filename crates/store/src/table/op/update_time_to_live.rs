@@ -23,7 +23,7 @@ impl<'a> UpdateTimeToLive<'a> {
         })?;
         let enabled = spec
             .get("Enabled")
-            .and_then(|v| v.as_bool())
+            .and_then(crate::table::req::as_boolean)
             .ok_or_else(|| vmsg(vec!["Value null at 'timeToLiveSpecification.enabled' failed to satisfy constraint: Member must not be null".into()]))?;
         let attr = req_str(spec, "AttributeName")?;
         if attr.is_empty() || attr.len() > 255 {

@@ -24,6 +24,15 @@ impl SingleWrite {
         })
     }
 
+    /// PutItem with only `TableName` and `Item` ([`crate::table::typed`]'s plain reading).
+    pub(super) fn put(table: String, item: super::super::value::Item) -> Result<Self, DdbError> {
+        Ok(SingleWrite {
+            write: WriteReq::put(table, item)?,
+            capacity: Capacity::None,
+            metrics: false,
+        })
+    }
+
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
         let (applied, ticket) = engine.apply_one(&self.write, self.metrics)?;
         Ok((

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::queue::persist::prepared;
 use crate::table::streams::StreamRecord;
-use crate::table::value::{Item, ItemJson};
+use crate::table::value::Item;
 
 /// A durable change to a table or an item.
 #[derive(Debug, Clone)]
@@ -94,7 +94,7 @@ pub fn apply<'c>(
                 .execute([name])?;
         }
         TableRecord::PutItem { table, key, item } => {
-            let json = serde_json::to_string(&ItemJson(item))
+            let json = serde_json::to_string(&**item)
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             prepared(
                 &mut st.put,

@@ -107,11 +107,12 @@ fn key_size(k: &KeyVal) -> usize {
 
 /// Stable text form of a key, the primary key of `ddb_items` rows.
 pub fn key_string(pk: &PKey) -> String {
-    let mut v = vec![pk.0.to_attr().to_json()];
-    if let Some(r) = &pk.1 {
-        v.push(r.to_attr().to_json());
-    }
-    serde_json::Value::Array(v).to_string()
+    let text = match &pk.1 {
+        None => serde_json::to_string(&[&pk.0]),
+        Some(r) => serde_json::to_string(&[&pk.0, r]),
+    };
+    // Serialising strings and maps into a String cannot fail.
+    text.unwrap_or_default()
 }
 
 impl Table {

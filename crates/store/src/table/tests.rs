@@ -2248,3 +2248,33 @@ fn batch_scan_and_expected_violations_as_dynamodb_lists_them() {
         "One or more parameter values were invalid: Value and AttributeValueList cannot be used together for Attribute: a"
     );
 }
+
+#[test]
+fn key_text_is_the_wire_form_of_the_key_values() {
+    use super::engine::key_string;
+    use super::value::{KeyVal, Number};
+    let old = |pk: &super::meta::PKey| {
+        let mut v = vec![pk.0.to_attr().to_json()];
+        if let Some(r) = &pk.1 {
+            v.push(r.to_attr().to_json());
+        }
+        Value::Array(v).to_string()
+    };
+    let n = |s: &str| KeyVal::N(Number::parse(s).unwrap());
+    let keys = [
+        (KeyVal::S("a".into()), None),
+        (
+            KeyVal::S("quote \" back \\ é \u{1} \n".into()),
+            Some(n("-12.50")),
+        ),
+        (n("1e3"), Some(KeyVal::B(vec![0, 1, 255]))),
+        (KeyVal::B(vec![]), Some(KeyVal::S(String::new()))),
+        (
+            n("0.000001"),
+            Some(n("-9.9999999999999999999999999999999999999E+125")),
+        ),
+    ];
+    for pk in keys {
+        assert_eq!(key_string(&pk), old(&pk));
+    }
+}

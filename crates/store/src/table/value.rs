@@ -563,51 +563,6 @@ fn unb64(s: &str) -> Result<Vec<u8>, DdbError> {
         .map_err(|_| DdbError::serialization("Base64 encoded value could not be decoded"))
 }
 
-/// An item written straight in DynamoDB's JSON wire form, the text `item_to_json(item)`
-/// gives, without building that `Value` first: the journal stores every written item this way
-/// on its one thread.
-pub struct ItemJson<'a>(pub &'a Item);
-
-impl serde::Serialize for ItemJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            m.serialize_entry(k, &AttrJson(v))?;
-        }
-        m.end()
-    }
-}
-
-/// One attribute value in the wire form `{"S": "x"}` (see [`ItemJson`]).
-struct AttrJson<'a>(&'a AttrValue);
-
-impl serde::Serialize for AttrJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(1))?;
-        match self.0 {
-            AttrValue::S(x) => m.serialize_entry("S", x)?,
-            AttrValue::N(n) => m.serialize_entry("N", &n.to_string())?,
-            AttrValue::B(b) => m.serialize_entry("B", &b64(b))?,
-            AttrValue::Bool(b) => m.serialize_entry("BOOL", b)?,
-            AttrValue::Null => m.serialize_entry("NULL", &true)?,
-            AttrValue::M(x) => m.serialize_entry("M", &ItemJson(x))?,
-            AttrValue::L(l) => {
-                m.serialize_entry("L", &l.iter().map(AttrJson).collect::<Vec<_>>())?
-            }
-            AttrValue::SS(x) => m.serialize_entry("SS", x)?,
-            AttrValue::NS(x) => {
-                m.serialize_entry("NS", &x.iter().map(ToString::to_string).collect::<Vec<_>>())?
-            }
-            AttrValue::BS(x) => {
-                m.serialize_entry("BS", &x.iter().map(|b| b64(b)).collect::<Vec<_>>())?
-            }
-        }
-        m.end()
-    }
-}
-
 /// The wire form written straight out, byte for byte what serialising
 /// [`AttrValue::to_json`] gives (maps in key order, sets in their order), without building
 /// the `Value` tree: answers that carry items write them this way.
@@ -648,6 +603,21 @@ struct B64<'a>(&'a [u8]);
 impl fmt::Display for B64<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&b64(self.0))
+    }
+}
+
+/// A key value in the wire form of the attribute value it is (`{"S": "x"}`), as
+/// [`KeyVal::to_attr`] would serialise, without the copy.
+impl serde::Serialize for KeyVal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            KeyVal::S(x) => m.serialize_entry("S", x)?,
+            KeyVal::N(n) => m.serialize_entry("N", &n.to_string())?,
+            KeyVal::B(b) => m.serialize_entry("B", &b64(b))?,
+        }
+        m.end()
     }
 }
 
@@ -843,7 +813,7 @@ mod tests {
             "bs": {"BS": ["AQ==", "Ag=="]}
         });
         let item = item_from_json(&wire).unwrap();
-        let direct = serde_json::to_string(&ItemJson(&item)).unwrap();
+        let direct = serde_json::to_string(&item).unwrap();
         assert_eq!(direct, item_to_json(&item).to_string());
         let back: Value = serde_json::from_str(&direct).unwrap();
         assert_eq!(item_from_json(&back).unwrap(), item);

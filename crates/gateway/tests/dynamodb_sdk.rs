@@ -338,6 +338,50 @@ async fn sdk_paginates_queries_and_scans_and_runs_batches() {
         got.item().is_none(),
         "a cancelled transaction wrote nothing"
     );
+
+    // The SDK's retry of a transaction (same ClientRequestToken) is applied once; the token
+    // with other parameters is refused with the SDK's typed error.
+    let bump = |by: &str, token: &str| {
+        c.transact_write_items()
+            .client_request_token(token)
+            .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(
+                        aws_sdk_dynamodb::types::Update::builder()
+                            .table_name("orders")
+                            .key("pk", s("counter"))
+                            .key("sk", n("0"))
+                            .update_expression("ADD hits :by")
+                            .expression_attribute_values(":by", n(by))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+    };
+    let first = bump("1", "retry-me").await.unwrap();
+    assert_eq!(
+        first.consumed_capacity()[0].capacity_units(),
+        Some(2.0),
+        "a transactional write is two units"
+    );
+    bump("1", "retry-me").await.unwrap();
+    let e = bump("7", "retry-me").await.unwrap_err().into_service_error();
+    assert!(
+        e.is_idempotent_parameter_mismatch_exception(),
+        "expected IdempotentParameterMismatchException, got {e:?}"
+    );
+    let hits = c
+        .get_item()
+        .table_name("orders")
+        .key("pk", s("counter"))
+        .key("sk", n("0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hits.item().unwrap()["hits"], n("1"));
     srv.stop().await;
 }
 

@@ -114,6 +114,10 @@ impl Journal {
                         Err(StoreError::Unavailable(
                             "storage failed earlier; restart kedge serve to recover".into(),
                         ))
+                    } else if batch.is_empty() {
+                        // Only barriers: everything before them was committed by earlier
+                        // batches.
+                        Ok(())
                     } else {
                         match backend.commit(&batch) {
                             Ok(()) => {
@@ -155,6 +159,25 @@ impl Journal {
         }
         let (done, rx) = tokio::sync::oneshot::channel();
         if self.tx.send(Entry { records, done }).is_err() {
+            return Ticket::ready(Err(StoreError::Unavailable("journal stopped".into())));
+        }
+        Ticket {
+            inner: TicketInner::Pending(rx),
+        }
+    }
+
+    /// A ticket that resolves once every change submitted before it is durable (for an
+    /// answer that changes nothing but must not run ahead of the changes it reports).
+    pub fn barrier(&self) -> Ticket {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        if self
+            .tx
+            .send(Entry {
+                records: Vec::new(),
+                done,
+            })
+            .is_err()
+        {
             return Ticket::ready(Err(StoreError::Unavailable("journal stopped".into())));
         }
         Ticket {
@@ -231,5 +254,54 @@ impl Future for Ticket {
                 r.unwrap_or_else(|_| Err(StoreError::Unavailable("journal stopped".into())))
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// A backend whose every commit waits for the test to let it through.
+    struct Gated {
+        started: mpsc::Sender<usize>,
+        go: mpsc::Receiver<()>,
+    }
+
+    impl Backend for Gated {
+        fn commit(&mut self, batch: &[Record]) -> Result<(), BackendError> {
+            let _ = self.started.send(batch.len());
+            self.go.recv().map_err(|_| BackendError("test over".into()))
+        }
+    }
+
+    fn record() -> Record {
+        Record::Queue(crate::queue::persist::QueueRecord::Meta {
+            next_seq: 1,
+            next_queue_id: 1,
+        })
+    }
+
+    fn pending(t: &mut Ticket) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        Pin::new(t).poll(&mut cx).is_pending()
+    }
+
+    #[test]
+    fn a_barrier_resolves_once_everything_before_it_is_durable() {
+        let (started, commits) = mpsc::channel();
+        let (go, gate) = mpsc::channel();
+        let j = Journal::start(Box::new(Gated { started, go: gate }), false);
+        let mut write = j.submit(vec![record()]);
+        assert_eq!(commits.recv_timeout(Duration::from_secs(30)), Ok(1));
+        let mut barrier = j.barrier();
+        assert!(pending(&mut write) && pending(&mut barrier));
+        go.send(()).unwrap();
+        write.wait().unwrap();
+        // The barrier commits nothing of its own.
+        barrier.wait().unwrap();
+        assert!(commits.try_recv().is_err());
+        assert_eq!(j.stats(), (1, 1));
     }
 }

@@ -14,6 +14,8 @@ pub enum ErrorCode {
     ResourceInUse,
     ConditionalCheckFailed,
     TransactionCanceled,
+    /// A transaction's `ClientRequestToken` reused with other parameters.
+    IdempotentParameterMismatch,
     /// A PartiQL INSERT of a key that exists.
     DuplicateItem,
     ItemCollectionSizeLimitExceeded,
@@ -44,6 +46,9 @@ impl ErrorCode {
             }
             ErrorCode::TransactionCanceled => {
                 "com.amazonaws.dynamodb.v20120810#TransactionCanceledException"
+            }
+            ErrorCode::IdempotentParameterMismatch => {
+                "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException"
             }
             ErrorCode::DuplicateItem => "com.amazonaws.dynamodb.v20120810#DuplicateItemException",
             ErrorCode::ItemCollectionSizeLimitExceeded => {

@@ -591,6 +591,57 @@ impl Metrics {
     }
 }
 
+/// How long DynamoDB remembers a transaction's `ClientRequestToken` after it succeeded.
+const TOKEN_WINDOW_MS: u64 = 10 * 60 * 1000;
+
+/// A `ClientRequestToken` a transaction succeeded with.
+#[derive(Debug, Clone)]
+pub struct TokenUse {
+    /// A hash of the rest of the request.
+    fingerprint: u64,
+    /// Forgotten after this (ms on the engine's clock).
+    until: u64,
+}
+
+/// What a write transaction asks for besides its items.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TxOptions {
+    /// `ReturnItemCollectionMetrics` is `SIZE`.
+    pub metrics: bool,
+    pub capacity: Capacity,
+    /// `ClientRequestToken` and a hash of every other member of the request.
+    pub token: Option<(String, u64)>,
+}
+
+impl TxOptions {
+    pub(crate) fn parse(req: &Value) -> TxOptions {
+        use std::hash::{Hash, Hasher};
+        let token = opt_str(req, "ClientRequestToken").map(|t| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            if let Some(m) = req.as_object() {
+                for (k, v) in m.iter().filter(|(k, _)| *k != "ClientRequestToken") {
+                    k.hash(&mut h);
+                    v.to_string().hash(&mut h);
+                }
+            }
+            (t.to_string(), h.finish())
+        });
+        TxOptions {
+            metrics: wants_metrics(req),
+            capacity: Capacity::parse(req),
+            token,
+        }
+    }
+}
+
+/// Add `units` to `table`'s entry (tables in the order first seen).
+fn add_units(per_table: &mut Vec<(String, f64)>, table: &str, units: f64) {
+    match per_table.iter_mut().find(|(t, _)| t == table) {
+        Some((_, u)) => *u += units,
+        None => per_table.push((table.to_string(), units)),
+    }
+}
+
 /// `ConsumedCapacity` of a batch: one entry per table, in request order.
 pub fn batch_consumed(capacity: Capacity, per_table: &[(String, f64)]) -> Option<Value> {
     let list: Vec<Value> = per_table
@@ -684,11 +735,36 @@ impl TableEngine {
     /// `ItemCollectionMetrics`.
     pub(crate) fn transact_writes(
         &self,
-        metrics: bool,
+        opts: &TxOptions,
         writes: &[WriteReq],
     ) -> Result<(Value, Ticket), DdbError> {
         self.journal.check()?;
         let mut g = self.state.write();
+        let now = self.clock.now().as_millis();
+        if let Some((token, fingerprint)) = &opts.token {
+            g.tokens.retain(|_, u| u.until > now);
+            if let Some(used) = g.tokens.get(token) {
+                if used.fingerprint != *fingerprint {
+                    return Err(DdbError::new(
+                        ErrorCode::IdempotentParameterMismatch,
+                        "The request uses the same client token as a previous, but non-identical request.",
+                    ));
+                }
+                // Done already: nothing changes, and the answer waits for the first
+                // request's changes to be durable. Its capacity is that of reading the items.
+                let mut units = Vec::new();
+                for w in writes {
+                    let t = g.get(&w.table)?;
+                    let size = w.pk(t).ok().and_then(|pk| t.get(&pk).map(|i| item_size(i)));
+                    add_units(&mut units, &w.table, read_units(size.unwrap_or(0), true));
+                }
+                let mut out = json!({});
+                if let Some(c) = batch_consumed(opts.capacity, &units) {
+                    out["ConsumedCapacity"] = c;
+                }
+                return Ok((out, self.journal.barrier()));
+            }
+        }
         let change = self.change();
         let mut pks = Vec::with_capacity(writes.len());
         let mut seen = BTreeSet::new();
@@ -748,8 +824,14 @@ impl TableEngine {
             return Err(e);
         }
         let mut records = Vec::new();
-        let mut metrics = Metrics::new(metrics);
+        let mut metrics = Metrics::new(opts.metrics);
+        // A transaction writes every item twice (prepare, commit): twice the units.
+        let mut units = Vec::new();
         for (table, p) in prepared {
+            if opts.capacity.wanted() {
+                let u = write_units(p.old.as_deref(), p.new.as_deref());
+                add_units(&mut units, &table, 2.0 * u);
+            }
             if p.writes
                 && let Ok(t) = g.get_mut(&table)
             {
@@ -758,18 +840,34 @@ impl TableEngine {
                 metrics.add(t, &hash);
             }
         }
+        if let Some((token, fingerprint)) = &opts.token {
+            g.tokens.insert(
+                token.clone(),
+                TokenUse {
+                    fingerprint: *fingerprint,
+                    until: now + TOKEN_WINDOW_MS,
+                },
+            );
+        }
         let ticket = self.submit(records);
         drop(g);
         let mut out = json!({});
         if let Some(m) = metrics.into_json() {
             out["ItemCollectionMetrics"] = m;
         }
+        if let Some(c) = batch_consumed(opts.capacity, &units) {
+            out["ConsumedCapacity"] = c;
+        }
         Ok((out, ticket))
     }
 
     /// Reads by key from one consistent state (TransactGetItems, a reading
     /// ExecuteTransaction): `{"Responses": [{"Item": ...} or {}, ...]}`.
-    pub(crate) fn transact_reads(&self, gets: &[KeyRead]) -> Result<Value, DdbError> {
+    pub(crate) fn transact_reads(
+        &self,
+        gets: &[KeyRead],
+        capacity: Capacity,
+    ) -> Result<Value, DdbError> {
         let g = self.state.read();
         let mut seen = BTreeSet::new();
         let mut resolved = Vec::new();
@@ -784,13 +882,23 @@ impl TableEngine {
             resolved.push((t, pk, r));
         }
         let mut responses = Vec::with_capacity(resolved.len());
+        // A transaction reads every item twice (prepare, commit), strongly consistent.
+        let mut units = Vec::new();
         for (t, pk, r) in resolved {
+            if capacity.wanted() {
+                let size = t.get(&pk).map_or(0, |i| item_size(i));
+                add_units(&mut units, &r.table, 2.0 * read_units(size, true));
+            }
             responses.push(match r.read(t, &pk)? {
                 Some(item) => json!({ "Item": item }),
                 None => json!({}),
             });
         }
-        Ok(json!({ "Responses": responses }))
+        let mut out = json!({ "Responses": responses });
+        if let Some(c) = batch_consumed(capacity, &units) {
+            out["ConsumedCapacity"] = c;
+        }
+        Ok(out)
     }
 }
 

@@ -149,6 +149,8 @@ pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<TableState> {
 #[derive(Debug, Default)]
 pub struct Tables {
     pub by_name: BTreeMap<String, Table>,
+    /// `ClientRequestToken`s of transactions that succeeded in the last 10 minutes.
+    pub tokens: std::collections::HashMap<String, items::TokenUse>,
     /// Streams that are no longer their table's latest (replaced, or the table was deleted),
     /// by ARN; readable until they age out.
     pub old_streams: BTreeMap<String, streams::Stream>,
@@ -249,6 +251,7 @@ impl TableEngine {
         TableEngine {
             state: RwLock::new(Tables {
                 by_name,
+                tokens: Default::default(),
                 old_streams,
             }),
             journal,

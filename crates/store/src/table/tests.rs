@@ -2278,3 +2278,129 @@ fn key_text_is_the_wire_form_of_the_key_values() {
         assert_eq!(key_string(&pk), old(&pk));
     }
 }
+
+#[test]
+fn a_transaction_with_a_client_request_token_is_applied_once_in_ten_minutes() {
+    let (e, clock) = engine();
+    create(&e, "idem", false);
+    let tx = |token: &str, by: &str| {
+        json!({
+            "ClientRequestToken": token,
+            "TransactItems": [{"Update": {
+                "TableName": "idem",
+                "Key": {"pk": {"S": "a"}},
+                "UpdateExpression": "ADD n :by",
+                "ExpressionAttributeValues": {":by": {"N": by}}
+            }}]
+        })
+    };
+    let n = |e: &TableEngine| {
+        ok(
+            e,
+            "GetItem",
+            json!({"TableName": "idem", "Key": {"pk": {"S": "a"}}}),
+        )["Item"]["n"]
+            .clone()
+    };
+    assert_eq!(ok(&e, "TransactWriteItems", tx("t1", "1")), json!({}));
+    // A retry changes nothing; its capacity is that of reading the item.
+    let mut again = tx("t1", "1");
+    again["ReturnConsumedCapacity"] = json!("TOTAL");
+    // (ReturnConsumedCapacity is a parameter too: a retry sends the request as it was.)
+    let er = err(&e, "TransactWriteItems", again);
+    assert_eq!(er.code, ErrorCode::IdempotentParameterMismatch);
+    assert_eq!(ok(&e, "TransactWriteItems", tx("t1", "1")), json!({}));
+    assert_eq!(n(&e), json!({"N": "1"}));
+    // The same token with other parameters is refused.
+    let er = err(&e, "TransactWriteItems", tx("t1", "5"));
+    assert_eq!(er.code, ErrorCode::IdempotentParameterMismatch);
+    assert_eq!(
+        er.code.wire_type(),
+        "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException"
+    );
+    // Another token is another transaction.
+    ok(&e, "TransactWriteItems", tx("t2", "1"));
+    assert_eq!(n(&e), json!({"N": "2"}));
+    // A cancelled transaction does not use its token up.
+    let mut cancelled = tx("t3", "1");
+    cancelled["TransactItems"][0]["Update"]["ConditionExpression"] = json!("n > :by");
+    cancelled["TransactItems"][0]["Update"]["ExpressionAttributeValues"][":by"] =
+        json!({"N": "100"});
+    assert_eq!(
+        err(&e, "TransactWriteItems", cancelled).code,
+        ErrorCode::TransactionCanceled
+    );
+    ok(&e, "TransactWriteItems", tx("t3", "1"));
+    assert_eq!(n(&e), json!({"N": "3"}));
+    // Ten minutes after it, the token is a new request's.
+    clock.advance(Duration::from_secs(599));
+    ok(&e, "TransactWriteItems", tx("t1", "1"));
+    assert_eq!(n(&e), json!({"N": "3"}));
+    clock.advance(Duration::from_secs(1));
+    ok(&e, "TransactWriteItems", tx("t1", "1"));
+    assert_eq!(n(&e), json!({"N": "4"}));
+    // The first call answers the units it wrote, a retry those of reading the item.
+    let mut counted = tx("t4", "1");
+    counted["ReturnConsumedCapacity"] = json!("TOTAL");
+    let first = ok(&e, "TransactWriteItems", counted.clone());
+    assert_eq!(
+        first["ConsumedCapacity"],
+        json!([{"TableName": "idem", "CapacityUnits": 2.0}])
+    );
+    let retry = ok(&e, "TransactWriteItems", counted);
+    assert_eq!(
+        retry["ConsumedCapacity"],
+        json!([{"TableName": "idem", "CapacityUnits": 1.0}])
+    );
+    assert_eq!(n(&e), json!({"N": "5"}));
+}
+
+#[test]
+fn transactions_answer_their_consumed_capacity_at_twice_the_units() {
+    let (e, _) = engine();
+    create(&e, "cap1", false);
+    create(&e, "cap2", false);
+    let big = "x".repeat(1500);
+    let tx = json!({
+        "ReturnConsumedCapacity": "TOTAL",
+        "TransactItems": [
+            {"Put": {"TableName": "cap1", "Item": {"pk": {"S": "a"}, "v": {"S": big}}}},
+            {"Put": {"TableName": "cap2", "Item": {"pk": {"S": "b"}}}},
+            {"Put": {"TableName": "cap1", "Item": {"pk": {"S": "c"}}}}
+        ]
+    });
+    let out = ok(&e, "TransactWriteItems", tx);
+    // cap1: 2 KB item (2 units) + 1 unit, twice; cap2: 1 unit, twice.
+    assert_eq!(
+        out["ConsumedCapacity"],
+        json!([
+            {"TableName": "cap1", "CapacityUnits": 6.0},
+            {"TableName": "cap2", "CapacityUnits": 2.0}
+        ])
+    );
+    let out = ok(
+        &e,
+        "TransactGetItems",
+        json!({
+            "ReturnConsumedCapacity": "TOTAL",
+            "TransactItems": [
+                {"Get": {"TableName": "cap1", "Key": {"pk": {"S": "a"}}}},
+                {"Get": {"TableName": "cap2", "Key": {"pk": {"S": "zz"}}}}
+            ]
+        }),
+    );
+    assert_eq!(
+        out["ConsumedCapacity"],
+        json!([
+            {"TableName": "cap1", "CapacityUnits": 2.0},
+            {"TableName": "cap2", "CapacityUnits": 2.0}
+        ])
+    );
+    // Without ReturnConsumedCapacity, none.
+    let out = ok(
+        &e,
+        "TransactGetItems",
+        json!({"TransactItems": [{"Get": {"TableName": "cap1", "Key": {"pk": {"S": "a"}}}}]}),
+    );
+    assert!(out.get("ConsumedCapacity").is_none());
+}

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::super::items::wants_metrics;
+use super::super::items::TxOptions;
 use super::super::partiql::PartiqlStatement;
 use super::super::req::not_null;
 use super::super::{DdbError, TableEngine};
@@ -16,8 +16,7 @@ use crate::journal::Ticket;
 pub(super) struct ExecuteTransaction {
     /// Each statement, or its own error.
     statements: Vec<Result<PartiqlStatement, DdbError>>,
-    /// `ReturnItemCollectionMetrics` is `SIZE`.
-    metrics: bool,
+    opts: TxOptions,
 }
 
 impl ExecuteTransaction {
@@ -31,11 +30,11 @@ impl ExecuteTransaction {
                 .iter()
                 .map(|s| PartiqlStatement::parse(s, true))
                 .collect(),
-            metrics: wants_metrics(req),
+            opts: TxOptions::parse(req),
         })
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        engine.execute_transaction(self.statements, self.metrics)
+        engine.execute_transaction(self.statements, &self.opts)
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::super::items::{KeyRead, Projection};
+use super::super::items::{Capacity, KeyRead, Projection};
 use super::super::req::{not_null, table_name};
 use super::super::value::item_from_json;
 use super::super::{DdbError, TableEngine, ready};
@@ -10,6 +10,7 @@ use crate::journal::Ticket;
 
 pub(super) struct TransactGetItems {
     gets: Vec<KeyRead>,
+    capacity: Capacity,
 }
 
 impl TransactGetItems {
@@ -27,10 +28,13 @@ impl TransactGetItems {
                 cond: None,
             });
         }
-        Ok(TransactGetItems { gets })
+        Ok(TransactGetItems {
+            gets,
+            capacity: Capacity::parse(req),
+        })
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        engine.transact_reads(&self.gets).map(ready)
+        engine.transact_reads(&self.gets, self.capacity).map(ready)
     }
 }

@@ -3,14 +3,13 @@
 
 use serde_json::Value;
 
-use super::super::items::{Kind, ReturnValues, WriteReq, wants_metrics};
+use super::super::items::{Kind, ReturnValues, TxOptions, WriteReq};
 use super::super::{DdbError, TableEngine};
 use crate::journal::Ticket;
 
 pub(super) struct TransactWriteItems {
     writes: Vec<WriteReq>,
-    /// `ReturnItemCollectionMetrics` is `SIZE`.
-    metrics: bool,
+    opts: TxOptions,
 }
 
 impl TransactWriteItems {
@@ -47,11 +46,11 @@ impl TransactWriteItems {
         }
         Ok(TransactWriteItems {
             writes,
-            metrics: wants_metrics(req),
+            opts: TxOptions::parse(req),
         })
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        engine.transact_writes(self.metrics, &self.writes)
+        engine.transact_writes(&self.opts, &self.writes)
     }
 }

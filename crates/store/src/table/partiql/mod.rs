@@ -486,7 +486,7 @@ impl TableEngine {
     pub(crate) fn execute_transaction(
         &self,
         statements: Vec<Result<PartiqlStatement, DdbError>>,
-        metrics: bool,
+        opts: &super::items::TxOptions,
     ) -> Result<(Value, Ticket), DdbError> {
         let mut reads = Vec::new();
         let mut writes = Vec::new();
@@ -528,9 +528,9 @@ impl TableEngine {
             ));
         }
         if writes.is_empty() {
-            return self.transact_reads(&reads).map(super::ready);
+            return self.transact_reads(&reads, opts.capacity).map(super::ready);
         }
-        self.transact_writes(metrics, &writes)
+        self.transact_writes(opts, &writes)
     }
 }
 

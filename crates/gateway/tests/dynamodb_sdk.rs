@@ -368,7 +368,10 @@ async fn sdk_paginates_queries_and_scans_and_runs_batches() {
         "a transactional write is two units"
     );
     bump("1", "retry-me").await.unwrap();
-    let e = bump("7", "retry-me").await.unwrap_err().into_service_error();
+    let e = bump("7", "retry-me")
+        .await
+        .unwrap_err()
+        .into_service_error();
     assert!(
         e.is_idempotent_parameter_mismatch_exception(),
         "expected IdempotentParameterMismatchException, got {e:?}"

@@ -6,7 +6,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use super::error::DdbError;
-use super::meta::{IndexMeta, KeySpec, PKey, TableMeta, key_value};
+use super::meta::{IndexMeta, KeyOf, KeySpec, PKey, TableMeta, key_value};
 use super::streams::{Change, Stream};
 use super::value::{AttrValue, Item, KeyVal, PartKey, item_size, key_order};
 use crate::journal::Record;
@@ -141,9 +141,9 @@ impl Table {
 
     /// The key of an item being written, with AWS's key validation.
     pub fn key_of_item(&self, item: &Item) -> Result<PKey, DdbError> {
-        let h = key_value(&self.meta.hash, item.get(&self.meta.hash.name), None)?;
+        let h = key_value(&self.meta.hash, item.get(&self.meta.hash.name), KeyOf::Item)?;
         let r = match &self.meta.range {
-            Some(spec) => Some(key_value(spec, item.get(&spec.name), None)?),
+            Some(spec) => Some(key_value(spec, item.get(&spec.name), KeyOf::Item)?),
             None => None,
         };
         key_sizes(h, r)
@@ -173,20 +173,7 @@ impl Table {
             if v.type_name() != spec.ty {
                 return Err(mismatch());
             }
-            // A key parameter's empty value is worded as DynamoDB words it for keys
-            // ("were invalid:"), not as for an item being written ("are not valid.").
-            let empty = match v {
-                AttrValue::S(s) => s.is_empty().then_some("string"),
-                AttrValue::B(b) => b.is_empty().then_some("binary"),
-                _ => None,
-            };
-            if let Some(kind) = empty {
-                return Err(DdbError::validation(format!(
-                    "One or more parameter values were invalid: The AttributeValue for a key attribute cannot contain an empty {kind} value. Key: {}",
-                    spec.name
-                )));
-            }
-            key_value(spec, Some(v), None)
+            key_value(spec, Some(v), KeyOf::Param)
         };
         let h = check(&self.meta.hash)?;
         let r = self.meta.range.as_ref().map(check).transpose()?;
@@ -211,11 +198,11 @@ impl Table {
         let Some(h) = item.get(&ix.hash.name) else {
             return Ok(None);
         };
-        let h = key_value(&ix.hash, Some(h), Some(&ix.name))?;
+        let h = key_value(&ix.hash, Some(h), KeyOf::Index(&ix.name))?;
         let r = match &ix.range {
             Some(spec) => match item.get(&spec.name) {
                 None => return Ok(None),
-                Some(v) => Some(key_value(spec, Some(v), Some(&ix.name))?),
+                Some(v) => Some(key_value(spec, Some(v), KeyOf::Index(&ix.name))?),
             },
             None => None,
         };

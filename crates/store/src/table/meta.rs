@@ -797,12 +797,19 @@ pub fn parse_tags(v: &Value) -> Result<BTreeMap<String, String>, DdbError> {
     Ok(out)
 }
 
+/// Where a key value comes from, which DynamoDB's messages about it name.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyOf<'a> {
+    /// An item being written.
+    Item,
+    /// An item's entry in the named secondary index.
+    Index(&'a str),
+    /// A `Key` parameter (GetItem, DeleteItem, UpdateItem, batch reads).
+    Param,
+}
+
 /// A scalar key value of the declared type, or the AWS message for why not.
-pub fn key_value(
-    spec: &KeySpec,
-    v: Option<&AttrValue>,
-    index: Option<&str>,
-) -> Result<KeyVal, DdbError> {
+pub fn key_value(spec: &KeySpec, v: Option<&AttrValue>, of: KeyOf) -> Result<KeyVal, DdbError> {
     let Some(v) = v else {
         return Err(DdbError::validation(format!(
             "One or more parameter values were invalid: Missing the key {} in the item",
@@ -810,14 +817,14 @@ pub fn key_value(
         )));
     };
     if v.type_name() != spec.ty {
-        return Err(DdbError::validation(match index {
-            None => format!(
+        return Err(DdbError::validation(match of {
+            KeyOf::Item | KeyOf::Param => format!(
                 "One or more parameter values were invalid: Type mismatch for key {} expected: {} actual: {}",
                 spec.name,
                 spec.ty,
                 v.type_name()
             ),
-            Some(ix) => format!(
+            KeyOf::Index(ix) => format!(
                 "One or more parameter values were invalid: Type mismatch for Index Key {} Expected: {} Actual: {} IndexName: {ix}",
                 spec.name,
                 spec.ty,
@@ -831,12 +838,17 @@ pub fn key_value(
         _ => None,
     };
     if let Some(kind) = empty {
-        return Err(DdbError::validation(match index {
-            None => format!(
+        return Err(DdbError::validation(match of {
+            KeyOf::Item => format!(
                 "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {kind} value. Key: {}",
                 spec.name
             ),
-            Some(ix) => format!(
+            // DynamoDB words a key parameter's empty value differently from an item's.
+            KeyOf::Param => format!(
+                "One or more parameter values were invalid: The AttributeValue for a key attribute cannot contain an empty {kind} value. Key: {}",
+                spec.name
+            ),
+            KeyOf::Index(ix) => format!(
                 "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty {kind} value. IndexName: {ix}, IndexKey: {}",
                 spec.name
             ),

@@ -539,6 +539,11 @@ impl Table {
                 extra.push(ix.clone());
             }
         }
+        // While a throughput change is in progress DynamoDB still describes the old units.
+        let units = match (&self.throughput_change, self.phase) {
+            (Some(c), Phase::Updating) => c.before,
+            _ => (self.meta.rcu, self.meta.wcu),
+        };
         let mut d = self.meta.describe(
             self.status(),
             self.count,
@@ -547,23 +552,7 @@ impl Table {
             &statuses,
             &extra,
         );
-        // While a throughput change is in progress DynamoDB still describes the old units.
-        let (rcu, wcu) = match (&self.throughput_change, self.phase) {
-            (Some(c), Phase::Updating) => c.before,
-            _ => (self.meta.rcu, self.meta.wcu),
-        };
-        let mut pt = serde_json::json!({
-            "NumberOfDecreasesToday": self.meta.decreases_today(now_ms),
-            "ReadCapacityUnits": rcu,
-            "WriteCapacityUnits": wcu,
-        });
-        if let Some(at) = self.meta.last_increase {
-            pt["LastIncreaseDateTime"] = serde_json::json!(at);
-        }
-        if let Some(at) = self.meta.last_decrease {
-            pt["LastDecreaseDateTime"] = serde_json::json!(at);
-        }
-        d["ProvisionedThroughput"] = pt;
+        d["ProvisionedThroughput"] = self.meta.provisioned_throughput(units, now_ms);
         if self.phase == Phase::Deleting
             && let Some(o) = d.as_object_mut()
         {

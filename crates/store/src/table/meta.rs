@@ -112,8 +112,24 @@ impl TableMeta {
         }
     }
 
+    /// The table's `ProvisionedThroughput` at `now_ms`, showing `units` (read, write).
+    pub fn provisioned_throughput(&self, (rcu, wcu): (i64, i64), now_ms: u64) -> Value {
+        let mut pt = json!({
+            "NumberOfDecreasesToday": self.decreases_today(now_ms),
+            "ReadCapacityUnits": rcu,
+            "WriteCapacityUnits": wcu,
+        });
+        if let Some(at) = self.last_increase {
+            pt["LastIncreaseDateTime"] = json!(at);
+        }
+        if let Some(at) = self.last_decrease {
+            pt["LastDecreaseDateTime"] = json!(at);
+        }
+        pt
+    }
+
     /// `NumberOfDecreasesToday` at `now_ms`.
-    pub fn decreases_today(&self, now_ms: u64) -> u32 {
+    fn decreases_today(&self, now_ms: u64) -> u32 {
         if self.decreases.0 == now_ms / 86_400_000 {
             self.decreases.1
         } else {
@@ -680,7 +696,8 @@ impl TableMeta {
         Value::Array(v)
     }
 
-    /// The `TableDescription` object.
+    /// The `TableDescription` object, but for `ProvisionedThroughput`, which depends on the
+    /// table's phase ([`TableMeta::provisioned_throughput`]).
     pub fn describe(
         &self,
         status: &str,
@@ -697,7 +714,6 @@ impl TableMeta {
             "KeySchema": Self::key_schema_json(&self.hash, &self.range),
             "TableStatus": status,
             "CreationDateTime": self.created,
-            "ProvisionedThroughput": {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": self.rcu, "WriteCapacityUnits": self.wcu},
             "TableSizeBytes": size,
             "ItemCount": item_count,
             "TableArn": arn,

@@ -124,10 +124,7 @@ fn number<E: de::Error>(s: &str) -> Result<Number, E> {
 }
 
 fn binary<E: de::Error>(s: &str) -> Result<Vec<u8>, E> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .map_err(|_| not_plain())
+    super::value::unb64(s).map_err(|_| not_plain())
 }
 
 /// A set: not empty, no two elements equal (as the set's type compares them).

@@ -557,7 +557,7 @@ pub fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-fn unb64(s: &str) -> Result<Vec<u8>, DdbError> {
+pub(crate) fn unb64(s: &str) -> Result<Vec<u8>, DdbError> {
     base64::engine::general_purpose::STANDARD
         .decode(s)
         .map_err(|_| DdbError::serialization("Base64 encoded value could not be decoded"))

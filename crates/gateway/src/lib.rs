@@ -35,8 +35,10 @@ const STREAMS_PREFIX: &str = "DynamoDBStreams_20120810.";
 
 pub type HttpResponse = Response<Full<Bytes>>;
 
-/// The largest request body accepted (DynamoDB batches can reach 16 MB).
-pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// The largest request body accepted: DynamoDB's 16 MB (a body one byte longer is answered
+/// 413, as DynamoDB answers it). SQS requests are far smaller: a 1 MiB batch is at most ~6 MiB
+/// with every character escaped.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Server configuration.
 #[derive(Debug, Clone)]

@@ -130,12 +130,21 @@ async fn sdk_item_lifecycle_conditions_and_typed_errors() {
         .expression_attribute_values(":s", s("PAID"))
         .expression_attribute_values(":old", s("NEW"))
         .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+        .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Indexes)
         .send()
         .await
         .unwrap();
     let attrs = up.attributes().unwrap();
     assert_eq!(attrs["amount"], n("12345678901234567890.12345678901234568"));
     assert!(!attrs.contains_key("tags"));
+    // The index key changed (NEW -> PAID): the table's write and two in the index (the old
+    // entry deleted, the new one put), read by the SDK's typed ConsumedCapacity.
+    let cc = up.consumed_capacity().unwrap();
+    assert_eq!(cc.capacity_units(), Some(3.0));
+    assert_eq!(cc.table().and_then(|t| t.capacity_units()), Some(1.0));
+    let gsi = cc.global_secondary_indexes().unwrap();
+    assert_eq!(gsi["by-status"].capacity_units(), Some(2.0));
+    assert!(cc.local_secondary_indexes().is_none());
 
     let e = c
         .get_item()
@@ -694,6 +703,15 @@ async fn wire_edges_answer_as_dynamodb_does() {
     );
     assert!(head.contains("access-control-max-age: 172800"), "{head}");
     assert_eq!(body, "");
+
+    // DynamoDB's request limit is 16 MB: one byte more is 413, 16 MB itself is read (and
+    // here, not being JSON, refused as such).
+    let target = "X-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Type: application/x-amz-json-1.0\r\n";
+    let (head, _) = raw(post(target, &"a".repeat(16 * 1024 * 1024 + 1))).await;
+    assert!(head.starts_with("http/1.1 413"), "{head}");
+    let (head, body) = raw(post(target, &"a".repeat(16 * 1024 * 1024))).await;
+    assert!(head.starts_with("http/1.1 400"), "{head}");
+    assert!(body.contains("SerializationException"), "{body}");
 
     let (head, body) = raw(post("Content-Type: application/json\r\n", "{}")).await;
     assert!(head.starts_with("http/1.1 400"), "{head}");

@@ -6,6 +6,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use super::error::DdbError;
+use super::items::{IndexUnits, Units};
 use super::meta::{IndexMeta, KeyOf, KeySpec, PKey, TableMeta, key_value};
 use super::streams::{Change, Stream};
 use super::value::{AttrValue, Item, KeyVal, PartKey, item_size, key_order};
@@ -235,27 +236,55 @@ impl Table {
     /// projected attributes and 100 bytes of overhead. Both the 10 GB limit and
     /// `ItemCollectionMetrics` count with this.
     fn collection_share(&self, item: &Item) -> usize {
-        let attr_bytes = |n: &str| item.get(n).map_or(0, |v| n.len() + v.size());
-        let mut bytes = item_size(item);
-        for ix in self.local_indexes() {
-            let Some(spec) = ix.range.as_ref().filter(|s| item.contains_key(&s.name)) else {
-                continue;
+        let entries: usize = self
+            .local_indexes()
+            .filter_map(|ix| ix.entry(&self.meta, item))
+            .map(|entry| 100 + entry.map(|(k, v)| k.len() + v.size()).sum::<usize>())
+            .sum();
+        item_size(item) + entries
+    }
+
+    /// Write units of replacing `old` by `new` (either may be absent), as DynamoDB charges
+    /// them. The table: a unit per KB of the larger of the two items (a write of nothing
+    /// still costs one). Each secondary index, by the rules AWS documents for index writes: an
+    /// entry added or removed costs a write of its size; an entry whose index key changed
+    /// costs two (the old one removed, the new one added); an entry whose projected
+    /// attributes changed costs one write of the larger of its two forms; an index the item
+    /// is in neither before nor after, or whose entry stays as it was, costs nothing and is
+    /// not reported.
+    pub fn write_units(&self, old: Option<&Item>, new: Option<&Item>) -> Units {
+        let kb = |bytes: usize| bytes.div_ceil(1024).max(1) as f64;
+        let item_units = |i: Option<&Item>| i.map_or(1.0, |i| kb(item_size(i)));
+        let mut units = Units::table(item_units(old).max(item_units(new)));
+        for ix in &self.meta.indexes {
+            let before = old.and_then(|i| Some((i, ix.entry(&self.meta, i)?)));
+            let after = new.and_then(|i| Some((i, ix.entry(&self.meta, i)?)));
+            let bytes = |e: &mut dyn Iterator<Item = (&String, &AttrValue)>| {
+                e.map(|(k, v)| k.len() + v.size()).sum::<usize>()
             };
-            let mut entry = 100 + attr_bytes(&spec.name) + attr_bytes(&self.meta.hash.name);
-            if let Some(tr) = &self.meta.range {
-                entry += attr_bytes(&tr.name);
+            let cost = match (before, after) {
+                (None, None) => 0.0,
+                (Some((_, mut e)), None) | (None, Some((_, mut e))) => kb(bytes(&mut e)),
+                (Some((o, b)), Some((n, a))) => {
+                    let key = |i: &Item| Self::index_key(ix, i).ok().flatten();
+                    if key(o) != key(n) {
+                        kb(bytes(&mut b.clone())) + kb(bytes(&mut a.clone()))
+                    } else if !b.clone().eq(a.clone()) {
+                        kb(bytes(&mut b.clone())).max(kb(bytes(&mut a.clone())))
+                    } else {
+                        0.0
+                    }
+                }
+            };
+            if cost > 0.0 {
+                units.indexes.push(IndexUnits {
+                    name: ix.name.clone(),
+                    global: ix.global,
+                    units: cost,
+                });
             }
-            entry += match ix.projection.as_str() {
-                "ALL" => item
-                    .iter()
-                    .filter(|(k, _)| !self.meta.is_key_attr(k) && **k != spec.name)
-                    .map(|(k, v)| k.len() + v.size())
-                    .sum::<usize>(),
-                _ => ix.non_key.iter().map(|n| attr_bytes(n)).sum::<usize>(),
-            };
-            bytes += entry;
         }
-        bytes
+        units
     }
 
     /// Size of the item collection of partition `hash`.

@@ -518,29 +518,89 @@ impl Capacity {
         }
     }
 
-    /// `ConsumedCapacity` of `units` on `table`, when asked for.
     /// Whether the request asked for its consumed capacity (computing it is not free: an
     /// item's size walks all its attributes).
     pub fn wanted(self) -> bool {
         !matches!(self, Capacity::None)
     }
 
-    pub fn consumed(self, table: &str, units: f64) -> Option<Value> {
-        match self {
-            Capacity::Total => Some(json!({"TableName": table, "CapacityUnits": units})),
-            Capacity::Indexes => Some(
-                json!({"TableName": table, "CapacityUnits": units, "Table": {"CapacityUnits": units}}),
-            ),
-            Capacity::None => None,
+    /// `ConsumedCapacity` of `units` on `table`, when asked for: the total, and with
+    /// `INDEXES` the table's and each secondary index's share.
+    pub fn consumed(self, table: &str, units: &Units) -> Option<Value> {
+        if self == Capacity::None {
+            return None;
         }
+        let mut c = Map::new();
+        c.insert("TableName".into(), json!(table));
+        c.insert("CapacityUnits".into(), json!(units.total()));
+        if self == Capacity::Indexes {
+            c.insert("Table".into(), json!({"CapacityUnits": units.table}));
+            for (global, member) in [
+                (true, "GlobalSecondaryIndexes"),
+                (false, "LocalSecondaryIndexes"),
+            ] {
+                let list: Map<String, Value> = units
+                    .indexes
+                    .iter()
+                    .filter(|i| i.global == global)
+                    .map(|i| (i.name.clone(), json!({"CapacityUnits": i.units})))
+                    .collect();
+                if !list.is_empty() {
+                    c.insert(member.into(), Value::Object(list));
+                }
+            }
+        }
+        Some(Value::Object(c))
     }
 }
 
-/// Write units of one write: a unit per KB of the larger of the item before and after (a
-/// write of nothing still costs one), as DynamoDB charges.
-pub fn write_units(old: Option<&Item>, new: Option<&Item>) -> f64 {
-    let units = |i: Option<&Item>| i.map_or(1, |i| item_size(i).div_ceil(1024).max(1));
-    units(old).max(units(new)) as f64
+/// Capacity units one operation consumed on one table: the table's own and those of each
+/// secondary index it read or wrote.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Units {
+    pub table: f64,
+    /// The indexes read or written, in the order first touched.
+    pub indexes: Vec<IndexUnits>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexUnits {
+    pub name: String,
+    pub global: bool,
+    pub units: f64,
+}
+
+impl Units {
+    /// Units of the table alone.
+    pub fn table(units: f64) -> Units {
+        Units {
+            table: units,
+            indexes: Vec::new(),
+        }
+    }
+
+    /// The table's and every index's units together (`CapacityUnits`).
+    pub fn total(&self) -> f64 {
+        self.table + self.indexes.iter().map(|i| i.units).sum::<f64>()
+    }
+
+    /// These units with the table's multiplied by `k` (a transaction writes and reads every
+    /// item twice; its index updates are ordinary writes, made once).
+    pub fn table_times(mut self, k: f64) -> Units {
+        self.table *= k;
+        self
+    }
+
+    /// Add `other`'s units to these.
+    pub fn add(&mut self, other: &Units) {
+        self.table += other.table;
+        for i in &other.indexes {
+            match self.indexes.iter_mut().find(|x| x.name == i.name) {
+                Some(x) => x.units += i.units,
+                None => self.indexes.push(i.clone()),
+            }
+        }
+    }
 }
 
 /// Whether the request asked for `ItemCollectionMetrics`.
@@ -635,18 +695,18 @@ impl TxOptions {
 }
 
 /// Add `units` to `table`'s entry (tables in the order first seen).
-fn add_units(per_table: &mut Vec<(String, f64)>, table: &str, units: f64) {
+pub(crate) fn add_units(per_table: &mut Vec<(String, Units)>, table: &str, units: &Units) {
     match per_table.iter_mut().find(|(t, _)| t == table) {
-        Some((_, u)) => *u += units,
-        None => per_table.push((table.to_string(), units)),
+        Some((_, u)) => u.add(units),
+        None => per_table.push((table.to_string(), units.clone())),
     }
 }
 
 /// `ConsumedCapacity` of a batch: one entry per table, in request order.
-pub fn batch_consumed(capacity: Capacity, per_table: &[(String, f64)]) -> Option<Value> {
+pub fn batch_consumed(capacity: Capacity, per_table: &[(String, Units)]) -> Option<Value> {
     let list: Vec<Value> = per_table
         .iter()
-        .filter_map(|(t, u)| capacity.consumed(t, *u))
+        .filter_map(|(t, u)| capacity.consumed(t, u))
         .collect();
     (!list.is_empty()).then_some(Value::Array(list))
 }
@@ -656,6 +716,8 @@ pub(crate) struct Applied {
     pub prepared: Prepared,
     /// `ItemCollectionMetrics` after the write, when asked for.
     pub metrics: Option<Value>,
+    /// The write's capacity units, when asked for.
+    pub units: Option<Units>,
 }
 
 impl Applied {
@@ -670,9 +732,10 @@ impl Applied {
         if let Some(m) = &self.metrics {
             out.insert("ItemCollectionMetrics".into(), m.clone());
         }
-        if capacity.wanted()
-            && let Some(c) =
-                capacity.consumed(&w.table, write_units(p.old.as_deref(), p.new.as_deref()))
+        if let Some(c) = self
+            .units
+            .as_ref()
+            .and_then(|u| capacity.consumed(&w.table, u))
         {
             out.insert("ConsumedCapacity".into(), c);
         }
@@ -688,6 +751,7 @@ impl TableEngine {
         &self,
         writes: &[WriteReq],
         metrics: bool,
+        capacity: Capacity,
     ) -> Result<(Vec<Result<Applied, DdbError>>, Ticket), DdbError> {
         self.journal.check()?;
         let mut g = self.state.write();
@@ -699,11 +763,15 @@ impl TableEngine {
                 let t = g.get_mut(&w.table)?;
                 let pk = w.pk(t)?;
                 let p = prepare(t, w, pk)?;
+                let units = capacity
+                    .wanted()
+                    .then(|| t.write_units(p.old.as_deref(), p.new.as_deref()));
                 t.write(p.pk.clone(), p.new.clone(), change, &mut records);
                 let metrics = metrics.then(|| t.collection_metrics(&p.pk.0)).flatten();
                 Ok(Applied {
                     prepared: p,
                     metrics,
+                    units,
                 })
             })
             .collect();
@@ -721,8 +789,9 @@ impl TableEngine {
         &self,
         w: &WriteReq,
         metrics: bool,
+        capacity: Capacity,
     ) -> Result<(Applied, Ticket), DdbError> {
-        let (mut results, ticket) = self.apply_each(std::slice::from_ref(w), metrics)?;
+        let (mut results, ticket) = self.apply_each(std::slice::from_ref(w), metrics, capacity)?;
         let applied = results
             .pop()
             .unwrap_or_else(|| Err(DdbError::internal("a write went missing")))?;
@@ -756,7 +825,8 @@ impl TableEngine {
                 for w in writes {
                     let t = g.get(&w.table)?;
                     let size = w.pk(t).ok().and_then(|pk| t.get(&pk).map(|i| item_size(i)));
-                    add_units(&mut units, &w.table, read_units(size.unwrap_or(0), true));
+                    let u = Units::table(read_units(size.unwrap_or(0), true));
+                    add_units(&mut units, &w.table, &u);
                 }
                 let mut out = json!({});
                 if let Some(c) = batch_consumed(opts.capacity, &units) {
@@ -825,16 +895,17 @@ impl TableEngine {
         }
         let mut records = Vec::new();
         let mut metrics = Metrics::new(opts.metrics);
-        // A transaction writes every item twice (prepare, commit): twice the units.
+        // A transaction writes every item twice (prepare, commit): twice the table's units.
         let mut units = Vec::new();
         for (table, p) in prepared {
+            let Ok(t) = g.get_mut(&table) else {
+                continue;
+            };
             if opts.capacity.wanted() {
-                let u = write_units(p.old.as_deref(), p.new.as_deref());
-                add_units(&mut units, &table, 2.0 * u);
+                let u = t.write_units(p.old.as_deref(), p.new.as_deref());
+                add_units(&mut units, &table, &u.table_times(2.0));
             }
-            if p.writes
-                && let Ok(t) = g.get_mut(&table)
-            {
+            if p.writes {
                 let hash = p.pk.0.clone();
                 t.write(p.pk, p.new, change, &mut records);
                 metrics.add(t, &hash);
@@ -887,7 +958,8 @@ impl TableEngine {
         for (t, pk, r) in resolved {
             if capacity.wanted() {
                 let size = t.get(&pk).map_or(0, |i| item_size(i));
-                add_units(&mut units, &r.table, 2.0 * read_units(size, true));
+                let u = Units::table(2.0 * read_units(size, true));
+                add_units(&mut units, &r.table, &u);
             }
             responses.push(match r.read(t, &pk)? {
                 Some(item) => json!({ "Item": item }),

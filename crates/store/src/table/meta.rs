@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::error::DdbError;
 use super::req::{opt_str, req_str, vmsg};
-use super::value::{AttrValue, KeyVal};
+use super::value::{AttrValue, Item, KeyVal};
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "000000000000";
@@ -32,6 +32,38 @@ pub struct IndexMeta {
     pub rcu: i64,
     pub wcu: i64,
     pub global: bool,
+}
+
+impl IndexMeta {
+    /// Whether an item of `table` is in this index: it has the index's key attributes.
+    pub fn contains(&self, item: &Item) -> bool {
+        item.contains_key(&self.hash.name)
+            && self
+                .range
+                .as_ref()
+                .is_none_or(|r| item.contains_key(&r.name))
+    }
+
+    /// Whether the index's entries hold attribute `name`: its keys, the table's keys and
+    /// the projected attributes.
+    pub fn holds(&self, table: &TableMeta, name: &str) -> bool {
+        self.projection == "ALL"
+            || table.is_key_attr(name)
+            || self.hash.name == name
+            || self.range.as_ref().is_some_and(|r| r.name == name)
+            || self.non_key.iter().any(|n| n == name)
+    }
+
+    /// The attributes of `item`'s entry in this index (in name order), `None` when the item
+    /// is not in it.
+    pub fn entry<'i>(
+        &self,
+        table: &TableMeta,
+        item: &'i Item,
+    ) -> Option<impl Iterator<Item = (&'i String, &'i AttrValue)> + Clone> {
+        self.contains(item)
+            .then(|| item.iter().filter(move |(k, _)| self.holds(table, k)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

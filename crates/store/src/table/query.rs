@@ -12,7 +12,7 @@ use super::expr::eval::{begins_with, between, compare, eval_cond};
 use super::expr::{
     CmpOp, Cond, Ctx, Operand, Seg, Used, parse_condition_ctx, parse_projection_ctx,
 };
-use super::items::{Capacity, Projection};
+use super::items::{Capacity, IndexUnits, Projection, Units};
 use super::meta::{IndexMeta, KeySpec, PKey};
 use super::req::{ctx as parse_ctx, opt_bool, opt_i64, opt_str, table_name, vmsg};
 use super::value::{
@@ -111,24 +111,14 @@ impl<'a> Source<'a> {
 
     /// The item as the index projects it.
     fn projected(&self, item: &Item) -> Item {
-        let Some(ix) = self.index else {
-            return item.clone();
-        };
-        if ix.projection == "ALL" {
-            return item.clone();
+        match self.index {
+            Some(ix) if ix.projection != "ALL" => item
+                .iter()
+                .filter(|(k, _)| ix.holds(&self.t.meta, k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            _ => item.clone(),
         }
-        let mut keep: Vec<&str> = vec![self.t.meta.hash.name.as_str(), ix.hash.name.as_str()];
-        if let Some(r) = &self.t.meta.range {
-            keep.push(&r.name);
-        }
-        if let Some(r) = &ix.range {
-            keep.push(&r.name);
-        }
-        keep.extend(ix.non_key.iter().map(|s| s.as_str()));
-        item.iter()
-            .filter(|(k, _)| keep.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
     }
 
     /// The LastEvaluatedKey for an item: table keys plus index keys.
@@ -1375,30 +1365,13 @@ fn read_consumed(
         let u = b.div_ceil(4096) as f64;
         if consistent { u } else { u / 2.0 }
     };
-    let (t, i) = match src.index {
-        None => (units(table_bytes), 0.0),
-        Some(_) => (
-            if table_bytes > 0 {
-                units(table_bytes)
-            } else {
-                0.0
-            },
-            units(index_bytes),
-        ),
-    };
-    let mut c = Map::new();
-    c.insert("TableName".into(), json!(table));
-    c.insert("CapacityUnits".into(), json!(t + i));
-    if capacity == Capacity::Indexes {
-        c.insert("Table".into(), json!({"CapacityUnits": t}));
-        if let Some(ix) = src.index {
-            let key = if ix.global {
-                "GlobalSecondaryIndexes"
-            } else {
-                "LocalSecondaryIndexes"
-            };
-            c.insert(key.into(), json!({ ix.name.clone(): {"CapacityUnits": i} }));
-        }
+    let mut u = Units::table(units(table_bytes));
+    if let Some(ix) = src.index {
+        u.indexes.push(IndexUnits {
+            name: ix.name.clone(),
+            global: ix.global,
+            units: units(index_bytes),
+        });
     }
-    Some(Value::Object(c))
+    capacity.consumed(table, &u)
 }

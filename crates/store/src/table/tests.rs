@@ -2404,3 +2404,218 @@ fn transactions_answer_their_consumed_capacity_at_twice_the_units() {
     );
     assert!(out.get("ConsumedCapacity").is_none());
 }
+
+/// Writes to a table with secondary indexes consume the index writes AWS documents: an entry
+/// added or removed costs one write of its size, a changed index key two, a changed projected
+/// attribute one, anything else nothing; `INDEXES` reports each index's share.
+#[test]
+fn index_writes_consume_write_units_as_dynamodb_documents() {
+    let (e, _) = engine();
+    ok(
+        &e,
+        "CreateTable",
+        json!({
+            "TableName": "ixcap",
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "N"},
+                {"AttributeName": "status", "AttributeType": "S"},
+                {"AttributeName": "owner", "AttributeType": "S"},
+                {"AttributeName": "n", "AttributeType": "N"},
+                {"AttributeName": "date", "AttributeType": "S"}
+            ],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "GlobalSecondaryIndexes": [
+                {"IndexName": "byStatus", "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+                 "Projection": {"ProjectionType": "KEYS_ONLY"}},
+                {"IndexName": "byOwner", "KeySchema": [{"AttributeName": "owner", "KeyType": "HASH"}, {"AttributeName": "n", "KeyType": "RANGE"}],
+                 "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["note"]}}
+            ],
+            "LocalSecondaryIndexes": [
+                {"IndexName": "byDate", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "date", "KeyType": "RANGE"}],
+                 "Projection": {"ProjectionType": "ALL"}}
+            ],
+            "BillingMode": "PAY_PER_REQUEST"
+        }),
+    );
+    let key = json!({"pk": {"S": "a"}, "sk": {"N": "1"}});
+    let update = |set: &str, values: Value| {
+        let mut req = json!({"TableName": "ixcap", "Key": key, "UpdateExpression": set,
+                             "ExpressionAttributeValues": values, "ReturnConsumedCapacity": "INDEXES"});
+        // Reserved words, named by placeholders (only the ones the expression uses).
+        let names: serde_json::Map<String, Value> =
+            [("#s", "status"), ("#o", "owner"), ("#d", "date")]
+                .into_iter()
+                .filter(|(p, _)| set.contains(p))
+                .map(|(p, n)| (p.to_string(), json!(n)))
+                .collect();
+        if !names.is_empty() {
+            req["ExpressionAttributeNames"] = Value::Object(names);
+        }
+        ok(&e, "UpdateItem", req)["ConsumedCapacity"].clone()
+    };
+    let consumed = |total: f64, table: f64, gsi: Value, lsi: Value| {
+        let mut c = json!({"TableName": "ixcap", "CapacityUnits": total, "Table": {"CapacityUnits": table}});
+        if gsi != json!({}) {
+            c["GlobalSecondaryIndexes"] = gsi;
+        }
+        if lsi != json!({}) {
+            c["LocalSecondaryIndexes"] = lsi;
+        }
+        c
+    };
+    // In no index: the table's unit alone.
+    let put = ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "ixcap", "Item": {"pk": {"S": "a"}, "sk": {"N": "1"}, "v": {"S": "x"}},
+               "ReturnConsumedCapacity": "INDEXES"}),
+    );
+    assert_eq!(
+        put["ConsumedCapacity"],
+        consumed(1.0, 1.0, json!({}), json!({}))
+    );
+    // A previously undefined index key defined: one write into that index.
+    assert_eq!(
+        update("SET #s = :s", json!({":s": {"S": "new"}})),
+        consumed(
+            2.0,
+            1.0,
+            json!({"byStatus": {"CapacityUnits": 1.0}}),
+            json!({})
+        )
+    );
+    // The index key changed: the old entry deleted and the new one put, two writes.
+    assert_eq!(
+        update("SET #s = :s", json!({":s": {"S": "done"}})),
+        consumed(
+            3.0,
+            1.0,
+            json!({"byStatus": {"CapacityUnits": 2.0}}),
+            json!({})
+        )
+    );
+    // An attribute no GSI projects: no GSI write (the LSI projects nothing yet: no date).
+    assert_eq!(
+        update("SET v = :v", json!({":v": {"S": "y"}})),
+        consumed(1.0, 1.0, json!({}), json!({}))
+    );
+    // A 1.5 KB projected attribute: the entry costs two units, as does the item.
+    let big = "n".repeat(1500);
+    assert_eq!(
+        update(
+            "SET #o = :o, n = :n, note = :note",
+            json!({":o": {"S": "me"}, ":n": {"N": "1"}, ":note": {"S": big}})
+        ),
+        consumed(
+            4.0,
+            2.0,
+            json!({"byOwner": {"CapacityUnits": 2.0}}),
+            json!({})
+        )
+    );
+    // Only a projected attribute changed: one write, of the larger entry.
+    assert_eq!(
+        update("SET note = :note", json!({":note": {"S": "short"}})),
+        consumed(
+            4.0,
+            2.0,
+            json!({"byOwner": {"CapacityUnits": 2.0}}),
+            json!({})
+        )
+    );
+    // The LSI's sort key defined: an entry in the local index.
+    assert_eq!(
+        update("SET #d = :d", json!({":d": {"S": "2026-12-05"}})),
+        consumed(
+            2.0,
+            1.0,
+            json!({}),
+            json!({"byDate": {"CapacityUnits": 1.0}})
+        )
+    );
+    // The LSI projects every attribute: any change rewrites its entry.
+    assert_eq!(
+        update("SET v = :v", json!({":v": {"S": "z"}})),
+        consumed(
+            2.0,
+            1.0,
+            json!({}),
+            json!({"byDate": {"CapacityUnits": 1.0}})
+        )
+    );
+    // Writing the item as it is changes no index.
+    let same = ok(
+        &e,
+        "GetItem",
+        json!({"TableName": "ixcap", "Key": key, "ConsistentRead": true}),
+    )["Item"]
+        .clone();
+    let put = ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "ixcap", "Item": same, "ReturnConsumedCapacity": "TOTAL"}),
+    );
+    assert_eq!(
+        put["ConsumedCapacity"],
+        json!({"TableName": "ixcap", "CapacityUnits": 1.0})
+    );
+    // Deleting the item removes its three entries.
+    let del = ok(
+        &e,
+        "DeleteItem",
+        json!({"TableName": "ixcap", "Key": key, "ReturnConsumedCapacity": "INDEXES"}),
+    );
+    assert_eq!(
+        del["ConsumedCapacity"],
+        consumed(
+            4.0,
+            1.0,
+            json!({"byStatus": {"CapacityUnits": 1.0}, "byOwner": {"CapacityUnits": 1.0}}),
+            json!({"byDate": {"CapacityUnits": 1.0}})
+        )
+    );
+    // A batch adds its writes' index units per table.
+    let item = |pk: &str| json!({"PutRequest": {"Item": {"pk": {"S": pk}, "sk": {"N": "1"}, "status": {"S": "s"}}}});
+    let batch = ok(
+        &e,
+        "BatchWriteItem",
+        json!({"RequestItems": {"ixcap": [item("b"), item("c")]}, "ReturnConsumedCapacity": "INDEXES"}),
+    );
+    assert_eq!(
+        batch["ConsumedCapacity"],
+        json!([consumed(
+            4.0,
+            2.0,
+            json!({"byStatus": {"CapacityUnits": 2.0}}),
+            json!({})
+        )])
+    );
+    // A transaction writes the table twice (prepare, commit) and each index once.
+    let tx = ok(
+        &e,
+        "TransactWriteItems",
+        json!({"TransactItems": [{"Put": {"TableName": "ixcap", "Item": {"pk": {"S": "d"}, "sk": {"N": "1"}, "status": {"S": "s"}}}}],
+               "ReturnConsumedCapacity": "INDEXES"}),
+    );
+    assert_eq!(
+        tx["ConsumedCapacity"],
+        json!([consumed(
+            3.0,
+            2.0,
+            json!({"byStatus": {"CapacityUnits": 1.0}}),
+            json!({})
+        )])
+    );
+    // A PartiQL write reports the same.
+    let stmt = ok(
+        &e,
+        "ExecuteStatement",
+        json!({"Statement": "UPDATE \"ixcap\" SET status = 'moved' WHERE pk = 'd' AND sk = 1",
+               "ReturnConsumedCapacity": "TOTAL"}),
+    );
+    assert_eq!(
+        stmt["ConsumedCapacity"],
+        json!({"TableName": "ixcap", "CapacityUnits": 3.0})
+    );
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use super::super::items::{Capacity, Projection, batch_consumed, read_units};
+use super::super::items::{Capacity, Projection, Units, batch_consumed, read_units};
 use super::super::meta::validate_table_name;
 use super::super::req::{not_null, vmsg};
 use super::super::value::{Item, item_from_json, item_size, item_to_json};
@@ -95,7 +95,7 @@ impl<'a> BatchGetItem<'a> {
         // checked against DynamoDB). What does not fit comes back as UnprocessedKeys.
         const CAP: usize = 1024 * 1024 + 400 * 1024 - 3;
         let mut size = 0usize;
-        let mut units: Vec<(String, f64)> = Vec::new();
+        let mut units: Vec<(String, Units)> = Vec::new();
         for r in self.tables {
             let t = g.get(r.table)?;
             let mut table_units = 0.0;
@@ -124,7 +124,7 @@ impl<'a> BatchGetItem<'a> {
                     out.push(r.proj.to_json(item));
                 }
             }
-            units.push((r.table.to_string(), table_units));
+            units.push((r.table.to_string(), Units::table(table_units)));
             responses.insert(r.table.to_string(), Value::Array(out));
             if !left.is_empty() {
                 let mut spec = r.spec.clone();

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::super::items::{
-    Action, Capacity, Kind, Metrics, WriteReq, batch_consumed, wants_metrics, write_units,
+    Action, Capacity, Kind, Metrics, Units, WriteReq, add_units, batch_consumed, wants_metrics,
 };
 use super::super::meta::{PKey, validate_table_name};
 use super::super::req::{not_null, vmsg};
@@ -100,19 +100,17 @@ impl BatchWriteItem {
             planned.push((w.table.clone(), pk, new));
         }
         let mut records = Vec::with_capacity(planned.len());
-        let mut units: Vec<(String, f64)> = Vec::new();
+        let mut units: Vec<(String, Units)> = Vec::new();
         let mut metrics = Metrics::new(self.metrics);
         for (table, pk, new) in planned {
             if let Ok(t) = g.get_mut(&table) {
-                let u_new = new.as_deref().map(|i| write_units(None, Some(i)));
-                let hash = pk.0.clone();
-                let old = t.write(pk, new, change, &mut records);
-                metrics.add(t, &hash);
-                let u = write_units(old.as_deref(), None).max(u_new.unwrap_or(1.0));
-                match units.iter_mut().find(|(n, _)| *n == table) {
-                    Some((_, x)) => *x += u,
-                    None => units.push((table, u)),
+                if self.capacity.wanted() {
+                    let u = t.write_units(t.get(&pk).map(|i| &**i), new.as_deref());
+                    add_units(&mut units, &table, &u);
                 }
+                let hash = pk.0.clone();
+                t.write(pk, new, change, &mut records);
+                metrics.add(t, &hash);
             }
         }
         let ticket = engine.submit(records);

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::super::index_keys;
-use super::super::items::{Capacity, Projection, read_units};
+use super::super::items::{Capacity, Projection, Units, read_units};
 use super::super::req::{not_null, opt_bool, table_name};
 use super::super::value::{Item, item_from_json, item_size};
 use super::super::{Answer, DdbError, ErrorCode, TableEngine};
@@ -63,7 +63,7 @@ impl<'a> GetItem<'a> {
         };
         if self.capacity.wanted() {
             let units = read_units(item.map_or(0, |i| item_size(i)), self.consistent);
-            answer.consumed_capacity = self.capacity.consumed(self.table, units);
+            answer.consumed_capacity = self.capacity.consumed(self.table, &Units::table(units));
         }
         let text = serde_json::to_string(&answer)
             .map_err(|e| DdbError::new(ErrorCode::InternalServerError, e.to_string()))?;

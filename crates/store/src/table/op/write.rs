@@ -34,7 +34,7 @@ impl SingleWrite {
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        let (applied, ticket) = engine.apply_one(&self.write, self.metrics)?;
+        let (applied, ticket) = engine.apply_one(&self.write, self.metrics, self.capacity)?;
         Ok((
             Value::Object(applied.response(self.capacity, &self.write)),
             ticket,

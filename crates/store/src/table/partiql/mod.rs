@@ -37,7 +37,7 @@ use super::error::{DdbError, ErrorCode};
 use super::expr::eval::{check_overlap, update_paths};
 use super::expr::{Cond, Ctx, Path, PathElem};
 use super::items::{
-    Action, Capacity, KeyRead, Projection, ReturnValues, WriteReq, read_units, write_units,
+    Action, Capacity, KeyRead, Projection, ReturnValues, Units, WriteReq, add_units, read_units,
 };
 use super::meta::KeySpec;
 use super::query::{StatementRead, attr_cmp, conjuncts};
@@ -331,7 +331,7 @@ impl TableEngine {
                         "NextToken is only valid for SELECT statements",
                     ));
                 }
-                let (applied, ticket) = self.apply_one(&w, false)?;
+                let (applied, ticket) = self.apply_one(&w, false, capacity)?;
                 let mut out = applied.response(capacity, &w);
                 if let Some(a) = out.remove("Attributes") {
                     out.insert("Items".into(), json!([a]));
@@ -426,13 +426,9 @@ impl TableEngine {
         let (mut applied, ticket) = if writes.is_empty() {
             (Vec::new(), Ticket::ready(Ok(())))
         } else {
-            self.apply_each(&writes, false)?
+            self.apply_each(&writes, false, capacity)?
         };
-        let mut units: Vec<(String, f64)> = Vec::new();
-        let mut charge = |table: &str, u: f64| match units.iter_mut().find(|(n, _)| n == table) {
-            Some((_, x)) => *x += u,
-            None => units.push((table.to_string(), u)),
-        };
+        let mut units: Vec<(String, Units)> = Vec::new();
         let mut responses = Vec::with_capacity(entries.len());
         let g = self.state.read();
         for entry in entries {
@@ -447,7 +443,11 @@ impl TableEngine {
                     match read {
                         Err(e) => json!({ "Error": statement_error(&e) }),
                         Ok((item, size)) => {
-                            charge(&k.table, read_units(size, consistent));
+                            add_units(
+                                &mut units,
+                                &k.table,
+                                &Units::table(read_units(size, consistent)),
+                            );
                             let mut r = json!({ "TableName": k.table });
                             if let Some(item) = item {
                                 r["Item"] = item;
@@ -465,8 +465,9 @@ impl TableEngine {
                     match result {
                         Err(e) => json!({ "Error": statement_error(&e) }),
                         Ok(a) => {
-                            let p = &a.prepared;
-                            charge(&w.table, write_units(p.old.as_deref(), p.new.as_deref()));
+                            if let Some(u) = &a.units {
+                                add_units(&mut units, &w.table, u);
+                            }
                             json!({ "TableName": w.table })
                         }
                     }

@@ -456,7 +456,17 @@ pub fn prepare(t: &Table, w: &WriteReq, pk: PKey) -> Result<Prepared, DdbError> 
                 index_keys::updated_item(&t.meta, &item)?;
             }
             t.validate_item(&item, true)?;
-            (Some(Arc::new(item)), true)
+            // Only removals on an item that is not there: DynamoDB creates nothing.
+            let removes_only = u.as_ref().is_some_and(|u| {
+                u.set.is_empty()
+                    && u.add.is_empty()
+                    && !(u.remove.is_empty() && u.delete.is_empty())
+            });
+            if old.is_none() && removes_only {
+                (None, false)
+            } else {
+                (Some(Arc::new(item)), true)
+            }
         }
         Action::AttributeUpdates(ups) => {
             if let Some(k) = ups.iter().find(|u| t.meta.is_key_attr(&u.name)) {
@@ -472,7 +482,15 @@ pub fn prepare(t: &Table, w: &WriteReq, pk: PKey) -> Result<Prepared, DdbError> 
             };
             apply_attribute_updates(&mut item, ups)?;
             t.validate_item(&item, true)?;
-            (Some(Arc::new(item)), true)
+            // Only DELETE actions on an item that is not there: DynamoDB creates nothing (an
+            // empty AttributeUpdates does create the item).
+            let deletes_only =
+                !ups.is_empty() && ups.iter().all(|u| matches!(u.action, UpdateAction::Delete));
+            if old.is_none() && deletes_only {
+                (None, false)
+            } else {
+                (Some(Arc::new(item)), true)
+            }
         }
     };
     if writes {
@@ -766,7 +784,9 @@ impl TableEngine {
                 let units = capacity
                     .wanted()
                     .then(|| t.write_units(p.old.as_deref(), p.new.as_deref()));
-                t.write(p.pk.clone(), p.new.clone(), change, &mut records);
+                if p.writes {
+                    t.write(p.pk.clone(), p.new.clone(), change, &mut records);
+                }
                 let metrics = metrics.then(|| t.collection_metrics(&p.pk.0)).flatten();
                 Ok(Applied {
                     prepared: p,

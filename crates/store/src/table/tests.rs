@@ -2619,3 +2619,57 @@ fn index_writes_consume_write_units_as_dynamodb_documents() {
         json!({"TableName": "ixcap", "CapacityUnits": 3.0})
     );
 }
+
+/// An update made only of removals does not create a missing item (DynamoDB's behaviour, as
+/// ScyllaDB's suite records it), while an empty or setting update does.
+#[test]
+fn removal_only_updates_do_not_create_missing_items() {
+    let (e, _) = engine();
+    create(&e, "rmv", false);
+    let exists = |pk: &str| {
+        ok(
+            &e,
+            "GetItem",
+            json!({"TableName": "rmv", "Key": {"pk": {"S": pk}}, "ConsistentRead": true}),
+        )
+        .get("Item")
+        .is_some()
+    };
+    let update = |pk: &str, extra: Value| {
+        let mut req =
+            json!({"TableName": "rmv", "Key": {"pk": {"S": pk}}, "ReturnValues": "ALL_NEW"});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        ok(&e, "UpdateItem", req)
+    };
+    let out = update("a", json!({"UpdateExpression": "REMOVE x"}));
+    assert!(out.get("Attributes").is_none());
+    assert!(!exists("a"));
+    update(
+        "b",
+        json!({"UpdateExpression": "DELETE s :v", "ExpressionAttributeValues": {":v": {"SS": ["q"]}}}),
+    );
+    assert!(!exists("b"));
+    update(
+        "c",
+        json!({"AttributeUpdates": {"x": {"Action": "DELETE"}}}),
+    );
+    assert!(!exists("c"));
+    update(
+        "d",
+        json!({"AttributeUpdates": {"x": {"Action": "DELETE", "Value": {"SS": ["q"]}}}}),
+    );
+    assert!(!exists("d"));
+    // An empty AttributeUpdates, a SET, or a REMOVE alongside a SET create the item.
+    update("e", json!({"AttributeUpdates": {}}));
+    assert!(exists("e"));
+    update(
+        "f",
+        json!({"UpdateExpression": "SET y = :v REMOVE x", "ExpressionAttributeValues": {":v": {"S": "q"}}}),
+    );
+    assert!(exists("f"));
+    // On an item that exists, a removal is a write as always.
+    let out = update("f", json!({"UpdateExpression": "REMOVE y"}));
+    assert_eq!(out["Attributes"], json!({"pk": {"S": "f"}}));
+}

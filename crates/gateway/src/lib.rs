@@ -275,14 +275,19 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
                     target.strip_prefix("DynamoDB_20120810.").map(str::to_owned),
                 ),
             };
-            let mut r = dynamodb::handle_target(
-                &state,
-                service,
-                op.as_deref(),
-                Some(&inc.host),
+            // A compressed body is read once decoded (its signature covers it as sent).
+            let body = dynamodb::encoding::decode_request(
+                &parts.headers,
                 inc.body.clone(),
-            )
-            .await;
+                MAX_BODY_BYTES,
+            );
+            let mut r = match body {
+                Ok(body) => {
+                    dynamodb::handle_target(&state, service, op.as_deref(), Some(&inc.host), body)
+                        .await
+                }
+                Err(e) => dynamodb::undecodable(e),
+            };
             // DynamoDB answers in the request's content type when it is AWS JSON 1.0 and in
             // application/json otherwise (no content type included).
             if content_type.split(';').next().unwrap_or("").trim() != "application/x-amz-json-1.0" {
@@ -290,6 +295,9 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
                     hyper::header::CONTENT_TYPE,
                     hyper::header::HeaderValue::from_static("application/json"),
                 );
+            }
+            if let Some(coding) = dynamodb::encoding::negotiate(&parts.headers) {
+                r = dynamodb::encoding::compress(r, coding);
             }
             ("dynamodb", op.unwrap_or_else(|| "Unknown".into()), r)
         }

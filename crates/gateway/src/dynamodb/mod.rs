@@ -8,6 +8,8 @@
 //! the Java and Go SDKs verify). Errors carry AWS's `__type` so SDKs raise their typed
 //! exceptions. Operation semantics live in the engine; this file only translates.
 
+pub mod encoding;
+
 use bytes::Bytes;
 use hyper::StatusCode;
 use store::table::{Answer, DdbError, ErrorCode};
@@ -106,6 +108,26 @@ pub fn error(e: &DdbError) -> crate::HttpResponse {
         tracing::error!(error = %e.message, "dynamodb request failed");
     }
     respond(status, e.body().to_string())
+}
+
+/// The answer to a body that could not be decoded by its `Content-Encoding`: HTTP 500
+/// `InternalServerError` as DynamoDB answers (413 when it decodes past the request limit).
+pub fn undecodable(e: encoding::DecodeError) -> crate::HttpResponse {
+    let message = match e {
+        encoding::DecodeError::TooLarge => {
+            return crate::text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body larger than {} bytes once decoded\n",
+                    crate::MAX_BODY_BYTES
+                ),
+            );
+        }
+        encoding::DecodeError::Unsupported(c) => format!("Unsupported Content-Encoding: {c}"),
+        encoding::DecodeError::Corrupt(m) => format!("Could not decode the request body: {m}"),
+    };
+    let e = DdbError::new(ErrorCode::InternalServerError, message);
+    respond(StatusCode::INTERNAL_SERVER_ERROR, e.body().to_string())
 }
 
 fn respond(status: StatusCode, body: String) -> crate::HttpResponse {

@@ -755,7 +755,12 @@ impl TableMeta {
             d["DeletionProtectionEnabled"] = json!(true);
         }
         if self.billing == "PAY_PER_REQUEST" {
-            d["BillingModeSummary"] = match self.ppr_since {
+            // When the table went on demand: when UpdateTable switched it, else when it was
+            // created (stamped once it exists; CreateTable's own answer has none).
+            let since = self
+                .ppr_since
+                .or((status != "CREATING").then_some(self.created));
+            d["BillingModeSummary"] = match since {
                 Some(t) => {
                     json!({"BillingMode": "PAY_PER_REQUEST", "LastUpdateToPayPerRequestDateTime": t})
                 }

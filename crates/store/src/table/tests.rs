@@ -1218,12 +1218,26 @@ fn tables_go_creating_active_and_deleting_on_the_clock() {
     clock.advance(Duration::from_millis(499));
     let d = ok(&e, "DescribeTable", json!({"TableName": "slow"}));
     assert_eq!(d["Table"]["TableStatus"], "CREATING");
+    assert_eq!(
+        d["Table"]["BillingModeSummary"],
+        json!({"BillingMode": "PAY_PER_REQUEST"})
+    );
     clock.advance(Duration::from_millis(1));
     let d = ok(&e, "DescribeTable", json!({"TableName": "slow"}));
     assert_eq!(d["Table"]["TableStatus"], "ACTIVE");
+    // On demand since it was created.
+    assert_eq!(
+        d["Table"]["BillingModeSummary"]["LastUpdateToPayPerRequestDateTime"],
+        d["Table"]["CreationDateTime"]
+    );
     ok(&e, "PutItem", item.clone());
     let gone = ok(&e, "DeleteTable", json!({"TableName": "slow"}));
     assert_eq!(gone["TableDescription"]["TableStatus"], "DELETING");
+    // DeleteTable's description leaves out the schema and the creation time.
+    for member in ["KeySchema", "AttributeDefinitions", "CreationDateTime"] {
+        assert!(gone["TableDescription"].get(member).is_none(), "{member}");
+    }
+    assert_eq!(gone["TableDescription"]["TableName"], "slow");
     let d = ok(&e, "DescribeTable", json!({"TableName": "slow"}));
     assert_eq!(d["Table"]["TableStatus"], "DELETING");
     assert_eq!(err(&e, "PutItem", item).code, ErrorCode::ResourceNotFound);

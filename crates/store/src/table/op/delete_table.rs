@@ -35,9 +35,18 @@ impl<'a> DeleteTable<'a> {
         let until = engine.transition_end();
         let mut desc = t.describe(engine.clock.now().as_millis());
         desc["TableStatus"] = json!("DELETING");
+        // DeleteTable describes less than DescribeTable: no key schema, attribute
+        // definitions, creation time or indexes (as DynamoDB answers it).
         if let Some(o) = desc.as_object_mut() {
-            o.remove("GlobalSecondaryIndexes");
-            o.remove("LocalSecondaryIndexes");
+            for member in [
+                "GlobalSecondaryIndexes",
+                "LocalSecondaryIndexes",
+                "KeySchema",
+                "AttributeDefinitions",
+                "CreationDateTime",
+            ] {
+                o.remove(member);
+            }
         }
         let mut records = vec![Record::Table(TableRecord::DeleteTable {
             name: name.to_string(),

@@ -908,3 +908,99 @@ async fn sdk_item_collection_metrics_and_key_condition_errors() {
         Some("Invalid operator used in KeyConditionExpression: <>")
     );
 }
+
+/// Compressed requests and responses, as DynamoDB handles them: a gzip or deflate body is
+/// read once decoded, a corrupt one is a 500 `InternalServerError`, and an answer over 4 KB
+/// comes back in the coding `Accept-Encoding` asks for, its `x-amz-crc32` that of the bytes
+/// sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_requests_and_responses_as_dynamodb_handles_them() {
+    use std::io::{Read, Write};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = TestServer::start().await;
+    let c = client(&srv.url).await;
+    common::pk_table(&c, "zip").send().await.unwrap();
+    let addr = srv.url.trim_start_matches("http://").to_string();
+    // (head, body bytes) of one request on its own connection.
+    let raw = |op: &str, headers: &str, body: Vec<u8>| {
+        let mut req = format!(
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: DynamoDB_20120810.{op}\r\nContent-Type: application/x-amz-json-1.0\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend(body);
+        let addr = addr.clone();
+        async move {
+            let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            sock.write_all(&req).await.unwrap();
+            let mut out = Vec::new();
+            sock.read_to_end(&mut out).await.unwrap();
+            let at = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+            let head = String::from_utf8_lossy(&out[..at]).to_ascii_lowercase();
+            (head, out[at + 4..].to_vec())
+        }
+    };
+    let gzip = |b: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    };
+    let put = br#"{"TableName":"zip","Item":{"pk":{"S":"z1"},"v":{"S":"packed"}}}"#;
+    let (head, _) = raw("PutItem", "Content-Encoding: gzip\r\n", gzip(put)).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let got = c
+        .get_item()
+        .table_name("zip")
+        .key("pk", s("z1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.item().unwrap()["v"], s("packed"));
+    // Not deflate at all: refused, nothing written.
+    let bad = br#"{"TableName":"zip","Item":{"pk":{"S":"z2"}}}"#.to_vec();
+    let (head, body) = raw("PutItem", "Content-Encoding: deflate\r\n", bad).await;
+    assert!(head.starts_with("http/1.1 500"), "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("InternalServerError"));
+    let (head, _) = raw("PutItem", "Content-Encoding: br\r\n", put.to_vec()).await;
+    assert!(head.starts_with("http/1.1 500"), "{head}");
+    let none = c
+        .get_item()
+        .table_name("zip")
+        .key("pk", s("z2"))
+        .send()
+        .await
+        .unwrap();
+    assert!(none.item().is_none());
+
+    // A 6 KB item: its GetItem answer is compressed when asked for, and only then.
+    c.put_item()
+        .table_name("zip")
+        .item("pk", s("big"))
+        .item("v", s(&"x".repeat(6000)))
+        .send()
+        .await
+        .unwrap();
+    let get = br#"{"TableName":"zip","Key":{"pk":{"S":"big"}}}"#.to_vec();
+    let (head, body) = raw(
+        "GetItem",
+        "Accept-Encoding: br, gzip;q=0.5\r\n",
+        get.clone(),
+    )
+    .await;
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    let crc = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-amz-crc32: "))
+        .unwrap();
+    assert_eq!(crc.trim(), crc32fast::hash(&body).to_string());
+    assert!(body.len() < 1000, "compressed to {} bytes", body.len());
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(text.contains(&"x".repeat(6000)), "{text:.80}");
+    let (head, body) = raw("GetItem", "Accept-Encoding: identity\r\n", get).await;
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert!(body.len() > 6000);
+    srv.stop().await;
+}

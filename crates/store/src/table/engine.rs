@@ -212,6 +212,11 @@ impl Table {
 
     /// Everything AWS checks about an item before storing it (key, index keys, size).
     pub fn validate_item(&self, item: &Item, update: bool) -> Result<PKey, DdbError> {
+        if let Some(problem) = item.keys().find_map(|k| super::value::attr_name_problem(k)) {
+            return Err(DdbError::validation(format!(
+                "One or more parameter values were invalid: {problem}"
+            )));
+        }
         let pk = self.key_of_item(item)?;
         for ix in &self.meta.indexes {
             Self::index_key(ix, item)?;

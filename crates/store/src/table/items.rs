@@ -1030,6 +1030,15 @@ pub(crate) fn no_duplicate_attributes(req: &Value) -> Result<(), DdbError> {
     let Some(list) = req.get("AttributesToGet").and_then(Value::as_array) else {
         return Ok(());
     };
+    if let Some(problem) = list
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(super::value::attr_name_problem)
+    {
+        return Err(DdbError::validation(format!(
+            "One or more parameter values were invalid: {problem} in AttributesToGet"
+        )));
+    }
     let mut seen = std::collections::HashSet::new();
     match list
         .iter()

@@ -109,6 +109,11 @@ pub fn ctx(v: &Value) -> Result<Ctx, DdbError> {
                     "ExpressionAttributeNames contains invalid key: Syntax error; key: \"{k}\""
                 )));
             }
+            if let Some(problem) = super::value::attr_name_problem(s) {
+                return Err(DdbError::validation(format!(
+                    "ExpressionAttributeNames contains invalid value: {problem} for key {k}"
+                )));
+            }
             names.insert(k.clone(), s.to_string());
         }
     }

@@ -2687,3 +2687,57 @@ fn removal_only_updates_do_not_create_missing_items() {
     let out = update("f", json!({"UpdateExpression": "REMOVE y"}));
     assert_eq!(out["Attributes"], json!({"pk": {"S": "f"}}));
 }
+
+/// Attribute names are 1 to 65535 bytes, in items, expressions' names and AttributesToGet.
+#[test]
+fn attribute_names_must_be_one_to_65535_bytes() {
+    let (e, _) = engine();
+    create(&e, "names", false);
+    let long = "n".repeat(65536);
+    let fits = "n".repeat(65535);
+    for name in ["", long.as_str()] {
+        let m = err(
+            &e,
+            "PutItem",
+            json!({"TableName": "names", "Item": {"pk": {"S": "a"}, name: {"N": "1"}}}),
+        )
+        .message;
+        assert!(
+            m.contains(if name.is_empty() {
+                "Empty attribute name"
+            } else {
+                "must be less than 65536 bytes"
+            }),
+            "{m}"
+        );
+        let m = err(&e, "GetItem", json!({"TableName": "names", "Key": {"pk": {"S": "a"}}, "ProjectionExpression": "#n", "ExpressionAttributeNames": {"#n": name}})).message;
+        assert!(
+            m.starts_with("ExpressionAttributeNames contains invalid value: ")
+                && m.ends_with("for key #n"),
+            "{m}"
+        );
+        let m = err(
+            &e,
+            "GetItem",
+            json!({"TableName": "names", "Key": {"pk": {"S": "a"}}, "AttributesToGet": [name]}),
+        )
+        .message;
+        assert!(m.ends_with("in AttributesToGet"), "{m}");
+        let m = err(&e, "UpdateItem", json!({"TableName": "names", "Key": {"pk": {"S": "a"}}, "AttributeUpdates": {name: {"Value": {"N": "2"}, "Action": "PUT"}}})).message;
+        assert!(
+            m.starts_with("One or more parameter values were invalid: "),
+            "{m}"
+        );
+    }
+    ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "names", "Item": {"pk": {"S": "a"}, fits.as_str(): {"N": "1"}}}),
+    );
+    let got = ok(
+        &e,
+        "GetItem",
+        json!({"TableName": "names", "Key": {"pk": {"S": "a"}}, "AttributesToGet": [fits]}),
+    );
+    assert_eq!(got["Item"][fits.as_str()], json!({"N": "1"}));
+}

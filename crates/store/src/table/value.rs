@@ -640,6 +640,24 @@ pub fn item_from_json(v: &Value) -> Result<Item, DdbError> {
     Ok(item)
 }
 
+/// The longest attribute name DynamoDB accepts, in bytes (a key attribute's: 255).
+pub const MAX_ATTR_NAME: usize = 65535;
+
+/// What is wrong with attribute name `name`, if anything: DynamoDB's names are 1 to
+/// [`MAX_ATTR_NAME`] bytes.
+pub fn attr_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        Some("Empty attribute name".into())
+    } else if name.len() > MAX_ATTR_NAME {
+        Some(format!(
+            "Attribute name is too large, must be less than {} bytes",
+            MAX_ATTR_NAME + 1
+        ))
+    } else {
+        None
+    }
+}
+
 /// Size of a whole item as DynamoDB counts it: names plus values.
 pub fn item_size(item: &Item) -> usize {
     item.iter().map(|(k, v)| k.len() + v.size()).sum()

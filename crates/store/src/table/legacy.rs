@@ -125,7 +125,7 @@ fn one(g: &mut Gen<'_>, attr: &str, spec: &Value, expected: bool) -> Result<Cond
             .map(AttrValue::from_json)
             .collect::<Result<_, _>>()?,
     };
-    check_args(op, &args, !expected)?;
+    check_args(op, &args, true)?;
     let p = g.path(attr);
     let vals: Vec<Operand> = args.into_iter().map(|a| g.value(a)).collect();
     let path = Operand::Path(p.clone());
@@ -154,8 +154,7 @@ fn one(g: &mut Gen<'_>, attr: &str, spec: &Value, expected: bool) -> Result<Cond
 }
 
 /// The argument types each comparison operator of a filter or key condition accepts, as
-/// the `Condition` reference documents them (`None`: any type). `Expected` conditions skip
-/// this check, as DynamoDB does.
+/// the `Condition` reference documents them (`None`: any type); `Expected` conditions too.
 fn arg_types(op: &str) -> Option<&'static [&'static str]> {
     match op {
         "LE" | "LT" | "GE" | "GT" | "CONTAINS" | "NOT_CONTAINS" | "IN" | "BETWEEN" => {

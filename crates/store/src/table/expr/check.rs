@@ -318,11 +318,15 @@ impl Checker<'_> {
                 self.op(a);
                 self.op(b);
                 self.distinct(&op.to_string(), a, b);
+                if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                    self.ordered_operands(&op.to_string(), &[a, b]);
+                }
             }
             GCond::Between(a, lo, hi) => {
                 self.op(a);
                 self.op(lo);
                 self.op(hi);
+                self.ordered_operands("BETWEEN", &[a, lo, hi]);
                 self.between(lo, hi);
             }
             GCond::In(a, l) => {
@@ -331,6 +335,21 @@ impl Checker<'_> {
             }
             GCond::Func(name, args) => self.func(name, args),
             GCond::And(..) | GCond::Or(..) | GCond::Not(..) => {}
+        }
+    }
+
+    /// An ordering comparison's operands known before any item is read (a value, `size`)
+    /// must be strings, numbers or binaries: any other type is an error in the request, not a
+    /// false condition (as an item attribute of another type is).
+    fn ordered_operands(&mut self, name: &str, operands: &[&GOp]) {
+        if let Some(t) = operands
+            .iter()
+            .filter_map(|o| known_type(o, self.ctx))
+            .find(|t| !matches!(*t, "S" | "N" | "B"))
+        {
+            self.function_error(format!(
+                "Incorrect operand type for operator or function; operator or function: {name}, operand type: {t}"
+            ));
         }
     }
 

@@ -149,7 +149,29 @@ pub async fn serve(
     Ok(())
 }
 
+/// The headers a browser may read from an answer to a cross-origin request.
+const EXPOSE_HEADERS: &str =
+    "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,x-amz-crc32,Date";
+
 async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
+    let cross_origin = req.headers().contains_key(hyper::header::ORIGIN);
+    let mut resp = answer(state, req).await;
+    // Every answer to a browser's request is readable by it (as DynamoDB answers them).
+    if cross_origin {
+        let h = resp.headers_mut();
+        h.insert(
+            hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            hyper::header::HeaderValue::from_static("*"),
+        );
+        h.insert(
+            hyper::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            hyper::header::HeaderValue::from_static(EXPOSE_HEADERS),
+        );
+    }
+    resp
+}
+
+async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
     let started = tokio::time::Instant::now();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
@@ -174,8 +196,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
             ),
         };
     }
-    let origin = parts.headers.get(hyper::header::ORIGIN).cloned();
-    if parts.method == hyper::Method::OPTIONS && origin.is_some() {
+    if parts.method == hyper::Method::OPTIONS && parts.headers.contains_key(hyper::header::ORIGIN) {
         return dynamodb::preflight(&parts.headers);
     }
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
@@ -317,13 +338,6 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
         resp.status().as_u16(),
         started.elapsed(),
     );
-    let mut resp = resp;
-    if origin.is_some() {
-        resp.headers_mut().insert(
-            hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            hyper::header::HeaderValue::from_static("*"),
-        );
-    }
     resp
 }
 

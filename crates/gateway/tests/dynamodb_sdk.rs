@@ -679,6 +679,8 @@ async fn wire_edges_answer_as_dynamodb_does() {
         "{id}"
     );
     assert_eq!(body, r#"{"TableNames":[]}"#);
+    // DynamoDB names itself in a Server header.
+    assert!(head.contains("\nserver: Server"), "{head}");
 
     let (head, body) = raw(format!(
         "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
@@ -744,10 +746,20 @@ async fn wire_edges_answer_as_dynamodb_does() {
     ))
     .await;
     assert!(head.contains("access-control-allow-origin: *"), "{head}");
+    assert!(
+        head.contains("access-control-expose-headers: x-amzn-RequestId,"),
+        "{head}"
+    );
     assert_eq!(
         body,
         r#"{"Message":"STRING_VALUE cannot be converted to Integer","__type":"com.amazon.coral.service#SerializationException"}"#
     );
+    // A health probe from a browser is readable by it too.
+    let (head, _) = raw(format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nOrigin: https://app.example\r\nConnection: close\r\n\r\n"
+    ))
+    .await;
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
     let (_, body) = raw(post(
         "X-Amz-Target: DynamoDB_20120810.PutItem\r\nContent-Type: application/x-amz-json-1.0\r\n",
         r#"{"TableName":"a;"}"#,

@@ -40,6 +40,10 @@ pub async fn handle_target(
     body: Bytes,
 ) -> crate::HttpResponse {
     match run(state, service, op, host, &body).await {
+        // Tagging answers success with an empty body, as DynamoDB does.
+        Ok(_) if matches!(op, Some("TagResource" | "UntagResource")) => {
+            respond(StatusCode::OK, String::new())
+        }
         Ok(v) => respond(StatusCode::OK, v.into_text()),
         Err(e) => error(&e),
     }
@@ -135,6 +139,11 @@ fn respond(status: StatusCode, body: String) -> crate::HttpResponse {
     let mut r = crate::response(status, CONTENT_TYPE, body);
     let h = r.headers_mut();
     h.insert("x-amz-crc32", hyper::header::HeaderValue::from(crc));
+    // DynamoDB names itself so.
+    h.insert(
+        hyper::header::SERVER,
+        hyper::header::HeaderValue::from_static("Server"),
+    );
     if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id()) {
         h.insert("x-amzn-requestid", v);
     }

@@ -217,6 +217,13 @@ impl Table {
                 "One or more parameter values were invalid: {problem}"
             )));
         }
+        if item.values().map(super::value::nesting).max().unwrap_or(0) >= super::value::MAX_NESTING
+        {
+            return Err(DdbError::validation(format!(
+                "One or more parameter values were invalid: Nesting Levels have exceeded supported limits: nested attributes can be at most {} levels deep",
+                super::value::MAX_NESTING
+            )));
+        }
         let pk = self.key_of_item(item)?;
         for ix in &self.meta.indexes {
             Self::index_key(ix, item)?;

@@ -11,6 +11,8 @@ pub enum ErrorCode {
     Validation,
     Serialization,
     ResourceNotFound,
+    /// DescribeContinuousBackups (and the backup operations) of a table that does not exist.
+    TableNotFound,
     ResourceInUse,
     ConditionalCheckFailed,
     TransactionCanceled,
@@ -40,6 +42,7 @@ impl ErrorCode {
             ErrorCode::ResourceNotFound => {
                 "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"
             }
+            ErrorCode::TableNotFound => "com.amazonaws.dynamodb.v20120810#TableNotFoundException",
             ErrorCode::ResourceInUse => "com.amazonaws.dynamodb.v20120810#ResourceInUseException",
             ErrorCode::ConditionalCheckFailed => {
                 "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"

@@ -2741,3 +2741,53 @@ fn attribute_names_must_be_one_to_65535_bytes() {
     );
     assert_eq!(got["Item"][fits.as_str()], json!({"N": "1"}));
 }
+
+/// Items nest at most 32 levels deep (the item itself, then maps and lists).
+#[test]
+fn documents_nest_at_most_32_levels() {
+    let (e, _) = engine();
+    create(&e, "deep", false);
+    // An attribute that is a map with `levels - 1` maps nested in it.
+    let nested = |levels: usize| {
+        let mut v = json!({"M": {}});
+        for _ in 1..levels {
+            v = json!({"M": {"a": v}});
+        }
+        v
+    };
+    ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "deep", "Item": {"pk": {"S": "a"}, "n": nested(31)}}),
+    );
+    let m = err(
+        &e,
+        "PutItem",
+        json!({"TableName": "deep", "Item": {"pk": {"S": "a"}, "n": nested(32)}}),
+    )
+    .message;
+    assert!(
+        m.contains("nested attributes can be at most 32 levels deep"),
+        "{m}"
+    );
+    // A list counts as a level too, and an update may not nest deeper either.
+    let list = json!({"L": [nested(31)]});
+    let m = err(
+        &e,
+        "PutItem",
+        json!({"TableName": "deep", "Item": {"pk": {"S": "b"}, "n": list}}),
+    )
+    .message;
+    assert!(
+        m.contains("Nesting Levels have exceeded supported limits"),
+        "{m}"
+    );
+    let m = err(
+        &e,
+        "UpdateItem",
+        json!({"TableName": "deep", "Key": {"pk": {"S": "a"}},
+        "UpdateExpression": "SET n.a = :v", "ExpressionAttributeValues": {":v": nested(31)}}),
+    )
+    .message;
+    assert!(m.contains("Nesting Levels"), "{m}");
+}

@@ -640,6 +640,18 @@ pub fn item_from_json(v: &Value) -> Result<Item, DdbError> {
     Ok(item)
 }
 
+/// How deep DynamoDB lets documents nest: an item and 31 levels of maps and lists in it.
+pub const MAX_NESTING: usize = 32;
+
+/// How many levels of maps and lists `v` is (0 for a scalar or a set).
+pub fn nesting(v: &AttrValue) -> usize {
+    match v {
+        AttrValue::M(m) => 1 + m.values().map(nesting).max().unwrap_or(0),
+        AttrValue::L(l) => 1 + l.iter().map(nesting).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// The longest attribute name DynamoDB accepts, in bytes (a key attribute's: 255).
 pub const MAX_ATTR_NAME: usize = 65535;
 

@@ -146,7 +146,12 @@ fn one(g: &mut Gen<'_>, attr: &str, spec: &Value, expected: bool) -> Result<Cond
         "NULL" => Cond::AttributeNotExists(p),
         "NOT_NULL" => Cond::AttributeExists(p),
         "CONTAINS" => Cond::Contains(path, first()),
-        "NOT_CONTAINS" => Cond::Not(Box::new(Cond::Contains(path, first()))),
+        // False for an attribute that is not there (unlike `NOT contains(...)`), as DynamoDB
+        // evaluates it.
+        "NOT_CONTAINS" => Cond::And(
+            Box::new(Cond::AttributeExists(p.clone())),
+            Box::new(Cond::Not(Box::new(Cond::Contains(path, first())))),
+        ),
         "BEGINS_WITH" => Cond::BeginsWith(path, first()),
         "BETWEEN" => Cond::Between(path, first(), nth(1)),
         _ => Cond::In(path, vals.clone()),
@@ -242,6 +247,18 @@ pub fn translate(
     expression: &str,
     ctx: &mut Ctx,
 ) -> Result<Option<Cond>, DdbError> {
+    // ConditionalOperator joins Expected's conditions: without any it is a mistake.
+    if field == "Expected"
+        && req.get("ConditionalOperator").is_some_and(|v| !v.is_null())
+        && req
+            .get(field)
+            .and_then(Value::as_object)
+            .is_none_or(|m| m.is_empty())
+    {
+        return Err(DdbError::validation(
+            "One or more parameter values were invalid: ConditionalOperator can only be used when Expected has at least one condition",
+        ));
+    }
     let Some(map) = req.get(field).filter(|v| !v.is_null()) else {
         return Ok(None);
     };

@@ -2791,3 +2791,66 @@ fn documents_nest_at_most_32_levels() {
     .message;
     assert!(m.contains("Nesting Levels"), "{m}");
 }
+
+/// Legacy `Expected`: NOT_CONTAINS is false for a missing attribute (NE is true), a type the
+/// operator does not take is a ValidationException, and ConditionalOperator needs conditions.
+#[test]
+fn expected_conditions_follow_dynamodb() {
+    let (e, _) = engine();
+    create(&e, "expt", false);
+    ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "expt", "Item": {"pk": {"S": "a"}, "n": {"N": "1"}}}),
+    );
+    let update = |expected: Value, extra: Value| {
+        let mut req = json!({"TableName": "expt", "Key": {"pk": {"S": "a"}},
+            "AttributeUpdates": {"z": {"Value": {"N": "1"}, "Action": "PUT"}}, "Expected": expected});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        e.execute("UpdateItem", &req)
+            .map(|_| ())
+            .map_err(|e| (e.code, e.message))
+    };
+    let failed =
+        |r: Result<(), (ErrorCode, String)>| r.unwrap_err().0 == ErrorCode::ConditionalCheckFailed;
+    assert!(failed(update(
+        json!({"gone": {"ComparisonOperator": "NOT_CONTAINS", "AttributeValueList": [{"S": "x"}]}}),
+        json!({})
+    )));
+    assert!(
+        update(
+            json!({"gone": {"ComparisonOperator": "NE", "AttributeValueList": [{"S": "x"}]}}),
+            json!({})
+        )
+        .is_ok()
+    );
+    let (code, m) = update(
+        json!({"n": {"ComparisonOperator": "LE", "AttributeValueList": [{"L": [{"N": "1"}]}]}}),
+        json!({}),
+    )
+    .unwrap_err();
+    assert_eq!(code, ErrorCode::Validation);
+    assert!(
+        m.ends_with("ComparisonOperator LE is not valid for L AttributeValue type"),
+        "{m}"
+    );
+    for expected in [json!({}), Value::Null] {
+        let (code, m) = update(expected, json!({"ConditionalOperator": "OR"})).unwrap_err();
+        assert_eq!(code, ErrorCode::Validation);
+        assert!(m.contains("ConditionalOperator"), "{m}");
+    }
+    // An ordering comparison with a list in the request is an error in the request too.
+    let (code, m) = e
+        .execute("UpdateItem", &json!({"TableName": "expt", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET z = :v",
+            "ConditionExpression": "n < :l", "ExpressionAttributeValues": {":v": {"N": "1"}, ":l": {"L": []}}}))
+        .map(|_| ())
+        .map_err(|e| (e.code, e.message))
+        .unwrap_err();
+    assert_eq!(code, ErrorCode::Validation);
+    assert!(
+        m.ends_with("operator or function: <, operand type: L"),
+        "{m}"
+    );
+}

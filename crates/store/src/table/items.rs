@@ -1056,6 +1056,8 @@ pub(crate) fn no_duplicate_attributes(req: &Value) -> Result<(), DdbError> {
 #[derive(Debug, Clone, Default)]
 pub struct Projection {
     pub paths: Option<Vec<Vec<Seg>>>,
+    /// The paths came from the legacy `AttributesToGet` (what errors name).
+    pub legacy: bool,
 }
 
 impl Projection {
@@ -1100,7 +1102,10 @@ impl Projection {
                     .collect()
             }),
         };
-        Ok(Projection { paths })
+        Ok(Projection {
+            paths,
+            legacy: legacy.is_some(),
+        })
     }
 
     /// The first attributes of the projected paths that go deeper than them (GetItem refuses

@@ -853,9 +853,14 @@ impl TableEngine {
                 Some(Select::All | Select::AllProjected | Select::Count)
             )
         {
-            return Err(DdbError::validation(
-                "One or more parameter values were invalid: Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES or COUNT",
-            ));
+            return Err(DdbError::validation(format!(
+                "One or more parameter values were invalid: Cannot specify the {} when choosing to get ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES or COUNT",
+                if p.proj.legacy {
+                    "AttributesToGet"
+                } else {
+                    "ProjectionExpression"
+                }
+            )));
         }
         Ok(())
     }
@@ -1328,7 +1333,10 @@ impl TableEngine {
             filter_nested: Vec::new(),
             proj_nested: Vec::new(),
             key_conds,
-            proj: Projection { paths: r.proj },
+            proj: Projection {
+                paths: r.proj,
+                legacy: false,
+            },
             ctx: r.ctx,
             limit: r.limit,
             esk: r.esk,

@@ -2854,3 +2854,50 @@ fn expected_conditions_follow_dynamodb() {
         "{m}"
     );
 }
+
+/// Names start with a letter, and the update expression's functions are not conditions'.
+#[test]
+fn expression_names_and_functions_as_dynamodb_reads_them() {
+    let (e, _) = engine();
+    create(&e, "exprs", false);
+    let m = |req: Value| err(&e, "UpdateItem", req).message;
+    let key = json!({"pk": {"S": "a"}});
+    let msg = m(
+        json!({"TableName": "exprs", "Key": key, "UpdateExpression": "SET _123 = :v", "ExpressionAttributeValues": {":v": {"N": "1"}}}),
+    );
+    assert!(
+        msg.starts_with("Invalid UpdateExpression: Syntax error; token: \"_\""),
+        "{msg}"
+    );
+    let msg = m(json!({"TableName": "exprs", "Key": key, "UpdateExpression": "SET a = _f(b)"}));
+    assert!(
+        msg.starts_with("Invalid UpdateExpression: Syntax error; token: \"_\""),
+        "{msg}"
+    );
+    for f in ["if_not_exists(a, a)", "list_append(a, a)"] {
+        let msg = m(
+            json!({"TableName": "exprs", "Key": key, "UpdateExpression": "SET z = :v",
+            "ConditionExpression": format!("{f} = :v"), "ExpressionAttributeValues": {":v": {"N": "1"}}}),
+        );
+        assert!(
+            msg.starts_with(
+                "Invalid ConditionExpression: The function is not allowed in a condition expression"
+            ),
+            "{msg}"
+        );
+    }
+    let msg = m(
+        json!({"TableName": "exprs", "Key": key, "UpdateExpression": "SET z = :v",
+        "ConditionExpression": "dog(a) = :v", "ExpressionAttributeValues": {":v": {"N": "1"}}}),
+    );
+    assert_eq!(
+        msg,
+        "Invalid ConditionExpression: Invalid function name; function: dog"
+    );
+    // A name may hold underscores after its first letter.
+    ok(
+        &e,
+        "UpdateItem",
+        json!({"TableName": "exprs", "Key": key, "UpdateExpression": "SET a_1 = :v", "ExpressionAttributeValues": {":v": {"N": "1"}}}),
+    );
+}

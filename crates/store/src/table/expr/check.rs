@@ -405,7 +405,14 @@ pub fn check(
     g.cond(c);
     g.misuse_size(c);
     if let Some(f) = g.unknown_function {
-        return Err(invalid(format!("Invalid function name; function: {f}")));
+        // The update expression's functions are known, just not here.
+        return Err(invalid(
+            if matches!(f.as_str(), "if_not_exists" | "list_append") {
+                format!("The function is not allowed in a condition expression; function: {f}")
+            } else {
+                format!("Invalid function name; function: {f}")
+            },
+        ));
     }
     if let Some(f) = g.misused_function {
         return Err(invalid(format!(

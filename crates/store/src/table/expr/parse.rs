@@ -51,7 +51,8 @@ fn lex(src: &str, kind: &str) -> Result<Vec<Token>, DdbError> {
             continue;
         }
         let start = i;
-        let tok = if c.is_ascii_alphabetic() || c == b'_' {
+        // Names and function names start with a letter (`_` may only follow one).
+        let tok = if c.is_ascii_alphabetic() {
             Tok::Ident(word(&mut i))
         } else if c.is_ascii_digit() {
             while i < b.len() && b[i].is_ascii_digit() {

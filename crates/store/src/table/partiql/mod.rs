@@ -357,7 +357,10 @@ impl TableEngine {
         Ok(KeyRead {
             table: r.table,
             key,
-            proj: Projection { paths: r.proj },
+            proj: Projection {
+                paths: r.proj,
+                legacy: false,
+            },
             cond: Some((cond, r.ctx)),
         })
     }

@@ -201,6 +201,28 @@ impl<'a> Check<'a> {
         self.length(params, &params_at, 1, usize::MAX);
     }
 
+    /// Each member of `AttributeDefinitions` (CreateTable, UpdateTable): a name of 1 to 255
+    /// characters and a type.
+    fn attribute_definitions(&mut self, defs: Option<&Value>) {
+        for (i, d) in defs
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let base = format!("attributeDefinitions.{}.member", i + 1);
+            let n = d.get("AttributeName").filter(|v| !v.is_null());
+            if self.required(n, &format!("{base}.attributeName")) {
+                self.length(n, &format!("{base}.attributeName"), 1, 255);
+            }
+            let at = format!("{base}.attributeType");
+            let t = d.get("AttributeType").filter(|v| !v.is_null());
+            if self.required(t, &at) {
+                self.one_of(t, &at, ATTR_TYPE);
+            }
+        }
+    }
+
     /// `StreamSpecification` of CreateTable and UpdateTable.
     fn stream_spec(&mut self) {
         let Some(spec) = self.get("StreamSpecification") else {
@@ -603,21 +625,7 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             c.table_name(true);
             let defs = c.get("AttributeDefinitions");
             if c.required(defs, "attributeDefinitions") {
-                for (i, d) in defs
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    let base = format!("attributeDefinitions.{}.member", i + 1);
-                    let n = d.get("AttributeName").filter(|v| !v.is_null());
-                    c.required(n, &format!("{base}.attributeName"));
-                    let at = format!("{base}.attributeType");
-                    let t = d.get("AttributeType").filter(|v| !v.is_null());
-                    if c.required(t, &at) {
-                        c.one_of(t, &at, ATTR_TYPE);
-                    }
-                }
+                c.attribute_definitions(defs);
             }
             let ks = c.get("KeySchema");
             if c.required(ks, "keySchema") {
@@ -649,6 +657,8 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             let pt = c.get("ProvisionedThroughput");
             c.throughput(pt, "provisionedThroughput");
             c.enums(&[("BillingMode", "billingMode", BILLING)]);
+            let defs = c.get("AttributeDefinitions");
+            c.attribute_definitions(defs);
             for (i, u) in c
                 .get("GlobalSecondaryIndexUpdates")
                 .and_then(Value::as_array)

@@ -2901,3 +2901,28 @@ fn expression_names_and_functions_as_dynamodb_reads_them() {
         json!({"TableName": "exprs", "Key": key, "UpdateExpression": "SET a_1 = :v", "ExpressionAttributeValues": {":v": {"N": "1"}}}),
     );
 }
+
+/// Attribute definitions' names are 1 to 255 characters, checked before the schema's
+/// coherence, in CreateTable and UpdateTable alike.
+#[test]
+fn attribute_definition_names_are_checked_before_coherence() {
+    let (e, _) = engine();
+    let long = "d".repeat(256);
+    let m = err(
+        &e,
+        "CreateTable",
+        json!({"TableName": "coh", "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": long, "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "short", "KeyType": "HASH"}]}),
+    )
+    .message;
+    assert!(m.contains("at 'attributeDefinitions.1.member.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255"), "{m}");
+    create(&e, "coh", false);
+    let m = err(&e, "UpdateTable", json!({"TableName": "coh",
+        "AttributeDefinitions": [{"AttributeName": long, "AttributeType": "S"}],
+        "GlobalSecondaryIndexUpdates": [{"Create": {"IndexName": "ix", "KeySchema": [{"AttributeName": "short", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}}]})).message;
+    assert!(
+        m.contains("Member must have length less than or equal to 255"),
+        "{m}"
+    );
+}

@@ -835,9 +835,17 @@ pub fn parse_tags(v: &Value) -> Result<BTreeMap<String, String>, DdbError> {
     for t in arr {
         let k = req_str(t, "Key")?;
         let val = req_str(t, "Value")?;
-        if k.is_empty() || k.len() > 128 || val.len() > 256 {
+        // Lengths in characters; letters, digits, whitespace and `+ - = . _ : / @` only.
+        let (kn, vn) = (k.chars().count(), val.chars().count());
+        if k.is_empty() || kn > 128 || vn > 256 {
             return Err(DdbError::validation(
                 "One or more parameter values were invalid: Tag key or value length is invalid",
+            ));
+        }
+        let allowed = |c: char| c.is_alphanumeric() || c.is_whitespace() || "+-=._:/@".contains(c);
+        if !k.chars().all(allowed) || !val.chars().all(allowed) {
+            return Err(DdbError::validation(
+                "One or more parameter values were invalid: Tag keys and values may contain only letters, digits, whitespace and + - = . _ : / @",
             ));
         }
         out.insert(k.to_string(), val.to_string());

@@ -2926,3 +2926,67 @@ fn attribute_definition_names_are_checked_before_coherence() {
         "{m}"
     );
 }
+
+/// Tags: at most 50 per table (a refused request changes nothing), keys of 1 to 128 and
+/// values of at most 256 characters, of letters, digits, whitespace and `+ - = . _ : / @`.
+#[test]
+fn tags_follow_dynamodb_limits() {
+    let (e, _) = engine();
+    create(&e, "tagged", false);
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/tagged";
+    let tags = |r: std::ops::Range<usize>| -> Value {
+        r.map(|i| json!({"Key": format!("k{i}"), "Value": format!("v{i}")}))
+            .collect()
+    };
+    let count = || {
+        ok(&e, "ListTagsOfResource", json!({"ResourceArn": arn}))["Tags"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    ok(
+        &e,
+        "TagResource",
+        json!({"ResourceArn": arn, "Tags": tags(0..30)}),
+    );
+    ok(
+        &e,
+        "TagResource",
+        json!({"ResourceArn": arn, "Tags": tags(20..50)}),
+    );
+    assert_eq!(count(), 50);
+    let er = err(
+        &e,
+        "TagResource",
+        json!({"ResourceArn": arn, "Tags": tags(45..55)}),
+    );
+    assert_eq!(er.code, ErrorCode::Validation);
+    assert!(er.message.contains("limit of 50"), "{}", er.message);
+    assert_eq!(count(), 50);
+    ok(
+        &e,
+        "UntagResource",
+        json!({"ResourceArn": arn, "TagKeys": (0..50).map(|i| format!("k{i}")).collect::<Vec<_>>()}),
+    );
+    // Characters, not bytes, and Unicode letters are letters.
+    ok(
+        &e,
+        "TagResource",
+        json!({"ResourceArn": arn, "Tags": [{"Key": "Ѯ".repeat(128), "Value": "законные буквы +-=._:/@"}]}),
+    );
+    for (k, v) in [("hi!", "dog"), ("dog", "d%g"), ("k", "\"q\""), ("", "v")] {
+        let er = err(
+            &e,
+            "TagResource",
+            json!({"ResourceArn": arn, "Tags": [{"Key": k, "Value": v}]}),
+        );
+        assert_eq!(er.code, ErrorCode::Validation, "{k} {v}");
+    }
+    let er = err(
+        &e,
+        "TagResource",
+        json!({"ResourceArn": arn, "Tags": [{"Key": "k", "Value": "x".repeat(257)}]}),
+    );
+    assert_eq!(er.code, ErrorCode::Validation);
+    assert_eq!(count(), 1);
+}

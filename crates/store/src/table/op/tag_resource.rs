@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::super::admin::tagged_mut;
-use super::super::error::ErrorCode;
 use super::super::meta::parse_tags;
 use super::super::req::vmsg;
 use super::super::{DdbError, TableEngine};
@@ -38,13 +37,18 @@ impl<'a> TagResource<'a> {
         engine.journal.check()?;
         let mut g = engine.state.write();
         let t = tagged_mut(&mut g, self.table, self.arn)?;
-        t.meta.tags.extend(self.tags);
-        if t.meta.tags.len() > 50 {
-            return Err(DdbError::new(
-                ErrorCode::LimitExceeded,
-                "The number of tags exceeds the limit of 50",
+        // Counted before anything changes: a refused request leaves the tags as they were.
+        let added = self
+            .tags
+            .keys()
+            .filter(|k| !t.meta.tags.contains_key(*k))
+            .count();
+        if t.meta.tags.len() + added > 50 {
+            return Err(DdbError::validation(
+                "One or more parameter values were invalid: The number of tags exceeds the limit of 50",
             ));
         }
+        t.meta.tags.extend(self.tags);
         let ticket = engine.submit(vec![TableEngine::table_record(&t.meta)]);
         Ok((json!({}), ticket))
     }

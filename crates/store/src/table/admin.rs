@@ -531,6 +531,11 @@ impl TableEngine {
         if let Some(until) = self.transition_end() {
             t.phase = super::engine::Phase::Updating;
             t.phase_until = until;
+            if stream_change.is_some()
+                && let Some(s) = t.stream.as_mut()
+            {
+                s.settles_ms = until;
+            }
             for (name, phase, gone) in index_changes {
                 t.index_phases.insert(name, (phase, until, gone));
             }

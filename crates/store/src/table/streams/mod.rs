@@ -86,6 +86,9 @@ pub struct Stream {
     pub records: VecDeque<StreamRecord>,
     /// The last sequence number handed out.
     last_seq: u64,
+    /// Until when (ms) the UpdateTable that enabled or disabled the stream is under way: the
+    /// stream is `ENABLING` / `DISABLING` until then, as the table is `UPDATING`.
+    pub settles_ms: u64,
 }
 
 /// Who made a change, for the record: a request, or TTL expiry (which DynamoDB marks with a
@@ -126,6 +129,7 @@ impl Stream {
             },
             records: VecDeque::new(),
             last_seq: now_ms * SEQ_PER_MS,
+            settles_ms: 0,
         }
     }
 
@@ -141,6 +145,7 @@ impl Stream {
             meta,
             records,
             last_seq,
+            settles_ms: 0,
         }
     }
 
@@ -260,15 +265,16 @@ impl Stream {
             .is_some_and(|d| d + RETENTION_MS <= now_ms)
     }
 
-    fn status(&self) -> &'static str {
-        if self.enabled() {
-            "ENABLED"
-        } else {
-            "DISABLED"
+    fn status(&self, now_ms: u64) -> &'static str {
+        match (self.enabled(), now_ms < self.settles_ms) {
+            (true, true) => "ENABLING",
+            (true, false) => "ENABLED",
+            (false, true) => "DISABLING",
+            (false, false) => "DISABLED",
         }
     }
 
-    fn describe(&self) -> Value {
+    fn describe(&self, now_ms: u64) -> Value {
         let start = self.meta.created_ms * SEQ_PER_MS;
         let mut range = json!({"StartingSequenceNumber": format!("{:021}", start.max(1))});
         if !self.enabled() {
@@ -278,7 +284,7 @@ impl Stream {
         json!({
             "StreamArn": self.meta.arn,
             "StreamLabel": self.meta.label,
-            "StreamStatus": self.status(),
+            "StreamStatus": self.status(now_ms),
             "StreamViewType": self.meta.view,
             "CreationRequestDateTime": self.meta.created_ms as f64 / 1000.0,
             "TableName": self.meta.table,
@@ -483,7 +489,7 @@ impl TableEngine {
         check_arn(arn, "StreamArn")?;
         let g = self.state.read();
         let s = g.stream(arn)?;
-        let mut d = s.describe();
+        let mut d = s.describe(self.clock.now().as_millis());
         // Shards are listed in id order after ExclusiveStartShardId, which need not exist.
         if req
             .get("ExclusiveStartShardId")

@@ -542,3 +542,28 @@ fn records_survive_a_restart_with_the_writes_they_describe() {
     );
     assert_eq!(after[2]["eventName"], "MODIFY");
 }
+
+/// While the UpdateTable that enables or disables a stream is under way (the table
+/// `UPDATING`), the stream is `ENABLING` / `DISABLING`, as DynamoDB describes it.
+#[test]
+fn a_stream_is_enabling_and_disabling_while_its_table_updates() {
+    let (e, clock) = engine();
+    e.set_status_delay(Duration::from_millis(500));
+    create(&e, "enab", false);
+    clock.advance(Duration::from_millis(500));
+    let status = |arn: &str| {
+        streams(&e, "DescribeStream", json!({"StreamArn": arn}))["StreamDescription"]["StreamStatus"].clone()
+    };
+    let arn = enable(&e, "enab", "KEYS_ONLY");
+    assert_eq!(status(&arn), "ENABLING");
+    clock.advance(Duration::from_millis(500));
+    assert_eq!(status(&arn), "ENABLED");
+    ok(
+        &e,
+        "UpdateTable",
+        json!({"TableName": "enab", "StreamSpecification": {"StreamEnabled": false}}),
+    );
+    assert_eq!(status(&arn), "DISABLING");
+    clock.advance(Duration::from_millis(500));
+    assert_eq!(status(&arn), "DISABLED");
+}

@@ -704,6 +704,17 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             c.range(limit, "limit", 1, Some(100));
             let start = c.get("ExclusiveStartShardId");
             c.length(start, "exclusiveStartShardId", 28, 65);
+            // ShardFilter: the children of one shard.
+            if let Some(f) = c.get("ShardFilter").filter(|v| !v.is_null()) {
+                let ty = f.get("Type").filter(|v| !v.is_null());
+                if c.required(ty, "shardFilter.type") {
+                    c.one_of(ty, "shardFilter.type", &["CHILD_SHARDS"]);
+                }
+                let id = f.get("ShardId").filter(|v| !v.is_null());
+                if c.required(id, "shardFilter.shardId") {
+                    c.length(id, "shardFilter.shardId", 28, 65);
+                }
+            }
         }
         "GetShardIterator" => {
             c.stream_arn("StreamArn", "streamArn", true);

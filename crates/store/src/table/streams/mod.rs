@@ -491,10 +491,12 @@ impl TableEngine {
         let s = g.stream(arn)?;
         let mut d = s.describe(self.clock.now().as_millis());
         // Shards are listed in id order after ExclusiveStartShardId, which need not exist.
+        // A stream's one shard has no children (ShardFilter CHILD_SHARDS).
         if req
             .get("ExclusiveStartShardId")
             .and_then(Value::as_str)
             .is_some_and(|start| start >= s.shard_id().as_str())
+            || req.get("ShardFilter").is_some_and(|f| !f.is_null())
         {
             d["Shards"] = json!([]);
         }

@@ -567,3 +567,37 @@ fn a_stream_is_enabling_and_disabling_while_its_table_updates() {
     clock.advance(Duration::from_millis(500));
     assert_eq!(status(&arn), "DISABLED");
 }
+
+/// DescribeStream's ShardFilter: the children of a shard (a stream's one shard has none),
+/// with the filter's members checked as DynamoDB Streams checks them.
+#[test]
+fn describe_stream_filters_child_shards() {
+    let (e, _) = engine();
+    create(&e, "kids", false);
+    let arn = enable(&e, "kids", "KEYS_ONLY");
+    let id = shard(&e, &arn);
+    let d = streams(
+        &e,
+        "DescribeStream",
+        json!({"StreamArn": arn, "ShardFilter": {"Type": "CHILD_SHARDS", "ShardId": id}}),
+    );
+    assert_eq!(d["StreamDescription"]["Shards"], json!([]));
+    assert_eq!(d["StreamDescription"]["StreamStatus"], "ENABLED");
+    for (filter, at) in [
+        (json!({"Type": "foo", "ShardId": id}), "shardFilter.type"),
+        (json!({"ShardId": id}), "shardFilter.type"),
+        (
+            json!({"Type": "CHILD_SHARDS", "ShardId": "qwerty"}),
+            "shardFilter.shardId",
+        ),
+        (json!({"Type": "CHILD_SHARDS"}), "shardFilter.shardId"),
+    ] {
+        let er = streams_err(
+            &e,
+            "DescribeStream",
+            json!({"StreamArn": arn, "ShardFilter": filter}),
+        );
+        assert_eq!(er.code, ErrorCode::Validation);
+        assert!(er.message.contains(&format!("at '{at}'")), "{}", er.message);
+    }
+}

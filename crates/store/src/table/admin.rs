@@ -212,16 +212,21 @@ impl<'a> TableUpdate<'a> {
         }
         let mut seen = Vec::new();
         for u in gsi_updates.into_iter().flatten() {
-            let index = ["Update", "Create", "Delete"]
+            let actions = ["Update", "Create", "Delete"]
                 .iter()
                 .filter_map(|a| u.get(a).filter(|v| !v.is_null()))
                 .map(|a| opt_str(a, "IndexName"))
                 .collect::<Vec<_>>();
-            let Some(&index) = index.first() else {
+            let Some(&index) = actions.first() else {
                 return Err(DdbError::validation(
                     "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete must not be null",
                 ));
             };
+            if actions.len() > 1 {
+                return Err(DdbError::validation(
+                    "One or more parameter values were invalid: Only one of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete may be given in one GlobalSecondaryIndexUpdate",
+                ));
+            }
             if let Some(n) = index {
                 if seen.contains(&n) {
                     return Err(DdbError::validation(format!(
@@ -366,8 +371,8 @@ impl TableEngine {
                 match meta.attr_defs.iter().find(|x| x.name == d.name) {
                     Some(x) if x.ty != d.ty => {
                         return Err(DdbError::validation(format!(
-                            "One or more parameter values were invalid: Attribute {} is already defined with type {}",
-                            d.name, x.ty
+                            "One or more parameter values were invalid: Attributes cannot be redefined. Please check that your attribute has the same type as previously defined. Attribute: {}, existing type: {}, new type: {}",
+                            d.name, x.ty, d.ty
                         )));
                     }
                     Some(_) => {}

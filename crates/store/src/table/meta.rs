@@ -330,9 +330,9 @@ pub fn attr_defs(v: Option<&Value>) -> Result<Vec<KeySpec>, DdbError> {
             )));
         }
         if out.iter().any(|k| k.name == name) {
-            return Err(DdbError::validation(
-                "Cannot have two attributes with the same name",
-            ));
+            return Err(DdbError::validation(format!(
+                "Cannot have two attributes with the same name: duplicate AttributeName {name} in AttributeDefinitions"
+            )));
         }
         out.push(KeySpec { name, ty });
     }

@@ -2990,3 +2990,24 @@ fn tags_follow_dynamodb_limits() {
     assert_eq!(er.code, ErrorCode::Validation);
     assert_eq!(count(), 1);
 }
+
+/// Schema mistakes named as DynamoDB names them: a duplicated attribute definition, an
+/// attribute redefined with another type, a GSI update with two actions.
+#[test]
+fn schema_mistakes_name_what_is_wrong() {
+    let (e, _) = engine();
+    let m = err(&e, "CreateTable", json!({"TableName": "dup", "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "xyz", "AttributeType": "S"}, {"AttributeName": "xyz", "AttributeType": "N"}],
+        "KeySchema": [{"AttributeName": "xyz", "KeyType": "HASH"}]})).message;
+    assert!(m.contains("duplicate AttributeName xyz"), "{m}");
+    create(&e, "redef", false);
+    let gsi = |name: &str| json!({"Create": {"IndexName": name, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}});
+    let m = err(&e, "UpdateTable", json!({"TableName": "redef",
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "N"}], "GlobalSecondaryIndexUpdates": [gsi("idx")]})).message;
+    assert!(m.contains("Attributes cannot be redefined"), "{m}");
+    let mut both = gsi("idx");
+    both["Delete"] = json!({"IndexName": "idx"});
+    let m = err(&e, "UpdateTable", json!({"TableName": "redef",
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}], "GlobalSecondaryIndexUpdates": [both]})).message;
+    assert!(m.contains("Only one of GlobalSecondaryIndexUpdate"), "{m}");
+}

@@ -663,7 +663,7 @@ fn key_cond_into(c: &Cond, ctx: &Ctx, out: &mut Vec<KeyCond>) -> Result<(), DdbE
                 }
                 attr = Some((head, i));
             }
-            Operand::Size(_) => {
+            Operand::Size(_) | Operand::SizeOfValue(_) => {
                 return Err(v(
                     "KeyConditionExpressions cannot contain nested operations".into(),
                 ));

@@ -3011,3 +3011,30 @@ fn schema_mistakes_name_what_is_wrong() {
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}], "GlobalSecondaryIndexUpdates": [both]})).message;
     assert!(m.contains("Only one of GlobalSecondaryIndexUpdate"), "{m}");
 }
+
+/// `size(:v)` is the size of the request's value (DynamoDB's size() takes any operand);
+/// of a number it is an error in the request.
+#[test]
+fn size_of_a_request_value() {
+    let (e, _) = engine();
+    create(&e, "sizes", false);
+    let key = json!({"pk": {"S": "a"}});
+    let cond = |v: Value| {
+        e.execute("UpdateItem", &json!({"TableName": "sizes", "Key": key, "UpdateExpression": "SET z = :n",
+            "ConditionExpression": "size(:v) >= :n", "ExpressionAttributeValues": {":v": v, ":n": {"N": "3"}}}))
+            .map(|_| ())
+            .map_err(|e| (e.code, e.message))
+    };
+    assert!(cond(json!({"S": "abc"})).is_ok());
+    assert_eq!(
+        cond(json!({"S": "ab"})).unwrap_err().0,
+        ErrorCode::ConditionalCheckFailed
+    );
+    assert!(cond(json!({"L": [{"N": "1"}, {"N": "2"}, {"N": "3"}]})).is_ok());
+    let (code, m) = cond(json!({"N": "123"})).unwrap_err();
+    assert_eq!(code, ErrorCode::Validation);
+    assert!(
+        m.ends_with("operator or function: size, operand type: N"),
+        "{m}"
+    );
+}

@@ -25,6 +25,8 @@ pub enum Operand {
     /// An expression attribute value placeholder, including its `:`.
     Value(String),
     Size(Path),
+    /// `size(:v)`: the size of a value from the request.
+    SizeOfValue(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +103,7 @@ impl fmt::Display for Operand {
             Operand::Path(p) => write!(f, "{p}"),
             Operand::Value(v) => f.write_str(v),
             Operand::Size(p) => write!(f, "size({p})"),
+            Operand::SizeOfValue(v) => write!(f, "size({v})"),
         }
     }
 }

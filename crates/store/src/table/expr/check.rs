@@ -447,6 +447,8 @@ fn lower_op(o: &GOp) -> Result<Operand, String> {
         GOp::Value(v) => Operand::Value(v.clone()),
         GOp::Func(name, args) => match (name.as_str(), args.as_slice()) {
             ("size", [GOp::Path(p)]) => Operand::Size(p.clone()),
+            // The size of a value from the request (its type was checked with the function's).
+            ("size", [GOp::Value(v)]) => Operand::SizeOfValue(v.clone()),
             ("size", _) => {
                 return Err(
                     "Operator or function requires a document path; operator or function: size"

@@ -35,7 +35,7 @@ impl Used {
     fn operand(&mut self, o: &Operand) {
         match o {
             Operand::Path(p) | Operand::Size(p) => self.path(p),
-            Operand::Value(v) => {
+            Operand::Value(v) | Operand::SizeOfValue(v) => {
                 self.values.insert(v.clone());
             }
         }
@@ -204,6 +204,9 @@ fn operand<'a>(
         Operand::Size(p) => get_path(item, &ctx.resolve(p)?)
             .and_then(size_of)
             .map(|n| Cow::Owned(AttrValue::N(Number::from_i64(n as i64)))),
+        Operand::SizeOfValue(v) => {
+            size_of(ctx.value(v)?).map(|n| Cow::Owned(AttrValue::N(Number::from_i64(n as i64))))
+        }
     })
 }
 

@@ -590,6 +590,15 @@ impl TableEngine {
             ))
         };
         let name = table_from_arn(arn).map_err(|_| invalid())?;
+        // An index's ARN (`table/<name>/index/<index>`) is not taggable.
+        if arn
+            .split_once(":table/")
+            .is_some_and(|(_, rest)| rest.contains('/'))
+        {
+            return Err(DdbError::validation(format!(
+                "One or more parameter values were invalid: Invalid resource arn provided, only table or stream is accepted. Provided resource {arn}"
+            )));
+        }
         if !(3..=255).contains(&name.len()) {
             return Err(invalid());
         }

@@ -46,9 +46,7 @@ impl RangeCond {
         };
         Ok(match self {
             RangeCond::Cmp(op, x) => compare(*op, Some(&v), Some(x)),
-            RangeCond::Between(lo, hi) => {
-                between("KeyConditionExpression", Some(&v), Some(lo), Some(hi))?
-            }
+            RangeCond::Between(lo, hi) => between(Some(&v), Some(lo), Some(hi))?,
             RangeCond::BeginsWith(p) => begins_with(Some(&v), Some(p)),
         })
     }

@@ -2989,6 +2989,18 @@ fn tags_follow_dynamodb_limits() {
     );
     assert_eq!(er.code, ErrorCode::Validation);
     assert_eq!(count(), 1);
+    // An index's ARN is not a taggable resource.
+    let er = err(
+        &e,
+        "ListTagsOfResource",
+        json!({"ResourceArn": format!("{arn}/index/ix")}),
+    );
+    assert_eq!(er.code, ErrorCode::Validation);
+    assert!(
+        er.message.contains("only table or stream is accepted"),
+        "{}",
+        er.message
+    );
 }
 
 /// Schema mistakes named as DynamoDB names them: a duplicated attribute definition, an

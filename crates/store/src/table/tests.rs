@@ -2489,75 +2489,80 @@ fn index_writes_consume_write_units_as_dynamodb_documents() {
         put["ConsumedCapacity"],
         consumed(1.0, 1.0, json!({}), json!({}))
     );
-    // A previously undefined index key defined: one write into that index.
-    assert_eq!(
-        update("SET #s = :s", json!({":s": {"S": "new"}})),
-        consumed(
+    let big = "n".repeat(1500);
+    // (update, its values, total, table, GSIs' shares, LSIs' shares)
+    let cases = [
+        // A previously undefined index key defined: one write into that index.
+        (
+            "SET #s = :s",
+            json!({":s": {"S": "new"}}),
             2.0,
             1.0,
             json!({"byStatus": {"CapacityUnits": 1.0}}),
-            json!({})
-        )
-    );
-    // The index key changed: the old entry deleted and the new one put, two writes.
-    assert_eq!(
-        update("SET #s = :s", json!({":s": {"S": "done"}})),
-        consumed(
+            json!({}),
+        ),
+        // The index key changed: the old entry deleted and the new one put, two writes.
+        (
+            "SET #s = :s",
+            json!({":s": {"S": "done"}}),
             3.0,
             1.0,
             json!({"byStatus": {"CapacityUnits": 2.0}}),
-            json!({})
-        )
-    );
-    // An attribute no GSI projects: no GSI write (the LSI projects nothing yet: no date).
-    assert_eq!(
-        update("SET v = :v", json!({":v": {"S": "y"}})),
-        consumed(1.0, 1.0, json!({}), json!({}))
-    );
-    // A 1.5 KB projected attribute: the entry costs two units, as does the item.
-    let big = "n".repeat(1500);
-    assert_eq!(
-        update(
-            "SET #o = :o, n = :n, note = :note",
-            json!({":o": {"S": "me"}, ":n": {"N": "1"}, ":note": {"S": big}})
+            json!({}),
         ),
-        consumed(
+        // An attribute no GSI projects: no GSI write (the LSI has no entry yet: no date).
+        (
+            "SET v = :v",
+            json!({":v": {"S": "y"}}),
+            1.0,
+            1.0,
+            json!({}),
+            json!({}),
+        ),
+        // A 1.5 KB projected attribute: the entry costs two units, as does the item.
+        (
+            "SET #o = :o, n = :n, note = :note",
+            json!({":o": {"S": "me"}, ":n": {"N": "1"}, ":note": {"S": big}}),
             4.0,
             2.0,
             json!({"byOwner": {"CapacityUnits": 2.0}}),
-            json!({})
-        )
-    );
-    // Only a projected attribute changed: one write, of the larger entry.
-    assert_eq!(
-        update("SET note = :note", json!({":note": {"S": "short"}})),
-        consumed(
+            json!({}),
+        ),
+        // Only a projected attribute changed: one write, of the larger entry.
+        (
+            "SET note = :note",
+            json!({":note": {"S": "short"}}),
             4.0,
             2.0,
             json!({"byOwner": {"CapacityUnits": 2.0}}),
-            json!({})
-        )
-    );
-    // The LSI's sort key defined: an entry in the local index.
-    assert_eq!(
-        update("SET #d = :d", json!({":d": {"S": "2026-12-05"}})),
-        consumed(
+            json!({}),
+        ),
+        // The LSI's sort key defined: an entry in the local index.
+        (
+            "SET #d = :d",
+            json!({":d": {"S": "2026-12-05"}}),
             2.0,
             1.0,
             json!({}),
-            json!({"byDate": {"CapacityUnits": 1.0}})
-        )
-    );
-    // The LSI projects every attribute: any change rewrites its entry.
-    assert_eq!(
-        update("SET v = :v", json!({":v": {"S": "z"}})),
-        consumed(
+            json!({"byDate": {"CapacityUnits": 1.0}}),
+        ),
+        // The LSI projects every attribute: any change rewrites its entry.
+        (
+            "SET v = :v",
+            json!({":v": {"S": "z"}}),
             2.0,
             1.0,
             json!({}),
-            json!({"byDate": {"CapacityUnits": 1.0}})
-        )
-    );
+            json!({"byDate": {"CapacityUnits": 1.0}}),
+        ),
+    ];
+    for (set, values, total, table, gsi, lsi) in cases {
+        assert_eq!(
+            update(set, values),
+            consumed(total, table, gsi, lsi),
+            "{set}"
+        );
+    }
     // Writing the item as it is changes no index.
     let same = ok(
         &e,

@@ -304,8 +304,15 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
             );
             let mut r = match body {
                 Ok(body) => {
-                    dynamodb::handle_target(&state, service, op.as_deref(), Some(&inc.host), body)
-                        .await
+                    dynamodb::handle_target(
+                        &state,
+                        service,
+                        op.as_deref(),
+                        Some(&inc.host),
+                        body,
+                        dynamodb::encoding::negotiate(&parts.headers),
+                    )
+                    .await
                 }
                 Err(e) => dynamodb::undecodable(e),
             };
@@ -316,9 +323,6 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
                     hyper::header::CONTENT_TYPE,
                     hyper::header::HeaderValue::from_static("application/json"),
                 );
-            }
-            if let Some(coding) = dynamodb::encoding::negotiate(&parts.headers) {
-                r = dynamodb::encoding::compress(r, coding);
             }
             ("dynamodb", op.unwrap_or_else(|| "Unknown".into()), r)
         }

@@ -6,9 +6,9 @@
 //! that does not decompress, is answered HTTP 500 `InternalServerError`, as DynamoDB answers;
 //! a body that decompresses past the 16 MB request limit is answered 413.
 //!
-//! Responses: an answer over 4 KB (DynamoDB's threshold) is compressed with the coding the
-//! first `Accept-Encoding` header prefers among `gzip` and `deflate` (see [`negotiate`]); its
-//! `x-amz-crc32` is then that of the bytes sent.
+//! Responses: an answer over 4 KB (DynamoDB's threshold) is compressed ([`pack`]) with the
+//! coding the first `Accept-Encoding` header prefers among `gzip` and `deflate` (see
+//! [`negotiate`]); its `x-amz-crc32` is then that of the bytes sent.
 
 use std::io::Read;
 
@@ -141,56 +141,30 @@ fn quality(params: &str) -> f64 {
     }
 }
 
-/// `resp` compressed with `coding` when its body is over the threshold: `Content-Encoding`
-/// set and `x-amz-crc32` recomputed over the compressed bytes.
-pub fn compress(resp: crate::HttpResponse, coding: Coding) -> crate::HttpResponse {
-    use http_body_util::BodyExt;
+/// `body` compressed with `coding` when it is over the threshold (`None`: send it as it is).
+pub fn pack(body: &[u8], coding: Coding) -> Option<Vec<u8>> {
     use std::io::Write;
-    let (mut parts, body) = resp.into_parts();
-    // A `Full` body is one chunk, available at once.
-    let bytes = match body.collect().now_or_never() {
-        Some(Ok(c)) => c.to_bytes(),
-        _ => return hyper::Response::from_parts(parts, http_body_util::Full::new(Bytes::new())),
-    };
-    if bytes.len() <= COMPRESSION_THRESHOLD {
-        return hyper::Response::from_parts(parts, http_body_util::Full::new(bytes));
+    if body.len() <= COMPRESSION_THRESHOLD {
+        return None;
     }
     let level = flate2::Compression::default();
     let packed = match coding {
         Coding::Gzip => {
             let mut e = flate2::write::GzEncoder::new(Vec::new(), level);
-            e.write_all(&bytes).and_then(|_| e.finish())
+            e.write_all(body).and_then(|_| e.finish())
         }
         Coding::Deflate => {
             let mut e = flate2::write::ZlibEncoder::new(Vec::new(), level);
-            e.write_all(&bytes).and_then(|_| e.finish())
+            e.write_all(body).and_then(|_| e.finish())
         }
     };
-    let Ok(packed) = packed else {
-        return hyper::Response::from_parts(parts, http_body_util::Full::new(bytes));
-    };
-    parts
-        .headers
-        .insert(CONTENT_ENCODING, HeaderValue::from_static(coding.name()));
-    parts
-        .headers
-        .insert("x-amz-crc32", HeaderValue::from(crc32fast::hash(&packed)));
-    hyper::Response::from_parts(parts, http_body_util::Full::new(Bytes::from(packed)))
+    packed.ok()
 }
 
-/// Poll a future that is known to be ready once.
-trait NowOrNever: std::future::Future + Sized {
-    fn now_or_never(self) -> Option<Self::Output> {
-        let mut f = std::pin::pin!(self);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match f.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(v) => Some(v),
-            std::task::Poll::Pending => None,
-        }
-    }
+/// The `Content-Encoding` value of `coding`.
+pub fn header(coding: Coding) -> HeaderValue {
+    HeaderValue::from_static(coding.name())
 }
-
-impl<F: std::future::Future> NowOrNever for F {}
 
 #[cfg(test)]
 mod tests {

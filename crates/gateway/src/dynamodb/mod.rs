@@ -27,24 +27,26 @@ pub enum Service {
 
 /// Answer one DynamoDB operation.
 pub async fn handle(state: &crate::AppState, op: &str, body: Bytes) -> crate::HttpResponse {
-    handle_target(state, Service::DynamoDb, Some(op), None, body).await
+    handle_target(state, Service::DynamoDb, Some(op), None, body, None).await
 }
 
 /// Answer one DynamoDB or DynamoDB Streams request; `op` is `None` when the target header
-/// did not name one, `host` the request's `Host` (what DescribeEndpoints answers with).
+/// did not name one, `host` the request's `Host` (what DescribeEndpoints answers with),
+/// `coding` how the client accepts a large answer compressed.
 pub async fn handle_target(
     state: &crate::AppState,
     service: Service,
     op: Option<&str>,
     host: Option<&str>,
     body: Bytes,
+    coding: Option<encoding::Coding>,
 ) -> crate::HttpResponse {
     match run(state, service, op, host, &body).await {
         // Tagging answers success with an empty body, as DynamoDB does.
         Ok(_) if matches!(op, Some("TagResource" | "UntagResource")) => {
-            respond(StatusCode::OK, String::new())
+            respond(StatusCode::OK, String::new(), None)
         }
-        Ok(v) => respond(StatusCode::OK, v.into_text()),
+        Ok(v) => respond(StatusCode::OK, v.into_text(), coding),
         Err(e) => error(&e),
     }
 }
@@ -111,7 +113,7 @@ pub fn error(e: &DdbError) -> crate::HttpResponse {
     if e.code == ErrorCode::InternalServerError {
         tracing::error!(error = %e.message, "dynamodb request failed");
     }
-    respond(status, e.body().to_string())
+    respond(status, e.body().to_string(), None)
 }
 
 /// The answer to a body that could not be decoded by its `Content-Encoding`: HTTP 500
@@ -131,13 +133,35 @@ pub fn undecodable(e: encoding::DecodeError) -> crate::HttpResponse {
         encoding::DecodeError::Corrupt(m) => format!("Could not decode the request body: {m}"),
     };
     let e = DdbError::new(ErrorCode::InternalServerError, message);
-    respond(StatusCode::INTERNAL_SERVER_ERROR, e.body().to_string())
+    respond(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        e.body().to_string(),
+        None,
+    )
 }
 
-fn respond(status: StatusCode, body: String) -> crate::HttpResponse {
-    let crc = crc32fast::hash(body.as_bytes());
-    let mut r = crate::response(status, CONTENT_TYPE, body);
+/// An answer with DynamoDB's headers; compressed with `coding` when it is large enough.
+fn respond(
+    status: StatusCode,
+    body: String,
+    coding: Option<encoding::Coding>,
+) -> crate::HttpResponse {
+    let (body, packed_with) =
+        match coding.and_then(|c| Some((c, encoding::pack(body.as_bytes(), c)?))) {
+            Some((c, packed)) => (Bytes::from(packed), Some(c)),
+            None => (Bytes::from(body), None),
+        };
+    let crc = crc32fast::hash(&body);
+    let mut r = hyper::Response::new(http_body_util::Full::new(body));
+    *r.status_mut() = status;
     let h = r.headers_mut();
+    h.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(CONTENT_TYPE),
+    );
+    if let Some(c) = packed_with {
+        h.insert(hyper::header::CONTENT_ENCODING, encoding::header(c));
+    }
     h.insert("x-amz-crc32", hyper::header::HeaderValue::from(crc));
     // DynamoDB names itself so.
     h.insert(

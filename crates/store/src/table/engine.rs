@@ -212,17 +212,19 @@ impl Table {
 
     /// Everything AWS checks about an item before storing it (key, index keys, size).
     pub fn validate_item(&self, item: &Item, update: bool) -> Result<PKey, DdbError> {
-        if let Some(problem) = item.keys().find_map(|k| super::value::attr_name_problem(k)) {
-            return Err(DdbError::validation(format!(
-                "One or more parameter values were invalid: {problem}"
-            )));
-        }
-        if item.values().map(super::value::nesting).max().unwrap_or(0) >= super::value::MAX_NESTING
-        {
-            return Err(DdbError::validation(format!(
-                "One or more parameter values were invalid: Nesting Levels have exceeded supported limits: nested attributes can be at most {} levels deep",
-                super::value::MAX_NESTING
-            )));
+        // One pass over the attributes: their names, then how deep their documents nest.
+        for (name, value) in item {
+            if let Some(problem) = super::value::attr_name_problem(name) {
+                return Err(DdbError::validation(format!(
+                    "One or more parameter values were invalid: {problem}"
+                )));
+            }
+            if super::value::nesting(value) >= super::value::MAX_NESTING {
+                return Err(DdbError::validation(format!(
+                    "One or more parameter values were invalid: Nesting Levels have exceeded supported limits: nested attributes can be at most {} levels deep",
+                    super::value::MAX_NESTING
+                )));
+            }
         }
         let pk = self.key_of_item(item)?;
         for ix in &self.meta.indexes {

@@ -39,6 +39,8 @@ pub type HttpResponse = Response<Full<Bytes>>;
 /// 413, as DynamoDB answers it). SQS requests are far smaller: a 1 MiB batch is at most ~6 MiB
 /// with every character escaped.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// The longest request line, and the most header bytes, a DynamoDB request may have.
+pub const MAX_LINE_OR_HEADER_BYTES: usize = 16 * 1024;
 
 /// Server configuration.
 #[derive(Debug, Clone)]
@@ -198,6 +200,33 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
     }
     if parts.method == hyper::Method::OPTIONS && parts.headers.contains_key(hyper::header::ORIGIN) {
         return dynamodb::preflight(&parts.headers);
+    }
+    // DynamoDB refuses a request line or headers over 16 KB with a bare 400, before reading
+    // the body (hyper's own, larger, limits answer 414 and 431).
+    if parts
+        .headers
+        .get("x-amz-target")
+        .is_some_and(|t| t.as_bytes().starts_with(b"DynamoDB"))
+    {
+        let line = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
+        let headers: usize = parts
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum();
+        if line > MAX_LINE_OR_HEADER_BYTES || headers > MAX_LINE_OR_HEADER_BYTES {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "request {} larger than {MAX_LINE_OR_HEADER_BYTES} bytes\n",
+                    if line > MAX_LINE_OR_HEADER_BYTES {
+                        "line"
+                    } else {
+                        "headers"
+                    }
+                ),
+            );
+        }
     }
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(b) => b.to_bytes(),

@@ -714,6 +714,27 @@ async fn wire_edges_answer_as_dynamodb_does() {
     let (head, body) = raw(post(target, &"a".repeat(16 * 1024 * 1024))).await;
     assert!(head.starts_with("http/1.1 400"), "{head}");
     assert!(body.contains("SerializationException"), "{body}");
+    // Headers and request line are limited to 16 KB: a bare 400, before the body is read.
+    let extra = |n: usize| {
+        format!(
+            "{target}X-Pad1: {}\r\nX-Pad2: {}\r\n",
+            "x".repeat(n),
+            "y".repeat(n)
+        )
+    };
+    let (head, body) = raw(post(&extra(1024), "{}")).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, r#"{"TableNames":[]}"#);
+    let (head, body) = raw(post(&extra(8192), "{}")).await;
+    assert!(head.starts_with("http/1.1 400"), "{head}");
+    assert!(body.contains("headers larger than 16384 bytes"), "{body}");
+    let (head, body) = raw(format!(
+        "POST /{} HTTP/1.1\r\nHost: {addr}\r\n{target}Content-Length: 2\r\nConnection: close\r\n\r\n{{}}",
+        "x".repeat(17_000)
+    ))
+    .await;
+    assert!(head.starts_with("http/1.1 400"), "{head}");
+    assert!(body.contains("line larger than 16384 bytes"), "{body}");
 
     let (head, body) = raw(post("Content-Type: application/json\r\n", "{}")).await;
     assert!(head.starts_with("http/1.1 400"), "{head}");

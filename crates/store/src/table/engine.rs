@@ -207,7 +207,9 @@ impl Table {
             },
             None => None,
         };
-        Ok(Some((h, r)))
+        // An index key obeys the table's key size limits: a write that would make an
+        // oversized entry is refused; a backfill leaves the item out of the index.
+        key_sizes(h, r).map(Some)
     }
 
     /// Everything AWS checks about an item before storing it (key, index keys, size).

@@ -451,7 +451,14 @@ pub fn prepare(t: &Table, w: &WriteReq, pk: PKey) -> Result<Prepared, DdbError> 
                 Some(o) => (**o).clone(),
                 None => t.key_item(&pk),
             };
-            if let Some(u) = u {
+            // REMOVE alone on an item that is not there removes nothing, whatever its paths
+            // (DynamoDB does not refuse `REMOVE x.y` then, as it does on an item without x).
+            let removes_from_nothing = old.is_none()
+                && u.as_ref()
+                    .is_some_and(|u| u.set.is_empty() && u.add.is_empty() && u.delete.is_empty());
+            if let Some(u) = u
+                && !removes_from_nothing
+            {
                 apply_update(u, &mut item, &w.ctx)?;
                 index_keys::updated_item(&t.meta, &item)?;
             }
@@ -858,9 +865,22 @@ impl TableEngine {
         let change = self.change();
         let mut pks = Vec::with_capacity(writes.len());
         let mut seen = BTreeSet::new();
-        for w in writes {
+        for (i, w) in writes.iter().enumerate() {
             let t = g.get(&w.table)?;
-            let pk = w.pk(t)?;
+            // A key DynamoDB cannot read cancels the transaction with this action's
+            // ValidationError; the actions after it are not looked at.
+            let pk = w.pk(t).map_err(|e| {
+                let reasons = (0..writes.len())
+                    .map(|j| {
+                        if j == i {
+                            json!({"Code": "ValidationError", "Message": e.message})
+                        } else {
+                            json!({"Code": "None"})
+                        }
+                    })
+                    .collect();
+                cancelled(reasons)
+            })?;
             if !seen.insert((w.table.clone(), pk.clone())) {
                 return Err(DdbError::validation(
                     "Transaction request cannot include multiple operations on one item",
@@ -897,21 +917,7 @@ impl TableEngine {
             }
         }
         if failed {
-            let codes: Vec<&str> = reasons
-                .iter()
-                .map(|r| r["Code"].as_str().unwrap_or("None"))
-                .collect();
-            let mut e = DdbError::new(
-                ErrorCode::TransactionCanceled,
-                format!(
-                    "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
-                    codes.join(", ")
-                ),
-            );
-            let mut m = Map::new();
-            m.insert("CancellationReasons".into(), Value::Array(reasons));
-            e.extra = Some(m);
-            return Err(e);
+            return Err(cancelled(reasons));
         }
         let mut records = Vec::new();
         let mut metrics = Metrics::new(opts.metrics);
@@ -1143,4 +1149,42 @@ impl Projection {
             Some(p) => project(item, p),
         }
     }
+}
+
+/// A TransactionCanceledException with one reason per action.
+fn cancelled(reasons: Vec<Value>) -> DdbError {
+    let codes: Vec<&str> = reasons
+        .iter()
+        .map(|r| r["Code"].as_str().unwrap_or("None"))
+        .collect();
+    let mut e = DdbError::new(
+        ErrorCode::TransactionCanceled,
+        format!(
+            "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+            codes.join(", ")
+        ),
+    );
+    let mut m = Map::new();
+    m.insert("CancellationReasons".into(), Value::Array(reasons));
+    e.extra = Some(m);
+    e
+}
+
+/// The most a transaction may carry: DynamoDB's 4 MB of items, counted over what the
+/// request itself holds (a Put's item, each action's key and expression values), not the
+/// items it touches (deleting large items is allowed).
+pub const MAX_TRANSACTION_PAYLOAD: usize = 4 * 1024 * 1024;
+
+/// The size of what a transaction's actions carry, as [`MAX_TRANSACTION_PAYLOAD`] counts it.
+pub fn transaction_payload(writes: &[WriteReq]) -> usize {
+    writes
+        .iter()
+        .map(|w| {
+            let item = match &w.action {
+                Action::Put(i) => item_size(i),
+                _ => w.key.as_ref().map_or(0, |k| item_size(k)),
+            };
+            item + w.ctx.values.values().map(AttrValue::size).sum::<usize>()
+        })
+        .sum()
 }

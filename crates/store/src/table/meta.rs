@@ -454,6 +454,24 @@ impl IndexDef {
             (Some("INCLUDE"), None) => Err(DdbError::validation(
                 "One or more parameter values were invalid: ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
             )),
+            (_, Some(names)) => {
+                // Projected names are limited as key attribute names are, 1 to 255 bytes.
+                if names.iter().any(|n| n.is_empty() || n.len() > 255) {
+                    return Err(DdbError::validation(
+                        "One or more parameter values were invalid: Projected attribute names in NonKeyAttributes must be 1 to 255 bytes long",
+                    ));
+                }
+                match names
+                    .iter()
+                    .enumerate()
+                    .find(|(i, n)| names[..*i].contains(n))
+                {
+                    Some((_, n)) => Err(DdbError::validation(format!(
+                        "One or more parameter values were invalid: Duplicate attribute name in NonKeyAttributes: {n}"
+                    ))),
+                    None => Ok(()),
+                }
+            }
             _ => Ok(()),
         }
     }

@@ -466,6 +466,8 @@ impl Answer {
 }
 
 #[cfg(test)]
+mod compat_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod typed_tests;

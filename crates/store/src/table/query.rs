@@ -107,6 +107,20 @@ impl<'a> Source<'a> {
         self.index.is_none_or(|ix| ix.projection == "ALL")
     }
 
+    /// The first top-level attribute the request's projection names that the index does
+    /// not project (`None` on the table, or when every named attribute is projected).
+    fn unprojected<'p>(&self, p: &'p ReadParams) -> Option<&'p str> {
+        let ix = self.index?;
+        p.proj
+            .paths
+            .as_ref()?
+            .iter()
+            .find_map(|path| match path.first() {
+                Some(Seg::Key(name)) if !ix.holds(&self.t.meta, name) => Some(name.as_str()),
+                _ => None,
+            })
+    }
+
     /// The item as the index projects it.
     fn projected(&self, item: &Item) -> Item {
         match self.index {
@@ -860,6 +874,16 @@ impl TableEngine {
                 }
             )));
         }
+        // A GSI cannot fetch from the table: asking it for an attribute it does not project
+        // is an error, not a silently missing attribute (an LSI fetches it).
+        if let (Some(ix), Some(name)) = (src.index, src.unprojected(p))
+            && ix.global
+        {
+            return Err(DdbError::validation(format!(
+                "One or more parameter values were invalid: Global secondary index {} does not project the requested attribute {name}",
+                ix.name
+            )));
+        }
         Ok(())
     }
 
@@ -963,6 +987,19 @@ impl TableEngine {
                             "The provided starting key is outside query boundaries based on provided conditions",
                         ));
                     }
+                    // A hash-only table holds one item per hash key: there is nothing to
+                    // restart after (DynamoDB prints the key the Java way).
+                    if src.index.is_none() && src.t.meta.range.is_none() {
+                        let shown = match &hash {
+                            KeyVal::S(s) => format!("S:{s}"),
+                            KeyVal::N(n) => format!("N:{n}"),
+                            KeyVal::B(b) => format!("B:{}", super::value::b64(b)),
+                        };
+                        return Err(DdbError::validation(format!(
+                            "The provided exclusive start key is invalid: ExclusiveStartKey: {{{}=AttributeValue: {{{shown}}}}}",
+                            src.t.meta.hash.name
+                        )));
+                    }
                 }
             }
         }
@@ -993,7 +1030,9 @@ impl TableEngine {
             Select::All
         });
         // LSIs with ALL_ATTRIBUTES fetch from the table; everything else reads the projection.
-        let full = src.index.is_none() || select == Select::All;
+        let full = src.index.is_none()
+            || select == Select::All
+            || (select == Select::Specific && src.unprojected(p).is_some());
         let range_key = src.t.meta.range.as_ref().map(|r| r.name.as_str());
         for pk in rows {
             let Some(item) = src.t.get(&pk) else { continue };
@@ -1371,12 +1410,19 @@ fn read_consumed(
         let u = b.div_ceil(4096) as f64;
         if consistent { u } else { u / 2.0 }
     };
-    let mut u = Units::table(units(table_bytes));
+    // What is read costs at least one read unit (half, eventually consistent) even when
+    // nothing is found, as a GetItem of a missing item does; a table an LSI did not need to
+    // fetch from costs nothing.
+    let mut u = Units::table(units(if src.index.is_none() {
+        table_bytes.max(1)
+    } else {
+        table_bytes
+    }));
     if let Some(ix) = src.index {
         u.indexes.push(IndexUnits {
             name: ix.name.clone(),
             global: ix.global,
-            units: units(index_bytes),
+            units: units(index_bytes.max(1)),
         });
     }
     capacity.consumed(table, &u)

@@ -186,6 +186,16 @@ fn function(o: &GOp, ctx: Option<&Ctx>) -> Result<(), DdbError> {
         "if_not_exists" if !matches!(args[0], GOp::Path(_)) => Err(invalid(format!(
             "Operator or function requires a document path; operator or function: {name}"
         ))),
+        // DynamoDB takes list_append over if_not_exists, but not over another list_append.
+        "list_append"
+            if args
+                .iter()
+                .any(|a| matches!(a, GOp::Func(inner, _) if inner == "list_append")) =>
+        {
+            Err(invalid(format!(
+                "The function is not allowed to be used this way in an expression; function: {name}"
+            )))
+        }
         "list_append" => operand_types(name, &[&args[0], &args[1]], "L", ctx),
         _ => Ok(()),
     }

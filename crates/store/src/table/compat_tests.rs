@@ -1,0 +1,315 @@
+//! DynamoDB behaviours found by ScyllaDB's compatibility suite (run against AWS by its
+//! authors): index key limits and projections, transactions' validation and size, read
+//! capacity of empty reads, restarting a query of a hash-only table, nested update functions.
+
+use serde_json::{Value, json};
+
+use super::tests::{create, engine, err, ok};
+use super::*;
+
+fn indexed(e: &TableEngine) {
+    ok(
+        e,
+        "CreateTable",
+        json!({
+            "TableName": "idx",
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"},
+                {"AttributeName": "g", "AttributeType": "S"}, {"AttributeName": "l", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "GlobalSecondaryIndexes": [{"IndexName": "byg", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}], "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["a"]}}],
+            "LocalSecondaryIndexes": [{"IndexName": "byl", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "l", "KeyType": "RANGE"}], "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["a"]}}],
+            "BillingMode": "PAY_PER_REQUEST"
+        }),
+    );
+}
+
+fn s(v: &str) -> Value {
+    json!({ "S": v })
+}
+
+#[test]
+fn index_keys_obey_the_table_key_size_limits() {
+    let (e, _) = engine();
+    indexed(&e);
+    let put = |g: usize, l: usize| {
+        e.execute(
+            "PutItem",
+            &json!({"TableName": "idx", "Item": {"pk": s("p"), "sk": s(&format!("{g}-{l}")), "g": s(&"g".repeat(g)), "l": s(&"l".repeat(l))}}),
+        )
+        .map(|(_, t)| t.wait().unwrap())
+    };
+    put(2048, 1024).unwrap();
+    let hash = put(2049, 1).unwrap_err();
+    assert!(hash.message.contains("2048"), "{}", hash.message);
+    let range = put(1, 1025).unwrap_err();
+    assert!(range.message.contains("1024"), "{}", range.message);
+    // Nothing was written by the refused puts.
+    let r = ok(
+        &e,
+        "Query",
+        json!({"TableName": "idx", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": s("p")}}),
+    );
+    assert_eq!(r["Count"], 1);
+
+    // A GSI created later leaves out the items whose key it could not hold.
+    create(&e, "late", false);
+    for (i, n) in [2048, 2049].into_iter().enumerate() {
+        ok(
+            &e,
+            "PutItem",
+            json!({"TableName": "late", "Item": {"pk": s(&format!("k{i}")), "x": s(&"x".repeat(n))}}),
+        );
+    }
+    ok(
+        &e,
+        "UpdateTable",
+        json!({"TableName": "late", "AttributeDefinitions": [{"AttributeName": "x", "AttributeType": "S"}], "GlobalSecondaryIndexUpdates": [{"Create": {"IndexName": "byx", "KeySchema": [{"AttributeName": "x", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}}]}),
+    );
+    let r = ok(&e, "Scan", json!({"TableName": "late", "IndexName": "byx"}));
+    assert_eq!(r["Count"], 1);
+    assert_eq!(r["Items"][0]["pk"], s("k0"));
+    assert_eq!(ok(&e, "Scan", json!({"TableName": "late"}))["Count"], 2);
+}
+
+#[test]
+fn projections_refuse_duplicate_and_overlong_names() {
+    let (e, _) = engine();
+    let table = |names: Value| {
+        json!({
+            "TableName": "bad",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "GlobalSecondaryIndexes": [{"IndexName": "byg", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}], "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": names}}],
+            "BillingMode": "PAY_PER_REQUEST"
+        })
+    };
+    let dup = err(&e, "CreateTable", table(json!(["a", "b", "a"])));
+    assert_eq!(dup.code, ErrorCode::Validation);
+    assert!(dup.message.contains("Duplicate"), "{}", dup.message);
+    let long = err(&e, "CreateTable", table(json!(["x".repeat(256)])));
+    assert!(long.message.contains("255"), "{}", long.message);
+    ok(&e, "CreateTable", table(json!(["a", "x".repeat(255)])));
+}
+
+#[test]
+fn a_gsi_refuses_unprojected_attributes_and_an_lsi_fetches_them() {
+    let (e, _) = engine();
+    indexed(&e);
+    ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "idx", "Item": {"pk": s("p"), "sk": s("1"), "g": s("G"), "l": s("L"), "a": s("A"), "b": s("B")}}),
+    );
+    let gsi = |proj: Value| {
+        let mut q = json!({"TableName": "idx", "IndexName": "byg", "KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": s("G")}});
+        q.as_object_mut()
+            .unwrap()
+            .extend(proj.as_object().unwrap().clone());
+        q
+    };
+    for proj in [
+        json!({"ProjectionExpression": "b"}),
+        json!({"ProjectionExpression": "a, b.c"}),
+    ] {
+        let er = err(&e, "Query", gsi(proj));
+        assert_eq!(er.code, ErrorCode::Validation);
+        assert!(er.message.contains("does not project"), "{}", er.message);
+    }
+    let r = ok(&e, "Query", gsi(json!({"ProjectionExpression": "a, pk"})));
+    assert_eq!(r["Items"][0], json!({"a": s("A"), "pk": s("p")}));
+
+    // The LSI reads `b` from the table, and the table's read shows in the capacity.
+    let r = ok(
+        &e,
+        "Query",
+        json!({"TableName": "idx", "IndexName": "byl", "KeyConditionExpression": "pk = :p AND l = :l",
+               "ExpressionAttributeValues": {":p": s("p"), ":l": s("L")}, "ProjectionExpression": "a, b",
+               "ReturnConsumedCapacity": "INDEXES"}),
+    );
+    assert_eq!(r["Items"][0], json!({"a": s("A"), "b": s("B")}));
+    assert_eq!(r["ConsumedCapacity"]["Table"]["CapacityUnits"], 0.5);
+    assert_eq!(
+        r["ConsumedCapacity"]["LocalSecondaryIndexes"]["byl"]["CapacityUnits"],
+        0.5
+    );
+}
+
+#[test]
+fn reading_nothing_still_costs_a_read_unit() {
+    let (e, _) = engine();
+    indexed(&e);
+    for (consistent, units) in [(true, 1.0), (false, 0.5)] {
+        let q = ok(
+            &e,
+            "Query",
+            json!({"TableName": "idx", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": s("none")},
+                   "ConsistentRead": consistent, "ReturnConsumedCapacity": "INDEXES"}),
+        );
+        assert_eq!(q["Count"], 0);
+        assert_eq!(q["ConsumedCapacity"]["CapacityUnits"], units);
+        assert_eq!(q["ConsumedCapacity"]["Table"]["CapacityUnits"], units);
+        let sc = ok(
+            &e,
+            "Scan",
+            json!({"TableName": "idx", "ConsistentRead": consistent, "ReturnConsumedCapacity": "TOTAL"}),
+        );
+        assert_eq!(sc["ConsumedCapacity"]["CapacityUnits"], units);
+    }
+    // An index query that finds nothing: the index's read, and nothing of the table.
+    let q = ok(
+        &e,
+        "Query",
+        json!({"TableName": "idx", "IndexName": "byg", "KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": s("none")},
+               "ReturnConsumedCapacity": "INDEXES"}),
+    );
+    assert_eq!(q["ConsumedCapacity"]["CapacityUnits"], 0.5);
+    assert_eq!(q["ConsumedCapacity"]["Table"]["CapacityUnits"], 0.0);
+}
+
+#[test]
+fn a_query_of_a_hash_only_table_cannot_be_restarted() {
+    let (e, _) = engine();
+    create(&e, "hash", false);
+    ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "hash", "Item": {"pk": s("k")}}),
+    );
+    let q = |esk: &str| {
+        json!({"TableName": "hash", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": s("k")},
+               "ExclusiveStartKey": {"pk": s(esk)}})
+    };
+    let er = err(&e, "Query", q("k"));
+    assert_eq!(er.code, ErrorCode::Validation);
+    assert_eq!(
+        er.message,
+        "The provided exclusive start key is invalid: ExclusiveStartKey: {pk=AttributeValue: {S:k}}"
+    );
+    let er = err(&e, "Query", q("other"));
+    assert!(
+        er.message.contains("outside query boundaries"),
+        "{}",
+        er.message
+    );
+}
+
+#[test]
+fn a_transaction_with_an_unreadable_key_is_cancelled_at_that_action() {
+    let (e, _) = engine();
+    create(&e, "txn", false);
+    let er = err(
+        &e,
+        "TransactWriteItems",
+        json!({"TransactItems": [
+            {"Put": {"TableName": "txn", "Item": {"pk": {"N": "7"}}}},
+            {"Put": {"TableName": "txn", "Item": {"pk": {"N": "8"}}}},
+            {"Put": {"TableName": "txn", "Item": {"pk": s("k")}, "ConditionExpression": "attribute_exists(pk)"}}]}),
+    );
+    assert_eq!(er.code, ErrorCode::TransactionCanceled);
+    let reasons = &er.extra.as_ref().unwrap()["CancellationReasons"];
+    assert_eq!(reasons[0]["Code"], "ValidationError");
+    assert!(
+        reasons[0]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("Type mismatch for key pk")
+    );
+    assert_eq!(reasons[1], json!({"Code": "None"}));
+    assert_eq!(reasons[2], json!({"Code": "None"}));
+    assert_eq!(ok(&e, "Scan", json!({"TableName": "txn"}))["Count"], 0);
+}
+
+#[test]
+fn a_transaction_carries_at_most_4_mb_and_a_token_of_36_characters() {
+    let (e, _) = engine();
+    create(&e, "txn", false);
+    let big = "x".repeat(100_000);
+    let puts = |n: usize| -> Vec<Value> {
+        (0..n)
+            .map(|i| json!({"Put": {"TableName": "txn", "Item": {"pk": s(&format!("k{i}")), "x": s(&big)}}}))
+            .collect()
+    };
+    let er = err(&e, "TransactWriteItems", json!({"TransactItems": puts(50)}));
+    assert_eq!(er.code, ErrorCode::Validation);
+    assert!(
+        er.message.contains("size cannot exceed 4 MB"),
+        "{}",
+        er.message
+    );
+    ok(&e, "TransactWriteItems", json!({"TransactItems": puts(40)}));
+    // Deleting those 4 MB is a small request: allowed.
+    let deletes: Vec<Value> = (0..40)
+        .map(|i| json!({"Delete": {"TableName": "txn", "Key": {"pk": s(&format!("k{i}"))}}}))
+        .collect();
+    ok(&e, "TransactWriteItems", json!({"TransactItems": deletes}));
+
+    let one = json!([{"Put": {"TableName": "txn", "Item": {"pk": s("t")}}}]);
+    ok(
+        &e,
+        "TransactWriteItems",
+        json!({"TransactItems": one, "ClientRequestToken": "t".repeat(36)}),
+    );
+    let er = err(
+        &e,
+        "TransactWriteItems",
+        json!({"TransactItems": one, "ClientRequestToken": "t".repeat(37)}),
+    );
+    assert_eq!(er.code, ErrorCode::Validation);
+    assert!(er.message.contains("clientRequestToken"), "{}", er.message);
+}
+
+#[test]
+fn list_append_does_not_nest_and_removing_from_nothing_is_allowed() {
+    let (e, _) = engine();
+    create(&e, "upd", false);
+    let update = |expr: &str, values: Value| {
+        let mut r = json!({"TableName": "upd", "Key": {"pk": s("k")}, "UpdateExpression": expr});
+        if !values.is_null() {
+            r["ExpressionAttributeValues"] = values;
+        }
+        r
+    };
+    let l = |v: &str| json!({"L": [s(v)]});
+    ok(
+        &e,
+        "UpdateItem",
+        update(
+            "SET a = list_append(if_not_exists(a, :x), :y)",
+            json!({":x": l("x"), ":y": l("y")}),
+        ),
+    );
+    let er = err(
+        &e,
+        "UpdateItem",
+        update(
+            "SET a = list_append(list_append(:x, :y), :x)",
+            json!({":x": l("x"), ":y": l("y")}),
+        ),
+    );
+    assert_eq!(
+        er.message,
+        "Invalid UpdateExpression: The function is not allowed to be used this way in an expression; function: list_append"
+    );
+    let item = ok(
+        &e,
+        "GetItem",
+        json!({"TableName": "upd", "Key": {"pk": s("k")}}),
+    );
+    assert_eq!(item["Item"]["a"], json!({"L": [s("x"), s("y")]}));
+
+    // On a missing item, REMOVE of nested paths removes nothing and creates nothing; on an
+    // item without the parent attribute it is refused.
+    for expr in ["REMOVE x.y", "REMOVE x[0]", "REMOVE x.y, z"] {
+        let r = json!({"TableName": "upd", "Key": {"pk": s("missing")}, "UpdateExpression": expr});
+        ok(&e, "UpdateItem", r);
+    }
+    let none = ok(
+        &e,
+        "GetItem",
+        json!({"TableName": "upd", "Key": {"pk": s("missing")}}),
+    );
+    assert!(none.get("Item").is_none());
+    let er = err(&e, "UpdateItem", update("REMOVE x.y", Value::Null));
+    assert!(er.message.contains("document path"), "{}", er.message);
+}

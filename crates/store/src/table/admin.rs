@@ -236,6 +236,22 @@ impl<'a> TableUpdate<'a> {
                 seen.push(n);
             }
         }
+        // DynamoDB creates or deletes one index per UpdateTable.
+        let online = gsi_updates
+            .into_iter()
+            .flatten()
+            .filter(|u| {
+                ["Create", "Delete"]
+                    .iter()
+                    .any(|a| u.get(a).is_some_and(|v| !v.is_null()))
+            })
+            .count();
+        if online > 1 {
+            return Err(DdbError::new(
+                super::error::ErrorCode::LimitExceeded,
+                "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
+            ));
+        }
         Ok(())
     }
 }
@@ -366,8 +382,13 @@ impl TableEngine {
             meta.wcu = w;
             changed = true;
         }
+        // A new index's keys must be defined in this request's AttributeDefinitions, even
+        // when the table already defines them.
+        let mut request_defs = Vec::new();
         if let Some(defs) = u.attr_defs {
-            for d in defs? {
+            let defs = defs?;
+            request_defs = defs.clone();
+            for d in defs {
                 match meta.attr_defs.iter().find(|x| x.name == d.name) {
                     Some(x) if x.ty != d.ty => {
                         return Err(DdbError::validation(format!(
@@ -385,7 +406,7 @@ impl TableEngine {
             for update in updates {
                 match update {
                     GsiUpdate::Create(def) => {
-                        let ix = def?.resolve(&meta.attr_defs, ppr)?;
+                        let ix = def?.resolve(&request_defs, ppr)?;
                         if meta.index(&ix.name).is_some() {
                             return Err(DdbError::validation(format!(
                                 "One or more parameter values were invalid: Index with name {} already exists",

@@ -313,3 +313,72 @@ fn list_append_does_not_nest_and_removing_from_nothing_is_allowed() {
     let er = err(&e, "UpdateItem", update("REMOVE x.y", Value::Null));
     assert!(er.message.contains("document path"), "{}", er.message);
 }
+
+#[test]
+fn update_table_creates_or_deletes_one_index_from_its_own_definitions() {
+    let (e, _) = engine();
+    create(&e, "gsi", true);
+    let create_ix = |name: &str, attr: &str| json!({"Create": {"IndexName": name, "KeySchema": [{"AttributeName": attr, "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}});
+    // `sk` is a table key, yet a new index on it must define it again.
+    let er = err(
+        &e,
+        "UpdateTable",
+        json!({"TableName": "gsi", "GlobalSecondaryIndexUpdates": [create_ix("bysk", "sk")]}),
+    );
+    assert_eq!(er.code, ErrorCode::Validation);
+    assert!(
+        er.message.contains("AttributeDefinitions"),
+        "{}",
+        er.message
+    );
+    let defs = json!([{"AttributeName": "sk", "AttributeType": "N"}, {"AttributeName": "x", "AttributeType": "S"}]);
+    for updates in [
+        json!([create_ix("ixa", "sk"), create_ix("ixb", "x")]),
+        json!([{"Delete": {"IndexName": "ixa"}}, {"Delete": {"IndexName": "ixb"}}]),
+        json!([create_ix("ixa", "sk"), {"Delete": {"IndexName": "ixb"}}]),
+    ] {
+        let er = err(
+            &e,
+            "UpdateTable",
+            json!({"TableName": "gsi", "AttributeDefinitions": defs, "GlobalSecondaryIndexUpdates": updates}),
+        );
+        assert_eq!(er.code, ErrorCode::LimitExceeded, "{}", er.message);
+    }
+    ok(
+        &e,
+        "UpdateTable",
+        json!({"TableName": "gsi", "AttributeDefinitions": [{"AttributeName": "sk", "AttributeType": "N"}], "GlobalSecondaryIndexUpdates": [create_ix("bysk", "sk")]}),
+    );
+}
+
+#[test]
+fn attribute_type_takes_a_value_as_well_as_a_path() {
+    let (e, _) = engine();
+    create(&e, "aty", false);
+    let put = |cond: &str, values: Value| {
+        e.execute(
+            "PutItem",
+            &json!({"TableName": "aty", "Item": {"pk": s("k"), "a": {"N": "1"}}, "ConditionExpression": cond, "ExpressionAttributeValues": values}),
+        )
+        .map(|(_, t)| t.wait().unwrap())
+    };
+    put(
+        "attribute_type(:v, :t)",
+        json!({":v": {"N": "0"}, ":t": s("N")}),
+    )
+    .unwrap();
+    let failed = put(
+        "attribute_type(:v, :t)",
+        json!({":v": {"N": "0"}, ":t": s("S")}),
+    )
+    .unwrap_err();
+    assert_eq!(failed.code, ErrorCode::ConditionalCheckFailed);
+    put("attribute_type(a, :t)", json!({":t": s("N")})).unwrap();
+    let bad = put(
+        "attribute_type(:v, :t)",
+        json!({":v": {"N": "0"}, ":t": s("DOG")}),
+    )
+    .unwrap_err();
+    assert_eq!(bad.code, ErrorCode::Validation);
+    assert!(bad.message.contains("DOG"), "{}", bad.message);
+}

@@ -592,8 +592,8 @@ fn cond_paths<'c>(c: &'c Cond, out: &mut Vec<&'c super::expr::Path>) {
         }
         Cond::Not(a) => cond_paths(a, out),
         Cond::AttributeExists(p) | Cond::AttributeNotExists(p) => out.push(p),
-        Cond::AttributeType(p, t) => {
-            out.push(p);
+        Cond::AttributeType(a, t) => {
+            op(a, out);
             op(t, out);
         }
     }

@@ -50,7 +50,8 @@ pub enum Cond {
     Not(Box<Cond>),
     AttributeExists(Path),
     AttributeNotExists(Path),
-    AttributeType(Path, Operand),
+    /// The type of a path's value or of a value (DynamoDB takes `attribute_type(:v, :t)`).
+    AttributeType(Operand, Operand),
     BeginsWith(Operand, Operand),
     Contains(Operand, Operand),
 }

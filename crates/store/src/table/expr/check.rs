@@ -492,7 +492,7 @@ fn lower(c: &GCond) -> Result<Cond, String> {
             match name.as_str() {
                 "attribute_exists" => Cond::AttributeExists(path(&args[0], name)?),
                 "attribute_not_exists" => Cond::AttributeNotExists(path(&args[0], name)?),
-                "attribute_type" => Cond::AttributeType(path(&args[0], name)?, lower_op(&args[1])?),
+                "attribute_type" => Cond::AttributeType(lower_op(&args[0])?, lower_op(&args[1])?),
                 "begins_with" => Cond::BeginsWith(lower_op(&args[0])?, lower_op(&args[1])?),
                 "contains" => Cond::Contains(lower_op(&args[0])?, lower_op(&args[1])?),
                 other => {

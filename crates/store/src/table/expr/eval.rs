@@ -61,8 +61,8 @@ impl Used {
             }
             Cond::Not(a) => self.cond(a),
             Cond::AttributeExists(p) | Cond::AttributeNotExists(p) => self.path(p),
-            Cond::AttributeType(p, t) => {
-                self.path(p);
+            Cond::AttributeType(a, t) => {
+                self.operand(a);
                 self.operand(t);
             }
         }
@@ -333,7 +333,7 @@ pub fn eval_cond(c: &Cond, item: &Item, ctx: &Ctx, kind: &str) -> Result<bool, D
         Cond::Not(a) => !eval_cond(a, item, ctx, kind)?,
         Cond::AttributeExists(p) => get_path(item, &ctx.resolve(p)?).is_some(),
         Cond::AttributeNotExists(p) => get_path(item, &ctx.resolve(p)?).is_none(),
-        Cond::AttributeType(p, t) => {
+        Cond::AttributeType(a, t) => {
             let t = operand(t, item, ctx)?;
             let tname = match t.as_deref() {
                 Some(AttrValue::S(s)) if TYPES.contains(&s.as_str()) => s.clone(),
@@ -350,7 +350,7 @@ pub fn eval_cond(c: &Cond, item: &Item, ctx: &Ctx, kind: &str) -> Result<bool, D
                 }
                 None => return Ok(false),
             };
-            get_path(item, &ctx.resolve(p)?).is_some_and(|v| v.type_name() == tname)
+            operand(a, item, ctx)?.is_some_and(|v| v.type_name() == tname)
         }
         Cond::BeginsWith(a, b) => {
             let a = operand(a, item, ctx)?;

@@ -603,7 +603,7 @@ impl Parser<'_> {
                 let null = Operand::Value(self.bind_value(AttrValue::S("NULL".into())));
                 Cond::Or(
                     Box::new(Cond::AttributeNotExists(p.clone())),
-                    Box::new(Cond::AttributeType(p, null)),
+                    Box::new(Cond::AttributeType(Operand::Path(p), null)),
                 )
             } else {
                 return Err(self.expected("MISSING or NULL"));
@@ -640,7 +640,7 @@ impl Parser<'_> {
                 let p = self.path()?;
                 let p = self.bind_path(&p);
                 self.expect_sym(",")?;
-                Cond::AttributeType(p, self.operand()?)
+                Cond::AttributeType(Operand::Path(p), self.operand()?)
             }
             _ => {
                 let a = self.operand()?;

@@ -190,13 +190,7 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
                 }
             }
             // DynamoDB answers a GET of its root with a health line; clients probe it.
-            "/" => dynamodb::health(
-                parts
-                    .headers
-                    .get(hyper::header::HOST)
-                    .and_then(|h| h.to_str().ok()),
-                &state.config.region,
-            ),
+            "/" => dynamodb::health(&state.config.region),
             _ => text(
                 StatusCode::NOT_FOUND,
                 "kedge serve: POST AWS SQS or DynamoDB requests here; GET /metrics or /healthz\n"

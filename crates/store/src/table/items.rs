@@ -1182,7 +1182,7 @@ pub fn transaction_payload(writes: &[WriteReq]) -> usize {
         .map(|w| {
             let item = match &w.action {
                 Action::Put(i) => item_size(i),
-                _ => w.key.as_ref().map_or(0, |k| item_size(k)),
+                _ => w.key.as_ref().map_or(0, item_size),
             };
             item + w.ctx.values.values().map(AttrValue::size).sum::<usize>()
         })

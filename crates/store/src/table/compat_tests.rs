@@ -382,3 +382,48 @@ fn attribute_type_takes_a_value_as_well_as_a_path() {
     assert_eq!(bad.code, ErrorCode::Validation);
     assert!(bad.message.contains("DOG"), "{}", bad.message);
 }
+
+#[test]
+fn a_condition_takes_300_operators_however_deeply_nested() {
+    let (e, _) = engine();
+    create(&e, "ops", false);
+    ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "ops", "Item": {"pk": s("k"), "a": {"N": "1"}, "b": {"N": "2"}}}),
+    );
+    let put = |cond: String| {
+        e.execute(
+            "PutItem",
+            &json!({"TableName": "ops", "Item": {"pk": s("k"), "a": {"N": "1"}, "b": {"N": "2"}}, "ConditionExpression": cond}),
+        )
+        .map(|(_, t)| t.wait().unwrap())
+    };
+    // a<b or (a<b or (...)): 150 comparisons and 149 ORs, nested 149 deep.
+    let nested = |depth: usize| format!("a<b {}{}", "or (a<b ".repeat(depth), ")".repeat(depth));
+    put(nested(149)).unwrap();
+    let er = put(nested(454)).unwrap_err();
+    assert_eq!(er.code, ErrorCode::Validation);
+    assert_eq!(
+        er.message,
+        "Invalid ConditionExpression: The expression contains too many operators; operator count: 301"
+    );
+    // Functions and NOT count too (299 NOTs nest 299 deep); parentheses do not, and
+    // redundant ones are refused however many.
+    let nots = |n: usize| format!("{}attribute_exists(a)", "NOT ".repeat(n));
+    put(nots(299)).unwrap_err(); // parsed and evaluated: an odd number of NOTs is false
+    assert!(
+        put(nots(300))
+            .unwrap_err()
+            .message
+            .contains("operator count: 301")
+    );
+    for n in [2, 300, 2000] {
+        let er = put(format!("{}a<b{}", "(".repeat(n), ")".repeat(n))).unwrap_err();
+        assert!(
+            er.message.contains("redundant parentheses"),
+            "{}",
+            er.message
+        );
+    }
+}

@@ -587,10 +587,10 @@ fn cond_paths<'c>(c: &'c Cond, out: &mut Vec<&'c super::expr::Path>) {
             l.iter().for_each(|x| op(x, out));
         }
         Cond::And(a, b) | Cond::Or(a, b) => {
-            cond_paths(a, out);
-            cond_paths(b, out);
+            super::expr::deeper(|| cond_paths(a, out));
+            super::expr::deeper(|| cond_paths(b, out));
         }
-        Cond::Not(a) => cond_paths(a, out),
+        Cond::Not(a) => super::expr::deeper(|| cond_paths(a, out)),
         Cond::AttributeExists(p) | Cond::AttributeNotExists(p) => out.push(p),
         Cond::AttributeType(a, t) => {
             op(a, out);

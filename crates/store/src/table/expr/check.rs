@@ -125,13 +125,13 @@ impl Global {
                 self.func(name, args);
             }
             GCond::And(a, b) | GCond::Or(a, b) => {
-                self.cond(a);
-                self.cond(b);
+                super::deeper(|| self.cond(a));
+                super::deeper(|| self.cond(b));
                 self.misuse_size(a);
                 self.misuse_size(b);
             }
             GCond::Not(a) => {
-                self.cond(a);
+                super::deeper(|| self.cond(a));
                 self.misuse_size(a);
             }
         }
@@ -379,10 +379,10 @@ impl Checker<'_> {
 fn leaves<'c>(c: &'c GCond, out: &mut Vec<&'c GCond>) {
     match c {
         GCond::And(a, b) | GCond::Or(a, b) => {
-            leaves(a, out);
-            leaves(b, out);
+            super::deeper(|| leaves(a, out));
+            super::deeper(|| leaves(b, out));
         }
-        GCond::Not(a) => leaves(a, out),
+        GCond::Not(a) => super::deeper(|| leaves(a, out)),
         leaf => out.push(leaf),
     }
 }
@@ -478,9 +478,15 @@ fn lower(c: &GCond) -> Result<Cond, String> {
             lower_op(a)?,
             l.iter().map(lower_op).collect::<Result<_, _>>()?,
         ),
-        GCond::And(a, b) => Cond::And(Box::new(lower(a)?), Box::new(lower(b)?)),
-        GCond::Or(a, b) => Cond::Or(Box::new(lower(a)?), Box::new(lower(b)?)),
-        GCond::Not(a) => Cond::Not(Box::new(lower(a)?)),
+        GCond::And(a, b) => Cond::And(
+            Box::new(super::deeper(|| lower(a))?),
+            Box::new(super::deeper(|| lower(b))?),
+        ),
+        GCond::Or(a, b) => Cond::Or(
+            Box::new(super::deeper(|| lower(a))?),
+            Box::new(super::deeper(|| lower(b))?),
+        ),
+        GCond::Not(a) => Cond::Not(Box::new(super::deeper(|| lower(a))?)),
         GCond::Func(name, args) => {
             let n = arity(name).unwrap_or(0);
             if args.len() != n {

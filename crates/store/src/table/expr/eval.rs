@@ -56,10 +56,10 @@ impl Used {
                 l.iter().for_each(|x| self.operand(x));
             }
             Cond::And(a, b) | Cond::Or(a, b) => {
-                self.cond(a);
-                self.cond(b);
+                super::deeper(|| self.cond(a));
+                super::deeper(|| self.cond(b));
             }
-            Cond::Not(a) => self.cond(a),
+            Cond::Not(a) => super::deeper(|| self.cond(a)),
             Cond::AttributeExists(p) | Cond::AttributeNotExists(p) => self.path(p),
             Cond::AttributeType(a, t) => {
                 self.operand(a);
@@ -328,9 +328,15 @@ pub fn eval_cond(c: &Cond, item: &Item, ctx: &Ctx, kind: &str) -> Result<bool, D
             }
             found
         }
-        Cond::And(a, b) => eval_cond(a, item, ctx, kind)? && eval_cond(b, item, ctx, kind)?,
-        Cond::Or(a, b) => eval_cond(a, item, ctx, kind)? || eval_cond(b, item, ctx, kind)?,
-        Cond::Not(a) => !eval_cond(a, item, ctx, kind)?,
+        Cond::And(a, b) => {
+            super::deeper(|| eval_cond(a, item, ctx, kind))?
+                && super::deeper(|| eval_cond(b, item, ctx, kind))?
+        }
+        Cond::Or(a, b) => {
+            super::deeper(|| eval_cond(a, item, ctx, kind))?
+                || super::deeper(|| eval_cond(b, item, ctx, kind))?
+        }
+        Cond::Not(a) => !super::deeper(|| eval_cond(a, item, ctx, kind))?,
         Cond::AttributeExists(p) => get_path(item, &ctx.resolve(p)?).is_some(),
         Cond::AttributeNotExists(p) => get_path(item, &ctx.resolve(p)?).is_none(),
         Cond::AttributeType(a, t) => {

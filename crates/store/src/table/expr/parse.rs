@@ -5,6 +5,7 @@
 
 use super::ast::*;
 use super::check::{GCond, GOp, check};
+use super::deeper;
 use super::eval::{Ctx, Seg, check_overlap};
 use super::reserved::is_reserved;
 use super::update_check::{UAction, UValue};
@@ -12,8 +13,12 @@ use crate::table::error::DdbError;
 
 /// AWS limits each expression string to 4 KB.
 const MAX_EXPR_LEN: usize = 4096;
-/// Parenthesis / NOT nesting bound: keeps recursion far from the stack limit.
-const MAX_DEPTH: usize = 100;
+/// Parenthesis / NOT nesting bound: keeps recursion far from the stack limit. DynamoDB's own
+/// bound is on operators ([`MAX_OPERATORS`]); a nesting level that is not redundant costs
+/// at least one, so this is reached only by redundant parentheses.
+const MAX_DEPTH: usize = 300;
+/// DynamoDB's most operators and functions in one condition expression.
+const MAX_OPERATORS: usize = 300;
 /// Document paths may be at most 32 levels deep.
 const MAX_PATH_DEPTH: usize = 32;
 
@@ -132,6 +137,9 @@ struct Parser<'a> {
     pos: usize,
     kind: &'a str,
     depth: usize,
+    /// Operators and functions read so far in a condition (comparisons, BETWEEN, IN, AND,
+    /// OR, NOT, function calls).
+    ops: usize,
     /// In conditions a reserved word used as a name is reported only when the whole
     /// expression parses (syntax errors come first); the first one is kept here.
     defer_reserved: bool,
@@ -163,6 +171,7 @@ impl<'a> Parser<'a> {
             pos: 0,
             kind,
             depth: 0,
+            ops: 0,
             defer_reserved: false,
             reserved: None,
             grammar_word: is_keyword,
@@ -216,6 +225,18 @@ impl<'a> Parser<'a> {
             Err(self.err())
         }
     }
+    /// One more operator or function in a condition; DynamoDB takes at most 300.
+    fn operator(&mut self) -> Result<(), DdbError> {
+        self.ops += 1;
+        if self.ops > MAX_OPERATORS {
+            return Err(DdbError::validation(format!(
+                "Invalid {}: The expression contains too many operators; operator count: {}",
+                self.kind, self.ops
+            )));
+        }
+        Ok(())
+    }
+
     fn enter(&mut self) -> Result<(), DdbError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -318,6 +339,7 @@ impl<'a> Parser<'a> {
         let mut l = self.g_and()?;
         while self.is_kw("OR") {
             self.bump();
+            self.operator()?;
             let r = self.g_and()?;
             l = GCond::Or(Box::new(l), Box::new(r));
         }
@@ -328,6 +350,7 @@ impl<'a> Parser<'a> {
         let mut l = self.g_not()?;
         while self.is_kw("AND") {
             self.bump();
+            self.operator()?;
             let r = self.g_not()?;
             l = GCond::And(Box::new(l), Box::new(r));
         }
@@ -337,8 +360,9 @@ impl<'a> Parser<'a> {
     fn g_not(&mut self) -> Result<GCond, DdbError> {
         if self.is_kw("NOT") {
             self.bump();
+            self.operator()?;
             self.enter()?;
-            let c = self.g_not()?;
+            let c = deeper(|| self.g_not())?;
             self.depth -= 1;
             return Ok(GCond::Not(Box::new(c)));
         }
@@ -351,15 +375,15 @@ impl<'a> Parser<'a> {
         if !self.is_sym("(") {
             return self.g_leaf();
         }
-        let (pos, depth, reserved) = (self.pos, self.depth, self.reserved.clone());
-        let first = match self.g_leaf() {
+        let (pos, depth, ops, reserved) = (self.pos, self.depth, self.ops, self.reserved.clone());
+        let first = match deeper(|| self.g_leaf()) {
             Ok(c) => return Ok(c),
             Err(e) => (self.pos, e),
         };
-        (self.pos, self.depth, self.reserved) = (pos, depth, reserved);
+        (self.pos, self.depth, self.ops, self.reserved) = (pos, depth, ops, reserved);
         self.bump();
         self.enter()?;
-        let inner = self.g_or().and_then(|c| {
+        let inner = deeper(|| self.g_or()).and_then(|c| {
             self.depth -= 1;
             self.expect(")")?;
             Ok(c)
@@ -383,6 +407,7 @@ impl<'a> Parser<'a> {
             Tok::Sym(">=") => CmpOp::Ge,
             Tok::Ident(k) if k.eq_ignore_ascii_case("BETWEEN") => {
                 self.bump();
+                self.operator()?;
                 let lo = self.g_operand()?;
                 if !self.is_kw("AND") {
                     return Err(self.err());
@@ -393,6 +418,7 @@ impl<'a> Parser<'a> {
             }
             Tok::Ident(k) if k.eq_ignore_ascii_case("IN") => {
                 self.bump();
+                self.operator()?;
                 self.expect("(")?;
                 let list = self.g_operands()?;
                 self.expect(")")?;
@@ -413,6 +439,7 @@ impl<'a> Parser<'a> {
             }
         };
         self.bump();
+        self.operator()?;
         let b = self.g_operand()?;
         Ok(GCond::Cmp(a, op, b))
     }
@@ -432,7 +459,7 @@ impl<'a> Parser<'a> {
         if self.is_sym("(") {
             self.bump();
             self.enter()?;
-            let inner = self.g_operand()?;
+            let inner = deeper(|| self.g_operand())?;
             self.depth -= 1;
             self.expect(")")?;
             return match inner {
@@ -445,8 +472,9 @@ impl<'a> Parser<'a> {
         {
             self.bump();
             self.bump();
+            self.operator()?;
             self.enter()?;
-            let args = self.g_operands()?;
+            let args = deeper(|| self.g_operands())?;
             self.depth -= 1;
             self.expect(")")?;
             return Ok(GOp::Func(f, args));

@@ -192,6 +192,17 @@ fn a_query_of_a_hash_only_table_cannot_be_restarted() {
         "{}",
         er.message
     );
+    // Nor does a page of such a query hand out a start key, even when it ends at its Limit.
+    let r = ok(
+        &e,
+        "Query",
+        json!({"TableName": "hash", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": s("k")}, "Limit": 1}),
+    );
+    assert_eq!(r["Count"], 1);
+    assert!(r.get("LastEvaluatedKey").is_none(), "{r}");
+    // A scan of it does.
+    let r = ok(&e, "Scan", json!({"TableName": "hash", "Limit": 1}));
+    assert_eq!(r["LastEvaluatedKey"], json!({"pk": s("k")}));
 }
 
 #[test]

@@ -1137,7 +1137,16 @@ impl TableEngine {
                 _ => Ok(true),
             }
         };
-        self.page(&src, p, &mut rows, &keep)
+        let mut out = self.page(&src, p, &mut rows, &keep)?;
+        // A hash-only table holds at most one item per query: nothing can follow it, and a
+        // start key from it would be refused (above), so none is given.
+        if src.index.is_none()
+            && t.meta.range.is_none()
+            && let Some(o) = out.as_object_mut()
+        {
+            o.remove("LastEvaluatedKey");
+        }
+        Ok(out)
     }
 
     /// A parsed Scan.

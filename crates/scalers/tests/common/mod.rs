@@ -219,6 +219,23 @@ pub fn postgres() -> Option<Server> {
     as_user(&mut pg);
     let mut child = pg.spawn().expect("start postgres");
     wait_port(port, &mut child, "postgres");
+    // The port opens before start-up ends (clients then get "the database system is
+    // starting up"); poll pg_isready (bounded), as Prometheus's /-/ready below.
+    for _ in 0..300 {
+        let ready = Command::new(bin.join("pg_isready"))
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ready {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("postgres exited during start-up: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     Some(Server {
         port,
         port2: 0,

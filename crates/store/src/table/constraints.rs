@@ -792,6 +792,10 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
                 RETURN_CAPACITY,
             )]);
         }
+        "TransactWriteItems" => {
+            let token = c.get("ClientRequestToken");
+            c.length(token, "clientRequestToken", 1, 36);
+        }
         "TagResource" => {
             let tags = c.get("Tags");
             if c.get("ResourceArn").is_some() {

@@ -44,18 +44,6 @@ impl TransactWriteItems {
             w.rv = ReturnValues::None;
             writes.push(w);
         }
-        if let Some(t) = req.get("ClientRequestToken").and_then(Value::as_str) {
-            let bound = match t.chars().count() {
-                0 => Some("greater than or equal to 1"),
-                n if n > 36 => Some("less than or equal to 36"),
-                _ => None,
-            };
-            if let Some(bound) = bound {
-                return Err(DdbError::validation(format!(
-                    "1 validation error detected: Value '{t}' at 'clientRequestToken' failed to satisfy constraint: Member must have length {bound}"
-                )));
-            }
-        }
         if super::super::items::transaction_payload(&writes)
             > super::super::items::MAX_TRANSACTION_PAYLOAD
         {

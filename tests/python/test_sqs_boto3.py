@@ -873,9 +873,9 @@ def test_change_visibility_of_message_not_in_flight(sqs):
     url = create(sqs, "vis-notinflight")
     sqs.send_message(QueueUrl=url, MessageBody="x")
     m = one(sqs, url, VisibilityTimeout=0)  # visible again at once: no longer in flight
-    with pytest.raises(sqs.exceptions.MessageNotInflight) as ei:
-        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=30)
-    assert code(ei) == "AWS.SimpleQueueService.MessageNotInflight"
+    # AWS answers 200 (LocalStack's AWS-recorded snapshot of this case) and changes nothing.
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=30)
+    assert counters(sqs, url) == (1, 0, 0)
 
 
 def test_change_visibility_errors(sqs):
@@ -2094,3 +2094,97 @@ def test_query_protocol_errors(kedge_endpoint):
     assert status == 403 and xml_error_code(body) == "AWS.SimpleQueueService.PurgeQueueInProgress"
     status, body, _ = query(ep, {"Action": "FlyToTheMoon"})
     assert status == 400 and xml_error_code(body) == "InvalidAction"
+
+
+# ----- answers as AWS recorded them (LocalStack's and moto's AWS-validated tests) ------------
+
+
+def test_fifo_batch_entry_without_group_or_dedup_id_fails_the_whole_request(sqs):
+    url = create_fifo(sqs, f"whole-{uuid.uuid4().hex[:8]}.fifo")
+    ok = {"Id": "a", "MessageBody": "x", "MessageGroupId": "g", "MessageDeduplicationId": "d1"}
+    with pytest.raises(ClientError) as ei:
+        sqs.send_message_batch(QueueUrl=url, Entries=[ok, {"Id": "b", "MessageBody": "x",
+                                                           "MessageDeduplicationId": "d2"}])
+    assert code(ei) == "InvalidParameterValue"
+    assert ei.value.response["Error"]["Message"] == "The request must contain the parameter MessageGroupId."
+    with pytest.raises(ClientError) as ei:
+        sqs.send_message_batch(QueueUrl=url, Entries=[ok, {"Id": "b", "MessageBody": "x", "MessageGroupId": "g"}])
+    assert code(ei) == "InvalidParameterValue"
+    assert ei.value.response["Error"]["Message"] == (
+        "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
+    # Nothing of either batch was sent, not even the valid entry.
+    assert counters(sqs, url) == (0, 0, 0)
+    # A single SendMessage without the group says the parameter is missing.
+    with pytest.raises(ClientError) as ei:
+        sqs.send_message(QueueUrl=url, MessageBody="x", MessageDeduplicationId="d3")
+    assert code(ei) == "MissingParameter"
+    # The JSON answer's error shape is AWS's (botocore keeps it as QueryErrorCode).
+    assert ei.value.response["Error"]["QueryErrorCode"] == "MissingRequiredParameterException"
+
+
+def test_fifo_accepts_an_explicit_zero_delay_and_refuses_any_other(sqs):
+    url = create_fifo(sqs, f"delay0-{uuid.uuid4().hex[:8]}.fifo", DelaySeconds=0)
+    sqs.send_message(QueueUrl=url, MessageBody="a", MessageGroupId="g", MessageDeduplicationId="1",
+                     DelaySeconds=0)
+    r = sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": "b", "MessageBody": "b", "MessageGroupId": "g", "MessageDeduplicationId": "2", "DelaySeconds": 0}])
+    assert [e["Id"] for e in r["Successful"]] == ["b"] and not r.get("Failed")
+    with pytest.raises(ClientError) as ei:
+        sqs.send_message(QueueUrl=url, MessageBody="c", MessageGroupId="g", MessageDeduplicationId="3",
+                         DelaySeconds=2)
+    assert code(ei) == "InvalidParameterValue"
+    assert ei.value.response["Error"]["QueryErrorCode"] == "InvalidParameterValueException"
+    assert ei.value.response["Error"]["Message"] == (
+        "Value 2 for parameter DelaySeconds is invalid. Reason: "
+        "The request include parameter that is not valid for this queue type.")
+    assert [m["Body"] for m in receive_n(sqs, url, 2)] == ["a", "b"]
+
+
+def test_fifo_ids_refused_with_sqs_words(sqs):
+    url = create_fifo(sqs, f"ids-{uuid.uuid4().hex[:8]}.fifo", ContentBasedDeduplication="true")
+    with pytest.raises(ClientError) as ei:
+        sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="group 123")
+    assert ei.value.response["Error"]["Message"] == (
+        "Value group 123 for parameter MessageGroupId is invalid. Reason: MessageGroupId can only include "
+        "alphanumeric and punctuation characters. 1 to 128 in length.")
+
+
+@pytest.mark.parametrize("call,entry", [
+    ("send_message_batch", "SendMessageBatchRequestEntry"),
+    ("delete_message_batch", "DeleteMessageBatchRequestEntry"),
+    ("change_message_visibility_batch", "ChangeMessageVisibilityBatchRequestEntry"),
+])
+def test_empty_batches_name_their_entry_type(sqs, call, entry):
+    url = create(sqs, f"empty-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(ClientError) as ei:
+        getattr(sqs, call)(QueueUrl=url, Entries=[])
+    assert code(ei) == "AWS.SimpleQueueService.EmptyBatchRequest"
+    assert ei.value.response["Error"]["Message"] == f"There should be at least one {entry} in the request."
+
+
+def test_change_visibility_after_the_timeout_passed_and_with_an_earlier_handle(sqs):
+    url = create(sqs, f"cmv-{uuid.uuid4().hex[:8]}", VisibilityTimeout=1)
+    sqs.send_message(QueueUrl=url, MessageBody="m")
+    first = one(sqs, url)
+    time.sleep(1.3)
+    # The timeout passed: SQS answers 200 and the message stays visible.
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"], VisibilityTimeout=2)
+    second = one(sqs, url)
+    assert second["ReceiptHandle"] != first["ReceiptHandle"]
+    # The first delivery's handle still reaches the message in flight: here, it lets it go.
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"], VisibilityTimeout=0)
+    third = one(sqs, url)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=third["ReceiptHandle"])
+    with pytest.raises(ClientError) as ei:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"], VisibilityTimeout=5)
+    assert code(ei) == "InvalidParameterValue"
+    assert ei.value.response["Error"]["Message"] == (
+        f"Value {first['ReceiptHandle']} for parameter ReceiptHandle is invalid. "
+        "Reason: Message does not exist or is not available for visibility timeout change.")
+
+
+def test_a_queue_url_that_names_no_queue_is_a_missing_queue(sqs):
+    with pytest.raises(ClientError) as ei:
+        sqs.get_queue_attributes(QueueUrl="http://whatever-incorrect-queue-address", AttributeNames=["All"])
+    assert code(ei) == "AWS.SimpleQueueService.NonExistentQueue"
+    assert http_status(ei) == 400

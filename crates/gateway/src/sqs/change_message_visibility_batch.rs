@@ -19,7 +19,7 @@ pub(super) struct ChangeMessageVisibilityBatch {
 impl ChangeMessageVisibilityBatch {
     pub(super) fn parse(input: &Value) -> Result<Self, SqsError> {
         let name = queue_name(input)?;
-        let batch = batch_entries(input)?;
+        let batch = batch_entries(input, "ChangeMessageVisibilityBatchRequestEntry")?;
         let mut ids = Vec::new();
         let mut entries = Vec::new();
         for e in batch {

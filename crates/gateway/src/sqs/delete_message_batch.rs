@@ -38,7 +38,7 @@ pub(super) struct DeleteMessageBatch {
 impl DeleteMessageBatch {
     pub(super) fn parse(input: &Value) -> Result<Self, SqsError> {
         let name = queue_name(input)?;
-        let entries = batch_entries(input)?;
+        let entries = batch_entries(input, "DeleteMessageBatchRequestEntry")?;
         let mut ids = Vec::new();
         let mut receipt_handles = Vec::new();
         for e in entries {
@@ -62,7 +62,7 @@ impl DeleteMessageBatch {
                 .entries
                 .as_ref()
                 .ok_or_else(|| SqsError::missing("Entries"))?;
-            check_batch(entries.len(), |i| {
+            check_batch("DeleteMessageBatchRequestEntry", entries.len(), |i| {
                 text(&entries[i].id).ok_or_else(|| SqsError::missing("Id"))
             })?;
             let mut ids = Vec::with_capacity(entries.len());

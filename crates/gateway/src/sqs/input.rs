@@ -42,6 +42,10 @@ pub(super) fn queue_name_of(url: Option<&str>) -> Result<String, SqsError> {
     };
     let path = path.split(['?', '#']).next().unwrap_or("");
     let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    if name.is_empty() && url.contains("://") {
+        // A URL that names no queue (`http://host`): SQS answers that the queue does not exist.
+        return Err(SqsError::no_queue());
+    }
     if name.is_empty() {
         return Err(SqsError::new(
             SqsErrorKind::InvalidAddress,
@@ -51,29 +55,39 @@ pub(super) fn queue_name_of(url: Option<&str>) -> Result<String, SqsError> {
     Ok(name.to_owned())
 }
 
-pub(super) fn batch_entries(input: &Value) -> Result<&Vec<Value>, SqsError> {
+/// The `Entries` of a batch request whose entries are of type `entry` (for SQS's messages,
+/// e.g. `SendMessageBatchRequestEntry`).
+pub(super) fn batch_entries<'v>(input: &'v Value, entry: &str) -> Result<&'v Vec<Value>, SqsError> {
     let entries = match input.get("Entries") {
         None | Some(Value::Null) => {
             return Err(SqsError::missing("Entries"));
         }
         Some(Value::Array(a)) => a,
+        // The query protocol's empty list (`Entries=`, as AWS's SDKs send `[]`).
+        Some(Value::String(s)) if s.is_empty() => return Err(empty_batch(entry)),
         Some(_) => return Err(SqsError::invalid_param("Entries must be a list.")),
     };
-    check_batch(entries.len(), |i| req_str(&entries[i], "Id"))?;
+    check_batch(entry, entries.len(), |i| req_str(&entries[i], "Id"))?;
     Ok(entries)
 }
 
+fn empty_batch(entry: &str) -> SqsError {
+    SqsError::new(
+        SqsErrorKind::EmptyBatchRequest,
+        format!("There should be at least one {entry} in the request."),
+    )
+}
+
 /// A batch's entry count and ids as SQS checks them: 1 to 10 entries, each id made of
-/// letters, digits, `-` and `_` (at most 80), no id twice. `id(i)` reads entry `i`'s id.
+/// letters, digits, `-` and `_` (at most 80), no id twice. `id(i)` reads entry `i`'s id;
+/// `entry` names the entries' type in the empty batch's message, as SQS words it.
 pub(super) fn check_batch<'a>(
+    entry: &str,
     len: usize,
     mut id: impl FnMut(usize) -> Result<&'a str, SqsError>,
 ) -> Result<(), SqsError> {
     if len == 0 {
-        return Err(SqsError::new(
-            SqsErrorKind::EmptyBatchRequest,
-            "There should be at least one entry in the request.",
-        ));
+        return Err(empty_batch(entry));
     }
     if len > 10 {
         return Err(SqsError::new(

@@ -31,13 +31,16 @@ impl ListQueues {
             self.next_token.as_deref(),
         )?;
         let mut out = Map::new();
-        out.insert(
-            "QueueUrls".into(),
-            names
-                .iter()
-                .map(|n| Value::String(queue_url(&self.host, n)))
-                .collect(),
-        );
+        // No queue: SQS's JSON answer has no `QueueUrls` member at all.
+        if !names.is_empty() {
+            out.insert(
+                "QueueUrls".into(),
+                names
+                    .iter()
+                    .map(|n| Value::String(queue_url(&self.host, n)))
+                    .collect(),
+            );
+        }
         if let Some(t) = token {
             out.insert("NextToken".into(), Value::String(t));
         }

@@ -54,11 +54,14 @@ impl<T: Serialize + Send + 'static> Answer for T {
     }
 }
 
-/// A batch's answer: `Failed` entries and `Successful` ones.
+/// A batch's answer: `Failed` entries and `Successful` ones; SQS's JSON answer leaves an
+/// empty list out (AWS-recorded answers: no `"Failed": []` when every entry succeeded).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub(super) struct BatchAnswer<T> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<FailedEntry>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub successful: Vec<T>,
 }
 
@@ -207,7 +210,7 @@ mod tests {
                 successful: vec![]
             }
             .json(),
-            r#"{"Failed":[],"Successful":[]}"#
+            "{}"
         );
     }
 }

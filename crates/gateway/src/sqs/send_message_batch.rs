@@ -34,7 +34,7 @@ struct SendMessageBatchIn<'a> {
 impl SendMessageBatch {
     pub(super) fn parse(input: &Value, req: &Incoming2) -> Result<Self, SqsError> {
         let name = queue_name(input)?;
-        let batch = batch_entries(input)?;
+        let batch = batch_entries(input, "SendMessageBatchRequestEntry")?;
         let mut entries = Vec::with_capacity(batch.len());
         for e in batch {
             entries.push((req_str(e, "Id")?.to_owned(), parse_send_entry(e)));
@@ -49,7 +49,7 @@ impl SendMessageBatch {
         let read = || {
             let name = queue_name_of(text(&input.queue_url))?;
             let batch = input.entries.ok_or_else(|| SqsError::missing("Entries"))?;
-            check_batch(batch.len(), |i| {
+            check_batch("SendMessageBatchRequestEntry", batch.len(), |i| {
                 text(&batch[i].id).ok_or_else(|| SqsError::missing("Id"))
             })?;
             let entries = batch
@@ -115,10 +115,11 @@ impl SendMessageBatch {
     }
 
     pub(super) async fn apply(self, state: &AppState) -> Result<BatchAnswer<Sent>, SqsError> {
-        let (results, ticket) = state
-            .store
-            .queues
-            .send(&self.name, self.entries, &self.sender)?;
+        let (results, ticket) =
+            state
+                .store
+                .queues
+                .send_batch(&self.name, self.entries, &self.sender)?;
         ticket.await?;
         let mut answer = BatchAnswer {
             failed: self

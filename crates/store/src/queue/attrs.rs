@@ -74,13 +74,23 @@ impl QueueAttrs {
         // FifoQueue first: other attributes' validity depends on the queue type.
         if let Some(v) = attrs.get("FifoQueue") {
             let b = parse_bool("FifoQueue", v)?;
-            if !creating && b != self.fifo {
+            if creating {
+                self.fifo = b;
+            }
+            // A standard queue has no such attribute (SQS: even `false` at creation); a FIFO
+            // queue's cannot change.
+            if !self.fifo {
+                return Err(SqsError::new(
+                    SqsErrorKind::InvalidAttributeName,
+                    "Unknown Attribute FifoQueue.",
+                ));
+            }
+            if !b {
                 return Err(SqsError::new(
                     SqsErrorKind::InvalidAttributeValue,
                     "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is not supported.",
                 ));
             }
-            self.fifo = b;
         }
         for (k, v) in attrs {
             match k.as_str() {
@@ -115,18 +125,22 @@ impl QueueAttrs {
                     self.content_based_deduplication = parse_bool(k, v)?;
                 }
                 "DeduplicationScope" => {
-                    self.require_fifo(k)?;
+                    self.require_fifo_setting(k)?;
                     if v != "queue" && v != "messageGroup" {
                         return Err(invalid_attr(k, v));
                     }
                     self.deduplication_scope = v.clone();
                 }
                 "FifoThroughputLimit" => {
-                    self.require_fifo(k)?;
+                    self.require_fifo_setting(k)?;
                     if v != "perQueue" && v != "perMessageGroupId" {
                         return Err(invalid_attr(k, v));
                     }
                     self.fifo_throughput_limit = v.clone();
+                }
+                // An empty policy or key removes it (it is no longer reported).
+                "Policy" | "KmsMasterKeyId" if v.is_empty() => {
+                    self.passthrough.remove(k);
                 }
                 "Policy" | "KmsMasterKeyId" | "SqsManagedSseEnabled" => {
                     self.passthrough.insert(k.clone(), v.clone());
@@ -152,6 +166,18 @@ impl QueueAttrs {
             // AWS accepts this combination; nothing to adjust locally.
         }
         Ok(())
+    }
+
+    /// The high-throughput settings on a standard queue, refused as SQS words it.
+    fn require_fifo_setting(&self, name: &str) -> Result<(), SqsError> {
+        if self.fifo {
+            Ok(())
+        } else {
+            Err(SqsError::new(
+                SqsErrorKind::InvalidAttributeName,
+                format!("You can specify the {name} only when FifoQueue is set to true."),
+            ))
+        }
     }
 
     fn require_fifo(&self, name: &str) -> Result<(), SqsError> {
@@ -214,12 +240,14 @@ impl QueueAttrs {
                 out.push((key, v.clone()));
             }
         }
+        // SQS encrypts new queues with SQS-managed keys unless told otherwise (AWS's default
+        // since 2022-10) or given a KMS key.
         out.push((
             "SqsManagedSseEnabled",
             self.passthrough
                 .get("SqsManagedSseEnabled")
                 .cloned()
-                .unwrap_or_else(|| "false".into()),
+                .unwrap_or_else(|| (!self.passthrough.contains_key("KmsMasterKeyId")).to_string()),
         ));
         out
     }

@@ -43,8 +43,11 @@ impl SqsErrorKind {
             QueueDeletedRecently => "QueueDeletedRecently",
             InvalidAttributeName => "InvalidAttributeName",
             InvalidAttributeValue => "InvalidAttributeValue",
-            InvalidParameterValue => "InvalidParameterValue",
-            MissingParameter => "MissingParameter",
+            // AWS's JSON answers name these two shapes differently from their query codes
+            // (recorded AWS answers: `InvalidParameterValueException`,
+            // `MissingRequiredParameterException`).
+            InvalidParameterValue => "InvalidParameterValueException",
+            MissingParameter => "MissingRequiredParameterException",
             InvalidMessageContents => "InvalidMessageContents",
             MessageNotInflight => "MessageNotInflight",
             ReceiptHandleIsInvalid => "ReceiptHandleIsInvalid",
@@ -74,6 +77,8 @@ impl SqsErrorKind {
         match self {
             QueueDoesNotExist => "AWS.SimpleQueueService.NonExistentQueue",
             QueueNameExists => "QueueAlreadyExists",
+            InvalidParameterValue => "InvalidParameterValue",
+            MissingParameter => "MissingParameter",
             QueueDeletedRecently => "AWS.SimpleQueueService.QueueDeletedRecently",
             MessageNotInflight => "AWS.SimpleQueueService.MessageNotInflight",
             TooManyEntriesInBatchRequest => "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",

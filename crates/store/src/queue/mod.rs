@@ -543,26 +543,31 @@ impl QueueEngine {
         let mut st = self.state.lock();
         self.check_redrive(&st, name, &a)?;
         if let Some(q) = st.queues.get(name) {
-            let mut existing = q.attrs.clone();
-            existing.raw.clear();
-            let mut wanted = a.clone();
-            wanted.raw.clear();
-            return if existing == wanted {
-                Ok(Ticket::ready(Ok(())))
-            } else {
-                Err(SqsError::new(
-                    SqsErrorKind::QueueNameExists,
-                    "A queue already exists with the same name and a different value for attribute(s) ".to_string()
-                        + &attributes.keys().cloned().collect::<Vec<_>>().join(", "),
-                ))
-            };
+            // Idempotent when every attribute the request names has the queue's value; the
+            // ones it leaves out are not compared (SQS). The answer names one that differs.
+            let existing = q.attrs.report();
+            let mut names: Vec<&String> = attributes.keys().collect();
+            names.sort();
+            for k in names {
+                let mut probe = q.attrs.clone();
+                probe.apply(&HashMap::from([(k.clone(), attributes[k].clone())]), true)?;
+                if probe.report() != existing {
+                    return Err(SqsError::new(
+                        SqsErrorKind::QueueNameExists,
+                        format!(
+                            "A queue already exists with the same name and a different value for attribute {k}"
+                        ),
+                    ));
+                }
+            }
+            return Ok(Ticket::ready(Ok(())));
         }
         st.recently_deleted
             .retain(|_, at| now.since(*at) < Duration::from_secs(60));
         if st.recently_deleted.contains_key(name) {
             return Err(SqsError::new(
                 SqsErrorKind::QueueDeletedRecently,
-                "You must wait 60 seconds after deleting a queue before you can create another queue with the same name.",
+                "You must wait 60 seconds after deleting a queue before you can create another with the same name.",
             ));
         }
         let id = st.next_queue_id;
@@ -891,12 +896,34 @@ impl QueueEngine {
 
     // ----- messages -------------------------------------------------------------------------
 
-    /// `SendMessage` / `SendMessageBatch`: one result per entry; the ticket covers them all.
+    /// `SendMessage`: one result per entry (each fails alone); the ticket covers them all.
     pub fn send(
         &self,
         name: &str,
         entries: Vec<SendRequest>,
         sender_id: &str,
+    ) -> Result<(Batch<SendResult>, Ticket), SqsError> {
+        self.send_entries(name, entries, sender_id, false)
+    }
+
+    /// `SendMessageBatch`: as [`send`](Self::send), except that on a FIFO queue an entry
+    /// without `MessageGroupId`, or without `MessageDeduplicationId` where the queue has no
+    /// content-based deduplication, fails the whole request, as SQS answers it.
+    pub fn send_batch(
+        &self,
+        name: &str,
+        entries: Vec<SendRequest>,
+        sender_id: &str,
+    ) -> Result<(Batch<SendResult>, Ticket), SqsError> {
+        self.send_entries(name, entries, sender_id, true)
+    }
+
+    fn send_entries(
+        &self,
+        name: &str,
+        entries: Vec<SendRequest>,
+        sender_id: &str,
+        batch: bool,
     ) -> Result<(Batch<SendResult>, Ticket), SqsError> {
         self.journal.check()?;
         // Digests and the checks that need no queue, before the lock all sends share.
@@ -906,6 +933,20 @@ impl QueueEngine {
         let mut st = self.state.lock();
         let st = &mut *st;
         let q = st.queues.get_mut(name).ok_or_else(SqsError::no_queue)?;
+        if batch && q.attrs.fifo {
+            for p in &prepared {
+                if p.request.dedup_id.is_none() && !q.attrs.content_based_deduplication {
+                    return Err(SqsError::invalid_param(
+                        "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
+                    ));
+                }
+                if p.request.group_id.is_none() {
+                    return Err(SqsError::invalid_param(
+                        "The request must contain the parameter MessageGroupId.",
+                    ));
+                }
+            }
+        }
         q.tick(now, &mut records);
         // Most messages come from one sender: share its id instead of a copy per message.
         let sender: Arc<str> = match &st.last_sender {
@@ -1772,11 +1813,14 @@ fn send_one(
         )));
     }
     let delay = match e.delay_seconds {
+        // FIFO queues delay on the queue's level only; an explicit 0 is accepted (as in SQS,
+        // and SDKs that always send the member send 0).
+        None | Some(0) if q.attrs.fifo => q.attrs.delay_seconds,
         None => q.attrs.delay_seconds,
-        Some(_) if q.attrs.fifo => {
+        Some(d) if q.attrs.fifo => {
             return Err(SqsError::bad_value(
                 "DelaySeconds",
-                e.delay_seconds.unwrap_or_default(),
+                d,
                 "The request include parameter that is not valid for this queue type.",
             ));
         }
@@ -1895,7 +1939,9 @@ fn validate_fifo_id(param: &str, v: &str) -> Result<(), SqsError> {
         Err(SqsError::bad_value(
             param,
             v,
-            "It must be 1 to 128 characters long and contain only alphanumeric characters and punctuation.",
+            &format!(
+                "{param} can only include alphanumeric and punctuation characters. 1 to 128 in length."
+            ),
         ))
     }
 }
@@ -2018,7 +2064,14 @@ fn change_visibility_one(
             "Message does not exist or is not available for visibility timeout change.",
         ));
     };
-    if msg.m.token != token || msg.state != MsgState::InFlight {
+    if !fifo && msg.state != MsgState::InFlight {
+        // Standard queues: the message is visible again (its visibility timeout passed, or it
+        // was received and let go): the change succeeds and changes nothing, as SQS answers.
+        return Ok(false);
+    }
+    // Standard queues: a handle from an earlier delivery reaches the message in flight, as
+    // DeleteMessage's does (SQS accepts it). FIFO handles live as long as their delivery.
+    if fifo && (msg.m.token != token || msg.state != MsgState::InFlight) {
         if msg.state != MsgState::InFlight && msg.m.token == token {
             return Err(SqsError::new(
                 SqsErrorKind::MessageNotInflight,

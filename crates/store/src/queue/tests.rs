@@ -431,7 +431,7 @@ fn purge_empties_and_is_rate_limited() {
 }
 
 #[test]
-fn change_visibility_to_zero_makes_available_and_rejects_stale_handles() {
+fn change_visibility_to_zero_makes_available_and_takes_earlier_handles() {
     let (e, _) = engine();
     e.create_queue("q", &HashMap::new(), &HashMap::new())
         .unwrap()
@@ -444,12 +444,29 @@ fn change_visibility_to_zero_makes_available_and_rejects_stale_handles() {
         .unwrap();
     assert!(r[0].is_ok());
     assert_eq!(e.counts("q").unwrap().visible, 1);
+    // Visible again: the change succeeds and changes nothing (SQS answers 200 here).
+    let (r, _) = e
+        .change_visibility("q", &[(m[0].receipt_handle.clone(), 10)])
+        .unwrap();
+    assert!(r[0].is_ok());
+    assert_eq!(e.counts("q").unwrap().visible, 1);
+    // Received again: the first delivery's handle still reaches the message in flight.
+    let again = recv(&e, "q", 1, None);
+    assert_ne!(again[0].receipt_handle, m[0].receipt_handle);
+    let (r, _) = e
+        .change_visibility("q", &[(m[0].receipt_handle.clone(), 0)])
+        .unwrap();
+    assert!(r[0].is_ok());
+    assert_eq!(e.counts("q").unwrap().visible, 1);
+    // Deleted: its handles fail.
+    let (r, _) = e.delete("q", &[again[0].receipt_handle.clone()]).unwrap();
+    assert!(r[0].is_ok());
     let (r, _) = e
         .change_visibility("q", &[(m[0].receipt_handle.clone(), 10)])
         .unwrap();
     assert_eq!(
         r[0].as_ref().unwrap_err().kind,
-        SqsErrorKind::MessageNotInflight
+        SqsErrorKind::InvalidParameterValue
     );
     let (r, _) = e.change_visibility("q", &[("garbage".into(), 10)]).unwrap();
     assert_eq!(
@@ -616,11 +633,16 @@ mod model {
                         if held.is_empty() { continue; }
                         let (id, h, tok) = held[i as usize % held.len()].clone();
                         let (res, _) = e.change_visibility("q", &[(h, v as i64)]).unwrap();
-                        let inflight_with_token = r.msgs.iter().position(|m| m.0 == id && m.3 == tok && m.1 > now);
-                        match inflight_with_token {
+                        // SQS: any handle of a standard queue's message that still exists
+                        // changes it while it is in flight, and changes nothing (successfully)
+                        // once it is visible again; a deleted message's handle fails.
+                        let _ = tok;
+                        match r.msgs.iter().position(|m| m.0 == id) {
                             Some(p) => {
                                 prop_assert!(res[0].is_ok());
-                                r.msgs[p].1 = now + v as u64;
+                                if r.msgs[p].1 > now && r.msgs[p].2 > 0 {
+                                    r.msgs[p].1 = now + v as u64;
+                                }
                             }
                             None => prop_assert!(res[0].is_err()),
                         }

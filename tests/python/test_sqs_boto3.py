@@ -2188,3 +2188,125 @@ def test_a_queue_url_that_names_no_queue_is_a_missing_queue(sqs):
         sqs.get_queue_attributes(QueueUrl="http://whatever-incorrect-queue-address", AttributeNames=["All"])
     assert code(ei) == "AWS.SimpleQueueService.NonExistentQueue"
     assert http_status(ei) == 400
+
+
+def test_create_queue_compares_only_the_attributes_it_names(sqs):
+    name = f"idem-{uuid.uuid4().hex[:8]}"
+    url = create(sqs, name, DelaySeconds=1, ReceiveMessageWaitTimeSeconds=1)
+    assert sqs.create_queue(QueueName=name)["QueueUrl"] == url
+    assert create(sqs, name, DelaySeconds=1) == url
+    with pytest.raises(ClientError) as ei:
+        create(sqs, name, DelaySeconds=2, ReceiveMessageWaitTimeSeconds=1)
+    assert code(ei) == "QueueAlreadyExists"
+    assert ei.value.response["Error"]["Message"] == (
+        "A queue already exists with the same name and a different value for attribute DelaySeconds")
+
+
+def test_fifo_only_attributes_on_a_standard_queue(sqs):
+    name = f"std-{uuid.uuid4().hex[:8]}"
+    for attrs, message in [
+        ({"FifoQueue": "false"}, "Unknown Attribute FifoQueue."),
+        ({"ContentBasedDeduplication": "false"}, "Unknown Attribute ContentBasedDeduplication."),
+        ({"DeduplicationScope": "queue"}, "You can specify the DeduplicationScope only when FifoQueue is set to true."),
+        ({"FifoThroughputLimit": "perQueue"},
+         "You can specify the FifoThroughputLimit only when FifoQueue is set to true."),
+    ]:
+        with pytest.raises(ClientError) as ei:
+            sqs.create_queue(QueueName=name, Attributes=attrs)
+        assert code(ei) == "InvalidAttributeName"
+        assert ei.value.response["Error"]["Message"] == message
+    url = create(sqs, name)
+    with pytest.raises(ClientError) as ei:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"FifoQueue": "true"})
+    assert code(ei) == "InvalidAttributeName"
+    fifo = create_fifo(sqs, f"{name}.fifo")
+    sqs.set_queue_attributes(QueueUrl=fifo, Attributes={"FifoQueue": "true"})
+    with pytest.raises(ClientError) as ei:
+        sqs.set_queue_attributes(QueueUrl=fifo, Attributes={"FifoQueue": "false"})
+    assert code(ei) == "InvalidAttributeValue"
+
+
+def test_encryption_and_policy_attributes_as_sqs_reports_them(sqs):
+    url = create(sqs, f"sse-{uuid.uuid4().hex[:8]}")
+    a = attrs_of(sqs, url)
+    assert a["SqsManagedSseEnabled"] == "true"
+    assert "Policy" not in a and "KmsDataKeyReusePeriodSeconds" not in a
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"KmsMasterKeyId": "testKeyId",
+                                                      "KmsDataKeyReusePeriodSeconds": "6000"})
+    a = attrs_of(sqs, url)
+    assert (a["KmsMasterKeyId"], a["KmsDataKeyReusePeriodSeconds"], a["SqsManagedSseEnabled"]) == (
+        "testKeyId", "6000", "false")
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"KmsMasterKeyId": "", "KmsDataKeyReusePeriodSeconds": "300"})
+    a = attrs_of(sqs, url)
+    assert "KmsMasterKeyId" not in a and "KmsDataKeyReusePeriodSeconds" not in a
+    assert a["SqsManagedSseEnabled"] == "false"
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*"}]})
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+    assert json.loads(attrs_of(sqs, url)["Policy"]) == json.loads(policy)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""})
+    assert "Policy" not in attrs_of(sqs, url)
+    sqs.add_permission(QueueUrl=url, Label="l1", AWSAccountIds=["111111111111"], Actions=["SendMessage"])
+    assert json.loads(attrs_of(sqs, url)["Policy"])["Version"] == "2008-10-17"
+
+
+def test_list_queues_without_a_match_has_no_urls_member(sqs):
+    resp = sqs.list_queues(QueueNamePrefix=f"none-{uuid.uuid4().hex}")
+    assert "QueueUrls" not in resp
+
+
+def test_batch_answers_leave_empty_lists_out(sqs):
+    url = create(sqs, f"lists-{uuid.uuid4().hex[:8]}", MaximumMessageSize=1024)
+    r = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "x"}])
+    assert "Failed" not in r and [e["Id"] for e in r["Successful"]] == ["a"]
+    r = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "big", "MessageBody": "a" * 1025}])
+    assert "Successful" not in r
+    assert r["Failed"][0]["Message"] == (
+        "One or more parameters cannot be validated. Reason: Message must be shorter than 1024 bytes.")
+
+
+def test_message_attribute_names_and_values(sqs):
+    url = create(sqs, f"mattr-{uuid.uuid4().hex[:8]}")
+    sqs.send_message(QueueUrl=url, MessageBody="x",
+                     MessageAttributes={"attr.1øßä": {"StringValue": "ok", "DataType": "String"}})
+    for name in ["aWs.-x", "AMAZON.-x", ".-x", "a!b", "a§b", "L" * 257]:
+        with pytest.raises(ClientError) as ei:
+            sqs.send_message(QueueUrl=url, MessageBody="x",
+                             MessageAttributes={name: {"StringValue": "v", "DataType": "String"}})
+        assert code(ei) == "InvalidParameterValue", name
+    with pytest.raises(ClientError) as ei:
+        sqs.send_message(QueueUrl=url, MessageBody="x",
+                         MessageAttributes={"a": {"StringValue": f"bad-{chr(8)}", "DataType": "String"}})
+    assert code(ei) == "InvalidParameterValue"
+
+
+def test_x_ray_header_becomes_the_aws_trace_header(sqs):
+    url = create(sqs, f"xray-{uuid.uuid4().hex[:8]}")
+    trace = "Root=1-3152b799-8954dae64eda91bc9a23a7e8;Parent=7fa8c0f79203be72;Sampled=1"
+
+    def add_header(request, **_):
+        request.headers["X-Amzn-Trace-Id"] = trace
+
+    sqs.meta.events.register("before-send.sqs.SendMessage", add_header)
+    try:
+        sqs.send_message(QueueUrl=url, MessageBody="traced")
+    finally:
+        sqs.meta.events.unregister("before-send.sqs.SendMessage", add_header)
+    sqs.send_message(QueueUrl=url, MessageBody="plain")
+    got = {m["Body"]: m for m in receive_n(sqs, url, 2, MessageSystemAttributeNames=["AWSTraceHeader"])}
+    assert got["traced"]["Attributes"]["AWSTraceHeader"] == trace
+    assert "AWSTraceHeader" not in got["plain"].get("Attributes", {})
+
+
+def test_purge_forgets_fifo_deduplication_ids(sqs):
+    url = create_fifo(sqs, f"purge-dedup-{uuid.uuid4().hex[:8]}.fifo")
+    sqs.send_message(QueueUrl=url, MessageBody="1", MessageGroupId="g", MessageDeduplicationId="d")
+    sqs.purge_queue(QueueUrl=url)
+    sqs.send_message(QueueUrl=url, MessageBody="2", MessageGroupId="g", MessageDeduplicationId="d")
+    assert [m["Body"] for m in receive_n(sqs, url, 1)] == ["2"]
+
+
+def test_query_protocol_words_a_missing_queue_as_the_old_api(kedge_endpoint):
+    status, body, _ = query(kedge_endpoint, {"Action": "GetQueueAttributes",
+                                             "QueueUrl": f"{kedge_endpoint}/{ACCOUNT_ID}/nope-{uuid.uuid4().hex[:6]}"})
+    assert status == 400
+    assert "<Message>The specified queue does not exist for this wsdl version.</Message>" in body

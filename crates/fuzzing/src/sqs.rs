@@ -96,6 +96,7 @@ fn incoming(path: &str, query: Option<String>, body: &[u8]) -> Incoming2 {
         query,
         body: Bytes::copy_from_slice(body),
         access_key: Some("AKIDFUZZ".into()),
+        trace_id: None,
     }
 }
 
@@ -131,6 +132,7 @@ fn setup() -> Arc<AppState> {
                 system_attributes: BTreeMap::new(),
                 group_id: group,
                 dedup_id: None,
+                http_trace_header: None,
             }],
             "AKIDFUZZ",
         );

@@ -96,6 +96,8 @@ pub struct Incoming2 {
     pub body: Bytes,
     /// The access key id the request was signed with, if any.
     pub access_key: Option<String>,
+    /// The `X-Amzn-Trace-Id` header (X-Ray), if any.
+    pub trace_id: Option<String>,
 }
 
 /// Serve on `listener` until `shutdown` resolves; then stop accepting, let in-flight requests
@@ -309,12 +311,18 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
             }
         },
     };
+    let trace_id = parts
+        .headers
+        .get("x-amzn-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let inc = Incoming2 {
         host,
         path,
         query: parts.uri.query().map(str::to_owned),
         body,
         access_key,
+        trace_id,
     };
     let (proto_name, action, resp) = match protocol {
         Protocol::DynamoDb => {

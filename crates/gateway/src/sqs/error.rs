@@ -38,7 +38,15 @@ pub fn error_xml(e: &SqsError) -> HttpResponse {
     ));
     xml_escape(e.kind.query_code(), &mut out);
     out.push_str("</Code><Message>");
-    xml_escape(&e.message, &mut out);
+    // The query protocol words a missing queue as the old API did (AWS-recorded answers).
+    let message = if e.kind == store::queue::SqsErrorKind::QueueDoesNotExist
+        && e.message == store::queue::SqsError::no_queue().message
+    {
+        "The specified queue does not exist for this wsdl version."
+    } else {
+        e.message.as_str()
+    };
+    xml_escape(message, &mut out);
     out.push_str("</Message><Detail/></Error><RequestId>");
     out.push_str(&crate::request_id());
     out.push_str("</RequestId></ErrorResponse>");

@@ -132,6 +132,7 @@ pub(super) fn parse_send_entry(v: &Value) -> Result<SendRequest, SqsError> {
         system_attributes: message_attributes(v, "MessageSystemAttributes")?,
         group_id: opt_str(v, "MessageGroupId")?.map(str::to_owned),
         dedup_id: opt_str(v, "MessageDeduplicationId")?.map(str::to_owned),
+        http_trace_header: None,
     })
 }
 
@@ -302,6 +303,7 @@ impl SendIn<'_> {
             system_attributes: typed_attributes(self.message_system_attributes)?,
             group_id: self.message_group_id,
             dedup_id: self.message_deduplication_id,
+            http_trace_header: None,
         })
     }
 }

@@ -19,6 +19,7 @@ fn incoming() -> Incoming2 {
         query: None,
         body: bytes::Bytes::new(),
         access_key: Some("AKIDEXAMPLE".into()),
+        trace_id: None,
     }
 }
 

@@ -19,7 +19,10 @@ impl SendMessage {
     pub(super) fn parse(input: &Value, req: &Incoming2) -> Result<Self, SqsError> {
         Ok(SendMessage {
             name: queue_name(input)?,
-            entry: parse_send_entry(input)?,
+            entry: SendRequest {
+                http_trace_header: req.trace_id.clone(),
+                ..parse_send_entry(input)?
+            },
             sender: sender_id(req),
         })
     }
@@ -31,7 +34,10 @@ impl SendMessage {
         Some(queue_name_of(text(&input.queue_url)).and_then(|name| {
             Ok(SendMessage {
                 name,
-                entry: input.into_request()?,
+                entry: SendRequest {
+                    http_trace_header: req.trace_id.clone(),
+                    ..input.into_request()?
+                },
                 sender: sender_id(req),
             })
         }))

@@ -80,7 +80,8 @@ impl SendMessageBatch {
         let mut parse_failures: Vec<(String, SqsError)> = Vec::new();
         for (id, entry) in batch {
             match entry {
-                Ok(r) => {
+                Ok(mut r) => {
+                    r.http_trace_header = req.trace_id.clone();
                     total += r.body.len()
                         + r.attributes
                             .iter()

@@ -142,7 +142,16 @@ impl QueueAttrs {
                 "Policy" | "KmsMasterKeyId" if v.is_empty() => {
                     self.passthrough.remove(k);
                 }
-                "Policy" | "KmsMasterKeyId" | "SqsManagedSseEnabled" => {
+                "KmsMasterKeyId" => {
+                    // SSE-KMS replaces SQS-managed encryption, which stays off afterwards
+                    // (AWS-recorded answers), unless this request turns it on itself.
+                    self.passthrough.insert(k.clone(), v.clone());
+                    if !attrs.contains_key("SqsManagedSseEnabled") {
+                        self.passthrough
+                            .insert("SqsManagedSseEnabled".into(), "false".into());
+                    }
+                }
+                "Policy" | "SqsManagedSseEnabled" => {
                     self.passthrough.insert(k.clone(), v.clone());
                 }
                 "KmsDataKeyReusePeriodSeconds" => {
@@ -236,6 +245,12 @@ impl QueueAttrs {
             out.push(("FifoThroughputLimit", self.fifo_throughput_limit.clone()));
         }
         for key in ["Policy", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds"] {
+            // The data key's reuse period is reported only while a KMS key is set.
+            if key == "KmsDataKeyReusePeriodSeconds"
+                && !self.passthrough.contains_key("KmsMasterKeyId")
+            {
+                continue;
+            }
             if let Some(v) = self.passthrough.get(key) {
                 out.push((key, v.clone()));
             }

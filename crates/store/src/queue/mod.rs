@@ -347,6 +347,9 @@ pub struct SendRequest {
     pub system_attributes: BTreeMap<String, MessageAttributeValue>,
     pub group_id: Option<String>,
     pub dedup_id: Option<String>,
+    /// The request's `X-Amzn-Trace-Id` HTTP header: the message's `AWSTraceHeader` when the
+    /// entry's system attributes carry none (as SQS propagates X-Ray traces).
+    pub http_trace_header: Option<String>,
 }
 
 /// What a send answers.
@@ -714,6 +717,9 @@ impl QueueEngine {
         for s in seqs {
             q.remove(s);
         }
+        // SQS forgets a FIFO queue's deduplication ids on purge: the same id is accepted again.
+        q.dedup.clear();
+        q.dedup_order.clear();
         Ok(self
             .journal
             .submit(vec![Record::Queue(QueueRecord::Purge { id: q.id, upto })]))
@@ -962,6 +968,7 @@ impl QueueEngine {
             let r = send_one(
                 q,
                 p,
+                batch,
                 now,
                 &sender,
                 &mut st.next_seq,
@@ -1464,7 +1471,8 @@ impl QueueEngine {
             .filter(|p| p.is_object())
             .unwrap_or_else(|| {
                 serde_json::json!({
-                    "Version": "2012-10-17",
+                    // The version SQS writes in the policies AddPermission creates.
+                    "Version": "2008-10-17",
                     "Id": format!("{arn}/SQSDefaultPolicy"),
                     "Statement": [],
                 })
@@ -1652,9 +1660,10 @@ fn validate_message_attributes(
             }
         } else {
             let lower = name.to_ascii_lowercase();
+            // Letters and digits of any script (SQS takes `attr.1øßä`), `_`, `-` and `.`.
             let ok_chars = name
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.');
             if name.is_empty()
                 || name.len() > 256
                 || !ok_chars
@@ -1665,7 +1674,7 @@ fn validate_message_attributes(
                 || lower.starts_with("amazon.")
             {
                 return Err(SqsError::invalid_param(format!(
-                    "Message attribute name '{name}' is invalid: use 1 to 256 characters of A-Z, a-z, 0-9, underscore, hyphen and period; it must not start or end with a period, contain two periods in a row, or start with AWS. or Amazon."
+                    "The message attribute name '{name}' is invalid. Attribute name can contain A-Z, a-z, 0-9, underscore (_), hyphen (-), and period (.) characters."
                 )));
             }
         }
@@ -1700,12 +1709,10 @@ fn validate_message_attributes(
                     )));
                 }
                 if !valid_sqs_chars(s) {
-                    return Err(SqsError::new(
-                        SqsErrorKind::InvalidMessageContents,
-                        format!(
-                            "Message attribute '{name}' contains characters outside the allowed set."
-                        ),
-                    ));
+                    // SQS answers InvalidParameterValue here (InvalidMessageContents is the body's).
+                    return Err(SqsError::invalid_param(format!(
+                        "Message attribute '{name}' contains characters outside the allowed set."
+                    )));
                 }
                 if base == "Number" && !valid_sqs_number(s) {
                     return Err(SqsError::invalid_param(format!(
@@ -1788,6 +1795,7 @@ fn send_one(
         request: e,
         digests: p,
     }: Prepared,
+    batch: bool,
     now: Timestamp,
     sender_id: &Arc<str>,
     next_seq: &mut u64,
@@ -1807,8 +1815,14 @@ fn send_one(
     validate_message_attributes(&e.system_attributes, true)?;
     let size = e.body.len() + attr_size;
     if size > q.attrs.maximum_message_size as usize {
+        // SQS words it differently for a batch's entry (AWS-recorded answers).
+        let verb = if batch {
+            "cannot be validated"
+        } else {
+            "are invalid"
+        };
         return Err(SqsError::invalid_param(format!(
-            "One or more parameters are invalid. Reason: Message must be shorter than {} bytes.",
+            "One or more parameters {verb}. Reason: Message must be shorter than {} bytes.",
             q.attrs.maximum_message_size
         )));
     }
@@ -1886,7 +1900,8 @@ fn send_one(
     let trace_header = e
         .system_attributes
         .get("AWSTraceHeader")
-        .and_then(|v| v.string_value.clone());
+        .and_then(|v| v.string_value.clone())
+        .or(e.http_trace_header);
     let m = StoredMessage {
         queue_id: q.id,
         seq,

@@ -236,6 +236,9 @@ pub fn apply<'c>(
         QueueRecord::Purge { id, upto } => {
             tx.prepare_cached("DELETE FROM sqs_messages WHERE queue_id = ?1 AND seq <= ?2")?
                 .execute(params![u(*id), u(*upto)])?;
+            // A purge also forgets the FIFO deduplication ids (SQS accepts them again).
+            tx.prepare_cached("DELETE FROM sqs_dedup WHERE queue_id = ?1")?
+                .execute(params![u(*id)])?;
         }
         QueueRecord::Insert(m) => {
             let attrs = if m.attributes.is_empty() {

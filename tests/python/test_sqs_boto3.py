@@ -2310,3 +2310,30 @@ def test_query_protocol_words_a_missing_queue_as_the_old_api(kedge_endpoint):
                                              "QueueUrl": f"{kedge_endpoint}/{ACCOUNT_ID}/nope-{uuid.uuid4().hex[:6]}"})
     assert status == 400
     assert "<Message>The specified queue does not exist for this wsdl version.</Message>" in body
+
+
+def test_message_attribute_name_filters(sqs):
+    url = create(sqs, f"filters-{uuid.uuid4().hex[:8]}")
+    attrs = {n: {"DataType": "String", "StringValue": v}
+             for n, v in [("General", "Kenobi"), ("Hello", "There"), ("Help.Me", "Me")]}
+    sqs.send_message(QueueUrl=url, MessageBody="x", MessageAttributes=attrs)
+
+    def names(filters):
+        m = one(sqs, url, VisibilityTimeout=0, MessageAttributeNames=filters)
+        return sorted(m.get("MessageAttributes", {}))
+
+    assert names(["*"]) == names([".*"]) == names(["All"]) == ["General", "Hello", "Help.Me"]
+    assert names(["Hel.*"]) == ["Hello", "Help.Me"]
+    assert names(["Foo", "Hello"]) == ["Hello"]
+    assert names([]) == []
+
+
+def test_a_queue_url_refuses_the_service_actions(kedge_endpoint, sqs):
+    url = create(sqs, f"qpath-{uuid.uuid4().hex[:8]}")
+    for action, extra in [("CreateQueue", {"QueueName": "other"}), ("ListQueues", {})]:
+        status, body, _ = query(url, {"Action": action, **extra}, path="", method="GET")
+        assert status == 400
+        assert "<Code>InvalidAction</Code>" in body
+        assert f"<Message>The action {action} is not valid for this endpoint" in body
+    status, body, _ = query(kedge_endpoint, {"Action": "ListQueues"}, method="GET")
+    assert status == 200 and url in body

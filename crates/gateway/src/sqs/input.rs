@@ -359,6 +359,8 @@ pub(super) fn opt_int(v: &Value, key: &str) -> Result<Option<i64>, SqsError> {
 pub(super) fn str_list(v: &Value, key: &str) -> Result<Vec<String>, SqsError> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
+        // The query protocol's empty list (`Name=`, as AWS's SDKs send `[]`).
+        Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| {

@@ -165,6 +165,18 @@ pub async fn handle_query(state: &AppState, req: &Incoming2) -> (String, HttpRes
             )),
         );
     };
+    // A queue's URL takes the queue's actions only: SQS refuses the service's own there.
+    if matches!(action.as_str(), "CreateQueue" | "ListQueues")
+        && req.path.trim_matches('/').contains('/')
+    {
+        return (
+            action.clone(),
+            error_xml(&SqsError::new(
+                SqsErrorKind::InvalidAction,
+                format!("The action {action} is not valid for this endpoint."),
+            )),
+        );
+    }
     let mut input = query_to_json(&params);
     // In the query protocol the queue URL may be the request path.
     if input.get("QueueUrl").is_none()

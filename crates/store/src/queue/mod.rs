@@ -2132,10 +2132,13 @@ fn change_visibility_one(
 /// Whether a message attribute name is selected by the request's `MessageAttributeNames`.
 fn attribute_selected(name: &str, wanted: &[String]) -> bool {
     wanted.iter().any(|w| {
+        // `prefix.*` selects the names starting with `prefix` (AWS-recorded: `Hel.*` selects
+        // `Hello` and `Help.Me`); `*` and `.*` select all.
         w == "All"
             || w == ".*"
+            || w == "*"
             || w == name
-            || (w.ends_with(".*") && name.starts_with(&w[..w.len() - 1]))
+            || w.strip_suffix(".*").is_some_and(|p| name.starts_with(p))
     })
 }
 

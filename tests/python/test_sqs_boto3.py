@@ -1538,6 +1538,7 @@ def test_start_message_move_task_back_to_source(sqs):
     assert task["Status"] == "COMPLETED"
     assert task["SourceArn"] == queue_arn("mv-dlq")
     assert task["ApproximateNumberOfMessagesMoved"] == 2
+    assert "TaskHandle" not in task  # only a running task lists its handle
     assert counters(sqs, dlq) == (0, 0, 0)
     back = receive_n(sqs, src, 2)
     assert sorted(m["Body"] for m in back) == ["first", "second"]
@@ -1558,10 +1559,30 @@ def test_start_message_move_task_to_destination(sqs):
 
 def test_start_message_move_task_requires_a_dlq(sqs):
     create(sqs, "plain")
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as ei:
         sqs.start_message_move_task(SourceArn=queue_arn("plain"))
+    assert code(ei) == "InvalidParameterValue"
+    assert ei.value.response["Error"]["Message"] == "Source queue must be configured as a Dead Letter Queue."
     with pytest.raises(ClientError):
         sqs.start_message_move_task(SourceArn=queue_arn("does-not-exist"))
+
+
+def test_cancel_message_move_task_errors_in_sqs_words(sqs):
+    with pytest.raises(ClientError) as ei:
+        sqs.cancel_message_move_task(TaskHandle="foobared")
+    assert code(ei) == "InvalidParameterValue"
+    assert ei.value.response["Error"]["Message"] == "Value for parameter TaskHandle is invalid."
+    forged = base64.b64encode(json.dumps({"taskId": "t-0", "sourceArn": queue_arn("nope")}).encode()).decode()
+    with pytest.raises(ClientError) as ei:
+        sqs.cancel_message_move_task(TaskHandle=forged)
+    assert http_status(ei) == 404
+    assert ei.value.response["Error"]["Message"] == (
+        "The resource that you specified for the SourceArn parameter doesn't exist.")
+    create(sqs, "cancel-src")
+    forged = base64.b64encode(json.dumps({"taskId": "t-0", "sourceArn": queue_arn("cancel-src")}).encode()).decode()
+    with pytest.raises(ClientError) as ei:
+        sqs.cancel_message_move_task(TaskHandle=forged)
+    assert http_status(ei) == 404 and ei.value.response["Error"]["Message"] == "Task does not exist."
 
 
 # ----- durability across restart -------------------------------------------------------------

@@ -48,7 +48,10 @@ impl ListMessageMoveTasks {
 /// A task as `ListMessageMoveTasks` reports it.
 fn move_task_json(t: &MoveTask) -> Value {
     let mut m = Map::new();
-    m.insert("TaskHandle".into(), t.handle.clone().into());
+    // Only a running task is reported with its handle (AWS-recorded answers).
+    if t.status.as_str() == "RUNNING" {
+        m.insert("TaskHandle".into(), t.handle.clone().into());
+    }
     m.insert("Status".into(), t.status.as_str().into());
     m.insert("SourceArn".into(), t.source_arn.clone().into());
     if let Some(d) = &t.destination_arn {

@@ -1253,9 +1253,9 @@ impl QueueEngine {
             return Err(not_found("SourceArn"));
         }
         if self.dead_letter_sources(&src)?.is_empty() {
-            return Err(SqsError::invalid_param(format!(
-                "Source queue {source_arn} is not configured as a dead-letter queue of any queue."
-            )));
+            return Err(SqsError::invalid_param(
+                "Source queue must be configured as a Dead Letter Queue.",
+            ));
         }
         if let Some(r) = max_per_second
             && !(1..=500).contains(&r)
@@ -1350,15 +1350,25 @@ impl QueueEngine {
                     t.status.as_str()
                 ),
             )),
-            None if move_task::handle_source(handle).is_none() => Err(SqsError::bad_value(
-                "TaskHandle",
-                handle,
-                "Task handle is invalid.",
-            )),
-            None => Err(SqsError::new(
-                SqsErrorKind::ResourceNotFound,
-                "Task does not exist.",
-            )),
+            // SQS's words: the handle is not repeated; a handle naming a queue that does not
+            // exist, then one naming an unknown task, are "not found".
+            None => match move_task::handle_source(handle) {
+                None => Err(SqsError::invalid_param(
+                    "Value for parameter TaskHandle is invalid.",
+                )),
+                Some(src)
+                    if attrs::parse_arn(&src).is_none_or(|name| !st.queues.contains_key(name)) =>
+                {
+                    Err(SqsError::new(
+                        SqsErrorKind::ResourceNotFound,
+                        "The resource that you specified for the SourceArn parameter doesn't exist.",
+                    ))
+                }
+                Some(_) => Err(SqsError::new(
+                    SqsErrorKind::ResourceNotFound,
+                    "Task does not exist.",
+                )),
+            },
         }
     }
 

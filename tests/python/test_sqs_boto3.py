@@ -2358,3 +2358,39 @@ def test_a_queue_url_refuses_the_service_actions(kedge_endpoint, sqs):
         assert f"<Message>The action {action} is not valid for this endpoint" in body
     status, body, _ = query(kedge_endpoint, {"Action": "ListQueues"}, method="GET")
     assert status == 200 and url in body
+
+
+def test_fifo_group_reopens_when_its_oldest_message_is_visible_again(sqs):
+    url = create_fifo(sqs, f"reopen-{uuid.uuid4().hex[:8]}.fifo", VisibilityTimeout=30,
+                      ContentBasedDeduplication="true")
+    for body, group in [("g1-m1", "1"), ("g1-m2", "1"), ("g2-m1", "2")]:
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group)
+    first = receive(sqs, url, MaxNumberOfMessages=2)
+    assert [m["Body"] for m in first] == ["g1-m1", "g1-m2"]
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"], VisibilityTimeout=0)
+    # Group 1 is open again for its visible message (g1-m2 stays in flight), after group 2.
+    assert [m["Body"] for m in receive(sqs, url, MaxNumberOfMessages=3)] == ["g2-m1", "g1-m1"]
+
+
+def test_fifo_extending_one_message_holds_back_the_later_ones(sqs):
+    url = create_fifo(sqs, f"extend-{uuid.uuid4().hex[:8]}.fifo", VisibilityTimeout=1)
+    for body in ["foo", "bar", "baz"]:
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="1", MessageDeduplicationId=body)
+    got = receive(sqs, url, MaxNumberOfMessages=5)
+    assert [m["Body"] for m in got] == ["foo", "bar", "baz"]
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=got[1]["ReceiptHandle"], VisibilityTimeout=4)
+    time.sleep(2)
+    assert [m["Body"] for m in receive(sqs, url, MaxNumberOfMessages=5)] == ["foo"]
+
+
+def test_fifo_groups_are_served_in_the_order_they_became_visible(sqs):
+    url = create_fifo(sqs, f"turns-{uuid.uuid4().hex[:8]}.fifo", VisibilityTimeout=1,
+                      ContentBasedDeduplication="true")
+    for body in ["g1-m1", "g1-m2", "g1-m3", "g1-m4", "g2-m1", "g3-m1"]:
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=body[:2])
+    assert [m["Body"] for m in receive(sqs, url, MaxNumberOfMessages=2)] == ["g1-m1", "g1-m2"]
+    assert [m["Body"] for m in receive(sqs, url, MaxNumberOfMessages=1)] == ["g2-m1"]
+    time.sleep(2)
+    # g3 waited all along; g1 became visible again before g2 did (AWS's recorded order).
+    assert [m["Body"] for m in receive(sqs, url, MaxNumberOfMessages=10, VisibilityTimeout=0)] == [
+        "g3-m1", "g1-m1", "g1-m2", "g1-m3", "g1-m4", "g2-m1"]

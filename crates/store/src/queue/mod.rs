@@ -119,7 +119,7 @@ struct Group {
     /// Messages of the group in send order, whatever their state.
     msgs: VecDeque<u64>,
     inflight: usize,
-    /// The head seq under which the group sits in `ready_groups`, if it does.
+    /// The turn under which the group sits in `ready_groups`, if it does.
     ready_at: Option<u64>,
 }
 
@@ -139,7 +139,11 @@ struct Queue {
     delayed: usize,
     /// FIFO queues: groups and the receivable ones by their oldest message.
     groups: HashMap<Arc<str>, Group>,
+    /// Groups that can be received from, by turn: the order in which they became
+    /// receivable (SQS serves a group that became visible again after the ones waiting).
     ready_groups: BTreeSet<(u64, Arc<str>)>,
+    /// The next turn handed to a group that becomes receivable.
+    next_turn: u64,
     dedup: HashMap<String, (Timestamp, String, u64)>,
     dedup_order: VecDeque<(Timestamp, String)>,
     last_purge: Option<Timestamp>,
@@ -164,6 +168,7 @@ impl Queue {
             delayed: 0,
             groups: HashMap::new(),
             ready_groups: BTreeSet::new(),
+            next_turn: 0,
             dedup: HashMap::new(),
             dedup_order: VecDeque::new(),
             last_purge: None,
@@ -224,25 +229,36 @@ impl Queue {
     }
 
     /// Recompute whether a FIFO group can be received from, and drop empty groups.
+    ///
+    /// A group can be received from while its oldest message is visible: a receive hands out
+    /// its visible messages in order up to the first one in flight (AWS-recorded answers:
+    /// extending one message's visibility keeps it and every later message of its group
+    /// back; a message of the group made visible again reopens the group while later ones are
+    /// still in flight). A group that becomes receivable takes the next turn.
     fn refresh_group(&mut self, gid: &Arc<str>) {
         let Some(g) = self.groups.get_mut(gid) else {
             return;
         };
-        if let Some(h) = g.ready_at.take() {
-            self.ready_groups.remove(&(h, gid.clone()));
+        let receivable = g
+            .msgs
+            .front()
+            .and_then(|s| self.messages.get(s))
+            .is_some_and(|m| m.state == MsgState::Available);
+        match (receivable, g.ready_at) {
+            (true, None) => {
+                let turn = self.next_turn;
+                self.next_turn += 1;
+                g.ready_at = Some(turn);
+                self.ready_groups.insert((turn, gid.clone()));
+            }
+            (false, Some(turn)) => {
+                g.ready_at = None;
+                self.ready_groups.remove(&(turn, gid.clone()));
+            }
+            _ => {}
         }
         if g.msgs.is_empty() && g.inflight == 0 {
             self.groups.remove(gid);
-            return;
-        }
-        let head = g.msgs.front().copied();
-        let receivable = g.inflight == 0
-            && head
-                .and_then(|s| self.messages.get(&s))
-                .is_some_and(|m| m.state == MsgState::Available);
-        if receivable && let Some(h) = head {
-            g.ready_at = Some(h);
-            self.ready_groups.insert((h, gid.clone()));
         }
     }
 
@@ -441,9 +457,15 @@ impl QueueEngine {
                 .get("FifoQueue")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true"));
             let mut attrs = QueueAttrs::defaults(fifo);
+            // Earlier versions accepted `FifoQueue=false` on a standard queue (SQS refuses it
+            // now as an unknown attribute): it says nothing, so it is left out when reading.
+            let mut stored = lq.attributes.clone();
+            if !fifo {
+                stored.remove("FifoQueue");
+            }
             // Attributes were validated when set; re-applying cannot fail unless the file was
             // edited by hand, in which case defaults are the safe reading.
-            if let Err(e) = attrs.apply(&lq.attributes, true) {
+            if let Err(e) = attrs.apply(&stored, true) {
                 tracing::warn!(queue = %lq.name, error = %e, "stored queue attributes invalid; using defaults");
                 attrs = QueueAttrs::defaults(fifo);
             }
@@ -1633,7 +1655,10 @@ fn next_fifo_candidate(q: &Queue, chosen: &[u64]) -> Option<u64> {
             return Some(next);
         }
     }
-    q.ready_groups.first().map(|(h, _)| *h)
+    q.ready_groups
+        .first()
+        .and_then(|(_, gid)| q.groups.get(gid))
+        .and_then(|g| g.msgs.front().copied())
 }
 
 /// Characters SQS accepts in a message body and attribute values.

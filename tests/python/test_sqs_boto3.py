@@ -2289,7 +2289,7 @@ def test_message_attribute_names_and_values(sqs):
     url = create(sqs, f"mattr-{uuid.uuid4().hex[:8]}")
     sqs.send_message(QueueUrl=url, MessageBody="x",
                      MessageAttributes={"attr.1øßä": {"StringValue": "ok", "DataType": "String"}})
-    for name in ["aWs.-x", "AMAZON.-x", ".-x", "a!b", "a§b", "L" * 257]:
+    for name in ["aWs.-x", "AMAZON.-x", ".-x", "a!b", "a§b", "L" * 257, "öther_encodings"]:
         with pytest.raises(ClientError) as ei:
             sqs.send_message(QueueUrl=url, MessageBody="x",
                              MessageAttributes={name: {"StringValue": "v", "DataType": "String"}})

@@ -1695,10 +1695,17 @@ fn validate_message_attributes(
             }
         } else {
             let lower = name.to_ascii_lowercase();
-            // Letters and digits of any script (SQS takes `attr.1øßä`), `_`, `-` and `.`.
-            let ok_chars = name
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.');
+            // `_`, `-`, `.` and letters and digits: of any script after the first character
+            // (SQS takes `attr.1øßä`), ASCII ones first (it refuses `öther_encodings`).
+            let ok_chars = name.chars().enumerate().all(|(i, c)| {
+                (if i == 0 {
+                    c.is_ascii_alphanumeric()
+                } else {
+                    c.is_alphanumeric()
+                }) || c == '_'
+                    || c == '-'
+                    || c == '.'
+            });
             if name.is_empty()
                 || name.len() > 256
                 || !ok_chars

@@ -955,7 +955,10 @@ impl QueueEngine {
     ) -> Result<(Batch<SendResult>, Ticket), SqsError> {
         self.journal.check()?;
         // Digests and the checks that need no queue, before the lock all sends share.
-        let prepared: Vec<Prepared> = entries.into_iter().map(Prepared::new).collect();
+        let prepared: Vec<Prepared> = entries
+            .into_iter()
+            .map(|e| Prepared::new(e, batch))
+            .collect();
         let now = self.clock.now();
         let mut records = Vec::with_capacity(prepared.len() + 1);
         let mut st = self.state.lock();
@@ -990,7 +993,6 @@ impl QueueEngine {
             let r = send_one(
                 q,
                 p,
-                batch,
                 now,
                 &sender,
                 &mut st.next_seq,
@@ -1804,6 +1806,8 @@ fn valid_sqs_number(s: &str) -> bool {
 struct Prepared {
     request: SendRequest,
     digests: Digests,
+    /// An entry of a `SendMessageBatch` (SQS words some refusals differently there).
+    batch: bool,
 }
 
 struct Digests {
@@ -1815,7 +1819,7 @@ struct Digests {
 }
 
 impl Prepared {
-    fn new(e: SendRequest) -> Prepared {
+    fn new(e: SendRequest, batch: bool) -> Prepared {
         let digests = Digests {
             md5_body: md5::md5_hex(e.body.as_bytes()),
             md5_attributes: (!e.attributes.is_empty())
@@ -1827,6 +1831,7 @@ impl Prepared {
         Prepared {
             request: e,
             digests,
+            batch,
         }
     }
 }
@@ -1836,8 +1841,8 @@ fn send_one(
     Prepared {
         request: e,
         digests: p,
+        batch,
     }: Prepared,
-    batch: bool,
     now: Timestamp,
     sender_id: &Arc<str>,
     next_seq: &mut u64,

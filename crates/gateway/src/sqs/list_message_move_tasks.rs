@@ -49,7 +49,7 @@ impl ListMessageMoveTasks {
 fn move_task_json(t: &MoveTask) -> Value {
     let mut m = Map::new();
     // Only a running task is reported with its handle (AWS-recorded answers).
-    if t.status.as_str() == "RUNNING" {
+    if t.status == store::queue::move_task::MoveTaskStatus::Running {
         m.insert("TaskHandle".into(), t.handle.clone().into());
     }
     m.insert("Status".into(), t.status.as_str().into());

@@ -121,18 +121,18 @@ impl QueueAttrs {
                     }
                 }
                 "ContentBasedDeduplication" => {
-                    self.require_fifo(k)?;
+                    self.require_fifo(k, false)?;
                     self.content_based_deduplication = parse_bool(k, v)?;
                 }
                 "DeduplicationScope" => {
-                    self.require_fifo_setting(k)?;
+                    self.require_fifo(k, true)?;
                     if v != "queue" && v != "messageGroup" {
                         return Err(invalid_attr(k, v));
                     }
                     self.deduplication_scope = v.clone();
                 }
                 "FifoThroughputLimit" => {
-                    self.require_fifo_setting(k)?;
+                    self.require_fifo(k, true)?;
                     if v != "perQueue" && v != "perMessageGroupId" {
                         return Err(invalid_attr(k, v));
                     }
@@ -177,27 +177,20 @@ impl QueueAttrs {
         Ok(())
     }
 
-    /// The high-throughput settings on a standard queue, refused as SQS words it.
-    fn require_fifo_setting(&self, name: &str) -> Result<(), SqsError> {
+    /// A FIFO-only attribute on a standard queue, refused as SQS words it: the high-throughput
+    /// settings (`setting`) name the rule, the others are unknown there.
+    fn require_fifo(&self, name: &str, setting: bool) -> Result<(), SqsError> {
         if self.fifo {
-            Ok(())
-        } else {
-            Err(SqsError::new(
-                SqsErrorKind::InvalidAttributeName,
-                format!("You can specify the {name} only when FifoQueue is set to true."),
-            ))
+            return Ok(());
         }
-    }
-
-    fn require_fifo(&self, name: &str) -> Result<(), SqsError> {
-        if self.fifo {
-            Ok(())
-        } else {
-            Err(SqsError::new(
-                SqsErrorKind::InvalidAttributeName,
-                format!("Unknown Attribute {name}."),
-            ))
-        }
+        Err(SqsError::new(
+            SqsErrorKind::InvalidAttributeName,
+            if setting {
+                format!("You can specify the {name} only when FifoQueue is set to true.")
+            } else {
+                format!("Unknown Attribute {name}.")
+            },
+        ))
     }
 
     /// Settable attributes as AWS reports them in `GetQueueAttributes`.

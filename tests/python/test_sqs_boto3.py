@@ -1567,6 +1567,81 @@ def test_start_message_move_task_requires_a_dlq(sqs):
         sqs.start_message_move_task(SourceArn=queue_arn("does-not-exist"))
 
 
+def collect(sqs, url, n, timeout=30) -> list[dict]:
+    """Long-poll until n messages were received (moves at a rate arrive over seconds)."""
+    deadline = time.monotonic() + timeout
+    got: list[dict] = []
+    while len(got) < n:
+        assert time.monotonic() < deadline, f"got {len(got)} of {n}"
+        got += receive(sqs, url, MaxNumberOfMessages=min(10, n - len(got)), WaitTimeSeconds=1)
+    return got
+
+
+def dead_lettered(sqs, prefix, n) -> tuple[str, str]:
+    """A DLQ `prefix-dlq` holding n messages and an empty `prefix-dest`; their URLs."""
+    dlq = create(sqs, f"{prefix}-dlq")
+    src = create(sqs, f"{prefix}-src", RedrivePolicy=redrive(f"{prefix}-dlq", 1))
+    for i in range(n):
+        move_to_dlq(sqs, src, f"m{i}")
+    assert counters(sqs, dlq) == (n, 0, 0)
+    return dlq, create(sqs, f"{prefix}-dest")
+
+
+def test_message_move_task_moves_at_its_rate(sqs):
+    dlq, dest = dead_lettered(sqs, "rate", 4)
+    started = time.monotonic()
+    sqs.start_message_move_task(SourceArn=queue_arn("rate-dlq"), DestinationArn=queue_arn("rate-dest"),
+                                MaxNumberOfMessagesPerSecond=2)
+    got = collect(sqs, dest, 4)
+    # The first moves at once, then two a second: the fourth not before 1.5 s.
+    assert time.monotonic() - started >= 1.5
+    assert sorted(m["Body"] for m in got) == ["m0", "m1", "m2", "m3"]
+    task = wait_move_task(sqs, queue_arn("rate-dlq"))
+    assert task["Status"] == "COMPLETED"
+    assert (task["ApproximateNumberOfMessagesMoved"], task["ApproximateNumberOfMessagesToMove"]) == (4, 4)
+    assert task["MaxNumberOfMessagesPerSecond"] == 2
+    assert counters(sqs, dlq) == (0, 0, 0)
+
+
+def test_running_message_move_task_is_listed_refuses_a_second_and_can_be_cancelled(sqs):
+    dlq, dest = dead_lettered(sqs, "cancel", 10)
+    handle = sqs.start_message_move_task(SourceArn=queue_arn("cancel-dlq"), DestinationArn=queue_arn("cancel-dest"),
+                                         MaxNumberOfMessagesPerSecond=1)["TaskHandle"]
+    with pytest.raises(ClientError) as ei:
+        sqs.start_message_move_task(SourceArn=queue_arn("cancel-dlq"), DestinationArn=queue_arn("cancel-dest"),
+                                    MaxNumberOfMessagesPerSecond=1)
+    assert code(ei) == "InvalidParameterValue"
+    assert ei.value.response["Error"]["Message"] == (
+        "There is already a task running. Only one active task is allowed for a source queue arn at a given time.")
+    assert len(collect(sqs, dest, 2)) == 2
+    running = sqs.list_message_move_tasks(SourceArn=queue_arn("cancel-dlq"))["Results"]
+    assert len(running) == 1
+    assert running[0]["Status"] == "RUNNING" and running[0]["TaskHandle"] == handle
+    assert running[0]["ApproximateNumberOfMessagesToMove"] == 10
+    assert 2 <= running[0]["ApproximateNumberOfMessagesMoved"] < 10
+    moved = sqs.cancel_message_move_task(TaskHandle=handle)["ApproximateNumberOfMessagesMoved"]
+    assert 2 <= moved < 10
+    task = wait_move_task(sqs, queue_arn("cancel-dlq"))
+    assert task["Status"] == "CANCELLED" and "TaskHandle" not in task
+    assert task["ApproximateNumberOfMessagesMoved"] == moved
+    # The rest stay in the DLQ, and no more arrive.
+    assert counters(sqs, dlq)[0] == 10 - moved
+    with pytest.raises(ClientError) as ei:
+        sqs.cancel_message_move_task(TaskHandle=handle)
+    assert http_status(ei) == 400
+
+
+def test_message_move_task_fails_when_its_destination_is_deleted(sqs):
+    dlq, dest = dead_lettered(sqs, "gone", 5)
+    sqs.start_message_move_task(SourceArn=queue_arn("gone-dlq"), DestinationArn=queue_arn("gone-dest"),
+                                MaxNumberOfMessagesPerSecond=1)
+    sqs.delete_queue(QueueUrl=dest)
+    task = wait_move_task(sqs, queue_arn("gone-dlq"))
+    assert task["Status"] == "FAILED"
+    assert task["FailureReason"] == "AWS.SimpleQueueService.NonExistentQueue"
+    assert counters(sqs, dlq)[0] == 5 - task["ApproximateNumberOfMessagesMoved"] > 0
+
+
 def test_cancel_message_move_task_errors_in_sqs_words(sqs):
     with pytest.raises(ClientError) as ei:
         sqs.cancel_message_move_task(TaskHandle="foobared")

@@ -109,6 +109,7 @@ pub async fn serve(
     stop_tx: tokio::sync::watch::Sender<bool>,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let move_tasks = tokio::spawn(run_move_tasks(state.clone()));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -142,6 +143,7 @@ pub async fn serve(
         }
     }
     drop(listener);
+    move_tasks.abort();
     let _ = stop_tx.send(true);
     // Long polls see the stop signal and answer at once; everything else finishes normally.
     if tokio::time::timeout(Duration::from_secs(25), graceful.shutdown())
@@ -151,6 +153,20 @@ pub async fn serve(
         tracing::warn!("connections still open after 25 s; closing them");
     }
     Ok(())
+}
+
+/// How often running message move tasks are moved along (a rate of 500 a second moves 50
+/// messages a step).
+const MOVE_TASK_STEP: Duration = Duration::from_millis(100);
+
+/// Move running message move tasks along on the engine's clock, for as long as the server runs.
+async fn run_move_tasks(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(MOVE_TASK_STEP);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        every.tick().await;
+        drop(state.store.queues.advance_move_tasks());
+    }
 }
 
 /// The headers a browser may read from an answer to a cross-origin request.

@@ -292,3 +292,72 @@ fn message_move_tasks_and_permissions_survive_a_restart() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_running_move_task_carries_on_at_its_rate_after_a_restart() {
+    use store::queue::move_task::MoveTaskStatus;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp::from_secs(1_700_000_000));
+    let (dlq_arn, handle);
+    {
+        let s = open(dir.path(), &clock);
+        let q = &s.queues;
+        for name in ["dlq", "dest"] {
+            q.create_queue(name, &HashMap::new(), &HashMap::new())
+                .unwrap()
+                .wait()
+                .unwrap();
+        }
+        dlq_arn = q.arn("dlq");
+        let mut attrs = HashMap::new();
+        attrs.insert(
+            "RedrivePolicy".to_string(),
+            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"1"}}"#),
+        );
+        q.create_queue("src", &attrs, &HashMap::new())
+            .unwrap()
+            .wait()
+            .unwrap();
+        for i in 0..6 {
+            send(q, "src", &format!("m{i}"), None);
+        }
+        assert_eq!(receive(q, "src", 10).len(), 6);
+        clock.advance(Duration::from_secs(31));
+        assert!(receive(q, "src", 10).is_empty(), "received once too often");
+        assert_eq!(q.counts("dlq").unwrap().visible, 6);
+        let (task, t) = q
+            .start_move_task(&dlq_arn, Some(&q.arn("dest")), Some(1))
+            .unwrap();
+        t.wait().unwrap();
+        handle = task.handle;
+        clock.advance(Duration::from_secs(1));
+        q.advance_move_tasks().unwrap().wait().unwrap();
+        assert_eq!(q.list_move_tasks(&dlq_arn, 1).unwrap()[0].moved, 2);
+    }
+    // Down for a minute: the task does not make up for it in a burst.
+    clock.advance(Duration::from_secs(60));
+    let s = open(dir.path(), &clock);
+    let q = &s.queues;
+    assert_eq!(q.counts("dest").unwrap().visible, 2);
+    let t = &q.list_move_tasks(&dlq_arn, 1).unwrap()[0];
+    assert_eq!(
+        (t.status, t.handle.as_str()),
+        (MoveTaskStatus::Running, handle.as_str())
+    );
+    assert_eq!(
+        (t.moved, t.to_move),
+        (3, 6),
+        "one at the restart, as at a start"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(q.list_move_tasks(&dlq_arn, 1).unwrap()[0].moved, 4);
+    let (c, t) = q.cancel_move_task(&handle).unwrap();
+    t.wait().unwrap();
+    assert_eq!((c.status, c.moved), (MoveTaskStatus::Cancelled, 4));
+    drop(s);
+    let s = open(dir.path(), &clock);
+    let t = &s.queues.list_move_tasks(&dlq_arn, 1).unwrap()[0];
+    assert_eq!((t.status, t.moved), (MoveTaskStatus::Cancelled, 4));
+    assert_eq!(s.queues.counts("dest").unwrap().visible, 4);
+    assert_eq!(s.queues.counts("dlq").unwrap().visible, 2);
+}

@@ -18,8 +18,9 @@ impl CancelMessageMoveTask {
         })
     }
 
-    pub(super) fn apply(self, state: &AppState) -> Result<Value, SqsError> {
-        let task = state.store.queues.cancel_move_task(&self.task_handle)?;
+    pub(super) async fn apply(self, state: &AppState) -> Result<Value, SqsError> {
+        let (task, ticket) = state.store.queues.cancel_move_task(&self.task_handle)?;
+        ticket.await?;
         Ok(json!({"ApproximateNumberOfMessagesMoved": task.moved}))
     }
 }

@@ -310,7 +310,7 @@ impl Action {
             Action::ListDeadLetterSourceQueues(a) => a.apply(state).map(Output::Value),
             Action::StartMessageMoveTask(a) => a.apply(state).await.map(Output::Value),
             Action::ListMessageMoveTasks(a) => a.apply(state).map(Output::Value),
-            Action::CancelMessageMoveTask(a) => a.apply(state).map(Output::Value),
+            Action::CancelMessageMoveTask(a) => a.apply(state).await.map(Output::Value),
             Action::AddPermission(a) => a.apply(state).await.map(Output::Value),
             Action::RemovePermission(a) => a.apply(state).await.map(Output::Value),
             Action::Unknown(a) => Err(a.apply()),

@@ -422,6 +422,8 @@ struct State {
     rng: rand::rngs::StdRng,
     /// Message move tasks, oldest first (kept across restarts).
     move_tasks: Vec<move_task::MoveTask>,
+    /// Running move tasks' pace, by handle (not journaled: a restart paces from itself).
+    move_pace: HashMap<String, move_task::Pace>,
 }
 
 /// The queue engine: every queue's state behind one lock, journaled.
@@ -502,6 +504,7 @@ impl QueueEngine {
                 next_seq: st.next_seq.max(1),
                 next_queue_id: st.next_queue_id.max(1),
                 rng: rand::rngs::StdRng::from_os_rng(),
+                move_pace: move_task::paces_after_restart(&st.move_tasks, now),
                 move_tasks: st.move_tasks,
             }),
             journal,
@@ -1250,152 +1253,6 @@ impl QueueEngine {
         Ok((out, ticket))
     }
 
-    /// `StartMessageMoveTask`: move the dead-letter queue `source_arn`'s available messages to
-    /// `destination_arn` (or back to where each came from) and record the finished task.
-    pub fn start_move_task(
-        &self,
-        source_arn: &str,
-        destination_arn: Option<&str>,
-        max_per_second: Option<i64>,
-    ) -> Result<(move_task::MoveTask, Ticket), SqsError> {
-        let not_found = |param: &str| {
-            SqsError::new(
-                SqsErrorKind::ResourceNotFound,
-                format!("The resource that you specified for the {param} parameter doesn't exist."),
-            )
-        };
-        let src = attrs::parse_arn(source_arn)
-            .ok_or_else(|| {
-                SqsError::bad_value(
-                    "SourceArn",
-                    source_arn,
-                    "The ARN is not a valid SQS queue ARN.",
-                )
-            })?
-            .to_owned();
-        if !self.queue_exists(&src) {
-            return Err(not_found("SourceArn"));
-        }
-        if self.dead_letter_sources(&src)?.is_empty() {
-            return Err(SqsError::invalid_param(
-                "Source queue must be configured as a Dead Letter Queue.",
-            ));
-        }
-        if let Some(r) = max_per_second
-            && !(1..=500).contains(&r)
-        {
-            return Err(SqsError::bad_value(
-                "MaxNumberOfMessagesPerSecond",
-                r,
-                "Value must be between 1 and 500.",
-            ));
-        }
-        let dst = match destination_arn {
-            Some(a) => {
-                let n = attrs::parse_arn(a).ok_or_else(|| {
-                    SqsError::bad_value(
-                        "DestinationArn",
-                        a,
-                        "The ARN is not a valid SQS queue ARN.",
-                    )
-                })?;
-                if !self.queue_exists(n) {
-                    return Err(not_found("DestinationArn"));
-                }
-                Some(n.to_owned())
-            }
-            None => None,
-        };
-        let started = self.clock.now();
-        let (moved, moves) = self.move_messages(&src, dst.as_deref())?;
-        let mut st = self.state.lock();
-        let task_id = uuid_v4(&mut st.rng);
-        let task = move_task::MoveTask {
-            handle: move_task::task_handle(&task_id, source_arn),
-            source_arn: source_arn.to_owned(),
-            destination_arn: destination_arn.map(str::to_owned),
-            max_per_second,
-            status: move_task::MoveTaskStatus::Completed,
-            started_ms: started.as_millis(),
-            moved,
-            to_move: moved,
-            failure_reason: None,
-        };
-        st.move_tasks.push(task.clone());
-        let rec = self
-            .journal
-            .submit(vec![Record::Queue(QueueRecord::PutMoveTask(task.clone()))]);
-        drop(st);
-        // Commits happen in submission order and the journal fails stop, so the task record
-        // being durable implies the moves before it are: its ticket is the one to wait on.
-        drop(moves);
-        Ok((task, rec))
-    }
-
-    /// `ListMessageMoveTasks`: the newest `max` tasks of a source queue, newest first.
-    pub fn list_move_tasks(
-        &self,
-        source_arn: &str,
-        max: usize,
-    ) -> Result<Vec<move_task::MoveTask>, SqsError> {
-        let src = attrs::parse_arn(source_arn).ok_or_else(|| {
-            SqsError::bad_value(
-                "SourceArn",
-                source_arn,
-                "The ARN is not a valid SQS queue ARN.",
-            )
-        })?;
-        if !self.queue_exists(src) {
-            return Err(SqsError::new(
-                SqsErrorKind::ResourceNotFound,
-                "The resource that you specified for the SourceArn parameter doesn't exist.",
-            ));
-        }
-        let st = self.state.lock();
-        Ok(st
-            .move_tasks
-            .iter()
-            .rev()
-            .filter(|t| t.source_arn == source_arn)
-            .take(max)
-            .cloned()
-            .collect())
-    }
-
-    /// `CancelMessageMoveTask`: only a running task can be cancelled, and kedge's tasks have
-    /// all finished by the time their handle is known.
-    pub fn cancel_move_task(&self, handle: &str) -> Result<move_task::MoveTask, SqsError> {
-        let st = self.state.lock();
-        match st.move_tasks.iter().find(|t| t.handle == handle) {
-            Some(t) => Err(SqsError::new(
-                SqsErrorKind::UnsupportedOperation,
-                format!(
-                    "Only active tasks can be cancelled: the task is {}.",
-                    t.status.as_str()
-                ),
-            )),
-            // SQS's words: the handle is not repeated; a handle naming a queue that does not
-            // exist, then one naming an unknown task, are "not found".
-            None => match move_task::handle_source(handle) {
-                None => Err(SqsError::invalid_param(
-                    "Value for parameter TaskHandle is invalid.",
-                )),
-                Some(src)
-                    if attrs::parse_arn(&src).is_none_or(|name| !st.queues.contains_key(name)) =>
-                {
-                    Err(SqsError::new(
-                        SqsErrorKind::ResourceNotFound,
-                        "The resource that you specified for the SourceArn parameter doesn't exist.",
-                    ))
-                }
-                Some(_) => Err(SqsError::new(
-                    SqsErrorKind::ResourceNotFound,
-                    "Task does not exist.",
-                )),
-            },
-        }
-    }
-
     /// `AddPermission`: a statement in the queue's `Policy`, written as SQS writes it.
     pub fn add_permission(
         &self,
@@ -1523,73 +1380,6 @@ impl QueueEngine {
         q.modified = now;
         let rec = q.put_record();
         Ok(self.journal.submit(vec![Record::Queue(rec)]))
-    }
-
-    /// Move every message of `source` (a DLQ) to `destination` (or, when `None`, back to the
-    /// queue each message came from). Returns how many moved.
-    pub fn move_messages(
-        &self,
-        source: &str,
-        destination: Option<&str>,
-    ) -> Result<(u64, Ticket), SqsError> {
-        self.journal.check()?;
-        let now = self.clock.now();
-        let mut records = Vec::new();
-        let mut st = self.state.lock();
-        let st = &mut *st;
-        let mut src = st.queues.remove(source).ok_or_else(|| {
-            SqsError::new(
-                SqsErrorKind::ResourceNotFound,
-                "The resource that you specified for the SourceArn parameter doesn't exist.",
-            )
-        })?;
-        src.tick(now, &mut records);
-        let seqs: Vec<u64> = src
-            .messages
-            .iter()
-            .filter(|(_, m)| m.state == MsgState::Available)
-            .map(|(s, _)| *s)
-            .collect();
-        let mut moved = 0u64;
-        for seq in seqs {
-            let target = match destination {
-                Some(d) => Some(d.to_owned()),
-                None => src
-                    .messages
-                    .get(&seq)
-                    .and_then(|m| m.m.dlq_source_arn.as_deref())
-                    .and_then(attrs::parse_arn)
-                    .map(str::to_owned),
-            };
-            let Some(target) = target else { continue };
-            let Some(t) = st.queues.get_mut(&target) else {
-                continue;
-            };
-            if t.attrs.fifo != src.attrs.fifo {
-                continue;
-            }
-            if let Some(msg) = src.remove(seq) {
-                records.push(Record::Queue(QueueRecord::Delete { queue: src.id, seq }));
-                let mut m = msg.m;
-                m.queue_id = t.id;
-                m.seq = st.next_seq;
-                st.next_seq += 1;
-                m.visible = now;
-                m.receive_count = 0;
-                m.first_receive = None;
-                m.dlq_source_arn = None;
-                records.push(Record::Queue(QueueRecord::Insert(Arc::new(m.clone()))));
-                t.insert(m, now);
-                t.notify.notify_waiters();
-                moved += 1;
-            }
-        }
-        st.queues.insert(source.to_owned(), src);
-        records.push(Record::Queue(QueueRecord::Meta {
-            next_seq: st.next_seq,
-            next_queue_id: st.next_queue_id,
-        }));
-        Ok((moved, self.journal.submit(records)))
     }
 }
 

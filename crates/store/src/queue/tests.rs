@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clock::{ManualClock, Timestamp};
 
+use super::move_task::MoveTaskStatus;
 use super::*;
 use crate::journal::{Journal, NullBackend};
 
@@ -357,10 +358,161 @@ fn redrive_moves_after_max_receive_count_and_move_task_returns_them() {
         e.dead_letter_sources("dlq").unwrap(),
         vec!["src".to_string()]
     );
-    let (n, t) = e.move_messages("dlq", None).unwrap();
+    let (task, t) = e.start_move_task(&dlq_arn, None, None).unwrap();
     t.wait().unwrap();
-    assert_eq!(n, 1);
+    assert_eq!((task.moved, task.to_move), (1, 1));
+    assert_eq!(task.status, MoveTaskStatus::Completed);
     assert_eq!(&*recv(&e, "src", 1, None)[0].body, "poison");
+}
+
+/// A source queue `src` whose dead-letter queue `dlq` holds `bodies` (each received past
+/// `maxReceiveCount` 1), and an empty `dest`.
+fn dead_lettered(e: &QueueEngine, bodies: &[&str]) -> String {
+    for q in ["dlq", "dest"] {
+        e.create_queue(q, &HashMap::new(), &HashMap::new())
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    let dlq_arn = e.arn("dlq");
+    e.create_queue(
+        "src",
+        &attrs(&[(
+            "RedrivePolicy",
+            &format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":1}}"#),
+        )]),
+        &HashMap::new(),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+    for b in bodies {
+        send(e, "src", b);
+    }
+    for _ in 0..2 * bodies.len() {
+        recv(e, "src", 10, Some(0));
+    }
+    assert_eq!(e.counts("dlq").unwrap().visible, bodies.len() as u64);
+    dlq_arn
+}
+
+fn task_of(e: &QueueEngine, dlq_arn: &str) -> move_task::MoveTask {
+    e.list_move_tasks(dlq_arn, 1).unwrap().remove(0)
+}
+
+#[test]
+fn a_move_task_with_a_rate_moves_the_first_at_once_then_that_many_a_second() {
+    let (e, clock) = engine();
+    let dlq_arn = dead_lettered(&e, &["m0", "m1", "m2", "m3"]);
+    let (task, t) = e
+        .start_move_task(&dlq_arn, Some(&e.arn("dest")), Some(1))
+        .unwrap();
+    t.wait().unwrap();
+    assert_eq!(task.status, MoveTaskStatus::Running);
+    assert_eq!((task.moved, task.to_move), (1, 4));
+    clock.advance(Duration::from_millis(999));
+    assert_eq!(task_of(&e, &dlq_arn).moved, 1, "not due before a second");
+    clock.advance(Duration::from_millis(1));
+    let t = task_of(&e, &dlq_arn);
+    assert_eq!((t.status, t.moved), (MoveTaskStatus::Running, 2));
+    assert_eq!(e.counts("dest").unwrap().visible, 2);
+    clock.advance(Duration::from_secs(2));
+    drop(e.advance_move_tasks());
+    let t = task_of(&e, &dlq_arn);
+    assert_eq!((t.status, t.moved), (MoveTaskStatus::Completed, 4));
+    let bodies: Vec<String> = recv(&e, "dest", 10, None)
+        .iter()
+        .map(|m| m.body.to_string())
+        .collect();
+    assert_eq!(bodies, ["m0", "m1", "m2", "m3"], "oldest first");
+    assert_eq!(e.counts("dlq").unwrap().visible, 0);
+    // Past completion nothing more happens.
+    clock.advance(Duration::from_secs(5));
+    assert!(e.advance_move_tasks().is_none());
+}
+
+#[test]
+fn a_cancelled_move_task_stops_where_it_is_and_frees_its_source() {
+    let (e, clock) = engine();
+    let bodies: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    let dlq_arn = dead_lettered(&e, &refs);
+    let dest = e.arn("dest");
+    let (task, _) = e.start_move_task(&dlq_arn, Some(&dest), Some(1)).unwrap();
+    let err = e
+        .start_move_task(&dlq_arn, Some(&dest), Some(1))
+        .unwrap_err();
+    assert_eq!(err.kind, SqsErrorKind::InvalidParameterValue);
+    assert_eq!(
+        err.message,
+        "There is already a task running. Only one active task is allowed for a source queue arn at a given time."
+    );
+    clock.advance(Duration::from_secs(1));
+    let (cancelled, t) = e.cancel_move_task(&task.handle).unwrap();
+    t.wait().unwrap();
+    assert_eq!(
+        (cancelled.status, cancelled.moved),
+        (MoveTaskStatus::Cancelled, 2)
+    );
+    clock.advance(Duration::from_secs(5));
+    assert!(e.advance_move_tasks().is_none());
+    let t = task_of(&e, &dlq_arn);
+    assert_eq!(
+        (t.status, t.moved, t.to_move),
+        (MoveTaskStatus::Cancelled, 2, 10)
+    );
+    assert_eq!(e.counts("dlq").unwrap().visible, 8, "the rest stay");
+    assert_eq!(
+        e.cancel_move_task(&task.handle).unwrap_err().kind,
+        SqsErrorKind::UnsupportedOperation
+    );
+    // A new task may start once the first is no longer running; without a rate it moves the
+    // rest at once.
+    let (again, _) = e.start_move_task(&dlq_arn, Some(&dest), None).unwrap();
+    assert_eq!(
+        (again.status, again.moved, again.to_move),
+        (MoveTaskStatus::Completed, 8, 8)
+    );
+    assert_eq!(e.counts("dest").unwrap().visible, 10);
+}
+
+#[test]
+fn a_move_task_fails_when_its_destination_is_deleted_while_it_runs() {
+    let (e, clock) = engine();
+    let dlq_arn = dead_lettered(&e, &["a", "b", "c"]);
+    let (_, t) = e
+        .start_move_task(&dlq_arn, Some(&e.arn("dest")), Some(1))
+        .unwrap();
+    t.wait().unwrap();
+    e.delete_queue("dest").unwrap().wait().unwrap();
+    clock.advance(Duration::from_secs(1));
+    let t = task_of(&e, &dlq_arn);
+    assert_eq!(t.status, MoveTaskStatus::Failed);
+    assert_eq!(
+        t.failure_reason.as_deref(),
+        Some("AWS.SimpleQueueService.NonExistentQueue")
+    );
+    assert_eq!(t.moved, 1);
+    assert_eq!(e.counts("dlq").unwrap().visible, 2, "the rest stay");
+}
+
+#[test]
+fn a_move_task_completes_early_when_its_source_runs_dry() {
+    let (e, clock) = engine();
+    let dlq_arn = dead_lettered(&e, &["a", "b", "c"]);
+    let (_, t) = e
+        .start_move_task(&dlq_arn, Some(&e.arn("dest")), Some(1))
+        .unwrap();
+    t.wait().unwrap();
+    // A consumer takes the other two out of the DLQ meanwhile.
+    assert_eq!(recv(&e, "dlq", 10, Some(60)).len(), 2);
+    e.delete_queue("src").unwrap().wait().unwrap();
+    clock.advance(Duration::from_secs(1));
+    let t = task_of(&e, &dlq_arn);
+    assert_eq!(
+        (t.status, t.moved, t.to_move),
+        (MoveTaskStatus::Completed, 1, 3)
+    );
 }
 
 #[test]

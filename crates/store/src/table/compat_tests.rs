@@ -232,6 +232,81 @@ fn a_transaction_with_an_unreadable_key_is_cancelled_at_that_action() {
 }
 
 #[test]
+fn a_transaction_with_an_empty_key_value_is_refused_not_cancelled() {
+    let (e, _) = engine();
+    create(&e, "txn", false);
+    let er = err(
+        &e,
+        "TransactWriteItems",
+        json!({"TransactItems": [
+            {"Put": {"TableName": "txn", "Item": {"pk": s("ok")}}},
+            {"Update": {"TableName": "txn", "Key": {"pk": s("")}, "UpdateExpression": "SET n = :v",
+                        "ExpressionAttributeValues": {":v": {"N": "0"}}}}]}),
+    );
+    assert_eq!(er.code, ErrorCode::Validation);
+    assert_eq!(
+        er.message,
+        "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: pk"
+    );
+    assert!(er.extra.is_none());
+    assert_eq!(ok(&e, "Scan", json!({"TableName": "txn"}))["Count"], 0);
+}
+
+#[test]
+fn a_table_arn_names_the_table_wherever_a_table_name_goes() {
+    let (e, _) = engine();
+    create(&e, "byarn", false);
+    let arn = ok(&e, "DescribeTable", json!({"TableName": "byarn"}))["Table"]["TableArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let described = ok(&e, "DescribeTable", json!({"TableName": arn}));
+    assert_eq!(described["Table"]["TableName"], "byarn");
+    ok(
+        &e,
+        "TransactWriteItems",
+        json!({"TransactItems": [{"Update": {"TableName": arn, "Key": {"pk": s("a")},
+            "UpdateExpression": "SET n = :v", "ExpressionAttributeValues": {":v": {"N": "1"}}}}]}),
+    );
+    ok(
+        &e,
+        "PutItem",
+        json!({"TableName": arn, "Item": {"pk": s("b")}}),
+    );
+    assert_eq!(ok(&e, "Scan", json!({"TableName": arn}))["Count"], 2);
+    assert_eq!(
+        ok(
+            &e,
+            "GetItem",
+            json!({"TableName": arn, "Key": {"pk": s("a")}})
+        )["Item"]["n"],
+        json!({"N": "1"})
+    );
+    // A batch answers under the name it was asked with.
+    let got = ok(
+        &e,
+        "BatchGetItem",
+        json!({"RequestItems": {arn.clone(): {"Keys": [{"pk": s("b")}]}}}),
+    );
+    assert_eq!(got["Responses"][&arn], json!([{"pk": s("b")}]));
+    // Another account's or region's ARN is not this table, nor is a malformed one.
+    for other in [
+        arn.replace("000000000000", "111111111111"),
+        arn.replace("us-east-1", "eu-west-1"),
+        format!("{arn}/index/x"),
+    ] {
+        assert!(
+            e.execute(
+                "GetItem",
+                &json!({"TableName": other, "Key": {"pk": s("a")}})
+            )
+            .is_err(),
+            "{other}"
+        );
+    }
+}
+
+#[test]
 fn a_transaction_carries_at_most_4_mb_and_a_token_of_36_characters() {
     let (e, _) = engine();
     create(&e, "txn", false);

@@ -187,7 +187,13 @@ impl<'a> Check<'a> {
         if required && !self.required(v, "tableName") {
             return;
         }
-        self.name(v, "tableName");
+        // A table's ARN is checked as the name it holds.
+        let named = v
+            .and_then(Value::as_str)
+            .map(super::meta::named_table)
+            .filter(|n| v.and_then(Value::as_str) != Some(*n))
+            .map(|n| Value::String(n.to_owned()));
+        self.name(named.as_ref().or(v), "tableName");
     }
 
     /// A PartiQL statement (`Statement` of `v`) and its parameters.

@@ -401,6 +401,31 @@ impl WriteReq {
     }
 }
 
+/// An empty string or binary key value in a transaction's action: DynamoDB refuses the
+/// request outright (a ValidationException worded as for an item being written), where any
+/// other key it cannot read cancels the transaction at that action.
+fn empty_key_value(t: &Table, w: &WriteReq) -> Option<DdbError> {
+    let src = match (&w.action, &w.key) {
+        (Action::Put(item), _) => item,
+        (_, Some(key)) => key,
+        (_, None) => return None,
+    };
+    std::iter::once(&t.meta.hash)
+        .chain(t.meta.range.as_ref())
+        .find_map(|spec| {
+            let v = src.get(&spec.name)?;
+            let empty = match v {
+                AttrValue::S(s) => s.is_empty(),
+                AttrValue::B(b) => b.is_empty(),
+                _ => false,
+            };
+            if !empty || v.type_name() != spec.ty {
+                return None;
+            }
+            super::meta::key_value(spec, Some(v), super::meta::KeyOf::Item).err()
+        })
+}
+
 /// Failure of a condition: AWS's ConditionalCheckFailedException, with the old item when
 /// ReturnValuesOnConditionCheckFailure=ALL_OLD.
 fn cond_failed(old: Option<&Arc<Item>>, rv_on_fail: bool) -> DdbError {
@@ -867,6 +892,9 @@ impl TableEngine {
         let mut seen = BTreeSet::new();
         for (i, w) in writes.iter().enumerate() {
             let t = g.get(&w.table)?;
+            if let Some(e) = empty_key_value(t, w) {
+                return Err(e);
+            }
             // A key DynamoDB cannot read cancels the transaction with this action's
             // ValidationError; the actions after it are not looked at.
             let pk = w.pk(t).map_err(|e| {

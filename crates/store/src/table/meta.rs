@@ -177,7 +177,23 @@ pub fn table_arn(name: &str) -> String {
     format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}")
 }
 
+/// The table a `TableName` names: DynamoDB takes the table's ARN there as well as its name
+/// (`arn:aws:dynamodb:REGION:ACCOUNT:table/NAME`, this server's region and account); any
+/// other text is a name.
+pub fn named_table(given: &str) -> &str {
+    given
+        .strip_prefix("arn:aws:dynamodb:")
+        .and_then(|r| r.strip_prefix(REGION))
+        .and_then(|r| r.strip_prefix(':'))
+        .and_then(|r| r.strip_prefix(ACCOUNT))
+        .and_then(|r| r.strip_prefix(":table/"))
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+        .unwrap_or(given)
+}
+
+/// A table name (or, through [`named_table`], a table's ARN), checked as DynamoDB checks it.
 pub fn validate_table_name(name: &str, field: &str) -> Result<(), DdbError> {
+    let name = named_table(name);
     let mut errs = Vec::new();
     if name.len() < 3 {
         errs.push(format!(

@@ -161,13 +161,13 @@ impl Tables {
     /// not found, as DynamoDB answers.
     pub fn get(&self, name: &str) -> Result<&Table, DdbError> {
         self.by_name
-            .get(name)
+            .get(meta::named_table(name))
             .filter(|t| t.usable())
             .ok_or_else(DdbError::table_not_found)
     }
     pub fn get_mut(&mut self, name: &str) -> Result<&mut Table, DdbError> {
         self.by_name
-            .get_mut(name)
+            .get_mut(meta::named_table(name))
             .filter(|t| t.usable())
             .ok_or_else(DdbError::table_not_found)
     }
@@ -344,6 +344,16 @@ impl TableEngine {
         self.settle();
         self.sweep_ttl();
         self.sweep_streams();
+        // A table's ARN in `TableName` names the table: the operation (and its answer) sees
+        // the name. Batches and transactions name tables inside, looked up by `Tables::get`,
+        // and answer under the name as given.
+        if let Some(given) = req.get("TableName").and_then(Value::as_str)
+            && meta::named_table(given) != given
+        {
+            let mut named = req.clone();
+            named["TableName"] = Value::String(meta::named_table(given).to_owned());
+            return op::execute(self, op, &named);
+        }
         op::execute(self, op, req)
     }
 

@@ -216,6 +216,15 @@ impl TableEngine {
         } = statement;
         let w = match stmt {
             Statement::Select(s) => {
+                // PartiQL words an unknown index without its name (Query and Scan name it).
+                if let Some(ix) = &s.index {
+                    let g = self.state.read();
+                    if g.get(&s.table)?.meta.index(ix).is_none() {
+                        return Err(DdbError::validation(
+                            "The table does not have the specified index",
+                        ));
+                    }
+                }
                 return Ok(Plan::Read(StatementRead {
                     table: s.table,
                     index: s.index,
@@ -333,9 +342,13 @@ impl TableEngine {
                 }
                 let (applied, ticket) = self.apply_one(&w, false, capacity)?;
                 let mut out = applied.response(capacity, &w);
-                if let Some(a) = out.remove("Attributes") {
-                    out.insert("Items".into(), json!([a]));
-                }
+                // A write answers its RETURNING image, or no items ("for the write operations
+                // this value will be empty", ExecuteStatement's reference).
+                let items = match out.remove("Attributes") {
+                    Some(a) => json!([a]),
+                    None => json!([]),
+                };
+                out.insert("Items".into(), items);
                 Ok((Value::Object(out), ticket))
             }
         }

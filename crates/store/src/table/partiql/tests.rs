@@ -272,7 +272,7 @@ fn delete_removes_a_matching_item_and_ignores_a_missing_one() {
     );
     assert_eq!(v["Items"][0]["n"], json!({"N": "10"}));
     let v = run(&e, "DELETE FROM tbl WHERE pk = 'a' AND sk = 1", json!([]));
-    assert_eq!(v, json!({}));
+    assert_eq!(v, json!({"Items": []}));
     let cond = err(
         &e,
         "ExecuteStatement",
@@ -727,4 +727,49 @@ proptest! {
             .collect();
         prop_assert_eq!(got, want);
     }
+}
+
+#[test]
+fn a_write_statement_answers_no_items_unless_it_returns_an_image() {
+    let e = seeded();
+    assert_eq!(
+        run(&e, "INSERT INTO tbl VALUE {'pk': 'c', 'sk': 1}", json!([])),
+        json!({"Items": []})
+    );
+    assert_eq!(
+        run(
+            &e,
+            "UPDATE tbl SET n = 7 WHERE pk = 'c' AND sk = 1",
+            json!([])
+        ),
+        json!({"Items": []})
+    );
+    let v = run(
+        &e,
+        "UPDATE tbl SET n = 8 WHERE pk = 'c' AND sk = 1 RETURNING ALL NEW *",
+        json!([]),
+    );
+    assert_eq!(v["Items"][0]["n"], json!({"N": "8"}));
+    assert_eq!(
+        run(&e, "DELETE FROM tbl WHERE pk = 'c' AND sk = 1", json!([])),
+        json!({"Items": []})
+    );
+}
+
+#[test]
+fn a_select_from_an_unknown_index_or_table_is_refused_in_dynamodbs_words() {
+    let e = seeded();
+    let er = err(
+        &e,
+        "ExecuteStatement",
+        json!({"Statement": "SELECT * FROM tbl.nope"}),
+    );
+    assert_eq!(er.code, ErrorCode::Validation);
+    assert_eq!(er.message, "The table does not have the specified index");
+    let er = err(
+        &e,
+        "ExecuteStatement",
+        json!({"Statement": "SELECT * FROM whatnow.nope"}),
+    );
+    assert_eq!(er.code, ErrorCode::ResourceNotFound);
 }

@@ -316,3 +316,38 @@ def test_aws_cli(ddb_endpoint):
     assert r.returncode == 0, r.stderr
     r = _aws(ddb_endpoint, "delete-table", "--table-name", "cli-table")
     assert r.returncode == 0, r.stderr
+
+
+def test_sts_get_caller_identity_names_the_account(ddb_endpoint):
+    sts = _session().client("sts", endpoint_url=ddb_endpoint)
+    who = sts.get_caller_identity()
+    assert who["Account"] == "000000000000"
+    assert who["Arn"] == "arn:aws:iam::000000000000:root"
+    assert who["UserId"]
+
+
+def test_resource_policy_by_table_arn(client):
+    client.create_table(
+        TableName="py-policy",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(TableName="py-policy", WaiterConfig={"Delay": 1})
+    arn = client.describe_table(TableName="py-policy")["Table"]["TableArn"]
+    with pytest.raises(client.exceptions.PolicyNotFoundException):
+        client.get_resource_policy(ResourceArn=arn)
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Principal": {"AWS": "000000000000"}, "Effect": "Allow", "Action": ["dynamodb:*"], "Resource": "*"}]})
+    rev = client.put_resource_policy(ResourceArn=arn, Policy=doc, ExpectedRevisionId="NO_POLICY")["RevisionId"]
+    got = client.get_resource_policy(ResourceArn=arn)
+    assert (got["Policy"], got["RevisionId"]) == (doc, rev)
+    assert client.put_resource_policy(ResourceArn=arn, Policy=doc)["RevisionId"] == rev
+    with pytest.raises(client.exceptions.PolicyNotFoundException):
+        client.delete_resource_policy(ResourceArn=arn, ExpectedRevisionId="0")
+    assert client.delete_resource_policy(ResourceArn=arn, ExpectedRevisionId=rev)["RevisionId"] == rev
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_resource_policy(ResourceArn=arn + "x")
+    # The table's ARN is its name too.
+    client.put_item(TableName=arn, Item={"pk": {"S": "a"}})
+    assert client.get_item(TableName=arn, Key={"pk": {"S": "a"}})["Item"] == {"pk": {"S": "a"}}

@@ -11,12 +11,14 @@
 //! - [`sqs`]: SQS actions, one file each (one shape for both protocols: query input is
 //!   normalised to the JSON input, JSON output is rendered to XML for the query protocol).
 //! - [`dynamodb`]: DynamoDB and DynamoDB Streams operations.
+//! - [`sts`]: STS's `GetCallerIdentity`, for requests signed for `sts`.
 //! - [`metrics`]: request counters and latency histograms, rendered as Prometheus text.
 
 pub mod dynamodb;
 pub mod metrics;
 pub mod sigv4;
 pub mod sqs;
+pub mod sts;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -292,6 +294,8 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
         // so this is a DynamoDB request with a missing or wrong target (answered as DynamoDB
         // does).
         Protocol::DynamoDb
+    } else if sigv4::scope_service(&parts.headers) == Some("sts") {
+        Protocol::Sts
     } else {
         Protocol::SqsQuery
     };
@@ -305,6 +309,7 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
                 service: match protocol {
                     Protocol::DynamoDb => "dynamodb",
                     Protocol::SqsJson | Protocol::SqsQuery => "sqs",
+                    Protocol::Sts => "sts",
                 },
                 region: &state.config.region,
                 now: state.store.queues.now(),
@@ -315,7 +320,7 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
                 let resp = match protocol {
                     Protocol::DynamoDb => dynamodb_auth_error(&e),
                     Protocol::SqsJson => sqs::error_json(&e.as_sqs()),
-                    Protocol::SqsQuery => sqs::error_xml(&e.as_sqs()),
+                    Protocol::SqsQuery | Protocol::Sts => sqs::error_xml(&e.as_sqs()),
                 };
                 state.metrics.observe(
                     "auth",
@@ -388,6 +393,10 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
             let (action, r) = sqs::handle_query(&state, &inc).await;
             ("sqs", action, r)
         }
+        Protocol::Sts => {
+            let (action, r) = sts::handle(&inc);
+            ("sts", action, r)
+        }
     };
     state.metrics.observe(
         proto_name,
@@ -402,6 +411,7 @@ enum Protocol {
     DynamoDb,
     SqsJson,
     SqsQuery,
+    Sts,
 }
 
 fn dynamodb_auth_error(e: &sigv4::AuthError) -> HttpResponse {

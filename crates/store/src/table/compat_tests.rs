@@ -307,6 +307,98 @@ fn a_table_arn_names_the_table_wherever_a_table_name_goes() {
 }
 
 #[test]
+fn a_resource_policy_is_put_read_replaced_by_revision_and_deleted() {
+    let (e, clock) = engine();
+    create(&e, "pol", false);
+    let arn = ok(&e, "DescribeTable", json!({"TableName": "pol"}))["Table"]["TableArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let doc = |action: &str| {
+        json!({"Version": "2012-10-17", "Statement": [{"Principal": {"AWS": "000000000000"},
+            "Effect": "Allow", "Action": [action], "Resource": "*"}]})
+        .to_string()
+    };
+    let er = err(&e, "GetResourcePolicy", json!({"ResourceArn": arn}));
+    assert_eq!(er.code, ErrorCode::PolicyNotFound);
+    assert_eq!(
+        er.message,
+        format!("Resource-based policy not found for the provided ResourceArn: {arn}")
+    );
+    let put = |action: &str, expected: Option<&str>| {
+        let mut req = json!({"ResourceArn": arn, "Policy": doc(action)});
+        if let Some(x) = expected {
+            req["ExpectedRevisionId"] = json!(x);
+        }
+        e.execute("PutResourcePolicy", &req)
+            .map(|(a, _)| a.into_value()["RevisionId"].as_str().unwrap().to_owned())
+    };
+    let r1 = put("dynamodb:*", Some("NO_POLICY")).unwrap();
+    let got = ok(&e, "GetResourcePolicy", json!({"ResourceArn": arn}));
+    assert_eq!(got["RevisionId"], r1.as_str());
+    assert_eq!(got["Policy"], doc("dynamodb:*").as_str());
+    // The same document again changes nothing, even in the same millisecond or later.
+    assert_eq!(put("dynamodb:*", None).unwrap(), r1);
+    // Another document in the same millisecond still gets a greater revision.
+    let r2 = put("dynamodb:PutItem", Some(&r1)).unwrap();
+    assert!(r2.parse::<u64>().unwrap() > r1.parse::<u64>().unwrap());
+    let er = put("dynamodb:GetItem", Some(&r1)).unwrap_err();
+    assert_eq!(er.code, ErrorCode::PolicyNotFound);
+    assert_eq!(
+        er.message,
+        format!(
+            "Resource-based policy not found for the provided ResourceArn: Requested update for policy with revision id {r1}, but the policy associated to target table pol has revision id {r2}."
+        )
+    );
+    let er = put("dynamodb:GetItem", Some("NO_POLICY")).unwrap_err();
+    assert_eq!(
+        er.message,
+        format!(
+            "Resource-based policy not found for the provided ResourceArn: Requested policy update expecting none to be present for table pol, but a policy exists with revision id {r2}."
+        )
+    );
+    clock.advance(std::time::Duration::from_secs(5));
+    let r3 = put("dynamodb:Query", None).unwrap();
+    assert_eq!(
+        r3.parse::<u64>().unwrap(),
+        r1.parse::<u64>().unwrap() + 5000
+    );
+    let er = err(
+        &e,
+        "DeleteResourcePolicy",
+        json!({"ResourceArn": arn, "ExpectedRevisionId": r2}),
+    );
+    assert_eq!(er.code, ErrorCode::PolicyNotFound);
+    let gone = ok(
+        &e,
+        "DeleteResourcePolicy",
+        json!({"ResourceArn": arn, "ExpectedRevisionId": r3}),
+    );
+    assert_eq!(gone["RevisionId"], r3.as_str());
+    assert_eq!(
+        err(&e, "GetResourcePolicy", json!({"ResourceArn": arn})).code,
+        ErrorCode::PolicyNotFound
+    );
+    // Unknown tables, and documents that are not JSON objects, are refused.
+    let er = err(
+        &e,
+        "GetResourcePolicy",
+        json!({"ResourceArn": format!("{arn}unknown")}),
+    );
+    assert_eq!(er.code, ErrorCode::ResourceNotFound);
+    assert_eq!(
+        er.message,
+        "Requested resource not found: Table: polunknown not found"
+    );
+    let er = err(
+        &e,
+        "PutResourcePolicy",
+        json!({"ResourceArn": arn, "Policy": "[1]"}),
+    );
+    assert_eq!(er.code, ErrorCode::Validation);
+}
+
+#[test]
 fn a_transaction_carries_at_most_4_mb_and_a_token_of_36_characters() {
     let (e, _) = engine();
     create(&e, "txn", false);

@@ -29,6 +29,8 @@ pub enum ErrorCode {
     ExpiredIterator,
     /// DynamoDB Streams: a position whose records were trimmed.
     TrimmedDataAccess,
+    /// A resource-based policy that is not there (or not at the expected revision).
+    PolicyNotFound,
 }
 
 impl ErrorCode {
@@ -67,6 +69,7 @@ impl ErrorCode {
             ErrorCode::TrimmedDataAccess => {
                 "com.amazonaws.dynamodb.v20120810#TrimmedDataAccessException"
             }
+            ErrorCode::PolicyNotFound => "com.amazonaws.dynamodb.v20120810#PolicyNotFoundException",
         }
     }
 

@@ -100,6 +100,18 @@ pub struct TableMeta {
     /// Throughput decreases on one UTC day: (days since the epoch, how many).
     #[serde(default)]
     pub decreases: (u64, u32),
+    /// The table's resource-based policy, if it has one.
+    #[serde(default)]
+    pub policy: Option<ResourcePolicy>,
+}
+
+/// A resource-based policy (`PutResourcePolicy`): the document as given and its revision id
+/// (milliseconds since the epoch when it was put, as DynamoDB's are: later revisions compare
+/// greater).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourcePolicy {
+    pub document: String,
+    pub revision: String,
 }
 
 /// A provisioned-throughput change in progress: DynamoDB describes the table's old units
@@ -736,6 +748,7 @@ impl TableMeta {
             last_increase: None,
             last_decrease: None,
             decreases: (0, 0),
+            policy: None,
         }
     }
 

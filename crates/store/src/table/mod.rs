@@ -223,6 +223,9 @@ pub const OPERATIONS: &[&str] = &[
     "DescribeLimits",
     "DescribeEndpoints",
     "DescribeContinuousBackups",
+    "PutResourcePolicy",
+    "GetResourcePolicy",
+    "DeleteResourcePolicy",
 ];
 
 impl TableEngine {

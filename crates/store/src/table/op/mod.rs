@@ -28,6 +28,7 @@ mod batch_get_item;
 mod batch_write_item;
 mod create_table;
 mod delete_item;
+mod delete_resource_policy;
 mod delete_table;
 mod describe_continuous_backups;
 mod describe_endpoints;
@@ -37,10 +38,13 @@ mod describe_time_to_live;
 mod execute_statement;
 mod execute_transaction;
 mod get_item;
+mod get_resource_policy;
 mod list_tables;
 mod list_tags_of_resource;
 mod put_item;
+mod put_resource_policy;
 mod query;
+mod resource_policy;
 mod scan;
 mod tag_resource;
 mod transact_get_items;
@@ -62,6 +66,7 @@ use batch_get_item::BatchGetItem;
 use batch_write_item::BatchWriteItem;
 use create_table::CreateTable;
 use delete_item::DeleteItem;
+use delete_resource_policy::DeleteResourcePolicy;
 use delete_table::DeleteTable;
 use describe_continuous_backups::DescribeContinuousBackups;
 use describe_endpoints::DescribeEndpoints;
@@ -71,9 +76,11 @@ use describe_time_to_live::DescribeTimeToLive;
 use execute_statement::ExecuteStatement;
 use execute_transaction::ExecuteTransaction;
 use get_item::GetItem;
+use get_resource_policy::GetResourcePolicy;
 use list_tables::ListTables;
 use list_tags_of_resource::ListTagsOfResource;
 use put_item::PutItem;
+use put_resource_policy::PutResourcePolicy;
 use query::Query;
 use scan::Scan;
 use tag_resource::TagResource;
@@ -114,6 +121,9 @@ enum Operation<'a> {
     DescribeLimits(DescribeLimits),
     DescribeEndpoints(DescribeEndpoints),
     DescribeContinuousBackups(DescribeContinuousBackups<'a>),
+    PutResourcePolicy(PutResourcePolicy<'a>),
+    GetResourcePolicy(GetResourcePolicy<'a>),
+    DeleteResourcePolicy(DeleteResourcePolicy<'a>),
     Unknown(Unknown<'a>),
 }
 
@@ -152,6 +162,11 @@ impl<'a> Operation<'a> {
             "DescribeContinuousBackups" => {
                 Operation::DescribeContinuousBackups(DescribeContinuousBackups::parse(req)?)
             }
+            "PutResourcePolicy" => Operation::PutResourcePolicy(PutResourcePolicy::parse(req)?),
+            "GetResourcePolicy" => Operation::GetResourcePolicy(GetResourcePolicy::parse(req)?),
+            "DeleteResourcePolicy" => {
+                Operation::DeleteResourcePolicy(DeleteResourcePolicy::parse(req)?)
+            }
             other => Operation::Unknown(Unknown::parse(other)),
         })
     }
@@ -187,6 +202,9 @@ impl<'a> Operation<'a> {
             Operation::DescribeLimits(o) => tree(o.apply()),
             Operation::DescribeEndpoints(o) => tree(o.apply()),
             Operation::DescribeContinuousBackups(o) => tree(o.apply(engine)),
+            Operation::PutResourcePolicy(o) => tree(o.apply(engine)),
+            Operation::GetResourcePolicy(o) => tree(o.apply(engine)),
+            Operation::DeleteResourcePolicy(o) => tree(o.apply(engine)),
             Operation::Unknown(o) => Err(o.apply()),
         }
     }

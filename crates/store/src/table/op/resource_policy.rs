@@ -1,0 +1,40 @@
+//! What the resource-based policy operations share: the table an ARN names and DynamoDB's
+//! words for a missing policy or revision.
+
+use super::super::admin::not_found_table;
+use super::super::engine::Table;
+use super::super::{DdbError, ErrorCode, Tables};
+
+/// DynamoDB's limit on a resource-based policy document.
+pub(super) const MAX_POLICY_BYTES: usize = 20 * 1024;
+
+/// The table `arn` (`arn:aws:dynamodb:REGION:ACCOUNT:table/NAME`) names.
+pub(super) fn policy_table<'g>(g: &'g mut Tables, arn: &str) -> Result<&'g mut Table, DdbError> {
+    let name = arn
+        .split_once(":table/")
+        .map(|(_, n)| n)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            DdbError::validation(format!("Invalid ResourceArn provided as input {arn}"))
+        })?;
+    match g.by_name.get_mut(name) {
+        Some(t) if super::super::meta::table_arn(&t.meta.name) == arn && t.usable() => Ok(t),
+        _ => Err(not_found_table(name)),
+    }
+}
+
+pub(super) fn no_policy(arn: &str) -> DdbError {
+    DdbError::new(
+        ErrorCode::PolicyNotFound,
+        format!("Resource-based policy not found for the provided ResourceArn: {arn}"),
+    )
+}
+
+pub(super) fn revision_mismatch(expected: &str, table: &str, current: &str) -> DdbError {
+    DdbError::new(
+        ErrorCode::PolicyNotFound,
+        format!(
+            "Resource-based policy not found for the provided ResourceArn: Requested update for policy with revision id {expected}, but the policy associated to target table {table} has revision id {current}."
+        ),
+    )
+}

@@ -399,6 +399,55 @@ fn a_resource_policy_is_put_read_replaced_by_revision_and_deleted() {
 }
 
 #[test]
+fn select_checks_are_worded_as_dynamodb_words_them_for_query_and_scan() {
+    let (e, _) = engine();
+    create(&e, "sel", false);
+    let q = |extra: Value| {
+        let mut r = json!({"TableName": "sel", "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": s("a")}});
+        r.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        err(&e, "Query", r).message
+    };
+    let sc = |extra: Value| {
+        let mut r = json!({"TableName": "sel"});
+        r.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        err(&e, "Scan", r).message
+    };
+    let all_projected =
+        "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName";
+    assert_eq!(
+        q(json!({"Select": "ALL_PROJECTED_ATTRIBUTES"})),
+        format!("1 validation error detected: {all_projected}")
+    );
+    assert_eq!(
+        sc(json!({"Select": "ALL_PROJECTED_ATTRIBUTES"})),
+        all_projected
+    );
+    let specific = "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES";
+    assert_eq!(
+        q(json!({"Select": "SPECIFIC_ATTRIBUTES"})),
+        format!("1 validation error detected: {specific}")
+    );
+    assert_eq!(sc(json!({"Select": "SPECIFIC_ATTRIBUTES"})), specific);
+    assert_eq!(
+        sc(json!({"Select": "COUNT", "ProjectionExpression": "pk"})),
+        "Cannot specify the ProjectionExpression when choosing to get only the Count"
+    );
+    assert_eq!(
+        sc(json!({"Select": "ALL_ATTRIBUTES", "AttributesToGet": ["pk"]})),
+        "Cannot specify the AttributesToGet when choosing to get ALL_ATTRIBUTES"
+    );
+    assert_eq!(
+        q(json!({"Select": "ALL_ATTRIBUTES", "ProjectionExpression": "pk"})),
+        "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES"
+    );
+}
+
+#[test]
 fn a_transaction_carries_at_most_4_mb_and_a_token_of_36_characters() {
     let (e, _) = engine();
     create(&e, "txn", false);

@@ -840,8 +840,15 @@ impl TableEngine {
         Ok(Source { t, index })
     }
 
-    /// Select's combinations with the index and the projection.
-    fn check_select(src: &Source<'_>, p: &ReadParams) -> Result<(), DdbError> {
+    /// Select's combinations with the index and the projection. DynamoDB words these as
+    /// "1 validation error detected: …" for a Query and without the prefix for a Scan
+    /// (moto's tests verified against AWS, 2026).
+    fn check_select(src: &Source<'_>, p: &ReadParams, query: bool) -> Result<(), DdbError> {
+        let prefix = if query {
+            "1 validation error detected: "
+        } else {
+            ""
+        };
         if let Some(ix) = src.index {
             if p.select == Some(Select::All) && ix.global && ix.projection != "ALL" {
                 return Err(DdbError::validation(format!(
@@ -850,29 +857,32 @@ impl TableEngine {
                 )));
             }
         } else if p.select == Some(Select::AllProjected) {
-            return Err(DdbError::validation(
-                "One or more parameter values were invalid: Select type ALL_PROJECTED_ATTRIBUTES is supported only for index queries",
-            ));
+            return Err(DdbError::validation(format!(
+                "{prefix}ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
+            )));
         }
         if p.select == Some(Select::Specific) && p.proj.paths.is_none() {
-            return Err(DdbError::validation(
-                "One or more parameter values were invalid: Select type SPECIFIC_ATTRIBUTES requires ProjectionExpression or AttributesToGet",
-            ));
-        }
-        if p.proj.paths.is_some()
-            && matches!(
-                p.select,
-                Some(Select::All | Select::AllProjected | Select::Count)
-            )
-        {
             return Err(DdbError::validation(format!(
-                "One or more parameter values were invalid: Cannot specify the {} when choosing to get ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES or COUNT",
-                if p.proj.legacy {
-                    "AttributesToGet"
-                } else {
-                    "ProjectionExpression"
-                }
+                "{prefix}Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"
             )));
+        }
+        if p.proj.paths.is_some() {
+            let chosen = match p.select {
+                Some(Select::All) => Some("ALL_ATTRIBUTES"),
+                Some(Select::AllProjected) => Some("ALL_PROJECTED_ATTRIBUTES"),
+                Some(Select::Count) => Some("only the Count"),
+                _ => None,
+            };
+            if let Some(chosen) = chosen {
+                return Err(DdbError::validation(format!(
+                    "{prefix}Cannot specify the {} when choosing to get {chosen}",
+                    if p.proj.legacy {
+                        "AttributesToGet"
+                    } else {
+                        "ProjectionExpression"
+                    }
+                )));
+            }
         }
         // A GSI cannot fetch from the table: asking it for an attribute it does not project
         // is an error, not a silently missing attribute (an LSI fetches it).
@@ -1112,7 +1122,7 @@ impl TableEngine {
                 )));
             }
         }
-        Self::check_select(&src, p)?;
+        Self::check_select(&src, p, true)?;
         key_paths(&p.filter_nested, t)?;
         let after = match &p.esk {
             Some(esk) => {
@@ -1174,7 +1184,7 @@ impl TableEngine {
                 }
             }
         }
-        Self::check_select(&src, p)?;
+        Self::check_select(&src, p, false)?;
         if let Some(esk) = &p.esk {
             table_start_key(t, esk)?;
         }

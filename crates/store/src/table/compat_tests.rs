@@ -396,6 +396,28 @@ fn a_resource_policy_is_put_read_replaced_by_revision_and_deleted() {
         json!({"ResourceArn": arn, "Policy": "[1]"}),
     );
     assert_eq!(er.code, ErrorCode::Validation);
+    // A table may be created with its policy.
+    ok(
+        &e,
+        "CreateTable",
+        json!({"TableName": "withpol", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST", "ResourcePolicy": doc("dynamodb:GetItem")}),
+    );
+    let got = ok(
+        &e,
+        "GetResourcePolicy",
+        json!({"ResourceArn": arn.replace("table/pol", "table/withpol")}),
+    );
+    assert_eq!(got["Policy"], doc("dynamodb:GetItem").as_str());
+    let er = err(
+        &e,
+        "CreateTable",
+        json!({"TableName": "badpol", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST", "ResourcePolicy": "not json"}),
+    );
+    assert_eq!(er.code, ErrorCode::Validation);
 }
 
 #[test]

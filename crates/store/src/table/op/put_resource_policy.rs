@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::super::meta::ResourcePolicy;
 use super::super::req::{opt_str, req_str};
 use super::super::{DdbError, TableEngine};
-use super::resource_policy::{MAX_POLICY_BYTES, policy_table, revision_mismatch};
+use super::resource_policy::{check_document, policy_table, revision_mismatch};
 use crate::journal::Ticket;
 
 pub(super) struct PutResourcePolicy<'a> {
@@ -21,16 +21,7 @@ impl<'a> PutResourcePolicy<'a> {
     pub(super) fn parse(req: &'a Value) -> Result<Self, DdbError> {
         let arn = req_str(req, "ResourceArn")?;
         let policy = req_str(req, "Policy")?;
-        if policy.len() > MAX_POLICY_BYTES {
-            return Err(DdbError::validation(format!(
-                "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to {MAX_POLICY_BYTES}"
-            )));
-        }
-        if !serde_json::from_str::<Value>(policy).is_ok_and(|v| v.is_object()) {
-            return Err(DdbError::validation(
-                "Invalid policy document: the policy must be a JSON object",
-            ));
-        }
+        check_document(policy)?;
         Ok(PutResourcePolicy {
             arn,
             policy,

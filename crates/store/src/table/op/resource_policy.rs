@@ -6,7 +6,7 @@ use super::super::engine::Table;
 use super::super::{DdbError, ErrorCode, Tables};
 
 /// DynamoDB's limit on a resource-based policy document.
-pub(super) const MAX_POLICY_BYTES: usize = 20 * 1024;
+const MAX_POLICY_BYTES: usize = 20 * 1024;
 
 /// The table `arn` (`arn:aws:dynamodb:REGION:ACCOUNT:table/NAME`) names.
 pub(super) fn policy_table<'g>(g: &'g mut Tables, arn: &str) -> Result<&'g mut Table, DdbError> {
@@ -21,6 +21,21 @@ pub(super) fn policy_table<'g>(g: &'g mut Tables, arn: &str) -> Result<&'g mut T
         Some(t) if super::super::meta::table_arn(&t.meta.name) == arn && t.usable() => Ok(t),
         _ => Err(not_found_table(name)),
     }
+}
+
+/// A policy document DynamoDB would take: a JSON object of at most 20 KB.
+pub(super) fn check_document(policy: &str) -> Result<(), DdbError> {
+    if policy.len() > MAX_POLICY_BYTES {
+        return Err(DdbError::validation(format!(
+            "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to {MAX_POLICY_BYTES}"
+        )));
+    }
+    if !serde_json::from_str::<serde_json::Value>(policy).is_ok_and(|v| v.is_object()) {
+        return Err(DdbError::validation(
+            "Invalid policy document: the policy must be a JSON object",
+        ));
+    }
+    Ok(())
 }
 
 pub(super) fn no_policy(arn: &str) -> DdbError {

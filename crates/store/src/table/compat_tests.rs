@@ -470,6 +470,70 @@ fn select_checks_are_worded_as_dynamodb_words_them_for_query_and_scan() {
 }
 
 #[test]
+fn point_in_time_recovery_is_turned_on_and_off_and_described() {
+    let (e, clock) = engine();
+    create(&e, "pitr", false);
+    let described = |e: &TableEngine| {
+        ok(e, "DescribeContinuousBackups", json!({"TableName": "pitr"}))
+            ["ContinuousBackupsDescription"]
+            .clone()
+    };
+    assert_eq!(
+        described(&e)["PointInTimeRecoveryDescription"],
+        json!({"PointInTimeRecoveryStatus": "DISABLED"})
+    );
+    let t0 = clock.now().as_millis() as f64 / 1000.0;
+    let on = ok(
+        &e,
+        "UpdateContinuousBackups",
+        json!({"TableName": "pitr", "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": true}}),
+    )["ContinuousBackupsDescription"]
+        .clone();
+    assert_eq!(on["ContinuousBackupsStatus"], "ENABLED");
+    let p = &on["PointInTimeRecoveryDescription"];
+    assert_eq!(p["PointInTimeRecoveryStatus"], "ENABLED");
+    assert_eq!(p["RecoveryPeriodInDays"], 35);
+    assert_eq!(p["EarliestRestorableDateTime"], json!(t0));
+    assert_eq!(p["LatestRestorableDateTime"], json!(t0));
+    // An hour later: restorable from when it was enabled until five minutes ago; a period
+    // change keeps the start.
+    clock.advance(std::time::Duration::from_secs(3600));
+    let p = ok(
+        &e,
+        "UpdateContinuousBackups",
+        json!({"TableName": "pitr", "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": true, "RecoveryPeriodInDays": 10}}),
+    )["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+        .clone();
+    assert_eq!(p["RecoveryPeriodInDays"], 10);
+    assert_eq!(p["EarliestRestorableDateTime"], json!(t0));
+    assert_eq!(p["LatestRestorableDateTime"], json!(t0 + 3300.0));
+    assert_eq!(described(&e)["PointInTimeRecoveryDescription"], p);
+    let off = ok(
+        &e,
+        "UpdateContinuousBackups",
+        json!({"TableName": "pitr", "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": false}}),
+    );
+    assert_eq!(
+        off["ContinuousBackupsDescription"],
+        json!({"ContinuousBackupsStatus": "ENABLED",
+            "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}})
+    );
+    let er = err(
+        &e,
+        "UpdateContinuousBackups",
+        json!({"TableName": "nope", "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": true}}),
+    );
+    assert_eq!(er.code, ErrorCode::TableNotFound);
+    assert_eq!(er.message, "Table not found: nope");
+    let er = err(
+        &e,
+        "UpdateContinuousBackups",
+        json!({"TableName": "pitr", "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": true, "RecoveryPeriodInDays": 36}}),
+    );
+    assert_eq!(er.code, ErrorCode::Validation);
+}
+
+#[test]
 fn a_transaction_carries_at_most_4_mb_and_a_token_of_36_characters() {
     let (e, _) = engine();
     create(&e, "txn", false);

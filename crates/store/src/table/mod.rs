@@ -226,6 +226,7 @@ pub const OPERATIONS: &[&str] = &[
     "PutResourcePolicy",
     "GetResourcePolicy",
     "DeleteResourcePolicy",
+    "UpdateContinuousBackups",
 ];
 
 impl TableEngine {

@@ -51,6 +51,7 @@ mod transact_get_items;
 mod transact_write_items;
 mod unknown;
 mod untag_resource;
+mod update_continuous_backups;
 mod update_item;
 mod update_table;
 mod update_time_to_live;
@@ -88,6 +89,7 @@ use transact_get_items::TransactGetItems;
 use transact_write_items::TransactWriteItems;
 use unknown::Unknown;
 use untag_resource::UntagResource;
+use update_continuous_backups::UpdateContinuousBackups;
 use update_item::UpdateItem;
 use update_table::UpdateTable;
 use update_time_to_live::UpdateTimeToLive;
@@ -124,6 +126,7 @@ enum Operation<'a> {
     PutResourcePolicy(PutResourcePolicy<'a>),
     GetResourcePolicy(GetResourcePolicy<'a>),
     DeleteResourcePolicy(DeleteResourcePolicy<'a>),
+    UpdateContinuousBackups(UpdateContinuousBackups<'a>),
     Unknown(Unknown<'a>),
 }
 
@@ -167,6 +170,9 @@ impl<'a> Operation<'a> {
             "DeleteResourcePolicy" => {
                 Operation::DeleteResourcePolicy(DeleteResourcePolicy::parse(req)?)
             }
+            "UpdateContinuousBackups" => {
+                Operation::UpdateContinuousBackups(UpdateContinuousBackups::parse(req)?)
+            }
             other => Operation::Unknown(Unknown::parse(other)),
         })
     }
@@ -205,6 +211,7 @@ impl<'a> Operation<'a> {
             Operation::PutResourcePolicy(o) => tree(o.apply(engine)),
             Operation::GetResourcePolicy(o) => tree(o.apply(engine)),
             Operation::DeleteResourcePolicy(o) => tree(o.apply(engine)),
+            Operation::UpdateContinuousBackups(o) => tree(o.apply(engine)),
             Operation::Unknown(o) => Err(o.apply()),
         }
     }

@@ -58,7 +58,7 @@ pub(crate) fn tagged_mut<'g>(
 }
 
 /// `arn:aws:dynamodb:region:account:table/NAME` -> NAME.
-fn table_from_arn(arn: &str) -> Result<&str, DdbError> {
+pub(crate) fn table_from_arn(arn: &str) -> Result<&str, DdbError> {
     arn.split_once(":table/")
         .map(|(_, n)| n.split('/').next().unwrap_or(n))
         .filter(|n| !n.is_empty())

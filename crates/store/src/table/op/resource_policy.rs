@@ -1,7 +1,7 @@
 //! What the resource-based policy operations share: the table an ARN names and DynamoDB's
 //! words for a missing policy or revision.
 
-use super::super::admin::not_found_table;
+use super::super::admin::{not_found_table, table_from_arn};
 use super::super::engine::Table;
 use super::super::{DdbError, ErrorCode, Tables};
 
@@ -10,13 +10,7 @@ const MAX_POLICY_BYTES: usize = 20 * 1024;
 
 /// The table `arn` (`arn:aws:dynamodb:REGION:ACCOUNT:table/NAME`) names.
 pub(super) fn policy_table<'g>(g: &'g mut Tables, arn: &str) -> Result<&'g mut Table, DdbError> {
-    let name = arn
-        .split_once(":table/")
-        .map(|(_, n)| n)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| {
-            DdbError::validation(format!("Invalid ResourceArn provided as input {arn}"))
-        })?;
+    let name = table_from_arn(arn)?;
     match g.by_name.get_mut(name) {
         Some(t) if super::super::meta::table_arn(&t.meta.name) == arn && t.usable() => Ok(t),
         _ => Err(not_found_table(name)),

@@ -4,7 +4,6 @@
 
 use serde_json::Value;
 
-use super::super::admin::any_table;
 use super::super::meta::Pitr;
 use super::super::req::{as_boolean, table_name, vmsg};
 use super::super::{DdbError, TableEngine, ready};
@@ -63,10 +62,10 @@ impl<'a> UpdateContinuousBackups<'a> {
         engine.journal.check()?;
         let now_ms = engine.clock.now().as_millis();
         let mut g = engine.state.write();
-        any_table(&g, self.table).map_err(|_| table_not_found(self.table))?;
-        let Some(t) = g.by_name.get_mut(self.table) else {
-            return Err(table_not_found(self.table));
-        };
+        let t = g
+            .by_name
+            .get_mut(self.table)
+            .ok_or_else(|| table_not_found(self.table))?;
         let pitr = if self.enabled {
             Some(Pitr {
                 since_ms: t.meta.pitr.map_or(now_ms, |p| p.since_ms),

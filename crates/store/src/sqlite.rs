@@ -257,7 +257,7 @@ mod tests {
             crate::queue::StoredMessage {
                 queue_id,
                 seq,
-                message_id: format!("m{seq}"),
+                message_id: format!("m{seq}").into(),
                 body: format!("body {seq}").into(),
                 attributes: Default::default(),
                 trace_header: None,

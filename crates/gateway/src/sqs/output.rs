@@ -54,6 +54,24 @@ impl<T: Serialize + Send + 'static> Answer for T {
     }
 }
 
+/// Append `s` to `out` as a JSON string, escaped exactly as serde_json escapes it. Most
+/// strings of the hot answers (bodies, ids, handles, digests) need no escape at all: those are
+/// checked in one pass that the compiler vectorises and copied as they are.
+pub(super) fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    let plain = !s.bytes().fold(false, |esc, b| {
+        esc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
 /// A batch's answer: `Failed` entries and `Successful` ones; SQS's JSON answer leaves an
 /// empty list out (AWS-recorded answers: no `"Failed": []` when every entry succeeded).
 #[derive(Serialize)]

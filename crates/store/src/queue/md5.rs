@@ -10,6 +10,48 @@ pub fn md5_hex(data: &[u8]) -> String {
     hex_lower(&Md5::digest(data))
 }
 
+/// An MD5 digest as SQS writes it: 32 lower-case hex characters, kept without allocating
+/// (the engine keeps each message's body digest from its send, so a receive does not hash).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HexDigest([u8; 32]);
+
+impl HexDigest {
+    /// The digest of `data`.
+    pub fn of(data: &[u8]) -> HexDigest {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (i, x) in Md5::digest(data).iter().enumerate() {
+            out[2 * i] = HEX[(x >> 4) as usize];
+            out[2 * i + 1] = HEX[(x & 15) as usize];
+        }
+        HexDigest(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written into it.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for HexDigest {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for HexDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for HexDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Lower-case hex of `b`, written by hand (it runs for every message sent and received).
 pub(super) fn hex_lower(b: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -57,6 +99,14 @@ mod tests {
     #[test]
     fn body_digest_matches_known_value() {
         assert_eq!(md5_hex(b"hello"), "5d41402abc4b2a76b9719d911017c592");
+        assert_eq!(
+            HexDigest::of(b"hello").as_str(),
+            "5d41402abc4b2a76b9719d911017c592"
+        );
+        assert_eq!(
+            HexDigest::of("é ✓".as_bytes()).as_str(),
+            md5_hex("é ✓".as_bytes())
+        );
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub struct MessageAttributeValue {
 pub struct StoredMessage {
     pub queue_id: u64,
     pub seq: u64,
-    pub message_id: String,
+    pub message_id: Arc<str>,
     pub body: Arc<str>,
     pub attributes: BTreeMap<String, MessageAttributeValue>,
     pub trace_header: Option<String>,
@@ -112,6 +112,9 @@ enum MsgState {
 struct Msg {
     m: StoredMessage,
     state: MsgState,
+    /// The body's digest, kept from the send (a receive answers it); `None` for messages
+    /// loaded at start or moved between queues until their first receive computes it.
+    md5_body: Option<md5::HexDigest>,
 }
 
 #[derive(Default)]
@@ -190,6 +193,16 @@ impl Queue {
 
     /// Insert a message into the indexes according to its stored visibility.
     fn insert(&mut self, m: StoredMessage, now: Timestamp) {
+        self.insert_digested(m, now, None);
+    }
+
+    /// [`insert`](Self::insert) with the body's digest when it is known.
+    fn insert_digested(
+        &mut self,
+        m: StoredMessage,
+        now: Timestamp,
+        md5_body: Option<md5::HexDigest>,
+    ) {
         let seq = m.seq;
         let state = if m.visible > now {
             // Invisible after a receive means in flight; before any receive, delayed.
@@ -203,7 +216,8 @@ impl Queue {
         };
         let group = m.group_id.clone();
         let visible = m.visible;
-        self.messages.insert(seq, Box::new(Msg { m, state }));
+        self.messages
+            .insert(seq, Box::new(Msg { m, state, md5_body }));
         match state {
             MsgState::Available => {}
             MsgState::Delayed => {
@@ -395,10 +409,10 @@ pub struct ReceiveRequest {
 /// A received message, ready to encode.
 #[derive(Debug, Clone)]
 pub struct ReceivedMessage {
-    pub message_id: String,
+    pub message_id: Arc<str>,
     pub receipt_handle: String,
     pub body: Arc<str>,
-    pub md5_body: String,
+    pub md5_body: md5::HexDigest,
     pub attributes: Vec<(&'static str, String)>,
     pub message_attributes: BTreeMap<String, MessageAttributeValue>,
     pub md5_attributes: Option<String>,
@@ -1024,7 +1038,6 @@ impl QueueEngine {
         let (mut out, ticket) = self.receive_locked(name, req)?;
         // The digests need no lock.
         for m in &mut out {
-            m.md5_body = md5::md5_hex(m.body.as_bytes());
             m.md5_attributes = (!m.message_attributes.is_empty())
                 .then(|| md5::md5_of_attributes(&m.message_attributes));
         }
@@ -1061,7 +1074,8 @@ impl QueueEngine {
             }
         };
         let now = self.clock.now();
-        let mut records = Vec::new();
+        // One record per message received, and room for what the queue's tick adds.
+        let mut records = Vec::with_capacity(max + 2);
         let mut st = self.state.lock();
         let st = &mut *st;
         let dlq_target = {
@@ -1105,7 +1119,12 @@ impl QueueEngine {
                     let out = prev
                         .iter()
                         .filter_map(|(seq, _)| q.messages.get(seq))
-                        .map(|m| encode_received(q.id, m, req, &self.region))
+                        .map(|m| {
+                            let md5 = m
+                                .md5_body
+                                .unwrap_or_else(|| md5::HexDigest::of(m.m.body.as_bytes()));
+                            encode_received(q.id, m, md5, req)
+                        })
                         .collect();
                     if let (Some(d), Some(n)) = (dlq, dlq_name) {
                         st.queues.insert(n, d);
@@ -1133,6 +1152,7 @@ impl QueueEngine {
             {
                 if let Some(msg) = q.remove(seq) {
                     records.push(Record::Queue(QueueRecord::Delete { queue: q.id, seq }));
+                    let md5_body = msg.md5_body;
                     let mut m = msg.m;
                     m.queue_id = d.id;
                     m.seq = st.next_seq;
@@ -1140,7 +1160,7 @@ impl QueueEngine {
                     m.visible = now;
                     m.dlq_source_arn = Some(self.arn(name));
                     records.push(Record::Queue(QueueRecord::Insert(Arc::new(m.clone()))));
-                    d.insert(m, now);
+                    d.insert_digested(m, now, md5_body);
                     d.notify.notify_waiters();
                 }
                 continue;
@@ -1187,8 +1207,11 @@ impl QueueEngine {
         }
         let mut out = Vec::with_capacity(chosen.len());
         for seq in chosen {
-            if let Some(msg) = q.messages.get(&seq) {
-                out.push(encode_received(q.id, msg, req, &self.region));
+            if let Some(msg) = q.messages.get_mut(&seq) {
+                let md5 = *msg
+                    .md5_body
+                    .get_or_insert_with(|| md5::HexDigest::of(msg.m.body.as_bytes()));
+                out.push(encode_received(q.id, msg, md5, req));
             }
         }
         if let (Some(d), Some(n)) = (dlq, dlq_name) {
@@ -1213,17 +1236,25 @@ impl QueueEngine {
         let now = self.clock.now();
         let mut records = Vec::with_capacity(handles.len());
         let mut out = Vec::with_capacity(handles.len());
-        let mut st = self.state.lock();
-        let q = st.queues.get_mut(name).ok_or_else(SqsError::no_queue)?;
-        q.tick(now, &mut records);
-        for h in handles {
-            out.push(delete_one(q, h, &mut records));
-        }
-        if q.attrs.fifo && out.iter().any(|r| r.is_ok()) {
-            // Deleting the in-flight messages of a group unlocks it: wake long polls.
-            q.notify.notify_waiters();
-        }
-        let ticket = self.journal.submit(records);
+        // The handles are read before the lock is taken, and the deleted messages freed after
+        // it is released: neither needs the queue.
+        let parsed: Vec<Option<(u64, u64, u64)>> =
+            handles.iter().map(|h| parse_handle(h)).collect();
+        let mut gone = Vec::with_capacity(handles.len());
+        let ticket = {
+            let mut st = self.state.lock();
+            let q = st.queues.get_mut(name).ok_or_else(SqsError::no_queue)?;
+            q.tick(now, &mut records);
+            for (h, p) in handles.iter().zip(parsed) {
+                out.push(delete_one(q, h, p, &mut records, &mut gone));
+            }
+            if q.attrs.fifo && out.iter().any(|r| r.is_ok()) {
+                // Deleting the in-flight messages of a group unlocks it: wake long polls.
+                q.notify.notify_waiters();
+            }
+            self.journal.submit(records)
+        };
+        drop(gone);
         Ok((out, ticket))
     }
 
@@ -1601,7 +1632,7 @@ struct Prepared {
 }
 
 struct Digests {
-    md5_body: String,
+    md5_body: md5::HexDigest,
     md5_attributes: Option<String>,
     md5_system_attributes: Option<String>,
     /// Whether the body has only the characters SQS allows.
@@ -1611,7 +1642,7 @@ struct Digests {
 impl Prepared {
     fn new(e: SendRequest, batch: bool) -> Prepared {
         let digests = Digests {
-            md5_body: md5::md5_hex(e.body.as_bytes()),
+            md5_body: md5::HexDigest::of(e.body.as_bytes()),
             md5_attributes: (!e.attributes.is_empty())
                 .then(|| md5::md5_of_attributes(&e.attributes)),
             md5_system_attributes: (!e.system_attributes.is_empty())
@@ -1713,7 +1744,7 @@ fn send_one(
             // A duplicate within the window: accepted, not enqueued, same identity.
             return Ok(SendResult {
                 message_id: mid.clone(),
-                md5_body: p.md5_body,
+                md5_body: p.md5_body.as_str().to_owned(),
                 md5_attributes: p.md5_attributes,
                 md5_system_attributes: p.md5_system_attributes,
                 sequence_number: Some(format!("{seq:020}")),
@@ -1742,7 +1773,7 @@ fn send_one(
     let m = StoredMessage {
         queue_id: q.id,
         seq,
-        message_id: message_id.clone(),
+        message_id: Arc::from(message_id.as_str()),
         body: e.body,
         attributes: e.attributes,
         trace_header,
@@ -1770,10 +1801,10 @@ fn send_one(
     }
     let fifo = q.attrs.fifo;
     records.push(Record::Queue(QueueRecord::Insert(Arc::new(m.clone()))));
-    q.insert(m, now);
+    q.insert_digested(m, now, Some(p.md5_body));
     Ok(SendResult {
         message_id,
-        md5_body: p.md5_body,
+        md5_body: p.md5_body.as_str().to_owned(),
         md5_attributes: p.md5_attributes,
         md5_system_attributes: p.md5_system_attributes,
         sequence_number: fifo.then(|| format!("{seq:020}")),
@@ -1830,15 +1861,21 @@ pub fn uuid_v4_text(mut b: [u8; 16]) -> String {
 
 /// A receipt handle: `base64url(queue_id:seq:token)` — opaque to clients, checkable here.
 fn receipt_handle(queue_id: u64, seq: u64, token: u64) -> String {
-    // Numbers through itoa, not `format!` (one handle per message received).
-    let mut raw = String::with_capacity(62);
+    // Numbers through itoa into a buffer on the stack, not `format!` (one handle per message
+    // received; the encoded handle is the only allocation).
+    let mut raw = [0u8; 62];
+    let mut len = 0;
     let mut digits = itoa::Buffer::new();
-    raw.push_str(digits.format(queue_id));
-    raw.push(':');
-    raw.push_str(digits.format(seq));
-    raw.push(':');
-    raw.push_str(digits.format(token));
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    for (i, n) in [queue_id, seq, token].into_iter().enumerate() {
+        if i > 0 {
+            raw[len] = b':';
+            len += 1;
+        }
+        let d = digits.format(n).as_bytes();
+        raw[len..len + d.len()].copy_from_slice(d);
+        len += d.len();
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw[..len])
 }
 
 fn parse_handle(h: &str) -> Option<(u64, u64, u64)> {
@@ -1863,8 +1900,16 @@ fn invalid_handle(h: &str) -> SqsError {
     )
 }
 
-fn delete_one(q: &mut Queue, h: &str, records: &mut Vec<Record>) -> Result<(), SqsError> {
-    let (qid, seq, token) = parse_handle(h).ok_or_else(|| invalid_handle(h))?;
+/// Delete the message of handle `h` (`parsed` is [`parse_handle`]'s reading of it); the
+/// message removed goes to `gone`, to be freed once the lock is released.
+fn delete_one(
+    q: &mut Queue,
+    h: &str,
+    parsed: Option<(u64, u64, u64)>,
+    records: &mut Vec<Record>,
+    gone: &mut Vec<Box<Msg>>,
+) -> Result<(), SqsError> {
+    let (qid, seq, token) = parsed.ok_or_else(|| invalid_handle(h))?;
     if qid != q.id {
         return Err(invalid_handle(h));
     }
@@ -1884,7 +1929,7 @@ fn delete_one(q: &mut Queue, h: &str, records: &mut Vec<Record>) -> Result<(), S
     }
     // Standard queues: a handle from an earlier delivery of a message that still exists
     // deletes it, as SQS does ("the request succeeds"); only the queue and message must match.
-    q.remove(seq);
+    gone.extend(q.remove(seq));
     records.push(Record::Queue(QueueRecord::Delete { queue: q.id, seq }));
     Ok(())
 }
@@ -1982,8 +2027,8 @@ fn attribute_selected(name: &str, wanted: &[String]) -> bool {
 fn encode_received(
     queue_id: u64,
     msg: &Msg,
+    md5_body: md5::HexDigest,
     req: &ReceiveRequest,
-    _region: &str,
 ) -> ReceivedMessage {
     let m = &msg.m;
     let all = req.attribute_names.iter().any(|a| a == "All");
@@ -2037,8 +2082,7 @@ fn encode_received(
         message_id: m.message_id.clone(),
         receipt_handle: receipt_handle(queue_id, m.seq, m.token),
         body: m.body.clone(),
-        // Filled in by `receive` once the lock is released.
-        md5_body: String::new(),
+        md5_body,
         attributes,
         message_attributes,
         md5_attributes: None,

@@ -437,6 +437,7 @@ fn move_some(
             continue;
         }
         if let Some(msg) = src.remove(seq) {
+            let md5_body = msg.md5_body;
             records.push(Record::Queue(QueueRecord::Delete { queue: src.id, seq }));
             let mut m = msg.m;
             m.queue_id = t.id;
@@ -447,7 +448,7 @@ fn move_some(
             m.first_receive = None;
             m.dlq_source_arn = None;
             records.push(Record::Queue(QueueRecord::Insert(Arc::new(m.clone()))));
-            t.insert(m, now);
+            t.insert_digested(m, now, md5_body);
             t.notify.notify_waiters();
             moved += 1;
         }

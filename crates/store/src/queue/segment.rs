@@ -463,7 +463,7 @@ pub fn decode(blob: &[u8]) -> Result<Vec<StoredMessage>, String> {
             Ok(StoredMessage {
                 queue_id: r.u64()?,
                 seq: r.u64()?,
-                message_id: r.str()?.to_owned(),
+                message_id: Arc::from(r.str()?),
                 body: Arc::from(r.str()?),
                 attributes: r
                     .opt_str()?
@@ -556,7 +556,7 @@ mod tests {
         StoredMessage {
             queue_id,
             seq,
-            message_id: format!("id-{seq}"),
+            message_id: format!("id-{seq}").into(),
             body: format!("body ü {seq}").into(),
             attributes: if full {
                 [(

@@ -5,7 +5,7 @@ use serde_json::Value;
 use store::queue::SqsError;
 
 use super::input::{
-    Text, batch_entries, check_batch, queue_name, queue_name_of, req_str, text, typed,
+    Strs, Text, batch_entries, check_batch, queue_name, queue_name_of, req_str, text, typed,
 };
 use super::output::{BatchAnswer, Succeeded, batch_output};
 use crate::AppState;
@@ -31,19 +31,19 @@ struct EntryIn<'a> {
 #[derive(Debug)]
 pub(super) struct DeleteMessageBatch {
     name: String,
-    ids: Vec<String>,
-    receipt_handles: Vec<String>,
+    ids: Strs,
+    receipt_handles: Strs,
 }
 
 impl DeleteMessageBatch {
     pub(super) fn parse(input: &Value) -> Result<Self, SqsError> {
         let name = queue_name(input)?;
         let entries = batch_entries(input, "DeleteMessageBatchRequestEntry")?;
-        let mut ids = Vec::new();
-        let mut receipt_handles = Vec::new();
+        let mut ids = Strs::with_capacity(entries.len(), 0);
+        let mut receipt_handles = Strs::with_capacity(entries.len(), 0);
         for e in entries {
-            ids.push(req_str(e, "Id")?.to_owned());
-            receipt_handles.push(req_str(e, "ReceiptHandle")?.to_owned());
+            ids.push(req_str(e, "Id")?);
+            receipt_handles.push(req_str(e, "ReceiptHandle")?);
         }
         Ok(DeleteMessageBatch {
             name,
@@ -65,14 +65,17 @@ impl DeleteMessageBatch {
             check_batch("DeleteMessageBatchRequestEntry", entries.len(), |i| {
                 text(&entries[i].id).ok_or_else(|| SqsError::missing("Id"))
             })?;
-            let mut ids = Vec::with_capacity(entries.len());
-            let mut receipt_handles = Vec::with_capacity(entries.len());
+            let len = |t: &Option<Text>| text(t).map_or(0, str::len);
+            let mut ids =
+                Strs::with_capacity(entries.len(), entries.iter().map(|e| len(&e.id)).sum());
+            let mut receipt_handles = Strs::with_capacity(
+                entries.len(),
+                entries.iter().map(|e| len(&e.receipt_handle)).sum(),
+            );
             for e in entries {
-                ids.push(text(&e.id).unwrap_or_default().to_owned());
+                ids.push(text(&e.id).unwrap_or_default());
                 receipt_handles.push(
-                    text(&e.receipt_handle)
-                        .ok_or_else(|| SqsError::missing("ReceiptHandle"))?
-                        .to_owned(),
+                    text(&e.receipt_handle).ok_or_else(|| SqsError::missing("ReceiptHandle"))?,
                 );
             }
             Ok(DeleteMessageBatch {
@@ -88,8 +91,8 @@ impl DeleteMessageBatch {
         let (results, ticket) = state
             .store
             .queues
-            .delete(&self.name, &self.receipt_handles)?;
+            .delete(&self.name, &self.receipt_handles.to_vec())?;
         ticket.await?;
-        Ok(batch_output(&self.ids, results))
+        Ok(batch_output(&self.ids.to_vec(), results))
     }
 }

@@ -81,6 +81,41 @@ fn empty_batch(entry: &str) -> SqsError {
 /// A batch's entry count and ids as SQS checks them: 1 to 10 entries, each id made of
 /// letters, digits, `-` and `_` (at most 80), no id twice. `id(i)` reads entry `i`'s id;
 /// `entry` names the entries' type in the empty batch's message, as SQS words it.
+/// Strings kept in one allocation, in order: a batch's ids or receipt handles.
+#[derive(Debug, Default)]
+pub(super) struct Strs {
+    buf: String,
+    ends: Vec<usize>,
+}
+
+impl Strs {
+    /// Room for `strings` strings of `bytes` bytes in all.
+    pub(super) fn with_capacity(strings: usize, bytes: usize) -> Strs {
+        Strs {
+            buf: String::with_capacity(bytes),
+            ends: Vec::with_capacity(strings),
+        }
+    }
+
+    pub(super) fn push(&mut self, s: &str) {
+        self.buf.push_str(s);
+        self.ends.push(self.buf.len());
+    }
+
+    /// The strings as slices of the one buffer.
+    pub(super) fn to_vec(&self) -> Vec<&str> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let s = &self.buf[start..end];
+                start = end;
+                s
+            })
+            .collect()
+    }
+}
+
 pub(super) fn check_batch<'a>(
     entry: &str,
     len: usize,
@@ -95,7 +130,8 @@ pub(super) fn check_batch<'a>(
             format!("Maximum number of entries per request are 10. You have sent {len}."),
         ));
     }
-    let mut seen = std::collections::HashSet::new();
+    // At most ten ids: comparing each with those before it beats hashing them.
+    let mut seen: Vec<&str> = Vec::with_capacity(len);
     for i in 0..len {
         let id = id(i)?;
         if id.is_empty()
@@ -109,12 +145,13 @@ pub(super) fn check_batch<'a>(
                 "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.",
             ));
         }
-        if !seen.insert(id) {
+        if seen.contains(&id) {
             return Err(SqsError::new(
                 SqsErrorKind::BatchEntryIdsNotDistinct,
                 format!("Id {id} repeated."),
             ));
         }
+        seen.push(id);
     }
     Ok(())
 }

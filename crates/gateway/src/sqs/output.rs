@@ -112,17 +112,17 @@ pub(super) struct Succeeded {
 }
 
 /// A batch's answer when entries answer with their ids alone, in the order of `ids`.
-pub(super) fn batch_output(
-    ids: &[String],
+pub(super) fn batch_output<I: AsRef<str>>(
+    ids: &[I],
     results: Vec<Result<(), SqsError>>,
 ) -> BatchAnswer<Succeeded> {
     let mut answer = BatchAnswer {
         failed: Vec::new(),
         successful: Vec::new(),
     };
-    for (id, r) in ids.iter().zip(results) {
+    for (id, r) in ids.iter().map(AsRef::as_ref).zip(results) {
         match r {
-            Ok(()) => answer.successful.push(Succeeded { id: id.clone() }),
+            Ok(()) => answer.successful.push(Succeeded { id: id.to_owned() }),
             Err(e) => answer.failed.push(FailedEntry::new(id, &e)),
         }
     }

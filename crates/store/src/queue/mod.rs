@@ -1231,7 +1231,11 @@ impl QueueEngine {
     }
 
     /// `DeleteMessage` / `DeleteMessageBatch`.
-    pub fn delete(&self, name: &str, handles: &[String]) -> Result<(Batch<()>, Ticket), SqsError> {
+    pub fn delete<H: AsRef<str>>(
+        &self,
+        name: &str,
+        handles: &[H],
+    ) -> Result<(Batch<()>, Ticket), SqsError> {
         self.journal.check()?;
         let now = self.clock.now();
         let mut records = Vec::with_capacity(handles.len());
@@ -1239,14 +1243,14 @@ impl QueueEngine {
         // The handles are read before the lock is taken, and the deleted messages freed after
         // it is released: neither needs the queue.
         let parsed: Vec<Option<(u64, u64, u64)>> =
-            handles.iter().map(|h| parse_handle(h)).collect();
+            handles.iter().map(|h| parse_handle(h.as_ref())).collect();
         let mut gone = Vec::with_capacity(handles.len());
         let ticket = {
             let mut st = self.state.lock();
             let q = st.queues.get_mut(name).ok_or_else(SqsError::no_queue)?;
             q.tick(now, &mut records);
             for (h, p) in handles.iter().zip(parsed) {
-                out.push(delete_one(q, h, p, &mut records, &mut gone));
+                out.push(delete_one(q, h.as_ref(), p, &mut records, &mut gone));
             }
             if q.attrs.fifo && out.iter().any(|r| r.is_ok()) {
                 // Deleting the in-flight messages of a group unlocks it: wake long polls.

@@ -153,9 +153,28 @@ struct Queue {
     notify: Arc<tokio::sync::Notify>,
     /// FIFO receive attempts: id → (expiry, (seq, token) of the messages it returned).
     attempts: HashMap<String, (Timestamp, Vec<(u64, u64)>)>,
+    /// After a change of `DeduplicationScope`: the scope sends keep deduplicating by, and
+    /// until when ([`SCOPE_PROPAGATION`]). Not journaled: after a restart the new scope applies.
+    scope_change: Option<(String, Timestamp)>,
 }
 
+/// How long a changed `DeduplicationScope` takes to apply to sends. SQS documents that an
+/// attribute change "can take up to 60 seconds" to propagate, and a FIFO queue switched to
+/// (or from) high throughput keeps deduplicating by its earlier scope right after the change
+/// (LocalStack's tests recorded against AWS: a message of another group with the same
+/// deduplication id is still dropped after the switch to `messageGroup`).
+const SCOPE_PROPAGATION: Duration = Duration::from_secs(60);
+
 impl Queue {
+    /// The deduplication scope sends use at `now`: the queue's, or the one before a change
+    /// that has not propagated yet.
+    fn dedup_scope(&self, now: Timestamp) -> &str {
+        match &self.scope_change {
+            Some((before, until)) if now < *until => before,
+            _ => &self.attrs.deduplication_scope,
+        }
+    }
+
     fn new(id: u64, name: String, attrs: QueueAttrs, now: Timestamp) -> Self {
         Queue {
             id,
@@ -177,6 +196,7 @@ impl Queue {
             last_purge: None,
             notify: Arc::new(tokio::sync::Notify::new()),
             attempts: HashMap::new(),
+            scope_change: None,
         }
     }
 
@@ -862,6 +882,10 @@ impl QueueEngine {
         let Some(q) = st.queues.get_mut(name) else {
             return Err(SqsError::no_queue());
         };
+        if a.deduplication_scope != q.attrs.deduplication_scope {
+            let before = q.dedup_scope(now).to_owned();
+            q.scope_change = Some((before, now.add(SCOPE_PROPAGATION)));
+        }
         q.attrs = a;
         q.modified = now;
         let rec = q.put_record();
@@ -1737,7 +1761,7 @@ fn send_one(
                 ));
             }
         };
-        let key = if q.attrs.deduplication_scope == "messageGroup" {
+        let key = if q.dedup_scope(now) == "messageGroup" {
             format!("{gid}\u{0}{dedup}")
         } else {
             dedup.clone()

@@ -235,6 +235,67 @@ fn fifo_orders_within_a_group_and_locks_groups_in_flight() {
 }
 
 #[test]
+fn a_changed_deduplication_scope_applies_to_sends_a_minute_later() {
+    let (e, clock) = engine();
+    e.create_queue(
+        "f.fifo",
+        &attrs(&[("FifoQueue", "true"), ("DeduplicationScope", "queue")]),
+        &HashMap::new(),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+    let first = send_fifo(&e, "f.fifo", "1", "g1", "d");
+    let set = |scope: &str| {
+        e.set_attributes("f.fifo", &attrs(&[("DeduplicationScope", scope)]))
+            .unwrap()
+            .wait()
+            .unwrap()
+    };
+    set("messageGroup");
+    // The queue answers with the new scope at once ...
+    assert_eq!(
+        e.get_attributes("f.fifo", &["DeduplicationScope".to_string()])
+            .unwrap()
+            .iter()
+            .find(|(k, _)| *k == "DeduplicationScope")
+            .map(|(_, v)| v.as_str()),
+        Some("messageGroup")
+    );
+    // ... but sends keep deduplicating across groups until the change has propagated.
+    clock.advance(Duration::from_secs(59));
+    assert_eq!(
+        send_fifo(&e, "f.fifo", "2", "g2", "d").message_id,
+        first.message_id
+    );
+    clock.advance(Duration::from_secs(1));
+    let third = send_fifo(&e, "f.fifo", "3", "g3", "d");
+    assert_ne!(third.message_id, first.message_id);
+    assert_eq!(e.counts("f.fifo").unwrap().visible, 2);
+    // Back to the queue scope: per-group keys still apply for a minute.
+    set("queue");
+    assert_ne!(
+        send_fifo(&e, "f.fifo", "4", "g4", "d").message_id,
+        first.message_id
+    );
+    assert_eq!(e.counts("f.fifo").unwrap().visible, 3);
+    // Changes made before the last one propagated leave sends on the scope in effect
+    // (`messageGroup`: a new group's message is no duplicate of the first, which the queue
+    // scope would make it).
+    set("messageGroup");
+    set("queue");
+    assert_ne!(
+        send_fifo(&e, "f.fifo", "5", "g5", "d").message_id,
+        first.message_id
+    );
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(
+        send_fifo(&e, "f.fifo", "6", "g6", "d").message_id,
+        first.message_id
+    );
+}
+
+#[test]
 fn fifo_deduplicates_within_five_minutes() {
     let (e, clock) = engine();
     e.create_queue(

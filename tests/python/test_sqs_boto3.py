@@ -2152,6 +2152,21 @@ def test_query_protocol_queue_url_in_path_and_get(kedge_endpoint):
     assert xml_text(body, "Value") == "1"
 
 
+def test_get_of_a_queue_url_without_an_action_is_unknown_operation(kedge_endpoint):
+    # As AWS answers it (LocalStack's tests recorded against AWS), whatever the Accept header.
+    ep = kedge_endpoint
+    query(ep, {"Action": "CreateQueue", "QueueName": "getq"})
+    for headers in ({}, {"Accept": "application/json"}):
+        req = urllib.request.Request(f"{ep}/{ACCOUNT_ID}/getq", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        assert e.value.code == 404
+        assert "<UnknownOperationException" in e.value.read().decode()
+    # Other paths keep their answers: the DynamoDB health line at the root.
+    with urllib.request.urlopen(f"{ep}/", timeout=10) as r:
+        assert r.status == 200
+
+
 def test_query_protocol_errors(kedge_endpoint):
     ep = kedge_endpoint
     status, body, _ = query(ep, {"Action": "GetQueueUrl", "QueueName": "nope"})

@@ -211,6 +211,13 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
             }
             // DynamoDB answers a GET of its root with a health line; clients probe it.
             "/" => dynamodb::health(&state.config.region),
+            // SQS answers a GET of a queue URL without an Action so (LocalStack's tests
+            // recorded against AWS, also with `Accept: application/json`).
+            p if sqs::is_queue_path(p) => json_response(
+                StatusCode::NOT_FOUND,
+                "text/xml",
+                "<UnknownOperationException/>".into(),
+            ),
             _ => text(
                 StatusCode::NOT_FOUND,
                 "kedge serve: POST AWS SQS or DynamoDB requests here; GET /metrics or /healthz\n"

@@ -66,6 +66,21 @@ use store::queue::{SqsError, SqsErrorKind};
 use crate::{AppState, HttpResponse, Incoming2, json_response};
 use output::Output;
 
+/// Whether `path` is a queue URL's path: `/<12-digit account>/<queue name>`.
+pub(crate) fn is_queue_path(path: &str) -> bool {
+    let mut parts = path.strip_prefix('/').unwrap_or("").split('/');
+    let (Some(account), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let base = name.strip_suffix(".fifo").unwrap_or(name);
+    account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && (1..=80).contains(&base.len())
+        && base
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 use add_permission::AddPermission;
 use cancel_message_move_task::CancelMessageMoveTask;
 use change_message_visibility::ChangeMessageVisibility;
@@ -326,4 +341,37 @@ async fn dispatch(
     req: &Incoming2,
 ) -> Result<Output, SqsError> {
     Action::parse(action, input, req)?.apply(state).await
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::is_queue_path;
+
+    #[test]
+    fn queue_paths_are_an_account_and_a_queue_name() {
+        for p in [
+            "/000000000000/q",
+            "/123456789012/my-queue_1",
+            "/000000000000/f.fifo",
+        ] {
+            assert!(is_queue_path(p), "{p}");
+        }
+        for p in [
+            "/",
+            "/metrics",
+            "/000000000000",
+            "/000000000000/",
+            "/00000000000/q",
+            "/0000000000001/q",
+            "/00000000000a/q",
+            "/000000000000/q/x",
+            "/000000000000/q.txt",
+            "/000000000000/.fifo",
+            "000000000000/q",
+        ] {
+            assert!(!is_queue_path(p), "{p}");
+        }
+        assert!(is_queue_path(&format!("/000000000000/{}", "a".repeat(80))));
+        assert!(!is_queue_path(&format!("/000000000000/{}", "a".repeat(81))));
+    }
 }

@@ -18,12 +18,8 @@ pub struct HexDigest([u8; 32]);
 impl HexDigest {
     /// The digest of `data`.
     pub fn of(data: &[u8]) -> HexDigest {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 32];
-        for (i, x) in Md5::digest(data).iter().enumerate() {
-            out[2 * i] = HEX[(x >> 4) as usize];
-            out[2 * i + 1] = HEX[(x & 15) as usize];
-        }
+        hex_into(&Md5::digest(data), &mut out);
         HexDigest(out)
     }
 
@@ -52,15 +48,22 @@ impl std::fmt::Display for HexDigest {
     }
 }
 
-/// Lower-case hex of `b`, written by hand (it runs for every message sent and received).
-pub(super) fn hex_lower(b: &[u8]) -> String {
+/// Lower-case hex of `b` into `out` (twice as long), written by hand (it runs for every
+/// message sent).
+fn hex_into(b: &[u8], out: &mut [u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        s.push(HEX[(x >> 4) as usize] as char);
-        s.push(HEX[(x & 15) as usize] as char);
+    for (x, pair) in b.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = HEX[(x >> 4) as usize];
+        pair[1] = HEX[(x & 15) as usize];
     }
-    s
+}
+
+/// Lower-case hex of `b`.
+pub(super) fn hex_lower(b: &[u8]) -> String {
+    let mut out = vec![0u8; b.len() * 2];
+    hex_into(b, &mut out);
+    // Only ASCII hex digits were written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The digest of message (or system) attributes: for each attribute in name order, the name,

@@ -117,6 +117,14 @@ struct Msg {
     md5_body: Option<md5::HexDigest>,
 }
 
+impl Msg {
+    /// The body's digest: kept from the send, or computed.
+    fn body_digest(&self) -> md5::HexDigest {
+        self.md5_body
+            .unwrap_or_else(|| md5::HexDigest::of(self.m.body.as_bytes()))
+    }
+}
+
 #[derive(Default)]
 struct Group {
     /// Messages of the group in send order, whatever their state.
@@ -1143,12 +1151,7 @@ impl QueueEngine {
                     let out = prev
                         .iter()
                         .filter_map(|(seq, _)| q.messages.get(seq))
-                        .map(|m| {
-                            let md5 = m
-                                .md5_body
-                                .unwrap_or_else(|| md5::HexDigest::of(m.m.body.as_bytes()));
-                            encode_received(q.id, m, md5, req)
-                        })
+                        .map(|m| encode_received(q.id, m, m.body_digest(), req))
                         .collect();
                     if let (Some(d), Some(n)) = (dlq, dlq_name) {
                         st.queues.insert(n, d);
@@ -1232,9 +1235,9 @@ impl QueueEngine {
         let mut out = Vec::with_capacity(chosen.len());
         for seq in chosen {
             if let Some(msg) = q.messages.get_mut(&seq) {
-                let md5 = *msg
-                    .md5_body
-                    .get_or_insert_with(|| md5::HexDigest::of(msg.m.body.as_bytes()));
+                // Kept for the next receive once computed.
+                let md5 = msg.body_digest();
+                msg.md5_body = Some(md5);
                 out.push(encode_received(q.id, msg, md5, req));
             }
         }

@@ -516,9 +516,7 @@ impl TableEngine {
         let used: Vec<String> = meta
             .indexes
             .iter()
-            .flat_map(|i| {
-                std::iter::once(i.hash.name.clone()).chain(i.range.iter().map(|r| r.name.clone()))
-            })
+            .flat_map(|i| i.key_specs().map(|k| k.name.clone()))
             .chain(std::iter::once(meta.hash.name.clone()))
             .chain(meta.range.iter().map(|r| r.name.clone()))
             .collect();

@@ -273,12 +273,13 @@ impl<'a> Check<'a> {
 
     /// A table's or an index's `KeySchema`. An index's key types are not checked against
     /// the enum here: CreateTable's own validation answers a wrong one (`The first
-    /// KeySchemaElement is not a HASH key type`), as DynamoDB does.
-    fn key_schema(&mut self, v: Option<&Value>, at: &str, key_types: bool) {
+    /// KeySchemaElement is not a HASH key type`), as DynamoDB does. A global index's may be
+    /// longer than two (multi-attribute keys; their counts are checked with the index).
+    fn key_schema(&mut self, v: Option<&Value>, at: &str, key_types: bool, max: usize) {
         let Some(list) = v else {
             return;
         };
-        self.length(v, at, 1, 2);
+        self.length(v, at, 1, max);
         for (i, e) in list.as_array().into_iter().flatten().enumerate() {
             let base = format!("{at}.{}.member", i + 1);
             let name = e.get("AttributeName").filter(|v| !v.is_null());
@@ -305,7 +306,7 @@ impl<'a> Check<'a> {
         let at = format!("{base}.keySchema");
         let ks = ix.get("KeySchema").filter(|v| !v.is_null());
         if self.required(ks, &at) {
-            self.key_schema(ks, &at, false);
+            self.key_schema(ks, &at, false, if global { usize::MAX } else { 2 });
         }
         let at = format!("{base}.projection");
         let p = ix.get("Projection").filter(|v| !v.is_null());
@@ -635,7 +636,7 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             }
             let ks = c.get("KeySchema");
             if c.required(ks, "keySchema") {
-                c.key_schema(ks, "keySchema", true);
+                c.key_schema(ks, "keySchema", true, 2);
             }
             let pt = c.get("ProvisionedThroughput");
             c.throughput(pt, "provisionedThroughput");

@@ -103,6 +103,8 @@ fn key_size(k: &KeyVal) -> usize {
         KeyVal::S(s) => s.len(),
         KeyVal::B(b) => b.len(),
         KeyVal::N(n) => n.digit_count().div_ceil(2) + 1,
+        // A multi-attribute key's limit is on its attributes' aggregated size.
+        KeyVal::Tuple(t) => t.iter().map(key_size).sum(),
     }
 }
 
@@ -196,6 +198,9 @@ impl Table {
         ix: &IndexMeta,
         item: &Item,
     ) -> Result<Option<(KeyVal, Option<KeyVal>)>, DdbError> {
+        if ix.is_composite() {
+            return Self::composite_index_key(ix, item);
+        }
         let Some(h) = item.get(&ix.hash.name) else {
             return Ok(None);
         };
@@ -209,6 +214,38 @@ impl Table {
         };
         // An index key obeys the table's key size limits: a write that would make an
         // oversized entry is refused; a backfill leaves the item out of the index.
+        key_sizes(h, r).map(Some)
+    }
+
+    /// A multi-attribute index's entry: a key of more than one attribute is the tuple of
+    /// their values, one of a single attribute that value. An item missing any key attribute
+    /// is not in the index (a sparse index); a present one must have the declared type.
+    fn composite_index_key(
+        ix: &IndexMeta,
+        item: &Item,
+    ) -> Result<Option<(KeyVal, Option<KeyVal>)>, DdbError> {
+        let mut values = Vec::new();
+        for spec in ix.key_specs() {
+            values.push(item.get(&spec.name).map(|v| (spec, v)));
+        }
+        // Types are checked on every present attribute, also when another is missing.
+        let mut keys = Vec::with_capacity(values.len());
+        for (spec, v) in values.iter().flatten() {
+            keys.push(key_value(spec, Some(v), KeyOf::Index(&ix.name))?);
+        }
+        if keys.len() < values.len() {
+            return Ok(None);
+        }
+        let ranges = keys.split_off(1 + ix.more_hash.len());
+        let one = |mut k: Vec<KeyVal>| {
+            if k.len() == 1 {
+                k.pop()
+            } else {
+                Some(KeyVal::Tuple(k))
+            }
+        };
+        let Some(h) = one(keys) else { return Ok(None) };
+        let r = if ranges.is_empty() { None } else { one(ranges) };
         key_sizes(h, r).map(Some)
     }
 

@@ -13,11 +13,9 @@ use super::value::{AttrValue, Item};
 
 /// Every index key attribute with its index, in the table's index order (hash before range).
 fn index_keys(meta: &TableMeta) -> impl Iterator<Item = (&str, &KeySpec)> {
-    meta.indexes.iter().flat_map(|ix| {
-        std::iter::once(&ix.hash)
-            .chain(ix.range.as_ref())
-            .map(move |spec| (ix.name.as_str(), spec))
-    })
+    meta.indexes
+        .iter()
+        .flat_map(|ix| ix.key_specs().map(move |spec| (ix.name.as_str(), spec)))
 }
 
 /// Of the paths that go deeper than their first attribute, the (resolved) first attributes:

@@ -24,8 +24,17 @@ pub struct KeySpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexMeta {
     pub name: String,
+    /// The first partition key attribute.
     pub hash: KeySpec,
+    /// The first sort key attribute.
     pub range: Option<KeySpec>,
+    /// A global index's further partition key attributes (DynamoDB's multi-attribute keys,
+    /// November 2025: up to four in all), in KeySchema order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_hash: Vec<KeySpec>,
+    /// A global index's further sort key attributes (up to four in all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_range: Vec<KeySpec>,
     /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
     pub projection: String,
     pub non_key: Vec<String>,
@@ -35,13 +44,30 @@ pub struct IndexMeta {
 }
 
 impl IndexMeta {
-    /// Whether an item of `table` is in this index: it has the index's key attributes.
+    /// The partition key attributes, in KeySchema order.
+    pub fn hash_keys(&self) -> impl Iterator<Item = &KeySpec> + Clone {
+        std::iter::once(&self.hash).chain(&self.more_hash)
+    }
+
+    /// The sort key attributes, in KeySchema order.
+    pub fn range_keys(&self) -> impl Iterator<Item = &KeySpec> + Clone {
+        self.range.iter().chain(&self.more_range)
+    }
+
+    /// Every key attribute: the partition key's, then the sort key's.
+    pub fn key_specs(&self) -> impl Iterator<Item = &KeySpec> + Clone {
+        self.hash_keys().chain(self.range_keys())
+    }
+
+    /// Whether the partition or the sort key has more than one attribute. Such a key is kept
+    /// as a [`KeyVal::Tuple`] of its attributes' values.
+    pub fn is_composite(&self) -> bool {
+        !self.more_hash.is_empty() || !self.more_range.is_empty()
+    }
+
+    /// Whether an item of `table` is in this index: it has every key attribute of the index.
     pub fn contains(&self, item: &Item) -> bool {
-        item.contains_key(&self.hash.name)
-            && self
-                .range
-                .as_ref()
-                .is_none_or(|r| item.contains_key(&r.name))
+        self.key_specs().all(|k| item.contains_key(&k.name))
     }
 
     /// Whether the index's entries hold attribute `name`: its keys, the table's keys and
@@ -49,8 +75,7 @@ impl IndexMeta {
     pub fn holds(&self, table: &TableMeta, name: &str) -> bool {
         self.projection == "ALL"
             || table.is_key_attr(name)
-            || self.hash.name == name
-            || self.range.as_ref().is_some_and(|r| r.name == name)
+            || self.key_specs().any(|k| k.name == name)
             || self.non_key.iter().any(|n| n == name)
     }
 
@@ -272,17 +297,21 @@ pub fn validate_table_name(name: &str, field: &str) -> Result<(), DdbError> {
 
 /// A `KeySchema` as sent: each element's attribute name and key type, in order. The member
 /// constraints have already required both and checked a table's key types.
-fn key_schema(v: Option<&Value>, field: &str) -> Result<Vec<(String, String)>, DdbError> {
+fn key_schema(
+    v: Option<&Value>,
+    field: &str,
+    max: usize,
+) -> Result<Vec<(String, String)>, DdbError> {
     let arr = v.and_then(|v| v.as_array()).ok_or_else(|| {
         DdbError::validation(format!(
             "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
         ))
     })?;
-    if arr.is_empty() || arr.len() > 2 {
+    if arr.is_empty() || arr.len() > max {
         let (bound, n) = if arr.is_empty() {
             ("greater", 1)
         } else {
-            ("less", 2)
+            ("less", max)
         };
         return Err(DdbError::validation(format!(
             "1 validation error detected: Value '{}' at '{field}' failed to satisfy constraint: Member must have length {bound} than or equal to {n}",
@@ -301,7 +330,13 @@ fn key_schema(v: Option<&Value>, field: &str) -> Result<Vec<(String, String)>, D
 
 /// DynamoDB's checks of a table's or an index's key schema against the attribute
 /// definitions, in its order: every key defined, two different names, HASH then RANGE.
-fn check_keys(keys: &[(String, String)], defs: &[KeySpec]) -> Result<(), DdbError> {
+/// `multi` names a global index, whose key may have up to four HASH attributes followed by
+/// up to four RANGE attributes (multi-attribute keys).
+fn check_keys(
+    keys: &[(String, String)],
+    defs: &[KeySpec],
+    multi: Option<&str>,
+) -> Result<(), DdbError> {
     if keys.iter().any(|(n, _)| !defs.iter().any(|d| &d.name == n)) {
         let names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
         let defined: Vec<&str> = defs.iter().map(|k| k.name.as_str()).collect();
@@ -318,18 +353,57 @@ fn check_keys(keys: &[(String, String)], defs: &[KeySpec]) -> Result<(), DdbErro
             "Both the Hash Key and the Range Key element in the KeySchema have the same name",
         ));
     }
+    let repeated = keys
+        .iter()
+        .enumerate()
+        .find(|(i, (n, _))| keys[..*i].iter().any(|(m, _)| m == n));
+    if let (Some(ix), Some((_, (n, _)))) = (multi, repeated) {
+        return Err(DdbError::validation(format!(
+            "One or more parameter values were invalid: Two KeySchema elements of index {ix} have the same name: {n}"
+        )));
+    }
     if keys.first().is_some_and(|(_, t)| t != "HASH") {
         return Err(DdbError::validation(
             "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
         ));
     }
-    if keys.get(1).is_some_and(|(_, t)| t != "RANGE") {
-        return Err(DdbError::validation(
-            "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
-        ));
+    let second = keys.get(1).map(|(_, t)| t.as_str());
+    let Some(ix) = multi.filter(|_| second.is_none_or(|t| t == "HASH" || t == "RANGE")) else {
+        if second.is_some_and(|t| t != "RANGE") {
+            return Err(DdbError::validation(
+                "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+            ));
+        }
+        return Ok(());
+    };
+    if let Some((i, (_, t))) = keys
+        .iter()
+        .enumerate()
+        .find(|(_, (_, t))| t != "HASH" && t != "RANGE")
+    {
+        return Err(DdbError::validation(format!(
+            "Invalid KeySchema: KeySchemaElement {} of index {ix} is neither a HASH nor a RANGE key type: {t}",
+            i + 1
+        )));
+    }
+    let hashes = keys.iter().take_while(|(_, t)| t == "HASH").count();
+    if keys[hashes..].iter().any(|(_, t)| t == "HASH") {
+        return Err(DdbError::validation(format!(
+            "One or more parameter values were invalid: Invalid KeySchema of index {ix}: every HASH key element must precede the RANGE key elements"
+        )));
+    }
+    for (kind, n) in [("HASH", hashes), ("RANGE", keys.len() - hashes)] {
+        if n > MAX_KEY_ATTRIBUTES {
+            return Err(DdbError::validation(format!(
+                "One or more parameter values were invalid: Index {ix} has {n} {kind} key attributes; a global secondary index takes at most {MAX_KEY_ATTRIBUTES} {kind} key attributes"
+            )));
+        }
     }
     Ok(())
 }
+
+/// The most attributes a global secondary index's partition key, and its sort key, may have.
+pub const MAX_KEY_ATTRIBUTES: usize = 4;
 
 /// The largest throughput DynamoDB takes for a table or an index.
 const MAX_UNITS: i64 = 1_000_000_000_000;
@@ -467,7 +541,8 @@ impl IndexDef {
     pub fn parse(v: &Value, global: bool) -> Result<IndexDef, DdbError> {
         let name = req_str(v, "IndexName")?.to_string();
         validate_table_name(&name, "indexName")?;
-        let keys = key_schema(v.get("KeySchema"), "keySchema")?;
+        let max = if global { usize::MAX } else { 2 };
+        let keys = key_schema(v.get("KeySchema"), "keySchema", max)?;
         let p = v
             .get("Projection")
             .filter(|p| !p.is_null())
@@ -505,7 +580,7 @@ impl IndexDef {
 
     /// The index's key schema against the attribute definitions `defs`.
     fn check_keys(&self, defs: &[KeySpec]) -> Result<(), DdbError> {
-        check_keys(&self.keys, defs)
+        check_keys(&self.keys, defs, self.global.then_some(self.name.as_str()))
     }
 
     /// The projection: a type must be given, and NonKeyAttributes with INCLUDE only.
@@ -571,9 +646,18 @@ impl IndexDef {
                     ty: "S".to_string(),
                 })
         };
+        let hashes = self
+            .keys
+            .iter()
+            .take_while(|(_, t)| t == "HASH")
+            .count()
+            .max(1);
+        let (hash, range) = self.keys.split_at(hashes.min(self.keys.len()));
         IndexMeta {
-            hash: spec(&self.keys[0].0),
-            range: self.keys.get(1).map(|(r, _)| spec(r)),
+            hash: spec(&hash[0].0),
+            more_hash: hash[1..].iter().map(|(n, _)| spec(n)).collect(),
+            range: range.first().map(|(r, _)| spec(r)),
+            more_range: range.iter().skip(1).map(|(n, _)| spec(n)).collect(),
             name: self.name,
             projection: self.projection.unwrap_or_else(|| "ALL".to_string()),
             non_key: self.non_key.unwrap_or_default(),
@@ -619,7 +703,7 @@ impl TableDef {
         let name = req_str(req, "TableName")?.to_string();
         validate_table_name(&name, "tableName")?;
         let defs = attr_defs(req.get("AttributeDefinitions"))?;
-        let keys = key_schema(req.get("KeySchema"), "keySchema")?;
+        let keys = key_schema(req.get("KeySchema"), "keySchema", 2)?;
         let billing = Billing::parse(opt_str(req, "BillingMode").unwrap_or("PROVISIONED"))?;
         let ppr = billing == Billing::PayPerRequest;
         let (rcu, wcu) = table_throughput(req.get("ProvisionedThroughput"), billing)?;
@@ -628,7 +712,7 @@ impl TableDef {
                 "Invalid KeySchema: Some index key attribute have no definition",
             ));
         }
-        check_keys(&keys, &defs)?;
+        check_keys(&keys, &defs, None)?;
         let list = |field: &str| req.get(field).and_then(Value::as_array);
         let (lsis, gsis) = (
             list("LocalSecondaryIndexes"),
@@ -714,9 +798,7 @@ impl TableDef {
         let used = |n: &str| {
             hash.name == n
                 || range.as_ref().is_some_and(|r| r.name == n)
-                || indexes
-                    .iter()
-                    .any(|i| i.hash.name == n || i.range.as_ref().is_some_and(|r| r.name == n))
+                || indexes.iter().any(|i| i.key_specs().any(|k| k.name == n))
         };
         if defs.iter().any(|d| !used(&d.name)) {
             return Err(spare_definitions());
@@ -871,7 +953,10 @@ impl TableMeta {
             }
             let mut o = json!({
                 "IndexName": i.name,
-                "KeySchema": Self::key_schema_json(&i.hash, &i.range),
+                "KeySchema": i.key_specs().enumerate().map(|(n, k)| json!({
+                    "AttributeName": k.name,
+                    "KeyType": if n < 1 + i.more_hash.len() { "HASH" } else { "RANGE" },
+                })).collect::<Vec<_>>(),
                 "Projection": proj,
                 "IndexSizeBytes": bytes,
                 "ItemCount": count,

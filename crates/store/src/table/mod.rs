@@ -482,6 +482,8 @@ impl Answer {
 #[cfg(test)]
 mod compat_tests;
 #[cfg(test)]
+mod composite_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod typed_tests;

@@ -13,7 +13,7 @@ use super::expr::{
     CmpOp, Cond, Ctx, Operand, Seg, Used, parse_condition_ctx, parse_projection_ctx,
 };
 use super::items::{Capacity, IndexUnits, Projection, Units};
-use super::meta::{IndexMeta, KeySpec, PKey};
+use super::meta::{self, IndexMeta, KeySpec, PKey};
 use super::req::{ctx as parse_ctx, opt_bool, opt_i64, opt_str, table_name, vmsg};
 use super::value::{
     AttrValue, Item, KeyVal, PartKey, item_from_json, item_size, item_to_json, page_size,
@@ -63,6 +63,58 @@ impl RangeCond {
             RangeCond::Cmp(CmpOp::Ne, _) => (Bound::Unbounded, Bound::Unbounded),
             RangeCond::Between(lo, hi) => (Bound::Included(k(lo)), Bound::Included(k(hi))),
             RangeCond::BeginsWith(p) => (Bound::Included(k(p)), Bound::Unbounded),
+        }
+    }
+}
+
+/// The key condition on the sort key as a whole.
+#[derive(Debug, Clone)]
+enum SortCond {
+    /// None: the whole partition.
+    All,
+    /// A condition on a single-attribute sort key.
+    One(RangeCond),
+    /// On a multi-attribute sort key: equality on its first attributes, then at most one
+    /// condition on the next one (DynamoDB's left-to-right rule).
+    Tuple {
+        prefix: Vec<KeyVal>,
+        last: Option<RangeCond>,
+    },
+}
+
+impl SortCond {
+    /// Whether an entry with sort key `v` meets the condition.
+    fn matches(&self, v: Option<&KeyVal>) -> Result<bool, DdbError> {
+        match self {
+            SortCond::All => Ok(true),
+            SortCond::One(r) => r.matches(v),
+            SortCond::Tuple { prefix, last } => {
+                let Some(KeyVal::Tuple(vals)) = v else {
+                    return Ok(false);
+                };
+                if vals.len() < prefix.len() || vals[..prefix.len()] != prefix[..] {
+                    return Ok(false);
+                }
+                match last {
+                    Some(r) => r.matches(vals.get(prefix.len())),
+                    None => Ok(true),
+                }
+            }
+        }
+    }
+
+    /// Bounds on the sort key that contain every match (may contain more).
+    fn bounds(&self) -> (Bound<Option<KeyVal>>, Bound<Option<KeyVal>>) {
+        match self {
+            SortCond::All => (Bound::Unbounded, Bound::Unbounded),
+            SortCond::One(r) => r.bounds(),
+            // A tuple sorts after every tuple it begins with, so the prefix alone is a lower
+            // bound of the entries that begin with it.
+            SortCond::Tuple { prefix, .. } if !prefix.is_empty() => (
+                Bound::Included(Some(KeyVal::Tuple(prefix.clone()))),
+                Bound::Unbounded,
+            ),
+            SortCond::Tuple { .. } => (Bound::Unbounded, Bound::Unbounded),
         }
     }
 }
@@ -137,7 +189,7 @@ impl<'a> Source<'a> {
     fn last_key(&self, pk: &PKey, item: &Item) -> Value {
         let mut k = self.t.key_item(pk);
         if let Some(ix) = self.index {
-            for spec in std::iter::once(&ix.hash).chain(ix.range.iter()) {
+            for spec in ix.key_specs() {
                 if let Some(v) = item.get(&spec.name) {
                     k.insert(spec.name.clone(), v.clone());
                 }
@@ -165,6 +217,13 @@ impl<'a> Source<'a> {
             }
             return Ok((pk.0.clone(), pk.1.clone(), pk));
         };
+        if ix.is_composite() {
+            let (h, r) = Table::index_key(ix, esk)
+                .ok()
+                .flatten()
+                .ok_or_else(invalid)?;
+            return Ok((h, r, pk));
+        }
         let h = esk
             .get(&ix.hash.name)
             .and_then(KeyVal::from_attr)
@@ -491,7 +550,15 @@ pub(crate) fn parse_read(req: &Value, query: bool) -> Result<ReadParams, DdbErro
                 .map(|(attr, op, args)| KeyCond { attr, op, args })
                 .collect(),
         };
-        if !(1..=2).contains(&conds.len()) {
+        // A multi-attribute index key takes a condition per attribute; which index a
+        // request names is known once the table is: more than two conditions on a request
+        // naming an index are checked against it (`check_key_conds`).
+        let most = if req.get("IndexName").is_some_and(|v| !v.is_null()) {
+            2 * meta::MAX_KEY_ATTRIBUTES
+        } else {
+            2
+        };
+        if !(1..=most).contains(&conds.len()) {
             return Err(DdbError::validation(
                 "Conditions can be of length 1 or 2 only",
             ));
@@ -788,7 +855,7 @@ fn key_paths(nested: &[String], t: &Table) -> Result<(), DdbError> {
     let globals = t.meta.indexes.iter().filter(|ix| ix.global);
     let locals = t.meta.indexes.iter().filter(|ix| !ix.global);
     for ix in globals {
-        for spec in std::iter::once(&ix.hash).chain(ix.range.iter()) {
+        for spec in ix.key_specs() {
             if nested.contains(&spec.name) {
                 return Err(msg("IndexKey", &spec.name));
             }
@@ -904,7 +971,7 @@ impl TableEngine {
             .map(|s| s.name.as_str())
             .collect();
         if let Some(ix) = src.index {
-            for spec in std::iter::once(&ix.hash).chain(ix.range.iter()) {
+            for spec in ix.key_specs() {
                 if !names.contains(&spec.name.as_str()) {
                     names.push(&spec.name);
                 }
@@ -915,10 +982,15 @@ impl TableEngine {
 
     /// The key conditions against the table, in the order DynamoDB checks them; returns the
     /// partition value and the sort-key condition.
-    fn check_key_conds(
-        src: &Source<'_>,
-        p: &ReadParams,
-    ) -> Result<(KeyVal, Option<RangeCond>), DdbError> {
+    fn check_key_conds(src: &Source<'_>, p: &ReadParams) -> Result<(KeyVal, SortCond), DdbError> {
+        if let Some(ix) = src.index.filter(|ix| ix.is_composite()) {
+            return Self::check_composite_key_conds(src, ix, p);
+        }
+        if p.key_conds.len() > 2 {
+            return Err(DdbError::validation(
+                "Conditions can be of length 1 or 2 only",
+            ));
+        }
         let invalid_start = || DdbError::validation("The provided starting key is invalid");
         let not_supported = || DdbError::validation("Query key condition not supported");
         let schema: Vec<&KeySpec> = std::iter::once(src.hash_spec())
@@ -1004,6 +1076,7 @@ impl TableEngine {
                             KeyVal::S(s) => format!("S:{s}"),
                             KeyVal::N(n) => format!("N:{n}"),
                             KeyVal::B(b) => format!("B:{}", super::value::b64(b)),
+                            KeyVal::Tuple(t) => format!("L:{t:?}"),
                         };
                         return Err(DdbError::validation(format!(
                             "The provided exclusive start key is invalid: ExclusiveStartKey: {{{}=AttributeValue: {{{shown}}}}}",
@@ -1013,7 +1086,136 @@ impl TableEngine {
                 }
             }
         }
-        Ok((hash, rc))
+        Ok((hash, rc.map_or(SortCond::All, SortCond::One)))
+    }
+
+    /// The key conditions on a multi-attribute index key (DynamoDB's rules for them): every
+    /// partition key attribute compared for equality; sort key attributes left to right,
+    /// each but the last compared for equality. Returns the partition and the sort condition.
+    fn check_composite_key_conds(
+        src: &Source<'_>,
+        ix: &IndexMeta,
+        p: &ReadParams,
+    ) -> Result<(KeyVal, SortCond), DdbError> {
+        let v = |m: String| DdbError::validation(m);
+        let not_supported = || DdbError::validation("Query key condition not supported");
+        let hashes = 1 + ix.more_hash.len();
+        if let Some(esk) = &p.esk {
+            if esk.len() != Self::start_key_names(src).len() {
+                return Err(v("The provided starting key is invalid".into()));
+            }
+            for (i, spec) in ix.key_specs().enumerate() {
+                if !esk.contains_key(&spec.name) {
+                    return Err(v("The provided starting key is invalid".into()));
+                }
+                key_piece(esk, spec, i < hashes)?;
+            }
+        }
+        let conds = &p.key_conds;
+        let find = |n: &str| conds.iter().find(|k| k.attr == n);
+        let ranges: Vec<&KeySpec> = ix.range_keys().collect();
+        if conds
+            .iter()
+            .any(|k| !ix.key_specs().any(|s| s.name == k.attr))
+        {
+            return Err(match ranges.iter().find(|r| find(&r.name).is_none()) {
+                Some(r) => v(format!(
+                    "Query condition missed key schema element: {}",
+                    r.name
+                )),
+                None => not_supported(),
+            });
+        }
+        for spec in ix.key_specs() {
+            let Some(kc) = find(&spec.name) else { continue };
+            if NOT_INDEXABLE.contains(&kc.op.as_str()) {
+                return Err(v(
+                    "Attempted conditional constraint is not an indexable operation".into(),
+                ));
+            }
+            if kc.args.iter().any(|a| a.type_name() != spec.ty) {
+                return Err(v("One or more parameter values were invalid: Condition parameter type does not match schema type".into()));
+            }
+        }
+        let mut hash = Vec::with_capacity(hashes);
+        for spec in ix.hash_keys() {
+            let Some(kc) = find(&spec.name) else {
+                return Err(v(format!(
+                    "Query condition missed key schema element: {}: every HASH key attribute of the index must have an equality condition",
+                    spec.name
+                )));
+            };
+            if kc.op != "EQ" {
+                return Err(v(format!(
+                    "Query key condition not supported: HASH key attribute {} must have an equality condition",
+                    spec.name
+                )));
+            }
+            hash.push(
+                kc.args
+                    .first()
+                    .and_then(KeyVal::from_attr)
+                    .ok_or_else(not_supported)?,
+            );
+        }
+        let hash = match hash.len() {
+            1 => hash.swap_remove(0),
+            _ => KeyVal::Tuple(hash),
+        };
+        // The sort key attributes with a condition must be the first ones, and all but the
+        // last of them compared for equality.
+        let given: Vec<usize> = (0..ranges.len())
+            .filter(|&i| find(&ranges[i].name).is_some())
+            .collect();
+        if let Some(&last) = given.last() {
+            for i in 0..last {
+                if find(&ranges[i].name).is_none_or(|k| k.op != "EQ") {
+                    let next = given.iter().find(|&&j| j > i).map_or(last, |&j| j);
+                    return Err(v(format!(
+                        "RANGE key attributes {} must have equality conditions specified in the query because a condition is present on key attribute {}",
+                        ranges[i].name, ranges[next].name
+                    )));
+                }
+            }
+        }
+        let sort = if ranges.len() < 2 {
+            match ranges.first().and_then(|r| find(&r.name)) {
+                Some(k) => SortCond::One(range_cond(k).ok_or_else(not_supported)?),
+                None => SortCond::All,
+            }
+        } else {
+            let mut prefix = Vec::new();
+            let mut last = None;
+            for r in &ranges {
+                let Some(k) = find(&r.name) else { break };
+                if k.op == "EQ" {
+                    prefix.push(
+                        k.args
+                            .first()
+                            .and_then(KeyVal::from_attr)
+                            .ok_or_else(not_supported)?,
+                    );
+                } else {
+                    last = Some(range_cond(k).ok_or_else(not_supported)?);
+                }
+            }
+            SortCond::Tuple { prefix, last }
+        };
+        if let Some(esk) = &p.esk {
+            table_start_key(src.t, esk)?;
+            let (h, r, _) = src.start_key(esk)?;
+            if h != hash {
+                return Err(v(
+                    "The provided starting key is outside query boundaries based on provided conditions".into(),
+                ));
+            }
+            if !sort.matches(r.as_ref())? {
+                return Err(v(
+                    "The provided starting key does not match the range key predicate".into(),
+                ));
+            }
+        }
+        Ok((hash, sort))
     }
 
     /// Run the page loop over `rows` and build the response.
@@ -1107,9 +1309,15 @@ impl TableEngine {
         let g = self.state.read();
         let t = g.get(&p.table)?;
         let src = Self::read_index(t, p)?;
-        let (hash, rc) = Self::check_key_conds(&src, p)?;
+        let (hash, sort) = Self::check_key_conds(&src, p)?;
         key_paths(&p.proj_nested, t)?;
-        for spec in std::iter::once(src.hash_spec()).chain(src.range_spec()) {
+        let key_specs: Vec<&KeySpec> = match src.index {
+            Some(ix) => ix.key_specs().collect(),
+            None => std::iter::once(src.hash_spec())
+                .chain(src.range_spec())
+                .collect(),
+        };
+        for spec in key_specs {
             if p.filter_heads.contains(&spec.name) {
                 let what = if p.query_filter {
                     "QueryFilter"
@@ -1131,18 +1339,24 @@ impl TableEngine {
             }
             None => None,
         };
-        let bounds = rc
-            .as_ref()
-            .map_or((Bound::Unbounded, Bound::Unbounded), |r| r.bounds());
+        let bounds = sort.bounds();
         let mut rows = src
             .partition(&hash, bounds, forward, after)
             .map(|(_, pk)| pk);
         let range_name = src.range_spec().map(|s| s.name.clone());
         let keep = |_pk: &PKey, item: &Item| -> Result<bool, DdbError> {
-            match (&rc, &range_name) {
-                (Some(r), Some(n)) => {
+            match (&sort, &range_name, src.index) {
+                (SortCond::All, ..) => Ok(true),
+                (SortCond::Tuple { .. }, _, Some(ix)) => {
+                    let r = Table::index_key(ix, item)
+                        .ok()
+                        .flatten()
+                        .and_then(|(_, r)| r);
+                    sort.matches(r.as_ref())
+                }
+                (_, Some(n), _) => {
                     let v = item.get(n).and_then(KeyVal::from_attr);
-                    r.matches(v.as_ref())
+                    sort.matches(v.as_ref())
                 }
                 _ => Ok(true),
             }
@@ -1350,9 +1564,11 @@ impl TableEngine {
             let t = g.get(&r.table)?;
             let keys = match &r.index {
                 None => Some((t.meta.hash.clone(), t.meta.range.clone())),
+                // A multi-attribute index is scanned, its WHERE clause the filter.
                 Some(n) => t
                     .meta
                     .index(n)
+                    .filter(|ix| !ix.is_composite())
                     .map(|ix| (ix.hash.clone(), ix.range.clone())),
             };
             match (&r.cond, keys) {

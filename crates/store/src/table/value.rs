@@ -616,6 +616,7 @@ impl serde::Serialize for KeyVal {
             KeyVal::S(x) => m.serialize_entry("S", x)?,
             KeyVal::N(n) => m.serialize_entry("N", &n.to_string())?,
             KeyVal::B(b) => m.serialize_entry("B", &b64(b))?,
+            KeyVal::Tuple(t) => m.serialize_entry("L", t)?,
         }
         m.end()
     }
@@ -723,6 +724,10 @@ pub enum KeyVal {
     N(Number),
     S(String),
     B(Vec<u8>),
+    /// A multi-attribute index key: its attributes' values in KeySchema order, compared
+    /// attribute by attribute (a shorter tuple sorts before the tuples it begins). Only
+    /// index entries hold tuples; table keys and request values are scalars.
+    Tuple(Vec<KeyVal>),
 }
 
 impl KeyVal {
@@ -739,14 +744,24 @@ impl KeyVal {
             KeyVal::S(s) => AttrValue::S(s.clone()),
             KeyVal::N(n) => AttrValue::N(n.clone()),
             KeyVal::B(b) => AttrValue::B(b.clone()),
+            KeyVal::Tuple(t) => AttrValue::L(t.iter().map(KeyVal::to_attr).collect()),
         }
     }
-    /// The bytes DynamoDB hashes for a key value.
+    /// The bytes DynamoDB hashes for a key value (a tuple's: each value's, length-prefixed).
     fn hash_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
         match self {
             KeyVal::S(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
             KeyVal::B(b) => std::borrow::Cow::Borrowed(b),
             KeyVal::N(n) => std::borrow::Cow::Owned(n.key_bytes()),
+            KeyVal::Tuple(t) => {
+                let mut out = Vec::new();
+                for v in t {
+                    let b = v.hash_bytes();
+                    out.extend_from_slice(&(b.len() as u32).to_be_bytes());
+                    out.extend_from_slice(&b);
+                }
+                std::borrow::Cow::Owned(out)
+            }
         }
     }
 }

@@ -825,6 +825,18 @@ fn key_piece(esk: &Item, spec: &KeySpec, is_hash: bool) -> Result<(), DdbError> 
     Ok(())
 }
 
+/// An ExclusiveStartKey's index key: every key attribute of the index present, each a
+/// valid key value (partition key attributes within the partition key's limits).
+fn index_start_key(ix: &IndexMeta, esk: &Item) -> Result<(), DdbError> {
+    for (i, spec) in ix.key_specs().enumerate() {
+        if !esk.contains_key(&spec.name) {
+            return Err(DdbError::validation("The provided starting key is invalid"));
+        }
+        key_piece(esk, spec, i <= ix.more_hash.len())?;
+    }
+    Ok(())
+}
+
 /// ExclusiveStartKey's table key, checked; DynamoDB prefixes what is wrong with it.
 fn table_start_key(t: &Table, esk: &Item) -> Result<(), DdbError> {
     for (i, spec) in std::iter::once(&t.meta.hash)
@@ -1104,12 +1116,7 @@ impl TableEngine {
             if esk.len() != Self::start_key_names(src).len() {
                 return Err(v("The provided starting key is invalid".into()));
             }
-            for (i, spec) in ix.key_specs().enumerate() {
-                if !esk.contains_key(&spec.name) {
-                    return Err(v("The provided starting key is invalid".into()));
-                }
-                key_piece(esk, spec, i < hashes)?;
-            }
+            index_start_key(ix, esk)?;
         }
         let conds = &p.key_conds;
         let find = |n: &str| conds.iter().find(|k| k.attr == n);
@@ -1386,16 +1393,8 @@ impl TableEngine {
                     "The provided starting key is invalid: The provided key element does not match the schema"
                 }));
             }
-            if src.index.is_some() {
-                for (i, spec) in std::iter::once(src.hash_spec())
-                    .chain(src.range_spec())
-                    .enumerate()
-                {
-                    if !esk.contains_key(&spec.name) {
-                        return Err(DdbError::validation("The provided starting key is invalid"));
-                    }
-                    key_piece(esk, spec, i == 0)?;
-                }
+            if let Some(ix) = src.index {
+                index_start_key(ix, esk)?;
             }
         }
         Self::check_select(&src, p, false)?;

@@ -436,3 +436,17 @@ fn writes_check_every_key_attribute_and_pages_restart_where_they_ended() {
 fn start_key(p: &str) -> Value {
     json!({"p": {"S": p}, "h1": {"S": "x"}, "h2": {"N": "7"}, "r1": {"S": "A"}, "r2": {"N": "1"}})
 }
+
+#[test]
+fn a_partiql_select_on_the_index_reads_it_through_its_where_clause() {
+    let e = filled();
+    let r = ok(
+        &e,
+        "ExecuteStatement",
+        json!({"Statement": "SELECT p FROM \"tab\".\"idx\" WHERE h1 = ? AND h2 = ? AND r1 = ?",
+               "Parameters": [{"S": "x"}, {"N": "7"}, {"S": "A"}]}),
+    );
+    let mut got = keys(&r);
+    got.sort();
+    assert_eq!(got, ["a", "b", "c"]);
+}

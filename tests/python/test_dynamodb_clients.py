@@ -351,3 +351,63 @@ def test_resource_policy_by_table_arn(client):
     # The table's ARN is its name too.
     client.put_item(TableName=arn, Item={"pk": {"S": "a"}})
     assert client.get_item(TableName=arn, Key={"pk": {"S": "a"}})["Item"] == {"pk": {"S": "a"}}
+
+
+def test_backups_restore_and_multi_attribute_indexes(client):
+    """boto3's own shapes: an on-demand backup restored into a new table, and a global
+    index with a two-attribute partition key and a two-attribute sort key."""
+    client.create_table(
+        TableName="py-bk-orders",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "tenant", "AttributeType": "S"},
+            {"AttributeName": "region", "AttributeType": "S"},
+            {"AttributeName": "day", "AttributeType": "S"},
+            {"AttributeName": "seq", "AttributeType": "N"},
+        ],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "by-tenant",
+            "KeySchema": [
+                {"AttributeName": "tenant", "KeyType": "HASH"},
+                {"AttributeName": "region", "KeyType": "HASH"},
+                {"AttributeName": "day", "KeyType": "RANGE"},
+                {"AttributeName": "seq", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(TableName="py-bk-orders", WaiterConfig={"Delay": 0.1})
+    for i, (day, seq) in enumerate([("d2", 1), ("d1", 2), ("d1", 1), ("d3", 9)]):
+        client.put_item(TableName="py-bk-orders", Item={
+            "id": {"S": f"o{i}"}, "tenant": {"S": "t1"}, "region": {"S": "eu"},
+            "day": {"S": day}, "seq": {"N": str(seq)}})
+    got = client.query(
+        TableName="py-bk-orders", IndexName="by-tenant",
+        KeyConditionExpression="tenant = :t AND #g = :r AND #d = :d AND seq >= :s",
+        ExpressionAttributeNames={"#d": "day", "#g": "region"},
+        ExpressionAttributeValues={":t": {"S": "t1"}, ":r": {"S": "eu"}, ":d": {"S": "d1"}, ":s": {"N": "1"}},
+    )
+    assert [i["id"]["S"] for i in got["Items"]] == ["o2", "o1"]
+    with pytest.raises(ClientError) as e:
+        client.query(TableName="py-bk-orders", IndexName="by-tenant",
+                     KeyConditionExpression="tenant = :t",
+                     ExpressionAttributeValues={":t": {"S": "t1"}})
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+
+    backup = client.create_backup(TableName="py-bk-orders", BackupName="nightly")["BackupDetails"]
+    client.delete_item(TableName="py-bk-orders", Key={"id": {"S": "o0"}})
+    listed = client.list_backups(TableName="py-bk-orders")["BackupSummaries"]
+    assert [b["BackupArn"] for b in listed] == [backup["BackupArn"]]
+    desc = client.describe_backup(BackupArn=backup["BackupArn"])["BackupDescription"]
+    assert desc["SourceTableDetails"]["ItemCount"] == 4
+    client.restore_table_from_backup(TargetTableName="py-bk-orders-copy", BackupArn=backup["BackupArn"])
+    client.get_waiter("table_exists").wait(TableName="py-bk-orders-copy", WaiterConfig={"Delay": 0.1})
+    assert client.scan(TableName="py-bk-orders-copy", Select="COUNT")["Count"] == 4
+    assert client.scan(TableName="py-bk-orders", Select="COUNT")["Count"] == 3
+    with pytest.raises(client.exceptions.TableAlreadyExistsException):
+        client.restore_table_from_backup(TargetTableName="py-bk-orders", BackupArn=backup["BackupArn"])
+    client.delete_backup(BackupArn=backup["BackupArn"])
+    with pytest.raises(client.exceptions.BackupNotFoundException):
+        client.describe_backup(BackupArn=backup["BackupArn"])

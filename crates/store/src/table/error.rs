@@ -31,6 +31,10 @@ pub enum ErrorCode {
     TrimmedDataAccess,
     /// A resource-based policy that is not there (or not at the expected revision).
     PolicyNotFound,
+    /// A backup ARN that names no backup.
+    BackupNotFound,
+    /// A restore whose target table exists.
+    TableAlreadyExists,
 }
 
 impl ErrorCode {
@@ -70,6 +74,10 @@ impl ErrorCode {
                 "com.amazonaws.dynamodb.v20120810#TrimmedDataAccessException"
             }
             ErrorCode::PolicyNotFound => "com.amazonaws.dynamodb.v20120810#PolicyNotFoundException",
+            ErrorCode::BackupNotFound => "com.amazonaws.dynamodb.v20120810#BackupNotFoundException",
+            ErrorCode::TableAlreadyExists => {
+                "com.amazonaws.dynamodb.v20120810#TableAlreadyExistsException"
+            }
         }
     }
 

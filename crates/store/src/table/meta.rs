@@ -131,6 +131,9 @@ pub struct TableMeta {
     /// Point-in-time recovery, while enabled (`UpdateContinuousBackups`).
     #[serde(default)]
     pub pitr: Option<Pitr>,
+    /// A table restored from a backup: its `RestoreSummary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<Value>,
 }
 
 /// Point-in-time recovery as `UpdateContinuousBackups` turned it on: since when (ms since the
@@ -870,6 +873,7 @@ impl TableMeta {
             decreases: (0, 0),
             policy: None,
             pitr: None,
+            restore: None,
         }
     }
 
@@ -921,6 +925,9 @@ impl TableMeta {
         });
         if self.deletion_protection {
             d["DeletionProtectionEnabled"] = json!(true);
+        }
+        if let Some(r) = &self.restore {
+            d["RestoreSummary"] = r.clone();
         }
         if self.billing == "PAY_PER_REQUEST" {
             // When the table went on demand: when UpdateTable switched it, else when it was

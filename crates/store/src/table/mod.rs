@@ -33,6 +33,7 @@
 //! - [`constraints`]: member constraints (required, patterns, enums, bounds), all reported at once.
 
 pub mod admin;
+pub mod backup;
 pub mod constraints;
 pub mod engine;
 pub mod error;
@@ -67,6 +68,8 @@ pub use error::{DdbError, ErrorCode};
 #[derive(Debug, Default)]
 pub struct TableState {
     pub tables: Vec<Table>,
+    /// On-demand backups, by ARN.
+    pub backups: BTreeMap<String, backup::Backup>,
     /// Every stream, in ARN order, each with its records.
     pub streams: Vec<streams::Stream>,
 }
@@ -77,10 +80,23 @@ pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<TableState> {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into())
     };
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
+    let mut backups: BTreeMap<String, backup::Backup> = BTreeMap::new();
     let mut stmt = conn.prepare("SELECT name, meta FROM ddb_tables")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     for row in rows {
         let (name, meta) = row?;
+        if name.starts_with(backup::PREFIX) {
+            let meta: backup::BackupMeta =
+                serde_json::from_str(&meta).map_err(|e| bad(format!("{name}: bad backup: {e}")))?;
+            backups.insert(
+                name,
+                backup::Backup {
+                    meta,
+                    items: Vec::new(),
+                },
+            );
+            continue;
+        }
         let meta: meta::TableMeta = serde_json::from_str(&meta)
             .map_err(|e| bad(format!("table {name}: bad definition: {e}")))?;
         tables.insert(name, Table::new(meta));
@@ -89,13 +105,20 @@ pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<TableState> {
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     for row in rows {
         let (tbl, item) = row?;
-        let Some(t) = tables.get_mut(&tbl) else {
+        let (table, backup) = (tables.get_mut(&tbl), backups.get_mut(&tbl));
+        if table.is_none() && backup.is_none() {
             continue;
-        };
+        }
         let v: Value =
             serde_json::from_str(&item).map_err(|e| bad(format!("table {tbl}: bad item: {e}")))?;
         let item =
             value::item_from_json(&v).map_err(|e| bad(format!("table {tbl}: bad item: {e}")))?;
+        let Some(t) = table else {
+            if let Some(b) = backup {
+                b.items.push(Arc::new(item));
+            }
+            continue;
+        };
         t.load(item)
             .map_err(|e| bad(format!("table {tbl}: bad item: {e}")))?;
     }
@@ -141,6 +164,10 @@ pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<TableState> {
         .collect();
     Ok(TableState {
         tables: tables.into_values().collect(),
+        backups: backups
+            .into_values()
+            .map(|b| (b.meta.arn.clone(), b))
+            .collect(),
         streams,
     })
 }
@@ -154,6 +181,8 @@ pub struct Tables {
     /// Streams that are no longer their table's latest (replaced, or the table was deleted),
     /// by ARN; readable until they age out.
     pub old_streams: BTreeMap<String, streams::Stream>,
+    /// On-demand backups, by ARN.
+    pub backups: BTreeMap<String, backup::Backup>,
 }
 
 impl Tables {
@@ -227,6 +256,11 @@ pub const OPERATIONS: &[&str] = &[
     "GetResourcePolicy",
     "DeleteResourcePolicy",
     "UpdateContinuousBackups",
+    "CreateBackup",
+    "DescribeBackup",
+    "DeleteBackup",
+    "ListBackups",
+    "RestoreTableFromBackup",
 ];
 
 impl TableEngine {
@@ -257,6 +291,7 @@ impl TableEngine {
                 by_name,
                 tokens: Default::default(),
                 old_streams,
+                backups: state.backups,
             }),
             journal,
             clock,
@@ -479,6 +514,8 @@ impl Answer {
     }
 }
 
+#[cfg(test)]
+mod backup_tests;
 #[cfg(test)]
 mod compat_tests;
 #[cfg(test)]

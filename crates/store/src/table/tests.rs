@@ -637,7 +637,7 @@ fn tags_round_trip() {
 }
 
 /// The SQLite backend as `crate::sqlite` builds it, restricted to table records.
-struct TestSqlite(rusqlite::Connection);
+pub(super) struct TestSqlite(pub(super) rusqlite::Connection);
 impl Backend for TestSqlite {
     fn commit(&mut self, batch: &[Record]) -> Result<(), BackendError> {
         let tx = self.0.transaction()?;

@@ -26,10 +26,13 @@
 mod batch_execute_statement;
 mod batch_get_item;
 mod batch_write_item;
+mod create_backup;
 mod create_table;
+mod delete_backup;
 mod delete_item;
 mod delete_resource_policy;
 mod delete_table;
+mod describe_backup;
 mod describe_continuous_backups;
 mod describe_endpoints;
 mod describe_limits;
@@ -39,12 +42,14 @@ mod execute_statement;
 mod execute_transaction;
 mod get_item;
 mod get_resource_policy;
+mod list_backups;
 mod list_tables;
 mod list_tags_of_resource;
 mod put_item;
 mod put_resource_policy;
 mod query;
 mod resource_policy;
+mod restore_table_from_backup;
 mod scan;
 mod tag_resource;
 mod transact_get_items;
@@ -65,10 +70,13 @@ use crate::journal::Ticket;
 use batch_execute_statement::BatchExecuteStatement;
 use batch_get_item::BatchGetItem;
 use batch_write_item::BatchWriteItem;
+use create_backup::CreateBackup;
 use create_table::CreateTable;
+use delete_backup::DeleteBackup;
 use delete_item::DeleteItem;
 use delete_resource_policy::DeleteResourcePolicy;
 use delete_table::DeleteTable;
+use describe_backup::{DescribeBackup, backup_arn};
 use describe_continuous_backups::DescribeContinuousBackups;
 use describe_endpoints::DescribeEndpoints;
 use describe_limits::DescribeLimits;
@@ -78,11 +86,13 @@ use execute_statement::ExecuteStatement;
 use execute_transaction::ExecuteTransaction;
 use get_item::GetItem;
 use get_resource_policy::GetResourcePolicy;
+use list_backups::ListBackups;
 use list_tables::ListTables;
 use list_tags_of_resource::ListTagsOfResource;
 use put_item::PutItem;
 use put_resource_policy::PutResourcePolicy;
 use query::Query;
+use restore_table_from_backup::RestoreTableFromBackup;
 use scan::Scan;
 use tag_resource::TagResource;
 use transact_get_items::TransactGetItems;
@@ -127,6 +137,11 @@ enum Operation<'a> {
     GetResourcePolicy(GetResourcePolicy<'a>),
     DeleteResourcePolicy(DeleteResourcePolicy<'a>),
     UpdateContinuousBackups(UpdateContinuousBackups<'a>),
+    CreateBackup(CreateBackup<'a>),
+    DescribeBackup(DescribeBackup<'a>),
+    DeleteBackup(DeleteBackup<'a>),
+    ListBackups(ListBackups<'a>),
+    RestoreTableFromBackup(RestoreTableFromBackup<'a>),
     Unknown(Unknown<'a>),
 }
 
@@ -173,6 +188,13 @@ impl<'a> Operation<'a> {
             "UpdateContinuousBackups" => {
                 Operation::UpdateContinuousBackups(UpdateContinuousBackups::parse(req)?)
             }
+            "CreateBackup" => Operation::CreateBackup(CreateBackup::parse(req)?),
+            "DescribeBackup" => Operation::DescribeBackup(DescribeBackup::parse(req)?),
+            "DeleteBackup" => Operation::DeleteBackup(DeleteBackup::parse(req)?),
+            "ListBackups" => Operation::ListBackups(ListBackups::parse(req)?),
+            "RestoreTableFromBackup" => {
+                Operation::RestoreTableFromBackup(RestoreTableFromBackup::parse(req)?)
+            }
             other => Operation::Unknown(Unknown::parse(other)),
         })
     }
@@ -212,6 +234,11 @@ impl<'a> Operation<'a> {
             Operation::GetResourcePolicy(o) => tree(o.apply(engine)),
             Operation::DeleteResourcePolicy(o) => tree(o.apply(engine)),
             Operation::UpdateContinuousBackups(o) => tree(o.apply(engine)),
+            Operation::CreateBackup(o) => tree(o.apply(engine)),
+            Operation::DescribeBackup(o) => tree(o.apply(engine)),
+            Operation::DeleteBackup(o) => tree(o.apply(engine)),
+            Operation::ListBackups(o) => tree(o.apply(engine)),
+            Operation::RestoreTableFromBackup(o) => tree(o.apply(engine)),
             Operation::Unknown(o) => Err(o.apply()),
         }
     }

@@ -1,0 +1,79 @@
+//! `RestoreTableFromBackup`: a new table from a backup, its definition changed by the
+//! request's billing, throughput and index overrides.
+
+use serde_json::Value;
+
+use super::super::backup::RestoreOverrides;
+use super::super::meta::{Billing, IndexDef, validate_table_name};
+use super::super::req::{opt_str, req_str};
+use super::super::{DdbError, TableEngine};
+use crate::journal::Ticket;
+
+pub(super) struct RestoreTableFromBackup<'a> {
+    arn: &'a str,
+    target: &'a str,
+    billing: Option<Billing>,
+    throughput: Option<(i64, i64)>,
+    gsis: Option<Vec<IndexDef>>,
+    lsis: Option<Vec<IndexDef>>,
+}
+
+impl<'a> RestoreTableFromBackup<'a> {
+    pub(super) fn parse(req: &'a Value) -> Result<Self, DdbError> {
+        let target = req_str(req, "TargetTableName")?;
+        validate_table_name(target, "targetTableName")?;
+        let arn = super::backup_arn(req)?;
+        let billing = opt_str(req, "BillingModeOverride")
+            .map(Billing::parse)
+            .transpose()?;
+        let throughput = req
+            .get("ProvisionedThroughputOverride")
+            .filter(|v| !v.is_null())
+            .map(|pt| {
+                let units = |f: &str| pt.get(f).and_then(Value::as_i64).unwrap_or(0);
+                (units("ReadCapacityUnits"), units("WriteCapacityUnits"))
+            });
+        let indexes = |field: &str, global: bool| -> Result<Option<Vec<IndexDef>>, DdbError> {
+            match req.get(field).and_then(Value::as_array) {
+                None => Ok(None),
+                Some(list) => list
+                    .iter()
+                    .map(|v| IndexDef::parse(v, global))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some),
+            }
+        };
+        Ok(RestoreTableFromBackup {
+            arn,
+            target,
+            billing,
+            throughput,
+            gsis: indexes("GlobalSecondaryIndexOverride", true)?,
+            lsis: indexes("LocalSecondaryIndexOverride", false)?,
+        })
+    }
+
+    pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+        // Index overrides are checked against the backed-up attribute definitions and the
+        // billing mode the restored table will have.
+        let (defs, backed_up_ppr) = engine.backup_definitions(self.arn)?;
+        let ppr = self
+            .billing
+            .map_or(backed_up_ppr, |b| b == Billing::PayPerRequest);
+        let resolve = |list: Option<Vec<IndexDef>>| {
+            list.map(|l| {
+                l.into_iter()
+                    .map(|d| d.resolve(&defs, ppr))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()
+        };
+        let overrides = RestoreOverrides {
+            billing: self.billing.map(|b| b.as_str().to_string()),
+            throughput: self.throughput,
+            gsis: resolve(self.gsis)?,
+            lsis: resolve(self.lsis)?,
+        };
+        engine.restore_table_from_backup(self.arn, self.target, overrides)
+    }
+}

@@ -96,15 +96,8 @@ impl BackupMeta {
         let index = |i: &IndexMeta| {
             let mut o = json!({
                 "IndexName": i.name,
-                "KeySchema": i.key_specs().enumerate().map(|(n, k)| json!({
-                    "AttributeName": k.name,
-                    "KeyType": if n <= i.more_hash.len() { "HASH" } else { "RANGE" },
-                })).collect::<Vec<_>>(),
-                "Projection": if i.non_key.is_empty() {
-                    json!({"ProjectionType": i.projection})
-                } else {
-                    json!({"ProjectionType": i.projection, "NonKeyAttributes": i.non_key})
-                },
+                "KeySchema": i.key_schema_json(),
+                "Projection": i.projection_json(),
             });
             if i.global {
                 o["ProvisionedThroughput"] =

@@ -65,6 +65,27 @@ impl IndexMeta {
         !self.more_hash.is_empty() || !self.more_range.is_empty()
     }
 
+    /// The `KeySchema` DynamoDB describes: the partition key's attributes as `HASH`, then the
+    /// sort key's as `RANGE`.
+    pub fn key_schema_json(&self) -> Value {
+        let hashes = 1 + self.more_hash.len();
+        self.key_specs()
+            .enumerate()
+            .map(|(n, k)| {
+                json!({"AttributeName": k.name, "KeyType": if n < hashes { "HASH" } else { "RANGE" }})
+            })
+            .collect()
+    }
+
+    /// The `Projection` DynamoDB describes.
+    pub fn projection_json(&self) -> Value {
+        if self.non_key.is_empty() {
+            json!({"ProjectionType": self.projection})
+        } else {
+            json!({"ProjectionType": self.projection, "NonKeyAttributes": self.non_key})
+        }
+    }
+
     /// Whether an item of `table` is in this index: it has every key attribute of the index.
     pub fn contains(&self, item: &Item) -> bool {
         self.key_specs().all(|k| item.contains_key(&k.name))
@@ -954,17 +975,10 @@ impl TableMeta {
         let mut lsis = Vec::new();
         for i in self.indexes.iter().chain(deleting) {
             let (count, bytes) = index_stats.get(&i.name).copied().unwrap_or((0, 0));
-            let mut proj = json!({"ProjectionType": i.projection});
-            if !i.non_key.is_empty() {
-                proj["NonKeyAttributes"] = json!(i.non_key);
-            }
             let mut o = json!({
                 "IndexName": i.name,
-                "KeySchema": i.key_specs().enumerate().map(|(n, k)| json!({
-                    "AttributeName": k.name,
-                    "KeyType": if n < 1 + i.more_hash.len() { "HASH" } else { "RANGE" },
-                })).collect::<Vec<_>>(),
-                "Projection": proj,
+                "KeySchema": i.key_schema_json(),
+                "Projection": i.projection_json(),
                 "IndexSizeBytes": bytes,
                 "ItemCount": count,
                 "IndexArn": format!("{arn}/index/{}", i.name),

@@ -411,3 +411,40 @@ def test_backups_restore_and_multi_attribute_indexes(client):
     client.delete_backup(BackupArn=backup["BackupArn"])
     with pytest.raises(client.exceptions.BackupNotFoundException):
         client.describe_backup(BackupArn=backup["BackupArn"])
+
+
+def test_point_in_time_restore(client):
+    """boto3's RestoreTableToPointInTime: the latest restorable time is five minutes ago (here:
+    when recovery was turned on), so a write made since is not in the restored table, and
+    boto3's typed exceptions name what is wrong."""
+    client.create_table(
+        TableName="py-pitr",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(TableName="py-pitr", WaiterConfig={"Delay": 0.1})
+    client.put_item(TableName="py-pitr", Item={"id": {"S": "before"}})
+    with pytest.raises(client.exceptions.PointInTimeRecoveryUnavailableException):
+        client.restore_table_to_point_in_time(
+            SourceTableName="py-pitr", TargetTableName="py-pitr-copy", UseLatestRestorableTime=True)
+    client.update_continuous_backups(
+        TableName="py-pitr",
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    client.put_item(TableName="py-pitr", Item={"id": {"S": "after"}})
+    window = client.describe_continuous_backups(TableName="py-pitr")[
+        "ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    restored = client.restore_table_to_point_in_time(
+        SourceTableName="py-pitr", TargetTableName="py-pitr-copy",
+        RestoreDateTime=window["LatestRestorableDateTime"])["TableDescription"]
+    assert restored["RestoreSummary"]["SourceTableArn"].endswith(":table/py-pitr")
+    client.get_waiter("table_exists").wait(TableName="py-pitr-copy", WaiterConfig={"Delay": 0.1})
+    got = client.scan(TableName="py-pitr-copy")["Items"]
+    assert [i["id"]["S"] for i in got] == ["before"]
+    with pytest.raises(client.exceptions.InvalidRestoreTimeException):
+        client.restore_table_to_point_in_time(
+            SourceTableName="py-pitr", TargetTableName="py-pitr-later",
+            RestoreDateTime=window["EarliestRestorableDateTime"].timestamp() - 3600)
+    with pytest.raises(client.exceptions.TableAlreadyExistsException):
+        client.restore_table_to_point_in_time(
+            SourceTableName="py-pitr", TargetTableName="py-pitr-copy", UseLatestRestorableTime=True)

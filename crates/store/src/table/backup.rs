@@ -270,16 +270,41 @@ impl TableEngine {
         overrides: RestoreOverrides,
     ) -> Result<(Value, Ticket), DdbError> {
         self.journal.check()?;
-        let (id, created) = self.new_table_id();
+        let fresh = self.new_table_id();
         let mut g = self.state.write();
         let b = g.backups.get(arn).ok_or_else(|| backup_not_found(arn))?;
+        let summary = json!({
+            "SourceBackupArn": b.meta.arn,
+            "SourceTableArn": table_arn(&b.meta.table.name),
+            "RestoreDateTime": fresh.1,
+            "RestoreInProgress": false,
+        });
+        let (source, items) = (b.meta.table.clone(), b.items.clone());
+        self.restore_into(&mut g, fresh, &source, items, target, overrides, summary)
+    }
+
+    /// A new table `target` (id and creation time `fresh`) with `source`'s definition as
+    /// `overrides` change it, holding `items`, described with the `RestoreSummary` `summary`
+    /// and CREATING for the status delay like a new table: what both restores make.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn restore_into(
+        &self,
+        g: &mut super::Tables,
+        fresh: (String, f64),
+        source: &TableMeta,
+        items: Vec<Arc<Item>>,
+        target: &str,
+        overrides: RestoreOverrides,
+        summary: Value,
+    ) -> Result<(Value, Ticket), DdbError> {
+        let (id, created) = fresh;
         if g.by_name.contains_key(target) {
             return Err(DdbError::new(
                 ErrorCode::TableAlreadyExists,
                 format!("Table already exists: {target}"),
             ));
         }
-        let mut meta = b.meta.table.clone();
+        let mut meta = source.clone();
         meta.name = target.to_string();
         meta.id = id;
         meta.created = created;
@@ -288,13 +313,9 @@ impl TableEngine {
         meta.stream_label = None;
         meta.ttl = None;
         meta.policy = None;
+        meta.pitr = None;
         meta.tags = BTreeMap::new();
-        meta.restore = Some(json!({
-            "SourceBackupArn": b.meta.arn,
-            "SourceTableArn": table_arn(&b.meta.table.name),
-            "RestoreDateTime": created,
-            "RestoreInProgress": false,
-        }));
+        meta.restore = Some(summary);
         if let Some(billing) = overrides.billing {
             meta.billing = billing;
         }
@@ -314,7 +335,6 @@ impl TableEngine {
             meta.indexes.extend(overrides.lsis.unwrap_or_default());
             meta.indexes.extend(overrides.gsis.unwrap_or_default());
         }
-        let items = b.items.clone();
         let mut records = vec![Self::table_record(&meta)];
         let row: Arc<str> = Arc::from(target);
         let mut table = Table::new(meta);

@@ -96,6 +96,9 @@ pub struct Table {
     pub stream: Option<Stream>,
     /// The throughput change the table is UPDATING for, if any.
     pub throughput_change: Option<super::meta::ThroughputChange>,
+    /// While point-in-time recovery is on: the item each write replaced, oldest first, as
+    /// far back as the recovery period ([`super::pitr`]).
+    pub history: super::pitr::History,
 }
 
 fn key_size(k: &KeyVal) -> usize {
@@ -139,6 +142,7 @@ impl Table {
             ttl: BTreeSet::new(),
             collection_limit: ITEM_COLLECTION_LIMIT,
             stream: None,
+            history: Default::default(),
         }
     }
 
@@ -466,8 +470,9 @@ impl Table {
     }
 
     /// Store (or with `None`, delete) the item at `pk`; returns the previous item and
-    /// appends the journal records: the item's, and its stream record when the table has an
-    /// enabled stream and the item changed.
+    /// appends the journal records: the item's, its stream record when the table has an
+    /// enabled stream and the item changed, and its history entry while point-in-time
+    /// recovery is on.
     pub fn write(
         &mut self,
         pk: PKey,
@@ -483,6 +488,23 @@ impl Table {
             {
                 records.push(r);
             }
+        }
+        if let Some(pitr) = self.meta.pitr
+            && old.as_deref() != new.as_deref()
+        {
+            let keys = self.key_item(&pk);
+            self.history.remember(
+                &self.name,
+                pitr,
+                super::pitr::Entry {
+                    seq: 0,
+                    at_ms: change.now_ms,
+                    pk,
+                    old: old.clone(),
+                },
+                keys,
+                records,
+            );
         }
         old
     }

@@ -35,6 +35,12 @@ pub enum ErrorCode {
     BackupNotFound,
     /// A restore whose target table exists.
     TableAlreadyExists,
+    /// A point-in-time restore of a table that does not exist.
+    SourceTableNotFound,
+    /// A point-in-time restore of a table whose recovery is off.
+    PointInTimeRecoveryUnavailable,
+    /// A point-in-time restore to a time outside the recovery window.
+    InvalidRestoreTime,
 }
 
 impl ErrorCode {
@@ -77,6 +83,15 @@ impl ErrorCode {
             ErrorCode::BackupNotFound => "com.amazonaws.dynamodb.v20120810#BackupNotFoundException",
             ErrorCode::TableAlreadyExists => {
                 "com.amazonaws.dynamodb.v20120810#TableAlreadyExistsException"
+            }
+            ErrorCode::SourceTableNotFound => {
+                "com.amazonaws.dynamodb.v20120810#SourceTableNotFoundException"
+            }
+            ErrorCode::PointInTimeRecoveryUnavailable => {
+                "com.amazonaws.dynamodb.v20120810#PointInTimeRecoveryUnavailableException"
+            }
+            ErrorCode::InvalidRestoreTime => {
+                "com.amazonaws.dynamodb.v20120810#InvalidRestoreTimeException"
             }
         }
     }

@@ -165,6 +165,18 @@ pub struct Pitr {
     pub days: u32,
 }
 
+impl Pitr {
+    /// The times (ms) a restore may go back to at `now_ms`: from when recovery was turned on
+    /// or the recovery period back, whichever is later, until five minutes ago.
+    pub fn window(&self, now_ms: u64) -> (u64, u64) {
+        let earliest = self
+            .since_ms
+            .max(now_ms.saturating_sub(u64::from(self.days) * 86_400_000));
+        let latest = now_ms.saturating_sub(300_000).max(earliest);
+        (earliest, latest)
+    }
+}
+
 impl TableMeta {
     /// `ContinuousBackupsDescription` at `now_ms`: backups are always on; point-in-time
     /// recovery as enabled, restorable from when it was enabled (or its period back) until
@@ -173,10 +185,7 @@ impl TableMeta {
         let pitr = match self.pitr {
             None => serde_json::json!({"PointInTimeRecoveryStatus": "DISABLED"}),
             Some(p) => {
-                let earliest = p
-                    .since_ms
-                    .max(now_ms.saturating_sub(u64::from(p.days) * 86_400_000));
-                let latest = now_ms.saturating_sub(300_000).max(earliest);
+                let (earliest, latest) = p.window(now_ms);
                 serde_json::json!({
                     "PointInTimeRecoveryStatus": "ENABLED",
                     "RecoveryPeriodInDays": p.days,

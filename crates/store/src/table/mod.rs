@@ -44,6 +44,7 @@ pub mod legacy;
 pub mod meta;
 mod op;
 pub mod partiql;
+pub mod pitr;
 pub mod query;
 pub mod req;
 pub mod shape;
@@ -105,7 +106,15 @@ pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<TableState> {
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     for row in rows {
         let (tbl, item) = row?;
-        let (table, backup) = (tables.get_mut(&tbl), backups.get_mut(&tbl));
+        // A point-in-time history row belongs to the table it names.
+        let history_of = tbl
+            .strip_prefix(pitr::PREFIX)
+            .filter(|t| tables.contains_key(*t))
+            .map(str::to_string);
+        let (table, backup) = match &history_of {
+            Some(t) => (tables.get_mut(t), None),
+            None => (tables.get_mut(&tbl), backups.get_mut(&tbl)),
+        };
         if table.is_none() && backup.is_none() {
             continue;
         }
@@ -119,8 +128,15 @@ pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<TableState> {
             }
             continue;
         };
+        if history_of.is_some() {
+            pitr::History::load(t, &item).map_err(|e| bad(format!("{tbl}: {e}")))?;
+            continue;
+        }
         t.load(item)
             .map_err(|e| bad(format!("table {tbl}: bad item: {e}")))?;
+    }
+    for t in tables.values_mut() {
+        t.history.loaded();
     }
     let mut metas: BTreeMap<String, streams::StreamMeta> = BTreeMap::new();
     let mut stmt = conn.prepare("SELECT arn, meta FROM ddb_streams")?;
@@ -261,6 +277,7 @@ pub const OPERATIONS: &[&str] = &[
     "DeleteBackup",
     "ListBackups",
     "RestoreTableFromBackup",
+    "RestoreTableToPointInTime",
 ];
 
 impl TableEngine {
@@ -520,6 +537,8 @@ mod backup_tests;
 mod compat_tests;
 #[cfg(test)]
 mod composite_tests;
+#[cfg(test)]
+mod pitr_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

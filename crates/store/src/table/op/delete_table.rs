@@ -51,6 +51,11 @@ impl<'a> DeleteTable<'a> {
         let mut records = vec![Record::Table(TableRecord::DeleteTable {
             name: name.to_string(),
         })];
+        if let Some(t) = g.by_name.get_mut(name)
+            && t.meta.pitr.is_some()
+        {
+            records.push(t.history.forget(name));
+        }
         // The table's stream outlives it, disabled, until its records age out.
         let now = engine.clock.now().as_millis();
         if let Some(mut s) = g.by_name.get_mut(name).and_then(|t| t.stream.take()) {

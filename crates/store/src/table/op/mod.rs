@@ -50,6 +50,7 @@ mod put_resource_policy;
 mod query;
 mod resource_policy;
 mod restore_table_from_backup;
+mod restore_table_to_point_in_time;
 mod scan;
 mod tag_resource;
 mod transact_get_items;
@@ -93,6 +94,7 @@ use put_item::PutItem;
 use put_resource_policy::PutResourcePolicy;
 use query::Query;
 use restore_table_from_backup::RestoreTableFromBackup;
+use restore_table_to_point_in_time::RestoreTableToPointInTime;
 use scan::Scan;
 use tag_resource::TagResource;
 use transact_get_items::TransactGetItems;
@@ -142,6 +144,7 @@ enum Operation<'a> {
     DeleteBackup(DeleteBackup<'a>),
     ListBackups(ListBackups<'a>),
     RestoreTableFromBackup(RestoreTableFromBackup<'a>),
+    RestoreTableToPointInTime(RestoreTableToPointInTime<'a>),
     Unknown(Unknown<'a>),
 }
 
@@ -195,6 +198,9 @@ impl<'a> Operation<'a> {
             "RestoreTableFromBackup" => {
                 Operation::RestoreTableFromBackup(RestoreTableFromBackup::parse(req)?)
             }
+            "RestoreTableToPointInTime" => {
+                Operation::RestoreTableToPointInTime(RestoreTableToPointInTime::parse(req)?)
+            }
             other => Operation::Unknown(Unknown::parse(other)),
         })
     }
@@ -239,6 +245,7 @@ impl<'a> Operation<'a> {
             Operation::DeleteBackup(o) => tree(o.apply(engine)),
             Operation::ListBackups(o) => tree(o.apply(engine)),
             Operation::RestoreTableFromBackup(o) => tree(o.apply(engine)),
+            Operation::RestoreTableToPointInTime(o) => tree(o.apply(engine)),
             Operation::Unknown(o) => Err(o.apply()),
         }
     }

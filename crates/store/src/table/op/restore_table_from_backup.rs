@@ -1,28 +1,25 @@
 //! `RestoreTableFromBackup`: a new table from a backup, its definition changed by the
-//! request's billing, throughput and index overrides.
+//! request's billing, throughput and index overrides ([`Overrides`], which
+//! `RestoreTableToPointInTime` takes too).
 
 use serde_json::Value;
 
 use super::super::backup::RestoreOverrides;
-use super::super::meta::{Billing, IndexDef, validate_table_name};
+use super::super::meta::{Billing, IndexDef, KeySpec, validate_table_name};
 use super::super::req::{opt_str, req_str};
 use super::super::{DdbError, TableEngine};
 use crate::journal::Ticket;
 
-pub(super) struct RestoreTableFromBackup<'a> {
-    arn: &'a str,
-    target: &'a str,
+/// What a restore request changes in the restored table's definition.
+pub(super) struct Overrides {
     billing: Option<Billing>,
     throughput: Option<(i64, i64)>,
     gsis: Option<Vec<IndexDef>>,
     lsis: Option<Vec<IndexDef>>,
 }
 
-impl<'a> RestoreTableFromBackup<'a> {
-    pub(super) fn parse(req: &'a Value) -> Result<Self, DdbError> {
-        let target = req_str(req, "TargetTableName")?;
-        validate_table_name(target, "targetTableName")?;
-        let arn = super::backup_arn(req)?;
+impl Overrides {
+    pub(super) fn parse(req: &Value) -> Result<Self, DdbError> {
         let billing = opt_str(req, "BillingModeOverride")
             .map(Billing::parse)
             .transpose()?;
@@ -43,9 +40,7 @@ impl<'a> RestoreTableFromBackup<'a> {
                     .map(Some),
             }
         };
-        Ok(RestoreTableFromBackup {
-            arn,
-            target,
+        Ok(Overrides {
             billing,
             throughput,
             gsis: indexes("GlobalSecondaryIndexOverride", true)?,
@@ -53,27 +48,55 @@ impl<'a> RestoreTableFromBackup<'a> {
         })
     }
 
-    pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        // Index overrides are checked against the backed-up attribute definitions and the
-        // billing mode the restored table will have.
-        let (defs, backed_up_ppr) = engine.backup_definitions(self.arn)?;
+    /// The overrides with their indexes checked against the source's attribute definitions
+    /// `defs` and the billing mode the restored table will have (`source_ppr`: the source's
+    /// is per request).
+    pub(super) fn resolve(
+        self,
+        defs: &[KeySpec],
+        source_ppr: bool,
+    ) -> Result<RestoreOverrides, DdbError> {
         let ppr = self
             .billing
-            .map_or(backed_up_ppr, |b| b == Billing::PayPerRequest);
+            .map_or(source_ppr, |b| b == Billing::PayPerRequest);
         let resolve = |list: Option<Vec<IndexDef>>| {
             list.map(|l| {
                 l.into_iter()
-                    .map(|d| d.resolve(&defs, ppr))
+                    .map(|d| d.resolve(defs, ppr))
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()
         };
-        let overrides = RestoreOverrides {
+        Ok(RestoreOverrides {
             billing: self.billing.map(|b| b.as_str().to_string()),
             throughput: self.throughput,
             gsis: resolve(self.gsis)?,
             lsis: resolve(self.lsis)?,
-        };
+        })
+    }
+}
+
+pub(super) struct RestoreTableFromBackup<'a> {
+    arn: &'a str,
+    target: &'a str,
+    overrides: Overrides,
+}
+
+impl<'a> RestoreTableFromBackup<'a> {
+    pub(super) fn parse(req: &'a Value) -> Result<Self, DdbError> {
+        let target = req_str(req, "TargetTableName")?;
+        validate_table_name(target, "targetTableName")?;
+        let arn = super::backup_arn(req)?;
+        Ok(RestoreTableFromBackup {
+            arn,
+            target,
+            overrides: Overrides::parse(req)?,
+        })
+    }
+
+    pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+        let (defs, ppr) = engine.backup_definitions(self.arn)?;
+        let overrides = self.overrides.resolve(&defs, ppr)?;
         engine.restore_table_from_backup(self.arn, self.target, overrides)
     }
 }

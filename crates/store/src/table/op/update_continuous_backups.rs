@@ -80,7 +80,12 @@ impl<'a> UpdateContinuousBackups<'a> {
         }
         t.meta.pitr = pitr;
         let out = answer(t);
-        let ticket = engine.submit(vec![TableEngine::table_record(&t.meta)]);
+        let mut records = vec![TableEngine::table_record(&t.meta)];
+        if pitr.is_none() {
+            // Off: the history goes; turning recovery on again starts a new window.
+            records.push(t.history.forget(self.table));
+        }
+        let ticket = engine.submit(records);
         Ok((out, ticket))
     }
 }

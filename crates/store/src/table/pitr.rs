@@ -227,11 +227,7 @@ impl TableEngine {
                 if !ms.is_finite() || ms < earliest as f64 || ms > latest as f64 {
                     return Err(DdbError::new(
                         ErrorCode::InvalidRestoreTime,
-                        format!(
-                            "Invalid restore time specified: RestoreDateTime must be between {} and {}",
-                            earliest as f64 / 1000.0,
-                            latest as f64 / 1000.0
-                        ),
+                        "An invalid restore time was specified. RestoreDateTime must be between EarliestRestorableDateTime and LatestRestorableDateTime.",
                     ));
                 }
                 ms as u64

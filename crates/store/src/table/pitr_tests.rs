@@ -171,10 +171,6 @@ fn restores_outside_the_window_or_of_tables_without_recovery_are_refused() {
         ErrorCode::TableAlreadyExists
     );
     assert_eq!(
-        code(json!({"SourceTableName": "src", "TargetTableName": "tgt"})),
-        ErrorCode::Validation
-    );
-    assert_eq!(
         code(
             json!({"SourceTableName": "src", "TargetTableName": "tgt", "UseLatestRestorableTime": true, "RestoreDateTime": T0})
         ),
@@ -187,6 +183,16 @@ fn restores_outside_the_window_or_of_tables_without_recovery_are_refused() {
         json!({"SourceTableArn": "arn:aws:dynamodb:us-east-1:000000000000:table/src", "TargetTableName": "tgt", "RestoreDateTime": T0 + 60}),
     );
     assert_eq!(r["TableDescription"]["TableName"], "tgt");
+    // Neither time: the latest restorable one.
+    let r = ok(
+        &e,
+        "RestoreTableToPointInTime",
+        json!({"SourceTableName": "src", "TargetTableName": "tgt2"}),
+    );
+    assert_eq!(
+        r["TableDescription"]["RestoreSummary"]["RestoreDateTime"],
+        json!((T0 + 3600 - 300) as f64)
+    );
 }
 
 #[test]

@@ -1,23 +1,10 @@
 //! On-demand backups: taken, described, listed, restored, deleted, and kept across a restart.
 
-use std::sync::Arc;
-
 use clock::{ManualClock, Timestamp};
 use serde_json::{Value, json};
 
-use super::tests::{TestSqlite, err, ok};
+use super::tests::{engine_at, err, ok};
 use super::*;
-
-fn engine_at(path: &std::path::Path, clock: &ManualClock) -> TableEngine {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute_batch(crate::table_record::SCHEMA).unwrap();
-    let state = load(&conn).unwrap();
-    TableEngine::from_state(
-        state,
-        Journal::start(Box::new(TestSqlite(conn)), false),
-        Arc::new(clock.clone()),
-    )
-}
 
 fn scan_keys(e: &TableEngine, table: &str) -> Vec<String> {
     let r = ok(e, "Scan", json!({"TableName": table}));

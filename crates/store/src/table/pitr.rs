@@ -170,35 +170,39 @@ impl History {
     }
 }
 
-fn source_not_found(name: &str) -> DdbError {
-    DdbError::new(
-        ErrorCode::SourceTableNotFound,
-        format!("Source table not found: {name}"),
-    )
+/// The source table of a point-in-time restore (`given`: a name or an ARN), when it exists
+/// and is not being created or deleted.
+fn source<'a>(g: &'a super::Tables, given: &str) -> Result<&'a Table, DdbError> {
+    let name = named_table(given);
+    g.by_name
+        .get(name)
+        .filter(|t| t.phase == Phase::Active || t.phase == Phase::Updating)
+        .ok_or_else(|| {
+            DdbError::new(
+                ErrorCode::SourceTableNotFound,
+                format!("Source table not found: {name}"),
+            )
+        })
 }
 
 impl TableEngine {
-    /// The source table of a point-in-time restore (`given`: a name or an ARN), when it can
-    /// be restored: its attribute definitions and whether it is billed per request.
+    /// The attribute definitions of a point-in-time restore's source table and whether it is
+    /// billed per request.
     pub(crate) fn pitr_definitions(&self, given: &str) -> Result<(Vec<KeySpec>, bool), DdbError> {
         let g = self.state.read();
-        let name = named_table(given);
-        let t = g
-            .by_name
-            .get(name)
-            .filter(|t| t.phase == Phase::Active || t.phase == Phase::Updating)
-            .ok_or_else(|| source_not_found(name))?;
+        let t = source(&g, given)?;
         Ok((
             t.meta.attr_defs.clone(),
             t.meta.billing == "PAY_PER_REQUEST",
         ))
     }
 
-    /// `RestoreTableToPointInTime`: a new table `target` with `source`'s items as of `at`
+    /// `RestoreTableToPointInTime`: a new table `target` with the items of table `given` (a
+    /// name or an ARN) as of `at`
     /// (seconds since the epoch; `None`: the latest restorable time).
     pub(crate) fn restore_table_to_point_in_time(
         &self,
-        source: &str,
+        given: &str,
         target: &str,
         at: Option<f64>,
         overrides: RestoreOverrides,
@@ -207,12 +211,8 @@ impl TableEngine {
         let (id, created) = self.new_table_id();
         let now_ms = self.clock.now().as_millis();
         let mut g = self.state.write();
-        let name = named_table(source);
-        let t = g
-            .by_name
-            .get(name)
-            .filter(|t| t.phase == Phase::Active || t.phase == Phase::Updating)
-            .ok_or_else(|| source_not_found(name))?;
+        let t = self::source(&g, given)?;
+        let name = &*t.name;
         let pitr = t.meta.pitr.ok_or_else(|| {
             DdbError::new(
                 ErrorCode::PointInTimeRecoveryUnavailable,

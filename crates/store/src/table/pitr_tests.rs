@@ -1,25 +1,13 @@
 //! Point-in-time recovery: restores go back to the table as it was, within the recovery
 //! window, across a restart; the history follows the recovery period and the on/off switch.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use clock::{ManualClock, Timestamp};
 use serde_json::{Value, json};
 
-use super::tests::{TestSqlite, create, err, ok};
+use super::tests::{create, engine_at, err, ok};
 use super::*;
-
-fn engine_at(path: &std::path::Path, clock: &ManualClock) -> TableEngine {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute_batch(crate::table_record::SCHEMA).unwrap();
-    let state = load(&conn).unwrap();
-    TableEngine::from_state(
-        state,
-        Journal::start(Box::new(TestSqlite(conn)), false),
-        Arc::new(clock.clone()),
-    )
-}
 
 /// Every item of `table` as `key=v` (v: the `v` attribute, `-` when absent), sorted.
 fn contents(e: &TableEngine, table: &str) -> Vec<String> {

@@ -26,6 +26,18 @@ pub(super) fn ok(e: &TableEngine, op: &str, req: Value) -> Value {
     v.into_value()
 }
 
+/// An engine over the SQLite database at `path` (state recovered from it) on `clock`.
+pub(super) fn engine_at(path: &std::path::Path, clock: &clock::ManualClock) -> TableEngine {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(crate::table_record::SCHEMA).unwrap();
+    let state = load(&conn).unwrap();
+    TableEngine::from_state(
+        state,
+        Journal::start(Box::new(TestSqlite(conn)), false),
+        Arc::new(clock.clone()),
+    )
+}
+
 pub(super) fn err(e: &TableEngine, op: &str, req: Value) -> DdbError {
     match e.execute(op, &req) {
         Ok(v) => panic!("{op} unexpectedly succeeded: {}", v.0.into_text()),

@@ -139,6 +139,17 @@ pub struct RestoreOverrides {
     pub lsis: Option<Vec<IndexMeta>>,
 }
 
+/// A restore's target must not be a table yet.
+pub(crate) fn target_free(g: &super::Tables, target: &str) -> Result<(), DdbError> {
+    if g.by_name.contains_key(target) {
+        return Err(DdbError::new(
+            ErrorCode::TableAlreadyExists,
+            format!("Table already exists: {target}"),
+        ));
+    }
+    Ok(())
+}
+
 fn backup_not_found(arn: &str) -> DdbError {
     DdbError::new(
         ErrorCode::BackupNotFound,
@@ -298,12 +309,7 @@ impl TableEngine {
         summary: Value,
     ) -> Result<(Value, Ticket), DdbError> {
         let (id, created) = fresh;
-        if g.by_name.contains_key(target) {
-            return Err(DdbError::new(
-                ErrorCode::TableAlreadyExists,
-                format!("Table already exists: {target}"),
-            ));
-        }
+        target_free(g, target)?;
         let mut meta = source.clone();
         meta.name = target.to_string();
         meta.id = id;

@@ -213,6 +213,9 @@ impl TableEngine {
         let mut g = self.state.write();
         let t = self::source(&g, given)?;
         let name = &*t.name;
+        // An existing target is named before the source's recovery is looked at (moto's
+        // tests expect that order).
+        super::backup::target_free(&g, target)?;
         let pitr = t.meta.pitr.ok_or_else(|| {
             DdbError::new(
                 ErrorCode::PointInTimeRecoveryUnavailable,

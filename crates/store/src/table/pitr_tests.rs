@@ -139,6 +139,11 @@ fn restores_outside_the_window_or_of_tables_without_recovery_are_refused() {
         code(req(json!(T0))),
         ErrorCode::PointInTimeRecoveryUnavailable
     );
+    // An existing target is named first.
+    assert_eq!(
+        code(json!({"SourceTableName": "src", "TargetTableName": "src", "RestoreDateTime": T0})),
+        ErrorCode::TableAlreadyExists
+    );
     let e2 = err(&e, "RestoreTableToPointInTime", req(json!(T0)));
     assert!(e2.message.contains("'src'"), "{}", e2.message);
     pitr(&e, true, None);

@@ -216,3 +216,23 @@ fn backup_requests_are_checked() {
     );
     assert_eq!(m.code, ErrorCode::BackupNotFound);
 }
+
+#[test]
+fn a_table_arn_names_the_table_to_back_up_and_to_list_by() {
+    let (e, _) = super::tests::engine();
+    super::tests::create(&e, "src", false);
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/src";
+    ok(
+        &e,
+        "CreateBackup",
+        json!({"TableName": arn, "BackupName": "by-arn"}),
+    );
+    let listed = ok(&e, "ListBackups", json!({"TableName": arn}));
+    let names: Vec<&str> = listed["BackupSummaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["BackupName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["by-arn"]);
+}

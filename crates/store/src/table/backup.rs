@@ -35,7 +35,21 @@ pub struct BackupMeta {
     pub item_count: usize,
     /// The table's definition when the backup was taken.
     pub table: TableMeta,
+    /// `USER` (CreateBackup) or `SYSTEM` (taken by DeleteTable of a table with point-in-time
+    /// recovery on).
+    #[serde(default = "user_kind")]
+    pub kind: String,
+    /// When a `SYSTEM` backup expires (seconds since the epoch); USER backups do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<f64>,
 }
+
+fn user_kind() -> String {
+    "USER".into()
+}
+
+/// How long DynamoDB keeps the SYSTEM backup of a deleted table: 35 days.
+const SYSTEM_BACKUP_MS: u64 = 35 * 86_400_000;
 
 /// A backup: its description and the items it holds.
 #[derive(Debug, Clone)]
@@ -51,18 +65,27 @@ impl BackupMeta {
     }
 
     fn details(&self, status: &str) -> Value {
-        json!({
+        let mut d = json!({
             "BackupArn": self.arn,
             "BackupName": self.name,
             "BackupSizeBytes": self.size_bytes,
             "BackupStatus": status,
-            "BackupType": "USER",
+            "BackupType": self.kind,
             "BackupCreationDateTime": self.created,
-        })
+        });
+        if let Some(at) = self.expires {
+            d["BackupExpiryDateTime"] = json!(at);
+        }
+        d
+    }
+
+    /// Whether the backup is gone at `now_ms` (a SYSTEM backup past its expiry).
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expires.is_some_and(|at| at * 1000.0 <= now_ms as f64)
     }
 
     fn summary(&self) -> Value {
-        json!({
+        let mut s = json!({
             "TableName": self.table.name,
             "TableId": self.table.id,
             "TableArn": table_arn(&self.table.name),
@@ -70,9 +93,13 @@ impl BackupMeta {
             "BackupName": self.name,
             "BackupCreationDateTime": self.created,
             "BackupStatus": "AVAILABLE",
-            "BackupType": "USER",
+            "BackupType": self.kind,
             "BackupSizeBytes": self.size_bytes,
-        })
+        });
+        if let Some(at) = self.expires {
+            s["BackupExpiryDateTime"] = json!(at);
+        }
+        s
     }
 
     /// `BackupDescription`: the backup, its source table, and the table's features.
@@ -175,6 +202,21 @@ impl TableEngine {
                 DdbError::new(ErrorCode::TableNotFound, format!("Table not found: {name}"))
             })?;
         let now = self.clock.now().as_millis();
+        let (backup, records) = self.snapshot(t, backup_name, "USER", None, now)?;
+        let answer = json!({"BackupDetails": backup.meta.details("AVAILABLE")});
+        g.backups.insert(backup.meta.arn.clone(), backup);
+        Ok((answer, self.submit(records)))
+    }
+
+    /// A backup of table `t` as it is at `now` (ms) and the records that journal it.
+    fn snapshot(
+        &self,
+        t: &Table,
+        backup_name: &str,
+        kind: &str,
+        expires: Option<f64>,
+        now: u64,
+    ) -> Result<(Backup, Vec<Record>), DdbError> {
         // AWS's form: the creation time in milliseconds, then 8 hex digits.
         let id = self.next_id();
         let arn = format!(
@@ -184,12 +226,14 @@ impl TableEngine {
         );
         let items: Vec<Arc<Item>> = t.items.values().flat_map(|p| p.values().cloned()).collect();
         let meta = BackupMeta {
-            arn: arn.clone(),
+            arn,
             name: backup_name.to_string(),
             created: now as f64 / 1000.0,
             size_bytes: items.iter().map(|i| item_size(i)).sum(),
             item_count: items.len(),
             table: t.meta.clone(),
+            kind: kind.to_string(),
+            expires,
         };
         let row: Arc<str> = Arc::from(meta.row());
         let mut records = vec![Record::Table(TableRecord::PutTable {
@@ -204,22 +248,69 @@ impl TableEngine {
                 item: item.clone(),
             }));
         }
-        let answer = json!({"BackupDetails": meta.details("AVAILABLE")});
-        g.backups.insert(arn, Backup { meta, items });
-        Ok((answer, self.submit(records)))
+        Ok((Backup { meta, items }, records))
+    }
+
+    /// DeleteTable of table `name` with point-in-time recovery on: DynamoDB keeps a SYSTEM
+    /// backup of it as it was (`<name>$DeletedTableBackup`) for 35 days, listed with
+    /// `BackupType` `SYSTEM` or `ALL` and restorable like any backup. Expired ones go too.
+    pub(crate) fn deleted_table_backup(
+        &self,
+        g: &mut super::Tables,
+        name: &str,
+        records: &mut Vec<Record>,
+    ) -> Result<(), DdbError> {
+        let now = self.clock.now().as_millis();
+        self.drop_expired_backups(g, now, records);
+        let Some(t) = g.by_name.get(name).filter(|t| t.meta.pitr.is_some()) else {
+            return Ok(());
+        };
+        let expires = Some((now + SYSTEM_BACKUP_MS) as f64 / 1000.0);
+        let (backup, more) = self.snapshot(
+            t,
+            &format!("{name}$DeletedTableBackup"),
+            "SYSTEM",
+            expires,
+            now,
+        )?;
+        records.extend(more);
+        g.backups.insert(backup.meta.arn.clone(), backup);
+        Ok(())
+    }
+
+    /// Forget the SYSTEM backups that expired by `now` (ms).
+    fn drop_expired_backups(&self, g: &mut super::Tables, now: u64, records: &mut Vec<Record>) {
+        g.backups.retain(|_, b| {
+            let keep = !b.meta.expired(now);
+            if !keep {
+                records.push(Record::Table(TableRecord::DeleteTable {
+                    name: b.meta.row(),
+                }));
+            }
+            keep
+        });
+    }
+
+    /// A backup that exists at `now` (expired SYSTEM backups are gone).
+    fn live_backup<'g>(&self, g: &'g super::Tables, arn: &str) -> Result<&'g Backup, DdbError> {
+        let now = self.clock.now().as_millis();
+        g.backups
+            .get(arn)
+            .filter(|b| !b.meta.expired(now))
+            .ok_or_else(|| backup_not_found(arn))
     }
 
     /// A backup's attribute definitions and whether its table was billed per request.
     pub(crate) fn backup_definitions(&self, arn: &str) -> Result<(Vec<KeySpec>, bool), DdbError> {
         let g = self.state.read();
-        let b = g.backups.get(arn).ok_or_else(|| backup_not_found(arn))?;
+        let b = self.live_backup(&g, arn)?;
         let t = &b.meta.table;
         Ok((t.attr_defs.clone(), t.billing == "PAY_PER_REQUEST"))
     }
 
     pub(crate) fn describe_backup(&self, arn: &str) -> Result<(Value, Ticket), DdbError> {
         let g = self.state.read();
-        let b = g.backups.get(arn).ok_or_else(|| backup_not_found(arn))?;
+        let b = self.live_backup(&g, arn)?;
         Ok(ready(
             json!({"BackupDescription": b.meta.description("AVAILABLE")}),
         ))
@@ -229,6 +320,7 @@ impl TableEngine {
     pub(crate) fn delete_backup(&self, arn: &str) -> Result<(Value, Ticket), DdbError> {
         self.journal.check()?;
         let mut g = self.state.write();
+        self.live_backup(&g, arn)?;
         let b = g.backups.remove(arn).ok_or_else(|| backup_not_found(arn))?;
         let ticket = self.submit(vec![Record::Table(TableRecord::DeleteTable {
             name: b.meta.row(),
@@ -239,20 +331,27 @@ impl TableEngine {
         ))
     }
 
-    /// `ListBackups`: the backups (of one table when `table` is given) taken within the time
-    /// bounds, oldest first, `limit` a page after `start`.
+    /// `ListBackups`: the backups of type `kind` (USER when not given; ALL: every type), of
+    /// one table when `table` is given, taken within the time bounds, oldest first, `limit` a
+    /// page after `start`.
     pub(crate) fn list_backups(
         &self,
         table: Option<&str>,
+        kind: Option<&str>,
         bounds: (Option<f64>, Option<f64>),
         limit: Option<usize>,
         start: Option<&str>,
     ) -> Result<(Value, Ticket), DdbError> {
         let g = self.state.read();
+        let now = self.clock.now().as_millis();
+        // USER unless asked otherwise, as DynamoDB lists them; ALL is USER and SYSTEM.
+        let kind = kind.unwrap_or("USER");
         let mut all: Vec<&BackupMeta> = g
             .backups
             .values()
             .map(|b| &b.meta)
+            .filter(|m| !m.expired(now))
+            .filter(|m| kind == "ALL" || m.kind == kind)
             .filter(|m| table.is_none_or(|t| m.table.name == named_table(t)))
             .filter(|m| bounds.0.is_none_or(|lo| m.created >= lo))
             .filter(|m| bounds.1.is_none_or(|hi| m.created <= hi))
@@ -284,7 +383,7 @@ impl TableEngine {
         self.journal.check()?;
         let fresh = self.new_table_id();
         let mut g = self.state.write();
-        let b = g.backups.get(arn).ok_or_else(|| backup_not_found(arn))?;
+        let b = self.live_backup(&g, arn)?;
         let summary = json!({
             "SourceBackupArn": b.meta.arn,
             "SourceTableArn": table_arn(&b.meta.table.name),

@@ -225,3 +225,61 @@ fn the_history_keeps_the_recovery_period_and_recovery_off_forgets_it() {
     );
     ok(&e, "DeleteTable", json!({"TableName": "src"}));
 }
+
+#[test]
+fn deleting_a_table_with_recovery_on_keeps_a_system_backup_for_35_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let clock = ManualClock::new(Timestamp::from_secs(T0));
+    let list = |e: &TableEngine, kind: Option<&str>| -> Vec<Value> {
+        let mut req = json!({});
+        if let Some(k) = kind {
+            req["BackupType"] = json!(k);
+        }
+        ok(e, "ListBackups", req)["BackupSummaries"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let arn;
+    {
+        let e = engine_at(&path, &clock);
+        create(&e, "plain", false);
+        ok(&e, "DeleteTable", json!({"TableName": "plain"}));
+        create(&e, "src", false);
+        pitr(&e, true, None);
+        put(&e, "k0", Some(1));
+        put(&e, "k1", None);
+        ok(&e, "DeleteTable", json!({"TableName": "src"}));
+        // Not a USER backup, so not listed by default; a table without recovery has none.
+        assert!(list(&e, None).is_empty());
+        let system = list(&e, Some("SYSTEM"));
+        assert_eq!(system.len(), 1);
+        let b = &system[0];
+        assert_eq!(
+            (&b["BackupName"], &b["BackupType"], &b["TableName"]),
+            (
+                &json!("src$DeletedTableBackup"),
+                &json!("SYSTEM"),
+                &json!("src")
+            )
+        );
+        assert_eq!(b["BackupExpiryDateTime"], json!((T0 + 35 * 86_400) as f64));
+        assert_eq!(list(&e, Some("ALL")).len(), 1);
+        arn = b["BackupArn"].as_str().unwrap().to_string();
+    }
+    // Kept across a restart, and restorable like any backup.
+    let e = engine_at(&path, &clock);
+    ok(
+        &e,
+        "RestoreTableFromBackup",
+        json!({"TargetTableName": "back", "BackupArn": arn}),
+    );
+    assert_eq!(contents(&e, "back"), ["k0=1", "k1=-"]);
+    clock.advance(Duration::from_secs(35 * 86_400));
+    assert!(list(&e, Some("ALL")).is_empty());
+    assert_eq!(
+        err(&e, "DescribeBackup", json!({"BackupArn": arn})).code,
+        ErrorCode::BackupNotFound
+    );
+}

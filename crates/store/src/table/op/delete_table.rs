@@ -56,6 +56,8 @@ impl<'a> DeleteTable<'a> {
         {
             records.push(t.history.forget(name));
         }
+        // With recovery on, DynamoDB keeps the table as it was in a SYSTEM backup.
+        engine.deleted_table_backup(&mut g, name, &mut records)?;
         // The table's stream outlives it, disabled, until its records age out.
         let now = engine.clock.now().as_millis();
         if let Some(mut s) = g.by_name.get_mut(name).and_then(|t| t.stream.take()) {

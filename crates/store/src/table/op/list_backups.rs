@@ -10,6 +10,8 @@ use crate::journal::Ticket;
 
 pub(super) struct ListBackups<'a> {
     table: Option<&'a str>,
+    /// `BackupType`: USER, SYSTEM, AWS_BACKUP or ALL (USER when not given).
+    kind: Option<&'a str>,
     bounds: (Option<f64>, Option<f64>),
     limit: Option<usize>,
     start: Option<&'a str>,
@@ -42,6 +44,7 @@ impl<'a> ListBackups<'a> {
         let time = |f: &str| req.get(f).and_then(Value::as_f64);
         Ok(ListBackups {
             table,
+            kind: opt_str(req, "BackupType"),
             bounds: (time("TimeRangeLowerBound"), time("TimeRangeUpperBound")),
             limit: limit.map(|l| l as usize),
             start: opt_str(req, "ExclusiveStartBackupArn"),
@@ -49,6 +52,6 @@ impl<'a> ListBackups<'a> {
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        engine.list_backups(self.table, self.bounds, self.limit, self.start)
+        engine.list_backups(self.table, self.kind, self.bounds, self.limit, self.start)
     }
 }

@@ -448,3 +448,10 @@ def test_point_in_time_restore(client):
     with pytest.raises(client.exceptions.TableAlreadyExistsException):
         client.restore_table_to_point_in_time(
             SourceTableName="py-pitr", TargetTableName="py-pitr-copy", UseLatestRestorableTime=True)
+    # Deleting a table with recovery on keeps it in a SYSTEM backup, listed on request.
+    client.delete_table(TableName="py-pitr")
+    assert "py-pitr" not in [b["TableName"] for b in client.list_backups()["BackupSummaries"]]
+    system = [b for b in client.list_backups(BackupType="SYSTEM")["BackupSummaries"]
+              if b["TableName"] == "py-pitr"]
+    assert [b["BackupName"] for b in system] == ["py-pitr$DeletedTableBackup"]
+    assert system[0]["BackupExpiryDateTime"] > system[0]["BackupCreationDateTime"]

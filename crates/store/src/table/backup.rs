@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::engine::{Phase, Table};
 use super::error::{DdbError, ErrorCode};
-use super::meta::{IndexMeta, KeySpec, TableMeta, named_table, table_arn};
+use super::meta::{IndexMeta, KeySpec, TableMeta, table_arn};
 use super::value::{Item, item_size};
 use super::{TableEngine, ready};
 use crate::journal::{Record, Ticket};
@@ -193,7 +193,6 @@ impl TableEngine {
     ) -> Result<(Value, Ticket), DdbError> {
         self.journal.check()?;
         let mut g = self.state.write();
-        let name = named_table(name);
         let t = g
             .by_name
             .get(name)
@@ -352,7 +351,7 @@ impl TableEngine {
             .map(|b| &b.meta)
             .filter(|m| !m.expired(now))
             .filter(|m| kind == "ALL" || m.kind == kind)
-            .filter(|m| table.is_none_or(|t| m.table.name == named_table(t)))
+            .filter(|m| table.is_none_or(|t| m.table.name == t))
             .filter(|m| bounds.0.is_none_or(|lo| m.created >= lo))
             .filter(|m| bounds.1.is_none_or(|hi| m.created <= hi))
             .collect();

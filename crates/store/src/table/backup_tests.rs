@@ -217,6 +217,7 @@ fn backup_requests_are_checked() {
     assert_eq!(m.code, ErrorCode::BackupNotFound);
 }
 
+/// (The engine reads a table ARN in `TableName` as the table's name for every operation.)
 #[test]
 fn a_table_arn_names_the_table_to_back_up_and_to_list_by() {
     let (e, _) = super::tests::engine();

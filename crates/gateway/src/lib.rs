@@ -103,7 +103,8 @@ pub struct Incoming2 {
 }
 
 /// Serve on `listener` until `shutdown` resolves; then stop accepting, let in-flight requests
-/// finish (their writes are durable before they answer) and return.
+/// finish (their writes are durable before they answer), commit what is still queued for the
+/// journal and return.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -153,6 +154,11 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("connections still open after 25 s; closing them");
+    }
+    // Changes answered without waiting for their commit (a standard queue's receives, long
+    // polls that found nothing, move-task steps) are committed before the process ends.
+    if let Err(e) = state.store.journal.barrier().await {
+        tracing::warn!(error = %e, "the last changes could not be committed at shutdown");
     }
     Ok(())
 }

@@ -455,3 +455,32 @@ def test_point_in_time_restore(client):
               if b["TableName"] == "py-pitr"]
     assert [b["BackupName"] for b in system] == ["py-pitr$DeletedTableBackup"]
     assert system[0]["BackupExpiryDateTime"] > system[0]["BackupCreationDateTime"]
+
+
+def test_table_settings_and_empty_key_query(client):
+    """boto3's SSESpecification, TableClass and WarmThroughput come back as DynamoDB reports
+    them (a table on DynamoDB's own key has no SSEDescription), UpdateTable changes the
+    class alone, and a Query for an empty partition key is refused as DynamoDB refuses it."""
+    _create(client, "py-settings",
+            SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": "alias/app"},
+            TableClass="STANDARD_INFREQUENT_ACCESS",
+            WarmThroughput={"ReadUnitsPerSecond": 13000, "WriteUnitsPerSecond": 4500})
+    table = client.describe_table(TableName="py-settings")["Table"]
+    assert table["SSEDescription"] == {
+        "Status": "ENABLED", "SSEType": "KMS",
+        "KMSMasterKeyArn": "arn:aws:kms:us-east-1:000000000000:alias/app"}
+    assert table["TableClassSummary"] == {"TableClass": "STANDARD_INFREQUENT_ACCESS"}
+    assert table["WarmThroughput"] == {
+        "ReadUnitsPerSecond": 13000, "WriteUnitsPerSecond": 4500, "Status": "ACTIVE"}
+    client.update_table(TableName="py-settings", TableClass="STANDARD")
+    client.get_waiter("table_exists").wait(TableName="py-settings", WaiterConfig={"Delay": 0.1})
+    summary = client.describe_table(TableName="py-settings")["Table"]["TableClassSummary"]
+    assert summary["TableClass"] == "STANDARD" and "LastUpdateDateTime" in summary
+    _create(client, "py-plain")
+    assert "SSEDescription" not in client.describe_table(TableName="py-plain")["Table"]
+    with pytest.raises(client.exceptions.ClientError) as e:
+        client.query(TableName="py-plain", KeyConditionExpression="pk = :v",
+                     ExpressionAttributeValues={":v": {"S": ""}})
+    assert e.value.response["Error"]["Message"] == (
+        "One or more parameter values are not valid. The AttributeValue for a key attribute "
+        "cannot contain an empty string value. Key: pk")

@@ -104,6 +104,8 @@ pub(crate) struct TableUpdate<'a> {
     stream: Option<(bool, Option<&'a str>)>,
     /// `DeletionProtectionEnabled`.
     deletion_protection: Option<bool>,
+    /// `SSESpecification`, `TableClass`, `WarmThroughput`.
+    extras: super::meta::ExtrasChange,
 }
 
 /// One entry of UpdateTable's `GlobalSecondaryIndexUpdates`.
@@ -175,6 +177,7 @@ impl<'a> TableUpdate<'a> {
             deletion_protection: req
                 .get("DeletionProtectionEnabled")
                 .and_then(crate::table::req::as_boolean),
+            extras: super::meta::ExtrasChange::parse(req),
         })
     }
 
@@ -191,6 +194,9 @@ impl<'a> TableUpdate<'a> {
             "ProvisionedThroughput",
             "BillingMode",
             "StreamSpecification",
+            "SSESpecification",
+            "TableClass",
+            "WarmThroughput",
         ]
         .iter()
         .any(|f| given(f))
@@ -506,6 +512,11 @@ impl TableEngine {
         }
         if let Some(p) = u.deletion_protection {
             meta.deletion_protection = p;
+            changed = true;
+        }
+        if !u.extras.is_empty() {
+            let now = self.clock.now().as_millis() as f64 / 1000.0;
+            u.extras.apply(&mut meta.extras, Some(now));
             changed = true;
         }
         if !changed {

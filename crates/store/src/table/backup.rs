@@ -164,6 +164,9 @@ pub struct RestoreOverrides {
     /// Replaces the global indexes (an empty list drops them all).
     pub gsis: Option<Vec<IndexMeta>>,
     pub lsis: Option<Vec<IndexMeta>>,
+    /// `SSESpecificationOverride`: the restored table's KMS key, or `Some(None)` for
+    /// DynamoDB's own key (else it keeps the source's).
+    pub kms_key: Option<Option<String>>,
 }
 
 /// A restore's target must not be a table yet.
@@ -427,6 +430,9 @@ impl TableEngine {
         if let Some((r, w)) = overrides.throughput {
             meta.rcu = r;
             meta.wcu = w;
+        }
+        if let Some(k) = overrides.kms_key {
+            meta.extras.kms_key = k;
         }
         if meta.billing == "PAY_PER_REQUEST" {
             meta.rcu = 0;

@@ -42,6 +42,8 @@ const COMPARISON: &[&str] = &[
     "CONTAINS",
 ];
 const BILLING: &[&str] = &["PROVISIONED", "PAY_PER_REQUEST"];
+const TABLE_CLASS: &[&str] = &["STANDARD", "STANDARD_INFREQUENT_ACCESS"];
+const SSE_TYPE: &[&str] = &["AES256", "KMS"];
 const KEY_TYPE: &[&str] = &["HASH", "RANGE"];
 const ATTR_TYPE: &[&str] = &["B", "N", "S"];
 const PROJECTION_TYPE: &[&str] = &["ALL", "INCLUDE", "KEYS_ONLY"];
@@ -253,6 +255,16 @@ impl<'a> Check<'a> {
             let v = self.get(field);
             self.one_of(v, at, set);
         }
+    }
+
+    /// CreateTable's and UpdateTable's `TableClass` and `SSESpecification.SSEType` enums.
+    fn settings(&mut self) {
+        self.enums(&[("TableClass", "tableClass", TABLE_CLASS)]);
+        let sse_type = self
+            .get("SSESpecification")
+            .and_then(|s| s.get("SSEType"))
+            .filter(|v| !v.is_null());
+        self.one_of(sse_type, "sSESpecification.sSEType", SSE_TYPE);
     }
 
     fn throughput(&mut self, v: Option<&Value>, at: &str) {
@@ -645,6 +657,7 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             c.throughput(pt, "provisionedThroughput");
             c.enums(&[("BillingMode", "billingMode", BILLING)]);
             c.stream_spec();
+            c.settings();
             for (field, at) in [
                 ("LocalSecondaryIndexes", "localSecondaryIndexes"),
                 ("GlobalSecondaryIndexes", "globalSecondaryIndexes"),
@@ -667,6 +680,7 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             let pt = c.get("ProvisionedThroughput");
             c.throughput(pt, "provisionedThroughput");
             c.enums(&[("BillingMode", "billingMode", BILLING)]);
+            c.settings();
             let defs = c.get("AttributeDefinitions");
             c.attribute_definitions(defs);
             for (i, u) in c

@@ -155,6 +155,127 @@ pub struct TableMeta {
     /// A table restored from a backup: its `RestoreSummary`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<Value>,
+    /// Encryption with a KMS key, the table class, warm throughput: kept and reported.
+    #[serde(default, skip_serializing_if = "Extras::is_default")]
+    pub extras: Extras,
+}
+
+/// Table settings DynamoDB keeps and reports that change nothing about how this server
+/// stores or serves the table: encryption at rest with a KMS key (`SSESpecification`), the
+/// table class (`TableClass`) and warm throughput (`WarmThroughput`). Each is reported only
+/// once it was asked for, as DynamoDB reports `SSEDescription` only for a KMS key (a table on
+/// DynamoDB's own key has none).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Extras {
+    /// The KMS key's ARN while the table is encrypted with a KMS key (`SSEDescription`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key: Option<String>,
+    /// The table class given, and when UpdateTable last changed it (seconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<(String, Option<f64>)>,
+    /// Warm throughput asked for: read and write units a second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<(i64, i64)>,
+}
+
+/// The stand-in for the `aws/dynamodb` AWS managed KMS key, whose ARN `SSEDescription` shows
+/// for a table encrypted with `SSESpecification` `Enabled` and no key of its own (there is no
+/// KMS here: nothing is encrypted with it).
+pub const MANAGED_KMS_KEY_ID: &str = "00000000-0000-4000-8000-00000000dd6b";
+
+/// What CreateTable or UpdateTable asks of the [`Extras`]: each `None` when not given.
+#[derive(Debug, Default)]
+pub struct ExtrasChange {
+    /// `SSESpecification`: `Some(key ARN)` to encrypt with a KMS key, `None` for DynamoDB's
+    /// own key.
+    kms_key: Option<Option<String>>,
+    class: Option<String>,
+    warm: Option<(Option<i64>, Option<i64>)>,
+}
+
+/// An `SSESpecification` (or a restore's `SSESpecificationOverride`): `None` when not given,
+/// `Some(None)` for DynamoDB's own key (`Enabled` false or left out), `Some(Some(ARN))` for a
+/// KMS key. A key given by id or alias becomes its ARN in this server's region and account
+/// (an alias is not resolved: there is no KMS here); an ARN is kept as given.
+pub fn sse_key(sse: Option<&Value>) -> Option<Option<String>> {
+    let sse = sse.filter(|v| !v.is_null())?;
+    let enabled = sse
+        .get("Enabled")
+        .and_then(crate::table::req::as_boolean)
+        .unwrap_or(false);
+    let key = opt_str(sse, "KMSMasterKeyId");
+    Some(enabled.then(|| {
+        let key = key.unwrap_or(MANAGED_KMS_KEY_ID);
+        if key.starts_with("arn:") {
+            key.to_string()
+        } else if key.starts_with("alias/") {
+            format!("arn:aws:kms:{REGION}:{ACCOUNT}:{key}")
+        } else {
+            format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{key}")
+        }
+    }))
+}
+
+impl ExtrasChange {
+    /// Read `SSESpecification` ([`sse_key`]), `TableClass` and `WarmThroughput` (their types
+    /// and enums were checked with the request's other constraints).
+    pub fn parse(req: &Value) -> ExtrasChange {
+        let kms_key = sse_key(req.get("SSESpecification"));
+        let warm = req.get("WarmThroughput").and_then(|w| {
+            let units = |f: &str| w.get(f).and_then(Value::as_i64);
+            let (r, wr) = (units("ReadUnitsPerSecond"), units("WriteUnitsPerSecond"));
+            (r.is_some() || wr.is_some()).then_some((r, wr))
+        });
+        ExtrasChange {
+            kms_key,
+            class: opt_str(req, "TableClass").map(str::to_string),
+            warm,
+        }
+    }
+
+    /// Whether the request asks for any of them.
+    pub fn is_empty(&self) -> bool {
+        self.kms_key.is_none() && self.class.is_none() && self.warm.is_none()
+    }
+
+    /// Apply to `extras` at `now` (seconds since the epoch; `None` at creation, when the
+    /// class has no last update).
+    pub fn apply(self, extras: &mut Extras, now: Option<f64>) {
+        if let Some(k) = self.kms_key {
+            extras.kms_key = k;
+        }
+        if let Some(c) = self.class {
+            extras.class = Some((c, now));
+        }
+        if let Some((r, w)) = self.warm {
+            let (r0, w0) = extras.warm.unwrap_or((0, 0));
+            extras.warm = Some((r.unwrap_or(r0), w.unwrap_or(w0)));
+        }
+    }
+}
+
+impl Extras {
+    pub fn is_default(&self) -> bool {
+        *self == Extras::default()
+    }
+
+    /// Add `SSEDescription`, `TableClassSummary` and `WarmThroughput` to a table description.
+    fn describe(&self, d: &mut Value) {
+        if let Some(arn) = &self.kms_key {
+            d["SSEDescription"] =
+                json!({"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": arn});
+        }
+        if let Some((class, updated)) = &self.class {
+            d["TableClassSummary"] = match updated {
+                Some(t) => json!({"TableClass": class, "LastUpdateDateTime": t}),
+                None => json!({"TableClass": class}),
+            };
+        }
+        if let Some((r, w)) = self.warm {
+            d["WarmThroughput"] =
+                json!({"ReadUnitsPerSecond": r, "WriteUnitsPerSecond": w, "Status": "ACTIVE"});
+        }
+    }
 }
 
 /// Point-in-time recovery as `UpdateContinuousBackups` turned it on: since when (ms since the
@@ -726,6 +847,7 @@ pub struct TableDef {
     /// The stream view type when the table is created with a stream.
     stream: Option<String>,
     deletion_protection: bool,
+    extras: Extras,
 }
 
 impl TableDef {
@@ -854,8 +976,11 @@ impl TableDef {
                 ));
             }
         };
+        let mut extras = Extras::default();
+        ExtrasChange::parse(req).apply(&mut extras, None);
         Ok(TableDef {
             name,
+            extras,
             attr_defs: defs,
             hash,
             range,
@@ -904,6 +1029,7 @@ impl TableMeta {
             policy: None,
             pitr: None,
             restore: None,
+            extras: def.extras,
         }
     }
 
@@ -959,6 +1085,7 @@ impl TableMeta {
         if let Some(r) = &self.restore {
             d["RestoreSummary"] = r.clone();
         }
+        self.extras.describe(&mut d);
         if self.billing == "PAY_PER_REQUEST" {
             // When the table went on demand: when UpdateTable switched it, else when it was
             // created (stamped once it exists; CreateTable's own answer has none).

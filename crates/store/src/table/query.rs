@@ -1048,6 +1048,19 @@ impl TableEngine {
             if is_hash && kc.op != "EQ" {
                 return Err(not_supported());
             }
+            // No item has an empty partition key: DynamoDB refuses the query rather than
+            // answering nothing (as it refuses such a key in GetItem).
+            let empty = match kc.args.first() {
+                Some(AttrValue::S(s)) if is_hash && s.is_empty() => Some("string"),
+                Some(AttrValue::B(b)) if is_hash && b.is_empty() => Some("binary"),
+                _ => None,
+            };
+            if let Some(kind) = empty {
+                return Err(DdbError::validation(format!(
+                    "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {kind} value. Key: {}",
+                    spec.name
+                )));
+            }
         }
         let hash = find(&src.hash_spec().name)
             .and_then(|k| k.args.first())

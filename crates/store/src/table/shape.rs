@@ -93,6 +93,10 @@ const SSE: Shape = Struct(
     "SSESpecification",
     &[("Enabled", Bool), ("SSEType", Str), ("KMSMasterKeyId", Str)],
 );
+const WARM: Shape = Struct(
+    "WarmThroughput",
+    &[("ReadUnitsPerSecond", Long), ("WriteUnitsPerSecond", Long)],
+);
 const STREAM_SPEC: Shape = Struct(
     "StreamSpecification",
     &[("StreamEnabled", Bool), ("StreamViewType", Str)],
@@ -261,6 +265,7 @@ const CREATE_TABLE: &[(&str, Shape)] = &[
     ("Tags", TAGS),
     ("TableClass", Str),
     ("DeletionProtectionEnabled", Bool),
+    ("WarmThroughput", WARM),
 ];
 const UPDATE_TABLE: &[(&str, Shape)] = &[
     ("TableName", Str),
@@ -300,6 +305,7 @@ const UPDATE_TABLE: &[(&str, Shape)] = &[
     ("SSESpecification", SSE),
     ("TableClass", Str),
     ("DeletionProtectionEnabled", Bool),
+    ("WarmThroughput", WARM),
 ];
 const TABLE_ONLY: &[(&str, Shape)] = &[("TableName", Str)];
 const LIST_TABLES: &[(&str, Shape)] = &[("ExclusiveStartTableName", Str), ("Limit", Int)];

@@ -247,6 +247,16 @@ fn conditional_put_update_delete_with_return_values() {
             "One or more parameter values were invalid: The AttributeValue for a key attribute cannot contain an empty string value. Key: pk"
         );
     }
+    // A query for an empty partition key is refused, not answered with nothing.
+    let er = err(
+        &e,
+        "Query",
+        json!({"TableName": "items", "KeyConditionExpression": "pk = :v", "ExpressionAttributeValues": {":v": {"S": ""}}}),
+    );
+    assert_eq!(
+        er.message,
+        "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: pk"
+    );
     let big = "x".repeat(400 * 1024);
     let er = err(
         &e,
@@ -3095,5 +3105,119 @@ fn size_of_a_request_value() {
     assert!(
         m.ends_with("operator or function: size, operand type: N"),
         "{m}"
+    );
+}
+
+/// SSESpecification, TableClass and WarmThroughput are kept, reported as DynamoDB reports
+/// them, changed by UpdateTable (each alone is a change), and survive a restart.
+#[test]
+fn encryption_class_and_warm_throughput_are_kept_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let clock = ManualClock::new(Timestamp::from_secs(1_000));
+    let table = |name: &str| {
+        json!({
+            "TableName": name, "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        })
+    };
+    let describe = |e: &TableEngine, name: &str| {
+        ok(e, "DescribeTable", json!({"TableName": name}))["Table"].clone()
+    };
+    {
+        let e = engine_at(&path, &clock);
+        // By default: DynamoDB's own key, no class or warm throughput reported.
+        ok(&e, "CreateTable", table("plain"));
+        let d = describe(&e, "plain");
+        for absent in ["SSEDescription", "TableClassSummary", "WarmThroughput"] {
+            assert!(d.get(absent).is_none(), "{absent} in {d}");
+        }
+        let mut req = table("kept");
+        req["SSESpecification"] = json!({"Enabled": true});
+        req["TableClass"] = json!("STANDARD_INFREQUENT_ACCESS");
+        req["WarmThroughput"] = json!({"ReadUnitsPerSecond": 15000, "WriteUnitsPerSecond": 5000});
+        let created = ok(&e, "CreateTable", req)["TableDescription"].clone();
+        assert_eq!(
+            created["SSEDescription"],
+            json!({"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": format!("arn:aws:kms:us-east-1:000000000000:key/{}", meta::MANAGED_KMS_KEY_ID)})
+        );
+        assert_eq!(
+            created["TableClassSummary"],
+            json!({"TableClass": "STANDARD_INFREQUENT_ACCESS"})
+        );
+        assert_eq!(
+            created["WarmThroughput"],
+            json!({"ReadUnitsPerSecond": 15000, "WriteUnitsPerSecond": 5000, "Status": "ACTIVE"})
+        );
+        // Each alone is an UpdateTable change; a key of the account's own by id.
+        clock.advance(Duration::from_secs(60));
+        ok(
+            &e,
+            "UpdateTable",
+            json!({"TableName": "kept", "TableClass": "STANDARD"}),
+        );
+        ok(
+            &e,
+            "UpdateTable",
+            json!({"TableName": "kept", "WarmThroughput": {"WriteUnitsPerSecond": 6000}}),
+        );
+        ok(
+            &e,
+            "UpdateTable",
+            json!({"TableName": "plain", "SSESpecification": {"Enabled": true, "SSEType": "KMS", "KMSMasterKeyId": "my-key"}}),
+        );
+    }
+    // After a restart.
+    let e = engine_at(&path, &clock);
+    let d = describe(&e, "kept");
+    assert_eq!(
+        d["TableClassSummary"],
+        json!({"TableClass": "STANDARD", "LastUpdateDateTime": 1060.0})
+    );
+    assert_eq!(
+        d["WarmThroughput"],
+        json!({"ReadUnitsPerSecond": 15000, "WriteUnitsPerSecond": 6000, "Status": "ACTIVE"})
+    );
+    assert_eq!(
+        describe(&e, "plain")["SSEDescription"]["KMSMasterKeyArn"],
+        json!("arn:aws:kms:us-east-1:000000000000:key/my-key")
+    );
+    // Back to DynamoDB's own key.
+    ok(
+        &e,
+        "UpdateTable",
+        json!({"TableName": "plain", "SSESpecification": {"Enabled": false}}),
+    );
+    assert!(describe(&e, "plain").get("SSEDescription").is_none());
+    // A restore keeps the source's key unless SSESpecificationOverride says otherwise.
+    let backup = ok(
+        &e,
+        "CreateBackup",
+        json!({"TableName": "kept", "BackupName": "kept-1"}),
+    )["BackupDetails"]["BackupArn"]
+        .clone();
+    ok(
+        &e,
+        "RestoreTableFromBackup",
+        json!({"TargetTableName": "same", "BackupArn": backup}),
+    );
+    assert_eq!(
+        describe(&e, "same")["SSEDescription"],
+        describe(&e, "kept")["SSEDescription"]
+    );
+    ok(
+        &e,
+        "RestoreTableFromBackup",
+        json!({"TargetTableName": "own", "BackupArn": backup, "SSESpecificationOverride": {"Enabled": false}}),
+    );
+    assert!(describe(&e, "own").get("SSEDescription").is_none());
+    // The enums are checked with the request's other constraints.
+    let mut bad = table("bad");
+    bad["TableClass"] = json!("COLD");
+    bad["SSESpecification"] = json!({"Enabled": true, "SSEType": "RSA"});
+    assert_eq!(
+        err(&e, "CreateTable", bad).message,
+        "2 validation errors detected: Value 'COLD' at 'tableClass' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, STANDARD_INFREQUENT_ACCESS]; Value 'RSA' at 'sSESpecification.sSEType' failed to satisfy constraint: Member must satisfy enum value set: [AES256, KMS]"
     );
 }

@@ -1,5 +1,5 @@
 //! `RestoreTableFromBackup`: a new table from a backup, its definition changed by the
-//! request's billing, throughput and index overrides ([`Overrides`], which
+//! request's billing, throughput, index and encryption overrides ([`Overrides`], which
 //! `RestoreTableToPointInTime` takes too).
 
 use serde_json::Value;
@@ -16,6 +16,7 @@ pub(super) struct Overrides {
     throughput: Option<(i64, i64)>,
     gsis: Option<Vec<IndexDef>>,
     lsis: Option<Vec<IndexDef>>,
+    kms_key: Option<Option<String>>,
 }
 
 impl Overrides {
@@ -45,6 +46,7 @@ impl Overrides {
             throughput,
             gsis: indexes("GlobalSecondaryIndexOverride", true)?,
             lsis: indexes("LocalSecondaryIndexOverride", false)?,
+            kms_key: super::super::meta::sse_key(req.get("SSESpecificationOverride")),
         })
     }
 
@@ -72,6 +74,7 @@ impl Overrides {
             throughput: self.throughput,
             gsis: resolve(self.gsis)?,
             lsis: resolve(self.lsis)?,
+            kms_key: self.kms_key,
         })
     }
 }

@@ -173,9 +173,9 @@ pub struct Extras {
     /// The table class given, and when UpdateTable last changed it (seconds since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<(String, Option<f64>)>,
-    /// Warm throughput asked for: read and write units a second.
+    /// Warm throughput asked for: read and write units a second (each only once given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warm: Option<(i64, i64)>,
+    pub warm: Option<(Option<i64>, Option<i64>)>,
 }
 
 /// The stand-in for the `aws/dynamodb` AWS managed KMS key, whose ARN `SSEDescription` shows
@@ -186,8 +186,7 @@ pub const MANAGED_KMS_KEY_ID: &str = "00000000-0000-4000-8000-00000000dd6b";
 /// What CreateTable or UpdateTable asks of the [`Extras`]: each `None` when not given.
 #[derive(Debug, Default)]
 pub struct ExtrasChange {
-    /// `SSESpecification`: `Some(key ARN)` to encrypt with a KMS key, `None` for DynamoDB's
-    /// own key.
+    /// `SSESpecification`, as [`sse_key`] reads it.
     kms_key: Option<Option<String>>,
     class: Option<String>,
     warm: Option<(Option<i64>, Option<i64>)>,
@@ -248,8 +247,8 @@ impl ExtrasChange {
             extras.class = Some((c, now));
         }
         if let Some((r, w)) = self.warm {
-            let (r0, w0) = extras.warm.unwrap_or((0, 0));
-            extras.warm = Some((r.unwrap_or(r0), w.unwrap_or(w0)));
+            let (r0, w0) = extras.warm.unwrap_or_default();
+            extras.warm = Some((r.or(r0), w.or(w0)));
         }
     }
 }
@@ -272,8 +271,14 @@ impl Extras {
             };
         }
         if let Some((r, w)) = self.warm {
-            d["WarmThroughput"] =
-                json!({"ReadUnitsPerSecond": r, "WriteUnitsPerSecond": w, "Status": "ACTIVE"});
+            let mut warm = json!({"Status": "ACTIVE"});
+            if let Some(r) = r {
+                warm["ReadUnitsPerSecond"] = json!(r);
+            }
+            if let Some(w) = w {
+                warm["WriteUnitsPerSecond"] = json!(w);
+            }
+            d["WarmThroughput"] = warm;
         }
     }
 }

@@ -3183,6 +3183,16 @@ fn encryption_class_and_warm_throughput_are_kept_and_reported() {
         describe(&e, "plain")["SSEDescription"]["KMSMasterKeyArn"],
         json!("arn:aws:kms:us-east-1:000000000000:key/my-key")
     );
+    // Only what was given is reported.
+    ok(
+        &e,
+        "UpdateTable",
+        json!({"TableName": "plain", "WarmThroughput": {"ReadUnitsPerSecond": 20000}}),
+    );
+    assert_eq!(
+        describe(&e, "plain")["WarmThroughput"],
+        json!({"ReadUnitsPerSecond": 20000, "Status": "ACTIVE"})
+    );
     // Back to DynamoDB's own key.
     ok(
         &e,

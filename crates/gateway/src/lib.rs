@@ -155,8 +155,8 @@ pub async fn serve(
     {
         tracing::warn!("connections still open after 25 s; closing them");
     }
-    // Changes answered without waiting for their commit (a standard queue's receives, long
-    // polls that found nothing, move-task steps) are committed before the process ends.
+    // Changes nobody waited for (the timer records of long polls that found nothing,
+    // move-task steps) are committed before the process ends.
     if let Err(e) = state.store.journal.barrier().await {
         tracing::warn!(error = %e, "the last changes could not be committed at shutdown");
     }

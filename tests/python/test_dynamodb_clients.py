@@ -5,11 +5,13 @@ Run: .venv/bin/pytest tests/python/test_dynamodb_clients.py
 The server binary is $KEDGE_BIN or target/debug/kedge (build it with `cargo build -p kedge`).
 """
 
+import datetime
 import json
 import os
 import subprocess
 import tempfile
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -484,3 +486,36 @@ def test_table_settings_and_empty_key_query(client):
     assert e.value.response["Error"]["Message"] == (
         "One or more parameter values are not valid. The AttributeValue for a key attribute "
         "cannot contain an empty string value. Key: pk")
+
+
+def test_contributor_insights(client):
+    """boto3's contributor insights calls: DISABLED until enabled, ENABLING then ENABLED with
+    DynamoDB's rule names, listed (by the table's ARN too) while on, an unknown index and
+    an unknown action refused as DynamoDB refuses them."""
+    _create(client, "py-insights", range_key=("sk", "N"))
+    arn = client.describe_table(TableName="py-insights")["Table"]["TableArn"]
+    before = client.describe_contributor_insights(TableName="py-insights")
+    assert before["ContributorInsightsStatus"] == "DISABLED"
+    assert "ContributorInsightsRuleList" not in before
+    on = client.update_contributor_insights(TableName=arn, ContributorInsightsAction="ENABLE")
+    assert on["TableName"] == "py-insights" and on["ContributorInsightsStatus"] == "ENABLING"
+    for _ in range(100):
+        d = client.describe_contributor_insights(TableName="py-insights")
+        if d["ContributorInsightsStatus"] == "ENABLED":
+            break
+        time.sleep(0.1)
+    assert d["ContributorInsightsStatus"] == "ENABLED"
+    assert [r.split("-")[1] for r in d["ContributorInsightsRuleList"]] == ["PKC", "SKC", "PKT", "SKT"]
+    assert d["ContributorInsightsMode"] == "ACCESSED_AND_THROTTLED_KEYS"
+    assert isinstance(d["LastUpdateDateTime"], datetime.datetime)
+    listed = client.list_contributor_insights(TableName=arn)["ContributorInsightsSummaries"]
+    assert listed == [{"TableName": "py-insights", "ContributorInsightsStatus": "ENABLED",
+                       "ContributorInsightsMode": "ACCESSED_AND_THROTTLED_KEYS"}]
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.update_contributor_insights(TableName="py-insights", IndexName="nope",
+                                           ContributorInsightsAction="ENABLE")
+    with pytest.raises(client.exceptions.ClientError) as e:
+        client.update_contributor_insights(TableName="py-insights", ContributorInsightsAction="ON")
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.describe_contributor_insights(TableName="py-missing-table")

@@ -448,7 +448,11 @@ pub fn text(status: StatusCode, body: String) -> HttpResponse {
 pub fn json_response(status: StatusCode, content_type: &'static str, body: String) -> HttpResponse {
     let mut r = response(status, content_type, body);
     if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id()) {
-        r.headers_mut().insert("x-amzn-requestid", v);
+        // A name made without an allocation (a `&str` name is copied on every insert).
+        r.headers_mut().insert(
+            hyper::header::HeaderName::from_static("x-amzn-requestid"),
+            v,
+        );
     }
     r
 }

@@ -162,29 +162,44 @@ fn respond(
     if let Some(c) = packed_with {
         h.insert(hyper::header::CONTENT_ENCODING, encoding::header(c));
     }
-    h.insert("x-amz-crc32", hyper::header::HeaderValue::from(crc));
     // DynamoDB names itself so.
     h.insert(
         hyper::header::SERVER,
         hyper::header::HeaderValue::from_static("Server"),
     );
-    if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id()) {
-        h.insert("x-amzn-requestid", v);
-    }
+    set_crc_and_request_id(h, crc);
     r
 }
 
 /// A DynamoDB request id: 52 characters of upper-case letters and digits, as DynamoDB's are.
 pub fn request_id() -> String {
+    String::from_utf8_lossy(&request_id_bytes()).into_owned()
+}
+
+fn request_id_bytes() -> [u8; 52] {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
     // Every answer carries one: one fill from the thread's generator, not 52 draws (the
     // modulo's slight bias does not matter for an id).
     let mut bytes = [0u8; 52];
     rand::fill(&mut bytes);
+    for b in &mut bytes {
+        *b = ALPHABET[*b as usize % ALPHABET.len()];
+    }
     bytes
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
+}
+
+/// Set the `x-amz-crc32` of `body` and a fresh DynamoDB request id on an answer's headers,
+/// with names made without an allocation (a `&str` name is copied into a new one on every
+/// insert) and the id written straight into its header value.
+fn set_crc_and_request_id(h: &mut hyper::HeaderMap, crc: u32) {
+    use hyper::header::{HeaderName, HeaderValue};
+    h.insert(
+        HeaderName::from_static("x-amz-crc32"),
+        HeaderValue::from(crc),
+    );
+    if let Ok(v) = HeaderValue::from_bytes(&request_id_bytes()) {
+        h.insert(HeaderName::from_static("x-amzn-requestid"), v);
+    }
 }
 
 /// Whether a Content-Type names JSON as DynamoDB accepts it (`application/json` or
@@ -203,10 +218,7 @@ pub fn health(region: &str) -> crate::HttpResponse {
     let crc = crc32fast::hash(body.as_bytes());
     let mut r = crate::text(StatusCode::OK, body);
     let h = r.headers_mut();
-    h.insert("x-amz-crc32", hyper::header::HeaderValue::from(crc));
-    if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id()) {
-        h.insert("x-amzn-requestid", v);
-    }
+    set_crc_and_request_id(h, crc);
     r
 }
 

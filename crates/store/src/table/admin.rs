@@ -443,6 +443,8 @@ impl TableEngine {
                             ));
                         }
                         meta.indexes.retain(|i| !(i.global && i.name == n));
+                        // Its contributor insights go with it.
+                        meta.insights.remove(n);
                         if meta.indexes.len() == before {
                             return Err(DdbError::not_found(format!(
                                 "Requested resource not found: Index: {n} not found for table: {name}"

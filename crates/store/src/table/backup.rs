@@ -422,6 +422,7 @@ impl TableEngine {
         meta.ttl = None;
         meta.policy = None;
         meta.pitr = None;
+        meta.insights = BTreeMap::new();
         meta.tags = BTreeMap::new();
         meta.restore = Some(summary);
         if let Some(billing) = overrides.billing {

@@ -765,6 +765,27 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             table_op_name(req)?;
             c.table_name(true);
         }
+        "DescribeContributorInsights" | "UpdateContributorInsights" => {
+            c.table_name(true);
+            let ix = c.get("IndexName");
+            c.name(ix, "indexName");
+            if op == "UpdateContributorInsights" {
+                let action = c.get("ContributorInsightsAction");
+                if c.required(action, "contributorInsightsAction") {
+                    c.one_of(action, "contributorInsightsAction", &["ENABLE", "DISABLE"]);
+                }
+                c.enums(&[(
+                    "ContributorInsightsMode",
+                    "contributorInsightsMode",
+                    &["ACCESSED_AND_THROTTLED_KEYS", "THROTTLED_KEYS"],
+                )]);
+            }
+        }
+        "ListContributorInsights" => {
+            c.table_name(false);
+            let max = c.get("MaxResults");
+            c.range(max, "maxResults", i64::MIN, Some(100));
+        }
         "ListTables" => {
             let start = c.get("ExclusiveStartTableName");
             c.name(start, "exclusiveStartTableName");

@@ -158,6 +158,37 @@ pub struct TableMeta {
     /// Encryption with a KMS key, the table class, warm throughput: kept and reported.
     #[serde(default, skip_serializing_if = "Extras::is_default")]
     pub extras: Extras,
+    /// CloudWatch Contributor Insights on the table (key `""`) and its global indexes (their
+    /// names), as `UpdateContributorInsights` last set them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub insights: BTreeMap<String, Insights>,
+}
+
+/// Contributor insights on a table or a global index: kept and reported (there is no
+/// CloudWatch here; no rule is made and nothing is counted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Insights {
+    /// `ENABLE` (true) or `DISABLE` asked last.
+    pub enabled: bool,
+    /// `ACCESSED_AND_THROTTLED_KEYS` or `THROTTLED_KEYS`.
+    pub mode: String,
+    /// When it was asked (clock ms): `LastUpdateDateTime` and the rules' time stamp.
+    pub at_ms: u64,
+    /// Until when (clock ms) it is `ENABLING` / `DISABLING`: the table status delay after
+    /// `at_ms`.
+    pub until_ms: u64,
+}
+
+impl Insights {
+    /// `ContributorInsightsStatus` at `now_ms`.
+    pub fn status(&self, now_ms: u64) -> &'static str {
+        match (self.enabled, now_ms < self.until_ms) {
+            (true, true) => "ENABLING",
+            (true, false) => "ENABLED",
+            (false, true) => "DISABLING",
+            (false, false) => "DISABLED",
+        }
+    }
 }
 
 /// Table settings DynamoDB keeps and reports that change nothing about how this server
@@ -1035,6 +1066,7 @@ impl TableMeta {
             pitr: None,
             restore: None,
             extras: def.extras,
+            insights: BTreeMap::new(),
         }
     }
 

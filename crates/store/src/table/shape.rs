@@ -381,6 +381,15 @@ const GET_SHARD_ITERATOR: &[(&str, Shape)] = &[
     ("SequenceNumber", Str),
 ];
 const GET_RECORDS: &[(&str, Shape)] = &[("ShardIterator", Str), ("Limit", Int)];
+const DESCRIBE_INSIGHTS: &[(&str, Shape)] = &[("TableName", Str), ("IndexName", Str)];
+const UPDATE_INSIGHTS: &[(&str, Shape)] = &[
+    ("TableName", Str),
+    ("IndexName", Str),
+    ("ContributorInsightsAction", Str),
+    ("ContributorInsightsMode", Str),
+];
+const LIST_INSIGHTS: &[(&str, Shape)] =
+    &[("TableName", Str), ("NextToken", Str), ("MaxResults", Int)];
 
 fn members(op: &str) -> Option<&'static [(&'static str, Shape)]> {
     Some(match op {
@@ -398,6 +407,9 @@ fn members(op: &str) -> Option<&'static [(&'static str, Shape)]> {
             TABLE_ONLY
         }
         "ListTables" => LIST_TABLES,
+        "DescribeContributorInsights" => DESCRIBE_INSIGHTS,
+        "UpdateContributorInsights" => UPDATE_INSIGHTS,
+        "ListContributorInsights" => LIST_INSIGHTS,
         "ListTagsOfResource" => LIST_TAGS,
         "TagResource" => TAG,
         "UntagResource" => UNTAG,

@@ -34,6 +34,7 @@ mod delete_resource_policy;
 mod delete_table;
 mod describe_backup;
 mod describe_continuous_backups;
+mod describe_contributor_insights;
 mod describe_endpoints;
 mod describe_limits;
 mod describe_table;
@@ -43,6 +44,7 @@ mod execute_transaction;
 mod get_item;
 mod get_resource_policy;
 mod list_backups;
+mod list_contributor_insights;
 mod list_tables;
 mod list_tags_of_resource;
 mod put_item;
@@ -58,6 +60,7 @@ mod transact_write_items;
 mod unknown;
 mod untag_resource;
 mod update_continuous_backups;
+mod update_contributor_insights;
 mod update_item;
 mod update_table;
 mod update_time_to_live;
@@ -79,6 +82,7 @@ use delete_resource_policy::DeleteResourcePolicy;
 use delete_table::DeleteTable;
 use describe_backup::{DescribeBackup, backup_arn};
 use describe_continuous_backups::DescribeContinuousBackups;
+use describe_contributor_insights::DescribeContributorInsights;
 use describe_endpoints::DescribeEndpoints;
 use describe_limits::DescribeLimits;
 use describe_table::DescribeTable;
@@ -88,6 +92,7 @@ use execute_transaction::ExecuteTransaction;
 use get_item::GetItem;
 use get_resource_policy::GetResourcePolicy;
 use list_backups::ListBackups;
+use list_contributor_insights::ListContributorInsights;
 use list_tables::ListTables;
 use list_tags_of_resource::ListTagsOfResource;
 use put_item::PutItem;
@@ -102,6 +107,7 @@ use transact_write_items::TransactWriteItems;
 use unknown::Unknown;
 use untag_resource::UntagResource;
 use update_continuous_backups::UpdateContinuousBackups;
+use update_contributor_insights::UpdateContributorInsights;
 use update_item::UpdateItem;
 use update_table::UpdateTable;
 use update_time_to_live::UpdateTimeToLive;
@@ -139,6 +145,9 @@ enum Operation<'a> {
     GetResourcePolicy(GetResourcePolicy<'a>),
     DeleteResourcePolicy(DeleteResourcePolicy<'a>),
     UpdateContinuousBackups(UpdateContinuousBackups<'a>),
+    DescribeContributorInsights(DescribeContributorInsights<'a>),
+    UpdateContributorInsights(UpdateContributorInsights<'a>),
+    ListContributorInsights(ListContributorInsights<'a>),
     CreateBackup(CreateBackup<'a>),
     DescribeBackup(DescribeBackup<'a>),
     DeleteBackup(DeleteBackup<'a>),
@@ -191,6 +200,15 @@ impl<'a> Operation<'a> {
             "UpdateContinuousBackups" => {
                 Operation::UpdateContinuousBackups(UpdateContinuousBackups::parse(req)?)
             }
+            "DescribeContributorInsights" => {
+                Operation::DescribeContributorInsights(DescribeContributorInsights::parse(req)?)
+            }
+            "UpdateContributorInsights" => {
+                Operation::UpdateContributorInsights(UpdateContributorInsights::parse(req)?)
+            }
+            "ListContributorInsights" => {
+                Operation::ListContributorInsights(ListContributorInsights::parse(req)?)
+            }
             "CreateBackup" => Operation::CreateBackup(CreateBackup::parse(req)?),
             "DescribeBackup" => Operation::DescribeBackup(DescribeBackup::parse(req)?),
             "DeleteBackup" => Operation::DeleteBackup(DeleteBackup::parse(req)?),
@@ -240,6 +258,9 @@ impl<'a> Operation<'a> {
             Operation::GetResourcePolicy(o) => tree(o.apply(engine)),
             Operation::DeleteResourcePolicy(o) => tree(o.apply(engine)),
             Operation::UpdateContinuousBackups(o) => tree(o.apply(engine)),
+            Operation::DescribeContributorInsights(o) => tree(o.apply(engine)),
+            Operation::UpdateContributorInsights(o) => tree(o.apply(engine)),
+            Operation::ListContributorInsights(o) => tree(o.apply(engine)),
             Operation::CreateBackup(o) => tree(o.apply(engine)),
             Operation::DescribeBackup(o) => tree(o.apply(engine)),
             Operation::DeleteBackup(o) => tree(o.apply(engine)),

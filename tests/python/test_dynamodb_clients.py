@@ -519,3 +519,19 @@ def test_contributor_insights(client):
     assert e.value.response["Error"]["Code"] == "ValidationException"
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.describe_contributor_insights(TableName="py-missing-table")
+
+
+def test_on_demand_throughput(client):
+    """boto3's OnDemandThroughput (an on-demand table's maximum request units) is kept and
+    reported by DescribeTable, changed alone by UpdateTable, -1 taking a maximum away."""
+    _create(client, "py-capped", OnDemandThroughput={"MaxReadRequestUnits": 200})
+    table = client.describe_table(TableName="py-capped")["Table"]
+    assert table["OnDemandThroughput"] == {"MaxReadRequestUnits": 200}
+    client.update_table(TableName="py-capped",
+                        OnDemandThroughput={"MaxReadRequestUnits": -1, "MaxWriteRequestUnits": 40})
+    client.get_waiter("table_exists").wait(TableName="py-capped", WaiterConfig={"Delay": 0.1})
+    assert client.describe_table(TableName="py-capped")["Table"]["OnDemandThroughput"] == {
+        "MaxReadRequestUnits": -1, "MaxWriteRequestUnits": 40}
+    with pytest.raises(client.exceptions.ClientError) as e:
+        client.update_table(TableName="py-capped", OnDemandThroughput={"MaxWriteRequestUnits": 0})
+    assert e.value.response["Error"]["Code"] == "ValidationException"

@@ -177,7 +177,7 @@ impl<'a> TableUpdate<'a> {
             deletion_protection: req
                 .get("DeletionProtectionEnabled")
                 .and_then(crate::table::req::as_boolean),
-            extras: super::meta::ExtrasChange::parse(req),
+            extras: super::meta::ExtrasChange::parse(req)?,
         })
     }
 
@@ -197,6 +197,7 @@ impl<'a> TableUpdate<'a> {
             "SSESpecification",
             "TableClass",
             "WarmThroughput",
+            "OnDemandThroughput",
         ]
         .iter()
         .any(|f| given(f))

@@ -207,6 +207,10 @@ pub struct Extras {
     /// Warm throughput asked for: read and write units a second (each only once given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm: Option<(Option<i64>, Option<i64>)>,
+    /// An on-demand table's maximum read and write request units (`OnDemandThroughput`; each
+    /// only once given, -1 for none as DynamoDB takes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand: Option<(Option<i64>, Option<i64>)>,
 }
 
 /// The stand-in for the `aws/dynamodb` AWS managed KMS key, whose ARN `SSEDescription` shows
@@ -221,6 +225,20 @@ pub struct ExtrasChange {
     kms_key: Option<Option<String>>,
     class: Option<String>,
     warm: Option<(Option<i64>, Option<i64>)>,
+    on_demand: Option<(Option<i64>, Option<i64>)>,
+}
+
+/// A `WarmThroughput`- or `OnDemandThroughput`-like member's two units, when either is given.
+fn unit_pair(
+    req: &Value,
+    member: &str,
+    read: &str,
+    write: &str,
+) -> Option<(Option<i64>, Option<i64>)> {
+    let m = req.get(member).filter(|v| !v.is_null())?;
+    let units = |f: &str| m.get(f).and_then(Value::as_i64);
+    let (r, w) = (units(read), units(write));
+    (r.is_some() || w.is_some()).then_some((r, w))
 }
 
 /// An `SSESpecification` (or a restore's `SSESpecificationOverride`): `None` when not given,
@@ -247,25 +265,47 @@ pub fn sse_key(sse: Option<&Value>) -> Option<Option<String>> {
 }
 
 impl ExtrasChange {
-    /// Read `SSESpecification` ([`sse_key`]), `TableClass` and `WarmThroughput` (their types
-    /// and enums were checked with the request's other constraints).
-    pub fn parse(req: &Value) -> ExtrasChange {
+    /// Read `SSESpecification` ([`sse_key`]), `TableClass`, `WarmThroughput` and
+    /// `OnDemandThroughput` (their types and enums were checked with the request's other
+    /// constraints). A maximum of request units is at least 1, or -1 to have none, as
+    /// DynamoDB documents; anything else is refused (the wording is kedge's).
+    pub fn parse(req: &Value) -> Result<ExtrasChange, DdbError> {
         let kms_key = sse_key(req.get("SSESpecification"));
-        let warm = req.get("WarmThroughput").and_then(|w| {
-            let units = |f: &str| w.get(f).and_then(Value::as_i64);
-            let (r, wr) = (units("ReadUnitsPerSecond"), units("WriteUnitsPerSecond"));
-            (r.is_some() || wr.is_some()).then_some((r, wr))
-        });
-        ExtrasChange {
+        let warm = unit_pair(
+            req,
+            "WarmThroughput",
+            "ReadUnitsPerSecond",
+            "WriteUnitsPerSecond",
+        );
+        let on_demand = unit_pair(
+            req,
+            "OnDemandThroughput",
+            "MaxReadRequestUnits",
+            "MaxWriteRequestUnits",
+        );
+        if let Some((r, w)) = on_demand {
+            for (name, v) in [("MaxReadRequestUnits", r), ("MaxWriteRequestUnits", w)] {
+                if let Some(v) = v.filter(|v| *v != -1 && *v < 1) {
+                    return Err(DdbError::validation(format!(
+                        "One or more parameter values were invalid: OnDemandThroughput {name} is {v}; it must be at least 1, or -1 for no maximum"
+                    )));
+                }
+            }
+        }
+        Ok(ExtrasChange {
             kms_key,
             class: opt_str(req, "TableClass").map(str::to_string),
             warm,
-        }
+            on_demand,
+        })
     }
 
     /// Whether the request asks for any of them.
     pub fn is_empty(&self) -> bool {
-        self.kms_key.is_none() && self.class.is_none() && self.warm.is_none()
+        self.kms_key.is_none()
+            && self.class.is_none()
+            && self.warm.is_none()
+            && self.on_demand.is_none()
     }
 
     /// Apply to `extras` at `now` (seconds since the epoch; `None` at creation, when the
@@ -280,6 +320,10 @@ impl ExtrasChange {
         if let Some((r, w)) = self.warm {
             let (r0, w0) = extras.warm.unwrap_or_default();
             extras.warm = Some((r.or(r0), w.or(w0)));
+        }
+        if let Some((r, w)) = self.on_demand {
+            let (r0, w0) = extras.on_demand.unwrap_or_default();
+            extras.on_demand = Some((r.or(r0), w.or(w0)));
         }
     }
 }
@@ -310,6 +354,16 @@ impl Extras {
                 warm["WriteUnitsPerSecond"] = json!(w);
             }
             d["WarmThroughput"] = warm;
+        }
+        if let Some((r, w)) = self.on_demand {
+            let mut max = json!({});
+            if let Some(r) = r {
+                max["MaxReadRequestUnits"] = json!(r);
+            }
+            if let Some(w) = w {
+                max["MaxWriteRequestUnits"] = json!(w);
+            }
+            d["OnDemandThroughput"] = max;
         }
     }
 }
@@ -1013,7 +1067,7 @@ impl TableDef {
             }
         };
         let mut extras = Extras::default();
-        ExtrasChange::parse(req).apply(&mut extras, None);
+        ExtrasChange::parse(req)?.apply(&mut extras, None);
         Ok(TableDef {
             name,
             extras,

@@ -97,6 +97,13 @@ const WARM: Shape = Struct(
     "WarmThroughput",
     &[("ReadUnitsPerSecond", Long), ("WriteUnitsPerSecond", Long)],
 );
+const ON_DEMAND: Shape = Struct(
+    "OnDemandThroughput",
+    &[
+        ("MaxReadRequestUnits", Long),
+        ("MaxWriteRequestUnits", Long),
+    ],
+);
 const STREAM_SPEC: Shape = Struct(
     "StreamSpecification",
     &[("StreamEnabled", Bool), ("StreamViewType", Str)],
@@ -266,6 +273,7 @@ const CREATE_TABLE: &[(&str, Shape)] = &[
     ("TableClass", Str),
     ("DeletionProtectionEnabled", Bool),
     ("WarmThroughput", WARM),
+    ("OnDemandThroughput", ON_DEMAND),
 ];
 const UPDATE_TABLE: &[(&str, Shape)] = &[
     ("TableName", Str),
@@ -306,6 +314,7 @@ const UPDATE_TABLE: &[(&str, Shape)] = &[
     ("TableClass", Str),
     ("DeletionProtectionEnabled", Bool),
     ("WarmThroughput", WARM),
+    ("OnDemandThroughput", ON_DEMAND),
 ];
 const TABLE_ONLY: &[(&str, Shape)] = &[("TableName", Str)];
 const LIST_TABLES: &[(&str, Shape)] = &[("ExclusiveStartTableName", Str), ("Limit", Int)];

@@ -3402,3 +3402,79 @@ fn contributor_insights_are_kept_reported_and_listed() {
         json!({"ContributorInsightsSummaries": []})
     );
 }
+
+#[test]
+fn on_demand_maximum_throughput_is_kept_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let clock = ManualClock::new(Timestamp::from_secs(1_000));
+    let describe = |e: &TableEngine| {
+        ok(e, "DescribeTable", json!({"TableName": "capped"}))["Table"]["OnDemandThroughput"]
+            .clone()
+    };
+    {
+        let e = engine_at(&path, &clock);
+        let created = ok(
+            &e,
+            "CreateTable",
+            json!({
+                "TableName": "capped", "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "OnDemandThroughput": {"MaxReadRequestUnits": 100},
+            }),
+        );
+        assert_eq!(
+            created["TableDescription"]["OnDemandThroughput"],
+            json!({"MaxReadRequestUnits": 100})
+        );
+        // Alone, an UpdateTable change; the other unit is kept.
+        ok(
+            &e,
+            "UpdateTable",
+            json!({"TableName": "capped", "OnDemandThroughput": {"MaxWriteRequestUnits": 50}}),
+        );
+        assert_eq!(
+            describe(&e),
+            json!({"MaxReadRequestUnits": 100, "MaxWriteRequestUnits": 50})
+        );
+        // -1 takes the maximum away; 0 or below is refused, and so is a unit of another type.
+        ok(
+            &e,
+            "UpdateTable",
+            json!({"TableName": "capped", "OnDemandThroughput": {"MaxReadRequestUnits": -1}}),
+        );
+        for bad in [json!(0), json!(-2)] {
+            let er = err(
+                &e,
+                "UpdateTable",
+                json!({"TableName": "capped", "OnDemandThroughput": {"MaxWriteRequestUnits": bad}}),
+            );
+            assert_eq!(er.code, ErrorCode::Validation);
+            assert!(
+                er.message.contains("MaxWriteRequestUnits"),
+                "{}",
+                er.message
+            );
+        }
+        let er = err(
+            &e,
+            "UpdateTable",
+            json!({"TableName": "capped", "OnDemandThroughput": {"MaxWriteRequestUnits": "many"}}),
+        );
+        assert_eq!(er.code, ErrorCode::Serialization);
+    }
+    // After a restart.
+    let e = engine_at(&path, &clock);
+    assert_eq!(
+        describe(&e),
+        json!({"MaxReadRequestUnits": -1, "MaxWriteRequestUnits": 50})
+    );
+    // A table never capped reports nothing.
+    create(&e, "free", false);
+    assert!(
+        ok(&e, "DescribeTable", json!({"TableName": "free"}))["Table"]
+            .get("OnDemandThroughput")
+            .is_none()
+    );
+}

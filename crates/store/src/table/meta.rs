@@ -41,6 +41,12 @@ pub struct IndexMeta {
     pub rcu: i64,
     pub wcu: i64,
     pub global: bool,
+    /// A global index's warm throughput and maximum on-demand request units, as given when
+    /// it was created (each unit only once given; see [`Extras`] for the table's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<(Option<i64>, Option<i64>)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand: Option<(Option<i64>, Option<i64>)>,
 }
 
 impl IndexMeta {
@@ -228,6 +234,46 @@ pub struct ExtrasChange {
     on_demand: Option<(Option<i64>, Option<i64>)>,
 }
 
+/// An `OnDemandThroughput`'s units: each at least 1, or -1 for no maximum, as DynamoDB
+/// documents them; anything else is refused (the wording is kedge's).
+fn check_max_units(pair: Option<(Option<i64>, Option<i64>)>) -> Result<(), DdbError> {
+    let Some((r, w)) = pair else {
+        return Ok(());
+    };
+    for (name, v) in [("MaxReadRequestUnits", r), ("MaxWriteRequestUnits", w)] {
+        if let Some(v) = v.filter(|v| *v != -1 && *v < 1) {
+            return Err(DdbError::validation(format!(
+                "One or more parameter values were invalid: OnDemandThroughput {name} is {v}; it must be at least 1, or -1 for no maximum"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Describe warm throughput `(read, write)` (the units given, `Status` `ACTIVE`).
+fn warm_json((r, w): (Option<i64>, Option<i64>)) -> Value {
+    let mut warm = json!({"Status": "ACTIVE"});
+    if let Some(r) = r {
+        warm["ReadUnitsPerSecond"] = json!(r);
+    }
+    if let Some(w) = w {
+        warm["WriteUnitsPerSecond"] = json!(w);
+    }
+    warm
+}
+
+/// Describe maximum on-demand request units `(read, write)` (the units given).
+fn on_demand_json((r, w): (Option<i64>, Option<i64>)) -> Value {
+    let mut max = json!({});
+    if let Some(r) = r {
+        max["MaxReadRequestUnits"] = json!(r);
+    }
+    if let Some(w) = w {
+        max["MaxWriteRequestUnits"] = json!(w);
+    }
+    max
+}
+
 /// A `WarmThroughput`- or `OnDemandThroughput`-like member's two units, when either is given.
 fn unit_pair(
     req: &Value,
@@ -283,15 +329,7 @@ impl ExtrasChange {
             "MaxReadRequestUnits",
             "MaxWriteRequestUnits",
         );
-        if let Some((r, w)) = on_demand {
-            for (name, v) in [("MaxReadRequestUnits", r), ("MaxWriteRequestUnits", w)] {
-                if let Some(v) = v.filter(|v| *v != -1 && *v < 1) {
-                    return Err(DdbError::validation(format!(
-                        "One or more parameter values were invalid: OnDemandThroughput {name} is {v}; it must be at least 1, or -1 for no maximum"
-                    )));
-                }
-            }
-        }
+        check_max_units(on_demand)?;
         Ok(ExtrasChange {
             kms_key,
             class: opt_str(req, "TableClass").map(str::to_string),
@@ -345,25 +383,11 @@ impl Extras {
                 None => json!({"TableClass": class}),
             };
         }
-        if let Some((r, w)) = self.warm {
-            let mut warm = json!({"Status": "ACTIVE"});
-            if let Some(r) = r {
-                warm["ReadUnitsPerSecond"] = json!(r);
-            }
-            if let Some(w) = w {
-                warm["WriteUnitsPerSecond"] = json!(w);
-            }
-            d["WarmThroughput"] = warm;
+        if let Some(units) = self.warm {
+            d["WarmThroughput"] = warm_json(units);
         }
-        if let Some((r, w)) = self.on_demand {
-            let mut max = json!({});
-            if let Some(r) = r {
-                max["MaxReadRequestUnits"] = json!(r);
-            }
-            if let Some(w) = w {
-                max["MaxWriteRequestUnits"] = json!(w);
-            }
-            d["OnDemandThroughput"] = max;
+        if let Some(units) = self.on_demand {
+            d["OnDemandThroughput"] = on_demand_json(units);
         }
     }
 }
@@ -777,6 +801,9 @@ pub struct IndexDef {
     /// A GSI's `ProvisionedThroughput`, when given (an LSI's is not read).
     throughput: Option<(i64, i64)>,
     global: bool,
+    /// A GSI's `WarmThroughput` and `OnDemandThroughput`, when given.
+    warm: Option<(Option<i64>, Option<i64>)>,
+    on_demand: Option<(Option<i64>, Option<i64>)>,
 }
 
 impl IndexDef {
@@ -808,6 +835,26 @@ impl IndexDef {
         } else {
             None
         };
+        let (warm, on_demand) = if global {
+            let on_demand = unit_pair(
+                v,
+                "OnDemandThroughput",
+                "MaxReadRequestUnits",
+                "MaxWriteRequestUnits",
+            );
+            check_max_units(on_demand)?;
+            (
+                unit_pair(
+                    v,
+                    "WarmThroughput",
+                    "ReadUnitsPerSecond",
+                    "WriteUnitsPerSecond",
+                ),
+                on_demand,
+            )
+        } else {
+            (None, None)
+        };
         Ok(IndexDef {
             name,
             keys,
@@ -815,6 +862,8 @@ impl IndexDef {
             non_key,
             throughput,
             global,
+            warm,
+            on_demand,
         })
     }
 
@@ -908,6 +957,8 @@ impl IndexDef {
             rcu,
             wcu,
             global: self.global,
+            warm: self.warm,
+            on_demand: self.on_demand,
         }
     }
 
@@ -1224,6 +1275,12 @@ impl TableMeta {
                     o["Backfilling"] = json!(false);
                 }
                 o["ProvisionedThroughput"] = json!({"NumberOfDecreasesToday": 0, "ReadCapacityUnits": i.rcu, "WriteCapacityUnits": i.wcu});
+                if let Some(units) = i.warm {
+                    o["WarmThroughput"] = warm_json(units);
+                }
+                if let Some(units) = i.on_demand {
+                    o["OnDemandThroughput"] = on_demand_json(units);
+                }
                 gsis.push(o);
             } else {
                 lsis.push(o);

@@ -246,6 +246,8 @@ const INDEX_FIELDS: &[(&str, Shape)] = &[
     ("KeySchema", KEY_SCHEMA),
     ("Projection", PROJECTION),
     ("ProvisionedThroughput", THROUGHPUT),
+    ("WarmThroughput", WARM),
+    ("OnDemandThroughput", ON_DEMAND),
 ];
 const CREATE_TABLE: &[(&str, Shape)] = &[
     ("TableName", Str),

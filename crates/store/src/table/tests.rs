@@ -3478,3 +3478,71 @@ fn on_demand_maximum_throughput_is_kept_and_reported() {
             .is_none()
     );
 }
+
+#[test]
+fn a_global_index_keeps_its_warm_and_maximum_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let clock = ManualClock::new(Timestamp::from_secs(1_000));
+    let gsi = |name: &str, max_read: i64| {
+        json!({"IndexName": name, "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"},
+            "WarmThroughput": {"ReadUnitsPerSecond": 15000, "WriteUnitsPerSecond": 5000},
+            "OnDemandThroughput": {"MaxReadRequestUnits": max_read}})
+    };
+    let table = |gsis: Value| {
+        json!({
+            "TableName": "gwt", "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "g", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "GlobalSecondaryIndexes": gsis,
+        })
+    };
+    let described = |e: &TableEngine| {
+        ok(e, "DescribeTable", json!({"TableName": "gwt"}))["Table"]["GlobalSecondaryIndexes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["IndexName"].as_str().unwrap().to_string(),
+                    i.get("WarmThroughput").cloned(),
+                    i.get("OnDemandThroughput").cloned(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    {
+        let e = engine_at(&path, &clock);
+        let er = err(&e, "CreateTable", table(json!([gsi("byg", 0)])));
+        assert_eq!(er.code, ErrorCode::Validation);
+        assert!(er.message.contains("MaxReadRequestUnits"), "{}", er.message);
+        ok(&e, "CreateTable", table(json!([gsi("byg", 300)])));
+        // An index added by UpdateTable keeps its own; an index given none reports none.
+        ok(
+            &e,
+            "UpdateTable",
+            json!({"TableName": "gwt", "AttributeDefinitions": [{"AttributeName": "g", "AttributeType": "S"}],
+                "GlobalSecondaryIndexUpdates": [{"Create": gsi("late", -1)}]}),
+        );
+    }
+    let e = engine_at(&path, &clock);
+    let warm =
+        Some(json!({"ReadUnitsPerSecond": 15000, "WriteUnitsPerSecond": 5000, "Status": "ACTIVE"}));
+    assert_eq!(
+        described(&e),
+        vec![
+            (
+                "byg".to_string(),
+                warm.clone(),
+                Some(json!({"MaxReadRequestUnits": 300}))
+            ),
+            (
+                "late".to_string(),
+                warm,
+                Some(json!({"MaxReadRequestUnits": -1}))
+            ),
+        ]
+    );
+}

@@ -535,3 +535,42 @@ def test_on_demand_throughput(client):
     with pytest.raises(client.exceptions.ClientError) as e:
         client.update_table(TableName="py-capped", OnDemandThroughput={"MaxWriteRequestUnits": 0})
     assert e.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_what_needs_another_service_or_region(client):
+    """Exports, imports, global tables and Kinesis destinations: boto3's reads answer what is
+    true of kedge (none) with DynamoDB's modelled exceptions; the writes are refused with
+    UnknownOperationException saying which service they need."""
+    _create(client, "py-elsewhere")
+    kinesis = client.describe_kinesis_streaming_destination(TableName="py-elsewhere")
+    assert kinesis["TableName"] == "py-elsewhere"
+    assert kinesis["KinesisDataStreamDestinations"] == []
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.describe_kinesis_streaming_destination(TableName="py-missing-table")
+    assert client.list_exports(MaxResults=5)["ExportSummaries"] == []
+    assert client.list_imports(PageSize=5)["ImportSummaryList"] == []
+    assert client.list_global_tables()["GlobalTables"] == []
+    arn = "arn:aws:dynamodb:us-east-1:000000000000:table/py-elsewhere/export/01700000000000-0a1b2c3d"
+    with pytest.raises(client.exceptions.ExportNotFoundException):
+        client.describe_export(ExportArn=arn)
+    with pytest.raises(client.exceptions.ImportNotFoundException):
+        client.describe_import(ImportArn=arn.replace("/export/", "/import/"))
+    with pytest.raises(client.exceptions.GlobalTableNotFoundException):
+        client.describe_global_table(GlobalTableName="py-elsewhere")
+    with pytest.raises(client.exceptions.GlobalTableNotFoundException):
+        client.describe_global_table_settings(GlobalTableName="py-elsewhere")
+    with pytest.raises(client.exceptions.ClientError) as e:
+        client.list_exports(MaxResults=100)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(client.exceptions.ClientError) as e:
+        client.export_table_to_point_in_time(
+            TableArn=client.describe_table(TableName="py-elsewhere")["Table"]["TableArn"],
+            S3Bucket="bucket")
+    assert e.value.response["Error"]["Code"] == "UnknownOperationException"
+    assert "Amazon S3" in e.value.response["Error"]["Message"]
+    with pytest.raises(client.exceptions.ClientError) as e:
+        client.enable_kinesis_streaming_destination(
+            TableName="py-elsewhere",
+            StreamArn="arn:aws:kinesis:us-east-1:000000000000:stream/changes")
+    assert e.value.response["Error"]["Code"] == "UnknownOperationException"
+    assert "Kinesis" in e.value.response["Error"]["Message"]

@@ -80,9 +80,20 @@ async fn run(
         Service::DynamoDb => store::table::OPERATIONS,
         Service::Streams => store::table::streams::OPERATIONS,
     };
-    let op = op
-        .filter(|op| known.contains(op))
-        .ok_or_else(|| DdbError::new(ErrorCode::UnknownOperation, ""))?;
+    let op = op.filter(|op| known.contains(op)).ok_or_else(|| {
+        // An operation DynamoDB has and kedge does not serve says so (with no body check
+        // first: nothing in it would be read).
+        let reason = op
+            .filter(|_| service == Service::DynamoDb)
+            .and_then(|op| store::table::not_served(op).map(|why| (op, why)));
+        match reason {
+            Some((op, why)) => DdbError::new(
+                ErrorCode::UnknownOperation,
+                format!("kedge serve does not serve {op}: {why}"),
+            ),
+            None => DdbError::new(ErrorCode::UnknownOperation, ""),
+        }
+    })?;
     if empty {
         return Err(DdbError::serialization(""));
     }

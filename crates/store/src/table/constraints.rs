@@ -786,6 +786,54 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             let max = c.get("MaxResults");
             c.range(max, "maxResults", i64::MIN, Some(100));
         }
+        "DescribeKinesisStreamingDestination" => c.table_name(true),
+        "ListExports" | "ListImports" => {
+            let arn = c.get("TableArn");
+            c.length(arn, "tableArn", 1, 1024);
+            if op == "ListExports" {
+                let max = c.get("MaxResults");
+                c.range(max, "maxResults", 1, Some(25));
+            } else {
+                let size = c.get("PageSize");
+                c.range(size, "pageSize", 1, Some(25));
+                let token = c.get("NextToken");
+                c.length(token, "nextToken", 112, 1024);
+                if let Some(t) = token.and_then(Value::as_str)
+                    && (t.is_empty()
+                        || t.len() % 16 != 0
+                        || !t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+                {
+                    c.fail(
+                        token,
+                        "nextToken",
+                        "Member must satisfy regular expression pattern: ([0-9a-f]{16})+".into(),
+                    );
+                }
+            }
+        }
+        "DescribeExport" | "DescribeImport" => {
+            let (field, at) = if op == "DescribeExport" {
+                ("ExportArn", "exportArn")
+            } else {
+                ("ImportArn", "importArn")
+            };
+            let arn = c.get(field);
+            if c.required(arn, at) {
+                c.length(arn, at, 37, 1024);
+            }
+        }
+        "ListGlobalTables" => {
+            let start = c.get("ExclusiveStartGlobalTableName");
+            c.name(start, "exclusiveStartGlobalTableName");
+            let limit = c.get("Limit");
+            c.range(limit, "limit", 1, None);
+        }
+        "DescribeGlobalTable" | "DescribeGlobalTableSettings" => {
+            let name = c.get("GlobalTableName");
+            if c.required(name, "globalTableName") {
+                c.name(name, "globalTableName");
+            }
+        }
         "ListTables" => {
             let start = c.get("ExclusiveStartTableName");
             c.name(start, "exclusiveStartTableName");

@@ -41,6 +41,12 @@ pub enum ErrorCode {
     PointInTimeRecoveryUnavailable,
     /// A point-in-time restore to a time outside the recovery window.
     InvalidRestoreTime,
+    /// An export ARN that names no export.
+    ExportNotFound,
+    /// An import ARN that names no import.
+    ImportNotFound,
+    /// A global table (version 2017.11.29) that does not exist.
+    GlobalTableNotFound,
 }
 
 impl ErrorCode {
@@ -92,6 +98,11 @@ impl ErrorCode {
             }
             ErrorCode::InvalidRestoreTime => {
                 "com.amazonaws.dynamodb.v20120810#InvalidRestoreTimeException"
+            }
+            ErrorCode::ExportNotFound => "com.amazonaws.dynamodb.v20120810#ExportNotFoundException",
+            ErrorCode::ImportNotFound => "com.amazonaws.dynamodb.v20120810#ImportNotFoundException",
+            ErrorCode::GlobalTableNotFound => {
+                "com.amazonaws.dynamodb.v20120810#GlobalTableNotFoundException"
             }
         }
     }

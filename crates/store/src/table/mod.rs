@@ -281,7 +281,37 @@ pub const OPERATIONS: &[&str] = &[
     "ListBackups",
     "RestoreTableFromBackup",
     "RestoreTableToPointInTime",
+    "DescribeKinesisStreamingDestination",
+    "ListExports",
+    "DescribeExport",
+    "ListImports",
+    "DescribeImport",
+    "ListGlobalTables",
+    "DescribeGlobalTable",
+    "DescribeGlobalTableSettings",
 ];
+
+/// DynamoDB operations kedge does not serve, each with why: they need a service or a Region
+/// kedge does not serve. They are answered with `UnknownOperationException`, as an unknown
+/// operation is, but with this reason as the message instead of none.
+pub fn not_served(op: &str) -> Option<&'static str> {
+    Some(match op {
+        "ExportTableToPointInTime" => "exports are written to Amazon S3, which kedge does not serve",
+        "ImportTable" => "imports are read from Amazon S3, which kedge does not serve",
+        "CreateGlobalTable" | "UpdateGlobalTable" | "UpdateGlobalTableSettings" => {
+            "global tables replicate to other Regions, and kedge serves one"
+        }
+        "DescribeTableReplicaAutoScaling" | "UpdateTableReplicaAutoScaling" => {
+            "replica auto scaling is Application Auto Scaling's, which kedge does not serve"
+        }
+        "EnableKinesisStreamingDestination"
+        | "DisableKinesisStreamingDestination"
+        | "UpdateKinesisStreamingDestination" => {
+            "changes stream to Amazon Kinesis Data Streams, which kedge does not serve; DynamoDB Streams are served"
+        }
+        _ => return None,
+    })
+}
 
 impl TableEngine {
     pub fn new(journal: Journal, clock: Arc<dyn Clock>) -> Self {
@@ -544,5 +574,7 @@ mod composite_tests;
 mod pitr_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod unserved_tests;
 #[cfg(test)]
 mod typed_tests;

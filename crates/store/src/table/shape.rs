@@ -401,6 +401,17 @@ const UPDATE_INSIGHTS: &[(&str, Shape)] = &[
 ];
 const LIST_INSIGHTS: &[(&str, Shape)] =
     &[("TableName", Str), ("NextToken", Str), ("MaxResults", Int)];
+const LIST_EXPORTS: &[(&str, Shape)] =
+    &[("TableArn", Str), ("MaxResults", Int), ("NextToken", Str)];
+const DESCRIBE_EXPORT: &[(&str, Shape)] = &[("ExportArn", Str)];
+const LIST_IMPORTS: &[(&str, Shape)] = &[("TableArn", Str), ("PageSize", Int), ("NextToken", Str)];
+const DESCRIBE_IMPORT: &[(&str, Shape)] = &[("ImportArn", Str)];
+const LIST_GLOBAL_TABLES: &[(&str, Shape)] = &[
+    ("ExclusiveStartGlobalTableName", Str),
+    ("Limit", Int),
+    ("RegionName", Str),
+];
+const GLOBAL_TABLE: &[(&str, Shape)] = &[("GlobalTableName", Str)];
 
 fn members(op: &str) -> Option<&'static [(&'static str, Shape)]> {
     Some(match op {
@@ -421,6 +432,13 @@ fn members(op: &str) -> Option<&'static [(&'static str, Shape)]> {
         "DescribeContributorInsights" => DESCRIBE_INSIGHTS,
         "UpdateContributorInsights" => UPDATE_INSIGHTS,
         "ListContributorInsights" => LIST_INSIGHTS,
+        "DescribeKinesisStreamingDestination" => TABLE_ONLY,
+        "ListExports" => LIST_EXPORTS,
+        "DescribeExport" => DESCRIBE_EXPORT,
+        "ListImports" => LIST_IMPORTS,
+        "DescribeImport" => DESCRIBE_IMPORT,
+        "ListGlobalTables" => LIST_GLOBAL_TABLES,
+        "DescribeGlobalTable" | "DescribeGlobalTableSettings" => GLOBAL_TABLE,
         "ListTagsOfResource" => LIST_TAGS,
         "TagResource" => TAG,
         "UntagResource" => UNTAG,

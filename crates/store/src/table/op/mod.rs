@@ -36,6 +36,11 @@ mod describe_backup;
 mod describe_continuous_backups;
 mod describe_contributor_insights;
 mod describe_endpoints;
+mod describe_export;
+mod describe_global_table;
+mod describe_global_table_settings;
+mod describe_import;
+mod describe_kinesis_streaming_destination;
 mod describe_limits;
 mod describe_table;
 mod describe_time_to_live;
@@ -45,6 +50,9 @@ mod get_item;
 mod get_resource_policy;
 mod list_backups;
 mod list_contributor_insights;
+mod list_exports;
+mod list_global_tables;
+mod list_imports;
 mod list_tables;
 mod list_tags_of_resource;
 mod put_item;
@@ -84,6 +92,11 @@ use describe_backup::{DescribeBackup, backup_arn};
 use describe_continuous_backups::DescribeContinuousBackups;
 use describe_contributor_insights::DescribeContributorInsights;
 use describe_endpoints::DescribeEndpoints;
+use describe_export::DescribeExport;
+use describe_global_table::DescribeGlobalTable;
+use describe_global_table_settings::DescribeGlobalTableSettings;
+use describe_import::DescribeImport;
+use describe_kinesis_streaming_destination::DescribeKinesisStreamingDestination;
 use describe_limits::DescribeLimits;
 use describe_table::DescribeTable;
 use describe_time_to_live::DescribeTimeToLive;
@@ -93,6 +106,9 @@ use get_item::GetItem;
 use get_resource_policy::GetResourcePolicy;
 use list_backups::ListBackups;
 use list_contributor_insights::ListContributorInsights;
+use list_exports::ListExports;
+use list_global_tables::ListGlobalTables;
+use list_imports::ListImports;
 use list_tables::ListTables;
 use list_tags_of_resource::ListTagsOfResource;
 use put_item::PutItem;
@@ -154,6 +170,14 @@ enum Operation<'a> {
     ListBackups(ListBackups<'a>),
     RestoreTableFromBackup(RestoreTableFromBackup<'a>),
     RestoreTableToPointInTime(RestoreTableToPointInTime<'a>),
+    DescribeKinesisStreamingDestination(DescribeKinesisStreamingDestination<'a>),
+    ListExports(ListExports),
+    DescribeExport(DescribeExport<'a>),
+    ListImports(ListImports),
+    DescribeImport(DescribeImport<'a>),
+    ListGlobalTables(ListGlobalTables),
+    DescribeGlobalTable(DescribeGlobalTable<'a>),
+    DescribeGlobalTableSettings(DescribeGlobalTableSettings<'a>),
     Unknown(Unknown<'a>),
 }
 
@@ -219,6 +243,20 @@ impl<'a> Operation<'a> {
             "RestoreTableToPointInTime" => {
                 Operation::RestoreTableToPointInTime(RestoreTableToPointInTime::parse(req)?)
             }
+            "DescribeKinesisStreamingDestination" => Operation::DescribeKinesisStreamingDestination(
+                DescribeKinesisStreamingDestination::parse(req)?,
+            ),
+            "ListExports" => Operation::ListExports(ListExports::parse()),
+            "DescribeExport" => Operation::DescribeExport(DescribeExport::parse(req)?),
+            "ListImports" => Operation::ListImports(ListImports::parse()),
+            "DescribeImport" => Operation::DescribeImport(DescribeImport::parse(req)?),
+            "ListGlobalTables" => Operation::ListGlobalTables(ListGlobalTables::parse()),
+            "DescribeGlobalTable" => {
+                Operation::DescribeGlobalTable(DescribeGlobalTable::parse(req)?)
+            }
+            "DescribeGlobalTableSettings" => {
+                Operation::DescribeGlobalTableSettings(DescribeGlobalTableSettings::parse(req)?)
+            }
             other => Operation::Unknown(Unknown::parse(other)),
         })
     }
@@ -267,6 +305,14 @@ impl<'a> Operation<'a> {
             Operation::ListBackups(o) => tree(o.apply(engine)),
             Operation::RestoreTableFromBackup(o) => tree(o.apply(engine)),
             Operation::RestoreTableToPointInTime(o) => tree(o.apply(engine)),
+            Operation::DescribeKinesisStreamingDestination(o) => tree(o.apply(engine)),
+            Operation::ListExports(o) => tree(Ok(o.apply())),
+            Operation::DescribeExport(o) => Err(o.apply()),
+            Operation::ListImports(o) => tree(Ok(o.apply())),
+            Operation::DescribeImport(o) => Err(o.apply()),
+            Operation::ListGlobalTables(o) => tree(Ok(o.apply())),
+            Operation::DescribeGlobalTable(o) => Err(o.apply()),
+            Operation::DescribeGlobalTableSettings(o) => Err(o.apply()),
             Operation::Unknown(o) => Err(o.apply()),
         }
     }

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use super::engine::Table;
 use super::error::DdbError;
 use super::meta::{
-    Billing, IndexDef, KeySpec, TableMeta, attr_defs, out_of_bounds, stream_spec, table_arn,
+    Billing, IndexDef, KeySpec, TableMeta, UnitPair, attr_defs, index_units, merge_units,
+    out_of_bounds, stream_spec, table_arn,
 };
 use super::req::{opt_str, req_str, table_name};
 use super::{TableEngine, Tables};
@@ -113,11 +114,13 @@ enum GsiUpdate<'a> {
     Create(Result<IndexDef, DdbError>),
     /// The index to delete.
     Delete(Result<&'a str, DdbError>),
-    /// The index to change, and its new read and write units (one not given is kept).
+    /// The index to change, its new read and write units, warm throughput and maximum
+    /// on-demand units (what is not given is kept).
     Update {
         name: Result<&'a str, DdbError>,
         read: Option<i64>,
         write: Option<i64>,
+        units: Result<(UnitPair, UnitPair), DdbError>,
     },
 }
 
@@ -148,6 +151,7 @@ impl<'a> TableUpdate<'a> {
                     name: req_str(up, "IndexName"),
                     read: pt.and_then(|pt| units(pt, "ReadCapacityUnits")),
                     write: pt.and_then(|pt| units(pt, "WriteCapacityUnits")),
+                    units: index_units(up),
                 })
             } else {
                 None
@@ -456,8 +460,10 @@ impl TableEngine {
                         name: n,
                         read,
                         write,
+                        units,
                     } => {
                         let n = n?;
+                        let (warm, on_demand) = units?;
                         let ix = meta
                             .indexes
                             .iter_mut()
@@ -474,6 +480,8 @@ impl TableEngine {
                         ));
                         ix.rcu = read.unwrap_or(ix.rcu);
                         ix.wcu = write.unwrap_or(ix.wcu);
+                        ix.warm = merge_units(ix.warm, warm);
+                        ix.on_demand = merge_units(ix.on_demand, on_demand);
                     }
                 }
             }

@@ -167,6 +167,9 @@ pub struct RestoreOverrides {
     /// `SSESpecificationOverride`: the restored table's KMS key, or `Some(None)` for
     /// DynamoDB's own key (else it keeps the source's).
     pub kms_key: Option<Option<String>>,
+    /// `OnDemandThroughputOverride`: the restored table's maximum request units in place of
+    /// the source's.
+    pub on_demand: super::meta::UnitPair,
 }
 
 /// A restore's target must not be a table yet.
@@ -434,6 +437,9 @@ impl TableEngine {
         }
         if let Some(k) = overrides.kms_key {
             meta.extras.kms_key = k;
+        }
+        if let Some(units) = overrides.on_demand {
+            meta.extras.on_demand = Some(units);
         }
         if meta.billing == "PAY_PER_REQUEST" {
             meta.rcu = 0;

@@ -697,10 +697,17 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
                     if c.required(name, &at) {
                         c.name(name, &at);
                     }
+                    // The units to change: provisioned ones, unless the update changes the
+                    // index's warm throughput or maximum on-demand units instead.
                     let at = format!("{base}.update.provisionedThroughput");
                     let pt = up.get("ProvisionedThroughput").filter(|v| !v.is_null());
-                    if c.required(pt, &at) {
-                        c.throughput(pt, &at);
+                    let other = ["OnDemandThroughput", "WarmThroughput"]
+                        .iter()
+                        .any(|f| up.get(*f).is_some_and(|v| !v.is_null()));
+                    if pt.is_some() || !other {
+                        if c.required(pt, &at) {
+                            c.throughput(pt, &at);
+                        }
                     }
                 }
                 if let Some(cr) = u.get("Create").filter(|v| !v.is_null()) {

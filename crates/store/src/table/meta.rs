@@ -274,6 +274,39 @@ fn on_demand_json((r, w): (Option<i64>, Option<i64>)) -> Value {
     max
 }
 
+/// A global index's `WarmThroughput` and `OnDemandThroughput` units (of an index created, or
+/// of UpdateTable's index `Update`), each when given, the maximum units checked.
+pub(crate) type UnitPair = Option<(Option<i64>, Option<i64>)>;
+pub(crate) fn index_units(v: &Value) -> Result<(UnitPair, UnitPair), DdbError> {
+    let on_demand = max_units(v, "OnDemandThroughput")?;
+    let warm = unit_pair(
+        v,
+        "WarmThroughput",
+        "ReadUnitsPerSecond",
+        "WriteUnitsPerSecond",
+    );
+    Ok((warm, on_demand))
+}
+
+/// The maximum on-demand request units of `member` (`OnDemandThroughput`, or a restore's
+/// `OnDemandThroughputOverride`) when given, checked.
+pub(crate) fn max_units(v: &Value, member: &str) -> Result<UnitPair, DdbError> {
+    let units = unit_pair(v, member, "MaxReadRequestUnits", "MaxWriteRequestUnits");
+    check_max_units(units)?;
+    Ok(units)
+}
+
+/// `old` with the units `new` gives in place of its own (a unit not given is kept).
+pub(crate) fn merge_units(old: UnitPair, new: UnitPair) -> UnitPair {
+    match new {
+        None => old,
+        Some((r, w)) => {
+            let (r0, w0) = old.unwrap_or_default();
+            Some((r.or(r0), w.or(w0)))
+        }
+    }
+}
+
 /// A `WarmThroughput`- or `OnDemandThroughput`-like member's two units, when either is given.
 fn unit_pair(
     req: &Value,
@@ -323,13 +356,7 @@ impl ExtrasChange {
             "ReadUnitsPerSecond",
             "WriteUnitsPerSecond",
         );
-        let on_demand = unit_pair(
-            req,
-            "OnDemandThroughput",
-            "MaxReadRequestUnits",
-            "MaxWriteRequestUnits",
-        );
-        check_max_units(on_demand)?;
+        let on_demand = max_units(req, "OnDemandThroughput")?;
         Ok(ExtrasChange {
             kms_key,
             class: opt_str(req, "TableClass").map(str::to_string),
@@ -355,14 +382,8 @@ impl ExtrasChange {
         if let Some(c) = self.class {
             extras.class = Some((c, now));
         }
-        if let Some((r, w)) = self.warm {
-            let (r0, w0) = extras.warm.unwrap_or_default();
-            extras.warm = Some((r.or(r0), w.or(w0)));
-        }
-        if let Some((r, w)) = self.on_demand {
-            let (r0, w0) = extras.on_demand.unwrap_or_default();
-            extras.on_demand = Some((r.or(r0), w.or(w0)));
-        }
+        extras.warm = merge_units(extras.warm, self.warm);
+        extras.on_demand = merge_units(extras.on_demand, self.on_demand);
     }
 }
 
@@ -836,22 +857,7 @@ impl IndexDef {
             None
         };
         let (warm, on_demand) = if global {
-            let on_demand = unit_pair(
-                v,
-                "OnDemandThroughput",
-                "MaxReadRequestUnits",
-                "MaxWriteRequestUnits",
-            );
-            check_max_units(on_demand)?;
-            (
-                unit_pair(
-                    v,
-                    "WarmThroughput",
-                    "ReadUnitsPerSecond",
-                    "WriteUnitsPerSecond",
-                ),
-                on_demand,
-            )
+            index_units(v)?
         } else {
             (None, None)
         };

@@ -297,7 +297,12 @@ const UPDATE_TABLE: &[(&str, Shape)] = &[
                     "Update",
                     Struct(
                         "UpdateGlobalSecondaryIndexAction",
-                        &[("IndexName", Str), ("ProvisionedThroughput", THROUGHPUT)],
+                        &[
+                            ("IndexName", Str),
+                            ("ProvisionedThroughput", THROUGHPUT),
+                            ("OnDemandThroughput", ON_DEMAND),
+                            ("WarmThroughput", WARM),
+                        ],
                     ),
                 ),
                 (

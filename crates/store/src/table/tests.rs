@@ -3477,6 +3477,41 @@ fn on_demand_maximum_throughput_is_kept_and_reported() {
             .get("OnDemandThroughput")
             .is_none()
     );
+    // A restore keeps the source's maximum unless `OnDemandThroughputOverride` gives another.
+    let backup = ok(
+        &e,
+        "CreateBackup",
+        json!({"TableName": "capped", "BackupName": "capped-backup"}),
+    )["BackupDetails"]["BackupArn"]
+        .clone();
+    let restored = |target: &str, extra: Value| {
+        let mut req = json!({"TargetTableName": target, "BackupArn": backup});
+        if let (Some(r), Some(x)) = (req.as_object_mut(), extra.as_object()) {
+            r.extend(x.clone());
+        }
+        e.execute("RestoreTableFromBackup", &req).map(|(v, t)| {
+            t.wait().unwrap();
+            v.into_value()["TableDescription"]["OnDemandThroughput"].clone()
+        })
+    };
+    assert_eq!(
+        restored("kept", json!({})).unwrap(),
+        json!({"MaxReadRequestUnits": -1, "MaxWriteRequestUnits": 50})
+    );
+    assert_eq!(
+        restored(
+            "overridden",
+            json!({"OnDemandThroughputOverride": {"MaxReadRequestUnits": 7}})
+        )
+        .unwrap(),
+        json!({"MaxReadRequestUnits": 7})
+    );
+    let er = restored(
+        "refused",
+        json!({"OnDemandThroughputOverride": {"MaxReadRequestUnits": 0}}),
+    )
+    .unwrap_err();
+    assert_eq!(er.code, ErrorCode::Validation);
 }
 
 #[test]
@@ -3537,6 +3572,47 @@ fn a_global_index_keeps_its_warm_and_maximum_throughput() {
                 "byg".to_string(),
                 warm.clone(),
                 Some(json!({"MaxReadRequestUnits": 300}))
+            ),
+            (
+                "late".to_string(),
+                warm.clone(),
+                Some(json!({"MaxReadRequestUnits": -1}))
+            ),
+        ]
+    );
+    // UpdateTable's index `Update` changes them (what it does not give is kept), without
+    // provisioned units; with none of the three it still asks for provisioned units.
+    let update = |action: Value| {
+        json!({"TableName": "gwt", "GlobalSecondaryIndexUpdates": [{"Update": action}]})
+    };
+    let m = err(&e, "UpdateTable", update(json!({"IndexName": "byg"}))).message;
+    assert!(
+        m.contains("Value null at 'globalSecondaryIndexUpdates.1.member.update.provisionedThroughput'"),
+        "{m}"
+    );
+    let zero = json!({"IndexName": "byg", "OnDemandThroughput": {"MaxWriteRequestUnits": 0}});
+    assert_eq!(
+        err(&e, "UpdateTable", update(zero)).code,
+        ErrorCode::Validation
+    );
+    ok(
+        &e,
+        "UpdateTable",
+        update(json!({"IndexName": "byg",
+            "OnDemandThroughput": {"MaxWriteRequestUnits": 50},
+            "WarmThroughput": {"ReadUnitsPerSecond": 20000}})),
+    );
+    drop(e);
+    let e = engine_at(&path, &clock);
+    assert_eq!(
+        described(&e),
+        vec![
+            (
+                "byg".to_string(),
+                Some(
+                    json!({"ReadUnitsPerSecond": 20000, "WriteUnitsPerSecond": 5000, "Status": "ACTIVE"})
+                ),
+                Some(json!({"MaxReadRequestUnits": 300, "MaxWriteRequestUnits": 50}))
             ),
             (
                 "late".to_string(),

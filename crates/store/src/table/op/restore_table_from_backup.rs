@@ -1,11 +1,11 @@
 //! `RestoreTableFromBackup`: a new table from a backup, its definition changed by the
-//! request's billing, throughput, index and encryption overrides ([`Overrides`], which
+//! request's billing, throughput, index, encryption and maximum on-demand units overrides ([`Overrides`], which
 //! `RestoreTableToPointInTime` takes too).
 
 use serde_json::Value;
 
 use super::super::backup::RestoreOverrides;
-use super::super::meta::{Billing, IndexDef, KeySpec, validate_table_name};
+use super::super::meta::{Billing, IndexDef, KeySpec, UnitPair, max_units, validate_table_name};
 use super::super::req::{opt_str, req_str};
 use super::super::{DdbError, TableEngine};
 use crate::journal::Ticket;
@@ -17,6 +17,7 @@ pub(super) struct Overrides {
     gsis: Option<Vec<IndexDef>>,
     lsis: Option<Vec<IndexDef>>,
     kms_key: Option<Option<String>>,
+    on_demand: UnitPair,
 }
 
 impl Overrides {
@@ -47,6 +48,7 @@ impl Overrides {
             gsis: indexes("GlobalSecondaryIndexOverride", true)?,
             lsis: indexes("LocalSecondaryIndexOverride", false)?,
             kms_key: super::super::meta::sse_key(req.get("SSESpecificationOverride")),
+            on_demand: max_units(req, "OnDemandThroughputOverride")?,
         })
     }
 
@@ -75,6 +77,7 @@ impl Overrides {
             gsis: resolve(self.gsis)?,
             lsis: resolve(self.lsis)?,
             kms_key: self.kms_key,
+            on_demand: self.on_demand,
         })
     }
 }

@@ -704,10 +704,8 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
                     let other = ["OnDemandThroughput", "WarmThroughput"]
                         .iter()
                         .any(|f| up.get(*f).is_some_and(|v| !v.is_null()));
-                    if pt.is_some() || !other {
-                        if c.required(pt, &at) {
-                            c.throughput(pt, &at);
-                        }
+                    if (pt.is_some() || !other) && c.required(pt, &at) {
+                        c.throughput(pt, &at);
                     }
                 }
                 if let Some(cr) = u.get("Create").filter(|v| !v.is_null()) {

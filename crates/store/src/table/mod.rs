@@ -296,7 +296,9 @@ pub const OPERATIONS: &[&str] = &[
 /// operation is, but with this reason as the message instead of none.
 pub fn not_served(op: &str) -> Option<&'static str> {
     Some(match op {
-        "ExportTableToPointInTime" => "exports are written to Amazon S3, which kedge does not serve",
+        "ExportTableToPointInTime" => {
+            "exports are written to Amazon S3, which kedge does not serve"
+        }
         "ImportTable" => "imports are read from Amazon S3, which kedge does not serve",
         "CreateGlobalTable" | "UpdateGlobalTable" | "UpdateGlobalTableSettings" => {
             "global tables replicate to other Regions, and kedge serves one"
@@ -575,6 +577,6 @@ mod pitr_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod unserved_tests;
-#[cfg(test)]
 mod typed_tests;
+#[cfg(test)]
+mod unserved_tests;

@@ -3582,12 +3582,12 @@ fn a_global_index_keeps_its_warm_and_maximum_throughput() {
     );
     // UpdateTable's index `Update` changes them (what it does not give is kept), without
     // provisioned units; with none of the three it still asks for provisioned units.
-    let update = |action: Value| {
-        json!({"TableName": "gwt", "GlobalSecondaryIndexUpdates": [{"Update": action}]})
-    };
+    let update = |action: Value| json!({"TableName": "gwt", "GlobalSecondaryIndexUpdates": [{"Update": action}]});
     let m = err(&e, "UpdateTable", update(json!({"IndexName": "byg"}))).message;
     assert!(
-        m.contains("Value null at 'globalSecondaryIndexUpdates.1.member.update.provisionedThroughput'"),
+        m.contains(
+            "Value null at 'globalSecondaryIndexUpdates.1.member.update.provisionedThroughput'"
+        ),
         "{m}"
     );
     let zero = json!({"IndexName": "byg", "OnDemandThroughput": {"MaxWriteRequestUnits": 0}});

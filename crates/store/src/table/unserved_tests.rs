@@ -41,8 +41,9 @@ fn a_table_streams_to_no_kinesis_destination() {
     let bad = err(&e, "DescribeKinesisStreamingDestination", json!({}));
     assert_eq!(bad.code, ErrorCode::Validation);
     assert!(
-        bad.message
-            .contains("Value null at 'tableName' failed to satisfy constraint: Member must not be null"),
+        bad.message.contains(
+            "Value null at 'tableName' failed to satisfy constraint: Member must not be null"
+        ),
         "{}",
         bad.message
     );
@@ -86,7 +87,12 @@ fn exports_and_imports_are_listed_empty_and_described_as_not_found() {
         m.contains("at 'tableArn' failed to satisfy constraint: Member must have length greater than or equal to 1"),
         "{m}"
     );
-    let m = err(&e, "ListImports", json!({"PageSize": 0, "NextToken": "xyz"})).message;
+    let m = err(
+        &e,
+        "ListImports",
+        json!({"PageSize": 0, "NextToken": "xyz"}),
+    )
+    .message;
     assert!(m.contains("'pageSize'"), "{m}");
     assert!(
         m.contains("Member must have length greater than or equal to 112"),
@@ -98,7 +104,11 @@ fn exports_and_imports_are_listed_empty_and_described_as_not_found() {
     );
     // A token of the right form pages nothing more.
     assert_eq!(
-        ok(&e, "ListImports", json!({"NextToken": "0123456789abcdef".repeat(7)})),
+        ok(
+            &e,
+            "ListImports",
+            json!({"NextToken": "0123456789abcdef".repeat(7)})
+        ),
         json!({"ImportSummaryList": []})
     );
     let m = err(&e, "DescribeExport", json!({"ExportArn": "arn:short"})).message;
@@ -118,7 +128,11 @@ fn no_global_table_exists_not_even_for_a_table_of_that_name() {
     let (e, _) = engine();
     create(&e, "orders", false);
     assert_eq!(
-        ok(&e, "ListGlobalTables", json!({"RegionName": "us-east-1", "Limit": 10})),
+        ok(
+            &e,
+            "ListGlobalTables",
+            json!({"RegionName": "us-east-1", "Limit": 10})
+        ),
         json!({"GlobalTables": []})
     );
     for op in ["DescribeGlobalTable", "DescribeGlobalTableSettings"] {

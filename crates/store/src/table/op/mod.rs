@@ -243,9 +243,11 @@ impl<'a> Operation<'a> {
             "RestoreTableToPointInTime" => {
                 Operation::RestoreTableToPointInTime(RestoreTableToPointInTime::parse(req)?)
             }
-            "DescribeKinesisStreamingDestination" => Operation::DescribeKinesisStreamingDestination(
-                DescribeKinesisStreamingDestination::parse(req)?,
-            ),
+            "DescribeKinesisStreamingDestination" => {
+                Operation::DescribeKinesisStreamingDestination(
+                    DescribeKinesisStreamingDestination::parse(req)?,
+                )
+            }
             "ListExports" => Operation::ListExports(ListExports::parse()),
             "DescribeExport" => Operation::DescribeExport(DescribeExport::parse(req)?),
             "ListImports" => Operation::ListImports(ListImports::parse()),

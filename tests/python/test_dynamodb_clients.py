@@ -14,6 +14,7 @@ import threading
 import time
 from decimal import Decimal
 from pathlib import Path
+from unittest.mock import ANY
 
 import boto3
 import pytest
@@ -353,6 +354,21 @@ def test_resource_policy_by_table_arn(client):
     # The table's ARN is its name too.
     client.put_item(TableName=arn, Item={"pk": {"S": "a"}})
     assert client.get_item(TableName=arn, Key={"pk": {"S": "a"}})["Item"] == {"pk": {"S": "a"}}
+    # A stream has a policy of its own.
+    stream = client.update_table(
+        TableName="py-policy",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+    )["TableDescription"]["LatestStreamArn"]
+    client.get_waiter("table_exists").wait(TableName="py-policy", WaiterConfig={"Delay": 0.1})
+    reader = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Principal": {"AWS": "000000000000"}, "Effect": "Allow", "Action": ["dynamodb:GetRecords"],
+         "Resource": stream}]})
+    srev = client.put_resource_policy(ResourceArn=stream, Policy=reader)["RevisionId"]
+    assert client.get_resource_policy(ResourceArn=stream) == {
+        "Policy": reader, "RevisionId": srev, "ResponseMetadata": ANY}
+    with pytest.raises(client.exceptions.PolicyNotFoundException):
+        client.get_resource_policy(ResourceArn=arn)
+    assert client.delete_resource_policy(ResourceArn=stream)["RevisionId"] == srev
 
 
 def test_backups_restore_and_multi_attribute_indexes(client):

@@ -1,11 +1,11 @@
-//! `DeleteResourcePolicy`: remove a table's resource-based policy (at `ExpectedRevisionId`
+//! `DeleteResourcePolicy`: remove a table's or a stream's resource-based policy (at `ExpectedRevisionId`
 //! when given); answers the revision removed.
 
 use serde_json::{Value, json};
 
 use super::super::req::{opt_str, req_str};
 use super::super::{DdbError, TableEngine};
-use super::resource_policy::{no_policy, policy_table, revision_mismatch};
+use super::resource_policy::{PolicyTarget, no_policy, revision_mismatch};
 use crate::journal::Ticket;
 
 pub(super) struct DeleteResourcePolicy<'a> {
@@ -24,16 +24,16 @@ impl<'a> DeleteResourcePolicy<'a> {
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
         engine.journal.check()?;
         let mut g = engine.state.write();
-        let t = policy_table(&mut g, self.arn)?;
-        let p = t.meta.policy.as_ref().ok_or_else(|| no_policy(self.arn))?;
+        let mut t = PolicyTarget::find(&mut g, self.arn)?;
+        let p = t.policy().ok_or_else(|| no_policy(self.arn))?;
         if let Some(e) = self.expected
             && e != p.revision
         {
-            return Err(revision_mismatch(e, &t.meta.name, &p.revision));
+            return Err(revision_mismatch(e, &t.named(), &p.revision));
         }
         let revision = p.revision.clone();
-        t.meta.policy = None;
-        let ticket = engine.submit(vec![TableEngine::table_record(&t.meta)]);
+        let record = t.set(None);
+        let ticket = engine.submit(vec![record]);
         Ok((json!({"RevisionId": revision}), ticket))
     }
 }

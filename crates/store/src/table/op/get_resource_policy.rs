@@ -1,10 +1,10 @@
-//! `GetResourcePolicy`: a table's resource-based policy and its revision.
+//! `GetResourcePolicy`: a table's or a stream's resource-based policy and its revision.
 
 use serde_json::{Value, json};
 
 use super::super::req::req_str;
 use super::super::{DdbError, TableEngine, ready};
-use super::resource_policy::{no_policy, policy_table};
+use super::resource_policy::{PolicyTarget, no_policy};
 use crate::journal::Ticket;
 
 pub(super) struct GetResourcePolicy<'a> {
@@ -20,8 +20,8 @@ impl<'a> GetResourcePolicy<'a> {
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
         let mut g = engine.state.write();
-        let t = policy_table(&mut g, self.arn)?;
-        let p = t.meta.policy.as_ref().ok_or_else(|| no_policy(self.arn))?;
+        let t = PolicyTarget::find(&mut g, self.arn)?;
+        let p = t.policy().ok_or_else(|| no_policy(self.arn))?;
         Ok(ready(
             json!({"Policy": p.document, "RevisionId": p.revision}),
         ))

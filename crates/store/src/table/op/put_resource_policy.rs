@@ -1,4 +1,4 @@
-//! `PutResourcePolicy`: attach (or replace) a table's resource-based policy. Putting the
+//! `PutResourcePolicy`: attach (or replace) a table's or a stream's resource-based policy. Putting the
 //! document the table already has changes nothing and answers its revision; any other
 //! document gets a new, greater revision. `ExpectedRevisionId` makes the put conditional:
 //! on the current revision, or with `NO_POLICY` on there being none.
@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::super::meta::ResourcePolicy;
 use super::super::req::{opt_str, req_str};
 use super::super::{DdbError, TableEngine};
-use super::resource_policy::{check_document, policy_table, revision_mismatch};
+use super::resource_policy::{PolicyTarget, check_document, revision_mismatch};
 use crate::journal::Ticket;
 
 pub(super) struct PutResourcePolicy<'a> {
@@ -33,27 +33,28 @@ impl<'a> PutResourcePolicy<'a> {
         engine.journal.check()?;
         let now_ms = engine.clock.now().as_millis();
         let mut g = engine.state.write();
-        let t = policy_table(&mut g, self.arn)?;
-        let current = t.meta.policy.as_ref();
+        let mut t = PolicyTarget::find(&mut g, self.arn)?;
+        let current = t.policy();
         match (self.expected, current) {
             (Some("NO_POLICY"), Some(p)) => {
                 return Err(DdbError::new(
                     super::super::ErrorCode::PolicyNotFound,
                     format!(
-                        "Resource-based policy not found for the provided ResourceArn: Requested policy update expecting none to be present for table {}, but a policy exists with revision id {}.",
-                        t.meta.name, p.revision
+                        "Resource-based policy not found for the provided ResourceArn: Requested policy update expecting none to be present for {}, but a policy exists with revision id {}.",
+                        t.named(),
+                        p.revision
                     ),
                 ));
             }
             (Some(e), Some(p)) if e != p.revision => {
-                return Err(revision_mismatch(e, &t.meta.name, &p.revision));
+                return Err(revision_mismatch(e, &t.named(), &p.revision));
             }
             (Some(e), None) if e != "NO_POLICY" => {
                 return Err(DdbError::new(
                     super::super::ErrorCode::PolicyNotFound,
                     format!(
-                        "Resource-based policy not found for the provided ResourceArn: Requested update for policy with revision id {e}, but the table {} has no policy.",
-                        t.meta.name
+                        "Resource-based policy not found for the provided ResourceArn: Requested update for policy with revision id {e}, but the {} has no policy.",
+                        t.named()
                     ),
                 ));
             }
@@ -69,11 +70,11 @@ impl<'a> PutResourcePolicy<'a> {
             .and_then(|p| p.revision.parse::<u64>().ok())
             .map_or(0, |r| r + 1);
         let revision = now_ms.max(after).to_string();
-        t.meta.policy = Some(ResourcePolicy {
+        let record = t.set(Some(ResourcePolicy {
             document: self.policy.to_owned(),
             revision: revision.clone(),
-        });
-        let ticket = engine.submit(vec![TableEngine::table_record(&t.meta)]);
+        }));
+        let ticket = engine.submit(vec![record]);
         Ok((json!({"RevisionId": revision}), ticket))
     }
 }

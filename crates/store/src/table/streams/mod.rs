@@ -68,6 +68,9 @@ pub struct StreamMeta {
     pub disabled_ms: Option<u64>,
     /// Records with a smaller sequence number were trimmed (0: none was).
     pub trimmed_before: u64,
+    /// The stream's resource-based policy, if it has one (`PutResourcePolicy` on its ARN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<super::meta::ResourcePolicy>,
 }
 
 /// One change record.
@@ -126,6 +129,7 @@ impl Stream {
                 created_ms: now_ms,
                 disabled_ms: None,
                 trimmed_before: 0,
+                policy: None,
             },
             records: VecDeque::new(),
             last_seq: now_ms * SEQ_PER_MS,
@@ -331,7 +335,7 @@ impl Iter {
     }
 }
 
-fn stream_not_found(arn: &str) -> DdbError {
+pub(crate) fn stream_not_found(arn: &str) -> DdbError {
     DdbError::not_found(format!(
         "Requested resource not found: Stream: {arn} not found"
     ))
@@ -373,6 +377,16 @@ impl super::Tables {
             .values()
             .filter_map(|t| t.stream.as_ref())
             .chain(self.old_streams.values())
+    }
+
+    /// The stream `arn` names, to change (its resource-based policy).
+    pub(crate) fn stream_mut(&mut self, arn: &str) -> Result<&mut Stream, DdbError> {
+        self.by_name
+            .values_mut()
+            .filter_map(|t| t.stream.as_mut())
+            .chain(self.old_streams.values_mut())
+            .find(|s| s.meta.arn == arn)
+            .ok_or_else(|| stream_not_found(arn))
     }
 
     fn stream(&self, arn: &str) -> Result<&Stream, DdbError> {

@@ -601,3 +601,78 @@ fn describe_stream_filters_child_shards() {
         assert!(er.message.contains(&format!("at '{at}'")), "{}", er.message);
     }
 }
+
+#[test]
+fn a_stream_has_its_own_resource_policy_kept_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp::from_secs(1_700_000_000));
+    let open = || {
+        crate::Store::open(
+            &crate::Durability::Disk(dir.path().to_path_buf()),
+            Arc::new(clock.clone()),
+        )
+        .unwrap()
+    };
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"dynamodb:GetRecords","Resource":"*"}]}"#;
+    let (arn, revision) = {
+        let s = open();
+        let e = &s.tables;
+        create(e, "tbl", false);
+        let arn = enable(e, "tbl", "NEW_IMAGE");
+        let table_arn = arn.split("/stream/").next().unwrap().to_string();
+        let missing = err(e, "GetResourcePolicy", json!({"ResourceArn": arn}));
+        assert_eq!(missing.code, ErrorCode::PolicyNotFound);
+        let put = ok(
+            e,
+            "PutResourcePolicy",
+            json!({"ResourceArn": arn, "Policy": doc, "ExpectedRevisionId": "NO_POLICY"}),
+        );
+        let revision = put["RevisionId"].as_str().unwrap().to_string();
+        // The stream's policy is not the table's.
+        assert_eq!(
+            err(e, "GetResourcePolicy", json!({"ResourceArn": table_arn})).code,
+            ErrorCode::PolicyNotFound
+        );
+        // A conditional put names the stream when the revision is not the current one.
+        let stale = err(
+            e,
+            "PutResourcePolicy",
+            json!({"ResourceArn": arn, "Policy": "{}", "ExpectedRevisionId": "1"}),
+        );
+        assert_eq!(stale.code, ErrorCode::PolicyNotFound);
+        assert!(
+            stale
+                .message
+                .contains(&format!("target stream {arn} has revision id {revision}")),
+            "{}",
+            stale.message
+        );
+        // A stream that does not exist is not found.
+        let other = format!("{table_arn}/stream/2000-01-01T00:00:00.000");
+        let er = err(e, "GetResourcePolicy", json!({"ResourceArn": other}));
+        assert_eq!(er.code, ErrorCode::ResourceNotFound);
+        assert!(er.message.contains("Stream"), "{}", er.message);
+        (arn, revision)
+    };
+    let s = open();
+    let e = &s.tables;
+    let got = ok(e, "GetResourcePolicy", json!({"ResourceArn": arn}));
+    assert_eq!(got, json!({"Policy": doc, "RevisionId": revision}));
+    // Disabled, the stream is still there to read, and so is its policy until deleted.
+    ok(
+        e,
+        "UpdateTable",
+        json!({"TableName": "tbl", "StreamSpecification": {"StreamEnabled": false}}),
+    );
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(
+        ok(e, "GetResourcePolicy", json!({"ResourceArn": arn}))["RevisionId"],
+        json!(revision)
+    );
+    let gone = ok(e, "DeleteResourcePolicy", json!({"ResourceArn": arn}));
+    assert_eq!(gone["RevisionId"], json!(revision));
+    assert_eq!(
+        err(e, "GetResourcePolicy", json!({"ResourceArn": arn})).code,
+        ErrorCode::PolicyNotFound
+    );
+}

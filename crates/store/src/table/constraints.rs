@@ -792,6 +792,57 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
             c.range(max, "maxResults", i64::MIN, Some(100));
         }
         "DescribeKinesisStreamingDestination" => c.table_name(true),
+        "ExportTableToPointInTime" => {
+            let arn = c.get("TableArn");
+            if c.required(arn, "tableArn") {
+                c.length(arn, "tableArn", 1, 1024);
+            }
+            let bucket = c.get("S3Bucket");
+            if c.required(bucket, "s3Bucket") {
+                c.length(bucket, "s3Bucket", 0, 255);
+            }
+            let prefix = c.get("S3Prefix");
+            c.length(prefix, "s3Prefix", 0, 1024);
+            let key = c.get("S3SseKmsKeyId");
+            c.length(key, "s3SseKmsKeyId", 1, 2048);
+            let token = c.get("ClientToken");
+            c.length(token, "clientToken", 1, 36);
+            c.enums(&[
+                ("ExportFormat", "exportFormat", &["DYNAMODB_JSON", "ION"]),
+                (
+                    "ExportType",
+                    "exportType",
+                    &["FULL_EXPORT", "INCREMENTAL_EXPORT"],
+                ),
+                ("S3SseAlgorithm", "s3SseAlgorithm", &["AES256", "KMS"]),
+            ]);
+        }
+        "ImportTable" => {
+            let token = c.get("ClientToken");
+            c.length(token, "clientToken", 1, 36);
+            let source = c.get("S3BucketSource");
+            if c.required(source, "s3BucketSource") {
+                let bucket = source
+                    .and_then(|s| s.get("S3Bucket"))
+                    .filter(|v| !v.is_null());
+                if c.required(bucket, "s3BucketSource.s3Bucket") {
+                    c.length(bucket, "s3BucketSource.s3Bucket", 0, 255);
+                }
+                let prefix = source.and_then(|s| s.get("S3KeyPrefix"));
+                c.length(prefix, "s3BucketSource.s3KeyPrefix", 0, 1024);
+            }
+            let format = c.get("InputFormat");
+            if c.required(format, "inputFormat") {
+                c.one_of(format, "inputFormat", &["DYNAMODB_JSON", "ION", "CSV"]);
+            }
+            c.enums(&[(
+                "InputCompressionType",
+                "inputCompressionType",
+                &["GZIP", "ZSTD", "NONE"],
+            )]);
+            let params = c.get("TableCreationParameters");
+            c.required(params, "tableCreationParameters");
+        }
         "ListExports" | "ListImports" => {
             let arn = c.get("TableArn");
             c.length(arn, "tableArn", 1, 1024);

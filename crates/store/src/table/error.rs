@@ -43,6 +43,8 @@ pub enum ErrorCode {
     InvalidRestoreTime,
     /// An export ARN that names no export.
     ExportNotFound,
+    /// An export time outside the table's point-in-time recovery window.
+    InvalidExportTime,
     /// An import ARN that names no import.
     ImportNotFound,
     /// A global table (version 2017.11.29) that does not exist.
@@ -100,6 +102,9 @@ impl ErrorCode {
                 "com.amazonaws.dynamodb.v20120810#InvalidRestoreTimeException"
             }
             ErrorCode::ExportNotFound => "com.amazonaws.dynamodb.v20120810#ExportNotFoundException",
+            ErrorCode::InvalidExportTime => {
+                "com.amazonaws.dynamodb.v20120810#InvalidExportTimeException"
+            }
             ErrorCode::ImportNotFound => "com.amazonaws.dynamodb.v20120810#ImportNotFoundException",
             ErrorCode::GlobalTableNotFound => {
                 "com.amazonaws.dynamodb.v20120810#GlobalTableNotFoundException"

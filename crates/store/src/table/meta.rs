@@ -998,6 +998,13 @@ pub struct TableDef {
 }
 
 impl TableDef {
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl TableDef {
     /// Read and validate a CreateTable request, in DynamoDB's order: the throughput against
     /// the billing mode, the table's key schema, the local indexes, the global ones, then
     /// what DynamoDB checks after them (unused definitions, tags, the stream).

@@ -49,6 +49,7 @@ pub mod query;
 pub mod req;
 pub mod shape;
 pub mod streams;
+pub mod transfer;
 pub mod typed;
 pub mod value;
 
@@ -73,6 +74,8 @@ pub struct TableState {
     pub backups: BTreeMap<String, backup::Backup>,
     /// Every stream, in ARN order, each with its records.
     pub streams: Vec<streams::Stream>,
+    /// Exports and imports, by ARN.
+    pub transfers: BTreeMap<String, transfer::Transfer>,
 }
 
 /// Load the table engine's state from the database.
@@ -82,10 +85,17 @@ pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<TableState> {
     };
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
     let mut backups: BTreeMap<String, backup::Backup> = BTreeMap::new();
+    let mut transfers: BTreeMap<String, transfer::Transfer> = BTreeMap::new();
     let mut stmt = conn.prepare("SELECT name, meta FROM ddb_tables")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     for row in rows {
         let (name, meta) = row?;
+        if name.starts_with(transfer::EXPORT_PREFIX) || name.starts_with(transfer::IMPORT_PREFIX) {
+            let t: transfer::Transfer = serde_json::from_str(&meta)
+                .map_err(|e| bad(format!("{name}: bad export or import: {e}")))?;
+            transfers.insert(t.arn.clone(), t);
+            continue;
+        }
         if name.starts_with(backup::PREFIX) {
             let meta: backup::BackupMeta =
                 serde_json::from_str(&meta).map_err(|e| bad(format!("{name}: bad backup: {e}")))?;
@@ -185,6 +195,7 @@ pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<TableState> {
             .map(|b| (b.meta.arn.clone(), b))
             .collect(),
         streams,
+        transfers,
     })
 }
 
@@ -199,6 +210,8 @@ pub struct Tables {
     pub old_streams: BTreeMap<String, streams::Stream>,
     /// On-demand backups, by ARN.
     pub backups: BTreeMap<String, backup::Backup>,
+    /// Exports and imports, by ARN.
+    pub transfers: BTreeMap<String, transfer::Transfer>,
 }
 
 impl Tables {
@@ -282,6 +295,8 @@ pub const OPERATIONS: &[&str] = &[
     "RestoreTableFromBackup",
     "RestoreTableToPointInTime",
     "DescribeKinesisStreamingDestination",
+    "ExportTableToPointInTime",
+    "ImportTable",
     "ListExports",
     "DescribeExport",
     "ListImports",
@@ -296,10 +311,6 @@ pub const OPERATIONS: &[&str] = &[
 /// operation is, but with this reason as the message instead of none.
 pub fn not_served(op: &str) -> Option<&'static str> {
     Some(match op {
-        "ExportTableToPointInTime" => {
-            "exports are written to Amazon S3, which kedge does not serve"
-        }
-        "ImportTable" => "imports are read from Amazon S3, which kedge does not serve",
         "CreateGlobalTable" | "UpdateGlobalTable" | "UpdateGlobalTableSettings" => {
             "global tables replicate to other Regions, and kedge serves one"
         }
@@ -344,6 +355,7 @@ impl TableEngine {
                 tokens: Default::default(),
                 old_streams,
                 backups: state.backups,
+                transfers: state.transfers,
             }),
             journal,
             clock,

@@ -417,6 +417,33 @@ const LIST_GLOBAL_TABLES: &[(&str, Shape)] = &[
     ("RegionName", Str),
 ];
 const GLOBAL_TABLE: &[(&str, Shape)] = &[("GlobalTableName", Str)];
+const EXPORT: &[(&str, Shape)] = &[
+    ("TableArn", Str),
+    ("ClientToken", Str),
+    ("S3Bucket", Str),
+    ("S3BucketOwner", Str),
+    ("S3Prefix", Str),
+    ("S3SseAlgorithm", Str),
+    ("S3SseKmsKeyId", Str),
+    ("ExportFormat", Str),
+    ("ExportType", Str),
+];
+const IMPORT: &[(&str, Shape)] = &[
+    ("ClientToken", Str),
+    (
+        "S3BucketSource",
+        Struct(
+            "S3BucketSource",
+            &[
+                ("S3Bucket", Str),
+                ("S3BucketOwner", Str),
+                ("S3KeyPrefix", Str),
+            ],
+        ),
+    ),
+    ("InputFormat", Str),
+    ("InputCompressionType", Str),
+];
 
 fn members(op: &str) -> Option<&'static [(&'static str, Shape)]> {
     Some(match op {
@@ -438,6 +465,8 @@ fn members(op: &str) -> Option<&'static [(&'static str, Shape)]> {
         "UpdateContributorInsights" => UPDATE_INSIGHTS,
         "ListContributorInsights" => LIST_INSIGHTS,
         "DescribeKinesisStreamingDestination" => TABLE_ONLY,
+        "ExportTableToPointInTime" => EXPORT,
+        "ImportTable" => IMPORT,
         "ListExports" => LIST_EXPORTS,
         "DescribeExport" => DESCRIBE_EXPORT,
         "ListImports" => LIST_IMPORTS,

@@ -1,10 +1,13 @@
 //! The operations about what needs a service or a Region kedge does not serve: S3 exports and
-//! imports, global tables, Kinesis destinations. Their reads answer what is true here (none),
-//! with DynamoDB's member checks and not-found errors; their writes are not served.
+//! imports (checked, then failed as for a bucket that does not exist), global tables and
+//! Kinesis destinations (reads answer that there are none, writes are not served).
 
-use serde_json::json;
+use std::time::Duration;
 
-use super::tests::{create, engine, err, ok};
+use clock::{ManualClock, Timestamp};
+use serde_json::{Value, json};
+
+use super::tests::{create, engine, engine_at, err, ok};
 use super::*;
 
 #[test]
@@ -50,33 +53,200 @@ fn a_table_streams_to_no_kinesis_destination() {
 }
 
 #[test]
-fn exports_and_imports_are_listed_empty_and_described_as_not_found() {
-    let (e, _) = engine();
-    create(&e, "orders", false);
+fn an_export_is_checked_then_fails_as_for_a_bucket_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let clock = ManualClock::new(Timestamp::from_secs(1_700_000_000));
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/orders";
+    let export = |e: &TableEngine, extra: Value| {
+        let mut req = json!({"TableArn": arn, "S3Bucket": "bucket", "S3Prefix": "p"});
+        if let (Some(r), Some(x)) = (req.as_object_mut(), extra.as_object()) {
+            r.extend(x.clone());
+        }
+        e.execute("ExportTableToPointInTime", &req).map(|(v, t)| {
+            t.wait().unwrap();
+            v.into_value()["ExportDescription"].clone()
+        })
+    };
+    let (first, second) = {
+        let e = engine_at(&path, &clock);
+        e.set_status_delay(Duration::from_secs(5));
+        assert_eq!(
+            ok(&e, "ListExports", json!({})),
+            json!({"ExportSummaries": []})
+        );
+        // The table is named by ARN and must exist; its recovery must be on.
+        let er = export(&e, json!({})).unwrap_err();
+        assert_eq!(er.code, ErrorCode::TableNotFound);
+        assert_eq!(er.message, format!("Table not found: {arn}"));
+        create(&e, "orders", false);
+        clock.advance(Duration::from_secs(5));
+        let er = export(&e, json!({})).unwrap_err();
+        assert_eq!(er.code, ErrorCode::PointInTimeRecoveryUnavailable);
+        assert_eq!(
+            er.message,
+            "Point in time recovery is not enabled for table 'orders'"
+        );
+        ok(
+            &e,
+            "UpdateContinuousBackups",
+            json!({"TableName": "orders",
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": true}}),
+        );
+        clock.advance(Duration::from_secs(60));
+        // A time before recovery was on, or after now, is outside the window.
+        for at in [1_699_999_000.0, 1_700_001_000.0] {
+            let er = export(&e, json!({"ExportTime": at})).unwrap_err();
+            assert_eq!(er.code, ErrorCode::InvalidExportTime, "{at}");
+        }
+        let d = export(&e, json!({"ExportFormat": "ION", "ClientToken": "tok"})).unwrap();
+        assert_eq!(d["ExportStatus"], "IN_PROGRESS");
+        assert_eq!(d["TableArn"], arn);
+        assert_eq!(d["S3Bucket"], "bucket");
+        assert_eq!(d["S3Prefix"], "p");
+        assert_eq!(d["ExportFormat"], "ION");
+        assert_eq!(d["ExportType"], "FULL_EXPORT");
+        assert_eq!(d["S3SseAlgorithm"], "AES256");
+        assert_eq!(d["ClientToken"], "tok");
+        assert_eq!(d["ExportTime"], json!(1_700_000_065.0));
+        assert!(d.get("FailureCode").is_none());
+        let first = d["ExportArn"].as_str().unwrap().to_owned();
+        assert!(
+            first.starts_with(&format!("{arn}/export/01700000065000-")),
+            "{first}"
+        );
+        let described = ok(&e, "DescribeExport", json!({"ExportArn": first}));
+        assert_eq!(
+            described["ExportDescription"]["ExportStatus"],
+            "IN_PROGRESS"
+        );
+        // Once the status delay is over, it has failed as for a bucket that does not exist.
+        clock.advance(Duration::from_secs(5));
+        let d = ok(&e, "DescribeExport", json!({"ExportArn": first}))["ExportDescription"].clone();
+        assert_eq!(d["ExportStatus"], "FAILED");
+        assert_eq!(d["FailureCode"], "S3NoSuchBucket");
+        assert_eq!(d["FailureMessage"], "The specified bucket does not exist");
+        assert_eq!(d["EndTime"], json!(1_700_000_070.0));
+        clock.advance(Duration::from_secs(1));
+        let second = export(&e, json!({})).unwrap()["ExportArn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (first, second)
+    };
+    // After a restart both are there, newest ARN first, a page at a time.
+    let e = engine_at(&path, &clock);
+    let page = ok(&e, "ListExports", json!({"MaxResults": 1}));
     assert_eq!(
-        ok(&e, "ListExports", json!({})),
-        json!({"ExportSummaries": []})
+        page["ExportSummaries"],
+        json!([{"ExportArn": second, "ExportStatus": "IN_PROGRESS", "ExportType": "FULL_EXPORT"}])
     );
+    let token = page["NextToken"].as_str().unwrap();
+    let page = ok(
+        &e,
+        "ListExports",
+        json!({"MaxResults": 1, "NextToken": token}),
+    );
+    assert_eq!(page["ExportSummaries"][0]["ExportArn"], first);
+    assert_eq!(page["ExportSummaries"][0]["ExportStatus"], "FAILED");
+    assert!(page.get("NextToken").is_none());
     assert_eq!(
-        ok(&e, "ListImports", json!({"PageSize": 25})),
-        json!({"ImportSummaryList": []})
+        ok(&e, "ListExports", json!({"TableArn": format!("{arn}x")}))["ExportSummaries"],
+        json!([])
     );
-    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/orders/export/01700000000000-abcdef12";
-    let x = err(&e, "DescribeExport", json!({"ExportArn": arn}));
+    let x = err(
+        &e,
+        "DescribeExport",
+        json!({"ExportArn": format!("{first}0")}),
+    );
     assert_eq!(x.code, ErrorCode::ExportNotFound);
     assert_eq!(
         x.code.wire_type(),
         "com.amazonaws.dynamodb.v20120810#ExportNotFoundException"
     );
-    assert!(x.message.contains(arn), "{}", x.message);
-    let i = err(
-        &e,
-        "DescribeImport",
-        json!({"ImportArn": "arn:aws:dynamodb:us-east-1:000000000000:table/orders/import/01700000000000-abcdef12"}),
-    );
-    assert_eq!(i.code, ErrorCode::ImportNotFound);
+    // An import's ARN is not an export's.
+    let x = err(&e, "DescribeImport", json!({"ImportArn": first}));
+    assert_eq!(x.code, ErrorCode::ImportNotFound);
+}
 
-    // The members' constraints, several reported together as DynamoDB reports them.
+#[test]
+fn an_import_checks_the_new_table_then_fails_and_creates_none() {
+    let (e, clock) = engine();
+    e.set_status_delay(Duration::from_secs(5));
+    let import = |name: &str, billing: &str| {
+        e.execute(
+            "ImportTable",
+            &json!({
+                "S3BucketSource": {"S3Bucket": "bucket"},
+                "InputFormat": "DYNAMODB_JSON",
+                "TableCreationParameters": {
+                    "TableName": name,
+                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "BillingMode": billing,
+                },
+            }),
+        )
+        .map(|(v, t)| {
+            t.wait().unwrap();
+            v.into_value()["ImportTableDescription"].clone()
+        })
+    };
+    let er = import("fresh", "PROVISIONED").unwrap_err();
+    assert_eq!(
+        er.message,
+        "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED"
+    );
+    create(&e, "taken", false);
+    assert_eq!(
+        import("taken", "PAY_PER_REQUEST").unwrap_err().code,
+        ErrorCode::ResourceInUse
+    );
+    let d = import("fresh", "PAY_PER_REQUEST").unwrap();
+    assert_eq!(d["ImportStatus"], "IN_PROGRESS");
+    assert_eq!(
+        d["TableArn"],
+        "arn:aws:dynamodb:us-east-1:000000000000:table/fresh"
+    );
+    assert_eq!(d["InputCompressionType"], "NONE");
+    assert_eq!(d["S3BucketSource"], json!({"S3Bucket": "bucket"}));
+    assert_eq!(d["TableCreationParameters"]["TableName"], "fresh");
+    assert_eq!(d["ImportedItemCount"], 0);
+    let arn = d["ImportArn"].as_str().unwrap().to_owned();
+    assert!(arn.contains("table/fresh/import/"), "{arn}");
+    clock.advance(Duration::from_secs(5));
+    let d = ok(&e, "DescribeImport", json!({"ImportArn": arn}))["ImportTableDescription"].clone();
+    assert_eq!(d["ImportStatus"], "FAILED");
+    assert_eq!(d["FailureCode"], "S3NoSuchBucket");
+    // No table is left.
+    assert_eq!(
+        ok(&e, "ListTables", json!({}))["TableNames"],
+        json!(["taken"])
+    );
+    let listed = ok(&e, "ListImports", json!({}))["ImportSummaryList"].clone();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["ImportArn"], arn.as_str());
+    assert_eq!(listed[0]["ImportStatus"], "FAILED");
+    assert_eq!(listed[0]["InputFormat"], "DYNAMODB_JSON");
+    // The request's own members are checked first, several reported together.
+    let m = err(
+        &e,
+        "ImportTable",
+        json!({"S3BucketSource": {}, "InputFormat": "XML"}),
+    )
+    .message;
+    assert!(m.starts_with("3 validation errors detected: "), "{m}");
+    assert!(m.contains("'s3BucketSource.s3Bucket'"), "{m}");
+    assert!(
+        m.contains("Member must satisfy enum value set: [DYNAMODB_JSON, ION, CSV]"),
+        "{m}"
+    );
+    assert!(m.contains("'tableCreationParameters'"), "{m}");
+}
+
+#[test]
+fn the_lists_check_their_members() {
+    let (e, _) = engine();
     let m = err(&e, "ListExports", json!({"MaxResults": 26, "TableArn": ""})).message;
     assert!(m.starts_with("2 validation errors detected: "), "{m}");
     assert!(
@@ -102,15 +272,6 @@ fn exports_and_imports_are_listed_empty_and_described_as_not_found() {
         m.contains("Member must satisfy regular expression pattern: ([0-9a-f]{16})+"),
         "{m}"
     );
-    // A token of the right form pages nothing more.
-    assert_eq!(
-        ok(
-            &e,
-            "ListImports",
-            json!({"NextToken": "0123456789abcdef".repeat(7)})
-        ),
-        json!({"ImportSummaryList": []})
-    );
     let m = err(&e, "DescribeExport", json!({"ExportArn": "arn:short"})).message;
     assert!(
         m.contains("Value 'arn:short' at 'exportArn' failed to satisfy constraint: Member must have length greater than or equal to 37"),
@@ -118,6 +279,15 @@ fn exports_and_imports_are_listed_empty_and_described_as_not_found() {
     );
     let m = err(&e, "DescribeImport", json!({})).message;
     assert!(m.contains("Value null at 'importArn'"), "{m}");
+    let m = err(
+        &e,
+        "ExportTableToPointInTime",
+        json!({"ExportType": "PARTIAL"}),
+    )
+    .message;
+    assert!(m.contains("Value null at 'tableArn'"), "{m}");
+    assert!(m.contains("Value null at 's3Bucket'"), "{m}");
+    assert!(m.contains("[FULL_EXPORT, INCREMENTAL_EXPORT]"), "{m}");
     // A member of the wrong type is a serialization error, as for every operation.
     let s = err(&e, "ListExports", json!({"MaxResults": "ten"}));
     assert_eq!(s.code, ErrorCode::Serialization);
@@ -174,8 +344,6 @@ fn no_global_table_exists_not_even_for_a_table_of_that_name() {
 #[test]
 fn the_operations_kedge_does_not_serve_say_why() {
     for (op, service) in [
-        ("ExportTableToPointInTime", "Amazon S3"),
-        ("ImportTable", "Amazon S3"),
         ("CreateGlobalTable", "Regions"),
         ("UpdateGlobalTableSettings", "Regions"),
         ("UpdateTableReplicaAutoScaling", "Application Auto Scaling"),

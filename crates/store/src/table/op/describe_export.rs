@@ -1,10 +1,11 @@
-//! `DescribeExport`: an export to Amazon S3. kedge makes none (see `list_exports.rs`), so
-//! every ARN is `ExportNotFoundException`.
+//! `DescribeExport`: an export (see `transfer.rs`) by ARN; an ARN that names none is
+//! `ExportNotFoundException`.
 
 use serde_json::Value;
 
 use super::super::req::req_str;
-use super::super::{DdbError, ErrorCode};
+use super::super::{DdbError, TableEngine, ready};
+use crate::journal::Ticket;
 
 pub(super) struct DescribeExport<'a> {
     arn: &'a str,
@@ -17,10 +18,7 @@ impl<'a> DescribeExport<'a> {
         })
     }
 
-    pub(super) fn apply(self) -> DdbError {
-        DdbError::new(
-            ErrorCode::ExportNotFound,
-            format!("Export not found: {}", self.arn),
-        )
+    pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+        engine.describe_transfer(self.arn, true).map(ready)
     }
 }

@@ -1,10 +1,11 @@
-//! `DescribeImport`: an import from Amazon S3. kedge makes none (see `list_imports.rs`), so
-//! every ARN is `ImportNotFoundException`.
+//! `DescribeImport`: an import (see `transfer.rs`) by ARN; an ARN that names none is
+//! `ImportNotFoundException`.
 
 use serde_json::Value;
 
 use super::super::req::req_str;
-use super::super::{DdbError, ErrorCode};
+use super::super::{DdbError, TableEngine, ready};
+use crate::journal::Ticket;
 
 pub(super) struct DescribeImport<'a> {
     arn: &'a str,
@@ -17,10 +18,7 @@ impl<'a> DescribeImport<'a> {
         })
     }
 
-    pub(super) fn apply(self) -> DdbError {
-        DdbError::new(
-            ErrorCode::ImportNotFound,
-            format!("Import not found: {}", self.arn),
-        )
+    pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+        engine.describe_transfer(self.arn, false).map(ready)
     }
 }

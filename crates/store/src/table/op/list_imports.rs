@@ -1,20 +1,37 @@
-//! `ListImports`: the imports from Amazon S3 of the last 90 days. kedge serves no S3 and makes
-//! no imports (`ImportTable` is an unknown operation), so the list is empty; the request's
-//! members are checked as DynamoDB checks them (`constraints.rs`).
+//! `ListImports`: the imports of the last 90 days (see `transfer.rs`), of one table when
+//! `TableArn` is given, newest ARN first, `PageSize` (1–25, 25 when not given) a page.
 
 use serde_json::{Value, json};
 
-use super::super::ready;
+use super::super::req::{opt_i64, opt_str};
+use super::super::{DdbError, TableEngine, ready};
 use crate::journal::Ticket;
 
-pub(super) struct ListImports;
+pub(super) struct ListImports<'a> {
+    table_arn: Option<&'a str>,
+    limit: usize,
+    next: Option<&'a str>,
+}
 
-impl ListImports {
-    pub(super) fn parse() -> Self {
-        ListImports
+impl<'a> ListImports<'a> {
+    pub(super) fn parse(req: &'a Value) -> Result<Self, DdbError> {
+        Ok(ListImports {
+            table_arn: opt_str(req, "TableArn"),
+            // The range was checked with the request's other constraints.
+            limit: opt_i64(req, "PageSize")?.map_or(25, |n| n as usize),
+            next: opt_str(req, "NextToken"),
+        })
     }
 
-    pub(super) fn apply(self) -> (Value, Ticket) {
-        ready(json!({"ImportSummaryList": []}))
+    pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+        let now_ms = engine.clock.now().as_millis();
+        let g = engine.state.read();
+        let (summaries, next) =
+            g.list_transfers(false, self.table_arn, self.limit, self.next, now_ms)?;
+        let mut answer = json!({"ImportSummaryList": summaries});
+        if let Some(t) = next {
+            answer["NextToken"] = json!(t);
+        }
+        Ok(ready(answer))
     }
 }

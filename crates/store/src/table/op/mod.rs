@@ -46,8 +46,10 @@ mod describe_table;
 mod describe_time_to_live;
 mod execute_statement;
 mod execute_transaction;
+mod export_table_to_point_in_time;
 mod get_item;
 mod get_resource_policy;
+mod import_table;
 mod list_backups;
 mod list_contributor_insights;
 mod list_exports;
@@ -102,8 +104,10 @@ use describe_table::DescribeTable;
 use describe_time_to_live::DescribeTimeToLive;
 use execute_statement::ExecuteStatement;
 use execute_transaction::ExecuteTransaction;
+use export_table_to_point_in_time::ExportTableToPointInTime;
 use get_item::GetItem;
 use get_resource_policy::GetResourcePolicy;
+use import_table::ImportTable;
 use list_backups::ListBackups;
 use list_contributor_insights::ListContributorInsights;
 use list_exports::ListExports;
@@ -171,9 +175,11 @@ enum Operation<'a> {
     RestoreTableFromBackup(RestoreTableFromBackup<'a>),
     RestoreTableToPointInTime(RestoreTableToPointInTime<'a>),
     DescribeKinesisStreamingDestination(DescribeKinesisStreamingDestination<'a>),
-    ListExports(ListExports),
+    ExportTableToPointInTime(ExportTableToPointInTime<'a>),
+    ImportTable(ImportTable),
+    ListExports(ListExports<'a>),
     DescribeExport(DescribeExport<'a>),
-    ListImports(ListImports),
+    ListImports(ListImports<'a>),
     DescribeImport(DescribeImport<'a>),
     ListGlobalTables(ListGlobalTables),
     DescribeGlobalTable(DescribeGlobalTable<'a>),
@@ -248,9 +254,13 @@ impl<'a> Operation<'a> {
                     DescribeKinesisStreamingDestination::parse(req)?,
                 )
             }
-            "ListExports" => Operation::ListExports(ListExports::parse()),
+            "ExportTableToPointInTime" => {
+                Operation::ExportTableToPointInTime(ExportTableToPointInTime::parse(req)?)
+            }
+            "ImportTable" => Operation::ImportTable(ImportTable::parse(req)?),
+            "ListExports" => Operation::ListExports(ListExports::parse(req)?),
             "DescribeExport" => Operation::DescribeExport(DescribeExport::parse(req)?),
-            "ListImports" => Operation::ListImports(ListImports::parse()),
+            "ListImports" => Operation::ListImports(ListImports::parse(req)?),
             "DescribeImport" => Operation::DescribeImport(DescribeImport::parse(req)?),
             "ListGlobalTables" => Operation::ListGlobalTables(ListGlobalTables::parse()),
             "DescribeGlobalTable" => {
@@ -308,10 +318,12 @@ impl<'a> Operation<'a> {
             Operation::RestoreTableFromBackup(o) => tree(o.apply(engine)),
             Operation::RestoreTableToPointInTime(o) => tree(o.apply(engine)),
             Operation::DescribeKinesisStreamingDestination(o) => tree(o.apply(engine)),
-            Operation::ListExports(o) => tree(Ok(o.apply())),
-            Operation::DescribeExport(o) => Err(o.apply()),
-            Operation::ListImports(o) => tree(Ok(o.apply())),
-            Operation::DescribeImport(o) => Err(o.apply()),
+            Operation::ExportTableToPointInTime(o) => tree(o.apply(engine)),
+            Operation::ImportTable(o) => tree(o.apply(engine)),
+            Operation::ListExports(o) => tree(o.apply(engine)),
+            Operation::DescribeExport(o) => tree(o.apply(engine)),
+            Operation::ListImports(o) => tree(o.apply(engine)),
+            Operation::DescribeImport(o) => tree(o.apply(engine)),
             Operation::ListGlobalTables(o) => tree(Ok(o.apply())),
             Operation::DescribeGlobalTable(o) => Err(o.apply()),
             Operation::DescribeGlobalTableSettings(o) => Err(o.apply()),

@@ -1,0 +1,100 @@
+//! `ExportTableToPointInTime`: export a table as it was at a time in its point-in-time
+//! recovery window to an S3 bucket. The checks are DynamoDB's (the table by ARN, recovery on,
+//! the time in the window); the export then runs and fails as an export to a bucket that does
+//! not exist fails, since kedge serves no S3 (see `transfer.rs`).
+
+use serde_json::{Map, Value, json};
+
+use super::super::admin::table_from_arn;
+use super::super::meta::table_arn;
+use super::super::req::req_str;
+use super::super::transfer::{Transfer, echoed};
+use super::super::{DdbError, ErrorCode, TableEngine};
+use crate::journal::Ticket;
+
+pub(super) struct ExportTableToPointInTime<'a> {
+    table_arn: &'a str,
+    /// `ExportTime` (seconds since the epoch); now when not given.
+    at: Option<f64>,
+    /// The members the export's description repeats.
+    given: Map<String, Value>,
+}
+
+/// The members an export's description repeats, and their defaults.
+const ECHOED: &[(&str, Option<&str>)] = &[
+    ("ClientToken", None),
+    ("S3Bucket", None),
+    ("S3BucketOwner", None),
+    ("S3Prefix", None),
+    ("S3SseAlgorithm", Some("AES256")),
+    ("S3SseKmsKeyId", None),
+    ("ExportFormat", Some("DYNAMODB_JSON")),
+    ("ExportType", Some("FULL_EXPORT")),
+    ("IncrementalExportSpecification", None),
+];
+
+impl<'a> ExportTableToPointInTime<'a> {
+    pub(super) fn parse(req: &'a Value) -> Result<Self, DdbError> {
+        let given = echoed(req, ECHOED);
+        Ok(ExportTableToPointInTime {
+            table_arn: req_str(req, "TableArn")?,
+            at: req.get("ExportTime").and_then(Value::as_f64),
+            given,
+        })
+    }
+
+    pub(super) fn apply(mut self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
+        engine.journal.check()?;
+        let now_ms = engine.clock.now().as_millis();
+        let mut g = engine.state.write();
+        let name = table_from_arn(self.table_arn)?;
+        let t = g
+            .by_name
+            .get(name)
+            .filter(|t| table_arn(&t.meta.name) == self.table_arn && t.usable())
+            .ok_or_else(|| {
+                DdbError::new(
+                    ErrorCode::TableNotFound,
+                    format!("Table not found: {}", self.table_arn),
+                )
+            })?;
+        let pitr = t.meta.pitr.ok_or_else(|| {
+            DdbError::new(
+                ErrorCode::PointInTimeRecoveryUnavailable,
+                format!("Point in time recovery is not enabled for table '{name}'"),
+            )
+        })?;
+        // Any time recovery can go back to, up to now.
+        let (earliest, _) = pitr.window(now_ms);
+        let at_ms = match self.at {
+            None => now_ms,
+            Some(secs) => {
+                let ms = (secs * 1000.0).round();
+                if !ms.is_finite() || ms < earliest as f64 || ms > now_ms as f64 {
+                    return Err(DdbError::new(
+                        ErrorCode::InvalidExportTime,
+                        "The specified ExportTime is outside of the point in time recovery window.",
+                    ));
+                }
+                ms as u64
+            }
+        };
+        let table_id = t.meta.id.clone();
+        self.given
+            .insert("ExportTime".into(), json!(at_ms as f64 / 1000.0));
+        if !self.given.contains_key("ClientToken") {
+            self.given
+                .insert("ClientToken".into(), json!(engine.next_id()));
+        }
+        let transfer = Transfer {
+            arn: engine.transfer_arn(self.table_arn, true, now_ms),
+            export: true,
+            table_arn: self.table_arn.to_owned(),
+            table_id: Some(table_id),
+            started_ms: now_ms,
+            ends_ms: engine.transition_end().unwrap_or(now_ms),
+            given: self.given,
+        };
+        Ok(engine.start_transfer(&mut g, transfer, "ExportDescription"))
+    }
+}

@@ -856,7 +856,7 @@ pub fn check(op: &str, req: &Value) -> Result<(), DdbError> {
                 c.length(token, "nextToken", 112, 1024);
                 if let Some(t) = token.and_then(Value::as_str)
                     && (t.is_empty()
-                        || t.len() % 16 != 0
+                        || !t.len().is_multiple_of(16)
                         || !t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
                 {
                     c.fail(

@@ -142,7 +142,7 @@ pub(crate) fn echoed(req: &Value, members: &[(&str, Option<&str>)]) -> Map<Strin
 /// (the form `ListImports` requires: `([0-9a-f]{16})+`).
 fn token(arn: &str) -> String {
     let mut t: String = arn.bytes().map(|b| format!("{b:02x}")).collect();
-    while t.len() % 16 != 0 {
+    while !t.len().is_multiple_of(16) {
         t.push('0');
     }
     t

@@ -185,6 +185,14 @@ fn source<'a>(g: &'a super::Tables, given: &str) -> Result<&'a Table, DdbError> 
         })
 }
 
+/// `PointInTimeRecoveryUnavailableException` for table `name` (a restore or an export).
+pub(crate) fn recovery_off(name: &str) -> DdbError {
+    DdbError::new(
+        ErrorCode::PointInTimeRecoveryUnavailable,
+        format!("Point in time recovery is not enabled for table '{name}'"),
+    )
+}
+
 impl TableEngine {
     /// The attribute definitions of a point-in-time restore's source table and whether it is
     /// billed per request.
@@ -216,12 +224,7 @@ impl TableEngine {
         // An existing target is named before the source's recovery is looked at (moto's
         // tests expect that order).
         super::backup::target_free(&g, target)?;
-        let pitr = t.meta.pitr.ok_or_else(|| {
-            DdbError::new(
-                ErrorCode::PointInTimeRecoveryUnavailable,
-                format!("Point in time recovery is not enabled for table '{name}'"),
-            )
-        })?;
+        let pitr = t.meta.pitr.ok_or_else(|| recovery_off(name))?;
         let (earliest, latest) = pitr.window(now_ms);
         let at_ms = match at {
             None => latest,

@@ -188,6 +188,30 @@ impl TableEngine {
         format!("{table_arn}/{kind}/{now_ms:014}-{}", &id[id.len() - 8..])
     }
 
+    /// `ListExports` (`export`) or `ListImports`: a page of `limit` summaries of table
+    /// `table_arn`'s (or all) after the page token `next` (see [`Tables::list_transfers`]).
+    pub(crate) fn list_transfers_answer(
+        &self,
+        export: bool,
+        table_arn: Option<&str>,
+        limit: usize,
+        next: Option<&str>,
+    ) -> Result<Value, DdbError> {
+        let now_ms = self.clock.now().as_millis();
+        let g = self.state.read();
+        let (summaries, next) = g.list_transfers(export, table_arn, limit, next, now_ms)?;
+        let member = if export {
+            "ExportSummaries"
+        } else {
+            "ImportSummaryList"
+        };
+        let mut answer = json!({ member: summaries });
+        if let Some(t) = next {
+            answer["NextToken"] = json!(t);
+        }
+        Ok(answer)
+    }
+
     /// `DescribeExport` (`export`) or `DescribeImport` of `arn`.
     pub(crate) fn describe_transfer(&self, arn: &str, export: bool) -> Result<Value, DdbError> {
         let now_ms = self.clock.now().as_millis();

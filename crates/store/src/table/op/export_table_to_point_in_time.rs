@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::super::admin::table_from_arn;
 use super::super::meta::table_arn;
+use super::super::pitr::recovery_off;
 use super::super::req::req_str;
 use super::super::transfer::{Transfer, echoed};
 use super::super::{DdbError, ErrorCode, TableEngine};
@@ -58,12 +59,7 @@ impl<'a> ExportTableToPointInTime<'a> {
                     format!("Table not found: {}", self.table_arn),
                 )
             })?;
-        let pitr = t.meta.pitr.ok_or_else(|| {
-            DdbError::new(
-                ErrorCode::PointInTimeRecoveryUnavailable,
-                format!("Point in time recovery is not enabled for table '{name}'"),
-            )
-        })?;
+        let pitr = t.meta.pitr.ok_or_else(|| recovery_off(name))?;
         // Any time recovery can go back to, up to now.
         let (earliest, _) = pitr.window(now_ms);
         let at_ms = match self.at {

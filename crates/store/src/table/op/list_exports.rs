@@ -1,7 +1,7 @@
 //! `ListExports`: the exports of the last 90 days (see `transfer.rs`), of one table when
 //! `TableArn` is given, newest ARN first, `MaxResults` (1–25, 25 when not given) a page.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::super::req::{opt_i64, opt_str};
 use super::super::{DdbError, TableEngine, ready};
@@ -24,14 +24,8 @@ impl<'a> ListExports<'a> {
     }
 
     pub(super) fn apply(self, engine: &TableEngine) -> Result<(Value, Ticket), DdbError> {
-        let now_ms = engine.clock.now().as_millis();
-        let g = engine.state.read();
-        let (summaries, next) =
-            g.list_transfers(true, self.table_arn, self.limit, self.next, now_ms)?;
-        let mut answer = json!({"ExportSummaries": summaries});
-        if let Some(t) = next {
-            answer["NextToken"] = json!(t);
-        }
-        Ok(ready(answer))
+        engine
+            .list_transfers_answer(true, self.table_arn, self.limit, self.next)
+            .map(ready)
     }
 }

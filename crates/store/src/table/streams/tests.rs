@@ -54,6 +54,15 @@ fn iterator(e: &TableEngine, arn: &str, ty: &str, seq: Option<&str>) -> String {
         .to_string()
 }
 
+/// A durable store in `dir` on `clock` (opened again: recovered from disk).
+fn open_store(dir: &std::path::Path, clock: &ManualClock) -> crate::Store {
+    crate::Store::open(
+        &crate::Durability::Disk(dir.to_path_buf()),
+        Arc::new(clock.clone()),
+    )
+    .unwrap()
+}
+
 /// All records from TRIM_HORIZON.
 fn records(e: &TableEngine, arn: &str) -> Vec<Value> {
     let it = iterator(e, arn, "TRIM_HORIZON", None);
@@ -497,13 +506,7 @@ fn ttl_deletions_are_recorded_as_the_service() {
 fn records_survive_a_restart_with_the_writes_they_describe() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(Timestamp::from_secs(1_700_000_000));
-    let open = || {
-        crate::Store::open(
-            &crate::Durability::Disk(dir.path().to_path_buf()),
-            Arc::new(clock.clone()),
-        )
-        .unwrap()
-    };
+    let open = || open_store(dir.path(), &clock);
     let (arn, before) = {
         let s = open();
         let e = &s.tables;
@@ -606,13 +609,7 @@ fn describe_stream_filters_child_shards() {
 fn a_stream_has_its_own_resource_policy_kept_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(Timestamp::from_secs(1_700_000_000));
-    let open = || {
-        crate::Store::open(
-            &crate::Durability::Disk(dir.path().to_path_buf()),
-            Arc::new(clock.clone()),
-        )
-        .unwrap()
-    };
+    let open = || open_store(dir.path(), &clock);
     let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"dynamodb:GetRecords","Resource":"*"}]}"#;
     let (arn, revision) = {
         let s = open();

@@ -274,9 +274,12 @@ fn on_demand_json((r, w): (Option<i64>, Option<i64>)) -> Value {
     max
 }
 
+/// A `WarmThroughput`- or `OnDemandThroughput`-like member's read and write units, when given
+/// (either may be left out).
+pub(crate) type UnitPair = Option<(Option<i64>, Option<i64>)>;
+
 /// A global index's `WarmThroughput` and `OnDemandThroughput` units (of an index created, or
 /// of UpdateTable's index `Update`), each when given, the maximum units checked.
-pub(crate) type UnitPair = Option<(Option<i64>, Option<i64>)>;
 pub(crate) fn index_units(v: &Value) -> Result<(UnitPair, UnitPair), DdbError> {
     let on_demand = max_units(v, "OnDemandThroughput")?;
     let warm = unit_pair(

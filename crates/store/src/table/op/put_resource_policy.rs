@@ -1,7 +1,7 @@
-//! `PutResourcePolicy`: attach (or replace) a table's or a stream's resource-based policy. Putting the
-//! document the table already has changes nothing and answers its revision; any other
-//! document gets a new, greater revision. `ExpectedRevisionId` makes the put conditional:
-//! on the current revision, or with `NO_POLICY` on there being none.
+//! `PutResourcePolicy`: attach (or replace) a table's or a stream's resource-based policy.
+//! Putting the document it already has changes nothing and answers its revision; any other
+//! document gets a new, greater revision. `ExpectedRevisionId` makes the put conditional: on
+//! the current revision, or with `NO_POLICY` on there being none.
 
 use serde_json::{Value, json};
 

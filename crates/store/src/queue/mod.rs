@@ -159,8 +159,9 @@ struct Queue {
     dedup_order: VecDeque<(Timestamp, String)>,
     last_purge: Option<Timestamp>,
     notify: Arc<tokio::sync::Notify>,
-    /// FIFO receive attempts: id → (expiry, (seq, token) of the messages it returned).
-    attempts: HashMap<String, (Timestamp, Vec<(u64, u64)>)>,
+    /// FIFO receive attempts: id → (expiry, (seq, token, visible-until) of the messages it
+    /// returned).
+    attempts: HashMap<String, (Timestamp, Vec<(u64, u64, Timestamp)>)>,
     /// After a change of `DeduplicationScope`: the scope sends keep deduplicating by, and
     /// until when ([`SCOPE_PROPAGATION`]). Not journaled: after a restart the new scope applies.
     scope_change: Option<(String, Timestamp)>,
@@ -1141,18 +1142,37 @@ impl QueueEngine {
             && let Some(id) = &req.attempt_id
         {
             q.attempts.retain(|_, (exp, _)| *exp > now);
-            if let Some((_, prev)) = q.attempts.get(id) {
-                let unchanged = prev.iter().all(|(seq, token)| {
-                    q.messages
-                        .get(seq)
-                        .is_some_and(|m| m.state == MsgState::InFlight && m.m.token == *token)
+            // A retry within the deduplication interval answers the same messages with the
+            // same receipt handles, as long as none was deleted or had its visibility changed
+            // since, and resets their visibility timeout (SQS's ReceiveRequestAttemptId).
+            // Otherwise it is a new receive, under the same id.
+            if let Some(mut prev) = q.attempts.remove(id) {
+                let unchanged = prev.1.iter().all(|(seq, token, visible)| {
+                    q.messages.get(seq).is_some_and(|m| {
+                        m.state == MsgState::InFlight
+                            && m.m.token == *token
+                            && m.m.visible == *visible
+                    })
                 });
                 if unchanged {
-                    let out = prev
-                        .iter()
-                        .filter_map(|(seq, _)| q.messages.get(seq))
-                        .map(|m| encode_received(q.id, m, m.body_digest(), req))
-                        .collect();
+                    let due = now.add(vis);
+                    let mut out = Vec::with_capacity(prev.1.len());
+                    for (seq, _, visible) in prev.1.iter_mut() {
+                        let Some(m) = q.messages.get_mut(seq) else {
+                            continue;
+                        };
+                        q.timers.remove(&(*visible, *seq));
+                        m.m.visible = due;
+                        q.timers.insert((due, *seq));
+                        *visible = due;
+                        records.push(Record::Queue(QueueRecord::Update {
+                            queue: q.id,
+                            seq: *seq,
+                            state: m.m.receive_state(),
+                        }));
+                        out.push(encode_received(q.id, m, m.body_digest(), req));
+                    }
+                    q.attempts.insert(id.clone(), prev);
                     if let (Some(d), Some(n)) = (dlq, dlq_name) {
                         st.queues.insert(n, d);
                     }
@@ -1227,7 +1247,7 @@ impl QueueEngine {
         {
             let issued = chosen
                 .iter()
-                .filter_map(|s| q.messages.get(s).map(|m| (*s, m.m.token)))
+                .filter_map(|s| q.messages.get(s).map(|m| (*s, m.m.token, m.m.visible)))
                 .collect();
             q.attempts
                 .insert(id.clone(), (now.add(DEDUP_WINDOW), issued));

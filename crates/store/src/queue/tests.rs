@@ -932,3 +932,80 @@ fn receipt_handles_are_base64url_of_queue_seq_and_token() {
         assert_eq!(parse_handle(&h), Some((q, s, t)));
     }
 }
+
+#[test]
+fn a_fifo_receive_retried_with_its_attempt_id_answers_the_same_messages() {
+    let (e, clock) = engine();
+    e.create_queue(
+        "r.fifo",
+        &attrs(&[("FifoQueue", "true"), ("VisibilityTimeout", "30")]),
+        &HashMap::new(),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+    for i in 0..3 {
+        send_fifo(&e, "r.fifo", &format!("m{i}"), "g", &format!("d{i}"));
+    }
+    send_fifo(&e, "r.fifo", "other", "h", "dh");
+    let attempt = |id: &str, max: i64| {
+        let (m, t) = e
+            .receive(
+                "r.fifo",
+                &ReceiveRequest {
+                    max_messages: Some(max),
+                    visibility_timeout: None,
+                    attribute_names: vec!["All".into()],
+                    message_attribute_names: vec![],
+                    attempt_id: Some(id.into()),
+                },
+            )
+            .unwrap();
+        t.wait().unwrap();
+        m
+    };
+    let handles = |ms: &[ReceivedMessage]| {
+        ms.iter()
+            .map(|m| m.receipt_handle.clone())
+            .collect::<Vec<_>>()
+    };
+    let first = attempt("a1", 2);
+    assert_eq!(
+        first.iter().map(|m| &*m.body).collect::<Vec<_>>(),
+        ["m0", "m1"]
+    );
+    // The same attempt 20 s later: the same messages and receipt handles, not received again,
+    // and their visibility timeout starts over.
+    clock.advance(Duration::from_secs(20));
+    let again = attempt("a1", 2);
+    assert_eq!(handles(&again), handles(&first));
+    assert_eq!(attr(&again[0], "ApproximateReceiveCount"), "1");
+    clock.advance(Duration::from_secs(20));
+    // 40 s after the first receive, 20 s after the retry: still in flight, so the group is
+    // still locked and only the other group's message comes.
+    let plain = recv(&e, "r.fifo", 10, None);
+    assert_eq!(
+        plain.iter().map(|m| &*m.body).collect::<Vec<_>>(),
+        ["other"]
+    );
+    // Another attempt id is another receive.
+    assert!(attempt("a2", 10).is_empty());
+    // A message whose visibility changed makes the retry a new receive (its group is still
+    // locked by the other message in flight, so it finds nothing).
+    let (r, t) = e
+        .change_visibility("r.fifo", &[(first[1].receipt_handle.clone(), 100)])
+        .unwrap();
+    t.wait().unwrap();
+    assert!(r[0].is_ok());
+    assert!(attempt("a1", 2).is_empty());
+    // Once visible again, an attempt's messages are received afresh, with new handles.
+    clock.advance(Duration::from_secs(101));
+    let fresh = attempt("a3", 2);
+    assert_eq!(&*fresh[0].body, "m0");
+    assert_ne!(fresh[0].receipt_handle, first[0].receipt_handle);
+    assert_eq!(attr(&fresh[0], "ApproximateReceiveCount"), "2");
+    // After the 5-minute deduplication interval the id starts a new receive.
+    clock.advance(Duration::from_secs(301));
+    let later = attempt("a3", 2);
+    assert_ne!(handles(&later), handles(&fresh));
+}

@@ -41,6 +41,10 @@ use crate::journal::{Journal, Record, Ticket};
 pub const ACCOUNT_ID: &str = "000000000000";
 /// The FIFO deduplication interval.
 pub const DEDUP_WINDOW: Duration = Duration::from_secs(300);
+
+/// A message a FIFO receive attempt returned: its sequence number, receipt token and the time
+/// it was to be visible again then.
+type Issued = (u64, u64, Timestamp);
 const MAX_INFLIGHT_STANDARD: usize = 120_000;
 const MAX_INFLIGHT_FIFO: usize = 120_000;
 
@@ -159,9 +163,8 @@ struct Queue {
     dedup_order: VecDeque<(Timestamp, String)>,
     last_purge: Option<Timestamp>,
     notify: Arc<tokio::sync::Notify>,
-    /// FIFO receive attempts: id → (expiry, (seq, token, visible-until) of the messages it
-    /// returned).
-    attempts: HashMap<String, (Timestamp, Vec<(u64, u64, Timestamp)>)>,
+    /// FIFO receive attempts: id → (expiry, the messages it returned).
+    attempts: HashMap<String, (Timestamp, Vec<Issued>)>,
     /// After a change of `DeduplicationScope`: the scope sends keep deduplicating by, and
     /// until when ([`SCOPE_PROPAGATION`]). Not journaled: after a restart the new scope applies.
     scope_change: Option<(String, Timestamp)>,

@@ -2484,3 +2484,24 @@ def test_fifo_groups_are_served_in_the_order_they_became_visible(sqs):
     # g3 waited all along; g1 became visible again before g2 did (AWS's recorded order).
     assert [m["Body"] for m in receive(sqs, url, MaxNumberOfMessages=10, VisibilityTimeout=0)] == [
         "g3-m1", "g1-m1", "g1-m2", "g1-m3", "g1-m4", "g2-m1"]
+
+
+def test_fifo_receive_retried_with_its_attempt_id(sqs):
+    """A FIFO receive retried with the same ReceiveRequestAttemptId answers the same messages
+    and receipt handles; another id is another receive (the group stays locked)."""
+    url = create_fifo(sqs, "attempt.fifo")
+    for i in range(2):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", MessageGroupId="g",
+                         MessageDeduplicationId=f"d{i}")
+    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1,
+                                ReceiveRequestAttemptId="attempt-1")["Messages"]
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1,
+                                ReceiveRequestAttemptId="attempt-1")["Messages"]
+    assert [(m["Body"], m["ReceiptHandle"]) for m in again] == [
+        (m["Body"], m["ReceiptHandle"]) for m in first]
+    assert "Messages" not in sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=1, ReceiveRequestAttemptId="attempt-2")
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"])
+    after = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1,
+                                ReceiveRequestAttemptId="attempt-1")["Messages"]
+    assert [m["Body"] for m in after] == ["m1"]

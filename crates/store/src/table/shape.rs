@@ -443,6 +443,10 @@ const IMPORT: &[(&str, Shape)] = &[
     ),
     ("InputFormat", Str),
     ("InputCompressionType", Str),
+    (
+        "TableCreationParameters",
+        Struct("TableCreationParameters", CREATE_TABLE),
+    ),
 ];
 
 fn members(op: &str) -> Option<&'static [(&'static str, Shape)]> {

@@ -242,6 +242,23 @@ fn an_import_checks_the_new_table_then_fails_and_creates_none() {
         "{m}"
     );
     assert!(m.contains("'tableCreationParameters'"), "{m}");
+    // Members of the wrong type are serialization errors.
+    for bad in [json!(5), json!([])] {
+        let er = err(
+            &e,
+            "ImportTable",
+            json!({"S3BucketSource": {"S3Bucket": "b"}, "InputFormat": "CSV",
+                "TableCreationParameters": bad}),
+        );
+        assert_eq!(er.code, ErrorCode::Serialization, "{}", er.message);
+    }
+    let er = err(
+        &e,
+        "ExportTableToPointInTime",
+        json!({"TableArn": "arn:aws:dynamodb:us-east-1:000000000000:table/taken",
+            "S3Bucket": "b", "ExportTime": "yesterday"}),
+    );
+    assert_eq!(er.code, ErrorCode::Serialization, "{}", er.message);
 }
 
 #[test]

@@ -39,7 +39,14 @@ impl<'a> ExportTableToPointInTime<'a> {
         let given = echoed(req, ECHOED);
         Ok(ExportTableToPointInTime {
             table_arn: req_str(req, "TableArn")?,
-            at: req.get("ExportTime").and_then(Value::as_f64),
+            at: match req.get("ExportTime").filter(|v| !v.is_null()) {
+                None => None,
+                Some(v) => Some(v.as_f64().ok_or_else(|| {
+                    DdbError::serialization(
+                        "ExportTime must be a timestamp (seconds since the epoch)",
+                    )
+                })?),
+            },
             given,
         })
     }

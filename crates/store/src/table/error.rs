@@ -45,6 +45,10 @@ pub enum ErrorCode {
     ExportNotFound,
     /// An export time outside the table's point-in-time recovery window.
     InvalidExportTime,
+    /// An export's client token reused with other parameters.
+    ExportConflict,
+    /// An import's client token reused with other parameters.
+    ImportConflict,
     /// An import ARN that names no import.
     ImportNotFound,
     /// A global table (version 2017.11.29) that does not exist.
@@ -105,6 +109,8 @@ impl ErrorCode {
             ErrorCode::InvalidExportTime => {
                 "com.amazonaws.dynamodb.v20120810#InvalidExportTimeException"
             }
+            ErrorCode::ExportConflict => "com.amazonaws.dynamodb.v20120810#ExportConflictException",
+            ErrorCode::ImportConflict => "com.amazonaws.dynamodb.v20120810#ImportConflictException",
             ErrorCode::ImportNotFound => "com.amazonaws.dynamodb.v20120810#ImportNotFoundException",
             ErrorCode::GlobalTableNotFound => {
                 "com.amazonaws.dynamodb.v20120810#GlobalTableNotFoundException"

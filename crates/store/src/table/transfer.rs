@@ -22,6 +22,8 @@ pub const EXPORT_PREFIX: &str = "export:";
 pub const IMPORT_PREFIX: &str = "import:";
 /// How long DynamoDB lists an export or import.
 const KEPT_MS: u64 = 90 * 86_400_000;
+/// How long a `ClientToken` makes a request idempotent.
+const TOKEN_MS: u64 = 8 * 3_600_000;
 const FAILURE_CODE: &str = "S3NoSuchBucket";
 const FAILURE_MESSAGE: &str = "The specified bucket does not exist";
 
@@ -163,6 +165,43 @@ fn untoken(t: &str) -> Result<String, DdbError> {
 }
 
 impl TableEngine {
+    /// A request repeated with the `ClientToken` of an export (`export`) or import started in
+    /// the last 8 hours: `None` when there is none; else that one's description at `now_ms`
+    /// (under `member`) when `same` says the request is the one that started it, and
+    /// `ExportConflictException` / `ImportConflictException` when it is another.
+    pub(crate) fn repeated_transfer(
+        &self,
+        g: &Tables,
+        (export, member): (bool, &str),
+        token: Option<&str>,
+        now_ms: u64,
+        same: impl Fn(&Transfer) -> bool,
+    ) -> Option<Result<(Value, Ticket), DdbError>> {
+        let token = token?;
+        let t = g.transfers.values().find(|t| {
+            t.export == export
+                && now_ms < t.started_ms.saturating_add(TOKEN_MS)
+                && t.given.get("ClientToken").and_then(Value::as_str) == Some(token)
+        })?;
+        if same(t) {
+            return Some(Ok(super::ready(
+                json!({ member: t.describe(Some(now_ms)) }),
+            )));
+        }
+        let (code, kind) = if export {
+            (ErrorCode::ExportConflict, "an export")
+        } else {
+            (ErrorCode::ImportConflict, "an import")
+        };
+        Some(Err(DdbError::new(
+            code,
+            format!(
+                "ClientToken {token} was used by {kind} with other parameters in the last 8 hours: {}",
+                t.arn
+            ),
+        )))
+    }
+
     /// Keep `t` (started now) and journal it; answers its description as started, under
     /// `member` (`ExportDescription` or `ImportTableDescription`).
     pub(crate) fn start_transfer(

@@ -127,6 +127,17 @@ fn an_export_is_checked_then_fails_as_for_a_bucket_that_does_not_exist() {
         assert_eq!(d["FailureCode"], "S3NoSuchBucket");
         assert_eq!(d["FailureMessage"], "The specified bucket does not exist");
         assert_eq!(d["EndTime"], json!(1_700_000_070.0));
+        // The same request with the same client token is the same export (as it is now);
+        // the token with other parameters is a conflict.
+        let again = export(&e, json!({"ExportFormat": "ION", "ClientToken": "tok"})).unwrap();
+        assert_eq!(again["ExportArn"], first.as_str());
+        assert_eq!(again["ExportStatus"], "FAILED");
+        let er = export(&e, json!({"ClientToken": "tok"})).unwrap_err();
+        assert_eq!(er.code, ErrorCode::ExportConflict);
+        assert_eq!(
+            er.code.wire_type(),
+            "com.amazonaws.dynamodb.v20120810#ExportConflictException"
+        );
         clock.advance(Duration::from_secs(1));
         let second = export(&e, json!({})).unwrap()["ExportArn"]
             .as_str()
@@ -177,6 +188,7 @@ fn an_import_checks_the_new_table_then_fails_and_creates_none() {
         e.execute(
             "ImportTable",
             &json!({
+                "ClientToken": format!("token-{name}"),
                 "S3BucketSource": {"S3Bucket": "bucket"},
                 "InputFormat": "DYNAMODB_JSON",
                 "TableCreationParameters": {
@@ -214,6 +226,30 @@ fn an_import_checks_the_new_table_then_fails_and_creates_none() {
     assert_eq!(d["ImportedItemCount"], 0);
     let arn = d["ImportArn"].as_str().unwrap().to_owned();
     assert!(arn.contains("table/fresh/import/"), "{arn}");
+    assert_eq!(d["ClientToken"], "token-fresh");
+    // Repeated with its client token: the same import; the token with another request (here
+    // another billing mode) is a conflict.
+    assert_eq!(
+        import("fresh", "PAY_PER_REQUEST").unwrap()["ImportArn"],
+        arn.as_str()
+    );
+    let er = e
+        .execute(
+            "ImportTable",
+            &json!({
+                "ClientToken": "token-fresh",
+                "S3BucketSource": {"S3Bucket": "elsewhere"},
+                "InputFormat": "DYNAMODB_JSON",
+                "TableCreationParameters": {
+                    "TableName": "fresh",
+                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "BillingMode": "PAY_PER_REQUEST",
+                },
+            }),
+        )
+        .unwrap_err();
+    assert_eq!(er.code, ErrorCode::ImportConflict);
     clock.advance(Duration::from_secs(5));
     let d = ok(&e, "DescribeImport", json!({"ImportArn": arn}))["ImportTableDescription"].clone();
     assert_eq!(d["ImportStatus"], "FAILED");

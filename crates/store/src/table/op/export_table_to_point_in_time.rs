@@ -55,6 +55,22 @@ impl<'a> ExportTableToPointInTime<'a> {
         engine.journal.check()?;
         let now_ms = engine.clock.now().as_millis();
         let mut g = engine.state.write();
+        // The same request with the same client token is the same export.
+        let token = self.given.get("ClientToken").and_then(Value::as_str);
+        let at = self.at.map(|s| json!((s * 1000.0).round() / 1000.0));
+        let same = |t: &Transfer| {
+            t.table_arn == self.table_arn
+                && t.given.keys().filter(|k| *k != "ExportTime").count() == self.given.len()
+                && self.given.iter().all(|(k, v)| t.given.get(k) == Some(v))
+                && at
+                    .as_ref()
+                    .is_none_or(|a| t.given.get("ExportTime") == Some(a))
+        };
+        if let Some(answer) =
+            engine.repeated_transfer(&g, (true, "ExportDescription"), token, now_ms, same)
+        {
+            return answer;
+        }
         let name = table_from_arn(self.table_arn)?;
         let t = g
             .by_name

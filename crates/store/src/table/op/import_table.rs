@@ -42,6 +42,14 @@ impl ImportTable {
         engine.journal.check()?;
         let now_ms = engine.clock.now().as_millis();
         let mut g = engine.state.write();
+        // The same request with the same client token is the same import.
+        let token = self.given.get("ClientToken").and_then(Value::as_str);
+        let same = |t: &Transfer| t.given == self.given;
+        if let Some(answer) =
+            engine.repeated_transfer(&g, (false, "ImportTableDescription"), token, now_ms, same)
+        {
+            return answer;
+        }
         let name = self.def.name();
         if g.by_name.contains_key(name) {
             return Err(DdbError::in_use(format!("Table already exists: {name}")));

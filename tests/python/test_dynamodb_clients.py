@@ -586,6 +586,14 @@ def test_what_needs_another_service_or_region(client):
         export_arn]
     with pytest.raises(client.exceptions.ExportNotFoundException):
         client.describe_export(ExportArn=export_arn + "0")
+    # A retry with the same ClientToken is the same export; other parameters conflict.
+    retried = [client.export_table_to_point_in_time(
+        TableArn=table_arn, S3Bucket="bucket", ClientToken="py-token")["ExportDescription"]["ExportArn"]
+        for _ in range(2)]
+    assert retried[0] == retried[1]
+    with pytest.raises(client.exceptions.ExportConflictException):
+        client.export_table_to_point_in_time(
+            TableArn=table_arn, S3Bucket="other-bucket", ClientToken="py-token")
     with pytest.raises(client.exceptions.ClientError) as e:
         client.import_table(
             S3BucketSource={"S3Bucket": "bucket"}, InputFormat="DYNAMODB_JSON",

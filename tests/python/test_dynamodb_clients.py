@@ -504,6 +504,17 @@ def test_table_settings_and_empty_key_query(client):
         "cannot contain an empty string value. Key: pk")
 
 
+def _until(fetch, done, timeout=10.0):
+    """Call `fetch` until `done` holds of its answer (the server's status delay is short) or
+    `timeout` seconds pass; the last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = fetch()
+        if done(got) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
+
+
 def test_contributor_insights(client):
     """boto3's contributor insights calls: DISABLED until enabled, ENABLING then ENABLED with
     DynamoDB's rule names, listed (by the table's ARN too) while on, an unknown index and
@@ -515,11 +526,8 @@ def test_contributor_insights(client):
     assert "ContributorInsightsRuleList" not in before
     on = client.update_contributor_insights(TableName=arn, ContributorInsightsAction="ENABLE")
     assert on["TableName"] == "py-insights" and on["ContributorInsightsStatus"] == "ENABLING"
-    for _ in range(100):
-        d = client.describe_contributor_insights(TableName="py-insights")
-        if d["ContributorInsightsStatus"] == "ENABLED":
-            break
-        time.sleep(0.1)
+    d = _until(lambda: client.describe_contributor_insights(TableName="py-insights"),
+               lambda d: d["ContributorInsightsStatus"] == "ENABLED")
     assert d["ContributorInsightsStatus"] == "ENABLED"
     assert [r.split("-")[1] for r in d["ContributorInsightsRuleList"]] == ["PKC", "SKC", "PKT", "SKT"]
     assert d["ContributorInsightsMode"] == "ACCESSED_AND_THROTTLED_KEYS"
@@ -553,16 +561,6 @@ def test_on_demand_throughput(client):
     assert e.value.response["Error"]["Code"] == "ValidationException"
 
 
-def _until(check, timeout=10.0):
-    """Poll `check` until it answers something true (the server's status delay is short)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(0.05)
-
-
 def test_what_needs_another_service_or_region(client):
     """Exports and imports are checked as DynamoDB checks them, then fail as for a bucket that
     does not exist (kedge serves no S3); global tables and Kinesis destinations: the reads say
@@ -578,8 +576,9 @@ def test_what_needs_another_service_or_region(client):
         TableArn=table_arn, S3Bucket="bucket", S3Prefix="daily")["ExportDescription"]
     assert started["ExportStatus"] == "IN_PROGRESS"
     export_arn = started["ExportArn"]
-    failed = _until(lambda: (lambda d: d if d["ExportStatus"] == "FAILED" else None)(
-        client.describe_export(ExportArn=export_arn)["ExportDescription"]))
+    failed = _until(lambda: client.describe_export(ExportArn=export_arn)["ExportDescription"],
+                    lambda d: d["ExportStatus"] == "FAILED")
+    assert failed["ExportStatus"] == "FAILED"
     assert failed["FailureCode"] == "S3NoSuchBucket"
     assert "The specified bucket does not exist" in failed["FailureMessage"]
     assert [e["ExportArn"] for e in client.list_exports(TableArn=table_arn)["ExportSummaries"]] == [
@@ -611,8 +610,10 @@ def test_what_needs_another_service_or_region(client):
             "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
             "BillingMode": "PAY_PER_REQUEST"})["ImportTableDescription"]
     assert imported["ImportStatus"] == "IN_PROGRESS"
-    assert _until(lambda: client.describe_import(ImportArn=imported["ImportArn"])[
-        "ImportTableDescription"]["ImportStatus"] == "FAILED")
+    done = _until(
+        lambda: client.describe_import(ImportArn=imported["ImportArn"])["ImportTableDescription"],
+        lambda d: d["ImportStatus"] == "FAILED")
+    assert done["ImportStatus"] == "FAILED"
     assert "py-imported" not in client.list_tables()["TableNames"]
     assert imported["ImportArn"] in [
         i["ImportArn"] for i in client.list_imports(PageSize=25)["ImportSummaryList"]]

@@ -185,6 +185,13 @@ fn source<'a>(g: &'a super::Tables, given: &str) -> Result<&'a Table, DdbError> 
         })
 }
 
+/// A request's time `secs` (seconds since the epoch) in milliseconds, when it lies within
+/// `(earliest, latest)` (milliseconds; a restore's window, or an export's up to now).
+pub(crate) fn within(secs: f64, (earliest, latest): (u64, u64)) -> Option<u64> {
+    let ms = (secs * 1000.0).round();
+    (ms.is_finite() && ms >= earliest as f64 && ms <= latest as f64).then_some(ms as u64)
+}
+
 /// `PointInTimeRecoveryUnavailableException` for table `name` (a restore or an export).
 pub(crate) fn recovery_off(name: &str) -> DdbError {
     DdbError::new(
@@ -228,16 +235,12 @@ impl TableEngine {
         let (earliest, latest) = pitr.window(now_ms);
         let at_ms = match at {
             None => latest,
-            Some(secs) => {
-                let ms = (secs * 1000.0).round();
-                if !ms.is_finite() || ms < earliest as f64 || ms > latest as f64 {
-                    return Err(DdbError::new(
-                        ErrorCode::InvalidRestoreTime,
-                        "An invalid restore time was specified. RestoreDateTime must be between EarliestRestorableDateTime and LatestRestorableDateTime.",
-                    ));
-                }
-                ms as u64
-            }
+            Some(secs) => within(secs, (earliest, latest)).ok_or_else(|| {
+                DdbError::new(
+                    ErrorCode::InvalidRestoreTime,
+                    "An invalid restore time was specified. RestoreDateTime must be between EarliestRestorableDateTime and LatestRestorableDateTime.",
+                )
+            })?,
         };
         let items = History::items_at(t, at_ms)?;
         let source_meta = t.meta.clone();

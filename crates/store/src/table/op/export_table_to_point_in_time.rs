@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::super::admin::table_from_arn;
 use super::super::meta::table_arn;
-use super::super::pitr::recovery_off;
+use super::super::pitr::{recovery_off, within};
 use super::super::req::req_str;
 use super::super::transfer::{Transfer, echoed};
 use super::super::{DdbError, ErrorCode, TableEngine};
@@ -87,16 +87,12 @@ impl<'a> ExportTableToPointInTime<'a> {
         let (earliest, _) = pitr.window(now_ms);
         let at_ms = match self.at {
             None => now_ms,
-            Some(secs) => {
-                let ms = (secs * 1000.0).round();
-                if !ms.is_finite() || ms < earliest as f64 || ms > now_ms as f64 {
-                    return Err(DdbError::new(
-                        ErrorCode::InvalidExportTime,
-                        "The specified ExportTime is outside of the point in time recovery window.",
-                    ));
-                }
-                ms as u64
-            }
+            Some(secs) => within(secs, (earliest, now_ms)).ok_or_else(|| {
+                DdbError::new(
+                    ErrorCode::InvalidExportTime,
+                    "The specified ExportTime is outside of the point in time recovery window.",
+                )
+            })?,
         };
         let table_id = t.meta.id.clone();
         self.given

@@ -1116,6 +1116,13 @@ impl QueueEngine {
         let st = &mut *st;
         let dlq_target = {
             let q = st.queues.get_mut(name).ok_or_else(SqsError::no_queue)?;
+            // An attempt id follows the rules of a deduplication id (SQS's API reference);
+            // a standard queue does not read it.
+            if q.attrs.fifo
+                && let Some(id) = &req.attempt_id
+            {
+                validate_fifo_id("ReceiveRequestAttemptId", id)?;
+            }
             q.tick(now, &mut records);
             q.attrs.redrive_policy.clone()
         };

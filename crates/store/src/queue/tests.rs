@@ -1009,3 +1009,49 @@ fn a_fifo_receive_retried_with_its_attempt_id_answers_the_same_messages() {
     let later = attempt("a3", 2);
     assert_ne!(handles(&later), handles(&fresh));
 }
+
+#[test]
+fn a_fifo_receive_attempt_id_follows_the_deduplication_id_rules() {
+    let (e, _clock) = engine();
+    for (name, fifo) in [("v.fifo", "true"), ("plain", "false")] {
+        let a: &[(&str, &str)] = if fifo == "true" {
+            &[("FifoQueue", "true")]
+        } else {
+            &[]
+        };
+        e.create_queue(name, &attrs(a), &HashMap::new())
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    let receive = |queue: &str, id: &str| {
+        e.receive(
+            queue,
+            &ReceiveRequest {
+                max_messages: Some(1),
+                visibility_timeout: None,
+                attribute_names: vec![],
+                message_attribute_names: vec![],
+                attempt_id: Some(id.into()),
+            },
+        )
+        .map(|(m, _)| m.len())
+    };
+    let longest = "a".repeat(128);
+    for good in ["a", "A-z_0.9!~{}", longest.as_str()] {
+        assert_eq!(receive("v.fifo", good), Ok(0), "{good:?}");
+    }
+    let too_long = "a".repeat(129);
+    for bad in ["", "has space", "é", too_long.as_str()] {
+        let err = receive("v.fifo", bad).unwrap_err();
+        assert_eq!(err.kind, SqsErrorKind::InvalidParameterValue, "{bad:?}");
+        assert!(
+            err.message
+                .contains("ReceiveRequestAttemptId can only include alphanumeric"),
+            "{bad:?}: {}",
+            err.message
+        );
+        // A standard queue does not read the parameter.
+        assert_eq!(receive("plain", bad), Ok(0), "{bad:?}");
+    }
+}

@@ -310,32 +310,69 @@ impl PartialOrd for Number {
 impl fmt::Display for Number {
     /// DynamoDB answers numbers in plain notation without exponent and without trailing zeros.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text().as_str())
+    }
+}
+
+/// The longest plain text of a number: a sign, `0.`, 129 zeros and 38 digits (1E-130 with
+/// full precision); a large number is at most a sign and 126 digits.
+const MAX_NUMBER_TEXT: usize = 1 + 2 + 129 + MAX_DIGITS;
+
+/// A number's plain text, written without allocating (answers write every number they hold).
+pub struct NumberText {
+    buf: [u8; MAX_NUMBER_TEXT],
+    len: usize,
+}
+
+impl NumberText {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits, '-', '0' and '.' are written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("0")
+    }
+}
+
+impl Number {
+    /// The number in plain notation without exponent and without trailing zeros, as DynamoDB
+    /// answers it.
+    pub fn text(&self) -> NumberText {
+        let mut t = NumberText {
+            buf: [b'0'; MAX_NUMBER_TEXT],
+            len: 0,
+        };
         if self.is_zero() {
-            return f.write_str("0");
+            t.len = 1;
+            return t;
         }
-        let mut s = String::with_capacity(self.digits.len() + 8);
+        let mut at = 0;
         if self.neg {
-            s.push('-');
+            t.buf[at] = b'-';
+            at += 1;
         }
-        let d: String = self.digits.iter().map(|d| (b'0' + d) as char).collect();
         let n = self.digits.len() as i32;
         if self.exp <= 0 {
-            s.push_str("0.");
-            for _ in 0..(-self.exp) {
-                s.push('0');
-            }
-            s.push_str(&d);
-        } else if self.exp >= n {
-            s.push_str(&d);
-            for _ in 0..(self.exp - n) {
-                s.push('0');
+            // 0.000ddd: the buffer is '0'-filled, so the zeros are stepped over.
+            t.buf[at + 1] = b'.';
+            at += 2 + (-self.exp) as usize;
+            for d in &self.digits {
+                t.buf[at] = b'0' + d;
+                at += 1;
             }
         } else {
-            s.push_str(&d[..self.exp as usize]);
-            s.push('.');
-            s.push_str(&d[self.exp as usize..]);
+            for (i, d) in self.digits.iter().enumerate() {
+                if i as i32 == self.exp {
+                    t.buf[at] = b'.';
+                    at += 1;
+                }
+                t.buf[at] = b'0' + d;
+                at += 1;
+            }
+            // ddd000: zeros up to the decimal point, already in the buffer.
+            if self.exp > n {
+                at += (self.exp - n) as usize;
+            }
         }
-        f.write_str(&s)
+        t.len = at;
+        t
     }
 }
 
@@ -583,17 +620,31 @@ impl serde::Serialize for AttrValue {
         let mut m = s.serialize_map(Some(1))?;
         match self {
             AttrValue::S(x) => m.serialize_entry("S", x)?,
-            AttrValue::N(n) => m.serialize_entry("N", &n.to_string())?,
+            AttrValue::N(n) => m.serialize_entry("N", n.text().as_str())?,
             AttrValue::B(b) => m.serialize_entry("B", &b64(b))?,
             AttrValue::Bool(b) => m.serialize_entry("BOOL", b)?,
             AttrValue::Null => m.serialize_entry("NULL", &true)?,
             AttrValue::M(x) => m.serialize_entry("M", x)?,
             AttrValue::L(l) => m.serialize_entry("L", l)?,
             AttrValue::SS(x) => m.serialize_entry("SS", x)?,
-            AttrValue::NS(x) => m.serialize_entry("NS", &Seq(x.iter()))?,
+            AttrValue::NS(x) => m.serialize_entry("NS", &NumberSeq(x))?,
             AttrValue::BS(x) => m.serialize_entry("BS", &Seq(x.iter().map(|b| B64(b))))?,
         }
         m.end()
+    }
+}
+
+/// A number set as the strings of its numbers.
+struct NumberSeq<'a>(&'a BTreeSet<Number>);
+
+impl serde::Serialize for NumberSeq<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut q = s.serialize_seq(Some(self.0.len()))?;
+        for n in self.0 {
+            q.serialize_element(n.text().as_str())?;
+        }
+        q.end()
     }
 }
 
@@ -614,7 +665,7 @@ impl serde::Serialize for KeyVal {
         let mut m = s.serialize_map(Some(1))?;
         match self {
             KeyVal::S(x) => m.serialize_entry("S", x)?,
-            KeyVal::N(n) => m.serialize_entry("N", &n.to_string())?,
+            KeyVal::N(n) => m.serialize_entry("N", n.text().as_str())?,
             KeyVal::B(b) => m.serialize_entry("B", &b64(b))?,
             KeyVal::Tuple(t) => m.serialize_entry("L", t)?,
         }
@@ -920,6 +971,74 @@ mod tests {
         assert_eq!(n("-12.345E1").to_string(), "-123.45");
         assert_eq!(n("0012.0"), n("12"));
         assert_eq!(n("1E-130").to_string(), format!("0.{}1", "0".repeat(129)));
+    }
+
+    /// The plain text of `x` worked out on decimal strings: digits shifted by the exponent,
+    /// zeros padded, the point placed, trailing zeros after it and leading zeros dropped.
+    fn plain_by_strings(x: &str) -> String {
+        let (neg, rest) = x.strip_prefix('-').map_or((false, x), |r| (true, r));
+        let (mant, e10) = match rest.split_once(['e', 'E']) {
+            Some((m, e)) => (m, e.parse::<i64>().unwrap()),
+            None => (rest, 0),
+        };
+        let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+        let digits = format!("{int}{frac}");
+        let point = int.len() as i64 + e10;
+        let (int, frac) = if point <= 0 {
+            (
+                "0".to_string(),
+                format!("{}{digits}", "0".repeat((-point) as usize)),
+            )
+        } else if point as usize >= digits.len() {
+            (
+                format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+                String::new(),
+            )
+        } else {
+            (
+                digits[..point as usize].to_string(),
+                digits[point as usize..].to_string(),
+            )
+        };
+        let int = int.trim_start_matches('0');
+        let frac = frac.trim_end_matches('0');
+        let body = match (int.is_empty(), frac.is_empty()) {
+            (true, true) => return "0".into(),
+            (true, false) => format!("0.{frac}"),
+            (false, true) => int.to_string(),
+            (false, false) => format!("{int}.{frac}"),
+        };
+        if neg { format!("-{body}") } else { body }
+    }
+
+    #[test]
+    fn a_numbers_text_is_its_plain_decimal_notation_at_every_exponent_and_length() {
+        let mut cases = vec![
+            "0".to_string(),
+            "-0.0".into(),
+            format!("1E-130"),
+            format!("-{}E-93", "9".repeat(38)),
+            format!("{}E88", "9".repeat(38)),
+            format!("-9.{}E125", "9".repeat(37)),
+            "123.45e-2".into(),
+        ];
+        for mant in ["1", "12", "105", "1.5", "-7", "-3.25", &"31".repeat(19)] {
+            for e in [
+                -130, -129, -100, -40, -5, -3, -2, -1, 0, 1, 2, 3, 5, 40, 87, 100, 120,
+            ] {
+                cases.push(format!("{mant}e{e}"));
+            }
+        }
+        let mut checked = 0;
+        for c in &cases {
+            let Ok(v) = Number::parse(c) else { continue };
+            let text = v.text();
+            assert_eq!(text.as_str(), plain_by_strings(c), "{c}");
+            assert_eq!(v.to_string(), text.as_str(), "{c}");
+            assert_eq!(Number::parse(text.as_str()), Ok(v), "{c}");
+            checked += 1;
+        }
+        assert!(checked > 100, "only {checked} cases in range");
     }
 
     #[test]

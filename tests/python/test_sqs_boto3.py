@@ -2505,3 +2505,18 @@ def test_fifo_receive_retried_with_its_attempt_id(sqs):
     after = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1,
                                 ReceiveRequestAttemptId="attempt-1")["Messages"]
     assert [m["Body"] for m in after] == ["m1"]
+
+
+def test_fifo_receive_attempt_id_follows_the_deduplication_id_rules(sqs):
+    """An attempt id of a FIFO receive is 1 to 128 alphanumeric or punctuation characters;
+    a standard queue does not read it."""
+    fifo = create_fifo(sqs, "attempt-rules.fifo")
+    plain = sqs.create_queue(QueueName="attempt-rules")["QueueUrl"]
+    for bad in ["has space", "a" * 129]:
+        with pytest.raises(ClientError) as e:
+            sqs.receive_message(QueueUrl=fifo, ReceiveRequestAttemptId=bad)
+        assert e.value.response["Error"]["Code"] in (
+            "InvalidParameterValue", "AWS.SimpleQueueService.InvalidParameterValue")
+        assert "ReceiveRequestAttemptId" in e.value.response["Error"]["Message"]
+        assert "Messages" not in sqs.receive_message(QueueUrl=plain, ReceiveRequestAttemptId=bad)
+    assert "Messages" not in sqs.receive_message(QueueUrl=fifo, ReceiveRequestAttemptId="a" * 128)

@@ -82,7 +82,7 @@ pub struct Table {
     pub meta: TableMeta,
     pub name: Arc<str>,
     /// Partitions in DynamoDB's hash order (what Scan returns), each ordered by sort key.
-    pub items: BTreeMap<PartKey, BTreeMap<Option<KeyVal>, Arc<Item>>>,
+    pub items: BTreeMap<PartKey, super::partition::Partition>,
     pub indexes: BTreeMap<String, IndexData>,
     pub count: usize,
     pub bytes: usize,

@@ -44,6 +44,7 @@ pub mod legacy;
 pub mod meta;
 mod op;
 pub mod partiql;
+pub mod partition;
 pub mod pitr;
 pub mod query;
 pub mod req;

@@ -84,8 +84,8 @@ impl Partition {
     /// Items in sort-key order.
     pub fn iter(&self) -> Iter<'_> {
         match self {
-            Partition::One(k, v) => Iter::One(Some((k, v))),
-            Partition::Many(m) => Iter::Many(m.iter()),
+            Partition::One(k, v) => Items::One(Some((k, v))),
+            Partition::Many(m) => Items::Many(m.iter()),
         }
     }
 
@@ -100,58 +100,41 @@ impl Partition {
     /// Items whose sort key is within `r`, in sort-key order.
     pub fn range<R: RangeBounds<SortKey>>(&self, r: R) -> Range<'_> {
         match self {
-            Partition::One(k, v) => Range::One(r.contains(k).then_some((k, v))),
-            Partition::Many(m) => Range::Many(m.range(r)),
+            Partition::One(k, v) => Items::One(r.contains(k).then_some((k, v))),
+            Partition::Many(m) => Items::Many(m.range(r)),
         }
     }
+}
+
+/// [`Partition::iter`] and [`Partition::range`]: the inline item, or the map's iterator `I`.
+pub enum Items<'a, I> {
+    One(Option<(&'a SortKey, &'a Arc<Item>)>),
+    Many(I),
 }
 
 /// [`Partition::iter`].
-pub enum Iter<'a> {
-    One(Option<(&'a SortKey, &'a Arc<Item>)>),
-    Many(btree_map::Iter<'a, SortKey, Arc<Item>>),
-}
-
-impl<'a> Iterator for Iter<'a> {
-    type Item = (&'a SortKey, &'a Arc<Item>);
-    fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            Iter::One(x) => x.take(),
-            Iter::Many(i) => i.next(),
-        }
-    }
-}
-
-impl DoubleEndedIterator for Iter<'_> {
-    fn next_back(&mut self) -> Option<Self::Item> {
-        match self {
-            Iter::One(x) => x.take(),
-            Iter::Many(i) => i.next_back(),
-        }
-    }
-}
+pub type Iter<'a> = Items<'a, btree_map::Iter<'a, SortKey, Arc<Item>>>;
 
 /// [`Partition::range`].
-pub enum Range<'a> {
-    One(Option<(&'a SortKey, &'a Arc<Item>)>),
-    Many(btree_map::Range<'a, SortKey, Arc<Item>>),
-}
+pub type Range<'a> = Items<'a, btree_map::Range<'a, SortKey, Arc<Item>>>;
 
-impl<'a> Iterator for Range<'a> {
+impl<'a, I: Iterator<Item = (&'a SortKey, &'a Arc<Item>)>> Iterator for Items<'a, I> {
     type Item = (&'a SortKey, &'a Arc<Item>);
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            Range::One(x) => x.take(),
-            Range::Many(i) => i.next(),
+            Items::One(x) => x.take(),
+            Items::Many(i) => i.next(),
         }
     }
 }
 
-impl DoubleEndedIterator for Range<'_> {
+impl<'a, I: DoubleEndedIterator<Item = (&'a SortKey, &'a Arc<Item>)>> DoubleEndedIterator
+    for Items<'a, I>
+{
     fn next_back(&mut self) -> Option<Self::Item> {
         match self {
-            Range::One(x) => x.take(),
-            Range::Many(i) => i.next_back(),
+            Items::One(x) => x.take(),
+            Items::Many(i) => i.next_back(),
         }
     }
 }

@@ -26,7 +26,7 @@ const FIVE_YEARS_SECS: u64 = 5 * 365 * 24 * 3600;
 /// base-table keys (in [`IxEntry`] order).
 #[derive(Debug, Default)]
 pub struct IndexData {
-    pub parts: BTreeMap<PartKey, BTreeMap<Option<KeyVal>, BTreeSet<IxEntry>>>,
+    pub parts: BTreeMap<PartKey, super::partition::IndexPartition>,
     pub count: usize,
     pub bytes: usize,
 }
@@ -429,14 +429,9 @@ impl Table {
             };
             let h = PartKey::new(h);
             if let Some(part) = data.parts.get_mut(&h) {
-                if let Some(set) = part.get_mut(&r) {
-                    if set.remove(&IxEntry::new(pk.clone())) {
-                        data.count -= 1;
-                        data.bytes = data.bytes.saturating_sub(size);
-                    }
-                    if set.is_empty() {
-                        part.remove(&r);
-                    }
+                if part.remove(&r, &IxEntry::new(pk.clone())) {
+                    data.count -= 1;
+                    data.bytes = data.bytes.saturating_sub(size);
                 }
                 if part.is_empty() {
                     data.parts.remove(&h);
@@ -459,9 +454,7 @@ impl Table {
                 .parts
                 .entry(PartKey::new(h))
                 .or_default()
-                .entry(r)
-                .or_default()
-                .insert(IxEntry::new(pk.clone()))
+                .insert(r, IxEntry::new(pk.clone()))
             {
                 data.count += 1;
                 data.bytes += size;

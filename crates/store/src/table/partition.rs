@@ -5,12 +5,17 @@
 //! whose first node alone takes ~450 bytes and is one more pointer to follow on every read.
 //! A second item turns it into a map, and back to one item it is inline again; emptied, it is
 //! an empty map (which allocates nothing).
+//!
+//! An index partition ([`IndexPartition`]) is the same for index entries: one entry (the usual
+//! case of an index whose keys are unique, such as an e-mail address) is held inline instead of
+//! in a map of sets, which took ~1.5 KB an entry.
 
-use std::collections::BTreeMap;
 use std::collections::btree_map;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeBounds;
 use std::sync::Arc;
 
+use super::engine::IxEntry;
 use super::value::{Item, KeyVal};
 
 /// A sort key (`None` in a table without one).
@@ -139,6 +144,97 @@ impl<'a, I: DoubleEndedIterator<Item = (&'a SortKey, &'a Arc<Item>)>> DoubleEnde
     }
 }
 
+/// The entries of one index partition, by sort key, then in [`IxEntry`] order.
+#[derive(Debug, Clone)]
+pub enum IndexPartition {
+    One(SortKey, IxEntry),
+    Many(BTreeMap<SortKey, BTreeSet<IxEntry>>),
+}
+
+impl Default for IndexPartition {
+    fn default() -> Self {
+        IndexPartition::Many(BTreeMap::new())
+    }
+}
+
+/// Index entries with their sort keys, in order (either way).
+pub type Entries<'a> = Box<dyn DoubleEndedIterator<Item = (&'a SortKey, &'a IxEntry)> + 'a>;
+
+impl IndexPartition {
+    /// Add an entry; false when it was there already.
+    pub fn insert(&mut self, k: SortKey, e: IxEntry) -> bool {
+        match self {
+            IndexPartition::One(k1, e1) if *k1 == k && *e1 == e => false,
+            IndexPartition::One(..) => {
+                let IndexPartition::One(k1, e1) = std::mem::take(self) else {
+                    unreachable!("matched One above")
+                };
+                let mut m: BTreeMap<SortKey, BTreeSet<IxEntry>> = BTreeMap::new();
+                m.entry(k1).or_default().insert(e1);
+                m.entry(k).or_default().insert(e);
+                *self = IndexPartition::Many(m);
+                true
+            }
+            IndexPartition::Many(m) if m.is_empty() => {
+                *self = IndexPartition::One(k, e);
+                true
+            }
+            IndexPartition::Many(m) => m.entry(k).or_default().insert(e),
+        }
+    }
+
+    /// Remove an entry; false when it was not there.
+    pub fn remove(&mut self, k: &SortKey, e: &IxEntry) -> bool {
+        match self {
+            IndexPartition::One(k1, e1) if k1 == k && e1 == e => {
+                *self = IndexPartition::default();
+                true
+            }
+            IndexPartition::One(..) => false,
+            IndexPartition::Many(m) => {
+                let Some(set) = m.get_mut(k) else {
+                    return false;
+                };
+                if !set.remove(e) {
+                    return false;
+                }
+                if set.is_empty() {
+                    m.remove(k);
+                }
+                // Down to one entry: inline again.
+                if m.len() == 1
+                    && m.values().next().is_some_and(|s| s.len() == 1)
+                    && let Some((k1, mut set)) = m.pop_first()
+                    && let Some(e1) = set.pop_first()
+                {
+                    *self = IndexPartition::One(k1, e1);
+                }
+                true
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        matches!(self, IndexPartition::Many(m) if m.is_empty())
+    }
+
+    /// Every entry, in order.
+    pub fn iter(&self) -> Entries<'_> {
+        self.range(..)
+    }
+
+    /// The entries whose sort key is within `r`, in order.
+    pub fn range<R: RangeBounds<SortKey>>(&self, r: R) -> Entries<'_> {
+        match self {
+            IndexPartition::One(k, e) => Box::new(r.contains(k).then_some((k, e)).into_iter()),
+            IndexPartition::Many(m) => Box::new(
+                m.range(r)
+                    .flat_map(|(k, set)| set.iter().map(move |e| (k, e))),
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::ops::Bound;
@@ -223,5 +319,80 @@ mod tests {
         assert_eq!(p.range(..).count(), 1);
         assert_eq!(p.remove(&None), Some(item("y")));
         assert!(p.is_empty());
+    }
+
+    fn entry(id: &str) -> IxEntry {
+        IxEntry::new((KeyVal::S(id.into()), None))
+    }
+
+    /// An index partition gives the entries a map of sets gives, in both directions and over
+    /// every range, through one entry, several under one sort key and under several, and back.
+    #[test]
+    fn an_index_partition_answers_as_a_map_of_sets_whether_it_holds_one_entry_or_many() {
+        let mut p = IndexPartition::default();
+        let mut m: BTreeMap<SortKey, BTreeSet<IxEntry>> = BTreeMap::new();
+        let steps: &[(bool, i64, &str)] = &[
+            (true, 5, "a"),
+            (true, 5, "a"),
+            (true, 5, "b"),
+            (false, 5, "a"),
+            (true, 3, "c"),
+            (false, 5, "b"),
+            (false, 5, "b"),
+            (false, 3, "c"),
+            (true, 7, "d"),
+            (false, 7, "e"),
+            (false, 8, "d"),
+            (true, 1, "e"),
+            (true, 9, "f"),
+            (true, 9, "g"),
+            (false, 1, "e"),
+            (false, 9, "f"),
+            (false, 7, "d"),
+            (false, 9, "g"),
+        ];
+        let flat = |m: &BTreeMap<SortKey, BTreeSet<IxEntry>>, lo: i64, hi: i64| {
+            m.range((Bound::Included(n(lo)), Bound::Excluded(n(hi))))
+                .flat_map(|(k, set)| set.iter().map(move |e| (k.clone(), e.clone())))
+                .collect::<Vec<_>>()
+        };
+        let owned = |it: Entries<'_>| it.map(|(k, e)| (k.clone(), e.clone())).collect::<Vec<_>>();
+        for (i, (put, k, id)) in steps.iter().enumerate() {
+            let (got, want) = if *put {
+                (
+                    p.insert(n(*k), entry(id)),
+                    m.entry(n(*k)).or_default().insert(entry(id)),
+                )
+            } else {
+                let want = m.get_mut(&n(*k)).is_some_and(|s| s.remove(&entry(id)));
+                m.retain(|_, s| !s.is_empty());
+                (p.remove(&n(*k), &entry(id)), want)
+            };
+            assert_eq!(got, want, "step {i}");
+            assert_eq!(p.is_empty(), m.is_empty(), "step {i}");
+            let all = flat(&m, 0, 10);
+            assert_eq!(owned(p.iter()), all, "step {i}");
+            let mut back = all.clone();
+            back.reverse();
+            assert_eq!(owned(Box::new(p.iter().rev())), back, "step {i}");
+            for lo in 0..10 {
+                for hi in lo..10 {
+                    let r = (Bound::Included(n(lo)), Bound::Excluded(n(hi)));
+                    let want = flat(&m, lo, hi);
+                    assert_eq!(owned(p.range(r.clone())), want, "step {i} {lo}..{hi}");
+                    let mut back = want;
+                    back.reverse();
+                    assert_eq!(
+                        owned(Box::new(p.range(r).rev())),
+                        back,
+                        "step {i} {lo}..{hi}"
+                    );
+                }
+            }
+            // One entry is held inline, never in a map.
+            if all.len() == 1 {
+                assert!(matches!(p, IndexPartition::One(..)), "step {i}");
+            }
+        }
     }
 }

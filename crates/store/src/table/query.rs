@@ -300,20 +300,11 @@ impl<'a> Source<'a> {
                 else {
                     return Box::new(std::iter::empty());
                 };
-                let it = part.range((lo, hi));
+                let it = part.range((lo, hi)).map(|(s, e)| (s.clone(), e.pk.clone()));
                 if forward {
-                    Box::new(
-                        it.flat_map(|(s, set)| set.iter().map(move |e| (s.clone(), e.pk.clone())))
-                            .filter(move |(s, pk)| past(s, pk)),
-                    )
+                    Box::new(it.filter(move |(s, pk)| past(s, pk)))
                 } else {
-                    Box::new(
-                        it.rev()
-                            .flat_map(|(s, set)| {
-                                set.iter().rev().map(move |e| (s.clone(), e.pk.clone()))
-                            })
-                            .filter(move |(s, pk)| past(s, pk)),
-                    )
+                    Box::new(it.rev().filter(move |(s, pk)| past(s, pk)))
                 }
             }
         }
@@ -356,9 +347,7 @@ impl<'a> Source<'a> {
                     return Box::new(std::iter::empty());
                 };
                 let it = data.parts.range((start, end)).flat_map(|(h, part)| {
-                    part.iter().flat_map(move |(s, set)| {
-                        set.iter().map(move |e| (h.key.clone(), s.clone(), e))
-                    })
+                    part.iter().map(move |(s, e)| (h.key.clone(), s.clone(), e))
                 });
                 let after = after.map(|(h, s, pk)| (h, s, IxEntry::new(pk)));
                 Box::new(

@@ -10,8 +10,8 @@
 //! case of an index whose keys are unique, such as an e-mail address) is held inline instead of
 //! in a map of sets, which took ~1.5 KB an entry.
 
-use std::collections::btree_map;
 use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{btree_map, btree_set};
 use std::ops::RangeBounds;
 use std::sync::Arc;
 
@@ -111,20 +111,20 @@ impl Partition {
     }
 }
 
-/// [`Partition::iter`] and [`Partition::range`]: the inline item, or the map's iterator `I`.
-pub enum Items<'a, I> {
-    One(Option<(&'a SortKey, &'a Arc<Item>)>),
+/// A partition's contents in order: the inline pair, or the map's iterator `I`.
+pub enum Items<'a, V, I> {
+    One(Option<(&'a SortKey, &'a V)>),
     Many(I),
 }
 
 /// [`Partition::iter`].
-pub type Iter<'a> = Items<'a, btree_map::Iter<'a, SortKey, Arc<Item>>>;
+pub type Iter<'a> = Items<'a, Arc<Item>, btree_map::Iter<'a, SortKey, Arc<Item>>>;
 
 /// [`Partition::range`].
-pub type Range<'a> = Items<'a, btree_map::Range<'a, SortKey, Arc<Item>>>;
+pub type Range<'a> = Items<'a, Arc<Item>, btree_map::Range<'a, SortKey, Arc<Item>>>;
 
-impl<'a, I: Iterator<Item = (&'a SortKey, &'a Arc<Item>)>> Iterator for Items<'a, I> {
-    type Item = (&'a SortKey, &'a Arc<Item>);
+impl<'a, V, I: Iterator<Item = (&'a SortKey, &'a V)>> Iterator for Items<'a, V, I> {
+    type Item = (&'a SortKey, &'a V);
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Items::One(x) => x.take(),
@@ -133,8 +133,8 @@ impl<'a, I: Iterator<Item = (&'a SortKey, &'a Arc<Item>)>> Iterator for Items<'a
     }
 }
 
-impl<'a, I: DoubleEndedIterator<Item = (&'a SortKey, &'a Arc<Item>)>> DoubleEndedIterator
-    for Items<'a, I>
+impl<'a, V, I: DoubleEndedIterator<Item = (&'a SortKey, &'a V)>> DoubleEndedIterator
+    for Items<'a, V, I>
 {
     fn next_back(&mut self) -> Option<Self::Item> {
         match self {
@@ -157,8 +157,42 @@ impl Default for IndexPartition {
     }
 }
 
-/// Index entries with their sort keys, in order (either way).
-pub type Entries<'a> = Box<dyn DoubleEndedIterator<Item = (&'a SortKey, &'a IxEntry)> + 'a>;
+/// The entries under one sort key, each with it.
+pub struct Keyed<'a> {
+    key: &'a SortKey,
+    entries: btree_set::Iter<'a, IxEntry>,
+}
+
+impl<'a> Iterator for Keyed<'a> {
+    type Item = (&'a SortKey, &'a IxEntry);
+    fn next(&mut self) -> Option<Self::Item> {
+        Some((self.key, self.entries.next()?))
+    }
+}
+
+impl DoubleEndedIterator for Keyed<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        Some((self.key, self.entries.next_back()?))
+    }
+}
+
+fn keyed<'a>((key, set): (&'a SortKey, &'a BTreeSet<IxEntry>)) -> Keyed<'a> {
+    Keyed {
+        key,
+        entries: set.iter(),
+    }
+}
+
+/// Index entries with their sort keys, in order (either way), without allocating.
+pub type Entries<'a> = Items<
+    'a,
+    IxEntry,
+    std::iter::FlatMap<
+        btree_map::Range<'a, SortKey, BTreeSet<IxEntry>>,
+        Keyed<'a>,
+        fn((&'a SortKey, &'a BTreeSet<IxEntry>)) -> Keyed<'a>,
+    >,
+>;
 
 impl IndexPartition {
     /// Add an entry; false when it was there already.
@@ -226,11 +260,8 @@ impl IndexPartition {
     /// The entries whose sort key is within `r`, in order.
     pub fn range<R: RangeBounds<SortKey>>(&self, r: R) -> Entries<'_> {
         match self {
-            IndexPartition::One(k, e) => Box::new(r.contains(k).then_some((k, e)).into_iter()),
-            IndexPartition::Many(m) => Box::new(
-                m.range(r)
-                    .flat_map(|(k, set)| set.iter().map(move |e| (k, e))),
-            ),
+            IndexPartition::One(k, e) => Items::One(r.contains(k).then_some((k, e))),
+            IndexPartition::Many(m) => Items::Many(m.range(r).flat_map(keyed as fn(_) -> _)),
         }
     }
 }
@@ -356,7 +387,11 @@ mod tests {
                 .flat_map(|(k, set)| set.iter().map(move |e| (k.clone(), e.clone())))
                 .collect::<Vec<_>>()
         };
-        let owned = |it: Entries<'_>| it.map(|(k, e)| (k.clone(), e.clone())).collect::<Vec<_>>();
+        fn owned<'a>(
+            it: impl Iterator<Item = (&'a SortKey, &'a IxEntry)>,
+        ) -> Vec<(SortKey, IxEntry)> {
+            it.map(|(k, e)| (k.clone(), e.clone())).collect()
+        }
         for (i, (put, k, id)) in steps.iter().enumerate() {
             let (got, want) = if *put {
                 (
@@ -374,7 +409,7 @@ mod tests {
             assert_eq!(owned(p.iter()), all, "step {i}");
             let mut back = all.clone();
             back.reverse();
-            assert_eq!(owned(Box::new(p.iter().rev())), back, "step {i}");
+            assert_eq!(owned(p.iter().rev()), back, "step {i}");
             for lo in 0..10 {
                 for hi in lo..10 {
                     let r = (Bound::Included(n(lo)), Bound::Excluded(n(hi)));
@@ -382,11 +417,7 @@ mod tests {
                     assert_eq!(owned(p.range(r.clone())), want, "step {i} {lo}..{hi}");
                     let mut back = want;
                     back.reverse();
-                    assert_eq!(
-                        owned(Box::new(p.range(r).rev())),
-                        back,
-                        "step {i} {lo}..{hi}"
-                    );
+                    assert_eq!(owned(p.range(r).rev()), back, "step {i} {lo}..{hi}");
                 }
             }
             // One entry is held inline, never in a map.

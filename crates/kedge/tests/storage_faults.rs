@@ -65,10 +65,11 @@ fn open_flaky(dir: &Path, fail: Arc<AtomicBool>) -> store::Store {
     let (conn, path) = store::sqlite::open(dir).expect("open sqlite");
     let mut queues = store::queue::persist::load(&conn, clock.now()).expect("load queues");
     let segments = std::mem::take(&mut queues.segments);
-    let tables = store::table::load(&conn).expect("load tables");
+    let mut tables = store::table::load(&conn).expect("load tables");
+    let items = std::mem::take(&mut tables.log);
     let journal = Journal::start(
         Box::new(FlakyDisk {
-            inner: store::sqlite::SqliteBackend::new(conn, segments),
+            inner: store::sqlite::SqliteBackend::new(conn, segments, items),
             fail,
         }),
         false,

@@ -17,6 +17,7 @@ pub mod journal;
 pub mod queue;
 pub mod sqlite;
 pub mod table;
+pub mod table_log;
 pub mod table_record;
 
 use std::path::{Path, PathBuf};
@@ -75,9 +76,12 @@ impl Store {
         let io = |e: rusqlite::Error| StoreError::Io(format!("recovering {}: {e}", path.display()));
         let mut queue_state = queue::persist::load(&conn, clock.now()).map_err(io)?;
         let segments = std::mem::take(&mut queue_state.segments);
-        let table_state = table::load(&conn).map_err(io)?;
-        let journal =
-            journal::Journal::start(Box::new(sqlite::SqliteBackend::new(conn, segments)), false);
+        let mut table_state = table::load(&conn).map_err(io)?;
+        let items = std::mem::take(&mut table_state.log);
+        let journal = journal::Journal::start(
+            Box::new(sqlite::SqliteBackend::new(conn, segments, items)),
+            false,
+        );
         Ok(Store {
             queues: Arc::new(queue::QueueEngine::from_state(
                 queue_state,

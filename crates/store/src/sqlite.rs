@@ -18,6 +18,7 @@ use crate::StoreError;
 use crate::journal::{Backend, BackendError, Record};
 use crate::queue::persist::Change;
 use crate::queue::segment::Segments;
+use crate::table_log::ItemLog;
 
 pub struct SqliteBackend {
     conn: Connection,
@@ -29,6 +30,8 @@ pub struct SqliteBackend {
     log_rows: usize,
     /// The messages kept in segments (`sqs_segments`): each commit's sends go in one.
     segments: Segments,
+    /// Where every table item's latest change is in `ddb_log`.
+    items: ItemLog,
 }
 
 /// Fold `sqs_log` into the segments and `sqs_messages` once this many changes are logged
@@ -102,13 +105,14 @@ fn net_changes(changes: &[((u64, u64), Change)]) -> BTreeMap<(u64, u64), Change>
 }
 
 impl SqliteBackend {
-    /// A backend writing to `conn`, whose segments `load` indexed.
-    pub fn new(conn: Connection, segments: Segments) -> Self {
+    /// A backend writing to `conn`, whose segments and item log recovery indexed.
+    pub fn new(conn: Connection, segments: Segments, items: ItemLog) -> Self {
         SqliteBackend {
             conn,
             changes: Vec::new(),
             log_rows: 0,
             segments,
+            items,
         }
     }
 }
@@ -209,9 +213,12 @@ impl Backend for SqliteBackend {
                         self.segments.remove_queue(&tx, *id, upto, &mut queue_sql)?;
                     }
                     Record::Queue(q) => crate::queue::persist::apply(&tx, q, &mut queue_sql)?,
-                    Record::Table(t) => crate::table_record::apply(&tx, t, &mut table_sql)?,
+                    Record::Table(t) => {
+                        crate::table_record::apply(&tx, t, &mut table_sql, &mut self.items)?
+                    }
                 }
             }
+            self.items.collect(&tx, &mut table_sql)?;
             self.segments.write(&tx, &sent, &mut queue_sql)?;
             if !log.is_empty() {
                 tx.prepare_cached("INSERT INTO sqs_log (changes) VALUES (?1)")?
@@ -395,14 +402,14 @@ mod tests {
     fn reopened(path: &Path) -> SqliteBackend {
         let conn = Connection::open(path).unwrap();
         let mut st = crate::queue::persist::load(&conn, Timestamp(0)).unwrap();
-        SqliteBackend::new(conn, std::mem::take(&mut st.segments))
+        SqliteBackend::new(conn, std::mem::take(&mut st.segments), ItemLog::default())
     }
 
     #[test]
     fn receives_and_deletes_are_logged_then_folded_and_recovered_either_way() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, path) = open(dir.path()).unwrap();
-        let mut backend = SqliteBackend::new(conn, Default::default());
+        let mut backend = SqliteBackend::new(conn, Default::default(), Default::default());
         // Queue 1 holds seqs 1..=4 and 6..=8; queue 2's seq 5 is in between (seqs are
         // engine-wide).
         let mut sends: Vec<Record> = [1, 2, 3, 4, 6, 7, 8].map(|s| message(1, s)).to_vec();
@@ -514,7 +521,7 @@ mod tests {
     fn purges_and_queue_deletions_reach_messages_in_segments() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, path) = open(dir.path()).unwrap();
-        let mut backend = SqliteBackend::new(conn, Default::default());
+        let mut backend = SqliteBackend::new(conn, Default::default(), Default::default());
         let mut sends: Vec<Record> = (1..=5).map(|s| message(1, s)).collect();
         sends.extend([message(2, 6), message(2, 7)]);
         backend.commit(&sends).unwrap();
@@ -554,7 +561,7 @@ mod tests {
     fn a_segment_mostly_gone_is_written_again_with_what_is_left() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, path) = open(dir.path()).unwrap();
-        let mut backend = SqliteBackend::new(conn, Default::default());
+        let mut backend = SqliteBackend::new(conn, Default::default(), Default::default());
         backend
             .commit(&(1..=100).map(|s| message(1, s)).collect::<Vec<_>>())
             .unwrap();
@@ -617,7 +624,7 @@ mod tests {
     fn large_sends_are_split_into_segments_of_about_a_mebibyte() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, path) = open(dir.path()).unwrap();
-        let mut backend = SqliteBackend::new(conn, Default::default());
+        let mut backend = SqliteBackend::new(conn, Default::default(), Default::default());
         let big = |seq: u64| {
             let Record::Queue(QueueRecord::Insert(m)) = message(1, seq) else {
                 unreachable!()
@@ -660,7 +667,7 @@ mod tests {
     fn a_damaged_segment_is_a_start_up_error_naming_its_row() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, path) = open(dir.path()).unwrap();
-        let mut backend = SqliteBackend::new(conn, Default::default());
+        let mut backend = SqliteBackend::new(conn, Default::default(), Default::default());
         backend.commit(&[message(1, 1), message(1, 2)]).unwrap();
         drop(backend);
         let conn = Connection::open(&path).unwrap();
@@ -683,7 +690,7 @@ mod tests {
     fn the_log_folds_by_itself_and_a_restart_folds_what_is_left() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, path) = open(dir.path()).unwrap();
-        let mut backend = SqliteBackend::new(conn, Default::default());
+        let mut backend = SqliteBackend::new(conn, Default::default(), Default::default());
         let n = FOLD_CHANGES as u64 + 10;
         backend
             .commit(&(1..=n).map(|s| message(1, s)).collect::<Vec<_>>())
@@ -781,7 +788,7 @@ mod tests {
     fn a_batch_keeps_the_highest_counters_of_its_meta_records() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, path) = open(dir.path()).unwrap();
-        let mut backend = SqliteBackend::new(conn, Default::default());
+        let mut backend = SqliteBackend::new(conn, Default::default(), Default::default());
         backend
             .commit(&[meta(5, 1), meta(9, 2), meta(12, 2)])
             .unwrap();

@@ -3,8 +3,10 @@
 //! # On-disk format
 //! - `ddb_tables(name, meta)`: one row per table; `meta` is the JSON of
 //!   [`crate::table::meta::TableMeta`] (key schema, indexes, throughput, tags, TTL).
-//! - `ddb_items(tbl, pk, item)`: one row per item; `pk` is the key's stable text form
-//!   ([`crate::table::engine::key_string`]), `item` the item in DynamoDB's JSON wire form.
+//! - `ddb_log(id, tbl, pk, item)`: every item change, appended in journal order and collected
+//!   from the front ([`crate::table_log`] has the format). `ddb_items(tbl, pk, item)` is where
+//!   items were kept before the log; a database that still has rows there is moved into the
+//!   log when opened.
 //!
 //! - `ddb_streams(arn, meta)` and `ddb_stream_records(arn, seq, at, record)`: DynamoDB
 //!   Streams (see [`crate::table::streams`]). A stream record is journaled in the same batch
@@ -16,9 +18,9 @@
 
 use std::sync::Arc;
 
-use crate::queue::persist::prepared;
 use crate::table::streams::StreamRecord;
 use crate::table::value::Item;
+use crate::table_log::ItemLog;
 
 /// A durable change to a table or an item.
 #[derive(Debug, Clone)]
@@ -56,6 +58,12 @@ CREATE TABLE IF NOT EXISTS ddb_items (
     item TEXT NOT NULL,
     PRIMARY KEY (tbl, pk)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ddb_log (
+    id   INTEGER PRIMARY KEY,
+    tbl  TEXT NOT NULL,
+    pk   TEXT,
+    item TEXT
+);
 CREATE TABLE IF NOT EXISTS ddb_streams (
     arn  TEXT PRIMARY KEY,
     meta TEXT NOT NULL
@@ -71,16 +79,14 @@ CREATE TABLE IF NOT EXISTS ddb_stream_records (
 
 /// The per-item statements, prepared once per commit (see the queue's
 /// [`crate::queue::persist::Statements`]).
-#[derive(Default)]
-pub struct Statements<'c> {
-    put: Option<rusqlite::CachedStatement<'c>>,
-    delete: Option<rusqlite::CachedStatement<'c>>,
-}
+pub type Statements<'c> = crate::table_log::Statements<'c>;
 
+/// Apply `r` in `tx`; item changes go to the item log `log`.
 pub fn apply<'c>(
     tx: &'c rusqlite::Transaction<'_>,
     r: &TableRecord,
     st: &mut Statements<'c>,
+    log: &mut ItemLog,
 ) -> rusqlite::Result<()> {
     match r {
         TableRecord::PutTable { name, meta } => {
@@ -90,27 +96,14 @@ pub fn apply<'c>(
         TableRecord::DeleteTable { name } => {
             tx.prepare_cached("DELETE FROM ddb_tables WHERE name = ?1")?
                 .execute([name])?;
-            tx.prepare_cached("DELETE FROM ddb_items WHERE tbl = ?1")?
-                .execute([name])?;
+            log.drop_table(tx, st, name)?;
         }
         TableRecord::PutItem { table, key, item } => {
             let json = serde_json::to_string(&**item)
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            prepared(
-                &mut st.put,
-                tx,
-                "INSERT OR REPLACE INTO ddb_items (tbl, pk, item) VALUES (?1, ?2, ?3)",
-            )?
-            .execute((&**table, key, json))?;
+            log.write(tx, st, table, key, Some(&json))?;
         }
-        TableRecord::DeleteItem { table, key } => {
-            prepared(
-                &mut st.delete,
-                tx,
-                "DELETE FROM ddb_items WHERE tbl = ?1 AND pk = ?2",
-            )?
-            .execute((&**table, key))?;
-        }
+        TableRecord::DeleteItem { table, key } => log.write(tx, st, table, key, None)?,
         TableRecord::PutStream { arn, meta } => {
             tx.prepare_cached("INSERT OR REPLACE INTO ddb_streams (arn, meta) VALUES (?1, ?2)")?
                 .execute((arn, meta))?;

@@ -77,6 +77,8 @@ pub struct TableState {
     pub streams: Vec<streams::Stream>,
     /// Exports and imports, by ARN.
     pub transfers: BTreeMap<String, transfer::Transfer>,
+    /// Where every item's latest change is in the item log, for the journal's backend.
+    pub log: crate::table_log::ItemLog,
 }
 
 /// Load the table engine's state from the database.
@@ -113,10 +115,8 @@ pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<TableState> {
             .map_err(|e| bad(format!("table {name}: bad definition: {e}")))?;
         tables.insert(name, Table::new(meta));
     }
-    let mut stmt = conn.prepare("SELECT tbl, item FROM ddb_items")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    for row in rows {
-        let (tbl, item) = row?;
+    let log = crate::table_log::ItemLog::load(conn)?;
+    log.for_each_live(conn, |tbl, item| {
         // A point-in-time history row belongs to the table it names.
         let history_of = tbl
             .strip_prefix(pitr::PREFIX)
@@ -124,28 +124,28 @@ pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<TableState> {
             .map(str::to_string);
         let (table, backup) = match &history_of {
             Some(t) => (tables.get_mut(t), None),
-            None => (tables.get_mut(&tbl), backups.get_mut(&tbl)),
+            None => (tables.get_mut(tbl), backups.get_mut(tbl)),
         };
         if table.is_none() && backup.is_none() {
-            continue;
+            return Ok(());
         }
         let v: Value =
-            serde_json::from_str(&item).map_err(|e| bad(format!("table {tbl}: bad item: {e}")))?;
+            serde_json::from_str(item).map_err(|e| bad(format!("table {tbl}: bad item: {e}")))?;
         let item =
             value::item_from_json(&v).map_err(|e| bad(format!("table {tbl}: bad item: {e}")))?;
         let Some(t) = table else {
             if let Some(b) = backup {
                 b.items.push(Arc::new(item));
             }
-            continue;
+            return Ok(());
         };
         if history_of.is_some() {
             pitr::History::load(t, &item).map_err(|e| bad(format!("{tbl}: {e}")))?;
-            continue;
+            return Ok(());
         }
         t.load(item)
-            .map_err(|e| bad(format!("table {tbl}: bad item: {e}")))?;
-    }
+            .map_err(|e| bad(format!("table {tbl}: bad item: {e}")))
+    })?;
     for t in tables.values_mut() {
         t.history.loaded();
     }
@@ -197,6 +197,7 @@ pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<TableState> {
             .collect(),
         streams,
         transfers,
+        log,
     })
 }
 

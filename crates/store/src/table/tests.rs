@@ -33,7 +33,7 @@ pub(super) fn engine_at(path: &std::path::Path, clock: &clock::ManualClock) -> T
     let state = load(&conn).unwrap();
     TableEngine::from_state(
         state,
-        Journal::start(Box::new(TestSqlite(conn)), false),
+        Journal::start(Box::new(TestSqlite::new(conn)), false),
         Arc::new(clock.clone()),
     )
 }
@@ -659,17 +659,30 @@ fn tags_round_trip() {
 }
 
 /// The SQLite backend as `crate::sqlite` builds it, restricted to table records.
-pub(super) struct TestSqlite(pub(super) rusqlite::Connection);
+pub(super) struct TestSqlite {
+    conn: rusqlite::Connection,
+    log: crate::table_log::ItemLog,
+}
+
+impl TestSqlite {
+    /// Over `conn`, whose table schema is in place.
+    pub(super) fn new(conn: rusqlite::Connection) -> TestSqlite {
+        let log = crate::table_log::ItemLog::load(&conn).unwrap();
+        TestSqlite { conn, log }
+    }
+}
+
 impl Backend for TestSqlite {
     fn commit(&mut self, batch: &[Record]) -> Result<(), BackendError> {
-        let tx = self.0.transaction()?;
+        let tx = self.conn.transaction()?;
         {
             let mut sql = crate::table_record::Statements::default();
             for r in batch {
                 if let Record::Table(t) = r {
-                    crate::table_record::apply(&tx, t, &mut sql)?;
+                    crate::table_record::apply(&tx, t, &mut sql, &mut self.log)?;
                 }
             }
+            self.log.collect(&tx, &mut sql)?;
         }
         tx.commit()?;
         Ok(())
@@ -685,7 +698,7 @@ fn recovery_rebuilds_tables_items_indexes_and_ttl() {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(crate::table_record::SCHEMA).unwrap();
         let e = TableEngine::new(
-            Journal::start(Box::new(TestSqlite(conn)), false),
+            Journal::start(Box::new(TestSqlite::new(conn)), false),
             Arc::new(clock.clone()),
         );
         ok(
@@ -727,7 +740,7 @@ fn recovery_rebuilds_tables_items_indexes_and_ttl() {
     let state = load(&conn).unwrap();
     let e = TableEngine::from_state(
         state,
-        Journal::start(Box::new(TestSqlite(conn)), false),
+        Journal::start(Box::new(TestSqlite::new(conn)), false),
         Arc::new(clock.clone()),
     );
     assert_eq!(e.table_names(), ["rec"]);

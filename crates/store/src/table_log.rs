@@ -14,7 +14,8 @@
 //! latest of their key, and deletes them ([`ItemLog::collect`]). The log then stays within
 //! about twice what it holds (or that floor), and an item is written about twice over its
 //! life in the log instead of a page per change. The journal thread keeps, for every key,
-//! where its latest entry is ([`ItemLog`]: ~90 bytes an item beside the engine's own copy).
+//! where its latest entry is ([`ItemLog`]: its key and position, some 90 bytes an item by
+//! their layout, beside the engine's own copy).
 //!
 //! # On-disk format
 //! `ddb_log(id, tbl, pk, item)`: `id` orders the changes; `tbl` the table (or backup, or

@@ -6,10 +6,10 @@
 //! `Display` promises an expression that parses to the same tree), then evaluated against a
 //! fixed item with fixed placeholders `#a #b #l #m #n` and `:s :n :b :l :m :ss :ns :t :z`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use store::table::expr::{self, Ctx, Used, eval};
-use store::table::value::{AttrValue, Item, Number};
+use store::table::value::{AttrMap, AttrValue, Item, Number};
 
 const KINDS: [&str; 3] = [
     "ConditionExpression",
@@ -92,7 +92,7 @@ fn ctx() -> Ctx {
         (":l", AttrValue::L(vec![AttrValue::S("y".into())])),
         (
             ":m",
-            AttrValue::M(BTreeMap::from([("k".into(), AttrValue::Bool(true))])),
+            AttrValue::M(AttrMap::from([("k".into(), AttrValue::Bool(true))])),
         ),
         (
             ":ss",
@@ -131,16 +131,16 @@ fn item() -> Item {
         AttrValue::L(vec![
             AttrValue::N(num("1")),
             AttrValue::L(vec![AttrValue::S("deep".into())]),
-            AttrValue::M(BTreeMap::from([("k".into(), AttrValue::Null)])),
+            AttrValue::M(AttrMap::from([("k".into(), AttrValue::Null)])),
         ]),
     );
     m.insert(
         "m".into(),
-        AttrValue::M(BTreeMap::from([
+        AttrValue::M(AttrMap::from([
             ("k".into(), AttrValue::S("v".into())),
             (
                 "inner".into(),
-                AttrValue::M(BTreeMap::from([("z".into(), AttrValue::B(vec![0]))])),
+                AttrValue::M(AttrMap::from([("z".into(), AttrValue::B(vec![0]))])),
             ),
         ])),
     );

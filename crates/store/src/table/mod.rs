@@ -33,6 +33,7 @@
 //! - [`constraints`]: member constraints (required, patterns, enums, bounds), all reported at once.
 
 pub mod admin;
+pub mod attr_map;
 pub mod backup;
 pub mod constraints;
 pub mod engine;

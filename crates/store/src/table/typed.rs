@@ -59,14 +59,12 @@ impl<'de> Deserialize<'de> for PlainItem {
                 f.write_str("a map of attribute values")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Item, A::Error> {
-                let mut item = Item::new();
+                let mut entries = Vec::with_capacity(m.size_hint().unwrap_or(0).min(64));
                 while let Some(name) = m.next_key::<Text>()? {
                     let PlainValue(v) = m.next_value()?;
-                    if item.insert(name.0.into_owned(), v).is_some() {
-                        return Err(not_plain());
-                    }
+                    entries.push((name.0.into_owned(), v));
                 }
-                Ok(item)
+                Item::from_distinct(entries).ok_or_else(not_plain)
             }
         }
         d.deserialize_map(V).map(PlainItem)

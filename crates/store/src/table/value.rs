@@ -2,7 +2,7 @@
 //! item sizes and the validation rules AWS applies to them.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 
 use base64::Engine as _;
@@ -384,7 +384,7 @@ pub enum AttrValue {
     B(Vec<u8>),
     Bool(bool),
     Null,
-    M(BTreeMap<String, AttrValue>),
+    M(AttrMap),
     L(Vec<AttrValue>),
     SS(BTreeSet<String>),
     NS(BTreeSet<Number>),
@@ -392,7 +392,8 @@ pub enum AttrValue {
 }
 
 /// An item: attribute name to value.
-pub type Item = BTreeMap<String, AttrValue>;
+pub type Item = AttrMap;
+pub use super::attr_map::AttrMap;
 
 impl AttrValue {
     /// The type descriptor as DynamoDB spells it (`S`, `BOOL`, `SS` ...).

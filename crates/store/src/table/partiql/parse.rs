@@ -475,7 +475,7 @@ impl Parser<'_> {
                         self.expect_sym(",")?;
                     }
                 }
-                AttrValue::M(m)
+                AttrValue::M(m.into_iter().collect())
             }
             Tok::Sym("<<") => {
                 let mut items = Vec::new();

@@ -221,6 +221,8 @@ impl<'a> IntoIterator for &'a mut AttrMap {
     }
 }
 
+/// Tests read attributes by name as they would a `BTreeMap`'s; the engine uses `get`.
+#[cfg(test)]
 impl<Q> std::ops::Index<&Q> for AttrMap
 where
     String: Borrow<Q>,

@@ -147,6 +147,8 @@ impl AttrMap {
         if entries.windows(2).any(|w| w[0].0 == w[1].0) {
             return None;
         }
+        // Kept for the item's life: no room left over from growing while it was read.
+        entries.shrink_to_fit();
         Some(AttrMap { entries })
     }
 

@@ -147,8 +147,13 @@ impl AttrMap {
         if entries.windows(2).any(|w| w[0].0 == w[1].0) {
             return None;
         }
-        // Kept for the item's life: no room left over from growing while it was read.
-        entries.shrink_to_fit();
+        // Kept for the item's life: no room left over from growing while it was read (an
+        // allocation of exactly its length; `shrink_to_fit` may keep the block it has).
+        if entries.capacity() > entries.len() {
+            let mut exact = Vec::with_capacity(entries.len());
+            exact.append(&mut entries);
+            entries = exact;
+        }
         Some(AttrMap { entries })
     }
 

@@ -233,11 +233,6 @@ impl ItemLog {
         self.total.saturating_sub(self.live)
     }
 
-    /// Bytes of every row in the log.
-    pub fn total_bytes(&self) -> u64 {
-        self.total
-    }
-
     /// Collect the front of the log, in `tx`, when dead rows outweigh live ones and
     /// [`MIN_DEAD_BYTES`]; at most a few times the rows appended since the last call.
     pub fn collect<'c>(

@@ -129,16 +129,8 @@ impl AttrMap {
         self.entries.into_iter().map(|(_, v)| v)
     }
 
-    pub fn into_keys(self) -> impl DoubleEndedIterator<Item = String> + ExactSizeIterator {
-        self.entries.into_iter().map(|(n, _)| n)
-    }
-
     pub fn first_key_value(&self) -> Option<(&String, &AttrValue)> {
         self.entries.first().map(|(n, v)| (n, v))
-    }
-
-    pub fn last_key_value(&self) -> Option<(&String, &AttrValue)> {
-        self.entries.last().map(|(n, v)| (n, v))
     }
 
     /// The map of `entries`, or `None` when a name comes twice (sorted once, however many).
@@ -290,7 +282,6 @@ mod tests {
         assert!(m.iter().eq(want.iter()));
         assert!(m.keys().rev().eq(want.keys().rev()));
         assert_eq!(m.first_key_value(), want.first_key_value());
-        assert_eq!(m.last_key_value(), want.last_key_value());
         let back: Vec<_> = m.clone().into_iter().collect();
         assert_eq!(back, want.into_iter().collect::<Vec<_>>());
     }

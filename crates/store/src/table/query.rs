@@ -1037,11 +1037,14 @@ impl TableEngine {
             if is_hash && kc.op != "EQ" {
                 return Err(not_supported());
             }
-            // No item has an empty partition key: DynamoDB refuses the query rather than
-            // answering nothing (as it refuses such a key in GetItem).
+            // No item has an empty key value: DynamoDB refuses the query rather than
+            // answering nothing (as it refuses such a key in GetItem), for the partition key
+            // and for a sort key compared for equality. A sort key's range or prefix may
+            // start at the empty string (nothing refuses `begins_with(sk, "")`).
+            let keyed = is_hash || kc.op == "EQ";
             let empty = match kc.args.first() {
-                Some(AttrValue::S(s)) if is_hash && s.is_empty() => Some("string"),
-                Some(AttrValue::B(b)) if is_hash && b.is_empty() => Some("binary"),
+                Some(AttrValue::S(s)) if keyed && s.is_empty() => Some("string"),
+                Some(AttrValue::B(b)) if keyed && b.is_empty() => Some("binary"),
                 _ => None,
             };
             if let Some(kind) = empty {

@@ -257,6 +257,28 @@ fn conditional_put_update_delete_with_return_values() {
         er.message,
         "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: pk"
     );
+    // So is one for an empty sort key compared for equality; a range or a prefix may start at
+    // the empty string.
+    ok(
+        &e,
+        "CreateTable",
+        json!({"TableName": "sorted", "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]}),
+    );
+    ok(
+        &e,
+        "PutItem",
+        json!({"TableName": "sorted", "Item": {"pk": {"S": "a"}, "sk": {"S": "x"}}}),
+    );
+    let sorted = |cond: &str| json!({"TableName": "sorted", "KeyConditionExpression": cond, "ExpressionAttributeValues": {":p": {"S": "a"}, ":s": {"S": ""}}});
+    assert_eq!(
+        err(&e, "Query", sorted("pk = :p AND sk = :s")).message,
+        "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: sk"
+    );
+    for cond in ["pk = :p AND begins_with(sk, :s)", "pk = :p AND sk > :s"] {
+        assert_eq!(ok(&e, "Query", sorted(cond))["Count"], json!(1), "{cond}");
+    }
     let big = "x".repeat(400 * 1024);
     let er = err(
         &e,

@@ -49,6 +49,26 @@ fn row_bytes(tbl: &str, pk: Option<&str>, item: Option<&str>) -> u64 {
     (tbl.len() + pk.map_or(0, str::len) + item.map_or(0, str::len) + ROW_OVERHEAD) as u64
 }
 
+/// A `ddb_log` row's table, key and item (the last two NULL where the row says so).
+fn texts<'r>(
+    r: &'r rusqlite::Row<'_>,
+) -> rusqlite::Result<(&'r str, Option<&'r str>, Option<&'r str>)> {
+    Ok((
+        r.get_ref(1)?.as_str()?,
+        r.get_ref(2)?.as_str_or_null()?,
+        r.get_ref(3)?.as_str_or_null()?,
+    ))
+}
+
+/// A row that cannot be read back, named so that whoever opens the database can find it.
+fn damaged(id: i64, e: rusqlite::Error) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("ddb_log row {id} is damaged: {e}").into(),
+    )
+}
+
 /// Where a key's latest entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Latest {
@@ -58,7 +78,8 @@ struct Latest {
 }
 
 /// The journal thread's index of the log: every key's latest entry, and what the log holds.
-#[derive(Debug, Default)]
+/// `ItemLog::default()` is the index of an empty log; a server loads it ([`ItemLog::load`]).
+#[derive(Debug)]
 pub struct ItemLog {
     latest: HashMap<Arc<str>, HashMap<Box<str>, Latest>>,
     /// Bytes of the rows that must be kept: every key's latest entry (a deletion too, while an
@@ -71,6 +92,20 @@ pub struct ItemLog {
     front: i64,
     /// Rows appended since the last collection.
     appended: usize,
+}
+
+impl Default for ItemLog {
+    fn default() -> Self {
+        // SQLite's row ids start at 1.
+        ItemLog {
+            latest: HashMap::new(),
+            live: 0,
+            total: 0,
+            next_id: 1,
+            front: 1,
+            appended: 0,
+        }
+    }
 }
 
 /// The statements a commit's item changes use, prepared once per commit.
@@ -93,19 +128,13 @@ impl ItemLog {
             tx.execute("DELETE FROM ddb_items", [])?;
             tx.commit()?;
         }
-        let mut log = ItemLog {
-            next_id: 1,
-            front: 1,
-            ..Default::default()
-        };
+        let mut log = ItemLog::default();
         let mut first = None;
         let mut st = conn.prepare("SELECT id, tbl, pk, item FROM ddb_log ORDER BY id")?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
-            let tbl = r.get_ref(1)?.as_str()?;
-            let pk = r.get_ref(2)?.as_str_or_null()?;
-            let item = r.get_ref(3)?.as_str_or_null()?;
+            let (tbl, pk, item) = texts(r).map_err(|e| damaged(id, e))?;
             first.get_or_insert(id);
             log.next_id = id + 1;
             log.logged(tbl, pk, item.is_some(), id, row_bytes(tbl, pk, item));
@@ -125,15 +154,11 @@ impl ItemLog {
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
-            let tbl = r.get_ref(1)?.as_str()?;
-            let (Some(pk), Some(item)) = (
-                r.get_ref(2)?.as_str_or_null()?,
-                r.get_ref(3)?.as_str_or_null()?,
-            ) else {
+            let (tbl, Some(pk), Some(item)) = texts(r).map_err(|e| damaged(id, e))? else {
                 continue;
             };
             if self.latest_of(tbl, pk).is_some_and(|l| l.id == id) {
-                f(tbl, item)?;
+                f(tbl, item).map_err(|e| damaged(id, e))?;
             }
         }
         Ok(())
@@ -503,5 +528,32 @@ mod tests {
         let mut want = BTreeMap::new();
         want.insert("t".to_string(), vec!["i2".to_string()]);
         assert_eq!(stored(&conn), want);
+    }
+
+    #[test]
+    fn a_damaged_row_is_named_by_its_id() {
+        let conn = db();
+        conn.execute(
+            "INSERT INTO ddb_log (id, tbl, pk, item) VALUES (1, 't', 'k1', 'i1'), (2, 't', 'k2', 'i2'), (3, 't', 'k3', x'00ff')",
+            [],
+        )
+        .unwrap();
+        let e = ItemLog::load(&conn).unwrap_err().to_string();
+        assert!(e.contains("ddb_log row 3 is damaged"), "{e}");
+        conn.execute("UPDATE ddb_log SET item = 'i3' WHERE id = 3", [])
+            .unwrap();
+        // What the reader of an item refuses is named by the row too.
+        let log = ItemLog::load(&conn).unwrap();
+        let e = log
+            .for_each_live(&conn, |_, item| {
+                if item == "i2" {
+                    Err(rusqlite::Error::InvalidQuery)
+                } else {
+                    Ok(())
+                }
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ddb_log row 2 is damaged"), "{e}");
     }
 }

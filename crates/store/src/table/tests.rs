@@ -3657,3 +3657,39 @@ fn a_global_index_keeps_its_warm_and_maximum_throughput() {
         ]
     );
 }
+
+#[test]
+fn a_damaged_item_is_a_start_up_error_naming_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kedge.db");
+    let clock = ManualClock::new(Timestamp::from_secs(1_000));
+    {
+        let e = engine_at(&path, &clock);
+        create(&e, "tab", false);
+        for k in ["a", "b"] {
+            ok(
+                &e,
+                "PutItem",
+                json!({"TableName": "tab", "Item": {"pk": {"S": k}}}),
+            );
+        }
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let id: i64 = conn
+        .query_row(
+            "SELECT id FROM ddb_log WHERE item LIKE '%\"b\"%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute(
+        "UPDATE ddb_log SET item = '{\"pk\": {\"S\": ' WHERE id = ?1",
+        [id],
+    )
+    .unwrap();
+    let e = load(&conn).err().unwrap().to_string();
+    assert!(
+        e.contains(&format!("ddb_log row {id} is damaged")) && e.contains("table tab: bad item"),
+        "{e}"
+    );
+}

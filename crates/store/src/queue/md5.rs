@@ -18,9 +18,7 @@ pub struct HexDigest([u8; 32]);
 impl HexDigest {
     /// The digest of `data`.
     pub fn of(data: &[u8]) -> HexDigest {
-        let mut out = [0u8; 32];
-        hex_into(&Md5::digest(data), &mut out);
-        HexDigest(out)
+        RawDigest::of(data).hex()
     }
 
     pub fn as_str(&self) -> &str {
@@ -55,23 +53,16 @@ impl std::fmt::Display for HexDigest {
 pub struct RawDigest([u8; 16]);
 
 impl RawDigest {
+    /// The digest of `data`.
+    pub fn of(data: &[u8]) -> RawDigest {
+        RawDigest(Md5::digest(data).into())
+    }
+
     /// The digest as SQS writes it.
     pub fn hex(self) -> HexDigest {
         let mut out = [0u8; 32];
         hex_into(&self.0, &mut out);
         HexDigest(out)
-    }
-}
-
-impl From<HexDigest> for RawDigest {
-    fn from(h: HexDigest) -> RawDigest {
-        // A `HexDigest` holds only lower-case hex digits (`hex_into` writes it).
-        let nibble = |c: u8| if c <= b'9' { c - b'0' } else { c - b'a' + 10 };
-        let mut out = [0u8; 16];
-        for (o, pair) in out.iter_mut().zip(h.0.chunks_exact(2)) {
-            *o = (nibble(pair[0]) << 4) | nibble(pair[1]);
-        }
-        RawDigest(out)
     }
 }
 
@@ -129,11 +120,10 @@ mod tests {
     #[test]
     fn a_digest_kept_as_bytes_gives_back_its_hex() {
         for data in [&b""[..], b"hello", "é ✓".as_bytes(), &[0xff; 300]] {
-            let hex = HexDigest::of(data);
-            assert_eq!(RawDigest::from(hex).hex(), hex);
+            assert_eq!(RawDigest::of(data).hex().as_str(), md5_hex(data));
         }
         assert_eq!(
-            RawDigest::from(HexDigest::of(b"hello")),
+            RawDigest::of(b"hello"),
             RawDigest([
                 0x5d, 0x41, 0x40, 0x2a, 0xbc, 0x4b, 0x2a, 0x76, 0xb9, 0x71, 0x9d, 0x91, 0x10, 0x17,
                 0xc5, 0x92

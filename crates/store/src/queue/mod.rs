@@ -127,10 +127,9 @@ const _: () = assert!(std::mem::size_of::<Msg>() <= 256);
 
 impl Msg {
     /// The body's digest: kept from the send, or computed.
-    fn body_digest(&self) -> md5::HexDigest {
+    fn body_digest(&self) -> md5::RawDigest {
         self.md5_body
-            .map(md5::RawDigest::hex)
-            .unwrap_or_else(|| md5::HexDigest::of(self.m.body.as_bytes()))
+            .unwrap_or_else(|| md5::RawDigest::of(self.m.body.as_bytes()))
     }
 }
 
@@ -1185,7 +1184,7 @@ impl QueueEngine {
                             seq: *seq,
                             state: m.m.receive_state(),
                         }));
-                        out.push(encode_received(q.id, m, m.body_digest(), req));
+                        out.push(encode_received(q.id, m, m.body_digest().hex(), req));
                     }
                     q.attempts.insert(id.clone(), prev);
                     if let (Some(d), Some(n)) = (dlq, dlq_name) {
@@ -1272,8 +1271,8 @@ impl QueueEngine {
             if let Some(msg) = q.messages.get_mut(&seq) {
                 // Kept for the next receive once computed.
                 let md5 = msg.body_digest();
-                msg.md5_body = Some(md5.into());
-                out.push(encode_received(q.id, msg, md5, req));
+                msg.md5_body = Some(md5);
+                out.push(encode_received(q.id, msg, md5.hex(), req));
             }
         }
         if let (Some(d), Some(n)) = (dlq, dlq_name) {
@@ -1698,7 +1697,7 @@ struct Prepared {
 }
 
 struct Digests {
-    md5_body: md5::HexDigest,
+    md5_body: md5::RawDigest,
     md5_attributes: Option<String>,
     md5_system_attributes: Option<String>,
     /// Whether the body has only the characters SQS allows.
@@ -1708,7 +1707,7 @@ struct Digests {
 impl Prepared {
     fn new(e: SendRequest, batch: bool) -> Prepared {
         let digests = Digests {
-            md5_body: md5::HexDigest::of(e.body.as_bytes()),
+            md5_body: md5::RawDigest::of(e.body.as_bytes()),
             md5_attributes: (!e.attributes.is_empty())
                 .then(|| md5::md5_of_attributes(&e.attributes)),
             md5_system_attributes: (!e.system_attributes.is_empty())
@@ -1810,7 +1809,7 @@ fn send_one(
             // A duplicate within the window: accepted, not enqueued, same identity.
             return Ok(SendResult {
                 message_id: mid.clone(),
-                md5_body: p.md5_body.as_str().to_owned(),
+                md5_body: p.md5_body.hex().to_string(),
                 md5_attributes: p.md5_attributes,
                 md5_system_attributes: p.md5_system_attributes,
                 sequence_number: Some(format!("{seq:020}")),
@@ -1867,10 +1866,10 @@ fn send_one(
     }
     let fifo = q.attrs.fifo;
     records.push(Record::Queue(QueueRecord::Insert(Arc::new(m.clone()))));
-    q.insert_digested(m, now, Some(p.md5_body.into()));
+    q.insert_digested(m, now, Some(p.md5_body));
     Ok(SendResult {
         message_id,
-        md5_body: p.md5_body.as_str().to_owned(),
+        md5_body: p.md5_body.hex().to_string(),
         md5_attributes: p.md5_attributes,
         md5_system_attributes: p.md5_system_attributes,
         sequence_number: fifo.then(|| format!("{seq:020}")),

@@ -332,7 +332,7 @@ mod tests {
             crate::queue::StoredMessage {
                 queue_id,
                 seq,
-                message_id: format!("m{seq}").into(),
+                message_id: crate::queue::MessageId::v4((u128::from(seq)).to_le_bytes()),
                 body: format!("body {seq}").into(),
                 attributes: Default::default(),
                 trace_header: None,
@@ -515,6 +515,16 @@ mod tests {
         assert_eq!(count(&path, "SELECT count(*) FROM sqs_segments"), 0);
         assert_eq!(count(&path, "SELECT count(*) FROM sqs_segment_state"), 0);
         assert_eq!(recovered(&path), vec![(1, 3, 0, 1, 0)]);
+        // A row whose message id is not one this engine writes stops the start, naming it.
+        drop(backend);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("UPDATE sqs_messages SET message_id = 'id-3'", [])
+            .unwrap();
+        let e = crate::queue::persist::load(&conn, Timestamp(0))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(r#"message id "id-3" is not a UUID"#), "{e}");
     }
 
     #[test]

@@ -176,7 +176,7 @@ impl Answer for ReceiveAnswer {
                 let _ = serde_json::to_writer(&mut out, &attributes_to_json(&m.message_attributes));
             }
             out.extend_from_slice(b",\"MessageId\":");
-            push_json_str(&mut out, &m.message_id);
+            push_json_str(&mut out, &m.message_id.text());
             out.extend_from_slice(b",\"ReceiptHandle\":");
             push_json_str(&mut out, &m.receipt_handle);
             out.push(b'}');
@@ -218,7 +218,7 @@ impl Serialize for Wire<'_> {
             md5_attributes: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
             message_attributes: Option<Value>,
-            message_id: &'a str,
+            message_id: store::queue::message_id::IdText,
             receipt_handle: &'a str,
         }
         Answer {
@@ -236,7 +236,7 @@ impl Serialize for Wire<'_> {
                         .md5_attributes
                         .as_ref()
                         .map(|_| attributes_to_json(&m.message_attributes)),
-                    message_id: &m.message_id,
+                    message_id: m.message_id.text(),
                     receipt_handle: &m.receipt_handle,
                 })
                 .collect(),
@@ -275,7 +275,7 @@ mod tests {
 
     fn message(n: usize) -> ReceivedMessage {
         ReceivedMessage {
-            message_id: format!("id-{n}").into(),
+            message_id: store::queue::MessageId::v4((n as u128).to_le_bytes()),
             receipt_handle: format!("handle-{n}"),
             body: Arc::from(format!("body {n} \"quoted\" \\ \u{1}\n\t é ✓")),
             md5_body: store::queue::md5::HexDigest::of(format!("body {n}").as_bytes()),
@@ -291,7 +291,7 @@ mod tests {
             .iter()
             .map(|m| {
                 let mut o = Map::new();
-                o.insert("MessageId".into(), (*m.message_id).into());
+                o.insert("MessageId".into(), m.message_id.to_string().into());
                 o.insert("ReceiptHandle".into(), m.receipt_handle.clone().into());
                 o.insert("MD5OfBody".into(), m.md5_body.as_str().into());
                 o.insert("Body".into(), Value::String(m.body.to_string()));

@@ -68,7 +68,7 @@ impl RawDigest {
 
 /// Lower-case hex of `b` into `out` (twice as long), written by hand (it runs for every
 /// message sent).
-fn hex_into(b: &[u8], out: &mut [u8]) {
+pub(super) fn hex_into(b: &[u8], out: &mut [u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for (x, pair) in b.iter().zip(out.chunks_exact_mut(2)) {
         pair[0] = HEX[(x >> 4) as usize];

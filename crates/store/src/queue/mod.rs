@@ -18,6 +18,7 @@
 pub mod attrs;
 pub mod error;
 pub mod md5;
+pub mod message_id;
 pub mod move_task;
 pub mod persist;
 pub mod segment;
@@ -33,6 +34,7 @@ use rand::Rng;
 
 pub use attrs::{QueueAttrs, RedriveAllow, RedrivePolicy};
 pub use error::{SqsError, SqsErrorKind};
+pub use message_id::MessageId;
 use persist::QueueRecord;
 
 use crate::journal::{Journal, Record, Ticket};
@@ -62,7 +64,7 @@ pub struct MessageAttributeValue {
 pub struct StoredMessage {
     pub queue_id: u64,
     pub seq: u64,
-    pub message_id: Arc<str>,
+    pub message_id: MessageId,
     pub body: Arc<str>,
     pub attributes: BTreeMap<String, MessageAttributeValue>,
     pub trace_header: Option<String>,
@@ -445,7 +447,7 @@ pub struct ReceiveRequest {
 /// A received message, ready to encode.
 #[derive(Debug, Clone)]
 pub struct ReceivedMessage {
-    pub message_id: Arc<str>,
+    pub message_id: MessageId,
     pub receipt_handle: String,
     pub body: Arc<str>,
     pub md5_body: md5::HexDigest,
@@ -1829,7 +1831,8 @@ fn send_one(
     }
     let seq = *next_seq;
     *next_seq += 1;
-    let message_id = uuid_v4(rng);
+    let message_id = MessageId::v4(rng.random());
+    let id_text = String::from(&*message_id.text());
     let trace_header = e
         .system_attributes
         .get("AWSTraceHeader")
@@ -1838,7 +1841,7 @@ fn send_one(
     let m = StoredMessage {
         queue_id: q.id,
         seq,
-        message_id: Arc::from(message_id.as_str()),
+        message_id,
         body: e.body,
         attributes: e.attributes,
         trace_header,
@@ -1854,13 +1857,13 @@ fn send_one(
     };
     if let Some((key, _)) = dedup_key {
         let exp = now.add(DEDUP_WINDOW);
-        q.dedup.insert(key.clone(), (exp, message_id.clone(), seq));
+        q.dedup.insert(key.clone(), (exp, id_text.clone(), seq));
         q.dedup_order.push_back((exp, key.clone()));
         records.push(Record::Queue(QueueRecord::PutDedup {
             queue: q.id,
             key,
             expires: exp,
-            message_id: message_id.clone(),
+            message_id: id_text.clone(),
             seq,
         }));
     }
@@ -1868,7 +1871,7 @@ fn send_one(
     records.push(Record::Queue(QueueRecord::Insert(Arc::new(m.clone()))));
     q.insert_digested(m, now, Some(p.md5_body));
     Ok(SendResult {
-        message_id,
+        message_id: id_text,
         md5_body: p.md5_body.hex().to_string(),
         md5_attributes: p.md5_attributes,
         md5_system_attributes: p.md5_system_attributes,
@@ -1907,21 +1910,8 @@ fn uuid_v4(rng: &mut rand::rngs::StdRng) -> String {
 /// A version-4 UUID in canonical lower-case form from 16 random bytes (message ids here,
 /// request ids in the gateway). Hex by hand, not `format!`: a message id per message sent,
 /// and sixteen `{:02x}` arguments were 4 % of the server's samples for SendMessageBatch.
-pub fn uuid_v4_text(mut b: [u8; 16]) -> String {
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex = md5::hex_lower(&b);
-    let mut out = String::with_capacity(36);
-    for (i, part) in [0..8, 8..12, 12..16, 16..20, 20..32]
-        .into_iter()
-        .enumerate()
-    {
-        if i > 0 {
-            out.push('-');
-        }
-        out.push_str(&hex[part]);
-    }
-    out
+pub fn uuid_v4_text(b: [u8; 16]) -> String {
+    String::from(&*MessageId::v4(b).text())
 }
 
 /// A receipt handle: `base64url(queue_id:seq:token)` — opaque to clients, checkable here.
@@ -2154,7 +2144,7 @@ fn encode_received(
             .collect()
     };
     ReceivedMessage {
-        message_id: m.message_id.clone(),
+        message_id: m.message_id,
         receipt_handle: receipt_handle(queue_id, m.seq, m.token),
         body: m.body.clone(),
         md5_body,

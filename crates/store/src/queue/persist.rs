@@ -249,7 +249,7 @@ pub fn apply<'c>(
             prepared(&mut st.insert, tx, INSERT_MESSAGE)?.execute(params![
                 u(m.queue_id),
                 u(m.seq),
-                &*m.message_id,
+                &*m.message_id.text(),
                 &*m.body,
                 attrs,
                 m.trace_header,
@@ -539,7 +539,16 @@ pub fn load(conn: &Connection, now: Timestamp) -> rusqlite::Result<LoadedState> 
             Ok(StoredMessage {
                 queue_id: r.get::<_, i64>(0)? as u64,
                 seq: r.get::<_, i64>(1)? as u64,
-                message_id: Arc::from(r.get::<_, String>(2)?),
+                message_id: {
+                    let id: String = r.get(2)?;
+                    super::MessageId::parse(&id).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            2,
+                            rusqlite::types::Type::Text,
+                            format!("message id {id:?} is not a UUID").into(),
+                        )
+                    })?
+                },
                 body: Arc::from(r.get::<_, String>(3)?),
                 attributes: attrs.map(|a| decode_attributes(&a)).unwrap_or_default(),
                 trace_header: r.get(5)?,

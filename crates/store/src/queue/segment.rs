@@ -376,7 +376,7 @@ pub fn encode<'m>(messages: impl Iterator<Item = &'m StoredMessage>) -> Vec<u8> 
 fn encode_one(out: &mut Vec<u8>, m: &StoredMessage) {
     put_u64(out, m.queue_id);
     put_u64(out, m.seq);
-    put_str(out, &m.message_id);
+    put_str(out, &m.message_id.text());
     put_str(out, &m.body);
     let attrs =
         (!m.attributes.is_empty()).then(|| super::persist::encode_attributes(&m.attributes));
@@ -463,7 +463,11 @@ pub fn decode(blob: &[u8]) -> Result<Vec<StoredMessage>, String> {
             Ok(StoredMessage {
                 queue_id: r.u64()?,
                 seq: r.u64()?,
-                message_id: Arc::from(r.str()?),
+                message_id: {
+                    let id = r.str()?;
+                    super::MessageId::parse(id)
+                        .ok_or_else(|| format!("message id {id:?} is not a UUID"))?
+                },
                 body: Arc::from(r.str()?),
                 attributes: r
                     .opt_str()?
@@ -556,7 +560,7 @@ mod tests {
         StoredMessage {
             queue_id,
             seq,
-            message_id: format!("id-{seq}").into(),
+            message_id: super::super::MessageId::v4(u128::from(seq).to_le_bytes()),
             body: format!("body ü {seq}").into(),
             attributes: if full {
                 [(
@@ -603,8 +607,14 @@ mod tests {
         assert_eq!(decode(&[7]).unwrap_err(), "unknown segment version 7");
         let mut bad = blob.clone();
         // The presence byte of the first message's attributes.
-        let at = 1 + 8 + 8 + 4 + "id-1".len() + 4 + "body ü 1".len();
+        let at = 1 + 8 + 8 + 4 + 36 + 4 + "body ü 1".len();
         bad[at] = 5;
         assert_eq!(decode(&bad).unwrap_err(), "message 0: bad presence byte 5");
+        // A message id that is not one this engine writes.
+        let mut bad = blob.clone();
+        bad[1 + 8 + 8 + 4] = b'G';
+        let e = decode(&bad).unwrap_err();
+        assert!(e.starts_with("message 0: message id \"G"), "{e}");
+        assert!(e.ends_with("\" is not a UUID"), "{e}");
     }
 }

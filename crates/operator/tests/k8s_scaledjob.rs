@@ -88,6 +88,12 @@ async fn consume_one(sqs: &common::Sqs, queue: &str, jobs_api: &Api<Job>, job: &
         .send()
         .await
         .unwrap();
+    mark_complete(jobs_api, job).await.unwrap();
+}
+
+/// Mark a Job complete, as the Job controller would once its pod succeeded (no kubelet runs
+/// pods here).
+async fn mark_complete(jobs_api: &Api<Job>, job: &str) -> kube::Result<Job> {
     jobs_api
         .patch_status(
             job,
@@ -97,7 +103,6 @@ async fn consume_one(sqs: &common::Sqs, queue: &str, jobs_api: &Api<Job>, job: &
                 "conditions": [{"type": "Complete", "status": "True"}]}})),
         )
         .await
-        .unwrap();
 }
 
 fn condition(sj: &DynamicObject, type_: &str) -> Option<String> {
@@ -276,11 +281,24 @@ async fn a_backlog_becomes_one_job_per_message_with_history_and_rollout() {
     consume_one(&sqs, &queue, &jobs_api, &six[0].0).await;
     consume_one(&sqs, &queue, &jobs_api, &six[1].0).await;
     pause(None).await;
+    let done = [six[0].0.clone(), six[1].0.clone()];
     let after = eventually(60, "one complete Job kept", || {
         let jobs_api = jobs_api.clone();
+        let done = done.clone();
         async move {
             let j = jobs(&jobs_api).await;
-            (j.iter().filter(|j| j.2).count() == 1).then_some(j)
+            // kube-controller-manager 1.20's Job controller writes a Job's whole status from
+            // a sync that may have begun before the test marked the Job complete, undoing the
+            // mark (it reads the Job again but keeps the status it computed): marked again
+            // until the operator has seen both complete.
+            let mut undone = false;
+            for (name, _, complete) in &j {
+                if done.contains(name) && !complete {
+                    let _ = mark_complete(&jobs_api, name).await;
+                    undone = true;
+                }
+            }
+            (!undone && j.iter().filter(|j| j.2).count() == 1).then_some(j)
         }
     })
     .await;

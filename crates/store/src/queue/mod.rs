@@ -1907,9 +1907,8 @@ fn uuid_v4(rng: &mut rand::rngs::StdRng) -> String {
     uuid_v4_text(rng.random())
 }
 
-/// A version-4 UUID in canonical lower-case form from 16 random bytes (message ids here,
-/// request ids in the gateway). Hex by hand, not `format!`: a message id per message sent,
-/// and sixteen `{:02x}` arguments were 4 % of the server's samples for SendMessageBatch.
+/// A version-4 UUID in canonical lower-case form from 16 random bytes (request ids in the
+/// gateway, move-task handles here), written as a message id is ([`MessageId::text`]).
 pub fn uuid_v4_text(b: [u8; 16]) -> String {
     String::from(&*MessageId::v4(b).text())
 }

@@ -15,6 +15,7 @@
 //! - [`metrics`]: request counters and latency histograms, rendered as Prometheus text.
 
 pub mod dynamodb;
+mod idle;
 pub mod metrics;
 pub mod sigv4;
 pub mod sqs;
@@ -51,13 +52,20 @@ pub struct Config {
     pub credentials: Option<sigv4::Credentials>,
     /// Region used in ARNs and expected in signatures' scope when checking.
     pub region: String,
+    /// How long a client may take to send a request's head or its body, and how long a
+    /// connection may stay open with no request on it; `None`: no limit.
+    pub client_timeout: Option<Duration>,
 }
+
+/// The default [`Config::client_timeout`]: nginx's for a request's head and body.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             credentials: None,
             region: "us-east-1".into(),
+            client_timeout: Some(CLIENT_TIMEOUT),
         }
     }
 }
@@ -128,17 +136,31 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let st = state.clone();
+                let activity = idle::Activity::new();
+                let on_conn = activity.clone();
                 let svc = hyper::service::service_fn(move |req| {
                     let st = st.clone();
-                    async move { Ok::<_, Infallible>(handle(st, req).await) }
+                    let in_flight = on_conn.begin();
+                    async move {
+                        let resp = handle(st, req).await;
+                        drop(in_flight);
+                        Ok::<_, Infallible>(resp)
+                    }
                 });
                 let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                     .into_owned();
                 let conn = graceful.watch(conn);
+                let limit = state.config.client_timeout;
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                    let ended = match limit {
+                        Some(limit) => idle::watch(conn, activity, limit).await,
+                        None => Some(conn.await),
+                    };
+                    match ended {
+                        Some(Err(e)) => tracing::debug!(error = %e, "connection ended with an error"),
+                        Some(Ok(())) => {}
+                        None => tracing::debug!("connection closed: no request for the client timeout"),
                     }
                 });
             }
@@ -261,7 +283,24 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
             );
         }
     }
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+    let collect = Limited::new(body, MAX_BODY_BYTES).collect();
+    let collected = match state.config.client_timeout {
+        // A body already read with its head is ready at the first poll: no timer is armed.
+        Some(limit) => match tokio::time::timeout(limit, collect).await {
+            Ok(r) => r,
+            Err(_) => {
+                return text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "request body not received within {} s\n",
+                        limit.as_secs_f64()
+                    ),
+                );
+            }
+        },
+        None => collect.await,
+    };
+    let body = match collected {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             let too_big = e

@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// take effect at once). Clients that wait for ACTIVE see DynamoDB's sequence.
     #[arg(long, default_value_t = 500, env = "KEDGE_TABLE_STATUS_DELAY_MS")]
     pub table_status_delay_ms: u64,
+    /// How long a client may take to send a request's head or body, and how long a
+    /// connection stays open with no request on it, in seconds (0: no limit).
+    #[arg(long, default_value_t = gateway::CLIENT_TIMEOUT.as_secs(), env = "KEDGE_CLIENT_TIMEOUT_SECS")]
+    pub client_timeout_secs: u64,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -56,6 +60,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = gateway::Config {
         credentials: args.credentials.clone(),
         region: args.region.clone(),
+        client_timeout: (args.client_timeout_secs > 0)
+            .then(|| std::time::Duration::from_secs(args.client_timeout_secs)),
     };
     let (state, stop_tx) = gateway::AppState::new(store, config);
     match &durability {

@@ -82,6 +82,7 @@ async fn start_endpoint(data_dir: PathBuf) -> anyhow::Result<Endpoint> {
         gateway::Config {
             credentials: None,
             region: REGION.into(),
+            ..Default::default()
         },
     );
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -17,6 +17,7 @@ pub struct Options {
     pub clock: Option<ManualClock>,
     pub credentials: Option<gateway::sigv4::Credentials>,
     pub durable: bool,
+    pub client_timeout: Option<std::time::Duration>,
 }
 
 impl Default for Options {
@@ -25,6 +26,7 @@ impl Default for Options {
             clock: None,
             credentials: None,
             durable: true,
+            client_timeout: gateway::Config::default().client_timeout,
         }
     }
 }
@@ -54,6 +56,7 @@ impl TestServer {
             gateway::Config {
                 credentials: o.credentials,
                 region: "us-east-1".into(),
+                client_timeout: o.client_timeout,
             },
         );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -32,13 +32,7 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let (state, stop_tx) = gateway::AppState::new(
-            store,
-            gateway::Config {
-                credentials: None,
-                region: "us-east-1".into(),
-            },
-        );
+        let (state, stop_tx) = gateway::AppState::new(store, gateway::Config::default());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             gateway::serve(

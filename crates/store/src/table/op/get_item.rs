@@ -45,7 +45,8 @@ impl<'a> GetItem<'a> {
             table,
             key,
             consistent,
-            proj: Projection::parse(&Value::Null)?,
+            // Every attribute (what parsing a request without a projection gives).
+            proj: Projection::default(),
             capacity: Capacity::None,
         })
     }

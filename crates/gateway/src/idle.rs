@@ -74,6 +74,8 @@ pub async fn watch<F: Future>(
     activity: Arc<Activity>,
     limit: Duration,
 ) -> Option<F::Output> {
+    // Instants plus the limit stay far from overflowing.
+    let limit = limit.min(Duration::from_secs(365 * 86_400));
     tokio::pin!(conn);
     let check = tokio::time::sleep(limit);
     tokio::pin!(check);

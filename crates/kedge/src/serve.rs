@@ -30,8 +30,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 500, env = "KEDGE_TABLE_STATUS_DELAY_MS")]
     pub table_status_delay_ms: u64,
     /// How long a client may take to send a request's head or body, and how long a
-    /// connection stays open with no request on it, in seconds (0: no limit).
-    #[arg(long, default_value_t = gateway::CLIENT_TIMEOUT.as_secs(), env = "KEDGE_CLIENT_TIMEOUT_SECS")]
+    /// connection stays open with no request on it, in seconds (0: no limit; at most a day).
+    #[arg(long, default_value_t = gateway::CLIENT_TIMEOUT.as_secs(), env = "KEDGE_CLIENT_TIMEOUT_SECS",
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub client_timeout_secs: u64,
 }
 

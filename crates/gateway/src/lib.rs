@@ -283,40 +283,27 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
             );
         }
     }
-    let collect = Limited::new(body, MAX_BODY_BYTES).collect();
-    let collected = match state.config.client_timeout {
-        // A body already read with its head is ready at the first poll: no timer is armed.
-        Some(limit) => match tokio::time::timeout(limit, collect).await {
-            Ok(r) => r,
-            Err(_) => {
-                return text(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "request body not received within {} s\n",
-                        limit.as_secs_f64()
-                    ),
-                );
-            }
-        },
-        None => collect.await,
-    };
-    let body = match collected {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            let too_big = e
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
+    let body = match read_body(body, state.config.client_timeout).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
             return text(
-                if too_big {
-                    StatusCode::PAYLOAD_TOO_LARGE
-                } else {
-                    StatusCode::BAD_REQUEST
-                },
-                if too_big {
-                    format!("request body larger than {MAX_BODY_BYTES} bytes\n")
-                } else {
-                    format!("could not read request body: {e}\n")
-                },
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {MAX_BODY_BYTES} bytes\n"),
+            );
+        }
+        Err(BodyError::Stalled(limit)) => {
+            return text(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "no part of the request body received for {} s\n",
+                    limit.as_secs_f64()
+                ),
+            );
+        }
+        Err(BodyError::Broken(e)) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("could not read request body: {e}\n"),
             );
         }
     };
@@ -457,6 +444,59 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
         started.elapsed(),
     );
     resp
+}
+
+enum BodyError {
+    TooLarge,
+    /// No part of the body came for this long.
+    Stalled(Duration),
+    Broken(String),
+}
+
+/// A request's body, read to its end: at most [`MAX_BODY_BYTES`], waiting at most `limit` for
+/// each part of it (nginx's `client_body_timeout` is so: between two reads, not for the whole
+/// body, so that a large body on a slow link is not cut off while it keeps coming).
+async fn read_body(body: Incoming, limit: Option<Duration>) -> Result<Bytes, BodyError> {
+    let mut body = Limited::new(body, MAX_BODY_BYTES);
+    let mut first: Option<Bytes> = None;
+    let mut more: Option<bytes::BytesMut> = None;
+    loop {
+        // A body read with its head is ready at the first poll: no timer is armed then.
+        let frame = match limit {
+            Some(limit) => tokio::time::timeout(limit, body.frame())
+                .await
+                .map_err(|_| BodyError::Stalled(limit))?,
+            None => body.frame().await,
+        };
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                BodyError::TooLarge
+            } else {
+                BodyError::Broken(e.to_string())
+            }
+        })?;
+        // Trailers carry nothing kedge reads.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        match (&mut first, &mut more) {
+            (None, _) => first = Some(data),
+            (Some(f), None) => {
+                let mut m = bytes::BytesMut::with_capacity(f.len() + data.len());
+                m.extend_from_slice(f);
+                m.extend_from_slice(&data);
+                more = Some(m);
+            }
+            (Some(_), Some(m)) => m.extend_from_slice(&data),
+        }
+    }
+    Ok(match more {
+        Some(m) => m.freeze(),
+        None => first.unwrap_or_default(),
+    })
 }
 
 enum Protocol {

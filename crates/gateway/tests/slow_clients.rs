@@ -1,7 +1,8 @@
 //! Slow and silent clients against a real server over TCP: a connection that sends no
 //! request (nothing at all, half a request head, or nothing more after an answer) is closed
 //! after the client timeout, a body that stops coming is answered 408, and neither a client
-//! that keeps sending nor a long poll longer than the timeout is cut off.
+//! that keeps sending (requests, or the parts of one body) nor a long poll longer than the
+//! timeout is cut off.
 
 mod common;
 
@@ -101,9 +102,29 @@ async fn a_body_that_stops_coming_is_answered_408() {
     let answer = until_closed(&mut c).await;
     assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
     assert!(
-        answer.contains("request body not received within 0.4 s"),
+        answer.contains("no part of the request body received for 0.4 s"),
         "{answer}"
     );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_that_keeps_coming_is_read_however_long_it_takes() {
+    let srv = server().await;
+    let mut c = connect(&srv).await;
+    // A JSON body of spaces between its braces, a piece every quarter of the limit for three
+    // times the limit.
+    let pieces = 12;
+    let body = format!("{{{}}}", " ".repeat(pieces));
+    c.write_all(format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: {}\r\n\r\n{{", body.len()).as_bytes())
+        .await
+        .unwrap();
+    for _ in 0..pieces {
+        tokio::time::sleep(LIMIT / 4).await;
+        c.write_all(b" ").await.unwrap();
+    }
+    c.write_all(b"}").await.unwrap();
+    assert!(one_answer(&mut c).await.starts_with("HTTP/1.1 200 "));
     srv.stop().await;
 }
 

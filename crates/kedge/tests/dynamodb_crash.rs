@@ -5,7 +5,9 @@
 
 #![allow(clippy::disallowed_methods)] // the test bounds its own wall-clock run time
 
-use std::io::{BufRead, BufReader};
+#[path = "common/serve.rs"]
+mod serve;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,15 +33,7 @@ fn start(dir: &std::path::Path) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn kedge serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read listening line");
-    let url = line.split_whitespace().last().expect("url").to_string();
-    assert!(
-        url.starts_with("http://"),
-        "unexpected first line: {line:?}"
-    );
+    let url = serve::listening_url(&mut child);
     (child, url)
 }
 

@@ -1,7 +1,10 @@
 //! `kedge serve` on a non-loopback address without `--credentials` warns at start that anyone
 //! who can reach it can use it; on loopback, or with credentials, it does not.
 
-use std::io::{BufRead, BufReader, Read};
+#[path = "common/serve.rs"]
+mod serve;
+
+use std::io::Read;
 use std::process::{Command, Stdio};
 
 /// The server's log from start until it is listening.
@@ -14,11 +17,7 @@ fn start_log(args: &[&str]) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn kedge serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
-    assert!(line.starts_with("kedge serve listening on "), "{line:?}");
+    serve::listening_url(&mut child);
     let _ = child.kill();
     let _ = child.wait();
     let mut log = String::new();

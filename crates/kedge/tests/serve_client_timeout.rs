@@ -2,7 +2,10 @@
 //! closed after it), and a value out of range is refused with a message naming it.
 #![allow(clippy::disallowed_methods)] // a real server's real timeout, measured on the wall clock
 
-use std::io::{BufRead, BufReader, Read};
+#[path = "common/serve.rs"]
+mod serve;
+
+use std::io::Read;
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,16 +19,9 @@ fn a_silent_connection_is_closed_after_the_client_timeout() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn kedge serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("kedge serve listening on http://")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_owned();
-    let mut c = TcpStream::connect(&addr).expect("connect");
+    let url = serve::listening_url(&mut child);
+    let addr = url.trim_start_matches("http://");
+    let mut c = TcpStream::connect(addr).expect("connect");
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let started = Instant::now();
     let mut got = Vec::new();

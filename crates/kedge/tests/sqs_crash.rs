@@ -3,7 +3,9 @@
 //! sent, and no message whose deletion was acknowledged comes back.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
+#[path = "common/serve.rs"]
+mod serve;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,16 +24,7 @@ fn start(dir: &std::path::Path) -> Server {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn kedge serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read listening line");
-    let url = line
-        .trim()
-        .strip_prefix("kedge serve listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_owned();
+    let url = serve::listening_url(&mut child);
     Server { child, url }
 }
 

@@ -3,6 +3,9 @@
 //! `InternalServerError`, HTTP 5xx), logs why, loses nothing it acknowledged, and works again
 //! after a restart on the same data directory.
 
+#[path = "common/serve.rs"]
+mod serve;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -332,7 +335,6 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, log: &Path) -> Server {
-        use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_kedge"))
             .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data)
@@ -341,15 +343,7 @@ impl Server {
             .stderr(std::fs::File::create(log).expect("log file"))
             .spawn()
             .expect("spawn kedge serve");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("listening line");
-        let url = line
-            .trim()
-            .strip_prefix("kedge serve listening on ")
-            .unwrap_or_else(|| panic!("kedge serve did not start: {line:?}"))
-            .to_owned();
+        let url = serve::listening_url(&mut child);
         Server { child, url }
     }
 }

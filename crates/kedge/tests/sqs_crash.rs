@@ -2,10 +2,10 @@
 //! restart on the same data directory every acknowledged message is receivable exactly as
 //! sent, and no message whose deletion was acknowledged comes back.
 
-use std::collections::{HashMap, HashSet};
 #[path = "common/serve.rs"]
 mod serve;
 
+use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

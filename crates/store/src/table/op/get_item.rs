@@ -40,15 +40,15 @@ impl<'a> GetItem<'a> {
     }
 
     /// A request read the plain way: only `TableName`, `Key` and `ConsistentRead`.
-    pub(super) fn plain(table: &'a str, key: Item, consistent: bool) -> Result<Self, DdbError> {
-        Ok(GetItem {
+    pub(super) fn plain(table: &'a str, key: Item, consistent: bool) -> Self {
+        GetItem {
             table,
             key,
             consistent,
             // Every attribute (what parsing a request without a projection gives).
             proj: Projection::default(),
             capacity: Capacity::None,
-        })
+        }
     }
 
     /// The answer is written straight out as JSON text (no `Value` copy of the item).

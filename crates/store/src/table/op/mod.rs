@@ -356,7 +356,7 @@ pub(super) fn execute_plain(
             table,
             key,
             consistent,
-        } => Operation::GetItem(GetItem::plain(&table, key, consistent)?).apply(engine),
+        } => Operation::GetItem(GetItem::plain(&table, key, consistent)).apply(engine),
     }
 }
 

@@ -8,6 +8,13 @@
 //! The scale-in steps while the backlog drains follow each consumer's last completion, which in
 //! the twin includes real SQS and DynamoDB calls; they are compared by where they end, not step
 //! by step.
+//!
+//! Nodes are removed by a disruption pass, which runs every 10 s (Karpenter's disruption
+//! controller polls at that period; `engine::Policy::disruption_poll`). When the twin's
+//! consumers end their last messages a few seconds after the modelled ones — a loaded machine
+//! — a node the simulator found empty at one pass is found empty by the twin at the next, so a
+//! removal may come one pass later than predicted; it must still be the same node type, for the
+//! same reason, in the same order.
 
 #[path = "common/up.rs"]
 mod up;
@@ -100,6 +107,19 @@ fn close(a: f64, b: f64, within: f64) -> bool {
     (a - b).abs() <= within
 }
 
+/// Seconds between two disruption passes (`engine::Policy::disruption_poll`).
+const PASS: f64 = 10.0;
+/// Why each node was removed (`Empty`, `Underutilized`, ...), in order.
+fn removal_reasons(log: &[(f64, String)]) -> Vec<String> {
+    log.iter()
+        .filter(|(_, l)| l.contains("DisruptionTerminating"))
+        .filter_map(|(_, l)| {
+            let why = l.rsplit_once('(')?.1.trim_end_matches(')');
+            Some(why.to_string())
+        })
+        .collect()
+}
+
 #[test]
 fn the_simulator_and_the_twin_decide_the_same_way() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -143,10 +163,15 @@ fn the_simulator_and_the_twin_decide_the_same_way() {
         "the same removals\n{}",
         show()
     );
-    // Removals follow the last completions (real calls in the twin), then 15 s of validation.
+    let (sw, tw) = (removal_reasons(&sim), removal_reasons(&twin));
+    assert_eq!(sw.len(), sr.len(), "a reason for every removal\n{}", show());
+    assert_eq!(sw, tw, "removed for the same reasons\n{}", show());
+    // Removals follow the last completions (real calls in the twin), the pass that finds the
+    // node removable (one command at a time), then 15 s of validation: at the predicted time
+    // or up to one pass after it.
     for (a, b) in sr.iter().zip(&tr) {
         assert!(
-            close(a.0, b.0, 3.0 * within),
+            b.0 >= a.0 - 3.0 * within && b.0 <= a.0 + PASS + 3.0 * within,
             "removal times {a:?} {b:?}\n{}",
             show()
         );

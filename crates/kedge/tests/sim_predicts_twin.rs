@@ -136,6 +136,7 @@ const PASS: f64 = 10.0;
 /// How much later the twin's backlog may end than the simulator's (the real consumers' calls on
 /// a loaded machine); past it the run says nothing about decisions.
 const LAG: f64 = 10.0;
+
 /// Why each node was removed (`Empty`, `Underutilized`, ...), in order.
 fn removal_reasons(log: &[(f64, String)]) -> Vec<String> {
     log.iter()

@@ -224,11 +224,10 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
 async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
     let started = tokio::time::Instant::now();
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path().to_owned();
     if parts.method == hyper::Method::GET
         && parts.uri.query().is_none_or(|q| !q.contains("Action="))
     {
-        return match path.as_str() {
+        return match parts.uri.path() {
             "/metrics" => text(StatusCode::OK, state.metrics.render(&state.store)),
             "/healthz" | "/readyz" => {
                 if state.store.journal.is_failed() {
@@ -307,15 +306,10 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
             );
         }
     };
-    let header = |n: &str| {
-        parts
-            .headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    // Headers are read where they are, not copied: the DynamoDB path needs no owned copy of
+    // any of them, and only the SQS and STS paths build an [`Incoming2`].
+    let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
     let target = header("x-amz-target").unwrap_or_default();
-    let host = header("host").unwrap_or_else(|| "localhost".into());
     let content_type = header("content-type").unwrap_or_default();
     let protocol = if target.starts_with("DynamoDB_20120810.") || target.starts_with(STREAMS_PREFIX)
     {
@@ -323,7 +317,7 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
     } else if target.starts_with("AmazonSQS.") {
         Protocol::SqsJson
     } else if !target.is_empty()
-        || dynamodb::is_json_content_type(&content_type)
+        || dynamodb::is_json_content_type(content_type)
         || (sigv4::scope_service(&parts.headers) == Some("dynamodb")
             && !parts.uri.query().is_some_and(|q| q.contains("Action="))
             && !body.windows(7).any(|w| w == b"Action="))
@@ -371,41 +365,32 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
             }
         },
     };
-    let trace_id = parts
-        .headers
-        .get("x-amzn-trace-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let inc = Incoming2 {
-        host,
-        path,
+    let incoming = |body: Bytes| Incoming2 {
+        host: header("host").unwrap_or("localhost").to_owned(),
+        path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
         body,
         access_key,
-        trace_id,
+        trace_id: header("x-amzn-trace-id").map(str::to_owned),
     };
     let (proto_name, action, resp) = match protocol {
         Protocol::DynamoDb => {
             let (service, op) = match target.strip_prefix(STREAMS_PREFIX) {
-                Some(op) => (dynamodb::Service::Streams, Some(op.to_owned())),
+                Some(op) => (dynamodb::Service::Streams, Some(op)),
                 None => (
                     dynamodb::Service::DynamoDb,
-                    target.strip_prefix("DynamoDB_20120810.").map(str::to_owned),
+                    target.strip_prefix("DynamoDB_20120810."),
                 ),
             };
             // A compressed body is read once decoded (its signature covers it as sent).
-            let body = dynamodb::encoding::decode_request(
-                &parts.headers,
-                inc.body.clone(),
-                MAX_BODY_BYTES,
-            );
+            let body = dynamodb::encoding::decode_request(&parts.headers, body, MAX_BODY_BYTES);
             let mut r = match body {
                 Ok(body) => {
                     dynamodb::handle_target(
                         &state,
                         service,
-                        op.as_deref(),
-                        Some(&inc.host),
+                        op,
+                        Some(header("host").unwrap_or("localhost")),
                         body,
                         dynamodb::encoding::negotiate(&parts.headers),
                     )
@@ -421,20 +406,24 @@ async fn answer(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
                     hyper::header::HeaderValue::from_static("application/json"),
                 );
             }
-            ("dynamodb", op.unwrap_or_else(|| "Unknown".into()), r)
+            (
+                "dynamodb",
+                std::borrow::Cow::Borrowed(op.unwrap_or("Unknown")),
+                r,
+            )
         }
         Protocol::SqsJson => {
-            let action = target["AmazonSQS.".len()..].to_owned();
-            let r = sqs::handle_json(&state, &action, &inc).await;
-            ("sqs", action, r)
+            let action = &target["AmazonSQS.".len()..];
+            let r = sqs::handle_json(&state, action, &incoming(body)).await;
+            ("sqs", std::borrow::Cow::Borrowed(action), r)
         }
         Protocol::SqsQuery => {
-            let (action, r) = sqs::handle_query(&state, &inc).await;
-            ("sqs", action, r)
+            let (action, r) = sqs::handle_query(&state, &incoming(body)).await;
+            ("sqs", std::borrow::Cow::Owned(action), r)
         }
         Protocol::Sts => {
-            let (action, r) = sts::handle(&inc);
-            ("sts", action, r)
+            let (action, r) = sts::handle(&incoming(body));
+            ("sts", std::borrow::Cow::Owned(action), r)
         }
     };
     state.metrics.observe(

@@ -18,15 +18,45 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
+impl Series {
+    fn add(&mut self, other: &Series) {
+        self.count += other.count;
+        self.sum += other.sum;
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets) {
+            *a += b;
+        }
+    }
+}
+
 /// Series by protocol, then action, then status. Nested rather than keyed by a tuple of
 /// owned strings so that recording a request (every request does) looks its series up by
 /// `&str` and allocates nothing; iteration order is the tuple's.
 type SeriesMap = BTreeMap<String, BTreeMap<String, BTreeMap<u16, Series>>>;
 
+/// How many maps requests are recorded in: each thread records in one of its own (by the
+/// order threads first record), so that the request threads do not take one lock, and pass
+/// its cache line back and forth between the cores, on every request.
+const SHARDS: usize = 8;
+
+/// One shard's map, on a cache line of its own.
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard(Mutex<SeriesMap>);
+
+/// The shard the calling thread records in.
+fn shard() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|s| *s)
+}
+
 /// Request counters and latency histograms keyed by (protocol, action, status).
 #[derive(Default)]
 pub struct Metrics {
-    series: Mutex<SeriesMap>,
+    shards: [Shard; SHARDS],
 }
 
 impl Metrics {
@@ -38,7 +68,7 @@ impl Metrics {
         } else {
             action
         };
-        let mut m = self.series.lock();
+        let mut m = self.shards[shard()].0.lock();
         if !m.contains_key(protocol) {
             m.insert(protocol.to_owned(), BTreeMap::new());
         }
@@ -72,11 +102,29 @@ impl Metrics {
         })
     }
 
+    /// Every shard's series summed.
+    fn merged(&self) -> SeriesMap {
+        let mut all = SeriesMap::new();
+        for shard in &self.shards {
+            let m = shard.0.lock();
+            for ((p, a, s), v) in Self::each(&m) {
+                all.entry(p.to_owned())
+                    .or_default()
+                    .entry(a.to_owned())
+                    .or_default()
+                    .entry(s)
+                    .or_default()
+                    .add(v);
+            }
+        }
+        all
+    }
+
     /// Render every metric, including the queues' current depths.
     pub fn render(&self, store: &store::Store) -> String {
         let mut out = String::new();
         out.push_str("# HELP kedge_requests_total Requests answered, by protocol, action and HTTP status.\n# TYPE kedge_requests_total counter\n");
-        let m = self.series.lock();
+        let m = self.merged();
         for ((p, a, s), v) in Self::each(&m) {
             let _ = writeln!(
                 out,
@@ -87,12 +135,10 @@ impl Metrics {
         out.push_str("# HELP kedge_request_duration_seconds Request latency, by protocol and action.\n# TYPE kedge_request_duration_seconds histogram\n");
         let mut by_action: BTreeMap<(String, String), Series> = BTreeMap::new();
         for ((p, a, _), v) in Self::each(&m) {
-            let e = by_action.entry((p.to_owned(), a.to_owned())).or_default();
-            e.count += v.count;
-            e.sum += v.sum;
-            for i in 0..BUCKETS.len() {
-                e.buckets[i] += v.buckets[i];
-            }
+            by_action
+                .entry((p.to_owned(), a.to_owned()))
+                .or_default()
+                .add(v);
         }
         drop(m);
         for ((p, a), v) in by_action {
@@ -196,5 +242,64 @@ mod tests {
             r#"kedge_request_duration_seconds_bucket{protocol="sqs",action="SendMessage",le="+Inf"} 3"#,
         );
         line(r#"kedge_request_duration_seconds_count{protocol="sqs",action="SendMessage"} 3"#);
+    }
+
+    #[test]
+    fn requests_recorded_on_many_threads_are_summed() {
+        let m = Arc::new(Metrics::default());
+        let threads: Vec<_> = (0..SHARDS + 3)
+            .map(|i| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        m.observe("dynamodb", "GetItem", 200, Duration::from_micros(100));
+                    }
+                    m.observe("dynamodb", "GetItem", 400, Duration::from_millis(2));
+                    if i == 0 {
+                        m.observe("sqs", "SendMessage", 200, Duration::from_millis(1));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("a recording thread");
+        }
+        let store = store::Store::open(
+            &store::Durability::InMemory,
+            Arc::new(clock::ManualClock::new(clock::Timestamp::from_secs(1))),
+        )
+        .expect("in-memory store");
+        let out = m.render(&store);
+        let n = SHARDS + 3;
+        for l in [
+            format!(
+                r#"kedge_requests_total{{protocol="dynamodb",action="GetItem",status="200"}} {}"#,
+                100 * n
+            ),
+            format!(
+                r#"kedge_requests_total{{protocol="dynamodb",action="GetItem",status="400"}} {n}"#
+            ),
+            r#"kedge_requests_total{protocol="sqs",action="SendMessage",status="200"} 1"#
+                .to_owned(),
+            format!(
+                r#"kedge_request_duration_seconds_bucket{{protocol="dynamodb",action="GetItem",le="0.0005"}} {}"#,
+                100 * n
+            ),
+            format!(
+                r#"kedge_request_duration_seconds_bucket{{protocol="dynamodb",action="GetItem",le="0.0025"}} {}"#,
+                101 * n
+            ),
+            format!(
+                r#"kedge_request_duration_seconds_count{{protocol="dynamodb",action="GetItem"}} {}"#,
+                101 * n
+            ),
+        ] {
+            assert!(out.lines().any(|x| x == l), "missing line {l:?} in:\n{out}");
+        }
+        assert_eq!(
+            out.matches("kedge_requests_total{").count(),
+            3,
+            "one line a series, whatever the threads: {out}"
+        );
     }
 }

@@ -428,10 +428,10 @@ impl TableEngine {
     pub fn sweep_streams(&self) {
         let now = self.clock.now().as_millis();
         let second = now / 1000;
-        if self
-            .last_stream_sweep
-            .swap(second, std::sync::atomic::Ordering::Relaxed)
-            == second
+        // Read before writing, as `sweep_ttl` does.
+        let last = &self.last_stream_sweep;
+        if last.load(std::sync::atomic::Ordering::Relaxed) == second
+            || last.swap(second, std::sync::atomic::Ordering::Relaxed) == second
         {
             return;
         }

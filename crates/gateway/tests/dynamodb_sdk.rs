@@ -711,6 +711,9 @@ async fn wire_edges_answer_as_dynamodb_does() {
     let target = "X-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Type: application/x-amz-json-1.0\r\n";
     let (head, _) = raw(post(target, &"a".repeat(16 * 1024 * 1024 + 1))).await;
     assert!(head.starts_with("http/1.1 413"), "{head}");
+    // Its body comes chunked, as DynamoDB sends it.
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
     let (head, body) = raw(post(target, &"a".repeat(16 * 1024 * 1024))).await;
     assert!(head.starts_with("http/1.1 400"), "{head}");
     assert!(body.contains("SerializationException"), "{body}");

@@ -132,13 +132,10 @@ pub fn error(e: &DdbError) -> crate::HttpResponse {
 pub fn undecodable(e: encoding::DecodeError) -> crate::HttpResponse {
     let message = match e {
         encoding::DecodeError::TooLarge => {
-            return crate::text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "request body larger than {} bytes once decoded\n",
-                    crate::MAX_BODY_BYTES
-                ),
-            );
+            return crate::too_large(format!(
+                "request body larger than {} bytes once decoded\n",
+                crate::MAX_BODY_BYTES
+            ));
         }
         encoding::DecodeError::Unsupported(c) => format!("Unsupported Content-Encoding: {c}"),
         encoding::DecodeError::Corrupt(m) => format!("Could not decode the request body: {m}"),

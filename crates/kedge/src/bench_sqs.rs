@@ -273,16 +273,21 @@ pub async fn run(a: SqsBenchArgs) -> anyhow::Result<()> {
     let received = Arc::new(AtomicU64::new(0));
     let duplicates = Arc::new(AtomicU64::new(0));
     let t1 = Instant::now();
+    // When the last measured message's delete was answered (µs after `t1`): the phase's end.
+    // Connections still in a long poll once the queue is empty wait up to its 1 s for
+    // nothing; that wait is not the server's receive+delete time.
+    let done_us = Arc::new(AtomicU64::new(0));
     let bar = crate::progress::Progress::new("receive+delete", a.messages as u64);
     let mut tasks = Vec::new();
     for _ in 0..a.connections {
-        let (uri, url, seen, received, duplicates, bar) = (
+        let (uri, url, seen, received, duplicates, bar, done_us) = (
             uri.clone(),
             url.clone(),
             seen.clone(),
             received.clone(),
             duplicates.clone(),
             bar.clone(),
+            done_us.clone(),
         );
         let total = a.messages as u64;
         tasks.push(tokio::spawn(async move {
@@ -344,6 +349,9 @@ pub async fn run(a: SqsBenchArgs) -> anyhow::Result<()> {
                     }
                 }
                 dlat.push(t.elapsed().as_micros() as u64);
+                if received.load(Ordering::Relaxed) >= total {
+                    done_us.fetch_max(t1.elapsed().as_micros() as u64, Ordering::Relaxed);
+                }
                 bar.set(received.load(Ordering::Relaxed));
             }
             anyhow::Ok((rlat, dlat))
@@ -356,7 +364,10 @@ pub async fn run(a: SqsBenchArgs) -> anyhow::Result<()> {
         dlat.extend(d);
     }
     bar.finish();
-    let recv_s = t1.elapsed().as_secs_f64();
+    let recv_s = match done_us.load(Ordering::Relaxed) {
+        0 => t1.elapsed().as_secs_f64(),
+        us => us as f64 / 1e6,
+    };
     let got = received.load(Ordering::Relaxed);
     println!(
         "receive+delete: {:>9} msgs in {:>7.2} s = {:>9.0} msgs/s  receive {}  delete {}",
